@@ -1,0 +1,21 @@
+/* buf.h: growable byte buffers, reused across requests. */
+#ifndef LF_BUF_H
+#define LF_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+    char   *data;
+    size_t  len;
+    size_t  cap;
+};
+
+int  buf_init(struct buf *b, size_t cap);
+void buf_free(struct buf *b);
+int  buf_reserve(struct buf *b, size_t extra);
+int  buf_append(struct buf *b, const void *p, size_t n);
+int  buf_puts(struct buf *b, const char *s);
+void buf_reset(struct buf *b);
+void buf_shrink(struct buf *b, size_t cap);
+
+#endif

@@ -1,0 +1,70 @@
+/* conf.h: luafcgid.conf, loaded into an immutable, reference-counted snapshot. */
+#ifndef LF_CONF_H
+#define LF_CONF_H
+
+#include <stddef.h>
+
+struct lua_State;
+
+struct strlist {
+    char  **items;
+    int     count;
+};
+
+struct conf {
+    int             refs;           /* guarded by the conf module's lock */
+    char           *path;
+
+    char           *listen;
+    int             listen_mode;
+    char           *listen_owner;
+    char           *listen_group;
+    int             backlog;
+    int             keepalive_timeout;
+    int             keepalive_max;
+    char           *user;
+    char           *group;
+    int             daemonize;
+    char           *pidfile;
+    char           *logfile;
+    int             loglevel;
+    int             workers;
+    int             states;
+    int             clones;
+    int             sweep;
+    int             maxidle;
+    int             maxrequests;
+    int             retries;
+    int             jitter;
+    int             timeout;
+    double          memory;
+    double          maxpost;
+    int             showerrors;
+    int             buffering;
+    double          headersize;
+    double          bodysize;
+    char           *headers;
+    char           *handler;
+    char           *httpstatus;
+    char           *contenttype;
+    char           *docroot;
+    struct strlist  extensions;
+    struct strlist  preload;
+    struct strlist  allowed_clients;
+    char           *status_path;
+    char           *ping_path;
+    char           *ping_response;
+    char           *slowlog;
+    int             slowtime;
+};
+
+struct conf *conf_load(const char *path, char *err, size_t errlen);
+void         conf_free(struct conf *c);
+int          conf_push_value(struct lua_State *L, const struct conf *c, const char *name);
+const char  *conf_restart_keys(const struct conf *old, const struct conf *new_conf);
+
+void         conf_publish(struct conf *c);
+struct conf *conf_acquire(void);
+void         conf_release(struct conf *c);
+
+#endif

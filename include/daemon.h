@@ -1,0 +1,16 @@
+/* daemon.h: detaching, the pidfile, dropping privileges. */
+#ifndef LF_DAEMON_H
+#define LF_DAEMON_H
+
+#include <sys/types.h>
+
+struct conf;
+
+int  daemon_pidfile_lock(const char *path);
+int  daemon_pidfile_write(int fd);
+void daemon_pidfile_remove(int fd, const char *path);
+int  daemon_detach(void);
+void daemon_ready(int ok, const char *why);
+int  daemon_drop_privileges(const struct conf *c);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * luafcgid.h: every compile-time default and limit in one place, and the
+ * types that more than one module shares.
+ *
+ * The defaults here are the ones SPEC.md and luafcgid.conf(5) document;
+ * change them together.
+ */
+#ifndef LUAFCGID_H
+#define LUAFCGID_H
+
+#define LF_VERSION              "1.0.0"
+#define LF_NAME                 "luafcgid"
+
+#ifndef LF_DEFAULT_CONFIG
+#define LF_DEFAULT_CONFIG       "/usr/local/etc/luafcgid/luafcgid.conf"
+#endif
+
+#define LF_DEFAULT_LISTEN       "/var/tmp/luafcgid.sock"
+#define LF_DEFAULT_LISTEN_MODE  0660
+#define LF_DEFAULT_BACKLOG      128
+#define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
+#define LF_DEFAULT_KEEPALIVE_MAX 1024
+#define LF_DEFAULT_PIDFILE      "/var/run/luafcgid.pid"
+#define LF_DEFAULT_LOGFILE      "/var/log/luafcgid/luafcgid.log"
+#define LF_DEFAULT_LOGLEVEL     "notice"
+#define LF_DEFAULT_WORKERS      4
+#define LF_DEFAULT_SWEEP        1000            /* ms */
+#define LF_DEFAULT_RETRIES      1
+#define LF_DEFAULT_JITTER       50              /* µs */
+#define LF_DEFAULT_TIMEOUT      30              /* s */
+#define LF_DEFAULT_MEMORY       (64 * 1024 * 1024)
+#define LF_DEFAULT_MAXPOST      (1024 * 1024)
+#define LF_DEFAULT_HEADERSIZE   64
+#define LF_DEFAULT_BODYSIZE     1024
+#define LF_DEFAULT_HEADERS      "X-Powered-By: luafcgid\r\n"
+#define LF_DEFAULT_HANDLER      "main"
+#define LF_DEFAULT_HTTPSTATUS   "200 OK"
+#define LF_DEFAULT_CONTENTTYPE  "text/html"
+#define LF_DEFAULT_EXTENSION    ".lua"
+#define LF_DEFAULT_PING_RESPONSE "pong"
+
+/* Upper bounds that keep a typo in the config from taking the machine. */
+#define LF_MAX_WORKERS          1024
+#define LF_MAX_STATES           65536
+#define LF_MAX_SWEEP            3600000
+#define LF_MAX_JITTER           1000000
+#define LF_MAX_BUFSIZE          (64 * 1024 * 1024)
+#define LF_MAX_LIST             256     /* entries in extensions, preload */
+
+/* A state's hit count is halved every this many sweeps (popularity ages). */
+#define LF_HITS_DECAY_SWEEPS    10
+
+/* Longest line the logger formats; longer messages are cut. */
+#define LF_LOG_LINE_MAX         4096
+
+#endif

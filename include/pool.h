@@ -1,0 +1,63 @@
+/* pool.h: the shared pool of Lua states, one script per state. */
+#ifndef LF_POOL_H
+#define LF_POOL_H
+
+#include <sys/types.h>
+
+/* What identifies a version of a script file: a change in any field means
+ * the file was edited or replaced. All zero means "not there". */
+struct file_id {
+    dev_t   dev;
+    ino_t   ino;
+    off_t   size;
+    long    mtime_sec;
+    long    mtime_nsec;
+};
+
+struct pool;
+
+/* A state as a worker sees it: L is NULL in a fresh slot until the worker
+ * loads the script into it. */
+struct pool_state {
+    void               *L;
+    unsigned long       requests;       /* handled so far, for maxrequests */
+    /* the rest is the pool's */
+    struct pool_entry  *entry;
+    struct pool_state  *prev, *next;    /* entry's idle list */
+    struct file_id      id;
+    unsigned            hits;           /* recent popularity, halved as it ages */
+    long long           last_used;      /* ms, monotonic */
+    unsigned            generation;
+    int                 busy;
+};
+
+struct pool_limits {
+    int states;         /* most states in all */
+    int clones;         /* most states of one script */
+    int maxrequests;    /* recycle after this many requests; 0 = never */
+    int maxidle;        /* evict after this many idle seconds; 0 = never */
+};
+
+struct pool_counts {
+    int states;
+    int idle;
+    int scripts;
+    int waiting;
+};
+
+typedef void (*pool_close_fn)(void *L);
+
+struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
+void         pool_destroy(struct pool *p);
+void         pool_configure(struct pool *p, const struct pool_limits *limits);
+struct pool_state *pool_acquire(struct pool *p, const char *path,
+                                const struct file_id *id, int *fresh);
+void         pool_release(struct pool *p, struct pool_state *st, int discard);
+void         pool_flush(struct pool *p);
+int          pool_sweep(struct pool *p);
+void         pool_counts(struct pool *p, struct pool_counts *out);
+int          pool_file_id(const char *path, struct file_id *id);
+int          pool_same_file(const struct file_id *a, const struct file_id *b);
+long long    pool_now_ms(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* request.h: one FastCGI request, from parameters to the last byte out. */
+#ifndef LF_REQUEST_H
+#define LF_REQUEST_H
+
+#include <fcgiapp.h>
+
+#include "buf.h"
+
+struct conf;
+struct pool;
+
+struct request {
+    FCGX_Request    fcgx;
+    int             worker;         /* for log lines */
+    struct pool    *pool;
+    struct conf    *conf;           /* referenced for this request */
+    const char     *script;         /* SCRIPT_FILENAME */
+    struct buf      status;         /* "200 OK" */
+    struct buf      ctype;          /* Content-Type value */
+    struct buf      head;           /* the script's other header lines */
+    struct buf      body;           /* buffered output */
+    struct buf      post;           /* the request body */
+    struct buf      out;            /* the header block being sent */
+    int             headers_sent;
+    int             has_length;     /* the script set Content-Length */
+    int             client_gone;
+};
+
+int  request_init(struct request *r, int worker, int listen_fd, struct pool *pool);
+void request_free(struct request *r);
+void request_handle(struct request *r);
+int  request_send_headers(struct request *r);
+int  request_write(struct request *r, const char *p, size_t n);
+int  request_flush(struct request *r);
+int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
+                          const char **why);
+int  request_preload(struct pool *pool, const struct conf *c);
+
+#endif

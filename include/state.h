@@ -1,0 +1,25 @@
+/* state.h: one script's Lua state: creation, limits, closing. */
+#ifndef LF_STATE_H
+#define LF_STATE_H
+
+#include <stddef.h>
+#include <lua.h>
+
+struct conf;
+
+enum state_over {
+    STATE_OK = 0,
+    STATE_OVER_TIME,
+    STATE_OVER_MEMORY
+};
+
+lua_State *state_open(const char *path, const struct conf *c, char *err, size_t errlen);
+void       state_close(void *L);
+void       state_arm(lua_State *L, const struct conf *c);
+void       state_disarm(lua_State *L);
+int        state_over(lua_State *L);
+int        state_is_exit(lua_State *L, int idx);
+size_t     state_memory(lua_State *L);
+int        state_traceback(lua_State *L);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * api.c: the `req` object a handler gets.
+ *
+ * One full userdata per state, made when the state is created and kept in
+ * the registry; it holds a pointer to the request being served, set just
+ * before the handler is called and cleared right after, so a request costs
+ * no allocation here and a req kept past its request fails cleanly.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "api.h"
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "request.h"
+
+#define API_REQ_META "luafcgid.req"
+
+static const char api_req_key = 'r';
+
+/* The live request behind argument 1, or a Lua error. [-0, +0, v] */
+static struct request *
+api_check(lua_State *L)
+{
+    struct request **slot = luaL_checkudata(L, 1, API_REQ_META);
+
+    if (*slot == NULL)
+        luaL_error(L, "this req belongs to a request that has ended");
+    return *slot;
+}
+
+static int
+api_write(lua_State *L, struct request *r, const char *p, size_t n)
+{
+    if (r->conf->buffering) {
+        if (buf_append(&r->body, p, n) < 0)
+            return luaL_error(L, "out of memory for the response");
+        return 0;
+    }
+    if (!r->headers_sent)
+        request_send_headers(r);
+    request_write(r, p, n);
+    return 0;
+}
+
+/* req:puts(...): strings and numbers to the body. [-0, +0, e] */
+static int
+api_puts(lua_State *L)
+{
+    struct request *r = api_check(L);
+    int i, n = lua_gettop(L);
+
+    for (i = 2; i <= n; i++) {
+        size_t len;
+        const char *s;
+        int t = lua_type(L, i);
+
+        if (t != LUA_TSTRING && t != LUA_TNUMBER)
+            return luaL_argerror(L, i - 1, lua_pushfstring(L, "string or number expected, got %s",
+                                                          luaL_typename(L, i)));
+        s = lua_tolstring(L, i, &len);
+        api_write(L, r, s, len);
+    }
+    return 0;
+}
+
+static int
+api_set_buf(lua_State *L, struct buf *b, const char *v, size_t n)
+{
+    buf_reset(b);
+    if (buf_append(b, v, n) < 0 || buf_append(b, "", 1) < 0)
+        return luaL_error(L, "out of memory for a header");
+    b->len--;       /* keep the NUL out of the length */
+    return 0;
+}
+
+static void
+api_trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+/* req:header(name, value) or req:header("Name: value"). [-0, +0, e] */
+static int
+api_header(lua_State *L)
+{
+    struct request *r = api_check(L);
+    const char *name, *value, *why;
+    size_t nlen, vlen;
+
+    name = luaL_checklstring(L, 2, &nlen);
+    if (lua_isnoneornil(L, 3)) {
+        const char *colon = memchr(name, ':', nlen);
+        if (colon == NULL)
+            return luaL_argerror(L, 1, "expected \"Name: value\"");
+        value = colon + 1;
+        vlen = nlen - (size_t)(value - name);
+        nlen = (size_t)(colon - name);
+    } else
+        value = luaL_checklstring(L, 3, &vlen);
+    api_trim(&name, &nlen);
+    api_trim(&value, &vlen);
+    if (request_check_header(name, nlen, value, vlen, &why) < 0)
+        return luaL_error(L, "bad header: %s", why);
+    if (r->headers_sent)
+        return luaL_error(L, "headers already sent (after req:flush or output)");
+
+    if (nlen == 6 && strncasecmp(name, "Status", 6) == 0)
+        return api_set_buf(L, &r->status, value, vlen);
+    if (nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0)
+        return api_set_buf(L, &r->ctype, value, vlen);
+    if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0)
+        r->has_length = 1;
+    if (buf_append(&r->head, name, nlen) < 0 || buf_append(&r->head, ": ", 2) < 0 ||
+        buf_append(&r->head, value, vlen) < 0 || buf_append(&r->head, "\r\n", 2) < 0)
+        return luaL_error(L, "out of memory for a header");
+    return 0;
+}
+
+/* req:gets(): the request body, or nil when there is none. [-0, +1] */
+static int
+api_gets(lua_State *L)
+{
+    struct request *r = api_check(L);
+
+    if (r->post.len == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, r->post.data, r->post.len);
+    return 1;
+}
+
+/* req:flush(): headers and what is buffered go out now. [-0, +0] */
+static int
+api_flush(lua_State *L)
+{
+    request_flush(api_check(L));
+    return 0;
+}
+
+/* req:reset(): drop the buffered body. [-0, +0] */
+static int
+api_reset(lua_State *L)
+{
+    buf_reset(&api_check(L)->body);
+    return 0;
+}
+
+/* req:log(...): one line in the daemon's log. [-0, +0, e] */
+static int
+api_log(lua_State *L)
+{
+    struct request *r = api_check(L);
+    int i, n = lua_gettop(L);
+    luaL_Buffer b;
+
+    luaL_buffinit(L, &b);
+    for (i = 2; i <= n; i++) {
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "'tostring' must return a string to 'log'");
+        if (i > 2)
+            luaL_addchar(&b, ' ');
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    log_notice("worker %d: %s: %s", r->worker, r->script, lua_tostring(L, -1));
+    return 0;
+}
+
+/* req:config(name): a config value, nil for an unknown key. [-0, +1] */
+static int
+api_config(lua_State *L)
+{
+    struct request *r = api_check(L);
+
+    return conf_push_value(L, r->conf, luaL_checkstring(L, 2));
+}
+
+static int
+api_tostring(lua_State *L)
+{
+    struct request **slot = luaL_checkudata(L, 1, API_REQ_META);
+
+    lua_pushfstring(L, "req (%s)", *slot ? (*slot)->script : "ended");
+    return 1;
+}
+
+static const luaL_Reg api_methods[] = {
+    { "puts",   api_puts },
+    { "header", api_header },
+    { "gets",   api_gets },
+    { "flush",  api_flush },
+    { "reset",  api_reset },
+    { "log",    api_log },
+    { "config", api_config },
+    { NULL, NULL }
+};
+
+/* Make the metatable and this state's req object. [-0, +0, m] */
+int
+api_register(lua_State *L)
+{
+    struct request **slot;
+
+    luaL_newmetatable(L, API_REQ_META);
+    lua_newtable(L);
+    luaL_register(L, NULL, api_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, api_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "req");
+    lua_setfield(L, -2, "__metatable");
+
+    lua_pushlightuserdata(L, (void *)&api_req_key);
+    slot = lua_newuserdata(L, sizeof(*slot));
+    *slot = NULL;
+    lua_pushvalue(L, -3);
+    lua_setmetatable(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* Bind the req object to R and push it. [-0, +1] */
+void
+api_push_req(lua_State *L, struct request *r)
+{
+    struct request **slot;
+
+    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    slot = lua_touserdata(L, -1);
+    *slot = r;
+}
+
+void
+api_clear_req(lua_State *L)
+{
+    struct request **slot;
+
+    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    slot = lua_touserdata(L, -1);
+    if (slot)
+        *slot = NULL;
+    lua_pop(L, 1);
+}

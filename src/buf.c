@@ -1,0 +1,101 @@
+/*
+ * buf.c: growable byte buffers.
+ *
+ * Each worker owns its header and body buffers and keeps them between
+ * requests, so a steady load allocates nothing here. Growth doubles; a
+ * buffer that grew far past its starting size is shrunk back after the
+ * request (buf_shrink) so one huge page does not pin memory forever.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "luafcgid.h"
+#include "buf.h"
+#include "log.h"
+
+int
+buf_init(struct buf *b, size_t cap)
+{
+    if (cap == 0)
+        cap = 16;
+    b->len = 0;
+    b->cap = cap;
+    if ((b->data = malloc(cap)) == NULL) {
+        b->cap = 0;
+        log_syserr("cannot allocate a %zu byte buffer", cap);
+        return -1;
+    }
+    return 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Make room for EXTRA more bytes. */
+int
+buf_reserve(struct buf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (extra > (size_t)-1 - b->len) {
+        log_err("buffer size overflow");
+        return -1;
+    }
+    need = b->len + extra;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 16;
+    while (cap < need)
+        cap = cap > (size_t)-1 / 2 ? need : cap * 2;
+    if ((p = realloc(b->data, cap)) == NULL) {
+        log_syserr("cannot grow a buffer to %zu bytes", cap);
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int
+buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+void
+buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
+
+/* Give memory back when the buffer grew past 16 times CAP; keep it otherwise. */
+void
+buf_shrink(struct buf *b, size_t cap)
+{
+    char *p;
+
+    if (cap == 0 || b->cap <= cap * 16 || b->len > cap)
+        return;
+    if ((p = realloc(b->data, cap)) == NULL)
+        return;     /* keeping the larger block is harmless */
+    b->data = p;
+    b->cap = cap;
+}

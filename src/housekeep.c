@@ -1,0 +1,95 @@
+/*
+ * housekeep.c: the heartbeat thread.
+ *
+ * Every `sweep` ms it asks the pool to drop idle states whose script
+ * changed or vanished, or that sat idle over `maxidle`. It waits on a
+ * condition variable rather than sleeping, so a stop is immediate.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "conf.h"
+#include "housekeep.h"
+#include "log.h"
+#include "pool.h"
+
+/* hk_lock guards hk_stop; hk_cond wakes the thread to stop. */
+static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hk_cond;
+static int hk_stop;
+static int hk_running;
+static pthread_t hk_thread;
+
+static void
+housekeep_deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static void *
+housekeep_main(void *arg)
+{
+    struct pool *pool = arg;
+    struct timespec until;
+    struct conf *c;
+    int stop = 0, closed;
+
+    while (!stop) {
+        c = conf_acquire();
+        housekeep_deadline(&until, c->sweep);
+        conf_release(c);
+
+        pthread_mutex_lock(&hk_lock);
+        while (!hk_stop && pthread_cond_timedwait(&hk_cond, &hk_lock, &until) != ETIMEDOUT)
+            ;
+        stop = hk_stop;
+        pthread_mutex_unlock(&hk_lock);
+        if (stop)
+            break;
+        if ((closed = pool_sweep(pool)) > 0)
+            log_debug("housekeeping: closed %d stale or idle states", closed);
+    }
+    return NULL;
+}
+
+int
+housekeep_start(struct pool *pool)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&attr)) != 0 ||
+        (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+        (rc = pthread_cond_init(&hk_cond, &attr)) != 0) {
+        log_err("housekeeping: cannot set up its timer: %s", strerror(rc));
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    if ((rc = pthread_create(&hk_thread, NULL, housekeep_main, pool)) != 0) {
+        log_err("housekeeping: cannot start its thread: %s", strerror(rc));
+        return -1;
+    }
+    hk_running = 1;
+    return 0;
+}
+
+void
+housekeep_stop(void)
+{
+    if (!hk_running)
+        return;
+    pthread_mutex_lock(&hk_lock);
+    hk_stop = 1;
+    pthread_cond_signal(&hk_cond);
+    pthread_mutex_unlock(&hk_lock);
+    pthread_join(hk_thread, NULL);
+    hk_running = 0;
+}

@@ -1,0 +1,239 @@
+/*
+ * listen.c: the listening socket, unix or TCP.
+ *
+ * A unix socket path that is already there is probed first: if a live
+ * server answers, starting is an error (two daemons on one socket would
+ * split the traffic silently); if nobody answers, the file is stale and is
+ * replaced. The socket gets listen_mode (set through the umask so there
+ * is no moment with wider permissions) and listen_owner/listen_group.
+ *
+ * Accepted sockets inherit the listener's send and receive timeouts, which
+ * is what keeps a stalled client from holding a worker past `timeout`.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "listen.h"
+#include "log.h"
+
+int
+listen_is_unix(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+
+    if (addr[0] == '/' || colon == NULL || colon[1] == '\0')
+        return 1;
+    return strspn(colon + 1, "0123456789") != strlen(colon + 1);
+}
+
+static int
+listen_unix_addr(const char *path, struct sockaddr_un *sun)
+{
+    memset(sun, 0, sizeof(*sun));
+    sun->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun->sun_path)) {
+        log_err("listen: socket path %s is longer than %zu bytes", path,
+                sizeof(sun->sun_path) - 1);
+        return -1;
+    }
+    memcpy(sun->sun_path, path, strlen(path));
+    return 0;
+}
+
+/* 0 when PATH is free to bind (a stale socket was removed), -1 otherwise. */
+static int
+listen_clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+    struct stat sb;
+    int fd, rc;
+
+    if (lstat(path, &sb) < 0)
+        return errno == ENOENT ? 0 : (log_syserr("listen: %s", path), -1);
+    if (!S_ISSOCK(sb.st_mode)) {
+        log_err("listen: %s exists and is not a socket", path);
+        return -1;
+    }
+    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+        log_syserr("listen: socket");
+        return -1;
+    }
+    rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    close(fd);
+    if (rc == 0) {
+        log_err("listen: another server is already listening on %s", path);
+        return -1;
+    }
+    if (unlink(path) < 0) {
+        log_syserr("listen: cannot remove the stale socket %s", path);
+        return -1;
+    }
+    log_notice("listen: removed the stale socket %s", path);
+    return 0;
+}
+
+static int
+listen_chown(const struct conf *c)
+{
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+
+    if (c->listen_owner) {
+        struct passwd *pw = getpwnam(c->listen_owner);
+        if (pw == NULL) {
+            log_err("listen_owner: no such user '%s'", c->listen_owner);
+            return -1;
+        }
+        uid = pw->pw_uid;
+    }
+    if (c->listen_group) {
+        struct group *gr = getgrnam(c->listen_group);
+        if (gr == NULL) {
+            log_err("listen_group: no such group '%s'", c->listen_group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if ((c->listen_owner || c->listen_group) && chown(c->listen, uid, gid) < 0) {
+        log_syserr("listen: cannot change the owner of %s", c->listen);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+listen_open_unix(const struct conf *c)
+{
+    struct sockaddr_un sun;
+    mode_t old;
+    int fd, rc;
+
+    if (listen_unix_addr(c->listen, &sun) < 0 || listen_clear_stale(c->listen, &sun) < 0)
+        return -1;
+    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+        log_syserr("listen: socket");
+        return -1;
+    }
+    old = umask((mode_t)(~c->listen_mode & 0777));
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc < 0) {
+        log_syserr("listen: cannot bind %s", c->listen);
+        close(fd);
+        return -1;
+    }
+    if (chmod(c->listen, (mode_t)c->listen_mode) < 0) {
+        log_syserr("listen: cannot set the mode of %s", c->listen);
+        goto fail;
+    }
+    if (listen_chown(c) < 0)
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    unlink(c->listen);
+    return -1;
+}
+
+static int
+listen_open_tcp(const struct conf *c)
+{
+    struct addrinfo hints, *res, *ai;
+    char host[256];
+    const char *colon = strrchr(c->listen, ':'), *h = host;
+    size_t hlen = (size_t)(colon - c->listen);
+    int fd = -1, on = 1, rc;
+
+    if (hlen >= sizeof(host)) {
+        log_err("listen: host name too long in %s", c->listen);
+        return -1;
+    }
+    memcpy(host, c->listen, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen > 1 && host[hlen - 1] == ']') {
+        host[hlen - 1] = '\0';
+        h = host + 1;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if ((rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res)) != 0) {
+        log_err("listen: cannot resolve %s: %s", c->listen, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0)
+            continue;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0)
+        log_syserr("listen: cannot bind %s", c->listen);
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void
+listen_set_timeouts(int fd, int seconds)
+{
+    struct timeval tv;
+
+    if (seconds <= 0)
+        return;
+    tv.tv_sec = seconds;
+    tv.tv_usec = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        log_syswarn("listen: cannot set socket timeouts");
+}
+
+/* Bind and listen on c->listen; the fd, or -1 (logged). */
+int
+listen_open(const struct conf *c)
+{
+    int fd = listen_is_unix(c->listen) ? listen_open_unix(c) : listen_open_tcp(c);
+
+    if (fd < 0)
+        return -1;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        log_syswarn("listen: cannot set close-on-exec");
+    if (listen(fd, c->backlog) < 0) {
+        log_syserr("listen: cannot listen on %s", c->listen);
+        listen_close(fd, c);
+        return -1;
+    }
+    listen_set_timeouts(fd, c->timeout);
+    return fd;
+}
+
+/* Fail every accept() blocked on FD, so the workers can see they must stop. */
+void
+listen_wake(int fd)
+{
+    if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+        log_syswarn("listen: shutdown");
+}
+
+void
+listen_close(int fd, const struct conf *c)
+{
+    if (fd >= 0)
+        close(fd);
+    if (listen_is_unix(c->listen) && unlink(c->listen) < 0 && errno != ENOENT)
+        log_syswarn("listen: cannot remove %s", c->listen);
+}

@@ -1,0 +1,272 @@
+/*
+ * main.c: the command line, the start-up order and the signal loop.
+ *
+ * Start-up: config, log, pidfile lock, socket (each failure reported on
+ * stderr before detaching), detach, pidfile, privilege drop, pool, threads.
+ * Every signal is blocked in every thread (the mask is set before the first
+ * thread starts) and taken here with sigwait(), so handling a signal is
+ * ordinary code: no async-signal-safety rules, no libfcgi handlers racing
+ * ours.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <lua.h>
+#ifdef LF_LUAJIT
+#include <luajit.h>
+#endif
+
+#include "luafcgid.h"
+#include "conf.h"
+#include "daemon.h"
+#include "housekeep.h"
+#include "listen.h"
+#include "log.h"
+#include "pool.h"
+#include "request.h"
+#include "state.h"
+#include "worker.h"
+
+struct options {
+    const char *config;
+    int         foreground;
+    int         test;
+};
+
+static void
+main_usage(FILE *out)
+{
+    fprintf(out, "usage: " LF_NAME " [-F] [-t] [-V] [-h] [CONFIG]\n"
+            "  -F  stay in the foreground (log to stderr unless logfile is set)\n"
+            "  -t  check the config and exit\n"
+            "  -V  print the version and exit\n"
+            "  -h  print this help and exit\n"
+            "CONFIG defaults to " LF_DEFAULT_CONFIG "\n");
+}
+
+static void
+main_version(void)
+{
+#ifdef LF_LUAJIT
+    printf(LF_NAME " " LF_VERSION " (" LUAJIT_VERSION ", " LUA_RELEASE " API)\n");
+#else
+    printf(LF_NAME " " LF_VERSION " (" LUA_RELEASE ")\n");
+#endif
+}
+
+static void
+main_options(int argc, char **argv, struct options *o)
+{
+    int ch;
+
+    memset(o, 0, sizeof(*o));
+    while ((ch = getopt(argc, argv, "FtVh")) != -1) {
+        switch (ch) {
+        case 'F': o->foreground = 1; break;
+        case 't': o->test = 1; break;
+        case 'V': main_version(); exit(0);
+        case 'h': main_usage(stdout); exit(0);
+        default:  main_usage(stderr); exit(1);
+        }
+    }
+    if (argc - optind > 1) {
+        main_usage(stderr);
+        exit(1);
+    }
+    o->config = optind < argc ? argv[optind] : LF_DEFAULT_CONFIG;
+}
+
+static void
+main_limits(const struct conf *c, struct pool_limits *l)
+{
+    l->states = c->states;
+    l->clones = c->clones;
+    l->maxrequests = c->maxrequests;
+    l->maxidle = c->maxidle;
+}
+
+static const char *
+main_log_target(const struct conf *c, int foreground)
+{
+    if (c->logfile)
+        return c->logfile;
+    return foreground ? "stderr" : LF_DEFAULT_LOGFILE;
+}
+
+/* SIGHUP: a new config, or the old one and a reason in the log. */
+static void
+main_reload(const char *path, int foreground, struct pool *pool)
+{
+    struct pool_limits limits;
+    struct conf *old, *c;
+    const char *key;
+    char err[1024];
+
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+        log_err("reload failed, keeping the running config: %s", err);
+        return;
+    }
+    old = conf_acquire();
+    if ((key = conf_restart_keys(old, c)) != NULL)
+        log_warn("reload: '%s' changed; it takes effect after a restart", key);
+    if ((old->logfile == NULL) != (c->logfile == NULL) ||
+        (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel)
+        log_open(main_log_target(c, foreground), c->loglevel);
+    conf_release(old);
+    main_limits(c, &limits);
+    pool_configure(pool, &limits);
+    conf_publish(c);
+    pool_flush(pool);
+    log_notice("reloaded %s; every state reloads on its next request", path);
+}
+
+static int
+main_signals(const char *path, int foreground, struct pool *pool)
+{
+    sigset_t set;
+    int sig;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        switch (sig) {
+        case SIGHUP:
+            main_reload(path, foreground, pool);
+            break;
+        case SIGUSR1:
+            if (log_reopen() == 0)
+                log_notice("log reopened");
+            break;
+        default:
+            log_notice("signal %d: stopping after the requests in flight", sig);
+            return sig;
+        }
+    }
+}
+
+static void
+main_block_signals(void)
+{
+    sigset_t all;
+
+    /* set before any thread exists, so every thread inherits it */
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGABRT);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+main_test(const char *path)
+{
+    char err[1024];
+    struct conf *c;
+
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+        fprintf(stderr, LF_NAME ": %s\n", err);
+        return 1;
+    }
+    conf_free(c);
+    fprintf(stderr, LF_NAME ": %s: syntax is ok\n", path);
+    return 0;
+}
+
+/* Start everything after the socket; -1 when start-up failed (logged). */
+static int
+main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
+{
+    struct pool_limits limits;
+    struct pool *pool;
+    int rc;
+
+    if (daemon_pidfile_write(pidfd) < 0 || daemon_drop_privileges(c) < 0)
+        return -1;
+    if ((rc = FCGX_Init()) != 0) {
+        log_err("cannot initialise libfcgi (%d)", rc);
+        return -1;
+    }
+    main_limits(c, &limits);
+    if ((pool = pool_new(&limits, state_close)) == NULL)
+        return -1;
+    request_preload(pool, c);
+    if (housekeep_start(pool) < 0 || worker_start(c->workers, listen_fd, pool) < 0) {
+        worker_stop(listen_fd);
+        worker_join();
+        housekeep_stop();
+        return -1;
+    }
+    log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
+               c->workers, c->states, c->listen);
+    daemon_ready(1, NULL);
+    log_set_mirror(0);
+
+    main_signals(o->config, o->foreground || !c->daemonize, pool);
+
+    worker_stop(listen_fd);
+    worker_join();
+    housekeep_stop();
+    pool_destroy(pool);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o;
+    struct conf *c;
+    char err[1024];
+    int listen_fd, pidfd, rc, foreground;
+
+    main_options(argc, argv, &o);
+    if (o.test)
+        return main_test(o.config);
+    if ((c = conf_load(o.config, err, sizeof(err))) == NULL) {
+        fprintf(stderr, LF_NAME ": %s\n", err);
+        return 1;
+    }
+    conf_publish(c);
+    c = conf_acquire();     /* the start-up values, kept to the end */
+    foreground = o.foreground || !c->daemonize;
+    if (log_open(main_log_target(c, foreground), c->loglevel) < 0)
+        return 1;
+    log_set_mirror(1);
+    main_block_signals();
+
+    if ((pidfd = daemon_pidfile_lock(c->pidfile)) < 0)
+        return 1;
+    if ((listen_fd = listen_open(c)) < 0) {
+        daemon_pidfile_remove(pidfd, c->pidfile);
+        return 1;
+    }
+    if (!foreground && daemon_detach() < 0) {
+        listen_close(listen_fd, c);
+        daemon_pidfile_remove(pidfd, c->pidfile);
+        return 1;
+    }
+    rc = main_run(c, &o, listen_fd, pidfd);
+    if (rc < 0)
+        daemon_ready(0, "start-up failed; see the messages above");
+
+    listen_close(listen_fd, c);
+    daemon_pidfile_remove(pidfd, c->pidfile);
+    log_notice(rc == 0 ? "stopped" : "start-up failed");
+    conf_release(c);
+    conf_publish(NULL);
+    log_close();
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,580 @@
+/*
+ * pool.c: the Lua state pool.
+ *
+ * Every state belongs to one script (an entry, found by hashing its path).
+ * A worker takes an idle state of its script, or a fresh slot that it loads
+ * itself outside the lock (a clone, when the script's other states are
+ * busy), and gives it back after the request. Loading a script runs its
+ * top-level code, so nothing that can take long happens under the mutex:
+ * the lock covers list and counter updates only, and states are closed
+ * after it is dropped.
+ *
+ * Limits: at most `states` states in all and `clones` per script. When the
+ * pool is full, the least valuable idle state goes: fewest recent hits
+ * (halved every few sweeps, so popularity ages), then longest idle. A worker
+ * that can neither reuse nor create waits on a condition variable; since
+ * states >= workers and a worker holds one state at a time, that only
+ * happens when its script is at its clone limit.
+ *
+ * Staleness: each state remembers the file it was loaded from; the entry
+ * holds the newest identity seen (by a request's stat or the housekeeping
+ * sweep). Idle states that differ are dropped when found, busy ones when
+ * given back. A flush (SIGHUP) bumps the generation for the same effect.
+ * The sweep stats files with the lock released; entries it is looking at
+ * are pinned so they cannot be freed under it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "luafcgid.h"
+#include "log.h"
+#include "pool.h"
+
+struct pool_entry {
+    char               *path;
+    unsigned            hash;
+    struct pool_entry  *hnext;
+    struct pool_state  *idle;       /* most recently used first */
+    struct file_id      id;         /* newest identity seen */
+    int                 nstates;    /* idle + busy */
+    int                 pins;       /* held by a sweep in progress */
+};
+
+struct pool {
+    /* lock guards everything below; cond is signalled when a state is
+     * given back or removed, for workers waiting at a clone limit. */
+    pthread_mutex_t     lock;
+    pthread_cond_t      cond;
+    struct pool_entry **buckets;
+    unsigned            nbuckets;   /* a power of two */
+    int                 nentries;
+    int                 nstates;
+    int                 nidle;
+    int                 waiting;
+    unsigned            generation;
+    unsigned            sweeps;
+    struct pool_limits  limits;
+    pool_close_fn       close_fn;
+    /* only the sweeping thread touches these */
+    struct pool_entry **snapshot;
+    int                 snapshot_cap;
+};
+
+long long
+pool_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+pool_same_file(const struct file_id *a, const struct file_id *b)
+{
+    return a->ino == b->ino && a->dev == b->dev && a->size == b->size &&
+           a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+           a->ino != 0;
+}
+
+/* Fill ID for PATH; -1 with errno when it cannot be stat'ed. */
+int
+pool_file_id(const char *path, struct file_id *id)
+{
+    struct stat sb;
+
+    memset(id, 0, sizeof(*id));
+    if (stat(path, &sb) < 0)
+        return -1;
+    id->dev = sb.st_dev;
+    id->ino = sb.st_ino;
+    id->size = sb.st_size;
+    id->mtime_sec = (long)sb.st_mtime;
+#if defined(__APPLE__)
+    id->mtime_nsec = sb.st_mtimespec.tv_nsec;
+#else
+    id->mtime_nsec = sb.st_mtim.tv_nsec;
+#endif
+    if (!S_ISREG(sb.st_mode)) {
+        memset(id, 0, sizeof(*id));
+        errno = EISDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned
+pool_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+struct pool *
+pool_new(const struct pool_limits *limits, pool_close_fn close_fn)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        log_syserr("cannot allocate the state pool");
+        return NULL;
+    }
+    p->nbuckets = 64;
+    if ((p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL) {
+        log_syserr("cannot allocate the state pool");
+        free(p);
+        return NULL;
+    }
+    if (pthread_mutex_init(&p->lock, NULL) != 0 || pthread_cond_init(&p->cond, NULL) != 0) {
+        log_err("cannot initialise the state pool's lock");
+        free(p->buckets);
+        free(p);
+        return NULL;
+    }
+    p->limits = *limits;
+    p->close_fn = close_fn;
+    return p;
+}
+
+static struct pool_entry *
+pool_lookup(struct pool *p, const char *path, unsigned hash)
+{
+    struct pool_entry *e;
+
+    for (e = p->buckets[hash & (p->nbuckets - 1)]; e; e = e->hnext)
+        if (e->hash == hash && strcmp(e->path, path) == 0)
+            return e;
+    return NULL;
+}
+
+/* Double the buckets when entries outnumber them; a failure only costs speed. */
+static void
+pool_grow(struct pool *p)
+{
+    unsigned n = p->nbuckets * 2, i;
+    struct pool_entry **b, *e, *next;
+
+    if ((b = calloc(n, sizeof(*b))) == NULL)
+        return;
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = next) {
+            next = e->hnext;
+            e->hnext = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    free(p->buckets);
+    p->buckets = b;
+    p->nbuckets = n;
+}
+
+static struct pool_entry *
+pool_entry_new(struct pool *p, const char *path, unsigned hash)
+{
+    struct pool_entry *e = calloc(1, sizeof(*e));
+    unsigned b;
+
+    if (e == NULL || (e->path = strdup(path)) == NULL) {
+        log_syserr("cannot add %s to the state pool", path);
+        free(e);
+        return NULL;
+    }
+    e->hash = hash;
+    if ((unsigned)p->nentries >= p->nbuckets)
+        pool_grow(p);
+    b = hash & (p->nbuckets - 1);
+    e->hnext = p->buckets[b];
+    p->buckets[b] = e;
+    p->nentries++;
+    return e;
+}
+
+/* Free E if nothing refers to it any more. */
+static void
+pool_entry_release(struct pool *p, struct pool_entry *e)
+{
+    struct pool_entry **pp;
+
+    if (e->nstates > 0 || e->pins > 0)
+        return;
+    for (pp = &p->buckets[e->hash & (p->nbuckets - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == e) {
+            *pp = e->hnext;
+            break;
+        }
+    p->nentries--;
+    free(e->path);
+    free(e);
+}
+
+static void
+pool_idle_unlink(struct pool *p, struct pool_state *st)
+{
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        st->entry->idle = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+    p->nidle--;
+}
+
+static void
+pool_idle_push(struct pool *p, struct pool_state *st)
+{
+    struct pool_entry *e = st->entry;
+
+    st->prev = NULL;
+    st->next = e->idle;
+    if (e->idle)
+        e->idle->prev = st;
+    e->idle = st;
+    p->nidle++;
+}
+
+/* Take ST (not idle-listed) out of the pool and onto the DEAD list, to be
+ * closed once the lock is dropped. */
+static void
+pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead)
+{
+    struct pool_entry *e = st->entry;
+
+    e->nstates--;
+    p->nstates--;
+    st->entry = NULL;
+    st->next = *dead;
+    *dead = st;
+    pool_entry_release(p, e);
+}
+
+static void
+pool_close_dead(struct pool *p, struct pool_state *dead)
+{
+    struct pool_state *next;
+
+    for (; dead; dead = next) {
+        next = dead->next;
+        if (dead->L)
+            p->close_fn(dead->L);
+        free(dead);
+    }
+}
+
+static int
+pool_state_current(const struct pool *p, const struct pool_state *st)
+{
+    return st->generation == p->generation && pool_same_file(&st->id, &st->entry->id);
+}
+
+/* The idle state least worth keeping: fewest hits, then longest idle. */
+static struct pool_state *
+pool_victim(struct pool *p)
+{
+    struct pool_state *best = NULL, *st;
+    struct pool_entry *e;
+    unsigned i;
+
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = e->hnext)
+            for (st = e->idle; st; st = st->next)
+                if (best == NULL || st->hits < best->hits ||
+                    (st->hits == best->hits && st->last_used < best->last_used))
+                    best = st;
+    return best;
+}
+
+static struct pool_state *
+pool_slot_new(struct pool *p, struct pool_entry *e, const struct file_id *id)
+{
+    struct pool_state *st = calloc(1, sizeof(*st));
+
+    if (st == NULL) {
+        log_syserr("cannot allocate a state for %s", e->path);
+        return NULL;
+    }
+    st->entry = e;
+    st->id = *id;
+    st->busy = 1;
+    st->generation = p->generation;
+    st->last_used = pool_now_ms();
+    e->nstates++;
+    p->nstates++;
+    return st;
+}
+
+/* Drop E's idle states that are out of date; take the first current one.
+ * E stays in the table (pinned meanwhile) even if it ends up empty. */
+static struct pool_state *
+pool_take_idle(struct pool *p, struct pool_entry *e, struct pool_state **dead)
+{
+    struct pool_state *st;
+
+    e->pins++;
+    while ((st = e->idle) != NULL) {
+        pool_idle_unlink(p, st);
+        if (pool_state_current(p, st)) {
+            st->busy = 1;
+            break;
+        }
+        pool_remove(p, st, dead);
+    }
+    e->pins--;
+    return st;
+}
+
+/*
+ * A state for PATH, whose file is ID now. *FRESH is set when the caller
+ * gets an empty slot to load (st->L == NULL); it must give it back with
+ * pool_release() whatever happens. NULL only when memory runs out.
+ */
+struct pool_state *
+pool_acquire(struct pool *p, const char *path, const struct file_id *id, int *fresh)
+{
+    unsigned hash = pool_hash(path);
+    struct pool_state *st = NULL, *dead = NULL, *victim;
+    struct pool_entry *e;
+
+    *fresh = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        e = pool_lookup(p, path, hash);
+        if (e) {
+            e->id = *id;
+            if ((st = pool_take_idle(p, e, &dead)) != NULL)
+                break;
+        }
+        if (e == NULL || e->nstates < p->limits.clones) {
+            if (p->nstates >= p->limits.states && (victim = pool_victim(p)) != NULL) {
+                pool_idle_unlink(p, victim);
+                pool_remove(p, victim, &dead);
+                e = pool_lookup(p, path, hash);
+            }
+            if (p->nstates < p->limits.states) {
+                if (e == NULL && (e = pool_entry_new(p, path, hash)) == NULL)
+                    break;
+                e->id = *id;
+                if ((st = pool_slot_new(p, e, id)) != NULL)
+                    *fresh = 1;
+                else
+                    pool_entry_release(p, e);
+                break;
+            }
+        }
+        p->waiting++;
+        pthread_cond_wait(&p->cond, &p->lock);
+        p->waiting--;
+    }
+    if (dead && p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pool_close_dead(p, dead);
+    return st;
+}
+
+/* Give ST back; DISCARD closes it (a failed load, a timeout, ...). */
+void
+pool_release(struct pool *p, struct pool_state *st, int discard)
+{
+    struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    st->busy = 0;
+    st->hits++;
+    st->last_used = pool_now_ms();
+    if (st->L)
+        st->requests++;
+    if (discard || st->L == NULL || !pool_state_current(p, st) ||
+        (p->limits.maxrequests > 0 && st->requests >= (unsigned long)p->limits.maxrequests) ||
+        p->nstates > p->limits.states)
+        pool_remove(p, st, &dead);
+    else
+        pool_idle_push(p, st);
+    if (p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pool_close_dead(p, dead);
+}
+
+static void
+pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_before,
+                      struct pool_state **dead)
+{
+    struct pool_state *st, *next;
+
+    e->pins++;      /* keep e alive while its states go */
+    for (st = e->idle; st; st = next) {
+        next = st->next;
+        if (!pool_state_current(p, st) || st->last_used < idle_before) {
+            pool_idle_unlink(p, st);
+            pool_remove(p, st, dead);
+        }
+    }
+    e->pins--;
+}
+
+static void
+pool_trim(struct pool *p, struct pool_state **dead)
+{
+    struct pool_state *victim;
+
+    while (p->nstates > p->limits.states && (victim = pool_victim(p)) != NULL) {
+        pool_idle_unlink(p, victim);
+        pool_remove(p, victim, dead);
+    }
+}
+
+void
+pool_configure(struct pool *p, const struct pool_limits *limits)
+{
+    struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    p->limits = *limits;
+    pool_trim(p, &dead);
+    if (p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pool_close_dead(p, dead);
+}
+
+/* SIGHUP: every state reloads on its next request. */
+void
+pool_flush(struct pool *p)
+{
+    struct pool_state *dead = NULL;
+    struct pool_entry *e, *next;
+    unsigned i;
+
+    pthread_mutex_lock(&p->lock);
+    p->generation++;
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = next) {
+            next = e->hnext;
+            pool_evict_idle_where(p, e, 0, &dead);
+            pool_entry_release(p, e);
+        }
+    if (p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pool_close_dead(p, dead);
+}
+
+static int
+pool_snapshot(struct pool *p)
+{
+    struct pool_entry *e;
+    unsigned i;
+    int n = 0;
+
+    if (p->nentries > p->snapshot_cap) {
+        int cap = p->nentries * 2;
+        struct pool_entry **s = realloc(p->snapshot, (size_t)cap * sizeof(*s));
+        if (s == NULL) {
+            log_syserr("housekeeping: cannot list %d scripts", p->nentries);
+            return -1;
+        }
+        p->snapshot = s;
+        p->snapshot_cap = cap;
+    }
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = e->hnext) {
+            e->pins++;
+            p->snapshot[n++] = e;
+        }
+    return n;
+}
+
+/*
+ * One housekeeping pass: drop idle states whose script changed, vanished,
+ * or sat idle over maxidle. Returns how many states were closed.
+ */
+int
+pool_sweep(struct pool *p)
+{
+    struct pool_state *dead = NULL, *st;
+    struct file_id *ids;
+    long long idle_before = 0;
+    int n, i, closed = 0;
+
+    pthread_mutex_lock(&p->lock);
+    n = pool_snapshot(p);
+    if (++p->sweeps % LF_HITS_DECAY_SWEEPS == 0) {
+        for (i = 0; i < n; i++)
+            for (st = p->snapshot[i]->idle; st; st = st->next)
+                st->hits /= 2;
+    }
+    if (p->limits.maxidle > 0)
+        idle_before = pool_now_ms() - (long long)p->limits.maxidle * 1000;
+    pthread_mutex_unlock(&p->lock);
+    if (n <= 0)
+        return 0;
+
+    /* paths are immutable and the entries pinned: stat without the lock */
+    if ((ids = malloc((size_t)n * sizeof(*ids))) == NULL)
+        log_syserr("housekeeping: cannot stat %d scripts", n);
+    for (i = 0; ids && i < n; i++)
+        pool_file_id(p->snapshot[i]->path, &ids[i]);
+
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < n; i++) {
+        struct pool_entry *e = p->snapshot[i];
+        if (ids)
+            e->id = ids[i];
+        pool_evict_idle_where(p, e, idle_before, &dead);
+        e->pins--;
+        pool_entry_release(p, e);
+    }
+    if (dead && p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    free(ids);
+    for (st = dead; st; st = st->next)
+        closed++;
+    pool_close_dead(p, dead);
+    return closed;
+}
+
+void
+pool_counts(struct pool *p, struct pool_counts *out)
+{
+    pthread_mutex_lock(&p->lock);
+    out->states = p->nstates;
+    out->idle = p->nidle;
+    out->scripts = p->nentries;
+    out->waiting = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Close every state; only when no worker is left to hold one. */
+void
+pool_destroy(struct pool *p)
+{
+    struct pool_state *dead = NULL;
+    struct pool_entry *e, *next;
+    unsigned i;
+
+    if (p == NULL)
+        return;
+    p->generation++;
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = next) {
+            next = e->hnext;
+            pool_evict_idle_where(p, e, 0, &dead);
+            pool_entry_release(p, e);
+        }
+    if (p->nstates > 0)
+        log_warn("%d states still busy when the pool closed", p->nstates);
+    pool_close_dead(p, dead);
+    free(p->snapshot);
+    free(p->buckets);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

@@ -1,0 +1,507 @@
+/*
+ * request.c: one FastCGI request.
+ *
+ * Order: check the script (404/403 before any Lua runs), read the whole
+ * body (413 before the handler, and before a state is taken, so a slow
+ * upload holds no state), take a state, call the handler in protected
+ * mode, answer. In buffered mode the answer is one header block with a
+ * Content-Length and the body; otherwise output streams as it is made.
+ *
+ * Anything that goes wrong becomes a small HTML page and one log line that
+ * names the worker, the script and the reason. A state that ran over its
+ * time or memory, or whose load failed, is closed; any other state goes
+ * back to the pool, because a script's runtime error says nothing bad
+ * about the state it ran in.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "api.h"
+#include "conf.h"
+#include "log.h"
+#include "pool.h"
+#include "request.h"
+#include "state.h"
+
+#define REQUEST_READ_CHUNK  (64 * 1024)
+#define REQUEST_ERRLEN      1024
+
+int
+request_init(struct request *r, int worker, int listen_fd, struct pool *pool)
+{
+    struct conf *c = conf_acquire();
+    size_t hs = (size_t)c->headersize, bs = (size_t)c->bodysize;
+    int rc = 0;
+
+    memset(r, 0, sizeof(*r));
+    conf_release(c);
+    r->worker = worker;
+    r->pool = pool;
+    if (buf_init(&r->status, 32) < 0 || buf_init(&r->ctype, 32) < 0 ||
+        buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
+        buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0)
+        rc = -1;
+    if (rc == 0 && FCGX_InitRequest(&r->fcgx, listen_fd, 0) != 0) {
+        log_err("worker %d: cannot initialise a FastCGI request", worker);
+        rc = -1;
+    }
+    if (rc < 0)
+        request_free(r);
+    return rc;
+}
+
+void
+request_free(struct request *r)
+{
+    buf_free(&r->status);
+    buf_free(&r->ctype);
+    buf_free(&r->head);
+    buf_free(&r->body);
+    buf_free(&r->post);
+    buf_free(&r->out);
+}
+
+/* A header name is an HTTP token; neither part may carry CR, LF or NUL. */
+int
+request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
+                     const char **why)
+{
+    size_t i;
+
+    if (nlen == 0) {
+        *why = "empty header name";
+        return -1;
+    }
+    for (i = 0; i < nlen; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch <= 32 || ch >= 127 || strchr("()<>@,;:\\\"/[]?={}", ch)) {
+            *why = ch == '\r' || ch == '\n' || ch == '\0' ?
+                   "CR, LF or NUL in a header name" : "invalid character in a header name";
+            return -1;
+        }
+    }
+    for (i = 0; i < vlen; i++)
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0') {
+            *why = "CR, LF or NUL in a header value";
+            return -1;
+        }
+    return 0;
+}
+
+static void
+request_set(struct buf *b, const char *s)
+{
+    buf_reset(b);
+    if (buf_append(b, s, strlen(s) + 1) == 0)
+        b->len--;
+}
+
+static void
+request_reset(struct request *r)
+{
+    request_set(&r->status, r->conf->httpstatus);
+    request_set(&r->ctype, r->conf->contenttype);
+    buf_reset(&r->head);
+    buf_reset(&r->body);
+    buf_reset(&r->post);
+    r->headers_sent = 0;
+    r->has_length = 0;
+    r->client_gone = 0;
+}
+
+int
+request_write(struct request *r, const char *p, size_t n)
+{
+    if (r->client_gone || n == 0)
+        return r->client_gone ? -1 : 0;
+    while (n > 0) {
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
+            r->client_gone = 1;
+            log_info("worker %d: %s: the client went away mid-response", r->worker,
+                     r->script ? r->script : "-");
+            return -1;
+        }
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    return 0;
+}
+
+/* Send the header block; with FINAL the body is complete and its length known. */
+static int
+request_send_head(struct request *r, int final)
+{
+    char len[64];
+    struct buf *o = &r->out;
+
+    r->headers_sent = 1;
+    buf_reset(o);
+    if (buf_puts(o, "Status: ") < 0 || buf_append(o, r->status.data, r->status.len) < 0 ||
+        buf_puts(o, "\r\nContent-Type: ") < 0 || buf_append(o, r->ctype.data, r->ctype.len) < 0 ||
+        buf_puts(o, "\r\n") < 0 || buf_puts(o, r->conf->headers) < 0 ||
+        buf_append(o, r->head.data, r->head.len) < 0)
+        return -1;
+    if (final && !r->has_length) {
+        snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
+        if (buf_puts(o, len) < 0)
+            return -1;
+    }
+    if (buf_puts(o, "\r\n") < 0)
+        return -1;
+    return request_write(r, o->data, o->len);
+}
+
+int
+request_send_headers(struct request *r)
+{
+    return request_send_head(r, 0);
+}
+
+/* req:flush(): headers, then what is buffered, out now. */
+int
+request_flush(struct request *r)
+{
+    if (!r->headers_sent && request_send_head(r, 0) < 0)
+        return -1;
+    if (request_write(r, r->body.data, r->body.len) < 0)
+        return -1;
+    buf_reset(&r->body);
+    if (!r->client_gone && FCGX_FFlush(r->fcgx.out) < 0) {
+        r->client_gone = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+request_finish(struct request *r)
+{
+    if (!r->headers_sent)
+        request_send_head(r, 1);
+    request_write(r, r->body.data, r->body.len);
+}
+
+static const char *
+request_status_text(int code)
+{
+    switch (code) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 413: return "Request Entity Too Large";
+    default:  return "Internal Server Error";
+    }
+}
+
+static void
+request_escape(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':  buf_puts(b, "&amp;"); break;
+        case '<':  buf_puts(b, "&lt;"); break;
+        case '>':  buf_puts(b, "&gt;"); break;
+        case '"':  buf_puts(b, "&quot;"); break;
+        case '\'': buf_puts(b, "&#39;"); break;
+        default:   buf_append(b, s, 1); break;
+        }
+    }
+}
+
+/* Answer CODE with a small page; REASON goes to the log (and the page
+ * with showerrors). */
+static void
+request_error(struct request *r, int code, const char *reason)
+{
+    char line[128];
+    const char *text = request_status_text(code);
+
+    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d: %s: %d %s: %s",
+            r->worker, r->script ? r->script : "-", code, text, reason);
+    if (r->headers_sent) {
+        log_err("worker %d: %s: headers were already sent; the response is cut short",
+                r->worker, r->script ? r->script : "-");
+        return;
+    }
+    snprintf(line, sizeof(line), "%d %s", code, text);
+    request_set(&r->status, line);
+    request_set(&r->ctype, "text/html; charset=utf-8");
+    buf_reset(&r->head);
+    buf_reset(&r->body);
+    r->has_length = 0;
+    buf_puts(&r->body, "<!DOCTYPE html>\n<html><head><title>");
+    buf_puts(&r->body, line);
+    buf_puts(&r->body, "</title></head>\n<body><h1>");
+    buf_puts(&r->body, line);
+    buf_puts(&r->body, "</h1>\n");
+    if (r->conf->showerrors) {
+        buf_puts(&r->body, "<pre>");
+        request_escape(&r->body, reason);
+        buf_puts(&r->body, "</pre>\n");
+    }
+    buf_puts(&r->body, "<hr><address>" LF_NAME "</address></body></html>\n");
+}
+
+static int
+request_has_extension(const struct conf *c, const char *path)
+{
+    size_t plen = strlen(path);
+    int i;
+
+    if (c->extensions.count == 0)
+        return 1;
+    for (i = 0; i < c->extensions.count; i++) {
+        size_t elen = strlen(c->extensions.items[i]);
+        if (plen > elen && strcmp(path + plen - elen, c->extensions.items[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* With docroot, the real path of the script must lie under the real docroot. */
+static int
+request_in_docroot(const struct conf *c, const char *path)
+{
+    char real[PATH_MAX], root[PATH_MAX];
+    size_t n;
+
+    if (c->docroot == NULL)
+        return 1;
+    if (realpath(path, real) == NULL || realpath(c->docroot, root) == NULL)
+        return errno == ENOENT || errno == ENOTDIR ? -1 : 0;
+    n = strlen(root);
+    if (n == 1)
+        return 1;       /* docroot "/" */
+    return strncmp(real, root, n) == 0 && real[n] == '/';
+}
+
+/* 0 when the script may run (its identity in ID), or an HTTP status. */
+static int
+request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
+{
+    int in_root;
+
+    if (r->script == NULL || r->script[0] == '\0') {
+        snprintf(why, whylen, "no SCRIPT_FILENAME in the request");
+        return 404;
+    }
+    if (!request_has_extension(r->conf, r->script)) {
+        snprintf(why, whylen, "the script's name does not end with an allowed extension");
+        return 403;
+    }
+    if ((in_root = request_in_docroot(r->conf, r->script)) == 0) {
+        snprintf(why, whylen, "the script is outside docroot %s", r->conf->docroot);
+        return 403;
+    }
+    if (in_root < 0 || pool_file_id(r->script, id) < 0) {
+        snprintf(why, whylen, "%s", errno == EISDIR ? "not a regular file" : strerror(errno));
+        return errno == EACCES ? 403 : 404;
+    }
+    return 0;
+}
+
+/* Read the whole body; 0, or 413, or -1 when the client went away. */
+static int
+request_read_body(struct request *r, char *why, size_t whylen)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
+    size_t max = (size_t)r->conf->maxpost;
+    int n;
+
+    if (cl && *cl) {
+        char *end;
+        unsigned long long want;
+        errno = 0;
+        want = strtoull(cl, &end, 10);
+        if (*end == '\0' && errno == 0 && want > max) {
+            snprintf(why, whylen, "CONTENT_LENGTH %llu is over maxpost %zu", want, max);
+            return 413;
+        }
+    }
+    for (;;) {
+        size_t room = max + 1 - r->post.len;
+        if (room > REQUEST_READ_CHUNK)
+            room = REQUEST_READ_CHUNK;
+        if (buf_reserve(&r->post, room) < 0) {
+            snprintf(why, whylen, "out of memory for the request body");
+            return 500;
+        }
+        n = FCGX_GetStr(r->post.data + r->post.len, (int)room, r->fcgx.in);
+        if (n <= 0)
+            break;
+        r->post.len += (size_t)n;
+        if (r->post.len > max) {
+            snprintf(why, whylen, "the request body is over maxpost %zu", max);
+            return 413;
+        }
+    }
+    if (FCGX_GetError(r->fcgx.in) != 0) {
+        r->client_gone = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
+static void
+request_push_env(lua_State *L, struct request *r)
+{
+    char **p;
+    int n = 0;
+
+    for (p = r->fcgx.envp; *p; p++)
+        n++;
+    lua_createtable(L, 0, n + 1);
+    for (p = r->fcgx.envp; *p; p++) {
+        const char *eq = strchr(*p, '=');
+        if (eq == NULL)
+            continue;
+        lua_pushlstring(L, *p, (size_t)(eq - *p));
+        lua_pushstring(L, eq + 1);
+        lua_rawset(L, -3);
+    }
+    lua_pushliteral(L, LF_VERSION);
+    lua_setfield(L, -2, "LUAFCGID_VERSION");
+}
+
+/* Run inside lua_cpcall: env, req and the handler call. [-0, +0, e] */
+static int
+request_entry(lua_State *L)
+{
+    struct request *r = lua_touserdata(L, 1);
+
+    lua_settop(L, 0);
+    lua_pushcfunction(L, state_traceback);
+    lua_getglobal(L, r->conf->handler);
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "no handler function '%s' in the script", r->conf->handler);
+    request_push_env(L, r);
+    api_push_req(L, r);
+    if (lua_pcall(L, 2, 0, 1) != 0)
+        return lua_error(L);
+    return 0;
+}
+
+static void
+request_describe_error(lua_State *L, char *why, size_t whylen)
+{
+    switch (state_over(L)) {
+    case STATE_OVER_TIME:
+        snprintf(why, whylen, "timeout: the request ran too long; its state is closed");
+        return;
+    case STATE_OVER_MEMORY:
+        snprintf(why, whylen, "memory limit reached; its state is closed");
+        return;
+    }
+    if (lua_isstring(L, -1))
+        snprintf(why, whylen, "%s", lua_tostring(L, -1));
+    else if (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1))
+        snprintf(why, whylen, "%s", lua_tostring(L, -1));
+    else
+        snprintf(why, whylen, "(error object is a %s value)", luaL_typename(L, -1));
+}
+
+/* Call the handler; returns 1 when the state must be closed. */
+static int
+request_call(struct request *r, lua_State *L)
+{
+    char why[REQUEST_ERRLEN];
+    int rc, discard = 0;
+
+    state_arm(L, r->conf);
+    rc = lua_cpcall(L, request_entry, r);
+    api_clear_req(L);
+    state_disarm(L);
+    if (rc != 0 && !(state_is_exit(L, -1) && state_over(L) == STATE_OK)) {
+        discard = state_over(L) != STATE_OK || rc == LUA_ERRMEM;
+        request_describe_error(L, why, sizeof(why));
+        request_error(r, 500, why);
+    }
+    lua_settop(L, 0);
+    return discard;
+}
+
+static void
+request_run(struct request *r, const struct file_id *id)
+{
+    char why[REQUEST_ERRLEN];
+    struct pool_state *st;
+    int fresh, discard;
+
+    if ((st = pool_acquire(r->pool, r->script, id, &fresh)) == NULL) {
+        request_error(r, 500, "out of memory for a state");
+        return;
+    }
+    if (fresh && (st->L = state_open(r->script, r->conf, why, sizeof(why))) == NULL) {
+        pool_release(r->pool, st, 1);
+        request_error(r, 500, why);
+        return;
+    }
+    discard = request_call(r, st->L);
+    pool_release(r->pool, st, discard);
+}
+
+void
+request_handle(struct request *r)
+{
+    char why[REQUEST_ERRLEN];
+    struct file_id id;
+    int status;
+
+    r->conf = conf_acquire();
+    request_reset(r);
+    r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
+
+    status = request_check_script(r, &id, why, sizeof(why));
+    if (status == 0)
+        status = request_read_body(r, why, sizeof(why));
+    if (status == 0)
+        request_run(r, &id);
+    else if (status > 0)
+        request_error(r, status, why);
+    if (!r->client_gone)
+        request_finish(r);
+
+    buf_shrink(&r->body, (size_t)r->conf->bodysize);
+    buf_shrink(&r->post, REQUEST_READ_CHUNK);
+    conf_release(r->conf);
+    r->conf = NULL;
+    r->script = NULL;
+}
+
+/* Load each preload script into a state now, so the first request is warm. */
+int
+request_preload(struct pool *pool, const struct conf *c)
+{
+    char why[REQUEST_ERRLEN];
+    struct pool_state *st;
+    struct file_id id;
+    int i, fresh, failed = 0;
+
+    for (i = 0; i < c->preload.count; i++) {
+        const char *path = c->preload.items[i];
+        if (pool_file_id(path, &id) < 0) {
+            log_syserr("preload %s", path);
+            failed++;
+            continue;
+        }
+        if ((st = pool_acquire(pool, path, &id, &fresh)) == NULL) {
+            failed++;
+            continue;
+        }
+        if (fresh && (st->L = state_open(path, c, why, sizeof(why))) == NULL) {
+            log_err("preload %s: %s", path, why);
+            failed++;
+        }
+        pool_release(pool, st, st->L == NULL);
+    }
+    return failed ? -1 : 0;
+}

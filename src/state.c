@@ -1,0 +1,381 @@
+/*
+ * state.c: a script's Lua state.
+ *
+ * A state is created with the standard libraries, the luafcgid module
+ * (compiled in, so it is found whatever the install paths), the script's
+ * own directory first on package.path (nothing ever chdir()s: the working
+ * directory is shared by every thread), and the script loaded and run once.
+ *
+ * Limits live in the allocator's user data, found again with
+ * lua_getallocf(): a byte count checked by the allocator (memory) and a
+ * deadline checked by a count hook (timeout). Once a state is over a
+ * limit, or os.exit() was called, the error must reach us and not stop
+ * at a pcall in the script, so pcall, xpcall and coroutine.resume are
+ * wrapped to pass those errors on.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "luafcgid.h"
+#include "api.h"
+#include "conf.h"
+#include "log.h"
+#include "state.h"
+
+#define STATE_HOOK_COUNT 1000
+
+extern const char lf_module_source[];
+
+struct state_info {
+    size_t      used;
+    size_t      limit;          /* 0 = none */
+    long long   deadline_ms;    /* 0 = none */
+    int         timeout;
+    int         over;           /* enum state_over */
+    int         exiting;
+};
+
+/* The address is the key: a light userdata no script can forge. */
+static const char state_exit_key = 'x';
+
+static struct state_info *
+state_info(lua_State *L)
+{
+    void *ud;
+
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void *
+state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct state_info *info = ud;
+    void *p;
+
+    if (nsize == 0) {
+        free(ptr);
+        info->used -= osize;
+        return NULL;
+    }
+    if (info->limit && nsize > osize && info->used + (nsize - osize) > info->limit) {
+        info->over = STATE_OVER_MEMORY;
+        return NULL;
+    }
+    if ((p = realloc(ptr, nsize)) == NULL)
+        return NULL;
+    info->used = info->used - osize + nsize;
+    return p;
+}
+
+static long long
+state_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+state_hook(lua_State *L, lua_Debug *ar)
+{
+    struct state_info *info = state_info(L);
+
+    (void)ar;
+    if (info->over == STATE_OVER_TIME ||
+        (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
+        info->over = STATE_OVER_TIME;
+        luaL_error(L, "timeout: the request ran over %d s", info->timeout);
+    }
+}
+
+/* True when the error at IDX must not be caught by the script. */
+static int
+state_must_propagate(lua_State *L, int idx)
+{
+    return state_info(L)->over != STATE_OK || state_is_exit(L, idx);
+}
+
+/* os.exit(): ends the request, not the daemon. [-0, +0, e] */
+static int
+state_os_exit(lua_State *L)
+{
+    state_info(L)->exiting = 1;
+    lua_pushlightuserdata(L, (void *)&state_exit_key);
+    return lua_error(L);
+}
+
+/* pcall(f, ...) that lets limits and os.exit through. */
+static int
+state_pcall(lua_State *L)
+{
+    int status;
+
+    luaL_checkany(L, 1);
+    status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (status != 0 && state_must_propagate(L, -1))
+        return lua_error(L);
+    lua_pushboolean(L, status == 0);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}
+
+/* xpcall(f, handler): as pcall; the handler is not run for limits. */
+static int
+state_xpcall(lua_State *L)
+{
+    int status;
+
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    lua_insert(L, 1);           /* handler, f */
+    status = lua_pcall(L, 0, LUA_MULTRET, 1);
+    if (status != 0 && state_must_propagate(L, -1))
+        return lua_error(L);
+    lua_pushboolean(L, status == 0);
+    lua_replace(L, 1);
+    return lua_gettop(L);
+}
+
+/* coroutine.resume(co, ...): the original, then pass limits on. */
+static int
+state_resume(lua_State *L)
+{
+    int n;
+
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    n = lua_gettop(L);
+    if (n >= 2 && !lua_toboolean(L, 1) &&
+        (state_must_propagate(L, 2) || state_info(L)->exiting)) {
+        lua_pushvalue(L, 2);
+        return lua_error(L);
+    }
+    return n;
+}
+
+int
+state_is_exit(lua_State *L, int idx)
+{
+    return lua_touserdata(L, idx) == (void *)&state_exit_key && lua_islightuserdata(L, idx);
+}
+
+/* The message handler: a traceback for string errors. [-1, +1] */
+int
+state_traceback(lua_State *L)
+{
+    if (!lua_isstring(L, 1) || state_must_propagate(L, 1))
+        return 1;
+    lua_getfield(L, LUA_GLOBALSINDEX, "debug");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_getfield(L, -1, "traceback");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 2);
+        return 1;
+    }
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* package.preload.luafcgid: runs the compiled-in module. [-0, +1, e] */
+static int
+state_module_loader(lua_State *L)
+{
+    if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+}
+
+static void
+state_set_path(lua_State *L, const char *script)
+{
+    const char *slash = strrchr(script, '/');
+    size_t dirlen = slash ? (size_t)(slash - script) : 0;
+
+    lua_getglobal(L, "package");
+    if (slash == NULL)
+        lua_pushliteral(L, "./?.lua;./?/init.lua;");
+    else {
+        lua_pushlstring(L, script, dirlen);
+        lua_pushliteral(L, "/?.lua;");
+        lua_pushlstring(L, script, dirlen);
+        lua_pushliteral(L, "/?/init.lua;");
+        lua_concat(L, 4);
+    }
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+}
+
+static void
+state_wrap(lua_State *L)
+{
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, state_os_exit);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+
+    lua_pushcfunction(L, state_pcall);
+    lua_setglobal(L, "pcall");
+    lua_pushcfunction(L, state_xpcall);
+    lua_setglobal(L, "xpcall");
+
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "resume");
+    lua_pushcclosure(L, state_resume, 1);
+    lua_setfield(L, -2, "resume");
+    lua_pop(L, 1);
+
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, state_module_loader);
+    lua_setfield(L, -2, "luafcgid");
+    lua_pop(L, 2);
+}
+
+/* Everything that allocates, in protected mode. [-0, +0, m] */
+static int
+state_setup(lua_State *L)
+{
+    const char *path = lua_touserdata(L, 1);
+
+    luaL_openlibs(L);
+    state_set_path(L, path);
+    state_wrap(L);
+    api_register(L);
+    return 0;
+}
+
+static void
+state_fail(lua_State *L, char *err, size_t errlen, const char *what)
+{
+    const char *msg;
+
+    if (state_info(L)->over == STATE_OVER_MEMORY)
+        msg = "memory limit reached";
+    else if (lua_isstring(L, -1))
+        msg = lua_tostring(L, -1);
+    else if (state_is_exit(L, -1))
+        msg = "os.exit() called while loading";
+    else
+        msg = "error object is not a string";
+    snprintf(err, errlen, "%s: %s", what, msg);
+}
+
+/*
+ * A new state for the script at PATH, loaded and run once, or NULL with
+ * the reason in ERR.
+ */
+lua_State *
+state_open(const char *path, const struct conf *c, char *err, size_t errlen)
+{
+    struct state_info *info = calloc(1, sizeof(*info));
+    lua_State *L;
+
+    if (info == NULL) {
+        snprintf(err, errlen, "cannot allocate a state: %s", strerror(errno));
+        return NULL;
+    }
+    info->limit = (size_t)c->memory;
+    if ((L = lua_newstate(state_alloc, info)) == NULL) {
+        snprintf(err, errlen, "cannot create a Lua state%s",
+                 info->over ? ": memory limit too low" : "");
+        free(info);
+        return NULL;
+    }
+    if (lua_cpcall(L, state_setup, (void *)path) != 0) {
+        state_fail(L, err, errlen, "cannot set up a state");
+        state_close(L);
+        return NULL;
+    }
+    state_arm(L, c);
+    lua_pushcfunction(L, state_traceback);
+    if (luaL_loadfile(L, path) != 0) {
+        state_fail(L, err, errlen, "load error");
+        state_close(L);
+        return NULL;
+    }
+    if (lua_pcall(L, 0, 0, -2) != 0) {
+        if (state_is_exit(L, -1) && state_info(L)->over == STATE_OK) {
+            lua_settop(L, 0);
+            state_disarm(L);
+            return L;       /* os.exit at top level only ends the load */
+        }
+        state_fail(L, err, errlen, state_info(L)->over == STATE_OVER_TIME ? "timeout" : "runtime error");
+        state_close(L);
+        return NULL;
+    }
+    lua_settop(L, 0);
+    state_disarm(L);
+    return L;
+}
+
+void
+state_close(void *ud)
+{
+    lua_State *L = ud;
+    struct state_info *info;
+
+    if (L == NULL)
+        return;
+    info = state_info(L);
+    info->limit = 0;
+    lua_close(L);
+    free(info);
+}
+
+/* Start the clock and the memory cap for one request. */
+void
+state_arm(lua_State *L, const struct conf *c)
+{
+    struct state_info *info = state_info(L);
+
+    info->limit = (size_t)c->memory;
+    info->over = STATE_OK;
+    info->exiting = 0;
+    info->timeout = c->timeout;
+    if (c->timeout > 0) {
+        info->deadline_ms = state_now_ms() + (long long)c->timeout * 1000;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_COUNT);
+    } else {
+        info->deadline_ms = 0;
+        lua_sethook(L, NULL, 0, 0);
+    }
+}
+
+void
+state_disarm(lua_State *L)
+{
+    struct state_info *info = state_info(L);
+
+    info->deadline_ms = 0;
+    info->exiting = 0;
+    lua_sethook(L, NULL, 0, 0);
+}
+
+int
+state_over(lua_State *L)
+{
+    return state_info(L)->over;
+}
+
+size_t
+state_memory(lua_State *L)
+{
+    return state_info(L)->used;
+}
