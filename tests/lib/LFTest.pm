@@ -1,0 +1,442 @@
+# LFTest: helpers for the integration tests.
+#
+# Every test starts the real daemon from a private config in a temp dir,
+# talks to it with the FastCGI client below (or through a private nginx
+# with HTTP::Tiny), and ends every process it started, by PID. Waits poll a
+# condition against a deadline; nothing sleeps and hopes.
+package LFTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use POSIX qw(:sys_wait_h);
+use Socket qw(SOCK_STREAM);
+use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post);
+
+$SIG{PIPE} = 'IGNORE';
+
+my %started;    # pid => what, for the END sweep
+
+sub top { $ENV{LF_TOP} || do { my $d = __FILE__; $d =~ s{/tests/lib/LFTest\.pm$}{}; $d } }
+
+sub binary { $ENV{LUAFCGID} || top() . '/src/luafcgid' }
+
+# Poll CODE every 20 ms until it returns true or SECONDS pass; its last value.
+sub wait_for {
+    my ($code, $seconds) = @_;
+    my $deadline = time + ($seconds // 10);
+    while (1) {
+        my $v = $code->();
+        return $v if $v || time > $deadline;
+        sleep 0.02;
+    }
+}
+
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or return '';
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+sub spew {
+    my ($path, $content) = @_;
+    open(my $fh, '>', $path) or die "cannot write $path: $!";
+    print $fh $content;
+    close $fh;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                  Listen => 1, ReuseAddr => 1) or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub track { my ($pid, $what) = @_; $started{$pid} = $what; }
+sub untrack { delete $started{$_[0]}; }
+
+# Stop PID with SIG, reap it within SECONDS; its wait status, or undef.
+sub stop_pid {
+    my ($pid, $sig, $seconds) = @_;
+    kill $sig, $pid;
+    my $status;
+    wait_for(sub { my $r = waitpid($pid, WNOHANG); $status = $? if $r == $pid; $r == $pid || $r < 0 },
+             $seconds // 10);
+    if (!defined $status && kill(0, $pid)) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    untrack($pid);
+    return $status;
+}
+
+END {
+    my $rc = $?;
+    for my $pid (keys %started) {
+        kill 'TERM', $pid;
+        wait_for(sub { waitpid($pid, WNOHANG) != 0 }, 5) or do { kill 'KILL', $pid; waitpid($pid, 0) };
+    }
+    $? = $rc;
+}
+
+# ---- a daemon under test --------------------------------------------------
+
+# LFTest->new(conf => { key => value, ... }, scripts => { name => source })
+sub new {
+    my ($class, %o) = @_;
+    my $dir = tempdir('lf-test.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $dir;
+    mkdir "$dir/www";
+    my $self = bless { dir => $dir, www => "$dir/www", pid => undef }, $class;
+    $self->{conf} = {
+        listen     => "$dir/lf.sock",
+        pidfile    => "$dir/lf.pid",
+        logfile    => "$dir/lf.log",
+        daemonize  => 0,
+        workers    => 2,
+        loglevel   => 'info',
+        showerrors => 1,
+        %{ $o{conf} || {} },
+    };
+    $self->script($_, $o{scripts}{$_}) for keys %{ $o{scripts} || {} };
+    $self->write_conf;
+    return $self;
+}
+
+sub dir  { $_[0]{dir} }
+sub www  { $_[0]{www} }
+sub pid  { $_[0]{pid} }
+sub conf_path { "$_[0]{dir}/lf.conf" }
+sub log  { slurp("$_[0]{dir}/lf.log") }
+sub stderr { slurp("$_[0]{dir}/stderr.log") }
+sub listen_addr { $_[0]{conf}{listen} }
+
+sub script {
+    my ($self, $name, $source) = @_;
+    my $path = "$self->{www}/$name";
+    spew($path, $source);
+    return $path;
+}
+
+sub lua_value {
+    my ($v) = @_;
+    return 'nil' unless defined $v;
+    if (ref $v eq 'ARRAY') {
+        return '{ ' . join(', ', map { lua_value($_) } @$v) . ' }';
+    }
+    if (ref $v eq 'SCALAR') { return $$v }       # raw Lua
+    return $v if $v =~ /^-?\d+(\.\d+)?$/ && $v !~ /^0\d/;
+    (my $s = $v) =~ s/([\\"])/\\$1/g;
+    $s =~ s/\n/\\n/g;
+    $s =~ s/\r/\\r/g;
+    return "\"$s\"";
+}
+
+# Booleans are written as true/false for these keys.
+my %bool = map { $_ => 1 } qw(daemonize showerrors buffering);
+
+sub conf_text {
+    my ($self) = @_;
+    my $text = "-- written by the test\n";
+    for my $k (sort keys %{ $self->{conf} }) {
+        my $v = $self->{conf}{$k};
+        my $lv = $bool{$k} && defined $v && !ref $v ? ($v ? 'true' : 'false') : lua_value($v);
+        $text .= "$k = $lv\n";
+    }
+    return $text . ($self->{extra_conf} // '');
+}
+
+sub write_conf {
+    my ($self, %more) = @_;
+    $self->{conf}{$_} = $more{$_} for keys %more;
+    spew($self->conf_path, $self->conf_text);
+}
+
+# Start the daemon in the foreground; returns when it accepts connections.
+sub start {
+    my ($self, @args) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>>', "$self->{dir}/stderr.log");
+        open(STDERR, '>>', "$self->{dir}/stderr.log");
+        exec(binary(), '-F', @args, $self->conf_path) or POSIX::_exit(127);
+    }
+    track($pid, 'luafcgid');
+    $self->{pid} = $pid;
+    my $up = wait_for(sub {
+        return 1 if $self->can_connect;
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid) { $self->{exit} = $?; untrack($pid); $self->{pid} = undef; return -1; }
+        return 0;
+    }, 15);
+    die "luafcgid did not start:\n" . $self->stderr . $self->log unless $up && $up == 1;
+    return $self;
+}
+
+sub can_connect {
+    my ($self) = @_;
+    my $s = $self->connect or return 0;
+    close $s;
+    return 1;
+}
+
+sub connect {
+    my ($self) = @_;
+    my $a = $self->{conf}{listen};
+    if ($a =~ /^(.*):(\d+)$/ && $a !~ m{^/}) {
+        my $host = $1 eq '' ? '127.0.0.1' : $1;
+        $host =~ s/^\[(.*)\]$/$1/;
+        return IO::Socket::INET->new(PeerAddr => $host, PeerPort => $2, Proto => 'tcp', Timeout => 5);
+    }
+    return IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $a);
+}
+
+# TERM (or SIG) and reap; the exit status.
+sub stop {
+    my ($self, $sig) = @_;
+    return undef unless $self->{pid};
+    my $status = stop_pid($self->{pid}, $sig // 'TERM', 15);
+    $self->{pid} = undef;
+    return $status;
+}
+
+sub signal { my ($self, $sig) = @_; kill $sig, $self->{pid}; }
+
+sub wait_log {
+    my ($self, $re, $seconds) = @_;
+    return wait_for(sub { $self->log =~ $re }, $seconds // 10);
+}
+
+sub DESTROY { $_[0]->stop if $_[0]{pid} }
+
+# ---- FastCGI client ---------------------------------------------------------
+
+sub nv_len { my $n = length $_[0]; $n < 128 ? pack('C', $n) : pack('N', $n | 0x80000000) }
+
+sub record {
+    my ($type, $id, $content) = @_;
+    my $pad = (8 - length($content) % 8) % 8;
+    return pack('CCnnCx', 1, $type, $id, length $content, $pad) . $content . ("\0" x $pad);
+}
+
+sub stream {
+    my ($type, $id, $data) = @_;
+    my $out = '';
+    for (my $off = 0; $off < length $data; $off += 32768) {
+        $out .= record($type, $id, substr($data, $off, 32768));
+    }
+    return $out . record($type, $id, '');
+}
+
+sub write_all {
+    my ($s, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($s, $data, length($data) - $off, $off);
+        return 0 unless defined $n && $n > 0;
+        $off += $n;
+    }
+    return 1;
+}
+
+sub read_exact {
+    my ($s, $sel, $n, $deadline) = @_;
+    my $buf = '';
+    while (length $buf < $n) {
+        my $left = $deadline - time;
+        return undef if $left <= 0 || !$sel->can_read($left);
+        my $r = sysread($s, $buf, $n - length $buf, length $buf);
+        return undef unless $r;
+        }
+    return $buf;
+}
+
+# The encoded request: BEGIN_REQUEST, PARAMS, STDIN.
+sub encode_request {
+    my ($params, $stdin, %o) = @_;
+    my $id = $o{id} // 1;
+    my $p = '';
+    for my $k (sort keys %$params) {
+        $p .= nv_len($k) . nv_len($params->{$k}) . $k . $params->{$k};
+    }
+    return record(1, $id, pack('nCx5', 1, $o{keep_conn} ? 1 : 0))
+         . stream(4, $id, $p) . stream(5, $id, $stdin // '');
+}
+
+# Read one response from S: { status, headers, body, stdout, stderr, ended }
+sub read_response {
+    my ($s, %o) = @_;
+    my $sel = IO::Select->new($s);
+    my $deadline = time + ($o{timeout} // 30);
+    my %r = (stdout => '', stderr => '', ended => 0);
+    while (1) {
+        my $h = read_exact($s, $sel, 8, $deadline) // last;
+        my ($ver, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
+        my $c = $clen + $plen ? read_exact($s, $sel, $clen + $plen, $deadline) : '';
+        last unless defined $c;
+        $c = substr($c, 0, $clen);
+        if    ($type == 6) { $r{stdout} .= $c }
+        elsif ($type == 7) { $r{stderr} .= $c }
+        elsif ($type == 3) { $r{ended} = 1; $r{app_status} = unpack('N', $c); last }
+    }
+    parse_cgi(\%r);
+    return \%r;
+}
+
+sub parse_cgi {
+    my ($r) = @_;
+    my ($head, $body) = split /\r?\n\r?\n/, $r->{stdout}, 2;
+    $r->{body} = $body // '';
+    $r->{headers} = {};
+    $r->{header_lines} = [];
+    for my $line (split /\r?\n/, $head // '') {
+        my ($n, $v) = $line =~ /^([^:]+):\s*(.*)$/ or next;
+        push @{ $r->{header_lines} }, [$n, $v];
+        $r->{headers}{lc $n} = exists $r->{headers}{lc $n} ? "$r->{headers}{lc $n}, $v" : $v;
+    }
+    ($r->{status}) = ($r->{headers}{status} // '200') =~ /^(\d+)/;
+}
+
+# One request on a new connection.
+sub fcgi {
+    my ($self, $params, $stdin, %o) = @_;
+    my $s = $self->connect or return { status => 0, body => '', error => "connect: $!" };
+    write_all($s, encode_request($params, $stdin, %o));
+    my $r = read_response($s, %o);
+    close $s;
+    return $r;
+}
+
+# GET a script by name: SCRIPT_FILENAME and the usual CGI variables.
+sub get {
+    my ($self, $name, %env) = @_;
+    my $stdin = delete $env{STDIN};
+    my %params = (
+        SCRIPT_FILENAME => $name =~ m{^/} ? $name : "$self->{www}/$name",
+        REQUEST_METHOD  => defined $stdin ? 'POST' : 'GET',
+        GATEWAY_INTERFACE => 'CGI/1.1',
+        SERVER_PROTOCOL => 'HTTP/1.1',
+        REMOTE_ADDR     => '127.0.0.1',
+        QUERY_STRING    => '',
+        (defined $stdin ? (CONTENT_LENGTH => length $stdin) : ()),
+        %env,
+    );
+    delete $params{$_} for grep { !defined $params{$_} } keys %params;
+    return $self->fcgi(\%params, $stdin);
+}
+
+# ---- a private nginx --------------------------------------------------------
+
+sub nginx_binary { for ('/usr/sbin/nginx', '/usr/local/sbin/nginx') { return $_ if -x $_ } return 'nginx' }
+
+# Start nginx in front of this daemon; returns the port.
+sub start_nginx {
+    my ($self, %o) = @_;
+    my $dir = "$self->{dir}/nginx";
+    mkdir $dir;
+    mkdir "$dir/$_" for qw(body fastcgi proxy uwsgi scgi);
+    my $port = $o{port} // free_port();
+    my $listen = $self->{conf}{listen};
+    my $upstream = $listen =~ m{^/} ? "unix:$listen" : ($listen =~ /^:/ ? "127.0.0.1$listen" : $listen);
+    my $user = $> == 0 ? "user root root;\n" : '';
+    my $keep = $o{keepalive} ? "keepalive $o{keepalive};" : '';
+    my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
+    spew("$dir/nginx.conf", <<"CONF");
+${user}worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    fastcgi_temp_path $dir/fastcgi;
+    proxy_temp_path $dir/proxy;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    client_max_body_size 16m;
+    upstream luafcgid { server $upstream; $keep }
+    server {
+        listen 127.0.0.1:$port;
+        root $self->{www};
+        index index.lua;
+        location ~ [^/]\\.lua(/|\$) {
+            fastcgi_split_path_info ^(.+?\\.lua)(/.*)\$;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+            fastcgi_param PATH_INFO \$fastcgi_path_info;
+            fastcgi_param QUERY_STRING \$query_string;
+            fastcgi_param REQUEST_METHOD \$request_method;
+            fastcgi_param CONTENT_TYPE \$content_type;
+            fastcgi_param CONTENT_LENGTH \$content_length;
+            fastcgi_param REQUEST_URI \$request_uri;
+            fastcgi_param DOCUMENT_URI \$document_uri;
+            fastcgi_param DOCUMENT_ROOT \$document_root;
+            fastcgi_param SERVER_PROTOCOL \$server_protocol;
+            fastcgi_param GATEWAY_INTERFACE CGI/1.1;
+            fastcgi_param REMOTE_ADDR \$remote_addr;
+            fastcgi_param REMOTE_PORT \$remote_port;
+            fastcgi_param SERVER_ADDR \$server_addr;
+            fastcgi_param SERVER_PORT \$server_port;
+            fastcgi_param SERVER_NAME \$server_name;
+            fastcgi_param HTTP_COOKIE \$http_cookie;
+            $keepconn
+            fastcgi_pass luafcgid;
+        }
+    }
+}
+CONF
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>>', "$dir/stderr.log");
+        open(STDERR, '>>', "$dir/stderr.log");
+        exec(nginx_binary(), '-p', $dir, '-c', "$dir/nginx.conf") or POSIX::_exit(127);
+    }
+    track($pid, 'nginx');
+    $self->{nginx_pid} = $pid;
+    $self->{nginx_port} = $port;
+    my $up = wait_for(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
+        return 1 if $s;
+        return -1 if waitpid($pid, WNOHANG) == $pid;
+        return 0;
+    }, 15);
+    die "nginx did not start:\n" . slurp("$dir/stderr.log") . slurp("$dir/error.log")
+        unless $up && $up == 1;
+    return $port;
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{nginx_pid};
+    stop_pid($self->{nginx_pid}, 'QUIT', 15);
+    $self->{nginx_pid} = undef;
+}
+
+sub nginx_url { my ($self, $path) = @_; "http://127.0.0.1:$self->{nginx_port}$path" }
+
+sub http_get {
+    my ($url, %o) = @_;
+    require HTTP::Tiny;
+    return HTTP::Tiny->new(timeout => $o{timeout} // 30, keep_alive => 0)->get($url, { headers => $o{headers} // {} });
+}
+
+sub http_post {
+    my ($url, $body, %o) = @_;
+    require HTTP::Tiny;
+    return HTTP::Tiny->new(timeout => $o{timeout} // 30, keep_alive => 0)->request('POST', $url, {
+        content => $body,
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded', %{ $o{headers} // {} } },
+    });
+}
+
+1;

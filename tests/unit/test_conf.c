@@ -1,0 +1,243 @@
+/* luafcgid.conf: defaults, types, ranges, errors that name the key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "conf.h"
+#include "log.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/lf-test-conf.XXXXXX";
+static char path[256], logpath[256];
+static char err[1024];
+
+static struct conf *
+load(const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    err[0] = '\0';
+    return conf_load(path, err, sizeof(err));
+}
+
+static int
+load_fails(const char *text, const char *want)
+{
+    struct conf *c = load(text);
+
+    if (c) {
+        conf_free(c);
+        return 0;
+    }
+    return strstr(err, want) != NULL;
+}
+
+static int
+log_contains(const char *want)
+{
+    char buf[8192];
+    FILE *f = fopen(logpath, "r");
+    size_t n;
+
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, want) != NULL;
+}
+
+static void
+test_defaults(void)
+{
+    struct conf *c = load("-- nothing set\n");
+
+    ok(c != NULL, "an empty config loads");
+    if (!c)
+        return;
+    is_str(c->listen, "/var/tmp/luafcgid.sock", "listen default");
+    is_int(c->listen_mode, 0660, "listen_mode default");
+    is_int(c->workers, 4, "workers default");
+    is_int(c->states, 8, "states defaults to workers * 2");
+    is_int(c->clones, 8, "clones defaults to states");
+    is_int(c->sweep, 1000, "sweep default");
+    is_int(c->jitter, 50, "jitter default");
+    is_int(c->timeout, 30, "timeout default");
+    ok(c->memory == 64.0 * 1024 * 1024, "memory default is 64 MiB");
+    ok(c->maxpost == 1024.0 * 1024, "maxpost default is 1 MiB");
+    ok(c->daemonize && c->buffering && !c->showerrors, "daemonize, buffering on; showerrors off");
+    is_str(c->headers, "X-Powered-By: luafcgid\r\n", "headers default");
+    is_str(c->handler, "main", "handler default");
+    is_str(c->httpstatus, "200 OK", "httpstatus default");
+    is_str(c->contenttype, "text/html", "contenttype default");
+    ok(c->extensions.count == 1 && strcmp(c->extensions.items[0], ".lua") == 0,
+       "extensions default to { \".lua\" }");
+    ok(c->logfile == NULL && c->docroot == NULL, "logfile and docroot unset");
+    conf_free(c);
+}
+
+static void
+test_values(void)
+{
+    struct conf *c = load("workers = 3\nstates = 5 * 2\nclones = 4\nlisten = ':9000'\n"
+                          "listen_mode = '0600'\nshowerrors = true\nloglevel = 'debug'\n"
+                          "extensions = { '.lua', '.lp' }\nmemory = 8 * 1024 * 1024\n"
+                          "headers = 'X-A: 1\\nX-B: 2'\nlogfile = 'log/lf.log'\n"
+                          "preload = 'boot.lua'\n");
+
+    ok(c != NULL, "a config with expressions loads");
+    if (!c)
+        return;
+    is_int(c->workers, 3, "workers = 3");
+    is_int(c->states, 10, "states = 5 * 2 (arithmetic works)");
+    is_int(c->clones, 4, "clones = 4");
+    is_str(c->listen, ":9000", "a TCP listen address is kept as written");
+    is_int(c->listen_mode, 0600, "listen_mode '0600' is octal");
+    is_int(c->loglevel, LOG_LEVEL_DEBUG, "loglevel debug");
+    ok(c->extensions.count == 2, "a list of two extensions");
+    ok(c->memory == 8.0 * 1024 * 1024, "memory = 8 MiB");
+    is_str(c->headers, "X-A: 1\r\nX-B: 2\r\n", "header lines are normalised to CRLF");
+    ok(strncmp(c->logfile, dir, strlen(dir)) == 0 && strstr(c->logfile, "/log/lf.log"),
+       "a relative logfile is taken from the config's directory");
+    ok(c->preload.count == 1 && c->preload.items[0][0] == '/', "a single preload string is a list of one, made absolute");
+    conf_free(c);
+
+    c = load("listen_mode = 660\nstates = 3\nworkers = 2\nclones = 100\n");
+    ok(c && c->listen_mode == 0660, "listen_mode = 660 (a number) reads as octal digits");
+    ok(c && c->clones == 3, "clones above states is capped at states");
+    conf_free(c);
+
+    c = load("listen = 'sock/lf.sock'\n");
+    ok(c && c->listen[0] == '/', "a relative unix socket path is made absolute");
+    conf_free(c);
+}
+
+static void
+test_errors(void)
+{
+    ok(load_fails("workers = 'four'\n", "key 'workers': must be a number"),
+       "a string for a number names the key");
+    ok(load_fails("workers = 0\n", "key 'workers': must be a whole number from 1"),
+       "an out-of-range value names the key and the range");
+    ok(load_fails("workers = 2.5\n", "key 'workers'"), "a fraction is refused");
+    ok(load_fails("workers = 8\nstates = 4\n", "key 'states': must be at least workers (8)"),
+       "states below workers is refused");
+    ok(load_fails("daemonize = 'yes'\n", "key 'daemonize': must be true or false"),
+       "a string for a boolean is refused");
+    ok(load_fails("loglevel = 'loud'\n", "key 'loglevel': must be one of"), "an unknown log level is refused");
+    ok(load_fails("listen_mode = '0999'\n", "key 'listen_mode'"), "a mode that is not octal is refused");
+    ok(load_fails("extensions = { 1, 2 }\n", "key 'extensions': entry 1 must be a string"),
+       "a list with a number in it is refused");
+    ok(load_fails("headers = 'no colon here'\n", "key 'headers'"), "a header line without a colon is refused");
+    ok(load_fails("httpstatus = '200 OK\\r\\nX: y'\n", "key 'httpstatus': must not contain CR"),
+       "CR LF in httpstatus is refused");
+    ok(load_fails("handler = ''\n", "key 'handler'"), "an empty handler name is refused");
+    ok(load_fails("workers = = 3\n", "lf.conf:1:"), "a syntax error names the file and line");
+    ok(load_fails("\n\nworkers = nil + 1\n", "lf.conf:3:"), "a runtime error names the file and line");
+    ok(load_fails("while true do end\n", "ran too long"), "an endless loop in the config is stopped");
+    ok(load_fails("x = os.exit\nx()\n", "lf.conf:1:"), "the config runs with no libraries");
+    ok(conf_load("/nonexistent/lf.conf", err, sizeof(err)) == NULL && strstr(err, "/nonexistent/lf.conf"),
+       "a missing config file names the path");
+}
+
+static void
+test_warnings(void)
+{
+    struct conf *c;
+
+    c = load("wokers = 3\nmy_helper = 1\n");
+    ok(c != NULL, "unknown globals do not stop the load");
+    ok(log_contains("unknown key 'wokers' ignored; did you mean 'workers'?"),
+       "a misspelt key is a warning that suggests the key");
+    ok(!log_contains("my_helper"), "a helper variable that looks like no key is not reported");
+    conf_free(c);
+
+    c = load("ping_path = '/ping'\n");
+    ok(c != NULL && log_contains("key 'ping_path' is not supported by this version"),
+       "a key of a later version is accepted with a warning");
+    conf_free(c);
+}
+
+static void
+test_restart_keys(void)
+{
+    struct conf *a = load("workers = 2\n"), *b = load("workers = 3\n"), *d = load("workers = 2\nshowerrors = true\n");
+
+    ok(a && b && d, "three configs load");
+    if (a && b && d) {
+        is_str(conf_restart_keys(a, b), "workers", "a change of workers needs a restart");
+        ok(conf_restart_keys(a, d) == NULL, "a change of showerrors applies on reload");
+    }
+    conf_free(a);
+    conf_free(b);
+    conf_free(d);
+}
+
+static void
+test_push_value(void)
+{
+    struct conf *c = load("workers = 2\nshowerrors = true\nextensions = { '.lua', '.x' }\n");
+    lua_State *L = luaL_newstate();
+
+    conf_push_value(L, c, "workers");
+    is_int(lua_tointeger(L, -1), 2, "req:config('workers') is a number");
+    conf_push_value(L, c, "showerrors");
+    ok(lua_isboolean(L, -1) && lua_toboolean(L, -1), "req:config('showerrors') is a boolean");
+    conf_push_value(L, c, "handler");
+    is_str(lua_tostring(L, -1), "main", "req:config('handler') is a string");
+    conf_push_value(L, c, "extensions");
+    ok(lua_istable(L, -1) && lua_objlen(L, -1) == 2, "req:config('extensions') is a list");
+    conf_push_value(L, c, "no_such_key");
+    ok(lua_isnil(L, -1), "an unknown key reads as nil");
+    lua_close(L);
+    conf_free(c);
+}
+
+static void
+test_snapshot(void)
+{
+    struct conf *c = load("workers = 2\n"), *held;
+
+    conf_publish(c);
+    held = conf_acquire();
+    ok(held == c, "acquire returns the published config");
+    conf_publish(load("workers = 3\n"));
+    is_int(held->workers, 2, "a held snapshot survives a new publish unchanged");
+    conf_release(held);
+    held = conf_acquire();
+    is_int(held->workers, 3, "the next acquire sees the new config");
+    conf_release(held);
+    conf_publish(NULL);
+}
+
+int
+main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(path, sizeof(path), "%s/lf.conf", dir);
+    snprintf(logpath, sizeof(logpath), "%s/test.log", dir);
+    log_open(logpath, LOG_LEVEL_DEBUG);
+
+    test_defaults();
+    test_values();
+    test_errors();
+    test_warnings();
+    test_restart_keys();
+    test_push_value();
+    test_snapshot();
+
+    log_close();
+    unlink(path);
+    unlink(logpath);
+    rmdir(dir);
+    return done_testing();
+}
