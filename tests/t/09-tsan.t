@@ -1,0 +1,84 @@
+# The concurrent scenarios again, on the daemon built with ThreadSanitizer:
+# clones, eviction churn, edits under the housekeeper, HUP and TERM under
+# load. Any report fails the test.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use POSIX qw(:sys_wait_h);
+use LFTest qw(wait_for slurp http_get);
+
+my $tsan = $ENV{LUAFCGID_TSAN};
+plan skip_all => 'no ThreadSanitizer build (LUAFCGID_TSAN)' unless $tsan && -x $tsan;
+$ENV{LUAFCGID} = $tsan;
+
+my $t = LFTest->new(conf => { workers => 4, states => 6, clones => 3, sweep => 20, jitter => 10 });
+my $reports = $t->dir . '/tsan';
+$ENV{TSAN_OPTIONS} = "halt_on_error=0 second_deadlock_stack=1 log_path=$reports "
+                   . "suppressions=" . LFTest::top() . "/tests/tsan.supp";
+
+my $counter = "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRING, ' ', n) end\n";
+$t->script("s$_.lua", $counter) for 1 .. 8;
+$t->script('slow.lua', "function main(env, req) os.execute('sleep 0.05') req:puts(env.QUERY_STRING, ' slow') end\n");
+$t->start;
+my $port = $t->start_nginx;
+
+# clients hammer 9 scripts over 6 states while the main test edits and HUPs
+sub clients {
+    my ($n, $each) = @_;
+    my @pids;
+    for my $c (1 .. $n) {
+        my $pid = fork // die;
+        if ($pid == 0) {
+            my $bad = 0;
+            for my $i (1 .. $each) {
+                my $name = $i % 7 == 0 ? 'slow' : 's' . (1 + ($c * 31 + $i) % 8);
+                my $q = "c${c}i$i";
+                my $r = http_get($t->nginx_url("/$name.lua?$q"), timeout => 30);
+                $bad++ unless $r->{status} == 200 && $r->{content} =~ /^\Q$q\E /;
+            }
+            POSIX::_exit($bad > 255 ? 255 : $bad);
+        }
+        push @pids, $pid;
+    }
+    return @pids;
+}
+
+sub reap {
+    my $bad = 0;
+    for my $pid (@_) {
+        if (wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 120)) { $bad += $? >> 8 }
+        else { kill 'KILL', $pid; waitpid($pid, 0); $bad += 1000 }
+    }
+    return $bad;
+}
+
+my @pids = clients(8, 40);
+for my $round (1 .. 5) {
+    $t->script("s$round.lua", $counter . "-- edit $round\n");
+    $t->signal('HUP') if $round % 2;
+    select(undef, undef, undef, 0.1);
+}
+is(reap(@pids), 0, 'TSan build: 8 clients x 40 requests with eviction, edits and HUPs: every answer right');
+
+# TERM with requests in flight
+my @socks;
+for (1 .. 4) {
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
+                                                  REQUEST_METHOD => 'GET', QUERY_STRING => "t$_" }, ''));
+    push @socks, $s;
+}
+ok(wait_for(sub { $t->log =~ /slow/ || `ps -o args= --ppid ${\ $t->pid}` =~ /sleep/ }), 'requests in flight');
+$t->stop_nginx;
+kill 'TERM', $t->pid;
+my @r = map { LFTest::read_response($_) } @socks;
+is(scalar(grep { $_->{body} =~ /^t\d slow$/ } @r), 4, 'TERM under the TSan build finishes the requests in flight');
+is($t->stop, 0, 'and exits 0');
+
+my @files = glob("$reports.*");
+my $text = join('', map { slurp($_) } @files);
+is(scalar(() = $text =~ /WARNING: ThreadSanitizer/g), 0, 'ThreadSanitizer reported nothing')
+    or diag(substr($text, 0, 6000));
+done_testing;
