@@ -168,6 +168,12 @@ main_block_signals(void)
     sigdelset(&all, SIGILL);
     sigdelset(&all, SIGABRT);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* a shell starts background jobs with INT ignored, and an ignored
+     * signal never reaches sigwait() */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
 }
 

@@ -162,10 +162,13 @@ sub write_conf {
 }
 
 # Start the daemon in the foreground; returns when it accepts connections.
+# START(ignore_int => 1) starts it as a shell starts a background job.
 sub start {
     my ($self, @args) = @_;
+    my %o = @args && $args[0] eq 'ignore_int' ? (splice(@args, 0, 2)) : ();
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        $SIG{INT} = 'IGNORE' if $o{ignore_int};
         open(STDOUT, '>>', "$self->{dir}/stderr.log");
         open(STDERR, '>>', "$self->{dir}/stderr.log");
         exec(binary(), '-F', @args, $self->conf_path) or POSIX::_exit(127);

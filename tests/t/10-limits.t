@@ -1,0 +1,78 @@
+# timeout and memory: a runaway script costs its own request and state only.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Time::HiRes qw(time);
+use LFTest;
+
+my $t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 16 * 1024 * 1024 });
+$t->script('loop.lua', <<'LUA');
+n = 0
+function main(env, req)
+  n = n + 1
+  local q = env.QUERY_STRING
+  if q == "loop" then while true do end end
+  if q == "pcall" then while true do pcall(function() while true do end end) end end
+  if q == "xpcall" then while true do xpcall(function() while true do end end, function(e) return e end) end end
+  if q == "coroutine" then
+    local co = coroutine.create(function() while true do end end)
+    while true do coroutine.resume(co) end
+  end
+  req:puts(n)
+end
+LUA
+$t->script('hog.lua', <<'LUA');
+n = 0
+function main(env, req)
+  n = n + 1
+  local q = env.QUERY_STRING
+  if q == "table" then local t = {} for i = 1, 1e9 do t[i] = i .. "padding padding padding" end end
+  if q == "string" then local ok = pcall(string.rep, "x", 512 * 1024 * 1024) req:puts("caught? ", tostring(ok)) end
+  req:puts(n)
+end
+LUA
+$t->script('exitco.lua', <<'LUA');
+function main(env, req)
+  req:puts("a")
+  local co = coroutine.create(function() os.exit() end)
+  coroutine.resume(co)
+  req:puts("b")
+end
+LUA
+$t->start;
+
+is($t->get('loop.lua')->{body}, '1', 'a state is loaded');
+is($t->get('loop.lua')->{body}, '2', 'and counts');
+for my $how (qw(loop pcall xpcall coroutine)) {
+    my $t0 = time;
+    my $r = $t->get('loop.lua', QUERY_STRING => $how);
+    my $took = time - $t0;
+    is($r->{status}, 500, "an endless loop ($how) is stopped with a 500");
+    like($r->{body}, qr/timeout/, "$how: the page says timeout");
+    ok($took < 5, sprintf("$how: stopped after about the timeout (%.1f s)", $took));
+    is($t->get('loop.lua')->{body}, '1', "$how: that state was closed; the script loads again");
+}
+ok($t->wait_log(qr/loop\.lua: 500 Internal Server Error: timeout/), 'a timeout is logged with the script');
+
+is($t->get('hog.lua')->{body}, '1', 'a memory hog script loads');
+my $r = $t->get('hog.lua', QUERY_STRING => 'table');
+is($r->{status}, 500, 'growing a table past memory is a 500');
+like($r->{body}, qr/memory limit/, 'the page says memory limit');
+is($t->get('hog.lua')->{body}, '1', 'that state was closed');
+$r = $t->get('hog.lua', QUERY_STRING => 'string');
+is($r->{status}, 500, 'a huge allocation under pcall is still a 500: pcall cannot catch the limit');
+is($t->get('hog.lua')->{body}, '1', 'and that state was closed too');
+ok($t->wait_log(qr/hog\.lua: 500 Internal Server Error: memory limit/), 'logged with the script');
+
+$r = $t->get('exitco.lua');
+is($r->{status}, 200, 'os.exit inside a coroutine ends the request normally');
+is($r->{body}, 'a', 'with what was written before it');
+
+# both workers are still there: two concurrent requests are served
+my @socks = map { my $s = $t->connect; LFTest::write_all($s, LFTest::encode_request(
+    { SCRIPT_FILENAME => $t->www . '/hog.lua', REQUEST_METHOD => 'GET' }, '')); $s } 1 .. 2;
+is(scalar(grep { $_->{status} == 200 } map { LFTest::read_response($_) } @socks), 2, 'every worker is back in service');
+is($t->stop, 0, 'stop');
+done_testing;
