@@ -214,16 +214,32 @@ pool_entry_release(struct pool *p, struct pool_entry *e)
 }
 
 static void
-pool_idle_unlink(struct pool *p, struct pool_state *st)
+pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
 {
     if (st->prev)
         st->prev->next = st->next;
     else
-        st->entry->idle = st->next;
+        e->idle = st->next;
     if (st->next)
         st->next->prev = st->prev;
     st->prev = st->next = NULL;
     p->nidle--;
+}
+
+/* Take the most recently used idle state of E, or NULL. */
+static struct pool_state *
+pool_idle_pop(struct pool *p, struct pool_entry *e)
+{
+    struct pool_state *st = e->idle;
+
+    if (st == NULL)
+        return NULL;
+    e->idle = st->next;
+    if (st->next)
+        st->next->prev = NULL;
+    st->next = NULL;
+    p->nidle--;
+    return st;
 }
 
 static void
@@ -317,8 +333,7 @@ pool_take_idle(struct pool *p, struct pool_entry *e, struct pool_state **dead)
     struct pool_state *st;
 
     e->pins++;
-    while ((st = e->idle) != NULL) {
-        pool_idle_unlink(p, st);
+    while ((st = pool_idle_pop(p, e)) != NULL) {
         if (pool_state_current(p, st)) {
             st->busy = 1;
             break;
@@ -352,7 +367,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int *fr
         }
         if (e == NULL || e->nstates < p->limits.clones) {
             if (p->nstates >= p->limits.states && (victim = pool_victim(p)) != NULL) {
-                pool_idle_unlink(p, victim);
+                pool_idle_unlink(p, victim->entry, victim);
                 pool_remove(p, victim, &dead);
                 e = pool_lookup(p, path, hash);
             }
@@ -412,7 +427,7 @@ pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_befor
     for (st = e->idle; st; st = next) {
         next = st->next;
         if (!pool_state_current(p, st) || st->last_used < idle_before) {
-            pool_idle_unlink(p, st);
+            pool_idle_unlink(p, e, st);
             pool_remove(p, st, dead);
         }
     }
@@ -425,7 +440,7 @@ pool_trim(struct pool *p, struct pool_state **dead)
     struct pool_state *victim;
 
     while (p->nstates > p->limits.states && (victim = pool_victim(p)) != NULL) {
-        pool_idle_unlink(p, victim);
+        pool_idle_unlink(p, victim->entry, victim);
         pool_remove(p, victim, dead);
     }
 }

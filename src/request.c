@@ -30,7 +30,7 @@
 #include "request.h"
 #include "state.h"
 
-#define REQUEST_READ_CHUNK  (64 * 1024)
+#define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
 #define REQUEST_ERRLEN      1024
 
 int
@@ -401,9 +401,7 @@ request_describe_error(lua_State *L, char *why, size_t whylen)
         snprintf(why, whylen, "memory limit reached; its state is closed");
         return;
     }
-    if (lua_isstring(L, -1))
-        snprintf(why, whylen, "%s", lua_tostring(L, -1));
-    else if (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1))
+    if (lua_isstring(L, -1) || (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1)))
         snprintf(why, whylen, "%s", lua_tostring(L, -1));
     else
         snprintf(why, whylen, "(error object is a %s value)", luaL_typename(L, -1));

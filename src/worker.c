@@ -64,7 +64,7 @@ worker_jitter(struct worker *w)
 static void
 worker_backoff(void)
 {
-    struct timespec ts = { 0, 100 * 1000 * 1000 };
+    struct timespec ts = { 0, 100000000L };   /* 100 ms */
 
     nanosleep(&ts, NULL);
 }
