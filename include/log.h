@@ -3,6 +3,7 @@
 #define LF_LOG_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 enum log_level {
     LOG_LEVEL_ERR = 0,
@@ -23,6 +24,7 @@ enum log_level {
 int  log_level_parse(const char *name);
 int  log_open(const char *target, int level);
 int  log_reopen(void);
+int  log_chown(uid_t uid, gid_t gid);
 void log_close(void);
 void log_set_mirror(int on);
 int  log_enabled(int level);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@ static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int log_mirror;
+static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
 static int log_level = LOG_LEVEL_NOTICE;  /* atomic */
 
 int
@@ -55,11 +58,24 @@ log_enabled(int level)
     return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
+/* Open PATH for appending; a missing last directory is made (0750). */
 static int
 log_open_file(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    char dir[LF_LOG_LINE_MAX];
+    const char *slash = strrchr(path, '/');
 
+    if (fd < 0 && errno == ENOENT && slash && slash != path &&
+        (size_t)(slash - path) < sizeof(dir)) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+        if (mkdir(dir, 0750) == 0) {
+            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+            memcpy(log_made_dir, dir, sizeof(dir));
+        } else
+            errno = ENOENT;
+    }
     if (fd < 0)
         log_syserr("cannot open log file %s", path);
     return fd;
@@ -122,6 +138,24 @@ log_reopen(void)
     pthread_mutex_unlock(&log_lock);
     if (rc < 0)
         log_syserr("cannot reopen log file");
+    return rc;
+}
+
+/* Before dropping privileges: hand the log file (and its directory, if we
+ * made it) to the user, so that USR1 can still reopen it by name. */
+int
+log_chown(uid_t uid, gid_t gid)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&log_lock);
+    if (log_kind == LOG_KIND_FILE && fchown(log_fd, uid, gid) < 0)
+        rc = -1;
+    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && chown(log_made_dir, uid, gid) < 0)
+        rc = -1;
+    pthread_mutex_unlock(&log_lock);
+    if (rc < 0)
+        log_syswarn("cannot hand the log file to uid %ld", (long)uid);
     return rc;
 }
 

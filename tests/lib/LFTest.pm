@@ -17,7 +17,7 @@ use POSIX qw(:sys_wait_h);
 use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post);
+our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post alive);
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -59,6 +59,14 @@ sub free_port {
     my $port = $s->sockport;
     close $s;
     return $port;
+}
+
+# A process that is not ours to reap is gone when it is a zombie too.
+sub alive {
+    my ($pid) = @_;
+    return 0 unless kill(0, $pid);
+    my ($state) = slurp("/proc/$pid/status") =~ /^State:\s+(\S)/m;
+    return !defined $state || $state ne 'Z';
 }
 
 sub track { my ($pid, $what) = @_; $started{$pid} = $what; }
@@ -350,7 +358,7 @@ sub start_nginx {
     my $port = $o{port} // free_port();
     my $listen = $self->{conf}{listen};
     my $upstream = $listen =~ m{^/} ? "unix:$listen" : ($listen =~ /^:/ ? "127.0.0.1$listen" : $listen);
-    my $user = $> == 0 ? "user root root;\n" : '';
+    my $user = $> == 0 ? "user " . ($o{user} // 'root root') . ";\n" : '';
     my $keep = $o{keepalive} ? "keepalive $o{keepalive};" : '';
     my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
     spew("$dir/nginx.conf", <<"CONF");

@@ -58,6 +58,21 @@ $t->write_conf;
     is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'slow done' } @r), 3,
        'HUP during three requests in flight: all three complete');
     is($t->get('n.lua')->{status}, 200, 'and the next request is served');
+
+    @socks = ();
+    for (1 .. 3) {
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
+                                                      REQUEST_METHOD => 'GET', SLEEP => '0.4' }, ''));
+        push @socks, $s;
+    }
+    spew($t->conf_path, "workers = 'broken'\n");
+    $t->signal('HUP');
+    @r = map { LFTest::read_response($_) } @socks;
+    is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'slow done' } @r), 3,
+       'HUP with a bad config during three requests in flight: all three complete');
+    ok($t->wait_log(qr/reload failed(?s:.*)reload failed/), 'and the bad config is logged');
+    $t->write_conf;
 }
 
 # USR1: reopen the log after it was moved
