@@ -5,7 +5,6 @@
 struct conf;
 
 int  listen_open(const struct conf *c);
-void listen_wake(int fd);
 void listen_close(int fd, const struct conf *c);
 int  listen_is_unix(const char *addr);
 

@@ -24,9 +24,10 @@ struct request {
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
+    int             close_after;    /* answered before reading it all (413) */
 };
 
-int  request_init(struct request *r, int worker, int listen_fd, struct pool *pool);
+int  request_init(struct request *r, int worker, struct pool *pool);
 void request_free(struct request *r);
 void request_handle(struct request *r);
 int  request_send_headers(struct request *r);

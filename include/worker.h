@@ -1,11 +1,11 @@
-/* worker.h: the worker threads and their accept loops. */
+/* worker.h: the worker threads and their request loops. */
 #ifndef LF_WORKER_H
 #define LF_WORKER_H
 
+struct dispatch;
 struct pool;
 
-int  worker_start(int count, int listen_fd, struct pool *pool);
-void worker_stop(int listen_fd);
+int  worker_start(int count, struct dispatch *dispatch, struct pool *pool);
 void worker_join(void);
 
 #endif

@@ -221,14 +221,6 @@ listen_open(const struct conf *c)
     return fd;
 }
 
-/* Fail every accept() blocked on FD, so the workers can see they must stop. */
-void
-listen_wake(int fd)
-{
-    if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
-        log_syswarn("listen: shutdown");
-}
-
 void
 listen_close(int fd, const struct conf *c)
 {

@@ -25,6 +25,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
@@ -101,7 +102,7 @@ main_log_target(const struct conf *c, int foreground)
 
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
-main_reload(const char *path, int foreground, struct pool *pool)
+main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
 {
     struct pool_limits limits;
     struct conf *old, *c;
@@ -121,13 +122,14 @@ main_reload(const char *path, int foreground, struct pool *pool)
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     conf_publish(c);
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
 }
 
 static int
-main_signals(const char *path, int foreground, struct pool *pool)
+main_signals(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
 {
     sigset_t set;
     int sig;
@@ -142,7 +144,7 @@ main_signals(const char *path, int foreground, struct pool *pool)
             continue;
         switch (sig) {
         case SIGHUP:
-            main_reload(path, foreground, pool);
+            main_reload(path, foreground, pool, dispatch);
             break;
         case SIGUSR1:
             if (log_reopen() == 0)
@@ -197,6 +199,7 @@ static int
 main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
 {
     struct pool_limits limits;
+    struct dispatch *dispatch;
     struct pool *pool;
     int rc;
 
@@ -209,11 +212,18 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
         return -1;
+    if ((dispatch = dispatch_new(listen_fd, !listen_is_unix(c->listen))) == NULL) {
+        pool_destroy(pool);
+        return -1;
+    }
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     request_preload(pool, c);
-    if (housekeep_start(pool) < 0 || worker_start(c->workers, listen_fd, pool) < 0) {
-        worker_stop(listen_fd);
+    if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
+        dispatch_stop(dispatch);
         worker_join();
         housekeep_stop();
+        dispatch_destroy(dispatch);
+        pool_destroy(pool);
         return -1;
     }
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
@@ -221,11 +231,12 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     daemon_ready(1, NULL);
     log_set_mirror(0);
 
-    main_signals(o->config, o->foreground || !c->daemonize, pool);
+    main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    worker_stop(listen_fd);
+    dispatch_stop(dispatch);
     worker_join();
     housekeep_stop();
+    dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
     return 0;
 }

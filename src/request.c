@@ -34,7 +34,7 @@
 #define REQUEST_ERRLEN      1024
 
 int
-request_init(struct request *r, int worker, int listen_fd, struct pool *pool)
+request_init(struct request *r, int worker, struct pool *pool)
 {
     struct conf *c = conf_acquire();
     size_t hs = (size_t)c->headersize, bs = (size_t)c->bodysize;
@@ -48,7 +48,8 @@ request_init(struct request *r, int worker, int listen_fd, struct pool *pool)
         buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
         buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0)
         rc = -1;
-    if (rc == 0 && FCGX_InitRequest(&r->fcgx, listen_fd, 0) != 0) {
+    /* no listening socket: libfcgi only reads the connections we hand it */
+    if (rc == 0 && FCGX_InitRequest(&r->fcgx, -1, 0) != 0) {
         log_err("worker %d: cannot initialise a FastCGI request", worker);
         rc = -1;
     }
@@ -114,6 +115,7 @@ request_reset(struct request *r)
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
+    r->close_after = 0;
 }
 
 int
@@ -465,6 +467,8 @@ request_handle(struct request *r)
         request_run(r, &id);
     else if (status > 0)
         request_error(r, status, why);
+    if (status == 413)
+        r->close_after = 1;     /* the rest of the body is still coming */
     if (!r->client_gone)
         request_finish(r);
 

@@ -1,49 +1,52 @@
 /*
  * worker.c: the worker threads.
  *
- * Each worker runs its own blocking FCGX_Accept_r() loop on the shared
- * listening socket: the kernel hands each new connection to one waiting
- * worker, so there is no dispatcher to queue behind. Between requests a
- * worker sleeps a random few microseconds (jitter), which keeps one hot
- * worker from taking every connection while the others go cold.
+ * Each worker runs its own loop: take a connection that has a request
+ * waiting (dispatch.c), read the request with FCGX_Accept_r() on it, run
+ * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
+ * the dispatcher, or close it. Between requests a worker sleeps a random
+ * few microseconds (jitter), which keeps one hot worker from taking all
+ * the work while the others go cold.
  *
- * Stopping: a thread blocked in accept() is not woken by a signal that is
- * blocked everywhere, so worker_stop() raises libfcgi's shutdown flag and
- * shuts the listening socket down (listen_wake), which fails the pending
- * accept()s; workers in the middle of a request finish it first.
+ * libfcgi is used only to read and write the protocol: its request has no
+ * listening socket (listen_sock -1), so FCGX_Accept_r() reads from the
+ * descriptor we hand it and never blocks in accept() (after a bad request
+ * it returns an error instead). keepConnection is set before libfcgi
+ * finishes a request, so that it never closes the connection itself: we
+ * decide, and close without libfcgi's lingering select(), which would
+ * hold the worker while a client trickles bytes.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
 #include "conf.h"
-#include "listen.h"
+#include "dispatch.h"
 #include "log.h"
+#include "pool.h"
 #include "request.h"
 #include "worker.h"
 
+#define WORKER_LINGER_MS 1000
+
 struct worker {
-    pthread_t       thread;
-    int             started;
-    unsigned        seed;
-    struct request  req;
+    pthread_t        thread;
+    int              started;
+    unsigned         seed;
+    struct dispatch *dispatch;
+    struct request   req;
 };
 
 /* Set at start-up by the main thread and read-only until worker_join(). */
 static struct worker *workers;
 static int nworkers;
-static int stopping;    /* atomic */
-
-static int
-worker_stopping(void)
-{
-    return __atomic_load_n(&stopping, __ATOMIC_ACQUIRE);
-}
 
 static void
 worker_jitter(struct worker *w)
@@ -60,44 +63,75 @@ worker_jitter(struct worker *w)
     nanosleep(&ts, NULL);
 }
 
-/* Back off after an accept error that is not ours to fix (EMFILE, ENOBUFS). */
+/* Close after answering early (413): read what the client still sends, for
+ * a bounded time, so the close does not reset the answer away. */
 static void
-worker_backoff(void)
+worker_linger_close(int fd)
 {
-    struct timespec ts = { 0, 100000000L };   /* 100 ms */
+    long long until = pool_now_ms() + WORKER_LINGER_MS;
+    struct pollfd p = { fd, POLLIN, 0 };
+    char sink[4096];
 
-    nanosleep(&ts, NULL);
+    if (shutdown(fd, SHUT_WR) == 0) {
+        for (;;) {
+            long long left = until - pool_now_ms();
+            if (left <= 0 || poll(&p, 1, (int)left) <= 0 || read(fd, sink, sizeof(sink)) <= 0)
+                break;
+        }
+    }
+    close(fd);
+}
+
+/* Serve the request waiting on FD, then keep or close the connection. */
+static void
+worker_serve(struct worker *w, int fd)
+{
+    struct request *r = &w->req;
+    FCGX_Request *f = &r->fcgx;
+    int keep;
+
+    f->ipcFd = fd;
+    f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
+    f->detached = 1;            /* if libfcgi closes, no lingering select() */
+    if (FCGX_Accept_r(f) < 0) {
+        /* EOF or a bad request: libfcgi has closed the connection */
+        f->ipcFd = -1;
+        return;
+    }
+    keep = f->keepConnection;
+    request_handle(r);
+    if (r->client_gone || r->close_after)
+        keep = 0;
+    f->keepConnection = 1;
+    f->detached = 1;
+    FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
+    fd = f->ipcFd;
+    f->ipcFd = -1;
+    if (fd < 0)
+        return;
+    if (keep)
+        dispatch_park(w->dispatch, fd);
+    else if (r->close_after)
+        worker_linger_close(fd);
+    else
+        close(fd);
 }
 
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct request *r = &w->req;
-    int rc;
+    int fd;
 
-    while (!worker_stopping()) {
-        rc = FCGX_Accept_r(&r->fcgx);
-        if (rc < 0) {
-            if (worker_stopping())
-                break;
-            if (rc == -EINTR || rc == -EAGAIN || rc == -EWOULDBLOCK)
-                continue;   /* EAGAIN: the accept timeout, nothing to do */
-            log_err("worker %d: accept failed: %s", r->worker,
-                    rc > -1000 ? strerror(-rc) : "libfcgi error");
-            worker_backoff();
-            continue;
-        }
-        request_handle(r);
-        FCGX_Finish_r(&r->fcgx);
+    while ((fd = dispatch_next(w->dispatch)) >= 0) {
+        worker_serve(w, fd);
         worker_jitter(w);
     }
-    FCGX_Finish_r(&r->fcgx);
     return NULL;
 }
 
 int
-worker_start(int count, int listen_fd, struct pool *pool)
+worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 {
     int i, rc;
 
@@ -109,7 +143,8 @@ worker_start(int count, int listen_fd, struct pool *pool)
     for (i = 0; i < count; i++) {
         struct worker *w = &workers[i];
         w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(i * 2654435761u);
-        if (request_init(&w->req, i + 1, listen_fd, pool) < 0)
+        w->dispatch = dispatch;
+        if (request_init(&w->req, i + 1, pool) < 0)
             return -1;
         if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
             log_err("cannot start worker %d: %s", i + 1, strerror(rc));
@@ -119,14 +154,6 @@ worker_start(int count, int listen_fd, struct pool *pool)
         w->started = 1;
     }
     return 0;
-}
-
-void
-worker_stop(int listen_fd)
-{
-    __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
-    FCGX_ShutdownPending();
-    listen_wake(listen_fd);
 }
 
 /* Wait for every worker to finish its request in flight, then free them. */

@@ -1,6 +1,6 @@
 # The concurrent scenarios again, on the daemon built with ThreadSanitizer:
-# clones, eviction churn, edits under the housekeeper, HUP and TERM under
-# load. Any report fails the test.
+# clones, eviction churn, edits under the housekeeper, kept connections,
+# HUP and TERM under load. Any report fails the test.
 use strict;
 use warnings;
 use FindBin;
@@ -22,7 +22,7 @@ my $counter = "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRIN
 $t->script("s$_.lua", $counter) for 1 .. 8;
 $t->script('slow.lua', "function main(env, req) os.execute('sleep 0.05') req:puts(env.QUERY_STRING, ' slow') end\n");
 $t->start;
-my $port = $t->start_nginx;
+my $port = $t->start_nginx(keepalive => 8);   # kept connections too
 
 # clients hammer 9 scripts over 6 states while the main test edits and HUPs
 sub clients {

@@ -1,0 +1,21 @@
+/* dispatch.h: hands connections with a request waiting to free workers. */
+#ifndef LF_DISPATCH_H
+#define LF_DISPATCH_H
+
+struct dispatch;
+
+struct dispatch_counts {
+    int parked;     /* kept connections waiting for their next request */
+    int ready;      /* connections with a request, waiting for a worker */
+    int leader;     /* 1 while a worker polls */
+};
+
+struct dispatch *dispatch_new(int listen_fd, int is_tcp);
+int   dispatch_next(struct dispatch *d);
+void  dispatch_park(struct dispatch *d, int fd);
+void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max);
+void  dispatch_stop(struct dispatch *d);
+void  dispatch_destroy(struct dispatch *d);
+void  dispatch_counts(struct dispatch *d, struct dispatch_counts *out);
+
+#endif

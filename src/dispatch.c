@@ -1,0 +1,425 @@
+/*
+ * dispatch.c: which worker serves which connection.
+ *
+ * Leader and followers. Of the idle workers, one (the leader) polls the
+ * listening socket and every parked connection; the others (followers)
+ * wait on a condition variable. When something is readable the leader
+ * takes it, wakes a follower to lead in its place, and serves it itself,
+ * so a new connection reaches a worker with no hand-off between threads.
+ *
+ * Kept connections (FCGI_KEEP_CONN, nginx `fastcgi_keep_conn on`): after
+ * the response the worker parks the connection here instead of waiting
+ * on it, so an idle kept connection never holds a worker; when its next
+ * request arrives the leader sees it like a new connection. Parked
+ * connections idle over keepalive_timeout are closed, and past
+ * keepalive_max the oldest goes. Only the leader removes parked
+ * connections; others only append, so the leader's poll set, taken before
+ * it polls without the lock, stays valid.
+ *
+ * A new connection that has not sent anything yet is parked too, so a
+ * client that connects and stalls costs a descriptor, not a worker.
+ *
+ * Workers read requests with FCGX_Accept_r() on the descriptor handed to
+ * them (ipcFd); libfcgi never accepts by itself (see worker.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "luafcgid.h"
+#include "dispatch.h"
+#include "log.h"
+#include "pool.h"
+
+#define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
+
+struct parked {
+    int         fd;
+    long long   since;          /* ms, monotonic */
+};
+
+struct dispatch {
+    /* lock guards everything below but listen_fd, is_tcp, wake[] and
+     * the leader's pfds (which only the leader touches). */
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;       /* followers: work is ready, or no leader */
+    int             listen_fd;
+    int             is_tcp;
+    int             wake[2];    /* to the leader: parked set changed, stop */
+    int             leader;
+    int             followers;
+    int             stopping;
+    int             woken;      /* a byte is in the wake pipe */
+    int            *ready;      /* a FIFO of fds with a request waiting */
+    int             nready, ready_head, ready_cap;
+    struct parked  *parked;     /* oldest first */
+    int             nparked, parked_cap;
+    int             keepalive_timeout;
+    int             keepalive_max;
+    /* the leader's poll set; only the current leader uses it */
+    struct pollfd  *pfds;
+    int             pfds_cap;
+};
+
+static int
+dispatch_cloexec_nonblock(int fd, int nonblock)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+struct dispatch *
+dispatch_new(int listen_fd, int is_tcp)
+{
+    struct dispatch *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        log_syserr("cannot allocate the dispatcher");
+        return NULL;
+    }
+    d->listen_fd = listen_fd;
+    d->is_tcp = is_tcp;
+    d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
+    d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
+    if (pipe(d->wake) < 0) {
+        log_syserr("dispatcher: pipe");
+        free(d);
+        return NULL;
+    }
+    if (dispatch_cloexec_nonblock(d->wake[0], 1) < 0 || dispatch_cloexec_nonblock(d->wake[1], 1) < 0 ||
+        dispatch_cloexec_nonblock(listen_fd, 1) < 0) {
+        log_syserr("dispatcher: cannot make its descriptors non-blocking");
+        goto fail;
+    }
+    if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_cond_init(&d->cond, NULL) != 0) {
+        log_err("dispatcher: cannot initialise its lock");
+        goto fail;
+    }
+    return d;
+fail:
+    close(d->wake[0]);
+    close(d->wake[1]);
+    free(d);
+    return NULL;
+}
+
+/* Tell the polling leader to look again; lock held. */
+static void
+dispatch_wake_leader(struct dispatch *d)
+{
+    if (!d->leader || d->woken)
+        return;
+    if (write(d->wake[1], "w", 1) == 1 || errno == EAGAIN)
+        d->woken = 1;
+}
+
+void
+dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max)
+{
+    pthread_mutex_lock(&d->lock);
+    d->keepalive_timeout = keepalive_timeout;
+    d->keepalive_max = keepalive_max;
+    dispatch_wake_leader(d);    /* apply the new limits now */
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int
+dispatch_ready_push(struct dispatch *d, int fd)
+{
+    if (d->nready == d->ready_cap) {
+        int cap = d->ready_cap ? d->ready_cap * 2 : 64, i;
+        int *q = malloc((size_t)cap * sizeof(*q));
+        if (q == NULL) {
+            log_syserr("dispatcher: cannot queue a connection");
+            close(fd);
+            return -1;
+        }
+        for (i = 0; i < d->nready; i++)
+            q[i] = d->ready[(d->ready_head + i) % d->ready_cap];
+        free(d->ready);
+        d->ready = q;
+        d->ready_cap = cap;
+        d->ready_head = 0;
+    }
+    d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
+    d->nready++;
+    return 0;
+}
+
+static int
+dispatch_ready_pop(struct dispatch *d)
+{
+    int fd;
+
+    if (d->nready == 0)
+        return -1;
+    fd = d->ready[d->ready_head];
+    d->ready_head = (d->ready_head + 1) % d->ready_cap;
+    d->nready--;
+    return fd;
+}
+
+static void
+dispatch_parked_remove(struct dispatch *d, int i)
+{
+    memmove(&d->parked[i], &d->parked[i + 1], (size_t)(d->nparked - i - 1) * sizeof(*d->parked));
+    d->nparked--;
+}
+
+/* Append FD to the parked set; lock held. Only appends happen outside the
+ * leader, so the leader's poll set stays a prefix of the parked array. */
+static void
+dispatch_parked_add(struct dispatch *d, int fd)
+{
+    if (d->nparked == d->parked_cap) {
+        int cap = d->parked_cap ? d->parked_cap * 2 : 64;
+        struct parked *p = realloc(d->parked, (size_t)cap * sizeof(*p));
+        if (p == NULL) {
+            log_syserr("dispatcher: cannot keep a connection");
+            close(fd);
+            return;
+        }
+        d->parked = p;
+        d->parked_cap = cap;
+    }
+    d->parked[d->nparked].fd = fd;
+    d->parked[d->nparked].since = pool_now_ms();
+    d->nparked++;
+}
+
+/* A worker is done with a kept connection: watch it for the next request. */
+void
+dispatch_park(struct dispatch *d, int fd)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->stopping)
+        close(fd);
+    else {
+        dispatch_parked_add(d, fd);
+        dispatch_wake_leader(d);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int
+dispatch_has_data(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Accept what is waiting; lock held. Readable ones queue, the rest park. */
+static void
+dispatch_accept(struct dispatch *d)
+{
+    int i, fd, on = 1;
+
+    for (i = 0; i < DISPATCH_ACCEPT_BURST; i++) {
+#if defined(SOCK_CLOEXEC) && defined(__linux__)
+        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+#else
+        fd = accept(d->listen_fd, NULL, NULL);
+        if (fd >= 0 && dispatch_cloexec_nonblock(fd, 0) < 0) {
+            close(fd);
+            continue;
+        }
+#endif
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_syserr("accept");
+            return;
+        }
+        if (d->is_tcp)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        if (dispatch_has_data(fd))
+            dispatch_ready_push(d, fd);
+        else
+            dispatch_parked_add(d, fd);
+    }
+}
+
+/* Build the poll set: wake pipe, listening socket, parked connections. */
+static int
+dispatch_poll_set(struct dispatch *d)
+{
+    int i, n = d->nparked + 2;
+
+    if (n > d->pfds_cap) {
+        struct pollfd *p = realloc(d->pfds, (size_t)n * sizeof(*p));
+        if (p == NULL) {
+            log_syserr("dispatcher: cannot watch %d connections", n);
+            n = d->pfds_cap;    /* watch those we can */
+        } else {
+            d->pfds = p;
+            d->pfds_cap = n;
+        }
+    }
+    d->pfds[0].fd = d->wake[0];
+    d->pfds[1].fd = d->listen_fd;
+    for (i = 2; i < n; i++)
+        d->pfds[i].fd = d->parked[i - 2].fd;
+    for (i = 0; i < n; i++) {
+        d->pfds[i].events = POLLIN;
+        d->pfds[i].revents = 0;
+    }
+    return n;
+}
+
+/* ms until the oldest parked connection times out, or -1. */
+static int
+dispatch_poll_timeout(struct dispatch *d, long long now)
+{
+    long long left;
+
+    if (d->nparked == 0 || d->keepalive_timeout <= 0)
+        return -1;
+    left = d->parked[0].since + (long long)d->keepalive_timeout * 1000 - now;
+    return left < 0 ? 0 : (int)(left > 60000 ? 60000 : left);
+}
+
+/* After a poll: move what became readable to the ready queue; lock held. */
+static void
+dispatch_collect(struct dispatch *d, int n)
+{
+    long long now = pool_now_ms(), limit = (long long)d->keepalive_timeout * 1000;
+    char drain[64];
+    int i, j;
+
+    if (d->pfds[0].revents) {
+        while (read(d->wake[0], drain, sizeof(drain)) > 0)
+            ;
+        d->woken = 0;
+    }
+    /* pfds[2..n) mirror parked[0..n-2) as they were; only the leader
+     * removes parked entries, so walk both from the back */
+    for (i = n - 1; i >= 2; i--) {
+        j = i - 2;
+        if (d->pfds[i].revents) {
+            int fd = d->parked[j].fd;
+            dispatch_parked_remove(d, j);
+            dispatch_ready_push(d, fd);
+        } else if (d->keepalive_timeout > 0 && now - d->parked[j].since >= limit) {
+            close(d->parked[j].fd);
+            dispatch_parked_remove(d, j);
+        }
+    }
+    if (d->pfds[1].revents)
+        dispatch_accept(d);
+    /* past keepalive_max the oldest idle connections go */
+    while (d->nparked > (d->keepalive_max > 0 ? d->keepalive_max : 0)) {
+        close(d->parked[0].fd);
+        dispatch_parked_remove(d, 0);
+    }
+}
+
+/* Lead: poll until something is ready or we must stop; lock held. */
+static void
+dispatch_lead(struct dispatch *d)
+{
+    int n, rc;
+
+    d->leader = 1;
+    while (!d->stopping && d->nready == 0) {
+        int timeout = dispatch_poll_timeout(d, pool_now_ms());
+        n = dispatch_poll_set(d);
+        pthread_mutex_unlock(&d->lock);
+        rc = poll(d->pfds, (nfds_t)n, timeout);
+        pthread_mutex_lock(&d->lock);
+        if (rc < 0) {
+            if (errno != EINTR)
+                log_syserr("dispatcher: poll");
+            continue;
+        }
+        dispatch_collect(d, n);
+    }
+    d->leader = 0;
+}
+
+/*
+ * The next connection with a request waiting, for the calling worker, or
+ * -1 when the daemon is stopping.
+ */
+int
+dispatch_next(struct dispatch *d)
+{
+    int fd = -1;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        if (d->stopping)
+            break;
+        if ((fd = dispatch_ready_pop(d)) >= 0)
+            break;
+        if (!d->leader) {
+            dispatch_lead(d);
+            continue;
+        }
+        d->followers++;
+        pthread_cond_wait(&d->cond, &d->lock);
+        d->followers--;
+    }
+    /* someone must lead now, and take what else is ready */
+    if (d->followers > 0 && (d->nready > 0 || !d->leader))
+        pthread_cond_signal(&d->cond);
+    if (d->followers > 1 && d->nready > 1)
+        pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    return fd;
+}
+
+void
+dispatch_stop(struct dispatch *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->stopping = 1;
+    d->woken = 0;
+    dispatch_wake_leader(d);
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void
+dispatch_counts(struct dispatch *d, struct dispatch_counts *out)
+{
+    pthread_mutex_lock(&d->lock);
+    out->parked = d->nparked;
+    out->ready = d->nready;
+    out->leader = d->leader;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Close every connection still held; only when no worker is left. */
+void
+dispatch_destroy(struct dispatch *d)
+{
+    int fd, i;
+
+    if (d == NULL)
+        return;
+    while ((fd = dispatch_ready_pop(d)) >= 0)
+        close(fd);
+    for (i = 0; i < d->nparked; i++)
+        close(d->parked[i].fd);
+    close(d->wake[0]);
+    close(d->wake[1]);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d->ready);
+    free(d->parked);
+    free(d->pfds);
+    free(d);
+}
