@@ -26,7 +26,7 @@
 #define LF_DEFAULT_WORKERS      4
 #define LF_DEFAULT_SWEEP        1000            /* ms */
 #define LF_DEFAULT_RETRIES      1
-#define LF_DEFAULT_JITTER       50              /* µs */
+#define LF_DEFAULT_JITTER       0               /* µs; see luafcgid.conf(5) */
 #define LF_DEFAULT_TIMEOUT      30              /* s */
 #define LF_DEFAULT_MEMORY       (64 * 1024 * 1024)
 #define LF_DEFAULT_MAXPOST      (1024 * 1024)
@@ -49,6 +49,9 @@
 
 /* A state's hit count is halved every this many sweeps (popularity ages). */
 #define LF_HITS_DECAY_SWEEPS    10
+
+/* A worker's buffers keep up to this much between requests. */
+#define LF_BUF_KEEP             (1024 * 1024)
 
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096

@@ -25,6 +25,7 @@ struct request {
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
     int             close_after;    /* answered before reading it all (413) */
+    int             jitter;         /* the pause after this request, µs */
 };
 
 int  request_init(struct request *r, int worker, struct pool *pool);

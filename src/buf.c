@@ -3,8 +3,9 @@
  *
  * Each worker owns its header and body buffers and keeps them between
  * requests, so a steady load allocates nothing here. Growth doubles; a
- * buffer that grew far past its starting size is shrunk back after the
- * request (buf_shrink) so one huge page does not pin memory forever.
+ * buffer that grew past LF_BUF_KEEP is shrunk back after the request
+ * (buf_shrink), so one huge page does not pin memory forever, while a site
+ * of 64 KiB pages does not realloc its way up again on every request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +87,13 @@ buf_reset(struct buf *b)
     b->len = 0;
 }
 
-/* Give memory back when the buffer grew past 16 times CAP; keep it otherwise. */
+/* Give memory back, down to CAP, when the buffer grew past LF_BUF_KEEP. */
 void
 buf_shrink(struct buf *b, size_t cap)
 {
     char *p;
 
-    if (cap == 0 || b->cap <= cap * 16 || b->len > cap)
+    if (cap == 0 || b->cap <= LF_BUF_KEEP || b->cap <= cap || b->len > cap)
         return;
     if ((p = realloc(b->data, cap)) == NULL)
         return;     /* keeping the larger block is harmless */

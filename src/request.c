@@ -472,6 +472,7 @@ request_handle(struct request *r)
     if (!r->client_gone)
         request_finish(r);
 
+    r->jitter = r->conf->jitter;
     buf_shrink(&r->body, (size_t)r->conf->bodysize);
     buf_shrink(&r->post, REQUEST_READ_CHUNK);
     conf_release(r->conf);

@@ -4,9 +4,9 @@
  * Each worker runs its own loop: take a connection that has a request
  * waiting (dispatch.c), read the request with FCGX_Accept_r() on it, run
  * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
- * the dispatcher, or close it. Between requests a worker sleeps a random
- * few microseconds (jitter), which keeps one hot worker from taking all
- * the work while the others go cold.
+ * the dispatcher, or close it. `jitter` can add a random pause between a
+ * worker's requests; it is 0 by default, since only the leader watches
+ * the socket and there is no herd to spread.
  *
  * libfcgi is used only to read and write the protocol: its request has no
  * listening socket (listen_sock -1), so FCGX_Accept_r() reads from the
@@ -51,11 +51,9 @@ static int nworkers;
 static void
 worker_jitter(struct worker *w)
 {
-    struct conf *c = conf_acquire();
-    int jitter = c->jitter;
+    int jitter = w->req.jitter;
     struct timespec ts;
 
-    conf_release(c);
     if (jitter <= 0)
         return;
     ts.tv_sec = 0;

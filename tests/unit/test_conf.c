@@ -69,7 +69,7 @@ test_defaults(void)
     is_int(c->states, 8, "states defaults to workers * 2");
     is_int(c->clones, 8, "clones defaults to states");
     is_int(c->sweep, 1000, "sweep default");
-    is_int(c->jitter, 50, "jitter default");
+    is_int(c->jitter, 0, "jitter default (no pause: see luafcgid.conf(5))");
     is_int(c->timeout, 30, "timeout default");
     ok(c->memory == 64.0 * 1024 * 1024, "memory default is 64 MiB");
     ok(c->maxpost == 1024.0 * 1024, "maxpost default is 1 MiB");

@@ -1,0 +1,1 @@
+<?php header("Content-Type: text/plain"); echo strlen(file_get_contents('php://input'));
