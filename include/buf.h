@@ -5,9 +5,11 @@
 #include <stddef.h>
 
 struct buf {
-    char   *data;
-    size_t  len;
-    size_t  cap;
+    char    *data;
+    size_t   len;
+    size_t   cap;
+    size_t   peak;      /* the most it held since the last shrink check */
+    unsigned rounds;    /* buf_shrink calls since then */
 };
 
 int  buf_init(struct buf *b, size_t cap);
@@ -16,6 +18,7 @@ int  buf_reserve(struct buf *b, size_t extra);
 int  buf_append(struct buf *b, const void *p, size_t n);
 int  buf_puts(struct buf *b, const char *s);
 void buf_reset(struct buf *b);
-void buf_shrink(struct buf *b, size_t cap);
+int  buf_shrink(struct buf *b, size_t cap);
+int  buf_trim(struct buf *b, size_t cap);
 
 #endif

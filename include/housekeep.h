@@ -6,5 +6,6 @@ struct pool;
 
 int  housekeep_start(struct pool *pool);
 void housekeep_stop(void);
+void housekeep_trim_soon(void);
 
 #endif

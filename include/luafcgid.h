@@ -50,8 +50,10 @@
 /* A state's hit count is halved every this many sweeps (popularity ages). */
 #define LF_HITS_DECAY_SWEEPS    10
 
-/* A worker's buffers keep up to this much between requests. */
+/* A worker's buffers keep up to this much between requests; a larger one
+ * shrinks when it was mostly unused for this many requests. */
 #define LF_BUF_KEEP             (1024 * 1024)
+#define LF_BUF_SHRINK_ROUNDS    64
 
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096

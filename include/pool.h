@@ -29,6 +29,7 @@ struct pool_state {
     long long           last_used;      /* ms, monotonic */
     unsigned            generation;
     int                 busy;
+    int                 last_worker;    /* who used it last: affinity */
 };
 
 struct pool_limits {
@@ -51,10 +52,11 @@ struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
 void         pool_destroy(struct pool *p);
 void         pool_configure(struct pool *p, const struct pool_limits *limits);
 struct pool_state *pool_acquire(struct pool *p, const char *path,
-                                const struct file_id *id, int *fresh);
+                                const struct file_id *id, int worker, int *fresh);
 void         pool_release(struct pool *p, struct pool_state *st, int discard);
 void         pool_flush(struct pool *p);
 int          pool_sweep(struct pool *p);
+int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);
 int          pool_file_id(const char *path, struct file_id *id);
 int          pool_same_file(const struct file_id *a, const struct file_id *b);

@@ -7,6 +7,7 @@
 #include "buf.h"
 
 struct conf;
+struct lua_State;
 struct pool;
 
 struct request {
@@ -31,11 +32,13 @@ struct request {
 int  request_init(struct request *r, int worker, struct pool *pool);
 void request_free(struct request *r);
 void request_handle(struct request *r);
+void request_idle(struct request *r);
 int  request_send_headers(struct request *r);
 int  request_write(struct request *r, const char *p, size_t n);
 int  request_flush(struct request *r);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
 int  request_preload(struct pool *pool, const struct conf *c);
+void request_push_env(struct lua_State *L, struct request *r);
 
 #endif

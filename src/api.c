@@ -6,6 +6,7 @@
  * before the handler is called and cleared right after, so a request costs
  * no allocation here and a req kept past its request fails cleanly.
  */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -114,8 +115,13 @@ api_header(lua_State *L)
     if (r->headers_sent)
         return luaL_error(L, "headers already sent (after req:flush or output)");
 
-    if (nlen == 6 && strncasecmp(name, "Status", 6) == 0)
+    if (nlen == 6 && strncasecmp(name, "Status", 6) == 0) {
+        /* a web server drops an answer whose status it cannot read */
+        if (vlen < 3 || !isdigit((unsigned char)value[0]) || !isdigit((unsigned char)value[1]) ||
+            !isdigit((unsigned char)value[2]) || (vlen > 3 && value[3] != ' '))
+            return luaL_error(L, "bad header: Status must be a code and a reason, like \"404 Not Found\"");
         return api_set_buf(L, &r->status, value, vlen);
+    }
     if (nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0)
         return api_set_buf(L, &r->ctype, value, vlen);
     if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0)

@@ -2,10 +2,11 @@
  * buf.c: growable byte buffers.
  *
  * Each worker owns its header and body buffers and keeps them between
- * requests, so a steady load allocates nothing here. Growth doubles; a
- * buffer that grew past LF_BUF_KEEP is shrunk back after the request
- * (buf_shrink), so one huge page does not pin memory forever, while a site
- * of 64 KiB pages does not realloc its way up again on every request.
+ * requests, so a steady load allocates nothing here. Growth doubles. A
+ * buffer over LF_BUF_KEEP is shrunk only when it was mostly unused for
+ * LF_BUF_SHRINK_ROUNDS requests: one huge page does not pin memory
+ * forever, and a site of huge pages does not map and unmap a buffer per
+ * request (in a threaded process every munmap stalls all threads).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ buf_init(struct buf *b, size_t cap)
         cap = 16;
     b->len = 0;
     b->cap = cap;
+    b->peak = 0;
+    b->rounds = 0;
     if ((b->data = malloc(cap)) == NULL) {
         b->cap = 0;
         log_syserr("cannot allocate a %zu byte buffer", cap);
@@ -49,6 +52,8 @@ buf_reserve(struct buf *b, size_t extra)
         return -1;
     }
     need = b->len + extra;
+    if (need > b->peak)
+        b->peak = need;
     if (need <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 16;
@@ -87,16 +92,40 @@ buf_reset(struct buf *b)
     b->len = 0;
 }
 
-/* Give memory back, down to CAP, when the buffer grew past LF_BUF_KEEP. */
-void
+/* Between requests: give memory back, down to CAP or twice the recent
+ * peak, when a buffer over LF_BUF_KEEP was mostly unused for a while.
+ * 1 when it shrank. */
+int
 buf_shrink(struct buf *b, size_t cap)
+{
+    size_t peak = b->peak > b->len ? b->peak : b->len, want;
+    char *p;
+
+    if (++b->rounds < LF_BUF_SHRINK_ROUNDS)
+        return 0;
+    b->rounds = 0;
+    b->peak = b->len;
+    want = peak * 2 > cap ? peak * 2 : cap;
+    if (cap == 0 || b->cap <= LF_BUF_KEEP || peak > b->cap / 4 || want >= b->cap)
+        return 0;
+    if ((p = realloc(b->data, want)) == NULL)
+        return 0;   /* keeping the larger block is harmless */
+    b->data = p;
+    b->cap = want;
+    return 1;
+}
+
+/* Back to CAP now, if larger and empty; 1 when it shrank. */
+int
+buf_trim(struct buf *b, size_t cap)
 {
     char *p;
 
-    if (cap == 0 || b->cap <= LF_BUF_KEEP || b->cap <= cap || b->len > cap)
-        return;
-    if ((p = realloc(b->data, cap)) == NULL)
-        return;     /* keeping the larger block is harmless */
+    b->peak = b->len;
+    b->rounds = 0;
+    if (cap == 0 || b->cap <= cap || b->len > cap || (p = realloc(b->data, cap)) == NULL)
+        return 0;
     b->data = p;
     b->cap = cap;
+    return 1;
 }

@@ -20,7 +20,9 @@
  * client that connects and stalls costs a descriptor, not a worker.
  *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
- * them (ipcFd); libfcgi never accepts by itself (see worker.c).
+ * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
+ * that found nothing to do for a while is told so once, to give back the
+ * memory its buffers grew for big answers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +67,7 @@ struct dispatch {
     int             nparked, parked_cap;
     int             keepalive_timeout;
     int             keepalive_max;
+    int             io_timeout;     /* s: longest a read or write may block */
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
     int             pfds_cap;
@@ -102,9 +106,15 @@ dispatch_new(int listen_fd, int is_tcp)
         log_syserr("dispatcher: cannot make its descriptors non-blocking");
         goto fail;
     }
-    if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_cond_init(&d->cond, NULL) != 0) {
-        log_err("dispatcher: cannot initialise its lock");
-        goto fail;
+    {
+        pthread_condattr_t attr;
+        if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
+            pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+            pthread_cond_init(&d->cond, &attr) != 0) {
+            log_err("dispatcher: cannot initialise its lock");
+            goto fail;
+        }
+        pthread_condattr_destroy(&attr);
     }
     return d;
 fail:
@@ -125,11 +135,12 @@ dispatch_wake_leader(struct dispatch *d)
 }
 
 void
-dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max)
+dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int io_timeout)
 {
     pthread_mutex_lock(&d->lock);
     d->keepalive_timeout = keepalive_timeout;
     d->keepalive_max = keepalive_max;
+    d->io_timeout = io_timeout;
     dispatch_wake_leader(d);    /* apply the new limits now */
     pthread_mutex_unlock(&d->lock);
 }
@@ -220,6 +231,23 @@ dispatch_has_data(int fd)
     return poll(&p, 1, 0) > 0;
 }
 
+/* A client that stalls mid-request, or stops reading the answer, must not
+ * hold a worker past `timeout`. Set on every connection: unix sockets do
+ * not inherit these from the listening socket. */
+static void
+dispatch_set_timeouts(int fd, int seconds)
+{
+    struct timeval tv;
+
+    if (seconds <= 0)
+        return;
+    tv.tv_sec = seconds;
+    tv.tv_usec = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        log_syswarn("cannot set a connection's timeouts");
+}
+
 /* Accept what is waiting; lock held. Readable ones queue, the rest park. */
 static void
 dispatch_accept(struct dispatch *d)
@@ -245,6 +273,7 @@ dispatch_accept(struct dispatch *d)
         }
         if (d->is_tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        dispatch_set_timeouts(fd, d->io_timeout);
         if (dispatch_has_data(fd))
             dispatch_ready_push(d, fd);
         else
@@ -326,15 +355,25 @@ dispatch_collect(struct dispatch *d, int n)
     }
 }
 
-/* Lead: poll until something is ready or we must stop; lock held. */
-static void
-dispatch_lead(struct dispatch *d)
+/* Lead: poll until something is ready, we must stop, or IDLE_AT (ms,
+ * 0 = never) passes with nothing to do; lock held. 1 when idle. */
+static int
+dispatch_lead(struct dispatch *d, long long idle_at)
 {
-    int n, rc;
+    int n, rc, idle = 0;
 
     d->leader = 1;
     while (!d->stopping && d->nready == 0) {
-        int timeout = dispatch_poll_timeout(d, pool_now_ms());
+        long long now = pool_now_ms();
+        int timeout = dispatch_poll_timeout(d, now);
+        if (idle_at) {
+            if (now >= idle_at) {
+                idle = 1;
+                break;
+            }
+            if (timeout < 0 || timeout > idle_at - now)
+                timeout = (int)(idle_at - now);
+        }
         n = dispatch_poll_set(d);
         pthread_mutex_unlock(&d->lock);
         rc = poll(d->pfds, (nfds_t)n, timeout);
@@ -347,17 +386,25 @@ dispatch_lead(struct dispatch *d)
         dispatch_collect(d, n);
     }
     d->leader = 0;
+    return idle;
 }
 
 /*
- * The next connection with a request waiting, for the calling worker, or
- * -1 when the daemon is stopping.
+ * The next connection with a request waiting, for the calling worker;
+ * DISPATCH_STOP when the daemon is stopping; DISPATCH_IDLE when IDLE_MS
+ * (0 = no limit) passed with nothing to do, so the worker can tidy up.
  */
 int
-dispatch_next(struct dispatch *d)
+dispatch_next(struct dispatch *d, int idle_ms)
 {
-    int fd = -1;
+    long long idle_at = idle_ms > 0 ? pool_now_ms() + idle_ms : 0;
+    struct timespec until;
+    int fd = DISPATCH_STOP;
 
+    if (idle_at) {
+        until.tv_sec = (time_t)(idle_at / 1000);
+        until.tv_nsec = (long)(idle_at % 1000) * 1000000;
+    }
     pthread_mutex_lock(&d->lock);
     for (;;) {
         if (d->stopping)
@@ -365,16 +412,26 @@ dispatch_next(struct dispatch *d)
         if ((fd = dispatch_ready_pop(d)) >= 0)
             break;
         if (!d->leader) {
-            dispatch_lead(d);
+            if (dispatch_lead(d, idle_at)) {
+                fd = DISPATCH_IDLE;
+                break;
+            }
             continue;
         }
         d->followers++;
-        pthread_cond_wait(&d->cond, &d->lock);
+        if (idle_at && pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT &&
+            d->nready == 0 && d->leader) {
+            d->followers--;
+            fd = DISPATCH_IDLE;
+            break;
+        }
+        if (!idle_at)
+            pthread_cond_wait(&d->cond, &d->lock);
         d->followers--;
     }
     /* someone must lead now, and take what else is ready */
     if (d->followers > 0 && (d->nready > 0 || !d->leader))
-        pthread_cond_signal(&d->cond);
+        pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
     if (d->followers > 1 && d->nready > 1)
         pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);

@@ -4,8 +4,16 @@
  * Every `sweep` ms it asks the pool to drop idle states whose script
  * changed or vanished, or that sat idle over `maxidle`. It waits on a
  * condition variable rather than sleeping, so a stop is immediate.
+ *
+ * A closed state's memory goes back to malloc, and glibc keeps freed
+ * memory in its per-thread arenas; after states were closed (a memory hog,
+ * an eviction, a reload) or a worker's buffer shrank, the sweep hands it
+ * back to the system, so RSS follows what is alive, not the worst moment.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +29,14 @@ static pthread_cond_t hk_cond;
 static int hk_stop;
 static int hk_running;
 static pthread_t hk_thread;
+static int hk_trim;     /* atomic: freed memory worth handing back */
+
+/* Memory was freed in bulk (a buffer shrank): trim at the next sweep. */
+void
+housekeep_trim_soon(void)
+{
+    __atomic_store_n(&hk_trim, 1, __ATOMIC_RELAXED);
+}
 
 static void
 housekeep_deadline(struct timespec *ts, int ms)
@@ -56,6 +72,10 @@ housekeep_main(void *arg)
             break;
         if ((closed = pool_sweep(pool)) > 0)
             log_debug("housekeeping: closed %d stale or idle states", closed);
+#ifdef __GLIBC__
+        if (pool_take_closed(pool) > 0 || __atomic_exchange_n(&hk_trim, 0, __ATOMIC_RELAXED))
+            malloc_trim(0);
+#endif
     }
     return NULL;
 }

@@ -6,9 +6,6 @@
  * split the traffic silently); if nobody answers, the file is stale and is
  * replaced. The socket gets listen_mode (set through the umask so there
  * is no moment with wider permissions) and listen_owner/listen_group.
- *
- * Accepted sockets inherit the listener's send and receive timeouts, which
- * is what keeps a stalled client from holding a worker past `timeout`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -188,20 +184,6 @@ listen_open_tcp(const struct conf *c)
     return fd;
 }
 
-static void
-listen_set_timeouts(int fd, int seconds)
-{
-    struct timeval tv;
-
-    if (seconds <= 0)
-        return;
-    tv.tv_sec = seconds;
-    tv.tv_usec = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-        log_syswarn("listen: cannot set socket timeouts");
-}
-
 /* Bind and listen on c->listen; the fd, or -1 (logged). */
 int
 listen_open(const struct conf *c)
@@ -217,7 +199,6 @@ listen_open(const struct conf *c)
         listen_close(fd, c);
         return -1;
     }
-    listen_set_timeouts(fd, c->timeout);
     return fd;
 }
 

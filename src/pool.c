@@ -2,7 +2,8 @@
  * pool.c: the Lua state pool.
  *
  * Every state belongs to one script (an entry, found by hashing its path).
- * A worker takes an idle state of its script, or a fresh slot that it loads
+ * A worker takes an idle state of its script (the one it used last, when
+ * that one is idle), or a fresh slot that it loads
  * itself outside the lock (a clone, when the script's other states are
  * busy), and gives it back after the request. Loading a script runs its
  * top-level code, so nothing that can take long happens under the mutex:
@@ -59,6 +60,7 @@ struct pool {
     unsigned            sweeps;
     struct pool_limits  limits;
     pool_close_fn       close_fn;
+    int                 closed;     /* atomic: states closed, for housekeeping */
     /* only the sweeping thread touches these */
     struct pool_entry **snapshot;
     int                 snapshot_cap;
@@ -226,19 +228,22 @@ pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
     p->nidle--;
 }
 
-/* Take the most recently used idle state of E, or NULL. */
+/* Take an idle state of E, or NULL: the one WORKER used last if it is
+ * there (its memory is in that thread's malloc arena and its cache), else
+ * the most recently used. */
 static struct pool_state *
-pool_idle_pop(struct pool *p, struct pool_entry *e)
+pool_idle_pop(struct pool *p, struct pool_entry *e, int worker)
 {
-    struct pool_state *st = e->idle;
+    struct pool_state *st;
 
+    for (st = e->idle; st; st = st->next)
+        if (st->last_worker == worker)
+            break;
+    if (st == NULL)
+        st = e->idle;
     if (st == NULL)
         return NULL;
-    e->idle = st->next;
-    if (st->next)
-        st->next->prev = NULL;
-    st->next = NULL;
-    p->nidle--;
+    pool_idle_unlink(p, e, st);
     return st;
 }
 
@@ -274,13 +279,25 @@ static void
 pool_close_dead(struct pool *p, struct pool_state *dead)
 {
     struct pool_state *next;
+    int n = 0;
 
     for (; dead; dead = next) {
         next = dead->next;
-        if (dead->L)
+        if (dead->L) {
             p->close_fn(dead->L);
+            n++;
+        }
         free(dead);
     }
+    if (n)
+        __atomic_add_fetch(&p->closed, n, __ATOMIC_RELAXED);
+}
+
+/* How many states were closed since the last call. */
+int
+pool_take_closed(struct pool *p)
+{
+    return __atomic_exchange_n(&p->closed, 0, __ATOMIC_RELAXED);
 }
 
 static int
@@ -328,12 +345,12 @@ pool_slot_new(struct pool *p, struct pool_entry *e, const struct file_id *id)
 /* Drop E's idle states that are out of date; take the first current one.
  * E stays in the table (pinned meanwhile) even if it ends up empty. */
 static struct pool_state *
-pool_take_idle(struct pool *p, struct pool_entry *e, struct pool_state **dead)
+pool_take_idle(struct pool *p, struct pool_entry *e, int worker, struct pool_state **dead)
 {
     struct pool_state *st;
 
     e->pins++;
-    while ((st = pool_idle_pop(p, e)) != NULL) {
+    while ((st = pool_idle_pop(p, e, worker)) != NULL) {
         if (pool_state_current(p, st)) {
             st->busy = 1;
             break;
@@ -350,7 +367,7 @@ pool_take_idle(struct pool *p, struct pool_entry *e, struct pool_state **dead)
  * pool_release() whatever happens. NULL only when memory runs out.
  */
 struct pool_state *
-pool_acquire(struct pool *p, const char *path, const struct file_id *id, int *fresh)
+pool_acquire(struct pool *p, const char *path, const struct file_id *id, int worker, int *fresh)
 {
     unsigned hash = pool_hash(path);
     struct pool_state *st = NULL, *dead = NULL, *victim;
@@ -362,7 +379,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int *fr
         e = pool_lookup(p, path, hash);
         if (e) {
             e->id = *id;
-            if ((st = pool_take_idle(p, e, &dead)) != NULL)
+            if ((st = pool_take_idle(p, e, worker, &dead)) != NULL)
                 break;
         }
         if (e == NULL || e->nstates < p->limits.clones) {
@@ -388,6 +405,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int *fr
     }
     if (dead && p->waiting)
         pthread_cond_broadcast(&p->cond);
+    if (st)
+        st->last_worker = worker;
     pthread_mutex_unlock(&p->lock);
     pool_close_dead(p, dead);
     return st;

@@ -25,6 +25,7 @@
 #include "luafcgid.h"
 #include "api.h"
 #include "conf.h"
+#include "housekeep.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
@@ -353,7 +354,7 @@ request_read_body(struct request *r, char *why, size_t whylen)
 }
 
 /* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
-static void
+void
 request_push_env(lua_State *L, struct request *r)
 {
     char **p;
@@ -436,7 +437,7 @@ request_run(struct request *r, const struct file_id *id)
     struct pool_state *st;
     int fresh, discard;
 
-    if ((st = pool_acquire(r->pool, r->script, id, &fresh)) == NULL) {
+    if ((st = pool_acquire(r->pool, r->script, id, r->worker, &fresh)) == NULL) {
         request_error(r, 500, "out of memory for a state");
         return;
     }
@@ -473,11 +474,27 @@ request_handle(struct request *r)
         request_finish(r);
 
     r->jitter = r->conf->jitter;
-    buf_shrink(&r->body, (size_t)r->conf->bodysize);
-    buf_shrink(&r->post, REQUEST_READ_CHUNK);
+    buf_reset(&r->body);        /* sent; the next request starts empty */
+    buf_reset(&r->post);
+    if (buf_shrink(&r->body, (size_t)r->conf->bodysize) | buf_shrink(&r->post, REQUEST_READ_CHUNK))
+        housekeep_trim_soon();
     conf_release(r->conf);
     r->conf = NULL;
     r->script = NULL;
+}
+
+/* The worker has been idle a while: buffers go back to their starting sizes. */
+void
+request_idle(struct request *r)
+{
+    struct conf *c = conf_acquire();
+    size_t bs = (size_t)c->bodysize;
+    int shrunk;
+
+    conf_release(c);
+    shrunk = buf_trim(&r->body, bs) | buf_trim(&r->post, REQUEST_READ_CHUNK) | buf_trim(&r->out, 256);
+    if (shrunk)
+        housekeep_trim_soon();
 }
 
 /* Load each preload script into a state now, so the first request is warm. */
@@ -496,7 +513,7 @@ request_preload(struct pool *pool, const struct conf *c)
             failed++;
             continue;
         }
-        if ((st = pool_acquire(pool, path, &id, &fresh)) == NULL) {
+        if ((st = pool_acquire(pool, path, &id, 0, &fresh)) == NULL) {
             failed++;
             continue;
         }

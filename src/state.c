@@ -37,7 +37,7 @@
 #include "log.h"
 #include "state.h"
 
-#define STATE_HOOK_COUNT 1000
+#define STATE_HOOK_COUNT 100000
 
 extern const char lf_module_source[];
 

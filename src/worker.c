@@ -35,6 +35,7 @@
 #include "worker.h"
 
 #define WORKER_LINGER_MS 1000
+#define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 
 struct worker {
     pthread_t        thread;
@@ -119,11 +120,17 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
-    int fd;
+    int fd, tidy = 0;
 
-    while ((fd = dispatch_next(w->dispatch)) >= 0) {
+    while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
+        if (fd == DISPATCH_IDLE) {
+            request_idle(&w->req);      /* once per idle spell */
+            tidy = 1;
+            continue;
+        }
         worker_serve(w, fd);
         worker_jitter(w);
+        tidy = 0;
     }
     return NULL;
 }

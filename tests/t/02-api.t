@@ -43,6 +43,8 @@ function main(env, req)
   req:puts(ok and "accepted" or ("refused: " .. tostring(err)))
   local ok2 = pcall(req.header, req, "X-Evil\n", "v")
   local ok3 = pcall(req.header, req, "X-Nul", "a\0b")
+  local ok4 = pcall(req.header, req, "Status", "fine thanks")
+  req:puts(ok4 and " status-accepted" or " status-refused")
   req:puts(ok2 and " name-accepted" or " name-refused")
   req:puts(ok3 and " nul-accepted" or " nul-refused")
 end
@@ -155,6 +157,7 @@ $r = $t->get('badheader.lua');
 like($r->{body}, qr/^refused: .*CR, LF or NUL/, 'CR LF in a header value raises a Lua error');
 like($r->{body}, qr/name-refused/, 'LF in a header name raises a Lua error');
 like($r->{body}, qr/nul-refused/, 'NUL in a header value raises a Lua error');
+like($r->{body}, qr/status-refused/, 'a Status without a code raises a Lua error');
 ok(!exists $r->{headers}{'set-cookie'}, 'nothing was injected');
 
 $r = $t->get('post.lua', STDIN => 'x=1&y=2');

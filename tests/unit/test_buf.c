@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "luafcgid.h"
 #include "buf.h"
 #include "tap.h"
 
@@ -27,13 +28,25 @@ main(void)
     cap = b.cap;
     buf_reset(&b);
     ok(b.len == 0 && b.cap == cap, "reset empties the buffer but keeps its memory");
-    buf_shrink(&b, 1024);
-    is_int(b.cap, cap, "a buffer under LF_BUF_KEEP keeps its memory for the next request");
+    for (i = 0; i < 2 * LF_BUF_SHRINK_ROUNDS; i++)
+        buf_shrink(&b, 1024);
+    is_int(b.cap, cap, "a buffer under LF_BUF_KEEP keeps its memory between requests");
     for (i = 0; i < 300; i++)
         buf_append(&b, big, sizeof(big));
+    cap = b.cap;
+    for (i = 0; i < 3 * LF_BUF_SHRINK_ROUNDS; i++) {
+        int j;
+        buf_reset(&b);
+        for (j = 0; j < 300; j++)               /* a big page every request */
+            buf_append(&b, big, sizeof(big));
+        buf_reset(&b);
+        buf_shrink(&b, 1024);
+    }
+    is_int(b.cap, cap, "a large buffer that keeps being used is not shrunk (no realloc churn)");
     buf_reset(&b);
-    buf_shrink(&b, 1024);
-    is_int(b.cap, 1024, "a buffer past LF_BUF_KEEP shrinks back after the request");
+    for (i = 0; i < 2 * LF_BUF_SHRINK_ROUNDS; i++)
+        buf_shrink(&b, 1024);
+    is_int(b.cap, 1024, "once it has gone unused for a while it shrinks back");
     buf_shrink(&b, 1024);
     is_int(b.cap, 1024, "a buffer at its starting size is left alone");
     ok(buf_reserve(&b, (size_t)-1) < 0, "a size overflow is refused, not wrapped");

@@ -34,7 +34,7 @@ static struct pool_state *
 get(struct pool *p, const char *path, const struct file_id *id, int *fresh)
 {
     int f;
-    struct pool_state *st = pool_acquire(p, path, id, &f);
+    struct pool_state *st = pool_acquire(p, path, id, 0, &f);
 
     if (st && f) {
         int *L = malloc(sizeof(int));
@@ -91,6 +91,28 @@ test_clones(void)
     b = get(p, "/s/a.lua", &id1, &fb);
     ok(!fa && !fb, "both clones are reused afterwards");
     pool_release(p, a, 0);
+    pool_release(p, b, 0);
+    pool_destroy(p);
+}
+
+static void
+test_affinity(void)
+{
+    struct pool *p = new_pool(4, 4, 0, 0);
+    struct pool_state *a, *b;
+    int fa, fb;
+
+    a = pool_acquire(p, "/s/a.lua", &id1, 1, &fa);
+    b = pool_acquire(p, "/s/a.lua", &id1, 2, &fb);
+    a->L = malloc(sizeof(int));
+    b->L = malloc(sizeof(int));
+    pool_release(p, a, 0);
+    pool_release(p, b, 0);      /* b is now the most recently used */
+    ok(pool_acquire(p, "/s/a.lua", &id1, 1, &fa) == a, "a worker gets back the state it used last");
+    ok(pool_acquire(p, "/s/a.lua", &id1, 2, &fb) == b, "and so does the other");
+    pool_release(p, a, 0);
+    pool_release(p, b, 0);
+    ok(pool_acquire(p, "/s/a.lua", &id1, 3, &fa) == b, "a third worker gets the most recently used");
     pool_release(p, b, 0);
     pool_destroy(p);
 }
@@ -339,6 +361,7 @@ main(void)
     log_open("stderr", LOG_LEVEL_WARN);
     test_reuse();
     test_clones();
+    test_affinity();
     test_eviction_order();
     test_staleness();
     test_maxrequests_and_discard();
