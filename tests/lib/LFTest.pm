@@ -17,7 +17,7 @@ use POSIX qw(:sys_wait_h);
 use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post alive);
+our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post alive closed_within);
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -59,6 +59,18 @@ sub free_port {
     my $port = $s->sockport;
     close $s;
     return $port;
+}
+
+# True when the peer closed (EOF or reset) socket S within SECONDS; what it
+# sends meanwhile is read and dropped.
+sub closed_within {
+    my ($s, $seconds) = @_;
+    my $sel = IO::Select->new($s);
+    return wait_for(sub {
+        return 0 unless $sel->can_read(0.05);
+        my $n = sysread($s, my $buf, 65536);
+        return !$n;
+    }, $seconds // 5);
 }
 
 # A process that is not ours to reap is gone when it is a zombie too.

@@ -6,10 +6,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use IO::Select;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time);
-use LFTest qw(wait_for http_get);
+use LFTest qw(wait_for http_get closed_within);
 
 my $t = LFTest->new(conf => { workers => 2, keepalive_timeout => 60, keepalive_max => 100 });
 $t->script('id.lua', "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRING, ' ', n) end\n");
@@ -22,17 +21,6 @@ sub ask {
                                                   QUERY_STRING => $q }, '', keep_conn => 1, %o))
         or return { status => 0, body => '' };
     return LFTest::read_response($s, timeout => $o{timeout} // 10);
-}
-
-# EOF (or reset) on S within SECONDS
-sub closed_within {
-    my ($s, $seconds) = @_;
-    my $sel = IO::Select->new($s);
-    return wait_for(sub {
-        return 0 unless $sel->can_read(0.05);
-        my $n = sysread($s, my $buf, 1);
-        return !$n;
-    }, $seconds);
 }
 
 # one connection, several requests

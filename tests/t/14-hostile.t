@@ -5,7 +5,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use IO::Select;
 use Time::HiRes qw(time);
 use LFTest qw(wait_for);
 
@@ -23,16 +22,7 @@ sub serves {
     return $r->{body} eq "fine $q" && time - $t0 < ($seconds // 5);
 }
 
-# EOF (or reset) on S within SECONDS
-sub dropped {
-    my ($s, $seconds) = @_;
-    my $sel = IO::Select->new($s);
-    return wait_for(sub {
-        return 0 unless $sel->can_read(0.05);
-        my $n = sysread($s, my $buf, 65536);
-        return !$n;
-    }, $seconds // 5);
-}
+sub dropped { LFTest::closed_within(@_) }
 
 sub raw {
     my ($bytes) = @_;
