@@ -73,6 +73,39 @@ sub closed_within {
     }, $seconds // 5);
 }
 
+# Fork N clients running CODE (given the client number; it returns a line
+# of text, its result); returns a handle for wait_clients.
+sub start_clients {
+    my ($n, $code) = @_;
+    my $dir = tempdir('lf-clients.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my @pids;
+    for my $c (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $out = eval { $code->($c) };
+            spew("$dir/$c", $out) if defined $out;
+            POSIX::_exit(defined $out ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    return { dir => $dir, pids => \@pids };
+}
+
+# Wait for the clients, at most SECONDS in all (the late ones are killed);
+# their results in order, undef for a client that did not finish.
+sub wait_clients {
+    my ($h, $seconds) = @_;
+    my $deadline = time + $seconds;
+    for my $pid (@{ $h->{pids} }) {
+        my $left = $deadline - time;
+        wait_for(sub { waitpid($pid, WNOHANG) == $pid }, $left > 0.1 ? $left : 0.1)
+            or do { kill 'KILL', $pid; waitpid($pid, 0) };
+    }
+    return map { -e "$h->{dir}/$_" ? slurp("$h->{dir}/$_") : undef } 1 .. scalar @{ $h->{pids} };
+}
+
+sub run_clients { my ($n, $seconds, $code) = @_; return wait_clients(start_clients($n, $code), $seconds) }
+
 # A process that is not ours to reap is gone when it is a zombie too.
 sub alive {
     my ($pid) = @_;

@@ -4,7 +4,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use POSIX qw(:sys_wait_h);
 use LFTest qw(http_get http_post wait_for);
 
 plan skip_all => 'nginx is not installed' unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
@@ -57,26 +56,18 @@ like($r->{content}, qr/^hello #\d+$/, 'still serving');
 {
     my $clients = 16;
     my $each = 25;
-    my $dir = $t->dir;
-    my @pids;
-    for my $c (1 .. $clients) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            my $bad = 0;
-            for my $i (1 .. $each) {
-                my $q = "c${c}r$i";
-                my $res = http_get($t->nginx_url("/id.lua?$q"), timeout => 20);
-                $bad++ unless $res->{status} == 200 && $res->{content} eq $q;
-            }
-            POSIX::_exit($bad > 255 ? 255 : $bad);
+    my @bad = LFTest::run_clients($clients, 60, sub {
+        my ($c) = @_;
+        my $bad = 0;
+        for my $i (1 .. $each) {
+            my $q = "c${c}r$i";
+            my $res = http_get($t->nginx_url("/id.lua?$q"), timeout => 20);
+            $bad++ unless $res->{status} == 200 && $res->{content} eq $q;
         }
-        push @pids, $pid;
-    }
+        return $bad;
+    });
     my $failed = 0;
-    for my $pid (@pids) {
-        wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 60) or do { kill 'KILL', $pid; waitpid($pid, 0); $failed += $each; next };
-        $failed += $? >> 8;
-    }
+    $failed += $_ // $each for @bad;
     is($failed, 0, "$clients concurrent clients x $each requests: every answer is the right one");
 }
 

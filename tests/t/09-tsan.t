@@ -6,7 +6,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use POSIX qw(:sys_wait_h);
 use LFTest qw(wait_for slurp http_get);
 
 my $tsan = $ENV{LUAFCGID_TSAN};
@@ -27,40 +26,32 @@ my $port = $t->start_nginx(keepalive => 8);   # kept connections too
 # clients hammer 9 scripts over 6 states while the main test edits and HUPs
 sub clients {
     my ($n, $each) = @_;
-    my @pids;
-    for my $c (1 .. $n) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            my $bad = 0;
-            for my $i (1 .. $each) {
-                my $name = $i % 7 == 0 ? 'slow' : 's' . (1 + ($c * 31 + $i) % 8);
-                my $q = "c${c}i$i";
-                my $r = http_get($t->nginx_url("/$name.lua?$q"), timeout => 30);
-                $bad++ unless $r->{status} == 200 && $r->{content} =~ /^\Q$q\E /;
-            }
-            POSIX::_exit($bad > 255 ? 255 : $bad);
+    return LFTest::start_clients($n, sub {
+        my ($c) = @_;
+        my $bad = 0;
+        for my $i (1 .. $each) {
+            my $name = $i % 7 == 0 ? 'slow' : 's' . (1 + ($c * 31 + $i) % 8);
+            my $q = "c${c}i$i";
+            my $r = http_get($t->nginx_url("/$name.lua?$q"), timeout => 30);
+            $bad++ unless $r->{status} == 200 && $r->{content} =~ /^\Q$q\E /;
         }
-        push @pids, $pid;
-    }
-    return @pids;
+        return $bad;
+    });
 }
 
 sub reap {
     my $bad = 0;
-    for my $pid (@_) {
-        if (wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 120)) { $bad += $? >> 8 }
-        else { kill 'KILL', $pid; waitpid($pid, 0); $bad += 1000 }
-    }
+    $bad += $_ // 1000 for LFTest::wait_clients($_[0], 120);
     return $bad;
 }
 
-my @pids = clients(8, 40);
+my $clients = clients(8, 40);
 for my $round (1 .. 5) {
     $t->script("s$round.lua", $counter . "-- edit $round\n");
     $t->signal('HUP') if $round % 2;
     select(undef, undef, undef, 0.1);
 }
-is(reap(@pids), 0, 'TSan build: 8 clients x 40 requests with eviction, edits and HUPs: every answer right');
+is(reap($clients), 0, 'TSan build: 8 clients x 40 requests with eviction, edits and HUPs: every answer right');
 
 # TERM with requests in flight
 my @socks;

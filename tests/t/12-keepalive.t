@@ -6,7 +6,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time);
 use LFTest qw(wait_for http_get closed_within);
 
@@ -97,37 +96,26 @@ sub nginx_load {
     $n->start;
     $n->start_nginx(keepalive => 16);
     my ($clients, $seconds) = (64, 4);
-    my $dir = $n->dir;
-    my @pids;
-    for my $c (1 .. $clients) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            require HTTP::Tiny;
-            my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
-            my ($ok, $bad, $worst, $i) = (0, 0, 0, 0);
-            my $end = time + $seconds;
-            while (time < $end && $i < 2000) {
-                $i++;
-                my $q = "c${c}r$i";
-                my $t1 = time;
-                my $res = $http->get($n->nginx_url("/id.lua?$q"));
-                my $dt = time - $t1;
-                $worst = $dt if $dt > $worst;
-                if ($res->{status} == 200 && $res->{content} eq $q) { $ok++ } else { $bad++ }
-            }
-            open(my $fh, '>', "$dir/client$c") or die;
-            print $fh "$ok $bad $worst\n";
-            close $fh;
-            POSIX::_exit(0);
+    my @results = LFTest::run_clients($clients, $seconds + 60, sub {
+        my ($c) = @_;
+        require HTTP::Tiny;
+        my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
+        my ($ok, $bad, $worst, $i) = (0, 0, 0, 0);
+        my $end = time + $seconds;
+        while (time < $end && $i < 2000) {
+            $i++;
+            my $q = "c${c}r$i";
+            my $t1 = time;
+            my $res = $http->get($n->nginx_url("/id.lua?$q"));
+            my $dt = time - $t1;
+            $worst = $dt if $dt > $worst;
+            if ($res->{status} == 200 && $res->{content} eq $q) { $ok++ } else { $bad++ }
         }
-        push @pids, $pid;
-    }
-    for my $pid (@pids) {
-        wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 60) or do { kill 'KILL', $pid; waitpid($pid, 0) };
-    }
+        return "$ok $bad $worst";
+    });
     my ($ok, $bad, $worst, $reported) = (0, 0, 0, 0);
-    for my $c (1 .. $clients) {
-        my ($o, $b, $w) = split ' ', LFTest::slurp("$dir/client$c") or next;
+    for my $line (grep { defined } @results) {
+        my ($o, $b, $w) = split ' ', $line;
         $reported++;
         $ok += $o;
         $bad += $b;
@@ -137,7 +125,7 @@ sub nginx_load {
     is($bad, 0, "$label: no request failed or timed out ($ok answered)");
     ok($ok > $clients, "$label: and they got work done");
     ok($worst < 2, sprintf("$label: no request starved behind an idle kept connection (slowest %.3f s)", $worst));
-    unlike(LFTest::slurp("$dir/nginx/error.log"), qr/upstream timed out|\[error\]/, "$label: nginx logged no upstream errors");
+    unlike(LFTest::slurp($n->dir . "/nginx/error.log"), qr/upstream timed out|\[error\]/, "$label: nginx logged no upstream errors");
     $n->stop_nginx;
     is($n->stop, 0, "$label: stop");
     my $text = join('', map { LFTest::slurp($_) } glob("$reports.*"));

@@ -8,7 +8,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
-use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time);
 use LFTest qw(wait_for slurp);
 
@@ -36,52 +35,39 @@ sub load_run {
     my $dir = $t->dir;
 
     my $storm = sub {
-    my %kinds = (good => 4, loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1);
-        my @pids;
-        for my $kind (sort keys %kinds) {
-            for my $n (1 .. $kinds{$kind}) {
-                my $p = fork // die;
-                if ($p == 0) {
-                    my ($count, $bad) = (0, 0);
-                    my $end = time + $seconds;
-                    while (time < $end && $count < 100000) {
-                        $count++;
-                        if ($kind eq 'good') {
-                            my $q = "$n-$count";
-                            my $r = $t->get('good.lua', QUERY_STRING => $q);
-                            $bad++ unless $r->{status} == 200 && $r->{body} eq "good $q";
-                        } elsif ($kind eq 'abort') {
-                            my $s = $t->connect or next;
-                            LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => "$dir/www/big.lua",
-                                                                          REQUEST_METHOD => 'GET' }, ''));
-                            close $s;
-                        } elsif ($kind eq 'garbage') {
-                            my $s = $t->connect or next;
-                            syswrite($s, join('', map { chr(rand 256) } 1 .. 300));
-                            close $s;
-                        } else {
-                            my $r = $t->get("$kind.lua");
-                            $bad++ unless $kind eq 'exit' ? $r->{body} eq 'bye' : $r->{status} == 500;
-                        }
-                    }
-                    open(my $fh, '>', "$dir/$kind$n") or die;
-                    print $fh "$count $bad\n";
-                    close $fh;
-                    POSIX::_exit(0);
+        my %kinds = (good => 4, loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1);
+        my @who = map { my $k = $_; map { [$k, $_] } 1 .. $kinds{$k} } sort keys %kinds;
+        my @results = LFTest::run_clients(scalar @who, $seconds + 60, sub {
+            my ($kind, $n) = @{ $who[$_[0] - 1] };
+            my ($count, $bad) = (0, 0);
+            my $end = time + $seconds;
+            while (time < $end && $count < 100000) {
+                $count++;
+                if ($kind eq 'good') {
+                    my $q = "$n-$count";
+                    my $r = $t->get('good.lua', QUERY_STRING => $q);
+                    $bad++ unless $r->{status} == 200 && $r->{body} eq "good $q";
+                } elsif ($kind eq 'abort') {
+                    my $s = $t->connect or next;
+                    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => "$dir/www/big.lua",
+                                                                  REQUEST_METHOD => 'GET' }, ''));
+                    close $s;
+                } elsif ($kind eq 'garbage') {
+                    my $s = $t->connect or next;
+                    syswrite($s, join('', map { chr(rand 256) } 1 .. 300));
+                    close $s;
+                } else {
+                    my $r = $t->get("$kind.lua");
+                    $bad++ unless $kind eq 'exit' ? $r->{body} eq 'bye' : $r->{status} == 500;
                 }
-                push @pids, $p;
             }
-        }
-        for my $p (@pids) {
-            wait_for(sub { waitpid($p, WNOHANG) == $p }, $seconds + 60) or do { kill 'KILL', $p; waitpid($p, 0) };
-        }
+            return "$count $bad";
+        });
         my (%count, %bad);
-        for my $kind (keys %kinds) {
-            for my $n (1 .. $kinds{$kind}) {
-                my ($c, $b) = split ' ', slurp("$dir/$kind$n");
-                $count{$kind} += $c // 0;
-                $bad{$kind} += $b // 1;
-            }
+        for my $i (0 .. $#who) {
+            my ($c, $b) = split ' ', $results[$i] // '0 1';
+            $count{ $who[$i][0] } += $c;
+            $bad{ $who[$i][0] } += $b;
         }
         return (\%count, \%bad);
     };
