@@ -35,6 +35,7 @@
 #include "api.h"
 #include "conf.h"
 #include "log.h"
+#include "slab.h"
 #include "state.h"
 
 #define STATE_HOOK_COUNT 100000
@@ -42,6 +43,7 @@
 extern const char lf_module_source[];
 
 struct state_info {
+    struct slab slab;           /* the state's small blocks */
     size_t      used;
     size_t      limit;          /* 0 = none */
     long long   deadline_ms;    /* 0 = none */
@@ -68,8 +70,10 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     struct state_info *info = ud;
     void *p;
 
+    if (ptr == NULL)
+        osize = 0;
     if (nsize == 0) {
-        free(ptr);
+        slab_realloc(&info->slab, ptr, osize, 0);
         info->used -= osize;
         return NULL;
     }
@@ -77,7 +81,7 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         info->over = STATE_OVER_MEMORY;
         return NULL;
     }
-    if ((p = realloc(ptr, nsize)) == NULL)
+    if ((p = slab_realloc(&info->slab, ptr, osize, nsize)) == NULL)
         return NULL;
     info->used = info->used - osize + nsize;
     return p;
@@ -300,10 +304,12 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot allocate a state: %s", strerror(errno));
         return NULL;
     }
+    slab_init(&info->slab);
     info->limit = (size_t)c->memory;
     if ((L = lua_newstate(state_alloc, info)) == NULL) {
         snprintf(err, errlen, "cannot create a Lua state%s",
                  info->over ? ": memory limit too low" : "");
+        slab_release(&info->slab);
         free(info);
         return NULL;
     }
@@ -349,6 +355,7 @@ state_close(void *ud)
     info = state_info(L);
     info->limit = 0;
     lua_close(L);
+    slab_release(&info->slab);
     free(info);
 }
 
