@@ -7,5 +7,6 @@ struct pool;
 int  housekeep_start(struct pool *pool);
 void housekeep_stop(void);
 void housekeep_trim_soon(void);
+void housekeep_tune_malloc(void);
 
 #endif

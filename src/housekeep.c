@@ -7,14 +7,15 @@
  *
  * A closed state's memory goes back to malloc, and glibc keeps freed
  * memory in its per-thread arenas; after states were closed (a memory hog,
- * an eviction, a reload) or a worker's buffer shrank, the sweep hands it
- * back to the system, so RSS follows what is alive, not the worst moment.
+ * an eviction, a reload) or a worker went idle, the sweep hands it back
+ * to the system, so RSS follows what is alive, not the worst moment.
  */
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,7 +32,41 @@ static int hk_running;
 static pthread_t hk_thread;
 static int hk_trim;     /* atomic: freed memory worth handing back */
 
-/* Memory was freed in bulk (a buffer shrank): trim at the next sweep. */
+#define HK_MMAP_THRESHOLD (1024 * 1024)
+#define HK_TRIM_THRESHOLD (1024 * 1024)
+
+/*
+ * glibc raises its mmap and trim thresholds to the largest block ever
+ * freed (up to 32 and 64 MiB), and malloc_trim never trims the top of a
+ * thread's arena: after one script built a big string, each worker's
+ * arena could keep that much for good. Fixed thresholds keep big blocks
+ * in their own mappings and trim an arena's top as it is freed. Settings
+ * the operator made in the environment are left alone.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HK_SANITIZER 1      /* its own allocator: mallopt means nothing */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HK_SANITIZER 1
+#endif
+#endif
+
+void
+housekeep_tune_malloc(void)
+{
+#if defined(__GLIBC__) && !defined(HK_SANITIZER)
+    const char *t = getenv("GLIBC_TUNABLES");
+
+    if ((t != NULL && strstr(t, "glibc.malloc.") != NULL) ||
+        getenv("MALLOC_MMAP_THRESHOLD_") != NULL || getenv("MALLOC_TRIM_THRESHOLD_") != NULL)
+        return;
+    if (mallopt(M_MMAP_THRESHOLD, HK_MMAP_THRESHOLD) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, HK_TRIM_THRESHOLD) != 1)
+        log_warn("cannot set malloc's thresholds: freed memory may stay with the process");
+#endif
+}
+
+/* Memory was freed in bulk (a buffer shrank, a worker went idle): trim at the next sweep. */
 void
 housekeep_trim_soon(void)
 {

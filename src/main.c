@@ -209,6 +209,7 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
         log_err("cannot initialise libfcgi (%d)", rc);
         return -1;
     }
+    housekeep_tune_malloc();
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
         return -1;

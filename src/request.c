@@ -483,18 +483,21 @@ request_handle(struct request *r)
     r->script = NULL;
 }
 
-/* The worker has been idle a while: buffers go back to their starting sizes. */
+/*
+ * The worker has been idle a while: buffers go back to their starting
+ * sizes, and what the busy spell freed is handed back to the system.
+ */
 void
 request_idle(struct request *r)
 {
     struct conf *c = conf_acquire();
     size_t bs = (size_t)c->bodysize;
-    int shrunk;
 
     conf_release(c);
-    shrunk = buf_trim(&r->body, bs) | buf_trim(&r->post, REQUEST_READ_CHUNK) | buf_trim(&r->out, 256);
-    if (shrunk)
-        housekeep_trim_soon();
+    buf_trim(&r->body, bs);
+    buf_trim(&r->post, REQUEST_READ_CHUNK);
+    buf_trim(&r->out, 256);
+    housekeep_trim_soon();
 }
 
 /* Load each preload script into a state now, so the first request is warm. */
