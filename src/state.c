@@ -7,7 +7,7 @@
  * directory is shared by every thread), and the script loaded and run once.
  *
  * Limits live in the allocator's user data, found again with
- * lua_getallocf(): a byte count checked by the allocator (memory) and a
+ * lua_getallocf(): byte counts checked by the allocator (memory) and a
  * deadline checked by a count hook (timeout). Once a state is over a
  * limit, or os.exit() was called, the error must reach us and not stop
  * at a pcall in the script, so pcall, xpcall and coroutine.resume are
@@ -44,7 +44,8 @@ extern const char lf_module_source[];
 
 struct state_info {
     struct slab slab;           /* the state's small blocks */
-    size_t      used;
+    size_t      used;           /* bytes Lua holds */
+    size_t      big;            /* of those, in blocks over SLAB_MAX */
     size_t      limit;          /* 0 = none */
     long long   deadline_ms;    /* 0 = none */
     int         timeout;
@@ -68,22 +69,31 @@ static void *
 state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct state_info *info = ud;
+    size_t obig, nbig;
     void *p;
 
     if (ptr == NULL)
         osize = 0;
+    obig = osize > SLAB_MAX ? osize : 0;
+    nbig = nsize > SLAB_MAX ? nsize : 0;
     if (nsize == 0) {
         slab_realloc(&info->slab, ptr, osize, 0);
         info->used -= osize;
+        info->big -= obig;
         return NULL;
     }
-    if (info->limit && nsize > osize && info->used + (nsize - osize) > info->limit) {
+    /* The freed small blocks a state keeps for reuse count too, up to as
+     * much again: else churning through block sizes could hold any amount. */
+    if (info->limit && nsize > osize &&
+        (info->used + (nsize - osize) > info->limit ||
+         info->slab.footprint + info->big + nbig - obig > 2 * info->limit)) {
         info->over = STATE_OVER_MEMORY;
         return NULL;
     }
     if ((p = slab_realloc(&info->slab, ptr, osize, nsize)) == NULL)
         return NULL;
     info->used = info->used - osize + nsize;
+    info->big = info->big - obig + nbig;
     return p;
 }
 
@@ -394,8 +404,11 @@ state_over(lua_State *L)
     return state_info(L)->over;
 }
 
+/* What the state holds: its small-block chunks and its big blocks. */
 size_t
 state_memory(lua_State *L)
 {
-    return state_info(L)->used;
+    struct state_info *info = state_info(L);
+
+    return info->slab.footprint + info->big;
 }

@@ -75,4 +75,32 @@ my @socks = map { my $s = $t->connect; LFTest::write_all($s, LFTest::encode_requ
     { SCRIPT_FILENAME => $t->www . '/hog.lua', REQUEST_METHOD => 'GET' }, '')); $s } 1 .. 2;
 is(scalar(grep { $_->{status} == 200 } map { LFTest::read_response($_) } @socks), 2, 'every worker is back in service');
 is($t->stop, 0, 'stop');
+# Freed small blocks wait for reuse in their size class; churning through
+# sizes must not let a state hold more than twice memory.
+my $c = LFTest->new(conf => { workers => 1, timeout => 30, memory => 16 * 1024 * 1024 });
+$c->script('churn.lua', <<'LUA');
+function main(env, req)
+  local rounds = env.QUERY_STRING == 'once' and 1 or 20
+  for r = 1, rounds do
+    local size = 16 + r * 24
+    local t = {}
+    local pad = string.rep('x', size - 8)
+    for i = 1, math.floor((rounds == 1 and 8e6 or 6e6) / (size + 25)) do
+      t[i] = pad .. string.format('%08d', i)
+    end
+    t = nil
+    collectgarbage('collect')
+  end
+  req:puts('done')
+end
+LUA
+$c->start;
+$r = $c->get('churn.lua', QUERY_STRING => 'once');
+is($r->{body}, 'done', '8 MB of small strings fit under a 16 MB memory');
+$r = $c->get('churn.lua');
+is($r->{status}, 500, '6 MB of small strings in 20 sizes, one after another, are stopped');
+like($r->{body}, qr/memory limit/, 'by the memory limit: the freed blocks it keeps count');
+is($c->get('churn.lua', QUERY_STRING => 'once')->{body}, 'done', 'and the next state starts afresh');
+is($c->stop, 0, 'stop');
+
 done_testing;
