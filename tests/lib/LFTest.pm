@@ -53,12 +53,19 @@ sub spew {
     close $fh;
 }
 
+# A port nothing listens on now, and not one this process was given
+# before: several may be asked for before any is bound (nginx would take
+# two server blocks on one port without complaint, and serve the first).
+my %ports_given;
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
-                                  Listen => 1, ReuseAddr => 1) or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1) or die "no free port: $!";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $ports_given{$port}++;
+    }
+    die "no free port that was not given out already\n";
 }
 
 # True when the peer closed (EOF or reset) socket S within SECONDS; what it
