@@ -52,7 +52,7 @@
 
 /* A worker's buffers keep up to this much between requests; a larger one
  * shrinks when it was mostly unused for this many requests. */
-#define LF_BUF_KEEP             (1024 * 1024)
+#define LF_BUF_KEEP             ((size_t)1024 * 1024)
 #define LF_BUF_SHRINK_ROUNDS    64
 
 /* Longest line the logger formats; longer messages are cut. */

@@ -7,8 +7,8 @@
 #define SLAB_STEP     16                /* block sizes are multiples of this */
 #define SLAB_MAX      512               /* larger blocks come from malloc */
 #define SLAB_CLASSES  (SLAB_MAX / SLAB_STEP)
-#define SLAB_FIRST    (16 * 1024)       /* first chunk; each next one doubles */
-#define SLAB_CHUNK    (64 * 1024)       /* up to this */
+#define SLAB_FIRST    ((size_t)16 * 1024)     /* first chunk; each next one doubles */
+#define SLAB_CHUNK    ((size_t)64 * 1024)     /* up to this */
 
 struct slab_chunk;
 
