@@ -87,7 +87,13 @@ end
 LUA
     $t->start;
     my $pid = $t->pid;
-    my @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] } glob("/proc/$pid/task/*/status");
+    # The socket takes connections before the workers exist and the drop
+    # is done: wait for what is checked, not for the socket.
+    my @uids;
+    wait_for(sub {
+        @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] } glob("/proc/$pid/task/*/status");
+        @uids >= 3 && !grep { $_ != $wuid } @uids;
+    }, 10);
     ok(@uids >= 3, 'the daemon has its threads (' . scalar(@uids) . ')');
     is(join(',', grep { $_ != $wuid } @uids), '', 'every thread runs as www-data');
     is($t->get('who.lua')->{body}, "$wuid $wgid", 'scripts run as www-data, with its group');
