@@ -26,7 +26,7 @@ enum conf_type {
     CT_LIST         /* array of strings */
 };
 
-#define CF_LATER    0x1     /* accepted, not implemented yet: warn when set */
+#define CF_LATER    0x1     /* not implemented yet: setting it is an error */
 
 struct conf_key {
     const char     *name;

@@ -219,9 +219,13 @@ conf_read_keys(struct conf_ctx *ctx, lua_State *L, struct conf *c)
             lua_pop(L, 1);
             continue;
         }
-        if (k->flags & CF_LATER)
-            log_warn("%s: key '%s' is not supported by this version; ignored",
-                     ctx->path, k->name);
+        /* an ignored allowed_clients would serve everyone while the
+         * operator believes it restricts: refuse what does not work yet */
+        if (k->flags & CF_LATER) {
+            conf_error(ctx, k->name, "not supported yet; remove it from the config");
+            lua_pop(L, 1);
+            return -1;
+        }
         rc = conf_parse_key(ctx, L, k, c);
         lua_pop(L, 1);
         if (rc < 0)

@@ -68,6 +68,11 @@ const struct conf_key conf_keys[] = {
     K(ping_response,     CT_TEXT,    0, 0, CF_LATER),
     K(slowlog,           CT_PATH,    0, 0, CF_LATER),
     K(slowtime,          CT_INT,     0, 86400, CF_LATER),
+    K(access_log,        CT_PATH,    0, 0, CF_LATER),
+    K(access_format,     CT_TEXT,    0, 0, CF_LATER),
+    K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, CF_LATER),
+    K(upload_dir,        CT_PATH,    0, 0, CF_LATER),
+    K(maxfields,         CT_INT,     0, INT_MAX, CF_LATER),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
