@@ -193,4 +193,74 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     LFTest::stop_pid($pid, 'TERM', 15) if $pid;
 }
 
+# ---- the socket --------------------------------------------------------------
+
+{
+    my $t = LFTest->new;
+    spew($t->listen_addr, "not a socket\n");
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a regular file at the socket path: start-up fails');
+    like($out, qr/exists and is not a socket/, 'with a clear message');
+    is(slurp($t->listen_addr), "not a socket\n", 'and the file is untouched');
+}
+
+{
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('first') end\n" });
+    $t->start;
+    my $u = LFTest->new(conf => { listen => $t->listen_addr });
+    my ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a second daemon on a live socket: start-up fails');
+    like($out, qr/another server is already listening/, 'naming the reason');
+    is($t->get('hi.lua')->{body}, 'first', 'and the first one still serves on its socket');
+    $t->stop;
+}
+
+{
+    # A live socket the daemon (as nobody) may not connect to: connect()
+    # fails with EACCES, which says nothing about whether it is stale.
+    my $t = LFTest->new;
+    my $dir = $t->dir . '/run';
+    mkdir $dir, 0755;
+    chown $nobody, $nogroup, $dir;
+    my $sock = "$dir/lf.sock";
+    my $live = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $sock, Listen => 5) or die "listen: $!";
+    chmod 0600, $sock;
+    $t->write_conf(listen => $sock, logfile => "$dir/lf.log", pidfile => "$dir/lf.pid");
+    chmod 0644, $t->conf_path;
+    my ($rc, $out) = run_to_exit($t, 10, as_nobody => 1);
+    is($rc, 1, 'a live socket the daemon cannot connect to: start-up fails');
+    like($out, qr/cannot tell whether \S+lf\.sock is in use.*Permission denied/, 'with the reason');
+    ok(-S $sock, 'and the socket is not removed');
+    ok(IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $sock), 'its server still takes connections');
+    close $live;
+}
+
+{
+    # the socket's directory: made when missing, refused when a stranger
+    # could replace the socket in it
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    $t->write_conf(listen => $t->dir . '/sockdir/lf.sock');
+    $t->start;
+    my @st = stat($t->dir . '/sockdir');
+    ok(@st && $st[4] == 0 && ($st[2] & 07777) == 0755, 'a missing socket directory is made, 0755, owned by root');
+    is($t->get('hi.lua')->{body}, 'hi', 'and the daemon serves there');
+    $t->stop;
+
+    my $u = LFTest->new;
+    mkdir $u->dir . '/open', 0777;
+    chmod 0777, $u->dir . '/open';
+    $u->write_conf(listen => $u->dir . '/open/lf.sock');
+    my ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a world-writable socket directory without the sticky bit is refused');
+    like($out, qr/world-writable without the sticky bit/, 'with the reason');
+
+    my $v = LFTest->new;
+    mkdir $v->dir . '/theirs', 0755;
+    chown $nobody, $nogroup, $v->dir . '/theirs';
+    $v->write_conf(listen => $v->dir . '/theirs/lf.sock');
+    ($rc, $out) = run_to_exit($v, 10);
+    is($rc, 1, 'a socket directory owned by another user is refused');
+    like($out, qr/belongs to uid $nobody, not to root or the daemon's user/, 'with the reason');
+}
+
 done_testing;

@@ -63,7 +63,7 @@ test_defaults(void)
     ok(c != NULL, "an empty config loads");
     if (!c)
         return;
-    is_str(c->listen, "/var/tmp/luafcgid.sock", "listen default");
+    is_str(c->listen, "/var/run/luafcgid/luafcgid.sock", "listen default");
     is_int(c->listen_mode, 0660, "listen_mode default");
     is_int(c->workers, 4, "workers default");
     is_int(c->states, 8, "states defaults to workers * 2");
