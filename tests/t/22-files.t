@@ -263,4 +263,27 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     like($out, qr/belongs to uid $nobody, not to root or the daemon's user/, 'with the reason');
 }
 
+# ---- the working directory is not on package.path ----------------------------
+
+{
+    my $t = LFTest->new(scripts => { 'req.lua' => <<'LUA' });
+function main(env, req)
+  local ok, m = pcall(require, "x")
+  req:puts(ok and tostring(m) or "not found", "|", package.path, "|", package.cpath)
+end
+LUA
+    my $cwd = $t->dir . '/cwd';
+    mkdir $cwd;
+    spew("$cwd/x.lua", "return 'from the working directory'\n");
+    my $here = getcwd();
+    chdir $cwd or die "chdir: $!";
+    $t->start;
+    chdir $here;
+    my ($found, $path, $cpath) = split /\|/, $t->get('req.lua')->{body};
+    is($found, 'not found', 'a module in the daemon\'s working directory is not found by require');
+    unlike($path, qr/(?:^|;)\./, 'package.path has no relative entry');
+    unlike($cpath, qr/(?:^|;)\./, 'package.cpath has no relative entry');
+    $t->stop;
+}
+
 done_testing;
