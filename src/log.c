@@ -211,19 +211,20 @@ log_open(const char *target, int level)
 int
 log_reopen(void)
 {
-    int fd, created, rc = 0;
+    int fd, created, is_file, rc = 0;
     char *path = NULL;
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE && (path = strdup(log_path)) == NULL)
-        rc = -1;
+    is_file = log_kind == LOG_KIND_FILE;
+    if (is_file)
+        path = strdup(log_path);
     pthread_mutex_unlock(&log_lock);
-    if (rc < 0) {
+    if (!is_file)
+        return 0;
+    if (path == NULL) {
         log_syserr("cannot reopen log file");
         return -1;
     }
-    if (path == NULL)
-        return 0;
     if ((fd = log_open_file(path, &created)) < 0) {
         free(path);
         return -1;
@@ -324,7 +325,7 @@ log_escape(char *out, size_t size, const char *s)
 
         if (c == '\n' || c == '\r' || c == '\t') {
             e[n++] = '\\';
-            e[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            e[n++] = (char)(c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
         } else if (c < 0x20 || c == 0x7f) {
             e[n++] = '\\';
             e[n++] = 'x';
