@@ -39,7 +39,8 @@ static const char *const log_names[] = {
     "error", "warn", "notice", "info", "debug"
 };
 
-/* log_lock guards log_kind, log_fd, log_path, log_mirror. */
+/* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
+ * log_opened and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
@@ -50,9 +51,10 @@ static int log_created;     /* the current log file was made by us */
 static int log_opened;      /* log_open() succeeded once: nothing is held */
 
 /* Lines logged before the log is open (the config's warnings), written to
- * it once it is; bounded, the first ones kept. Guarded by log_lock. */
+ * it once it is; bounded, the first ones kept. */
 static char log_held[LF_LOG_LINE_MAX * 4];
 static size_t log_held_len;
+
 static int log_level = LOG_LEVEL_NOTICE;  /* atomic */
 
 static void log_write_all(int fd, const char *p, size_t n);
