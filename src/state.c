@@ -35,6 +35,7 @@
 #include "api.h"
 #include "conf.h"
 #include "log.h"
+#include "oslib.h"
 #include "slab.h"
 #include "state.h"
 
@@ -310,6 +311,7 @@ state_setup(lua_State *L)
     const char *path = lua_touserdata(L, 1);
 
     luaL_openlibs(L);
+    oslib_install(L);
     state_set_path(L, path);
     state_wrap(L);
     api_register(L);
