@@ -84,7 +84,18 @@ function main(env, req)
 end
 LUA
 $t->script('ok.lua', "function main(env, req) req:puts('fine') end\n");
-$t->script('execute.lua', "function main(env, req) req:puts(tostring(os.execute())) os.execute('true') end\n");
+$t->script('execute.lua', <<'LUA');
+function main(env, req)
+  local q = env.QUERY_STRING
+  if q == "status" then
+    req:puts(os.execute(), " ", os.execute("exit 3"), " ", io.popen("echo hi"):read("*l"), " ",
+             os.execute("kill -TERM $$; exit 7"))
+  else
+    os.execute("touch " .. q .. "; sleep 1")
+    req:puts("slept")
+  end
+end
+LUA
 $t->start;
 
 # ---- os.date from four workers at once -------------------------------------
@@ -156,11 +167,15 @@ for my $fd (0 .. 2) {
 
 # ---- commands ----------------------------------------------------------------
 
-$r = $t->get('execute.lua');
-is($r->{status}, 500, 'os.execute(cmd) is an error');
-like($r->{body}, qr/os\.execute is not available/, 'that says why');
-like($t->log, qr/os\.execute is not available/, 'and is logged');
-is($t->get('ok.lua')->{body}, 'fine', 'the daemon serves on');
-
-is($t->stop, 0, 'the daemon stops cleanly');
+$r = $t->get('execute.lua', QUERY_STRING => 'status');
+like($r->{body}, qr/^1 768 hi /, 'os.execute and io.popen answer as in Lua 5.1') or diag($r->{body});
+like($r->{body}, qr/ 15$/, "a command does not inherit the worker's blocked signals (TERM reaches it)");
+# system() has the whole process ignore INT and QUIT while the command runs
+my $mark = $t->dir . '/started';
+my $client = LFTest::start_clients(1, sub { $t->get('execute.lua', QUERY_STRING => $mark)->{body} });
+ok(LFTest::wait_for(sub { -e $mark }, 10), 'a script runs a command');
+$t->signal('INT');
+ok(LFTest::wait_for(sub { !LFTest::alive($pid) }, 10), 'INT sent while it runs stops the daemon');
+is((LFTest::wait_clients($client, 15))[0], 'slept', 'after the request in flight is answered');
+is($t->stop, 0, 'and it exits 0');
 done_testing();
