@@ -24,7 +24,7 @@
  *   debug.debug     raises an error: it would read the daemon's standard input
  *
  * The other choices (print, os.getenv, os.tmpname, collectgarbage...) are
- * in luafcgid(8), SCRIPTS.
+ * in luafcgid(8), SHARED PROCESS STATE.
  */
 #include <errno.h>
 #include <limits.h>
@@ -129,9 +129,10 @@ oslib_date(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    if (format[0] == '!')
-        ok = gmtime_r(&t, &tm), format++;
-    else
+    if (format[0] == '!') {
+        ok = gmtime_r(&t, &tm);
+        format++;
+    } else
         ok = localtime_r(&t, &tm);
     if (ok == NULL)
         lua_pushnil(L);
@@ -258,6 +259,23 @@ oslib_unavailable(lua_State *L)
 
 /* ---- os.execute ---------------------------------------------------------- */
 
+/* The signals the daemon may ignore (SIGPIPE, for one), whose SIG_IGN a
+ * command would inherit through exec. Not a full set: some systems refuse
+ * to reset SIGKILL and SIGSTOP, and posix_spawn then fails. */
+static void
+oslib_ignorable_signals(sigset_t *set)
+{
+    static const int signals[] = {
+        SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM, SIGTSTP,
+        SIGTTIN, SIGTTOU, SIGXFSZ,
+    };
+    size_t i;
+
+    sigemptyset(set);
+    for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+        sigaddset(set, signals[i]);
+}
+
 /*
  * os.execute([command]): /bin/sh -c COMMAND, its wait status, as Lua 5.1.
  * Not system(): it sets SIGINT and SIGQUIT to be ignored by the whole
@@ -271,7 +289,7 @@ oslib_execute(lua_State *L)
     const char *command = luaL_optstring(L, 1, NULL);
     char *argv[] = { "sh", "-c", NULL, NULL };
     posix_spawnattr_t attr;
-    sigset_t none, all;
+    sigset_t none, reset;
     pid_t pid;
     int status, err;
 
@@ -281,12 +299,12 @@ oslib_execute(lua_State *L)
     }
     argv[2] = (char *)command;
     sigemptyset(&none);
-    sigfillset(&all);
+    oslib_ignorable_signals(&reset);
     if ((err = posix_spawnattr_init(&attr)) != 0)
         return luaL_error(L, "os.execute: posix_spawnattr_init: %s", strerror(err));
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigdefault(&attr, &reset);
     err = posix_spawn(&pid, OSLIB_SHELL, NULL, &attr, argv, environ);
     posix_spawnattr_destroy(&attr);
     if (err != 0) {
