@@ -1,5 +1,5 @@
 # A mixed load for a bounded time: good requests among endless loops,
-# memory hogs, os.exit, os.date, aborted clients and garbage connections. Then the
+# memory hogs, os.exit, aborted clients and garbage connections. Then the
 # daemon must be alive, every good answer right, every worker there, RSS
 # back near where it started once it settles, and nothing in the log but
 # the expected.
