@@ -22,6 +22,7 @@
  *   os.execute      posix_spawn, not system(): nothing process-wide changes
  *                   while the command runs, and the command gets default signals
  *   debug.debug     raises an error: it would read the daemon's standard input
+ *   loadfile(), dofile()  the same without a file name, for the same reason
  *
  * The other choices (print, os.getenv, os.tmpname, collectgarbage...) are
  * in luafcgid(8), SHARED PROCESS STATE.
@@ -257,6 +258,21 @@ oslib_unavailable(lua_State *L)
     return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
 }
 
+/* loadfile(name), dofile(name): the stock function in upvalue 1; without
+ * a name it would read the daemon's standard input. [-?, +?, e] */
+static int
+oslib_file_only(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1))
+        return luaL_error(L, "%s without a file name is not available in luafcgid: "
+                          "it would read the daemon's standard input",
+                          lua_tostring(L, lua_upvalueindex(2)));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* ---- os.execute ---------------------------------------------------------- */
 
 /* The signals the daemon may ignore (SIGPIPE, for one), whose SIG_IGN a
@@ -340,6 +356,20 @@ oslib_set(lua_State *L, const char *table, const char *name, lua_CFunction f, co
     lua_pop(L, 1);
 }
 
+/* Global NAME wrapped by oslib_file_only. */
+static void
+oslib_wrap_file_only(lua_State *L, const char *name)
+{
+    lua_getglobal(L, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, oslib_file_only, 2);
+    lua_setglobal(L, name);
+}
+
 static void
 oslib_install_random(lua_State *L)
 {
@@ -389,6 +419,8 @@ oslib_install(lua_State *L)
     oslib_set(L, "os", "execute", oslib_execute, NULL);
     oslib_set(L, "debug", "debug", oslib_unavailable,
               "debug.debug is not available in luafcgid: it reads the daemon's standard input");
+    oslib_wrap_file_only(L, "loadfile");
+    oslib_wrap_file_only(L, "dofile");
     oslib_install_random(L);
     oslib_detach_stdio(L);
 }

@@ -405,6 +405,20 @@ test_others(void)
 {
     like(run(ours, "return debug.debug()", got_ours), "debug.debug is not available",
          "debug.debug: a clear error");
+    like(run(ours, "return loadfile()", got_ours), "loadfile without a file name is not available",
+         "loadfile() would read standard input: a clear error");
+    like(run(ours, "return dofile(nil)", got_ours), "dofile without a file name is not available",
+         "and dofile()");
+    is_str(run(ours, "return loadfile('/nonexistent/x.lua')", got_ours), "nil nil",
+           "loadfile(name) is as before");
+    like(run(ours, "return select(2, loadfile('/nonexistent/x.lua'))", got_ours), "cannot open",
+         "with its message");
+    like(run(ours, "return dofile('/nonexistent/x.lua')", got_ours), "error: cannot open",
+         "and dofile(name)");
+    is_str(run(ours, "local f = os.tmpname() local h = io.open(f, 'w') h:write('return 4, 5') h:close()\n"
+                     "local a, b = dofile(f) local c, d = loadfile(f)() os.remove(f) return a + b + c + d",
+               got_ours),
+           "number 18", "a file's chunk runs with all its results");
     is_str(run(ours, "local a = os.clock() local x = 0 for i = 1, 3e6 do x = x + i end\n"
                      "return a >= 0 and os.clock() > a", got_ours),
            "boolean true", "os.clock counts this thread's CPU time");
