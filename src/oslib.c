@@ -85,7 +85,8 @@ oslib_push_tm(lua_State *L, const struct tm *tm)
     oslib_set_int(L, "hour", tm->tm_hour);
     oslib_set_int(L, "day", tm->tm_mday);
     oslib_set_int(L, "month", tm->tm_mon + 1);
-    oslib_set_int(L, "year", tm->tm_year + 1900);
+    lua_pushnumber(L, (lua_Number)tm->tm_year + 1900);   /* tm_year may be INT_MAX */
+    lua_setfield(L, -2, "year");
     oslib_set_int(L, "wday", tm->tm_wday + 1);
     oslib_set_int(L, "yday", tm->tm_yday + 1);
     if (tm->tm_isdst >= 0) {           /* negative: not known, left out */
