@@ -81,6 +81,8 @@ static const struct conf_key conf_keys[] = {
     K(maxrequests,       CT_INT,     0, INT_MAX, 0),
     K(retries,           CT_INT,     0, 1000, 0),
     K(jitter,            CT_INT,     0, LF_MAX_JITTER, 0),
+    K(client_timeout,    CT_INT,     0, 86400, 0),
+    K(maxparams,         CT_SIZE,    1024, 1e9, 0),
     K(timeout,           CT_INT,     0, 86400, 0),
     K(memory,            CT_SIZE,    0, 1e15, 0),
     K(maxpost,           CT_SIZE,    0, 1e12, 0),
@@ -476,6 +478,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->timeout = LF_DEFAULT_TIMEOUT;
     c->memory = LF_DEFAULT_MEMORY;
     c->maxpost = LF_DEFAULT_MAXPOST;
+    c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
+    c->maxparams = LF_DEFAULT_MAXPARAMS;
     c->buffering = 1;
     c->headersize = LF_DEFAULT_HEADERSIZE;
     c->bodysize = LF_DEFAULT_BODYSIZE;
