@@ -122,7 +122,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->timeout);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     conf_publish(c);
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
@@ -217,7 +217,7 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
         pool_destroy(pool);
         return -1;
     }
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->timeout);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     request_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch);
