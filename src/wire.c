@@ -127,7 +127,7 @@ wire_wait(struct wire *w, int fd, short events)
             ;
         return rc < 0 ? -1 : 0;
     }
-    for (;;) {
+    while (w->wait_left > 0) {
         start = pool_now_ms();
         rc = poll(&p, 1, (int)(w->wait_left > INT_MAX ? INT_MAX : w->wait_left));
         w->wait_left -= pool_now_ms() - start;
@@ -135,10 +135,9 @@ wire_wait(struct wire *w, int fd, short events)
             return 0;
         if (rc < 0 && errno != EINTR)
             return -1;
-        if (w->wait_left <= 0)
-            return wire_fail(w, ETIMEDOUT, "the client was too slow", "client_timeout",
-                             (size_t)w->client_timeout);
     }
+    return wire_fail(w, ETIMEDOUT, "the client was too slow", "client_timeout",
+                     (size_t)w->client_timeout);
 }
 
 /* A record header is complete: what it means for the request. */
