@@ -43,5 +43,6 @@ void wire_end(struct wire *w);
 int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
+int  wire_check(void);
 
 #endif

@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "request.h"
 #include "state.h"
+#include "wire.h"
 #include "worker.h"
 
 struct options {
@@ -209,6 +210,8 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
         log_err("cannot initialise libfcgi (%d)", rc);
         return -1;
     }
+    if (wire_check() < 0)
+        return -1;
     housekeep_tune_malloc();
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)

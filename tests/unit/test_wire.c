@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <fcgiapp.h>
+
 #include "wire.h"
 #include "tap.h"
 
@@ -125,5 +127,7 @@ main(void)
         ok(wire_feed(&w, msg, len) < 0 && w.failed,
            "a parameter declaring 150 MiB fails as soon as its length is read");
     }
+    FCGX_Init();
+    ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
     return done_testing();
 }
