@@ -15,7 +15,7 @@
 #define LF_DEFAULT_CONFIG       "/usr/local/etc/luafcgid/luafcgid.conf"
 #endif
 
-#define LF_DEFAULT_LISTEN       "/var/tmp/luafcgid.sock"
+#define LF_DEFAULT_LISTEN       "/var/run/luafcgid/luafcgid.sock"
 #define LF_DEFAULT_LISTEN_MODE  0660
 #define LF_DEFAULT_BACKLOG      128
 #define LF_DEFAULT_KEEPALIVE_TIMEOUT 60

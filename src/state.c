@@ -223,6 +223,36 @@ state_module_loader(lua_State *L)
     return 1;
 }
 
+/* Keep only the absolute templates of package[FIELD] (the table on top):
+ * a relative one ("./?.lua", Lua's default) is resolved against the
+ * daemon's working directory, never a place for a script's modules. */
+static void
+state_keep_absolute(lua_State *L, const char *field)
+{
+    const char *s, *end;
+    luaL_Buffer b;
+    int first = 1;
+
+    lua_getfield(L, -1, field);
+    s = lua_tostring(L, -1);
+    luaL_buffinit(L, &b);
+    while (s && *s) {
+        end = strchr(s, ';');
+        if (end == NULL)
+            end = s + strlen(s);
+        if (*s == '/') {
+            if (!first)
+                luaL_addchar(&b, ';');
+            luaL_addlstring(&b, s, (size_t)(end - s));
+            first = 0;
+        }
+        s = *end ? end + 1 : end;
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -3, field);
+    lua_pop(L, 1);
+}
+
 static void
 state_set_path(lua_State *L, const char *script)
 {
@@ -231,7 +261,7 @@ state_set_path(lua_State *L, const char *script)
 
     lua_getglobal(L, "package");
     if (slash == NULL)
-        lua_pushliteral(L, "./?.lua;./?/init.lua;");
+        lua_pushliteral(L, "");
     else {
         lua_pushlstring(L, script, dirlen);
         lua_pushliteral(L, "/?.lua;");
@@ -242,6 +272,8 @@ state_set_path(lua_State *L, const char *script)
     lua_getfield(L, -2, "path");
     lua_concat(L, 2);
     lua_setfield(L, -2, "path");
+    state_keep_absolute(L, "path");
+    state_keep_absolute(L, "cpath");
     lua_pop(L, 1);
 }
 
