@@ -9,8 +9,8 @@ struct wire {
     int             fd;
     int             worker;         /* for log lines */
     const char     *script;         /* for log lines; NULL until known */
-    long long       wait_left;      /* ms the client may still keep us waiting; < 0: no limit */
-    int             client_timeout; /* s, for the log line */
+    long long       wait_left;      /* ms the client may still keep us waiting */
+    int             client_timeout; /* s; 0: no limit */
     size_t          maxparams;
     /* record framing of the bytes read so far */
     unsigned char   head[8];

@@ -85,7 +85,7 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
     w->fd = fd;
     w->worker = worker;
     w->client_timeout = client_timeout;
-    w->wait_left = client_timeout > 0 ? (long long)client_timeout * 1000 : -1;
+    w->wait_left = client_timeout > 0 ? (long long)client_timeout * 1000 : 0;
     w->maxparams = maxparams;
     pthread_once(&wire_once, wire_make_key);
     if (pthread_setspecific(wire_key, w) != 0)
@@ -127,7 +127,7 @@ wire_wait(struct wire *w, int fd, short events)
     long long start;
     int rc;
 
-    if (w == NULL || w->wait_left < 0) {
+    if (w == NULL || w->client_timeout <= 0) {     /* no limit */
         while ((rc = poll(&p, 1, -1)) < 0 && errno == EINTR)
             ;
         return rc < 0 ? -1 : 0;
@@ -136,6 +136,8 @@ wire_wait(struct wire *w, int fd, short events)
         start = pool_now_ms();
         rc = poll(&p, 1, (int)(w->wait_left > INT_MAX ? INT_MAX : w->wait_left));
         w->wait_left -= pool_now_ms() - start;
+        if (w->wait_left < 0)
+            w->wait_left = 0;   /* spent, even if poll overslept its timeout */
         if (rc > 0)
             return 0;
         if (rc < 0 && errno != EINTR)

@@ -45,7 +45,6 @@ start(struct wire *w, size_t maxparams)
     memset(w, 0, sizeof(*w));
     w->fd = -1;
     w->maxparams = maxparams;
-    w->wait_left = -1;
 }
 
 int
