@@ -36,6 +36,8 @@ struct conf {
     int             maxrequests;
     int             retries;
     int             jitter;
+    int             client_timeout;
+    double          maxparams;
     int             timeout;
     double          memory;
     double          maxpost;

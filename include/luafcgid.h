@@ -30,6 +30,8 @@
 #define LF_DEFAULT_TIMEOUT      30              /* s */
 #define LF_DEFAULT_MEMORY       (64 * 1024 * 1024)
 #define LF_DEFAULT_MAXPOST      (1024 * 1024)
+#define LF_DEFAULT_CLIENT_TIMEOUT 60            /* s */
+#define LF_DEFAULT_MAXPARAMS    (1024 * 1024)
 #define LF_DEFAULT_HEADERSIZE   64
 #define LF_DEFAULT_BODYSIZE     1024
 #define LF_DEFAULT_HEADERS      "X-Powered-By: luafcgid\r\n"

@@ -70,6 +70,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->timeout = LF_DEFAULT_TIMEOUT;
     c->memory = LF_DEFAULT_MEMORY;
     c->maxpost = LF_DEFAULT_MAXPOST;
+    c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
+    c->maxparams = LF_DEFAULT_MAXPARAMS;
     c->buffering = 1;
     c->headersize = LF_DEFAULT_HEADERSIZE;
     c->bodysize = LF_DEFAULT_BODYSIZE;

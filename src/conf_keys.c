@@ -48,6 +48,8 @@ const struct conf_key conf_keys[] = {
     K(maxrequests,       CT_INT,     0, INT_MAX, 0),
     K(retries,           CT_INT,     0, 1000, 0),
     K(jitter,            CT_INT,     0, LF_MAX_JITTER, 0),
+    K(client_timeout,    CT_INT,     0, 86400, 0),
+    K(maxparams,         CT_SIZE,    1024, 1e9, 0),
     K(timeout,           CT_INT,     0, 86400, 0),
     K(memory,            CT_SIZE,    0, 1e15, 0),
     K(maxpost,           CT_SIZE,    0, 1e12, 0),

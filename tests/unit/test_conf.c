@@ -73,6 +73,8 @@ test_defaults(void)
     is_int(c->timeout, 30, "timeout default");
     ok(c->memory == 64.0 * 1024 * 1024, "memory default is 64 MiB");
     ok(c->maxpost == 1024.0 * 1024, "maxpost default is 1 MiB");
+    is_int(c->client_timeout, 60, "client_timeout default");
+    ok(c->maxparams == 1024.0 * 1024, "maxparams default is 1 MiB");
     ok(c->daemonize && c->buffering && !c->showerrors, "daemonize, buffering on; showerrors off");
     is_str(c->headers, "X-Powered-By: luafcgid\r\n", "headers default");
     is_str(c->handler, "main", "handler default");
@@ -128,6 +130,8 @@ test_errors(void)
     ok(load_fails("workers = 0\n", "key 'workers': must be a whole number from 1"),
        "an out-of-range value names the key and the range");
     ok(load_fails("workers = 2.5\n", "key 'workers'"), "a fraction is refused");
+    ok(load_fails("maxparams = 100\n", "key 'maxparams'"), "maxparams below 1024 is refused");
+    ok(load_fails("client_timeout = -1\n", "key 'client_timeout'"), "a negative client_timeout is refused");
     ok(load_fails("workers = 8\nstates = 4\n", "key 'states': must be at least workers (8)"),
        "states below workers is refused");
     ok(load_fails("daemonize = 'yes'\n", "key 'daemonize': must be true or false"),
