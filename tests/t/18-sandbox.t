@@ -1,0 +1,195 @@
+# Limits that hold everywhere: error objects, load, debug, finalizers,
+# closing states, and what a request buffers for its answer.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Time::HiRes qw(time);
+use LFTest;
+
+my $t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 8 * 1024 * 1024 });
+$t->script('ok.lua', <<'LUA');
+n = 0
+function main(env, req) n = n + 1 req:puts("ok ", n) end
+LUA
+$t->script('attack.lua', <<'LUA');
+n = 0
+local function boom() error("boom") end
+local function spin() while true do end end
+local attacks = {
+  errmeta = function() error(setmetatable({}, { __tostring = boom })) end,
+  loopmeta = function() error(setmetatable({}, { __tostring = spin })) end,
+  goodmeta = function() error(setmetatable({}, { __tostring = function() return "described" end })) end,
+  load = function() while true do load(spin) end end,
+  loadcatch = function() while true do pcall(load, spin) end end,
+  sethook = function() debug.sethook() spin() end,
+  sethookco = function()
+    local co = coroutine.create(function() debug.sethook() spin() end)
+    debug.sethook(co)
+    coroutine.resume(co)
+    spin()
+  end,
+  proxy = function()
+    local p = newproxy(true)
+    getmetatable(p).__gc = spin
+    p = nil
+    collectgarbage("collect")
+    spin()
+  end,
+  filegc = function()
+    getmetatable(io.stdout).__gc = spin
+    local f = io.tmpfile()
+    f = nil
+    collectgarbage("collect")
+    spin()
+  end,
+}
+function main(env, req)
+  n = n + 1
+  local f = attacks[env.QUERY_STRING]
+  if f then f() end
+  req:puts(n)
+end
+LUA
+$t->start;
+
+# A request that must be answered within SECONDS (the old way was never).
+sub get_within {
+    my ($d, $name, $seconds, %env) = @_;
+    return $d->fcgi({ SCRIPT_FILENAME => $d->www . "/$name", REQUEST_METHOD => 'GET',
+                      QUERY_STRING => '', %env }, undef, timeout => $seconds);
+}
+
+# Each attack: a 500 within about the timeout, the daemon stays, and the
+# next request to another script is fine.
+my %expect = (
+    errmeta   => qr/error object is a table value/,
+    loopmeta  => qr/timeout|error object is a table value/,
+    goodmeta  => qr/described/,
+    load      => qr/timeout/,
+    loadcatch => qr/timeout/,
+    sethook   => qr/timeout|attempt to call|nil/,
+    sethookco => qr/timeout|attempt to call|nil/,
+    proxy     => qr/timeout|attempt to call|nil/,
+    filegc    => qr/timeout|attempt to index|protected|__gc|nil/,
+);
+for my $how (grep { !$ENV{LF_ATTACK} || $_ eq $ENV{LF_ATTACK} } sort keys %expect) {
+    my $t0 = time;
+    my $r = get_within($t, 'attack.lua', 6, QUERY_STRING => $how);
+    my $took = time - $t0;
+    is($r && $r->{status}, 500, "$how: the request ends with a 500");
+    like($r && $r->{body}, $expect{$how}, "$how: the page says why");
+    ok($took < 4, sprintf("$how: answered after about the timeout (%.1f s)", $took));
+    ok(LFTest::alive($t->pid), "$how: the daemon is still running");
+    like($t->get('ok.lua')->{body}, qr/^ok \d+$/, "$how: the next request to another script is fine");
+}
+
+# What stays: ordinary errors are still caught by load; what goes is gone.
+$t->script('env.lua', <<'LUA');
+function main(env, req)
+  local f, msg = loadstring("syntax error here")
+  req:puts(tostring(f), " ", tostring(msg ~= nil), " ", type(newproxy), " ", type(debug.sethook),
+           " ", type(debug.traceback), " ", type(io.popen), " ", tostring(getmetatable(io.stdout)),
+           " ", tostring(pcall(error, "x")))
+end
+LUA
+is($t->get('env.lua')->{body}, 'nil true nil nil function nil FILE* false',
+   'load still returns ordinary errors; newproxy, debug.sethook and io.popen are gone; files are locked');
+
+# Error objects at load time are described in protected mode too.
+$t->script('loaderr.lua', 'error(setmetatable({}, { __tostring = function() error("boom") end }))');
+my $r = get_within($t, 'loaderr.lua', 6);
+is($r->{status}, 500, 'an error object whose __tostring fails at load time: 500');
+like($r->{body}, qr/error object is a table value/, 'with a fixed description');
+$t->script('loadspin.lua', 'error(setmetatable({}, { __tostring = function() while true do end end }))');
+my $t0 = time;
+$r = get_within($t, 'loadspin.lua', 6);
+is($r->{status}, 500, 'an error object whose __tostring loops at load time: 500');
+ok(time - $t0 < 4, 'within about the timeout');
+ok(LFTest::alive($t->pid), 'the daemon survives both');
+is($t->stop, 0, 'stop');
+
+# What a buffered answer holds counts toward memory: 400 x 1 MiB must not
+# take the process to hundreds of MB.
+my $f = LFTest->new(conf => { workers => 1, timeout => 10, memory => 8 * 1024 * 1024 });
+$f->script('flood.lua', <<'LUA');
+local chunk = ("x"):rep(1024 * 1024)
+function main(env, req)
+  local n = tonumber(env.QUERY_STRING) or 400
+  for i = 1, n do
+    if env.HEADER then req:header("X-Pad-" .. i, ("y"):rep(4000)) else req:puts(chunk) end
+    if env.FLUSH then req:flush() end
+  end
+  req:puts("end")
+end
+LUA
+$f->script('ok.lua', 'function main(env, req) req:puts("fine") end');
+$f->start;
+# The peak resident size: the buffers are trimmed once the answer is sent.
+sub peak_rss_kb { my $s = LFTest::slurp("/proc/$_[0]/status"); $s =~ /^VmHWM:\s+(\d+)/m ? $1 : 0 }
+$r = $f->get('flood.lua');
+is($r->{status}, 500, '400 x 1 MiB buffered under memory = 8 MiB is a 500');
+ok($r->{body} =~ /memory limit/, 'the page says memory limit');
+my $rss = peak_rss_kb($f->pid);
+ok($rss > 0 && $rss < 100 * 1024, "the peak RSS stays well below the 400 MB flood ($rss kB)");
+is($f->get('ok.lua')->{body}, 'fine', 'the next request is fine');
+$r = $f->get('flood.lua', QUERY_STRING => 4);
+is($r->{status}, 200, 'a 4 MiB answer under memory = 8 MiB is served');
+is(length($r->{body}), 4 * 1024 * 1024 + 3, 'whole');
+$r = $f->get('flood.lua', QUERY_STRING => 40, FLUSH => 1);
+is($r->{status}, 200, 'flushed output is no longer held: 40 MiB with req:flush() is served');
+is(length($r->{body}), 40 * 1024 * 1024 + 3, 'whole');
+$r = $f->get('flood.lua', QUERY_STRING => 4000, HEADER => 1);
+is($r->{status}, 500, 'headers count too: 16 MB of header lines is a 500');
+is($f->stop, 0, 'stop');
+
+my $s = LFTest->new(conf => { workers => 1, timeout => 10, memory => 8 * 1024 * 1024, buffering => 0 });
+$s->script('flood.lua', <<'LUA');
+local chunk = ("x"):rep(1024 * 1024)
+function main(env, req) for i = 1, 40 do req:puts(chunk) end req:puts("end") end
+LUA
+$s->start;
+$r = $s->get('flood.lua');
+is($r->{status}, 200, 'streamed output (buffering = false) is not bounded by memory');
+is(length($r->{body}), 40 * 1024 * 1024 + 3, 'whole');
+is($s->stop, 0, 'stop');
+
+# A finalizer that would loop forever, whichever way remains to write one,
+# must not hold HUP (pool flush) or TERM (closing every state).
+my $g = LFTest->new(conf => { workers => 2, timeout => 1, memory => 8 * 1024 * 1024 });
+$g->script('fin.lua', <<'LUA');
+local function spin() while true do end end
+keep = {}
+function main(env, req)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = spin
+    keep[#keep + 1] = p
+  end
+  pcall(function() getmetatable(io.stdout).__gc = spin end)
+  pcall(function() debug.setmetatable(io.tmpfile(), { __gc = spin }) end)
+  keep[#keep + 1] = io.tmpfile()
+  req:puts("armed")
+end
+LUA
+$g->script('ok.lua', 'function main(env, req) req:puts("v", req:config("jitter")) end');
+$g->start;
+is($g->get('fin.lua')->{body}, 'armed', 'a state holds would-be looping finalizers');
+is($g->get('ok.lua')->{body}, 'v0', 'another script answers');
+$g->write_conf(jitter => 7);
+$g->signal('HUP');
+ok(LFTest::wait_for(sub { my $x = $g->get('ok.lua'); $x && $x->{body} eq 'v7' }, 8),
+   'after HUP the daemon answers with the new config');
+ok($g->wait_log(qr/reloaded/, 8), 'and the reload finished: closing the old states did not wait');
+$g->write_conf(jitter => 9);
+$g->signal('HUP');
+ok(LFTest::wait_for(sub { my $x = $g->get('ok.lua'); $x && $x->{body} eq 'v9' }, 8),
+   'a second HUP is handled too');
+is($g->get('fin.lua')->{body}, 'armed', 'and arms the finalizers again');
+$t0 = time;
+my $st = $g->stop;
+is($st, 0, 'TERM: a clean exit');
+ok(time - $t0 < 8, sprintf('TERM exits within a bound (%.1f s)', time - $t0));
+
+done_testing;
