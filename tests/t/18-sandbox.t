@@ -37,6 +37,17 @@ local attacks = {
     collectgarbage("collect")
     spin()
   end,
+  -- LuaJIT: compiled code runs no hooks, and ffi.gc makes finalizers
+  jiton = function() if jit and jit.on then jit.on() end spin() end,
+  ffigc = function()
+    local ok, ffi = pcall(require, "ffi")
+    if ok then
+      for i = 1, 10 do ffi.gc(ffi.new("char[?]", 1000), spin) end
+      collectgarbage("collect")
+      collectgarbage("collect")
+    end
+    spin()
+  end,
   filegc = function()
     getmetatable(io.stdout).__gc = spin
     local f = io.tmpfile()
@@ -72,6 +83,8 @@ my %expect = (
     sethook   => qr/timeout|attempt to call|nil/,
     sethookco => qr/timeout|attempt to call|nil/,
     proxy     => qr/timeout|attempt to call|nil/,
+    jiton     => qr/timeout/,
+    ffigc     => qr/timeout/,
     filegc    => qr/timeout|attempt to index|protected|__gc|nil/,
 );
 for my $how (grep { !$ENV{LF_ATTACK} || $_ eq $ENV{LF_ATTACK} } sort keys %expect) {
