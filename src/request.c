@@ -429,7 +429,8 @@ request_call(struct request *r, lua_State *L)
     rc = lua_cpcall(L, request_entry, r);
     api_clear_req(L);
     state_disarm(L);
-    if (rc != 0 && !(state_is_exit(L, -1) && state_over(L) == STATE_OK)) {
+    /* a limit once hit fails the request even if something swallowed it */
+    if (state_over(L) != STATE_OK || (rc != 0 && !state_is_exit(L, -1))) {
         discard = state_over(L) != STATE_OK || rc == LUA_ERRMEM;
         request_describe_error(L, why, sizeof(why));
         request_error(r, 500, why);

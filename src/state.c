@@ -303,6 +303,8 @@ state_fail(lua_State *L, char *err, size_t errlen, const char *what)
 
     if (state_info(L)->over == STATE_OVER_MEMORY)
         msg = "memory limit reached";
+    else if (state_info(L)->over == STATE_OVER_TIME)
+        msg = "the script ran over timeout";
     else if (lua_isstring(L, -1))
         msg = lua_tostring(L, -1);
     else if (state_is_exit(L, -1))
@@ -350,6 +352,7 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
     struct state_info *info = calloc(1, sizeof(*info));
     struct state_load ld = { path, 0 };
     lua_State *L;
+    int rc;
 
     if (info == NULL) {
         snprintf(err, errlen, "cannot allocate a state: %s", strerror(errno));
@@ -374,8 +377,10 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 #endif
     state_arm(L, c);
-    if (lua_cpcall(L, state_load_entry, &ld) != 0) {
-        if (state_is_exit(L, -1) && state_info(L)->over == STATE_OK) {
+    rc = lua_cpcall(L, state_load_entry, &ld);
+    /* a limit once hit fails the load even if something swallowed it */
+    if (rc != 0 || state_info(L)->over != STATE_OK) {
+        if (rc != 0 && state_is_exit(L, -1) && state_info(L)->over == STATE_OK) {
             lua_settop(L, 0);
             state_disarm(L);
             return L;       /* os.exit at top level only ends the load */

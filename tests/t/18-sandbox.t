@@ -138,6 +138,23 @@ function main(env, req)
 end
 LUA
 $f->script('ok.lua', 'function main(env, req) req:puts("fine") end');
+$f->script('swallow.lua', <<'LUA');
+n = 0
+function main(env, req)
+  n = n + 1
+  if env.QUERY_STRING == "swallow" then
+    -- the unwrapped load, found through debug.getinfo inside a reader,
+    -- catches the memory error; the request must still fail
+    local real
+    load(function() real = debug.getinfo(2, "f").func return nil end)
+    local big = {}
+    real(function() for i = 1, 1e8 do big[i] = i end end)
+    big = nil
+    collectgarbage("collect")
+  end
+  req:puts(n)
+end
+LUA
 $f->start;
 # The peak resident size: the buffers are trimmed once the answer is sent.
 sub peak_rss_kb { my $s = LFTest::slurp("/proc/$_[0]/status"); $s =~ /^VmHWM:\s+(\d+)/m ? $1 : 0 }
@@ -155,6 +172,11 @@ is($r->{status}, 200, 'flushed output is no longer held: 40 MiB with req:flush()
 is(length($r->{body}), 40 * 1024 * 1024 + 3, 'whole');
 $r = $f->get('flood.lua', QUERY_STRING => 4000, HEADER => 1);
 is($r->{status}, 500, 'headers count too: 16 MB of header lines is a 500');
+is($f->get('swallow.lua')->{body}, '1', 'a state is loaded');
+$r = $f->get('swallow.lua', QUERY_STRING => 'swallow');
+is($r->{status}, 500, 'a memory limit swallowed by a library still ends the request with a 500');
+like($r->{body}, qr/memory limit/, 'the page says memory limit');
+is($f->get('swallow.lua')->{body}, '1', 'and the state was closed');
 is($f->stop, 0, 'stop');
 
 my $s = LFTest->new(conf => { workers => 1, timeout => 10, memory => 8 * 1024 * 1024, buffering => 0 });
