@@ -123,6 +123,21 @@ ok(time - $t0 < 4, 'within about the timeout');
 ok(LFTest::alive($t->pid), 'the daemon survives both');
 is($t->stop, 0, 'stop');
 
+# Preload runs the same protected load: the daemon starts and logs why.
+my $p = LFTest->new(conf => { workers => 1, timeout => 1 });
+$p->script('pfail.lua', 'error(setmetatable({}, { __tostring = function() error("boom") end }))');
+$p->script('pspin.lua', 'error(setmetatable({}, { __tostring = function() while true do end end }))');
+$p->script('ok.lua', 'function main(env, req) req:puts("fine") end');
+$p->write_conf(preload => [$p->www . '/pfail.lua', $p->www . '/pspin.lua']);
+$t0 = time;
+$p->start;
+ok(time - $t0 < 6, 'a daemon whose preload scripts fail with bad error objects starts');
+ok($p->wait_log(qr/preload .*pfail\.lua: runtime error: \(error object is a table value\)/),
+   'the log describes the error object');
+ok($p->wait_log(qr/preload .*pspin\.lua: timeout/), 'and the looping __tostring as a timeout');
+is($p->get('ok.lua')->{body}, 'fine', 'and serves');
+is($p->stop, 0, 'stop');
+
 # What a buffered answer holds counts toward memory: 400 x 1 MiB must not
 # take the process to hundreds of MB.
 my $f = LFTest->new(conf => { workers => 1, timeout => 10, memory => 8 * 1024 * 1024 });
