@@ -26,6 +26,8 @@
  *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
  *   its version fields, and ffi is not loadable.
  *
+ * - Binary chunks, which Lua trusts blindly, are refused (chunk.c).
+ *
  * Error objects are described by sandbox_describe: __tostring runs in
  * protected mode with the request's limits still armed, and a failing
  * one gives a fixed description.
@@ -34,6 +36,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "chunk.h"
 #include "sandbox.h"
 #include "state.h"
 
@@ -145,6 +148,7 @@ sandbox_install(lua_State *L)
 {
     static const char *const debug_keep[] = { "traceback", "getinfo", NULL };
 
+    chunk_install(L);
     sandbox_guard(L, LUA_GLOBALSINDEX, "load");
     sandbox_guard(L, LUA_GLOBALSINDEX, "loadstring");
     sandbox_guard(L, LUA_GLOBALSINDEX, "loadfile");

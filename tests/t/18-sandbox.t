@@ -110,6 +110,43 @@ LUA
 is($t->get('env.lua')->{body}, 'nil true nil nil function nil FILE* false',
    'load still returns ordinary errors; newproxy, debug.sethook and io.popen are gone; files are locked');
 
+# Lua trusts bytecode blindly: crafted, it reads and writes any memory.
+# Every way to load code takes source only.
+$t->script('bin.lua', <<'LUA');
+function main(env, req)
+  local bin = string.dump(function() return 1 end)
+  local f, m = loadstring(bin)
+  req:puts("ls:", tostring(f), ":", tostring(m), "\n")
+  local sent = false
+  f, m = load(function() if sent then return nil end sent = true return bin end)
+  req:puts("ld:", tostring(f), ":", tostring(m), "\n")
+  local dir = env.SCRIPT_FILENAME:match("^(.*)/")
+  local h = assert(io.open(dir .. "/binmod.lua", "wb")) h:write(bin) h:close()
+  f, m = loadfile(dir .. "/binmod.lua")
+  req:puts("lf:", tostring(f), ":", tostring(m and m:match("binary chunks are not accepted")), "\n")
+  local ok, e = pcall(dofile, dir .. "/binmod.lua")
+  req:puts("df:", tostring(ok), ":", tostring(e and e:match("binary chunks are not accepted")), "\n")
+  ok, e = pcall(require, "binmod")
+  req:puts("rq:", tostring(ok), ":", tostring(e and e:match("binary chunks are not accepted")), "\n")
+  h = assert(io.open(dir .. "/srcmod.lua", "w")) h:write("#!/usr/bin/lua\nreturn { v = 42 }\n") h:close()
+  req:puts("src:", require("srcmod").v, ":", loadfile(dir .. "/srcmod.lua")().v, ":", dofile(dir .. "/srcmod.lua").v, ":", loadstring("return 7")(), "\n")
+  local parts = { "return ", "8" }
+  req:puts("ldsrc:", load(function() return table.remove(parts, 1) end)(), "\n")
+  local bad, msg = loadfile(dir .. "/nope.lua")
+  req:puts("nf:", tostring(bad), ":", msg, "\n")
+end
+LUA
+my $rb = $t->get('bin.lua');
+is($rb->{status}, 200, 'a script that tries binary chunks runs');
+like($rb->{body}, qr/^ls:nil:binary chunks are not accepted$/m, 'loadstring refuses a binary chunk');
+like($rb->{body}, qr/^ld:nil:binary chunks are not accepted/m, 'load refuses one from a reader');
+like($rb->{body}, qr/^lf:nil:binary chunks are not accepted$/m, 'loadfile refuses a binary file');
+like($rb->{body}, qr/^df:false:binary chunks are not accepted$/m, 'dofile too');
+like($rb->{body}, qr/^rq:false:binary chunks are not accepted$/m, 'and require');
+like($rb->{body}, qr/^src:42:42:42:7$/m, 'source loads as before, a #! line included');
+like($rb->{body}, qr/^ldsrc:8$/m, 'load from a reader too');
+like($rb->{body}, qr/^nf:nil:cannot open .*nope\.lua: No such file or directory$/m, 'a missing file says so');
+
 # Error objects at load time are described in protected mode too.
 $t->script('loaderr.lua', 'error(setmetatable({}, { __tostring = function() error("boom") end }))');
 my $r = get_within($t, 'loaderr.lua', 6);
@@ -161,7 +198,8 @@ function main(env, req)
     -- the unwrapped load, found through debug.getinfo inside a reader,
     -- catches the memory error; the request must still fail
     local real
-    load(function() real = debug.getinfo(2, "f").func return nil end)
+    -- (levels: the reader, its wrapper, the original load)
+    load(function() real = debug.getinfo(3, "f").func return nil end)
     local big = {}
     real(function() for i = 1, 1e8 do big[i] = i end end)
     big = nil
