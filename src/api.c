@@ -5,6 +5,10 @@
  * the registry; it holds a pointer to the request being served, set just
  * before the handler is called and cleared right after, so a request costs
  * no allocation here and a req kept past its request fails cleanly.
+ *
+ * What the answer buffers (the body with buffering on, and the header
+ * lines until they are sent) counts toward the state's memory
+ * (state_hold): a script cannot hold more outside Lua than inside it.
  */
 #include <ctype.h>
 #include <string.h>
