@@ -20,7 +20,7 @@
 #define LF_DEFAULT_BACKLOG      128
 #define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
 #define LF_DEFAULT_KEEPALIVE_MAX 1024
-#define LF_DEFAULT_PIDFILE      "/var/run/luafcgid.pid"
+#define LF_DEFAULT_PIDFILE      "/var/run/luafcgid/luafcgid.pid"
 #define LF_DEFAULT_LOGFILE      "/var/log/luafcgid/luafcgid.log"
 #define LF_DEFAULT_LOGLEVEL     "notice"
 #define LF_DEFAULT_WORKERS      4

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsdir.h"
 #include "luafcgid.h"
 #include "log.h"
 
@@ -95,38 +96,51 @@ log_check_file(int fd, const char *path)
     return 0;
 }
 
-/* Open PATH for appending, never through a symlink; *CREATED tells whether
- * this call made the file. A missing last directory is made (0750). */
+/* The log's directory, checked (fsdir.c); made (0750) when missing. */
+static int
+log_open_dir(const char *dir)
+{
+    int dfd = fsdir_open(dir, (uid_t)-1, "log directory"), made;
+
+    if (dfd >= 0 || errno != ENOENT)
+        return dfd;
+    if ((made = mkdir(dir, 0750) == 0) == 0 && errno != EEXIST) {
+        log_syserr("cannot make log directory %s", dir);
+        return -1;
+    }
+    if ((dfd = fsdir_open(dir, (uid_t)-1, "log directory")) < 0) {
+        if (errno == ENOENT)
+            log_syserr("cannot open log directory %s", dir);
+        return -1;
+    }
+    if (made)
+        snprintf(log_made_dir, sizeof(log_made_dir), "%s", dir);
+    return dfd;
+}
+
+/* Open PATH for appending, relative to its checked directory and never
+ * through a symlink; *CREATED tells whether this call made the file. */
 static int
 log_open_file(const char *path, int *created)
 {
     int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     char dir[LF_LOG_LINE_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, tries;
+    const char *base = fsdir_split(path, dir, sizeof(dir));
+    int dfd, fd = -1, tries;
 
     *created = 0;
+    if (base == NULL || (dfd = log_open_dir(dir)) < 0)
+        return -1;
     for (tries = 0; tries < 3; tries++) {
-        if ((fd = open(path, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
+        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
             *created = 1;
             break;
         }
-        if (errno == EEXIST) {
-            if ((fd = open(path, flags)) >= 0 || errno != ENOENT)
-                break;
-            continue;   /* removed between the two opens: create it */
-        }
-        if (errno != ENOENT || slash == NULL || slash == path ||
-            (size_t)(slash - path) >= sizeof(dir))
+        if (errno != EEXIST || (fd = openat(dfd, base, flags)) >= 0 || errno != ENOENT)
             break;
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-        if (mkdir(dir, 0750) < 0) {
-            errno = ENOENT;
-            break;
-        }
-        memcpy(log_made_dir, dir, sizeof(dir));
+        /* removed between the two opens: create it */
     }
+    close(dfd);
     if (fd < 0) {
         if (errno == ELOOP)
             log_err("log file %s is a symbolic link; refusing it", path);
@@ -244,6 +258,21 @@ log_reopen(void)
     return rc;
 }
 
+/* Hand the log directory we made to UID, through a descriptor so that a
+ * symlink put in its place is not followed (with log_lock held). */
+static int
+log_chown_dir(uid_t uid, gid_t gid)
+{
+    int fd = open(log_made_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fchown(fd, uid, gid);
+    close(fd);
+    return rc;
+}
+
 /* Before dropping privileges: hand the log file and its directory to the
  * user, so that USR1 can still reopen it by name; only what we made
  * ourselves, never a file or directory someone else put there. */
@@ -255,7 +284,7 @@ log_chown(uid_t uid, gid_t gid)
     pthread_mutex_lock(&log_lock);
     if (log_kind == LOG_KIND_FILE && log_created && fchown(log_fd, uid, gid) < 0)
         rc = -1;
-    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && lchown(log_made_dir, uid, gid) < 0)
+    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && log_chown_dir(uid, gid) < 0)
         rc = -1;
     pthread_mutex_unlock(&log_lock);
     if (rc < 0)

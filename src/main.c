@@ -268,7 +268,7 @@ main(int argc, char **argv)
     log_set_mirror(1);
     main_block_signals();
 
-    if ((pidfd = daemon_pidfile_lock(c->pidfile)) < 0)
+    if ((pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
         return 1;
     if ((listen_fd = listen_open(c)) < 0) {
         daemon_pidfile_remove(pidfd, c->pidfile);

@@ -263,6 +263,46 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     like($out, qr/belongs to uid $nobody, not to root or the daemon's user/, 'with the reason');
 }
 
+# ---- a symlinked parent of the log or the pidfile ----------------------------
+
+{
+    for my $which (qw(log pid)) {
+        my $t = LFTest->new(conf => { user => 'nobody' });
+        my $theirs = $t->dir . '/theirs';
+        my $vault = $t->dir . '/vault';
+        mkdir $theirs, 0755;
+        chown $nobody, $nogroup, $theirs;
+        mkdir $vault, 0700;
+        symlink($vault, "$theirs/logs") or die "symlink: $!";
+        $t->write_conf($which eq 'log' ? (logfile => "$theirs/logs/lf.log")
+                                       : (pidfile => "$theirs/logs/lf.pid"));
+        my ($rc, $out) = run_to_exit($t, 10);
+        my $what = $which eq 'log' ? 'log directory' : 'pidfile directory';
+        is($rc, 1, "a symlinked $what: start-up fails");
+        like($out // '', qr/$what \S+theirs\/logs is a symbolic link; refusing it/, 'naming it');
+        opendir(my $dh, $vault) or die "opendir: $!";
+        my @made = grep { !/^\.\.?$/ } readdir $dh;
+        is_deeply(\@made, [], 'and no file appears in the directory it points to');
+    }
+
+    my $t = LFTest->new(conf => { user => 'nobody' });
+    mkdir $t->dir . '/theirs', 0755;
+    chown $nobody, $nogroup, $t->dir . '/theirs';
+    $t->write_conf(logfile => $t->dir . '/theirs/lf.log');
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a log directory owned by another user: start-up fails');
+    like($out // '', qr/log directory \S+theirs belongs to uid $nobody/, 'naming it');
+    ok(!-e $t->dir . '/theirs/lf.log', 'and no log is made there');
+
+    my $u = LFTest->new;
+    mkdir $u->dir . '/open', 0755;
+    chmod 0777, $u->dir . '/open';
+    $u->write_conf(pidfile => $u->dir . '/open/lf.pid');
+    ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a world-writable pidfile directory: start-up fails');
+    like($out // '', qr/pidfile directory \S+open is world-writable/, 'naming it');
+}
+
 # ---- the working directory is not on package.path ----------------------------
 
 {
