@@ -10,6 +10,7 @@ use Cwd qw(getcwd);
 use IO::Socket::UNIX;
 use POSIX qw(:sys_wait_h);
 use Socket qw(SOCK_STREAM);
+use Fcntl ();
 use LFTest qw(wait_for slurp spew alive);
 
 plan skip_all => 'needs root: the attacks are on what root opens' unless $> == 0;
@@ -252,7 +253,7 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     $u->write_conf(listen => $u->dir . '/open/lf.sock');
     my ($rc, $out) = run_to_exit($u, 10);
     is($rc, 1, 'a world-writable socket directory without the sticky bit is refused');
-    like($out, qr/world-writable without the sticky bit/, 'with the reason');
+    like($out, qr/\S+open is writable by everyone/, 'with the reason');
 
     my $v = LFTest->new;
     mkdir $v->dir . '/theirs', 0755;
@@ -261,6 +262,92 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     ($rc, $out) = run_to_exit($v, 10);
     is($rc, 1, 'a socket directory owned by another user is refused');
     like($out, qr/belongs to uid $nobody, not to root or the daemon's user/, 'with the reason');
+}
+
+# ---- a live socket with a full backlog ---------------------------------------
+
+{
+    # connect() to it would wait for room for good; start-up must not hang
+    my $t = LFTest->new;
+    my $sock = $t->dir . '/full.sock';
+    socket(my $srv, Socket::AF_UNIX(), SOCK_STREAM, 0) or die "socket: $!";
+    bind($srv, Socket::pack_sockaddr_un($sock)) or die "bind: $!";
+    listen($srv, 0) or die "listen: $!";
+    my @clients;
+    for (1 .. 1000) {
+        socket(my $c, Socket::AF_UNIX(), SOCK_STREAM, 0) or die "socket: $!";
+        my $flags = fcntl($c, Fcntl::F_GETFL(), 0);
+        fcntl($c, Fcntl::F_SETFL(), $flags | Fcntl::O_NONBLOCK());
+        last unless connect($c, Socket::pack_sockaddr_un($sock));
+        push @clients, $c;
+    }
+    $t->write_conf(listen => $sock);
+    my ($rc, $out) = run_to_exit($t, 5);
+    is($rc, 1, 'a live socket with a full backlog: start-up fails at once, no hang');
+    like($out // '', qr/another server is already listening on \S+full\.sock \(its backlog is full\)/,
+         'saying it is in use');
+    ok(-S $sock, 'and the socket is left to its server');
+    close $_ for @clients;
+    close $srv;
+}
+
+# ---- who may replace the socket ----------------------------------------------
+
+{
+    my $u = LFTest->new;
+    mkdir $u->dir . '/sticky';
+    chmod 01777, $u->dir . '/sticky';
+    $u->write_conf(listen => $u->dir . '/sticky/lf.sock');
+    my ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a world-writable sticky socket directory (as /tmp) is refused');
+    like($out // '', qr/\S+sticky is writable by everyone; anyone could replace the socket/,
+         'naming the directory');
+
+    my $v = LFTest->new;
+    mkdir $v->dir . '/real', 0755;
+    symlink($v->dir . '/real', $v->dir . '/link') or die "symlink: $!";
+    $v->write_conf(listen => $v->dir . '/link/lf.sock');
+    ($rc, $out) = run_to_exit($v, 10);
+    is($rc, 1, 'a symlinked socket directory is refused');
+    like($out // '', qr/socket directory \S+link is a symbolic link; refusing it/, 'naming it');
+
+    my $w = LFTest->new;
+    mkdir $w->dir . '/real', 0755;
+    mkdir $w->dir . '/open', 0755;
+    chmod 0777, $w->dir . '/open';
+    symlink($w->dir . '/open', $w->dir . '/real/up') or die "symlink: $!";
+    mkdir $w->dir . '/open/run', 0755;
+    $w->write_conf(listen => $w->dir . '/real/up/run/lf.sock');
+    ($rc, $out) = run_to_exit($w, 10);
+    is($rc, 1, 'a world-writable directory reached through a symlinked ancestor is refused');
+    like($out // '', qr/\S+(?:open|real\/up) is writable by everyone/, 'naming it');
+
+    my $x = LFTest->new;
+    mkdir $x->dir . '/grp', 0770;
+    chown 0, $nogroup, $x->dir . '/grp';
+    chmod 0770, $x->dir . '/grp';
+    $x->write_conf(listen => $x->dir . '/grp/lf.sock');
+    ($rc, $out) = run_to_exit($x, 10);
+    is($rc, 1, 'a socket directory writable by another group is refused');
+    like($out // '', qr/\S+grp is writable by its group/, 'naming the directory');
+
+    my $y = LFTest->new;
+    mkdir $y->dir . '/e', 0755;
+    chown $nobody, $nogroup, $y->dir . '/e';
+    mkdir $y->dir . '/e/run', 0755;
+    $y->write_conf(listen => $y->dir . '/e/run/lf.sock');
+    ($rc, $out) = run_to_exit($y, 10);
+    is($rc, 1, 'a socket directory whose parent belongs to another user is refused');
+    like($out // '', qr/\S+\/e belongs to uid $nobody/, 'naming the parent');
+    ok(!-d $y->dir . '/e/run2', 'nothing is made there');
+
+    my $z = LFTest->new;
+    mkdir $z->dir . '/e', 0755;
+    chown $nobody, $nogroup, $z->dir . '/e';
+    $z->write_conf(listen => $z->dir . '/e/run/lf.sock');
+    ($rc, $out) = run_to_exit($z, 10);
+    is($rc, 1, 'a socket directory to be made under another user\'s directory is refused');
+    ok(!-e $z->dir . '/e/run', 'and it is not made');
 }
 
 # ---- a symlinked parent of the log or the pidfile ----------------------------
@@ -301,6 +388,38 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     ($rc, $out) = run_to_exit($u, 10);
     is($rc, 1, 'a world-writable pidfile directory: start-up fails');
     like($out // '', qr/pidfile directory \S+open is world-writable/, 'naming it');
+}
+
+# ---- what a stop leaves behind -----------------------------------------------
+
+{
+    # started as root with user: the run directory luafcgid makes is the
+    # user's, so the socket and pidfile can still be removed after the drop
+    my $t = LFTest->new(conf => { user => 'nobody' },
+                        scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    my $run = $t->dir . '/run';
+    $t->write_conf(listen => "$run/lf.sock", pidfile => "$run/lf.pid");
+    $t->start;
+    is($t->get('hi.lua')->{body}, 'hi', 'a daemon with user and a run directory it made serves');
+    my @st = stat $run;
+    ok(@st && $st[4] == $nobody && ($st[2] & 07777) == 0755, 'the run directory is the user\'s, 0755');
+    is($t->stop, 0, 'TERM stops it');
+    ok(!-e "$run/lf.sock", 'the socket is removed');
+    ok(!-e "$run/lf.pid", 'the pidfile is removed');
+    unlike($t->log, qr/\[warn\]|\[error\]/, 'with no warning');
+}
+
+{
+    # the socket path taken over by another server while we ran: not ours
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    $t->start;
+    unlink $t->listen_addr or die "unlink: $!";
+    my $other = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $t->listen_addr, Listen => 5)
+        or die "listen: $!";
+    $t->stop;
+    ok(-S $t->listen_addr, 'on stop a socket that is no longer ours is left in place');
+    ok(IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $t->listen_addr), 'its server still takes connections');
+    close $other;
 }
 
 # ---- the working directory is not on package.path ----------------------------
