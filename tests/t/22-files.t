@@ -422,6 +422,37 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     close $other;
 }
 
+# ---- log escaping, the rest ---------------------------------------------------
+
+{
+    my $t = LFTest->new(scripts => { 'echo.lua' => <<'LUA' });
+function main(env, req)
+  req:log("bs", "a\\nb")
+  req:log("nul", "before\0after")
+  req:log("c1", "x\155y\133z")
+  req:log("nel", "p\194\133q")
+  req:log("ls", "r\226\128\168s")
+  req:log("utf8", "caf\195\169 \226\130\172")
+  req:puts('ok')
+end
+LUA
+    $t->start;
+    is($t->get('echo.lua')->{body}, 'ok', 'a script logs awkward bytes');
+    $t->get("miss\\n\x9b\xc2\x85.lua");
+    my $log;
+    ok(wait_for(sub { ($log = $t->log) =~ /miss/ && $log =~ /: utf8 / }, 10), 'everything was logged');
+    my @bad = grep { $_ !~ $line_re } split /\n/, $log;
+    is_deeply(\@bad, [], 'every line of the log starts with its date and level');
+    like($log, qr/: bs a\\\\nb$/m, 'a backslash is written as \\\\, so \\n in data is not a newline');
+    like($log, qr/: nul before\\x00after$/m, 'a NUL is escaped and the rest is logged');
+    like($log, qr/: c1 x\\x9by\\x85z$/m, 'raw C1 bytes are escaped');
+    like($log, qr/: nel p\\xc2\\x85q$/m, 'UTF-8 NEL is escaped');
+    like($log, qr/: ls r\\xe2\\x80\\xa8s$/m, 'U+2028 is escaped');
+    like($log, qr/: utf8 caf\xc3\xa9 \xe2\x82\xac$/m, 'other UTF-8 is kept');
+    like($log, qr/miss\\\\n\\x9b\\xc2\\x85\.lua/, 'the name of a missing script is escaped the same way');
+    $t->stop;
+}
+
 # ---- the working directory is not on package.path ----------------------------
 
 {
