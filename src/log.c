@@ -44,12 +44,13 @@ static const char *const log_names[] = {
 };
 
 /* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
- * log_opened and the held lines. */
+ * log_opened, log_plain and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int log_mirror;
+static int log_plain;      /* stderr lines without date and level */
 static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
 static int log_created;     /* the current log file was made by us */
 static int log_opened;      /* log_open() succeeded once: nothing is held */
@@ -311,6 +312,16 @@ log_close(void)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* Messages to stderr as "luafcgid: message", as a command's are (-t),
+ * rather than dated log lines. */
+void
+log_set_plain(int on)
+{
+    pthread_mutex_lock(&log_lock);
+    log_plain = on;
+    pthread_mutex_unlock(&log_lock);
+}
+
 void
 log_set_mirror(int on)
 {
@@ -521,7 +532,12 @@ log_emit(int level, const char *raw, size_t len)
     pthread_mutex_lock(&log_lock);
     if (log_kind == LOG_KIND_SYSLOG)
         syslog(log_syslog_priority(level), "%s", msg);
-    else
+    else if (log_plain && log_kind == LOG_KIND_STDERR) {
+        char out[LF_LOG_LINE_MAX];
+        int m = snprintf(out, sizeof(out), LF_NAME ": %s\n", msg);
+        if (m > 0)
+            log_write_all(STDERR_FILENO, out, (size_t)m < sizeof(out) ? (size_t)m : sizeof(out) - 1);
+    } else
         log_write_all(log_fd, line, (size_t)n);
     log_hold(line, (size_t)n);
     if (log_mirror && level <= LOG_LEVEL_WARN && log_fd != STDERR_FILENO) {

@@ -186,6 +186,7 @@ main_test(const char *path)
     char err[1024];
     struct conf *c;
 
+    log_set_plain(1);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
         fprintf(stderr, LF_NAME ": %s\n", err);
         return 1;

@@ -453,6 +453,30 @@ LUA
     $t->stop;
 }
 
+# ---- near misses of keys of later versions -------------------------------------
+
+{
+    for my $key (qw(allowed_client allowedclients)) {
+        my $t = LFTest->new;
+        $t->{extra_conf} = "$key = { \"127.0.0.1\" }\n";
+        $t->write_conf;
+        my $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+        is($? >> 8, 1, "$key: -t exits 1");
+        like($out, qr/key '$key': unknown; did you mean 'allowed_clients'\?/, 'naming both keys');
+        my $rc;
+        ($rc, $out) = run_to_exit($t, 10);
+        is($rc, 1, 'and start-up fails');
+    }
+
+    my $t = LFTest->new;
+    $t->{extra_conf} = "wokers = 3\n";
+    $t->write_conf;
+    my $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 0, 'a near miss of a working key: -t exits 0');
+    like($out, qr/^luafcgid: \S+lf\.conf: unknown key 'wokers' ignored; did you mean 'workers'\?$/m,
+         '-t prints the warning as a command does, not as a log line');
+}
+
 # ---- the working directory is not on package.path ----------------------------
 
 {
