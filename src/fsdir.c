@@ -111,7 +111,7 @@ fsdir_make(const char *dir, const struct conf *c, const char *what)
     if (mkdir(dir, 0755) < 0) {
         if (errno == EEXIST)
             return 0;
-        log_syserr("cannot make %s %s", what, dir);
+        log_syserr("cannot make the directory %s (the %s)", dir, what);
         return -1;
     }
     log_notice("made %s %s", what, dir);

@@ -196,6 +196,8 @@ listen_check_ancestors(const struct conf *c, const char *dir)
         memcpy(prefix, dir, (size_t)(p - dir));
         prefix[p - dir] = '\0';
         if (stat(prefix, &sb) < 0) {
+            if (errno == ENOENT)
+                return 0;   /* making the directory fails, and says so */
             log_syserr("listen: %s", prefix);
             return -1;
         }

@@ -105,11 +105,13 @@ log_check_file(int fd, const char *path)
 static int
 log_open_dir(const char *dir)
 {
-    int dfd = fsdir_open(dir, (uid_t)-1, "log directory"), made;
+    int dfd = fsdir_open(dir, (uid_t)-1, "log directory"), made = 0;
 
     if (dfd >= 0 || errno != ENOENT)
         return dfd;
-    if ((made = mkdir(dir, 0750) == 0) == 0 && errno != EEXIST) {
+    if (mkdir(dir, 0750) == 0)
+        made = 1;
+    else if (errno != EEXIST) {
         log_syserr("cannot make log directory %s", dir);
         return -1;
     }
