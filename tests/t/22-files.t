@@ -331,6 +331,16 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     is($rc, 1, 'a socket directory writable by another group is refused');
     like($out // '', qr/\S+grp is writable by its group/, 'naming the directory');
 
+    my $g = LFTest->new(conf => { group => scalar getgrgid($nogroup) },
+                        scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    mkdir $g->dir . '/grp', 0770;
+    chown 0, $nogroup, $g->dir . '/grp';
+    chmod 0770, $g->dir . '/grp';
+    $g->write_conf(listen => $g->dir . '/grp/lf.sock');
+    $g->start;
+    is($g->get('hi.lua')->{body}, 'hi', 'a socket directory writable by the daemon\'s own group is accepted');
+    $g->stop;
+
     my $y = LFTest->new;
     mkdir $y->dir . '/e', 0755;
     chown $nobody, $nogroup, $y->dir . '/e';
