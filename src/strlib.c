@@ -375,17 +375,34 @@ strlib_match_here(struct strlib_match *m, const char *s, const char *p)
     return end;
 }
 
-/* The byte a match must start with when the pattern opens with a plain
- * character that has no ?, * or - after it; -1 when there is none. It lets
- * the unanchored loops jump to candidates with memchr. */
+/* The byte a match must start with, when the pattern (after at most a few
+ * captures, which consume nothing) opens with a character that stands for
+ * itself and has no ?, * or - after it; -1 when there is none. The
+ * unanchored loops jump to candidates with memchr. Skipping positions
+ * changes no answer: there the stock matcher fails at that first item,
+ * before any part of the pattern that could raise an error. */
 static int
 strlib_first_byte(const char *p)
 {
-    if (*p == '\0' || strchr(STRLIB_SPECIALS ")", *p) != NULL)
+    int c, opens;
+
+    for (opens = 0; *p == '(' && opens < 4; opens++)
+        p += p[1] == ')' ? 2 : 1;
+    if (*p == STRLIB_ESC) {
+        /* %a, %b, %f, %1: classes and special items; %. is a '.' */
+        if (p[1] == '\0' || isalnum((unsigned char)p[1]))
+            return -1;
+        c = (unsigned char)p[1];
+        p += 2;
+    } else {
+        if (*p == '\0' || strchr("()[.$", *p) != NULL)
+            return -1;
+        c = (unsigned char)*p;
+        p++;
+    }
+    if (*p == '?' || *p == '*' || *p == '-')
         return -1;
-    if (p[1] == '?' || p[1] == '*' || p[1] == '-')
-        return -1;
-    return (unsigned char)*p;
+    return c;
 }
 
 /* The next place in [S, END) where a match may start. */
