@@ -42,7 +42,7 @@
 #define STRLIB_ESC       '%'
 #define STRLIB_SPECIALS  "^$*+?.([%-"
 #define STRLIB_STEPS     1024           /* work between two deadline checks */
-#define STRLIB_REP_CHUNK (1024 * 1024)  /* bytes string.rep copies per check */
+#define STRLIB_REP_CHUNK ((size_t)1024 * 1024) /* bytes rep copies per check */
 
 #define CAP_OPEN     (-1)               /* capture started, not closed */
 #define CAP_POSITION (-2)               /* () */
@@ -188,17 +188,17 @@ strlib_balance(struct strlib_match *m, const char *s, const char *p)
 
     if (p[0] == '\0' || p[1] == '\0')
         luaL_error(m->L, "unbalanced pattern");
-    open = p[0];
-    close = p[1];
-    if (s >= m->subject_end || *s != open)
+    open = (unsigned char)p[0];
+    close = (unsigned char)p[1];
+    if (s >= m->subject_end || (unsigned char)*s != open)
         return NULL;
     while (++s < m->subject_end) {
-        if (*s == close) {
+        if ((unsigned char)*s == close) {
             if (--depth == 0) {
                 strlib_charge(m, (size_t)(s - start));
                 return s + 1;
             }
-        } else if (*s == open) {
+        } else if ((unsigned char)*s == open) {
             depth++;
         }
     }
@@ -213,8 +213,10 @@ strlib_backref(struct strlib_match *m, const char *s, int digit)
     int i = digit - '1';
     ptrdiff_t len;
 
-    if (i < 0 || i >= m->level || m->capture[i].len == CAP_OPEN)
+    if (i < 0 || i >= m->level || m->capture[i].len == CAP_OPEN) {
         luaL_error(m->L, "invalid capture index");
+        return NULL;    /* not reached */
+    }
     len = m->capture[i].len;
     if (len < 0 || m->subject_end - s < len)
         return NULL;    /* a position capture never matches text */
