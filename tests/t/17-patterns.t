@@ -27,6 +27,8 @@ function main(env, req)
   if q == "slow" then ("a"):rep(200):find(".-.-.-.-b") end
   if q == "slow-pcall" then pcall(string.gsub, ("a"):rep(200), ".-.-.-.-b", "") end
   if q == "slow-gmatch" then for x in ("a"):rep(200):gmatch(".-.-.-.-b") do end end
+  if q == "gsub-hog" then pcall(string.gsub, ("x"):rep(1e6), "x", ("y"):rep(100)) end
+  if q == "rep-hog" then pcall(string.rep, "xy", 2^26) end
   if q == "rep" then
     local s = string.rep("", 2^31 - 1)
     for i = 1, 3e5 do end   -- lets the count hook see a deadline already past
@@ -58,7 +60,8 @@ end
 LUA
 
 # The crash and the limits in daemons of their own, so one cannot hide the other.
-my $t = LFTest->new(conf => { workers => 2, timeout => 1 }, scripts => { 'patterns.lua' => $script });
+my $t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 16 * 1024 * 1024 },
+                 scripts => { 'patterns.lua' => $script });
 $t->start;
 
 is($t->get('patterns.lua')->{body}, '1', 'a script that builds long patterns loads');
@@ -76,7 +79,8 @@ ok($t->wait_log(qr/patterns\.lua: 500 Internal Server Error: .*pattern too compl
    'the depth error is logged with the script');
 is($t->stop, 0, 'stop');
 
-$t = LFTest->new(conf => { workers => 2, timeout => 1 }, scripts => { 'patterns.lua' => $script });
+$t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 16 * 1024 * 1024 },
+                 scripts => { 'patterns.lua' => $script });
 $t->start;
 
 for my $how (qw(slow slow-pcall slow-gmatch)) {
@@ -86,6 +90,14 @@ for my $how (qw(slow slow-pcall slow-gmatch)) {
     is($r->{status}, 500, "$how: a pattern that would run for many seconds is stopped with a 500");
     like($r->{body}, qr/timeout/, "$how: the page says timeout");
     ok($took < 5, sprintf("$how: stopped after about the 1 s timeout (%.1f s)", $took));
+    is($t->get('patterns.lua')->{body}, '1', "$how: that state was closed; the script loads again");
+}
+
+# What they build comes from the state's allocator, so memory holds.
+for my $how (qw(gsub-hog rep-hog)) {
+    $r = $t->get('patterns.lua', QUERY_STRING => $how);
+    is($r->{status}, 500, "$how: a result past memory is a 500, pcall or not");
+    like($r->{body}, qr/memory limit/, "$how: the page says memory limit");
     is($t->get('patterns.lua')->{body}, '1', "$how: that state was closed; the script loads again");
 }
 
