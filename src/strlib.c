@@ -377,43 +377,99 @@ strlib_match_here(struct strlib_match *m, const char *s, const char *p)
     return end;
 }
 
-/* The byte a match must start with, when the pattern (after at most a few
- * captures, which consume nothing) opens with a character that stands for
- * itself and has no ?, * or - after it; -1 when there is none. The
- * unanchored loops jump to candidates with memchr. Skipping positions
- * changes no answer: there the stock matcher fails at that first item,
- * before any part of the pattern that could raise an error. */
-static int
-strlib_first_byte(const char *p)
-{
-    int c, opens;
+/*
+ * Where a match can start. When the pattern opens (after at most a few
+ * captures, which consume nothing) with one single-character item with no
+ * ?, * or - after it, a match can only start on a byte that item takes,
+ * so the unanchored loops skip the others: with memchr for a character
+ * that stands for itself, with a table of the 256 bytes for a class or a
+ * set. Skipping changes no answer: there the stock matcher fails at that
+ * first item, before any part of the pattern that could raise an error.
+ * A class or set is read when the first attempt is about to read it
+ * anyway (so a malformed one raises what the stock matcher raises), and
+ * only when enough subject is left to pay for the table.
+ */
+#define STRLIB_SET_MIN 64       /* subject left before a table pays */
 
+enum strlib_start_kind { START_ANY, START_BYTE, START_CLASS, START_TABLE };
+
+struct strlib_start {
+    int         kind;
+    int         byte;           /* START_BYTE */
+    const char *item, *item_end;
+    unsigned char table[256];   /* START_TABLE: 1 for a byte the item takes */
+};
+
+static void
+strlib_start_init(struct strlib_start *st, const char *p, int anchored, int with_table)
+{
+    int opens;
+
+    st->kind = START_ANY;
+    if (anchored)
+        return;
     for (opens = 0; *p == '(' && opens < 4; opens++)
         p += p[1] == ')' ? 2 : 1;
+    st->item = p;
     if (*p == STRLIB_ESC) {
-        /* %a, %b, %f, %1: classes and special items; %. is a '.' */
-        if (p[1] == '\0' || isalnum((unsigned char)p[1]))
-            return -1;
-        c = (unsigned char)p[1];
+        if (p[1] == '\0' || p[1] == 'b' || p[1] == 'f' || isdigit((unsigned char)p[1]))
+            return;     /* special items, or the error for a lone % */
+        st->kind = isalpha((unsigned char)p[1]) ? START_CLASS : START_BYTE;
+        st->byte = (unsigned char)p[1];
         p += 2;
+    } else if (*p == '[') {
+        st->kind = with_table ? START_CLASS : START_ANY;
+        return;         /* where it ends is known once it has been read */
     } else {
-        if (*p == '\0' || strchr("()[.$", *p) != NULL)
-            return -1;
-        c = (unsigned char)*p;
+        if (*p == '\0' || strchr("().$", *p) != NULL)
+            return;
+        st->kind = START_BYTE;
+        st->byte = (unsigned char)*p;
         p++;
     }
-    if (*p == '?' || *p == '*' || *p == '-')
-        return -1;
-    return c;
+    if (*p == '?' || *p == '*' || *p == '-' || (st->kind == START_CLASS && !with_table))
+        st->kind = START_ANY;
 }
 
-/* The next place in [S, END) where a match may start. */
-static const char *
-strlib_next_start(const char *s, const char *end, int first)
+/* The table of the class or set item. */
+static void
+strlib_start_table(struct strlib_match *m, struct strlib_start *st)
 {
-    if (first < 0)
+    int c;
+
+    st->item_end = strlib_item_end(m, st->item);
+    if (*st->item_end == '?' || *st->item_end == '*' || *st->item_end == '-') {
+        st->kind = START_ANY;
+        return;
+    }
+    for (c = 0; c < 256; c++)
+        st->table[c] = (unsigned char)strlib_single(c, st->item, st->item_end);
+    strlib_charge(m, 256);
+    st->kind = START_TABLE;
+}
+
+/* The next place in [S, end) where a match may start, or NULL. */
+static const char *
+strlib_start_next(struct strlib_match *m, struct strlib_start *st, const char *s)
+{
+    const char *from = s, *end = m->subject_end;
+
+    switch (st->kind) {
+    case START_BYTE:
+        return s < end ? memchr(s, st->byte, (size_t)(end - s)) : NULL;
+    case START_CLASS:
+        if (end - s < STRLIB_SET_MIN)
+            return s;
+        strlib_start_table(m, st);
+        return strlib_start_next(m, st, s);
+    case START_TABLE:
+        while (s < end && !st->table[(unsigned char)*s])
+            s++;
+        strlib_charge(m, (size_t)(s - from) / 16);
+        return s < end ? s : NULL;
+    default:
         return s;
-    return s < end ? memchr(s, first, (size_t)(end - s)) : NULL;
+    }
 }
 
 /* ---- captures onto the stack ------------------------------------------- */
@@ -497,7 +553,8 @@ strlib_find_aux(lua_State *L, int find)
     const char *s = luaL_checklstring(L, 1, &ls);
     const char *p = luaL_checklstring(L, 2, &lp);
     const char *start, *end;
-    int anchor, first;
+    struct strlib_start st;
+    int anchor;
 
     init = strlib_start(luaL_optinteger(L, 3, 1), ls);
     strlib_match_init(&m, L, s, ls);
@@ -514,10 +571,10 @@ strlib_find_aux(lua_State *L, int find)
     anchor = *p == '^';
     if (anchor)
         p++;
-    first = anchor ? -1 : strlib_first_byte(p);
+    strlib_start_init(&st, p, anchor, 1);
     start = s + init;
     do {
-        if ((start = strlib_next_start(start, m.subject_end, first)) == NULL)
+        if ((start = strlib_start_next(&m, &st, start)) == NULL)
             break;
         m.level = 0;
         if ((end = strlib_match_here(&m, start, p)) != NULL) {
@@ -556,11 +613,13 @@ strlib_gmatch_next(lua_State *L)
     const char *p = lua_tostring(L, lua_upvalueindex(2));
     const char *start, *end;
     lua_Integer next;
-    int first = strlib_first_byte(p);
+    struct strlib_start st;
 
+    /* no tables: one call finds one match, often right where it starts */
+    strlib_start_init(&st, p, 0, 0);
     strlib_match_init(&m, L, s, ls);
     for (start = s + (size_t)lua_tointeger(L, lua_upvalueindex(3)); start <= m.subject_end; start++) {
-        if ((start = strlib_next_start(start, m.subject_end, first)) == NULL)
+        if ((start = strlib_start_next(&m, &st, start)) == NULL)
             break;
         m.level = 0;
         if ((end = strlib_match_here(&m, start, p)) != NULL) {
@@ -656,17 +715,18 @@ strlib_gsub(lua_State *L)
     const char *end, *next;
     int type = lua_type(L, 3);
     int max = luaL_optint(L, 4, (int)(ls + 1));
-    int anchor = *p == '^', first, n = 0;
+    struct strlib_start st;
+    int anchor = *p == '^', n = 0;
 
     if (anchor)
         p++;
     luaL_argcheck(L, type == LUA_TNUMBER || type == LUA_TSTRING || type == LUA_TFUNCTION ||
                   type == LUA_TTABLE, 3, "string/function/table expected");
-    first = anchor ? -1 : strlib_first_byte(p);
+    strlib_start_init(&st, p, anchor, 1);
     luaL_buffinit(L, &b);
     strlib_match_init(&m, L, s, ls);
     while (n < max) {
-        if ((next = strlib_next_start(s, m.subject_end, first)) == NULL)
+        if ((next = strlib_start_next(&m, &st, s)) == NULL)
             break;
         luaL_addlstring(&b, s, (size_t)(next - s));
         s = next;
@@ -692,16 +752,37 @@ strlib_gsub(lua_State *L)
 
 /* ---- rep --------------------------------------------------------------- */
 
-/* string.rep(s, n): built in one block from the allocator (so `memory`
- * refuses a huge one before any work), filled by doubling copies of at
- * most STRLIB_REP_CHUNK bytes with the deadline looked at between them.
- * [-2, +1, e] */
+/* Fills OUT (TOTAL bytes, a multiple of LEN, the first LEN already S's)
+ * with copies of S: doubling copies of at most STRLIB_REP_CHUNK bytes, the
+ * deadline looked at between them. OUT holds whole copies up to DONE, so
+ * any multiple of LEN copied from its start keeps the period. */
+static void
+strlib_rep_fill(lua_State *L, char *out, size_t len, size_t total)
+{
+    size_t done, step;
+
+    for (done = len; done < total; done += step) {
+        step = done < total - done ? done : total - done;
+        if (step > STRLIB_REP_CHUNK) {
+            step = STRLIB_REP_CHUNK - STRLIB_REP_CHUNK % len;
+            if (step == 0)
+                step = len;
+            strlib_check(L);
+        }
+        memcpy(out + done, out, step);
+    }
+}
+
+/* string.rep(s, n): a small result in the buffer on the C stack, a large
+ * one in one block from the allocator (so `memory` refuses a huge one
+ * before any work). [-2, +1, e] */
 static int
 strlib_rep(lua_State *L)
 {
-    size_t len, total, done, step;
+    size_t len, total;
     const char *s = luaL_checklstring(L, 1, &len);
     int n = luaL_checkint(L, 2);
+    luaL_Buffer b;
     char *out;
 
     if (n <= 0 || len == 0) {
@@ -711,20 +792,18 @@ strlib_rep(lua_State *L)
     if (len > (SIZE_MAX / 2) / (size_t)n)
         return luaL_error(L, "resulting string too large");
     total = len * (size_t)n;
+    if (total <= LUAL_BUFFERSIZE) {
+        luaL_buffinit(L, &b);
+        out = luaL_prepbuffer(&b);
+        memcpy(out, s, len);
+        strlib_rep_fill(L, out, len, total);
+        luaL_addsize(&b, total);
+        luaL_pushresult(&b);
+        return 1;
+    }
     out = lua_newuserdata(L, total);
     memcpy(out, s, len);
-    /* out holds whole copies of s up to done, so any multiple of len
-     * copied from its start keeps the period */
-    for (done = len; done < total; done += step) {
-        step = done < total - done ? done : total - done;
-        if (step > STRLIB_REP_CHUNK) {
-            step = STRLIB_REP_CHUNK - STRLIB_REP_CHUNK % len;
-            if (step == 0)
-                step = len;
-        }
-        memcpy(out + done, out, step);
-        strlib_check(L);
-    }
+    strlib_rep_fill(L, out, len, total);
     lua_pushlstring(L, out, total);
     return 1;
 }
