@@ -19,11 +19,16 @@
  *   bulk); every STRLIB_STEPS units strlib_check() looks at the request's
  *   deadline. A counter costs a decrement; the clock is read rarely.
  *
- * Everywhere else the answers, quirks included, are Lua 5.1's: a pattern
- * ends at its first '\0' (5.1 reads it as a C string), a '%' at the end of
- * a gsub replacement adds a '\0', find's init past the end still matches
- * an empty pattern, gmatch takes '^' literally. tests/unit/test_strlib.c
- * checks this against liblua5.1 on generated cases.
+ * The unanchored loops skip positions where the pattern's first item
+ * cannot match (memchr, or a byte table for a class), which is where the
+ * common gsub shapes spend their time; see strlib_start_init.
+ *
+ * Apart from the depth bound, the answers, quirks included, are Lua
+ * 5.1's: a pattern ends at its first '\0' (5.1 reads it as a C string), a
+ * '%' at the end of a gsub replacement adds a '\0', find's init past the
+ * end still matches an empty pattern, gmatch takes '^' literally.
+ * tests/unit/test_strlib.c checks this against liblua5.1 on generated
+ * cases, and so does tests/fuzz/fuzz_strlib.c.
  *
  * Results are built on the Lua stack (luaL_Buffer, userdata), so every
  * byte goes through the state's allocator and its `memory` limit.
