@@ -57,6 +57,11 @@
 #define LF_BUF_KEEP             ((size_t)1024 * 1024)
 #define LF_BUF_SHRINK_ROUNDS    64
 
+/* Nesting the pattern matcher allows (one level per ?, *, +, - or capture
+ * being tried) before "pattern too complex", as in Lua 5.2; at a few
+ * hundred bytes of C stack each, far inside any thread's stack. */
+#define LF_PATTERN_DEPTH        200
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 
