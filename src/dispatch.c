@@ -12,8 +12,7 @@
  * on it, so an idle kept connection never holds a worker; when its next
  * request arrives the leader sees it like a new connection. Parked
  * connections idle over keepalive_timeout are closed, and past
- * keepalive_max the oldest kept one goes; keepalive_max = 0 keeps none
- * (the worker closes after the answer). Only the leader removes parked
+ * keepalive_max the oldest kept one goes. Only the leader removes parked
  * connections; others only append, so the leader's poll set, taken before
  * it polls without the lock, stays valid.
  *
@@ -252,8 +251,8 @@ void
 dispatch_park(struct dispatch *d, int fd)
 {
     pthread_mutex_lock(&d->lock);
-    if (d->stopping || d->keepalive_max <= 0)
-        close(fd);      /* keepalive_max = 0: keep none */
+    if (d->stopping)
+        close(fd);
     else {
         dispatch_parked_add(d, fd, 1);
         dispatch_wake_leader(d);
