@@ -127,6 +127,8 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     if ((old->logfile == NULL) != (c->logfile == NULL) ||
         (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel)
         log_open(main_log_target(c, foreground), c->loglevel);
+    if (c->keepalive_max > old->keepalive_max)
+        fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);

@@ -37,6 +37,12 @@ chmod 0755, $wrapper;
 like($lowfd->log, qr/descriptor limit is 64 .*keepalive_max 1000 \+ workers 2 \+ \d+ spare need \d+/,
      'with ulimit -n 64 and keepalive_max 1000, start-up warns that they do not fit');
 like($lowfd->get('echo.lua', QUERY_STRING => 'warm')->{body}, qr/^echo warm$/, 'and serves');
+$lowfd->write_conf(keepalive_max => 2000);
+$lowfd->signal('HUP');
+ok($lowfd->wait_log(qr/keepalive_max 2000 \+ workers 2 \+ \d+ spare/), 'a reload that raises keepalive_max warns too');
+$lowfd->write_conf(keepalive_max => 1000);
+$lowfd->signal('HUP');
+ok($lowfd->wait_log(qr/reloaded(?s:.*)reloaded/), 'and back');
 like($lowfd->get('slow.lua', QUERY_STRING => 'warm', SLEEP => '0')->{body}, qr/^slow warm$/, 'both scripts');
 
 # Clients that connect and send nothing until accept() fails: the oldest
