@@ -124,7 +124,7 @@ LUA
     is($? >> 8, 1, '-t refuses keepalive_max = 0');
     like($out, qr/lf\.conf: key 'keepalive_max': must be at least 1: .*FCGI_KEEP_CONN.*fastcgi_keep_conn/,
          'saying why, and what to do instead');
-    $out = `${\ LFTest::binary()} -F ${\ $t->conf_path} 2>&1`;
+    $out = `timeout 10 ${\ LFTest::binary()} -F ${\ $t->conf_path} 2>&1`;   # bounded, should it start
     is($? >> 8, 1, 'and so does a start');
 
     # a new connection is not a kept one: a burst of clients that send
