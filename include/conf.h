@@ -36,6 +36,8 @@ struct conf {
     int             maxrequests;
     int             retries;
     int             jitter;
+    int             client_timeout;
+    double          maxparams;
     int             timeout;
     double          memory;
     double          maxpost;
@@ -56,6 +58,11 @@ struct conf {
     char           *ping_response;
     char           *slowlog;
     int             slowtime;
+    char           *access_log;
+    char           *access_format;
+    double          upload_memory;
+    char           *upload_dir;
+    int             maxfields;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

@@ -16,7 +16,7 @@ struct dispatch *dispatch_new(int listen_fd, int is_tcp);
 
 int   dispatch_next(struct dispatch *d, int idle_ms);
 void  dispatch_park(struct dispatch *d, int fd);
-void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int io_timeout);
+void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max);
 void  dispatch_stop(struct dispatch *d);
 void  dispatch_destroy(struct dispatch *d);
 void  dispatch_counts(struct dispatch *d, struct dispatch_counts *out);

@@ -15,7 +15,7 @@
 #define LF_DEFAULT_CONFIG       "/usr/local/etc/luafcgid/luafcgid.conf"
 #endif
 
-#define LF_DEFAULT_LISTEN       "/var/tmp/luafcgid.sock"
+#define LF_DEFAULT_LISTEN       "/var/run/luafcgid/luafcgid.sock"
 #define LF_DEFAULT_LISTEN_MODE  0660
 #define LF_DEFAULT_BACKLOG      128
 #define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
@@ -30,6 +30,8 @@
 #define LF_DEFAULT_TIMEOUT      30              /* s */
 #define LF_DEFAULT_MEMORY       (64 * 1024 * 1024)
 #define LF_DEFAULT_MAXPOST      (1024 * 1024)
+#define LF_DEFAULT_CLIENT_TIMEOUT 60            /* s */
+#define LF_DEFAULT_MAXPARAMS    (1024 * 1024)
 #define LF_DEFAULT_HEADERSIZE   64
 #define LF_DEFAULT_BODYSIZE     1024
 #define LF_DEFAULT_HEADERS      "X-Powered-By: luafcgid\r\n"

@@ -20,6 +20,7 @@ void       state_disarm(lua_State *L);
 int        state_over(lua_State *L);
 int        state_is_exit(lua_State *L, int idx);
 size_t     state_memory(lua_State *L);
+int        state_hold(lua_State *L, size_t bytes);
 int        state_traceback(lua_State *L);
 
 #endif

@@ -5,6 +5,10 @@
  * the registry; it holds a pointer to the request being served, set just
  * before the handler is called and cleared right after, so a request costs
  * no allocation here and a req kept past its request fails cleanly.
+ *
+ * What the answer buffers (the body with buffering on, and the header
+ * lines until they are sent) counts toward the state's memory
+ * (state_hold): a script cannot hold more outside Lua than inside it.
  */
 #include <ctype.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include "conf.h"
 #include "log.h"
 #include "request.h"
+#include "state.h"
 
 #define API_REQ_META "luafcgid.req"
 
@@ -34,10 +39,21 @@ api_check(lua_State *L)
     return *slot;
 }
 
+/* What the answer buffers counts toward the state's memory. [-0, +0, v] */
+static void
+api_hold(lua_State *L, struct request *r, size_t more)
+{
+    size_t held = (r->headers_sent ? 0 : r->head.len) + (r->conf->buffering ? r->body.len : 0);
+
+    if (state_hold(L, held + more) < 0)
+        luaL_error(L, "memory limit reached by the buffered answer (%zu bytes)", held + more);
+}
+
 static int
 api_write(lua_State *L, struct request *r, const char *p, size_t n)
 {
     if (r->conf->buffering) {
+        api_hold(L, r, n);
         if (buf_append(&r->body, p, n) < 0)
             return luaL_error(L, "out of memory for the response");
         return 0;
@@ -126,6 +142,7 @@ api_header(lua_State *L)
         return api_set_buf(L, &r->ctype, value, vlen);
     if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0)
         r->has_length = 1;
+    api_hold(L, r, nlen + vlen + 4);
     if (buf_append(&r->head, name, nlen) < 0 || buf_append(&r->head, ": ", 2) < 0 ||
         buf_append(&r->head, value, vlen) < 0 || buf_append(&r->head, "\r\n", 2) < 0)
         return luaL_error(L, "out of memory for a header");
@@ -149,7 +166,10 @@ api_gets(lua_State *L)
 static int
 api_flush(lua_State *L)
 {
-    request_flush(api_check(L));
+    struct request *r = api_check(L);
+
+    request_flush(r);
+    api_hold(L, r, 0);      /* what was sent is no longer held */
     return 0;
 }
 
@@ -157,7 +177,10 @@ api_flush(lua_State *L)
 static int
 api_reset(lua_State *L)
 {
-    buf_reset(&api_check(L)->body);
+    struct request *r = api_check(L);
+
+    buf_reset(&r->body);
+    api_hold(L, r, 0);
     return 0;
 }
 

@@ -3,9 +3,10 @@
  *
  * The config is a Lua chunk run once in a private state with no libraries
  * (arithmetic works, nothing can touch the system) and a bounded instruction
- * budget, so a loop in the config cannot hang start-up or -t. The keys are a
- * table of { name, type, offset, range }: adding a key is one row, and one
- * cross-field check follows. Every error names the file and the key.
+ * budget, so a loop in the config cannot hang start-up or -t. The keys and
+ * their value parsers are a table in conf_keys.c; this file runs the chunk,
+ * reads every key through that table, then makes the one cross-field check.
+ * Every error names the file and the key.
  *
  * A loaded config is immutable and reference counted. conf_publish() makes a
  * new one current (start-up, SIGHUP); a worker takes a reference for the
@@ -26,418 +27,11 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "conf.h"
+#include "conf_keys.h"
 #include "log.h"
 
 #define CONF_INSTRUCTION_BUDGET 10000000
 #define CONF_UNSET (-1)
-
-enum conf_type {
-    CT_STRING,      /* any string */
-    CT_TEXT,        /* a string with no CR, LF or NUL (goes into headers) */
-    CT_PATH,        /* a path; relative ones are taken from the config's dir */
-    CT_LISTEN,      /* a unix socket path or host:port */
-    CT_HEADERS,     /* "Name: value" lines */
-    CT_INT,
-    CT_SIZE,        /* a byte count, may exceed INT_MAX */
-    CT_BOOL,
-    CT_MODE,        /* octal permissions */
-    CT_LEVEL,       /* log level name */
-    CT_LIST         /* array of strings */
-};
-
-#define CF_LATER    0x1     /* accepted, not implemented yet: warn when set */
-
-struct conf_key {
-    const char     *name;
-    enum conf_type  type;
-    size_t          offset;
-    double          min, max;
-    int             flags;
-};
-
-#define K(name, type, min, max, flags) \
-    { #name, type, offsetof(struct conf, name), min, max, flags }
-
-static const struct conf_key conf_keys[] = {
-    K(listen,            CT_LISTEN,  0, 0, 0),
-    K(listen_mode,       CT_MODE,    0, 07777, 0),
-    K(listen_owner,      CT_TEXT,    0, 0, 0),
-    K(listen_group,      CT_TEXT,    0, 0, 0),
-    K(backlog,           CT_INT,     1, 65535, 0),
-    K(keepalive_timeout, CT_INT,     0, 86400, 0),
-    K(keepalive_max,     CT_INT,     0, 1000000, 0),
-    K(user,              CT_TEXT,    0, 0, 0),
-    K(group,             CT_TEXT,    0, 0, 0),
-    K(daemonize,         CT_BOOL,    0, 0, 0),
-    K(pidfile,           CT_PATH,    0, 0, 0),
-    K(logfile,           CT_PATH,    0, 0, 0),
-    K(loglevel,          CT_LEVEL,   0, 0, 0),
-    K(workers,           CT_INT,     1, LF_MAX_WORKERS, 0),
-    K(states,            CT_INT,     1, LF_MAX_STATES, 0),
-    K(clones,            CT_INT,     1, LF_MAX_STATES, 0),
-    K(sweep,             CT_INT,     10, LF_MAX_SWEEP, 0),
-    K(maxidle,           CT_INT,     0, INT_MAX, 0),
-    K(maxrequests,       CT_INT,     0, INT_MAX, 0),
-    K(retries,           CT_INT,     0, 1000, 0),
-    K(jitter,            CT_INT,     0, LF_MAX_JITTER, 0),
-    K(timeout,           CT_INT,     0, 86400, 0),
-    K(memory,            CT_SIZE,    0, 1e15, 0),
-    K(maxpost,           CT_SIZE,    0, 1e12, 0),
-    K(showerrors,        CT_BOOL,    0, 0, 0),
-    K(buffering,         CT_BOOL,    0, 0, 0),
-    K(headersize,        CT_SIZE,    16, LF_MAX_BUFSIZE, 0),
-    K(bodysize,          CT_SIZE,    16, LF_MAX_BUFSIZE, 0),
-    K(headers,           CT_HEADERS, 0, 0, 0),
-    K(handler,           CT_TEXT,    0, 0, 0),
-    K(httpstatus,        CT_TEXT,    0, 0, 0),
-    K(contenttype,       CT_TEXT,    0, 0, 0),
-    K(docroot,           CT_PATH,    0, 0, 0),
-    K(extensions,        CT_LIST,    0, 0, 0),
-    K(preload,           CT_LIST,    0, 0, 0),
-    K(allowed_clients,   CT_LIST,    0, 0, CF_LATER),
-    K(status_path,       CT_TEXT,    0, 0, CF_LATER),
-    K(ping_path,         CT_TEXT,    0, 0, CF_LATER),
-    K(ping_response,     CT_TEXT,    0, 0, CF_LATER),
-    K(slowlog,           CT_PATH,    0, 0, CF_LATER),
-    K(slowtime,          CT_INT,     0, 86400, CF_LATER),
-};
-
-#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
-
-/* Keys whose new value needs a restart rather than a SIGHUP. */
-static const char *const conf_restart_only[] = {
-    "listen", "listen_mode", "listen_owner", "listen_group", "backlog",
-    "user", "group", "daemonize", "pidfile", "workers"
-};
-
-/* ---- loading ---------------------------------------------------------- */
-
-struct conf_ctx {
-    const char  *path;
-    char        *dir;       /* the config file's directory, for relative paths */
-    char        *err;
-    size_t       errlen;
-};
-
-static void
-conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
-    LF_PRINTF(3, 4);
-
-static void
-conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (key)
-        snprintf(ctx->err, ctx->errlen, "%s: key '%s': %s", ctx->path, key, msg);
-    else
-        snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, msg);
-}
-
-static char *
-conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-
-    if (p == NULL) {
-        conf_error(ctx, key, "out of memory");
-        return NULL;
-    }
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-static int
-conf_has_ctl(const char *s, size_t n)
-{
-    return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
-}
-
-/* Relative paths are taken from the config file's directory: the daemon
- * runs from "/", and the file is what the user was looking at. */
-static char *
-conf_abspath(struct conf_ctx *ctx, const char *key, const char *s, size_t n)
-{
-    char *p;
-    size_t dl;
-
-    if (n == 0 || s[0] == '/')
-        return conf_strdup(ctx, key, s, n);
-    dl = strlen(ctx->dir);
-    if ((p = malloc(dl + 1 + n + 1)) == NULL) {
-        conf_error(ctx, key, "out of memory");
-        return NULL;
-    }
-    memcpy(p, ctx->dir, dl);
-    p[dl] = '/';
-    memcpy(p + dl + 1, s, n);
-    p[dl + 1 + n] = '\0';
-    return p;
-}
-
-static int
-conf_is_tcp(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-
-    if (s[0] == '/' || colon == NULL || colon[1] == '\0')
-        return 0;
-    return strspn(colon + 1, "0123456789") == strlen(colon + 1);
-}
-
-/* "Name: value" lines, separated by LF or CRLF, become CRLF-terminated. */
-static char *
-conf_parse_headers(struct conf_ctx *ctx, const char *key, const char *s, size_t n)
-{
-    char *out, *o;
-    size_t i = 0;
-
-    if (memchr(s, '\0', n)) {
-        conf_error(ctx, key, "contains a NUL byte");
-        return NULL;
-    }
-    if ((out = malloc(n * 2 + 3)) == NULL) {
-        conf_error(ctx, key, "out of memory");
-        return NULL;
-    }
-    o = out;
-    while (i < n) {
-        size_t start = i, end;
-        const char *colon;
-
-        while (i < n && s[i] != '\n')
-            i++;
-        end = i;
-        if (end > start && s[end - 1] == '\r')
-            end--;
-        if (i < n)
-            i++;
-        if (end == start)
-            continue;
-        colon = memchr(s + start, ':', end - start);
-        if (colon == NULL || colon == s + start || memchr(s + start, '\r', end - start)) {
-            conf_error(ctx, key, "each line must be \"Name: value\"");
-            free(out);
-            return NULL;
-        }
-        memcpy(o, s + start, end - start);
-        o += end - start;
-        *o++ = '\r';
-        *o++ = '\n';
-    }
-    *o = '\0';
-    return out;
-}
-
-static int
-conf_parse_number(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, double *out)
-{
-    double v;
-
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-        conf_error(ctx, k->name, "must be a number, not a %s", luaL_typename(L, -1));
-        return -1;
-    }
-    v = lua_tonumber(L, -1);
-    if (v != floor(v) || v < k->min || v > k->max) {
-        conf_error(ctx, k->name, "must be a whole number from %.0f to %.0f", k->min, k->max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int
-conf_parse_mode(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, int *out)
-{
-    char digits[32];
-    const char *s;
-    char *end;
-    long v;
-
-    if (lua_type(L, -1) == LUA_TNUMBER) {
-        /* listen_mode = 660 means what it looks like: octal digits. */
-        double d = lua_tonumber(L, -1);
-        if (d < 0 || d > 7777 || d != floor(d)) {
-            conf_error(ctx, k->name, "must be an octal mode such as \"0660\"");
-            return -1;
-        }
-        snprintf(digits, sizeof(digits), "%.0f", d);
-        s = digits;
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-        s = lua_tostring(L, -1);
-    } else {
-        conf_error(ctx, k->name, "must be an octal mode such as \"0660\"");
-        return -1;
-    }
-    errno = 0;
-    v = strtol(s, &end, 8);
-    if (*s == '\0' || *end != '\0' || errno || v < 0 || v > 07777) {
-        conf_error(ctx, k->name, "must be an octal mode such as \"0660\"");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int
-conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct strlist *out)
-{
-    int i, n;
-
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        /* a single string is a list of one */
-        lua_createtable(L, 1, 0);
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, -2, 1);
-        lua_replace(L, -2);
-    }
-    if (lua_type(L, -1) != LUA_TTABLE) {
-        conf_error(ctx, k->name, "must be a list of strings, not a %s", luaL_typename(L, -1));
-        return -1;
-    }
-    n = (int)lua_objlen(L, -1);
-    if (n > LF_MAX_LIST) {
-        conf_error(ctx, k->name, "has more than %d entries", LF_MAX_LIST);
-        return -1;
-    }
-    out->count = 0;
-    if ((out->items = calloc((size_t)n + 1, sizeof(char *))) == NULL) {
-        conf_error(ctx, k->name, "out of memory");
-        return -1;
-    }
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *s;
-
-        lua_rawgeti(L, -1, i);
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            conf_error(ctx, k->name, "entry %d must be a string, not a %s", i, luaL_typename(L, -1));
-            lua_pop(L, 1);
-            return -1;
-        }
-        s = lua_tolstring(L, -1, &len);
-        if (strcmp(k->name, "preload") == 0)
-            out->items[i - 1] = conf_abspath(ctx, k->name, s, len);
-        else
-            out->items[i - 1] = conf_strdup(ctx, k->name, s, len);
-        lua_pop(L, 1);
-        if (out->items[i - 1] == NULL)
-            return -1;
-        out->count = i;
-    }
-    return 0;
-}
-
-static void
-conf_strlist_free(struct strlist *l)
-{
-    int i;
-
-    for (i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->count = 0;
-}
-
-static int
-conf_parse_string(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, char **out)
-{
-    const char *s;
-    size_t n;
-    char *v;
-
-    if (lua_type(L, -1) != LUA_TSTRING) {
-        conf_error(ctx, k->name, "must be a string, not a %s", luaL_typename(L, -1));
-        return -1;
-    }
-    s = lua_tolstring(L, -1, &n);
-    switch (k->type) {
-    case CT_TEXT:
-        if (conf_has_ctl(s, n)) {
-            conf_error(ctx, k->name, "must not contain CR, LF or NUL");
-            return -1;
-        }
-        v = conf_strdup(ctx, k->name, s, n);
-        break;
-    case CT_PATH:
-        if (n == 0 || memchr(s, '\0', n)) {
-            conf_error(ctx, k->name, "must be a non-empty path");
-            return -1;
-        }
-        if (strcmp(k->name, "logfile") == 0 && (strcmp(s, "syslog") == 0 || strcmp(s, "stderr") == 0))
-            v = conf_strdup(ctx, k->name, s, n);
-        else
-            v = conf_abspath(ctx, k->name, s, n);
-        break;
-    case CT_LISTEN:
-        if (n == 0 || memchr(s, '\0', n)) {
-            conf_error(ctx, k->name, "must be a socket path or host:port");
-            return -1;
-        }
-        v = conf_is_tcp(s) ? conf_strdup(ctx, k->name, s, n) : conf_abspath(ctx, k->name, s, n);
-        break;
-    case CT_HEADERS:
-        v = conf_parse_headers(ctx, k->name, s, n);
-        break;
-    default:
-        v = conf_strdup(ctx, k->name, s, n);
-        break;
-    }
-    if (v == NULL)
-        return -1;
-    free(*out);
-    *out = v;
-    return 0;
-}
-
-/* Parse the value on top of the stack into C's field for K. */
-static int
-conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c)
-{
-    char *field = (char *)c + k->offset;
-    double d;
-    int lvl;
-
-    switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
-        return conf_parse_string(ctx, L, k, (char **)(void *)field);
-    case CT_INT:
-        if (conf_parse_number(ctx, L, k, &d) < 0)
-            return -1;
-        *(int *)(void *)field = (int)d;
-        return 0;
-    case CT_SIZE:
-        return conf_parse_number(ctx, L, k, (double *)(void *)field);
-    case CT_BOOL:
-        if (lua_type(L, -1) != LUA_TBOOLEAN) {
-            conf_error(ctx, k->name, "must be true or false, not a %s", luaL_typename(L, -1));
-            return -1;
-        }
-        *(int *)(void *)field = lua_toboolean(L, -1);
-        return 0;
-    case CT_MODE:
-        return conf_parse_mode(ctx, L, k, (int *)(void *)field);
-    case CT_LEVEL:
-        if (lua_type(L, -1) != LUA_TSTRING || (lvl = log_level_parse(lua_tostring(L, -1))) < 0) {
-            conf_error(ctx, k->name, "must be one of error, warn, notice, info, debug");
-            return -1;
-        }
-        *(int *)(void *)field = lvl;
-        return 0;
-    case CT_LIST:
-        conf_strlist_free((struct strlist *)(void *)field);
-        return conf_parse_list(ctx, L, k, (struct strlist *)(void *)field);
-    }
-    return -1;
-}
 
 static int
 conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
@@ -476,6 +70,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->timeout = LF_DEFAULT_TIMEOUT;
     c->memory = LF_DEFAULT_MEMORY;
     c->maxpost = LF_DEFAULT_MAXPOST;
+    c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
+    c->maxparams = LF_DEFAULT_MAXPARAMS;
     c->buffering = 1;
     c->headersize = LF_DEFAULT_HEADERSIZE;
     c->bodysize = LF_DEFAULT_BODYSIZE;
@@ -537,17 +133,6 @@ conf_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static const struct conf_key *
-conf_find_key(const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < CONF_NKEYS; i++)
-        if (strcmp(conf_keys[i].name, name) == 0)
-            return &conf_keys[i];
-    return NULL;
-}
-
 static void
 conf_warn_unknown(struct conf_ctx *ctx, lua_State *L)
 {
@@ -562,7 +147,7 @@ conf_warn_unknown(struct conf_ctx *ctx, lua_State *L)
         name = lua_tostring(L, -1);
         if (conf_find_key(name))
             continue;
-        for (i = 0; i < CONF_NKEYS; i++) {
+        for (i = 0; i < conf_nkeys; i++) {
             int d = conf_distance(name, conf_keys[i].name);
             if (d > 0 && d <= 2 && strlen(name) > 3) {
                 log_warn("%s: unknown key '%s' ignored; did you mean '%s'?",
@@ -634,7 +219,7 @@ conf_read_keys(struct conf_ctx *ctx, lua_State *L, struct conf *c)
 {
     size_t i;
 
-    for (i = 0; i < CONF_NKEYS; i++) {
+    for (i = 0; i < conf_nkeys; i++) {
         const struct conf_key *k = &conf_keys[i];
         int rc;
 
@@ -643,9 +228,13 @@ conf_read_keys(struct conf_ctx *ctx, lua_State *L, struct conf *c)
             lua_pop(L, 1);
             continue;
         }
-        if (k->flags & CF_LATER)
-            log_warn("%s: key '%s' is not supported by this version; ignored",
-                     ctx->path, k->name);
+        /* an ignored allowed_clients would serve everyone while the
+         * operator believes it restricts: refuse what does not work yet */
+        if (k->flags & CF_LATER) {
+            conf_error(ctx, k->name, "not supported yet; remove it from the config");
+            lua_pop(L, 1);
+            return -1;
+        }
         rc = conf_parse_key(ctx, L, k, c);
         lua_pop(L, 1);
         if (rc < 0)
@@ -696,108 +285,13 @@ conf_load(const char *path, char *err, size_t errlen)
 void
 conf_free(struct conf *c)
 {
-    size_t i;
-
     if (c == NULL)
         return;
-    for (i = 0; i < CONF_NKEYS; i++) {
-        const struct conf_key *k = &conf_keys[i];
-        char *field = (char *)c + k->offset;
-
-        switch (k->type) {
-        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
-            free(*(char **)(void *)field);
-            break;
-        case CT_LIST:
-            conf_strlist_free((struct strlist *)(void *)field);
-            break;
-        default:
-            break;
-        }
-    }
+    conf_free_fields(c);
     free(c->path);
     free(c);
 }
 
-/* req:config(name): pushes the value of NAME, or nil for an unknown key. */
-int
-conf_push_value(lua_State *L, const struct conf *c, const char *name)
-{
-    const struct conf_key *k = conf_find_key(name);
-    const char *field;
-    int i;
-
-    if (k == NULL) {
-        lua_pushnil(L);
-        return 1;
-    }
-    field = (const char *)c + k->offset;
-    switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS: {
-        const char *s = *(char *const *)(const void *)field;
-        if (s)
-            lua_pushstring(L, s);
-        else
-            lua_pushnil(L);
-        break;
-    }
-    case CT_INT: case CT_MODE:
-        lua_pushinteger(L, *(const int *)(const void *)field);
-        break;
-    case CT_SIZE:
-        lua_pushnumber(L, *(const double *)(const void *)field);
-        break;
-    case CT_BOOL:
-        lua_pushboolean(L, *(const int *)(const void *)field);
-        break;
-    case CT_LEVEL: {
-        static const char *const names[] = { "error", "warn", "notice", "info", "debug" };
-        lua_pushstring(L, names[*(const int *)(const void *)field]);
-        break;
-    }
-    case CT_LIST: {
-        const struct strlist *l = (const struct strlist *)(const void *)field;
-        lua_createtable(L, l->count, 0);
-        for (i = 0; i < l->count; i++) {
-            lua_pushstring(L, l->items[i]);
-            lua_rawseti(L, -2, i + 1);
-        }
-        break;
-    }
-    }
-    return 1;
-}
-
-static int
-conf_same_value(const struct conf *a, const struct conf *b, const struct conf_key *k)
-{
-    const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
-
-    switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS: {
-        const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
-        return (sa == NULL && sb == NULL) || (sa && sb && strcmp(sa, sb) == 0);
-    }
-    case CT_INT: case CT_MODE: case CT_BOOL: case CT_LEVEL:
-        return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
-    default:
-        return 1;
-    }
-}
-
-/* The first key that differs and that only a restart can apply, or NULL. */
-const char *
-conf_restart_keys(const struct conf *old, const struct conf *new_conf)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(conf_restart_only) / sizeof(conf_restart_only[0]); i++) {
-        const struct conf_key *k = conf_find_key(conf_restart_only[i]);
-        if (k && !conf_same_value(old, new_conf, k))
-            return k->name;
-    }
-    return NULL;
-}
 
 /* ---- the current snapshot --------------------------------------------- */
 

@@ -30,16 +30,28 @@
 
 static int daemon_ready_fd = -1;
 
-/* Open and lock PATH; the fd, or -1 (logged) when held by another. */
+/* Open and lock PATH, never through a symlink; the fd, or -1 (logged)
+ * when held by another or not a plain file. */
 int
 daemon_pidfile_lock(const char *path)
 {
     char pid[32];
     ssize_t n;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    struct stat sb;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
 
     if (fd < 0) {
-        log_syserr("cannot open pidfile %s", path);
+        if (errno == ELOOP)
+            log_err("pidfile %s is a symbolic link; refusing it", path);
+        else
+            log_syserr("cannot open pidfile %s", path);
+        return -1;
+    }
+    /* a hard link or a device planted at the path would have root truncate
+     * and overwrite some other file */
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        log_err("pidfile %s is not a regular file with a single link; refusing it", path);
+        close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

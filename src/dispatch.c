@@ -54,7 +54,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,7 +99,6 @@ struct dispatch {
     int             fd_failed, fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
-    int             io_timeout;     /* s: longest a read or write may block */
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
     int             pfds_cap;
@@ -168,12 +166,11 @@ dispatch_wake_leader(struct dispatch *d)
 }
 
 void
-dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int io_timeout)
+dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max)
 {
     pthread_mutex_lock(&d->lock);
     d->keepalive_timeout = keepalive_timeout;
     d->keepalive_max = keepalive_max;
-    d->io_timeout = io_timeout;
     dispatch_wake_leader(d);    /* apply the new limits now */
     pthread_mutex_unlock(&d->lock);
 }
@@ -268,23 +265,6 @@ dispatch_has_data(int fd)
     return poll(&p, 1, 0) > 0;
 }
 
-/* A client that stalls mid-request, or stops reading the answer, must not
- * hold a worker past `timeout`. Set on every connection: unix sockets do
- * not inherit these from the listening socket. */
-static void
-dispatch_set_timeouts(int fd, int seconds)
-{
-    struct timeval tv;
-
-    if (seconds <= 0)
-        return;
-    tv.tv_sec = seconds;
-    tv.tv_usec = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-        log_syswarn("cannot set a connection's timeouts");
-}
-
 /* Log what accept() could not do since the last report, at most once per
  * LF_FD_REPORT_MS however often it fails; lock held. */
 static void
@@ -324,7 +304,9 @@ dispatch_accept_failed(struct dispatch *d, int err)
     return 0;
 }
 
-/* Accept what is waiting; lock held. Readable ones queue, the rest park. */
+/* Accept what is waiting; lock held. Readable ones queue, the rest park.
+ * Connections are non-blocking: the record layer (wire.c) waits on them
+ * with poll(), against the request's client_timeout. */
 static void
 dispatch_accept(struct dispatch *d, int burst)
 {
@@ -332,10 +314,10 @@ dispatch_accept(struct dispatch *d, int burst)
 
     for (i = 0; i < burst; i++) {
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
-        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
         fd = accept(d->listen_fd, NULL, NULL);
-        if (fd >= 0 && dispatch_cloexec_nonblock(fd, 0) < 0) {
+        if (fd >= 0 && dispatch_cloexec_nonblock(fd, 1) < 0) {
             close(fd);
             continue;
         }
@@ -353,7 +335,6 @@ dispatch_accept(struct dispatch *d, int burst)
         d->backoff_ms = 0;
         if (d->is_tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-        dispatch_set_timeouts(fd, d->io_timeout);
         if (dispatch_has_data(fd))
             dispatch_ready_push(d, fd);
         else

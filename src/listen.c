@@ -3,8 +3,14 @@
  *
  * A unix socket path that is already there is probed first: if a live
  * server answers, starting is an error (two daemons on one socket would
- * split the traffic silently); if nobody answers, the file is stale and is
- * replaced. The socket gets listen_mode (set through the umask so there
+ * split the traffic silently); only when it is a socket and the connection
+ * is refused (nobody listens) is the file stale and replaced. Any other
+ * answer refuses to start rather than remove a live server's socket.
+ *
+ * The socket's directory (by default /var/run/luafcgid) is made when
+ * missing and refused when a stranger could replace the socket in it
+ * (another owner than root or `user`, or world-writable without the
+ * sticky bit): whoever binds the path first receives nginx's requests. The socket gets listen_mode (set through the umask so there
  * is no moment with wider permissions) and listen_owner/listen_group.
  */
 #include <errno.h>
@@ -53,7 +59,7 @@ static int
 listen_clear_stale(const char *path, const struct sockaddr_un *sun)
 {
     struct stat sb;
-    int fd, rc;
+    int fd, rc, err;
 
     if (lstat(path, &sb) < 0)
         return errno == ENOENT ? 0 : (log_syserr("listen: %s", path), -1);
@@ -66,9 +72,17 @@ listen_clear_stale(const char *path, const struct sockaddr_un *sun)
         return -1;
     }
     rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    err = errno;
     close(fd);
     if (rc == 0) {
         log_err("listen: another server is already listening on %s", path);
+        return -1;
+    }
+    /* only "nobody listens" proves it stale: EACCES, EAGAIN (a full
+     * backlog) and the rest may hide a live server */
+    if (err != ECONNREFUSED) {
+        errno = err;
+        log_syserr("listen: cannot tell whether %s is in use; remove it if it is stale", path);
         return -1;
     }
     if (unlink(path) < 0) {
@@ -108,6 +122,62 @@ listen_chown(const struct conf *c)
     return 0;
 }
 
+/* May UID own the socket's directory? root, us, or `user`. */
+static int
+listen_trusted_owner(const struct conf *c, uid_t uid)
+{
+    struct passwd *pw;
+
+    if (uid == 0 || uid == geteuid())
+        return 1;
+    return c->user && (pw = getpwnam(c->user)) != NULL && pw->pw_uid == uid;
+}
+
+/* The socket's directory is made if missing (0755, ours: the socket is
+ * bound before the privilege drop) and must not let a stranger replace the
+ * socket: owned by root or `user`, and not world-writable unless sticky. */
+static int
+listen_prepare_dir(const struct conf *c)
+{
+    const char *slash = strrchr(c->listen, '/');
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct stat sb;
+    size_t n;
+
+    if (slash == NULL)
+        return 0;
+    n = slash == c->listen ? 1 : (size_t)(slash - c->listen);
+    if (n >= sizeof(dir))
+        return 0;   /* listen_unix_addr() reports the length */
+    memcpy(dir, c->listen, n);
+    dir[n] = '\0';
+    if (mkdir(dir, 0755) == 0)
+        log_notice("listen: made the directory %s", dir);
+    else if (errno != EEXIST) {
+        log_syserr("listen: cannot make the directory %s", dir);
+        return -1;
+    }
+    if (stat(dir, &sb) < 0) {
+        log_syserr("listen: %s", dir);
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        log_err("listen: %s is not a directory", dir);
+        return -1;
+    }
+    if ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX)) {
+        log_err("listen: %s is world-writable without the sticky bit; anyone could "
+                "replace the socket", dir);
+        return -1;
+    }
+    if (!listen_trusted_owner(c, sb.st_uid)) {
+        log_err("listen: %s belongs to uid %ld, not to root or the daemon's user",
+                dir, (long)sb.st_uid);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 listen_open_unix(const struct conf *c)
 {
@@ -115,7 +185,8 @@ listen_open_unix(const struct conf *c)
     mode_t old;
     int fd, rc;
 
-    if (listen_unix_addr(c->listen, &sun) < 0 || listen_clear_stale(c->listen, &sun) < 0)
+    if (listen_unix_addr(c->listen, &sun) < 0 || listen_prepare_dir(c) < 0 ||
+        listen_clear_stale(c->listen, &sun) < 0)
         return -1;
     if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
         log_syserr("listen: socket");

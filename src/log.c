@@ -9,7 +9,14 @@
  * a failed reopen leaves the old file in use.
  *
  * While "mirror" is on (start-up, before detaching) warnings and errors also
- * go to stderr, so a service manager sees why a start failed.
+ * go to stderr, so a service manager sees why a start failed. What is
+ * logged before the log is first opened (the config's warnings) is also
+ * held and written to the log once it is, so it is never lost.
+ *
+ * Control characters are escaped in the one formatter, so request data
+ * quoted in a message can never forge a line. The log file is opened
+ * without following symlinks and must be a regular file with one link;
+ * it is handed to `user` only when luafcgid created it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +39,25 @@ static const char *const log_names[] = {
     "error", "warn", "notice", "info", "debug"
 };
 
-/* log_lock guards log_kind, log_fd, log_path, log_mirror. */
+/* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
+ * log_opened and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int log_mirror;
 static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
+static int log_created;     /* the current log file was made by us */
+static int log_opened;      /* log_open() succeeded once: nothing is held */
+
+/* Lines logged before the log is open (the config's warnings), written to
+ * it once it is; bounded, the first ones kept. */
+static char log_held[LF_LOG_LINE_MAX * 4];
+static size_t log_held_len;
+
 static int log_level = LOG_LEVEL_NOTICE;  /* atomic */
+
+static void log_write_all(int fd, const char *p, size_t n);
 
 int
 log_level_parse(const char *name)
@@ -58,27 +76,92 @@ log_enabled(int level)
     return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-/* Open PATH for appending; a missing last directory is made (0750). */
+/* An open log must be a plain file with one name: a symlink or a hard link
+ * planted by whoever owns the log directory would make root write (and
+ * chown) some other file. */
 static int
-log_open_file(const char *path)
+log_check_file(int fd, const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    struct stat sb;
+
+    if (fstat(fd, &sb) < 0) {
+        log_syserr("cannot check log file %s", path);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        log_err("log file %s is not a regular file with a single link; refusing it", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Open PATH for appending, never through a symlink; *CREATED tells whether
+ * this call made the file. A missing last directory is made (0750). */
+static int
+log_open_file(const char *path, int *created)
+{
+    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     char dir[LF_LOG_LINE_MAX];
     const char *slash = strrchr(path, '/');
+    int fd, tries;
 
-    if (fd < 0 && errno == ENOENT && slash && slash != path &&
-        (size_t)(slash - path) < sizeof(dir)) {
+    *created = 0;
+    for (tries = 0; tries < 3; tries++) {
+        if ((fd = open(path, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
+            *created = 1;
+            break;
+        }
+        if (errno == EEXIST) {
+            if ((fd = open(path, flags)) >= 0 || errno != ENOENT)
+                break;
+            continue;   /* removed between the two opens: create it */
+        }
+        if (errno != ENOENT || slash == NULL || slash == path ||
+            (size_t)(slash - path) >= sizeof(dir))
+            break;
         memcpy(dir, path, (size_t)(slash - path));
         dir[slash - path] = '\0';
-        if (mkdir(dir, 0750) == 0) {
-            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-            memcpy(log_made_dir, dir, sizeof(dir));
-        } else
+        if (mkdir(dir, 0750) < 0) {
             errno = ENOENT;
+            break;
+        }
+        memcpy(log_made_dir, dir, sizeof(dir));
     }
-    if (fd < 0)
-        log_syserr("cannot open log file %s", path);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            log_err("log file %s is a symbolic link; refusing it", path);
+        else
+            log_syserr("cannot open log file %s", path);
+        return -1;
+    }
+    if (log_check_file(fd, path) < 0) {
+        close(fd);
+        return -1;
+    }
     return fd;
+}
+
+/* Write what was held to the new target; stderr saw it already. Called
+ * with log_lock held. */
+static void
+log_flush_held(void)
+{
+    size_t start = 0, i;
+
+    if (log_kind == LOG_KIND_FILE)
+        log_write_all(log_fd, log_held, log_held_len);
+    else if (log_kind == LOG_KIND_SYSLOG) {
+        for (i = 0; i < log_held_len; i++) {
+            if (log_held[i] != '\n')
+                continue;
+            /* syslog adds its own date: skip ours */
+            const char *p = memchr(log_held + start, ']', i - start);
+            size_t from = p && p + 2 <= log_held + i ? (size_t)(p + 2 - log_held) : start;
+            syslog(LOG_NOTICE, "%.*s", (int)(i - from), log_held + from);
+            start = i + 1;
+        }
+    }
+    log_held_len = 0;
 }
 
 /* Switch to TARGET ("stderr", "syslog" or a path); the old target stays on failure. */
@@ -87,7 +170,7 @@ log_open(const char *target, int level)
 {
     enum log_kind kind = LOG_KIND_FILE;
     char *path = NULL;
-    int fd = STDERR_FILENO;
+    int fd = STDERR_FILENO, created = 0;
 
     if (strcmp(target, "stderr") == 0)
         kind = LOG_KIND_STDERR;
@@ -98,7 +181,7 @@ log_open(const char *target, int level)
             log_syserr("cannot open log file %s", target);
             return -1;
         }
-        if ((fd = log_open_file(target)) < 0) {
+        if ((fd = log_open_file(target, &created)) < 0) {
             free(path);
             return -1;
         }
@@ -115,43 +198,64 @@ log_open(const char *target, int level)
     log_kind = kind;
     log_fd = fd;
     log_path = path;
+    log_created = created;
+    if (!log_opened)
+        log_flush_held();
+    log_opened = 1;
     pthread_mutex_unlock(&log_lock);
 
     __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
     return 0;
 }
 
-/* SIGUSR1: reopen the log file by name, for rotation. */
+/* SIGUSR1: reopen the log file by name, for rotation. The path is only
+ * changed by log_open(), on the same (signal) thread. */
 int
 log_reopen(void)
 {
-    int fd, rc = 0;
+    int fd, created, is_file, rc = 0;
+    char *path = NULL;
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE) {
-        fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0 || dup2(fd, log_fd) < 0)
-            rc = -1;
-        if (fd >= 0)
-            close(fd);
-    }
+    is_file = log_kind == LOG_KIND_FILE;
+    if (is_file)
+        path = strdup(log_path);
     pthread_mutex_unlock(&log_lock);
-    if (rc < 0)
+    if (!is_file)
+        return 0;
+    if (path == NULL) {
         log_syserr("cannot reopen log file");
+        return -1;
+    }
+    if ((fd = log_open_file(path, &created)) < 0) {
+        free(path);
+        return -1;
+    }
+    pthread_mutex_lock(&log_lock);
+    if (dup2(fd, log_fd) < 0)
+        rc = -1;
+    else
+        log_created = created;
+    pthread_mutex_unlock(&log_lock);
+    close(fd);
+    if (rc < 0)
+        log_syserr("cannot reopen log file %s", path);
+    free(path);
     return rc;
 }
 
-/* Before dropping privileges: hand the log file (and its directory, if we
- * made it) to the user, so that USR1 can still reopen it by name. */
+/* Before dropping privileges: hand the log file and its directory to the
+ * user, so that USR1 can still reopen it by name; only what we made
+ * ourselves, never a file or directory someone else put there. */
 int
 log_chown(uid_t uid, gid_t gid)
 {
     int rc = 0;
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE && fchown(log_fd, uid, gid) < 0)
+    if (log_kind == LOG_KIND_FILE && log_created && fchown(log_fd, uid, gid) < 0)
         rc = -1;
-    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && chown(log_made_dir, uid, gid) < 0)
+    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && lchown(log_made_dir, uid, gid) < 0)
         rc = -1;
     pthread_mutex_unlock(&log_lock);
     if (rc < 0)
@@ -207,10 +311,53 @@ log_write_all(int fd, const char *p, size_t n)
     }
 }
 
+/* Copy S into OUT with every control character escaped (\n \r \t, other
+ * C0 and DEL as \xNN), so that no message, whatever request data it
+ * quotes, can start a line of its own. Cut short rather than mid-escape. */
+static void
+log_escape(char *out, size_t size, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char e[5];
+        size_t n = 0;
+
+        if (c == '\n' || c == '\r' || c == '\t') {
+            e[n++] = '\\';
+            e[n++] = (char)(c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        } else if (c < 0x20 || c == 0x7f) {
+            e[n++] = '\\';
+            e[n++] = 'x';
+            e[n++] = hex[c >> 4];
+            e[n++] = hex[c & 0xf];
+        } else
+            e[n++] = (char)c;
+        if (o + n >= size)
+            break;
+        memcpy(out + o, e, n);
+        o += n;
+    }
+    out[o] = '\0';
+}
+
+/* Keep LINE for the log that is not open yet (with log_lock held). */
+static void
+log_hold(const char *line, size_t n)
+{
+    if (log_opened || n > sizeof(log_held) - log_held_len)
+        return;
+    memcpy(log_held + log_held_len, line, n);
+    log_held_len += n;
+}
+
 void
 log_vmsg(int level, int errnum, const char *fmt, va_list ap)
 {
     char line[LF_LOG_LINE_MAX];
+    char raw[LF_LOG_LINE_MAX - 64];
     char msg[LF_LOG_LINE_MAX - 64];
     struct tm tm;
     time_t now;
@@ -218,11 +365,12 @@ log_vmsg(int level, int errnum, const char *fmt, va_list ap)
 
     if (!log_enabled(level))
         return;
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (n < 0)
         return;
-    if (errnum != 0 && (size_t)n < sizeof(msg))
-        snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(errnum));
+    if (errnum != 0 && (size_t)n < sizeof(raw))
+        snprintf(raw + n, sizeof(raw) - (size_t)n, ": %s", strerror(errnum));
+    log_escape(msg, sizeof(msg), raw);
 
     now = time(NULL);
     localtime_r(&now, &tm);
@@ -241,6 +389,7 @@ log_vmsg(int level, int errnum, const char *fmt, va_list ap)
         syslog(log_syslog_priority(level), "%s", msg);
     else
         log_write_all(log_fd, line, (size_t)n);
+    log_hold(line, (size_t)n);
     if (log_mirror && level <= LOG_LEVEL_WARN && log_fd != STDERR_FILENO) {
         char out[LF_LOG_LINE_MAX];
         int m = snprintf(out, sizeof(out), LF_NAME ": %s\n", msg);

@@ -40,6 +40,7 @@
 #include "pool.h"
 #include "request.h"
 #include "state.h"
+#include "wire.h"
 #include "worker.h"
 
 struct options {
@@ -132,7 +133,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->timeout);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     conf_publish(c);
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
@@ -252,6 +253,8 @@ main_run(struct conf *c, const struct options *o, int *listen_fd, int pidfd)
         log_err("cannot initialise libfcgi (%d)", rc);
         return -1;
     }
+    if (wire_check() < 0)
+        return -1;
     housekeep_tune_malloc();
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
@@ -260,7 +263,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd, int pidfd)
         pool_destroy(pool);
         return -1;
     }
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->timeout);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     request_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch);

@@ -11,7 +11,9 @@
  * names the worker, the script and the reason. A state that ran over its
  * time or memory, or whose load failed, is closed; any other state goes
  * back to the pool, because a script's runtime error says nothing bad
- * about the state it ran in.
+ * about the state it ran in. An error object is turned into its
+ * description inside the protected call, under the request's limits
+ * (sandbox_describe); out here only strings are read.
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +31,7 @@
 #include "log.h"
 #include "pool.h"
 #include "request.h"
+#include "sandbox.h"
 #include "state.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -388,8 +391,12 @@ request_entry(lua_State *L)
         return luaL_error(L, "no handler function '%s' in the script", r->conf->handler);
     request_push_env(L, r);
     api_push_req(L, r);
-    if (lua_pcall(L, 2, 0, 1) != 0)
+    if (lua_pcall(L, 2, 0, 1) != 0) {
+        /* described here, while the limits still bound its __tostring */
+        if (state_over(L) == STATE_OK && !state_is_exit(L, -1))
+            sandbox_describe(L, -1);
         return lua_error(L);
+    }
     return 0;
 }
 
@@ -404,7 +411,8 @@ request_describe_error(lua_State *L, char *why, size_t whylen)
         snprintf(why, whylen, "memory limit reached; its state is closed");
         return;
     }
-    if (lua_isstring(L, -1) || (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1)))
+    /* never a metamethod here: no limits, no protection */
+    if (lua_isstring(L, -1))
         snprintf(why, whylen, "%s", lua_tostring(L, -1));
     else
         snprintf(why, whylen, "(error object is a %s value)", luaL_typename(L, -1));
@@ -421,7 +429,8 @@ request_call(struct request *r, lua_State *L)
     rc = lua_cpcall(L, request_entry, r);
     api_clear_req(L);
     state_disarm(L);
-    if (rc != 0 && !(state_is_exit(L, -1) && state_over(L) == STATE_OK)) {
+    /* a limit once hit fails the request even if something swallowed it */
+    if (state_over(L) != STATE_OK || (rc != 0 && !state_is_exit(L, -1))) {
         discard = state_over(L) != STATE_OK || rc == LUA_ERRMEM;
         request_describe_error(L, why, sizeof(why));
         request_error(r, 500, why);

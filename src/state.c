@@ -13,6 +13,11 @@
  * at a pcall in the script, so pcall, xpcall and coroutine.resume are
  * wrapped to pass those errors on.
  *
+ * What a script can reach is trimmed by sandbox.c, so that no library
+ * catches a limit or removes the hook, and no Lua finalizer (which runs
+ * with hooks off) can be written. A state is closed with its memory cap
+ * still set; the finalizers that remain are C ones.
+ *
  * LuaJIT: code compiled to machine code never runs hooks, so an endless
  * loop in a trace could not be stopped. With a timeout set, each state runs
  * in LuaJIT's interpreter (still faster than Lua 5.1's); timeout = 0 lets
@@ -35,6 +40,8 @@
 #include "api.h"
 #include "conf.h"
 #include "log.h"
+#include "oslib.h"
+#include "sandbox.h"
 #include "slab.h"
 #include "state.h"
 
@@ -46,6 +53,7 @@ struct state_info {
     struct slab slab;           /* the state's small blocks */
     size_t      used;           /* bytes Lua holds */
     size_t      big;            /* of those, in blocks over SLAB_MAX */
+    size_t      held;           /* the answer the request buffers: counts too */
     size_t      limit;          /* 0 = none */
     long long   deadline_ms;    /* 0 = none */
     int         timeout;
@@ -85,7 +93,7 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     /* The freed small blocks a state keeps for reuse count too, up to as
      * much again: else churning through block sizes could hold any amount. */
     if (info->limit && nsize > osize &&
-        (info->used + (nsize - osize) > info->limit ||
+        (info->used + info->held + (nsize - osize) > info->limit ||
          info->slab.footprint + info->big + nbig - obig > 2 * info->limit)) {
         info->over = STATE_OVER_MEMORY;
         return NULL;
@@ -115,6 +123,9 @@ state_hook(lua_State *L, lua_Debug *ar)
     if (info->over == STATE_OVER_TIME ||
         (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
+        /* every instruction from now on: a library that catches the error
+         * (load's reader, a finalizer's caller) gets it again at once */
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
 }
@@ -223,6 +234,36 @@ state_module_loader(lua_State *L)
     return 1;
 }
 
+/* Keep only the absolute templates of package[FIELD] (the table on top):
+ * a relative one ("./?.lua", Lua's default) is resolved against the
+ * daemon's working directory, never a place for a script's modules. */
+static void
+state_keep_absolute(lua_State *L, const char *field)
+{
+    const char *s, *end;
+    luaL_Buffer b;
+    int first = 1;
+
+    lua_getfield(L, -1, field);
+    s = lua_tostring(L, -1);
+    luaL_buffinit(L, &b);
+    while (s && *s) {
+        end = strchr(s, ';');
+        if (end == NULL)
+            end = s + strlen(s);
+        if (*s == '/') {
+            if (!first)
+                luaL_addchar(&b, ';');
+            luaL_addlstring(&b, s, (size_t)(end - s));
+            first = 0;
+        }
+        s = *end ? end + 1 : end;
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -3, field);
+    lua_pop(L, 1);
+}
+
 static void
 state_set_path(lua_State *L, const char *script)
 {
@@ -231,7 +272,7 @@ state_set_path(lua_State *L, const char *script)
 
     lua_getglobal(L, "package");
     if (slash == NULL)
-        lua_pushliteral(L, "./?.lua;./?/init.lua;");
+        lua_pushliteral(L, "");
     else {
         lua_pushlstring(L, script, dirlen);
         lua_pushliteral(L, "/?.lua;");
@@ -242,6 +283,8 @@ state_set_path(lua_State *L, const char *script)
     lua_getfield(L, -2, "path");
     lua_concat(L, 2);
     lua_setfield(L, -2, "path");
+    state_keep_absolute(L, "path");
+    state_keep_absolute(L, "cpath");
     lua_pop(L, 1);
 }
 
@@ -278,8 +321,10 @@ state_setup(lua_State *L)
     const char *path = lua_touserdata(L, 1);
 
     luaL_openlibs(L);
+    oslib_install(L);
     state_set_path(L, path);
     state_wrap(L);
+    sandbox_install(L);
     api_register(L);
     return 0;
 }
@@ -288,16 +333,47 @@ static void
 state_fail(lua_State *L, char *err, size_t errlen, const char *what)
 {
     const char *msg;
+    char what_type[64];
 
     if (state_info(L)->over == STATE_OVER_MEMORY)
         msg = "memory limit reached";
+    else if (state_info(L)->over == STATE_OVER_TIME)
+        msg = "the script ran over timeout";
     else if (lua_isstring(L, -1))
         msg = lua_tostring(L, -1);
     else if (state_is_exit(L, -1))
         msg = "os.exit() called while loading";
-    else
-        msg = "error object is not a string";
+    else {
+        snprintf(what_type, sizeof(what_type), "(error object is a %s value)", luaL_typename(L, -1));
+        msg = what_type;
+    }
     snprintf(err, errlen, "%s: %s", what, msg);
+}
+
+struct state_load {
+    const char *path;
+    int         loaded;         /* compiled: what fails now is running it */
+};
+
+/* Load and run the script's top level, in protected mode, limits armed.
+ * An error object is described here, while its __tostring is still
+ * bounded by them. [-0, +0, e] */
+static int
+state_load_entry(lua_State *L)
+{
+    struct state_load *ld = lua_touserdata(L, 1);
+
+    lua_settop(L, 0);
+    lua_pushcfunction(L, state_traceback);
+    if (luaL_loadfile(L, ld->path) != 0)
+        return lua_error(L);
+    ld->loaded = 1;
+    if (lua_pcall(L, 0, 0, 1) != 0) {
+        if (!state_must_propagate(L, -1))
+            sandbox_describe(L, -1);
+        return lua_error(L);
+    }
+    return 0;
 }
 
 /*
@@ -308,7 +384,9 @@ lua_State *
 state_open(const char *path, const struct conf *c, char *err, size_t errlen)
 {
     struct state_info *info = calloc(1, sizeof(*info));
+    struct state_load ld = { path, 0 };
     lua_State *L;
+    int rc;
 
     if (info == NULL) {
         snprintf(err, errlen, "cannot allocate a state: %s", strerror(errno));
@@ -333,19 +411,16 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 #endif
     state_arm(L, c);
-    lua_pushcfunction(L, state_traceback);
-    if (luaL_loadfile(L, path) != 0) {
-        state_fail(L, err, errlen, "load error");
-        state_close(L);
-        return NULL;
-    }
-    if (lua_pcall(L, 0, 0, -2) != 0) {
-        if (state_is_exit(L, -1) && state_info(L)->over == STATE_OK) {
+    rc = lua_cpcall(L, state_load_entry, &ld);
+    /* a limit once hit fails the load even if something swallowed it */
+    if (rc != 0 || state_info(L)->over != STATE_OK) {
+        if (rc != 0 && state_is_exit(L, -1) && state_info(L)->over == STATE_OK) {
             lua_settop(L, 0);
             state_disarm(L);
             return L;       /* os.exit at top level only ends the load */
         }
-        state_fail(L, err, errlen, state_info(L)->over == STATE_OVER_TIME ? "timeout" : "runtime error");
+        state_fail(L, err, errlen, !ld.loaded ? "load error" :
+                   state_info(L)->over == STATE_OVER_TIME ? "timeout" : "runtime error");
         state_close(L);
         return NULL;
     }
@@ -363,7 +438,8 @@ state_close(void *ud)
     if (L == NULL)
         return;
     info = state_info(L);
-    info->limit = 0;
+    /* the memory cap stays: a finalizer that allocates is refused */
+    info->deadline_ms = 0;
     lua_close(L);
     slab_release(&info->slab);
     free(info);
@@ -378,6 +454,7 @@ state_arm(lua_State *L, const struct conf *c)
     info->limit = (size_t)c->memory;
     info->over = STATE_OK;
     info->exiting = 0;
+    info->held = 0;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
         info->deadline_ms = state_now_ms() + (long long)c->timeout * 1000;
@@ -395,6 +472,7 @@ state_disarm(lua_State *L)
 
     info->deadline_ms = 0;
     info->exiting = 0;
+    info->held = 0;
     lua_sethook(L, NULL, 0, 0);
 }
 
@@ -411,4 +489,22 @@ state_memory(lua_State *L)
     struct state_info *info = state_info(L);
 
     return info->slab.footprint + info->big;
+}
+
+/*
+ * BYTES of the request's answer are buffered outside Lua: they count
+ * toward memory with what Lua holds. Over it, the state is marked over
+ * memory (and so closed) and -1 is returned.
+ */
+int
+state_hold(lua_State *L, size_t bytes)
+{
+    struct state_info *info = state_info(L);
+
+    info->held = bytes;
+    if (info->limit && (bytes > info->limit || info->used > info->limit - bytes)) {
+        info->over = STATE_OVER_MEMORY;
+        return -1;
+    }
+    return 0;
 }

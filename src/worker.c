@@ -15,6 +15,13 @@
  * finishes a request, so that it never closes the connection itself: we
  * decide, and close without libfcgi's lingering select(), which would
  * hold the worker while a client trickles bytes.
+ *
+ * Every byte of the connection passes the record layer (wire.c), which
+ * bounds the params and the time spent waiting on the client, and tells
+ * whether the request's records were read to their end. Only then may the
+ * connection serve another request: the unread rest of a body (a 404, a
+ * handler that never read it) is drained first, or the connection closed,
+ * so that body bytes are never taken for the next request's records.
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,10 +39,12 @@
 #include "log.h"
 #include "pool.h"
 #include "request.h"
+#include "wire.h"
 #include "worker.h"
 
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
+#define WORKER_DRAIN_SLACK 65536  /* record headers and padding over maxpost */
 
 struct worker {
     pthread_t        thread;
@@ -43,6 +52,7 @@ struct worker {
     unsigned         seed;
     struct dispatch *dispatch;
     struct request   req;
+    struct wire      wire;      /* the connection being served */
 };
 
 /* Set at start-up by the main thread and read-only until worker_join(). */
@@ -87,22 +97,53 @@ worker_linger_close(int fd)
     close(fd);
 }
 
+/* Keep the connection only when its request was read to the end: drain
+ * what the request left unread, or close. */
+static void
+worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
+{
+    int drained;
+
+    if (keep && !wire_can_keep(&w->wire)) {
+        drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
+        keep = drained == WIRE_DRAINED;
+        if (drained == WIRE_TOO_BIG)
+            w->req.close_after = 1;     /* the client is still sending */
+        if (!keep)
+            log_debug("worker %d: fd %d: the request was not read to its end; closed",
+                      w->req.worker, fd);
+    }
+    wire_end(&w->wire);
+    if (keep)
+        dispatch_park(w->dispatch, fd);
+    else if (w->req.close_after)
+        worker_linger_close(fd);
+    else
+        close(fd);
+}
+
 /* Serve the request waiting on FD, then keep or close the connection. */
 static void
 worker_serve(struct worker *w, int fd)
 {
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
-    int keep;
+    struct conf *c = conf_acquire();
+    int keep, client_timeout = c->client_timeout;
+    size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
 
+    conf_release(c);
+    wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams);
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
     if (FCGX_Accept_r(f) < 0) {
         /* EOF or a bad request: libfcgi has closed the connection */
         f->ipcFd = -1;
+        wire_end(&w->wire);
         return;
     }
+    w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
     keep = f->keepConnection;
     request_handle(r);
     if (r->client_gone || r->close_after)
@@ -110,16 +151,14 @@ worker_serve(struct worker *w, int fd)
     f->keepConnection = 1;
     f->detached = 1;
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
+    w->wire.script = NULL;      /* it was libfcgi's, freed now */
     fd = f->ipcFd;
     f->ipcFd = -1;
-    if (fd < 0)
+    if (fd < 0) {
+        wire_end(&w->wire);
         return;
-    if (keep)
-        dispatch_park(w->dispatch, fd);
-    else if (r->close_after)
-        worker_linger_close(fd);
-    else
-        close(fd);
+    }
+    worker_keep_or_close(w, fd, keep, maxpost);
 }
 
 static void *

@@ -413,6 +413,7 @@ sub start_nginx {
     my $user = $> == 0 ? "user " . ($o{user} // 'root root') . ";\n" : '';
     my $keep = $o{keepalive} ? "keepalive $o{keepalive};" : '';
     my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
+    my $locations = $o{locations} // '';     # more location blocks, before the .lua one
     spew("$dir/nginx.conf", <<"CONF");
 ${user}worker_processes 1;
 daemon off;
@@ -432,6 +433,7 @@ http {
         listen 127.0.0.1:$port;
         root $self->{www};
         index index.lua;
+        $locations
         location ~ [^/]\\.lua(/|\$) {
             fastcgi_split_path_info ^(.+?\\.lua)(/.*)\$;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;

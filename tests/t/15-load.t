@@ -1,5 +1,6 @@
 # A mixed load for a bounded time: good requests among endless loops,
-# memory hogs, os.exit, aborted clients and garbage connections. Then the
+# memory hogs, error objects whose __tostring fails or loops, output
+# floods, os.exit, aborted clients and garbage connections. Then the
 # daemon must be alive, every good answer right, every worker there, RSS
 # back near where it started once it settles, and nothing in the log but
 # the expected.
@@ -9,6 +10,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(time);
 use LFTest qw(wait_for slurp);
 
@@ -28,7 +30,12 @@ sub load_run {
     $t->script('loop.lua', "function main(env, req) while true do end end\n");
     $t->script('hog.lua', "function main(env, req) local t = {} for i = 1, 1e9 do t[i] = i .. 'xxxxxxxxxxxxxxxx' end end\n");
     $t->script('exit.lua', "function main(env, req) req:puts('bye') os.exit(3) end\n");
+    $t->script('errobj.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() error('boom') end })) end\n");
+    $t->script('tostrloop.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() while true do end end })) end\n");
+    $t->script('flood.lua', "local s = string.rep('f', 1024 * 1024)\nfunction main(env, req) for i = 1, 400 do req:puts(s) end end\n");
     $t->script('big.lua', "local s = string.rep('y', 256 * 1024)\nfunction main(env, req) for i = 1, 8 do req:puts(s) end end\n");
+    $t->script('date.lua', "function main(env, req) local t = tonumber(env.QUERY_STRING)\n"
+                         . "  for i = 0, 19 do req:puts(os.date('!%Y-%m-%d %H:%M:%S ', t + i * 86413)) end end\n");
     $t->start;
     my $pid = $t->pid;
     $t->get('good.lua', QUERY_STRING => 'warm') for 1 .. 20;
@@ -57,6 +64,11 @@ sub load_run {
                     my $s = $t->connect or next;
                     syswrite($s, join('', map { chr(rand 256) } 1 .. 300));
                     close $s;
+                } elsif ($kind eq 'date') {
+                    my $first = ($n * 7919 + $count * 104729) % 4_000_000_000;
+                    my $want = join('', map { POSIX::strftime('%Y-%m-%d %H:%M:%S ', gmtime($first + $_ * 86413)) } 0 .. 19);
+                    my $r = $t->get('date.lua', QUERY_STRING => $first);
+                    $bad++ unless $r->{status} == 200 && $r->{body} eq $want;
                 } elsif ($kind eq 'big') {
                     my $r = $t->get('big.lua');
                     $bad++ unless $r->{status} == 200 && length($r->{body}) == 2 * 1024 * 1024;
@@ -78,7 +90,8 @@ sub load_run {
     # Where it started: the pages the storm serves, warmed at the same
     # concurrency (their states, clones and buffers are meant to stay),
     # then settled. The storm adds the faults and must leave nothing.
-    my %faults = (loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1);
+    my %faults = (loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1, date => 2,
+                  errobj => 1, tostrloop => 1, flood => 1);
     my ($wc, $wb) = $storm->(2, good => 4, big => 1, abort => 1);
     is($wb->{good} + $wb->{big}, 0, "$label: warm-up: $wc->{good} good and $wc->{big} 2 MiB answers, all right");
     # settled: the workers went idle (2 s) and the housekeeper trimmed
@@ -96,7 +109,9 @@ sub load_run {
     my $summary = join(', ', map { "$_ $count{$_}" } sort keys %count);
     ok(LFTest::alive($pid), "$label: the daemon is alive after $seconds s of $summary");
     is($bad{good}, 0, "$label: every one of $count{good} good requests was answered right");
-    is($bad{loop} + $bad{hog} + $bad{exit}, 0, "$label: every loop and hog got a 500, every os.exit its page");
+    is($bad{loop} + $bad{hog} + $bad{exit} + $bad{errobj} + $bad{tostrloop} + $bad{flood}, 0,
+       "$label: every loop, hog, bad error object and output flood got a 500, every os.exit its page");
+    is($bad{date}, 0, "$label: every one of $count{date} answers of 20 os.date calls was right");
 
     # every worker is still there: four slow requests at once finish together
     $t->script('slow.lua', "function main(env, req) os.execute('sleep 0.3') req:puts('slow') end\n");
@@ -122,7 +137,7 @@ sub load_run {
         ok($rss2 < $rss1 + 2048, "$label: a second storm does not raise it ($rss2 KiB)");
         is($b2->{good}, 0, "$label: the second storm's good requests were all right too");
     }
-    my @unexpected = grep { !/timeout|memory limit|went away|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
+    my @unexpected = grep { !/timeout|memory limit|error object is a table value|went away|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
                      grep { /\[(error|warn)\]/ } split /\n/, $t->log;
     is(scalar(@unexpected), 0, "$label: the log holds only the expected errors")
         or diag(join("\n", @unexpected[0 .. ($#unexpected < 9 ? $#unexpected : 9)]));

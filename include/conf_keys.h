@@ -1,0 +1,57 @@
+/*
+ * conf_keys.h: the key table of luafcgid.conf and its value parsers, shared
+ * by conf.c (loading, publishing) and conf_keys.c only.
+ */
+#ifndef LF_CONF_KEYS_H
+#define LF_CONF_KEYS_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "conf.h"
+#include "log.h"
+
+enum conf_type {
+    CT_STRING,      /* any string */
+    CT_TEXT,        /* a string with no CR, LF or NUL (goes into headers) */
+    CT_PATH,        /* a path; relative ones are taken from the config's dir */
+    CT_LISTEN,      /* a unix socket path or host:port */
+    CT_HEADERS,     /* "Name: value" lines */
+    CT_INT,
+    CT_SIZE,        /* a byte count, may exceed INT_MAX */
+    CT_BOOL,
+    CT_MODE,        /* octal permissions */
+    CT_LEVEL,       /* log level name */
+    CT_LIST         /* array of strings */
+};
+
+#define CF_LATER    0x1     /* not implemented yet: setting it is an error */
+
+struct conf_key {
+    const char     *name;
+    enum conf_type  type;
+    size_t          offset;
+    double          min, max;
+    int             flags;
+};
+
+/* What one load is doing: the file, its directory, where errors go. */
+struct conf_ctx {
+    const char  *path;
+    char        *dir;       /* the config file's directory, for relative paths */
+    char        *err;
+    size_t       errlen;
+};
+
+extern const struct conf_key conf_keys[];
+extern const size_t conf_nkeys;
+
+void conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
+    LF_PRINTF(3, 4);
+char *conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n);
+const struct conf_key *conf_find_key(const char *name);
+int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c);
+void conf_free_fields(struct conf *c);
+
+#endif

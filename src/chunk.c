@@ -1,0 +1,242 @@
+/*
+ * chunk.c: scripts load source code only, never precompiled chunks.
+ *
+ * Lua 5.1 (and LuaJIT) trust a binary chunk: crafted bytecode reads and
+ * writes memory at will, so one string handed to loadstring could end
+ * the daemon. Every way a script loads code is made to refuse a chunk
+ * that starts with the binary signature (ESC): loadstring and load look
+ * at the first byte they are given; loadfile, dofile and require's Lua
+ * file searcher read files through one reader that does the same (the
+ * file is opened once, so it cannot be swapped between check and load).
+ * Scripts the daemon itself loads are the operator's and are not
+ * concerned.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "chunk.h"
+
+#define CHUNK_REFUSED "binary chunks are not accepted"
+
+struct chunk_file {
+    FILE       *f;
+    int         started;        /* the first byte was checked */
+    int         refused;
+    char        buf[4096];
+};
+
+/* Reads the file; ends it at once when it turns out to be binary. */
+static const char *
+chunk_file_read(lua_State *L, void *ud, size_t *size)
+{
+    struct chunk_file *cf = ud;
+
+    (void)L;
+    *size = fread(cf->buf, 1, sizeof(cf->buf), cf->f);
+    if (*size == 0)
+        return NULL;
+    if (!cf->started) {
+        cf->started = 1;
+        if (cf->buf[0] == LUA_SIGNATURE[0]) {
+            cf->refused = 1;
+            *size = 0;
+            return NULL;
+        }
+    }
+    return cf->buf;
+}
+
+/* A first line starting with '#' is skipped, as luaL_loadfile does;
+ * its newline is kept so line numbers stay right. */
+static void
+chunk_skip_comment(struct chunk_file *cf)
+{
+    int c = getc(cf->f);
+
+    if (c == '#') {
+        while ((c = getc(cf->f)) != EOF && c != '\n')
+            ;
+        if (c == '\n')
+            ungetc(c, cf->f);
+    } else if (c != EOF)
+        ungetc(c, cf->f);
+}
+
+/* Load the source file PATH: 0 with the function pushed, or an error
+ * status with a message pushed. [-0, +1, m] */
+static int
+chunk_loadfile(lua_State *L, const char *path)
+{
+    struct chunk_file cf;
+    int status, err;
+
+    memset(&cf, 0, sizeof(cf));
+    if ((cf.f = fopen(path, "r")) == NULL) {
+        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return LUA_ERRFILE;
+    }
+    chunk_skip_comment(&cf);
+    lua_pushfstring(L, "@%s", path);
+    status = lua_load(L, chunk_file_read, &cf, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    err = ferror(cf.f);
+    fclose(cf.f);
+    if (status == 0 && cf.refused) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%s: " CHUNK_REFUSED, path);
+        return LUA_ERRSYNTAX;
+    }
+    if (status == 0 && err) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "cannot read %s", path);
+        return LUA_ERRFILE;
+    }
+    return status;
+}
+
+/* loadfile(path): as Lua's, source only; no path (stdin) is refused. [-1, +1|2] */
+static int
+chunk_lua_loadfile(lua_State *L)
+{
+    if (chunk_loadfile(L, luaL_checkstring(L, 1)) == 0)
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* dofile(path): as Lua's, source only. [-1, +?, e] */
+static int
+chunk_lua_dofile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+
+    lua_settop(L, 1);
+    if (chunk_loadfile(L, path) != 0)
+        return lua_error(L);
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L) - 1;
+}
+
+/* loadstring(s [, name]): refuses binary, else the original. */
+static int
+chunk_lua_loadstring(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+
+    if (len > 0 && s[0] == LUA_SIGNATURE[0]) {
+        lua_pushnil(L);
+        lua_pushliteral(L, CHUNK_REFUSED);
+        return 2;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* The reader given to load, wrapped: its first piece must not be binary.
+ * Upvalues: the reader, and whether the first piece was seen. */
+static int
+chunk_reader(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 0, 1);
+    if (!lua_toboolean(L, lua_upvalueindex(2)) && lua_type(L, -1) == LUA_TSTRING &&
+        lua_objlen(L, -1) > 0) {
+        if (lua_tostring(L, -1)[0] == LUA_SIGNATURE[0])
+            return luaL_error(L, CHUNK_REFUSED);
+        lua_pushboolean(L, 1);
+        lua_replace(L, lua_upvalueindex(2));
+    }
+    return 1;
+}
+
+/* load(f [, name]): the original, with f wrapped; a string (LuaJIT) as loadstring. */
+static int
+chunk_lua_load(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TSTRING)
+        return chunk_lua_loadstring(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, chunk_reader, 2);
+    lua_replace(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* require's Lua searcher: package.path, then chunk_loadfile. [-1, +1] */
+static int
+chunk_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1), *path, *next;
+    luaL_Buffer tried;
+
+    name = luaL_gsub(L, name, ".", LUA_DIRSEP);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    if ((path = lua_tostring(L, -1)) == NULL)
+        return luaL_error(L, LUA_QL("package.path") " must be a string");
+    luaL_buffinit(L, &tried);
+    for (; *path; path = *next ? next + 1 : next) {
+        const char *file;
+        FILE *f;
+        if ((next = strchr(path, *LUA_PATHSEP)) == NULL)
+            next = path + strlen(path);
+        if (next == path)
+            continue;
+        lua_pushlstring(L, path, (size_t)(next - path));
+        file = luaL_gsub(L, lua_tostring(L, -1), LUA_PATH_MARK, name);
+        lua_remove(L, -2);
+        if ((f = fopen(file, "r")) == NULL) {
+            lua_pushfstring(L, "\n\tno file " LUA_QS, file);
+            lua_remove(L, -2);
+            luaL_addvalue(&tried);
+            continue;
+        }
+        fclose(f);
+        if (chunk_loadfile(L, file) != 0)
+            return luaL_error(L, "error loading module " LUA_QS " from file " LUA_QS ":\n\t%s",
+                              lua_tostring(L, 1), file, lua_tostring(L, -1));
+        return 1;
+    }
+    luaL_pushresult(&tried);
+    return 1;
+}
+
+/* Replace global NAME with F, the original as its upvalue. [-0, +0, m] */
+static void
+chunk_replace(lua_State *L, const char *name, lua_CFunction f)
+{
+    lua_getglobal(L, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setglobal(L, name);
+}
+
+/* After luaL_openlibs, in protected mode. [-0, +0, m] */
+void
+chunk_install(lua_State *L)
+{
+    chunk_replace(L, "load", chunk_lua_load);
+    chunk_replace(L, "loadstring", chunk_lua_loadstring);
+    lua_pushcfunction(L, chunk_lua_loadfile);
+    lua_setglobal(L, "loadfile");
+    lua_pushcfunction(L, chunk_lua_dofile);
+    lua_setglobal(L, "dofile");
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaders");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, chunk_searcher);
+        lua_rawseti(L, -2, 2);
+    }
+    lua_pop(L, 2);
+}

@@ -1,0 +1,203 @@
+/*
+ * sandbox.c: what a script can reach, trimmed so that the limits hold.
+ *
+ * timeout is a count hook and memory an allocator cap (state.c). Both hold
+ * only where Lua code runs with hooks on and errors reach us, so every way
+ * round them is closed here, once, when a state is set up:
+ *
+ * - Errors that a library catches by itself: load, loadstring, loadfile
+ *   and dofile run their reader or parser in protected mode, so a limit hit
+ *   there came back as a return value. They are wrapped to raise it again.
+ *   (pcall, xpcall and coroutine.resume are wrapped in state.c.)
+ * - Finalizers run with hooks off: a looping __gc could be stopped by
+ *   nothing, and lua_close runs them in whatever thread closes a state.
+ *   newproxy is removed; the file handles' metatable is locked, so no
+ *   script can give files a __gc of its own; debug.setmetatable, the one
+ *   other way to reach a userdata's metatable, goes with the debug
+ *   library. What finalizers remain are our C ones (files: fclose).
+ * - debug could remove or replace the hook (sethook), reach the registry,
+ *   or read the upvalues and locals of our wrappers to find the originals.
+ *   Only traceback and getinfo stay: they read, and change nothing.
+ * - io.popen: its handle's finalizer waits for the child (pclose), so a
+ *   forgotten one would hold whatever thread closes the state; removed.
+ *   os.execute stays: it holds only its own request, which the script
+ *   asked for, as a C module's code would (documented).
+ * - LuaJIT: jit.on() would compile traces, which run no hooks; ffi can
+ *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
+ *   its version fields, and ffi is not loadable.
+ *
+ * - Binary chunks, which Lua trusts blindly, are refused (chunk.c).
+ *
+ * Error objects are described by sandbox_describe: __tostring runs in
+ * protected mode with the request's limits still armed, and a failing
+ * one gives a fixed description.
+ */
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "chunk.h"
+#include "sandbox.h"
+#include "state.h"
+
+/* Raise the limit the state is over, if any. [-0, +0, e] */
+static void
+sandbox_check(lua_State *L)
+{
+    switch (state_over(L)) {
+    case STATE_OVER_TIME:
+        luaL_error(L, "timeout: the request ran over its time");
+        break;
+    case STATE_OVER_MEMORY:
+        luaL_error(L, "memory limit reached");
+        break;
+    }
+}
+
+/* A function that may catch errors: the original, then the limits. */
+static int
+sandbox_guarded(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    sandbox_check(L);
+    return lua_gettop(L);
+}
+
+/* Replace t[name] (t at IDX) with the guarded original. [-0, +0, m] */
+static void
+sandbox_guard(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushcclosure(L, sandbox_guarded, 1);
+    lua_setfield(L, idx, name);
+}
+
+/* Set t[name] = nil for the table global GLOBAL, if there is one. [-0, +0, m] */
+static void
+sandbox_remove(lua_State *L, const char *global, const char *name)
+{
+    lua_getglobal(L, global);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, name);
+    }
+    lua_pop(L, 1);
+}
+
+/* Make global NAME (and package.loaded[NAME]) a new table with only KEEP. [-0, +0, m] */
+static void
+sandbox_keep_only(lua_State *L, const char *name, const char *const *keep)
+{
+    lua_newtable(L);
+    lua_getglobal(L, name);
+    if (lua_istable(L, -1)) {
+        for (; *keep; keep++) {
+            lua_getfield(L, -1, *keep);
+            lua_setfield(L, -3, *keep);
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, name);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 3);
+}
+
+/* No script may set __gc on files: a finalizer runs with hooks off. [-0, +0, m] */
+static void
+sandbox_lock_files(lua_State *L)
+{
+    luaL_getmetatable(L, LUA_FILEHANDLE);
+    if (lua_istable(L, -1)) {
+        lua_pushliteral(L, LUA_FILEHANDLE);
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+}
+
+#ifdef LF_LUAJIT
+static void
+sandbox_luajit(lua_State *L)
+{
+    static const char *const jit_keep[] = { "version", "version_num", "os", "arch", NULL };
+
+    sandbox_keep_only(L, "jit", jit_keep);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "ffi");
+    lua_getfield(L, -2, "loaded");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "ffi");
+    lua_pop(L, 3);
+}
+#endif
+
+/* After luaL_openlibs, in protected mode. [-0, +0, m] */
+int
+sandbox_install(lua_State *L)
+{
+    static const char *const debug_keep[] = { "traceback", "getinfo", NULL };
+
+    chunk_install(L);
+    sandbox_guard(L, LUA_GLOBALSINDEX, "load");
+    sandbox_guard(L, LUA_GLOBALSINDEX, "loadstring");
+    sandbox_guard(L, LUA_GLOBALSINDEX, "loadfile");
+    sandbox_guard(L, LUA_GLOBALSINDEX, "dofile");
+    lua_pushnil(L);
+    lua_setglobal(L, "newproxy");
+    sandbox_keep_only(L, "debug", debug_keep);
+    sandbox_remove(L, "io", "popen");
+    sandbox_lock_files(L);
+#ifdef LF_LUAJIT
+    sandbox_luajit(L);
+#endif
+    return 0;
+}
+
+/* __tostring of argument 1, or nil. [-0, +1, e] */
+static int
+sandbox_tostring(lua_State *L)
+{
+    if (!luaL_callmeta(L, 1, "__tostring"))
+        lua_pushnil(L);
+    return 1;
+}
+
+/*
+ * Push a string that describes the error object at IDX. Its __tostring
+ * runs in protected mode, under the limits armed now; when it fails the
+ * description is fixed, and when it ran over a limit that error goes on.
+ * [-0, +1, e]
+ */
+void
+sandbox_describe(lua_State *L, int idx)
+{
+    int t;
+
+    if (idx < 0)
+        idx = lua_gettop(L) + idx + 1;
+    t = lua_type(L, idx);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        lua_pushvalue(L, idx);
+        lua_tostring(L, -1);
+        return;
+    }
+    lua_pushcfunction(L, sandbox_tostring);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING)
+        return;
+    if (state_over(L) != STATE_OK)
+        lua_error(L);
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}

@@ -1,0 +1,289 @@
+# Files, logs and defaults: what luafcgid opens as root cannot be turned
+# against root, every log line is one message, a setting that does not work
+# yet is an error, and only a socket nobody listens on is removed as stale.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Cwd qw(getcwd);
+use IO::Socket::UNIX;
+use POSIX qw(:sys_wait_h);
+use Socket qw(SOCK_STREAM);
+use LFTest qw(wait_for slurp spew alive);
+
+plan skip_all => 'needs root: the attacks are on what root opens' unless $> == 0;
+
+my $nobody = getpwnam('nobody');
+my $nogroup = getgrnam('nogroup') // getgrnam('nobody');
+plan skip_all => 'needs the user nobody' unless defined $nobody && defined $nogroup;
+
+# Run the daemon with ARGS; its exit code and output, or undef when it was
+# still running after SECONDS (it started: then it is stopped).
+sub run_to_exit {
+    my ($t, $seconds, %o) = @_;
+    my $out = $t->dir . '/run.out';
+    unlink $out;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        if ($o{as_nobody}) {
+            $) = "$nogroup $nogroup";
+            $( = $nogroup;
+            $< = $> = $nobody;
+        }
+        exec(LFTest::binary(), @{ $o{args} || ['-F'] }, $t->conf_path) or POSIX::_exit(127);
+    }
+    LFTest::track($pid, 'luafcgid');
+    my $status;
+    my $done = wait_for(sub { my $r = waitpid($pid, WNOHANG); $status = $? if $r == $pid; $r == $pid }, $seconds);
+    if (!$done) {
+        LFTest::stop_pid($pid, 'TERM', 10);
+        return (undef, slurp($out));
+    }
+    LFTest::untrack($pid);
+    return ($status >> 8, slurp($out));
+}
+
+# A root-owned file an attacker would like to receive or overwrite.
+sub precious {
+    my ($t) = @_;
+    my $path = $t->dir . '/precious';
+    spew($path, "root's secret\n");
+    chmod 0600, $path;
+    return $path;
+}
+
+sub untouched {
+    my ($path) = @_;
+    my @st = stat $path;
+    return @st && $st[4] == 0 && $st[3] == 1 && slurp($path) eq "root's secret\n";
+}
+
+my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|debug)\] /;
+
+# ---- the log file ------------------------------------------------------------
+
+{
+    my $t = LFTest->new(conf => { user => 'nobody' });
+    my $target = precious($t);
+    symlink($target, $t->dir . '/lf.log') or die "symlink: $!";
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a symlink at the logfile path: start-up fails');
+    like($out, qr/log file \S+lf\.log is a symbolic link; refusing it/, 'with a message naming the log');
+    ok(untouched($target), 'and the file it points to keeps its owner and content');
+}
+
+{
+    my $t = LFTest->new(conf => { user => 'nobody' });
+    my $target = precious($t);
+    link($target, $t->dir . '/lf.log') or die "link: $!";
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a hard link at the logfile path: start-up fails');
+    like($out, qr/log file \S+lf\.log is not a regular file with a single link/, 'with a message naming the log');
+    my @st = stat $target;
+    is($st[4], 0, 'and the linked file keeps its owner');
+    is(slurp($target), "root's secret\n", 'and its content');
+}
+
+{
+    my $t = LFTest->new(conf => { user => 'nobody' });
+    $t->start;
+    is((stat($t->dir . '/lf.log'))[4], $nobody, 'a log file luafcgid created is handed to user');
+    $t->stop;
+
+    my $u = LFTest->new(conf => { user => 'nobody' });
+    spew($u->dir . '/lf.log', '');
+    $u->start;
+    is((stat($u->dir . '/lf.log'))[4], 0, 'a log file that was already there keeps its owner');
+    $u->stop;
+}
+
+{
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:log('hello') req:puts('hi') end\n" });
+    my $target = precious($t);
+    $t->start;
+    rename($t->dir . '/lf.log', $t->dir . '/lf.log.1') or die "rename: $!";
+    symlink($target, $t->dir . '/lf.log') or die "symlink: $!";
+    $t->signal('USR1');
+    ok(wait_for(sub { slurp($t->dir . '/lf.log.1') =~ /symbolic link; refusing it/ }, 10),
+       'USR1 after the log was replaced by a symlink: the reopen is refused, in the old log');
+    is($t->get('hi.lua')->{body}, 'hi', 'the daemon keeps serving');
+    ok(wait_for(sub { slurp($t->dir . '/lf.log.1') =~ /: hello$/m }, 10), 'and logging to the old file');
+    ok(untouched($target), 'the symlink target is untouched');
+    $t->stop;
+}
+
+# ---- the pidfile -------------------------------------------------------------
+
+{
+    my $t = LFTest->new;
+    my $target = precious($t);
+    symlink($target, $t->dir . '/lf.pid') or die "symlink: $!";
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a symlink at the pidfile path: start-up fails');
+    like($out, qr/pidfile \S+lf\.pid is a symbolic link; refusing it/, 'with a message naming the pidfile');
+    ok(untouched($target), 'and the file it points to is not overwritten with a pid');
+}
+
+{
+    my $t = LFTest->new;
+    my $target = precious($t);
+    link($target, $t->dir . '/lf.pid') or die "link: $!";
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a hard link at the pidfile path: start-up fails');
+    like($out, qr/pidfile \S+lf\.pid is not a regular file with a single link/, 'with a message naming the pidfile');
+    is(slurp($target), "root's secret\n", 'and the linked file is not overwritten');
+}
+
+# ---- escaped log lines -------------------------------------------------------
+
+{
+    my $t = LFTest->new(scripts => { 'echo.lua' => "function main(env, req) req:log(env.FORGE) req:puts('ok') end\n" });
+    $t->start;
+    my $forged = "x\n2030-01-01 00:00:00 [error] forged\r\n\t\x01\x7f";
+    is($t->get('echo.lua', FORGE => $forged)->{body}, 'ok', 'a script logs a parameter with newlines');
+    $t->get("missing\n2030-01-01 00:00:00 [error] forged.lua");
+    my $log;
+    ok(wait_for(sub { ($log = $t->log) =~ /missing/ && $log =~ /: x\\n2030/ }, 10), 'both requests were logged');
+    my @bad = grep { $_ !~ $line_re } split /\n/, $log;
+    is_deeply(\@bad, [], 'every line of the log starts with its date and level');
+    like($log, qr/: x\\n2030-01-01 00:00:00 \[error\] forged\\r\\n\\t\\x01\\x7f$/m,
+         'control characters are written as \n \r \t \xNN');
+    $t->stop;
+}
+
+# ---- keys of later versions --------------------------------------------------
+
+{
+    my $t = LFTest->new;
+    $t->{extra_conf} = "allowed_clients = { \"127.0.0.1\" }\n";
+    $t->write_conf;
+    my $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, 'allowed_clients: -t exits 1');
+    like($out, qr/key 'allowed_clients': not supported yet/, 'naming the key');
+    my $rc;
+    ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'and start-up fails');
+    like($out, qr/key 'allowed_clients': not supported yet/, 'naming the key');
+
+    my $u = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    $u->start;
+    $u->{extra_conf} = "ping_path = \"/ping\"\n";
+    $u->write_conf;
+    $u->signal('HUP');
+    ok($u->wait_log(qr/reload failed, keeping the running config: .*key 'ping_path': not supported yet/),
+       'on HUP the old config is kept and the log says why');
+    is($u->get('hi.lua')->{body}, 'hi', 'and the daemon serves on');
+    $u->stop;
+}
+
+{
+    my $t = LFTest->new(conf => { daemonize => 1 });
+    $t->{extra_conf} = "wokers = 3\n";
+    $t->write_conf;
+    my $out = `${\ LFTest::binary()} ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 0, 'a daemon with a misspelt key starts');
+    my ($pid) = slurp($t->dir . '/lf.pid') =~ /^(\d+)$/;
+    LFTest::track($pid, 'daemon') if $pid;
+    like($t->log, qr/$line_re.*unknown key 'wokers' ignored; did you mean 'workers'\?/,
+         'the warning found while loading the config is in the log file');
+    like($out, qr/unknown key 'wokers'/, 'and on stderr, as before');
+    LFTest::stop_pid($pid, 'TERM', 15) if $pid;
+}
+
+# ---- the socket --------------------------------------------------------------
+
+{
+    my $t = LFTest->new;
+    spew($t->listen_addr, "not a socket\n");
+    my ($rc, $out) = run_to_exit($t, 10);
+    is($rc, 1, 'a regular file at the socket path: start-up fails');
+    like($out, qr/exists and is not a socket/, 'with a clear message');
+    is(slurp($t->listen_addr), "not a socket\n", 'and the file is untouched');
+}
+
+{
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('first') end\n" });
+    $t->start;
+    my $u = LFTest->new(conf => { listen => $t->listen_addr });
+    my ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a second daemon on a live socket: start-up fails');
+    like($out, qr/another server is already listening/, 'naming the reason');
+    is($t->get('hi.lua')->{body}, 'first', 'and the first one still serves on its socket');
+    $t->stop;
+}
+
+{
+    # A live socket the daemon (as nobody) may not connect to: connect()
+    # fails with EACCES, which says nothing about whether it is stale.
+    my $t = LFTest->new;
+    my $dir = $t->dir . '/run';
+    mkdir $dir, 0755;
+    chown $nobody, $nogroup, $dir;
+    my $sock = "$dir/lf.sock";
+    my $live = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $sock, Listen => 5) or die "listen: $!";
+    chmod 0600, $sock;
+    $t->write_conf(listen => $sock, logfile => "$dir/lf.log", pidfile => "$dir/lf.pid");
+    chmod 0644, $t->conf_path;
+    my ($rc, $out) = run_to_exit($t, 10, as_nobody => 1);
+    is($rc, 1, 'a live socket the daemon cannot connect to: start-up fails');
+    like($out, qr/cannot tell whether \S+lf\.sock is in use.*Permission denied/, 'with the reason');
+    ok(-S $sock, 'and the socket is not removed');
+    ok(IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $sock), 'its server still takes connections');
+    close $live;
+}
+
+{
+    # the socket's directory: made when missing, refused when a stranger
+    # could replace the socket in it
+    my $t = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
+    $t->write_conf(listen => $t->dir . '/sockdir/lf.sock');
+    $t->start;
+    my @st = stat($t->dir . '/sockdir');
+    ok(@st && $st[4] == 0 && ($st[2] & 07777) == 0755, 'a missing socket directory is made, 0755, owned by root');
+    is($t->get('hi.lua')->{body}, 'hi', 'and the daemon serves there');
+    $t->stop;
+
+    my $u = LFTest->new;
+    mkdir $u->dir . '/open', 0777;
+    chmod 0777, $u->dir . '/open';
+    $u->write_conf(listen => $u->dir . '/open/lf.sock');
+    my ($rc, $out) = run_to_exit($u, 10);
+    is($rc, 1, 'a world-writable socket directory without the sticky bit is refused');
+    like($out, qr/world-writable without the sticky bit/, 'with the reason');
+
+    my $v = LFTest->new;
+    mkdir $v->dir . '/theirs', 0755;
+    chown $nobody, $nogroup, $v->dir . '/theirs';
+    $v->write_conf(listen => $v->dir . '/theirs/lf.sock');
+    ($rc, $out) = run_to_exit($v, 10);
+    is($rc, 1, 'a socket directory owned by another user is refused');
+    like($out, qr/belongs to uid $nobody, not to root or the daemon's user/, 'with the reason');
+}
+
+# ---- the working directory is not on package.path ----------------------------
+
+{
+    my $t = LFTest->new(scripts => { 'req.lua' => <<'LUA' });
+function main(env, req)
+  local ok, m = pcall(require, "x")
+  req:puts(ok and tostring(m) or "not found", "|", package.path, "|", package.cpath)
+end
+LUA
+    my $cwd = $t->dir . '/cwd';
+    mkdir $cwd;
+    spew("$cwd/x.lua", "return 'from the working directory'\n");
+    my $here = getcwd();
+    chdir $cwd or die "chdir: $!";
+    $t->start;
+    chdir $here;
+    my ($found, $path, $cpath) = split /\|/, $t->get('req.lua')->{body};
+    is($found, 'not found', 'a module in the daemon\'s working directory is not found by require');
+    unlike($path, qr/(?:^|;)\./, 'package.path has no relative entry');
+    unlike($cpath, qr/(?:^|;)\./, 'package.cpath has no relative entry');
+    $t->stop;
+}
+
+done_testing;
