@@ -7,6 +7,13 @@
  * thread starts) and taken here with sigwait(), so handling a signal is
  * ordinary code: no async-signal-safety rules, no libfcgi handlers racing
  * ours.
+ *
+ * Stopping (TERM, INT): the dispatcher stops watching the listening socket,
+ * which is then closed (and a unix socket removed) at once, so new clients
+ * are refused rather than left in a backlog nobody reads. Every request
+ * accepted before is served, within `timeout` + LF_STOP_MARGIN s (or
+ * LF_STOP_BOUND s when timeout = 0); past that the daemon logs what it cut
+ * short and exits without waiting for it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +33,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "fdlimit.h"
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
@@ -120,6 +128,8 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     if ((old->logfile == NULL) != (c->logfile == NULL) ||
         (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel)
         log_open(main_log_target(c, foreground), c->loglevel);
+    if (c->keepalive_max > old->keepalive_max)
+        fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
@@ -195,15 +205,48 @@ main_test(const char *path)
     return 0;
 }
 
-/* Start everything after the socket; -1 when start-up failed (logged). */
+/* ms a stop may take, from the running config's timeout. */
+static long long
+main_stop_bound(void)
+{
+    struct conf *c = conf_acquire();
+    long long s = c->timeout > 0 ? (long long)c->timeout + LF_STOP_MARGIN : LF_STOP_BOUND;
+
+    conf_release(c);
+    return s * 1000;
+}
+
+/* After TERM: refuse new clients, finish what was accepted. 0 when every
+ * worker ended; -1 when the bound was hit and some still run (logged). */
 static int
-main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
+main_stop(struct conf *c, int *listen_fd, struct dispatch *dispatch)
+{
+    long long bound = main_stop_bound();
+    struct dispatch_counts n;
+    int busy;
+
+    dispatch_stop(dispatch);
+    listen_close(*listen_fd, c);
+    *listen_fd = -1;
+    if ((busy = worker_wait(bound)) == 0)
+        return 0;
+    dispatch_counts(dispatch, &n);
+    log_err("stop: %d requests still running and %d still waiting after %lld s; exiting without them",
+            busy, n.ready, bound / 1000);
+    return -1;
+}
+
+/* Start everything after the socket; -1 when start-up failed (logged), 1
+ * when a stop was cut short and workers still run. */
+static int
+main_run(struct conf *c, const struct options *o, int *listen_fd, int pidfd)
 {
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
     int rc;
 
+    fdlimit_raise(c->keepalive_max, c->workers);     /* warns when it may not fit */
     if (daemon_pidfile_write(pidfd) < 0 || daemon_drop_privileges(c) < 0)
         return -1;
     if ((rc = FCGX_Init()) != 0) {
@@ -216,7 +259,7 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
         return -1;
-    if ((dispatch = dispatch_new(listen_fd, !listen_is_unix(c->listen))) == NULL) {
+    if ((dispatch = dispatch_new(*listen_fd, !listen_is_unix(c->listen))) == NULL) {
         pool_destroy(pool);
         return -1;
     }
@@ -237,7 +280,8 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    dispatch_stop(dispatch);
+    if (main_stop(c, listen_fd, dispatch) < 0)
+        return 1;       /* workers still run: leave their memory alone */
     worker_join();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
@@ -279,12 +323,18 @@ main(int argc, char **argv)
         daemon_pidfile_remove(pidfd, c->pidfile);
         return 1;
     }
-    rc = main_run(c, &o, listen_fd, pidfd);
+    rc = main_run(c, &o, &listen_fd, pidfd);
     if (rc < 0)
         daemon_ready(0, "start-up failed; see the messages above");
 
-    listen_close(listen_fd, c);
+    if (listen_fd >= 0)
+        listen_close(listen_fd, c);
     daemon_pidfile_remove(pidfd, c->pidfile);
+    if (rc > 0) {
+        /* workers still run and use the config and the log: exit now */
+        log_notice("stopped, cutting short what still ran");
+        _exit(0);
+    }
     log_notice(rc == 0 ? "stopped" : "start-up failed");
     conf_release(c);
     conf_publish(NULL);
