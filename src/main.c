@@ -2,7 +2,9 @@
  * main.c: the command line, the start-up order and the signal loop.
  *
  * Start-up: config, log, pidfile lock, socket (each failure reported on
- * stderr before detaching), detach, pidfile, privilege drop, pool, threads.
+ * stderr before detaching), detach, pidfile; then the supervisor
+ * (supervise.c) forks the serving process, which drops privileges and
+ * starts the pool and the threads.
  * Every signal is blocked in every thread (the mask is set before the first
  * thread starts) and taken here with sigwait(), so handling a signal is
  * ordinary code: no async-signal-safety rules, no libfcgi handlers racing
@@ -32,6 +34,7 @@
 #include "pool.h"
 #include "request.h"
 #include "state.h"
+#include "supervise.h"
 #include "worker.h"
 
 struct options {
@@ -196,14 +199,14 @@ main_test(const char *path)
 
 /* Start everything after the socket; -1 when start-up failed (logged). */
 static int
-main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
+main_run(struct conf *c, const struct options *o, int listen_fd)
 {
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
     int rc;
 
-    if (daemon_pidfile_write(pidfd) < 0 || daemon_drop_privileges(c) < 0)
+    if (daemon_drop_privileges(c) < 0)
         return -1;
     if ((rc = FCGX_Init()) != 0) {
         log_err("cannot initialise libfcgi (%d)", rc);
@@ -230,6 +233,7 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
                c->workers, c->states, c->listen);
     daemon_ready(1, NULL);
+    supervise_ready();
     log_set_mirror(0);
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
@@ -240,6 +244,21 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
     return 0;
+}
+
+/* The serving process: the socket file and the pidfile are the supervisor's. */
+static int
+main_serve(struct conf *c, const struct options *o, int listen_fd)
+{
+    int rc = main_run(c, o, listen_fd);
+
+    if (rc < 0)
+        daemon_ready(0, "start-up failed; see the messages above");
+    close(listen_fd);
+    conf_release(c);
+    conf_publish(NULL);
+    log_close();
+    return rc == 0 ? 0 : 1;
 }
 
 int
@@ -276,8 +295,9 @@ main(int argc, char **argv)
         daemon_pidfile_remove(pidfd, c->pidfile);
         return 1;
     }
-    rc = main_run(c, &o, listen_fd, pidfd);
-    if (rc < 0)
+    if ((rc = supervise_run(c, pidfd)) == SUPERVISE_SERVE)
+        return main_serve(c, &o, listen_fd);
+    if (rc != 0)
         daemon_ready(0, "start-up failed; see the messages above");
 
     listen_close(listen_fd, c);

@@ -86,9 +86,13 @@ function main(env, req)
 end
 LUA
     $t->start;
-    my $pid = $t->pid;
-    my @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] } glob("/proc/$pid/task/*/status");
-    ok(@uids >= 3, 'the daemon has its threads (' . scalar(@uids) . ')');
+    # the workers run in the serving process, the supervisor's child; its
+    # threads start after the socket takes connections, so wait for them
+    my $pid = LFTest::serving_pid($t);
+    my @uids;
+    wait_for(sub { @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] }
+                           glob("/proc/$pid/task/*/status"); @uids >= 3 });
+    ok(@uids >= 3, 'the serving process has its threads (' . scalar(@uids) . ')');
     is(join(',', grep { $_ != $wuid } @uids), '', 'every thread runs as www-data');
     is($t->get('who.lua')->{body}, "$wuid $wgid", 'scripts run as www-data, with its group');
     my @st = stat($t->listen_addr);
@@ -130,8 +134,9 @@ SKIP: {
     $out = `sh $init status 2>&1`;
     is($?, 0, 'init script: status says running');
     like($out, qr/luafcgid is running \(pid $pid\)/, 'with the pid');
-    my $uid = (slurp("/proc/$pid/status") =~ /^Uid:\s+\d+\s+(\d+)/m)[0];
-    is($uid, $wuid, 'the daemon runs as www-data');
+    my $serving = LFTest::serving_pid($pid);
+    my $uid = (slurp("/proc/$serving/status") =~ /^Uid:\s+\d+\s+(\d+)/m)[0];
+    is($uid, $wuid, 'the serving process runs as www-data');
 
     $t->start_nginx(user => 'www-data www-data');
     my $r = http_get($t->nginx_url('/hello.lua'));
@@ -158,7 +163,7 @@ SKIP: {
     $t->stop_nginx;
     $out = `sh $init stop 2>&1`;
     is($?, 0, 'init script: stop');
-    ok(wait_for(sub { !alive($pid) }, 10), 'the daemon is gone');
+    ok(wait_for(sub { !alive($pid) && !alive($serving) }, 10), 'the daemon is gone, and its serving process');
     LFTest::untrack($pid);
     `sh $init status 2>&1`;
     is($? >> 8, 3, 'init script: status says not running (3)');

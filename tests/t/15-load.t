@@ -30,7 +30,8 @@ sub load_run {
     $t->script('exit.lua', "function main(env, req) req:puts('bye') os.exit(3) end\n");
     $t->script('big.lua', "local s = string.rep('y', 256 * 1024)\nfunction main(env, req) for i = 1, 8 do req:puts(s) end end\n");
     $t->start;
-    my $pid = $t->pid;
+    # the serving process: its RSS is measured, and it must never be restarted
+    my $pid = LFTest::serving_pid($t);
     $t->get('good.lua', QUERY_STRING => 'warm') for 1 .. 20;
     my $rss_first = rss($pid);
     my $dir = $t->dir;

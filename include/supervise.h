@@ -1,0 +1,13 @@
+/* supervise.h: the supervising process and its serving child. */
+#ifndef LF_SUPERVISE_H
+#define LF_SUPERVISE_H
+
+struct conf;
+
+/* What supervise_run() returns in the serving child. */
+#define SUPERVISE_SERVE (-1)
+
+int  supervise_run(const struct conf *c, int pidfd);
+void supervise_ready(void);
+
+#endif
