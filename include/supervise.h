@@ -9,5 +9,6 @@ struct conf;
 
 int  supervise_run(const struct conf *c, int pidfd);
 void supervise_ready(void);
+int  supervise_reloaded(void);
 
 #endif

@@ -103,6 +103,14 @@ main_log_target(const struct conf *c, int foreground)
     return foreground ? "stderr" : LF_DEFAULT_LOGFILE;
 }
 
+/* Whether the log target or level differs between OLD and C. */
+static int
+main_log_changed(const struct conf *old, const struct conf *c)
+{
+    return (old->logfile == NULL) != (c->logfile == NULL) ||
+           (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
+}
+
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -119,8 +127,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     old = conf_acquire();
     if ((key = conf_restart_keys(old, c)) != NULL)
         log_warn("reload: '%s' changed; it takes effect after a restart", key);
-    if ((old->logfile == NULL) != (c->logfile == NULL) ||
-        (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel)
+    if (main_log_changed(old, c))
         log_open(main_log_target(c, foreground), c->loglevel);
     conf_release(old);
     main_limits(c, &limits);
@@ -246,11 +253,45 @@ main_run(struct conf *c, const struct options *o, int listen_fd)
     return 0;
 }
 
+/*
+ * A serving process started after a crash, when HUP had reloaded the
+ * config: read it again, so that a crash does not undo the reload. The
+ * start-up config stays when it cannot be read or when a key that needs a
+ * restart changed. The config to run with.
+ */
+static struct conf *
+main_restart_conf(struct conf *c, const struct options *o)
+{
+    struct conf *n;
+    const char *key;
+    char err[1024];
+
+    if (!supervise_reloaded())
+        return c;
+    if ((n = conf_load(o->config, err, sizeof(err))) == NULL) {
+        log_err("cannot read the config again, keeping the start-up one: %s", err);
+        return c;
+    }
+    if ((key = conf_restart_keys(c, n)) != NULL) {
+        log_warn("'%s' changed; the start-up config stays until a restart", key);
+        conf_free(n);
+        return c;
+    }
+    if (main_log_changed(c, n))
+        log_open(main_log_target(n, o->foreground || !n->daemonize), n->loglevel);
+    conf_publish(n);
+    conf_release(c);
+    return conf_acquire();
+}
+
 /* The serving process: the socket file and the pidfile are the supervisor's. */
 static int
 main_serve(struct conf *c, const struct options *o, int listen_fd)
 {
-    int rc = main_run(c, o, listen_fd);
+    int rc;
+
+    c = main_restart_conf(c, o);
+    rc = main_run(c, o, listen_fd);
 
     if (rc < 0)
         daemon_ready(0, "start-up failed; see the messages above");

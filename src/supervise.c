@@ -57,10 +57,11 @@ static struct {
     long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
     int         ndeaths;
     long long   delay_ms;               /* the wait before the next start */
+    int         hups;                   /* HUPs passed on: the config changed */
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, 0 };
+} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, 0, 0 };
 
 static long long
 supervise_now_ms(void)
@@ -230,7 +231,7 @@ supervise_pause(const sigset_t *set)
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
-        case SIGHUP:  break;    /* the next serving process reads nothing else */
+        case SIGHUP:  sv.hups++; break;     /* the next one reads the config */
         default:
             log_notice("signal %d: stopping", sig);
             return sig;
@@ -282,6 +283,14 @@ supervise_ready(void)
         log_syswarn("cannot tell the supervisor that this process serves");
     close(sv.ready_fd);
     sv.ready_fd = -1;
+}
+
+/* In a serving process: whether a HUP reloaded the config since start-up,
+ * so that one started after a crash must read it again. */
+int
+supervise_reloaded(void)
+{
+    return sv.hups > 0;
 }
 
 /* The start-up of a serving process ended in STATUS before it served. */
@@ -418,7 +427,7 @@ supervise_run(const struct conf *c, int pidfd)
         sig = supervise_wait(&set, -1);
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
-        case SIGHUP:  supervise_forward(sig); break;
+        case SIGHUP:  sv.hups++; supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
         default:
             supervise_stop(sig);

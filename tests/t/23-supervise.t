@@ -107,6 +107,16 @@ my $child2 = serving_pid($sup);
 ok($child2 && $child2 != $child && alive($child2), 'a new serving process runs');
 ok(!alive($child), 'the dead one was reaped');
 
+# A serving process started after a crash runs the config that HUP loaded.
+$t->write_conf(headers => "X-Reloaded: yes\n");
+$t->signal('HUP');
+ok($t->wait_log(qr/reloaded/), 'HUP reaches the serving process');
+is($t->get('good.lua')->{headers}{'x-reloaded'}, 'yes', 'which applies the new config');
+$t->get('crash.lua', QUERY_STRING => 'crash');
+ok(wait_for(sub { my $c = serving_pid($sup); $c && $c != $child2 }), 'after another crash');
+my $r = $t->get('good.lua');
+is($r->{headers}{'x-reloaded'}, 'yes', 'the new serving process keeps the reloaded config');
+
 # Deaths that repeat fast back off, and serving resumes once they stop.
 my $crashes = 0;
 for (1 .. 8) {
