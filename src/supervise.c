@@ -123,16 +123,17 @@ supervise_report(pid_t pid, int status)
 {
     struct scoreboard_entry e;
     time_t now = time(NULL);
+    const char *core = "";
     char buf[32];
     int w, running = 0;
 
+#ifdef WCOREDUMP
+    if (WIFSIGNALED(status) && WCOREDUMP(status))
+        core = " (core dumped)";
+#endif
     if (WIFSIGNALED(status))
         log_err("serving process %ld died of %s%s", (long)pid,
-                supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)),
-#ifdef WCOREDUMP
-                WCOREDUMP(status) ? " (core dumped)" :
-#endif
-                "");
+                supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)), core);
     else
         log_err("serving process %ld exited with status %d", (long)pid, WEXITSTATUS(status));
     for (w = 1; w <= scoreboard_slots(); w++) {
