@@ -138,6 +138,21 @@ ok(wait_for(sub { !alive($last) }, 10), 'and the serving process is gone');
 ok(!-e $pidfile && !-e $sock, 'pidfile and socket are removed');
 like($t->log, qr/stopped/, 'and it says so');
 
+# A serving process killed outright is replaced too.
+$t->start;
+$sup = $t->pid;
+$child = serving_pid($sup);
+kill 'KILL', $child;
+ok($t->wait_log(qr/serving process $child died of SIGKILL/), 'a serving process killed with SIGKILL is logged');
+ok(wait_for(sub { $t->get('good.lua')->{status} == 200 }), 'and a new one serves');
+# ^C reaches both processes (one process group): both stop, status 0.
+$child = serving_pid($sup);
+kill 'INT', $child, $sup;
+is($t->stop, 0, 'INT to both processes at once (^C): exit 0');
+ok(wait_for(sub { !alive($child) }, 10), 'and the serving process is gone');
+ok(!-e $pidfile && !-e $sock, 'pidfile and socket are removed');
+unlike($t->log =~ s/.*died of SIGKILL//sr, qr/died of|exited with/, 'and no death is reported on the way out');
+
 # A serving process that dies during start-up is not restarted: exit 1.
 {
     my $bad = LFTest->new(conf => { preload => ["$www/boom.lua"] });
