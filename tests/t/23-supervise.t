@@ -91,7 +91,7 @@ $good = grep { $_->[2] } @all;
 my @failed = grep { !$_->[2] } @all;
 $failed_late = grep { $_->[0] > $crashed_at } @failed;
 ok($good > 10, "the clients were served ($good answers)");
-ok(@failed <= 2, 'at most the other requests in flight failed (' . scalar(@failed) . ')');
+ok(@failed <= 3, 'at most the requests in flight failed, one per client (' . scalar(@failed) . ')');
 is($failed_late, 0, 'no request sent after the crash failed');
 my ($first) = sort { $a <=> $b } map { $_->[1] } grep { $_->[2] && $_->[1] > $crashed_at } @all;
 ok(defined $first && $first - $crashed_at < 0.1,
@@ -147,11 +147,11 @@ ok($t->wait_log(qr/serving process $child died of SIGKILL/), 'a serving process 
 ok(wait_for(sub { $t->get('good.lua')->{status} == 200 }), 'and a new one serves');
 # ^C reaches both processes (one process group): both stop, status 0.
 $child = serving_pid($sup);
-kill 'INT', $child, $sup;
+kill 'INT', $sup, $child;     # the supervisor first, as a slow test could be preempted between
 is($t->stop, 0, 'INT to both processes at once (^C): exit 0');
 ok(wait_for(sub { !alive($child) }, 10), 'and the serving process is gone');
 ok(!-e $pidfile && !-e $sock, 'pidfile and socket are removed');
-unlike($t->log =~ s/.*died of SIGKILL//sr, qr/died of|exited with/, 'and no death is reported on the way out');
+unlike($t->log =~ s/.*died of SIGKILL//sr, qr/died of|exited with/, 'and no death is reported on the way out') or diag($t->log =~ s/.*died of SIGKILL//sr);
 
 # A serving process that dies during start-up is not restarted: exit 1.
 {
