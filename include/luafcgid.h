@@ -80,6 +80,19 @@
 #define LF_STOP_MARGIN          5
 #define LF_STOP_BOUND           30
 
+/* The supervising process restarts a dead serving process at once, unless
+ * it died LF_RESTART_THRESHOLD times within LF_RESTART_INTERVAL seconds:
+ * then it waits, LF_RESTART_DELAY_MIN ms the first time, twice as long at
+ * each further death, at most LF_RESTART_DELAY_MAX ms (as php-fpm's
+ * emergency_restart_threshold and emergency_restart_interval). */
+#define LF_RESTART_THRESHOLD    5
+#define LF_RESTART_INTERVAL     10              /* s */
+#define LF_RESTART_DELAY_MIN    1000            /* ms */
+#define LF_RESTART_DELAY_MAX    30000           /* ms */
+
+/* The scoreboard keeps this much of a running script's path. */
+#define LF_SCOREBOARD_PATH      256
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 

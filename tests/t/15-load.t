@@ -39,7 +39,8 @@ sub load_run {
     $t->script('date.lua', "function main(env, req) local t = tonumber(env.QUERY_STRING)\n"
                          . "  for i = 0, 19 do req:puts(os.date('!%Y-%m-%d %H:%M:%S ', t + i * 86413)) end end\n");
     $t->start;
-    my $pid = $t->pid;
+    # the serving process: its RSS is measured, and it must never be restarted
+    my $pid = LFTest::serving_pid($t);
     $t->get('good.lua', QUERY_STRING => 'warm') for 1 .. 20;
     my $rss_first = rss($pid);
     my $dir = $t->dir;

@@ -34,8 +34,8 @@ chmod 0755, $wrapper;
     local $ENV{LUAFCGID} = $wrapper;
     $lowfd->start;
 }
-like($lowfd->log, qr/descriptor limit is 64 .*keepalive_max 1000 \+ workers 2 \+ \d+ spare need \d+/,
-     'with ulimit -n 64 and keepalive_max 1000, start-up warns that they do not fit');
+ok($lowfd->wait_log(qr/descriptor limit is 64 .*keepalive_max 1000 \+ workers 2 \+ \d+ spare need \d+/),
+   'with ulimit -n 64 and keepalive_max 1000, start-up warns that they do not fit');
 like($lowfd->get('echo.lua', QUERY_STRING => 'warm')->{body}, qr/^echo warm$/, 'and serves');
 $lowfd->write_conf(keepalive_max => 2000);
 $lowfd->signal('HUP');
@@ -149,7 +149,7 @@ LUA
 
 sub sleeping_children {
     my ($t) = @_;
-    return grep { /\S/ } split /\n/, `ps -o pid=,args= --ppid ${\ $t->pid} 2>/dev/null | grep -w sleep`;
+    return grep { /\S/ } split /\n/, `ps -o pid=,args= --ppid ${\ LFTest::serving_pid($t)} 2>/dev/null | grep -w sleep`;
 }
 
 {
