@@ -44,6 +44,7 @@
 #include "sandbox.h"
 #include "slab.h"
 #include "state.h"
+#include "strlib.h"
 
 #define STATE_HOOK_COUNT 100000
 
@@ -126,6 +127,20 @@ state_hook(lua_State *L, lua_Debug *ar)
         /* every instruction from now on: a library that catches the error
          * (load's reader, a finalizer's caller) gets it again at once */
         lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "timeout: the request ran over %d s", info->timeout);
+    }
+}
+
+/* The pattern functions run in C, where the hook never fires: they call
+ * this every so many steps. Raises as the hook does. */
+void
+strlib_check(lua_State *L)
+{
+    struct state_info *info = state_info(L);
+
+    if (info->over == STATE_OVER_TIME ||
+        (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
+        info->over = STATE_OVER_TIME;
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
 }
@@ -322,6 +337,7 @@ state_setup(lua_State *L)
 
     luaL_openlibs(L);
     oslib_install(L);
+    strlib_install(L);
     state_set_path(L, path);
     state_wrap(L);
     sandbox_install(L);
