@@ -28,6 +28,7 @@ int  log_chown(uid_t uid, gid_t gid);
 void log_close(void);
 void log_set_mirror(int on);
 void log_set_plain(int on);
+void log_set_dir_owner(uid_t uid);
 int  log_enabled(int level);
 
 void log_msg(int level, const char *fmt, ...) LF_PRINTF(2, 3);

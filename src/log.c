@@ -44,13 +44,14 @@ static const char *const log_names[] = {
 };
 
 /* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
- * log_opened, log_plain and the held lines. */
+ * log_opened, log_plain, log_dir_owner and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int log_mirror;
 static int log_plain;      /* stderr lines without date and level */
+static uid_t log_dir_owner = (uid_t)-1;   /* `user`: may own the log directory */
 static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
 static int log_created;     /* the current log file was made by us */
 static int log_opened;      /* log_open() succeeded once: nothing is held */
@@ -105,7 +106,13 @@ log_check_file(int fd, const char *path)
 static int
 log_open_dir(const char *dir)
 {
-    int dfd = fsdir_open(dir, (uid_t)-1, "log directory"), made = 0;
+    uid_t owner;
+    int dfd, made = 0;
+
+    pthread_mutex_lock(&log_lock);
+    owner = log_dir_owner;
+    pthread_mutex_unlock(&log_lock);
+    dfd = fsdir_open(dir, owner, "log directory");
 
     if (dfd >= 0 || errno != ENOENT)
         return dfd;
@@ -115,7 +122,7 @@ log_open_dir(const char *dir)
         log_syserr("cannot make log directory %s", dir);
         return -1;
     }
-    if ((dfd = fsdir_open(dir, (uid_t)-1, "log directory")) < 0) {
+    if ((dfd = fsdir_open(dir, owner, "log directory")) < 0) {
         if (errno == ENOENT)
             log_syserr("cannot open log directory %s", dir);
         return -1;
@@ -311,6 +318,16 @@ log_close(void)
     log_path = NULL;
     log_kind = LOG_KIND_STDERR;
     log_fd = STDERR_FILENO;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* UID (`user`) may own the log directory too: the directory luafcgid made
+ * is handed to it, and the supervisor, still root, reopens the log there. */
+void
+log_set_dir_owner(uid_t uid)
+{
+    pthread_mutex_lock(&log_lock);
+    log_dir_owner = uid;
     pthread_mutex_unlock(&log_lock);
 }
 

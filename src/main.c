@@ -34,6 +34,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "fsdir.h"
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "housekeep.h"
@@ -375,6 +376,7 @@ main(int argc, char **argv)
     conf_publish(c);
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
+    log_set_dir_owner(fsdir_user_uid(c));
     if (log_open(main_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);
