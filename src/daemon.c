@@ -43,7 +43,7 @@ daemon_pidfile_open(const char *path, const struct conf *c)
     if (base == NULL)
         return -1;
     if ((dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
-        if (fsdir_make(dir, c, "pidfile directory") < 0)
+        if (fsdir_make(dir, "pidfile directory") < 0)
             return -1;
         dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory");
     }

@@ -11,9 +11,9 @@
  * by us or by a user the caller names, and not writable by others, who
  * could otherwise swap the file between our checks.
  *
- * A directory luafcgid makes itself (the run directory) goes to `user`
- * when started as root, so the daemon can still remove its socket and
- * pidfile there after the privilege drop.
+ * A directory luafcgid makes itself (the run directory) stays root's:
+ * the supervisor, which keeps root, removes the socket and the pidfile on
+ * stop, and a script running as `user` cannot replace the socket in it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,14 +100,10 @@ fail:
     return -1;
 }
 
-/* Make DIR (0755) when missing; when root made it and `user` is set, hand
- * it to `user`. 0, or -1 (logged). */
+/* Make DIR (0755) when missing; 0, or -1 (logged). */
 int
-fsdir_make(const char *dir, const struct conf *c, const char *what)
+fsdir_make(const char *dir, const char *what)
 {
-    struct passwd *pw;
-    int fd;
-
     if (mkdir(dir, 0755) < 0) {
         if (errno == EEXIST)
             return 0;
@@ -115,17 +111,5 @@ fsdir_make(const char *dir, const struct conf *c, const char *what)
         return -1;
     }
     log_notice("made %s %s", what, dir);
-    if (geteuid() != 0 || c->user == NULL || (pw = getpwnam(c->user)) == NULL)
-        return 0;
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        log_syserr("cannot open %s %s", what, dir);
-        return -1;
-    }
-    if (fchown(fd, pw->pw_uid, (gid_t)-1) < 0) {
-        log_syserr("cannot hand %s %s to %s", what, dir, c->user);
-        close(fd);
-        return -1;
-    }
-    close(fd);
     return 0;
 }

@@ -11,8 +11,8 @@
  * would make a blocking connect wait for good.
  *
  * The socket's directory (by default /var/run/luafcgid) is made when
- * missing, handed to `user` so the socket can be removed on stop, and
- * refused when a stranger could replace the socket in it: a symlink,
+ * missing (it stays root's: the supervisor, still root, removes the
+ * socket on stop, and no script can replace it there), and refused when a stranger could replace the socket in it: a symlink,
  * another owner than root or `user`, writable by others (sticky or not:
  * whoever binds the path first while luafcgid is down receives nginx's
  * requests) or by a group other than root's or `group`. Its ancestors are
@@ -209,9 +209,9 @@ listen_check_ancestors(const struct conf *c, const char *dir)
     return 0;
 }
 
-/* The socket's directory is made if missing (0755, handed to `user`, so
- * the socket can still be removed after the privilege drop) and must not
- * let a stranger replace the socket: not a symlink (its owner would choose
+/* The socket's directory is made if missing (0755, root's when started as
+ * root: the supervisor removes the socket on stop) and must not let a
+ * stranger replace the socket: not a symlink (its owner would choose
  * the place), owned by root or `user`, writable by nobody else, and so for
  * its ancestors, through the real path too. */
 static int
@@ -223,7 +223,7 @@ listen_prepare_dir(const struct conf *c)
 
     if (strchr(c->listen, '/') == NULL || fsdir_split(c->listen, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, c, "socket directory") < 0)
+    if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, "socket directory") < 0)
         return -1;
     if (lstat(dir, &sb) < 0) {
         log_syserr("listen: %s", dir);
