@@ -516,8 +516,8 @@ log_data(int level, const char *data, size_t len, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n + 2 >= sizeof(raw))
         return;
-    memcpy(raw + n, ": ", 2);
-    n += 2;
+    raw[n++] = ':';
+    raw[n++] = ' ';
     if (len > sizeof(raw) - (size_t)n)
         len = sizeof(raw) - (size_t)n;
     memcpy(raw + n, data, len);
