@@ -152,6 +152,16 @@ static const char *const oslib_category_names[] =
 static const int oslib_categories[] =
     { LC_ALL, LC_COLLATE, LC_CTYPE, LC_MONETARY, LC_NUMERIC, LC_TIME };
 
+/* "C" and "POSIX" name the same locale (POSIX.1: setlocale). */
+static int
+oslib_same_locale(const char *a, const char *b)
+{
+    int a_c = strcmp(a, "C") == 0 || strcmp(a, "POSIX") == 0;
+    int b_c = strcmp(b, "C") == 0 || strcmp(b, "POSIX") == 0;
+
+    return (a_c && b_c) || strcmp(a, b) == 0;
+}
+
 /* os.setlocale([locale [, category]]): the current name. Asking for the
  * locale already in force answers its name; any other answers nil: the
  * locale is the whole process's, so tostring(1.5) would change in every
@@ -163,7 +173,7 @@ oslib_setlocale(lua_State *L)
     int category = oslib_categories[luaL_checkoption(L, 2, "all", oslib_category_names)];
     const char *now = setlocale(category, NULL);
 
-    if (now != NULL && (want == NULL || strcmp(want, now) == 0))
+    if (now != NULL && (want == NULL || oslib_same_locale(want, now)))
         lua_pushstring(L, now);
     else
         lua_pushnil(L);
