@@ -62,6 +62,10 @@
  * hundred bytes of C stack each, far inside any thread's stack. */
 #define LF_PATTERN_DEPTH        200
 
+/* Files one Lua state may hold open at once (io.open, io.lines...);
+ * descriptors are the whole process's, shared by every script. */
+#define LF_STATE_FILES          64
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 
