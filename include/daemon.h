@@ -11,6 +11,7 @@ int  daemon_pidfile_write(int fd);
 void daemon_pidfile_remove(int fd, const char *path);
 int  daemon_detach(void);
 void daemon_ready(int ok, const char *why);
+void daemon_ready_close(void);
 int  daemon_drop_privileges(const struct conf *c);
 
 #endif

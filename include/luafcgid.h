@@ -62,6 +62,37 @@
  * hundred bytes of C stack each, far inside any thread's stack. */
 #define LF_PATTERN_DEPTH        200
 
+/* Descriptors beyond keepalive_max + workers that the daemon needs: the
+ * listening socket, the log, connections in flight or queued, scripts being
+ * loaded, files scripts open. Start-up warns when these do not fit. */
+#define LF_FD_MARGIN            64
+
+/* Out of descriptors, the leader stops accepting for a while, from the
+ * first interval doubling up to the last, and reports at most once per
+ * LF_FD_REPORT_MS what it could not accept. */
+#define LF_ACCEPT_BACKOFF_MIN_MS 10
+#define LF_ACCEPT_BACKOFF_MAX_MS 1000
+#define LF_FD_REPORT_MS         5000
+
+/* TERM/INT: the requests accepted before it may take `timeout` plus this
+ * (s) to finish; with timeout = 0, LF_STOP_BOUND (s) in all. Past it the
+ * daemon logs what it cut short and exits. */
+#define LF_STOP_MARGIN          5
+#define LF_STOP_BOUND           30
+
+/* The supervising process restarts a dead serving process at once, unless
+ * it died LF_RESTART_THRESHOLD times within LF_RESTART_INTERVAL seconds:
+ * then it waits, LF_RESTART_DELAY_MIN ms the first time, twice as long at
+ * each further death, at most LF_RESTART_DELAY_MAX ms (as php-fpm's
+ * emergency_restart_threshold and emergency_restart_interval). */
+#define LF_RESTART_THRESHOLD    5
+#define LF_RESTART_INTERVAL     10              /* s */
+#define LF_RESTART_DELAY_MIN    1000            /* ms */
+#define LF_RESTART_DELAY_MAX    30000           /* ms */
+
+/* The scoreboard keeps this much of a running script's path. */
+#define LF_SCOREBOARD_PATH      256
+
 /* Files one Lua state may hold open at once (io.open, io.lines...);
  * descriptors are the whole process's, shared by every script. */
 #define LF_STATE_FILES          64

@@ -6,6 +6,7 @@ struct dispatch;
 struct pool;
 
 int  worker_start(int count, struct dispatch *dispatch, struct pool *pool);
+int  worker_wait(long long ms);
 void worker_join(void);
 
 #endif

@@ -94,6 +94,13 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
         conf_error(ctx, "handler", "must not be empty");
         return -1;
     }
+    /* closing a connection the web server asked to keep breaks FastCGI's
+     * FCGI_KEEP_CONN: nginx may already be sending it a request */
+    if (c->keepalive_max == 0) {
+        conf_error(ctx, "keepalive_max", "must be at least 1: a connection the web server asked to "
+                   "keep (FCGI_KEEP_CONN) must stay open; to keep none, turn off fastcgi_keep_conn");
+        return -1;
+    }
     return 0;
 }
 

@@ -141,17 +141,34 @@ void
 daemon_ready(int ok, const char *why)
 {
     char msg[1024];
-    int n, devnull;
+    int n;
 
     if (daemon_ready_fd < 0)
         return;
     n = snprintf(msg, sizeof(msg), "%c%s", ok ? '1' : '0', why ? why : "");
     if (write(daemon_ready_fd, msg, (size_t)n) < 0)
         log_syswarn("cannot report start-up to the parent");
+    if (ok) {
+        daemon_ready_close();       /* and stderr to /dev/null */
+        return;
+    }
+    close(daemon_ready_fd);
+    daemon_ready_fd = -1;
+}
+
+/* Start-up was reported by another process (the serving child): let go of
+ * the pipe without writing, and of the parent's terminal. */
+void
+daemon_ready_close(void)
+{
+    int devnull;
+
+    if (daemon_ready_fd < 0)
+        return;
     close(daemon_ready_fd);
     daemon_ready_fd = -1;
     /* stderr went to the parent's terminal until now */
-    if (ok && (devnull = open("/dev/null", O_RDWR)) >= 0) {
+    if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
         dup2(devnull, STDERR_FILENO);
         close(devnull);
     }

@@ -12,12 +12,33 @@
  * on it, so an idle kept connection never holds a worker; when its next
  * request arrives the leader sees it like a new connection. Parked
  * connections idle over keepalive_timeout are closed, and past
- * keepalive_max the oldest goes. Only the leader removes parked
+ * keepalive_max the oldest kept one goes. Only the leader removes parked
  * connections; others only append, so the leader's poll set, taken before
  * it polls without the lock, stays valid.
  *
  * A new connection that has not sent anything yet is parked too, so a
- * client that connects and stalls costs a descriptor, not a worker.
+ * client that connects and stalls costs a descriptor, not a worker. It
+ * does not count toward keepalive_max: closing it would lose a request
+ * that may be on its way. Such connections are bounded by
+ * keepalive_timeout and by the descriptors themselves (below).
+ *
+ * Out of descriptors (EMFILE, ENFILE), accept() fails while the listening
+ * socket stays readable, so a leader that only logged would spin. Instead
+ * it first closes the oldest parked connection to make room (an idle
+ * connection is the cheapest thing to lose: nothing is running on it, and
+ * a web server reconnects), so new requests keep being served while
+ * stalled clients hold descriptors. With nothing parked, every descriptor
+ * is a request queued or in flight: the leader stops watching the
+ * listening socket for a growing interval (new connections wait in the
+ * kernel's backlog, not refused) and the workers drain the queue. Either
+ * way one line per LF_FD_REPORT_MS says how many accepts failed.
+ *
+ * Stopping (dispatch_stop): the leader stops watching the listening socket
+ * and what already waits in its backlog is accepted (those clients were
+ * connected before the stop; closing the socket would reset them), so the
+ * caller may close it when dispatch_stop() returns. Connections queued
+ * are served; parked ones whose next request has already arrived join the
+ * queue; idle ones are closed. Then the workers stop.
  *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
@@ -42,9 +63,11 @@
 #include "pool.h"
 
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
+#define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
 
 struct parked {
     int         fd;
+    int         kept;           /* served a request before (else new) */
     long long   since;          /* ms, monotonic */
 };
 
@@ -59,11 +82,21 @@ struct dispatch {
     int             leader;
     int             followers;
     int             stopping;
+    int             listen_done;    /* stopping: the backlog was accepted */
+    int             drained;    /* stopping: parked connections sorted out */
+    int             polling;    /* the leader is in poll() without the lock */
+    pthread_cond_t  polled;     /* dispatch_stop: the leader left poll() */
     int             woken;      /* a byte is in the wake pipe */
     int            *ready;      /* a FIFO of fds with a request waiting */
     int             nready, ready_head, ready_cap;
     struct parked  *parked;     /* oldest first */
     int             nparked, parked_cap;
+    int             nkept;      /* parked ones that served a request */
+    /* out of descriptors: accepts resume at accept_resume (ms); the next
+     * pause lasts backoff_ms; failures since the last report */
+    long long       accept_resume, fd_report_at;
+    int             backoff_ms;
+    int             fd_failed, fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
     /* the leader's poll set; only the current leader uses it */
@@ -108,7 +141,7 @@ dispatch_new(int listen_fd, int is_tcp)
         pthread_condattr_t attr;
         if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
             pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-            pthread_cond_init(&d->cond, &attr) != 0) {
+            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0) {
             log_err("dispatcher: cannot initialise its lock");
             goto fail;
         }
@@ -181,6 +214,8 @@ dispatch_ready_pop(struct dispatch *d)
 static void
 dispatch_parked_remove(struct dispatch *d, int i)
 {
+    if (d->parked[i].kept)
+        d->nkept--;
     memmove(&d->parked[i], &d->parked[i + 1], (size_t)(d->nparked - i - 1) * sizeof(*d->parked));
     d->nparked--;
 }
@@ -188,7 +223,7 @@ dispatch_parked_remove(struct dispatch *d, int i)
 /* Append FD to the parked set; lock held. Only appends happen outside the
  * leader, so the leader's poll set stays a prefix of the parked array. */
 static void
-dispatch_parked_add(struct dispatch *d, int fd)
+dispatch_parked_add(struct dispatch *d, int fd, int kept)
 {
     if (d->nparked == d->parked_cap) {
         int cap = d->parked_cap ? d->parked_cap * 2 : 64;
@@ -202,8 +237,10 @@ dispatch_parked_add(struct dispatch *d, int fd)
         d->parked_cap = cap;
     }
     d->parked[d->nparked].fd = fd;
+    d->parked[d->nparked].kept = kept;
     d->parked[d->nparked].since = pool_now_ms();
     d->nparked++;
+    d->nkept += kept;
 }
 
 /* A worker is done with a kept connection: watch it for the next request. */
@@ -214,7 +251,7 @@ dispatch_park(struct dispatch *d, int fd)
     if (d->stopping)
         close(fd);
     else {
-        dispatch_parked_add(d, fd);
+        dispatch_parked_add(d, fd, 1);
         dispatch_wake_leader(d);
     }
     pthread_mutex_unlock(&d->lock);
@@ -228,15 +265,54 @@ dispatch_has_data(int fd)
     return poll(&p, 1, 0) > 0;
 }
 
+/* Log what accept() could not do since the last report, at most once per
+ * LF_FD_REPORT_MS however often it fails; lock held. */
+static void
+dispatch_fd_report(struct dispatch *d, long long now)
+{
+    if (d->fd_failed == 0 || now < d->fd_report_at)
+        return;
+    log_warn("accept: %s: %d attempts failed, %d idle connections closed to make room; "
+            "new connections wait in the backlog (next report in %d s at most)",
+            strerror(d->fd_errno), d->fd_failed, d->fd_closed, LF_FD_REPORT_MS / 1000);
+    d->fd_failed = d->fd_closed = 0;
+    d->fd_report_at = now + LF_FD_REPORT_MS;
+}
+
+/* accept() failed with ERR (not EAGAIN): make room by closing the oldest
+ * parked connection (1: try again), or stop accepting for a growing
+ * interval (0); lock held, so only the leader's collect calls this. */
+static int
+dispatch_accept_failed(struct dispatch *d, int err)
+{
+    long long now = pool_now_ms();
+
+    d->fd_failed++;
+    d->fd_errno = err;
+    if ((err == EMFILE || err == ENFILE) && d->nparked > 0) {
+        close(d->parked[0].fd);
+        dispatch_parked_remove(d, 0);
+        d->fd_closed++;
+        dispatch_fd_report(d, now);
+        return 1;
+    }
+    d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : LF_ACCEPT_BACKOFF_MIN_MS;
+    if (d->backoff_ms > LF_ACCEPT_BACKOFF_MAX_MS)
+        d->backoff_ms = LF_ACCEPT_BACKOFF_MAX_MS;
+    d->accept_resume = now + d->backoff_ms;
+    dispatch_fd_report(d, now);
+    return 0;
+}
+
 /* Accept what is waiting; lock held. Readable ones queue, the rest park.
  * Connections are non-blocking: the record layer (wire.c) waits on them
  * with poll(), against the request's client_timeout. */
 static void
-dispatch_accept(struct dispatch *d)
+dispatch_accept(struct dispatch *d, int burst)
 {
     int i, fd, on = 1;
 
-    for (i = 0; i < DISPATCH_ACCEPT_BURST; i++) {
+    for (i = 0; i < burst; i++) {
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
         fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
@@ -249,22 +325,26 @@ dispatch_accept(struct dispatch *d)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_syserr("accept");
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* out of descriptors or memory: the socket stays readable */
+            if (dispatch_accept_failed(d, errno))
+                continue;
             return;
         }
+        d->backoff_ms = 0;
         if (d->is_tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))
             dispatch_ready_push(d, fd);
         else
-            dispatch_parked_add(d, fd);
+            dispatch_parked_add(d, fd, 0);
     }
 }
 
 /* Build the poll set: wake pipe, listening socket, parked connections. */
 static int
-dispatch_poll_set(struct dispatch *d)
+dispatch_poll_set(struct dispatch *d, long long now)
 {
     int i, n = d->nparked + 2;
 
@@ -279,7 +359,8 @@ dispatch_poll_set(struct dispatch *d)
         }
     }
     d->pfds[0].fd = d->wake[0];
-    d->pfds[1].fd = d->listen_fd;
+    /* not while stopping, nor while backing off (poll skips fd -1) */
+    d->pfds[1].fd = d->stopping || now < d->accept_resume ? -1 : d->listen_fd;
     for (i = 2; i < n; i++)
         d->pfds[i].fd = d->parked[i - 2].fd;
     for (i = 0; i < n; i++) {
@@ -289,16 +370,23 @@ dispatch_poll_set(struct dispatch *d)
     return n;
 }
 
-/* ms until the oldest parked connection times out, or -1. */
+/* ms until the next thing to do without a wake-up: the oldest parked
+ * connection times out, accepts resume, a report is due; or -1. */
 static int
 dispatch_poll_timeout(struct dispatch *d, long long now)
 {
-    long long left;
+    long long at = -1;
 
-    if (d->nparked == 0 || d->keepalive_timeout <= 0)
+    if (d->nparked > 0 && d->keepalive_timeout > 0)
+        at = d->parked[0].since + (long long)d->keepalive_timeout * 1000;
+    if (d->accept_resume > now && (at < 0 || d->accept_resume < at))
+        at = d->accept_resume;
+    if (d->fd_failed > 0 && (at < 0 || d->fd_report_at < at))
+        at = d->fd_report_at;
+    if (at < 0)
         return -1;
-    left = d->parked[0].since + (long long)d->keepalive_timeout * 1000 - now;
-    return left < 0 ? 0 : (int)(left > 60000 ? 60000 : left);
+    at -= now;
+    return at < 0 ? 0 : (int)(at > 60000 ? 60000 : at);
 }
 
 /* After a poll: move what became readable to the ready queue; lock held. */
@@ -328,11 +416,15 @@ dispatch_collect(struct dispatch *d, int n)
         }
     }
     if (d->pfds[1].revents)
-        dispatch_accept(d);
-    /* past keepalive_max the oldest idle connections go */
-    while (d->nparked > (d->keepalive_max > 0 ? d->keepalive_max : 0)) {
-        close(d->parked[0].fd);
-        dispatch_parked_remove(d, 0);
+        dispatch_accept(d, DISPATCH_ACCEPT_BURST);
+    dispatch_fd_report(d, now);
+    /* past keepalive_max the oldest kept connections go */
+    for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
+        if (d->parked[j].kept) {
+            close(d->parked[j].fd);
+            dispatch_parked_remove(d, j);
+        } else
+            j++;
     }
 }
 
@@ -355,10 +447,13 @@ dispatch_lead(struct dispatch *d, long long idle_at)
             if (timeout < 0 || timeout > idle_at - now)
                 timeout = (int)(idle_at - now);
         }
-        n = dispatch_poll_set(d);
+        n = dispatch_poll_set(d, now);
+        d->polling = 1;
         pthread_mutex_unlock(&d->lock);
         rc = poll(d->pfds, (nfds_t)n, timeout);
         pthread_mutex_lock(&d->lock);
+        d->polling = 0;
+        pthread_cond_broadcast(&d->polled);
         if (rc < 0) {
             if (errno != EINTR)
                 log_syserr("dispatcher: poll");
@@ -368,6 +463,35 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     }
     d->leader = 0;
     return idle;
+}
+
+/* Stopping, with no leader polling: parked connections whose next request
+ * has arrived join the queue, the idle ones close; lock held. poll() with
+ * no wait does not block. */
+static void
+dispatch_drain(struct dispatch *d)
+{
+    int i, n, closed = 0, queued = 0;
+
+    d->drained = 1;
+    n = dispatch_poll_set(d, pool_now_ms());
+    if (poll(d->pfds, (nfds_t)n, 0) < 0) {
+        log_syserr("dispatcher: poll while stopping");
+        n = 2;      /* then every parked connection counts as idle */
+    }
+    for (i = 2; i < d->nparked + 2; i++) {
+        int fd = d->parked[i - 2].fd;
+        if (i < n && (d->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (dispatch_ready_push(d, fd) == 0)
+                queued++;
+        } else {
+            close(fd);
+            closed++;
+        }
+    }
+    d->nparked = d->nkept = 0;
+    log_info("stopping: %d requests wait for a worker (%d on parked connections), %d idle connections closed",
+             d->nready, queued, closed);
 }
 
 /*
@@ -388,10 +512,23 @@ dispatch_next(struct dispatch *d, int idle_ms)
     }
     pthread_mutex_lock(&d->lock);
     for (;;) {
-        if (d->stopping)
-            break;
+        /* stopping, what was accepted is still served */
         if ((fd = dispatch_ready_pop(d)) >= 0)
             break;
+        if (d->stopping) {
+            if (d->leader || !d->listen_done) {     /* dispatch_stop() is not done */
+                d->followers++;
+                pthread_cond_wait(&d->cond, &d->lock);
+                d->followers--;
+                continue;
+            }
+            if (d->drained) {
+                fd = DISPATCH_STOP;
+                break;
+            }
+            dispatch_drain(d);
+            continue;
+        }
         if (!d->leader) {
             if (dispatch_lead(d, idle_at)) {
                 fd = DISPATCH_IDLE;
@@ -419,6 +556,8 @@ dispatch_next(struct dispatch *d, int idle_ms)
     return fd;
 }
 
+/* Stop: on return the listening socket is no longer watched, and will not
+ * be again, so the caller may close it. Workers finish what was accepted. */
 void
 dispatch_stop(struct dispatch *d)
 {
@@ -426,6 +565,13 @@ dispatch_stop(struct dispatch *d)
     d->stopping = 1;
     d->woken = 0;
     dispatch_wake_leader(d);
+    pthread_cond_broadcast(&d->cond);
+    while (d->polling)      /* the wake-up ends its poll() at once */
+        pthread_cond_wait(&d->polled, &d->lock);
+    /* no one watches the socket now; take what connected before the stop */
+    d->accept_resume = 0;
+    dispatch_accept(d, DISPATCH_STOP_BURST);
+    d->listen_done = 1;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
 }
@@ -455,6 +601,7 @@ dispatch_destroy(struct dispatch *d)
     close(d->wake[0]);
     close(d->wake[1]);
     pthread_cond_destroy(&d->cond);
+    pthread_cond_destroy(&d->polled);
     pthread_mutex_destroy(&d->lock);
     free(d->ready);
     free(d->parked);

@@ -2,11 +2,20 @@
  * main.c: the command line, the start-up order and the signal loop.
  *
  * Start-up: config, log, pidfile lock, socket (each failure reported on
- * stderr before detaching), detach, pidfile, privilege drop, pool, threads.
+ * stderr before detaching), detach, pidfile; then the supervisor
+ * (supervise.c) forks the serving process, which drops privileges and
+ * starts the pool and the threads.
  * Every signal is blocked in every thread (the mask is set before the first
  * thread starts) and taken here with sigwait(), so handling a signal is
  * ordinary code: no async-signal-safety rules, no libfcgi handlers racing
  * ours.
+ *
+ * Stopping (TERM, INT): the dispatcher stops watching the listening socket,
+ * which is then closed (and a unix socket removed) at once, so new clients
+ * are refused rather than left in a backlog nobody reads. Every request
+ * accepted before is served, within `timeout` + LF_STOP_MARGIN s (or
+ * LF_STOP_BOUND s when timeout = 0); past that the daemon logs what it cut
+ * short and exits without waiting for it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,12 +35,14 @@
 #include "conf.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "fdlimit.h"
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
 #include "state.h"
+#include "supervise.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -101,6 +112,14 @@ main_log_target(const struct conf *c, int foreground)
     return foreground ? "stderr" : LF_DEFAULT_LOGFILE;
 }
 
+/* Whether the log target or level differs between OLD and C. */
+static int
+main_log_changed(const struct conf *old, const struct conf *c)
+{
+    return (old->logfile == NULL) != (c->logfile == NULL) ||
+           (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
+}
+
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -117,9 +136,10 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     old = conf_acquire();
     if ((key = conf_restart_keys(old, c)) != NULL)
         log_warn("reload: '%s' changed; it takes effect after a restart", key);
-    if ((old->logfile == NULL) != (c->logfile == NULL) ||
-        (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel)
+    if (main_log_changed(old, c))
         log_open(main_log_target(c, foreground), c->loglevel);
+    if (c->keepalive_max > old->keepalive_max)
+        fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
@@ -195,16 +215,50 @@ main_test(const char *path)
     return 0;
 }
 
-/* Start everything after the socket; -1 when start-up failed (logged). */
+/* ms a stop may take, from the running config's timeout. */
+static long long
+main_stop_bound(void)
+{
+    struct conf *c = conf_acquire();
+    long long s = c->timeout > 0 ? (long long)c->timeout + LF_STOP_MARGIN : LF_STOP_BOUND;
+
+    conf_release(c);
+    return s * 1000;
+}
+
+/* After TERM: refuse new clients, finish what was accepted. 0 when every
+ * worker ended; -1 when the bound was hit and some still run (logged).
+ * The supervisor has closed its copy of the socket and removed its path. */
 static int
-main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
+main_stop(int *listen_fd, struct dispatch *dispatch)
+{
+    long long bound = main_stop_bound();
+    struct dispatch_counts n;
+    int busy;
+
+    dispatch_stop(dispatch);
+    close(*listen_fd);
+    *listen_fd = -1;
+    if ((busy = worker_wait(bound)) == 0)
+        return 0;
+    dispatch_counts(dispatch, &n);
+    log_err("stop: %d requests still running and %d still waiting after %lld s; exiting without them",
+            busy, n.ready, bound / 1000);
+    return -1;
+}
+
+/* Start everything after the socket; -1 when start-up failed (logged), 1
+ * when a stop was cut short and workers still run. */
+static int
+main_run(struct conf *c, const struct options *o, int *listen_fd)
 {
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
     int rc;
 
-    if (daemon_pidfile_write(pidfd) < 0 || daemon_drop_privileges(c) < 0)
+    fdlimit_raise(c->keepalive_max, c->workers);     /* warns when it may not fit */
+    if (daemon_drop_privileges(c) < 0)
         return -1;
     if ((rc = FCGX_Init()) != 0) {
         log_err("cannot initialise libfcgi (%d)", rc);
@@ -216,7 +270,7 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
         return -1;
-    if ((dispatch = dispatch_new(listen_fd, !listen_is_unix(c->listen))) == NULL) {
+    if ((dispatch = dispatch_new(*listen_fd, !listen_is_unix(c->listen))) == NULL) {
         pool_destroy(pool);
         return -1;
     }
@@ -233,16 +287,73 @@ main_run(struct conf *c, const struct options *o, int listen_fd, int pidfd)
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
                c->workers, c->states, c->listen);
     daemon_ready(1, NULL);
+    supervise_ready();
     log_set_mirror(0);
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    dispatch_stop(dispatch);
+    if (main_stop(listen_fd, dispatch) < 0)
+        return 1;       /* workers still run: leave their memory alone */
     worker_join();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
     return 0;
+}
+
+/*
+ * A serving process started after a crash, when HUP had reloaded the
+ * config: read it again, so that a crash does not undo the reload. The
+ * start-up config stays when it cannot be read or when a key that needs a
+ * restart changed. The config to run with.
+ */
+static struct conf *
+main_restart_conf(struct conf *c, const struct options *o)
+{
+    struct conf *n;
+    const char *key;
+    char err[1024];
+
+    if (!supervise_reloaded())
+        return c;
+    if ((n = conf_load(o->config, err, sizeof(err))) == NULL) {
+        log_err("cannot read the config again, keeping the start-up one: %s", err);
+        return c;
+    }
+    if ((key = conf_restart_keys(c, n)) != NULL) {
+        log_warn("'%s' changed; the start-up config stays until a restart", key);
+        conf_free(n);
+        return c;
+    }
+    if (main_log_changed(c, n))
+        log_open(main_log_target(n, o->foreground || !n->daemonize), n->loglevel);
+    conf_publish(n);
+    conf_release(c);
+    return conf_acquire();
+}
+
+/* The serving process: the socket file and the pidfile are the supervisor's. */
+static int
+main_serve(struct conf *c, const struct options *o, int listen_fd)
+{
+    int rc;
+
+    c = main_restart_conf(c, o);
+    rc = main_run(c, o, &listen_fd);
+
+    if (rc < 0)
+        daemon_ready(0, "start-up failed; see the messages above");
+    if (rc > 0) {
+        /* workers still run and use the config and the log: exit now */
+        log_notice("serving process stopped, cutting short what still ran");
+        _exit(0);
+    }
+    if (listen_fd >= 0)
+        close(listen_fd);
+    conf_release(c);
+    conf_publish(NULL);
+    log_close();
+    return rc == 0 ? 0 : 1;
 }
 
 int
@@ -279,11 +390,13 @@ main(int argc, char **argv)
         daemon_pidfile_remove(pidfd, c->pidfile);
         return 1;
     }
-    rc = main_run(c, &o, listen_fd, pidfd);
-    if (rc < 0)
+    if ((rc = supervise_run(c, pidfd, &listen_fd)) == SUPERVISE_SERVE)
+        return main_serve(c, &o, listen_fd);
+    if (rc != 0)
         daemon_ready(0, "start-up failed; see the messages above");
 
-    listen_close(listen_fd, c);
+    if (listen_fd >= 0)
+        listen_close(listen_fd, c);
     daemon_pidfile_remove(pidfd, c->pidfile);
     log_notice(rc == 0 ? "stopped" : "start-up failed");
     conf_release(c);

@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "request.h"
 #include "sandbox.h"
+#include "scoreboard.h"
 #include "state.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -469,6 +470,7 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
+    scoreboard_enter(r->worker, r->script);
 
     status = request_check_script(r, &id, why, sizeof(why));
     if (status == 0)
@@ -490,6 +492,7 @@ request_handle(struct request *r)
     conf_release(r->conf);
     r->conf = NULL;
     r->script = NULL;
+    scoreboard_leave(r->worker);
 }
 
 /*

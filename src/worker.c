@@ -59,6 +59,12 @@ struct worker {
 static struct worker *workers;
 static int nworkers;
 
+/* running counts the workers whose loop has not ended, so a stop can wait
+ * for them with a deadline; guarded by running_lock. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  running_done = PTHREAD_COND_INITIALIZER;
+static int running;
+
 static void
 worker_jitter(struct worker *w)
 {
@@ -171,6 +177,10 @@ worker_main(void *arg)
         worker_jitter(w);
         tidy = 0;
     }
+    pthread_mutex_lock(&running_lock);
+    running--;
+    pthread_cond_broadcast(&running_done);
+    pthread_mutex_unlock(&running_lock);
     return NULL;
 }
 
@@ -190,14 +200,46 @@ worker_start(int count, struct dispatch *dispatch, struct pool *pool)
         w->dispatch = dispatch;
         if (request_init(&w->req, i + 1, pool) < 0)
             return -1;
+        pthread_mutex_lock(&running_lock);
+        running++;
+        pthread_mutex_unlock(&running_lock);
         if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
             log_err("cannot start worker %d: %s", i + 1, strerror(rc));
             request_free(&w->req);
+            pthread_mutex_lock(&running_lock);
+            running--;
+            pthread_mutex_unlock(&running_lock);
             return -1;
         }
         w->started = 1;
     }
     return 0;
+}
+
+/* Wait up to MS for every worker loop to end (after dispatch_stop); how many
+ * are still running, each with a request in flight. */
+int
+worker_wait(long long ms)
+{
+    long long until = pool_now_ms() + ms;
+    struct timespec ts;
+    int left;
+
+    pthread_mutex_lock(&running_lock);
+    while (running > 0 && pool_now_ms() < until) {
+        /* running_done uses the realtime clock; wake often enough that a
+         * clock step cannot stretch the bound much */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&running_done, &running_lock, &ts);
+    }
+    left = running;
+    pthread_mutex_unlock(&running_lock);
+    return left;
 }
 
 /* Wait for every worker to finish its request in flight, then free them. */

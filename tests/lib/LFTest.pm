@@ -121,6 +121,16 @@ sub alive {
     return !defined $state || $state ne 'Z';
 }
 
+# The serving process under a supervisor (a test's daemon or a pid): the
+# supervisor's one child; waits for it, at most SECONDS.
+sub serving_pid {
+    my ($sup, $seconds) = @_;
+    $sup = $sup->{pid} if ref $sup;
+    my $pid;
+    wait_for(sub { ($pid) = `pgrep -P $sup 2>/dev/null` =~ /^(\d+)$/m; $pid }, $seconds // 10);
+    return $pid;
+}
+
 sub track { my ($pid, $what) = @_; $started{$pid} = $what; }
 sub untrack { delete $started{$_[0]}; }
 

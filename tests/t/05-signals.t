@@ -89,7 +89,8 @@ unlike(slurp($t->dir . '/lf.log.1'), qr/missing\.lua/, 'not to the moved one');
     my $s = $t->connect;
     LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
                                                   REQUEST_METHOD => 'GET', SLEEP => '0.5' }, ''));
-    ok(wait_for(sub { `ps -o args= --ppid ${\ $t->pid} 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
+    my $serving = LFTest::serving_pid($t);
+    ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
     my $pid = $t->pid;
     kill 'TERM', $pid;
     $r = LFTest::read_response($s);
@@ -97,6 +98,7 @@ unlike(slurp($t->dir . '/lf.log.1'), qr/missing\.lua/, 'not to the moved one');
     is($t->stop, 0, 'then the daemon exits 0');
     ok(!-e $sock, 'and removes its socket');
     ok(!-e $pidfile, 'and its pidfile');
+    ok(!LFTest::alive($serving), 'and its serving process is gone');
     like($t->log, qr/stopped/, 'and logs that it stopped');
 }
 

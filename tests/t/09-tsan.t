@@ -61,7 +61,7 @@ for (1 .. 4) {
                                                   REQUEST_METHOD => 'GET', QUERY_STRING => "t$_" }, ''));
     push @socks, $s;
 }
-ok(wait_for(sub { $t->log =~ /slow/ || `ps -o args= --ppid ${\ $t->pid}` =~ /sleep/ }), 'requests in flight');
+ok(wait_for(sub { $t->log =~ /slow/ || `ps -o args= --ppid ${\ LFTest::serving_pid($t)}` =~ /sleep/ }), 'requests in flight');
 $t->stop_nginx;
 kill 'TERM', $t->pid;
 my @r = map { LFTest::read_response($_) } @socks;

@@ -97,15 +97,15 @@ function main(env, req)
 end
 LUA
     $t->start;
-    my $pid = $t->pid;
-    # The socket takes connections before the workers exist and the drop
-    # is done: wait for what is checked, not for the socket.
+    # the workers run in the serving process, the supervisor's child; its
+    # threads start and drop privileges after the socket takes
+    # connections, so wait for what is checked, not for the socket
+    my $pid = LFTest::serving_pid($t);
     my @uids;
-    wait_for(sub {
-        @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] } glob("/proc/$pid/task/*/status");
-        @uids >= 3 && !grep { $_ != $wuid } @uids;
-    }, 10);
-    ok(@uids >= 3, 'the daemon has its threads (' . scalar(@uids) . ')');
+    wait_for(sub { @uids = map { (slurp($_) =~ /^Uid:\s+(\d+)\s+(\d+)/m)[1] }
+                           glob("/proc/$pid/task/*/status");
+                   @uids >= 3 && !grep { $_ != $wuid } @uids }, 10);
+    ok(@uids >= 3, 'the serving process has its threads (' . scalar(@uids) . ')');
     is(join(',', grep { $_ != $wuid } @uids), '', 'every thread runs as www-data');
     is($t->get('who.lua')->{body}, "$wuid $wgid", 'scripts run as www-data, with its group');
     my @st = stat($t->listen_addr);
@@ -147,8 +147,9 @@ SKIP: {
     $out = `sh $init status 2>&1`;
     is($?, 0, 'init script: status says running');
     like($out, qr/luafcgid is running \(pid $pid\)/, 'with the pid');
-    my $uid = (slurp("/proc/$pid/status") =~ /^Uid:\s+\d+\s+(\d+)/m)[0];
-    is($uid, $wuid, 'the daemon runs as www-data');
+    my $serving = LFTest::serving_pid($pid);
+    my $uid = (slurp("/proc/$serving/status") =~ /^Uid:\s+\d+\s+(\d+)/m)[0];
+    is($uid, $wuid, 'the serving process runs as www-data');
 
     $t->start_nginx(user => 'www-data www-data');
     my $r = http_get($t->nginx_url('/hello.lua'));
@@ -175,7 +176,7 @@ SKIP: {
     $t->stop_nginx;
     $out = `sh $init stop 2>&1`;
     is($?, 0, 'init script: stop');
-    ok(wait_for(sub { !alive($pid) }, 10), 'the daemon is gone');
+    ok(wait_for(sub { !alive($pid) && !alive($serving) }, 10), 'the daemon is gone, and its serving process');
     LFTest::untrack($pid);
     `sh $init status 2>&1`;
     is($? >> 8, 3, 'init script: status says not running (3)');

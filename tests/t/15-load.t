@@ -32,12 +32,15 @@ sub load_run {
     $t->script('exit.lua', "function main(env, req) req:puts('bye') os.exit(3) end\n");
     $t->script('errobj.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() error('boom') end })) end\n");
     $t->script('tostrloop.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() while true do end end })) end\n");
+    $t->script('deep.lua', "function main(env, req) string.find(('a'):rep(1e5), ('a?'):rep(1e5) .. '\$') end\n");
+    $t->script('slowpat.lua', "function main(env, req) ('a'):rep(140):find('.-.-.-.-b') end\n");
     $t->script('flood.lua', "local s = string.rep('f', 1024 * 1024)\nfunction main(env, req) for i = 1, 400 do req:puts(s) end end\n");
     $t->script('big.lua', "local s = string.rep('y', 256 * 1024)\nfunction main(env, req) for i = 1, 8 do req:puts(s) end end\n");
     $t->script('date.lua', "function main(env, req) local t = tonumber(env.QUERY_STRING)\n"
                          . "  for i = 0, 19 do req:puts(os.date('!%Y-%m-%d %H:%M:%S ', t + i * 86413)) end end\n");
     $t->start;
-    my $pid = $t->pid;
+    # the serving process: its RSS is measured, and it must never be restarted
+    my $pid = LFTest::serving_pid($t);
     $t->get('good.lua', QUERY_STRING => 'warm') for 1 .. 20;
     my $rss_first = rss($pid);
     my $dir = $t->dir;
@@ -91,7 +94,7 @@ sub load_run {
     # concurrency (their states, clones and buffers are meant to stay),
     # then settled. The storm adds the faults and must leave nothing.
     my %faults = (loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1, date => 2,
-                  errobj => 1, tostrloop => 1, flood => 1);
+                  errobj => 1, tostrloop => 1, flood => 1, deep => 1, slowpat => 1);
     my ($wc, $wb) = $storm->(2, good => 4, big => 1, abort => 1);
     is($wb->{good} + $wb->{big}, 0, "$label: warm-up: $wc->{good} good and $wc->{big} 2 MiB answers, all right");
     # settled: the workers went idle (2 s) and the housekeeper trimmed
@@ -111,6 +114,7 @@ sub load_run {
     is($bad{good}, 0, "$label: every one of $count{good} good requests was answered right");
     is($bad{loop} + $bad{hog} + $bad{exit} + $bad{errobj} + $bad{tostrloop} + $bad{flood}, 0,
        "$label: every loop, hog, bad error object and output flood got a 500, every os.exit its page");
+    is($bad{deep} + $bad{slowpat}, 0, "$label: every too deep ($count{deep}) and too slow ($count{slowpat}) pattern got a 500");
     is($bad{date}, 0, "$label: every one of $count{date} answers of 20 os.date calls was right");
 
     # every worker is still there: four slow requests at once finish together
@@ -137,7 +141,7 @@ sub load_run {
         ok($rss2 < $rss1 + 2048, "$label: a second storm does not raise it ($rss2 KiB)");
         is($b2->{good}, 0, "$label: the second storm's good requests were all right too");
     }
-    my @unexpected = grep { !/timeout|memory limit|error object is a table value|went away|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
+    my @unexpected = grep { !/timeout|memory limit|pattern too complex|error object is a table value|went away|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
                      grep { /\[(error|warn)\]/ } split /\n/, $t->log;
     is(scalar(@unexpected), 0, "$label: the log holds only the expected errors")
         or diag(join("\n", @unexpected[0 .. ($#unexpected < 9 ? $#unexpected : 9)]));
@@ -148,11 +152,11 @@ sub load_run {
 
 load_run('plain build');
 SKIP: {
-    skip 'no ASan build (LUAFCGID_ASAN)', 12 unless $ENV{LUAFCGID_ASAN} && -x $ENV{LUAFCGID_ASAN};
+    skip 'no ASan build (LUAFCGID_ASAN)', 14 unless $ENV{LUAFCGID_ASAN} && -x $ENV{LUAFCGID_ASAN};
     load_run('ASan build', LUAFCGID => $ENV{LUAFCGID_ASAN});
 }
 SKIP: {
-    skip 'no TSan build (LUAFCGID_TSAN)', 12 unless $ENV{LUAFCGID_TSAN} && -x $ENV{LUAFCGID_TSAN};
+    skip 'no TSan build (LUAFCGID_TSAN)', 14 unless $ENV{LUAFCGID_TSAN} && -x $ENV{LUAFCGID_TSAN};
     load_run('TSan build', LUAFCGID => $ENV{LUAFCGID_TSAN});
 }
 done_testing;

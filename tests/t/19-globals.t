@@ -257,8 +257,10 @@ for my $fd (0 .. 2) {
 
 # ---- package.loadlib, require of C modules ----------------------------------
 
+# The process that runs scripts: the supervisor's child, or the daemon itself.
+my $srv = LFTest::serving_pid($t, 5) // $pid;
 my $umask_of = sub { (LFTest::slurp("/proc/$_[0]/status") =~ /^Umask:\s*(\d+)/m)[0] };
-my $umask = $umask_of->($pid);
+my $umask = $umask_of->($srv);
 my ($libc) = LFTest::slurp("/proc/$$/maps") =~ m{(/\S*/libc\.so\.6)$}m;
 SKIP: {
     skip 'no libc.so.6 in this process', 3 unless $libc;
@@ -266,8 +268,8 @@ SKIP: {
     $r = $t->get('cmod.lua', QUERY_STRING => "$libdir/lib?.so.6 c");
     like($r->{body}, qr/^nil false .*luaopen_c/s, 'package.loadlib is nil; requiring "c" from the libc directory loads nothing')
         or diag($r->{body});
-    is($umask_of->($pid), $umask, 'the umask is unchanged');
-    ok(LFTest::alive($pid), 'the daemon runs on');
+    is($umask_of->($srv), $umask, 'the umask is unchanged');
+    ok(LFTest::alive($srv), 'the daemon runs on');
 }
 my $cflags = `pkg-config --cflags lua5.1 2>/dev/null` || `pkg-config --cflags luajit 2>/dev/null` || '';
 chomp $cflags;
@@ -290,9 +292,9 @@ my $heldfile = $t->dir . '/held-file';
 LFTest::spew($heldfile, "x\n");
 my $listing = $t->get('children.lua', QUERY_STRING => "$heldfile " . $t->dir . '/children.out')->{body};
 my @child_fds = sort { $a <=> $b } $listing =~ /\s(\d+) -> /g;
-my @heldfds = grep { (readlink("/proc/$pid/fd/$_") // '') eq $heldfile } do { opendir(my $d, "/proc/$pid/fd"); readdir $d };
+my @heldfds = grep { (readlink("/proc/$srv/fd/$_") // '') eq $heldfile } do { opendir(my $d, "/proc/$srv/fd"); readdir $d };
 is(scalar @heldfds, 12, 'a script holds a file open a dozen times');
-is(scalar(grep { !(oct((LFTest::slurp("/proc/$pid/fdinfo/$_") =~ /^flags:\s*(\d+)/m)[0] // 0) & 02000000) } @heldfds), 0,
+is(scalar(grep { !(oct((LFTest::slurp("/proc/$srv/fdinfo/$_") =~ /^flags:\s*(\d+)/m)[0] // 0) & 02000000) } @heldfds), 0,
    'each close-on-exec');
 unlike($listing, qr/held-file/, "its command does not inherit them") or diag($listing);
 unlike($listing, qr/inherited-by-daemon/, "nor a descriptor the daemon inherited") or diag($listing);
@@ -315,7 +317,7 @@ ok((-s $t->dir . '/stderr.log') >= $errlen, 'and it was not truncated');
 
 # ---- descriptors: bounded per state ------------------------------------------
 
-my $fds = sub { opendir(my $d, "/proc/$pid/fd") or return -1; my $n = grep { /^\d+$/ } readdir $d; $n };
+my $fds = sub { opendir(my $d, "/proc/$srv/fd") or return -1; my $n = grep { /^\d+$/ } readdir $d; $n };
 my $fd_start = $fds->();
 $r = $t->get('fdx.lua');
 is($r->{status}, 200, 'a script opening files until it fails is answered');

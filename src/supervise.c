@@ -1,0 +1,474 @@
+/*
+ * supervise.c: the supervising process, which keeps the listening socket
+ * open while the serving process that runs the scripts dies and restarts.
+ *
+ * A C module that a script loads can crash the process whatever the Lua
+ * side promises. So the process that holds the socket and the pidfile (the
+ * one whose pid service scripts signal) serves nothing: it forks the
+ * serving process, which drops privileges and runs the workers, and waits.
+ * When the serving process dies, the supervisor logs how, and which scripts
+ * its workers were running (from the scoreboard, shared memory that
+ * survives the crash), and forks a new one at once. The socket never
+ * closes, so the web server sees no refused connection: what queued in the
+ * backlog meanwhile is served by the new process. Only the requests in
+ * flight in the dead process are lost.
+ *
+ * Deaths that repeat fast back off, as php-fpm's emergency restart does:
+ * LF_RESTART_THRESHOLD deaths within LF_RESTART_INTERVAL s make the next
+ * start wait, longer at each further death, so a script that crashes on
+ * every request costs a fork per delay rather than a busy loop.
+ *
+ * The supervisor stays single-threaded and loads no script: every signal
+ * is blocked (main.c does it before anything starts) and taken with
+ * sigwait(), so it is ordinary code. TERM, INT, HUP and USR1 are passed on
+ * to the serving process, which handles them as it always has; on TERM
+ * the supervisor waits for it to finish its requests, then main.c removes
+ * the pidfile and the socket. A serving process that cannot start is not
+ * restarted: its reason goes to the starting command (daemon_ready) and
+ * the supervisor exits 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "luafcgid.h"
+#include "conf.h"
+#include "daemon.h"
+#include "listen.h"
+#include "log.h"
+#include "scoreboard.h"
+#include "supervise.h"
+
+enum supervise_start_result { START_OK, START_FAILED, START_DIED };
+
+/* The supervisor's state (one process, one thread). In the serving child
+ * only ready_fd is used. */
+static struct {
+    pid_t       child;                  /* 0: none running */
+    int         ready_fd;               /* child: the pipe to the supervisor */
+    int         started;                /* serving processes that came up */
+    long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
+    int         ndeaths;
+    long long   delay_ms;               /* the wait before the next start */
+    int         hups;                   /* HUPs passed on: the config changed */
+    int         chown_log;              /* hand a reopened log to uid/gid */
+    uid_t       uid;
+    gid_t       gid;
+} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, 0, 0 };
+
+static long long
+supervise_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *
+supervise_signal_name(int sig, char *buf, size_t len)
+{
+    static const struct { int sig; const char *name; } names[] = {
+        { SIGSEGV, "SIGSEGV" }, { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" },
+        { SIGILL, "SIGILL" }, { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" },
+        { SIGTERM, "SIGTERM" }, { SIGINT, "SIGINT" }, { SIGHUP, "SIGHUP" },
+        { SIGQUIT, "SIGQUIT" }, { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
+        { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" }, { SIGTRAP, "SIGTRAP" },
+        { SIGSYS, "SIGSYS" }, { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    snprintf(buf, len, "signal %d", sig);
+    return buf;
+}
+
+/* SIGCHLD must have a handler: a blocked signal whose action is to be
+ * ignored may be discarded instead of waiting for sigwait(). */
+static void
+supervise_on_child(int sig)
+{
+    (void)sig;
+}
+
+/* As root with a user: the ids a reopened log must belong to, so that the
+ * serving process can reopen it too. */
+static void
+supervise_log_owner(const struct conf *c)
+{
+    struct passwd *pw;
+    struct group *gr;
+
+    if (geteuid() != 0 || c->user == NULL || (pw = getpwnam(c->user)) == NULL)
+        return;
+    sv.uid = pw->pw_uid;
+    sv.gid = pw->pw_gid;
+    if (c->group && (gr = getgrnam(c->group)) != NULL)
+        sv.gid = gr->gr_gid;
+    sv.chown_log = 1;
+}
+
+/* How the serving process ended, and what its workers were running. */
+static void
+supervise_report(pid_t pid, int status)
+{
+    struct scoreboard_entry e;
+    time_t now = time(NULL);
+    const char *core = "";
+    char buf[32];
+    int w, running = 0;
+
+#ifdef WCOREDUMP
+    if (WIFSIGNALED(status) && WCOREDUMP(status))
+        core = " (core dumped)";
+#endif
+    if (WIFSIGNALED(status))
+        log_err("serving process %ld died of %s%s", (long)pid,
+                supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)), core);
+    else
+        log_err("serving process %ld exited with status %d", (long)pid, WEXITSTATUS(status));
+    for (w = 1; w <= scoreboard_slots(); w++) {
+        if (!scoreboard_read(w, &e))
+            continue;
+        running++;
+        if (e.torn)
+            log_err("worker %d was starting or ending a request", w);
+        else
+            log_err("worker %d was running %s (for %ld s)", w, e.script, (long)(now - e.since));
+    }
+    if (running == 0)
+        log_err("no worker was running a script");
+}
+
+/* Count a death; the wait before the next start. */
+static void
+supervise_record_death(void)
+{
+    long long now = supervise_now_ms();
+    long long oldest;
+
+    sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD] = now;
+    sv.ndeaths++;
+    oldest = sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD];
+    if (sv.ndeaths < LF_RESTART_THRESHOLD || now - oldest > LF_RESTART_INTERVAL * 1000LL)
+        sv.delay_ms = 0;
+    else if (sv.delay_ms == 0)
+        sv.delay_ms = LF_RESTART_DELAY_MIN;
+    else if ((sv.delay_ms *= 2) > LF_RESTART_DELAY_MAX)
+        sv.delay_ms = LF_RESTART_DELAY_MAX;
+}
+
+/* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
+static int
+supervise_wait(const sigset_t *set, long long ms)
+{
+    struct timespec ts;
+    int sig;
+
+    if (ms < 0) {
+        while (sigwait(set, &sig) != 0)
+            ;
+        return sig;
+    }
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000;
+    while ((sig = sigtimedwait(set, NULL, &ts)) < 0)
+        if (errno != EINTR)
+            return 0;
+    return sig;
+}
+
+static void
+supervise_reopen_log(void)
+{
+    if (log_reopen() == 0 && sv.chown_log)
+        log_chown(sv.uid, sv.gid);
+}
+
+/* Reap what exited; the serving process's death is reported and counted. */
+static void
+supervise_reap(void)
+{
+    pid_t pid;
+    int status;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid != sv.child)
+            continue;
+        supervise_report(pid, status);
+        supervise_record_death();
+        sv.child = 0;
+    }
+}
+
+/*
+ * Before a start: wait out the back-off (handling signals meanwhile), and
+ * look for a stop that is already pending (^C reaches the serving process
+ * too, which may exit first). The stop signal, or 0 to go on.
+ */
+static int
+supervise_pause(const sigset_t *set)
+{
+    long long until = supervise_now_ms() + sv.delay_ms;
+    long long left;
+    int sig;
+
+    if (sv.delay_ms > 0)
+        log_warn("%d deaths within %d s: waiting %lld ms before starting a serving process",
+                 LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, sv.delay_ms);
+    for (;;) {
+        left = until - supervise_now_ms();
+        if ((sig = supervise_wait(set, left > 0 ? left : 0)) == 0)
+            return 0;
+        switch (sig) {
+        case SIGCHLD: supervise_reap(); break;
+        case SIGUSR1: supervise_reopen_log(); break;
+        case SIGHUP:  sv.hups++; break;     /* the next one reads the config */
+        default:
+            log_notice("signal %d: stopping", sig);
+            return sig;
+        }
+    }
+}
+
+/* Fork; 0 in the child, its pid in the supervisor (RFD: its ready pipe). */
+static pid_t
+supervise_spawn(int pidfd, int *rfd)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe(p) < 0) {
+        log_syserr("cannot start a serving process: pipe");
+        return -1;
+    }
+    if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)
+        log_syswarn("cannot set close-on-exec on the ready pipe");
+    scoreboard_clear();
+    if ((pid = fork()) < 0) {
+        log_syserr("cannot start a serving process: fork");
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        close(pidfd);       /* the lock stays with the supervisor */
+        signal(SIGCHLD, SIG_DFL);
+        sv.ready_fd = p[1];
+        return 0;
+    }
+    close(p[1]);
+    *rfd = p[0];
+    return pid;
+}
+
+/* The serving child: say it serves. */
+void
+supervise_ready(void)
+{
+    char one = '1';
+
+    if (sv.ready_fd < 0)
+        return;
+    if (write(sv.ready_fd, &one, 1) != 1)
+        log_syswarn("cannot tell the supervisor that this process serves");
+    close(sv.ready_fd);
+    sv.ready_fd = -1;
+}
+
+/* In a serving process: whether a HUP reloaded the config since start-up,
+ * so that one started after a crash must read it again. */
+int
+supervise_reloaded(void)
+{
+    return sv.hups > 0;
+}
+
+/* The start-up of a serving process ended in STATUS before it served. */
+static enum supervise_start_result
+supervise_start_failed(pid_t pid, int status)
+{
+    char buf[32], why[128];
+
+    if (sv.started == 0) {
+        if (WIFSIGNALED(status)) {
+            snprintf(why, sizeof(why), "the serving process died of %s during start-up",
+                     supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)));
+            log_err("%s", why);
+            daemon_ready(0, why);
+        } else
+            daemon_ready_close();   /* it told the starting command why */
+        return START_FAILED;
+    }
+    if (WIFSIGNALED(status)) {
+        supervise_report(pid, status);
+        supervise_record_death();
+        return START_DIED;
+    }
+    log_err("a new serving process could not start (exit status %d); stopping",
+            WEXITSTATUS(status));
+    return START_FAILED;
+}
+
+/* Start a serving process and wait until it serves (or dies trying). */
+static int
+supervise_start(int pidfd)
+{
+    pid_t pid;
+    ssize_t n;
+    int rfd, status;
+    char b;
+
+    if ((pid = supervise_spawn(pidfd, &rfd)) == 0)
+        return SUPERVISE_SERVE;
+    if (pid < 0) {
+        if (sv.started == 0)
+            return START_FAILED;
+        supervise_record_death();
+        return START_DIED;
+    }
+    sv.child = pid;
+    while ((n = read(rfd, &b, 1)) < 0 && errno == EINTR)
+        ;
+    close(rfd);
+    if (n == 1) {
+        if (sv.started++ == 0) {
+            daemon_ready_close();
+            log_set_mirror(0);
+        }
+        log_notice("serving process %ld started", (long)pid);
+        return START_OK;
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            log_syserr("waitpid %ld", (long)pid);
+            status = 0;
+            break;
+        }
+    sv.child = 0;
+    return supervise_start_failed(pid, status);
+}
+
+/* How long the serving process may take to stop, ms: its own bound (see
+ * main_stop) and a margin; past it, it is killed. */
+static long long
+supervise_stop_bound(void)
+{
+    struct conf *c = conf_acquire();
+    long long s = c->timeout > 0 ? (long long)c->timeout + LF_STOP_MARGIN : LF_STOP_BOUND;
+
+    conf_release(c);
+    return (s + LF_STOP_MARGIN) * 1000;
+}
+
+/*
+ * Pass SIG on (TERM, INT) and wait for the serving process to finish. The
+ * socket is closed here first (and a unix socket's path removed), so new
+ * clients are refused at once while the serving process finishes what it
+ * accepted. A serving process stuck past its bound (a script blocked in a
+ * C call) is killed: a stop always ends.
+ */
+static void
+supervise_stop(int sig, const struct conf *c, int *listen_fd)
+{
+    long long until = supervise_now_ms() + supervise_stop_bound();
+    sigset_t chld;
+    pid_t pid;
+    int status, killed = 0;
+
+    if (sv.child > 0 && kill(sv.child, sig) < 0)
+        log_syswarn("cannot pass signal %d to the serving process", sig);
+    listen_close(*listen_fd, c);
+    *listen_fd = -1;
+    if (sv.child <= 0)
+        return;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    while ((pid = waitpid(sv.child, &status, WNOHANG)) == 0) {
+        long long left = until - supervise_now_ms();
+        if (left <= 0 && !killed) {
+            log_err("the serving process %ld did not stop in time: killing it", (long)sv.child);
+            kill(sv.child, SIGKILL);
+            killed = 1;
+        }
+        supervise_wait(&chld, left > 0 ? left : 100);
+    }
+    if (pid < 0) {
+        log_syserr("waitpid %ld", (long)sv.child);
+    } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        supervise_report(sv.child, status);
+    }
+    sv.child = 0;
+}
+
+static void
+supervise_forward(int sig)
+{
+    if (sv.child > 0 && kill(sv.child, sig) < 0)
+        log_syswarn("cannot pass signal %d to the serving process", sig);
+}
+
+/*
+ * Write the pidfile, then keep a serving process running until TERM or
+ * INT. In the supervisor: 0 after a clean stop, 1 when no serving process
+ * could start. In the serving child: SUPERVISE_SERVE.
+ */
+int
+supervise_run(const struct conf *c, int pidfd, int *listen_fd)
+{
+    struct sigaction sa;
+    sigset_t set;
+    int sig, rc;
+
+    if (daemon_pidfile_write(pidfd) < 0 || scoreboard_create(c->workers) < 0)
+        return 1;
+    supervise_log_owner(c);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = supervise_on_child;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) < 0)
+        log_syswarn("sigaction SIGCHLD");
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGCHLD);
+    for (;;) {
+        if (sv.child == 0) {
+            if (sv.started > 0 && supervise_pause(&set) != 0)
+                break;
+            if ((rc = supervise_start(pidfd)) == SUPERVISE_SERVE)
+                return SUPERVISE_SERVE;
+            if (rc == START_FAILED) {
+                scoreboard_destroy();
+                return 1;
+            }
+            continue;
+        }
+        sig = supervise_wait(&set, -1);
+        switch (sig) {
+        case SIGCHLD: supervise_reap(); break;
+        case SIGHUP:  sv.hups++; supervise_forward(sig); break;
+        case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        default:
+            supervise_stop(sig, c, listen_fd);
+            scoreboard_destroy();
+            return 0;
+        }
+    }
+    scoreboard_destroy();
+    return 0;
+}
