@@ -119,6 +119,19 @@ function main(env, req)
   req:puts(table.concat(out, "|"))
 end
 LUA
+$t->script('linesx.lua', <<'LUA');
+-- io.lines iterators kept unread hold their files
+function main(env, req)
+  local its, n, why = {}, 0
+  while n < 1000 do
+    local ok, it = pcall(io.lines, "/dev/null")
+    if not ok then why = it break end
+    its[#its + 1] = it
+    n = n + 1
+  end
+  req:puts(n, " ", tostring(io.open("/dev/null")))
+end
+LUA
 $t->script('forget.lua', <<'LUA');
 -- files dropped without close: a collection closes them at the limit
 function main(env, req)
@@ -335,6 +348,7 @@ is($t->get('ok.lua')->{status}, 200, 'and every other script is served');
 my $fd_held = $fds->();
 ok($fd_held - $fd_start <= 64 + 4, "the daemon holds $fd_held descriptors, $fd_start before");
 is($t->get('forget.lua')->{body}, '500', 'files dropped without close are collected at the limit');
+is($t->get('linesx.lua')->{body}, '64 nil', 'io.lines iterators kept unread count as open files');
 
 # ---- commands ----------------------------------------------------------------
 
