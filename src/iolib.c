@@ -23,8 +23,8 @@
  *   it) is closed again and refused. The name is looked up before
  *   opening too, so that mode "w" does not truncate the daemon's output
  *   first (a name swapped between the two looks is still caught by the
- *   second, after the truncation: commands run by os.execute hold those
- *   descriptors anyway).
+ *   second, after the truncation; a command run by os.execute can write
+ *   to descriptors 1 and 2 anyway).
  *
  * loadfile, dofile and require refuse the standard files too (chunk.c);
  * they close their file before returning, so they are not counted.
