@@ -93,6 +93,10 @@
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256
 
+/* Files one Lua state may hold open at once (io.open, io.lines...);
+ * descriptors are the whole process's, shared by every script. */
+#define LF_STATE_FILES          64
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 
