@@ -133,7 +133,7 @@ worker_serve(struct worker *w, int fd)
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
 
     conf_release(c);
-    wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams);
+    wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
@@ -145,7 +145,9 @@ worker_serve(struct worker *w, int fd)
     }
     w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
     keep = f->keepConnection;
+    wire_pause(&w->wire);       /* Lua time is not the client's */
     request_handle(r);
+    wire_resume(&w->wire);
     if (r->client_gone || r->close_after)
         keep = 0;
     f->keepConnection = 1;
