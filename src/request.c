@@ -482,8 +482,7 @@ request_handle(struct request *r)
         request_run(r, &id);
         if (r->wire != NULL)
             wire_resume(r->wire);
-    }
-    else if (status > 0)
+    } else if (status > 0)
         request_error(r, status, why);
     if (status == 413)
         r->close_after = 1;     /* the rest of the body is still coming */
