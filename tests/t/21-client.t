@@ -138,7 +138,7 @@ is($t->get('id.lua', QUERY_STRING => 'after')->{body}, 'id after', 'the daemon s
 # streamed without end into a kept connection is closed at about
 # client_timeout, even with no maxpost to stop it.
 {
-    my $u = LFTest->new(conf => { workers => 1, client_timeout => 2, maxpost => 1e12 });
+    my $u = LFTest->new(conf => { workers => 3, client_timeout => 2, maxpost => 1e12 });   # one each
     $u->start;
     my $uwww = $u->www;
     my $pump = sub {
