@@ -139,6 +139,36 @@ strlib_class(int c, int cl)
     return isupper(cl) ? !in : in != 0;
 }
 
+/* TABLE[c] = strlib_class(c, CL) for every byte, with the class looked
+ * up once rather than per byte: gsub and find build one per call. */
+static void
+strlib_class_table(unsigned char *table, int cl)
+{
+    int (*is)(int);
+    int c, in, flip = isupper(cl) != 0;
+
+    switch (tolower(cl)) {
+    case 'a': is = isalpha; break;
+    case 'c': is = iscntrl; break;
+    case 'd': is = isdigit; break;
+    case 'l': is = islower; break;
+    case 'p': is = ispunct; break;
+    case 's': is = isspace; break;
+    case 'u': is = isupper; break;
+    case 'w': is = isalnum; break;
+    case 'x': is = isxdigit; break;
+    case 'z': is = NULL; break;
+    default:
+        for (c = 0; c < 256; c++)
+            table[c] = c == cl;
+        return;
+    }
+    for (c = 0; c < 256; c++) {
+        in = is != NULL ? is(c) != 0 : c == 0;
+        table[c] = (unsigned char)(in != flip);
+    }
+}
+
 /* C against the set from '[' at P to its ']' at LAST. */
 static int
 strlib_set(int c, const char *p, const char *last)
@@ -192,9 +222,9 @@ strlib_item_end(struct strlib_match *m, const char *p)
     return p + 1;
 }
 
-/* C against the item from P to END; a set costs its length. */
+/* C against the item from P to END. */
 static inline int
-strlib_single(struct strlib_match *m, int c, const char *p, const char *end)
+strlib_single(int c, const char *p, const char *end)
 {
     switch (*p) {
     case '.':
@@ -202,11 +232,20 @@ strlib_single(struct strlib_match *m, int c, const char *p, const char *end)
     case STRLIB_ESC:
         return strlib_class(c, (unsigned char)p[1]);
     case '[':
-        strlib_spend(m, (size_t)(end - p));
         return strlib_set(c, p, end - 1);
     default:
         return (unsigned char)*p == c;
     }
+}
+
+/* What testing one byte against the item from P to END costs: a set is
+ * read to its end, a short one within the unit. */
+#define STRLIB_SET_SHORT 32
+
+static inline size_t
+strlib_single_cost(const char *p, const char *end)
+{
+    return *p == '[' && end - p > STRLIB_SET_SHORT ? (size_t)(end - p) : 1;
 }
 
 /* ---- the pattern items that are not one character ----------------------- */
@@ -294,10 +333,18 @@ strlib_expand_max(struct strlib_match *m, const char *s, const char *p, const ch
 {
     const char *r;
     ptrdiff_t n = 0;
+    size_t cost = strlib_single_cost(p, end);
 
-    while (s + n < m->subject_end && strlib_single(m, (unsigned char)s[n], p, end))
-        n++;
-    strlib_spend(m, (size_t)n);
+    if (cost > 1) {
+        while (s + n < m->subject_end && strlib_single((unsigned char)s[n], p, end)) {
+            strlib_spend(m, cost);
+            n++;
+        }
+    } else {
+        while (s + n < m->subject_end && strlib_single((unsigned char)s[n], p, end))
+            n++;
+        strlib_spend(m, (size_t)n);
+    }
     for (; n >= 0; n--)
         if ((r = strlib_match_here(m, s + n, end + 1)) != NULL)
             return r;
@@ -313,8 +360,10 @@ strlib_expand_min(struct strlib_match *m, const char *s, const char *p, const ch
     for (;;) {
         if ((r = strlib_match_here(m, s, end + 1)) != NULL)
             return r;
-        if (s < m->subject_end && strlib_single(m, (unsigned char)*s, p, end))
+        if (s < m->subject_end && strlib_single((unsigned char)*s, p, end)) {
+            strlib_spend(m, strlib_single_cost(p, end));
             s++;
+        }
         else
             return NULL;
     }
@@ -332,7 +381,6 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
     int hit, prev;
 
     for (;;) {
-        strlib_spend(m, 1);
         switch (*p) {
         case '\0':
             return s;
@@ -351,6 +399,7 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
                 if ((s = strlib_balance(m, s, p + 2)) == NULL)
                     return NULL;
                 p += 4;
+                strlib_spend(m, 1);
                 continue;
             }
             if (p[1] == 'f') {
@@ -364,23 +413,26 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
                 if (strlib_set(prev, p, end - 1) || !strlib_set((unsigned char)*s, p, end - 1))
                     return NULL;
                 p = end;
+                strlib_spend(m, 1);
                 continue;
             }
             if (isdigit((unsigned char)p[1])) {
                 if ((s = strlib_backref(m, s, (unsigned char)p[1])) == NULL)
                     return NULL;
                 p += 2;
+                strlib_spend(m, 1);
                 continue;
             }
             break;
         }
         end = strlib_item_end(m, p);
-        hit = s < m->subject_end && strlib_single(m, (unsigned char)*s, p, end);
+        hit = s < m->subject_end && strlib_single((unsigned char)*s, p, end);
         switch (*end) {
         case '?':
             if (hit && (r = strlib_match_here(m, s + 1, end + 1)) != NULL)
                 return r;
             p = end + 1;
+            strlib_spend(m, 1);
             continue;
         case '*':
             return strlib_expand_max(m, s, p, end);
@@ -393,12 +445,13 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
                 return NULL;
             s++;
             p = end;
+            strlib_spend(m, 1);
             continue;
         }
     }
 }
 
-/* Every recursion comes through here: one level of depth. */
+/* Every recursion comes through here: one level of depth, one unit. */
 static const char *
 strlib_match_here(struct strlib_match *m, const char *s, const char *p)
 {
@@ -406,6 +459,7 @@ strlib_match_here(struct strlib_match *m, const char *s, const char *p)
 
     if (m->depth-- == 0)
         strlib_error(m, "pattern too complex");
+    strlib_spend(m, 1);
     end = strlib_match_items(m, s, p);
     m->depth++;
     return end;
@@ -469,6 +523,7 @@ strlib_start_init(struct strlib_start *st, const char *p, int anchored, int with
 static void
 strlib_start_table(struct strlib_match *m, struct strlib_start *st)
 {
+    size_t cost;
     int c;
 
     st->item_end = strlib_item_end(m, st->item);
@@ -476,8 +531,18 @@ strlib_start_table(struct strlib_match *m, struct strlib_start *st)
         st->kind = START_ANY;
         return;
     }
-    for (c = 0; c < 256; c++)
-        st->table[c] = (unsigned char)strlib_single(m, c, st->item, st->item_end);
+    if (*st->item == STRLIB_ESC) {
+        strlib_class_table(st->table, (unsigned char)st->item[1]);
+        strlib_spend(m, 256);
+        st->kind = START_TABLE;
+        return;
+    }
+    cost = strlib_single_cost(st->item, st->item_end);
+    for (c = 0; c < 256; c++) {
+        st->table[c] = (unsigned char)strlib_single(c, st->item, st->item_end);
+        if (cost > 1)
+            strlib_spend(m, cost);      /* a long set: a long table */
+    }
     strlib_spend(m, 256);
     st->kind = START_TABLE;
 }
