@@ -15,13 +15,14 @@
  *   Recursion happens only for ?, *, +, - and captures, so the depth is
  *   about the number of such items in the pattern, never the subject's
  *   length; 200 levels of a few hundred bytes each fit any thread stack.
- * - budget: work is counted: every pattern item visited, a set's length
- *   each time a byte is tested against it, a byte scanned or copied in
- *   bulk, a gsub replacement's length. The units gather in the call and
- *   go to strlib_charge() (state.c) every STRLIB_STEPS, at the call's end
- *   and before any error, so they add up across calls: a million calls
- *   of a few hundred steps reach the deadline as one long call does.
- *   Counting costs an add; the clock is read rarely.
+ * - budget: work is counted: every pattern item visited, a long set's
+ *   length each time a byte is tested against it, a byte scanned or
+ *   copied in bulk, a gsub replacement's length. The units gather in the
+ *   call and go to strlib_charge() (state.c) every STRLIB_STEPS, at the
+ *   call's end and before an error the matcher raises, so they add up
+ *   across calls: a million calls of a few hundred steps reach the
+ *   deadline as one long call does. Counting costs an add; the clock is
+ *   read rarely.
  *
  * The unanchored loops skip positions where the pattern's first item
  * cannot match (memchr, or a byte table for a class), which is where the
