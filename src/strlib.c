@@ -319,8 +319,10 @@ strlib_close_capture(struct strlib_match *m, const char *s, const char *p)
 
     for (i = m->level - 1; i >= 0 && m->capture[i].len != CAP_OPEN; i--)
         ;
-    if (i < 0)
+    if (i < 0) {
         strlib_error(m, "invalid pattern capture");
+        return NULL;    /* not reached */
+    }
     m->capture[i].len = s - m->capture[i].start;
     if ((end = strlib_match_here(m, s, p)) == NULL)
         m->capture[i].len = CAP_OPEN;
