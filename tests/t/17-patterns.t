@@ -132,6 +132,11 @@ local cases = {
     local set = "[" .. ("b"):rep(1e6) .. "a]"
     for i = 1, 20 do string.find(("a"):rep(64), set) end
   end,
+  -- and so per call, with a subject too short for the start table
+  setcalls = function()
+    local set, s = "[" .. ("b"):rep(1e4) .. "]", ("a"):rep(60)
+    for i = 1, 1e7 do string.find(s, set) end
+  end,
   -- many calls that each stay under any per-call budget
   calls = function()
     local p, s = ("b?"):rep(2e4) .. "c", ("a"):rep(40)
@@ -153,7 +158,7 @@ LUA
 $t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 64 * 1024 * 1024 },
                  scripts => { 'work.lua' => $work });
 $t->start;
-for my $how (qw(plain optional frontier set calls failing replacement)) {
+for my $how (qw(plain optional frontier set setcalls calls failing replacement)) {
     my $t0 = time;
     $r = $t->get('work.lua', QUERY_STRING => $how);
     my $took = time - $t0;
