@@ -2,14 +2,17 @@
 #ifndef LF_STRLIB_H
 #define LF_STRLIB_H
 
+#include <stddef.h>
+
 #include <lua.h>
 
 /* Replaces find, match, gmatch (and gfind), gsub and rep in the global
  * string table, which is also the strings' metatable __index. [-0, +0, m] */
 void strlib_install(lua_State *L);
 
-/* Called by the matcher every so many steps: raises the request's timeout
- * error when its deadline is past, else returns. Defined in state.c. */
-void strlib_check(lua_State *L);
+/* The matcher's work, UNITS steps or bytes, charged to the request: adds
+ * up across calls and raises the request's timeout error once its
+ * deadline is past, else returns. Defined in state.c. */
+void strlib_charge(lua_State *L, size_t units);
 
 #endif

@@ -61,6 +61,7 @@ struct state_info {
     int         timeout;
     int         over;           /* enum state_over */
     int         exiting;
+    size_t      strlib_units;   /* pattern work since the clock was last read */
 };
 
 /* The address is the key: a light userdata no script can forge. */
@@ -132,13 +133,21 @@ state_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-/* The pattern functions run in C, where the hook never fires: they call
- * this every so many steps. Raises as the hook does. */
+/* The pattern functions run in C, where the hook never fires: they charge
+ * their work here. It adds up across calls (many small calls are as slow
+ * as one big one); the clock is read once per STATE_STRLIB_UNITS. Raises
+ * as the hook does. */
+#define STATE_STRLIB_UNITS 16384
+
 void
-strlib_check(lua_State *L)
+strlib_charge(lua_State *L, size_t units)
 {
     struct state_info *info = state_info(L);
 
+    info->strlib_units += units;
+    if (info->strlib_units < STATE_STRLIB_UNITS && info->over != STATE_OVER_TIME)
+        return;
+    info->strlib_units = 0;
     if (info->over == STATE_OVER_TIME ||
         (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;

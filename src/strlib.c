@@ -15,9 +15,14 @@
  *   Recursion happens only for ?, *, +, - and captures, so the depth is
  *   about the number of such items in the pattern, never the subject's
  *   length; 200 levels of a few hundred bytes each fit any thread stack.
- * - budget: work is counted (a match step, a byte scanned or copied in
- *   bulk); every STRLIB_STEPS units strlib_check() looks at the request's
- *   deadline. A counter costs a decrement; the clock is read rarely.
+ * - budget: work is counted: every pattern item visited, a long set's
+ *   length each time a byte is tested against it, a byte scanned or
+ *   copied in bulk, a gsub replacement's length. The units gather in the
+ *   call and go to strlib_charge() (state.c) every STRLIB_STEPS, at the
+ *   call's end and before an error the matcher raises, so they add up
+ *   across calls: a million calls of a few hundred steps reach the
+ *   deadline as one long call does. Counting costs an add; the clock is
+ *   read rarely.
  *
  * The unanchored loops skip positions where the pattern's first item
  * cannot match (memchr, or a byte table for a class), which is where the
@@ -63,7 +68,7 @@ struct strlib_match {
     const char *subject_end;
     int         level;                  /* captures in use */
     int         depth;                  /* recursion levels left */
-    long        budget;                 /* work left before a deadline check */
+    size_t      pending;                /* work not yet charged to the state */
     struct strlib_capture capture[LUA_MAXCAPTURES];
 };
 
@@ -77,18 +82,37 @@ strlib_match_init(struct strlib_match *m, lua_State *L, const char *s, size_t le
     m->subject_end = s + len;
     m->level = 0;
     m->depth = LF_PATTERN_DEPTH;
-    m->budget = STRLIB_STEPS;
+    m->pending = 0;
 }
 
-/* Spend COST units of work; look at the deadline when they run out. */
-static inline void
-strlib_charge(struct strlib_match *m, size_t cost)
+/* Hands the call's work so far to the state, which may raise the timeout. */
+static void
+strlib_flush(struct strlib_match *m)
 {
-    m->budget -= (long)(cost < STRLIB_STEPS ? cost : STRLIB_STEPS);
-    if (m->budget <= 0) {
-        m->budget = STRLIB_STEPS;
-        strlib_check(m->L);
+    size_t units = m->pending;
+
+    if (units != 0) {
+        m->pending = 0;
+        strlib_charge(m->L, units);
     }
+}
+
+/* Spends COST units of work. */
+static inline void
+strlib_spend(struct strlib_match *m, size_t cost)
+{
+    m->pending += cost;
+    if (m->pending >= STRLIB_STEPS)
+        strlib_flush(m);
+}
+
+/* Raises MSG; the work done so far is charged first, so a script cannot
+ * run free by making every call fail. */
+static void
+strlib_error(struct strlib_match *m, const char *msg)
+{
+    strlib_flush(m);
+    luaL_error(m->L, "%s", msg);
 }
 
 /* ---- one character against one class ---------------------------------- */
@@ -114,6 +138,36 @@ strlib_class(int c, int cl)
     default:  return cl == c;
     }
     return isupper(cl) ? !in : in != 0;
+}
+
+/* TABLE[c] = strlib_class(c, CL) for every byte, with the class looked
+ * up once rather than per byte: gsub and find build one per call. */
+static void
+strlib_class_table(unsigned char *table, int cl)
+{
+    int (*is)(int);
+    int c, in, flip = isupper(cl) != 0;
+
+    switch (tolower(cl)) {
+    case 'a': is = isalpha; break;
+    case 'c': is = iscntrl; break;
+    case 'd': is = isdigit; break;
+    case 'l': is = islower; break;
+    case 'p': is = ispunct; break;
+    case 's': is = isspace; break;
+    case 'u': is = isupper; break;
+    case 'w': is = isalnum; break;
+    case 'x': is = isxdigit; break;
+    case 'z': is = NULL; break;
+    default:
+        for (c = 0; c < 256; c++)
+            table[c] = c == cl;
+        return;
+    }
+    for (c = 0; c < 256; c++) {
+        in = is != NULL ? is(c) != 0 : c == 0;
+        table[c] = (unsigned char)(in != flip);
+    }
 }
 
 /* C against the set from '[' at P to its ']' at LAST. */
@@ -146,9 +200,11 @@ strlib_set(int c, const char *p, const char *last)
 static const char *
 strlib_item_end(struct strlib_match *m, const char *p)
 {
+    const char *set = p;
+
     if (*p == STRLIB_ESC) {
         if (p[1] == '\0')
-            luaL_error(m->L, "malformed pattern (ends with '%%')");
+            strlib_error(m, "malformed pattern (ends with '%')");
         return p + 2;
     }
     if (*p != '[')
@@ -159,10 +215,11 @@ strlib_item_end(struct strlib_match *m, const char *p)
     /* the first character is in the set even when it is ']' */
     do {
         if (*p == '\0')
-            luaL_error(m->L, "malformed pattern (missing ']')");
+            strlib_error(m, "malformed pattern (missing ']')");
         if (*p++ == STRLIB_ESC && *p != '\0')
             p++;
     } while (*p != ']');
+    strlib_spend(m, (size_t)(p - set));
     return p + 1;
 }
 
@@ -182,6 +239,16 @@ strlib_single(int c, const char *p, const char *end)
     }
 }
 
+/* What testing one byte against the item from P to END costs: a set is
+ * read to its end, a short one within the unit. */
+#define STRLIB_SET_SHORT 32
+
+static inline size_t
+strlib_single_cost(const char *p, const char *end)
+{
+    return *p == '[' && end - p > STRLIB_SET_SHORT ? (size_t)(end - p) : 1;
+}
+
 /* ---- the pattern items that are not one character ----------------------- */
 
 /* %bxy at S, P pointing at x: the end of the balanced run, or NULL. */
@@ -192,7 +259,7 @@ strlib_balance(struct strlib_match *m, const char *s, const char *p)
     int open, close, depth = 1;
 
     if (p[0] == '\0' || p[1] == '\0')
-        luaL_error(m->L, "unbalanced pattern");
+        strlib_error(m, "unbalanced pattern");
     open = (unsigned char)p[0];
     close = (unsigned char)p[1];
     if (s >= m->subject_end || (unsigned char)*s != open)
@@ -200,14 +267,14 @@ strlib_balance(struct strlib_match *m, const char *s, const char *p)
     while (++s < m->subject_end) {
         if ((unsigned char)*s == close) {
             if (--depth == 0) {
-                strlib_charge(m, (size_t)(s - start));
+                strlib_spend(m, (size_t)(s - start));
                 return s + 1;
             }
         } else if ((unsigned char)*s == open) {
             depth++;
         }
     }
-    strlib_charge(m, (size_t)(s - start));
+    strlib_spend(m, (size_t)(s - start));
     return NULL;
 }
 
@@ -219,13 +286,13 @@ strlib_backref(struct strlib_match *m, const char *s, int digit)
     ptrdiff_t len;
 
     if (i < 0 || i >= m->level || m->capture[i].len == CAP_OPEN) {
-        luaL_error(m->L, "invalid capture index");
+        strlib_error(m, "invalid capture index");
         return NULL;    /* not reached */
     }
     len = m->capture[i].len;
     if (len < 0 || m->subject_end - s < len)
         return NULL;    /* a position capture never matches text */
-    strlib_charge(m, (size_t)len);
+    strlib_spend(m, 1 + (size_t)len / 16);     /* memcmp is bulk work */
     return memcmp(m->capture[i].start, s, (size_t)len) == 0 ? s + len : NULL;
 }
 
@@ -235,7 +302,7 @@ strlib_open_capture(struct strlib_match *m, const char *s, const char *p, ptrdif
     const char *end;
 
     if (m->level >= LUA_MAXCAPTURES)
-        luaL_error(m->L, "too many captures");
+        strlib_error(m, "too many captures");
     m->capture[m->level].start = s;
     m->capture[m->level].len = what;
     m->level++;
@@ -252,8 +319,10 @@ strlib_close_capture(struct strlib_match *m, const char *s, const char *p)
 
     for (i = m->level - 1; i >= 0 && m->capture[i].len != CAP_OPEN; i--)
         ;
-    if (i < 0)
-        luaL_error(m->L, "invalid pattern capture");
+    if (i < 0) {
+        strlib_error(m, "invalid pattern capture");
+        return NULL;    /* not reached */
+    }
     m->capture[i].len = s - m->capture[i].start;
     if ((end = strlib_match_here(m, s, p)) == NULL)
         m->capture[i].len = CAP_OPEN;
@@ -267,10 +336,18 @@ strlib_expand_max(struct strlib_match *m, const char *s, const char *p, const ch
 {
     const char *r;
     ptrdiff_t n = 0;
+    size_t cost = strlib_single_cost(p, end);
 
-    while (s + n < m->subject_end && strlib_single((unsigned char)s[n], p, end))
-        n++;
-    strlib_charge(m, (size_t)n);
+    if (cost > 1) {
+        while (s + n < m->subject_end && strlib_single((unsigned char)s[n], p, end)) {
+            strlib_spend(m, cost);
+            n++;
+        }
+    } else {
+        while (s + n < m->subject_end && strlib_single((unsigned char)s[n], p, end))
+            n++;
+        strlib_spend(m, (size_t)n);
+    }
     for (; n >= 0; n--)
         if ((r = strlib_match_here(m, s + n, end + 1)) != NULL)
             return r;
@@ -286,8 +363,10 @@ strlib_expand_min(struct strlib_match *m, const char *s, const char *p, const ch
     for (;;) {
         if ((r = strlib_match_here(m, s, end + 1)) != NULL)
             return r;
-        if (s < m->subject_end && strlib_single((unsigned char)*s, p, end))
+        if (s < m->subject_end && strlib_single((unsigned char)*s, p, end)) {
+            strlib_spend(m, strlib_single_cost(p, end));
             s++;
+        }
         else
             return NULL;
     }
@@ -296,7 +375,8 @@ strlib_expand_min(struct strlib_match *m, const char *s, const char *p, const ch
 /* ---- the matcher ------------------------------------------------------- */
 
 /* The pattern P against the subject from S: where the match ends, or
- * NULL. Items that need no backtracking loop here instead of recursing. */
+ * NULL. Items that need no backtracking loop here instead of recursing;
+ * each costs a unit, so a long pattern is no cheaper than a deep one. */
 static const char *
 strlib_match_items(struct strlib_match *m, const char *s, const char *p)
 {
@@ -322,24 +402,28 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
                 if ((s = strlib_balance(m, s, p + 2)) == NULL)
                     return NULL;
                 p += 4;
+                strlib_spend(m, 1);
                 continue;
             }
             if (p[1] == 'f') {
                 p += 2;
                 if (*p != '[')
-                    luaL_error(m->L, "missing '[' after '%%f' in pattern");
+                    strlib_error(m, "missing '[' after '%f' in pattern");
                 end = strlib_item_end(m, p);
                 /* the subject's terminating '\0' is the "character" at its end */
                 prev = s == m->subject ? '\0' : (unsigned char)s[-1];
+                strlib_spend(m, 2 * (size_t)(end - p));
                 if (strlib_set(prev, p, end - 1) || !strlib_set((unsigned char)*s, p, end - 1))
                     return NULL;
                 p = end;
+                strlib_spend(m, 1);
                 continue;
             }
             if (isdigit((unsigned char)p[1])) {
                 if ((s = strlib_backref(m, s, (unsigned char)p[1])) == NULL)
                     return NULL;
                 p += 2;
+                strlib_spend(m, 1);
                 continue;
             }
             break;
@@ -351,6 +435,7 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
             if (hit && (r = strlib_match_here(m, s + 1, end + 1)) != NULL)
                 return r;
             p = end + 1;
+            strlib_spend(m, 1);
             continue;
         case '*':
             return strlib_expand_max(m, s, p, end);
@@ -363,20 +448,21 @@ strlib_match_items(struct strlib_match *m, const char *s, const char *p)
                 return NULL;
             s++;
             p = end;
+            strlib_spend(m, 1);
             continue;
         }
     }
 }
 
-/* Every recursion comes through here: one level of depth, one step. */
+/* Every recursion comes through here: one level of depth, one unit. */
 static const char *
 strlib_match_here(struct strlib_match *m, const char *s, const char *p)
 {
     const char *end;
 
     if (m->depth-- == 0)
-        luaL_error(m->L, "pattern too complex");
-    strlib_charge(m, 1);
+        strlib_error(m, "pattern too complex");
+    strlib_spend(m, 1);
     end = strlib_match_items(m, s, p);
     m->depth++;
     return end;
@@ -440,6 +526,7 @@ strlib_start_init(struct strlib_start *st, const char *p, int anchored, int with
 static void
 strlib_start_table(struct strlib_match *m, struct strlib_start *st)
 {
+    size_t cost;
     int c;
 
     st->item_end = strlib_item_end(m, st->item);
@@ -447,9 +534,19 @@ strlib_start_table(struct strlib_match *m, struct strlib_start *st)
         st->kind = START_ANY;
         return;
     }
-    for (c = 0; c < 256; c++)
+    if (*st->item == STRLIB_ESC) {
+        strlib_class_table(st->table, (unsigned char)st->item[1]);
+        strlib_spend(m, 256);
+        st->kind = START_TABLE;
+        return;
+    }
+    cost = strlib_single_cost(st->item, st->item_end);
+    for (c = 0; c < 256; c++) {
         st->table[c] = (unsigned char)strlib_single(c, st->item, st->item_end);
-    strlib_charge(m, 256);
+        if (cost > 1)
+            strlib_spend(m, cost);      /* a long set: a long table */
+    }
+    strlib_spend(m, 256);
     st->kind = START_TABLE;
 }
 
@@ -461,7 +558,11 @@ strlib_start_next(struct strlib_match *m, struct strlib_start *st, const char *s
 
     switch (st->kind) {
     case START_BYTE:
-        return s < end ? memchr(s, st->byte, (size_t)(end - s)) : NULL;
+        if (s >= end)
+            return NULL;
+        if ((s = memchr(s, st->byte, (size_t)(end - s))) == NULL)
+            strlib_spend(m, (size_t)(end - from) / 64);
+        return s;
     case START_CLASS:
         if (end - s < STRLIB_SET_MIN)
             return s;
@@ -470,7 +571,7 @@ strlib_start_next(struct strlib_match *m, struct strlib_start *st, const char *s
     case START_TABLE:
         while (s < end && !st->table[(unsigned char)*s])
             s++;
-        strlib_charge(m, (size_t)(s - from) / 16);
+        strlib_spend(m, (size_t)(s - from) / 16);
         return s < end ? s : NULL;
     default:
         return s;
@@ -487,13 +588,13 @@ strlib_push_capture(struct strlib_match *m, int i, const char *s, const char *e)
 
     if (i >= m->level) {
         if (i != 0)
-            luaL_error(m->L, "invalid capture index");
+            strlib_error(m, "invalid capture index");
         lua_pushlstring(m->L, s, (size_t)(e - s));
         return;
     }
     len = m->capture[i].len;
     if (len == CAP_OPEN)
-        luaL_error(m->L, "unfinished capture");
+        strlib_error(m, "unfinished capture");
     if (len == CAP_POSITION)
         lua_pushinteger(m->L, m->capture[i].start - m->subject + 1);
     else
@@ -540,11 +641,12 @@ strlib_find_plain(struct strlib_match *m, const char *s, size_t ls, const char *
         return NULL;
     last = s + (ls - lp);
     while (s <= last && (hit = memchr(s, *p, (size_t)(last - s) + 1)) != NULL) {
-        strlib_charge(m, lp + (size_t)(hit - s) / 64);
+        strlib_spend(m, lp + (size_t)(hit - s) / 64);
         if (memcmp(hit + 1, p + 1, lp - 1) == 0)
             return hit;
         s = hit + 1;
     }
+    strlib_spend(m, (size_t)(last + 1 - s) / 64);
     return NULL;
 }
 
@@ -565,7 +667,9 @@ strlib_find_aux(lua_State *L, int find)
     strlib_match_init(&m, L, s, ls);
     /* a pattern without specials is found as plain text, all LP bytes */
     if (find && (lua_toboolean(L, 4) || strpbrk(p, STRLIB_SPECIALS) == NULL)) {
-        if ((start = strlib_find_plain(&m, s + init, ls - init, p, lp)) != NULL) {
+        start = strlib_find_plain(&m, s + init, ls - init, p, lp);
+        strlib_flush(&m);
+        if (start != NULL) {
             lua_pushinteger(L, start - s + 1);
             lua_pushinteger(L, (lua_Integer)(start - s + lp));
             return 2;
@@ -583,6 +687,7 @@ strlib_find_aux(lua_State *L, int find)
             break;
         m.level = 0;
         if ((end = strlib_match_here(&m, start, p)) != NULL) {
+            strlib_flush(&m);
             if (!find)
                 return strlib_push_captures(&m, start, end);
             lua_pushinteger(L, start - s + 1);
@@ -590,6 +695,7 @@ strlib_find_aux(lua_State *L, int find)
             return strlib_push_captures(&m, NULL, NULL) + 2;
         }
     } while (start++ < m.subject_end && !anchor);
+    strlib_flush(&m);
     lua_pushnil(L);
     return 1;
 }
@@ -628,6 +734,7 @@ strlib_gmatch_next(lua_State *L)
             break;
         m.level = 0;
         if ((end = strlib_match_here(&m, start, p)) != NULL) {
+            strlib_flush(&m);
             /* after an empty match, go on one further */
             next = end - s + (end == start);
             lua_pushinteger(L, next);
@@ -635,6 +742,7 @@ strlib_gmatch_next(lua_State *L)
             return strlib_push_captures(&m, start, end);
         }
     }
+    strlib_flush(&m);
     return 0;
 }
 
@@ -661,6 +769,7 @@ strlib_add_string(struct strlib_match *m, luaL_Buffer *b, const char *s, const c
     const char *r = lua_tolstring(m->L, 3, &len);
     const char *r_end = r + len, *esc;
 
+    strlib_spend(m, len);
     while (r < r_end) {
         if ((esc = memchr(r, STRLIB_ESC, (size_t)(r_end - r))) == NULL) {
             luaL_addlstring(b, r, (size_t)(r_end - r));
@@ -671,9 +780,11 @@ strlib_add_string(struct strlib_match *m, luaL_Buffer *b, const char *s, const c
         if (!isdigit((unsigned char)*r)) {
             luaL_addchar(b, *r);
         } else if (*r == '0') {
+            strlib_spend(m, (size_t)(e - s));
             luaL_addlstring(b, s, (size_t)(e - s));
         } else {
             strlib_push_capture(m, *r - '1', s, e);
+            strlib_spend(m, lua_objlen(m->L, -1));
             luaL_addvalue(b);
         }
         r++;
@@ -689,10 +800,12 @@ strlib_add_value(struct strlib_match *m, luaL_Buffer *b, const char *s, const ch
     if (type == LUA_TFUNCTION) {
         int n;
 
+        strlib_flush(m);    /* what runs next is Lua, and may fail */
         lua_pushvalue(L, 3);
         n = strlib_push_captures(m, s, e);
         lua_call(L, n, 1);
     } else if (type == LUA_TTABLE) {
+        strlib_flush(m);    /* __index may run Lua */
         strlib_push_capture(m, 0, s, e);
         lua_gettable(L, 3);
     } else {
@@ -733,6 +846,7 @@ strlib_gsub(lua_State *L)
     while (n < max) {
         if ((next = strlib_start_next(&m, &st, s)) == NULL)
             break;
+        strlib_spend(&m, (size_t)(next - s) / 64);
         luaL_addlstring(&b, s, (size_t)(next - s));
         s = next;
         m.level = 0;
@@ -749,6 +863,7 @@ strlib_gsub(lua_State *L)
         if (anchor)
             break;
     }
+    strlib_flush(&m);
     luaL_addlstring(&b, s, (size_t)(m.subject_end - s));
     luaL_pushresult(&b);
     lua_pushinteger(L, n);
@@ -772,7 +887,7 @@ strlib_rep_fill(lua_State *L, char *out, size_t len, size_t total)
             step = STRLIB_REP_CHUNK - STRLIB_REP_CHUNK % len;
             if (step == 0)
                 step = len;
-            strlib_check(L);
+            strlib_charge(L, step / 64);
         }
         memcpy(out + done, out, step);
     }

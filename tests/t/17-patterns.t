@@ -115,4 +115,58 @@ is($r->{body}, join(';', '5,7', '10,10', '2,2', 'key,value', '3,5', '(a(b)c)', '
    'ordinary patterns answer as Lua 5.1 does, in both call forms');
 
 is($t->stop, 0, 'stop');
+
+# Work that does not recurse counts as much as work that does: each of these
+# ran for 5 to 11 s (or never answered) past a 1 s timeout when only the
+# matcher's recursive steps were counted, and each call started afresh.
+my $work = <<'LUA';
+local q
+local cases = {
+  -- a long pattern of plain characters: every start walks it
+  plain = function() string.match(("a"):rep(2e6), ("a"):rep(2e6) .. "b") end,
+  -- a long run of x? that fails, walked at every start
+  optional = function() string.match(("a"):rep(1e5), ("b?"):rep(2e6) .. "c") end,
+  frontier = function() string.match(("a "):rep(5e4), ("%f[%a]"):rep(5e5) .. "b") end,
+  -- a set costs its length for every byte tested
+  set = function()
+    local set = "[" .. ("b"):rep(1e6) .. "a]"
+    for i = 1, 20 do string.find(("a"):rep(64), set) end
+  end,
+  -- and so per call, with a subject too short for the start table
+  setcalls = function()
+    local set, s = "[" .. ("b"):rep(1e4) .. "]", ("a"):rep(60)
+    for i = 1, 1e7 do string.find(s, set) end
+  end,
+  -- many calls that each stay under any per-call budget
+  calls = function()
+    local p, s = ("b?"):rep(2e4) .. "c", ("a"):rep(40)
+    for i = 1, 1e7 do string.match(s, p) end
+  end,
+  -- the same, each call failing with an error a script catches
+  failing = function()
+    local p, s = ("b?"):rep(2e4) .. "[", ("a"):rep(40)
+    for i = 1, 1e7 do pcall(string.match, s, p) end
+  end,
+  replacement = function() string.gsub(("a"):rep(1e4), "", ("%0"):rep(5e5)) end,
+}
+function main(env, req)
+  q = env.QUERY_STRING
+  if cases[q] then cases[q]() end
+  req:puts("done ", q)
+end
+LUA
+$t = LFTest->new(conf => { workers => 2, timeout => 1, memory => 64 * 1024 * 1024 },
+                 scripts => { 'work.lua' => $work });
+$t->start;
+for my $how (qw(plain optional frontier set setcalls calls failing replacement)) {
+    my $t0 = time;
+    $r = $t->get('work.lua', QUERY_STRING => $how);
+    my $took = time - $t0;
+    is($r->{status}, 500, "$how: stopped with a 500");
+    like($r->{body}, qr/timeout/, "$how: the page says timeout");
+    ok($took < 3, sprintf("$how: stopped about at the 1 s timeout (%.1f s)", $took));
+    ok(LFTest::alive($t->pid), "$how: the daemon is alive");
+}
+is($t->get('work.lua', QUERY_STRING => 'none')->{body}, 'done none', 'the next request is answered');
+is($t->stop, 0, 'stop');
 done_testing;

@@ -15,13 +15,22 @@
 
 #define GENERATED 100000
 
-/* The seam to state.c: counts its calls, and raises once armed. */
+/* The seam to state.c, as state.c has it: the units add up across calls,
+ * and every CHECK_UNITS of them is one look at the deadline, which raises
+ * once armed. check_calls counts the looks. */
+#define CHECK_UNITS 16384
+
 static int check_calls;
 static int check_armed;
+static size_t check_units;
 
 void
-strlib_check(lua_State *L)
+strlib_charge(lua_State *L, size_t units)
 {
+    check_units += units;
+    if (check_units < CHECK_UNITS)
+        return;
+    check_units = 0;
     check_calls++;
     if (check_armed)
         luaL_error(L, "timeout: the request ran over 1 s");
@@ -448,15 +457,24 @@ test_depth(lua_State *L)
            "nor does it in gsub over a long subject");
 }
 
+/* How many looks at the deadline the chunk CODE makes. */
+static int
+checks_in(lua_State *L, const char *code)
+{
+    check_calls = 0;
+    check_units = 0;
+    run(L, code);
+    return check_calls;
+}
+
 static void
 test_deadline(lua_State *L)
 {
-    check_calls = 0;
-    run(L, "return M.find(('a'):rep(40), '.-.-.-b')");
-    ok(check_calls > 0, "a long match looks at the deadline (%d times)", check_calls);
-    check_calls = 0;
-    run(L, "return M.find('hello', 'l+')");
-    is_int(check_calls, 0, "a short one does not");
+    int n;
+
+    n = checks_in(L, "return M.find(('a'):rep(40), '.-.-.-b')");
+    ok(n > 0, "a long match looks at the deadline (%d times)", n);
+    is_int(checks_in(L, "return M.find('hello', 'l+')"), 0, "a short one does not");
 
     check_armed = 1;
     like(run(L, "return select(2, pcall(M.find, ('a'):rep(140), '.-.-.-.-b'))"), "timeout",
@@ -469,6 +487,44 @@ test_deadline(lua_State *L)
          "a plain find with many near misses too");
     like(run(L, "return select(2, pcall(M.rep, 'abc', 1e7))"), "timeout", "rep too");
     is_str(run(L, "return M.find('hello', 'l') .. ''"), "3", "short calls still answer");
+    check_armed = 0;
+}
+
+/* Work that does not recurse costs as much as work that does: each case
+ * below runs for many seconds in a daemon at ten times its size here, and
+ * must look at the deadline about once per CHECK_UNITS of real work. */
+static void
+test_work(lua_State *L)
+{
+    int n;
+
+    n = checks_in(L, "return M.match(('a'):rep(4000), ('a'):rep(4000) .. 'b')");
+    ok(n >= 100, "a long pattern of plain characters is charged per item (%d looks)", n);
+    n = checks_in(L, "return M.match(('a'):rep(100), ('b?'):rep(2e4) .. 'c')");
+    ok(n >= 50, "so is a long run of x? that fails (%d looks)", n);
+    n = checks_in(L, "return M.match(('a '):rep(500), ('%f[%a]'):rep(5e3) .. 'b')");
+    ok(n >= 100, "so is a long run of %%f (%d looks)", n);
+    n = checks_in(L, "local set = '[' .. ('b'):rep(1e5) .. 'a]' for i = 1, 2 do M.find(('a'):rep(64), set) end");
+    ok(n >= 400, "a long set costs its length, also when it builds the start table (%d looks)", n);
+    n = checks_in(L, "local set = '[' .. ('b'):rep(1e5) .. 'a]+$' M.find(('a'):rep(200) .. 'c', set)");
+    ok(n >= 1000, "and per byte it tests (%d looks)", n);
+    n = checks_in(L, "local p, s = ('b?'):rep(200) .. 'c', ('a'):rep(4) for i = 1, 1e4 do M.match(s, p) end");
+    ok(n >= 100, "many short calls add up (%d looks)", n);
+    n = checks_in(L, "local p, s = ('b?'):rep(200) .. '[', ('a'):rep(4) for i = 1, 1e4 do pcall(M.match, s, p) end");
+    ok(n >= 100, "also when every call fails with an error (%d looks)", n);
+    n = checks_in(L, "local p, s = ('b?'):rep(200) .. 'c', ('a'):rep(4) for x in M.gmatch(('a'):rep(2e3), ('b?'):rep(200) .. 'a') do end");
+    ok(n >= 10, "gmatch's calls add up too (%d looks)", n);
+    n = checks_in(L, "return M.gsub(('a'):rep(100), '', ('%0'):rep(5e4))");
+    ok(n >= 100, "a gsub replacement costs its length per match (%d looks)", n);
+    n = checks_in(L, "return M.find(('x'):rep(3e3), '(x*)%1y')");
+    ok(n < 10000, "a backreference does not look at the clock for each compare (%d looks)", n);
+
+    check_armed = 1;
+    like(run(L, "return select(2, pcall(M.match, ('a'):rep(4000), ('a'):rep(4000) .. 'b'))"), "timeout",
+         "past the deadline, a long plain pattern stops with the timeout error");
+    like(run(L, "local p, s = ('b?'):rep(200) .. 'c', ('a'):rep(4) "
+                "return select(2, pcall(function() for i = 1, 1e4 do M.match(s, p) end end))"), "timeout",
+         "and so do many short calls");
     check_armed = 0;
 }
 
@@ -535,6 +591,7 @@ main(void)
     test_generated(L);
     test_depth(L);
     test_deadline(L);
+    test_work(L);
     test_rep(L);
     lua_close(L);
     test_memory();
