@@ -48,12 +48,13 @@
 
 /* The hook runs every STATE_HOOK_COUNT instructions and reads the clock.
  * One instruction can be a C call of any length (s:upper() on megabytes,
- * a comparison of long strings), so when the time between two hooks shows
- * slow instructions, the hook runs every STATE_HOOK_SLOW instead: the
- * clock then costs nothing next to the calls it measures. */
-#define STATE_HOOK_COUNT 1000
-#define STATE_HOOK_SLOW  10
-#define STATE_HOOK_SLOW_MS 5
+ * a comparison of long strings), so while the time between two hooks
+ * shows instructions slower than STATE_HOOK_SLOW_NS on average, the hook
+ * runs every STATE_HOOK_SLOW instead: the clock then costs nothing next to
+ * the calls it measures, and a timeout is late by about ten of them. */
+#define STATE_HOOK_COUNT   1000
+#define STATE_HOOK_SLOW    10
+#define STATE_HOOK_SLOW_NS 5000
 
 extern const char lf_module_source[];
 
@@ -64,7 +65,7 @@ struct state_info {
     size_t      held;           /* the answer the request buffers: counts too */
     size_t      limit;          /* 0 = none */
     long long   deadline_ms;    /* 0 = none */
-    long long   hook_ms;        /* when the hook last ran */
+    long long   hook_us;        /* when the hook last ran */
     int         hook_count;     /* the hook's current period */
     int         timeout;
     int         over;           /* enum state_over */
@@ -124,29 +125,47 @@ state_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void state_hook(lua_State *L, lua_Debug *ar);
+
+static long long
+state_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Every STATE_HOOK_COUNT instructions, or STATE_HOOK_SLOW while they are
+ * slow (see STATE_HOOK_SLOW_NS). */
+static void
+state_hook_period(lua_State *L, struct state_info *info, long long now_us)
+{
+    long long per_ns = (now_us - info->hook_us) * 1000 / info->hook_count;
+    int count = per_ns >= STATE_HOOK_SLOW_NS ? STATE_HOOK_SLOW : STATE_HOOK_COUNT;
+
+    info->hook_us = now_us;
+    if (count != info->hook_count) {
+        info->hook_count = count;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, count);
+    }
+}
+
 static void
 state_hook(lua_State *L, lua_Debug *ar)
 {
     struct state_info *info = state_info(L);
-
-    long long now;
-    int count;
+    long long now_us = state_now_us();
 
     (void)ar;
-    now = state_now_ms();
-    if (info->over == STATE_OVER_TIME || (info->deadline_ms && now > info->deadline_ms)) {
+    if (info->over == STATE_OVER_TIME || (info->deadline_ms && now_us / 1000 > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
         /* every instruction from now on: a library that catches the error
          * (load's reader, a finalizer's caller) gets it again at once */
         lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
-    count = now - info->hook_ms >= STATE_HOOK_SLOW_MS ? STATE_HOOK_SLOW : STATE_HOOK_COUNT;
-    info->hook_ms = now;
-    if (count != info->hook_count) {
-        info->hook_count = count;
-        lua_sethook(L, state_hook, LUA_MASKCOUNT, count);
-    }
+    state_hook_period(L, info, now_us);
 }
 
 /* The pattern functions run in C, where the hook never fires: they call
@@ -525,8 +544,8 @@ state_arm(lua_State *L, const struct conf *c)
     info->held = 0;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
-        info->hook_ms = state_now_ms();
-        info->deadline_ms = info->hook_ms + (long long)c->timeout * 1000;
+        info->hook_us = state_now_us();
+        info->deadline_ms = info->hook_us / 1000 + (long long)c->timeout * 1000;
         info->hook_count = STATE_HOOK_COUNT;
         lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_COUNT);
     } else {
