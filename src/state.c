@@ -546,8 +546,10 @@ state_arm(lua_State *L, const struct conf *c)
     if (c->timeout > 0) {
         info->hook_us = state_now_us();
         info->deadline_ms = info->hook_us / 1000 + (long long)c->timeout * 1000;
-        info->hook_count = STATE_HOOK_COUNT;
-        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_COUNT);
+        /* slow until the first interval says otherwise: a script that
+         * starts with slow calls is measured at once */
+        info->hook_count = STATE_HOOK_SLOW;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
     } else {
         info->deadline_ms = 0;
         lua_sethook(L, NULL, 0, 0);
