@@ -41,7 +41,8 @@ tablib_insert(lua_State *L)
         luaL_checktype(L, 1, LUA_TTABLE);
         pos = luaL_checknumber(L, 2);
         n = lua_objlen(L, 1);
-        if (pos < 1 || pos > (lua_Number)n + 1)
+        /* written so that NaN is refused too: cast to int it is anything */
+        if (!(pos >= 1 && pos <= (lua_Number)n + 1))
             return luaL_argerror(L, 2, "position out of bounds");
     }
     lua_pushvalue(L, lua_upvalueindex(1));

@@ -191,7 +191,8 @@ function main(env, req)
   local t = { 3, 1, 2 }
   table.insert(t, 1, 0) table.insert(t, #t + 1, 9) table.insert(t, 7)
   req:puts(table.concat(t, ","), ";")
-  req:puts(tostring(pcall(table.insert, t, 0, 1)), " ", tostring(pcall(table.insert, t, #t + 2, 1)), ";")
+  req:puts(tostring(pcall(table.insert, t, 0, 1)), " ", tostring(pcall(table.insert, t, #t + 2, 1)), " ",
+           tostring(pcall(table.insert, t, 0/0, 1)), ";")
   table.sort(t) req:puts(table.concat(t, ","), ";")
   table.sort(t, function(a, b) return a > b end) req:puts(table.concat(t, ","), ";")
   local w = { "b", "c", "a" } table.sort(w) req:puts(table.concat(w), ";")
@@ -204,7 +205,7 @@ function main(env, req)
 end
 LUA
 $r = $t->get('tables.lua');
-is($r->{body}, '0,3,1,2,9,7;false false;0,1,2,3,7,9;9,7,3,2,1,0;abc;'
+is($r->{body}, '0,3,1,2,9,7;false false false;0,1,2,3,7,9;9,7,3,2,1,0;abc;'
              . 'attempt to compare string with number;3230;nilnil1 7000;too many results to unpack',
    'insert, sort and unpack answer as before in range, and refuse out of it');
 
