@@ -15,4 +15,8 @@ void strlib_install(lua_State *L);
  * deadline is past, else returns. Defined in state.c. */
 void strlib_charge(lua_State *L, size_t units);
 
+/* Units that make strlib_charge look at the clock at once: for C work
+ * whose cost it cannot count (string comparisons in a sort). */
+#define STRLIB_CHARGE_NOW ((size_t)1 << 30)
+
 #endif

@@ -7,7 +7,7 @@
  * no allocation here and a req kept past its request fails cleanly.
  *
  * What the answer buffers (the body with buffering on, and the header
- * lines until they are sent) counts toward the state's memory
+ * lines, Status and Content-Type included, until they are sent) counts toward the state's memory
  * (state_hold): a script cannot hold more outside Lua than inside it.
  */
 #include <ctype.h>
@@ -43,7 +43,8 @@ api_check(lua_State *L)
 static void
 api_hold(lua_State *L, struct request *r, size_t more)
 {
-    size_t held = (r->headers_sent ? 0 : r->head.len) + (r->conf->buffering ? r->body.len : 0);
+    size_t held = (r->headers_sent ? 0 : r->head.len + r->status.len + r->ctype.len) +
+                  (r->conf->buffering ? r->body.len : 0);
 
     if (state_hold(L, held + more) < 0)
         luaL_error(L, "memory limit reached by the buffered answer (%zu bytes)", held + more);
@@ -86,9 +87,10 @@ api_puts(lua_State *L)
 }
 
 static int
-api_set_buf(lua_State *L, struct buf *b, const char *v, size_t n)
+api_set_buf(lua_State *L, struct request *r, struct buf *b, const char *v, size_t n)
 {
     buf_reset(b);
+    api_hold(L, r, n + 1);
     if (buf_append(b, v, n) < 0 || buf_append(b, "", 1) < 0)
         return luaL_error(L, "out of memory for a header");
     b->len--;       /* keep the NUL out of the length */
@@ -136,10 +138,10 @@ api_header(lua_State *L)
         if (vlen < 3 || !isdigit((unsigned char)value[0]) || !isdigit((unsigned char)value[1]) ||
             !isdigit((unsigned char)value[2]) || (vlen > 3 && value[3] != ' '))
             return luaL_error(L, "bad header: Status must be a code and a reason, like \"404 Not Found\"");
-        return api_set_buf(L, &r->status, value, vlen);
+        return api_set_buf(L, r, &r->status, value, vlen);
     }
     if (nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0)
-        return api_set_buf(L, &r->ctype, value, vlen);
+        return api_set_buf(L, r, &r->ctype, value, vlen);
     if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0)
         r->has_length = 1;
     api_hold(L, r, nlen + vlen + 4);

@@ -30,6 +30,12 @@
  *   its version fields, and ffi is not loadable.
  *
  * - Binary chunks, which Lua trusts blindly, are refused (chunk.c).
+ * - Single C calls that could run without end: table.insert, table.sort
+ *   and unpack get bounds (tablib.c).
+ * - Files that reach the daemon itself (/proc/self/mem...) or block
+ *   open() forever (FIFOs) are refused by name (pathguard.c).
+ * - require cannot load a standard library again from liblua through a
+ *   cpath the script sets (cload.c).
  *
  * Error objects are described by sandbox_describe: __tostring runs in
  * protected mode with the request's limits still armed, and a failing
@@ -40,8 +46,11 @@
 #include <lualib.h>
 
 #include "chunk.h"
+#include "cload.h"
+#include "pathguard.h"
 #include "sandbox.h"
 #include "state.h"
+#include "tablib.h"
 
 /* Raise the limit the state is over, if any. [-0, +0, e] */
 static void
@@ -165,6 +174,9 @@ sandbox_install(lua_State *L)
 #ifdef LF_LUAJIT
     sandbox_luajit(L);
 #endif
+    tablib_install(L);
+    pathguard_install(L);
+    cload_install(L);
     return 0;
 }
 

@@ -47,7 +47,15 @@
 #include "state.h"
 #include "strlib.h"
 
-#define STATE_HOOK_COUNT 100000
+/* The hook runs every STATE_HOOK_COUNT instructions and reads the clock.
+ * One instruction can be a C call of any length (s:upper() on megabytes,
+ * a comparison of long strings), so while the time between two hooks
+ * shows instructions slower than STATE_HOOK_SLOW_NS on average, the hook
+ * runs every STATE_HOOK_SLOW instead: the clock then costs nothing next to
+ * the calls it measures, and a timeout is late by about ten of them. */
+#define STATE_HOOK_COUNT   1000
+#define STATE_HOOK_SLOW    10
+#define STATE_HOOK_SLOW_NS 5000
 
 extern const char lf_module_source[];
 
@@ -58,6 +66,8 @@ struct state_info {
     size_t      held;           /* the answer the request buffers: counts too */
     size_t      limit;          /* 0 = none */
     long long   deadline_ms;    /* 0 = none */
+    long long   hook_us;        /* when the hook last ran */
+    int         hook_count;     /* the hook's current period */
     int         timeout;
     int         over;           /* enum state_over */
     int         exiting;
@@ -117,20 +127,47 @@ state_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void state_hook(lua_State *L, lua_Debug *ar);
+
+static long long
+state_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Every STATE_HOOK_COUNT instructions, or STATE_HOOK_SLOW while they are
+ * slow (see STATE_HOOK_SLOW_NS). */
+static void
+state_hook_period(lua_State *L, struct state_info *info, long long now_us)
+{
+    long long per_ns = (now_us - info->hook_us) * 1000 / info->hook_count;
+    int count = per_ns >= STATE_HOOK_SLOW_NS ? STATE_HOOK_SLOW : STATE_HOOK_COUNT;
+
+    info->hook_us = now_us;
+    if (count != info->hook_count) {
+        info->hook_count = count;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, count);
+    }
+}
+
 static void
 state_hook(lua_State *L, lua_Debug *ar)
 {
     struct state_info *info = state_info(L);
+    long long now_us = state_now_us();
 
     (void)ar;
-    if (info->over == STATE_OVER_TIME ||
-        (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
+    if (info->over == STATE_OVER_TIME || (info->deadline_ms && now_us / 1000 > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
         /* every instruction from now on: a library that catches the error
          * (load's reader, a finalizer's caller) gets it again at once */
         lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
+    state_hook_period(L, info, now_us);
 }
 
 /* The pattern functions run in C, where the hook never fires: they charge
@@ -159,7 +196,21 @@ strlib_charge(lua_State *L, size_t units)
 static int
 state_must_propagate(lua_State *L, int idx)
 {
-    return state_info(L)->over != STATE_OK || state_is_exit(L, idx);
+    struct state_info *info = state_info(L);
+
+    return info->over != STATE_OK || info->exiting || state_is_exit(L, idx);
+}
+
+/* Raise again what must reach us: os.exit() as itself, whatever error
+ * object a handler left in its place. [-0, +0, e] */
+static int
+state_propagate(lua_State *L)
+{
+    if (state_info(L)->exiting) {
+        lua_pushlightuserdata(L, (void *)&state_exit_key);
+        return lua_error(L);
+    }
+    return lua_error(L);
 }
 
 /* os.exit(): ends the request, not the daemon. [-0, +0, e] */
@@ -180,10 +231,28 @@ state_pcall(lua_State *L)
     luaL_checkany(L, 1);
     status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
     if (status != 0 && state_must_propagate(L, -1))
-        return lua_error(L);
+        return state_propagate(L);
     lua_pushboolean(L, status == 0);
     lua_insert(L, 1);
     return lua_gettop(L);
+}
+
+/*
+ * The handler xpcall really gets. A limit is raised inside the hook, where
+ * hooks are off, and Lua runs the handler right there: the script's own
+ * handler would run with nothing to stop it. So for a limit or os.exit()
+ * the error goes on untouched; otherwise the script's handler (upvalue 1)
+ * runs as usual, under the hook. [-1, +1, e]
+ */
+static int
+state_xpcall_handler(lua_State *L)
+{
+    if (state_must_propagate(L, 1))
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
 }
 
 /* xpcall(f, handler): as pcall; the handler is not run for limits. */
@@ -194,10 +263,13 @@ state_xpcall(lua_State *L)
 
     luaL_checkany(L, 2);
     lua_settop(L, 2);
+    lua_pushcclosure(L, state_xpcall_handler, 1);
     lua_insert(L, 1);           /* handler, f */
     status = lua_pcall(L, 0, LUA_MULTRET, 1);
+    /* os.exit() in the script's handler fails the handler: Lua returns
+     * "error in error handling", so look at the state, not the object */
     if (status != 0 && state_must_propagate(L, -1))
-        return lua_error(L);
+        return state_propagate(L);
     lua_pushboolean(L, status == 0);
     lua_replace(L, 1);
     return lua_gettop(L);
@@ -213,10 +285,9 @@ state_resume(lua_State *L)
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     n = lua_gettop(L);
-    if (n >= 2 && !lua_toboolean(L, 1) &&
-        (state_must_propagate(L, 2) || state_info(L)->exiting)) {
+    if (n >= 2 && !lua_toboolean(L, 1) && state_must_propagate(L, 2)) {
         lua_pushvalue(L, 2);
-        return lua_error(L);
+        return state_propagate(L);
     }
     return n;
 }
@@ -484,8 +555,12 @@ state_arm(lua_State *L, const struct conf *c)
     info->held = 0;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
-        info->deadline_ms = state_now_ms() + (long long)c->timeout * 1000;
-        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_COUNT);
+        info->hook_us = state_now_us();
+        info->deadline_ms = info->hook_us / 1000 + (long long)c->timeout * 1000;
+        /* slow until the first interval says otherwise: a script that
+         * starts with slow calls is measured at once */
+        info->hook_count = STATE_HOOK_SLOW;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
     } else {
         info->deadline_ms = 0;
         lua_sethook(L, NULL, 0, 0);

@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(time);
 use LFTest;
 
@@ -55,6 +56,23 @@ local attacks = {
     collectgarbage("collect")
     spin()
   end,
+  -- a limit raised in the hook runs an xpcall handler there, hooks off
+  xploop = function() xpcall(spin, spin) end,
+  xperr = function() xpcall(function() error("x") end, spin) end,
+  xpco = function() coroutine.wrap(function() xpcall(function() error("x") end, spin) end)() end,
+  -- one instruction, one long C call: the hook must still come in time
+  upper = function() local s = ("x"):rep(1.5e6) for i = 1, 25000 do local u = s:upper() end end,
+  less = function()
+    local s = ("x"):rep(3e6) local s2 = s
+    for i = 1, 1e9 do
+      if s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2
+         or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 or s < s2 then break end
+    end
+  end,
+  -- single C calls with no end: bounded, or refused
+  insert = function() table.insert({}, 2^31, 1) end,
+  sort = function() local s, t = ("x"):rep(2e6), {} for i = 1, 60000 do t[i] = s end table.sort(t) end,
+  unpack = function() return unpack({}, -2147483647, 2147483647) end,
 }
 function main(env, req)
   n = n + 1
@@ -86,6 +104,14 @@ my %expect = (
     jiton     => qr/timeout/,
     ffigc     => qr/timeout/,
     filegc    => qr/timeout|attempt to index|protected|__gc|nil/,
+    xploop    => qr/timeout/,
+    xperr     => qr/timeout/,
+    xpco      => qr/timeout/,
+    upper     => qr/timeout/,
+    less      => qr/timeout/,
+    insert    => qr/position out of bounds/,
+    sort      => qr/timeout/,
+    unpack    => qr/too many results to unpack/,
 );
 for my $how (grep { !$ENV{LF_ATTACK} || $_ eq $ENV{LF_ATTACK} } sort keys %expect) {
     my $t0 = time;
@@ -147,9 +173,163 @@ like($rb->{body}, qr/^src:42:42:42:7$/m, 'source loads as before, a #! line incl
 like($rb->{body}, qr/^ldsrc:8$/m, 'load from a reader too');
 like($rb->{body}, qr/^nf:nil:cannot open .*nope\.lua: No such file or directory$/m, 'a missing file says so');
 
+# os.exit() in an xpcall handler ends the request like anywhere else.
+$t->script('exitxp.lua', <<'LUA');
+function main(env, req)
+  req:puts("before ")
+  local r = { xpcall(function() error("x") end, function() os.exit(4) end) }
+  req:puts("not reached ", tostring(r[1]))
+end
+LUA
+my $r = $t->get('exitxp.lua');
+is($r->{status}, 200, 'os.exit() in an xpcall handler: the request ends normally');
+is($r->{body}, 'before ', 'and nothing after the xpcall runs');
+
+# What the bounded table functions still do.
+$t->script('tables.lua', <<'LUA');
+function main(env, req)
+  local t = { 3, 1, 2 }
+  table.insert(t, 1, 0) table.insert(t, #t + 1, 9) table.insert(t, 7)
+  req:puts(table.concat(t, ","), ";")
+  req:puts(tostring(pcall(table.insert, t, 0, 1)), " ", tostring(pcall(table.insert, t, #t + 2, 1)), " ",
+           tostring(pcall(table.insert, t, 0/0, 1)), ";")
+  table.sort(t) req:puts(table.concat(t, ","), ";")
+  table.sort(t, function(a, b) return a > b end) req:puts(table.concat(t, ","), ";")
+  local w = { "b", "c", "a" } table.sort(w) req:puts(table.concat(w), ";")
+  req:puts(select(2, pcall(table.sort, { 1, "x", 2 })), ";")
+  req:puts(select("#", unpack({ 1, 2, 3 })), select("#", unpack({ 1, 2, 3 }, 2)),
+           select("#", unpack({ 1, 2, 3 }, -1, 1)), select("#", unpack({}, 2, 1)), ";")
+  local a, b, c = unpack({ 1, 2, 3 }, -1, 1)
+  req:puts(tostring(a), tostring(b), tostring(c), " ", select("#", unpack({}, 1, 7000)), ";")
+  req:puts(select(2, pcall(unpack, {}, 1, 1e6)))
+end
+LUA
+$r = $t->get('tables.lua');
+is($r->{body}, '0,3,1,2,9,7;false false false;0,1,2,3,7,9;9,7,3,2,1,0;abc;'
+             . 'attempt to compare string with number;3230;nilnil1 7000;too many results to unpack',
+   'insert, sort and unpack answer as before in range, and refuse out of it');
+
+# Files that reach the daemon itself, or block open() for good.
+my $fifo = $t->www . '/fifo';
+POSIX::mkfifo($fifo, 0600) or die "mkfifo: $!";
+$t->script('proc.lua', <<'LUA');
+local function try(f, ...)
+  local ok, a, b = pcall(f, ...)
+  if not ok then return "false:" .. tostring(a) .. ":nil" end
+  return "true:" .. tostring(a and (io.type(a) or type(a))) .. ":" .. tostring(b)
+end
+function main(env, req)
+  local fifo = env.FIFO
+  for _, p in ipairs{ "/proc/self/mem", "/proc/thread-self/mem", "/proc/self/task/../environ",
+                      "/proc/self/root/proc/self/mem", "/proc/self/fd/0", "/dev/fd/0", "/proc/self/cwd/x",
+                      fifo } do
+    req:puts(p, " ", try(io.open, p), " ", try(io.open, p, "r+"), "\n")
+  end
+  req:puts("w ", try(io.open, "/proc/sys/vm/drop_caches", "w"), "\n")
+  req:puts("a ", try(io.open, "/proc/self/comm", "a"), "\n")
+  req:puts("maps ", try(io.open, "/proc/self/maps"), "\n")
+  req:puts("lines ", try(io.lines, "/proc/self/environ"), "\n")
+  req:puts("lfifo ", try(io.lines, fifo), "\n")
+  req:puts("input ", try(io.input, "/proc/self/mem"), "\n")
+  req:puts("output ", try(io.output, "/proc/self/mem"), "\n")
+  req:puts("loadfile ", try(loadfile, "/proc/self/environ"), "\n")
+  req:puts("dofile ", try(dofile, fifo), "\n")
+  req:puts("tmp ", try(io.open, env.SCRIPT_FILENAME:match("^(.*)/") .. "/new.txt", "w"), "\n")
+  -- the reviewer's attack: int3 over liblua's code
+  local maps = assert(io.open("/proc/self/maps")):read("*a")
+  local lo, hi = maps:match("(%x+)%-(%x+) r%-xp [^\n]*lua")
+  local f = io.open("/proc/self/mem", "r+")
+  if f then
+    f:seek("set", tonumber(lo, 16))
+    f:write(("\204"):rep(tonumber(hi, 16) - tonumber(lo, 16)))
+    f:flush()
+    req:puts("wrote\n")
+  end
+end
+LUA
+my $t1 = time;
+$r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/proc.lua', REQUEST_METHOD => 'GET', QUERY_STRING => '',
+                FIFO => $fifo }, undef, timeout => 8);
+ok(time - $t1 < 6, 'opening a FIFO does not block');
+is($r->{status}, 200, 'a script that tries /proc and a FIFO runs');
+my $body = $r->{body} // '';
+for my $p ('/proc/self/mem', '/proc/thread-self/mem', '/proc/self/task/../environ',
+           '/proc/self/root/proc/self/mem', '/proc/self/fd/0', '/dev/fd/0', '/proc/self/cwd/x', $fifo) {
+    like($body, qr/^\Q$p\E true:nil:\Q$p\E: not allowed[^\n]* true:nil:\Q$p\E: not allowed/m,
+         "io.open refuses $p, to read and to write");
+}
+like($body, qr/^w true:nil:.*not allowed$/m, 'nothing in /proc opens for writing');
+like($body, qr/^a true:nil:.*not allowed$/m, 'nor for appending');
+like($body, qr/^maps true:file:nil$/m, '/proc/self/maps still opens to read');
+like($body, qr/^lines false:.*environ: not allowed:nil$/m, 'io.lines raises for /proc/self/environ');
+like($body, qr/^lfifo false:.*not allowed \(a FIFO\):nil$/m, 'and for a FIFO');
+like($body, qr/^input false:.*not allowed/m, 'io.input raises');
+like($body, qr/^output false:.*not allowed/m, 'io.output raises');
+like($body, qr/^loadfile true:nil:.*environ: not allowed$/m, 'loadfile answers nil, why');
+like($body, qr/^dofile false:.*not allowed/m, 'dofile raises');
+like($body, qr/^tmp true:file:nil$/m, 'a new file next to the script still opens for writing');
+unlike($body, qr/wrote/, 'liblua\'s code cannot be overwritten through /proc/self/mem');
+ok(LFTest::alive($t->pid), 'the daemon is still running');
+like($t->get('ok.lua')->{body}, qr/^ok \d+$/, 'and answers');
+
+# require must not load a standard library again from liblua.
+my ($liblua) = grep { -e } map { glob } ('/usr/lib/*/liblua5.1.so.0', '/usr/lib/*/libluajit-5.1.so.2',
+                                         '/usr/lib/liblua5.1.so.0', '/usr/local/lib/libluajit-5.1.so.2');
+$t->script('reload.lua', <<'LUA');
+function main(env, req)
+  package.cpath = env.LIBLUA
+  package.loaded.debug = nil
+  local ok, d = pcall(require, "debug")
+  req:puts("debug ", tostring(ok and type(d) == "table" and d.sethook), " ", tostring(debug and debug.sethook), "\n")
+  for _, name in ipairs{ "io", "os", "x-debug", "package", "base" } do
+    package.loaded[name] = nil
+    ok, d = pcall(require, name)
+    req:puts(name, " ", tostring(ok), " ", tostring(not ok and d:match("standard libraries are not loaded again") ~= nil), "\n")
+  end
+  package.cpath = env.LIBLUA
+  ok, d = pcall(require, "nosuchmodule")
+  req:puts("missing ", tostring(d:find(env.LIBLUA, 1, true) ~= nil), "\n")
+  ok, d = pcall(require, "lfs")
+  req:puts("lfs ", tostring(ok and type(d) == "table" and type(d.attributes)), "\n")
+end
+LUA
+SKIP: {
+    skip 'no shared liblua to load from', 8 unless $liblua;
+    $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/reload.lua', REQUEST_METHOD => 'GET', QUERY_STRING => '',
+                    LIBLUA => $liblua }, undef, timeout => 8);
+    $body = $r->{body} // '';
+    like($body, qr/^debug false nil$/m, "package.cpath = $liblua; require 'debug' gives no sethook");
+    for my $name ('io', 'os', 'x-debug', 'package', 'base') {
+        like($body, qr/^\Q$name\E false true$/m, "nor is '$name' loaded from it");
+    }
+    like($body, qr/^missing false$/m, 'the C searchers look only in the cpath the state began with');
+    SKIP: {
+        skip 'no lfs module installed', 1 unless grep { -e } glob('/usr/lib/*/lua/5.1/lfs.so');
+        like($body, qr/^lfs function$/m, 'a C module on that cpath still loads');
+    }
+}
+
+# Status and Content-Type count toward memory like every header.
+$t->script('bighead.lua', <<'LUA');
+function main(env, req)
+  local v = ("x"):rep(2e6)
+  if env.QUERY_STRING == "status" then req:header("Status", "200 " .. v) else req:header("Content-Type", v) end
+  v = nil
+  collectgarbage("collect")
+  -- building it takes 7 MB at its peak: 9 with the header
+  local a = ("a"):rep(3.5e6)
+  req:puts("set")
+end
+LUA
+for my $h ('status', 'ctype') {
+    $r = $t->get('bighead.lua', QUERY_STRING => $h);
+    is($r->{status}, 500, "a 2 MB $h held, then 7 MB in Lua, under memory = 8 MiB is a 500");
+    like($r->{body}, qr/memory limit/, 'the page says memory limit');
+}
+
 # Error objects at load time are described in protected mode too.
 $t->script('loaderr.lua', 'error(setmetatable({}, { __tostring = function() error("boom") end }))');
-my $r = get_within($t, 'loaderr.lua', 6);
+$r = get_within($t, 'loaderr.lua', 6);
 is($r->{status}, 500, 'an error object whose __tostring fails at load time: 500');
 like($r->{body}, qr/error object is a table value/, 'with a fixed description');
 $t->script('loadspin.lua', 'error(setmetatable({}, { __tostring = function() while true do end end }))');

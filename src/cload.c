@@ -1,0 +1,101 @@
+/*
+ * cload.c: what require may load as C code.
+ *
+ * The sandbox removes parts of the standard libraries (debug.sethook,
+ * io.popen...), but every one of them is also a C module in liblua: with
+ * package.cpath pointed at liblua5.1.so and package.loaded.debug cleared,
+ * require "debug" ran luaopen_debug and gave the whole library back.
+ *
+ * So require's two C searchers (package.loaders[3], [4]) are replaced by
+ * wrappers that
+ * - search the cpath the state was set up with, not what the script sets
+ *   later: the original searcher reads package.cpath from its environment,
+ *   which becomes a private table holding that first cpath;
+ * - refuse a module whose entry point would be a standard library's
+ *   (luaopen_debug, luaopen_io...), found however the name is spelled
+ *   ("x-debug" opens luaopen_debug too).
+ * Modules on the configured cpath load as before.
+ */
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "cload.h"
+
+static const char *const CLOAD_STDLIB[] = {
+    "base", "package", "table", "io", "os", "string", "math", "debug",
+    "coroutine", "jit", "ffi", NULL
+};
+
+/* Is NAME's entry point a standard library's? As Lua 5.1 makes it: what
+ * follows the last '-', dots as underscores; the root searcher uses the
+ * same. The standard names have neither, so comparing is enough. */
+static int
+cload_is_stdlib(const char *name)
+{
+    const char *mark = strrchr(name, '-');
+    int i;
+
+    if (mark)
+        name = mark + 1;
+    for (i = 0; CLOAD_STDLIB[i]; i++)
+        if (strcmp(name, CLOAD_STDLIB[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A C searcher: refuses the standard libraries, else the original
+ * (upvalue 1). */
+static int
+cload_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+
+    if (cload_is_stdlib(name)) {
+        lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* loaders[I] (loaders on top, ENV below it) wrapped, its environment ENV.
+ * [-0, +0, m] */
+static void
+cload_wrap(lua_State *L, int i)
+{
+    lua_rawgeti(L, -1, i);
+    if (!lua_iscfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, -3);
+    if (!lua_setfenv(L, -2)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushcclosure(L, cload_searcher, 1);
+    lua_rawseti(L, -2, i);
+}
+
+void
+cload_install(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_newtable(L);                        /* the searchers' environment */
+    lua_getfield(L, -2, "cpath");
+    lua_setfield(L, -2, "cpath");
+    lua_getfield(L, -2, "loaders");
+    if (lua_istable(L, -1)) {
+        cload_wrap(L, 3);
+        cload_wrap(L, 4);
+    }
+    lua_pop(L, 3);
+}
