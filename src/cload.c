@@ -7,14 +7,12 @@
  * require "debug" ran luaopen_debug and gave the whole library back.
  *
  * So require's two C searchers (package.loaders[3], [4]) are replaced by
- * wrappers that
- * - search the cpath the state was set up with, not what the script sets
- *   later: the original searcher reads package.cpath from its environment,
- *   which becomes a private table holding that first cpath;
- * - refuse a module whose entry point would be a standard library's
- *   (luaopen_debug, luaopen_io...), found however the name is spelled
- *   ("x-debug" opens luaopen_debug too).
- * Modules on the configured cpath load as before.
+ * wrappers that refuse a module whose entry point would be a standard
+ * library's (luaopen_debug, luaopen_io...), found however the name is
+ * spelled ("x-debug" opens luaopen_debug too). Only entry points named
+ * luaopen_* are ever called, so a cpath the script points elsewhere (at
+ * liblua, at libc) finds nothing else to run there; scripts that add
+ * their own directories to package.cpath keep working.
  */
 #include <string.h>
 
@@ -62,18 +60,12 @@ cload_searcher(lua_State *L)
     return 1;
 }
 
-/* loaders[I] (loaders on top, ENV below it) wrapped, its environment ENV.
- * [-0, +0, m] */
+/* loaders[I] (loaders on top) wrapped. [-0, +0, m] */
 static void
 cload_wrap(lua_State *L, int i)
 {
     lua_rawgeti(L, -1, i);
     if (!lua_iscfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushvalue(L, -3);
-    if (!lua_setfenv(L, -2)) {
         lua_pop(L, 1);
         return;
     }
@@ -89,13 +81,10 @@ cload_install(lua_State *L)
         lua_pop(L, 1);
         return;
     }
-    lua_newtable(L);                        /* the searchers' environment */
-    lua_getfield(L, -2, "cpath");
-    lua_setfield(L, -2, "cpath");
-    lua_getfield(L, -2, "loaders");
+    lua_getfield(L, -1, "loaders");
     if (lua_istable(L, -1)) {
         cload_wrap(L, 3);
         cload_wrap(L, 4);
     }
-    lua_pop(L, 3);
+    lua_pop(L, 2);
 }
