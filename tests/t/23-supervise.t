@@ -291,6 +291,30 @@ spew("$www/exit.lua", "package.cpath = '$www/?.so;' .. package.cpath\n"
     unlike(slurp($newlog), qr/did not stop in time/, 'nothing was killed');
 }
 
+# Deaths that keep coming keep doubling the wait (it does not fall back to
+# none while they come); TERM during a wait stops at once, saying that the
+# backlog is reset.
+{
+    my $s = LFTest->new(conf => { workers => 1, loglevel => 'info' });
+    $s->script('crash.lua', slurp("$www/crash.lua"));
+    $s->script('good.lua', "function main(env, req) req:puts('good') end\n");
+    $s->start;
+    my $sup = $s->pid;
+    for (1 .. 12) {
+        last if $s->log =~ /waiting 16000 ms/;
+        last unless wait_for(sub { $s->get('good.lua')->{body} eq 'good' }, 40);
+        $s->get('crash.lua', QUERY_STRING => 'crash');
+        $s->wait_log(qr/waiting 16000 ms/, 0.5);
+    }
+    my @waits = $s->log =~ /waiting (\d+) ms before starting/g;
+    is("@waits", '1000 2000 4000 8000 16000', 'each further death doubles the wait');
+    my $t0 = time;
+    is($s->stop, 0, 'TERM during a wait: exit 0');
+    ok(time - $t0 < 5, 'at once');
+    like($s->log, qr/while no serving process runs: stopping; connections waiting in the backlog are reset/,
+         'saying that the backlog is reset');
+}
+
 # SIGKILL to the supervisor: the serving process stops too.
 {
     my $s = LFTest->new(conf => { workers => 2 });
