@@ -408,6 +408,8 @@ supervise_start_failed(pid_t pid, int status)
             daemon_ready_close();   /* it told the starting command why */
             return START_FAILED;
         }
+        if (!sv.foreground)
+            log_set_mirror(0);      /* the starting command prints WHY */
         log_err("%s", why);
         daemon_ready(0, why);
         return START_FAILED;

@@ -189,6 +189,7 @@ unlike($t->log =~ s/.*died of SIGKILL//sr, qr/died of|exited with/, 'and no deat
     $out = `timeout 30 ${\ LFTest::binary()} ${\ $bad->conf_path} 2>&1`;
     is($? >> 8, 1, 'as a daemon too: the starting command exits 1');
     like($out, qr/died of SIGSEGV during start-up/, 'with the reason on its stderr');
+    is(scalar(() = $out =~ /died of SIGSEGV during start-up/g), 1, 'once');
     ok(wait_for(sub { !-e $bad->dir . '/lf.pid' }, 5), 'and no pidfile is left');
 
     spew("$www/boom.lua", "package.cpath = \"$www/?.so;\" .. package.cpath\nrequire('segv').exit(7)\n");
@@ -217,13 +218,17 @@ spew("$www/pre.lua", "local f = io.open('$flag') if f then f:close() io.open('$f
     ok($s->wait_log(qr/serving process $c1 died of SIGSEGV/), 'a crash; the next start is stuck in its preload');
     my $c2;
     ok(wait_for(sub { $c2 = serving_pid($sup, 1); $c2 && $c2 != $c1 }), 'a new serving process is starting');
+    my $newlog = $s->dir . '/moved.log';
+    $s->write_conf(logfile => $newlog);
+    $s->signal('HUP');
+    ok(wait_for(sub { -e $newlog }, 5), 'HUP meanwhile is taken: the supervisor moves its log');
     my $t0 = time;
     my $st = LFTest::stop_pid($sup, 'TERM', 30);
     my $took = time - $t0;
     $s->{pid} = undef;
     is($st, 0, 'TERM during the start: the supervisor exits 0');
     ok($took < 12, sprintf('within the bound (%.1f s)', $took));
-    like($s->log, qr/did not stop in time: killing it/, 'killing the stuck start, and saying so');
+    like(slurp($newlog), qr/did not stop in time: killing it/, 'killing the stuck start, and saying so');
     ok(wait_for(sub { !alive($c2) }, 5), 'the starting process is gone');
     ok(!-e $s->dir . '/lf.pid' && !-e $s->listen_addr, 'pidfile and socket are removed');
     kill 'KILL', $c2 if $c2 && alive($c2);
