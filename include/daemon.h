@@ -6,7 +6,7 @@
 
 struct conf;
 
-int  daemon_pidfile_lock(const char *path);
+int  daemon_pidfile_lock(const char *path, const struct conf *c);
 int  daemon_pidfile_write(int fd);
 void daemon_pidfile_remove(int fd, const char *path);
 int  daemon_detach(void);

@@ -27,10 +27,13 @@ int  log_reopen(void);
 int  log_chown(uid_t uid, gid_t gid);
 void log_close(void);
 void log_set_mirror(int on);
+void log_set_plain(int on);
+void log_set_dir_owner(uid_t uid);
 int  log_enabled(int level);
 
 void log_msg(int level, const char *fmt, ...) LF_PRINTF(2, 3);
 void log_vmsg(int level, int errnum, const char *fmt, va_list ap);
+void log_data(int level, const char *data, size_t len, const char *fmt, ...) LF_PRINTF(4, 5);
 void log_syserr(const char *fmt, ...) LF_PRINTF(1, 2);
 void log_syswarn(const char *fmt, ...) LF_PRINTF(1, 2);
 void fatal(const char *fmt, ...) LF_PRINTF(1, 2) LF_NORETURN;

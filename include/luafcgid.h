@@ -20,7 +20,7 @@
 #define LF_DEFAULT_BACKLOG      128
 #define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
 #define LF_DEFAULT_KEEPALIVE_MAX 1024
-#define LF_DEFAULT_PIDFILE      "/var/run/luafcgid.pid"
+#define LF_DEFAULT_PIDFILE      "/var/run/luafcgid/luafcgid.pid"
 #define LF_DEFAULT_LOGFILE      "/var/log/luafcgid/luafcgid.log"
 #define LF_DEFAULT_LOGLEVEL     "notice"
 #define LF_DEFAULT_WORKERS      4
@@ -95,6 +95,10 @@
 
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256
+
+/* Files one Lua state may hold open at once (io.open, io.lines...);
+ * descriptors are the whole process's, shared by every script. */
+#define LF_STATE_FILES          64
 
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096

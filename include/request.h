@@ -9,11 +9,13 @@
 struct conf;
 struct lua_State;
 struct pool;
+struct wire;
 
 struct request {
     FCGX_Request    fcgx;
     int             worker;         /* for log lines */
     struct pool    *pool;
+    struct wire    *wire;           /* its connection's record layer; may be NULL */
     struct conf    *conf;           /* referenced for this request */
     const char     *script;         /* SCRIPT_FILENAME */
     struct buf      status;         /* "200 OK" */

@@ -9,9 +9,13 @@ struct wire {
     int             fd;
     int             worker;         /* for log lines */
     const char     *script;         /* for log lines; NULL until known */
-    long long       wait_left;      /* ms the client may still keep us waiting */
+    long long       deadline;       /* ms (pool_now_ms) the request's I/O must end by; 0: none */
+    long long       paused_left;    /* while the handler runs: ms left on the clock */
+    int             paused;
     int             client_timeout; /* s; 0: no limit */
     size_t          maxparams;
+    size_t          maxread;        /* bytes one request may send: maxparams + maxpost + framing */
+    size_t          total;          /* bytes read for it so far */
     /* record framing of the bytes read so far */
     unsigned char   head[8];
     int             headlen;
@@ -19,7 +23,10 @@ struct wire {
     int             id;
     size_t          content_left;
     size_t          padding_left;
+    int             stage;          /* where in its record sequence (wire.c) */
     int             request_id;     /* of the BEGIN_REQUEST; 0 until seen */
+    unsigned char   role[2];        /* the BEGIN_REQUEST's role, as read */
+    int             begin_got;      /* bytes of it read */
     int             last_record;    /* this record is the request's empty STDIN */
     /* FCGI_PARAMS of the request: record bytes and the declared pair lengths */
     size_t          params;
@@ -38,8 +45,11 @@ struct wire {
 #define WIRE_TOO_BIG   (-1)
 #define WIRE_BROKEN    (-2)
 
-void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams);
+void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
+                size_t maxpost);
 void wire_end(struct wire *w);
+void wire_pause(struct wire *w);
+void wire_resume(struct wire *w);
 int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);

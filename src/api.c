@@ -190,6 +190,8 @@ api_log(lua_State *L)
 {
     struct request *r = api_check(L);
     int i, n = lua_gettop(L);
+    const char *msg;
+    size_t len;
     luaL_Buffer b;
 
     luaL_buffinit(L, &b);
@@ -204,7 +206,8 @@ api_log(lua_State *L)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    log_notice("worker %d: %s: %s", r->worker, r->script, lua_tostring(L, -1));
+    msg = lua_tolstring(L, -1, &len);
+    log_data(LOG_LEVEL_NOTICE, msg, len, "worker %d: %s", r->worker, r->script);
     return 0;
 }
 

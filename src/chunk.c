@@ -19,6 +19,7 @@
 #include <lauxlib.h>
 
 #include "chunk.h"
+#include "iolib.h"
 
 #define CHUNK_REFUSED "binary chunks are not accepted"
 
@@ -77,6 +78,11 @@ chunk_loadfile(lua_State *L, const char *path)
     memset(&cf, 0, sizeof(cf));
     if ((cf.f = fopen(path, "r")) == NULL) {
         lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return LUA_ERRFILE;
+    }
+    if (iolib_is_stdio(fileno(cf.f))) {       /* /dev/stdin, /proc/self/fd/0... */
+        fclose(cf.f);
+        lua_pushfstring(L, "cannot open %s: the daemon's standard files are not available", path);
         return LUA_ERRFILE;
     }
     chunk_skip_comment(&cf);

@@ -133,29 +133,53 @@ conf_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static void
-conf_warn_unknown(struct conf_ctx *ctx, lua_State *L)
+/* The key NAME is a near miss of, or NULL; a key of a later version wins,
+ * since missing it is the costly mistake. */
+static const struct conf_key *
+conf_near_miss(const char *name)
+{
+    const struct conf_key *best = NULL;
+    size_t i;
+
+    if (strlen(name) <= 3)
+        return NULL;
+    for (i = 0; i < conf_nkeys; i++) {
+        int d = conf_distance(name, conf_keys[i].name);
+        if (d > 0 && d <= 2 && (best == NULL || (conf_keys[i].flags & CF_LATER)))
+            best = &conf_keys[i];
+        if (best && (best->flags & CF_LATER))
+            break;
+    }
+    return best;
+}
+
+/* Warn about globals that look like misspelt keys; -1 (in ctx->err) for
+ * a near miss of a key that does not work yet: a misspelt allowed_clients
+ * would leave the daemon open to all while the operator believes it
+ * restricts, so it fails like the key itself. */
+static int
+conf_check_unknown(struct conf_ctx *ctx, lua_State *L)
 {
     lua_pushnil(L);
     while (lua_next(L, LUA_GLOBALSINDEX) != 0) {
+        const struct conf_key *k;
         const char *name;
-        size_t i;
 
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
             continue;
         name = lua_tostring(L, -1);
-        if (conf_find_key(name))
+        if (conf_find_key(name) || (k = conf_near_miss(name)) == NULL)
             continue;
-        for (i = 0; i < conf_nkeys; i++) {
-            int d = conf_distance(name, conf_keys[i].name);
-            if (d > 0 && d <= 2 && strlen(name) > 3) {
-                log_warn("%s: unknown key '%s' ignored; did you mean '%s'?",
-                         ctx->path, name, conf_keys[i].name);
-                break;
-            }
+        if (k->flags & CF_LATER) {
+            conf_error(ctx, name, "unknown; did you mean '%s'? That key is not supported "
+                       "yet either; remove it from the config", k->name);
+            lua_pop(L, 1);
+            return -1;
         }
+        log_warn("%s: unknown key '%s' ignored; did you mean '%s'?", ctx->path, name, k->name);
     }
+    return 0;
 }
 
 static void
@@ -269,10 +293,9 @@ conf_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (conf_set_defaults(&ctx, c) == 0 && conf_run(&ctx, L) == 0 &&
-        conf_read_keys(&ctx, L, c) == 0 && conf_check(&ctx, c) == 0) {
-        conf_warn_unknown(&ctx, L);
+        conf_read_keys(&ctx, L, c) == 0 && conf_check(&ctx, c) == 0 &&
+        conf_check_unknown(&ctx, L) == 0)
         rc = 0;
-    }
     lua_close(L);
     free(ctx.dir);
     if (rc < 0) {

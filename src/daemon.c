@@ -26,27 +26,55 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "fsdir.h"
 #include "log.h"
 
 static int daemon_ready_fd = -1;
 
-/* Open and lock PATH, never through a symlink; the fd, or -1 (logged)
- * when held by another or not a plain file. */
-int
-daemon_pidfile_lock(const char *path)
+/* Open PATH relative to its checked directory (made when missing, as the
+ * run directory), never through a symlink; the fd, or -1 (logged). */
+static int
+daemon_pidfile_open(const char *path, const struct conf *c)
 {
-    char pid[32];
-    ssize_t n;
-    struct stat sb;
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+    char dir[4096];
+    const char *base = fsdir_split(path, dir, sizeof(dir));
+    int dfd, fd;
 
+    if (base == NULL)
+        return -1;
+    if ((dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
+        if (fsdir_make(dir, "pidfile directory") < 0)
+            return -1;
+        dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory");
+    }
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            log_syserr("cannot open pidfile directory %s", dir);
+        return -1;
+    }
+    fd = openat(dfd, base, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
     if (fd < 0) {
         if (errno == ELOOP)
             log_err("pidfile %s is a symbolic link; refusing it", path);
         else
             log_syserr("cannot open pidfile %s", path);
-        return -1;
     }
+    close(dfd);
+    return fd;
+}
+
+/* Open and lock PATH; the fd, or -1 (logged) when held by another or not
+ * a plain file. */
+int
+daemon_pidfile_lock(const char *path, const struct conf *c)
+{
+    char pid[32];
+    ssize_t n;
+    struct stat sb;
+    int fd = daemon_pidfile_open(path, c);
+
+    if (fd < 0)
+        return -1;
     /* a hard link or a device planted at the path would have root truncate
      * and overwrite some other file */
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1) {

@@ -7,13 +7,23 @@
  * is refused (nobody listens) is the file stale and replaced. Any other
  * answer refuses to start rather than remove a live server's socket.
  *
+ * The probe does not block: a live server with a full backlog
+ * would make a blocking connect wait for good.
+ *
  * The socket's directory (by default /var/run/luafcgid) is made when
- * missing and refused when a stranger could replace the socket in it
- * (another owner than root or `user`, or world-writable without the
- * sticky bit): whoever binds the path first receives nginx's requests. The socket gets listen_mode (set through the umask so there
- * is no moment with wider permissions) and listen_owner/listen_group.
+ * missing (it stays root's: the supervisor, still root, removes the
+ * socket on stop, and no script can replace it there), and refused when a stranger could replace the socket in it: a symlink,
+ * another owner than root or `user`, writable by others (sticky or not:
+ * whoever binds the path first while luafcgid is down receives nginx's
+ * requests) or by a group other than root's or `group`. Its ancestors are
+ * checked the same way (sticky ones allowed), since whoever may rename one
+ * can put a directory of their own in its place. The socket gets
+ * listen_mode (set through the umask so there is no moment with wider
+ * permissions) and listen_owner/listen_group. On stop the socket is
+ * removed only if the path still holds the one we bound.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
@@ -27,8 +37,14 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fsdir.h"
 #include "listen.h"
 #include "log.h"
+
+/* The socket file we bound, to remove only that one on stop. */
+static int listen_bound;
+static dev_t listen_bound_dev;
+static ino_t listen_bound_ino;
 
 int
 listen_is_unix(const char *addr)
@@ -67,19 +83,22 @@ listen_clear_stale(const char *path, const struct sockaddr_un *sun)
         log_err("listen: %s exists and is not a socket", path);
         return -1;
     }
-    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+    /* non-blocking: a blocking connect to a live server whose backlog is
+     * full waits for room, and start-up would hang for good */
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0) {
         log_syserr("listen: socket");
         return -1;
     }
     rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
     err = errno;
     close(fd);
-    if (rc == 0) {
-        log_err("listen: another server is already listening on %s", path);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
+        log_err("listen: another server is already listening on %s%s", path,
+                rc == 0 ? "" : " (its backlog is full)");
         return -1;
     }
-    /* only "nobody listens" proves it stale: EACCES, EAGAIN (a full
-     * backlog) and the rest may hide a live server */
+    /* only "nobody listens" proves it stale: EACCES and the rest may hide
+     * a live server */
     if (err != ECONNREFUSED) {
         errno = err;
         log_syserr("listen: cannot tell whether %s is in use; remove it if it is stale", path);
@@ -122,59 +141,112 @@ listen_chown(const struct conf *c)
     return 0;
 }
 
-/* May UID own the socket's directory? root, us, or `user`. */
+/* May UID own the socket's directory or its ancestors? root, us, `user`. */
 static int
 listen_trusted_owner(const struct conf *c, uid_t uid)
 {
-    struct passwd *pw;
-
-    if (uid == 0 || uid == geteuid())
-        return 1;
-    return c->user && (pw = getpwnam(c->user)) != NULL && pw->pw_uid == uid;
+    return uid == 0 || uid == geteuid() || uid == fsdir_user_uid(c);
 }
 
-/* The socket's directory is made if missing (0755, ours: the socket is
- * bound before the privilege drop) and must not let a stranger replace the
- * socket: owned by root or `user`, and not world-writable unless sticky. */
+/* May the group GID write there? root's, or the daemon's own `group`. */
+static int
+listen_trusted_group(const struct conf *c, gid_t gid)
+{
+    struct group *gr;
+
+    return gid == 0 || (c->group && (gr = getgrnam(c->group)) != NULL && gr->gr_gid == gid);
+}
+
+/* 1 when a stranger could add, remove or rename entries of the directory
+ * SB: an untrusted owner, or write for others or an untrusted group;
+ * STICKY_OK lets others write where only an entry's owner may remove it
+ * (/tmp as an ancestor: nobody can rename our directory away). */
+static int
+listen_dir_open_to_strangers(const struct conf *c, const char *dir,
+                             const struct stat *sb, int sticky_ok)
+{
+    int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
+
+    if (!listen_trusted_owner(c, sb->st_uid)) {
+        log_err("listen: %s belongs to uid %ld, not to root or the daemon's user; "
+                "anyone could replace the socket", dir, (long)sb->st_uid);
+        return 1;
+    }
+    if (((sb->st_mode & S_IWOTH) ||
+         ((sb->st_mode & S_IWGRP) && !listen_trusted_group(c, sb->st_gid))) && !sticky) {
+        log_err("listen: %s is writable by %s; anyone could replace the socket", dir,
+                (sb->st_mode & S_IWOTH) ? "everyone" : "its group");
+        return 1;
+    }
+    return 0;
+}
+
+/* Check every ancestor of the directory DIR (not DIR itself): whoever may
+ * rename one could put a directory of their own in its place. */
+static int
+listen_check_ancestors(const struct conf *c, const char *dir)
+{
+    char prefix[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *p;
+    struct stat sb;
+
+    if (dir[0] != '/')
+        return 0;   /* relative: its ancestors are the working directory's */
+    for (p = strchr(dir + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        memcpy(prefix, dir, (size_t)(p - dir));
+        prefix[p - dir] = '\0';
+        if (stat(prefix, &sb) < 0) {
+            if (errno == ENOENT)
+                return 0;   /* making the directory fails, and says so */
+            log_syserr("listen: %s", prefix);
+            return -1;
+        }
+        if (listen_dir_open_to_strangers(c, prefix, &sb, 1))
+            return -1;
+    }
+    if (stat("/", &sb) < 0 || listen_dir_open_to_strangers(c, "/", &sb, 1))
+        return -1;
+    return 0;
+}
+
+/* The socket's directory is made if missing (0755, root's when started as
+ * root: the supervisor removes the socket on stop) and must not let a
+ * stranger replace the socket: not a symlink (its owner would choose
+ * the place), owned by root or `user`, writable by nobody else, and so for
+ * its ancestors, through the real path too. */
 static int
 listen_prepare_dir(const struct conf *c)
 {
-    const char *slash = strrchr(c->listen, '/');
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char real[PATH_MAX];
     struct stat sb;
-    size_t n;
 
-    if (slash == NULL)
-        return 0;
-    n = slash == c->listen ? 1 : (size_t)(slash - c->listen);
-    if (n >= sizeof(dir))
+    if (strchr(c->listen, '/') == NULL || fsdir_split(c->listen, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    memcpy(dir, c->listen, n);
-    dir[n] = '\0';
-    if (mkdir(dir, 0755) == 0)
-        log_notice("listen: made the directory %s", dir);
-    else if (errno != EEXIST) {
-        log_syserr("listen: cannot make the directory %s", dir);
+    if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, "socket directory") < 0)
+        return -1;
+    if (lstat(dir, &sb) < 0) {
+        log_syserr("listen: %s", dir);
         return -1;
     }
-    if (stat(dir, &sb) < 0) {
-        log_syserr("listen: %s", dir);
+    if (S_ISLNK(sb.st_mode)) {
+        log_err("listen: socket directory %s is a symbolic link; refusing it", dir);
         return -1;
     }
     if (!S_ISDIR(sb.st_mode)) {
         log_err("listen: %s is not a directory", dir);
         return -1;
     }
-    if ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX)) {
-        log_err("listen: %s is world-writable without the sticky bit; anyone could "
-                "replace the socket", dir);
+    if (listen_dir_open_to_strangers(c, dir, &sb, 0))
+        return -1;
+    /* an ancestor may be a symlink (/var/run -> /run): check where it leads */
+    if (realpath(dir, real) == NULL) {
+        log_syserr("listen: %s", dir);
         return -1;
     }
-    if (!listen_trusted_owner(c, sb.st_uid)) {
-        log_err("listen: %s belongs to uid %ld, not to root or the daemon's user",
-                dir, (long)sb.st_uid);
+    if (strcmp(real, dir) != 0 && strlen(real) < sizeof(dir) &&
+        listen_check_ancestors(c, real) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -182,6 +254,7 @@ static int
 listen_open_unix(const struct conf *c)
 {
     struct sockaddr_un sun;
+    struct stat sb;
     mode_t old;
     int fd, rc;
 
@@ -206,6 +279,13 @@ listen_open_unix(const struct conf *c)
     }
     if (listen_chown(c) < 0)
         goto fail;
+    if (lstat(c->listen, &sb) < 0) {
+        log_syserr("listen: %s", c->listen);
+        goto fail;
+    }
+    listen_bound_dev = sb.st_dev;
+    listen_bound_ino = sb.st_ino;
+    listen_bound = 1;
     return fd;
 fail:
     close(fd);
@@ -273,11 +353,28 @@ listen_open(const struct conf *c)
     return fd;
 }
 
+/* Close FD and remove the socket file, but only if it is still the one we
+ * bound: a daemon started since (after ours was declared stale) may own
+ * the path now. */
 void
 listen_close(int fd, const struct conf *c)
 {
+    struct stat sb;
+
     if (fd >= 0)
         close(fd);
-    if (listen_is_unix(c->listen) && unlink(c->listen) < 0 && errno != ENOENT)
+    if (!listen_is_unix(c->listen) || !listen_bound)
+        return;
+    listen_bound = 0;
+    if (lstat(c->listen, &sb) < 0) {
+        if (errno != ENOENT)
+            log_syswarn("listen: %s", c->listen);
+        return;
+    }
+    if (sb.st_dev != listen_bound_dev || sb.st_ino != listen_bound_ino) {
+        log_notice("listen: %s is no longer our socket; leaving it", c->listen);
+        return;
+    }
+    if (unlink(c->listen) < 0)
         log_syswarn("listen: cannot remove %s", c->listen);
 }

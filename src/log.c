@@ -13,10 +13,13 @@
  * logged before the log is first opened (the config's warnings) is also
  * held and written to the log once it is, so it is never lost.
  *
- * Control characters are escaped in the one formatter, so request data
- * quoted in a message can never forge a line. The log file is opened
- * without following symlinks and must be a regular file with one link;
- * it is handed to `user` only when luafcgid created it.
+ * Control characters, the backslash, bytes that are not UTF-8 and the
+ * UTF-8 line breaks are escaped in the one formatter, so request data
+ * quoted in a message can never forge a line; req:log's text is passed
+ * with its length, so a NUL in it is escaped, not an end. The log file is
+ * opened relative to its checked directory (fsdir.c), without following
+ * symlinks, and must be a regular file with one link; it is handed to
+ * `user` only when luafcgid created it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsdir.h"
 #include "luafcgid.h"
 #include "log.h"
 
@@ -40,12 +44,14 @@ static const char *const log_names[] = {
 };
 
 /* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
- * log_opened and the held lines. */
+ * log_opened, log_plain, log_dir_owner and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_kind log_kind = LOG_KIND_STDERR;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int log_mirror;
+static int log_plain;      /* stderr lines without date and level */
+static uid_t log_dir_owner = (uid_t)-1;   /* `user`: may own the log directory */
 static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
 static int log_created;     /* the current log file was made by us */
 static int log_opened;      /* log_open() succeeded once: nothing is held */
@@ -58,6 +64,7 @@ static size_t log_held_len;
 static int log_level = LOG_LEVEL_NOTICE;  /* atomic */
 
 static void log_write_all(int fd, const char *p, size_t n);
+static void log_emit(int level, const char *raw, size_t len);
 
 int
 log_level_parse(const char *name)
@@ -95,38 +102,59 @@ log_check_file(int fd, const char *path)
     return 0;
 }
 
-/* Open PATH for appending, never through a symlink; *CREATED tells whether
- * this call made the file. A missing last directory is made (0750). */
+/* The log's directory, checked (fsdir.c); made (0750) when missing. */
+static int
+log_open_dir(const char *dir)
+{
+    uid_t owner;
+    int dfd, made = 0;
+
+    pthread_mutex_lock(&log_lock);
+    owner = log_dir_owner;
+    pthread_mutex_unlock(&log_lock);
+    dfd = fsdir_open(dir, owner, "log directory");
+
+    if (dfd >= 0 || errno != ENOENT)
+        return dfd;
+    if (mkdir(dir, 0750) == 0)
+        made = 1;
+    else if (errno != EEXIST) {
+        log_syserr("cannot make log directory %s", dir);
+        return -1;
+    }
+    if ((dfd = fsdir_open(dir, owner, "log directory")) < 0) {
+        if (errno == ENOENT)
+            log_syserr("cannot open log directory %s", dir);
+        return -1;
+    }
+    if (made)
+        snprintf(log_made_dir, sizeof(log_made_dir), "%s", dir);
+    return dfd;
+}
+
+/* Open PATH for appending, relative to its checked directory and never
+ * through a symlink; *CREATED tells whether this call made the file. */
 static int
 log_open_file(const char *path, int *created)
 {
     int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     char dir[LF_LOG_LINE_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, tries;
+    const char *base = fsdir_split(path, dir, sizeof(dir));
+    int dfd, fd = -1, tries;
 
     *created = 0;
+    if (base == NULL || (dfd = log_open_dir(dir)) < 0)
+        return -1;
     for (tries = 0; tries < 3; tries++) {
-        if ((fd = open(path, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
+        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
             *created = 1;
             break;
         }
-        if (errno == EEXIST) {
-            if ((fd = open(path, flags)) >= 0 || errno != ENOENT)
-                break;
-            continue;   /* removed between the two opens: create it */
-        }
-        if (errno != ENOENT || slash == NULL || slash == path ||
-            (size_t)(slash - path) >= sizeof(dir))
+        if (errno != EEXIST || (fd = openat(dfd, base, flags)) >= 0 || errno != ENOENT)
             break;
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-        if (mkdir(dir, 0750) < 0) {
-            errno = ENOENT;
-            break;
-        }
-        memcpy(log_made_dir, dir, sizeof(dir));
+        /* removed between the two opens: create it */
     }
+    close(dfd);
     if (fd < 0) {
         if (errno == ELOOP)
             log_err("log file %s is a symbolic link; refusing it", path);
@@ -244,6 +272,21 @@ log_reopen(void)
     return rc;
 }
 
+/* Hand the log directory we made to UID, through a descriptor so that a
+ * symlink put in its place is not followed (with log_lock held). */
+static int
+log_chown_dir(uid_t uid, gid_t gid)
+{
+    int fd = open(log_made_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fchown(fd, uid, gid);
+    close(fd);
+    return rc;
+}
+
 /* Before dropping privileges: hand the log file and its directory to the
  * user, so that USR1 can still reopen it by name; only what we made
  * ourselves, never a file or directory someone else put there. */
@@ -255,7 +298,7 @@ log_chown(uid_t uid, gid_t gid)
     pthread_mutex_lock(&log_lock);
     if (log_kind == LOG_KIND_FILE && log_created && fchown(log_fd, uid, gid) < 0)
         rc = -1;
-    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && lchown(log_made_dir, uid, gid) < 0)
+    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && log_chown_dir(uid, gid) < 0)
         rc = -1;
     pthread_mutex_unlock(&log_lock);
     if (rc < 0)
@@ -275,6 +318,26 @@ log_close(void)
     log_path = NULL;
     log_kind = LOG_KIND_STDERR;
     log_fd = STDERR_FILENO;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* UID (`user`) may own the log directory too: the directory luafcgid made
+ * is handed to it, and the supervisor, still root, reopens the log there. */
+void
+log_set_dir_owner(uid_t uid)
+{
+    pthread_mutex_lock(&log_lock);
+    log_dir_owner = uid;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Messages to stderr as "luafcgid: message", as a command's are (-t),
+ * rather than dated log lines. */
+void
+log_set_plain(int on)
+{
+    pthread_mutex_lock(&log_lock);
+    log_plain = on;
     pthread_mutex_unlock(&log_lock);
 }
 
@@ -311,34 +374,92 @@ log_write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* Copy S into OUT with every control character escaped (\n \r \t, other
- * C0 and DEL as \xNN), so that no message, whatever request data it
- * quotes, can start a line of its own. Cut short rather than mid-escape. */
-static void
-log_escape(char *out, size_t size, const char *s)
+/* The length of the valid UTF-8 sequence at S (N bytes left), or 0. */
+static size_t
+log_utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len, i;
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        lo = s[0] == 0xe0 ? 0xa0 : 0x80;    /* overlong */
+        hi = s[0] == 0xed ? 0x9f : 0xbf;    /* surrogates */
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        lo = s[0] == 0xf0 ? 0x90 : 0x80;
+        hi = s[0] == 0xf4 ? 0x8f : 0xbf;    /* past U+10FFFF */
+    } else
+        return 0;
+    if (len > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Does the UTF-8 sequence S of LEN bytes break a line for some reader?
+ * The C1 controls (NEL among them) and U+2028/U+2029. */
+static int
+log_utf8_breaks(const unsigned char *s, size_t len)
+{
+    return (len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) ||
+           (len == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9));
+}
+
+/* Write the escape of byte C into E (\\ \n \r \t or \xNN); its length. */
+static size_t
+log_escape_byte(char *e, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
 
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char e[5];
-        size_t n = 0;
+    e[0] = '\\';
+    if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+        e[1] = (char)(c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\');
+        return 2;
+    }
+    e[1] = 'x';
+    e[2] = hex[c >> 4];
+    e[3] = hex[c & 0xf];
+    return 4;
+}
 
-        if (c == '\n' || c == '\r' || c == '\t') {
-            e[n++] = '\\';
-            e[n++] = (char)(c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-        } else if (c < 0x20 || c == 0x7f) {
-            e[n++] = '\\';
-            e[n++] = 'x';
-            e[n++] = hex[c >> 4];
-            e[n++] = hex[c & 0xf];
-        } else
-            e[n++] = (char)c;
+/* Copy the LEN bytes of S into OUT (a string) with every byte that could
+ * end or fake a line escaped: the backslash itself (so data cannot pass
+ * for an escape), C0 controls with NUL, DEL, bytes that are not valid
+ * UTF-8 (raw C1 controls among them), and the UTF-8 C1 controls, U+2028
+ * and U+2029. No message, whatever request data it quotes, can start a
+ * line of its own. Cut short rather than mid-escape. */
+static void
+log_escape(char *out, size_t size, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0, i = 0;
+
+    while (i < len) {
+        char e[16];
+        size_t n = 0, k = 1, j;
+
+        if (u[i] >= 0x80 && (k = log_utf8_len(u + i, len - i)) > 0 &&
+            !log_utf8_breaks(u + i, k)) {
+            memcpy(e, u + i, k);
+            n = k;
+        } else if (u[i] >= 0x80) {
+            k = k ? k : 1;  /* a line-breaking sequence: all its bytes */
+            for (j = 0; j < k; j++)
+                n += log_escape_byte(e + n, u[i + j]);
+        } else if (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\')
+            n = log_escape_byte(e, u[i]);
+        else
+            e[n++] = (char)u[i];
         if (o + n >= size)
             break;
         memcpy(out + o, e, n);
         o += n;
+        i += k;
     }
     out[o] = '\0';
 }
@@ -353,24 +474,67 @@ log_hold(const char *line, size_t n)
     log_held_len += n;
 }
 
+/* Format FMT into RAW (SIZE bytes); the length written, or -1. */
+static int
+log_format(char *raw, size_t size, int errnum, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(raw, size, fmt, ap);
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n >= size)
+        return (int)size - 1;
+    if (errnum != 0)
+        n += snprintf(raw + n, size - (size_t)n, ": %s", strerror(errnum));
+    return (size_t)n >= size ? (int)size - 1 : n;
+}
+
 void
 log_vmsg(int level, int errnum, const char *fmt, va_list ap)
 {
-    char line[LF_LOG_LINE_MAX];
     char raw[LF_LOG_LINE_MAX - 64];
+    int n;
+
+    if (!log_enabled(level) || (n = log_format(raw, sizeof(raw), errnum, fmt, ap)) < 0)
+        return;
+    log_emit(level, raw, (size_t)n);
+}
+
+/* Log FMT, ": " and the LEN bytes of DATA, which may hold NULs (what a
+ * script gave req:log): they are escaped like the rest, not a cut. */
+void
+log_data(int level, const char *data, size_t len, const char *fmt, ...)
+{
+    char raw[LF_LOG_LINE_MAX - 64];
+    va_list ap;
+    int n;
+
+    if (!log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    n = log_format(raw, sizeof(raw), 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n + 2 >= sizeof(raw))
+        return;
+    raw[n++] = ':';
+    raw[n++] = ' ';
+    if (len > sizeof(raw) - (size_t)n)
+        len = sizeof(raw) - (size_t)n;
+    memcpy(raw + n, data, len);
+    log_emit(level, raw, (size_t)n + len);
+}
+
+/* Escape RAW (LEN bytes), date it and write it where the log goes. */
+static void
+log_emit(int level, const char *raw, size_t len)
+{
+    char line[LF_LOG_LINE_MAX];
     char msg[LF_LOG_LINE_MAX - 64];
     struct tm tm;
     time_t now;
     int n;
 
-    if (!log_enabled(level))
-        return;
-    n = vsnprintf(raw, sizeof(raw), fmt, ap);
-    if (n < 0)
-        return;
-    if (errnum != 0 && (size_t)n < sizeof(raw))
-        snprintf(raw + n, sizeof(raw) - (size_t)n, ": %s", strerror(errnum));
-    log_escape(msg, sizeof(msg), raw);
+    log_escape(msg, sizeof(msg), raw, len);
 
     now = time(NULL);
     localtime_r(&now, &tm);
@@ -387,7 +551,12 @@ log_vmsg(int level, int errnum, const char *fmt, va_list ap)
     pthread_mutex_lock(&log_lock);
     if (log_kind == LOG_KIND_SYSLOG)
         syslog(log_syslog_priority(level), "%s", msg);
-    else
+    else if (log_plain && log_kind == LOG_KIND_STDERR) {
+        char out[LF_LOG_LINE_MAX];
+        int m = snprintf(out, sizeof(out), LF_NAME ": %s\n", msg);
+        if (m > 0)
+            log_write_all(STDERR_FILENO, out, (size_t)m < sizeof(out) ? (size_t)m : sizeof(out) - 1);
+    } else
         log_write_all(log_fd, line, (size_t)n);
     log_hold(line, (size_t)n);
     if (log_mirror && level <= LOG_LEVEL_WARN && log_fd != STDERR_FILENO) {

@@ -34,6 +34,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "fsdir.h"
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "housekeep.h"
@@ -195,6 +196,7 @@ main_test(const char *path)
     char err[1024];
     struct conf *c;
 
+    log_set_plain(1);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
         fprintf(stderr, LF_NAME ": %s\n", err);
         return 1;
@@ -338,12 +340,13 @@ main(int argc, char **argv)
     conf_publish(c);
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
+    log_set_dir_owner(fsdir_user_uid(c));
     if (log_open(conf_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);
     main_block_signals();
 
-    if ((pidfd = daemon_pidfile_lock(c->pidfile)) < 0)
+    if ((pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
         return 1;
     if ((listen_fd = listen_open(c)) < 0) {
         daemon_pidfile_remove(pidfd, c->pidfile);

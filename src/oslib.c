@@ -20,7 +20,8 @@
  *                   replace descriptors 0-2 (io.read, io.write and io.lines
  *                   without a file say the standard file is closed)
  *   os.execute      posix_spawn, not system(): nothing process-wide changes
- *                   while the command runs, and the command gets default signals
+ *                   while the command runs, and the command gets default
+ *                   signals, no descriptor but 1 and 2, and /dev/null as 0
  *   debug.debug     raises an error: it would read the daemon's standard input
  *   loadfile(), dofile()  the same without a file name, for the same reason
  *
@@ -28,6 +29,7 @@
  * in luafcgid(8), SHARED PROCESS STATE.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
@@ -152,6 +154,16 @@ static const char *const oslib_category_names[] =
 static const int oslib_categories[] =
     { LC_ALL, LC_COLLATE, LC_CTYPE, LC_MONETARY, LC_NUMERIC, LC_TIME };
 
+/* "C" and "POSIX" name the same locale (POSIX.1: setlocale). */
+static int
+oslib_same_locale(const char *a, const char *b)
+{
+    int a_c = strcmp(a, "C") == 0 || strcmp(a, "POSIX") == 0;
+    int b_c = strcmp(b, "C") == 0 || strcmp(b, "POSIX") == 0;
+
+    return (a_c && b_c) || strcmp(a, b) == 0;
+}
+
 /* os.setlocale([locale [, category]]): the current name. Asking for the
  * locale already in force answers its name; any other answers nil: the
  * locale is the whole process's, so tostring(1.5) would change in every
@@ -163,7 +175,7 @@ oslib_setlocale(lua_State *L)
     int category = oslib_categories[luaL_checkoption(L, 2, "all", oslib_category_names)];
     const char *now = setlocale(category, NULL);
 
-    if (now != NULL && (want == NULL || strcmp(want, now) == 0))
+    if (now != NULL && (want == NULL || oslib_same_locale(want, now)))
         lua_pushstring(L, now);
     else
         lua_pushnil(L);
@@ -293,38 +305,105 @@ oslib_ignorable_signals(sigset_t *set)
         sigaddset(set, signals[i]);
 }
 
+#ifdef LF_HAVE_SPAWN_CLOSEFROM
+/* Spawn ARGV with no signal blocked, the signals in RESET at their
+ * default, standard input from /dev/null and no descriptor above 2: 0
+ * with *PID set, or an errno. */
+static int
+oslib_spawn(pid_t *pid, char **argv, const sigset_t *reset)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    int err;
+
+    sigemptyset(&none);
+    if ((err = posix_spawn_file_actions_init(&fa)) != 0)
+        return err;
+    if ((err = posix_spawnattr_init(&attr)) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return err;
+    }
+    if ((err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
+        (err = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0 &&
+        (err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
+        (err = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
+        (err = posix_spawnattr_setsigdefault(&attr, reset)) == 0)
+        err = posix_spawn(pid, OSLIB_SHELL, &fa, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return err;
+}
+#else
+/* As above, without a closefrom action in posix_spawn: fork, and in the
+ * child only async-signal-safe calls until exec. The bound of the close
+ * loop is read before the fork. */
+static int
+oslib_spawn(pid_t *pid, char **argv, const sigset_t *reset)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+    struct sigaction dfl;
+    sigset_t none;
+    pid_t child;
+    int sig, fd;
+
+    if (max < 0 || max > INT_MAX)
+        max = 65536;
+    sigemptyset(&none);
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if ((child = fork()) < 0)
+        return errno;
+    if (child == 0) {
+        for (sig = 1; sig < NSIG; sig++)
+            if (sigismember(reset, sig) == 1)
+                sigaction(sig, &dfl, NULL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if ((fd = open("/dev/null", O_RDONLY)) < 0)
+            _exit(127);
+        if (fd != 0) {
+            dup2(fd, 0);
+            close(fd);
+        }
+        for (fd = 3; fd < max; fd++)
+            close(fd);
+        execve(OSLIB_SHELL, argv, environ);
+        _exit(127);
+    }
+    *pid = child;
+    return 0;
+}
+#endif
+
 /*
  * os.execute([command]): /bin/sh -c COMMAND, its wait status, as Lua 5.1.
  * Not system(): it sets SIGINT and SIGQUIT to be ignored by the whole
  * process while the command runs (a stop asked for then would be lost),
  * and its child keeps the worker's mask, every signal blocked. The child
- * starts with no signal blocked and default actions. [-0, +1, e]
+ * starts with no signal blocked and default actions, with descriptors 1
+ * and 2 only, and 0 from /dev/null: not the daemon's standard input (a
+ * terminal with -F), not the listening sockets, nor the files another
+ * script holds open (close-on-exec is not enough: C modules open their
+ * own files, and the daemon may inherit descriptors).
+ * [-0, +1, e]
  */
 static int
 oslib_execute(lua_State *L)
 {
     const char *command = luaL_optstring(L, 1, NULL);
     char *argv[] = { "sh", "-c", NULL, NULL };
-    posix_spawnattr_t attr;
-    sigset_t none, reset;
-    pid_t pid;
-    int status, err;
+    sigset_t reset;
+    pid_t pid = -1;
+    int status;
 
     if (command == NULL) {
         lua_pushinteger(L, access(OSLIB_SHELL, X_OK) == 0);
         return 1;
     }
     argv[2] = (char *)command;
-    sigemptyset(&none);
     oslib_ignorable_signals(&reset);
-    if ((err = posix_spawnattr_init(&attr)) != 0)
-        return luaL_error(L, "os.execute: posix_spawnattr_init: %s", strerror(err));
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &reset);
-    err = posix_spawn(&pid, OSLIB_SHELL, NULL, &attr, argv, environ);
-    posix_spawnattr_destroy(&attr);
-    if (err != 0) {
+    if (oslib_spawn(&pid, argv, &reset) != 0) {
         lua_pushinteger(L, -1);         /* what system() answers when it cannot fork */
         return 1;
     }

@@ -34,6 +34,7 @@
 #include "sandbox.h"
 #include "scoreboard.h"
 #include "state.h"
+#include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
 #define REQUEST_ERRLEN      1024
@@ -475,9 +476,13 @@ request_handle(struct request *r)
     status = request_check_script(r, &id, why, sizeof(why));
     if (status == 0)
         status = request_read_body(r, why, sizeof(why));
-    if (status == 0)
+    if (status == 0) {
+        if (r->wire != NULL)
+            wire_pause(r->wire);    /* Lua time is not the client's */
         request_run(r, &id);
-    else if (status > 0)
+        if (r->wire != NULL)
+            wire_resume(r->wire);
+    } else if (status > 0)
         request_error(r, status, why);
     if (status == 413)
         r->close_after = 1;     /* the rest of the body is still coming */

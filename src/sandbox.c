@@ -22,6 +22,9 @@
  *   forgotten one would hold whatever thread closes the state; removed.
  *   os.execute stays: it holds only its own request, which the script
  *   asked for, as a C module's code would (documented).
+ * - package.loadlib binds any symbol of any library, the C library's
+ *   umask or abort among them, and needs no module installed: removed.
+ *   require still loads C modules (its loader looks up luaopen_* only).
  * - LuaJIT: jit.on() would compile traces, which run no hooks; ffi can
  *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
  *   its version fields, and ffi is not loadable.
@@ -157,6 +160,7 @@ sandbox_install(lua_State *L)
     lua_setglobal(L, "newproxy");
     sandbox_keep_only(L, "debug", debug_keep);
     sandbox_remove(L, "io", "popen");
+    sandbox_remove(L, "package", "loadlib");
     sandbox_lock_files(L);
 #ifdef LF_LUAJIT
     sandbox_luajit(L);

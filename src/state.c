@@ -39,6 +39,7 @@
 #include "luafcgid.h"
 #include "api.h"
 #include "conf.h"
+#include "iolib.h"
 #include "log.h"
 #include "oslib.h"
 #include "sandbox.h"
@@ -337,6 +338,7 @@ state_setup(lua_State *L)
 
     luaL_openlibs(L);
     oslib_install(L);
+    iolib_install(L);
     strlib_install(L);
     state_set_path(L, path);
     state_wrap(L);

@@ -10,20 +10,44 @@
  * pointer, set by wire_begin() before FCGX_Accept_r()) they:
  *
  *  - wait with poll() instead of blocking: the connections are
- *    non-blocking, and the time a request may keep its worker waiting on
- *    the client, for its params, its body and its answer together, is one
- *    budget (`client_timeout`); the Lua run does not spend it. Past it the
- *    connection is closed and logged once.
+ *    non-blocking, and a request has one wall-clock deadline
+ *    (`client_timeout`) from when its worker takes it up, for its params,
+ *    its body and its answer together, whether the client is slow or
+ *    sends without end. The clock stops while the handler runs
+ *    (wire_pause), except during the handler's own reads and writes, so
+ *    Lua time does not spend it. Past it the connection is closed and
+ *    logged once.
+ *  - check the record sequence strictly, each header before libfcgi sees
+ *    it: BEGIN_REQUEST (role responder, content 8), PARAMS of its id, one
+ *    empty PARAMS (which must not cut a name-value pair), STDIN of its id,
+ *    one empty STDIN. Padding is free (0 to 255). Anything else (request
+ *    id 0, whatever its type; another id; a second BEGIN_REQUEST; another
+ *    version; ABORT_REQUEST, DATA, or a record out of order) fails the
+ *    read, so libfcgi closes the connection unanswered; it is logged
+ *    once. nginx sends none of these. This shields libfcgi 2.4 bugs that
+ *    a client could otherwise reach:
+ *      . FCGI_GET_VALUES is answered into a 64-byte stack buffer with no
+ *        check for repeated names (stack smashing, abort), padded with
+ *        stack bytes;
+ *      . the content of an id-0 record of unknown type is passed into the
+ *        current PARAMS or STDIN stream, past our count of `maxparams`;
+ *      . an empty record of another id sets a skip flag that is never
+ *        cleared, so libfcgi and this layer would read different streams.
+ *    (FCGI_GET_VALUES is thus refused, not answered; a front end that asks
+ *    for it, such as HAProxy, would need it answered here, not by libfcgi.)
  *  - follow the record framing of the bytes read (8-byte headers,
  *    content, padding): the PARAMS content and the name and value lengths
  *    declared inside it count against `maxparams` before libfcgi sees
- *    them, since libfcgi mallocs each declared length at once; over it the
- *    read fails and libfcgi closes the connection.
+ *    them, since libfcgi mallocs each declared length at once; each pair
+ *    counts WIRE_PAIR_COST bytes more, what libfcgi spends on it, so that
+ *    a flood of empty pairs is bounded too. All the bytes a request sends
+ *    count against `maxparams` + `maxpost` and a framing slack. Over a
+ *    bound the read fails and libfcgi closes the connection.
  *  - notice the request's empty STDIN record, its end. A connection is
  *    kept only when its request was read exactly to that end; otherwise
  *    the rest is drained, record by record (bounded by `maxpost` and the
- *    same budget), or the connection is closed. So an unread body is never
- *    parsed as the next request's records.
+ *    same deadline), or the connection is closed. So an unread body is
+ *    never parsed as the next request's records.
  *
  * Limits: this relies on libfcgi doing all its I/O through OS_Read and
  * OS_Write by PLT, as the shared libfcgi 2.4 of Debian and FreeBSD does; a
@@ -55,7 +79,14 @@
 #define WIRE_BEGIN_REQUEST  1
 #define WIRE_PARAMS         4
 #define WIRE_STDIN          5
+#define WIRE_RESPONDER      1
+#define WIRE_BEGIN_LEN      8       /* FCGI_BeginRequestBody */
 #define WIRE_DRAIN_CHUNK    16384
+#define WIRE_PAIR_COST      64      /* what libfcgi spends per parameter, about */
+#define WIRE_FRAMING_SLACK  65536   /* record headers and padding, over /64 */
+
+/* Where the request is in its record sequence. */
+enum { WIRE_AT_BEGIN, WIRE_AT_PARAMS, WIRE_AT_STDIN, WIRE_AT_END };
 
 static pthread_key_t wire_key;
 static pthread_once_t wire_once = PTHREAD_ONCE_INIT;
@@ -79,14 +110,19 @@ wire_current(int fd)
 }
 
 void
-wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams)
+wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
+           size_t maxpost)
 {
+    size_t both = maxparams + maxpost;
+
     memset(w, 0, sizeof(*w));
     w->fd = fd;
     w->worker = worker;
     w->client_timeout = client_timeout;
-    w->wait_left = client_timeout > 0 ? (long long)client_timeout * 1000 : 0;
+    if (client_timeout > 0)
+        w->deadline = pool_now_ms() + (long long)client_timeout * 1000;
     w->maxparams = maxparams;
+    w->maxread = both + both / 64 + WIRE_FRAMING_SLACK;
     pthread_once(&wire_once, wire_make_key);
     if (pthread_setspecific(wire_key, w) != 0)
         log_err("worker %d: cannot set its connection's record layer", worker);
@@ -98,6 +134,45 @@ wire_end(struct wire *w)
     pthread_setspecific(wire_key, NULL);
     w->fd = -1;
     w->script = NULL;
+}
+
+/*
+ * The handler runs: stop the request's clock, so that Lua time is not
+ * spent from it; the handler's own reads and writes still run it (see
+ * wire_clock_in). wire_resume() starts it again for the end of the answer
+ * and the drain.
+ */
+void
+wire_pause(struct wire *w)
+{
+    if (w->deadline == 0 || w->paused)
+        return;
+    w->paused_left = w->deadline - pool_now_ms();
+    w->paused = 1;
+}
+
+void
+wire_resume(struct wire *w)
+{
+    if (!w->paused)
+        return;
+    w->deadline = pool_now_ms() + (w->paused_left > 0 ? w->paused_left : 0);
+    w->paused = 0;
+}
+
+/* A read or write while paused runs the clock for its own length. */
+static void
+wire_clock_in(struct wire *w)
+{
+    if (w != NULL && w->paused)
+        w->deadline = pool_now_ms() + (w->paused_left > 0 ? w->paused_left : 0);
+}
+
+static void
+wire_clock_out(struct wire *w)
+{
+    if (w != NULL && w->paused)
+        w->paused_left = w->deadline - pool_now_ms();
 }
 
 /* The request was read exactly to its end and nothing went wrong. */
@@ -119,66 +194,126 @@ wire_fail(struct wire *w, int err, const char *what, const char *key, size_t val
     return -1;
 }
 
-/* Wait until FD is ready for EVENTS, spending the request's budget. */
+/* A record that is not the next of a responder's request: refuse it before
+ * libfcgi parses it, log it once, and make every later read fail. */
+static int
+wire_refuse(struct wire *w, const char *why)
+{
+    if (!w->failed)
+        log_warn("worker %d: fd %d: %s: a FastCGI record out of sequence (version %d, type %d, "
+                 "request id %d, content %zu): %s; the connection is closed unanswered",
+                 w->worker, w->fd, w->script ? w->script : "-", w->head[0], w->type, w->id,
+                 (size_t)((w->head[4] << 8) | w->head[5]), why);
+    w->failed = 1;
+    errno = EPROTO;
+    return -1;
+}
+
+/* The request's clock has run out. */
+static int
+wire_late(struct wire *w)
+{
+    return wire_fail(w, ETIMEDOUT, "the client was too slow", "client_timeout",
+                     (size_t)w->client_timeout);
+}
+
+/* Wait until FD is ready for EVENTS, within the request's deadline. */
 static int
 wire_wait(struct wire *w, int fd, short events)
 {
     struct pollfd p = { fd, events, 0 };
-    long long start;
+    long long left;
     int rc;
 
-    if (w == NULL || w->client_timeout <= 0) {     /* no limit */
+    if (w == NULL || w->deadline == 0) {       /* no limit */
         while ((rc = poll(&p, 1, -1)) < 0 && errno == EINTR)
             ;
         return rc < 0 ? -1 : 0;
     }
-    while (w->wait_left > 0) {
-        start = pool_now_ms();
-        rc = poll(&p, 1, (int)(w->wait_left > INT_MAX ? INT_MAX : w->wait_left));
-        w->wait_left -= pool_now_ms() - start;
-        if (w->wait_left < 0)
-            w->wait_left = 0;   /* spent, even if poll overslept its timeout */
+    while ((left = w->deadline - pool_now_ms()) > 0) {
+        rc = poll(&p, 1, (int)(left > INT_MAX ? INT_MAX : left));
         if (rc > 0)
             return 0;
         if (rc < 0 && errno != EINTR)
             return -1;
     }
-    return wire_fail(w, ETIMEDOUT, "the client was too slow", "client_timeout",
-                     (size_t)w->client_timeout);
+    return wire_late(w);
 }
 
-/* A record header is complete: what it means for the request. */
+/*
+ * A record header is complete: is it the next record of the request?
+ * Only BEGIN_REQUEST (a responder, content 8), PARAMS of its id, one
+ * empty PARAMS, STDIN of its id and one empty STDIN, in that order; the
+ * rest is refused (see the design note).
+ */
 static int
 wire_header(struct wire *w)
 {
     const unsigned char *h = w->head;
 
-    if (h[0] != WIRE_VERSION) {
-        w->failed = 1;          /* libfcgi refuses it and closes */
-        return 0;
-    }
     w->type = h[1];
     w->id = (h[2] << 8) | h[3];
     w->content_left = (size_t)((h[4] << 8) | h[5]);
     w->padding_left = h[6];
-    if (w->type == WIRE_BEGIN_REQUEST && w->request_id == 0 && w->id != 0)
+    if (h[0] != WIRE_VERSION)
+        return wire_refuse(w, "not FastCGI version 1");
+    if (w->id == 0)
+        return wire_refuse(w, "a management record");
+    switch (w->stage) {
+    case WIRE_AT_BEGIN:
+        if (w->type != WIRE_BEGIN_REQUEST || w->content_left != WIRE_BEGIN_LEN)
+            return wire_refuse(w, "a request must open with a BEGIN_REQUEST of 8 bytes");
         w->request_id = w->id;
-    else if (w->request_id == 0 || w->id != w->request_id)
-        return 0;               /* management records, or another request's */
-    else if (w->type == WIRE_PARAMS) {
+        w->begin_got = 0;
+        return 0;
+    case WIRE_AT_PARAMS:
+    case WIRE_AT_STDIN:
+        if (w->id != w->request_id)
+            return wire_refuse(w, "another request id on the connection");
+        break;
+    default:
+        return 0;               /* past the end: libfcgi does not parse it */
+    }
+    if (w->stage == WIRE_AT_PARAMS) {
+        if (w->type != WIRE_PARAMS)
+            return wire_refuse(w, "PARAMS expected");
+        if (w->content_left == 0) {
+            if (w->nv_got != 0 || w->nv_lens != 0 || w->nv_skip != 0)
+                return wire_refuse(w, "the parameters end inside a name-value pair");
+            w->stage = WIRE_AT_STDIN;
+            return 0;
+        }
         w->params += w->content_left;
         if (w->params > w->maxparams)
             return wire_fail(w, EMSGSIZE, "the request's parameters are too big", "maxparams",
                              w->maxparams);
-    } else if (w->type == WIRE_STDIN && w->content_left == 0)
+        return 0;
+    }
+    if (w->type != WIRE_STDIN)
+        return wire_refuse(w, "STDIN expected");
+    if (w->content_left == 0) {
+        w->stage = WIRE_AT_END;
         w->last_record = 1;
+    }
+    return 0;
+}
+
+/* BEGIN_REQUEST content: the role must be a responder's. */
+static int
+wire_begin_body(struct wire *w, const unsigned char *p, size_t n)
+{
+    while (n-- > 0 && w->begin_got < 2)
+        w->role[w->begin_got++] = *p++;
+    if (w->begin_got == 2 && ((w->role[0] << 8) | w->role[1]) != WIRE_RESPONDER)
+        return wire_refuse(w, "only the responder role is served");
     return 0;
 }
 
 /*
  * PARAMS content: name-value pairs, each two lengths (one byte, or four
  * with the high bit set) then the bytes. The declared lengths are checked
- * here, before libfcgi gets them and allocates that much.
+ * here, before libfcgi gets them and allocates that much, each pair
+ * costing WIRE_PAIR_COST more: libfcgi's own bookkeeping for it.
  */
 static int
 wire_params(struct wire *w, const unsigned char *p, size_t n)
@@ -203,7 +338,7 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
         w->nv_got = 0;
         if (++w->nv_lens < 2)
             continue;
-        w->declared += w->nv_pair;
+        w->declared += w->nv_pair + WIRE_PAIR_COST;
         if (w->declared > w->maxparams)
             return wire_fail(w, EMSGSIZE, "a parameter declares too big a length", "maxparams",
                              w->maxparams);
@@ -214,12 +349,19 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Follow the framing of N bytes just read; -1 when a limit is broken. */
+/* Follow the framing of N bytes just read; -1 when the read must fail. */
 int
 wire_feed(struct wire *w, const unsigned char *p, size_t n)
 {
     size_t take;
 
+    if (w->failed) {
+        errno = ECONNABORTED;
+        return -1;
+    }
+    w->total += n;
+    if (w->maxread > 0 && w->total > w->maxread)
+        return wire_fail(w, EMSGSIZE, "the request is too big", "maxparams + maxpost", w->maxread);
     while (n > 0) {
         if (w->ended) {
             w->past_end = 1;
@@ -233,8 +375,9 @@ wire_feed(struct wire *w, const unsigned char *p, size_t n)
                 return -1;
         } else if (w->content_left > 0) {
             take = n < w->content_left ? n : w->content_left;
-            if (w->type == WIRE_PARAMS && w->request_id != 0 && w->id == w->request_id &&
-                wire_params(w, p, take) < 0)
+            if (w->type == WIRE_BEGIN_REQUEST && wire_begin_body(w, p, take) < 0)
+                return -1;
+            if (w->type == WIRE_PARAMS && w->stage == WIRE_AT_PARAMS && wire_params(w, p, take) < 0)
                 return -1;
             w->content_left -= take;
         } else {
@@ -245,6 +388,8 @@ wire_feed(struct wire *w, const unsigned char *p, size_t n)
         n -= take;
         if (w->headlen == 8 && w->content_left == 0 && w->padding_left == 0) {
             w->headlen = 0;     /* the record is complete */
+            if (w->type == WIRE_BEGIN_REQUEST && w->stage == WIRE_AT_BEGIN)
+                w->stage = WIRE_AT_PARAMS;
             w->ended = w->last_record;
         }
     }
@@ -264,14 +409,22 @@ OS_Read(int fd, char *buf, size_t len)
     }
     if (len > INT_MAX)
         len = INT_MAX;
+    wire_clock_in(w);
     for (;;) {
+        if (w != NULL && w->deadline != 0 && pool_now_ms() >= w->deadline) {
+            n = wire_late(w);   /* a client that never stops sending, too */
+            break;
+        }
         if ((n = read(fd, buf, len)) >= 0)
             break;
         if (errno == EINTR)
             continue;
         if ((errno != EAGAIN && errno != EWOULDBLOCK) || wire_wait(w, fd, POLLIN) < 0)
-            return -1;
+            break;
     }
+    wire_clock_out(w);
+    if (n < 0)
+        return -1;
     if (w != NULL && n > 0 && wire_feed(w, (const unsigned char *)buf, (size_t)n) < 0)
         return -1;
     return (int)n;
@@ -290,14 +443,21 @@ OS_Write(int fd, char *buf, size_t len)
     }
     if (len > INT_MAX)
         len = INT_MAX;
+    wire_clock_in(w);
     for (;;) {
+        if (w != NULL && w->deadline != 0 && pool_now_ms() >= w->deadline) {
+            n = wire_late(w);
+            break;
+        }
         if ((n = write(fd, buf, len)) >= 0)
-            return (int)n;
+            break;
         if (errno == EINTR)
             continue;
         if ((errno != EAGAIN && errno != EWOULDBLOCK) || wire_wait(w, fd, POLLOUT) < 0)
-            return -1;
+            break;
     }
+    wire_clock_out(w);
+    return n < 0 ? -1 : (int)n;
 }
 
 /* How many bytes to read next so that the read ends within the record. */
@@ -363,7 +523,7 @@ wire_check(void)
         return -1;
     }
     FCGX_InitRequest(&f, -1, 0);
-    wire_begin(&w, sv[0], 0, 5, 1024);
+    wire_begin(&w, sv[0], 0, 5, 1024, 1024);
     f.ipcFd = sv[0];
     f.keepConnection = 1;
     f.detached = 1;

@@ -17,7 +17,8 @@
  * hold the worker while a client trickles bytes.
  *
  * Every byte of the connection passes the record layer (wire.c), which
- * bounds the params and the time spent waiting on the client, and tells
+ * refuses records out of sequence, bounds the params, the bytes and the
+ * time a request takes on the client, and tells
  * whether the request's records were read to their end. Only then may the
  * connection serve another request: the unread rest of a body (a 404, a
  * handler that never read it) is drained first, or the connection closed,
@@ -133,7 +134,7 @@ worker_serve(struct worker *w, int fd)
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
 
     conf_release(c);
-    wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams);
+    wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
@@ -145,7 +146,7 @@ worker_serve(struct worker *w, int fd)
     }
     w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
     keep = f->keepConnection;
-    request_handle(r);
+    request_handle(r);          /* stops the request's clock while Lua runs */
     if (r->client_gone || r->close_after)
         keep = 0;
     f->keepConnection = 1;
@@ -200,6 +201,7 @@ worker_start(int count, struct dispatch *dispatch, struct pool *pool)
         w->dispatch = dispatch;
         if (request_init(&w->req, i + 1, pool) < 0)
             return -1;
+        w->req.wire = &w->wire;
         pthread_mutex_lock(&running_lock);
         running++;
         pthread_mutex_unlock(&running_lock);

@@ -88,7 +88,8 @@ unlike(slurp($t->dir . '/lf.log.1'), qr/missing\.lua/, 'not to the moved one');
 {
     my $s = $t->connect;
     LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
-                                                  REQUEST_METHOD => 'GET', SLEEP => '0.5' }, ''));
+                                                  REQUEST_METHOD => 'GET', SLEEP => '2' }, ''));
+    # long enough that a loaded machine's ps still sees it running
     my $serving = LFTest::serving_pid($t);
     ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
     my $pid = $t->pid;

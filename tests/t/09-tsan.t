@@ -20,6 +20,8 @@ $ENV{TSAN_OPTIONS} = "halt_on_error=0 second_deadlock_stack=1 log_path=$reports 
 my $counter = "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRING, ' ', n) end\n";
 $t->script("s$_.lua", $counter) for 1 .. 8;
 $t->script('slow.lua', "function main(env, req) os.execute('sleep 0.05') req:puts(env.QUERY_STRING, ' slow') end\n");
+# long enough that the requests are still running when TERM is sent, however loaded the machine
+$t->script('inflight.lua', "function main(env, req) os.execute('sleep 1') req:puts(env.QUERY_STRING, ' slow') end\n");
 $t->start;
 my $port = $t->start_nginx(keepalive => 8);   # kept connections too
 
@@ -57,11 +59,11 @@ is(reap($clients), 0, 'TSan build: 8 clients x 40 requests with eviction, edits 
 my @socks;
 for (1 .. 4) {
     my $s = $t->connect;
-    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/inflight.lua',
                                                   REQUEST_METHOD => 'GET', QUERY_STRING => "t$_" }, ''));
     push @socks, $s;
 }
-ok(wait_for(sub { $t->log =~ /slow/ || `ps -o args= --ppid ${\ LFTest::serving_pid($t)}` =~ /sleep/ }), 'requests in flight');
+ok(wait_for(sub { `ps -o args= --ppid ${\ LFTest::serving_pid($t)}` =~ /sleep 1/ }), 'requests in flight');
 $t->stop_nginx;
 kill 'TERM', $t->pid;
 my @r = map { LFTest::read_response($_) } @socks;

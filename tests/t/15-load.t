@@ -141,7 +141,7 @@ sub load_run {
         ok($rss2 < $rss1 + 2048, "$label: a second storm does not raise it ($rss2 KiB)");
         is($b2->{good}, 0, "$label: the second storm's good requests were all right too");
     }
-    my @unexpected = grep { !/timeout|memory limit|pattern too complex|error object is a table value|went away|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
+    my @unexpected = grep { !/timeout|memory limit|pattern too complex|error object is a table value|went away|FastCGI record out of sequence|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
                      grep { /\[(error|warn)\]/ } split /\n/, $t->log;
     is(scalar(@unexpected), 0, "$label: the log holds only the expected errors")
         or diag(join("\n", @unexpected[0 .. ($#unexpected < 9 ? $#unexpected : 9)]));

@@ -1,5 +1,7 @@
 # Process-wide C state: no script sees another's os.date buffer, locale or
-# random sequence, and none can close or replace the daemon's descriptors 0-2.
+# random sequence, and none can close or replace the daemon's descriptors 0-2,
+# open them again by another name, use up the process's descriptors or hand
+# its files to the commands of another script.
 use strict;
 use warnings;
 use FindBin;
@@ -96,6 +98,107 @@ function main(env, req)
   end
 end
 LUA
+$t->script('fdx.lua', <<'LUA');
+-- opens /dev/null until it fails, keeping every file; then the other openers
+held = held or {}
+function main(env, req)
+  local n, why = 0
+  while n < 100000 do
+    local f, err = io.open("/dev/null")
+    if not f then why = err break end
+    held[#held + 1] = f
+    n = n + 1
+  end
+  local out = { n, why, tostring(io.tmpfile()),
+                tostring(select(2, pcall(io.lines, "/dev/null"))),
+                tostring(select(2, pcall(io.input, "/dev/null"))) }
+  table.remove(held):close()
+  local f = io.open("/dev/null")
+  out[#out + 1] = io.type(f)
+  f:close()
+  req:puts(table.concat(out, "|"))
+end
+LUA
+$t->script('linesx.lua', <<'LUA');
+-- io.lines iterators kept unread hold their files
+function main(env, req)
+  local its, n, why = {}, 0
+  while n < 1000 do
+    local ok, it = pcall(io.lines, "/dev/null")
+    if not ok then why = it break end
+    its[#its + 1] = it
+    n = n + 1
+  end
+  req:puts(n, " ", tostring(io.open("/dev/null")))
+end
+LUA
+$t->script('forget.lua', <<'LUA');
+-- files dropped without close: a collection closes them at the limit
+function main(env, req)
+  local n = 0
+  for i = 1, 500 do
+    if io.open("/dev/null") then n = n + 1 end
+    for line in io.lines("/dev/null") do end
+  end
+  req:puts(n)
+end
+LUA
+$t->script('children.lua', <<'LUA');
+-- holds a file a dozen times (sh closes 3-9 by itself, so some must be
+-- above), then lists the descriptors a command starts with
+function main(env, req)
+  local held_name, out = env.QUERY_STRING:match("^(%S+) (%S+)$")
+  if not held then
+    held = {}
+    for i = 1, 12 do held[i] = assert(io.open(held_name)) end
+  end
+  os.execute("ls -l /proc/self/fd/ > " .. out .. " 2>&1")
+  local f = assert(io.open(out))
+  req:puts(f:read("*a"))
+  f:close()
+end
+LUA
+$t->script('stdnames.lua', <<'LUA');
+-- the daemon's standard files by every name a script may try
+function main(env, req)
+  local out = {}
+  local function try(what, f, ...)
+    local ok, a, b = pcall(f, ...)
+    out[#out + 1] = what .. "=" .. tostring(ok and a ~= nil and type(a) ~= "string") .. ":" .. tostring(a) .. ":" .. tostring(b)
+  end
+  for _, name in ipairs({ "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/proc/thread-self/fd/0" }) do
+    try("open " .. name, io.open, name)
+    try("loadfile " .. name, loadfile, name)
+    try("dofile " .. name, dofile, name)
+    try("lines " .. name, io.lines, name)
+    try("input " .. name, io.input, name)
+  end
+  for _, name in ipairs({ "/dev/stdout", "/dev/stderr", "/dev/fd/1", "/proc/self/fd/2" }) do
+    try("write " .. name, io.open, name, "a")
+    try("output " .. name, io.output, name)
+  end
+  try("io.write", io.write, "from a script\n")
+  try("open /dev/null", io.open, "/dev/null", "w")
+  req:puts(table.concat(out, "\n"))
+end
+LUA
+$t->script('cmod.lua', <<'LUA');
+-- QUERY_STRING: a package.cpath, then the module to require
+function main(env, req)
+  local cpath, name = env.QUERY_STRING:match("^(.*) (%S+)$")
+  package.cpath = cpath
+  local ok, m = pcall(require, name)
+  req:puts(tostring(package.loadlib), " ", tostring(ok), " ", type(m) == "table" and tostring(m.answer) or tostring(m))
+end
+LUA
+# The daemon's standard input: a file that would run if a script could load it.
+LFTest::spew($t->dir . '/stdin.lua', "return 'read from the daemon stdin'\n");
+open(STDIN, '<', $t->dir . '/stdin.lua') or die "stdin: $!";
+# A descriptor the daemon inherits without close-on-exec.
+{
+    local $^F = 10_000;
+    open(our $INHERITED, '>', $t->dir . '/inherited-by-daemon') or die "inherited: $!";
+}
 $t->start;
 
 # ---- os.date from four workers at once -------------------------------------
@@ -164,6 +267,88 @@ is(scalar @served, 8, 'the daemon keeps serving');
 for my $fd (0 .. 2) {
     is(readlink("/proc/$pid/fd/$fd"), $fd_before{$fd}, "and descriptor $fd was not given to a socket");
 }
+
+# ---- package.loadlib, require of C modules ----------------------------------
+
+# The process that runs scripts: the supervisor's child, or the daemon itself.
+my $srv = LFTest::serving_pid($t, 5) // $pid;
+my $umask_of = sub { (LFTest::slurp("/proc/$_[0]/status") =~ /^Umask:\s*(\d+)/m)[0] };
+my $umask = $umask_of->($srv);
+my ($libc) = LFTest::slurp("/proc/$$/maps") =~ m{(/\S*/libc\.so\.6)$}m;
+SKIP: {
+    skip 'no libc.so.6 in this process', 3 unless $libc;
+    (my $libdir = $libc) =~ s{/[^/]+$}{};
+    $r = $t->get('cmod.lua', QUERY_STRING => "$libdir/lib?.so.6 c");
+    like($r->{body}, qr/^nil false .*luaopen_c/s, 'package.loadlib is nil; requiring "c" from the libc directory loads nothing')
+        or diag($r->{body});
+    is($umask_of->($srv), $umask, 'the umask is unchanged');
+    ok(LFTest::alive($srv), 'the daemon runs on');
+}
+my $cflags = `pkg-config --cflags lua5.1 2>/dev/null` || `pkg-config --cflags luajit 2>/dev/null` || '';
+chomp $cflags;
+my $mdir = $t->dir . '/cmod';
+mkdir $mdir;
+LFTest::spew("$mdir/tiny.c", <<'C');
+#include <lua.h>
+int luaopen_tiny(lua_State *L) { lua_newtable(L); lua_pushinteger(L, 42); lua_setfield(L, -2, "answer"); return 1; }
+C
+SKIP: {
+    skip 'cannot build a C module here', 1
+        if system("cc -shared -fPIC $cflags -o $mdir/tiny.so $mdir/tiny.c >/dev/null 2>&1") != 0;
+    like($t->get('cmod.lua', QUERY_STRING => "$mdir/?.so tiny")->{body}, qr/ true 42$/,
+       'require of a C module through package.cpath still works');
+}
+
+# ---- descriptors: not handed to another script's commands -------------------
+
+my $heldfile = $t->dir . '/held-file';
+LFTest::spew($heldfile, "x\n");
+my $listing = $t->get('children.lua', QUERY_STRING => "$heldfile " . $t->dir . '/children.out')->{body};
+my @child_fds = sort { $a <=> $b } $listing =~ /\s(\d+) -> /g;
+my @heldfds = grep { (readlink("/proc/$srv/fd/$_") // '') eq $heldfile } do { opendir(my $d, "/proc/$srv/fd"); readdir $d };
+is(scalar @heldfds, 12, 'a script holds a file open a dozen times');
+is(scalar(grep { !(oct((LFTest::slurp("/proc/$srv/fdinfo/$_") =~ /^flags:\s*(\d+)/m)[0] // 0) & 02000000) } @heldfds), 0,
+   'each close-on-exec');
+unlike($listing, qr/held-file/, "its command does not inherit them") or diag($listing);
+unlike($listing, qr/inherited-by-daemon/, "nor a descriptor the daemon inherited") or diag($listing);
+like($listing, qr{ 0 -> /dev/null$}m, 'its standard input is /dev/null, not the daemon\'s') or diag($listing);
+ok(@child_fds == 4 && "@child_fds" eq '0 1 2 3',
+   "a command starts with descriptors 0-2 only (and the one ls reads): @child_fds") or diag($listing);
+
+# ---- the standard files by other names ---------------------------------------
+
+my $errlen = -s $t->dir . '/stderr.log';
+$r = $t->get('stdnames.lua');
+is($r->{status}, 200, 'a script naming the standard files is answered');
+unlike($r->{body}, qr/^(?!open \/dev\/null=).*=true/m, 'no name opens or loads a standard file') or diag($r->{body});
+unlike($r->{body}, qr/closed file/, 'io.input and io.output say why, not that a file is closed') or diag($r->{body});
+unlike($r->{body}, qr/read from the daemon stdin/, 'nothing runs from the daemon stdin');
+like($r->{body}, qr/open \/dev\/stdin=false:nil:\/dev\/stdin: the daemon's standard files/, 'io.open explains why');
+like($r->{body}, qr/^open \/dev\/null=true/m, '/dev/null still opens') or diag($r->{body});
+unlike(LFTest::slurp($t->dir . '/stderr.log'), qr/from a script/, 'nothing was written to standard error');
+ok((-s $t->dir . '/stderr.log') >= $errlen, 'and it was not truncated');
+
+# ---- descriptors: bounded per state ------------------------------------------
+
+my $fds = sub { opendir(my $d, "/proc/$srv/fd") or return -1; my $n = grep { /^\d+$/ } readdir $d; $n };
+my $fd_start = $fds->();
+$r = $t->get('fdx.lua');
+is($r->{status}, 200, 'a script opening files until it fails is answered');
+my ($opened, $why, $tmp, $lines, $input, $again) = split /\|/, $r->{body};
+is($opened, 64, 'it opens 64 files') or diag($r->{body});
+is($why, '/dev/null: Too many open files', 'then io.open answers as the C library would');
+is($tmp, 'nil', 'io.tmpfile answers nil at the limit');
+like($lines, qr/Too many open files/, 'io.lines with a name raises at the limit');
+like($input, qr/Too many open files/, 'io.input with a name raises at the limit');
+is($again, 'file', 'a file closed leaves room for another');
+$r = $t->get('fdx.lua');
+like($r->{body}, qr/^1\|\/dev\/null: Too many open files/, 'the files held stay counted: 63 held, one more opens')
+    or diag($r->{body});
+is($t->get('ok.lua')->{status}, 200, 'and every other script is served');
+my $fd_held = $fds->();
+ok($fd_held - $fd_start <= 64 + 4, "the daemon holds $fd_held descriptors, $fd_start before");
+is($t->get('forget.lua')->{body}, '500', 'files dropped without close are collected at the limit');
+is($t->get('linesx.lua')->{body}, '64 nil', 'io.lines iterators kept unread count as open files');
 
 # ---- commands ----------------------------------------------------------------
 

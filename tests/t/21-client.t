@@ -117,7 +117,57 @@ sub rss_kb { (slurp("/proc/$_[0]/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0 }
                         BIG => $value }, '');
     is($r3->{body}, 'id under', 'parameters just under maxparams (1 MiB) are served');
 }
+# Each parameter costs libfcgi far more than its bytes: a MiB of empty
+# pairs is over maxparams, closed unanswered.
+{
+    my $script = LFTest::nv_len('SCRIPT_FILENAME') . LFTest::nv_len("$www/id.lua") . 'SCRIPT_FILENAME' . "$www/id.lua";
+    my $pairs = "\0\0" x int((1024 * 1024 - length($script) - 64) / 2);
+    my $said = () = $t->log =~ /a parameter declares too big a length/g;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::stream(4, 1, $script . $pairs)
+                          . LFTest::record(5, 1, ''));
+    my $r4 = LFTest::read_response($s, timeout => 10);
+    ok(!$r4->{ended}, sprintf('%d empty parameters in under 1 MiB: closed unanswered', length($pairs) / 2));
+    ok(wait_for(sub { (() = $t->log =~ /fd \d+: -: a parameter declares too big a length \(maxparams 1048576\)/g) > $said }),
+       'and logged');
+}
 is($t->get('id.lua', QUERY_STRING => 'after')->{body}, 'id after', 'the daemon serves on');
+
+# client_timeout is wall-clock: a client that sends without pause is cut
+# off too, whatever it sends. Junk records are refused at once; a body
+# streamed without end into a kept connection is closed at about
+# client_timeout, even with no maxpost to stop it.
+{
+    my $u = LFTest->new(conf => { workers => 3, client_timeout => 2, maxpost => 1e12 });   # one each
+    $u->start;
+    my $uwww = $u->www;
+    my $pump = sub {
+        my ($head, $junk) = @_;
+        my $s = $u->connect or return -2;
+        LFTest::write_all($s, $head);
+        my $t1 = time;
+        while (time - $t1 < 15) {
+            LFTest::write_all($s, $junk) or return sprintf('%.2f', time - $t1);
+        }
+        return -1;
+    };
+    my $stream = LFTest::record(1, 1, pack('nCx5', 1, 1))
+        . LFTest::stream(4, 1, LFTest::nv_len('SCRIPT_FILENAME') . LFTest::nv_len("$uwww/missing.lua")
+                               . 'SCRIPT_FILENAME' . "$uwww/missing.lua");
+    my $c = LFTest::start_clients(3, sub {
+        return $pump->('', LFTest::record(9, 0, '') x 1000) if $_[0] == 1;
+        return $pump->('', LFTest::record(1, 1, pack('nCx5', 1, 1)) . LFTest::record(5, 7, 'x' x 65528)) if $_[0] == 2;
+        return $pump->($stream, LFTest::record(5, 1, 'x' x 65528) x 4);
+    });
+    my ($mgmt, $other, $body) = LFTest::wait_clients($c, 40);
+    diag("closed after: management records $mgmt s, another id's records $other s, a body without end $body s");
+    ok($mgmt >= 0 && $mgmt < 1.5, "a stream of management records is closed at once ($mgmt s)");
+    ok($other >= 0 && $other < 1.5, "a stream of another id's records is closed at once ($other s)");
+    ok($body > 1 && $body < 4, "a body streamed without end is closed at about client_timeout = 2 ($body s)");
+    like($u->log, qr/fd \d+: -: the client was too slow \(client_timeout 2\)/, 'it is logged as the client too slow');
+    is($u->get('missing.lua')->{status}, 404, 'the worker serves on');
+    is($u->stop, 0, 'stop');
+}
 
 # TERM while a client trickles, with timeout = 0: the stop takes at most
 # about client_timeout.

@@ -188,6 +188,29 @@ test_later_keys(void)
     }
 }
 
+/* A near miss of such a key fails too: a misspelt allowed_clients would
+ * leave the daemon open to all; a near miss of another key only warns. */
+static void
+test_later_near_miss(void)
+{
+    static const char *const miss[][2] = {
+        { "allowed_client", "allowed_clients" }, { "allowedclients", "allowed_clients" },
+        { "ping_pat", "ping_path" }, { "upload_dri", "upload_dir" }
+    };
+    char text[128], want[128];
+    struct conf *c;
+    size_t i;
+
+    for (i = 0; i < sizeof(miss) / sizeof(miss[0]); i++) {
+        snprintf(text, sizeof(text), "%s = 'x'\n", miss[i][0]);
+        snprintf(want, sizeof(want), "key '%s': unknown; did you mean '%s'?", miss[i][0], miss[i][1]);
+        ok(load_fails(text, want), "%s is refused, naming %s", miss[i][0], miss[i][1]);
+    }
+    c = load("wokers = 3\n");
+    ok(c != NULL, "a near miss of a working key is only a warning");
+    conf_free(c);
+}
+
 static void
 test_restart_keys(void)
 {
@@ -273,6 +296,7 @@ main(void)
     test_errors();
     test_warnings();
     test_later_keys();
+    test_later_near_miss();
     test_restart_keys();
     test_keep_restart();
     test_push_value();

@@ -260,6 +260,9 @@ test_setlocale(void)
            "a category can be queried");
     is_str(run(ours, "return os.setlocale('C', 'time')", got_ours), "string C",
            "asking for the locale in force answers its name");
+    run(stock, "return os.setlocale('POSIX', 'time')", got_stock);
+    is_str(run(ours, "return os.setlocale('POSIX', 'time')", got_ours), got_stock,
+           "POSIX is C, as the stock function answers");
     run(stock, "return os.setlocale(nil, 'bogus')", got_stock);
     is_str(run(ours, "return os.setlocale(nil, 'bogus')", got_ours), got_stock,
            "a bad category: the stock error");

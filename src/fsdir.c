@@ -1,0 +1,115 @@
+/*
+ * fsdir.c: directories luafcgid writes into as root (the log's, the
+ * pidfile's, the socket's).
+ *
+ * O_NOFOLLOW on a file only covers its last component: whoever can put a
+ * symlink where its directory should be makes root create, write and chown
+ * a file in any directory. So a file is opened relative to a descriptor of
+ * its directory, opened with O_DIRECTORY|O_NOFOLLOW (a symlinked directory
+ * is refused outright, it would hand the choice of place to the symlink's
+ * owner), and the directory is checked on that descriptor: owned by root,
+ * by us or by a user the caller names, and not writable by others, who
+ * could otherwise swap the file between our checks.
+ *
+ * A directory luafcgid makes itself (the run directory) stays root's:
+ * the supervisor, which keeps root, removes the socket and the pidfile on
+ * stop, and a script running as `user` cannot replace the socket in it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "fsdir.h"
+#include "log.h"
+
+/* Copy PATH's directory into DIR ("." when it has none); its last
+ * component, or NULL when DIR is too small (logged). */
+const char *
+fsdir_split(const char *path, char *dir, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (slash == NULL) {
+        snprintf(dir, size, ".");
+        return path;
+    }
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= size) {
+        log_err("path %s is too long", path);
+        return NULL;
+    }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return slash + 1;
+}
+
+/* The uid of `user`, or (uid_t)-1 when unset or unknown. */
+uid_t
+fsdir_user_uid(const struct conf *c)
+{
+    struct passwd *pw;
+
+    if (c == NULL || c->user == NULL || (pw = getpwnam(c->user)) == NULL)
+        return (uid_t)-1;
+    return pw->pw_uid;
+}
+
+/* Open DIR (not through a symlink) and check that nobody but root, us or
+ * ALSO can change what is in it; the descriptor, or -1 (logged, naming
+ * WHAT), with errno ENOENT when it is missing. */
+int
+fsdir_open(const char *dir, uid_t also, const char *what)
+{
+    struct stat sb;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0) {
+        int err = errno;
+        struct stat lsb;
+        /* Linux says ENOTDIR for a symlink under O_DIRECTORY|O_NOFOLLOW */
+        if ((err == ELOOP || err == ENOTDIR) && lstat(dir, &lsb) == 0 && S_ISLNK(lsb.st_mode))
+            log_err("%s %s is a symbolic link; refusing it", what, dir);
+        else if (err != ENOENT)
+            log_syserr("cannot open %s %s", what, dir);
+        errno = err;
+        return -1;
+    }
+    if (fstat(fd, &sb) < 0) {
+        log_syserr("cannot check %s %s", what, dir);
+        goto fail;
+    }
+    if (sb.st_uid != 0 && sb.st_uid != geteuid() && sb.st_uid != also) {
+        log_err("%s %s belongs to uid %ld, not to root or the daemon's user; refusing it",
+                what, dir, (long)sb.st_uid);
+        goto fail;
+    }
+    if (sb.st_mode & S_IWOTH) {
+        log_err("%s %s is world-writable; refusing it", what, dir);
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    errno = EPERM;
+    return -1;
+}
+
+/* Make DIR (0755) when missing; 0, or -1 (logged). */
+int
+fsdir_make(const char *dir, const char *what)
+{
+    if (mkdir(dir, 0755) < 0) {
+        if (errno == EEXIST)
+            return 0;
+        log_syserr("cannot make the directory %s (the %s)", dir, what);
+        return -1;
+    }
+    log_notice("made %s %s", what, dir);
+    return 0;
+}
