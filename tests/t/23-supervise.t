@@ -250,7 +250,7 @@ spew("$www/exit.lua", "package.cpath = '$www/?.so;' .. package.cpath\n"
     spew($flag, "1");
     $s->get('crash.lua', QUERY_STRING => 'crash');
     ok($s->wait_log(qr/could not start \(exit status 3\); trying again/),
-       'a restart that exits 3 is logged');
+       'a restart that exits 3 is logged') or diag($s->log);
     ok(alive($sup) && -e $s->dir . '/lf.pid' && (stat $s->listen_addr)[1] == $inode,
        'the supervisor, the pidfile and the socket stay');
     unlink $flag;
