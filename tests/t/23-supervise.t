@@ -210,9 +210,12 @@ spew("$www/pre.lua", "local f = io.open('$flag') if f then f:close() io.open('$f
 {
     my $s = LFTest->new(conf => { workers => 2, loglevel => 'info', preload => ["$www/pre.lua"] });
     $s->script('crash.lua', slurp("$www/crash.lua"));
+    $s->script('good.lua', "function main(env, req) req:puts('good') end\n");
     $s->start;
     my $sup = $s->pid;
     my $c1 = serving_pid($sup);
+    # the socket accepts before the serving process has run its preload
+    is($s->get('good.lua')->{body}, 'good', 'the first serving process serves');
     spew($flag, "1");
     $s->get('crash.lua', QUERY_STRING => 'crash');
     ok($s->wait_log(qr/serving process $c1 died of SIGSEGV/), 'a crash; the next start is stuck in its preload');
@@ -247,6 +250,7 @@ spew("$www/exit.lua", "package.cpath = '$www/?.so;' .. package.cpath\n"
     $s->start;
     my $sup = $s->pid;
     my $inode = (stat $s->listen_addr)[1];
+    is($s->get('good.lua')->{body}, 'good', 'the first serving process serves');
     spew($flag, "1");
     $s->get('crash.lua', QUERY_STRING => 'crash');
     ok($s->wait_log(qr/could not start \(exit status 3\); trying again/),
