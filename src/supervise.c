@@ -509,6 +509,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
             log_set_mirror(0);
         }
         log_notice("serving process %ld started", (long)pid);
+        supervise_reap();   /* its SIGCHLD may have been taken while it started */
         return START_OK;
     }
     while (waitpid(pid, &status, 0) < 0)
