@@ -69,6 +69,9 @@ struct conf *conf_load(const char *path, char *err, size_t errlen);
 void         conf_free(struct conf *c);
 int          conf_push_value(struct lua_State *L, const struct conf *c, const char *name);
 const char  *conf_restart_keys(const struct conf *old, const struct conf *new_conf);
+int          conf_keep_restart(struct conf *new_conf, const struct conf *old);
+const char  *conf_log_target(const struct conf *c, int foreground);
+int          conf_log_changed(const struct conf *old, const struct conf *c);
 
 void         conf_publish(struct conf *c);
 struct conf *conf_acquire(void);

@@ -89,6 +89,9 @@
 #define LF_RESTART_INTERVAL     10              /* s */
 #define LF_RESTART_DELAY_MIN    1000            /* ms */
 #define LF_RESTART_DELAY_MAX    30000           /* ms */
+/* While a serving process starts, the supervisor looks for signals every
+ * LF_SUPERVISE_TICK ms between waits on its ready pipe. */
+#define LF_SUPERVISE_TICK       50              /* ms */
 
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256

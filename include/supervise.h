@@ -7,8 +7,9 @@ struct conf;
 /* What supervise_run() returns in the serving child. */
 #define SUPERVISE_SERVE (-1)
 
-int  supervise_run(const struct conf *c, int pidfd, int *listen_fd);
+int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
+                   int *listen_fd);
 void supervise_ready(void);
-int  supervise_reloaded(void);
+void supervise_watch_parent(void);
 
 #endif

@@ -315,6 +315,23 @@ conf_free(struct conf *c)
     free(c);
 }
 
+/* Where C logs: its logfile, or stderr in the foreground, or the default. */
+const char *
+conf_log_target(const struct conf *c, int foreground)
+{
+    if (c->logfile)
+        return c->logfile;
+    return foreground ? "stderr" : LF_DEFAULT_LOGFILE;
+}
+
+/* Whether the log target or level differs between OLD and C. */
+int
+conf_log_changed(const struct conf *old, const struct conf *c)
+{
+    return (old->logfile == NULL) != (c->logfile == NULL) ||
+           (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
+}
+
 
 /* ---- the current snapshot --------------------------------------------- */
 

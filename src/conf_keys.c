@@ -514,3 +514,43 @@ conf_restart_keys(const struct conf *old, const struct conf *new_conf)
     }
     return NULL;
 }
+
+/*
+ * Give NEW_CONF the values OLD has for the keys only a restart applies, so
+ * that a reloaded snapshot says what really runs (and a serving process
+ * forked from it runs the same). 0, or -1 when out of memory (logged).
+ */
+int
+conf_keep_restart(struct conf *new_conf, const struct conf *old)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(conf_restart_only) / sizeof(conf_restart_only[0]); i++) {
+        const struct conf_key *k = conf_find_key(conf_restart_only[i]);
+        const char *from;
+        char *to, *s;
+
+        if (k == NULL)
+            continue;
+        from = (const char *)old + k->offset;
+        to = (char *)new_conf + k->offset;
+        switch (k->type) {
+        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
+            s = NULL;
+            if (*(char *const *)(const void *)from &&
+                (s = strdup(*(char *const *)(const void *)from)) == NULL) {
+                log_syserr("reload: cannot keep the running '%s'", k->name);
+                return -1;
+            }
+            free(*(char **)(void *)to);
+            *(char **)(void *)to = s;
+            break;
+        case CT_INT: case CT_MODE: case CT_BOOL: case CT_LEVEL:
+            *(int *)(void *)to = *(const int *)(const void *)from;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}

@@ -556,6 +556,23 @@ dispatch_next(struct dispatch *d, int idle_ms)
     return fd;
 }
 
+/* Stopping, after the last accept burst: a socket still readable holds
+ * connections that accept() could not take (out of descriptors, with no
+ * idle connection left to close). They are reset when the socket closes:
+ * say so, once. Lock held. */
+static void
+dispatch_stop_leftover(struct dispatch *d)
+{
+    struct pollfd p;
+
+    p.fd = d->listen_fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+        log_err("stop: accept: %s: connections still waiting in the backlog could not be "
+                "accepted and are reset", strerror(d->fd_errno ? d->fd_errno : EMFILE));
+}
+
 /* Stop: on return the listening socket is no longer watched, and will not
  * be again, so the caller may close it. Workers finish what was accepted. */
 void
@@ -571,6 +588,7 @@ dispatch_stop(struct dispatch *d)
     /* no one watches the socket now; take what connected before the stop */
     d->accept_resume = 0;
     dispatch_accept(d, DISPATCH_STOP_BURST);
+    dispatch_stop_leftover(d);
     d->listen_done = 1;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);

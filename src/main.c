@@ -105,22 +105,6 @@ main_limits(const struct conf *c, struct pool_limits *l)
     l->maxidle = c->maxidle;
 }
 
-static const char *
-main_log_target(const struct conf *c, int foreground)
-{
-    if (c->logfile)
-        return c->logfile;
-    return foreground ? "stderr" : LF_DEFAULT_LOGFILE;
-}
-
-/* Whether the log target or level differs between OLD and C. */
-static int
-main_log_changed(const struct conf *old, const struct conf *c)
-{
-    return (old->logfile == NULL) != (c->logfile == NULL) ||
-           (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
-}
-
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -137,8 +121,13 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     old = conf_acquire();
     if ((key = conf_restart_keys(old, c)) != NULL)
         log_warn("reload: '%s' changed; it takes effect after a restart", key);
-    if (main_log_changed(old, c))
-        log_open(main_log_target(c, foreground), c->loglevel);
+    if (conf_keep_restart(c, old) < 0) {    /* the snapshot says what runs */
+        conf_release(old);
+        conf_free(c);
+        return;
+    }
+    if (conf_log_changed(old, c))
+        log_open(conf_log_target(c, foreground), c->loglevel);
     if (c->keepalive_max > old->keepalive_max)
         fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
     conf_release(old);
@@ -262,6 +251,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     fdlimit_raise(c->keepalive_max, c->workers);     /* warns when it may not fit */
     if (daemon_drop_privileges(c) < 0)
         return -1;
+    supervise_watch_parent();       /* after the drop, which clears it */
     if ((rc = FCGX_Init()) != 0) {
         log_err("cannot initialise libfcgi (%d)", rc);
         return -1;
@@ -304,43 +294,17 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
 }
 
 /*
- * A serving process started after a crash, when HUP had reloaded the
- * config: read it again, so that a crash does not undo the reload. The
- * start-up config stays when it cannot be read or when a key that needs a
- * restart changed. The config to run with.
+ * The serving process: the socket file and the pidfile are the
+ * supervisor's. It runs the supervisor's running config (published before
+ * the fork), not the file: after a crash, exactly what HUP had loaded.
  */
-static struct conf *
-main_restart_conf(struct conf *c, const struct options *o)
-{
-    struct conf *n;
-    const char *key;
-    char err[1024];
-
-    if (!supervise_reloaded())
-        return c;
-    if ((n = conf_load(o->config, err, sizeof(err))) == NULL) {
-        log_err("cannot read the config again, keeping the start-up one: %s", err);
-        return c;
-    }
-    if ((key = conf_restart_keys(c, n)) != NULL) {
-        log_warn("'%s' changed; the start-up config stays until a restart", key);
-        conf_free(n);
-        return c;
-    }
-    if (main_log_changed(c, n))
-        log_open(main_log_target(n, o->foreground || !n->daemonize), n->loglevel);
-    conf_publish(n);
-    conf_release(c);
-    return conf_acquire();
-}
-
-/* The serving process: the socket file and the pidfile are the supervisor's. */
 static int
 main_serve(struct conf *c, const struct options *o, int listen_fd)
 {
     int rc;
 
-    c = main_restart_conf(c, o);
+    conf_release(c);
+    c = conf_acquire();
     rc = main_run(c, o, &listen_fd);
 
     if (rc < 0)
@@ -377,7 +341,7 @@ main(int argc, char **argv)
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
     log_set_dir_owner(fsdir_user_uid(c));
-    if (log_open(main_log_target(c, foreground), c->loglevel) < 0)
+    if (log_open(conf_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);
     main_block_signals();
@@ -393,7 +357,7 @@ main(int argc, char **argv)
         daemon_pidfile_remove(pidfd, c->pidfile);
         return 1;
     }
-    if ((rc = supervise_run(c, pidfd, &listen_fd)) == SUPERVISE_SERVE)
+    if ((rc = supervise_run(c, o.config, foreground, pidfd, &listen_fd)) == SUPERVISE_SERVE)
         return main_serve(c, &o, listen_fd);
     if (rc != 0)
         daemon_ready(0, "start-up failed; see the messages above");

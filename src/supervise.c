@@ -15,26 +15,52 @@
  *
  * Deaths that repeat fast back off, as php-fpm's emergency restart does:
  * LF_RESTART_THRESHOLD deaths within LF_RESTART_INTERVAL s make the next
- * start wait, longer at each further death, so a script that crashes on
- * every request costs a fork per delay rather than a busy loop.
+ * start wait, twice as long at each further death (up to
+ * LF_RESTART_DELAY_MAX), so a script that crashes on every request costs a
+ * fork per delay rather than a busy loop. The delay falls back to none
+ * only once a serving process has run LF_RESTART_INTERVAL s without dying.
+ * A serving process that exits 0 (TERM sent to it alone) is no death: it
+ * is replaced at once. After the first start, one that cannot start (a
+ * user removed, a preload calling os.exit) counts as a death too: the
+ * socket stays, and the start is retried after the back-off.
+ *
+ * The supervisor holds the running config: it reads the file again on HUP,
+ * with the rules the serving process applies (keys that need a restart keep
+ * their running values; an unreadable file changes nothing), and a serving
+ * process it forks runs that snapshot, not the file: a crash neither undoes
+ * a reload nor applies an edit nobody HUPed. The supervisor logs to the
+ * reloaded logfile and bounds a stop with the reloaded timeout.
+ *
+ * A serving process still starting (a slow preload) does not hold signals
+ * up: the supervisor waits for its ready pipe with poll() in short slices,
+ * taking signals between them. TERM during a start gives the child
+ * LF_STOP_MARGIN s, then kills it. The serving process asks for SIGTERM
+ * when the supervisor dies (PR_SET_PDEATHSIG on Linux, PROC_PDEATHSIG_CTL
+ * on FreeBSD), so a supervisor killed with SIGKILL leaves nothing serving.
  *
  * The supervisor stays single-threaded and loads no script: every signal
  * is blocked (main.c does it before anything starts) and taken with
  * sigwait(), so it is ordinary code. TERM, INT, HUP and USR1 are passed on
  * to the serving process, which handles them as it always has; on TERM
  * the supervisor waits for it to finish its requests, then main.c removes
- * the pidfile and the socket. A serving process that cannot start is not
- * restarted: its reason goes to the starting command (daemon_ready) and
- * the supervisor exits 1.
+ * the pidfile and the socket. A first serving process that cannot start is
+ * not restarted: its reason goes to the starting command (daemon_ready)
+ * and the supervisor exits 1.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#elif defined(__FreeBSD__)
+#include <sys/procctl.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +73,7 @@
 #include "scoreboard.h"
 #include "supervise.h"
 
-enum supervise_start_result { START_OK, START_FAILED, START_DIED };
+enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
 
 /* The supervisor's state (one process, one thread). In the serving child
  * only ready_fd is used. */
@@ -58,11 +84,14 @@ static struct {
     long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
     int         ndeaths;
     long long   delay_ms;               /* the wait before the next start */
-    int         hups;                   /* HUPs passed on: the config changed */
+    long long   started_ms;             /* when the last start began */
+    pid_t       parent;                 /* the supervisor, as its child sees it */
+    const char *path;                   /* the config file, read again on HUP */
+    int         foreground;
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, 0, 0 };
+} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 
 static long long
 supervise_now_ms(void)
@@ -150,22 +179,29 @@ supervise_report(pid_t pid, int status)
         log_err("no worker was running a script");
 }
 
-/* Count a death; the wait before the next start. */
+/*
+ * Count a death; the wait before the next start. Once backing off, every
+ * death doubles the wait; only a serving process that ran
+ * LF_RESTART_INTERVAL s since its start ends the back-off (and the count).
+ */
 static void
 supervise_record_death(void)
 {
     long long now = supervise_now_ms();
     long long oldest;
 
+    if (sv.started_ms > 0 && now - sv.started_ms >= LF_RESTART_INTERVAL * 1000LL) {
+        sv.ndeaths = 0;
+        sv.delay_ms = 0;
+    }
     sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD] = now;
     sv.ndeaths++;
     oldest = sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD];
-    if (sv.ndeaths < LF_RESTART_THRESHOLD || now - oldest > LF_RESTART_INTERVAL * 1000LL)
-        sv.delay_ms = 0;
-    else if (sv.delay_ms == 0)
+    if (sv.delay_ms > 0) {
+        if ((sv.delay_ms *= 2) > LF_RESTART_DELAY_MAX)
+            sv.delay_ms = LF_RESTART_DELAY_MAX;
+    } else if (sv.ndeaths >= LF_RESTART_THRESHOLD && now - oldest <= LF_RESTART_INTERVAL * 1000LL)
         sv.delay_ms = LF_RESTART_DELAY_MIN;
-    else if ((sv.delay_ms *= 2) > LF_RESTART_DELAY_MAX)
-        sv.delay_ms = LF_RESTART_DELAY_MAX;
 }
 
 /* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
@@ -195,7 +231,40 @@ supervise_reopen_log(void)
         log_chown(sv.uid, sv.gid);
 }
 
-/* Reap what exited; the serving process's death is reported and counted. */
+/*
+ * SIGHUP: read the config again as the serving process does (main_reload):
+ * keys that need a restart keep their running values, a file that cannot
+ * be read changes nothing (the serving process logs why). The result is
+ * the running config that the next serving process starts with.
+ */
+static void
+supervise_reload(void)
+{
+    struct conf *old, *c;
+    char err[1024];
+
+    if ((c = conf_load(sv.path, err, sizeof(err))) == NULL) {
+        if (sv.child > 0)
+            log_info("supervisor: keeping the running config");
+        else
+            log_err("reload failed, keeping the running config: %s", err);
+        return;
+    }
+    old = conf_acquire();
+    if (conf_keep_restart(c, old) < 0) {
+        conf_release(old);
+        conf_free(c);
+        return;
+    }
+    if (conf_log_changed(old, c) && log_open(conf_log_target(c, sv.foreground), c->loglevel) == 0 &&
+        sv.chown_log)
+        log_chown(sv.uid, sv.gid);
+    conf_release(old);
+    conf_publish(c);
+}
+
+/* Reap what exited; the serving process's death is reported and counted,
+ * a clean exit (TERM sent to it alone) is not a death. */
 static void
 supervise_reap(void)
 {
@@ -205,9 +274,13 @@ supervise_reap(void)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid != sv.child)
             continue;
+        sv.child = 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            log_notice("serving process %ld exited; starting a new one", (long)pid);
+            continue;
+        }
         supervise_report(pid, status);
         supervise_record_death();
-        sv.child = 0;
     }
 }
 
@@ -233,9 +306,10 @@ supervise_pause(const sigset_t *set)
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
-        case SIGHUP:  sv.hups++; break;     /* the next one reads the config */
+        case SIGHUP:  supervise_reload(); break;
         default:
-            log_notice("signal %d: stopping", sig);
+            log_notice("signal %d while no serving process runs: stopping; "
+                       "connections waiting in the backlog are reset", sig);
             return sig;
         }
     }
@@ -255,6 +329,7 @@ supervise_spawn(int pidfd, int *rfd)
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)
         log_syswarn("cannot set close-on-exec on the ready pipe");
     scoreboard_clear();
+    sv.parent = getpid();
     if ((pid = fork()) < 0) {
         log_syserr("cannot start a serving process: fork");
         close(p[0]);
@@ -287,12 +362,31 @@ supervise_ready(void)
     sv.ready_fd = -1;
 }
 
-/* In a serving process: whether a HUP reloaded the config since start-up,
- * so that one started after a crash must read it again. */
-int
-supervise_reloaded(void)
+/*
+ * The serving child, after the privilege drop (which clears the setting):
+ * ask for SIGTERM when the supervisor dies, so that a supervisor killed
+ * outright leaves no process serving on. TERM is blocked and taken by the
+ * signal loop: the usual stop. The supervisor may be gone already.
+ */
+void
+supervise_watch_parent(void)
 {
-    return sv.hups > 0;
+    if (sv.parent <= 0)
+        return;
+#if defined(__linux__)
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+        log_syswarn("cannot ask for SIGTERM when the supervisor dies");
+#elif defined(__FreeBSD__) && defined(PROC_PDEATHSIG_CTL)
+    {
+        int sig = SIGTERM;
+        if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) < 0)
+            log_syswarn("cannot ask for SIGTERM when the supervisor dies");
+    }
+#endif
+    if (getppid() != sv.parent) {
+        log_err("the supervisor is gone: stopping");
+        kill(getpid(), SIGTERM);
+    }
 }
 
 /* The start-up of a serving process ended in STATUS before it served. */
@@ -305,25 +399,87 @@ supervise_start_failed(pid_t pid, int status)
         if (WIFSIGNALED(status)) {
             snprintf(why, sizeof(why), "the serving process died of %s during start-up",
                      supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)));
-            log_err("%s", why);
-            daemon_ready(0, why);
-        } else
+        } else if (WEXITSTATUS(status) != 1) {
+            /* not our own failure, which says why and exits 1: a C
+             * module that called exit() in a preload */
+            snprintf(why, sizeof(why), "the serving process exited with status %d during start-up",
+                     WEXITSTATUS(status));
+        } else {
             daemon_ready_close();   /* it told the starting command why */
+            return START_FAILED;
+        }
+        if (!sv.foreground)
+            log_set_mirror(0);      /* the starting command prints WHY */
+        log_err("%s", why);
+        daemon_ready(0, why);
         return START_FAILED;
     }
-    if (WIFSIGNALED(status)) {
+    /* the socket stays: a failed restart is a death, retried after the back-off */
+    if (WIFSIGNALED(status))
         supervise_report(pid, status);
-        supervise_record_death();
-        return START_DIED;
-    }
-    log_err("a new serving process could not start (exit status %d); stopping",
-            WEXITSTATUS(status));
-    return START_FAILED;
+    else
+        log_err("a new serving process could not start (exit status %d); trying again",
+                WEXITSTATUS(status));
+    supervise_record_death();
+    return START_DIED;
 }
 
-/* Start a serving process and wait until it serves (or dies trying). */
+static void
+supervise_forward(int sig)
+{
+    if (sv.child > 0 && kill(sv.child, sig) < 0)
+        log_syswarn("cannot pass signal %d to the serving process", sig);
+}
+
+/* Wait until FD can be read (data or end of file): 0; or take a signal of
+ * SET first: that signal. Signals stay blocked, so they are looked at
+ * between slices of LF_SUPERVISE_TICK ms. */
 static int
-supervise_start(int pidfd)
+supervise_wait_fd(int fd, const sigset_t *set)
+{
+    static const struct timespec zero = { 0, 0 };
+    struct pollfd p;
+    int sig, n;
+
+    for (;;) {
+        if ((sig = sigtimedwait(set, NULL, &zero)) > 0)
+            return sig;
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if ((n = poll(&p, 1, LF_SUPERVISE_TICK)) > 0)
+            return 0;
+        if (n < 0 && errno != EINTR) {
+            log_syserr("poll on the ready pipe");
+            return 0;       /* the read below blocks, as before */
+        }
+    }
+}
+
+/* While a serving process starts: take the signals that come meanwhile.
+ * 0 once the ready pipe can be read, or the stop signal. */
+static int
+supervise_wait_ready(int rfd, const sigset_t *set)
+{
+    int sig;
+
+    while ((sig = supervise_wait_fd(rfd, set)) != 0) {
+        switch (sig) {
+        case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
+        case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
+        case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        default:
+            log_notice("signal %d while a serving process starts: stopping", sig);
+            return sig;
+        }
+    }
+    return 0;
+}
+
+/* Start a serving process and wait until it serves (or dies trying); a
+ * stop signal meanwhile is left in *STOP (START_STOP). */
+static int
+supervise_start(int pidfd, const sigset_t *set, int *stop)
 {
     pid_t pid;
     ssize_t n;
@@ -339,6 +495,11 @@ supervise_start(int pidfd)
         return START_DIED;
     }
     sv.child = pid;
+    sv.started_ms = supervise_now_ms();
+    if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
+        close(rfd);
+        return START_STOP;
+    }
     while ((n = read(rfd, &b, 1)) < 0 && errno == EINTR)
         ;
     close(rfd);
@@ -348,6 +509,7 @@ supervise_start(int pidfd)
             log_set_mirror(0);
         }
         log_notice("serving process %ld started", (long)pid);
+        supervise_reap();   /* its SIGCHLD may have been taken while it started */
         return START_OK;
     }
     while (waitpid(pid, &status, 0) < 0)
@@ -361,13 +523,18 @@ supervise_start(int pidfd)
 }
 
 /* How long the serving process may take to stop, ms: its own bound (see
- * main_stop) and a margin; past it, it is killed. */
+ * main_stop) from the running config, and a margin; past it, it is killed.
+ * One still starting has accepted nothing: LF_STOP_MARGIN s. */
 static long long
-supervise_stop_bound(void)
+supervise_stop_bound(int starting)
 {
-    struct conf *c = conf_acquire();
-    long long s = c->timeout > 0 ? (long long)c->timeout + LF_STOP_MARGIN : LF_STOP_BOUND;
+    struct conf *c;
+    long long s;
 
+    if (starting)
+        return LF_STOP_MARGIN * 1000LL;
+    c = conf_acquire();
+    s = c->timeout > 0 ? (long long)c->timeout + LF_STOP_MARGIN : LF_STOP_BOUND;
     conf_release(c);
     return (s + LF_STOP_MARGIN) * 1000;
 }
@@ -377,18 +544,17 @@ supervise_stop_bound(void)
  * socket is closed here first (and a unix socket's path removed), so new
  * clients are refused at once while the serving process finishes what it
  * accepted. A serving process stuck past its bound (a script blocked in a
- * C call) is killed: a stop always ends.
+ * C call, a preload that does not return) is killed: a stop always ends.
  */
 static void
-supervise_stop(int sig, const struct conf *c, int *listen_fd)
+supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
 {
-    long long until = supervise_now_ms() + supervise_stop_bound();
+    long long until = supervise_now_ms() + supervise_stop_bound(starting);
     sigset_t chld;
     pid_t pid;
     int status, killed = 0;
 
-    if (sv.child > 0 && kill(sv.child, sig) < 0)
-        log_syswarn("cannot pass signal %d to the serving process", sig);
+    supervise_forward(sig);
     listen_close(*listen_fd, c);
     *listen_fd = -1;
     if (sv.child <= 0)
@@ -412,25 +578,20 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd)
     sv.child = 0;
 }
 
-static void
-supervise_forward(int sig)
-{
-    if (sv.child > 0 && kill(sv.child, sig) < 0)
-        log_syswarn("cannot pass signal %d to the serving process", sig);
-}
-
 /*
  * Write the pidfile, then keep a serving process running until TERM or
  * INT. In the supervisor: 0 after a clean stop, 1 when no serving process
  * could start. In the serving child: SUPERVISE_SERVE.
  */
 int
-supervise_run(const struct conf *c, int pidfd, int *listen_fd)
+supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, int *listen_fd)
 {
     struct sigaction sa;
     sigset_t set;
     int sig, rc;
 
+    sv.path = path;
+    sv.foreground = foreground;
     if (daemon_pidfile_write(pidfd) < 0 || scoreboard_create(c->workers) < 0)
         return 1;
     supervise_log_owner(c);
@@ -450,21 +611,27 @@ supervise_run(const struct conf *c, int pidfd, int *listen_fd)
         if (sv.child == 0) {
             if (sv.started > 0 && supervise_pause(&set) != 0)
                 break;
-            if ((rc = supervise_start(pidfd)) == SUPERVISE_SERVE)
+            if ((rc = supervise_start(pidfd, &set, &sig)) == SUPERVISE_SERVE)
                 return SUPERVISE_SERVE;
             if (rc == START_FAILED) {
                 scoreboard_destroy();
                 return 1;
+            }
+            if (rc == START_STOP) {
+                if (sv.started == 0)
+                    daemon_ready(0, "stopped by a signal during start-up");
+                supervise_stop(sig, c, listen_fd, 1);
+                break;
             }
             continue;
         }
         sig = supervise_wait(&set, -1);
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
-        case SIGHUP:  sv.hups++; supervise_forward(sig); break;
+        case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
         default:
-            supervise_stop(sig, c, listen_fd);
+            supervise_stop(sig, c, listen_fd, 0);
             scoreboard_destroy();
             return 0;
         }

@@ -110,6 +110,21 @@ LUA
     my $right = grep { my $r = LFTest::read_response($socks[$_ - 1], timeout => 20);
                        $r->{ended} && $r->{body} eq "echo q$_" } 1 .. @socks;
     is($right, 10, 'then every waiting client is answered right');
+
+    # TERM while the script holds every descriptor: what waits in the
+    # backlog cannot be accepted, and is reset; the log says so.
+    unlink $flag, "$flag.holding";
+    spew("$flag.pending", '');
+    $h = $lowfd->connect;
+    request_on($lowfd, $h, 'hold.lua', 'hold2');
+    ok(wait_for(sub { -e "$flag.holding" }, 10), 'a script holds every descriptor again');
+    my @waiting = grep { defined } map { $lowfd->connect } 1 .. 5;
+    request_on($lowfd, $_, 'echo.lua', 'late') for @waiting;
+    $lowfd->signal('TERM');
+    ok($lowfd->wait_log(qr/stop: accept: Too many open files: connections still waiting in the backlog could not be accepted and are reset/),
+       'TERM: the connections left in the backlog are logged');
+    spew($flag, '');
+    like(LFTest::read_response($h, timeout => 20)->{body}, qr/^held \d+$/, 'the request in flight is answered');
     is($lowfd->stop, 0, 'stop');
 }
 

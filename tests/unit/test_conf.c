@@ -227,6 +227,25 @@ test_restart_keys(void)
 }
 
 static void
+test_keep_restart(void)
+{
+    struct conf *run = load("workers = 2\nuser = 'nobody'\n");
+    struct conf *n = load("workers = 5\nshowerrors = true\nheaders = 'X-A: b\\n'\n");
+
+    ok(run && n, "two configs load");
+    if (run && n) {
+        is_int(conf_keep_restart(n, run), 0, "keeping the running restart-only values");
+        is_int(n->workers, 2, "workers keeps its running value");
+        is_str(n->user, "nobody", "and so does user");
+        ok(n->showerrors == 1, "showerrors takes the new value");
+        ok(n->headers && strncmp(n->headers, "X-A: b", 6) == 0, "and so do headers");
+        ok(conf_restart_keys(run, n) == NULL, "nothing left that needs a restart");
+    }
+    conf_free(run);
+    conf_free(n);
+}
+
+static void
 test_push_value(void)
 {
     struct conf *c = load("workers = 2\nshowerrors = true\nextensions = { '.lua', '.x' }\n");
@@ -279,6 +298,7 @@ main(void)
     test_later_keys();
     test_later_near_miss();
     test_restart_keys();
+    test_keep_restart();
     test_push_value();
     test_snapshot();
 
