@@ -9,7 +9,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use LFTest qw(wait_for slurp spew alive);
-use POSIX qw(mkfifo);
+use POSIX ();
 
 my $cc = `command -v cc 2>/dev/null` || `command -v gcc 2>/dev/null`;
 chomp $cc;
@@ -200,12 +200,11 @@ unlike($t->log =~ s/.*died of SIGKILL//sr, qr/died of|exited with/, 'and no deat
 }
 
 # TERM while a serving process is still starting (a preload that does not
-# return, here blocked opening a FIFO nobody writes): the stop is not held
-# up; the starting process is killed after a bound.
+# return, here blocked in a command that writes its pid and sleeps): the
+# stop is not held up; the starting process is killed after a bound.
 my $flag = "$www/stuck.flag";
-my $fifo = "$www/stuck.fifo";
-mkfifo($fifo, 0600) or die "mkfifo: $!";
-spew("$www/pre.lua", "local f = io.open('$flag') if f then f:close() io.open('$fifo'):read() end\n"
+my $stuckpid = "$www/stuck.pid";
+spew("$www/pre.lua", "local f = io.open('$flag') if f then f:close() os.execute('echo \$\$ > $stuckpid; exec sleep 60') end\n"
                      . "function main(env, req) req:puts('pre') end\n");
 {
     my $s = LFTest->new(conf => { workers => 2, loglevel => 'info', preload => ["$www/pre.lua"] });
@@ -235,6 +234,9 @@ spew("$www/pre.lua", "local f = io.open('$flag') if f then f:close() io.open('$f
     ok(wait_for(sub { !alive($c2) }, 5), 'the starting process is gone');
     ok(!-e $s->dir . '/lf.pid' && !-e $s->listen_addr, 'pidfile and socket are removed');
     kill 'KILL', $c2 if $c2 && alive($c2);
+    # the command outlives the process that was killed (see luafcgid(8))
+    my ($sleeper) = slurp($stuckpid) =~ /(\d+)/;
+    kill 'KILL', $sleeper if $sleeper;
     unlink $flag;
 }
 
