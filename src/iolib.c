@@ -41,6 +41,7 @@
 
 #include "luafcgid.h"
 #include "iolib.h"
+#include "luawrap.h"
 
 #define IOLIB_STDIO "the daemon's standard files are not available to scripts"
 
@@ -251,19 +252,6 @@ iolib_default(lua_State *L)
     return 1;
 }
 
-/* io[NAME] = F with the original as its upvalue. [-0, +0, m] */
-static void
-iolib_wrap(lua_State *L, const char *name, lua_CFunction f)
-{
-    lua_getfield(L, -1, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushcclosure(L, f, 1);
-    lua_setfield(L, -2, name);
-}
-
 /* io[NAME] = iolib_default with the original, io.open and MODE. [-0, +0, m] */
 static void
 iolib_wrap_default(lua_State *L, const char *name, const char *mode)
@@ -295,9 +283,9 @@ iolib_install(lua_State *L)
         lua_pop(L, 1);
         return;
     }
-    iolib_wrap(L, "open", iolib_open);
-    iolib_wrap(L, "tmpfile", iolib_open);
-    iolib_wrap(L, "lines", iolib_lines);
+    luawrap_field(L, "open", iolib_open);
+    luawrap_field(L, "tmpfile", iolib_open);
+    luawrap_field(L, "lines", iolib_lines);
     iolib_wrap_default(L, "input", "r");
     iolib_wrap_default(L, "output", "w");
     lua_pop(L, 1);

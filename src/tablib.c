@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 
 #include "strlib.h"
+#include "luawrap.h"
 #include "tablib.h"
 
 #define TABLIB_SORT_CHECK 32
@@ -114,26 +115,13 @@ tablib_sort(lua_State *L)
     return 0;
 }
 
-/* t[name] = F with the old t[name] as its upvalue (t on top). [-0, +0, m] */
-static void
-tablib_wrap(lua_State *L, const char *name, lua_CFunction f)
-{
-    lua_getfield(L, -1, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushcclosure(L, f, 1);
-    lua_setfield(L, -2, name);
-}
-
 void
 tablib_install(lua_State *L)
 {
     lua_getglobal(L, "table");
     if (lua_istable(L, -1)) {
-        tablib_wrap(L, "insert", tablib_insert);
-        tablib_wrap(L, "sort", tablib_sort);
+        luawrap_field(L, "insert", tablib_insert);
+        luawrap_field(L, "sort", tablib_sort);
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, tablib_unpack);
