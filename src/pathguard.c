@@ -134,11 +134,12 @@ pathguard_resolve_dir(const char *path, char *out)
     }
     if (realpath(dir, out) == NULL)
         return -1;
-    if (strlen(out) + 1 + strlen(base) >= PATH_MAX)
+    dlen = strlen(out);
+    if (dlen + 1 + strlen(base) >= PATH_MAX)
         return -1;
     if (strcmp(out, "/") != 0)
-        strcat(out, "/");
-    strcat(out, base);
+        out[dlen++] = '/';
+    memcpy(out + dlen, base, strlen(base) + 1);
     return 0;
 }
 

@@ -69,6 +69,7 @@ static int
 tablib_unpack(lua_State *L)
 {
     lua_Number i, e, n;
+    int k;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     i = (lua_Number)luaL_optinteger(L, 2, 1);
@@ -78,8 +79,8 @@ tablib_unpack(lua_State *L)
     n = e - i + 1;
     if (n >= INT_MAX || !lua_checkstack(L, (int)n))
         return luaL_error(L, "too many results to unpack");
-    for (; i <= e; i++)
-        tablib_rawget(L, i);
+    for (k = 0; k < (int)n; k++)
+        tablib_rawget(L, i + k);
     return (int)n;
 }
 
