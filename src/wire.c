@@ -396,11 +396,14 @@ wire_feed(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* libfcgi's read of every connection byte. */
-int
-OS_Read(int fd, char *buf, size_t len)
+/*
+ * One read or write of libfcgi's (WRITING picks which), waiting with poll
+ * while the socket is not ready, until the request's deadline. The bytes
+ * moved, or -1 with errno set.
+ */
+static ssize_t
+wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
 {
-    struct wire *w = wire_current(fd);
     ssize_t n;
 
     if (w != NULL && w->failed) {
@@ -415,14 +418,25 @@ OS_Read(int fd, char *buf, size_t len)
             n = wire_late(w);   /* a client that never stops sending, too */
             break;
         }
-        if ((n = read(fd, buf, len)) >= 0)
+        if ((n = writing ? write(fd, buf, len) : read(fd, buf, len)) >= 0)
             break;
         if (errno == EINTR)
             continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) || wire_wait(w, fd, POLLIN) < 0)
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+            wire_wait(w, fd, writing ? POLLOUT : POLLIN) < 0)
             break;
     }
     wire_clock_out(w);
+    return n;
+}
+
+/* libfcgi's read of every connection byte. */
+int
+OS_Read(int fd, char *buf, size_t len)
+{
+    struct wire *w = wire_current(fd);
+    ssize_t n = wire_io(w, fd, buf, len, 0);
+
     if (n < 0)
         return -1;
     if (w != NULL && n > 0 && wire_feed(w, (const unsigned char *)buf, (size_t)n) < 0)
@@ -434,29 +448,8 @@ OS_Read(int fd, char *buf, size_t len)
 int
 OS_Write(int fd, char *buf, size_t len)
 {
-    struct wire *w = wire_current(fd);
-    ssize_t n;
+    ssize_t n = wire_io(wire_current(fd), fd, buf, len, 1);
 
-    if (w != NULL && w->failed) {
-        errno = ECONNABORTED;
-        return -1;
-    }
-    if (len > INT_MAX)
-        len = INT_MAX;
-    wire_clock_in(w);
-    for (;;) {
-        if (w != NULL && w->deadline != 0 && pool_now_ms() >= w->deadline) {
-            n = wire_late(w);
-            break;
-        }
-        if ((n = write(fd, buf, len)) >= 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) || wire_wait(w, fd, POLLOUT) < 0)
-            break;
-    }
-    wire_clock_out(w);
     return n < 0 ? -1 : (int)n;
 }
 
