@@ -40,6 +40,7 @@
 #define LF_DEFAULT_CONTENTTYPE  "text/html"
 #define LF_DEFAULT_EXTENSION    ".lua"
 #define LF_DEFAULT_PING_RESPONSE "pong"
+#define LF_DEFAULT_ACCESS_FORMAT "%R - %u %t \"%m %r\" %s"   /* php-fpm's */
 
 /* Upper bounds that keep a typo in the config from taking the machine. */
 #define LF_MAX_WORKERS          1024

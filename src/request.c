@@ -25,14 +25,17 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "api.h"
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
 #include "pool.h"
+#include "reqid.h"
 #include "request.h"
 #include "sandbox.h"
 #include "scoreboard.h"
+#include "slowlog.h"
 #include "state.h"
 #include "wire.h"
 
@@ -102,6 +105,20 @@ request_check_header(const char *name, size_t nlen, const char *value, size_t vl
     return 0;
 }
 
+/* Its BEGIN_REQUEST is being read: the request's clocks start (the
+ * thread's CPU time only when CPU is set: it costs a system call). */
+void
+request_began(struct request *r, int cpu)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    r->began_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    clock_gettime(CLOCK_REALTIME, &r->began_at);
+    if (cpu)
+        accesslog_cpu(&r->cpu_user, &r->cpu_system);
+}
+
 static void
 request_set(struct buf *b, const char *s)
 {
@@ -133,8 +150,8 @@ request_write(struct request *r, const char *p, size_t n)
         int chunk = n > INT_MAX ? INT_MAX : (int)n;
         if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
             r->client_gone = 1;
-            log_info("worker %d: %s: the client went away mid-response", r->worker,
-                     r->script ? r->script : "-");
+            log_info("worker %d request %s: %s: the client went away mid-response", r->worker,
+                     r->id, r->script ? r->script : "-");
             return -1;
         }
         p += chunk;
@@ -232,11 +249,11 @@ request_error(struct request *r, int code, const char *reason)
     char line[128];
     const char *text = request_status_text(code);
 
-    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d: %s: %d %s: %s",
-            r->worker, r->script ? r->script : "-", code, text, reason);
+    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
+            r->worker, r->id, r->script ? r->script : "-", code, text, reason);
     if (r->headers_sent) {
-        log_err("worker %d: %s: headers were already sent; the response is cut short",
-                r->worker, r->script ? r->script : "-");
+        log_err("worker %d request %s: %s: headers were already sent; the response is cut short",
+                r->worker, r->id, r->script ? r->script : "-");
         return;
     }
     snprintf(line, sizeof(line), "%d %s", code, text);
@@ -428,7 +445,9 @@ request_call(struct request *r, lua_State *L)
     int rc, discard = 0;
 
     state_arm(L, r->conf);
+    state_watch(L, r->slow);
     rc = lua_cpcall(L, request_entry, r);
+    r->memory = state_peak(L);
     api_clear_req(L);
     state_disarm(L);
     /* a limit once hit fails the request even if something swallowed it */
@@ -471,7 +490,11 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
+    reqid_take(r->id, r->fcgx.envp, r->worker, &r->id_seq);
+    r->memory = 0;
     scoreboard_enter(r->worker, r->script);
+    if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)
+        r->slow = slowlog_begin(r);
 
     status = request_check_script(r, &id, why, sizeof(why));
     if (status == 0)
@@ -488,6 +511,11 @@ request_handle(struct request *r)
         r->close_after = 1;     /* the rest of the body is still coming */
     if (!r->client_gone)
         request_finish(r);
+    if (r->slow != NULL) {
+        slowlog_end(r->worker);
+        r->slow = NULL;
+    }
+    accesslog_write(r);
 
     r->jitter = r->conf->jitter;
     buf_reset(&r->body);        /* sent; the next request starts empty */

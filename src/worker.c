@@ -130,10 +130,11 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout;
+    int keep, client_timeout = c->client_timeout, cpu = c->access_log != NULL;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
 
     conf_release(c);
+    request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
