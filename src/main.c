@@ -178,7 +178,7 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             break;
         case SIGUSR1:
             if ((log_reopen() | main_reopen_logs()) == 0)
-                log_notice("logs reopened");
+                log_notice("log reopened");
             break;
         default:
             log_notice("signal %d: stopping after the requests in flight", sig);

@@ -128,7 +128,7 @@ is(field($l[7], '%q'), 'q\x0d\x0a', 'the query string too');
 # USR1 after a rename: the next line goes to a new file of the same name
 rename($log, "$log.1") or die "rename: $!";
 $t->signal('USR1');
-ok($t->wait_log(qr/logs reopened/), 'USR1 is logged');
+ok($t->wait_log(qr/log reopened/), 'USR1 is logged');
 $t->get('ok.lua', HTTP_X_REQUEST_ID => 'after-usr1');
 @l = wait_lines(1);
 is(scalar @l, 1, 'after USR1 a new file holds the next line');

@@ -101,7 +101,7 @@ $t->signal('HUP');
 ok(wait_for(sub { reloads() >= 3 }, 10), 'HUP with slowtime = 1 again');
 rename($slow, "$slow.1") or die "rename: $!";
 $t->signal('USR1');
-ok($t->wait_log(qr/logs reopened/), 'USR1 is logged');
+ok($t->wait_log(qr/log reopened/), 'USR1 is logged');
 is($t->get('spin.lua', SPIN => 1.5, HTTP_X_REQUEST_ID => 'after-usr1')->{body}, 'done', 'a slow request after USR1');
 ok(wait_for(sub { entries() >= 1 }, 5), 'its entry is in a new file');
 like((entries())[0], qr/request after-usr1,/, 'the entry of that request');
