@@ -248,7 +248,7 @@ accesslog_put_memory(struct accesslog_line *l, size_t bytes, const char *arg)
     if (!strncasecmp(arg, "kilo", 4))
         bytes /= 1024;
     else if (!strncasecmp(arg, "mega", 4))
-        bytes /= 1024 * 1024;
+        bytes /= (size_t)1024 * 1024;
     accesslog_printf(l, "%zu", bytes);
 }
 
