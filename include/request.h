@@ -34,7 +34,7 @@ struct request {
     int             close_after;    /* answered before reading it all (413) */
     int             jitter;         /* the pause after this request, µs */
     /* for the access and slow logs */
-    char            id[REQID_SIZE]; /* the request id */
+    char            id[REQID_SIZE]; /* the request id, taken by the worker with the params */
     unsigned long long id_seq;      /* ids this worker made */
     long long       began_us;       /* monotonic, when its BEGIN_REQUEST was read */
     struct timespec began_at;       /* the same moment, wall clock */

@@ -31,7 +31,6 @@
 #include "housekeep.h"
 #include "log.h"
 #include "pool.h"
-#include "reqid.h"
 #include "request.h"
 #include "sandbox.h"
 #include "scoreboard.h"
@@ -490,7 +489,6 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
-    reqid_take(r->id, r->fcgx.envp, r->worker, &r->id_seq);
     r->memory = 0;
     scoreboard_enter(r->worker, r->script);
     if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)

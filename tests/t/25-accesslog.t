@@ -15,7 +15,7 @@ my @tokens = qw(%R %u %t %m %r %Q %q %s %f %d %{mili}d %{micro}d %M %{kilo}M %{m
 my $format = join('|', @tokens);
 
 my $t = LFTest->new(
-    conf => { workers => 2, access_format => $format },
+    conf => { workers => 2, access_format => $format, client_timeout => 2 },
     scripts => {
         'ok.lua'    => "function main(env, req) req:puts('ok ', req:gets() or '') end\n",
         'sleep.lua' => "function main(env, req) os.execute('sleep 0.3') req:puts('slept') end\n",
@@ -144,6 +144,17 @@ wait_for(sub { slurp($log) =~ tr/\n// >= 2 }, 10);
 my ($last) = (split /\n/, slurp($log))[-1];
 like($last, qr{^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /x/ok\.lua" 200$},
      'php-fpm\'s default format: %R - %u %t "%m %r" %s');
+
+# the record layer's lines name the request too, once its params are read
+{
+    my $s = $t->connect;
+    my $req = LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/ok.lua', REQUEST_METHOD => 'POST',
+                                       CONTENT_LENGTH => 10, HTTP_X_REQUEST_ID => 'too-slow' }, '0123456789');
+    LFTest::write_all($s, substr($req, 0, length($req) - 20));     # the body never ends
+    ok($t->wait_log(qr/worker \d+ request too-slow: fd \d+: \S+ok\.lua: the client was too slow/),
+       'a client too slow with its body: the line names the request id');
+    close $s;
+}
 
 # a format that cannot work is refused before start-up
 $t->write_conf(access_format => '%R %Z');
