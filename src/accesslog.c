@@ -198,6 +198,11 @@ accesslog_printf(struct accesslog_line *l, const char *fmt, ...)
         accesslog_put(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* glibc's localtime_r() takes a process-wide lock on every call: each
+ * worker converts a given second once and keeps it. */
+static __thread time_t accesslog_tm_when = (time_t)-1;
+static __thread struct tm accesslog_tm;
+
 static void
 accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
 {
@@ -205,7 +210,11 @@ accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
     struct tm tm;
     size_t n;
 
-    localtime_r(&when, &tm);
+    if (when != accesslog_tm_when) {
+        localtime_r(&when, &accesslog_tm);
+        accesslog_tm_when = when;
+    }
+    tm = accesslog_tm;
     n = strftime(tmp, sizeof(tmp), arg[0] ? arg : "[%d/%b/%Y:%H:%M:%S %z]", &tm);
     accesslog_put(l, tmp, n);
 }
