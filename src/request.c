@@ -297,8 +297,21 @@ request_check_script(struct request *r, struct file_id *id, char *why, size_t wh
 {
     int in_root;
 
-    if (r->script == NULL || r->script[0] == '\0') {
-        snprintf(why, whylen, "no SCRIPT_FILENAME in the request");
+    struct resolve_in in;
+    char **env = r->fcgx.envp;
+    int status;
+
+    in.filename = FCGX_GetParam("SCRIPT_FILENAME", env);
+    in.document_root = FCGX_GetParam("DOCUMENT_ROOT", env);
+    in.script_name = FCGX_GetParam("SCRIPT_NAME", env);
+    in.path_info = FCGX_GetParam("PATH_INFO", env);
+    in.path_translated = FCGX_GetParam("PATH_TRANSLATED", env);
+    in.docroot = r->conf->docroot;
+    if ((status = resolve_script(&in, &r->res, why, whylen)) != 0)
+        return status;
+    r->script = r->res.script;
+    if (r->script[0] == '\0') {
+        snprintf(why, whylen, "no SCRIPT_FILENAME in the request, nor a path to find it by");
         return 404;
     }
     if (!request_has_extension(r->conf, r->script)) {
@@ -358,7 +371,39 @@ request_read_body(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
-/* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
+/* In the env table on top, NAME = VALUE, the value received kept as ORIG_NAME. */
+static void
+request_env_replace(lua_State *L, const char *name, const char *value)
+{
+    lua_getfield(L, -1, name);
+    if (!lua_isnil(L, -1)) {
+        lua_pushfstring(L, "ORIG_%s", name);
+        lua_insert(L, -2);
+        lua_rawset(L, -3);
+    } else
+        lua_pop(L, 1);
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);
+}
+
+/* What resolving changed, as php-fpm shows it: the new value, the old as ORIG_*. */
+static void
+request_env_resolved(lua_State *L, const struct request *r)
+{
+    if (r->script != r->res.script)
+        return;
+    if (r->res.changed & RESOLVE_FILENAME)
+        request_env_replace(L, "SCRIPT_FILENAME", r->res.script);
+    if (r->res.changed & RESOLVE_PATH_INFO)
+        request_env_replace(L, "PATH_INFO", r->res.path_info);
+    if (r->res.changed & RESOLVE_SCRIPT_NAME)
+        request_env_replace(L, "SCRIPT_NAME", r->res.script_name);
+}
+
+/*
+ * Push the env table: every FastCGI parameter, the resolved script's
+ * variables, and LUAFCGID_VERSION. [-0, +1, m]
+ */
 void
 request_push_env(lua_State *L, struct request *r)
 {
@@ -376,6 +421,7 @@ request_push_env(lua_State *L, struct request *r)
         lua_pushstring(L, eq + 1);
         lua_rawset(L, -3);
     }
+    request_env_resolved(L, r);
     lua_pushliteral(L, LF_VERSION);
     lua_setfield(L, -2, "LUAFCGID_VERSION");
 }
@@ -471,9 +517,8 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
-    scoreboard_enter(r->worker, r->script);
-
     status = request_check_script(r, &id, why, sizeof(why));
+    scoreboard_enter(r->worker, r->script);
     if (status == 0)
         status = request_read_body(r, why, sizeof(why));
     if (status == 0) {
