@@ -163,6 +163,11 @@ resolve_names(const struct resolve_in *in, struct resolve *out, int rebuilt)
     if (resolve_join(out->script_name, sizeof(out->script_name), "", sn, rebuilt ? pi : "") < 0)
         return -1;
     ulen = strlen(out->script_name);
+    if (rlen == 1 && *pi == '\0' && (ulen == 0 || out->script_name[ulen - 1] != '/')) {
+        /* lighttpd's broken-scriptfilename ends the script with a '/' of its own */
+        out->path_info[0] = '\0';
+        rlen = 0;
+    }
     if (ulen >= rlen && strcmp(out->script_name + ulen - rlen, out->path_info) == 0) {
         out->script_name[ulen - rlen] = '\0';
         out->changed |= RESOLVE_SCRIPT_NAME;

@@ -98,6 +98,12 @@ test_apache(void)
     is_str(res.script_name, "/x.lua", "ProxyPassMatch: SCRIPT_NAME loses PATH_INFO");
     is_int(res.changed, RESOLVE_FILENAME | RESOLVE_PATH_INFO | RESOLVE_SCRIPT_NAME, "all three changed");
 
+    run(at(0, "/x.lua/"), root, "/x.lua", NULL, NULL);
+    is_str(res.script, at(1, "/x.lua"), "lighttpd broken-scriptfilename: the script");
+    is_str(res.path_info, "", "lighttpd broken-scriptfilename: its '/' is no PATH_INFO");
+    run(at(0, "/x.lua/"), root, "/x.lua/", NULL, NULL);
+    is_str(res.path_info, "/", "a '/' the client sent is PATH_INFO");
+
     snprintf(f, sizeof(f), "proxy:fcgi://localhost%s/x.lua", root);
     run(f, root, "/x.lua", "/extra", NULL);
     is_str(res.script, at(0, "/x.lua"), "SetHandler: the script");
