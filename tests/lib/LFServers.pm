@@ -161,4 +161,56 @@ sub suite {
     is($failed, 0, "$l: 200 requests from $clients concurrent clients, every answer right");
 }
 
+# A request straight to the daemon, with these CGI variables only.
+sub raw {
+    my ($t, %p) = @_;
+    return $t->fcgi({ REQUEST_METHOD => 'GET', GATEWAY_INTERFACE => 'CGI/1.1', SERVER_PROTOCOL => 'HTTP/1.1',
+                      QUERY_STRING => '', %p });
+}
+
+# Straight to the daemon (its docroot the www dir): resolving opens no way
+# around docroot and extensions, whatever path a server passes on.
+sub guards {
+    my ($t) = @_;
+    my ($www, $dir) = ($t->www, $t->dir);
+    mkdir "$dir/outside";
+    spew("$dir/outside/evil.lua", "function main(env, req) req:puts('evil') end\n");
+    spew("$www/upload.txt", "function main(env, req) req:puts('evil') end\n");
+    mkdir "$www/dir.lua";
+    spew("$www/dir.lua/index.lua", "function main(env, req) req:puts('index') end\n");
+    symlink("$dir/outside/evil.lua", "$www/link.lua") or die "symlink: $!";
+    symlink("$dir/outside", "$www/linkdir") or die "symlink: $!";
+    $t->script('orig.lua', "function main(env, req) req:puts(table.concat({ env.SCRIPT_FILENAME, "
+        . "env.ORIG_SCRIPT_FILENAME or '-', env.PATH_INFO or '-', env.ORIG_PATH_INFO or '-', "
+        . "env.SCRIPT_NAME or '-', env.ORIG_SCRIPT_NAME or '-' }, '|')) end\n");
+
+    my @refused = (
+        ["$www/upload.txt/x.lua", 403, 'a file that is no script, with a .lua path after it'],
+        ["$www/../outside/evil.lua/x", 403, "'..' out of docroot, split"],
+        ["proxy:fcgi://localhost$www/../outside/evil.lua?x.lua", 403, "'..' out of docroot, Apache's prefix"],
+        ["$www/link.lua/x", 403, 'a symlink out of docroot, split'],
+        ["$www/linkdir/evil.lua/p", 403, 'a symlinked directory out of docroot, split'],
+        ["$www/dir.lua", 404, 'a directory named dir.lua'],
+        # no file to split at: the whole path's ending is checked first, as before
+        ["$www/dir.lua/x", 403, 'a path under a directory named dir.lua'],
+        ["$www/missing.lua/x", 403, 'a missing script with a path after it'],
+        ["$www/missing.lua/x.lua", 404, 'a missing script with a .lua path after it'],
+    );
+    for my $c (@refused) {
+        my $r = raw($t, SCRIPT_FILENAME => $c->[0]);
+        is($r->{status}, $c->[1], "guards: $c->[2]: $c->[1]");
+        unlike($r->{body} // '', qr/evil/, "guards: $c->[2]: nothing ran");
+    }
+    my $r = raw($t, DOCUMENT_ROOT => $www, SCRIPT_NAME => '', PATH_INFO => '/../outside/evil.lua');
+    is($r->{status}, 403, "guards: '..' in PATH_INFO, walked from DOCUMENT_ROOT: 403");
+    $r = raw($t, DOCUMENT_ROOT => $www, SCRIPT_NAME => '', PATH_INFO => '/dir.lua/index.lua/p');
+    is($r->{body}, 'index', 'guards: a script inside a directory named dir.lua still runs');
+
+    $r = raw($t, SCRIPT_FILENAME => "proxy:fcgi://127.0.0.1:9000$www//orig.lua//p?q=1",
+             SCRIPT_NAME => '/orig.lua//p');
+    is($r->{status}, 200, 'guards: empty components split: 200');
+    is($r->{body}, "$www//orig.lua|proxy:fcgi://127.0.0.1:9000$www//orig.lua//p?q=1|//p|-|/orig.lua|/orig.lua//p",
+       'env: the resolved variables, and those received as ORIG_*');
+}
+
 1;

@@ -49,5 +49,6 @@ LFServers::suite($t, "http://127.0.0.1:$p[2]", label => 'H2O path mapping, the d
 LFServers::suite($t, "http://127.0.0.1:$p[3]", label => 'H2O file handler, keepalive', keeps => 1);
 
 LFServers::stop_server($pid, 'TERM');
+LFServers::guards($t);
 is($t->stop, 0, 'stop');
 done_testing;
