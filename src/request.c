@@ -291,12 +291,10 @@ request_in_docroot(const struct conf *c, const char *path)
     return strncmp(real, root, n) == 0 && real[n] == '/';
 }
 
-/* 0 when the script may run (its identity in ID), or an HTTP status. */
+/* Find the script from the CGI variables (resolve.c): 0, or 404. */
 static int
-request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
+request_resolve(struct request *r, char *why, size_t whylen)
 {
-    int in_root;
-
     struct resolve_in in;
     char **env = r->fcgx.envp;
     int status;
@@ -309,11 +307,22 @@ request_check_script(struct request *r, struct file_id *id, char *why, size_t wh
     in.docroot = r->conf->docroot;
     if ((status = resolve_script(&in, &r->res, why, whylen)) != 0)
         return status;
-    r->script = r->res.script;
-    if (r->script[0] == '\0') {
+    if (r->res.script[0] == '\0') {
         snprintf(why, whylen, "no SCRIPT_FILENAME in the request, nor a path to find it by");
         return 404;
     }
+    r->script = r->res.script;
+    return 0;
+}
+
+/* 0 when the script may run (its identity in ID), or an HTTP status. */
+static int
+request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
+{
+    int in_root, status;
+
+    if ((status = request_resolve(r, why, whylen)) != 0)
+        return status;
     if (!request_has_extension(r->conf, r->script)) {
         snprintf(why, whylen, "the script's name does not end with an allowed extension");
         return 403;
