@@ -116,6 +116,14 @@ sub suite {
         is($r->{content}, '102400 same', "$l: POST 100 kB arrives whole");
     }
 
+    {
+        local $TODO = $todo->{chunked};
+        my @parts = map { substr($BIG, $_ * 10240, 10240) } 0 .. 9;
+        $r = http(POST => "$base/post.lua", content => sub { shift @parts },
+                  headers => { 'Content-Type' => 'application/octet-stream' });
+        is($r->{content}, '102400 same', "$l: POST 100 kB chunked arrives whole");
+    }
+
     $r = http(GET => "$base/hdr.lua", headers => { 'X-Test' => 'abc 1', Cookie => 'a=1; b=two' });
     is($r->{content}, '1,two', "$l: the cookies reach the script");
     is($r->{headers}{'x-echo'}, 'abc 1', "$l: a request header reaches the script, its answer the client");
