@@ -1,7 +1,9 @@
 # Through a real Apache 2.4 (mod_proxy_fcgi), in both forms its users write:
 # SetHandler "proxy:unix:...|fcgi://localhost" on .lua files, and php-fpm's
 # ProxyPassMatch form, which sends SCRIPT_FILENAME as
-# proxy:fcgi://localhost/www/x.lua/extra/path with no PATH_INFO.
+# proxy:fcgi://localhost/www/x.lua/extra/path with no PATH_INFO; with
+# enablereuse (kept connections), and with ProxyFCGIBackendType GENERIC
+# (the plain path in SCRIPT_FILENAME).
 use strict;
 use warnings;
 use FindBin;
@@ -22,7 +24,7 @@ $t->start;
 LFServers::idle_sockets($t);
 
 my ($dir, $www, $sock) = ($t->dir, $t->www, $t->listen_addr);
-my ($p1, $p2, $p3) = (free_port(), free_port(), free_port());
+my ($p1, $p2, $p3, $p4) = (free_port(), free_port(), free_port(), free_port());
 my $user = getpwnam('www-data') ? 'www-data' : 'nobody';
 my $group = getgrnam('www-data') ? 'www-data' : 'nogroup';
 mkdir "$dir/apache";
@@ -42,6 +44,7 @@ LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
 Listen 127.0.0.1:$p1
 Listen 127.0.0.1:$p2
 Listen 127.0.0.1:$p3
+Listen 127.0.0.1:$p4
 DocumentRoot $www
 <Directory $www>
     Require all granted
@@ -65,6 +68,14 @@ DocumentRoot $www
         SetHandler "proxy:fcgi://lfkeep"
     </FilesMatch>
 </VirtualHost>
+
+# ProxyFCGIBackendType GENERIC: SCRIPT_FILENAME the plain path.
+<VirtualHost 127.0.0.1:$p4>
+    ProxyFCGIBackendType GENERIC
+    <FilesMatch "\\.lua\$">
+        SetHandler "proxy:unix:$sock|fcgi://localhost"
+    </FilesMatch>
+</VirtualHost>
 <Proxy "unix:$sock|fcgi://lfkeep">
     ProxySet enablereuse=on
 </Proxy>
@@ -83,6 +94,7 @@ LFServers::suite($t, "http://127.0.0.1:$p1", label => 'Apache SetHandler', todo 
 LFServers::suite($t, "http://127.0.0.1:$p2", label => 'Apache ProxyPassMatch', todo => \%todo);
 LFServers::suite($t, "http://127.0.0.1:$p3", label => 'Apache SetHandler, enablereuse', keeps => 1,
                  todo => \%todo);
+LFServers::suite($t, "http://127.0.0.1:$p4", label => 'Apache GENERIC', todo => \%todo);
 
 LFServers::stop_server($pid, 'TERM');
 {
