@@ -15,6 +15,8 @@ enum state_over {
 };
 
 lua_State *state_open(const char *path, const struct conf *c, char *err, size_t errlen);
+lua_State *state_open_watched(const char *path, const struct conf *c, struct slowlog_slot *slow,
+                              char *err, size_t errlen);
 void       state_close(void *L);
 void       state_arm(lua_State *L, const struct conf *c);
 void       state_disarm(lua_State *L);

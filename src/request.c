@@ -470,7 +470,7 @@ request_run(struct request *r, const struct file_id *id)
         request_error(r, 500, "out of memory for a state");
         return;
     }
-    if (fresh && (st->L = state_open(r->script, r->conf, why, sizeof(why))) == NULL) {
+    if (fresh && (st->L = state_open_watched(r->script, r->conf, r->slow, why, sizeof(why))) == NULL) {
         pool_release(r->pool, st, 1);
         request_error(r, 500, why);
         return;

@@ -489,6 +489,15 @@ state_load_entry(lua_State *L)
 lua_State *
 state_open(const char *path, const struct conf *c, char *err, size_t errlen)
 {
+    return state_open_watched(path, c, NULL, err, errlen);
+}
+
+/* state_open() for a request: its load is watched for the slow log's
+ * mark (SLOW, may be NULL) as its handler is. */
+lua_State *
+state_open_watched(const char *path, const struct conf *c, struct slowlog_slot *slow,
+                   char *err, size_t errlen)
+{
     struct state_info *info = calloc(1, sizeof(*info));
     struct state_load ld = { path, 0 };
     lua_State *L;
@@ -517,6 +526,7 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 #endif
     state_arm(L, c);
+    state_watch(L, slow);
     rc = lua_cpcall(L, state_load_entry, &ld);
     /* a limit once hit fails the load even if something swallowed it */
     if (rc != 0 || state_info(L)->over != STATE_OK) {

@@ -25,6 +25,8 @@ my $t = LFTest->new(
         'spin.lua' => $spin,
         'inc.lua'  => "function main(env, req) os.execute('sleep 2.5') req:puts('back') end\n",
         'fast.lua' => "function main(env, req) req:puts('fast') end\n",
+        'load.lua' => "local s = os.clock()\nwhile os.clock() - s < 2 do end\n"
+                    . "function main(env, req) req:puts('loaded') end\n",
     });
 my $slow = $t->dir . '/slow.log';
 $t->write_conf(slowlog => $slow);
@@ -75,16 +77,22 @@ unlike($e, qr/stack traceback/, 'and no traceback');
 is(LFTest::read_response($s)->{body}, 'back', 'the request completes');
 is(scalar(entries()), 2, 'one entry for it');
 
+# a script slow to load on its first request: the traceback is in its main chunk
+is($t->get('load.lua', HTTP_X_REQUEST_ID => 'slow-load')->{body}, 'loaded', 'a script slow to load');
+ok(wait_for(sub { entries() >= 3 }, 5), 'its first request gets an entry');
+like((entries())[2], qr/request slow-load,.*\nstack traceback:\n\t\Q$www\E\/load\.lua:2: in main chunk/s,
+     'with the traceback of the script\'s main chunk, being loaded');
+
 # with timeout = 0 the hook still watches for the mark
 $t->write_conf(timeout => 0);
 $t->signal('HUP');
 ok($t->wait_log(qr/reloaded/), 'HUP with timeout = 0');
 is($t->get('spin.lua', SPIN => 1.5)->{body}, 'done', 'a slow request without a timeout');
-ok(wait_for(sub { entries() >= 3 }, 5), 'gets an entry');
+ok(wait_for(sub { entries() >= 4 }, 5), 'gets an entry');
 SKIP: {
     skip 'LuaJIT compiles the loop with timeout = 0: no hook runs in it', 1
         if `${\ LFTest::binary()} -V` =~ /LuaJIT/;
-    like((entries())[2], qr/in function 'deliberately_slow'/, 'with its traceback');
+    like((entries())[3], qr/in function 'deliberately_slow'/, 'with its traceback');
 }
 
 # slowtime = 0: off
@@ -93,7 +101,7 @@ $t->signal('HUP');
 ok(wait_for(sub { reloads() >= 2 }, 10), 'HUP with slowtime = 0');
 is($t->get('spin.lua', SPIN => 1.5)->{body}, 'done', 'a slow request');
 is($t->get('inc.lua')->{body}, 'back', 'and one in C');
-is(scalar(entries()), 3, 'get no entry with slowtime = 0');
+is(scalar(entries()), 4, 'get no entry with slowtime = 0');
 
 # USR1 after a rename: entries go to a new file of the same name
 $t->write_conf(slowtime => 1);
@@ -105,7 +113,7 @@ ok($t->wait_log(qr/log reopened/), 'USR1 is logged');
 is($t->get('spin.lua', SPIN => 1.5, HTTP_X_REQUEST_ID => 'after-usr1')->{body}, 'done', 'a slow request after USR1');
 ok(wait_for(sub { entries() >= 1 }, 5), 'its entry is in a new file');
 like((entries())[0], qr/request after-usr1,/, 'the entry of that request');
-is(scalar(entries("$slow.1")), 3, 'the renamed file keeps the entries before');
+is(scalar(entries("$slow.1")), 4, 'the renamed file keeps the entries before');
 
 $t->stop;
 done_testing;
