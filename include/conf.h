@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 struct lua_State;
+struct acl;
 
 struct strlist {
     char  **items;
@@ -53,6 +54,7 @@ struct conf {
     struct strlist  extensions;
     struct strlist  preload;
     struct strlist  allowed_clients;
+    struct acl     *acl;            /* allowed_clients, parsed */
     char           *status_path;
     char           *ping_path;
     char           *ping_response;

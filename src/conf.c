@@ -27,6 +27,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "acl.h"
 #include "conf_keys.h"
 #include "log.h"
 
@@ -82,6 +83,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
 static int
 conf_check(struct conf_ctx *ctx, struct conf *c)
 {
+    char msg[256];
+
     if (c->states == CONF_UNSET)
         c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
     if (c->states < c->workers) {
@@ -99,6 +102,10 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
     if (c->keepalive_max == 0) {
         conf_error(ctx, "keepalive_max", "must be at least 1: a connection the web server asked to "
                    "keep (FCGI_KEEP_CONN) must stay open; to keep none, turn off fastcgi_keep_conn");
+        return -1;
+    }
+    if ((c->acl = acl_parse(&c->allowed_clients, msg, sizeof(msg))) == NULL) {
+        conf_error(ctx, "allowed_clients", "%s", msg);
         return -1;
     }
     return 0;
@@ -311,6 +318,7 @@ conf_free(struct conf *c)
     if (c == NULL)
         return;
     conf_free_fields(c);
+    acl_free(c->acl);
     free(c->path);
     free(c);
 }

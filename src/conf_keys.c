@@ -64,7 +64,7 @@ const struct conf_key conf_keys[] = {
     K(docroot,           CT_PATH,    0, 0, 0),
     K(extensions,        CT_LIST,    0, 0, 0),
     K(preload,           CT_LIST,    0, 0, 0),
-    K(allowed_clients,   CT_LIST,    0, 0, CF_LATER),
+    K(allowed_clients,   CT_LIST,    0, 0, 0),
     K(status_path,       CT_TEXT,    0, 0, CF_LATER),
     K(ping_path,         CT_TEXT,    0, 0, CF_LATER),
     K(ping_response,     CT_TEXT,    0, 0, CF_LATER),

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "acl.h"
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
@@ -310,13 +311,16 @@ dispatch_accept_failed(struct dispatch *d, int err)
 static void
 dispatch_accept(struct dispatch *d, int burst)
 {
+    struct sockaddr_storage peer;
+    socklen_t plen;
     int i, fd, on = 1;
 
     for (i = 0; i < burst; i++) {
+        plen = sizeof(peer);
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
-        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        fd = accept4(d->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
-        fd = accept(d->listen_fd, NULL, NULL);
+        fd = accept(d->listen_fd, (struct sockaddr *)&peer, &plen);
         if (fd >= 0 && dispatch_cloexec_nonblock(fd, 1) < 0) {
             close(fd);
             continue;
@@ -333,6 +337,10 @@ dispatch_accept(struct dispatch *d, int burst)
             return;
         }
         d->backoff_ms = 0;
+        if (d->is_tcp && !acl_admit((struct sockaddr *)&peer)) {
+            close(fd);      /* not in allowed_clients (logged) */
+            continue;
+        }
         if (d->is_tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))

@@ -26,7 +26,9 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +295,31 @@ fail:
     return -1;
 }
 
+/* 1 when SA is a loopback address (127/8, ::1, ::ffff:127/104). */
+static int
+listen_is_loopback(const struct sockaddr *sa)
+{
+    const struct in6_addr *a6;
+
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* An open FastCGI port runs whatever script a client names: say so when
+ * one is reachable from other hosts and allowed_clients is empty. */
+static void
+listen_warn_open(const struct conf *c, const struct sockaddr *sa)
+{
+    if (c->allowed_clients.count == 0 && !listen_is_loopback(sa))
+        log_warn("listen: %s is reachable from other hosts and allowed_clients is empty: "
+                 "any client that can connect can run scripts; set allowed_clients to "
+                 "the web servers' addresses", c->listen);
+}
+
 static int
 listen_open_tcp(const struct conf *c)
 {
@@ -331,6 +358,8 @@ listen_open_tcp(const struct conf *c)
     }
     if (fd < 0)
         log_syserr("listen: cannot bind %s", c->listen);
+    else
+        listen_warn_open(c, ai->ai_addr);
     freeaddrinfo(res);
     return fd;
 }
