@@ -382,6 +382,25 @@ listen_open(const struct conf *c)
     return fd;
 }
 
+/* A socket handed over by the daemon this one upgrades: remember its
+ * file, as listen_open_unix() does, to remove it on stop. 0, or -1. */
+int
+listen_adopt(const struct conf *c)
+{
+    struct stat sb;
+
+    if (!listen_is_unix(c->listen))
+        return 0;
+    if (lstat(c->listen, &sb) < 0 || !S_ISSOCK(sb.st_mode)) {
+        log_err("upgrade: the socket %s handed over is gone from its path", c->listen);
+        return -1;
+    }
+    listen_bound_dev = sb.st_dev;
+    listen_bound_ino = sb.st_ino;
+    listen_bound = 1;
+    return 0;
+}
+
 /* Close FD and remove the socket file, but only if it is still the one we
  * bound: a daemon started since (after ours was declared stale) may own
  * the path now. */

@@ -44,6 +44,7 @@
 #include "request.h"
 #include "state.h"
 #include "supervise.h"
+#include "upgrade.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -187,6 +188,7 @@ main_block_signals(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -319,7 +321,41 @@ main_serve(struct conf *c, const struct options *o, int listen_fd)
     conf_release(c);
     conf_publish(NULL);
     log_close();
-    return rc == 0 ? 0 : 1;
+    return rc == 1 ? 1 : 0;
+}
+
+/* The pidfile and the listening socket: locked and bound, or handed over
+ * by the daemon this one upgrades (upgrade.c). 0, or -1 (logged). */
+static int
+main_open(const struct conf *c, int *listen_fd, int *pidfd)
+{
+    int rc;
+
+    if ((rc = upgrade_adopt(c, listen_fd, pidfd)) != 0)
+        return rc > 0 ? listen_adopt(c) : -1;
+    if ((*pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
+        return -1;
+    if ((*listen_fd = listen_open(c)) < 0) {
+        daemon_pidfile_remove(*pidfd, c->pidfile);
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the socket and the pidfile, removing their files when they are
+ * ours: not those of a daemon this one failed to take over from. */
+static void
+main_close(const struct conf *c, int listen_fd, int pidfd)
+{
+    if (!upgrade_owns()) {
+        if (listen_fd >= 0)
+            close(listen_fd);
+        close(pidfd);
+        return;
+    }
+    if (listen_fd >= 0)
+        listen_close(listen_fd, c);
+    daemon_pidfile_remove(pidfd, c->pidfile);
 }
 
 int
@@ -346,28 +382,27 @@ main(int argc, char **argv)
     log_set_mirror(1);
     main_block_signals();
 
-    if ((pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
+    if (upgrade_save(argv[0], o.config, foreground) < 0 ||
+        (rc = main_open(c, &listen_fd, &pidfd)) < 0)
         return 1;
-    if ((listen_fd = listen_open(c)) < 0) {
-        daemon_pidfile_remove(pidfd, c->pidfile);
-        return 1;
-    }
     if (!foreground && daemon_detach() < 0) {
-        listen_close(listen_fd, c);
-        daemon_pidfile_remove(pidfd, c->pidfile);
+        main_close(c, listen_fd, pidfd);
         return 1;
     }
     if ((rc = supervise_run(c, o.config, foreground, pidfd, &listen_fd)) == SUPERVISE_SERVE)
         return main_serve(c, &o, listen_fd);
-    if (rc != 0)
+    if (rc == 1)
         daemon_ready(0, "start-up failed; see the messages above");
 
-    if (listen_fd >= 0)
-        listen_close(listen_fd, c);
-    daemon_pidfile_remove(pidfd, c->pidfile);
-    log_notice(rc == 0 ? "stopped" : "start-up failed");
+    if (rc == SUPERVISE_HANDED_OVER) {
+        close(pidfd);       /* the file and its lock are the new binary's */
+        log_notice("stopped; the new binary serves on");
+    } else {
+        main_close(c, listen_fd, pidfd);
+        log_notice(rc == 0 ? "stopped" : "start-up failed");
+    }
     conf_release(c);
     conf_publish(NULL);
     log_close();
-    return rc == 0 ? 0 : 1;
+    return rc == 1 ? 1 : 0;
 }

@@ -72,6 +72,7 @@
 #include "log.h"
 #include "scoreboard.h"
 #include "supervise.h"
+#include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
 
@@ -265,23 +266,29 @@ supervise_reload(void)
 
 /* Reap what exited; the serving process's death is reported and counted,
  * a clean exit (TERM sent to it alone) is not a death. */
+static int
+supervise_reaped(pid_t pid, int status)
+{
+    if (pid != sv.child)
+        return 0;
+    sv.child = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        log_notice("serving process %ld exited; starting a new one", (long)pid);
+        return 1;
+    }
+    supervise_report(pid, status);
+    supervise_record_death();
+    return 1;
+}
+
 static void
 supervise_reap(void)
 {
     pid_t pid;
     int status;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid != sv.child)
-            continue;
-        sv.child = 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            log_notice("serving process %ld exited; starting a new one", (long)pid);
-            continue;
-        }
-        supervise_report(pid, status);
-        supervise_record_death();
-    }
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        supervise_reaped(pid, status);
 }
 
 /*
@@ -307,6 +314,7 @@ supervise_pause(const sigset_t *set)
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
         case SIGHUP:  supervise_reload(); break;
+        case SIGUSR2: log_warn("upgrade: no serving process runs now; send USR2 again later"); break;
         default:
             log_notice("signal %d while no serving process runs: stopping; "
                        "connections waiting in the backlog are reset", sig);
@@ -468,6 +476,7 @@ supervise_wait_ready(int rfd, const sigset_t *set)
         case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGUSR2: log_warn("upgrade: a serving process is starting; send USR2 again later"); break;
         default:
             log_notice("signal %d while a serving process starts: stopping", sig);
             return sig;
@@ -510,6 +519,13 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
         }
         log_notice("serving process %ld started", (long)pid);
         supervise_reap();   /* its SIGCHLD may have been taken while it started */
+        if (upgrade_pending()) {
+            if (upgrade_notify() < 0) {
+                *stop = SIGTERM;
+                return START_STOP;
+            }
+            daemon_pidfile_write(pidfd);    /* logged when it fails */
+        }
         return START_OK;
     }
     while (waitpid(pid, &status, 0) < 0)
@@ -555,7 +571,10 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
     int status, killed = 0;
 
     supervise_forward(sig);
-    listen_close(*listen_fd, c);
+    if (*listen_fd >= 0 && upgrade_owns())
+        listen_close(*listen_fd, c);
+    else if (*listen_fd >= 0)
+        close(*listen_fd);      /* the socket file is another daemon's */
     *listen_fd = -1;
     if (sv.child <= 0)
         return;
@@ -578,6 +597,44 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
     sv.child = 0;
 }
 
+/* Signals while a new binary starts: reload and reopen as usual; a stop
+ * gives the upgrade up (returned). */
+static int
+supervise_upgrade_signal(int sig)
+{
+    switch (sig) {
+    case SIGHUP:  supervise_reload(); supervise_forward(sig); return 0;
+    case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
+    case SIGUSR2: log_notice("upgrade: already under way"); return 0;
+    default:      return sig;
+    }
+}
+
+/*
+ * USR2: start the new binary on our socket (upgrade.c). Once it serves,
+ * this daemon stops as on TERM, leaving the socket file and the pidfile to
+ * it: SUPERVISE_HANDED_OVER. 0 when it failed and this one serves on (a
+ * serving process that died meanwhile is restarted by the caller).
+ */
+static int
+supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, int *listen_fd)
+{
+    int sig;
+
+    switch (upgrade_run(*listen_fd, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
+    case UPGRADE_DONE:
+        close(*listen_fd);      /* the new one holds it open */
+        *listen_fd = -1;
+        supervise_stop(SIGTERM, c, listen_fd, 0);
+        return SUPERVISE_HANDED_OVER;
+    case UPGRADE_STOP:
+        supervise_stop(sig, c, listen_fd, 0);
+        return SUPERVISE_STOPPED;
+    default:
+        return 0;
+    }
+}
+
 /*
  * Write the pidfile, then keep a serving process running until TERM or
  * INT. In the supervisor: 0 after a clean stop, 1 when no serving process
@@ -592,7 +649,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
 
     sv.path = path;
     sv.foreground = foreground;
-    if (daemon_pidfile_write(pidfd) < 0 || scoreboard_create(c->workers) < 0)
+    /* a new binary writes its pid once it serves (supervise_start) */
+    if ((!upgrade_pending() && daemon_pidfile_write(pidfd) < 0) || scoreboard_create(c->workers) < 0)
         return 1;
     supervise_log_owner(c);
     memset(&sa, 0, sizeof(sa));
@@ -606,6 +664,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGCHLD);
     for (;;) {
         if (sv.child == 0) {
@@ -630,6 +689,11 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGUSR2:
+            if ((rc = supervise_upgrade(c, pidfd, &set, listen_fd)) == 0)
+                continue;
+            scoreboard_destroy();
+            return rc;
         default:
             supervise_stop(sig, c, listen_fd, 0);
             scoreboard_destroy();
