@@ -46,6 +46,11 @@
  * the pidfile and the socket. A first serving process that cannot start is
  * not restarted: its reason goes to the starting command (daemon_ready)
  * and the supervisor exits 1.
+ *
+ * USR2 starts a new binary on the same socket (upgrade.c); once it serves,
+ * this supervisor stops its serving process as on TERM and exits, leaving
+ * the socket file and the pidfile to the new one. How a serving process
+ * died is told by postmortem.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +75,7 @@
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
+#include "postmortem.h"
 #include "scoreboard.h"
 #include "supervise.h"
 #include "upgrade.h"
@@ -103,26 +109,6 @@ supervise_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *
-supervise_signal_name(int sig, char *buf, size_t len)
-{
-    static const struct { int sig; const char *name; } names[] = {
-        { SIGSEGV, "SIGSEGV" }, { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" },
-        { SIGILL, "SIGILL" }, { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" },
-        { SIGTERM, "SIGTERM" }, { SIGINT, "SIGINT" }, { SIGHUP, "SIGHUP" },
-        { SIGQUIT, "SIGQUIT" }, { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
-        { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" }, { SIGTRAP, "SIGTRAP" },
-        { SIGSYS, "SIGSYS" }, { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i].sig == sig)
-            return names[i].name;
-    snprintf(buf, len, "signal %d", sig);
-    return buf;
-}
-
 /* SIGCHLD must have a handler: a blocked signal whose action is to be
  * ignored may be discarded instead of waiting for sigwait(). */
 static void
@@ -146,38 +132,6 @@ supervise_log_owner(const struct conf *c)
     if (c->group && (gr = getgrnam(c->group)) != NULL)
         sv.gid = gr->gr_gid;
     sv.chown_log = 1;
-}
-
-/* How the serving process ended, and what its workers were running. */
-static void
-supervise_report(pid_t pid, int status)
-{
-    struct scoreboard_entry e;
-    time_t now = time(NULL);
-    const char *core = "";
-    char buf[32];
-    int w, running = 0;
-
-#ifdef WCOREDUMP
-    if (WIFSIGNALED(status) && WCOREDUMP(status))
-        core = " (core dumped)";
-#endif
-    if (WIFSIGNALED(status))
-        log_err("serving process %ld died of %s%s", (long)pid,
-                supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)), core);
-    else
-        log_err("serving process %ld exited with status %d", (long)pid, WEXITSTATUS(status));
-    for (w = 1; w <= scoreboard_slots(); w++) {
-        if (!scoreboard_read(w, &e))
-            continue;
-        running++;
-        if (e.torn)
-            log_err("worker %d was starting or ending a request", w);
-        else
-            log_err("worker %d was running %s (for %ld s)", w, e.script, (long)(now - e.since));
-    }
-    if (running == 0)
-        log_err("no worker was running a script");
 }
 
 /*
@@ -276,7 +230,7 @@ supervise_reaped(pid_t pid, int status)
         log_notice("serving process %ld exited; starting a new one", (long)pid);
         return 1;
     }
-    supervise_report(pid, status);
+    postmortem_report(pid, status);
     supervise_record_death();
     return 1;
 }
@@ -406,7 +360,7 @@ supervise_start_failed(pid_t pid, int status)
     if (sv.started == 0) {
         if (WIFSIGNALED(status)) {
             snprintf(why, sizeof(why), "the serving process died of %s during start-up",
-                     supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)));
+                     postmortem_signal_name(WTERMSIG(status), buf, sizeof(buf)));
         } else if (WEXITSTATUS(status) != 1) {
             /* not our own failure, which says why and exits 1: a C
              * module that called exit() in a preload */
@@ -424,7 +378,7 @@ supervise_start_failed(pid_t pid, int status)
     }
     /* the socket stays: a failed restart is a death, retried after the back-off */
     if (WIFSIGNALED(status))
-        supervise_report(pid, status);
+        postmortem_report(pid, status);
     else
         log_err("a new serving process could not start (exit status %d); trying again",
                 WEXITSTATUS(status));
@@ -592,7 +546,7 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
     if (pid < 0) {
         log_syserr("waitpid %ld", (long)sv.child);
     } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-        supervise_report(sv.child, status);
+        postmortem_report(sv.child, status);
     }
     sv.child = 0;
 }
