@@ -16,7 +16,7 @@ struct conf {
     int             refs;           /* guarded by the conf module's lock */
     char           *path;
 
-    char           *listen;
+    struct strlist  listen;         /* at least one, at most LF_MAX_LISTEN */
     int             listen_mode;
     char           *listen_owner;
     char           *listen_group;

@@ -47,6 +47,7 @@
 #define LF_MAX_SWEEP            3600000
 #define LF_MAX_JITTER           1000000
 #define LF_MAX_BUFSIZE          (64 * 1024 * 1024)
+#define LF_MAX_LISTEN           16      /* addresses in listen */
 #define LF_MAX_LIST             256     /* entries in extensions, preload */
 
 /* A state's hit count is halved every this many sweeps (popularity ages). */

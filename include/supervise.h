@@ -3,6 +3,7 @@
 #define LF_SUPERVISE_H
 
 struct conf;
+struct listeners;
 
 /* What supervise_run() returns in the serving child. */
 #define SUPERVISE_SERVE (-1)
@@ -12,7 +13,7 @@ struct conf;
 #define SUPERVISE_HANDED_OVER  2
 
 int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
-                   int *listen_fd);
+                   struct listeners *ls);
 void supervise_ready(void);
 void supervise_watch_parent(void);
 

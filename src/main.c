@@ -223,15 +223,14 @@ main_stop_bound(void)
  * worker ended; -1 when the bound was hit and some still run (logged).
  * The supervisor has closed its copy of the socket and removed its path. */
 static int
-main_stop(int *listen_fd, struct dispatch *dispatch)
+main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch)
 {
     long long bound = main_stop_bound();
     struct dispatch_counts n;
     int busy;
 
     dispatch_stop(dispatch);
-    close(*listen_fd);
-    *listen_fd = -1;
+    listen_close(ls, c, 0);
     if ((busy = worker_wait(bound)) == 0)
         return 0;
     dispatch_counts(dispatch, &n);
@@ -240,11 +239,27 @@ main_stop(int *listen_fd, struct dispatch *dispatch)
     return -1;
 }
 
+/* The listen addresses, "a, b", in BUF (cut short when long). */
+static const char *
+main_listen_text(const struct conf *c, char *buf, size_t len)
+{
+    size_t used = 0;
+    int i, n;
+
+    buf[0] = '\0';
+    for (i = 0; i < c->listen.count && used < len; i++) {
+        n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", c->listen.items[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
 /* Start everything after the socket; -1 when start-up failed (logged), 1
  * when a stop was cut short and workers still run. */
 static int
-main_run(struct conf *c, const struct options *o, int *listen_fd)
+main_run(struct conf *c, const struct options *o, struct listeners *ls)
 {
+    char where[512];
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
@@ -264,7 +279,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     main_limits(c, &limits);
     if ((pool = pool_new(&limits, state_close)) == NULL)
         return -1;
-    if ((dispatch = dispatch_new(*listen_fd, !listen_is_unix(c->listen))) == NULL) {
+    if ((dispatch = dispatch_new(ls)) == NULL) {
         pool_destroy(pool);
         return -1;
     }
@@ -279,14 +294,14 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
         return -1;
     }
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
-               c->workers, c->states, c->listen);
+               c->workers, c->states, main_listen_text(c, where, sizeof(where)));
     daemon_ready(1, NULL);
     supervise_ready();
     log_set_mirror(0);
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    if (main_stop(listen_fd, dispatch) < 0)
+    if (main_stop(ls, c, dispatch) < 0)
         return 1;       /* workers still run: leave their memory alone */
     worker_join();
     housekeep_stop();
@@ -301,13 +316,13 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
  * the fork), not the file: after a crash, exactly what HUP had loaded.
  */
 static int
-main_serve(struct conf *c, const struct options *o, int listen_fd)
+main_serve(struct conf *c, const struct options *o, struct listeners *ls)
 {
     int rc;
 
     conf_release(c);
     c = conf_acquire();
-    rc = main_run(c, o, &listen_fd);
+    rc = main_run(c, o, ls);
 
     if (rc < 0)
         daemon_ready(0, "start-up failed; see the messages above");
@@ -316,8 +331,7 @@ main_serve(struct conf *c, const struct options *o, int listen_fd)
         log_notice("serving process stopped, cutting short what still ran");
         _exit(0);
     }
-    if (listen_fd >= 0)
-        close(listen_fd);
+    listen_close(ls, c, 0);
     conf_release(c);
     conf_publish(NULL);
     log_close();
@@ -327,15 +341,15 @@ main_serve(struct conf *c, const struct options *o, int listen_fd)
 /* The pidfile and the listening socket: locked and bound, or handed over
  * by the daemon this one upgrades (upgrade.c). 0, or -1 (logged). */
 static int
-main_open(const struct conf *c, int *listen_fd, int *pidfd)
+main_open(const struct conf *c, struct listeners *ls, int *pidfd)
 {
     int rc;
 
-    if ((rc = upgrade_adopt(c, listen_fd, pidfd)) != 0)
-        return rc > 0 ? listen_adopt(c) : -1;
+    if ((rc = upgrade_adopt(c, ls, pidfd)) != 0)
+        return rc > 0 ? listen_adopt(c, ls) : -1;
     if ((*pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
         return -1;
-    if ((*listen_fd = listen_open(c)) < 0) {
+    if (listen_open(c, ls) < 0) {
         daemon_pidfile_remove(*pidfd, c->pidfile);
         return -1;
     }
@@ -345,16 +359,14 @@ main_open(const struct conf *c, int *listen_fd, int *pidfd)
 /* Close the socket and the pidfile, removing their files when they are
  * ours: not those of a daemon this one failed to take over from. */
 static void
-main_close(const struct conf *c, int listen_fd, int pidfd)
+main_close(const struct conf *c, struct listeners *ls, int pidfd)
 {
     if (!upgrade_owns()) {
-        if (listen_fd >= 0)
-            close(listen_fd);
+        listen_close(ls, c, 0);
         close(pidfd);
         return;
     }
-    if (listen_fd >= 0)
-        listen_close(listen_fd, c);
+    listen_close(ls, c, 1);
     daemon_pidfile_remove(pidfd, c->pidfile);
 }
 
@@ -364,7 +376,8 @@ main(int argc, char **argv)
     struct options o;
     struct conf *c;
     char err[1024];
-    int listen_fd, pidfd, rc, foreground;
+    struct listeners ls = { 0, { 0 }, { 0 } };
+    int pidfd, rc, foreground;
 
     main_options(argc, argv, &o);
     if (o.test)
@@ -383,14 +396,14 @@ main(int argc, char **argv)
     main_block_signals();
 
     if (upgrade_save(argv[0], o.config, foreground) < 0 ||
-        (rc = main_open(c, &listen_fd, &pidfd)) < 0)
+        (rc = main_open(c, &ls, &pidfd)) < 0)
         return 1;
     if (!foreground && daemon_detach() < 0) {
-        main_close(c, listen_fd, pidfd);
+        main_close(c, &ls, pidfd);
         return 1;
     }
-    if ((rc = supervise_run(c, o.config, foreground, pidfd, &listen_fd)) == SUPERVISE_SERVE)
-        return main_serve(c, &o, listen_fd);
+    if ((rc = supervise_run(c, o.config, foreground, pidfd, &ls)) == SUPERVISE_SERVE)
+        return main_serve(c, &o, &ls);
     if (rc == 1)
         daemon_ready(0, "start-up failed; see the messages above");
 
@@ -398,7 +411,7 @@ main(int argc, char **argv)
         close(pidfd);       /* the file and its lock are the new binary's */
         log_notice("stopped; the new binary serves on");
     } else {
-        main_close(c, listen_fd, pidfd);
+        main_close(c, &ls, pidfd);
         log_notice(rc == 0 ? "stopped" : "start-up failed");
     }
     conf_release(c);

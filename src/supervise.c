@@ -517,7 +517,7 @@ supervise_stop_bound(int starting)
  * C call, a preload that does not return) is killed: a stop always ends.
  */
 static void
-supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
+supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
     long long until = supervise_now_ms() + supervise_stop_bound(starting);
     sigset_t chld;
@@ -525,11 +525,7 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
     int status, killed = 0;
 
     supervise_forward(sig);
-    if (*listen_fd >= 0 && upgrade_owns())
-        listen_close(*listen_fd, c);
-    else if (*listen_fd >= 0)
-        close(*listen_fd);      /* the socket file is another daemon's */
-    *listen_fd = -1;
+    listen_close(ls, c, upgrade_owns());   /* not another daemon's files */
     if (sv.child <= 0)
         return;
     sigemptyset(&chld);
@@ -571,18 +567,17 @@ supervise_upgrade_signal(int sig)
  * serving process that died meanwhile is restarted by the caller).
  */
 static int
-supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, int *listen_fd)
+supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct listeners *ls)
 {
     int sig;
 
-    switch (upgrade_run(*listen_fd, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
+    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
     case UPGRADE_DONE:
-        close(*listen_fd);      /* the new one holds it open */
-        *listen_fd = -1;
-        supervise_stop(SIGTERM, c, listen_fd, 0);
+        listen_close(ls, c, 0);    /* the new one holds them open */
+        supervise_stop(SIGTERM, c, ls, 0);
         return SUPERVISE_HANDED_OVER;
     case UPGRADE_STOP:
-        supervise_stop(sig, c, listen_fd, 0);
+        supervise_stop(sig, c, ls, 0);
         return SUPERVISE_STOPPED;
     default:
         return 0;
@@ -595,7 +590,7 @@ supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, int *lis
  * could start. In the serving child: SUPERVISE_SERVE.
  */
 int
-supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, int *listen_fd)
+supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, struct listeners *ls)
 {
     struct sigaction sa;
     sigset_t set;
@@ -633,7 +628,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             if (rc == START_STOP) {
                 if (sv.started == 0)
                     daemon_ready(0, "stopped by a signal during start-up");
-                supervise_stop(sig, c, listen_fd, 1);
+                supervise_stop(sig, c, ls, 1);
                 break;
             }
             continue;
@@ -644,12 +639,12 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
         case SIGUSR2:
-            if ((rc = supervise_upgrade(c, pidfd, &set, listen_fd)) == 0)
+            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == 0)
                 continue;
             scoreboard_destroy();
             return rc;
         default:
-            supervise_stop(sig, c, listen_fd, 0);
+            supervise_stop(sig, c, ls, 0);
             scoreboard_destroy();
             return 0;
         }

@@ -2,11 +2,11 @@
  * upgrade.c: a new binary takes over from the running one without a
  * refused or failed request (SIGUSR2 to the supervisor, as nginx does).
  *
- * The supervisor holds the listening socket and the locked pidfile. On
+ * The supervisor holds the listening sockets and the locked pidfile. On
  * USR2 it forks and execs the binary at the path it was started from
- * (now the new build), with the same config file, handing it both
+ * (now the new build), with the same config file, handing it those
  * descriptors and a pipe; LUAFCGID_UPGRADE tells the new process which
- * they are, and the listen address they belong to. The new process takes
+ * they are, and the listen addresses they belong to. The new process takes
  * them instead of binding and locking (the flock() lock belongs to the
  * open file, so it is shared, not lost), starts its own serving process,
  * and once that serves, writes its pid to the pipe and then to the
@@ -39,6 +39,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "listen.h"
 #include "log.h"
 #include "upgrade.h"
 
@@ -90,44 +91,86 @@ upgrade_parse_fd(const char *s, char **end)
     return *end == s || v < 0 || v > INT_MAX ? -1 : (int)v;
 }
 
-/* In a new binary started by USR2: take the listening socket and the
- * pidfile from LUAFCGID_UPGRADE. 0 when there is none (an ordinary
- * start), 1 when taken, -1 when it cannot take over (logged). */
-int
-upgrade_adopt(const struct conf *c, int *listen_fd, int *pidfd)
+/* c->listen as one string, addresses separated by newlines (which no
+ * address may hold); BUF, or NULL when it does not fit. */
+static const char *
+upgrade_listen_text(const struct conf *c, char *buf, size_t len)
 {
-    const char *env = getenv(UPGRADE_ENV);
-    char *p, *listen;
-    int lfd, pfd, rfd, on = 0;
-    socklen_t len = sizeof(on);
+    size_t used = 0, n;
+    int i;
+
+    for (i = 0; i < c->listen.count; i++) {
+        n = strlen(c->listen.items[i]);
+        if (used + n + 2 > len)
+            return NULL;
+        if (i > 0)
+            buf[used++] = '\n';
+        memcpy(buf + used, c->listen.items[i], n);
+        used += n;
+    }
+    buf[used] = '\0';
+    return buf;
+}
+
+/* A descriptor handed over: open, made close-on-exec again; 0 or -1. */
+static int
+upgrade_take_fd(int fd)
+{
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* The listening sockets "FD,FD,...:" at *P into LS; 0, or -1. */
+static int
+upgrade_parse_listeners(char **p, struct listeners *ls)
+{
+    int on, fd;
+    socklen_t len;
+
+    for (ls->n = 0; ls->n < LF_MAX_LISTEN; ) {
+        if ((fd = upgrade_parse_fd(*p, p)) < 0)
+            return -1;
+        on = 0;
+        len = sizeof(on);
+        if (upgrade_take_fd(fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+            return -1;
+        ls->fd[ls->n++] = fd;
+        if (*(*p)++ != ',')
+            return (*p)[-1] == ':' ? 0 : -1;
+    }
+    return -1;
+}
+
+/* In a new binary started by USR2: take the listening sockets and the
+ * pidfile from LUAFCGID_UPGRADE ("PIDFD:READYFD:FD,FD:ADDRESSES"). 0 when
+ * there is none (an ordinary start), 1 when taken, -1 when it cannot take
+ * over (logged). */
+int
+upgrade_adopt(const struct conf *c, struct listeners *ls, int *pidfd)
+{
+    const char *env = getenv(UPGRADE_ENV), *ours;
+    char *p, text[LF_MAX_LISTEN * 128];
+    int pfd, rfd;
     struct stat sb;
 
     if (env == NULL)
         return 0;
-    if ((lfd = upgrade_parse_fd(env, &p)) < 0 || *p++ != ':' ||
-        (pfd = upgrade_parse_fd(p, &p)) < 0 || *p++ != ':' ||
+    if ((pfd = upgrade_parse_fd(env, &p)) < 0 || *p++ != ':' ||
         (rfd = upgrade_parse_fd(p, &p)) < 0 || *p++ != ':') {
         log_err("upgrade: %s is malformed: '%s'", UPGRADE_ENV, env);
         return -1;
     }
-    listen = p;
     up.ready_fd = rfd;
-    if (fcntl(rfd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(lfd, F_SETFD, FD_CLOEXEC) < 0 ||
-        fcntl(pfd, F_SETFD, FD_CLOEXEC) < 0) {
-        log_syserr("upgrade: the descriptors handed over are not open");
+    if (upgrade_take_fd(rfd) < 0 || upgrade_take_fd(pfd) < 0 || fstat(pfd, &sb) < 0 ||
+        !S_ISREG(sb.st_mode) || upgrade_parse_listeners(&p, ls) < 0) {
+        log_err("upgrade: the descriptors handed over are not a pidfile and listening sockets");
         return -1;
     }
-    if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on ||
-        fstat(pfd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        log_err("upgrade: the descriptors handed over are not a listening socket and a pidfile");
+    if ((ours = upgrade_listen_text(c, text, sizeof(text))) == NULL || strcmp(p, ours) != 0 ||
+        ls->n != c->listen.count) {
+        log_err("upgrade: listen changed; the running daemon's sockets are handed over as they "
+                "are: restart to listen elsewhere");
         return -1;
     }
-    if (strcmp(listen, c->listen) != 0) {
-        log_err("upgrade: listen changed from %s to %s; the running daemon's socket is handed "
-                "over as it is: restart to listen elsewhere", listen, c->listen);
-        return -1;
-    }
-    *listen_fd = lfd;
     *pidfd = pfd;
     unsetenv(UPGRADE_ENV);     /* scripts and their children need not see it */
     return 1;
@@ -169,16 +212,21 @@ upgrade_notify(void)
 
 /* The child: exec the binary with the descriptors handed over. */
 static void
-upgrade_exec(int listen_fd, int pidfd, int wfd, int efd, const char *listen)
+upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char *listen)
 {
-    char env[PATH_MAX + 64];
+    char env[LF_MAX_LISTEN * 160];
     char *argv[4];
-    int i = 0;
+    int i = 0, k, n, ok;
     sigset_t none;
 
-    snprintf(env, sizeof(env), "%d:%d:%d:%s", listen_fd, pidfd, wfd, listen);
-    if (setenv(UPGRADE_ENV, env, 1) < 0 || fcntl(listen_fd, F_SETFD, 0) < 0 ||
-        fcntl(pidfd, F_SETFD, 0) < 0 || fcntl(wfd, F_SETFD, 0) < 0) {
+    n = snprintf(env, sizeof(env), "%d:%d:", pidfd, wfd);
+    ok = fcntl(pidfd, F_SETFD, 0) == 0 && fcntl(wfd, F_SETFD, 0) == 0;
+    for (k = 0; k < ls->n; k++) {
+        n += snprintf(env + n, sizeof(env) - (size_t)n, "%d%c", ls->fd[k], k + 1 < ls->n ? ',' : ':');
+        ok = ok && fcntl(ls->fd[k], F_SETFD, 0) == 0;
+    }
+    snprintf(env + n, sizeof(env) - (size_t)n, "%s", listen);
+    if (!ok || setenv(UPGRADE_ENV, env, 1) < 0) {
         log_syserr("upgrade: cannot hand over the descriptors");
         _exit(127);
     }
@@ -200,8 +248,9 @@ upgrade_exec(int listen_fd, int pidfd, int wfd, int efd, const char *listen)
 /* Fork and exec the new binary; its pid, with the read end of its pipe in
  * *RFD; -1 (logged). */
 static pid_t
-upgrade_spawn(int listen_fd, int pidfd, int *rfd, int *efd)
+upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
 {
+    char text[LF_MAX_LISTEN * 128];
     struct conf *c;
     int p[2], e[2] = { -1, -1 };
     pid_t pid;
@@ -221,11 +270,13 @@ upgrade_spawn(int listen_fd, int pidfd, int *rfd, int *efd)
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || (e[0] >= 0 && fcntl(e[0], F_SETFD, FD_CLOEXEC) < 0))
         log_syswarn("upgrade: cannot set close-on-exec");
     c = conf_acquire();
+    if (upgrade_listen_text(c, text, sizeof(text)) == NULL)
+        text[0] = '\0';        /* the new one refuses it */
+    conf_release(c);
     if ((pid = fork()) == 0) {
         close(p[0]);
-        upgrade_exec(listen_fd, pidfd, p[1], e[1], c->listen);
+        upgrade_exec(ls, pidfd, p[1], e[1], text);
     }
-    conf_release(c);
     close(p[1]);
     if (e[1] >= 0)
         close(e[1]);
@@ -278,14 +329,14 @@ upgrade_read_pid(int rfd)
 }
 
 /*
- * USR2 in the supervisor: start the new binary on LISTEN_FD and PIDFD and
+ * USR2 in the supervisor: start the new binary on the sockets LS and PIDFD and
  * wait until it serves, LF_UPGRADE_TIMEOUT s at most. Meanwhile signals of
  * SET go to ON_SIGNAL (it returns non-zero for a stop, left in *SIG) and
  * SIGCHLD's pids to ON_CHILD (the supervisor's own children; 0 when not
  * one of them). UPGRADE_DONE: the new one serves, the caller hands over.
  */
 int
-upgrade_run(int listen_fd, int pidfd, const sigset_t *set, int *sig,
+upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig,
             int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status))
 {
     static const struct timespec zero = { 0, 0 };
@@ -296,7 +347,7 @@ upgrade_run(int listen_fd, int pidfd, const sigset_t *set, int *sig,
     int rfd, efd, s, status = -1;
 
     log_notice("upgrade: starting %s", up.exe);
-    if ((pid = upgrade_spawn(listen_fd, pidfd, &rfd, &efd)) < 0)
+    if ((pid = upgrade_spawn(ls, pidfd, &rfd, &efd)) < 0)
         return UPGRADE_FAILED;
     *sig = 0;
     pfd[1].fd = efd;

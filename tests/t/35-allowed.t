@@ -92,6 +92,40 @@ SKIP: {
     $t6->stop;
 }
 
+# ---- listen as a list: a unix socket and a TCP port ----
+{
+    my $pl = free_port();
+    my $both = LFTest->new(conf => { workers => 2, allowed_clients => [ '127.0.0.9' ] },
+                           scripts => { 'hello.lua' => $hello });
+    my $sock = $both->dir . '/lf.sock';
+    $both->write_conf(listen => [ $sock, "127.0.0.1:$pl" ]);
+    $both->{conf}{listen} = $sock;      # LFTest connects to the first
+    $both->start;
+    like($both->log, qr/listening on \Q$sock\E, 127\.0\.0\.1:$pl/, 'listen = { unix, TCP } binds both');
+    is($both->get('hello.lua')->{body}, 'allowed', 'the unix socket serves (allowed_clients is for TCP)');
+    is(request_from($both, '127.0.0.9', '127.0.0.1', $pl)->{body}, 'allowed', 'and so does the TCP port');
+    ok(!request_from($both, '127.0.0.1', '127.0.0.1', $pl)->{ended}, 'where allowed_clients applies');
+
+    # USR2 hands both sockets over
+    my $old = $both->pid;
+    $both->signal('USR2');
+    ok($both->wait_log(qr/the new binary serves as pid (\d+)/, 20), 'USR2: a new binary takes both sockets');
+    my ($new) = $both->log =~ /the new binary serves as pid (\d+)/;
+    LFTest::track($new, 'luafcgid (upgraded)') if $new;
+    is(LFTest::stop_pid($old, 0, 30), 0, 'the old one exits 0 once drained');
+    $both->{pid} = undef;
+    ok(-S $sock, 'leaving the unix socket file in place');
+    is($both->get('hello.lua')->{body}, 'allowed', 'the new one serves the unix socket');
+    is(request_from($both, '127.0.0.9', '127.0.0.1', $pl)->{body}, 'allowed', 'and the TCP port');
+    if ($new) {
+        kill 'TERM', $new;
+        ok(wait_for(sub { !LFTest::alive($new) }, 20), 'TERM stops the new one');
+        LFTest::untrack($new);
+    }
+    ok(!-e $sock, 'which removes the socket file it took over');
+    ok(!-s $both->dir . '/lf.pid', 'and the pidfile');
+}
+
 # ---- the warning for an open port ----
 my $po = free_port();
 my $open = LFTest->new(conf => { listen => "0.0.0.0:$po" }, scripts => { 'hello.lua' => $hello });
