@@ -5,6 +5,7 @@
 #include <fcgiapp.h>
 
 #include "buf.h"
+#include "resolve.h"
 
 struct conf;
 struct lua_State;
@@ -17,7 +18,8 @@ struct request {
     struct pool    *pool;
     struct wire    *wire;           /* its connection's record layer; may be NULL */
     struct conf    *conf;           /* referenced for this request */
-    const char     *script;         /* SCRIPT_FILENAME */
+    const char     *script;         /* the resolved SCRIPT_FILENAME, in res */
+    struct resolve  res;            /* the script found from the CGI variables */
     struct buf      status;         /* "200 OK" */
     struct buf      ctype;          /* Content-Type value */
     struct buf      head;           /* the script's other header lines */

@@ -291,16 +291,38 @@ request_in_docroot(const struct conf *c, const char *path)
     return strncmp(real, root, n) == 0 && real[n] == '/';
 }
 
+/* Find the script from the CGI variables (resolve.c): 0, or 404. */
+static int
+request_resolve(struct request *r, char *why, size_t whylen)
+{
+    struct resolve_in in;
+    char **env = r->fcgx.envp;
+    int status;
+
+    in.filename = FCGX_GetParam("SCRIPT_FILENAME", env);
+    in.document_root = FCGX_GetParam("DOCUMENT_ROOT", env);
+    in.script_name = FCGX_GetParam("SCRIPT_NAME", env);
+    in.path_info = FCGX_GetParam("PATH_INFO", env);
+    in.path_translated = FCGX_GetParam("PATH_TRANSLATED", env);
+    in.docroot = r->conf->docroot;
+    if ((status = resolve_script(&in, &r->res, why, whylen)) != 0)
+        return status;
+    if (r->res.script[0] == '\0') {
+        snprintf(why, whylen, "no SCRIPT_FILENAME in the request, nor a path to find it by");
+        return 404;
+    }
+    r->script = r->res.script;
+    return 0;
+}
+
 /* 0 when the script may run (its identity in ID), or an HTTP status. */
 static int
 request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
 {
-    int in_root;
+    int in_root, status;
 
-    if (r->script == NULL || r->script[0] == '\0') {
-        snprintf(why, whylen, "no SCRIPT_FILENAME in the request");
-        return 404;
-    }
+    if ((status = request_resolve(r, why, whylen)) != 0)
+        return status;
     if (!request_has_extension(r->conf, r->script)) {
         snprintf(why, whylen, "the script's name does not end with an allowed extension");
         return 403;
@@ -356,28 +378,6 @@ request_read_body(struct request *r, char *why, size_t whylen)
         return -1;
     }
     return 0;
-}
-
-/* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
-void
-request_push_env(lua_State *L, struct request *r)
-{
-    char **p;
-    int n = 0;
-
-    for (p = r->fcgx.envp; *p; p++)
-        n++;
-    lua_createtable(L, 0, n + 1);
-    for (p = r->fcgx.envp; *p; p++) {
-        const char *eq = strchr(*p, '=');
-        if (eq == NULL)
-            continue;
-        lua_pushlstring(L, *p, (size_t)(eq - *p));
-        lua_pushstring(L, eq + 1);
-        lua_rawset(L, -3);
-    }
-    lua_pushliteral(L, LF_VERSION);
-    lua_setfield(L, -2, "LUAFCGID_VERSION");
 }
 
 /* Run inside lua_cpcall: env, req and the handler call. [-0, +0, e] */
@@ -471,9 +471,8 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
-    scoreboard_enter(r->worker, r->script);
-
     status = request_check_script(r, &id, why, sizeof(why));
+    scoreboard_enter(r->worker, r->script);
     if (status == 0)
         status = request_read_body(r, why, sizeof(why));
     if (status == 0) {
