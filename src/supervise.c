@@ -13,13 +13,8 @@
  * backlog meanwhile is served by the new process. Only the requests in
  * flight in the dead process are lost.
  *
- * Deaths that repeat fast back off, as php-fpm's emergency restart does:
- * LF_RESTART_THRESHOLD deaths within LF_RESTART_INTERVAL s make the next
- * start wait, twice as long at each further death (up to
- * LF_RESTART_DELAY_MAX), so a script that crashes on every request costs a
- * fork per delay rather than a busy loop. The delay falls back to none
- * only once a serving process has run LF_RESTART_INTERVAL s without dying.
- * A serving process that exits 0 (TERM sent to it alone) is no death: it
+ * Deaths that repeat fast back off (restart.c). A serving process that
+ * exits 0 (TERM sent to it alone) is no death: it
  * is replaced at once. After the first start, one that cannot start (a
  * user removed, a preload calling os.exit) counts as a death too: the
  * socket stays, and the start is retried after the back-off.
@@ -76,6 +71,7 @@
 #include "listen.h"
 #include "log.h"
 #include "postmortem.h"
+#include "restart.h"
 #include "scoreboard.h"
 #include "supervise.h"
 #include "upgrade.h"
@@ -88,26 +84,13 @@ static struct {
     pid_t       child;                  /* 0: none running */
     int         ready_fd;               /* child: the pipe to the supervisor */
     int         started;                /* serving processes that came up */
-    long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
-    int         ndeaths;
-    long long   delay_ms;               /* the wait before the next start */
-    long long   started_ms;             /* when the last start began */
     pid_t       parent;                 /* the supervisor, as its child sees it */
     const char *path;                   /* the config file, read again on HUP */
     int         foreground;
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
-
-static long long
-supervise_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0 };
 
 /* SIGCHLD must have a handler: a blocked signal whose action is to be
  * ignored may be discarded instead of waiting for sigwait(). */
@@ -132,31 +115,6 @@ supervise_log_owner(const struct conf *c)
     if (c->group && (gr = getgrnam(c->group)) != NULL)
         sv.gid = gr->gr_gid;
     sv.chown_log = 1;
-}
-
-/*
- * Count a death; the wait before the next start. Once backing off, every
- * death doubles the wait; only a serving process that ran
- * LF_RESTART_INTERVAL s since its start ends the back-off (and the count).
- */
-static void
-supervise_record_death(void)
-{
-    long long now = supervise_now_ms();
-    long long oldest;
-
-    if (sv.started_ms > 0 && now - sv.started_ms >= LF_RESTART_INTERVAL * 1000LL) {
-        sv.ndeaths = 0;
-        sv.delay_ms = 0;
-    }
-    sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD] = now;
-    sv.ndeaths++;
-    oldest = sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD];
-    if (sv.delay_ms > 0) {
-        if ((sv.delay_ms *= 2) > LF_RESTART_DELAY_MAX)
-            sv.delay_ms = LF_RESTART_DELAY_MAX;
-    } else if (sv.ndeaths >= LF_RESTART_THRESHOLD && now - oldest <= LF_RESTART_INTERVAL * 1000LL)
-        sv.delay_ms = LF_RESTART_DELAY_MIN;
 }
 
 /* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
@@ -231,7 +189,7 @@ supervise_reaped(pid_t pid, int status)
         return 1;
     }
     postmortem_report(pid, status);
-    supervise_record_death();
+    restart_death();
     return 1;
 }
 
@@ -253,15 +211,15 @@ supervise_reap(void)
 static int
 supervise_pause(const sigset_t *set)
 {
-    long long until = supervise_now_ms() + sv.delay_ms;
+    long long delay = restart_delay_ms(), until = restart_now_ms() + delay;
     long long left;
     int sig;
 
-    if (sv.delay_ms > 0)
+    if (delay > 0)
         log_warn("%d deaths within %d s: waiting %lld ms before starting a serving process",
-                 LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, sv.delay_ms);
+                 LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, delay);
     for (;;) {
-        left = until - supervise_now_ms();
+        left = until - restart_now_ms();
         if ((sig = supervise_wait(set, left > 0 ? left : 0)) == 0)
             return 0;
         switch (sig) {
@@ -382,7 +340,7 @@ supervise_start_failed(pid_t pid, int status)
     else
         log_err("a new serving process could not start (exit status %d); trying again",
                 WEXITSTATUS(status));
-    supervise_record_death();
+    restart_death();
     return START_DIED;
 }
 
@@ -454,11 +412,11 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
     if (pid < 0) {
         if (sv.started == 0)
             return START_FAILED;
-        supervise_record_death();
+        restart_death();
         return START_DIED;
     }
     sv.child = pid;
-    sv.started_ms = supervise_now_ms();
+    restart_started();
     if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
         close(rfd);
         return START_STOP;
@@ -519,7 +477,7 @@ supervise_stop_bound(int starting)
 static void
 supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
-    long long until = supervise_now_ms() + supervise_stop_bound(starting);
+    long long until = restart_now_ms() + supervise_stop_bound(starting);
     sigset_t chld;
     pid_t pid;
     int status, killed = 0;
@@ -531,7 +489,7 @@ supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     while ((pid = waitpid(sv.child, &status, WNOHANG)) == 0) {
-        long long left = until - supervise_now_ms();
+        long long left = until - restart_now_ms();
         if (left <= 0 && !killed) {
             log_err("the serving process %ld did not stop in time: killing it", (long)sv.child);
             kill(sv.child, SIGKILL);
