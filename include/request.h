@@ -23,6 +23,8 @@ struct request {
     struct buf      head;           /* the script's other header lines */
     struct buf      body;           /* buffered output */
     struct buf      post;           /* the request body */
+    size_t          post_read;      /* of it, what req:read() has given */
+    struct buf      temps;          /* upload files to remove, NUL-ended names */
     struct buf      out;            /* the header block being sent */
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
@@ -40,6 +42,8 @@ int  request_write(struct request *r, const char *p, size_t n);
 int  request_flush(struct request *r);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
+int  request_add_temp(struct request *r, const char *path);
+size_t request_body_next(struct request *r, const char **p, size_t max);
 int  request_preload(struct pool *pool, const struct conf *c);
 void request_push_env(struct lua_State *L, struct request *r);
 

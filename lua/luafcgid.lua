@@ -64,6 +64,15 @@ function M.parse(s, t)
   return t
 end
 
+-- The request body's form, as two tables: fields (name -> value, a
+-- repeated name maps to an array) and files (name -> { name, filename,
+-- content_type, size, and data or path }). Parses multipart/form-data
+-- and x-www-form-urlencoded bodies; a malformed body raises an error.
+-- Inside luafcgid only: the work is req:form()'s.
+function M.form(req)
+  return req:form()
+end
+
 local escapes = {
   ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
   ['"'] = "&quot;", ["'"] = "&#39;",

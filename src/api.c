@@ -11,18 +11,21 @@
  * (state_hold): a script cannot hold more outside Lua than inside it.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luafcgid.h"
 #include "api.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
 #include "request.h"
 #include "state.h"
+#include "upload.h"
 
 #define API_REQ_META "luafcgid.req"
 
@@ -164,6 +167,33 @@ api_gets(lua_State *L)
     return 1;
 }
 
+/* req:read([n]): the next piece of the body, at most n bytes (64 KiB
+ * by default), or nil at the end. [-0, +1, v] */
+static int
+api_read(lua_State *L)
+{
+    struct request *r = api_check(L);
+    lua_Number n = luaL_optnumber(L, 2, LF_DEFAULT_READ);
+    const char *p;
+    size_t got;
+
+    if (!(n >= 1))
+        return luaL_argerror(L, 2, "must be at least 1");
+    got = request_body_next(r, &p, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n);
+    if (got == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, p, got);
+    return 1;
+}
+
+/* req:form(): the body's fields and files, two tables. [-0, +2, e] */
+static int
+api_form(lua_State *L)
+{
+    return upload_form(L, api_check(L));
+}
+
 /* req:flush(): headers and what is buffered go out now. [-0, +0] */
 static int
 api_flush(lua_State *L)
@@ -235,6 +265,8 @@ static const luaL_Reg api_methods[] = {
     { "puts",   api_puts },
     { "header", api_header },
     { "gets",   api_gets },
+    { "read",   api_read },
+    { "form",   api_form },
     { "flush",  api_flush },
     { "reset",  api_reset },
     { "log",    api_log },

@@ -67,8 +67,8 @@ multipart_param_value(const char **pp, const char *end, char *out, size_t outlen
 
     if (p < end && *p == '"') {
         for (p++; p < end && *p != '"'; p++) {
-            if (*p == '\\' && p + 1 < end)
-                p++;
+            if (*p == '\\' && p + 1 < end && p[1] == '"')
+                p++;    /* only \" is an escape: Windows paths keep their \ */
             if (n + 1 >= outlen)
                 return -1;
             out[n++] = *p;
@@ -137,10 +137,10 @@ multipart_param(const char *value, size_t vlen, const char *param,
 int
 multipart_boundary(const char *ctype, char *out, size_t outlen, const char **why)
 {
-    size_t n, i;
+    size_t n = 0, i;
     int rc = multipart_param(ctype, strlen(ctype), "boundary", out, outlen, &n);
 
-    if (rc < 0 || n > MULTIPART_BOUNDARY_MAX) {
+    if (rc < 0 || (rc == 1 && n > MULTIPART_BOUNDARY_MAX)) {
         *why = "the multipart boundary is malformed or longer than 70 characters";
         return -1;
     }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -34,6 +35,7 @@
 #include "sandbox.h"
 #include "scoreboard.h"
 #include "state.h"
+#include "upload.h"
 #include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -52,7 +54,8 @@ request_init(struct request *r, int worker, struct pool *pool)
     r->pool = pool;
     if (buf_init(&r->status, 32) < 0 || buf_init(&r->ctype, 32) < 0 ||
         buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
-        buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0)
+        buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0 ||
+        buf_init(&r->temps, 256) < 0)
         rc = -1;
     /* no listening socket: libfcgi only reads the connections we hand it */
     if (rc == 0 && FCGX_InitRequest(&r->fcgx, -1, 0) != 0) {
@@ -73,6 +76,7 @@ request_free(struct request *r)
     buf_free(&r->body);
     buf_free(&r->post);
     buf_free(&r->out);
+    buf_free(&r->temps);
 }
 
 /* A header name is an HTTP token; neither part may carry CR, LF or NUL. */
@@ -118,6 +122,7 @@ request_reset(struct request *r)
     buf_reset(&r->head);
     buf_reset(&r->body);
     buf_reset(&r->post);
+    r->post_read = 0;
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
@@ -358,6 +363,36 @@ request_read_body(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
+/*
+ * req:read(): the next piece of the body, at most MAX bytes, in *P; 0 at
+ * the end. Its position is its own: req:gets() and req:form() still see
+ * the whole body.
+ */
+size_t
+request_body_next(struct request *r, const char **p, size_t max)
+{
+    size_t left = r->post.len - r->post_read;
+
+    if (left > max)
+        left = max;
+    *p = r->post.data + r->post_read;
+    r->post_read += left;
+    return left;
+}
+
+/* Record an upload's temp file, removed when the request ends. */
+int
+request_add_temp(struct request *r, const char *path)
+{
+    if (buf_append(&r->temps, path, strlen(path) + 1) < 0) {
+        /* not recorded: it must not outlive the request */
+        if (unlink(path) < 0)
+            log_syserr("worker %d: %s: removing upload %s", r->worker, r->script, path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
 void
 request_push_env(lua_State *L, struct request *r)
@@ -480,6 +515,7 @@ request_handle(struct request *r)
         if (r->wire != NULL)
             wire_pause(r->wire);    /* Lua time is not the client's */
         request_run(r, &id);
+        upload_cleanup(r);
         if (r->wire != NULL)
             wire_resume(r->wire);
     } else if (status > 0)

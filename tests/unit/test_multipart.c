@@ -218,6 +218,7 @@ test_boundary(void)
 static void
 test_param(void)
 {
+    const char *win = "form-data; filename=\"C:\\d\\x.txt\"";
     const char *cd = "form-data; filename=\"../a\\\"b.txt\"; name=\"up\"";
     char out[64];
     size_t n;
@@ -227,6 +228,9 @@ test_param(void)
     ok(multipart_param(cd, strlen(cd), "filename", out, sizeof(out), &n) == 1, "filename found");
     is_str(out, "../a\"b.txt", "with its escaped quote");
     ok(multipart_param(cd, strlen(cd), "size", out, sizeof(out), &n) == 0, "an absent parameter");
+    ok(multipart_param(win, strlen(win), "filename", out, sizeof(out), &n) == 1,
+       "a Windows path");
+    is_str(out, "C:\\d\\x.txt", "keeps its backslashes");
     ok(multipart_param(cd, strlen(cd), "name", out, 2, &n) == -1, "a value too long for its room");
     ok(multipart_param("form-data; name=\"x", 18, "name", out, sizeof(out), &n) == -1,
        "an unterminated quote");
