@@ -5,75 +5,81 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use File::Temp ();
 use LFTest qw(http_post wait_for);
 
-my $t = LFTest->new(conf => { workers => 2, maxpost => 4 * 1024 * 1024, maxfields => 5,
-                              upload_memory => 1024, memory => 64 * 1024 * 1024 });
-my $updir = $t->dir . '/uploads';
-mkdir $updir, 0700;
-mkdir $t->dir . '/kept', 0700;
-$t->write_conf(upload_dir => $updir);
+my ($t, $updir);
 
-# One line per field and file, sorted; a file's bytes are checked by the
-# test through its length and, for small ones, its text.
-$t->script('form.lua', <<'LUA');
-local lf = require "luafcgid"
-local function sorted(t) local k = {} for n in pairs(t) do k[#k + 1] = n end table.sort(k) return k end
-function main(env, req)
-  req:header('Content-Type', 'text/plain')
-  local ok, fields, files = pcall(lf.form, req)
-  if not ok then req:puts('error: ', fields, '\n') return end
-  for _, k in ipairs(sorted(fields)) do
-    local v = fields[k]
-    if type(v) == 'table' then v = table.concat(v, ',') end
-    req:puts('field ', k, '=', v, '\n')
-  end
-  for _, k in ipairs(sorted(files)) do
-    local f = files[k]
-    local bytes = f.data
-    if f.path then local h = assert(io.open(f.path, 'rb')) bytes = h:read('*a') h:close() end
-    req:puts('file ', k, ' filename=', f.filename, ' type=', f.content_type, ' size=', f.size,
-             ' read=', #bytes, ' in=', f.path and 'disk' or 'memory', '\n')
-    if f.path then req:puts('path ', f.path, '\n') end
-    if #bytes <= 64 then req:puts('bytes ', bytes, '\n') end
-  end
-end
-LUA
-# Echo a file's bytes, so the test compares them whole.
-$t->script('echo.lua', <<'LUA');
-function main(env, req)
-  req:header('Content-Type', 'application/octet-stream')
-  local fields, files = req:form()
-  local f = files.up
-  if f.path then local h = assert(io.open(f.path, 'rb')) req:puts(h:read('*a')) h:close()
-  else req:puts(f.data) end
-end
-LUA
-$t->script('keep.lua', <<'LUA');
-function main(env, req)
-  local fields, files = req:form()
-  local to = fields.to
-  assert(os.rename(files.up.path, to))
-  req:puts(files.up.path)
-end
-LUA
-# req:read(n) in pieces: the pieces' sizes, the bytes whole, then gets().
-$t->script('read.lua', <<'LUA');
-function main(env, req)
-  local n = tonumber(env.QUERY_STRING)
-  local parts, count, bad = {}, 0, 0
-  while true do
-    local s = req:read(n)
-    if s == nil then break end
-    count = count + 1
-    if #s > n or #s == 0 then bad = bad + 1 end
-    parts[#parts + 1] = s
-  end
-  local all = table.concat(parts)
-  req:puts(count, ' ', bad, ' ', #all, ' ', tostring(all == (req:gets() or '')), ' ', tostring(req:read(n)))
-end
-LUA
-$t->start;
+sub suite {
+    $t = LFTest->new(conf => { workers => 2, maxpost => 4 * 1024 * 1024, maxfields => 5,
+                                  upload_memory => 1024, memory => 64 * 1024 * 1024 });
+    $updir = $t->dir . '/uploads';
+    mkdir $updir, 0700;
+    mkdir $t->dir . '/kept', 0700;
+    $t->write_conf(upload_dir => $updir);
+
+    # One line per field and file, sorted; a file's bytes are checked by the
+    # test through its length and, for small ones, its text.
+    $t->script('form.lua', <<~'LUA');
+    local lf = require "luafcgid"
+    local function sorted(t) local k = {} for n in pairs(t) do k[#k + 1] = n end table.sort(k) return k end
+    function main(env, req)
+      req:header('Content-Type', 'text/plain')
+      local ok, fields, files = pcall(lf.form, req)
+      if not ok then req:puts('error: ', fields, '\n') return end
+      for _, k in ipairs(sorted(fields)) do
+        local v = fields[k]
+        if type(v) == 'table' then v = table.concat(v, ',') end
+        req:puts('field ', k, '=', v, '\n')
+      end
+      for _, k in ipairs(sorted(files)) do
+        local f = files[k]
+        local bytes = f.data
+        if f.path then local h = assert(io.open(f.path, 'rb')) bytes = h:read('*a') h:close() end
+        req:puts('file ', k, ' filename=', f.filename, ' type=', f.content_type, ' size=', f.size,
+                 ' read=', #bytes, ' in=', f.path and 'disk' or 'memory', '\n')
+        if f.path then req:puts('path ', f.path, '\n') end
+        if #bytes <= 64 then req:puts('bytes ', bytes, '\n') end
+      end
+    end
+    LUA
+    # Echo a file's bytes, so the test compares them whole.
+    $t->script('echo.lua', <<~'LUA');
+    function main(env, req)
+      req:header('Content-Type', 'application/octet-stream')
+      local fields, files = req:form()
+      local f = files.up
+      if f.path then local h = assert(io.open(f.path, 'rb')) req:puts(h:read('*a')) h:close()
+      else req:puts(f.data) end
+    end
+    LUA
+    $t->script('keep.lua', <<~'LUA');
+    function main(env, req)
+      local fields, files = req:form()
+      local to = fields.to
+      assert(os.rename(files.up.path, to))
+      req:puts(files.up.path)
+    end
+    LUA
+    # req:read(n) in pieces: the pieces' sizes, the bytes whole, then gets().
+    $t->script('read.lua', <<~'LUA');
+    function main(env, req)
+      local n = tonumber(env.QUERY_STRING)
+      local parts, count, bad = {}, 0, 0
+      while true do
+        local s = req:read(n)
+        if s == nil then break end
+        count = count + 1
+        if #s > n or #s == 0 then bad = bad + 1 end
+        parts[#parts + 1] = s
+      end
+      local all = table.concat(parts)
+      req:puts(count, ' ', bad, ' ', #all, ' ', tostring(all == (req:gets() or '')), ' ', tostring(req:read(n)))
+    end
+    LUA
+    $t->start;
+    body();
+}
 
 sub multipart {
     my ($boundary, @parts) = @_;
@@ -95,17 +101,19 @@ sub post {
 }
 
 my $B = '----luafcgidTestBoundary7MA4YWxkTrZu0gW';
-my $MP = "multipart/form-data; boundary=$B";
-my $pattern = join '', map { chr(($_ * 7 + 3) % 256) } 0 .. 255;
 
-# fields and a small file, in memory
-{
-    my $r = post('form.lua', $MP, multipart($B, ['a', 'one'], ['b', 'x y'], ['a', 'two'],
-                                            ['up', "small\r\nfile", filename => 'notes.txt', type => 'text/x-notes']));
-    is($r->{status}, 200, 'a multipart form: 200');
-    is($r->{body}, "field a=one,two\nfield b=x y\n"
-                 . "file up filename=notes.txt type=text/x-notes size=11 read=11 in=memory\nbytes small\r\nfile\n",
-       'fields (a repeated name is an array) and a small file in memory with its name, type and size');
+sub body {
+    my $MP = "multipart/form-data; boundary=$B";
+    my $pattern = join '', map { chr(($_ * 7 + 3) % 256) } 0 .. 255;
+
+    # fields and a small file, in memory
+    {
+        my $r = post('form.lua', $MP, multipart($B, ['a', 'one'], ['b', 'x y'], ['a', 'two'],
+                                                ['up', "small\r\nfile", filename => 'notes.txt', type => 'text/x-notes']));
+        is($r->{status}, 200, 'a multipart form: 200');
+        is($r->{body}, "field a=one,two\nfield b=x y\n"
+                     . "file up filename=notes.txt type=text/x-notes size=11 read=11 in=memory\nbytes small\r\nfile\n",
+           'fields (a repeated name is an array) and a small file in memory with its name, type and size');
 }
 
 # a file over upload_memory goes to disk; its bytes arrive whole; the temp file goes after the request
@@ -234,7 +242,21 @@ SKIP: {
     $t->stop_nginx;
 }
 
-unlike($t->log, qr/AddressSanitizer|runtime error/, 'no sanitizer report');
 ok(LFTest::alive($t->pid), 'the daemon still runs');
 is($t->stop, 0, "the daemon stops cleanly");
+}
+
+suite();
+# again under AddressSanitizer and UBSan, whose reports go to files
+SKIP: {
+    skip 'no ASan build (LUAFCGID_ASAN)', 1 unless $ENV{LUAFCGID_ASAN} && -x $ENV{LUAFCGID_ASAN};
+    my $reports = File::Temp::tempdir('lf-asan.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    local $ENV{LUAFCGID} = $ENV{LUAFCGID_ASAN};
+    local $ENV{ASAN_OPTIONS} = "halt_on_error=0 log_path=$reports/asan detect_leaks=1";
+    local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1 log_path=$reports/ubsan";
+    suite();
+    opendir(my $d, $reports);
+    my @found = grep { !/^\./ } readdir $d;
+    is("@found", '', 'no sanitizer report');
+}
 done_testing();
