@@ -20,6 +20,7 @@
 
 #include "luafcgid.h"
 #include "api.h"
+#include "body.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
@@ -154,12 +155,15 @@ api_header(lua_State *L)
     return 0;
 }
 
-/* req:gets(): the request body, or nil when there is none. [-0, +1] */
+/* req:gets(): the request body, or nil when there is none. [-0, +1, e] */
 static int
 api_gets(lua_State *L)
 {
     struct request *r = api_check(L);
+    const char *why;
 
+    if (body_whole(r, &why) < 0)
+        return luaL_error(L, "%s", why);
     if (r->post.len == 0)
         lua_pushnil(L);
     else
@@ -174,16 +178,18 @@ api_read(lua_State *L)
 {
     struct request *r = api_check(L);
     lua_Number n = luaL_optnumber(L, 2, LF_DEFAULT_READ);
-    const char *p;
-    size_t got;
+    const char *p, *why;
+    long got;
 
     if (!(n >= 1))
         return luaL_argerror(L, 2, "must be at least 1");
-    got = request_body_next(r, &p, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n);
+    got = body_next(r, &p, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n, &why);
+    if (got < 0)
+        return luaL_error(L, "%s", why);
     if (got == 0)
         lua_pushnil(L);
     else
-        lua_pushlstring(L, p, got);
+        lua_pushlstring(L, p, (size_t)got);
     return 1;
 }
 

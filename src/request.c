@@ -3,7 +3,8 @@
  *
  * Order: check the script (404/403 before any Lua runs), read the whole
  * body (413 before the handler, and before a state is taken, so a slow
- * upload holds no state), take a state, call the handler in protected
+ * upload holds no state) unless it is over upload_memory and is left for
+ * the handler to take in pieces (body.c), take a state, call the handler in protected
  * mode, answer. In buffered mode the answer is one header block with a
  * Content-Length and the body; otherwise output streams as it is made.
  *
@@ -27,6 +28,7 @@
 
 #include "luafcgid.h"
 #include "api.h"
+#include "body.h"
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
@@ -123,6 +125,9 @@ request_reset(struct request *r)
     buf_reset(&r->body);
     buf_reset(&r->post);
     r->post_read = 0;
+    r->body_left = 0;
+    r->body_given = 0;
+    r->body_taken = 0;
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
@@ -363,23 +368,6 @@ request_read_body(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
-/*
- * req:read(): the next piece of the body, at most MAX bytes, in *P; 0 at
- * the end. Its position is its own: req:gets() and req:form() still see
- * the whole body.
- */
-size_t
-request_body_next(struct request *r, const char **p, size_t max)
-{
-    size_t left = r->post.len - r->post_read;
-
-    if (left > max)
-        left = max;
-    *p = r->post.data + r->post_read;
-    r->post_read += left;
-    return left;
-}
-
 /* Record an upload's temp file, removed when the request ends. */
 int
 request_add_temp(struct request *r, const char *path)
@@ -509,7 +497,7 @@ request_handle(struct request *r)
     scoreboard_enter(r->worker, r->script);
 
     status = request_check_script(r, &id, why, sizeof(why));
-    if (status == 0)
+    if (status == 0 && !body_defer(r))
         status = request_read_body(r, why, sizeof(why));
     if (status == 0) {
         if (r->wire != NULL)

@@ -1,7 +1,8 @@
 /*
  * upload.c: req:form(), the request's form as Lua tables.
  *
- * A multipart/form-data body goes through multipart.c part by part: a
+ * A multipart/form-data body goes through multipart.c part by part, as
+ * body.c hands it over (from memory, or from the connection): a
  * field's value and a file up to `upload_memory` bytes stay in memory,
  * counted toward the state's `memory` (they are allocated with the state's
  * own allocator); a larger file goes, as it arrives, to a temp file in
@@ -35,6 +36,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "body.h"
 #include "conf.h"
 #include "log.h"
 #include "multipart.h"
@@ -42,7 +44,6 @@
 #include "upload.h"
 
 #define UPLOAD_META         "luafcgid.upload"
-#define UPLOAD_FEED         ((size_t)64 * 1024)
 #define UPLOAD_VALUE_MAX    1024    /* a filename or a content type */
 #define UPLOAD_TRIES        8       /* names tried before giving up */
 
@@ -371,12 +372,13 @@ upload_raise(lua_State *L, const char *why)
 }
 
 static void
-upload_multipart(lua_State *L, struct request *r, const char *ctype, const char *body, size_t len)
+upload_multipart(lua_State *L, struct request *r, const char *ctype)
 {
     char boundary[MULTIPART_BOUNDARY_MAX + 2];
-    const char *why;
+    struct body_walk walk = { 0, 0 };
+    const char *why = NULL, *p;
     struct upload *u;
-    size_t at;
+    long n;
 
     if (multipart_boundary(ctype, boundary, sizeof(boundary), &why) < 0)
         upload_raise(L, why);
@@ -393,10 +395,12 @@ upload_multipart(lua_State *L, struct request *r, const char *ctype, const char 
     u->fields = lua_gettop(L) - 2;
     u->files = lua_gettop(L) - 1;
     multipart_init(&u->mp, boundary, &upload_calls, u);
-    for (at = 0; at < len; at += UPLOAD_FEED)
-        if (multipart_feed(&u->mp, body + at, len - at < UPLOAD_FEED ? len - at : UPLOAD_FEED) < 0)
+    while ((n = body_walk(r, &walk, &p, &why)) > 0)
+        if (multipart_feed(&u->mp, p, (size_t)n) < 0)
             break;
-    if (u->mp.error == NULL)
+    if (n < 0)
+        multipart_fail(&u->mp, why);
+    else if (u->mp.error == NULL)
         multipart_finish(&u->mp);
     upload_close(u);
     upload_release(u);
@@ -485,16 +489,19 @@ upload_form(lua_State *L, struct request *r)
 {
     const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->fcgx.envp);
 
+    const char *why;
+
     lua_newtable(L);
     lua_newtable(L);
-    if (ctype == NULL || r->post.len == 0)
+    if (ctype == NULL || (!r->body_left && !r->body_given && r->post.len == 0))
         return 2;
     if (upload_is(ctype, "multipart/form-data"))
-        upload_multipart(L, r, ctype, r->post.data, r->post.len);
-    else if (upload_is(ctype, "application/x-www-form-urlencoded"))
+        upload_multipart(L, r, ctype);
+    else if (upload_is(ctype, "application/x-www-form-urlencoded")) {
+        if (body_whole(r, &why) < 0)
+            upload_raise(L, why);
         upload_urlencoded(L, r, r->post.data, r->post.len);
-    else
-        {
+    } else {
         lua_pushfstring(L, "form: cannot parse a body of type %s", ctype);
         return lua_error(L);
     }
