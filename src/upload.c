@@ -269,15 +269,20 @@ static int
 upload_create(struct upload *u)
 {
     const char *dir = upload_dir(u->r->conf);
+    static const char hex[] = "0123456789abcdef";
     unsigned char rnd[12];
-    int i, k;
+    size_t k;
+    int i;
 
     for (i = 0; i < UPLOAD_TRIES; i++) {
         char name[sizeof(rnd) * 2 + 1];
         if (getentropy(rnd, sizeof(rnd)) < 0)
             break;
-        for (k = 0; k < (int)sizeof(rnd); k++)
-            snprintf(name + 2 * k, 3, "%02x", rnd[k]);
+        for (k = 0; k < sizeof(rnd); k++) {
+            name[2 * k] = hex[rnd[k] >> 4];
+            name[2 * k + 1] = hex[rnd[k] & 15];
+        }
+        name[sizeof(name) - 1] = '\0';
         if (snprintf(u->path, sizeof(u->path), "%s/luafcgid-upload-%s", dir, name) >= (int)sizeof(u->path)) {
             errno = ENAMETOOLONG;
             break;

@@ -12,7 +12,7 @@ use LFTest qw(http_post wait_for);
 my ($t, $updir);
 
 sub suite {
-    $t = LFTest->new(conf => { workers => 2, maxpost => 4 * 1024 * 1024, maxfields => 5,
+    $t = LFTest->new(conf => { workers => 2, maxpost => 16 * 1024 * 1024, maxfields => 5,
                                   upload_memory => 1024, memory => 64 * 1024 * 1024 });
     $updir = $t->dir . '/uploads';
     mkdir $updir, 0700;
@@ -202,7 +202,7 @@ sub body {
         like($r->{body}, qr/^error: .*field name is over 256 bytes/, 'a name over 256 bytes is refused');
         $r = post('form.lua', $MP, multipart($B, ['n' x 257, 'v']));
         like($r->{body}, qr/^error: .*name is malformed or over 256 bytes/, 'and in a multipart body');
-        $r = post('form.lua', $MP, 'x' x (4 * 1024 * 1024 + 1));
+        $r = post('form.lua', $MP, 'x' x (16 * 1024 * 1024 + 1));
         is($r->{status}, 413, 'a body over maxpost is 413');
     }
 
@@ -288,18 +288,18 @@ sub body {
     # through a private nginx with its own client_max_body_size
     SKIP: {
         skip 'nginx is not installed', 6 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
-        $t->start_nginx(client_max_body_size => '3m');
-        my $data = $pattern x (2 * 4096);      # 2 MiB
+        $t->start_nginx(client_max_body_size => '12m');
+        my $data = $pattern x (10 * 4096);     # 10 MiB
         my $body = multipart($B, ['a', '1'], ['b', '2'], ['c', '3'], ['up', $data, filename => 'n.bin']);
         my $r = http_post($t->nginx_url('/echo.lua'), $body, headers => { 'Content-Type' => $MP });
-        is($r->{status}, 200, 'an upload through nginx: 200');
+        is($r->{status}, 200, 'a 10 MiB upload and three fields through nginx: 200');
         ok($r->{content} eq $data, 'byte-exact');
         $r = http_post($t->nginx_url('/form.lua'), $body, headers => { 'Content-Type' => $MP });
-        like($r->{content}, qr/^field a=1\nfield b=2\nfield c=3\nfile up filename=n\.bin .*size=2097152 read=2097152 in=disk$/m,
+        like($r->{content}, qr/^field a=1\nfield b=2\nfield c=3\nfile up filename=n\.bin .*size=10485760 read=10485760 in=disk$/m,
              'three fields and the file through nginx');
         my ($path) = $r->{content} =~ /^path (.*)$/m;
         ok(defined $path && !-e $path, 'the temp file is gone after the request');
-        $r = http_post($t->nginx_url('/form.lua'), 'x' x (3 * 1024 * 1024 + 10), headers => { 'Content-Type' => $MP });
+        $r = http_post($t->nginx_url('/form.lua'), 'x' x (12 * 1024 * 1024 + 10), headers => { 'Content-Type' => $MP });
         is($r->{status}, 413, "over nginx's client_max_body_size: 413");
         $r = http_post($t->nginx_url('/read.lua?7'), $pattern x 1024, headers => { 'Content-Type' => 'application/octet-stream' });
         is($r->{content}, "37450 0 nil\n" . ($pattern x 1024), 'req:read(7) through nginx');
