@@ -123,6 +123,20 @@ upload_count(struct upload *u, int maxfields, size_t nlen)
     return 0;
 }
 
+/* Is the value at IDX an array of values (a repeated name), not one value? */
+static int
+upload_is_array(lua_State *L, int idx)
+{
+    int yes;
+
+    if (!lua_istable(L, idx))
+        return 0;
+    lua_rawgeti(L, idx, 1);
+    yes = !lua_isnil(L, -1);    /* a file's table has no [1] */
+    lua_pop(L, 1);
+    return yes;
+}
+
 /* t[name] = value (on top, popped); a repeated name becomes an array. [-1, +0, m] */
 static void
 upload_add(lua_State *L, int t, const char *name, size_t nlen)
@@ -136,14 +150,10 @@ upload_add(lua_State *L, int t, const char *name, size_t nlen)
         lua_pop(L, 1);
         lua_pushvalue(L, value);
         lua_rawset(L, t);
-    } else if (lua_istable(L, -1) && (lua_rawgeti(L, -1, 1), !lua_isnil(L, -1))) {
-        lua_pop(L, 1);                          /* old is already the array */
+    } else if (upload_is_array(L, -1)) {
         lua_pushvalue(L, value);
         lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-        lua_pop(L, 2);
     } else {
-        if (lua_istable(L, -1))
-            lua_pop(L, 1);                      /* the nil from rawgeti */
         lua_createtable(L, 2, 0);               /* value name old array */
         lua_insert(L, -2);
         lua_rawseti(L, -2, 1);

@@ -54,6 +54,12 @@ sub suite {
       else req:puts(f.data) end
     end
     LUA
+    $t->script('multi.lua', <<~'LUA');
+    function main(env, req)
+      local fields, files = req:form()
+      req:puts(#files.m, ' ', files.m[1].filename, ' ', files.m[2].data, ' ', files.m[3].size)
+    end
+    LUA
     $t->script('keep.lua', <<~'LUA');
     function main(env, req)
       local fields, files = req:form()
@@ -142,6 +148,13 @@ sub body {
         is($r->{body}, "field a=one,two\nfield b=x y\n"
                      . "file up filename=notes.txt type=text/x-notes size=11 read=11 in=memory\nbytes small\r\nfile\n",
            'fields (a repeated name is an array) and a small file in memory with its name, type and size');
+    }
+
+    # a repeated file name is an array of files, in order
+    {
+        my $r = post('multi.lua', $MP, multipart($B, ['m', 'one', filename => 'a'], ['m', 'two', filename => 'b'],
+                                                 ['m', 'x' x 2000, filename => 'c']));
+        is($r->{body}, '3 a two 2000', 'a repeated file name gives an array of files');
     }
 
     # a file over upload_memory goes to disk; its bytes arrive whole; the temp file goes after the request
