@@ -38,6 +38,7 @@
 #include "scoreboard.h"
 #include "state.h"
 #include "upload.h"
+#include "wsapi.h"
 #include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -412,11 +413,16 @@ request_entry(lua_State *L)
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
     lua_getglobal(L, r->conf->handler);
-    if (!lua_isfunction(L, -1))
-        return luaL_error(L, "no handler function '%s' in the script", r->conf->handler);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        if (!wsapi_push_call(L))
+            return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI application",
+                              r->conf->handler);
+    }
     request_push_env(L, r);
     api_push_req(L, r);
-    if (lua_pcall(L, 2, 0, 1) != 0) {
+    /* the handler (env, req), or wsapi_run (app, env, req) */
+    if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != 0) {
         /* described here, while the limits still bound its __tostring */
         if (state_over(L) == STATE_OK && !state_is_exit(L, -1))
             sandbox_describe(L, -1);
