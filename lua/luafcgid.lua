@@ -121,20 +121,26 @@ local function wsapi_input(req, length)
   return input
 end
 
+-- The body, piece by piece; with buffering off each piece goes out at once.
 local function wsapi_body(req, body)
+  local stream = req:config("buffering") == false
+  local function put(s)
+    req:puts(s)
+    if stream then req:flush() end
+  end
   local tb = type(body)
   if tb == "string" then
-    req:puts(body)
+    put(body)
   elseif tb == "table" then
-    for _, s in ipairs(body) do req:puts(s) end
+    for _, s in ipairs(body) do put(s) end
   elseif tb == "function" then
-    for s in body do req:puts(s) end
+    for s in body do put(s) end
   elseif tb == "thread" then
     while true do
       local ok, s = coroutine.resume(body)
       if not ok then error(s, 0) end
       if s == nil then break end
-      req:puts(s)
+      put(s)
     end
   elseif body ~= nil then
     error("WSAPI: the response body is a " .. tb, 0)
