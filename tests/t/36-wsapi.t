@@ -6,6 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use POSIX ();
 use LFTest qw(http_get http_post wait_for);
 
 my $t = LFTest->new(conf => { workers => 2 });
@@ -144,6 +145,44 @@ SKIP: {
     $r = http_post($t->nginx_url('/wsreq.lua?q=2'), 'name=web');
     is($r->{content}, $have_wsapi ? 'hello web q=2' : $r->{content}, 'through nginx: a form read by wsapi.request');
     $t->stop_nginx;
+}
+
+# Debian's Orbit examples, unchanged, against wsapi.fcgi side by side
+SKIP: {
+    my $orbit = '/usr/share/doc/lua-orbit';
+    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 11
+        unless -f "$orbit/hello/hello.lua" && -x '/usr/bin/wsapi.fcgi' && `which spawn-fcgi 2>/dev/null`;
+    system('cp', "$orbit/hello/hello.lua", "$orbit/songs/songs.lua", $t->www) == 0 or die "cp: $?";
+    my $sock = $t->dir . '/wsapi.sock';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>>', $t->dir . '/wsapi.log');
+        open(STDERR, '>&', \*STDOUT);
+        exec('spawn-fcgi', '-n', '-s', $sock, '--', '/usr/bin/wsapi.fcgi') or POSIX::_exit(127);
+    }
+    LFTest::track($pid, 'wsapi.fcgi');
+    my $peer = bless { conf => { listen => $sock } }, 'LFTest';     # its FastCGI client only
+    ok(wait_for(sub { -S $sock && $peer->can_connect }, 10), 'wsapi.fcgi is up');
+    for my $case (['hello.lua', '/'], ['hello.lua', '/say/Lua'], ['hello.lua', '/nothing'], ['songs.lua', '/'],
+                  ['songs.lua', '/nothing']) {
+        my ($script, $path) = @$case;
+        my %params = (SCRIPT_FILENAME => $t->www . "/$script", SCRIPT_NAME => "/$script", PATH_INFO => $path,
+                      REQUEST_METHOD => 'GET', QUERY_STRING => '', SERVER_NAME => 'localhost', SERVER_PORT => 80,
+                      SERVER_PROTOCOL => 'HTTP/1.1', GATEWAY_INTERFACE => 'CGI/1.1', DOCUMENT_ROOT => $t->www,
+                      REMOTE_ADDR => '127.0.0.1');
+        my ($ours, $theirs) = ($t->fcgi(\%params), $peer->fcgi(\%params));
+        is("$ours->{status} $ours->{headers}{'content-type'}", "$theirs->{status} $theirs->{headers}{'content-type'}",
+           "$script$path: the status and Content-Type of wsapi.fcgi");
+        ok(length $ours->{body} && $ours->{body} eq $theirs->{body}, "$script$path: its body");
+    }
+    LFTest::stop_pid($pid, 'TERM', 5);
+    SKIP: {
+        skip 'nginx is not installed', 1 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
+        $t->start_nginx;
+        like(http_get($t->nginx_url('/hello.lua/say/Lua'))->{content}, qr{<p class="hello">Hello Lua!</p>},
+             "Orbit's hello through nginx, PATH_INFO split");
+        $t->stop_nginx;
+    }
 }
 
 ok(LFTest::alive($t->pid), 'the daemon still runs');
