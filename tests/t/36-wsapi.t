@@ -9,7 +9,7 @@ use Test::More;
 use POSIX ();
 use LFTest qw(http_get http_post wait_for);
 
-my $t = LFTest->new(conf => { workers => 2 });
+my $t = LFTest->new(conf => { workers => 2, extensions => ['.lua', '.ws'] });
 my $have_wsapi = grep { -f "$_/wsapi/request.lua" } qw(/usr/share/lua/5.1 /usr/local/share/lua/5.1);
 $t->script('global.lua', <<~'LUA');
 hits = 0
@@ -150,9 +150,9 @@ SKIP: {
 # Debian's Orbit examples, unchanged, against wsapi.fcgi side by side
 SKIP: {
     my $orbit = '/usr/share/doc/lua-orbit';
-    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 11
+    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 14
         unless -f "$orbit/hello/hello.lua" && -x '/usr/bin/wsapi.fcgi' && `which spawn-fcgi 2>/dev/null`;
-    system('cp', "$orbit/hello/hello.lua", "$orbit/songs/songs.lua", $t->www) == 0 or die "cp: $?";
+    system('cp', "$orbit/hello/hello.lua", "$orbit/hello/hello.ws", "$orbit/songs/songs.lua", $t->www) == 0 or die "cp: $?";
     my $sock = $t->dir . '/wsapi.sock';
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -164,7 +164,7 @@ SKIP: {
     my $peer = bless { conf => { listen => $sock } }, 'LFTest';     # its FastCGI client only
     ok(wait_for(sub { -S $sock && $peer->can_connect }, 10), 'wsapi.fcgi is up');
     for my $case (['hello.lua', '/'], ['hello.lua', '/say/Lua'], ['hello.lua', '/nothing'], ['songs.lua', '/'],
-                  ['songs.lua', '/nothing']) {
+                  ['songs.lua', '/nothing'], ['hello.ws', '/say/Launcher']) {
         my ($script, $path) = @$case;
         my %params = (SCRIPT_FILENAME => $t->www . "/$script", SCRIPT_NAME => "/$script", PATH_INFO => $path,
                       REQUEST_METHOD => 'GET', QUERY_STRING => '', SERVER_NAME => 'localhost', SERVER_PORT => 80,
