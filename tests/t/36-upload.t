@@ -197,6 +197,15 @@ sub body {
         like($r->{body}, qr/^file dots filename= /m, '".." alone becomes empty');
     }
 
+    # the upload example
+    {
+        system('cp', LFTest::top() . '/examples/upload.lua', $t->www) == 0 or die "cp: $?";
+        my $r = post('upload.lua', $MP, multipart($B, ['note', 'mine'], ['file', "first <line>\n" . ('x' x 5000),
+                                                      filename => 'a.txt', type => 'text/plain']), REQUEST_METHOD => 'POST');
+        like($r->{body}, qr{<p>mine: <b>a\.txt</b>, text/plain, 5013 bytes, on disk\. First line: <code>first &lt;line&gt;</code></p>},
+             'examples/upload.lua answers with the file it got');
+    }
+
     # urlencoded through the same API
     {
         my $r = post('form.lua', 'application/x-www-form-urlencoded', 'a=1&b=x+y%21&a=2;c=');

@@ -150,7 +150,7 @@ SKIP: {
 # Debian's Orbit examples, unchanged, against wsapi.fcgi side by side
 SKIP: {
     my $orbit = '/usr/share/doc/lua-orbit';
-    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 14
+    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 16
         unless -f "$orbit/hello/hello.lua" && -x '/usr/bin/wsapi.fcgi' && `which spawn-fcgi 2>/dev/null`;
     system('cp', "$orbit/hello/hello.lua", "$orbit/hello/hello.ws", "$orbit/songs/songs.lua", $t->www) == 0 or die "cp: $?";
     my $sock = $t->dir . '/wsapi.sock';
@@ -176,6 +176,11 @@ SKIP: {
         ok(length $ours->{body} && $ours->{body} eq $theirs->{body}, "$script$path: its body");
     }
     LFTest::stop_pid($pid, 'TERM', 5);
+    system('cp', LFTest::top() . '/examples/orbit_app.lua', $t->www) == 0 or die "cp: $?";
+    $r = $t->get('orbit_app.lua', PATH_INFO => '/');
+    $r = $t->get('orbit_app.lua', PATH_INFO => '/');
+    like($r->{body}, qr{<h1>Hello from Orbit</h1><p>visit #2</p>}, 'examples/orbit_app.lua: its globals live on');
+    like($t->get('orbit_app.lua', PATH_INFO => '/greet/Ann')->{body}, qr{<h1>Hello, Ann</h1>}, 'and its routes work');
     SKIP: {
         skip 'nginx is not installed', 1 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
         $t->start_nginx;
