@@ -13,9 +13,8 @@
  * (a name that no longer exists was moved). The descriptor is ours and is
  * closed at the part's end: it never counts toward the script's files.
  *
- * An application/x-www-form-urlencoded body is split as the luafcgid
- * module's parse() splits it ('&' or ';', '+' and %XX decoded, a repeated
- * name becomes an array). For both, `maxfields` bounds the number of
+ * An application/x-www-form-urlencoded body is split by formtab.c, which
+ * also fills the tables for both. For both, `maxfields` bounds the number of
  * fields and files, and LF_MAX_FIELD_NAME a name's length, before any name
  * reaches a Lua table (hash flooding, huge forms). Every malformed body is
  * a Lua error with the reason, which a script can catch with pcall.
@@ -38,6 +37,7 @@
 #include "luafcgid.h"
 #include "body.h"
 #include "conf.h"
+#include "formtab.h"
 #include "log.h"
 #include "multipart.h"
 #include "request.h"
@@ -121,47 +121,6 @@ upload_count(struct upload *u, int maxfields, size_t nlen)
         return -1;
     }
     return 0;
-}
-
-/* Is the value at IDX an array of values (a repeated name), not one value? */
-static int
-upload_is_array(lua_State *L, int idx)
-{
-    int yes;
-
-    if (!lua_istable(L, idx))
-        return 0;
-    lua_rawgeti(L, idx, 1);
-    yes = !lua_isnil(L, -1);    /* a file's table has no [1] */
-    lua_pop(L, 1);
-    return yes;
-}
-
-/* t[name] = value (on top, popped); a repeated name becomes an array. [-1, +0, m] */
-static void
-upload_add(lua_State *L, int t, const char *name, size_t nlen)
-{
-    int value = lua_gettop(L);
-
-    lua_pushlstring(L, name, nlen);             /* value name */
-    lua_pushvalue(L, -1);
-    lua_rawget(L, t);                           /* value name old */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, value);
-        lua_rawset(L, t);
-    } else if (upload_is_array(L, -1)) {
-        lua_pushvalue(L, value);
-        lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-    } else {
-        lua_createtable(L, 2, 0);               /* value name old array */
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, 1);
-        lua_pushvalue(L, value);
-        lua_rawseti(L, -2, 2);
-        lua_rawset(L, t);
-    }
-    lua_settop(L, value - 1);
 }
 
 static int
@@ -356,7 +315,7 @@ upload_part_end(void *ud)
 
     if (!u->is_file) {
         lua_pushlstring(L, u->data ? u->data : "", u->len);
-        upload_add(L, u->fields, u->name, u->nlen);
+        formtab_add(L, u->fields, u->name, u->nlen);
         return 0;
     }
     lua_createtable(L, 0, 5);
@@ -370,7 +329,7 @@ upload_part_end(void *ud)
         upload_setstr(L, "path", u->path, strlen(u->path));
     } else
         upload_setstr(L, "data", u->data ? u->data : "", u->len);
-    upload_add(L, u->files, u->name, u->nlen);
+    formtab_add(L, u->files, u->name, u->nlen);
     return 0;
 }
 
@@ -425,72 +384,6 @@ upload_multipart(lua_State *L, struct request *r, const char *ctype)
 }
 
 static int
-upload_unhex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* One urlencoded name or value, decoded onto the stack. [-0, +1, m] */
-static void
-upload_push_decoded(lua_State *L, const char *p, size_t n)
-{
-    luaL_Buffer b;
-    size_t i;
-
-    luaL_buffinit(L, &b);
-    for (i = 0; i < n; i++) {
-        int hi, lo;
-        if (p[i] == '+')
-            luaL_addchar(&b, ' ');
-        else if (p[i] == '%' && i + 2 < n && (hi = upload_unhex((unsigned char)p[i + 1])) >= 0 &&
-                 (lo = upload_unhex((unsigned char)p[i + 2])) >= 0) {
-            luaL_addchar(&b, (char)(hi << 4 | lo));
-            i += 2;
-        } else
-            luaL_addchar(&b, p[i]);
-    }
-    luaL_pushresult(&b);
-}
-
-static void
-upload_urlencoded(lua_State *L, struct request *r, const char *body, size_t len)
-{
-    const char *p = body, *end = body + len;
-    int fields = lua_gettop(L) - 1, count = 0;
-
-    while (p < end) {
-        const char *stop = p, *eq;
-        while (stop < end && *stop != '&' && *stop != ';')
-            stop++;
-        eq = memchr(p, '=', (size_t)(stop - p));
-        if (eq == NULL)
-            eq = stop;
-        if (eq > p) {
-            size_t nlen;
-            if (++count > r->conf->maxfields)
-                {
-                lua_pushfstring(L, "form: more than maxfields (%d) fields and files", r->conf->maxfields);
-                lua_error(L);
-            }
-            upload_push_decoded(L, p, (size_t)(eq - p));
-            nlen = lua_objlen(L, -1);
-            if (nlen > LF_MAX_FIELD_NAME)
-                {
-                lua_pushfstring(L, "form: a field name is over %d bytes", LF_MAX_FIELD_NAME);
-                lua_error(L);
-            }
-            upload_push_decoded(L, eq < stop ? eq + 1 : stop, eq < stop ? (size_t)(stop - eq - 1) : 0);
-            upload_add(L, fields, lua_tostring(L, -2), nlen);
-            lua_pop(L, 1);
-        }
-        p = stop + 1;
-    }
-}
-
-static int
 upload_is(const char *ctype, const char *type)
 {
     size_t n = strlen(type);
@@ -502,9 +395,7 @@ upload_is(const char *ctype, const char *type)
 int
 upload_form(lua_State *L, struct request *r)
 {
-    const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->fcgx.envp);
-
-    const char *why;
+    const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->fcgx.envp), *why;
 
     lua_newtable(L);
     lua_newtable(L);
@@ -515,7 +406,7 @@ upload_form(lua_State *L, struct request *r)
     else if (upload_is(ctype, "application/x-www-form-urlencoded")) {
         if (body_whole(r, &why) < 0)
             upload_raise(L, why);
-        upload_urlencoded(L, r, r->post.data, r->post.len);
+        formtab_urlencoded(L, lua_gettop(L) - 1, r->post.data, r->post.len, r->conf->maxfields);
     } else {
         lua_pushfstring(L, "form: cannot parse a body of type %s", ctype);
         return lua_error(L);
