@@ -150,7 +150,7 @@ SKIP: {
 # Debian's Orbit examples, unchanged, against wsapi.fcgi side by side
 SKIP: {
     my $orbit = '/usr/share/doc/lua-orbit';
-    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 16
+    skip 'lua-orbit, spawn-fcgi or wsapi.fcgi is not installed', 18
         unless -f "$orbit/hello/hello.lua" && -x '/usr/bin/wsapi.fcgi' && `which spawn-fcgi 2>/dev/null`;
     system('cp', "$orbit/hello/hello.lua", "$orbit/hello/hello.ws", "$orbit/songs/songs.lua", $t->www) == 0 or die "cp: $?";
     my $sock = $t->dir . '/wsapi.sock';
@@ -175,6 +175,14 @@ SKIP: {
            "$script$path: the status and Content-Type of wsapi.fcgi");
         ok(length $ours->{body} && $ours->{body} eq $theirs->{body}, "$script$path: its body");
     }
+    # Orbit pages: one launcher script serves every .op file, given as PATH_TRANSLATED
+    $t->script('op.lua', "return require 'orbit.pages'\n");
+    $t->script('hello.op', "<html><body><p>Hello \$(name or 'nobody'), \$lua{[[return 1 + 1]]}</p></body></html>\n");
+    my %op = (SCRIPT_FILENAME => $t->www . '/op.lua', PATH_TRANSLATED => $t->www . '/hello.op',
+              SCRIPT_NAME => '/hello.op', PATH_INFO => '', REQUEST_METHOD => 'GET', QUERY_STRING => '',
+              SERVER_NAME => 'localhost', SERVER_PORT => 80, DOCUMENT_ROOT => $t->www, REMOTE_ADDR => '127.0.0.1');
+    is($t->fcgi(\%op)->{body}, "<html><body><p>Hello nobody, 2</p></body></html>\n",
+       'an Orbit page (.op) through orbit.pages');
     LFTest::stop_pid($pid, 'TERM', 5);
     system('cp', LFTest::top() . '/examples/orbit_app.lua', $t->www) == 0 or die "cp: $?";
     $r = $t->get('orbit_app.lua', PATH_INFO => '/');
@@ -182,10 +190,22 @@ SKIP: {
     like($r->{body}, qr{<h1>Hello from Orbit</h1><p>visit #2</p>}, 'examples/orbit_app.lua: its globals live on');
     like($t->get('orbit_app.lua', PATH_INFO => '/greet/Ann')->{body}, qr{<h1>Hello, Ann</h1>}, 'and its routes work');
     SKIP: {
-        skip 'nginx is not installed', 1 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
-        $t->start_nginx;
+        skip 'nginx is not installed', 2 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
+        my $www = $t->www;
+        $t->start_nginx(locations => <<~"NGINX");
+        location ~ \\.op\$ {
+            fastcgi_param SCRIPT_FILENAME $www/op.lua;
+            fastcgi_param PATH_TRANSLATED \$document_root\$fastcgi_script_name;
+            fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+            fastcgi_param REQUEST_METHOD \$request_method;
+            fastcgi_param QUERY_STRING \$query_string;
+            fastcgi_pass luafcgid;
+        }
+        NGINX
         like(http_get($t->nginx_url('/hello.lua/say/Lua'))->{content}, qr{<p class="hello">Hello Lua!</p>},
              "Orbit's hello through nginx, PATH_INFO split");
+        is(http_get($t->nginx_url('/hello.op'))->{content}, "<html><body><p>Hello nobody, 2</p></body></html>\n",
+           'an Orbit page through nginx: every .op to one launcher');
         $t->stop_nginx;
     }
 }
