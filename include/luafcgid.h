@@ -43,6 +43,7 @@
 #define LF_DEFAULT_UPLOAD_MEMORY (64 * 1024)     /* a file part's bytes kept in memory */
 #define LF_DEFAULT_MAXFIELDS    1000
 #define LF_DEFAULT_READ         (64 * 1024)     /* req:read() with no size */
+#define LF_DEFAULT_ACCESS_FORMAT "%R - %u %t \"%m %r\" %s"   /* php-fpm's */
 
 /* Upper bounds that keep a typo in the config from taking the machine. */
 #define LF_MAX_WORKERS          1024

@@ -27,6 +27,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "conf_keys.h"
 #include "log.h"
 
@@ -44,12 +45,14 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->contenttype = conf_strdup(ctx, "contenttype", LF_DEFAULT_CONTENTTYPE, strlen(LF_DEFAULT_CONTENTTYPE));
     c->ping_response = conf_strdup(ctx, "ping_response", LF_DEFAULT_PING_RESPONSE,
                                    strlen(LF_DEFAULT_PING_RESPONSE));
+    c->access_format = conf_strdup(ctx, "access_format", LF_DEFAULT_ACCESS_FORMAT,
+                                   strlen(LF_DEFAULT_ACCESS_FORMAT));
     c->extensions.items = calloc(2, sizeof(char *));
     if (c->extensions.items)
         c->extensions.items[0] = conf_strdup(ctx, "extensions", LF_DEFAULT_EXTENSION,
                                              strlen(LF_DEFAULT_EXTENSION));
     if (!c->listen || !c->pidfile || !c->headers || !c->handler ||
-        !c->httpstatus || !c->contenttype || !c->ping_response ||
+        !c->httpstatus || !c->contenttype || !c->ping_response || !c->access_format ||
         !c->extensions.items || !c->extensions.items[0]) {
         conf_error(ctx, NULL, "out of memory");
         return -1;
@@ -84,6 +87,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
 static int
 conf_check(struct conf_ctx *ctx, struct conf *c)
 {
+    char why[256];
+
     if (c->states == CONF_UNSET)
         c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
     if (c->states < c->workers) {
@@ -92,6 +97,10 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
     }
     if (c->clones == CONF_UNSET || c->clones > c->states)
         c->clones = c->states;
+    if (accesslog_check_format(c->access_format, why, sizeof(why)) < 0) {
+        conf_error(ctx, "access_format", "%s", why);
+        return -1;
+    }
     if (c->handler[0] == '\0') {
         conf_error(ctx, "handler", "must not be empty");
         return -1;

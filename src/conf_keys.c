@@ -71,10 +71,10 @@ const struct conf_key conf_keys[] = {
     K(status_path,       CT_TEXT,    0, 0, CF_LATER),
     K(ping_path,         CT_TEXT,    0, 0, CF_LATER),
     K(ping_response,     CT_TEXT,    0, 0, CF_LATER),
-    K(slowlog,           CT_PATH,    0, 0, CF_LATER),
-    K(slowtime,          CT_INT,     0, 86400, CF_LATER),
-    K(access_log,        CT_PATH,    0, 0, CF_LATER),
-    K(access_format,     CT_TEXT,    0, 0, CF_LATER),
+    K(slowlog,           CT_PATH,    0, 0, 0),
+    K(slowtime,          CT_INT,     0, 86400, 0),
+    K(access_log,        CT_PATH,    0, 0, 0),
+    K(access_format,     CT_TEXT,    0, 0, 0),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

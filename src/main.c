@@ -32,6 +32,7 @@
 #endif
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "conf.h"
 #include "daemon.h"
 #include "fsdir.h"
@@ -41,7 +42,9 @@
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
+#include "reqid.h"
 #include "request.h"
+#include "slowlog.h"
 #include "state.h"
 #include "supervise.h"
 #include "wire.h"
@@ -105,6 +108,21 @@ main_limits(const struct conf *c, struct pool_limits *l)
     l->maxidle = c->maxidle;
 }
 
+/* USR1, HUP: the access and slow logs, by the names the config gives. */
+static int
+main_reopen_logs(void)
+{
+    struct conf *c = conf_acquire();
+    int rc = 0;
+
+    if (accesslog_open(c) < 0)
+        rc = -1;
+    if (slowlog_open(c) < 0)
+        rc = -1;
+    conf_release(c);
+    return rc;
+}
+
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -135,6 +153,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     pool_configure(pool, &limits);
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     conf_publish(c);
+    main_reopen_logs();     /* access_log or slowlog may name another file */
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
 }
@@ -158,7 +177,7 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             main_reload(path, foreground, pool, dispatch);
             break;
         case SIGUSR1:
-            if (log_reopen() == 0)
+            if ((log_reopen() | main_reopen_logs()) == 0)
                 log_notice("log reopened");
             break;
         default:
@@ -238,6 +257,13 @@ main_stop(int *listen_fd, struct dispatch *dispatch)
     return -1;
 }
 
+static void
+main_close_logs(void)
+{
+    slowlog_stop();
+    accesslog_close();
+}
+
 /* Start everything after the socket; -1 when start-up failed (logged), 1
  * when a stop was cut short and workers still run. */
 static int
@@ -259,11 +285,18 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     if (wire_check() < 0)
         return -1;
     housekeep_tune_malloc();
-    main_limits(c, &limits);
-    if ((pool = pool_new(&limits, state_close)) == NULL)
+    if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
+        slowlog_stop();
         return -1;
+    }
+    main_limits(c, &limits);
+    if ((pool = pool_new(&limits, state_close)) == NULL) {
+        main_close_logs();
+        return -1;
+    }
     if ((dispatch = dispatch_new(*listen_fd, !listen_is_unix(c->listen))) == NULL) {
         pool_destroy(pool);
+        main_close_logs();
         return -1;
     }
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
@@ -274,6 +307,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
         housekeep_stop();
         dispatch_destroy(dispatch);
         pool_destroy(pool);
+        main_close_logs();
         return -1;
     }
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
@@ -290,6 +324,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
+    main_close_logs();
     return 0;
 }
 

@@ -39,6 +39,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
+#include "reqid.h"
 #include "request.h"
 #include "wire.h"
 #include "worker.h"
@@ -111,8 +112,8 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
         if (drained == WIRE_TOO_BIG)
             w->req.close_after = 1;     /* the client is still sending */
         if (!keep)
-            log_debug("worker %d: fd %d: the request was not read to its end; closed",
-                      w->req.worker, fd);
+            log_debug("worker %d request %s: fd %d: the request was not read to its end; closed",
+                      w->req.worker, w->req.id, fd);
     }
     wire_end(&w->wire);
     if (keep)
@@ -130,10 +131,11 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout;
+    int keep, client_timeout = c->client_timeout, cpu = c->access_log != NULL;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
 
     conf_release(c);
+    request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
@@ -145,6 +147,8 @@ worker_serve(struct worker *w, int fd)
         return;
     }
     w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
+    reqid_take(r->id, f->envp, r->worker, &r->id_seq);
+    w->wire.reqid = r->id;
     keep = f->keepConnection;
     request_handle(r);          /* stops the request's clock while Lua runs */
     if (r->client_gone || r->close_after)
@@ -153,6 +157,7 @@ worker_serve(struct worker *w, int fd)
     f->detached = 1;
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
     w->wire.script = NULL;      /* it was libfcgi's, freed now */
+    w->wire.reqid = NULL;
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {

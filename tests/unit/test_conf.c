@@ -173,8 +173,7 @@ test_later_keys(void)
 {
     static const char *const later[] = {
         "allowed_clients = { '127.0.0.1' }", "status_path = '/status'",
-        "ping_path = '/ping'", "ping_response = 'pong'", "slowlog = 'slow.log'",
-        "slowtime = 5", "access_log = 'access.log'", "access_format = '%R'"
+        "ping_path = '/ping'", "ping_response = 'pong'"
     };
     char text[128], want[64];
     size_t i;
@@ -288,6 +287,36 @@ test_push_value(void)
     conf_free(c);
 }
 
+/* The log keys: php-fpm's default format, and a format that cannot work
+ * refused at load, naming the key and the token. */
+static void
+test_log_keys(void)
+{
+    struct conf *c = load("slowlog = 'slow.log'\nslowtime = 5\naccess_log = 'a.log'\n"
+                          "access_format = '%R %{mili}d %{micro}d %{REQUEST_ID}e %{%H:%M}t %%'\n");
+
+    ok(c != NULL, "slowlog, slowtime, access_log and access_format are accepted");
+    if (c) {
+        is_int(c->slowtime, 5, "slowtime is read");
+        ok(c->slowlog && strstr(c->slowlog, "/slow.log") && c->slowlog[0] == '/',
+           "slowlog is taken from the config's directory");
+        conf_free(c);
+    }
+    c = load("workers = 2\n");
+    ok(c && strcmp(c->access_format, "%R - %u %t \"%m %r\" %s") == 0,
+       "access_format defaults to php-fpm's");
+    conf_free(c);
+    ok(load_fails("access_format = '%R %x'\n", "key 'access_format': unknown token \"%x\""),
+       "an unknown token is refused, named");
+    ok(load_fails("access_format = '%e'\n", "%e needs the parameter's name"),
+       "%%e without a name is refused");
+    ok(load_fails("access_format = '%{mili}q %{kilo'\n", "a cut or too long token"),
+       "a token cut short is refused");
+    ok(load_fails("access_format = '%{hours}d'\n", "unknown token"),
+       "an argument %%d does not know is refused");
+    ok(load_fails("slowtime = -1\n", "slowtime"), "a negative slowtime is refused");
+}
+
 static void
 test_snapshot(void)
 {
@@ -320,6 +349,7 @@ main(void)
     test_warnings();
     test_later_keys();
     test_upload_keys();
+    test_log_keys();
     test_later_near_miss();
     test_restart_keys();
     test_keep_restart();
