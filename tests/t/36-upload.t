@@ -331,6 +331,21 @@ sub body {
     ok(LFTest::alive($t->pid), 'the daemon still runs');
     is($t->stop, 0, "the daemon stops cleanly");
     stalled();
+    missing_dir();
+}
+
+# An upload_dir that cannot be written: a clear error for the script, a log line.
+sub missing_dir {
+    my $m = LFTest->new(conf => { workers => 1, upload_memory => 0 });
+    $m->write_conf(upload_dir => $m->dir . '/no/such/dir');
+    $m->script('up.lua', "function main(env, req) local ok, e = pcall(req.form, req) req:puts(ok and 'ok' or e) end\n");
+    $m->start;
+    my $r = $m->get('up.lua', STDIN => multipart($B, ['f', 'data', filename => 'x']),
+                    CONTENT_TYPE => "multipart/form-data; boundary=$B");
+    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir$}, 'a missing upload_dir: the script gets why');
+    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir: No such file or directory}),
+       'and the log has the system error');
+    $m->stop;
 }
 
 # A client that stalls while the handler reads its body is cut at
