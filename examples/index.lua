@@ -3,6 +3,8 @@ local pages = {
   { "hello.lua", "Hello: the smallest script" },
   { "env.lua?x=1&y=two", "Env: every CGI variable of the request" },
   { "form.lua", "Form: a POST body parsed with the luafcgid module" },
+  { "upload.lua", "Upload: a file and a field with req:form()" },
+  { "orbit_app.lua/", "Orbit: a WSAPI application (needs lua-orbit)" },
   { "counter.lua", "Counter: globals live across requests in a persistent state" },
   { "module.lua?name=you", "Module: urlencode, escape, cookies and serialize" },
 }

@@ -40,6 +40,9 @@
 #define LF_DEFAULT_CONTENTTYPE  "text/html"
 #define LF_DEFAULT_EXTENSION    ".lua"
 #define LF_DEFAULT_PING_RESPONSE "pong"
+#define LF_DEFAULT_UPLOAD_MEMORY (64 * 1024)     /* a file part's bytes kept in memory */
+#define LF_DEFAULT_MAXFIELDS    1000
+#define LF_DEFAULT_READ         (64 * 1024)     /* req:read() with no size */
 #define LF_DEFAULT_ACCESS_FORMAT "%R - %u %t \"%m %r\" %s"   /* php-fpm's */
 
 /* Upper bounds that keep a typo in the config from taking the machine. */
@@ -50,6 +53,7 @@
 #define LF_MAX_BUFSIZE          (64 * 1024 * 1024)
 #define LF_MAX_LISTEN           16      /* addresses in listen */
 #define LF_MAX_LIST             256     /* entries in extensions, preload */
+#define LF_MAX_FIELD_NAME       256     /* bytes of a form field's name */
 
 /* A state's hit count is halved every this many sweeps (popularity ages). */
 #define LF_HITS_DECAY_SWEEPS    10

@@ -29,6 +29,11 @@ struct request {
     struct buf      head;           /* the script's other header lines */
     struct buf      body;           /* buffered output */
     struct buf      post;           /* the request body */
+    size_t          post_read;      /* of it, what req:read() has given */
+    int             body_left;      /* some of the body is still on the connection */
+    int             body_given;     /* some was given out without being kept */
+    size_t          body_taken;     /* bytes the handler took from the connection */
+    struct buf      temps;          /* upload files to remove, NUL-ended names */
     struct buf      out;            /* the header block being sent */
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
@@ -55,6 +60,7 @@ int  request_write(struct request *r, const char *p, size_t n);
 int  request_flush(struct request *r);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
+int  request_add_temp(struct request *r, const char *path);
 int  request_preload(struct pool *pool, const struct conf *c);
 void request_push_env(struct lua_State *L, struct request *r);
 

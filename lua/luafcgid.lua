@@ -8,11 +8,11 @@
 
 local M = {}
 
-local byte, char, format, gsub, find, sub, tonumber, tostring, type, pairs,
-      ipairs, concat, sort =
+local byte, char, format, gsub, find, sub, match, tonumber, tostring, type,
+      pairs, ipairs, concat, sort, setmetatable, pcall, require, error =
       string.byte, string.char, string.format, string.gsub, string.find,
-      string.sub, tonumber, tostring, type, pairs, ipairs, table.concat,
-      table.sort
+      string.sub, string.match, tonumber, tostring, type, pairs, ipairs,
+      table.concat, table.sort, setmetatable, pcall, require, error
 
 M._VERSION = "luafcgid 1.0.0"
 
@@ -62,6 +62,130 @@ function M.parse(s, t)
     end
   end
   return t
+end
+
+-- The request body's form, as two tables: fields (name -> value, a
+-- repeated name maps to an array) and files (name -> { name, filename,
+-- content_type, size, and data or path }). Parses multipart/form-data
+-- and x-www-form-urlencoded bodies; a malformed body raises an error.
+-- Inside luafcgid only: the work is req:form()'s.
+function M.form(req)
+  return req:form()
+end
+
+-- ---- WSAPI ---------------------------------------------------------------
+
+local reasons = {
+  [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
+  [206] = "Partial Content", [301] = "Moved Permanently", [302] = "Found",
+  [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [409] = "Conflict",
+  [410] = "Gone", [413] = "Request Entity Too Large",
+  [500] = "Internal Server Error", [501] = "Not Implemented",
+  [503] = "Service Unavailable",
+}
+
+-- wsapi_env.input: read(n), read("*l"), read("*a") over req:read().
+local function wsapi_input(req, length)
+  local buf, input = "", { length = length }
+  local function more(n)
+    local s = req:read(n)
+    if s then buf = buf .. s end
+    return s
+  end
+  function input:read(fmt)
+    fmt = fmt or self.length
+    local n = tonumber(fmt)
+    if n then
+      while #buf < n and more(n - #buf) do end
+      if buf == "" then return nil end
+      local out = sub(buf, 1, n)
+      buf = sub(buf, n + 1)
+      return out
+    elseif sub(fmt, 1, 2) == "*a" then
+      while more(65536) do end
+      local out = buf
+      buf = ""
+      return out
+    elseif sub(fmt, 1, 2) == "*l" then
+      while not find(buf, "\n", 1, true) and more(4096) do end
+      if buf == "" then return nil end
+      local nl = find(buf, "\n", 1, true) or #buf + 1
+      local line = sub(buf, 1, nl - 1)
+      buf = sub(buf, nl + 1)
+      return line
+    end
+    error("input:read: unknown format " .. tostring(fmt), 2)
+  end
+  return input
+end
+
+-- The body, piece by piece; with buffering off each piece goes out at once.
+local function wsapi_body(req, body)
+  local stream = req:config("buffering") == false
+  local function put(s)
+    req:puts(s)
+    if stream then req:flush() end
+  end
+  local tb = type(body)
+  if tb == "string" then
+    put(body)
+  elseif tb == "table" then
+    for _, s in ipairs(body) do put(s) end
+  elseif tb == "function" then
+    for s in body do put(s) end
+  elseif tb == "thread" then
+    while true do
+      local ok, s = coroutine.resume(body)
+      if not ok then error(s, 0) end
+      if s == nil then break end
+      put(s)
+    end
+  elseif body ~= nil then
+    error("WSAPI: the response body is a " .. tb, 0)
+  end
+end
+
+local wsapi_module
+
+-- Serve the WSAPI application APP (a table with run, or a run function)
+-- for the request: what luafcgid does for a script that has no handler
+-- but is an application. The environment gives "" for a missing
+-- variable and "/" for an empty PATH_INFO, as wsapi.common does.
+function M.wsapi_run(app, env, req)
+  local run = type(app) == "table" and app.run or app
+  if type(run) ~= "function" then error("not a WSAPI application", 2) end
+  local app_path = match(env.SCRIPT_FILENAME or "", "^(.*)/[^/]*$") or ""
+  local wenv = setmetatable({}, { __index = function(t, k)
+    local v = env[k]
+    if v == nil then v = "" end
+    t[k] = v
+    return v
+  end })
+  wenv.input = wsapi_input(req, tonumber(env.CONTENT_LENGTH) or 0)
+  wenv.error = { write = function(self, ...) req:log(...) end }
+  wenv.APP_PATH = app_path
+  if wenv.PATH_INFO == "" then wenv.PATH_INFO = "/" end
+  if wsapi_module == nil then
+    local ok, w = pcall(require, "wsapi")
+    wsapi_module = ok and type(w) == "table" and w or false
+  end
+  if wsapi_module then wsapi_module.app_path = app_path end
+  local status, headers, body = run(wenv)
+  status = status or 500
+  if tonumber(status) then
+    status = tostring(status) .. (reasons[tonumber(status)] and " " .. reasons[tonumber(status)] or "")
+  end
+  req:header("Status", status)
+  for k, v in pairs(headers or {}) do
+    if type(v) == "table" then
+      for _, one in ipairs(v) do req:header(k, tostring(one)) end
+    else
+      req:header(k, tostring(v))
+    end
+  end
+  wsapi_body(req, body)
 end
 
 local escapes = {

@@ -11,18 +11,22 @@
  * (state_hold): a script cannot hold more outside Lua than inside it.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luafcgid.h"
 #include "api.h"
+#include "body.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
 #include "request.h"
 #include "state.h"
+#include "upload.h"
 
 #define API_REQ_META "luafcgid.req"
 
@@ -151,17 +155,49 @@ api_header(lua_State *L)
     return 0;
 }
 
-/* req:gets(): the request body, or nil when there is none. [-0, +1] */
+/* req:gets(): the request body, or nil when there is none. [-0, +1, e] */
 static int
 api_gets(lua_State *L)
 {
     struct request *r = api_check(L);
+    const char *why;
 
+    if (body_whole(r, &why) < 0)
+        return luaL_error(L, "%s", why);
     if (r->post.len == 0)
         lua_pushnil(L);
     else
         lua_pushlstring(L, r->post.data, r->post.len);
     return 1;
+}
+
+/* req:read([n]): the next piece of the body, at most n bytes (64 KiB
+ * by default), or nil at the end. [-0, +1, v] */
+static int
+api_read(lua_State *L)
+{
+    struct request *r = api_check(L);
+    lua_Number n = luaL_optnumber(L, 2, LF_DEFAULT_READ);
+    const char *p, *why;
+    long got;
+
+    if (!(n >= 1))
+        return luaL_argerror(L, 2, "must be at least 1");
+    got = body_next(r, &p, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n, &why);
+    if (got < 0)
+        return luaL_error(L, "%s", why);
+    if (got == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, p, (size_t)got);
+    return 1;
+}
+
+/* req:form(): the body's fields and files, two tables. [-0, +2, e] */
+static int
+api_form(lua_State *L)
+{
+    return upload_form(L, api_check(L));
 }
 
 /* req:flush(): headers and what is buffered go out now. [-0, +0] */
@@ -253,6 +289,8 @@ static const luaL_Reg api_methods[] = {
     { "puts",   api_puts },
     { "header", api_header },
     { "gets",   api_gets },
+    { "read",   api_read },
+    { "form",   api_form },
     { "flush",  api_flush },
     { "reset",  api_reset },
     { "log",    api_log },

@@ -79,6 +79,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
     c->maxparams = LF_DEFAULT_MAXPARAMS;
     c->buffering = 1;
+    c->upload_memory = LF_DEFAULT_UPLOAD_MEMORY;
+    c->maxfields = LF_DEFAULT_MAXFIELDS;
     c->headersize = LF_DEFAULT_HEADERSIZE;
     c->bodysize = LF_DEFAULT_BODYSIZE;
     return 0;

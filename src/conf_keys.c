@@ -64,6 +64,9 @@ const struct conf_key conf_keys[] = {
     K(docroot,           CT_PATH,    0, 0, 0),
     K(extensions,        CT_LIST,    0, 0, 0),
     K(preload,           CT_LIST,    0, 0, 0),
+    K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, 0),
+    K(upload_dir,        CT_PATH,    0, 0, 0),
+    K(maxfields,         CT_INT,     0, INT_MAX, 0),
     K(allowed_clients,   CT_LIST,    0, 0, CF_STRICT),
     K(status_path,       CT_TEXT,    0, 0, CF_LATER),
     K(ping_path,         CT_TEXT,    0, 0, CF_LATER),
@@ -72,9 +75,6 @@ const struct conf_key conf_keys[] = {
     K(slowtime,          CT_INT,     0, 86400, 0),
     K(access_log,        CT_PATH,    0, 0, 0),
     K(access_format,     CT_TEXT,    0, 0, 0),
-    K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, CF_LATER),
-    K(upload_dir,        CT_PATH,    0, 0, CF_LATER),
-    K(maxfields,         CT_INT,     0, INT_MAX, CF_LATER),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -3,7 +3,8 @@
  *
  * Order: check the script (404/403 before any Lua runs), read the whole
  * body (413 before the handler, and before a state is taken, so a slow
- * upload holds no state), take a state, call the handler in protected
+ * upload holds no state) unless it is over upload_memory and is left for
+ * the handler to take in pieces (body.c), take a state, call the handler in protected
  * mode, answer. In buffered mode the answer is one header block with a
  * Content-Length and the body; otherwise output streams as it is made.
  *
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -27,6 +29,7 @@
 #include "luafcgid.h"
 #include "accesslog.h"
 #include "api.h"
+#include "body.h"
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
@@ -36,6 +39,8 @@
 #include "scoreboard.h"
 #include "slowlog.h"
 #include "state.h"
+#include "upload.h"
+#include "wsapi.h"
 #include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -54,7 +59,8 @@ request_init(struct request *r, int worker, struct pool *pool)
     r->pool = pool;
     if (buf_init(&r->status, 32) < 0 || buf_init(&r->ctype, 32) < 0 ||
         buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
-        buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0)
+        buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0 ||
+        buf_init(&r->temps, 256) < 0)
         rc = -1;
     /* no listening socket: libfcgi only reads the connections we hand it */
     if (rc == 0 && FCGX_InitRequest(&r->fcgx, -1, 0) != 0) {
@@ -75,6 +81,7 @@ request_free(struct request *r)
     buf_free(&r->body);
     buf_free(&r->post);
     buf_free(&r->out);
+    buf_free(&r->temps);
 }
 
 /* A header name is an HTTP token; neither part may carry CR, LF or NUL. */
@@ -134,6 +141,10 @@ request_reset(struct request *r)
     buf_reset(&r->head);
     buf_reset(&r->body);
     buf_reset(&r->post);
+    r->post_read = 0;
+    r->body_left = 0;
+    r->body_given = 0;
+    r->body_taken = 0;
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
@@ -396,6 +407,19 @@ request_read_body(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
+/* Record an upload's temp file, removed when the request ends. */
+int
+request_add_temp(struct request *r, const char *path)
+{
+    if (buf_append(&r->temps, path, strlen(path) + 1) < 0) {
+        /* not recorded: it must not outlive the request */
+        if (unlink(path) < 0)
+            log_syserr("worker %d: %s: removing upload %s", r->worker, r->script, path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Run inside lua_cpcall: env, req and the handler call. [-0, +0, e] */
 static int
 request_entry(lua_State *L)
@@ -405,11 +429,16 @@ request_entry(lua_State *L)
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
     lua_getglobal(L, r->conf->handler);
-    if (!lua_isfunction(L, -1))
-        return luaL_error(L, "no handler function '%s' in the script", r->conf->handler);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        if (!wsapi_push_call(L))
+            return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI application",
+                              r->conf->handler);
+    }
     request_push_env(L, r);
     api_push_req(L, r);
-    if (lua_pcall(L, 2, 0, 1) != 0) {
+    /* the handler (env, req), or wsapi_run (app, env, req) */
+    if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != 0) {
         /* described here, while the limits still bound its __tostring */
         if (state_over(L) == STATE_OK && !state_is_exit(L, -1))
             sandbox_describe(L, -1);
@@ -494,12 +523,13 @@ request_handle(struct request *r)
     scoreboard_enter(r->worker, r->script);
     if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)
         r->slow = slowlog_begin(r);     /* with the script resolved */
-    if (status == 0)
+    if (status == 0 && !body_defer(r))
         status = request_read_body(r, why, sizeof(why));
     if (status == 0) {
         if (r->wire != NULL)
             wire_pause(r->wire);    /* Lua time is not the client's */
         request_run(r, &id);
+        upload_cleanup(r);
         if (r->wire != NULL)
             wire_resume(r->wire);
     } else if (status > 0)

@@ -46,6 +46,7 @@
 #include "slab.h"
 #include "slowlog.h"
 #include "state.h"
+#include "wsapi.h"
 #include "strlib.h"
 
 /* The hook runs every STATE_HOOK_COUNT instructions and reads the clock.
@@ -468,17 +469,22 @@ static int
 state_load_entry(lua_State *L)
 {
     struct state_load *ld = lua_touserdata(L, 1);
+    char modname[256];
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
     if (luaL_loadfile(L, ld->path) != 0)
         return lua_error(L);
     ld->loaded = 1;
-    if (lua_pcall(L, 0, 0, 1) != 0) {
+    /* `...` is the name `require` would give it, as wsapi.fcgi loads apps */
+    wsapi_modname(ld->path, modname, sizeof(modname));
+    lua_pushstring(L, modname);
+    if (lua_pcall(L, 1, 1, 1) != 0) {
         if (!state_must_propagate(L, -1))
             sandbox_describe(L, -1);
         return lua_error(L);
     }
+    wsapi_keep(L, modname);
     return 0;
 }
 

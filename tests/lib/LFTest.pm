@@ -426,7 +426,8 @@ sub start_nginx {
     my $user = $> == 0 ? "user " . ($o{user} // 'root root') . ";\n" : '';
     my $keep = $o{keepalive} ? "keepalive $o{keepalive};" : '';
     my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
-    my $locations = $o{locations} // '';     # more location blocks, before the .lua one
+    my $locations = $o{locations} // '';
+    my $maxbody = $o{client_max_body_size} // '16m';     # more location blocks, before the .lua one
     spew("$dir/nginx.conf", <<"CONF");
 ${user}worker_processes 1;
 daemon off;
@@ -440,7 +441,7 @@ http {
     proxy_temp_path $dir/proxy;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
-    client_max_body_size 16m;
+    client_max_body_size $maxbody;
     upstream luafcgid { server $upstream; $keep }
     server {
         listen 127.0.0.1:$port;

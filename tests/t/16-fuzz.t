@@ -15,7 +15,7 @@ plan skip_all => 'clang with libFuzzer is not installed' unless `which clang 2>/
 my $out = `make -s -C $top fuzzers 2>&1`;
 plan skip_all => "the fuzzers do not build here:\n$out" if $?;
 
-for my $name (qw(conf header params module strlib)) {
+for my $name (qw(conf header params module strlib multipart)) {
     my $work = tempdir(CLEANUP => 1);
     my $run = `cd $work && $top/tests/fuzz/fuzz_$name -max_total_time=$seconds -timeout=10 -rss_limit_mb=2048 $work $top/tests/fuzz/corpus/$name 2>&1`;
     my ($execs) = $run =~ /stat::number_of_executed_units:\s*(\d+)/;

@@ -185,8 +185,7 @@ test_later_keys(void)
 {
     static const char *const later[] = {
         "status_path = '/status'",
-        "ping_path = '/ping'", "ping_response = 'pong'",
-        "upload_memory = 65536", "upload_dir = '/tmp'", "maxfields = 10"
+        "ping_path = '/ping'", "ping_response = 'pong'"
     };
     char text[128], want[64];
     size_t i;
@@ -207,7 +206,7 @@ test_later_near_miss(void)
 {
     static const char *const miss[][2] = {
         { "allowed_client", "allowed_clients" }, { "allowedclients", "allowed_clients" },
-        { "ping_pat", "ping_path" }, { "upload_dri", "upload_dir" }
+        { "ping_pat", "ping_path" }
     };
     char text[128], want[128];
     struct conf *c;
@@ -221,6 +220,30 @@ test_later_near_miss(void)
     c = load("wokers = 3\n");
     ok(c != NULL, "a near miss of a working key is only a warning");
     conf_free(c);
+}
+
+/* The upload keys work: their defaults, and values that are set. */
+static void
+test_upload_keys(void)
+{
+    struct conf *c = load("");
+
+    ok(c != NULL, "an empty config loads");
+    if (c) {
+        is_int((long long)c->upload_memory, 64 * 1024, "upload_memory defaults to 64 KiB");
+        ok(c->upload_dir == NULL, "upload_dir defaults to unset (the system temp dir)");
+        is_int(c->maxfields, 1000, "maxfields defaults to 1000");
+        conf_free(c);
+    }
+    c = load("upload_memory = 4096\nupload_dir = '/var/tmp'\nmaxfields = 10\n");
+    ok(c != NULL, "upload_memory, upload_dir and maxfields are accepted");
+    if (c) {
+        is_int((long long)c->upload_memory, 4096, "upload_memory is read");
+        is_str(c->upload_dir, "/var/tmp", "upload_dir is read");
+        is_int(c->maxfields, 10, "maxfields is read");
+        conf_free(c);
+    }
+    ok(load_fails("maxfields = -1\n", "maxfields"), "a negative maxfields is refused");
 }
 
 static void
@@ -338,6 +361,7 @@ main(void)
     test_errors();
     test_warnings();
     test_later_keys();
+    test_upload_keys();
     test_log_keys();
     test_later_near_miss();
     test_restart_keys();

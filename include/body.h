@@ -1,0 +1,20 @@
+/* body.h: the request body as the handler takes it (see src/body.c). */
+#ifndef LF_BODY_H
+#define LF_BODY_H
+
+#include <stddef.h>
+
+struct request;
+
+/* req:form()'s walk over the body from its start. */
+struct body_walk {
+    size_t  at;         /* in the kept body */
+    int     pulling;    /* taking it from the connection */
+};
+
+int  body_defer(struct request *r);
+int  body_whole(struct request *r, const char **why);
+long body_next(struct request *r, const char **p, size_t max, const char **why);
+long body_walk(struct request *r, struct body_walk *walk, const char **p, const char **why);
+
+#endif

@@ -1,0 +1,12 @@
+/* upload.h: req:form(), a request's form fields and uploaded files. */
+#ifndef LF_UPLOAD_H
+#define LF_UPLOAD_H
+
+#include <lua.h>
+
+struct request;
+
+int  upload_form(lua_State *L, struct request *r);
+void upload_cleanup(struct request *r);
+
+#endif

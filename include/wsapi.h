@@ -1,0 +1,11 @@
+/* wsapi.h: scripts that are WSAPI applications (see src/wsapi.c). */
+#ifndef LF_WSAPI_H
+#define LF_WSAPI_H
+
+#include <lua.h>
+
+void wsapi_keep(lua_State *L, const char *modname);
+int  wsapi_push_call(lua_State *L);
+void wsapi_modname(const char *path, char *out, size_t outlen);
+
+#endif
