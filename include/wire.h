@@ -6,6 +6,7 @@
 
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
+#define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
 
 #define WIRE_MGMT_END_REQUEST   3
 #define WIRE_MGMT_GET_VALUES    9
@@ -54,6 +55,7 @@ struct wire {
     int             held;           /* header bytes read but not yet given to libfcgi */
     unsigned char   mgmt[WIRE_MGMT_MAX];    /* an FCGI_GET_VALUES's content */
     size_t          mgmt_len;
+    int             nmgmt;          /* management records answered for this request */
     int             rejected[WIRE_REJECTED_MAX];  /* other request ids, refused */
     int             nrejected;
 };

@@ -151,6 +151,9 @@ wire_aside_management(struct wire *w)
 {
     if (w->type == WIRE_MGMT_GET_VALUES && w->content_left > sizeof(w->mgmt))
         return wire_refuse(w, "an FCGI_GET_VALUES too big to answer");
+    /* a front end asks once a connection; a stream of them is a flood */
+    if (++w->nmgmt > WIRE_MGMT_RECORDS_MAX)
+        return wire_refuse(w, "too many management records for one request");
     w->mgmt_len = 0;
     return 1;
 }

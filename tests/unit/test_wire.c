@@ -375,6 +375,16 @@ answered(void)
     ok(through(&w, in, n, 4096) < 0 && w.failed && answerlen == 0,
        "GET_VALUES with a pair cut short: refused, unanswered");
 
+    for (n = 0, i = 0; i < WIRE_MGMT_RECORDS_MAX; i++)
+        put(in, &n, 12, 0, "", 0);
+    memcpy(in + n, plain, pn);
+    ok(through(&w, in, n + pn, 4096) == 0 && answerlen == 16 * WIRE_MGMT_RECORDS_MAX,
+       "%d management records before a request are answered", WIRE_MGMT_RECORDS_MAX);
+    put(in, &n, 12, 0, "", 0);
+    memcpy(in + n, plain, pn);
+    ok(through(&w, in, n + pn, 4096) < 0 && w.failed,
+       "one more is a flood: refused, the connection closed");
+
     n = 0;
     in[0] = 1, in[1] = WIRE_MGMT_GET_VALUES, in[2] = 0, in[3] = 0;
     in[4] = (WIRE_MGMT_MAX + 8) >> 8, in[5] = (WIRE_MGMT_MAX + 8) & 0xff, in[6] = 0, in[7] = 0;
