@@ -324,7 +324,9 @@ request_read_body(struct request *r, char *why, size_t whylen)
     size_t max = (size_t)r->conf->maxpost;
     int n;
 
-    if (cl && *cl) {
+    /* absent, empty or negative (Caddy's -1 for a chunked body): the body
+     * is read to its end all the same, bounded by maxpost below */
+    if (cl && *cl >= '0' && *cl <= '9') {
         char *end;
         unsigned long long want;
         errno = 0;
