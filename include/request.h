@@ -27,7 +27,6 @@ struct request {
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
-    int             close_after;    /* answered before reading it all (413) */
     int             jitter;         /* the pause after this request, µs */
 };
 

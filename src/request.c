@@ -121,7 +121,6 @@ request_reset(struct request *r)
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
-    r->close_after = 0;
 }
 
 int
@@ -486,8 +485,6 @@ request_handle(struct request *r)
             wire_resume(r->wire);
     } else if (status > 0)
         request_error(r, status, why);
-    if (status == 413)
-        r->close_after = 1;     /* the rest of the body is still coming */
     if (!r->client_gone)
         request_finish(r);
 
