@@ -84,7 +84,7 @@ sequence(const struct seq *q)
     for (i = 0; i < 6 && q->recs[i][0] != 0; i++) {
         const int *r = q->recs[i];
         size_t at = len;
-        record(r[0], r[1], r[0] == 1 ? begin : body, (size_t)r[2], r[2] % 8 ? 8 - r[2] % 8 : 0);
+        record(r[0], r[1], r[0] == 1 && r[2] == 8 ? begin : body, (size_t)r[2], r[2] % 8 ? 8 - r[2] % 8 : 0);
         if (r[3] != 0)
             msg[at] = (unsigned char)r[3];
     }
