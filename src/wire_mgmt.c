@@ -61,9 +61,10 @@ wire_mgmt_pair(unsigned char *out, size_t room, size_t *len, const char *name,
         return -1;
     out[(*len)++] = (unsigned char)nl;
     out[(*len)++] = (unsigned char)vl;
-    memcpy(out + *len, name, nl);
-    memcpy(out + *len + nl, value, vl);
-    *len += nl + vl;
+    while (*name != '\0')          /* lengths on the wire: no terminators */
+        out[(*len)++] = (unsigned char)*name++;
+    while (*value != '\0')
+        out[(*len)++] = (unsigned char)*value++;
     return 0;
 }
 
