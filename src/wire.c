@@ -410,7 +410,8 @@ wire_pass(unsigned char *out, size_t *o, const unsigned char *p, size_t n)
 {
     if (out == NULL)
         return;
-    memmove(out + *o, p, n);
+    if (out + *o != p)          /* nothing cut out yet: the bytes are in place */
+        memmove(out + *o, p, n);
     *o += n;
 }
 
