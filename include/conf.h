@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 struct lua_State;
+struct acl;
 
 struct strlist {
     char  **items;
@@ -15,7 +16,7 @@ struct conf {
     int             refs;           /* guarded by the conf module's lock */
     char           *path;
 
-    char           *listen;
+    struct strlist  listen;         /* at least one, at most LF_MAX_LISTEN */
     int             listen_mode;
     char           *listen_owner;
     char           *listen_group;
@@ -53,6 +54,7 @@ struct conf {
     struct strlist  extensions;
     struct strlist  preload;
     struct strlist  allowed_clients;
+    struct acl     *acl;            /* allowed_clients, parsed */
     char           *status_path;
     char           *ping_path;
     char           *ping_response;

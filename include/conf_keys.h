@@ -16,7 +16,7 @@ enum conf_type {
     CT_STRING,      /* any string */
     CT_TEXT,        /* a string with no CR, LF or NUL (goes into headers) */
     CT_PATH,        /* a path; relative ones are taken from the config's dir */
-    CT_LISTEN,      /* a unix socket path or host:port */
+    CT_LISTEN,      /* unix socket paths and host:port, one or a list */
     CT_HEADERS,     /* "Name: value" lines */
     CT_INT,
     CT_SIZE,        /* a byte count, may exceed INT_MAX */
@@ -27,6 +27,7 @@ enum conf_type {
 };
 
 #define CF_LATER    0x1     /* not implemented yet: setting it is an error */
+#define CF_STRICT   0x2     /* a near miss of its name is an error, not a warning */
 
 struct conf_key {
     const char     *name;

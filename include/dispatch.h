@@ -3,6 +3,7 @@
 #define LF_DISPATCH_H
 
 struct dispatch;
+struct listeners;
 
 struct dispatch_counts {
     int parked;     /* kept connections waiting for their next request */
@@ -10,7 +11,7 @@ struct dispatch_counts {
     int leader;     /* 1 while a worker polls */
 };
 
-struct dispatch *dispatch_new(int listen_fd, int is_tcp);
+struct dispatch *dispatch_new(const struct listeners *ls);
 #define DISPATCH_STOP (-1)
 #define DISPATCH_IDLE (-2)
 

@@ -40,6 +40,7 @@
 #define LF_DEFAULT_CONTENTTYPE  "text/html"
 #define LF_DEFAULT_EXTENSION    ".lua"
 #define LF_DEFAULT_PING_RESPONSE "pong"
+#define LF_DEFAULT_ACCESS_FORMAT "%R - %u %t \"%m %r\" %s"   /* php-fpm's */
 
 /* Upper bounds that keep a typo in the config from taking the machine. */
 #define LF_MAX_WORKERS          1024
@@ -47,6 +48,7 @@
 #define LF_MAX_SWEEP            3600000
 #define LF_MAX_JITTER           1000000
 #define LF_MAX_BUFSIZE          (64 * 1024 * 1024)
+#define LF_MAX_LISTEN           16      /* addresses in listen */
 #define LF_MAX_LIST             256     /* entries in extensions, preload */
 
 /* A state's hit count is halved every this many sweeps (popularity ages). */
@@ -92,6 +94,13 @@
 /* While a serving process starts, the supervisor looks for signals every
  * LF_SUPERVISE_TICK ms between waits on its ready pipe. */
 #define LF_SUPERVISE_TICK       50              /* ms */
+
+/* A connection refused by allowed_clients is logged at most once per
+ * LF_ACL_LOG_INTERVAL s (with a count of the others). */
+#define LF_ACL_LOG_INTERVAL     10              /* s */
+/* USR2: the new binary must serve within this many seconds, or it is
+ * stopped and the running one keeps serving. */
+#define LF_UPGRADE_TIMEOUT      60              /* s */
 
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256

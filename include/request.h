@@ -4,11 +4,16 @@
 
 #include <fcgiapp.h>
 
+#include <time.h>
+
 #include "buf.h"
+#include "reqid.h"
+#include "resolve.h"
 
 struct conf;
 struct lua_State;
 struct pool;
+struct slowlog_slot;
 struct wire;
 
 struct request {
@@ -17,7 +22,8 @@ struct request {
     struct pool    *pool;
     struct wire    *wire;           /* its connection's record layer; may be NULL */
     struct conf    *conf;           /* referenced for this request */
-    const char     *script;         /* SCRIPT_FILENAME */
+    const char     *script;         /* the resolved SCRIPT_FILENAME, in res */
+    struct resolve  res;            /* the script found from the CGI variables */
     struct buf      status;         /* "200 OK" */
     struct buf      ctype;          /* Content-Type value */
     struct buf      head;           /* the script's other header lines */
@@ -28,8 +34,17 @@ struct request {
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
     int             jitter;         /* the pause after this request, µs */
+    /* for the access and slow logs */
+    char            id[REQID_SIZE]; /* the request id, taken by the worker with the params */
+    unsigned long long id_seq;      /* ids this worker made */
+    long long       began_us;       /* monotonic, when its BEGIN_REQUEST was read */
+    struct timespec began_at;       /* the same moment, wall clock */
+    struct timespec cpu_user, cpu_system;   /* the thread's CPU time then */
+    size_t          memory;         /* the Lua state's peak bytes during it */
+    struct slowlog_slot *slow;      /* its worker's slot while the slow log is on */
 };
 
+void request_began(struct request *r, int cpu);
 int  request_init(struct request *r, int worker, struct pool *pool);
 void request_free(struct request *r);
 void request_handle(struct request *r);

@@ -186,30 +186,48 @@ api_reset(lua_State *L)
     return 0;
 }
 
-/* req:log(...): one line in the daemon's log. [-0, +0, e] */
+/* The level req:log's first argument names, with more after it; else
+ * notice, and *FIRST stays at the first argument. */
+static int
+api_log_level(lua_State *L, int *first)
+{
+    int level;
+
+    if (lua_gettop(L) >= 3 && lua_type(L, 2) == LUA_TSTRING &&
+        (level = log_level_parse(lua_tostring(L, 2))) >= 0) {
+        *first = 3;
+        return level;
+    }
+    return LOG_LEVEL_NOTICE;
+}
+
+/* req:log([level,] ...): one line in the daemon's log, at LEVEL ("error",
+ * "warn", "notice", "info", "debug"), notice when none. [-0, +0, e] */
 static int
 api_log(lua_State *L)
 {
     struct request *r = api_check(L);
-    int i, n = lua_gettop(L);
+    int i, n = lua_gettop(L), first = 2, level = api_log_level(L, &first);
     const char *msg;
     size_t len;
     luaL_Buffer b;
 
+    if (!log_enabled(level))
+        return 0;
     luaL_buffinit(L, &b);
-    for (i = 2; i <= n; i++) {
+    for (i = first; i <= n; i++) {
         lua_getglobal(L, "tostring");
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
         if (!lua_isstring(L, -1))
             return luaL_error(L, "'tostring' must return a string to 'log'");
-        if (i > 2)
+        if (i > first)
             luaL_addchar(&b, ' ');
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
     msg = lua_tolstring(L, -1, &len);
-    log_data(LOG_LEVEL_NOTICE, msg, len, "worker %d: %s", r->worker, r->script);
+    log_data(level, msg, len, "worker %d request %s: %s", r->worker, r->id, r->script);
     return 0;
 }
 

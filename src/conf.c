@@ -27,6 +27,8 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "accesslog.h"
+#include "acl.h"
 #include "conf_keys.h"
 #include "log.h"
 
@@ -36,7 +38,9 @@
 static int
 conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
 {
-    c->listen = conf_strdup(ctx, "listen", LF_DEFAULT_LISTEN, strlen(LF_DEFAULT_LISTEN));
+    if ((c->listen.items = calloc(2, sizeof(char *))) != NULL &&
+        (c->listen.items[0] = conf_strdup(ctx, "listen", LF_DEFAULT_LISTEN, strlen(LF_DEFAULT_LISTEN))) != NULL)
+        c->listen.count = 1;
     c->pidfile = conf_strdup(ctx, "pidfile", LF_DEFAULT_PIDFILE, strlen(LF_DEFAULT_PIDFILE));
     c->headers = conf_strdup(ctx, "headers", LF_DEFAULT_HEADERS, strlen(LF_DEFAULT_HEADERS));
     c->handler = conf_strdup(ctx, "handler", LF_DEFAULT_HANDLER, strlen(LF_DEFAULT_HANDLER));
@@ -44,12 +48,14 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->contenttype = conf_strdup(ctx, "contenttype", LF_DEFAULT_CONTENTTYPE, strlen(LF_DEFAULT_CONTENTTYPE));
     c->ping_response = conf_strdup(ctx, "ping_response", LF_DEFAULT_PING_RESPONSE,
                                    strlen(LF_DEFAULT_PING_RESPONSE));
+    c->access_format = conf_strdup(ctx, "access_format", LF_DEFAULT_ACCESS_FORMAT,
+                                   strlen(LF_DEFAULT_ACCESS_FORMAT));
     c->extensions.items = calloc(2, sizeof(char *));
     if (c->extensions.items)
         c->extensions.items[0] = conf_strdup(ctx, "extensions", LF_DEFAULT_EXTENSION,
                                              strlen(LF_DEFAULT_EXTENSION));
-    if (!c->listen || !c->pidfile || !c->headers || !c->handler ||
-        !c->httpstatus || !c->contenttype || !c->ping_response ||
+    if (!c->listen.count || !c->pidfile || !c->headers || !c->handler ||
+        !c->httpstatus || !c->contenttype || !c->ping_response || !c->access_format ||
         !c->extensions.items || !c->extensions.items[0]) {
         conf_error(ctx, NULL, "out of memory");
         return -1;
@@ -82,6 +88,8 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
 static int
 conf_check(struct conf_ctx *ctx, struct conf *c)
 {
+    char why[256];
+
     if (c->states == CONF_UNSET)
         c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
     if (c->states < c->workers) {
@@ -90,6 +98,10 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
     }
     if (c->clones == CONF_UNSET || c->clones > c->states)
         c->clones = c->states;
+    if (accesslog_check_format(c->access_format, why, sizeof(why)) < 0) {
+        conf_error(ctx, "access_format", "%s", why);
+        return -1;
+    }
     if (c->handler[0] == '\0') {
         conf_error(ctx, "handler", "must not be empty");
         return -1;
@@ -99,6 +111,10 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
     if (c->keepalive_max == 0) {
         conf_error(ctx, "keepalive_max", "must be at least 1: a connection the web server asked to "
                    "keep (FCGI_KEEP_CONN) must stay open; to keep none, turn off fastcgi_keep_conn");
+        return -1;
+    }
+    if ((c->acl = acl_parse(&c->allowed_clients, why, sizeof(why))) == NULL) {
+        conf_error(ctx, "allowed_clients", "%s", why);
         return -1;
     }
     return 0;
@@ -145,18 +161,18 @@ conf_near_miss(const char *name)
         return NULL;
     for (i = 0; i < conf_nkeys; i++) {
         int d = conf_distance(name, conf_keys[i].name);
-        if (d > 0 && d <= 2 && (best == NULL || (conf_keys[i].flags & CF_LATER)))
+        if (d > 0 && d <= 2 && (best == NULL || (conf_keys[i].flags & (CF_LATER | CF_STRICT))))
             best = &conf_keys[i];
-        if (best && (best->flags & CF_LATER))
+        if (best && (best->flags & (CF_LATER | CF_STRICT)))
             break;
     }
     return best;
 }
 
 /* Warn about globals that look like misspelt keys; -1 (in ctx->err) for
- * a near miss of a key that does not work yet: a misspelt allowed_clients
- * would leave the daemon open to all while the operator believes it
- * restricts, so it fails like the key itself. */
+ * a near miss of a key that does not work yet, or of allowed_clients
+ * (CF_STRICT): a misspelt one would leave the daemon open to all while the
+ * operator believes it restricts. */
 static int
 conf_check_unknown(struct conf_ctx *ctx, lua_State *L)
 {
@@ -171,6 +187,12 @@ conf_check_unknown(struct conf_ctx *ctx, lua_State *L)
         name = lua_tostring(L, -1);
         if (conf_find_key(name) || (k = conf_near_miss(name)) == NULL)
             continue;
+        if (k->flags & CF_STRICT) {
+            conf_error(ctx, name, "unknown; did you mean '%s'? A misspelt %s would let every "
+                       "client in", k->name, k->name);
+            lua_pop(L, 1);
+            return -1;
+        }
         if (k->flags & CF_LATER) {
             conf_error(ctx, name, "unknown; did you mean '%s'? That key is not supported "
                        "yet either; remove it from the config", k->name);
@@ -311,6 +333,7 @@ conf_free(struct conf *c)
     if (c == NULL)
         return;
     conf_free_fields(c);
+    acl_free(c->acl);
     free(c->path);
     free(c);
 }

@@ -64,14 +64,14 @@ const struct conf_key conf_keys[] = {
     K(docroot,           CT_PATH,    0, 0, 0),
     K(extensions,        CT_LIST,    0, 0, 0),
     K(preload,           CT_LIST,    0, 0, 0),
-    K(allowed_clients,   CT_LIST,    0, 0, CF_LATER),
+    K(allowed_clients,   CT_LIST,    0, 0, CF_STRICT),
     K(status_path,       CT_TEXT,    0, 0, CF_LATER),
     K(ping_path,         CT_TEXT,    0, 0, CF_LATER),
     K(ping_response,     CT_TEXT,    0, 0, CF_LATER),
-    K(slowlog,           CT_PATH,    0, 0, CF_LATER),
-    K(slowtime,          CT_INT,     0, 86400, CF_LATER),
-    K(access_log,        CT_PATH,    0, 0, CF_LATER),
-    K(access_format,     CT_TEXT,    0, 0, CF_LATER),
+    K(slowlog,           CT_PATH,    0, 0, 0),
+    K(slowtime,          CT_INT,     0, 86400, 0),
+    K(access_log,        CT_PATH,    0, 0, 0),
+    K(access_format,     CT_TEXT,    0, 0, 0),
     K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, CF_LATER),
     K(upload_dir,        CT_PATH,    0, 0, CF_LATER),
     K(maxfields,         CT_INT,     0, INT_MAX, CF_LATER),
@@ -264,8 +264,13 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
         return -1;
     }
     n = (int)lua_objlen(L, -1);
-    if (n > LF_MAX_LIST) {
-        conf_error(ctx, k->name, "has more than %d entries", LF_MAX_LIST);
+    if (n > (k->type == CT_LISTEN ? LF_MAX_LISTEN : LF_MAX_LIST)) {
+        conf_error(ctx, k->name, "has more than %d entries",
+                   k->type == CT_LISTEN ? LF_MAX_LISTEN : LF_MAX_LIST);
+        return -1;
+    }
+    if (n == 0 && k->type == CT_LISTEN) {
+        conf_error(ctx, k->name, "must name at least one socket path or host:port");
         return -1;
     }
     out->count = 0;
@@ -284,7 +289,12 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
             return -1;
         }
         s = lua_tolstring(L, -1, &len);
-        if (strcmp(k->name, "preload") == 0)
+        if (k->type == CT_LISTEN && (len == 0 || memchr(s, '\0', len) || memchr(s, '\n', len))) {
+            conf_error(ctx, k->name, "entry %d must be a socket path or host:port", i);
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (strcmp(k->name, "preload") == 0 || (k->type == CT_LISTEN && !conf_is_tcp(s)))
             out->items[i - 1] = conf_abspath(ctx, k->name, s, len);
         else
             out->items[i - 1] = conf_strdup(ctx, k->name, s, len);
@@ -338,13 +348,6 @@ conf_parse_string(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, 
         else
             v = conf_abspath(ctx, k->name, s, n);
         break;
-    case CT_LISTEN:
-        if (n == 0 || memchr(s, '\0', n)) {
-            conf_error(ctx, k->name, "must be a socket path or host:port");
-            return -1;
-        }
-        v = conf_is_tcp(s) ? conf_strdup(ctx, k->name, s, n) : conf_abspath(ctx, k->name, s, n);
-        break;
     case CT_HEADERS:
         v = conf_parse_headers(ctx, k->name, s, n);
         break;
@@ -368,7 +371,7 @@ conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, str
     int lvl;
 
     switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
+    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS:
         return conf_parse_string(ctx, L, k, (char **)(void *)field);
     case CT_INT:
         if (conf_parse_number(ctx, L, k, &d) < 0)
@@ -393,7 +396,7 @@ conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, str
         }
         *(int *)(void *)field = lvl;
         return 0;
-    case CT_LIST:
+    case CT_LIST: case CT_LISTEN:
         conf_strlist_free((struct strlist *)(void *)field);
         return conf_parse_list(ctx, L, k, (struct strlist *)(void *)field);
     }
@@ -423,10 +426,10 @@ conf_free_fields(struct conf *c)
         char *field = (char *)c + k->offset;
 
         switch (k->type) {
-        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
+        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS:
             free(*(char **)(void *)field);
             break;
-        case CT_LIST:
+        case CT_LIST: case CT_LISTEN:
             conf_strlist_free((struct strlist *)(void *)field);
             break;
         default:
@@ -449,7 +452,7 @@ conf_push_value(lua_State *L, const struct conf *c, const char *name)
     }
     field = (const char *)c + k->offset;
     switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS: {
+    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS: {
         const char *s = *(char *const *)(const void *)field;
         if (s)
             lua_pushstring(L, s);
@@ -471,8 +474,12 @@ conf_push_value(lua_State *L, const struct conf *c, const char *name)
         lua_pushstring(L, names[*(const int *)(const void *)field]);
         break;
     }
-    case CT_LIST: {
+    case CT_LIST: case CT_LISTEN: {
         const struct strlist *l = (const struct strlist *)(const void *)field;
+        if (k->type == CT_LISTEN && l->count == 1) {    /* as written, mostly */
+            lua_pushstring(L, l->items[0]);
+            break;
+        }
         lua_createtable(L, l->count, 0);
         for (i = 0; i < l->count; i++) {
             lua_pushstring(L, l->items[i]);
@@ -485,12 +492,46 @@ conf_push_value(lua_State *L, const struct conf *c, const char *name)
 }
 
 static int
+conf_same_list(const struct strlist *a, const struct strlist *b)
+{
+    int i;
+
+    if (a->count != b->count)
+        return 0;
+    for (i = 0; i < a->count; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* A copy of FROM in TO (freed first); 0, or -1 when out of memory. */
+static int
+conf_copy_list(struct strlist *to, const struct strlist *from)
+{
+    struct strlist l = { calloc((size_t)from->count + 1, sizeof(char *)), 0 };
+
+    if (l.items == NULL)
+        return -1;
+    for (; l.count < from->count; l.count++)
+        if ((l.items[l.count] = strdup(from->items[l.count])) == NULL) {
+            conf_strlist_free(&l);
+            return -1;
+        }
+    conf_strlist_free(to);
+    *to = l;
+    return 0;
+}
+
+static int
 conf_same_value(const struct conf *a, const struct conf *b, const struct conf_key *k)
 {
     const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
 
     switch (k->type) {
-    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS: {
+    case CT_LISTEN:
+        return conf_same_list((const struct strlist *)(const void *)fa,
+                              (const struct strlist *)(const void *)fb);
+    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS: {
         const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
         return (sa == NULL && sb == NULL) || (sa && sb && strcmp(sa, sb) == 0);
     }
@@ -535,7 +576,13 @@ conf_keep_restart(struct conf *new_conf, const struct conf *old)
         from = (const char *)old + k->offset;
         to = (char *)new_conf + k->offset;
         switch (k->type) {
-        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_LISTEN: case CT_HEADERS:
+        case CT_LISTEN:
+            if (conf_copy_list((struct strlist *)(void *)to, (const struct strlist *)(const void *)from) < 0) {
+                log_syserr("reload: cannot keep the running '%s'", k->name);
+                return -1;
+            }
+            break;
+        case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS:
             s = NULL;
             if (*(char *const *)(const void *)from &&
                 (s = strdup(*(char *const *)(const void *)from)) == NULL) {

@@ -58,7 +58,9 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "acl.h"
 #include "dispatch.h"
+#include "listen.h"
 #include "log.h"
 #include "pool.h"
 
@@ -72,12 +74,11 @@ struct parked {
 };
 
 struct dispatch {
-    /* lock guards everything below but listen_fd, is_tcp, wake[] and
+    /* lock guards everything below but listen, wake[] and
      * the leader's pfds (which only the leader touches). */
     pthread_mutex_t lock;
     pthread_cond_t  cond;       /* followers: work is ready, or no leader */
-    int             listen_fd;
-    int             is_tcp;
+    struct listeners listen;    /* pfds[1 .. listen.n], parked ones after */
     int             wake[2];    /* to the leader: parked set changed, stop */
     int             leader;
     int             followers;
@@ -114,8 +115,23 @@ dispatch_cloexec_nonblock(int fd, int nonblock)
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+static int
+dispatch_listeners_nonblock(const struct listeners *ls)
+{
+    int k;
+
+    for (k = 0; k < ls->n; k++)
+        if (dispatch_cloexec_nonblock(ls->fd[k], 1) < 0)
+            return -1;
+    return 0;
+}
+
+/* Where the parked connections start in the poll set: after the wake
+ * pipe and the listening sockets. */
+#define DISPATCH_PARKED_AT(d) (1 + (d)->listen.n)
+
 struct dispatch *
-dispatch_new(int listen_fd, int is_tcp)
+dispatch_new(const struct listeners *ls)
 {
     struct dispatch *d = calloc(1, sizeof(*d));
 
@@ -123,8 +139,7 @@ dispatch_new(int listen_fd, int is_tcp)
         log_syserr("cannot allocate the dispatcher");
         return NULL;
     }
-    d->listen_fd = listen_fd;
-    d->is_tcp = is_tcp;
+    d->listen = *ls;
     d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
     if (pipe(d->wake) < 0) {
@@ -133,7 +148,7 @@ dispatch_new(int listen_fd, int is_tcp)
         return NULL;
     }
     if (dispatch_cloexec_nonblock(d->wake[0], 1) < 0 || dispatch_cloexec_nonblock(d->wake[1], 1) < 0 ||
-        dispatch_cloexec_nonblock(listen_fd, 1) < 0) {
+        dispatch_listeners_nonblock(ls) < 0) {
         log_syserr("dispatcher: cannot make its descriptors non-blocking");
         goto fail;
     }
@@ -304,19 +319,23 @@ dispatch_accept_failed(struct dispatch *d, int err)
     return 0;
 }
 
-/* Accept what is waiting; lock held. Readable ones queue, the rest park.
- * Connections are non-blocking: the record layer (wire.c) waits on them
- * with poll(), against the request's client_timeout. */
+/* Accept what is waiting on listening socket K; lock held. Readable ones
+ * queue, the rest park. Connections are non-blocking: the record layer
+ * (wire.c) waits on them with poll(), against the request's
+ * client_timeout. */
 static void
-dispatch_accept(struct dispatch *d, int burst)
+dispatch_accept_from(struct dispatch *d, int k, int burst)
 {
+    struct sockaddr_storage peer;
+    socklen_t plen;
     int i, fd, on = 1;
 
     for (i = 0; i < burst; i++) {
+        plen = sizeof(peer);
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
-        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        fd = accept4(d->listen.fd[k], (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
-        fd = accept(d->listen_fd, NULL, NULL);
+        fd = accept(d->listen.fd[k], (struct sockaddr *)&peer, &plen);
         if (fd >= 0 && dispatch_cloexec_nonblock(fd, 1) < 0) {
             close(fd);
             continue;
@@ -333,7 +352,11 @@ dispatch_accept(struct dispatch *d, int burst)
             return;
         }
         d->backoff_ms = 0;
-        if (d->is_tcp)
+        if (d->listen.tcp[k] && !acl_admit((struct sockaddr *)&peer)) {
+            close(fd);      /* not in allowed_clients (logged) */
+            continue;
+        }
+        if (d->listen.tcp[k])
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))
             dispatch_ready_push(d, fd);
@@ -342,11 +365,21 @@ dispatch_accept(struct dispatch *d, int burst)
     }
 }
 
-/* Build the poll set: wake pipe, listening socket, parked connections. */
+/* Accept what is waiting on every listening socket; lock held. */
+static void
+dispatch_accept(struct dispatch *d, int burst)
+{
+    int k;
+
+    for (k = 0; k < d->listen.n; k++)
+        dispatch_accept_from(d, k, burst);
+}
+
+/* Build the poll set: wake pipe, listening sockets, parked connections. */
 static int
 dispatch_poll_set(struct dispatch *d, long long now)
 {
-    int i, n = d->nparked + 2;
+    int i, k, at = DISPATCH_PARKED_AT(d), n = d->nparked + at;
 
     if (n > d->pfds_cap) {
         struct pollfd *p = realloc(d->pfds, (size_t)n * sizeof(*p));
@@ -360,9 +393,10 @@ dispatch_poll_set(struct dispatch *d, long long now)
     }
     d->pfds[0].fd = d->wake[0];
     /* not while stopping, nor while backing off (poll skips fd -1) */
-    d->pfds[1].fd = d->stopping || now < d->accept_resume ? -1 : d->listen_fd;
-    for (i = 2; i < n; i++)
-        d->pfds[i].fd = d->parked[i - 2].fd;
+    for (k = 0; k < d->listen.n; k++)
+        d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ? -1 : d->listen.fd[k];
+    for (i = at; i < n; i++)
+        d->pfds[i].fd = d->parked[i - at].fd;
     for (i = 0; i < n; i++) {
         d->pfds[i].events = POLLIN;
         d->pfds[i].revents = 0;
@@ -395,17 +429,17 @@ dispatch_collect(struct dispatch *d, int n)
 {
     long long now = pool_now_ms(), limit = (long long)d->keepalive_timeout * 1000;
     char drain[64];
-    int i, j;
+    int i, j, k, at = DISPATCH_PARKED_AT(d);
 
     if (d->pfds[0].revents) {
         while (read(d->wake[0], drain, sizeof(drain)) > 0)
             ;
         d->woken = 0;
     }
-    /* pfds[2..n) mirror parked[0..n-2) as they were; only the leader
+    /* pfds[at..n) mirror parked[0..n-at) as they were; only the leader
      * removes parked entries, so walk both from the back */
-    for (i = n - 1; i >= 2; i--) {
-        j = i - 2;
+    for (i = n - 1; i >= at; i--) {
+        j = i - at;
         if (d->pfds[i].revents) {
             int fd = d->parked[j].fd;
             dispatch_parked_remove(d, j);
@@ -415,8 +449,9 @@ dispatch_collect(struct dispatch *d, int n)
             dispatch_parked_remove(d, j);
         }
     }
-    if (d->pfds[1].revents)
-        dispatch_accept(d, DISPATCH_ACCEPT_BURST);
+    for (k = 0; k < d->listen.n && k + 1 < n; k++)
+        if (d->pfds[1 + k].revents)
+            dispatch_accept_from(d, k, DISPATCH_ACCEPT_BURST);
     dispatch_fd_report(d, now);
     /* past keepalive_max the oldest kept connections go */
     for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
@@ -471,16 +506,16 @@ dispatch_lead(struct dispatch *d, long long idle_at)
 static void
 dispatch_drain(struct dispatch *d)
 {
-    int i, n, closed = 0, queued = 0;
+    int i, n, closed = 0, queued = 0, at = DISPATCH_PARKED_AT(d);
 
     d->drained = 1;
     n = dispatch_poll_set(d, pool_now_ms());
     if (poll(d->pfds, (nfds_t)n, 0) < 0) {
         log_syserr("dispatcher: poll while stopping");
-        n = 2;      /* then every parked connection counts as idle */
+        n = at;     /* then every parked connection counts as idle */
     }
-    for (i = 2; i < d->nparked + 2; i++) {
-        int fd = d->parked[i - 2].fd;
+    for (i = at; i < d->nparked + at; i++) {
+        int fd = d->parked[i - at].fd;
         if (i < n && (d->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
             if (dispatch_ready_push(d, fd) == 0)
                 queued++;
@@ -564,11 +599,15 @@ static void
 dispatch_stop_leftover(struct dispatch *d)
 {
     struct pollfd p;
+    int k, left = 0;
 
-    p.fd = d->listen_fd;
-    p.events = POLLIN;
-    p.revents = 0;
-    if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+    for (k = 0; k < d->listen.n; k++) {
+        p.fd = d->listen.fd[k];
+        p.events = POLLIN;
+        p.revents = 0;
+        left |= poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+    }
+    if (left)
         log_err("stop: accept: %s: connections still waiting in the backlog could not be "
                 "accepted and are reset", strerror(d->fd_errno ? d->fd_errno : EMFILE));
 }

@@ -1,7 +1,8 @@
 /*
  * housekeep.c: the heartbeat thread.
  *
- * Every `sweep` ms it asks the pool to drop idle states whose script
+ * Every `sweep` ms it marks requests running over `slowtime` for the slow
+ * log (slowlog.c) and asks the pool to drop idle states whose script
  * changed or vanished, or that sat idle over `maxidle`. It waits on a
  * condition variable rather than sleeping, so a stop is immediate.
  *
@@ -23,6 +24,7 @@
 #include "housekeep.h"
 #include "log.h"
 #include "pool.h"
+#include "slowlog.h"
 
 /* hk_lock guards hk_stop; hk_cond wakes the thread to stop. */
 static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -105,6 +107,7 @@ housekeep_main(void *arg)
         pthread_mutex_unlock(&hk_lock);
         if (stop)
             break;
+        slowlog_sweep();
         if ((closed = pool_sweep(pool)) > 0)
             log_debug("housekeeping: closed %d stale or idle states", closed);
 #ifdef __GLIBC__

@@ -1,5 +1,12 @@
 /*
- * listen.c: the listening socket, unix or TCP.
+ * listen.c: the listening sockets, unix or TCP.
+ *
+ * `listen` is one address or a list (a unix socket for the local nginx
+ * and a TCP port for the others, say); each is bound in order, and a
+ * failure of one closes the others: a daemon serves all of them or none.
+ * TCP addresses may be IPv4 or IPv6 ("[::1]:9000"); SO_REUSEADDR lets a
+ * restart bind while old connections linger in TIME_WAIT, and the
+ * dispatcher sets TCP_NODELAY on each accepted connection.
  *
  * A unix socket path that is already there is probed first: if a live
  * server answers, starting is an error (two daemons on one socket would
@@ -26,7 +33,9 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +48,16 @@
 #include "conf.h"
 #include "fsdir.h"
 #include "listen.h"
+#include "luafcgid.h"
 #include "log.h"
 
-/* The socket file we bound, to remove only that one on stop. */
-static int listen_bound;
-static dev_t listen_bound_dev;
-static ino_t listen_bound_ino;
+/* The socket files we bound (by position in listen), to remove only
+ * those on stop. */
+static struct {
+    int     bound;
+    dev_t   dev;
+    ino_t   ino;
+} listen_files[LF_MAX_LISTEN];
 
 int
 listen_is_unix(const char *addr)
@@ -55,6 +68,8 @@ listen_is_unix(const char *addr)
         return 1;
     return strspn(colon + 1, "0123456789") != strlen(colon + 1);
 }
+
+static void listen_remove(const struct conf *c, int i);
 
 static int
 listen_unix_addr(const char *path, struct sockaddr_un *sun)
@@ -113,7 +128,7 @@ listen_clear_stale(const char *path, const struct sockaddr_un *sun)
 }
 
 static int
-listen_chown(const struct conf *c)
+listen_chown(const struct conf *c, const char *path)
 {
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
@@ -134,8 +149,8 @@ listen_chown(const struct conf *c)
         }
         gid = gr->gr_gid;
     }
-    if ((c->listen_owner || c->listen_group) && chown(c->listen, uid, gid) < 0) {
-        log_syserr("listen: cannot change the owner of %s", c->listen);
+    if ((c->listen_owner || c->listen_group) && chown(path, uid, gid) < 0) {
+        log_syserr("listen: cannot change the owner of %s", path);
         return -1;
     }
     return 0;
@@ -215,13 +230,13 @@ listen_check_ancestors(const struct conf *c, const char *dir)
  * the place), owned by root or `user`, writable by nobody else, and so for
  * its ancestors, through the real path too. */
 static int
-listen_prepare_dir(const struct conf *c)
+listen_prepare_dir(const struct conf *c, const char *path)
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char real[PATH_MAX];
     struct stat sb;
 
-    if (strchr(c->listen, '/') == NULL || fsdir_split(c->listen, dir, sizeof(dir)) == NULL)
+    if (strchr(path, '/') == NULL || fsdir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
     if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, "socket directory") < 0)
         return -1;
@@ -251,15 +266,16 @@ listen_prepare_dir(const struct conf *c)
 }
 
 static int
-listen_open_unix(const struct conf *c)
+listen_open_unix(const struct conf *c, int i)
 {
+    const char *path = c->listen.items[i];
     struct sockaddr_un sun;
     struct stat sb;
     mode_t old;
     int fd, rc;
 
-    if (listen_unix_addr(c->listen, &sun) < 0 || listen_prepare_dir(c) < 0 ||
-        listen_clear_stale(c->listen, &sun) < 0)
+    if (listen_unix_addr(path, &sun) < 0 || listen_prepare_dir(c, path) < 0 ||
+        listen_clear_stale(path, &sun) < 0)
         return -1;
     if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
         log_syserr("listen: socket");
@@ -269,44 +285,69 @@ listen_open_unix(const struct conf *c)
     rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old);
     if (rc < 0) {
-        log_syserr("listen: cannot bind %s", c->listen);
+        log_syserr("listen: cannot bind %s", path);
         close(fd);
         return -1;
     }
-    if (chmod(c->listen, (mode_t)c->listen_mode) < 0) {
-        log_syserr("listen: cannot set the mode of %s", c->listen);
+    if (chmod(path, (mode_t)c->listen_mode) < 0) {
+        log_syserr("listen: cannot set the mode of %s", path);
         goto fail;
     }
-    if (listen_chown(c) < 0)
+    if (listen_chown(c, path) < 0)
         goto fail;
-    if (lstat(c->listen, &sb) < 0) {
-        log_syserr("listen: %s", c->listen);
+    if (lstat(path, &sb) < 0) {
+        log_syserr("listen: %s", path);
         goto fail;
     }
-    listen_bound_dev = sb.st_dev;
-    listen_bound_ino = sb.st_ino;
-    listen_bound = 1;
+    listen_files[i].dev = sb.st_dev;
+    listen_files[i].ino = sb.st_ino;
+    listen_files[i].bound = 1;
     return fd;
 fail:
     close(fd);
-    unlink(c->listen);
+    unlink(path);
     return -1;
 }
 
+/* 1 when SA is a loopback address (127/8, ::1, ::ffff:127/104). */
 static int
-listen_open_tcp(const struct conf *c)
+listen_is_loopback(const struct sockaddr *sa)
+{
+    const struct in6_addr *a6;
+
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* An open FastCGI port runs whatever script a client names: say so when
+ * one is reachable from other hosts and allowed_clients is empty. */
+static void
+listen_warn_open(const struct conf *c, const char *addr, const struct sockaddr *sa)
+{
+    if (c->allowed_clients.count == 0 && !listen_is_loopback(sa))
+        log_warn("listen: %s is reachable from other hosts and allowed_clients is empty: "
+                 "any client that can connect can run scripts; set allowed_clients to "
+                 "the web servers' addresses", addr);
+}
+
+static int
+listen_open_tcp(const struct conf *c, const char *addr)
 {
     struct addrinfo hints, *res, *ai;
     char host[256];
-    const char *colon = strrchr(c->listen, ':'), *h = host;
-    size_t hlen = (size_t)(colon - c->listen);
+    const char *colon = strrchr(addr, ':'), *h = host;
+    size_t hlen = (size_t)(colon - addr);
     int fd = -1, on = 1, rc;
 
     if (hlen >= sizeof(host)) {
-        log_err("listen: host name too long in %s", c->listen);
+        log_err("listen: host name too long in %s", addr);
         return -1;
     }
-    memcpy(host, c->listen, hlen);
+    memcpy(host, addr, hlen);
     host[hlen] = '\0';
     if (host[0] == '[' && hlen > 1 && host[hlen - 1] == ']') {
         host[hlen - 1] = '\0';
@@ -317,7 +358,7 @@ listen_open_tcp(const struct conf *c)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     if ((rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res)) != 0) {
-        log_err("listen: cannot resolve %s: %s", c->listen, gai_strerror(rc));
+        log_err("listen: cannot resolve %s: %s", addr, gai_strerror(rc));
         return -1;
     }
     for (ai = res; ai; ai = ai->ai_next) {
@@ -330,51 +371,115 @@ listen_open_tcp(const struct conf *c)
         fd = -1;
     }
     if (fd < 0)
-        log_syserr("listen: cannot bind %s", c->listen);
+        log_syserr("listen: cannot bind %s", addr);
+    else
+        listen_warn_open(c, addr, ai->ai_addr);
     freeaddrinfo(res);
     return fd;
 }
 
-/* Bind and listen on c->listen; the fd, or -1 (logged). */
-int
-listen_open(const struct conf *c)
+/* Bind and listen on address I of c->listen; the fd, or -1 (logged). */
+static int
+listen_open_one(const struct conf *c, int i)
 {
-    int fd = listen_is_unix(c->listen) ? listen_open_unix(c) : listen_open_tcp(c);
+    const char *addr = c->listen.items[i];
+    int fd = listen_is_unix(addr) ? listen_open_unix(c, i) : listen_open_tcp(c, addr);
 
     if (fd < 0)
         return -1;
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         log_syswarn("listen: cannot set close-on-exec");
     if (listen(fd, c->backlog) < 0) {
-        log_syserr("listen: cannot listen on %s", c->listen);
-        listen_close(fd, c);
+        log_syserr("listen: cannot listen on %s", addr);
+        close(fd);
+        listen_remove(c, i);
         return -1;
     }
     return fd;
 }
 
-/* Close FD and remove the socket file, but only if it is still the one we
- * bound: a daemon started since (after ours was declared stale) may own
- * the path now. */
-void
-listen_close(int fd, const struct conf *c)
+/* Every address of c->listen, into LS; 0, or -1 (logged) with none left
+ * open. */
+int
+listen_open(const struct conf *c, struct listeners *ls)
+{
+    int i;
+
+    ls->n = 0;
+    for (i = 0; i < c->listen.count; i++) {
+        ls->tcp[i] = !listen_is_unix(c->listen.items[i]);
+        if ((ls->fd[i] = listen_open_one(c, i)) < 0) {
+            listen_close(ls, c, 1);
+            return -1;
+        }
+        ls->n = i + 1;
+    }
+    return 0;
+}
+
+/* Sockets handed over by the daemon this one upgrades (LS->fd, in the
+ * order of c->listen): remember their files, as listen_open_unix() does,
+ * to remove them on stop. 0, or -1 (logged). */
+int
+listen_adopt(const struct conf *c, struct listeners *ls)
 {
     struct stat sb;
+    int i;
 
-    if (fd >= 0)
-        close(fd);
-    if (!listen_is_unix(c->listen) || !listen_bound)
+    for (i = 0; i < ls->n; i++) {
+        const char *addr = c->listen.items[i];
+        ls->tcp[i] = !listen_is_unix(addr);
+        if (ls->tcp[i])
+            continue;
+        if (lstat(addr, &sb) < 0 || !S_ISSOCK(sb.st_mode)) {
+            log_err("upgrade: the socket %s handed over is gone from its path", addr);
+            return -1;
+        }
+        listen_files[i].dev = sb.st_dev;
+        listen_files[i].ino = sb.st_ino;
+        listen_files[i].bound = 1;
+    }
+    return 0;
+}
+
+/* Remove the socket file of address I, but only if it is still the one we
+ * bound: a daemon started since (after ours was declared stale) may own
+ * the path now. */
+static void
+listen_remove(const struct conf *c, int i)
+{
+    const char *path = c->listen.items[i];
+    struct stat sb;
+
+    if (!listen_files[i].bound)
         return;
-    listen_bound = 0;
-    if (lstat(c->listen, &sb) < 0) {
+    listen_files[i].bound = 0;
+    if (lstat(path, &sb) < 0) {
         if (errno != ENOENT)
-            log_syswarn("listen: %s", c->listen);
+            log_syswarn("listen: %s", path);
         return;
     }
-    if (sb.st_dev != listen_bound_dev || sb.st_ino != listen_bound_ino) {
-        log_notice("listen: %s is no longer our socket; leaving it", c->listen);
+    if (sb.st_dev != listen_files[i].dev || sb.st_ino != listen_files[i].ino) {
+        log_notice("listen: %s is no longer our socket; leaving it", path);
         return;
     }
-    if (unlink(c->listen) < 0)
-        log_syswarn("listen: cannot remove %s", c->listen);
+    if (unlink(path) < 0)
+        log_syswarn("listen: cannot remove %s", path);
+}
+
+/* Close every socket of LS; with REMOVE, remove the socket files we bound
+ * too (not after handing them over to a new binary). */
+void
+listen_close(struct listeners *ls, const struct conf *c, int remove)
+{
+    int i;
+
+    for (i = 0; i < ls->n; i++) {
+        if (ls->fd[i] >= 0)
+            close(ls->fd[i]);
+        ls->fd[i] = -1;
+        if (remove && i < c->listen.count)
+            listen_remove(c, i);
+    }
+    ls->n = 0;
 }

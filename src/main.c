@@ -32,6 +32,7 @@
 #endif
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "conf.h"
 #include "daemon.h"
 #include "fsdir.h"
@@ -41,9 +42,12 @@
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
+#include "reqid.h"
 #include "request.h"
+#include "slowlog.h"
 #include "state.h"
 #include "supervise.h"
+#include "upgrade.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -105,6 +109,21 @@ main_limits(const struct conf *c, struct pool_limits *l)
     l->maxidle = c->maxidle;
 }
 
+/* USR1, HUP: the access and slow logs, by the names the config gives. */
+static int
+main_reopen_logs(void)
+{
+    struct conf *c = conf_acquire();
+    int rc = 0;
+
+    if (accesslog_open(c) < 0)
+        rc = -1;
+    if (slowlog_open(c) < 0)
+        rc = -1;
+    conf_release(c);
+    return rc;
+}
+
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -135,6 +154,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     pool_configure(pool, &limits);
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
     conf_publish(c);
+    main_reopen_logs();     /* access_log or slowlog may name another file */
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
 }
@@ -158,7 +178,7 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             main_reload(path, foreground, pool, dispatch);
             break;
         case SIGUSR1:
-            if (log_reopen() == 0)
+            if ((log_reopen() | main_reopen_logs()) == 0)
                 log_notice("log reopened");
             break;
         default:
@@ -187,6 +207,7 @@ main_block_signals(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -221,15 +242,14 @@ main_stop_bound(void)
  * worker ended; -1 when the bound was hit and some still run (logged).
  * The supervisor has closed its copy of the socket and removed its path. */
 static int
-main_stop(int *listen_fd, struct dispatch *dispatch)
+main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch)
 {
     long long bound = main_stop_bound();
     struct dispatch_counts n;
     int busy;
 
     dispatch_stop(dispatch);
-    close(*listen_fd);
-    *listen_fd = -1;
+    listen_close(ls, c, 0);
     if ((busy = worker_wait(bound)) == 0)
         return 0;
     dispatch_counts(dispatch, &n);
@@ -238,11 +258,34 @@ main_stop(int *listen_fd, struct dispatch *dispatch)
     return -1;
 }
 
+static void
+main_close_logs(void)
+{
+    slowlog_stop();
+    accesslog_close();
+}
+
+/* The listen addresses, "a, b", in BUF (cut short when long). */
+static const char *
+main_listen_text(const struct conf *c, char *buf, size_t len)
+{
+    size_t used = 0;
+    int i, n;
+
+    buf[0] = '\0';
+    for (i = 0; i < c->listen.count && used < len; i++) {
+        n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", c->listen.items[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
 /* Start everything after the socket; -1 when start-up failed (logged), 1
  * when a stop was cut short and workers still run. */
 static int
-main_run(struct conf *c, const struct options *o, int *listen_fd)
+main_run(struct conf *c, const struct options *o, struct listeners *ls)
 {
+    char where[512];
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
@@ -259,11 +302,18 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     if (wire_check() < 0)
         return -1;
     housekeep_tune_malloc();
-    main_limits(c, &limits);
-    if ((pool = pool_new(&limits, state_close)) == NULL)
+    if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
+        slowlog_stop();
         return -1;
-    if ((dispatch = dispatch_new(*listen_fd, !listen_is_unix(c->listen))) == NULL) {
+    }
+    main_limits(c, &limits);
+    if ((pool = pool_new(&limits, state_close)) == NULL) {
+        main_close_logs();
+        return -1;
+    }
+    if ((dispatch = dispatch_new(ls)) == NULL) {
         pool_destroy(pool);
+        main_close_logs();
         return -1;
     }
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
@@ -274,22 +324,24 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
         housekeep_stop();
         dispatch_destroy(dispatch);
         pool_destroy(pool);
+        main_close_logs();
         return -1;
     }
     log_notice(LF_NAME " " LF_VERSION " started: %d workers, %d states, listening on %s",
-               c->workers, c->states, c->listen);
+               c->workers, c->states, main_listen_text(c, where, sizeof(where)));
     daemon_ready(1, NULL);
     supervise_ready();
     log_set_mirror(0);
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    if (main_stop(listen_fd, dispatch) < 0)
+    if (main_stop(ls, c, dispatch) < 0)
         return 1;       /* workers still run: leave their memory alone */
     worker_join();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
+    main_close_logs();
     return 0;
 }
 
@@ -299,13 +351,13 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
  * the fork), not the file: after a crash, exactly what HUP had loaded.
  */
 static int
-main_serve(struct conf *c, const struct options *o, int listen_fd)
+main_serve(struct conf *c, const struct options *o, struct listeners *ls)
 {
     int rc;
 
     conf_release(c);
     c = conf_acquire();
-    rc = main_run(c, o, &listen_fd);
+    rc = main_run(c, o, ls);
 
     if (rc < 0)
         daemon_ready(0, "start-up failed; see the messages above");
@@ -314,12 +366,43 @@ main_serve(struct conf *c, const struct options *o, int listen_fd)
         log_notice("serving process stopped, cutting short what still ran");
         _exit(0);
     }
-    if (listen_fd >= 0)
-        close(listen_fd);
+    listen_close(ls, c, 0);
     conf_release(c);
     conf_publish(NULL);
     log_close();
-    return rc == 0 ? 0 : 1;
+    return rc == 1 ? 1 : 0;
+}
+
+/* The pidfile and the listening socket: locked and bound, or handed over
+ * by the daemon this one upgrades (upgrade.c). 0, or -1 (logged). */
+static int
+main_open(const struct conf *c, struct listeners *ls, int *pidfd)
+{
+    int rc;
+
+    if ((rc = upgrade_adopt(c, ls, pidfd)) != 0)
+        return rc > 0 ? listen_adopt(c, ls) : -1;
+    if ((*pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
+        return -1;
+    if (listen_open(c, ls) < 0) {
+        daemon_pidfile_remove(*pidfd, c->pidfile);
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the socket and the pidfile, removing their files when they are
+ * ours: not those of a daemon this one failed to take over from. */
+static void
+main_close(const struct conf *c, struct listeners *ls, int pidfd)
+{
+    if (!upgrade_owns()) {
+        listen_close(ls, c, 0);
+        close(pidfd);
+        return;
+    }
+    listen_close(ls, c, 1);
+    daemon_pidfile_remove(pidfd, c->pidfile);
 }
 
 int
@@ -328,7 +411,8 @@ main(int argc, char **argv)
     struct options o;
     struct conf *c;
     char err[1024];
-    int listen_fd, pidfd, rc, foreground;
+    struct listeners ls = { 0, { 0 }, { 0 } };
+    int pidfd, rc, foreground;
 
     main_options(argc, argv, &o);
     if (o.test)
@@ -346,28 +430,27 @@ main(int argc, char **argv)
     log_set_mirror(1);
     main_block_signals();
 
-    if ((pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
+    if (upgrade_save(argv[0], o.config, foreground) < 0 ||
+        (rc = main_open(c, &ls, &pidfd)) < 0)
         return 1;
-    if ((listen_fd = listen_open(c)) < 0) {
-        daemon_pidfile_remove(pidfd, c->pidfile);
-        return 1;
-    }
     if (!foreground && daemon_detach() < 0) {
-        listen_close(listen_fd, c);
-        daemon_pidfile_remove(pidfd, c->pidfile);
+        main_close(c, &ls, pidfd);
         return 1;
     }
-    if ((rc = supervise_run(c, o.config, foreground, pidfd, &listen_fd)) == SUPERVISE_SERVE)
-        return main_serve(c, &o, listen_fd);
-    if (rc != 0)
+    if ((rc = supervise_run(c, o.config, foreground, pidfd, &ls)) == SUPERVISE_SERVE)
+        return main_serve(c, &o, &ls);
+    if (rc == 1)
         daemon_ready(0, "start-up failed; see the messages above");
 
-    if (listen_fd >= 0)
-        listen_close(listen_fd, c);
-    daemon_pidfile_remove(pidfd, c->pidfile);
-    log_notice(rc == 0 ? "stopped" : "start-up failed");
+    if (rc == SUPERVISE_HANDED_OVER) {
+        close(pidfd);       /* the file and its lock are the new binary's */
+        log_notice("stopped; the new binary serves on");
+    } else {
+        main_close(c, &ls, pidfd);
+        log_notice(rc == 0 ? "stopped" : "start-up failed");
+    }
     conf_release(c);
     conf_publish(NULL);
     log_close();
-    return rc == 0 ? 0 : 1;
+    return rc == 1 ? 1 : 0;
 }

@@ -25,6 +25,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "api.h"
 #include "conf.h"
 #include "housekeep.h"
@@ -33,6 +34,7 @@
 #include "request.h"
 #include "sandbox.h"
 #include "scoreboard.h"
+#include "slowlog.h"
 #include "state.h"
 #include "wire.h"
 
@@ -102,6 +104,20 @@ request_check_header(const char *name, size_t nlen, const char *value, size_t vl
     return 0;
 }
 
+/* Its BEGIN_REQUEST is being read: the request's clocks start (the
+ * thread's CPU time only when CPU is set: it costs a system call). */
+void
+request_began(struct request *r, int cpu)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    r->began_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    clock_gettime(CLOCK_REALTIME, &r->began_at);
+    if (cpu)
+        accesslog_cpu(&r->cpu_user, &r->cpu_system);
+}
+
 static void
 request_set(struct buf *b, const char *s)
 {
@@ -132,8 +148,8 @@ request_write(struct request *r, const char *p, size_t n)
         int chunk = n > INT_MAX ? INT_MAX : (int)n;
         if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
             r->client_gone = 1;
-            log_info("worker %d: %s: the client went away mid-response", r->worker,
-                     r->script ? r->script : "-");
+            log_info("worker %d request %s: %s: the client went away mid-response", r->worker,
+                     r->id, r->script ? r->script : "-");
             return -1;
         }
         p += chunk;
@@ -231,11 +247,11 @@ request_error(struct request *r, int code, const char *reason)
     char line[128];
     const char *text = request_status_text(code);
 
-    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d: %s: %d %s: %s",
-            r->worker, r->script ? r->script : "-", code, text, reason);
+    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
+            r->worker, r->id, r->script ? r->script : "-", code, text, reason);
     if (r->headers_sent) {
-        log_err("worker %d: %s: headers were already sent; the response is cut short",
-                r->worker, r->script ? r->script : "-");
+        log_err("worker %d request %s: %s: headers were already sent; the response is cut short",
+                r->worker, r->id, r->script ? r->script : "-");
         return;
     }
     snprintf(line, sizeof(line), "%d %s", code, text);
@@ -290,16 +306,38 @@ request_in_docroot(const struct conf *c, const char *path)
     return strncmp(real, root, n) == 0 && real[n] == '/';
 }
 
+/* Find the script from the CGI variables (resolve.c): 0, or 404. */
+static int
+request_resolve(struct request *r, char *why, size_t whylen)
+{
+    struct resolve_in in;
+    char **env = r->fcgx.envp;
+    int status;
+
+    in.filename = FCGX_GetParam("SCRIPT_FILENAME", env);
+    in.document_root = FCGX_GetParam("DOCUMENT_ROOT", env);
+    in.script_name = FCGX_GetParam("SCRIPT_NAME", env);
+    in.path_info = FCGX_GetParam("PATH_INFO", env);
+    in.path_translated = FCGX_GetParam("PATH_TRANSLATED", env);
+    in.docroot = r->conf->docroot;
+    if ((status = resolve_script(&in, &r->res, why, whylen)) != 0)
+        return status;
+    if (r->res.script[0] == '\0') {
+        snprintf(why, whylen, "no SCRIPT_FILENAME in the request, nor a path to find it by");
+        return 404;
+    }
+    r->script = r->res.script;
+    return 0;
+}
+
 /* 0 when the script may run (its identity in ID), or an HTTP status. */
 static int
 request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
 {
-    int in_root;
+    int in_root, status;
 
-    if (r->script == NULL || r->script[0] == '\0') {
-        snprintf(why, whylen, "no SCRIPT_FILENAME in the request");
-        return 404;
-    }
+    if ((status = request_resolve(r, why, whylen)) != 0)
+        return status;
     if (!request_has_extension(r->conf, r->script)) {
         snprintf(why, whylen, "the script's name does not end with an allowed extension");
         return 403;
@@ -359,28 +397,6 @@ request_read_body(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
-/* Push the env table: every FastCGI parameter and LUAFCGID_VERSION. [-0, +1, m] */
-void
-request_push_env(lua_State *L, struct request *r)
-{
-    char **p;
-    int n = 0;
-
-    for (p = r->fcgx.envp; *p; p++)
-        n++;
-    lua_createtable(L, 0, n + 1);
-    for (p = r->fcgx.envp; *p; p++) {
-        const char *eq = strchr(*p, '=');
-        if (eq == NULL)
-            continue;
-        lua_pushlstring(L, *p, (size_t)(eq - *p));
-        lua_pushstring(L, eq + 1);
-        lua_rawset(L, -3);
-    }
-    lua_pushliteral(L, LF_VERSION);
-    lua_setfield(L, -2, "LUAFCGID_VERSION");
-}
-
 /* Run inside lua_cpcall: env, req and the handler call. [-0, +0, e] */
 static int
 request_entry(lua_State *L)
@@ -429,7 +445,9 @@ request_call(struct request *r, lua_State *L)
     int rc, discard = 0;
 
     state_arm(L, r->conf);
+    state_watch(L, r->slow);
     rc = lua_cpcall(L, request_entry, r);
+    r->memory = state_peak(L);
     api_clear_req(L);
     state_disarm(L);
     /* a limit once hit fails the request even if something swallowed it */
@@ -453,7 +471,7 @@ request_run(struct request *r, const struct file_id *id)
         request_error(r, 500, "out of memory for a state");
         return;
     }
-    if (fresh && (st->L = state_open(r->script, r->conf, why, sizeof(why))) == NULL) {
+    if (fresh && (st->L = state_open_watched(r->script, r->conf, r->slow, why, sizeof(why))) == NULL) {
         pool_release(r->pool, st, 1);
         request_error(r, 500, why);
         return;
@@ -472,9 +490,11 @@ request_handle(struct request *r)
     r->conf = conf_acquire();
     request_reset(r);
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
-    scoreboard_enter(r->worker, r->script);
-
+    r->memory = 0;
     status = request_check_script(r, &id, why, sizeof(why));
+    scoreboard_enter(r->worker, r->script);
+    if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)
+        r->slow = slowlog_begin(r);     /* with the script resolved */
     if (status == 0)
         status = request_read_body(r, why, sizeof(why));
     if (status == 0) {
@@ -487,6 +507,11 @@ request_handle(struct request *r)
         request_error(r, status, why);
     if (!r->client_gone)
         request_finish(r);
+    if (r->slow != NULL) {
+        slowlog_end(r->worker);
+        r->slow = NULL;
+    }
+    accesslog_write(r);
 
     r->jitter = r->conf->jitter;
     buf_reset(&r->body);        /* sent; the next request starts empty */

@@ -44,6 +44,7 @@
 #include "oslib.h"
 #include "sandbox.h"
 #include "slab.h"
+#include "slowlog.h"
 #include "state.h"
 #include "strlib.h"
 
@@ -65,12 +66,14 @@ struct state_info {
     size_t      big;            /* of those, in blocks over SLAB_MAX */
     size_t      held;           /* the answer the request buffers: counts too */
     size_t      limit;          /* 0 = none */
+    size_t      peak;           /* most bytes used since state_arm */
     long long   deadline_ms;    /* 0 = none */
     long long   hook_us;        /* when the hook last ran */
     int         hook_count;     /* the hook's current period */
     int         timeout;
     int         over;           /* enum state_over */
     int         exiting;
+    struct slowlog_slot *slow;  /* the worker's slow log slot, while it serves */
     size_t      strlib_units;   /* pattern work since the clock was last read */
 };
 
@@ -115,6 +118,8 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     info->used = info->used - osize + nsize;
     info->big = info->big - obig + nbig;
+    if (info->used > info->peak)
+        info->peak = info->used;
     return p;
 }
 
@@ -167,6 +172,9 @@ state_hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
+    /* the housekeeper marked this request slow: its traceback, from here */
+    if (info->slow && slowlog_pending(info->slow))
+        slowlog_trace(info->slow, L);
     state_hook_period(L, info, now_us);
 }
 
@@ -481,6 +489,15 @@ state_load_entry(lua_State *L)
 lua_State *
 state_open(const char *path, const struct conf *c, char *err, size_t errlen)
 {
+    return state_open_watched(path, c, NULL, err, errlen);
+}
+
+/* state_open() for a request: its load is watched for the slow log's
+ * mark (SLOW, may be NULL) as its handler is. */
+lua_State *
+state_open_watched(const char *path, const struct conf *c, struct slowlog_slot *slow,
+                   char *err, size_t errlen)
+{
     struct state_info *info = calloc(1, sizeof(*info));
     struct state_load ld = { path, 0 };
     lua_State *L;
@@ -509,6 +526,7 @@ state_open(const char *path, const struct conf *c, char *err, size_t errlen)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 #endif
     state_arm(L, c);
+    state_watch(L, slow);
     rc = lua_cpcall(L, state_load_entry, &ld);
     /* a limit once hit fails the load even if something swallowed it */
     if (rc != 0 || state_info(L)->over != STATE_OK) {
@@ -553,6 +571,8 @@ state_arm(lua_State *L, const struct conf *c)
     info->over = STATE_OK;
     info->exiting = 0;
     info->held = 0;
+    info->peak = info->used;
+    info->slow = NULL;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
         info->hook_us = state_now_us();
@@ -575,7 +595,30 @@ state_disarm(lua_State *L)
     info->deadline_ms = 0;
     info->exiting = 0;
     info->held = 0;
+    info->slow = NULL;
     lua_sethook(L, NULL, 0, 0);
+}
+
+/* After state_arm: the hook also watches SLOT for the slow log's mark,
+ * running without a timeout too. */
+void
+state_watch(lua_State *L, struct slowlog_slot *slot)
+{
+    struct state_info *info = state_info(L);
+
+    info->slow = slot;
+    if (slot != NULL && lua_gethook(L) == NULL) {
+        info->hook_us = state_now_us();
+        info->hook_count = STATE_HOOK_SLOW;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
+    }
+}
+
+/* The most bytes the state held since it was armed. */
+size_t
+state_peak(lua_State *L)
+{
+    return state_info(L)->peak;
 }
 
 int

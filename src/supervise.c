@@ -13,13 +13,8 @@
  * backlog meanwhile is served by the new process. Only the requests in
  * flight in the dead process are lost.
  *
- * Deaths that repeat fast back off, as php-fpm's emergency restart does:
- * LF_RESTART_THRESHOLD deaths within LF_RESTART_INTERVAL s make the next
- * start wait, twice as long at each further death (up to
- * LF_RESTART_DELAY_MAX), so a script that crashes on every request costs a
- * fork per delay rather than a busy loop. The delay falls back to none
- * only once a serving process has run LF_RESTART_INTERVAL s without dying.
- * A serving process that exits 0 (TERM sent to it alone) is no death: it
+ * Deaths that repeat fast back off (restart.c). A serving process that
+ * exits 0 (TERM sent to it alone) is no death: it
  * is replaced at once. After the first start, one that cannot start (a
  * user removed, a preload calling os.exit) counts as a death too: the
  * socket stays, and the start is retried after the back-off.
@@ -46,6 +41,11 @@
  * the pidfile and the socket. A first serving process that cannot start is
  * not restarted: its reason goes to the starting command (daemon_ready)
  * and the supervisor exits 1.
+ *
+ * USR2 starts a new binary on the same socket (upgrade.c); once it serves,
+ * this supervisor stops its serving process as on TERM and exits, leaving
+ * the socket file and the pidfile to the new one. How a serving process
+ * died is told by postmortem.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,8 +70,11 @@
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
+#include "postmortem.h"
+#include "restart.h"
 #include "scoreboard.h"
 #include "supervise.h"
+#include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
 
@@ -81,46 +84,13 @@ static struct {
     pid_t       child;                  /* 0: none running */
     int         ready_fd;               /* child: the pipe to the supervisor */
     int         started;                /* serving processes that came up */
-    long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
-    int         ndeaths;
-    long long   delay_ms;               /* the wait before the next start */
-    long long   started_ms;             /* when the last start began */
     pid_t       parent;                 /* the supervisor, as its child sees it */
     const char *path;                   /* the config file, read again on HUP */
     int         foreground;
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, { 0 }, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
-
-static long long
-supervise_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *
-supervise_signal_name(int sig, char *buf, size_t len)
-{
-    static const struct { int sig; const char *name; } names[] = {
-        { SIGSEGV, "SIGSEGV" }, { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" },
-        { SIGILL, "SIGILL" }, { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" },
-        { SIGTERM, "SIGTERM" }, { SIGINT, "SIGINT" }, { SIGHUP, "SIGHUP" },
-        { SIGQUIT, "SIGQUIT" }, { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
-        { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" }, { SIGTRAP, "SIGTRAP" },
-        { SIGSYS, "SIGSYS" }, { SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" },
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i].sig == sig)
-            return names[i].name;
-    snprintf(buf, len, "signal %d", sig);
-    return buf;
-}
+} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0 };
 
 /* SIGCHLD must have a handler: a blocked signal whose action is to be
  * ignored may be discarded instead of waiting for sigwait(). */
@@ -145,63 +115,6 @@ supervise_log_owner(const struct conf *c)
     if (c->group && (gr = getgrnam(c->group)) != NULL)
         sv.gid = gr->gr_gid;
     sv.chown_log = 1;
-}
-
-/* How the serving process ended, and what its workers were running. */
-static void
-supervise_report(pid_t pid, int status)
-{
-    struct scoreboard_entry e;
-    time_t now = time(NULL);
-    const char *core = "";
-    char buf[32];
-    int w, running = 0;
-
-#ifdef WCOREDUMP
-    if (WIFSIGNALED(status) && WCOREDUMP(status))
-        core = " (core dumped)";
-#endif
-    if (WIFSIGNALED(status))
-        log_err("serving process %ld died of %s%s", (long)pid,
-                supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)), core);
-    else
-        log_err("serving process %ld exited with status %d", (long)pid, WEXITSTATUS(status));
-    for (w = 1; w <= scoreboard_slots(); w++) {
-        if (!scoreboard_read(w, &e))
-            continue;
-        running++;
-        if (e.torn)
-            log_err("worker %d was starting or ending a request", w);
-        else
-            log_err("worker %d was running %s (for %ld s)", w, e.script, (long)(now - e.since));
-    }
-    if (running == 0)
-        log_err("no worker was running a script");
-}
-
-/*
- * Count a death; the wait before the next start. Once backing off, every
- * death doubles the wait; only a serving process that ran
- * LF_RESTART_INTERVAL s since its start ends the back-off (and the count).
- */
-static void
-supervise_record_death(void)
-{
-    long long now = supervise_now_ms();
-    long long oldest;
-
-    if (sv.started_ms > 0 && now - sv.started_ms >= LF_RESTART_INTERVAL * 1000LL) {
-        sv.ndeaths = 0;
-        sv.delay_ms = 0;
-    }
-    sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD] = now;
-    sv.ndeaths++;
-    oldest = sv.deaths[sv.ndeaths % LF_RESTART_THRESHOLD];
-    if (sv.delay_ms > 0) {
-        if ((sv.delay_ms *= 2) > LF_RESTART_DELAY_MAX)
-            sv.delay_ms = LF_RESTART_DELAY_MAX;
-    } else if (sv.ndeaths >= LF_RESTART_THRESHOLD && now - oldest <= LF_RESTART_INTERVAL * 1000LL)
-        sv.delay_ms = LF_RESTART_DELAY_MIN;
 }
 
 /* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
@@ -265,23 +178,29 @@ supervise_reload(void)
 
 /* Reap what exited; the serving process's death is reported and counted,
  * a clean exit (TERM sent to it alone) is not a death. */
+static int
+supervise_reaped(pid_t pid, int status)
+{
+    if (pid != sv.child)
+        return 0;
+    sv.child = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        log_notice("serving process %ld exited; starting a new one", (long)pid);
+        return 1;
+    }
+    postmortem_report(pid, status);
+    restart_death();
+    return 1;
+}
+
 static void
 supervise_reap(void)
 {
     pid_t pid;
     int status;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid != sv.child)
-            continue;
-        sv.child = 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            log_notice("serving process %ld exited; starting a new one", (long)pid);
-            continue;
-        }
-        supervise_report(pid, status);
-        supervise_record_death();
-    }
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        supervise_reaped(pid, status);
 }
 
 /*
@@ -292,21 +211,22 @@ supervise_reap(void)
 static int
 supervise_pause(const sigset_t *set)
 {
-    long long until = supervise_now_ms() + sv.delay_ms;
+    long long delay = restart_delay_ms(), until = restart_now_ms() + delay;
     long long left;
     int sig;
 
-    if (sv.delay_ms > 0)
+    if (delay > 0)
         log_warn("%d deaths within %d s: waiting %lld ms before starting a serving process",
-                 LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, sv.delay_ms);
+                 LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, delay);
     for (;;) {
-        left = until - supervise_now_ms();
+        left = until - restart_now_ms();
         if ((sig = supervise_wait(set, left > 0 ? left : 0)) == 0)
             return 0;
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
         case SIGHUP:  supervise_reload(); break;
+        case SIGUSR2: log_warn("upgrade: no serving process runs now; send USR2 again later"); break;
         default:
             log_notice("signal %d while no serving process runs: stopping; "
                        "connections waiting in the backlog are reset", sig);
@@ -398,7 +318,7 @@ supervise_start_failed(pid_t pid, int status)
     if (sv.started == 0) {
         if (WIFSIGNALED(status)) {
             snprintf(why, sizeof(why), "the serving process died of %s during start-up",
-                     supervise_signal_name(WTERMSIG(status), buf, sizeof(buf)));
+                     postmortem_signal_name(WTERMSIG(status), buf, sizeof(buf)));
         } else if (WEXITSTATUS(status) != 1) {
             /* not our own failure, which says why and exits 1: a C
              * module that called exit() in a preload */
@@ -416,11 +336,11 @@ supervise_start_failed(pid_t pid, int status)
     }
     /* the socket stays: a failed restart is a death, retried after the back-off */
     if (WIFSIGNALED(status))
-        supervise_report(pid, status);
+        postmortem_report(pid, status);
     else
         log_err("a new serving process could not start (exit status %d); trying again",
                 WEXITSTATUS(status));
-    supervise_record_death();
+    restart_death();
     return START_DIED;
 }
 
@@ -468,6 +388,7 @@ supervise_wait_ready(int rfd, const sigset_t *set)
         case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGUSR2: log_warn("upgrade: a serving process is starting; send USR2 again later"); break;
         default:
             log_notice("signal %d while a serving process starts: stopping", sig);
             return sig;
@@ -491,11 +412,11 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
     if (pid < 0) {
         if (sv.started == 0)
             return START_FAILED;
-        supervise_record_death();
+        restart_death();
         return START_DIED;
     }
     sv.child = pid;
-    sv.started_ms = supervise_now_ms();
+    restart_started();
     if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
         close(rfd);
         return START_STOP;
@@ -510,6 +431,13 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
         }
         log_notice("serving process %ld started", (long)pid);
         supervise_reap();   /* its SIGCHLD may have been taken while it started */
+        if (upgrade_pending()) {
+            if (upgrade_notify() < 0) {
+                *stop = SIGTERM;
+                return START_STOP;
+            }
+            daemon_pidfile_write(pidfd);    /* logged when it fails */
+        }
         return START_OK;
     }
     while (waitpid(pid, &status, 0) < 0)
@@ -547,22 +475,21 @@ supervise_stop_bound(int starting)
  * C call, a preload that does not return) is killed: a stop always ends.
  */
 static void
-supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
+supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
-    long long until = supervise_now_ms() + supervise_stop_bound(starting);
+    long long until = restart_now_ms() + supervise_stop_bound(starting);
     sigset_t chld;
     pid_t pid;
     int status, killed = 0;
 
     supervise_forward(sig);
-    listen_close(*listen_fd, c);
-    *listen_fd = -1;
+    listen_close(ls, c, upgrade_owns());   /* not another daemon's files */
     if (sv.child <= 0)
         return;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     while ((pid = waitpid(sv.child, &status, WNOHANG)) == 0) {
-        long long left = until - supervise_now_ms();
+        long long left = until - restart_now_ms();
         if (left <= 0 && !killed) {
             log_err("the serving process %ld did not stop in time: killing it", (long)sv.child);
             kill(sv.child, SIGKILL);
@@ -573,9 +500,46 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
     if (pid < 0) {
         log_syserr("waitpid %ld", (long)sv.child);
     } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-        supervise_report(sv.child, status);
+        postmortem_report(sv.child, status);
     }
     sv.child = 0;
+}
+
+/* Signals while a new binary starts: reload and reopen as usual; a stop
+ * gives the upgrade up (returned). */
+static int
+supervise_upgrade_signal(int sig)
+{
+    switch (sig) {
+    case SIGHUP:  supervise_reload(); supervise_forward(sig); return 0;
+    case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
+    case SIGUSR2: log_notice("upgrade: already under way"); return 0;
+    default:      return sig;
+    }
+}
+
+/*
+ * USR2: start the new binary on our socket (upgrade.c). Once it serves,
+ * this daemon stops as on TERM, leaving the socket file and the pidfile to
+ * it: SUPERVISE_HANDED_OVER. 0 when it failed and this one serves on (a
+ * serving process that died meanwhile is restarted by the caller).
+ */
+static int
+supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct listeners *ls)
+{
+    int sig;
+
+    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
+    case UPGRADE_DONE:
+        listen_close(ls, c, 0);    /* the new one holds them open */
+        supervise_stop(SIGTERM, c, ls, 0);
+        return SUPERVISE_HANDED_OVER;
+    case UPGRADE_STOP:
+        supervise_stop(sig, c, ls, 0);
+        return SUPERVISE_STOPPED;
+    default:
+        return 0;
+    }
 }
 
 /*
@@ -584,7 +548,7 @@ supervise_stop(int sig, const struct conf *c, int *listen_fd, int starting)
  * could start. In the serving child: SUPERVISE_SERVE.
  */
 int
-supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, int *listen_fd)
+supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, struct listeners *ls)
 {
     struct sigaction sa;
     sigset_t set;
@@ -592,7 +556,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
 
     sv.path = path;
     sv.foreground = foreground;
-    if (daemon_pidfile_write(pidfd) < 0 || scoreboard_create(c->workers) < 0)
+    /* a new binary writes its pid once it serves (supervise_start) */
+    if ((!upgrade_pending() && daemon_pidfile_write(pidfd) < 0) || scoreboard_create(c->workers) < 0)
         return 1;
     supervise_log_owner(c);
     memset(&sa, 0, sizeof(sa));
@@ -606,6 +571,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGCHLD);
     for (;;) {
         if (sv.child == 0) {
@@ -620,7 +586,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             if (rc == START_STOP) {
                 if (sv.started == 0)
                     daemon_ready(0, "stopped by a signal during start-up");
-                supervise_stop(sig, c, listen_fd, 1);
+                supervise_stop(sig, c, ls, 1);
                 break;
             }
             continue;
@@ -630,8 +596,13 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGUSR2:
+            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == 0)
+                continue;
+            scoreboard_destroy();
+            return rc;
         default:
-            supervise_stop(sig, c, listen_fd, 0);
+            supervise_stop(sig, c, ls, 0);
             scoreboard_destroy();
             return 0;
         }

@@ -72,6 +72,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -191,13 +192,26 @@ wire_can_keep(const struct wire *w)
     return w->ended && !w->past_end && !w->failed;
 }
 
+/* "worker N", with the request id once the parameters gave it. */
+static const char *
+wire_who(const struct wire *w, char *out, size_t size)
+{
+    if (w->reqid != NULL)
+        snprintf(out, size, "worker %d request %s", w->worker, w->reqid);
+    else
+        snprintf(out, size, "worker %d", w->worker);
+    return out;
+}
+
 /* Over a limit: log it once, and make every later read and write fail. */
 int
 wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value)
 {
+    char who[128];
+
     if (!w->failed)
-        log_warn("worker %d: fd %d: %s: %s (%s %zu); the connection is closed", w->worker, w->fd,
-                 w->script ? w->script : "-", what, key, value);
+        log_warn("%s: fd %d: %s: %s (%s %zu); the connection is closed", wire_who(w, who, sizeof(who)),
+                 w->fd, w->script ? w->script : "-", what, key, value);
     w->failed = 1;
     errno = err;
     return -1;
@@ -208,10 +222,12 @@ wire_fail(struct wire *w, int err, const char *what, const char *key, size_t val
 int
 wire_refuse(struct wire *w, const char *why)
 {
+    char who[128];
+
     if (!w->failed)
-        log_warn("worker %d: fd %d: %s: a FastCGI record out of sequence (version %d, type %d, "
+        log_warn("%s: fd %d: %s: a FastCGI record out of sequence (version %d, type %d, "
                  "request id %d, content %zu): %s; the connection is closed unanswered",
-                 w->worker, w->fd, w->script ? w->script : "-", w->head[0], w->type, w->id,
+                 wire_who(w, who, sizeof(who)), w->fd, w->script ? w->script : "-", w->head[0], w->type, w->id,
                  (size_t)((w->head[4] << 8) | w->head[5]), why);
     w->failed = 1;
     errno = EPROTO;

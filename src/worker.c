@@ -42,6 +42,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
+#include "reqid.h"
 #include "request.h"
 #include "wire.h"
 #include "worker.h"
@@ -116,8 +117,8 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
         drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
         if (drained != WIRE_DRAINED)
-            log_debug("worker %d: fd %d: the request was not read to its end; closed",
-                      w->req.worker, fd);
+            log_debug("worker %d request %s: fd %d: the request was not read to its end; closed",
+                      w->req.worker, w->req.id, fd);
     }
     keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
     unread = !w->wire.ended;
@@ -137,12 +138,13 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout;
+    int keep, client_timeout = c->client_timeout, cpu = c->access_log != NULL;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
 
     conf_release(c);
+    request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
     f->ipcFd = fd;
@@ -155,6 +157,8 @@ worker_serve(struct worker *w, int fd)
         return;
     }
     w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
+    reqid_take(r->id, f->envp, r->worker, &r->id_seq);
+    w->wire.reqid = r->id;
     keep = f->keepConnection;
     request_handle(r);          /* stops the request's clock while Lua runs */
     if (r->client_gone)
@@ -163,6 +167,7 @@ worker_serve(struct worker *w, int fd)
     f->detached = 1;
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
     w->wire.script = NULL;      /* it was libfcgi's, freed now */
+    w->wire.reqid = NULL;
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {

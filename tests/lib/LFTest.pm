@@ -12,6 +12,7 @@ use Exporter 'import';
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use IO::Socket::UNIX;
 use POSIX qw(:sys_wait_h);
 use Socket qw(SOCK_STREAM);
@@ -266,9 +267,11 @@ sub connect {
     my ($self) = @_;
     my $a = $self->{conf}{listen};
     if ($a =~ /^(.*):(\d+)$/ && $a !~ m{^/}) {
-        my $host = $1 eq '' ? '127.0.0.1' : $1;
+        my ($host, $port) = ($1 eq '' ? '127.0.0.1' : $1, $2);
         $host =~ s/^\[(.*)\]$/$1/;
-        return IO::Socket::INET->new(PeerAddr => $host, PeerPort => $2, Proto => 'tcp', Timeout => 5);
+        return IO::Socket::IP->new(PeerHost => $host, PeerService => $port, Proto => 'tcp', Timeout => 5)
+            if $host =~ /:/;
+        return IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Proto => 'tcp', Timeout => 5);
     }
     return IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $a);
 }

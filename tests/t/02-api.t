@@ -93,6 +93,14 @@ function main(env, req)
   req:puts("logged")
 end
 LUA
+$t->script('levels.lua', <<'LUA');
+function main(env, req)
+  req:log("warn", "a warning from the script")
+  req:log("debug", "a debug line from the script")
+  req:log("error")
+  req:puts("logged")
+end
+LUA
 $t->script('exit.lua', <<'LUA');
 count = 0
 function main(env, req)
@@ -179,8 +187,14 @@ is($r->{body}, '1 2.5 three table-refused', 'puts takes strings and numbers and 
 is($t->get('reset.lua')->{body}, 'kept', 'req:reset drops the buffered body');
 is($t->get('config.lua')->{body}, '2 true main nil', 'req:config reads config values');
 is($t->get('log.lua')->{body}, 'logged', 'req:log returns normally');
-ok($t->wait_log(qr/\[notice\] worker \d+: \S+log\.lua: a line from the script 42/),
-   'req:log writes a line tagged with worker and script');
+ok($t->wait_log(qr/\[notice\] worker \d+ request [0-9a-f]{32}: \S+log\.lua: a line from the script 42/),
+   'req:log writes a notice tagged with worker, request id and script');
+is($t->get('levels.lua', HTTP_X_REQUEST_ID => 'lvl-1')->{body}, 'logged', 'req:log with a level returns normally');
+ok($t->wait_log(qr/\[warn\] worker \d+ request lvl-1: \S+levels\.lua: a warning from the script\n/),
+   'req:log("warn", ...) logs at warn, with the id from X-Request-Id');
+ok($t->wait_log(qr/\[notice\] worker \d+ request lvl-1: \S+levels\.lua: error\n/),
+   'a level name alone is the message, at notice');
+unlike($t->log, qr/a debug line from the script/, 'req:log("debug", ...) is dropped under loglevel info');
 
 $r = $t->get('exit.lua');
 is($r->{status}, 200, 'os.exit ends the request with the normal status');

@@ -38,7 +38,7 @@ sub error_is {
 
 my $r = $t->fcgi({ REQUEST_METHOD => 'GET' }, '');
 error_is($r, 404, 'no SCRIPT_FILENAME');
-ok($t->wait_log(qr/\[warn\] worker \d+: -: 404 Not Found: no SCRIPT_FILENAME/), 'logged with the reason');
+ok($t->wait_log(qr/\[warn\] worker \d+ request \S+: -: 404 Not Found: no SCRIPT_FILENAME/), 'logged with the reason');
 
 error_is($t->get('missing.lua'), 404, 'a script that does not exist');
 ok($t->wait_log(qr/missing\.lua: 404 Not Found: No such file/), 'logged with the script and reason');
@@ -58,7 +58,7 @@ is($t->get('post.lua', STDIN => 'z' x 1000)->{body}, '1000', 'a body of exactly 
 $r = $t->get('syntax.lua');
 error_is($r, 500, 'a syntax error');
 like($r->{body}, qr/syntax\.lua:3:/, 'with showerrors the page shows the file and line');
-ok($t->wait_log(qr/\[error\] worker \d+: \S+syntax\.lua: 500 Internal Server Error: load error: \S+syntax\.lua:3:/),
+ok($t->wait_log(qr/\[error\] worker \d+ request \S+: \S+syntax\.lua: 500 Internal Server Error: load error: \S+syntax\.lua:3:/),
    'logged with script and reason');
 
 $r = $t->get('runtime.lua');

@@ -63,7 +63,8 @@ test_defaults(void)
     ok(c != NULL, "an empty config loads");
     if (!c)
         return;
-    is_str(c->listen, "/var/run/luafcgid/luafcgid.sock", "listen default");
+    is_str(c->listen.items[0], "/var/run/luafcgid/luafcgid.sock", "listen default");
+    is_int(c->listen.count, 1, "one listen address by default");
     is_int(c->listen_mode, 0660, "listen_mode default");
     is_int(c->workers, 4, "workers default");
     is_int(c->states, 8, "states defaults to workers * 2");
@@ -101,7 +102,7 @@ test_values(void)
     is_int(c->workers, 3, "workers = 3");
     is_int(c->states, 10, "states = 5 * 2 (arithmetic works)");
     is_int(c->clones, 4, "clones = 4");
-    is_str(c->listen, ":9000", "a TCP listen address is kept as written");
+    is_str(c->listen.items[0], ":9000", "a TCP listen address is kept as written");
     is_int(c->listen_mode, 0600, "listen_mode '0600' is octal");
     is_int(c->loglevel, LOG_LEVEL_DEBUG, "loglevel debug");
     ok(c->extensions.count == 2, "a list of two extensions");
@@ -118,8 +119,19 @@ test_values(void)
     conf_free(c);
 
     c = load("listen = 'sock/lf.sock'\n");
-    ok(c && c->listen[0] == '/', "a relative unix socket path is made absolute");
+    ok(c && c->listen.items[0][0] == '/', "a relative unix socket path is made absolute");
     conf_free(c);
+
+    c = load("listen = { 'sock/lf.sock', '127.0.0.1:9000', '[::1]:9001' }\n");
+    ok(c && c->listen.count == 3, "listen may be a list");
+    ok(c && c->listen.items[0][0] == '/', "whose unix socket paths are made absolute");
+    ok(c && strcmp(c->listen.items[1], "127.0.0.1:9000") == 0 && strcmp(c->listen.items[2], "[::1]:9001") == 0,
+       "and TCP addresses, IPv4 and IPv6, kept as written");
+    conf_free(c);
+    ok(load_fails("listen = {}\n", "key 'listen': must name at least one"), "an empty listen list is refused");
+    ok(load_fails("listen = { '/a', 9000 }\n", "key 'listen': entry 2 must be a string"),
+       "a listen entry that is not a string is refused");
+    ok(load_fails("listen = { '/a', '' }\n", "key 'listen': entry 2"), "an empty listen entry is refused");
 }
 
 static void
@@ -166,15 +178,14 @@ test_warnings(void)
 
 }
 
-/* A key that does not work yet must not be set: an ignored allowed_clients
- * would serve every client while the operator believes it restricts. */
+/* A key that does not work yet must not be set: an ignored key would
+ * do nothing while the operator believes it works. */
 static void
 test_later_keys(void)
 {
     static const char *const later[] = {
-        "allowed_clients = { '127.0.0.1' }", "status_path = '/status'",
-        "ping_path = '/ping'", "ping_response = 'pong'", "slowlog = 'slow.log'",
-        "slowtime = 5", "access_log = 'access.log'", "access_format = '%R'",
+        "status_path = '/status'",
+        "ping_path = '/ping'", "ping_response = 'pong'",
         "upload_memory = 65536", "upload_dir = '/tmp'", "maxfields = 10"
     };
     char text[128], want[64];
@@ -188,8 +199,9 @@ test_later_keys(void)
     }
 }
 
-/* A near miss of such a key fails too: a misspelt allowed_clients would
- * leave the daemon open to all; a near miss of another key only warns. */
+/* A near miss of such a key fails too, and so does one of allowed_clients,
+ * which would leave the daemon open to all; a near miss of another key
+ * only warns. */
 static void
 test_later_near_miss(void)
 {
@@ -265,6 +277,36 @@ test_push_value(void)
     conf_free(c);
 }
 
+/* The log keys: php-fpm's default format, and a format that cannot work
+ * refused at load, naming the key and the token. */
+static void
+test_log_keys(void)
+{
+    struct conf *c = load("slowlog = 'slow.log'\nslowtime = 5\naccess_log = 'a.log'\n"
+                          "access_format = '%R %{mili}d %{micro}d %{REQUEST_ID}e %{%H:%M}t %%'\n");
+
+    ok(c != NULL, "slowlog, slowtime, access_log and access_format are accepted");
+    if (c) {
+        is_int(c->slowtime, 5, "slowtime is read");
+        ok(c->slowlog && strstr(c->slowlog, "/slow.log") && c->slowlog[0] == '/',
+           "slowlog is taken from the config's directory");
+        conf_free(c);
+    }
+    c = load("workers = 2\n");
+    ok(c && strcmp(c->access_format, "%R - %u %t \"%m %r\" %s") == 0,
+       "access_format defaults to php-fpm's");
+    conf_free(c);
+    ok(load_fails("access_format = '%R %x'\n", "key 'access_format': unknown token \"%x\""),
+       "an unknown token is refused, named");
+    ok(load_fails("access_format = '%e'\n", "%e needs the parameter's name"),
+       "%%e without a name is refused");
+    ok(load_fails("access_format = '%{mili}q %{kilo'\n", "a cut or too long token"),
+       "a token cut short is refused");
+    ok(load_fails("access_format = '%{hours}d'\n", "unknown token"),
+       "an argument %%d does not know is refused");
+    ok(load_fails("slowtime = -1\n", "slowtime"), "a negative slowtime is refused");
+}
+
 static void
 test_snapshot(void)
 {
@@ -296,6 +338,7 @@ main(void)
     test_errors();
     test_warnings();
     test_later_keys();
+    test_log_keys();
     test_later_near_miss();
     test_restart_keys();
     test_keep_restart();

@@ -1,0 +1,18 @@
+/* accesslog.h: one line per request, in php-fpm's access.format. */
+#ifndef LF_ACCESSLOG_H
+#define LF_ACCESSLOG_H
+
+#include <stddef.h>
+
+struct conf;
+struct timespec;
+struct request;
+
+int    accesslog_check_format(const char *format, char *why, size_t whylen);
+int    accesslog_open(const struct conf *c);
+void   accesslog_close(void);
+void   accesslog_write(const struct request *r);
+void   accesslog_cpu(struct timespec *user, struct timespec *system);
+size_t accesslog_escape(char *out, size_t size, const char *s);
+
+#endif

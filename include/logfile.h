@@ -1,0 +1,19 @@
+/* logfile.h: an append-only file many threads write whole lines to. */
+#ifndef LF_LOGFILE_H
+#define LF_LOGFILE_H
+
+#include <stddef.h>
+
+struct logfile {
+    int         fd;             /* atomic; -1 until opened */
+    char       *path;           /* the signal thread's only */
+    const char *what;           /* "access log", for messages */
+};
+
+#define LOGFILE_INIT(what) { -1, NULL, what }
+
+int  logfile_open(struct logfile *lf, const char *path);
+void logfile_write(struct logfile *lf, const char *p, size_t n);
+void logfile_close(struct logfile *lf);
+
+#endif

@@ -1,0 +1,10 @@
+/* restart.h: the back-off between restarts of a serving process. */
+#ifndef LF_RESTART_H
+#define LF_RESTART_H
+
+long long restart_now_ms(void);
+void      restart_started(void);
+void      restart_death(void);
+long long restart_delay_ms(void);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * accesslog.c: the access log, one line per request in php-fpm's
+ * access.format, so that the tools that read php-fpm's log read ours.
+ *
+ * The tokens and what they print are php-fpm's (fpm_log.c): %R remote
+ * address, %u remote user, %t the time the request began (strftime format
+ * in %{...}t), %T the time of the line, %m method, %r the URI without its
+ * query string, %Q "?" when there is a query string, %q the query string,
+ * %s status, %f script, %l request body length, %d duration (%{mili}d,
+ * %{micro}d), %M the Lua state's peak memory (%{kilo}M, %{mega}M), %C the
+ * worker thread's CPU use in per cent ({user}, {system}, {total}), %n the
+ * pool name (luafcgid), %p the worker (a worker is our process, as on the
+ * status page), %{NAME}e a FastCGI parameter, with %{REQUEST_ID}e the
+ * request id. Durations run from the request's BEGIN_REQUEST, not from
+ * the connection's accept: on a kept connection that is much later.
+ *
+ * Unlike php-fpm, what comes from the request is escaped (", \, control
+ * characters and bytes over 0x7e as \xNN, as nginx does): a client cannot
+ * forge a line or a field. The format is checked when the config is
+ * loaded; here it is walked for every request, without allocating, and
+ * the line goes out in one write on an O_APPEND descriptor (logfile.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "luafcgid.h"
+#include "accesslog.h"
+#include "conf.h"
+#include "log.h"
+#include "logfile.h"
+#include "request.h"
+
+#define ACCESSLOG_LINE_MAX  8192
+#define ACCESSLOG_ARG_MAX   256
+#define ACCESSLOG_TOKENS    "%CdeficlmMnopqQrRsStTu"
+
+static struct logfile accesslog_file = LOGFILE_INIT("access log");
+
+/* One token of the format at *P (just past a '%'): its letter, and its
+ * {argument} in ARG; *P moves past it. 0 at a bad or cut token. */
+static int
+accesslog_token(const char **p, char *arg, size_t arglen)
+{
+    const char *s = *p, *end;
+    size_t n;
+
+    arg[0] = '\0';
+    if (*s == '{') {
+        if ((end = strchr(s, '}')) == NULL)
+            return 0;
+        n = (size_t)(end - s - 1);
+        if (n >= arglen)
+            return 0;
+        memcpy(arg, s + 1, n);
+        arg[n] = '\0';
+        s = end + 1;
+    }
+    if (*s == '\0')
+        return 0;
+    *p = s + 1;
+    return (unsigned char)*s;
+}
+
+static int
+accesslog_known(int tok, const char *arg)
+{
+    if (tok == '%')
+        return 1;
+    if (strchr("RutTmrQqsflnp", tok))
+        return 1;
+    if (tok == 'e')
+        return arg[0] != '\0';
+    if (tok == 'd')
+        return !arg[0] || !strcasecmp(arg, "seconds") || !strcasecmp(arg, "mili") ||
+               !strcasecmp(arg, "milli") || !strcasecmp(arg, "miliseconds") ||
+               !strcasecmp(arg, "milliseconds") || !strcasecmp(arg, "micro") ||
+               !strcasecmp(arg, "microseconds");
+    if (tok == 'M')
+        return !arg[0] || !strcasecmp(arg, "bytes") || !strcasecmp(arg, "kilo") ||
+               !strcasecmp(arg, "kilobytes") || !strcasecmp(arg, "mega") ||
+               !strcasecmp(arg, "megabytes");
+    if (tok == 'C')
+        return !arg[0] || !strcasecmp(arg, "user") || !strcasecmp(arg, "system") ||
+               !strcasecmp(arg, "total");
+    return 0;
+}
+
+/* 0 when FORMAT is one access_format can be, else -1 and why. */
+int
+accesslog_check_format(const char *format, char *why, size_t whylen)
+{
+    char arg[ACCESSLOG_ARG_MAX];
+    const char *p = format;
+    int tok;
+
+    while ((p = strchr(p, '%')) != NULL) {
+        const char *at = p++;
+        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0) {
+            snprintf(why, whylen, "a cut or too long token at \"%.20s\"", at);
+            return -1;
+        }
+        if (!accesslog_known(tok, arg)) {
+            snprintf(why, whylen, tok == 'e' && !arg[0] ?
+                     "%%e needs the parameter's name, as %%{REMOTE_PORT}e" :
+                     "unknown token \"%.*s\" (php-fpm's tokens: %s)",
+                     (int)(p - at), at, ACCESSLOG_TOKENS);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+accesslog_open(const struct conf *c)
+{
+    return c->access_log ? logfile_open(&accesslog_file, c->access_log) : 0;
+}
+
+void
+accesslog_close(void)
+{
+    logfile_close(&accesslog_file);
+}
+
+/* S into OUT (SIZE bytes, a string) with ", \, controls and bytes over
+ * 0x7e as \xNN; cut before an escape that does not fit. Its length. */
+size_t
+accesslog_escape(char *out, size_t size, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+        if (o + (plain ? 1 : 4) >= size)
+            break;
+        if (plain)
+            out[o++] = (char)ch;
+        else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 0xf];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The line being made: never past its end. */
+struct accesslog_line {
+    char    data[ACCESSLOG_LINE_MAX];
+    size_t  len;
+};
+
+static void
+accesslog_put(struct accesslog_line *l, const char *s, size_t n)
+{
+    if (n > sizeof(l->data) - 1 - l->len)
+        n = sizeof(l->data) - 1 - l->len;
+    memcpy(l->data + l->len, s, n);
+    l->len += n;
+}
+
+/* Request data, escaped; "-" when absent and DASH. */
+static void
+accesslog_put_value(struct accesslog_line *l, const char *v, int dash)
+{
+    if (v == NULL || v[0] == '\0') {
+        if (dash)
+            accesslog_put(l, "-", 1);
+        return;
+    }
+    l->len += accesslog_escape(l->data + l->len, sizeof(l->data) - l->len, v);
+}
+
+static void
+accesslog_printf(struct accesslog_line *l, const char *fmt, ...) LF_PRINTF(2, 3);
+
+static void
+accesslog_printf(struct accesslog_line *l, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        accesslog_put(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* glibc's localtime_r() takes a process-wide lock on every call: each
+ * worker converts a given second once and keeps it. */
+static __thread time_t accesslog_tm_when = (time_t)-1;
+static __thread struct tm accesslog_tm;
+
+static void
+accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
+{
+    char tmp[ACCESSLOG_ARG_MAX * 2];
+    struct tm tm;
+    size_t n;
+
+    if (when != accesslog_tm_when) {
+        localtime_r(&when, &accesslog_tm);
+        accesslog_tm_when = when;
+    }
+    tm = accesslog_tm;
+    n = strftime(tmp, sizeof(tmp), arg[0] ? arg : "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+    accesslog_put(l, tmp, n);
+}
+
+static long long
+accesslog_us(const struct timespec *ts)
+{
+    return (long long)ts->tv_sec * 1000000 + ts->tv_nsec / 1000;
+}
+
+/* What the request cost: its duration (µs), and the thread's CPU (µs). */
+struct accesslog_cost {
+    long long   duration_us;
+    long long   user_us, system_us;
+};
+
+static void
+accesslog_put_duration(struct accesslog_line *l, long long us, const char *arg)
+{
+    if (!strncasecmp(arg, "mil", 3))
+        accesslog_printf(l, "%.3f", (double)us / 1000.0);
+    else if (!strncasecmp(arg, "micro", 5))
+        accesslog_printf(l, "%lld", us);
+    else
+        accesslog_printf(l, "%.3f", (double)us / 1000000.0);
+}
+
+static void
+accesslog_put_cpu(struct accesslog_line *l, const struct accesslog_cost *cost, const char *arg)
+{
+    long long cpu = !strcasecmp(arg, "user") ? cost->user_us :
+                    !strcasecmp(arg, "system") ? cost->system_us : cost->user_us + cost->system_us;
+
+    accesslog_printf(l, "%.2f", cost->duration_us > 0 ? 100.0 * (double)cpu / (double)cost->duration_us : 0.0);
+}
+
+static void
+accesslog_put_memory(struct accesslog_line *l, size_t bytes, const char *arg)
+{
+    if (!strncasecmp(arg, "kilo", 4))
+        bytes /= 1024;
+    else if (!strncasecmp(arg, "mega", 4))
+        bytes /= (size_t)1024 * 1024;
+    accesslog_printf(l, "%zu", bytes);
+}
+
+/* %r: the URI without its query string; the script's name without one. */
+static void
+accesslog_put_uri(struct accesslog_line *l, const struct request *r)
+{
+    const char *uri = FCGX_GetParam("REQUEST_URI", r->fcgx.envp);
+    char tmp[ACCESSLOG_LINE_MAX / 2];
+    const char *q;
+    size_t n;
+
+    if (uri == NULL || uri[0] == '\0') {
+        accesslog_put_value(l, FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp), 1);
+        return;
+    }
+    q = strchr(uri, '?');
+    n = q ? (size_t)(q - uri) : strlen(uri);
+    if (n >= sizeof(tmp))
+        n = sizeof(tmp) - 1;
+    memcpy(tmp, uri, n);
+    tmp[n] = '\0';
+    accesslog_put_value(l, tmp, 1);
+}
+
+static void
+accesslog_put_env(struct accesslog_line *l, const struct request *r, const char *name)
+{
+    if (strcmp(name, "REQUEST_ID") == 0)
+        accesslog_put_value(l, r->id, 1);
+    else
+        accesslog_put_value(l, FCGX_GetParam(name, r->fcgx.envp), 1);
+}
+
+static void
+accesslog_put_token(struct accesslog_line *l, const struct request *r,
+                    const struct accesslog_cost *cost, int tok, const char *arg)
+{
+    char **env = r->fcgx.envp;
+    const char *q;
+
+    switch (tok) {
+    case '%': accesslog_put(l, "%", 1); break;
+    case 'R': accesslog_put_value(l, FCGX_GetParam("REMOTE_ADDR", env), 1); break;
+    case 'u': accesslog_put_value(l, FCGX_GetParam("REMOTE_USER", env), 1); break;
+    case 't': accesslog_put_time(l, r->began_at.tv_sec, arg); break;
+    case 'T': accesslog_put_time(l, time(NULL), arg); break;
+    case 'm': accesslog_put_value(l, FCGX_GetParam("REQUEST_METHOD", env), 1); break;
+    case 'r': accesslog_put_uri(l, r); break;
+    case 'Q':
+        q = FCGX_GetParam("QUERY_STRING", env);
+        if (q && q[0])
+            accesslog_put(l, "?", 1);
+        break;
+    case 'q': accesslog_put_value(l, FCGX_GetParam("QUERY_STRING", env), 0); break;
+    case 's': accesslog_printf(l, "%.3s", r->status.len >= 3 ? r->status.data : "500"); break;
+    case 'f': accesslog_put_value(l, r->script, 1); break;
+    case 'l': accesslog_put_value(l, FCGX_GetParam("CONTENT_LENGTH", env), 1); break;
+    case 'd': accesslog_put_duration(l, cost->duration_us, arg); break;
+    case 'C': accesslog_put_cpu(l, cost, arg); break;
+    case 'M': accesslog_put_memory(l, r->memory, arg); break;
+    case 'n': accesslog_put(l, LF_NAME, strlen(LF_NAME)); break;
+    case 'p': accesslog_printf(l, "%d", r->worker); break;
+    case 'e': accesslog_put_env(l, r, arg); break;
+    }
+}
+
+/* The calling thread's CPU time so far; zero where the system cannot say. */
+void
+accesslog_cpu(struct timespec *user, struct timespec *system)
+{
+    struct rusage ru;
+
+    memset(user, 0, sizeof(*user));
+    memset(system, 0, sizeof(*system));
+#ifdef RUSAGE_THREAD
+    if (getrusage(RUSAGE_THREAD, &ru) < 0)
+        return;
+    user->tv_sec = ru.ru_utime.tv_sec;
+    user->tv_nsec = (long)ru.ru_utime.tv_usec * 1000;
+    system->tv_sec = ru.ru_stime.tv_sec;
+    system->tv_nsec = (long)ru.ru_stime.tv_usec * 1000;
+#else
+    (void)ru;
+#endif
+}
+
+static void
+accesslog_cost(const struct request *r, struct accesslog_cost *cost)
+{
+    struct timespec now, user, system;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    cost->duration_us = accesslog_us(&now) - r->began_us;
+    accesslog_cpu(&user, &system);
+    cost->user_us = accesslog_us(&user) - accesslog_us(&r->cpu_user);
+    cost->system_us = accesslog_us(&system) - accesslog_us(&r->cpu_system);
+}
+
+/* R's line, in the format its config names, out in one write. */
+void
+accesslog_write(const struct request *r)
+{
+    struct accesslog_line l;
+    struct accesslog_cost cost;
+    char arg[ACCESSLOG_ARG_MAX];
+    const char *p = r->conf->access_format, *pct;
+    int tok;
+
+    if (r->conf->access_log == NULL)
+        return;
+    accesslog_cost(r, &cost);
+    l.len = 0;
+    while ((pct = strchr(p, '%')) != NULL) {
+        accesslog_put(&l, p, (size_t)(pct - p));
+        p = pct + 1;
+        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0)
+            break;      /* checked at load: cannot happen */
+        accesslog_put_token(&l, r, &cost, tok, arg);
+    }
+    if (pct == NULL)
+        accesslog_put(&l, p, strlen(p));
+    l.data[l.len++] = '\n';
+    logfile_write(&accesslog_file, l.data, l.len);
+}
