@@ -38,7 +38,6 @@ struct request {
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
-    int             close_after;    /* answered before reading it all (413) */
     int             jitter;         /* the pause after this request, µs */
     /* for the access and slow logs */
     char            id[REQID_SIZE]; /* the request id, taken by the worker with the params */

@@ -4,6 +4,16 @@
 
 #include <stddef.h>
 
+#define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
+#define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
+#define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
+
+#define WIRE_MGMT_END_REQUEST   3
+#define WIRE_MGMT_GET_VALUES    9
+#define WIRE_MGMT_VALUES_RESULT 10
+#define WIRE_MGMT_UNKNOWN_TYPE  11
+#define WIRE_MGMT_CANT_MPX_CONN 1
+
 /* One connection's request as it passes through; owned by one worker. */
 struct wire {
     int             fd;
@@ -40,6 +50,15 @@ struct wire {
     int             ended;          /* the request's records were read to their end */
     int             past_end;       /* and bytes after them were read too */
     int             failed;         /* over a limit, or too slow: must close */
+    /* records the layer answers itself (wire_mgmt.c), never shown to libfcgi */
+    int             maxconns;       /* answered as FCGI_MAX_CONNS and FCGI_MAX_REQS */
+    int             aside;          /* the current record is one of them */
+    int             held;           /* header bytes read but not yet given to libfcgi */
+    unsigned char   mgmt[WIRE_MGMT_MAX];    /* an FCGI_GET_VALUES's content */
+    size_t          mgmt_len;
+    int             nmgmt;          /* management records answered for this request */
+    int             rejected[WIRE_REJECTED_MAX];  /* other request ids, refused */
+    int             nrejected;
 };
 
 #define WIRE_DRAINED   0
@@ -55,5 +74,22 @@ int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
+
+/* inside the record layer: wire.c */
+int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
+int    wire_refuse(struct wire *w, const char *why);
+int    wire_send(struct wire *w, const unsigned char *p, size_t n);
+
+/* wire_mgmt.c */
+int    wire_aside_management(struct wire *w);
+int    wire_aside_other(struct wire *w);
+void   wire_aside_content(struct wire *w, const unsigned char *p, size_t n);
+int    wire_aside_done(struct wire *w);
+int    wire_mgmt_values(const unsigned char *in, size_t n, int maxconns, unsigned char *out,
+                        size_t room);
+size_t wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *content,
+                        size_t n);
+size_t wire_mgmt_unknown(unsigned char *out, int type);
+size_t wire_mgmt_cant_mpx(unsigned char *out, int id);
 
 #endif

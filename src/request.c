@@ -148,7 +148,6 @@ request_reset(struct request *r)
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
-    r->close_after = 0;
 }
 
 int
@@ -373,7 +372,9 @@ request_read_body(struct request *r, char *why, size_t whylen)
     size_t max = (size_t)r->conf->maxpost;
     int n;
 
-    if (cl && *cl) {
+    /* absent, empty or negative (Caddy's -1 for a chunked body): the body
+     * is read to its end all the same, bounded by maxpost below */
+    if (cl && *cl >= '0' && *cl <= '9') {
         char *end;
         unsigned long long want;
         errno = 0;
@@ -534,8 +535,6 @@ request_handle(struct request *r)
             wire_resume(r->wire);
     } else if (status > 0)
         request_error(r, status, why);
-    if (status == 413)
-        r->close_after = 1;     /* the rest of the body is still coming */
     if (!r->client_gone)
         request_finish(r);
     if (r->slow != NULL) {

@@ -20,21 +20,29 @@
  *  - check the record sequence strictly, each header before libfcgi sees
  *    it: BEGIN_REQUEST (role responder, content 8), PARAMS of its id, one
  *    empty PARAMS (which must not cut a name-value pair), STDIN of its id,
- *    one empty STDIN. Padding is free (0 to 255). Anything else (request
- *    id 0, whatever its type; another id; a second BEGIN_REQUEST; another
+ *    one empty STDIN. Padding is free (0 to 255). Anything else (another
+ *    id never begun; a second BEGIN_REQUEST of the same id; another
  *    version; ABORT_REQUEST, DATA, or a record out of order) fails the
  *    read, so libfcgi closes the connection unanswered; it is logged
- *    once. nginx sends none of these. This shields libfcgi 2.4 bugs that
- *    a client could otherwise reach:
+ *    once. nginx sends none of these.
+ *  - answer, and cut out of what libfcgi reads, the records that are not
+ *    the request's (wire_mgmt.c builds the answers): management records
+ *    (request id 0) anywhere before the request's end, FCGI_GET_VALUES
+ *    with FCGI_GET_VALUES_RESULT (HAProxy's `option get-values` waits for
+ *    it before it sends a request) and any other type with
+ *    FCGI_UNKNOWN_TYPE; a BEGIN_REQUEST of another id while the request is
+ *    read, with FCGI_END_REQUEST and FCGI_CANT_MPX_CONN, and that id's
+ *    later records dropped. A record header is given to libfcgi only once
+ *    it is whole and known to be the request's (`held`). libfcgi never
+ *    sees these records, which shields its 2.4 bugs:
  *      . FCGI_GET_VALUES is answered into a 64-byte stack buffer with no
  *        check for repeated names (stack smashing, abort), padded with
  *        stack bytes;
  *      . the content of an id-0 record of unknown type is passed into the
  *        current PARAMS or STDIN stream, past our count of `maxparams`;
  *      . an empty record of another id sets a skip flag that is never
- *        cleared, so libfcgi and this layer would read different streams.
- *    (FCGI_GET_VALUES is thus refused, not answered; a front end that asks
- *    for it, such as HAProxy, would need it answered here, not by libfcgi.)
+ *        cleared, so libfcgi and this layer would read different streams
+ *        (an id never begun is refused; a refused id's records are cut).
  *  - follow the record framing of the bytes read (8-byte headers,
  *    content, padding): the PARAMS content and the name and value lengths
  *    declared inside it count against `maxparams` before libfcgi sees
@@ -55,7 +63,8 @@
  * non-blocking, would then fail at once, so the tests would show it).
  * Bytes libfcgi reads past the end of a request (a client that pipelines
  * requests, which nginx never does) are dropped by libfcgi, so such a
- * connection is closed after its answer. wire_check() proves at start-up
+ * connection is closed after its answer; so is one whose second request
+ * id comes after the first request's end, in the same read. wire_check() proves at start-up
  * that libfcgi's reads come through here, and the daemon refuses to
  * start otherwise.
  */
@@ -195,7 +204,7 @@ wire_who(const struct wire *w, char *out, size_t size)
 }
 
 /* Over a limit: log it once, and make every later read and write fail. */
-static int
+int
 wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value)
 {
     char who[128];
@@ -210,7 +219,7 @@ wire_fail(struct wire *w, int err, const char *what, const char *key, size_t val
 
 /* A record that is not the next of a responder's request: refuse it before
  * libfcgi parses it, log it once, and make every later read fail. */
-static int
+int
 wire_refuse(struct wire *w, const char *why)
 {
     char who[128];
@@ -260,7 +269,9 @@ wire_wait(struct wire *w, int fd, short events)
  * A record header is complete: is it the next record of the request?
  * Only BEGIN_REQUEST (a responder, content 8), PARAMS of its id, one
  * empty PARAMS, STDIN of its id and one empty STDIN, in that order; the
- * rest is refused (see the design note).
+ * rest is refused (see the design note). 0 when it is libfcgi's to
+ * read, 1 when it is one the layer answers itself (wire_aside_done), -1
+ * when it is refused.
  */
 static int
 wire_header(struct wire *w)
@@ -274,7 +285,7 @@ wire_header(struct wire *w)
     if (h[0] != WIRE_VERSION)
         return wire_refuse(w, "not FastCGI version 1");
     if (w->id == 0)
-        return wire_refuse(w, "a management record");
+        return wire_aside_management(w);
     switch (w->stage) {
     case WIRE_AT_BEGIN:
         if (w->type != WIRE_BEGIN_REQUEST || w->content_left != WIRE_BEGIN_LEN)
@@ -285,7 +296,7 @@ wire_header(struct wire *w)
     case WIRE_AT_PARAMS:
     case WIRE_AT_STDIN:
         if (w->id != w->request_id)
-            return wire_refuse(w, "another request id on the connection");
+            return wire_aside_other(w);
         break;
     default:
         return 0;               /* past the end: libfcgi does not parse it */
@@ -365,51 +376,140 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Follow the framing of N bytes just read; -1 when the read must fail. */
+static ssize_t wire_io(struct wire *w, int fd, char *buf, size_t len, int writing);
+
+/* Write a whole answer of the layer's own; -1 (logged) when it cannot. */
 int
-wire_feed(struct wire *w, const unsigned char *p, size_t n)
+wire_send(struct wire *w, const unsigned char *p, size_t n)
 {
-    size_t take;
+    ssize_t put;
+
+    while (n > 0) {
+        if ((put = wire_io(w, w->fd, (char *)p, n, 1)) <= 0)
+            return wire_fail(w, errno ? errno : EPIPE, "cannot answer a management record",
+                             "fd", (size_t)w->fd);
+        p += put;
+        n -= (size_t)put;
+    }
+    return 0;
+}
+
+/* A record is complete. */
+static int
+wire_record_done(struct wire *w)
+{
+    w->headlen = 0;
+    if (w->aside) {
+        w->aside = 0;
+        return wire_aside_done(w);
+    }
+    if (w->type == WIRE_BEGIN_REQUEST && w->stage == WIRE_AT_BEGIN)
+        w->stage = WIRE_AT_PARAMS;
+    w->ended = w->last_record;
+    return 0;
+}
+
+/* Content bytes of the current record, libfcgi's: check them. */
+static int
+wire_content(struct wire *w, const unsigned char *p, size_t n)
+{
+    if (w->type == WIRE_BEGIN_REQUEST && wire_begin_body(w, p, n) < 0)
+        return -1;
+    if (w->type == WIRE_PARAMS && w->stage == WIRE_AT_PARAMS && wire_params(w, p, n) < 0)
+        return -1;
+    return 0;
+}
+
+/* Bytes for libfcgi: moved down to OUT + *O (in place, never ahead of P). */
+static void
+wire_pass(unsigned char *out, size_t *o, const unsigned char *p, size_t n)
+{
+    if (out == NULL)
+        return;
+    if (out + *o != p)          /* nothing cut out yet: the bytes are in place */
+        memmove(out + *o, p, n);
+    *o += n;
+}
+
+/*
+ * Follow the framing of N bytes just read. With OUT, the bytes libfcgi is
+ * to see are written there (OUT may be P: they only move down), and the
+ * records the layer answers itself are cut out; a record header is passed
+ * only once whole and known to be libfcgi's. The bytes passed, or -1 when
+ * the read must fail.
+ */
+static ssize_t
+wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
+{
+    size_t take, o = 0;
+    int rc;
 
     if (w->failed) {
         errno = ECONNABORTED;
         return -1;
     }
-    w->total += n;
-    if (w->maxread > 0 && w->total > w->maxread)
-        return wire_fail(w, EMSGSIZE, "the request is too big", "maxparams + maxpost", w->maxread);
     while (n > 0) {
         if (w->ended) {
             w->past_end = 1;
-            return 0;
+            wire_pass(out, &o, p, n);
+            return (ssize_t)o;
         }
         if (w->headlen < 8) {
             take = (size_t)(8 - w->headlen) < n ? (size_t)(8 - w->headlen) : n;
             memcpy(w->head + w->headlen, p, take);
             w->headlen += (int)take;
-            if (w->headlen == 8 && wire_header(w) < 0)
-                return -1;
+            if (w->headlen == 8) {
+                if ((rc = wire_header(w)) < 0)
+                    return -1;
+                w->aside = rc;
+                if (!w->aside)
+                    wire_pass(out, &o, w->head, 8);
+            }
         } else if (w->content_left > 0) {
             take = n < w->content_left ? n : w->content_left;
-            if (w->type == WIRE_BEGIN_REQUEST && wire_begin_body(w, p, take) < 0)
+            if (w->aside)
+                wire_aside_content(w, p, take);
+            else if (wire_content(w, p, take) < 0)
                 return -1;
-            if (w->type == WIRE_PARAMS && w->stage == WIRE_AT_PARAMS && wire_params(w, p, take) < 0)
-                return -1;
+            else
+                wire_pass(out, &o, p, take);
             w->content_left -= take;
         } else {
             take = n < w->padding_left ? n : w->padding_left;
+            if (!w->aside)
+                wire_pass(out, &o, p, take);
             w->padding_left -= take;
         }
         p += take;
         n -= take;
-        if (w->headlen == 8 && w->content_left == 0 && w->padding_left == 0) {
-            w->headlen = 0;     /* the record is complete */
-            if (w->type == WIRE_BEGIN_REQUEST && w->stage == WIRE_AT_BEGIN)
-                w->stage = WIRE_AT_PARAMS;
-            w->ended = w->last_record;
-        }
+        if (w->headlen == 8 && w->content_left == 0 && w->padding_left == 0 &&
+            wire_record_done(w) < 0)
+            return -1;
     }
+    return (ssize_t)o;
+}
+
+/* N more bytes of the request read: within its bound? */
+static int
+wire_count(struct wire *w, size_t n)
+{
+    w->total += n;
+    if (w->maxread > 0 && w->total > w->maxread)
+        return wire_fail(w, EMSGSIZE, "the request is too big", "maxparams + maxpost", w->maxread);
     return 0;
+}
+
+/* Follow the framing of N bytes just read; -1 when the read must fail. */
+int
+wire_feed(struct wire *w, const unsigned char *p, size_t n)
+{
+    if (w->failed) {
+        errno = ECONNABORTED;
+        return -1;
+    }
+    if (wire_count(w, n) < 0)
+        return -1;
+    return wire_walk(w, p, n, NULL) < 0 ? -1 : 0;
 }
 
 /*
@@ -446,18 +546,51 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
     return n;
 }
 
+/*
+ * Read into BUF (LEN bytes) what libfcgi is to see of the connection: the
+ * header bytes held back from the last read first, then new bytes, less
+ * the records the layer answers itself. Reads again when none are left,
+ * so libfcgi never takes an answered record for the end of the stream.
+ */
+static int
+wire_read(struct wire *w, unsigned char *buf, size_t len)
+{
+    ssize_t n, kept;
+    size_t held;
+
+    for (;;) {
+        held = (size_t)w->held;
+        if (len <= held)
+            return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", len);
+        if ((n = wire_io(w, w->fd, (char *)buf + held, len - held, 0)) <= 0)
+            return (int)n;
+        if (wire_count(w, (size_t)n) < 0)
+            return -1;
+        if (held > 0) {                 /* walked again from the header's start */
+            memcpy(buf, w->head, held);
+            w->headlen = 0;
+            w->held = 0;
+        }
+        if ((kept = wire_walk(w, buf, held + (size_t)n, buf)) < 0)
+            return -1;
+        if (w->headlen > 0 && w->headlen < 8 && !w->ended)
+            w->held = w->headlen;       /* not passed: it may be ours */
+        if (kept > 0)
+            return (int)kept;
+    }
+}
+
 /* libfcgi's read of every connection byte. */
 int
 OS_Read(int fd, char *buf, size_t len)
 {
     struct wire *w = wire_current(fd);
-    ssize_t n = wire_io(w, fd, buf, len, 0);
+    ssize_t n;
 
-    if (n < 0)
-        return -1;
-    if (w != NULL && n > 0 && wire_feed(w, (const unsigned char *)buf, (size_t)n) < 0)
-        return -1;
-    return (int)n;
+    if (w != NULL)
+        return wire_read(w, (unsigned char *)buf, len);
+    n = wire_io(NULL, fd, buf, len, 0);
+    return n < 0 ? -1 : (int)n;
 }
 
 /* libfcgi's write of every connection byte. */
@@ -492,13 +625,14 @@ wire_drain(struct wire *w, size_t max)
 
     while (!w->ended && !w->failed) {
         part = wire_next_part(w);
-        if (part > sizeof(sink))
-            part = sizeof(sink);
+        if (part > sizeof(sink) - 8)
+            part = sizeof(sink) - 8;
         if (part == 0)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)
             return WIRE_TOO_BIG;
-        if ((n = OS_Read(w->fd, sink, part)) <= 0)
+        /* room for the header bytes held back, then PART new ones */
+        if ((n = wire_read(w, (unsigned char *)sink, (size_t)w->held + part)) <= 0)
             return WIRE_BROKEN;
         total += (size_t)n;
     }

@@ -21,8 +21,11 @@
  * time a request takes on the client, and tells
  * whether the request's records were read to their end. Only then may the
  * connection serve another request: the unread rest of a body (a 404, a
- * handler that never read it) is drained first, or the connection closed,
- * so that body bytes are never taken for the next request's records.
+ * 413) is drained first, or the connection closed, so that body bytes are
+ * never taken for the next request's records. It is drained before a
+ * close too, as php-fpm does: closing with unread bytes makes the kernel
+ * send a reset, and a server still sending the body (Apache, Caddy) then
+ * loses the answer and reports a 502 or 503.
  */
 #include <errno.h>
 #include <poll.h>
@@ -99,27 +102,31 @@ worker_linger_close(int fd)
     close(fd);
 }
 
-/* Keep the connection only when its request was read to the end: drain
- * what the request left unread, or close. */
+/*
+ * Read what the request left unread (an early answer: 404, 403, 413, or a
+ * body nobody read) before the connection is kept or closed: a server
+ * still sending would otherwise get a reset instead of the answer. Keep it
+ * only when the request was read to its end; past the drain's bound, close
+ * with a linger so the answer still gets out.
+ */
 static void
 worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
 {
-    int drained;
+    int drained = WIRE_DRAINED, unread;
 
-    if (keep && !wire_can_keep(&w->wire)) {
+    if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
         drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
-        keep = drained == WIRE_DRAINED;
-        if (drained == WIRE_TOO_BIG)
-            w->req.close_after = 1;     /* the client is still sending */
-        if (!keep)
+        if (drained != WIRE_DRAINED)
             log_debug("worker %d request %s: fd %d: the request was not read to its end; closed",
                       w->req.worker, w->req.id, fd);
     }
+    keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
+    unread = !w->wire.ended;
     wire_end(&w->wire);
     if (keep)
         dispatch_park(w->dispatch, fd);
-    else if (w->req.close_after)
-        worker_linger_close(fd);
+    else if (unread && !w->req.client_gone)
+        worker_linger_close(fd);        /* the client may still be sending */
     else
         close(fd);
 }
@@ -133,10 +140,13 @@ worker_serve(struct worker *w, int fd)
     struct conf *c = conf_acquire();
     int keep, client_timeout = c->client_timeout, cpu = c->access_log != NULL;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
+    /* the connections taken at once: one per worker, and the kept ones */
+    int maxconns = c->workers + c->keepalive_max;
 
     conf_release(c);
     request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
+    w->wire.maxconns = maxconns;
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
@@ -151,7 +161,7 @@ worker_serve(struct worker *w, int fd)
     w->wire.reqid = r->id;
     keep = f->keepConnection;
     request_handle(r);          /* stops the request's clock while Lua runs */
-    if (r->client_gone || r->close_after)
+    if (r->client_gone)
         keep = 0;
     f->keepConnection = 1;
     f->detached = 1;

@@ -39,6 +39,8 @@ static const char *tests =
     "local c = lf.cookies('a=1; b = two ; c=\"q\"; a=ignored; d=%41')\n"
     "ok(c.a == '1' and c.b == 'two' and c.c == 'q' and c.d == 'A', 'cookies: trimmed, unquoted, decoded, first wins')\n"
     "ok(next(lf.cookies(nil)) == nil, 'cookies of no header is empty')\n"
+    "local h = lf.cookies('a=1;b=two;;c=%41; d=4')\n"
+    "ok(h.a == '1' and h.b == 'two' and h.c == 'A' and h.d == '4', 'cookies: joined by ; with no space (H2O), an empty one skipped')\n"
     "local v = { 1, 'two', { x = true }, name = 'n\\n\"', [10] = 0.5, [true] = false }\n"
     "local s = lf.serialize(v)\n"
     "local back = loadstring('return ' .. s)()\n"

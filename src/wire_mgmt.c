@@ -1,0 +1,232 @@
+/*
+ * wire_mgmt.c: the FastCGI records the record layer answers itself.
+ *
+ * Some records are for the application, not for the request libfcgi is
+ * reading: management records (request id 0) and the records of a second
+ * request sent on a connection that already carries one. libfcgi 2.4
+ * mishandles both (see wire.c), so wire.c keeps them from it and answers
+ * them here:
+ *
+ *  - FCGI_GET_VALUES gets FCGI_GET_VALUES_RESULT with the names asked for
+ *    that we know, each once, in the order asked: FCGI_MAX_CONNS and
+ *    FCGI_MAX_REQS (the connections the daemon takes at once: a request
+ *    each, never multiplexed) and FCGI_MPXS_CONNS 0. Malformed pairs are
+ *    refused, and the caller closes.
+ *  - any other management type gets FCGI_UNKNOWN_TYPE;
+ *  - a second request id gets FCGI_END_REQUEST with FCGI_CANT_MPX_CONN.
+ *
+ * wire.c calls wire_aside_management() or wire_aside_other() at such a
+ * record's header, wire_aside_content() with its content and
+ * wire_aside_done() at its end; the answers are built on buffers here and
+ * sent with wire_send().
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "wire.h"
+
+#define WIRE_BEGIN_REQUEST  1
+#define WIRE_BEGIN_LEN      8
+
+#define WIRE_MGMT_HEADER    8
+
+/* The name-value pair length at P (one byte, or four with the high bit);
+ * 0 and its value in *LEN, or -1 when the bytes end inside it. */
+static int
+wire_mgmt_length(const unsigned char *p, size_t n, size_t *at, size_t *len)
+{
+    if (*at >= n)
+        return -1;
+    if (!(p[*at] & 0x80)) {
+        *len = p[(*at)++];
+        return 0;
+    }
+    if (n - *at < 4)
+        return -1;
+    *len = ((size_t)(p[*at] & 0x7f) << 24) | ((size_t)p[*at + 1] << 16) |
+           ((size_t)p[*at + 2] << 8) | p[*at + 3];
+    *at += 4;
+    return 0;
+}
+
+/* Append one pair NAME=VALUE (both short) to OUT; -1 when it has no room. */
+static int
+wire_mgmt_pair(unsigned char *out, size_t room, size_t *len, const char *name,
+               const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+
+    if (nl > 127 || vl > 127 || room - *len < 2 + nl + vl)
+        return -1;
+    out[(*len)++] = (unsigned char)nl;
+    out[(*len)++] = (unsigned char)vl;
+    while (*name != '\0')          /* lengths on the wire: no terminators */
+        out[(*len)++] = (unsigned char)*name++;
+    while (*value != '\0')
+        out[(*len)++] = (unsigned char)*value++;
+    return 0;
+}
+
+/*
+ * The content of FCGI_GET_VALUES_RESULT for the content IN of an
+ * FCGI_GET_VALUES, into OUT (ROOM bytes); its length, or -1 when IN is not
+ * a sequence of whole name-value pairs.
+ */
+int
+wire_mgmt_values(const unsigned char *in, size_t n, int maxconns, unsigned char *out,
+                 size_t room)
+{
+    static const char *const names[] = { "FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS" };
+    char conns[16];
+    const char *values[3];
+    int answered[3] = { 0, 0, 0 };
+    size_t at = 0, nl, vl, len = 0, i;
+
+    snprintf(conns, sizeof(conns), "%d", maxconns > 0 ? maxconns : 1);
+    values[0] = conns;
+    values[1] = conns;
+    values[2] = "0";
+    while (at < n) {
+        if (wire_mgmt_length(in, n, &at, &nl) < 0 || wire_mgmt_length(in, n, &at, &vl) < 0 ||
+            nl > n - at || vl > n - at - nl)
+            return -1;
+        for (i = 0; i < 3; i++) {
+            if (answered[i] || nl != strlen(names[i]) || memcmp(in + at, names[i], nl) != 0)
+                continue;
+            if (wire_mgmt_pair(out, room, &len, names[i], values[i]) < 0)
+                return -1;
+            answered[i] = 1;
+        }
+        at += nl + vl;
+    }
+    return (int)len;
+}
+
+/*
+ * A whole record of TYPE for request ID with CONTENT (N < 65536 - 8
+ * bytes), padded to 8, into OUT (N + 16 bytes of room); its length.
+ */
+size_t
+wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *content, size_t n)
+{
+    size_t pad = (8 - n % 8) % 8;
+
+    out[0] = 1;
+    out[1] = (unsigned char)type;
+    out[2] = (unsigned char)(id >> 8);
+    out[3] = (unsigned char)id;
+    out[4] = (unsigned char)(n >> 8);
+    out[5] = (unsigned char)n;
+    out[6] = (unsigned char)pad;
+    out[7] = 0;
+    memcpy(out + WIRE_MGMT_HEADER, content, n);
+    memset(out + WIRE_MGMT_HEADER + n, 0, pad);
+    return WIRE_MGMT_HEADER + n + pad;
+}
+
+/* FCGI_UNKNOWN_TYPE for a management record of TYPE, into OUT (16 bytes). */
+size_t
+wire_mgmt_unknown(unsigned char *out, int type)
+{
+    unsigned char body[8] = { (unsigned char)type, 0, 0, 0, 0, 0, 0, 0 };
+
+    return wire_mgmt_record(out, WIRE_MGMT_UNKNOWN_TYPE, 0, body, sizeof(body));
+}
+
+/* FCGI_END_REQUEST with FCGI_CANT_MPX_CONN for request ID, into OUT (16 bytes). */
+size_t
+wire_mgmt_cant_mpx(unsigned char *out, int id)
+{
+    unsigned char body[8] = { 0, 0, 0, 0, WIRE_MGMT_CANT_MPX_CONN, 0, 0, 0 };
+
+    return wire_mgmt_record(out, WIRE_MGMT_END_REQUEST, id, body, sizeof(body));
+}
+
+/*
+ * A management record (request id 0): ours to answer, never libfcgi's.
+ * 1, or -1 when it cannot be taken.
+ */
+int
+wire_aside_management(struct wire *w)
+{
+    if (w->type == WIRE_MGMT_GET_VALUES && w->content_left > sizeof(w->mgmt))
+        return wire_refuse(w, "an FCGI_GET_VALUES too big to answer");
+    /* a front end asks once a connection; a stream of them is a flood */
+    if (++w->nmgmt > WIRE_MGMT_RECORDS_MAX)
+        return wire_refuse(w, "too many management records for one request");
+    w->mgmt_len = 0;
+    return 1;
+}
+
+/* Is ID one of the other requests refused on this connection? */
+static int
+wire_rejected(const struct wire *w, int id)
+{
+    int i;
+
+    for (i = 0; i < w->nrejected; i++)
+        if (w->rejected[i] == id)
+            return 1;
+    return 0;
+}
+
+/*
+ * A record of another request id while one is being read: a new
+ * BEGIN_REQUEST is refused with FCGI_CANT_MPX_CONN (answered when it is
+ * complete), and the rest of that request's records are dropped. 1, or -1
+ * for anything else (a record of an id never begun, a BEGIN_REQUEST
+ * repeated): those are refused as before.
+ */
+int
+wire_aside_other(struct wire *w)
+{
+    if (w->type == WIRE_BEGIN_REQUEST && w->content_left == WIRE_BEGIN_LEN &&
+        !wire_rejected(w, w->id)) {
+        if (w->nrejected == WIRE_REJECTED_MAX)
+            return wire_refuse(w, "too many other request ids on the connection");
+        w->rejected[w->nrejected++] = w->id;
+        return 1;
+    }
+    if (w->type != WIRE_BEGIN_REQUEST && wire_rejected(w, w->id))
+        return 1;
+    return wire_refuse(w, "another request id on the connection");
+}
+
+/* Content of a record the layer answers: keep an FCGI_GET_VALUES's. */
+void
+wire_aside_content(struct wire *w, const unsigned char *p, size_t n)
+{
+    if (w->id != 0 || w->type != WIRE_MGMT_GET_VALUES)
+        return;                 /* nothing in it is needed */
+    memcpy(w->mgmt + w->mgmt_len, p, n);        /* fits: checked at its header */
+    w->mgmt_len += n;
+}
+
+/* A record the layer answers is complete: answer it. */
+int
+wire_aside_done(struct wire *w)
+{
+    unsigned char out[WIRE_MGMT_MAX + 16], values[WIRE_MGMT_MAX];
+    int len;
+
+    if (w->id == 0 && w->type == WIRE_MGMT_GET_VALUES) {
+        if ((len = wire_mgmt_values(w->mgmt, w->mgmt_len, w->maxconns, values,
+                                    sizeof(values))) < 0)
+            return wire_refuse(w, "malformed name-value pairs in FCGI_GET_VALUES");
+        return wire_send(w, out, wire_mgmt_record(out, WIRE_MGMT_VALUES_RESULT, 0, values,
+                                                  (size_t)len));
+    }
+    if (w->id == 0) {
+        log_debug("worker %d: fd %d: management record of unknown type %d", w->worker, w->fd,
+                  w->type);
+        return wire_send(w, out, wire_mgmt_unknown(out, w->type));
+    }
+    if (w->type == WIRE_BEGIN_REQUEST) {
+        log_debug("worker %d: fd %d: request id %d while request id %d runs: FCGI_CANT_MPX_CONN",
+                  w->worker, w->fd, w->id, w->request_id);
+        return wire_send(w, out, wire_mgmt_cant_mpx(out, w->id));
+    }
+    return 0;                   /* the rest of a refused request: dropped */
+}
+

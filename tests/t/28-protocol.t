@@ -1,0 +1,169 @@
+# The FastCGI protocol beyond nginx's strict sequence, on the real daemon:
+# FCGI_GET_VALUES answered truthfully (HAProxy's option get-values),
+# FCGI_UNKNOWN_TYPE, a second request id refused with FCGI_CANT_MPX_CONN
+# while the first is answered right, a body with no, an empty or a negative
+# CONTENT_LENGTH (Caddy's -1) read to its end under maxpost, and an early
+# answer that reads the rest of the request before it closes, so the
+# server still sending gets the answer and no reset.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use IO::Select;
+use Errno qw(ECONNRESET EPIPE);
+use LFTest;
+
+my $t = LFTest->new(conf => { workers => 3, keepalive_max => 7, maxpost => 256 * 1024,
+                              keepalive_timeout => 30, client_timeout => 10 });
+$t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
+$t->script('post.lua', "function main(env, req) local b = req:gets() or ''\n"
+                     . "  req:puts('post ', #b, ' ', b:sub(1, 3), b:sub(-3)) end\n");
+$t->start;
+my $www = $t->www;
+my $rec = \&LFTest::record;
+my $serving = LFTest::serving_pid($t);
+
+sub params {
+    my (%p) = @_;
+    return { SCRIPT_FILENAME => "$www/" . (delete $p{script} // 'id.lua'), REQUEST_METHOD => 'GET',
+             QUERY_STRING => '', REMOTE_ADDR => '127.0.0.1', %p };
+}
+
+# The next record on S: [type, id, content], or undef after 10 s or at the end.
+sub next_record {
+    my ($s) = @_;
+    my $sel = IO::Select->new($s);
+    my $deadline = time + 10;
+    my $h = LFTest::read_exact($s, $sel, 8, $deadline) // return undef;
+    my ($ver, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
+    my $c = $clen + $plen ? LFTest::read_exact($s, $sel, $clen + $plen, $deadline) : '';
+    return defined $c ? [$type, $id, substr($c, 0, $clen)] : undef;
+}
+
+# Every record on S up to the END_REQUEST of request id UNTIL.
+sub records {
+    my ($s, $until) = @_;
+    my @r;
+    while (my $r = next_record($s)) {
+        push @r, $r;
+        last if $r->[0] == 3 && $r->[1] == $until;
+    }
+    return @r;
+}
+
+sub stdout_of { my ($id, @r) = @_; join '', map { $_->[2] } grep { $_->[0] == 6 && $_->[1] == $id } @r }
+sub pairs {
+    my ($c) = @_;
+    my @p;
+    while (length $c >= 2) {
+        my ($nl, $vl) = unpack('CC', $c);
+        push @p, substr($c, 2, $nl), substr($c, 2 + $nl, $vl);
+        substr($c, 0, 2 + $nl + $vl) = '';
+    }
+    return @p;
+}
+sub ask_values { join '', map { LFTest::nv_len($_) . LFTest::nv_len('') . $_ } @_ }
+
+# HAProxy's option get-values: GET_VALUES first, the request after the answer.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, $rec->(9, 0, ask_values(qw(FCGI_MAX_CONNS FCGI_MAX_REQS FCGI_MPXS_CONNS OTHER))));
+    my $v = next_record($s) // [0, 0, ''];
+    is($v->[0], 10, 'FCGI_GET_VALUES is answered with FCGI_GET_VALUES_RESULT, before any request');
+    is_deeply([pairs($v->[2])], [FCGI_MAX_CONNS => 10, FCGI_MAX_REQS => 10, FCGI_MPXS_CONNS => 0],
+              'with the names asked that it knows: workers + keepalive_max connections, no multiplexing');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-values'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-values', 'then the request on that connection is served');
+    LFTest::write_all($s, $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')));
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'kept'), '', keep_conn => 1));
+    my @r = records($s, 1);
+    is_deeply([pairs($r[0][2] // '')], [FCGI_MPXS_CONNS => 0], 'a kept connection answers only the name asked')
+        if is($r[0][0], 10, 'GET_VALUES on a kept connection, before the next request: answered');
+    is(stdout_of(1, @r) =~ s/^.*?\r\n\r\n//sr, 'id kept', 'and the request after it is served');
+}
+
+# libfcgi 2.4's overflow: repeated names, and a byte of the next header.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, $rec->(9, 0, ask_values(('FCGI_MAX_CONNS') x 4)) . 'x');
+    my $v = next_record($s) // [0, 0, ''];
+    is_deeply([$v->[0], pairs($v->[2])], [10, FCGI_MAX_CONNS => 10],
+              'GET_VALUES with a name repeated: answered once, by luafcgid, not libfcgi');
+    is(LFTest::serving_pid($t), $serving, 'the serving process is the same');
+}
+
+# Malformed pairs: closed unanswered.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, $rec->(9, 0, "\x0e\x05FCGI_MAX_CONNS"));
+    ok(!defined next_record($s), 'GET_VALUES with a pair cut short: closed unanswered');
+    like($t->log, qr/malformed name-value pairs in FCGI_GET_VALUES/, 'and logged');
+}
+
+# An unknown management type, before the request and inside its PARAMS.
+{
+    my $s = $t->connect;
+    my $req = LFTest::encode_request(params(QUERY_STRING => 'unknown'), '', keep_conn => 1);
+    my $begin = substr($req, 0, 16);
+    LFTest::write_all($s, $rec->(12, 0, 'zz') . $begin . $rec->(11, 0, pack('NN', 0xc0000000, 0xc0000000) . 'x' x 16)
+                          . substr($req, 16));
+    my @r = records($s, 1);
+    my @unknown = grep { $_->[0] == 11 } @r;
+    is_deeply([map { [$_->[1], unpack('C', $_->[2])] } @unknown], [[0, 12], [0, 11]],
+              'unknown management types get FCGI_UNKNOWN_TYPE, each naming its type');
+    is(stdout_of(1, @r) =~ s/^.*?\r\n\r\n//sr, 'id unknown', 'and their content never reaches the request');
+}
+
+# A second request id while the first is read: FCGI_CANT_MPX_CONN; the first answered right.
+{
+    my $s = $t->connect;
+    my $one = LFTest::encode_request(params(script => 'post.lua', QUERY_STRING => 'one', CONTENT_LENGTH => 6),
+                                     'abcdef', keep_conn => 1);
+    my $two = LFTest::encode_request(params(QUERY_STRING => 'two'), 'XYZ', keep_conn => 1, id => 2);
+    my $split = index($one, pack('CCn', 1, 5, 1));      # id 1's first STDIN record
+    LFTest::write_all($s, substr($one, 0, $split) . $two . substr($one, $split));
+    my @r = records($s, 1);
+    my @end2 = grep { $_->[0] == 3 && $_->[1] == 2 } @r;
+    is(scalar @end2, 1, 'request id 2 gets one FCGI_END_REQUEST');
+    is((unpack('NC', $end2[0][2] // "\0" x 8))[1], 1, 'with protocol status FCGI_CANT_MPX_CONN');
+    is(stdout_of(1, @r) =~ s/^.*?\r\n\r\n//sr, 'post 6 abcdef', 'request id 1 is answered with its own body');
+    is(stdout_of(2, @r), '', 'nothing of request 2 ran');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'three'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id three', 'the connection serves on');
+}
+
+# CONTENT_LENGTH missing, empty or negative: the body is read to its end.
+{
+    my $body = join('', map { chr(65 + $_ % 26) } 0 .. 99_999);
+    for my $cl (undef, '', '-1') {
+        my $name = defined $cl ? "CONTENT_LENGTH '$cl'" : 'no CONTENT_LENGTH';
+        my $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST',
+                                (defined $cl ? (CONTENT_LENGTH => $cl) : ())), $body);
+        is("$r->{status} $r->{body}", '200 post 100000 ABCBCD', "$name: a 100 kB body is read whole");
+    }
+    my $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => -1), 'x' x (300 * 1024));
+    is($r->{status}, 413, 'CONTENT_LENGTH -1 and a body over maxpost: 413');
+}
+
+# An early answer on a connection that is not kept: the rest of the request
+# is read before the close, so the server still sending gets the answer and
+# an orderly end, not a reset.
+for my $case (['a missing script (404)', 'missing.lua', 404], ['a script name refused (403)', 'x.txt', 403]) {
+    my ($what, $script, $status) = @$case;
+    my $s = $t->connect;
+    my $req = LFTest::encode_request(params(script => $script, REQUEST_METHOD => 'POST',
+                                            CONTENT_LENGTH => 131072), 'y' x 131072);
+    my $cut = length($req) - 40000;             # most of the body now, the rest after the answer
+    LFTest::write_all($s, substr($req, 0, $cut));
+    my $r = LFTest::read_response($s, timeout => 10);
+    ok($r->{ended} && $r->{status} == $status, "$what: answered $status while the body is still coming");
+    $! = 0;
+    ok(LFTest::write_all($s, substr($req, $cut)), "$what: the rest of the body is taken, not refused");
+    my $sel = IO::Select->new($s);
+    my $n = $sel->can_read(10) ? sysread($s, my $buf, 100) : -1;
+    is($n, 0, "$what: then the connection ends in order (no reset: $!)");
+}
+is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughout');
+is($t->stop, 0, 'stop');
+done_testing();
