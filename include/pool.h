@@ -2,6 +2,7 @@
 #ifndef LF_POOL_H
 #define LF_POOL_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* What identifies a version of a script file: a change in any field means
@@ -59,6 +60,7 @@ int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);
 int          pool_file_id(const char *path, struct file_id *id);
+int          pool_stat_id(const struct stat *sb, struct file_id *id);
 int          pool_same_file(const struct file_id *a, const struct file_id *b);
 long long    pool_now_ms(void);
 

@@ -4,11 +4,14 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 /* What resolve_script changed, besides the script's path. */
 #define RESOLVE_PATH_INFO   1   /* path_info replaces PATH_INFO */
 #define RESOLVE_SCRIPT_NAME 2   /* script_name replaces SCRIPT_NAME */
 #define RESOLVE_FILENAME    4   /* script differs from SCRIPT_FILENAME */
+
+#define RESOLVE_DOTDOT      (-2)    /* a ".." in a path to be walked */
 
 /* The variables as received; NULL when absent. */
 struct resolve_in {
@@ -25,6 +28,8 @@ struct resolve {
     char path_info[PATH_MAX];
     char script_name[PATH_MAX];
     int  changed;                   /* RESOLVE_* bits */
+    int  err;                       /* 0: sb is the script's stat; else its errno */
+    struct stat sb;
 };
 
 int resolve_script(const struct resolve_in *in, struct resolve *out, char *why, size_t whylen);

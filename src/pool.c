@@ -83,6 +83,27 @@ pool_same_file(const struct file_id *a, const struct file_id *b)
            a->ino != 0;
 }
 
+/* Fill ID from SB; -1 with errno EISDIR (ID all zero) when it is no regular file. */
+int
+pool_stat_id(const struct stat *sb, struct file_id *id)
+{
+    memset(id, 0, sizeof(*id));
+    if (!S_ISREG(sb->st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    id->dev = sb->st_dev;
+    id->ino = sb->st_ino;
+    id->size = sb->st_size;
+    id->mtime_sec = (long)sb->st_mtime;
+#if defined(__APPLE__)
+    id->mtime_nsec = sb->st_mtimespec.tv_nsec;
+#else
+    id->mtime_nsec = sb->st_mtim.tv_nsec;
+#endif
+    return 0;
+}
+
 /* Fill ID for PATH; -1 with errno when it cannot be stat'ed. */
 int
 pool_file_id(const char *path, struct file_id *id)
@@ -92,21 +113,7 @@ pool_file_id(const char *path, struct file_id *id)
     memset(id, 0, sizeof(*id));
     if (stat(path, &sb) < 0)
         return -1;
-    id->dev = sb.st_dev;
-    id->ino = sb.st_ino;
-    id->size = sb.st_size;
-    id->mtime_sec = (long)sb.st_mtime;
-#if defined(__APPLE__)
-    id->mtime_nsec = sb.st_mtimespec.tv_nsec;
-#else
-    id->mtime_nsec = sb.st_mtim.tv_nsec;
-#endif
-    if (!S_ISREG(sb.st_mode)) {
-        memset(id, 0, sizeof(*id));
-        errno = EISDIR;
-        return -1;
-    }
-    return 0;
+    return pool_stat_id(&sb, id);
 }
 
 static unsigned

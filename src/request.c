@@ -341,7 +341,11 @@ request_resolve(struct request *r, char *why, size_t whylen)
     return 0;
 }
 
-/* 0 when the script may run (its identity in ID), or an HTTP status. */
+/*
+ * 0 when the script may run (its identity in ID), or an HTTP status.
+ * docroot comes first: a path outside it is 403 whatever else it is.
+ * Resolving left the script's stat in r->res: no second one.
+ */
 static int
 request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
 {
@@ -349,15 +353,16 @@ request_check_script(struct request *r, struct file_id *id, char *why, size_t wh
 
     if ((status = request_resolve(r, why, whylen)) != 0)
         return status;
-    if (!request_has_extension(r->conf, r->script)) {
-        snprintf(why, whylen, "the script's name does not end with an allowed extension");
-        return 403;
-    }
     if ((in_root = request_in_docroot(r->conf, r->script)) == 0) {
         snprintf(why, whylen, "the script is outside docroot %s", r->conf->docroot);
         return 403;
     }
-    if (in_root < 0 || pool_file_id(r->script, id) < 0) {
+    if (!request_has_extension(r->conf, r->script)) {
+        snprintf(why, whylen, "the script's name does not end with an allowed extension");
+        return 403;
+    }
+    errno = r->res.err;
+    if (errno != 0 || pool_stat_id(&r->res.sb, id) < 0) {
         snprintf(why, whylen, "%s", errno == EISDIR ? "not a regular file" : strerror(errno));
         return errno == EACCES ? 403 : 404;
     }

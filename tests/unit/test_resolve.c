@@ -1,6 +1,7 @@
 /* resolve: every form of the CGI variables the FastCGI servers in Debian
  * send gives the script's path, with PATH_INFO and SCRIPT_NAME as php-fpm
  * sets them, on real files in a temporary directory. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,7 @@ test_caddy(void)
     is_str(res.path_info, "", "no PATH_INFO left");
     is_str(res.script_name, "/x.lua", "SCRIPT_NAME is the whole path");
     run(root, root, "", "/", NULL);
-    is_str(res.script, at(1, "/"), "Caddy without split on '/': a directory, for a 404");
+    is_str(res.script, "", "Caddy without split on '/': nothing to walk to, for a 404");
     run(at(0, "/x.lua"), root, "/x.lua", "/more", NULL);
     is_str(res.script, at(1, "/x.lua"), "Caddy with split: as sent");
     is_int(res.changed, 0, "Caddy with split: nothing changed");
@@ -173,6 +174,85 @@ test_no_way_around(void)
     is_str(res.script, at(1, "/sub/../x.lua"), "'..' is kept for the docroot check to resolve");
     run(at(0, "/link.lua/p"), root, "/link.lua/p", "", NULL);
     is_str(res.script, at(1, "/link.lua"), "a symlink is kept for the docroot check to resolve");
+}
+
+/* A path built from a root stays under it, one spelling per file. */
+static void
+test_walk_stays_under(void)
+{
+    char why[128];
+    struct resolve_in in = { root, root, "", "/../x.lua", NULL, NULL };
+
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 403, "PATH_INFO /../x.lua from the root: 403");
+    like(why, "'..'", "the reason names the '..'");
+    is_str(res.script, "", "and no script");
+    in.path_info = "/sub/../../x.lua";
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 403, "a '..' after a directory: 403");
+    in.filename = NULL;
+    in.script_name = "/x.lua/..";
+    in.path_info = NULL;
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 403, "a '..' at the end of SCRIPT_NAME: 403");
+    in.document_root = NULL;
+    in.script_name = NULL;
+    in.path_translated = "/etc/../x.lua";
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 403, "a '..' in PATH_TRANSLATED: 403");
+    in.path_translated = NULL;
+    in.docroot = root;
+    in.path_info = "/../x.lua";
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 403, "a '..' from the docroot key: 403");
+    in.path_info = "/..x.lua";
+    is_int(resolve_script(&in, &res, why, sizeof(why)), 0, "'..x.lua' is a name, not a '..'");
+
+    run(root, root, "", "//sub/./y.lua", NULL);
+    is_str(res.script, at(0, "/sub/y.lua"), "empty and '.' components dropped");
+    is_int(res.err, 0, "the script's stat is kept");
+    ok(S_ISREG(res.sb.st_mode), "and is the file's");
+    run(root, root, "/sub/", "/y.lua/p", NULL);
+    is_str(res.script, at(0, "/sub/y.lua"), "'/sub/' + '/y.lua' is one '/'");
+    is_str(res.path_info, "/p", "its PATH_INFO");
+    run(root, root, "", "/x.lua/", NULL);
+    is_str(res.path_info, "/", "a trailing '/' the client sent stays PATH_INFO");
+    run(NULL, root, "/", NULL, NULL);
+    is_str(res.script, "", "SCRIPT_NAME '/' alone: nothing to walk to");
+    run(NULL, NULL, NULL, NULL, NULL);
+    is_str(res.script, "", "no variables: no script");
+}
+
+/* The split walks forward from the root: what follows the file is not stat'ed. */
+static void
+test_split_forward(void)
+{
+    static char f[PATH_MAX];
+    size_t n;
+
+    n = (size_t)snprintf(f, sizeof(f), "%s/x.lua", root);
+    memset(f + n, '/', sizeof(f) - n - 1);
+    f[sizeof(f) - 1] = '\0';
+    run(f, NULL, NULL, NULL, NULL);
+    is_str(res.script, at(0, "/x.lua"), "4000 '/' after the script: split at it");
+    is_int(res.err, 0, "its stat kept");
+    run(at(0, "/missing/x.lua"), NULL, NULL, NULL, NULL);
+    is_int(res.err, ENOENT, "a missing directory: ENOENT, no split");
+    run(at(0, "/x.lua/y.lua/z"), NULL, NULL, NULL, NULL);
+    is_str(res.script, at(1, "/x.lua"), "the first file on the way is the script");
+    is_str(res.path_info, "/y.lua/z", "the rest its PATH_INFO");
+}
+
+/* What does not fit is left as received, the script found all the same. */
+static void
+test_names_as_received(void)
+{
+    static char sn[PATH_MAX + 16];
+
+    memset(sn, 'a', sizeof(sn) - 1);
+    sn[0] = '/';
+    run(at(0, "/x.lua/extra"), NULL, sn, NULL, NULL);
+    is_str(res.script, at(1, "/x.lua"), "a SCRIPT_NAME past PATH_MAX: the script still found");
+    ok(!(res.changed & RESOLVE_SCRIPT_NAME), "and SCRIPT_NAME left as received");
+    is_str(res.path_info, "/extra", "PATH_INFO still set");
+    run(root, root, "/x.lua", NULL, NULL);
+    ok(!(res.changed & (RESOLVE_PATH_INFO | RESOLVE_SCRIPT_NAME)),
+       "a rebuild with nothing to split: no PATH_INFO added, SCRIPT_NAME unchanged");
 }
 
 static void
@@ -217,6 +297,9 @@ main(void)
     test_h2o();
     test_no_way_around();
     test_too_long();
+    test_walk_stays_under();
+    test_split_forward();
+    test_names_as_received();
 
     if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root) >= (int)sizeof(cmd) || system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", root);
