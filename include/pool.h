@@ -25,7 +25,7 @@ struct pool_state {
     /* the rest is the pool's */
     struct pool_entry  *entry;
     struct pool_state  *prev, *next;    /* entry's idle list */
-    struct file_id      id;
+    struct file_id      id;             /* loaded from; its loader may correct it */
     unsigned            hits;           /* recent popularity, halved as it ages */
     long long           last_used;      /* ms, monotonic */
     unsigned            generation;

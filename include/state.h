@@ -14,9 +14,9 @@ enum state_over {
     STATE_OVER_MEMORY
 };
 
-lua_State *state_open(const char *path, const struct conf *c, char *err, size_t errlen);
-lua_State *state_open_watched(const char *path, const struct conf *c, struct slowlog_slot *slow,
-                              char *err, size_t errlen);
+lua_State *state_open(const char *path, int fd, const struct conf *c, char *err, size_t errlen);
+lua_State *state_open_watched(const char *path, int fd, const struct conf *c,
+                              struct slowlog_slot *slow, char *err, size_t errlen);
 void       state_close(void *L);
 void       state_arm(lua_State *L, const struct conf *c);
 void       state_disarm(lua_State *L);

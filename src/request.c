@@ -37,6 +37,7 @@
 #include "request.h"
 #include "sandbox.h"
 #include "scoreboard.h"
+#include "scriptfile.h"
 #include "slowlog.h"
 #include "state.h"
 #include "upload.h"
@@ -300,23 +301,6 @@ request_has_extension(const struct conf *c, const char *path)
     return 0;
 }
 
-/* With docroot, the real path of the script must lie under the real docroot. */
-static int
-request_in_docroot(const struct conf *c, const char *path)
-{
-    char real[PATH_MAX], root[PATH_MAX];
-    size_t n;
-
-    if (c->docroot == NULL)
-        return 1;
-    if (realpath(path, real) == NULL || realpath(c->docroot, root) == NULL)
-        return errno == ENOENT || errno == ENOTDIR ? -1 : 0;
-    n = strlen(root);
-    if (n == 1)
-        return 1;       /* docroot "/" */
-    return strncmp(real, root, n) == 0 && real[n] == '/';
-}
-
 /* Find the script from the CGI variables (resolve.c): 0, or 404. */
 static int
 request_resolve(struct request *r, char *why, size_t whylen)
@@ -343,8 +327,9 @@ request_resolve(struct request *r, char *why, size_t whylen)
 
 /*
  * 0 when the script may run (its identity in ID), or an HTTP status.
- * docroot comes first: a path outside it is 403 whatever else it is.
- * Resolving left the script's stat in r->res: no second one.
+ * docroot comes first, so that a path outside it is 403 whether or not
+ * something exists there. Resolving left the script's stat in r->res: no
+ * second one.
  */
 static int
 request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
@@ -353,7 +338,7 @@ request_check_script(struct request *r, struct file_id *id, char *why, size_t wh
 
     if ((status = request_resolve(r, why, whylen)) != 0)
         return status;
-    if ((in_root = request_in_docroot(r->conf, r->script)) == 0) {
+    if ((in_root = scriptfile_in_docroot(r->script, r->conf->docroot)) == 0) {
         snprintf(why, whylen, "the script is outside docroot %s", r->conf->docroot);
         return 403;
     }
@@ -494,20 +479,38 @@ request_call(struct request *r, lua_State *L)
     return discard;
 }
 
+/*
+ * Load the script into the fresh slot ST: 0, or an HTTP status with WHY.
+ * ST records the identity of the file opened and loaded, which may differ
+ * from what the request's stat saw: the pool then drops it when it is
+ * given back.
+ */
+static int
+request_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
+{
+    int fd;
+
+    if ((fd = scriptfile_open(r->script, r->conf->docroot, &st->id, why, whylen)) < 0)
+        return -fd;
+    st->L = state_open_watched(r->script, fd, r->conf, r->slow, why, whylen);
+    close(fd);
+    return st->L == NULL ? 500 : 0;
+}
+
 static void
 request_run(struct request *r, const struct file_id *id)
 {
     char why[REQUEST_ERRLEN];
     struct pool_state *st;
-    int fresh, discard;
+    int fresh, discard, status;
 
     if ((st = pool_acquire(r->pool, r->script, id, r->worker, &fresh)) == NULL) {
         request_error(r, 500, "out of memory for a state");
         return;
     }
-    if (fresh && (st->L = state_open_watched(r->script, r->conf, r->slow, why, sizeof(why))) == NULL) {
+    if (fresh && (status = request_load(r, st, why, sizeof(why))) != 0) {
         pool_release(r->pool, st, 1);
-        request_error(r, 500, why);
+        request_error(r, status, why);
         return;
     }
     discard = request_call(r, st->L);
@@ -583,23 +586,25 @@ request_preload(struct pool *pool, const struct conf *c)
     char why[REQUEST_ERRLEN];
     struct pool_state *st;
     struct file_id id;
-    int i, fresh, failed = 0;
+    int i, fd, fresh, failed = 0;
 
     for (i = 0; i < c->preload.count; i++) {
         const char *path = c->preload.items[i];
-        if (pool_file_id(path, &id) < 0) {
-            log_syserr("preload %s", path);
+        if ((fd = scriptfile_open(path, NULL, &id, why, sizeof(why))) < 0) {
+            log_err("preload %s: %s", path, why);
             failed++;
             continue;
         }
         if ((st = pool_acquire(pool, path, &id, 0, &fresh)) == NULL) {
+            close(fd);
             failed++;
             continue;
         }
-        if (fresh && (st->L = state_open(path, c, why, sizeof(why))) == NULL) {
+        if (fresh && (st->L = state_open(path, fd, c, why, sizeof(why))) == NULL) {
             log_err("preload %s: %s", path, why);
             failed++;
         }
+        close(fd);
         pool_release(pool, st, st->L == NULL);
     }
     return failed ? -1 : 0;

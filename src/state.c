@@ -43,6 +43,7 @@
 #include "log.h"
 #include "oslib.h"
 #include "sandbox.h"
+#include "scriptfile.h"
 #include "slab.h"
 #include "slowlog.h"
 #include "state.h"
@@ -459,6 +460,7 @@ state_fail(lua_State *L, char *err, size_t errlen, const char *what)
 
 struct state_load {
     const char *path;
+    int         fd;             /* the script, opened and checked (scriptfile.c) */
     int         loaded;         /* compiled: what fails now is running it */
 };
 
@@ -473,7 +475,7 @@ state_load_entry(lua_State *L)
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
-    if (luaL_loadfile(L, ld->path) != 0)
+    if (scriptfile_load(L, ld->fd, ld->path) != 0)
         return lua_error(L);
     ld->loaded = 1;
     /* `...` is the name `require` would give it, as wsapi.fcgi loads apps */
@@ -489,23 +491,23 @@ state_load_entry(lua_State *L)
 }
 
 /*
- * A new state for the script at PATH, loaded and run once, or NULL with
- * the reason in ERR.
+ * A new state for the script at PATH, read from FD (which stays open),
+ * loaded and run once, or NULL with the reason in ERR.
  */
 lua_State *
-state_open(const char *path, const struct conf *c, char *err, size_t errlen)
+state_open(const char *path, int fd, const struct conf *c, char *err, size_t errlen)
 {
-    return state_open_watched(path, c, NULL, err, errlen);
+    return state_open_watched(path, fd, c, NULL, err, errlen);
 }
 
 /* state_open() for a request: its load is watched for the slow log's
  * mark (SLOW, may be NULL) as its handler is. */
 lua_State *
-state_open_watched(const char *path, const struct conf *c, struct slowlog_slot *slow,
+state_open_watched(const char *path, int fd, const struct conf *c, struct slowlog_slot *slow,
                    char *err, size_t errlen)
 {
     struct state_info *info = calloc(1, sizeof(*info));
-    struct state_load ld = { path, 0 };
+    struct state_load ld = { path, fd, 0 };
     lua_State *L;
     int rc;
 
