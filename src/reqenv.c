@@ -14,12 +14,13 @@
 #include "luafcgid.h"
 #include "request.h"
 
-/* In the env table on top, NAME = VALUE, the value received kept as ORIG_NAME. */
+/* In the env table on top, NAME = VALUE, the value received kept as
+ * ORIG_NAME when it differs. */
 static void
 reqenv_replace(lua_State *L, const char *name, const char *value)
 {
     lua_getfield(L, -1, name);
-    if (!lua_isnil(L, -1)) {
+    if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), value) != 0) {
         lua_pushfstring(L, "ORIG_%s", name);
         lua_insert(L, -2);
         lua_rawset(L, -3);
@@ -29,14 +30,17 @@ reqenv_replace(lua_State *L, const char *name, const char *value)
     lua_setfield(L, -2, name);
 }
 
-/* What resolving changed, as php-fpm shows it: the new value, the old as ORIG_*. */
+/*
+ * What resolving changed, as php-fpm shows it: the new value, the old as
+ * ORIG_*. SCRIPT_FILENAME is always the script that runs: when it was sent
+ * twice, libfcgi's lookup took the first and the table holds the last.
+ */
 static void
 reqenv_resolved(lua_State *L, const struct request *r)
 {
     if (r->script != r->res.script)
         return;
-    if (r->res.changed & RESOLVE_FILENAME)
-        reqenv_replace(L, "SCRIPT_FILENAME", r->res.script);
+    reqenv_replace(L, "SCRIPT_FILENAME", r->res.script);
     if (r->res.changed & RESOLVE_PATH_INFO)
         reqenv_replace(L, "PATH_INFO", r->res.path_info);
     if (r->res.changed & RESOLVE_SCRIPT_NAME)
