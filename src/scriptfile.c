@@ -75,14 +75,13 @@ scriptfile_in_docroot(const char *path, const char *docroot)
 
     if (docroot == NULL)
         return 1;
-    if (realpath(docroot, root) == NULL)
-        return 0;
     if (realpath(path, real) != NULL)
-        return scriptfile_under(real, root);
+        return realpath(docroot, root) != NULL && scriptfile_under(real, root);
     if (errno != ENOENT && errno != ENOTDIR)
         return 0;
-    return scriptfile_lexically_under(path, docroot) || scriptfile_lexically_under(path, root)
-           ? -1 : 0;
+    if (scriptfile_lexically_under(path, docroot))
+        return -1;
+    return realpath(docroot, root) != NULL && scriptfile_lexically_under(path, root) ? -1 : 0;
 }
 
 /*
