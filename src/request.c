@@ -334,11 +334,12 @@ request_resolve(struct request *r, char *why, size_t whylen)
 static int
 request_check_script(struct request *r, struct file_id *id, char *why, size_t whylen)
 {
-    int in_root, status;
+    int status;
 
     if ((status = request_resolve(r, why, whylen)) != 0)
         return status;
-    if ((in_root = scriptfile_in_docroot(r->script, r->conf->docroot)) == 0) {
+    /* -1, missing under docroot, is the 404 below */
+    if (scriptfile_in_docroot(r->script, r->conf->docroot) == 0) {
         snprintf(why, whylen, "the script is outside docroot %s", r->conf->docroot);
         return 403;
     }
