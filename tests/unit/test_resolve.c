@@ -153,6 +153,9 @@ test_h2o(void)
     ok(res.changed & RESOLVE_FILENAME, "SCRIPT_FILENAME set where there was none");
     run(NULL, NULL, "", "/x.lua/p", at(0, "/x.lua/p"));
     is_str(res.script, at(1, "/x.lua"), "no DOCUMENT_ROOT: PATH_TRANSLATED");
+    run(NULL, NULL, NULL, "/x.lua/p", at(0, "/x.lua/p"));
+    is_str(res.script_name, "/x.lua", "PATH_TRANSLATED and no SCRIPT_NAME: SCRIPT_NAME made");
+    ok(res.changed & RESOLVE_SCRIPT_NAME, "and set");
     in.docroot = root;
     resolve_script(&in, &res, why, sizeof(why));
     is_str(res.script, at(0, "/x.lua"), "no DOCUMENT_ROOT nor PATH_TRANSLATED: the docroot key");
