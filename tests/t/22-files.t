@@ -160,24 +160,28 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
 
 # ---- keys of later versions --------------------------------------------------
 
-{
+# The keys still reserved come from the key table, so the check follows it.
+my @later = slurp("$FindBin::Bin/../../src/conf_keys.c") =~ /K\((\w+),[^)]*CF_LATER\)/g;
+SKIP: {
+    skip 'every key of the key table works now', 6 unless @later;
+    my $key = $later[0];
     my $t = LFTest->new;
-    $t->{extra_conf} = "allowed_clients = { \"127.0.0.1\" }\n";
+    $t->{extra_conf} = "$key = \"/x\"\n";
     $t->write_conf;
     my $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
-    is($? >> 8, 1, 'allowed_clients: -t exits 1');
-    like($out, qr/key 'allowed_clients': not supported yet/, 'naming the key');
+    is($? >> 8, 1, "$key: -t exits 1");
+    like($out, qr/key '$key': not supported yet/, 'naming the key');
     my $rc;
     ($rc, $out) = run_to_exit($t, 10);
     is($rc, 1, 'and start-up fails');
-    like($out, qr/key 'allowed_clients': not supported yet/, 'naming the key');
+    like($out, qr/key '$key': not supported yet/, 'naming the key');
 
     my $u = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
     $u->start;
-    $u->{extra_conf} = "ping_path = \"/ping\"\n";
+    $u->{extra_conf} = "$key = \"/x\"\n";
     $u->write_conf;
     $u->signal('HUP');
-    ok($u->wait_log(qr/reload failed, keeping the running config: .*key 'ping_path': not supported yet/),
+    ok($u->wait_log(qr/reload failed, keeping the running config: .*key '$key': not supported yet/),
        'on HUP the old config is kept and the log says why');
     is($u->get('hi.lua')->{body}, 'hi', 'and the daemon serves on');
     $u->stop;
