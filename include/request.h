@@ -29,6 +29,7 @@ struct request {
     int             client_gone;
     int             close_after;    /* answered before reading it all (413) */
     int             jitter;         /* the pause after this request, µs */
+    int             error_kind;     /* enum counters_error of this request */
 };
 
 int  request_init(struct request *r, int worker, struct pool *pool);

@@ -10,6 +10,7 @@ struct conf;
 int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
                    int *listen_fd);
 void supervise_ready(void);
+int  supervise_restarts(void);
 void supervise_watch_parent(void);
 
 #endif

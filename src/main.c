@@ -33,6 +33,7 @@
 
 #include "luafcgid.h"
 #include "conf.h"
+#include "counters.h"
 #include "daemon.h"
 #include "fsdir.h"
 #include "dispatch.h"
@@ -43,6 +44,7 @@
 #include "pool.h"
 #include "request.h"
 #include "state.h"
+#include "status.h"
 #include "supervise.h"
 #include "wire.h"
 #include "worker.h"
@@ -267,6 +269,12 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
         return -1;
     }
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
+    if (counters_init(c->workers) < 0) {
+        dispatch_destroy(dispatch);
+        pool_destroy(pool);
+        return -1;
+    }
+    status_init(pool, dispatch, supervise_restarts());
     request_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch);
@@ -290,6 +298,7 @@ main_run(struct conf *c, const struct options *o, int *listen_fd)
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
+    counters_free();
     return 0;
 }
 

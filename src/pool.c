@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "luafcgid.h"
+#include "counters.h"
 #include "log.h"
 #include "pool.h"
 
@@ -372,6 +373,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     unsigned hash = pool_hash(path);
     struct pool_state *st = NULL, *dead = NULL, *victim;
     struct pool_entry *e;
+    long long waited_from = 0;
 
     *fresh = 0;
     pthread_mutex_lock(&p->lock);
@@ -399,6 +401,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
                 break;
             }
         }
+        if (waited_from == 0)
+            waited_from = pool_now_ms();
         p->waiting++;
         pthread_cond_wait(&p->cond, &p->lock);
         p->waiting--;
@@ -408,6 +412,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     if (st)
         st->last_worker = worker;
     pthread_mutex_unlock(&p->lock);
+    if (waited_from)
+        counters_waited(pool_now_ms() - waited_from);
     pool_close_dead(p, dead);
     return st;
 }

@@ -46,7 +46,7 @@ SKIP: {
     spew("$d/all.conf", $all);
     my $out = `${\ LFTest::binary()} -t $d/all.conf 2>&1`;
     is($? >> 8, 0, 'the sample with every working key uncommented passes -t') or diag $out;
-    ok(keys %later >= 11, 'the keys of later versions were read');
+    ok(keys %later >= 8, 'the keys of later versions were read');
     my @accepted;
     for my $k (sort keys %later) {
         (my $one = $all) =~ s/^-- ($k = )/$1/m;
