@@ -37,6 +37,7 @@ enum status_which { STATUS_NONE = 0, STATUS_STATUS, STATUS_PING };
 
 void status_init(struct pool *pool, struct dispatch *dispatch, int restarts);
 enum status_which status_match(const struct conf *c, const char *script_name);
+int  status_peek(int fd);
 int  status_render(const struct conf *c, const char *query, struct buf *body,
                    const char **ctype);
 

@@ -40,6 +40,17 @@
  * are served; parked ones whose next request has already arrived join the
  * queue; idle ones are closed. Then the workers stop.
  *
+ * The service thread: status and ping must answer when every worker is
+ * busy (a script in an endless loop, say), and then no worker leads.
+ * One more thread waits while a worker leads or idles, and leads in their
+ * place when none does (dispatch_service_next). While it leads it looks
+ * at each connection that became readable with MSG_PEEK (the peek
+ * function given at start): a status or ping request it takes and serves
+ * itself; any other stays in the ready queue, untouched and in order, for
+ * the next free worker. A worker that comes back idle wakes it, and it
+ * hands the lead back. With workers to spare it never runs, so the hot
+ * path is as before but for one test when the last idle worker leaves.
+ *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
  * that found nothing to do for a while is told so once, to give back the
@@ -64,6 +75,7 @@
 
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
+#define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
 
 struct parked {
     int         fd;
@@ -99,6 +111,14 @@ struct dispatch {
     int             fd_failed, fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
+    /* the service thread: it leads when no worker does (service_leads),
+     * else waits on service_cond (service_waiting); SERVICE holds the
+     * connections it picked out for itself, with peek telling which */
+    pthread_cond_t  service_cond;
+    int             service_leads, service_waiting;
+    int             service[DISPATCH_SERVICE_QUEUE];
+    int             nservice;
+    dispatch_peek_fn peek;
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
     int             pfds_cap;
@@ -141,7 +161,8 @@ dispatch_new(int listen_fd, int is_tcp)
         pthread_condattr_t attr;
         if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
             pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0) {
+            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0 ||
+            pthread_cond_init(&d->service_cond, NULL) != 0) {
             log_err("dispatcher: cannot initialise its lock");
             goto fail;
         }
@@ -209,6 +230,18 @@ dispatch_ready_pop(struct dispatch *d)
     d->ready_head = (d->ready_head + 1) % d->ready_cap;
     d->nready--;
     return fd;
+}
+
+/* FD has a request: the service thread's when it leads and the request
+ * is one of its own (status, ping), else the workers'; lock held. */
+static void
+dispatch_queue(struct dispatch *d, int fd)
+{
+    if (d->service_leads && d->peek && d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd)) {
+        d->service[d->nservice++] = fd;
+        return;
+    }
+    dispatch_ready_push(d, fd);
 }
 
 static void
@@ -336,7 +369,7 @@ dispatch_accept(struct dispatch *d, int burst)
         if (d->is_tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))
-            dispatch_ready_push(d, fd);
+            dispatch_queue(d, fd);
         else
             dispatch_parked_add(d, fd, 0);
     }
@@ -409,7 +442,7 @@ dispatch_collect(struct dispatch *d, int n)
         if (d->pfds[i].revents) {
             int fd = d->parked[j].fd;
             dispatch_parked_remove(d, j);
-            dispatch_ready_push(d, fd);
+            dispatch_queue(d, fd);
         } else if (d->keepalive_timeout > 0 && now - d->parked[j].since >= limit) {
             close(d->parked[j].fd);
             dispatch_parked_remove(d, j);
@@ -428,6 +461,19 @@ dispatch_collect(struct dispatch *d, int n)
     }
 }
 
+/* Is there a reason for the leader to stop polling? A worker leads until
+ * a request is ready, the service thread until it has one of its own or a
+ * worker is idle to lead in its place; lock held. */
+static int
+dispatch_lead_done(struct dispatch *d)
+{
+    if (d->stopping)
+        return 1;
+    if (d->service_leads)
+        return d->nservice > 0 || d->followers > 0;
+    return d->nready > 0;
+}
+
 /* Lead: poll until something is ready, we must stop, or IDLE_AT (ms,
  * 0 = never) passes with nothing to do; lock held. 1 when idle. */
 static int
@@ -436,7 +482,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     int n, rc, idle = 0;
 
     d->leader = 1;
-    while (!d->stopping && d->nready == 0) {
+    while (!dispatch_lead_done(d)) {
         long long now = pool_now_ms();
         int timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
@@ -537,6 +583,8 @@ dispatch_next(struct dispatch *d, int idle_ms)
             continue;
         }
         d->followers++;
+        if (d->service_leads)
+            dispatch_wake_leader(d);    /* the service thread hands the lead back */
         if (idle_at && pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT &&
             d->nready == 0 && d->leader) {
             d->followers--;
@@ -552,6 +600,46 @@ dispatch_next(struct dispatch *d, int idle_ms)
         pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
     if (d->followers > 1 && d->nready > 1)
         pthread_cond_broadcast(&d->cond);
+    /* the last idle worker leaves: the service thread leads meanwhile */
+    if (!d->leader && d->followers == 0 && d->service_waiting)
+        pthread_cond_signal(&d->service_cond);
+    pthread_mutex_unlock(&d->lock);
+    return fd;
+}
+
+/*
+ * The service thread's loop: the next connection whose request it picked
+ * out (PEEK said it is one of its own), or DISPATCH_STOP. In between it
+ * leads whenever no worker does.
+ */
+int
+dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
+{
+    int fd;
+
+    pthread_mutex_lock(&d->lock);
+    d->peek = peek;
+    for (;;) {
+        if (d->nservice > 0) {
+            fd = d->service[--d->nservice];
+            break;
+        }
+        if (d->stopping) {
+            fd = DISPATCH_STOP;
+            break;
+        }
+        if (d->leader || d->followers > 0) {
+            d->service_waiting = 1;
+            pthread_cond_wait(&d->service_cond, &d->lock);
+            d->service_waiting = 0;
+            continue;
+        }
+        d->service_leads = 1;
+        dispatch_lead(d, 0);
+        d->service_leads = 0;
+        if (d->followers > 0)
+            pthread_cond_signal(&d->cond);  /* an idle worker leads now */
+    }
     pthread_mutex_unlock(&d->lock);
     return fd;
 }
@@ -583,6 +671,7 @@ dispatch_stop(struct dispatch *d)
     d->woken = 0;
     dispatch_wake_leader(d);
     pthread_cond_broadcast(&d->cond);
+    pthread_cond_broadcast(&d->service_cond);
     while (d->polling)      /* the wake-up ends its poll() at once */
         pthread_cond_wait(&d->polled, &d->lock);
     /* no one watches the socket now; take what connected before the stop */
@@ -614,12 +703,15 @@ dispatch_destroy(struct dispatch *d)
         return;
     while ((fd = dispatch_ready_pop(d)) >= 0)
         close(fd);
+    while (d->nservice > 0)
+        close(d->service[--d->nservice]);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
     close(d->wake[0]);
     close(d->wake[1]);
     pthread_cond_destroy(&d->cond);
     pthread_cond_destroy(&d->polled);
+    pthread_cond_destroy(&d->service_cond);
     pthread_mutex_destroy(&d->lock);
     free(d->ready);
     free(d->parked);

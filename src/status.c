@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "counters.h"
 #include "dispatch.h"
+#include "fcgi_peek.h"
 #include "log.h"
 #include "pool.h"
 #include "status.h"
@@ -52,6 +53,22 @@ status_match(const struct conf *c, const char *script_name)
     if (c->ping_path && strcmp(script_name, c->ping_path) == 0)
         return STATUS_PING;
     return STATUS_NONE;
+}
+
+/* For the dispatcher's service thread: is the request waiting on FD a
+ * status or ping request? Read with MSG_PEEK, so it stays on the socket. */
+int
+status_peek(int fd)
+{
+    char name[1024];
+    struct conf *c = conf_acquire();
+    int rc = 0;
+
+    if ((c->status_path || c->ping_path) &&
+        fcgi_peek_param(fd, "SCRIPT_NAME", name, sizeof(name)) == 1)
+        rc = status_match(c, name) != STATUS_NONE;
+    conf_release(c);
+    return rc;
 }
 
 /* Does the query string hold WORD as a name (php-fpm: ?json&full)? */
