@@ -118,6 +118,7 @@ struct dispatch {
     int             service_leads, service_waiting;
     int             service[DISPATCH_SERVICE_QUEUE];
     int             nservice;
+    int             unpeeked;   /* the last ones of ready[] not peeked at */
     dispatch_peek_fn peek;
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
@@ -229,6 +230,8 @@ dispatch_ready_pop(struct dispatch *d)
     fd = d->ready[d->ready_head];
     d->ready_head = (d->ready_head + 1) % d->ready_cap;
     d->nready--;
+    if (d->unpeeked > d->nready)
+        d->unpeeked = d->nready;
     return fd;
 }
 
@@ -241,7 +244,29 @@ dispatch_queue(struct dispatch *d, int fd)
         d->service[d->nservice++] = fd;
         return;
     }
-    dispatch_ready_push(d, fd);
+    if (dispatch_ready_push(d, fd) == 0 && !d->service_leads)
+        d->unpeeked++;
+}
+
+/* The service thread takes the lead: requests queued while a worker led
+ * were not looked at; its own among them come out, the others keep their
+ * order. Lock held. */
+static void
+dispatch_service_scan(struct dispatch *d)
+{
+    int i, kept = d->nready - d->unpeeked, n = d->nready;
+
+    if (d->peek == NULL || d->unpeeked == 0)
+        return;
+    for (i = n - d->unpeeked; i < n; i++) {
+        int fd = d->ready[(d->ready_head + i) % d->ready_cap];
+        if (d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd))
+            d->service[d->nservice++] = fd;
+        else
+            d->ready[(d->ready_head + kept++) % d->ready_cap] = fd;
+    }
+    d->nready = kept;
+    d->unpeeked = 0;
 }
 
 static void
@@ -635,7 +660,9 @@ dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
             continue;
         }
         d->service_leads = 1;
-        dispatch_lead(d, 0);
+        dispatch_service_scan(d);
+        if (d->nservice == 0)
+            dispatch_lead(d, 0);
         d->service_leads = 0;
         if (d->followers > 0)
             pthread_cond_signal(&d->cond);  /* an idle worker leads now */
