@@ -23,7 +23,8 @@ my %scripts = (
 sub page {
     my ($t, $path, $query, %o) = @_;
     return $t->fcgi({ SCRIPT_NAME => $path, SCRIPT_FILENAME => $path, QUERY_STRING => $query // '',
-                      REQUEST_METHOD => $o{method} // 'GET', REQUEST_URI => $path }, '');
+                      REQUEST_METHOD => $o{method} // 'GET', REQUEST_URI => $path }, '',
+                    timeout => $o{timeout} // 30);
 }
 
 # "key:   value" lines of the text page; the value starts at php-fpm's column.
@@ -208,7 +209,7 @@ LOC
     } 1 .. 2;
     my $f;
     ok(wait_for(sub {
-        ($f) = text_fields(page($t, '/status')->{body});
+        ($f) = text_fields(page($t, '/status', '', timeout => 2)->{body});
         ($f->{'active processes'} // 0) == 2;
     }, 5), 'both workers run the endless loop') or diag explain $f;
     my $queued = $t->connect;
@@ -217,12 +218,12 @@ LOC
     my ($worst_ping, $worst_status, $pong, $seen) = (0, 0, 0, '');
     for (1 .. 5) {
         my $t0 = time;
-        my $r = page($t, '/ping');
+        my $r = page($t, '/ping', '', timeout => 2);
         my $dt = time - $t0;
         $worst_ping = $dt if $dt > $worst_ping;
         $pong++ if $r->{body} eq "pong\n";
         $t0 = time;
-        $r = page($t, '/status', 'full');
+        $r = page($t, '/status', 'full', timeout => 2);
         $dt = time - $t0;
         $worst_status = $dt if $dt > $worst_status;
         $seen = $r->{body};
