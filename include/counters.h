@@ -29,6 +29,16 @@ struct counters_worker {
     long long   content_length;
 };
 
+/* One script's figures, from every worker's requests to it. */
+struct counters_script {
+    char        path[256];
+    unsigned long long requests;
+    unsigned long long errors[COUNTERS_NERRORS];
+    unsigned long long total_us, max_us;
+    unsigned long long loads;
+    time_t      last_load;          /* epoch; 0: never */
+};
+
 struct counters_totals {
     time_t      start_time;         /* epoch */
     unsigned long long accepted;    /* requests read */
@@ -46,11 +56,13 @@ void counters_accept(void);
 void counters_begin(int worker, const char *method, const char *uri, const char *script,
                     const char *content_length);
 void counters_end(int worker, enum counters_error kind);
+void counters_loaded(int worker);
 void counters_slow(void);
 void counters_waited(long long ms);
 void counters_queue(int waiting);
 void counters_totals(struct counters_totals *out);
 int  counters_worker(int worker, struct counters_worker *out);
 int  counters_workers(void);
+int  counters_scripts(struct counters_script **out);
 
 #endif

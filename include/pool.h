@@ -47,6 +47,7 @@ struct pool_counts {
 };
 
 typedef void (*pool_close_fn)(void *L);
+typedef void (*pool_script_fn)(void *arg, const char *path, int states, int busy, size_t memory);
 
 struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
 void         pool_destroy(struct pool *p);
@@ -58,6 +59,7 @@ void         pool_flush(struct pool *p);
 int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);
+void         pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(void *L));
 int          pool_file_id(const char *path, struct file_id *id);
 int          pool_same_file(const struct file_id *a, const struct file_id *b);
 long long    pool_now_ms(void);

@@ -20,14 +20,23 @@ struct status_field {
 };
 
 #define STATUS_PROCESS_FIELDS 13
+#define STATUS_SCRIPT_FIELDS  14
 
-/* The page as the renderers see it: the pool's fields, then one list per
- * worker (with ?full). */
+/* Entries of one kind (a worker, a script), each NFIELDS fields, shown as
+ * a JSON array NAME, XML <NAME><ITEM>...</ITEM></NAME>, or text entries
+ * after a line SEP. */
+struct status_list {
+    const char          *name, *item, *sep;
+    struct status_field *fields;        /* nitems * nfields */
+    int                  nitems, nfields;
+};
+
+/* The page as the renderers see it: the pool's fields, then the workers
+ * (with &full) and the scripts. */
 struct status_page {
     struct status_field *fields;
     int                  nfields;
-    struct status_field (*procs)[STATUS_PROCESS_FIELDS];
-    int                  nprocs;
+    struct status_list   procs, scripts;
 };
 
 enum status_format { STATUS_FMT_TEXT, STATUS_FMT_JSON, STATUS_FMT_XML, STATUS_FMT_HTML,

@@ -8,6 +8,12 @@
  * worker and an occasional status request take it, so it is never
  * contended on the hot path. Slots are made once at start-up and live as
  * long as the process.
+ *
+ * Per-script figures live in the same slot: a small hash of the scripts
+ * this worker ran, keyed by path, so a request updates only its own
+ * worker's table; the status page merges the tables. A 404 makes no entry
+ * (a scan of random names must not grow them), and past
+ * COUNTERS_SCRIPTS scripts a worker counts the rest under "(other)".
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,12 +24,17 @@
 #include "log.h"
 #include "pool.h"
 
+#define COUNTERS_SCRIPTS 256     /* scripts one worker keeps apart */
+#define COUNTERS_BUCKETS (COUNTERS_SCRIPTS * 2)
 #define COUNTERS_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define COUNTERS_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 struct counters_slot {
-    pthread_mutex_t         lock;   /* guards w */
+    pthread_mutex_t         lock;   /* guards w and scripts */
     struct counters_worker  w;
+    long long               start_us;
+    struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
+    int                     nscripts;
 };
 
 /* Made by counters_init() before any worker starts, freed after they end. */
@@ -59,13 +70,51 @@ counters_init(int workers)
 void
 counters_free(void)
 {
-    int i;
+    int i, j;
 
-    for (i = 0; i < counters_nslots; i++)
+    for (i = 0; i < counters_nslots; i++) {
         pthread_mutex_destroy(&counters_slots[i].lock);
+        for (j = 0; j < COUNTERS_BUCKETS; j++)
+            free(counters_slots[i].scripts[j]);
+    }
     free(counters_slots);
     counters_slots = NULL;
     counters_nslots = 0;
+}
+
+static void counters_copy(char *dst, size_t len, const char *src);
+
+static long long
+counters_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The slot's entry for PATH, made on first sight; slot locked. NULL only
+ * when out of memory. */
+static struct counters_script *
+counters_script(struct counters_slot *s, const char *path)
+{
+    unsigned h = 2166136261u, i;
+    const char *p;
+
+    if (s->nscripts >= COUNTERS_SCRIPTS - 1)
+        path = "(other)";
+    for (p = path; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (i = h % COUNTERS_BUCKETS; s->scripts[i]; i = (i + 1) % COUNTERS_BUCKETS)
+        if (strcmp(s->scripts[i]->path, path) == 0)
+            return s->scripts[i];
+    if ((s->scripts[i] = calloc(1, sizeof(**s->scripts))) == NULL) {
+        log_syserr("cannot count the requests of %s", path);
+        return NULL;
+    }
+    s->nscripts++;
+    counters_copy(s->scripts[i]->path, sizeof(s->scripts[i]->path), path);
+    return s->scripts[i];
 }
 
 static void
@@ -105,6 +154,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     pthread_mutex_lock(&s->lock);
     s->w.running = 1;
     s->w.start_ms = pool_now_ms();
+    s->start_us = counters_now_us();
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
     counters_copy(s->w.uri, sizeof(s->w.uri), uri);
@@ -118,6 +168,7 @@ void
 counters_end(int worker, enum counters_error kind)
 {
     struct counters_slot *s;
+    struct counters_script *sc;
 
     COUNTERS_ADD(counters_all.active, -1);
     if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)
@@ -128,7 +179,33 @@ counters_end(int worker, enum counters_error kind)
     pthread_mutex_lock(&s->lock);
     s->w.running = 0;
     s->w.requests++;
-    s->w.duration_us = (pool_now_ms() - s->w.start_ms) * 1000;
+    s->w.duration_us = counters_now_us() - s->start_us;
+    if (kind != COUNTERS_NOT_FOUND && (sc = counters_script(s, s->w.script)) != NULL) {
+        sc->requests++;
+        if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)
+            sc->errors[kind]++;
+        sc->total_us += (unsigned long long)s->w.duration_us;
+        if ((unsigned long long)s->w.duration_us > sc->max_us)
+            sc->max_us = (unsigned long long)s->w.duration_us;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Worker WORKER loaded its request's script into a new state. */
+void
+counters_loaded(int worker)
+{
+    struct counters_slot *s;
+    struct counters_script *sc;
+
+    if (worker < 1 || worker > counters_nslots)
+        return;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    if ((sc = counters_script(s, s->w.script)) != NULL) {
+        sc->loads++;
+        sc->last_load = time(NULL);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -189,6 +266,66 @@ counters_worker(int worker, struct counters_worker *out)
     if (out->running)
         out->duration_us = (pool_now_ms() - out->start_ms) * 1000;
     return 0;
+}
+
+static int
+counters_by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct counters_script *)a)->path, ((const struct counters_script *)b)->path);
+}
+
+/* Add B's figures to A (the same script, another worker). */
+static void
+counters_merge(struct counters_script *a, const struct counters_script *b)
+{
+    int k;
+
+    a->requests += b->requests;
+    for (k = 0; k < COUNTERS_NERRORS; k++)
+        a->errors[k] += b->errors[k];
+    a->total_us += b->total_us;
+    a->loads += b->loads;
+    if (b->max_us > a->max_us)
+        a->max_us = b->max_us;
+    if (b->last_load > a->last_load)
+        a->last_load = b->last_load;
+}
+
+/* Every script's figures, all workers' together, sorted by path, in a
+ * new array at OUT (the caller frees it); how many, or -1. */
+int
+counters_scripts(struct counters_script **out)
+{
+    struct counters_script *all;
+    int i, j, n = 0, max = 0;
+
+    for (i = 0; i < counters_nslots; i++) {
+        pthread_mutex_lock(&counters_slots[i].lock);
+        max += counters_slots[i].nscripts;
+        pthread_mutex_unlock(&counters_slots[i].lock);
+    }
+    max += counters_nslots;     /* room for what came meanwhile; the rest waits */
+    if ((all = calloc((size_t)max + 1, sizeof(*all))) == NULL) {
+        log_syserr("status: cannot gather the scripts' figures");
+        return -1;
+    }
+    for (i = 0; i < counters_nslots; i++) {
+        struct counters_slot *s = &counters_slots[i];
+        pthread_mutex_lock(&s->lock);
+        for (j = 0; j < COUNTERS_BUCKETS && n < max; j++)
+            if (s->scripts[j])
+                all[n++] = *s->scripts[j];
+        pthread_mutex_unlock(&s->lock);
+    }
+    qsort(all, (size_t)n, sizeof(*all), counters_by_path);
+    for (i = 0, j = -1; i < n; i++) {
+        if (j >= 0 && strcmp(all[j].path, all[i].path) == 0)
+            counters_merge(&all[j], &all[i]);
+        else if (++j != i)
+            all[j] = all[i];
+    }
+    *out = all;
+    return n ? j + 1 : 0;
 }
 
 int

@@ -592,6 +592,29 @@ pool_counts(struct pool *p, struct pool_counts *out)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Call FN for every script with states: its path, its states, how many
+ * are busy, and the bytes MEM says its idle states hold (a busy state is
+ * its worker's to read). Under the lock: FN must be quick. */
+void
+pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(void *L))
+{
+    struct pool_entry *e;
+    struct pool_state *st;
+    unsigned i;
+
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = e->hnext) {
+            size_t bytes = 0;
+            int idle = 0;
+            for (st = e->idle; st; st = st->next, idle++)
+                if (st->L && mem)
+                    bytes += mem(st->L);
+            fn(arg, e->path, e->nstates, e->nstates - idle, bytes);
+        }
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Close every state; only when no worker is left to hold one. */
 void
 pool_destroy(struct pool *p)

@@ -463,6 +463,8 @@ request_run(struct request *r, const struct file_id *id)
         request_error(r, 500, why);
         return;
     }
+    if (fresh)
+        counters_loaded(r->worker);
     discard = request_call(r, st->L);
     pool_release(r->pool, st, discard);
 }

@@ -14,6 +14,7 @@
  * formats are status_format.c (text, JSON, XML, HTML) and
  * status_metrics.c (OpenMetrics).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 #include "fcgi_peek.h"
 #include "log.h"
 #include "pool.h"
+#include "state.h"
 #include "status.h"
 
 #define STATUS_MAX_FIELDS 48
@@ -150,7 +152,7 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
 /* php-fpm's per-process entry, for worker I (1-based); its `pid` is the
  * worker's number. */
 static void
-status_process(struct status_field *p, int i, struct counters_worker *w, time_t now)
+status_process(struct status_field *p, int i, const struct counters_worker *w, time_t now)
 {
     static const char *const keys[STATUS_PROCESS_FIELDS] = {
         "pid", "state", "start time", "start since", "requests", "request duration",
@@ -182,6 +184,152 @@ status_process(struct status_field *p, int i, struct counters_worker *w, time_t 
     p[11].kind = STATUS_SECONDS;    /* not measured: 0.00 as php-fpm shows */
 }
 
+static int
+status_by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct counters_script *)a)->path, ((const struct counters_script *)b)->path);
+}
+
+/* What the pool holds of each script, joined to its counters. */
+struct status_join {
+    struct counters_script *scripts;
+    int                     n;
+    long long              *states, *busy, *memory;
+};
+
+static size_t
+status_state_memory(void *L)
+{
+    return state_memory(L);
+}
+
+static void
+status_join_pool(void *arg, const char *path, int states, int busy, size_t memory)
+{
+    struct status_join *j = arg;
+    struct counters_script key, *hit;
+    size_t i;
+
+    snprintf(key.path, sizeof(key.path), "%s", path);
+    hit = bsearch(&key, j->scripts, (size_t)j->n, sizeof(key), status_by_path);
+    if (hit == NULL)
+        return;     /* loaded by preload, not requested yet */
+    i = (size_t)(hit - j->scripts);
+    j->states[i] += states;
+    j->busy[i] += busy;
+    j->memory[i] += (long long)memory;
+}
+
+static void
+status_script(struct status_field *p, const struct counters_script *sc, long long states,
+              long long busy, long long memory)
+{
+    static const char *const keys[STATUS_SCRIPT_FIELDS] = {
+        "path", "states", "busy", "requests", "errors runtime", "errors syntax",
+        "errors timeout", "errors memory", "mean duration", "max duration", "loads",
+        "last load time", "lua memory", "total duration"
+    };
+    int k;
+
+    for (k = 0; k < STATUS_SCRIPT_FIELDS; k++) {
+        p[k].key = keys[k];
+        p[k].kind = STATUS_NUM;
+        p[k].text = NULL;
+    }
+    p[0].kind = STATUS_TEXT;
+    p[0].text = sc->path;
+    p[1].num = states;
+    p[2].num = busy;
+    p[3].num = (long long)sc->requests;
+    p[4].num = (long long)sc->errors[COUNTERS_RUNTIME];
+    p[5].num = (long long)sc->errors[COUNTERS_SYNTAX];
+    p[6].num = (long long)sc->errors[COUNTERS_TIMEOUT];
+    p[7].num = (long long)sc->errors[COUNTERS_MEMORY];
+    p[8].num = sc->requests ? (long long)(sc->total_us / sc->requests) : 0;    /* µs */
+    p[9].num = (long long)sc->max_us;
+    p[10].num = (long long)sc->loads;
+    p[11].kind = STATUS_TIME;
+    p[11].num = (long long)sc->last_load;
+    p[12].num = memory;
+    p[13].num = (long long)sc->total_us;
+}
+
+/* The scripts' entries into PG; what to free afterwards in *SCRIPTS. */
+static int
+status_scripts(struct status_page *pg, struct counters_script **scripts)
+{
+    struct status_join j;
+    int i, n = counters_scripts(scripts);
+
+    if (n <= 0)
+        return n;
+    j.scripts = *scripts;
+    j.n = n;
+    j.states = calloc((size_t)n * 3, sizeof(long long));
+    pg->scripts.fields = calloc((size_t)n * STATUS_SCRIPT_FIELDS, sizeof(struct status_field));
+    if (j.states == NULL || pg->scripts.fields == NULL) {
+        log_syserr("status: cannot allocate the scripts' entries");
+        free(j.states);
+        return -1;
+    }
+    j.busy = j.states + n;
+    j.memory = j.states + 2 * n;
+    if (status_pool)
+        pool_each_script(status_pool, status_join_pool, &j, status_state_memory);
+    for (i = 0; i < n; i++)
+        status_script(pg->scripts.fields + (size_t)i * STATUS_SCRIPT_FIELDS, &(*scripts)[i],
+                      j.states[i], j.busy[i], j.memory[i]);
+    free(j.states);
+    pg->scripts.nitems = n;
+    return n;
+}
+
+/* The workers' entries (&full) into PG, reading their slots into WS. */
+static int
+status_workers(struct status_page *pg, struct counters_worker **ws)
+{
+    time_t now = time(NULL);
+    int i, n = counters_workers();
+
+    pg->procs.fields = calloc((size_t)n * STATUS_PROCESS_FIELDS, sizeof(struct status_field));
+    *ws = calloc((size_t)n, sizeof(**ws));
+    if (pg->procs.fields == NULL || *ws == NULL) {
+        log_syserr("status: cannot allocate the workers' entries");
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        counters_worker(i + 1, &(*ws)[i]);
+        status_process(pg->procs.fields + (size_t)i * STATUS_PROCESS_FIELDS, i + 1, &(*ws)[i], now);
+    }
+    pg->procs.nitems = n;
+    return 0;
+}
+
+/* The format the query asks for, and its Content-Type in CTYPE. */
+static enum status_format
+status_format_of(const char *query, const char **ctype)
+{
+    static const struct {
+        const char *word, *ctype;
+        enum status_format fmt;
+    } formats[] = {
+        { "json", "application/json", STATUS_FMT_JSON },
+        { "xml", "text/xml", STATUS_FMT_XML },
+        { "html", "text/html", STATUS_FMT_HTML },
+        { "openmetrics", "application/openmetrics-text; version=1.0.0; charset=utf-8",
+          STATUS_FMT_OPENMETRICS },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(formats) / sizeof(*formats); i++)
+        if (status_query_has(query, formats[i].word)) {
+            *ctype = formats[i].ctype;
+            return formats[i].fmt;
+        }
+    *ctype = "text/plain";
+    return STATUS_FMT_TEXT;
+}
+
 /* Render the status page for QUERY into BODY; its Content-Type in CTYPE. */
 int
 status_render(const struct conf *c, const char *query, struct buf *body, const char **ctype)
@@ -190,45 +338,31 @@ status_render(const struct conf *c, const char *query, struct buf *body, const c
     struct counters_totals t;
     struct status_page pg;
     struct counters_worker *ws = NULL;
-    enum status_format fmt = STATUS_FMT_TEXT;
-    time_t now = time(NULL);
-    int i, rc, full = status_query_has(query, "full");
+    struct counters_script *scripts = NULL;
+    enum status_format fmt = status_format_of(query, ctype);
+    int rc = 0;
 
     memset(&pg, 0, sizeof(pg));
     pg.fields = fields;
+    pg.procs.name = "processes";
+    pg.procs.item = "process";
+    pg.procs.sep = "************************";
+    pg.procs.nfields = STATUS_PROCESS_FIELDS;
+    pg.scripts.name = "scripts";
+    pg.scripts.item = "script";
+    pg.scripts.sep = "------------------------";
+    pg.scripts.nfields = STATUS_SCRIPT_FIELDS;
     counters_totals(&t);
     status_pool_fields(&pg, c, &t);
-    if (full && counters_workers() > 0) {
-        pg.procs = calloc((size_t)counters_workers(), sizeof(*pg.procs));
-        ws = calloc((size_t)counters_workers(), sizeof(*ws));
-        if (pg.procs == NULL || ws == NULL) {
-            log_syserr("status: cannot allocate the workers' entries");
-            free(pg.procs);
-            free(ws);
-            return -1;
-        }
-        for (i = 0; i < counters_workers(); i++) {
-            counters_worker(i + 1, &ws[i]);
-            status_process(pg.procs[i], i + 1, &ws[i], now);
-        }
-        pg.nprocs = counters_workers();
-    }
-    if (status_query_has(query, "json")) {
-        fmt = STATUS_FMT_JSON;
-        *ctype = "application/json";
-    } else if (status_query_has(query, "xml")) {
-        fmt = STATUS_FMT_XML;
-        *ctype = "text/xml";
-    } else if (status_query_has(query, "html")) {
-        fmt = STATUS_FMT_HTML;
-        *ctype = "text/html";
-    } else if (status_query_has(query, "openmetrics")) {
-        fmt = STATUS_FMT_OPENMETRICS;
-        *ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    } else
-        *ctype = "text/plain";
-    rc = fmt == STATUS_FMT_OPENMETRICS ? status_metrics(body, &pg) : status_format(body, &pg, fmt);
-    free(pg.procs);
+    if (status_query_has(query, "full") && counters_workers() > 0)
+        rc = status_workers(&pg, &ws);
+    if (rc == 0 && status_scripts(&pg, &scripts) < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = fmt == STATUS_FMT_OPENMETRICS ? status_metrics(body, &pg) : status_format(body, &pg, fmt);
+    free(pg.procs.fields);
+    free(pg.scripts.fields);
     free(ws);
+    free(scripts);
     return rc;
 }

@@ -146,42 +146,38 @@ status_open(struct buf *b, enum status_format fmt)
 }
 
 static int
-status_processes(struct buf *b, const struct status_page *pg, enum status_format fmt)
+status_items(struct buf *b, const struct status_list *l, enum status_format fmt)
 {
     int i, rc = 0;
 
-    if (pg->nprocs == 0)
+    if (l->nitems == 0)
         return 0;
     if (fmt == STATUS_FMT_JSON)
-        rc = buf_puts(b, ",\"processes\":[");
+        rc = buf_printf(b, ",\"%s\":[", l->name);
     else if (fmt == STATUS_FMT_XML)
-        rc = buf_puts(b, "<processes>\n");
-    else if (fmt == STATUS_FMT_HTML)
-        rc = buf_puts(b, "</table>\n");
-    for (i = 0; i < pg->nprocs && rc == 0; i++) {
+        rc = buf_printf(b, "<%s>\n", l->name);
+    for (i = 0; i < l->nitems && rc == 0; i++) {
         if (fmt == STATUS_FMT_JSON)
             rc = buf_puts(b, i ? ",{" : "{");
         else if (fmt == STATUS_FMT_XML)
-            rc = buf_puts(b, "<process>\n");
+            rc = buf_printf(b, "<%s>\n", l->item);
         else if (fmt == STATUS_FMT_HTML)
             rc = buf_puts(b, "<table>\n");
         else
-            rc = buf_puts(b, "\n************************\n");
+            rc = buf_printf(b, "\n%s\n", l->sep);
         if (rc == 0)
-            rc = status_list(b, pg->procs[i], STATUS_PROCESS_FIELDS, fmt);
+            rc = status_list(b, l->fields + (size_t)i * (size_t)l->nfields, l->nfields, fmt);
         if (rc == 0 && fmt == STATUS_FMT_JSON)
             rc = buf_puts(b, "}");
         else if (rc == 0 && fmt == STATUS_FMT_XML)
-            rc = buf_puts(b, "</process>\n");
+            rc = buf_printf(b, "</%s>\n", l->item);
         else if (rc == 0 && fmt == STATUS_FMT_HTML)
             rc = buf_puts(b, "</table>\n");
     }
     if (rc == 0 && fmt == STATUS_FMT_JSON)
         rc = buf_puts(b, "]");
     else if (rc == 0 && fmt == STATUS_FMT_XML)
-        rc = buf_puts(b, "</processes>\n");
-    else if (rc == 0 && fmt == STATUS_FMT_HTML)
-        rc = buf_puts(b, "<table>\n");
+        rc = buf_printf(b, "</%s>\n", l->name);
     return rc;
 }
 
@@ -194,7 +190,7 @@ status_close(struct buf *b, enum status_format fmt)
     case STATUS_FMT_XML:
         return buf_puts(b, "</status>\n");
     case STATUS_FMT_HTML:
-        return buf_puts(b, "</table>\n</body>\n</html>\n");
+        return buf_puts(b, "</body>\n</html>\n");
     default:
         return 0;
     }
@@ -204,7 +200,9 @@ int
 status_format(struct buf *b, const struct status_page *pg, enum status_format fmt)
 {
     if (status_open(b, fmt) < 0 || status_list(b, pg->fields, pg->nfields, fmt) < 0 ||
-        status_processes(b, pg, fmt) < 0 || status_close(b, fmt) < 0)
+        (fmt == STATUS_FMT_HTML && buf_puts(b, "</table>\n") < 0) ||
+        status_items(b, &pg->procs, fmt) < 0 || status_items(b, &pg->scripts, fmt) < 0 ||
+        status_close(b, fmt) < 0)
         return -1;
     return 0;
 }

@@ -62,7 +62,11 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
     is($t->get('missing.lua')->{status}, 404, 'a missing script');
     is($t->get('hello.lua', SCRIPT_NAME => '/status.lua')->{status}, 200,
        'a SCRIPT_NAME that only starts like status_path runs its script');
-    my $sent = $n + $m + $k + 1 + 1 + 1;
+    # a script edited: its state is replaced, a second load
+    my $www = $t->www;
+    $t->script('hello.lua', 'function main(env, req) req:puts("hello, edited") end');
+    is($t->get('hello.lua')->{body}, 'hello, edited', 'the edited script runs');
+    my $sent = $n + $m + $k + 1 + 1 + 1 + 1;
 
     my $r = page($t, '/status');
     is($r->{status}, 200, 'the status page answers 200');
@@ -110,6 +114,28 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
     $requests += $_->{requests} for @{ $j->{processes} };
     is($requests, $sent, 'the workers\' requests add up to the scripts\' requests');
 
+    # per script
+    my %s = map { $_->{path} => $_ } @{ $j->{scripts} || [] };
+    is_deeply([sort keys %s], [map { "$www/$_" } qw(err.lua hello.lua loop.lua syntax.lua)],
+              'one entry per script that ran; a missing one makes none');
+    my ($hello, $err, $loop, $syn) = map { $s{"$www/$_"} || {} } qw(hello.lua err.lua loop.lua syntax.lua);
+    is($hello->{requests}, $n + 2, 'hello: its requests');
+    is($hello->{loads}, 2, 'hello: loaded twice, since it was edited');
+    ok(abs($hello->{'last load time'} - time) < 600, 'hello: last load time in epoch seconds');
+    ok($hello->{states} >= 1 && $hello->{busy} == 0, 'hello: its states, none busy');
+    ok($hello->{'lua memory'} > 0, 'hello: the Lua memory its states hold');
+    is($err->{requests}, $m, 'err: its requests');
+    is($err->{'errors runtime'}, $m, 'err: every one a runtime error');
+    is($err->{loads}, 1, 'err: a runtime error keeps the state');
+    is($loop->{'errors timeout'}, $k, 'loop: every one a timeout');
+    is($loop->{loads}, $k, 'loop: a timeout closes the state, so each request loads it again');
+    ok($loop->{'max duration'} >= 1e6 && $loop->{'max duration'} < 10e6, 'loop: max duration about timeout, in µs');
+    ok($loop->{'mean duration'} >= 1e6, 'loop: mean duration too');
+    ok($hello->{'max duration'} < $loop->{'max duration'}, 'hello is faster than loop');
+    is($syn->{'errors syntax'}, 1, 'syntax: a syntax error');
+    is($syn->{loads}, 0, 'syntax: a failed load is no load');
+    is($j->{'errors runtime'}, $m, 'the pool\'s runtime errors');
+
     # XML and HTML carry the same figures
     $r = page($t, '/status', 'xml');
     like($r->{headers}{'content-type'}, qr{^text/xml}, '?xml is XML');
@@ -136,14 +162,21 @@ import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
     for s in fam.samples:
-        print(fam.type, s.name, ",".join("%s=%s" % kv for kv in sorted(s.labels.items())), repr(s.value))
+        print("|".join([fam.type, s.name, ",".join("%s=%s" % kv for kv in sorted(s.labels.items())), repr(s.value)]))
 ' $file 2>&1`;
     is($? >> 8, 0, 'prometheus_client\'s OpenMetrics parser accepts it') or diag $parsed . $r->{body};
-    my %om = map { my @w = split / /, $_, 4; ("$w[1]\{$w[2]\}" => $w[3]) } split /\n/, $parsed;
+    my %om = map { my @w = split /\|/, $_, 4; ("$w[1]\{$w[2]\}" => $w[3]) } split /\n/, $parsed;
     is($om{'luafcgid_accepted_connections_total{}'}, $accepted + 4, 'accepted connections');
-    is($om{'luafcgid_errors_total{kind=runtime}'}, $m, 'runtime errors by kind');
-    is($om{'luafcgid_errors_total{kind=timeout}'}, $k, 'timeouts by kind');
-    is($om{'luafcgid_errors_total{kind=syntax}'}, 1, 'syntax errors by kind');
+    is($om{'luafcgid_failed_requests_total{kind=runtime}'}, $m, 'runtime errors by kind');
+    is($om{'luafcgid_failed_requests_total{kind=timeout}'}, $k, 'timeouts by kind');
+    is($om{'luafcgid_failed_requests_total{kind=syntax}'}, 1, 'syntax errors by kind');
+    is($om{'luafcgid_failed_requests_total{kind=not found}'}, 1, 'not found by kind');
+    is($om{"luafcgid_requests_total{script=$www/hello.lua}"}, $n + 2, 'requests by script');
+    is($om{"luafcgid_errors_total{kind=runtime,script=$www/err.lua}"}, $m, 'errors by script and kind');
+    is($om{"luafcgid_errors_total{kind=timeout,script=$www/loop.lua}"}, $k, 'timeouts by script');
+    is($om{"luafcgid_request_duration_seconds_count{script=$www/loop.lua}"}, $k, 'a duration summary by script');
+    cmp_ok($om{"luafcgid_request_duration_seconds_sum{script=$www/loop.lua}"}, '>=', $k, 'its sum in seconds');
+    is($om{"luafcgid_loads_total{script=$www/hello.lua}"}, 2, 'loads by script');
     is($om{'luafcgid_processes{state=idle}'} + $om{'luafcgid_processes{state=active}'}, 2, 'workers by state');
     is($om{'luafcgid_build_info{version=1.0.0}'}, 1, 'the version as an info metric');
 
