@@ -16,6 +16,18 @@ enum counters_error {
     COUNTERS_NERRORS
 };
 
+/* Why a state was closed. */
+enum counters_evict {
+    COUNTERS_EVICT_CHANGED = 0,     /* its script was edited or removed */
+    COUNTERS_EVICT_IDLE,            /* maxidle */
+    COUNTERS_EVICT_FULL,            /* room for another, at the states limit */
+    COUNTERS_EVICT_MAXREQUESTS,
+    COUNTERS_EVICT_TIMEOUT,
+    COUNTERS_EVICT_MEMORY,
+    COUNTERS_EVICT_FLUSH,           /* SIGHUP */
+    COUNTERS_NEVICT
+};
+
 /* What the worker is running, or ran last (php-fpm's per-process fields). */
 struct counters_worker {
     int         running;            /* 1: in a request */
@@ -48,6 +60,7 @@ struct counters_totals {
     unsigned long long waits, wait_ms;  /* requests that waited for a state */
     unsigned long long errors[COUNTERS_NERRORS];
     int         max_queue;          /* most requests waiting for a worker */
+    unsigned long long evictions[COUNTERS_NEVICT];
 };
 
 int  counters_init(int workers);
@@ -58,6 +71,7 @@ void counters_begin(int worker, const char *method, const char *uri, const char 
 void counters_end(int worker, enum counters_error kind);
 void counters_loaded(int worker);
 void counters_slow(void);
+void counters_evicted(enum counters_evict why);
 void counters_waited(long long ms);
 void counters_queue(int waiting);
 void counters_totals(struct counters_totals *out);

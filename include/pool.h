@@ -46,6 +46,12 @@ struct pool_counts {
     int waiting;
 };
 
+/* pool_release()'s DISCARD: keep the state, or close it, and why. */
+#define POOL_KEEP           0
+#define POOL_DISCARD        1       /* broken: a failed load, no memory */
+#define POOL_DISCARD_TIMEOUT 2
+#define POOL_DISCARD_MEMORY 3
+
 typedef void (*pool_close_fn)(void *L);
 typedef void (*pool_script_fn)(void *arg, const char *path, int states, int busy, size_t memory);
 

@@ -216,6 +216,14 @@ counters_slow(void)
     COUNTERS_ADD(counters_all.slow, 1);
 }
 
+/* A state was closed for WHY. */
+void
+counters_evicted(enum counters_evict why)
+{
+    if (why < COUNTERS_NEVICT)
+        COUNTERS_ADD(counters_all.evictions[why], 1);
+}
+
 /* A request waited MS for a state of its script. */
 void
 counters_waited(long long ms)
@@ -248,6 +256,8 @@ counters_totals(struct counters_totals *out)
     out->max_queue = COUNTERS_GET(counters_all.max_queue);
     for (i = 0; i < COUNTERS_NERRORS; i++)
         out->errors[i] = COUNTERS_GET(counters_all.errors[i]);
+    for (i = 0; i < COUNTERS_NEVICT; i++)
+        out->evictions[i] = COUNTERS_GET(counters_all.evictions[i]);
 }
 
 /* A copy of worker WORKER's slot (1-based); -1 when there is none. A

@@ -422,7 +422,7 @@ request_describe_error(lua_State *L, char *why, size_t whylen)
         snprintf(why, whylen, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
-/* Call the handler; returns 1 when the state must be closed. */
+/* Call the handler; a POOL_DISCARD_* when the state must be closed. */
 static int
 request_call(struct request *r, lua_State *L)
 {
@@ -435,10 +435,11 @@ request_call(struct request *r, lua_State *L)
     state_disarm(L);
     /* a limit once hit fails the request even if something swallowed it */
     if (state_over(L) != STATE_OK || (rc != 0 && !state_is_exit(L, -1))) {
-        discard = state_over(L) != STATE_OK || rc == LUA_ERRMEM;
         r->error_kind = state_over(L) == STATE_OVER_TIME ? COUNTERS_TIMEOUT :
                         state_over(L) == STATE_OVER_MEMORY || rc == LUA_ERRMEM ? COUNTERS_MEMORY :
                         COUNTERS_RUNTIME;
+        discard = r->error_kind == COUNTERS_TIMEOUT ? POOL_DISCARD_TIMEOUT :
+                  r->error_kind == COUNTERS_MEMORY ? POOL_DISCARD_MEMORY : POOL_KEEP;
         request_describe_error(L, why, sizeof(why));
         request_error(r, 500, why);
     }

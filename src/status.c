@@ -147,6 +147,14 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     status_add(pg, "errors not found", STATUS_NUM, (long long)t->errors[COUNTERS_NOT_FOUND], NULL);
     status_add(pg, "errors timeout", STATUS_NUM, (long long)t->errors[COUNTERS_TIMEOUT], NULL);
     status_add(pg, "errors memory", STATUS_NUM, (long long)t->errors[COUNTERS_MEMORY], NULL);
+    status_add(pg, "evictions changed", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_CHANGED], NULL);
+    status_add(pg, "evictions idle", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_IDLE], NULL);
+    status_add(pg, "evictions full", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_FULL], NULL);
+    status_add(pg, "evictions maxrequests", STATUS_NUM,
+               (long long)t->evictions[COUNTERS_EVICT_MAXREQUESTS], NULL);
+    status_add(pg, "evictions timeout", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_TIMEOUT], NULL);
+    status_add(pg, "evictions memory", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_MEMORY], NULL);
+    status_add(pg, "evictions flush", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_FLUSH], NULL);
 }
 
 /* php-fpm's per-process entry, for worker I (1-based); its `pid` is the

@@ -45,6 +45,13 @@ static const struct status_metric status_metrics_table[] = {
     { "errors not found", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"not found\"", 1 },
     { "errors timeout", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"timeout\"", 1 },
     { "errors memory", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"memory\"", 1 },
+    { "evictions changed", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"changed\"", 1 },
+    { "evictions idle", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"idle\"", 1 },
+    { "evictions full", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"full\"", 1 },
+    { "evictions maxrequests", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"maxrequests\"", 1 },
+    { "evictions timeout", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"timeout\"", 1 },
+    { "evictions memory", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"memory\"", 1 },
+    { "evictions flush", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"flush\"", 1 },
 };
 
 /* Per script, labelled script="path"; rows of one family are adjacent. */
