@@ -218,6 +218,7 @@ status_join_pool(void *arg, const char *path, int states, int busy, size_t memor
     struct counters_script key, *hit;
     size_t i;
 
+    memset(&key, 0, sizeof(key));
     snprintf(key.path, sizeof(key.path), "%s", path);
     hit = bsearch(&key, j->scripts, (size_t)j->n, sizeof(key), status_by_path);
     if (hit == NULL)
@@ -281,7 +282,7 @@ status_scripts(struct status_page *pg, struct counters_script **scripts)
         return -1;
     }
     j.busy = j.states + n;
-    j.memory = j.states + 2 * n;
+    j.memory = j.states + (size_t)2 * (size_t)n;
     if (status_pool)
         pool_each_script(status_pool, status_join_pool, &j, status_state_memory);
     for (i = 0; i < n; i++)

@@ -76,8 +76,14 @@ status_tag(char *out, size_t len, const char *key)
 {
     size_t i;
 
-    for (i = 0; key[i] && i + 1 < len; i++)
-        out[i] = key[i] == ' ' ? '-' : (key[i] >= 'A' && key[i] <= 'Z' ? key[i] - 'A' + 'a' : key[i]);
+    for (i = 0; key[i] && i + 1 < len; i++) {
+        char ch = key[i];
+        if (ch == ' ')
+            ch = '-';
+        else if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        out[i] = ch;
+    }
     out[i] = '\0';
 }
 
