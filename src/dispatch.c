@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "counters.h"
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
@@ -217,6 +218,7 @@ dispatch_ready_push(struct dispatch *d, int fd)
     }
     d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
     d->nready++;
+    counters_queue(d->nready);      /* the status page's max listen queue */
     return 0;
 }
 

@@ -297,6 +297,8 @@ LOC
     ($f) = text_fields($seen);
     is($f->{'idle processes'}, 0, 'the page says no worker is idle');
     is($f->{'listen queue'}, 1, 'and one request waits for a worker');
+    ok($f->{'max listen queue'} >= 1, 'max listen queue saw it');
+    is($f->{'max children reached'} >= 1 && $f->{'max active processes'}, 2, 'max active processes: both');
     is(() = $seen =~ /^state:\s+Running$/mg, 2, 'both workers are Running in &full');
     like($seen, qr{^script:\s+\S*/loop\.lua$}m, 'and the script they run');
     my $r = LFTest::read_response($queued, timeout => 30);
