@@ -476,13 +476,13 @@ static void
 request_status(struct request *r, enum status_which which)
 {
     const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp);
-    const char *ctype = "text/plain";
+    const char *ctype = "text/plain;charset=UTF-8";
     int rc = 0;
 
     buf_puts(&r->head, "Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
              "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
     if (which == STATUS_PING)
-        rc = buf_puts(&r->body, r->conf->ping_response) < 0 || buf_puts(&r->body, "\n") < 0 ? -1 : 0;
+        rc = buf_puts(&r->body, r->conf->ping_response);    /* as php-fpm: no newline */
     else
         rc = status_render(r->conf, FCGX_GetParam("QUERY_STRING", r->fcgx.envp), &r->body, &ctype);
     if (rc < 0) {

@@ -323,8 +323,8 @@ status_format_of(const char *query, const char **ctype)
         enum status_format fmt;
     } formats[] = {
         { "json", "application/json", STATUS_FMT_JSON },
-        { "xml", "text/xml", STATUS_FMT_XML },
-        { "html", "text/html", STATUS_FMT_HTML },
+        { "xml", "text/xml;charset=UTF-8", STATUS_FMT_XML },
+        { "html", "text/html;charset=UTF-8", STATUS_FMT_HTML },
         { "openmetrics", "application/openmetrics-text; version=1.0.0; charset=utf-8",
           STATUS_FMT_OPENMETRICS },
     };
@@ -335,7 +335,7 @@ status_format_of(const char *query, const char **ctype)
             *ctype = formats[i].ctype;
             return formats[i].fmt;
         }
-    *ctype = "text/plain";
+    *ctype = "text/plain;charset=UTF-8";
     return STATUS_FMT_TEXT;
 }
 

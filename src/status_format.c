@@ -70,16 +70,17 @@ status_value(struct buf *b, const struct status_field *f, enum status_format fmt
     }
 }
 
-/* XML's tag for KEY: php-fpm's, with dashes for spaces, lower case. */
+/* KEY in lower case with SPACE for its spaces: XML's tag (dashes), or
+ * JSON's and HTML's key, as php-fpm writes them. */
 static void
-status_tag(char *out, size_t len, const char *key)
+status_tag(char *out, size_t len, const char *key, char space)
 {
     size_t i;
 
     for (i = 0; key[i] && i + 1 < len; i++) {
         char ch = key[i];
         if (ch == ' ')
-            ch = '-';
+            ch = space;
         else if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
         out[i] = ch;
@@ -93,16 +94,18 @@ status_one(struct buf *b, const struct status_field *f, enum status_format fmt, 
     char tag[64];
     int rc = 0, w;
 
+    /* php-fpm writes "request URI" in text, "request uri" in JSON and
+     * HTML, "request-uri" in XML */
+    status_tag(tag, sizeof(tag), f->key, fmt == STATUS_FMT_XML ? '-' : ' ');
     switch (fmt) {
     case STATUS_FMT_JSON:
-        rc = buf_printf(b, "%s\"%s\":", first ? "" : ",", f->key);
+        rc = buf_printf(b, "%s\"%s\":", first ? "" : ",", tag);
         break;
     case STATUS_FMT_XML:
-        status_tag(tag, sizeof(tag), f->key);
         rc = buf_printf(b, "<%s>", tag);
         break;
     case STATUS_FMT_HTML:
-        rc = buf_printf(b, "<tr><th>%s</th><td>", f->key);
+        rc = buf_printf(b, "<tr><th>%s</th><td>", tag);
         break;
     default:
         /* "key:" then spaces up to php-fpm's column, at least one */

@@ -43,8 +43,9 @@ sub text_fields {
 my @php_keys = ('pool', 'process manager', 'start time', 'start since', 'accepted conn', 'listen queue',
                 'max listen queue', 'listen queue len', 'idle processes', 'active processes',
                 'total processes', 'max active processes', 'max children reached', 'slow requests');
+# php-fpm writes "request URI" in text and "request uri" in JSON
 my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'request duration',
-                 'request method', 'request URI', 'content length', 'user', 'script',
+                 'request method', 'request uri', 'content length', 'user', 'script',
                  'last request cpu', 'last request memory');
 
 # ---- the figures after a known mix of traffic --------------------------------
@@ -73,7 +74,7 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
 
     my $r = page($t, '/status');
     is($r->{status}, 200, 'the status page answers 200');
-    is($r->{headers}{'content-type'}, 'text/plain', 'plain text by default');
+    is($r->{headers}{'content-type'}, 'text/plain;charset=UTF-8', 'plain text by default, as php-fpm types it');
     is($r->{headers}{'cache-control'}, 'no-cache, no-store, must-revalidate, max-age=0', 'never cached');
     is($r->{headers}{expires}, 'Thu, 01 Jan 1970 00:00:00 GMT', 'already expired');
     my ($f, $bad) = text_fields($r->{body});
@@ -148,12 +149,12 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
 
     # XML and HTML carry the same figures
     $r = page($t, '/status', 'xml');
-    like($r->{headers}{'content-type'}, qr{^text/xml}, '?xml is XML');
+    is($r->{headers}{'content-type'}, 'text/xml;charset=UTF-8', '?xml is XML');
     like($r->{body}, qr{^<\?xml version="1.0" \?>\n<status>\n<pool>luafcgid</pool>\n}, 'php-fpm\'s XML head');
     like($r->{body}, qr{<accepted-conn>@{[ $accepted + 2 ]}</accepted-conn>}, 'accepted-conn in XML');
     like($r->{body}, qr{<errors-timeout>$k</errors-timeout>}, 'timeouts in XML');
     $r = page($t, '/status', 'html');
-    like($r->{headers}{'content-type'}, qr{^text/html}, '?html is HTML');
+    is($r->{headers}{'content-type'}, 'text/html;charset=UTF-8', '?html is HTML');
     like($r->{body}, qr{<tr><th>accepted conn</th><td>@{[ $accepted + 3 ]}</td></tr>}, 'accepted conn in HTML');
 
     # OpenMetrics: a strict parser reads it
@@ -201,7 +202,7 @@ for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
     # ping
     $r = page($t, '/ping');
     is($r->{status}, 200, 'ping answers 200');
-    is($r->{body}, "alive\n", 'with ping_response');
+    is($r->{body}, "alive", 'with ping_response, as php-fpm: no newline');
     like($r->{headers}{'content-type'}, qr{^text/plain}, 'as text/plain');
     is($r->{headers}{'cache-control'}, 'no-cache, no-store, must-revalidate, max-age=0', 'ping is not cached');
     is(page($t, '/ping', '', method => 'HEAD')->{body}, '', 'HEAD ping has no body');
@@ -224,7 +225,7 @@ LOC
     my $nj = eval { JSON::PP->new->decode($h->{content}) } || {};
     is($nj->{'errors runtime'}, $m, 'the JSON through nginx holds the figures');
     is($h->{headers}{'cache-control'}, 'no-cache, no-store, must-revalidate, max-age=0', 'nginx passes no-cache');
-    is(LFTest::http_get($t->nginx_url('/ping'))->{content}, "alive\n", 'ping through nginx');
+    is(LFTest::http_get($t->nginx_url('/ping'))->{content}, "alive", 'ping through nginx');
     $t->stop_nginx;
 
     # HUP flushes the states; a killed serving process is restarted and counted
@@ -281,7 +282,7 @@ LOC
         my $t0 = time;
         my $r = page($t, '/ping', '', timeout => 2);
         push @ping, (time - $t0) * 1000;
-        $pong++ if $r->{body} eq "pong\n";
+        $pong++ if $r->{body} eq "pong";
         $t0 = time;
         $r = page($t, '/status', 'full', timeout => 2);
         push @status, (time - $t0) * 1000;
@@ -301,6 +302,7 @@ LOC
     is($f->{'max children reached'} >= 1 && $f->{'max active processes'}, 2, 'max active processes: both');
     is(() = $seen =~ /^state:\s+Running$/mg, 2, 'both workers are Running in &full');
     like($seen, qr{^script:\s+\S*/loop\.lua$}m, 'and the script they run');
+    like($seen, qr{^request URI:\s+\S}m, 'text writes php-fpm\'s "request URI"');
     my $r = LFTest::read_response($queued, timeout => 30);
     is($r->{body}, 'hello', 'the request that waited is served, not lost, once a worker is free');
     for my $s (@stuck) {
