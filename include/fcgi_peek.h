@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define FCGI_PEEK_MAX 16384     /* bytes looked at: a web server's params fit */
+#define FCGI_PEEK_MAX 4096      /* bytes looked at: SCRIPT_NAME comes before the headers */
 
 int fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out,
                     size_t outlen);

@@ -48,7 +48,10 @@
  * function given at start): a status or ping request it takes and serves
  * itself; any other stays in the ready queue, untouched and in order, for
  * the next free worker. A worker that comes back idle wakes it, and it
- * hands the lead back. With workers to spare it never runs, so the hot
+ * hands the lead back. It accepts new connections only while few wait
+ * (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
+ * as before, so a stuck pool does not turn clients' retries into
+ * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
  * path is as before but for one test when the last idle worker leaves.
  *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
@@ -77,6 +80,8 @@
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
 #define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
+#define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
+                                     * while no worker is free */
 
 struct parked {
     int         fd;
@@ -271,6 +276,14 @@ dispatch_service_scan(struct dispatch *d)
     d->unpeeked = 0;
 }
 
+/* The service thread leads and enough new connections wait for a worker:
+ * leave the rest in the backlog. Lock held. */
+static int
+dispatch_service_full(const struct dispatch *d)
+{
+    return d->service_leads && d->nready + d->nparked - d->nkept >= DISPATCH_SERVICE_ACCEPT;
+}
+
 static void
 dispatch_parked_remove(struct dispatch *d, int i)
 {
@@ -372,7 +385,7 @@ dispatch_accept(struct dispatch *d, int burst)
 {
     int i, fd, on = 1;
 
-    for (i = 0; i < burst; i++) {
+    for (i = 0; i < burst && !dispatch_service_full(d); i++) {
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
         fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
@@ -420,7 +433,7 @@ dispatch_poll_set(struct dispatch *d, long long now)
     }
     d->pfds[0].fd = d->wake[0];
     /* not while stopping, nor while backing off (poll skips fd -1) */
-    d->pfds[1].fd = d->stopping || now < d->accept_resume ? -1 : d->listen_fd;
+    d->pfds[1].fd = d->stopping || now < d->accept_resume || dispatch_service_full(d) ? -1 : d->listen_fd;
     for (i = 2; i < n; i++)
         d->pfds[i].fd = d->parked[i - 2].fd;
     for (i = 0; i < n; i++) {
@@ -648,7 +661,8 @@ dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
     d->peek = peek;
     for (;;) {
         if (d->nservice > 0) {
-            fd = d->service[--d->nservice];
+            fd = d->service[0];     /* oldest first */
+            memmove(d->service, d->service + 1, (size_t)--d->nservice * sizeof(*d->service));
             break;
         }
         if (d->stopping) {
