@@ -260,6 +260,18 @@ LOC
                                   ping_path => '/ping' },
                         scripts => \%scripts);
     $t->start;
+    # nginx with kept connections: its status request later rides on one
+    $t->start_nginx(keepalive => 4, locations => <<'LOC');
+        location ~ ^/(status|ping)$ {
+            fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+            fastcgi_param SCRIPT_FILENAME $fastcgi_script_name;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_keep_conn on;
+            fastcgi_pass luafcgid;
+        }
+LOC
+    is(LFTest::http_get($t->nginx_url('/ping'))->{content}, 'pong', 'ping through nginx keeps a connection');
     my @stuck = map {
         my $s = $t->connect;
         LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/loop.lua',
@@ -304,8 +316,30 @@ LOC
     is(() = $seen =~ /^state:\s+Running$/mg, 2, 'both workers are Running in &full');
     like($seen, qr{^script:\s+\S*/loop\.lua$}m, 'and the script they run');
     like($seen, qr{^request URI:\s+\S}m, 'text writes php-fpm\'s "request URI"');
+    # more new connections than the service thread takes in: the rest wait
+    # in the backlog, and status on nginx's kept connection still answers
+    my @more = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/hello.lua',
+                                                       REQUEST_METHOD => 'GET' }, ''));
+        $s;
+    } 1 .. 24;
+    my ($h, $dt, $nj);
+    ok(wait_for(sub {
+        my $t0 = time;
+        $h = LFTest::http_get($t->nginx_url('/status?json'), timeout => 5);
+        $dt = time - $t0;
+        $nj = eval { JSON::PP->new->decode($h->{content}) } || {};
+        ($nj->{'listen queue'} // 0) >= 12;
+    }, 5), 'status through nginx\'s kept connection while new ones wait') or diag $h->{content};
+    cmp_ok($dt, '<', 1, 'it does not wait for a worker');
+    cmp_ok($nj->{'listen queue'}, '<=', 16, 'the service thread took in at most 16 new connections');
+    is($nj->{'idle processes'}, 0, 'and it says no worker is idle');
     my $r = LFTest::read_response($queued, timeout => 30);
     is($r->{body}, 'hello', 'the request that waited is served, not lost, once a worker is free');
+    is(scalar(grep { LFTest::read_response($_, timeout => 30)->{body} eq 'hello' } @more), 24,
+       'every waiting request is served once the loops end');
+    $t->stop_nginx;
     for my $s (@stuck) {
         like(LFTest::read_response($s, timeout => 30)->{body}, qr/timeout/, 'the loop ends at timeout');
     }
