@@ -48,7 +48,10 @@
  * function given at start): a status or ping request it takes and serves
  * itself; any other stays in the ready queue, untouched and in order, for
  * the next free worker. A worker that comes back idle wakes it, and it
- * hands the lead back. It accepts new connections only while few wait
+ * hands the lead back. It leads only after no worker has led for
+ * DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
+ * sooner, so the lead never bounces between threads per request, and the
+ * thread is woken at most once per grace period. It accepts new connections only while few wait
  * (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
  * as before, so a stuck pool does not turn clients' retries into
  * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
@@ -80,6 +83,10 @@
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
 #define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
+#define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
+                                       * before the service thread leads */
+#define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
+#define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
 #define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
                                      * while no worker is free */
 
@@ -169,7 +176,7 @@ dispatch_new(int listen_fd, int is_tcp)
         if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
             pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
             pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0 ||
-            pthread_cond_init(&d->service_cond, NULL) != 0) {
+            pthread_cond_init(&d->service_cond, &attr) != 0) {
             log_err("dispatcher: cannot initialise its lock");
             goto fail;
         }
@@ -640,8 +647,8 @@ dispatch_next(struct dispatch *d, int idle_ms)
         pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
     if (d->followers > 1 && d->nready > 1)
         pthread_cond_broadcast(&d->cond);
-    /* the last idle worker leaves: the service thread leads meanwhile */
-    if (!d->leader && d->followers == 0 && d->service_waiting)
+    /* the last idle worker leaves: the service thread may have to lead */
+    if (!d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP)
         pthread_cond_signal(&d->service_cond);
     pthread_mutex_unlock(&d->lock);
     return fd;
@@ -652,10 +659,32 @@ dispatch_next(struct dispatch *d, int idle_ms)
  * out (PEEK said it is one of its own), or DISPATCH_STOP. In between it
  * leads whenever no worker does.
  */
+/* The service thread waits: until a signal (ASLEEP), or for the grace
+ * period (GRACE), which needs no signal; lock held. */
+static void
+dispatch_service_wait(struct dispatch *d, int how)
+{
+    struct timespec until;
+
+    d->service_waiting = how;
+    if (how == DISPATCH_SERVICE_ASLEEP)
+        pthread_cond_wait(&d->service_cond, &d->lock);
+    else {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += DISPATCH_SERVICE_GRACE_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->service_cond, &d->lock, &until);
+    }
+    d->service_waiting = 0;
+}
+
 int
 dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
 {
-    int fd;
+    int fd, graced = 0;
 
     pthread_mutex_lock(&d->lock);
     d->peek = peek;
@@ -670,11 +699,16 @@ dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
             break;
         }
         if (d->leader || d->followers > 0) {
-            d->service_waiting = 1;
-            pthread_cond_wait(&d->service_cond, &d->lock);
-            d->service_waiting = 0;
+            dispatch_service_wait(d, DISPATCH_SERVICE_ASLEEP);
+            graced = 0;
             continue;
         }
+        if (!graced) {      /* a worker may be back in a moment */
+            dispatch_service_wait(d, DISPATCH_SERVICE_GRACE);
+            graced = 1;
+            continue;
+        }
+        graced = 0;
         d->service_leads = 1;
         dispatch_service_scan(d);
         if (d->nservice == 0)
