@@ -139,7 +139,7 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     status_add(pg, "state wait ms", STATUS_NUM, (long long)t->wait_ms, NULL);
     status_add(pg, "states", STATUS_NUM, pc.states, NULL);
     status_add(pg, "states limit", STATUS_NUM, c->states, NULL);
-    status_add(pg, "scripts", STATUS_NUM, pc.scripts, NULL);
+    status_add(pg, "scripts loaded", STATUS_NUM, pc.scripts, NULL);
     status_add(pg, "kept connections", STATUS_NUM, dc.parked, NULL);
     status_add(pg, "restarts", STATUS_NUM, status_restarts, NULL);
     status_add(pg, "errors runtime", STATUS_NUM, (long long)t->errors[COUNTERS_RUNTIME], NULL);

@@ -37,7 +37,7 @@ static const struct status_metric status_metrics_table[] = {
     { "state wait ms", "luafcgid_state_wait_seconds", "counter", "Time requests waited for a Lua state.", NULL, 1e-3 },
     { "states", "luafcgid_states_loaded", "gauge", "Lua states loaded.", NULL, 1 },
     { "states limit", "luafcgid_states_limit", "gauge", "Most Lua states (states).", NULL, 1 },
-    { "scripts", "luafcgid_scripts", "gauge", "Scripts with a loaded state.", NULL, 1 },
+    { "scripts loaded", "luafcgid_scripts_loaded", "gauge", "Scripts with a loaded state.", NULL, 1 },
     { "kept connections", "luafcgid_kept_connections", "gauge", "Idle connections parked between requests.", NULL, 1 },
     { "restarts", "luafcgid_restarts", "counter", "Serving processes restarted by the supervisor.", NULL, 1 },
     { "errors runtime", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"runtime\"", 1 },

@@ -101,6 +101,7 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
     is($f->{'evictions flush'} + $f->{'evictions idle'} + $f->{'evictions maxrequests'}
        + $f->{'evictions memory'}, 0, 'evictions: no others');
     is($f->{states}, 4, 'states loaded: the limit');
+    is($f->{'scripts loaded'}, 4, 'scripts with a state');
     my $accepted = $f->{'accepted conn'};
 
     # JSON: php-fpm's keys and types
@@ -108,6 +109,10 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
     is($r->{headers}{'content-type'}, 'application/json', '?json is JSON');
     my $j = eval { JSON::PP->new->decode($r->{body}) };
     ok($j, 'the JSON parses') or diag $r->{body};
+    my %seen;
+    my @dup = grep { $seen{$_}++ } $r->{body} =~ /[{,]"([^"]+)":/g;
+    my %top = map { $_ => 1 } grep { !/^(pid|state|start time|start since|requests|request .*|content length|user|script|last request .*|path|states|busy|errors .*|mean duration|max duration|loads|last load time|lua memory|total duration)$/ } @dup;
+    is(join('|', sort keys %top), '', 'no key twice at the top level');
     $j //= {};
     is(join('|', grep { !exists $j->{$_} } @php_keys), '', 'every php-fpm key is in the JSON');
     my @not_numbers = grep { $_ ne 'pool' && $_ ne 'process manager' && $j->{$_} !~ /^\d+$/ } @php_keys;
