@@ -172,8 +172,7 @@ static void
 test_later_keys(void)
 {
     static const char *const later[] = {
-        "allowed_clients = { '127.0.0.1' }", "status_path = '/status'",
-        "ping_path = '/ping'", "ping_response = 'pong'", "slowlog = 'slow.log'",
+        "allowed_clients = { '127.0.0.1' }", "slowlog = 'slow.log'",
         "slowtime = 5", "access_log = 'access.log'", "access_format = '%R'",
         "upload_memory = 65536", "upload_dir = '/tmp'", "maxfields = 10"
     };
@@ -195,7 +194,7 @@ test_later_near_miss(void)
 {
     static const char *const miss[][2] = {
         { "allowed_client", "allowed_clients" }, { "allowedclients", "allowed_clients" },
-        { "ping_pat", "ping_path" }, { "upload_dri", "upload_dir" }
+        { "maxfield", "maxfields" }, { "upload_dri", "upload_dir" }
     };
     char text[128], want[128];
     struct conf *c;
@@ -208,6 +207,14 @@ test_later_near_miss(void)
     }
     c = load("wokers = 3\n");
     ok(c != NULL, "a near miss of a working key is only a warning");
+    conf_free(c);
+    c = load("ping_pat = '/ping'\n");
+    ok(c != NULL, "a near miss of ping_path, which works now, is only a warning");
+    conf_free(c);
+    c = load("status_path = '/status'\nping_path = '/ping'\nping_response = 'alive'\n");
+    ok(c && c->status_path && strcmp(c->status_path, "/status") == 0 && c->ping_path &&
+       strcmp(c->ping_path, "/ping") == 0 && strcmp(c->ping_response, "alive") == 0,
+       "status_path, ping_path and ping_response are read");
     conf_free(c);
 }
 
