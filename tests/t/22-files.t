@@ -174,10 +174,10 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
 
     my $u = LFTest->new(scripts => { 'hi.lua' => "function main(env, req) req:puts('hi') end\n" });
     $u->start;
-    $u->{extra_conf} = "ping_path = \"/ping\"\n";
+    $u->{extra_conf} = "upload_dir = \"/tmp\"\n";
     $u->write_conf;
     $u->signal('HUP');
-    ok($u->wait_log(qr/reload failed, keeping the running config: .*key 'ping_path': not supported yet/),
+    ok($u->wait_log(qr/reload failed, keeping the running config: .*key 'upload_dir': not supported yet/),
        'on HUP the old config is kept and the log says why');
     is($u->get('hi.lua')->{body}, 'hi', 'and the daemon serves on');
     $u->stop;
