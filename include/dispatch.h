@@ -5,6 +5,9 @@
 struct dispatch;
 struct listeners;
 
+/* 1 when the request waiting on fd is the service thread's to serve. */
+typedef int (*dispatch_peek_fn)(int fd);
+
 struct dispatch_counts {
     int parked;     /* kept connections waiting for their next request */
     int ready;      /* connections with a request, waiting for a worker */
@@ -16,6 +19,7 @@ struct dispatch *dispatch_new(const struct listeners *ls);
 #define DISPATCH_IDLE (-2)
 
 int   dispatch_next(struct dispatch *d, int idle_ms);
+int   dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek);
 void  dispatch_park(struct dispatch *d, int fd);
 void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max);
 void  dispatch_stop(struct dispatch *d);

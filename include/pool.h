@@ -47,7 +47,14 @@ struct pool_counts {
     int waiting;
 };
 
+/* pool_release()'s DISCARD: keep the state, or close it, and why. */
+#define POOL_KEEP           0
+#define POOL_DISCARD        1       /* broken: a failed load, no memory */
+#define POOL_DISCARD_TIMEOUT 2
+#define POOL_DISCARD_MEMORY 3
+
 typedef void (*pool_close_fn)(void *L);
+typedef void (*pool_script_fn)(void *arg, const char *path, int states, int busy, size_t memory);
 
 struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
 void         pool_destroy(struct pool *p);
@@ -59,6 +66,7 @@ void         pool_flush(struct pool *p);
 int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);
+void         pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(void *L));
 int          pool_file_id(const char *path, struct file_id *id);
 int          pool_stat_id(const struct stat *sb, struct file_id *id);
 int          pool_same_file(const struct file_id *a, const struct file_id *b);

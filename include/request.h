@@ -47,6 +47,7 @@ struct request {
     struct timespec cpu_user, cpu_system;   /* the thread's CPU time then */
     size_t          memory;         /* the Lua state's peak bytes during it */
     struct slowlog_slot *slow;      /* its worker's slot while the slow log is on */
+    int             error_kind;     /* enum counters_error of this request */
 };
 
 void request_began(struct request *r, int cpu);

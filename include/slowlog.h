@@ -16,6 +16,5 @@ void  slowlog_end(int worker);
 void  slowlog_sweep(void);
 int   slowlog_pending(struct slowlog_slot *s);
 void  slowlog_trace(struct slowlog_slot *s, lua_State *L);
-unsigned long slowlog_requests(void);
 
 #endif

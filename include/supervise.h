@@ -15,6 +15,7 @@ struct listeners;
 int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
                    struct listeners *ls);
 void supervise_ready(void);
+int  supervise_restarts(void);
 void supervise_watch_parent(void);
 
 #endif

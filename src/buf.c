@@ -8,6 +8,8 @@
  * forever, and a site of huge pages does not map and unmap a buffer per
  * request (in a threaded process every munmap stalls all threads).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +130,23 @@ buf_trim(struct buf *b, size_t cap)
     b->data = p;
     b->cap = cap;
     return 1;
+}
+
+/* Append printf-style text; -1 when out of memory. */
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(b, (size_t)n + 1) < 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
 }

@@ -40,6 +40,23 @@
  * are served; parked ones whose next request has already arrived join the
  * queue; idle ones are closed. Then the workers stop.
  *
+ * The service thread: status and ping must answer when every worker is
+ * busy (a script in an endless loop, say), and then no worker leads.
+ * One more thread waits while a worker leads or idles, and leads in their
+ * place when none does (dispatch_service_next). While it leads it looks
+ * at each connection that became readable with MSG_PEEK (the peek
+ * function given at start): a status or ping request it takes and serves
+ * itself; any other stays in the ready queue, untouched and in order, for
+ * the next free worker. A worker that comes back idle wakes it, and it
+ * hands the lead back. It leads only after no worker has led for
+ * DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
+ * sooner, so the lead never bounces between threads per request, and the
+ * thread is woken at most once per grace period. It accepts new connections only while few wait
+ * (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
+ * as before, so a stuck pool does not turn clients' retries into
+ * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
+ * path is as before but for one test when the last idle worker leaves.
+ *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
  * that found nothing to do for a while is told so once, to give back the
@@ -59,6 +76,7 @@
 
 #include "luafcgid.h"
 #include "acl.h"
+#include "counters.h"
 #include "dispatch.h"
 #include "listen.h"
 #include "log.h"
@@ -66,6 +84,13 @@
 
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
+#define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
+#define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
+                                       * before the service thread leads */
+#define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
+#define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
+#define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
+                                     * while no worker is free */
 
 struct parked {
     int         fd;
@@ -100,6 +125,15 @@ struct dispatch {
     int             fd_failed, fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
+    /* the service thread: it leads when no worker does (service_leads),
+     * else waits on service_cond (service_waiting); SERVICE holds the
+     * connections it picked out for itself, with peek telling which */
+    pthread_cond_t  service_cond;
+    int             service_leads, service_waiting;
+    int             service[DISPATCH_SERVICE_QUEUE];
+    int             nservice;
+    int             unpeeked;   /* the last ones of ready[] not peeked at */
+    dispatch_peek_fn peek;
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
     int             pfds_cap;
@@ -156,7 +190,8 @@ dispatch_new(const struct listeners *ls)
         pthread_condattr_t attr;
         if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
             pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0) {
+            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0 ||
+            pthread_cond_init(&d->service_cond, &attr) != 0) {
             log_err("dispatcher: cannot initialise its lock");
             goto fail;
         }
@@ -210,6 +245,7 @@ dispatch_ready_push(struct dispatch *d, int fd)
     }
     d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
     d->nready++;
+    counters_queue(d->nready);      /* the status page's max listen queue */
     return 0;
 }
 
@@ -223,7 +259,51 @@ dispatch_ready_pop(struct dispatch *d)
     fd = d->ready[d->ready_head];
     d->ready_head = (d->ready_head + 1) % d->ready_cap;
     d->nready--;
+    if (d->unpeeked > d->nready)
+        d->unpeeked = d->nready;
     return fd;
+}
+
+/* FD has a request: the service thread's when it leads and the request
+ * is one of its own (status, ping), else the workers'; lock held. */
+static void
+dispatch_queue(struct dispatch *d, int fd)
+{
+    if (d->service_leads && d->peek && d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd)) {
+        d->service[d->nservice++] = fd;
+        return;
+    }
+    if (dispatch_ready_push(d, fd) == 0 && !d->service_leads)
+        d->unpeeked++;
+}
+
+/* The service thread takes the lead: requests queued while a worker led
+ * were not looked at; its own among them come out, the others keep their
+ * order. Lock held. */
+static void
+dispatch_service_scan(struct dispatch *d)
+{
+    int i, kept = d->nready - d->unpeeked, n = d->nready;
+
+    if (d->peek == NULL || d->unpeeked == 0)
+        return;
+    for (i = n - d->unpeeked; i < n; i++) {
+        int fd = d->ready[(d->ready_head + i) % d->ready_cap];
+        if (d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd))
+            d->service[d->nservice++] = fd;
+        else
+            d->ready[(d->ready_head + kept++) % d->ready_cap] = fd;
+    }
+    d->nready = kept;
+    d->unpeeked = 0;
+}
+
+/* The service thread leads and enough new connections wait for a worker:
+ * leave the rest in the backlog. Lock held. */
+static int
+dispatch_service_full(const struct dispatch *d)
+{
+    return d->service_leads && d->nready + d->nparked - d->nkept >= DISPATCH_SERVICE_ACCEPT;
 }
 
 static void
@@ -330,7 +410,7 @@ dispatch_accept_from(struct dispatch *d, int k, int burst)
     socklen_t plen;
     int i, fd, on = 1;
 
-    for (i = 0; i < burst; i++) {
+    for (i = 0; i < burst && !dispatch_service_full(d); i++) {
         plen = sizeof(peer);
 #if defined(SOCK_CLOEXEC) && defined(__linux__)
         fd = accept4(d->listen.fd[k], (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -359,7 +439,7 @@ dispatch_accept_from(struct dispatch *d, int k, int burst)
         if (d->listen.tcp[k])
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))
-            dispatch_ready_push(d, fd);
+            dispatch_queue(d, fd);
         else
             dispatch_parked_add(d, fd, 0);
     }
@@ -394,7 +474,8 @@ dispatch_poll_set(struct dispatch *d, long long now)
     d->pfds[0].fd = d->wake[0];
     /* not while stopping, nor while backing off (poll skips fd -1) */
     for (k = 0; k < d->listen.n; k++)
-        d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ? -1 : d->listen.fd[k];
+        d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ||
+                            dispatch_service_full(d) ? -1 : d->listen.fd[k];
     for (i = at; i < n; i++)
         d->pfds[i].fd = d->parked[i - at].fd;
     for (i = 0; i < n; i++) {
@@ -443,7 +524,7 @@ dispatch_collect(struct dispatch *d, int n)
         if (d->pfds[i].revents) {
             int fd = d->parked[j].fd;
             dispatch_parked_remove(d, j);
-            dispatch_ready_push(d, fd);
+            dispatch_queue(d, fd);
         } else if (d->keepalive_timeout > 0 && now - d->parked[j].since >= limit) {
             close(d->parked[j].fd);
             dispatch_parked_remove(d, j);
@@ -463,6 +544,19 @@ dispatch_collect(struct dispatch *d, int n)
     }
 }
 
+/* Is there a reason for the leader to stop polling? A worker leads until
+ * a request is ready, the service thread until it has one of its own or a
+ * worker is idle to lead in its place; lock held. */
+static int
+dispatch_lead_done(struct dispatch *d)
+{
+    if (d->stopping)
+        return 1;
+    if (d->service_leads)
+        return d->nservice > 0 || d->followers > 0;
+    return d->nready > 0;
+}
+
 /* Lead: poll until something is ready, we must stop, or IDLE_AT (ms,
  * 0 = never) passes with nothing to do; lock held. 1 when idle. */
 static int
@@ -471,7 +565,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     int n, rc, idle = 0;
 
     d->leader = 1;
-    while (!d->stopping && d->nready == 0) {
+    while (!dispatch_lead_done(d)) {
         long long now = pool_now_ms();
         int timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
@@ -572,6 +666,8 @@ dispatch_next(struct dispatch *d, int idle_ms)
             continue;
         }
         d->followers++;
+        if (d->service_leads)
+            dispatch_wake_leader(d);    /* the service thread hands the lead back */
         if (idle_at && pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT &&
             d->nready == 0 && d->leader) {
             d->followers--;
@@ -587,6 +683,76 @@ dispatch_next(struct dispatch *d, int idle_ms)
         pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
     if (d->followers > 1 && d->nready > 1)
         pthread_cond_broadcast(&d->cond);
+    /* the last idle worker leaves: the service thread may have to lead */
+    if (!d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP)
+        pthread_cond_signal(&d->service_cond);
+    pthread_mutex_unlock(&d->lock);
+    return fd;
+}
+
+/*
+ * The service thread's loop: the next connection whose request it picked
+ * out (PEEK said it is one of its own), or DISPATCH_STOP. In between it
+ * leads whenever no worker does.
+ */
+/* The service thread waits: until a signal (ASLEEP), or for the grace
+ * period (GRACE), which needs no signal; lock held. */
+static void
+dispatch_service_wait(struct dispatch *d, int how)
+{
+    struct timespec until;
+
+    d->service_waiting = how;
+    if (how == DISPATCH_SERVICE_ASLEEP)
+        pthread_cond_wait(&d->service_cond, &d->lock);
+    else {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += DISPATCH_SERVICE_GRACE_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->service_cond, &d->lock, &until);
+    }
+    d->service_waiting = 0;
+}
+
+int
+dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
+{
+    int fd, graced = 0;
+
+    pthread_mutex_lock(&d->lock);
+    d->peek = peek;
+    for (;;) {
+        if (d->nservice > 0) {
+            fd = d->service[0];     /* oldest first */
+            memmove(d->service, d->service + 1, (size_t)--d->nservice * sizeof(*d->service));
+            break;
+        }
+        if (d->stopping) {
+            fd = DISPATCH_STOP;
+            break;
+        }
+        if (d->leader || d->followers > 0) {
+            dispatch_service_wait(d, DISPATCH_SERVICE_ASLEEP);
+            graced = 0;
+            continue;
+        }
+        if (!graced) {      /* a worker may be back in a moment */
+            dispatch_service_wait(d, DISPATCH_SERVICE_GRACE);
+            graced = 1;
+            continue;
+        }
+        graced = 0;
+        d->service_leads = 1;
+        dispatch_service_scan(d);
+        if (d->nservice == 0)
+            dispatch_lead(d, 0);
+        d->service_leads = 0;
+        if (d->followers > 0)
+            pthread_cond_signal(&d->cond);  /* an idle worker leads now */
+    }
     pthread_mutex_unlock(&d->lock);
     return fd;
 }
@@ -622,6 +788,7 @@ dispatch_stop(struct dispatch *d)
     d->woken = 0;
     dispatch_wake_leader(d);
     pthread_cond_broadcast(&d->cond);
+    pthread_cond_broadcast(&d->service_cond);
     while (d->polling)      /* the wake-up ends its poll() at once */
         pthread_cond_wait(&d->polled, &d->lock);
     /* no one watches the socket now; take what connected before the stop */
@@ -653,12 +820,15 @@ dispatch_destroy(struct dispatch *d)
         return;
     while ((fd = dispatch_ready_pop(d)) >= 0)
         close(fd);
+    while (d->nservice > 0)
+        close(d->service[--d->nservice]);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
     close(d->wake[0]);
     close(d->wake[1]);
     pthread_cond_destroy(&d->cond);
     pthread_cond_destroy(&d->polled);
+    pthread_cond_destroy(&d->service_cond);
     pthread_mutex_destroy(&d->lock);
     free(d->ready);
     free(d->parked);

@@ -34,6 +34,7 @@
 #include "luafcgid.h"
 #include "accesslog.h"
 #include "conf.h"
+#include "counters.h"
 #include "daemon.h"
 #include "fsdir.h"
 #include "dispatch.h"
@@ -46,6 +47,7 @@
 #include "request.h"
 #include "slowlog.h"
 #include "state.h"
+#include "status.h"
 #include "supervise.h"
 #include "upgrade.h"
 #include "wire.h"
@@ -317,6 +319,12 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     }
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
+    if (counters_init(c->workers) < 0) {
+        dispatch_destroy(dispatch);
+        pool_destroy(pool);
+        return -1;
+    }
+    status_init(pool, dispatch, supervise_restarts());
     request_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch);
@@ -342,6 +350,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
     main_close_logs();
+    counters_free();
     return 0;
 }
 

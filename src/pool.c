@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "luafcgid.h"
+#include "counters.h"
 #include "log.h"
 #include "pool.h"
 
@@ -269,11 +270,16 @@ pool_idle_push(struct pool *p, struct pool_state *st)
 
 /* Take ST (not idle-listed) out of the pool and onto the DEAD list, to be
  * closed once the lock is dropped. */
+/* Take ST out of the pool, onto DEAD to be closed; WHY (an enum
+ * counters_evict, or -1 for a state that never loaded or is not counted)
+ * goes to the status page. Lock held. */
 static void
-pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead)
+pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why)
 {
     struct pool_entry *e = st->entry;
 
+    if (why >= 0 && st->L)
+        counters_evicted((enum counters_evict)why);
     e->nstates--;
     p->nstates--;
     st->entry = NULL;
@@ -311,6 +317,13 @@ static int
 pool_state_current(const struct pool *p, const struct pool_state *st)
 {
     return st->generation == p->generation && pool_same_file(&st->id, &st->entry->id);
+}
+
+/* Why a state that is not current goes: a flush, or its file changed. */
+static int
+pool_stale_why(const struct pool *p, const struct pool_state *st)
+{
+    return st->generation != p->generation ? COUNTERS_EVICT_FLUSH : COUNTERS_EVICT_CHANGED;
 }
 
 /* The idle state least worth keeping: fewest hits, then longest idle. */
@@ -362,7 +375,7 @@ pool_take_idle(struct pool *p, struct pool_entry *e, int worker, struct pool_sta
             st->busy = 1;
             break;
         }
-        pool_remove(p, st, dead);
+        pool_remove(p, st, dead, pool_stale_why(p, st));
     }
     e->pins--;
     return st;
@@ -379,6 +392,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     unsigned hash = pool_hash(path);
     struct pool_state *st = NULL, *dead = NULL, *victim;
     struct pool_entry *e;
+    long long waited_from = 0;
 
     *fresh = 0;
     pthread_mutex_lock(&p->lock);
@@ -392,7 +406,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
         if (e == NULL || e->nstates < p->limits.clones) {
             if (p->nstates >= p->limits.states && (victim = pool_victim(p)) != NULL) {
                 pool_idle_unlink(p, victim->entry, victim);
-                pool_remove(p, victim, &dead);
+                pool_remove(p, victim, &dead, COUNTERS_EVICT_FULL);
                 e = pool_lookup(p, path, hash);
             }
             if (p->nstates < p->limits.states) {
@@ -406,6 +420,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
                 break;
             }
         }
+        if (waited_from == 0)
+            waited_from = pool_now_ms();
         p->waiting++;
         pthread_cond_wait(&p->cond, &p->lock);
         p->waiting--;
@@ -415,6 +431,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     if (st)
         st->last_worker = worker;
     pthread_mutex_unlock(&p->lock);
+    if (waited_from)
+        counters_waited(pool_now_ms() - waited_from);
     pool_close_dead(p, dead);
     return st;
 }
@@ -431,10 +449,18 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
     st->last_used = pool_now_ms();
     if (st->L)
         st->requests++;
-    if (discard || st->L == NULL || !pool_state_current(p, st) ||
-        (p->limits.maxrequests > 0 && st->requests >= (unsigned long)p->limits.maxrequests) ||
-        p->nstates > p->limits.states)
-        pool_remove(p, st, &dead);
+    if (discard == POOL_DISCARD_TIMEOUT)
+        pool_remove(p, st, &dead, COUNTERS_EVICT_TIMEOUT);
+    else if (discard == POOL_DISCARD_MEMORY)
+        pool_remove(p, st, &dead, COUNTERS_EVICT_MEMORY);
+    else if (discard || st->L == NULL)
+        pool_remove(p, st, &dead, -1);
+    else if (!pool_state_current(p, st))
+        pool_remove(p, st, &dead, pool_stale_why(p, st));
+    else if (p->limits.maxrequests > 0 && st->requests >= (unsigned long)p->limits.maxrequests)
+        pool_remove(p, st, &dead, COUNTERS_EVICT_MAXREQUESTS);
+    else if (p->nstates > p->limits.states)
+        pool_remove(p, st, &dead, COUNTERS_EVICT_FULL);
     else
         pool_idle_push(p, st);
     if (p->waiting)
@@ -454,7 +480,7 @@ pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_befor
         next = st->next;
         if (!pool_state_current(p, st) || st->last_used < idle_before) {
             pool_idle_unlink(p, e, st);
-            pool_remove(p, st, dead);
+            pool_remove(p, st, dead, pool_state_current(p, st) ? COUNTERS_EVICT_IDLE : pool_stale_why(p, st));
         }
     }
     e->pins--;
@@ -467,7 +493,7 @@ pool_trim(struct pool *p, struct pool_state **dead)
 
     while (p->nstates > p->limits.states && (victim = pool_victim(p)) != NULL) {
         pool_idle_unlink(p, victim->entry, victim);
-        pool_remove(p, victim, dead);
+        pool_remove(p, victim, dead, COUNTERS_EVICT_FULL);
     }
 }
 
@@ -590,6 +616,29 @@ pool_counts(struct pool *p, struct pool_counts *out)
     out->idle = p->nidle;
     out->scripts = p->nentries;
     out->waiting = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Call FN for every script with states: its path, its states, how many
+ * are busy, and the bytes MEM says its idle states hold (a busy state is
+ * its worker's to read). Under the lock: FN must be quick. */
+void
+pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(void *L))
+{
+    struct pool_entry *e;
+    struct pool_state *st;
+    unsigned i;
+
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->nbuckets; i++)
+        for (e = p->buckets[i]; e; e = e->hnext) {
+            size_t bytes = 0;
+            int idle = 0;
+            for (st = e->idle; st; st = st->next, idle++)
+                if (st->L && mem)
+                    bytes += mem(st->L);
+            fn(arg, e->path, e->nstates, e->nstates - idle, bytes);
+        }
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -31,6 +31,7 @@
 #include "api.h"
 #include "body.h"
 #include "conf.h"
+#include "counters.h"
 #include "housekeep.h"
 #include "log.h"
 #include "pool.h"
@@ -42,6 +43,7 @@
 #include "state.h"
 #include "upload.h"
 #include "wsapi.h"
+#include "status.h"
 #include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -457,7 +459,7 @@ request_describe_error(lua_State *L, char *why, size_t whylen)
         snprintf(why, whylen, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
-/* Call the handler; returns 1 when the state must be closed. */
+/* Call the handler; a POOL_DISCARD_* when the state must be closed. */
 static int
 request_call(struct request *r, lua_State *L)
 {
@@ -472,7 +474,11 @@ request_call(struct request *r, lua_State *L)
     state_disarm(L);
     /* a limit once hit fails the request even if something swallowed it */
     if (state_over(L) != STATE_OK || (rc != 0 && !state_is_exit(L, -1))) {
-        discard = state_over(L) != STATE_OK || rc == LUA_ERRMEM;
+        r->error_kind = state_over(L) == STATE_OVER_TIME ? COUNTERS_TIMEOUT :
+                        state_over(L) == STATE_OVER_MEMORY || rc == LUA_ERRMEM ? COUNTERS_MEMORY :
+                        COUNTERS_RUNTIME;
+        discard = r->error_kind == COUNTERS_TIMEOUT ? POOL_DISCARD_TIMEOUT :
+                  r->error_kind == COUNTERS_MEMORY ? POOL_DISCARD_MEMORY : POOL_KEEP;
         request_describe_error(L, why, sizeof(why));
         request_error(r, 500, why);
     }
@@ -511,11 +517,47 @@ request_run(struct request *r, const struct file_id *id)
     }
     if (fresh && (status = request_load(r, st, why, sizeof(why))) != 0) {
         pool_release(r->pool, st, 1);
+        r->error_kind = status == 500 ? COUNTERS_SYNTAX : COUNTERS_NOT_FOUND;
         request_error(r, status, why);
         return;
     }
+    if (fresh)
+        counters_loaded(r->worker);
     discard = request_call(r, st->L);
     pool_release(r->pool, st, discard);
+}
+
+/* The status or ping page: no script, no Lua, headers that forbid
+ * caching, and no body for HEAD. */
+static void
+request_status(struct request *r, enum status_which which)
+{
+    const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp);
+    const char *ctype = "text/plain;charset=UTF-8";
+    int rc = 0;
+
+    buf_puts(&r->head, "Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
+             "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
+    if (which == STATUS_PING)
+        rc = buf_puts(&r->body, r->conf->ping_response);    /* as php-fpm: no newline */
+    else
+        rc = status_render(r->conf, FCGX_GetParam("QUERY_STRING", r->fcgx.envp), &r->body, &ctype);
+    if (rc < 0) {
+        request_error(r, 500, "out of memory for the status page");
+        request_finish(r);
+        return;
+    }
+    request_set(&r->ctype, ctype);
+    if (method && strcmp(method, "HEAD") == 0) {
+        char len[64];
+        /* the length the body would have, as a GET would get it */
+        snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
+        buf_puts(&r->head, len);
+        r->has_length = 1;
+        buf_reset(&r->body);
+    }
+    request_finish(r);
+    buf_reset(&r->body);
 }
 
 void
@@ -523,14 +565,27 @@ request_handle(struct request *r)
 {
     char why[REQUEST_ERRLEN];
     struct file_id id;
+    enum status_which which;
     int status;
 
     r->conf = conf_acquire();
     request_reset(r);
+    counters_accept();
+    which = status_match(r->conf, FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp));
+    if (which != STATUS_NONE) {
+        request_status(r, which);
+        conf_release(r->conf);
+        r->conf = NULL;
+        return;
+    }
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
     r->memory = 0;
+    r->error_kind = COUNTERS_OK;
     status = request_check_script(r, &id, why, sizeof(why));
     scoreboard_enter(r->worker, r->script);
+    counters_begin(r->worker, FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp),
+                   FCGX_GetParam("REQUEST_URI", r->fcgx.envp), r->script,
+                   FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp));
     if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)
         r->slow = slowlog_begin(r);     /* with the script resolved */
     if (status == 0 && !body_defer(r))
@@ -542,8 +597,11 @@ request_handle(struct request *r)
         upload_cleanup(r);
         if (r->wire != NULL)
             wire_resume(r->wire);
-    } else if (status > 0)
+    } else if (status > 0) {
+        if (status == 403 || status == 404)
+            r->error_kind = COUNTERS_NOT_FOUND;
         request_error(r, status, why);
+    }
     if (!r->client_gone)
         request_finish(r);
     if (r->slow != NULL) {
@@ -561,6 +619,7 @@ request_handle(struct request *r)
     r->conf = NULL;
     r->script = NULL;
     scoreboard_leave(r->worker);
+    counters_end(r->worker, (enum counters_error)r->error_kind);
 }
 
 /*

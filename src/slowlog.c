@@ -39,6 +39,7 @@
 #include "luafcgid.h"
 #include "accesslog.h"
 #include "conf.h"
+#include "counters.h"
 #include "log.h"
 #include "logfile.h"
 #include "reqid.h"
@@ -73,7 +74,6 @@ struct slowlog_slot {
 static struct slowlog_slot *slowlog_slots;
 static int slowlog_nslots;
 static struct logfile slowlog_file = LOGFILE_INIT("slow log");
-static unsigned long slowlog_count;    /* atomic: entries written */
 
 static long long
 slowlog_now_us(void)
@@ -226,7 +226,7 @@ slowlog_emit(struct slowlog_entry *e)
         e->len = sizeof(e->data) - 2;
     e->data[e->len++] = '\n';       /* a blank line between entries */
     logfile_write(&slowlog_file, e->data, e->len);
-    __atomic_fetch_add(&slowlog_count, 1, __ATOMIC_RELAXED);
+    counters_slow();
 }
 
 /* One frame, as luaL_traceback writes it. */
@@ -331,11 +331,4 @@ slowlog_sweep(void)
         return;
     for (i = 0; i < slowlog_nslots; i++)
         slowlog_check(&slowlog_slots[i], now, slowtime_us);
-}
-
-/* Slow requests logged since start, for the status page. */
-unsigned long
-slowlog_requests(void)
-{
-    return __atomic_load_n(&slowlog_count, __ATOMIC_RELAXED);
 }

@@ -268,6 +268,14 @@ supervise_spawn(int pidfd, int *rfd)
     return pid;
 }
 
+/* How many serving processes came up before this one: the restarts, as
+ * the serving child sees them (it is forked with the count). */
+int
+supervise_restarts(void)
+{
+    return sv.started;
+}
+
 /* The serving child: say it serves. */
 void
 supervise_ready(void)

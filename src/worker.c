@@ -16,6 +16,10 @@
  * decide, and close without libfcgi's lingering select(), which would
  * hold the worker while a client trickles bytes.
  *
+ * One more thread, the service thread, serves status and ping requests
+ * when every worker is busy (see dispatch.c); it is a worker in all but
+ * its loop, numbered 0.
+ *
  * Every byte of the connection passes the record layer (wire.c), which
  * refuses records out of sequence, bounds the params, the bytes and the
  * time a request takes on the client, and tells
@@ -44,6 +48,7 @@
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
+#include "status.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -200,28 +205,47 @@ worker_main(void *arg)
     return NULL;
 }
 
+/* The service thread: only the status and ping requests the dispatcher
+ * picked out for it while no worker was free. */
+static void *
+worker_service_main(void *arg)
+{
+    struct worker *w = arg;
+    int fd;
+
+    while ((fd = dispatch_service_next(w->dispatch, status_peek)) != DISPATCH_STOP)
+        worker_serve(w, fd);
+    pthread_mutex_lock(&running_lock);
+    running--;
+    pthread_cond_broadcast(&running_done);
+    pthread_mutex_unlock(&running_lock);
+    return NULL;
+}
+
+/* COUNT workers, numbered from 1, and the service thread, numbered 0. */
 int
 worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 {
     int i, rc;
 
-    if ((workers = calloc((size_t)count, sizeof(*workers))) == NULL) {
+    if ((workers = calloc((size_t)count + 1, sizeof(*workers))) == NULL) {
         log_syserr("cannot allocate %d workers", count);
         return -1;
     }
-    nworkers = count;
-    for (i = 0; i < count; i++) {
+    nworkers = count + 1;
+    for (i = 0; i <= count; i++) {
         struct worker *w = &workers[i];
+        int number = i < count ? i + 1 : 0;
         w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(i * 2654435761u);
         w->dispatch = dispatch;
-        if (request_init(&w->req, i + 1, pool) < 0)
+        if (request_init(&w->req, number, pool) < 0)
             return -1;
         w->req.wire = &w->wire;
         pthread_mutex_lock(&running_lock);
         running++;
         pthread_mutex_unlock(&running_lock);
-        if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
-            log_err("cannot start worker %d: %s", i + 1, strerror(rc));
+        if ((rc = pthread_create(&w->thread, NULL, number ? worker_main : worker_service_main, w)) != 0) {
+            log_err("cannot start worker %d: %s", number, strerror(rc));
             request_free(&w->req);
             pthread_mutex_lock(&running_lock);
             running--;

@@ -1,0 +1,345 @@
+/*
+ * counters.c: the figures behind the status page.
+ *
+ * Totals are relaxed atomic adds: one instruction per event, no lock, no
+ * shared cache line held across a request. What a worker is running (its
+ * method, URI, script, since when) is several fields that must read
+ * together, so each worker has its own slot behind its own mutex: only the
+ * worker and an occasional status request take it, so it is never
+ * contended on the hot path. Slots are made once at start-up and live as
+ * long as the process.
+ *
+ * Per-script figures live in the same slot: a small hash of the scripts
+ * this worker ran, keyed by path, so a request updates only its own
+ * worker's table; the status page merges the tables. A 404 makes no entry
+ * (a scan of random names must not grow them), and past
+ * COUNTERS_SCRIPTS scripts a worker counts the rest under "(other)".
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "counters.h"
+#include "log.h"
+#include "pool.h"
+
+#define COUNTERS_SCRIPTS 256     /* scripts one worker keeps apart */
+#define COUNTERS_BUCKETS (COUNTERS_SCRIPTS * 2)
+#define COUNTERS_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define COUNTERS_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct counters_slot {
+    pthread_mutex_t         lock;   /* guards w and scripts */
+    struct counters_worker  w;
+    long long               start_us;
+    struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
+    int                     nscripts;
+};
+
+/* Made by counters_init() before any worker starts, freed after they end. */
+static struct counters_slot *counters_slots;
+static int counters_nslots;
+static struct counters_totals counters_all;     /* atomics only */
+
+int
+counters_init(int workers)
+{
+    int i;
+
+    counters_slots = calloc((size_t)workers, sizeof(*counters_slots));
+    if (counters_slots == NULL) {
+        log_syserr("cannot allocate the counters of %d workers", workers);
+        return -1;
+    }
+    counters_nslots = workers;
+    memset(&counters_all, 0, sizeof(counters_all));
+    counters_all.start_time = time(NULL);
+    for (i = 0; i < workers; i++) {
+        if (pthread_mutex_init(&counters_slots[i].lock, NULL) != 0) {
+            log_err("cannot initialise the counters' locks");
+            counters_nslots = i;
+            counters_free();
+            return -1;
+        }
+        counters_slots[i].w.started = counters_all.start_time;
+    }
+    return 0;
+}
+
+void
+counters_free(void)
+{
+    int i, j;
+
+    for (i = 0; i < counters_nslots; i++) {
+        pthread_mutex_destroy(&counters_slots[i].lock);
+        for (j = 0; j < COUNTERS_BUCKETS; j++)
+            free(counters_slots[i].scripts[j]);
+    }
+    free(counters_slots);
+    counters_slots = NULL;
+    counters_nslots = 0;
+}
+
+static void counters_copy(char *dst, size_t len, const char *src);
+
+static long long
+counters_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The slot's entry for PATH, made on first sight; slot locked. NULL only
+ * when out of memory. */
+static struct counters_script *
+counters_script(struct counters_slot *s, const char *path)
+{
+    unsigned h = 2166136261u, i;
+    const char *p;
+
+    if (s->nscripts >= COUNTERS_SCRIPTS - 1)
+        path = "(other)";
+    for (p = path; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (i = h % COUNTERS_BUCKETS; s->scripts[i]; i = (i + 1) % COUNTERS_BUCKETS)
+        if (strcmp(s->scripts[i]->path, path) == 0)
+            return s->scripts[i];
+    if ((s->scripts[i] = calloc(1, sizeof(**s->scripts))) == NULL) {
+        log_syserr("cannot count the requests of %s", path);
+        return NULL;
+    }
+    s->nscripts++;
+    counters_copy(s->scripts[i]->path, sizeof(s->scripts[i]->path), path);
+    return s->scripts[i];
+}
+
+static void
+counters_copy(char *dst, size_t len, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= len)
+        n = len - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/* A request was read (php-fpm's accepted conn counts requests). */
+void
+counters_accept(void)
+{
+    COUNTERS_ADD(counters_all.accepted, 1);
+}
+
+/* Worker WORKER (1-based) starts running a script's request. */
+void
+counters_begin(int worker, const char *method, const char *uri, const char *script,
+               const char *content_length)
+{
+    struct counters_slot *s;
+    int active;
+
+    active = COUNTERS_ADD(counters_all.active, 1);
+    if (active > COUNTERS_GET(counters_all.max_active))
+        __atomic_store_n(&counters_all.max_active, active, __ATOMIC_RELAXED);
+    if (active >= counters_nslots)
+        COUNTERS_ADD(counters_all.max_children_reached, 1);
+    if (worker < 1 || worker > counters_nslots)
+        return;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    s->w.running = 1;
+    s->w.start_ms = pool_now_ms();
+    s->start_us = counters_now_us();
+    s->w.duration_us = 0;
+    counters_copy(s->w.method, sizeof(s->w.method), method);
+    counters_copy(s->w.uri, sizeof(s->w.uri), uri);
+    counters_copy(s->w.script, sizeof(s->w.script), script);
+    s->w.content_length = content_length ? atoll(content_length) : 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Worker WORKER's request ended; KIND says how it failed, if it did. */
+void
+counters_end(int worker, enum counters_error kind)
+{
+    struct counters_slot *s;
+    struct counters_script *sc;
+
+    COUNTERS_ADD(counters_all.active, -1);
+    if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)
+        COUNTERS_ADD(counters_all.errors[kind], 1);
+    if (worker < 1 || worker > counters_nslots)
+        return;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    s->w.running = 0;
+    s->w.requests++;
+    s->w.duration_us = counters_now_us() - s->start_us;
+    if (kind != COUNTERS_NOT_FOUND && (sc = counters_script(s, s->w.script)) != NULL) {
+        sc->requests++;
+        if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)
+            sc->errors[kind]++;
+        sc->total_us += (unsigned long long)s->w.duration_us;
+        if ((unsigned long long)s->w.duration_us > sc->max_us)
+            sc->max_us = (unsigned long long)s->w.duration_us;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Worker WORKER loaded its request's script into a new state. */
+void
+counters_loaded(int worker)
+{
+    struct counters_slot *s;
+    struct counters_script *sc;
+
+    if (worker < 1 || worker > counters_nslots)
+        return;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    if ((sc = counters_script(s, s->w.script)) != NULL) {
+        sc->loads++;
+        sc->last_load = time(NULL);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A request ran past slowtime (the slow log counts it here). */
+void
+counters_slow(void)
+{
+    COUNTERS_ADD(counters_all.slow, 1);
+}
+
+/* A state was closed for WHY. */
+void
+counters_evicted(enum counters_evict why)
+{
+    if (why < COUNTERS_NEVICT)
+        COUNTERS_ADD(counters_all.evictions[why], 1);
+}
+
+/* A request waited MS for a state of its script. */
+void
+counters_waited(long long ms)
+{
+    COUNTERS_ADD(counters_all.waits, 1);
+    COUNTERS_ADD(counters_all.wait_ms, (unsigned long long)ms);
+}
+
+/* WAITING requests wait for a worker now: keep the most seen. */
+void
+counters_queue(int waiting)
+{
+    if (waiting > COUNTERS_GET(counters_all.max_queue))
+        __atomic_store_n(&counters_all.max_queue, waiting, __ATOMIC_RELAXED);
+}
+
+void
+counters_totals(struct counters_totals *out)
+{
+    int i;
+
+    out->start_time = counters_all.start_time;
+    out->accepted = COUNTERS_GET(counters_all.accepted);
+    out->active = COUNTERS_GET(counters_all.active);
+    out->max_active = COUNTERS_GET(counters_all.max_active);
+    out->max_children_reached = COUNTERS_GET(counters_all.max_children_reached);
+    out->slow = COUNTERS_GET(counters_all.slow);
+    out->waits = COUNTERS_GET(counters_all.waits);
+    out->wait_ms = COUNTERS_GET(counters_all.wait_ms);
+    out->max_queue = COUNTERS_GET(counters_all.max_queue);
+    for (i = 0; i < COUNTERS_NERRORS; i++)
+        out->errors[i] = COUNTERS_GET(counters_all.errors[i]);
+    for (i = 0; i < COUNTERS_NEVICT; i++)
+        out->evictions[i] = COUNTERS_GET(counters_all.evictions[i]);
+}
+
+/* A copy of worker WORKER's slot (1-based); -1 when there is none. A
+ * running request's duration is how long it has run so far. */
+int
+counters_worker(int worker, struct counters_worker *out)
+{
+    struct counters_slot *s;
+
+    if (worker < 1 || worker > counters_nslots)
+        return -1;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    *out = s->w;
+    pthread_mutex_unlock(&s->lock);
+    if (out->running)
+        out->duration_us = (pool_now_ms() - out->start_ms) * 1000;
+    return 0;
+}
+
+static int
+counters_by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct counters_script *)a)->path, ((const struct counters_script *)b)->path);
+}
+
+/* Add B's figures to A (the same script, another worker). */
+static void
+counters_merge(struct counters_script *a, const struct counters_script *b)
+{
+    int k;
+
+    a->requests += b->requests;
+    for (k = 0; k < COUNTERS_NERRORS; k++)
+        a->errors[k] += b->errors[k];
+    a->total_us += b->total_us;
+    a->loads += b->loads;
+    if (b->max_us > a->max_us)
+        a->max_us = b->max_us;
+    if (b->last_load > a->last_load)
+        a->last_load = b->last_load;
+}
+
+/* Every script's figures, all workers' together, sorted by path, in a
+ * new array at OUT (the caller frees it); how many, or -1. */
+int
+counters_scripts(struct counters_script **out)
+{
+    struct counters_script *all;
+    int i, j, n = 0, max = 0;
+
+    for (i = 0; i < counters_nslots; i++) {
+        pthread_mutex_lock(&counters_slots[i].lock);
+        max += counters_slots[i].nscripts;
+        pthread_mutex_unlock(&counters_slots[i].lock);
+    }
+    max += counters_nslots;     /* room for what came meanwhile; the rest waits */
+    if ((all = calloc((size_t)max + 1, sizeof(*all))) == NULL) {
+        log_syserr("status: cannot gather the scripts' figures");
+        return -1;
+    }
+    for (i = 0; i < counters_nslots; i++) {
+        struct counters_slot *s = &counters_slots[i];
+        pthread_mutex_lock(&s->lock);
+        for (j = 0; j < COUNTERS_BUCKETS && n < max; j++)
+            if (s->scripts[j])
+                all[n++] = *s->scripts[j];
+        pthread_mutex_unlock(&s->lock);
+    }
+    qsort(all, (size_t)n, sizeof(*all), counters_by_path);
+    for (i = 0, j = -1; i < n; i++) {
+        if (j >= 0 && strcmp(all[j].path, all[i].path) == 0)
+            counters_merge(&all[j], &all[i]);
+        else if (++j != i)
+            all[j] = all[i];
+    }
+    *out = all;
+    return n ? j + 1 : 0;
+}
+
+int
+counters_workers(void)
+{
+    return counters_nslots;
+}

@@ -1,0 +1,217 @@
+/*
+ * status_format.c: the status page as php-fpm writes it: plain text
+ * (keys padded to one column), JSON (the same keys, times in epoch
+ * seconds), XML (keys with dashes) and an HTML table. Tools written for
+ * php-fpm's page parse these, so the layout follows fpm_status.c; our own
+ * figures come after php-fpm's in the same shape.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "status.h"
+
+#define STATUS_TEXT_PAD 22      /* php-fpm's column: "max active processes: " */
+
+/* Append S with the characters FMT's syntax needs escaped. */
+static int
+status_escape(struct buf *b, const char *s, enum status_format fmt)
+{
+    int rc = 0;
+
+    for (; *s && rc == 0; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (fmt == STATUS_FMT_JSON && (ch == '"' || ch == '\\'))
+            rc = buf_printf(b, "\\%c", ch);
+        else if (fmt == STATUS_FMT_JSON && ch < 0x20)
+            rc = buf_printf(b, "\\u%04x", ch);
+        else if (fmt != STATUS_FMT_JSON && ch == '&')
+            rc = buf_puts(b, "&amp;");
+        else if (fmt != STATUS_FMT_JSON && ch == '<')
+            rc = buf_puts(b, "&lt;");
+        else if (fmt != STATUS_FMT_JSON && ch == '>')
+            rc = buf_puts(b, "&gt;");
+        else if (fmt != STATUS_FMT_JSON && ch == '"')
+            rc = buf_puts(b, "&quot;");
+        else
+            rc = buf_append(b, s, 1);
+    }
+    return rc;
+}
+
+/* The value alone, as FMT shows it (text shows times as php-fpm's date). */
+static int
+status_value(struct buf *b, const struct status_field *f, enum status_format fmt)
+{
+    char date[64];
+    time_t when;
+    struct tm tm;
+
+    switch (f->kind) {
+    case STATUS_TEXT:
+        if (fmt == STATUS_FMT_JSON && buf_puts(b, "\"") < 0)
+            return -1;
+        if (status_escape(b, f->text, fmt) < 0)
+            return -1;
+        return fmt == STATUS_FMT_JSON ? buf_puts(b, "\"") : 0;
+    case STATUS_TIME:
+        if (fmt != STATUS_FMT_TEXT && fmt != STATUS_FMT_HTML)
+            return buf_printf(b, "%lld", f->num);
+        when = (time_t)f->num;
+        if (localtime_r(&when, &tm) == NULL ||
+            strftime(date, sizeof(date), "%d/%b/%Y:%H:%M:%S %z", &tm) == 0)
+            return buf_printf(b, "%lld", f->num);
+        return buf_puts(b, date);
+    case STATUS_SECONDS:
+        return buf_printf(b, "%.2f", (double)f->num / 1e6);
+    default:
+        return buf_printf(b, "%lld", f->num);
+    }
+}
+
+/* KEY in lower case with SPACE for its spaces: XML's tag (dashes), or
+ * JSON's and HTML's key, as php-fpm writes them. */
+static void
+status_tag(char *out, size_t len, const char *key, char space)
+{
+    size_t i;
+
+    for (i = 0; key[i] && i + 1 < len; i++) {
+        char ch = key[i];
+        if (ch == ' ')
+            ch = space;
+        else if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        out[i] = ch;
+    }
+    out[i] = '\0';
+}
+
+static int
+status_one(struct buf *b, const struct status_field *f, enum status_format fmt, int first)
+{
+    char tag[64];
+    int rc = 0, w;
+
+    /* php-fpm writes "request URI" in text, "request uri" in JSON and
+     * HTML, "request-uri" in XML */
+    status_tag(tag, sizeof(tag), f->key, fmt == STATUS_FMT_XML ? '-' : ' ');
+    switch (fmt) {
+    case STATUS_FMT_JSON:
+        rc = buf_printf(b, "%s\"%s\":", first ? "" : ",", tag);
+        break;
+    case STATUS_FMT_XML:
+        rc = buf_printf(b, "<%s>", tag);
+        break;
+    case STATUS_FMT_HTML:
+        rc = buf_printf(b, "<tr><th>%s</th><td>", tag);
+        break;
+    default:
+        /* "key:" then spaces up to php-fpm's column, at least one */
+        w = (int)strlen(f->key) + 1;
+        rc = buf_printf(b, "%s:%*s", f->key, w < STATUS_TEXT_PAD ? STATUS_TEXT_PAD - w : 1, "");
+        break;
+    }
+    if (rc < 0 || status_value(b, f, fmt) < 0)
+        return -1;
+    switch (fmt) {
+    case STATUS_FMT_JSON:
+        return 0;
+    case STATUS_FMT_XML:
+        return buf_printf(b, "</%s>\n", tag);
+    case STATUS_FMT_HTML:
+        return buf_puts(b, "</td></tr>\n");
+    default:
+        return buf_puts(b, "\n");
+    }
+}
+
+static int
+status_list(struct buf *b, const struct status_field *f, int n, enum status_format fmt)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (status_one(b, &f[i], fmt, i == 0) < 0)
+            return -1;
+    return 0;
+}
+
+static int
+status_open(struct buf *b, enum status_format fmt)
+{
+    switch (fmt) {
+    case STATUS_FMT_JSON:
+        return buf_puts(b, "{");
+    case STATUS_FMT_XML:
+        return buf_puts(b, "<?xml version=\"1.0\" ?>\n<status>\n");
+    case STATUS_FMT_HTML:
+        return buf_puts(b, "<!DOCTYPE html>\n<html>\n<head><title>luafcgid status</title></head>\n"
+                        "<body>\n<table>\n");
+    default:
+        return 0;
+    }
+}
+
+static int
+status_items(struct buf *b, const struct status_list *l, enum status_format fmt)
+{
+    int i, rc = 0;
+
+    if (l->nitems == 0)
+        return 0;
+    if (fmt == STATUS_FMT_JSON)
+        rc = buf_printf(b, ",\"%s\":[", l->name);
+    else if (fmt == STATUS_FMT_XML)
+        rc = buf_printf(b, "<%s>\n", l->name);
+    for (i = 0; i < l->nitems && rc == 0; i++) {
+        if (fmt == STATUS_FMT_JSON)
+            rc = buf_puts(b, i ? ",{" : "{");
+        else if (fmt == STATUS_FMT_XML)
+            rc = buf_printf(b, "<%s>\n", l->item);
+        else if (fmt == STATUS_FMT_HTML)
+            rc = buf_puts(b, "<table>\n");
+        else
+            rc = buf_printf(b, "\n%s\n", l->sep);
+        if (rc == 0)
+            rc = status_list(b, l->fields + (size_t)i * (size_t)l->nfields, l->nfields, fmt);
+        if (rc == 0 && fmt == STATUS_FMT_JSON)
+            rc = buf_puts(b, "}");
+        else if (rc == 0 && fmt == STATUS_FMT_XML)
+            rc = buf_printf(b, "</%s>\n", l->item);
+        else if (rc == 0 && fmt == STATUS_FMT_HTML)
+            rc = buf_puts(b, "</table>\n");
+    }
+    if (rc == 0 && fmt == STATUS_FMT_JSON)
+        rc = buf_puts(b, "]");
+    else if (rc == 0 && fmt == STATUS_FMT_XML)
+        rc = buf_printf(b, "</%s>\n", l->name);
+    return rc;
+}
+
+static int
+status_close(struct buf *b, enum status_format fmt)
+{
+    switch (fmt) {
+    case STATUS_FMT_JSON:
+        return buf_puts(b, "}\n");
+    case STATUS_FMT_XML:
+        return buf_puts(b, "</status>\n");
+    case STATUS_FMT_HTML:
+        return buf_puts(b, "</body>\n</html>\n");
+    default:
+        return 0;
+    }
+}
+
+int
+status_format(struct buf *b, const struct status_page *pg, enum status_format fmt)
+{
+    if (status_open(b, fmt) < 0 || status_list(b, pg->fields, pg->nfields, fmt) < 0 ||
+        (fmt == STATUS_FMT_HTML && buf_puts(b, "</table>\n") < 0) ||
+        status_items(b, &pg->procs, fmt) < 0 || status_items(b, &pg->scripts, fmt) < 0 ||
+        status_close(b, fmt) < 0)
+        return -1;
+    return 0;
+}

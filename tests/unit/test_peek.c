@@ -1,0 +1,79 @@
+/* test_peek.c: finding a parameter in FastCGI records without reading them. */
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "fcgi_peek.h"
+
+/* A record of TYPE with CONTENT and some padding, at OUT; its length. */
+static size_t
+record(unsigned char *out, int type, const char *content, size_t clen, int pad)
+{
+    out[0] = 1;
+    out[1] = (unsigned char)type;
+    out[2] = 0;
+    out[3] = 1;
+    out[4] = (unsigned char)(clen >> 8);
+    out[5] = (unsigned char)clen;
+    out[6] = (unsigned char)pad;
+    out[7] = 0;
+    memcpy(out + 8, content, clen);
+    memset(out + 8 + clen, 0, (size_t)pad);
+    return 8 + clen + (size_t)pad;
+}
+
+/* Name-value pairs, short lengths. */
+static size_t
+pair(char *out, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+
+    out[0] = (char)n;
+    out[1] = (char)v;
+    memcpy(out + 2, name, n);
+    memcpy(out + 2 + n, value, v);
+    return 2 + n + v;
+}
+
+int
+main(void)
+{
+    unsigned char wire[4096];
+    char params[1024], out[64];
+    size_t len = 0, plen = 0;
+    int sv[2];
+
+    len += record(wire, 1, "\0\1\0\0\0\0\0\0", 8, 0);
+    plen += pair(params + plen, "REQUEST_METHOD", "GET");
+    plen += pair(params + plen, "SCRIPT_NAME", "/status");
+    /* split across two PARAMS records, mid-pair */
+    len += record(wire + len, 4, params, 10, 6);
+    len += record(wire + len, 4, params + 10, plen - 10, 3);
+    len += record(wire + len, 4, "", 0, 0);
+
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 1, "found across records");
+    is_str(out, "/status", "its value");
+    ok(fcgi_find_param(wire, len, "SCRIPT_FILENAME", out, sizeof(out)) == 0, "an absent name is not found");
+    ok(fcgi_find_param(wire, len - 12, "SCRIPT_NAME", out, sizeof(out)) == 0,
+       "a value not all read yet is not found");
+    ok(fcgi_find_param(wire, 5, "SCRIPT_NAME", out, sizeof(out)) == 0, "half a header is nothing");
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, 4) == 0, "a value longer than the room is not cut");
+    wire[8 + 8 + 8] = 0x7f;     /* the first name length, past the end */
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 0, "a length past the data is refused");
+    wire[8 + 8 + 8] = 14;
+
+    /* through a socket: peeked, still there to read */
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[0], wire, len) == (ssize_t)len) {
+        unsigned char back[4096];
+        ok(fcgi_peek_param(sv[1], "SCRIPT_NAME", out, sizeof(out)) == 1, "peeked from a socket");
+        is_str(out, "/status", "the peeked value");
+        ok(read(sv[1], back, sizeof(back)) == (ssize_t)len && memcmp(back, wire, len) == 0,
+           "every byte is still there for libfcgi");
+        ok(fcgi_peek_param(sv[1], "SCRIPT_NAME", out, sizeof(out)) == 0, "nothing waiting: not found, no wait");
+        close(sv[0]);
+        close(sv[1]);
+    } else
+        ok(0, "socketpair");
+    return done_testing();
+}
