@@ -41,6 +41,7 @@
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
+#include "logfile.h"
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
@@ -220,6 +221,12 @@ main_test(const char *path)
     log_set_plain(1);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
         fprintf(stderr, LF_NAME ": %s\n", err);
+        return 1;
+    }
+    /* what start-up will refuse, so that "ok" means it starts */
+    if ((c->access_log && logfile_check(c->access_log, "access log") < 0) |
+        (c->slowlog && logfile_check(c->slowlog, "slow log") < 0)) {
+        conf_free(c);
         return 1;
     }
     conf_free(c);
