@@ -62,6 +62,7 @@ struct conf {
     int             slowtime;
     char           *access_log;
     char           *access_format;
+    int             access_cpu;     /* access_log is set and access_format has %C */
     double          upload_memory;
     char           *upload_dir;
     int             maxfields;

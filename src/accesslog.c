@@ -38,6 +38,8 @@
 
 #define ACCESSLOG_LINE_MAX  8192
 #define ACCESSLOG_ARG_MAX   256
+#define ACCESSLOG_VALUE_MAX 2048    /* a value from the request, escaped, "..." included */
+#define ACCESSLOG_TIME_MAX  512     /* a %{...}t, checked at load */
 #define ACCESSLOG_TOKENS    "%CdeficlmMnopqQrRsStTu"
 
 static struct logfile accesslog_file = LOGFILE_INIT("access log");
@@ -91,6 +93,33 @@ accesslog_known(int tok, const char *arg)
     return 0;
 }
 
+/* 0 when the strftime() format ARG of a %{...}t prints at most
+ * ACCESSLOG_TIME_MAX - 1 bytes and no control character (%n, %t), which
+ * would break the line; else -1 and why. */
+static int
+accesslog_check_time(const char *arg, char *why, size_t whylen)
+{
+    char tmp[ACCESSLOG_LINE_MAX];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t n, i;
+
+    if (localtime_r(&now, &tm) == NULL)
+        return 0;
+    /* an ARG (under ACCESSLOG_ARG_MAX bytes) cannot fill TMP: 0 is empty */
+    n = strftime(tmp, sizeof(tmp), arg, &tm);
+    if (n >= ACCESSLOG_TIME_MAX) {
+        snprintf(why, whylen, "%%{%.20s...}t prints more than %d bytes", arg, ACCESSLOG_TIME_MAX - 1);
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        if ((unsigned char)tmp[i] < 0x20 || tmp[i] == 0x7f) {
+            snprintf(why, whylen, "%%{%.20s}t prints a control character (as %%n or %%t do)", arg);
+            return -1;
+        }
+    return 0;
+}
+
 /* 0 when FORMAT is one access_format can be, else -1 and why. */
 int
 accesslog_check_format(const char *format, char *why, size_t whylen)
@@ -99,6 +128,13 @@ accesslog_check_format(const char *format, char *why, size_t whylen)
     const char *p = format;
     int tok;
 
+    for (p = format; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            snprintf(why, whylen, "a control character (0x%02x) would break the line",
+                     (unsigned)(unsigned char)*p);
+            return -1;
+        }
+    p = format;
     while ((p = strchr(p, '%')) != NULL) {
         const char *at = p++;
         if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0) {
@@ -112,6 +148,24 @@ accesslog_check_format(const char *format, char *why, size_t whylen)
                      (int)(p - at), at, ACCESSLOG_TOKENS);
             return -1;
         }
+        if ((tok == 't' || tok == 'T') && arg[0] && accesslog_check_time(arg, why, whylen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether FORMAT (checked) has %C: the CPU time is taken only then, it
+ * costs two system calls a request. */
+int
+accesslog_uses_cpu(const char *format)
+{
+    char arg[ACCESSLOG_ARG_MAX];
+    const char *p = format;
+
+    while ((p = strchr(p, '%')) != NULL) {
+        p++;
+        if (accesslog_token(&p, arg, sizeof(arg)) == 'C')
+            return 1;
     }
     return 0;
 }
@@ -129,18 +183,22 @@ accesslog_close(void)
 }
 
 /* S into OUT (SIZE bytes, a string) with ", \, controls and bytes over
- * 0x7e as \xNN; cut before an escape that does not fit. Its length. */
-size_t
-accesslog_escape(char *out, size_t size, const char *s)
+ * 0x7e as \xNN; cut before an escape that does not fit (*CUT set). Its
+ * length. */
+static size_t
+accesslog_escape_cut(char *out, size_t size, const char *s, int *cut)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
 
+    *cut = 0;
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
-        if (o + (plain ? 1 : 4) >= size)
+        if (o + (plain ? 1 : 4) >= size) {
+            *cut = 1;
             break;
+        }
         if (plain)
             out[o++] = (char)ch;
         else {
@@ -152,6 +210,14 @@ accesslog_escape(char *out, size_t size, const char *s)
     }
     out[o] = '\0';
     return o;
+}
+
+size_t
+accesslog_escape(char *out, size_t size, const char *s)
+{
+    int cut;
+
+    return accesslog_escape_cut(out, size, s, &cut);
 }
 
 /* The line being made: never past its end. */
@@ -169,16 +235,25 @@ accesslog_put(struct accesslog_line *l, const char *s, size_t n)
     l->len += n;
 }
 
-/* Request data, escaped; "-" when absent and DASH. */
+/* Request data, escaped; "-" when absent and DASH. A value is cut at
+ * ACCESSLOG_VALUE_MAX and ends in "..." then: a client must not push the
+ * fields after it (%s, %d) off the line. */
 static void
 accesslog_put_value(struct accesslog_line *l, const char *v, int dash)
 {
+    size_t room = sizeof(l->data) - 1 - l->len;
+    int cut;
+
     if (v == NULL || v[0] == '\0') {
         if (dash)
             accesslog_put(l, "-", 1);
         return;
     }
-    l->len += accesslog_escape(l->data + l->len, sizeof(l->data) - l->len, v);
+    if (room > ACCESSLOG_VALUE_MAX - 3)
+        room = ACCESSLOG_VALUE_MAX - 3;
+    l->len += accesslog_escape_cut(l->data + l->len, room + 1, v, &cut);
+    if (cut)
+        accesslog_put(l, "...", 3);
 }
 
 static void
@@ -206,7 +281,7 @@ static __thread struct tm accesslog_tm;
 static void
 accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
 {
-    char tmp[ACCESSLOG_ARG_MAX * 2];
+    char tmp[ACCESSLOG_TIME_MAX * 2];      /* checked at load for half */
     struct tm tm;
     size_t n;
 
@@ -247,7 +322,10 @@ accesslog_put_cpu(struct accesslog_line *l, const struct accesslog_cost *cost, c
 {
     long long cpu = !strcasecmp(arg, "user") ? cost->user_us :
                     !strcasecmp(arg, "system") ? cost->system_us : cost->user_us + cost->system_us;
-
+    if (cost->user_us < 0) {
+        accesslog_put(l, "-", 1);   /* not taken at the start: nothing to compare */
+        return;
+    }
     accesslog_printf(l, "%.2f", cost->duration_us > 0 ? 100.0 * (double)cpu / (double)cost->duration_us : 0.0);
 }
 
@@ -352,6 +430,9 @@ accesslog_cost(const struct request *r, struct accesslog_cost *cost)
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     cost->duration_us = accesslog_us(&now) - r->began_us;
+    cost->user_us = cost->system_us = -1;
+    if (!r->cpu_taken)
+        return;
     accesslog_cpu(&user, &system);
     cost->user_us = accesslog_us(&user) - accesslog_us(&r->cpu_user);
     cost->system_us = accesslog_us(&system) - accesslog_us(&r->cpu_system);
@@ -371,15 +452,18 @@ accesslog_write(const struct request *r)
         return;
     accesslog_cost(r, &cost);
     l.len = 0;
-    while ((pct = strchr(p, '%')) != NULL) {
+    /* a full line stops the walk: a long format costs no more after it */
+    while (l.len < sizeof(l.data) - 1) {
+        if ((pct = strchr(p, '%')) == NULL) {
+            accesslog_put(&l, p, strlen(p));
+            break;
+        }
         accesslog_put(&l, p, (size_t)(pct - p));
         p = pct + 1;
         if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0)
             break;      /* checked at load: cannot happen */
         accesslog_put_token(&l, r, &cost, tok, arg);
     }
-    if (pct == NULL)
-        accesslog_put(&l, p, strlen(p));
     l.data[l.len++] = '\n';
     logfile_write(&accesslog_file, l.data, l.len);
 }

@@ -102,6 +102,7 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
         conf_error(ctx, "access_format", "%s", why);
         return -1;
     }
+    c->access_cpu = c->access_log != NULL && accesslog_uses_cpu(c->access_format);
     if (c->handler[0] == '\0') {
         conf_error(ctx, "handler", "must not be empty");
         return -1;
