@@ -15,7 +15,7 @@ struct logfile {
 
 #define LOGFILE_INIT(what) { -1, NULL, what, 0, 0, 0 }
 
-int  logfile_check(const char *path, const char *what);
+int  logfile_check(const char *path, const char *what, const char *mainlog);
 int  logfile_open(struct logfile *lf, const char *path);
 void logfile_write(struct logfile *lf, const char *p, size_t n);
 void logfile_close(struct logfile *lf);

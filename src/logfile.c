@@ -62,17 +62,22 @@ logfile_open_fd(const struct logfile *lf, const char *path)
 }
 
 /* -t: what start-up will refuse about PATH without opening it (the
- * daemon's user may differ from the caller's): a missing directory, and a
- * file there that is not a regular file with one link. 0, or -1 (logged). */
+ * daemon's user may differ from the caller's): a missing directory (but
+ * the daemon's log file MAINLOG, when a path, has its directory made
+ * first), and a file there that is not a regular file with one link. 0,
+ * or -1 (logged). */
 int
-logfile_check(const char *path, const char *what)
+logfile_check(const char *path, const char *what, const char *mainlog)
 {
-    char dir[4096];
+    char dir[4096], made[4096];
     const char *base = fsdir_split(path, dir, sizeof(dir));
     struct stat sb;
 
     if (base == NULL)
         return -1;
+    if (mainlog != NULL && mainlog[0] == '/' && fsdir_split(mainlog, made, sizeof(made)) != NULL &&
+        strcmp(made, dir) == 0 && stat(dir, &sb) < 0)
+        return 0;       /* made at start-up, with the file in it */
     if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
         log_err("%s %s: its directory %s does not exist", what, path, dir);
         return -1;

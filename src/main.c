@@ -216,6 +216,7 @@ static int
 main_test(const char *path)
 {
     char err[1024];
+    const char *mainlog;
     struct conf *c;
 
     log_set_plain(1);
@@ -224,8 +225,9 @@ main_test(const char *path)
         return 1;
     }
     /* what start-up will refuse, so that "ok" means it starts */
-    if ((c->access_log && logfile_check(c->access_log, "access log") < 0) |
-        (c->slowlog && logfile_check(c->slowlog, "slow log") < 0)) {
+    mainlog = conf_log_target(c, !c->daemonize);
+    if ((c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0) |
+        (c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0)) {
         conf_free(c);
         return 1;
     }

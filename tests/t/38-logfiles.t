@@ -26,6 +26,10 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
     my ($rc, $out) = cli($bin, '-t', $t->conf_path);
     is($rc, 1, '-t fails for an access_log whose directory is missing');
     like($out, qr/access log .*nodir.* does not exist/, 'and says why');
+    $t->write_conf(logfile => "$dir/nodir/lf.log");
+    ($rc, $out) = cli($bin, '-t', $t->conf_path);
+    is($rc, 0, "-t accepts it in the daemon's log directory, which start-up makes") or diag $out;
+    $t->write_conf(logfile => "$dir/lf.log");
 
     mkfifo("$dir/fifo.log", 0600) or die "mkfifo: $!";
     $t->write_conf(access_log => "$dir/access.log", slowlog => "$dir/fifo.log", slowtime => 1);
