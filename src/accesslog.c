@@ -17,7 +17,7 @@
  * Unlike php-fpm, what comes from the request is escaped (", \, control
  * characters and bytes over 0x7e as \xNN, as nginx does): a client cannot
  * forge a line or a field. The format is checked when the config is
- * loaded; here it is walked for every request, without allocating, and
+ * loaded (accessfmt.c); here it is walked for every request, without allocating, and
  * the line goes out in one write on an O_APPEND descriptor (logfile.c).
  */
 #include <stdarg.h>
@@ -31,144 +31,13 @@
 
 #include "luafcgid.h"
 #include "accesslog.h"
+#include "accessfmt.h"
 #include "conf.h"
 #include "log.h"
 #include "logfile.h"
 #include "request.h"
 
-#define ACCESSLOG_LINE_MAX  8192
-#define ACCESSLOG_ARG_MAX   256
-#define ACCESSLOG_VALUE_MAX 2048    /* a value from the request, escaped, "..." included */
-#define ACCESSLOG_TIME_MAX  512     /* a %{...}t, checked at load */
-#define ACCESSLOG_TOKENS    "%CdeficlmMnopqQrRsStTu"
-
 static struct logfile accesslog_file = LOGFILE_INIT("access log");
-
-/* One token of the format at *P (just past a '%'): its letter, and its
- * {argument} in ARG; *P moves past it. 0 at a bad or cut token. */
-static int
-accesslog_token(const char **p, char *arg, size_t arglen)
-{
-    const char *s = *p, *end;
-    size_t n;
-
-    arg[0] = '\0';
-    if (*s == '{') {
-        if ((end = strchr(s, '}')) == NULL)
-            return 0;
-        n = (size_t)(end - s - 1);
-        if (n >= arglen)
-            return 0;
-        memcpy(arg, s + 1, n);
-        arg[n] = '\0';
-        s = end + 1;
-    }
-    if (*s == '\0')
-        return 0;
-    *p = s + 1;
-    return (unsigned char)*s;
-}
-
-static int
-accesslog_known(int tok, const char *arg)
-{
-    if (tok == '%')
-        return 1;
-    if (strchr("RutTmrQqsflnp", tok))
-        return 1;
-    if (tok == 'e')
-        return arg[0] != '\0';
-    if (tok == 'd')
-        return !arg[0] || !strcasecmp(arg, "seconds") || !strcasecmp(arg, "mili") ||
-               !strcasecmp(arg, "milli") || !strcasecmp(arg, "miliseconds") ||
-               !strcasecmp(arg, "milliseconds") || !strcasecmp(arg, "micro") ||
-               !strcasecmp(arg, "microseconds");
-    if (tok == 'M')
-        return !arg[0] || !strcasecmp(arg, "bytes") || !strcasecmp(arg, "kilo") ||
-               !strcasecmp(arg, "kilobytes") || !strcasecmp(arg, "mega") ||
-               !strcasecmp(arg, "megabytes");
-    if (tok == 'C')
-        return !arg[0] || !strcasecmp(arg, "user") || !strcasecmp(arg, "system") ||
-               !strcasecmp(arg, "total");
-    return 0;
-}
-
-/* 0 when the strftime() format ARG of a %{...}t prints at most
- * ACCESSLOG_TIME_MAX - 1 bytes and no control character (%n, %t), which
- * would break the line; else -1 and why. */
-static int
-accesslog_check_time(const char *arg, char *why, size_t whylen)
-{
-    char tmp[ACCESSLOG_LINE_MAX];
-    time_t now = time(NULL);
-    struct tm tm;
-    size_t n, i;
-
-    if (localtime_r(&now, &tm) == NULL)
-        return 0;
-    /* an ARG (under ACCESSLOG_ARG_MAX bytes) cannot fill TMP: 0 is empty */
-    n = strftime(tmp, sizeof(tmp), arg, &tm);
-    if (n >= ACCESSLOG_TIME_MAX) {
-        snprintf(why, whylen, "%%{%.20s...}t prints more than %d bytes", arg, ACCESSLOG_TIME_MAX - 1);
-        return -1;
-    }
-    for (i = 0; i < n; i++)
-        if ((unsigned char)tmp[i] < 0x20 || tmp[i] == 0x7f) {
-            snprintf(why, whylen, "%%{%.20s}t prints a control character (as %%n or %%t do)", arg);
-            return -1;
-        }
-    return 0;
-}
-
-/* 0 when FORMAT is one access_format can be, else -1 and why. */
-int
-accesslog_check_format(const char *format, char *why, size_t whylen)
-{
-    char arg[ACCESSLOG_ARG_MAX];
-    const char *p = format;
-    int tok;
-
-    for (p = format; *p; p++)
-        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
-            snprintf(why, whylen, "a control character (0x%02x) would break the line",
-                     (unsigned)(unsigned char)*p);
-            return -1;
-        }
-    p = format;
-    while ((p = strchr(p, '%')) != NULL) {
-        const char *at = p++;
-        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0) {
-            snprintf(why, whylen, "a cut or too long token at \"%.20s\"", at);
-            return -1;
-        }
-        if (!accesslog_known(tok, arg)) {
-            snprintf(why, whylen, tok == 'e' && !arg[0] ?
-                     "%%e needs the parameter's name, as %%{REMOTE_PORT}e" :
-                     "unknown token \"%.*s\" (php-fpm's tokens: %s)",
-                     (int)(p - at), at, ACCESSLOG_TOKENS);
-            return -1;
-        }
-        if ((tok == 't' || tok == 'T') && arg[0] && accesslog_check_time(arg, why, whylen) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Whether FORMAT (checked) has %C: the CPU time is taken only then, it
- * costs two system calls a request. */
-int
-accesslog_uses_cpu(const char *format)
-{
-    char arg[ACCESSLOG_ARG_MAX];
-    const char *p = format;
-
-    while ((p = strchr(p, '%')) != NULL) {
-        p++;
-        if (accesslog_token(&p, arg, sizeof(arg)) == 'C')
-            return 1;
-    }
-    return 0;
-}
 
 int
 accesslog_open(const struct conf *c)
@@ -224,6 +93,7 @@ accesslog_escape(char *out, size_t size, const char *s)
 struct accesslog_line {
     char    data[ACCESSLOG_LINE_MAX];
     size_t  len;
+    size_t  value_max;      /* a request value's cap, from the config */
 };
 
 static void
@@ -236,8 +106,9 @@ accesslog_put(struct accesslog_line *l, const char *s, size_t n)
 }
 
 /* Request data, escaped; "-" when absent and DASH. A value is cut at
- * ACCESSLOG_VALUE_MAX and ends in "..." then: a client must not push the
- * fields after it (%s, %d) off the line. */
+ * the cap the format's check gave (ACCESSLOG_VALUE_MAX at most) and ends
+ * in "..." then: a client must not push the fields after it (%s, %d) off
+ * the line. */
 static void
 accesslog_put_value(struct accesslog_line *l, const char *v, int dash)
 {
@@ -249,8 +120,8 @@ accesslog_put_value(struct accesslog_line *l, const char *v, int dash)
             accesslog_put(l, "-", 1);
         return;
     }
-    if (room > ACCESSLOG_VALUE_MAX - 3)
-        room = ACCESSLOG_VALUE_MAX - 3;
+    if (room > l->value_max - 3)
+        room = l->value_max - 3;
     l->len += accesslog_escape_cut(l->data + l->len, room + 1, v, &cut);
     if (cut)
         accesslog_put(l, "...", 3);
@@ -281,7 +152,7 @@ static __thread struct tm accesslog_tm;
 static void
 accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
 {
-    char tmp[ACCESSLOG_TIME_MAX * 2];      /* checked at load for half */
+    char tmp[ACCESSLOG_TIME_MAX];      /* checked at load */
     struct tm tm;
     size_t n;
 
@@ -290,7 +161,7 @@ accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
         accesslog_tm_when = when;
     }
     tm = accesslog_tm;
-    n = strftime(tmp, sizeof(tmp), arg[0] ? arg : "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+    n = strftime(tmp, sizeof(tmp), arg[0] ? arg : ACCESSLOG_TIME_DEFAULT, &tm);
     accesslog_put(l, tmp, n);
 }
 
@@ -452,6 +323,7 @@ accesslog_write(const struct request *r)
         return;
     accesslog_cost(r, &cost);
     l.len = 0;
+    l.value_max = r->conf->access_value_max;
     /* a full line stops the walk: a long format costs no more after it */
     while (l.len < sizeof(l.data) - 1) {
         if ((pct = strchr(p, '%')) == NULL) {
@@ -460,7 +332,7 @@ accesslog_write(const struct request *r)
         }
         accesslog_put(&l, p, (size_t)(pct - p));
         p = pct + 1;
-        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0)
+        if ((tok = accessfmt_token(&p, arg, sizeof(arg))) == 0)
             break;      /* checked at load: cannot happen */
         accesslog_put_token(&l, r, &cost, tok, arg);
     }

@@ -47,6 +47,11 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
     is($rc, 1, '-t refuses a %{...}t that prints more than 511 bytes');
     like($out, qr/more than 511 bytes/, 'and says why');
 
+    $t->write_conf(access_format => '%{HTTP_X_A}e %{%c}t %T ' x 2000);
+    ($rc, $out) = cli($bin, '-t', $t->conf_path);
+    is($rc, 1, '-t refuses a format that leaves no room for its values');
+    like($out, qr/access_format.*too long/, 'and says why');
+
     $t->write_conf(access_format => "%s\n%d");
     ($rc, $out) = cli($bin, '-t', $t->conf_path);
     is($rc, 1, '-t refuses a newline in access_format');
@@ -110,19 +115,21 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
 
 # ---- a value from the client cannot push the other fields off the line ------
 {
-    my $t = LFTest->new(conf => { workers => 1, access_format => '%r|%q|%{HTTP_X_A}e|%s|%d' },
+    my $t = LFTest->new(conf => { workers => 1,
+                                  access_format => '%r|%q|%{HTTP_X_A}e|%{HTTP_X_B}e|%{HTTP_X_C}e|%s|%d' },
                         scripts => { 'ok.lua' => $ok_lua });
     my $acc = $t->dir . '/access.log';
     $t->write_conf(access_log => $acc);
     $t->start;
     $t->get('ok.lua', REQUEST_URI => '/' . ("\x01" x 3000), QUERY_STRING => 'q' x 5000,
-            HTTP_X_A => "\xff" x 3000);
+            HTTP_X_A => "\xff" x 3000, HTTP_X_B => 'b' x 3000, HTTP_X_C => "\"" x 3000);
     ok(wait_for(sub { (slurp($acc) // '') =~ /\n/ }, 5), 'the line is written');
     my ($line) = split /\n/, slurp($acc);
-    like($line, qr/\|200\|[\d.]+$/, 'long escaped values do not push %s and %d off the line');
+    like($line, qr/\|200\|[\d.]+$/, 'five long escaped values do not push %s and %d off the line');
+    cmp_ok(length($line), '<', 8192, 'which fits in 8192 bytes');
     my @f = split /\|/, $line;
-    like($f[$_], qr/\.\.\.$/, "value $_ is cut and marked") for 0 .. 2;
-    cmp_ok(length($f[$_]), '<=', 2048, "value $_ is at most 2048 bytes") for 0 .. 2;
+    like($f[$_], qr/\.\.\.$/, "value $_ is cut and marked") for 0 .. 4;
+    cmp_ok(length($f[$_]), '<=', 2048, "value $_ is at most 2048 bytes") for 0 .. 4;
     like($f[0], qr/^\/(\\x01)+\.\.\.$/, 'cut between escapes');
     $t->stop;
 }
