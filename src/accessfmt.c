@@ -16,8 +16,8 @@
 #include "luafcgid.h"
 #include "accessfmt.h"
 
-#define ACCESSLOG_VALUE_MIN 16      /* the least room a format leaves a value */
-#define ACCESSLOG_TOKENS    "%CdeficlmMnopqQrRsStTu"
+#define ACCESSFMT_VALUE_MIN 16      /* the least room a format leaves a value */
+#define ACCESSFMT_TOKENS    "%CdeficlmMnopqQrRsStTu"
 
 /* One token of the format at *P (just past a '%'): its letter, and its
  * {argument} in ARG; *P moves past it. 0 at a bad or cut token. */
@@ -128,7 +128,7 @@ accessfmt_value_max(size_t fixed, size_t nvalues)
 
     if (nvalues == 0)
         return fixed <= room ? ACCESSLOG_VALUE_MAX : 0;
-    if (fixed + nvalues * ACCESSLOG_VALUE_MIN > room)
+    if (fixed + nvalues * ACCESSFMT_VALUE_MIN > room)
         return 0;
     each = (room - fixed) / nvalues;
     return each < ACCESSLOG_VALUE_MAX ? each : ACCESSLOG_VALUE_MAX;
@@ -162,7 +162,7 @@ accessfmt_check(const char *format, size_t *value_max, char *why, size_t whylen)
             snprintf(why, whylen, tok == 'e' && !arg[0] ?
                      "%%e needs the parameter's name, as %%{REMOTE_PORT}e" :
                      "unknown token \"%.*s\" (php-fpm's tokens: %s)",
-                     (int)(p - at), at, ACCESSLOG_TOKENS);
+                     (int)(p - at), at, ACCESSFMT_TOKENS);
             return -1;
         }
         if ((tok == 't' || tok == 'T') &&
@@ -177,7 +177,7 @@ accessfmt_check(const char *format, size_t *value_max, char *why, size_t whylen)
     fixed += strlen(text);
     if ((*value_max = accessfmt_value_max(fixed, nvalues)) == 0) {
         snprintf(why, whylen, "too long: its text and fields (%zu bytes) leave less than %d bytes "
-                 "for each of its %zu request values in a %d-byte line", fixed, ACCESSLOG_VALUE_MIN,
+                 "for each of its %zu request values in a %d-byte line", fixed, ACCESSFMT_VALUE_MIN,
                  nvalues, ACCESSLOG_LINE_MAX);
         return -1;
     }

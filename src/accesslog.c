@@ -16,9 +16,12 @@
  *
  * Unlike php-fpm, what comes from the request is escaped (", \, control
  * characters and bytes over 0x7e as \xNN, as nginx does): a client cannot
- * forge a line or a field. The format is checked when the config is
- * loaded (accessfmt.c); here it is walked for every request, without allocating, and
- * the line goes out in one write on an O_APPEND descriptor (logfile.c).
+ * forge a line or a field, and each value is cut at the cap the format's
+ * check worked out, so that it cannot push the fields after it off the
+ * line. The format is checked when the config is loaded (accessfmt.c);
+ * here it is walked for every request, without allocating, until the
+ * line is full, and the line goes out in one write on an O_APPEND
+ * descriptor (logfile.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
