@@ -128,6 +128,7 @@ logfile_open(struct logfile *lf, const char *path)
         }
         close(fd);
     }
+    __atomic_store_n(&lf->torn, 0, __ATOMIC_RELEASE);  /* a cut line stays in the old file */
     free(lf->path);
     lf->path = copy;
     return 0;
