@@ -8,7 +8,6 @@ struct conf;
 struct timespec;
 struct request;
 
-int    accesslog_check_format(const char *format, char *why, size_t whylen);
 int    accesslog_open(const struct conf *c);
 void   accesslog_close(void);
 void   accesslog_write(const struct request *r);

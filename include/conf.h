@@ -62,6 +62,8 @@ struct conf {
     int             slowtime;
     char           *access_log;
     char           *access_format;
+    int             access_cpu;     /* access_log is set and access_format has %C */
+    size_t          access_value_max;   /* a request value's cap in the line */
     double          upload_memory;
     char           *upload_dir;
     int             maxfields;

@@ -5,13 +5,17 @@
 #include <stddef.h>
 
 struct logfile {
-    int         fd;             /* atomic; -1 until opened */
-    char       *path;           /* the signal thread's only */
-    const char *what;           /* "access log", for messages */
+    int             fd;         /* atomic; -1 until opened */
+    char           *path;       /* the signal thread's only */
+    const char     *what;       /* "access log", for messages */
+    unsigned long   lost;       /* atomic: lines lost since the last report */
+    long long       warned;     /* atomic: when lost lines were last reported (s) */
+    int             torn;       /* atomic: the file ends in a cut line */
 };
 
-#define LOGFILE_INIT(what) { -1, NULL, what }
+#define LOGFILE_INIT(what) { -1, NULL, what, 0, 0, 0 }
 
+int  logfile_check(const char *path, const char *what, const char *mainlog);
 int  logfile_open(struct logfile *lf, const char *path);
 void logfile_write(struct logfile *lf, const char *p, size_t n);
 void logfile_close(struct logfile *lf);

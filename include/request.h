@@ -45,6 +45,7 @@ struct request {
     long long       began_us;       /* monotonic, when its BEGIN_REQUEST was read */
     struct timespec began_at;       /* the same moment, wall clock */
     struct timespec cpu_user, cpu_system;   /* the thread's CPU time then */
+    int             cpu_taken;      /* cpu_user and cpu_system were taken */
     size_t          memory;         /* the Lua state's peak bytes during it */
     struct slowlog_slot *slow;      /* its worker's slot while the slow log is on */
     int             error_kind;     /* enum counters_error of this request */

@@ -16,9 +16,12 @@
  *
  * Unlike php-fpm, what comes from the request is escaped (", \, control
  * characters and bytes over 0x7e as \xNN, as nginx does): a client cannot
- * forge a line or a field. The format is checked when the config is
- * loaded; here it is walked for every request, without allocating, and
- * the line goes out in one write on an O_APPEND descriptor (logfile.c).
+ * forge a line or a field, and each value is cut at the cap the format's
+ * check worked out, so that it cannot push the fields after it off the
+ * line. The format is checked when the config is loaded (accessfmt.c);
+ * here it is walked for every request, without allocating, until the
+ * line is full, and the line goes out in one write on an O_APPEND
+ * descriptor (logfile.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,90 +34,13 @@
 
 #include "luafcgid.h"
 #include "accesslog.h"
+#include "accessfmt.h"
 #include "conf.h"
 #include "log.h"
 #include "logfile.h"
 #include "request.h"
 
-#define ACCESSLOG_LINE_MAX  8192
-#define ACCESSLOG_ARG_MAX   256
-#define ACCESSLOG_TOKENS    "%CdeficlmMnopqQrRsStTu"
-
 static struct logfile accesslog_file = LOGFILE_INIT("access log");
-
-/* One token of the format at *P (just past a '%'): its letter, and its
- * {argument} in ARG; *P moves past it. 0 at a bad or cut token. */
-static int
-accesslog_token(const char **p, char *arg, size_t arglen)
-{
-    const char *s = *p, *end;
-    size_t n;
-
-    arg[0] = '\0';
-    if (*s == '{') {
-        if ((end = strchr(s, '}')) == NULL)
-            return 0;
-        n = (size_t)(end - s - 1);
-        if (n >= arglen)
-            return 0;
-        memcpy(arg, s + 1, n);
-        arg[n] = '\0';
-        s = end + 1;
-    }
-    if (*s == '\0')
-        return 0;
-    *p = s + 1;
-    return (unsigned char)*s;
-}
-
-static int
-accesslog_known(int tok, const char *arg)
-{
-    if (tok == '%')
-        return 1;
-    if (strchr("RutTmrQqsflnp", tok))
-        return 1;
-    if (tok == 'e')
-        return arg[0] != '\0';
-    if (tok == 'd')
-        return !arg[0] || !strcasecmp(arg, "seconds") || !strcasecmp(arg, "mili") ||
-               !strcasecmp(arg, "milli") || !strcasecmp(arg, "miliseconds") ||
-               !strcasecmp(arg, "milliseconds") || !strcasecmp(arg, "micro") ||
-               !strcasecmp(arg, "microseconds");
-    if (tok == 'M')
-        return !arg[0] || !strcasecmp(arg, "bytes") || !strcasecmp(arg, "kilo") ||
-               !strcasecmp(arg, "kilobytes") || !strcasecmp(arg, "mega") ||
-               !strcasecmp(arg, "megabytes");
-    if (tok == 'C')
-        return !arg[0] || !strcasecmp(arg, "user") || !strcasecmp(arg, "system") ||
-               !strcasecmp(arg, "total");
-    return 0;
-}
-
-/* 0 when FORMAT is one access_format can be, else -1 and why. */
-int
-accesslog_check_format(const char *format, char *why, size_t whylen)
-{
-    char arg[ACCESSLOG_ARG_MAX];
-    const char *p = format;
-    int tok;
-
-    while ((p = strchr(p, '%')) != NULL) {
-        const char *at = p++;
-        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0) {
-            snprintf(why, whylen, "a cut or too long token at \"%.20s\"", at);
-            return -1;
-        }
-        if (!accesslog_known(tok, arg)) {
-            snprintf(why, whylen, tok == 'e' && !arg[0] ?
-                     "%%e needs the parameter's name, as %%{REMOTE_PORT}e" :
-                     "unknown token \"%.*s\" (php-fpm's tokens: %s)",
-                     (int)(p - at), at, ACCESSLOG_TOKENS);
-            return -1;
-        }
-    }
-    return 0;
-}
 
 int
 accesslog_open(const struct conf *c)
@@ -129,18 +55,22 @@ accesslog_close(void)
 }
 
 /* S into OUT (SIZE bytes, a string) with ", \, controls and bytes over
- * 0x7e as \xNN; cut before an escape that does not fit. Its length. */
-size_t
-accesslog_escape(char *out, size_t size, const char *s)
+ * 0x7e as \xNN; cut before an escape that does not fit (*CUT set). Its
+ * length. */
+static size_t
+accesslog_escape_cut(char *out, size_t size, const char *s, int *cut)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
 
+    *cut = 0;
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
-        if (o + (plain ? 1 : 4) >= size)
+        if (o + (plain ? 1 : 4) >= size) {
+            *cut = 1;
             break;
+        }
         if (plain)
             out[o++] = (char)ch;
         else {
@@ -154,10 +84,19 @@ accesslog_escape(char *out, size_t size, const char *s)
     return o;
 }
 
+size_t
+accesslog_escape(char *out, size_t size, const char *s)
+{
+    int cut;
+
+    return accesslog_escape_cut(out, size, s, &cut);
+}
+
 /* The line being made: never past its end. */
 struct accesslog_line {
     char    data[ACCESSLOG_LINE_MAX];
     size_t  len;
+    size_t  value_max;      /* a request value's cap, from the config */
 };
 
 static void
@@ -169,16 +108,26 @@ accesslog_put(struct accesslog_line *l, const char *s, size_t n)
     l->len += n;
 }
 
-/* Request data, escaped; "-" when absent and DASH. */
+/* Request data, escaped; "-" when absent and DASH. A value is cut at
+ * the cap the format's check gave (ACCESSLOG_VALUE_MAX at most) and ends
+ * in "..." then: a client must not push the fields after it (%s, %d) off
+ * the line. */
 static void
 accesslog_put_value(struct accesslog_line *l, const char *v, int dash)
 {
+    size_t room = sizeof(l->data) - 1 - l->len;
+    int cut;
+
     if (v == NULL || v[0] == '\0') {
         if (dash)
             accesslog_put(l, "-", 1);
         return;
     }
-    l->len += accesslog_escape(l->data + l->len, sizeof(l->data) - l->len, v);
+    if (room > l->value_max - 3)
+        room = l->value_max - 3;
+    l->len += accesslog_escape_cut(l->data + l->len, room + 1, v, &cut);
+    if (cut)
+        accesslog_put(l, "...", 3);
 }
 
 static void
@@ -206,7 +155,7 @@ static __thread struct tm accesslog_tm;
 static void
 accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
 {
-    char tmp[ACCESSLOG_ARG_MAX * 2];
+    char tmp[ACCESSLOG_TIME_MAX];      /* checked at load */
     struct tm tm;
     size_t n;
 
@@ -215,7 +164,7 @@ accesslog_put_time(struct accesslog_line *l, time_t when, const char *arg)
         accesslog_tm_when = when;
     }
     tm = accesslog_tm;
-    n = strftime(tmp, sizeof(tmp), arg[0] ? arg : "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+    n = strftime(tmp, sizeof(tmp), arg[0] ? arg : ACCESSLOG_TIME_DEFAULT, &tm);
     accesslog_put(l, tmp, n);
 }
 
@@ -247,7 +196,10 @@ accesslog_put_cpu(struct accesslog_line *l, const struct accesslog_cost *cost, c
 {
     long long cpu = !strcasecmp(arg, "user") ? cost->user_us :
                     !strcasecmp(arg, "system") ? cost->system_us : cost->user_us + cost->system_us;
-
+    if (cost->user_us < 0) {
+        accesslog_put(l, "-", 1);   /* not taken at the start: nothing to compare */
+        return;
+    }
     accesslog_printf(l, "%.2f", cost->duration_us > 0 ? 100.0 * (double)cpu / (double)cost->duration_us : 0.0);
 }
 
@@ -352,6 +304,9 @@ accesslog_cost(const struct request *r, struct accesslog_cost *cost)
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     cost->duration_us = accesslog_us(&now) - r->began_us;
+    cost->user_us = cost->system_us = -1;
+    if (!r->cpu_taken)
+        return;
     accesslog_cpu(&user, &system);
     cost->user_us = accesslog_us(&user) - accesslog_us(&r->cpu_user);
     cost->system_us = accesslog_us(&system) - accesslog_us(&r->cpu_system);
@@ -371,15 +326,19 @@ accesslog_write(const struct request *r)
         return;
     accesslog_cost(r, &cost);
     l.len = 0;
-    while ((pct = strchr(p, '%')) != NULL) {
+    l.value_max = r->conf->access_value_max;
+    /* a full line stops the walk: a long format costs no more after it */
+    while (l.len < sizeof(l.data) - 1) {
+        if ((pct = strchr(p, '%')) == NULL) {
+            accesslog_put(&l, p, strlen(p));
+            break;
+        }
         accesslog_put(&l, p, (size_t)(pct - p));
         p = pct + 1;
-        if ((tok = accesslog_token(&p, arg, sizeof(arg))) == 0)
+        if ((tok = accessfmt_token(&p, arg, sizeof(arg))) == 0)
             break;      /* checked at load: cannot happen */
         accesslog_put_token(&l, r, &cost, tok, arg);
     }
-    if (pct == NULL)
-        accesslog_put(&l, p, strlen(p));
     l.data[l.len++] = '\n';
     logfile_write(&accesslog_file, l.data, l.len);
 }

@@ -27,7 +27,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "accesslog.h"
+#include "accessfmt.h"
 #include "acl.h"
 #include "conf_keys.h"
 #include "log.h"
@@ -100,10 +100,11 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
     }
     if (c->clones == CONF_UNSET || c->clones > c->states)
         c->clones = c->states;
-    if (accesslog_check_format(c->access_format, why, sizeof(why)) < 0) {
+    if (accessfmt_check(c->access_format, &c->access_value_max, why, sizeof(why)) < 0) {
         conf_error(ctx, "access_format", "%s", why);
         return -1;
     }
+    c->access_cpu = c->access_log != NULL && accessfmt_uses_cpu(c->access_format);
     if (c->handler[0] == '\0') {
         conf_error(ctx, "handler", "must not be empty");
         return -1;

@@ -11,6 +11,9 @@
  * by us or by a user the caller names, and not writable by others, who
  * could otherwise swap the file between our checks.
  *
+ * A file opened in such a directory is checked on its descriptor too
+ * (fsdir_check_file): a regular file with one link.
+ *
  * A directory luafcgid makes itself (the run directory) stays root's:
  * the supervisor, which keeps root, removes the socket and the pidfile on
  * stop, and a script running as `user` cannot replace the socket in it.
@@ -98,6 +101,26 @@ fail:
     close(fd);
     errno = EPERM;
     return -1;
+}
+
+/* A file opened for writing must be a plain file with one name: a FIFO
+ * would block its writer, a device or a hard link planted by whoever owns
+ * the directory would make us write some other file. 0, or -1 (logged,
+ * naming WHAT). */
+int
+fsdir_check_file(int fd, const char *path, const char *what)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) < 0) {
+        log_syserr("cannot check %s %s", what, path);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        log_err("%s %s is not a regular file with a single link; refusing it", what, path);
+        return -1;
+    }
+    return 0;
 }
 
 /* Make DIR (0755) when missing; 0, or -1 (logged). */

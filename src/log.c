@@ -83,25 +83,6 @@ log_enabled(int level)
     return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-/* An open log must be a plain file with one name: a symlink or a hard link
- * planted by whoever owns the log directory would make root write (and
- * chown) some other file. */
-static int
-log_check_file(int fd, const char *path)
-{
-    struct stat sb;
-
-    if (fstat(fd, &sb) < 0) {
-        log_syserr("cannot check log file %s", path);
-        return -1;
-    }
-    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-        log_err("log file %s is not a regular file with a single link; refusing it", path);
-        return -1;
-    }
-    return 0;
-}
-
 /* The log's directory, checked (fsdir.c); made (0750) when missing. */
 static int
 log_open_dir(const char *dir)
@@ -162,7 +143,7 @@ log_open_file(const char *path, int *created)
             log_syserr("cannot open log file %s", path);
         return -1;
     }
-    if (log_check_file(fd, path) < 0) {
+    if (fsdir_check_file(fd, path, "log file") < 0) {
         close(fd);
         return -1;
     }

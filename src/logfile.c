@@ -7,29 +7,89 @@
  * the file again by name and dup2()s it over the old descriptor: a worker
  * writing at that moment writes to the old file or the new one, never to
  * a closed descriptor. The file is opened by the serving process, after
- * privileges are dropped, so it belongs to `user`; a symlink is refused.
+ * privileges are dropped, so it belongs to `user`.
+ *
+ * What is opened must be a regular file with one link (fsdir_check_file),
+ * as for the daemon's log: a script can rename the log and put a FIFO, a
+ * symlink or a hard link in its place. The open is non-blocking, so a FIFO
+ * fails at once instead of holding start-up or the signal thread; a
+ * refused file at USR1/HUP leaves the old one in use.
+ *
+ * When the disk is full, lines are lost: they are counted, and the
+ * daemon's log (often on the same disk) gets one warning per
+ * LOGFILE_WARN_S with the count, and a notice once lines get through
+ * again. A short write leaves part of a line: a newline ends it there, so
+ * the next line starts on its own; when even that fails, the next writer
+ * writes the newline first. The rest of the line is not written after it:
+ * another worker's line may already follow the part, and ftruncate() would
+ * cut lines other workers appended meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fsdir.h"
 #include "log.h"
 #include "logfile.h"
+
+#define LOGFILE_WARN_S  30
 
 static int
 logfile_open_fd(const struct logfile *lf, const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    /* O_NONBLOCK: a FIFO with no reader fails (ENXIO) rather than waits;
+     * on the regular file we keep, it changes nothing */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
 
     if (fd < 0) {
         if (errno == ELOOP)
             log_err("%s %s is a symbolic link; refusing it", lf->what, path);
+        else if (errno == ENXIO)
+            log_err("%s %s is a FIFO or a device, not a regular file; refusing it", lf->what, path);
         else
             log_syserr("cannot open %s %s", lf->what, path);
+        return -1;
+    }
+    if (fsdir_check_file(fd, path, lf->what) < 0) {
+        close(fd);
+        return -1;
     }
     return fd;
+}
+
+/* -t: what start-up will refuse about PATH without opening it (the
+ * daemon's user may differ from the caller's): a missing directory (but
+ * the daemon's log file MAINLOG, when a path, has its directory made
+ * first), and a file there that is not a regular file with one link. 0,
+ * or -1 (logged). */
+int
+logfile_check(const char *path, const char *what, const char *mainlog)
+{
+    char dir[4096], made[4096];
+    const char *base = fsdir_split(path, dir, sizeof(dir));
+    struct stat sb;
+
+    if (base == NULL)
+        return -1;
+    if (mainlog != NULL && mainlog[0] == '/' && fsdir_split(mainlog, made, sizeof(made)) != NULL &&
+        strcmp(made, dir) == 0 && stat(dir, &sb) < 0)
+        return 0;       /* made at start-up, with the file in it */
+    if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        log_err("%s %s: its directory %s does not exist", what, path, dir);
+        return -1;
+    }
+    if (lstat(path, &sb) < 0)
+        return 0;       /* start-up creates it */
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        log_err("%s %s is not a regular file with a single link; start-up would refuse it",
+                what, path);
+        return -1;
+    }
+    return 0;
 }
 
 /*
@@ -52,6 +112,8 @@ logfile_open(struct logfile *lf, const char *path)
         return -1;
     }
     if ((fd = logfile_open_fd(lf, copy)) < 0) {
+        if (old >= 0)
+            log_warn("still writing the %s to the file opened before", lf->what);
         free(copy);
         return -1;
     }
@@ -66,13 +128,69 @@ logfile_open(struct logfile *lf, const char *path)
         }
         close(fd);
     }
+    __atomic_store_n(&lf->torn, 0, __ATOMIC_RELEASE);  /* a cut line stays in the old file */
     free(lf->path);
     lf->path = copy;
     return 0;
 }
 
-/* One write of the whole line; when it fails the line is lost, and the
- * daemon's log says so. */
+static long long
+logfile_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+static ssize_t
+logfile_write_fd(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    do
+        w = write(fd, p, n);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+/* A line is lost (ERR says why): counted, and reported at most once per
+ * LOGFILE_WARN_S by whichever writer comes first. */
+static void
+logfile_lost(struct logfile *lf, int err)
+{
+    long long now = logfile_now_s(), last = __atomic_load_n(&lf->warned, __ATOMIC_RELAXED);
+    unsigned long n;
+
+    __atomic_add_fetch(&lf->lost, 1, __ATOMIC_RELAXED);
+    if (last != 0 && now - last < LOGFILE_WARN_S)
+        return;
+    if (!__atomic_compare_exchange_n(&lf->warned, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;     /* another writer reports */
+    n = __atomic_exchange_n(&lf->lost, 0, __ATOMIC_RELAXED);
+    errno = err;
+    log_syswarn("cannot write to the %s; %lu line%s lost (reported again in %d s while it lasts)",
+                lf->what, n, n == 1 ? "" : "s", LOGFILE_WARN_S);
+}
+
+/* Lines get through again: say how many were lost since the last report. */
+static void
+logfile_recovered(struct logfile *lf)
+{
+    unsigned long n;
+
+    if (__atomic_exchange_n(&lf->warned, 0, __ATOMIC_RELAXED) == 0)
+        return;     /* another writer said it */
+    n = __atomic_exchange_n(&lf->lost, 0, __ATOMIC_RELAXED);
+    if (n > 0)
+        log_notice("the %s is written again; %lu more line%s lost before", lf->what, n,
+                   n == 1 ? " was" : "s were");
+    else
+        log_notice("the %s is written again", lf->what);
+}
+
+/* One write of the whole line; see the top of the file for what happens
+ * when it fails. */
 void
 logfile_write(struct logfile *lf, const char *p, size_t n)
 {
@@ -81,11 +199,23 @@ logfile_write(struct logfile *lf, const char *p, size_t n)
 
     if (fd < 0)
         return;
-    do
-        w = write(fd, p, n);
-    while (w < 0 && errno == EINTR);
-    if (w < 0 || (size_t)w != n)
-        log_syswarn("cannot write to the %s; a line is lost", lf->what);
+    if (__atomic_exchange_n(&lf->torn, 0, __ATOMIC_ACQ_REL) && logfile_write_fd(fd, "\n", 1) != 1) {
+        __atomic_store_n(&lf->torn, 1, __ATOMIC_RELEASE);
+        logfile_lost(lf, errno);
+        return;
+    }
+    w = logfile_write_fd(fd, p, n);
+    if (w >= 0 && (size_t)w == n) {
+        if (__atomic_load_n(&lf->warned, __ATOMIC_RELAXED) != 0)
+            logfile_recovered(lf);
+        return;
+    }
+    if (w > 0) {
+        if (p[w - 1] != '\n' && logfile_write_fd(fd, "\n", 1) != 1)
+            __atomic_store_n(&lf->torn, 1, __ATOMIC_RELEASE);
+        errno = ENOSPC;     /* what a short write on a file means */
+    }
+    logfile_lost(lf, errno);
 }
 
 void

@@ -42,6 +42,7 @@
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
+#include "logfile.h"
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
@@ -217,11 +218,19 @@ static int
 main_test(const char *path)
 {
     char err[1024];
+    const char *mainlog;
     struct conf *c;
 
     log_set_plain(1);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
         fprintf(stderr, LF_NAME ": %s\n", err);
+        return 1;
+    }
+    /* what start-up will refuse, so that "ok" means it starts */
+    mainlog = conf_log_target(c, !c->daemonize);
+    if ((c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0) |
+        (c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0)) {
+        conf_free(c);
         return 1;
     }
     conf_free(c);

@@ -124,6 +124,7 @@ request_began(struct request *r, int cpu)
     clock_gettime(CLOCK_MONOTONIC, &now);
     r->began_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     clock_gettime(CLOCK_REALTIME, &r->began_at);
+    r->cpu_taken = cpu;
     if (cpu)
         accesslog_cpu(&r->cpu_user, &r->cpu_system);
 }
@@ -569,6 +570,11 @@ request_handle(struct request *r)
     int status;
 
     r->conf = conf_acquire();
+    if (r->conf->access_cpu && !r->cpu_taken) {
+        /* a reload turned %C on after the request began: count from now */
+        accesslog_cpu(&r->cpu_user, &r->cpu_system);
+        r->cpu_taken = 1;
+    }
     request_reset(r);
     counters_accept();
     which = status_match(r->conf, FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp));

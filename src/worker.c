@@ -143,7 +143,7 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout, cpu = c->access_log != NULL;
+    int keep, client_timeout = c->client_timeout, cpu = c->access_cpu;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
