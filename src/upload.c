@@ -83,28 +83,34 @@ upload_close(struct upload *u)
     u->fd = -1;
 }
 
+/* L is the state running now: u->L, the thread that called form(), may be
+ * a coroutine freed before this userdata is collected. */
 static void
-upload_release(struct upload *u)
+upload_release(struct upload *u, lua_State *L)
 {
     void *aud;
-    lua_Alloc alloc = lua_getallocf(u->L, &aud);
+    lua_Alloc alloc = lua_getallocf(L, &aud);
 
     if (u->data != NULL)
         alloc(aud, u->data, u->cap, 0);
     u->data = NULL;
     u->len = u->cap = 0;
+    u->L = NULL;
+    u->r = NULL;
 }
 
+/* Only after a Lua error in the parse: the request may be over by now,
+ * so u->r is not looked at. */
 static int
 upload_gc(lua_State *L)
 {
     struct upload *u = lua_touserdata(L, 1);
 
-    if (u->r != NULL) {
-        upload_close(u);
-        upload_release(u);
-        u->r = NULL;
-    }
+    if (u->fd >= 0 && close(u->fd) < 0)
+        log_syserr("closing upload %s", u->path);
+    u->fd = -1;
+    if (u->r != NULL)
+        upload_release(u, L);
     return 0;
 }
 
@@ -377,7 +383,7 @@ upload_multipart(lua_State *L, struct request *r, const char *ctype)
     else if (u->mp.error == NULL)
         multipart_finish(&u->mp);
     upload_close(u);
-    upload_release(u);
+    upload_release(u, L);
     if (u->mp.error != NULL)
         upload_raise(L, u->mp.error);
     lua_pop(L, 1);

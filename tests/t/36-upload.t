@@ -367,7 +367,39 @@ sub stalled {
     $s2->stop;
 }
 
+# req:form() inside a coroutine that is then dropped: the parse state's
+# __gc runs after the coroutine was freed, and must not use it.
+sub form_in_coroutine {
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 1024, timeout => 10 });
+    $c->script('cogc.lua', <<~'LUA');
+    function main(env, req)
+      local keep = {}
+      for i = 1, 300 do
+        local co = coroutine.create(function() local fields = req:form() return fields end)
+        assert(coroutine.resume(co))
+        co = nil
+        -- strings of the sizes a lua_State takes reuse its freed block
+        for n = 60, 260 do keep[#keep + 1] = string.rep('A', n) .. i .. '_' .. n end
+        if #keep > 20000 then keep = {} end
+      end
+      req:puts('ok')
+    end
+    LUA
+    $c->start;
+    my $serving = LFTest::serving_pid($c->pid);
+    my $B = 'XyZbound';
+    my $body = "--$B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--$B--\r\n";
+    for my $i (1 .. 3) {
+        my $r = $c->get('cogc.lua', STDIN => $body, CONTENT_TYPE => "multipart/form-data; boundary=$B");
+        is($r->{body}, 'ok', "req:form() in a dropped coroutine, then a GC ($i)");
+    }
+    is(LFTest::serving_pid($c->pid), $serving, 'the serving process was not restarted');
+    unlike($c->log, qr/died of SIG/, 'no serving process died');
+    $c->stop;
+}
+
 suite();
+form_in_coroutine();
 # again under AddressSanitizer and UBSan, whose reports go to files
 SKIP: {
     skip 'no ASan build (LUAFCGID_ASAN)', 1 unless $ENV{LUAFCGID_ASAN} && -x $ENV{LUAFCGID_ASAN};
@@ -376,6 +408,7 @@ SKIP: {
     local $ENV{ASAN_OPTIONS} = "halt_on_error=0 log_path=$reports/asan detect_leaks=1";
     local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1 log_path=$reports/ubsan";
     suite();
+    form_in_coroutine();
     opendir(my $d, $reports);
     my @found = grep { !/^\./ } readdir $d;
     is("@found", '', 'no sanitizer report');
