@@ -413,4 +413,24 @@ SKIP: {
     my @found = grep { !/^\./ } readdir $d;
     is("@found", '', 'no sanitizer report');
 }
+# req:read() after a req:form() that failed midway on a streamed body:
+# form took pieces of it, so read raises instead of giving them again.
+{
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 1024 });
+    $c->script('seq.lua', <<~'LUA');
+    function main(env, req)
+      local ok, e = pcall(req.form, req)
+      local ok2, s = pcall(req.read, req, 10)
+      req:puts(tostring(ok), ' ', tostring(ok2), ' ', tostring(s))
+    end
+    LUA
+    $c->start;
+    my $B = 'XyZbound';
+    my $bad = "--$B\r\nX: " . ('h' x 9000) . "\r\n\r\n" . ('W' x 200000) . "\r\n--$B--\r\n";
+    my $r = $c->get('seq.lua', STDIN => $bad, CONTENT_TYPE => "multipart/form-data; boundary=$B");
+    unlike($r->{body}, qr/^false true --XyZbound/, 'read after a failed form does not give the bytes form took');
+    like($r->{body}, qr/^false false .*given out in pieces/, 'it says the body was given out in pieces');
+    $c->stop;
+}
+
 done_testing();
