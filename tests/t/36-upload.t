@@ -433,4 +433,23 @@ SKIP: {
     $c->stop;
 }
 
+# req:gets() on a streamed body bigger than `memory` is refused before it
+# is read: the serving process never holds it.
+{
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 65536, maxpost => 200 * 1024 * 1024,
+                                  memory => 8 * 1024 * 1024 });
+    $c->script('gets.lua', "function main(env, req) local ok, e = pcall(req.gets, req) req:puts(tostring(ok)) end\n");
+    $c->script('small.lua', "function main(env, req) req:puts(#req:gets()) end\n");
+    $c->start;
+    my $sp = LFTest::serving_pid($c->pid);
+    my $r = $c->get('gets.lua', STDIN => 'g' x (64 * 1024 * 1024), CONTENT_TYPE => 'application/octet-stream');
+    is($r->{status}, 500, 'a streamed body bigger than memory, taken whole: 500');
+    my ($hwm) = LFTest::slurp("/proc/$sp/status") =~ /VmHWM:\s+(\d+)/;
+    cmp_ok($hwm, '<', 40 * 1024, "the serving process's peak RSS stays below the body's size ($hwm kB)");
+    ok($c->wait_log(qr/gets\.lua.*memory limit reached/, 3), 'the log says why');
+    is($c->get('small.lua', STDIN => 'h' x 300000, CONTENT_TYPE => 'application/octet-stream')->{body}, '300000',
+       'a streamed body within memory is still taken whole');
+    $c->stop;
+}
+
 done_testing();
