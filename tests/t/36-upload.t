@@ -7,9 +7,16 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use File::Temp ();
 use IO::Select;
+use POSIX ();
 use LFTest qw(http_post wait_for);
 
 my ($t, $updir);
+
+# The upload files in DIR: a serving process's are in its own directory.
+sub upload_files {
+    my ($dir) = @_;
+    return scalar grep { -f } glob("$dir/luafcgid-upload-* $dir/luafcgid-*/luafcgid-upload-*");
+}
 
 sub suite {
     $t = LFTest->new(conf => { workers => 2, maxpost => 16 * 1024 * 1024, maxfields => 5,
@@ -166,10 +173,10 @@ sub body {
         like($r->{body}, qr/^file up filename=big\.bin type=application\/octet-stream size=3145728 read=3145728 in=disk$/m,
              'a file over upload_memory is on disk, whole');
         my ($path) = $r->{body} =~ /^path (.*)$/m;
-        ok(defined $path && index($path, "$updir/") == 0, 'in upload_dir');
+        ok(defined $path && $path =~ m{^\Q$updir\E/luafcgid-\d+/luafcgid-upload-\w+$},
+           "in the serving process's directory in upload_dir");
         ok(defined $path && !-e $path, 'and removed when the request ended');
-        opendir(my $d, $updir);
-        is(scalar(grep { !/^\./ } readdir $d), 0, 'upload_dir is empty again');
+        is(upload_files($updir), 0, 'upload_dir holds no upload file again');
         $r = post('echo.lua', $MP, $body);
         ok($r->{body} eq $data, 'the file read back from disk is byte-exact');
     }
@@ -255,8 +262,7 @@ sub body {
         my $body = "--$B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x\"\r\n\r\n" . ($pattern x 64);
         my $r = post('form.lua', $MP, $body);
         like($r->{body}, qr/before its closing boundary/, 'an unterminated file part is an error');
-        opendir(my $d, $updir);
-        is(scalar(grep { /^luafcgid-upload-/ } readdir $d), 0, 'its partial temp file is removed');
+        is(upload_files($updir), 0, 'its partial temp file is removed');
     }
 
     # req:read(n) over a 1 MB body
@@ -342,8 +348,8 @@ sub missing_dir {
     $m->start;
     my $r = $m->get('up.lua', STDIN => multipart($B, ['f', 'data', filename => 'x']),
                     CONTENT_TYPE => "multipart/form-data; boundary=$B");
-    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir$}, 'a missing upload_dir: the script gets why');
-    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir: No such file or directory}),
+    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir/luafcgid-\d+$}, 'a missing upload_dir: the script gets why');
+    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir/luafcgid-\d+: No such file or directory}),
        'and the log has the system error');
     $m->stop;
 }
@@ -450,6 +456,31 @@ SKIP: {
     is($c->get('small.lua', STDIN => 'h' x 300000, CONTENT_TYPE => 'application/octet-stream')->{body}, '300000',
        'a streamed body within memory is still taken whole');
     $c->stop;
+}
+
+# The temp files of a serving process that dies are removed by the
+# supervisor; none is left after a stop.
+{
+    my $c = LFTest->new(conf => { workers => 2, upload_memory => 1024, timeout => 30 });
+    my $dir = $c->dir . '/uploads';
+    mkdir $dir, 0700;
+    $c->write_conf(upload_dir => $dir);
+    $c->script('spin.lua', "function main(env, req) local f, fi = req:form() local s = os.time() while os.time() < s + 25 do end end\n");
+    $c->script('id.lua', "function main(env, req) req:puts('id') end\n");
+    $c->start;
+    my $B = 'XyZbound';
+    my $body = "--$B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x\"\r\n\r\n" . ('z' x 5000) . "\r\n--$B--\r\n";
+    my $pid = fork // die;
+    if ($pid == 0) { $c->get('spin.lua', STDIN => $body, CONTENT_TYPE => "multipart/form-data; boundary=$B"); POSIX::_exit(0) }
+    my $temps = sub { upload_files($dir) };
+    ok(wait_for(sub { $temps->() == 1 }, 10), 'the upload is in its temp file');
+    kill 'KILL', LFTest::serving_pid($c->pid);
+    waitpid($pid, 0);
+    is($c->get('id.lua')->{body}, 'id', 'the restarted serving process serves');
+    ok(wait_for(sub { $temps->() == 0 }, 5), "the dead process's temp file is removed after the restart");
+    $c->stop;
+    opendir(my $d, $dir);
+    is(join(' ', grep { !/^\.\.?$/ } readdir $d), '', 'nothing is left in upload_dir after stop');
 }
 
 done_testing();
