@@ -6,6 +6,10 @@
 
 struct request;
 
+/* Who took pieces of the body from the connection (request's body_given). */
+#define BODY_GIVEN_READ 1
+#define BODY_GIVEN_FORM 2
+
 /* req:form()'s walk over the body from its start. */
 struct body_walk {
     size_t  at;         /* in the kept body */

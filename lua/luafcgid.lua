@@ -9,10 +9,10 @@
 local M = {}
 
 local byte, char, format, gsub, find, sub, match, tonumber, tostring, type,
-      pairs, ipairs, concat, sort, setmetatable, pcall, require, error =
+      pairs, ipairs, concat, sort, setmetatable, pcall, require, error, select =
       string.byte, string.char, string.format, string.gsub, string.find,
       string.sub, string.match, tonumber, tostring, type, pairs, ipairs,
-      table.concat, table.sort, setmetatable, pcall, require, error
+      table.concat, table.sort, setmetatable, pcall, require, error, select
 
 M._VERSION = "luafcgid 1.0.0"
 
@@ -147,6 +147,18 @@ local function wsapi_body(req, body)
   end
 end
 
+-- wsapi_env.error:write(...): every argument as text, as on wsapi.fcgi's
+-- stderr, one log line (a first argument such as "warn" is text, not a
+-- level); the line's own end is the log's.
+local function wsapi_error_write(req)
+  return function(self, ...)
+    local parts = { ... }
+    for i = 1, select("#", ...) do parts[i] = tostring(parts[i]) end
+    req:log((gsub(concat(parts), "\n+$", "")))
+    return self
+  end
+end
+
 local wsapi_module
 
 -- Serve the WSAPI application APP (a table with run, or a run function)
@@ -164,7 +176,7 @@ function M.wsapi_run(app, env, req)
     return v
   end })
   wenv.input = wsapi_input(req, tonumber(env.CONTENT_LENGTH) or 0)
-  wenv.error = { write = function(self, ...) req:log(...) end }
+  wenv.error = { write = wsapi_error_write(req) }
   wenv.APP_PATH = app_path
   if wenv.PATH_INFO == "" then wenv.PATH_INFO = "/" end
   if wsapi_module == nil then

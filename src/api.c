@@ -8,10 +8,13 @@
  *
  * What the answer buffers (the body with buffering on, and the header
  * lines, Status and Content-Type included, until they are sent) counts toward the state's memory
- * (state_hold): a script cannot hold more outside Lua than inside it.
+ * (state_hold): a script cannot hold more outside Lua than inside it. So
+ * does a body that req:gets() takes whole from the connection, counted at
+ * its CONTENT_LENGTH before it is read.
  */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -43,15 +46,39 @@ api_check(lua_State *L)
     return *slot;
 }
 
-/* What the answer buffers counts toward the state's memory. [-0, +0, v] */
+/* What the answer buffers, and a body req:gets() took whole from the
+ * connection, held outside Lua. */
+static size_t
+api_held(const struct request *r)
+{
+    return (r->headers_sent ? 0 : r->head.len + r->status.len + r->ctype.len) +
+           (r->conf->buffering ? r->body.len : 0) +
+           (r->body_taken > 0 && !r->body_given ? r->post.len : 0);
+}
+
+/* It counts toward the state's memory. [-0, +0, v] */
 static void
 api_hold(lua_State *L, struct request *r, size_t more)
 {
-    size_t held = (r->headers_sent ? 0 : r->head.len + r->status.len + r->ctype.len) +
-                  (r->conf->buffering ? r->body.len : 0);
+    size_t held = api_held(r);
 
     if (state_hold(L, held + more) < 0)
         luaL_error(L, "memory limit reached by the buffered answer (%zu bytes)", held + more);
+}
+
+/* A body left on the connection counts whole (its CONTENT_LENGTH, which
+ * body_defer checked) before req:gets() reads a byte of it. [-0, +0, v] */
+static void
+api_hold_body(lua_State *L, struct request *r)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
+    unsigned long long want;
+
+    if (!r->body_left || r->body_given || cl == NULL)
+        return;
+    want = strtoull(cl, NULL, 10);
+    if (want > SIZE_MAX - api_held(r) || state_hold(L, api_held(r) + (size_t)want) < 0)
+        luaL_error(L, "memory limit reached by the request body (%s bytes)", cl);
 }
 
 static int
@@ -162,6 +189,7 @@ api_gets(lua_State *L)
     struct request *r = api_check(L);
     const char *why;
 
+    api_hold_body(L, r);
     if (body_whole(r, &why) < 0)
         return luaL_error(L, "%s", why);
     if (r->post.len == 0)

@@ -14,7 +14,8 @@
  * Kept in memory, the body can be given any number of times: req:read()
  * keeps its own position, and gets() and form() see it all. Taken from
  * the connection piece by piece, it can be given once: gets() or form()
- * after read() (or form() twice) raise an error that says so.
+ * after read() (or form() twice), and read() after a form() that stopped
+ * midway, raise an error that says so.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -139,9 +140,14 @@ body_next(struct request *r, const char **p, size_t max, const char **why)
 {
     size_t left = r->post.len - r->post_read;
 
+    if (r->body_given == BODY_GIVEN_FORM && r->body_left) {
+        /* form() stopped midway: what it took is gone, the rest alone is no body */
+        *why = "the body was given out in pieces by req:form; req:read cannot have the rest";
+        return -1;
+    }
     if (left == 0 && r->body_left) {
         long n = body_pull(r, max, why);
-        r->body_given = 1;
+        r->body_given = BODY_GIVEN_READ;
         if (n <= 0)
             return n;
         left = (size_t)n;
@@ -177,8 +183,9 @@ body_walk(struct request *r, struct body_walk *walk, const char **p, const char 
         return -1;
     }
     walk->pulling = 1;
-    r->body_given = 1;
+    r->body_given = BODY_GIVEN_FORM;
     n = body_pull(r, BODY_CHUNK, why);
+    r->post_read = r->post.len;     /* form takes every byte it is handed */
     *p = r->post.data;      /* after the pull: it may have moved */
     return n;
 }

@@ -50,6 +50,7 @@
 #include "state.h"
 #include "status.h"
 #include "supervise.h"
+#include "updir.h"
 #include "upgrade.h"
 #include "wire.h"
 #include "worker.h"
@@ -293,6 +294,17 @@ main_listen_text(const struct conf *c, char *buf, size_t len)
 
 /* Start everything after the socket; -1 when start-up failed (logged), 1
  * when a stop was cut short and workers still run. */
+/* Every request has ended: the upload directory goes, with what a request
+ * left (its script raised past its cleanup); the supervisor checks again. */
+static void
+main_clear_uploads(void)
+{
+    struct conf *cur = conf_acquire();
+
+    updir_remove(cur, getpid(), geteuid());
+    conf_release(cur);
+}
+
 static int
 main_run(struct conf *c, const struct options *o, struct listeners *ls)
 {
@@ -355,6 +367,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     if (main_stop(ls, c, dispatch) < 0)
         return 1;       /* workers still run: leave their memory alone */
     worker_join();
+    main_clear_uploads();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);

@@ -74,6 +74,7 @@
 #include "restart.h"
 #include "scoreboard.h"
 #include "supervise.h"
+#include "updir.h"
 #include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
@@ -176,6 +177,17 @@ supervise_reload(void)
     conf_publish(c);
 }
 
+/* A serving process that is gone, however it ended: the upload files its
+ * requests could not remove (it died in them) go with its directory. */
+static void
+supervise_clear_uploads(pid_t pid)
+{
+    struct conf *c = conf_acquire();
+
+    updir_remove(c, pid, sv.chown_log ? sv.uid : geteuid());
+    conf_release(c);
+}
+
 /* Reap what exited; the serving process's death is reported and counted,
  * a clean exit (TERM sent to it alone) is not a death. */
 static int
@@ -184,6 +196,7 @@ supervise_reaped(pid_t pid, int status)
     if (pid != sv.child)
         return 0;
     sv.child = 0;
+    supervise_clear_uploads(pid);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_notice("serving process %ld exited; starting a new one", (long)pid);
         return 1;
@@ -510,6 +523,8 @@ supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting
     } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
         postmortem_report(sv.child, status);
     }
+    if (pid > 0)
+        supervise_clear_uploads(pid);
     sv.child = 0;
 }
 

@@ -6,9 +6,10 @@
  * field's value and a file up to `upload_memory` bytes stay in memory,
  * counted toward the state's `memory` (they are allocated with the state's
  * own allocator); a larger file goes, as it arrives, to a temp file in
- * `upload_dir` (else $TMPDIR, else /tmp), created 0600 with O_EXCL under an
- * unpredictable name. Each temp file's name is recorded in the request
- * as soon as it exists, so upload_cleanup() removes it when the request
+ * the serving process's directory in `upload_dir` (else $TMPDIR, else
+ * /tmp; see updir.c), created 0600 with O_EXCL under an unpredictable
+ * name. Each temp file's name is recorded in the request as soon as it
+ * exists, so upload_cleanup() removes it when the request
  * ends, however the script ended; a script keeps a file by renaming it
  * (a name that no longer exists was moved). The descriptor is ours and is
  * closed at the part's end: it never counts toward the script's files.
@@ -41,6 +42,7 @@
 #include "log.h"
 #include "multipart.h"
 #include "request.h"
+#include "updir.h"
 #include "upload.h"
 
 #define UPLOAD_META         "luafcgid.upload"
@@ -83,28 +85,34 @@ upload_close(struct upload *u)
     u->fd = -1;
 }
 
+/* L is the state running now: u->L, the thread that called form(), may be
+ * a coroutine freed before this userdata is collected. */
 static void
-upload_release(struct upload *u)
+upload_release(struct upload *u, lua_State *L)
 {
     void *aud;
-    lua_Alloc alloc = lua_getallocf(u->L, &aud);
+    lua_Alloc alloc = lua_getallocf(L, &aud);
 
     if (u->data != NULL)
         alloc(aud, u->data, u->cap, 0);
     u->data = NULL;
     u->len = u->cap = 0;
+    u->L = NULL;
+    u->r = NULL;
 }
 
+/* Only after a Lua error in the parse: the request may be over by now,
+ * so u->r is not looked at. */
 static int
 upload_gc(lua_State *L)
 {
     struct upload *u = lua_touserdata(L, 1);
 
-    if (u->r != NULL) {
-        upload_close(u);
-        upload_release(u);
-        u->r = NULL;
-    }
+    if (u->fd >= 0 && close(u->fd) < 0)
+        log_syserr("closing upload %s", u->path);
+    u->fd = -1;
+    if (u->r != NULL)
+        upload_release(u, L);
     return 0;
 }
 
@@ -223,30 +231,19 @@ upload_keep(struct upload *u, const char *p, size_t n)
     return 0;
 }
 
-static const char *
-upload_dir(const struct conf *c)
-{
-    const char *d = c->upload_dir;
-
-    if (d == NULL || *d == '\0')
-        d = getenv("TMPDIR");
-    return d != NULL && *d != '\0' ? d : "/tmp";
-}
-
-/* Create the temp file: 0600, O_EXCL, a name nobody can guess. */
+/* A new file in DIR: 0600, O_EXCL, a name nobody can guess; -1 with errno. */
 static int
-upload_create(struct upload *u)
+upload_open_in(struct upload *u, const char *dir)
 {
-    const char *dir = upload_dir(u->r->conf);
     static const char hex[] = "0123456789abcdef";
     unsigned char rnd[12];
+    char name[sizeof(rnd) * 2 + 1];
     size_t k;
     int i;
 
     for (i = 0; i < UPLOAD_TRIES; i++) {
-        char name[sizeof(rnd) * 2 + 1];
         if (getentropy(rnd, sizeof(rnd)) < 0)
-            break;
+            return -1;
         for (k = 0; k < sizeof(rnd); k++) {
             name[2 * k] = hex[rnd[k] >> 4];
             name[2 * k + 1] = hex[rnd[k] & 15];
@@ -254,16 +251,25 @@ upload_create(struct upload *u)
         name[sizeof(name) - 1] = '\0';
         if (snprintf(u->path, sizeof(u->path), "%s/luafcgid-upload-%s", dir, name) >= (int)sizeof(u->path)) {
             errno = ENAMETOOLONG;
-            break;
+            return -1;
         }
         u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (u->fd >= 0)
-            return request_add_temp(u->r, u->path);
-        if (errno != EEXIST)
-            break;
+        if (u->fd >= 0 || errno != EEXIST)
+            return u->fd;
     }
+    return -1;
+}
+
+/* The temp file, in the serving process's directory (updir.c). */
+static int
+upload_create(struct upload *u)
+{
+    char dir[PATH_MAX];
+
+    if (updir_make(u->r->conf, dir, sizeof(dir)) == 0 && upload_open_in(u, dir) >= 0)
+        return request_add_temp(u->r, u->path);
     log_syserr("worker %d: %s: cannot create an upload file in %s", u->r->worker, u->r->script, dir);
-    return upload_fail(u, "cannot create an upload file in %s", dir);
+    return upload_fail(u, "cannot create an upload file in %.200s", dir);
 }
 
 static int
@@ -377,7 +383,7 @@ upload_multipart(lua_State *L, struct request *r, const char *ctype)
     else if (u->mp.error == NULL)
         multipart_finish(&u->mp);
     upload_close(u);
-    upload_release(u);
+    upload_release(u, L);
     if (u->mp.error != NULL)
         upload_raise(L, u->mp.error);
     lua_pop(L, 1);

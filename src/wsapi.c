@@ -25,6 +25,7 @@
 
 /* The address is the key: a light userdata no script can forge. */
 static const char wsapi_app_key = 'a';
+static const char wsapi_run_key = 'w';
 
 static int
 wsapi_is_app(lua_State *L, int idx)
@@ -80,6 +81,52 @@ wsapi_keep(lua_State *L, const char *modname)
 }
 
 /*
+ * Push the luafcgid module's wsapi_run, found once and kept in the
+ * registry: package.loaded.luafcgid's if it has one, else the compiled-in
+ * module's, from package.preload whatever the script did to require. An
+ * app named luafcgid.lua has that name in package.loaded, so it is left
+ * there. [-0, +1, e]
+ */
+static void
+wsapi_push_run(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&wsapi_run_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_isfunction(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, "luafcgid");
+    if (lua_istable(L, -1))
+        lua_getfield(L, -1, "wsapi_run");
+    else
+        lua_pushnil(L);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);                          /* _LOADED mod */
+        lua_getglobal(L, "package");
+        lua_getfield(L, -1, "preload");
+        lua_getfield(L, -1, "luafcgid");
+        lua_replace(L, -3);
+        lua_pop(L, 1);                          /* _LOADED mod loader */
+        lua_pushliteral(L, "luafcgid");
+        lua_call(L, 1, 1);                      /* _LOADED mod new */
+        if (lua_isnil(L, -2)) {
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, "luafcgid");
+        }
+        lua_getfield(L, -1, "wsapi_run");
+        lua_remove(L, -2);
+    }
+    lua_replace(L, -3);
+    lua_pop(L, 1);                              /* wsapi_run */
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "the luafcgid module has no wsapi_run");
+    lua_pushlightuserdata(L, (void *)&wsapi_run_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+/*
  * Push the luafcgid module's wsapi_run and the script's app, and return
  * 1; or push nothing and return 0 when the script is no application.
  * [-0, +(0|2), e]
@@ -97,26 +144,7 @@ wsapi_push_call(lua_State *L)
             return 0;
         }
     }
-    /* require "luafcgid", from package.preload whatever the script did to require */
-    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-    lua_getfield(L, -1, "luafcgid");
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        lua_getglobal(L, "package");
-        lua_getfield(L, -1, "preload");
-        lua_getfield(L, -1, "luafcgid");
-        lua_remove(L, -2);
-        lua_remove(L, -2);
-        lua_pushliteral(L, "luafcgid");
-        lua_call(L, 1, 1);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "luafcgid");
-    }
-    lua_getfield(L, -1, "wsapi_run");
-    lua_remove(L, -2);
-    lua_remove(L, -2);          /* app wsapi_run */
-    if (!lua_isfunction(L, -1))
-        luaL_error(L, "the luafcgid module has no wsapi_run");
+    wsapi_push_run(L);
     lua_insert(L, -2);          /* wsapi_run app */
     return 1;
 }

@@ -7,9 +7,16 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use File::Temp ();
 use IO::Select;
+use POSIX ();
 use LFTest qw(http_post wait_for);
 
 my ($t, $updir);
+
+# The upload files in DIR: a serving process's are in its own directory.
+sub upload_files {
+    my ($dir) = @_;
+    return scalar grep { -f } glob("$dir/luafcgid-upload-* $dir/luafcgid-*/luafcgid-upload-*");
+}
 
 sub suite {
     $t = LFTest->new(conf => { workers => 2, maxpost => 16 * 1024 * 1024, maxfields => 5,
@@ -166,10 +173,10 @@ sub body {
         like($r->{body}, qr/^file up filename=big\.bin type=application\/octet-stream size=3145728 read=3145728 in=disk$/m,
              'a file over upload_memory is on disk, whole');
         my ($path) = $r->{body} =~ /^path (.*)$/m;
-        ok(defined $path && index($path, "$updir/") == 0, 'in upload_dir');
+        ok(defined $path && $path =~ m{^\Q$updir\E/luafcgid-\d+/luafcgid-upload-\w+$},
+           "in the serving process's directory in upload_dir");
         ok(defined $path && !-e $path, 'and removed when the request ended');
-        opendir(my $d, $updir);
-        is(scalar(grep { !/^\./ } readdir $d), 0, 'upload_dir is empty again');
+        is(upload_files($updir), 0, 'upload_dir holds no upload file again');
         $r = post('echo.lua', $MP, $body);
         ok($r->{body} eq $data, 'the file read back from disk is byte-exact');
     }
@@ -255,8 +262,7 @@ sub body {
         my $body = "--$B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x\"\r\n\r\n" . ($pattern x 64);
         my $r = post('form.lua', $MP, $body);
         like($r->{body}, qr/before its closing boundary/, 'an unterminated file part is an error');
-        opendir(my $d, $updir);
-        is(scalar(grep { /^luafcgid-upload-/ } readdir $d), 0, 'its partial temp file is removed');
+        is(upload_files($updir), 0, 'its partial temp file is removed');
     }
 
     # req:read(n) over a 1 MB body
@@ -342,8 +348,8 @@ sub missing_dir {
     $m->start;
     my $r = $m->get('up.lua', STDIN => multipart($B, ['f', 'data', filename => 'x']),
                     CONTENT_TYPE => "multipart/form-data; boundary=$B");
-    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir$}, 'a missing upload_dir: the script gets why');
-    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir: No such file or directory}),
+    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir/luafcgid-\d+$}, 'a missing upload_dir: the script gets why');
+    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir/luafcgid-\d+: No such file or directory}),
        'and the log has the system error');
     $m->stop;
 }
@@ -367,7 +373,39 @@ sub stalled {
     $s2->stop;
 }
 
+# req:form() inside a coroutine that is then dropped: the parse state's
+# __gc runs after the coroutine was freed, and must not use it.
+sub form_in_coroutine {
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 1024, timeout => 10 });
+    $c->script('cogc.lua', <<~'LUA');
+    function main(env, req)
+      local keep = {}
+      for i = 1, 300 do
+        local co = coroutine.create(function() local fields = req:form() return fields end)
+        assert(coroutine.resume(co))
+        co = nil
+        -- strings of the sizes a lua_State takes reuse its freed block
+        for n = 60, 260 do keep[#keep + 1] = string.rep('A', n) .. i .. '_' .. n end
+        if #keep > 20000 then keep = {} end
+      end
+      req:puts('ok')
+    end
+    LUA
+    $c->start;
+    my $serving = LFTest::serving_pid($c->pid);
+    my $B = 'XyZbound';
+    my $body = "--$B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--$B--\r\n";
+    for my $i (1 .. 3) {
+        my $r = $c->get('cogc.lua', STDIN => $body, CONTENT_TYPE => "multipart/form-data; boundary=$B");
+        is($r->{body}, 'ok', "req:form() in a dropped coroutine, then a GC ($i)");
+    }
+    is(LFTest::serving_pid($c->pid), $serving, 'the serving process was not restarted');
+    unlike($c->log, qr/died of SIG/, 'no serving process died');
+    $c->stop;
+}
+
 suite();
+form_in_coroutine();
 # again under AddressSanitizer and UBSan, whose reports go to files
 SKIP: {
     skip 'no ASan build (LUAFCGID_ASAN)', 1 unless $ENV{LUAFCGID_ASAN} && -x $ENV{LUAFCGID_ASAN};
@@ -376,8 +414,73 @@ SKIP: {
     local $ENV{ASAN_OPTIONS} = "halt_on_error=0 log_path=$reports/asan detect_leaks=1";
     local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1 log_path=$reports/ubsan";
     suite();
+    form_in_coroutine();
     opendir(my $d, $reports);
     my @found = grep { !/^\./ } readdir $d;
     is("@found", '', 'no sanitizer report');
 }
+# req:read() after a req:form() that failed midway on a streamed body:
+# form took pieces of it, so read raises instead of giving them again.
+{
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 1024 });
+    $c->script('seq.lua', <<~'LUA');
+    function main(env, req)
+      local ok, e = pcall(req.form, req)
+      local ok2, s = pcall(req.read, req, 10)
+      req:puts(tostring(ok), ' ', tostring(ok2), ' ', tostring(s))
+    end
+    LUA
+    $c->start;
+    my $B = 'XyZbound';
+    my $bad = "--$B\r\nX: " . ('h' x 9000) . "\r\n\r\n" . ('W' x 200000) . "\r\n--$B--\r\n";
+    my $r = $c->get('seq.lua', STDIN => $bad, CONTENT_TYPE => "multipart/form-data; boundary=$B");
+    unlike($r->{body}, qr/^false true --XyZbound/, 'read after a failed form does not give the bytes form took');
+    like($r->{body}, qr/^false false .*given out in pieces/, 'it says the body was given out in pieces');
+    $c->stop;
+}
+
+# req:gets() on a streamed body bigger than `memory` is refused before it
+# is read: the serving process never holds it.
+{
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 65536, maxpost => 200 * 1024 * 1024,
+                                  memory => 8 * 1024 * 1024 });
+    $c->script('gets.lua', "function main(env, req) local ok, e = pcall(req.gets, req) req:puts(tostring(ok)) end\n");
+    $c->script('small.lua', "function main(env, req) req:puts(#req:gets()) end\n");
+    $c->start;
+    my $sp = LFTest::serving_pid($c->pid);
+    my $r = $c->get('gets.lua', STDIN => 'g' x (64 * 1024 * 1024), CONTENT_TYPE => 'application/octet-stream');
+    is($r->{status}, 500, 'a streamed body bigger than memory, taken whole: 500');
+    my ($hwm) = LFTest::slurp("/proc/$sp/status") =~ /VmHWM:\s+(\d+)/;
+    cmp_ok($hwm, '<', 40 * 1024, "the serving process's peak RSS stays below the body's size ($hwm kB)");
+    ok($c->wait_log(qr/gets\.lua.*memory limit reached/, 3), 'the log says why');
+    is($c->get('small.lua', STDIN => 'h' x 300000, CONTENT_TYPE => 'application/octet-stream')->{body}, '300000',
+       'a streamed body within memory is still taken whole');
+    $c->stop;
+}
+
+# The temp files of a serving process that dies are removed by the
+# supervisor; none is left after a stop.
+{
+    my $c = LFTest->new(conf => { workers => 2, upload_memory => 1024, timeout => 30 });
+    my $dir = $c->dir . '/uploads';
+    mkdir $dir, 0700;
+    $c->write_conf(upload_dir => $dir);
+    $c->script('spin.lua', "function main(env, req) local f, fi = req:form() local s = os.time() while os.time() < s + 25 do end end\n");
+    $c->script('id.lua', "function main(env, req) req:puts('id') end\n");
+    $c->start;
+    my $B = 'XyZbound';
+    my $body = "--$B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x\"\r\n\r\n" . ('z' x 5000) . "\r\n--$B--\r\n";
+    my $pid = fork // die;
+    if ($pid == 0) { $c->get('spin.lua', STDIN => $body, CONTENT_TYPE => "multipart/form-data; boundary=$B"); POSIX::_exit(0) }
+    my $temps = sub { upload_files($dir) };
+    ok(wait_for(sub { $temps->() == 1 }, 10), 'the upload is in its temp file');
+    kill 'KILL', LFTest::serving_pid($c->pid);
+    waitpid($pid, 0);
+    is($c->get('id.lua')->{body}, 'id', 'the restarted serving process serves');
+    ok(wait_for(sub { $temps->() == 0 }, 5), "the dead process's temp file is removed after the restart");
+    $c->stop;
+    opendir(my $d, $dir);
+    is(join(' ', grep { !/^\.\.?$/ } readdir $d), '', 'nothing is left in upload_dir after stop');
+}
+
 done_testing();

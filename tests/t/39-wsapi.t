@@ -211,4 +211,18 @@ SKIP: {
 }
 
 ok(LFTest::alive($t->pid), 'the daemon still runs');
+
+# error:write writes every argument as text, as wsapi.fcgi's stderr does;
+# a module-form app named luafcgid.lua is served like any other.
+{
+    my $c = LFTest->new(conf => { workers => 1 });
+    $c->script('errw.lua', "function run(e) e.error:write('warn', ': disk at ', 91, '%') return 200, {}, 'ok' end\n");
+    $c->script('luafcgid.lua', "module(..., package.seeall)\nfunction run(e) return 200, {}, 'named luafcgid' end\n");
+    $c->start;
+    is($c->get('errw.lua')->{body}, 'ok', 'the app answers');
+    ok($c->wait_log(qr/errw\.lua: warn: disk at 91%/, 3), 'error:write writes every argument as text');
+    is($c->get('luafcgid.lua')->{body}, 'named luafcgid', 'a module-form app named luafcgid.lua is served');
+    is($c->get('luafcgid.lua')->{body}, 'named luafcgid', 'and again');
+    $c->stop;
+}
 done_testing();
