@@ -237,6 +237,7 @@ sub write_conf {
 sub start {
     my ($self, @args) = @_;
     my %o = @args && $args[0] eq 'ignore_int' ? (splice(@args, 0, 2)) : ();
+    my $before = () = $self->log =~ / started: \d+ workers/g;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         $SIG{INT} = 'IGNORE' if $o{ignore_int};
@@ -253,6 +254,9 @@ sub start {
         return 0;
     }, 15);
     die "luafcgid did not start:\n" . $self->stderr . $self->log unless $up && $up == 1;
+    # The supervisor takes connections before the serving process has
+    # logged its start; tests that read the log next need that line.
+    wait_for(sub { (() = $self->log =~ / started: \d+ workers/g) > $before }, 5);
     return $self;
 }
 

@@ -123,7 +123,7 @@ LUA
 
     my $root = LFTest->new;
     $root->start;
-    like($root->log, qr/running as root: scripts will run as root/, 'started as root without user: a warning');
+    ok($root->wait_log(qr/running as root: scripts will run as root/), 'started as root without user: a warning');
     $root->stop;
 }
 
