@@ -90,7 +90,11 @@ static struct {
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0 };
+    int         upgrade_hup;            /* a HUP came while a new binary started */
+} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0, 0 };
+
+/* What supervise_upgrade() returns when the new binary failed: serve on. */
+#define SUPERVISE_SERVE_ON (-2)
 
 /* SIGCHLD must have a handler: a blocked signal whose action is to be
  * ignored may be discarded instead of waiting for sigwait(). */
@@ -511,26 +515,44 @@ static int
 supervise_upgrade_signal(int sig)
 {
     switch (sig) {
-    case SIGHUP:  supervise_reload(); supervise_forward(sig); return 0;
+    case SIGHUP:  supervise_reload(); supervise_forward(sig); sv.upgrade_hup = 1; return 0;
     case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
     case SIGUSR2: log_notice("upgrade: already under way"); return 0;
     default:      return sig;
     }
 }
 
+/* The new binary NEWPID may have read the config before a HUP that came
+ * meanwhile: it reloads too, or it would serve the file as it was. */
+static void
+supervise_pass_hup(pid_t newpid)
+{
+    if (!sv.upgrade_hup)
+        return;
+    log_notice("upgrade: a HUP came while the new binary started; passing it on to pid %ld",
+               (long)newpid);
+    if (kill(newpid, SIGHUP) < 0)
+        log_syswarn("upgrade: cannot pass the HUP on to pid %ld", (long)newpid);
+}
+
 /*
  * USR2: start the new binary on our socket (upgrade.c). Once it serves,
  * this daemon stops as on TERM, leaving the socket file and the pidfile to
- * it: SUPERVISE_HANDED_OVER. 0 when it failed and this one serves on (a
- * serving process that died meanwhile is restarted by the caller).
+ * it: SUPERVISE_HANDED_OVER. A stop meanwhile stops this one as TERM does:
+ * SUPERVISE_STOPPED. SUPERVISE_SERVE_ON when it failed and this one
+ * serves on (a serving process that died meanwhile is restarted by the
+ * caller).
  */
 static int
 supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct listeners *ls)
 {
+    pid_t newpid = 0;
     int sig;
 
-    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
+    sv.upgrade_hup = 0;
+    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped, &newpid)) {
     case UPGRADE_DONE:
+        supervise_pass_hup(newpid);
         listen_close(ls, c, 0);    /* the new one holds them open */
         supervise_stop(SIGTERM, c, ls, 0);
         return SUPERVISE_HANDED_OVER;
@@ -538,7 +560,7 @@ supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct l
         supervise_stop(sig, c, ls, 0);
         return SUPERVISE_STOPPED;
     default:
-        return 0;
+        return SUPERVISE_SERVE_ON;
     }
 }
 
@@ -597,7 +619,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
         case SIGUSR2:
-            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == 0)
+            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == SUPERVISE_SERVE_ON)
                 continue;
             scoreboard_destroy();
             return rc;

@@ -1,0 +1,138 @@
+# USR2 upgrade edge cases: a stop during the upgrade stops the daemon and
+# the new binary given up on; the pid the new binary reports must be the
+# process started; a HUP during the upgrade reaches the new binary; an
+# edited pidfile path is refused; a symlinked binary runs what it names.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use POSIX ();
+use Test::More;
+use File::Copy qw(copy);
+use Time::HiRes qw(sleep);
+use LFTest qw(wait_for alive slurp spew);
+
+my $hello = "function main(env, req) req:puts('ok') end\n";
+
+# A daemon running a private copy of the binary at DIR/luafcgid.
+sub daemon {
+    my (%o) = @_;
+    my $t = LFTest->new(conf => $o{conf} // {}, scripts => { 'hello.lua' => $hello, %{ $o{scripts} // {} } });
+    $t->write_conf(preload => [ $t->www . "/$o{preload}" ]) if $o{preload};
+    my $d = $t->dir;
+    copy(LFTest::binary(), "$d/luafcgid.real") or die; chmod 0755, "$d/luafcgid.real";
+    copy(LFTest::binary(), "$d/luafcgid") or die; chmod 0755, "$d/luafcgid";
+    { local $ENV{LUAFCGID} = "$d/luafcgid"; $t->start; }
+    ok($t->wait_log(qr/serving process \d+ started/, 15), 'serving');
+    return $t;
+}
+
+sub replace_bin {
+    my ($t, $text) = @_;
+    my $d = $t->dir;
+    spew("$d/luafcgid.new", $text);
+    chmod 0755, "$d/luafcgid.new";
+    rename("$d/luafcgid.new", "$d/luafcgid") or die;
+}
+
+sub new_pid { my ($t) = @_; my @p = $t->log =~ /the new binary serves as pid (\d+)/g; $p[-1] }
+
+# The old daemon has handed over: stop it, then the new one.
+sub stop_both {
+    my ($t, $new) = @_;
+    LFTest::track($new, 'luafcgid (upgraded)') if $new;
+    LFTest::stop_pid($t->pid, 0, 30) if $t->pid;
+    $t->{pid} = undef;
+    if ($new) { kill 'TERM', $new; wait_for(sub { !alive($new) }, 20); LFTest::untrack($new); }
+}
+
+# 1, 2: TERM while the new binary starts stops the daemon, and the new one
+{
+    my $t = daemon();
+    my $d = $t->dir;
+    replace_bin($t, "#!/bin/sh\necho \$\$ > $d/new.pid\nsleep 4\nexec $d/luafcgid.real \"\$@\"\n");
+    $t->signal('USR2');
+    ok($t->wait_log(qr/upgrade: starting/), 'USR2: the new binary starts (slowly)');
+    ok(wait_for(sub { -s "$d/new.pid" }, 10), 'the new binary runs');
+    my $new = slurp("$d/new.pid") =~ /(\d+)/ ? $1 : 0;
+    my $old = $t->pid;
+    kill 'TERM', $old;
+    ok(wait_for(sub { waitpid($old, POSIX::WNOHANG()) == $old }, 20), 'TERM during the upgrade stops the daemon')
+        or diag $t->log;
+    $t->{pid} = undef if !alive($old);
+    ok(!-e $t->{conf}{pidfile}, 'and removes the pidfile');
+    ok(!-e $t->{conf}{listen}, 'and the socket');
+    unlike($t->log, qr/giving it up.*serving process \d+ started/s, 'no serving process is started after the stop');
+    ok(wait_for(sub { !alive($new) }, 10), 'the new binary given up on is stopped too') or diag $t->log;
+    kill 'KILL', $new if $new && alive($new);
+}
+
+# 2: one that ignores TERM is killed, and the old one stops all the same
+{
+    my $t = daemon();
+    my $d = $t->dir;
+    replace_bin($t, "#!/usr/bin/perl\n\$SIG{TERM} = 'IGNORE';\nopen(my \$f, '>', '$d/new.pid'); print \$f \$\$; close \$f;\nsleep 1000;\n");
+    $t->signal('USR2');
+    ok(wait_for(sub { -s "$d/new.pid" }, 10), 'a new binary that hangs and ignores TERM');
+    my $new = slurp("$d/new.pid") =~ /(\d+)/ ? $1 : 0;
+    my $old = $t->pid;
+    kill 'TERM', $old;
+    ok(wait_for(sub { waitpid($old, POSIX::WNOHANG()) == $old }, 30), 'TERM stops the daemon') or diag $t->log;
+    $t->{pid} = undef if !alive($old);
+    ok(!alive($new), 'the new binary was killed') or diag $t->log;
+    like($t->log, qr/upgrade: .*killing it/, 'and that is logged');
+    kill 'KILL', $new if $new && alive($new);
+}
+
+# 7: a pid that is not the process started is not believed
+{
+    my $t = daemon();
+    my $d = $t->dir;
+    replace_bin($t, "#!/usr/bin/perl\n(\$ENV{LUAFCGID_UPGRADE} =~ /^\\d+:(\\d+):/) or exit 9;\n"
+                  . "open(my \$f, '>&=', \$1) or exit 8; print \$f \"1\\n\"; close \$f; exit 0;\n");
+    my $old = $t->pid;
+    $t->signal('USR2');
+    ok($t->wait_log(qr/upgrade: .*not the process/, 10), 'a foreign pid is refused') or diag $t->log;
+    sleep 0.5;
+    ok(alive($old), 'the old one keeps serving');
+    is($t->get('hello.lua')->{body}, 'ok', 'requests are served');
+    is($t->stop, 0, 'and it stops');
+}
+
+# 6: a HUP while the new binary starts reaches the new one
+{
+    my $t = daemon(conf => { headers => "X-Conf: one\r\n" },
+                   scripts => { 'slow.lua' => "os.execute('sleep 3')\nfunction main() end\n" },
+                   preload => 'slow.lua');
+    is($t->get('hello.lua')->{headers}{'x-conf'}, 'one', 'header from the config');
+    $t->signal('USR2');
+    ok($t->wait_log(qr/upgrade: starting/), 'USR2');
+    sleep 1;                                    # the new one has read the file
+    $t->write_conf(headers => "X-Conf: two\r\n");
+    $t->signal('HUP');
+    ok($t->wait_log(qr/the new binary serves as pid (\d+)/, 30), 'the new binary takes over');
+    my $new = new_pid($t);
+    like($t->log, qr/upgrade: .*HUP.*passing it on/, 'the HUP is passed on, and that is logged');
+    LFTest::track($new, 'luafcgid (upgraded)') if $new;
+    LFTest::stop_pid($t->pid, 0, 30);
+    $t->{pid} = undef;
+    ok(wait_for(sub { ($t->get('hello.lua')->{headers}{'x-conf'} // '') eq 'two' }, 15),
+       'the new one serves the config as HUP left it');
+    stop_both($t, $new);
+}
+
+# 8: an edited pidfile path is refused, as an edited listen is
+{
+    my $t = daemon();
+    my $old = $t->pid;
+    my $oldpath = $t->{conf}{pidfile};
+    $t->write_conf(pidfile => $t->dir . '/other.pid');
+    $t->signal('USR2');
+    ok($t->wait_log(qr/still serving with this one|the new binary serves/, 20), 'USR2 with an edited pidfile path');
+    like($t->log, qr/upgrade: pidfile changed/, 'refused, saying why') or diag $t->log;
+    ok(alive($old), 'the old one serves on');
+    is(slurp($oldpath) =~ /(\d+)/ ? $1 : '', $old, 'its pidfile names it');
+    is($t->stop, 0, 'and it stops');
+    ok(!-e $oldpath, 'removing its pidfile');
+}
+done_testing;
