@@ -43,6 +43,26 @@ for my $bad ('10.0.0.0/33', 'localhost', '::/129', '10.0.0.0/', '1.2.3') {
 ($rc, $out) = check_conf(\'{ 10 }');
 is($rc, 1, 'a number in the list is a -t error');
 like($out, qr/key 'allowed_clients'/, 'naming the key');
+for my $bad ('{ web1 = "127.0.0.1" }', '{ [1] = "127.0.0.1", [3] = "127.0.0.2" }', '{ "127.0.0.1", x = "10.0.0.1" }',
+             '{ "127.0.0.1\\0junk" }') {
+    ($rc, $out) = check_conf(\$bad);
+    is($rc, 1, "allowed_clients = $bad is a -t error");
+    like($out, qr/key 'allowed_clients'/, 'naming the key') or diag $out;
+}
+{
+    my $t = LFTest->new(conf => { listen => '127.0.0.1:' . free_port() });
+    $t->{extra_conf} = "listen_allowed_clients = \"127.0.0.1\"\n";
+    $t->write_conf;
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, "php-fpm's listen_allowed_clients is a -t error");
+    like($out, qr/key 'listen_allowed_clients'.*allowed_clients/, 'naming the key it is for') or diag $out;
+    $t->write_conf(extensions => \'{ lua = ".lua" }');
+    $t->{extra_conf} = '';
+    $t->write_conf;
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, 'so is a table with keys for another list key');
+    like($out, qr/key 'extensions'/, 'naming it') or diag $out;
+}
 
 # ---- refused and served ----
 my $port = free_port();
