@@ -247,6 +247,37 @@ conf_parse_mode(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, in
     return 0;
 }
 
+/* The port of TCP listen entry I (S, "host:port"): 1 to 65535. Port 0
+ * would bind a port the kernel picks, one over 65535 another one. */
+static int
+conf_check_port(struct conf_ctx *ctx, const struct conf_key *k, int i, const char *s)
+{
+    const char *p = strrchr(s, ':') + 1;
+    long v;
+
+    v = strlen(p) > 5 ? 0 : strtol(p, NULL, 10);
+    if (v < 1 || v > 65535) {
+        conf_error(ctx, k->name, "entry %d: '%s': the port must be 1 to 65535", i, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Entry I of listen OUT, the same as one before it: it would not bind twice. */
+static int
+conf_listed_before(struct conf_ctx *ctx, const struct conf_key *k, const struct strlist *out, int i)
+{
+    int j;
+
+    for (j = 0; j < i - 1; j++)
+        if (strcmp(out->items[j], out->items[i - 1]) == 0) {
+            conf_error(ctx, k->name, "'%s' is listed twice (entries %d and %d)", out->items[j],
+                       j + 1, i);
+            return -1;
+        }
+    return 0;
+}
+
 /* A list is positions 1..N and nothing else: a key such as
  * { web1 = "10.0.0.5" }, or an entry after a hole, would be dropped
  * unseen (an allowed_clients read as empty lets every client in). */
@@ -329,6 +360,10 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
             lua_pop(L, 1);
             return -1;
         }
+        if (k->type == CT_LISTEN && conf_is_tcp(s) && conf_check_port(ctx, k, i, s) < 0) {
+            lua_pop(L, 1);
+            return -1;
+        }
         if (strcmp(k->name, "preload") == 0 || (k->type == CT_LISTEN && !conf_is_tcp(s)))
             out->items[i - 1] = conf_abspath(ctx, k->name, s, len);
         else
@@ -337,6 +372,8 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
         if (out->items[i - 1] == NULL)
             return -1;
         out->count = i;
+        if (k->type == CT_LISTEN && conf_listed_before(ctx, k, out, i) < 0)
+            return -1;
     }
     return 0;
 }

@@ -4,7 +4,8 @@
  * `listen` is one address or a list (a unix socket for the local nginx
  * and a TCP port for the others, say); each is bound in order, and a
  * failure of one closes the others: a daemon serves all of them or none.
- * TCP addresses may be IPv4 or IPv6 ("[::1]:9000"); SO_REUSEADDR lets a
+ * TCP addresses may be IPv4 or IPv6 ("[::1]:9000"; an IPv6 socket is
+ * IPv6 only, as nginx's, so "[::]:P" and "0.0.0.0:P" go together); SO_REUSEADDR lets a
  * restart bind while old connections linger in TIME_WAIT, and the
  * dispatcher sets TCP_NODELAY on each accepted connection.
  *
@@ -334,6 +335,19 @@ listen_warn_open(const struct conf *c, const char *addr, const struct sockaddr *
                  "the web servers' addresses", addr);
 }
 
+/* An IPv6 address ("[::]:P") takes IPv6 only (nginx's ipv6only=on), so
+ * that { "0.0.0.0:P", "[::]:P" } binds both; ":P" stays what the system
+ * gives. 0, or -1. */
+static int
+listen_v6only(int fd, int family)
+{
+    int on = 1;
+
+    if (family != AF_INET6)
+        return 0;
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+}
+
 static int
 listen_open_tcp(const struct conf *c, const char *addr)
 {
@@ -365,7 +379,7 @@ listen_open_tcp(const struct conf *c, const char *addr)
         if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0)
             continue;
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
-            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            (h == host || listen_v6only(fd, ai->ai_family) == 0) && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         close(fd);
         fd = -1;

@@ -64,6 +64,31 @@ for my $bad ('{ web1 = "127.0.0.1" }', '{ [1] = "127.0.0.1", [3] = "127.0.0.2" }
     like($out, qr/key 'extensions'/, 'naming it') or diag $out;
 }
 
+# ---- listen forms that would not listen where they say ----
+for my $l ('127.0.0.1:99999', '127.0.0.1:0', ':0', '127.0.0.1:000080000') {
+    my $t = LFTest->new(conf => { listen => $l });
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, "listen = '$l' is a -t error");
+    like($out, qr/key 'listen'.*port must be 1 to 65535/, 'saying why') or diag $out;
+}
+{
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => [ "127.0.0.1:$p", "127.0.0.1:$p" ] });
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, 'a listen entry given twice is a -t error');
+    like($out, qr/key 'listen'.*listed twice/, 'saying so') or diag $out;
+}
+SKIP: {
+    skip 'no IPv6', 2 unless IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Listen => 1);
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => [ "0.0.0.0:$p", "[::]:$p" ], allowed_clients => [ '127.0.0.1', '::1' ] },
+                        scripts => { 'hello.lua' => $hello });
+    $t->{conf}{listen} = "127.0.0.1:$p";        # where LFTest connects
+    ok(eval { $t->start; 1 }, '{ "0.0.0.0:P", "[::]:P" } starts (IPv6 only on [::], as nginx)') or diag $t->log;
+    is(request_from($t, '::1', '::1', $p)->{body}, 'allowed', 'and serves IPv6 too');
+    $t->stop;
+}
+
 # ---- refused and served ----
 my $port = free_port();
 my $t = LFTest->new(conf => { listen => "127.0.0.1:$port", allowed_clients => [ '127.0.0.1', '10.0.0.0/8' ] },
