@@ -52,6 +52,9 @@
 #include "luafcgid.h"
 #include "log.h"
 
+/* Who may change the socket's directory, in messages. */
+#define LISTEN_WHO "listen", "anyone could replace the socket"
+
 /* The socket files we bound (by position in listen), to remove only
  * those on stop. */
 static struct {
@@ -157,74 +160,6 @@ listen_chown(const struct conf *c, const char *path)
     return 0;
 }
 
-/* May UID own the socket's directory or its ancestors? root, us, `user`. */
-static int
-listen_trusted_owner(const struct conf *c, uid_t uid)
-{
-    return uid == 0 || uid == geteuid() || uid == fsdir_user_uid(c);
-}
-
-/* May the group GID write there? root's, or the daemon's own `group`. */
-static int
-listen_trusted_group(const struct conf *c, gid_t gid)
-{
-    struct group *gr;
-
-    return gid == 0 || (c->group && (gr = getgrnam(c->group)) != NULL && gr->gr_gid == gid);
-}
-
-/* 1 when a stranger could add, remove or rename entries of the directory
- * SB: an untrusted owner, or write for others or an untrusted group;
- * STICKY_OK lets others write where only an entry's owner may remove it
- * (/tmp as an ancestor: nobody can rename our directory away). */
-static int
-listen_dir_open_to_strangers(const struct conf *c, const char *dir,
-                             const struct stat *sb, int sticky_ok)
-{
-    int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
-
-    if (!listen_trusted_owner(c, sb->st_uid)) {
-        log_err("listen: %s belongs to uid %ld, not to root or the daemon's user; "
-                "anyone could replace the socket", dir, (long)sb->st_uid);
-        return 1;
-    }
-    if (((sb->st_mode & S_IWOTH) ||
-         ((sb->st_mode & S_IWGRP) && !listen_trusted_group(c, sb->st_gid))) && !sticky) {
-        log_err("listen: %s is writable by %s; anyone could replace the socket", dir,
-                (sb->st_mode & S_IWOTH) ? "everyone" : "its group");
-        return 1;
-    }
-    return 0;
-}
-
-/* Check every ancestor of the directory DIR (not DIR itself): whoever may
- * rename one could put a directory of their own in its place. */
-static int
-listen_check_ancestors(const struct conf *c, const char *dir)
-{
-    char prefix[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    const char *p;
-    struct stat sb;
-
-    if (dir[0] != '/')
-        return 0;   /* relative: its ancestors are the working directory's */
-    for (p = strchr(dir + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-        memcpy(prefix, dir, (size_t)(p - dir));
-        prefix[p - dir] = '\0';
-        if (stat(prefix, &sb) < 0) {
-            if (errno == ENOENT)
-                return 0;   /* making the directory fails, and says so */
-            log_syserr("listen: %s", prefix);
-            return -1;
-        }
-        if (listen_dir_open_to_strangers(c, prefix, &sb, 1))
-            return -1;
-    }
-    if (stat("/", &sb) < 0 || listen_dir_open_to_strangers(c, "/", &sb, 1))
-        return -1;
-    return 0;
-}
-
 /* The socket's directory is made if missing (0755, root's when started as
  * root: the supervisor removes the socket on stop) and must not let a
  * stranger replace the socket: not a symlink (its owner would choose
@@ -239,7 +174,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
 
     if (strchr(path, '/') == NULL || fsdir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, "socket directory") < 0)
+    if (fsdir_check_ancestors(c, dir, LISTEN_WHO) < 0 || fsdir_make(dir, "socket directory") < 0)
         return -1;
     if (lstat(dir, &sb) < 0) {
         log_syserr("listen: %s", dir);
@@ -253,7 +188,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         log_err("listen: %s is not a directory", dir);
         return -1;
     }
-    if (listen_dir_open_to_strangers(c, dir, &sb, 0))
+    if (fsdir_open_to_strangers(c, dir, &sb, 0, LISTEN_WHO))
         return -1;
     /* an ancestor may be a symlink (/var/run -> /run): check where it leads */
     if (realpath(dir, real) == NULL) {
@@ -261,7 +196,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         return -1;
     }
     if (strcmp(real, dir) != 0 && strlen(real) < sizeof(dir) &&
-        listen_check_ancestors(c, real) < 0)
+        fsdir_check_ancestors(c, real, LISTEN_WHO) < 0)
         return -1;
     return 0;
 }

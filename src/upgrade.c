@@ -4,7 +4,8 @@
  *
  * The supervisor holds the listening sockets and the locked pidfile. On
  * USR2 it forks and execs the binary at the path it was started from
- * (now the new build), with the same config file, handing it those
+ * (now the new build; a symlink is followed anew, and a path others than
+ * root, us or `user` could change is refused), with the same config file, handing it those
  * descriptors and a pipe; LUAFCGID_UPGRADE tells the new process which
  * they are, and the listen addresses they belong to. The new process takes
  * them instead of binding and locking (the flock() lock belongs to the
@@ -39,6 +40,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "fsdir.h"
 #include "listen.h"
 #include "log.h"
 #include "upgrade.h"
@@ -64,18 +66,44 @@ upgrade_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The binary's path as it was started, absolute but with its symlinks
+ * kept (a versioned install repoints luafcgid -> luafcgid-1.1): ARGV0
+ * from the start directory; a bare name (found on PATH) as the system
+ * resolved it. Empty when unknown: USR2 says it cannot upgrade. */
+static void
+upgrade_save_exe(const char *argv0)
+{
+    char cwd[PATH_MAX];
+    ssize_t n;
+    int w;
+
+    up.exe[0] = '\0';
+    if (argv0[0] == '/') {
+        w = snprintf(up.exe, sizeof(up.exe), "%s", argv0);
+    } else if (strchr(argv0, '/') != NULL) {
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            log_syswarn("upgrade: cannot tell the start directory; USR2 will not work");
+            return;
+        }
+        w = snprintf(up.exe, sizeof(up.exe), "%s/%s", cwd, argv0);
+    } else {
+        if ((n = readlink("/proc/self/exe", up.exe, sizeof(up.exe) - 1)) > 0)
+            up.exe[n] = '\0';
+        else
+            up.exe[0] = '\0';
+        return;
+    }
+    if (w < 0 || (size_t)w >= sizeof(up.exe))
+        up.exe[0] = '\0';
+}
+
 /* At start-up: the binary's path (what USR2 will run, whatever is there
  * then) and the config's, absolute, since the daemon runs from "/". */
 int
 upgrade_save(const char *argv0, const char *config, int foreground)
 {
-    ssize_t n;
-
     up.foreground = foreground;
-    if ((n = readlink("/proc/self/exe", up.exe, sizeof(up.exe) - 1)) > 0)
-        up.exe[n] = '\0';
-    else if (strchr(argv0, '/') == NULL || realpath(argv0, up.exe) == NULL)
-        up.exe[0] = '\0';   /* USR2 says it cannot upgrade */
+    upgrade_save_exe(argv0);
     if (realpath(config, up.config) == NULL) {
         log_syserr("cannot resolve the config path %s", config);
         return -1;
@@ -263,6 +291,27 @@ upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char
     _exit(127);
 }
 
+/* The binary USR2 runs (as root, often): refused when someone else than
+ * root, us or `user` could have put it there, through its path or where
+ * its symlinks lead, as the socket's directory is. 0, or -1 (logged). */
+static int
+upgrade_check_exe(const struct conf *c)
+{
+    static const char why[] = "anyone could replace the binary USR2 runs; not upgrading";
+    char real[PATH_MAX];
+    struct stat sb;
+
+    if (stat(up.exe, &sb) < 0 || realpath(up.exe, real) == NULL) {
+        log_syserr("upgrade: cannot run %s", up.exe);
+        return -1;
+    }
+    if (fsdir_open_to_strangers(c, up.exe, &sb, 0, "upgrade", why) ||
+        fsdir_check_ancestors(c, up.exe, "upgrade", why) < 0 ||
+        (strcmp(real, up.exe) != 0 && fsdir_check_ancestors(c, real, "upgrade", why) < 0))
+        return -1;
+    return 0;
+}
+
 /* Fork and exec the new binary; its pid, with the read end of its pipe in
  * *RFD; -1 (logged). */
 static pid_t
@@ -277,6 +326,14 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
         log_err("upgrade: the binary's path is unknown (started without a path?); restart instead");
         return -1;
     }
+    c = conf_acquire();
+    if (upgrade_check_exe(c) < 0) {
+        conf_release(c);
+        return -1;
+    }
+    if (upgrade_listen_text(c, text, sizeof(text)) == NULL)
+        text[0] = '\0';        /* the new one refuses it */
+    conf_release(c);
     if (pipe(p) < 0) {
         log_syserr("upgrade: pipe");
         return -1;
@@ -287,10 +344,6 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
         log_syswarn("upgrade: pipe");
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || (e[0] >= 0 && fcntl(e[0], F_SETFD, FD_CLOEXEC) < 0))
         log_syswarn("upgrade: cannot set close-on-exec");
-    c = conf_acquire();
-    if (upgrade_listen_text(c, text, sizeof(text)) == NULL)
-        text[0] = '\0';        /* the new one refuses it */
-    conf_release(c);
     if ((pid = fork()) == 0) {
         close(p[0]);
         upgrade_exec(ls, pidfd, p[1], e[1], text);

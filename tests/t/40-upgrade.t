@@ -35,6 +35,13 @@ sub replace_bin {
     rename("$d/luafcgid.new", "$d/luafcgid") or die;
 }
 
+sub replace_bin_at {
+    my ($path, $text) = @_;
+    spew("$path.new", $text);
+    chmod 0755, "$path.new";
+    rename("$path.new", $path) or die;
+}
+
 sub new_pid { my ($t) = @_; my @p = $t->log =~ /the new binary serves as pid (\d+)/g; $p[-1] }
 
 # The old daemon has handed over: stop it, then the new one.
@@ -134,5 +141,42 @@ sub stop_both {
     is(slurp($oldpath) =~ /(\d+)/ ? $1 : '', $old, 'its pidfile names it');
     is($t->stop, 0, 'and it stops');
     ok(!-e $oldpath, 'removing its pidfile');
+}
+# 5: a symlinked binary: USR2 runs what the symlink names now
+{
+    my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello });
+    my $d = $t->dir;
+    copy(LFTest::binary(), "$d/luafcgid-1.0") or die; chmod 0755, "$d/luafcgid-1.0";
+    spew("$d/luafcgid-1.1", "#!/bin/sh\ntouch $d/new-build-ran\nexec $d/luafcgid-1.0 \"\$@\"\n");
+    chmod 0755, "$d/luafcgid-1.1";
+    symlink('luafcgid-1.0', "$d/luafcgid") or die;
+    { local $ENV{LUAFCGID} = "$d/luafcgid"; $t->start; }
+    ok($t->wait_log(qr/serving process \d+ started/, 15), 'started through a symlink');
+    symlink('luafcgid-1.1', "$d/luafcgid.tmp") or die;
+    rename("$d/luafcgid.tmp", "$d/luafcgid") or die;
+    $t->signal('USR2');
+    ok($t->wait_log(qr/the new binary serves as pid/, 30), 'upgraded') or diag $t->log;
+    ok(-e "$d/new-build-ran", 'the build the symlink names now ran') or diag $t->log;
+    stop_both($t, new_pid($t));
+}
+
+# 5: a binary others could have replaced is not run
+{
+    my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello });
+    my $d = $t->dir;
+    mkdir "$d/bin" or die;
+    copy(LFTest::binary(), "$d/bin/luafcgid") or die; chmod 0755, "$d/bin/luafcgid";
+    { local $ENV{LUAFCGID} = "$d/bin/luafcgid"; $t->start; }
+    ok($t->wait_log(qr/serving process \d+ started/, 15), 'serving');
+    chmod 0777, "$d/bin";
+    replace_bin_at("$d/bin/luafcgid", "#!/bin/sh\ntouch $d/planted-ran\n");
+    my $old = $t->pid;
+    $t->signal('USR2');
+    ok($t->wait_log(qr/upgrade: \S+ is writable by everyone; anyone could replace the binary/, 10),
+       'USR2 refuses a binary in a world-writable directory, saying why') or diag $t->log;
+    ok(!-e "$d/planted-ran", 'and does not run it');
+    ok(alive($old), 'the old one serves on');
+    is($t->get('hello.lua')->{body}, 'ok', 'requests are served');
+    is($t->stop, 0, 'and it stops');
 }
 done_testing;
