@@ -64,6 +64,31 @@ for my $bad ('{ web1 = "127.0.0.1" }', '{ [1] = "127.0.0.1", [3] = "127.0.0.2" }
     like($out, qr/key 'extensions'/, 'naming it') or diag $out;
 }
 
+# ---- a kept connection whose client a HUP removes ----
+{
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => "127.0.0.1:$p", allowed_clients => [ '127.0.0.9' ] },
+                        scripts => { 'hello.lua' => $hello });
+    $t->start;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, LocalAddr => '127.0.0.9',
+                                  Proto => 'tcp', Timeout => 5) or die "connect: $!";
+    my %p = (SCRIPT_FILENAME => $t->www . '/hello.lua', REQUEST_METHOD => 'GET', SERVER_PROTOCOL => 'HTTP/1.1',
+             GATEWAY_INTERFACE => 'CGI/1.1', QUERY_STRING => '');
+    my $req = sub {
+        LFTest::write_all($s, LFTest::encode_request(\%p, '', keep_conn => 1, id => $_[0]));
+        LFTest::read_response($s, timeout => 5);
+    };
+    is($req->(1)->{body}, 'allowed', 'a kept connection from 127.0.0.9 is served while allowed');
+    $t->write_conf(allowed_clients => [ '127.0.0.1' ]);
+    $t->signal('HUP');
+    ok($t->wait_log(qr/reloaded/), 'HUP takes 127.0.0.9 off allowed_clients');
+    my $r = $req->(2);
+    isnt($r->{body} // '', 'allowed', 'its next request is not served');
+    ok(closed_within($s, 5), 'the connection is closed');
+    is($t->get('hello.lua')->{body}, 'allowed', 'the daemon serves on');
+    is($t->stop, 0, 'stop');
+}
+
 # ---- listen forms that would not listen where they say ----
 for my $l ('127.0.0.1:99999', '127.0.0.1:0', ':0', '127.0.0.1:000080000') {
     my $t = LFTest->new(conf => { listen => $l });
@@ -146,7 +171,7 @@ SKIP: {
     $both->write_conf(listen => [ $sock, "127.0.0.1:$pl" ]);
     $both->{conf}{listen} = $sock;      # LFTest connects to the first
     $both->start;
-    like($both->log, qr/listening on \Q$sock\E, 127\.0\.0\.1:$pl/, 'listen = { unix, TCP } binds both');
+    ok($both->wait_log(qr/listening on \Q$sock\E, 127\.0\.0\.1:$pl/), 'listen = { unix, TCP } binds both');
     is($both->get('hello.lua')->{body}, 'allowed', 'the unix socket serves (allowed_clients is for TCP)');
     is(request_from($both, '127.0.0.9', '127.0.0.1', $pl)->{body}, 'allowed', 'and so does the TCP port');
     ok(!request_from($both, '127.0.0.1', '127.0.0.1', $pl)->{ended}, 'where allowed_clients applies');
