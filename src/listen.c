@@ -347,6 +347,20 @@ listen_open_one(const struct conf *c, int i)
     return fd;
 }
 
+/* allowed_clients applies to TCP only: say so when nothing else is there. */
+static void
+listen_warn_unused_acl(const struct conf *c, const struct listeners *ls)
+{
+    int i;
+
+    for (i = 0; i < ls->n; i++)
+        if (ls->tcp[i])
+            return;
+    if (c->allowed_clients.count > 0)
+        log_warn("listen: allowed_clients is set but every listen address is a unix socket, "
+                 "which it does not apply to (its file mode does)");
+}
+
 /* Every address of c->listen, into LS; 0, or -1 (logged) with none left
  * open. */
 int
@@ -363,6 +377,7 @@ listen_open(const struct conf *c, struct listeners *ls)
         }
         ls->n = i + 1;
     }
+    listen_warn_unused_acl(c, ls);
     return 0;
 }
 

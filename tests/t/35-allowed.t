@@ -196,6 +196,16 @@ SKIP: {
     ok(!-s $both->dir . '/lf.pid', 'and the pidfile');
 }
 
+# ---- allowed_clients with unix sockets only ----
+{
+    my $t = LFTest->new(conf => { allowed_clients => [ '127.0.0.1' ] }, scripts => { 'hello.lua' => $hello });
+    $t->start;
+    ok($t->wait_log(qr/allowed_clients is set but every listen address is a unix socket/),
+       'allowed_clients with only a unix socket warns that it does nothing');
+    is($t->get('hello.lua')->{body}, 'allowed', 'and serves');
+    is($t->stop, 0, 'stop');
+}
+
 # ---- the warning for an open port ----
 my $po = free_port();
 my $open = LFTest->new(conf => { listen => "0.0.0.0:$po" }, scripts => { 'hello.lua' => $hello });
