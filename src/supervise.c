@@ -42,7 +42,8 @@
  * not restarted: its reason goes to the starting command (daemon_ready)
  * and the supervisor exits 1.
  *
- * USR2 starts a new binary on the same socket (upgrade.c); once it serves,
+ * USR2 starts a new binary on the same socket (upgrade.c), or once a
+ * serving process serves when none does yet; once the new binary serves,
  * this supervisor stops its serving process as on TERM and exits, leaving
  * the socket file and the pidfile to the new one. How a serving process
  * died is told by postmortem.c.
@@ -91,7 +92,8 @@ static struct {
     uid_t       uid;
     gid_t       gid;
     int         upgrade_hup;            /* a HUP came while a new binary started */
-} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0, 0 };
+    int         upgrade_due;            /* USR2 came while no serving process ran */
+} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
 
 /* What supervise_upgrade() returns when the new binary failed: serve on. */
 #define SUPERVISE_SERVE_ON (-2)
@@ -207,6 +209,16 @@ supervise_reap(void)
         supervise_reaped(pid, status);
 }
 
+/* USR2 while the upgrade cannot start (WHY): it starts once a serving
+ * process serves, rather than be lost (a service script waits for it). */
+static void
+supervise_defer_upgrade(const char *why)
+{
+    if (!sv.upgrade_due)
+        log_notice("upgrade: %s; upgrading once one serves", why);
+    sv.upgrade_due = 1;
+}
+
 /*
  * Before a start: wait out the back-off (handling signals meanwhile), and
  * look for a stop that is already pending (^C reaches the serving process
@@ -230,7 +242,7 @@ supervise_pause(const sigset_t *set)
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
         case SIGHUP:  supervise_reload(); break;
-        case SIGUSR2: log_warn("upgrade: no serving process runs now; send USR2 again later"); break;
+        case SIGUSR2: supervise_defer_upgrade("no serving process runs now"); break;
         default:
             log_notice("signal %d while no serving process runs: stopping; "
                        "connections waiting in the backlog are reset", sig);
@@ -392,7 +404,7 @@ supervise_wait_ready(int rfd, const sigset_t *set)
         case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
-        case SIGUSR2: log_warn("upgrade: a serving process is starting; send USR2 again later"); break;
+        case SIGUSR2: supervise_defer_upgrade("a serving process is starting"); break;
         default:
             log_notice("signal %d while a serving process starts: stopping", sig);
             return sig;
@@ -613,7 +625,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             }
             continue;
         }
-        sig = supervise_wait(&set, -1);
+        sig = sv.upgrade_due ? SIGUSR2 : supervise_wait(&set, -1);
+        sv.upgrade_due = 0;
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;

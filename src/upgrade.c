@@ -381,7 +381,7 @@ upgrade_pass_messages(int efd)
         else
             *nl = '\0';
         if (*line)
-            log_err("upgrade: the new binary says: %s", line);
+            log_warn("upgrade: the new binary says: %s", line);   /* why it failed follows */
     }
     return efd;
 }

@@ -142,6 +142,21 @@ sub stop_both {
     is($t->stop, 0, 'and it stops');
     ok(!-e $oldpath, 'removing its pidfile');
 }
+# USR2 while the serving process starts is done once it serves, not lost
+{
+    my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello,
+                                                 'slow.lua' => "os.execute('sleep 2')\nfunction main() end\n" });
+    $t->write_conf(preload => [ $t->www . '/slow.lua' ]);
+    my $d = $t->dir;
+    copy(LFTest::binary(), "$d/luafcgid") or die; chmod 0755, "$d/luafcgid";
+    { local $ENV{LUAFCGID} = "$d/luafcgid"; $t->start; }
+    $t->signal('USR2');
+    ok($t->wait_log(qr/upgrade: .*upgrading once one serves/, 10), 'USR2 during the start is kept') or diag $t->log;
+    ok($t->wait_log(qr/the new binary serves as pid/, 30), 'and done once the serving process serves')
+        or diag $t->log;
+    stop_both($t, new_pid($t));
+}
+
 # 5: a symlinked binary: USR2 runs what the symlink names now
 {
     my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello });
