@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/../lib";
 use POSIX ();
 use Test::More;
 use File::Copy qw(copy);
+use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use LFTest qw(wait_for alive slurp spew);
 
@@ -88,6 +89,24 @@ sub stop_both {
     $t->{pid} = undef if !alive($old);
     ok(!alive($new), 'the new binary was killed') or diag $t->log;
     like($t->log, qr/upgrade: .*killing it/, 'and that is logged');
+    kill 'KILL', $new if $new && alive($new);
+}
+
+# 2: a new binary that never serves is stopped after the 60 s the old one
+# waits, and frees the port (this one takes about 65 s)
+{
+    my $port = LFTest::free_port();
+    my $t = daemon(conf => { listen => "127.0.0.1:$port" });
+    my $d = $t->dir;
+    replace_bin($t, "#!/bin/sh\necho \$\$ > $d/new.pid\nexec sleep 100000\n");
+    $t->signal('USR2');
+    ok($t->wait_log(qr/did not serve within/, 90), 'the old one gives up after the timeout');
+    my $new = slurp("$d/new.pid") =~ /(\d+)/ ? $1 : 0;
+    ok(wait_for(sub { !alive($new) }, 15), 'the new process it gave up on is stopped') or diag $t->log;
+    is($t->get('hello.lua')->{body}, 'ok', 'the old one still serves');
+    is($t->stop, 0, 'TERM stops it');
+    ok(!IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 2),
+       'nothing accepts on its port any more');
     kill 'KILL', $new if $new && alive($new);
 }
 
