@@ -40,22 +40,21 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
-#include "fsdir.h"
 #include "listen.h"
 #include "log.h"
 #include "upgrade.h"
+#include "upgrade_exe.h"
 
 #define UPGRADE_ENV "LUAFCGID_UPGRADE"
 
 /* In the running daemon: how to start the next binary. In a new one: the
  * pipe to the daemon it takes over from (-1 once told). */
 static struct {
-    char    exe[PATH_MAX];
     char    config[PATH_MAX];
     int     foreground;
     int     ready_fd;
     int     disowned;   /* a new one the running one gave up on */
-} up = { "", "", 0, -1, 0 };
+} up = { "", 0, -1, 0 };
 
 static long long
 upgrade_now_ms(void)
@@ -66,44 +65,13 @@ upgrade_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The binary's path as it was started, absolute but with its symlinks
- * kept (a versioned install repoints luafcgid -> luafcgid-1.1): ARGV0
- * from the start directory; a bare name (found on PATH) as the system
- * resolved it. Empty when unknown: USR2 says it cannot upgrade. */
-static void
-upgrade_save_exe(const char *argv0)
-{
-    char cwd[PATH_MAX];
-    ssize_t n;
-    int w;
-
-    up.exe[0] = '\0';
-    if (argv0[0] == '/') {
-        w = snprintf(up.exe, sizeof(up.exe), "%s", argv0);
-    } else if (strchr(argv0, '/') != NULL) {
-        if (getcwd(cwd, sizeof(cwd)) == NULL) {
-            log_syswarn("upgrade: cannot tell the start directory; USR2 will not work");
-            return;
-        }
-        w = snprintf(up.exe, sizeof(up.exe), "%s/%s", cwd, argv0);
-    } else {
-        if ((n = readlink("/proc/self/exe", up.exe, sizeof(up.exe) - 1)) > 0)
-            up.exe[n] = '\0';
-        else
-            up.exe[0] = '\0';
-        return;
-    }
-    if (w < 0 || (size_t)w >= sizeof(up.exe))
-        up.exe[0] = '\0';
-}
-
 /* At start-up: the binary's path (what USR2 will run, whatever is there
  * then) and the config's, absolute, since the daemon runs from "/". */
 int
 upgrade_save(const char *argv0, const char *config, int foreground)
 {
     up.foreground = foreground;
-    upgrade_save_exe(argv0);
+    upgrade_exe_save(argv0);
     if (realpath(config, up.config) == NULL) {
         log_syserr("cannot resolve the config path %s", config);
         return -1;
@@ -281,35 +249,14 @@ upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char
         log_syswarn("upgrade: setpgid");
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    argv[i++] = up.exe;
+    argv[i++] = (char *)upgrade_exe();
     if (up.foreground)
         argv[i++] = "-F";
     argv[i++] = up.config;
     argv[i] = NULL;
-    execv(up.exe, argv);
-    log_syserr("upgrade: cannot run %s", up.exe);
+    execv(upgrade_exe(), argv);
+    log_syserr("upgrade: cannot run %s", upgrade_exe());
     _exit(127);
-}
-
-/* The binary USR2 runs (as root, often): refused when someone else than
- * root, us or `user` could have put it there, through its path or where
- * its symlinks lead, as the socket's directory is. 0, or -1 (logged). */
-static int
-upgrade_check_exe(const struct conf *c)
-{
-    static const char why[] = "anyone could replace the binary USR2 runs; not upgrading";
-    char real[PATH_MAX];
-    struct stat sb;
-
-    if (stat(up.exe, &sb) < 0 || realpath(up.exe, real) == NULL) {
-        log_syserr("upgrade: cannot run %s", up.exe);
-        return -1;
-    }
-    if (fsdir_open_to_strangers(c, up.exe, &sb, 0, "upgrade", why) ||
-        fsdir_check_ancestors(c, up.exe, "upgrade", why) < 0 ||
-        (strcmp(real, up.exe) != 0 && fsdir_check_ancestors(c, real, "upgrade", why) < 0))
-        return -1;
-    return 0;
 }
 
 /* Fork and exec the new binary; its pid, with the read end of its pipe in
@@ -322,12 +269,12 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
     int p[2], e[2] = { -1, -1 };
     pid_t pid;
 
-    if (up.exe[0] == '\0') {
+    if (upgrade_exe()[0] == '\0') {
         log_err("upgrade: the binary's path is unknown (started without a path?); restart instead");
         return -1;
     }
     c = conf_acquire();
-    if (upgrade_check_exe(c) < 0) {
+    if (upgrade_exe_check(c) < 0) {
         conf_release(c);
         return -1;
     }
@@ -478,7 +425,7 @@ upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig
     long got;
     int rfd, efd, s, status = -1, foreign = 0;
 
-    log_notice("upgrade: starting %s", up.exe);
+    log_notice("upgrade: starting %s", upgrade_exe());
     if ((pid = upgrade_spawn(ls, pidfd, &rfd, &efd)) < 0)
         return UPGRADE_FAILED;
     group = pid;
