@@ -247,10 +247,10 @@ acl_readmit(int fd)
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     struct conf *c = conf_acquire();
-    int open = c == NULL || c->acl == NULL || c->acl->count == 0;
+    int everyone = c == NULL || c->acl == NULL || c->acl->count == 0;
 
     conf_release(c);
-    if (open || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
+    if (everyone || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
         (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
         return 1;   /* a connection gone meanwhile fails in the worker */
     return acl_admit((struct sockaddr *)&peer);
