@@ -250,6 +250,7 @@ acl_readmit(int fd)
     int everyone = c == NULL || c->acl == NULL || c->acl->count == 0;
 
     conf_release(c);
+    memset(&peer, 0, sizeof(peer));
     if (everyone || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
         (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
         return 1;   /* a connection gone meanwhile fails in the worker */
