@@ -12,8 +12,9 @@
  *
  * The parsed list lives in the config snapshot (conf.c parses it while
  * checking the file, so a bad entry is a -t error naming the key) and
- * changes with a reload. A refused connection is closed at once by the
- * dispatcher; the log says so at most once every LF_ACL_LOG_INTERVAL s,
+ * changes with a reload: a kept connection whose client a reload took
+ * off the list is closed when its next request comes (acl_readmit). A
+ * refused connection is closed at once by the dispatcher; the log says so at most once every LF_ACL_LOG_INTERVAL s,
  * with how many more were refused meanwhile, so a scan cannot fill it.
  */
 #include <arpa/inet.h>
@@ -234,4 +235,24 @@ acl_admit(const struct sockaddr *sa)
     if (!ok)
         acl_log_refused(sa);
     return ok;
+}
+
+/* A connection admitted earlier (kept, or parked before its first
+ * request) has a request to serve: is its client still allowed? A HUP
+ * may have taken it off the list since. 1, or 0 (logged as acl_admit):
+ * the caller closes it. Unix sockets and empty lists pass unlooked. */
+int
+acl_readmit(int fd)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    struct conf *c = conf_acquire();
+    int everyone = c == NULL || c->acl == NULL || c->acl->count == 0;
+
+    conf_release(c);
+    memset(&peer, 0, sizeof(peer));
+    if (everyone || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
+        (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
+        return 1;   /* a connection gone meanwhile fails in the worker */
+    return acl_admit((struct sockaddr *)&peer);
 }

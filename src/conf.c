@@ -164,6 +164,9 @@ conf_near_miss(const char *name)
         return NULL;
     for (i = 0; i < conf_nkeys; i++) {
         int d = conf_distance(name, conf_keys[i].name);
+        /* another server's name for it: php-fpm's listen_allowed_clients */
+        if ((conf_keys[i].flags & CF_STRICT) && strstr(name, conf_keys[i].name))
+            return &conf_keys[i];
         if (d > 0 && d <= 2 && (best == NULL || (conf_keys[i].flags & (CF_LATER | CF_STRICT))))
             best = &conf_keys[i];
         if (best && (best->flags & (CF_LATER | CF_STRICT)))

@@ -247,6 +247,65 @@ conf_parse_mode(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, in
     return 0;
 }
 
+/* The port of TCP listen entry I (S, "host:port"): 1 to 65535. Port 0
+ * would bind a port the kernel picks, one over 65535 another one. */
+static int
+conf_check_port(struct conf_ctx *ctx, const struct conf_key *k, int i, const char *s)
+{
+    const char *p = strrchr(s, ':') + 1;
+    long v;
+
+    v = strlen(p) > 5 ? 0 : strtol(p, NULL, 10);
+    if (v < 1 || v > 65535) {
+        conf_error(ctx, k->name, "entry %d: '%s': the port must be 1 to 65535", i, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Entry I of listen OUT, the same as one before it: it would not bind twice. */
+static int
+conf_listed_before(struct conf_ctx *ctx, const struct conf_key *k, const struct strlist *out, int i)
+{
+    int j;
+
+    for (j = 0; j < i - 1; j++)
+        if (strcmp(out->items[j], out->items[i - 1]) == 0) {
+            conf_error(ctx, k->name, "'%s' is listed twice (entries %d and %d)", out->items[j],
+                       j + 1, i);
+            return -1;
+        }
+    return 0;
+}
+
+/* A list is positions 1..N and nothing else: a key such as
+ * { web1 = "10.0.0.5" }, or an entry after a hole, would be dropped
+ * unseen (an allowed_clients read as empty lets every client in). */
+static int
+conf_list_keys(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, int n)
+{
+    lua_Number v;
+
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TNUMBER) {
+            conf_error(ctx, k->name, "must be a list such as { \"a\", \"b\" }: '%s = ...' is "
+                       "not an entry", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+            lua_pop(L, 1);
+            return -1;
+        }
+        v = lua_tonumber(L, -1);
+        if (v != (lua_Number)(int)v || v < 1 || v > n) {
+            conf_error(ctx, k->name, "must be a list such as { \"a\", \"b\" }: entry [%.14g] "
+                       "follows a hole or is not a position", (double)v);
+            lua_pop(L, 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int
 conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct strlist *out)
 {
@@ -273,6 +332,8 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
         conf_error(ctx, k->name, "must name at least one socket path or host:port");
         return -1;
     }
+    if (conf_list_keys(ctx, L, k, n) < 0)
+        return -1;
     out->count = 0;
     if ((out->items = calloc((size_t)n + 1, sizeof(char *))) == NULL) {
         conf_error(ctx, k->name, "out of memory");
@@ -289,8 +350,17 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
             return -1;
         }
         s = lua_tolstring(L, -1, &len);
-        if (k->type == CT_LISTEN && (len == 0 || memchr(s, '\0', len) || memchr(s, '\n', len))) {
+        if (memchr(s, '\0', len)) {
+            conf_error(ctx, k->name, "entry %d holds a NUL byte", i);
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (k->type == CT_LISTEN && (len == 0 || memchr(s, '\n', len))) {
             conf_error(ctx, k->name, "entry %d must be a socket path or host:port", i);
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (k->type == CT_LISTEN && conf_is_tcp(s) && conf_check_port(ctx, k, i, s) < 0) {
             lua_pop(L, 1);
             return -1;
         }
@@ -302,6 +372,8 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
         if (out->items[i - 1] == NULL)
             return -1;
         out->count = i;
+        if (k->type == CT_LISTEN && conf_listed_before(ctx, k, out, i) < 0)
+            return -1;
     }
     return 0;
 }

@@ -120,9 +120,10 @@ daemon_pidfile_remove(int fd, const char *path)
     close(fd);
 }
 
-/* Fork into the background; returns 0 in the daemon, never in the parent. */
+/* Fork into the background (in a session of its own unless KEEP_GROUP);
+ * returns 0 in the daemon, never in the parent. */
 int
-daemon_detach(void)
+daemon_detach(int keep_group)
 {
     char msg[1024];
     int pfd[2], devnull;
@@ -148,7 +149,9 @@ daemon_detach(void)
     }
     close(pfd[0]);
     daemon_ready_fd = pfd[1];
-    if (setsid() < 0)
+    /* a new binary (USR2) stays in the process group the running daemon
+     * started it in, which stops all of it if it gives it up */
+    if (!keep_group && setsid() < 0)
         log_syswarn("setsid");
     umask(027);
     if (chdir("/") < 0)

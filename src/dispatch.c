@@ -12,9 +12,10 @@
  * on it, so an idle kept connection never holds a worker; when its next
  * request arrives the leader sees it like a new connection. Parked
  * connections idle over keepalive_timeout are closed, and past
- * keepalive_max the oldest kept one goes. Only the leader removes parked
- * connections; others only append, so the leader's poll set, taken before
- * it polls without the lock, stays valid.
+ * keepalive_max the oldest kept one goes. When its next request comes,
+ * allowed_clients is checked again: a HUP may have removed its client.
+ * Only the leader removes parked connections; others only append, so the
+ * leader's poll set, taken before it polls without the lock, stays valid.
  *
  * A new connection that has not sent anything yet is parked too, so a
  * client that connects and stalls costs a descriptor, not a worker. It
@@ -524,7 +525,10 @@ dispatch_collect(struct dispatch *d, int n)
         if (d->pfds[i].revents) {
             int fd = d->parked[j].fd;
             dispatch_parked_remove(d, j);
-            dispatch_queue(d, fd);
+            if (acl_readmit(fd))
+                dispatch_queue(d, fd);
+            else
+                close(fd);      /* a reload took its client off allowed_clients */
         } else if (d->keepalive_timeout > 0 && now - d->parked[j].since >= limit) {
             close(d->parked[j].fd);
             dispatch_parked_remove(d, j);

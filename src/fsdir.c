@@ -17,9 +17,15 @@
  * A directory luafcgid makes itself (the run directory) stays root's:
  * the supervisor, which keeps root, removes the socket and the pidfile on
  * stop, and a script running as `user` cannot replace the socket in it.
+ *
+ * A path root uses without opening it here (the socket's, the binary USR2
+ * runs) is checked up to "/": a stranger who may rename an ancestor can put
+ * a directory of their own in its place (fsdir_check_ancestors).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,5 +140,74 @@ fsdir_make(const char *dir, const char *what)
         return -1;
     }
     log_notice("made %s %s", what, dir);
+    return 0;
+}
+
+/* May UID own a directory root relies on? root, us, `user`. */
+static int
+fsdir_trusted_owner(const struct conf *c, uid_t uid)
+{
+    return uid == 0 || uid == geteuid() || uid == fsdir_user_uid(c);
+}
+
+/* May the group GID write there? root's, or the daemon's own `group`. */
+static int
+fsdir_trusted_group(const struct conf *c, gid_t gid)
+{
+    struct group *gr;
+
+    return gid == 0 || (c->group && (gr = getgrnam(c->group)) != NULL && gr->gr_gid == gid);
+}
+
+/* 1 when a stranger could change the entry SB at PATH (add, remove or
+ * rename entries of a directory; write a file): an untrusted owner, or
+ * write for others or an untrusted group; STICKY_OK lets others write
+ * where only an entry's owner may remove it (/tmp as an ancestor: nobody
+ * can rename ours away). Logged as WHAT, saying WHY it matters. */
+int
+fsdir_open_to_strangers(const struct conf *c, const char *path, const struct stat *sb,
+                        int sticky_ok, const char *what, const char *why)
+{
+    int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
+
+    if (!fsdir_trusted_owner(c, sb->st_uid)) {
+        log_err("%s: %s belongs to uid %ld, not to root or the daemon's user; %s", what, path,
+                (long)sb->st_uid, why);
+        return 1;
+    }
+    if (((sb->st_mode & S_IWOTH) ||
+         ((sb->st_mode & S_IWGRP) && !fsdir_trusted_group(c, sb->st_gid))) && !sticky) {
+        log_err("%s: %s is writable by %s; %s", what, path,
+                (sb->st_mode & S_IWOTH) ? "everyone" : "its group", why);
+        return 1;
+    }
+    return 0;
+}
+
+/* Check every ancestor of PATH (not PATH itself), as
+ * fsdir_open_to_strangers() with sticky ones allowed; 0, or -1 (logged). */
+int
+fsdir_check_ancestors(const struct conf *c, const char *path, const char *what, const char *why)
+{
+    char prefix[PATH_MAX];
+    const char *p;
+    struct stat sb;
+
+    if (path[0] != '/' || strlen(path) >= sizeof(prefix))
+        return 0;   /* relative: its ancestors are the working directory's */
+    for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        memcpy(prefix, path, (size_t)(p - path));
+        prefix[p - path] = '\0';
+        if (stat(prefix, &sb) < 0) {
+            if (errno == ENOENT)
+                return 0;   /* what uses the path fails, and says so */
+            log_syserr("%s: %s", what, prefix);
+            return -1;
+        }
+        if (fsdir_open_to_strangers(c, prefix, &sb, 1, what, why))
+            return -1;
+    }
+    if (stat("/", &sb) < 0 || fsdir_open_to_strangers(c, "/", &sb, 1, what, why))
+        return -1;
     return 0;
 }

@@ -4,7 +4,8 @@
  * `listen` is one address or a list (a unix socket for the local nginx
  * and a TCP port for the others, say); each is bound in order, and a
  * failure of one closes the others: a daemon serves all of them or none.
- * TCP addresses may be IPv4 or IPv6 ("[::1]:9000"); SO_REUSEADDR lets a
+ * TCP addresses may be IPv4 or IPv6 ("[::1]:9000"; an IPv6 socket is
+ * IPv6 only, as nginx's, so "[::]:P" and "0.0.0.0:P" go together); SO_REUSEADDR lets a
  * restart bind while old connections linger in TIME_WAIT, and the
  * dispatcher sets TCP_NODELAY on each accepted connection.
  *
@@ -50,6 +51,9 @@
 #include "listen.h"
 #include "luafcgid.h"
 #include "log.h"
+
+/* Who may change the socket's directory, in messages. */
+#define LISTEN_WHO "listen", "anyone could replace the socket"
 
 /* The socket files we bound (by position in listen), to remove only
  * those on stop. */
@@ -156,74 +160,6 @@ listen_chown(const struct conf *c, const char *path)
     return 0;
 }
 
-/* May UID own the socket's directory or its ancestors? root, us, `user`. */
-static int
-listen_trusted_owner(const struct conf *c, uid_t uid)
-{
-    return uid == 0 || uid == geteuid() || uid == fsdir_user_uid(c);
-}
-
-/* May the group GID write there? root's, or the daemon's own `group`. */
-static int
-listen_trusted_group(const struct conf *c, gid_t gid)
-{
-    struct group *gr;
-
-    return gid == 0 || (c->group && (gr = getgrnam(c->group)) != NULL && gr->gr_gid == gid);
-}
-
-/* 1 when a stranger could add, remove or rename entries of the directory
- * SB: an untrusted owner, or write for others or an untrusted group;
- * STICKY_OK lets others write where only an entry's owner may remove it
- * (/tmp as an ancestor: nobody can rename our directory away). */
-static int
-listen_dir_open_to_strangers(const struct conf *c, const char *dir,
-                             const struct stat *sb, int sticky_ok)
-{
-    int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
-
-    if (!listen_trusted_owner(c, sb->st_uid)) {
-        log_err("listen: %s belongs to uid %ld, not to root or the daemon's user; "
-                "anyone could replace the socket", dir, (long)sb->st_uid);
-        return 1;
-    }
-    if (((sb->st_mode & S_IWOTH) ||
-         ((sb->st_mode & S_IWGRP) && !listen_trusted_group(c, sb->st_gid))) && !sticky) {
-        log_err("listen: %s is writable by %s; anyone could replace the socket", dir,
-                (sb->st_mode & S_IWOTH) ? "everyone" : "its group");
-        return 1;
-    }
-    return 0;
-}
-
-/* Check every ancestor of the directory DIR (not DIR itself): whoever may
- * rename one could put a directory of their own in its place. */
-static int
-listen_check_ancestors(const struct conf *c, const char *dir)
-{
-    char prefix[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    const char *p;
-    struct stat sb;
-
-    if (dir[0] != '/')
-        return 0;   /* relative: its ancestors are the working directory's */
-    for (p = strchr(dir + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-        memcpy(prefix, dir, (size_t)(p - dir));
-        prefix[p - dir] = '\0';
-        if (stat(prefix, &sb) < 0) {
-            if (errno == ENOENT)
-                return 0;   /* making the directory fails, and says so */
-            log_syserr("listen: %s", prefix);
-            return -1;
-        }
-        if (listen_dir_open_to_strangers(c, prefix, &sb, 1))
-            return -1;
-    }
-    if (stat("/", &sb) < 0 || listen_dir_open_to_strangers(c, "/", &sb, 1))
-        return -1;
-    return 0;
-}
-
 /* The socket's directory is made if missing (0755, root's when started as
  * root: the supervisor removes the socket on stop) and must not let a
  * stranger replace the socket: not a symlink (its owner would choose
@@ -238,7 +174,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
 
     if (strchr(path, '/') == NULL || fsdir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    if (listen_check_ancestors(c, dir) < 0 || fsdir_make(dir, "socket directory") < 0)
+    if (fsdir_check_ancestors(c, dir, LISTEN_WHO) < 0 || fsdir_make(dir, "socket directory") < 0)
         return -1;
     if (lstat(dir, &sb) < 0) {
         log_syserr("listen: %s", dir);
@@ -252,7 +188,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         log_err("listen: %s is not a directory", dir);
         return -1;
     }
-    if (listen_dir_open_to_strangers(c, dir, &sb, 0))
+    if (fsdir_open_to_strangers(c, dir, &sb, 0, LISTEN_WHO))
         return -1;
     /* an ancestor may be a symlink (/var/run -> /run): check where it leads */
     if (realpath(dir, real) == NULL) {
@@ -260,7 +196,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         return -1;
     }
     if (strcmp(real, dir) != 0 && strlen(real) < sizeof(dir) &&
-        listen_check_ancestors(c, real) < 0)
+        fsdir_check_ancestors(c, real, LISTEN_WHO) < 0)
         return -1;
     return 0;
 }
@@ -334,6 +270,19 @@ listen_warn_open(const struct conf *c, const char *addr, const struct sockaddr *
                  "the web servers' addresses", addr);
 }
 
+/* An IPv6 address ("[::]:P") takes IPv6 only (nginx's ipv6only=on), so
+ * that { "0.0.0.0:P", "[::]:P" } binds both; ":P" stays what the system
+ * gives. 0, or -1. */
+static int
+listen_v6only(int fd, int family)
+{
+    int on = 1;
+
+    if (family != AF_INET6)
+        return 0;
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+}
+
 static int
 listen_open_tcp(const struct conf *c, const char *addr)
 {
@@ -365,7 +314,7 @@ listen_open_tcp(const struct conf *c, const char *addr)
         if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0)
             continue;
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
-            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            (h == host || listen_v6only(fd, ai->ai_family) == 0) && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         close(fd);
         fd = -1;
@@ -398,6 +347,20 @@ listen_open_one(const struct conf *c, int i)
     return fd;
 }
 
+/* allowed_clients applies to TCP only: say so when nothing else is there. */
+static void
+listen_warn_unused_acl(const struct conf *c, const struct listeners *ls)
+{
+    int i;
+
+    for (i = 0; i < ls->n; i++)
+        if (ls->tcp[i])
+            return;
+    if (c->allowed_clients.count > 0)
+        log_warn("listen: allowed_clients is set but every listen address is a unix socket, "
+                 "which it does not apply to (its file mode does)");
+}
+
 /* Every address of c->listen, into LS; 0, or -1 (logged) with none left
  * open. */
 int
@@ -414,6 +377,7 @@ listen_open(const struct conf *c, struct listeners *ls)
         }
         ls->n = i + 1;
     }
+    listen_warn_unused_acl(c, ls);
     return 0;
 }
 

@@ -464,7 +464,7 @@ main(int argc, char **argv)
     if (upgrade_save(argv[0], o.config, foreground) < 0 ||
         (rc = main_open(c, &ls, &pidfd)) < 0)
         return 1;
-    if (!foreground && daemon_detach() < 0) {
+    if (!foreground && daemon_detach(upgrade_pending()) < 0) {
         main_close(c, &ls, pidfd);
         return 1;
     }

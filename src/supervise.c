@@ -42,7 +42,8 @@
  * not restarted: its reason goes to the starting command (daemon_ready)
  * and the supervisor exits 1.
  *
- * USR2 starts a new binary on the same socket (upgrade.c); once it serves,
+ * USR2 starts a new binary on the same socket (upgrade.c), or once a
+ * serving process serves when none does yet; once the new binary serves,
  * this supervisor stops its serving process as on TERM and exits, leaving
  * the socket file and the pidfile to the new one. How a serving process
  * died is told by postmortem.c.
@@ -91,7 +92,12 @@ static struct {
     int         chown_log;              /* hand a reopened log to uid/gid */
     uid_t       uid;
     gid_t       gid;
-} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0 };
+    int         upgrade_hup;            /* a HUP came while a new binary started */
+    int         upgrade_due;            /* USR2 came while no serving process ran */
+} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
+
+/* What supervise_upgrade() returns when the new binary failed: serve on. */
+#define SUPERVISE_SERVE_ON (-2)
 
 /* SIGCHLD must have a handler: a blocked signal whose action is to be
  * ignored may be discarded instead of waiting for sigwait(). */
@@ -216,6 +222,16 @@ supervise_reap(void)
         supervise_reaped(pid, status);
 }
 
+/* USR2 while the upgrade cannot start (WHY): it starts once a serving
+ * process serves, rather than be lost (a service script waits for it). */
+static void
+supervise_defer_upgrade(const char *why)
+{
+    if (!sv.upgrade_due)
+        log_notice("upgrade: %s; upgrading once one serves", why);
+    sv.upgrade_due = 1;
+}
+
 /*
  * Before a start: wait out the back-off (handling signals meanwhile), and
  * look for a stop that is already pending (^C reaches the serving process
@@ -239,7 +255,7 @@ supervise_pause(const sigset_t *set)
         case SIGCHLD: supervise_reap(); break;
         case SIGUSR1: supervise_reopen_log(); break;
         case SIGHUP:  supervise_reload(); break;
-        case SIGUSR2: log_warn("upgrade: no serving process runs now; send USR2 again later"); break;
+        case SIGUSR2: supervise_defer_upgrade("no serving process runs now"); break;
         default:
             log_notice("signal %d while no serving process runs: stopping; "
                        "connections waiting in the backlog are reset", sig);
@@ -409,7 +425,7 @@ supervise_wait_ready(int rfd, const sigset_t *set)
         case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
-        case SIGUSR2: log_warn("upgrade: a serving process is starting; send USR2 again later"); break;
+        case SIGUSR2: supervise_defer_upgrade("a serving process is starting"); break;
         default:
             log_notice("signal %d while a serving process starts: stopping", sig);
             return sig;
@@ -534,26 +550,44 @@ static int
 supervise_upgrade_signal(int sig)
 {
     switch (sig) {
-    case SIGHUP:  supervise_reload(); supervise_forward(sig); return 0;
+    case SIGHUP:  supervise_reload(); supervise_forward(sig); sv.upgrade_hup = 1; return 0;
     case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
     case SIGUSR2: log_notice("upgrade: already under way"); return 0;
     default:      return sig;
     }
 }
 
+/* The new binary NEWPID may have read the config before a HUP that came
+ * meanwhile: it reloads too, or it would serve the file as it was. */
+static void
+supervise_pass_hup(pid_t newpid)
+{
+    if (!sv.upgrade_hup)
+        return;
+    log_notice("upgrade: a HUP came while the new binary started; passing it on to pid %ld",
+               (long)newpid);
+    if (kill(newpid, SIGHUP) < 0)
+        log_syswarn("upgrade: cannot pass the HUP on to pid %ld", (long)newpid);
+}
+
 /*
  * USR2: start the new binary on our socket (upgrade.c). Once it serves,
  * this daemon stops as on TERM, leaving the socket file and the pidfile to
- * it: SUPERVISE_HANDED_OVER. 0 when it failed and this one serves on (a
- * serving process that died meanwhile is restarted by the caller).
+ * it: SUPERVISE_HANDED_OVER. A stop meanwhile stops this one as TERM does:
+ * SUPERVISE_STOPPED. SUPERVISE_SERVE_ON when it failed and this one
+ * serves on (a serving process that died meanwhile is restarted by the
+ * caller).
  */
 static int
 supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct listeners *ls)
 {
+    pid_t newpid = 0;
     int sig;
 
-    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped)) {
+    sv.upgrade_hup = 0;
+    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped, &newpid)) {
     case UPGRADE_DONE:
+        supervise_pass_hup(newpid);
         listen_close(ls, c, 0);    /* the new one holds them open */
         supervise_stop(SIGTERM, c, ls, 0);
         return SUPERVISE_HANDED_OVER;
@@ -561,7 +595,7 @@ supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct l
         supervise_stop(sig, c, ls, 0);
         return SUPERVISE_STOPPED;
     default:
-        return 0;
+        return SUPERVISE_SERVE_ON;
     }
 }
 
@@ -614,13 +648,14 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             }
             continue;
         }
-        sig = supervise_wait(&set, -1);
+        sig = sv.upgrade_due ? SIGUSR2 : supervise_wait(&set, -1);
+        sv.upgrade_due = 0;
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
         case SIGUSR2:
-            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == 0)
+            if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == SUPERVISE_SERVE_ON)
                 continue;
             scoreboard_destroy();
             return rc;

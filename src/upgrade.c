@@ -4,7 +4,8 @@
  *
  * The supervisor holds the listening sockets and the locked pidfile. On
  * USR2 it forks and execs the binary at the path it was started from
- * (now the new build), with the same config file, handing it those
+ * (now the new build; a symlink is followed anew, and a path others than
+ * root, us or `user` could change is refused), with the same config file, handing it those
  * descriptors and a pipe; LUAFCGID_UPGRADE tells the new process which
  * they are, and the listen addresses they belong to. The new process takes
  * them instead of binding and locking (the flock() lock belongs to the
@@ -42,18 +43,18 @@
 #include "listen.h"
 #include "log.h"
 #include "upgrade.h"
+#include "upgrade_exe.h"
 
 #define UPGRADE_ENV "LUAFCGID_UPGRADE"
 
 /* In the running daemon: how to start the next binary. In a new one: the
  * pipe to the daemon it takes over from (-1 once told). */
 static struct {
-    char    exe[PATH_MAX];
     char    config[PATH_MAX];
     int     foreground;
     int     ready_fd;
     int     disowned;   /* a new one the running one gave up on */
-} up = { "", "", 0, -1, 0 };
+} up = { "", 0, -1, 0 };
 
 static long long
 upgrade_now_ms(void)
@@ -69,13 +70,8 @@ upgrade_now_ms(void)
 int
 upgrade_save(const char *argv0, const char *config, int foreground)
 {
-    ssize_t n;
-
     up.foreground = foreground;
-    if ((n = readlink("/proc/self/exe", up.exe, sizeof(up.exe) - 1)) > 0)
-        up.exe[n] = '\0';
-    else if (strchr(argv0, '/') == NULL || realpath(argv0, up.exe) == NULL)
-        up.exe[0] = '\0';   /* USR2 says it cannot upgrade */
+    upgrade_exe_save(argv0);
     if (realpath(config, up.config) == NULL) {
         log_syserr("cannot resolve the config path %s", config);
         return -1;
@@ -140,6 +136,17 @@ upgrade_parse_listeners(char **p, struct listeners *ls)
     return -1;
 }
 
+/* Is PATH the file open as FD? 0, or -1. */
+static int
+upgrade_same_file(int fd, const char *path)
+{
+    struct stat a, b;
+
+    if (fstat(fd, &a) < 0 || stat(path, &b) < 0)
+        return -1;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? 0 : -1;
+}
+
 /* In a new binary started by USR2: take the listening sockets and the
  * pidfile from LUAFCGID_UPGRADE ("PIDFD:READYFD:FD,FD:ADDRESSES"). 0 when
  * there is none (an ordinary start), 1 when taken, -1 when it cannot take
@@ -169,6 +176,11 @@ upgrade_adopt(const struct conf *c, struct listeners *ls, int *pidfd)
         ls->n != c->listen.count) {
         log_err("upgrade: listen changed; the running daemon's sockets are handed over as they "
                 "are: restart to listen elsewhere");
+        return -1;
+    }
+    if (upgrade_same_file(pfd, c->pidfile) < 0) {
+        log_err("upgrade: pidfile changed (%s is not the running daemon's pidfile, which is handed "
+                "over as it is): restart to move it", c->pidfile);
         return -1;
     }
     *pidfd = pfd;
@@ -233,15 +245,17 @@ upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char
     if (efd >= 0 && dup2(efd, STDERR_FILENO) < 0)
         log_syswarn("upgrade: cannot pass the new binary's messages on");
     signal(SIGCHLD, SIG_DFL);
+    if (setpgid(0, 0) < 0)      /* its own group: given up on, all of it is stopped */
+        log_syswarn("upgrade: setpgid");
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    argv[i++] = up.exe;
+    argv[i++] = (char *)upgrade_exe();
     if (up.foreground)
         argv[i++] = "-F";
     argv[i++] = up.config;
     argv[i] = NULL;
-    execv(up.exe, argv);
-    log_syserr("upgrade: cannot run %s", up.exe);
+    execv(upgrade_exe(), argv);
+    log_syserr("upgrade: cannot run %s", upgrade_exe());
     _exit(127);
 }
 
@@ -255,10 +269,18 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
     int p[2], e[2] = { -1, -1 };
     pid_t pid;
 
-    if (up.exe[0] == '\0') {
+    if (upgrade_exe()[0] == '\0') {
         log_err("upgrade: the binary's path is unknown (started without a path?); restart instead");
         return -1;
     }
+    c = conf_acquire();
+    if (upgrade_exe_check(c) < 0) {
+        conf_release(c);
+        return -1;
+    }
+    if (upgrade_listen_text(c, text, sizeof(text)) == NULL)
+        text[0] = '\0';        /* the new one refuses it */
+    conf_release(c);
     if (pipe(p) < 0) {
         log_syserr("upgrade: pipe");
         return -1;
@@ -269,10 +291,6 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
         log_syswarn("upgrade: pipe");
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || (e[0] >= 0 && fcntl(e[0], F_SETFD, FD_CLOEXEC) < 0))
         log_syswarn("upgrade: cannot set close-on-exec");
-    c = conf_acquire();
-    if (upgrade_listen_text(c, text, sizeof(text)) == NULL)
-        text[0] = '\0';        /* the new one refuses it */
-    conf_release(c);
     if ((pid = fork()) == 0) {
         close(p[0]);
         upgrade_exec(ls, pidfd, p[1], e[1], text);
@@ -280,6 +298,8 @@ upgrade_spawn(const struct listeners *ls, int pidfd, int *rfd, int *efd)
     close(p[1]);
     if (e[1] >= 0)
         close(e[1]);
+    if (pid > 0)
+        setpgid(pid, pid);      /* as the child does: whichever runs first; EACCES after exec */
     if (pid < 0) {
         log_syserr("upgrade: fork");
         close(p[0]);
@@ -308,7 +328,7 @@ upgrade_pass_messages(int efd)
         else
             *nl = '\0';
         if (*line)
-            log_err("upgrade: the new binary says: %s", line);
+            log_warn("upgrade: the new binary says: %s", line);   /* why it failed follows */
     }
     return efd;
 }
@@ -328,27 +348,87 @@ upgrade_read_pid(int rfd)
     return strtol(buf, NULL, 10);
 }
 
+/* Is NEWPID, read from the pipe, the new binary started as GROUP? It runs
+ * in that process group (upgrade_exec), also after it detached. */
+static int
+upgrade_is_ours(long newpid, pid_t group)
+{
+    return newpid > 1 && newpid <= INT_MAX && newpid != (long)getpid() &&
+           getpgid((pid_t)newpid) == group;
+}
+
+/*
+ * A new binary that was given up on (too slow, a stop, a wrong pid) or
+ * that failed: stop what is left of it (its process group, which holds
+ * our listening sockets and pidfile), TERM, then KILL after
+ * LF_STOP_MARGIN s; reap the process started (*PID becomes 0, its status
+ * in *STATUS). Bounded: a group that outlives KILL is logged and left.
+ */
+static void
+upgrade_stop_group(pid_t group, pid_t *pid, int *status)
+{
+    long long now = upgrade_now_ms(), kill_at = now + LF_STOP_MARGIN * 1000LL, end = kill_at + 2000;
+    int killed = 0;
+
+    if (kill(-group, SIGTERM) < 0 && errno != ESRCH)
+        log_syswarn("upgrade: cannot stop the new binary (process group %ld)", (long)group);
+    for (;;) {
+        if (*pid > 0 && waitpid(*pid, status, WNOHANG) != 0)
+            *pid = 0;
+        if (*pid == 0 && kill(-group, 0) < 0 && errno == ESRCH)
+            return;
+        if ((now = upgrade_now_ms()) >= end) {
+            log_err("upgrade: the new binary (process group %ld) is still there after SIGKILL",
+                    (long)group);
+            return;
+        }
+        if (!killed && now >= kill_at) {
+            log_err("upgrade: the new binary (process group %ld) did not stop within %d s: killing it",
+                    (long)group, LF_STOP_MARGIN);
+            kill(-group, SIGKILL);
+            killed = 1;
+        }
+        poll(NULL, 0, LF_SUPERVISE_TICK);
+    }
+}
+
+/* Why the new binary ended before serving (it was reaped: PID 0). */
+static void
+upgrade_log_failure(pid_t pid, int status)
+{
+    if (pid == 0 && WIFEXITED(status))
+        log_err("upgrade: the new binary exited with status %d before serving; still "
+                "serving with this one", WEXITSTATUS(status));
+    else if (pid == 0 && WIFSIGNALED(status))
+        log_err("upgrade: the new binary died of signal %d before serving; still serving with "
+                "this one", WTERMSIG(status));
+    else
+        log_err("upgrade: the new binary did not start; still serving with this one");
+}
+
 /*
  * USR2 in the supervisor: start the new binary on the sockets LS and PIDFD and
  * wait until it serves, LF_UPGRADE_TIMEOUT s at most. Meanwhile signals of
  * SET go to ON_SIGNAL (it returns non-zero for a stop, left in *SIG) and
  * SIGCHLD's pids to ON_CHILD (the supervisor's own children; 0 when not
- * one of them). UPGRADE_DONE: the new one serves, the caller hands over.
+ * one of them). UPGRADE_DONE: the new one serves as *NEWPID, the caller
+ * hands over. Otherwise what is left of the new one has been stopped.
  */
 int
 upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig,
-            int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status))
+            int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status), pid_t *newpid)
 {
     static const struct timespec zero = { 0, 0 };
     long long until = upgrade_now_ms() + LF_UPGRADE_TIMEOUT * 1000LL;
     struct pollfd pfd[2];
-    pid_t pid, w;
-    long newpid;
-    int rfd, efd, s, status = -1;
+    pid_t pid, group, w;
+    long got;
+    int rfd, efd, s, status = -1, foreign = 0;
 
-    log_notice("upgrade: starting %s", up.exe);
+    log_notice("upgrade: starting %s", upgrade_exe());
     if ((pid = upgrade_spawn(ls, pidfd, &rfd, &efd)) < 0)
         return UPGRADE_FAILED;
+    group = pid;
     *sig = 0;
     pfd[1].fd = efd;
     pfd[1].events = POLLIN;
@@ -381,34 +461,27 @@ upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig
             break;
         }
     }
-    newpid = *sig == 0 && upgrade_now_ms() < until ? upgrade_read_pid(rfd) : 0;
+    got = *sig == 0 && upgrade_now_ms() < until ? upgrade_read_pid(rfd) : 0;
+    if (got > 0 && !upgrade_is_ours(got, group)) {
+        log_err("upgrade: the new binary reported pid %ld, which is not the process it started "
+                "(process group %ld); giving it up", got, (long)group);
+        got = 0;
+        foreign = 1;
+    }
     close(rfd);     /* a new one still starting finds nobody waiting and stops */
-    while (efd >= 0 && newpid <= 0 && poll(&pfd[1], 1, 0) > 0)
+    while (efd >= 0 && got <= 0 && poll(&pfd[1], 1, 0) > 0)
         efd = upgrade_pass_messages(efd);       /* its last words */
     if (efd >= 0)
         close(efd);
-    if (newpid > 0) {
+    if (got > 0) {
         log_notice("upgrade: the new binary serves as pid %ld; this one finishes its requests and exits",
-                   newpid);
+                   got);
+        *newpid = (pid_t)got;
         return UPGRADE_DONE;
     }
-    /* its end of the pipe closed as it exited: the status follows */
-    for (s = 0; pid > 0 && s < 20; s++) {
-        if (waitpid(pid, &status, WNOHANG) != 0)
-            pid = 0;
-        else
-            poll(NULL, 0, LF_SUPERVISE_TICK);
-    }
-    if (*sig == 0) {
-        if (pid == 0 && WIFEXITED(status))
-            log_err("upgrade: the new binary exited with status %d before serving; still "
-                    "serving with this one", WEXITSTATUS(status));
-        else if (pid == 0 && WIFSIGNALED(status))
-            log_err("upgrade: the new binary died of signal %d before serving; still serving with "
-                    "this one", WTERMSIG(status));
-        else
-            log_err("upgrade: the new binary did not start; still serving with this one");
-    }
+    upgrade_stop_group(group, &pid, &status);
+    if (*sig == 0 && !foreign)
+        upgrade_log_failure(pid, status);
     daemon_pidfile_write(pidfd);    /* ours again, whatever it wrote */
     return *sig ? UPGRADE_STOP : UPGRADE_FAILED;
 }

@@ -43,6 +43,76 @@ for my $bad ('10.0.0.0/33', 'localhost', '::/129', '10.0.0.0/', '1.2.3') {
 ($rc, $out) = check_conf(\'{ 10 }');
 is($rc, 1, 'a number in the list is a -t error');
 like($out, qr/key 'allowed_clients'/, 'naming the key');
+for my $bad ('{ web1 = "127.0.0.1" }', '{ [1] = "127.0.0.1", [3] = "127.0.0.2" }', '{ "127.0.0.1", x = "10.0.0.1" }',
+             '{ "127.0.0.1\\0junk" }') {
+    ($rc, $out) = check_conf(\$bad);
+    is($rc, 1, "allowed_clients = $bad is a -t error");
+    like($out, qr/key 'allowed_clients'/, 'naming the key') or diag $out;
+}
+{
+    my $t = LFTest->new(conf => { listen => '127.0.0.1:' . free_port() });
+    $t->{extra_conf} = "listen_allowed_clients = \"127.0.0.1\"\n";
+    $t->write_conf;
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, "php-fpm's listen_allowed_clients is a -t error");
+    like($out, qr/key 'listen_allowed_clients'.*allowed_clients/, 'naming the key it is for') or diag $out;
+    $t->write_conf(extensions => \'{ lua = ".lua" }');
+    $t->{extra_conf} = '';
+    $t->write_conf;
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, 'so is a table with keys for another list key');
+    like($out, qr/key 'extensions'/, 'naming it') or diag $out;
+}
+
+# ---- a kept connection whose client a HUP removes ----
+{
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => "127.0.0.1:$p", allowed_clients => [ '127.0.0.9' ] },
+                        scripts => { 'hello.lua' => $hello });
+    $t->start;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, LocalAddr => '127.0.0.9',
+                                  Proto => 'tcp', Timeout => 5) or die "connect: $!";
+    my %p = (SCRIPT_FILENAME => $t->www . '/hello.lua', REQUEST_METHOD => 'GET', SERVER_PROTOCOL => 'HTTP/1.1',
+             GATEWAY_INTERFACE => 'CGI/1.1', QUERY_STRING => '');
+    my $req = sub {
+        LFTest::write_all($s, LFTest::encode_request(\%p, '', keep_conn => 1, id => $_[0]));
+        LFTest::read_response($s, timeout => 5);
+    };
+    is($req->(1)->{body}, 'allowed', 'a kept connection from 127.0.0.9 is served while allowed');
+    $t->write_conf(allowed_clients => [ '127.0.0.1' ]);
+    $t->signal('HUP');
+    ok($t->wait_log(qr/reloaded/), 'HUP takes 127.0.0.9 off allowed_clients');
+    my $r = $req->(2);
+    isnt($r->{body} // '', 'allowed', 'its next request is not served');
+    ok(closed_within($s, 5), 'the connection is closed');
+    is($t->get('hello.lua')->{body}, 'allowed', 'the daemon serves on');
+    is($t->stop, 0, 'stop');
+}
+
+# ---- listen forms that would not listen where they say ----
+for my $l ('127.0.0.1:99999', '127.0.0.1:0', ':0', '127.0.0.1:000080000') {
+    my $t = LFTest->new(conf => { listen => $l });
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, "listen = '$l' is a -t error");
+    like($out, qr/key 'listen'.*port must be 1 to 65535/, 'saying why') or diag $out;
+}
+{
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => [ "127.0.0.1:$p", "127.0.0.1:$p" ] });
+    $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
+    is($? >> 8, 1, 'a listen entry given twice is a -t error');
+    like($out, qr/key 'listen'.*listed twice/, 'saying so') or diag $out;
+}
+SKIP: {
+    skip 'no IPv6', 2 unless IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Listen => 1);
+    my $p = free_port();
+    my $t = LFTest->new(conf => { listen => [ "0.0.0.0:$p", "[::]:$p" ], allowed_clients => [ '127.0.0.1', '::1' ] },
+                        scripts => { 'hello.lua' => $hello });
+    $t->{conf}{listen} = "127.0.0.1:$p";        # where LFTest connects
+    ok(eval { $t->start; 1 }, '{ "0.0.0.0:P", "[::]:P" } starts (IPv6 only on [::], as nginx)') or diag $t->log;
+    is(request_from($t, '::1', '::1', $p)->{body}, 'allowed', 'and serves IPv6 too');
+    $t->stop;
+}
 
 # ---- refused and served ----
 my $port = free_port();
@@ -101,7 +171,7 @@ SKIP: {
     $both->write_conf(listen => [ $sock, "127.0.0.1:$pl" ]);
     $both->{conf}{listen} = $sock;      # LFTest connects to the first
     $both->start;
-    like($both->log, qr/listening on \Q$sock\E, 127\.0\.0\.1:$pl/, 'listen = { unix, TCP } binds both');
+    ok($both->wait_log(qr/listening on \Q$sock\E, 127\.0\.0\.1:$pl/), 'listen = { unix, TCP } binds both');
     is($both->get('hello.lua')->{body}, 'allowed', 'the unix socket serves (allowed_clients is for TCP)');
     is(request_from($both, '127.0.0.9', '127.0.0.1', $pl)->{body}, 'allowed', 'and so does the TCP port');
     ok(!request_from($both, '127.0.0.1', '127.0.0.1', $pl)->{ended}, 'where allowed_clients applies');
@@ -124,6 +194,16 @@ SKIP: {
     }
     ok(!-e $sock, 'which removes the socket file it took over');
     ok(!-s $both->dir . '/lf.pid', 'and the pidfile');
+}
+
+# ---- allowed_clients with unix sockets only ----
+{
+    my $t = LFTest->new(conf => { allowed_clients => [ '127.0.0.1' ] }, scripts => { 'hello.lua' => $hello });
+    $t->start;
+    ok($t->wait_log(qr/allowed_clients is set but every listen address is a unix socket/),
+       'allowed_clients with only a unix socket warns that it does nothing');
+    is($t->get('hello.lua')->{body}, 'allowed', 'and serves');
+    is($t->stop, 0, 'stop');
 }
 
 # ---- the warning for an open port ----
