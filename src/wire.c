@@ -546,23 +546,31 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
     return n;
 }
 
+static size_t wire_next_part(const struct wire *w);
+
 /*
  * Read into BUF (LEN bytes) what libfcgi is to see of the connection: the
  * header bytes held back from the last read first, then new bytes, less
  * the records the layer answers itself. Reads again when none are left,
  * so libfcgi never takes an answered record for the end of the stream.
+ * IN_RECORD (a drain): each read ends within the current record, its
+ * length taken again for every retry, so that no byte past the request's
+ * end is read.
  */
 static int
-wire_read(struct wire *w, unsigned char *buf, size_t len)
+wire_read(struct wire *w, unsigned char *buf, size_t len, int in_record)
 {
     ssize_t n, kept;
-    size_t held;
+    size_t held, want;
 
     for (;;) {
         held = (size_t)w->held;
-        if (len <= held)
-            return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", len);
-        if ((n = wire_io(w, w->fd, (char *)buf + held, len - held, 0)) <= 0)
+        want = len;
+        if (in_record && held + wire_next_part(w) < len)
+            want = held + wire_next_part(w);
+        if (want <= held)
+            return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", want);
+        if ((n = wire_io(w, w->fd, (char *)buf + held, want - held, 0)) <= 0)
             return (int)n;
         if (wire_count(w, (size_t)n) < 0)
             return -1;
@@ -588,7 +596,7 @@ OS_Read(int fd, char *buf, size_t len)
     ssize_t n;
 
     if (w != NULL)
-        return wire_read(w, (unsigned char *)buf, len);
+        return wire_read(w, (unsigned char *)buf, len, 0);
     n = wire_io(NULL, fd, buf, len, 0);
     return n < 0 ? -1 : (int)n;
 }
@@ -631,8 +639,7 @@ wire_drain(struct wire *w, size_t max)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)
             return WIRE_TOO_BIG;
-        /* room for the header bytes held back, then PART new ones */
-        if ((n = wire_read(w, (unsigned char *)sink, (size_t)w->held + part)) <= 0)
+        if ((n = wire_read(w, (unsigned char *)sink, sizeof(sink), 1)) <= 0)
             return WIRE_BROKEN;
         total += (size_t)n;
     }

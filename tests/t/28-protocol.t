@@ -30,11 +30,11 @@ sub params {
              QUERY_STRING => '', REMOTE_ADDR => '127.0.0.1', %p };
 }
 
-# The next record on S: [type, id, content], or undef after 10 s or at the end.
+# The next record on S: [type, id, content], or undef after TO (10) s or at the end.
 sub next_record {
-    my ($s) = @_;
+    my ($s, $to) = @_;
     my $sel = IO::Select->new($s);
-    my $deadline = time + 10;
+    my $deadline = time + ($to // 10);
     my $h = LFTest::read_exact($s, $sel, 8, $deadline) // return undef;
     my ($ver, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
     my $c = $clen + $plen ? LFTest::read_exact($s, $sel, $clen + $plen, $deadline) : '';
@@ -164,6 +164,52 @@ for my $case (['a missing script (404)', 'missing.lua', 404], ['a script name re
     my $n = $sel->can_read(10) ? sysread($s, my $buf, 100) : -1;
     is($n, 0, "$what: then the connection ends in order (no reset: $!)");
 }
+# A POST to a missing script (an early 404) with its empty STDIN left off.
+sub early_404 {
+    my $r = LFTest::encode_request(params(script => 'missing.lua', REQUEST_METHOD => 'POST',
+                                          CONTENT_LENGTH => 3), '', keep_conn => 1);
+    return substr($r, 0, length($r) - 8);
+}
+
+# The drain after an early answer starts inside a management record's
+# padding: each read of the drain ends within the record it is in, however
+# many records are cut out before, and the kept connection serves on.
+{
+    my $s = $t->connect;
+    my $mgmt = $rec->(12, 0, 'm');                     # 8 + 1 + 7 padding
+    LFTest::write_all($s, early_404() . $rec->(5, 1, 'abc') . substr($mgmt, 0, 9));
+    is(LFTest::read_response($s, timeout => 10)->{status}, 404, 'drain in a padding: answered early (404)');
+    sleep 0.1;
+    LFTest::write_all($s, substr($mgmt, 9) . $rec->(5, 1, ''));
+    my $u = next_record($s, 10);
+    is($u && $u->[0], 11, 'drain in a padding: the management record in the drained body is answered');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-pad'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-pad',
+       'drain in a padding: the connection is kept and serves the next request');
+    unlike($t->log, qr/a read too short for a record header/, 'drain in a padding: no "read too short" failure');
+}
+
+# The drain starts inside a big record the layer cuts out: the read after
+# it stops at the request's end, so the request the client sent after the
+# answer is served, not read (and lost) by the drain.
+for my $kind ('management', 'refused id') {
+    my $s = $t->connect;
+    my $aside = $kind eq 'management' ? $rec->(12, 0, 'q' x 2000)
+              : $rec->(1, 2, pack('nCx5', 1, 1)) . $rec->(5, 2, 'q' x 2000);
+    my $all = early_404() . $rec->(5, 1, 'abc') . $aside . $rec->(5, 1, '');
+    my $cut = length($all) - 1500;
+    LFTest::write_all($s, substr($all, 0, $cut));
+    my $r;
+    while (my $x = next_record($s)) { $r = $x; last if $x->[0] == 3 && $x->[1] == 1 }
+    ok($r && $r->[0] == 3, "drain past a cut-out record ($kind): answered early");
+    sleep 0.2;
+    LFTest::write_all($s, substr($all, $cut)
+                        . LFTest::encode_request(params(QUERY_STRING => 'after-cut'), '', keep_conn => 1));
+    my @r = records($s, 1);
+    like(stdout_of(1, @r), qr/id after-cut$/,
+         "drain past a cut-out record ($kind): the request sent after the answer is served");
+}
+
 is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughout');
 is($t->stop, 0, 'stop');
 done_testing();
