@@ -70,6 +70,7 @@ void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t m
 void wire_end(struct wire *w);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
+long long wire_time_left(const struct wire *w);
 int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);

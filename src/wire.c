@@ -170,6 +170,18 @@ wire_resume(struct wire *w)
     w->paused = 0;
 }
 
+/* The ms left on the request's clock (0 when it has run out); -1: no limit. */
+long long
+wire_time_left(const struct wire *w)
+{
+    long long left;
+
+    if (w->deadline == 0)
+        return -1;
+    left = w->paused ? w->paused_left : w->deadline - pool_now_ms();
+    return left > 0 ? left : 0;
+}
+
 /* A read or write while paused runs the clock for its own length. */
 static void
 wire_clock_in(struct wire *w)

@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -55,6 +56,7 @@
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 #define WORKER_DRAIN_SLACK 65536  /* record headers and padding over maxpost */
+#define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 
 struct worker {
     pthread_t        thread;
@@ -63,6 +65,7 @@ struct worker {
     struct dispatch *dispatch;
     struct request   req;
     struct wire      wire;      /* the connection being served */
+    char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
 };
 
 /* Set at start-up by the main thread and read-only until worker_join(). */
@@ -89,15 +92,18 @@ worker_jitter(struct worker *w)
 }
 
 /* Close after answering early (413): read what the client still sends, for
- * a bounded time, so the close does not reset the answer away. */
+ * a bounded time, so the close does not reset the answer away. The time
+ * is the request's own (BUDGET ms of client_timeout, -1: none), not more:
+ * a client that trickles does not hold the worker past it. */
 static void
-worker_linger_close(int fd)
+worker_linger_close(int fd, long long budget)
 {
-    long long until = pool_now_ms() + WORKER_LINGER_MS;
+    long long until = pool_now_ms() +
+                      (budget >= 0 && budget < WORKER_LINGER_MS ? budget : WORKER_LINGER_MS);
     struct pollfd p = { fd, POLLIN, 0 };
     char sink[4096];
 
-    if (shutdown(fd, SHUT_WR) == 0) {
+    if (budget != 0 && shutdown(fd, SHUT_WR) == 0) {
         for (;;) {
             long long left = until - pool_now_ms();
             if (left <= 0 || poll(&p, 1, (int)left) <= 0 || read(fd, sink, sizeof(sink)) <= 0)
@@ -118,6 +124,7 @@ static void
 worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
 {
     int drained = WIRE_DRAINED, unread;
+    long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
         drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
@@ -127,11 +134,12 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
     }
     keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
     unread = !w->wire.ended;
+    left = wire_time_left(&w->wire);
     wire_end(&w->wire);
     if (keep)
         dispatch_park(w->dispatch, fd);
     else if (unread && !w->req.client_gone)
-        worker_linger_close(fd);        /* the client may still be sending */
+        worker_linger_close(fd, left);  /* the client may still be sending */
     else
         close(fd);
 }
@@ -170,9 +178,10 @@ worker_serve(struct worker *w, int fd)
         keep = 0;
     f->keepConnection = 1;
     f->detached = 1;
+    /* libfcgi frees the script's name: the drain's log lines name a copy */
+    snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
+    w->wire.script = w->script;
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
-    w->wire.script = NULL;      /* it was libfcgi's, freed now */
-    w->wire.reqid = NULL;
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {

@@ -12,6 +12,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use IO::Select;
 use Errno qw(ECONNRESET EPIPE);
+use POSIX ();
+use Time::HiRes qw(time sleep);
 use LFTest;
 
 my $t = LFTest->new(conf => { workers => 3, keepalive_max => 7, maxpost => 256 * 1024,
@@ -211,5 +213,45 @@ for my $kind ('management', 'refused id') {
 }
 
 is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughout');
+is($t->stop, 0, 'stop');
+
+# A daemon of two workers and a short client_timeout, to see workers held.
+$t = LFTest->new(conf => { workers => 2, keepalive_max => 7, maxpost => 8192,
+                           keepalive_timeout => 30, client_timeout => 3 });
+$t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
+$t->start;
+$www = $t->www;
+
+# A body trickling after an early 404 holds a worker no longer than the
+# request's client_timeout, the drain and the linger close together: with
+# both workers so held, the next request is served by then.
+{
+    my @kids;
+    for my $k (1 .. 2) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $s = $t->connect;
+            my $r = LFTest::encode_request(params(script => 'missing.lua', REQUEST_METHOD => 'POST',
+                                                  CONTENT_LENGTH => 3000), 'y' x 3000, keep_conn => 1);
+            LFTest::write_all($s, substr($r, 0, 200));
+            LFTest::read_response($s, timeout => 5);
+            for my $i (200 .. length($r) - 1) { last unless LFTest::write_all($s, substr($r, $i, 1)); sleep 0.1 }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    my $t0 = time;
+    sleep 0.3;
+    my $v = $t->fcgi(params(QUERY_STRING => 'victim'), '', timeout => 20);
+    my $held = time - $t0;
+    kill 'KILL', @kids;
+    waitpid($_, 0) for @kids;
+    is($v->{body}, 'id victim', 'trickled drains: the next request is served');
+    cmp_ok($held, '<', 3 + 0.6, sprintf('trickled drains: within the client_timeout of 3 s (%.2f s)', $held));
+    like($t->log, qr/request \S+: fd \d+: \S*missing\.lua: the client was too slow/,
+         'the drain\'s log line names the request and its script');
+}
+
+unlike($t->stderr, qr/Sanitizer|runtime error/, 'no sanitizer report');
 is($t->stop, 0, 'stop');
 done_testing();
