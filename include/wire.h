@@ -61,6 +61,8 @@ struct wire {
     int             nrejected;
 };
 
+#define WIRE_MGMT_IDLE 1    /* wire_mgmt_idle: only management records came */
+
 #define WIRE_DRAINED   0
 #define WIRE_TOO_BIG   (-1)
 #define WIRE_BROKEN    (-2)
@@ -75,6 +77,7 @@ int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
+int  wire_mgmt_idle(struct wire *w);
 
 /* inside the record layer: wire.c */
 int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);

@@ -151,7 +151,7 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout, cpu = c->access_cpu;
+    int keep, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
@@ -160,6 +160,15 @@ worker_serve(struct worker *w, int fd)
     request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
+    if ((idle = wire_mgmt_idle(&w->wire)) != 0) {
+        /* only management records came, answered: wait parked, or close */
+        wire_end(&w->wire);
+        if (idle == WIRE_MGMT_IDLE)
+            dispatch_park(w->dispatch, fd);
+        else
+            close(fd);
+        return;
+    }
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
