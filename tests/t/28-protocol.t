@@ -146,6 +146,23 @@ sub ask_values { join '', map { LFTest::nv_len($_) . LFTest::nv_len('') . $_ } @
     }
     my $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => -1), 'x' x (300 * 1024));
     is($r->{status}, 413, 'CONTENT_LENGTH -1 and a body over maxpost: 413');
+    $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => '99999 '), $body);
+    is("$r->{status} $r->{body}", '200 post 100000 ABCBCD', "CONTENT_LENGTH '99999 ' is not a length: the body is read whole");
+    $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => '18446744073709551616'), 'abc');
+    is($r->{status}, 413, 'CONTENT_LENGTH past 64 bits: too big, 413 before the body is read');
+    like($t->log, qr/CONTENT_LENGTH 18446744073709551616 is over maxpost/, 'and logged with the length sent');
+}
+
+# CONTENT_LENGTH smaller than the body: the script gets that many bytes, and
+# the rest is drained, so the kept connection serves on.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(script => 'post.lua', REQUEST_METHOD => 'POST',
+                                                        CONTENT_LENGTH => 3), 'abcdef', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'post 3 abcabc',
+       'CONTENT_LENGTH 3 and a body of 6: the script gets 3 bytes');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-short'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-short', 'and the connection serves on');
 }
 
 # An early answer on a connection that is not kept: the rest of the request
@@ -216,11 +233,30 @@ is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughou
 is($t->stop, 0, 'stop');
 
 # A daemon of two workers and a short client_timeout, to see workers held.
-$t = LFTest->new(conf => { workers => 2, keepalive_max => 7, maxpost => 8192,
+$t = LFTest->new(conf => { workers => 2, keepalive_max => 7, maxpost => 8192, upload_memory => 1024,
                            keepalive_timeout => 30, client_timeout => 3 });
 $t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
+$t->script('post.lua', "function main(env, req) local b = req:gets() or ''\n"
+                     . "  req:puts('post ', #b, ' ', b:sub(-3)) end\n");
+$t->script('read.lua', "function main(env, req) local n, p = 0\n"
+                     . "  repeat p = req:read(1000); n = n + #(p or '') until not p or #p == 0\n"
+                     . "  req:puts('read ', n) end\n");
 $t->start;
 $www = $t->www;
+
+# A body over upload_memory, left on the connection for the script: it too
+# ends at CONTENT_LENGTH, whole (req:gets) or in pieces (req:read).
+for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
+    my ($script, $want) = @$case;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(script => $script, REQUEST_METHOD => 'POST',
+                                                        CONTENT_LENGTH => 5000),
+                                                 'D' x 5000 . 'E' x 1000, keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, $want,
+       "$script: CONTENT_LENGTH 5000 and a body of 6000 over upload_memory: 5000 bytes given");
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-long'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-long', "$script: and the connection serves on");
+}
 
 # A body trickling after an early 404 holds a worker no longer than the
 # request's client_timeout, the drain and the linger close together: with
