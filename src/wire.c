@@ -61,10 +61,13 @@
  * OS_Write by PLT, as the shared libfcgi 2.4 of Debian and FreeBSD does; a
  * static or -Bsymbolic libfcgi would bypass it (and the connections, being
  * non-blocking, would then fail at once, so the tests would show it).
- * Bytes libfcgi reads past the end of a request (a client that pipelines
- * requests, which nginx never does) are dropped by libfcgi, so such a
- * connection is closed after its answer; so is one whose second request
- * id comes after the first request's end, in the same read. wire_check() proves at start-up
+ * Bytes read past the end of a request are kept from libfcgi (which
+ * would drop them, up to WIRE_AFTER_MAX): when they are whole management
+ * records, they are answered after the request's answer
+ * (wire_mgmt_after) and the connection is kept; anything else (a client
+ * that pipelines requests, which nginx never does, or a second request id
+ * after the first request's end in the same read) is lost, and the
+ * connection is closed after its answer. wire_check() proves at start-up
  * that libfcgi's reads come through here, and the daemon refuses to
  * start otherwise.
  */
@@ -462,6 +465,13 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
     }
     while (n > 0) {
         if (w->ended) {
+            /* read with the request's end: kept back from libfcgi, which
+             * would drop them, for wire_mgmt_after() to answer */
+            if (out != NULL && !w->past_end && n <= sizeof(w->after) - w->after_len) {
+                memcpy(w->after + w->after_len, p, n);
+                w->after_len += n;
+                return (ssize_t)o;
+            }
             w->past_end = 1;
             wire_pass(out, &o, p, n);
             return (ssize_t)o;
@@ -595,9 +605,20 @@ wire_read(struct wire *w, unsigned char *buf, size_t len, int in_record)
             return -1;
         if (w->headlen > 0 && w->headlen < 8 && !w->ended)
             w->held = w->headlen;       /* not passed: it may be ours */
-        if (kept > 0)
-            return (int)kept;
+        if (kept > 0 || w->ended)
+            return (int)kept;   /* past the end, libfcgi sees none */
     }
+}
+
+/* Between requests again: the framing of the bytes after a request's end. */
+void
+wire_rearm(struct wire *w)
+{
+    w->headlen = 0;
+    w->held = 0;
+    w->stage = WIRE_AT_BEGIN;
+    w->ended = 0;
+    w->last_record = 0;
 }
 
 /* libfcgi's read of every connection byte. */

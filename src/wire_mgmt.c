@@ -25,6 +25,11 @@
  * request's own count, which refuses a flood), and needs the client to wait
  * for the answers before it sends more: a round trip a round, as a request.
  *
+ * Management records read in the same read as a request's end (wire.c
+ * keeps them back from libfcgi) are answered by wire_mgmt_after() once the
+ * request is answered, when they are whole; anything else there is a
+ * request pipelined, which is not served, and the connection is closed.
+ *
  * wire.c calls wire_aside_management() or wire_aside_other() at such a
  * record's header, wire_aside_content() with its content and
  * wire_aside_done() at its end; the answers are built on buffers here and
@@ -302,4 +307,29 @@ wire_mgmt_idle(struct wire *w)
             return rc < 0 ? -1 : 0;
     }
     return 0;
+}
+
+/*
+ * After a request's answer: answer the management records read with its
+ * end. 0 when there were none or all were whole management records,
+ * answered; -1 when something else came (the connection must close).
+ */
+int
+wire_mgmt_after(struct wire *w)
+{
+    const unsigned char *h;
+    size_t at, len;
+
+    if (w->after_len == 0)
+        return 0;
+    for (at = 0; at < w->after_len; at += len) {
+        h = w->after + at;
+        if (w->after_len - at < 8 || h[0] != 1 || ((h[2] << 8) | h[3]) != 0)
+            return -1;          /* a request pipelined, or a part of one */
+        len = 8 + (size_t)((h[4] << 8) | h[5]) + h[6];
+        if (len > w->after_len - at)
+            return -1;          /* the rest is still on its way */
+    }
+    wire_rearm(w);
+    return wire_feed(w, w->after, w->after_len);
 }

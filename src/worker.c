@@ -134,6 +134,12 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
     }
     keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
     unread = !w->wire.ended;
+    if (keep && wire_mgmt_after(&w->wire) < 0) {
+        log_debug("worker %d request %s: fd %d: bytes after the request's end that are not "
+                  "whole management records (a request pipelined?); closed", w->req.worker,
+                  w->req.id, fd);
+        keep = 0;
+    }
     left = wire_time_left(&w->wire);
     wire_end(&w->wire);
     if (keep)

@@ -229,6 +229,28 @@ for my $kind ('management', 'refused id') {
          "drain past a cut-out record ($kind): the request sent after the answer is served");
 }
 
+# FCGI_GET_VALUES in the same read as the request's end: answered after
+# the request, and the kept connection serves on; a request pipelined
+# there is not served, and the connection closes after the first answer.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'with-end'), '', keep_conn => 1)
+                        . $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')));
+    my @r;
+    while (my $x = next_record($s)) { push @r, $x; last if $x->[0] == 10 }
+    like(stdout_of(1, @r), qr/id with-end$/, 'GET_VALUES with the end of a request: the request is answered');
+    ok((grep { $_->[0] == 10 } @r), 'GET_VALUES with the end of a request: answered too');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-end'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-end', 'and the connection serves on');
+
+    $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'first'), '', keep_conn => 1)
+                        . LFTest::encode_request(params(QUERY_STRING => 'piped'), '', keep_conn => 1));
+    my @p = records($s, 1);
+    like(stdout_of(1, @p), qr/id first$/, 'a request pipelined after the end: the first is answered');
+    ok(!defined next_record($s, 5), 'and the connection is closed, the pipelined one not served');
+}
+
 is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughout');
 is($t->stop, 0, 'stop');
 
