@@ -294,19 +294,20 @@ wire_mgmt_idle(struct wire *w)
     ssize_t got;
     int answered, waiting, rc;
 
-    for (answered = 0; answered < WIRE_MGMT_RECORDS_MAX; answered++) {
+    for (answered = 0;; answered++) {
         got = recv(w->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return answered > 0 ? WIRE_MGMT_IDLE : 0;
         if (got < (ssize_t)sizeof(h) || h[0] != 1 || ((h[2] << 8) | h[3]) != 0)
             return 0;           /* a request, an end or an error: libfcgi's */
+        if (answered == WIRE_MGMT_RECORDS_MAX)
+            return 0;           /* a flood: the request's count refuses it */
         waiting = wire_mgmt_waiting(w->fd);
         if (waiting < 8 + ((h[4] << 8) | h[5]) + h[6])
             return 0;           /* not whole yet: read within client_timeout */
         if ((rc = wire_mgmt_take(w, (size_t)(8 + ((h[4] << 8) | h[5]) + h[6]))) != 0)
             return rc < 0 ? -1 : 0;
     }
-    return 0;
 }
 
 /*

@@ -310,30 +310,31 @@ for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
          'the drain\'s log line names the request and its script');
 }
 
-# FCGI_GET_VALUES answered, then silence: the connection waits parked, not
-# holding a worker until client_timeout; with both workers' worth of such
-# connections the next request is served at once, and they serve later.
-{
+# FCGI_GET_VALUES answered (one, or as many as a request may have), then
+# silence: the connection waits parked, not holding a worker until
+# client_timeout; with both workers' worth of such connections the next
+# request is served at once, and they serve later.
+for my $n (1, 16) {
     my @s = map {
         my $s = $t->connect;
-        LFTest::write_all($s, $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')));
-        my $v = next_record($s, 3);
-        is($v && $v->[0], 10, "idle GET_VALUES $_: answered");
+        LFTest::write_all($s, $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')) x $n);
+        my @v = grep { $_ && $_->[0] == 10 } map { next_record($s, 3) } 1 .. $n;
+        is(scalar @v, $n, "idle GET_VALUES x $n, connection $_: answered");
         $s
     } 1 .. 2;
     sleep 0.2;
     my $t0 = time;
     my $v = $t->fcgi(params(QUERY_STRING => 'victim-values'), '', timeout => 20);
     my $took = time - $t0;
-    is($v->{body}, 'id victim-values', 'idle GET_VALUES: the next request is served');
-    cmp_ok($took, '<', 2, sprintf('idle GET_VALUES: before the client_timeout of 3 s (%.2f s)', $took));
+    is($v->{body}, 'id victim-values', "idle GET_VALUES x $n: the next request is served");
+    cmp_ok($took, '<', 2, sprintf("idle GET_VALUES x $n: before the client_timeout of 3 s (%.2f s)", $took));
     for my $i (0, 1) {
         LFTest::write_all($s[$i], LFTest::encode_request(params(QUERY_STRING => "parked$i"), '', keep_conn => 1));
         is(LFTest::read_response($s[$i], timeout => 10)->{body}, "id parked$i",
-           "idle GET_VALUES $i: the connection serves a request later");
+           "idle GET_VALUES x $n, connection $i: it serves a request later");
         LFTest::write_all($s[$i], $rec->(9, 0, ask_values('FCGI_MAX_CONNS')));
         my $again = next_record($s[$i], 5);
-        is($again && $again->[0], 10, "idle GET_VALUES $i: asked again between requests, answered");
+        is($again && $again->[0], 10, "idle GET_VALUES x $n, connection $i: asked again between requests, answered");
     }
 }
 
