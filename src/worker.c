@@ -4,9 +4,11 @@
  * Each worker runs its own loop: take a connection that has a request
  * waiting (dispatch.c), read the request with FCGX_Accept_r() on it, run
  * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
- * the dispatcher, or close it. `jitter` can add a random pause between a
- * worker's requests; it is 0 by default, since only the leader watches
- * the socket and there is no herd to spread.
+ * the dispatcher, or close it. A connection that sent only management
+ * records (FCGI_GET_VALUES) is answered and parked again, holding no
+ * worker while it waits for its request (wire_mgmt.c). `jitter` can add
+ * a random pause between a worker's requests; it is 0 by default, since
+ * only the leader watches the socket and there is no herd to spread.
  *
  * libfcgi is used only to read and write the protocol: its request has no
  * listening socket (listen_sock -1), so FCGX_Accept_r() reads from the
