@@ -3,6 +3,10 @@
 #define LF_BODY_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define BODY_UNKNOWN    SIZE_MAX        /* no CONTENT_LENGTH to go by */
+#define BODY_TOO_BIG    (SIZE_MAX - 1)  /* one past what a number holds */
 
 struct request;
 
@@ -16,6 +20,7 @@ struct body_walk {
     int     pulling;    /* taking it from the connection */
 };
 
+int  body_length(const char *cl, size_t *len);
 int  body_defer(struct request *r);
 int  body_whole(struct request *r, const char **why);
 long body_next(struct request *r, const char **p, size_t max, const char **why);

@@ -33,6 +33,7 @@ struct request {
     int             body_left;      /* some of the body is still on the connection */
     int             body_given;     /* some was given out without being kept */
     size_t          body_taken;     /* bytes the handler took from the connection */
+    size_t          body_want;      /* CONTENT_LENGTH: no more is given (body.h) */
     struct buf      temps;          /* upload files to remove, NUL-ended names */
     struct buf      out;            /* the header block being sent */
     int             headers_sent;

@@ -7,6 +7,7 @@
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
+#define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
 
 #define WIRE_MGMT_END_REQUEST   3
 #define WIRE_MGMT_GET_VALUES    9
@@ -59,7 +60,11 @@ struct wire {
     int             nmgmt;          /* management records answered for this request */
     int             rejected[WIRE_REJECTED_MAX];  /* other request ids, refused */
     int             nrejected;
+    unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
+    size_t          after_len;
 };
+
+#define WIRE_MGMT_IDLE 1    /* wire_mgmt_idle: only management records came */
 
 #define WIRE_DRAINED   0
 #define WIRE_TOO_BIG   (-1)
@@ -70,15 +75,19 @@ void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t m
 void wire_end(struct wire *w);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
+long long wire_time_left(const struct wire *w);
 int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
+int  wire_mgmt_idle(struct wire *w);
+int  wire_mgmt_after(struct wire *w);
 
 /* inside the record layer: wire.c */
 int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
 int    wire_refuse(struct wire *w, const char *why);
 int    wire_send(struct wire *w, const unsigned char *p, size_t n);
+void   wire_rearm(struct wire *w);
 
 /* wire_mgmt.c */
 int    wire_aside_management(struct wire *w);

@@ -11,6 +11,12 @@
  * (wire.c), and what the handler leaves unread is drained after it, as
  * for any request.
  *
+ * CONTENT_LENGTH is taken only when it is digits (one too big for a
+ * number is too big for maxpost); the script is given that many bytes and
+ * no more, as php-fpm does, and the rest is drained. Anything else (absent,
+ * empty, Caddy's -1 for a chunked body, trailing blanks) is an unknown
+ * length: the body is read to its end, bounded by maxpost.
+ *
  * Kept in memory, the body can be given any number of times: req:read()
  * keeps its own position, and gets() and form() see it all. Taken from
  * the connection piece by piece, it can be given once: gets() or form()
@@ -18,6 +24,7 @@
  * midway, raise an error that says so.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,25 +37,52 @@
 
 #define BODY_CHUNK  ((size_t)64 * 1024)
 
+/* CONTENT_LENGTH CL: 1 with its value in *LEN (BODY_TOO_BIG past what
+ * fits) when it is digits only, 0 when the length is unknown. */
+int
+body_length(const char *cl, size_t *len)
+{
+    size_t n = 0;
+
+    if (cl == NULL || *cl == '\0')
+        return 0;
+    for (; *cl != '\0'; cl++) {
+        if (*cl < '0' || *cl > '9')
+            return 0;
+        if (n > (BODY_TOO_BIG - 9) / 10)
+            n = BODY_TOO_BIG;   /* too big for any maxpost: stays so */
+        else
+            n = n * 10 + (size_t)(*cl - '0');
+    }
+    *len = n;
+    return 1;
+}
+
 /* Leave the body on the connection for the handler? Decided before it runs. */
 int
 body_defer(struct request *r)
 {
-    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
-    unsigned long long want;
-    char *end;
+    size_t want;
 
     r->body_left = 0;
     r->body_given = 0;
-    if (cl == NULL || *cl == '\0')
+    r->body_want = BODY_UNKNOWN;
+    if (!body_length(FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp), &want))
         return 0;
-    errno = 0;
-    want = strtoull(cl, &end, 10);
-    if (*end != '\0' || errno != 0 || want <= (unsigned long long)r->conf->upload_memory ||
-        want > (unsigned long long)r->conf->maxpost)
+    r->body_want = want;
+    if (want <= (size_t)r->conf->upload_memory || want > (size_t)r->conf->maxpost)
         return 0;       /* small, or for request_read_body to refuse */
     r->body_left = 1;
     return 1;
+}
+
+/* Of ROOM bytes to read from the connection, those within CONTENT_LENGTH. */
+static size_t
+body_room(const struct request *r, size_t room)
+{
+    size_t left = r->body_want - r->body_taken;
+
+    return room < left ? room : left;
 }
 
 /* The next WANT bytes (fewer only at the end) from the connection into
@@ -57,11 +91,13 @@ body_defer(struct request *r)
 static long
 body_pull(struct request *r, size_t want, const char **why)
 {
-    size_t max = (size_t)r->conf->maxpost, room = want < BODY_CHUNK ? want : BODY_CHUNK;
+    size_t max = (size_t)r->conf->maxpost, room = body_room(r, want < BODY_CHUNK ? want : BODY_CHUNK);
     int n;
 
     buf_reset(&r->post);
     r->post_read = 0;
+    if (room == 0)
+        r->body_left = 0;       /* CONTENT_LENGTH given: the rest is drained */
     if (!r->body_left)
         return 0;
     if (buf_reserve(&r->post, room) < 0) {
@@ -100,12 +136,17 @@ body_whole(struct request *r, const char **why)
         return -1;
     }
     while (r->body_left) {
+        size_t room = body_room(r, BODY_CHUNK);
         int n;
-        if (buf_reserve(&r->post, BODY_CHUNK) < 0) {
+        if (room == 0) {
+            r->body_left = 0;   /* CONTENT_LENGTH given: the rest is drained */
+            break;
+        }
+        if (buf_reserve(&r->post, room) < 0) {
             *why = "out of memory for the request body";
             return -1;
         }
-        n = FCGX_GetStr(r->post.data + r->post.len, (int)BODY_CHUNK, r->fcgx.in);
+        n = FCGX_GetStr(r->post.data + r->post.len, (int)room, r->fcgx.in);
         if (n <= 0) {
             r->body_left = 0;
             if (FCGX_GetError(r->fcgx.in) != 0) {

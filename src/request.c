@@ -149,6 +149,7 @@ request_reset(struct request *r)
     r->body_left = 0;
     r->body_given = 0;
     r->body_taken = 0;
+    r->body_want = BODY_UNKNOWN;
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
@@ -363,25 +364,23 @@ static int
 request_read_body(struct request *r, char *why, size_t whylen)
 {
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
-    size_t max = (size_t)r->conf->maxpost;
+    size_t max = (size_t)r->conf->maxpost, want = r->body_want;
     int n;
 
-    /* absent, empty or negative (Caddy's -1 for a chunked body): the body
-     * is read to its end all the same, bounded by maxpost below */
-    if (cl && *cl >= '0' && *cl <= '9') {
-        char *end;
-        unsigned long long want;
-        errno = 0;
-        want = strtoull(cl, &end, 10);
-        if (*end == '\0' && errno == 0 && want > max) {
-            snprintf(why, whylen, "CONTENT_LENGTH %llu is over maxpost %zu", want, max);
-            return 413;
-        }
+    /* an unknown length (see body.c) is read to its end all the same,
+     * bounded by maxpost below; a known one is read no further */
+    if (want != BODY_UNKNOWN && want > max) {
+        snprintf(why, whylen, "CONTENT_LENGTH %.40s is over maxpost %zu", cl, max);
+        return 413;
     }
     for (;;) {
         size_t room = max + 1 - r->post.len;
         if (room > REQUEST_READ_CHUNK)
             room = REQUEST_READ_CHUNK;
+        if (want != BODY_UNKNOWN && room > want - r->post.len)
+            room = want - r->post.len;
+        if (room == 0)
+            break;              /* CONTENT_LENGTH read: the rest is drained */
         if (buf_reserve(&r->post, room) < 0) {
             snprintf(why, whylen, "out of memory for the request body");
             return 500;

@@ -61,10 +61,13 @@
  * OS_Write by PLT, as the shared libfcgi 2.4 of Debian and FreeBSD does; a
  * static or -Bsymbolic libfcgi would bypass it (and the connections, being
  * non-blocking, would then fail at once, so the tests would show it).
- * Bytes libfcgi reads past the end of a request (a client that pipelines
- * requests, which nginx never does) are dropped by libfcgi, so such a
- * connection is closed after its answer; so is one whose second request
- * id comes after the first request's end, in the same read. wire_check() proves at start-up
+ * Bytes read past the end of a request are kept from libfcgi (which
+ * would drop them, up to WIRE_AFTER_MAX): when they are whole management
+ * records, they are answered after the request's answer
+ * (wire_mgmt_after) and the connection is kept; anything else (a client
+ * that pipelines requests, which nginx never does, or a second request id
+ * after the first request's end in the same read) is lost, and the
+ * connection is closed after its answer. wire_check() proves at start-up
  * that libfcgi's reads come through here, and the daemon refuses to
  * start otherwise.
  */
@@ -168,6 +171,18 @@ wire_resume(struct wire *w)
         return;
     w->deadline = pool_now_ms() + (w->paused_left > 0 ? w->paused_left : 0);
     w->paused = 0;
+}
+
+/* The ms left on the request's clock (0 when it has run out); -1: no limit. */
+long long
+wire_time_left(const struct wire *w)
+{
+    long long left;
+
+    if (w->deadline == 0)
+        return -1;
+    left = w->paused ? w->paused_left : w->deadline - pool_now_ms();
+    return left > 0 ? left : 0;
 }
 
 /* A read or write while paused runs the clock for its own length. */
@@ -450,6 +465,13 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
     }
     while (n > 0) {
         if (w->ended) {
+            /* read with the request's end: kept back from libfcgi, which
+             * would drop them, for wire_mgmt_after() to answer */
+            if (out != NULL && !w->past_end && n <= sizeof(w->after) - w->after_len) {
+                memcpy(w->after + w->after_len, p, n);
+                w->after_len += n;
+                return (ssize_t)o;
+            }
             w->past_end = 1;
             wire_pass(out, &o, p, n);
             return (ssize_t)o;
@@ -546,23 +568,31 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
     return n;
 }
 
+static size_t wire_next_part(const struct wire *w);
+
 /*
  * Read into BUF (LEN bytes) what libfcgi is to see of the connection: the
  * header bytes held back from the last read first, then new bytes, less
  * the records the layer answers itself. Reads again when none are left,
  * so libfcgi never takes an answered record for the end of the stream.
+ * IN_RECORD (a drain): each read ends within the current record, its
+ * length taken again for every retry, so that no byte past the request's
+ * end is read.
  */
 static int
-wire_read(struct wire *w, unsigned char *buf, size_t len)
+wire_read(struct wire *w, unsigned char *buf, size_t len, int in_record)
 {
     ssize_t n, kept;
-    size_t held;
+    size_t held, want;
 
     for (;;) {
         held = (size_t)w->held;
-        if (len <= held)
-            return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", len);
-        if ((n = wire_io(w, w->fd, (char *)buf + held, len - held, 0)) <= 0)
+        want = len;
+        if (in_record && held + wire_next_part(w) < len)
+            want = held + wire_next_part(w);
+        if (want <= held)
+            return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", want);
+        if ((n = wire_io(w, w->fd, (char *)buf + held, want - held, 0)) <= 0)
             return (int)n;
         if (wire_count(w, (size_t)n) < 0)
             return -1;
@@ -575,9 +605,20 @@ wire_read(struct wire *w, unsigned char *buf, size_t len)
             return -1;
         if (w->headlen > 0 && w->headlen < 8 && !w->ended)
             w->held = w->headlen;       /* not passed: it may be ours */
-        if (kept > 0)
-            return (int)kept;
+        if (kept > 0 || w->ended)
+            return (int)kept;   /* past the end, libfcgi sees none */
     }
+}
+
+/* Between requests again: the framing of the bytes after a request's end. */
+void
+wire_rearm(struct wire *w)
+{
+    w->headlen = 0;
+    w->held = 0;
+    w->stage = WIRE_AT_BEGIN;
+    w->ended = 0;
+    w->last_record = 0;
 }
 
 /* libfcgi's read of every connection byte. */
@@ -588,7 +629,7 @@ OS_Read(int fd, char *buf, size_t len)
     ssize_t n;
 
     if (w != NULL)
-        return wire_read(w, (unsigned char *)buf, len);
+        return wire_read(w, (unsigned char *)buf, len, 0);
     n = wire_io(NULL, fd, buf, len, 0);
     return n < 0 ? -1 : (int)n;
 }
@@ -631,8 +672,7 @@ wire_drain(struct wire *w, size_t max)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)
             return WIRE_TOO_BIG;
-        /* room for the header bytes held back, then PART new ones */
-        if ((n = wire_read(w, (unsigned char *)sink, (size_t)w->held + part)) <= 0)
+        if ((n = wire_read(w, (unsigned char *)sink, sizeof(sink), 1)) <= 0)
             return WIRE_BROKEN;
         total += (size_t)n;
     }

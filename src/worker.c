@@ -4,9 +4,11 @@
  * Each worker runs its own loop: take a connection that has a request
  * waiting (dispatch.c), read the request with FCGX_Accept_r() on it, run
  * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
- * the dispatcher, or close it. `jitter` can add a random pause between a
- * worker's requests; it is 0 by default, since only the leader watches
- * the socket and there is no herd to spread.
+ * the dispatcher, or close it. A connection that sent only management
+ * records (FCGI_GET_VALUES) is answered and parked again, holding no
+ * worker while it waits for its request (wire_mgmt.c). `jitter` can add
+ * a random pause between a worker's requests; it is 0 by default, since
+ * only the leader watches the socket and there is no herd to spread.
  *
  * libfcgi is used only to read and write the protocol: its request has no
  * listening socket (listen_sock -1), so FCGX_Accept_r() reads from the
@@ -34,6 +36,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -55,6 +58,7 @@
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 #define WORKER_DRAIN_SLACK 65536  /* record headers and padding over maxpost */
+#define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 
 struct worker {
     pthread_t        thread;
@@ -63,6 +67,7 @@ struct worker {
     struct dispatch *dispatch;
     struct request   req;
     struct wire      wire;      /* the connection being served */
+    char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
 };
 
 /* Set at start-up by the main thread and read-only until worker_join(). */
@@ -89,15 +94,18 @@ worker_jitter(struct worker *w)
 }
 
 /* Close after answering early (413): read what the client still sends, for
- * a bounded time, so the close does not reset the answer away. */
+ * a bounded time, so the close does not reset the answer away. The time
+ * is the request's own (BUDGET ms of client_timeout, -1: none), not more:
+ * a client that trickles does not hold the worker past it. */
 static void
-worker_linger_close(int fd)
+worker_linger_close(int fd, long long budget)
 {
-    long long until = pool_now_ms() + WORKER_LINGER_MS;
+    long long until = pool_now_ms() +
+                      (budget >= 0 && budget < WORKER_LINGER_MS ? budget : WORKER_LINGER_MS);
     struct pollfd p = { fd, POLLIN, 0 };
     char sink[4096];
 
-    if (shutdown(fd, SHUT_WR) == 0) {
+    if (budget != 0 && shutdown(fd, SHUT_WR) == 0) {
         for (;;) {
             long long left = until - pool_now_ms();
             if (left <= 0 || poll(&p, 1, (int)left) <= 0 || read(fd, sink, sizeof(sink)) <= 0)
@@ -118,6 +126,7 @@ static void
 worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
 {
     int drained = WIRE_DRAINED, unread;
+    long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
         drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
@@ -127,11 +136,18 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
     }
     keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
     unread = !w->wire.ended;
+    if (keep && wire_mgmt_after(&w->wire) < 0) {
+        log_debug("worker %d request %s: fd %d: bytes after the request's end that are not "
+                  "whole management records (a request pipelined?); closed", w->req.worker,
+                  w->req.id, fd);
+        keep = 0;
+    }
+    left = wire_time_left(&w->wire);
     wire_end(&w->wire);
     if (keep)
         dispatch_park(w->dispatch, fd);
     else if (unread && !w->req.client_gone)
-        worker_linger_close(fd);        /* the client may still be sending */
+        worker_linger_close(fd, left);  /* the client may still be sending */
     else
         close(fd);
 }
@@ -143,7 +159,7 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, client_timeout = c->client_timeout, cpu = c->access_cpu;
+    int keep, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
     size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
@@ -152,6 +168,15 @@ worker_serve(struct worker *w, int fd)
     request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
+    if ((idle = wire_mgmt_idle(&w->wire)) != 0) {
+        /* only management records came, answered: wait parked, or close */
+        wire_end(&w->wire);
+        if (idle == WIRE_MGMT_IDLE)
+            dispatch_park(w->dispatch, fd);
+        else
+            close(fd);
+        return;
+    }
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
     f->detached = 1;            /* if libfcgi closes, no lingering select() */
@@ -170,9 +195,10 @@ worker_serve(struct worker *w, int fd)
         keep = 0;
     f->keepConnection = 1;
     f->detached = 1;
+    /* libfcgi frees the script's name: the drain's log lines name a copy */
+    snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
+    w->wire.script = w->script;
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
-    w->wire.script = NULL;      /* it was libfcgi's, freed now */
-    w->wire.reqid = NULL;
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {

@@ -12,6 +12,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use IO::Select;
 use Errno qw(ECONNRESET EPIPE);
+use POSIX ();
+use Time::HiRes qw(time sleep);
 use LFTest;
 
 my $t = LFTest->new(conf => { workers => 3, keepalive_max => 7, maxpost => 256 * 1024,
@@ -30,11 +32,11 @@ sub params {
              QUERY_STRING => '', REMOTE_ADDR => '127.0.0.1', %p };
 }
 
-# The next record on S: [type, id, content], or undef after 10 s or at the end.
+# The next record on S: [type, id, content], or undef after TO (10) s or at the end.
 sub next_record {
-    my ($s) = @_;
+    my ($s, $to) = @_;
     my $sel = IO::Select->new($s);
-    my $deadline = time + 10;
+    my $deadline = time + ($to // 10);
     my $h = LFTest::read_exact($s, $sel, 8, $deadline) // return undef;
     my ($ver, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
     my $c = $clen + $plen ? LFTest::read_exact($s, $sel, $clen + $plen, $deadline) : '';
@@ -144,6 +146,23 @@ sub ask_values { join '', map { LFTest::nv_len($_) . LFTest::nv_len('') . $_ } @
     }
     my $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => -1), 'x' x (300 * 1024));
     is($r->{status}, 413, 'CONTENT_LENGTH -1 and a body over maxpost: 413');
+    $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => '99999 '), $body);
+    is("$r->{status} $r->{body}", '200 post 100000 ABCBCD', "CONTENT_LENGTH '99999 ' is not a length: the body is read whole");
+    $r = $t->fcgi(params(script => 'post.lua', REQUEST_METHOD => 'POST', CONTENT_LENGTH => '18446744073709551616'), 'abc');
+    is($r->{status}, 413, 'CONTENT_LENGTH past 64 bits: too big, 413 before the body is read');
+    like($t->log, qr/CONTENT_LENGTH 18446744073709551616 is over maxpost/, 'and logged with the length sent');
+}
+
+# CONTENT_LENGTH smaller than the body: the script gets that many bytes, and
+# the rest is drained, so the kept connection serves on.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(script => 'post.lua', REQUEST_METHOD => 'POST',
+                                                        CONTENT_LENGTH => 3), 'abcdef', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'post 3 abcabc',
+       'CONTENT_LENGTH 3 and a body of 6: the script gets 3 bytes');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-short'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-short', 'and the connection serves on');
 }
 
 # An early answer on a connection that is not kept: the rest of the request
@@ -164,6 +183,171 @@ for my $case (['a missing script (404)', 'missing.lua', 404], ['a script name re
     my $n = $sel->can_read(10) ? sysread($s, my $buf, 100) : -1;
     is($n, 0, "$what: then the connection ends in order (no reset: $!)");
 }
+# A POST to a missing script (an early 404) with its empty STDIN left off.
+sub early_404 {
+    my $r = LFTest::encode_request(params(script => 'missing.lua', REQUEST_METHOD => 'POST',
+                                          CONTENT_LENGTH => 3), '', keep_conn => 1);
+    return substr($r, 0, length($r) - 8);
+}
+
+# The drain after an early answer starts inside a management record's
+# padding: each read of the drain ends within the record it is in, however
+# many records are cut out before, and the kept connection serves on.
+{
+    my $s = $t->connect;
+    my $mgmt = $rec->(12, 0, 'm');                     # 8 + 1 + 7 padding
+    LFTest::write_all($s, early_404() . $rec->(5, 1, 'abc') . substr($mgmt, 0, 9));
+    is(LFTest::read_response($s, timeout => 10)->{status}, 404, 'drain in a padding: answered early (404)');
+    sleep 0.1;
+    LFTest::write_all($s, substr($mgmt, 9) . $rec->(5, 1, ''));
+    my $u = next_record($s, 10);
+    is($u && $u->[0], 11, 'drain in a padding: the management record in the drained body is answered');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-pad'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-pad',
+       'drain in a padding: the connection is kept and serves the next request');
+    unlike($t->log, qr/a read too short for a record header/, 'drain in a padding: no "read too short" failure');
+}
+
+# The drain starts inside a big record the layer cuts out: the read after
+# it stops at the request's end, so the request the client sent after the
+# answer is served, not read (and lost) by the drain.
+for my $kind ('management', 'refused id') {
+    my $s = $t->connect;
+    my $aside = $kind eq 'management' ? $rec->(12, 0, 'q' x 2000)
+              : $rec->(1, 2, pack('nCx5', 1, 1)) . $rec->(5, 2, 'q' x 2000);
+    my $all = early_404() . $rec->(5, 1, 'abc') . $aside . $rec->(5, 1, '');
+    my $cut = length($all) - 1500;
+    LFTest::write_all($s, substr($all, 0, $cut));
+    my $r;
+    while (my $x = next_record($s)) { $r = $x; last if $x->[0] == 3 && $x->[1] == 1 }
+    ok($r && $r->[0] == 3, "drain past a cut-out record ($kind): answered early");
+    sleep 0.2;
+    LFTest::write_all($s, substr($all, $cut)
+                        . LFTest::encode_request(params(QUERY_STRING => 'after-cut'), '', keep_conn => 1));
+    my @r = records($s, 1);
+    like(stdout_of(1, @r), qr/id after-cut$/,
+         "drain past a cut-out record ($kind): the request sent after the answer is served");
+}
+
+# FCGI_GET_VALUES in the same read as the request's end: answered after
+# the request, and the kept connection serves on; a request pipelined
+# there is not served, and the connection closes after the first answer.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'with-end'), '', keep_conn => 1)
+                        . $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')));
+    my @r;
+    while (my $x = next_record($s)) { push @r, $x; last if $x->[0] == 10 }
+    like(stdout_of(1, @r), qr/id with-end$/, 'GET_VALUES with the end of a request: the request is answered');
+    ok((grep { $_->[0] == 10 } @r), 'GET_VALUES with the end of a request: answered too');
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-end'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-end', 'and the connection serves on');
+
+    $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'first'), '', keep_conn => 1)
+                        . LFTest::encode_request(params(QUERY_STRING => 'piped'), '', keep_conn => 1));
+    my @p = records($s, 1);
+    like(stdout_of(1, @p), qr/id first$/, 'a request pipelined after the end: the first is answered');
+    ok(!defined next_record($s, 5), 'and the connection is closed, the pipelined one not served');
+}
+
 is(LFTest::serving_pid($t), $serving, 'the serving process is the same throughout');
+is($t->stop, 0, 'stop');
+
+# A daemon of two workers and a short client_timeout, to see workers held.
+$t = LFTest->new(conf => { workers => 2, keepalive_max => 7, maxpost => 8192, upload_memory => 1024,
+                           keepalive_timeout => 30, client_timeout => 3 });
+$t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
+$t->script('post.lua', "function main(env, req) local b = req:gets() or ''\n"
+                     . "  req:puts('post ', #b, ' ', b:sub(-3)) end\n");
+$t->script('read.lua', "function main(env, req) local n, p = 0\n"
+                     . "  repeat p = req:read(1000); n = n + #(p or '') until not p or #p == 0\n"
+                     . "  req:puts('read ', n) end\n");
+$t->start;
+$www = $t->www;
+
+# A body over upload_memory, left on the connection for the script: it too
+# ends at CONTENT_LENGTH, whole (req:gets) or in pieces (req:read).
+for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
+    my ($script, $want) = @$case;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request(params(script => $script, REQUEST_METHOD => 'POST',
+                                                        CONTENT_LENGTH => 5000),
+                                                 'D' x 5000 . 'E' x 1000, keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, $want,
+       "$script: CONTENT_LENGTH 5000 and a body of 6000 over upload_memory: 5000 bytes given");
+    LFTest::write_all($s, LFTest::encode_request(params(QUERY_STRING => 'after-long'), '', keep_conn => 1));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'id after-long', "$script: and the connection serves on");
+}
+
+# A body trickling after an early 404 holds a worker no longer than the
+# request's client_timeout, the drain and the linger close together: with
+# both workers so held, the next request is served by then.
+{
+    my @kids;
+    for my $k (1 .. 2) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $s = $t->connect;
+            my $r = LFTest::encode_request(params(script => 'missing.lua', REQUEST_METHOD => 'POST',
+                                                  CONTENT_LENGTH => 3000), 'y' x 3000, keep_conn => 1);
+            LFTest::write_all($s, substr($r, 0, 200));
+            LFTest::read_response($s, timeout => 5);
+            for my $i (200 .. length($r) - 1) { last unless LFTest::write_all($s, substr($r, $i, 1)); sleep 0.1 }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    my $t0 = time;
+    sleep 0.3;
+    my $v = $t->fcgi(params(QUERY_STRING => 'victim'), '', timeout => 20);
+    my $held = time - $t0;
+    kill 'KILL', @kids;
+    waitpid($_, 0) for @kids;
+    is($v->{body}, 'id victim', 'trickled drains: the next request is served');
+    cmp_ok($held, '<', 3 + 0.6, sprintf('trickled drains: within the client_timeout of 3 s (%.2f s)', $held));
+    like($t->log, qr/request \S+: fd \d+: \S*missing\.lua: the client was too slow/,
+         'the drain\'s log line names the request and its script');
+}
+
+# FCGI_GET_VALUES answered (one, or as many as a request may have), then
+# silence: the connection waits parked, not holding a worker until
+# client_timeout; with both workers' worth of such connections the next
+# request is served at once, and they serve later.
+for my $n (1, 16) {
+    my @s = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')) x $n);
+        my @v = grep { $_ && $_->[0] == 10 } map { next_record($s, 3) } 1 .. $n;
+        is(scalar @v, $n, "idle GET_VALUES x $n, connection $_: answered");
+        $s
+    } 1 .. 2;
+    sleep 0.2;
+    my $t0 = time;
+    my $v = $t->fcgi(params(QUERY_STRING => 'victim-values'), '', timeout => 20);
+    my $took = time - $t0;
+    is($v->{body}, 'id victim-values', "idle GET_VALUES x $n: the next request is served");
+    cmp_ok($took, '<', 2, sprintf("idle GET_VALUES x $n: before the client_timeout of 3 s (%.2f s)", $took));
+    for my $i (0, 1) {
+        LFTest::write_all($s[$i], LFTest::encode_request(params(QUERY_STRING => "parked$i"), '', keep_conn => 1));
+        is(LFTest::read_response($s[$i], timeout => 10)->{body}, "id parked$i",
+           "idle GET_VALUES x $n, connection $i: it serves a request later");
+        LFTest::write_all($s[$i], $rec->(9, 0, ask_values('FCGI_MAX_CONNS')));
+        my $again = next_record($s[$i], 5);
+        is($again && $again->[0], 10, "idle GET_VALUES x $n, connection $i: asked again between requests, answered");
+    }
+}
+
+# A flood of management records in one go: 16 answered, then closed.
+{
+    my $s = $t->connect;
+    LFTest::write_all($s, $rec->(9, 0, ask_values('FCGI_MPXS_CONNS')) x 17);
+    my $n = 0;
+    $n++ while next_record($s, 5);
+    is($n, 16, 'a flood of 17 management records: 16 answered, then the connection is closed');
+    ok(LFTest::wait_for(sub { $t->log =~ /too many management records/ }, 5), 'and it is logged');
+}
+
+unlike($t->stderr, qr/Sanitizer|runtime error/, 'no sanitizer report');
 is($t->stop, 0, 'stop');
 done_testing();
