@@ -581,6 +581,8 @@ request_handle(struct request *r)
     r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
     r->memory = 0;
     r->error_kind = COUNTERS_OK;
+    if (r->wire != NULL)
+        r->wire->script = r->script;    /* names it in the record layer's logs */
     status = request_check_script(r, &id, why, sizeof(why));
     scoreboard_enter(r->worker, r->script);
     counters_begin(r->worker, FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp),
