@@ -226,6 +226,58 @@ splits(void)
     ok(wire_feed(&w, msg, len) < 0 && w.failed, "one byte under their cost, maxparams refuses them");
 }
 
+/* Random pairs in records cut at random, read in random pieces: the
+ * declared lengths always come out as the pairs' own (a fixed seed). */
+static void
+random_splits(void)
+{
+    static const char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+    static unsigned char params[16384];
+    unsigned seed = 12345;
+    size_t plen, want, at, piece;
+    struct wire w;
+    int round, bad = 0;
+
+    for (round = 0; round < 2000; round++) {
+        plen = want = 0;
+        while (plen < sizeof(params) - 600) {
+            char name[32];
+            size_t nlen = (seed = seed * 1103515245 + 12345) >> 16 & 15, vlen;
+            memset(name, 'N', nlen);
+            name[nlen] = '\0';
+            vlen = (seed = seed * 1103515245 + 12345) >> 16 & 511;
+            plen += pair(params + plen, name, vlen, (seed >> 20 & 3) == 0);
+            want += nlen + vlen + 64;
+            if ((seed >> 24 & 7) == 0)
+                break;
+        }
+        len = 0;
+        record(1, 1, begin, 8, 0);
+        for (at = 0; at < plen; at += piece) {
+            piece = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 700;
+            if (piece > plen - at)
+                piece = plen - at;
+            record(4, 1, (const char *)params + at, piece, (int)(seed >> 28));
+        }
+        record(4, 1, "", 0, 0);
+        record(5, 1, "", 0, 0);
+        start(&w, 1024 * 1024);
+        for (at = 0; at < len; at += piece) {
+            piece = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 300;
+            if (piece > len - at)
+                piece = len - at;
+            if (wire_feed(&w, msg + at, piece) < 0)
+                break;
+        }
+        if (w.declared != want || !wire_can_keep(&w)) {
+            if (!bad)
+                printf("#   round %d: declared %zu, want %zu\n", round, w.declared, want);
+            bad++;
+        }
+    }
+    ok(!bad, "random pairs, records and reads: the declared lengths are the pairs' (%d wrong)", bad);
+}
+
 /* maxparams counts each pair's cost to libfcgi; maxread bounds all bytes;
  * the clock stops while the handler runs. */
 static void
@@ -543,6 +595,7 @@ main(void)
     }
     sequences();
     splits();
+    random_splits();
     costs();
     values();
     answered();
