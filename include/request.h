@@ -16,12 +16,27 @@ struct pool;
 struct slowlog_slot;
 struct wire;
 
+/* The CGI variables the request reads itself (NULL when not sent), taken
+ * from libfcgi's environment in one pass: FCGX_GetParam walks all of it
+ * for each name. */
+struct request_vars {
+    const char *script_filename;
+    const char *document_root;
+    const char *script_name;
+    const char *path_info;
+    const char *path_translated;
+    const char *content_length;
+    const char *request_method;
+    const char *request_uri;
+};
+
 struct request {
     FCGX_Request    fcgx;
     int             worker;         /* for log lines */
     struct pool    *pool;
     struct wire    *wire;           /* its connection's record layer; may be NULL */
     struct conf    *conf;           /* referenced for this request */
+    struct request_vars vars;       /* as received, in libfcgi's environment */
     const char     *script;         /* the resolved SCRIPT_FILENAME, in res */
     struct resolve  res;            /* the script found from the CGI variables */
     struct buf      status;         /* "200 OK" */
@@ -65,5 +80,6 @@ int  request_check_header(const char *name, size_t nlen, const char *value, size
 int  request_add_temp(struct request *r, const char *path);
 int  request_preload(struct pool *pool, const struct conf *c);
 void request_push_env(struct lua_State *L, struct request *r);
+void request_find_vars(char **env, struct request_vars *v);
 
 #endif

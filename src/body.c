@@ -67,7 +67,7 @@ body_defer(struct request *r)
     r->body_left = 0;
     r->body_given = 0;
     r->body_want = BODY_UNKNOWN;
-    if (!body_length(FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp), &want))
+    if (!body_length(r->vars.content_length, &want))
         return 0;
     r->body_want = want;
     if (want <= (size_t)r->conf->upload_memory || want > (size_t)r->conf->maxpost)

@@ -6,6 +6,10 @@
  * PATH_INFO and SCRIPT_NAME hold the resolved values and the received
  * ones stay as ORIG_SCRIPT_FILENAME, ORIG_PATH_INFO and ORIG_SCRIPT_NAME,
  * so a script sees both what it is and what was asked.
+ *
+ * Also the few variables the request reads itself (request_find_vars),
+ * found in one pass over the environment, by their first two bytes before
+ * any compare, where FCGX_GetParam would walk all of it for each one.
  */
 #include <string.h>
 
@@ -13,6 +17,48 @@
 
 #include "luafcgid.h"
 #include "request.h"
+
+/* E's value into *SLOT when E is "NAME=value" and no earlier E was. E's
+ * first byte is NAME's, so its second can be read. */
+static void
+reqenv_take(const char *e, const char *name, size_t len, const char **slot)
+{
+    if (*slot == NULL && e[1] == name[1] && strncmp(e, name, len) == 0 && e[len] == '=')
+        *slot = e + len + 1;
+}
+
+/* The variables of struct request_vars from ENV ("NAME=value" strings,
+ * NULL at the end): the first of a name wins, as with FCGX_GetParam. */
+void
+request_find_vars(char **env, struct request_vars *v)
+{
+    memset(v, 0, sizeof(*v));
+    for (; env != NULL && *env != NULL; env++) {
+        const char *e = *env;
+        switch (e[0]) {
+        case 'S':
+            reqenv_take(e, "SCRIPT_FILENAME", 15, &v->script_filename);
+            reqenv_take(e, "SCRIPT_NAME", 11, &v->script_name);
+            break;
+        case 'D':
+            reqenv_take(e, "DOCUMENT_ROOT", 13, &v->document_root);
+            break;
+        case 'P':
+            reqenv_take(e, "PATH_INFO", 9, &v->path_info);
+            reqenv_take(e, "PATH_TRANSLATED", 15, &v->path_translated);
+            break;
+        case 'C':
+            reqenv_take(e, "CONTENT_LENGTH", 14, &v->content_length);
+            break;
+        case 'R':
+            reqenv_take(e, "REQUEST_METHOD", 14, &v->request_method);
+            reqenv_take(e, "REQUEST_URI", 11, &v->request_uri);
+            break;
+        default:
+            break;
+        }
+    }
+}
 
 /* In the env table on top, NAME = VALUE, the value received kept as
  * ORIG_NAME when it differs. */

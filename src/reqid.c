@@ -53,23 +53,54 @@ reqid_acceptable(const char *s)
     return i > 0;
 }
 
-/* The request's id into OUT (REQID_SIZE bytes), from ENVP or made from
- * WORKER and its counter SEQ. */
+/* E's value into *V when E is "NAME=value" and no earlier E was. */
+static void
+reqid_match(const char *e, const char *name, size_t len, const char **v)
+{
+    if (*v == NULL && strncmp(e, name, len) == 0 && e[len] == '=')
+        *v = e + len + 1;
+}
+
+/* N hex digits of X into OUT. */
+static char *
+reqid_hex(char *out, unsigned long long x, int n)
+{
+    static const char digits[] = "0123456789abcdef";
+    int i;
+
+    for (i = n - 1; i >= 0; i--) {
+        out[i] = digits[x & 0xf];
+        x >>= 4;
+    }
+    return out + n;
+}
+
+/*
+ * The request's id into OUT (REQID_SIZE bytes), from ENVP or made from
+ * WORKER and its counter SEQ. Both names are looked for in one walk of
+ * the environment, and the id is written without printf: every request
+ * pays for this.
+ */
 void
 reqid_take(char *out, char **envp, int worker, unsigned long long *seq)
 {
-    static const char *const names[] = { "REQUEST_ID", "HTTP_X_REQUEST_ID" };
-    const char *v;
-    size_t i;
+    const char *rid = NULL, *xrid = NULL;
+    char *p;
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        v = FCGX_GetParam(names[i], envp);
-        if (v != NULL && reqid_acceptable(v)) {
-            memcpy(out, v, strlen(v) + 1);
-            return;
-        }
+    for (; envp != NULL && *envp != NULL; envp++) {
+        const char *e = *envp;
+        if (e[0] == 'R')
+            reqid_match(e, "REQUEST_ID", 10, &rid);
+        else if (e[0] == 'H' && strncmp(e, "HTTP_", 5) == 0 && e[5] == 'X')
+            reqid_match(e, "HTTP_X_REQUEST_ID", 17, &xrid);
+    }
+    if ((rid != NULL && reqid_acceptable(rid)) || ((rid = xrid) != NULL && reqid_acceptable(rid))) {
+        memcpy(out, rid, strlen(rid) + 1);
+        return;
     }
     (*seq)++;
-    snprintf(out, REQID_SIZE, "%016llx%04x%012llx", reqid_prefix,
-             (unsigned)worker & 0xffff, *seq & 0xffffffffffffULL);
+    p = reqid_hex(out, reqid_prefix, 16);
+    p = reqid_hex(p, (unsigned)worker & 0xffff, 4);
+    p = reqid_hex(p, *seq & 0xffffffffffffULL, 12);
+    *p = '\0';
 }

@@ -310,14 +310,13 @@ static int
 request_resolve(struct request *r, char *why, size_t whylen)
 {
     struct resolve_in in;
-    char **env = r->fcgx.envp;
     int status;
 
-    in.filename = FCGX_GetParam("SCRIPT_FILENAME", env);
-    in.document_root = FCGX_GetParam("DOCUMENT_ROOT", env);
-    in.script_name = FCGX_GetParam("SCRIPT_NAME", env);
-    in.path_info = FCGX_GetParam("PATH_INFO", env);
-    in.path_translated = FCGX_GetParam("PATH_TRANSLATED", env);
+    in.filename = r->vars.script_filename;
+    in.document_root = r->vars.document_root;
+    in.script_name = r->vars.script_name;
+    in.path_info = r->vars.path_info;
+    in.path_translated = r->vars.path_translated;
     in.docroot = r->conf->docroot;
     if ((status = resolve_script(&in, &r->res, why, whylen)) != 0)
         return status;
@@ -363,7 +362,7 @@ request_check_script(struct request *r, struct file_id *id, char *why, size_t wh
 static int
 request_read_body(struct request *r, char *why, size_t whylen)
 {
-    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
+    const char *cl = r->vars.content_length;
     size_t max = (size_t)r->conf->maxpost, want = r->body_want;
     int n;
 
@@ -575,22 +574,24 @@ request_handle(struct request *r)
         r->cpu_taken = 1;
     }
     request_reset(r);
+    request_find_vars(r->fcgx.envp, &r->vars);
     counters_accept();
-    which = status_match(r->conf, FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp));
+    which = status_match(r->conf, r->vars.script_name);
     if (which != STATUS_NONE) {
         request_status(r, which);
         conf_release(r->conf);
         r->conf = NULL;
         return;
     }
-    r->script = FCGX_GetParam("SCRIPT_FILENAME", r->fcgx.envp);
+    r->script = r->vars.script_filename;
     r->memory = 0;
     r->error_kind = COUNTERS_OK;
+    if (r->wire != NULL)
+        r->wire->script = r->script;    /* names it in the record layer's logs */
     status = request_check_script(r, &id, why, sizeof(why));
     scoreboard_enter(r->worker, r->script);
-    counters_begin(r->worker, FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp),
-                   FCGX_GetParam("REQUEST_URI", r->fcgx.envp), r->script,
-                   FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp));
+    counters_begin(r->worker, r->vars.request_method, r->vars.request_uri, r->script,
+                   r->vars.content_length);
     if (r->conf->slowtime > 0 && r->conf->slowlog != NULL)
         r->slow = slowlog_begin(r);     /* with the script resolved */
     if (status == 0 && !body_defer(r))
@@ -623,6 +624,7 @@ request_handle(struct request *r)
     conf_release(r->conf);
     r->conf = NULL;
     r->script = NULL;
+    memset(&r->vars, 0, sizeof(r->vars));  /* libfcgi's, freed with the request */
     scoreboard_leave(r->worker);
     counters_end(r->worker, (enum counters_error)r->error_kind);
 }

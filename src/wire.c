@@ -351,25 +351,96 @@ wire_begin_body(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
+static int
+wire_declared_too_much(struct wire *w)
+{
+    return wire_fail(w, EMSGSIZE, "a parameter declares too big a length", "maxparams",
+                     w->maxparams);
+}
+
+/* A pair's two lengths are read: count its cost against maxparams, then
+ * pass its name and value. */
+static int
+wire_pair(struct wire *w, size_t pair)
+{
+    w->declared += pair + WIRE_PAIR_COST;
+    if (w->declared > w->maxparams)
+        return wire_declared_too_much(w);
+    w->nv_skip = pair;
+    return 0;
+}
+
+/* One length at P (a byte, or four with the high bit set) into *LEN: the
+ * bytes it takes, or 0 when it does not end before END. */
+static size_t
+wire_nv_len(const unsigned char *p, const unsigned char *end, size_t *len)
+{
+    if (p >= end)
+        return 0;
+    if (!(p[0] & 0x80)) {
+        *len = p[0];
+        return 1;
+    }
+    if (end - p < 4)
+        return 0;
+    *len = ((size_t)(p[0] & 0x7f) << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+    return 4;
+}
+
+/* The pairs whose two lengths are in this read, from a pair's start (or
+ * the bytes of the last one): where the first cut length starts, or NULL
+ * when over maxparams. */
+static const unsigned char *
+wire_whole_pairs(struct wire *w, const unsigned char *p, const unsigned char *end)
+{
+    size_t skip = w->nv_skip, declared = w->declared, name, value, a, b;
+
+    for (;;) {
+        if (skip >= (size_t)(end - p)) {
+            skip -= (size_t)(end - p);
+            p = end;
+            break;
+        }
+        p += skip;
+        skip = 0;
+        if ((a = wire_nv_len(p, end, &name)) == 0 || (b = wire_nv_len(p + a, end, &value)) == 0)
+            break;
+        p += a + b;
+        declared += name + value + WIRE_PAIR_COST;
+        if (declared > w->maxparams)
+            break;
+        skip = name + value;
+    }
+    w->nv_skip = skip;
+    w->declared = declared;
+    if (declared > w->maxparams) {
+        wire_declared_too_much(w);
+        return NULL;
+    }
+    return p;
+}
+
 /*
  * PARAMS content: name-value pairs, each two lengths (one byte, or four
  * with the high bit set) then the bytes. The declared lengths are checked
  * here, before libfcgi gets them and allocates that much, each pair
- * costing WIRE_PAIR_COST more: libfcgi's own bookkeeping for it.
+ * costing WIRE_PAIR_COST more: libfcgi's own bookkeeping for it. Pairs
+ * whose lengths are whole in the read are taken at once; a length cut by
+ * the end of a read or record goes byte by byte, across calls.
  */
 static int
 wire_params(struct wire *w, const unsigned char *p, size_t n)
 {
-    while (n > 0) {
-        if (w->nv_skip > 0) {
-            size_t take = n < w->nv_skip ? n : w->nv_skip;
-            w->nv_skip -= take;
-            p += take;
-            n -= take;
-            continue;
+    const unsigned char *end = p + n;
+
+    while (p < end) {
+        if (w->nv_got == 0 && w->nv_lens == 0) {
+            if ((p = wire_whole_pairs(w, p, end)) == NULL)
+                return -1;
+            if (p == end)
+                break;
         }
         w->nv_len[w->nv_got++] = *p++;
-        n--;
         if (w->nv_got == 1 && !(w->nv_len[0] & 0x80))
             w->nv_pair += w->nv_len[0];
         else if (w->nv_got == 4)
@@ -380,11 +451,8 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
         w->nv_got = 0;
         if (++w->nv_lens < 2)
             continue;
-        w->declared += w->nv_pair + WIRE_PAIR_COST;
-        if (w->declared > w->maxparams)
-            return wire_fail(w, EMSGSIZE, "a parameter declares too big a length", "maxparams",
-                             w->maxparams);
-        w->nv_skip = w->nv_pair;
+        if (wire_pair(w, w->nv_pair) < 0)
+            return -1;
         w->nv_pair = 0;
         w->nv_lens = 0;
     }

@@ -186,7 +186,6 @@ worker_serve(struct worker *w, int fd)
         wire_end(&w->wire);
         return;
     }
-    w->wire.script = FCGX_GetParam("SCRIPT_FILENAME", f->envp);
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
     keep = f->keepConnection;

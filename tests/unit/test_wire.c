@@ -157,6 +157,127 @@ sequences(void)
        "a pair split across PARAMS records, and padding everywhere, pass");
 }
 
+/* Append a name-value pair to OUT, with a four-byte length when LONG or
+ * when it must; its length. */
+static size_t
+pair(unsigned char *out, const char *name, size_t vlen, int four)
+{
+    size_t nlen = strlen(name), at = 0, lens[2] = { nlen, vlen };
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (four || lens[i] > 127) {
+            out[at++] = (unsigned char)(0x80 | (lens[i] >> 24));
+            out[at++] = (unsigned char)(lens[i] >> 16);
+            out[at++] = (unsigned char)(lens[i] >> 8);
+            out[at++] = (unsigned char)lens[i];
+        } else
+            out[at++] = (unsigned char)lens[i];
+    }
+    memcpy(out + at, name, nlen);
+    at += nlen;
+    memset(out + at, 'v', vlen);
+    return at + vlen;
+}
+
+/* The declared lengths are counted the same however the reads cut the
+ * pairs: whole, in two at every offset, byte by byte. */
+static void
+splits(void)
+{
+    static const char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+    static unsigned char params[4096];
+    size_t plen = 0, whole, cut, i;
+    struct wire w;
+    int same = 1;
+
+    plen += pair(params + plen, "SCRIPT_FILENAME", 40, 0);
+    plen += pair(params + plen, "QUERY_STRING", 0, 0);
+    plen += pair(params + plen, "HTTP_COOKIE", 300, 0);     /* a four-byte value length */
+    plen += pair(params + plen, "REQUEST_METHOD", 3, 1);    /* four bytes, though short */
+    plen += pair(params + plen, "", 0, 0);
+    plen += pair(params + plen, "CONTENT_LENGTH", 1, 0);
+    len = 0;
+    record(1, 1, begin, 8, 0);
+    record(4, 1, (const char *)params, 60, 4);              /* a pair cut across records */
+    record(4, 1, (const char *)params + 60, plen - 60, 3);
+    record(4, 1, "", 0, 0);
+    record(5, 1, "", 0, 0);
+
+    start(&w, 1024 * 1024);
+    ok(wire_feed(&w, msg, len) == 0 && w.ended && wire_can_keep(&w), "nginx-like parameters pass");
+    whole = w.declared;
+    ok(whole == 15 + 40 + 12 + 11 + 300 + 14 + 3 + 14 + 1 + 6 * 64,
+       "their declared lengths are counted (%zu)", whole);
+    for (cut = 1; cut < len; cut++) {
+        start(&w, 1024 * 1024);
+        if (wire_feed(&w, msg, cut) < 0 || wire_feed(&w, msg + cut, len - cut) < 0 ||
+            w.declared != whole || !wire_can_keep(&w)) {
+            same = 0;
+            printf("#   read cut at byte %zu: declared %zu\n", cut, w.declared);
+        }
+    }
+    ok(same, "the same when the request comes in two reads, cut anywhere");
+    start(&w, 1024 * 1024);
+    for (i = 0; i < len; i++)
+        wire_feed(&w, msg + i, 1);
+    ok(w.declared == whole && wire_can_keep(&w), "and byte by byte");
+    start(&w, whole - 1);
+    ok(wire_feed(&w, msg, len) < 0 && w.failed, "one byte under their cost, maxparams refuses them");
+}
+
+/* Random pairs in records cut at random, read in random pieces: the
+ * declared lengths always come out as the pairs' own (a fixed seed). */
+static void
+random_splits(void)
+{
+    static const char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+    static unsigned char params[16384];
+    unsigned seed = 12345;
+    size_t plen, want, at, piece;
+    struct wire w;
+    int round, bad = 0;
+
+    for (round = 0; round < 2000; round++) {
+        plen = want = 0;
+        while (plen < sizeof(params) - 600) {
+            char name[32];
+            size_t nlen = (seed = seed * 1103515245 + 12345) >> 16 & 15, vlen;
+            memset(name, 'N', nlen);
+            name[nlen] = '\0';
+            vlen = (seed = seed * 1103515245 + 12345) >> 16 & 511;
+            plen += pair(params + plen, name, vlen, (seed >> 20 & 3) == 0);
+            want += nlen + vlen + 64;
+            if ((seed >> 24 & 7) == 0)
+                break;
+        }
+        len = 0;
+        record(1, 1, begin, 8, 0);
+        for (at = 0; at < plen; at += piece) {
+            piece = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 700;
+            if (piece > plen - at)
+                piece = plen - at;
+            record(4, 1, (const char *)params + at, piece, (int)(seed >> 28));
+        }
+        record(4, 1, "", 0, 0);
+        record(5, 1, "", 0, 0);
+        start(&w, 1024 * 1024);
+        for (at = 0; at < len; at += piece) {
+            piece = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 300;
+            if (piece > len - at)
+                piece = len - at;
+            if (wire_feed(&w, msg + at, piece) < 0)
+                break;
+        }
+        if (w.declared != want || !wire_can_keep(&w)) {
+            if (!bad)
+                printf("#   round %d: declared %zu, want %zu\n", round, w.declared, want);
+            bad++;
+        }
+    }
+    ok(!bad, "random pairs, records and reads: the declared lengths are the pairs' (%d wrong)", bad);
+}
+
 /* maxparams counts each pair's cost to libfcgi; maxread bounds all bytes;
  * the clock stops while the handler runs. */
 static void
@@ -473,6 +594,8 @@ main(void)
            "a parameter declaring 150 MiB fails as soon as its length is read");
     }
     sequences();
+    splits();
+    random_splits();
     costs();
     values();
     answered();

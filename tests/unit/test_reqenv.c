@@ -1,0 +1,80 @@
+/* The CGI variables the request reads itself, found in one pass: the
+ * same answers as FCGX_GetParam, name by name. */
+#include <stdio.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+#include "request.h"
+#include "tap.h"
+
+static const char *names[] = {
+    "SCRIPT_FILENAME", "DOCUMENT_ROOT", "SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED",
+    "CONTENT_LENGTH", "REQUEST_METHOD", "REQUEST_URI",
+};
+
+/* Every variable as FCGX_GetParam finds it in ENV: 1 when all agree. */
+static int
+same_as_libfcgi(char **env)
+{
+    struct request_vars v;
+    const char *got[8];
+    size_t i;
+    int same = 1;
+
+    request_find_vars(env, &v);
+    got[0] = v.script_filename;
+    got[1] = v.document_root;
+    got[2] = v.script_name;
+    got[3] = v.path_info;
+    got[4] = v.path_translated;
+    got[5] = v.content_length;
+    got[6] = v.request_method;
+    got[7] = v.request_uri;
+    for (i = 0; i < 8; i++) {
+        const char *want = FCGX_GetParam(names[i], env);
+        if (got[i] != want) {
+            printf("#   %s: got %s, want %s\n", names[i], got[i] ? got[i] : "(null)",
+                   want ? want : "(null)");
+            same = 0;
+        }
+    }
+    return same;
+}
+
+int
+main(void)
+{
+    char *nginx[] = {
+        "QUERY_STRING=a=1", "REQUEST_METHOD=GET", "CONTENT_TYPE=", "CONTENT_LENGTH=",
+        "SCRIPT_NAME=/hello.lua", "REQUEST_URI=/hello.lua?a=1", "DOCUMENT_URI=/hello.lua",
+        "DOCUMENT_ROOT=/srv/www", "SERVER_PROTOCOL=HTTP/1.1", "GATEWAY_INTERFACE=CGI/1.1",
+        "SERVER_SOFTWARE=nginx", "REMOTE_ADDR=127.0.0.1", "SERVER_NAME=localhost",
+        "SCRIPT_FILENAME=/srv/www/hello.lua", "HTTP_HOST=localhost", NULL,
+    };
+    char *tricky[] = {
+        "SCRIPT_FILENAMES=/no", "SCRIPT_FILENAME", "SCRIPT_NAME_X=/no", "PATH_INFOX=no",
+        "script_filename=/no", "S", "", "DOCUMENT_ROOT=/first", "DOCUMENT_ROOT=/second",
+        "PATH_INFO=", "SCRIPT_FILENAME=/yes", "PATH_TRANSLATED=/t=x", "CONTENT_LENGTH=12",
+        "CONTENT_LENGTH=99", "REQUEST_URIS=/no", "REQUEST_URI=/yes", "REQUEST_METHOD=POST", NULL,
+    };
+    char *none[] = { "HTTP_HOST=x", NULL };
+    char *empty[] = { NULL };
+    struct request_vars v;
+
+    ok(same_as_libfcgi(nginx), "what nginx sends: as FCGX_GetParam finds it");
+    request_find_vars(nginx, &v);
+    ok(v.script_filename && strcmp(v.script_filename, "/srv/www/hello.lua") == 0 &&
+       v.content_length && *v.content_length == '\0' && v.path_info == NULL,
+       "the values, an empty one, and one not sent");
+    ok(same_as_libfcgi(tricky), "longer names, a name without '=', lower case, repeats: the same");
+    request_find_vars(tricky, &v);
+    ok(v.document_root && strcmp(v.document_root, "/first") == 0 &&
+       strcmp(v.content_length, "12") == 0 && strcmp(v.path_translated, "/t=x") == 0 &&
+       strcmp(v.script_filename, "/yes") == 0 && *v.path_info == '\0',
+       "the first of a name wins, and a value keeps its '='");
+    ok(same_as_libfcgi(none) && same_as_libfcgi(empty), "none of them sent: all NULL");
+    request_find_vars(NULL, &v);
+    ok(v.script_filename == NULL && v.content_length == NULL, "no environment at all: all NULL");
+    return done_testing();
+}
