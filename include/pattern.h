@@ -31,7 +31,7 @@ struct pattern_match {
     struct pattern_capture capture[LUA_MAXCAPTURES];
 };
 
-/* Where a match can start, worked out once per call: see pattern.c. */
+/* Where a match can start, worked out once per call: see pattern_start.c. */
 struct pattern_start {
     int         kind;
     int         byte;                   /* a byte the first item must be */
@@ -65,6 +65,42 @@ pattern_spend(struct pattern_match *m, size_t cost)
         pattern_flush(m);
 }
 
+/* C against %CL: a class letter, its complement, or CL itself. */
+int pattern_class(int c, int cl);
+
+/* C against the set from '[' at P to its ']' at LAST. */
+int pattern_set(int c, const char *p, const char *last);
+
+/* Where the single-character item at P ends; raises a malformed one. */
+const char *pattern_item_end(struct pattern_match *m, const char *p);
+
+/* C against the item from P to END. Inline, as the matcher and the
+ * start tables test every byte through it. */
+static inline int
+pattern_single(int c, const char *p, const char *end)
+{
+    switch (*p) {
+    case '.':
+        return 1;
+    case PATTERN_ESC:
+        return pattern_class(c, (unsigned char)p[1]);
+    case '[':
+        return pattern_set(c, p, end - 1);
+    default:
+        return (unsigned char)*p == c;
+    }
+}
+
+/* What testing one byte against the item from P to END costs: a set is
+ * read to its end, a short one within the unit. */
+#define PATTERN_SET_SHORT 32
+
+static inline size_t
+pattern_single_cost(const char *p, const char *end)
+{
+    return *p == '[' && end - p > PATTERN_SET_SHORT ? (size_t)(end - p) : 1;
+}
+
 /* The pattern P against the subject from S: where the match ends, or
  * NULL; the captures are in M. Raises the pattern's errors. */
 const char *pattern_match_here(struct pattern_match *m, const char *s, const char *p);
@@ -81,9 +117,5 @@ void pattern_push_capture(struct pattern_match *m, int i, const char *s, const c
 
 /* Every capture (the whole match if none and S is given). [-0, +n, e] */
 int pattern_push_captures(struct pattern_match *m, const char *s, const char *e);
-
-/* The first copy of P (LP bytes) in S (LS bytes), or NULL. */
-const char *pattern_find_plain(struct pattern_match *m, const char *s, size_t ls,
-                               const char *p, size_t lp);
 
 #endif

@@ -20,7 +20,7 @@
  *
  * The unanchored loops skip positions where the pattern's first item
  * cannot match (memchr, or a byte table for a class), which is where the
- * common gsub shapes spend their time; see pattern_start_init.
+ * common gsub shapes spend their time; see pattern_start.c.
  *
  * The matcher's quirks are Lua 5.1's: a pattern ends at its first '\0'
  * (5.1 reads it as a C string). The Lua API is used only to raise errors
@@ -63,7 +63,7 @@ pattern_error(struct pattern_match *m, const char *msg)
 
 /* C against %CL: a letter names a class, its upper case the complement;
  * any other character stands for itself. */
-static int
+int
 pattern_class(int c, int cl)
 {
     int in;
@@ -84,38 +84,8 @@ pattern_class(int c, int cl)
     return isupper(cl) ? !in : in != 0;
 }
 
-/* TABLE[c] = pattern_class(c, CL) for every byte, with the class looked
- * up once rather than per byte: gsub and find build one per call. */
-static void
-pattern_class_table(unsigned char *table, int cl)
-{
-    int (*is)(int);
-    int c, in, flip = isupper(cl) != 0;
-
-    switch (tolower(cl)) {
-    case 'a': is = isalpha; break;
-    case 'c': is = iscntrl; break;
-    case 'd': is = isdigit; break;
-    case 'l': is = islower; break;
-    case 'p': is = ispunct; break;
-    case 's': is = isspace; break;
-    case 'u': is = isupper; break;
-    case 'w': is = isalnum; break;
-    case 'x': is = isxdigit; break;
-    case 'z': is = NULL; break;
-    default:
-        for (c = 0; c < 256; c++)
-            table[c] = c == cl;
-        return;
-    }
-    for (c = 0; c < 256; c++) {
-        in = is != NULL ? is(c) != 0 : c == 0;
-        table[c] = (unsigned char)(in != flip);
-    }
-}
-
 /* C against the set from '[' at P to its ']' at LAST. */
-static int
+int
 pattern_set(int c, const char *p, const char *last)
 {
     int want = 1;
@@ -141,7 +111,7 @@ pattern_set(int c, const char *p, const char *last)
 }
 
 /* Where the single-character class at P ends. */
-static const char *
+const char *
 pattern_item_end(struct pattern_match *m, const char *p)
 {
     const char *set = p;
@@ -165,32 +135,6 @@ pattern_item_end(struct pattern_match *m, const char *p)
     } while (*p != ']');
     pattern_spend(m, (size_t)(p - set));
     return p + 1;
-}
-
-/* C against the item from P to END. */
-static inline int
-pattern_single(int c, const char *p, const char *end)
-{
-    switch (*p) {
-    case '.':
-        return 1;
-    case PATTERN_ESC:
-        return pattern_class(c, (unsigned char)p[1]);
-    case '[':
-        return pattern_set(c, p, end - 1);
-    default:
-        return (unsigned char)*p == c;
-    }
-}
-
-/* What testing one byte against the item from P to END costs: a set is
- * read to its end, a short one within the unit. */
-#define PATTERN_SET_SHORT 32
-
-static inline size_t
-pattern_single_cost(const char *p, const char *end)
-{
-    return *p == '[' && end - p > PATTERN_SET_SHORT ? (size_t)(end - p) : 1;
 }
 
 /* ---- the pattern items that are not one character ----------------------- */
@@ -410,109 +354,6 @@ pattern_match_here(struct pattern_match *m, const char *s, const char *p)
     end = pattern_match_items(m, s, p);
     m->depth++;
     return end;
-}
-
-/*
- * Where a match can start. When the pattern opens (after at most a few
- * captures, which consume nothing) with one single-character item with no
- * ?, * or - after it, a match can only start on a byte that item takes,
- * so the unanchored loops skip the others: with memchr for a character
- * that stands for itself, with a table of the 256 bytes for a class or a
- * set. Skipping changes no answer: there the stock matcher fails at that
- * first item, before any part of the pattern that could raise an error.
- * A class or set is read when the first attempt is about to read it
- * anyway (so a malformed one raises what the stock matcher raises), and
- * only when enough subject is left to pay for the table.
- */
-#define PATTERN_SET_MIN 64       /* subject left before a table pays */
-
-enum pattern_start_kind { START_ANY, START_BYTE, START_CLASS, START_TABLE };
-
-void
-pattern_start_init(struct pattern_start *st, const char *p, int anchored, int with_table)
-{
-    int opens;
-
-    st->kind = START_ANY;
-    if (anchored)
-        return;
-    for (opens = 0; *p == '(' && opens < 4; opens++)
-        p += p[1] == ')' ? 2 : 1;
-    st->item = p;
-    if (*p == PATTERN_ESC) {
-        if (p[1] == '\0' || p[1] == 'b' || p[1] == 'f' || isdigit((unsigned char)p[1]))
-            return;     /* special items, or the error for a lone % */
-        st->kind = isalpha((unsigned char)p[1]) ? START_CLASS : START_BYTE;
-        st->byte = (unsigned char)p[1];
-        p += 2;
-    } else if (*p == '[') {
-        st->kind = with_table ? START_CLASS : START_ANY;
-        return;         /* where it ends is known once it has been read */
-    } else {
-        if (*p == '\0' || strchr("().$", *p) != NULL)
-            return;
-        st->kind = START_BYTE;
-        st->byte = (unsigned char)*p;
-        p++;
-    }
-    if (*p == '?' || *p == '*' || *p == '-' || (st->kind == START_CLASS && !with_table))
-        st->kind = START_ANY;
-}
-
-/* The table of the class or set item. */
-static void
-pattern_start_table(struct pattern_match *m, struct pattern_start *st)
-{
-    size_t cost;
-    int c;
-
-    st->item_end = pattern_item_end(m, st->item);
-    if (*st->item_end == '?' || *st->item_end == '*' || *st->item_end == '-') {
-        st->kind = START_ANY;
-        return;
-    }
-    if (*st->item == PATTERN_ESC) {
-        pattern_class_table(st->table, (unsigned char)st->item[1]);
-        pattern_spend(m, 256);
-        st->kind = START_TABLE;
-        return;
-    }
-    cost = pattern_single_cost(st->item, st->item_end);
-    for (c = 0; c < 256; c++) {
-        st->table[c] = (unsigned char)pattern_single(c, st->item, st->item_end);
-        if (cost > 1)
-            pattern_spend(m, cost);      /* a long set: a long table */
-    }
-    pattern_spend(m, 256);
-    st->kind = START_TABLE;
-}
-
-/* The next place in [S, end) where a match may start, or NULL. */
-const char *
-pattern_start_next(struct pattern_match *m, struct pattern_start *st, const char *s)
-{
-    const char *from = s, *end = m->subject_end;
-
-    switch (st->kind) {
-    case START_BYTE:
-        if (s >= end)
-            return NULL;
-        if ((s = memchr(s, st->byte, (size_t)(end - s))) == NULL)
-            pattern_spend(m, (size_t)(end - from) / 64);
-        return s;
-    case START_CLASS:
-        if (end - s < PATTERN_SET_MIN)
-            return s;
-        pattern_start_table(m, st);
-        return pattern_start_next(m, st, s);
-    case START_TABLE:
-        while (s < end && !st->table[(unsigned char)*s])
-            s++;
-        pattern_spend(m, (size_t)(s - from) / 16);
-        return s < end ? s : NULL;
-    default:
-        return s;
-    }
 }
 
 /* ---- captures onto the stack ------------------------------------------- */
