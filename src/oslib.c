@@ -22,35 +22,26 @@
  *   os.execute      posix_spawn, not system(): nothing process-wide changes
  *                   while the command runs, and the command gets default
  *                   signals, no descriptor but 1 and 2, and /dev/null as 0
+ *                   (osexec.c)
  *   debug.debug     raises an error: it would read the daemon's standard input
  *   loadfile(), dofile()  the same without a file name, for the same reason
  *
  * The other choices (print, os.getenv, os.tmpname, collectgarbage...) are
  * in luafcgid(8), SHARED PROCESS STATE.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <locale.h>
 #include <math.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/wait.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
 
 #include "oslib.h"
-
-#define OSLIB_SHELL "/bin/sh"
-
-extern char **environ;
+#include "osexec.h"
 
 /* Lua 5.1's buffer for one conversion; strftime never writes past it. */
 #define OSLIB_CONV_MAX 200
@@ -286,136 +277,6 @@ oslib_file_only(lua_State *L)
     return lua_gettop(L);
 }
 
-/* ---- os.execute ---------------------------------------------------------- */
-
-/* The signals the daemon may ignore (SIGPIPE, for one), whose SIG_IGN a
- * command would inherit through exec. Not a full set: some systems refuse
- * to reset SIGKILL and SIGSTOP, and posix_spawn then fails. */
-static void
-oslib_ignorable_signals(sigset_t *set)
-{
-    static const int signals[] = {
-        SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM, SIGTSTP,
-        SIGTTIN, SIGTTOU, SIGXFSZ,
-    };
-    size_t i;
-
-    sigemptyset(set);
-    for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-        sigaddset(set, signals[i]);
-}
-
-#ifdef LF_HAVE_SPAWN_CLOSEFROM
-/* Spawn ARGV with no signal blocked, the signals in RESET at their
- * default, standard input from /dev/null and no descriptor above 2: 0
- * with *PID set, or an errno. */
-static int
-oslib_spawn(pid_t *pid, char **argv, const sigset_t *reset)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none;
-    int err;
-
-    sigemptyset(&none);
-    if ((err = posix_spawn_file_actions_init(&fa)) != 0)
-        return err;
-    if ((err = posix_spawnattr_init(&attr)) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return err;
-    }
-    if ((err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
-        (err = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0 &&
-        (err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
-        (err = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
-        (err = posix_spawnattr_setsigdefault(&attr, reset)) == 0)
-        err = posix_spawn(pid, OSLIB_SHELL, &fa, &attr, argv, environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    return err;
-}
-#else
-/* As above, without a closefrom action in posix_spawn: fork, and in the
- * child only async-signal-safe calls until exec. The bound of the close
- * loop is read before the fork. */
-static int
-oslib_spawn(pid_t *pid, char **argv, const sigset_t *reset)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-    struct sigaction dfl;
-    sigset_t none;
-    pid_t child;
-    int sig, fd;
-
-    if (max < 0 || max > INT_MAX)
-        max = 65536;
-    sigemptyset(&none);
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    if ((child = fork()) < 0)
-        return errno;
-    if (child == 0) {
-        for (sig = 1; sig < NSIG; sig++)
-            if (sigismember(reset, sig) == 1)
-                sigaction(sig, &dfl, NULL);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if ((fd = open("/dev/null", O_RDONLY)) < 0)
-            _exit(127);
-        if (fd != 0) {
-            dup2(fd, 0);
-            close(fd);
-        }
-        for (fd = 3; fd < max; fd++)
-            close(fd);
-        execve(OSLIB_SHELL, argv, environ);
-        _exit(127);
-    }
-    *pid = child;
-    return 0;
-}
-#endif
-
-/*
- * os.execute([command]): /bin/sh -c COMMAND, its wait status, as Lua 5.1.
- * Not system(): it sets SIGINT and SIGQUIT to be ignored by the whole
- * process while the command runs (a stop asked for then would be lost),
- * and its child keeps the worker's mask, every signal blocked. The child
- * starts with no signal blocked and default actions, with descriptors 1
- * and 2 only, and 0 from /dev/null: not the daemon's standard input (a
- * terminal with -F), not the listening sockets, nor the files another
- * script holds open (close-on-exec is not enough: C modules open their
- * own files, and the daemon may inherit descriptors).
- * [-0, +1, e]
- */
-static int
-oslib_execute(lua_State *L)
-{
-    const char *command = luaL_optstring(L, 1, NULL);
-    char *argv[] = { "sh", "-c", NULL, NULL };
-    sigset_t reset;
-    pid_t pid = -1;
-    int status;
-
-    if (command == NULL) {
-        lua_pushinteger(L, access(OSLIB_SHELL, X_OK) == 0);
-        return 1;
-    }
-    argv[2] = (char *)command;
-    oslib_ignorable_signals(&reset);
-    if (oslib_spawn(&pid, argv, &reset) != 0) {
-        lua_pushinteger(L, -1);         /* what system() answers when it cannot fork */
-        return 1;
-    }
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            lua_pushinteger(L, -1);
-            return 1;
-        }
-    lua_pushinteger(L, status);
-    return 1;
-}
-
 /* ---- installing ----------------------------------------------------------- */
 
 /* TABLE.NAME = F, with the string WHY as its upvalue when given. */
@@ -496,7 +357,7 @@ oslib_install(lua_State *L)
     oslib_set(L, "os", "date", oslib_date, NULL);
     oslib_set(L, "os", "setlocale", oslib_setlocale, NULL);
     oslib_set(L, "os", "clock", oslib_clock, NULL);
-    oslib_set(L, "os", "execute", oslib_execute, NULL);
+    oslib_set(L, "os", "execute", osexec_execute, NULL);
     oslib_set(L, "debug", "debug", oslib_unavailable,
               "debug.debug is not available in luafcgid: it reads the daemon's standard input");
     oslib_wrap_file_only(L, "loadfile");
