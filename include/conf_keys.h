@@ -1,6 +1,6 @@
 /*
  * conf_keys.h: the key table of luafcgid.conf and its value parsers, shared
- * by conf.c (loading, publishing) and conf_keys.c only.
+ * by conf.c (loading, publishing), conf_keys.c and conf_parse.c only.
  */
 #ifndef LF_CONF_KEYS_H
 #define LF_CONF_KEYS_H
@@ -54,5 +54,6 @@ char *conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n
 const struct conf_key *conf_find_key(const char *name);
 int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c);
 void conf_free_fields(struct conf *c);
+void conf_strlist_free(struct strlist *l);
 
 #endif
