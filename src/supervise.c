@@ -46,22 +46,17 @@
  * serving process serves when none does yet; once the new binary serves,
  * this supervisor stops its serving process as on TERM and exits, leaving
  * the socket file and the pidfile to the new one. How a serving process
- * died is told by postmortem.c.
+ * died is told by postmortem.c; the signal waits and the serving child's
+ * side of the ready pipe are supervise_plumb.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <grp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
-#if defined(__linux__)
-#include <sys/prctl.h>
-#elif defined(__FreeBSD__)
-#include <sys/procctl.h>
-#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,18 +70,17 @@
 #include "restart.h"
 #include "scoreboard.h"
 #include "supervise.h"
+#include "supervise_plumb.h"
 #include "updir.h"
 #include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
 
-/* The supervisor's state (one process, one thread). In the serving child
- * only ready_fd is used. */
+/* The supervisor's state (one process, one thread). The serving child's
+ * own is in supervise_plumb.c. */
 static struct {
     pid_t       child;                  /* 0: none running */
-    int         ready_fd;               /* child: the pipe to the supervisor */
     int         started;                /* serving processes that came up */
-    pid_t       parent;                 /* the supervisor, as its child sees it */
     const char *path;                   /* the config file, read again on HUP */
     int         foreground;
     int         chown_log;              /* hand a reopened log to uid/gid */
@@ -94,18 +88,10 @@ static struct {
     gid_t       gid;
     int         upgrade_hup;            /* a HUP came while a new binary started */
     int         upgrade_due;            /* USR2 came while no serving process ran */
-} sv = { 0, -1, 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
+} sv = { 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
 
 /* What supervise_upgrade() returns when the new binary failed: serve on. */
 #define SUPERVISE_SERVE_ON (-2)
-
-/* SIGCHLD must have a handler: a blocked signal whose action is to be
- * ignored may be discarded instead of waiting for sigwait(). */
-static void
-supervise_on_child(int sig)
-{
-    (void)sig;
-}
 
 /* As root with a user: the ids a reopened log must belong to, so that the
  * serving process can reopen it too. */
@@ -122,26 +108,6 @@ supervise_log_owner(const struct conf *c)
     if (c->group && (gr = getgrnam(c->group)) != NULL)
         sv.gid = gr->gr_gid;
     sv.chown_log = 1;
-}
-
-/* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
-static int
-supervise_wait(const sigset_t *set, long long ms)
-{
-    struct timespec ts;
-    int sig;
-
-    if (ms < 0) {
-        while (sigwait(set, &sig) != 0)
-            ;
-        return sig;
-    }
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000;
-    while ((sig = sigtimedwait(set, NULL, &ts)) < 0)
-        if (errno != EINTR)
-            return 0;
-    return sig;
 }
 
 static void
@@ -269,7 +235,7 @@ static pid_t
 supervise_spawn(int pidfd, int *rfd)
 {
     int p[2];
-    pid_t pid;
+    pid_t pid, parent;
 
     if (pipe(p) < 0) {
         log_syserr("cannot start a serving process: pipe");
@@ -278,7 +244,7 @@ supervise_spawn(int pidfd, int *rfd)
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)
         log_syswarn("cannot set close-on-exec on the ready pipe");
     scoreboard_clear();
-    sv.parent = getpid();
+    parent = getpid();
     if ((pid = fork()) < 0) {
         log_syserr("cannot start a serving process: fork");
         close(p[0]);
@@ -289,7 +255,7 @@ supervise_spawn(int pidfd, int *rfd)
         close(p[0]);
         close(pidfd);       /* the lock stays with the supervisor */
         signal(SIGCHLD, SIG_DFL);
-        sv.ready_fd = p[1];
+        supervise_child_init(parent, p[1]);
         return 0;
     }
     close(p[1]);
@@ -303,47 +269,6 @@ int
 supervise_restarts(void)
 {
     return sv.started;
-}
-
-/* The serving child: say it serves. */
-void
-supervise_ready(void)
-{
-    char one = '1';
-
-    if (sv.ready_fd < 0)
-        return;
-    if (write(sv.ready_fd, &one, 1) != 1)
-        log_syswarn("cannot tell the supervisor that this process serves");
-    close(sv.ready_fd);
-    sv.ready_fd = -1;
-}
-
-/*
- * The serving child, after the privilege drop (which clears the setting):
- * ask for SIGTERM when the supervisor dies, so that a supervisor killed
- * outright leaves no process serving on. TERM is blocked and taken by the
- * signal loop: the usual stop. The supervisor may be gone already.
- */
-void
-supervise_watch_parent(void)
-{
-    if (sv.parent <= 0)
-        return;
-#if defined(__linux__)
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
-        log_syswarn("cannot ask for SIGTERM when the supervisor dies");
-#elif defined(__FreeBSD__) && defined(PROC_PDEATHSIG_CTL)
-    {
-        int sig = SIGTERM;
-        if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) < 0)
-            log_syswarn("cannot ask for SIGTERM when the supervisor dies");
-    }
-#endif
-    if (getppid() != sv.parent) {
-        log_err("the supervisor is gone: stopping");
-        kill(getpid(), SIGTERM);
-    }
 }
 
 /* The start-up of a serving process ended in STATUS before it served. */
@@ -386,31 +311,6 @@ supervise_forward(int sig)
 {
     if (sv.child > 0 && kill(sv.child, sig) < 0)
         log_syswarn("cannot pass signal %d to the serving process", sig);
-}
-
-/* Wait until FD can be read (data or end of file): 0; or take a signal of
- * SET first: that signal. Signals stay blocked, so they are looked at
- * between slices of LF_SUPERVISE_TICK ms. */
-static int
-supervise_wait_fd(int fd, const sigset_t *set)
-{
-    static const struct timespec zero = { 0, 0 };
-    struct pollfd p;
-    int sig, n;
-
-    for (;;) {
-        if ((sig = sigtimedwait(set, NULL, &zero)) > 0)
-            return sig;
-        p.fd = fd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if ((n = poll(&p, 1, LF_SUPERVISE_TICK)) > 0)
-            return 0;
-        if (n < 0 && errno != EINTR) {
-            log_syserr("poll on the ready pipe");
-            return 0;       /* the read below blocks, as before */
-        }
-    }
 }
 
 /* While a serving process starts: take the signals that come meanwhile.

@@ -1,0 +1,135 @@
+/*
+ * supervise_plumb.c: the process plumbing under the supervisor's policy.
+ *
+ * The supervisor takes every signal with sigwait() (they are all blocked),
+ * so waiting is a matter of bounded waits on a signal set, and of polling
+ * the ready pipe in short slices while looking at signals between them.
+ * The serving child's side is here too: the write end of the ready pipe it
+ * says "serving" on, and the request for SIGTERM when the supervisor dies.
+ * What to do on each signal and death is supervise.c's concern.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#elif defined(__FreeBSD__)
+#include <sys/procctl.h>
+#endif
+#include <time.h>
+#include <unistd.h>
+
+#include "luafcgid.h"
+#include "log.h"
+#include "supervise.h"
+#include "supervise_plumb.h"
+
+/* The serving child's side; in the supervisor ready_fd stays -1. */
+static struct {
+    int         ready_fd;               /* the pipe to the supervisor */
+    pid_t       parent;                 /* the supervisor, as its child sees it */
+} svc = { -1, 0 };
+
+/* SIGCHLD must have a handler: a blocked signal whose action is to be
+ * ignored may be discarded instead of waiting for sigwait(). */
+void
+supervise_on_child(int sig)
+{
+    (void)sig;
+}
+
+/* The next signal of SET, waiting at most MS (forever when < 0); 0 on timeout. */
+int
+supervise_wait(const sigset_t *set, long long ms)
+{
+    struct timespec ts;
+    int sig;
+
+    if (ms < 0) {
+        while (sigwait(set, &sig) != 0)
+            ;
+        return sig;
+    }
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000;
+    while ((sig = sigtimedwait(set, NULL, &ts)) < 0)
+        if (errno != EINTR)
+            return 0;
+    return sig;
+}
+
+/* Wait until FD can be read (data or end of file): 0; or take a signal of
+ * SET first: that signal. Signals stay blocked, so they are looked at
+ * between slices of LF_SUPERVISE_TICK ms. */
+int
+supervise_wait_fd(int fd, const sigset_t *set)
+{
+    static const struct timespec zero = { 0, 0 };
+    struct pollfd p;
+    int sig, n;
+
+    for (;;) {
+        if ((sig = sigtimedwait(set, NULL, &zero)) > 0)
+            return sig;
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if ((n = poll(&p, 1, LF_SUPERVISE_TICK)) > 0)
+            return 0;
+        if (n < 0 && errno != EINTR) {
+            log_syserr("poll on the ready pipe");
+            return 0;       /* the read below blocks, as before */
+        }
+    }
+}
+
+/* In the serving child just forked by PARENT: READY_FD is its end of the
+ * ready pipe. */
+void
+supervise_child_init(pid_t parent, int ready_fd)
+{
+    svc.parent = parent;
+    svc.ready_fd = ready_fd;
+}
+
+/* The serving child: say it serves. */
+void
+supervise_ready(void)
+{
+    char one = '1';
+
+    if (svc.ready_fd < 0)
+        return;
+    if (write(svc.ready_fd, &one, 1) != 1)
+        log_syswarn("cannot tell the supervisor that this process serves");
+    close(svc.ready_fd);
+    svc.ready_fd = -1;
+}
+
+/*
+ * The serving child, after the privilege drop (which clears the setting):
+ * ask for SIGTERM when the supervisor dies, so that a supervisor killed
+ * outright leaves no process serving on. TERM is blocked and taken by the
+ * signal loop: the usual stop. The supervisor may be gone already.
+ */
+void
+supervise_watch_parent(void)
+{
+    if (svc.parent <= 0)
+        return;
+#if defined(__linux__)
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+        log_syswarn("cannot ask for SIGTERM when the supervisor dies");
+#elif defined(__FreeBSD__) && defined(PROC_PDEATHSIG_CTL)
+    {
+        int sig = SIGTERM;
+        if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) < 0)
+            log_syswarn("cannot ask for SIGTERM when the supervisor dies");
+    }
+#endif
+    if (getppid() != svc.parent) {
+        log_err("the supervisor is gone: stopping");
+        kill(getpid(), SIGTERM);
+    }
+}
