@@ -1,0 +1,45 @@
+/*
+ * state_info.h: what a state's allocator user data holds, shared by
+ * state.c (opening, closing) and state_limit.c (the limits) only.
+ */
+#ifndef LF_STATE_INFO_H
+#define LF_STATE_INFO_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "slab.h"
+
+struct slowlog_slot;
+
+struct state_info {
+    struct slab slab;           /* the state's small blocks */
+    size_t      used;           /* bytes Lua holds */
+    size_t      big;            /* of those, in blocks over SLAB_MAX */
+    size_t      held;           /* the answer the request buffers: counts too */
+    size_t      limit;          /* 0 = none */
+    size_t      peak;           /* most bytes used since state_arm */
+    long long   deadline_ms;    /* 0 = none */
+    long long   hook_us;        /* when the hook last ran */
+    int         hook_count;     /* the hook's current period */
+    int         timeout;
+    int         over;           /* enum state_over */
+    int         exiting;
+    struct slowlog_slot *slow;  /* the worker's slow log slot, while it serves */
+    size_t      strlib_units;   /* pattern work since the clock was last read */
+};
+
+/* Inline: the hook and the pattern functions ask for it on every call. */
+static inline struct state_info *
+state_info(lua_State *L)
+{
+    void *ud;
+
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+void *state_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+#endif
