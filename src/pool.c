@@ -21,8 +21,7 @@
  * holds the newest identity seen (by a request's stat or the housekeeping
  * sweep). Idle states that differ are dropped when found, busy ones when
  * given back. A flush (SIGHUP) bumps the generation for the same effect.
- * The sweep stats files with the lock released; entries it is looking at
- * are pinned so they cannot be freed under it.
+ * The housekeeping sweep and the flush are pool_sweep.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,37 +34,7 @@
 #include "counters.h"
 #include "log.h"
 #include "pool.h"
-
-struct pool_entry {
-    char               *path;
-    unsigned            hash;
-    struct pool_entry  *hnext;
-    struct pool_state  *idle;       /* most recently used first */
-    struct file_id      id;         /* newest identity seen */
-    int                 nstates;    /* idle + busy */
-    int                 pins;       /* held by a sweep in progress */
-};
-
-struct pool {
-    /* lock guards everything below; cond is signalled when a state is
-     * given back or removed, for workers waiting at a clone limit. */
-    pthread_mutex_t     lock;
-    pthread_cond_t      cond;
-    struct pool_entry **buckets;
-    unsigned            nbuckets;   /* a power of two */
-    int                 nentries;
-    int                 nstates;
-    int                 nidle;
-    int                 waiting;
-    unsigned            generation;
-    unsigned            sweeps;
-    struct pool_limits  limits;
-    pool_close_fn       close_fn;
-    int                 closed;     /* atomic: states closed, for housekeeping */
-    /* only the sweeping thread touches these */
-    struct pool_entry **snapshot;
-    int                 snapshot_cap;
-};
+#include "pool_impl.h"
 
 long long
 pool_now_ms(void)
@@ -206,7 +175,7 @@ pool_entry_new(struct pool *p, const char *path, unsigned hash)
 }
 
 /* Free E if nothing refers to it any more. */
-static void
+void
 pool_entry_release(struct pool *p, struct pool_entry *e)
 {
     struct pool_entry **pp;
@@ -221,19 +190,6 @@ pool_entry_release(struct pool *p, struct pool_entry *e)
     p->nentries--;
     free(e->path);
     free(e);
-}
-
-static void
-pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
-{
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        e->idle = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    st->prev = st->next = NULL;
-    p->nidle--;
 }
 
 /* Take an idle state of E, or NULL: the one WORKER used last if it is
@@ -273,7 +229,7 @@ pool_idle_push(struct pool *p, struct pool_state *st)
 /* Take ST out of the pool, onto DEAD to be closed; WHY (an enum
  * counters_evict, or -1 for a state that never loaded or is not counted)
  * goes to the status page. Lock held. */
-static void
+void
 pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why)
 {
     struct pool_entry *e = st->entry;
@@ -288,7 +244,7 @@ pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int
     pool_entry_release(p, e);
 }
 
-static void
+void
 pool_close_dead(struct pool *p, struct pool_state *dead)
 {
     struct pool_state *next;
@@ -311,19 +267,6 @@ int
 pool_take_closed(struct pool *p)
 {
     return __atomic_exchange_n(&p->closed, 0, __ATOMIC_RELAXED);
-}
-
-static int
-pool_state_current(const struct pool *p, const struct pool_state *st)
-{
-    return st->generation == p->generation && pool_same_file(&st->id, &st->entry->id);
-}
-
-/* Why a state that is not current goes: a flush, or its file changed. */
-static int
-pool_stale_why(const struct pool *p, const struct pool_state *st)
-{
-    return st->generation != p->generation ? COUNTERS_EVICT_FLUSH : COUNTERS_EVICT_CHANGED;
 }
 
 /* The idle state least worth keeping: fewest hits, then longest idle. */
@@ -470,23 +413,6 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
 }
 
 static void
-pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_before,
-                      struct pool_state **dead)
-{
-    struct pool_state *st, *next;
-
-    e->pins++;      /* keep e alive while its states go */
-    for (st = e->idle; st; st = next) {
-        next = st->next;
-        if (!pool_state_current(p, st) || st->last_used < idle_before) {
-            pool_idle_unlink(p, e, st);
-            pool_remove(p, st, dead, pool_state_current(p, st) ? COUNTERS_EVICT_IDLE : pool_stale_why(p, st));
-        }
-    }
-    e->pins--;
-}
-
-static void
 pool_trim(struct pool *p, struct pool_state **dead)
 {
     struct pool_state *victim;
@@ -509,103 +435,6 @@ pool_configure(struct pool *p, const struct pool_limits *limits)
         pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     pool_close_dead(p, dead);
-}
-
-/* SIGHUP: every state reloads on its next request. */
-void
-pool_flush(struct pool *p)
-{
-    struct pool_state *dead = NULL;
-    struct pool_entry *e, *next;
-    unsigned i;
-
-    pthread_mutex_lock(&p->lock);
-    p->generation++;
-    for (i = 0; i < p->nbuckets; i++)
-        for (e = p->buckets[i]; e; e = next) {
-            next = e->hnext;
-            pool_evict_idle_where(p, e, 0, &dead);
-            pool_entry_release(p, e);
-        }
-    if (p->waiting)
-        pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pool_close_dead(p, dead);
-}
-
-static int
-pool_snapshot(struct pool *p)
-{
-    struct pool_entry *e;
-    unsigned i;
-    int n = 0;
-
-    if (p->nentries > p->snapshot_cap) {
-        int cap = p->nentries * 2;
-        struct pool_entry **s = realloc(p->snapshot, (size_t)cap * sizeof(*s));
-        if (s == NULL) {
-            log_syserr("housekeeping: cannot list %d scripts", p->nentries);
-            return -1;
-        }
-        p->snapshot = s;
-        p->snapshot_cap = cap;
-    }
-    for (i = 0; i < p->nbuckets; i++)
-        for (e = p->buckets[i]; e; e = e->hnext) {
-            e->pins++;
-            p->snapshot[n++] = e;
-        }
-    return n;
-}
-
-/*
- * One housekeeping pass: drop idle states whose script changed, vanished,
- * or sat idle over maxidle. Returns how many states were closed.
- */
-int
-pool_sweep(struct pool *p)
-{
-    struct pool_state *dead = NULL, *st;
-    struct file_id *ids;
-    long long idle_before = 0;
-    int n, i, closed = 0;
-
-    pthread_mutex_lock(&p->lock);
-    n = pool_snapshot(p);
-    if (++p->sweeps % LF_HITS_DECAY_SWEEPS == 0) {
-        for (i = 0; i < n; i++)
-            for (st = p->snapshot[i]->idle; st; st = st->next)
-                st->hits /= 2;
-    }
-    if (p->limits.maxidle > 0)
-        idle_before = pool_now_ms() - (long long)p->limits.maxidle * 1000;
-    pthread_mutex_unlock(&p->lock);
-    if (n <= 0)
-        return 0;
-
-    /* paths are immutable and the entries pinned: stat without the lock */
-    if ((ids = malloc((size_t)n * sizeof(*ids))) == NULL)
-        log_syserr("housekeeping: cannot stat %d scripts", n);
-    for (i = 0; ids && i < n; i++)
-        pool_file_id(p->snapshot[i]->path, &ids[i]);
-
-    pthread_mutex_lock(&p->lock);
-    for (i = 0; i < n; i++) {
-        struct pool_entry *e = p->snapshot[i];
-        if (ids)
-            e->id = ids[i];
-        pool_evict_idle_where(p, e, idle_before, &dead);
-        e->pins--;
-        pool_entry_release(p, e);
-    }
-    if (dead && p->waiting)
-        pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    free(ids);
-    for (st = dead; st; st = st->next)
-        closed++;
-    pool_close_dead(p, dead);
-    return closed;
 }
 
 void

@@ -1,0 +1,77 @@
+/*
+ * pool_impl.h: the pool's insides, shared by pool.c (lookup, acquire,
+ * release) and pool_sweep.c (sweeping, flushing) only.
+ */
+#ifndef LF_POOL_IMPL_H
+#define LF_POOL_IMPL_H
+
+#include <pthread.h>
+
+#include "counters.h"
+#include "pool.h"
+
+struct pool_entry {
+    char               *path;
+    unsigned            hash;
+    struct pool_entry  *hnext;
+    struct pool_state  *idle;       /* most recently used first */
+    struct file_id      id;         /* newest identity seen */
+    int                 nstates;    /* idle + busy */
+    int                 pins;       /* held by a sweep in progress */
+};
+
+struct pool {
+    /* lock guards everything below; cond is signalled when a state is
+     * given back or removed, for workers waiting at a clone limit. */
+    pthread_mutex_t     lock;
+    pthread_cond_t      cond;
+    struct pool_entry **buckets;
+    unsigned            nbuckets;   /* a power of two */
+    int                 nentries;
+    int                 nstates;
+    int                 nidle;
+    int                 waiting;
+    unsigned            generation;
+    unsigned            sweeps;
+    struct pool_limits  limits;
+    pool_close_fn       close_fn;
+    int                 closed;     /* atomic: states closed, for housekeeping */
+    /* only the sweeping thread touches these */
+    struct pool_entry **snapshot;
+    int                 snapshot_cap;
+};
+
+/* Small and on the acquire/release path: inline, as when they were static. */
+static inline void
+pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
+{
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        e->idle = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+    p->nidle--;
+}
+
+static inline int
+pool_state_current(const struct pool *p, const struct pool_state *st)
+{
+    return st->generation == p->generation && pool_same_file(&st->id, &st->entry->id);
+}
+
+/* Why a state that is not current goes: a flush, or its file changed. */
+static inline int
+pool_stale_why(const struct pool *p, const struct pool_state *st)
+{
+    return st->generation != p->generation ? COUNTERS_EVICT_FLUSH : COUNTERS_EVICT_CHANGED;
+}
+
+void pool_entry_release(struct pool *p, struct pool_entry *e);
+void pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why);
+void pool_close_dead(struct pool *p, struct pool_state *dead);
+void pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_before,
+                           struct pool_state **dead);
+
+#endif
