@@ -198,6 +198,12 @@ function main(env, req)
   req:puts("badenv:", tostring(ok), ":", tostring(err), "\n")
   f = load("z = 3", "=page", "t", e) f()
   req:puts("set:", tostring(e.z), ":", tostring(z), "\n")
+  local dir = env.SCRIPT_FILENAME:match("^(.*)/")
+  local h = assert(io.open(dir .. "/envfile.lua", "w")) h:write("return x") h:close()
+  f = loadfile(dir .. "/envfile.lua", "bt", e)
+  req:puts("lfenv:", tostring(f()), "\n")
+  f, m = loadfile(dir .. "/envfile.lua", "b")
+  req:puts("lfb:", tostring(f), ":", tostring(m), "\n")
 end
 LUA
 my $r52 = $t->get('load52.lua');
@@ -211,6 +217,8 @@ like($r52->{body}, qr/^reader:5$/m, 'a reader takes mode and env too');
 like($r52->{body}, qr/^readerb:nil:attempt to load a text chunk \(mode is 'b'\)$/m, 'and mode "b"');
 like($r52->{body}, qr/^badenv:false:.*bad argument #4 to '(?:load|\?)' \(table expected, got number\)$/m, 'env must be a table');
 like($r52->{body}, qr/^set:3:nil$/m, 'globals the chunk sets go to its env');
+like($r52->{body}, qr/^lfenv:5$/m, 'loadfile takes env too');
+like($r52->{body}, qr/^lfb:nil:attempt to load a text chunk \(mode is 'b'\)$/m, 'and mode');
 
 # os.exit() in an xpcall handler ends the request like anywhere else.
 $t->script('exitxp.lua', <<'LUA');
