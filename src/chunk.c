@@ -5,7 +5,8 @@
  * writes memory at will, so one string handed to loadstring could end
  * the daemon. Every way a script loads code is made to refuse a chunk
  * that starts with the binary signature (ESC): loadstring and load look
- * at the first byte they are given; loadfile, dofile and require's Lua
+ * at the first byte they are given (load and loadfile take Lua 5.2's
+ * mode and env arguments too); loadfile, dofile and require's Lua
  * file searcher read files through one reader that does the same (the
  * file is opened once, so it cannot be swapped between check and load).
  * Scripts the daemon itself loads are the operator's and are not
@@ -104,15 +105,54 @@ chunk_loadfile(lua_State *L, const char *path)
     return status;
 }
 
-/* loadfile(path): as Lua's, source only; no path (stdin) is refused. [-1, +1|2] */
+/* Lua 5.2's answer when MODE does not allow a text chunk. [-0, +2] */
+static int
+chunk_mode_refused(lua_State *L, const char *mode)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "attempt to load a text chunk (mode is '%s')", mode);
+    return 2;
+}
+
+/* Lua 5.2's mode and env at IDX, IDX + 1: checks env, answers whether
+ * MODE lets text load. [-0, +0, v] */
+static int
+chunk_text_allowed(lua_State *L, int idx, const char **mode)
+{
+    *mode = luaL_optstring(L, idx, "bt");
+    if (!lua_isnoneornil(L, idx + 1))
+        luaL_checktype(L, idx + 1, LUA_TTABLE);
+    return strchr(*mode, 't') != NULL;
+}
+
+/* The function on top gets the env at IDX, if one was given. [-0, +0] */
+static void
+chunk_set_env(lua_State *L, int idx)
+{
+    if (!lua_isnoneornil(L, idx)) {
+        lua_pushvalue(L, idx);
+        lua_setfenv(L, -2);
+    }
+}
+
+/* loadfile(path [, mode [, env]]): as Lua 5.2's, source only; no path
+ * (stdin) is refused. [-3, +1|2] */
 static int
 chunk_lua_loadfile(lua_State *L)
 {
-    if (chunk_loadfile(L, luaL_checkstring(L, 1)) == 0)
-        return 1;
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    const char *path = luaL_checkstring(L, 1), *mode;
+    int text_ok = chunk_text_allowed(L, 2, &mode);
+
+    lua_settop(L, 3);
+    if (chunk_loadfile(L, path) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (!text_ok)
+        return chunk_mode_refused(L, mode);
+    chunk_set_env(L, 3);
+    return 1;
 }
 
 /* dofile(path): as Lua's, source only. [-1, +?, e] */
@@ -163,21 +203,53 @@ chunk_reader(lua_State *L)
     return 1;
 }
 
-/* load(f [, name]): the original, with f wrapped; a string (LuaJIT) as loadstring. */
+/*
+ * load(chunk [, name [, mode [, env]]]): Lua 5.2's form on both builds,
+ * since CGILua and others call it so. CHUNK is a string or a reader
+ * (wrapped, as above); binary is refused whatever MODE says, so MODE
+ * only decides whether text may load. ENV, a table, becomes the chunk's
+ * environment. LuaJIT's own load takes mode and env too, with other
+ * messages: it is called with the first two arguments only, so that
+ * both builds answer alike.
+ */
 static int
 chunk_lua_load(lua_State *L)
 {
-    if (lua_type(L, 1) == LUA_TSTRING)
-        return chunk_lua_loadstring(L);
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, 1);
-    lua_pushboolean(L, 0);
-    lua_pushcclosure(L, chunk_reader, 2);
-    lua_replace(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    const char *mode;
+    int text_ok = chunk_text_allowed(L, 3, &mode);
+    size_t len;
+
+    lua_settop(L, 4);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        const char *s = lua_tolstring(L, 1, &len);
+        if (len > 0 && s[0] == LUA_SIGNATURE[0]) {
+            lua_pushnil(L);
+            lua_pushliteral(L, CHUNK_REFUSED);
+            return 2;
+        }
+        if (!text_ok)
+            return chunk_mode_refused(L, mode);
+        if (luaL_loadbuffer(L, s, len, luaL_optstring(L, 2, s)) != 0) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 2;
+        }
+    } else {
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, 1);
+        lua_pushboolean(L, 0);
+        lua_pushcclosure(L, chunk_reader, 2);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 2);
+        if (lua_isnil(L, -2))
+            return 2;
+        lua_pop(L, 1);
+        if (!text_ok)
+            return chunk_mode_refused(L, mode);
+    }
+    chunk_set_env(L, 4);
+    return 1;
 }
 
 /* require's Lua searcher: package.path, then chunk_loadfile. [-1, +1] */

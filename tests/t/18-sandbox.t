@@ -173,6 +173,53 @@ like($rb->{body}, qr/^src:42:42:42:7$/m, 'source loads as before, a #! line incl
 like($rb->{body}, qr/^ldsrc:8$/m, 'load from a reader too');
 like($rb->{body}, qr/^nf:nil:cannot open .*nope\.lua: No such file or directory$/m, 'a missing file says so');
 
+# Lua 5.2's load(chunk, name, mode, env), as CGILua calls it, on both builds.
+$t->script('load52.lua', <<'LUA');
+function main(env, req)
+  local e = { x = 5 }
+  local f, m = load("return x, y", "=page", "t", e)
+  req:puts("env:", tostring(f and select(1, f())), ":", tostring(f and select(2, f())), "\n")
+  y = 9
+  f = load("return y")
+  req:puts("str:", f(), "\n")
+  f, m = load("return 1", "=page", "b")
+  req:puts("modeb:", tostring(f), ":", tostring(m), "\n")
+  f, m = load(string.dump(function() return 1 end), "=page", "b", e)
+  req:puts("bin:", tostring(f), ":", tostring(m), "\n")
+  f, m = load("return +", "=page", "t", e)
+  req:puts("syntax:", tostring(f), ":", tostring(m), "\n")
+  local parts = { "return ", "x" }
+  f = load(function() return table.remove(parts, 1) end, "=rd", "bt", e)
+  req:puts("reader:", f(), "\n")
+  parts = { "return 1" }
+  f, m = load(function() return table.remove(parts, 1) end, "=rd", "b")
+  req:puts("readerb:", tostring(f), ":", tostring(m), "\n")
+  local ok, err = pcall(load, "return 1", "=page", "t", 7)
+  req:puts("badenv:", tostring(ok), ":", tostring(err), "\n")
+  f = load("z = 3", "=page", "t", e) f()
+  req:puts("set:", tostring(e.z), ":", tostring(z), "\n")
+  local dir = env.SCRIPT_FILENAME:match("^(.*)/")
+  local h = assert(io.open(dir .. "/envfile.lua", "w")) h:write("return x") h:close()
+  f = loadfile(dir .. "/envfile.lua", "bt", e)
+  req:puts("lfenv:", tostring(f()), "\n")
+  f, m = loadfile(dir .. "/envfile.lua", "b")
+  req:puts("lfb:", tostring(f), ":", tostring(m), "\n")
+end
+LUA
+my $r52 = $t->get('load52.lua');
+is($r52->{status}, 200, 'a script that loads in the Lua 5.2 form runs');
+like($r52->{body}, qr/^env:5:nil$/m, 'load with env: the chunk sees that table only');
+like($r52->{body}, qr/^str:9$/m, 'load of a string without env sees the globals');
+like($r52->{body}, qr/^modeb:nil:attempt to load a text chunk \(mode is 'b'\)$/m, 'mode "b" refuses text, as 5.2 says');
+like($r52->{body}, qr/^bin:nil:binary chunks are not accepted$/m, 'binary is refused whatever the mode');
+like($r52->{body}, qr/^syntax:nil:page:1: unexpected symbol near/m, 'a syntax error comes back with the chunk name');
+like($r52->{body}, qr/^reader:5$/m, 'a reader takes mode and env too');
+like($r52->{body}, qr/^readerb:nil:attempt to load a text chunk \(mode is 'b'\)$/m, 'and mode "b"');
+like($r52->{body}, qr/^badenv:false:.*bad argument #4 to '(?:load|\?)' \(table expected, got number\)$/m, 'env must be a table');
+like($r52->{body}, qr/^set:3:nil$/m, 'globals the chunk sets go to its env');
+like($r52->{body}, qr/^lfenv:5$/m, 'loadfile takes env too');
+like($r52->{body}, qr/^lfb:nil:attempt to load a text chunk \(mode is 'b'\)$/m, 'and mode');
+
 # os.exit() in an xpcall handler ends the request like anywhere else.
 $t->script('exitxp.lua', <<'LUA');
 function main(env, req)

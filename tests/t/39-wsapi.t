@@ -210,6 +210,63 @@ SKIP: {
     }
 }
 
+# CGILua pages, unchanged, through wsapi.sapi: one launcher serves every
+# .lp page and every .lua script under /cgi/, given as PATH_TRANSLATED.
+SKIP: {
+    skip 'lua-cgi or lua-wsapi is not installed', 8
+        unless -f '/usr/share/lua/5.1/cgilua.lua' && $have_wsapi;
+    my $www = $t->www;
+    mkdir "$www/cgi" or die "mkdir: $!";
+    $t->script('cgilua.ws', "return require 'wsapi.sapi'\n");
+    $t->script('hello.lp', <<~'LP');
+    <html><p>Hello <%= cgilua.QUERY.name or 'nobody' %>, <%= 1 + 1 %></p>
+    <% for i = 1, 3 do %><i><%= i %></i><% end %></html>
+    LP
+    $t->script('cgi/page.lua', <<~'LUA');
+    cgilua.htmlheader()
+    cgilua.put("page n=", cgilua.QUERY.n or "-", " a=", tostring(cgilua.POST.a), " in ", cgilua.script_file)
+    LUA
+    # wsapi.fcgi cannot serve this form: it takes SCRIPT_FILENAME (the
+    # launcher) for PATH_TRANSLATED, so CGILua would run the launcher.
+    for my $case (['hello.lp', 'name=Ann', "<html><p>Hello Ann, 2</p>\n<i>1</i><i>2</i><i>3</i></html>\n"],
+                  ['cgi/page.lua', 'n=4', 'page n=4 a=nil in page.lua']) {
+        my ($page, $query, $want) = @$case;
+        my $r = $t->fcgi({ SCRIPT_FILENAME => "$www/cgilua.ws", PATH_TRANSLATED => "$www/$page",
+                           SCRIPT_NAME => "/$page", PATH_INFO => '', REQUEST_METHOD => 'GET', QUERY_STRING => $query,
+                           SERVER_NAME => 'localhost', SERVER_PORT => 80, DOCUMENT_ROOT => $www,
+                           REMOTE_ADDR => '127.0.0.1' });
+        is("$r->{status} $r->{headers}{'content-type'}", '200 text/html', "CGILua $page through wsapi.sapi: 200 text/html");
+        is($r->{body}, $want, "CGILua $page: its body");
+    }
+    SKIP: {
+        skip 'nginx is not installed', 4 unless -x LFTest::nginx_binary() || `which nginx 2>/dev/null`;
+        # as examples/nginx.conf's CGILua location
+        $t->start_nginx(locations => <<~"NGINX");
+        location ~ (\\.lp|^/cgi/.+\\.lua)\$ {
+            fastcgi_param SCRIPT_FILENAME $www/cgilua.ws;
+            fastcgi_param PATH_TRANSLATED \$document_root\$fastcgi_script_name;
+            fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+            fastcgi_param DOCUMENT_ROOT \$document_root;
+            fastcgi_param REQUEST_METHOD \$request_method;
+            fastcgi_param QUERY_STRING \$query_string;
+            fastcgi_param CONTENT_TYPE \$content_type;
+            fastcgi_param CONTENT_LENGTH \$content_length;
+            fastcgi_param SERVER_NAME \$server_name;
+            fastcgi_param SERVER_PORT \$server_port;
+            fastcgi_param REMOTE_ADDR \$remote_addr;
+            fastcgi_pass luafcgid;
+        }
+        NGINX
+        my $r = http_get($t->nginx_url('/hello.lp?name=Web'));
+        is($r->{content}, "<html><p>Hello Web, 2</p>\n<i>1</i><i>2</i><i>3</i></html>\n", 'a CGILua .lp page through nginx');
+        like($r->{headers}{'content-type'}, qr{^text/html}, 'as text/html');
+        $r = http_post($t->nginx_url('/cgi/page.lua?n=5'), 'a=posted');
+        is($r->{content}, "page n=5 a=posted in page.lua", 'a CGILua .lua script through nginx, with a form POST');
+        is(http_get($t->nginx_url('/global.lua'))->{status}, 200, 'plain .lua scripts outside /cgi/ are served as before');
+        $t->stop_nginx;
+    }
+}
+
 ok(LFTest::alive($t->pid), 'the daemon still runs');
 
 # error:write writes every argument as text, as wsapi.fcgi's stderr does;
