@@ -6,8 +6,10 @@
  * The dispatcher's service thread uses it to pick out status and ping
  * requests when every worker is busy (dispatch.c). Only the first
  * FCGI_PEEK_MAX bytes are looked at and nothing is waited for: a
- * parameter not there yet, or past them, is "not found", and the request
- * is served by a worker as any other. The parse is bounded by what was
+ * parameter is found only when the whole request (through its empty
+ * STDIN record) is in them, so that the service thread never waits on a
+ * client; else it is "not found", and the request is served by a worker
+ * as any other. The parse is bounded by what was
  * read; nothing from the wire is trusted as a length without a check.
  */
 #include <errno.h>
@@ -20,6 +22,7 @@
 #define FCGI_HEADER_LEN      8
 #define FCGI_TYPE_BEGIN      1
 #define FCGI_TYPE_PARAMS     4
+#define FCGI_TYPE_STDIN      5
 
 /* A name-value length at P (1 or 4 bytes); 0 when it does not fit. */
 static size_t
@@ -37,7 +40,10 @@ fcgi_peek_length(const unsigned char *p, size_t left, size_t *len)
     return 4;
 }
 
-/* Look for NAME in the name-value pairs PAIRS[0..LEN). */
+/* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
+ * on libfcgi's "name=value" strings (request_find_vars): the first
+ * string that starts with "NAME=" wins, so a pair named "NAME=x" before
+ * NAME gives "x=" and its value. */
 static int
 fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *out, size_t outlen)
 {
@@ -50,11 +56,17 @@ fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *
         at += a + b;
         if (nlen > len - at || vlen > len - at - nlen)
             return 0;       /* cut off: the rest has not been read */
-        if (nlen == want && memcmp(pairs + at, name, nlen) == 0) {
-            if (vlen >= outlen)
+        if (nlen >= want && memcmp(pairs + at, name, want) == 0 &&
+            (nlen == want || pairs[at + want] == '=')) {
+            size_t head = nlen == want ? 0 : nlen - want;   /* "=x" of "NAME=x" */
+            if (head + vlen >= outlen)
                 return 0;
-            memcpy(out, pairs + at + nlen, vlen);
-            out[vlen] = '\0';
+            if (head > 0) {
+                memcpy(out, pairs + at + want + 1, head - 1);
+                out[head - 1] = '=';
+            }
+            memcpy(out + head, pairs + at + nlen, vlen);
+            out[head + vlen] = '\0';
             return 1;
         }
         at += nlen + vlen;
@@ -62,7 +74,9 @@ fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *
     return 0;
 }
 
-/* NAME's value in the records WIRE[0..LEN) into OUT: 1 found, 0 not. */
+/* NAME's value in the records WIRE[0..LEN) into OUT: 1 found, 0 not.
+ * Found only when the whole request is there, up to its empty STDIN
+ * record: whoever reads it then never waits on the client. */
 int
 fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out, size_t outlen)
 {
@@ -72,22 +86,21 @@ fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *o
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
         size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
-        if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS))
-            break;
-        if (h[1] == FCGI_TYPE_PARAMS && clen == 0)
-            break;          /* the end of the params */
-        if (clen > len - at - FCGI_HEADER_LEN)
-            clen = len - at - FCGI_HEADER_LEN;  /* partly read */
+        if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS &&
+                          h[1] != FCGI_TYPE_STDIN))
+            return 0;
+        if (clen + plen > len - at - FCGI_HEADER_LEN)
+            return 0;       /* not all here yet */
         if (h[1] == FCGI_TYPE_PARAMS) {
             size_t take = clen < sizeof(pairs) - npairs ? clen : sizeof(pairs) - npairs;
             memcpy(pairs + npairs, h + FCGI_HEADER_LEN, take);
             npairs += take;
         }
-        if (plen + clen > len - at - FCGI_HEADER_LEN)
-            break;
+        if (h[1] == FCGI_TYPE_STDIN && clen == 0)
+            return fcgi_peek_pairs(pairs, npairs, name, out, outlen);
         at += FCGI_HEADER_LEN + clen + plen;
     }
-    return fcgi_peek_pairs(pairs, npairs, name, out, outlen);
+    return 0;
 }
 
 /* NAME's value in the request waiting on FD, without reading it. */

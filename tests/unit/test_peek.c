@@ -51,17 +51,36 @@ main(void)
     len += record(wire + len, 4, params, 10, 6);
     len += record(wire + len, 4, params + 10, plen - 10, 3);
     len += record(wire + len, 4, "", 0, 0);
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 0,
+       "not found before the request's end: its reader would wait");
+    len += record(wire + len, 5, "", 0, 0);
 
     ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 1, "found across records");
     is_str(out, "/status", "its value");
     ok(fcgi_find_param(wire, len, "SCRIPT_FILENAME", out, sizeof(out)) == 0, "an absent name is not found");
-    ok(fcgi_find_param(wire, len - 12, "SCRIPT_NAME", out, sizeof(out)) == 0,
+    ok(fcgi_find_param(wire, len - 20, "SCRIPT_NAME", out, sizeof(out)) == 0,
        "a value not all read yet is not found");
     ok(fcgi_find_param(wire, 5, "SCRIPT_NAME", out, sizeof(out)) == 0, "half a header is nothing");
     ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, 4) == 0, "a value longer than the room is not cut");
     wire[8 + 8 + 8] = 0x7f;     /* the first name length, past the end */
     ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 0, "a length past the data is refused");
     wire[8 + 8 + 8] = 14;
+
+    /* a pair named "SCRIPT_NAME=/x" first: libfcgi's string is
+     * "SCRIPT_NAME=/x=", which the request reads as the value "/x=" */
+    {
+        unsigned char w2[512];
+        char p2[256];
+        size_t l2 = 0, n2 = 0;
+        l2 += record(w2, 1, "\0\1\0\0\0\0\0\0", 8, 0);
+        n2 += pair(p2 + n2, "SCRIPT_NAME=/x", "");
+        n2 += pair(p2 + n2, "SCRIPT_NAME", "/ping");
+        l2 += record(w2 + l2, 4, p2, n2, 0);
+        l2 += record(w2 + l2, 4, "", 0, 0);
+        l2 += record(w2 + l2, 5, "", 0, 0);
+        ok(fcgi_find_param(w2, l2, "SCRIPT_NAME", out, sizeof(out)) == 1, "a name that starts with NAME=");
+        is_str(out, "/x=", "is read as the request reads it");
+    }
 
     /* through a socket: peeked, still there to read */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[0], wire, len) == (ssize_t)len) {
