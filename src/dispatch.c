@@ -52,8 +52,8 @@
  * hands the lead back. It leads only after no worker has led for
  * DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
  * sooner, so the lead never bounces between threads per request, and the
- * thread is woken at most once per grace period. It accepts new connections only while few wait
- * (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
+ * thread is woken at most once per grace period. It accepts new connections only while few
+ * requests wait (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
  * as before, so a stuck pool does not turn clients' retries into
  * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
  * path is as before but for one test when the last idle worker leaves.
@@ -299,12 +299,14 @@ dispatch_service_scan(struct dispatch *d)
     d->unpeeked = 0;
 }
 
-/* The service thread leads and enough new connections wait for a worker:
- * leave the rest in the backlog. Lock held. */
+/* The service thread leads and enough requests wait for a worker: leave
+ * the rest in the backlog. Connections that sent nothing do not count
+ * (they are parked and time out as under a worker's lead), or a few
+ * silent clients would shut status out. Lock held. */
 static int
 dispatch_service_full(const struct dispatch *d)
 {
-    return d->service_leads && d->nready + d->nparked - d->nkept >= DISPATCH_SERVICE_ACCEPT;
+    return d->service_leads && d->nready >= DISPATCH_SERVICE_ACCEPT;
 }
 
 static void

@@ -1,0 +1,80 @@
+# The service thread (status and ping while every worker is busy) is never held by one client,
+# never runs a script, and is not shut out by clients that send nothing.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
+use LFTest qw(wait_for slurp spew);
+
+sub pair { LFTest::nv_len($_[0]) . LFTest::nv_len($_[1]) . $_[0] . $_[1] }
+sub ping_ms {
+    my ($t, $timeout) = @_;
+    my $t0 = time;
+    my $r = $t->fcgi({ SCRIPT_NAME => '/ping', SCRIPT_FILENAME => '/ping', REQUEST_METHOD => 'GET' }, '',
+                     timeout => $timeout // 10);
+    return ($r->{body}, (time - $t0) * 1000);
+}
+sub stuck_pool {
+    my ($t) = @_;
+    my @s = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/loop.lua',
+                                                       REQUEST_METHOD => 'GET' }, ''));
+        $s;
+    } 1 .. $t->{conf}{workers};
+    ok(wait_for(sub { $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', QUERY_STRING => 'json',
+                                 REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} =~ /"active processes":2\b/ }, 5),
+       'both workers loop');
+    return @s;
+}
+my %loop = ('loop.lua' => 'function main(env, req) while true do end end',
+            'who.lua'  => 'function main(env, req) req:puts("script ran") end');
+my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/status', ping_path => '/ping');
+
+# ---- 1. one stalled status/ping request holds the service thread for client_timeout
+{
+    my $t = LFTest->new(conf => \%conf, scripts => \%loop);
+    $t->start;
+    my @stuck = stuck_pool($t);
+    my $bad = $t->connect;      # BEGIN and a PARAMS record naming /ping, never the end of the params
+    LFTest::write_all($bad, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::record(4, 1, pair('SCRIPT_NAME', '/ping')));
+    sleep 0.2;
+    my ($body, $ms) = ping_ms($t, 3);
+    is($body, 'pong', 'ping answers while another client stalls a ping request');
+    $t->stop;
+}
+
+# ---- 2. the peek and libfcgi disagree on SCRIPT_NAME: the service thread runs a script
+{
+    my $t = LFTest->new(conf => \%conf, scripts => \%loop);
+    $t->start;
+    my @stuck = stuck_pool($t);
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::record(1, 1, pack('nCx5', 1, 0))
+        . LFTest::stream(4, 1, pair('SCRIPT_NAME=/x', '') . pair('SCRIPT_NAME', '/ping')
+                               . pair('SCRIPT_FILENAME', $t->www . '/who.lua') . pair('REQUEST_METHOD', 'GET'))
+        . LFTest::stream(5, 1, ''));
+    # the workers loop for 4 s: an answer before that is the service thread's
+    my $r = LFTest::read_response($s, timeout => 2);
+    unlike($r->{body}, qr/script ran/, 'the service thread never runs a script');
+    my ($body) = ping_ms($t, 3);
+    is($body, 'pong', 'and ping still answers');
+    $t->stop;
+}
+
+# ---- 3. sixteen connections that send nothing shut status out
+{
+    my $t = LFTest->new(conf => \%conf, scripts => \%loop);
+    $t->start;
+    my @stuck = stuck_pool($t);
+    my @silent = map { $t->connect } 1 .. 16;
+    sleep 0.3;
+    my ($body, $ms) = ping_ms($t, 3);
+    is($body, 'pong', 'ping on a new connection past 16 idle connections');
+    $t->stop;
+}
+
+done_testing;
