@@ -8,8 +8,9 @@
  * FCGI_PEEK_MAX bytes are looked at and nothing is waited for: a
  * parameter is found only when the whole request (through its empty
  * STDIN record) is in them, so that the service thread never waits on a
- * client; else it is "not found", and the request is served by a worker
- * as any other. The parse is bounded by what was
+ * client. A request not all there yet is one to look at again later
+ * (the dispatcher does, for a while); one past FCGI_PEEK_MAX is served by
+ * a worker as any other. The parse is bounded by what was
  * read; nothing from the wire is trusted as a length without a check.
  */
 #include <errno.h>
@@ -74,33 +75,41 @@ fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *
     return 0;
 }
 
-/* NAME's value in the records WIRE[0..LEN) into OUT: 1 found, 0 not.
- * Found only when the whole request is there, up to its empty STDIN
- * record: whoever reads it then never waits on the client. */
+/* NAME's value in the records WIRE[0..LEN) into OUT, FCGI_PEEK_*: found
+ * only when the whole request is there, up to its empty STDIN record, so
+ * that whoever reads it never waits on the client; a request cut short
+ * by LEN is one to look at again, unless LEN filled FCGI_PEEK_MAX. */
 int
 fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out, size_t outlen)
 {
     unsigned char pairs[FCGI_PEEK_MAX];
     size_t at = 0, npairs = 0;
+    int found = -1;         /* -1: the params have not ended */
 
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
         size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
         if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS &&
                           h[1] != FCGI_TYPE_STDIN))
-            return 0;
+            return FCGI_PEEK_NONE;
         if (clen + plen > len - at - FCGI_HEADER_LEN)
-            return 0;       /* not all here yet */
-        if (h[1] == FCGI_TYPE_PARAMS) {
+            break;          /* not all here yet */
+        if (h[1] == FCGI_TYPE_PARAMS && found < 0) {
             size_t take = clen < sizeof(pairs) - npairs ? clen : sizeof(pairs) - npairs;
             memcpy(pairs + npairs, h + FCGI_HEADER_LEN, take);
             npairs += take;
+            if (clen == 0)
+                found = fcgi_peek_pairs(pairs, npairs, name, out, outlen);
         }
         if (h[1] == FCGI_TYPE_STDIN && clen == 0)
-            return fcgi_peek_pairs(pairs, npairs, name, out, outlen);
+            return found == 1 ? FCGI_PEEK_FOUND : FCGI_PEEK_NONE;
         at += FCGI_HEADER_LEN + clen + plen;
     }
-    return 0;
+    if (found == 0 || len >= FCGI_PEEK_MAX)
+        return FCGI_PEEK_NONE;
+    if (found < 0 && fcgi_peek_pairs(pairs, npairs, name, out, outlen))
+        found = 1;          /* the first such pair is complete: later ones cannot win */
+    return found == 1 ? FCGI_PEEK_FOUND_LATER : FCGI_PEEK_LATER;
 }
 
 /* NAME's value in the request waiting on FD, without reading it. */
@@ -114,6 +123,6 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
         n = recv(fd, wire, sizeof(wire), MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n <= 0)
-        return 0;
+        return FCGI_PEEK_NONE;
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
 }

@@ -77,4 +77,37 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     $t->stop;
 }
 
+# ---- 4. a ping not all there at first: written in parts (Apache writes BEGIN_REQUEST apart), in
+# one-byte records, or after a long QUERY_STRING; the workers loop for 4 s, so an answer within 2 s
+# is the service thread's
+{
+    my $t = LFTest->new(conf => \%conf, scripts => \%loop);
+    $t->start;
+    my $begin = LFTest::record(1, 1, pack('nCx5', 1, 0));
+    my $p = pair('SCRIPT_NAME', '/ping') . pair('REQUEST_METHOD', 'GET');
+    my %cases = (
+        'written in two parts' => [$begin, LFTest::stream(4, 1, $p) . LFTest::stream(5, 1, '')],
+        'in one-byte records'  => [$begin . join('', map { LFTest::record(4, 1, $_) } split //, pair('QUERY_STRING', 'q' x 300) . $p)
+                                   . LFTest::record(4, 1, '') . LFTest::stream(5, 1, '')],
+        'after a 5 KB QUERY_STRING' => [$begin . LFTest::stream(4, 1, pair('QUERY_STRING', 'json&' . ('q' x 5000)) . $p)
+                                        . LFTest::stream(5, 1, '')],
+        'with its end written apart' => [$begin . LFTest::stream(4, 1, $p), LFTest::stream(5, 1, '')],
+    );
+    for my $k (sort keys %cases) {
+        my @stuck = stuck_pool($t);
+        my $s = $t->connect;
+        my @w = @{ $cases{$k} };
+        for my $i (0 .. $#w) {
+            LFTest::write_all($s, $w[$i]);
+            sleep 0.05 if $i < $#w;
+        }
+        my $r = LFTest::read_response($s, timeout => 2);
+        is($r->{body}, 'pong', "a ping $k is answered while every worker is busy");
+        close $s;
+        close $_ for @stuck;
+        ok(wait_for(sub { $t->fcgi({ SCRIPT_FILENAME => $t->www . '/who.lua', REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} eq 'script ran' }, 15), 'the workers are back');
+    }
+    $t->stop;
+}
+
 done_testing;
