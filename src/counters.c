@@ -122,8 +122,11 @@ counters_copy(char *dst, size_t len, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
 
-    if (n >= len)
+    if (n >= len) {
         n = len - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+            n--;            /* never half a UTF-8 character */
+    }
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
 }

@@ -81,15 +81,27 @@ status_metrics_field(const struct status_field *f, int n, const char *key)
     return NULL;
 }
 
-/* A label value with OpenMetrics' escapes. */
+/* A label value with OpenMetrics' escapes; bytes that are not UTF-8
+ * become U+FFFD, as the exposition is UTF-8. */
 static int
 status_metrics_label(struct buf *b, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     int rc = 0;
+    size_t n;
 
-    for (; *s && rc == 0; s++)
-        rc = *s == '\\' ? buf_puts(b, "\\\\") : *s == '"' ? buf_puts(b, "\\\"") :
-             *s == '\n' ? buf_puts(b, "\\n") : buf_append(b, s, 1);
+    for (; *p && rc == 0; p += n) {
+        n = 1;
+        if (*p == '\\' || *p == '"')
+            rc = buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            rc = buf_puts(b, "\\n");
+        else if ((n = status_utf8_len(p)) == 0) {
+            rc = buf_puts(b, "\xef\xbf\xbd");
+            n = 1;
+        } else
+            rc = buf_append(b, (const char *)p, n);
+    }
     return rc;
 }
 

@@ -110,4 +110,32 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     $t->stop;
 }
 
+# ---- 5. script paths that strict parsers of each format must accept: a newline, control
+# characters, markup, and a UTF-8 character cut by the 255 bytes a path is kept to
+{
+    my $t = LFTest->new(conf => { workers => 1, status_path => '/status' });
+    my $long = ('d' x (255 - length($t->www) - 2)) . "\xe2\x82\xac.lua";   # a valid UTF-8 name cut at 255 bytes
+    my @names = ("nl\nactive processes:   99\n.lua", "ctl\x01\x1b.lua", '<b>&amp;"q".lua', "bad\xff\xc0.lua", $long);
+    $t->script($_, 'function main(env, req) req:puts("ok") end') for @names;
+    $t->start;
+    is($t->get($_)->{body}, 'ok', 'runs') for @names;
+    my %page = map {
+        $_ => $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', QUERY_STRING => $_,
+                         REQUEST_METHOD => 'GET' }, '')->{body}
+    } ('', 'json', 'xml', 'openmetrics');
+    my @active = $page{''} =~ /^active processes:/mg;
+    is(scalar @active, 1, 'text: a path cannot add a line of its own');
+    unlike($page{''}, qr/&amp;amp;|&quot;/, 'text: no HTML escapes in the plain text page');
+    for my $q ('', 'json', 'xml', 'openmetrics') {
+        ok(utf8::decode(my $copy = $page{$q}), "?$q is valid UTF-8, as its charset says");
+    }
+    spew("$t->{dir}/t5.xml", $page{xml});
+    is(system('python3', '-c', 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])', "$t->{dir}/t5.xml"), 0,
+       'xml: well-formed');
+    spew("$t->{dir}/t5.json", $page{json});
+    is(system('python3', '-c', 'import sys, json; json.load(open(sys.argv[1], encoding="utf-8"))', "$t->{dir}/t5.json"), 0,
+       'json: RFC 8259 (UTF-8)');
+    $t->stop;
+}
+
 done_testing;
