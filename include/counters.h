@@ -74,6 +74,7 @@ void counters_slow(void);
 void counters_evicted(enum counters_evict why);
 void counters_waited(long long ms);
 void counters_queue(int waiting);
+void counters_wait(int waiting);
 void counters_totals(struct counters_totals *out);
 int  counters_worker(int worker, struct counters_worker *out);
 int  counters_workers(void);

@@ -149,8 +149,6 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     active = COUNTERS_ADD(counters_all.active, 1);
     if (active > COUNTERS_GET(counters_all.max_active))
         __atomic_store_n(&counters_all.max_active, active, __ATOMIC_RELAXED);
-    if (active >= counters_nslots)
-        COUNTERS_ADD(counters_all.max_children_reached, 1);
     if (worker < 1 || worker > counters_nslots)
         return;
     s = &counters_slots[worker - 1];
@@ -233,6 +231,16 @@ counters_waited(long long ms)
 {
     COUNTERS_ADD(counters_all.waits, 1);
     COUNTERS_ADD(counters_all.wait_ms, (unsigned long long)ms);
+}
+
+/* A request waits for a worker because none was free, WAITING in all
+ * now: php-fpm's "max children reached" counts such requests (not those
+ * that merely took the last idle worker); keep the most seen waiting. */
+void
+counters_wait(int waiting)
+{
+    COUNTERS_ADD(counters_all.max_children_reached, 1);
+    counters_queue(waiting);
 }
 
 /* WAITING requests wait for a worker now: keep the most seen. */

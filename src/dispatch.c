@@ -256,7 +256,8 @@ dispatch_ready_push(struct dispatch *d, int fd)
     }
     d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
     d->nready++;
-    counters_queue(d->nready);      /* the status page's max listen queue */
+    if (d->service_leads)           /* no worker was free: it waits */
+        counters_wait(d->nready);
     return 0;
 }
 

@@ -265,8 +265,11 @@ request_error(struct request *r, int code, const char *reason)
     char line[128];
     const char *text = request_status_text(code);
 
-    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
-            r->worker, r->id, r->script ? r->script : "-", code, text, reason);
+    if (r->worker == REQUEST_SERVICE)
+        log_msg(LOG_LEVEL_WARN, "service thread request %s: %d %s: %s", r->id, code, text, reason);
+    else
+        log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
+                r->worker, r->id, r->script ? r->script : "-", code, text, reason);
     if (r->headers_sent) {
         log_err("worker %d request %s: %s: headers were already sent; the response is cut short",
                 r->worker, r->id, r->script ? r->script : "-");

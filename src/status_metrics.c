@@ -31,7 +31,7 @@ static const struct status_metric status_metrics_table[] = {
     { "idle processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"idle\"", 1 },
     { "active processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"active\"", 1 },
     { "max active processes", "luafcgid_max_active_processes", "gauge", "Most workers busy at once.", NULL, 1 },
-    { "max children reached", "luafcgid_max_children_reached", "counter", "Requests that took the last idle worker.", NULL, 1 },
+    { "max children reached", "luafcgid_max_children_reached", "counter", "Requests that waited because no worker was free.", NULL, 1 },
     { "slow requests", "luafcgid_slow_requests", "counter", "Requests that ran past slowtime.", NULL, 1 },
     { "state waits", "luafcgid_state_waits", "counter", "Requests that waited for a Lua state.", NULL, 1 },
     { "state wait ms", "luafcgid_state_wait_seconds", "counter", "Time requests waited for a Lua state.", NULL, 1e-3 },

@@ -138,4 +138,21 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     $t->stop;
 }
 
+# ---- 6. max children reached and max listen queue count only requests that waited for a worker:
+# not each request that took the last idle one, nor probes that connect and hang up
+{
+    my $t = LFTest->new(conf => { workers => 1, status_path => '/status' }, scripts => \%loop);
+    $t->start;
+    is($t->get('who.lua')->{body}, 'script ran', 'served') for 1 .. 5;
+    for (1 .. 5) {
+        my $s = $t->connect;
+        close $s;
+    }
+    my $j = JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
+                                             QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
+    is($j->{'max children reached'}, 0, 'max children reached: no request waited');
+    is($j->{'max listen queue'}, 0, 'max listen queue: nor did a probe');
+    $t->stop;
+}
+
 done_testing;
