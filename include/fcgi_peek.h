@@ -10,6 +10,7 @@
 #define FCGI_PEEK_FOUND      1  /* found, and the whole request is there */
 #define FCGI_PEEK_LATER      2  /* not all here yet: look again when more came */
 #define FCGI_PEEK_FOUND_LATER 3 /* found, but the rest of the request is not here yet */
+#define FCGI_PEEK_GONE       4  /* the client hung up before sending anything */
 
 int fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out,
                     size_t outlen);

@@ -278,7 +278,8 @@ dispatch_ready_pop(struct dispatch *d)
 
 /* The service thread leads: FD's request is taken for it when it is a
  * status or ping request all there, held to be looked at again when not
- * all there yet; 0 when neither (a worker's). Lock held. */
+ * all there yet, closed when the client hung up with nothing sent; 0
+ * when none of these (a worker's). Lock held. */
 static int
 dispatch_service_take(struct dispatch *d, int fd, long long now)
 {
@@ -286,6 +287,10 @@ dispatch_service_take(struct dispatch *d, int fd, long long now)
 
     if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE) {
         d->service[d->nservice++] = fd;
+        return 1;
+    }
+    if (rc == DISPATCH_PEEK_GONE) {
+        close(fd);          /* a probe: no request, nothing waited */
         return 1;
     }
     if (rc == DISPATCH_PEEK_LATER && d->nlater < DISPATCH_SERVICE_QUEUE) {
@@ -323,6 +328,8 @@ dispatch_service_repeek(struct dispatch *d)
             d->service[d->nservice++] = fd;
         else if (rc == DISPATCH_PEEK_LATER && now - d->later[i].since < DISPATCH_REPEEK_FOR_MS)
             d->later[d->nlater++] = d->later[i];
+        else if (rc == DISPATCH_PEEK_GONE)
+            close(fd);
         else
             dispatch_ready_push(d, fd);
     }

@@ -122,7 +122,9 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
     do
         n = recv(fd, wire, sizeof(wire), MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
-    if (n <= 0)
+    if (n == 0)
+        return FCGI_PEEK_GONE;
+    if (n < 0)
         return FCGI_PEEK_NONE;
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
 }

@@ -77,6 +77,9 @@ status_peek(int fd)
         case FCGI_PEEK_LATER:
             rc = DISPATCH_PEEK_LATER;
             break;
+        case FCGI_PEEK_GONE:
+            rc = DISPATCH_PEEK_GONE;
+            break;
         default:
             break;
         }
