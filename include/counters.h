@@ -43,7 +43,9 @@ struct counters_worker {
 
 /* One script's figures, from every worker's requests to it. */
 struct counters_script {
-    char        path[256];
+    char        path[256];          /* cut to a whole UTF-8 character */
+    unsigned    hash;               /* of the whole path, with its length: */
+    size_t      len;                /* two paths cut alike stay apart */
     unsigned long long requests;
     unsigned long long errors[COUNTERS_NERRORS];
     unsigned long long total_us, max_us;

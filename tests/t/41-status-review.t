@@ -143,15 +143,39 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
 {
     my $t = LFTest->new(conf => { workers => 1, status_path => '/status' }, scripts => \%loop);
     $t->start;
-    is($t->get('who.lua')->{body}, 'script ran', 'served') for 1 .. 5;
+    # one after the other, each once the worker is back (a request sent while it
+    # is still finishing the last one does wait for it)
+    for (1 .. 5) {
+        is($t->get('who.lua')->{body}, 'script ran', 'served');
+        sleep 0.3;
+    }
     for (1 .. 5) {
         my $s = $t->connect;
         close $s;
+        sleep 0.05;
     }
     my $j = JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
                                              QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
     is($j->{'max children reached'}, 0, 'max children reached: no request waited');
     is($j->{'max listen queue'}, 0, 'max listen queue: nor did a probe');
+    $t->stop;
+}
+
+# ---- 7. 300 scripts on one worker: each has its own exact figures, and their states add up
+{
+    my $n = 300;
+    my $t = LFTest->new(conf => { workers => 1, states => $n + 10, status_path => '/status', loglevel => 'warn' });
+    $t->script(sprintf("s%04d.lua", $_), 'function main(env, req) req:puts("x") end') for 1 .. $n;
+    $t->start;
+    $t->get(sprintf("s%04d.lua", $_)) for 1 .. $n;
+    my $j = JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
+                                              QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
+    my %by = map { $_->{path} => $_ } @{ $j->{scripts} };
+    is(scalar(grep { ($by{$t->www . sprintf("/s%04d.lua", $_)}{requests} // 0) == 1 } 1 .. $n), $n,
+       'every script has its own exact figures');
+    my $states = 0;
+    $states += $_->{states} for @{ $j->{scripts} };
+    is($states, $j->{states}, 'the scripts\' states add up to the states loaded');
     $t->stop;
 }
 
