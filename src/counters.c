@@ -37,6 +37,8 @@ struct counters_slot {
     long long               start_us;
     struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
     int                     nscripts;
+    unsigned                hash;   /* of the running script's whole path */
+    size_t                  len;    /* w.script may hold it cut */
 };
 
 /* Made by counters_init() before any worker starts, freed after they end. */
@@ -122,7 +124,8 @@ counters_hash(const char *path, size_t *len)
     return h;
 }
 
-/* The slot's entry for PATH, made on first sight; slot locked. A worker
+/* The slot's entry for PATH, its running script (whole hash and length
+ * in the slot), made on first sight; slot locked. A worker
  * keeps COUNTERS_SCRIPTS - 1 scripts apart, exactly; scripts first seen
  * past that are counted together under "(other)", so a script is never
  * split between its own entry and (other). NULL only when out of memory. */
@@ -130,10 +133,9 @@ static struct counters_script *
 counters_script(struct counters_slot *s, const char *path)
 {
     struct counters_script *e;
-    unsigned h, i;
-    size_t len;
+    unsigned h = s->hash, i;
+    size_t len = s->len;
 
-    h = counters_hash(path, &len);
     if ((e = counters_find(s, path, h, len, &i)) != NULL)
         return e;
     if (s->nscripts >= COUNTERS_SCRIPTS - 1) {
@@ -195,6 +197,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
     counters_copy(s->w.uri, sizeof(s->w.uri), uri);
+    s->hash = counters_hash(script ? script : "", &s->len);
     counters_copy(s->w.script, sizeof(s->w.script), script);
     s->w.content_length = content_length ? atoll(content_length) : 0;
     pthread_mutex_unlock(&s->lock);

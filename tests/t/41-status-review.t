@@ -179,4 +179,19 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     $t->stop;
 }
 
+# ---- 8. two paths longer than the 255 bytes kept, alike in those: each keeps its own figures
+{
+    my $t = LFTest->new(conf => { workers => 1, status_path => '/status' });
+    my @names = map { ('e' x 240) . "$_.lua" } 1, 2;
+    $t->script($_, 'function main(env, req) req:puts("ok") end') for @names;
+    $t->start;
+    is($t->get($names[0])->{body}, 'ok', 'the first runs') for 1 .. 3;
+    is($t->get($names[1])->{body}, 'ok', 'the second runs');
+    my $j = JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
+                                              QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
+    my @long = sort { $a <=> $b } map { $_->{requests} } grep { $_->{path} =~ /eeee/ } @{ $j->{scripts} };
+    is("@long", '1 3', 'two entries, with 3 and 1 requests') or diag explain [map { [$_->{path}, $_->{requests}] } @{ $j->{scripts} }];
+    $t->stop;
+}
+
 done_testing;
