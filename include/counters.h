@@ -43,7 +43,9 @@ struct counters_worker {
 
 /* One script's figures, from every worker's requests to it. */
 struct counters_script {
-    char        path[256];
+    char        path[256];          /* cut to a whole UTF-8 character */
+    unsigned    hash;               /* of the whole path, with its length: */
+    size_t      len;                /* two paths cut alike stay apart */
     unsigned long long requests;
     unsigned long long errors[COUNTERS_NERRORS];
     unsigned long long total_us, max_us;
@@ -74,6 +76,7 @@ void counters_slow(void);
 void counters_evicted(enum counters_evict why);
 void counters_waited(long long ms);
 void counters_queue(int waiting);
+void counters_wait(int waiting);
 void counters_totals(struct counters_totals *out);
 int  counters_worker(int worker, struct counters_worker *out);
 int  counters_workers(void);

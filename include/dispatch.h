@@ -5,7 +5,11 @@
 struct dispatch;
 struct listeners;
 
-/* 1 when the request waiting on fd is the service thread's to serve. */
+/* Is the request waiting on fd the service thread's to serve? */
+#define DISPATCH_PEEK_NOT   0   /* no: a worker's */
+#define DISPATCH_PEEK_OURS  1   /* yes, and all of it is there */
+#define DISPATCH_PEEK_LATER 2   /* not known, or not all there yet: look again */
+#define DISPATCH_PEEK_GONE  3   /* the client hung up with nothing sent: close it */
 typedef int (*dispatch_peek_fn)(int fd);
 
 struct dispatch_counts {

@@ -32,7 +32,7 @@ struct request_vars {
 
 struct request {
     FCGX_Request    fcgx;
-    int             worker;         /* for log lines */
+    int             worker;         /* for log lines; REQUEST_SERVICE: the service thread */
     struct pool    *pool;
     struct wire    *wire;           /* its connection's record layer; may be NULL */
     struct conf    *conf;           /* referenced for this request */
@@ -54,6 +54,7 @@ struct request {
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
     int             client_gone;
+    int             no_keep;        /* close the connection after this request */
     int             jitter;         /* the pause after this request, µs */
     /* for the access and slow logs */
     char            id[REQID_SIZE]; /* the request id, taken by the worker with the params */
@@ -68,6 +69,8 @@ struct request {
 };
 
 void request_began(struct request *r, int cpu);
+#define REQUEST_SERVICE 0  /* the service thread's number (worker.c) */
+
 int  request_init(struct request *r, int worker, struct pool *pool);
 void request_free(struct request *r);
 void request_handle(struct request *r);

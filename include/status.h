@@ -52,6 +52,7 @@ int  status_render(const struct conf *c, const char *query, struct buf *body,
 
 /* status_format.c: one page in one format. */
 int  status_format(struct buf *b, const struct status_page *page, enum status_format fmt);
+size_t status_utf8_len(const unsigned char *s);
 /* status_metrics.c: the page as OpenMetrics text. */
 int  status_metrics(struct buf *b, const struct status_page *page);
 

@@ -14,6 +14,8 @@
  * worker's table; the status page merges the tables. A 404 makes no entry
  * (a scan of random names must not grow them), and past
  * COUNTERS_SCRIPTS scripts a worker counts the rest under "(other)".
+ * Paths are kept to 255 bytes; the whole path's hash and length keep two
+ * long paths cut alike apart.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@
 #include "log.h"
 #include "pool.h"
 
-#define COUNTERS_SCRIPTS 256     /* scripts one worker keeps apart */
+#define COUNTERS_SCRIPTS 1024    /* scripts one worker keeps apart, (other) included */
 #define COUNTERS_BUCKETS (COUNTERS_SCRIPTS * 2)
 #define COUNTERS_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define COUNTERS_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -35,6 +37,8 @@ struct counters_slot {
     long long               start_us;
     struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
     int                     nscripts;
+    unsigned                hash;   /* of the running script's whole path */
+    size_t                  len;    /* w.script may hold it cut */
 };
 
 /* Made by counters_init() before any worker starts, freed after they end. */
@@ -93,28 +97,62 @@ counters_now_us(void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The slot's entry for PATH, made on first sight; slot locked. NULL only
- * when out of memory. */
+/* The slot's entry for PATH (hash H, LEN bytes) or NULL; slot locked.
+ * *AT is its bucket, or the free one where it would go. */
+static struct counters_script *
+counters_find(struct counters_slot *s, const char *path, unsigned h, size_t len, unsigned *at)
+{
+    struct counters_script *e;
+    unsigned i;
+
+    for (i = h % COUNTERS_BUCKETS; (e = s->scripts[i]) != NULL; i = (i + 1) % COUNTERS_BUCKETS)
+        if (e->hash == h && e->len == len && strncmp(e->path, path, sizeof(e->path) - 1) == 0)
+            break;
+    *at = i;
+    return e;
+}
+
+static unsigned
+counters_hash(const char *path, size_t *len)
+{
+    unsigned h = 2166136261u;
+    const char *p;
+
+    for (p = path; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    *len = (size_t)(p - path);
+    return h;
+}
+
+/* The slot's entry for PATH, its running script (whole hash and length
+ * in the slot), made on first sight; slot locked. A worker
+ * keeps COUNTERS_SCRIPTS - 1 scripts apart, exactly; scripts first seen
+ * past that are counted together under "(other)", so a script is never
+ * split between its own entry and (other). NULL only when out of memory. */
 static struct counters_script *
 counters_script(struct counters_slot *s, const char *path)
 {
-    unsigned h = 2166136261u, i;
-    const char *p;
+    struct counters_script *e;
+    unsigned h = s->hash, i;
+    size_t len = s->len;
 
-    if (s->nscripts >= COUNTERS_SCRIPTS - 1)
+    if ((e = counters_find(s, path, h, len, &i)) != NULL)
+        return e;
+    if (s->nscripts >= COUNTERS_SCRIPTS - 1) {
         path = "(other)";
-    for (p = path; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    for (i = h % COUNTERS_BUCKETS; s->scripts[i]; i = (i + 1) % COUNTERS_BUCKETS)
-        if (strcmp(s->scripts[i]->path, path) == 0)
-            return s->scripts[i];
-    if ((s->scripts[i] = calloc(1, sizeof(**s->scripts))) == NULL) {
+        h = counters_hash(path, &len);
+        if ((e = counters_find(s, path, h, len, &i)) != NULL)
+            return e;
+    }
+    if ((e = s->scripts[i] = calloc(1, sizeof(**s->scripts))) == NULL) {
         log_syserr("cannot count the requests of %s", path);
         return NULL;
     }
     s->nscripts++;
-    counters_copy(s->scripts[i]->path, sizeof(s->scripts[i]->path), path);
-    return s->scripts[i];
+    e->hash = h;
+    e->len = len;
+    counters_copy(e->path, sizeof(e->path), path);
+    return e;
 }
 
 static void
@@ -122,8 +160,11 @@ counters_copy(char *dst, size_t len, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
 
-    if (n >= len)
+    if (n >= len) {
         n = len - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+            n--;            /* never half a UTF-8 character */
+    }
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
 }
@@ -146,8 +187,6 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     active = COUNTERS_ADD(counters_all.active, 1);
     if (active > COUNTERS_GET(counters_all.max_active))
         __atomic_store_n(&counters_all.max_active, active, __ATOMIC_RELAXED);
-    if (active >= counters_nslots)
-        COUNTERS_ADD(counters_all.max_children_reached, 1);
     if (worker < 1 || worker > counters_nslots)
         return;
     s = &counters_slots[worker - 1];
@@ -158,6 +197,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
     counters_copy(s->w.uri, sizeof(s->w.uri), uri);
+    s->hash = counters_hash(script ? script : "", &s->len);
     counters_copy(s->w.script, sizeof(s->w.script), script);
     s->w.content_length = content_length ? atoll(content_length) : 0;
     pthread_mutex_unlock(&s->lock);
@@ -232,6 +272,16 @@ counters_waited(long long ms)
     COUNTERS_ADD(counters_all.wait_ms, (unsigned long long)ms);
 }
 
+/* A request waits for a worker because none was free, WAITING in all
+ * now: php-fpm's "max children reached" counts such requests (not those
+ * that merely took the last idle worker); keep the most seen waiting. */
+void
+counters_wait(int waiting)
+{
+    COUNTERS_ADD(counters_all.max_children_reached, 1);
+    counters_queue(waiting);
+}
+
 /* WAITING requests wait for a worker now: keep the most seen. */
 void
 counters_queue(int waiting)
@@ -278,10 +328,18 @@ counters_worker(int worker, struct counters_worker *out)
     return 0;
 }
 
+/* By path, then by what tells apart two paths cut alike. */
 static int
 counters_by_path(const void *a, const void *b)
 {
-    return strcmp(((const struct counters_script *)a)->path, ((const struct counters_script *)b)->path);
+    const struct counters_script *x = a, *y = b;
+    int rc = strcmp(x->path, y->path);
+
+    if (rc != 0)
+        return rc;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
 /* Add B's figures to A (the same script, another worker). */
@@ -329,7 +387,7 @@ counters_scripts(struct counters_script **out)
     }
     qsort(all, (size_t)n, sizeof(*all), counters_by_path);
     for (i = 0, j = -1; i < n; i++) {
-        if (j >= 0 && strcmp(all[j].path, all[i].path) == 0)
+        if (j >= 0 && counters_by_path(&all[j], &all[i]) == 0)
             counters_merge(&all[j], &all[i]);
         else if (++j != i)
             all[j] = all[i];

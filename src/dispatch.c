@@ -48,12 +48,15 @@
  * at each connection that became readable with MSG_PEEK (the peek
  * function given at start): a status or ping request it takes and serves
  * itself; any other stays in the ready queue, untouched and in order, for
- * the next free worker. A worker that comes back idle wakes it, and it
+ * the next free worker. One not all there yet (its params or body still
+ * coming, as Apache writes them apart) is looked at again every
+ * DISPATCH_REPEEK_MS for DISPATCH_REPEEK_FOR_MS, then goes to the
+ * workers; so the service thread only ever reads a whole request. A worker that comes back idle wakes it, and it
  * hands the lead back. It leads only after no worker has led for
  * DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
  * sooner, so the lead never bounces between threads per request, and the
- * thread is woken at most once per grace period. It accepts new connections only while few wait
- * (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
+ * thread is woken at most once per grace period. It accepts new connections only while few
+ * requests wait (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
  * as before, so a stuck pool does not turn clients' retries into
  * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
  * path is as before but for one test when the last idle worker leaves.
@@ -86,6 +89,8 @@
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
 #define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
+#define DISPATCH_REPEEK_MS      5   /* a request not all there yet is looked at again */
+#define DISPATCH_REPEEK_FOR_MS 200  /* for so long, then a worker serves it */
 #define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
                                        * before the service thread leads */
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
@@ -133,6 +138,11 @@ struct dispatch {
     int             service_leads, service_waiting;
     int             service[DISPATCH_SERVICE_QUEUE];
     int             nservice;
+    struct {                        /* requests not all there when peeked */
+        int         fd;
+        long long   since;
+    }               later[DISPATCH_SERVICE_QUEUE];
+    int             nlater;
     int             unpeeked;   /* the last ones of ready[] not peeked at */
     dispatch_peek_fn peek;
     /* the leader's poll set; only the current leader uses it */
@@ -246,7 +256,8 @@ dispatch_ready_push(struct dispatch *d, int fd)
     }
     d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
     d->nready++;
-    counters_queue(d->nready);      /* the status page's max listen queue */
+    if (d->service_leads)           /* no worker was free: it waits */
+        counters_wait(d->nready);
     return 0;
 }
 
@@ -265,17 +276,63 @@ dispatch_ready_pop(struct dispatch *d)
     return fd;
 }
 
+/* The service thread leads: FD's request is taken for it when it is a
+ * status or ping request all there, held to be looked at again when not
+ * all there yet, closed when the client hung up with nothing sent; 0
+ * when none of these (a worker's). Lock held. */
+static int
+dispatch_service_take(struct dispatch *d, int fd, long long now)
+{
+    int rc = d->peek(fd);
+
+    if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE) {
+        d->service[d->nservice++] = fd;
+        return 1;
+    }
+    if (rc == DISPATCH_PEEK_GONE) {
+        close(fd);          /* a probe: no request, nothing waited */
+        return 1;
+    }
+    if (rc == DISPATCH_PEEK_LATER && d->nlater < DISPATCH_SERVICE_QUEUE) {
+        d->later[d->nlater].fd = fd;
+        d->later[d->nlater++].since = now;
+        return 1;
+    }
+    return 0;
+}
+
 /* FD has a request: the service thread's when it leads and the request
  * is one of its own (status, ping), else the workers'; lock held. */
 static void
 dispatch_queue(struct dispatch *d, int fd)
 {
-    if (d->service_leads && d->peek && d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd)) {
-        d->service[d->nservice++] = fd;
+    if (d->service_leads && d->peek && dispatch_service_take(d, fd, pool_now_ms()))
         return;
-    }
     if (dispatch_ready_push(d, fd) == 0 && !d->service_leads)
         d->unpeeked++;
+}
+
+/* The service thread leads: requests that were not all there, looked at
+ * again; those still not whole after DISPATCH_REPEEK_FOR_MS, or not
+ * status, go to the workers. Lock held. */
+static void
+dispatch_service_repeek(struct dispatch *d)
+{
+    long long now = pool_now_ms();
+    int i, n = d->nlater;
+
+    d->nlater = 0;
+    for (i = 0; i < n; i++) {
+        int fd = d->later[i].fd, rc = d->peek(fd);
+        if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE)
+            d->service[d->nservice++] = fd;
+        else if (rc == DISPATCH_PEEK_LATER && now - d->later[i].since < DISPATCH_REPEEK_FOR_MS)
+            d->later[d->nlater++] = d->later[i];
+        else if (rc == DISPATCH_PEEK_GONE)
+            close(fd);
+        else
+            dispatch_ready_push(d, fd);
+    }
 }
 
 /* The service thread takes the lead: requests queued while a worker led
@@ -285,26 +342,27 @@ static void
 dispatch_service_scan(struct dispatch *d)
 {
     int i, kept = d->nready - d->unpeeked, n = d->nready;
+    long long now = pool_now_ms();
 
     if (d->peek == NULL || d->unpeeked == 0)
         return;
     for (i = n - d->unpeeked; i < n; i++) {
         int fd = d->ready[(d->ready_head + i) % d->ready_cap];
-        if (d->nservice < DISPATCH_SERVICE_QUEUE && d->peek(fd))
-            d->service[d->nservice++] = fd;
-        else
+        if (!dispatch_service_take(d, fd, now))
             d->ready[(d->ready_head + kept++) % d->ready_cap] = fd;
     }
     d->nready = kept;
     d->unpeeked = 0;
 }
 
-/* The service thread leads and enough new connections wait for a worker:
- * leave the rest in the backlog. Lock held. */
+/* The service thread leads and enough requests wait for a worker: leave
+ * the rest in the backlog. Connections that sent nothing do not count
+ * (they are parked and time out as under a worker's lead), or a few
+ * silent clients would shut status out. Lock held. */
 static int
 dispatch_service_full(const struct dispatch *d)
 {
-    return d->service_leads && d->nready + d->nparked - d->nkept >= DISPATCH_SERVICE_ACCEPT;
+    return d->service_leads && d->nready >= DISPATCH_SERVICE_ACCEPT;
 }
 
 static void
@@ -497,6 +555,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
         at = d->parked[0].since + (long long)d->keepalive_timeout * 1000;
     if (d->accept_resume > now && (at < 0 || d->accept_resume < at))
         at = d->accept_resume;
+    if (d->nlater > 0 && (at < 0 || now + DISPATCH_REPEEK_MS < at))
+        at = now + DISPATCH_REPEEK_MS;
     if (d->fd_failed > 0 && (at < 0 || d->fd_report_at < at))
         at = d->fd_report_at;
     if (at < 0)
@@ -593,6 +653,8 @@ dispatch_lead(struct dispatch *d, long long idle_at)
             continue;
         }
         dispatch_collect(d, n);
+        if (d->nlater > 0)
+            dispatch_service_repeek(d);
     }
     d->leader = 0;
     return idle;
@@ -724,7 +786,7 @@ dispatch_service_wait(struct dispatch *d, int how)
 int
 dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
 {
-    int fd, graced = 0;
+    int fd, i, graced = 0;
 
     pthread_mutex_lock(&d->lock);
     d->peek = peek;
@@ -754,6 +816,9 @@ dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
         if (d->nservice == 0)
             dispatch_lead(d, 0);
         d->service_leads = 0;
+        for (i = 0; i < d->nlater; i++)     /* a worker looks at them now */
+            dispatch_queue(d, d->later[i].fd);
+        d->nlater = 0;
         if (d->followers > 0)
             pthread_cond_signal(&d->cond);  /* an idle worker leads now */
     }
@@ -826,6 +891,8 @@ dispatch_destroy(struct dispatch *d)
         close(fd);
     while (d->nservice > 0)
         close(d->service[--d->nservice]);
+    while (d->nlater > 0)
+        close(d->later[--d->nlater].fd);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
     close(d->wake[0]);

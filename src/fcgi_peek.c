@@ -6,8 +6,11 @@
  * The dispatcher's service thread uses it to pick out status and ping
  * requests when every worker is busy (dispatch.c). Only the first
  * FCGI_PEEK_MAX bytes are looked at and nothing is waited for: a
- * parameter not there yet, or past them, is "not found", and the request
- * is served by a worker as any other. The parse is bounded by what was
+ * parameter is found only when the whole request (through its empty
+ * STDIN record) is in them, so that the service thread never waits on a
+ * client. A request not all there yet is one to look at again later
+ * (the dispatcher does, for a while); one past FCGI_PEEK_MAX is served by
+ * a worker as any other. The parse is bounded by what was
  * read; nothing from the wire is trusted as a length without a check.
  */
 #include <errno.h>
@@ -20,6 +23,7 @@
 #define FCGI_HEADER_LEN      8
 #define FCGI_TYPE_BEGIN      1
 #define FCGI_TYPE_PARAMS     4
+#define FCGI_TYPE_STDIN      5
 
 /* A name-value length at P (1 or 4 bytes); 0 when it does not fit. */
 static size_t
@@ -37,7 +41,10 @@ fcgi_peek_length(const unsigned char *p, size_t left, size_t *len)
     return 4;
 }
 
-/* Look for NAME in the name-value pairs PAIRS[0..LEN). */
+/* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
+ * on libfcgi's "name=value" strings (request_find_vars): the first
+ * string that starts with "NAME=" wins, so a pair named "NAME=x" before
+ * NAME gives "x=" and its value. */
 static int
 fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *out, size_t outlen)
 {
@@ -50,11 +57,17 @@ fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *
         at += a + b;
         if (nlen > len - at || vlen > len - at - nlen)
             return 0;       /* cut off: the rest has not been read */
-        if (nlen == want && memcmp(pairs + at, name, nlen) == 0) {
-            if (vlen >= outlen)
+        if (nlen >= want && memcmp(pairs + at, name, want) == 0 &&
+            (nlen == want || pairs[at + want] == '=')) {
+            size_t head = nlen == want ? 0 : nlen - want;   /* "=x" of "NAME=x" */
+            if (head + vlen >= outlen)
                 return 0;
-            memcpy(out, pairs + at + nlen, vlen);
-            out[vlen] = '\0';
+            if (head > 0) {
+                memcpy(out, pairs + at + want + 1, head - 1);
+                out[head - 1] = '=';
+            }
+            memcpy(out + head, pairs + at + nlen, vlen);
+            out[head + vlen] = '\0';
             return 1;
         }
         at += nlen + vlen;
@@ -62,32 +75,41 @@ fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *
     return 0;
 }
 
-/* NAME's value in the records WIRE[0..LEN) into OUT: 1 found, 0 not. */
+/* NAME's value in the records WIRE[0..LEN) into OUT, FCGI_PEEK_*: found
+ * only when the whole request is there, up to its empty STDIN record, so
+ * that whoever reads it never waits on the client; a request cut short
+ * by LEN is one to look at again, unless LEN filled FCGI_PEEK_MAX. */
 int
 fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out, size_t outlen)
 {
     unsigned char pairs[FCGI_PEEK_MAX];
     size_t at = 0, npairs = 0;
+    int found = -1;         /* -1: the params have not ended */
 
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
         size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
-        if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS))
-            break;
-        if (h[1] == FCGI_TYPE_PARAMS && clen == 0)
-            break;          /* the end of the params */
-        if (clen > len - at - FCGI_HEADER_LEN)
-            clen = len - at - FCGI_HEADER_LEN;  /* partly read */
-        if (h[1] == FCGI_TYPE_PARAMS) {
+        if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS &&
+                          h[1] != FCGI_TYPE_STDIN))
+            return FCGI_PEEK_NONE;
+        if (clen + plen > len - at - FCGI_HEADER_LEN)
+            break;          /* not all here yet */
+        if (h[1] == FCGI_TYPE_PARAMS && found < 0) {
             size_t take = clen < sizeof(pairs) - npairs ? clen : sizeof(pairs) - npairs;
             memcpy(pairs + npairs, h + FCGI_HEADER_LEN, take);
             npairs += take;
+            if (clen == 0)
+                found = fcgi_peek_pairs(pairs, npairs, name, out, outlen);
         }
-        if (plen + clen > len - at - FCGI_HEADER_LEN)
-            break;
+        if (h[1] == FCGI_TYPE_STDIN && clen == 0)
+            return found == 1 ? FCGI_PEEK_FOUND : FCGI_PEEK_NONE;
         at += FCGI_HEADER_LEN + clen + plen;
     }
-    return fcgi_peek_pairs(pairs, npairs, name, out, outlen);
+    if (found == 0 || len >= FCGI_PEEK_MAX)
+        return FCGI_PEEK_NONE;
+    if (found < 0 && fcgi_peek_pairs(pairs, npairs, name, out, outlen))
+        found = 1;          /* the first such pair is complete: later ones cannot win */
+    return found == 1 ? FCGI_PEEK_FOUND_LATER : FCGI_PEEK_LATER;
 }
 
 /* NAME's value in the request waiting on FD, without reading it. */
@@ -100,7 +122,9 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
     do
         n = recv(fd, wire, sizeof(wire), MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        return 0;
+    if (n == 0)
+        return FCGI_PEEK_GONE;
+    if (n < 0)
+        return FCGI_PEEK_NONE;
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
 }

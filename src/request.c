@@ -153,6 +153,7 @@ request_reset(struct request *r)
     r->headers_sent = 0;
     r->has_length = 0;
     r->client_gone = 0;
+    r->no_keep = 0;
 }
 
 int
@@ -236,6 +237,7 @@ request_status_text(int code)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 413: return "Request Entity Too Large";
+    case 503: return "Service Unavailable";
     default:  return "Internal Server Error";
     }
 }
@@ -263,8 +265,11 @@ request_error(struct request *r, int code, const char *reason)
     char line[128];
     const char *text = request_status_text(code);
 
-    log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
-            r->worker, r->id, r->script ? r->script : "-", code, text, reason);
+    if (r->worker == REQUEST_SERVICE)
+        log_msg(LOG_LEVEL_WARN, "service thread request %s: %d %s: %s", r->id, code, text, reason);
+    else
+        log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
+                r->worker, r->id, r->script ? r->script : "-", code, text, reason);
     if (r->headers_sent) {
         log_err("worker %d request %s: %s: headers were already sent; the response is cut short",
                 r->worker, r->id, r->script ? r->script : "-");
@@ -531,7 +536,7 @@ request_run(struct request *r, const struct file_id *id)
 static void
 request_status(struct request *r, enum status_which which)
 {
-    const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp);
+    const char *method = r->vars.request_method;
     const char *ctype = "text/plain;charset=UTF-8";
     int rc = 0;
 
@@ -577,6 +582,16 @@ request_handle(struct request *r)
     request_find_vars(r->fcgx.envp, &r->vars);
     counters_accept();
     which = status_match(r->conf, r->vars.script_name);
+    if (which == STATUS_NONE && r->worker == REQUEST_SERVICE) {
+        /* the service thread took it for status or ping, but it is not
+         * one (a reload changed the paths since): never a script here */
+        request_error(r, 503, "not a status or ping request, and no worker is free");
+        request_finish(r);
+        r->no_keep = 1;
+        conf_release(r->conf);
+        r->conf = NULL;
+        return;
+    }
     if (which != STATUS_NONE) {
         request_status(r, which);
         conf_release(r->conf);

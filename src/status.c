@@ -64,11 +64,26 @@ status_peek(int fd)
 {
     char name[1024];
     struct conf *c = conf_acquire();
-    int rc = 0;
+    int rc = DISPATCH_PEEK_NOT;
 
-    if ((c->status_path || c->ping_path) &&
-        fcgi_peek_param(fd, "SCRIPT_NAME", name, sizeof(name)) == 1)
-        rc = status_match(c, name) != STATUS_NONE;
+    if (c->status_path || c->ping_path) {
+        switch (fcgi_peek_param(fd, "SCRIPT_NAME", name, sizeof(name))) {
+        case FCGI_PEEK_FOUND:
+            rc = status_match(c, name) != STATUS_NONE ? DISPATCH_PEEK_OURS : DISPATCH_PEEK_NOT;
+            break;
+        case FCGI_PEEK_FOUND_LATER:
+            rc = status_match(c, name) != STATUS_NONE ? DISPATCH_PEEK_LATER : DISPATCH_PEEK_NOT;
+            break;
+        case FCGI_PEEK_LATER:
+            rc = DISPATCH_PEEK_LATER;
+            break;
+        case FCGI_PEEK_GONE:
+            rc = DISPATCH_PEEK_GONE;
+            break;
+        default:
+            break;
+        }
+    }
     conf_release(c);
     return rc;
 }

@@ -14,28 +14,76 @@
 
 #define STATUS_TEXT_PAD 22      /* php-fpm's column: "max active processes: " */
 
-/* Append S with the characters FMT's syntax needs escaped. */
+/* The length of the valid UTF-8 character at S (1-4), or 0: a stray or
+ * overlong byte, a surrogate, past U+10FFFF, or cut short. */
+size_t
+status_utf8_len(const unsigned char *s)
+{
+    size_t n, i;
+    unsigned long cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;       /* also the string's end */
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* One control character of a value, so that it never starts a line or
+ * breaks a format's syntax: JSON's escape, else a visible \xNN. */
+static int
+status_escape_control(struct buf *b, unsigned char ch, enum status_format fmt)
+{
+    if (fmt == STATUS_FMT_JSON)
+        return buf_printf(b, "\\u%04x", ch);
+    return buf_printf(b, "\\x%02x", ch);
+}
+
+/* Append S with the characters FMT's syntax needs escaped: markup in XML
+ * and HTML, quotes in JSON, control characters in all; bytes that are
+ * not UTF-8 become U+FFFD, as each format is sent as UTF-8. */
 static int
 status_escape(struct buf *b, const char *s, enum status_format fmt)
 {
-    int rc = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = 0, markup = fmt == STATUS_FMT_XML || fmt == STATUS_FMT_HTML;
+    size_t n;
 
-    for (; *s && rc == 0; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (fmt == STATUS_FMT_JSON && (ch == '"' || ch == '\\'))
+    while (*p && rc == 0) {
+        unsigned char ch = *p;
+        n = 1;
+        if (ch < 0x20 || ch == 0x7f)
+            rc = status_escape_control(b, ch, fmt);
+        else if (fmt == STATUS_FMT_JSON && (ch == '"' || ch == '\\'))
             rc = buf_printf(b, "\\%c", ch);
-        else if (fmt == STATUS_FMT_JSON && ch < 0x20)
-            rc = buf_printf(b, "\\u%04x", ch);
-        else if (fmt != STATUS_FMT_JSON && ch == '&')
+        else if (markup && ch == '&')
             rc = buf_puts(b, "&amp;");
-        else if (fmt != STATUS_FMT_JSON && ch == '<')
+        else if (markup && ch == '<')
             rc = buf_puts(b, "&lt;");
-        else if (fmt != STATUS_FMT_JSON && ch == '>')
+        else if (markup && ch == '>')
             rc = buf_puts(b, "&gt;");
-        else if (fmt != STATUS_FMT_JSON && ch == '"')
+        else if (markup && ch == '"')
             rc = buf_puts(b, "&quot;");
-        else
-            rc = buf_append(b, s, 1);
+        else if ((n = status_utf8_len(p)) == 0) {
+            rc = buf_puts(b, "\xef\xbf\xbd");  /* U+FFFD */
+            n = 1;
+        } else
+            rc = buf_append(b, (const char *)p, n);
+        p += n;
     }
     return rc;
 }

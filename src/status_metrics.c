@@ -31,7 +31,7 @@ static const struct status_metric status_metrics_table[] = {
     { "idle processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"idle\"", 1 },
     { "active processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"active\"", 1 },
     { "max active processes", "luafcgid_max_active_processes", "gauge", "Most workers busy at once.", NULL, 1 },
-    { "max children reached", "luafcgid_max_children_reached", "counter", "Requests that took the last idle worker.", NULL, 1 },
+    { "max children reached", "luafcgid_max_children_reached", "counter", "Requests that waited because no worker was free.", NULL, 1 },
     { "slow requests", "luafcgid_slow_requests", "counter", "Requests that ran past slowtime.", NULL, 1 },
     { "state waits", "luafcgid_state_waits", "counter", "Requests that waited for a Lua state.", NULL, 1 },
     { "state wait ms", "luafcgid_state_wait_seconds", "counter", "Time requests waited for a Lua state.", NULL, 1e-3 },
@@ -81,15 +81,27 @@ status_metrics_field(const struct status_field *f, int n, const char *key)
     return NULL;
 }
 
-/* A label value with OpenMetrics' escapes. */
+/* A label value with OpenMetrics' escapes; bytes that are not UTF-8
+ * become U+FFFD, as the exposition is UTF-8. */
 static int
 status_metrics_label(struct buf *b, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     int rc = 0;
+    size_t n;
 
-    for (; *s && rc == 0; s++)
-        rc = *s == '\\' ? buf_puts(b, "\\\\") : *s == '"' ? buf_puts(b, "\\\"") :
-             *s == '\n' ? buf_puts(b, "\\n") : buf_append(b, s, 1);
+    for (; *p && rc == 0; p += n) {
+        n = 1;
+        if (*p == '\\' || *p == '"')
+            rc = buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            rc = buf_puts(b, "\\n");
+        else if ((n = status_utf8_len(p)) == 0) {
+            rc = buf_puts(b, "\xef\xbf\xbd");
+            n = 1;
+        } else
+            rc = buf_append(b, (const char *)p, n);
+    }
     return rc;
 }
 

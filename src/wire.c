@@ -207,14 +207,21 @@ wire_can_keep(const struct wire *w)
     return w->ended && !w->past_end && !w->failed;
 }
 
-/* "worker N", with the request id once the parameters gave it. */
+/* "worker N" (number 0 is the service thread, worker.c), with the
+ * request id once the parameters gave it. */
 static const char *
 wire_who(const struct wire *w, char *out, size_t size)
 {
-    if (w->reqid != NULL)
-        snprintf(out, size, "worker %d request %s", w->worker, w->reqid);
+    char who[32];
+
+    if (w->worker == 0)
+        snprintf(who, sizeof(who), "service thread");
     else
-        snprintf(out, size, "worker %d", w->worker);
+        snprintf(who, sizeof(who), "worker %d", w->worker);
+    if (w->reqid != NULL)
+        snprintf(out, size, "%s request %s", who, w->reqid);
+    else
+        snprintf(out, size, "%s", who);
     return out;
 }
 

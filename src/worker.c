@@ -59,6 +59,7 @@
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 #define WORKER_DRAIN_SLACK 65536  /* record headers and padding over maxpost */
 #define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
+#define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
 
 struct worker {
     pthread_t        thread;
@@ -168,6 +169,8 @@ worker_serve(struct worker *w, int fd)
     request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
+    if (r->worker == REQUEST_SERVICE)   /* never held by one client */
+        w->wire.deadline = pool_now_ms() + WORKER_SERVICE_MS;
     if ((idle = wire_mgmt_idle(&w->wire)) != 0) {
         /* only management records came, answered: wait parked, or close */
         wire_end(&w->wire);
@@ -190,7 +193,7 @@ worker_serve(struct worker *w, int fd)
     w->wire.reqid = r->id;
     keep = f->keepConnection;
     request_handle(r);          /* stops the request's clock while Lua runs */
-    if (r->client_gone)
+    if (r->client_gone || r->no_keep)
         keep = 0;
     f->keepConnection = 1;
     f->detached = 1;

@@ -51,17 +51,51 @@ main(void)
     len += record(wire + len, 4, params, 10, 6);
     len += record(wire + len, 4, params + 10, plen - 10, 3);
     len += record(wire + len, 4, "", 0, 0);
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_FOUND_LATER,
+       "found, but not whole before the request's end: its reader would wait");
+    is_str(out, "/status", "its value already");
+    ok(fcgi_find_param(wire, 8 + 8 + 8 + 10, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_LATER,
+       "params still coming: look again later");
+    len += record(wire + len, 5, "", 0, 0);
 
-    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 1, "found across records");
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_FOUND, "found across records");
     is_str(out, "/status", "its value");
     ok(fcgi_find_param(wire, len, "SCRIPT_FILENAME", out, sizeof(out)) == 0, "an absent name is not found");
-    ok(fcgi_find_param(wire, len - 12, "SCRIPT_NAME", out, sizeof(out)) == 0,
-       "a value not all read yet is not found");
-    ok(fcgi_find_param(wire, 5, "SCRIPT_NAME", out, sizeof(out)) == 0, "half a header is nothing");
-    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, 4) == 0, "a value longer than the room is not cut");
+    ok(fcgi_find_param(wire, len - 20, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_LATER,
+       "a value not all read yet is one to look at again");
+    ok(fcgi_find_param(wire, 5, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_LATER, "half a header: look again");
+    ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, 4) == FCGI_PEEK_NONE,
+       "a value longer than the room is not cut");
     wire[8 + 8 + 8] = 0x7f;     /* the first name length, past the end */
     ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 0, "a length past the data is refused");
     wire[8 + 8 + 8] = 14;
+
+    /* a pair named "SCRIPT_NAME=/x" first: libfcgi's string is
+     * "SCRIPT_NAME=/x=", which the request reads as the value "/x=" */
+    {
+        unsigned char w2[512];
+        char p2[256];
+        size_t l2 = 0, n2 = 0;
+        l2 += record(w2, 1, "\0\1\0\0\0\0\0\0", 8, 0);
+        n2 += pair(p2 + n2, "SCRIPT_NAME=/x", "");
+        n2 += pair(p2 + n2, "SCRIPT_NAME", "/ping");
+        l2 += record(w2 + l2, 4, p2, n2, 0);
+        l2 += record(w2 + l2, 4, "", 0, 0);
+        l2 += record(w2 + l2, 5, "", 0, 0);
+        ok(fcgi_find_param(w2, l2, "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_FOUND,
+           "a name that starts with NAME=");
+        is_str(out, "/x=", "is read as the request reads it");
+    }
+
+    {
+        unsigned char big[FCGI_PEEK_MAX];
+        memset(big, 0, sizeof(big));
+        memcpy(big, wire, 16 + 8);
+        big[16 + 4] = 0xff;     /* params longer than is looked at */
+        big[16 + 5] = 0xff;
+        ok(fcgi_find_param(big, sizeof(big), "SCRIPT_NAME", out, sizeof(out)) == FCGI_PEEK_NONE,
+           "a request past FCGI_PEEK_MAX is a worker's");
+    }
 
     /* through a socket: peeked, still there to read */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[0], wire, len) == (ssize_t)len) {
