@@ -27,5 +27,7 @@ int        state_is_exit(lua_State *L, int idx);
 size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_traceback(lua_State *L);
+long long  state_time_left(lua_State *L);
+int        state_raise_timeout(lua_State *L);
 
 #endif

@@ -18,19 +18,25 @@
  *   then the answer is the C library's: nil, "NAME: Too many open files".
  * - Each file is made close-on-exec. (os.execute closes every descriptor
  *   above 2 in its command anyway; this covers C modules that exec.)
- * - A file that turns out to be the daemon's descriptor 0, 1 or 2 (same
- *   device and inode, looked up after opening, so no name can get round
- *   it) is closed again and refused. The name is looked up before
- *   opening too, so that mode "w" does not truncate the daemon's output
- *   first (a name swapped between the two looks is still caught by the
- *   second, after the truncation; a command run by os.execute can write
- *   to descriptors 1 and 2 anyway).
+ * - io.open with a name opens it once, with open(2): O_NONBLOCK, so a
+ *   FIFO swapped in cannot block, and without O_TRUNC. The descriptor is
+ *   then checked, not the name: a FIFO, a socket, the daemon's
+ *   descriptor 0, 1 or 2 (same device and inode), or what pathguard.c
+ *   refuses in /proc (by the descriptor's /proc/self/fd link) is closed
+ *   and refused; only then is "w" truncated and the handle made. With
+ *   LuaJIT, whose handles only its io.open makes, that io.open opens the
+ *   descriptor's /proc/self/fd link: the same file, one descriptor more
+ *   for a moment.
+ * - io.lines with a name still looks the name up before opening and the
+ *   descriptor after (not a write, so nothing is truncated).
  *
  * loadfile, dofile and require refuse the standard files too (chunk.c);
  * they close their file before returning, so they are not counted.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,6 +48,7 @@
 #include "luafcgid.h"
 #include "iolib.h"
 #include "luawrap.h"
+#include "pathguard.h"
 
 #define IOLIB_STDIO "the daemon's standard files are not available to scripts"
 
@@ -178,20 +185,158 @@ iolib_call_original(lua_State *L)
     return lua_gettop(L);
 }
 
+/* open(2) flags for the fopen MODE, without O_TRUNC: truncating waits
+ * for the check. -1 for a mode fopen refuses. */
+static int
+iolib_mode_flags(const char *mode, int *trunc)
+{
+    int plus = strchr(mode, '+') != NULL;
+
+    *trunc = 0;
+    switch (mode[0]) {
+    case 'r':
+        return plus ? O_RDWR : O_RDONLY;
+    case 'w':
+        *trunc = 1;
+        return (plus ? O_RDWR : O_WRONLY) | O_CREAT;
+    case 'a':
+        return (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND;
+    default:
+        return -1;
+    }
+}
+
+/* Why the file open on FD, opened to write or not, is refused, or NULL:
+ * what it is, not the name it was opened by. */
+static const char *
+iolib_fd_refuse(int fd, int write)
+{
+    char link[64], target[PATH_MAX];
+    struct stat st;
+    ssize_t n;
+
+    if (fstat(fd, &st) != 0)
+        return strerror(errno);
+    if (S_ISFIFO(st.st_mode))
+        return "not allowed (a FIFO)";
+    if (S_ISSOCK(st.st_mode))
+        return "not allowed (a socket)";
+    if (iolib_stat_is_stdio(&st, -1))
+        return IOLIB_STDIO;
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    if ((n = readlink(link, target, sizeof(target) - 1)) < 0)
+        return NULL;            /* no /proc: the name was checked already */
+    target[n] = '\0';
+    return pathguard_resolved(target, write);
+}
+
+/* Empty FD as "w" would have: a regular file only (a device, /dev/null,
+ * cannot be truncated and need not be). */
+static int
+iolib_truncate(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -1;
+    return S_ISREG(st.st_mode) ? ftruncate(fd, 0) : 0;
+}
+
+/* Open NAME in MODE once, check what was opened and truncate after: the
+ * descriptor, or -1 with *WHY and *ERR set. O_NONBLOCK for the open only,
+ * so that a FIFO swapped in for the name cannot block it. */
+static int
+iolib_open_checked(const char *name, const char *mode, const char **why, int *err)
+{
+    int trunc, flags = iolib_mode_flags(mode, &trunc), fd;
+
+    *err = EINVAL;
+    *why = strerror(EINVAL);
+    if (flags < 0)
+        return -1;
+    if ((fd = open(name, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666)) < 0) {
+        *err = errno;
+        *why = strerror(errno);
+        return -1;
+    }
+    *err = EACCES;
+    if ((*why = iolib_fd_refuse(fd, (flags & O_ACCMODE) != O_RDONLY)) == NULL &&
+        fcntl(fd, F_SETFL, flags & O_APPEND) == 0 && (!trunc || iolib_truncate(fd) == 0))
+        return fd;
+    if (*why == NULL) {
+        *err = errno;
+        *why = strerror(errno);
+    }
+    close(fd);
+    return -1;
+}
+
+#ifndef LF_LUAJIT
+/* The checked FD as a Lua 5.1 file handle, with the environment of the
+ * original io.open (upvalue 1), which gives the handle its close. The
+ * descriptor is closed when it will not open. [-0, +1|3, m] */
+static int
+iolib_handle(lua_State *L, const char *name, const char *mode, int fd)
+{
+    FILE **fp = lua_newuserdata(L, sizeof(FILE *));
+
+    *fp = NULL;
+    luaL_getmetatable(L, LUA_FILEHANDLE);
+    lua_setmetatable(L, -2);
+    lua_getfenv(L, lua_upvalueindex(1));
+    lua_setfenv(L, -2);
+    if ((*fp = fdopen(fd, mode)) == NULL) {
+        int err = errno;
+
+        close(fd);
+        lua_pop(L, 1);
+        return iolib_fail(L, name, strerror(err), err);
+    }
+    return 1;
+}
+#else
+/* LuaJIT's handles are its own: the original opens the descriptor's
+ * /proc/self/fd link, which leads to that very file whatever the name
+ * leads to meanwhile ("w" truncates the checked file again). */
+static int
+iolib_handle(lua_State *L, const char *name, const char *mode, int fd)
+{
+    int n;
+
+    lua_settop(L, 0);
+    lua_pushfstring(L, "/proc/self/fd/%d", fd);
+    lua_pushstring(L, mode);
+    n = iolib_call_original(L);
+    close(fd);
+    if (n >= 2 && lua_isnil(L, 1)) {
+        lua_pushfstring(L, "%s: %s", name, strerror((int)lua_tointeger(L, 3)));
+        lua_replace(L, 2);
+    }
+    return n;
+}
+#endif
+
 /* io.open(name [, mode]), io.tmpfile(): as the originals (upvalue 1),
- * within the limit and never a standard file. [-?, +1|3, e] */
+ * within the limit and never a standard file. A name is opened and
+ * checked here, once, by its descriptor. [-?, +1|3, e] */
 static int
 iolib_open(lua_State *L)
 {
     const char *name = lua_tostring(L, 1);   /* NULL for io.tmpfile */
-    int n;
+    const char *mode, *why;
+    int n, fd, err;
 
     if (!iolib_room(L))
         return iolib_fail(L, name, strerror(EMFILE), EMFILE);
-    if (name != NULL && iolib_name_is_stdio(name))
-        return iolib_fail(L, name, IOLIB_STDIO, EACCES);
-    n = iolib_call_original(L);
-    if (n >= 1 && iolib_adopt(L, 1) != 0)
+    if (name == NULL) {
+        n = iolib_call_original(L);
+    } else {
+        mode = luaL_optstring(L, 2, "r");
+        if ((fd = iolib_open_checked(name, mode, &why, &err)) < 0)
+            return iolib_fail(L, name, why, err);
+        n = iolib_handle(L, name, mode, fd);
+    }
+    if (n >= 1 && iolib_adopt(L, -n) != 0)
         return iolib_fail(L, name, IOLIB_STDIO, EACCES);
     return n;
 }

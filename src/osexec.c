@@ -11,6 +11,11 @@
  * set by configure), else fork and exec with only async-signal-safe calls
  * between them. Installed by oslib.c with the rest of the per-state
  * library.
+ *
+ * No count hook fires while C waits, so the wait itself keeps the
+ * request's deadline (state_time_left): the command leads its own process
+ * group, and at the deadline the group is killed, the command reaped and
+ * the timeout raised as the hook raises it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,12 +24,14 @@
 #include <spawn.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/wait.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
 #include "osexec.h"
+#include "state.h"
 
 #define OSEXEC_SHELL "/bin/sh"
 
@@ -68,7 +75,9 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
     }
     if ((err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
         (err = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0 &&
-        (err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
+        (err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP)) == 0 &&
+        (err = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
         (err = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
         (err = posix_spawnattr_setsigdefault(&attr, reset)) == 0)
         err = posix_spawn(pid, OSEXEC_SHELL, &fa, &attr, argv, environ);
@@ -98,6 +107,7 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
     if ((child = fork()) < 0)
         return errno;
     if (child == 0) {
+        setpgid(0, 0);
         for (sig = 1; sig < NSIG; sig++)
             if (sigismember(reset, sig) == 1)
                 sigaction(sig, &dfl, NULL);
@@ -113,10 +123,65 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
         execve(OSEXEC_SHELL, argv, environ);
         _exit(127);
     }
+    setpgid(child, child);      /* either side may run first */
     *pid = child;
     return 0;
 }
 #endif
+
+enum { OSEXEC_DONE, OSEXEC_FAILED, OSEXEC_LATE };
+
+static long long
+osexec_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for PID without a bound: LEFT_MS < 0. */
+static int
+osexec_wait_forever(pid_t pid, int *status)
+{
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR)
+            return OSEXEC_FAILED;
+    return OSEXEC_DONE;
+}
+
+/* Wait for PID at most LEFT_MS ms (no bound when negative). Polls with
+ * sleeps growing from 1 ms to 50 ms: a short command costs little, a long
+ * one a few wakeups a second. Late, the command's whole process group
+ * (it is its leader: a pipeline, a background job) is killed and PID
+ * reaped, so nothing it started outlives the request. */
+static int
+osexec_wait(pid_t pid, int *status, long long left_ms)
+{
+    struct timespec nap = { 0, 1000000 };
+    long long end_ms;
+    pid_t got;
+
+    if (left_ms < 0)
+        return osexec_wait_forever(pid, status);
+    end_ms = osexec_now_ms() + left_ms;
+    for (;;) {
+        if ((got = waitpid(pid, status, WNOHANG)) == pid)
+            return OSEXEC_DONE;
+        if (got < 0 && errno != EINTR)
+            return OSEXEC_FAILED;
+        if (osexec_now_ms() >= end_ms)
+            break;
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 50000000)
+            nap.tv_nsec *= 2;
+        if (nap.tv_nsec > 50000000)
+            nap.tv_nsec = 50000000;
+    }
+    kill(-pid, SIGKILL);
+    osexec_wait_forever(pid, status);
+    return OSEXEC_LATE;
+}
 
 /*
  * os.execute([command]): /bin/sh -c COMMAND, its wait status, as Lua 5.1.
@@ -149,11 +214,14 @@ osexec_execute(lua_State *L)
         lua_pushinteger(L, -1);         /* what system() answers when it cannot fork */
         return 1;
     }
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            lua_pushinteger(L, -1);
-            return 1;
-        }
-    lua_pushinteger(L, status);
-    return 1;
+    switch (osexec_wait(pid, &status, state_time_left(L))) {
+    case OSEXEC_LATE:
+        return state_raise_timeout(L);
+    case OSEXEC_FAILED:
+        lua_pushinteger(L, -1);
+        return 1;
+    default:
+        lua_pushinteger(L, status);
+        return 1;
+    }
 }

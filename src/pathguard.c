@@ -21,10 +21,9 @@
  * ".." lead to the same answer. A refused name gives nil, "<path>: not
  * allowed", as a failed open does, or raises it where the original raises.
  *
- * What is left is a race: a script that swaps a symlink between the check
- * and the open. Writing /proc/<n>/mem needs the link to point there at the
- * moment of the open, which the check of the name it resolved to refuses;
- * the mode check does not depend on the name.
+ * A name swapped between this check and the open is caught for io.open
+ * (and io.input, io.output, which go through it): iolib.c checks the
+ * descriptor it opened, by what it is and where /proc says it leads.
  */
 #include <errno.h>
 #include <limits.h>
@@ -97,8 +96,9 @@ pathguard_proc_entry(const char *p)
     return 1;
 }
 
-/* Why the resolved path R is refused, or NULL. */
-static const char *
+/* Why the resolved path R is refused, or NULL. Also asked by iolib.c of
+ * what a descriptor it opened turned out to be. */
+const char *
 pathguard_resolved(const char *r, int write)
 {
     if (strncmp(r, "/proc", 5) != 0 || (r[5] != '/' && r[5] != '\0'))

@@ -144,6 +144,39 @@ strlib_charge(lua_State *L, size_t units)
     }
 }
 
+/* The time left before L's deadline in ms: -1 for none (timeout off, or
+ * a state state.c did not open), 0 once over it. For the C calls that
+ * wait (os.execute), which no hook can interrupt. */
+long long
+state_time_left(lua_State *L)
+{
+    void *ud;
+    struct state_info *info;
+    long long left;
+
+    if (lua_getallocf(L, &ud) != state_alloc || ud == NULL)
+        return -1;
+    info = ud;
+    if (info->over == STATE_OVER_TIME)
+        return 0;
+    if (info->deadline_ms == 0)
+        return -1;
+    left = info->deadline_ms - state_now_ms();
+    return left > 0 ? left : 0;
+}
+
+/* Raise the timeout as the hook does, from C: the state is over time
+ * from now on. */
+int
+state_raise_timeout(lua_State *L)
+{
+    struct state_info *info = state_info(L);
+
+    info->over = STATE_OVER_TIME;
+    lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
+    return luaL_error(L, "timeout: the request ran over %d s", info->timeout);
+}
+
 /* Start the clock and the memory cap for one request. */
 void
 state_arm(lua_State *L, const struct conf *c)

@@ -41,6 +41,18 @@ function main(env, req)
   req:puts("b")
 end
 LUA
+$t->script('exec.lua', <<'LUA');
+n = 0
+function main(env, req)
+  n = n + 1
+  local q = env.QUERY_STRING
+  if q ~= "" then
+    -- the shell writes its pid, then becomes the sleep: that pid is the sleep's
+    req:puts(os.execute("sh -c 'echo $$ > " .. q .. "; exec sleep 30' & wait"))
+  end
+  req:puts(n, " ", os.execute("exit 3"))
+end
+LUA
 $t->start;
 
 is($t->get('loop.lua')->{body}, '1', 'a state is loaded');
@@ -55,6 +67,23 @@ for my $how (qw(loop pcall xpcall coroutine)) {
     is($t->get('loop.lua')->{body}, '1', "$how: that state was closed; the script loads again");
 }
 ok($t->wait_log(qr/loop\.lua: 500 Internal Server Error: timeout/), 'a timeout is logged with the script');
+
+# os.execute runs in C where no hook fires: its wait keeps the deadline too
+{
+    my $pidfile = $t->dir . '/sleep.pid';
+    my $t0 = time;
+    my $r = $t->get('exec.lua', QUERY_STRING => $pidfile);
+    my $took = time - $t0;
+    is($r->{status}, 500, 'os.execute("sleep 30") under timeout 1 is stopped with a 500');
+    like($r->{body}, qr/timeout/, 'os.execute: the page says timeout');
+    ok($took < 5, sprintf('os.execute: stopped after about the timeout (%.1f s)', $took));
+    my $pid = LFTest::wait_for(sub { my $p = -s $pidfile ? LFTest::slurp($pidfile) : ''; $p =~ /(\d+)/ ? $1 : 0 }, 5);
+    ok($pid, 'the command wrote its pid');
+    ok(LFTest::wait_for(sub { !kill(0, $pid) || (LFTest::slurp("/proc/$pid/stat") // '') =~ /^\d+ \(.*\) Z /s }, 5),
+       'the command and what it started (its whole process group) are killed');
+    is($t->get('exec.lua')->{body}, '1 768', 'that state was closed; a command that ends in time gives its status');
+    is($t->get('exec.lua')->{body}, '2 768', 'and the worker serves on');
+}
 
 is($t->get('hog.lua')->{body}, '1', 'a memory hog script loads');
 my $r = $t->get('hog.lua', QUERY_STRING => 'table');

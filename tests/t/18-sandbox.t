@@ -509,4 +509,66 @@ my $st = $g->stop;
 is($st, 0, 'TERM: a clean exit');
 ok(time - $t0 < 8, sprintf('TERM exits within a bound (%.1f s)', time - $t0));
 
+# The name is checked by what it opened, not looked up twice: a name
+# swapped between a FIFO, a link to /proc/self/mem and a plain file by one
+# request while another opens it never blocks the opener and never gives
+# it anything but the plain file. And "w" on a name of the daemon's
+# standard output does not truncate it.
+{
+    my $r2 = LFTest->new(conf => { workers => 2, timeout => 10 });
+    my $d = $r2->www;
+    POSIX::mkfifo("$d/a-fifo", 0600) or die "mkfifo: $!";
+    symlink('/proc/self/mem', "$d/a-mem") or die "symlink: $!";
+    LFTest::spew("$d/a-plain", 'plain');
+    $r2->script('swap.lua', <<'LUA');
+function main(env, req)
+  local d, n = env.DIR, 0
+  local f = io.open(d .. "/swapping", "w") f:close()
+  for i = 1, 20000 do
+    for _, what in ipairs({ "a-fifo", "a-mem", "a-plain" }) do
+      if os.rename(d .. "/" .. what, d .. "/name") then n = n + 1 os.rename(d .. "/name", d .. "/" .. what) end
+    end
+    if i % 100 == 0 and io.open(d .. "/done") then break end
+  end
+  req:puts("swapped ", n)
+end
+LUA
+    $r2->script('opener.lua', <<'LUA');
+function main(env, req)
+  local d, plain, other = env.DIR, 0, 0
+  for i = 1, 3000 do
+    for _, mode in ipairs({ "r", "r+" }) do
+      local f = io.open(d .. "/name", mode)
+      if f then
+        local s = f:read("*a")
+        f:close()
+        if s == "plain" then plain = plain + 1 else other = other + 1 end
+      end
+    end
+  end
+  local f = io.open(d .. "/done", "w") f:close()
+  req:puts("plain ", plain, " other ", other)
+end
+LUA
+    $r2->script('wout.lua', "function main(env, req) local f, e = io.open('/dev/stdout', 'w') req:puts(tostring(f), ' ', tostring(e)) end\n");
+    $r2->start;
+    my $s = $r2->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => "$d/swap.lua", REQUEST_METHOD => 'GET', DIR => $d }, ''));
+    ok(LFTest::wait_for(sub { -e "$d/swapping" }, 10), 'one request swaps the name');
+    my $t1 = time;
+    my $r = $r2->get('opener.lua', DIR => $d);
+    ok(time - $t1 < 9, 'the other, opening it meanwhile, never blocks');
+    is($r->{status}, 200, 'the opener ends normally');
+    like($r->{body}, qr/^plain \d+ other 0$/, 'and only ever opens the plain file (never the FIFO or /proc/self/mem)');
+    like(LFTest::read_response($s)->{body}, qr/^swapped [1-9]/, 'the swapper ran');
+    my $out = $r2->dir . '/stderr.log';      # the daemon's standard output too
+    open(my $fh, '>>', $out) or die "$out: $!";
+    print $fh "a line the daemon's output already holds\n";
+    close $fh;
+    my $before = -s $out;
+    like($r2->get('wout.lua')->{body}, qr/^nil .*standard files/, '"w" on the daemon\'s standard output is refused');
+    cmp_ok(-s $out, '>=', $before, 'and did not truncate it');
+    is($r2->stop, 0, 'stop');
+}
+
 done_testing;

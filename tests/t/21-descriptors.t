@@ -199,15 +199,24 @@ sub sleeping_children {
     unlike($t->log, qr/cut short|still running/, 'nothing was cut short');
 }
 
-# A request that outruns the bound (a C call the timeout cannot interrupt):
+# A request that outruns the bound (a C call the timeout cannot interrupt:
+# reading a body the client never sends, on the client's clock):
 # the daemon exits after timeout + LF_STOP_MARGIN and logs what it cut.
 {
-    my $t = LFTest->new(conf => { workers => 1, timeout => 1 }, scripts => { 'slow.lua' => $slow });
+    my $reader = "function main(env, req) local f = io.open(env.FLAG, 'w') f:close() "
+               . "req:read(65536) req:puts('read') end\n";
+    my $t = LFTest->new(conf => { workers => 1, timeout => 1, upload_memory => 1024, client_timeout => 60 },
+                        scripts => { 'slow.lua' => $slow, 'reader.lua' => $reader });
     $t->start;
     my $s = $t->connect;
-    request_on($t, $s, 'slow.lua', 'stuck', sleep => '30');
-    ok(wait_for(sub { sleeping_children($t) >= 1 }, 10), 'a request is stuck in a C call');
-    my @children = map { /^\s*(\d+)/ ? $1 : () } sleeping_children($t);
+    my $flag = $t->dir . '/reading';
+    my %p = (SCRIPT_FILENAME => $t->www . '/reader.lua', REQUEST_METHOD => 'POST',
+             CONTENT_LENGTH => '100000', FLAG => $flag);
+    my $head = LFTest::encode_request(\%p, 'x' x 2048);
+    $head =~ s/\x01\x05\x00\x01\x00\x00\x00\x00\z//;     # no end of the body: the client goes quiet
+    LFTest::write_all($s, $head);
+    ok(wait_for(sub { -e $flag }, 10), 'a request is stuck in a C call');
+    my @children;
     my $q = $t->connect;
     request_on($t, $q, 'slow.lua', 'waiting', sleep => '0');
     my $t0 = time;
