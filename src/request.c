@@ -1,12 +1,12 @@
 /*
- * request.c: one FastCGI request.
+ * request.c: one FastCGI request's flow.
  *
  * Order: check the script (404/403 before any Lua runs), read the whole
  * body (413 before the handler, and before a state is taken, so a slow
  * upload holds no state) unless it is over upload_memory and is left for
  * the handler to take in pieces (body.c), take a state, call the handler in protected
- * mode, answer. In buffered mode the answer is one header block with a
- * Content-Length and the body; otherwise output streams as it is made.
+ * mode, answer. A status or ping request is handed to its page before
+ * any of that. How the answer goes out is request_out.c.
  *
  * Anything that goes wrong becomes a small HTML page and one log line that
  * names the worker, the script and the reason. A state that ran over its
@@ -17,7 +17,6 @@
  * (sandbox_describe); out here only strings are read.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +35,15 @@
 #include "log.h"
 #include "pool.h"
 #include "request.h"
+#include "request_out.h"
 #include "sandbox.h"
 #include "scoreboard.h"
 #include "scriptfile.h"
 #include "slowlog.h"
 #include "state.h"
 #include "upload.h"
-#include "wsapi.h"
 #include "status.h"
+#include "wsapi.h"
 #include "wire.h"
 
 #define REQUEST_READ_CHUNK  ((size_t)64 * 1024)
@@ -87,33 +87,6 @@ request_free(struct request *r)
     buf_free(&r->temps);
 }
 
-/* A header name is an HTTP token; neither part may carry CR, LF or NUL. */
-int
-request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
-                     const char **why)
-{
-    size_t i;
-
-    if (nlen == 0) {
-        *why = "empty header name";
-        return -1;
-    }
-    for (i = 0; i < nlen; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch <= 32 || ch >= 127 || strchr("()<>@,;:\\\"/[]?={}", ch)) {
-            *why = ch == '\r' || ch == '\n' || ch == '\0' ?
-                   "CR, LF or NUL in a header name" : "invalid character in a header name";
-            return -1;
-        }
-    }
-    for (i = 0; i < vlen; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0') {
-            *why = "CR, LF or NUL in a header value";
-            return -1;
-        }
-    return 0;
-}
-
 /* Its BEGIN_REQUEST is being read: the request's clocks start (the
  * thread's CPU time only when CPU is set: it costs a system call). */
 void
@@ -127,14 +100,6 @@ request_began(struct request *r, int cpu)
     r->cpu_taken = cpu;
     if (cpu)
         accesslog_cpu(&r->cpu_user, &r->cpu_system);
-}
-
-static void
-request_set(struct buf *b, const char *s)
-{
-    buf_reset(b);
-    if (buf_append(b, s, strlen(s) + 1) == 0)
-        b->len--;
 }
 
 static void
@@ -154,144 +119,6 @@ request_reset(struct request *r)
     r->has_length = 0;
     r->client_gone = 0;
     r->no_keep = 0;
-}
-
-int
-request_write(struct request *r, const char *p, size_t n)
-{
-    if (r->client_gone || n == 0)
-        return r->client_gone ? -1 : 0;
-    while (n > 0) {
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-        if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
-            r->client_gone = 1;
-            log_info("worker %d request %s: %s: the client went away mid-response", r->worker,
-                     r->id, r->script ? r->script : "-");
-            return -1;
-        }
-        p += chunk;
-        n -= (size_t)chunk;
-    }
-    return 0;
-}
-
-/* Send the header block; with FINAL the body is complete and its length known. */
-static int
-request_send_head(struct request *r, int final)
-{
-    char len[64];
-    struct buf *o = &r->out;
-
-    r->headers_sent = 1;
-    buf_reset(o);
-    if (buf_puts(o, "Status: ") < 0 || buf_append(o, r->status.data, r->status.len) < 0 ||
-        buf_puts(o, "\r\nContent-Type: ") < 0 || buf_append(o, r->ctype.data, r->ctype.len) < 0 ||
-        buf_puts(o, "\r\n") < 0 || buf_puts(o, r->conf->headers) < 0 ||
-        buf_append(o, r->head.data, r->head.len) < 0)
-        return -1;
-    if (final && !r->has_length) {
-        snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
-        if (buf_puts(o, len) < 0)
-            return -1;
-    }
-    if (buf_puts(o, "\r\n") < 0)
-        return -1;
-    return request_write(r, o->data, o->len);
-}
-
-int
-request_send_headers(struct request *r)
-{
-    return request_send_head(r, 0);
-}
-
-/* req:flush(): headers, then what is buffered, out now. */
-int
-request_flush(struct request *r)
-{
-    if (!r->headers_sent && request_send_head(r, 0) < 0)
-        return -1;
-    if (request_write(r, r->body.data, r->body.len) < 0)
-        return -1;
-    buf_reset(&r->body);
-    if (!r->client_gone && FCGX_FFlush(r->fcgx.out) < 0) {
-        r->client_gone = 1;
-        return -1;
-    }
-    return 0;
-}
-
-static void
-request_finish(struct request *r)
-{
-    if (!r->headers_sent)
-        request_send_head(r, 1);
-    request_write(r, r->body.data, r->body.len);
-}
-
-static const char *
-request_status_text(int code)
-{
-    switch (code) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 413: return "Request Entity Too Large";
-    case 503: return "Service Unavailable";
-    default:  return "Internal Server Error";
-    }
-}
-
-static void
-request_escape(struct buf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':  buf_puts(b, "&amp;"); break;
-        case '<':  buf_puts(b, "&lt;"); break;
-        case '>':  buf_puts(b, "&gt;"); break;
-        case '"':  buf_puts(b, "&quot;"); break;
-        case '\'': buf_puts(b, "&#39;"); break;
-        default:   buf_append(b, s, 1); break;
-        }
-    }
-}
-
-/* Answer CODE with a small page; REASON goes to the log (and the page
- * with showerrors). */
-static void
-request_error(struct request *r, int code, const char *reason)
-{
-    char line[128];
-    const char *text = request_status_text(code);
-
-    if (r->worker == REQUEST_SERVICE)
-        log_msg(LOG_LEVEL_WARN, "service thread request %s: %d %s: %s", r->id, code, text, reason);
-    else
-        log_msg(code >= 500 ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "worker %d request %s: %s: %d %s: %s",
-                r->worker, r->id, r->script ? r->script : "-", code, text, reason);
-    if (r->headers_sent) {
-        log_err("worker %d request %s: %s: headers were already sent; the response is cut short",
-                r->worker, r->id, r->script ? r->script : "-");
-        return;
-    }
-    snprintf(line, sizeof(line), "%d %s", code, text);
-    request_set(&r->status, line);
-    request_set(&r->ctype, "text/html; charset=utf-8");
-    buf_reset(&r->head);
-    buf_reset(&r->body);
-    r->has_length = 0;
-    buf_puts(&r->body, "<!DOCTYPE html>\n<html><head><title>");
-    buf_puts(&r->body, line);
-    buf_puts(&r->body, "</title></head>\n<body><h1>");
-    buf_puts(&r->body, line);
-    buf_puts(&r->body, "</h1>\n");
-    if (r->conf->showerrors) {
-        buf_puts(&r->body, "<pre>");
-        request_escape(&r->body, reason);
-        buf_puts(&r->body, "</pre>\n");
-    }
-    buf_puts(&r->body, "<hr><address>" LF_NAME "</address></body></html>\n");
 }
 
 static int
@@ -529,39 +356,6 @@ request_run(struct request *r, const struct file_id *id)
         counters_loaded(r->worker);
     discard = request_call(r, st->L);
     pool_release(r->pool, st, discard);
-}
-
-/* The status or ping page: no script, no Lua, headers that forbid
- * caching, and no body for HEAD. */
-static void
-request_status(struct request *r, enum status_which which)
-{
-    const char *method = r->vars.request_method;
-    const char *ctype = "text/plain;charset=UTF-8";
-    int rc = 0;
-
-    buf_puts(&r->head, "Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
-             "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
-    if (which == STATUS_PING)
-        rc = buf_puts(&r->body, r->conf->ping_response);    /* as php-fpm: no newline */
-    else
-        rc = status_render(r->conf, FCGX_GetParam("QUERY_STRING", r->fcgx.envp), &r->body, &ctype);
-    if (rc < 0) {
-        request_error(r, 500, "out of memory for the status page");
-        request_finish(r);
-        return;
-    }
-    request_set(&r->ctype, ctype);
-    if (method && strcmp(method, "HEAD") == 0) {
-        char len[64];
-        /* the length the body would have, as a GET would get it */
-        snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
-        buf_puts(&r->head, len);
-        r->has_length = 1;
-        buf_reset(&r->body);
-    }
-    request_finish(r);
-    buf_reset(&r->body);
 }
 
 void
