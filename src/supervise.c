@@ -19,12 +19,9 @@
  * user removed, a preload calling os.exit) counts as a death too: the
  * socket stays, and the start is retried after the back-off.
  *
- * The supervisor holds the running config: it reads the file again on HUP,
- * with the rules the serving process applies (keys that need a restart keep
- * their running values; an unreadable file changes nothing), and a serving
- * process it forks runs that snapshot, not the file: a crash neither undoes
- * a reload nor applies an edit nobody HUPed. The supervisor logs to the
- * reloaded logfile and bounds a stop with the reloaded timeout.
+ * The supervisor holds the running config, read again on HUP, and a
+ * serving process it forks runs that snapshot, not the file
+ * (supervise_reload.c, with the log reopened on USR1).
  *
  * A serving process still starting (a slow preload) does not hold signals
  * up: the supervisor waits for its ready pipe with poll() in short slices,
@@ -42,17 +39,15 @@
  * not restarted: its reason goes to the starting command (daemon_ready)
  * and the supervisor exits 1.
  *
- * USR2 starts a new binary on the same socket (upgrade.c), or once a
- * serving process serves when none does yet; once the new binary serves,
- * this supervisor stops its serving process as on TERM and exits, leaving
- * the socket file and the pidfile to the new one. How a serving process
- * died is told by postmortem.c; the signal waits and the serving child's
- * side of the ready pipe are supervise_plumb.c.
+ * USR2 starts a new binary on the same socket; once it serves, this
+ * supervisor stops its serving process as on TERM and exits
+ * (supervise_upgrade.c, upgrade.c). How a serving process died is told by
+ * postmortem.c; the signal waits and the serving child's side of the ready
+ * pipe are supervise_plumb.c. The state these files share is in
+ * supervise_impl.h; this file defines it.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,84 +65,16 @@
 #include "restart.h"
 #include "scoreboard.h"
 #include "supervise.h"
+#include "supervise_impl.h"
 #include "supervise_plumb.h"
 #include "updir.h"
 #include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
 
-/* The supervisor's state (one process, one thread). The serving child's
- * own is in supervise_plumb.c. */
-static struct {
-    pid_t       child;                  /* 0: none running */
-    int         started;                /* serving processes that came up */
-    const char *path;                   /* the config file, read again on HUP */
-    int         foreground;
-    int         chown_log;              /* hand a reopened log to uid/gid */
-    uid_t       uid;
-    gid_t       gid;
-    int         upgrade_hup;            /* a HUP came while a new binary started */
-    int         upgrade_due;            /* USR2 came while no serving process ran */
-} sv = { 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
-
-/* What supervise_upgrade() returns when the new binary failed: serve on. */
-#define SUPERVISE_SERVE_ON (-2)
-
-/* As root with a user: the ids a reopened log must belong to, so that the
- * serving process can reopen it too. */
-static void
-supervise_log_owner(const struct conf *c)
-{
-    struct passwd *pw;
-    struct group *gr;
-
-    if (geteuid() != 0 || c->user == NULL || (pw = getpwnam(c->user)) == NULL)
-        return;
-    sv.uid = pw->pw_uid;
-    sv.gid = pw->pw_gid;
-    if (c->group && (gr = getgrnam(c->group)) != NULL)
-        sv.gid = gr->gr_gid;
-    sv.chown_log = 1;
-}
-
-static void
-supervise_reopen_log(void)
-{
-    if (log_reopen() == 0 && sv.chown_log)
-        log_chown(sv.uid, sv.gid);
-}
-
-/*
- * SIGHUP: read the config again as the serving process does (main_reload):
- * keys that need a restart keep their running values, a file that cannot
- * be read changes nothing (the serving process logs why). The result is
- * the running config that the next serving process starts with.
- */
-static void
-supervise_reload(void)
-{
-    struct conf *old, *c;
-    char err[1024];
-
-    if ((c = conf_load(sv.path, err, sizeof(err))) == NULL) {
-        if (sv.child > 0)
-            log_info("supervisor: keeping the running config");
-        else
-            log_err("reload failed, keeping the running config: %s", err);
-        return;
-    }
-    old = conf_acquire();
-    if (conf_keep_restart(c, old) < 0) {
-        conf_release(old);
-        conf_free(c);
-        return;
-    }
-    if (conf_log_changed(old, c) && log_open(conf_log_target(c, sv.foreground), c->loglevel) == 0 &&
-        sv.chown_log)
-        log_chown(sv.uid, sv.gid);
-    conf_release(old);
-    conf_publish(c);
-}
+/* The supervisor's state, shared with supervise_reload.c and
+ * supervise_upgrade.c only (supervise_impl.h). */
+struct supervise_state supervise_sv = { 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
 
 /* A serving process that is gone, however it ended: the upload files its
  * requests could not remove (it died in them) go with its directory. */
@@ -156,18 +83,18 @@ supervise_clear_uploads(pid_t pid)
 {
     struct conf *c = conf_acquire();
 
-    updir_remove(c, pid, sv.chown_log ? sv.uid : geteuid());
+    updir_remove(c, pid, supervise_sv.chown_log ? supervise_sv.uid : geteuid());
     conf_release(c);
 }
 
 /* Reap what exited; the serving process's death is reported and counted,
  * a clean exit (TERM sent to it alone) is not a death. */
-static int
+int
 supervise_reaped(pid_t pid, int status)
 {
-    if (pid != sv.child)
+    if (pid != supervise_sv.child)
         return 0;
-    sv.child = 0;
+    supervise_sv.child = 0;
     supervise_clear_uploads(pid);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_notice("serving process %ld exited; starting a new one", (long)pid);
@@ -186,16 +113,6 @@ supervise_reap(void)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
         supervise_reaped(pid, status);
-}
-
-/* USR2 while the upgrade cannot start (WHY): it starts once a serving
- * process serves, rather than be lost (a service script waits for it). */
-static void
-supervise_defer_upgrade(const char *why)
-{
-    if (!sv.upgrade_due)
-        log_notice("upgrade: %s; upgrading once one serves", why);
-    sv.upgrade_due = 1;
 }
 
 /*
@@ -268,7 +185,7 @@ supervise_spawn(int pidfd, int *rfd)
 int
 supervise_restarts(void)
 {
-    return sv.started;
+    return supervise_sv.started;
 }
 
 /* The start-up of a serving process ended in STATUS before it served. */
@@ -277,7 +194,7 @@ supervise_start_failed(pid_t pid, int status)
 {
     char buf[32], why[128];
 
-    if (sv.started == 0) {
+    if (supervise_sv.started == 0) {
         if (WIFSIGNALED(status)) {
             snprintf(why, sizeof(why), "the serving process died of %s during start-up",
                      postmortem_signal_name(WTERMSIG(status), buf, sizeof(buf)));
@@ -290,7 +207,7 @@ supervise_start_failed(pid_t pid, int status)
             daemon_ready_close();   /* it told the starting command why */
             return START_FAILED;
         }
-        if (!sv.foreground)
+        if (!supervise_sv.foreground)
             log_set_mirror(0);      /* the starting command prints WHY */
         log_err("%s", why);
         daemon_ready(0, why);
@@ -306,10 +223,10 @@ supervise_start_failed(pid_t pid, int status)
     return START_DIED;
 }
 
-static void
+void
 supervise_forward(int sig)
 {
-    if (sv.child > 0 && kill(sv.child, sig) < 0)
+    if (supervise_sv.child > 0 && kill(supervise_sv.child, sig) < 0)
         log_syswarn("cannot pass signal %d to the serving process", sig);
 }
 
@@ -347,12 +264,12 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
     if ((pid = supervise_spawn(pidfd, &rfd)) == 0)
         return SUPERVISE_SERVE;
     if (pid < 0) {
-        if (sv.started == 0)
+        if (supervise_sv.started == 0)
             return START_FAILED;
         restart_death();
         return START_DIED;
     }
-    sv.child = pid;
+    supervise_sv.child = pid;
     restart_started();
     if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
         close(rfd);
@@ -362,7 +279,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
         ;
     close(rfd);
     if (n == 1) {
-        if (sv.started++ == 0) {
+        if (supervise_sv.started++ == 0) {
             daemon_ready_close();
             log_set_mirror(0);
         }
@@ -383,7 +300,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
             status = 0;
             break;
         }
-    sv.child = 0;
+    supervise_sv.child = 0;
     return supervise_start_failed(pid, status);
 }
 
@@ -411,7 +328,7 @@ supervise_stop_bound(int starting)
  * accepted. A serving process stuck past its bound (a script blocked in a
  * C call, a preload that does not return) is killed: a stop always ends.
  */
-static void
+void
 supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
     long long until = restart_now_ms() + supervise_stop_bound(starting);
@@ -421,82 +338,28 @@ supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting
 
     supervise_forward(sig);
     listen_close(ls, c, upgrade_owns());   /* not another daemon's files */
-    if (sv.child <= 0)
+    if (supervise_sv.child <= 0)
         return;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    while ((pid = waitpid(sv.child, &status, WNOHANG)) == 0) {
+    while ((pid = waitpid(supervise_sv.child, &status, WNOHANG)) == 0) {
         long long left = until - restart_now_ms();
         if (left <= 0 && !killed) {
-            log_err("the serving process %ld did not stop in time: killing it", (long)sv.child);
-            kill(sv.child, SIGKILL);
+            log_err("the serving process %ld did not stop in time: killing it",
+                    (long)supervise_sv.child);
+            kill(supervise_sv.child, SIGKILL);
             killed = 1;
         }
         supervise_wait(&chld, left > 0 ? left : 100);
     }
     if (pid < 0) {
-        log_syserr("waitpid %ld", (long)sv.child);
+        log_syserr("waitpid %ld", (long)supervise_sv.child);
     } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-        postmortem_report(sv.child, status);
+        postmortem_report(supervise_sv.child, status);
     }
     if (pid > 0)
         supervise_clear_uploads(pid);
-    sv.child = 0;
-}
-
-/* Signals while a new binary starts: reload and reopen as usual; a stop
- * gives the upgrade up (returned). */
-static int
-supervise_upgrade_signal(int sig)
-{
-    switch (sig) {
-    case SIGHUP:  supervise_reload(); supervise_forward(sig); sv.upgrade_hup = 1; return 0;
-    case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
-    case SIGUSR2: log_notice("upgrade: already under way"); return 0;
-    default:      return sig;
-    }
-}
-
-/* The new binary NEWPID may have read the config before a HUP that came
- * meanwhile: it reloads too, or it would serve the file as it was. */
-static void
-supervise_pass_hup(pid_t newpid)
-{
-    if (!sv.upgrade_hup)
-        return;
-    log_notice("upgrade: a HUP came while the new binary started; passing it on to pid %ld",
-               (long)newpid);
-    if (kill(newpid, SIGHUP) < 0)
-        log_syswarn("upgrade: cannot pass the HUP on to pid %ld", (long)newpid);
-}
-
-/*
- * USR2: start the new binary on our socket (upgrade.c). Once it serves,
- * this daemon stops as on TERM, leaving the socket file and the pidfile to
- * it: SUPERVISE_HANDED_OVER. A stop meanwhile stops this one as TERM does:
- * SUPERVISE_STOPPED. SUPERVISE_SERVE_ON when it failed and this one
- * serves on (a serving process that died meanwhile is restarted by the
- * caller).
- */
-static int
-supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct listeners *ls)
-{
-    pid_t newpid = 0;
-    int sig;
-
-    sv.upgrade_hup = 0;
-    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped, &newpid)) {
-    case UPGRADE_DONE:
-        supervise_pass_hup(newpid);
-        listen_close(ls, c, 0);    /* the new one holds them open */
-        supervise_stop(SIGTERM, c, ls, 0);
-        return SUPERVISE_HANDED_OVER;
-    case UPGRADE_STOP:
-        supervise_stop(sig, c, ls, 0);
-        return SUPERVISE_STOPPED;
-    default:
-        return SUPERVISE_SERVE_ON;
-    }
+    supervise_sv.child = 0;
 }
 
 /*
@@ -511,8 +374,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigset_t set;
     int sig, rc;
 
-    sv.path = path;
-    sv.foreground = foreground;
+    supervise_sv.path = path;
+    supervise_sv.foreground = foreground;
     /* a new binary writes its pid once it serves (supervise_start) */
     if ((!upgrade_pending() && daemon_pidfile_write(pidfd) < 0) || scoreboard_create(c->workers) < 0)
         return 1;
@@ -531,8 +394,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGCHLD);
     for (;;) {
-        if (sv.child == 0) {
-            if (sv.started > 0 && supervise_pause(&set) != 0)
+        if (supervise_sv.child == 0) {
+            if (supervise_sv.started > 0 && supervise_pause(&set) != 0)
                 break;
             if ((rc = supervise_start(pidfd, &set, &sig)) == SUPERVISE_SERVE)
                 return SUPERVISE_SERVE;
@@ -541,15 +404,15 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
                 return 1;
             }
             if (rc == START_STOP) {
-                if (sv.started == 0)
+                if (supervise_sv.started == 0)
                     daemon_ready(0, "stopped by a signal during start-up");
                 supervise_stop(sig, c, ls, 1);
                 break;
             }
             continue;
         }
-        sig = sv.upgrade_due ? SIGUSR2 : supervise_wait(&set, -1);
-        sv.upgrade_due = 0;
+        sig = supervise_sv.upgrade_due ? SIGUSR2 : supervise_wait(&set, -1);
+        supervise_sv.upgrade_due = 0;
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
