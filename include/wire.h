@@ -8,6 +8,7 @@
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
 #define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
+#define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
 
 #define WIRE_MGMT_END_REQUEST   3
 #define WIRE_MGMT_GET_VALUES    9
@@ -62,9 +63,13 @@ struct wire {
     int             nrejected;
     unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
     size_t          after_len;
+    size_t          first_len;      /* bytes of the first read for libfcgi (wire_read_first) */
+    size_t          first_at;       /* of them, given to it */
+    /* last: wire_begin() clears the struct up to here */
+    unsigned char   first[WIRE_FIRST_MAX];
 };
 
-#define WIRE_MGMT_IDLE 1    /* wire_mgmt_idle: only management records came */
+#define WIRE_MGMT_IDLE 1    /* wire_read_first: only management records came */
 
 #define WIRE_DRAINED   0
 #define WIRE_TOO_BIG   (-1)
@@ -80,7 +85,7 @@ int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
-int  wire_mgmt_idle(struct wire *w);
+int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
 
 /* inside the record layer: wire.c */

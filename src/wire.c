@@ -43,6 +43,12 @@
  *      . an empty record of another id sets a skip flag that is never
  *        cleared, so libfcgi and this layer would read different streams
  *        (an id never begun is refused; a refused id's records are cut).
+ *  - make a request's first read itself (wire_read_first, from the
+ *    worker, before FCGX_Accept_r): management records sent before any
+ *    BEGIN_REQUEST are answered there, and when they are whole and the
+ *    next read would block, it ends with WIRE_MGMT_IDLE and the worker
+ *    parks the connection. Otherwise libfcgi's first OS_Read gets the
+ *    bytes it read: a request costs no system call more for it.
  *  - follow the record framing of the bytes read (8-byte headers,
  *    content, padding): the PARAMS content and the name and value lengths
  *    declared inside it count against `maxparams` before libfcgi sees
@@ -74,6 +80,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,7 +135,8 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
 {
     size_t both = maxparams + maxpost;
 
-    memset(w, 0, sizeof(*w));
+    /* not the first read's buffer: it is written before it is read */
+    memset(w, 0, offsetof(struct wire, first));
     w->fd = fd;
     w->worker = worker;
     w->client_timeout = client_timeout;
@@ -466,7 +474,10 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
-static ssize_t wire_io(struct wire *w, int fd, char *buf, size_t len, int writing);
+#define WIRE_IO_WRITE   1       /* wire_io: write, not read */
+#define WIRE_IO_NOWAIT  2       /* wire_io: fail with EAGAIN instead of waiting */
+
+static ssize_t wire_io(struct wire *w, int fd, char *buf, size_t len, int how);
 
 /* Write a whole answer of the layer's own; -1 (logged) when it cannot. */
 int
@@ -475,7 +486,7 @@ wire_send(struct wire *w, const unsigned char *p, size_t n)
     ssize_t put;
 
     while (n > 0) {
-        if ((put = wire_io(w, w->fd, (char *)p, n, 1)) <= 0)
+        if ((put = wire_io(w, w->fd, (char *)p, n, WIRE_IO_WRITE)) <= 0)
             return wire_fail(w, errno ? errno : EPIPE, "cannot answer a management record",
                              "fd", (size_t)w->fd);
         p += put;
@@ -610,13 +621,15 @@ wire_feed(struct wire *w, const unsigned char *p, size_t n)
 }
 
 /*
- * One read or write of libfcgi's (WRITING picks which), waiting with poll
- * while the socket is not ready, until the request's deadline. The bytes
- * moved, or -1 with errno set.
+ * One read or write of libfcgi's (HOW: WIRE_IO_WRITE, or a read), waiting
+ * with poll while the socket is not ready, until the request's deadline;
+ * with WIRE_IO_NOWAIT, failing with EAGAIN instead. The bytes moved, or -1
+ * with errno set.
  */
 static ssize_t
-wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
+wire_io(struct wire *w, int fd, char *buf, size_t len, int how)
 {
+    int writing = how & WIRE_IO_WRITE;
     ssize_t n;
 
     if (w != NULL && w->failed) {
@@ -635,7 +648,7 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
             break;
         if (errno == EINTR)
             continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) || (how & WIRE_IO_NOWAIT) ||
             wire_wait(w, fd, writing ? POLLOUT : POLLIN) < 0)
             break;
     }
@@ -645,29 +658,52 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int writing)
 
 static size_t wire_next_part(const struct wire *w);
 
+/* How wire_read reads: for libfcgi; within the current record (a drain);
+ * or a request's first read (wire_read_first), which may end idle. */
+enum { WIRE_READ_LIBFCGI, WIRE_READ_IN_RECORD, WIRE_READ_FIRST };
+
+#define WIRE_READ_IDLE  (-2)    /* wire_read: only management records came */
+
+/*
+ * Management records were answered, whole, and nothing of a request has
+ * come yet: a read that would block here means the client waits for its
+ * answers, and the connection can wait parked instead of holding a worker.
+ */
+static int
+wire_idle(const struct wire *w)
+{
+    return w->nmgmt > 0 && w->stage == WIRE_AT_BEGIN && w->headlen == 0;
+}
+
 /*
  * Read into BUF (LEN bytes) what libfcgi is to see of the connection: the
  * header bytes held back from the last read first, then new bytes, less
  * the records the layer answers itself. Reads again when none are left,
  * so libfcgi never takes an answered record for the end of the stream.
- * IN_RECORD (a drain): each read ends within the current record, its
- * length taken again for every retry, so that no byte past the request's
- * end is read.
+ * HOW is WIRE_READ_IN_RECORD in a drain: each read ends within the
+ * current record, its length taken again for every retry, so that no
+ * byte past the request's end is read. WIRE_READ_FIRST: when only
+ * management records came and the next read would block, WIRE_READ_IDLE.
  */
 static int
-wire_read(struct wire *w, unsigned char *buf, size_t len, int in_record)
+wire_read(struct wire *w, unsigned char *buf, size_t len, int how)
 {
     ssize_t n, kept;
     size_t held, want;
+    int idle;
 
     for (;;) {
         held = (size_t)w->held;
         want = len;
-        if (in_record && held + wire_next_part(w) < len)
+        if (how == WIRE_READ_IN_RECORD && held + wire_next_part(w) < len)
             want = held + wire_next_part(w);
         if (want <= held)
             return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", want);
-        if ((n = wire_io(w, w->fd, (char *)buf + held, want - held, 0)) <= 0)
+        idle = how == WIRE_READ_FIRST && wire_idle(w);
+        n = wire_io(w, w->fd, (char *)buf + held, want - held, idle ? WIRE_IO_NOWAIT : 0);
+        if (n < 0 && idle && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return WIRE_READ_IDLE;
+        if (n <= 0)
             return (int)n;
         if (wire_count(w, (size_t)n) < 0)
             return -1;
@@ -683,6 +719,42 @@ wire_read(struct wire *w, unsigned char *buf, size_t len, int in_record)
         if (kept > 0 || w->ended)
             return (int)kept;   /* past the end, libfcgi sees none */
     }
+}
+
+/*
+ * A request's first read, before libfcgi's: it answers the management
+ * records that come first, and keeps the bytes for libfcgi's first read
+ * (OS_Read), which so costs no system call of its own. 0 when a request
+ * is there for libfcgi to read; WIRE_MGMT_IDLE when only management
+ * records came, answered, and the connection can wait parked (each such
+ * round answers WIRE_MGMT_RECORDS_MAX at most: the request's own count
+ * refuses a flood); -1 when it must close (its end, or an error, logged).
+ */
+int
+wire_read_first(struct wire *w)
+{
+    int n = wire_read(w, w->first, sizeof(w->first), WIRE_READ_FIRST);
+
+    if (n == WIRE_READ_IDLE)
+        return WIRE_MGMT_IDLE;
+    if (n <= 0)
+        return -1;
+    w->first_len = (size_t)n;
+    w->first_at = 0;
+    return 0;
+}
+
+/* libfcgi's first read: the bytes wire_read_first() read for it. */
+static int
+wire_take_first(struct wire *w, char *buf, size_t len)
+{
+    size_t n = w->first_len - w->first_at;
+
+    if (n > len)
+        n = len;
+    memcpy(buf, w->first + w->first_at, n);
+    w->first_at += n;
+    return (int)n;
 }
 
 /* Between requests again: the framing of the bytes after a request's end. */
@@ -703,8 +775,10 @@ OS_Read(int fd, char *buf, size_t len)
     struct wire *w = wire_current(fd);
     ssize_t n;
 
+    if (w != NULL && w->first_at < w->first_len)
+        return wire_take_first(w, buf, len);
     if (w != NULL)
-        return wire_read(w, (unsigned char *)buf, len, 0);
+        return wire_read(w, (unsigned char *)buf, len, WIRE_READ_LIBFCGI);
     n = wire_io(NULL, fd, buf, len, 0);
     return n < 0 ? -1 : (int)n;
 }
@@ -713,7 +787,7 @@ OS_Read(int fd, char *buf, size_t len)
 int
 OS_Write(int fd, char *buf, size_t len)
 {
-    ssize_t n = wire_io(wire_current(fd), fd, buf, len, 1);
+    ssize_t n = wire_io(wire_current(fd), fd, buf, len, WIRE_IO_WRITE);
 
     return n < 0 ? -1 : (int)n;
 }
@@ -747,7 +821,7 @@ wire_drain(struct wire *w, size_t max)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)
             return WIRE_TOO_BIG;
-        if ((n = wire_read(w, (unsigned char *)sink, sizeof(sink), 1)) <= 0)
+        if ((n = wire_read(w, (unsigned char *)sink, sizeof(sink), WIRE_READ_IN_RECORD)) <= 0)
             return WIRE_BROKEN;
         total += (size_t)n;
     }
