@@ -1,8 +1,10 @@
-/* wire.h: the FastCGI record layer under libfcgi (see src/wire.c). */
+/* wire.h: the FastCGI record layer under libfcgi (see src/wire.c, wire_walk.c). */
 #ifndef LF_WIRE_H
 #define LF_WIRE_H
 
 #include <stddef.h>
+
+#include <sys/types.h>
 
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
@@ -88,11 +90,19 @@ int  wire_check(void);
 int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
 
+/* Where the request is in its record sequence (wire_walk.c). */
+enum { WIRE_AT_BEGIN, WIRE_AT_PARAMS, WIRE_AT_STDIN, WIRE_AT_END };
+
 /* inside the record layer: wire.c */
 int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
 int    wire_refuse(struct wire *w, const char *why);
 int    wire_send(struct wire *w, const unsigned char *p, size_t n);
 void   wire_rearm(struct wire *w);
+
+/* wire_walk.c */
+ssize_t wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out);
+int    wire_count(struct wire *w, size_t n);
+size_t wire_next_part(const struct wire *w);
 
 /* wire_mgmt.c */
 int    wire_aside_management(struct wire *w);
