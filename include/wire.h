@@ -1,13 +1,16 @@
-/* wire.h: the FastCGI record layer under libfcgi (see src/wire.c). */
+/* wire.h: the FastCGI record layer under libfcgi (see src/wire.c, wire_walk.c). */
 #ifndef LF_WIRE_H
 #define LF_WIRE_H
 
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
 #define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
+#define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
 
 #define WIRE_MGMT_END_REQUEST   3
 #define WIRE_MGMT_GET_VALUES    9
@@ -62,9 +65,13 @@ struct wire {
     int             nrejected;
     unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
     size_t          after_len;
+    size_t          first_len;      /* bytes of the first read for libfcgi (wire_read_first) */
+    size_t          first_at;       /* of them, given to it */
+    /* last: wire_begin() clears the struct up to here */
+    unsigned char   first[WIRE_FIRST_MAX];
 };
 
-#define WIRE_MGMT_IDLE 1    /* wire_mgmt_idle: only management records came */
+#define WIRE_MGMT_IDLE 1    /* wire_read_first: only management records came */
 
 #define WIRE_DRAINED   0
 #define WIRE_TOO_BIG   (-1)
@@ -80,14 +87,22 @@ int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
-int  wire_mgmt_idle(struct wire *w);
+int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
+
+/* Where the request is in its record sequence (wire_walk.c). */
+enum { WIRE_AT_BEGIN, WIRE_AT_PARAMS, WIRE_AT_STDIN, WIRE_AT_END };
 
 /* inside the record layer: wire.c */
 int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
 int    wire_refuse(struct wire *w, const char *why);
 int    wire_send(struct wire *w, const unsigned char *p, size_t n);
 void   wire_rearm(struct wire *w);
+
+/* wire_walk.c */
+ssize_t wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out);
+int    wire_count(struct wire *w, size_t n);
+size_t wire_next_part(const struct wire *w);
 
 /* wire_mgmt.c */
 int    wire_aside_management(struct wire *w);

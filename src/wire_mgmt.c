@@ -17,13 +17,14 @@
  *
  * Management records that come before a request (HAProxy asks
  * FCGI_GET_VALUES on a new connection, and may between requests) are
- * answered by wire_mgmt_idle() before libfcgi reads anything, while they
- * are whole on the socket. When nothing follows them, the connection is
- * given back to the dispatcher, as an idle kept one is, instead of holding
- * a worker until client_timeout for a request that may not come. Each such
- * round answers WIRE_MGMT_RECORDS_MAX records at most (the rest go to the
- * request's own count, which refuses a flood), and needs the client to wait
- * for the answers before it sends more: a round trip a round, as a request.
+ * answered in the request's first read (wire_read_first in wire.c), before
+ * libfcgi reads anything. When they are whole and the next read would
+ * block, the connection is given back to the dispatcher, as an idle kept
+ * one is, instead of holding a worker until client_timeout for a request
+ * that may not come. Each such round answers WIRE_MGMT_RECORDS_MAX records
+ * at most (the request's own count refuses more, a flood), and needs the
+ * client to wait for the answers before it sends more: a round trip a
+ * round, as a request.
  *
  * Management records read in the same read as a request's end (wire.c
  * keeps them back from libfcgi) are answered by wire_mgmt_after() once the
@@ -35,12 +36,8 @@
  * wire_aside_done() at its end; the answers are built on buffers here and
  * sent with wire_send().
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 
 #include "log.h"
 #include "wire.h"
@@ -249,66 +246,6 @@ wire_aside_done(struct wire *w)
     return 0;                   /* the rest of a refused request: dropped */
 }
 
-
-/* The bytes waiting on FD, or -1. */
-static int
-wire_mgmt_waiting(int fd)
-{
-    int n;
-
-    return ioctl(fd, FIONREAD, &n) < 0 ? -1 : n;
-}
-
-/* Read and answer the management record of LEN bytes waiting whole on the
- * connection; 0, 1 when it could not be read at once, -1 when it failed. */
-static int
-wire_mgmt_take(struct wire *w, size_t len)
-{
-    unsigned char buf[4096];
-    ssize_t n;
-
-    while (len > 0) {
-        n = recv(w->fd, buf, len < sizeof(buf) ? len : sizeof(buf), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return 1;           /* the record layer reads the rest as usual */
-        if (n <= 0)
-            return wire_fail(w, n < 0 ? errno : ECONNRESET, "cannot read a management record",
-                             "fd", (size_t)w->fd);
-        if (wire_feed(w, buf, (size_t)n) < 0)
-            return -1;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/*
- * Before a request is read: answer the management records that wait whole
- * on the connection. WIRE_MGMT_IDLE when they were all there was (the
- * connection can wait parked), 0 when a request (or a part of a record)
- * follows for libfcgi to read, -1 when the connection must close (logged).
- */
-int
-wire_mgmt_idle(struct wire *w)
-{
-    unsigned char h[8];
-    ssize_t got;
-    int answered, waiting, rc;
-
-    for (answered = 0;; answered++) {
-        got = recv(w->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
-        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return answered > 0 ? WIRE_MGMT_IDLE : 0;
-        if (got < (ssize_t)sizeof(h) || h[0] != 1 || ((h[2] << 8) | h[3]) != 0)
-            return 0;           /* a request, an end or an error: libfcgi's */
-        if (answered == WIRE_MGMT_RECORDS_MAX)
-            return 0;           /* a flood: the request's count refuses it */
-        waiting = wire_mgmt_waiting(w->fd);
-        if (waiting < 8 + ((h[4] << 8) | h[5]) + h[6])
-            return 0;           /* not whole yet: read within client_timeout */
-        if ((rc = wire_mgmt_take(w, (size_t)(8 + ((h[4] << 8) | h[5]) + h[6]))) != 0)
-            return rc < 0 ? -1 : 0;
-    }
-}
 
 /*
  * After a request's answer: answer the management records read with its

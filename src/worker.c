@@ -6,7 +6,8 @@
  * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
  * the dispatcher, or close it. A connection that sent only management
  * records (FCGI_GET_VALUES) is answered and parked again, holding no
- * worker while it waits for its request (wire_mgmt.c). `jitter` can add
+ * worker while it waits for its request: the record layer's first read
+ * tells (wire_read_first, which libfcgi's first read then reuses). `jitter` can add
  * a random pause between a worker's requests; it is 0 by default, since
  * only the leader watches the socket and there is no herd to spread.
  *
@@ -171,8 +172,9 @@ worker_serve(struct worker *w, int fd)
     w->wire.maxconns = maxconns;
     if (r->worker == REQUEST_SERVICE)   /* never held by one client */
         w->wire.deadline = pool_now_ms() + WORKER_SERVICE_MS;
-    if ((idle = wire_mgmt_idle(&w->wire)) != 0) {
-        /* only management records came, answered: wait parked, or close */
+    if ((idle = wire_read_first(&w->wire)) != 0) {
+        /* only management records came, answered: wait parked; or the
+         * connection ended, or failed */
         wire_end(&w->wire);
         if (idle == WIRE_MGMT_IDLE)
             dispatch_park(w->dispatch, fd);

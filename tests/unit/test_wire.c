@@ -394,6 +394,62 @@ plain_request(unsigned char *out)
     return n;
 }
 
+/* A request's first read, before libfcgi's: CLIENT (N bytes) sent, then
+ * the client's end closed when SHUT; what wire_read_first() tells, and in
+ * got what libfcgi's reads then give, to the request's end. */
+static int
+first(const unsigned char *client, size_t n, int shut)
+{
+    struct wire w;
+    ssize_t r;
+    int rc;
+
+    gotlen = 0;
+    answerlen = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || write(sv[1], client, n) != (ssize_t)n)
+        return -3;
+    if (shut)
+        shutdown(sv[1], SHUT_WR);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    wire_begin(&w, sv[0], 0, 1, 1 << 20, 1 << 20);
+    w.maxconns = 12;
+    rc = wire_read_first(&w);
+    while (rc == 0 && (!w.ended || w.first_at < w.first_len) &&
+           (r = OS_Read(sv[0], (char *)got + gotlen, 8192)) > 0)
+        gotlen += (size_t)r;
+    while ((r = read(sv[1], answer + answerlen, sizeof(answer) - answerlen)) > 0)
+        answerlen += (size_t)r;
+    wire_end(&w);
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
+}
+
+static void
+first_reads(void)
+{
+    static const char asked[] = "\x0e\x00" "FCGI_MAX_CONNS";
+    unsigned char in[4096], plain[512];
+    size_t n = 0, p = plain_request(plain);
+    int i;
+
+    put(in, &n, WIRE_MGMT_GET_VALUES, 0, asked, sizeof(asked) - 1);
+    ok(first(in, n, 0) == WIRE_MGMT_IDLE && answerlen > 8 && answer[1] == WIRE_MGMT_VALUES_RESULT,
+       "first read: GET_VALUES then silence is answered, and the connection can wait parked");
+    memcpy(in + n, plain, p);
+    ok(first(in, n + p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 &&
+       answer[1] == WIRE_MGMT_VALUES_RESULT,
+       "first read: GET_VALUES then a request: answered, and libfcgi reads the request alone");
+    ok(first(plain, p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 && answerlen == 0,
+       "first read: a request is given whole to libfcgi's reads");
+    ok(first(in, 0, 1) == -1, "first read: a connection closed with nothing sent must close");
+    for (n = 0, i = 0; i <= WIRE_MGMT_RECORDS_MAX; i++)
+        put(in, &n, WIRE_MGMT_GET_VALUES, 0, asked, sizeof(asked) - 1);
+    ok(first(in, n, 0) == -1, "first read: more than %d management records at once must close",
+       WIRE_MGMT_RECORDS_MAX);
+}
+
 static void
 values(void)
 {
@@ -599,6 +655,7 @@ main(void)
     costs();
     values();
     answered();
+    first_reads();
     FCGX_Init();
     ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
     return done_testing();
