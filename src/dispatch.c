@@ -21,18 +21,11 @@
  * client that connects and stalls costs a descriptor, not a worker. It
  * does not count toward keepalive_max: closing it would lose a request
  * that may be on its way. Such connections are bounded by
- * keepalive_timeout and by the descriptors themselves (below).
+ * keepalive_timeout and by the descriptors themselves (dispatch_accept.c).
  *
- * Out of descriptors (EMFILE, ENFILE), accept() fails while the listening
- * socket stays readable, so a leader that only logged would spin. Instead
- * it first closes the oldest parked connection to make room (an idle
- * connection is the cheapest thing to lose: nothing is running on it, and
- * a web server reconnects), so new requests keep being served while
- * stalled clients hold descriptors. With nothing parked, every descriptor
- * is a request queued or in flight: the leader stops watching the
- * listening socket for a growing interval (new connections wait in the
- * kernel's backlog, not refused) and the workers drain the queue. Either
- * way one line per LF_FD_REPORT_MS says how many accepts failed.
+ * Accepting, and what to do out of descriptors: dispatch_accept.c. The
+ * service thread that answers status and ping when every worker is busy:
+ * dispatch_service.c.
  *
  * Stopping (dispatch_stop): the leader stops watching the listening socket
  * and what already waits in its backlog is accepted (those clients were
@@ -41,40 +34,16 @@
  * are served; parked ones whose next request has already arrived join the
  * queue; idle ones are closed. Then the workers stop.
  *
- * The service thread: status and ping must answer when every worker is
- * busy (a script in an endless loop, say), and then no worker leads.
- * One more thread waits while a worker leads or idles, and leads in their
- * place when none does (dispatch_service_next). While it leads it looks
- * at each connection that became readable with MSG_PEEK (the peek
- * function given at start): a status or ping request it takes and serves
- * itself; any other stays in the ready queue, untouched and in order, for
- * the next free worker. One not all there yet (its params or body still
- * coming, as Apache writes them apart) is looked at again every
- * DISPATCH_REPEEK_MS for DISPATCH_REPEEK_FOR_MS, then goes to the
- * workers; so the service thread only ever reads a whole request. A worker that comes back idle wakes it, and it
- * hands the lead back. It leads only after no worker has led for
- * DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
- * sooner, so the lead never bounces between threads per request, and the
- * thread is woken at most once per grace period. It accepts new connections only while few
- * requests wait (DISPATCH_SERVICE_ACCEPT): past that they stay in the kernel's backlog
- * as before, so a stuck pool does not turn clients' retries into
- * descriptors; kept connections (nginx's keepalive) are watched always. With workers to spare it never runs, so the hot
- * path is as before but for one test when the last idle worker leaves.
- *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
  * that found nothing to do for a while is told so once, to give back the
  * memory its buffers grew for big answers.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,98 +51,9 @@
 #include "acl.h"
 #include "counters.h"
 #include "dispatch.h"
-#include "listen.h"
+#include "dispatch_impl.h"
 #include "log.h"
 #include "pool.h"
-
-#define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
-#define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
-#define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
-#define DISPATCH_REPEEK_MS      5   /* a request not all there yet is looked at again */
-#define DISPATCH_REPEEK_FOR_MS 200  /* for so long, then a worker serves it */
-#define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
-                                       * before the service thread leads */
-#define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
-#define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
-#define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
-                                     * while no worker is free */
-
-struct parked {
-    int         fd;
-    int         kept;           /* served a request before (else new) */
-    long long   since;          /* ms, monotonic */
-};
-
-struct dispatch {
-    /* lock guards everything below but listen, wake[] and
-     * the leader's pfds (which only the leader touches). */
-    pthread_mutex_t lock;
-    pthread_cond_t  cond;       /* followers: work is ready, or no leader */
-    struct listeners listen;    /* pfds[1 .. listen.n], parked ones after */
-    int             wake[2];    /* to the leader: parked set changed, stop */
-    int             leader;
-    int             followers;
-    int             stopping;
-    int             listen_done;    /* stopping: the backlog was accepted */
-    int             drained;    /* stopping: parked connections sorted out */
-    int             polling;    /* the leader is in poll() without the lock */
-    pthread_cond_t  polled;     /* dispatch_stop: the leader left poll() */
-    int             woken;      /* a byte is in the wake pipe */
-    int            *ready;      /* a FIFO of fds with a request waiting */
-    int             nready, ready_head, ready_cap;
-    struct parked  *parked;     /* oldest first */
-    int             nparked, parked_cap;
-    int             nkept;      /* parked ones that served a request */
-    /* out of descriptors: accepts resume at accept_resume (ms); the next
-     * pause lasts backoff_ms; failures since the last report */
-    long long       accept_resume, fd_report_at;
-    int             backoff_ms;
-    int             fd_failed, fd_closed, fd_errno;
-    int             keepalive_timeout;
-    int             keepalive_max;
-    /* the service thread: it leads when no worker does (service_leads),
-     * else waits on service_cond (service_waiting); SERVICE holds the
-     * connections it picked out for itself, with peek telling which */
-    pthread_cond_t  service_cond;
-    int             service_leads, service_waiting;
-    int             service[DISPATCH_SERVICE_QUEUE];
-    int             nservice;
-    struct {                        /* requests not all there when peeked */
-        int         fd;
-        long long   since;
-    }               later[DISPATCH_SERVICE_QUEUE];
-    int             nlater;
-    int             unpeeked;   /* the last ones of ready[] not peeked at */
-    dispatch_peek_fn peek;
-    /* the leader's poll set; only the current leader uses it */
-    struct pollfd  *pfds;
-    int             pfds_cap;
-};
-
-static int
-dispatch_cloexec_nonblock(int fd, int nonblock)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
-        return -1;
-    return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-static int
-dispatch_listeners_nonblock(const struct listeners *ls)
-{
-    int k;
-
-    for (k = 0; k < ls->n; k++)
-        if (dispatch_cloexec_nonblock(ls->fd[k], 1) < 0)
-            return -1;
-    return 0;
-}
-
-/* Where the parked connections start in the poll set: after the wake
- * pipe and the listening sockets. */
-#define DISPATCH_PARKED_AT(d) (1 + (d)->listen.n)
 
 struct dispatch *
 dispatch_new(const struct listeners *ls)
@@ -236,7 +116,7 @@ dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max)
     pthread_mutex_unlock(&d->lock);
 }
 
-static int
+int
 dispatch_ready_push(struct dispatch *d, int fd)
 {
     if (d->nready == d->ready_cap) {
@@ -276,96 +156,18 @@ dispatch_ready_pop(struct dispatch *d)
     return fd;
 }
 
-/* The service thread leads: FD's request is taken for it when it is a
- * status or ping request all there, held to be looked at again when not
- * all there yet, closed when the client hung up with nothing sent; 0
- * when none of these (a worker's). Lock held. */
-static int
-dispatch_service_take(struct dispatch *d, int fd, long long now)
-{
-    int rc = d->peek(fd);
-
-    if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE) {
-        d->service[d->nservice++] = fd;
-        return 1;
-    }
-    if (rc == DISPATCH_PEEK_GONE) {
-        close(fd);          /* a probe: no request, nothing waited */
-        return 1;
-    }
-    if (rc == DISPATCH_PEEK_LATER && d->nlater < DISPATCH_SERVICE_QUEUE) {
-        d->later[d->nlater].fd = fd;
-        d->later[d->nlater++].since = now;
-        return 1;
-    }
-    return 0;
-}
-
 /* FD has a request: the service thread's when it leads and the request
  * is one of its own (status, ping), else the workers'; lock held. */
-static void
+void
 dispatch_queue(struct dispatch *d, int fd)
 {
-    if (d->service_leads && d->peek && dispatch_service_take(d, fd, pool_now_ms()))
+    if (d->service_leads && dispatch_service_claim(d, fd))
         return;
     if (dispatch_ready_push(d, fd) == 0 && !d->service_leads)
         d->unpeeked++;
 }
 
-/* The service thread leads: requests that were not all there, looked at
- * again; those still not whole after DISPATCH_REPEEK_FOR_MS, or not
- * status, go to the workers. Lock held. */
-static void
-dispatch_service_repeek(struct dispatch *d)
-{
-    long long now = pool_now_ms();
-    int i, n = d->nlater;
-
-    d->nlater = 0;
-    for (i = 0; i < n; i++) {
-        int fd = d->later[i].fd, rc = d->peek(fd);
-        if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE)
-            d->service[d->nservice++] = fd;
-        else if (rc == DISPATCH_PEEK_LATER && now - d->later[i].since < DISPATCH_REPEEK_FOR_MS)
-            d->later[d->nlater++] = d->later[i];
-        else if (rc == DISPATCH_PEEK_GONE)
-            close(fd);
-        else
-            dispatch_ready_push(d, fd);
-    }
-}
-
-/* The service thread takes the lead: requests queued while a worker led
- * were not looked at; its own among them come out, the others keep their
- * order. Lock held. */
-static void
-dispatch_service_scan(struct dispatch *d)
-{
-    int i, kept = d->nready - d->unpeeked, n = d->nready;
-    long long now = pool_now_ms();
-
-    if (d->peek == NULL || d->unpeeked == 0)
-        return;
-    for (i = n - d->unpeeked; i < n; i++) {
-        int fd = d->ready[(d->ready_head + i) % d->ready_cap];
-        if (!dispatch_service_take(d, fd, now))
-            d->ready[(d->ready_head + kept++) % d->ready_cap] = fd;
-    }
-    d->nready = kept;
-    d->unpeeked = 0;
-}
-
-/* The service thread leads and enough requests wait for a worker: leave
- * the rest in the backlog. Connections that sent nothing do not count
- * (they are parked and time out as under a worker's lead), or a few
- * silent clients would shut status out. Lock held. */
-static int
-dispatch_service_full(const struct dispatch *d)
-{
-    return d->service_leads && d->nready >= DISPATCH_SERVICE_ACCEPT;
-}
-
-static void
+void
 dispatch_parked_remove(struct dispatch *d, int i)
 {
     if (d->parked[i].kept)
@@ -376,7 +178,7 @@ dispatch_parked_remove(struct dispatch *d, int i)
 
 /* Append FD to the parked set; lock held. Only appends happen outside the
  * leader, so the leader's poll set stays a prefix of the parked array. */
-static void
+void
 dispatch_parked_add(struct dispatch *d, int fd, int kept)
 {
     if (d->nparked == d->parked_cap) {
@@ -409,109 +211,6 @@ dispatch_park(struct dispatch *d, int fd)
         dispatch_wake_leader(d);
     }
     pthread_mutex_unlock(&d->lock);
-}
-
-static int
-dispatch_has_data(int fd)
-{
-    struct pollfd p = { fd, POLLIN, 0 };
-
-    return poll(&p, 1, 0) > 0;
-}
-
-/* Log what accept() could not do since the last report, at most once per
- * LF_FD_REPORT_MS however often it fails; lock held. */
-static void
-dispatch_fd_report(struct dispatch *d, long long now)
-{
-    if (d->fd_failed == 0 || now < d->fd_report_at)
-        return;
-    log_warn("accept: %s: %d attempts failed, %d idle connections closed to make room; "
-            "new connections wait in the backlog (next report in %d s at most)",
-            strerror(d->fd_errno), d->fd_failed, d->fd_closed, LF_FD_REPORT_MS / 1000);
-    d->fd_failed = d->fd_closed = 0;
-    d->fd_report_at = now + LF_FD_REPORT_MS;
-}
-
-/* accept() failed with ERR (not EAGAIN): make room by closing the oldest
- * parked connection (1: try again), or stop accepting for a growing
- * interval (0); lock held, so only the leader's collect calls this. */
-static int
-dispatch_accept_failed(struct dispatch *d, int err)
-{
-    long long now = pool_now_ms();
-
-    d->fd_failed++;
-    d->fd_errno = err;
-    if ((err == EMFILE || err == ENFILE) && d->nparked > 0) {
-        close(d->parked[0].fd);
-        dispatch_parked_remove(d, 0);
-        d->fd_closed++;
-        dispatch_fd_report(d, now);
-        return 1;
-    }
-    d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : LF_ACCEPT_BACKOFF_MIN_MS;
-    if (d->backoff_ms > LF_ACCEPT_BACKOFF_MAX_MS)
-        d->backoff_ms = LF_ACCEPT_BACKOFF_MAX_MS;
-    d->accept_resume = now + d->backoff_ms;
-    dispatch_fd_report(d, now);
-    return 0;
-}
-
-/* Accept what is waiting on listening socket K; lock held. Readable ones
- * queue, the rest park. Connections are non-blocking: the record layer
- * (wire.c) waits on them with poll(), against the request's
- * client_timeout. */
-static void
-dispatch_accept_from(struct dispatch *d, int k, int burst)
-{
-    struct sockaddr_storage peer;
-    socklen_t plen;
-    int i, fd, on = 1;
-
-    for (i = 0; i < burst && !dispatch_service_full(d); i++) {
-        plen = sizeof(peer);
-#if defined(SOCK_CLOEXEC) && defined(__linux__)
-        fd = accept4(d->listen.fd[k], (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
-#else
-        fd = accept(d->listen.fd[k], (struct sockaddr *)&peer, &plen);
-        if (fd >= 0 && dispatch_cloexec_nonblock(fd, 1) < 0) {
-            close(fd);
-            continue;
-        }
-#endif
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            /* out of descriptors or memory: the socket stays readable */
-            if (dispatch_accept_failed(d, errno))
-                continue;
-            return;
-        }
-        d->backoff_ms = 0;
-        if (d->listen.tcp[k] && !acl_admit((struct sockaddr *)&peer)) {
-            close(fd);      /* not in allowed_clients (logged) */
-            continue;
-        }
-        if (d->listen.tcp[k])
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-        if (dispatch_has_data(fd))
-            dispatch_queue(d, fd);
-        else
-            dispatch_parked_add(d, fd, 0);
-    }
-}
-
-/* Accept what is waiting on every listening socket; lock held. */
-static void
-dispatch_accept(struct dispatch *d, int burst)
-{
-    int k;
-
-    for (k = 0; k < d->listen.n; k++)
-        dispatch_accept_from(d, k, burst);
 }
 
 /* Build the poll set: wake pipe, listening sockets, parked connections. */
@@ -623,7 +322,7 @@ dispatch_lead_done(struct dispatch *d)
 
 /* Lead: poll until something is ready, we must stop, or IDLE_AT (ms,
  * 0 = never) passes with nothing to do; lock held. 1 when idle. */
-static int
+int
 dispatch_lead(struct dispatch *d, long long idle_at)
 {
     int n, rc, idle = 0;
@@ -754,97 +453,6 @@ dispatch_next(struct dispatch *d, int idle_ms)
         pthread_cond_signal(&d->service_cond);
     pthread_mutex_unlock(&d->lock);
     return fd;
-}
-
-/*
- * The service thread's loop: the next connection whose request it picked
- * out (PEEK said it is one of its own), or DISPATCH_STOP. In between it
- * leads whenever no worker does.
- */
-/* The service thread waits: until a signal (ASLEEP), or for the grace
- * period (GRACE), which needs no signal; lock held. */
-static void
-dispatch_service_wait(struct dispatch *d, int how)
-{
-    struct timespec until;
-
-    d->service_waiting = how;
-    if (how == DISPATCH_SERVICE_ASLEEP)
-        pthread_cond_wait(&d->service_cond, &d->lock);
-    else {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += DISPATCH_SERVICE_GRACE_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&d->service_cond, &d->lock, &until);
-    }
-    d->service_waiting = 0;
-}
-
-int
-dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
-{
-    int fd, i, graced = 0;
-
-    pthread_mutex_lock(&d->lock);
-    d->peek = peek;
-    for (;;) {
-        if (d->nservice > 0) {
-            fd = d->service[0];     /* oldest first */
-            memmove(d->service, d->service + 1, (size_t)--d->nservice * sizeof(*d->service));
-            break;
-        }
-        if (d->stopping) {
-            fd = DISPATCH_STOP;
-            break;
-        }
-        if (d->leader || d->followers > 0) {
-            dispatch_service_wait(d, DISPATCH_SERVICE_ASLEEP);
-            graced = 0;
-            continue;
-        }
-        if (!graced) {      /* a worker may be back in a moment */
-            dispatch_service_wait(d, DISPATCH_SERVICE_GRACE);
-            graced = 1;
-            continue;
-        }
-        graced = 0;
-        d->service_leads = 1;
-        dispatch_service_scan(d);
-        if (d->nservice == 0)
-            dispatch_lead(d, 0);
-        d->service_leads = 0;
-        for (i = 0; i < d->nlater; i++)     /* a worker looks at them now */
-            dispatch_queue(d, d->later[i].fd);
-        d->nlater = 0;
-        if (d->followers > 0)
-            pthread_cond_signal(&d->cond);  /* an idle worker leads now */
-    }
-    pthread_mutex_unlock(&d->lock);
-    return fd;
-}
-
-/* Stopping, after the last accept burst: a socket still readable holds
- * connections that accept() could not take (out of descriptors, with no
- * idle connection left to close). They are reset when the socket closes:
- * say so, once. Lock held. */
-static void
-dispatch_stop_leftover(struct dispatch *d)
-{
-    struct pollfd p;
-    int k, left = 0;
-
-    for (k = 0; k < d->listen.n; k++) {
-        p.fd = d->listen.fd[k];
-        p.events = POLLIN;
-        p.revents = 0;
-        left |= poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
-    }
-    if (left)
-        log_err("stop: accept: %s: connections still waiting in the backlog could not be "
-                "accepted and are reset", strerror(d->fd_errno ? d->fd_errno : EMFILE));
 }
 
 /* Stop: on return the listening socket is no longer watched, and will not

@@ -4,7 +4,7 @@
  * are for whoever serves the request (libfcgi, through wire.c).
  *
  * The dispatcher's service thread uses it to pick out status and ping
- * requests when every worker is busy (dispatch.c). Only the first
+ * requests when every worker is busy (dispatch_service.c). Only the first
  * FCGI_PEEK_MAX bytes are looked at and nothing is waited for: a
  * parameter is found only when the whole request (through its empty
  * STDIN record) is in them, so that the service thread never waits on a

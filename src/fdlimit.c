@@ -8,7 +8,7 @@
  * may do that); the hard limit is left to the administrator (ulimit -n,
  * systemd's LimitNOFILE). When keepalive_max + workers + LF_FD_MARGIN
  * still does not fit, the log says so at start, rather than the daemon
- * finding out under load (dispatch.c copes then, but closes idle
+ * finding out under load (dispatch_accept.c copes then, but closes idle
  * connections to do it).
  */
 #include <errno.h>

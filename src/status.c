@@ -8,7 +8,7 @@
  * with its names and meanings, so its exporters and templates read ours;
  * ours follow them. Which worker answers does not matter: when every
  * worker is busy, the dispatcher's service thread reads the request and
- * answers it (dispatch.c), so a stuck pool still shows why.
+ * answers it (dispatch_service.c), so a stuck pool still shows why.
  *
  * This file gathers the figures into a page (struct status_page); the
  * formats are status_format.c (text, JSON, XML, HTML) and

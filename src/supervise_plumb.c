@@ -6,7 +6,8 @@
  * the ready pipe in short slices while looking at signals between them.
  * The serving child's side is here too: the write end of the ready pipe it
  * says "serving" on, and the request for SIGTERM when the supervisor dies.
- * What to do on each signal and death is supervise.c's concern.
+ * What to do on each signal and death is supervise.c's concern (reload
+ * and upgrade in supervise_reload.c and supervise_upgrade.c).
  */
 #include <errno.h>
 #include <poll.h>

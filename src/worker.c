@@ -20,7 +20,7 @@
  * hold the worker while a client trickles bytes.
  *
  * One more thread, the service thread, serves status and ping requests
- * when every worker is busy (see dispatch.c); it is a worker in all but
+ * when every worker is busy (see dispatch_service.c); it is a worker in all but
  * its loop, numbered 0.
  *
  * Every byte of the connection passes the record layer (wire.c), which

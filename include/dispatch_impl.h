@@ -1,0 +1,116 @@
+/*
+ * dispatch_impl.h: the dispatcher's insides, shared by dispatch.c (leader
+ * and followers, parking, stopping), dispatch_accept.c (accepting, running
+ * out of descriptors) and dispatch_service.c (the service thread) only.
+ * The functions here are called with d->lock held, but for the two that
+ * set up descriptors.
+ */
+#ifndef LF_DISPATCH_IMPL_H
+#define LF_DISPATCH_IMPL_H
+
+#include <poll.h>
+#include <pthread.h>
+
+#include "dispatch.h"
+#include "listen.h"
+
+#define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
+#define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
+#define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
+#define DISPATCH_REPEEK_MS      5   /* a request not all there yet is looked at again */
+#define DISPATCH_REPEEK_FOR_MS 200  /* for so long, then a worker serves it */
+#define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
+                                       * before the service thread leads */
+#define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
+#define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
+#define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
+                                     * while no worker is free */
+
+struct parked {
+    int         fd;
+    int         kept;           /* served a request before (else new) */
+    long long   since;          /* ms, monotonic */
+};
+
+struct dispatch {
+    /* lock guards everything below but listen, wake[] and
+     * the leader's pfds (which only the leader touches). */
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;       /* followers: work is ready, or no leader */
+    struct listeners listen;    /* pfds[1 .. listen.n], parked ones after */
+    int             wake[2];    /* to the leader: parked set changed, stop */
+    int             leader;
+    int             followers;
+    int             stopping;
+    int             listen_done;    /* stopping: the backlog was accepted */
+    int             drained;    /* stopping: parked connections sorted out */
+    int             polling;    /* the leader is in poll() without the lock */
+    pthread_cond_t  polled;     /* dispatch_stop: the leader left poll() */
+    int             woken;      /* a byte is in the wake pipe */
+    int            *ready;      /* a FIFO of fds with a request waiting */
+    int             nready, ready_head, ready_cap;
+    struct parked  *parked;     /* oldest first */
+    int             nparked, parked_cap;
+    int             nkept;      /* parked ones that served a request */
+    /* out of descriptors: accepts resume at accept_resume (ms); the next
+     * pause lasts backoff_ms; failures since the last report */
+    long long       accept_resume, fd_report_at;
+    int             backoff_ms;
+    int             fd_failed, fd_closed, fd_errno;
+    int             keepalive_timeout;
+    int             keepalive_max;
+    /* the service thread: it leads when no worker does (service_leads),
+     * else waits on service_cond (service_waiting); SERVICE holds the
+     * connections it picked out for itself, with peek telling which */
+    pthread_cond_t  service_cond;
+    int             service_leads, service_waiting;
+    int             service[DISPATCH_SERVICE_QUEUE];
+    int             nservice;
+    struct {                        /* requests not all there when peeked */
+        int         fd;
+        long long   since;
+    }               later[DISPATCH_SERVICE_QUEUE];
+    int             nlater;
+    int             unpeeked;   /* the last ones of ready[] not peeked at */
+    dispatch_peek_fn peek;
+    /* the leader's poll set; only the current leader uses it */
+    struct pollfd  *pfds;
+    int             pfds_cap;
+};
+
+/* Where the parked connections start in the poll set: after the wake
+ * pipe and the listening sockets. */
+#define DISPATCH_PARKED_AT(d) (1 + (d)->listen.n)
+
+/* The service thread leads and enough requests wait for a worker: leave
+ * the rest in the backlog. Connections that sent nothing do not count
+ * (they are parked and time out as under a worker's lead), or a few
+ * silent clients would shut status out. Inline: the leader asks this for
+ * every listening socket each time it polls. */
+static inline int
+dispatch_service_full(const struct dispatch *d)
+{
+    return d->service_leads && d->nready >= DISPATCH_SERVICE_ACCEPT;
+}
+
+/* dispatch.c */
+int  dispatch_ready_push(struct dispatch *d, int fd);
+void dispatch_queue(struct dispatch *d, int fd);
+void dispatch_parked_add(struct dispatch *d, int fd, int kept);
+void dispatch_parked_remove(struct dispatch *d, int i);
+int  dispatch_lead(struct dispatch *d, long long idle_at);
+
+/* dispatch_accept.c */
+int  dispatch_cloexec_nonblock(int fd, int nonblock);
+int  dispatch_listeners_nonblock(const struct listeners *ls);
+void dispatch_accept_from(struct dispatch *d, int k, int burst);
+void dispatch_accept(struct dispatch *d, int burst);
+void dispatch_fd_report(struct dispatch *d, long long now);
+void dispatch_stop_leftover(struct dispatch *d);
+
+/* dispatch_service.c */
+int  dispatch_service_claim(struct dispatch *d, int fd);
+void dispatch_service_repeek(struct dispatch *d);
+void dispatch_service_scan(struct dispatch *d);
+
+#endif
