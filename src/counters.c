@@ -24,6 +24,7 @@
 
 #include "counters.h"
 #include "log.h"
+#include "monoclock.h"
 #include "pool.h"
 
 #define COUNTERS_SCRIPTS 1024    /* scripts one worker keeps apart, (other) included */
@@ -87,15 +88,6 @@ counters_free(void)
 }
 
 static void counters_copy(char *dst, size_t len, const char *src);
-
-static long long
-counters_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* The slot's entry for PATH (hash H, LEN bytes) or NULL; slot locked.
  * *AT is its bucket, or the free one where it would go. */
@@ -193,7 +185,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     pthread_mutex_lock(&s->lock);
     s->w.running = 1;
     s->w.start_ms = pool_now_ms();
-    s->start_us = counters_now_us();
+    s->start_us = monoclock_us();
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
     counters_copy(s->w.uri, sizeof(s->w.uri), uri);
@@ -219,7 +211,7 @@ counters_end(int worker, enum counters_error kind)
     pthread_mutex_lock(&s->lock);
     s->w.running = 0;
     s->w.requests++;
-    s->w.duration_us = counters_now_us() - s->start_us;
+    s->w.duration_us = monoclock_us() - s->start_us;
     if (kind != COUNTERS_NOT_FOUND && (sc = counters_script(s, s->w.script)) != NULL) {
         sc->requests++;
         if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)

@@ -42,6 +42,7 @@
 #include "counters.h"
 #include "log.h"
 #include "logfile.h"
+#include "monoclock.h"
 #include "reqid.h"
 #include "request.h"
 #include "slowlog.h"
@@ -74,15 +75,6 @@ struct slowlog_slot {
 static struct slowlog_slot *slowlog_slots;
 static int slowlog_nslots;
 static struct logfile slowlog_file = LOGFILE_INIT("slow log");
-
-static long long
-slowlog_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int
 slowlog_start(int workers, const struct conf *c)
@@ -203,7 +195,7 @@ static void
 slowlog_head(struct slowlog_entry *e, const struct slowlog_info *in)
 {
     char script[sizeof(in->script) * 4], method[sizeof(in->method) * 4], uri[sizeof(in->uri) * 4];
-    long long elapsed = slowlog_now_us() - in->began_us;
+    long long elapsed = monoclock_us() - in->began_us;
     char when[64];
     struct tm tm;
     time_t now = time(NULL);
@@ -324,7 +316,7 @@ slowlog_sweep(void)
     struct conf *c = conf_acquire();
     long long slowtime_us = (long long)c->slowtime * 1000000;
     int on = c->slowtime > 0 && c->slowlog != NULL, i;
-    long long now = slowlog_now_us();
+    long long now = monoclock_us();
 
     conf_release(c);
     if (!on)
