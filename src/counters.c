@@ -25,7 +25,6 @@
 #include "counters.h"
 #include "log.h"
 #include "monoclock.h"
-#include "pool.h"
 
 #define COUNTERS_SCRIPTS 1024    /* scripts one worker keeps apart, (other) included */
 #define COUNTERS_BUCKETS (COUNTERS_SCRIPTS * 2)
@@ -35,7 +34,7 @@
 struct counters_slot {
     pthread_mutex_t         lock;   /* guards w and scripts */
     struct counters_worker  w;
-    long long               start_us;
+    long long               start_us;   /* monotonic, of the request running */
     struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
     int                     nscripts;
     unsigned                hash;   /* of the running script's whole path */
@@ -184,7 +183,6 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     s = &counters_slots[worker - 1];
     pthread_mutex_lock(&s->lock);
     s->w.running = 1;
-    s->w.start_ms = pool_now_ms();
     s->start_us = monoclock_us();
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
@@ -308,15 +306,17 @@ int
 counters_worker(int worker, struct counters_worker *out)
 {
     struct counters_slot *s;
+    long long start_us;
 
     if (worker < 1 || worker > counters_nslots)
         return -1;
     s = &counters_slots[worker - 1];
     pthread_mutex_lock(&s->lock);
     *out = s->w;
+    start_us = s->start_us;
     pthread_mutex_unlock(&s->lock);
     if (out->running)
-        out->duration_us = (pool_now_ms() - out->start_ms) * 1000;
+        out->duration_us = monoclock_us() - start_us;
     return 0;
 }
 
