@@ -33,7 +33,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <fcgiapp.h>
 #include <lua.h>
 
 #include "luafcgid.h"
@@ -134,9 +133,9 @@ slowlog_begin(const struct request *r)
     in->began_us = r->began_us;
     slowlog_copy(in->id, sizeof(in->id), r->id);
     slowlog_copy(in->script, sizeof(in->script), r->script);
-    slowlog_copy(in->method, sizeof(in->method), FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp));
-    uri = FCGX_GetParam("REQUEST_URI", r->fcgx.envp);
-    slowlog_copy(in->uri, sizeof(in->uri), uri ? uri : FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp));
+    slowlog_copy(in->method, sizeof(in->method), r->vars.request_method);
+    uri = r->vars.request_uri;
+    slowlog_copy(in->uri, sizeof(in->uri), uri ? uri : r->vars.script_name);
     s->running = 1;
     __atomic_store_n(&s->mark, SLOWLOG_NONE, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->lock);
