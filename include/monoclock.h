@@ -2,7 +2,10 @@
 #ifndef LF_MONOCLOCK_H
 #define LF_MONOCLOCK_H
 
+#include <time.h>
+
 long long monoclock_ms(void);
 long long monoclock_us(void);
+void      monoclock_deadline(struct timespec *ts, long long ms);
 
 #endif
