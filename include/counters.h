@@ -31,7 +31,6 @@ enum counters_evict {
 /* What the worker is running, or ran last (php-fpm's per-process fields). */
 struct counters_worker {
     int         running;            /* 1: in a request */
-    long long   start_ms;           /* monotonic, of the request (running) */
     time_t      started;            /* the worker's start, epoch */
     unsigned long long requests;
     long long   duration_us;        /* of the request running or last run */

@@ -217,13 +217,13 @@ accesslog_put_memory(struct accesslog_line *l, size_t bytes, const char *arg)
 static void
 accesslog_put_uri(struct accesslog_line *l, const struct request *r)
 {
-    const char *uri = FCGX_GetParam("REQUEST_URI", r->fcgx.envp);
+    const char *uri = r->vars.request_uri;
     char tmp[ACCESSLOG_LINE_MAX / 2];
     const char *q;
     size_t n;
 
     if (uri == NULL || uri[0] == '\0') {
-        accesslog_put_value(l, FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp), 1);
+        accesslog_put_value(l, r->vars.script_name, 1);
         return;
     }
     q = strchr(uri, '?');
@@ -257,7 +257,7 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
     case 'u': accesslog_put_value(l, FCGX_GetParam("REMOTE_USER", env), 1); break;
     case 't': accesslog_put_time(l, r->began_at.tv_sec, arg); break;
     case 'T': accesslog_put_time(l, time(NULL), arg); break;
-    case 'm': accesslog_put_value(l, FCGX_GetParam("REQUEST_METHOD", env), 1); break;
+    case 'm': accesslog_put_value(l, r->vars.request_method, 1); break;
     case 'r': accesslog_put_uri(l, r); break;
     case 'Q':
         q = FCGX_GetParam("QUERY_STRING", env);
@@ -267,7 +267,7 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
     case 'q': accesslog_put_value(l, FCGX_GetParam("QUERY_STRING", env), 0); break;
     case 's': accesslog_printf(l, "%.3s", r->status.len >= 3 ? r->status.data : "500"); break;
     case 'f': accesslog_put_value(l, r->script, 1); break;
-    case 'l': accesslog_put_value(l, FCGX_GetParam("CONTENT_LENGTH", env), 1); break;
+    case 'l': accesslog_put_value(l, r->vars.content_length, 1); break;
     case 'd': accesslog_put_duration(l, cost->duration_us, arg); break;
     case 'C': accesslog_put_cpu(l, cost, arg); break;
     case 'M': accesslog_put_memory(l, r->memory, arg); break;

@@ -23,12 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "luafcgid.h"
 #include "acl.h"
 #include "conf.h"
 #include "log.h"
+#include "monoclock.h"
 
 struct acl_rule {
     int             family;     /* AF_INET or AF_INET6 */
@@ -188,21 +188,12 @@ acl_format(const struct sockaddr *sa, char *buf, size_t len)
     return buf;
 }
 
-static long long
-acl_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A refusal of SA: logged, or counted for the next message. */
 static void
 acl_log_refused(const struct sockaddr *sa)
 {
     char buf[INET6_ADDRSTRLEN];
-    long long now = acl_now_ms();
+    long long now = monoclock_ms();
     unsigned long more;
 
     pthread_mutex_lock(&acl_log_lock);

@@ -24,7 +24,7 @@
 
 #include "counters.h"
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 
 #define COUNTERS_SCRIPTS 1024    /* scripts one worker keeps apart, (other) included */
 #define COUNTERS_BUCKETS (COUNTERS_SCRIPTS * 2)
@@ -34,7 +34,7 @@
 struct counters_slot {
     pthread_mutex_t         lock;   /* guards w and scripts */
     struct counters_worker  w;
-    long long               start_us;
+    long long               start_us;   /* monotonic, of the request running */
     struct counters_script *scripts[COUNTERS_BUCKETS];  /* open addressing */
     int                     nscripts;
     unsigned                hash;   /* of the running script's whole path */
@@ -87,15 +87,6 @@ counters_free(void)
 }
 
 static void counters_copy(char *dst, size_t len, const char *src);
-
-static long long
-counters_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* The slot's entry for PATH (hash H, LEN bytes) or NULL; slot locked.
  * *AT is its bucket, or the free one where it would go. */
@@ -192,8 +183,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     s = &counters_slots[worker - 1];
     pthread_mutex_lock(&s->lock);
     s->w.running = 1;
-    s->w.start_ms = pool_now_ms();
-    s->start_us = counters_now_us();
+    s->start_us = monoclock_us();
     s->w.duration_us = 0;
     counters_copy(s->w.method, sizeof(s->w.method), method);
     counters_copy(s->w.uri, sizeof(s->w.uri), uri);
@@ -219,7 +209,7 @@ counters_end(int worker, enum counters_error kind)
     pthread_mutex_lock(&s->lock);
     s->w.running = 0;
     s->w.requests++;
-    s->w.duration_us = counters_now_us() - s->start_us;
+    s->w.duration_us = monoclock_us() - s->start_us;
     if (kind != COUNTERS_NOT_FOUND && (sc = counters_script(s, s->w.script)) != NULL) {
         sc->requests++;
         if (kind > COUNTERS_OK && kind < COUNTERS_NERRORS)
@@ -316,15 +306,17 @@ int
 counters_worker(int worker, struct counters_worker *out)
 {
     struct counters_slot *s;
+    long long start_us;
 
     if (worker < 1 || worker > counters_nslots)
         return -1;
     s = &counters_slots[worker - 1];
     pthread_mutex_lock(&s->lock);
     *out = s->w;
+    start_us = s->start_us;
     pthread_mutex_unlock(&s->lock);
     if (out->running)
-        out->duration_us = (pool_now_ms() - out->start_ms) * 1000;
+        out->duration_us = monoclock_us() - start_us;
     return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
+#include "monoclock.h"
 #include "pool.h"
 #include "slowlog.h"
 
@@ -75,18 +76,6 @@ housekeep_trim_soon(void)
     __atomic_store_n(&hk_trim, 1, __ATOMIC_RELAXED);
 }
 
-static void
-housekeep_deadline(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void *
 housekeep_main(void *arg)
 {
@@ -97,7 +86,7 @@ housekeep_main(void *arg)
 
     while (!stop) {
         c = conf_acquire();
-        housekeep_deadline(&until, c->sweep);
+        monoclock_deadline(&until, c->sweep);
         conf_release(c);
 
         pthread_mutex_lock(&hk_lock);

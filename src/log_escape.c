@@ -11,8 +11,10 @@
 
 #include "log_escape.h"
 
-/* The length of the valid UTF-8 sequence at S (N bytes left), or 0. */
-static size_t
+/* The length of the valid multi-byte UTF-8 sequence at S (N bytes left),
+ * or 0: ASCII, a stray or overlong byte, a surrogate, past U+10FFFF, or
+ * cut short. */
+size_t
 log_utf8_len(const unsigned char *s, size_t n)
 {
     size_t len, i;

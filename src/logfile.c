@@ -29,12 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fsdir.h"
 #include "log.h"
 #include "logfile.h"
+#include "monoclock.h"
 
 #define LOGFILE_WARN_S  30
 
@@ -134,15 +134,6 @@ logfile_open(struct logfile *lf, const char *path)
     return 0;
 }
 
-static long long
-logfile_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec;
-}
-
 static ssize_t
 logfile_write_fd(int fd, const char *p, size_t n)
 {
@@ -159,7 +150,7 @@ logfile_write_fd(int fd, const char *p, size_t n)
 static void
 logfile_lost(struct logfile *lf, int err)
 {
-    long long now = logfile_now_s(), last = __atomic_load_n(&lf->warned, __ATOMIC_RELAXED);
+    long long now = monoclock_ms() / 1000, last = __atomic_load_n(&lf->warned, __ATOMIC_RELAXED);
     unsigned long n;
 
     __atomic_add_fetch(&lf->lost, 1, __ATOMIC_RELAXED);

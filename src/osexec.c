@@ -30,6 +30,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "monoclock.h"
 #include "osexec.h"
 #include "state.h"
 
@@ -131,15 +132,6 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
 
 enum { OSEXEC_DONE, OSEXEC_FAILED, OSEXEC_LATE };
 
-static long long
-osexec_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for PID without a bound: LEFT_MS < 0. */
 static int
 osexec_wait_forever(pid_t pid, int *status)
@@ -164,13 +156,13 @@ osexec_wait(pid_t pid, int *status, long long left_ms)
 
     if (left_ms < 0)
         return osexec_wait_forever(pid, status);
-    end_ms = osexec_now_ms() + left_ms;
+    end_ms = monoclock_ms() + left_ms;
     for (;;) {
         if ((got = waitpid(pid, status, WNOHANG)) == pid)
             return OSEXEC_DONE;
         if (got < 0 && errno != EINTR)
             return OSEXEC_FAILED;
-        if (osexec_now_ms() >= end_ms)
+        if (monoclock_ms() >= end_ms)
             break;
         nanosleep(&nap, NULL);
         if (nap.tv_nsec < 50000000)

@@ -28,21 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "luafcgid.h"
 #include "counters.h"
 #include "log.h"
+#include "monoclock.h"
 #include "pool.h"
 #include "pool_impl.h"
 
 long long
 pool_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return monoclock_ms();
 }
 
 int

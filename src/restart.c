@@ -10,9 +10,8 @@
  * only once a serving process has run LF_RESTART_INTERVAL s without dying.
  * The supervisor is one thread: the state needs no lock.
  */
-#include <time.h>
-
 #include "luafcgid.h"
+#include "monoclock.h"
 #include "restart.h"
 
 static struct {
@@ -25,10 +24,7 @@ static struct {
 long long
 restart_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return monoclock_ms();
 }
 
 /* A serving process is being started now. */

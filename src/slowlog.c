@@ -33,7 +33,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <fcgiapp.h>
 #include <lua.h>
 
 #include "luafcgid.h"
@@ -42,6 +41,7 @@
 #include "counters.h"
 #include "log.h"
 #include "logfile.h"
+#include "monoclock.h"
 #include "reqid.h"
 #include "request.h"
 #include "slowlog.h"
@@ -74,15 +74,6 @@ struct slowlog_slot {
 static struct slowlog_slot *slowlog_slots;
 static int slowlog_nslots;
 static struct logfile slowlog_file = LOGFILE_INIT("slow log");
-
-static long long
-slowlog_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int
 slowlog_start(int workers, const struct conf *c)
@@ -142,9 +133,9 @@ slowlog_begin(const struct request *r)
     in->began_us = r->began_us;
     slowlog_copy(in->id, sizeof(in->id), r->id);
     slowlog_copy(in->script, sizeof(in->script), r->script);
-    slowlog_copy(in->method, sizeof(in->method), FCGX_GetParam("REQUEST_METHOD", r->fcgx.envp));
-    uri = FCGX_GetParam("REQUEST_URI", r->fcgx.envp);
-    slowlog_copy(in->uri, sizeof(in->uri), uri ? uri : FCGX_GetParam("SCRIPT_NAME", r->fcgx.envp));
+    slowlog_copy(in->method, sizeof(in->method), r->vars.request_method);
+    uri = r->vars.request_uri;
+    slowlog_copy(in->uri, sizeof(in->uri), uri ? uri : r->vars.script_name);
     s->running = 1;
     __atomic_store_n(&s->mark, SLOWLOG_NONE, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->lock);
@@ -203,7 +194,7 @@ static void
 slowlog_head(struct slowlog_entry *e, const struct slowlog_info *in)
 {
     char script[sizeof(in->script) * 4], method[sizeof(in->method) * 4], uri[sizeof(in->uri) * 4];
-    long long elapsed = slowlog_now_us() - in->began_us;
+    long long elapsed = monoclock_us() - in->began_us;
     char when[64];
     struct tm tm;
     time_t now = time(NULL);
@@ -324,7 +315,7 @@ slowlog_sweep(void)
     struct conf *c = conf_acquire();
     long long slowtime_us = (long long)c->slowtime * 1000000;
     int on = c->slowtime > 0 && c->slowlog != NULL, i;
-    long long now = slowlog_now_us();
+    long long now = monoclock_us();
 
     conf_release(c);
     if (!on)

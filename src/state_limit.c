@@ -17,6 +17,7 @@
 
 #include "luafcgid.h"
 #include "conf.h"
+#include "monoclock.h"
 #include "slab.h"
 #include "slowlog.h"
 #include "state.h"
@@ -67,25 +68,7 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-static long long
-state_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void state_hook(lua_State *L, lua_Debug *ar);
-
-static long long
-state_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Every STATE_HOOK_COUNT instructions, or STATE_HOOK_SLOW while they are
  * slow (see STATE_HOOK_SLOW_NS). */
@@ -106,7 +89,7 @@ static void
 state_hook(lua_State *L, lua_Debug *ar)
 {
     struct state_info *info = state_info(L);
-    long long now_us = state_now_us();
+    long long now_us = monoclock_us();
 
     (void)ar;
     if (info->over == STATE_OVER_TIME || (info->deadline_ms && now_us / 1000 > info->deadline_ms)) {
@@ -138,7 +121,7 @@ strlib_charge(lua_State *L, size_t units)
         return;
     info->strlib_units = 0;
     if (info->over == STATE_OVER_TIME ||
-        (info->deadline_ms && state_now_ms() > info->deadline_ms)) {
+        (info->deadline_ms && monoclock_ms() > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
@@ -161,7 +144,7 @@ state_time_left(lua_State *L)
         return 0;
     if (info->deadline_ms == 0)
         return -1;
-    left = info->deadline_ms - state_now_ms();
+    left = info->deadline_ms - monoclock_ms();
     return left > 0 ? left : 0;
 }
 
@@ -191,7 +174,7 @@ state_arm(lua_State *L, const struct conf *c)
     info->slow = NULL;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
-        info->hook_us = state_now_us();
+        info->hook_us = monoclock_us();
         info->deadline_ms = info->hook_us / 1000 + (long long)c->timeout * 1000;
         /* slow until the first interval says otherwise: a script that
          * starts with slow calls is measured at once */
@@ -224,7 +207,7 @@ state_watch(lua_State *L, struct slowlog_slot *slot)
 
     info->slow = slot;
     if (slot != NULL && lua_gethook(L) == NULL) {
-        info->hook_us = state_now_us();
+        info->hook_us = monoclock_us();
         info->hook_count = STATE_HOOK_SLOW;
         lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
     }

@@ -10,37 +10,17 @@
 #include <time.h>
 
 #include "buf.h"
+#include "log_escape.h"
 #include "status.h"
 
 #define STATUS_TEXT_PAD 22      /* php-fpm's column: "max active processes: " */
 
-/* The length of the valid UTF-8 character at S (1-4), or 0: a stray or
- * overlong byte, a surrogate, past U+10FFFF, or cut short. */
+/* The length of the valid UTF-8 character at S (1-4), or 0; S ends with
+ * a NUL, which no multi-byte character holds. */
 size_t
 status_utf8_len(const unsigned char *s)
 {
-    size_t n, i;
-    unsigned long cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;       /* also the string's end */
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
+    return s[0] < 0x80 ? 1 : log_utf8_len(s, strnlen((const char *)s, 4));
 }
 
 /* One control character of a value, so that it never starts a line or

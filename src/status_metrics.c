@@ -81,6 +81,19 @@ status_metrics_field(const struct status_field *f, int n, const char *key)
     return NULL;
 }
 
+/* A family's TYPE and HELP, once before its first sample (rows of one
+ * family are adjacent in the tables); *LAST is the family before. */
+static int
+status_metrics_family(struct buf *b, const struct status_metric *m, const char **last)
+{
+    int rc = 0;
+
+    if (strcmp(*last, m->family) != 0)
+        rc = buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", m->family, m->type, m->family, m->help);
+    *last = m->family;
+    return rc;
+}
+
 /* A label value with OpenMetrics' escapes; bytes that are not UTF-8
  * become U+FFFD, as the exposition is UTF-8. */
 static int
@@ -127,9 +140,7 @@ status_metrics_per_script(struct buf *b, const struct status_page *pg)
 
     for (m = 0; m < sizeof(status_metrics_scripts) / sizeof(*status_metrics_scripts) && rc == 0; m++) {
         const struct status_metric *sm = &status_metrics_scripts[m];
-        if (strcmp(last, sm->family) != 0)
-            rc = buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", sm->family, sm->type, sm->family, sm->help);
-        last = sm->family;
+        rc = status_metrics_family(b, sm, &last);
         for (i = 0; i < l->nitems && rc == 0; i++) {
             const struct status_field *f = l->fields + (size_t)i * (size_t)l->nfields;
             const struct status_field *v = status_metrics_field(f, l->nfields, sm->key);
@@ -148,17 +159,6 @@ status_metrics_per_script(struct buf *b, const struct status_page *pg)
     return rc;
 }
 
-static const struct status_field *
-status_metrics_find(const struct status_page *pg, const char *key)
-{
-    int i;
-
-    for (i = 0; i < pg->nfields; i++)
-        if (strcmp(pg->fields[i].key, key) == 0)
-            return &pg->fields[i];
-    return NULL;
-}
-
 int
 status_metrics(struct buf *b, const struct status_page *pg)
 {
@@ -168,16 +168,14 @@ status_metrics(struct buf *b, const struct status_page *pg)
     int rc;
 
     rc = buf_puts(b, "# TYPE luafcgid_build info\n# HELP luafcgid_build The running version.\n");
-    if (rc == 0 && (f = status_metrics_find(pg, "luafcgid version")) != NULL)
+    if (rc == 0 && (f = status_metrics_field(pg->fields, pg->nfields, "luafcgid version")) != NULL)
         rc = buf_printf(b, "luafcgid_build_info{version=\"%s\"} 1\n", f->text);
     for (i = 0; i < sizeof(status_metrics_table) / sizeof(*status_metrics_table) && rc == 0; i++) {
         const struct status_metric *m = &status_metrics_table[i];
         int counter = strcmp(m->type, "counter") == 0;
-        if ((f = status_metrics_find(pg, m->key)) == NULL)
+        if ((f = status_metrics_field(pg->fields, pg->nfields, m->key)) == NULL)
             continue;
-        if (strcmp(last, m->family) != 0)
-            rc = buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", m->family, m->type, m->family, m->help);
-        last = m->family;
+        rc = status_metrics_family(b, m, &last);
         if (rc == 0)
             rc = buf_printf(b, "%s%s%s%s%s %.17g\n", m->family, counter ? "_total" : "",
                             m->label ? "{" : "", m->label ? m->label : "", m->label ? "}" : "",

@@ -42,6 +42,7 @@
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
+#include "monoclock.h"
 #include "upgrade.h"
 #include "upgrade_exe.h"
 
@@ -55,15 +56,6 @@ static struct {
     int     ready_fd;
     int     disowned;   /* a new one the running one gave up on */
 } up = { "", 0, -1, 0 };
-
-static long long
-upgrade_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* At start-up: the binary's path (what USR2 will run, whatever is there
  * then) and the config's, absolute, since the daemon runs from "/". */
@@ -367,7 +359,7 @@ upgrade_is_ours(long newpid, pid_t group)
 static void
 upgrade_stop_group(pid_t group, pid_t *pid, int *status)
 {
-    long long now = upgrade_now_ms(), kill_at = now + LF_STOP_MARGIN * 1000LL, end = kill_at + 2000;
+    long long now = monoclock_ms(), kill_at = now + LF_STOP_MARGIN * 1000LL, end = kill_at + 2000;
     int killed = 0;
 
     if (kill(-group, SIGTERM) < 0 && errno != ESRCH)
@@ -377,7 +369,7 @@ upgrade_stop_group(pid_t group, pid_t *pid, int *status)
             *pid = 0;
         if (*pid == 0 && kill(-group, 0) < 0 && errno == ESRCH)
             return;
-        if ((now = upgrade_now_ms()) >= end) {
+        if ((now = monoclock_ms()) >= end) {
             log_err("upgrade: the new binary (process group %ld) is still there after SIGKILL",
                     (long)group);
             return;
@@ -419,7 +411,7 @@ upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig
             int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status), pid_t *newpid)
 {
     static const struct timespec zero = { 0, 0 };
-    long long until = upgrade_now_ms() + LF_UPGRADE_TIMEOUT * 1000LL;
+    long long until = monoclock_ms() + LF_UPGRADE_TIMEOUT * 1000LL;
     struct pollfd pfd[2];
     pid_t pid, group, w;
     long got;
@@ -456,12 +448,12 @@ upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig
             if (pfd[0].revents)
                 break;
         }
-        if (upgrade_now_ms() >= until) {
+        if (monoclock_ms() >= until) {
             log_err("upgrade: the new binary did not serve within %d s; giving it up", LF_UPGRADE_TIMEOUT);
             break;
         }
     }
-    got = *sig == 0 && upgrade_now_ms() < until ? upgrade_read_pid(rfd) : 0;
+    got = *sig == 0 && monoclock_ms() < until ? upgrade_read_pid(rfd) : 0;
     if (got > 0 && !upgrade_is_ours(got, group)) {
         log_err("upgrade: the new binary reported pid %ld, which is not the process it started "
                 "(process group %ld); giving it up", got, (long)group);

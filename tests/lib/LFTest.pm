@@ -419,7 +419,11 @@ sub get {
 
 sub nginx_binary { for ('/usr/sbin/nginx', '/usr/local/sbin/nginx') { return $_ if -x $_ } return 'nginx' }
 
-# Start nginx in front of this daemon; returns the port.
+# Start nginx in front of this daemon; returns the port. Options: port,
+# user, keepalive (kept connections), locations (more location blocks),
+# client_max_body_size, servers (upstream server lines, for an upstream of
+# several daemons instead of this one), fastcgi (more directives in the
+# .lua location).
 sub start_nginx {
     my ($self, %o) = @_;
     my $dir = "$self->{dir}/nginx";
@@ -428,6 +432,8 @@ sub start_nginx {
     my $port = $o{port} // free_port();
     my $listen = $self->{conf}{listen};
     my $upstream = $listen =~ m{^/} ? "unix:$listen" : ($listen =~ /^:/ ? "127.0.0.1$listen" : $listen);
+    my $servers = join ' ', map { "server $_;" } @{ $o{servers} // [ $upstream ] };
+    my $fastcgi = $o{fastcgi} // '';
     my $user = $> == 0 ? "user " . ($o{user} // 'root root') . ";\n" : '';
     my $keep = $o{keepalive} ? "keepalive $o{keepalive};" : '';
     my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
@@ -447,7 +453,7 @@ http {
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
     client_max_body_size $maxbody;
-    upstream luafcgid { server $upstream; $keep }
+    upstream luafcgid { $servers $keep }
     server {
         listen 127.0.0.1:$port;
         root $self->{www};
@@ -474,6 +480,7 @@ http {
             fastcgi_param SERVER_NAME \$server_name;
             fastcgi_param HTTP_COOKIE \$http_cookie;
             $keepconn
+            $fastcgi
             fastcgi_pass luafcgid;
         }
     }

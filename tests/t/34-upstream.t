@@ -33,7 +33,6 @@ for my $i (0 .. 2) {
     }, scripts => { 'who.lua' => $script });
 }
 $_->script('who.lua', $script) for @d;
-my $www = $d[0]->www;
 
 # the upgraded host runs a copy of the binary, replaced before USR2
 my $bin = $d[2]->dir . '/luafcgid';
@@ -44,57 +43,15 @@ $d[1]->start;
 { local $ENV{LUAFCGID} = $bin; $d[2]->start; }
 
 # ---- nginx: an upstream of the three, kept connections -----------------------
-my $ndir = $d[0]->dir . '/nginx';
-mkdir $ndir;
-mkdir "$ndir/$_" for qw(body fastcgi proxy uwsgi scgi);
-my $nport = free_port();
-my $servers = join '', map { "        server $_->{conf}{listen} max_fails=1 fail_timeout=2s;\n" } @d;
-my $user = $> == 0 ? "user root root;\n" : '';
-spew("$ndir/nginx.conf", <<"CONF");
-${user}worker_processes 1;
-daemon off;
-pid $ndir/nginx.pid;
-error_log $ndir/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $ndir/body;
-    fastcgi_temp_path $ndir/fastcgi;
-    proxy_temp_path $ndir/proxy;
-    uwsgi_temp_path $ndir/uwsgi;
-    scgi_temp_path $ndir/scgi;
-    upstream luafcgid {
-$servers        keepalive 16;
-    }
-    server {
-        listen 127.0.0.1:$nport;
-        root $www;
-        location ~ \\.lua\$ {
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_param REQUEST_METHOD \$request_method;
-            fastcgi_param QUERY_STRING \$query_string;
-            fastcgi_param SERVER_PROTOCOL \$server_protocol;
-            fastcgi_param GATEWAY_INTERFACE CGI/1.1;
-            fastcgi_param REMOTE_ADDR \$remote_addr;
-            fastcgi_keep_conn on;
-            fastcgi_next_upstream error timeout;
-            fastcgi_next_upstream_tries 0;
-            fastcgi_connect_timeout 2s;
-            fastcgi_read_timeout 30s;
-            fastcgi_pass luafcgid;
-        }
-    }
-}
-CONF
-my $npid = fork // die "fork: $!";
-if ($npid == 0) {
-    open(STDOUT, '>>', "$ndir/stderr.log");
-    open(STDERR, '>>', "$ndir/stderr.log");
-    exec(LFTest::nginx_binary(), '-p', $ndir, '-c', "$ndir/nginx.conf") or POSIX::_exit(127);
-}
-LFTest::track($npid, 'nginx');
-ok(wait_for(sub { IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerService => $nport) }, 15),
-   'nginx is up in front of the three daemons') or BAIL_OUT(slurp("$ndir/stderr.log"));
+# nginx names scripts in the first daemon's www (its root); all three read them there
+my $nport;
+ok(eval {
+    $nport = $d[0]->start_nginx(
+        keepalive => 16,
+        servers => [ map { "$_->{conf}{listen} max_fails=1 fail_timeout=2s" } @d ],
+        fastcgi => join(' ', 'fastcgi_next_upstream error timeout;', 'fastcgi_next_upstream_tries 0;',
+                        'fastcgi_connect_timeout 2s;', 'fastcgi_read_timeout 30s;'));
+    1 }, 'nginx is up in front of the three daemons') or BAIL_OUT($@);
 
 # ---- the load ----------------------------------------------------------------
 # CLIENTS clients on kept connections to nginx, each MAX requests paced
@@ -224,7 +181,7 @@ SKIP: {
 }
 
 # ---- clean up: nginx, then the daemons ---------------------------------------
-LFTest::stop_pid($npid, 'QUIT', 15);
+$d[0]->stop_nginx;
 $d[1]->stop;
 if ($new) {
     kill 'TERM', $new;

@@ -1,0 +1,11 @@
+/* monoclock.h: the monotonic clock, in the units the daemon counts in. */
+#ifndef LF_MONOCLOCK_H
+#define LF_MONOCLOCK_H
+
+#include <time.h>
+
+long long monoclock_ms(void);
+long long monoclock_us(void);
+void      monoclock_deadline(struct timespec *ts, long long ms);
+
+#endif
