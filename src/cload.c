@@ -13,6 +13,9 @@
  * luaopen_* are ever called, so a cpath the script points elsewhere (at
  * liblua, at libc) finds nothing else to run there; scripts that add
  * their own directories to package.cpath keep working.
+ *
+ * LuaFileSystem's chdir would move every worker at once; once lfs is
+ * loaded its chdir moves only the calling worker (wdir.c).
  */
 #include <string.h>
 
@@ -20,27 +23,46 @@
 #include <lauxlib.h>
 
 #include "cload.h"
+#include "wdir.h"
 
 static const char *const CLOAD_STDLIB[] = {
     "base", "package", "table", "io", "os", "string", "math", "debug",
     "coroutine", "jit", "ffi", NULL
 };
 
-/* Is NAME's entry point a standard library's? As Lua 5.1 makes it: what
- * follows the last '-', dots as underscores; the root searcher uses the
- * same. The standard names have neither, so comparing is enough. */
+/* NAME's entry point as Lua 5.1 makes it: what follows the last '-'
+ * (dots become underscores; the names compared here have none). */
+static const char *
+cload_entry(const char *name)
+{
+    const char *mark = strrchr(name, '-');
+
+    return mark ? mark + 1 : name;
+}
+
+/* Is NAME's entry point a standard library's? The root searcher uses the
+ * same rule. */
 static int
 cload_is_stdlib(const char *name)
 {
-    const char *mark = strrchr(name, '-');
     int i;
 
-    if (mark)
-        name = mark + 1;
+    name = cload_entry(name);
     for (i = 0; CLOAD_STDLIB[i]; i++)
         if (strcmp(name, CLOAD_STDLIB[i]) == 0)
             return 1;
     return 0;
+}
+
+/* luaopen_lfs (upvalue 1), then its chdir wrapped. */
+static int
+cload_lfs_loader(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    wdir_wrap(L, -1);
+    return 1;
 }
 
 /* A C searcher: refuses the standard libraries, else the original
@@ -49,14 +71,18 @@ static int
 cload_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
+    int is_lfs;
 
     if (cload_is_stdlib(name)) {
         lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
         return 1;
     }
+    is_lfs = strcmp(cload_entry(name), "lfs") == 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
+    if (is_lfs && lua_iscfunction(L, -1))
+        lua_pushcclosure(L, cload_lfs_loader, 1);
     return 1;
 }
 

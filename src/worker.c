@@ -53,6 +53,7 @@
 #include "reqid.h"
 #include "request.h"
 #include "status.h"
+#include "wdir.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -69,6 +70,7 @@ struct worker {
     struct dispatch *dispatch;
     struct request   req;
     struct wire      wire;      /* the connection being served */
+    struct wdir      wdir;      /* its own working directory */
     char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
 };
 
@@ -218,6 +220,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     int fd, tidy = 0;
 
+    wdir_enter(&w->wdir, w->req.worker == 1);
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */
@@ -225,9 +228,11 @@ worker_main(void *arg)
             continue;
         }
         worker_serve(w, fd);
+        wdir_reset(&w->wdir);
         worker_jitter(w);
         tidy = 0;
     }
+    wdir_leave(&w->wdir);
     pthread_mutex_lock(&running_lock);
     running--;
     pthread_cond_broadcast(&running_done);
