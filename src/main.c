@@ -220,6 +220,7 @@ main_test(const char *path)
 {
     char err[1024];
     const char *mainlog;
+    int bad;
     struct conf *c;
 
     log_set_plain(1);
@@ -229,8 +230,10 @@ main_test(const char *path)
     }
     /* what start-up will refuse, so that "ok" means it starts */
     mainlog = conf_log_target(c, !c->daemonize);
-    if ((c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0) |
-        (c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0)) {
+    /* both checked, so one run names every bad log */
+    bad = c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0;
+    bad |= c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0;
+    if (bad) {
         conf_free(c);
         return 1;
     }
@@ -462,7 +465,7 @@ main(int argc, char **argv)
     main_block_signals();
 
     if (upgrade_save(argv[0], o.config, foreground) < 0 ||
-        (rc = main_open(c, &ls, &pidfd)) < 0)
+        main_open(c, &ls, &pidfd) < 0)
         return 1;
     if (!foreground && daemon_detach(upgrade_pending()) < 0) {
         main_close(c, &ls, pidfd);
