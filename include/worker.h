@@ -8,5 +8,6 @@ struct pool;
 int  worker_start(int count, struct dispatch *dispatch, struct pool *pool);
 int  worker_wait(long long ms);
 void worker_join(void);
+void worker_abandon(void);
 
 #endif

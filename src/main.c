@@ -367,8 +367,10 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
 
     main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    if (main_stop(ls, c, dispatch) < 0)
-        return 1;       /* workers still run: leave their memory alone */
+    if (main_stop(ls, c, dispatch) < 0) {
+        worker_abandon();   /* workers still run: leave their memory alone */
+        return 1;
+    }
     worker_join();
     main_clear_uploads();
     housekeep_stop();

@@ -318,6 +318,22 @@ worker_wait(long long ms)
     return left;
 }
 
+/* A stop cut short (worker_wait() left some running): the process exits
+ * without joining, on purpose, as it cannot wait for those. Detached, the
+ * workers that did end are not threads nobody joined (ThreadSanitizer's
+ * "thread leak"); the others end with the process. Nothing is freed, and
+ * worker_join() must not follow. */
+void
+worker_abandon(void)
+{
+    int i, rc;
+
+    for (i = 0; i < nworkers; i++) {
+        if (workers[i].started && (rc = pthread_detach(workers[i].thread)) != 0)
+            log_err("cannot detach worker %d: %s", workers[i].req.worker, strerror(rc));
+    }
+}
+
 /* Wait for every worker to finish its request in flight, then free them. */
 void
 worker_join(void)
