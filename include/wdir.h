@@ -7,9 +7,11 @@
 struct wdir {
     int home;       /* the worker's directory, -1: it shares the process's */
     int moved;      /* a script changed it during this request */
+    int number;     /* the worker's, for log lines */
+    int warned;     /* going back failed, and was logged */
 };
 
-int  wdir_enter(struct wdir *d, int loud);
+int  wdir_enter(struct wdir *d, int number, int alone);
 void wdir_leave(struct wdir *d);
 void wdir_reset(struct wdir *d);
 

@@ -15,7 +15,15 @@
  * their own directories to package.cpath keep working.
  *
  * LuaFileSystem's chdir would move every worker at once; once lfs is
- * loaded its chdir moves only the calling worker (wdir.c).
+ * loaded its chdir moves only the calling worker (wdir.c). luaopen_lfs
+ * sets the global lfs itself, so it runs with the thread's globals
+ * swapped for a table of its own: a __newindex on _G must not see the
+ * table before chdir is wrapped. Its
+ * two metatables are locked, as the file handles' are (sandbox.c): a __gc
+ * of a script's would run with hooks off.
+ *
+ * lua-rings (which Debian's lua-wsapi pulls in) makes new Lua states with
+ * the whole standard library and no limits inside a request: refused.
  */
 #include <string.h>
 
@@ -29,6 +37,8 @@ static const char *const CLOAD_STDLIB[] = {
     "base", "package", "table", "io", "os", "string", "math", "debug",
     "coroutine", "jit", "ffi", NULL
 };
+
+static const char *const CLOAD_LFS_META[] = { "directory metatable", "lock metatable", NULL };
 
 /* NAME's entry point as Lua 5.1 makes it: what follows the last '-'
  * (dots become underscores; the names compared here have none). */
@@ -54,14 +64,57 @@ cload_is_stdlib(const char *name)
     return 0;
 }
 
-/* luaopen_lfs (upvalue 1), then its chdir wrapped. */
+/* No script may give lfs's objects a __gc of its own. [-0, +0, m] */
+static void
+cload_lock_lfs(lua_State *L)
+{
+    int i;
+
+    for (i = 0; CLOAD_LFS_META[i]; i++) {
+        luaL_getmetatable(L, CLOAD_LFS_META[i]);
+        if (lua_istable(L, -1)) {
+            lua_pushstring(L, CLOAD_LFS_META[i]);
+            lua_setfield(L, -2, "__metatable");
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* luaopen_lfs (upvalue 1), run with this thread's globals swapped for a
+ * table of its own (1); the real ones (2) are put back before an error
+ * goes on. [-0, +1, e] */
+static int
+cload_lfs_open(lua_State *L)
+{
+    int rc;
+
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    lua_newtable(L);
+    lua_replace(L, LUA_GLOBALSINDEX);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushliteral(L, "lfs");
+    rc = lua_pcall(L, 1, 1, 0);
+    lua_pushvalue(L, -2);
+    lua_replace(L, LUA_GLOBALSINDEX);
+    if (rc != 0)
+        lua_error(L);
+    return 1;
+}
+
+/* luaopen_lfs, then its chdir wrapped, and only then the global lfs set. */
 static int
 cload_lfs_loader(lua_State *L)
 {
+    lua_settop(L, 0);
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    lua_pushcclosure(L, cload_lfs_open, 1);
+    lua_call(L, 0, 1);
     wdir_wrap(L, -1);
+    cload_lock_lfs(L);
+    if (lua_istable(L, -1)) {
+        lua_pushvalue(L, -1);
+        lua_setglobal(L, "lfs");
+    }
     return 1;
 }
 
@@ -75,6 +128,11 @@ cload_searcher(lua_State *L)
 
     if (cload_is_stdlib(name)) {
         lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
+        return 1;
+    }
+    if (strcmp(cload_entry(name), "rings") == 0) {
+        lua_pushfstring(L, "\n\tno C module '%s': its Lua states would run outside the limits",
+                        name);
         return 1;
     }
     is_lfs = strcmp(cload_entry(name), "lfs") == 0;

@@ -6,8 +6,9 @@
  * with a soft RLIMIT_NOFILE of 1024 and a much higher hard one, so the
  * soft limit is raised to the hard one at start (an unprivileged process
  * may do that); the hard limit is left to the administrator (ulimit -n,
- * systemd's LimitNOFILE). When keepalive_max + workers + LF_FD_MARGIN
- * still does not fit, the log says so at start, rather than the daemon
+ * systemd's LimitNOFILE). A worker holds two: its connection and its
+ * working directory (wdir.c). When keepalive_max + 2 x workers +
+ * LF_FD_MARGIN still does not fit, the log says so at start, rather than the daemon
  * finding out under load (dispatch_accept.c copes then, but closes idle
  * connections to do it).
  */
@@ -42,7 +43,8 @@ fdlimit_set_soft(struct rlimit *rl)
 int
 fdlimit_raise(int keepalive_max, int workers)
 {
-    unsigned long long need = (unsigned long long)keepalive_max + (unsigned long long)workers + LF_FD_MARGIN;
+    unsigned long long need = (unsigned long long)keepalive_max + 2ULL * (unsigned long long)workers +
+                              LF_FD_MARGIN;
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -51,8 +53,8 @@ fdlimit_raise(int keepalive_max, int workers)
     }
     fdlimit_set_soft(&rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        log_warn("the descriptor limit is %llu (hard %llu), but keepalive_max %d + workers %d + %d spare "
-                 "need %llu: lower keepalive_max or raise the limit (ulimit -n, LimitNOFILE=)",
+        log_warn("the descriptor limit is %llu (hard %llu), but keepalive_max %d + workers %d "
+                 "(two each) + %d spare need %llu: lower keepalive_max or raise the limit (ulimit -n, LimitNOFILE=)",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, keepalive_max,
                  workers, LF_FD_MARGIN, need);
         return -1;

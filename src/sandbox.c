@@ -18,6 +18,9 @@
  * - debug could remove or replace the hook (sethook), reach the registry,
  *   or read the upvalues and locals of our wrappers to find the originals.
  *   Only traceback and getinfo stay: they read, and change nothing.
+ *   getinfo's "f" is dropped: it gave the functions on the stack, the
+ *   originals behind our wrappers among them, and lua_cpcall's entry
+ *   point, which crashed the daemon when a script called it.
  * - io.popen: its handle's finalizer waits for the child (pclose), so a
  *   forgotten one would hold whatever thread closes the state; removed.
  *   os.execute stays: it holds only its own request, which the script
@@ -77,17 +80,26 @@ sandbox_guarded(lua_State *L)
     return lua_gettop(L);
 }
 
-/* Replace t[name] (t at IDX) with the guarded original. [-0, +0, m] */
+/* Replace t[name] (t at IDX) with WRAP, the original its upvalue. [-0, +0, m] */
 static void
-sandbox_guard(lua_State *L, int idx, const char *name)
+sandbox_wrap(lua_State *L, int idx, const char *name, lua_CFunction wrap)
 {
+    if (idx < 0 && idx > LUA_REGISTRYINDEX)
+        idx = lua_gettop(L) + idx + 1;
     lua_getfield(L, idx, name);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
         return;
     }
-    lua_pushcclosure(L, sandbox_guarded, 1);
+    lua_pushcclosure(L, wrap, 1);
     lua_setfield(L, idx, name);
+}
+
+/* Replace t[name] (t at IDX) with the guarded original. [-0, +0, m] */
+static void
+sandbox_guard(lua_State *L, int idx, const char *name)
+{
+    sandbox_wrap(L, idx, name, sandbox_guarded);
 }
 
 /* Set t[name] = nil for the table global GLOBAL, if there is one. [-0, +0, m] */
@@ -100,6 +112,37 @@ sandbox_remove(lua_State *L, const char *global, const char *name)
         lua_setfield(L, -2, name);
     }
     lua_pop(L, 1);
+}
+
+/* debug.getinfo (upvalue 1) without the "f" option. A level in this
+ * thread counts from the caller, as if this frame were not there. */
+static int
+sandbox_getinfo(lua_State *L)
+{
+    int thread = lua_type(L, 1) == LUA_TTHREAD, at = thread ? 3 : 2;   /* the options */
+    const char *what;
+    luaL_Buffer b;
+
+    if (lua_gettop(L) < at - 1)
+        lua_settop(L, at - 1);
+    else if (lua_gettop(L) > at)
+        lua_settop(L, at);
+    what = luaL_optstring(L, at, "flnSu");
+    if (!thread && lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) >= 0) {
+        lua_pushnumber(L, lua_tonumber(L, 1) + 1);
+        lua_replace(L, 1);
+    }
+    luaL_buffinit(L, &b);
+    for (; *what; what++)
+        if (*what != 'f' && *what != '>')
+            luaL_addchar(&b, *what);
+    luaL_pushresult(&b);
+    if (lua_gettop(L) > at)
+        lua_replace(L, at);     /* else it is in its place already */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
 }
 
 /* Make global NAME (and package.loaded[NAME]) a new table with only KEEP. [-0, +0, m] */
@@ -168,6 +211,9 @@ sandbox_install(lua_State *L)
     lua_pushnil(L);
     lua_setglobal(L, "newproxy");
     sandbox_keep_only(L, "debug", debug_keep);
+    lua_getglobal(L, "debug");
+    sandbox_wrap(L, -1, "getinfo", sandbox_getinfo);
+    lua_pop(L, 1);
     sandbox_remove(L, "io", "popen");
     sandbox_remove(L, "package", "loadlib");
     sandbox_lock_files(L);

@@ -11,7 +11,8 @@
  * directory of its own when it starts. lfs.chdir is wrapped to mark the
  * worker as moved, and after each request a moved worker goes back to
  * where it started, so no request sees another's directory. Where a thread
- * cannot have its own directory (other systems, or unshare failed), or
+ * cannot have its own directory (other systems, or unshare refused, as in
+ * containers), only a lone worker may move the process's; with more, and
  * outside a worker (a script's preload runs in the main thread), lfs.chdir
  * returns nil and a message instead: moving every worker is never right.
  */
@@ -41,68 +42,94 @@ wdir_make_key(void)
     wdir_key_ok = pthread_key_create(&wdir_key, NULL) == 0;
 }
 
-/* In a worker thread, before it serves: give it a directory of its own,
- * the one the process has now. 0, or -1 when it shares (logged when LOUD:
- * one worker speaks for all). */
+#if defined(O_PATH)
+#define WDIR_OPEN (O_PATH | O_DIRECTORY | O_CLOEXEC)   /* needs no read permission */
+#else
+#define WDIR_OPEN (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+
+/* Can this thread move its directory? Its own (CLONE_FS), or the
+ * process's when it is the one thread that runs scripts. */
+static int
+wdir_own(int number, int alone)
+{
+#if defined(__linux__)
+    if (unshare(CLONE_FS) == 0)
+        return 0;
+    if (alone)
+        return 0;
+    log_warn("worker %d cannot have a working directory of its own (unshare: %s); "
+             "lfs.chdir is refused while workers > 1", number, strerror(errno));
+    return -1;
+#else
+    if (alone)
+        return 0;
+    if (number == 1)    /* the same for every worker: said once */
+        log_info("workers share one working directory on this system; "
+                 "lfs.chdir is refused while workers > 1");
+    return -1;
+#endif
+}
+
+/* In worker NUMBER's thread, before it serves (ALONE: the only worker):
+ * give it a directory of its own, the one the process has now. 0, or -1
+ * (logged) when lfs.chdir is refused on it. */
 int
-wdir_enter(struct wdir *d, int loud)
+wdir_enter(struct wdir *d, int number, int alone)
 {
     d->home = -1;
     d->moved = 0;
+    d->number = number;
+    d->warned = 0;
     pthread_once(&wdir_once, wdir_make_key);
     if (!wdir_key_ok) {
-        if (loud)
-            log_warn("workers share one working directory (no thread-specific key); "
-                     "lfs.chdir is refused");
-        return -1;
-    }
-#if defined(__linux__)
-    if (unshare(CLONE_FS) < 0) {
-        if (loud)
-            log_warn("workers cannot have working directories of their own (unshare: %s); "
-                     "lfs.chdir is refused", strerror(errno));
-        return -1;
-    }
-    if ((d->home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        if (loud)
-            log_warn("worker cannot open its working directory (%s); lfs.chdir is refused",
-                     strerror(errno));
+        log_warn("worker %d: no thread-specific key; lfs.chdir is refused", number);
         return -1;
     }
     if (pthread_setspecific(wdir_key, d) != 0) {
-        if (loud)
-            log_warn("worker cannot record its working directory; lfs.chdir is refused");
-        close(d->home);
+        log_warn("worker %d cannot record its working directory; lfs.chdir is refused", number);
+        return -1;
+    }
+    if (wdir_own(number, alone) < 0)
+        return -1;
+    /* and it must be able to come back (user may not search it) */
+    if ((d->home = open(".", WDIR_OPEN)) < 0 || fchdir(d->home) < 0) {
+        log_warn("worker %d cannot %s its working directory (%s); lfs.chdir is refused",
+                 number, d->home < 0 ? "open" : "return to", strerror(errno));
+        if (d->home >= 0)
+            close(d->home);
         d->home = -1;
         return -1;
     }
     return 0;
-#else
-    (void)loud;
-    return -1;
-#endif
 }
 
 /* When the worker ends. */
 void
 wdir_leave(struct wdir *d)
 {
-    if (d->home >= 0) {
+    if (wdir_key_ok)
         pthread_setspecific(wdir_key, NULL);
+    if (d->home >= 0)
         close(d->home);
-        d->home = -1;
-    }
+    d->home = -1;
 }
 
-/* After a request: back to the worker's own directory if a script moved it. */
+/* After a request: back to the worker's own directory if a script moved
+ * it. If that fails it stays marked, to try again after the next one. */
 void
 wdir_reset(struct wdir *d)
 {
     if (!d->moved)
         return;
-    d->moved = 0;
-    if (fchdir(d->home) < 0)
-        log_syswarn("worker: cannot go back to its working directory");
+    if (fchdir(d->home) == 0) {
+        d->moved = 0;
+        d->warned = 0;
+        return;
+    }
+    if (!d->warned)
+        log_syswarn("worker %d cannot go back to its working directory", d->number);
+    d->warned = 1;
 }
 
 /* lfs.chdir (the original is upvalue 1), on the calling worker only. */
@@ -113,7 +140,9 @@ wdir_chdir(lua_State *L)
 
     if (d == NULL || d->home < 0) {
         lua_pushnil(L);
-        lua_pushliteral(L, "lfs.chdir: the working directory is shared by every worker here");
+        lua_pushstring(L, d == NULL ? "lfs.chdir: refused outside a request"
+                                    : "lfs.chdir: refused: workers share one working directory "
+                                      "here (see luafcgid(8))");
         return 2;
     }
     d->moved = 1;

@@ -220,7 +220,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     int fd, tidy = 0;
 
-    wdir_enter(&w->wdir, w->req.worker == 1);
+    wdir_enter(&w->wdir, w->req.worker, nworkers == 2);   /* one worker and the service thread */
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */

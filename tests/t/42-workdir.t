@@ -7,6 +7,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
+use File::Temp ();
 use LFTest qw(wait_for spew slurp);
 
 plan skip_all => 'lua-filesystem is not installed'
@@ -18,14 +19,14 @@ my $t = LFTest->new(conf => { workers => 2, timeout => 20 });
 my $www = $t->www;
 for my $d (qw(a b)) {
     mkdir "$www/$d" or die "mkdir: $!";
-    spew("$www/$d/mark", "dir $d");
+    spew("$www/$d/42-workdir.mark", "dir $d");
 }
 my $go = "$www/go";
 my $held = "$www/held";
 $t->script('where.lua', <<~'LUA');
 local lfs = require "lfs"
 function main(env, req)
-  local f = io.open("mark")
+  local f = io.open("42-workdir.mark")
   req:puts(lfs.currentdir(), " ", f and f:read("*a") or "no mark")
   if f then f:close() end
 end
@@ -41,7 +42,7 @@ function main(env, req)
     local g = io.open("$go")
     if g then g:close() break end
   end
-  local m = io.open("mark")
+  local m = io.open("42-workdir.mark")
   req:puts(tostring(ok), " ", tostring(err), " ", lfs.currentdir(), " ", m and m:read("*a") or "no mark")
   if m then m:close() end
 end
@@ -68,12 +69,6 @@ my ($hold) = LFTest::wait_clients($c, 15);
 is($hold, "true nil $www/a dir a", 'lfs.chdir moved the calling worker: a relative open finds a/mark');
 unlink $go, $held;
 
-# 2. a directory left changed does not outlast its request
-is($t->get('stay.lua')->{body}, "true $www/b", 'a script may leave its worker elsewhere');
-for my $i (1 .. 4) {
-    is($t->get('where.lua')->{body}, $home, "the next request ($i) starts where the worker started");
-}
-
 # 3. pages in two directories, opened by the same relative name, at once:
 # each request reads its own directory's file
 $t->script('both.lua', <<~'LUA');
@@ -82,7 +77,7 @@ function main(env, req)
   local want = env.QUERY_STRING
   assert(lfs.chdir(env.DOCUMENT_ROOT .. "/" .. want))
   for _ = 1, 50 do
-    local f = assert(io.open("mark"))
+    local f = assert(io.open("42-workdir.mark"))
     local got = f:read("*a")
     f:close()
     if got ~= "dir " .. want then req:puts("wrong: ", got) return end
@@ -110,9 +105,133 @@ LUA
 $p->write_conf(preload => [$p->www . '/pre.lua']);
 $p->start;
 my $r = $p->get('pre.lua')->{body};
-like($r, qr{^nil lfs\.chdir: the working directory is shared by every worker here \Q$home_dir\E$},
+like($r, qr{^nil lfs\.chdir: refused outside a request \Q$home_dir\E$},
      'a preloaded script cannot move the whole daemon');
 $p->stop;
+
+# With one worker every request lands on the same one: what a request
+# leaves behind, the next one would see.
+my $one = LFTest->new(conf => { workers => 1 });
+my $www1 = $one->www;
+for my $d (qw(a b)) {
+    mkdir "$www1/$d" or die "mkdir: $!";
+    spew("$www1/$d/42-workdir.mark", "dir $d");
+}
+$one->script('where.lua', slurp("$www/where.lua"));
+$one->script('stay.lua', <<~"LUA");
+local lfs = require "lfs"
+function main(env, req)
+  req:puts(tostring(lfs.chdir("$www1/b")), " ", lfs.currentdir())
+end
+LUA
+# the real chdir is never within a script's reach: not through a
+# __newindex on _G while lfs loads, nor from the stack (debug.getinfo "f"),
+# nor through another spelling of the module's name
+$one->script('steal.lua', <<~"LUA");
+local seen
+setmetatable(_G, { __newindex = function(t, k, v)
+  if k == "lfs" and type(v) == "table" then seen = v.chdir end
+  rawset(t, k, v)
+end })
+local lfs = require "lfs"
+setmetatable(_G, nil)
+function main(env, req)
+  local from_stack = "none"
+  xpcall(function() lfs.chdir({}) end, function()
+    for level = 1, 10 do
+      local i = debug.getinfo(level)
+      if i and i.func then from_stack = "found" end
+    end
+  end)
+  req:puts(tostring(seen == lfs.chdir), " ", from_stack)
+  seen("$www1/a")
+end
+LUA
+my ($lfs_so) = grep { -f } map { "$_/lfs.so" } glob('/usr/lib/*/lua/5.1'), '/usr/local/lib/lua/5.1';
+symlink($lfs_so, "$www1/x-lfs.so") or die "symlink: $!";
+$one->script('xlfs.lua', <<~"LUA");
+package.cpath = "$www1/?.so;" .. package.cpath
+local other = require "x-lfs"
+function main(env, req) req:puts(tostring(other.chdir("$www1/a"))) end
+LUA
+# lfs's objects keep their metatables: a script's __gc would run with hooks off
+$one->script('dirmeta.lua', <<~'LUA');
+local lfs = require "lfs"
+function main(env, req)
+  local _, dir = lfs.dir(".")
+  local ok = pcall(function() getmetatable(dir).__gc = function() while true do end end end)
+  req:puts(tostring(getmetatable(dir)), " ", tostring(ok))
+  dir:close()
+end
+LUA
+$one->start;
+my $home1 = $one->get('where.lua')->{body};
+is($home1, $home, 'the one worker starts in the daemon\'s directory');
+is($one->get('stay.lua')->{body}, "true $www1/b", 'a script may leave its worker elsewhere');
+is($one->get('where.lua')->{body}, $home, "the next request ($_) starts where the worker started") for 1 .. 3;
+is($one->get('steal.lua')->{body}, 'true none',
+   'the table a __newindex sees has the wrapped chdir; getinfo gives no functions');
+is($one->get('where.lua')->{body}, $home, 'so its chdir did not outlast the request');
+is($one->get('xlfs.lua')->{body}, 'true', 'lfs required by another name moves the worker');
+is($one->get('where.lua')->{body}, $home, 'and not past the request either');
+is($one->get('dirmeta.lua')->{body}, 'directory metatable false', "lfs's directory metatable is locked");
+$one->stop;
+
+my $try = <<'LUA';
+local lfs = require "lfs"
+function main(env, req) req:puts(table.concat({ tostring(lfs.chdir("/")) , tostring(select(2, lfs.chdir("/"))) }, " ")) end
+LUA
+
+# Where a thread cannot have its own directory (unshare refused, as under a
+# container's seccomp profile; a preloaded shim stands in for it): a lone
+# worker may move the process's, and goes back; with two, chdir is refused.
+SKIP: {
+    my $cc = `command -v cc 2>/dev/null`;
+    skip 'no C compiler for the shim', 6 unless $cc;
+    my $shim_dir = File::Temp::tempdir('lf-shim.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    spew("$shim_dir/nounshare.c", "#include <errno.h>\nint unshare(int f) { (void)f; errno = EPERM; return -1; }\n");
+    system("cc -shared -fPIC -o $shim_dir/nounshare.so $shim_dir/nounshare.c") == 0 or die "cc failed";
+    local $ENV{LD_PRELOAD} = "$shim_dir/nounshare.so";
+    my $lone = LFTest->new(conf => { workers => 1 });
+    $lone->script('where.lua', slurp("$www/where.lua"));
+    $lone->script('stay.lua', slurp("$www1/stay.lua"));
+    $lone->start;
+    is($lone->get('stay.lua')->{body}, "true $www1/b", 'unshare refused, one worker: lfs.chdir still moves it');
+    is($lone->get('where.lua')->{body}, $home, 'and it is back for the next request');
+    $lone->stop;
+    my $two = LFTest->new(conf => { workers => 2 });
+    $two->script('try.lua', $try);
+    $two->start;
+    like($two->get('try.lua')->{body}, qr{^nil lfs\.chdir: refused: workers share one working directory},
+         'unshare refused, two workers: lfs.chdir is refused');
+    like($two->log, qr/worker 1 cannot have a working directory of its own \(unshare: Operation not permitted\)/,
+         'worker 1 says why');
+    like($two->log, qr/worker 2 cannot have a working directory of its own/, 'and so does worker 2');
+    $two->stop;
+    ok(1, 'the shim is gone with its scope');
+}
+
+# A daemon started (as root, in the foreground) from a directory its user
+# may not search: the workers could not come back, so chdir is refused.
+SKIP: {
+    skip 'needs root', 3 unless $> == 0;
+    my $locked = File::Temp::tempdir('lf-locked.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0700, $locked;
+    my $nobody = LFTest->new(conf => { workers => 1, user => 'nobody' });
+    $nobody->script('try.lua', $try);
+    {
+        require Cwd;
+        my $back = Cwd::getcwd();
+        chdir $locked or die "chdir: $!";
+        $nobody->start;
+        chdir $back or die "chdir: $!";
+    }
+    like($nobody->get('try.lua')->{body}, qr{^nil lfs\.chdir: refused}, 'lfs.chdir is refused');
+    like($nobody->log, qr/worker 1 cannot (?:open|return to) its working directory \(Permission denied\)/,
+         'and the log says why');
+    $nobody->stop;
+    ok(1, 'stopped');
+}
 
 ok(LFTest::alive($t->pid), 'the daemon still runs');
 $t->stop;
