@@ -53,7 +53,7 @@
 #include "dispatch.h"
 #include "dispatch_impl.h"
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 
 struct dispatch *
 dispatch_new(const struct listeners *ls)
@@ -194,7 +194,7 @@ dispatch_parked_add(struct dispatch *d, int fd, int kept)
     }
     d->parked[d->nparked].fd = fd;
     d->parked[d->nparked].kept = kept;
-    d->parked[d->nparked].since = pool_now_ms();
+    d->parked[d->nparked].since = monoclock_ms();
     d->nparked++;
     d->nkept += kept;
 }
@@ -268,7 +268,7 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
 static void
 dispatch_collect(struct dispatch *d, int n)
 {
-    long long now = pool_now_ms(), limit = (long long)d->keepalive_timeout * 1000;
+    long long now = monoclock_ms(), limit = (long long)d->keepalive_timeout * 1000;
     char drain[64];
     int i, j, k, at = DISPATCH_PARKED_AT(d);
 
@@ -329,7 +329,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
 
     d->leader = 1;
     while (!dispatch_lead_done(d)) {
-        long long now = pool_now_ms();
+        long long now = monoclock_ms();
         int timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
             if (now >= idle_at) {
@@ -368,7 +368,7 @@ dispatch_drain(struct dispatch *d)
     int i, n, closed = 0, queued = 0, at = DISPATCH_PARKED_AT(d);
 
     d->drained = 1;
-    n = dispatch_poll_set(d, pool_now_ms());
+    n = dispatch_poll_set(d, monoclock_ms());
     if (poll(d->pfds, (nfds_t)n, 0) < 0) {
         log_syserr("dispatcher: poll while stopping");
         n = at;     /* then every parked connection counts as idle */
@@ -396,7 +396,7 @@ dispatch_drain(struct dispatch *d)
 int
 dispatch_next(struct dispatch *d, int idle_ms)
 {
-    long long idle_at = idle_ms > 0 ? pool_now_ms() + idle_ms : 0;
+    long long idle_at = idle_ms > 0 ? monoclock_ms() + idle_ms : 0;
     struct timespec until;
     int fd = DISPATCH_STOP;
 

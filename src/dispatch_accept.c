@@ -30,7 +30,7 @@
 #include "acl.h"
 #include "dispatch_impl.h"
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 
 /* What the dispatcher polls must not block it, nor leak into children;
  * no lock needed. */
@@ -83,7 +83,7 @@ dispatch_fd_report(struct dispatch *d, long long now)
 static int
 dispatch_accept_failed(struct dispatch *d, int err)
 {
-    long long now = pool_now_ms();
+    long long now = monoclock_ms();
 
     d->fd_failed++;
     d->fd_errno = err;

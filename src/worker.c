@@ -107,14 +107,14 @@ worker_jitter(struct worker *w)
 static void
 worker_linger_close(int fd, long long budget)
 {
-    long long until = pool_now_ms() +
+    long long until = monoclock_ms() +
                       (budget >= 0 && budget < WORKER_LINGER_MS ? budget : WORKER_LINGER_MS);
     struct pollfd p = { fd, POLLIN, 0 };
     char sink[4096];
 
     if (budget != 0 && shutdown(fd, SHUT_WR) == 0) {
         for (;;) {
-            long long left = until - pool_now_ms();
+            long long left = until - monoclock_ms();
             if (left <= 0 || poll(&p, 1, (int)left) <= 0 || read(fd, sink, sizeof(sink)) <= 0)
                 break;
         }
@@ -176,7 +176,7 @@ worker_serve(struct worker *w, int fd)
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
     if (r->worker == REQUEST_SERVICE)   /* never held by one client */
-        w->wire.deadline = pool_now_ms() + WORKER_SERVICE_MS;
+        w->wire.deadline = monoclock_ms() + WORKER_SERVICE_MS;
     if ((idle = wire_read_first(&w->wire)) != 0) {
         /* only management records came, answered: wait parked; or the
          * connection ended, or failed */
