@@ -32,25 +32,35 @@
 #include "log.h"
 #include "monoclock.h"
 
-/* What the dispatcher polls must not block it, nor leak into children;
- * no lock needed. */
-int
-dispatch_cloexec_nonblock(int fd, int nonblock)
+/* What the dispatcher polls must not block it; no lock needed. */
+static int
+dispatch_nonblock(int fd, int nonblock)
 {
     int fl = fcntl(fd, F_GETFL);
 
     if (fl < 0 || fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
         return -1;
+    return 0;
+}
+
+/* Nor may what it opens itself (the wake pipe, accepted connections) leak
+ * into children. */
+int
+dispatch_cloexec_nonblock(int fd, int nonblock)
+{
+    if (dispatch_nonblock(fd, nonblock) < 0)
+        return -1;
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* The listening sockets are close-on-exec already (listen.c). */
 int
 dispatch_listeners_nonblock(const struct listeners *ls)
 {
     int k;
 
     for (k = 0; k < ls->n; k++)
-        if (dispatch_cloexec_nonblock(ls->fd[k], 1) < 0)
+        if (dispatch_nonblock(ls->fd[k], 1) < 0)
             return -1;
     return 0;
 }
