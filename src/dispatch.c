@@ -248,7 +248,7 @@ dispatch_poll_set(struct dispatch *d, long long now)
 static int
 dispatch_poll_timeout(struct dispatch *d, long long now)
 {
-    long long at = -1;
+    long long at = -1, report = ratelog_due(&d->fd_failed, LF_FD_REPORT_MS);
 
     if (d->nparked > 0 && d->keepalive_timeout > 0)
         at = d->parked[0].since + (long long)d->keepalive_timeout * 1000;
@@ -256,8 +256,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
         at = d->accept_resume;
     if (d->nlater > 0 && (at < 0 || now + DISPATCH_REPEEK_MS < at))
         at = now + DISPATCH_REPEEK_MS;
-    if (d->fd_failed > 0 && (at < 0 || d->fd_report_at < at))
-        at = d->fd_report_at;
+    if (report >= 0 && (at < 0 || report < at))
+        at = report;    /* failures counted since the last report */
     if (at < 0)
         return -1;
     at -= now;
@@ -296,7 +296,7 @@ dispatch_collect(struct dispatch *d, int n)
     for (k = 0; k < d->listen.n && k + 1 < n; k++)
         if (d->pfds[1 + k].revents)
             dispatch_accept_from(d, k, DISPATCH_ACCEPT_BURST);
-    dispatch_fd_report(d, now);
+    dispatch_fd_report(d, ratelog_flush(&d->fd_failed, now, LF_FD_REPORT_MS));
     /* past keepalive_max the oldest kept connections go */
     for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
         if (d->parked[j].kept) {
