@@ -1,7 +1,8 @@
 # USR2 upgrade edge cases: a stop during the upgrade stops the daemon and
 # the new binary given up on; the pid the new binary reports must be the
 # process started; a HUP during the upgrade reaches the new binary; an
-# edited pidfile path is refused; a symlinked binary runs what it names.
+# edited pidfile path is refused; a symlinked binary runs what it names;
+# the listening socket handed over is close-on-exec again.
 use strict;
 use warnings;
 use FindBin;
