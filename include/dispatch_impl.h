@@ -13,6 +13,7 @@
 
 #include "dispatch.h"
 #include "listen.h"
+#include "ratelog.h"
 
 #define DISPATCH_ACCEPT_BURST 16    /* accepts per wake-up of the leader */
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
@@ -53,10 +54,11 @@ struct dispatch {
     int             nparked, parked_cap;
     int             nkept;      /* parked ones that served a request */
     /* out of descriptors: accepts resume at accept_resume (ms); the next
-     * pause lasts backoff_ms; failures since the last report */
-    long long       accept_resume, fd_report_at;
+     * pause lasts backoff_ms; failures and closes since the last report */
+    long long       accept_resume;
     int             backoff_ms;
-    int             fd_failed, fd_closed, fd_errno;
+    struct ratelog  fd_failed;
+    int             fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
     /* the service thread: it leads when no worker does (service_leads),
@@ -105,7 +107,7 @@ int  dispatch_cloexec_nonblock(int fd, int nonblock);
 int  dispatch_listeners_nonblock(const struct listeners *ls);
 void dispatch_accept_from(struct dispatch *d, int k, int burst);
 void dispatch_accept(struct dispatch *d, int burst);
-void dispatch_fd_report(struct dispatch *d, long long now);
+void dispatch_fd_report(struct dispatch *d, unsigned long failed);
 void dispatch_stop_leftover(struct dispatch *d);
 
 /* dispatch_service.c */

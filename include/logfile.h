@@ -4,16 +4,17 @@
 
 #include <stddef.h>
 
+#include "ratelog.h"
+
 struct logfile {
     int             fd;         /* atomic; -1 until opened */
     char           *path;       /* the signal thread's only */
     const char     *what;       /* "access log", for messages */
-    unsigned long   lost;       /* atomic: lines lost since the last report */
-    long long       warned;     /* atomic: when lost lines were last reported (s) */
+    struct ratelog  lost;       /* lines lost, reported at most once per LOGFILE_WARN_S */
     int             torn;       /* atomic: the file ends in a cut line */
 };
 
-#define LOGFILE_INIT(what) { -1, NULL, what, 0, 0, 0 }
+#define LOGFILE_INIT(what) { -1, NULL, what, { 0, 0 }, 0 }
 
 int  logfile_check(const char *path, const char *what, const char *mainlog);
 int  logfile_open(struct logfile *lf, const char *path);

@@ -70,6 +70,5 @@ void         pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size
 int          pool_file_id(const char *path, struct file_id *id);
 int          pool_stat_id(const struct stat *sb, struct file_id *id);
 int          pool_same_file(const struct file_id *a, const struct file_id *b);
-long long    pool_now_ms(void);
 
 #endif

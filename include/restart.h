@@ -2,7 +2,6 @@
 #ifndef LF_RESTART_H
 #define LF_RESTART_H
 
-long long restart_now_ms(void);
 void      restart_started(void);
 void      restart_death(void);
 long long restart_delay_ms(void);

@@ -24,7 +24,7 @@ struct wire {
     int             worker;         /* for log lines */
     const char     *script;         /* for log lines; NULL until known */
     const char     *reqid;          /* the request id, for log lines; NULL until known */
-    long long       deadline;       /* ms (pool_now_ms) the request's I/O must end by; 0: none */
+    long long       deadline;       /* ms (monoclock_ms) the request's I/O must end by; 0: none */
     long long       paused_left;    /* while the handler runs: ms left on the clock */
     int             paused;
     int             client_timeout; /* s; 0: no limit */

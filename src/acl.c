@@ -19,7 +19,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "conf.h"
 #include "log.h"
 #include "monoclock.h"
+#include "ratelog.h"
 
 struct acl_rule {
     int             family;     /* AF_INET or AF_INET6 */
@@ -41,10 +41,9 @@ struct acl {
     struct acl_rule rules[];
 };
 
-/* The refusals not logged yet; acl_log_lock guards both. */
-static pthread_mutex_t acl_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static long long acl_log_at;
-static unsigned long acl_unlogged;
+/* The refusals, logged at most once per LF_ACL_LOG_INTERVAL s (atomics:
+ * no lock). */
+static struct ratelog acl_refusals;
 
 static const unsigned char acl_v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -193,19 +192,11 @@ static void
 acl_log_refused(const struct sockaddr *sa)
 {
     char buf[INET6_ADDRSTRLEN];
-    long long now = monoclock_ms();
-    unsigned long more;
+    unsigned long more, n = ratelog_hit(&acl_refusals, monoclock_ms(), LF_ACL_LOG_INTERVAL * 1000LL);
 
-    pthread_mutex_lock(&acl_log_lock);
-    if (acl_log_at != 0 && now - acl_log_at < LF_ACL_LOG_INTERVAL * 1000LL) {
-        acl_unlogged++;
-        pthread_mutex_unlock(&acl_log_lock);
-        return;
-    }
-    acl_log_at = now;
-    more = acl_unlogged;
-    acl_unlogged = 0;
-    pthread_mutex_unlock(&acl_log_lock);
+    if (n == 0)
+        return;     /* counted for the next message */
+    more = n - 1;
     if (more > 0)
         log_warn("refused a connection from %s: not in allowed_clients "
                  "(and %lu more since the last such message)", acl_format(sa, buf, sizeof(buf)), more);

@@ -53,7 +53,7 @@
 #include "dispatch.h"
 #include "dispatch_impl.h"
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 
 struct dispatch *
 dispatch_new(const struct listeners *ls)
@@ -194,7 +194,7 @@ dispatch_parked_add(struct dispatch *d, int fd, int kept)
     }
     d->parked[d->nparked].fd = fd;
     d->parked[d->nparked].kept = kept;
-    d->parked[d->nparked].since = pool_now_ms();
+    d->parked[d->nparked].since = monoclock_ms();
     d->nparked++;
     d->nkept += kept;
 }
@@ -248,7 +248,7 @@ dispatch_poll_set(struct dispatch *d, long long now)
 static int
 dispatch_poll_timeout(struct dispatch *d, long long now)
 {
-    long long at = -1;
+    long long at = -1, report = ratelog_due(&d->fd_failed, LF_FD_REPORT_MS);
 
     if (d->nparked > 0 && d->keepalive_timeout > 0)
         at = d->parked[0].since + (long long)d->keepalive_timeout * 1000;
@@ -256,8 +256,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
         at = d->accept_resume;
     if (d->nlater > 0 && (at < 0 || now + DISPATCH_REPEEK_MS < at))
         at = now + DISPATCH_REPEEK_MS;
-    if (d->fd_failed > 0 && (at < 0 || d->fd_report_at < at))
-        at = d->fd_report_at;
+    if (report >= 0 && (at < 0 || report < at))
+        at = report;    /* failures counted since the last report */
     if (at < 0)
         return -1;
     at -= now;
@@ -268,7 +268,7 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
 static void
 dispatch_collect(struct dispatch *d, int n)
 {
-    long long now = pool_now_ms(), limit = (long long)d->keepalive_timeout * 1000;
+    long long now = monoclock_ms(), limit = (long long)d->keepalive_timeout * 1000;
     char drain[64];
     int i, j, k, at = DISPATCH_PARKED_AT(d);
 
@@ -296,7 +296,7 @@ dispatch_collect(struct dispatch *d, int n)
     for (k = 0; k < d->listen.n && k + 1 < n; k++)
         if (d->pfds[1 + k].revents)
             dispatch_accept_from(d, k, DISPATCH_ACCEPT_BURST);
-    dispatch_fd_report(d, now);
+    dispatch_fd_report(d, ratelog_flush(&d->fd_failed, now, LF_FD_REPORT_MS));
     /* past keepalive_max the oldest kept connections go */
     for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
         if (d->parked[j].kept) {
@@ -329,7 +329,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
 
     d->leader = 1;
     while (!dispatch_lead_done(d)) {
-        long long now = pool_now_ms();
+        long long now = monoclock_ms();
         int timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
             if (now >= idle_at) {
@@ -368,7 +368,7 @@ dispatch_drain(struct dispatch *d)
     int i, n, closed = 0, queued = 0, at = DISPATCH_PARKED_AT(d);
 
     d->drained = 1;
-    n = dispatch_poll_set(d, pool_now_ms());
+    n = dispatch_poll_set(d, monoclock_ms());
     if (poll(d->pfds, (nfds_t)n, 0) < 0) {
         log_syserr("dispatcher: poll while stopping");
         n = at;     /* then every parked connection counts as idle */
@@ -396,7 +396,7 @@ dispatch_drain(struct dispatch *d)
 int
 dispatch_next(struct dispatch *d, int idle_ms)
 {
-    long long idle_at = idle_ms > 0 ? pool_now_ms() + idle_ms : 0;
+    long long idle_at = idle_ms > 0 ? monoclock_ms() + idle_ms : 0;
     struct timespec until;
     int fd = DISPATCH_STOP;
 

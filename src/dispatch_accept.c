@@ -30,27 +30,37 @@
 #include "acl.h"
 #include "dispatch_impl.h"
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 
-/* What the dispatcher polls must not block it, nor leak into children;
- * no lock needed. */
-int
-dispatch_cloexec_nonblock(int fd, int nonblock)
+/* What the dispatcher polls must not block it; no lock needed. */
+static int
+dispatch_nonblock(int fd, int nonblock)
 {
     int fl = fcntl(fd, F_GETFL);
 
     if (fl < 0 || fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
         return -1;
+    return 0;
+}
+
+/* Nor may what it opens itself (the wake pipe, accepted connections) leak
+ * into children. */
+int
+dispatch_cloexec_nonblock(int fd, int nonblock)
+{
+    if (dispatch_nonblock(fd, nonblock) < 0)
+        return -1;
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* The listening sockets are close-on-exec already (listen.c). */
 int
 dispatch_listeners_nonblock(const struct listeners *ls)
 {
     int k;
 
     for (k = 0; k < ls->n; k++)
-        if (dispatch_cloexec_nonblock(ls->fd[k], 1) < 0)
+        if (dispatch_nonblock(ls->fd[k], 1) < 0)
             return -1;
     return 0;
 }
@@ -63,18 +73,18 @@ dispatch_has_data(int fd)
     return poll(&p, 1, 0) > 0;
 }
 
-/* Log what accept() could not do since the last report, at most once per
- * LF_FD_REPORT_MS however often it fails; lock held. */
+/* Log what accept() could not do since the last report: FAILED attempts
+ * (0: no report is due), at most once per LF_FD_REPORT_MS however often it
+ * fails (ratelog.c); lock held. */
 void
-dispatch_fd_report(struct dispatch *d, long long now)
+dispatch_fd_report(struct dispatch *d, unsigned long failed)
 {
-    if (d->fd_failed == 0 || now < d->fd_report_at)
+    if (failed == 0)
         return;
-    log_warn("accept: %s: %d attempts failed, %d idle connections closed to make room; "
+    log_warn("accept: %s: %lu attempts failed, %d idle connections closed to make room; "
             "new connections wait in the backlog (next report in %d s at most)",
-            strerror(d->fd_errno), d->fd_failed, d->fd_closed, LF_FD_REPORT_MS / 1000);
-    d->fd_failed = d->fd_closed = 0;
-    d->fd_report_at = now + LF_FD_REPORT_MS;
+            strerror(d->fd_errno), failed, d->fd_closed, LF_FD_REPORT_MS / 1000);
+    d->fd_closed = 0;
 }
 
 /* accept() failed with ERR (not EAGAIN): make room by closing the oldest
@@ -83,22 +93,21 @@ dispatch_fd_report(struct dispatch *d, long long now)
 static int
 dispatch_accept_failed(struct dispatch *d, int err)
 {
-    long long now = pool_now_ms();
+    long long now = monoclock_ms();
 
-    d->fd_failed++;
     d->fd_errno = err;
     if ((err == EMFILE || err == ENFILE) && d->nparked > 0) {
         close(d->parked[0].fd);
         dispatch_parked_remove(d, 0);
         d->fd_closed++;
-        dispatch_fd_report(d, now);
+        dispatch_fd_report(d, ratelog_hit(&d->fd_failed, now, LF_FD_REPORT_MS));
         return 1;
     }
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : LF_ACCEPT_BACKOFF_MIN_MS;
     if (d->backoff_ms > LF_ACCEPT_BACKOFF_MAX_MS)
         d->backoff_ms = LF_ACCEPT_BACKOFF_MAX_MS;
     d->accept_resume = now + d->backoff_ms;
-    dispatch_fd_report(d, now);
+    dispatch_fd_report(d, ratelog_hit(&d->fd_failed, now, LF_FD_REPORT_MS));
     return 0;
 }
 

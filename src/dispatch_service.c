@@ -30,7 +30,7 @@
 
 #include "dispatch.h"
 #include "dispatch_impl.h"
-#include "pool.h"
+#include "monoclock.h"
 
 /* The service thread leads: FD's request is taken for it when it is a
  * status or ping request all there, held to be looked at again when not
@@ -63,7 +63,7 @@ dispatch_service_take(struct dispatch *d, int fd, long long now)
 int
 dispatch_service_claim(struct dispatch *d, int fd)
 {
-    return d->peek != NULL && dispatch_service_take(d, fd, pool_now_ms());
+    return d->peek != NULL && dispatch_service_take(d, fd, monoclock_ms());
 }
 
 /* The service thread leads: requests that were not all there, looked at
@@ -72,7 +72,7 @@ dispatch_service_claim(struct dispatch *d, int fd)
 void
 dispatch_service_repeek(struct dispatch *d)
 {
-    long long now = pool_now_ms();
+    long long now = monoclock_ms();
     int i, n = d->nlater;
 
     d->nlater = 0;
@@ -96,7 +96,7 @@ void
 dispatch_service_scan(struct dispatch *d)
 {
     int i, kept = d->nready - d->unpeeked, n = d->nready;
-    long long now = pool_now_ms();
+    long long now = monoclock_ms();
 
     if (d->peek == NULL || d->unpeeked == 0)
         return;

@@ -327,6 +327,17 @@ listen_open_tcp(const struct conf *c, const char *addr)
     return fd;
 }
 
+/* A listening socket, bound here or handed over, must not reach what the
+ * daemon runs: the one place it is made close-on-exec. 0, or -1 (logged). */
+static int
+listen_cloexec(int fd, const char *addr)
+{
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+        return 0;
+    log_syserr("listen: cannot set close-on-exec on %s", addr);
+    return -1;
+}
+
 /* Bind and listen on address I of c->listen; the fd, or -1 (logged). */
 static int
 listen_open_one(const struct conf *c, int i)
@@ -336,15 +347,14 @@ listen_open_one(const struct conf *c, int i)
 
     if (fd < 0)
         return -1;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-        log_syswarn("listen: cannot set close-on-exec");
-    if (listen(fd, c->backlog) < 0) {
+    if (listen_cloexec(fd, addr) == 0) {
+        if (listen(fd, c->backlog) == 0)
+            return fd;
         log_syserr("listen: cannot listen on %s", addr);
-        close(fd);
-        listen_remove(c, i);
-        return -1;
     }
-    return fd;
+    close(fd);
+    listen_remove(c, i);
+    return -1;
 }
 
 /* allowed_clients applies to TCP only: say so when nothing else is there. */
@@ -382,8 +392,9 @@ listen_open(const struct conf *c, struct listeners *ls)
 }
 
 /* Sockets handed over by the daemon this one upgrades (LS->fd, in the
- * order of c->listen): remember their files, as listen_open_unix() does,
- * to remove them on stop. 0, or -1 (logged). */
+ * order of c->listen): close-on-exec again (they came through an exec),
+ * and their files remembered, as listen_open_unix() does, to remove them
+ * on stop. 0, or -1 (logged). */
 int
 listen_adopt(const struct conf *c, struct listeners *ls)
 {
@@ -392,6 +403,8 @@ listen_adopt(const struct conf *c, struct listeners *ls)
 
     for (i = 0; i < ls->n; i++) {
         const char *addr = c->listen.items[i];
+        if (listen_cloexec(ls->fd[i], addr) < 0)
+            return -1;
         ls->tcp[i] = !listen_is_unix(addr);
         if (ls->tcp[i])
             continue;

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "logfile.h"
 #include "monoclock.h"
+#include "ratelog.h"
 
 #define LOGFILE_WARN_S  30
 
@@ -150,15 +151,10 @@ logfile_write_fd(int fd, const char *p, size_t n)
 static void
 logfile_lost(struct logfile *lf, int err)
 {
-    long long now = monoclock_ms() / 1000, last = __atomic_load_n(&lf->warned, __ATOMIC_RELAXED);
-    unsigned long n;
+    unsigned long n = ratelog_hit(&lf->lost, monoclock_ms(), LOGFILE_WARN_S * 1000LL);
 
-    __atomic_add_fetch(&lf->lost, 1, __ATOMIC_RELAXED);
-    if (last != 0 && now - last < LOGFILE_WARN_S)
-        return;
-    if (!__atomic_compare_exchange_n(&lf->warned, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        return;     /* another writer reports */
-    n = __atomic_exchange_n(&lf->lost, 0, __ATOMIC_RELAXED);
+    if (n == 0)
+        return;     /* counted; another writer reports, or the next one */
     errno = err;
     log_syswarn("cannot write to the %s; %lu line%s lost (reported again in %d s while it lasts)",
                 lf->what, n, n == 1 ? "" : "s", LOGFILE_WARN_S);
@@ -170,9 +166,8 @@ logfile_recovered(struct logfile *lf)
 {
     unsigned long n;
 
-    if (__atomic_exchange_n(&lf->warned, 0, __ATOMIC_RELAXED) == 0)
+    if (!ratelog_end(&lf->lost, &n))
         return;     /* another writer said it */
-    n = __atomic_exchange_n(&lf->lost, 0, __ATOMIC_RELAXED);
     if (n > 0)
         log_notice("the %s is written again; %lu more line%s lost before", lf->what, n,
                    n == 1 ? " was" : "s were");
@@ -197,7 +192,7 @@ logfile_write(struct logfile *lf, const char *p, size_t n)
     }
     w = logfile_write_fd(fd, p, n);
     if (w >= 0 && (size_t)w == n) {
-        if (__atomic_load_n(&lf->warned, __ATOMIC_RELAXED) != 0)
+        if (ratelog_reported(&lf->lost))
             logfile_recovered(lf);
         return;
     }

@@ -36,12 +36,6 @@
 #include "pool.h"
 #include "pool_impl.h"
 
-long long
-pool_now_ms(void)
-{
-    return monoclock_ms();
-}
-
 int
 pool_same_file(const struct file_id *a, const struct file_id *b)
 {
@@ -296,7 +290,7 @@ pool_slot_new(struct pool *p, struct pool_entry *e, const struct file_id *id)
     st->id = *id;
     st->busy = 1;
     st->generation = p->generation;
-    st->last_used = pool_now_ms();
+    st->last_used = monoclock_ms();
     e->nstates++;
     p->nstates++;
     return st;
@@ -361,7 +355,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
             }
         }
         if (waited_from == 0)
-            waited_from = pool_now_ms();
+            waited_from = monoclock_ms();
         p->waiting++;
         pthread_cond_wait(&p->cond, &p->lock);
         p->waiting--;
@@ -372,7 +366,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
         st->last_worker = worker;
     pthread_mutex_unlock(&p->lock);
     if (waited_from)
-        counters_waited(pool_now_ms() - waited_from);
+        counters_waited(monoclock_ms() - waited_from);
     pool_close_dead(p, dead);
     return st;
 }
@@ -386,7 +380,7 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
     pthread_mutex_lock(&p->lock);
     st->busy = 0;
     st->hits++;
-    st->last_used = pool_now_ms();
+    st->last_used = monoclock_ms();
     if (st->L)
         st->requests++;
     if (discard == POOL_DISCARD_TIMEOUT)

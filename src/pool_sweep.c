@@ -15,6 +15,7 @@
 #include "luafcgid.h"
 #include "counters.h"
 #include "log.h"
+#include "monoclock.h"
 #include "pool.h"
 #include "pool_impl.h"
 
@@ -104,7 +105,7 @@ pool_sweep(struct pool *p)
                 st->hits /= 2;
     }
     if (p->limits.maxidle > 0)
-        idle_before = pool_now_ms() - (long long)p->limits.maxidle * 1000;
+        idle_before = monoclock_ms() - (long long)p->limits.maxidle * 1000;
     pthread_mutex_unlock(&p->lock);
     if (n <= 0)
         return 0;

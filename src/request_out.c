@@ -20,6 +20,7 @@
 
 #include "luafcgid.h"
 #include "conf.h"
+#include "html.h"
 #include "log.h"
 #include "request.h"
 #include "request_out.h"
@@ -130,21 +131,6 @@ request_status_text(int code)
     }
 }
 
-static void
-request_escape(struct buf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':  buf_puts(b, "&amp;"); break;
-        case '<':  buf_puts(b, "&lt;"); break;
-        case '>':  buf_puts(b, "&gt;"); break;
-        case '"':  buf_puts(b, "&quot;"); break;
-        case '\'': buf_puts(b, "&#39;"); break;
-        default:   buf_append(b, s, 1); break;
-        }
-    }
-}
-
 /* Answer CODE with a small page; REASON goes to the log (and the page
  * with showerrors). */
 void
@@ -176,7 +162,7 @@ request_error(struct request *r, int code, const char *reason)
     buf_puts(&r->body, "</h1>\n");
     if (r->conf->showerrors) {
         buf_puts(&r->body, "<pre>");
-        request_escape(&r->body, reason);
+        html_escape(&r->body, reason);
         buf_puts(&r->body, "</pre>\n");
     }
     buf_puts(&r->body, "<hr><address>" LF_NAME "</address></body></html>\n");

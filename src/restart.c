@@ -21,17 +21,11 @@ static struct {
     long long   started_ms;             /* when the last start began */
 } rs;
 
-long long
-restart_now_ms(void)
-{
-    return monoclock_ms();
-}
-
 /* A serving process is being started now. */
 void
 restart_started(void)
 {
-    rs.started_ms = restart_now_ms();
+    rs.started_ms = monoclock_ms();
 }
 
 /*
@@ -42,7 +36,7 @@ restart_started(void)
 void
 restart_death(void)
 {
-    long long now = restart_now_ms();
+    long long now = monoclock_ms();
     long long oldest;
 
     if (rs.started_ms > 0 && now - rs.started_ms >= LF_RESTART_INTERVAL * 1000LL) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "html.h"
 #include "log_escape.h"
 #include "status.h"
 
@@ -34,13 +35,15 @@ status_escape_control(struct buf *b, unsigned char ch, enum status_format fmt)
 }
 
 /* Append S with the characters FMT's syntax needs escaped: markup in XML
- * and HTML, quotes in JSON, control characters in all; bytes that are
- * not UTF-8 become U+FFFD, as each format is sent as UTF-8. */
+ * and HTML (html.c's entities), quotes in JSON, control characters in
+ * all; bytes that are not UTF-8 become U+FFFD, as each format is sent as
+ * UTF-8. */
 static int
 status_escape(struct buf *b, const char *s, enum status_format fmt)
 {
     const unsigned char *p = (const unsigned char *)s;
     int rc = 0, markup = fmt == STATUS_FMT_XML || fmt == STATUS_FMT_HTML;
+    const char *entity;
     size_t n;
 
     while (*p && rc == 0) {
@@ -50,14 +53,8 @@ status_escape(struct buf *b, const char *s, enum status_format fmt)
             rc = status_escape_control(b, ch, fmt);
         else if (fmt == STATUS_FMT_JSON && (ch == '"' || ch == '\\'))
             rc = buf_printf(b, "\\%c", ch);
-        else if (markup && ch == '&')
-            rc = buf_puts(b, "&amp;");
-        else if (markup && ch == '<')
-            rc = buf_puts(b, "&lt;");
-        else if (markup && ch == '>')
-            rc = buf_puts(b, "&gt;");
-        else if (markup && ch == '"')
-            rc = buf_puts(b, "&quot;");
+        else if (markup && (entity = html_entity(ch)) != NULL)
+            rc = buf_puts(b, entity);
         else if ((n = status_utf8_len(p)) == 0) {
             rc = buf_puts(b, "\xef\xbf\xbd");  /* U+FFFD */
             n = 1;

@@ -61,6 +61,7 @@
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
+#include "monoclock.h"
 #include "postmortem.h"
 #include "restart.h"
 #include "scoreboard.h"
@@ -123,7 +124,7 @@ supervise_reap(void)
 static int
 supervise_pause(const sigset_t *set)
 {
-    long long delay = restart_delay_ms(), until = restart_now_ms() + delay;
+    long long delay = restart_delay_ms(), until = monoclock_ms() + delay;
     long long left;
     int sig;
 
@@ -131,7 +132,7 @@ supervise_pause(const sigset_t *set)
         log_warn("%d deaths within %d s: waiting %lld ms before starting a serving process",
                  LF_RESTART_THRESHOLD, LF_RESTART_INTERVAL, delay);
     for (;;) {
-        left = until - restart_now_ms();
+        left = until - monoclock_ms();
         if ((sig = supervise_wait(set, left > 0 ? left : 0)) == 0)
             return 0;
         switch (sig) {
@@ -331,7 +332,7 @@ supervise_stop_bound(int starting)
 void
 supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
-    long long until = restart_now_ms() + supervise_stop_bound(starting);
+    long long until = monoclock_ms() + supervise_stop_bound(starting);
     sigset_t chld;
     pid_t pid;
     int status, killed = 0;
@@ -343,7 +344,7 @@ supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     while ((pid = waitpid(supervise_sv.child, &status, WNOHANG)) == 0) {
-        long long left = until - restart_now_ms();
+        long long left = until - monoclock_ms();
         if (left <= 0 && !killed) {
             log_err("the serving process %ld did not stop in time: killing it",
                     (long)supervise_sv.child);

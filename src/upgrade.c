@@ -119,7 +119,8 @@ upgrade_parse_listeners(char **p, struct listeners *ls)
             return -1;
         on = 0;
         len = sizeof(on);
-        if (upgrade_take_fd(fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+        /* listen_adopt makes it close-on-exec again, with the sockets it binds */
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
             return -1;
         ls->fd[ls->n++] = fd;
         if (*(*p)++ != ',')

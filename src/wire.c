@@ -58,7 +58,7 @@
 #include <fcgios.h>
 
 #include "log.h"
-#include "pool.h"
+#include "monoclock.h"
 #include "wire.h"
 
 #define WIRE_DRAIN_CHUNK    16384
@@ -97,7 +97,7 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
     w->worker = worker;
     w->client_timeout = client_timeout;
     if (client_timeout > 0)
-        w->deadline = pool_now_ms() + (long long)client_timeout * 1000;
+        w->deadline = monoclock_ms() + (long long)client_timeout * 1000;
     w->maxparams = maxparams;
     w->maxread = both + both / 64 + WIRE_FRAMING_SLACK;
     pthread_once(&wire_once, wire_make_key);
@@ -124,7 +124,7 @@ wire_pause(struct wire *w)
 {
     if (w->deadline == 0 || w->paused)
         return;
-    w->paused_left = w->deadline - pool_now_ms();
+    w->paused_left = w->deadline - monoclock_ms();
     w->paused = 1;
 }
 
@@ -133,7 +133,7 @@ wire_resume(struct wire *w)
 {
     if (!w->paused)
         return;
-    w->deadline = pool_now_ms() + (w->paused_left > 0 ? w->paused_left : 0);
+    w->deadline = monoclock_ms() + (w->paused_left > 0 ? w->paused_left : 0);
     w->paused = 0;
 }
 
@@ -145,7 +145,7 @@ wire_time_left(const struct wire *w)
 
     if (w->deadline == 0)
         return -1;
-    left = w->paused ? w->paused_left : w->deadline - pool_now_ms();
+    left = w->paused ? w->paused_left : w->deadline - monoclock_ms();
     return left > 0 ? left : 0;
 }
 
@@ -154,14 +154,14 @@ static void
 wire_clock_in(struct wire *w)
 {
     if (w != NULL && w->paused)
-        w->deadline = pool_now_ms() + (w->paused_left > 0 ? w->paused_left : 0);
+        w->deadline = monoclock_ms() + (w->paused_left > 0 ? w->paused_left : 0);
 }
 
 static void
 wire_clock_out(struct wire *w)
 {
     if (w != NULL && w->paused)
-        w->paused_left = w->deadline - pool_now_ms();
+        w->paused_left = w->deadline - monoclock_ms();
 }
 
 /* The request was read exactly to its end and nothing went wrong. */
@@ -241,7 +241,7 @@ wire_wait(struct wire *w, int fd, short events)
             ;
         return rc < 0 ? -1 : 0;
     }
-    while ((left = w->deadline - pool_now_ms()) > 0) {
+    while ((left = w->deadline - monoclock_ms()) > 0) {
         rc = poll(&p, 1, (int)(left > INT_MAX ? INT_MAX : left));
         if (rc > 0)
             return 0;
@@ -274,7 +274,7 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int how)
         len = INT_MAX;
     wire_clock_in(w);
     for (;;) {
-        if (w != NULL && w->deadline != 0 && pool_now_ms() >= w->deadline) {
+        if (w != NULL && w->deadline != 0 && monoclock_ms() >= w->deadline) {
             n = wire_late(w);   /* a client that never stops sending, too */
             break;
         }

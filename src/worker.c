@@ -49,6 +49,7 @@
 #include "conf.h"
 #include "dispatch.h"
 #include "log.h"
+#include "monoclock.h"
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
@@ -79,9 +80,11 @@ static struct worker *workers;
 static int nworkers;
 
 /* running counts the workers whose loop has not ended, so a stop can wait
- * for them with a deadline; guarded by running_lock. */
+ * for them with a deadline; guarded by running_lock. running_done is on
+ * CLOCK_MONOTONIC (set up by worker_start), so the stop's bound is slept
+ * in one wait and a step of the wall clock neither stretches nor cuts it. */
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t  running_done = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t  running_done;
 static int running;
 
 static void
@@ -104,14 +107,14 @@ worker_jitter(struct worker *w)
 static void
 worker_linger_close(int fd, long long budget)
 {
-    long long until = pool_now_ms() +
+    long long until = monoclock_ms() +
                       (budget >= 0 && budget < WORKER_LINGER_MS ? budget : WORKER_LINGER_MS);
     struct pollfd p = { fd, POLLIN, 0 };
     char sink[4096];
 
     if (budget != 0 && shutdown(fd, SHUT_WR) == 0) {
         for (;;) {
-            long long left = until - pool_now_ms();
+            long long left = until - monoclock_ms();
             if (left <= 0 || poll(&p, 1, (int)left) <= 0 || read(fd, sink, sizeof(sink)) <= 0)
                 break;
         }
@@ -173,7 +176,7 @@ worker_serve(struct worker *w, int fd)
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
     w->wire.maxconns = maxconns;
     if (r->worker == REQUEST_SERVICE)   /* never held by one client */
-        w->wire.deadline = pool_now_ms() + WORKER_SERVICE_MS;
+        w->wire.deadline = monoclock_ms() + WORKER_SERVICE_MS;
     if ((idle = wire_read_first(&w->wire)) != 0) {
         /* only management records came, answered: wait parked; or the
          * connection ended, or failed */
@@ -257,12 +260,32 @@ worker_service_main(void *arg)
     return NULL;
 }
 
+/* running_done, on the monotonic clock worker_wait's deadline is on. */
+static int
+worker_init_done(void)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&attr)) != 0) {
+        log_err("workers: cannot set up the stop's timer: %s", strerror(rc));
+        return -1;
+    }
+    if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+        (rc = pthread_cond_init(&running_done, &attr)) != 0)
+        log_err("workers: cannot set up the stop's timer: %s", strerror(rc));
+    pthread_condattr_destroy(&attr);
+    return rc != 0 ? -1 : 0;
+}
+
 /* COUNT workers, numbered from 1, and the service thread, numbered 0. */
 int
 worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 {
     int i, rc;
 
+    if (worker_init_done() < 0)
+        return -1;
     if ((workers = calloc((size_t)count + 1, sizeof(*workers))) == NULL) {
         log_syserr("cannot allocate %d workers", count);
         return -1;
@@ -297,22 +320,13 @@ worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 int
 worker_wait(long long ms)
 {
-    long long until = pool_now_ms() + ms;
-    struct timespec ts;
-    int left;
+    struct timespec until;
+    int left, rc = 0;
 
+    monoclock_deadline(&until, ms);
     pthread_mutex_lock(&running_lock);
-    while (running > 0 && pool_now_ms() < until) {
-        /* running_done uses the realtime clock; wake often enough that a
-         * clock step cannot stretch the bound much */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&running_done, &running_lock, &ts);
-    }
+    while (running > 0 && rc == 0)      /* ETIMEDOUT: the bound is reached */
+        rc = pthread_cond_timedwait(&running_done, &running_lock, &until);
     left = running;
     pthread_mutex_unlock(&running_lock);
     return left;

@@ -1,7 +1,8 @@
 # USR2 upgrade edge cases: a stop during the upgrade stops the daemon and
 # the new binary given up on; the pid the new binary reports must be the
 # process started; a HUP during the upgrade reaches the new binary; an
-# edited pidfile path is refused; a symlinked binary runs what it names.
+# edited pidfile path is refused; a symlinked binary runs what it names;
+# the listening socket handed over is close-on-exec again.
 use strict;
 use warnings;
 use FindBin;
@@ -213,5 +214,39 @@ sub stop_both {
     ok(alive($old), 'the old one serves on');
     is($t->get('hello.lua')->{body}, 'ok', 'requests are served');
     is($t->stop, 0, 'and it stops');
+}
+# 6: the listening socket is close-on-exec, in the supervisor and its serving process,
+# whether bound or handed over by USR2 (which clears the flag for the exec)
+sub listener_cloexec {
+    my ($pid, $path) = @_;
+    my $inode;
+    open my $u, '<', '/proc/net/unix' or return undef;
+    while (<$u>) {
+        my @f = split;      # Num RefCount Protocol Flags Type St Inode Path
+        $inode = $f[6] if @f >= 8 && $f[7] eq $path && hex($f[3]) & 0x10000;   # listening
+    }
+    return undef unless $inode;
+    for my $link (glob("/proc/$pid/fd/*")) {
+        next unless (readlink($link) // '') eq "socket:[$inode]";
+        my ($fd) = $link =~ m{(\d+)$};
+        open my $f, '<', "/proc/$pid/fdinfo/$fd" or return undef;
+        my ($flags) = join('', <$f>) =~ /^flags:\s+([0-7]+)/m;
+        return oct($flags) & 02000000 ? 1 : 0;     # O_CLOEXEC
+    }
+    return undef;
+}
+{
+    my $t = daemon();
+    my $sock = $t->listen_addr;
+    is(listener_cloexec($t->pid, $sock), 1, 'bound: close-on-exec in the supervisor');
+    is(listener_cloexec(LFTest::serving_pid($t), $sock), 1, 'and in the serving process');
+    $t->signal('USR2');
+    ok($t->wait_log(qr/the new binary serves as pid/, 30), 'upgraded') or diag $t->log;
+    my $new = new_pid($t);
+    is(listener_cloexec($new, $sock), 1, 'handed over: close-on-exec in the new supervisor');
+    my $serving;
+    ok(wait_for(sub { ($serving) = `ps -o pid= --ppid $new` =~ /(\d+)/; $serving }, 15), 'which serves');
+    is(listener_cloexec($serving, $sock), 1, 'and in its serving process');
+    stop_both($t, $new);
 }
 done_testing;

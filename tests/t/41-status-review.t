@@ -115,17 +115,20 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
 {
     my $t = LFTest->new(conf => { workers => 1, status_path => '/status' });
     my $long = ('d' x (255 - length($t->www) - 2)) . "\xe2\x82\xac.lua";   # a valid UTF-8 name cut at 255 bytes
-    my @names = ("nl\nactive processes:   99\n.lua", "ctl\x01\x1b.lua", '<b>&amp;"q".lua', "bad\xff\xc0.lua", $long);
+    my @names = ("nl\nactive processes:   99\n.lua", "ctl\x01\x1b.lua", q{<b>&amp;"q'".lua}, "bad\xff\xc0.lua", $long);
     $t->script($_, 'function main(env, req) req:puts("ok") end') for @names;
     $t->start;
     is($t->get($_)->{body}, 'ok', 'runs') for @names;
     my %page = map {
         $_ => $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', QUERY_STRING => $_,
                          REQUEST_METHOD => 'GET' }, '')->{body}
-    } ('', 'json', 'xml', 'openmetrics');
+    } ('', 'json', 'xml', 'html', 'openmetrics');
     my @active = $page{''} =~ /^active processes:/mg;
     is(scalar @active, 1, 'text: a path cannot add a line of its own');
     unlike($page{''}, qr/&amp;amp;|&quot;/, 'text: no HTML escapes in the plain text page');
+    for my $q ('xml', 'html') {
+        like($page{$q}, qr/&lt;b&gt;&amp;amp;&quot;q&#39;&quot;\.lua/, "$q: markup in a path is escaped, both quotes too");
+    }
     for my $q ('', 'json', 'xml', 'openmetrics') {
         ok(utf8::decode(my $copy = $page{$q}), "?$q is valid UTF-8, as its charset says");
     }

@@ -10,7 +10,7 @@
 #include <fcgiapp.h>
 #include <fcgios.h>
 
-#include "pool.h"
+#include "monoclock.h"
 #include "wire.h"
 #include "tap.h"
 
@@ -319,7 +319,7 @@ costs(void)
     wire_pause(&w);
     w.paused_left = -5;          /* as if the clock ran out while paused */
     wire_resume(&w);
-    ok(w.deadline > 0 && w.deadline <= pool_now_ms(), "a clock run out stays run out");
+    ok(w.deadline > 0 && w.deadline <= monoclock_ms(), "a clock run out stays run out");
     wire_begin(&w, -1, 0, 2, 1024, 1024);
     {
         long long before = w.deadline;

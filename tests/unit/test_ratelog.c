@@ -1,0 +1,65 @@
+/* The rate-limited report: the first event at once, the rest of an
+ * interval counted, nothing lost between threads racing for a report. */
+#include <pthread.h>
+
+#include "ratelog.h"
+#include "tap.h"
+
+#define THREADS 4
+#define HITS    100000
+
+static struct ratelog shared;
+static unsigned long reported[THREADS];
+
+/* Hit SHARED as fast as possible, with a clock that moves every 1000
+ * hits, so that reports fall due while the others hit too. */
+static void *
+hitter(void *arg)
+{
+    unsigned long *mine = arg;
+    long i;
+
+    for (i = 1; i <= HITS; i++)
+        *mine += ratelog_hit(&shared, 1 + i / 1000, 5);
+    return NULL;
+}
+
+int
+main(void)
+{
+    struct ratelog r = { 0, 0 };
+    unsigned long n, total = 0;
+    pthread_t t[THREADS];
+    int i;
+
+    ok(!ratelog_reported(&r), "a new one has reported nothing");
+    is_int(ratelog_due(&r, 1000), -1, "nor has anything waiting");
+    is_int(ratelog_hit(&r, 5000, 1000), 1, "the first event is reported at once");
+    ok(ratelog_reported(&r), "and says so");
+    is_int(ratelog_hit(&r, 5100, 1000), 0, "the next within the interval is counted, not reported");
+    is_int(ratelog_hit(&r, 5999, 1000), 0, "to the interval's last ms");
+    is_int(ratelog_due(&r, 1000), 6000, "the counted ones are due an interval after the report");
+    is_int(ratelog_flush(&r, 5999, 1000), 0, "a flush before then reports nothing");
+    is_int(ratelog_flush(&r, 6000, 1000), 2, "a flush then reports the two counted");
+    is_int(ratelog_flush(&r, 9000, 1000), 0, "and nothing once they are reported");
+    is_int(ratelog_due(&r, 1000), -1, "nothing waits");
+    is_int(ratelog_hit(&r, 6500, 1000), 0, "an event soon after the flush is counted");
+    is_int(ratelog_hit(&r, 7000, 1000), 2, "the next due one is reported with it");
+    is_int(ratelog_hit(&r, 7001, 1000), 0, "counted");
+    ok(ratelog_end(&r, &n) && n == 1, "the end tells the one not reported");
+    ok(!ratelog_reported(&r), "after the end nothing is reported");
+    ok(!ratelog_end(&r, &n), "and a second end has nothing to say");
+    is_int(ratelog_hit(&r, 7002, 1000), 1, "the next event is reported at once");
+
+    for (i = 0; i < THREADS; i++)
+        if (pthread_create(&t[i], NULL, hitter, &reported[i]) != 0)
+            return 1;
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        total += reported[i];
+    }
+    ok(total > 0, "threads racing: reports are made");
+    total += ratelog_flush(&shared, 1000000, 5);
+    is_int(total, (long long)THREADS * HITS, "and every event is in one report, none twice");
+    return done_testing();
+}
