@@ -14,16 +14,19 @@
  * liblua, at libc) finds nothing else to run there; scripts that add
  * their own directories to package.cpath keep working.
  *
+ * Once a C module has loaded, the metatables it registered are made
+ * read-only to scripts (metalock.c).
+ *
  * LuaFileSystem's chdir would move every worker at once; once lfs is
  * loaded its chdir moves only the calling worker (wdir.c). luaopen_lfs
  * sets the global lfs itself, so it runs with the thread's globals
  * swapped for a table of its own: a __newindex on _G must not see the
- * table before chdir is wrapped. Its
- * two metatables are locked, as the file handles' are (sandbox.c): a __gc
- * of a script's would run with hooks off.
+ * table before chdir is wrapped.
  *
- * lua-rings (which Debian's lua-wsapi pulls in) makes new Lua states with
- * the whole standard library and no limits inside a request: refused.
+ * Refused outright: lua-rings (which Debian's lua-wsapi pulls in) makes
+ * new Lua states with the whole standard library and no limits; lfcgi
+ * (wsapi.fcgi's libfcgi binding) opens files past io.open's checks, has a
+ * popen whose close waits for the child, and accepts on descriptor 0.
  */
 #include <string.h>
 
@@ -31,6 +34,7 @@
 #include <lauxlib.h>
 
 #include "cload.h"
+#include "metalock.h"
 #include "wdir.h"
 
 static const char *const CLOAD_STDLIB[] = {
@@ -38,7 +42,12 @@ static const char *const CLOAD_STDLIB[] = {
     "coroutine", "jit", "ffi", NULL
 };
 
-static const char *const CLOAD_LFS_META[] = { "directory metatable", "lock metatable", NULL };
+/* C modules that would undo the sandbox */
+static const char *const CLOAD_REFUSED[][2] = {
+    { "rings", "its Lua states would run outside the limits" },
+    { "lfcgi", "it would open files and run commands past the sandbox" },
+    { NULL, NULL }
+};
 
 /* NAME's entry point as Lua 5.1 makes it: what follows the last '-'
  * (dots become underscores; the names compared here have none). */
@@ -64,20 +73,15 @@ cload_is_stdlib(const char *name)
     return 0;
 }
 
-/* No script may give lfs's objects a __gc of its own. [-0, +0, m] */
-static void
-cload_lock_lfs(lua_State *L)
+/* A C module's loader (upvalue 1), then its metatables locked. */
+static int
+cload_loader(lua_State *L)
 {
-    int i;
-
-    for (i = 0; CLOAD_LFS_META[i]; i++) {
-        luaL_getmetatable(L, CLOAD_LFS_META[i]);
-        if (lua_istable(L, -1)) {
-            lua_pushstring(L, CLOAD_LFS_META[i]);
-            lua_setfield(L, -2, "__metatable");
-        }
-        lua_pop(L, 1);
-    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    metalock_registry(L);
+    return 1;
 }
 
 /* luaopen_lfs (upvalue 1), run with this thread's globals swapped for a
@@ -109,8 +113,8 @@ cload_lfs_loader(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushcclosure(L, cload_lfs_open, 1);
     lua_call(L, 0, 1);
+    metalock_registry(L);
     wdir_wrap(L, -1);
-    cload_lock_lfs(L);
     if (lua_istable(L, -1)) {
         lua_pushvalue(L, -1);
         lua_setglobal(L, "lfs");
@@ -124,23 +128,24 @@ static int
 cload_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    int is_lfs;
+    int i, is_lfs;
 
     if (cload_is_stdlib(name)) {
         lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
         return 1;
     }
-    if (strcmp(cload_entry(name), "rings") == 0) {
-        lua_pushfstring(L, "\n\tno C module '%s': its Lua states would run outside the limits",
-                        name);
-        return 1;
+    for (i = 0; CLOAD_REFUSED[i][0]; i++) {
+        if (strcmp(cload_entry(name), CLOAD_REFUSED[i][0]) == 0) {
+            lua_pushfstring(L, "\n\tno C module '%s': %s", name, CLOAD_REFUSED[i][1]);
+            return 1;
+        }
     }
     is_lfs = strcmp(cload_entry(name), "lfs") == 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
-    if (is_lfs && lua_iscfunction(L, -1))
-        lua_pushcclosure(L, cload_lfs_loader, 1);
+    if (lua_iscfunction(L, -1))
+        lua_pushcclosure(L, is_lfs ? cload_lfs_loader : cload_loader, 1);
     return 1;
 }
 

@@ -18,6 +18,7 @@
  * short and exits without waiting for it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +83,24 @@ main_version(void)
 #endif
 }
 
+/* The config's path made absolute: it is read again on HUP, after daemon
+ * mode's chdir("/") (or a lone worker's lfs.chdir, wdir.c). Kept for the
+ * process's life; as given when the directory cannot be told. */
+static const char *
+main_absolute(const char *path)
+{
+    char cwd[PATH_MAX], *full;
+    size_t n;
+
+    if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return path;
+    n = strlen(cwd) + 1 + strlen(path) + 1;
+    if ((full = malloc(n)) == NULL)
+        return path;
+    snprintf(full, n, "%s/%s", cwd, path);
+    return full;
+}
+
 static void
 main_options(int argc, char **argv, struct options *o)
 {
@@ -101,7 +120,7 @@ main_options(int argc, char **argv, struct options *o)
         main_usage(stderr);
         exit(1);
     }
-    o->config = optind < argc ? argv[optind] : LF_DEFAULT_CONFIG;
+    o->config = main_absolute(optind < argc ? argv[optind] : LF_DEFAULT_CONFIG);
 }
 
 static void

@@ -44,6 +44,8 @@
  * protected mode with the request's limits still armed, and a failing
  * one gives a fixed description.
  */
+#include <limits.h>
+
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -120,6 +122,7 @@ static int
 sandbox_getinfo(lua_State *L)
 {
     int thread = lua_type(L, 1) == LUA_TTHREAD, at = thread ? 3 : 2;   /* the options */
+    int here = !thread || lua_tothread(L, 1) == L;      /* levels on this stack */
     const char *what;
     luaL_Buffer b;
 
@@ -128,9 +131,10 @@ sandbox_getinfo(lua_State *L)
     else if (lua_gettop(L) > at)
         lua_settop(L, at);
     what = luaL_optstring(L, at, "flnSu");
-    if (!thread && lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) >= 0) {
-        lua_pushnumber(L, lua_tonumber(L, 1) + 1);
-        lua_replace(L, 1);
+    if (here && lua_type(L, at - 1) != LUA_TFUNCTION && lua_isnumber(L, at - 1) &&
+        lua_tonumber(L, at - 1) >= 0 && lua_tonumber(L, at - 1) < INT_MAX) {
+        lua_pushnumber(L, (lua_Number)(int)lua_tonumber(L, at - 1) + 1);
+        lua_replace(L, at - 1);
     }
     luaL_buffinit(L, &b);
     for (; *what; what++)

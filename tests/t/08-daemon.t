@@ -30,6 +30,24 @@ ok(wait_for(sub { !alive($pid) }, 15), 'TERM stops it');
 LFTest::untrack($pid);
 ok(!-e $pidfile && !-e $t->listen_addr, 'and it removed its pidfile and socket');
 
+# started by a relative config path: a HUP after the detach's chdir("/")
+# still finds it
+{
+    my $r = LFTest->new(conf => { daemonize => 1 },
+                        scripts => { 'hello.lua' => "function main(env, req) req:puts('rel') end\n" });
+    my $bin = LFTest::binary();
+    my $rc = system("cd ${\ $r->dir } && $bin lf.conf >/dev/null 2>&1");
+    is($rc >> 8, 0, 'a daemon started with a relative config path');
+    my ($rpid) = slurp($r->dir . '/lf.pid') =~ /^(\d+)$/;
+    LFTest::track($rpid, 'daemon') if $rpid;
+    kill 'HUP', $rpid;
+    ok($r->wait_log(qr/reloaded \Q${\ $r->dir }\E\/lf\.conf/), 'reloads it on HUP, by its absolute path');
+    unlike($r->log, qr/reload failed/, 'and no reload failed');
+    kill 'TERM', $rpid;
+    ok(wait_for(sub { !alive($rpid) }, 15), 'TERM stops it');
+    LFTest::untrack($rpid);
+}
+
 # a failure after detaching still reaches the starting command
 my $bad = LFTest->new(conf => { daemonize => 1, user => 'no-such-user-lf' });
 $out = `${\ LFTest::binary()} ${\ $bad->conf_path} 2>&1`;

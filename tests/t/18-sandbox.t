@@ -47,6 +47,12 @@ local attacks = {
     local rings = require "rings"
     rings.new():dostring("while true do end")
   end,
+  -- lfcgi (wsapi.fcgi's binding): open past io.open's checks, a popen
+  -- whose close waits, FCGI_Accept on descriptor 0
+  lfcgi = function()
+    local lfcgi = require "lfcgi"
+    lfcgi.open("/proc/self/mem", "rb")
+  end,
   proxy = function()
     local p = newproxy(true)
     getmetatable(p).__gc = spin
@@ -117,6 +123,9 @@ my %expect = (
     sethook   => qr/timeout|attempt to call|nil/,
     sethookco => qr/timeout|attempt to call|nil/,
     proxy     => qr/timeout|attempt to call|nil/,
+    lfcgi     => (grep { -f "$_/lfcgi.so" } glob('/usr/lib/*/lua/5.1'), '/usr/local/lib/lua/5.1')
+                 ? qr/no C module &#39;lfcgi&#39;: it would open files and run commands past the sandbox/
+                 : qr/module &#39;lfcgi&#39; not found/,
     cpcall    => qr/attempt to call local &#39;last&#39; \(a nil value\)/,
     rings     => (grep { -f "$_/rings.so" } glob('/usr/lib/*/lua/5.1'), '/usr/local/lib/lua/5.1')
                  ? qr/no C module &#39;rings&#39;: its Lua states would run outside the limits/
@@ -586,6 +595,45 @@ LUA
     like($r2->get('wout.lua')->{body}, qr/^nil .*standard files/, '"w" on the daemon\'s standard output is refused');
     cmp_ok(-s $out, '>=', $before, 'and did not truncate it');
     is($r2->stop, 0, 'stop');
+}
+
+# debug.getinfo answers as stock Lua 5.1 does, less the functions: levels
+# counted from the caller (numbers, numeric strings, coroutines, the
+# current thread given), out of range, bad arguments.
+SKIP: {
+    my $lua = `command -v lua5.1 2>/dev/null`;
+    chomp $lua;
+    skip 'no lua5.1 interpreter to compare with', 1 unless $lua;
+    my $g = LFTest->new(conf => { workers => 1 });
+    my $probe = $g->script('probe.lua', <<'LUA');
+local out = {}
+local function p(...)
+  local t = {}
+  for i = 1, select("#", ...) do local v = select(i, ...) t[#t + 1] = type(v) == "table" and "table" or tostring(v) end
+  out[#out + 1] = table.concat(t, " ")
+end
+local function f()
+  p(debug.getinfo(1, "l").currentline, debug.getinfo("1", "l").currentline, debug.getinfo(1.7, "l").currentline)
+  p(debug.getinfo(2, "S").short_src:match("[^/]*$"), debug.getinfo(2, "l").currentline, debug.getinfo(3, "S").what)
+  p(debug.getinfo(2^31 - 1), pcall(debug.getinfo, "x"), pcall(debug.getinfo, 1, "q"))
+  p(debug.getinfo(1).func, debug.getinfo(1, "f").func, debug.getinfo(print, "S").what)
+  local co = coroutine.create(function()
+    p("co", debug.getinfo(coroutine.running(), 1, "l").currentline, debug.getinfo(1, "l").currentline)
+    coroutine.yield()
+  end)
+  coroutine.resume(co)
+  p("other", debug.getinfo(co, 0, "l").currentline, debug.getinfo(co, 1, "S").what)
+end
+local function g() f() end
+g()
+return table.concat(out, "\n")
+LUA
+    $g->script('run.lua', "function main(env, req) req:puts(dofile('$probe')) end\n");
+    $g->start;
+    my $want = `$lua -e 'io.write((dofile("$probe")))'`;
+    $want =~ s/^(\S+ )?function: 0x[0-9a-f]+ function: 0x[0-9a-f]+/$1nil nil/m;   # stock has func
+    is($g->get('run.lua')->{body}, $want, 'debug.getinfo answers as lua5.1 does, without functions');
+    $g->stop;
 }
 
 done_testing;

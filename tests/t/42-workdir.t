@@ -154,14 +154,28 @@ package.cpath = "$www1/?.so;" .. package.cpath
 local other = require "x-lfs"
 function main(env, req) req:puts(tostring(other.chdir("$www1/a"))) end
 LUA
-# lfs's objects keep their metatables: a script's __gc would run with hooks off
+# C modules' metatables are read-only: a script's __gc would run with
+# hooks off (and could catch lfs's chdir while lfs loads), and their own
+# __gc called on a live object would free it twice. Reading still works:
+# lpeg's re builds on getmetatable(pattern).__add.
 $one->script('dirmeta.lua', <<~'LUA');
 local lfs = require "lfs"
 function main(env, req)
   local _, dir = lfs.dir(".")
-  local ok = pcall(function() getmetatable(dir).__gc = function() while true do end end end)
-  req:puts(tostring(getmetatable(dir)), " ", tostring(ok))
+  local mt = getmetatable(dir)
+  local ok = pcall(function() mt.__gc = function() while true do end end end)
+  req:puts(type(mt), " ", tostring(ok), " ", tostring(mt.__gc), " ", type(mt.__index))
   dir:close()
+end
+LUA
+$one->script('lpegmeta.lua', <<~'LUA');
+local lpeg = require "lpeg"
+local re = require "re"
+function main(env, req)
+  local mt = getmetatable(lpeg.P"a")
+  local ok, err = pcall(function() mt.__gc = function() end end)
+  req:puts(tostring(ok), " [", tostring(err):match("the metatable of %S+ objects is read%-only") or err, "] ",
+           tostring(mt.__gc), " ", tostring(re.match("hello world", "{%a+}")))
 end
 LUA
 $one->start;
@@ -174,7 +188,12 @@ is($one->get('steal.lua')->{body}, 'true none',
 is($one->get('where.lua')->{body}, $home, 'so its chdir did not outlast the request');
 is($one->get('xlfs.lua')->{body}, 'true', 'lfs required by another name moves the worker');
 is($one->get('where.lua')->{body}, $home, 'and not past the request either');
-is($one->get('dirmeta.lua')->{body}, 'directory metatable false', "lfs's directory metatable is locked");
+is($one->get('dirmeta.lua')->{body}, 'table false nil table', "lfs's directory metatable is read-only, and hides __gc");
+SKIP: {
+    skip 'lua-lpeg is not installed', 1 unless grep { -f "$_/lpeg.so" } glob('/usr/lib/*/lua/5.1');
+    is($one->get('lpegmeta.lua')->{body}, 'false [the metatable of lpeg-pattern objects is read-only] nil hello',
+       "lpeg's too, and re still works");
+}
 $one->stop;
 
 my $try = <<'LUA';
@@ -187,7 +206,7 @@ LUA
 # worker may move the process's, and goes back; with two, chdir is refused.
 SKIP: {
     my $cc = `command -v cc 2>/dev/null`;
-    skip 'no C compiler for the shim', 6 unless $cc;
+    skip 'no C compiler for the shim', 9 unless $cc;
     my $shim_dir = File::Temp::tempdir('lf-shim.XXXXXX', TMPDIR => 1, CLEANUP => 1);
     spew("$shim_dir/nounshare.c", "#include <errno.h>\nint unshare(int f) { (void)f; errno = EPERM; return -1; }\n");
     system("cc -shared -fPIC -o $shim_dir/nounshare.so $shim_dir/nounshare.c") == 0 or die "cc failed";
@@ -195,9 +214,39 @@ SKIP: {
     my $lone = LFTest->new(conf => { workers => 1 });
     $lone->script('where.lua', slurp("$www/where.lua"));
     $lone->script('stay.lua', slurp("$www1/stay.lua"));
-    $lone->start;
+    $lone->script('spin.lua', <<~"LUA");
+    local lfs = require "lfs"
+    function main(env, req)
+      lfs.chdir("$www1/b")
+      local f = io.open("$www1/held", "w") f:write("held") f:close()
+      local deadline = os.time() + 10
+      while os.time() < deadline do
+        local g = io.open("$www1/go")
+        if g then g:close() break end
+      end
+      req:puts("spun")
+    end
+    LUA
+    # started by a relative config path, read again on HUP while the lone
+    # worker has moved the process's directory
+    {
+        require Cwd;
+        my $back = Cwd::getcwd();
+        chdir $lone->dir or die "chdir: $!";
+        no warnings 'redefine';
+        local *LFTest::conf_path = sub { 'lf.conf' };
+        $lone->start;
+        chdir $back or die "chdir: $!";
+    }
     is($lone->get('stay.lua')->{body}, "true $www1/b", 'unshare refused, one worker: lfs.chdir still moves it');
-    is($lone->get('where.lua')->{body}, $home, 'and it is back for the next request');
+    is($lone->get('where.lua')->{body}, $lone->dir . ' no mark', 'and it is back for the next request');
+    my $spin = LFTest::start_clients(1, sub { $lone->get('spin.lua')->{body} });
+    ok(wait_for(sub { -e "$www1/held" }, 10), 'a request moved the process and holds');
+    $lone->signal('HUP');
+    ok($lone->wait_log(qr/reloaded \S*lf\.conf/), 'a HUP meanwhile reads the config (its path was made absolute)');
+    spew("$www1/go", 'go');
+    is((LFTest::wait_clients($spin, 15))[0], 'spun', 'the request ends');
+    unlink "$www1/go", "$www1/held";
     $lone->stop;
     my $two = LFTest->new(conf => { workers => 2 });
     $two->script('try.lua', $try);
