@@ -58,6 +58,7 @@
 
 struct options {
     const char *config;
+    char        config_abs[PATH_MAX];   /* config made absolute */
     int         foreground;
     int         test;
 };
@@ -84,21 +85,18 @@ main_version(void)
 }
 
 /* The config's path made absolute: it is read again on HUP, after daemon
- * mode's chdir("/") (or a lone worker's lfs.chdir, wdir.c). Kept for the
- * process's life; as given when the directory cannot be told. */
+ * mode's chdir("/") (or a lone worker's lfs.chdir, wdir.c). As given when
+ * the directory cannot be told. */
 static const char *
-main_absolute(const char *path)
+main_absolute(const char *path, char *buf, size_t size)
 {
-    char cwd[PATH_MAX], *full;
-    size_t n;
+    char cwd[PATH_MAX];
+    int n;
 
     if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
         return path;
-    n = strlen(cwd) + 1 + strlen(path) + 1;
-    if ((full = malloc(n)) == NULL)
-        return path;
-    snprintf(full, n, "%s/%s", cwd, path);
-    return full;
+    n = snprintf(buf, size, "%s/%s", cwd, path);
+    return n > 0 && (size_t)n < size ? buf : path;
 }
 
 static void
@@ -120,7 +118,8 @@ main_options(int argc, char **argv, struct options *o)
         main_usage(stderr);
         exit(1);
     }
-    o->config = main_absolute(optind < argc ? argv[optind] : LF_DEFAULT_CONFIG);
+    o->config = main_absolute(optind < argc ? argv[optind] : LF_DEFAULT_CONFIG, o->config_abs,
+                              sizeof(o->config_abs));
 }
 
 static void
