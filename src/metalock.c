@@ -11,8 +11,12 @@
  * So after each C module loads, every metatable in the registry that is
  * not locked yet gets a __metatable: a proxy that reads through to it
  * (lpeg's re takes __add and friends from getmetatable(pattern)), hides
- * __gc, and refuses writes. Metatables a module makes later, or keeps
- * outside the registry, are not reached (luafcgid(8) says so).
+ * __gc, and refuses writes. Many metatables are their own __index (the
+ * io library's, lxp's), so obj.__index was the metatable itself, past any
+ * __metatable: their methods move to a table of their own first. This
+ * runs once when a state is made, for the standard library's files, and
+ * after every C module. Metatables a module makes later, or keeps outside
+ * the registry, are not reached (luafcgid(8) says so).
  */
 #include <string.h>
 
@@ -40,23 +44,54 @@ metalock_refuse(lua_State *L)
                       lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* Does the table at -1 look like a metatable nobody locked? */
+/* The metatable at -1 is its own __index: give its methods (the fields
+ * not named __*) a table of their own, which becomes __index. [-0, +0, m] */
+static void
+metalock_split(lua_State *L)
+{
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    if (!lua_rawequal(L, -1, -2)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || strncmp(lua_tostring(L, -2), "__", 2) != 0) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushliteral(L, "__index");
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+/* Does the table at -1 look like a metatable? Split it if it is its own
+ * __index; whether it is still to be locked. */
 static int
 metalock_wanted(lua_State *L)
 {
     int wanted;
 
-    lua_getfield(L, -1, "__metatable");
-    wanted = lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (!wanted)
-        return 0;
     lua_pushliteral(L, "__index");
     lua_rawget(L, -2);
     lua_pushliteral(L, "__gc");
     lua_rawget(L, -3);
     wanted = !lua_isnil(L, -1) || !lua_isnil(L, -2);
     lua_pop(L, 2);
+    if (!wanted)
+        return 0;
+    metalock_split(L);
+    lua_pushliteral(L, "__metatable");
+    lua_rawget(L, -2);
+    wanted = lua_isnil(L, -1);
+    lua_pop(L, 1);
     return wanted;
 }
 

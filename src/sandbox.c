@@ -52,6 +52,7 @@
 
 #include "chunk.h"
 #include "cload.h"
+#include "metalock.h"
 #include "pathguard.h"
 #include "sandbox.h"
 #include "state.h"
@@ -227,6 +228,7 @@ sandbox_install(lua_State *L)
     tablib_install(L);
     pathguard_install(L);
     cload_install(L);
+    metalock_registry(L);   /* the files' methods apart from their metatable */
     return 0;
 }
 

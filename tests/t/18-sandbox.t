@@ -47,6 +47,23 @@ local attacks = {
     local rings = require "rings"
     rings.new():dostring("while true do end")
   end,
+  -- a metatable that is its own __index handed itself out past any
+  -- __metatable: obj.__index was the writable metatable
+  fileindex = function()
+    local f = io.open("/dev/null")
+    local mt = f.__index
+    f:close()
+    mt.__gc = spin
+    io.open("/dev/null")
+    collectgarbage("collect")
+  end,
+  lxpindex = function()
+    local p = require("lxp").new({})
+    local mt = p.__index
+    mt.__gc = spin
+    require("lxp").new({})
+    collectgarbage("collect")
+  end,
   -- lfcgi (wsapi.fcgi's binding): open past io.open's checks, a popen
   -- whose close waits, FCGI_Accept on descriptor 0
   lfcgi = function()
@@ -123,6 +140,10 @@ my %expect = (
     sethook   => qr/timeout|attempt to call|nil/,
     sethookco => qr/timeout|attempt to call|nil/,
     proxy     => qr/timeout|attempt to call|nil/,
+    fileindex => qr/attempt to index local &#39;mt&#39; \(a nil value\)/,
+    lxpindex  => (grep { -f "$_/lxp.so" } glob('/usr/lib/*/lua/5.1'), '/usr/local/lib/lua/5.1')
+                 ? qr/attempt to index local &#39;mt&#39; \(a nil value\)/
+                 : qr/module &#39;lxp&#39; not found/,
     lfcgi     => (grep { -f "$_/lfcgi.so" } glob('/usr/lib/*/lua/5.1'), '/usr/local/lib/lua/5.1')
                  ? qr/no C module &#39;lfcgi&#39;: it would open files and run commands past the sandbox/
                  : qr/module &#39;lfcgi&#39; not found/,
