@@ -99,11 +99,15 @@ for my $run (['get-values', 'keep-conn', 'get-values'],
     is("$r->{status} $r->{content}", '200 c x,two', "$name: an escaped cookie reaches the script decoded");
     is($r->{headers}{'set-cookie'}, 'back=c x; Path=/', "$name: and is set back");
 
-    # kept connections: sequential requests reuse a few connections
+    # kept connections: sequential requests reuse what is open (the suite's
+    # concurrent clients may have left one per client idle in HAProxy's
+    # pool), rather than one connection each
+    my $before = connections_to_luafcgid();
     my $ok = grep { http_get($url->("/id.lua?seq$_"))->{content} eq "seq$_" } 1 .. 30;
     is($ok, 30, "$name: 30 sequential requests answered");
     my $kept = connections_to_luafcgid();
-    ok($kept >= 1 && $kept <= 8, "$name: HAProxy keeps its connections to luafcgid ($kept open)");
+    ok($kept >= 1 && $kept <= $before + 2,
+       "$name: HAProxy keeps its connections to luafcgid ($before open before, $kept after 30 requests)");
 
     # 200 requests from 8 concurrent clients, every answer checked
     my $c = LFTest::start_clients(8, sub {
