@@ -32,21 +32,29 @@ function main(env, req)
 end
 LUA
 # moves to a/, says so, and waits (bounded) until the test lets it go
-$t->script('hold.lua', <<~"LUA");
-local lfs = require "lfs"
-function main(env, req)
-  local ok, err = lfs.chdir("$www/a")
-  local f = io.open("$held", "w") f:write("held") f:close()
-  local deadline = os.time() + 10
-  while os.time() < deadline do
-    local g = io.open("$go")
-    if g then g:close() break end
-  end
-  local m = io.open("42-workdir.mark")
+# A script that moves to DIR, creates HELD, waits (bounded) for GO, then
+# runs TAIL (ok, err: what chdir gave).
+sub holding_script {
+    my ($dir, $held, $go, $tail) = @_;
+    return <<~"LUA";
+    local lfs = require "lfs"
+    function main(env, req)
+      local ok, err = lfs.chdir("$dir")
+      local f = io.open("$held", "w") f:write("held") f:close()
+      local deadline = os.time() + 10
+      while os.time() < deadline do
+        local g = io.open("$go")
+        if g then g:close() break end
+      end
+      $tail
+    end
+    LUA
+}
+$t->script('hold.lua', holding_script("$www/a", $held, $go, <<~'TAIL'));
+local m = io.open("42-workdir.mark")
   req:puts(tostring(ok), " ", tostring(err), " ", lfs.currentdir(), " ", m and m:read("*a") or "no mark")
   if m then m:close() end
-end
-LUA
+TAIL
 # moves and never comes back
 $t->script('stay.lua', <<~"LUA");
 local lfs = require "lfs"
@@ -214,19 +222,7 @@ SKIP: {
     my $lone = LFTest->new(conf => { workers => 1 });
     $lone->script('where.lua', slurp("$www/where.lua"));
     $lone->script('stay.lua', slurp("$www1/stay.lua"));
-    $lone->script('spin.lua', <<~"LUA");
-    local lfs = require "lfs"
-    function main(env, req)
-      lfs.chdir("$www1/b")
-      local f = io.open("$www1/held", "w") f:write("held") f:close()
-      local deadline = os.time() + 10
-      while os.time() < deadline do
-        local g = io.open("$www1/go")
-        if g then g:close() break end
-      end
-      req:puts("spun")
-    end
-    LUA
+    $lone->script('spin.lua', holding_script("$www1/b", "$www1/held", "$www1/go", 'req:puts("spun")'));
     # started by a relative config path, read again on HUP while the lone
     # worker has moved the process's directory
     {
