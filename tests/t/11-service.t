@@ -33,7 +33,7 @@ SKIP: {
 
 # every key of the config table is documented in the sample and the man page
 {
-    my $table = slurp("$top/src/conf_keys.c");
+    my $table = slurp("$top/src/conf/conf_keys.c");
     my @keys = $table =~ /^\s+K\((\w+),/mg;
     my %later = map { $_ => 1 } $table =~ /^\s+K\((\w+),.*CF_LATER\)/mg;
     my $sample = slurp("$top/etc/luafcgid.conf");

@@ -161,7 +161,7 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
 # ---- keys of later versions --------------------------------------------------
 
 # The keys still reserved come from the key table, so the check follows it.
-my @later = slurp("$FindBin::Bin/../../src/conf_keys.c") =~ /K\((\w+),[^)]*CF_LATER\)/g;
+my @later = slurp("$FindBin::Bin/../../src/conf/conf_keys.c") =~ /K\((\w+),[^)]*CF_LATER\)/g;
 SKIP: {
     skip 'every key of the key table works now', 6 unless @later;
     my $key = $later[0];

@@ -1,5 +1,5 @@
 /*
- * supervise_plumb.c: the process plumbing under the supervisor's policy.
+ * supervise_signals.c: the process plumbing under the supervisor's policy.
  *
  * The supervisor takes every signal with sigwait() (they are all blocked),
  * so waiting is a matter of bounded waits on a signal set, and of polling
@@ -24,7 +24,7 @@
 #include "luafcgid.h"
 #include "log.h"
 #include "supervise.h"
-#include "supervise_plumb.h"
+#include "supervise_signals.h"
 
 /* The serving child's side; in the supervisor ready_fd stays -1. */
 static struct {

@@ -1,5 +1,5 @@
 /*
- * formtab.c: the tables req:form() fills.
+ * formfields.c: the tables req:form() fills.
  *
  * A name given once maps to its value; given again, to an array of its
  * values in order, as the luafcgid module's parse() does. A file's value
@@ -15,11 +15,11 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "formtab.h"
+#include "formfields.h"
 
 /* Is the value at IDX an array of values (a repeated name), not one value? */
 static int
-formtab_is_array(lua_State *L, int idx)
+formfields_is_array(lua_State *L, int idx)
 {
     int yes;
 
@@ -33,7 +33,7 @@ formtab_is_array(lua_State *L, int idx)
 
 /* t[name] = value (on top, popped); a repeated name becomes an array. [-1, +0, m] */
 void
-formtab_add(lua_State *L, int t, const char *name, size_t nlen)
+formfields_add(lua_State *L, int t, const char *name, size_t nlen)
 {
     int value = lua_gettop(L);
 
@@ -44,7 +44,7 @@ formtab_add(lua_State *L, int t, const char *name, size_t nlen)
         lua_pop(L, 1);
         lua_pushvalue(L, value);
         lua_rawset(L, t);
-    } else if (formtab_is_array(L, -1)) {
+    } else if (formfields_is_array(L, -1)) {
         lua_pushvalue(L, value);
         lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
     } else {
@@ -59,7 +59,7 @@ formtab_add(lua_State *L, int t, const char *name, size_t nlen)
 }
 
 static int
-formtab_unhex(int c)
+formfields_unhex(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -69,7 +69,7 @@ formtab_unhex(int c)
 
 /* One urlencoded name or value, decoded onto the stack. [-0, +1, m] */
 static void
-formtab_push_decoded(lua_State *L, const char *p, size_t n)
+formfields_push_decoded(lua_State *L, const char *p, size_t n)
 {
     luaL_Buffer b;
     size_t i;
@@ -79,8 +79,8 @@ formtab_push_decoded(lua_State *L, const char *p, size_t n)
         int hi, lo;
         if (p[i] == '+')
             luaL_addchar(&b, ' ');
-        else if (p[i] == '%' && i + 2 < n && (hi = formtab_unhex((unsigned char)p[i + 1])) >= 0 &&
-                 (lo = formtab_unhex((unsigned char)p[i + 2])) >= 0) {
+        else if (p[i] == '%' && i + 2 < n && (hi = formfields_unhex((unsigned char)p[i + 1])) >= 0 &&
+                 (lo = formfields_unhex((unsigned char)p[i + 2])) >= 0) {
             luaL_addchar(&b, (char)(hi << 4 | lo));
             i += 2;
         } else
@@ -95,7 +95,7 @@ formtab_push_decoded(lua_State *L, const char *p, size_t n)
  * over LF_MAX_FIELD_NAME bytes, is an error. [-0, +0, e]
  */
 void
-formtab_urlencoded(lua_State *L, int fields, const char *body, size_t len, int maxfields)
+formfields_urlencoded(lua_State *L, int fields, const char *body, size_t len, int maxfields)
 {
     const char *p = body, *end = body + len;
     int count = 0;
@@ -113,14 +113,14 @@ formtab_urlencoded(lua_State *L, int fields, const char *body, size_t len, int m
                 lua_pushfstring(L, "form: more than maxfields (%d) fields and files", maxfields);
                 lua_error(L);
             }
-            formtab_push_decoded(L, p, (size_t)(eq - p));
+            formfields_push_decoded(L, p, (size_t)(eq - p));
             nlen = lua_objlen(L, -1);
             if (nlen > LF_MAX_FIELD_NAME) {
                 lua_pushfstring(L, "form: a field name is over %d bytes", LF_MAX_FIELD_NAME);
                 lua_error(L);
             }
-            formtab_push_decoded(L, eq < stop ? eq + 1 : stop, eq < stop ? (size_t)(stop - eq - 1) : 0);
-            formtab_add(L, fields, lua_tostring(L, -2), nlen);
+            formfields_push_decoded(L, eq < stop ? eq + 1 : stop, eq < stop ? (size_t)(stop - eq - 1) : 0);
+            formfields_add(L, fields, lua_tostring(L, -2), nlen);
             lua_pop(L, 1);
         }
         if (stop == end)

@@ -1,5 +1,5 @@
 /*
- * chunk.c: scripts load source code only, never precompiled chunks.
+ * loadsource.c: scripts load source code only, never precompiled chunks.
  *
  * Lua 5.1 (and LuaJIT) trust a binary chunk: crafted bytecode reads and
  * writes memory at will, so one string handed to loadstring could end
@@ -19,12 +19,12 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "chunk.h"
+#include "loadsource.h"
 #include "iolib.h"
 
 #define CHUNK_REFUSED "binary chunks are not accepted"
 
-struct chunk_file {
+struct loadsource_file {
     FILE       *f;
     int         started;        /* the first byte was checked */
     int         refused;
@@ -33,9 +33,9 @@ struct chunk_file {
 
 /* Reads the file; ends it at once when it turns out to be binary. */
 static const char *
-chunk_file_read(lua_State *L, void *ud, size_t *size)
+loadsource_file_read(lua_State *L, void *ud, size_t *size)
 {
-    struct chunk_file *cf = ud;
+    struct loadsource_file *cf = ud;
 
     (void)L;
     *size = fread(cf->buf, 1, sizeof(cf->buf), cf->f);
@@ -55,7 +55,7 @@ chunk_file_read(lua_State *L, void *ud, size_t *size)
 /* A first line starting with '#' is skipped, as luaL_loadfile does;
  * its newline is kept so line numbers stay right. */
 static void
-chunk_skip_comment(struct chunk_file *cf)
+loadsource_skip_comment(struct loadsource_file *cf)
 {
     int c = getc(cf->f);
 
@@ -71,9 +71,9 @@ chunk_skip_comment(struct chunk_file *cf)
 /* Load the source file PATH: 0 with the function pushed, or an error
  * status with a message pushed. [-0, +1, m] */
 static int
-chunk_loadfile(lua_State *L, const char *path)
+loadsource_loadfile(lua_State *L, const char *path)
 {
-    struct chunk_file cf;
+    struct loadsource_file cf;
     int status, err;
 
     memset(&cf, 0, sizeof(cf));
@@ -86,9 +86,9 @@ chunk_loadfile(lua_State *L, const char *path)
         lua_pushfstring(L, "cannot open %s: the daemon's standard files are not available", path);
         return LUA_ERRFILE;
     }
-    chunk_skip_comment(&cf);
+    loadsource_skip_comment(&cf);
     lua_pushfstring(L, "@%s", path);
-    status = lua_load(L, chunk_file_read, &cf, lua_tostring(L, -1));
+    status = lua_load(L, loadsource_file_read, &cf, lua_tostring(L, -1));
     lua_remove(L, -2);
     err = ferror(cf.f);
     fclose(cf.f);
@@ -107,7 +107,7 @@ chunk_loadfile(lua_State *L, const char *path)
 
 /* Lua 5.2's answer when MODE does not allow a text chunk. [-0, +2] */
 static int
-chunk_mode_refused(lua_State *L, const char *mode)
+loadsource_mode_refused(lua_State *L, const char *mode)
 {
     lua_pushnil(L);
     lua_pushfstring(L, "attempt to load a text chunk (mode is '%s')", mode);
@@ -117,7 +117,7 @@ chunk_mode_refused(lua_State *L, const char *mode)
 /* Lua 5.2's mode and env at IDX, IDX + 1: checks env, answers whether
  * MODE lets text load. [-0, +0, v] */
 static int
-chunk_text_allowed(lua_State *L, int idx, const char **mode)
+loadsource_text_allowed(lua_State *L, int idx, const char **mode)
 {
     *mode = luaL_optstring(L, idx, "bt");
     if (!lua_isnoneornil(L, idx + 1))
@@ -127,7 +127,7 @@ chunk_text_allowed(lua_State *L, int idx, const char **mode)
 
 /* The function on top gets the env at IDX, if one was given. [-0, +0] */
 static void
-chunk_set_env(lua_State *L, int idx)
+loadsource_set_env(lua_State *L, int idx)
 {
     if (!lua_isnoneornil(L, idx)) {
         lua_pushvalue(L, idx);
@@ -138,31 +138,31 @@ chunk_set_env(lua_State *L, int idx)
 /* loadfile(path [, mode [, env]]): as Lua 5.2's, source only; no path
  * (stdin) is refused. [-3, +1|2] */
 static int
-chunk_lua_loadfile(lua_State *L)
+loadsource_lua_loadfile(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1), *mode;
-    int text_ok = chunk_text_allowed(L, 2, &mode);
+    int text_ok = loadsource_text_allowed(L, 2, &mode);
 
     lua_settop(L, 3);
-    if (chunk_loadfile(L, path) != 0) {
+    if (loadsource_loadfile(L, path) != 0) {
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
     }
     if (!text_ok)
-        return chunk_mode_refused(L, mode);
-    chunk_set_env(L, 3);
+        return loadsource_mode_refused(L, mode);
+    loadsource_set_env(L, 3);
     return 1;
 }
 
 /* dofile(path): as Lua's, source only. [-1, +?, e] */
 static int
-chunk_lua_dofile(lua_State *L)
+loadsource_lua_dofile(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
 
     lua_settop(L, 1);
-    if (chunk_loadfile(L, path) != 0)
+    if (loadsource_loadfile(L, path) != 0)
         return lua_error(L);
     lua_call(L, 0, LUA_MULTRET);
     return lua_gettop(L) - 1;
@@ -170,7 +170,7 @@ chunk_lua_dofile(lua_State *L)
 
 /* loadstring(s [, name]): refuses binary, else the original. */
 static int
-chunk_lua_loadstring(lua_State *L)
+loadsource_lua_loadstring(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
@@ -189,7 +189,7 @@ chunk_lua_loadstring(lua_State *L)
 /* The reader given to load, wrapped: its first piece must not be binary.
  * Upvalues: the reader, and whether the first piece was seen. */
 static int
-chunk_reader(lua_State *L)
+loadsource_reader(lua_State *L)
 {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_call(L, 0, 1);
@@ -213,10 +213,10 @@ chunk_reader(lua_State *L)
  * both builds answer alike.
  */
 static int
-chunk_lua_load(lua_State *L)
+loadsource_lua_load(lua_State *L)
 {
     const char *mode;
-    int text_ok = chunk_text_allowed(L, 3, &mode);
+    int text_ok = loadsource_text_allowed(L, 3, &mode);
     size_t len;
 
     lua_settop(L, 4);
@@ -228,7 +228,7 @@ chunk_lua_load(lua_State *L)
             return 2;
         }
         if (!text_ok)
-            return chunk_mode_refused(L, mode);
+            return loadsource_mode_refused(L, mode);
         if (luaL_loadbuffer(L, s, len, luaL_optstring(L, 2, s)) != 0) {
             lua_pushnil(L);
             lua_insert(L, -2);
@@ -239,22 +239,22 @@ chunk_lua_load(lua_State *L)
         lua_pushvalue(L, lua_upvalueindex(1));
         lua_pushvalue(L, 1);
         lua_pushboolean(L, 0);
-        lua_pushcclosure(L, chunk_reader, 2);
+        lua_pushcclosure(L, loadsource_reader, 2);
         lua_pushvalue(L, 2);
         lua_call(L, 2, 2);
         if (lua_isnil(L, -2))
             return 2;
         lua_pop(L, 1);
         if (!text_ok)
-            return chunk_mode_refused(L, mode);
+            return loadsource_mode_refused(L, mode);
     }
-    chunk_set_env(L, 4);
+    loadsource_set_env(L, 4);
     return 1;
 }
 
-/* require's Lua searcher: package.path, then chunk_loadfile. [-1, +1] */
+/* require's Lua searcher: package.path, then loadsource_loadfile. [-1, +1] */
 static int
-chunk_searcher(lua_State *L)
+loadsource_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1), *path, *next;
     luaL_Buffer tried;
@@ -282,7 +282,7 @@ chunk_searcher(lua_State *L)
             continue;
         }
         fclose(f);
-        if (chunk_loadfile(L, file) != 0)
+        if (loadsource_loadfile(L, file) != 0)
             return luaL_error(L, "error loading module " LUA_QS " from file " LUA_QS ":\n\t%s",
                               lua_tostring(L, 1), file, lua_tostring(L, -1));
         return 1;
@@ -293,7 +293,7 @@ chunk_searcher(lua_State *L)
 
 /* Replace global NAME with F, the original as its upvalue. [-0, +0, m] */
 static void
-chunk_replace(lua_State *L, const char *name, lua_CFunction f)
+loadsource_replace(lua_State *L, const char *name, lua_CFunction f)
 {
     lua_getglobal(L, name);
     lua_pushcclosure(L, f, 1);
@@ -302,18 +302,18 @@ chunk_replace(lua_State *L, const char *name, lua_CFunction f)
 
 /* After luaL_openlibs, in protected mode. [-0, +0, m] */
 void
-chunk_install(lua_State *L)
+loadsource_install(lua_State *L)
 {
-    chunk_replace(L, "load", chunk_lua_load);
-    chunk_replace(L, "loadstring", chunk_lua_loadstring);
-    lua_pushcfunction(L, chunk_lua_loadfile);
+    loadsource_replace(L, "load", loadsource_lua_load);
+    loadsource_replace(L, "loadstring", loadsource_lua_loadstring);
+    lua_pushcfunction(L, loadsource_lua_loadfile);
     lua_setglobal(L, "loadfile");
-    lua_pushcfunction(L, chunk_lua_dofile);
+    lua_pushcfunction(L, loadsource_lua_dofile);
     lua_setglobal(L, "dofile");
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaders");
     if (lua_istable(L, -1)) {
-        lua_pushcfunction(L, chunk_searcher);
+        lua_pushcfunction(L, loadsource_searcher);
         lua_rawseti(L, -2, 2);
     }
     lua_pop(L, 2);

@@ -30,7 +30,7 @@
  * - io.lines with a name still looks the name up before opening and the
  *   descriptor after (not a write, so nothing is truncated).
  *
- * loadfile, dofile and require refuse the standard files too (chunk.c);
+ * loadfile, dofile and require refuse the standard files too (loadsource.c);
  * they close their file before returning, so they are not counted.
  */
 #include <errno.h>

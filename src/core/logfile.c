@@ -9,7 +9,7 @@
  * a closed descriptor. The file is opened by the serving process, after
  * privileges are dropped, so it belongs to `user`.
  *
- * What is opened must be a regular file with one link (fsdir_check_file),
+ * What is opened must be a regular file with one link (safedir_check_file),
  * as for the daemon's log: a script can rename the log and put a FIFO, a
  * symlink or a hard link in its place. The open is non-blocking, so a FIFO
  * fails at once instead of holding start-up or the signal thread; a
@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsdir.h"
+#include "safedir.h"
 #include "log.h"
 #include "logfile.h"
 #include "monoclock.h"
@@ -55,7 +55,7 @@ logfile_open_fd(const struct logfile *lf, const char *path)
             log_syserr("cannot open %s %s", lf->what, path);
         return -1;
     }
-    if (fsdir_check_file(fd, path, lf->what) < 0) {
+    if (safedir_check_file(fd, path, lf->what) < 0) {
         close(fd);
         return -1;
     }
@@ -71,12 +71,12 @@ int
 logfile_check(const char *path, const char *what, const char *mainlog)
 {
     char dir[4096], made[4096];
-    const char *base = fsdir_split(path, dir, sizeof(dir));
+    const char *base = safedir_split(path, dir, sizeof(dir));
     struct stat sb;
 
     if (base == NULL)
         return -1;
-    if (mainlog != NULL && mainlog[0] == '/' && fsdir_split(mainlog, made, sizeof(made)) != NULL &&
+    if (mainlog != NULL && mainlog[0] == '/' && safedir_split(mainlog, made, sizeof(made)) != NULL &&
         strcmp(made, dir) == 0 && stat(dir, &sb) < 0)
         return 0;       /* made at start-up, with the file in it */
     if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {

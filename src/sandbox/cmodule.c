@@ -1,5 +1,5 @@
 /*
- * cload.c: what require may load as C code.
+ * cmodule.c: what require may load as C code.
  *
  * The sandbox removes parts of the standard libraries (debug.sethook,
  * io.popen...), but every one of them is also a C module in liblua: with
@@ -18,7 +18,7 @@
  * read-only to scripts (metalock.c).
  *
  * LuaFileSystem's chdir would move every worker at once; once lfs is
- * loaded its chdir moves only the calling worker (wdir.c). luaopen_lfs
+ * loaded its chdir moves only the calling worker (workdir.c). luaopen_lfs
  * sets the global lfs itself, so it runs with the thread's globals
  * swapped for a table of its own: a __newindex on _G must not see the
  * table before chdir is wrapped.
@@ -33,9 +33,9 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "cload.h"
+#include "cmodule.h"
 #include "metalock.h"
-#include "wdir.h"
+#include "workdir.h"
 
 static const char *const CLOAD_STDLIB[] = {
     "base", "package", "table", "io", "os", "string", "math", "debug",
@@ -52,7 +52,7 @@ static const char *const CLOAD_REFUSED[][2] = {
 /* NAME's entry point as Lua 5.1 makes it: what follows the last '-'
  * (dots become underscores; the names compared here have none). */
 static const char *
-cload_entry(const char *name)
+cmodule_entry(const char *name)
 {
     const char *mark = strrchr(name, '-');
 
@@ -62,11 +62,11 @@ cload_entry(const char *name)
 /* Is NAME's entry point a standard library's? The root searcher uses the
  * same rule. */
 static int
-cload_is_stdlib(const char *name)
+cmodule_is_stdlib(const char *name)
 {
     int i;
 
-    name = cload_entry(name);
+    name = cmodule_entry(name);
     for (i = 0; CLOAD_STDLIB[i]; i++)
         if (strcmp(name, CLOAD_STDLIB[i]) == 0)
             return 1;
@@ -75,7 +75,7 @@ cload_is_stdlib(const char *name)
 
 /* A C module's loader (upvalue 1), then its metatables locked. */
 static int
-cload_loader(lua_State *L)
+cmodule_loader(lua_State *L)
 {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -88,7 +88,7 @@ cload_loader(lua_State *L)
  * table of its own (1); the real ones (2) are put back before an error
  * goes on. [-0, +1, e] */
 static int
-cload_lfs_open(lua_State *L)
+cmodule_lfs_open(lua_State *L)
 {
     int rc;
 
@@ -107,14 +107,14 @@ cload_lfs_open(lua_State *L)
 
 /* luaopen_lfs, then its chdir wrapped, and only then the global lfs set. */
 static int
-cload_lfs_loader(lua_State *L)
+cmodule_lfs_loader(lua_State *L)
 {
     lua_settop(L, 0);
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushcclosure(L, cload_lfs_open, 1);
+    lua_pushcclosure(L, cmodule_lfs_open, 1);
     lua_call(L, 0, 1);
     metalock_registry(L);
-    wdir_wrap(L, -1);
+    workdir_wrap(L, -1);
     if (lua_istable(L, -1)) {
         lua_pushvalue(L, -1);
         lua_setglobal(L, "lfs");
@@ -125,45 +125,45 @@ cload_lfs_loader(lua_State *L)
 /* A C searcher: refuses the standard libraries, else the original
  * (upvalue 1). */
 static int
-cload_searcher(lua_State *L)
+cmodule_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     int i, is_lfs;
 
-    if (cload_is_stdlib(name)) {
+    if (cmodule_is_stdlib(name)) {
         lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
         return 1;
     }
     for (i = 0; CLOAD_REFUSED[i][0]; i++) {
-        if (strcmp(cload_entry(name), CLOAD_REFUSED[i][0]) == 0) {
+        if (strcmp(cmodule_entry(name), CLOAD_REFUSED[i][0]) == 0) {
             lua_pushfstring(L, "\n\tno C module '%s': %s", name, CLOAD_REFUSED[i][1]);
             return 1;
         }
     }
-    is_lfs = strcmp(cload_entry(name), "lfs") == 0;
+    is_lfs = strcmp(cmodule_entry(name), "lfs") == 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
     if (lua_iscfunction(L, -1))
-        lua_pushcclosure(L, is_lfs ? cload_lfs_loader : cload_loader, 1);
+        lua_pushcclosure(L, is_lfs ? cmodule_lfs_loader : cmodule_loader, 1);
     return 1;
 }
 
 /* loaders[I] (loaders on top) wrapped. [-0, +0, m] */
 static void
-cload_wrap(lua_State *L, int i)
+cmodule_wrap(lua_State *L, int i)
 {
     lua_rawgeti(L, -1, i);
     if (!lua_iscfunction(L, -1)) {
         lua_pop(L, 1);
         return;
     }
-    lua_pushcclosure(L, cload_searcher, 1);
+    lua_pushcclosure(L, cmodule_searcher, 1);
     lua_rawseti(L, -2, i);
 }
 
 void
-cload_install(lua_State *L)
+cmodule_install(lua_State *L)
 {
     lua_getglobal(L, "package");
     if (!lua_istable(L, -1)) {
@@ -172,8 +172,8 @@ cload_install(lua_State *L)
     }
     lua_getfield(L, -1, "loaders");
     if (lua_istable(L, -1)) {
-        cload_wrap(L, 3);
-        cload_wrap(L, 4);
+        cmodule_wrap(L, 3);
+        cmodule_wrap(L, 4);
     }
     lua_pop(L, 2);
 }

@@ -7,7 +7,7 @@
  * soft limit is raised to the hard one at start (an unprivileged process
  * may do that); the hard limit is left to the administrator (ulimit -n,
  * systemd's LimitNOFILE). A worker holds two: its connection and its
- * working directory (wdir.c). When keepalive_max + 2 x workers +
+ * working directory (workdir.c). When keepalive_max + 2 x workers +
  * LF_FD_MARGIN still does not fit, the log says so at start, rather than the daemon
  * finding out under load (dispatch_accept.c copes then, but closes idle
  * connections to do it).

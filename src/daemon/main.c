@@ -37,7 +37,7 @@
 #include "conf.h"
 #include "counters.h"
 #include "daemon.h"
-#include "fsdir.h"
+#include "safedir.h"
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "housekeep.h"
@@ -51,7 +51,7 @@
 #include "state.h"
 #include "status.h"
 #include "supervise.h"
-#include "updir.h"
+#include "uploaddir.h"
 #include "upgrade.h"
 #include "wire.h"
 #include "worker.h"
@@ -85,7 +85,7 @@ main_version(void)
 }
 
 /* The config's path made absolute: it is read again on HUP, after daemon
- * mode's chdir("/") (or a lone worker's lfs.chdir, wdir.c). As given when
+ * mode's chdir("/") (or a lone worker's lfs.chdir, workdir.c). As given when
  * the directory cannot be told. */
 static const char *
 main_absolute(const char *path, char *buf, size_t size)
@@ -322,7 +322,7 @@ main_clear_uploads(void)
 {
     struct conf *cur = conf_acquire();
 
-    updir_remove(cur, getpid(), geteuid());
+    uploaddir_remove(cur, getpid(), geteuid());
     conf_release(cur);
 }
 
@@ -478,7 +478,7 @@ main(int argc, char **argv)
     conf_publish(c);
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
-    log_set_dir_owner(fsdir_user_uid(c));
+    log_set_dir_owner(safedir_user_uid(c));
     if (log_open(conf_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);

@@ -16,7 +16,7 @@
  * Every message goes through the one escaper (log_escape.c), so request
  * data quoted in a message can never forge a line; req:log's text is passed
  * with its length, so a NUL in it is escaped, not an end. The log file is
- * opened relative to its checked directory (fsdir.c), without following
+ * opened relative to its checked directory (safedir.c), without following
  * symlinks, and must be a regular file with one link; it is handed to
  * `user` only when luafcgid created it.
  */
@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fsdir.h"
+#include "safedir.h"
 #include "luafcgid.h"
 #include "log.h"
 #include "log_escape.h"
@@ -83,7 +83,7 @@ log_enabled(int level)
     return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-/* The log's directory, checked (fsdir.c); made (0750) when missing. */
+/* The log's directory, checked (safedir.c); made (0750) when missing. */
 static int
 log_open_dir(const char *dir)
 {
@@ -93,7 +93,7 @@ log_open_dir(const char *dir)
     pthread_mutex_lock(&log_lock);
     owner = log_dir_owner;
     pthread_mutex_unlock(&log_lock);
-    dfd = fsdir_open(dir, owner, "log directory");
+    dfd = safedir_open(dir, owner, "log directory");
 
     if (dfd >= 0 || errno != ENOENT)
         return dfd;
@@ -103,7 +103,7 @@ log_open_dir(const char *dir)
         log_syserr("cannot make log directory %s", dir);
         return -1;
     }
-    if ((dfd = fsdir_open(dir, owner, "log directory")) < 0) {
+    if ((dfd = safedir_open(dir, owner, "log directory")) < 0) {
         if (errno == ENOENT)
             log_syserr("cannot open log directory %s", dir);
         return -1;
@@ -120,7 +120,7 @@ log_open_file(const char *path, int *created)
 {
     int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     char dir[LF_LOG_LINE_MAX];
-    const char *base = fsdir_split(path, dir, sizeof(dir));
+    const char *base = safedir_split(path, dir, sizeof(dir));
     int dfd, fd = -1, tries;
 
     *created = 0;
@@ -143,7 +143,7 @@ log_open_file(const char *path, int *created)
             log_syserr("cannot open log file %s", path);
         return -1;
     }
-    if (fsdir_check_file(fd, path, "log file") < 0) {
+    if (safedir_check_file(fd, path, "log file") < 0) {
         close(fd);
         return -1;
     }

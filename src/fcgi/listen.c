@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "fsdir.h"
+#include "safedir.h"
 #include "listen.h"
 #include "luafcgid.h"
 #include "log.h"
@@ -172,9 +172,9 @@ listen_prepare_dir(const struct conf *c, const char *path)
     char real[PATH_MAX];
     struct stat sb;
 
-    if (strchr(path, '/') == NULL || fsdir_split(path, dir, sizeof(dir)) == NULL)
+    if (strchr(path, '/') == NULL || safedir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    if (fsdir_check_ancestors(c, dir, LISTEN_WHO) < 0 || fsdir_make(dir, "socket directory") < 0)
+    if (safedir_check_ancestors(c, dir, LISTEN_WHO) < 0 || safedir_make(dir, "socket directory") < 0)
         return -1;
     if (lstat(dir, &sb) < 0) {
         log_syserr("listen: %s", dir);
@@ -188,7 +188,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         log_err("listen: %s is not a directory", dir);
         return -1;
     }
-    if (fsdir_open_to_strangers(c, dir, &sb, 0, LISTEN_WHO))
+    if (safedir_open_to_strangers(c, dir, &sb, 0, LISTEN_WHO))
         return -1;
     /* an ancestor may be a symlink (/var/run -> /run): check where it leads */
     if (realpath(dir, real) == NULL) {
@@ -196,7 +196,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         return -1;
     }
     if (strcmp(real, dir) != 0 && strlen(real) < sizeof(dir) &&
-        fsdir_check_ancestors(c, real, LISTEN_WHO) < 0)
+        safedir_check_ancestors(c, real, LISTEN_WHO) < 0)
         return -1;
     return 0;
 }

@@ -32,13 +32,13 @@
  *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
  *   its version fields, and ffi is not loadable.
  *
- * - Binary chunks, which Lua trusts blindly, are refused (chunk.c).
+ * - Binary chunks, which Lua trusts blindly, are refused (loadsource.c).
  * - Single C calls that could run without end: table.insert, table.sort
  *   and unpack get bounds (tablib.c).
  * - Files that reach the daemon itself (/proc/self/mem...) or block
  *   open() forever (FIFOs) are refused by name (pathguard.c).
  * - require cannot load a standard library again from liblua through a
- *   cpath the script sets (cload.c).
+ *   cpath the script sets (cmodule.c).
  *
  * Error objects are described by sandbox_describe: __tostring runs in
  * protected mode with the request's limits still armed, and a failing
@@ -50,8 +50,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "chunk.h"
-#include "cload.h"
+#include "loadsource.h"
+#include "cmodule.h"
 #include "metalock.h"
 #include "pathguard.h"
 #include "sandbox.h"
@@ -208,7 +208,7 @@ sandbox_install(lua_State *L)
 {
     static const char *const debug_keep[] = { "traceback", "getinfo", NULL };
 
-    chunk_install(L);
+    loadsource_install(L);
     sandbox_guard(L, LUA_GLOBALSINDEX, "load");
     sandbox_guard(L, LUA_GLOBALSINDEX, "loadstring");
     sandbox_guard(L, LUA_GLOBALSINDEX, "loadfile");
@@ -227,7 +227,7 @@ sandbox_install(lua_State *L)
 #endif
     tablib_install(L);
     pathguard_install(L);
-    cload_install(L);
+    cmodule_install(L);
     metalock_registry(L);   /* the files' methods apart from their metatable */
     return 0;
 }

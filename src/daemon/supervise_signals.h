@@ -1,8 +1,8 @@
 /*
- * supervise_plumb.h: signal waits and the ready pipe, for supervise.c only.
+ * supervise_signals.h: signal waits and the ready pipe, for supervise.c only.
  */
-#ifndef LF_SUPERVISE_PLUMB_H
-#define LF_SUPERVISE_PLUMB_H
+#ifndef LF_SUPERVISE_SIGNALS_H
+#define LF_SUPERVISE_SIGNALS_H
 
 #include <signal.h>
 #include <sys/types.h>

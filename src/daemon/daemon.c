@@ -26,7 +26,7 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "fsdir.h"
+#include "safedir.h"
 #include "log.h"
 
 static int daemon_ready_fd = -1;
@@ -37,15 +37,15 @@ static int
 daemon_pidfile_open(const char *path, const struct conf *c)
 {
     char dir[4096];
-    const char *base = fsdir_split(path, dir, sizeof(dir));
+    const char *base = safedir_split(path, dir, sizeof(dir));
     int dfd, fd;
 
     if (base == NULL)
         return -1;
-    if ((dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
-        if (fsdir_make(dir, "pidfile directory") < 0)
+    if ((dfd = safedir_open(dir, safedir_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
+        if (safedir_make(dir, "pidfile directory") < 0)
             return -1;
-        dfd = fsdir_open(dir, fsdir_user_uid(c), "pidfile directory");
+        dfd = safedir_open(dir, safedir_user_uid(c), "pidfile directory");
     }
     if (dfd < 0) {
         if (errno == ENOENT)

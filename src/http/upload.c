@@ -7,14 +7,14 @@
  * counted toward the state's `memory` (they are allocated with the state's
  * own allocator); a larger file goes, as it arrives, to a temp file in
  * the serving process's directory in `upload_dir` (else $TMPDIR, else
- * /tmp; see updir.c), created 0600 with O_EXCL under an unpredictable
+ * /tmp; see uploaddir.c), created 0600 with O_EXCL under an unpredictable
  * name. Each temp file's name is recorded in the request as soon as it
  * exists, so upload_cleanup() removes it when the request
  * ends, however the script ended; a script keeps a file by renaming it
  * (a name that no longer exists was moved). The descriptor is ours and is
  * closed at the part's end: it never counts toward the script's files.
  *
- * An application/x-www-form-urlencoded body is split by formtab.c, which
+ * An application/x-www-form-urlencoded body is split by formfields.c, which
  * also fills the tables for both. For both, `maxfields` bounds the number of
  * fields and files, and LF_MAX_FIELD_NAME a name's length, before any name
  * reaches a Lua table (hash flooding, huge forms). Every malformed body is
@@ -38,11 +38,11 @@
 #include "luafcgid.h"
 #include "body.h"
 #include "conf.h"
-#include "formtab.h"
+#include "formfields.h"
 #include "log.h"
 #include "multipart.h"
 #include "request.h"
-#include "updir.h"
+#include "uploaddir.h"
 #include "upload.h"
 
 #define UPLOAD_META         "luafcgid.upload"
@@ -260,13 +260,13 @@ upload_open_in(struct upload *u, const char *dir)
     return -1;
 }
 
-/* The temp file, in the serving process's directory (updir.c). */
+/* The temp file, in the serving process's directory (uploaddir.c). */
 static int
 upload_create(struct upload *u)
 {
     char dir[PATH_MAX];
 
-    if (updir_make(u->r->conf, dir, sizeof(dir)) == 0 && upload_open_in(u, dir) >= 0)
+    if (uploaddir_make(u->r->conf, dir, sizeof(dir)) == 0 && upload_open_in(u, dir) >= 0)
         return request_add_temp(u->r, u->path);
     log_syserr("worker %d: %s: cannot create an upload file in %s", u->r->worker, u->r->script, dir);
     return upload_fail(u, "cannot create an upload file in %.200s", dir);
@@ -321,7 +321,7 @@ upload_part_end(void *ud)
 
     if (!u->is_file) {
         lua_pushlstring(L, u->data ? u->data : "", u->len);
-        formtab_add(L, u->fields, u->name, u->nlen);
+        formfields_add(L, u->fields, u->name, u->nlen);
         return 0;
     }
     lua_createtable(L, 0, 5);
@@ -335,7 +335,7 @@ upload_part_end(void *ud)
         upload_setstr(L, "path", u->path, strlen(u->path));
     } else
         upload_setstr(L, "data", u->data ? u->data : "", u->len);
-    formtab_add(L, u->files, u->name, u->nlen);
+    formfields_add(L, u->files, u->name, u->nlen);
     return 0;
 }
 
@@ -412,7 +412,7 @@ upload_form(lua_State *L, struct request *r)
     else if (upload_is(ctype, "application/x-www-form-urlencoded")) {
         if (body_whole(r, &why) < 0)
             upload_raise(L, why);
-        formtab_urlencoded(L, lua_gettop(L) - 1, r->post.data, r->post.len, r->conf->maxfields);
+        formfields_urlencoded(L, lua_gettop(L) - 1, r->post.data, r->post.len, r->conf->maxfields);
     } else {
         lua_pushfstring(L, "form: cannot parse a body of type %s", ctype);
         return lua_error(L);

@@ -1,5 +1,5 @@
 /*
- * updir.c: the directory of a serving process's upload files.
+ * uploaddir.c: the directory of a serving process's upload files.
  *
  * req:form()'s temp files go into <upload_dir>/luafcgid-<pid>, one
  * directory per serving process, made 0700 when the first file is. A
@@ -29,12 +29,12 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "log.h"
-#include "updir.h"
+#include "uploaddir.h"
 
 #define UPDIR_FILE_PREFIX   "luafcgid-upload-"
 
 static const char *
-updir_base(const struct conf *c)
+uploaddir_base(const struct conf *c)
 {
     const char *d = c->upload_dir;
 
@@ -44,9 +44,9 @@ updir_base(const struct conf *c)
 }
 
 static int
-updir_path(const struct conf *c, pid_t pid, char *out, size_t len)
+uploaddir_path(const struct conf *c, pid_t pid, char *out, size_t len)
 {
-    int n = snprintf(out, len, "%s/luafcgid-%ld", updir_base(c), (long)pid);
+    int n = snprintf(out, len, "%s/luafcgid-%ld", uploaddir_base(c), (long)pid);
 
     if (n < 0 || (size_t)n >= len) {
         errno = ENAMETOOLONG;
@@ -57,7 +57,7 @@ updir_path(const struct conf *c, pid_t pid, char *out, size_t len)
 
 /* Ours and closed to others: safe to put files in. */
 static int
-updir_is_ours(const struct stat *st, uid_t owner)
+uploaddir_is_ours(const struct stat *st, uid_t owner)
 {
     return S_ISDIR(st->st_mode) && st->st_uid == owner && (st->st_mode & 077) == 0;
 }
@@ -68,17 +68,17 @@ updir_is_ours(const struct stat *st, uid_t owner)
  * when the name is someone else's).
  */
 int
-updir_make(const struct conf *c, char *out, size_t len)
+uploaddir_make(const struct conf *c, char *out, size_t len)
 {
     struct stat st;
 
-    if (updir_path(c, getpid(), out, len) < 0)
+    if (uploaddir_path(c, getpid(), out, len) < 0)
         return -1;
     if (mkdir(out, 0700) < 0 && errno != EEXIST)
         return -1;
     if (lstat(out, &st) < 0)
         return -1;
-    if (!updir_is_ours(&st, geteuid())) {
+    if (!uploaddir_is_ours(&st, geteuid())) {
         errno = EEXIST;
         return -1;
     }
@@ -87,7 +87,7 @@ updir_make(const struct conf *c, char *out, size_t len)
 
 /* Unlink our files in the directory open on FD; it is closed. */
 static void
-updir_empty(int fd, const char *path)
+uploaddir_empty(int fd, const char *path)
 {
     DIR *d = fdopendir(fd);
     struct dirent *e;
@@ -109,13 +109,13 @@ updir_empty(int fd, const char *path)
 /* Remove the directory of the serving process PID, which ran as OWNER,
  * with the files its requests left. Nothing made: nothing to do. */
 void
-updir_remove(const struct conf *c, pid_t pid, uid_t owner)
+uploaddir_remove(const struct conf *c, pid_t pid, uid_t owner)
 {
     char path[PATH_MAX];
     struct stat st;
     int fd;
 
-    if (updir_path(c, pid, path, sizeof(path)) < 0)
+    if (uploaddir_path(c, pid, path, sizeof(path)) < 0)
         return;
     if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         if (errno != ENOENT)
@@ -127,12 +127,12 @@ updir_remove(const struct conf *c, pid_t pid, uid_t owner)
         close(fd);
         return;
     }
-    if (!updir_is_ours(&st, owner)) {
+    if (!uploaddir_is_ours(&st, owner)) {
         log_warn("upload directory %s is not the serving process's: left alone", path);
         close(fd);
         return;
     }
-    updir_empty(fd, path);
+    uploaddir_empty(fd, path);
     if (rmdir(path) < 0 && errno != ENOENT)
         log_syserr("removing upload directory %s", path);
 }

@@ -43,7 +43,7 @@
  * supervisor stops its serving process as on TERM and exits
  * (supervise_upgrade.c, upgrade.c). How a serving process died is told by
  * postmortem.c; the signal waits and the serving child's side of the ready
- * pipe are supervise_plumb.c. The state these files share is in
+ * pipe are supervise_signals.c. The state these files share is in
  * supervise_impl.h; this file defines it.
  */
 #include <errno.h>
@@ -67,8 +67,8 @@
 #include "scoreboard.h"
 #include "supervise.h"
 #include "supervise_impl.h"
-#include "supervise_plumb.h"
-#include "updir.h"
+#include "supervise_signals.h"
+#include "uploaddir.h"
 #include "upgrade.h"
 
 enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
@@ -84,7 +84,7 @@ supervise_clear_uploads(pid_t pid)
 {
     struct conf *c = conf_acquire();
 
-    updir_remove(c, pid, supervise_sv.chown_log ? supervise_sv.uid : geteuid());
+    uploaddir_remove(c, pid, supervise_sv.chown_log ? supervise_sv.uid : geteuid());
     conf_release(c);
 }
 

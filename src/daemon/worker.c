@@ -54,7 +54,7 @@
 #include "reqid.h"
 #include "request.h"
 #include "status.h"
-#include "wdir.h"
+#include "workdir.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -71,7 +71,7 @@ struct worker {
     struct dispatch *dispatch;
     struct request   req;
     struct wire      wire;      /* the connection being served */
-    struct wdir      wdir;      /* its own working directory */
+    struct workdir      workdir;      /* its own working directory */
     char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
 };
 
@@ -223,7 +223,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     int fd, tidy = 0;
 
-    wdir_enter(&w->wdir, w->req.worker, nworkers == 2);   /* one worker and the service thread */
+    workdir_enter(&w->workdir, w->req.worker, nworkers == 2);   /* one worker and the service thread */
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */
@@ -231,11 +231,11 @@ worker_main(void *arg)
             continue;
         }
         worker_serve(w, fd);
-        wdir_reset(&w->wdir);
+        workdir_reset(&w->workdir);
         worker_jitter(w);
         tidy = 0;
     }
-    wdir_leave(&w->wdir);
+    workdir_leave(&w->workdir);
     pthread_mutex_lock(&running_lock);
     running--;
     pthread_cond_broadcast(&running_done);

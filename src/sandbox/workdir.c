@@ -1,5 +1,5 @@
 /*
- * wdir.c: each worker's own working directory.
+ * workdir.c: each worker's own working directory.
  *
  * CGILua (and wsapi.common's launchers) call lfs.chdir around every page
  * and then open the page by a relative name. The working directory is a
@@ -29,17 +29,17 @@
 #include <lauxlib.h>
 
 #include "log.h"
-#include "wdir.h"
+#include "workdir.h"
 
-/* The calling thread's struct wdir, when it has a directory of its own. */
-static pthread_key_t wdir_key;
-static pthread_once_t wdir_once = PTHREAD_ONCE_INIT;
-static int wdir_key_ok;
+/* The calling thread's struct workdir, when it has a directory of its own. */
+static pthread_key_t workdir_key;
+static pthread_once_t workdir_once = PTHREAD_ONCE_INIT;
+static int workdir_key_ok;
 
 static void
-wdir_make_key(void)
+workdir_make_key(void)
 {
-    wdir_key_ok = pthread_key_create(&wdir_key, NULL) == 0;
+    workdir_key_ok = pthread_key_create(&workdir_key, NULL) == 0;
 }
 
 #if defined(O_PATH)
@@ -51,7 +51,7 @@ wdir_make_key(void)
 /* Can this thread move its directory? Its own (CLONE_FS), or the
  * process's when it is the one thread that runs scripts. */
 static int
-wdir_own(int number, int alone)
+workdir_own(int number, int alone)
 {
 #if defined(__linux__)
     if (unshare(CLONE_FS) == 0)
@@ -75,22 +75,22 @@ wdir_own(int number, int alone)
  * give it a directory of its own, the one the process has now. 0, or -1
  * (logged) when lfs.chdir is refused on it. */
 int
-wdir_enter(struct wdir *d, int number, int alone)
+workdir_enter(struct workdir *d, int number, int alone)
 {
     d->home = -1;
     d->moved = 0;
     d->number = number;
     d->warned = 0;
-    pthread_once(&wdir_once, wdir_make_key);
-    if (!wdir_key_ok) {
+    pthread_once(&workdir_once, workdir_make_key);
+    if (!workdir_key_ok) {
         log_warn("worker %d: no thread-specific key; lfs.chdir is refused", number);
         return -1;
     }
-    if (pthread_setspecific(wdir_key, d) != 0) {
+    if (pthread_setspecific(workdir_key, d) != 0) {
         log_warn("worker %d cannot record its working directory; lfs.chdir is refused", number);
         return -1;
     }
-    if (wdir_own(number, alone) < 0)
+    if (workdir_own(number, alone) < 0)
         return -1;
     /* and it must be able to come back (user may not search it) */
     if ((d->home = open(".", WDIR_OPEN)) < 0 || fchdir(d->home) < 0) {
@@ -106,10 +106,10 @@ wdir_enter(struct wdir *d, int number, int alone)
 
 /* When the worker ends. */
 void
-wdir_leave(struct wdir *d)
+workdir_leave(struct workdir *d)
 {
-    if (wdir_key_ok)
-        pthread_setspecific(wdir_key, NULL);
+    if (workdir_key_ok)
+        pthread_setspecific(workdir_key, NULL);
     if (d->home >= 0)
         close(d->home);
     d->home = -1;
@@ -118,7 +118,7 @@ wdir_leave(struct wdir *d)
 /* After a request: back to the worker's own directory if a script moved
  * it. If that fails it stays marked, to try again after the next one. */
 void
-wdir_reset(struct wdir *d)
+workdir_reset(struct workdir *d)
 {
     if (!d->moved)
         return;
@@ -134,9 +134,9 @@ wdir_reset(struct wdir *d)
 
 /* lfs.chdir (the original is upvalue 1), on the calling worker only. */
 static int
-wdir_chdir(lua_State *L)
+workdir_chdir(lua_State *L)
 {
-    struct wdir *d = wdir_key_ok ? pthread_getspecific(wdir_key) : NULL;
+    struct workdir *d = workdir_key_ok ? pthread_getspecific(workdir_key) : NULL;
 
     if (d == NULL || d->home < 0) {
         lua_pushnil(L);
@@ -154,7 +154,7 @@ wdir_chdir(lua_State *L)
 
 /* Wrap the chdir of the module table at IDX (lfs's). [-0, +0, m] */
 void
-wdir_wrap(lua_State *L, int idx)
+workdir_wrap(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx))
         return;
@@ -163,6 +163,6 @@ wdir_wrap(lua_State *L, int idx)
         lua_pop(L, 1);
         return;
     }
-    lua_pushcclosure(L, wdir_chdir, 1);
+    lua_pushcclosure(L, workdir_chdir, 1);
     lua_setfield(L, idx < 0 ? idx - 1 : idx, "chdir");
 }

@@ -13,7 +13,7 @@ struct conf;
 struct listeners;
 
 /* The supervisor's state (one process, one thread), defined in
- * supervise.c. The serving child's own is in supervise_plumb.c. */
+ * supervise.c. The serving child's own is in supervise_signals.c. */
 struct supervise_state {
     pid_t       child;                  /* 0: none running */
     int         started;                /* serving processes that came up */

@@ -5,7 +5,7 @@
  * (compiled in, so it is found whatever the install paths), the script's
  * own directory first on package.path (a state may run on any worker,
  * and each worker starts every request in the daemon's directory:
- * wdir.c), and the script loaded and run once.
+ * workdir.c), and the script loaded and run once.
  *
  * Limits live in the allocator's user data, found again with
  * lua_getallocf(): byte counts checked by the allocator (memory) and a

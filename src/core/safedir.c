@@ -1,5 +1,5 @@
 /*
- * fsdir.c: directories luafcgid writes into as root (the log's, the
+ * safedir.c: directories luafcgid writes into as root (the log's, the
  * pidfile's, the socket's).
  *
  * O_NOFOLLOW on a file only covers its last component: whoever can put a
@@ -12,7 +12,7 @@
  * could otherwise swap the file between our checks.
  *
  * A file opened in such a directory is checked on its descriptor too
- * (fsdir_check_file): a regular file with one link.
+ * (safedir_check_file): a regular file with one link.
  *
  * A directory luafcgid makes itself (the run directory) stays root's:
  * the supervisor, which keeps root, removes the socket and the pidfile on
@@ -20,7 +20,7 @@
  *
  * A path root uses without opening it here (the socket's, the binary USR2
  * runs) is checked up to "/": a stranger who may rename an ancestor can put
- * a directory of their own in its place (fsdir_check_ancestors).
+ * a directory of their own in its place (safedir_check_ancestors).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,13 +33,13 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "fsdir.h"
+#include "safedir.h"
 #include "log.h"
 
 /* Copy PATH's directory into DIR ("." when it has none); its last
  * component, or NULL when DIR is too small (logged). */
 const char *
-fsdir_split(const char *path, char *dir, size_t size)
+safedir_split(const char *path, char *dir, size_t size)
 {
     const char *slash = strrchr(path, '/');
     size_t n;
@@ -60,7 +60,7 @@ fsdir_split(const char *path, char *dir, size_t size)
 
 /* The uid of `user`, or (uid_t)-1 when unset or unknown. */
 uid_t
-fsdir_user_uid(const struct conf *c)
+safedir_user_uid(const struct conf *c)
 {
     struct passwd *pw;
 
@@ -73,7 +73,7 @@ fsdir_user_uid(const struct conf *c)
  * ALSO can change what is in it; the descriptor, or -1 (logged, naming
  * WHAT), with errno ENOENT when it is missing. */
 int
-fsdir_open(const char *dir, uid_t also, const char *what)
+safedir_open(const char *dir, uid_t also, const char *what)
 {
     struct stat sb;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -114,7 +114,7 @@ fail:
  * the directory would make us write some other file. 0, or -1 (logged,
  * naming WHAT). */
 int
-fsdir_check_file(int fd, const char *path, const char *what)
+safedir_check_file(int fd, const char *path, const char *what)
 {
     struct stat sb;
 
@@ -131,7 +131,7 @@ fsdir_check_file(int fd, const char *path, const char *what)
 
 /* Make DIR (0755) when missing; 0, or -1 (logged). */
 int
-fsdir_make(const char *dir, const char *what)
+safedir_make(const char *dir, const char *what)
 {
     if (mkdir(dir, 0755) < 0) {
         if (errno == EEXIST)
@@ -145,14 +145,14 @@ fsdir_make(const char *dir, const char *what)
 
 /* May UID own a directory root relies on? root, us, `user`. */
 static int
-fsdir_trusted_owner(const struct conf *c, uid_t uid)
+safedir_trusted_owner(const struct conf *c, uid_t uid)
 {
-    return uid == 0 || uid == geteuid() || uid == fsdir_user_uid(c);
+    return uid == 0 || uid == geteuid() || uid == safedir_user_uid(c);
 }
 
 /* May the group GID write there? root's, or the daemon's own `group`. */
 static int
-fsdir_trusted_group(const struct conf *c, gid_t gid)
+safedir_trusted_group(const struct conf *c, gid_t gid)
 {
     struct group *gr;
 
@@ -165,18 +165,18 @@ fsdir_trusted_group(const struct conf *c, gid_t gid)
  * where only an entry's owner may remove it (/tmp as an ancestor: nobody
  * can rename ours away). Logged as WHAT, saying WHY it matters. */
 int
-fsdir_open_to_strangers(const struct conf *c, const char *path, const struct stat *sb,
+safedir_open_to_strangers(const struct conf *c, const char *path, const struct stat *sb,
                         int sticky_ok, const char *what, const char *why)
 {
     int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
 
-    if (!fsdir_trusted_owner(c, sb->st_uid)) {
+    if (!safedir_trusted_owner(c, sb->st_uid)) {
         log_err("%s: %s belongs to uid %ld, not to root or the daemon's user; %s", what, path,
                 (long)sb->st_uid, why);
         return 1;
     }
     if (((sb->st_mode & S_IWOTH) ||
-         ((sb->st_mode & S_IWGRP) && !fsdir_trusted_group(c, sb->st_gid))) && !sticky) {
+         ((sb->st_mode & S_IWGRP) && !safedir_trusted_group(c, sb->st_gid))) && !sticky) {
         log_err("%s: %s is writable by %s; %s", what, path,
                 (sb->st_mode & S_IWOTH) ? "everyone" : "its group", why);
         return 1;
@@ -185,9 +185,9 @@ fsdir_open_to_strangers(const struct conf *c, const char *path, const struct sta
 }
 
 /* Check every ancestor of PATH (not PATH itself), as
- * fsdir_open_to_strangers() with sticky ones allowed; 0, or -1 (logged). */
+ * safedir_open_to_strangers() with sticky ones allowed; 0, or -1 (logged). */
 int
-fsdir_check_ancestors(const struct conf *c, const char *path, const char *what, const char *why)
+safedir_check_ancestors(const struct conf *c, const char *path, const char *what, const char *why)
 {
     char prefix[PATH_MAX];
     const char *p;
@@ -204,10 +204,10 @@ fsdir_check_ancestors(const struct conf *c, const char *path, const char *what, 
             log_syserr("%s: %s", what, prefix);
             return -1;
         }
-        if (fsdir_open_to_strangers(c, prefix, &sb, 1, what, why))
+        if (safedir_open_to_strangers(c, prefix, &sb, 1, what, why))
             return -1;
     }
-    if (stat("/", &sb) < 0 || fsdir_open_to_strangers(c, "/", &sb, 1, what, why))
+    if (stat("/", &sb) < 0 || safedir_open_to_strangers(c, "/", &sb, 1, what, why))
         return -1;
     return 0;
 }

@@ -11,7 +11,7 @@
  * USR2 runs it as the supervisor, root as a rule, so it is refused when
  * someone else than root, us or `user` could have put it there: the file
  * itself, a directory on its path, or on the path its symlinks lead to,
- * checked as the socket's directory is (fsdir.c).
+ * checked as the socket's directory is (safedir.c).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "fsdir.h"
+#include "safedir.h"
 #include "log.h"
 #include "upgrade_exe.h"
 
@@ -80,9 +80,9 @@ upgrade_exe_check(const struct conf *c)
         log_syserr("upgrade: cannot run %s", upgrade_path);
         return -1;
     }
-    if (fsdir_open_to_strangers(c, upgrade_path, &sb, 0, "upgrade", why) ||
-        fsdir_check_ancestors(c, upgrade_path, "upgrade", why) < 0 ||
-        (strcmp(real, upgrade_path) != 0 && fsdir_check_ancestors(c, real, "upgrade", why) < 0))
+    if (safedir_open_to_strangers(c, upgrade_path, &sb, 0, "upgrade", why) ||
+        safedir_check_ancestors(c, upgrade_path, "upgrade", why) < 0 ||
+        (strcmp(real, upgrade_path) != 0 && safedir_check_ancestors(c, real, "upgrade", why) < 0))
         return -1;
     return 0;
 }
