@@ -1,0 +1,68 @@
+# The command line: -V, -h, -t on good and bad configs, bad options.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use LFTest qw(spew);
+
+my $bin = LFTest::binary();
+my $t = LFTest->new;
+my $conf = $t->conf_path;
+
+sub run {
+    my $out = `@_ 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my ($rc, $out) = run($bin, '-V');
+is($rc, 0, '-V exits 0');
+like($out, qr/^luafcgid \d+\.\d+\.\d+ \((Lua 5\.1|LuaJIT)/, '-V prints the version and the Lua it was built with');
+
+($rc, $out) = run($bin, '-h');
+is($rc, 0, '-h exits 0');
+like($out, qr/usage: luafcgid \[-F\] \[-t\] \[-V\] \[-h\] \[CONFIG\]/, '-h prints the usage');
+
+($rc, $out) = run($bin, '-x');
+is($rc, 1, 'an unknown option exits 1');
+like($out, qr/usage:/, 'and prints the usage');
+
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 0, '-t on a good config exits 0');
+like($out, qr/^luafcgid: \Q$conf\E: syntax is ok$/m, '-t says the syntax is ok');
+
+spew($conf, "workers = 2\nstates = = 3\n");
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 1, '-t on a syntax error exits 1');
+like($out, qr/\Q$conf\E:2:/, 'the syntax error names the file and line');
+
+spew($conf, "workers = 'many'\n");
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 1, '-t on a bad value exits 1');
+like($out, qr/key 'workers': must be a number, not a string/, 'the error names the key and the reason');
+
+spew($conf, "workers = 4\nstates = 2\n");
+($rc, $out) = run($bin, '-t', $conf);
+like($out, qr/key 'states': must be at least workers/, 'a cross-key error names the key');
+
+spew($conf, "workres = 4\n");
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 0, 'a misspelt key is only a warning');
+like($out, qr/unknown key 'workres' ignored; did you mean 'workers'\?/, 'the warning suggests the key');
+
+($rc, $out) = run($bin, '-t', $t->dir . '/missing.conf');
+is($rc, 1, '-t on a missing file exits 1');
+like($out, qr/missing\.conf/, 'and names the file');
+
+spew($conf, "workers = 0\n");
+($rc, $out) = run($bin, '-F', $conf);
+is($rc, 1, 'starting with a bad config exits 1');
+like($out, qr/^luafcgid: .*key 'workers'/m, 'with a one-line reason on stderr');
+
+$t->write_conf(listen => $t->dir . '/no/such/dir/lf.sock');
+($rc, $out) = run($bin, '-F', $conf);
+is($rc, 1, 'a socket that cannot be bound exits 1');
+like($out, qr/cannot (?:bind|make the directory) .*No such file/i, 'and says why on stderr');
+ok(!-e $t->dir . '/lf.pid', 'and leaves no pidfile');
+
+done_testing;
