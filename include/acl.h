@@ -6,13 +6,12 @@
 #include <sys/socket.h>
 
 struct acl;
-struct strlist;
 
-struct acl *acl_parse(const struct strlist *list, char *err, size_t errlen);
+struct acl *acl_parse(char *const *items, int count, char *err, size_t errlen);
 void        acl_free(struct acl *a);
 int         acl_allows(const struct acl *a, const struct sockaddr *sa);
-int         acl_admit(const struct sockaddr *sa);
-int         acl_readmit(int fd);
+int         acl_admit(const struct acl *a, const struct sockaddr *sa);
+int         acl_readmit(const struct acl *a, int fd);
 const char *acl_format(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

@@ -3,9 +3,11 @@
 #define LF_CONF_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct lua_State;
 struct acl;
+struct sockaddr;
 
 struct strlist {
     char  **items;
@@ -76,9 +78,13 @@ const char  *conf_restart_keys(const struct conf *old, const struct conf *new_co
 int          conf_keep_restart(struct conf *new_conf, const struct conf *old);
 const char  *conf_log_target(const struct conf *c, int foreground);
 int          conf_log_changed(const struct conf *old, const struct conf *c);
+uid_t        conf_user_uid(const struct conf *c);
+gid_t        conf_group_gid(const struct conf *c);
 
 void         conf_publish(struct conf *c);
 struct conf *conf_acquire(void);
 void         conf_release(struct conf *c);
+int          conf_admit(const struct sockaddr *sa);
+int          conf_readmit(int fd);
 
 #endif

@@ -1,4 +1,4 @@
-/* log.h: levelled logging to a file, syslog or stderr. */
+/* log.h: levelled logging to a file descriptor, syslog or stderr. */
 #ifndef LF_LOG_H
 #define LF_LOG_H
 
@@ -21,14 +21,20 @@ enum log_level {
 #define LF_NORETURN
 #endif
 
+/* Where the lines go; a file is opened by logfile.c and handed over. */
+enum log_target {
+    LOG_TO_STDERR = 0,
+    LOG_TO_SYSLOG,
+    LOG_TO_FILE
+};
+
 int  log_level_parse(const char *name);
-int  log_open(const char *target, int level);
-int  log_reopen(void);
-int  log_chown(uid_t uid, gid_t gid);
+void log_use(enum log_target to, int fd, int level);
+int  log_replace(int fd);
+int  log_fchown(uid_t uid, gid_t gid);
 void log_close(void);
 void log_set_mirror(int on);
 void log_set_plain(int on);
-void log_set_dir_owner(uid_t uid);
 int  log_enabled(int level);
 
 void log_msg(int level, const char *fmt, ...) LF_PRINTF(2, 3);

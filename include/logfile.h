@@ -1,8 +1,10 @@
-/* logfile.h: an append-only file many threads write whole lines to. */
+/* logfile.h: the files logs go to: the daemon's log (log.c writes it),
+ * and append-only files many threads write whole lines to. */
 #ifndef LF_LOGFILE_H
 #define LF_LOGFILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "ratelog.h"
 
@@ -15,6 +17,11 @@ struct logfile {
 };
 
 #define LOGFILE_INIT(what) { -1, NULL, what, { 0, 0 }, 0 }
+
+int  logfile_main_open(const char *target, int level);
+int  logfile_main_reopen(void);
+int  logfile_main_chown(uid_t uid, gid_t gid);
+void logfile_main_set_owner(uid_t uid);
 
 int  logfile_check(const char *path, const char *what, const char *mainlog);
 int  logfile_open(struct logfile *lf, const char *path);

@@ -11,9 +11,10 @@
  * are taken: a host name would depend on a resolver at every start.
  *
  * The parsed list lives in the config snapshot (conf.c parses it while
- * checking the file, so a bad entry is a -t error naming the key) and
- * changes with a reload: a kept connection whose client a reload took
- * off the list is closed when its next request comes (acl_readmit). A
+ * checking the file, so a bad entry is a -t error naming the key, and
+ * hands the running one to acl_admit) and changes with a reload: a kept
+ * connection whose client a reload took off the list is closed when its
+ * next request comes (acl_readmit). A
  * refused connection is closed at once by the dispatcher; the log says so at most once every LF_ACL_LOG_INTERVAL s,
  * with how many more were refused meanwhile, so a scan cannot fill it.
  */
@@ -25,7 +26,6 @@
 
 #include "luafcgid.h"
 #include "acl.h"
-#include "conf.h"
 #include "log.h"
 #include "monoclock.h"
 #include "ratelog.h"
@@ -99,22 +99,22 @@ acl_parse_rule(const char *s, struct acl_rule *r, char *err, size_t errlen)
     return 0;
 }
 
-/* The rules of LIST (allowed_clients); NULL with the reason in ERR. An
- * empty list gives an empty acl, which allows everyone. */
+/* The rules of the COUNT strings ITEMS (allowed_clients); NULL with the
+ * reason in ERR. An empty list gives an empty acl, which allows everyone. */
 struct acl *
-acl_parse(const struct strlist *list, char *err, size_t errlen)
+acl_parse(char *const *items, int count, char *err, size_t errlen)
 {
     struct acl *a;
     int i;
 
-    a = malloc(sizeof(*a) + (size_t)list->count * sizeof(a->rules[0]));
+    a = malloc(sizeof(*a) + (size_t)count * sizeof(a->rules[0]));
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    a->count = list->count;
-    for (i = 0; i < list->count; i++)
-        if (acl_parse_rule(list->items[i], &a->rules[i], err, errlen) < 0) {
+    a->count = count;
+    for (i = 0; i < count; i++)
+        if (acl_parse_rule(items[i], &a->rules[i], err, errlen) < 0) {
             free(a);
             return NULL;
         }
@@ -205,15 +205,13 @@ acl_log_refused(const struct sockaddr *sa)
                  acl_format(sa, buf, sizeof(buf)));
 }
 
-/* May the client SA, just accepted, be served under the running config?
- * 1, or 0 (logged, rate-limited): the caller closes it. */
+/* May the client SA, just accepted, be served under the list A (NULL:
+ * everyone)? 1, or 0 (logged, rate-limited): the caller closes it. */
 int
-acl_admit(const struct sockaddr *sa)
+acl_admit(const struct acl *a, const struct sockaddr *sa)
 {
-    struct conf *c = conf_acquire();
-    int ok = c == NULL || acl_allows(c->acl, sa);
+    int ok = acl_allows(a, sa);
 
-    conf_release(c);
     if (!ok)
         acl_log_refused(sa);
     return ok;
@@ -224,17 +222,15 @@ acl_admit(const struct sockaddr *sa)
  * may have taken it off the list since. 1, or 0 (logged as acl_admit):
  * the caller closes it. Unix sockets and empty lists pass unlooked. */
 int
-acl_readmit(int fd)
+acl_readmit(const struct acl *a, int fd)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
-    struct conf *c = conf_acquire();
-    int everyone = c == NULL || c->acl == NULL || c->acl->count == 0;
+    int everyone = a == NULL || a->count == 0;
 
-    conf_release(c);
     memset(&peer, 0, sizeof(peer));
     if (everyone || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
         (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
         return 1;   /* a connection gone meanwhile fails in the worker */
-    return acl_admit((struct sockaddr *)&peer);
+    return acl_admit(a, (struct sockaddr *)&peer);
 }

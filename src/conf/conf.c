@@ -14,9 +14,11 @@
  * request in flight, and the old snapshot is freed by its last user.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@
 #include "luafcgid.h"
 #include "accessfmt.h"
 #include "acl.h"
-#include "conf_keys.h"
+#include "conf_impl.h"
 #include "log.h"
 
 #define CONF_INSTRUCTION_BUDGET 10000000
@@ -116,7 +118,7 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
                    "keep (FCGI_KEEP_CONN) must stay open; to keep none, turn off fastcgi_keep_conn");
         return -1;
     }
-    if ((c->acl = acl_parse(&c->allowed_clients, why, sizeof(why))) == NULL) {
+    if ((c->acl = acl_parse(c->allowed_clients.items, c->allowed_clients.count, why, sizeof(why))) == NULL) {
         conf_error(ctx, "allowed_clients", "%s", why);
         return -1;
     }
@@ -361,6 +363,24 @@ conf_log_changed(const struct conf *old, const struct conf *c)
            (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
 }
 
+/* The uid of `user`, or (uid_t)-1 when unset or unknown. */
+uid_t
+conf_user_uid(const struct conf *c)
+{
+    const struct passwd *pw = c != NULL && c->user != NULL ? getpwnam(c->user) : NULL;
+
+    return pw != NULL ? pw->pw_uid : (uid_t)-1;
+}
+
+/* The gid of `group`, or (gid_t)-1 when unset or unknown. */
+gid_t
+conf_group_gid(const struct conf *c)
+{
+    const struct group *gr = c != NULL && c->group != NULL ? getgrnam(c->group) : NULL;
+
+    return gr != NULL ? gr->gr_gid : (gid_t)-1;
+}
+
 
 /* ---- the current snapshot --------------------------------------------- */
 
@@ -406,4 +426,28 @@ conf_release(struct conf *c)
     pthread_mutex_unlock(&conf_lock);
     if (last)
         conf_free(c);
+}
+
+/* May the client SA, just accepted, be served under the running config's
+ * allowed_clients? 1, or 0 (logged by acl.c): the caller closes it. */
+int
+conf_admit(const struct sockaddr *sa)
+{
+    struct conf *c = conf_acquire();
+    int ok = acl_admit(c ? c->acl : NULL, sa);
+
+    conf_release(c);
+    return ok;
+}
+
+/* A connection admitted earlier has a request to serve: is its client
+ * still in the running config's allowed_clients (acl_readmit)? */
+int
+conf_readmit(int fd)
+{
+    struct conf *c = conf_acquire();
+    int ok = acl_readmit(c ? c->acl : NULL, fd);
+
+    conf_release(c);
+    return ok;
 }

@@ -1,9 +1,10 @@
 /*
- * conf_keys.h: the key table of luafcgid.conf and its value parsers, shared
- * by conf.c (loading, publishing), conf_keys.c and conf_parse.c only.
+ * conf_impl.h: the config module's own, shared by its files only: conf.c
+ * (loading, publishing), conf_keys.c (the key table) and conf_parse.c (the
+ * value parsers).
  */
-#ifndef LF_CONF_KEYS_H
-#define LF_CONF_KEYS_H
+#ifndef LF_CONF_IMPL_H
+#define LF_CONF_IMPL_H
 
 #include <stddef.h>
 

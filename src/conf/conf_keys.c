@@ -19,7 +19,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "conf_keys.h"
+#include "conf_impl.h"
 #include "log.h"
 
 #define K(name, type, min, max, flags) \

@@ -17,7 +17,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "conf_keys.h"
+#include "conf_impl.h"
 #include "log.h"
 
 void

@@ -15,46 +15,39 @@
  *
  * Every message goes through the one escaper (log_escape.c), so request
  * data quoted in a message can never forge a line; req:log's text is passed
- * with its length, so a NUL in it is escaped, not an end. The log file is
- * opened relative to its checked directory (safedir.c), without following
- * symlinks, and must be a regular file with one link; it is handed to
- * `user` only when luafcgid created it.
+ * with its length, so a NUL in it is escaped, not an end.
+ *
+ * This file only writes: it is handed a descriptor, or told to use stderr
+ * or syslog. Opening, reopening and handing over the log file is
+ * logfile.c's (which checks it with safedir.c and logs through here), so
+ * every module can log and the log stands on nothing.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "safedir.h"
 #include "luafcgid.h"
 #include "log.h"
 #include "log_escape.h"
-
-enum log_kind { LOG_KIND_STDERR, LOG_KIND_FILE, LOG_KIND_SYSLOG };
 
 static const char *const log_names[] = {
     "error", "warn", "notice", "info", "debug"
 };
 
-/* log_lock guards log_kind, log_fd, log_path, log_mirror, log_created,
- * log_opened, log_plain, log_dir_owner and the held lines. */
+/* log_lock guards log_kind, log_fd, log_mirror, log_opened, log_plain
+ * and the held lines. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static enum log_kind log_kind = LOG_KIND_STDERR;
+static enum log_target log_kind = LOG_TO_STDERR;
 static int log_fd = STDERR_FILENO;
-static char *log_path;
 static int log_mirror;
 static int log_plain;      /* stderr lines without date and level */
-static uid_t log_dir_owner = (uid_t)-1;   /* `user`: may own the log directory */
-static char log_made_dir[LF_LOG_LINE_MAX];  /* a directory we created, or "" */
-static int log_created;     /* the current log file was made by us */
-static int log_opened;      /* log_open() succeeded once: nothing is held */
+static int log_opened;      /* log_use() was called once: nothing is held */
 
 /* Lines logged before the log is open (the config's warnings), written to
  * it once it is; bounded, the first ones kept. */
@@ -83,73 +76,6 @@ log_enabled(int level)
     return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-/* The log's directory, checked (safedir.c); made (0750) when missing. */
-static int
-log_open_dir(const char *dir)
-{
-    uid_t owner;
-    int dfd, made = 0;
-
-    pthread_mutex_lock(&log_lock);
-    owner = log_dir_owner;
-    pthread_mutex_unlock(&log_lock);
-    dfd = safedir_open(dir, owner, "log directory");
-
-    if (dfd >= 0 || errno != ENOENT)
-        return dfd;
-    if (mkdir(dir, 0750) == 0)
-        made = 1;
-    else if (errno != EEXIST) {
-        log_syserr("cannot make log directory %s", dir);
-        return -1;
-    }
-    if ((dfd = safedir_open(dir, owner, "log directory")) < 0) {
-        if (errno == ENOENT)
-            log_syserr("cannot open log directory %s", dir);
-        return -1;
-    }
-    if (made)
-        snprintf(log_made_dir, sizeof(log_made_dir), "%s", dir);
-    return dfd;
-}
-
-/* Open PATH for appending, relative to its checked directory and never
- * through a symlink; *CREATED tells whether this call made the file. */
-static int
-log_open_file(const char *path, int *created)
-{
-    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-    char dir[LF_LOG_LINE_MAX];
-    const char *base = safedir_split(path, dir, sizeof(dir));
-    int dfd, fd = -1, tries;
-
-    *created = 0;
-    if (base == NULL || (dfd = log_open_dir(dir)) < 0)
-        return -1;
-    for (tries = 0; tries < 3; tries++) {
-        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
-            *created = 1;
-            break;
-        }
-        if (errno != EEXIST || (fd = openat(dfd, base, flags)) >= 0 || errno != ENOENT)
-            break;
-        /* removed between the two opens: create it */
-    }
-    close(dfd);
-    if (fd < 0) {
-        if (errno == ELOOP)
-            log_err("log file %s is a symbolic link; refusing it", path);
-        else
-            log_syserr("cannot open log file %s", path);
-        return -1;
-    }
-    if (safedir_check_file(fd, path, "log file") < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Write what was held to the new target; stderr saw it already. Called
  * with log_lock held. */
 static void
@@ -157,9 +83,9 @@ log_flush_held(void)
 {
     size_t start = 0, i;
 
-    if (log_kind == LOG_KIND_FILE)
+    if (log_kind == LOG_TO_FILE)
         log_write_all(log_fd, log_held, log_held_len);
-    else if (log_kind == LOG_KIND_SYSLOG) {
+    else if (log_kind == LOG_TO_SYSLOG) {
         for (i = 0; i < log_held_len; i++) {
             if (log_held[i] != '\n')
                 continue;
@@ -173,117 +99,57 @@ log_flush_held(void)
     log_held_len = 0;
 }
 
-/* Switch to TARGET ("stderr", "syslog" or a path); the old target stays on failure. */
-int
-log_open(const char *target, int level)
+/* Write to TO from now on: stderr, syslog, or FD (LOG_TO_FILE), which the
+ * log then owns; the file used before is closed. What was held before the
+ * first call is written to the new target. */
+void
+log_use(enum log_target to, int fd, int level)
 {
-    enum log_kind kind = LOG_KIND_FILE;
-    char *path = NULL;
-    int fd = STDERR_FILENO, created = 0;
-
-    if (strcmp(target, "stderr") == 0)
-        kind = LOG_KIND_STDERR;
-    else if (strcmp(target, "syslog") == 0)
-        kind = LOG_KIND_SYSLOG;
-    else {
-        if ((path = strdup(target)) == NULL) {
-            log_syserr("cannot open log file %s", target);
-            return -1;
-        }
-        if ((fd = log_open_file(target, &created)) < 0) {
-            free(path);
-            return -1;
-        }
-    }
-    if (kind == LOG_KIND_SYSLOG)
+    if (to == LOG_TO_SYSLOG)
         openlog(LF_NAME, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE)
+    if (log_kind == LOG_TO_FILE)
         close(log_fd);
-    if (log_kind == LOG_KIND_SYSLOG && kind != LOG_KIND_SYSLOG)
+    if (log_kind == LOG_TO_SYSLOG && to != LOG_TO_SYSLOG)
         closelog();
-    free(log_path);
-    log_kind = kind;
-    log_fd = fd;
-    log_path = path;
-    log_created = created;
+    log_kind = to;
+    log_fd = to == LOG_TO_FILE ? fd : STDERR_FILENO;
     if (!log_opened)
         log_flush_held();
     log_opened = 1;
     pthread_mutex_unlock(&log_lock);
 
     __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
-    return 0;
 }
 
-/* SIGUSR1: reopen the log file by name, for rotation. The path is only
- * changed by log_open(), on the same (signal) thread. */
+/* The file reopened (FD, which stays the caller's) in place of the one in
+ * use, under the same descriptor, so no writer ever sees it closed. 0, or
+ * -1 with errno (the caller logs it, with the path); 0 and nothing done
+ * when the log is not a file. */
 int
-log_reopen(void)
-{
-    int fd, created, is_file, rc = 0;
-    char *path = NULL;
-
-    pthread_mutex_lock(&log_lock);
-    is_file = log_kind == LOG_KIND_FILE;
-    if (is_file)
-        path = strdup(log_path);
-    pthread_mutex_unlock(&log_lock);
-    if (!is_file)
-        return 0;
-    if (path == NULL) {
-        log_syserr("cannot reopen log file");
-        return -1;
-    }
-    if ((fd = log_open_file(path, &created)) < 0) {
-        free(path);
-        return -1;
-    }
-    pthread_mutex_lock(&log_lock);
-    if (dup2(fd, log_fd) < 0)
-        rc = -1;
-    else
-        log_created = created;
-    pthread_mutex_unlock(&log_lock);
-    close(fd);
-    if (rc < 0)
-        log_syserr("cannot reopen log file %s", path);
-    free(path);
-    return rc;
-}
-
-/* Hand the log directory we made to UID, through a descriptor so that a
- * symlink put in its place is not followed (with log_lock held). */
-static int
-log_chown_dir(uid_t uid, gid_t gid)
-{
-    int fd = open(log_made_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fchown(fd, uid, gid);
-    close(fd);
-    return rc;
-}
-
-/* Before dropping privileges: hand the log file and its directory to the
- * user, so that USR1 can still reopen it by name; only what we made
- * ourselves, never a file or directory someone else put there. */
-int
-log_chown(uid_t uid, gid_t gid)
+log_replace(int fd)
 {
     int rc = 0;
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE && log_created && fchown(log_fd, uid, gid) < 0)
-        rc = -1;
-    if (log_kind == LOG_KIND_FILE && log_made_dir[0] && log_chown_dir(uid, gid) < 0)
+    if (log_kind == LOG_TO_FILE && dup2(fd, log_fd) < 0)
         rc = -1;
     pthread_mutex_unlock(&log_lock);
-    if (rc < 0)
-        log_syswarn("cannot hand the log file to uid %ld", (long)uid);
+    return rc;
+}
+
+/* Hand the log file to UID and GID; 0 and nothing done when the log is
+ * not a file, or -1 with errno. */
+int
+log_fchown(uid_t uid, gid_t gid)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&log_lock);
+    if (log_kind == LOG_TO_FILE && fchown(log_fd, uid, gid) < 0)
+        rc = -1;
+    pthread_mutex_unlock(&log_lock);
     return rc;
 }
 
@@ -291,24 +157,12 @@ void
 log_close(void)
 {
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_FILE)
+    if (log_kind == LOG_TO_FILE)
         close(log_fd);
-    else if (log_kind == LOG_KIND_SYSLOG)
+    else if (log_kind == LOG_TO_SYSLOG)
         closelog();
-    free(log_path);
-    log_path = NULL;
-    log_kind = LOG_KIND_STDERR;
+    log_kind = LOG_TO_STDERR;
     log_fd = STDERR_FILENO;
-    pthread_mutex_unlock(&log_lock);
-}
-
-/* UID (`user`) may own the log directory too: the directory luafcgid made
- * is handed to it, and the supervisor, still root, reopens the log there. */
-void
-log_set_dir_owner(uid_t uid)
-{
-    pthread_mutex_lock(&log_lock);
-    log_dir_owner = uid;
     pthread_mutex_unlock(&log_lock);
 }
 
@@ -440,9 +294,9 @@ log_emit(int level, const char *raw, size_t len)
     }
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_KIND_SYSLOG)
+    if (log_kind == LOG_TO_SYSLOG)
         syslog(log_syslog_priority(level), "%s", msg);
-    else if (log_plain && log_kind == LOG_KIND_STDERR) {
+    else if (log_plain && log_kind == LOG_TO_STDERR) {
         char out[LF_LOG_LINE_MAX];
         int m = snprintf(out, sizeof(out), LF_NAME ": %s\n", msg);
         if (m > 0)

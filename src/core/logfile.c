@@ -1,6 +1,14 @@
 /*
- * logfile.c: the access log's and the slow log's file.
+ * logfile.c: the files logs are written to: the daemon's own log (log.c
+ * writes it; here it is opened, reopened and handed to `user`) and the
+ * access log's and the slow log's files (struct logfile).
  *
+ * The daemon's log is opened as root, relative to its checked directory
+ * (safedir.c, made 0750 when missing), without following symlinks, and
+ * must be a regular file with one link; the file and the directory are
+ * handed to `user` only when luafcgid made them.
+ *
+ * The access and slow logs:
  * Each line (a slow log entry: each entry) is one write(2) on a descriptor
  * opened with O_APPEND, so the kernel keeps lines from different workers
  * whole, and no lock serialises the workers. Reopening (USR1, HUP) opens
@@ -26,18 +34,214 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safedir.h"
+#include "luafcgid.h"
 #include "log.h"
 #include "logfile.h"
 #include "monoclock.h"
 #include "ratelog.h"
+#include "safedir.h"
 
 #define LOGFILE_WARN_S  30
+
+/* logfile_main_lock guards the daemon log's path, logfile_main_created,
+ * logfile_main_dir and logfile_main_owner (start-up and the signal thread
+ * use them; log.c's own lock guards the descriptor). */
+static pthread_mutex_t logfile_main_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *logfile_main_path;     /* NULL unless the log is a file */
+static int logfile_main_created;    /* the current log file was made by us */
+static char logfile_main_dir[LF_LOG_LINE_MAX];  /* a directory we made, or "" */
+static uid_t logfile_main_owner = (uid_t)-1;    /* `user`: may own the directory */
+
+/* The log's directory, checked (safedir.c); made (0750) when missing. */
+static int
+logfile_main_open_dir(const char *dir)
+{
+    uid_t owner;
+    int dfd, made = 0;
+
+    pthread_mutex_lock(&logfile_main_lock);
+    owner = logfile_main_owner;
+    pthread_mutex_unlock(&logfile_main_lock);
+    dfd = safedir_open(dir, owner, "log directory");
+
+    if (dfd >= 0 || errno != ENOENT)
+        return dfd;
+    if (mkdir(dir, 0750) == 0)
+        made = 1;
+    else if (errno != EEXIST) {
+        log_syserr("cannot make log directory %s", dir);
+        return -1;
+    }
+    if ((dfd = safedir_open(dir, owner, "log directory")) < 0) {
+        if (errno == ENOENT)
+            log_syserr("cannot open log directory %s", dir);
+        return -1;
+    }
+    if (made) {
+        pthread_mutex_lock(&logfile_main_lock);
+        snprintf(logfile_main_dir, sizeof(logfile_main_dir), "%s", dir);
+        pthread_mutex_unlock(&logfile_main_lock);
+    }
+    return dfd;
+}
+
+/* Open PATH for appending, relative to its checked directory and never
+ * through a symlink; *CREATED tells whether this call made the file. */
+static int
+logfile_main_open_file(const char *path, int *created)
+{
+    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+    char dir[LF_LOG_LINE_MAX];
+    const char *base = safedir_split(path, dir, sizeof(dir));
+    int dfd, fd = -1, tries;
+
+    *created = 0;
+    if (base == NULL || (dfd = logfile_main_open_dir(dir)) < 0)
+        return -1;
+    for (tries = 0; tries < 3; tries++) {
+        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
+            *created = 1;
+            break;
+        }
+        if (errno != EEXIST || (fd = openat(dfd, base, flags)) >= 0 || errno != ENOENT)
+            break;
+        /* removed between the two opens: create it */
+    }
+    close(dfd);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            log_err("log file %s is a symbolic link; refusing it", path);
+        else
+            log_syserr("cannot open log file %s", path);
+        return -1;
+    }
+    if (safedir_check_file(fd, path, "log file") < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The daemon's log goes to TARGET ("stderr", "syslog" or a path) at
+ * LEVEL from now on; on failure (logged) the old target stays. */
+int
+logfile_main_open(const char *target, int level)
+{
+    enum log_target to = LOG_TO_FILE;
+    char *path = NULL;
+    int fd = -1, created = 0;
+
+    if (strcmp(target, "stderr") == 0)
+        to = LOG_TO_STDERR;
+    else if (strcmp(target, "syslog") == 0)
+        to = LOG_TO_SYSLOG;
+    else {
+        if ((path = strdup(target)) == NULL) {
+            log_syserr("cannot open log file %s", target);
+            return -1;
+        }
+        if ((fd = logfile_main_open_file(target, &created)) < 0) {
+            free(path);
+            return -1;
+        }
+    }
+    log_use(to, fd, level);
+    pthread_mutex_lock(&logfile_main_lock);
+    free(logfile_main_path);
+    logfile_main_path = path;
+    logfile_main_created = created;
+    pthread_mutex_unlock(&logfile_main_lock);
+    return 0;
+}
+
+/* SIGUSR1: reopen the daemon's log file by name, for rotation. The path
+ * is only changed by logfile_main_open(), on the same (signal) thread. */
+int
+logfile_main_reopen(void)
+{
+    int fd, created, rc;
+    char *path = NULL;
+    int is_file;
+
+    pthread_mutex_lock(&logfile_main_lock);
+    is_file = logfile_main_path != NULL;
+    if (is_file)
+        path = strdup(logfile_main_path);
+    pthread_mutex_unlock(&logfile_main_lock);
+    if (!is_file)
+        return 0;
+    if (path == NULL) {
+        log_syserr("cannot reopen log file");
+        return -1;
+    }
+    if ((fd = logfile_main_open_file(path, &created)) < 0) {
+        free(path);
+        return -1;
+    }
+    if ((rc = log_replace(fd)) == 0) {
+        pthread_mutex_lock(&logfile_main_lock);
+        logfile_main_created = created;
+        pthread_mutex_unlock(&logfile_main_lock);
+    }
+    close(fd);
+    if (rc < 0)
+        log_syserr("cannot reopen log file %s", path);
+    free(path);
+    return rc;
+}
+
+/* Hand the log directory we made to UID, through a descriptor so that a
+ * symlink put in its place is not followed. */
+static int
+logfile_main_chown_dir(const char *dir, uid_t uid, gid_t gid)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fchown(fd, uid, gid);
+    close(fd);
+    return rc;
+}
+
+/* Before dropping privileges: hand the daemon's log file and its
+ * directory to the user, so that USR1 can still reopen it by name; only
+ * what we made ourselves, never a file or directory someone else put
+ * there. */
+int
+logfile_main_chown(uid_t uid, gid_t gid)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&logfile_main_lock);
+    if (logfile_main_path != NULL && logfile_main_created && log_fchown(uid, gid) < 0)
+        rc = -1;
+    if (logfile_main_path != NULL && logfile_main_dir[0] &&
+        logfile_main_chown_dir(logfile_main_dir, uid, gid) < 0)
+        rc = -1;
+    pthread_mutex_unlock(&logfile_main_lock);
+    if (rc < 0)
+        log_syswarn("cannot hand the log file to uid %ld", (long)uid);
+    return rc;
+}
+
+/* UID (`user`) may own the log directory too: the directory luafcgid made
+ * is handed to it, and the supervisor, still root, reopens the log there. */
+void
+logfile_main_set_owner(uid_t uid)
+{
+    pthread_mutex_lock(&logfile_main_lock);
+    logfile_main_owner = uid;
+    pthread_mutex_unlock(&logfile_main_lock);
+}
 
 static int
 logfile_open_fd(const struct logfile *lf, const char *path)

@@ -24,15 +24,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conf.h"
 #include "safedir.h"
 #include "log.h"
 
@@ -56,17 +53,6 @@ safedir_split(const char *path, char *dir, size_t size)
     memcpy(dir, path, n);
     dir[n] = '\0';
     return slash + 1;
-}
-
-/* The uid of `user`, or (uid_t)-1 when unset or unknown. */
-uid_t
-safedir_user_uid(const struct conf *c)
-{
-    struct passwd *pw;
-
-    if (c == NULL || c->user == NULL || (pw = getpwnam(c->user)) == NULL)
-        return (uid_t)-1;
-    return pw->pw_uid;
 }
 
 /* Open DIR (not through a symlink) and check that nobody but root, us or
@@ -143,40 +129,41 @@ safedir_make(const char *dir, const char *what)
     return 0;
 }
 
-/* May UID own a directory root relies on? root, us, `user`. */
+/* May UID own a directory root relies on? root, us, `user` (USER). */
 static int
-safedir_trusted_owner(const struct conf *c, uid_t uid)
+safedir_trusted_owner(uid_t user, uid_t uid)
 {
-    return uid == 0 || uid == geteuid() || uid == safedir_user_uid(c);
+    return uid == 0 || uid == geteuid() || uid == user;
 }
 
-/* May the group GID write there? root's, or the daemon's own `group`. */
+/* May the group GID write there? root's, or the daemon's own `group`
+ * (GROUP, (gid_t)-1 when none). */
 static int
-safedir_trusted_group(const struct conf *c, gid_t gid)
+safedir_trusted_group(gid_t group, gid_t gid)
 {
-    struct group *gr;
-
-    return gid == 0 || (c->group && (gr = getgrnam(c->group)) != NULL && gr->gr_gid == gid);
+    return gid == 0 || (group != (gid_t)-1 && gid == group);
 }
 
 /* 1 when a stranger could change the entry SB at PATH (add, remove or
  * rename entries of a directory; write a file): an untrusted owner, or
  * write for others or an untrusted group; STICKY_OK lets others write
  * where only an entry's owner may remove it (/tmp as an ancestor: nobody
- * can rename ours away). Logged as WHAT, saying WHY it matters. */
+ * can rename ours away). USER and GROUP are the daemon's `user` and
+ * `group` ((uid_t)-1, (gid_t)-1 when unset), whom root trusts as itself.
+ * Logged as WHAT, saying WHY it matters. */
 int
-safedir_open_to_strangers(const struct conf *c, const char *path, const struct stat *sb,
-                        int sticky_ok, const char *what, const char *why)
+safedir_open_to_strangers(uid_t user, gid_t group, const char *path, const struct stat *sb,
+                          int sticky_ok, const char *what, const char *why)
 {
     int sticky = sticky_ok && (sb->st_mode & S_ISVTX);
 
-    if (!safedir_trusted_owner(c, sb->st_uid)) {
+    if (!safedir_trusted_owner(user, sb->st_uid)) {
         log_err("%s: %s belongs to uid %ld, not to root or the daemon's user; %s", what, path,
                 (long)sb->st_uid, why);
         return 1;
     }
     if (((sb->st_mode & S_IWOTH) ||
-         ((sb->st_mode & S_IWGRP) && !safedir_trusted_group(c, sb->st_gid))) && !sticky) {
+         ((sb->st_mode & S_IWGRP) && !safedir_trusted_group(group, sb->st_gid))) && !sticky) {
         log_err("%s: %s is writable by %s; %s", what, path,
                 (sb->st_mode & S_IWOTH) ? "everyone" : "its group", why);
         return 1;
@@ -187,7 +174,8 @@ safedir_open_to_strangers(const struct conf *c, const char *path, const struct s
 /* Check every ancestor of PATH (not PATH itself), as
  * safedir_open_to_strangers() with sticky ones allowed; 0, or -1 (logged). */
 int
-safedir_check_ancestors(const struct conf *c, const char *path, const char *what, const char *why)
+safedir_check_ancestors(uid_t user, gid_t group, const char *path, const char *what,
+                        const char *why)
 {
     char prefix[PATH_MAX];
     const char *p;
@@ -204,10 +192,10 @@ safedir_check_ancestors(const struct conf *c, const char *path, const char *what
             log_syserr("%s: %s", what, prefix);
             return -1;
         }
-        if (safedir_open_to_strangers(c, prefix, &sb, 1, what, why))
+        if (safedir_open_to_strangers(user, group, prefix, &sb, 1, what, why))
             return -1;
     }
-    if (stat("/", &sb) < 0 || safedir_open_to_strangers(c, "/", &sb, 1, what, why))
+    if (stat("/", &sb) < 0 || safedir_open_to_strangers(user, group, "/", &sb, 1, what, why))
         return -1;
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "safedir.h"
 #include "log.h"
+#include "logfile.h"
 
 static int daemon_ready_fd = -1;
 
@@ -42,10 +43,10 @@ daemon_pidfile_open(const char *path, const struct conf *c)
 
     if (base == NULL)
         return -1;
-    if ((dfd = safedir_open(dir, safedir_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
+    if ((dfd = safedir_open(dir, conf_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
         if (safedir_make(dir, "pidfile directory") < 0)
             return -1;
-        dfd = safedir_open(dir, safedir_user_uid(c), "pidfile directory");
+        dfd = safedir_open(dir, conf_user_uid(c), "pidfile directory");
     }
     if (dfd < 0) {
         if (errno == ENOENT)
@@ -234,7 +235,7 @@ daemon_drop_privileges(const struct conf *c)
         }
         gid = gr->gr_gid;
     }
-    log_chown(pw->pw_uid, gid);
+    logfile_main_chown(pw->pw_uid, gid);
     if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
         log_syserr("cannot switch to user %s", c->user);
         return -1;

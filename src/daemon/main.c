@@ -168,7 +168,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
         return;
     }
     if (conf_log_changed(old, c))
-        log_open(conf_log_target(c, foreground), c->loglevel);
+        logfile_main_open(conf_log_target(c, foreground), c->loglevel);
     if (c->keepalive_max > old->keepalive_max)
         fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
     conf_release(old);
@@ -200,7 +200,7 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             main_reload(path, foreground, pool, dispatch);
             break;
         case SIGUSR1:
-            if ((log_reopen() | main_reopen_logs()) == 0)
+            if ((logfile_main_reopen() | main_reopen_logs()) == 0)
                 log_notice("log reopened");
             break;
         default:
@@ -478,8 +478,8 @@ main(int argc, char **argv)
     conf_publish(c);
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
-    log_set_dir_owner(safedir_user_uid(c));
-    if (log_open(conf_log_target(c, foreground), c->loglevel) < 0)
+    logfile_main_set_owner(conf_user_uid(c));
+    if (logfile_main_open(conf_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);
     main_block_signals();

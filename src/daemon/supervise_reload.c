@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "logfile.h"
 #include "supervise_impl.h"
 
 /* As root with a user: the ids a reopened log must belong to, so that the
@@ -41,8 +42,8 @@ supervise_log_owner(const struct conf *c)
 void
 supervise_reopen_log(void)
 {
-    if (log_reopen() == 0 && supervise_sv.chown_log)
-        log_chown(supervise_sv.uid, supervise_sv.gid);
+    if (logfile_main_reopen() == 0 && supervise_sv.chown_log)
+        logfile_main_chown(supervise_sv.uid, supervise_sv.gid);
 }
 
 /*
@@ -71,9 +72,9 @@ supervise_reload(void)
         return;
     }
     if (conf_log_changed(old, c) &&
-        log_open(conf_log_target(c, supervise_sv.foreground), c->loglevel) == 0 &&
+        logfile_main_open(conf_log_target(c, supervise_sv.foreground), c->loglevel) == 0 &&
         supervise_sv.chown_log)
-        log_chown(supervise_sv.uid, supervise_sv.gid);
+        logfile_main_chown(supervise_sv.uid, supervise_sv.gid);
     conf_release(old);
     conf_publish(c);
 }

@@ -75,14 +75,16 @@ upgrade_exe_check(const struct conf *c)
     static const char why[] = "anyone could replace the binary USR2 runs; not upgrading";
     char real[PATH_MAX];
     struct stat sb;
+    uid_t user = conf_user_uid(c);
+    gid_t group = conf_group_gid(c);
 
     if (stat(upgrade_path, &sb) < 0 || realpath(upgrade_path, real) == NULL) {
         log_syserr("upgrade: cannot run %s", upgrade_path);
         return -1;
     }
-    if (safedir_open_to_strangers(c, upgrade_path, &sb, 0, "upgrade", why) ||
-        safedir_check_ancestors(c, upgrade_path, "upgrade", why) < 0 ||
-        (strcmp(real, upgrade_path) != 0 && safedir_check_ancestors(c, real, "upgrade", why) < 0))
+    if (safedir_open_to_strangers(user, group, upgrade_path, &sb, 0, "upgrade", why) ||
+        safedir_check_ancestors(user, group, upgrade_path, "upgrade", why) < 0 ||
+        (strcmp(real, upgrade_path) != 0 && safedir_check_ancestors(user, group, real, "upgrade", why) < 0))
         return -1;
     return 0;
 }

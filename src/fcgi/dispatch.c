@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
-#include "acl.h"
+#include "conf.h"
 #include "counters.h"
 #include "dispatch.h"
 #include "dispatch_impl.h"
@@ -284,7 +284,7 @@ dispatch_collect(struct dispatch *d, int n)
         if (d->pfds[i].revents) {
             int fd = d->parked[j].fd;
             dispatch_parked_remove(d, j);
-            if (acl_readmit(fd))
+            if (conf_readmit(fd))
                 dispatch_queue(d, fd);
             else
                 close(fd);      /* a reload took its client off allowed_clients */

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
-#include "acl.h"
+#include "conf.h"
 #include "dispatch_impl.h"
 #include "log.h"
 #include "monoclock.h"
@@ -144,7 +144,7 @@ dispatch_accept_from(struct dispatch *d, int k, int burst)
             return;
         }
         d->backoff_ms = 0;
-        if (d->listen.tcp[k] && !acl_admit((struct sockaddr *)&peer)) {
+        if (d->listen.tcp[k] && !conf_admit((struct sockaddr *)&peer)) {
             close(fd);      /* not in allowed_clients (logged) */
             continue;
         }

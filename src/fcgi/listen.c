@@ -171,10 +171,12 @@ listen_prepare_dir(const struct conf *c, const char *path)
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char real[PATH_MAX];
     struct stat sb;
+    uid_t user = conf_user_uid(c);
+    gid_t group = conf_group_gid(c);
 
     if (strchr(path, '/') == NULL || safedir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */
-    if (safedir_check_ancestors(c, dir, LISTEN_WHO) < 0 || safedir_make(dir, "socket directory") < 0)
+    if (safedir_check_ancestors(user, group, dir, LISTEN_WHO) < 0 || safedir_make(dir, "socket directory") < 0)
         return -1;
     if (lstat(dir, &sb) < 0) {
         log_syserr("listen: %s", dir);
@@ -188,7 +190,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         log_err("listen: %s is not a directory", dir);
         return -1;
     }
-    if (safedir_open_to_strangers(c, dir, &sb, 0, LISTEN_WHO))
+    if (safedir_open_to_strangers(user, group, dir, &sb, 0, LISTEN_WHO))
         return -1;
     /* an ancestor may be a symlink (/var/run -> /run): check where it leads */
     if (realpath(dir, real) == NULL) {
@@ -196,7 +198,7 @@ listen_prepare_dir(const struct conf *c, const char *path)
         return -1;
     }
     if (strcmp(real, dir) != 0 && strlen(real) < sizeof(dir) &&
-        safedir_check_ancestors(c, real, LISTEN_WHO) < 0)
+        safedir_check_ancestors(user, group, real, LISTEN_WHO) < 0)
         return -1;
     return 0;
 }

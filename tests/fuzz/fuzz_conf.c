@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (path[0] == '\0') {
         snprintf(path, sizeof(path), "/tmp/lf-fuzz-conf.%ld", (long)getpid());
-        log_open("stderr", LOG_LEVEL_ERR);
+        log_use(LOG_TO_STDERR, -1, LOG_LEVEL_ERR);
     }
     if ((f = fopen(path, "wb")) == NULL)
         return 0;

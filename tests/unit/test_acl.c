@@ -5,15 +5,12 @@
 
 #include "tap.h"
 #include "acl.h"
-#include "conf.h"
 
 static struct acl *
 parse(const char **items, int n, char *err, size_t len)
 {
-    struct strlist l = { (char **)items, n };
-
     err[0] = '\0';
-    return acl_parse(&l, err, len);
+    return acl_parse((char *const *)items, n, err, len);
 }
 
 /* Does ACL let the client ADDR (IPv4 or IPv6 text) in? */

@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "logfile.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/lf-test-conf.XXXXXX";
@@ -341,7 +342,7 @@ main(void)
         return 1;
     snprintf(path, sizeof(path), "%s/lf.conf", dir);
     snprintf(logpath, sizeof(logpath), "%s/test.log", dir);
-    log_open(logpath, LOG_LEVEL_DEBUG);
+    logfile_main_open(logpath, LOG_LEVEL_DEBUG);
 
     test_defaults();
     test_values();

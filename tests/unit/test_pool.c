@@ -358,7 +358,7 @@ test_sweep(void)
 int
 main(void)
 {
-    log_open("stderr", LOG_LEVEL_WARN);
+    log_use(LOG_TO_STDERR, -1, LOG_LEVEL_WARN);
     test_reuse();
     test_clones();
     test_affinity();
