@@ -31,6 +31,7 @@ struct conf {
     char           *pidfile;
     char           *logfile;
     int             loglevel;
+    int             upgrade_timeout;    /* s: USR2's new binary must serve by then */
     int             workers;
     int             states;
     int             clones;

@@ -102,9 +102,10 @@
 /* A connection refused by allowed_clients is logged at most once per
  * LF_ACL_LOG_INTERVAL s (with a count of the others). */
 #define LF_ACL_LOG_INTERVAL     10              /* s */
-/* USR2: the new binary must serve within this many seconds, or it is
- * stopped and the running one keeps serving. */
-#define LF_UPGRADE_TIMEOUT      60              /* s */
+/* USR2: the new binary must serve within this many seconds (the
+ * upgrade_timeout key), or it is stopped and the running one keeps
+ * serving. */
+#define LF_DEFAULT_UPGRADE_TIMEOUT 60           /* s */
 
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256

@@ -79,6 +79,7 @@ conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
     c->memory = LF_DEFAULT_MEMORY;
     c->maxpost = LF_DEFAULT_MAXPOST;
     c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
+    c->upgrade_timeout = LF_DEFAULT_UPGRADE_TIMEOUT;
     c->maxparams = LF_DEFAULT_MAXPARAMS;
     c->buffering = 1;
     c->upload_memory = LF_DEFAULT_UPLOAD_MEMORY;

@@ -39,6 +39,7 @@ const struct conf_key conf_keys[] = {
     K(pidfile,           CT_PATH,    0, 0, 0),
     K(logfile,           CT_PATH,    0, 0, 0),
     K(loglevel,          CT_LEVEL,   0, 0, 0),
+    K(upgrade_timeout,   CT_INT,     1, 86400, 0),
     K(workers,           CT_INT,     1, LF_MAX_WORKERS, 0),
     K(states,            CT_INT,     1, LF_MAX_STATES, 0),
     K(clones,            CT_INT,     1, LF_MAX_STATES, 0),

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "conf.h"
 #include "listen.h"
 #include "log.h"
 #include "supervise.h"
@@ -60,6 +61,18 @@ supervise_pass_hup(pid_t newpid)
         log_syswarn("upgrade: cannot pass the HUP on to pid %ld", (long)newpid);
 }
 
+/* How long the new binary may take to serve: upgrade_timeout of the
+ * running config (a HUP may have changed it since start-up). */
+static int
+supervise_upgrade_seconds(void)
+{
+    struct conf *now = conf_acquire();
+    int seconds = now->upgrade_timeout;
+
+    conf_release(now);
+    return seconds;
+}
+
 /*
  * USR2: start the new binary on our socket (upgrade.c). Once it serves,
  * this daemon stops as on TERM, leaving the socket file and the pidfile to
@@ -75,7 +88,8 @@ supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct l
     int sig;
 
     supervise_sv.upgrade_hup = 0;
-    switch (upgrade_run(ls, pidfd, set, &sig, supervise_upgrade_signal, supervise_reaped, &newpid)) {
+    switch (upgrade_run(ls, pidfd, supervise_upgrade_seconds(), set, &sig, supervise_upgrade_signal,
+                        supervise_reaped, &newpid)) {
     case UPGRADE_DONE:
         supervise_pass_hup(newpid);
         listen_close(ls, c, 0);    /* the new one holds them open */

@@ -18,7 +18,7 @@
  * which are the new one's now.
  *
  * If the new binary cannot start (exec fails, a bad config, a preload that
- * fails, `listen` changed, LF_UPGRADE_TIMEOUT s pass), the pipe closes
+ * fails, `listen` changed, upgrade_timeout s pass), the pipe closes
  * without a pid: the old one logs why and keeps serving as before; the
  * new one has removed nothing. A new process whose pipe was closed under
  * it (the old one gave up, or was stopped meanwhile) stops itself.
@@ -401,18 +401,18 @@ upgrade_log_failure(pid_t pid, int status)
 
 /*
  * USR2 in the supervisor: start the new binary on the sockets LS and PIDFD and
- * wait until it serves, LF_UPGRADE_TIMEOUT s at most. Meanwhile signals of
+ * wait until it serves, SECONDS at most (upgrade_timeout). Meanwhile signals of
  * SET go to ON_SIGNAL (it returns non-zero for a stop, left in *SIG) and
  * SIGCHLD's pids to ON_CHILD (the supervisor's own children; 0 when not
  * one of them). UPGRADE_DONE: the new one serves as *NEWPID, the caller
  * hands over. Otherwise what is left of the new one has been stopped.
  */
 int
-upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig,
+upgrade_run(const struct listeners *ls, int pidfd, int seconds, const sigset_t *set, int *sig,
             int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status), pid_t *newpid)
 {
     static const struct timespec zero = { 0, 0 };
-    long long until = monoclock_ms() + LF_UPGRADE_TIMEOUT * 1000LL;
+    long long until = monoclock_ms() + seconds * 1000LL;
     struct pollfd pfd[2];
     pid_t pid, group, w;
     long got;
@@ -450,7 +450,8 @@ upgrade_run(const struct listeners *ls, int pidfd, const sigset_t *set, int *sig
                 break;
         }
         if (monoclock_ms() >= until) {
-            log_err("upgrade: the new binary did not serve within %d s; giving it up", LF_UPGRADE_TIMEOUT);
+            log_err("upgrade: the new binary did not serve within %d s (upgrade_timeout); giving it up",
+                    seconds);
             break;
         }
     }

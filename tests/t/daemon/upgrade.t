@@ -11,16 +11,29 @@ use POSIX ();
 use Test::More;
 use File::Copy qw(copy);
 use IO::Socket::INET;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(time sleep);
 use LFTest qw(wait_for alive slurp spew);
 
 my $hello = "function main(env, req) req:puts('ok') end\n";
 
+# A preload that notes each start in DIR/starts, then waits while DIR/hold
+# exists (30 s at most): a new binary kept starting for as long as a test
+# needs.
+sub held_preload {
+    my ($t) = @_;
+    my $d = $t->dir;
+    $t->script('held.lua', "os.execute('echo start >> $d/starts; i=0; "
+                         . "while [ -e $d/hold ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done')\n"
+                         . "function main() end\n");
+    $t->write_conf(preload => [ $t->www . '/held.lua' ]);
+}
+sub starts { scalar(() = slurp($_[0]->dir . '/starts') =~ /^start$/mg) }
+
 # A daemon running a private copy of the binary at DIR/luafcgid.
 sub daemon {
     my (%o) = @_;
-    my $t = LFTest->new(conf => $o{conf} // {}, scripts => { 'hello.lua' => $hello, %{ $o{scripts} // {} } });
-    $t->write_conf(preload => [ $t->www . "/$o{preload}" ]) if $o{preload};
+    my $t = LFTest->new(conf => $o{conf} // {}, scripts => { 'hello.lua' => $hello });
+    held_preload($t) if $o{held};
     my $d = $t->dir;
     copy(LFTest::binary(), "$d/luafcgid.real") or die; chmod 0755, "$d/luafcgid.real";
     copy(LFTest::binary(), "$d/luafcgid") or die; chmod 0755, "$d/luafcgid";
@@ -93,15 +106,21 @@ sub stop_both {
     kill 'KILL', $new if $new && alive($new);
 }
 
-# 2: a new binary that never serves is stopped after the 60 s the old one
-# waits, and frees the port (this one takes about 65 s)
+# 2: a new binary that never serves is stopped after upgrade_timeout, as
+# the running config has it (set by a HUP here), and frees the port
 {
     my $port = LFTest::free_port();
     my $t = daemon(conf => { listen => "127.0.0.1:$port" });
     my $d = $t->dir;
+    $t->write_conf(upgrade_timeout => 2);
+    $t->signal('HUP');
+    ok($t->wait_log(qr/reloaded/), 'HUP sets upgrade_timeout = 2');
     replace_bin($t, "#!/bin/sh\necho \$\$ > $d/new.pid\nexec sleep 100000\n");
+    my $t0 = time;
     $t->signal('USR2');
-    ok($t->wait_log(qr/did not serve within/, 90), 'the old one gives up after the timeout');
+    ok($t->wait_log(qr/did not serve within 2 s \(upgrade_timeout\); giving it up/, 30),
+       'the old one gives up after upgrade_timeout, saying so') or diag $t->log;
+    cmp_ok(time - $t0, '>=', 1.9, sprintf('not before it (%.1f s)', time - $t0));
     my $new = slurp("$d/new.pid") =~ /(\d+)/ ? $1 : 0;
     ok(wait_for(sub { !alive($new) }, 15), 'the new process it gave up on is stopped') or diag $t->log;
     is($t->get('hello.lua')->{body}, 'ok', 'the old one still serves');
@@ -118,9 +137,11 @@ sub stop_both {
     replace_bin($t, "#!/usr/bin/perl\n(\$ENV{LUAFCGID_UPGRADE} =~ /^\\d+:(\\d+):/) or exit 9;\n"
                   . "open(my \$f, '>&=', \$1) or exit 8; print \$f \"1\\n\"; close \$f; exit 0;\n");
     my $old = $t->pid;
+    my $serving = LFTest::serving_pid($t);
     $t->signal('USR2');
     ok($t->wait_log(qr/upgrade: .*not the process/, 10), 'a foreign pid is refused') or diag $t->log;
-    sleep 0.5;
+    ok(wait_for(sub { `pgrep -P $old` =~ /^\s*(\d+)\s*$/ && $1 == $serving }, 10),
+       'the new binary is gone, the serving process left') or diag `ps -o pid,args --ppid $old`;
     ok(alive($old), 'the old one keeps serving');
     is($t->get('hello.lua')->{body}, 'ok', 'requests are served');
     is($t->stop, 0, 'and it stops');
@@ -128,15 +149,16 @@ sub stop_both {
 
 # 6: a HUP while the new binary starts reaches the new one
 {
-    my $t = daemon(conf => { headers => "X-Conf: one\r\n" },
-                   scripts => { 'slow.lua' => "os.execute('sleep 3')\nfunction main() end\n" },
-                   preload => 'slow.lua');
+    my $t = daemon(conf => { headers => "X-Conf: one\r\n" }, held => 1);
     is($t->get('hello.lua')->{headers}{'x-conf'}, 'one', 'header from the config');
+    spew($t->dir . '/hold', '');
     $t->signal('USR2');
     ok($t->wait_log(qr/upgrade: starting/), 'USR2');
-    sleep 1;                                    # the new one has read the file
+    ok(wait_for(sub { starts($t) == 2 }, 15), 'the new one has read the config: its preload runs');
     $t->write_conf(headers => "X-Conf: two\r\n");
     $t->signal('HUP');
+    ok($t->wait_log(qr/reloaded/), 'HUP meanwhile: the old one reloads');
+    unlink $t->dir . '/hold';
     ok($t->wait_log(qr/the new binary serves as pid (\d+)/, 30), 'the new binary takes over');
     my $new = new_pid($t);
     like($t->log, qr/upgrade: .*HUP.*passing it on/, 'the HUP is passed on, and that is logged');
@@ -164,15 +186,17 @@ sub stop_both {
 }
 # USR2 while the serving process starts is done once it serves, not lost
 {
-    my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello,
-                                                 'slow.lua' => "os.execute('sleep 2')\nfunction main() end\n" });
-    $t->write_conf(preload => [ $t->www . '/slow.lua' ]);
+    my $t = LFTest->new(conf => {}, scripts => { 'hello.lua' => $hello });
+    held_preload($t);
     my $d = $t->dir;
     copy(LFTest::binary(), "$d/luafcgid") or die; chmod 0755, "$d/luafcgid";
+    spew("$d/hold", '');
     $t->{early} = 1;        # before the serving process serves
     { local $ENV{LUAFCGID} = "$d/luafcgid"; $t->start; }
+    ok(wait_for(sub { starts($t) == 1 }, 15), 'the serving process starts: its preload runs');
     $t->signal('USR2');
     ok($t->wait_log(qr/upgrade: .*upgrading once one serves/, 10), 'USR2 during the start is kept') or diag $t->log;
+    unlink "$d/hold";
     ok($t->wait_log(qr/the new binary serves as pid/, 30), 'and done once the serving process serves')
         or diag $t->log;
     stop_both($t, new_pid($t));
