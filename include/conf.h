@@ -14,6 +14,17 @@ struct strlist {
     int     count;
 };
 
+/* `shared`: the dictionaries, sorted by name. */
+struct conf_shared {
+    char               *name;
+    unsigned long long  size;       /* bytes */
+};
+
+struct conf_shared_list {
+    struct conf_shared *items;
+    int                 count;
+};
+
 struct conf {
     int             refs;           /* guarded by the conf module's lock */
     char           *path;
@@ -70,6 +81,7 @@ struct conf {
     double          upload_memory;
     char           *upload_dir;
     int             maxfields;
+    struct conf_shared_list shared;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

@@ -114,6 +114,17 @@
  * descriptors are the whole process's, shared by every script. */
 #define LF_STATE_FILES          64
 
+/* Shared dictionaries (`shared`): how many, their names' longest, the
+ * smallest and largest SIZE, the longest key (ngx_lua's), and how long an
+ * operation waits for a dictionary's lock before it fails (a process
+ * holding it is stopped). */
+#define LF_MAX_SHARED           64
+#define LF_SHARED_NAME_MAX      63
+#define LF_SHARED_MIN           (16ULL * 1024)
+#define LF_SHARED_MAX           (16ULL * 1024 * 1024 * 1024)
+#define LF_SHARED_KEY_MAX       65535
+#define LF_SHARED_LOCK_WAIT     10              /* s */
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 

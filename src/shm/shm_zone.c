@@ -1,0 +1,438 @@
+/*
+ * shm_zone.c: the daemon's dictionaries, made in memory that outlives the
+ * serving process, and handed to the next binary on USR2.
+ *
+ * The supervising process makes each dictionary of `shared` before it
+ * forks the serving process: a file in memory (memfd on Linux, an
+ * anonymous shm object on FreeBSD), its size fixed (and sealed, on Linux)
+ * and mapped MAP_SHARED. Every serving process it forks inherits the
+ * mapping, so the contents outlive a crash of one (kill -9 included: the
+ * lock it may have held is robust, shm_lock.c) and HUP, which never
+ * changes the set of dictionaries (`shared` takes effect at an upgrade or
+ * a restart; shm_reload_report says so in the log). The table below is
+ * written before the first fork and only read afterwards: no lock.
+ *
+ * USR2: the descriptors go to the new binary as the listening sockets do
+ * (shm_export, called as the new binary is started; LUAFCGID_SHARED
+ * names them), and it maps the same memory: the old serving process and
+ * the new one share the dictionaries while the old one drains. A
+ * dictionary whose size the new config changes is made anew and the old
+ * contents copied in, most recently used last, so that what fits is the
+ * most recent (what the old serving process writes after the copy is not
+ * seen: logged); one the config no longer names is dropped; a layout the
+ * new binary does not know starts empty. TERM ends them: the last process
+ * that maps them exits.
+ *
+ * Every arena is SIZE bytes of heap (the bucket array included) after a
+ * fixed header (SHM_HEAD_GRANULES), rounded up to a page: a dictionary
+ * never takes more, whatever the scripts store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "monoclock.h"
+#include "shm_impl.h"
+
+#define SHM_ENV "LUAFCGID_SHARED"
+
+/* Written by shm_setup before the first fork, read-only afterwards. */
+static struct shm_dict *shm_dicts[LF_MAX_SHARED];
+static int shm_ndicts;
+
+/* A file in memory of LEN bytes that cannot be resized; -1 (logged). */
+static int
+shm_memfile(const char *name, size_t len)
+{
+    int fd;
+
+#if defined(__linux__) && defined(MFD_CLOEXEC)
+    fd = memfd_create("luafcgid-shared", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+#elif defined(SHM_ANON)
+    fd = shm_open(SHM_ANON, O_RDWR | O_CLOEXEC, 0600);
+#else
+    char path[64];
+
+    snprintf(path, sizeof(path), "/luafcgid.%ld.%lld", (long)getpid(), monoclock_us());
+    if ((fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600)) >= 0) {
+        shm_unlink(path);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+#endif
+    if (fd < 0) {
+        log_syserr("shared dictionary '%s': cannot make its memory", name);
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)len) < 0) {
+        log_syserr("shared dictionary '%s': cannot size its memory to %zu bytes", name, len);
+        close(fd);
+        return -1;
+    }
+#if defined(F_ADD_SEALS)
+    /* nobody can shrink it under a mapping (a SIGBUS) or grow it */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        log_syswarn("shared dictionary '%s': cannot seal its memory's size", name);
+#endif
+    return fd;
+}
+
+static struct shm_dict *
+shm_map(const char *name, int fd, size_t mapped)
+{
+    struct shm_dict *d = calloc(1, sizeof(*d));
+    void *p;
+
+    if (d == NULL) {
+        log_syserr("shared dictionary '%s'", name);
+        return NULL;
+    }
+    p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        log_syserr("shared dictionary '%s': cannot map %zu bytes", name, mapped);
+        free(d);
+        return NULL;
+    }
+    d->h = p;
+    d->mapped = mapped;
+    d->fd = fd;
+    return d;
+}
+
+static uint64_t
+shm_seed(void)
+{
+    uint64_t s;
+
+    if (getentropy(&s, sizeof(s)) == 0)
+        return s;
+    return (uint64_t)monoclock_us() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+}
+
+/* Buckets for a heap of SIZE bytes: a power of two near one per 128. */
+static uint32_t
+shm_nbuckets(size_t size)
+{
+    uint32_t n = 16;
+
+    while ((size_t)n * 2 <= size / 128 && n < (1u << 28))
+        n *= 2;
+    return n;
+}
+
+/* A new, empty dictionary NAME of SIZE bytes; NULL (logged). */
+struct shm_dict *
+shm_dict_create(const char *name, size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t heap = size / SHM_GRANULE, mapped;
+    struct shm_dict *d;
+    struct shm_head *h;
+    int fd;
+
+    if (page <= 0)
+        page = 4096;
+    mapped = (SHM_HEAD_GRANULES + heap) * SHM_GRANULE;
+    mapped = (mapped + (size_t)page - 1) / (size_t)page * (size_t)page;
+    if (heap < 64 || SHM_HEAD_GRANULES + heap > UINT32_MAX) {
+        log_err("shared dictionary '%s': %zu bytes is not a size it can have", name, size);
+        return NULL;
+    }
+    if ((fd = shm_memfile(name, mapped)) < 0)
+        return NULL;
+    if ((d = shm_map(name, fd, mapped)) == NULL) {
+        close(fd);
+        return NULL;
+    }
+    h = d->h;
+    memcpy(h->magic, SHM_MAGIC, sizeof(h->magic));
+    h->layout = SHM_LAYOUT;
+    h->mutex_size = sizeof(pthread_mutex_t);
+    h->size = size;
+    h->mapped = mapped;
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    h->seed = shm_seed();
+    h->heap = (uint32_t)SHM_HEAD_GRANULES;
+    h->heap_end = (uint32_t)(SHM_HEAD_GRANULES + heap);
+    h->nbuckets = shm_nbuckets(size);
+    if (shm_lock_init(h) < 0) {
+        shm_dict_destroy(d);
+        return NULL;
+    }
+    shm_arena_format(h);
+    return d;
+}
+
+void
+shm_dict_destroy(struct shm_dict *d)
+{
+    if (d == NULL)
+        return;
+    if (munmap(d->h, d->mapped) < 0)
+        log_syswarn("cannot unmap a shared dictionary");
+    if (d->fd >= 0)
+        close(d->fd);
+    free(d);
+}
+
+/* The dictionary NAME handed over as FD by the binary this one upgrades;
+ * NULL when it is not one we can use (logged). */
+static struct shm_dict *
+shm_adopt_fd(const char *name, int fd)
+{
+    struct shm_dict *d;
+    struct shm_head *h;
+    struct stat sb;
+
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+        (size_t)sb.st_size < sizeof(struct shm_head)) {
+        log_err("upgrade: shared dictionary '%s': descriptor %d handed over is not its memory", name, fd);
+        return NULL;
+    }
+    if ((d = shm_map(name, fd, (size_t)sb.st_size)) == NULL)
+        return NULL;
+    h = d->h;
+    if (memcmp(h->magic, SHM_MAGIC, sizeof(h->magic)) != 0 || h->layout != SHM_LAYOUT ||
+        h->mutex_size != sizeof(pthread_mutex_t) || h->mapped != (uint64_t)sb.st_size ||
+        strcmp(h->name, name) != 0) {
+        log_warn("upgrade: shared dictionary '%s' was made by a binary with another layout: it "
+                 "starts empty", name);
+        d->fd = -1;     /* closed by the caller */
+        shm_dict_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Take the dictionary NAME (SIZE) from the one handed over (OLD, may be
+ * NULL): as it is, or copied into a new one of the new size. */
+static struct shm_dict *
+shm_take_over(const char *name, size_t size, struct shm_dict *old)
+{
+    struct shm_dict *d;
+    struct shm_stats st;
+    unsigned long copied = 0;
+    const char *err;
+
+    if (old && old->h->size == size) {
+        if (shm_dict_stats(old, &st, &err) == SHM_OK)
+            log_notice("upgrade: shared dictionary '%s' taken over with its %lu keys", name, st.keys);
+        return old;
+    }
+    if ((d = shm_dict_create(name, size)) == NULL || old == NULL) {
+        shm_dict_destroy(old);
+        return d;
+    }
+    if (shm_dict_copy(d, old, &copied) < 0) {
+        shm_dict_destroy(d);
+        return NULL;
+    }
+    log_notice("upgrade: shared dictionary '%s' resized from %llu to %zu bytes: %lu keys copied "
+               "(what the old serving process writes to it from now on is not seen)",
+               name, (unsigned long long)old->h->size, size, copied);
+    shm_dict_destroy(old);
+    return d;
+}
+
+/* Parse LUAFCGID_SHARED ("NAME=FD,NAME=FD") into OLD and NAMES (by
+ * index, NULL for those not usable). The count, or -1 when malformed. */
+static int
+shm_env_list(char *env, char **names, struct shm_dict **old)
+{
+    char *item, *eq, *end, *save = NULL;
+    long fd;
+    int n = 0;
+
+    for (item = strtok_r(env, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (n == LF_MAX_SHARED || (eq = strchr(item, '=')) == NULL)
+            return -1;
+        *eq = '\0';
+        fd = strtol(eq + 1, &end, 10);
+        if (end == eq + 1 || *end || fd < 0 || fd > 65535)
+            return -1;
+        names[n] = item;
+        old[n] = shm_adopt_fd(item, (int)fd);
+        if (old[n] == NULL)
+            close((int)fd);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The dictionaries of C, made anew, or taken over from the binary this
+ * one upgrades (LUAFCGID_SHARED). In the supervisor, before it forks. 0,
+ * or -1 (logged).
+ */
+int
+shm_setup(const struct conf *c)
+{
+    struct shm_dict *old[LF_MAX_SHARED] = { NULL };
+    char *names[LF_MAX_SHARED], *env = getenv(SHM_ENV), *copy = NULL;
+    int nold = 0, i, k, rc = 0;
+
+    if (env && ((copy = strdup(env)) == NULL || (nold = shm_env_list(copy, names, old)) < 0)) {
+        log_err("upgrade: %s is malformed: '%s'", SHM_ENV, env);
+        for (k = 0; k < LF_MAX_SHARED; k++)
+            shm_dict_destroy(old[k]);
+        free(copy);
+        return -1;
+    }
+    unsetenv(SHM_ENV);     /* scripts and their children need not see it */
+    for (i = 0; i < c->shared.count && rc == 0; i++) {
+        struct shm_dict *from = NULL;
+
+        for (k = 0; k < nold; k++)
+            if (old[k] && from == NULL && strcmp(names[k], c->shared.items[i].name) == 0) {
+                from = old[k];
+                old[k] = NULL;
+            }
+        shm_dicts[i] = shm_take_over(c->shared.items[i].name, (size_t)c->shared.items[i].size, from);
+        if (shm_dicts[i] == NULL)
+            rc = -1;
+        else
+            shm_ndicts = i + 1;
+    }
+    for (k = 0; k < nold; k++)
+        if (old[k]) {
+            log_notice("upgrade: shared dictionary '%s' is no longer configured: dropped", names[k]);
+            shm_dict_destroy(old[k]);
+        }
+    free(copy);
+    if (rc < 0)
+        shm_teardown();
+    return rc;
+}
+
+void
+shm_teardown(void)
+{
+    int i;
+
+    for (i = 0; i < shm_ndicts; i++) {
+        shm_dict_destroy(shm_dicts[i]);
+        shm_dicts[i] = NULL;
+    }
+    shm_ndicts = 0;
+}
+
+/*
+ * As the new binary of a USR2 upgrade is started (in the child, before
+ * exec): the descriptors stay open across exec, and LUAFCGID_SHARED names
+ * them. 0, or -1 (logged).
+ */
+int
+shm_export(void)
+{
+    char env[LF_MAX_SHARED * (LF_SHARED_NAME_MAX + 16)];
+    size_t used = 0;
+    int i, n;
+
+    env[0] = '\0';
+    for (i = 0; i < shm_ndicts; i++) {
+        if (fcntl(shm_dicts[i]->fd, F_SETFD, 0) < 0) {
+            log_syserr("upgrade: cannot hand over shared dictionary '%s'", shm_dict_name(shm_dicts[i]));
+            return -1;
+        }
+        n = snprintf(env + used, sizeof(env) - used, "%s%s=%d", i ? "," : "",
+                     shm_dict_name(shm_dicts[i]), shm_dicts[i]->fd);
+        used += (size_t)n;
+    }
+    if (shm_ndicts > 0 && setenv(SHM_ENV, env, 1) < 0) {
+        log_syserr("upgrade: cannot hand over the shared dictionaries");
+        return -1;
+    }
+    return 0;
+}
+
+/* A serving process starts: check every dictionary, mending what a dead
+ * process left (logged by shm_lock.c when it held a lock, here else). */
+void
+shm_check_all(void)
+{
+    struct shm_check_result r;
+    const char *err;
+    long long t0;
+    int i, rc;
+
+    for (i = 0; i < shm_ndicts; i++) {
+        t0 = monoclock_ms();
+        if ((rc = shm_dict_check(shm_dicts[i], 0, &r, &err)) == SHM_OK) {
+            log_info("shared dictionary '%s': %lu keys, checked in %lld ms", shm_dict_name(shm_dicts[i]),
+                     r.kept, monoclock_ms() - t0);
+        } else if (rc == SHM_FAIL && shm_dict_check(shm_dicts[i], 1, &r, &err) != SHM_LOCKED) {
+            if (r.emptied)
+                log_err("shared dictionary '%s': its memory was found damaged: emptied",
+                        shm_dict_name(shm_dicts[i]));
+            else
+                log_warn("shared dictionary '%s': found damaged, mended: %lu keys kept, %lu dropped, "
+                         "%lu blocks reclaimed%s", shm_dict_name(shm_dicts[i]), r.kept, r.dropped,
+                         r.freed, r.lru_rebuilt ? ", LRU order rebuilt" : "");
+        }
+    }
+}
+
+int
+shm_count(void)
+{
+    return shm_ndicts;
+}
+
+struct shm_dict *
+shm_at(int i)
+{
+    return i >= 0 && i < shm_ndicts ? shm_dicts[i] : NULL;
+}
+
+struct shm_dict *
+shm_find(const char *name, size_t len)
+{
+    int i;
+
+    for (i = 0; i < shm_ndicts; i++)
+        if (strlen(shm_dict_name(shm_dicts[i])) == len && memcmp(shm_dict_name(shm_dicts[i]), name, len) == 0)
+            return shm_dicts[i];
+    return NULL;
+}
+
+static const struct conf_shared *
+shm_conf_find(const struct conf *c, const char *name)
+{
+    int i;
+
+    for (i = 0; i < c->shared.count; i++)
+        if (strcmp(c->shared.items[i].name, name) == 0)
+            return &c->shared.items[i];
+    return NULL;
+}
+
+/* HUP: `shared` changes nothing until an upgrade or a restart; say what
+ * the new config would do, dictionary by dictionary. */
+void
+shm_reload_report(const struct conf *old, const struct conf *c)
+{
+    const struct conf_shared *o, *n;
+    int i;
+
+    for (i = 0; i < c->shared.count; i++) {
+        n = &c->shared.items[i];
+        if ((o = shm_conf_find(old, n->name)) == NULL)
+            log_warn("reload: shared dictionary '%s' (%llu bytes) is new: it is made at the next "
+                     "upgrade (USR2) or restart", n->name, n->size);
+        else if (o->size != n->size)
+            log_warn("reload: shared dictionary '%s' keeps its %llu bytes and its contents until the "
+                     "next upgrade (USR2), which copies them into %llu bytes, or restart, which "
+                     "starts it empty", n->name, o->size, n->size);
+    }
+    for (i = 0; i < old->shared.count; i++)
+        if (shm_conf_find(c, old->shared.items[i].name) == NULL)
+            log_warn("reload: shared dictionary '%s' is no longer configured: it stays, with its "
+                     "contents, until the next upgrade (USR2) or restart", old->shared.items[i].name);
+}

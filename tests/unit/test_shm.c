@@ -1,0 +1,568 @@
+/* test_shm.c: the shared dictionary engine: ngx_lua's answers, LRU
+ * eviction inside SIZE, lists, expiry, a random workload against a model
+ * (and the consistency check after it), atomic incr from threads and
+ * processes, and a holder killed with the lock held. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "log.h"
+#include "monoclock.h"
+#include "shm.h"
+#include "shm_impl.h"
+
+static const char *err;
+static char buf[1 << 20];
+
+static struct shm_value
+str_value(const char *s)
+{
+    struct shm_value v = { SHM_TSTRING, 0, s, strlen(s), 0 };
+
+    return v;
+}
+
+static struct shm_value
+num_value(double n)
+{
+    struct shm_value v = { SHM_TNUMBER, n, NULL, 0, 0 };
+
+    return v;
+}
+
+static int
+set(struct shm_dict *d, int op, const char *k, struct shm_value v, long long ttl, int *forcible)
+{
+    int f;
+
+    return shm_dict_store(d, op, k, strlen(k), &v, ttl, forcible ? forcible : &f, &err);
+}
+
+/* get KEY as text: "nil", "s:VALUE", "n:NUM", "b:0/1", "err:MSG" (and ",FLAGS"). */
+static const char *
+get(struct shm_dict *d, const char *k, int stale)
+{
+    static char out[256];
+    struct shm_value v;
+    int is_stale = 0, rc = shm_dict_get(d, k, strlen(k), stale, &v, buf, sizeof(buf), &is_stale, &err);
+
+    if (rc == SHM_NONE)
+        return "nil";
+    if (rc != SHM_OK) {
+        snprintf(out, sizeof(out), "err:%s", err);
+        return out;
+    }
+    if (v.type == SHM_TSTRING)
+        snprintf(out, sizeof(out), "s:%.*s", (int)(v.len > 64 ? 64 : v.len), v.str);
+    else
+        snprintf(out, sizeof(out), "%c:%.14g", v.type == SHM_TNUMBER ? 'n' : 'b', v.num);
+    if (v.flags)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), ",%d", v.flags);
+    if (is_stale)
+        strcat(out, ",stale");
+    return out;
+}
+
+static int
+sound(struct shm_dict *d)
+{
+    struct shm_check_result r;
+
+    return shm_dict_check(d, 0, &r, &err) == SHM_OK;
+}
+
+static unsigned long
+nkeys(struct shm_dict *d)
+{
+    struct shm_stats st;
+
+    shm_dict_stats(d, &st, &err);
+    return st.keys;
+}
+
+static void
+test_scalars(void)
+{
+    struct shm_dict *d = shm_dict_create("scalars", 1 << 20);
+    struct shm_value v;
+    double n;
+    int f;
+
+    ok(d != NULL, "a 1 MiB dictionary");
+    is_int(shm_dict_capacity(d), 1 << 20, "capacity is SIZE");
+    ok(sound(d), "a new dictionary is sound");
+    is_str(get(d, "k", 0), "nil", "get of a missing key: nil");
+    is_int(set(d, 0, "k", str_value("v1"), 0, NULL), SHM_OK, "set");
+    is_str(get(d, "k", 0), "s:v1", "get");
+    is_int(set(d, 0, "k", str_value("v2"), 0, NULL), SHM_OK, "set again, same length (in place)");
+    is_str(get(d, "k", 0), "s:v2", "the new value");
+    is_int(set(d, 0, "k", str_value("longer value"), 0, NULL), SHM_OK, "set a longer value");
+    is_str(get(d, "k", 0), "s:longer value", "the longer value");
+    v = num_value(3.5);
+    v.flags = 7;
+    is_int(shm_dict_store(d, 0, "n", 1, &v, 0, &f, &err), SHM_OK, "set a number with flags");
+    is_str(get(d, "n", 0), "n:3.5,7", "number and flags");
+    v.type = SHM_TBOOLEAN;
+    v.num = 1;
+    v.flags = 0;
+    is_int(shm_dict_store(d, 0, "b", 1, &v, 0, &f, &err), SHM_OK, "set a boolean");
+    is_str(get(d, "b", 0), "b:1", "a boolean");
+    is_int(set(d, SHM_OP_ADD, "k", str_value("x"), 0, NULL), SHM_FAIL, "add of an existing key fails");
+    is_str(err, "exists", "with 'exists'");
+    is_int(set(d, SHM_OP_REPLACE, "none", str_value("x"), 0, NULL), SHM_FAIL, "replace of a missing key fails");
+    is_str(err, "not found", "with 'not found'");
+    v.type = SHM_TNIL;
+    is_int(shm_dict_store(d, SHM_OP_ADD, "z", 1, &v, 0, &f, &err), SHM_FAIL, "add nil fails");
+    is_str(err, "attempt to add or replace nil values", "with ngx_lua's words");
+    is_int(shm_dict_store(d, 0, "k", 1, &v, 0, &f, &err), SHM_OK, "set nil deletes");
+    is_str(get(d, "k", 0), "nil", "deleted");
+    n = 1;
+    is_int(shm_dict_incr(d, "c", 1, &n, 0, 0, 0, &f, &err), SHM_FAIL, "incr of a missing key without init");
+    is_str(err, "not found", "fails 'not found'");
+    n = 1;
+    is_int(shm_dict_incr(d, "c", 1, &n, 1, 10, 0, &f, &err), SHM_OK, "incr with init");
+    ok(n == 11, "starts at init + value");
+    n = -2.5;
+    shm_dict_incr(d, "c", 1, &n, 0, 0, 0, &f, &err);
+    ok(n == 8.5, "incr adds");
+    n = 1;
+    is_int(shm_dict_incr(d, "b", 1, &n, 0, 0, 0, &f, &err), SHM_FAIL, "incr of a boolean");
+    is_str(err, "not a number", "fails 'not a number'");
+    ok(sound(d), "sound after scalars");
+    shm_dict_destroy(d);
+}
+
+static void
+test_lists(void)
+{
+    struct shm_dict *d = shm_dict_create("lists", 1 << 20);
+    struct shm_value v = str_value("a"), out;
+    long len;
+    int i;
+
+    is_int(shm_dict_push(d, 1, "l", 1, &v, &len, &err), SHM_OK, "lpush");
+    is_int(len, 1, "length 1");
+    v = num_value(2);
+    shm_dict_push(d, 0, "l", 1, &v, &len, &err);
+    v = str_value("z");
+    shm_dict_push(d, 1, "l", 1, &v, &len, &err);
+    is_int(len, 3, "length 3");
+    is_str(get(d, "l", 0), "err:value is a list", "get of a list");
+    set(d, 0, "s", str_value("x"), 0, NULL);
+    is_int(shm_dict_push(d, 1, "s", 1, &v, &len, &err), SHM_FAIL, "push onto a scalar");
+    is_str(err, "value not a list", "fails 'value not a list'");
+    is_int(shm_dict_llen(d, "l", 1, &len, &err), SHM_OK, "llen");
+    is_int(len, 3, "is 3");
+    is_int(shm_dict_pop(d, 1, "l", 1, &out, buf, sizeof(buf), &err), SHM_OK, "lpop");
+    ok(out.type == SHM_TSTRING && out.len == 1 && out.str[0] == 'z', "the front");
+    shm_dict_pop(d, 0, "l", 1, &out, buf, sizeof(buf), &err);
+    ok(out.type == SHM_TNUMBER && out.num == 2, "rpop: the back, a number");
+    shm_dict_pop(d, 0, "l", 1, &out, buf, sizeof(buf), &err);
+    is_int(shm_dict_pop(d, 0, "l", 1, &out, buf, sizeof(buf), &err), SHM_NONE, "an emptied list is gone");
+    is_int(nkeys(d), 1, "only the scalar left");
+    for (i = 0; i < 1000; i++) {
+        v = num_value(i);
+        shm_dict_push(d, 0, "long", 4, &v, &len, &err);
+    }
+    v = str_value("big");
+    v.len = 5000;
+    v.str = buf;
+    memset(buf, 'q', 5000);
+    shm_dict_push(d, 1, "long", 4, &v, &len, &err);
+    is_int(shm_dict_pop(d, 1, "long", 4, &out, buf, 100, &err), SHM_NEED, "pop into a short buffer: NEED");
+    is_int(out.len, 5000, "with the size");
+    shm_dict_llen(d, "long", 4, &len, &err);
+    is_int(len, 1001, "and the list untouched");
+    ok(sound(d), "sound after lists");
+    shm_dict_destroy(d);
+}
+
+/* Wait (bounded) until KEY's ttl is below 0: it has expired. */
+static int
+expired(struct shm_dict *d, const char *k)
+{
+    long long until = monoclock_ms() + 2000, ms = 0;
+
+    while (monoclock_ms() < until) {
+        if (shm_dict_ttl(d, k, strlen(k), &ms, &err) != SHM_OK || ms < 0)
+            return 1;
+        usleep(5000);
+    }
+    return 0;
+}
+
+static void
+test_expiry(void)
+{
+    struct shm_dict *d = shm_dict_create("ttl", 1 << 20);
+    long long ms;
+    char keys[4096];
+    size_t used;
+    int count, freed;
+
+    set(d, 0, "t", str_value("v"), 50, NULL);
+    set(d, 0, "forever", str_value("v"), 0, NULL);
+    shm_dict_ttl(d, "t", 1, &ms, &err);
+    ok(ms > 0 && ms <= 50, "ttl in ms");
+    shm_dict_ttl(d, "forever", 7, &ms, &err);
+    is_int(ms, 0, "no expiry: ttl 0");
+    ok(expired(d, "t"), "expires");
+    is_str(get(d, "t", 1), "s:v,stale", "get_stale: the value, stale");
+    is_str(get(d, "t", 0), "nil", "get: nil (and, the oldest and expired, it is removed)");
+    is_str(get(d, "t", 1), "nil", "so get_stale no longer sees it");
+    is_int(shm_dict_keys(d, 0, keys, sizeof(keys), &used, &count, &err), SHM_OK, "get_keys");
+    is_int(count, 1, "only the live key");
+    is_int(shm_dict_expire(d, "forever", 7, 30, &err), SHM_OK, "expire sets an expiry");
+    ok(expired(d, "forever"), "which passes");
+    is_int(shm_dict_flush_expired(d, 0, &freed, &err), SHM_OK, "flush_expired");
+    is_int(freed, 1, "frees it");
+    is_int(nkeys(d), 0, "empty");
+    set(d, 0, "a", str_value("1"), 0, NULL);
+    set(d, 0, "b", str_value("2"), 0, NULL);
+    set(d, 0, "c", str_value("3"), 0, NULL);
+    set(d, 0, "d", str_value("4"), 0, NULL);
+    shm_dict_flush_all(d, &err);
+    is_int(nkeys(d), 1, "flush_all: three removed, one left expired (as ngx_lua)");
+    is_str(get(d, "d", 0), "nil", "all gone");
+    ok(sound(d), "sound after expiry");
+    shm_dict_destroy(d);
+}
+
+static void
+test_eviction(void)
+{
+    struct shm_dict *d = shm_dict_create("small", 64 * 1024);
+    char k[32], v[200];
+    int i, forcible = 0, rc, last = 0;
+    struct shm_stats st;
+
+    memset(v, 'x', sizeof(v) - 1);
+    v[sizeof(v) - 1] = '\0';
+    for (i = 0; i < 5000; i++) {
+        snprintf(k, sizeof(k), "key%d", i);
+        rc = set(d, 0, k, str_value(v), 0, &forcible);
+        if (rc != SHM_OK)
+            break;
+        if (forcible && !last)
+            last = i;
+    }
+    is_int(i, 5000, "set never fails on a full dictionary: it evicts");
+    ok(last > 100, "evicting once full (at %d)", last);
+    is_str(get(d, "key0", 0), "nil", "the oldest went first");
+    ok(strncmp(get(d, "key4999", 0), "s:x", 3) == 0, "the newest is there");
+    shm_dict_stats(d, &st, &err);
+    ok(st.evictions > 4000, "evictions counted (%llu)", st.evictions);
+    is_int(set(d, SHM_OP_SAFE, "safe", str_value(v), 0, &forcible), SHM_FAIL, "safe_set on a full dictionary");
+    is_str(err, "no memory", "fails 'no memory'");
+    memset(buf, 'y', 70000);
+    buf[70000] = '\0';
+    rc = set(d, 0, "huge", str_value(buf), 0, &forcible);
+    ok(rc == SHM_FAIL && !forcible, "a value larger than the dictionary: no memory, nothing evicted");
+    ok(strncmp(get(d, "key4999", 0), "s:x", 3) == 0, "the newest still there");
+    buf[50000] = '\0';
+    rc = set(d, 0, "big", str_value(buf), 0, &forcible);
+    ok(rc == SHM_OK && forcible, "a value of most of the dictionary evicts as much as it takes");
+    ok(sound(d), "sound after eviction");
+    shm_dict_destroy(d);
+}
+
+/* A random workload against a model of 64 keys (no expiry, no eviction). */
+struct model {
+    int     kind;           /* 0 none, 1 string, 2 number, 3 list */
+    char    s[64];
+    double  n;
+    int     len;            /* a list's length; its values are 0..len-1 + base */
+    int     base;
+};
+
+static void
+test_model(void)
+{
+    struct shm_dict *d = shm_dict_create("model", 4 << 20);
+    struct model m[64];
+    struct shm_value v, out;
+    char k[16], val[64];
+    unsigned seed = 12345;
+    int i, bad = 0, checks = 0, rc, f;
+    long len;
+    double n;
+
+    memset(m, 0, sizeof(m));
+    for (i = 0; i < 200000 && bad < 5; i++) {
+        int key = (int)(rand_r(&seed) % 64), op = (int)(rand_r(&seed) % 8);
+        struct model *x = &m[key];
+
+        snprintf(k, sizeof(k), "k%d", key);
+        switch (op) {
+        case 0: case 1:     /* set a string of a random length */
+            snprintf(val, sizeof(val), "%0*d", (int)(rand_r(&seed) % 40) + 1, i);
+            set(d, 0, k, str_value(val), 0, NULL);
+            x->kind = 1;
+            x->len = 0;
+            strcpy(x->s, val);
+            break;
+        case 2:             /* incr with init */
+            n = 1;
+            rc = shm_dict_incr(d, k, strlen(k), &n, 1, 0, 0, &f, &err);
+            if (x->kind == 0 || x->kind == 2) {
+                x->n = (x->kind ? x->n : 0) + 1;
+                x->kind = 2;
+                if (rc != SHM_OK || n != x->n) { printf("# op %d incr %s rc %d n %g want %g\n", i, k, rc, n, x->n); bad++; }
+            } else
+                bad += rc != SHM_FAIL;
+            break;
+        case 3:             /* delete */
+            v.type = SHM_TNIL;
+            shm_dict_store(d, 0, k, strlen(k), &v, 0, &f, &err);
+            x->kind = 0;
+            x->len = 0;
+            break;
+        case 4: case 5:     /* rpush */
+            if (x->kind == 0)
+                x->base = i;
+            v = num_value(x->base + x->len);
+            rc = shm_dict_push(d, 0, k, strlen(k), &v, &len, &err);
+            if (x->kind == 0 || x->kind == 3) {
+                x->kind = 3;
+                x->len++;
+                if (rc != SHM_OK || len != x->len) { printf("# op %d push %s rc %d len %ld want %d err %s\n", i, k, rc, len, x->len, rc ? err : ""); bad++; }
+            } else
+                bad += rc != SHM_FAIL;
+            break;
+        case 6:             /* lpop */
+            rc = shm_dict_pop(d, 1, k, strlen(k), &out, buf, sizeof(buf), &err);
+            if (x->kind == 3) {
+                if (rc != SHM_OK || out.num != x->base) { printf("# op %d pop %s rc %d num %g want %d\n", i, k, rc, out.num, x->base); bad++; }
+                x->base++;
+                if (--x->len == 0)
+                    x->kind = 0;
+            } else
+                bad += x->kind == 0 ? rc != SHM_NONE : rc != SHM_FAIL;
+            break;
+        default: {          /* get */
+            const char *g = get(d, k, 0);
+            char want[128];
+            if (x->kind == 0)
+                snprintf(want, sizeof(want), "nil");
+            else if (x->kind == 1)
+                snprintf(want, sizeof(want), "s:%s", x->s);
+            else if (x->kind == 2)
+                snprintf(want, sizeof(want), "n:%.14g", x->n);
+            else
+                snprintf(want, sizeof(want), "err:value is a list");
+            if (strcmp(g, want) != 0) {
+                printf("# op %d key %s: got %s, want %s\n", i, k, g, want);
+                bad++;
+            }
+        }
+        }
+        if (i % 5000 == 0) {
+            checks++;
+            if (!sound(d)) {
+                printf("# op %d: not sound\n", i);
+                bad++;
+            }
+        }
+    }
+    is_int(bad, 0, "200000 random operations answer as the model");
+    ok(checks == 40 && sound(d), "and the dictionary is sound throughout");
+    shm_dict_destroy(d);
+}
+
+/* A small dictionary under a random mix with eviction: always sound. */
+static void
+test_churn(void)
+{
+    struct shm_dict *d = shm_dict_create("churn", 32 * 1024);
+    struct shm_value v, out;
+    unsigned seed = 777;
+    char k[16];
+    int i, f, freed, unsound = 0;
+    long len;
+    double n;
+
+    for (i = 0; i < 100000; i++) {
+        int op = (int)(rand_r(&seed) % 6);
+        snprintf(k, sizeof(k), "c%u", rand_r(&seed) % 500);
+        v.type = SHM_TSTRING;
+        v.str = buf;
+        v.len = rand_r(&seed) % 3000;
+        v.flags = 0;
+        memset(buf, 'a' + op, v.len);
+        switch (op) {
+        case 0: shm_dict_store(d, 0, k, strlen(k), &v, rand_r(&seed) % 3, &f, &err); break;
+        case 1: shm_dict_push(d, rand_r(&seed) % 2, k, strlen(k), &v, &len, &err); break;
+        case 2: shm_dict_pop(d, rand_r(&seed) % 2, k, strlen(k), &out, buf, sizeof(buf), &err); break;
+        case 3: n = 1; shm_dict_incr(d, k, strlen(k), &n, 1, 0, 1, &f, &err); break;
+        case 4: shm_dict_flush_expired(d, 3, &freed, &err); break;
+        default: v.type = SHM_TNIL; shm_dict_store(d, 0, k, strlen(k), &v, 0, &f, &err); break;
+        }
+        if (i % 1000 == 0 && !sound(d))
+            unsound++;
+    }
+    is_int(unsound, 0, "100000 operations with eviction, expiry and lists: always sound");
+    shm_dict_destroy(d);
+}
+
+struct incr_arg {
+    struct shm_dict *d;
+    int              n;
+};
+
+static void *
+incr_thread(void *p)
+{
+    struct incr_arg *a = p;
+    const char *e;
+    double n;
+    int i, f;
+
+    for (i = 0; i < a->n; i++) {
+        n = 1;
+        shm_dict_incr(a->d, "hits", 4, &n, 1, 0, 0, &f, &e);
+    }
+    return NULL;
+}
+
+static void
+test_atomic(void)
+{
+    struct shm_dict *d = shm_dict_create("atomic", 64 * 1024);
+    struct incr_arg a = { d, 25000 };
+    pthread_t t[4];
+    pid_t pid[2];
+    int i, status;
+
+    for (i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, incr_thread, &a);
+    for (i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    is_str(get(d, "hits", 0), "n:100000", "4 threads x 25000 incr: 100000");
+    for (i = 0; i < 2; i++)
+        if ((pid[i] = fork()) == 0) {
+            incr_thread(&a);
+            _exit(0);
+        }
+    for (i = 0; i < 2; i++)
+        waitpid(pid[i], &status, 0);
+    is_str(get(d, "hits", 0), "n:150000", "and 2 processes x 25000 more: 150000");
+    shm_dict_destroy(d);
+}
+
+/* A child takes D's lock, does HARM with it held, and is killed. */
+static void
+die_holding(struct shm_dict *d, void (*harm)(struct shm_dict *))
+{
+    pid_t pid;
+    int status;
+    const char *e;
+
+    if ((pid = fork()) == 0) {
+        shm_lock(d, &e);
+        if (harm)
+            harm(d);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    waitpid(pid, &status, WUNTRACED);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
+/* Half of a removal: unlinked from its bucket, still on the LRU list,
+ * never freed. */
+static void
+harm_half_removed(struct shm_dict *d)
+{
+    struct shm_head *h = d->h;
+    uint32_t *bk = shm_buckets(h), i;
+    struct shm_entry *e;
+
+    for (i = 0; i < h->nbuckets; i++)
+        if (bk[i]) {
+            e = shm_entry_at(h, bk[i]);
+            bk[i] = e->hnext;
+            return;
+        }
+}
+
+static void
+harm_heap(struct shm_dict *d)
+{
+    SHM_BLOCK(d->h, d->h->heap + SHM_BLOCK(d->h, d->h->heap)->size)->magic = 0;
+}
+
+static void
+test_dead_holder(void)
+{
+    struct shm_dict *d = shm_dict_create("robust", 256 * 1024);
+    char k[16];
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(k, sizeof(k), "r%d", i);
+        set(d, 0, k, str_value("value"), 0, NULL);
+    }
+    die_holding(d, NULL);
+    is_str(get(d, "r5", 0), "s:value", "a holder killed with the lock held: the next one answers");
+    is_int(nkeys(d), 100, "nothing lost when it changed nothing");
+    die_holding(d, harm_half_removed);
+    is_int(set(d, 0, "after", str_value("x"), 0, NULL), SHM_OK, "killed mid-removal: the next write works");
+    is_int(nkeys(d), 100, "the entry it was removing is gone, the others kept");
+    ok(sound(d), "and the dictionary is sound");
+    die_holding(d, harm_heap);
+    is_str(get(d, "after", 0), "nil", "a heap found broken: emptied");
+    is_int(set(d, 0, "again", str_value("y"), 0, NULL), SHM_OK, "and usable again");
+    ok(sound(d), "and sound");
+    shm_dict_destroy(d);
+}
+
+static void
+test_copy(void)
+{
+    struct shm_dict *a = shm_dict_create("from", 256 * 1024), *b = shm_dict_create("to", 32 * 1024);
+    struct shm_value v = str_value("lv");
+    unsigned long copied;
+    char k[16], val[100];
+    long len;
+    int i;
+
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (i = 0; i < 1000; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        set(a, 0, k, str_value(val), 0, NULL);
+    }
+    shm_dict_push(a, 0, "list", 4, &v, &len, &err);
+    shm_dict_copy(b, a, &copied);
+    ok(copied > 50 && copied < 1000, "a resize to a smaller size keeps what fits (%lu)", copied);
+    is_str(get(b, "list", 0), "err:value is a list", "the most recent (a list) is kept");
+    ok(strncmp(get(b, "k999", 0), "s:v", 3) == 0, "with the newest values");
+    is_str(get(b, "k0", 0), "nil", "the oldest did not fit");
+    ok(sound(b), "the copy is sound");
+    shm_dict_destroy(a);
+    shm_dict_destroy(b);
+}
+
+int
+main(void)
+{
+    log_use(LOG_TO_STDERR, -1, LOG_LEVEL_ERR);
+    test_scalars();
+    test_lists();
+    test_expiry();
+    test_eviction();
+    test_model();
+    test_churn();
+    test_atomic();
+    test_dead_holder();
+    test_copy();
+    return done_testing();
+}
