@@ -5,13 +5,11 @@
 #include <stddef.h>
 
 struct conf;
-struct timespec;
 struct request;
 
 int    accesslog_open(const struct conf *c);
 void   accesslog_close(void);
 void   accesslog_write(const struct request *r);
-void   accesslog_cpu(struct timespec *user, struct timespec *system);
 size_t accesslog_escape(char *out, size_t size, const char *s);
 
 #endif

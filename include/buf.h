@@ -19,6 +19,7 @@ int  buf_append(struct buf *b, const void *p, size_t n);
 int  buf_puts(struct buf *b, const char *s);
 int  buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
+int  buf_set(struct buf *b, const char *s);
 int  buf_shrink(struct buf *b, size_t cap);
 int  buf_trim(struct buf *b, size_t cap);
 

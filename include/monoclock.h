@@ -1,4 +1,5 @@
-/* monoclock.h: the monotonic clock, in the units the daemon counts in. */
+/* monoclock.h: the monotonic clock, in the units the daemon counts in,
+ * and a thread's CPU time. */
 #ifndef LF_MONOCLOCK_H
 #define LF_MONOCLOCK_H
 
@@ -7,5 +8,6 @@
 long long monoclock_ms(void);
 long long monoclock_us(void);
 void      monoclock_deadline(struct timespec *ts, long long ms);
+void      monoclock_thread_cpu(struct timespec *user, struct timespec *system);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <fcgiapp.h>
 
+#include <stdint.h>
 #include <time.h>
 
 #include "buf.h"
@@ -11,10 +12,13 @@
 #include "resolve.h"
 
 struct conf;
-struct lua_State;
 struct pool;
 struct slowlog_slot;
 struct wire;
+
+#define REQUEST_SERVICE 0           /* the service thread's number (worker.c) */
+#define REQUEST_READ_CHUNK  ((size_t)64 * 1024)     /* the body is read in pieces of */
+#define BODY_UNKNOWN        SIZE_MAX    /* body_want: no CONTENT_LENGTH to go by */
 
 /* The CGI variables the request reads itself (NULL when not sent), taken
  * from libfcgi's environment in one pass: FCGX_GetParam walks all of it
@@ -68,21 +72,17 @@ struct request {
     int             error_kind;     /* enum counters_error of this request */
 };
 
-void request_began(struct request *r, int cpu);
-#define REQUEST_SERVICE 0  /* the service thread's number (worker.c) */
-
 int  request_init(struct request *r, int worker, struct pool *pool);
 void request_free(struct request *r);
-void request_handle(struct request *r);
+void request_began(struct request *r, int cpu);
+void request_reset(struct request *r);
 void request_idle(struct request *r);
 int  request_send_headers(struct request *r);
 int  request_write(struct request *r, const char *p, size_t n);
 int  request_flush(struct request *r);
+void request_finish(struct request *r);
+void request_error(struct request *r, int code, const char *reason);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
-int  request_add_temp(struct request *r, const char *path);
-int  request_preload(struct pool *pool, const struct conf *c);
-void request_push_env(struct lua_State *L, struct request *r);
-void request_find_vars(char **env, struct request_vars *v);
 
 #endif

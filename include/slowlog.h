@@ -14,7 +14,6 @@ int   slowlog_open(const struct conf *c);
 struct slowlog_slot *slowlog_begin(const struct request *r);
 void  slowlog_end(int worker);
 void  slowlog_sweep(void);
-int   slowlog_pending(struct slowlog_slot *s);
-void  slowlog_trace(struct slowlog_slot *s, lua_State *L);
+void  slowlog_watch(lua_State *L, void *slot);
 
 #endif

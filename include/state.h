@@ -6,7 +6,6 @@
 #include <lua.h>
 
 struct conf;
-struct slowlog_slot;
 
 enum state_over {
     STATE_OK = 0,
@@ -14,20 +13,51 @@ enum state_over {
     STATE_OVER_MEMORY
 };
 
-lua_State *state_open(const char *path, int fd, const struct conf *c, char *err, size_t errlen);
-lua_State *state_open_watched(const char *path, int fd, const struct conf *c,
-                              struct slowlog_slot *slow, char *err, size_t errlen);
+/* Called by the count hook, on the state's own thread, while set with
+ * state_watch (the slow log's look at a request running long). */
+typedef void state_watch_fn(lua_State *L, void *arg);
+
+/*
+ * What the layer above adds to a new state (script.c's, for requests).
+ * The state itself brings the standard libraries, the wrappers that keep
+ * the limits (pcall, xpcall, coroutine.resume, os.exit) and the script's
+ * directory on package.path.
+ */
+struct state_setup {
+    /* The rest of the environment (libraries replaced or bounded, APIs,
+     * modules), in protected mode. [-0, +0, m] */
+    void          (*install)(lua_State *L);
+    /* Runs the script's top level, loaded and on top, with a message
+     * handler at index 1, in protected mode under the limits: its
+     * arguments, what is kept of its results, how its error is told. */
+    void          (*run)(lua_State *L, const char *path);    /* [-1, +0, e] */
+    state_watch_fn *watch;      /* watches the load as state_watch; may be NULL */
+    void           *watch_arg;
+};
+
+lua_State *state_open(const char *path, int fd, const struct conf *c,
+                      const struct state_setup *setup, char *err, size_t errlen);
 void       state_close(void *L);
 void       state_arm(lua_State *L, const struct conf *c);
 void       state_disarm(lua_State *L);
-void       state_watch(lua_State *L, struct slowlog_slot *slot);
+void       state_watch(lua_State *L, state_watch_fn *fn, void *arg);
 size_t     state_peak(lua_State *L);
 int        state_over(lua_State *L);
 int        state_is_exit(lua_State *L, int idx);
+int        state_must_propagate(lua_State *L, int idx);
 size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_traceback(lua_State *L);
 long long  state_time_left(lua_State *L);
 int        state_raise_timeout(lua_State *L);
+
+/* C work that no hook sees (the pattern matcher's steps, bytes copied),
+ * UNITS of it, charged to the request: adds up across calls and raises
+ * the request's timeout error once its deadline is past, else returns. */
+void       state_charge(lua_State *L, size_t units);
+
+/* Units that make state_charge look at the clock at once: for C work
+ * whose cost it cannot count (string comparisons in a sort). */
+#define STATE_CHARGE_NOW ((size_t)1 << 30)
 
 #endif

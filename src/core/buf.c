@@ -94,6 +94,18 @@ buf_reset(struct buf *b)
     b->len = 0;
 }
 
+/* B holds S, with a NUL kept past its length for C readers; 0, or -1
+ * (B is then empty). */
+int
+buf_set(struct buf *b, const char *s)
+{
+    buf_reset(b);
+    if (buf_append(b, s, strlen(s) + 1) < 0)
+        return -1;
+    b->len--;
+    return 0;
+}
+
 /* Between requests: give memory back, down to CAP or twice the recent
  * peak, when a buffer over LF_BUF_KEEP was mostly unused for a while.
  * 1 when it shrank. */

@@ -7,8 +7,11 @@
  * CLOCK_MONOTONIC cannot fail on the systems we build for (the clock and
  * the pointer are always valid), so its result is not checked. A
  * deadline is for pthread_cond_timedwait on a condition variable made
- * with CLOCK_MONOTONIC.
+ * with CLOCK_MONOTONIC. A thread's CPU time (the access log's %C) is
+ * read here too, where the system can tell it.
  */
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "monoclock.h"
@@ -42,4 +45,24 @@ monoclock_deadline(struct timespec *ts, long long ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000;
     }
+}
+
+/* The calling thread's CPU time so far; zero where the system cannot say. */
+void
+monoclock_thread_cpu(struct timespec *user, struct timespec *system)
+{
+    struct rusage ru;
+
+    memset(user, 0, sizeof(*user));
+    memset(system, 0, sizeof(*system));
+#ifdef RUSAGE_THREAD
+    if (getrusage(RUSAGE_THREAD, &ru) < 0)
+        return;
+    user->tv_sec = ru.ru_utime.tv_sec;
+    user->tv_nsec = (long)ru.ru_utime.tv_usec * 1000;
+    system->tv_sec = ru.ru_stime.tv_sec;
+    system->tv_nsec = (long)ru.ru_stime.tv_usec * 1000;
+#else
+    (void)ru;
+#endif
 }

@@ -47,6 +47,7 @@
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
+#include "serve.h"
 #include "slowlog.h"
 #include "state.h"
 #include "status.h"
@@ -367,7 +368,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     }
     status_init(pool, dispatch, supervise_restarts());
-    request_preload(pool, c);
+    serve_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch);
         worker_join();

@@ -48,11 +48,13 @@
 
 #include "conf.h"
 #include "dispatch.h"
+#include "housekeep.h"
 #include "log.h"
 #include "monoclock.h"
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
+#include "serve.h"
 #include "status.h"
 #include "workdir.h"
 #include "wire.h"
@@ -199,7 +201,8 @@ worker_serve(struct worker *w, int fd)
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
     keep = f->keepConnection;
-    request_handle(r);          /* stops the request's clock while Lua runs */
+    if (serve_request(r))       /* stops the request's clock while Lua runs */
+        housekeep_trim_soon();  /* its buffers shrank */
     if (r->client_gone || r->no_keep)
         keep = 0;
     f->keepConnection = 1;
@@ -227,6 +230,7 @@ worker_main(void *arg)
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */
+            housekeep_trim_soon();
             tidy = 1;
             continue;
         }

@@ -42,7 +42,7 @@ fcgi_peek_length(const unsigned char *p, size_t left, size_t *len)
 }
 
 /* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
- * on libfcgi's "name=value" strings (request_find_vars): the first
+ * on libfcgi's "name=value" strings (reqenv_find_vars): the first
  * string that starts with "NAME=" wins, so a pair named "NAME=x" before
  * NAME gives "x=" and its value. */
 static int

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <fcgiapp.h>
@@ -38,6 +37,7 @@
 #include "conf.h"
 #include "log.h"
 #include "logfile.h"
+#include "monoclock.h"
 #include "request.h"
 
 static struct logfile accesslog_file = LOGFILE_INIT("access log");
@@ -277,26 +277,6 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
     }
 }
 
-/* The calling thread's CPU time so far; zero where the system cannot say. */
-void
-accesslog_cpu(struct timespec *user, struct timespec *system)
-{
-    struct rusage ru;
-
-    memset(user, 0, sizeof(*user));
-    memset(system, 0, sizeof(*system));
-#ifdef RUSAGE_THREAD
-    if (getrusage(RUSAGE_THREAD, &ru) < 0)
-        return;
-    user->tv_sec = ru.ru_utime.tv_sec;
-    user->tv_nsec = (long)ru.ru_utime.tv_usec * 1000;
-    system->tv_sec = ru.ru_stime.tv_sec;
-    system->tv_nsec = (long)ru.ru_stime.tv_usec * 1000;
-#else
-    (void)ru;
-#endif
-}
-
 static void
 accesslog_cost(const struct request *r, struct accesslog_cost *cost)
 {
@@ -307,7 +287,7 @@ accesslog_cost(const struct request *r, struct accesslog_cost *cost)
     cost->user_us = cost->system_us = -1;
     if (!r->cpu_taken)
         return;
-    accesslog_cpu(&user, &system);
+    monoclock_thread_cpu(&user, &system);
     cost->user_us = accesslog_us(&user) - accesslog_us(&r->cpu_user);
     cost->system_us = accesslog_us(&system) - accesslog_us(&r->cpu_system);
 }

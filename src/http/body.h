@@ -5,8 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BODY_UNKNOWN    SIZE_MAX        /* no CONTENT_LENGTH to go by */
-#define BODY_TOO_BIG    (SIZE_MAX - 1)  /* one past what a number holds */
+#define BODY_TOO_BIG    (SIZE_MAX - 1)  /* one past what a number holds (BODY_UNKNOWN: request.h) */
 
 struct request;
 

@@ -7,7 +7,7 @@
  * ones stay as ORIG_SCRIPT_FILENAME, ORIG_PATH_INFO and ORIG_SCRIPT_NAME,
  * so a script sees both what it is and what was asked.
  *
- * Also the few variables the request reads itself (request_find_vars),
+ * Also the few variables the request reads itself (reqenv_find_vars),
  * found in one pass over the environment, by their first two bytes before
  * any compare, where FCGX_GetParam would walk all of it for each one.
  */
@@ -16,6 +16,7 @@
 #include <lua.h>
 
 #include "luafcgid.h"
+#include "reqenv.h"
 #include "request.h"
 
 /* E's value into *SLOT when E is "NAME=value" and no earlier E was. E's
@@ -30,7 +31,7 @@ reqenv_take(const char *e, const char *name, size_t len, const char **slot)
 /* The variables of struct request_vars from ENV ("NAME=value" strings,
  * NULL at the end): the first of a name wins, as with FCGX_GetParam. */
 void
-request_find_vars(char **env, struct request_vars *v)
+reqenv_find_vars(char **env, struct request_vars *v)
 {
     memset(v, 0, sizeof(*v));
     for (; env != NULL && *env != NULL; env++) {
@@ -98,7 +99,7 @@ reqenv_resolved(lua_State *L, const struct request *r)
  * variables, and LUAFCGID_VERSION. [-0, +1, m]
  */
 void
-request_push_env(lua_State *L, struct request *r)
+reqenv_push(lua_State *L, struct request *r)
 {
     char **p;
     int n = 0;

@@ -13,10 +13,11 @@
  *    housekeeper ever contends for it, once a sweep);
  *  - the housekeeper (slowlog_sweep, every `sweep` ms) marks the slot of
  *    a request past slowtime as pending;
- *  - the count hook on the worker's own thread (state.c, every 1000
- *    instructions) sees the mark, takes it, and writes the entry with the
- *    traceback it reads from its own stack through the debug API's C
- *    functions (nothing a script can see or replace);
+ *  - the count hook on the worker's own thread (state_limit.c, every 1000
+ *    instructions) calls slowlog_watch, which sees the mark, takes it, and
+ *    writes the entry with the traceback it reads from its own stack
+ *    through the debug API's C functions (nothing a script can see or
+ *    replace);
  *  - a request stuck in C (os.execute, a long library call, LuaJIT's
  *    compiled code) runs no hook: at the next sweep, at least
  *    SLOWLOG_GRACE_MS later, the housekeeper takes the mark itself and
@@ -242,14 +243,14 @@ slowlog_frame(struct slowlog_entry *e, lua_Debug *ar)
 }
 
 /* True when the housekeeper marked S: the hook should call slowlog_trace. */
-int
+static int
 slowlog_pending(struct slowlog_slot *s)
 {
     return __atomic_load_n(&s->mark, __ATOMIC_ACQUIRE) == SLOWLOG_PENDING;
 }
 
-/* From the count hook, on the worker's thread: the entry with L's traceback. */
-void
+/* The entry with L's traceback, on the worker's thread. */
+static void
 slowlog_trace(struct slowlog_slot *s, lua_State *L)
 {
     struct slowlog_entry e;
@@ -274,6 +275,18 @@ slowlog_trace(struct slowlog_slot *s, lua_State *L)
         slowlog_frame(&e, &ar);
     }
     slowlog_emit(&e);
+}
+
+/* The state's watch (state_watch), from the count hook: when the
+ * housekeeper marked the request of SLOT (a struct slowlog_slot), its
+ * entry, with L's traceback from here. */
+void
+slowlog_watch(lua_State *L, void *slot)
+{
+    struct slowlog_slot *s = slot;
+
+    if (slowlog_pending(s))
+        slowlog_trace(s, L);
 }
 
 /* The housekeeper writes the entry of a request that ran no hook. */

@@ -260,6 +260,20 @@ upload_open_in(struct upload *u, const char *dir)
     return -1;
 }
 
+/* Record a temp file at PATH in R, removed when the request ends
+ * (upload_cleanup); unrecorded, it is removed at once: it must not
+ * outlive the request. 0, or -1 (logged). */
+static int
+upload_add_temp(struct request *r, const char *path)
+{
+    if (buf_append(&r->temps, path, strlen(path) + 1) < 0) {
+        if (unlink(path) < 0)
+            log_syserr("worker %d: %s: removing upload %s", r->worker, r->script, path);
+        return -1;
+    }
+    return 0;
+}
+
 /* The temp file, in the serving process's directory (uploaddir.c). */
 static int
 upload_create(struct upload *u)
@@ -267,7 +281,7 @@ upload_create(struct upload *u)
     char dir[PATH_MAX];
 
     if (uploaddir_make(u->r->conf, dir, sizeof(dir)) == 0 && upload_open_in(u, dir) >= 0)
-        return request_add_temp(u->r, u->path);
+        return upload_add_temp(u->r, u->path);
     log_syserr("worker %d: %s: cannot create an upload file in %s", u->r->worker, u->r->script, dir);
     return upload_fail(u, "cannot create an upload file in %.200s", dir);
 }

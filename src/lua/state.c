@@ -1,11 +1,12 @@
 /*
  * state.c: a script's Lua state.
  *
- * A state is created with the standard libraries, the luafcgid module
- * (compiled in, so it is found whatever the install paths), the script's
- * own directory first on package.path (a state may run on any worker,
- * and each worker starts every request in the daemon's directory:
- * workdir.c), and the script loaded and run once.
+ * A state is created with the standard libraries, the script's own
+ * directory first on package.path (a state may run on any worker, and
+ * each worker starts every request in the daemon's directory: workdir.c),
+ * what the layer above adds (struct state_setup: for requests the
+ * sandbox, the req API and the luafcgid module, script.c), and the script
+ * loaded and run once, as that layer runs it.
  *
  * Limits live in the allocator's user data, found again with
  * lua_getallocf(): byte counts checked by the allocator (memory) and a
@@ -14,10 +15,11 @@
  * at a pcall in the script, so pcall, xpcall and coroutine.resume are
  * wrapped to pass those errors on.
  *
- * What a script can reach is trimmed by sandbox.c, so that no library
- * catches a limit or removes the hook, and no Lua finalizer (which runs
- * with hooks off) can be written. A state is closed with its memory cap
- * still set; the finalizers that remain are C ones.
+ * What a script can reach is trimmed by the sandbox (installed by the
+ * setup), so that no library catches a limit or removes the hook, and no
+ * Lua finalizer (which runs with hooks off) can be written. A state is
+ * closed with its memory cap still set; the finalizers that remain are C
+ * ones.
  *
  * The limits themselves (the allocator, the hook, the charging of the
  * pattern functions) are state_limit.c; this file opens and closes states.
@@ -41,27 +43,17 @@
 #endif
 
 #include "luafcgid.h"
-#include "api.h"
 #include "conf.h"
-#include "iolib.h"
-#include "log.h"
-#include "oslib.h"
-#include "sandbox.h"
 #include "scriptfile.h"
 #include "slab.h"
-#include "slowlog.h"
 #include "state.h"
-#include "state_info.h"
-#include "wsapi.h"
-#include "strlib.h"
-
-extern const char lf_module_source[];
+#include "state_impl.h"
 
 /* The address is the key: a light userdata no script can forge. */
 static const char state_exit_key = 'x';
 
 /* True when the error at IDX must not be caught by the script. */
-static int
+int
 state_must_propagate(lua_State *L, int idx)
 {
     struct state_info *info = state_info(L);
@@ -188,16 +180,6 @@ state_traceback(lua_State *L)
     return 1;
 }
 
-/* package.preload.luafcgid: runs the compiled-in module. [-0, +1, e] */
-static int
-state_module_loader(lua_State *L)
-{
-    if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
-        return lua_error(L);
-    lua_call(L, 0, 1);
-    return 1;
-}
-
 /* Keep only the absolute templates of package[FIELD] (the table on top):
  * a relative one ("./?.lua", Lua's default) is resolved against the
  * daemon's working directory, never a place for a script's modules. */
@@ -270,28 +252,26 @@ state_wrap(lua_State *L)
     lua_pushcclosure(L, state_resume, 1);
     lua_setfield(L, -2, "resume");
     lua_pop(L, 1);
-
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, state_module_loader);
-    lua_setfield(L, -2, "luafcgid");
-    lua_pop(L, 2);
 }
+
+struct state_load {
+    const char *path;
+    int         fd;             /* the script, opened and checked (scriptfile.c) */
+    int         loaded;         /* compiled: what fails now is running it */
+    const struct state_setup *setup;
+};
 
 /* Everything that allocates, in protected mode. [-0, +0, m] */
 static int
 state_setup(lua_State *L)
 {
-    const char *path = lua_touserdata(L, 1);
+    const struct state_load *ld = lua_touserdata(L, 1);
 
     luaL_openlibs(L);
-    oslib_install(L);
-    iolib_install(L);
-    strlib_install(L);
-    state_set_path(L, path);
+    state_set_path(L, ld->path);
     state_wrap(L);
-    sandbox_install(L);
-    api_register(L);
+    if (ld->setup->install != NULL)
+        ld->setup->install(L);
     return 0;
 }
 
@@ -316,56 +296,36 @@ state_fail(lua_State *L, char *err, size_t errlen, const char *what)
     snprintf(err, errlen, "%s: %s", what, msg);
 }
 
-struct state_load {
-    const char *path;
-    int         fd;             /* the script, opened and checked (scriptfile.c) */
-    int         loaded;         /* compiled: what fails now is running it */
-};
-
-/* Load and run the script's top level, in protected mode, limits armed.
- * An error object is described here, while its __tostring is still
- * bounded by them. [-0, +0, e] */
+/* Load and run the script's top level (SETUP's run, or a plain call), in
+ * protected mode, limits armed. [-0, +0, e] */
 static int
 state_load_entry(lua_State *L)
 {
     struct state_load *ld = lua_touserdata(L, 1);
-    char modname[256];
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
     if (scriptfile_load(L, ld->fd, ld->path) != 0)
         return lua_error(L);
     ld->loaded = 1;
-    /* `...` is the name `require` would give it, as wsapi.fcgi loads apps */
-    wsapi_modname(ld->path, modname, sizeof(modname));
-    lua_pushstring(L, modname);
-    if (lua_pcall(L, 1, 1, 1) != 0) {
-        if (!state_must_propagate(L, -1))
-            sandbox_describe(L, -1);
-        return lua_error(L);
-    }
-    wsapi_keep(L, modname);
+    if (ld->setup->run != NULL)
+        ld->setup->run(L, ld->path);
+    else
+        lua_call(L, 0, 0);
     return 0;
 }
 
 /*
  * A new state for the script at PATH, read from FD (which stays open),
- * loaded and run once, or NULL with the reason in ERR.
+ * with what SETUP adds, loaded and run once (its load watched by SETUP's
+ * watch as a request's handler is), or NULL with the reason in ERR.
  */
 lua_State *
-state_open(const char *path, int fd, const struct conf *c, char *err, size_t errlen)
-{
-    return state_open_watched(path, fd, c, NULL, err, errlen);
-}
-
-/* state_open() for a request: its load is watched for the slow log's
- * mark (SLOW, may be NULL) as its handler is. */
-lua_State *
-state_open_watched(const char *path, int fd, const struct conf *c, struct slowlog_slot *slow,
-                   char *err, size_t errlen)
+state_open(const char *path, int fd, const struct conf *c, const struct state_setup *setup,
+           char *err, size_t errlen)
 {
     struct state_info *info = calloc(1, sizeof(*info));
-    struct state_load ld = { path, fd, 0 };
+    struct state_load ld = { path, fd, 0, setup };
     lua_State *L;
     int rc;
 
@@ -382,7 +342,7 @@ state_open_watched(const char *path, int fd, const struct conf *c, struct slowlo
         free(info);
         return NULL;
     }
-    if (lua_cpcall(L, state_setup, (void *)path) != 0) {
+    if (lua_cpcall(L, state_setup, &ld) != 0) {
         state_fail(L, err, errlen, "cannot set up a state");
         state_close(L);
         return NULL;
@@ -392,7 +352,7 @@ state_open_watched(const char *path, int fd, const struct conf *c, struct slowlo
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 #endif
     state_arm(L, c);
-    state_watch(L, slow);
+    state_watch(L, setup->watch, setup->watch_arg);
     rc = lua_cpcall(L, state_load_entry, &ld);
     /* a limit once hit fails the load even if something swallowed it */
     if (rc != 0 || state_info(L)->over != STATE_OK) {

@@ -3,9 +3,9 @@
  *
  * Limits live in the allocator's user data (struct state_info), found
  * again with lua_getallocf(). The allocator counts bytes against memory;
- * a count hook reads the clock against timeout and looks for the slow
- * log's mark; the pattern functions, which run in C where no hook fires,
- * charge their work here. Once over a limit a state stays over it: every
+ * a count hook reads the clock against timeout and calls the watch (the
+ * slow log's look for its mark); the pattern functions, which run in C
+ * where no hook fires, charge their work here. Once over a limit a state stays over it: every
  * later check raises again, so no pcall in the script can keep it going.
  * Opening and closing states is state.c.
  */
@@ -19,10 +19,8 @@
 #include "conf.h"
 #include "monoclock.h"
 #include "slab.h"
-#include "slowlog.h"
 #include "state.h"
-#include "state_info.h"
-#include "strlib.h"
+#include "state_impl.h"
 
 /* The hook runs every STATE_HOOK_COUNT instructions and reads the clock.
  * One instruction can be a C call of any length (s:upper() on megabytes,
@@ -99,27 +97,27 @@ state_hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, state_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "timeout: the request ran over %d s", info->timeout);
     }
-    /* the housekeeper marked this request slow: its traceback, from here */
-    if (info->slow && slowlog_pending(info->slow))
-        slowlog_trace(info->slow, L);
+    /* the slow log's look: a traceback from here, if the request was marked */
+    if (info->watch != NULL)
+        info->watch(L, info->watch_arg);
     state_hook_period(L, info, now_us);
 }
 
 /* The pattern functions run in C, where the hook never fires: they charge
  * their work here. It adds up across calls (many small calls are as slow
- * as one big one); the clock is read once per STATE_STRLIB_UNITS. Raises
+ * as one big one); the clock is read once per STATE_CHARGE_UNITS. Raises
  * as the hook does. */
-#define STATE_STRLIB_UNITS 16384
+#define STATE_CHARGE_UNITS 16384
 
 void
-strlib_charge(lua_State *L, size_t units)
+state_charge(lua_State *L, size_t units)
 {
     struct state_info *info = state_info(L);
 
-    info->strlib_units += units;
-    if (info->strlib_units < STATE_STRLIB_UNITS && info->over != STATE_OVER_TIME)
+    info->charged += units;
+    if (info->charged < STATE_CHARGE_UNITS && info->over != STATE_OVER_TIME)
         return;
-    info->strlib_units = 0;
+    info->charged = 0;
     if (info->over == STATE_OVER_TIME ||
         (info->deadline_ms && monoclock_ms() > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
@@ -171,7 +169,8 @@ state_arm(lua_State *L, const struct conf *c)
     info->exiting = 0;
     info->held = 0;
     info->peak = info->used;
-    info->slow = NULL;
+    info->watch = NULL;
+    info->watch_arg = NULL;
     info->timeout = c->timeout;
     if (c->timeout > 0) {
         info->hook_us = monoclock_us();
@@ -194,19 +193,21 @@ state_disarm(lua_State *L)
     info->deadline_ms = 0;
     info->exiting = 0;
     info->held = 0;
-    info->slow = NULL;
+    info->watch = NULL;
+    info->watch_arg = NULL;
     lua_sethook(L, NULL, 0, 0);
 }
 
-/* After state_arm: the hook also watches SLOT for the slow log's mark,
- * running without a timeout too. */
+/* After state_arm: the hook also calls FN (with ARG) each time it runs,
+ * running without a timeout too; FN NULL: no watch. */
 void
-state_watch(lua_State *L, struct slowlog_slot *slot)
+state_watch(lua_State *L, state_watch_fn *fn, void *arg)
 {
     struct state_info *info = state_info(L);
 
-    info->slow = slot;
-    if (slot != NULL && lua_gethook(L) == NULL) {
+    info->watch = fn;
+    info->watch_arg = arg;
+    if (fn != NULL && lua_gethook(L) == NULL) {
         info->hook_us = monoclock_us();
         info->hook_count = STATE_HOOK_SLOW;
         lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);

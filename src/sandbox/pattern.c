@@ -13,7 +13,7 @@
  * - budget: work is counted: every pattern item visited, a long set's
  *   length each time a byte is tested against it, a byte scanned or
  *   copied in bulk. The units gather in the pattern_match and go to
- *   strlib_charge() (state.c) every PATTERN_STEPS, at the call's end and
+ *   state_charge() (state_limit.c) every PATTERN_STEPS, at the call's end and
  *   before an error the matcher raises, so they add up across calls: a
  *   million calls of a few hundred steps reach the deadline as one long
  *   call does. Counting costs an add; the clock is read rarely.
@@ -35,6 +35,7 @@
 
 #include "luafcgid.h"
 #include "pattern.h"
+#include "pattern_impl.h"
 
 #define CAP_OPEN     (-1)               /* capture started, not closed */
 #define CAP_POSITION (-2)               /* () */

@@ -21,6 +21,7 @@
 #include <lua.h>
 
 #include "pattern.h"
+#include "pattern_impl.h"
 
 #define PATTERN_SET_MIN 64      /* subject left before a table pays */
 

@@ -10,7 +10,7 @@
  * pattern overflows the thread's stack and kills the daemon. Here the
  * matcher's depth is bounded and its work, with the bytes scanned or
  * copied here (plain finds, gsub's replacements, rep), is charged to the
- * request through strlib_charge() (state.c); see pattern.c.
+ * request through state_charge() (state_limit.c); see pattern.c.
  *
  * Apart from the depth bound, the answers, quirks included, are Lua
  * 5.1's: a pattern ends at its first '\0' (5.1 reads it as a C string), a
@@ -310,7 +310,7 @@ strlib_rep_fill(lua_State *L, char *out, size_t len, size_t total)
             step = STRLIB_REP_CHUNK - STRLIB_REP_CHUNK % len;
             if (step == 0)
                 step = len;
-            strlib_charge(L, step / 64);
+            state_charge(L, step / 64);
         }
         memcpy(out + done, out, step);
     }

@@ -13,7 +13,7 @@
  * - table.sort(t) compares with lua_lessthan in C: strcoll per comparison
  *   of long strings, and no hook between them. The default order is given
  *   as a C comparator that looks at the deadline every TABLIB_SORT_CHECK
- *   comparisons (strlib_charge). A Lua comparator runs under the hook.
+ *   comparisons (state_charge). A Lua comparator runs under the hook.
  *
  * Other stock functions bound themselves: string.byte, string.char and
  * select check their counts against the stack, string.format refuses wide
@@ -25,7 +25,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "strlib.h"
+#include "state.h"
 #include "luawrap.h"
 #include "tablib.h"
 
@@ -91,7 +91,7 @@ tablib_less(lua_State *L)
     unsigned *calls = lua_touserdata(L, lua_upvalueindex(1));
 
     if (++*calls % TABLIB_SORT_CHECK == 0)
-        strlib_charge(L, STRLIB_CHARGE_NOW);
+        state_charge(L, STATE_CHARGE_NOW);
     lua_pushboolean(L, lua_lessthan(L, 1, 2));
     return 1;
 }

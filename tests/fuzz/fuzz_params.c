@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "reqenv.h"
 #include "request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int
 push(lua_State *L)
 {
-    request_push_env(L, lua_touserdata(L, 1));
+    reqenv_push(L, lua_touserdata(L, 1));
     return 0;
 }
 

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The deadline is the daemon's business; here it never runs out. */
 void
-strlib_charge(lua_State *L, size_t units)
+state_charge(lua_State *L, size_t units)
 {
     (void)L;
     (void)units;

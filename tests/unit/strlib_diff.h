@@ -18,6 +18,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "state.h"
 #include "strlib.h"
 
 enum diff_kind {

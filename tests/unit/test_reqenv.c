@@ -5,6 +5,7 @@
 
 #include <fcgiapp.h>
 
+#include "reqenv.h"
 #include "request.h"
 #include "tap.h"
 
@@ -22,7 +23,7 @@ same_as_libfcgi(char **env)
     size_t i;
     int same = 1;
 
-    request_find_vars(env, &v);
+    reqenv_find_vars(env, &v);
     got[0] = v.script_filename;
     got[1] = v.document_root;
     got[2] = v.script_name;
@@ -63,18 +64,18 @@ main(void)
     struct request_vars v;
 
     ok(same_as_libfcgi(nginx), "what nginx sends: as FCGX_GetParam finds it");
-    request_find_vars(nginx, &v);
+    reqenv_find_vars(nginx, &v);
     ok(v.script_filename && strcmp(v.script_filename, "/srv/www/hello.lua") == 0 &&
        v.content_length && *v.content_length == '\0' && v.path_info == NULL,
        "the values, an empty one, and one not sent");
     ok(same_as_libfcgi(tricky), "longer names, a name without '=', lower case, repeats: the same");
-    request_find_vars(tricky, &v);
+    reqenv_find_vars(tricky, &v);
     ok(v.document_root && strcmp(v.document_root, "/first") == 0 &&
        strcmp(v.content_length, "12") == 0 && strcmp(v.path_translated, "/t=x") == 0 &&
        strcmp(v.script_filename, "/yes") == 0 && *v.path_info == '\0',
        "the first of a name wins, and a value keeps its '='");
     ok(same_as_libfcgi(none) && same_as_libfcgi(empty), "none of them sent: all NULL");
-    request_find_vars(NULL, &v);
+    reqenv_find_vars(NULL, &v);
     ok(v.script_filename == NULL && v.content_length == NULL, "no environment at all: all NULL");
     return done_testing();
 }

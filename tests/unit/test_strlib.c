@@ -25,7 +25,7 @@ static int check_armed;
 static size_t check_units;
 
 void
-strlib_charge(lua_State *L, size_t units)
+state_charge(lua_State *L, size_t units)
 {
     check_units += units;
     if (check_units < CHECK_UNITS)

@@ -1,17 +1,16 @@
 /*
- * state_info.h: what a state's allocator user data holds, shared by
+ * state_impl.h: what a state's allocator user data holds, shared by
  * state.c (opening, closing) and state_limit.c (the limits) only.
  */
-#ifndef LF_STATE_INFO_H
-#define LF_STATE_INFO_H
+#ifndef LF_STATE_IMPL_H
+#define LF_STATE_IMPL_H
 
 #include <stddef.h>
 
 #include <lua.h>
 
 #include "slab.h"
-
-struct slowlog_slot;
+#include "state.h"
 
 struct state_info {
     struct slab slab;           /* the state's small blocks */
@@ -26,8 +25,9 @@ struct state_info {
     int         timeout;
     int         over;           /* enum state_over */
     int         exiting;
-    struct slowlog_slot *slow;  /* the worker's slow log slot, while it serves */
-    size_t      strlib_units;   /* pattern work since the clock was last read */
+    state_watch_fn *watch;      /* called by the hook while set (the slow log's) */
+    void       *watch_arg;
+    size_t      charged;        /* C work (state_charge) since the clock was last read */
 };
 
 /* Inline: the hook and the pattern functions ask for it on every call. */

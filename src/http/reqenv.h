@@ -1,0 +1,13 @@
+/* reqenv.h: the CGI variables a request reads, and its handler's env. */
+#ifndef LF_REQENV_H
+#define LF_REQENV_H
+
+#include <lua.h>
+
+struct request;
+struct request_vars;
+
+void reqenv_find_vars(char **env, struct request_vars *v);
+void reqenv_push(lua_State *L, struct request *r);
+
+#endif

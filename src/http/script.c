@@ -1,0 +1,93 @@
+/*
+ * script.c: a script's Lua state as requests see it.
+ *
+ * state.c makes a state with its limits; this file is what the HTTP
+ * layer adds (struct state_setup): the standard libraries replaced or
+ * bounded (sandbox/: os, io, string, then the sandbox itself), the `req`
+ * API's metatable, and the luafcgid module (compiled in, so it is found
+ * whatever the install paths) in package.preload. The script's top level
+ * runs once with `...` set to the name `require` would give it, and what
+ * it returns is kept when it is a WSAPI application (wsapi.c).
+ *
+ * The order is the sandbox's: the libraries are replaced before the
+ * sandbox wraps and trims them, so its guards go round ours.
+ */
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "api.h"
+#include "iolib.h"
+#include "oslib.h"
+#include "sandbox.h"
+#include "script.h"
+#include "slowlog.h"
+#include "state.h"
+#include "strlib.h"
+#include "wsapi.h"
+
+extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua */
+
+/* package.preload.luafcgid: runs the compiled-in module. [-0, +1, e] */
+static int
+script_module_loader(lua_State *L)
+{
+    if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+}
+
+/* After the standard libraries and the limits' wrappers. [-0, +0, m] */
+static void
+script_install(lua_State *L)
+{
+    oslib_install(L);
+    iolib_install(L);
+    strlib_install(L);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, script_module_loader);
+    lua_setfield(L, -2, "luafcgid");
+    lua_pop(L, 2);
+    sandbox_install(L);
+    api_register(L);
+}
+
+/* The top level (on top; the message handler at 1) with `...` the name
+ * `require` would give it, as wsapi.fcgi loads apps. An error object is
+ * described here, while its __tostring is still bounded by the limits.
+ * [-1, +0, e] */
+static void
+script_run(lua_State *L, const char *path)
+{
+    char modname[256];
+
+    wsapi_modname(path, modname, sizeof(modname));
+    lua_pushstring(L, modname);
+    if (lua_pcall(L, 1, 1, 1) != 0) {
+        if (!state_must_propagate(L, -1))
+            sandbox_describe(L, -1);
+        lua_error(L);
+    }
+    wsapi_keep(L, modname);
+}
+
+/*
+ * A state for the script at PATH, read from FD (which stays open), loaded
+ * and run once, or NULL with the reason in ERR. For a request, SLOW (its
+ * slow log slot, may be NULL) watches the load as it watches the handler.
+ */
+lua_State *
+script_open(const char *path, int fd, const struct conf *c, struct slowlog_slot *slow,
+            char *err, size_t errlen)
+{
+    struct state_setup setup = { script_install, script_run, NULL, NULL };
+
+    if (slow != NULL) {
+        setup.watch = slowlog_watch;
+        setup.watch_arg = slow;
+    }
+    return state_open(path, fd, c, &setup, err, errlen);
+}

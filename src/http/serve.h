@@ -1,0 +1,12 @@
+/* serve.h: one request's way through luafcgid, and the preload scripts. */
+#ifndef LF_SERVE_H
+#define LF_SERVE_H
+
+struct conf;
+struct pool;
+struct request;
+
+int  serve_request(struct request *r);
+int  serve_preload(struct pool *pool, const struct conf *c);
+
+#endif
