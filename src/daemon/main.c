@@ -40,6 +40,7 @@
 #include "safedir.h"
 #include "dispatch.h"
 #include "fdlimit.h"
+#include "forkguard.h"
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
@@ -340,6 +341,8 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     if (daemon_drop_privileges(c) < 0)
         return -1;
     supervise_watch_parent();       /* after the drop, which clears it */
+    if (forkguard_arm() < 0)        /* before any thread: fork is refused from now on */
+        return -1;
     if ((rc = FCGX_Init()) != 0) {
         log_err("cannot initialise libfcgi (%d)", rc);
         return -1;

@@ -9,7 +9,7 @@
  * descriptors 1 and 2 only, and /dev/null as 0: posix_spawn with a
  * closefrom action where the C library has one (LF_HAVE_SPAWN_CLOSEFROM,
  * set by configure), else fork and exec with only async-signal-safe calls
- * between them. Installed by oslib.c with the rest of the per-state
+ * between them (the guard's own fork: forkguard.c refuses others). Installed by oslib.c with the rest of the per-state
  * library.
  *
  * No count hook fires while C waits, so the wait itself keeps the
@@ -30,6 +30,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "forkguard.h"
 #include "monoclock.h"
 #include "osexec.h"
 #include "state.h"
@@ -105,7 +106,7 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
-    if ((child = fork()) < 0)
+    if ((child = forkguard_fork()) < 0)
         return errno;
     if (child == 0) {
         setpgid(0, 0);

@@ -39,6 +39,9 @@
  *   open() forever (FIFOs) are refused by name (pathguard.c).
  * - require cannot load a standard library again from liblua through a
  *   cpath the script sets (cmodule.c).
+ * - fork() from a C module would copy the threaded process with its
+ *   socket, logs and held locks: refused in the serving process
+ *   (forkguard.c, armed by main.c, not here: it is the process's).
  *
  * Error objects are described by sandbox_describe: __tostring runs in
  * protected mode with the request's limits still armed, and a failing

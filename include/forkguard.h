@@ -1,0 +1,10 @@
+/* forkguard.h: fork() from C modules refused in the serving process. */
+#ifndef LF_FORKGUARD_H
+#define LF_FORKGUARD_H
+
+#include <sys/types.h>
+
+int   forkguard_arm(void);
+pid_t forkguard_fork(void);
+
+#endif
