@@ -1,4 +1,4 @@
-/* wire.h: the FastCGI record layer under libfcgi (see src/wire.c, wire_walk.c). */
+/* wire.h: the FastCGI record layer under libfcgi (see wire.c). */
 #ifndef LF_WIRE_H
 #define LF_WIRE_H
 
@@ -11,12 +11,6 @@
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
 #define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
 #define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
-
-#define WIRE_MGMT_END_REQUEST   3
-#define WIRE_MGMT_GET_VALUES    9
-#define WIRE_MGMT_VALUES_RESULT 10
-#define WIRE_MGMT_UNKNOWN_TYPE  11
-#define WIRE_MGMT_CANT_MPX_CONN 1
 
 /* One connection's request as it passes through; owned by one worker. */
 struct wire {
@@ -89,31 +83,6 @@ int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
 int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
-
-/* Where the request is in its record sequence (wire_walk.c). */
-enum { WIRE_AT_BEGIN, WIRE_AT_PARAMS, WIRE_AT_STDIN, WIRE_AT_END };
-
-/* inside the record layer: wire.c */
-int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
-int    wire_refuse(struct wire *w, const char *why);
-int    wire_send(struct wire *w, const unsigned char *p, size_t n);
-void   wire_rearm(struct wire *w);
-
-/* wire_walk.c */
-ssize_t wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out);
-int    wire_count(struct wire *w, size_t n);
-size_t wire_next_part(const struct wire *w);
-
-/* wire_mgmt.c */
-int    wire_aside_management(struct wire *w);
-int    wire_aside_other(struct wire *w);
-void   wire_aside_content(struct wire *w, const unsigned char *p, size_t n);
-int    wire_aside_done(struct wire *w);
-int    wire_mgmt_values(const unsigned char *in, size_t n, int maxconns, unsigned char *out,
-                        size_t room);
-size_t wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *content,
-                        size_t n);
-size_t wire_mgmt_unknown(unsigned char *out, int type);
-size_t wire_mgmt_cant_mpx(unsigned char *out, int id);
+size_t wire_framed(size_t n);
 
 #endif

@@ -67,7 +67,6 @@
 #include "scoreboard.h"
 #include "supervise.h"
 #include "supervise_impl.h"
-#include "supervise_signals.h"
 #include "uploaddir.h"
 #include "upgrade.h"
 

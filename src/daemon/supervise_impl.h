@@ -1,7 +1,8 @@
 /*
  * supervise_impl.h: the supervisor's insides, shared by supervise.c
  * (start, stop, reap, the signal loop), supervise_reload.c (HUP, log
- * reopening) and supervise_upgrade.c (the USR2 hand-over) only.
+ * reopening), supervise_upgrade.c (the USR2 hand-over) and
+ * supervise_signals.c (signal waits, the ready pipe) only.
  */
 #ifndef LF_SUPERVISE_IMPL_H
 #define LF_SUPERVISE_IMPL_H
@@ -40,6 +41,12 @@ void supervise_stop(int sig, const struct conf *c, struct listeners *ls, int sta
 void supervise_log_owner(const struct conf *c);
 void supervise_reopen_log(void);
 void supervise_reload(void);
+
+/* supervise_signals.c */
+void supervise_on_child(int sig);
+int  supervise_wait(const sigset_t *set, long long ms);
+int  supervise_wait_fd(int fd, const sigset_t *set);
+void supervise_child_init(pid_t parent, int ready_fd);
 
 /* supervise_upgrade.c */
 void supervise_defer_upgrade(const char *why);

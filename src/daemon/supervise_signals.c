@@ -24,7 +24,7 @@
 #include "luafcgid.h"
 #include "log.h"
 #include "supervise.h"
-#include "supervise_signals.h"
+#include "supervise_impl.h"
 
 /* The serving child's side; in the supervisor ready_fd stays -1. */
 static struct {

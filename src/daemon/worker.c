@@ -62,7 +62,6 @@
 
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
-#define WORKER_DRAIN_SLACK 65536  /* record headers and padding over maxpost */
 #define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 #define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
 
@@ -138,7 +137,7 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
     long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
-        drained = wire_drain(&w->wire, maxpost + maxpost / 64 + WORKER_DRAIN_SLACK);
+        drained = wire_drain(&w->wire, wire_framed(maxpost));
         if (drained != WIRE_DRAINED)
             log_debug("worker %d request %s: fd %d: the request was not read to its end; closed",
                       w->req.worker, w->req.id, fd);

@@ -18,12 +18,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "fcgi_peek.h"
+#include <fastcgi.h>
 
-#define FCGI_HEADER_LEN      8
-#define FCGI_TYPE_BEGIN      1
-#define FCGI_TYPE_PARAMS     4
-#define FCGI_TYPE_STDIN      5
+#include "fcgi_peek.h"
 
 /* A name-value length at P (1 or 4 bytes); 0 when it does not fit. */
 static size_t
@@ -89,19 +86,19 @@ fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *o
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
         size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
-        if (h[0] != 1 || (h[1] != FCGI_TYPE_BEGIN && h[1] != FCGI_TYPE_PARAMS &&
-                          h[1] != FCGI_TYPE_STDIN))
+        if (h[0] != FCGI_VERSION_1 || (h[1] != FCGI_BEGIN_REQUEST && h[1] != FCGI_PARAMS &&
+                          h[1] != FCGI_STDIN))
             return FCGI_PEEK_NONE;
         if (clen + plen > len - at - FCGI_HEADER_LEN)
             break;          /* not all here yet */
-        if (h[1] == FCGI_TYPE_PARAMS && found < 0) {
+        if (h[1] == FCGI_PARAMS && found < 0) {
             size_t take = clen < sizeof(pairs) - npairs ? clen : sizeof(pairs) - npairs;
             memcpy(pairs + npairs, h + FCGI_HEADER_LEN, take);
             npairs += take;
             if (clen == 0)
                 found = fcgi_peek_pairs(pairs, npairs, name, out, outlen);
         }
-        if (h[1] == FCGI_TYPE_STDIN && clen == 0)
+        if (h[1] == FCGI_STDIN && clen == 0)
             return found == 1 ? FCGI_PEEK_FOUND : FCGI_PEEK_NONE;
         at += FCGI_HEADER_LEN + clen + plen;
     }

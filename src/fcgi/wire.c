@@ -60,6 +60,7 @@
 #include "log.h"
 #include "monoclock.h"
 #include "wire.h"
+#include "wire_impl.h"
 
 #define WIRE_DRAIN_CHUNK    16384
 #define WIRE_FRAMING_SLACK  65536   /* record headers and padding, over /64 */
@@ -89,8 +90,6 @@ void
 wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
            size_t maxpost)
 {
-    size_t both = maxparams + maxpost;
-
     /* not the first read's buffer: it is written before it is read */
     memset(w, 0, offsetof(struct wire, first));
     w->fd = fd;
@@ -99,10 +98,20 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
     if (client_timeout > 0)
         w->deadline = monoclock_ms() + (long long)client_timeout * 1000;
     w->maxparams = maxparams;
-    w->maxread = both + both / 64 + WIRE_FRAMING_SLACK;
+    w->maxread = wire_framed(maxparams + maxpost);
     pthread_once(&wire_once, wire_make_key);
     if (pthread_setspecific(wire_key, w) != 0)
         log_err("worker %d: cannot set its connection's record layer", worker);
+}
+
+/* The most bytes N bytes of content can take on the wire, record headers
+ * and padding with them (a header per 64 bytes of content at worst, as
+ * clients frame it, and slack): what a request may send, what a drain
+ * reads of a body. */
+size_t
+wire_framed(size_t n)
+{
+    return n + n / 64 + WIRE_FRAMING_SLACK;
 }
 
 void

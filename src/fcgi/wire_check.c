@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "wire.h"
+#include "wire_impl.h"
 
 /*
  * At start-up: read one request with libfcgi from a socket pair and check

@@ -41,11 +41,7 @@
 
 #include "log.h"
 #include "wire.h"
-
-#define WIRE_BEGIN_REQUEST  1
-#define WIRE_BEGIN_LEN      8
-
-#define WIRE_MGMT_HEADER    8
+#include "wire_impl.h"
 
 /* The name-value pair length at P (one byte, or four with the high bit);
  * 0 and its value in *LEN, or -1 when the bytes end inside it. */
@@ -128,7 +124,7 @@ wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *cont
 {
     size_t pad = (8 - n % 8) % 8;
 
-    out[0] = 1;
+    out[0] = FCGI_VERSION_1;
     out[1] = (unsigned char)type;
     out[2] = (unsigned char)(id >> 8);
     out[3] = (unsigned char)id;
@@ -136,9 +132,9 @@ wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *cont
     out[5] = (unsigned char)n;
     out[6] = (unsigned char)pad;
     out[7] = 0;
-    memcpy(out + WIRE_MGMT_HEADER, content, n);
-    memset(out + WIRE_MGMT_HEADER + n, 0, pad);
-    return WIRE_MGMT_HEADER + n + pad;
+    memcpy(out + FCGI_HEADER_LEN, content, n);
+    memset(out + FCGI_HEADER_LEN + n, 0, pad);
+    return FCGI_HEADER_LEN + n + pad;
 }
 
 /* FCGI_UNKNOWN_TYPE for a management record of TYPE, into OUT (16 bytes). */
@@ -147,16 +143,16 @@ wire_mgmt_unknown(unsigned char *out, int type)
 {
     unsigned char body[8] = { (unsigned char)type, 0, 0, 0, 0, 0, 0, 0 };
 
-    return wire_mgmt_record(out, WIRE_MGMT_UNKNOWN_TYPE, 0, body, sizeof(body));
+    return wire_mgmt_record(out, FCGI_UNKNOWN_TYPE, 0, body, sizeof(body));
 }
 
 /* FCGI_END_REQUEST with FCGI_CANT_MPX_CONN for request ID, into OUT (16 bytes). */
 size_t
 wire_mgmt_cant_mpx(unsigned char *out, int id)
 {
-    unsigned char body[8] = { 0, 0, 0, 0, WIRE_MGMT_CANT_MPX_CONN, 0, 0, 0 };
+    unsigned char body[8] = { 0, 0, 0, 0, FCGI_CANT_MPX_CONN, 0, 0, 0 };
 
-    return wire_mgmt_record(out, WIRE_MGMT_END_REQUEST, id, body, sizeof(body));
+    return wire_mgmt_record(out, FCGI_END_REQUEST, id, body, sizeof(body));
 }
 
 /*
@@ -166,7 +162,7 @@ wire_mgmt_cant_mpx(unsigned char *out, int id)
 int
 wire_aside_management(struct wire *w)
 {
-    if (w->type == WIRE_MGMT_GET_VALUES && w->content_left > sizeof(w->mgmt))
+    if (w->type == FCGI_GET_VALUES && w->content_left > sizeof(w->mgmt))
         return wire_refuse(w, "an FCGI_GET_VALUES too big to answer");
     /* a front end asks once a connection; a stream of them is a flood */
     if (++w->nmgmt > WIRE_MGMT_RECORDS_MAX)
@@ -197,14 +193,14 @@ wire_rejected(const struct wire *w, int id)
 int
 wire_aside_other(struct wire *w)
 {
-    if (w->type == WIRE_BEGIN_REQUEST && w->content_left == WIRE_BEGIN_LEN &&
+    if (w->type == FCGI_BEGIN_REQUEST && w->content_left == sizeof(FCGI_BeginRequestBody) &&
         !wire_rejected(w, w->id)) {
         if (w->nrejected == WIRE_REJECTED_MAX)
             return wire_refuse(w, "too many other request ids on the connection");
         w->rejected[w->nrejected++] = w->id;
         return 1;
     }
-    if (w->type != WIRE_BEGIN_REQUEST && wire_rejected(w, w->id))
+    if (w->type != FCGI_BEGIN_REQUEST && wire_rejected(w, w->id))
         return 1;
     return wire_refuse(w, "another request id on the connection");
 }
@@ -213,7 +209,7 @@ wire_aside_other(struct wire *w)
 void
 wire_aside_content(struct wire *w, const unsigned char *p, size_t n)
 {
-    if (w->id != 0 || w->type != WIRE_MGMT_GET_VALUES)
+    if (w->id != 0 || w->type != FCGI_GET_VALUES)
         return;                 /* nothing in it is needed */
     memcpy(w->mgmt + w->mgmt_len, p, n);        /* fits: checked at its header */
     w->mgmt_len += n;
@@ -226,11 +222,11 @@ wire_aside_done(struct wire *w)
     unsigned char out[WIRE_MGMT_MAX + 16], values[WIRE_MGMT_MAX];
     int len;
 
-    if (w->id == 0 && w->type == WIRE_MGMT_GET_VALUES) {
+    if (w->id == 0 && w->type == FCGI_GET_VALUES) {
         if ((len = wire_mgmt_values(w->mgmt, w->mgmt_len, w->maxconns, values,
                                     sizeof(values))) < 0)
             return wire_refuse(w, "malformed name-value pairs in FCGI_GET_VALUES");
-        return wire_send(w, out, wire_mgmt_record(out, WIRE_MGMT_VALUES_RESULT, 0, values,
+        return wire_send(w, out, wire_mgmt_record(out, FCGI_GET_VALUES_RESULT, 0, values,
                                                   (size_t)len));
     }
     if (w->id == 0) {
@@ -238,7 +234,7 @@ wire_aside_done(struct wire *w)
                   w->type);
         return wire_send(w, out, wire_mgmt_unknown(out, w->type));
     }
-    if (w->type == WIRE_BEGIN_REQUEST) {
+    if (w->type == FCGI_BEGIN_REQUEST) {
         log_debug("worker %d: fd %d: request id %d while request id %d runs: FCGI_CANT_MPX_CONN",
                   w->worker, w->fd, w->id, w->request_id);
         return wire_send(w, out, wire_mgmt_cant_mpx(out, w->id));

@@ -53,13 +53,8 @@
 #include <sys/types.h>
 
 #include "wire.h"
+#include "wire_impl.h"
 
-#define WIRE_VERSION        1
-#define WIRE_BEGIN_REQUEST  1
-#define WIRE_PARAMS         4
-#define WIRE_STDIN          5
-#define WIRE_RESPONDER      1
-#define WIRE_BEGIN_LEN      8       /* FCGI_BeginRequestBody */
 #define WIRE_PAIR_COST      64      /* what libfcgi spends per parameter, about */
 
 /*
@@ -79,13 +74,13 @@ wire_header(struct wire *w)
     w->id = (h[2] << 8) | h[3];
     w->content_left = (size_t)((h[4] << 8) | h[5]);
     w->padding_left = h[6];
-    if (h[0] != WIRE_VERSION)
+    if (h[0] != FCGI_VERSION_1)
         return wire_refuse(w, "not FastCGI version 1");
     if (w->id == 0)
         return wire_aside_management(w);
     switch (w->stage) {
     case WIRE_AT_BEGIN:
-        if (w->type != WIRE_BEGIN_REQUEST || w->content_left != WIRE_BEGIN_LEN)
+        if (w->type != FCGI_BEGIN_REQUEST || w->content_left != sizeof(FCGI_BeginRequestBody))
             return wire_refuse(w, "a request must open with a BEGIN_REQUEST of 8 bytes");
         w->request_id = w->id;
         w->begin_got = 0;
@@ -99,7 +94,7 @@ wire_header(struct wire *w)
         return 0;               /* past the end: libfcgi does not parse it */
     }
     if (w->stage == WIRE_AT_PARAMS) {
-        if (w->type != WIRE_PARAMS)
+        if (w->type != FCGI_PARAMS)
             return wire_refuse(w, "PARAMS expected");
         if (w->content_left == 0) {
             if (w->nv_got != 0 || w->nv_lens != 0 || w->nv_skip != 0)
@@ -113,7 +108,7 @@ wire_header(struct wire *w)
                              w->maxparams);
         return 0;
     }
-    if (w->type != WIRE_STDIN)
+    if (w->type != FCGI_STDIN)
         return wire_refuse(w, "STDIN expected");
     if (w->content_left == 0) {
         w->stage = WIRE_AT_END;
@@ -128,7 +123,7 @@ wire_begin_body(struct wire *w, const unsigned char *p, size_t n)
 {
     while (n-- > 0 && w->begin_got < 2)
         w->role[w->begin_got++] = *p++;
-    if (w->begin_got == 2 && ((w->role[0] << 8) | w->role[1]) != WIRE_RESPONDER)
+    if (w->begin_got == 2 && ((w->role[0] << 8) | w->role[1]) != FCGI_RESPONDER)
         return wire_refuse(w, "only the responder role is served");
     return 0;
 }
@@ -250,7 +245,7 @@ wire_record_done(struct wire *w)
         w->aside = 0;
         return wire_aside_done(w);
     }
-    if (w->type == WIRE_BEGIN_REQUEST && w->stage == WIRE_AT_BEGIN)
+    if (w->type == FCGI_BEGIN_REQUEST && w->stage == WIRE_AT_BEGIN)
         w->stage = WIRE_AT_PARAMS;
     w->ended = w->last_record;
     return 0;
@@ -260,9 +255,9 @@ wire_record_done(struct wire *w)
 static int
 wire_content(struct wire *w, const unsigned char *p, size_t n)
 {
-    if (w->type == WIRE_BEGIN_REQUEST && wire_begin_body(w, p, n) < 0)
+    if (w->type == FCGI_BEGIN_REQUEST && wire_begin_body(w, p, n) < 0)
         return -1;
-    if (w->type == WIRE_PARAMS && w->stage == WIRE_AT_PARAMS && wire_params(w, p, n) < 0)
+    if (w->type == FCGI_PARAMS && w->stage == WIRE_AT_PARAMS && wire_params(w, p, n) < 0)
         return -1;
     return 0;
 }

@@ -29,6 +29,7 @@
 #include "pool.h"
 #include "state.h"
 #include "status.h"
+#include "status_impl.h"
 
 #define STATUS_MAX_FIELDS 48
 

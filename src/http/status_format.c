@@ -13,6 +13,7 @@
 #include "html.h"
 #include "log_escape.h"
 #include "status.h"
+#include "status_impl.h"
 
 #define STATUS_TEXT_PAD 22      /* php-fpm's column: "max active processes: " */
 

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "status.h"
+#include "status_impl.h"
 
 struct status_metric {
     const char *key;        /* the page's field */

@@ -12,6 +12,7 @@
 
 #include "monoclock.h"
 #include "wire.h"
+#include "wire_impl.h"
 #include "tap.h"
 
 static unsigned char msg[1 << 16];
@@ -434,18 +435,18 @@ first_reads(void)
     size_t n = 0, p = plain_request(plain);
     int i;
 
-    put(in, &n, WIRE_MGMT_GET_VALUES, 0, asked, sizeof(asked) - 1);
-    ok(first(in, n, 0) == WIRE_MGMT_IDLE && answerlen > 8 && answer[1] == WIRE_MGMT_VALUES_RESULT,
+    put(in, &n, FCGI_GET_VALUES, 0, asked, sizeof(asked) - 1);
+    ok(first(in, n, 0) == WIRE_MGMT_IDLE && answerlen > 8 && answer[1] == FCGI_GET_VALUES_RESULT,
        "first read: GET_VALUES then silence is answered, and the connection can wait parked");
     memcpy(in + n, plain, p);
     ok(first(in, n + p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 &&
-       answer[1] == WIRE_MGMT_VALUES_RESULT,
+       answer[1] == FCGI_GET_VALUES_RESULT,
        "first read: GET_VALUES then a request: answered, and libfcgi reads the request alone");
     ok(first(plain, p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 && answerlen == 0,
        "first read: a request is given whole to libfcgi's reads");
     ok(first(in, 0, 1) == -1, "first read: a connection closed with nothing sent must close");
     for (n = 0, i = 0; i <= WIRE_MGMT_RECORDS_MAX; i++)
-        put(in, &n, WIRE_MGMT_GET_VALUES, 0, asked, sizeof(asked) - 1);
+        put(in, &n, FCGI_GET_VALUES, 0, asked, sizeof(asked) - 1);
     ok(first(in, n, 0) == -1, "first read: more than %d management records at once must close",
        WIRE_MGMT_RECORDS_MAX);
 }
@@ -497,11 +498,11 @@ answered(void)
     /* HAProxy's option get-values: GET_VALUES first, then the request */
     for (per = 9, all = 1; per <= 64; per++) {
         n = 0;
-        put(in, &n, WIRE_MGMT_GET_VALUES, 0, asked, sizeof(asked) - 1);
+        put(in, &n, FCGI_GET_VALUES, 0, asked, sizeof(asked) - 1);
         memcpy(in + n, plain, pn);
         n += pn;
         wn = 0;
-        put(want, &wn, WIRE_MGMT_VALUES_RESULT, 0, "\x0e\x02" "FCGI_MAX_CONNS" "12", 18);
+        put(want, &wn, FCGI_GET_VALUES_RESULT, 0, "\x0e\x02" "FCGI_MAX_CONNS" "12", 18);
         all &= through(&w, in, n, per) == 0 && gotlen == pn && memcmp(got, plain, pn) == 0 &&
                answerlen == wn && memcmp(answer, want, wn) == 0;
     }
@@ -516,7 +517,7 @@ answered(void)
         memcpy(in + n, plain + 16, pn - 16);
         n += pn - 16;
         wn = 0;
-        put(want, &wn, WIRE_MGMT_UNKNOWN_TYPE, 0, "\x0b\0\0\0\0\0\0\0", 8);
+        put(want, &wn, FCGI_UNKNOWN_TYPE, 0, "\x0b\0\0\0\0\0\0\0", 8);
         all &= through(&w, in, n, per) == 0 && gotlen == pn && memcmp(got, plain, pn) == 0 &&
                answerlen == wn && memcmp(answer, want, wn) == 0;
     }
@@ -546,7 +547,7 @@ answered(void)
        "request reads whole and can be kept");
 
     n = 0;
-    put(in, &n, WIRE_MGMT_GET_VALUES, 0, "\x0e\x05" "FCGI_MAX_CONNS", 16);
+    put(in, &n, FCGI_GET_VALUES, 0, "\x0e\x05" "FCGI_MAX_CONNS", 16);
     memcpy(in + n, plain, pn);
     n += pn;
     ok(through(&w, in, n, 4096) < 0 && w.failed && answerlen == 0,
@@ -563,7 +564,7 @@ answered(void)
        "one more is a flood: refused, the connection closed");
 
     n = 0;
-    in[0] = 1, in[1] = WIRE_MGMT_GET_VALUES, in[2] = 0, in[3] = 0;
+    in[0] = 1, in[1] = FCGI_GET_VALUES, in[2] = 0, in[3] = 0;
     in[4] = (WIRE_MGMT_MAX + 8) >> 8, in[5] = (WIRE_MGMT_MAX + 8) & 0xff, in[6] = 0, in[7] = 0;
     memset(in + 8, 'x', WIRE_MGMT_MAX + 8);
     ok(through(&w, in, WIRE_MGMT_MAX + 16, 4096) < 0 && w.failed && answerlen == 0,
