@@ -2,6 +2,6 @@
 #ifndef LF_FDLIMIT_H
 #define LF_FDLIMIT_H
 
-int fdlimit_raise(int keepalive_max, int workers);
+int fdlimit_raise(int keepalive_max, int workers, int backlog);
 
 #endif

@@ -7,8 +7,10 @@
  * soft limit is raised to the hard one at start (an unprivileged process
  * may do that); the hard limit is left to the administrator (ulimit -n,
  * systemd's LimitNOFILE). A worker holds two: its connection and its
- * working directory (workdir.c). When keepalive_max + 2 x workers +
- * LF_FD_MARGIN still does not fit, the log says so at start, rather than the daemon
+ * working directory (workdir.c); up to `backlog` new connections may wait
+ * for a worker in the dispatcher's queue (dispatch.c). When keepalive_max +
+ * 2 x workers + backlog + LF_FD_MARGIN still does not fit, the log says so
+ * at start, rather than the daemon
  * finding out under load (dispatch_accept.c copes then, but closes idle
  * connections to do it).
  */
@@ -41,10 +43,10 @@ fdlimit_set_soft(struct rlimit *rl)
 
 /* 0 when the config fits in the limit, -1 when it may not (logged). */
 int
-fdlimit_raise(int keepalive_max, int workers)
+fdlimit_raise(int keepalive_max, int workers, int backlog)
 {
     unsigned long long need = (unsigned long long)keepalive_max + 2ULL * (unsigned long long)workers +
-                              LF_FD_MARGIN;
+                              (unsigned long long)backlog + LF_FD_MARGIN;
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -54,9 +56,9 @@ fdlimit_raise(int keepalive_max, int workers)
     fdlimit_set_soft(&rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
         log_warn("the descriptor limit is %llu (hard %llu), but keepalive_max %d + workers %d "
-                 "(two each) + %d spare need %llu: lower keepalive_max or raise the limit (ulimit -n, LimitNOFILE=)",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, keepalive_max,
-                 workers, LF_FD_MARGIN, need);
+                 "(two each) + backlog %d + %d spare need %llu: lower keepalive_max or raise the "
+                 "limit (ulimit -n, LimitNOFILE=)", (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)rl.rlim_max, keepalive_max, workers, backlog, LF_FD_MARGIN, need);
         return -1;
     }
     log_info("descriptor limit %llu", (unsigned long long)rl.rlim_cur);

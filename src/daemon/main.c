@@ -172,11 +172,11 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     if (conf_log_changed(old, c))
         logfile_main_open(conf_log_target(c, foreground), c->loglevel);
     if (c->keepalive_max > old->keepalive_max)
-        fdlimit_raise(c->keepalive_max, old->workers);  /* warns when it may not fit */
+        fdlimit_raise(c->keepalive_max, old->workers, old->backlog);  /* warns when it may not fit */
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
     conf_publish(c);
     main_reopen_logs();     /* access_log or slowlog may name another file */
     pool_flush(pool);
@@ -337,7 +337,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     struct pool *pool;
     int rc;
 
-    fdlimit_raise(c->keepalive_max, c->workers);     /* warns when it may not fit */
+    fdlimit_raise(c->keepalive_max, c->workers, c->backlog);     /* warns when it may not fit */
     if (daemon_drop_privileges(c) < 0)
         return -1;
     supervise_watch_parent();       /* after the drop, which clears it */
@@ -364,7 +364,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         main_close_logs();
         return -1;
     }
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
     if (counters_init(c->workers) < 0) {
         dispatch_destroy(dispatch);
         pool_destroy(pool);

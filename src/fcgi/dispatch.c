@@ -23,6 +23,16 @@
  * that may be on its way. Such connections are bounded by
  * keepalive_timeout and by the descriptors themselves (dispatch_accept.c).
  *
+ * Arrival order. While every worker is busy, requests wait in one FIFO
+ * (ready[]): whenever the leader looks, what arrived on parked connections
+ * (oldest parked first) and on the listening sockets joins it, kept and
+ * new alike, so a request waits for those that came before it however
+ * many kept connections keep the workers busy. Only new connections have
+ * a bound (new_max, the `backlog`): past it they wait in the kernel's
+ * backlog, so a stuck pool does not turn clients' retries into
+ * descriptors; once half of those queued are served, the leader is woken
+ * to look at the backlog again.
+ *
  * Accepting, and what to do out of descriptors: dispatch_accept.c. The
  * service thread that answers status and ping when every worker is busy:
  * dispatch_service.c.
@@ -67,6 +77,7 @@ dispatch_new(const struct listeners *ls)
     d->listen = *ls;
     d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
+    d->new_max = LF_DEFAULT_BACKLOG;
     if (pipe(d->wake) < 0) {
         log_syserr("dispatcher: pipe");
         free(d);
@@ -107,21 +118,22 @@ dispatch_wake_leader(struct dispatch *d)
 }
 
 void
-dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max)
+dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max)
 {
     pthread_mutex_lock(&d->lock);
     d->keepalive_timeout = keepalive_timeout;
     d->keepalive_max = keepalive_max;
+    d->new_max = new_max > 0 ? new_max : 1;
     dispatch_wake_leader(d);    /* apply the new limits now */
     pthread_mutex_unlock(&d->lock);
 }
 
 int
-dispatch_ready_push(struct dispatch *d, int fd)
+dispatch_ready_push(struct dispatch *d, int fd, int kept)
 {
     if (d->nready == d->ready_cap) {
         int cap = d->ready_cap ? d->ready_cap * 2 : 64, i;
-        int *q = malloc((size_t)cap * sizeof(*q));
+        struct waiting *q = malloc((size_t)cap * sizeof(*q));
         if (q == NULL) {
             log_syserr("dispatcher: cannot queue a connection");
             close(fd);
@@ -134,8 +146,10 @@ dispatch_ready_push(struct dispatch *d, int fd)
         d->ready_cap = cap;
         d->ready_head = 0;
     }
-    d->ready[(d->ready_head + d->nready) % d->ready_cap] = fd;
+    d->ready[(d->ready_head + d->nready) % d->ready_cap].fd = fd;
+    d->ready[(d->ready_head + d->nready) % d->ready_cap].kept = kept;
     d->nready++;
+    d->nready_new += !kept;
     if (d->service_leads)           /* no worker was free: it waits */
         counters_wait(d->nready);
     return 0;
@@ -144,26 +158,33 @@ dispatch_ready_push(struct dispatch *d, int fd)
 static int
 dispatch_ready_pop(struct dispatch *d)
 {
-    int fd;
+    struct waiting w;
 
     if (d->nready == 0)
         return -1;
-    fd = d->ready[d->ready_head];
+    w = d->ready[d->ready_head];
     d->ready_head = (d->ready_head + 1) % d->ready_cap;
     d->nready--;
+    d->nready_new -= !w.kept;
     if (d->unpeeked > d->nready)
         d->unpeeked = d->nready;
-    return fd;
+    /* the leader stopped accepting because new_max new ones waited: once
+     * half of them are gone it looks at the backlog again */
+    if (d->listen_paused && d->nready_new <= d->new_max / 2) {
+        d->listen_paused = 0;
+        dispatch_wake_leader(d);
+    }
+    return w.fd;
 }
 
 /* FD has a request: the service thread's when it leads and the request
  * is one of its own (status, ping), else the workers'; lock held. */
 void
-dispatch_queue(struct dispatch *d, int fd)
+dispatch_queue(struct dispatch *d, int fd, int kept)
 {
-    if (d->service_leads && dispatch_service_claim(d, fd))
+    if (d->service_leads && dispatch_service_claim(d, fd, kept))
         return;
-    if (dispatch_ready_push(d, fd) == 0 && !d->service_leads)
+    if (dispatch_ready_push(d, fd, kept) == 0 && !d->service_leads)
         d->unpeeked++;
 }
 
@@ -231,9 +252,10 @@ dispatch_poll_set(struct dispatch *d, long long now)
     }
     d->pfds[0].fd = d->wake[0];
     /* not while stopping, nor while backing off (poll skips fd -1) */
+    d->listen_paused = dispatch_service_full(d);
     for (k = 0; k < d->listen.n; k++)
         d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ||
-                            dispatch_service_full(d) ? -1 : d->listen.fd[k];
+                            d->listen_paused ? -1 : d->listen.fd[k];
     for (i = at; i < n; i++)
         d->pfds[i].fd = d->parked[i - at].fd;
     for (i = 0; i < n; i++) {
@@ -264,34 +286,40 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
     return at < 0 ? 0 : (int)(at > 60000 ? 60000 : at);
 }
 
-/* After a poll: move what became readable to the ready queue; lock held. */
+/* After a poll: move what became readable to the ready queue, oldest
+ * parked first, and close what idled past keepalive_timeout; lock held.
+ * pfds[at..n) mirror parked[0..n-at) as they were when the poll set was
+ * built; only the leader removes parked entries, others append, so those
+ * are compacted in place and the appended ones kept after them. */
 static void
 dispatch_collect(struct dispatch *d, int n)
 {
     long long now = monoclock_ms(), limit = (long long)d->keepalive_timeout * 1000;
     char drain[64];
-    int i, j, k, at = DISPATCH_PARKED_AT(d);
+    int j, k, at = DISPATCH_PARKED_AT(d), polled = n - at, kept = 0;
 
     if (d->pfds[0].revents) {
         while (read(d->wake[0], drain, sizeof(drain)) > 0)
             ;
         d->woken = 0;
     }
-    /* pfds[at..n) mirror parked[0..n-at) as they were; only the leader
-     * removes parked entries, so walk both from the back */
-    for (i = n - 1; i >= at; i--) {
-        j = i - at;
-        if (d->pfds[i].revents) {
-            int fd = d->parked[j].fd;
-            dispatch_parked_remove(d, j);
-            if (conf_readmit(fd))
-                dispatch_queue(d, fd);
+    for (j = 0; j < polled; j++) {
+        struct parked p = d->parked[j];
+        if (d->pfds[at + j].revents) {
+            d->nkept -= p.kept;
+            if (conf_readmit(p.fd))
+                dispatch_queue(d, p.fd, p.kept);
             else
-                close(fd);      /* a reload took its client off allowed_clients */
-        } else if (d->keepalive_timeout > 0 && now - d->parked[j].since >= limit) {
-            close(d->parked[j].fd);
-            dispatch_parked_remove(d, j);
-        }
+                close(p.fd);    /* a reload took its client off allowed_clients */
+        } else if (d->keepalive_timeout > 0 && now - p.since >= limit) {
+            d->nkept -= p.kept;
+            close(p.fd);
+        } else
+            d->parked[kept++] = p;
+    }
+    if (kept < polled) {
+        memmove(&d->parked[kept], &d->parked[polled], (size_t)(d->nparked - polled) * sizeof(*d->parked));
+        d->nparked -= polled - kept;
     }
     for (k = 0; k < d->listen.n && k + 1 < n; k++)
         if (d->pfds[1 + k].revents)
@@ -376,7 +404,7 @@ dispatch_drain(struct dispatch *d)
     for (i = at; i < d->nparked + at; i++) {
         int fd = d->parked[i - at].fd;
         if (i < n && (d->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-            if (dispatch_ready_push(d, fd) == 0)
+            if (dispatch_ready_push(d, fd, d->parked[i - at].kept) == 0)
                 queued++;
         } else {
             close(fd);
@@ -500,7 +528,7 @@ dispatch_destroy(struct dispatch *d)
     while (d->nservice > 0)
         close(d->service[--d->nservice]);
     while (d->nlater > 0)
-        close(d->later[--d->nlater].fd);
+        close(d->later[--d->nlater].w.fd);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
     close(d->wake[0]);

@@ -151,7 +151,7 @@ dispatch_accept_from(struct dispatch *d, int k, int burst)
         if (d->listen.tcp[k])
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (dispatch_has_data(fd))
-            dispatch_queue(d, fd);
+            dispatch_queue(d, fd, 0);
         else
             dispatch_parked_add(d, fd, 0);
     }

@@ -24,8 +24,12 @@
                                        * before the service thread leads */
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
 #define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
-#define DISPATCH_SERVICE_ACCEPT 16  /* new connections the service thread takes in
-                                     * while no worker is free */
+
+/* A connection whose request waits for a worker, in arrival order. */
+struct waiting {
+    int         fd;
+    int         kept;           /* served a request before (else new) */
+};
 
 struct parked {
     int         fd;
@@ -48,8 +52,11 @@ struct dispatch {
     int             polling;    /* the leader is in poll() without the lock */
     pthread_cond_t  polled;     /* dispatch_stop: the leader left poll() */
     int             woken;      /* a byte is in the wake pipe */
-    int            *ready;      /* a FIFO of fds with a request waiting */
+    struct waiting *ready;      /* a FIFO of connections with a request waiting */
     int             nready, ready_head, ready_cap;
+    int             nready_new; /* of them, new connections (not kept ones) */
+    int             new_max;    /* while no worker is free, accept while fewer wait */
+    int             listen_paused;  /* the leader's poll set left the sockets out for it */
     struct parked  *parked;     /* oldest first */
     int             nparked, parked_cap;
     int             nkept;      /* parked ones that served a request */
@@ -69,7 +76,7 @@ struct dispatch {
     int             service[DISPATCH_SERVICE_QUEUE];
     int             nservice;
     struct {                        /* requests not all there when peeked */
-        int         fd;
+        struct waiting w;
         long long   since;
     }               later[DISPATCH_SERVICE_QUEUE];
     int             nlater;
@@ -84,20 +91,23 @@ struct dispatch {
  * pipe and the listening sockets. */
 #define DISPATCH_PARKED_AT(d) (1 + (d)->listen.n)
 
-/* The service thread leads and enough requests wait for a worker: leave
- * the rest in the backlog. Connections that sent nothing do not count
- * (they are parked and time out as under a worker's lead), or a few
- * silent clients would shut status out. Inline: the leader asks this for
- * every listening socket each time it polls. */
+/* The service thread leads (no worker is free) and new_max new
+ * connections wait for a worker: leave the rest in the backlog, so a stuck
+ * pool does not turn clients' retries into descriptors. Kept connections'
+ * requests do not count: they are descriptors already, and are taken as
+ * they come, in order with the new ones. Connections that sent nothing do
+ * not count either (they are parked and time out as under a worker's
+ * lead). Inline: the leader asks this for every listening socket each
+ * time it polls. */
 static inline int
 dispatch_service_full(const struct dispatch *d)
 {
-    return d->service_leads && d->nready >= DISPATCH_SERVICE_ACCEPT;
+    return d->service_leads && d->nready_new >= d->new_max;
 }
 
 /* dispatch.c */
-int  dispatch_ready_push(struct dispatch *d, int fd);
-void dispatch_queue(struct dispatch *d, int fd);
+int  dispatch_ready_push(struct dispatch *d, int fd, int kept);
+void dispatch_queue(struct dispatch *d, int fd, int kept);
 void dispatch_parked_add(struct dispatch *d, int fd, int kept);
 void dispatch_parked_remove(struct dispatch *d, int i);
 int  dispatch_lead(struct dispatch *d, long long idle_at);
@@ -111,7 +121,7 @@ void dispatch_fd_report(struct dispatch *d, unsigned long failed);
 void dispatch_stop_leftover(struct dispatch *d);
 
 /* dispatch_service.c */
-int  dispatch_service_claim(struct dispatch *d, int fd);
+int  dispatch_service_claim(struct dispatch *d, int fd, int kept);
 void dispatch_service_repeek(struct dispatch *d);
 void dispatch_service_scan(struct dispatch *d);
 

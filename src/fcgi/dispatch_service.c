@@ -16,10 +16,11 @@
  * for DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
  * sooner, so the lead never bounces between threads per request, and the
  * thread is woken at most once per grace period. It accepts new
- * connections only while few requests wait (DISPATCH_SERVICE_ACCEPT):
- * past that they stay in the kernel's backlog as before, so a stuck pool
- * does not turn clients' retries into descriptors; kept connections
- * (nginx's keepalive) are watched always. With workers to spare it never
+ * connections only while fewer than new_max (`backlog`) new ones wait:
+ * past that they stay in the kernel's backlog, so a stuck pool does not
+ * turn clients' retries into descriptors; kept connections (nginx's
+ * keepalive) are watched always, and what they send joins the one queue
+ * in arrival order with the new ones (dispatch.c). With workers to spare it never
  * runs, so the hot path is as before but for one test when the last idle
  * worker leaves.
  */
@@ -37,7 +38,7 @@
  * all there yet, closed when the client hung up with nothing sent; 0
  * when none of these (a worker's). Lock held. */
 static int
-dispatch_service_take(struct dispatch *d, int fd, long long now)
+dispatch_service_take(struct dispatch *d, int fd, int kept, long long now)
 {
     int rc = d->peek(fd);
 
@@ -50,7 +51,8 @@ dispatch_service_take(struct dispatch *d, int fd, long long now)
         return 1;
     }
     if (rc == DISPATCH_PEEK_LATER && d->nlater < DISPATCH_SERVICE_QUEUE) {
-        d->later[d->nlater].fd = fd;
+        d->later[d->nlater].w.fd = fd;
+        d->later[d->nlater].w.kept = kept;
         d->later[d->nlater++].since = now;
         return 1;
     }
@@ -61,9 +63,9 @@ dispatch_service_take(struct dispatch *d, int fd, long long now)
  * own, held to be looked at again, or closed), 0 when FD is a worker's.
  * Lock held. */
 int
-dispatch_service_claim(struct dispatch *d, int fd)
+dispatch_service_claim(struct dispatch *d, int fd, int kept)
 {
-    return d->peek != NULL && dispatch_service_take(d, fd, monoclock_ms());
+    return d->peek != NULL && dispatch_service_take(d, fd, kept, monoclock_ms());
 }
 
 /* The service thread leads: requests that were not all there, looked at
@@ -77,7 +79,7 @@ dispatch_service_repeek(struct dispatch *d)
 
     d->nlater = 0;
     for (i = 0; i < n; i++) {
-        int fd = d->later[i].fd, rc = d->peek(fd);
+        int fd = d->later[i].w.fd, rc = d->peek(fd);
         if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE)
             d->service[d->nservice++] = fd;
         else if (rc == DISPATCH_PEEK_LATER && now - d->later[i].since < DISPATCH_REPEEK_FOR_MS)
@@ -85,7 +87,7 @@ dispatch_service_repeek(struct dispatch *d)
         else if (rc == DISPATCH_PEEK_GONE)
             close(fd);
         else
-            dispatch_ready_push(d, fd);
+            dispatch_ready_push(d, fd, d->later[i].w.kept);
     }
 }
 
@@ -95,17 +97,19 @@ dispatch_service_repeek(struct dispatch *d)
 void
 dispatch_service_scan(struct dispatch *d)
 {
-    int i, kept = d->nready - d->unpeeked, n = d->nready;
+    int i, left = d->nready - d->unpeeked, n = d->nready;
     long long now = monoclock_ms();
 
     if (d->peek == NULL || d->unpeeked == 0)
         return;
     for (i = n - d->unpeeked; i < n; i++) {
-        int fd = d->ready[(d->ready_head + i) % d->ready_cap];
-        if (!dispatch_service_take(d, fd, now))
-            d->ready[(d->ready_head + kept++) % d->ready_cap] = fd;
+        struct waiting w = d->ready[(d->ready_head + i) % d->ready_cap];
+        if (dispatch_service_take(d, w.fd, w.kept, now))
+            d->nready_new -= !w.kept;
+        else
+            d->ready[(d->ready_head + left++) % d->ready_cap] = w;
     }
-    d->nready = kept;
+    d->nready = left;
     d->unpeeked = 0;
 }
 
@@ -170,7 +174,7 @@ dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek)
             dispatch_lead(d, 0);
         d->service_leads = 0;
         for (i = 0; i < d->nlater; i++)     /* a worker looks at them now */
-            dispatch_queue(d, d->later[i].fd);
+            dispatch_queue(d, d->later[i].w.fd, d->later[i].w.kept);
         d->nlater = 0;
         if (d->followers > 0)
             pthread_cond_signal(&d->cond);  /* an idle worker leads now */

@@ -34,12 +34,12 @@ chmod 0755, $wrapper;
     local $ENV{LUAFCGID} = $wrapper;
     $lowfd->start;
 }
-ok($lowfd->wait_log(qr/descriptor limit is 64 .*keepalive_max 1000 \+ workers 2 \(two each\) \+ \d+ spare need \d+/),
+ok($lowfd->wait_log(qr/descriptor limit is 64 .*keepalive_max 1000 \+ workers 2 \(two each\) \+ backlog \d+ \+ \d+ spare need \d+/),
    'with ulimit -n 64 and keepalive_max 1000, start-up warns that they do not fit');
 like($lowfd->get('echo.lua', QUERY_STRING => 'warm')->{body}, qr/^echo warm$/, 'and serves');
 $lowfd->write_conf(keepalive_max => 2000);
 $lowfd->signal('HUP');
-ok($lowfd->wait_log(qr/keepalive_max 2000 \+ workers 2 \(two each\) \+ \d+ spare/), 'a reload that raises keepalive_max warns too');
+ok($lowfd->wait_log(qr/keepalive_max 2000 \+ workers 2 \(two each\) \+ backlog \d+ \+ \d+ spare/), 'a reload that raises keepalive_max warns too');
 $lowfd->write_conf(keepalive_max => 1000);
 $lowfd->signal('HUP');
 ok($lowfd->wait_log(qr/reloaded(?s:.*)reloaded/), 'and back');
