@@ -1,0 +1,415 @@
+# The Debian package as a user meets it: built by dpkg-buildpackage,
+# lintian and blhc clean, installed with apt-get (the postinst makes the
+# user and starts the service through its init script), serving the
+# examples through Debian's nginx with nothing but the shipped snippet,
+# upgraded under load to a rebuilt package (the LuaJIT build profile)
+# without one failed request, removed, purged; nothing it made is left,
+# and the machine is as it was (the system user too, which policy would
+# let the package leave: the test removes it when it made it).
+#
+# Runs once per CI run (tests/t/once). It needs root; where a
+# policy-rc.d forbids starting services (containers), the package's
+# commands run in a private mount namespace where one that allows
+# luafcgid, and only it, hides the machine's.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Digest::MD5;
+use File::Find ();
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Test::More;
+use Time::HiRes qw(time);
+use LFTest qw(wait_for slurp spew alive free_port);
+
+my $top = LFTest::top();
+my $began = time;
+
+plan skip_all => 'needs root: it installs and purges a package' unless $> == 0;
+plan skip_all => 'not a Debian system (no apt-get, dpkg-query)'
+    unless `which apt-get 2>/dev/null` && `which dpkg-query 2>/dev/null`;
+for my $tool (qw(dpkg-buildpackage dh lintian blhc)) {
+    plan skip_all => "$tool is not installed (tools/deps --package)" unless `which $tool 2>/dev/null`;
+}
+plan skip_all => 'nginx is not installed (tools/deps --test)' unless -x '/usr/sbin/nginx';
+my $status0 = `dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null`;
+plan skip_all => "a luafcgid package is on this machine already ($status0): not touching it"
+    if $status0 =~ /\S/ && $status0 !~ /not-installed/;
+for my $p (qw(/etc/luafcgid /run/luafcgid /var/log/luafcgid /usr/sbin/luafcgid)) {
+    plan skip_all => "$p exists: a luafcgid installed by hand, not touching it" if -e $p;
+}
+
+my $tmp = tempdir('lf-deb.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $tmp;
+
+# ---- the package's commands, with services allowed to start ----------
+
+my $ns = 0;
+my $policy = "$tmp/policy-rc.d";
+spew($policy, "#!/bin/sh\n# the test's: luafcgid's own service, nothing else\n"
+            . "[ \"\$1\" = luafcgid ] && exit 0\nexit 101\n");
+chmod 0755, $policy;
+if (-e '/usr/sbin/policy-rc.d') {
+    plan skip_all => 'a policy-rc.d forbids starting services and no mount namespace can hide it'
+        unless system("unshare -m sh -c 'mount --bind $policy /usr/sbin/policy-rc.d' >/dev/null 2>&1") == 0;
+    $ns = 1;
+}
+
+# Run CMD (a list) with its output in a file; (exit status, output).
+my $nrun = 0;
+sub run {
+    my (@cmd) = @_;
+    my $log = "$tmp/run" . ++$nrun . '.log';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $log);
+        open(STDERR, '>&', \*STDOUT);
+        exec(@cmd) or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    return ($? >> 8, slurp($log));
+}
+
+# apt-get and the maintainer scripts, where luafcgid's service may start
+sub admin {
+    my (@cmd) = @_;
+    local $ENV{DEBIAN_FRONTEND} = 'noninteractive';
+    return run(@cmd) unless $ns;
+    return run('unshare', '-m', 'sh', '-c', 'mount --bind "$0" /usr/sbin/policy-rc.d && exec "$@"', $policy, @cmd);
+}
+
+sub apt { return admin('apt-get', '-y', '-q', '--no-install-recommends', @_) }
+
+# ---- the machine before -----------------------------------------------
+
+# What may be left on the machine: every path named after the package in
+# the system's trees, and /etc whole (contents too).
+my @trees = qw(/etc /lib /usr/lib /usr/sbin /usr/share /var/lib /var/log /var/cache /run /srv /opt);
+sub named_paths {
+    my @found;
+    File::Find::find({ no_chdir => 1, wanted => sub {
+        if ($File::Find::name =~ m{^/proc/}) { $File::Find::prune = 1; return }
+        push @found, $File::Find::name if $_ =~ m{luafcgid[^/]*$};
+    } }, grep { -d } @trees);
+    return join "\n", sort @found;
+}
+my @user_files = qw(/etc/passwd /etc/group /etc/shadow /etc/gshadow);
+my %user_file = map { $_ => 1, "$_-" => 1 } @user_files;
+sub etc_state {
+    my ($with_users) = @_;
+    my %s;
+    File::Find::find({ no_chdir => 1, wanted => sub {
+        my $p = $File::Find::name;
+        return if $user_file{$p} && !$with_users;
+        my @st = lstat $p or return;
+        if (-l _) { $s{$p} = 'link ' . (readlink($p) // '') }
+        elsif (-d _) { $s{$p} = sprintf('dir %o %d:%d', $st[2] & 07777, $st[4], $st[5]) }
+        elsif (-f _) {
+            open(my $fh, '<', $p) or do { $s{$p} = 'unreadable'; return };
+            binmode $fh;
+            $s{$p} = sprintf('file %o %d:%d ', $st[2] & 07777, $st[4], $st[5]) . Digest::MD5->new->addfile($fh)->hexdigest;
+        }
+    } }, '/etc');
+    return \%s;
+}
+sub state_diff {
+    my ($a, $b) = @_;
+    # the user files are compared only when both sides have them
+    for my $f (keys %user_file) {
+        if (!exists $a->{$f} || !exists $b->{$f}) { $a = { %$a }; $b = { %$b }; delete $a->{$f}; delete $b->{$f} }
+    }
+    my %all = (%$a, %$b);
+    return join "\n", map { "$_: " . ($a->{$_} // 'absent') . ' -> ' . ($b->{$_} // 'absent') }
+        grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %all;
+}
+sub packages { scalar `dpkg-query -W -f '\${Package}:\${Architecture} \${Version} \${Status}\\n' | sort` }
+
+my $named_before = named_paths();
+my $etc_before = etc_state(1);
+my $packages_before = packages();
+my $had_user = defined getpwnam('_luafcgid');
+my $had_group = defined getgrnam('_luafcgid');
+my %user_file_before = map { $_ => [ slurp($_), (stat $_)[2, 4, 5] ] } grep { -e } map { ($_, "$_-") } @user_files;
+
+# What the package may leave (the system user), the test takes back when
+# it caused it; userdel keeps the files it rewrote as name- backups, which
+# are put back too.
+sub restore_user {
+    return if $had_user && $had_group;
+    run('userdel', '_luafcgid') if !$had_user && defined getpwnam('_luafcgid');
+    run('groupdel', '_luafcgid') if !$had_group && defined getgrnam('_luafcgid');
+    for my $f (keys %user_file_before) {
+        my ($text, $mode, $uid, $gid) = @{ $user_file_before{$f} };
+        next if slurp($f) eq $text;
+        spew($f, $text);
+        chmod($mode & 07777, $f);
+        chown($uid, $gid, $f);
+    }
+    for my $f (map { "$_-" } @user_files) { unlink $f unless $user_file_before{$f} }
+}
+
+# Whatever happens, the package goes and the machine is put back.
+my ($nginx_pid, $build_pid, $clients);
+END {
+    my $rc = $?;
+    if ($clients) { kill 'KILL', @{ $clients->{pids} }; waitpid($_, 0) for @{ $clients->{pids} } }
+    if ($build_pid) { kill 'TERM', -$build_pid; waitpid($build_pid, 0) }
+    if ($nginx_pid) { kill 'QUIT', $nginx_pid; waitpid($nginx_pid, 0) }
+    if (`dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null` =~ /installed|config-files|unpacked|half/) {
+        admin('apt-get', '-y', '-q', 'purge', 'luafcgid');
+    }
+    restore_user();
+    $? = $rc;
+}
+
+# ---- build, lintian, blhc ------------------------------------------------
+
+sub build {
+    my ($out, @args) = @_;
+    return run('sh', "$top/tools/deb", '--out', $out, @args);
+}
+sub one_deb { my @d = glob("$_[0]/luafcgid_*.deb"); return @d == 1 ? $d[0] : undef }
+
+my ($rc, $out) = build("$tmp/v1");
+is($rc, 0, 'tools/deb (dpkg-buildpackage -us -uc) builds the package') or BAIL_OUT("no package:\n$out");
+my $deb1 = one_deb("$tmp/v1");
+ok($deb1, 'one luafcgid_*.deb') or BAIL_OUT('no luafcgid_*.deb in ' . join(' ', glob("$tmp/v1/*")));
+my ($version1) = $deb1 =~ /luafcgid_([^_]+)_/;
+my ($lf_version) = slurp("$top/include/luafcgid.h") =~ /#define\s+LF_VERSION\s+"([^"]+)"/;
+is($version1, $lf_version, "the package's version is the daemon's (debian/changelog and LF_VERSION agree)");
+my $build1 = slurp(glob("$tmp/v1/luafcgid_*.build"));
+like($build1, qr/^All tests successful/m, 'the build ran the unit tests');
+
+# The upgrade's package builds meanwhile: the LuaJIT profile where LuaJIT
+# is installed, with nocheck (the unit tests ran above; the profile's
+# build must skip them), and a version above the first.
+my $jit = system('pkg-config --exists luajit') == 0;
+$build_pid = fork // die "fork: $!";
+if ($build_pid == 0) {
+    setpgrp(0, 0);
+    $ENV{DEB_BUILD_PROFILES} = 'pkg.luafcgid.luajit' if $jit;
+    $ENV{DEB_BUILD_OPTIONS} = 'nocheck';
+    open(STDOUT, '>', "$tmp/v2.log");
+    open(STDERR, '>&', \*STDOUT);
+    exec('sh', "$top/tools/deb", '--out', "$tmp/v2", '--version-suffix', 'rebuild1') or POSIX::_exit(127);
+}
+
+($rc, $out) = run('lintian', '--pedantic', '-I', '-E', glob("$tmp/v1/*.changes"));
+my @tags = grep { !/^running with root privileges/ } split /\n/, $out;
+is(join("\n", @tags), '', 'lintian --pedantic -I -E: no tag, on the source and binary packages, that is not overridden');
+is($rc, 0, 'lintian exits 0');
+($rc, $out) = run('blhc', glob("$tmp/v1/*.build"));
+is($out, '', 'blhc: every compile and link has the build flags and hardening');
+is($rc, 0, 'blhc exits 0');
+
+my $files = `dpkg-deb -c $deb1`;
+for my $f (qw(./usr/sbin/luafcgid ./etc/luafcgid/luafcgid.conf ./lib/systemd/system/luafcgid.service
+              ./etc/init.d/luafcgid ./etc/logrotate.d/luafcgid ./usr/share/lua/5.1/luafcgid.lua
+              ./usr/share/man/man8/luafcgid.8.gz ./usr/share/man/man5/luafcgid.conf.5.gz
+              ./etc/nginx/snippets/luafcgid.conf ./etc/apache2/conf-available/luafcgid.conf
+              ./etc/lighttpd/conf-available/15-luafcgid.conf ./usr/share/doc/luafcgid/examples/index.lua
+              ./usr/share/doc/luafcgid/copyright ./usr/share/doc/luafcgid/README.Debian)) {
+    like($files, qr/ \Q$f\E$/m, "the package has $f");
+}
+my $conffiles = `dpkg-deb -I $deb1 conffiles`;
+like($conffiles, qr{^/etc/luafcgid/luafcgid.conf$}m, 'the config is a conffile');
+
+# ---- install ----------------------------------------------------------
+
+my $t0 = time;
+($rc, $out) = apt('install', $deb1);
+is($rc, 0, 'apt-get install ./luafcgid_*.deb') or diag $out;
+like($out, qr/^Starting luafcgid\r?$/m, 'the postinst started the service with its init script');
+note(sprintf 'install: %.1f s', time - $t0);
+
+my $pidfile = '/run/luafcgid/luafcgid.pid';
+my ($pid) = slurp($pidfile) =~ /(\d+)/;
+ok($pid && alive($pid), 'the daemon runs, with its pidfile in /run/luafcgid') or diag slurp('/var/log/luafcgid/luafcgid.log');
+is(readlink("/proc/$pid/exe"), '/usr/sbin/luafcgid', 'as /usr/sbin/luafcgid');
+my ($uid, $gid) = (getpwnam('_luafcgid'))[2, 3];
+ok(defined $uid, 'the postinst made the system user _luafcgid');
+my @pw = getpwnam('_luafcgid');
+ok($uid < 1000 && $pw[7] eq '/nonexistent' && $pw[8] =~ m{/(nologin|false)$}, 'a system user, no home, no login');
+my $serving = LFTest::serving_pid($pid);
+my @ids;
+wait_for(sub { @ids = map { (slurp($_) =~ /^Uid:\s+\d+\s+(\d+)/m)[0] } glob("/proc/$serving/task/*/status");
+               @ids && !grep { $_ != $uid } @ids }, 10);
+is(join(',', grep { $_ != $uid } @ids), '', 'the scripts run as _luafcgid');
+my @sock = stat('/run/luafcgid/luafcgid.sock');
+ok(-S _, 'the socket is /run/luafcgid/luafcgid.sock');
+is(sprintf('%o', $sock[2] & 07777), '660', 'mode 0660');
+is($sock[5], scalar getgrnam('www-data'), 'group www-data');
+my @logdir = stat('/var/log/luafcgid');
+is("$logdir[4]:" . (getgrgid($logdir[5]) // '') . sprintf(':%o', $logdir[2] & 07777), "$uid:adm:750",
+   'the log directory belongs to _luafcgid and adm, 0750');
+like(slurp('/var/log/luafcgid/luafcgid.log'), qr/ started: \d+ workers/, 'the daemon logs there');
+
+($rc, $out) = run('/etc/init.d/luafcgid', 'status');
+is($rc, 0, '/etc/init.d/luafcgid status: running') or diag $out;
+SKIP: {
+    skip 'systemd-analyze is not installed', 1 unless `which systemd-analyze 2>/dev/null`;
+    ($rc, $out) = run('systemd-analyze', 'verify', '/lib/systemd/system/luafcgid.service');
+    unlike($out, qr/error|invalid|not executable|failed/i, 'systemd-analyze verify finds nothing wrong in the unit') or diag $out;
+}
+ok(-l '/etc/systemd/system/multi-user.target.wants/luafcgid.service', 'the unit is enabled');
+my @rc2 = glob('/etc/rc2.d/S*luafcgid');
+ok(@rc2 == 1, 'and so is the init script');
+
+# ---- served through Debian's nginx with the shipped snippet ------------
+
+my $port = free_port();
+my $ng = "$tmp/nginx";
+mkdir $ng;
+# the snippet's `include fastcgi_params` is read beside the config
+symlink('/etc/nginx/fastcgi_params', "$ng/fastcgi_params");
+spew("$ng/nginx.conf", <<"CONF");
+user www-data www-data;
+worker_processes 1;
+daemon off;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $ng/body;
+    fastcgi_temp_path $ng/fastcgi;
+    proxy_temp_path $ng/proxy;
+    uwsgi_temp_path $ng/uwsgi;
+    scgi_temp_path $ng/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root /usr/share/doc/luafcgid/examples;
+        index index.lua;
+        include /etc/nginx/snippets/luafcgid.conf;
+    }
+}
+CONF
+$nginx_pid = fork // die "fork: $!";
+if ($nginx_pid == 0) {
+    open(STDOUT, '>>', "$ng/stderr.log");
+    open(STDERR, '>&', \*STDOUT);
+    exec('/usr/sbin/nginx', '-p', $ng, '-c', "$ng/nginx.conf") or POSIX::_exit(127);
+}
+my $url = "http://127.0.0.1:$port";
+my $http = HTTP::Tiny->new(timeout => 30);
+ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) }, 15), 'nginx runs')
+    or diag slurp("$ng/stderr.log") . slurp("$ng/error.log");
+my $r = $http->get("$url/");
+is($r->{status}, 200, 'GET / through nginx: 200') or diag "$r->{content}\n" . slurp("$ng/error.log");
+like($r->{content}, qr{<h1>luafcgid examples</h1>}, 'the examples\' index.lua, run by luafcgid');
+is($r->{headers}{'x-powered-by'}, 'luafcgid', 'answered by luafcgid');
+$r = $http->get("$url/hello.lua");
+is($r->{content}, "Hello from luafcgid!\n", 'hello.lua');
+$r = $http->get("$url/env.lua/extra/path?x=1");
+like($r->{content}, qr{PATH_INFO</th><td>/extra/path<}, 'env.lua: the snippet splits PATH_INFO');
+like($r->{content}, qr{SCRIPT_FILENAME</th><td>/usr/share/doc/luafcgid/examples/env.lua<}, 'and names the script');
+like($r->{content}, qr{REQUEST_ID</th><td>[0-9a-f]{32}<}, 'and passes the request id');
+is($http->get("$url/no-such-script.lua")->{status}, 404, 'a missing script: 404');
+
+# ---- log rotation through the service ------------------------------------
+
+SKIP: {
+    skip 'logrotate is not installed', 3 unless -x '/usr/sbin/logrotate';
+    ($rc, $out) = admin('/usr/sbin/logrotate', '-f', '-s', "$tmp/logrotate.state", '/etc/logrotate.d/luafcgid');
+    is($rc, 0, 'logrotate -f /etc/logrotate.d/luafcgid') or diag $out;
+    ok(-e '/var/log/luafcgid/luafcgid.log.1', 'the log was moved');
+    ok(wait_for(sub { slurp('/var/log/luafcgid/luafcgid.log') =~ /log reopened/ }, 10)
+       && (stat '/var/log/luafcgid/luafcgid.log')[4] == $uid,
+       'and the daemon writes a new one, made by logrotate for _luafcgid (USR1 through the init script)');
+}
+
+# ---- upgrade under load ---------------------------------------------------
+
+my $waited = wait_for(sub { waitpid($build_pid, WNOHANG) == $build_pid }, 240);
+my $build2_rc = $waited ? $? >> 8 : -1;
+$build_pid = undef if $waited;
+is($build2_rc, 0, 'the rebuilt package builds' . ($jit ? ' (pkg.luafcgid.luajit, nocheck)' : ' (nocheck)'))
+    or diag slurp("$tmp/v2.log");
+my $deb2 = one_deb("$tmp/v2");
+my $build2 = slurp(glob("$tmp/v2/luafcgid_*.build"));
+unlike($build2, qr/^All tests successful/m, 'with nocheck the build runs no test');
+SKIP: {
+    skip 'no rebuilt package', 12 unless $deb2;
+    ($rc, $out) = run('lintian', '--pedantic', '-I', '-E', glob("$tmp/v2/*.changes"));
+    is(join("\n", grep { !/^running with root privileges/ } split /\n/, $out), '', 'lintian: the rebuilt one is clean too');
+
+    # clients on hello.lua through nginx, each counting what it got right
+    my $stop = "$tmp/stop-load";
+    $clients = LFTest::start_clients(3, sub {
+        my ($c) = @_;
+        my $h = HTTP::Tiny->new(timeout => 20, keep_alive => 1);
+        my ($ok, $bad, $first) = (0, 0, '');
+        my $deadline = time + 120;
+        while (!-e $stop && time < $deadline && $ok + $bad < 200000) {
+            my $res = $h->get("$url/hello.lua");
+            if ($res->{status} == 200 && $res->{content} eq "Hello from luafcgid!\n") { $ok++ }
+            else { $bad++; $first ||= "$res->{status} $res->{content}" }
+            spew("$tmp/count$c", $ok + $bad) if ($ok + $bad) % 20 == 0;
+        }
+        $first =~ s/\s+/ /g;
+        return "$ok $bad $first";
+    });
+    my $count = sub { my $n = 0; $n += slurp("$tmp/count$_") || 0 for 1 .. 3; $n };
+    ok(wait_for(sub { $count->() >= 60 }, 30), 'the load runs');
+
+    $t0 = time;
+    ($rc, $out) = apt('install', $deb2);
+    is($rc, 0, 'apt-get install of the rebuilt package, under load') or diag $out;
+    note(sprintf 'upgrade: %.1f s', time - $t0);
+    like($out, qr/luafcgid now runs as pid \d+; pid $pid finishes its requests/, 'the postinst upgraded with USR2');
+    my ($new) = slurp($pidfile) =~ /(\d+)/;
+    ok($new && $new != $pid && alive($new), "a new daemon ($new) took over");
+    ok(wait_for(sub { !alive($pid) }, 70), 'the old one finished its requests and went');
+    is(readlink("/proc/$new/exe"), '/usr/sbin/luafcgid', 'the new one runs the installed binary');
+    my $before = $count->();
+    ok(wait_for(sub { $count->() >= $before + 60 }, 30), 'the load goes on through the new daemon');
+    spew($stop, '');
+    my @res = LFTest::wait_clients($clients, 60);
+    $clients = undef;
+    my ($ok, $bad) = (0, 0);
+    for (@res) { my ($o, $b, $why) = split / /, $_ // "0 1 the client did not finish", 3; $ok += $o; $bad += $b; diag "a failure: $why" if $b }
+    is($bad, 0, "no failed request across the upgrade ($ok answered)");
+    like(`dpkg-query -W -f '\${Version}' luafcgid`, qr/\+rebuild1$/, 'the rebuilt version is installed');
+    my $serving2 = LFTest::serving_pid($new);
+    if ($jit) {
+        like(`/usr/sbin/luafcgid -V`, qr/LuaJIT/, 'luafcgid -V: LuaJIT');
+        like(slurp("/proc/$serving2/maps"), qr/libluajit/, 'the serving process runs on LuaJIT');
+    } else {
+        pass('LuaJIT is not installed: the rebuilt package is Lua 5.1 again') for 1 .. 2;
+    }
+    $pid = $new;
+}
+
+# ---- remove, purge ---------------------------------------------------------
+
+kill 'QUIT', $nginx_pid;
+waitpid($nginx_pid, 0);
+$nginx_pid = undef;
+
+($rc, $out) = apt('remove', 'luafcgid');
+is($rc, 0, 'apt-get remove luafcgid') or diag $out;
+ok(wait_for(sub { !alive($pid) }, 70), 'the service stopped');
+ok(!-e '/run/luafcgid', 'the socket, pidfile and run directory are gone');
+ok(!-e '/usr/sbin/luafcgid', 'the binary is gone');
+ok(-e '/etc/luafcgid/luafcgid.conf', 'the config stays until purge');
+like(`dpkg-query -W -f '\${Status}' luafcgid`, qr/config-files/, 'the package is removed, its config kept');
+
+($rc, $out) = apt('purge', 'luafcgid');
+is($rc, 0, 'apt-get purge luafcgid') or diag $out;
+like(`dpkg-query -W -f '\${Status}' luafcgid 2>&1`, qr/not-installed|no packages found/i, 'the package is gone');
+ok(!-e $_, "$_ is gone") for qw(/etc/luafcgid /var/log/luafcgid /run/luafcgid /etc/nginx/snippets/luafcgid.conf);
+is(named_paths(), $named_before, 'no path named after luafcgid is left on the machine');
+is(state_diff($etc_before, etc_state(0)), '', '/etc is as it was, but for the system user');
+ok(defined getpwnam('_luafcgid'), 'the system user stays after purge, as policy says');
+my $owned = `find @trees -xdev -uid $uid 2>/dev/null | head -5`;
+is($owned, '', 'and owns nothing');
+is(packages(), $packages_before, 'the same packages are installed as before');
+
+restore_user();
+is(state_diff($etc_before, etc_state(1)), '', 'with the user it caused removed, /etc is as it was, users too');
+note(sprintf 'the whole test: %.0f s', time - $began);
+done_testing;
