@@ -44,6 +44,7 @@
 
 #include "luafcgid.h"
 #include "conf.h"
+#include "luawrap.h"
 #include "scriptfile.h"
 #include "slab.h"
 #include "state.h"
@@ -109,9 +110,7 @@ state_xpcall_handler(lua_State *L)
 {
     if (state_must_propagate(L, 1))
         return 1;
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    luawrap_call(L, 1);
     return 1;
 }
 
@@ -139,12 +138,8 @@ state_xpcall(lua_State *L)
 static int
 state_resume(lua_State *L)
 {
-    int n;
+    int n = luawrap_call(L, LUA_MULTRET);
 
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    n = lua_gettop(L);
     if (n >= 2 && !lua_toboolean(L, 1) && state_must_propagate(L, 2)) {
         lua_pushvalue(L, 2);
         return state_propagate(L);
@@ -248,9 +243,7 @@ state_wrap(lua_State *L)
     lua_setglobal(L, "xpcall");
 
     lua_getglobal(L, "coroutine");
-    lua_getfield(L, -1, "resume");
-    lua_pushcclosure(L, state_resume, 1);
-    lua_setfield(L, -2, "resume");
+    luawrap_field(L, -1, "resume", state_resume);
     lua_pop(L, 1);
 }
 
@@ -334,7 +327,7 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
         return NULL;
     }
     slab_init(&info->slab);
-    info->limit = (size_t)c->memory;
+    info->limit = c->memory;
     if ((L = lua_newstate(state_alloc, info)) == NULL) {
         snprintf(err, errlen, "cannot create a Lua state%s",
                  info->over ? ": memory limit too low" : "");

@@ -34,6 +34,7 @@
 #include <lauxlib.h>
 
 #include "cmodule.h"
+#include "luawrap.h"
 #include "metalock.h"
 #include "workdir.h"
 
@@ -77,9 +78,7 @@ cmodule_is_stdlib(const char *name)
 static int
 cmodule_loader(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    luawrap_call(L, 1);
     metalock_registry(L);
     return 1;
 }
@@ -141,9 +140,7 @@ cmodule_searcher(lua_State *L)
         }
     }
     is_lfs = strcmp(cmodule_entry(name), "lfs") == 0;
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    luawrap_call(L, 1);
     if (lua_iscfunction(L, -1))
         lua_pushcclosure(L, is_lfs ? cmodule_lfs_loader : cmodule_loader, 1);
     return 1;

@@ -179,10 +179,7 @@ iolib_fail(lua_State *L, const char *name, const char *why, int err)
 static int
 iolib_call_original(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return luawrap_call(L, LUA_MULTRET);
 }
 
 /* open(2) flags for the fopen MODE, without O_TRUNC: truncating waits
@@ -428,9 +425,9 @@ iolib_install(lua_State *L)
         lua_pop(L, 1);
         return;
     }
-    luawrap_field(L, "open", iolib_open);
-    luawrap_field(L, "tmpfile", iolib_open);
-    luawrap_field(L, "lines", iolib_lines);
+    luawrap_field(L, -1, "open", iolib_open);
+    luawrap_field(L, -1, "tmpfile", iolib_open);
+    luawrap_field(L, -1, "lines", iolib_lines);
     iolib_wrap_default(L, "input", "r");
     iolib_wrap_default(L, "output", "w");
     lua_pop(L, 1);

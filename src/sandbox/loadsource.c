@@ -21,6 +21,7 @@
 
 #include "loadsource.h"
 #include "iolib.h"
+#include "luawrap.h"
 
 #define CHUNK_REFUSED "binary chunks are not accepted"
 
@@ -180,10 +181,7 @@ loadsource_lua_loadstring(lua_State *L)
         lua_pushliteral(L, CHUNK_REFUSED);
         return 2;
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return luawrap_call(L, LUA_MULTRET);
 }
 
 /* The reader given to load, wrapped: its first piece must not be binary.
@@ -291,21 +289,12 @@ loadsource_searcher(lua_State *L)
     return 1;
 }
 
-/* Replace global NAME with F, the original as its upvalue. [-0, +0, m] */
-static void
-loadsource_replace(lua_State *L, const char *name, lua_CFunction f)
-{
-    lua_getglobal(L, name);
-    lua_pushcclosure(L, f, 1);
-    lua_setglobal(L, name);
-}
-
 /* After luaL_openlibs, in protected mode. [-0, +0, m] */
 void
 loadsource_install(lua_State *L)
 {
-    loadsource_replace(L, "load", loadsource_lua_load);
-    loadsource_replace(L, "loadstring", loadsource_lua_loadstring);
+    luawrap_field(L, LUA_GLOBALSINDEX, "load", loadsource_lua_load);
+    luawrap_field(L, LUA_GLOBALSINDEX, "loadstring", loadsource_lua_loadstring);
     lua_pushcfunction(L, loadsource_lua_loadfile);
     lua_setglobal(L, "loadfile");
     lua_pushcfunction(L, loadsource_lua_dofile);

@@ -40,6 +40,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "luawrap.h"
 #include "oslib.h"
 #include "osexec.h"
 
@@ -271,10 +272,7 @@ oslib_file_only(lua_State *L)
         return luaL_error(L, "%s without a file name is not available in luafcgid: "
                           "it would read the daemon's standard input",
                           lua_tostring(L, lua_upvalueindex(2)));
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return luawrap_call(L, LUA_MULTRET);
 }
 
 /* ---- installing ----------------------------------------------------------- */

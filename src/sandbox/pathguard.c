@@ -34,6 +34,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luawrap.h"
 #include "pathguard.h"
 
 static const char *const PATHGUARD_PROC[] = {
@@ -177,10 +178,7 @@ pathguard_writes(const char *mode)
 static int
 pathguard_call(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return luawrap_call(L, LUA_MULTRET);
 }
 
 /* Argument 1, when it is a file name, is checked; upvalue 2 says the

@@ -55,6 +55,7 @@
 
 #include "loadsource.h"
 #include "cmodule.h"
+#include "luawrap.h"
 #include "metalock.h"
 #include "pathguard.h"
 #include "sandbox.h"
@@ -79,33 +80,16 @@ sandbox_check(lua_State *L)
 static int
 sandbox_guarded(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    luawrap_call(L, LUA_MULTRET);
     sandbox_check(L);
     return lua_gettop(L);
-}
-
-/* Replace t[name] (t at IDX) with WRAP, the original its upvalue. [-0, +0, m] */
-static void
-sandbox_wrap(lua_State *L, int idx, const char *name, lua_CFunction wrap)
-{
-    if (idx < 0 && idx > LUA_REGISTRYINDEX)
-        idx = lua_gettop(L) + idx + 1;
-    lua_getfield(L, idx, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushcclosure(L, wrap, 1);
-    lua_setfield(L, idx, name);
 }
 
 /* Replace t[name] (t at IDX) with the guarded original. [-0, +0, m] */
 static void
 sandbox_guard(lua_State *L, int idx, const char *name)
 {
-    sandbox_wrap(L, idx, name, sandbox_guarded);
+    luawrap_field(L, idx, name, sandbox_guarded);
 }
 
 /* Set t[name] = nil for the table global GLOBAL, if there is one. [-0, +0, m] */
@@ -147,9 +131,7 @@ sandbox_getinfo(lua_State *L)
     luaL_pushresult(&b);
     if (lua_gettop(L) > at)
         lua_replace(L, at);     /* else it is in its place already */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    luawrap_call(L, 1);
     return 1;
 }
 
@@ -220,7 +202,7 @@ sandbox_install(lua_State *L)
     lua_setglobal(L, "newproxy");
     sandbox_keep_only(L, "debug", debug_keep);
     lua_getglobal(L, "debug");
-    sandbox_wrap(L, -1, "getinfo", sandbox_getinfo);
+    luawrap_field(L, -1, "getinfo", sandbox_getinfo);
     lua_pop(L, 1);
     sandbox_remove(L, "io", "popen");
     sandbox_remove(L, "package", "loadlib");

@@ -46,9 +46,7 @@ tablib_insert(lua_State *L)
         if (!(pos >= 1 && pos <= (lua_Number)n + 1))
             return luaL_argerror(L, 2, "position out of bounds");
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 0);
+    luawrap_call(L, 0);
     return 0;
 }
 
@@ -110,9 +108,7 @@ tablib_sort(lua_State *L)
         lua_pushcclosure(L, tablib_less, 1);
     }
     lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, 2, 0);
+    luawrap_call(L, 0);
     return 0;
 }
 
@@ -121,8 +117,8 @@ tablib_install(lua_State *L)
 {
     lua_getglobal(L, "table");
     if (lua_istable(L, -1)) {
-        luawrap_field(L, "insert", tablib_insert);
-        luawrap_field(L, "sort", tablib_sort);
+        luawrap_field(L, -1, "insert", tablib_insert);
+        luawrap_field(L, -1, "sort", tablib_sort);
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, tablib_unpack);

@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 
 #include "log.h"
+#include "luawrap.h"
 #include "workdir.h"
 
 /* The calling thread's struct workdir, when it has a directory of its own. */
@@ -146,23 +147,13 @@ workdir_chdir(lua_State *L)
         return 2;
     }
     d->moved = 1;
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return luawrap_call(L, LUA_MULTRET);
 }
 
 /* Wrap the chdir of the module table at IDX (lfs's). [-0, +0, m] */
 void
 workdir_wrap(lua_State *L, int idx)
 {
-    if (!lua_istable(L, idx))
-        return;
-    lua_getfield(L, idx, "chdir");
-    if (!lua_iscfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushcclosure(L, workdir_chdir, 1);
-    lua_setfield(L, idx < 0 ? idx - 1 : idx, "chdir");
+    if (lua_istable(L, idx))
+        luawrap_field(L, idx, "chdir", workdir_chdir);
 }

@@ -1,0 +1,34 @@
+/*
+ * luawrap.c: the one way a standard function is wrapped (the state's
+ * pcall and coroutine.resume, the sandbox's pieces).
+ *
+ * Each wrapper keeps what it replaces as its first upvalue and calls it,
+ * so wrappers installed one after the other (the open-file bound, then
+ * the path guard) chain instead of undoing each other.
+ */
+#include <lua.h>
+
+#include "luawrap.h"
+
+void
+luawrap_field(lua_State *L, int idx, const char *name, lua_CFunction f)
+{
+    if (idx < 0 && idx > LUA_REGISTRYINDEX)
+        idx = lua_gettop(L) + idx + 1;
+    lua_getfield(L, idx, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, idx, name);
+}
+
+int
+luawrap_call(lua_State *L, int nresults)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, nresults);
+    return lua_gettop(L);
+}

@@ -1,0 +1,17 @@
+/* luawrap.h: replacing a library function by a wrapper around it. */
+#ifndef LF_LUAWRAP_H
+#define LF_LUAWRAP_H
+
+#include <lua.h>
+
+/* t[NAME] = F, a closure whose upvalue 1 is the old t[NAME] (t at IDX);
+ * nothing when t[NAME] is not a function. [-0, +0, m] */
+void luawrap_field(lua_State *L, int idx, const char *name, lua_CFunction f);
+
+/* In a wrapper made so: calls the function it replaced (upvalue 1) with
+ * every value on the stack, which its NRESULTS results (LUA_MULTRET:
+ * all) replace; errors go on. How many values the stack then holds.
+ * [-n, +r, e] */
+int  luawrap_call(lua_State *L, int nresults);
+
+#endif
