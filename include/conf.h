@@ -52,14 +52,14 @@ struct conf {
     int             retries;
     int             jitter;
     int             client_timeout;
-    double          maxparams;
+    size_t          maxparams;
     int             timeout;
-    double          memory;
-    double          maxpost;
+    size_t          memory;
+    size_t          maxpost;
     int             showerrors;
     int             buffering;
-    double          headersize;
-    double          bodysize;
+    size_t          headersize;
+    size_t          bodysize;
     char           *headers;
     char           *handler;
     char           *httpstatus;
@@ -78,7 +78,7 @@ struct conf {
     char           *access_format;
     int             access_cpu;     /* access_log is set and access_format has %C */
     size_t          access_value_max;   /* a request value's cap in the line */
-    double          upload_memory;
+    size_t          upload_memory;
     char           *upload_dir;
     int             maxfields;
     struct conf_shared_list shared;

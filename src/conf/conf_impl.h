@@ -20,7 +20,7 @@ enum conf_type {
     CT_LISTEN,      /* unix socket paths and host:port, one or a list */
     CT_HEADERS,     /* "Name: value" lines */
     CT_INT,
-    CT_SIZE,        /* a byte count, may exceed INT_MAX */
+    CT_SIZE,        /* a byte count (size_t), may exceed INT_MAX */
     CT_BOOL,
     CT_MODE,        /* octal permissions */
     CT_LEVEL,       /* log level name */
@@ -29,6 +29,7 @@ enum conf_type {
 
 #define CF_LATER    0x1     /* not implemented yet: setting it is an error */
 #define CF_STRICT   0x2     /* a near miss of its name is an error, not a warning */
+#define CF_RESTART  0x4     /* a new value needs a restart; a SIGHUP keeps the running one */
 
 struct conf_key {
     const char     *name;

@@ -1,9 +1,10 @@
 /*
  * conf_keys.c: the keys of luafcgid.conf, as a table.
  *
- * The keys are a table of { name, type, offset, range }: adding a key is one
- * row. The same table lets req:config() read a value back, conf_free()
- * release the strings, and a reload tell which changed keys need a restart.
+ * The keys are a table of { name, type, offset, range, flags }: adding a
+ * key is one row. The same table lets req:config() read a value back,
+ * conf_free() release the strings, and a reload tell which changed keys
+ * need a restart (CF_RESTART).
  * How each value is checked and stored is conf_parse.c's concern; loading
  * the file and publishing snapshots is conf.c's.
  */
@@ -26,21 +27,21 @@
     { #name, type, offsetof(struct conf, name), min, max, flags }
 
 const struct conf_key conf_keys[] = {
-    K(listen,            CT_LISTEN,  0, 0, 0),
-    K(listen_mode,       CT_MODE,    0, 07777, 0),
-    K(listen_owner,      CT_TEXT,    0, 0, 0),
-    K(listen_group,      CT_TEXT,    0, 0, 0),
-    K(backlog,           CT_INT,     1, 65535, 0),
+    K(listen,            CT_LISTEN,  0, 0, CF_RESTART),
+    K(listen_mode,       CT_MODE,    0, 07777, CF_RESTART),
+    K(listen_owner,      CT_TEXT,    0, 0, CF_RESTART),
+    K(listen_group,      CT_TEXT,    0, 0, CF_RESTART),
+    K(backlog,           CT_INT,     1, 65535, CF_RESTART),
     K(keepalive_timeout, CT_INT,     0, 86400, 0),
     K(keepalive_max,     CT_INT,     0, 1000000, 0),
-    K(user,              CT_TEXT,    0, 0, 0),
-    K(group,             CT_TEXT,    0, 0, 0),
-    K(daemonize,         CT_BOOL,    0, 0, 0),
-    K(pidfile,           CT_PATH,    0, 0, 0),
+    K(user,              CT_TEXT,    0, 0, CF_RESTART),
+    K(group,             CT_TEXT,    0, 0, CF_RESTART),
+    K(daemonize,         CT_BOOL,    0, 0, CF_RESTART),
+    K(pidfile,           CT_PATH,    0, 0, CF_RESTART),
     K(logfile,           CT_PATH,    0, 0, 0),
     K(loglevel,          CT_LEVEL,   0, 0, 0),
     K(upgrade_timeout,   CT_INT,     1, 86400, 0),
-    K(workers,           CT_INT,     1, LF_MAX_WORKERS, 0),
+    K(workers,           CT_INT,     1, LF_MAX_WORKERS, CF_RESTART),
     K(states,            CT_INT,     1, LF_MAX_STATES, 0),
     K(clones,            CT_INT,     1, LF_MAX_STATES, 0),
     K(sweep,             CT_INT,     10, LF_MAX_SWEEP, 0),
@@ -78,12 +79,6 @@ const struct conf_key conf_keys[] = {
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
-
-/* Keys whose new value needs a restart rather than a SIGHUP. */
-static const char *const conf_restart_only[] = {
-    "listen", "listen_mode", "listen_owner", "listen_group", "backlog",
-    "user", "group", "daemonize", "pidfile", "workers"
-};
 
 const struct conf_key *
 conf_find_key(const char *name)
@@ -146,7 +141,7 @@ conf_push_value(lua_State *L, const struct conf *c, const char *name)
         lua_pushinteger(L, *(const int *)(const void *)field);
         break;
     case CT_SIZE:
-        lua_pushnumber(L, *(const double *)(const void *)field);
+        lua_pushnumber(L, (lua_Number)*(const size_t *)(const void *)field);
         break;
     case CT_BOOL:
         lua_pushboolean(L, *(const int *)(const void *)field);
@@ -230,11 +225,9 @@ conf_restart_keys(const struct conf *old, const struct conf *new_conf)
 {
     size_t i;
 
-    for (i = 0; i < sizeof(conf_restart_only) / sizeof(conf_restart_only[0]); i++) {
-        const struct conf_key *k = conf_find_key(conf_restart_only[i]);
-        if (k && !conf_same_value(old, new_conf, k))
-            return k->name;
-    }
+    for (i = 0; i < conf_nkeys; i++)
+        if ((conf_keys[i].flags & CF_RESTART) && !conf_same_value(old, new_conf, &conf_keys[i]))
+            return conf_keys[i].name;
     return NULL;
 }
 
@@ -248,12 +241,12 @@ conf_keep_restart(struct conf *new_conf, const struct conf *old)
 {
     size_t i;
 
-    for (i = 0; i < sizeof(conf_restart_only) / sizeof(conf_restart_only[0]); i++) {
-        const struct conf_key *k = conf_find_key(conf_restart_only[i]);
+    for (i = 0; i < conf_nkeys; i++) {
+        const struct conf_key *k = &conf_keys[i];
         const char *from;
         char *to, *s;
 
-        if (k == NULL)
+        if (!(k->flags & CF_RESTART))
             continue;
         from = (const char *)old + k->offset;
         to = (char *)new_conf + k->offset;

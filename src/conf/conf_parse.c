@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,7 +387,14 @@ conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, str
         *(int *)(void *)field = (int)d;
         return 0;
     case CT_SIZE:
-        return conf_parse_number(ctx, L, k, (double *)(void *)field);
+        if (conf_parse_number(ctx, L, k, &d) < 0)
+            return -1;
+        if (d > (double)SIZE_MAX) {
+            conf_error(ctx, k->name, "is more than this system can address");
+            return -1;
+        }
+        *(size_t *)(void *)field = (size_t)d;
+        return 0;
     case CT_BOOL:
         if (lua_type(L, -1) != LUA_TBOOLEAN) {
             conf_error(ctx, k->name, "must be true or false, not a %s", luaL_typename(L, -1));

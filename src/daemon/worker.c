@@ -168,7 +168,7 @@ worker_serve(struct worker *w, int fd)
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
     int keep, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
-    size_t maxparams = (size_t)c->maxparams, maxpost = (size_t)c->maxpost;
+    size_t maxparams = c->maxparams, maxpost = c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
 

@@ -70,7 +70,7 @@ body_defer(struct request *r)
     if (!body_length(r->vars.content_length, &want))
         return 0;
     r->body_want = want;
-    if (want <= (size_t)r->conf->upload_memory || want > (size_t)r->conf->maxpost)
+    if (want <= r->conf->upload_memory || want > r->conf->maxpost)
         return 0;       /* small, or for request_read_body to refuse */
     r->body_left = 1;
     return 1;
@@ -91,7 +91,7 @@ body_room(const struct request *r, size_t room)
 static long
 body_pull(struct request *r, size_t want, const char **why)
 {
-    size_t max = (size_t)r->conf->maxpost, room = body_room(r, want < BODY_CHUNK ? want : BODY_CHUNK);
+    size_t max = r->conf->maxpost, room = body_room(r, want < BODY_CHUNK ? want : BODY_CHUNK);
     int n;
 
     buf_reset(&r->post);
@@ -127,7 +127,7 @@ body_pull(struct request *r, size_t want, const char **why)
 int
 body_whole(struct request *r, const char **why)
 {
-    size_t max = (size_t)r->conf->maxpost;
+    size_t max = r->conf->maxpost;
 
     if (!r->body_left)
         goto kept;

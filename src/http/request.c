@@ -37,7 +37,7 @@ int
 request_init(struct request *r, int worker, struct pool *pool)
 {
     struct conf *c = conf_acquire();
-    size_t hs = (size_t)c->headersize, bs = (size_t)c->bodysize;
+    size_t hs = c->headersize, bs = c->bodysize;
     int rc = 0;
 
     memset(r, 0, sizeof(*r));
@@ -113,7 +113,7 @@ void
 request_idle(struct request *r)
 {
     struct conf *c = conf_acquire();
-    size_t bs = (size_t)c->bodysize;
+    size_t bs = c->bodysize;
 
     conf_release(c);
     buf_trim(&r->body, bs);

@@ -125,7 +125,7 @@ static int
 serve_read_body(struct request *r, char *why, size_t whylen)
 {
     const char *cl = r->vars.content_length;
-    size_t max = (size_t)r->conf->maxpost, want = r->body_want;
+    size_t max = r->conf->maxpost, want = r->body_want;
     int n;
 
     /* an unknown length (see body.c) is read to its end all the same,
@@ -384,7 +384,7 @@ serve_request(struct request *r)
     r->jitter = r->conf->jitter;
     buf_reset(&r->body);        /* sent; the next request starts empty */
     buf_reset(&r->post);
-    shrank = buf_shrink(&r->body, (size_t)r->conf->bodysize) | buf_shrink(&r->post, REQUEST_READ_CHUNK);
+    shrank = buf_shrink(&r->body, r->conf->bodysize) | buf_shrink(&r->post, REQUEST_READ_CHUNK);
     conf_release(r->conf);
     r->conf = NULL;
     r->script = NULL;

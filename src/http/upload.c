@@ -312,7 +312,7 @@ upload_data(void *ud, const char *p, size_t n)
     u->size += n;
     if (u->fd >= 0)
         return upload_write(u, p, n);
-    if (!u->is_file || u->size <= (size_t)u->r->conf->upload_memory)
+    if (!u->is_file || u->size <= u->r->conf->upload_memory)
         return upload_keep(u, p, n);
     if (upload_create(u) < 0 || upload_write(u, u->data, u->len) < 0)
         return -1;

@@ -164,7 +164,7 @@ state_arm(lua_State *L, const struct conf *c)
 {
     struct state_info *info = state_info(L);
 
-    info->limit = (size_t)c->memory;
+    info->limit = c->memory;
     info->over = STATE_OK;
     info->exiting = 0;
     info->held = 0;
