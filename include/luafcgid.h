@@ -107,6 +107,11 @@
  * serving. */
 #define LF_DEFAULT_UPGRADE_TIMEOUT 60           /* s */
 
+/* A serving process that leaves passes its kept connections on to the
+ * one that serves on (handover.c); while nobody reads them yet and the
+ * channel is full, it waits this long (ms) before closing them instead. */
+#define LF_HANDOVER_WAIT_MS     2000
+
 /* The scoreboard keeps this much of a running script's path. */
 #define LF_SCOREBOARD_PATH      256
 

@@ -41,6 +41,7 @@
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "forkguard.h"
+#include "handover.h"
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
@@ -194,6 +195,7 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;
@@ -205,6 +207,10 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             if ((logfile_main_reopen() | main_reopen_logs()) == 0)
                 log_notice("log reopened");
             break;
+        case SIGUSR2:
+            log_notice("another serving process takes over: stopping after the requests in flight, "
+                       "passing kept connections on to it");
+            return sig;
         default:
             log_notice("signal %d: stopping after the requests in flight", sig);
             return sig;
@@ -275,15 +281,17 @@ main_stop_bound(void)
 
 /* After TERM: refuse new clients, finish what was accepted. 0 when every
  * worker ended; -1 when the bound was hit and some still run (logged).
- * The supervisor has closed its copy of the socket and removed its path. */
+ * The supervisor has closed its copy of the socket and removed its path.
+ * After USR2 another serving process serves on the same sockets: kept
+ * connections are passed on to it (HAND_OVER), not closed. */
 static int
-main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch)
+main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch, int hand_over)
 {
     long long bound = main_stop_bound();
     struct dispatch_counts n;
     int busy;
 
-    dispatch_stop(dispatch);
+    dispatch_stop(dispatch, hand_over);
     listen_close(ls, c, 0);
     if ((busy = worker_wait(bound)) == 0)
         return 0;
@@ -335,7 +343,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     struct pool_limits limits;
     struct dispatch *dispatch;
     struct pool *pool;
-    int rc;
+    int rc, sig;
 
     fdlimit_raise(c->keepalive_max, c->workers, c->backlog);     /* warns when it may not fit */
     if (daemon_drop_privileges(c) < 0)
@@ -373,7 +381,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     status_init(pool, dispatch, supervise_restarts());
     serve_preload(pool, c);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
-        dispatch_stop(dispatch);
+        dispatch_stop(dispatch, 0);
         worker_join();
         housekeep_stop();
         dispatch_destroy(dispatch);
@@ -387,9 +395,9 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     supervise_ready();
     log_set_mirror(0);
 
-    main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
+    sig = main_signals(o->config, o->foreground || !c->daemonize, pool, dispatch);
 
-    if (main_stop(ls, c, dispatch) < 0) {
+    if (main_stop(ls, c, dispatch, sig == SIGUSR2) < 0) {
         worker_abandon();   /* workers still run: leave their memory alone */
         return 1;
     }
@@ -432,20 +440,27 @@ main_serve(struct conf *c, const struct options *o, struct listeners *ls)
 }
 
 /* The pidfile and the listening socket: locked and bound, or handed over
- * by the daemon this one upgrades (upgrade.c). 0, or -1 (logged). */
+ * by the daemon this one upgrades (upgrade.c), with the channel that
+ * passes kept connections on (handover.c; one of our own when there is
+ * none to take). 0, or -1 (logged). */
 static int
 main_open(const struct conf *c, struct listeners *ls, int *pidfd)
 {
     int rc;
 
-    if ((rc = upgrade_adopt(c, ls, pidfd)) != 0)
-        return rc > 0 ? listen_adopt(c, ls) : -1;
-    if ((*pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
-        return -1;
-    if (listen_open(c, ls) < 0) {
-        daemon_pidfile_remove(*pidfd, c->pidfile);
-        return -1;
+    if ((rc = upgrade_adopt(c, ls, pidfd)) != 0) {
+        if (rc < 0 || listen_adopt(c, ls) < 0)
+            return -1;
+    } else {
+        if ((*pidfd = daemon_pidfile_lock(c->pidfile, c)) < 0)
+            return -1;
+        if (listen_open(c, ls) < 0) {
+            daemon_pidfile_remove(*pidfd, c->pidfile);
+            return -1;
+        }
     }
+    if (handover_adopt() != 1)
+        handover_open();    /* without it (logged), kept connections close on USR2 */
     return 0;
 }
 

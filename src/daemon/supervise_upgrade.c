@@ -8,7 +8,9 @@
  * is passed on to it once it serves, since it may have read the config
  * before. Once the new binary serves, this supervisor stops its serving
  * process as on TERM and exits, leaving the socket file and the pidfile to
- * the new one. A stop signal meanwhile gives the upgrade up and stops this
+ * the new one; with USR2 rather than TERM when the new one took the
+ * channel for kept connections, so that they are passed on to it, not
+ * closed (handover.c). A stop signal meanwhile gives the upgrade up and stops this
  * daemon; a new binary that fails leaves this one serving on.
  */
 #include <signal.h>
@@ -93,7 +95,10 @@ supervise_upgrade(const struct conf *c, int pidfd, const sigset_t *set, struct l
     case UPGRADE_DONE:
         supervise_pass_hup(newpid);
         listen_close(ls, c, 0);    /* the new one holds them open */
-        supervise_stop(SIGTERM, c, ls, 0);
+        /* USR2 to the serving process: stop as on TERM, but pass the kept
+         * connections on to the new one (handover.c) rather than close
+         * them while nginx may be writing a request on one */
+        supervise_stop(upgrade_passes_connections() ? SIGUSR2 : SIGTERM, c, ls, 0);
         return SUPERVISE_HANDED_OVER;
     case UPGRADE_STOP:
         supervise_stop(sig, c, ls, 0);

@@ -15,7 +15,11 @@
  * is never closed: no client is refused. The old supervisor then stops its
  * serving process as TERM does (no new connections, every accepted
  * request finished) and exits without removing the socket or the pidfile,
- * which are the new one's now.
+ * which are the new one's now. The channel that passes kept connections
+ * on (handover.c) is handed down the same way (LUAFCGID_HANDOVER); a new
+ * binary that took it says so with its pid ("PID handover"), and the old
+ * serving process is then stopped with USR2 rather than TERM: it passes
+ * its kept connections on instead of closing them under the web server.
  *
  * If the new binary cannot start (exec fails, a bad config, a preload that
  * fails, `listen` changed, upgrade_timeout s pass), the pipe closes
@@ -40,6 +44,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "daemon.h"
+#include "handover.h"
 #include "listen.h"
 #include "log.h"
 #include "monoclock.h"
@@ -55,7 +60,8 @@ static struct {
     int     foreground;
     int     ready_fd;
     int     disowned;   /* a new one the running one gave up on */
-} up = { "", 0, -1, 0 };
+    int     passes;     /* the new one took the channel for kept connections */
+} up = { "", 0, -1, 0, 0 };
 
 /* At start-up: the binary's path (what USR2 will run, whatever is there
  * then) and the config's, absolute, since the daemon runs from "/". */
@@ -196,13 +202,15 @@ upgrade_owns(void)
     return up.ready_fd < 0 && !up.disowned;
 }
 
-/* The new binary serves: tell the running one (our pid). -1 when it is
- * no longer listening (it gave up on us: the caller stops). */
+/* The new binary serves: tell the running one (our pid, and "handover"
+ * when we took the channel its kept connections come by, so it passes
+ * them on rather than closing them). -1 when it is no longer listening
+ * (it gave up on us: the caller stops). */
 int
 upgrade_notify(void)
 {
-    char msg[32];
-    int n = snprintf(msg, sizeof(msg), "%ld\n", (long)getpid());
+    char msg[48];
+    int n = snprintf(msg, sizeof(msg), "%ld%s\n", (long)getpid(), handover_adopted() ? " handover" : "");
     ssize_t w = write(up.ready_fd, msg, (size_t)n);
 
     close(up.ready_fd);
@@ -235,6 +243,8 @@ upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char
         log_syserr("upgrade: cannot hand over the descriptors");
         _exit(127);
     }
+    if (handover_export() < 0)      /* it makes its own; ours close */
+        log_syswarn("upgrade: cannot hand over the channel for kept connections");
     if (efd >= 0 && dup2(efd, STDERR_FILENO) < 0)
         log_syswarn("upgrade: cannot pass the new binary's messages on");
     signal(SIGCHLD, SIG_DFL);
@@ -326,19 +336,32 @@ upgrade_pass_messages(int efd)
     return efd;
 }
 
-/* Read the new supervisor's pid from RFD (readable); 0 when it closed. */
+/* Read the new supervisor's pid from RFD (readable); 0 when it closed.
+ * up.passes: it says it takes our kept connections. */
 static long
 upgrade_read_pid(int rfd)
 {
-    char buf[32];
+    char buf[48], *end;
     ssize_t n;
+    long pid;
 
     while ((n = read(rfd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
         ;
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    return strtol(buf, NULL, 10);
+    pid = strtol(buf, &end, 10);
+    up.passes = strncmp(end, " handover\n", 10) == 0;
+    return pid;
+}
+
+/* After UPGRADE_DONE: does the new binary take the kept connections
+ * (handover.c)? Then the serving process passes them on as it stops
+ * (USR2); else it closes them (TERM), as an older build expects. */
+int
+upgrade_passes_connections(void)
+{
+    return up.passes;
 }
 
 /* Is NEWPID, read from the pipe, the new binary started as GROUP? It runs
@@ -418,6 +441,7 @@ upgrade_run(const struct listeners *ls, int pidfd, int seconds, const sigset_t *
     long got;
     int rfd, efd, s, status = -1, foreign = 0;
 
+    up.passes = 0;
     log_notice("upgrade: starting %s", upgrade_exe());
     if ((pid = upgrade_spawn(ls, pidfd, &rfd, &efd)) < 0)
         return UPGRADE_FAILED;

@@ -16,6 +16,7 @@ int  upgrade_adopt(const struct conf *c, struct listeners *ls, int *pidfd);
 int  upgrade_pending(void);
 int  upgrade_owns(void);
 int  upgrade_notify(void);
+int  upgrade_passes_connections(void);
 int  upgrade_run(const struct listeners *ls, int pidfd, int seconds, const sigset_t *set, int *sig,
                  int (*on_signal)(int sig), int (*on_child)(pid_t pid, int status), pid_t *newpid);
 

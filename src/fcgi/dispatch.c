@@ -62,6 +62,7 @@
 #include "counters.h"
 #include "dispatch.h"
 #include "dispatch_impl.h"
+#include "handover.h"
 #include "log.h"
 #include "monoclock.h"
 
@@ -78,6 +79,7 @@ dispatch_new(const struct listeners *ls)
     d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
     d->new_max = LF_DEFAULT_BACKLOG;
+    d->inbox = handover_inbox();
     if (pipe(d->wake) < 0) {
         log_syserr("dispatcher: pipe");
         free(d);
@@ -197,10 +199,11 @@ dispatch_parked_remove(struct dispatch *d, int i)
     d->nparked--;
 }
 
-/* Append FD to the parked set; lock held. Only appends happen outside the
- * leader, so the leader's poll set stays a prefix of the parked array. */
-void
-dispatch_parked_add(struct dispatch *d, int fd, int kept)
+/* Append FD to the parked set, idle since SINCE (ms); lock held. Only
+ * appends happen outside the leader, so the leader's poll set stays a
+ * prefix of the parked array. */
+static void
+dispatch_parked_keep(struct dispatch *d, int fd, int kept, long long since)
 {
     if (d->nparked == d->parked_cap) {
         int cap = d->parked_cap ? d->parked_cap * 2 : 64;
@@ -215,23 +218,60 @@ dispatch_parked_add(struct dispatch *d, int fd, int kept)
     }
     d->parked[d->nparked].fd = fd;
     d->parked[d->nparked].kept = kept;
-    d->parked[d->nparked].since = monoclock_ms();
+    d->parked[d->nparked].since = since;
     d->nparked++;
     d->nkept += kept;
 }
 
-/* A worker is done with a kept connection: watch it for the next request. */
+/* Append FD, idle from now; lock held. */
+void
+dispatch_parked_add(struct dispatch *d, int fd, int kept)
+{
+    dispatch_parked_keep(d, fd, kept, monoclock_ms());
+}
+
+/* A worker is done with a kept connection: watch it for the next request.
+ * Stopping, it is passed on to the serving process that takes over
+ * (USR2), or closed right after its answer. */
 void
 dispatch_park(struct dispatch *d, int fd)
 {
+    struct handover_conn c;
+    int stopping, pass;
+
     pthread_mutex_lock(&d->lock);
-    if (d->stopping)
-        close(fd);
-    else {
+    stopping = d->stopping;
+    pass = d->hand_over;
+    if (!stopping) {
         dispatch_parked_add(d, fd, 1);
         dispatch_wake_leader(d);
     }
     pthread_mutex_unlock(&d->lock);
+    if (!stopping)
+        return;
+    c.fd = fd;
+    c.kept = 1;
+    c.since = monoclock_ms();
+    if (!pass || handover_send(&c, 1) != 1)
+        close(fd);
+}
+
+/* Connections another serving process passed on as it left: parked as
+ * they were, kept or new, idle since when they were; lock held (the
+ * receive does not block). */
+static void
+dispatch_take_over(struct dispatch *d)
+{
+    struct handover_conn c[HANDOVER_BATCH];
+    int i, n, rounds, taken = 0;
+
+    for (rounds = 0; rounds < DISPATCH_TAKE_BURST && (n = handover_recv(c, HANDOVER_BATCH)) > 0; rounds++) {
+        for (i = 0; i < n; i++)
+            dispatch_parked_keep(d, c[i].fd, c[i].kept, c[i].since);
+        taken += n;
+    }
+    if (taken > 0)
+        log_info("hand-over: took %d connection%s passed on", taken, taken == 1 ? "" : "s");
 }
 
 /* Build the poll set: wake pipe, listening sockets, parked connections. */
@@ -256,6 +296,7 @@ dispatch_poll_set(struct dispatch *d, long long now)
     for (k = 0; k < d->listen.n; k++)
         d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ||
                             d->listen_paused ? -1 : d->listen.fd[k];
+    d->pfds[DISPATCH_INBOX_AT(d)].fd = d->stopping ? -1 : d->inbox;
     for (i = at; i < n; i++)
         d->pfds[i].fd = d->parked[i - at].fd;
     for (i = 0; i < n; i++) {
@@ -324,6 +365,8 @@ dispatch_collect(struct dispatch *d, int n)
     for (k = 0; k < d->listen.n && k + 1 < n; k++)
         if (d->pfds[1 + k].revents)
             dispatch_accept_from(d, k, DISPATCH_ACCEPT_BURST);
+    if (DISPATCH_INBOX_AT(d) < n && d->pfds[DISPATCH_INBOX_AT(d)].revents)
+        dispatch_take_over(d);
     dispatch_fd_report(d, ratelog_flush(&d->fd_failed, now, LF_FD_REPORT_MS));
     /* past keepalive_max the oldest kept connections go */
     for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
@@ -483,23 +526,73 @@ dispatch_next(struct dispatch *d, int idle_ms)
     return fd;
 }
 
-/* Stop: on return the listening socket is no longer watched, and will not
- * be again, so the caller may close it. Workers finish what was accepted. */
-void
-dispatch_stop(struct dispatch *d)
+/* Pass the N parked connections P on to the serving process that takes
+ * over, in messages of HANDOVER_BATCH; after a failure (logged) the rest
+ * are closed. No lock: they are no longer in the parked set. */
+static void
+dispatch_pass_on(const struct parked *p, int n)
 {
+    struct handover_conn c[HANDOVER_BATCH];
+    int i, j, k, got, sent = 0, closed = 0;
+
+    for (i = 0; i < n; i += k) {
+        k = n - i < HANDOVER_BATCH ? n - i : HANDOVER_BATCH;
+        for (j = 0; j < k; j++) {
+            c[j].fd = p[i + j].fd;
+            c[j].kept = p[i + j].kept;
+            c[j].since = p[i + j].since;
+        }
+        got = closed == 0 ? handover_send(c, k) : 0;
+        for (j = got; j < k; j++)
+            close(c[j].fd);
+        sent += got;
+        closed += k - got;
+    }
+    log_info("stopping: %d idle connections passed on to the serving process that takes over%s",
+             sent, closed ? ", the others closed" : "");
+}
+
+/*
+ * Stop: on return the listening socket is no longer watched, and will not
+ * be again, so the caller may close it. Workers finish what was accepted.
+ * HAND_OVER (USR2: another serving process takes over the listening
+ * sockets): the backlog is left to it, and the parked connections are
+ * passed on to it, as are kept ones once their answer ends (dispatch_park);
+ * otherwise what waits in the backlog is accepted and served here.
+ */
+void
+dispatch_stop(struct dispatch *d, int hand_over)
+{
+    struct parked *passing = NULL;
+    int npassing = 0;
+
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
+    d->hand_over = hand_over && d->inbox >= 0;
     d->woken = 0;
     dispatch_wake_leader(d);
     pthread_cond_broadcast(&d->cond);
     pthread_cond_broadcast(&d->service_cond);
     while (d->polling)      /* the wake-up ends its poll() at once */
         pthread_cond_wait(&d->polled, &d->lock);
-    /* no one watches the socket now; take what connected before the stop */
-    d->accept_resume = 0;
-    dispatch_accept(d, DISPATCH_STOP_BURST);
-    dispatch_stop_leftover(d);
+    if (d->hand_over) {
+        /* nobody adds to the parked set now (dispatch_park passes them on) */
+        passing = d->parked;
+        npassing = d->nparked;
+        d->parked = NULL;
+        d->nparked = d->parked_cap = d->nkept = 0;
+    } else {
+        /* no one watches the socket now; take what connected before the stop */
+        d->accept_resume = 0;
+        dispatch_accept(d, DISPATCH_STOP_BURST);
+        dispatch_stop_leftover(d);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (passing != NULL) {
+        dispatch_pass_on(passing, npassing);
+        free(passing);
+    }
+    pthread_mutex_lock(&d->lock);
     d->listen_done = 1;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);

@@ -43,10 +43,12 @@ struct dispatch {
     pthread_mutex_t lock;
     pthread_cond_t  cond;       /* followers: work is ready, or no leader */
     struct listeners listen;    /* pfds[1 .. listen.n], parked ones after */
+    int             inbox;      /* connections passed on to us (handover.c); -1 */
     int             wake[2];    /* to the leader: parked set changed, stop */
     int             leader;
     int             followers;
     int             stopping;
+    int             hand_over;  /* stopping: pass kept connections on (USR2) */
     int             listen_done;    /* stopping: the backlog was accepted */
     int             drained;    /* stopping: parked connections sorted out */
     int             polling;    /* the leader is in poll() without the lock */
@@ -88,8 +90,10 @@ struct dispatch {
 };
 
 /* Where the parked connections start in the poll set: after the wake
- * pipe and the listening sockets. */
-#define DISPATCH_PARKED_AT(d) (1 + (d)->listen.n)
+ * pipe, the listening sockets and the hand-over inbox. */
+#define DISPATCH_INBOX_AT(d)  (1 + (d)->listen.n)
+#define DISPATCH_PARKED_AT(d) (2 + (d)->listen.n)
+#define DISPATCH_TAKE_BURST   16    /* hand-over messages taken per wake-up */
 
 /* The service thread leads (no worker is free) and new_max new
  * connections wait for a worker: leave the rest in the backlog, so a stuck

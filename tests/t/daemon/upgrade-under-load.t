@@ -1,0 +1,120 @@
+# USR2 and HUP under a POST and GET load through nginx with kept
+# connections (keepalive 8, fastcgi_keep_conn on): ten upgrades and ten
+# reloads, and not one request fails, by nginx's error log and by the
+# client's own count. nginx never retries a POST whose connection closed
+# under it, so this holds only if no kept connection is closed while nginx
+# may be writing a request on it: the old serving process passes its kept
+# connections on to the new one instead of closing them.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use POSIX ();
+use Time::HiRes qw(time);
+use LFTest qw(wait_for slurp spew alive);
+
+plan skip_all => 'nginx is not installed' unless -x LFTest::nginx_binary();
+plan skip_all => 'wrk is not installed' unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
+
+my $ROUNDS = 10;
+
+sub rounds {
+    my ($label, %env) = @_;
+    local @ENV{keys %env} = values %env;
+    my $t = LFTest->new(conf => { workers => 4, states => 8 }, scripts => {
+        'p.lua' => "function main(env, req) local b = req:read() or '' req:puts('ok ', env.REQUEST_METHOD, ' ', #b) end\n",
+    });
+    my $reports = $t->dir . '/tsan';
+    local $ENV{TSAN_OPTIONS} = "halt_on_error=0 log_path=$reports suppressions=" . LFTest::top() . '/tests/tsan.supp';
+    $t->start;
+    my $port = $t->start_nginx(keepalive => 8);
+    my $dir = $t->dir;
+
+    # wrk, 16 connections, every other request a POST of 1000 bytes; each
+    # answer is checked, and the bad ones counted over all threads
+    spew("$dir/mix.lua", <<~'LUA');
+    local threads = {}
+    function setup(thread) table.insert(threads, thread) end
+    function init(args) bad = 0 n = 0 end
+    local body = string.rep('x', 1000)
+    function request()
+      n = n + 1
+      if n % 2 == 0 then
+        return wrk.format('POST', '/p.lua', { ['Content-Type'] = 'application/octet-stream' }, body)
+      end
+      return wrk.format('GET', '/p.lua')
+    end
+    function response(status, headers, b)
+      if status ~= 200 or not (b == 'ok POST 1000' or b == 'ok GET 0') then bad = bad + 1 end
+    end
+    function done(summary, latency, requests)
+      local total = 0
+      for _, th in ipairs(threads) do total = total + th:get('bad') end
+      io.write(string.format('checked: %d requests, %d bad answers\n', summary.requests, total))
+    end
+    LUA
+    my $wrk = fork // die "fork: $!";
+    if ($wrk == 0) {
+        open(STDOUT, '>', "$dir/wrk.out");
+        open(STDERR, '>&', \*STDOUT);
+        exec('wrk', '-t2', '-c16', '-d120s', '-s', "$dir/mix.lua", "http://127.0.0.1:$port/p.lua") or POSIX::_exit(127);
+    }
+    LFTest::track($wrk, 'wrk');
+    ok(wait_for(sub { slurp("/proc/$wrk/comm") =~ /^wrk/ }, 5), "$label: the load runs");
+
+    my ($upgraded, $reloaded) = (0, 0);
+    my $pid = $t->pid;
+    for my $round (1 .. $ROUNDS) {
+        # a reload that changes what it may: states, and the limits on kept connections
+        $t->write_conf(states => 6 + $round % 3);
+        my $before = () = $t->log =~ /\] reloaded /g;
+        kill 'HUP', $pid;
+        $reloaded++ if wait_for(sub { (() = $t->log =~ /\] reloaded /g) > $before }, 20);
+        # an upgrade to the same build
+        $before = () = $t->log =~ /the new binary serves as pid/g;
+        kill 'USR2', $pid;
+        next unless wait_for(sub { (() = $t->log =~ /the new binary serves as pid/g) > $before }, 60);
+        my ($new) = ($t->log =~ /the new binary serves as pid (\d+)/g)[-1];
+        LFTest::track($new, 'luafcgid (upgraded)');
+        # the old supervisor exits by itself once its serving process drained
+        # (the first is this test's child; the others are not)
+        $upgraded++ if wait_for(sub { waitpid($pid, POSIX::WNOHANG()); !alive($pid) }, 60);
+        LFTest::untrack($pid);
+        $pid = $t->{pid} = $new;
+    }
+    is($reloaded, $ROUNDS, "$label: $ROUNDS reloads under load");
+    is($upgraded, $ROUNDS, "$label: $ROUNDS upgrades under load, each old daemon drained and exited");
+    is(scalar(() = $t->log =~ /stopped; the new binary serves on/g), $ROUNDS, "$label: each said so");
+    kill 'INT', $wrk;
+    waitpid($wrk, 0);
+    LFTest::untrack($wrk);
+    my $out = slurp("$dir/wrk.out");
+    my ($requests, $bad) = $out =~ /checked: (\d+) requests, (\d+) bad answers/;
+    diag($out =~ /(\d+ requests in [\d.]+\w+)/ ? "$label: wrk: $1" : "$label: wrk: $out");
+    ok($requests && $requests > 1000, "$label: the client made requests throughout (" . ($requests // 0) . ')');
+    is($bad, 0, "$label: the client got a right answer to every one");
+    unlike($out, qr/Socket errors|Non-2xx/, "$label: and no socket error or other status");
+    my @errors = grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, slurp("$dir/nginx/error.log");
+    is(scalar @errors, 0, "$label: nginx logged no upstream error") or diag(join("\n", @errors[0 .. ($#errors < 4 ? $#errors : 4)]));
+    like($t->log, qr/idle connections? passed on to the serving process that takes over/, "$label: kept connections were passed on");
+    my @ours = grep { /\[(error|crit)\]/ } split /\n/, $t->log;
+    is(scalar @ours, 0, "$label: luafcgid logged no error") or diag(join("\n", @ours[0 .. ($#ours < 4 ? $#ours : 4)]));
+
+    $t->stop_nginx;
+    kill 'TERM', $pid;
+    ok(wait_for(sub { !alive($pid) }, 30), "$label: the last one stops with TERM");
+    LFTest::untrack($pid);
+    $t->{pid} = undef;
+    return unless %env;
+    my $text = join('', map { slurp($_) } glob("$reports.*"));
+    is(scalar(() = $text =~ /WARNING: ThreadSanitizer/g), 0, "$label: no ThreadSanitizer report")
+        or diag(substr($text, 0, 6000));
+}
+
+rounds('plain build');
+SKIP: {
+    skip 'no ThreadSanitizer build (LUAFCGID_TSAN)', 12 unless $ENV{LUAFCGID_TSAN} && -x $ENV{LUAFCGID_TSAN};
+    rounds('TSan build', LUAFCGID => $ENV{LUAFCGID_TSAN});
+}
+done_testing;
