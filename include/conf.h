@@ -91,8 +91,8 @@ const char  *conf_restart_keys(const struct conf *old, const struct conf *new_co
 int          conf_keep_restart(struct conf *new_conf, const struct conf *old);
 const char  *conf_log_target(const struct conf *c, int foreground);
 int          conf_log_changed(const struct conf *old, const struct conf *c);
-uid_t        conf_user_uid(const struct conf *c);
-gid_t        conf_group_gid(const struct conf *c);
+uid_t        conf_uid(const char *name);
+gid_t        conf_gid(const char *name);
 
 void         conf_publish(struct conf *c);
 struct conf *conf_acquire(void);

@@ -40,8 +40,7 @@ int  log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) LF_PRINTF(2, 3);
 void log_vmsg(int level, int errnum, const char *fmt, va_list ap);
 void log_data(int level, const char *data, size_t len, const char *fmt, ...) LF_PRINTF(4, 5);
-void log_syserr(const char *fmt, ...) LF_PRINTF(1, 2);
-void log_syswarn(const char *fmt, ...) LF_PRINTF(1, 2);
+void log_sys(int level, const char *fmt, ...) LF_PRINTF(2, 3);
 void fatal(const char *fmt, ...) LF_PRINTF(1, 2) LF_NORETURN;
 
 #define log_err(...)    log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
@@ -49,5 +48,7 @@ void fatal(const char *fmt, ...) LF_PRINTF(1, 2) LF_NORETURN;
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...)   log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...)  log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_syserr(...) log_sys(LOG_LEVEL_ERR, __VA_ARGS__)     /* with errno's text */
+#define log_syswarn(...) log_sys(LOG_LEVEL_WARN, __VA_ARGS__)
 
 #endif

@@ -35,59 +35,6 @@
 #include "log.h"
 
 #define CONF_INSTRUCTION_BUDGET 10000000
-#define CONF_UNSET (-1)
-
-static int
-conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
-{
-    if ((c->listen.items = calloc(2, sizeof(char *))) != NULL &&
-        (c->listen.items[0] = conf_strdup(ctx, "listen", LF_DEFAULT_LISTEN, strlen(LF_DEFAULT_LISTEN))) != NULL)
-        c->listen.count = 1;
-    c->pidfile = conf_strdup(ctx, "pidfile", LF_DEFAULT_PIDFILE, strlen(LF_DEFAULT_PIDFILE));
-    c->headers = conf_strdup(ctx, "headers", LF_DEFAULT_HEADERS, strlen(LF_DEFAULT_HEADERS));
-    c->handler = conf_strdup(ctx, "handler", LF_DEFAULT_HANDLER, strlen(LF_DEFAULT_HANDLER));
-    c->httpstatus = conf_strdup(ctx, "httpstatus", LF_DEFAULT_HTTPSTATUS, strlen(LF_DEFAULT_HTTPSTATUS));
-    c->contenttype = conf_strdup(ctx, "contenttype", LF_DEFAULT_CONTENTTYPE, strlen(LF_DEFAULT_CONTENTTYPE));
-    c->ping_response = conf_strdup(ctx, "ping_response", LF_DEFAULT_PING_RESPONSE,
-                                   strlen(LF_DEFAULT_PING_RESPONSE));
-    c->access_format = conf_strdup(ctx, "access_format", LF_DEFAULT_ACCESS_FORMAT,
-                                   strlen(LF_DEFAULT_ACCESS_FORMAT));
-    c->extensions.items = calloc(2, sizeof(char *));
-    if (c->extensions.items)
-        c->extensions.items[0] = conf_strdup(ctx, "extensions", LF_DEFAULT_EXTENSION,
-                                             strlen(LF_DEFAULT_EXTENSION));
-    if (!c->listen.count || !c->pidfile || !c->headers || !c->handler ||
-        !c->httpstatus || !c->contenttype || !c->ping_response || !c->access_format ||
-        !c->extensions.items || !c->extensions.items[0]) {
-        conf_error(ctx, NULL, "out of memory");
-        return -1;
-    }
-    c->extensions.count = 1;
-    c->listen_mode = LF_DEFAULT_LISTEN_MODE;
-    c->backlog = LF_DEFAULT_BACKLOG;
-    c->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
-    c->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
-    c->daemonize = 1;
-    c->loglevel = log_level_parse(LF_DEFAULT_LOGLEVEL);
-    c->workers = LF_DEFAULT_WORKERS;
-    c->states = CONF_UNSET;
-    c->clones = CONF_UNSET;
-    c->sweep = LF_DEFAULT_SWEEP;
-    c->retries = LF_DEFAULT_RETRIES;
-    c->jitter = LF_DEFAULT_JITTER;
-    c->timeout = LF_DEFAULT_TIMEOUT;
-    c->memory = LF_DEFAULT_MEMORY;
-    c->maxpost = LF_DEFAULT_MAXPOST;
-    c->client_timeout = LF_DEFAULT_CLIENT_TIMEOUT;
-    c->upgrade_timeout = LF_DEFAULT_UPGRADE_TIMEOUT;
-    c->maxparams = LF_DEFAULT_MAXPARAMS;
-    c->buffering = 1;
-    c->upload_memory = LF_DEFAULT_UPLOAD_MEMORY;
-    c->maxfields = LF_DEFAULT_MAXFIELDS;
-    c->headersize = LF_DEFAULT_HEADERSIZE;
-    c->bodysize = LF_DEFAULT_BODYSIZE;
-    return 0;
-}
 
 /* The one check across keys, after every key is read. */
 static int
@@ -364,20 +311,21 @@ conf_log_changed(const struct conf *old, const struct conf *c)
            (c->logfile && strcmp(old->logfile, c->logfile) != 0) || old->loglevel != c->loglevel;
 }
 
-/* The uid of `user`, or (uid_t)-1 when unset or unknown. */
+/* The uid of the user NAME a key gives (`user`, `listen_owner`), or
+ * (uid_t)-1 when NAME is NULL or no such user. */
 uid_t
-conf_user_uid(const struct conf *c)
+conf_uid(const char *name)
 {
-    const struct passwd *pw = c != NULL && c->user != NULL ? getpwnam(c->user) : NULL;
+    const struct passwd *pw = name != NULL ? getpwnam(name) : NULL;
 
     return pw != NULL ? pw->pw_uid : (uid_t)-1;
 }
 
-/* The gid of `group`, or (gid_t)-1 when unset or unknown. */
+/* The gid of the group NAME, or (gid_t)-1 when NAME is NULL or unknown. */
 gid_t
-conf_group_gid(const struct conf *c)
+conf_gid(const char *name)
 {
-    const struct group *gr = c != NULL && c->group != NULL ? getgrnam(c->group) : NULL;
+    const struct group *gr = name != NULL ? getgrnam(name) : NULL;
 
     return gr != NULL ? gr->gr_gid : (gid_t)-1;
 }

@@ -37,7 +37,11 @@ struct conf_key {
     size_t          offset;
     double          min, max;
     int             flags;
+    const char     *text;       /* a string, list (one item) or level key's default */
+    double          num;        /* a number or boolean key's default */
 };
+
+#define CONF_UNSET (-1)     /* states, clones: worked out from workers (conf_check) */
 
 /* What one load is doing: the file, its directory, where errors go. */
 struct conf_ctx {
@@ -55,6 +59,7 @@ void conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
 char *conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n);
 const struct conf_key *conf_find_key(const char *name);
 int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c);
+int  conf_set_defaults(struct conf_ctx *ctx, struct conf *c);
 void conf_free_fields(struct conf *c);
 void conf_strlist_free(struct strlist *l);
 

@@ -1,10 +1,10 @@
 /*
  * conf_keys.c: the keys of luafcgid.conf, as a table.
  *
- * The keys are a table of { name, type, offset, range, flags }: adding a
- * key is one row. The same table lets req:config() read a value back,
- * conf_free() release the strings, and a reload tell which changed keys
- * need a restart (CF_RESTART).
+ * The keys are a table of { name, type, offset, range, flags, default }:
+ * adding a key is one row. The same table sets the defaults, lets
+ * req:config() read a value back, conf_free() release the strings, and a
+ * reload tell which changed keys need a restart (CF_RESTART).
  * How each value is checked and stored is conf_parse.c's concern; loading
  * the file and publishing snapshots is conf.c's.
  */
@@ -23,59 +23,63 @@
 #include "conf_impl.h"
 #include "log.h"
 
-#define K(name, type, min, max, flags) \
-    { #name, type, offsetof(struct conf, name), min, max, flags }
+/* A number key (int, size, boolean, mode): its range and default. */
+#define K(name, type, min, max, flags, def) \
+    { #name, type, offsetof(struct conf, name), min, max, flags, NULL, def }
+/* A string key (text, path, list, level): its default, or NULL for none. */
+#define S(name, type, flags, def) \
+    { #name, type, offsetof(struct conf, name), 0, 0, flags, def, 0 }
 
 const struct conf_key conf_keys[] = {
-    K(listen,            CT_LISTEN,  0, 0, CF_RESTART),
-    K(listen_mode,       CT_MODE,    0, 07777, CF_RESTART),
-    K(listen_owner,      CT_TEXT,    0, 0, CF_RESTART),
-    K(listen_group,      CT_TEXT,    0, 0, CF_RESTART),
-    K(backlog,           CT_INT,     1, 65535, CF_RESTART),
-    K(keepalive_timeout, CT_INT,     0, 86400, 0),
-    K(keepalive_max,     CT_INT,     0, 1000000, 0),
-    K(user,              CT_TEXT,    0, 0, CF_RESTART),
-    K(group,             CT_TEXT,    0, 0, CF_RESTART),
-    K(daemonize,         CT_BOOL,    0, 0, CF_RESTART),
-    K(pidfile,           CT_PATH,    0, 0, CF_RESTART),
-    K(logfile,           CT_PATH,    0, 0, 0),
-    K(loglevel,          CT_LEVEL,   0, 0, 0),
-    K(upgrade_timeout,   CT_INT,     1, 86400, 0),
-    K(workers,           CT_INT,     1, LF_MAX_WORKERS, CF_RESTART),
-    K(states,            CT_INT,     1, LF_MAX_STATES, 0),
-    K(clones,            CT_INT,     1, LF_MAX_STATES, 0),
-    K(sweep,             CT_INT,     10, LF_MAX_SWEEP, 0),
-    K(maxidle,           CT_INT,     0, INT_MAX, 0),
-    K(maxrequests,       CT_INT,     0, INT_MAX, 0),
-    K(retries,           CT_INT,     0, 1000, 0),
-    K(jitter,            CT_INT,     0, LF_MAX_JITTER, 0),
-    K(client_timeout,    CT_INT,     0, 86400, 0),
-    K(maxparams,         CT_SIZE,    1024, 1e9, 0),
-    K(timeout,           CT_INT,     0, 86400, 0),
-    K(memory,            CT_SIZE,    0, 1e15, 0),
-    K(maxpost,           CT_SIZE,    0, 1e12, 0),
-    K(showerrors,        CT_BOOL,    0, 0, 0),
-    K(buffering,         CT_BOOL,    0, 0, 0),
-    K(headersize,        CT_SIZE,    16, LF_MAX_BUFSIZE, 0),
-    K(bodysize,          CT_SIZE,    16, LF_MAX_BUFSIZE, 0),
-    K(headers,           CT_HEADERS, 0, 0, 0),
-    K(handler,           CT_TEXT,    0, 0, 0),
-    K(httpstatus,        CT_TEXT,    0, 0, 0),
-    K(contenttype,       CT_TEXT,    0, 0, 0),
-    K(docroot,           CT_PATH,    0, 0, 0),
-    K(extensions,        CT_LIST,    0, 0, 0),
-    K(preload,           CT_LIST,    0, 0, 0),
-    K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, 0),
-    K(upload_dir,        CT_PATH,    0, 0, 0),
-    K(maxfields,         CT_INT,     0, INT_MAX, 0),
-    K(allowed_clients,   CT_LIST,    0, 0, CF_STRICT),
-    K(status_path,       CT_TEXT,    0, 0, 0),
-    K(ping_path,         CT_TEXT,    0, 0, 0),
-    K(ping_response,     CT_TEXT,    0, 0, 0),
-    K(slowlog,           CT_PATH,    0, 0, 0),
-    K(slowtime,          CT_INT,     0, 86400, 0),
-    K(access_log,        CT_PATH,    0, 0, 0),
-    K(access_format,     CT_TEXT,    0, 0, 0),
+    S(listen,            CT_LISTEN,  CF_RESTART, LF_DEFAULT_LISTEN),
+    K(listen_mode,       CT_MODE,    0, 07777, CF_RESTART, LF_DEFAULT_LISTEN_MODE),
+    S(listen_owner,      CT_TEXT,    CF_RESTART, NULL),
+    S(listen_group,      CT_TEXT,    CF_RESTART, NULL),
+    K(backlog,           CT_INT,     1, 65535, CF_RESTART, LF_DEFAULT_BACKLOG),
+    K(keepalive_timeout, CT_INT,     0, 86400, 0, LF_DEFAULT_KEEPALIVE_TIMEOUT),
+    K(keepalive_max,     CT_INT,     0, 1000000, 0, LF_DEFAULT_KEEPALIVE_MAX),
+    S(user,              CT_TEXT,    CF_RESTART, NULL),
+    S(group,             CT_TEXT,    CF_RESTART, NULL),
+    K(daemonize,         CT_BOOL,    0, 0, CF_RESTART, 1),
+    S(pidfile,           CT_PATH,    CF_RESTART, LF_DEFAULT_PIDFILE),
+    S(logfile,           CT_PATH,    0, NULL),
+    S(loglevel,          CT_LEVEL,   0, LF_DEFAULT_LOGLEVEL),
+    K(upgrade_timeout,   CT_INT,     1, 86400, 0, LF_DEFAULT_UPGRADE_TIMEOUT),
+    K(workers,           CT_INT,     1, LF_MAX_WORKERS, CF_RESTART, LF_DEFAULT_WORKERS),
+    K(states,            CT_INT,     1, LF_MAX_STATES, 0, CONF_UNSET),
+    K(clones,            CT_INT,     1, LF_MAX_STATES, 0, CONF_UNSET),
+    K(sweep,             CT_INT,     10, LF_MAX_SWEEP, 0, LF_DEFAULT_SWEEP),
+    K(maxidle,           CT_INT,     0, INT_MAX, 0, 0),
+    K(maxrequests,       CT_INT,     0, INT_MAX, 0, 0),
+    K(retries,           CT_INT,     0, 1000, 0, LF_DEFAULT_RETRIES),
+    K(jitter,            CT_INT,     0, LF_MAX_JITTER, 0, LF_DEFAULT_JITTER),
+    K(client_timeout,    CT_INT,     0, 86400, 0, LF_DEFAULT_CLIENT_TIMEOUT),
+    K(maxparams,         CT_SIZE,    1024, 1e9, 0, LF_DEFAULT_MAXPARAMS),
+    K(timeout,           CT_INT,     0, 86400, 0, LF_DEFAULT_TIMEOUT),
+    K(memory,            CT_SIZE,    0, 1e15, 0, LF_DEFAULT_MEMORY),
+    K(maxpost,           CT_SIZE,    0, 1e12, 0, LF_DEFAULT_MAXPOST),
+    K(showerrors,        CT_BOOL,    0, 0, 0, 0),
+    K(buffering,         CT_BOOL,    0, 0, 0, 1),
+    K(headersize,        CT_SIZE,    16, LF_MAX_BUFSIZE, 0, LF_DEFAULT_HEADERSIZE),
+    K(bodysize,          CT_SIZE,    16, LF_MAX_BUFSIZE, 0, LF_DEFAULT_BODYSIZE),
+    S(headers,           CT_HEADERS, 0, LF_DEFAULT_HEADERS),
+    S(handler,           CT_TEXT,    0, LF_DEFAULT_HANDLER),
+    S(httpstatus,        CT_TEXT,    0, LF_DEFAULT_HTTPSTATUS),
+    S(contenttype,       CT_TEXT,    0, LF_DEFAULT_CONTENTTYPE),
+    S(docroot,           CT_PATH,    0, NULL),
+    S(extensions,        CT_LIST,    0, LF_DEFAULT_EXTENSION),
+    S(preload,           CT_LIST,    0, NULL),
+    K(upload_memory,     CT_SIZE,    0, LF_MAX_BUFSIZE, 0, LF_DEFAULT_UPLOAD_MEMORY),
+    S(upload_dir,        CT_PATH,    0, NULL),
+    K(maxfields,         CT_INT,     0, INT_MAX, 0, LF_DEFAULT_MAXFIELDS),
+    S(allowed_clients,   CT_LIST,    CF_STRICT, NULL),
+    S(status_path,       CT_TEXT,    0, NULL),
+    S(ping_path,         CT_TEXT,    0, NULL),
+    S(ping_response,     CT_TEXT,    0, LF_DEFAULT_PING_RESPONSE),
+    S(slowlog,           CT_PATH,    0, NULL),
+    K(slowtime,          CT_INT,     0, 86400, 0, 0),
+    S(access_log,        CT_PATH,    0, NULL),
+    S(access_format,     CT_TEXT,    0, LF_DEFAULT_ACCESS_FORMAT),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
@@ -83,14 +87,63 @@ const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
 const struct conf_key *
 conf_find_key(const char *name)
 {
-    size_t i;
+    const struct conf_key *k;
 
-    for (i = 0; i < conf_nkeys; i++)
-        if (strcmp(conf_keys[i].name, name) == 0)
-            return &conf_keys[i];
+    for (k = conf_keys; k < conf_keys + conf_nkeys; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
     return NULL;
 }
 
+/* A list of the one item TEXT in *L; 0, or -1 (logged). */
+static int
+conf_default_list(struct conf_ctx *ctx, const struct conf_key *k, struct strlist *l)
+{
+    if ((l->items = calloc(2, sizeof(char *))) == NULL) {
+        conf_error(ctx, k->name, "out of memory");
+        return -1;
+    }
+    if ((l->items[0] = conf_strdup(ctx, k->name, k->text, strlen(k->text))) == NULL)
+        return -1;
+    l->count = 1;
+    return 0;
+}
+
+/* K's default in FIELD, its place in a zeroed config. 0, or -1 (logged). */
+static int
+conf_default(struct conf_ctx *ctx, const struct conf_key *k, void *field)
+{
+    switch (k->type) {
+    case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS:
+        if (k->text == NULL)
+            return 0;
+        *(char **)field = conf_strdup(ctx, k->name, k->text, strlen(k->text));
+        return *(char **)field != NULL ? 0 : -1;
+    case CT_LIST: case CT_LISTEN:
+        return k->text != NULL ? conf_default_list(ctx, k, field) : 0;
+    case CT_LEVEL:
+        *(int *)field = log_level_parse(k->text);
+        return 0;
+    case CT_SIZE:
+        *(size_t *)field = (size_t)k->num;
+        return 0;
+    default:        /* CT_INT, CT_MODE, CT_BOOL */
+        *(int *)field = (int)k->num;
+        return 0;
+    }
+}
+
+/* Every key's default in C (zeroed), from the table. 0, or -1 (logged). */
+int
+conf_set_defaults(struct conf_ctx *ctx, struct conf *c)
+{
+    const struct conf_key *k;
+
+    for (k = conf_keys; k < conf_keys + conf_nkeys; k++)
+        if (conf_default(ctx, k, (char *)c + k->offset) < 0)
+            return -1;
+    return 0;
+}
 
 /* Free what the string and list keys of C own (not C itself). */
 void

@@ -323,26 +323,16 @@ log_msg(int level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* FMT at LEVEL with errno's text (log_syserr, log_syswarn); errno is
+ * left as it was. */
 void
-log_syserr(const char *fmt, ...)
+log_sys(int level, const char *fmt, ...)
 {
     int saved = errno;
     va_list ap;
 
     va_start(ap, fmt);
-    log_vmsg(LOG_LEVEL_ERR, saved, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
-void
-log_syswarn(const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_vmsg(LOG_LEVEL_WARN, saved, fmt, ap);
+    log_vmsg(level, saved, fmt, ap);
     va_end(ap);
     errno = saved;
 }

@@ -43,10 +43,10 @@ daemon_pidfile_open(const char *path, const struct conf *c)
 
     if (base == NULL)
         return -1;
-    if ((dfd = safedir_open(dir, conf_user_uid(c), "pidfile directory")) < 0 && errno == ENOENT) {
+    if ((dfd = safedir_open(dir, conf_uid(c->user), "pidfile directory")) < 0 && errno == ENOENT) {
         if (safedir_make(dir, "pidfile directory") < 0)
             return -1;
-        dfd = safedir_open(dir, conf_user_uid(c), "pidfile directory");
+        dfd = safedir_open(dir, conf_uid(c->user), "pidfile directory");
     }
     if (dfd < 0) {
         if (errno == ENOENT)

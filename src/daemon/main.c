@@ -187,15 +187,14 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
 static int
 main_signals(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
 {
+    static const int waited[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
     sigset_t set;
+    size_t i;
     int sig;
 
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
+    for (i = 0; i < sizeof(waited) / sizeof(waited[0]); i++)
+        sigaddset(&set, waited[i]);
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;
@@ -221,15 +220,15 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
 static void
 main_block_signals(void)
 {
+    static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
     sigset_t all;
+    size_t i;
 
-    /* set before any thread exists, so every thread inherits it */
+    /* set before any thread exists, so every thread inherits it; a fault
+     * stays deliverable to the thread that caused it */
     sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGABRT);
+    for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     /* a shell starts background jobs with INT ignored, and an ignored
      * signal never reaches sigwait() */
@@ -497,7 +496,7 @@ main(int argc, char **argv)
     conf_publish(c);
     c = conf_acquire();     /* the start-up values, kept to the end */
     foreground = o.foreground || !c->daemonize;
-    logfile_main_set_owner(conf_user_uid(c));
+    logfile_main_set_owner(conf_uid(c->user));
     if (logfile_main_open(conf_log_target(c, foreground), c->loglevel) < 0)
         return 1;
     log_set_mirror(1);

@@ -75,8 +75,8 @@ upgrade_exe_check(const struct conf *c)
     static const char why[] = "anyone could replace the binary USR2 runs; not upgrading";
     char real[PATH_MAX];
     struct stat sb;
-    uid_t user = conf_user_uid(c);
-    gid_t group = conf_group_gid(c);
+    uid_t user = conf_uid(c->user);
+    gid_t group = conf_gid(c->group);
 
     if (stat(upgrade_path, &sb) < 0 || realpath(upgrade_path, real) == NULL) {
         log_syserr("upgrade: cannot run %s", upgrade_path);

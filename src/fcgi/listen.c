@@ -33,11 +33,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,24 +132,16 @@ listen_clear_stale(const char *path, const struct sockaddr_un *sun)
 static int
 listen_chown(const struct conf *c, const char *path)
 {
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
+    uid_t uid = conf_uid(c->listen_owner);
+    gid_t gid = conf_gid(c->listen_group);
 
-    if (c->listen_owner) {
-        struct passwd *pw = getpwnam(c->listen_owner);
-        if (pw == NULL) {
-            log_err("listen_owner: no such user '%s'", c->listen_owner);
-            return -1;
-        }
-        uid = pw->pw_uid;
+    if (c->listen_owner && uid == (uid_t)-1) {
+        log_err("listen_owner: no such user '%s'", c->listen_owner);
+        return -1;
     }
-    if (c->listen_group) {
-        struct group *gr = getgrnam(c->listen_group);
-        if (gr == NULL) {
-            log_err("listen_group: no such group '%s'", c->listen_group);
-            return -1;
-        }
-        gid = gr->gr_gid;
+    if (c->listen_group && gid == (gid_t)-1) {
+        log_err("listen_group: no such group '%s'", c->listen_group);
+        return -1;
     }
     if ((c->listen_owner || c->listen_group) && chown(path, uid, gid) < 0) {
         log_syserr("listen: cannot change the owner of %s", path);
@@ -171,8 +161,8 @@ listen_prepare_dir(const struct conf *c, const char *path)
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char real[PATH_MAX];
     struct stat sb;
-    uid_t user = conf_user_uid(c);
-    gid_t group = conf_group_gid(c);
+    uid_t user = conf_uid(c->user);
+    gid_t group = conf_gid(c->group);
 
     if (strchr(path, '/') == NULL || safedir_split(path, dir, sizeof(dir)) == NULL)
         return 0;   /* listen_unix_addr() reports the length */

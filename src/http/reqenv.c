@@ -11,6 +11,7 @@
  * found in one pass over the environment, by their first two bytes before
  * any compare, where FCGX_GetParam would walk all of it for each one.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include <lua.h>
@@ -28,37 +29,37 @@ reqenv_take(const char *e, const char *name, size_t len, const char **slot)
         *slot = e + len + 1;
 }
 
+/* The variables struct request_vars holds, and where. */
+#define REQENV_VAR(name, field) { name, sizeof(name) - 1, offsetof(struct request_vars, field) }
+
+static const struct reqenv_var {
+    const char *name;
+    size_t      len;
+    size_t      offset;
+} reqenv_vars[] = {
+    REQENV_VAR("SCRIPT_FILENAME", script_filename),
+    REQENV_VAR("SCRIPT_NAME", script_name),
+    REQENV_VAR("DOCUMENT_ROOT", document_root),
+    REQENV_VAR("PATH_INFO", path_info),
+    REQENV_VAR("PATH_TRANSLATED", path_translated),
+    REQENV_VAR("CONTENT_LENGTH", content_length),
+    REQENV_VAR("REQUEST_METHOD", request_method),
+    REQENV_VAR("REQUEST_URI", request_uri),
+};
+
 /* The variables of struct request_vars from ENV ("NAME=value" strings,
  * NULL at the end): the first of a name wins, as with FCGX_GetParam. */
 void
 reqenv_find_vars(char **env, struct request_vars *v)
 {
+    size_t i;
+
     memset(v, 0, sizeof(*v));
-    for (; env != NULL && *env != NULL; env++) {
-        const char *e = *env;
-        switch (e[0]) {
-        case 'S':
-            reqenv_take(e, "SCRIPT_FILENAME", 15, &v->script_filename);
-            reqenv_take(e, "SCRIPT_NAME", 11, &v->script_name);
-            break;
-        case 'D':
-            reqenv_take(e, "DOCUMENT_ROOT", 13, &v->document_root);
-            break;
-        case 'P':
-            reqenv_take(e, "PATH_INFO", 9, &v->path_info);
-            reqenv_take(e, "PATH_TRANSLATED", 15, &v->path_translated);
-            break;
-        case 'C':
-            reqenv_take(e, "CONTENT_LENGTH", 14, &v->content_length);
-            break;
-        case 'R':
-            reqenv_take(e, "REQUEST_METHOD", 14, &v->request_method);
-            reqenv_take(e, "REQUEST_URI", 11, &v->request_uri);
-            break;
-        default:
-            break;
-        }
-    }
+    for (; env != NULL && *env != NULL; env++)
+        for (i = 0; i < sizeof(reqenv_vars) / sizeof(reqenv_vars[0]); i++)
+            if ((*env)[0] == reqenv_vars[i].name[0])
+                reqenv_take(*env, reqenv_vars[i].name, reqenv_vars[i].len,
+                            (const char **)(void *)((char *)v + reqenv_vars[i].offset));
 }
 
 /* In the env table on top, NAME = VALUE, the value received kept as

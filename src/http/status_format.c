@@ -164,20 +164,20 @@ status_list(struct buf *b, const struct status_field *f, int n, enum status_form
     return 0;
 }
 
+/* What opens (END 0) or closes (END 1) a page in FMT. */
 static int
-status_open(struct buf *b, enum status_format fmt)
+status_frame(struct buf *b, enum status_format fmt, int end)
 {
-    switch (fmt) {
-    case STATUS_FMT_JSON:
-        return buf_puts(b, "{");
-    case STATUS_FMT_XML:
-        return buf_puts(b, "<?xml version=\"1.0\" ?>\n<status>\n");
-    case STATUS_FMT_HTML:
-        return buf_puts(b, "<!DOCTYPE html>\n<html>\n<head><title>luafcgid status</title></head>\n"
-                        "<body>\n<table>\n");
-    default:
+    static const char *const frames[][2] = {
+        [STATUS_FMT_JSON] = { "{", "}\n" },
+        [STATUS_FMT_XML]  = { "<?xml version=\"1.0\" ?>\n<status>\n", "</status>\n" },
+        [STATUS_FMT_HTML] = { "<!DOCTYPE html>\n<html>\n<head><title>luafcgid status</title></head>\n"
+                              "<body>\n<table>\n", "</body>\n</html>\n" },
+    };
+
+    if ((size_t)fmt >= sizeof(frames) / sizeof(frames[0]) || frames[fmt][end] == NULL)
         return 0;
-    }
+    return buf_puts(b, frames[fmt][end]);
 }
 
 static int
@@ -216,28 +216,13 @@ status_items(struct buf *b, const struct status_list *l, enum status_format fmt)
     return rc;
 }
 
-static int
-status_close(struct buf *b, enum status_format fmt)
-{
-    switch (fmt) {
-    case STATUS_FMT_JSON:
-        return buf_puts(b, "}\n");
-    case STATUS_FMT_XML:
-        return buf_puts(b, "</status>\n");
-    case STATUS_FMT_HTML:
-        return buf_puts(b, "</body>\n</html>\n");
-    default:
-        return 0;
-    }
-}
-
 int
 status_format(struct buf *b, const struct status_page *pg, enum status_format fmt)
 {
-    if (status_open(b, fmt) < 0 || status_list(b, pg->fields, pg->nfields, fmt) < 0 ||
+    if (status_frame(b, fmt, 0) < 0 || status_list(b, pg->fields, pg->nfields, fmt) < 0 ||
         (fmt == STATUS_FMT_HTML && buf_puts(b, "</table>\n") < 0) ||
         status_items(b, &pg->procs, fmt) < 0 || status_items(b, &pg->scripts, fmt) < 0 ||
-        status_close(b, fmt) < 0)
+        status_frame(b, fmt, 1) < 0)
         return -1;
     return 0;
 }

@@ -13,62 +13,78 @@
 #include "status.h"
 #include "status_impl.h"
 
+#define STATUS_METRIC_SAMPLES 8
+
+/* A family: its name, type and help, said once; the unit of its fields
+ * to its own; its samples, up to the first with no key: the page's field
+ * and the sample's label ("name=\"value\"") or none. */
 struct status_metric {
-    const char *key;        /* the page's field */
     const char *family;
-    const char *type;       /* gauge, counter */
+    const char *type;       /* gauge, counter, summary */
     const char *help;
-    const char *label;      /* "name=\"value\"" of this sample, or NULL */
-    double      scale;      /* the field's unit to the metric's */
+    double      scale;
+    const char *samples[STATUS_METRIC_SAMPLES][2];
 };
 
-/* Families in order; rows of one family are adjacent. */
+#define STATUS_KEY      0
+#define STATUS_LABEL    1
+
+/* The families of the page's own figures, in order. */
 static const struct status_metric status_metrics_table[] = {
-    { "start time", "luafcgid_start_time_seconds", "gauge", "When the serving process started.", NULL, 1 },
-    { "accepted conn", "luafcgid_accepted_connections", "counter", "Requests read.", NULL, 1 },
-    { "listen queue", "luafcgid_listen_queue", "gauge", "Requests waiting for a worker.", NULL, 1 },
-    { "max listen queue", "luafcgid_max_listen_queue", "gauge", "Most requests seen waiting for a worker.", NULL, 1 },
-    { "listen queue len", "luafcgid_listen_queue_length", "gauge", "The listen backlog.", NULL, 1 },
-    { "idle processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"idle\"", 1 },
-    { "active processes", "luafcgid_processes", "gauge", "Workers by state.", "state=\"active\"", 1 },
-    { "max active processes", "luafcgid_max_active_processes", "gauge", "Most workers busy at once.", NULL, 1 },
-    { "max children reached", "luafcgid_max_children_reached", "counter", "Requests that waited because no worker was free.", NULL, 1 },
-    { "slow requests", "luafcgid_slow_requests", "counter", "Requests that ran past slowtime.", NULL, 1 },
-    { "state waits", "luafcgid_state_waits", "counter", "Requests that waited for a Lua state.", NULL, 1 },
-    { "state wait ms", "luafcgid_state_wait_seconds", "counter", "Time requests waited for a Lua state.", NULL, 1e-3 },
-    { "states", "luafcgid_states_loaded", "gauge", "Lua states loaded.", NULL, 1 },
-    { "states limit", "luafcgid_states_limit", "gauge", "Most Lua states (states).", NULL, 1 },
-    { "scripts loaded", "luafcgid_scripts_loaded", "gauge", "Scripts with a loaded state.", NULL, 1 },
-    { "kept connections", "luafcgid_kept_connections", "gauge", "Idle connections parked between requests.", NULL, 1 },
-    { "restarts", "luafcgid_restarts", "counter", "Serving processes restarted by the supervisor.", NULL, 1 },
-    { "errors runtime", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"runtime\"", 1 },
-    { "errors syntax", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"syntax\"", 1 },
-    { "errors not found", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"not found\"", 1 },
-    { "errors timeout", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"timeout\"", 1 },
-    { "errors memory", "luafcgid_failed_requests", "counter", "Failed requests by kind.", "kind=\"memory\"", 1 },
-    { "evictions changed", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"changed\"", 1 },
-    { "evictions idle", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"idle\"", 1 },
-    { "evictions full", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"full\"", 1 },
-    { "evictions maxrequests", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"maxrequests\"", 1 },
-    { "evictions timeout", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"timeout\"", 1 },
-    { "evictions memory", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"memory\"", 1 },
-    { "evictions flush", "luafcgid_evictions", "counter", "States closed, by reason.", "reason=\"flush\"", 1 },
+    { "luafcgid_start_time_seconds", "gauge", "When the serving process started.", 1, { { "start time" } } },
+    { "luafcgid_accepted_connections", "counter", "Requests read.", 1, { { "accepted conn" } } },
+    { "luafcgid_listen_queue", "gauge", "Requests waiting for a worker.", 1, { { "listen queue" } } },
+    { "luafcgid_max_listen_queue", "gauge", "Most requests seen waiting for a worker.", 1, { { "max listen queue" } } },
+    { "luafcgid_listen_queue_length", "gauge", "The listen backlog.", 1, { { "listen queue len" } } },
+    { "luafcgid_processes", "gauge", "Workers by state.", 1,
+      { { "idle processes", "state=\"idle\"" }, { "active processes", "state=\"active\"" } } },
+    { "luafcgid_max_active_processes", "gauge", "Most workers busy at once.", 1, { { "max active processes" } } },
+    { "luafcgid_max_children_reached", "counter", "Requests that waited because no worker was free.", 1, { { "max children reached" } } },
+    { "luafcgid_slow_requests", "counter", "Requests that ran past slowtime.", 1, { { "slow requests" } } },
+    { "luafcgid_state_waits", "counter", "Requests that waited for a Lua state.", 1, { { "state waits" } } },
+    { "luafcgid_state_wait_seconds", "counter", "Time requests waited for a Lua state.", 1e-3, { { "state wait ms" } } },
+    { "luafcgid_states_loaded", "gauge", "Lua states loaded.", 1, { { "states" } } },
+    { "luafcgid_states_limit", "gauge", "Most Lua states (states).", 1, { { "states limit" } } },
+    { "luafcgid_scripts_loaded", "gauge", "Scripts with a loaded state.", 1, { { "scripts loaded" } } },
+    { "luafcgid_kept_connections", "gauge", "Idle connections parked between requests.", 1, { { "kept connections" } } },
+    { "luafcgid_restarts", "counter", "Serving processes restarted by the supervisor.", 1, { { "restarts" } } },
+    { "luafcgid_failed_requests", "counter", "Failed requests by kind.", 1,
+      {
+          { "errors runtime", "kind=\"runtime\"" },
+          { "errors syntax", "kind=\"syntax\"" },
+          { "errors not found", "kind=\"not found\"" },
+          { "errors timeout", "kind=\"timeout\"" },
+          { "errors memory", "kind=\"memory\"" },
+      } },
+    { "luafcgid_evictions", "counter", "States closed, by reason.", 1,
+      {
+          { "evictions changed", "reason=\"changed\"" },
+          { "evictions idle", "reason=\"idle\"" },
+          { "evictions full", "reason=\"full\"" },
+          { "evictions maxrequests", "reason=\"maxrequests\"" },
+          { "evictions timeout", "reason=\"timeout\"" },
+          { "evictions memory", "reason=\"memory\"" },
+          { "evictions flush", "reason=\"flush\"" },
+      } },
 };
 
-/* Per script, labelled script="path"; rows of one family are adjacent. */
+/* Per script, each sample labelled script="path" too. */
 static const struct status_metric status_metrics_scripts[] = {
-    { "requests", "luafcgid_requests", "counter", "Requests to the script.", NULL, 1 },
-    { "errors runtime", "luafcgid_errors", "counter", "Failed requests by script and kind.", "kind=\"runtime\"", 1 },
-    { "errors syntax", "luafcgid_errors", "counter", "Failed requests by script and kind.", "kind=\"syntax\"", 1 },
-    { "errors timeout", "luafcgid_errors", "counter", "Failed requests by script and kind.", "kind=\"timeout\"", 1 },
-    { "errors memory", "luafcgid_errors", "counter", "Failed requests by script and kind.", "kind=\"memory\"", 1 },
-    { "requests", "luafcgid_request_duration_seconds", "summary", "Time requests to the script took.", NULL, 1 },
-    { "max duration", "luafcgid_request_duration_max_seconds", "gauge", "The longest request to the script.", NULL, 1e-6 },
-    { "states", "luafcgid_states", "gauge", "Lua states of the script.", NULL, 1 },
-    { "busy", "luafcgid_busy_states", "gauge", "States of the script running a request.", NULL, 1 },
-    { "loads", "luafcgid_loads", "counter", "Times the script was loaded into a new state.", NULL, 1 },
-    { "last load time", "luafcgid_last_load_time_seconds", "gauge", "When the script was last loaded.", NULL, 1 },
-    { "lua memory", "luafcgid_lua_memory_bytes", "gauge", "Bytes the script's idle states hold.", NULL, 1 },
+    { "luafcgid_requests", "counter", "Requests to the script.", 1, { { "requests" } } },
+    { "luafcgid_errors", "counter", "Failed requests by script and kind.", 1,
+      {
+          { "errors runtime", "kind=\"runtime\"" },
+          { "errors syntax", "kind=\"syntax\"" },
+          { "errors timeout", "kind=\"timeout\"" },
+          { "errors memory", "kind=\"memory\"" },
+      } },
+    { "luafcgid_request_duration_seconds", "summary", "Time requests to the script took.", 1, { { "requests" } } },
+    { "luafcgid_request_duration_max_seconds", "gauge", "The longest request to the script.", 1e-6, { { "max duration" } } },
+    { "luafcgid_states", "gauge", "Lua states of the script.", 1, { { "states" } } },
+    { "luafcgid_busy_states", "gauge", "States of the script running a request.", 1, { { "busy" } } },
+    { "luafcgid_loads", "counter", "Times the script was loaded into a new state.", 1, { { "loads" } } },
+    { "luafcgid_last_load_time_seconds", "gauge", "When the script was last loaded.", 1, { { "last load time" } } },
+    { "luafcgid_lua_memory_bytes", "gauge", "Bytes the script's idle states hold.", 1, { { "lua memory" } } },
 };
 
 static const struct status_field *
@@ -82,17 +98,11 @@ status_metrics_field(const struct status_field *f, int n, const char *key)
     return NULL;
 }
 
-/* A family's TYPE and HELP, once before its first sample (rows of one
- * family are adjacent in the tables); *LAST is the family before. */
+/* M's TYPE and HELP, said before its first sample. */
 static int
-status_metrics_family(struct buf *b, const struct status_metric *m, const char **last)
+status_metrics_family(struct buf *b, const struct status_metric *m)
 {
-    int rc = 0;
-
-    if (strcmp(*last, m->family) != 0)
-        rc = buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", m->family, m->type, m->family, m->help);
-    *last = m->family;
-    return rc;
+    return buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", m->family, m->type, m->family, m->help);
 }
 
 /* A label value with OpenMetrics' escapes; bytes that are not UTF-8
@@ -131,31 +141,62 @@ status_metrics_sample(struct buf *b, const char *family, const char *suffix,
     return 0;
 }
 
+/* Sample SM of family M for every script of the page. */
+static int
+status_metrics_scripts_of(struct buf *b, const struct status_list *l, const struct status_metric *m,
+                          const char *const *sm)
+{
+    int i, rc = 0;
+
+    for (i = 0; i < l->nitems && rc == 0; i++) {
+        const struct status_field *f = l->fields + (size_t)i * (size_t)l->nfields;
+        const struct status_field *v = status_metrics_field(f, l->nfields, sm[STATUS_KEY]);
+        if (v == NULL)
+            continue;
+        if (strcmp(m->type, "summary") == 0) {
+            const struct status_field *sum = status_metrics_field(f, l->nfields, "total duration");
+            rc = status_metrics_sample(b, m->family, "_count", f, NULL, (double)v->num);
+            if (rc == 0 && sum)
+                rc = status_metrics_sample(b, m->family, "_sum", f, NULL, (double)sum->num / 1e6);
+        } else
+            rc = status_metrics_sample(b, m->family, strcmp(m->type, "counter") ? "" : "_total",
+                                       f, sm[STATUS_LABEL], (double)v->num * m->scale);
+    }
+    return rc;
+}
+
 static int
 status_metrics_per_script(struct buf *b, const struct status_page *pg)
 {
-    const struct status_list *l = &pg->scripts;
-    const char *last = "";
-    size_t m;
-    int i, rc = 0;
+    const struct status_metric *m;
+    int k, rc = 0;
 
-    for (m = 0; m < sizeof(status_metrics_scripts) / sizeof(*status_metrics_scripts) && rc == 0; m++) {
-        const struct status_metric *sm = &status_metrics_scripts[m];
-        rc = status_metrics_family(b, sm, &last);
-        for (i = 0; i < l->nitems && rc == 0; i++) {
-            const struct status_field *f = l->fields + (size_t)i * (size_t)l->nfields;
-            const struct status_field *v = status_metrics_field(f, l->nfields, sm->key);
-            if (v == NULL)
-                continue;
-            if (strcmp(sm->type, "summary") == 0) {
-                const struct status_field *sum = status_metrics_field(f, l->nfields, "total duration");
-                rc = status_metrics_sample(b, sm->family, "_count", f, NULL, (double)v->num);
-                if (rc == 0 && sum)
-                    rc = status_metrics_sample(b, sm->family, "_sum", f, NULL, (double)sum->num / 1e6);
-            } else
-                rc = status_metrics_sample(b, sm->family, strcmp(sm->type, "counter") ? "" : "_total",
-                                           f, sm->label, (double)v->num * sm->scale);
-        }
+    for (m = status_metrics_scripts; m < status_metrics_scripts + sizeof(status_metrics_scripts) /
+         sizeof(*status_metrics_scripts) && rc == 0; m++) {
+        rc = status_metrics_family(b, m);
+        for (k = 0; k < STATUS_METRIC_SAMPLES && m->samples[k][STATUS_KEY] && rc == 0; k++)
+            rc = status_metrics_scripts_of(b, &pg->scripts, m, m->samples[k]);
+    }
+    return rc;
+}
+
+/* The samples of M that the page has, after its TYPE and HELP if any. */
+static int
+status_metrics_figures(struct buf *b, const struct status_page *pg, const struct status_metric *m)
+{
+    const char *counter = strcmp(m->type, "counter") == 0 ? "_total" : "";
+    const struct status_field *f;
+    int k, said = 0, rc = 0;
+
+    for (k = 0; k < STATUS_METRIC_SAMPLES && m->samples[k][STATUS_KEY] && rc == 0; k++) {
+        const char *label = m->samples[k][STATUS_LABEL];
+        if ((f = status_metrics_field(pg->fields, pg->nfields, m->samples[k][STATUS_KEY])) == NULL)
+            continue;
+        if (!said++)
+            rc = status_metrics_family(b, m);
+        if (rc == 0)
+            rc = buf_printf(b, "%s%s%s%s%s %.17g\n", m->family, counter, label ? "{" : "",
+                            label ? label : "", label ? "}" : "", (double)f->num * m->scale);
     }
     return rc;
 }
@@ -163,7 +204,6 @@ status_metrics_per_script(struct buf *b, const struct status_page *pg)
 int
 status_metrics(struct buf *b, const struct status_page *pg)
 {
-    const char *last = "";
     const struct status_field *f;
     size_t i;
     int rc;
@@ -171,17 +211,8 @@ status_metrics(struct buf *b, const struct status_page *pg)
     rc = buf_puts(b, "# TYPE luafcgid_build info\n# HELP luafcgid_build The running version.\n");
     if (rc == 0 && (f = status_metrics_field(pg->fields, pg->nfields, "luafcgid version")) != NULL)
         rc = buf_printf(b, "luafcgid_build_info{version=\"%s\"} 1\n", f->text);
-    for (i = 0; i < sizeof(status_metrics_table) / sizeof(*status_metrics_table) && rc == 0; i++) {
-        const struct status_metric *m = &status_metrics_table[i];
-        int counter = strcmp(m->type, "counter") == 0;
-        if ((f = status_metrics_field(pg->fields, pg->nfields, m->key)) == NULL)
-            continue;
-        rc = status_metrics_family(b, m, &last);
-        if (rc == 0)
-            rc = buf_printf(b, "%s%s%s%s%s %.17g\n", m->family, counter ? "_total" : "",
-                            m->label ? "{" : "", m->label ? m->label : "", m->label ? "}" : "",
-                            (double)f->num * m->scale);
-    }
+    for (i = 0; i < sizeof(status_metrics_table) / sizeof(*status_metrics_table) && rc == 0; i++)
+        rc = status_metrics_figures(b, pg, &status_metrics_table[i]);
     if (rc == 0)
         rc = status_metrics_per_script(b, pg);
     return rc == 0 ? buf_puts(b, "# EOF\n") : -1;

@@ -253,6 +253,17 @@ pool_close_dead(struct pool *p, struct pool_state *dead)
         __atomic_add_fetch(&p->closed, n, __ATOMIC_RELAXED);
 }
 
+/* Done under the lock: wake the workers waiting for a state (one may be
+ * free now), unlock, and close the states taken out (DEAD) outside it. */
+void
+pool_unlock_and_close(struct pool *p, struct pool_state *dead)
+{
+    if (p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pool_close_dead(p, dead);
+}
+
 /* How many states were closed since the last call. */
 int
 pool_take_closed(struct pool *p)
@@ -397,10 +408,7 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
         pool_remove(p, st, &dead, COUNTERS_EVICT_FULL);
     else
         pool_idle_push(p, st);
-    if (p->waiting)
-        pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pool_close_dead(p, dead);
+    pool_unlock_and_close(p, dead);
 }
 
 static void
@@ -422,20 +430,15 @@ pool_configure(struct pool *p, const struct pool_limits *limits)
     pthread_mutex_lock(&p->lock);
     p->limits = *limits;
     pool_trim(p, &dead);
-    if (p->waiting)
-        pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pool_close_dead(p, dead);
+    pool_unlock_and_close(p, dead);
 }
 
 void
 pool_counts(struct pool *p, struct pool_counts *out)
 {
     pthread_mutex_lock(&p->lock);
-    out->states = p->nstates;
-    out->idle = p->nidle;
-    out->scripts = p->nentries;
-    out->waiting = p->waiting;
+    *out = (struct pool_counts){ .states = p->nstates, .idle = p->nidle, .scripts = p->nentries,
+                                 .waiting = p->waiting };
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -467,18 +470,10 @@ void
 pool_destroy(struct pool *p)
 {
     struct pool_state *dead = NULL;
-    struct pool_entry *e, *next;
-    unsigned i;
 
     if (p == NULL)
         return;
-    p->generation++;
-    for (i = 0; i < p->nbuckets; i++)
-        for (e = p->buckets[i]; e; e = next) {
-            next = e->hnext;
-            pool_evict_idle_where(p, e, 0, &dead);
-            pool_entry_release(p, e);
-        }
+    pool_evict_all(p, &dead);
     if (p->nstates > 0)
         log_warn("%d states still busy when the pool closed", p->nstates);
     pool_close_dead(p, dead);

@@ -71,6 +71,8 @@ pool_stale_why(const struct pool *p, const struct pool_state *st)
 void pool_entry_release(struct pool *p, struct pool_entry *e);
 void pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why);
 void pool_close_dead(struct pool *p, struct pool_state *dead);
+void pool_unlock_and_close(struct pool *p, struct pool_state *dead);
+void pool_evict_all(struct pool *p, struct pool_state **dead);
 void pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_before,
                            struct pool_state **dead);
 

@@ -43,21 +43,28 @@ void
 pool_flush(struct pool *p)
 {
     struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    pool_evict_all(p, &dead);
+    pool_unlock_and_close(p, dead);
+}
+
+/* A new generation: every idle state goes onto DEAD, and a busy one
+ * goes when it is given back (pool_state_current). With the lock held,
+ * or with no worker left. */
+void
+pool_evict_all(struct pool *p, struct pool_state **dead)
+{
     struct pool_entry *e, *next;
     unsigned i;
 
-    pthread_mutex_lock(&p->lock);
     p->generation++;
     for (i = 0; i < p->nbuckets; i++)
         for (e = p->buckets[i]; e; e = next) {
             next = e->hnext;
-            pool_evict_idle_where(p, e, 0, &dead);
+            pool_evict_idle_where(p, e, 0, dead);
             pool_entry_release(p, e);
         }
-    if (p->waiting)
-        pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pool_close_dead(p, dead);
 }
 
 static int

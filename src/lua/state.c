@@ -83,19 +83,28 @@ state_os_exit(lua_State *L)
     return lua_error(L);
 }
 
+/* What pcall and xpcall give once lua_pcall returned STATUS: a limit or
+ * os.exit() goes on; else the boolean at index 1 (in place of what is
+ * there when REPLACE) before the results or the error. */
+static int
+state_caught(lua_State *L, int status, int replace)
+{
+    if (status != 0 && state_must_propagate(L, -1))
+        return state_propagate(L);
+    lua_pushboolean(L, status == 0);
+    if (replace)
+        lua_replace(L, 1);
+    else
+        lua_insert(L, 1);
+    return lua_gettop(L);
+}
+
 /* pcall(f, ...) that lets limits and os.exit through. */
 static int
 state_pcall(lua_State *L)
 {
-    int status;
-
     luaL_checkany(L, 1);
-    status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-    if (status != 0 && state_must_propagate(L, -1))
-        return state_propagate(L);
-    lua_pushboolean(L, status == 0);
-    lua_insert(L, 1);
-    return lua_gettop(L);
+    return state_caught(L, lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0), 0);
 }
 
 /*
@@ -127,11 +136,7 @@ state_xpcall(lua_State *L)
     status = lua_pcall(L, 0, LUA_MULTRET, 1);
     /* os.exit() in the script's handler fails the handler: Lua returns
      * "error in error handling", so look at the state, not the object */
-    if (status != 0 && state_must_propagate(L, -1))
-        return state_propagate(L);
-    lua_pushboolean(L, status == 0);
-    lua_replace(L, 1);
-    return lua_gettop(L);
+    return state_caught(L, status, 1);
 }
 
 /* coroutine.resume(co, ...): the original, then pass limits on. */

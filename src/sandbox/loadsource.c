@@ -106,6 +106,23 @@ loadsource_loadfile(lua_State *L, const char *path)
     return status;
 }
 
+/* nil and the message on top, as load answers a failure. [-1, +2] */
+static int
+loadsource_failed(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* nil and why a binary chunk is refused. [-0, +2] */
+static int
+loadsource_binary_refused(lua_State *L)
+{
+    lua_pushliteral(L, CHUNK_REFUSED);
+    return loadsource_failed(L);
+}
+
 /* Lua 5.2's answer when MODE does not allow a text chunk. [-0, +2] */
 static int
 loadsource_mode_refused(lua_State *L, const char *mode)
@@ -136,6 +153,17 @@ loadsource_set_env(lua_State *L, int idx)
     }
 }
 
+/* The chunk on top, loaded: refused when MODE lets no text load, else
+ * given the env at ENV, if one was given. [-0, +0|2] */
+static int
+loadsource_loaded(lua_State *L, int text_ok, const char *mode, int env)
+{
+    if (!text_ok)
+        return loadsource_mode_refused(L, mode);
+    loadsource_set_env(L, env);
+    return 1;
+}
+
 /* loadfile(path [, mode [, env]]): as Lua 5.2's, source only; no path
  * (stdin) is refused. [-3, +1|2] */
 static int
@@ -145,15 +173,9 @@ loadsource_lua_loadfile(lua_State *L)
     int text_ok = loadsource_text_allowed(L, 2, &mode);
 
     lua_settop(L, 3);
-    if (loadsource_loadfile(L, path) != 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    if (!text_ok)
-        return loadsource_mode_refused(L, mode);
-    loadsource_set_env(L, 3);
-    return 1;
+    if (loadsource_loadfile(L, path) != 0)
+        return loadsource_failed(L);
+    return loadsource_loaded(L, text_ok, mode, 3);
 }
 
 /* dofile(path): as Lua's, source only. [-1, +?, e] */
@@ -176,11 +198,8 @@ loadsource_lua_loadstring(lua_State *L)
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
 
-    if (len > 0 && s[0] == LUA_SIGNATURE[0]) {
-        lua_pushnil(L);
-        lua_pushliteral(L, CHUNK_REFUSED);
-        return 2;
-    }
+    if (len > 0 && s[0] == LUA_SIGNATURE[0])
+        return loadsource_binary_refused(L);
     return luawrap_call(L, LUA_MULTRET);
 }
 
@@ -220,18 +239,12 @@ loadsource_lua_load(lua_State *L)
     lua_settop(L, 4);
     if (lua_type(L, 1) == LUA_TSTRING) {
         const char *s = lua_tolstring(L, 1, &len);
-        if (len > 0 && s[0] == LUA_SIGNATURE[0]) {
-            lua_pushnil(L);
-            lua_pushliteral(L, CHUNK_REFUSED);
-            return 2;
-        }
+        if (len > 0 && s[0] == LUA_SIGNATURE[0])
+            return loadsource_binary_refused(L);
         if (!text_ok)
             return loadsource_mode_refused(L, mode);
-        if (luaL_loadbuffer(L, s, len, luaL_optstring(L, 2, s)) != 0) {
-            lua_pushnil(L);
-            lua_insert(L, -2);
-            return 2;
-        }
+        if (luaL_loadbuffer(L, s, len, luaL_optstring(L, 2, s)) != 0)
+            return loadsource_failed(L);
     } else {
         luaL_checktype(L, 1, LUA_TFUNCTION);
         lua_pushvalue(L, lua_upvalueindex(1));
@@ -243,11 +256,8 @@ loadsource_lua_load(lua_State *L)
         if (lua_isnil(L, -2))
             return 2;
         lua_pop(L, 1);
-        if (!text_ok)
-            return loadsource_mode_refused(L, mode);
     }
-    loadsource_set_env(L, 4);
-    return 1;
+    return loadsource_loaded(L, text_ok, mode, 4);
 }
 
 /* require's Lua searcher: package.path, then loadsource_loadfile. [-1, +1] */
