@@ -86,13 +86,15 @@ sub apt { return admin('apt-get', '-y', '-q', '--no-install-recommends', @_) }
 
 # ---- the machine before -----------------------------------------------
 
-# What may be left on the machine: every path named after the package in
-# the system's trees, and /etc whole (contents too).
-my @trees = qw(/etc /lib /usr/lib /usr/sbin /usr/share /var/lib /var/log /var/cache /run /srv /opt);
+# What may be left on the machine: every path named after the package
+# where a package, its scripts or its daemon write (dpkg's own files under
+# /usr are dpkg's to remove), the daemon's upload directories in /tmp, and
+# /etc whole (contents too).
+my @trees = qw(/etc /var /run /srv /opt /usr/local /lib/systemd /usr/lib/systemd /usr/share/doc /usr/share/man
+               /usr/share/lua /usr/sbin);
 sub named_paths {
-    my @found;
+    my @found = grep { m{/luafcgid-\d+$} } glob('/tmp/luafcgid-* /var/tmp/luafcgid-*');
     File::Find::find({ no_chdir => 1, wanted => sub {
-        if ($File::Find::name =~ m{^/proc/}) { $File::Find::prune = 1; return }
         push @found, $File::Find::name if $_ =~ m{luafcgid[^/]*$};
     } }, grep { -d } @trees);
     return join "\n", sort @found;
@@ -174,6 +176,8 @@ sub build {
 }
 sub one_deb { my @d = glob("$_[0]/luafcgid_*.deb"); return @d == 1 ? $d[0] : undef }
 
+my $phase = time;
+sub lap { my ($what) = @_; note(sprintf '%s: %.1f s', $what, time - $phase); $phase = time }
 my ($rc, $out) = build("$tmp/v1");
 is($rc, 0, 'tools/deb (dpkg-buildpackage -us -uc) builds the package') or BAIL_OUT("no package:\n$out");
 my $deb1 = one_deb("$tmp/v1");
@@ -198,6 +202,7 @@ if ($build_pid == 0) {
     exec('sh', "$top/tools/deb", '--out', "$tmp/v2", '--version-suffix', 'rebuild1') or POSIX::_exit(127);
 }
 
+lap('the build');
 ($rc, $out) = run('lintian', '--pedantic', '-I', '-E', glob("$tmp/v1/*.changes"));
 my @tags = grep { !/^running with root privileges/ } split /\n/, $out;
 is(join("\n", @tags), '', 'lintian --pedantic -I -E: no tag, on the source and binary packages, that is not overridden');
@@ -220,11 +225,11 @@ like($conffiles, qr{^/etc/luafcgid/luafcgid.conf$}m, 'the config is a conffile')
 
 # ---- install ----------------------------------------------------------
 
-my $t0 = time;
+lap('lintian and blhc');
 ($rc, $out) = apt('install', $deb1);
 is($rc, 0, 'apt-get install ./luafcgid_*.deb') or diag $out;
 like($out, qr/^Starting luafcgid\r?$/m, 'the postinst started the service with its init script');
-note(sprintf 'install: %.1f s', time - $t0);
+lap('apt-get install');
 
 my $pidfile = '/run/luafcgid/luafcgid.pid';
 my ($pid) = slurp($pidfile) =~ /(\d+)/;
@@ -252,7 +257,8 @@ like(slurp('/var/log/luafcgid/luafcgid.log'), qr/ started: \d+ workers/, 'the da
 is($rc, 0, '/etc/init.d/luafcgid status: running') or diag $out;
 SKIP: {
     skip 'systemd-analyze is not installed', 1 unless `which systemd-analyze 2>/dev/null`;
-    ($rc, $out) = run('systemd-analyze', 'verify', '/lib/systemd/system/luafcgid.service');
+    # (--man=no: its man check would run man(1), which leaves cat pages)
+    ($rc, $out) = run('systemd-analyze', 'verify', '--man=no', '/lib/systemd/system/luafcgid.service');
     unlike($out, qr/error|invalid|not executable|failed/i, 'systemd-analyze verify finds nothing wrong in the unit') or diag $out;
 }
 ok(-l '/etc/systemd/system/multi-user.target.wants/luafcgid.service', 'the unit is enabled');
@@ -322,9 +328,12 @@ SKIP: {
        'and the daemon writes a new one, made by logrotate for _luafcgid (USR1 through the init script)');
 }
 
+lap('checks of the installed service, nginx, logrotate');
+
 # ---- upgrade under load ---------------------------------------------------
 
 my $waited = wait_for(sub { waitpid($build_pid, WNOHANG) == $build_pid }, 240);
+lap('waiting for the rebuilt package');
 my $build2_rc = $waited ? $? >> 8 : -1;
 $build_pid = undef if $waited;
 is($build2_rc, 0, 'the rebuilt package builds' . ($jit ? ' (pkg.luafcgid.luajit, nocheck)' : ' (nocheck)'))
@@ -356,10 +365,9 @@ SKIP: {
     my $count = sub { my $n = 0; $n += slurp("$tmp/count$_") || 0 for 1 .. 3; $n };
     ok(wait_for(sub { $count->() >= 60 }, 30), 'the load runs');
 
-    $t0 = time;
     ($rc, $out) = apt('install', $deb2);
     is($rc, 0, 'apt-get install of the rebuilt package, under load') or diag $out;
-    note(sprintf 'upgrade: %.1f s', time - $t0);
+    lap('apt-get install of the rebuilt package (the upgrade)');
     like($out, qr/luafcgid now runs as pid \d+; pid $pid finishes its requests/, 'the postinst upgraded with USR2');
     my ($new) = slurp($pidfile) =~ /(\d+)/;
     ok($new && $new != $pid && alive($new), "a new daemon ($new) took over");
@@ -384,6 +392,8 @@ SKIP: {
     $pid = $new;
 }
 
+lap('the load after the upgrade');
+
 # ---- remove, purge ---------------------------------------------------------
 
 kill 'QUIT', $nginx_pid;
@@ -400,6 +410,7 @@ like(`dpkg-query -W -f '\${Status}' luafcgid`, qr/config-files/, 'the package is
 
 ($rc, $out) = apt('purge', 'luafcgid');
 is($rc, 0, 'apt-get purge luafcgid') or diag $out;
+lap('apt-get remove and purge');
 like(`dpkg-query -W -f '\${Status}' luafcgid 2>&1`, qr/not-installed|no packages found/i, 'the package is gone');
 ok(!-e $_, "$_ is gone") for qw(/etc/luafcgid /var/log/luafcgid /run/luafcgid /etc/nginx/snippets/luafcgid.conf);
 is(named_paths(), $named_before, 'no path named after luafcgid is left on the machine');
