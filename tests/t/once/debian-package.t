@@ -1,7 +1,8 @@
 # The Debian package as a user meets it: built by dpkg-buildpackage,
 # lintian and blhc clean, installed with apt-get (the postinst makes the
 # user and starts the service through its init script), serving the
-# examples through Debian's nginx with nothing but the shipped snippet,
+# examples through Debian's nginx with nothing but the shipped snippet
+# (and through Apache and lighttpd with their shipped configs),
 # upgraded under load to a rebuilt package (the LuaJIT build profile)
 # without one failed request, removed, purged; nothing it made is left,
 # and the machine is as it was (the system user too, which policy would
@@ -24,6 +25,7 @@ use POSIX qw(:sys_wait_h);
 use Test::More;
 use Time::HiRes qw(time);
 use LFTest qw(wait_for slurp spew alive free_port);
+use LFServers ();
 
 my $top = LFTest::top();
 my $began = time;
@@ -315,6 +317,63 @@ like($r->{content}, qr{PATH_INFO</th><td>/extra/path<}, 'env.lua: the snippet sp
 like($r->{content}, qr{SCRIPT_FILENAME</th><td>/usr/share/doc/luafcgid/examples/env.lua<}, 'and names the script');
 like($r->{content}, qr{REQUEST_ID</th><td>[0-9a-f]{32}<}, 'and passes the request id');
 is($http->get("$url/no-such-script.lua")->{status}, 404, 'a missing script: 404');
+
+# ---- and through Apache and lighttpd, with their shipped configs ---------
+
+my $examples = '/usr/share/doc/luafcgid/examples';
+my $mods = '/usr/lib/apache2/modules';
+SKIP: {
+    skip 'Apache 2.4 with mod_proxy_fcgi is not installed', 1 unless -x '/usr/sbin/apache2' && -e "$mods/mod_proxy_fcgi.so";
+    my $ap = "$tmp/apache";
+    mkdir $ap;
+    my $p = free_port();
+    spew("$ap/httpd.conf", <<"CONF");
+ServerRoot $ap
+DefaultRuntimeDir $ap
+PidFile $ap/httpd.pid
+ErrorLog $ap/error.log
+User www-data
+Group www-data
+ServerName 127.0.0.1
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
+Listen 127.0.0.1:$p
+DocumentRoot $examples
+<Directory $examples>
+    Require all granted
+</Directory>
+Include /etc/apache2/conf-available/luafcgid.conf
+CONF
+    my $pid = LFServers::start_server(name => 'apache', dir => $ap, port => $p,
+        argv => ['/usr/sbin/apache2', '-f', "$ap/httpd.conf", '-DFOREGROUND'], logs => ["$ap/error.log"]);
+    is($http->get("http://127.0.0.1:$p/hello.lua")->{content}, "Hello from luafcgid!\n",
+       'Apache, with conf-available/luafcgid.conf as shipped, serves hello.lua');
+    LFServers::stop_server($pid, 'TERM');
+}
+SKIP: {
+    skip 'lighttpd is not installed', 1 unless -x '/usr/sbin/lighttpd';
+    my $lt = "$tmp/lighttpd";
+    mkdir $lt;
+    chown((getpwnam('www-data'))[2, 3], $lt);     # it opens its log as www-data
+    my $p = free_port();
+    spew("$lt/lighttpd.conf", <<"CONF");
+server.document-root = "$examples"
+server.bind = "127.0.0.1"
+server.port = $p
+server.username = "www-data"
+server.groupname = "www-data"
+server.errorlog = "$lt/error.log"
+server.modules = ( "mod_fastcgi" )
+include "/etc/lighttpd/conf-available/15-luafcgid.conf"
+CONF
+    my $pid = LFServers::start_server(name => 'lighttpd', dir => $lt, port => $p,
+        argv => ['/usr/sbin/lighttpd', '-D', '-f', "$lt/lighttpd.conf"], logs => ["$lt/error.log"]);
+    is($http->get("http://127.0.0.1:$p/hello.lua")->{content}, "Hello from luafcgid!\n",
+       'lighttpd, with conf-available/15-luafcgid.conf as shipped, serves hello.lua');
+    LFServers::stop_server($pid, 'TERM');
+}
 
 # ---- log rotation through the service ------------------------------------
 
