@@ -8,6 +8,11 @@
 
 local M = {}
 
+-- Inside luafcgid the module is given what C provides; loaded elsewhere
+-- through `require`, `...` is its name.
+local native = ...
+if type(native) ~= "table" then native = {} end
+
 local byte, char, format, gsub, find, sub, match, tonumber, tostring, type,
       pairs, ipairs, concat, sort, setmetatable, pcall, require, error, select =
       string.byte, string.char, string.format, string.gsub, string.find,
@@ -286,5 +291,10 @@ function M.serialize(v)
   serialize(v, out, {}, "")
   return concat(out)
 end
+
+-- The shared dictionaries of the config's `shared`, by name: the same
+-- table as ngx.shared, with ngx_lua's methods (get, set, incr, lpush...).
+-- Empty outside luafcgid.
+M.shared = native.shared or {}
 
 return M

@@ -1,7 +1,7 @@
 /*
  * conf_impl.h: the config module's own, shared by its files only: conf.c
- * (loading, publishing), conf_keys.c (the key table) and conf_parse.c (the
- * value parsers).
+ * (loading, publishing), conf_keys.c (the key table), conf_parse.c (the
+ * value parsers) and conf_shared.c (the `shared` key).
  */
 #ifndef LF_CONF_IMPL_H
 #define LF_CONF_IMPL_H
@@ -24,7 +24,8 @@ enum conf_type {
     CT_BOOL,
     CT_MODE,        /* octal permissions */
     CT_LEVEL,       /* log level name */
-    CT_LIST         /* array of strings */
+    CT_LIST,        /* array of strings */
+    CT_SHARED       /* { NAME = SIZE }: the shared dictionaries */
 };
 
 #define CF_LATER    0x1     /* not implemented yet: setting it is an error */
@@ -62,5 +63,13 @@ int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k
 int  conf_set_defaults(struct conf_ctx *ctx, struct conf *c);
 void conf_free_fields(struct conf *c);
 void conf_strlist_free(struct strlist *l);
+
+/* conf_shared.c: the `shared` key. */
+int  conf_parse_shared(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k,
+                       struct conf_shared_list *out);
+void conf_shared_free(struct conf_shared_list *l);
+int  conf_shared_copy(struct conf_shared_list *to, const struct conf_shared_list *from);
+int  conf_shared_same(const struct conf_shared_list *a, const struct conf_shared_list *b);
+void conf_shared_push(lua_State *L, const struct conf_shared_list *l);
 
 #endif

@@ -80,6 +80,7 @@ const struct conf_key conf_keys[] = {
     K(slowtime,          CT_INT,     0, 86400, 0, 0),
     S(access_log,        CT_PATH,    0, NULL),
     S(access_format,     CT_TEXT,    0, LF_DEFAULT_ACCESS_FORMAT),
+    S(shared,            CT_SHARED,  CF_RESTART, NULL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
@@ -127,6 +128,8 @@ conf_default(struct conf_ctx *ctx, const struct conf_key *k, void *field)
     case CT_SIZE:
         *(size_t *)field = (size_t)k->num;
         return 0;
+    case CT_SHARED:
+        return 0;   /* none */
     default:        /* CT_INT, CT_MODE, CT_BOOL */
         *(int *)field = (int)k->num;
         return 0;
@@ -161,6 +164,9 @@ conf_free_fields(struct conf *c)
             break;
         case CT_LIST: case CT_LISTEN:
             conf_strlist_free((struct strlist *)(void *)field);
+            break;
+        case CT_SHARED:
+            conf_shared_free((struct conf_shared_list *)(void *)field);
             break;
         default:
             break;
@@ -217,6 +223,9 @@ conf_push_value(lua_State *L, const struct conf *c, const char *name)
         }
         break;
     }
+    case CT_SHARED:
+        conf_shared_push(L, (const struct conf_shared_list *)(const void *)field);
+        break;
     }
     return 1;
 }
@@ -267,6 +276,9 @@ conf_same_value(const struct conf *a, const struct conf *b, const struct conf_ke
     }
     case CT_INT: case CT_MODE: case CT_BOOL: case CT_LEVEL:
         return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
+    case CT_SHARED:
+        return conf_shared_same((const struct conf_shared_list *)(const void *)fa,
+                                (const struct conf_shared_list *)(const void *)fb);
     default:
         return 1;
     }
@@ -322,6 +334,13 @@ conf_keep_restart(struct conf *new_conf, const struct conf *old)
             break;
         case CT_INT: case CT_MODE: case CT_BOOL: case CT_LEVEL:
             *(int *)(void *)to = *(const int *)(const void *)from;
+            break;
+        case CT_SHARED:
+            if (conf_shared_copy((struct conf_shared_list *)(void *)to,
+                                 (const struct conf_shared_list *)(const void *)from) < 0) {
+                log_syserr("reload: cannot keep the running '%s'", k->name);
+                return -1;
+            }
             break;
         default:
             break;

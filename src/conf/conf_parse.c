@@ -414,6 +414,8 @@ conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, str
     case CT_LIST: case CT_LISTEN:
         conf_strlist_free((struct strlist *)(void *)field);
         return conf_parse_list(ctx, L, k, (struct strlist *)(void *)field);
+    case CT_SHARED:
+        return conf_parse_shared(ctx, L, k, (struct conf_shared_list *)(void *)field);
     }
     return -1;
 }

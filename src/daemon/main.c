@@ -38,6 +38,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "safedir.h"
+#include "shm.h"
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "forkguard.h"
@@ -357,6 +358,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     if (wire_check() < 0)
         return -1;
     housekeep_tune_malloc();
+    shm_check_all();    /* what a dead serving process may have left */
     if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
         slowlog_stop();
         return -1;
@@ -505,6 +507,10 @@ main(int argc, char **argv)
     if (upgrade_save(argv[0], o.config, foreground) < 0 ||
         main_open(c, &ls, &pidfd) < 0)
         return 1;
+    if (shm_setup(c) < 0) {     /* the dictionaries outlive every serving process */
+        main_close(c, &ls, pidfd);
+        return 1;
+    }
     if (!foreground && daemon_detach(upgrade_pending()) < 0) {
         main_close(c, &ls, pidfd);
         return 1;
@@ -521,6 +527,7 @@ main(int argc, char **argv)
         main_close(c, &ls, pidfd);
         log_notice(rc == 0 ? "stopped" : "start-up failed");
     }
+    shm_teardown();
     conf_release(c);
     conf_publish(NULL);
     log_close();

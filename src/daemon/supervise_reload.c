@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "shm.h"
 #include "logfile.h"
 #include "supervise_impl.h"
 
@@ -66,6 +67,7 @@ supervise_reload(void)
         return;
     }
     old = conf_acquire();
+    shm_reload_report(old, c);
     if (conf_keep_restart(c, old) < 0) {
         conf_release(old);
         conf_free(c);

@@ -7,7 +7,8 @@
  * (now the new build; a symlink is followed anew, and a path others than
  * root, us or `user` could change is refused), with the same config file, handing it those
  * descriptors and a pipe; LUAFCGID_UPGRADE tells the new process which
- * they are, and the listen addresses they belong to. The new process takes
+ * they are, and the listen addresses they belong to (and LUAFCGID_SHARED
+ * the shared dictionaries' memory, shm_zone.c). The new process takes
  * them instead of binding and locking (the flock() lock belongs to the
  * open file, so it is shared, not lost), starts its own serving process,
  * and once that serves, writes its pid to the pipe and then to the
@@ -48,6 +49,7 @@
 #include "listen.h"
 #include "log.h"
 #include "monoclock.h"
+#include "shm.h"
 #include "upgrade.h"
 #include "upgrade_exe.h"
 
@@ -239,7 +241,7 @@ upgrade_exec(const struct listeners *ls, int pidfd, int wfd, int efd, const char
         ok = ok && fcntl(ls->fd[k], F_SETFD, 0) == 0;
     }
     snprintf(env + n, sizeof(env) - (size_t)n, "%s", listen);
-    if (!ok || setenv(UPGRADE_ENV, env, 1) < 0) {
+    if (!ok || setenv(UPGRADE_ENV, env, 1) < 0 || shm_export() < 0) {
         log_syserr("upgrade: cannot hand over the descriptors");
         _exit(127);
     }

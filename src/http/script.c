@@ -5,9 +5,10 @@
  * layer adds (struct state_setup): the standard libraries replaced or
  * bounded (sandbox/: os, io, string, then the sandbox itself), the `req`
  * API's metatable, and the luafcgid module (compiled in, so it is found
- * whatever the install paths) in package.preload. The script's top level
- * runs once with `...` set to the name `require` would give it, and what
- * it returns is kept when it is a WSAPI application (wsapi.c).
+ * whatever the install paths, and given the shared dictionaries) in
+ * package.preload. The script's top level runs once with `...` set to the
+ * name `require` would give it, and what it returns is kept when it is a
+ * WSAPI application (wsapi.c).
  *
  * The order is the sandbox's: the libraries are replaced before the
  * sandbox wraps and trims them, so its guards go round ours.
@@ -22,6 +23,7 @@
 #include "oslib.h"
 #include "sandbox.h"
 #include "script.h"
+#include "shm_lua.h"
 #include "slowlog.h"
 #include "state.h"
 #include "strlib.h"
@@ -29,13 +31,17 @@
 
 extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua */
 
-/* package.preload.luafcgid: runs the compiled-in module. [-0, +1, e] */
+/* package.preload.luafcgid: runs the compiled-in module, `...` the
+ * natives it exposes ({ shared = ngx.shared's table }). [-0, +1, e] */
 static int
 script_module_loader(lua_State *L)
 {
     if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
         return lua_error(L);
-    lua_call(L, 0, 1);
+    lua_createtable(L, 0, 1);
+    shm_lua_push(L);
+    lua_setfield(L, -2, "shared");
+    lua_call(L, 1, 1);
     return 1;
 }
 

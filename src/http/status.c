@@ -4,7 +4,8 @@
  * A request whose SCRIPT_NAME is status_path or ping_path is answered
  * here, before any file, docroot or extension check, and runs no Lua: the
  * page is read from the counters (counters.c), the pool and the
- * dispatcher, each under its own short lock or none. The fields are php-fpm's,
+ * dispatcher and the shared dictionaries, each under its own short lock
+ * or none. The fields are php-fpm's,
  * with its names and meanings, so its exporters and templates read ours;
  * ours follow them. Which worker answers does not matter: when every
  * worker is busy, the dispatcher's service thread reads the request and
@@ -27,6 +28,7 @@
 #include "fcgi_peek.h"
 #include "log.h"
 #include "pool.h"
+#include "shm.h"
 #include "state.h"
 #include "status.h"
 #include "status_impl.h"
@@ -330,6 +332,53 @@ status_workers(struct status_page *pg, struct counters_worker **ws)
     return 0;
 }
 
+/* One dictionary's entry: its figures, read under its lock. */
+static void
+status_dict(struct status_field *p, struct shm_dict *d)
+{
+    static const char *const keys[STATUS_SHARED_FIELDS] = {
+        "name", "capacity", "free space", "keys", "evictions", "expirations", "repairs"
+    };
+    struct shm_stats st;
+    const char *err;
+    int k;
+
+    memset(&st, 0, sizeof(st));
+    if (shm_dict_stats(d, &st, &err) != SHM_OK)
+        st.capacity = shm_dict_capacity(d);     /* its lock is held too long: the rest unknown */
+    for (k = 0; k < STATUS_SHARED_FIELDS; k++) {
+        p[k].key = keys[k];
+        p[k].kind = STATUS_NUM;
+        p[k].text = NULL;
+    }
+    p[0].kind = STATUS_TEXT;
+    p[0].text = shm_dict_name(d);
+    p[1].num = (long long)st.capacity;
+    p[2].num = (long long)st.free_space;
+    p[3].num = (long long)st.keys;
+    p[4].num = (long long)st.evictions;
+    p[5].num = (long long)st.expirations;
+    p[6].num = (long long)st.repairs;
+}
+
+/* The shared dictionaries' entries into PG. */
+static int
+status_shared(struct status_page *pg)
+{
+    int i, n = shm_count();
+
+    if (n == 0)
+        return 0;
+    if ((pg->shared.fields = calloc((size_t)n * STATUS_SHARED_FIELDS, sizeof(struct status_field))) == NULL) {
+        log_syserr("status: cannot allocate the shared dictionaries' entries");
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        status_dict(pg->shared.fields + (size_t)i * STATUS_SHARED_FIELDS, shm_at(i));
+    pg->shared.nitems = n;
+    return 0;
+}
+
 /* The format the query asks for, and its Content-Type in CTYPE. */
 static enum status_format
 status_format_of(const char *query, const char **ctype)
@@ -377,16 +426,21 @@ status_render(const struct conf *c, const char *query, struct buf *body, const c
     pg.scripts.item = "script";
     pg.scripts.sep = "------------------------";
     pg.scripts.nfields = STATUS_SCRIPT_FIELDS;
+    pg.shared.name = "shared";
+    pg.shared.item = "dictionary";
+    pg.shared.sep = "========================";
+    pg.shared.nfields = STATUS_SHARED_FIELDS;
     counters_totals(&t);
     status_pool_fields(&pg, c, &t);
     if (status_query_has(query, "full") && counters_workers() > 0)
         rc = status_workers(&pg, &ws);
-    if (rc == 0 && status_scripts(&pg, &scripts) < 0)
+    if (rc == 0 && (status_scripts(&pg, &scripts) < 0 || status_shared(&pg) < 0))
         rc = -1;
     if (rc == 0)
         rc = fmt == STATUS_FMT_OPENMETRICS ? status_metrics(body, &pg) : status_format(body, &pg, fmt);
     free(pg.procs.fields);
     free(pg.scripts.fields);
+    free(pg.shared.fields);
     free(ws);
     free(scripts);
     return rc;

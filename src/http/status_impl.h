@@ -24,6 +24,7 @@ struct status_field {
 
 #define STATUS_PROCESS_FIELDS 13
 #define STATUS_SCRIPT_FIELDS  14
+#define STATUS_SHARED_FIELDS  7
 
 /* Entries of one kind (a worker, a script), each NFIELDS fields, shown as
  * a JSON array NAME, XML <NAME><ITEM>...</ITEM></NAME>, or text entries
@@ -35,11 +36,11 @@ struct status_list {
 };
 
 /* The page as the renderers see it: the pool's fields, then the workers
- * (with &full) and the scripts. */
+ * (with &full), the scripts and the shared dictionaries. */
 struct status_page {
     struct status_field *fields;
     int                  nfields;
-    struct status_list   procs, scripts;
+    struct status_list   procs, scripts, shared;
 };
 
 enum status_format { STATUS_FMT_TEXT, STATUS_FMT_JSON, STATUS_FMT_XML, STATUS_FMT_HTML,

@@ -87,6 +87,17 @@ static const struct status_metric status_metrics_scripts[] = {
     { "luafcgid_lua_memory_bytes", "gauge", "Bytes the script's idle states hold.", 1, { { "lua memory" } } },
 };
 
+/* Per shared dictionary, each sample labelled dict="name" too. */
+static const struct status_metric status_metrics_shared[] = {
+    { "luafcgid_shared_capacity_bytes", "gauge", "The dictionary's size (shared).", 1, { { "capacity" } } },
+    { "luafcgid_shared_free_bytes", "gauge", "Bytes free in the dictionary.", 1, { { "free space" } } },
+    { "luafcgid_shared_keys", "gauge", "Keys in the dictionary, expired ones not yet removed too.", 1, { { "keys" } } },
+    { "luafcgid_shared_evictions", "counter", "Live keys removed to make room.", 1, { { "evictions" } } },
+    { "luafcgid_shared_expirations", "counter", "Expired keys removed.", 1, { { "expirations" } } },
+    { "luafcgid_shared_repairs", "counter",
+      "Checks after a process died holding the dictionary's lock, or damage was found.", 1, { { "repairs" } } },
+};
+
 static const struct status_field *
 status_metrics_field(const struct status_field *f, int n, const char *key)
 {
@@ -129,22 +140,23 @@ status_metrics_label(struct buf *b, const char *s)
     return rc;
 }
 
-/* One sample of script entry F: FAMILY SUFFIX{script="...",LABEL} VALUE. */
+/* One sample of entry F (a script, a dictionary), whose first field is
+ * labelled NAME: FAMILY SUFFIX{NAME="...",LABEL} VALUE. */
 static int
-status_metrics_sample(struct buf *b, const char *family, const char *suffix,
+status_metrics_sample(struct buf *b, const char *family, const char *suffix, const char *name,
                       const struct status_field *f, const char *label, double value)
 {
-    if (buf_printf(b, "%s%s{script=\"", family, suffix) < 0 ||
+    if (buf_printf(b, "%s%s{%s=\"", family, suffix, name) < 0 ||
         status_metrics_label(b, f[0].text) < 0 ||
         buf_printf(b, "\"%s%s} %.17g\n", label ? "," : "", label ? label : "", value) < 0)
         return -1;
     return 0;
 }
 
-/* Sample SM of family M for every script of the page. */
+/* Sample SM of family M for every entry of L, labelled NAME. */
 static int
-status_metrics_scripts_of(struct buf *b, const struct status_list *l, const struct status_metric *m,
-                          const char *const *sm)
+status_metrics_items_of(struct buf *b, const struct status_list *l, const char *name,
+                        const struct status_metric *m, const char *const *sm)
 {
     int i, rc = 0;
 
@@ -155,27 +167,28 @@ status_metrics_scripts_of(struct buf *b, const struct status_list *l, const stru
             continue;
         if (strcmp(m->type, "summary") == 0) {
             const struct status_field *sum = status_metrics_field(f, l->nfields, "total duration");
-            rc = status_metrics_sample(b, m->family, "_count", f, NULL, (double)v->num);
+            rc = status_metrics_sample(b, m->family, "_count", name, f, NULL, (double)v->num);
             if (rc == 0 && sum)
-                rc = status_metrics_sample(b, m->family, "_sum", f, NULL, (double)sum->num / 1e6);
+                rc = status_metrics_sample(b, m->family, "_sum", name, f, NULL, (double)sum->num / 1e6);
         } else
             rc = status_metrics_sample(b, m->family, strcmp(m->type, "counter") ? "" : "_total",
-                                       f, sm[STATUS_LABEL], (double)v->num * m->scale);
+                                       name, f, sm[STATUS_LABEL], (double)v->num * m->scale);
     }
     return rc;
 }
 
+/* The N families of TABLE for every entry of L, labelled NAME. */
 static int
-status_metrics_per_script(struct buf *b, const struct status_page *pg)
+status_metrics_per_item(struct buf *b, const struct status_list *l, const char *name,
+                        const struct status_metric *table, size_t n)
 {
     const struct status_metric *m;
     int k, rc = 0;
 
-    for (m = status_metrics_scripts; m < status_metrics_scripts + sizeof(status_metrics_scripts) /
-         sizeof(*status_metrics_scripts) && rc == 0; m++) {
+    for (m = table; m < table + n && rc == 0; m++) {
         rc = status_metrics_family(b, m);
         for (k = 0; k < STATUS_METRIC_SAMPLES && m->samples[k][STATUS_KEY] && rc == 0; k++)
-            rc = status_metrics_scripts_of(b, &pg->scripts, m, m->samples[k]);
+            rc = status_metrics_items_of(b, l, name, m, m->samples[k]);
     }
     return rc;
 }
@@ -214,6 +227,10 @@ status_metrics(struct buf *b, const struct status_page *pg)
     for (i = 0; i < sizeof(status_metrics_table) / sizeof(*status_metrics_table) && rc == 0; i++)
         rc = status_metrics_figures(b, pg, &status_metrics_table[i]);
     if (rc == 0)
-        rc = status_metrics_per_script(b, pg);
+        rc = status_metrics_per_item(b, &pg->scripts, "script", status_metrics_scripts,
+                                     sizeof(status_metrics_scripts) / sizeof(*status_metrics_scripts));
+    if (rc == 0 && pg->shared.nitems > 0)
+        rc = status_metrics_per_item(b, &pg->shared, "dict", status_metrics_shared,
+                                     sizeof(status_metrics_shared) / sizeof(*status_metrics_shared));
     return rc == 0 ? buf_puts(b, "# EOF\n") : -1;
 }

@@ -6,7 +6,7 @@
  * heads, sized from SIZE when the dictionary is made); every entry is also
  * on one LRU list, newest first. The semantics are ngx_lua's
  * (ngx_http_lua_shdict.c), step for step where a script could tell the
- * difference: a lookup that finds a live key moves it to the front; every
+ * difference: a lookup that finds a key moves it to the front; every
  * write, get and list operation first removes at most two expired entries
  * from the back; a value of the same length is rewritten in place, any
  * other replaces the entry; flush_all marks everything expired and removes
@@ -176,10 +176,9 @@ shm_expire_some(struct shm_dict *d, int n, uint64_t now)
     return freed;
 }
 
-/* Find KEY without touching the LRU list. */
+/* Find KEY without touching the LRU list, expired or not. */
 static enum shm_found
-shm_peek(struct shm_head *h, uint32_t hash, const char *key, size_t klen, uint64_t now,
-         struct shm_entry **found)
+shm_peek(struct shm_head *h, uint32_t hash, const char *key, size_t klen, struct shm_entry **found)
 {
     uint32_t off = shm_buckets(h)[hash & (h->nbuckets - 1)], n;
     struct shm_entry *e;
@@ -190,7 +189,7 @@ shm_peek(struct shm_head *h, uint32_t hash, const char *key, size_t klen, uint64
             break;
         if (e->hash == hash && e->klen == klen && memcmp(SHM_ENTRY_KEY(e), key, klen) == 0) {
             *found = e;
-            return e->expires != 0 && e->expires <= now ? SHM_EXPIRED : SHM_FOUND;
+            return SHM_FOUND;
         }
         off = e->hnext;
     }
@@ -199,16 +198,17 @@ shm_peek(struct shm_head *h, uint32_t hash, const char *key, size_t klen, uint64
     return SHM_MISSING;
 }
 
-/* Find KEY; a live one moves to the front. */
+/* Find KEY: found, it moves to the front, expired or not, and it has
+ * expired once its time is past (as ngx_lua 0.10.23's lookup, which
+ * Debian 12 ships). */
 static enum shm_found
 shm_lookup(struct shm_head *h, uint32_t hash, const char *key, size_t klen, uint64_t now,
            struct shm_entry **found)
 {
-    enum shm_found rc = shm_peek(h, hash, key, klen, now, found);
-
-    if (rc == SHM_FOUND)
-        shm_lru_touch(h, *found);
-    return rc;
+    if (shm_peek(h, hash, key, klen, found) == SHM_MISSING)
+        return SHM_MISSING;
+    shm_lru_touch(h, *found);
+    return (*found)->expires != 0 && (*found)->expires < now ? SHM_EXPIRED : SHM_FOUND;
 }
 
 /* A block of N granules, evicting the oldest entries while the heap is
@@ -326,7 +326,6 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     }
     if (e && val && vlen == e->vlen && e->type != SHM_TLIST) {
         /* the same length: rewritten in place, as ngx_lua does */
-        shm_lru_touch(h, e);
         e->expires = shm_expiry(exptime_ms, now);
         e->flags = v->flags;
         e->type = (uint8_t)v->type;
@@ -467,9 +466,7 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
         return SHM_FAIL;
     }
     num = *value + init;
-    if (rc == SHM_EXPIRED && e->vlen == sizeof(double) && e->type != SHM_TLIST) {
-        shm_lru_touch(h, e);
-    } else {
+    if (rc != SHM_EXPIRED || e->vlen != sizeof(double) || e->type == SHM_TLIST) {
         if (rc == SHM_EXPIRED)
             shm_dict_unlink_entry(d, e);
         off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + sizeof(double)), 0, now, forcible);
@@ -560,7 +557,6 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
         /* an expired list is emptied and used again */
         shm_free_nodes(h, e);
         e->expires = 0;
-        shm_lru_touch(h, e);
     } else if (rc != SHM_FOUND) {
         if (rc == SHM_EXPIRED)
             shm_dict_unlink_entry(d, e);
@@ -693,7 +689,7 @@ shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, co
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     now = shm_now();
-    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, now, &e) == SHM_MISSING) {
+    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
         shm_unlock(d);
         return SHM_NONE;
     }
@@ -713,7 +709,7 @@ shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long expt
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     now = shm_now();
-    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, now, &e) == SHM_MISSING) {
+    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
         shm_unlock(d);
         return SHM_NONE;
     }

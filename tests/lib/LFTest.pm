@@ -423,7 +423,8 @@ sub nginx_binary { for ('/usr/sbin/nginx', '/usr/local/sbin/nginx') { return $_ 
 # user, keepalive (kept connections), locations (more location blocks),
 # client_max_body_size, servers (upstream server lines, for an upstream of
 # several daemons instead of this one), fastcgi (more directives in the
-# .lua location).
+# .lua location), main (lines in nginx's main context: load_module), http
+# (lines in its http block: lua_shared_dict).
 sub start_nginx {
     my ($self, %o) = @_;
     my $dir = "$self->{dir}/nginx";
@@ -439,14 +440,18 @@ sub start_nginx {
     my $keepconn = $o{keepalive} ? "fastcgi_keep_conn on;" : '';
     my $locations = $o{locations} // '';
     my $maxbody = $o{client_max_body_size} // '16m';     # more location blocks, before the .lua one
+    my $main = $o{main} // '';
+    my $http = $o{http} // '';
     spew("$dir/nginx.conf", <<"CONF");
-${user}worker_processes 1;
+${user}${main}
+worker_processes 1;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    $http
     client_body_temp_path $dir/body;
     fastcgi_temp_path $dir/fastcgi;
     proxy_temp_path $dir/proxy;

@@ -215,14 +215,14 @@ test_expiry(void)
     is_int(ms, 0, "no expiry: ttl 0");
     ok(expired(d, "t"), "expires");
     is_str(get(d, "t", 1), "s:v,stale", "get_stale: the value, stale");
-    is_str(get(d, "t", 0), "nil", "get: nil (and, the oldest and expired, it is removed)");
-    is_str(get(d, "t", 1), "nil", "so get_stale no longer sees it");
+    is_str(get(d, "t", 0), "nil", "get: nil");
+    is_str(get(d, "t", 1), "s:v,stale", "a lookup moved it to the front, so it was not removed (ngx_lua 0.10.23)");
     is_int(shm_dict_keys(d, 0, keys, sizeof(keys), &used, &count, &err), SHM_OK, "get_keys");
     is_int(count, 1, "only the live key");
     is_int(shm_dict_expire(d, "forever", 7, 30, &err), SHM_OK, "expire sets an expiry");
     ok(expired(d, "forever"), "which passes");
     is_int(shm_dict_flush_expired(d, 0, &freed, &err), SHM_OK, "flush_expired");
-    is_int(freed, 1, "frees it");
+    is_int(freed, 2, "frees both");
     is_int(nkeys(d), 0, "empty");
     set(d, 0, "a", str_value("1"), 0, NULL);
     set(d, 0, "b", str_value("2"), 0, NULL);
