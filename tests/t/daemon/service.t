@@ -27,7 +27,9 @@ SKIP: {
     my $d = tempdir(CLEANUP => 1);
     (my $unit = slurp("$top/rc.d/luafcgid.service")) =~ s/%%\w+%%/\/usr/g;
     spew("$d/luafcgid.service", $unit);
-    my $out = `systemd-analyze verify $d/luafcgid.service 2>&1`;
+    # --man=no: checking Documentation= runs man(1), which caches cat pages
+    # when luafcgid's are installed
+    my $out = `systemd-analyze verify --man=no $d/luafcgid.service 2>&1`;
     unlike($out, qr/error|invalid/i, 'systemd-analyze verify finds nothing wrong in the unit') or diag $out;
 }
 

@@ -94,13 +94,18 @@ sub apt { return admin('apt-get', '-y', '-q', '--no-install-recommends', @_) }
 # /etc whole (contents too).
 my @trees = qw(/etc /var /run /srv /opt /usr/local /lib/systemd /usr/lib/systemd /usr/share/doc /usr/share/man
                /usr/share/lua /usr/sbin);
+# man-db's cat pages are its cache, made by whoever ran man(1) while the
+# package was installed: not counted, but those made meanwhile go at the end.
 sub named_paths {
     my @found = grep { m{/luafcgid-\d+$} } glob('/tmp/luafcgid-* /var/tmp/luafcgid-*');
     File::Find::find({ no_chdir => 1, wanted => sub {
+        if ($File::Find::name eq '/var/cache/man') { $File::Find::prune = 1; return }
         push @found, $File::Find::name if $_ =~ m{luafcgid[^/]*$};
     } }, grep { -d } @trees);
     return join "\n", sort @found;
 }
+my %cat_before = map { $_ => 1 } glob('/var/cache/man/cat*/luafcgid*');
+sub drop_cat_pages { unlink grep { !$cat_before{$_} } glob('/var/cache/man/cat*/luafcgid*') }
 my @user_files = qw(/etc/passwd /etc/group /etc/shadow /etc/gshadow);
 my %user_file = map { $_ => 1, "$_-" => 1 } @user_files;
 sub etc_state {
@@ -167,6 +172,7 @@ END {
         admin('apt-get', '-y', '-q', 'purge', 'luafcgid');
     }
     restore_user();
+    drop_cat_pages();
     $? = $rc;
 }
 
