@@ -9,5 +9,6 @@ struct request;
 int  api_register(lua_State *L);
 void api_push_req(lua_State *L, struct request *r);
 void api_clear_req(lua_State *L);
+struct request *api_request(lua_State *L, int idx);
 
 #endif

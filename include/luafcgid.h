@@ -130,6 +130,14 @@
 #define LF_SHARED_KEY_MAX       65535
 #define LF_SHARED_LOCK_WAIT     10              /* s */
 
+/* luafcgid.session: a secret is at least this long, a secret file holds
+ * at most this many and this many bytes; a session kept in its cookie
+ * must fit a cookie (browsers keep 4096 bytes a cookie). */
+#define LF_SESSION_SECRET_MIN   32
+#define LF_SESSION_SECRETS      16
+#define LF_SESSION_FILE_MAX     65536
+#define LF_SESSION_COOKIE_MAX   4096
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 

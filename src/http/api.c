@@ -35,15 +35,23 @@
 
 static const char api_req_key = 'r';
 
-/* The live request behind argument 1, or a Lua error. [-0, +0, v] */
-static struct request *
-api_check(lua_State *L)
+/* The live request behind the req object at IDX, or a Lua error (also
+ * for the modules that take a req: luafcgid.session). [-0, +0, v] */
+struct request *
+api_request(lua_State *L, int idx)
 {
-    struct request **slot = luaL_checkudata(L, 1, API_REQ_META);
+    struct request **slot = luaL_checkudata(L, idx, API_REQ_META);
 
     if (*slot == NULL)
         luaL_error(L, "this req belongs to a request that has ended");
     return *slot;
+}
+
+/* The live request behind argument 1. [-0, +0, v] */
+static struct request *
+api_check(lua_State *L)
+{
+    return api_request(L, 1);
 }
 
 /* What the answer buffers, and a body req:gets() took whole from the

@@ -4,11 +4,11 @@
  * state.c makes a state with its limits; this file is what the HTTP
  * layer adds (struct state_setup): the standard libraries replaced or
  * bounded (sandbox/: os, io, string, then the sandbox itself), the `req`
- * API's metatable, and the luafcgid module (compiled in, so it is found
- * whatever the install paths, and given the shared dictionaries) in
- * package.preload. The script's top level runs once with `...` set to the
- * name `require` would give it, and what it returns is kept when it is a
- * WSAPI application (wsapi.c).
+ * API's metatable, and the luafcgid and luafcgid.session modules (compiled
+ * in, so they are found whatever the install paths, and given the shared
+ * dictionaries and the session's crypto) in package.preload. The script's
+ * top level runs once with `...` set to the name `require` would give it,
+ * and what it returns is kept when it is a WSAPI application (wsapi.c).
  *
  * The order is the sandbox's: the libraries are replaced before the
  * sandbox wraps and trims them, so its guards go round ours.
@@ -23,6 +23,7 @@
 #include "oslib.h"
 #include "sandbox.h"
 #include "script.h"
+#include "session.h"
 #include "shm_lua.h"
 #include "slowlog.h"
 #include "state.h"
@@ -30,6 +31,7 @@
 #include "wsapi.h"
 
 extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua */
+extern const char lf_session_source[];  /* module_session.c, made from lua/session.lua */
 
 /* package.preload.luafcgid: runs the compiled-in module, `...` the
  * natives it exposes ({ shared = ngx.shared's table }). [-0, +1, e] */
@@ -45,6 +47,18 @@ script_module_loader(lua_State *L)
     return 1;
 }
 
+/* package.preload["luafcgid.session"]: the compiled-in module, `...`
+ * its natives (session.c). [-0, +1, e] */
+static int
+script_session_loader(lua_State *L)
+{
+    if (luaL_loadbuffer(L, lf_session_source, strlen(lf_session_source), "=luafcgid.session") != 0)
+        return lua_error(L);
+    session_push_natives(L);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
 /* After the standard libraries and the limits' wrappers. [-0, +0, m] */
 static void
 script_install(lua_State *L)
@@ -56,6 +70,8 @@ script_install(lua_State *L)
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, script_module_loader);
     lua_setfield(L, -2, "luafcgid");
+    lua_pushcfunction(L, script_session_loader);
+    lua_setfield(L, -2, "luafcgid.session");
     lua_pop(L, 2);
     sandbox_install(L);
     api_register(L);
