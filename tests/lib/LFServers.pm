@@ -13,7 +13,7 @@ use warnings;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Test::More;
-use LFTest qw(wait_for slurp spew);
+use LFTest qw(wait_for slurp spew free_port);
 
 our $TODO;
 
@@ -68,6 +68,119 @@ sub start_server {
 }
 
 sub stop_server { my ($pid, $sig) = @_; LFTest::stop_pid($pid, $sig // 'TERM', 15) }
+
+# Apache 2.4 and the directory of its modules with mod_proxy_fcgi, or ()
+# when either is missing.
+sub apache_paths {
+    my $apache = (grep { -x } '/usr/sbin/apache2', '/usr/local/sbin/httpd')[0];
+    my $mods = (grep { -e "$_/mod_proxy_fcgi.so" } '/usr/lib/apache2/modules', '/usr/local/libexec/apache24')[0];
+    return $apache && $mods ? ($apache, $mods) : ();
+}
+
+# Start Apache (mpm_event, mod_proxy_fcgi) from a private config in the
+# daemon's temp dir, serving its www: a virtual host on a port of its own
+# for each text in VHOSTS (what goes inside <VirtualHost>), then EXTRA at
+# the end. Its error log is DIR/apache/error.log. Returns (pid, ports).
+sub start_apache {
+    my ($t, $vhosts, $extra) = @_;
+    my ($apache, $mods) = apache_paths() or die "Apache 2.4 with mod_proxy_fcgi is not installed\n";
+    my ($dir, $www) = ($t->dir, $t->www);
+    my @ports = map { free_port() } @$vhosts;
+    my $user = getpwnam('www-data') ? 'www-data' : 'nobody';
+    my $group = getgrnam('www-data') ? 'www-data' : 'nogroup';
+    mkdir "$dir/apache";
+    my $conf = <<"CONF";
+ServerRoot $dir/apache
+DefaultRuntimeDir $dir/apache
+PidFile $dir/apache/httpd.pid
+ErrorLog $dir/apache/error.log
+LogLevel warn
+User $user
+Group $group
+ServerName 127.0.0.1
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
+DocumentRoot $www
+<Directory $www>
+    Require all granted
+</Directory>
+CONF
+    $conf .= join '', map { "Listen 127.0.0.1:$ports[$_]\n<VirtualHost 127.0.0.1:$ports[$_]>\n"
+                            . "$vhosts->[$_]</VirtualHost>\n" } 0 .. $#ports;
+    spew("$dir/apache/httpd.conf", $conf . ($extra // ''));
+    my $pid = start_server(name => 'apache', dir => $dir, port => $ports[0],
+        argv => [$apache, '-f', "$dir/apache/httpd.conf", '-DFOREGROUND'], logs => ["$dir/apache/error.log"]);
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_) }, 20) for @ports;
+    return ($pid, @ports);
+}
+
+sub caddy_binary { return (grep { -x } '/usr/bin/caddy', '/usr/local/bin/caddy')[0] }
+
+# Start Caddy 2 from a private Caddyfile in the daemon's temp dir: a site
+# on a port of its own for each text in TRANSPORTS (what goes inside its
+# `transport fastcgi` block), serving www and passing .lua paths to the
+# daemon's unix socket. Caddy keeps its state in the temp dir too.
+# Returns (pid, ports).
+sub start_caddy {
+    my ($t, @transports) = @_;
+    my ($dir, $www, $sock) = ($t->dir, $t->www, $t->listen_addr);
+    my @ports = map { free_port() } @transports;
+    mkdir "$dir/caddy";
+    my $conf = "{\n\tadmin off\n\tauto_https off\n\tstorage file_system $dir/caddy\n}\n";
+    for my $i (0 .. $#ports) {
+        $conf .= "\nhttp://127.0.0.1:$ports[$i] {\n\troot * $www\n\t\@lua path_regexp \\.lua(/|\$)\n"
+               . "\treverse_proxy \@lua unix/$sock {\n\t\ttransport fastcgi"
+               . ($transports[$i] eq '' ? "\n" : " {\n\t\t\t$transports[$i]\n\t\t}\n") . "\t}\n}\n";
+    }
+    spew("$dir/caddy/Caddyfile", $conf);
+    my $pid = start_server(name => 'caddy', dir => $dir, port => $ports[0],
+        env => { HOME => "$dir/caddy", XDG_DATA_HOME => "$dir/caddy", XDG_CONFIG_HOME => "$dir/caddy" },
+        argv => [caddy_binary(), 'run', '--adapter', 'caddyfile', '--config', "$dir/caddy/Caddyfile"]);
+    wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_) }, 20) for @ports;
+    return ($pid, @ports);
+}
+
+sub haproxy_binary { return (grep { -x } qw(/usr/sbin/haproxy /usr/local/sbin/haproxy))[0] }
+
+# Start HAProxy with its own FastCGI client (fcgi-app) from a private
+# config in DIR/haproxy-NAME, serving www through SERVER (the daemon's
+# address, HAProxy's form), with the fcgi-app OPTIONS. Returns (pid, port,
+# the file its output goes to).
+sub start_haproxy {
+    my ($t, %o) = @_;
+    my $dir = $t->dir . "/haproxy-$o{name}";
+    my $www = $t->www;
+    my $port = free_port();
+    my $opts = join '', map { "    option $_\n" } @{ $o{options} // [] };
+    mkdir $dir;
+    spew("$dir/haproxy.cfg", <<"CFG");
+global
+    log stderr format raw local0 warning
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:$port
+    default_backend luafcgid
+fcgi-app luafcgid
+    docroot $www
+    index index.lua
+    path-info ^(/.+\\.lua)(/.*)?\$
+$opts
+backend luafcgid
+    use-fcgi-app luafcgid
+    http-reuse always
+    server lf $o{server} proto fcgi
+CFG
+    my $pid = start_server(name => 'haproxy', dir => $dir, port => $port,
+                           argv => [haproxy_binary(), '-db', '-f', "$dir/haproxy.cfg"]);
+    return ($pid, $port, "$dir/haproxy.out");
+}
 
 sub http {
     my ($method, $url, %o) = @_;

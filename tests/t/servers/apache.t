@@ -9,13 +9,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
-use LFTest qw(spew free_port);
 use LFServers;
 
-my $apache = (grep { -x } '/usr/sbin/apache2', '/usr/local/sbin/httpd')[0];
-plan skip_all => 'Apache 2.4 (apache2) is not installed' unless $apache;
-my $mods = (grep { -e "$_/mod_proxy_fcgi.so" } '/usr/lib/apache2/modules', '/usr/local/libexec/apache24')[0];
-plan skip_all => 'mod_proxy_fcgi is not installed' unless $mods;
+my ($apache) = LFServers::apache_paths();
+plan skip_all => 'Apache 2.4 with mod_proxy_fcgi is not installed' unless $apache;
 plan skip_all => 'Apache must start as root here (it serves as www-data)' unless $> == 0;
 
 my $t = LFTest->new(conf => { workers => 4, listen_mode => '0666', maxpost => 1024 * 1024 });
@@ -24,65 +21,17 @@ $t->start;
 LFServers::idle_sockets($t);
 
 my ($dir, $www, $sock) = ($t->dir, $t->www, $t->listen_addr);
-my ($p1, $p2, $p3, $p4) = (free_port(), free_port(), free_port(), free_port());
-my $user = getpwnam('www-data') ? 'www-data' : 'nobody';
-my $group = getgrnam('www-data') ? 'www-data' : 'nogroup';
-mkdir "$dir/apache";
-spew("$dir/apache/httpd.conf", <<"CONF");
-ServerRoot $dir/apache
-DefaultRuntimeDir $dir/apache
-PidFile $dir/apache/httpd.pid
-ErrorLog $dir/apache/error.log
-LogLevel warn
-User $user
-Group $group
-ServerName 127.0.0.1
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule proxy_module $mods/mod_proxy.so
-LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
-Listen 127.0.0.1:$p1
-Listen 127.0.0.1:$p2
-Listen 127.0.0.1:$p3
-Listen 127.0.0.1:$p4
-DocumentRoot $www
-<Directory $www>
-    Require all granted
-</Directory>
-
-# The SetHandler form: Apache maps the URL to the file, PATH_INFO apart.
-<VirtualHost 127.0.0.1:$p1>
-    <FilesMatch "\\.lua\$">
-        SetHandler "proxy:unix:$sock|fcgi://localhost"
-    </FilesMatch>
-</VirtualHost>
-
-# php-fpm's ProxyPassMatch form: the whole path in SCRIPT_FILENAME.
-<VirtualHost 127.0.0.1:$p2>
-    ProxyPassMatch "^/(.*\\.lua(/.*)?)\$" "unix:$sock|fcgi://localhost$www/\$1"
-</VirtualHost>
-
-# The SetHandler form with kept connections to luafcgid.
-<VirtualHost 127.0.0.1:$p3>
-    <FilesMatch "\\.lua\$">
-        SetHandler "proxy:fcgi://lfkeep"
-    </FilesMatch>
-</VirtualHost>
-
-# ProxyFCGIBackendType GENERIC: SCRIPT_FILENAME the plain path.
-<VirtualHost 127.0.0.1:$p4>
-    ProxyFCGIBackendType GENERIC
-    <FilesMatch "\\.lua\$">
-        SetHandler "proxy:unix:$sock|fcgi://localhost"
-    </FilesMatch>
-</VirtualHost>
-<Proxy "unix:$sock|fcgi://lfkeep">
-    ProxySet enablereuse=on
-</Proxy>
-CONF
-
-my $pid = LFServers::start_server(name => 'apache', dir => $dir, port => $p1,
-    argv => [$apache, '-f', "$dir/apache/httpd.conf", '-DFOREGROUND'], logs => ["$dir/apache/error.log"]);
+my $handler = sub { qq{<FilesMatch "\\.lua\$">\n    SetHandler "$_[0]"\n</FilesMatch>\n} };
+my ($pid, $p1, $p2, $p3, $p4) = LFServers::start_apache($t, [
+    # The SetHandler form: Apache maps the URL to the file, PATH_INFO apart.
+    $handler->("proxy:unix:$sock|fcgi://localhost"),
+    # php-fpm's ProxyPassMatch form: the whole path in SCRIPT_FILENAME.
+    qq{ProxyPassMatch "^/(.*\\.lua(/.*)?)\$" "unix:$sock|fcgi://localhost$www/\$1"\n},
+    # The SetHandler form with kept connections to luafcgid.
+    $handler->('proxy:fcgi://lfkeep'),
+    # ProxyFCGIBackendType GENERIC: SCRIPT_FILENAME the plain path.
+    "ProxyFCGIBackendType GENERIC\n" . $handler->("proxy:unix:$sock|fcgi://localhost"),
+], qq{<Proxy "unix:$sock|fcgi://lfkeep">\n    ProxySet enablereuse=on\n</Proxy>\n});
 
 # An early answer (404) must not close the connection while Apache is still
 # sending its empty STDIN record: Apache would log "AH01075 ... Broken pipe

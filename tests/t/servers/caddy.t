@@ -8,50 +8,15 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
-use LFTest qw(spew free_port);
 use LFServers;
 
-my $caddy = (grep { -x } '/usr/bin/caddy', '/usr/local/bin/caddy')[0];
-plan skip_all => 'Caddy is not installed' unless $caddy;
+plan skip_all => 'Caddy is not installed' unless LFServers::caddy_binary();
 
 my $t = LFTest->new(conf => { workers => 4, listen_mode => '0666', maxpost => 1024 * 1024 });
 LFServers::scripts($t);
 $t->start;
 
-my ($dir, $www, $sock) = ($t->dir, $t->www, $t->listen_addr);
-my ($p1, $p2) = (free_port(), free_port());
-mkdir "$dir/caddy";
-spew("$dir/caddy/Caddyfile", <<"CONF");
-{
-	admin off
-	auto_https off
-	storage file_system $dir/caddy
-}
-
-http://127.0.0.1:$p1 {
-	root * $www
-	\@lua path_regexp \\.lua(/|\$)
-	reverse_proxy \@lua unix/$sock {
-		transport fastcgi {
-			split .lua
-		}
-	}
-}
-
-http://127.0.0.1:$p2 {
-	root * $www
-	\@lua path_regexp \\.lua(/|\$)
-	reverse_proxy \@lua unix/$sock {
-		transport fastcgi
-	}
-}
-CONF
-
-# Caddy writes its state under HOME and XDG dirs: keep them in the temp dir.
-my $pid = LFServers::start_server(name => 'caddy', dir => $dir, port => $p1,
-    env => { HOME => "$dir/caddy", XDG_DATA_HOME => "$dir/caddy", XDG_CONFIG_HOME => "$dir/caddy" },
-    argv => [$caddy, 'run', '--adapter', 'caddyfile', '--config', "$dir/caddy/Caddyfile"]);
-LFTest::wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p2) }, 20);
+my ($pid, $p1, $p2) = LFServers::start_caddy($t, 'split .lua', '');
 
 # An early answer (404) must not close the connection while Caddy is still
 # sending its empty STDIN record (Caddy would answer 502), and a chunked

@@ -13,13 +13,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
-use POSIX ();
-use IO::Socket::INET;
 use LFTest qw(http_get http_post wait_for);
 use LFServers;
 
-my ($haproxy) = grep { -x } qw(/usr/sbin/haproxy /usr/local/sbin/haproxy);
-plan skip_all => 'haproxy is not installed (tools/deps --test installs it)' unless $haproxy;
+plan skip_all => 'haproxy is not installed (tools/deps --test installs it)' unless LFServers::haproxy_binary();
 
 my $lfport = LFTest::free_port();
 my $t = LFTest->new(conf => { workers => 4, keepalive_max => 16, keepalive_timeout => 60,
@@ -28,52 +25,6 @@ LFServers::scripts($t);
 $t->start;
 LFServers::idle_sockets($t);
 my $serving = LFTest::serving_pid($t);
-
-# Start HAProxy with OPTIONS in its fcgi-app; returns (pid, port).
-sub start_haproxy {
-    my ($name, @options) = @_;
-    my $dir = $t->dir . "/haproxy-$name";
-    mkdir $dir;
-    my $port = LFTest::free_port();
-    my $opts = join '', map { "    option $_\n" } @options;
-    my $www = $t->www;
-    LFTest::spew("$dir/haproxy.cfg", <<"CFG");
-global
-    log stderr format raw local0 warning
-defaults
-    mode http
-    log global
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend web
-    bind 127.0.0.1:$port
-    default_backend luafcgid
-fcgi-app luafcgid
-    docroot $www
-    index index.lua
-    path-info ^(/.+\\.lua)(/.*)?\$
-$opts
-backend luafcgid
-    use-fcgi-app luafcgid
-    http-reuse always
-    server lf 127.0.0.1:$lfport proto fcgi
-CFG
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open(STDOUT, '>>', "$dir/stderr.log");
-        open(STDERR, '>>', "$dir/stderr.log");
-        exec($haproxy, '-db', '-f', "$dir/haproxy.cfg") or POSIX::_exit(127);
-    }
-    LFTest::track($pid, 'haproxy');
-    my $up = wait_for(sub {
-        return 1 if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
-        return -1 if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        return 0;
-    }, 15);
-    die "haproxy did not start:\n" . LFTest::slurp("$dir/stderr.log") unless $up && $up == 1;
-    return ($pid, $port, $dir);
-}
 
 # Established TCP connections to luafcgid's port, from /proc/net/tcp.
 sub connections_to_luafcgid {
@@ -90,7 +41,8 @@ for my $run (['get-values', 'keep-conn', 'get-values'],
              ['mpxs-conns', 'keep-conn', 'get-values', 'mpxs-conns'],
              ['mpxs-conns-alone', 'keep-conn', 'mpxs-conns']) {
     my ($name, @options) = @$run;
-    my ($pid, $port, $dir) = start_haproxy($name, @options);
+    my ($pid, $port, $out) = LFServers::start_haproxy($t, name => $name, server => "127.0.0.1:$lfport",
+                                                      options => \@options);
     my $url = sub { "http://127.0.0.1:$port$_[0]" };
 
     LFServers::suite($t, $url->(''), label => $name, keeps => 1,
@@ -127,9 +79,8 @@ for my $run (['get-values', 'keep-conn', 'get-values'],
     $sum += $_ for grep { $_ > 0 } @good;
     is($sum, 200, "$name: 200 requests from 8 concurrent clients, every answer right");
     is(LFTest::serving_pid($t), $serving, "$name: the serving process is the same");
-    LFTest::stop_pid($pid, 'TERM', 10);
-    LFTest::untrack($pid);
-    unlike(LFTest::slurp("$dir/stderr.log"), qr/\b(?:Server .* is DOWN|FCGI.*error)/i, "$name: HAProxy logged no FastCGI error");
+    LFServers::stop_server($pid, 'TERM');
+    unlike(LFTest::slurp($out), qr/\b(?:Server .* is DOWN|FCGI.*error)/i, "$name: HAProxy logged no FastCGI error");
 }
 unlike($t->log, qr/out of sequence|died of/, 'luafcgid refused no record');
 is($t->stop, 0, 'stop');
