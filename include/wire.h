@@ -59,6 +59,10 @@ struct wire {
     int             nrejected;
     unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
     size_t          after_len;
+    int             rest_id;        /* whose STDIN may come before the BEGIN_REQUEST (wire_rest.c) */
+    size_t          rest_left;      /* and how many bytes of records */
+    int             nrest;          /* such records dropped in this read */
+    long long       rest_clock;     /* while the rest's clock runs: the request's own deadline */
     size_t          first_len;      /* bytes of the first read for libfcgi (wire_read_first) */
     size_t          first_at;       /* of them, given to it */
     /* last: wire_begin() clears the struct up to here */
@@ -70,6 +74,7 @@ struct wire {
 #define WIRE_DRAINED   0
 #define WIRE_TOO_BIG   (-1)
 #define WIRE_BROKEN    (-2)
+#define WIRE_PAUSED    1    /* wire_drain: the rest may come later; park (wire_rest.c) */
 
 void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
                 size_t maxpost);
@@ -78,7 +83,7 @@ void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
 long long wire_time_left(const struct wire *w);
 int  wire_can_keep(const struct wire *w);
-int  wire_drain(struct wire *w, size_t max);
+int  wire_drain(struct wire *w, size_t max, int park);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
 int  wire_read_first(struct wire *w);

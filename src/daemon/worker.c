@@ -33,6 +33,18 @@
  * close too, as php-fpm does: closing with unread bytes makes the kernel
  * send a reset, and a server still sending the body (Apache, Caddy) then
  * loses the answer and reports a 502 or 503.
+ *
+ * An early answer on a connection that is not kept ends our side of it
+ * first (shutdown), then drains: each server learns in its own way that
+ * the answer is whole. nginx without fastcgi_keep_conn stops sending the
+ * body once it has the answer's head and takes the end of the connection
+ * for the end of the answer, so it needs the shutdown, and closes; Apache
+ * reads the answer while it sends and stops at FCGI_END_REQUEST; Caddy
+ * sends the whole body before it reads a byte, so it needs the drain to
+ * read all of it. The drain reads what the request declared
+ * (CONTENT_LENGTH), or maxpost when it declared no more, within the
+ * request's own client_timeout: past it, the close may cost a server still
+ * sending its answer.
  */
 #include <errno.h>
 #include <poll.h>
@@ -46,6 +58,7 @@
 
 #include <fcgiapp.h>
 
+#include "body.h"
 #include "conf.h"
 #include "dispatch.h"
 #include "housekeep.h"
@@ -123,26 +136,41 @@ worker_linger_close(int fd, long long budget)
     close(fd);
 }
 
+/* The bytes a drain may read: the body the request declared, or maxpost
+ * when it declared no more (or nothing), and the records' framing. */
+static size_t
+worker_drain_max(size_t declared, size_t maxpost)
+{
+    return wire_framed(declared != BODY_UNKNOWN && declared != BODY_TOO_BIG && declared > maxpost ?
+                       declared : maxpost);
+}
+
 /*
  * Read what the request left unread (an early answer: 404, 403, 413, or a
  * body nobody read) before the connection is kept or closed: a server
  * still sending would otherwise get a reset instead of the answer. Keep it
  * only when the request was read to its end; past the drain's bound, close
- * with a linger so the answer still gets out.
+ * with a linger so the answer still gets out. One not to be kept is shut
+ * on our side first: the answer is whole (see the design note).
  */
 static void
-worker_keep_or_close(struct worker *w, int fd, int keep, size_t maxpost)
+worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
 {
     int drained = WIRE_DRAINED, unread;
     long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
-        drained = wire_drain(&w->wire, wire_framed(maxpost));
-        if (drained != WIRE_DRAINED)
+        if (!keep && shutdown(fd, SHUT_WR) < 0)
+            log_debug("worker %d request %s: fd %d: shutdown after an early answer: %s",
+                      w->req.worker, w->req.id, fd, strerror(errno));
+        drained = wire_drain(&w->wire, drain_max, keep);
+        if (drained != WIRE_DRAINED && drained != WIRE_PAUSED)
             log_debug("worker %d request %s: fd %d: the request was not read to its end; closed",
                       w->req.worker, w->req.id, fd);
     }
-    keep = keep && drained == WIRE_DRAINED && wire_can_keep(&w->wire);
+    /* paused: parked at a record's boundary, the rest of the body may come
+     * before the next request (wire_rest.c) */
+    keep = keep && (drained == WIRE_PAUSED || (drained == WIRE_DRAINED && wire_can_keep(&w->wire)));
     unread = !w->wire.ended;
     if (keep && wire_mgmt_after(&w->wire) < 0) {
         log_debug("worker %d request %s: fd %d: bytes after the request's end that are not "
@@ -216,7 +244,7 @@ worker_serve(struct worker *w, int fd)
         wire_end(&w->wire);
         return;
     }
-    worker_keep_or_close(w, fd, keep, maxpost);
+    worker_keep_or_close(w, fd, keep, worker_drain_max(r->body_want, maxpost));
 }
 
 static void *

@@ -29,8 +29,11 @@
  *    bytes it read: a request costs no system call more for it.
  *  - drain: a connection is kept only when its request was read exactly
  *    to its end; otherwise the rest is drained, record by record (bounded
- *    by `maxpost` and the same deadline), or the connection is closed. So
- *    an unread body is never parsed as the next request's records.
+ *    by the body declared, or `maxpost`, and the same deadline), or the
+ *    connection is closed. So an unread body is never parsed as the next
+ *    request's records. On a kept connection the drain reads only the
+ *    records already there, and the rest may come before the next request
+ *    (wire_rest.c).
  *
  * Limits: this relies on libfcgi doing all its I/O through OS_Read and
  * OS_Write by PLT, as the shared libfcgi 2.4 of Debian and FreeBSD does; a
@@ -51,6 +54,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,6 +103,7 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
         w->deadline = monoclock_ms() + (long long)client_timeout * 1000;
     w->maxparams = maxparams;
     w->maxread = wire_framed(maxparams + maxpost);
+    wire_rest_take(w);          /* the rest of a body answered early may come first */
     pthread_once(&wire_once, wire_make_key);
     if (pthread_setspecific(wire_key, w) != 0)
         log_err("worker %d: cannot set its connection's record layer", worker);
@@ -111,6 +116,8 @@ wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxpar
 size_t
 wire_framed(size_t n)
 {
+    if (n > (SIZE_MAX - WIRE_FRAMING_SLACK) / 65 * 64)
+        return SIZE_MAX;        /* a declared length near what a number holds */
     return n + n / 64 + WIRE_FRAMING_SLACK;
 }
 
@@ -322,14 +329,16 @@ enum { WIRE_READ_LIBFCGI, WIRE_READ_IN_RECORD, WIRE_READ_FIRST };
 #define WIRE_READ_IDLE  (-2)    /* wire_read: only management records came */
 
 /*
- * Management records were answered, whole, and nothing of a request has
- * come yet: a read that would block here means the client waits for its
- * answers, and the connection can wait parked instead of holding a worker.
+ * Management records were answered, or the rest of a body answered early
+ * dropped (wire_rest.c), whole, and nothing of a request has come yet: a
+ * read that would block here means the client waits for its answers, or
+ * has more of that rest to send, and the connection can wait parked
+ * instead of holding a worker.
  */
 static int
 wire_idle(const struct wire *w)
 {
-    return w->nmgmt > 0 && w->stage == WIRE_AT_BEGIN && w->headlen == 0;
+    return (w->nmgmt > 0 || w->nrest > 0) && w->stage == WIRE_AT_BEGIN && w->headlen == 0;
 }
 
 /*
@@ -393,7 +402,7 @@ wire_read_first(struct wire *w)
     int n = wire_read(w, w->first, sizeof(w->first), WIRE_READ_FIRST);
 
     if (n == WIRE_READ_IDLE)
-        return WIRE_MGMT_IDLE;
+        return w->rest_id == 0 || wire_rest_keep(w) == 0 ? WIRE_MGMT_IDLE : -1;
     if (n <= 0)
         return -1;
     w->first_len = (size_t)n;
@@ -452,16 +461,29 @@ OS_Write(int fd, char *buf, size_t len)
 /*
  * Read what is left of the request, up to its end and not a byte past it,
  * within MAX bytes and the request's budget. WIRE_DRAINED when the
- * connection can serve the next request.
+ * connection can serve the next request. MAX, the caller's (the body the
+ * request declared), is the bound from here, not maxparams + maxpost.
+ * With PARK (a kept connection), only the records already there are read:
+ * at a record's boundary with the next not there yet, the rest is
+ * remembered (wire_rest.c) and WIRE_PAUSED says the connection can wait
+ * parked for it, or for the next request.
  */
 int
-wire_drain(struct wire *w, size_t max)
+wire_drain(struct wire *w, size_t max, int park)
 {
     char sink[WIRE_DRAIN_CHUNK];
     size_t total = 0, part;
-    int n;
+    int n, next;
 
+    w->maxread = 0;
     while (!w->ended && !w->failed) {
+        if (park && w->headlen == 0 && (next = wire_rest_next(w, w->request_id)) != 1) {
+            if (next < 0)
+                return WIRE_BROKEN;
+            w->rest_id = w->request_id;
+            w->rest_left = max - total;
+            return wire_rest_keep(w) == 0 ? WIRE_PAUSED : WIRE_BROKEN;
+        }
         part = wire_next_part(w);
         if (part > sizeof(sink) - 8)
             part = sizeof(sink) - 8;

@@ -1,7 +1,8 @@
 /*
  * wire_impl.h: the record layer's own, shared by its files only: wire.c
  * (its I/O), wire_walk.c (the walk of the bytes read), wire_mgmt.c (the
- * records it answers itself) and wire_check.c (the start-up proof). The
+ * records it answers itself), wire_rest.c (the rest of a body answered
+ * early) and wire_check.c (the start-up proof). The
  * protocol's numbers are libfcgi's (fastcgi.h).
  */
 #ifndef LF_WIRE_IMPL_H
@@ -27,6 +28,12 @@ void   wire_rearm(struct wire *w);
 ssize_t wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out);
 int    wire_count(struct wire *w, size_t n);
 size_t wire_next_part(const struct wire *w);
+
+/* wire_rest.c */
+int    wire_rest_keep(struct wire *w);
+void   wire_rest_take(struct wire *w);
+int    wire_rest_next(const struct wire *w, int id);
+int    wire_aside_rest(struct wire *w);
 
 /* wire_mgmt.c */
 int    wire_aside_management(struct wire *w);

@@ -40,9 +40,11 @@
  *    bound the read fails and libfcgi closes the connection.
  *  - notice the request's empty STDIN record, its end. A connection is
  *    kept only when its request was read exactly to that end; otherwise
- *    the rest is drained, record by record (bounded by `maxpost` and the
- *    same deadline), or the connection is closed. So an unread body is
- *    never parsed as the next request's records.
+ *    the rest is drained, record by record (bounded by the body declared,
+ *    or `maxpost`, and the same deadline), or the connection is closed. So
+ *    an unread body is never parsed as the next request's records. The
+ *    STDIN records of a body answered early may come before the next
+ *    BEGIN_REQUEST on a kept connection (wire_rest.c): they are dropped.
  *
  * wire_walk() moves the bytes libfcgi is to see down in place over the
  * ones cut out, so a read needs no second buffer.
@@ -80,8 +82,16 @@ wire_header(struct wire *w)
         return wire_aside_management(w);
     switch (w->stage) {
     case WIRE_AT_BEGIN:
+        if (w->rest_id != 0 && w->id == w->rest_id && w->type == FCGI_STDIN)
+            return wire_aside_rest(w);
         if (w->type != FCGI_BEGIN_REQUEST || w->content_left != sizeof(FCGI_BeginRequestBody))
             return wire_refuse(w, "a request must open with a BEGIN_REQUEST of 8 bytes");
+        w->rest_id = 0;         /* a new request: the server gave up the old body */
+        if (w->rest_clock != 0) {
+            w->deadline = w->rest_clock;    /* and it runs on its own clock */
+            w->rest_clock = 0;
+            w->script = NULL;
+        }
         w->request_id = w->id;
         w->begin_got = 0;
         return 0;

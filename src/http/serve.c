@@ -330,6 +330,9 @@ serve_request(struct request *r)
     }
     request_reset(r);
     reqenv_find_vars(r->fcgx.envp, &r->vars);
+    /* the length declared, for every request: the drain after an early
+     * answer reads up to it (worker.c) */
+    body_length(r->vars.content_length, &r->body_want);
     counters_accept();
     which = status_match(r->conf, r->vars.script_name);
     if (which == STATUS_NONE && r->worker == REQUEST_SERVICE) {

@@ -451,6 +451,147 @@ first_reads(void)
        WIRE_MGMT_RECORDS_MAX);
 }
 
+/* A kept connection answered early: BEGIN, PARAMS and 1 KiB of body read
+ * (as libfcgi would have), then BODY (N bytes) sent, then a drain. What
+ * the drain tells; the connection is left in sv. */
+static int
+drained_early(struct wire *w, const unsigned char *body, size_t n)
+{
+    static const char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+    static const char pair[] = "\x0f\x06SCRIPT_FILENAME/x.lua";
+    static char kib[1024];
+    unsigned char head[2048];
+    size_t hn = 0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || write(sv[1], body, n) != (ssize_t)n)
+        return -3;
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    put(head, &hn, 1, 1, begin, 8);
+    put(head, &hn, 4, 1, pair, sizeof(pair) - 1);
+    put(head, &hn, 4, 1, "", 0);
+    put(head, &hn, 5, 1, kib, sizeof(kib));
+    wire_begin(w, sv[0], 0, 5, 1 << 20, 1 << 20);
+    if (wire_feed(w, head, hn) < 0)
+        return -4;
+    return wire_drain(w, 1 << 20, 1);
+}
+
+/* The next round on the connection in sv: IN (N bytes) sent, a request's
+ * first read, and in got what libfcgi's reads then give; the first read's
+ * answer. W is left begun: the caller ends it. */
+static int
+next_round(struct wire *w, const unsigned char *in, size_t n)
+{
+    ssize_t r;
+    int rc;
+
+    gotlen = 0;
+    if (n > 0 && write(sv[1], in, n) != (ssize_t)n)
+        return -3;
+    wire_begin(w, sv[0], 0, 5, 1 << 20, 1 << 20);
+    rc = wire_read_first(w);
+    while (rc == 0 && (!w->ended || w->first_at < w->first_len) &&
+           (r = OS_Read(sv[0], (char *)got + gotlen, 8192)) > 0)
+        gotlen += (size_t)r;
+    return rc;
+}
+
+static void
+close_pair(struct wire *w)
+{
+    wire_end(w);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* The rest of a body answered early on a kept connection (wire_rest.c). */
+static void
+rests(void)
+{
+    static char piece[3000];
+    unsigned char in[16384], plain[512];
+    size_t n = 0, p = plain_request(plain);
+    struct wire w;
+    int fd;
+
+    put(in, &n, 5, 1, piece, sizeof(piece));
+    put(in, &n, 5, 1, piece, sizeof(piece));
+    ok(drained_early(&w, in, n) == WIRE_PAUSED && !w.ended,
+       "rest: the records there are drained; at a boundary with no more, the drain pauses");
+    wire_end(&w);
+
+    /* the server goes on with the rest, then its next request */
+    n = 0;
+    put(in, &n, 5, 1, piece, sizeof(piece));
+    put(in, &n, 5, 1, "", 0);
+    memcpy(in + n, plain, p);
+    ok(next_round(&w, in, n + p) == 0 && gotlen == p && memcmp(got, plain, p) == 0 &&
+       wire_can_keep(&w), "rest: its records are dropped; libfcgi reads the next request alone");
+    close_pair(&w);
+
+    /* the server stopped the body at the answer: its next request alone */
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: nothing more sent: paused at once");
+    wire_end(&w);
+    ok(next_round(&w, plain, p) == 0 && gotlen == p && memcmp(got, plain, p) == 0 && w.rest_id == 0,
+       "rest: a BEGIN_REQUEST instead of the rest ends it; the request is read whole");
+    close_pair(&w);
+
+    /* the rest alone, in a round: dropped, and the connection waits again */
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused again");
+    wire_end(&w);
+    n = 0;
+    put(in, &n, 5, 1, piece, sizeof(piece));
+    ok(next_round(&w, in, n) == WIRE_MGMT_IDLE,
+       "rest: a round that brings only records of the rest waits parked again");
+    wire_end(&w);
+    wire_begin(&w, sv[0], 0, 5, 1 << 20, 1 << 20);
+    ok(w.rest_id == 1, "rest: and still remembers it");
+    wire_end(&w);
+
+    /* records of another id where the rest may come: refused */
+    n = 0;
+    put(in, &n, 5, 2, piece, 8);
+    ok(next_round(&w, in, n) < 0 && w.failed, "rest: STDIN of another id is refused");
+    close_pair(&w);
+
+    /* more of the rest than the request had left to send: refused */
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused");
+    w.rest_left = 100;
+    ok(wire_rest_keep(&w) == 0, "rest: kept with 100 bytes left");
+    wire_end(&w);
+    n = 0;
+    put(in, &n, 5, 1, piece, 200);
+    ok(next_round(&w, in, n) < 0 && w.failed, "rest: records past what it had left are refused");
+    close_pair(&w);
+
+    /* a descriptor reused for a new connection does not inherit it */
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused, then the connection closed");
+    fd = sv[0];
+    close_pair(&w);
+    ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && sv[0] == fd, "a new connection on fd %d", fd);
+    wire_begin(&w, sv[0], 0, 5, 1 << 20, 1 << 20);
+    ok(w.rest_id == 0, "rest: a new connection on the same descriptor starts clean");
+    close_pair(&w);
+
+    /* past its clock: a BEGIN_REQUEST is served, the rest's records are not */
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused");
+    w.deadline = monoclock_ms() - 1;
+    ok(wire_rest_keep(&w) == 0, "rest: kept with its clock run out");
+    wire_end(&w);
+    ok(next_round(&w, plain, p) == 0 && w.rest_id == 0 && gotlen == p,
+       "rest: past its clock, the next request is read on its own");
+    close_pair(&w);
+    ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused");
+    w.deadline = monoclock_ms() - 1;
+    wire_rest_keep(&w);
+    wire_end(&w);
+    n = 0;
+    put(in, &n, 5, 1, piece, 8);
+    ok(next_round(&w, in, n) < 0 && w.failed, "rest: past its clock, its records are refused");
+    close_pair(&w);
+}
+
 static void
 values(void)
 {
@@ -657,6 +798,7 @@ main(void)
     values();
     answered();
     first_reads();
+    rests();
     FCGX_Init();
     ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
     return done_testing();

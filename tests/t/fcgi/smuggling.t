@@ -10,7 +10,8 @@ use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use LFTest qw(wait_for http_get http_post closed_within);
 
-my $t = LFTest->new(conf => { workers => 2, maxpost => 64 * 1024, keepalive_timeout => 60 });
+my $t = LFTest->new(conf => { workers => 2, maxpost => 64 * 1024, keepalive_timeout => 60,
+                              status_path => '/status' });
 my $marker = $t->dir . '/admin-ran';
 $t->script('admin.lua', <<"LUA");
 function main(env, req)
@@ -99,6 +100,61 @@ for my $case (sort keys %cases) {
     is($r->{status}, 413, 'a poisoned body over maxpost without CONTENT_LENGTH: 413');
     ok(closed_within($s, 5), 'then the connection is closed, not kept with its body unread');
     ok(!-e $marker, 'the forged request did not run');
+}
+
+# The kept connections the status page counts: parked, waiting.
+sub kept {
+    my $r = $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', REQUEST_METHOD => 'GET',
+                       QUERY_STRING => '' }, '');
+    return ($r->{body} =~ /^kept connections:\s+(\d+)/m)[0] // -1;
+}
+
+# A request answered early (404) on a kept connection, its body sent in
+# part: the records of the rest are not there, and the connection waits
+# parked for them or for the next request (wire_rest.c). What the request
+# declared and did not send: 100000 bytes more.
+sub answered_early {
+    my ($sent) = @_;
+    my $s = $t->connect;
+    my $head = LFTest::encode_request(params('missing.lua', 'early', length($sent) + 100000), $sent,
+                                      keep_conn => 1);
+    LFTest::write_all($s, substr($head, 0, -8));     # not its empty STDIN: the body goes on
+    my $r = LFTest::read_response($s, timeout => 10);
+    is($r->{status}, 404, 'a body sent in part to a missing script: 404 at once');
+    ok(wait_for(sub { kept() >= 1 }, 10), 'its connection waits parked for the rest or the next request');
+    return $s;
+}
+
+# A server that stops sending the body at the answer and sends its next
+# request on the same connection (Apache's enablereuse, HAProxy's
+# keep-conn): the next requests are served; the part sent never runs.
+{
+    my $s = answered_early(poison(2048));
+    my $right = grep { ask($s, params('id.lua', "after-stop$_", 0), '')->{body} eq "id after-stop$_" } 1 .. 3;
+    is($right, 3, 'a server that stopped the body and goes on with its next request: each answered');
+    ok(!-e $marker, 'the forged request in the part sent did not run');
+}
+
+# A server that sends the rest after the answer, in pieces: dropped as it
+# comes, records and all, then the next request is served.
+{
+    my $s = answered_early('x' x 1000);
+    my $rest = poison(3000) . ('y' x (100000 - 3000 * 8 - length(poison(0))));
+    LFTest::write_all($s, substr(LFTest::stream(5, 1, substr($rest, 0, 50000)), 0, -8));
+    ok(wait_for(sub { kept() >= 1 }, 10), 'the first piece of the rest dropped, parked again');
+    LFTest::write_all($s, LFTest::stream(5, 1, substr($rest, 50000)));
+    is(ask($s, params('id.lua', 'after-rest', 0), '')->{body}, 'id after-rest',
+       'the rest sent after the answer, then the next request: answered');
+    ok(!-e $marker, 'the forged request in the rest did not run');
+}
+
+# Records of another request id where the rest may come: refused, closed.
+{
+    my $s = answered_early('x' x 1000);
+    my $said = () = $t->log =~ /out of sequence/g;
+    LFTest::write_all($s, LFTest::record(5, 2, 'z' x 100));
+    ok(closed_within($s, 5), 'STDIN of another id in place of the rest: the connection is closed');
+    ok(wait_for(sub { (() = $t->log =~ /out of sequence/g) > $said }, 5), 'and it is logged');
 }
 
 # Pipelined: a second request sent before the first answer is answered or
