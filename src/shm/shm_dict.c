@@ -32,11 +32,18 @@
 enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED };
 
 /* The clock expiry runs on: monotonic ms, shared by every process of the
- * machine. */
+ * machine; read once an operation first needs it (most entries never
+ * expire, and reading it is a good part of a lookup's cost). */
+struct shm_clock {
+    uint64_t    ms;     /* 0: not read yet */
+};
+
 static uint64_t
-shm_now(void)
+shm_time(struct shm_clock *clk)
 {
-    return (uint64_t)monoclock_ms();
+    if (clk->ms == 0)
+        clk->ms = (uint64_t)monoclock_ms();
+    return clk->ms;
 }
 
 static void
@@ -151,7 +158,7 @@ shm_dict_unlink_entry(struct shm_dict *d, struct shm_entry *e)
  * count removed.
  */
 static int
-shm_expire_some(struct shm_dict *d, int n, uint64_t now)
+shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk)
 {
     struct shm_head *h = d->h;
     struct shm_entry *e;
@@ -164,9 +171,9 @@ shm_expire_some(struct shm_dict *d, int n, uint64_t now)
             h->damaged = 1;
             return freed;
         }
-        if (n++ != 0 && (e->expires == 0 || e->expires > now))
+        if (n++ != 0 && (e->expires == 0 || e->expires > shm_time(clk)))
             return freed;
-        if (e->expires != 0 && e->expires <= now)
+        if (e->expires != 0 && e->expires <= shm_time(clk))
             h->expirations++;
         else
             h->evictions++;
@@ -202,20 +209,20 @@ shm_peek(struct shm_head *h, uint32_t hash, const char *key, size_t klen, struct
  * expired once its time is past (as ngx_lua 0.10.23's lookup, which
  * Debian 12 ships). */
 static enum shm_found
-shm_lookup(struct shm_head *h, uint32_t hash, const char *key, size_t klen, uint64_t now,
+shm_lookup(struct shm_head *h, uint32_t hash, const char *key, size_t klen, struct shm_clock *clk,
            struct shm_entry **found)
 {
     if (shm_peek(h, hash, key, klen, found) == SHM_MISSING)
         return SHM_MISSING;
     shm_lru_touch(h, *found);
-    return (*found)->expires != 0 && (*found)->expires < now ? SHM_EXPIRED : SHM_FOUND;
+    return (*found)->expires != 0 && (*found)->expires < shm_time(clk) ? SHM_EXPIRED : SHM_FOUND;
 }
 
 /* A block of N granules, evicting the oldest entries while the heap is
  * full (unless SAFE): at most every entry, never for a block that could
  * not fit in the empty heap. 0 when it cannot be had. */
 static uint32_t
-shm_alloc_evicting(struct shm_dict *d, uint32_t n, int safe, uint64_t now, int *forcible)
+shm_alloc_evicting(struct shm_dict *d, uint32_t n, int safe, struct shm_clock *clk, int *forcible)
 {
     struct shm_head *h = d->h;
     uint32_t off;
@@ -223,7 +230,7 @@ shm_alloc_evicting(struct shm_dict *d, uint32_t n, int safe, uint64_t now, int *
     if (n > shm_arena_largest(h))
         return 0;
     while ((off = shm_arena_alloc(h, n, SHM_KIND_ENTRY)) == 0 && !safe && !h->damaged) {
-        if (shm_expire_some(d, 0, now) == 0)
+        if (shm_expire_some(d, 0, clk) == 0)
             return 0;
         *forcible = 1;
     }
@@ -250,9 +257,9 @@ shm_entry_init(struct shm_head *h, uint32_t off, uint32_t hash, const char *key,
 }
 
 static uint64_t
-shm_expiry(long long ms, uint64_t now)
+shm_expiry(long long ms, struct shm_clock *clk)
 {
-    return ms > 0 ? now + (uint64_t)ms : 0;
+    return ms > 0 ? shm_time(clk) + (uint64_t)ms : 0;
 }
 
 /* The bytes a scalar value is stored as, in BUF (8 bytes at least). */
@@ -293,7 +300,7 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     const char *val;
     size_t vlen;
     uint32_t hash, off;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     *forcible = 0;
     if (v->type == SHM_TNIL && (op & (SHM_OP_ADD | SHM_OP_REPLACE))) {
@@ -304,10 +311,9 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
-    shm_expire_some(d, 1, now);
+    shm_expire_some(d, 1, &clk);
     hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, now, &e);
+    rc = shm_lookup(h, hash, key, klen, &clk, &e);
     if (op & SHM_OP_REPLACE) {
         if (rc != SHM_FOUND) {
             shm_unlock(d);
@@ -326,7 +332,7 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     }
     if (e && val && vlen == e->vlen && e->type != SHM_TLIST) {
         /* the same length: rewritten in place, as ngx_lua does */
-        e->expires = shm_expiry(exptime_ms, now);
+        e->expires = shm_expiry(exptime_ms, &clk);
         e->flags = v->flags;
         e->type = (uint8_t)v->type;
         memcpy(SHM_ENTRY_VALUE(e), val, vlen);
@@ -339,14 +345,14 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
         shm_unlock(d);
         return SHM_OK;
     }
-    off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + vlen), op & SHM_OP_SAFE, now, forcible);
+    off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + vlen), op & SHM_OP_SAFE, &clk, forcible);
     if (off == 0) {
         shm_unlock(d);
         *err = "no memory";
         return SHM_FAIL;
     }
     e = shm_entry_init(h, off, hash, key, klen);
-    e->expires = shm_expiry(exptime_ms, now);
+    e->expires = shm_expiry(exptime_ms, &clk);
     e->flags = v->flags;
     e->type = (uint8_t)v->type;
     e->vlen = (uint32_t)vlen;
@@ -399,15 +405,14 @@ shm_dict_get(struct shm_dict *d, const char *key, size_t klen, int stale, struct
 {
     struct shm_entry *e;
     enum shm_found rc;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
     int r;
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    now = shm_now();
     if (!stale)
-        shm_expire_some(d, 1, now);
-    rc = shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, now, &e);
+        shm_expire_some(d, 1, &clk);
+    rc = shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e);
     if (rc == SHM_MISSING || (rc == SHM_EXPIRED && !stale)) {
         shm_unlock(d);
         return SHM_NONE;
@@ -436,17 +441,16 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     struct shm_entry *e;
     enum shm_found rc;
     uint32_t hash, off;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
     double num;
 
     *forcible = 0;
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
-    shm_expire_some(d, 1, now);
+    shm_expire_some(d, 1, &clk);
     hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, now, &e);
+    rc = shm_lookup(h, hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND) {
         if (e->type != SHM_TNUMBER || e->vlen != sizeof(double)) {
             shm_unlock(d);
@@ -469,7 +473,7 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     if (rc != SHM_EXPIRED || e->vlen != sizeof(double) || e->type == SHM_TLIST) {
         if (rc == SHM_EXPIRED)
             shm_dict_unlink_entry(d, e);
-        off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + sizeof(double)), 0, now, forcible);
+        off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + sizeof(double)), 0, &clk, forcible);
         if (off == 0) {
             shm_unlock(d);
             *err = "no memory";
@@ -479,7 +483,7 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
         e->vlen = sizeof(double);
     }
     e->flags = 0;
-    e->expires = shm_expiry(init_ttl_ms, now);
+    e->expires = shm_expiry(init_ttl_ms, &clk);
     e->type = SHM_TNUMBER;
     memcpy(SHM_ENTRY_VALUE(e), &num, sizeof(double));
     shm_unlock(d);
@@ -539,15 +543,14 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
     struct shm_entry *e;
     enum shm_found rc;
     uint32_t hash, off;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
-    shm_expire_some(d, 1, now);
+    shm_expire_some(d, 1, &clk);
     hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, now, &e);
+    rc = shm_lookup(h, hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND && e->type != SHM_TLIST) {
         shm_unlock(d);
         *err = "value not a list";
@@ -595,14 +598,13 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     struct shm_node *nd, *o;
     enum shm_found rc;
     uint32_t off;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
-    shm_expire_some(d, 1, now);
-    rc = shm_lookup(h, shm_hash(h, key, klen), key, klen, now, &e);
+    shm_expire_some(d, 1, &clk);
+    rc = shm_lookup(h, shm_hash(h, key, klen), key, klen, &clk, &e);
     if (rc != SHM_FOUND) {
         shm_unlock(d);
         return SHM_NONE;
@@ -659,14 +661,13 @@ int
 shm_dict_llen(struct shm_dict *d, const char *key, size_t klen, long *len, const char **err)
 {
     struct shm_entry *e;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    now = shm_now();
-    shm_expire_some(d, 1, now);
+    shm_expire_some(d, 1, &clk);
     *len = 0;
-    if (shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, now, &e) == SHM_FOUND) {
+    if (shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e) == SHM_FOUND) {
         if (e->type != SHM_TLIST) {
             shm_unlock(d);
             *err = "value not a list";
@@ -684,16 +685,15 @@ int
 shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, const char **err)
 {
     struct shm_entry *e;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    now = shm_now();
     if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
         shm_unlock(d);
         return SHM_NONE;
     }
-    *ms = e->expires == 0 ? 0 : (long long)e->expires - (long long)now;
+    *ms = e->expires == 0 ? 0 : (long long)e->expires - (long long)shm_time(&clk);
     shm_unlock(d);
     return SHM_OK;
 }
@@ -704,16 +704,15 @@ int
 shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long exptime_ms, const char **err)
 {
     struct shm_entry *e;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    now = shm_now();
     if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
         shm_unlock(d);
         return SHM_NONE;
     }
-    e->expires = shm_expiry(exptime_ms, now);
+    e->expires = shm_expiry(exptime_ms, &clk);
     shm_unlock(d);
     return SHM_OK;
 }
@@ -723,6 +722,7 @@ shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long expt
 int
 shm_dict_flush_all(struct shm_dict *d, const char **err)
 {
+    struct shm_clock clk = { 0 };
     struct shm_head *h;
     struct shm_entry *e;
     uint32_t off, n;
@@ -738,7 +738,7 @@ shm_dict_flush_all(struct shm_dict *d, const char **err)
         e->expires = 1;
         off = e->lnext;
     }
-    shm_expire_some(d, 0, shm_now());
+    shm_expire_some(d, 0, &clk);
     shm_unlock(d);
     return SHM_OK;
 }
@@ -751,13 +751,12 @@ shm_dict_flush_expired(struct shm_dict *d, int attempts, int *freed, const char 
     struct shm_head *h;
     struct shm_entry *e;
     uint32_t off, prev, n, total;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
 
     *freed = 0;
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
     total = h->keys;
     for (off = h->lru_tail, n = 0; off && n < total; n++) {
         if ((e = shm_entry_at(h, off)) == NULL) {
@@ -765,7 +764,7 @@ shm_dict_flush_expired(struct shm_dict *d, int attempts, int *freed, const char 
             break;
         }
         prev = e->lprev;
-        if (e->expires != 0 && e->expires <= now) {
+        if (e->expires != 0 && e->expires <= shm_time(&clk)) {
             h->expirations++;
             shm_dict_unlink_entry(d, e);
             if (++*freed == attempts)
@@ -790,14 +789,13 @@ shm_dict_keys(struct shm_dict *d, int attempts, char *buf, size_t size, size_t *
     struct shm_entry *e;
     uint32_t off, n;
     uint16_t klen;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
     size_t need = 0;
     int k = 0, pass;
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    now = shm_now();
     for (pass = 0; pass < 2; pass++) {
         k = 0;
         for (off = h->lru_tail, n = 0; off && n < h->keys && (attempts <= 0 || k < attempts); n++) {
@@ -805,7 +803,7 @@ shm_dict_keys(struct shm_dict *d, int attempts, char *buf, size_t size, size_t *
                 h->damaged = 1;
                 break;
             }
-            if (e->expires == 0 || e->expires > now) {
+            if (e->expires == 0 || e->expires > shm_time(&clk)) {
                 if (pass == 0) {
                     need += sizeof(klen) + e->klen;
                 } else {
@@ -917,7 +915,7 @@ shm_dict_copy(struct shm_dict *to, struct shm_dict *from, unsigned long *copied)
     struct shm_entry *e, *ne;
     uint32_t off, noff, n, total;
     const char *err;
-    uint64_t now;
+    struct shm_clock clk = { 0 };
     int forcible;
 
     *copied = 0;
@@ -927,17 +925,16 @@ shm_dict_copy(struct shm_dict *to, struct shm_dict *from, unsigned long *copied)
         shm_unlock(from);
         return SHM_LOCKED;
     }
-    now = shm_now();
     total = h->keys;
     for (off = h->lru_tail, n = 0; off && n < total; n++, off = e->lprev) {
         if ((e = shm_entry_at(h, off)) == NULL) {
             h->damaged = 1;
             break;
         }
-        if (e->expires != 0 && e->expires <= now)
+        if (e->expires != 0 && e->expires <= shm_time(&clk))
             continue;
         noff = shm_alloc_evicting(to, shm_granules(sizeof(*e) + e->klen +
-                                                   (e->type == SHM_TLIST ? 0 : e->vlen)), 0, now, &forcible);
+                                                   (e->type == SHM_TLIST ? 0 : e->vlen)), 0, &clk, &forcible);
         if (noff == 0)
             continue;
         ne = shm_entry_init(to->h, noff, shm_hash(to->h, SHM_ENTRY_KEY(e), e->klen), SHM_ENTRY_KEY(e), e->klen);

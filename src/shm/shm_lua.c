@@ -37,13 +37,13 @@
 #include "shm.h"
 #include "shm_lua.h"
 
-#define SHM_LUA_ZONE    "luafcgid.shared.zone"
 #define SHM_LUA_BUF     4096
 
 /* The registry key of a state's `shared` table: this address. */
 static const char shm_lua_registry_key = 's';
 
-/* The dictionary of the object at 1, or NULL. */
+/* The dictionary of the object at 1, or NULL. Every method has the
+ * userdata's metatable as its upvalue: comparing with it is the check. */
 static struct shm_dict *
 shm_lua_zone(lua_State *L)
 {
@@ -58,9 +58,8 @@ shm_lua_zone(lua_State *L)
         lua_pop(L, 1);
         return NULL;
     }
-    luaL_getmetatable(L, SHM_LUA_ZONE);
-    ours = lua_rawequal(L, -1, -2);
-    lua_pop(L, 3);
+    ours = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 2);
     return ours ? *ud : NULL;
 }
 
@@ -624,15 +623,20 @@ static const luaL_Reg shm_lua_methods[] = {
 static void
 shm_lua_make(lua_State *L)
 {
+    const luaL_Reg *reg;
     struct shm_dict **ud;
     int i, n = shm_count();
 
     lua_createtable(L, 0, n);                   /* shared */
-    luaL_newmetatable(L, SHM_LUA_ZONE);         /* the userdata's, never handed out */
+    lua_newtable(L);                            /* the userdata's, never handed out */
     lua_pushliteral(L, "shared dictionary");
     lua_setfield(L, -2, "__metatable");
     lua_createtable(L, 0, 24);                  /* the methods' */
-    luaL_register(L, NULL, shm_lua_methods);
+    for (reg = shm_lua_methods; reg->name; reg++) {
+        lua_pushvalue(L, -2);
+        lua_pushcclosure(L, reg->func, 1);
+        lua_setfield(L, -2, reg->name);
+    }
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
     for (i = 0; i < n; i++) {
