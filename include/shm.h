@@ -88,6 +88,7 @@ int    shm_dict_copy(struct shm_dict *to, struct shm_dict *from, unsigned long *
 int    shm_setup(const struct conf *c);
 void   shm_teardown(void);
 int    shm_export(void);
+void   shm_suspect(void);
 void   shm_check_all(void);
 void   shm_reload_report(const struct conf *old, const struct conf *c);
 int    shm_count(void);

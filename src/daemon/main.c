@@ -358,7 +358,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     if (wire_check() < 0)
         return -1;
     housekeep_tune_malloc();
-    shm_check_all();    /* what a dead serving process may have left */
+    shm_check_all();    /* after an abnormal death: what the dead one may have left */
     if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
         slowlog_stop();
         return -1;

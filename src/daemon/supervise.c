@@ -65,6 +65,7 @@
 #include "postmortem.h"
 #include "restart.h"
 #include "scoreboard.h"
+#include "shm.h"
 #include "supervise.h"
 #include "supervise_impl.h"
 #include "uploaddir.h"
@@ -102,6 +103,7 @@ supervise_reaped(pid_t pid, int status)
     }
     postmortem_report(pid, status);
     restart_death();
+    shm_suspect();      /* the next serving process checks the dictionaries first */
     return 1;
 }
 

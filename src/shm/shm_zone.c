@@ -7,7 +7,8 @@
  * anonymous shm object on FreeBSD), its size fixed (and sealed, on Linux)
  * and mapped MAP_SHARED. Every serving process it forks inherits the
  * mapping, so the contents outlive a crash of one (kill -9 included: the
- * lock it may have held is robust, shm_lock.c) and HUP, which never
+ * lock it may have held is robust, shm_lock.c; the next serving process
+ * checks them first, shm_check_all) and HUP, which never
  * changes the set of dictionaries (`shared` takes effect at an upgrade or
  * a restart; shm_reload_report says so in the log). The table below is
  * written before the first fork and only read afterwards: no lock.
@@ -47,6 +48,9 @@
 /* Written by shm_setup before the first fork, read-only afterwards. */
 static struct shm_dict *shm_dicts[LF_MAX_SHARED];
 static int shm_ndicts;
+/* In the supervisor: a serving process died abnormally, so the next one
+ * (forked with this set) checks the dictionaries before it serves. */
+static int shm_suspected;
 
 /* A file in memory of LEN bytes that cannot be resized; -1 (logged). */
 static int
@@ -352,8 +356,22 @@ shm_export(void)
     return 0;
 }
 
-/* A serving process starts: check every dictionary, mending what a dead
- * process left (logged by shm_lock.c when it held a lock, here else). */
+/* The supervisor saw a serving process die abnormally (a crash in a C
+ * module may have written anywhere in its memory). */
+void
+shm_suspect(void)
+{
+    shm_suspected = 1;
+}
+
+/*
+ * A serving process starts after one died abnormally: check every
+ * dictionary before any worker runs, mending what the dead one left
+ * (logged by shm_lock.c when it held a lock, here else). Not on every
+ * start: a check walks the whole dictionary under its lock (about 7 ms a
+ * MiB of small entries), and a process that died without the lock left
+ * it consistent; the links an operation follows are checked anyway.
+ */
 void
 shm_check_all(void)
 {
@@ -362,6 +380,8 @@ shm_check_all(void)
     long long t0;
     int i, rc;
 
+    if (!shm_suspected)
+        return;
     for (i = 0; i < shm_ndicts; i++) {
         t0 = monoclock_ms();
         if ((rc = shm_dict_check(shm_dicts[i], 0, &r, &err)) == SHM_OK) {
