@@ -59,6 +59,25 @@ sub requests {
     $t->stop;
 }
 
+# the same on the daemon built with ThreadSanitizer: any report fails
+SKIP: {
+    my $tsan = $ENV{LUAFCGID_TSAN};
+    skip 'no ThreadSanitizer build (LUAFCGID_TSAN)', 2 unless $tsan && -x $tsan;
+    local $ENV{LUAFCGID} = $tsan;
+    my $t = LFTest->new(conf => { workers => 4, states => 8, clones => 4, shared => \'{ counters = "64k" }' },
+                        scripts => { 'a.lua' => $counter, 'b.lua' => $counter,
+                                     'read.lua' => "local d = require('luafcgid').shared.counters\n"
+                                                 . "function main(env, req) req:puts(d:get('hits')) end\n" });
+    my $reports = $t->dir . '/tsan';
+    local $ENV{TSAN_OPTIONS} = "halt_on_error=0 log_path=$reports suppressions=" . LFTest::top() . "/tests/tsan.supp";
+    $t->start;
+    LFTest::run_clients(4, 300, sub { requests($t, 'a.lua', 125) + requests($t, $_[0] % 2 ? 'b.lua' : 'a.lua', 125) });
+    is($t->get('read.lua')->{body}, '1000', 'under ThreadSanitizer: 4 x 250 incr count 1,000');
+    $t->stop;
+    my @found = glob("$reports*");
+    is(scalar @found, 0, 'and it reports nothing') or diag slurp($found[0]);
+}
+
 # ---- 100 MB into 1 MiB -------------------------------------------------
 
 my $fill = <<'LUA';
