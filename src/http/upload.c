@@ -47,7 +47,6 @@
 
 #define UPLOAD_META         "luafcgid.upload"
 #define UPLOAD_VALUE_MAX    1024    /* a filename or a content type */
-#define UPLOAD_TRIES        8       /* names tried before giving up */
 
 struct upload {
     struct multipart    mp;
@@ -231,39 +230,10 @@ upload_keep(struct upload *u, const char *p, size_t n)
     return 0;
 }
 
-/* A new file in DIR: 0600, O_EXCL, a name nobody can guess; -1 with errno. */
-static int
-upload_open_in(struct upload *u, const char *dir)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char rnd[12];
-    char name[sizeof(rnd) * 2 + 1];
-    size_t k;
-    int i;
-
-    for (i = 0; i < UPLOAD_TRIES; i++) {
-        if (getentropy(rnd, sizeof(rnd)) < 0)
-            return -1;
-        for (k = 0; k < sizeof(rnd); k++) {
-            name[2 * k] = hex[rnd[k] >> 4];
-            name[2 * k + 1] = hex[rnd[k] & 15];
-        }
-        name[sizeof(name) - 1] = '\0';
-        if (snprintf(u->path, sizeof(u->path), "%s/luafcgid-upload-%s", dir, name) >= (int)sizeof(u->path)) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (u->fd >= 0 || errno != EEXIST)
-            return u->fd;
-    }
-    return -1;
-}
-
 /* Record a temp file at PATH in R, removed when the request ends
  * (upload_cleanup); unrecorded, it is removed at once: it must not
  * outlive the request. 0, or -1 (logged). */
-static int
+int
 upload_add_temp(struct request *r, const char *path)
 {
     if (buf_append(&r->temps, path, strlen(path) + 1) < 0) {
@@ -278,12 +248,10 @@ upload_add_temp(struct request *r, const char *path)
 static int
 upload_create(struct upload *u)
 {
-    char dir[PATH_MAX];
-
-    if (uploaddir_make(u->r->conf, dir, sizeof(dir)) == 0 && upload_open_in(u, dir) >= 0)
+    if ((u->fd = uploaddir_temp(u->r->conf, u->path, sizeof(u->path))) >= 0)
         return upload_add_temp(u->r, u->path);
-    log_syserr("worker %d: %s: cannot create an upload file in %s", u->r->worker, u->r->script, dir);
-    return upload_fail(u, "cannot create an upload file in %.200s", dir);
+    log_syserr("worker %d: %s: cannot create an upload file in %s", u->r->worker, u->r->script, u->path);
+    return upload_fail(u, "cannot create an upload file in %.200s", u->path);
 }
 
 static int

@@ -1,7 +1,7 @@
 /*
  * uploaddir.c: the directory of a serving process's upload files.
  *
- * req:form()'s temp files go into <upload_dir>/luafcgid-<pid>, one
+ * req:form()'s temp files (and ngx.req.read_body()'s) go into <upload_dir>/luafcgid-<pid>, one
  * directory per serving process, made 0700 when the first file is. A
  * request removes its own files when it ends (upload_cleanup); what a
  * request could not remove because its process died (SIGKILL, a crash in
@@ -32,6 +32,8 @@
 #include "uploaddir.h"
 
 #define UPDIR_FILE_PREFIX   "luafcgid-upload-"
+#define UPDIR_NAME_RANDOM   12      /* random bytes in a file's name */
+#define UPDIR_TRIES         8       /* names tried before giving up */
 
 static const char *
 uploaddir_base(const struct conf *c)
@@ -83,6 +85,49 @@ uploaddir_make(const struct conf *c, char *out, size_t len)
         return -1;
     }
     return 0;
+}
+
+/*
+ * A new temp file (write only, 0600) in this process's directory, its
+ * name in PATH: the descriptor, or -1 with errno and the directory it
+ * tried in PATH. For req:form()'s file
+ * parts and ngx.req.read_body()'s bodies; the caller records it with the
+ * request (upload_add_temp), which removes it when it ends.
+ */
+int
+uploaddir_temp(const struct conf *c, char *path, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char dir[PATH_MAX] = "", name[UPDIR_NAME_RANDOM * 2 + 1];
+    unsigned char rnd[UPDIR_NAME_RANDOM];
+    size_t k;
+    int i, fd;
+
+    if (uploaddir_make(c, dir, sizeof(dir)) < 0)
+        goto fail;
+    for (i = 0; i < UPDIR_TRIES; i++) {
+        if (getentropy(rnd, sizeof(rnd)) < 0)
+            goto fail;
+        for (k = 0; k < sizeof(rnd); k++) {
+            name[2 * k] = hex[rnd[k] >> 4];
+            name[2 * k + 1] = hex[rnd[k] & 15];
+        }
+        name[sizeof(name) - 1] = '\0';
+        if (snprintf(path, len, "%s/" UPDIR_FILE_PREFIX "%s", dir, name) >= (int)len) {
+            errno = ENAMETOOLONG;
+            goto fail;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            goto fail;
+    }
+fail:
+    i = errno;
+    snprintf(path, len, "%s", dir);
+    errno = i;
+    return -1;
 }
 
 /* Unlink our files in the directory open on FD; it is closed. */
