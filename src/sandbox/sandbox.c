@@ -30,7 +30,9 @@
  *   require still loads C modules (its loader looks up luaopen_* only).
  * - LuaJIT: jit.on() would compile traces, which run no hooks; ffi can
  *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
- *   its version fields, and ffi is not loadable.
+ *   its version fields, and ffi is not loadable: require "ffi" says so,
+ *   under Lua 5.1 too, so that an OpenResty library built on it fails
+ *   with the reason rather than a list of paths searched.
  *
  * - Binary chunks, which Lua trusts blindly, are refused (loadsource.c).
  * - Single C calls that could run without end: table.insert, table.sort
@@ -169,6 +171,14 @@ sandbox_lock_files(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* package.preload.ffi: the refusal, with its reason. [-0, +0, e] */
+static int
+sandbox_no_ffi(lua_State *L)
+{
+    return luaL_error(L, "module 'ffi' is not available in luafcgid: it reads and writes any "
+                      "memory and runs code no limit can stop");
+}
+
 #ifdef LF_LUAJIT
 static void
 sandbox_luajit(lua_State *L)
@@ -210,6 +220,11 @@ sandbox_install(lua_State *L)
 #ifdef LF_LUAJIT
     sandbox_luajit(L);
 #endif
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, sandbox_no_ffi);
+    lua_setfield(L, -2, "ffi");
+    lua_pop(L, 2);
     tablib_install(L);
     pathguard_install(L);
     cmodule_install(L);
