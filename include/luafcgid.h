@@ -138,6 +138,19 @@
 #define LF_SESSION_FILE_MAX     65536
 #define LF_SESSION_COOKIE_MAX   4096
 
+/* ngx.re: a match's steps (PCRE2's match limit) at most, PCRE's default and
+ * so OpenResty's; fewer when the request's deadline is near, at the rate
+ * below (steps per ms, more than any machine does: a match is cut at the
+ * deadline, not before). Patterns kept per state with "o"
+ * (lua_regex_cache_max_entries' default). */
+#define LF_NGX_RE_MATCH_LIMIT   10000000
+#define LF_NGX_RE_STEPS_PER_MS  100000
+#define LF_NGX_RE_CACHE_MAX     1024
+
+/* ngx.config.ngx_lua_version: the version of OpenResty's API offered
+ * (lua-nginx-module 0.10.23, Debian 12's, the reference of the tests). */
+#define LF_NGX_LUA_VERSION      10023
+
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096
 

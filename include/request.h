@@ -70,6 +70,13 @@ struct request {
     size_t          memory;         /* the Lua state's peak bytes during it */
     struct slowlog_slot *slow;      /* its worker's slot while the slow log is on */
     int             error_kind;     /* enum counters_error of this request */
+    /* req:finish(): the worker ends the FastCGI request while the handler
+     * runs on (worker.c sets the hook once) */
+    int             ended;          /* it did: nothing more goes out */
+    void          (*end_early)(struct request *r);
+    void           *end_arg;
+    /* what a layer above adds to each new state (ngx_install); the worker's */
+    void          (*state_install)(struct lua_State *L);
 };
 
 int  request_init(struct request *r, int worker, struct pool *pool);
@@ -82,6 +89,7 @@ int  request_write(struct request *r, const char *p, size_t n);
 int  request_flush(struct request *r);
 void request_finish(struct request *r);
 void request_error(struct request *r, int code, const char *reason);
+void request_end_early(struct request *r);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
 

@@ -26,11 +26,12 @@ typedef void state_watch_fn(lua_State *L, void *arg);
 struct state_setup {
     /* The rest of the environment (libraries replaced or bounded, APIs,
      * modules), in protected mode. [-0, +0, m] */
-    void          (*install)(lua_State *L);
+    void          (*install)(lua_State *L, void *arg);
     /* Runs the script's top level, loaded and on top, with a message
      * handler at index 1, in protected mode under the limits: its
      * arguments, what is kept of its results, how its error is told. */
-    void          (*run)(lua_State *L, const char *path);    /* [-1, +0, e] */
+    void          (*run)(lua_State *L, const char *path, void *arg);    /* [-1, +0, e] */
+    void           *arg;        /* for install and run */
     state_watch_fn *watch;      /* watches the load as state_watch; may be NULL */
     void           *watch_arg;
 };
@@ -45,6 +46,7 @@ size_t     state_peak(lua_State *L);
 int        state_over(lua_State *L);
 int        state_is_exit(lua_State *L, int idx);
 int        state_must_propagate(lua_State *L, int idx);
+int        state_exit(lua_State *L);
 size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_traceback(lua_State *L);

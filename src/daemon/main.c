@@ -46,6 +46,7 @@
 #include "housekeep.h"
 #include "listen.h"
 #include "log.h"
+#include "ngx.h"
 #include "logfile.h"
 #include "pool.h"
 #include "reqid.h"
@@ -380,7 +381,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     }
     status_init(pool, dispatch, supervise_restarts());
-    serve_preload(pool, c);
+    serve_preload(pool, c, ngx_install);
     if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch, 0);
         worker_join();

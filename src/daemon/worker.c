@@ -63,6 +63,7 @@
 #include "dispatch.h"
 #include "housekeep.h"
 #include "log.h"
+#include "ngx.h"
 #include "monoclock.h"
 #include "pool.h"
 #include "reqid.h"
@@ -87,6 +88,8 @@ struct worker {
     struct wire      wire;      /* the connection being served */
     struct workdir      workdir;      /* its own working directory */
     char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
+    int              keep;      /* the request being served asked to keep its connection */
+    size_t           maxpost;   /* and its maxpost, for the drain */
 };
 
 /* Set at start-up by the main thread and read-only until worker_join(). */
@@ -188,6 +191,42 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
         close(fd);
 }
 
+/*
+ * req:finish() or ngx.eof() in the handler (request.h's end_early): the
+ * FastCGI request ends now, as it would after the handler: the stream
+ * closes (END_REQUEST), the rest of the body is drained and the
+ * connection goes back to the dispatcher, or is closed, at once. The
+ * handler goes on; libfcgi's request keeps its parameters, which the
+ * handler may still read, until worker_serve finishes it.
+ */
+static void
+worker_end_early(struct request *r)
+{
+    struct worker *w = r->end_arg;
+    FCGX_Request *f = &r->fcgx;
+    int fd, failed;
+
+    wire_resume(&w->wire);      /* the client's clock runs for the rest */
+    failed = FCGX_FClose(f->err) != 0;
+    failed |= FCGX_FClose(f->out) != 0;
+    failed |= FCGX_GetError(f->in) != 0;
+    fd = f->ipcFd;
+    f->ipcFd = -1;              /* libfcgi's request no longer has it */
+    snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
+    w->wire.script = w->script;
+    if (fd < 0) {
+        wire_end(&w->wire);
+        return;
+    }
+    if (failed) {
+        r->client_gone = 1;
+        wire_end(&w->wire);
+        close(fd);
+        return;
+    }
+    worker_keep_or_close(w, fd, w->keep && !r->client_gone && !r->no_keep, w->maxpost);
+}
+
 /* Serve the request waiting on FD, then keep or close the connection. */
 static void
 worker_serve(struct worker *w, int fd)
@@ -228,8 +267,15 @@ worker_serve(struct worker *w, int fd)
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
     keep = f->keepConnection;
+    w->keep = keep;
+    w->maxpost = maxpost;
     if (serve_request(r))       /* stops the request's clock while Lua runs */
         housekeep_trim_soon();  /* its buffers shrank */
+    if (r->ended) {             /* req:finish(): the connection went on then */
+        FCGX_Finish_r(f);       /* frees what the handler kept reading */
+        f->ipcFd = -1;
+        return;
+    }
     if (r->client_gone || r->no_keep)
         keep = 0;
     f->keepConnection = 1;
@@ -330,6 +376,9 @@ worker_start(int count, struct dispatch *dispatch, struct pool *pool)
         if (request_init(&w->req, number, pool) < 0)
             return -1;
         w->req.wire = &w->wire;
+        w->req.end_early = worker_end_early;
+        w->req.state_install = ngx_install;
+        w->req.end_arg = w;
         pthread_mutex_lock(&running_lock);
         running++;
         pthread_mutex_unlock(&running_lock);

@@ -40,11 +40,11 @@ static const char api_req_key = 'r';
 struct request *
 api_request(lua_State *L, int idx)
 {
-    struct request **slot = luaL_checkudata(L, idx, API_REQ_META);
+    struct api_bind *slot = luaL_checkudata(L, idx, API_REQ_META);
 
-    if (*slot == NULL)
+    if (slot->r == NULL)
         luaL_error(L, "this req belongs to a request that has ended");
-    return *slot;
+    return slot->r;
 }
 
 /* The live request behind argument 1. [-0, +0, v] */
@@ -65,7 +65,7 @@ api_held(const struct request *r)
 }
 
 /* It counts toward the state's memory. [-0, +0, v] */
-static void
+void
 api_hold(lua_State *L, struct request *r, size_t more)
 {
     size_t held = api_held(r);
@@ -89,19 +89,21 @@ api_hold_body(lua_State *L, struct request *r)
         luaL_error(L, "memory limit reached by the request body (%s bytes)", cl);
 }
 
-static int
+/* N bytes at P to the body: buffered (and held), or sent. [-0, +0, v] */
+void
 api_write(lua_State *L, struct request *r, const char *p, size_t n)
 {
+    if (r->ended)
+        return;     /* after req:finish(), as php-fpm after fastcgi_finish_request() */
     if (r->conf->buffering) {
         api_hold(L, r, n);
         if (buf_append(&r->body, p, n) < 0)
-            return luaL_error(L, "out of memory for the response");
-        return 0;
+            luaL_error(L, "out of memory for the response");
+        return;
     }
     if (!r->headers_sent)
         request_send_headers(r);
     request_write(r, p, n);
-    return 0;
 }
 
 /* req:puts(...): strings and numbers to the body. [-0, +0, e] */
@@ -125,7 +127,8 @@ api_puts(lua_State *L)
     return 0;
 }
 
-static int
+/* B holds the N bytes at V (and a NUL past them), held. [-0, +0, v] */
+int
 api_set_buf(lua_State *L, struct request *r, struct buf *b, const char *v, size_t n)
 {
     buf_reset(b);
@@ -190,11 +193,22 @@ api_header(lua_State *L)
     return 0;
 }
 
+/* The body can still be read: not after req:finish(). [-0, +0, v] */
+static struct request *
+api_check_body(lua_State *L)
+{
+    struct request *r = api_check(L);
+
+    if (r->ended && r->body_left)
+        luaL_error(L, "the request has ended (req:finish): its body can no longer be read");
+    return r;
+}
+
 /* req:gets(): the request body, or nil when there is none. [-0, +1, e] */
 static int
 api_gets(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = api_check_body(L);
     const char *why;
 
     api_hold_body(L, r);
@@ -212,7 +226,7 @@ api_gets(lua_State *L)
 static int
 api_read(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = api_check_body(L);
     lua_Number n = luaL_optnumber(L, 2, LF_DEFAULT_READ);
     const char *p, *why;
     long got;
@@ -233,7 +247,7 @@ api_read(lua_State *L)
 static int
 api_form(lua_State *L)
 {
-    return upload_form(L, api_check(L));
+    return upload_form(L, api_check_body(L));
 }
 
 /* req:flush(): headers and what is buffered go out now. [-0, +0] */
@@ -244,6 +258,27 @@ api_flush(lua_State *L)
 
     request_flush(r);
     api_hold(L, r, 0);      /* what was sent is no longer held */
+    return 0;
+}
+
+/*
+ * req:finish() (and ngx.eof()): the answer is complete. What is buffered
+ * goes out and the FastCGI request ends now, END_REQUEST and all, so the
+ * web server answers its client; the handler runs on under its limits,
+ * and what it writes from now on is dropped (php-fpm's
+ * fastcgi_finish_request). [-0, +0]
+ */
+void
+api_finish(lua_State *L, struct request *r)
+{
+    request_end_early(r);
+    api_hold(L, r, 0);
+}
+
+static int
+api_finish_method(lua_State *L)
+{
+    api_finish(L, api_check(L));
     return 0;
 }
 
@@ -315,9 +350,9 @@ api_config(lua_State *L)
 static int
 api_tostring(lua_State *L)
 {
-    struct request **slot = luaL_checkudata(L, 1, API_REQ_META);
+    struct api_bind *slot = luaL_checkudata(L, 1, API_REQ_META);
 
-    lua_pushfstring(L, "req (%s)", *slot ? (*slot)->script : "ended");
+    lua_pushfstring(L, "req (%s)", slot->r ? slot->r->script : "ended");
     return 1;
 }
 
@@ -328,6 +363,7 @@ static const luaL_Reg api_methods[] = {
     { "read",   api_read },
     { "form",   api_form },
     { "flush",  api_flush },
+    { "finish", api_finish_method },
     { "reset",  api_reset },
     { "log",    api_log },
     { "config", api_config },
@@ -338,7 +374,7 @@ static const luaL_Reg api_methods[] = {
 int
 api_register(lua_State *L)
 {
-    struct request **slot;
+    struct api_bind *slot;
 
     luaL_newmetatable(L, API_REQ_META);
     lua_newtable(L);
@@ -351,7 +387,7 @@ api_register(lua_State *L)
 
     lua_pushlightuserdata(L, (void *)&api_req_key);
     slot = lua_newuserdata(L, sizeof(*slot));
-    *slot = NULL;
+    memset(slot, 0, sizeof(*slot));
     lua_pushvalue(L, -3);
     lua_setmetatable(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -359,27 +395,45 @@ api_register(lua_State *L)
     return 0;
 }
 
-/* Bind the req object to R and push it. [-0, +1] */
+/* Bind the req object to R and push it. Binding the request it is
+ * already bound to (its load, then its handler) is no new request. [-0, +1] */
 void
 api_push_req(lua_State *L, struct request *r)
 {
-    struct request **slot;
+    struct api_bind *slot;
 
     lua_pushlightuserdata(L, (void *)&api_req_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     slot = lua_touserdata(L, -1);
-    *slot = r;
+    if (slot->r != r) {
+        slot->r = r;
+        slot->serial++;
+        slot->used = 0;
+    }
 }
 
 void
 api_clear_req(lua_State *L)
 {
-    struct request **slot;
+    struct api_bind *slot;
 
     lua_pushlightuserdata(L, (void *)&api_req_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     slot = lua_touserdata(L, -1);
     if (slot)
-        *slot = NULL;
+        slot->r = NULL;
     lua_pop(L, 1);
+}
+
+/* This state's binding (api_register made it). [-0, +0] */
+struct api_bind *
+api_binding(lua_State *L)
+{
+    struct api_bind *slot;
+
+    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    slot = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return slot;
 }

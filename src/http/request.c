@@ -102,6 +102,7 @@ request_reset(struct request *r)
     r->has_length = 0;
     r->client_gone = 0;
     r->no_keep = 0;
+    r->ended = 0;
 }
 
 /*
@@ -151,8 +152,8 @@ request_check_header(const char *name, size_t nlen, const char *value, size_t vl
 int
 request_write(struct request *r, const char *p, size_t n)
 {
-    if (r->client_gone || n == 0)
-        return r->client_gone ? -1 : 0;
+    if (r->client_gone || r->ended || n == 0)
+        return r->client_gone || r->ended ? -1 : 0;
     while (n > 0) {
         int chunk = n > INT_MAX ? INT_MAX : (int)n;
         if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
@@ -177,9 +178,13 @@ request_send_head(struct request *r, int final)
     r->headers_sent = 1;
     buf_reset(o);
     if (buf_puts(o, "Status: ") < 0 || buf_append(o, r->status.data, r->status.len) < 0 ||
-        buf_puts(o, "\r\nContent-Type: ") < 0 || buf_append(o, r->ctype.data, r->ctype.len) < 0 ||
-        buf_puts(o, "\r\n") < 0 || buf_puts(o, r->conf->headers) < 0 ||
-        buf_append(o, r->head.data, r->head.len) < 0)
+        buf_puts(o, "\r\n") < 0)
+        return -1;
+    /* none for an answer nginx sends without one (ngx.exit(204)...) */
+    if (r->ctype.len > 0 && (buf_puts(o, "Content-Type: ") < 0 ||
+        buf_append(o, r->ctype.data, r->ctype.len) < 0 || buf_puts(o, "\r\n") < 0))
+        return -1;
+    if (buf_puts(o, r->conf->headers) < 0 || buf_append(o, r->head.data, r->head.len) < 0)
         return -1;
     if (final && !r->has_length) {
         snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
@@ -211,6 +216,20 @@ request_flush(struct request *r)
         return -1;
     }
     return 0;
+}
+
+/* req:finish(): the whole answer out now, and the FastCGI request ended
+ * by the worker (its hook), while the handler goes on. */
+void
+request_end_early(struct request *r)
+{
+    if (r->ended)
+        return;
+    request_finish(r);
+    buf_reset(&r->body);
+    r->ended = 1;
+    if (r->end_early != NULL)
+        r->end_early(r);
 }
 
 static const char *

@@ -11,7 +11,13 @@
  * and what it returns is kept when it is a WSAPI application (wsapi.c).
  *
  * The order is the sandbox's: the libraries are replaced before the
- * sandbox wraps and trims them, so its guards go round ours.
+ * sandbox wraps and trims them, so its guards go round ours. A layer
+ * above may add its own API after ours (the worker's state_install:
+ * src/ngx/'s `ngx`).
+ *
+ * Opened for a request, the state's req is bound to it before the top
+ * level runs: that run is the request's answer when the script is an
+ * OpenResty content chunk (chunk.c), which is decided after it.
  */
 #include <string.h>
 
@@ -19,8 +25,11 @@
 #include <lauxlib.h>
 
 #include "api.h"
+#include "chunk.h"
+#include "conf.h"
 #include "iolib.h"
 #include "oslib.h"
+#include "request.h"
 #include "sandbox.h"
 #include "script.h"
 #include "session.h"
@@ -59,10 +68,19 @@ script_session_loader(lua_State *L)
     return 1;
 }
 
+/* What script_open hands its hooks. */
+struct script_arg {
+    const struct conf  *conf;
+    struct request     *r;              /* NULL: a preload */
+    script_install_fn  *more;           /* the layer above's API; may be NULL */
+};
+
 /* After the standard libraries and the limits' wrappers. [-0, +0, m] */
 static void
-script_install(lua_State *L)
+script_install(lua_State *L, void *arg)
 {
+    const struct script_arg *a = arg;
+
     oslib_install(L);
     iolib_install(L);
     strlib_install(L);
@@ -75,6 +93,12 @@ script_install(lua_State *L)
     lua_pop(L, 2);
     sandbox_install(L);
     api_register(L);
+    if (a->more != NULL)
+        a->more(L);
+    if (a->r != NULL) {
+        api_push_req(L, a->r);
+        lua_pop(L, 1);
+    }
 }
 
 /* The top level (on top; the message handler at 1) with `...` the name
@@ -82,34 +106,41 @@ script_install(lua_State *L)
  * described here, while its __tostring is still bounded by the limits.
  * [-1, +0, e] */
 static void
-script_run(lua_State *L, const char *path)
+script_run(lua_State *L, const char *path, void *arg)
 {
+    const struct script_arg *a = arg;
     char modname[256];
 
+    chunk_keep(L);
     wsapi_modname(path, modname, sizeof(modname));
     lua_pushstring(L, modname);
     if (lua_pcall(L, 1, 1, 1) != 0) {
-        if (!state_must_propagate(L, -1))
+        if (state_is_exit(L, -1) && state_over(L) == STATE_OK)
+            chunk_decide(L, a->conf->handler, 0);  /* os.exit, ngx.exit: a load that ends well */
+        else if (!state_must_propagate(L, -1))
             sandbox_describe(L, -1);
         lua_error(L);
     }
+    chunk_decide(L, a->conf->handler, lua_gettop(L));
     wsapi_keep(L, modname);
 }
 
 /*
  * A state for the script at PATH, read from FD (which stays open), loaded
- * and run once, or NULL with the reason in ERR. For a request, SLOW (its
- * slow log slot, may be NULL) watches the load as it watches the handler.
+ * and run once, or NULL with the reason in ERR. For a request R (NULL for
+ * a preload) its slow log slot watches the load as it watches the
+ * handler. MORE (may be NULL) adds the layer above's API.
  */
 lua_State *
-script_open(const char *path, int fd, const struct conf *c, struct slowlog_slot *slow,
-            char *err, size_t errlen)
+script_open(const char *path, int fd, const struct conf *c, struct request *r,
+            script_install_fn *more, char *err, size_t errlen)
 {
-    struct state_setup setup = { script_install, script_run, NULL, NULL };
+    struct script_arg a = { c, r, more };
+    struct state_setup setup = { script_install, script_run, &a, NULL, NULL };
 
-    if (slow != NULL) {
+    if (r != NULL && r->slow != NULL) {
         setup.watch = slowlog_watch;
-        setup.watch_arg = slow;
+        setup.watch_arg = r->slow;
     }
     return state_open(path, fd, c, &setup, err, errlen);
 }

@@ -7,9 +7,12 @@
 #include <lua.h>
 
 struct conf;
-struct slowlog_slot;
+struct request;
 
-lua_State *script_open(const char *path, int fd, const struct conf *c, struct slowlog_slot *slow,
-                       char *err, size_t errlen);
+/* What a layer above adds to each new state, after the req API. */
+typedef void script_install_fn(lua_State *L);
+
+lua_State *script_open(const char *path, int fd, const struct conf *c, struct request *r,
+                       script_install_fn *more, char *err, size_t errlen);
 
 #endif

@@ -30,6 +30,7 @@
 #include "accesslog.h"
 #include "api.h"
 #include "body.h"
+#include "chunk.h"
 #include "conf.h"
 #include "counters.h"
 #include "log.h"
@@ -163,24 +164,33 @@ serve_read_body(struct request *r, char *why, size_t whylen)
 }
 
 
-/* Run inside lua_cpcall: env, req and the handler call. [-0, +0, e] */
+/*
+ * Run inside lua_cpcall: the handler with env and req, or wsapi_run with
+ * the app, env and req, or an OpenResty content chunk with nothing but
+ * its req bound (chunk.c). [-0, +0, e]
+ */
 static int
 serve_entry(lua_State *L)
 {
     struct request *r = lua_touserdata(L, 1);
+    int chunk = CHUNK_NONE;
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
     lua_getglobal(L, r->conf->handler);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
-        if (!wsapi_push_call(L))
+        if ((chunk = chunk_push(L)) == CHUNK_ANSWERED)
+            return 0;           /* the state's load was this request's run */
+        if (chunk == CHUNK_NONE && !wsapi_push_call(L))
             return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI application",
                               r->conf->handler);
     }
-    reqenv_push(L, r);
+    if (chunk == CHUNK_NONE)
+        reqenv_push(L, r);
     api_push_req(L, r);
-    /* the handler (env, req), or wsapi_run (app, env, req) */
+    if (chunk != CHUNK_NONE)
+        lua_pop(L, 1);
     if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != 0) {
         /* described here, while the limits still bound its __tostring */
         if (state_over(L) == STATE_OK && !state_is_exit(L, -1))
@@ -281,7 +291,7 @@ serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
 
     if ((fd = scriptfile_open(r->script, r->conf->docroot, &st->id, why, whylen)) < 0)
         return -fd;
-    st->L = script_open(r->script, fd, r->conf, r->slow, why, whylen);
+    st->L = script_open(r->script, fd, r->conf, r, r->state_install, why, whylen);
     close(fd);
     return st->L == NULL ? 500 : 0;
 }
@@ -397,9 +407,10 @@ serve_request(struct request *r)
     return shrank;
 }
 
-/* Load each preload script into a state now, so the first request is warm. */
+/* Load each preload script into a state now, so the first request is
+ * warm (MORE as the workers' state_install). */
 int
-serve_preload(struct pool *pool, const struct conf *c)
+serve_preload(struct pool *pool, const struct conf *c, void (*more)(lua_State *L))
 {
     char why[SERVE_ERRLEN];
     struct pool_state *st;
@@ -418,7 +429,7 @@ serve_preload(struct pool *pool, const struct conf *c)
             failed++;
             continue;
         }
-        if (fresh && (st->L = script_open(path, fd, c, NULL, why, sizeof(why))) == NULL) {
+        if (fresh && (st->L = script_open(path, fd, c, NULL, more, why, sizeof(why))) == NULL) {
             log_err("preload %s: %s", path, why);
             failed++;
         }

@@ -3,10 +3,11 @@
 #define LF_SERVE_H
 
 struct conf;
+struct lua_State;
 struct pool;
 struct request;
 
 int  serve_request(struct request *r);
-int  serve_preload(struct pool *pool, const struct conf *c);
+int  serve_preload(struct pool *pool, const struct conf *c, void (*more)(struct lua_State *L));
 
 #endif

@@ -74,9 +74,10 @@ state_propagate(lua_State *L)
     return lua_error(L);
 }
 
-/* os.exit(): ends the request, not the daemon. [-0, +0, e] */
-static int
-state_os_exit(lua_State *L)
+/* os.exit(): ends the request, not the daemon; ngx.exit() too. No
+ * pcall of the script's catches it. [-0, +0, e] */
+int
+state_exit(lua_State *L)
 {
     state_info(L)->exiting = 1;
     lua_pushlightuserdata(L, (void *)&state_exit_key);
@@ -238,7 +239,7 @@ static void
 state_wrap(lua_State *L)
 {
     lua_getglobal(L, "os");
-    lua_pushcfunction(L, state_os_exit);
+    lua_pushcfunction(L, state_exit);
     lua_setfield(L, -2, "exit");
     lua_pop(L, 1);
 
@@ -269,7 +270,7 @@ state_setup(lua_State *L)
     state_set_path(L, ld->path);
     state_wrap(L);
     if (ld->setup->install != NULL)
-        ld->setup->install(L);
+        ld->setup->install(L, ld->setup->arg);
     return 0;
 }
 
@@ -307,7 +308,7 @@ state_load_entry(lua_State *L)
         return lua_error(L);
     ld->loaded = 1;
     if (ld->setup->run != NULL)
-        ld->setup->run(L, ld->path);
+        ld->setup->run(L, ld->path, ld->setup->arg);
     else
         lua_call(L, 0, 0);
     return 0;

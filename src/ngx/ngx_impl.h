@@ -1,0 +1,142 @@
+/*
+ * ngx_impl.h: the insides of OpenResty's API (ngx.*), shared by the files
+ * of src/ngx/ only; the rest of the daemon sees ngx.h.
+ *
+ * Every ngx function is a C closure whose first upvalue is the state's
+ * struct ngx_state (a full userdata made once per state, ngx.c). Which
+ * request a call belongs to is read from the req API's binding (api.h):
+ * its serial changes with every request, and the per-request fields here
+ * are reset the first time an ngx function runs for a new one, so a
+ * request that never touches ngx costs nothing (ngx_bound).
+ */
+#ifndef LF_NGX_IMPL_H
+#define LF_NGX_IMPL_H
+
+#include <stddef.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "api.h"
+
+struct request;
+struct ngx_timer;
+
+struct ngx_state {
+    struct api_bind    *bind;       /* the req API's binding (api.c) */
+    unsigned long       serial;     /* bind's serial the fields below are for */
+    struct request     *r;          /* the request they are for; NULL: none */
+    struct ngx_timer   *timer;      /* the timer whose callback runs, or NULL */
+    int                 built;      /* the ngx table has its fields (ngx.c) */
+    /* per request, reset by ngx_bound */
+    int                 status;     /* ngx.status as set; 0: not set */
+    int                 sent;       /* the headers count as sent (output began) */
+    int                 ctype_set;  /* the script set Content-Type */
+    int                 eof;        /* ngx.eof() was called */
+    int                 body_read;  /* ngx.req.read_body() ran */
+    int                 body_discarded; /* ngx.req.discard_body() came first */
+    long long           now_ms;     /* ngx.now()'s clock; 0: not read yet */
+    int                 ctx_ref;    /* ngx.ctx, LUA_NOREF until used */
+    int                 var_ref;    /* ngx.var values the script set */
+    int                 args_ref;   /* ngx.req.set_uri_args's query string */
+    int                 uri_ref;    /* ngx.req.set_uri's URI */
+    int                 method_ref; /* ngx.req.set_method's method */
+    int                 body_ref;   /* ngx.req.set_body_data's body */
+    int                 file_ref;   /* the body's temp file (read_body) */
+    int                 hdr_ref;    /* request headers set or cleared */
+};
+
+/* What ngx_escape escapes: ngx_lua's tables (ngx.escape_uri's types 0-6,
+ * then the header name and value, then set_uri_args's). */
+#define NGX_ESCAPE_URI          0
+#define NGX_ESCAPE_ARGS         1
+#define NGX_ESCAPE_URI_COMPONENT 2
+#define NGX_ESCAPE_HTML         3
+#define NGX_ESCAPE_REFRESH      4
+#define NGX_ESCAPE_MEMCACHED    5
+#define NGX_ESCAPE_MAIL_AUTH    6
+#define NGX_ESCAPE_HEADER_NAME  7
+#define NGX_ESCAPE_HEADER_VALUE 8
+#define NGX_ESCAPE_SET_ARGS     9
+
+/* Contexts an ngx function may run in, for ngx_check. */
+#define NGX_IN_REQUEST  1       /* a request's handler */
+#define NGX_IN_TIMER    2       /* a timer's callback */
+#define NGX_IN_ANY      (NGX_IN_REQUEST | NGX_IN_TIMER)
+
+/* C lower-cased (ASCII only, as nginx folds names). */
+static inline char
+ngx_lower(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    return c;
+}
+
+/* C as header names compare: lower case, "_" as "-". */
+static inline char
+ngx_fold(char c)
+{
+    if (c == '_')
+        return '-';
+    return ngx_lower(c);
+}
+
+/* C in a FastCGI parameter's name (HTTP_X_FOO for x-foo): upper case,
+ * "-" as "_". */
+static inline char
+ngx_param_char(char c)
+{
+    if (c == '-')
+        return '_';
+    if (c >= 'a' && c <= 'z')
+        return (char)(c - 'a' + 'A');
+    return c;
+}
+
+/* ngx.c */
+struct ngx_state *ngx_bound(lua_State *L);
+struct request   *ngx_check(lua_State *L, int where);
+void              ngx_push_state(lua_State *L);
+int               ngx_error_at(lua_State *L, int level, const char *fmt, ...);
+void              ngx_register(lua_State *L, const luaL_Reg *fns);
+void              ngx_subtable(lua_State *L, const char *name, const luaL_Reg *fns);
+const char       *ngx_status_line(int code);
+void              ngx_push_ref(lua_State *L, int ref);
+void              ngx_add_value(lua_State *L, int t);
+const char       *ngx_tostring(lua_State *L, int idx, size_t *len);
+void              ngx_unref(lua_State *L, int *ref);
+void              ngx_note(struct ngx_state *s, int level, const char *fmt, ...)
+                      __attribute__((format(printf, 3, 4)));
+const char       *ngx_log_escape(lua_State *L, const char *s, size_t len);
+void              ngx_misc_refuse(lua_State *L, const char *field, const char *name,
+                                  const char *why);
+
+/* the parts of the table, each in its own file */
+void ngx_out_install(lua_State *L);       /* ngx_out.c: say, print, exit... */
+int  ngx_out_status_get(lua_State *L, struct ngx_state *s);
+void ngx_out_status_set(lua_State *L, struct ngx_state *s, int idx);
+int  ngx_out_begin(lua_State *L, struct ngx_state *s, struct request *r);
+void ngx_header_install(lua_State *L);    /* ngx_header.c: ngx.header, ngx.resp */
+void ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
+                    size_t nlen, int vidx);
+void ngx_var_install(lua_State *L);       /* ngx_var.c: ngx.var */
+const char *ngx_var_param(struct request *r, const char *name, size_t len);
+void ngx_req_install(lua_State *L);       /* ngx_req.c: ngx.req */
+const char *ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len);
+int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
+                    size_t len);
+void ngx_headers_metatable(lua_State *L);
+void ngx_codec_install(lua_State *L);     /* ngx_codec.c: escaping, base64, hashes */
+int  ngx_codec_args(lua_State *L, const char *p, size_t len, int max, int idx);
+void ngx_codec_encode(lua_State *L, int idx);
+size_t ngx_escape(char *dst, const char *src, size_t n, int type);
+void ngx_time_install(lua_State *L);      /* ngx_time.c: clocks and dates */
+void ngx_time_update(struct ngx_state *s);
+void ngx_misc_install(lua_State *L);      /* ngx_misc.c: log, sleep, worker, config... */
+void ngx_re_install(lua_State *L);        /* ngx_re.c: ngx.re on PCRE2 */
+void ngx_timer_install(lua_State *L);     /* ngx_timer.c: ngx.timer */
+int  ngx_timer_exiting(void);
+void ngx_plug_install(lua_State *L);      /* ngx_plug.c: ngx.shared, ngx.socket, ngx.thread */
+
+#endif

@@ -1,0 +1,810 @@
+/*
+ * ngx_re.c: ngx.re.match, find, gmatch, sub and gsub on PCRE2.
+ *
+ * OpenResty's answers and options (resty.core's regex.lua is the model):
+ * i m s x a u U D J (compile), j (JIT), d (DFA, the longest match), o
+ * (keep the compiled pattern). Errors a script can handle come back as
+ * values (nil, "pcre_compile() failed: ..." or "pcre_exec() failed: N");
+ * the match error codes are PCRE1's numbers, which is what OpenResty,
+ * built on PCRE1, reports, so code that tests for -8 (match limit) still
+ * works. The words of a compile error are PCRE2's.
+ *
+ * Limits hold inside a match, where no Lua hook runs:
+ *
+ *  - time: every match gets a match limit (PCRE2 counts its backtracking
+ *    steps) of at most NGX_RE_MATCH_LIMIT, PCRE's default and so
+ *    OpenResty's, and less when the request's deadline is near: the time
+ *    left times a rate no machine beats. A match cut short by the deadline
+ *    raises the timeout as the count hook does; one cut by the fixed limit
+ *    returns "pcre_exec() failed: -8", as OpenResty does. A loop in C over
+ *    many matches (gsub) looks at the clock before each one.
+ *  - memory: PCRE2 allocates everything (compiled patterns, match data,
+ *    its backtracking frames) through the state's own allocator, so it
+ *    counts toward `memory`, and a match that would pass it fails the
+ *    request as Lua code would.
+ *
+ * Compiled patterns are full userdata with a C finalizer, so a Lua error
+ * in the middle never leaks one; with "o" they are kept per state, up to
+ * NGX_RE_CACHE_MAX (lua_regex_cache_max_entries' default), keyed by the
+ * options and the pattern. One state's patterns serve only it: states are
+ * never used by two threads at once, and neither are these.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <pcre2.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "ngx_impl.h"
+#include "state.h"
+
+#define NGX_RE_META         "luafcgid.ngx.regex"
+#define NGX_RE_ENGINE_META  "luafcgid.ngx.regex.engine"
+#define NGX_RE_ERRLEN       128     /* resty.core's MAX_ERR_MSG_LEN */
+#define NGX_RE_DFA_WS       100     /* ints of DFA workspace, as ngx_lua */
+
+/* flags that are not PCRE2 compile options */
+#define RE_ONCE         0x01
+#define RE_DFA          0x02
+#define RE_JIT          0x04
+#define RE_DUPNAMES     0x08
+#define RE_NO_UTF_CHECK 0x10
+
+/* PCRE1's match error numbers, which OpenResty reports */
+#define PCRE1_NOMEMORY      (-6)
+#define PCRE1_MATCHLIMIT    (-8)
+#define PCRE1_BADUTF8       (-10)
+#define PCRE1_BADUTF8_OFFSET (-11)
+#define PCRE1_DFA_UITEM     (-16)
+#define PCRE1_RECURSIONLIMIT (-21)
+#define PCRE1_BADOFFSET     (-24)
+#define PCRE1_JIT_STACKLIMIT (-27)
+
+static const char ngx_re_engine_key = 'e';
+static const char ngx_re_cache_key = 'c';
+
+/* One per state: PCRE2's contexts, allocating through the state. */
+struct ngx_re_engine {
+    lua_Alloc               alloc;
+    void                   *ud;
+    pcre2_general_context  *gen;
+    pcre2_compile_context  *cctx;
+    pcre2_match_context    *mctx;
+    pcre2_match_data       *md;
+    uint32_t                md_pairs;
+    int                     cached;     /* patterns in the cache */
+};
+
+/* A compiled pattern. */
+struct ngx_re {
+    pcre2_code     *code;
+    uint32_t        ncaptures;
+    uint32_t        name_count;
+    uint32_t        name_size;
+    PCRE2_SPTR      names;
+    int             flags;
+};
+
+/* The block's size is kept before it: the state's allocator needs it to
+ * free, as Lua's allocators do. */
+#define NGX_RE_HEAD 16
+
+static void *
+ngx_re_malloc(PCRE2_SIZE n, void *data)
+{
+    struct ngx_re_engine *e = data;
+    size_t *p;
+
+    if (n > SIZE_MAX - NGX_RE_HEAD)
+        return NULL;
+    if ((p = e->alloc(e->ud, NULL, 0, n + NGX_RE_HEAD)) == NULL)
+        return NULL;
+    p[0] = n + NGX_RE_HEAD;
+    return (char *)p + NGX_RE_HEAD;
+}
+
+static void
+ngx_re_free(void *block, void *data)
+{
+    struct ngx_re_engine *e = data;
+    size_t *p;
+
+    if (block == NULL)
+        return;
+    p = (size_t *)(void *)((char *)block - NGX_RE_HEAD);
+    e->alloc(e->ud, p, p[0], 0);
+}
+
+/* The engine's finalizer: its contexts go; the struct itself stays
+ * readable until Lua frees it, for the patterns finalized after it when
+ * the state closes. [-0, +0] */
+static int
+ngx_re_engine_gc(lua_State *L)
+{
+    struct ngx_re_engine *e = lua_touserdata(L, 1);
+
+    pcre2_match_data_free(e->md);
+    pcre2_match_context_free(e->mctx);
+    pcre2_compile_context_free(e->cctx);
+    pcre2_general_context_free(e->gen);
+    e->md = NULL;
+    e->mctx = NULL;
+    e->cctx = NULL;
+    e->gen = NULL;
+    return 0;
+}
+
+/* The state's engine, made on first use. [-0, +0, m] */
+static struct ngx_re_engine *
+ngx_re_engine(lua_State *L)
+{
+    struct ngx_re_engine *e;
+
+    lua_pushlightuserdata(L, (void *)&ngx_re_engine_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    e = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (e != NULL)
+        return e;
+    e = lua_newuserdata(L, sizeof(*e));
+    memset(e, 0, sizeof(*e));
+    e->alloc = lua_getallocf(L, &e->ud);
+    luaL_newmetatable(L, NGX_RE_ENGINE_META);
+    lua_pushcfunction(L, ngx_re_engine_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)&ngx_re_engine_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);   /* kept before it holds anything */
+    if ((e->gen = pcre2_general_context_create(ngx_re_malloc, ngx_re_free, e)) == NULL ||
+        (e->cctx = pcre2_compile_context_create(e->gen)) == NULL ||
+        (e->mctx = pcre2_match_context_create(e->gen)) == NULL) {
+        luaL_error(L, "no memory for the regex engine");
+        return NULL;
+    }
+    return e;
+}
+
+/* Match data for PAIRS capture pairs. [-0, +0, m] */
+static pcre2_match_data *
+ngx_re_match_data(lua_State *L, struct ngx_re_engine *e, uint32_t pairs)
+{
+    if (e->md != NULL && e->md_pairs >= pairs)
+        return e->md;
+    pcre2_match_data_free(e->md);
+    e->md_pairs = 0;
+    if ((e->md = pcre2_match_data_create(pairs, e->gen)) == NULL)
+        luaL_error(L, "no memory for a regex match");
+    e->md_pairs = pairs;
+    return e->md;
+}
+
+static int
+ngx_re_gc(lua_State *L)
+{
+    struct ngx_re *re = lua_touserdata(L, 1);
+
+    pcre2_code_free(re->code);
+    re->code = NULL;
+    return 0;
+}
+
+/* The options string at IDX as PCRE2 compile options and our flags; an
+ * unknown letter raises OpenResty's error. [-0, +0, v] */
+static void
+ngx_re_options(lua_State *L, int idx, uint32_t *options, int *flags)
+{
+    size_t len, i;
+    const char *o = lua_isnoneornil(L, idx) ? "" : luaL_checklstring(L, idx, &len);
+
+    *options = 0;
+    *flags = 0;
+    for (i = 0; o[i] != '\0'; i++) {
+        switch (o[i]) {
+        case 'o': *flags |= RE_ONCE; break;
+        case 'j': *flags |= RE_JIT; break;
+        case 'd': *flags |= RE_DFA; break;
+        case 'i': *options |= PCRE2_CASELESS; break;
+        case 's': *options |= PCRE2_DOTALL; break;
+        case 'm': *options |= PCRE2_MULTILINE; break;
+        case 'x': *options |= PCRE2_EXTENDED; break;
+        case 'a': *options |= PCRE2_ANCHORED; break;
+        case 'u': *options |= PCRE2_UTF; break;
+        case 'U': *options |= PCRE2_UTF; *flags |= RE_NO_UTF_CHECK; break;
+        case 'D': *options |= PCRE2_DUPNAMES; *flags |= RE_DUPNAMES; break;
+        case 'J':
+            /* PCRE1's PCRE_JAVASCRIPT_COMPAT, as PCRE2 spells it */
+            *options |= PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS | PCRE2_MATCH_UNSET_BACKREF;
+            break;
+        default:
+            ngx_error_at(L, 2, "unknown flag \"%c\" (flags \"%s\")", o[i], o);
+        }
+    }
+}
+
+/* Compile the pattern at IDX into a new userdata, pushed; or push nil and
+ * the error, and return NULL. [-0, +1|+2, m] */
+static struct ngx_re *
+ngx_re_compile(lua_State *L, struct ngx_re_engine *e, int idx, uint32_t options, int flags)
+{
+    size_t len;
+    const char *pat = luaL_checklstring(L, idx, &len);
+    struct ngx_re *re;
+    PCRE2_UCHAR msg[NGX_RE_ERRLEN];
+    PCRE2_SIZE erroff;
+    char err[4 * NGX_RE_ERRLEN];
+    int errcode;
+
+    re = lua_newuserdata(L, sizeof(*re));
+    memset(re, 0, sizeof(*re));
+    luaL_getmetatable(L, NGX_RE_META);
+    lua_setmetatable(L, -2);
+    re->code = pcre2_compile((PCRE2_SPTR)pat, len, options, &errcode, &erroff, e->cctx);
+    if (re->code == NULL) {
+        if (errcode == PCRE2_ERROR_NOMEMORY)
+            luaL_error(L, "memory limit reached compiling a regex");
+        pcre2_get_error_message(errcode, msg, sizeof(msg));
+        if (erroff >= len)
+            snprintf(err, sizeof(err), "pcre_compile() failed: %s in \"%s\"", (char *)msg, pat);
+        else
+            snprintf(err, sizeof(err), "pcre_compile() failed: %s in \"%s\" at \"%s\"",
+                     (char *)msg, pat, pat + erroff);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_pushlstring(L, err, strlen(err) < NGX_RE_ERRLEN ? strlen(err) : NGX_RE_ERRLEN - 1);
+        return NULL;
+    }
+    if (flags & RE_JIT)
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  /* else it interprets */
+    re->flags = flags;
+    pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &re->ncaptures);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &re->name_count);
+    if (re->name_count > 0) {
+        pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &re->name_size);
+        pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &re->names);
+    }
+    if (flags & RE_DFA)
+        re->ncaptures = 0;      /* the longest match only, as ngx_lua */
+    return re;
+}
+
+/*
+ * The compiled pattern for the pattern at IDX and the options at IDX + 1,
+ * pushed (from the cache with "o"); or nil and the error pushed, and NULL
+ * returned. [-0, +1|+2, v]
+ */
+static struct ngx_re *
+ngx_re_get(lua_State *L, int idx, struct ngx_re_engine **ep)
+{
+    struct ngx_re_engine *e = ngx_re_engine(L);
+    struct ngx_re *re;
+    uint32_t options;
+    int flags, top;
+
+    ngx_re_options(L, idx + 1, &options, &flags);
+    luaL_checkstring(L, idx);
+    *ep = e;
+    if (!(flags & RE_ONCE))
+        return ngx_re_compile(L, e, idx, options, flags);
+    top = lua_gettop(L);
+    lua_pushlightuserdata(L, (void *)&ngx_re_cache_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushlightuserdata(L, (void *)&ngx_re_cache_key);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_pushvalue(L, idx + 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
+    lua_pushliteral(L, "\n");
+    lua_pushvalue(L, idx);
+    lua_concat(L, 3);                               /* cache key */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if ((re = lua_touserdata(L, -1)) != NULL) {
+        lua_replace(L, top + 1);
+        lua_settop(L, top + 1);
+        return re;
+    }
+    lua_pop(L, 1);                                  /* cache key */
+    if ((re = ngx_re_compile(L, e, idx, options, flags)) == NULL) {
+        lua_replace(L, top + 2);                    /* cache err nil */
+        lua_replace(L, top + 1);                    /* nil err */
+        lua_settop(L, top + 2);
+        return NULL;
+    }
+    if (e->cached >= LF_NGX_RE_CACHE_MAX) {
+        /* full: it serves this call only, as in ngx_lua */
+        re->flags &= ~RE_ONCE;
+    } else {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -5);
+        e->cached++;
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return re;
+}
+
+/* A pattern not kept in the cache is freed now, not at the next cycle. */
+static void
+ngx_re_done(struct ngx_re *re)
+{
+    if (!(re->flags & RE_ONCE)) {
+        pcre2_code_free(re->code);
+        re->code = NULL;
+    }
+}
+
+/* PCRE2's match errors as PCRE1 numbered them. */
+static int
+ngx_re_pcre1_code(int rc)
+{
+    if (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21)
+        return PCRE1_BADUTF8;
+    switch (rc) {
+    case PCRE2_ERROR_BADUTFOFFSET:  return PCRE1_BADUTF8_OFFSET;
+    case PCRE2_ERROR_MATCHLIMIT:    return PCRE1_MATCHLIMIT;
+    case PCRE2_ERROR_DEPTHLIMIT:    return PCRE1_RECURSIONLIMIT;
+    case PCRE2_ERROR_HEAPLIMIT:
+    case PCRE2_ERROR_NOMEMORY:      return PCRE1_NOMEMORY;
+    case PCRE2_ERROR_JIT_STACKLIMIT: return PCRE1_JIT_STACKLIMIT;
+    case PCRE2_ERROR_BADOFFSET:     return PCRE1_BADOFFSET;
+    case PCRE2_ERROR_DFA_UITEM:     return PCRE1_DFA_UITEM;
+    default:                        return rc;
+    }
+}
+
+/*
+ * Match RE against S (LEN bytes) from POS: the number of pairs set (at
+ * least 1), PCRE2_ERROR_NOMATCH, or a PCRE1 error number. The deadline
+ * and the memory cap hold inside (see the top of this file). [-0, +0, v]
+ */
+static int
+ngx_re_exec(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, size_t len,
+            size_t pos)
+{
+    long long left = state_time_left(L);
+    uint32_t limit = LF_NGX_RE_MATCH_LIMIT, options;
+    int rc, cut = 0;
+    pcre2_match_data *md = ngx_re_match_data(L, e, re->ncaptures + 1);
+
+    if (left == 0)
+        state_raise_timeout(L);
+    if (left > 0 && (unsigned long long)left < LF_NGX_RE_MATCH_LIMIT / LF_NGX_RE_STEPS_PER_MS) {
+        limit = (uint32_t)(left * LF_NGX_RE_STEPS_PER_MS);
+        cut = 1;
+    }
+    pcre2_set_match_limit(e->mctx, limit);
+    options = (re->flags & RE_NO_UTF_CHECK) ? PCRE2_NO_UTF_CHECK : 0;
+    if (re->flags & RE_DFA) {
+        int ws[NGX_RE_DFA_WS];
+        rc = pcre2_dfa_match(re->code, (PCRE2_SPTR)s, len, pos, options, md, e->mctx, ws,
+                             NGX_RE_DFA_WS);
+        if (rc == 0)
+            rc = 1;     /* more matches than the data holds: the longest is first */
+    } else
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, options, md, e->mctx);
+    if (rc == PCRE2_ERROR_MATCHLIMIT && cut)
+        state_raise_timeout(L);
+    if (rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_HEAPLIMIT) {
+        if (state_over(L) == STATE_OVER_MEMORY)
+            luaL_error(L, "memory limit reached in a regex match");
+    }
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return rc;
+    return rc < 0 ? ngx_re_pcre1_code(rc) : rc;
+}
+
+/* Push capture I of the last match as a string, or false. [-0, +1, m] */
+static void
+ngx_re_push_capture(lua_State *L, struct ngx_re_engine *e, const char *s, int rc, uint32_t i)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+
+    size_t at = (size_t)2 * i;
+
+    if ((int)i < rc && ov[at] != PCRE2_UNSET)
+        lua_pushlstring(L, s + ov[at], ov[at + 1] - ov[at]);
+    else
+        lua_pushboolean(L, 0);
+}
+
+/* The captures table of the last match: in the table at RES when it is
+ * one, else a new one; pushed. [-0, +1, m] */
+static void
+ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, int rc,
+                int res)
+{
+    uint32_t i;
+
+    if (res != 0 && lua_istable(L, res))
+        lua_pushvalue(L, res);
+    else
+        lua_createtable(L, (int)re->ncaptures, (int)re->name_count + 1);
+    for (i = 0; i <= re->ncaptures; i++) {
+        ngx_re_push_capture(L, e, s, rc, i);
+        lua_rawseti(L, -2, (int)i);
+    }
+    for (i = 0; i < re->name_count; i++) {
+        PCRE2_SPTR entry = re->names + (size_t)i * re->name_size;
+        uint32_t n = ((uint32_t)entry[0] << 8) | entry[1];
+        const char *name = (const char *)entry + 2;
+
+        if (!(re->flags & RE_DUPNAMES)) {
+            ngx_re_push_capture(L, e, s, rc, n);
+            lua_setfield(L, -2, name);
+            continue;
+        }
+        /* duplicate names: every one that matched, in a list */
+        ngx_re_push_capture(L, e, s, rc, n);
+        if (!lua_toboolean(L, -1)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_getfield(L, -2, name);
+        if (!lua_istable(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, name);
+        }
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+        lua_pop(L, 1);
+    }
+}
+
+/* The start offset in ctx.pos (1-based), 0 without one. [-0, +0] */
+static size_t
+ngx_re_ctx_pos(lua_State *L, int ctx)
+{
+    lua_Number pos;
+
+    if (!lua_istable(L, ctx))
+        return 0;
+    lua_getfield(L, ctx, "pos");
+    pos = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return pos > 0 ? (size_t)pos - 1 : 0;
+}
+
+/* subject at 1 as a string, as tostring() would make it. [-0, +0, e] */
+static const char *
+ngx_re_subject(lua_State *L, size_t *len)
+{
+    if (!lua_isstring(L, 1)) {
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 1);
+        lua_replace(L, 1);
+    }
+    return lua_tolstring(L, 1, len);
+}
+
+/* match and find: (subj, regex, opts, ctx, res|nth). [-0, +(1|2|3), v] */
+static int
+ngx_re_match_find(lua_State *L, int want_caps)
+{
+    struct ngx_re_engine *e;
+    struct ngx_re *re;
+    size_t len, pos;
+    const char *s;
+    int rc;
+
+    lua_settop(L, 5);
+    s = ngx_re_subject(L, &len);
+    if ((re = ngx_re_get(L, 2, &e)) == NULL) {
+        if (!want_caps) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 3;
+        }
+        return 2;
+    }
+    pos = ngx_re_ctx_pos(L, 4);
+    rc = ngx_re_exec(L, e, re, s, len, pos);
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        ngx_re_done(re);
+        lua_pushnil(L);
+        return 1;
+    }
+    if (rc < 0) {
+        ngx_re_done(re);
+        lua_pushnil(L);
+        if (!want_caps)
+            lua_pushnil(L);
+        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
+        return want_caps ? 2 : 3;
+    }
+    if (lua_istable(L, 4)) {
+        lua_pushnumber(L, (lua_Number)pcre2_get_ovector_pointer(e->md)[1] + 1);
+        lua_setfield(L, 4, "pos");
+    }
+    if (!want_caps) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+        lua_Number n = lua_tonumber(L, 5);
+        uint32_t nth = n > 0 ? (uint32_t)n : 0;
+
+        ngx_re_done(re);
+        if (nth > re->ncaptures) {
+            lua_pushnil(L);
+            lua_pushnil(L);
+            lua_pushliteral(L, "nth out of bound");
+            return 3;
+        }
+        if ((int)nth >= rc || ov[(size_t)2 * nth] == PCRE2_UNSET) {
+            lua_pushnil(L);
+            lua_pushnil(L);
+            return 2;
+        }
+        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth] + 1);
+        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth + 1]);
+        return 2;
+    }
+    ngx_re_captures(L, e, re, s, rc, 5);
+    ngx_re_done(re);
+    return 1;
+}
+
+static int
+ngx_re_match(lua_State *L)
+{
+    return ngx_re_match_find(L, 1);
+}
+
+static int
+ngx_re_find(lua_State *L)
+{
+    return ngx_re_match_find(L, 0);
+}
+
+/* gmatch's iterator: upvalues subject, pattern, and the next position
+ * (false once exhausted). [-0, +(1|2), v] */
+static int
+ngx_re_gmatch_next(lua_State *L)
+{
+    struct ngx_re_engine *e = ngx_re_engine(L);
+    struct ngx_re *re = lua_touserdata(L, lua_upvalueindex(2));
+    size_t len, pos, end;
+    const char *s = lua_tolstring(L, lua_upvalueindex(1), &len);
+    PCRE2_SIZE *ov;
+    int rc;
+
+    if (!lua_isnumber(L, lua_upvalueindex(3)) || re->code == NULL)
+        return 0;
+    pos = (size_t)lua_tonumber(L, lua_upvalueindex(3));
+    rc = ngx_re_exec(L, e, re, s, len, pos);
+    if (rc < 0) {
+        lua_pushboolean(L, 0);
+        lua_replace(L, lua_upvalueindex(3));
+        ngx_re_done(re);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return 0;
+        lua_pushnil(L);
+        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
+        return 2;
+    }
+    ov = pcre2_get_ovector_pointer(e->md);
+    end = ov[1];
+    ngx_re_captures(L, e, re, s, rc, 0);
+    if (end == ov[0] && ++end > len) {
+        /* an empty match at the end: this is the last */
+        lua_pushboolean(L, 0);
+        ngx_re_done(re);
+    } else
+        lua_pushnumber(L, (lua_Number)end);
+    lua_replace(L, lua_upvalueindex(3));
+    return 1;
+}
+
+/* gmatch(subj, regex, opts): an iterator, or nil and the error. [-0, +(1|2), v] */
+static int
+ngx_re_gmatch(lua_State *L)
+{
+    struct ngx_re_engine *e;
+
+    lua_settop(L, 3);
+    ngx_re_subject(L, NULL);
+    if (ngx_re_get(L, 2, &e) == NULL)
+        return 2;
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_pushnumber(L, 0);
+    lua_pushcclosure(L, ngx_re_gmatch_next, 3);
+    return 1;
+}
+
+/* The replacement template at IDX is ngx_lua's: $0..$N, ${N}, $$; a name,
+ * a lone $ or an unclosed brace fails. 0, or -1. */
+static int
+ngx_re_check_template(const char *t, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        if (t[i++] != '$')
+            continue;
+        if (i == n)
+            return -1;
+        if (t[i] == '$') {
+            i++;
+            continue;
+        }
+        if (t[i] == '{') {
+            size_t digits = 0;
+            for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+                digits++;
+            if (digits == 0 || i == n || t[i] != '}')
+                return -1;
+            i++;
+            continue;
+        }
+        if (t[i] < '0' || t[i] > '9')
+            return -1;
+        while (i < n && t[i] >= '0' && t[i] <= '9')
+            i++;
+    }
+    return 0;
+}
+
+/* Add template T expanded for the last match to B. [-0, +0, m] */
+static void
+ngx_re_expand(luaL_Buffer *b, struct ngx_re_engine *e, const char *s, int rc, const char *t,
+              size_t n)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned long cap = 0;
+        if (t[i] != '$') {
+            luaL_addchar(b, t[i++]);
+            continue;
+        }
+        i++;
+        if (t[i] == '$') {
+            luaL_addchar(b, '$');
+            i++;
+            continue;
+        }
+        if (t[i] == '{')
+            i++;
+        while (i < n && t[i] >= '0' && t[i] <= '9' && cap < 100000)
+            cap = cap * 10 + (unsigned long)(t[i++] - '0');
+        while (i < n && t[i] >= '0' && t[i] <= '9')
+            i++;
+        if (i < n && t[i] == '}')
+            i++;
+        if (cap < (unsigned long)rc && ov[2 * cap] != PCRE2_UNSET)
+            luaL_addlstring(b, s + ov[2 * cap], ov[2 * cap + 1] - ov[2 * cap]);
+    }
+}
+
+/* sub and gsub: (subj, regex, replace, opts) -> new, count | nil, nil, err. */
+static int
+ngx_re_substitute(lua_State *L, int global)
+{
+    struct ngx_re_engine *e;
+    struct ngx_re *re;
+    size_t len, pos = 0, copied = 0, tlen = 0;
+    const char *s, *t = NULL;
+    int count = 0, rc, func;
+    luaL_Buffer b;
+
+    lua_settop(L, 4);
+    func = lua_isfunction(L, 3);
+    if (!func && !lua_isstring(L, 3)) {
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, 3);
+        lua_call(L, 1, 1);
+        lua_replace(L, 3);
+    }
+    if (!func)
+        t = lua_tolstring(L, 3, &tlen);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 4);            /* regex opts at 5, 6: ngx_re_get's order */
+    if ((re = ngx_re_get(L, 5, &e)) == NULL) {
+        lua_pushnil(L);
+        lua_insert(L, -3);
+        return 3;
+    }
+    s = ngx_re_subject(L, &len);
+    if (!func && ngx_re_check_template(t, tlen) < 0) {
+        ngx_re_done(re);
+        lua_pushnil(L);
+        lua_pushnil(L);
+        lua_pushliteral(L, "failed to compile the replacement template");
+        return 3;
+    }
+    luaL_buffinit(L, &b);
+    for (;;) {
+        PCRE2_SIZE *ov, start, end;
+
+        if ((rc = ngx_re_exec(L, e, re, s, len, pos)) == PCRE2_ERROR_NOMATCH)
+            break;
+        if (rc < 0) {
+            ngx_re_done(re);
+            lua_pushnil(L);
+            lua_pushnil(L);
+            lua_pushfstring(L, "pcre_exec() failed: %d", rc);
+            return 3;
+        }
+        count++;
+        ov = pcre2_get_ovector_pointer(e->md);
+        start = ov[0];
+        end = ov[1];
+        luaL_addlstring(&b, s + copied, start - copied);
+        if (func) {
+            lua_pushvalue(L, 3);
+            ngx_re_captures(L, e, re, s, rc, 0);
+            lua_call(L, 1, 1);
+            if (!lua_isstring(L, -1)) {
+                lua_getglobal(L, "tostring");
+                lua_insert(L, -2);
+                lua_call(L, 1, 1);
+            }
+            luaL_addvalue(&b);
+        } else
+            ngx_re_expand(&b, e, s, rc, t, tlen);
+        copied = pos = end;
+        if (pos == start && ++pos > len)
+            break;
+        if (!global)
+            break;
+    }
+    ngx_re_done(re);
+    if (count == 0) {
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, 0);
+        return 2;
+    }
+    luaL_addlstring(&b, s + copied, len - copied);
+    luaL_pushresult(&b);
+    lua_pushinteger(L, count);
+    return 2;
+}
+
+static int
+ngx_re_sub(lua_State *L)
+{
+    return ngx_re_substitute(L, 0);
+}
+
+static int
+ngx_re_gsub(lua_State *L)
+{
+    return ngx_re_substitute(L, 1);
+}
+
+static const luaL_Reg ngx_re_fns[] = {
+    { "match", ngx_re_match },
+    { "find",  ngx_re_find },
+    { "gmatch", ngx_re_gmatch },
+    { "sub",   ngx_re_sub },
+    { "gsub",  ngx_re_gsub },
+    { NULL, NULL }
+};
+
+/* ngx.re, in the ngx table on top. [-0, +0, m] */
+void
+ngx_re_install(lua_State *L)
+{
+    luaL_newmetatable(L, NGX_RE_META);
+    lua_pushcfunction(L, ngx_re_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    ngx_subtable(L, "re", ngx_re_fns);
+}

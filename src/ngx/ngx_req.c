@@ -1,0 +1,688 @@
+/*
+ * ngx_req.c: ngx.req, the request as OpenResty shows it.
+ *
+ * Headers come from the HTTP_* parameters (name lower-cased, "_" back to
+ * "-"; CONTENT_TYPE and CONTENT_LENGTH when the web server sends only
+ * those), in the order the web server sent them; the table answers any
+ * spelling of a name (Content_Type, content-type), as OpenResty's does.
+ * What the script changes (set_header, set_uri_args, set_method, set_uri,
+ * set_body_data) is kept for the rest of the request and seen by every
+ * later read, ngx.var included.
+ *
+ * The body: as in OpenResty, nothing of it is seen until
+ * ngx.req.read_body(). A body luafcgid read whole before the handler (up
+ * to `upload_memory`) is then get_body_data()'s; a larger one, which waits
+ * on the connection, is written to a temp file in `upload_dir` and is
+ * get_body_file()'s, as nginx spills one past client_body_buffer_size. The
+ * file goes when the request ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "api.h"
+#include "body.h"
+#include "conf.h"
+#include "log.h"
+#include "ngx_impl.h"
+#include "request.h"
+#include "upload.h"
+#include "uploaddir.h"
+
+static const char ngx_headers_mt_key = 'h';
+
+/* The query string the request has now. The pointer stays valid until
+ * the request's query string is set again. [-0, +0] */
+const char *
+ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len)
+{
+    const char *q;
+
+    if (s->args_ref != LUA_NOREF) {
+        ngx_push_ref(L, s->args_ref);
+        q = lua_tolstring(L, -1, len);
+        lua_pop(L, 1);      /* the registry keeps it */
+        return q;
+    }
+    q = ngx_var_param(r, "QUERY_STRING", 12);
+    if (q == NULL)
+        q = "";
+    *len = strlen(q);
+    return q;
+}
+
+/* The headers table's __index: any spelling of a name. [-2, +1, m] */
+static int
+ngx_headers_index(lua_State *L)
+{
+    size_t len, i;
+    const char *k = lua_tolstring(L, 2, &len);
+    char buf[256];
+
+    if (k == NULL || len >= sizeof(buf))
+        return 0;
+    for (i = 0; i < len; i++)
+        buf[i] = ngx_fold(k[i]);
+    lua_pushlstring(L, buf, len);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* Give the table on top the headers' metatable. [-0, +0, m] */
+void
+ngx_headers_metatable(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&ngx_headers_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, ngx_headers_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushlightuserdata(L, (void *)&ngx_headers_mt_key);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_setmetatable(L, -2);
+}
+
+/* NAME (LEN bytes, a parameter's after HTTP_) as a header name into BUF:
+ * lower case and dashes, or Each-Word-Capitalised for RAW. */
+static size_t
+ngx_req_header_name(const char *name, size_t len, int raw, char *buf, size_t size)
+{
+    size_t i;
+    int start = 1;
+
+    if (len >= size)
+        len = size - 1;
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '_') {
+            buf[i] = '-';
+            start = 1;
+            continue;
+        }
+        if (c >= 'A' && c <= 'Z' && !(raw && start))
+            c = (char)(c | 0x20);
+        else if (c >= 'a' && c <= 'z' && raw && start)
+            c = (char)(c - 32);
+        buf[i] = c;
+        start = 0;
+    }
+    return len;
+}
+
+/* Is header NAME (lower case) changed by set_header/clear_header? Pushes
+ * its new value (false when cleared) and returns 1, or pushes nothing. */
+static int
+ngx_req_header_override(lua_State *L, struct ngx_state *s, const char *name, size_t len)
+{
+    if (s->hdr_ref == LUA_NOREF)
+        return 0;
+    ngx_push_ref(L, s->hdr_ref);
+    lua_pushlstring(L, name, len);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* ngx.req.get_headers([max[, raw]]). [-0, +(1|2), e] */
+static int
+ngx_req_get_headers(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+    int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1), raw = lua_toboolean(L, 2);
+    int count = 0, t, has_ctype = 0, has_clen = 0;
+    char name[256], low[256] = "";
+    char **e;
+    size_t len;
+
+    lua_settop(L, 2);
+    lua_createtable(L, 0, 16);
+    t = lua_gettop(L);
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "HTTP_", 5) != 0 || eq == NULL)
+            continue;
+        has_ctype |= strncmp(*e, "HTTP_CONTENT_TYPE=", 18) == 0;
+        has_clen |= strncmp(*e, "HTTP_CONTENT_LENGTH=", 20) == 0;
+    }
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '='), *from;
+        if (eq == NULL)
+            continue;
+        if (strncmp(*e, "HTTP_", 5) == 0)
+            from = *e + 5;
+        else if ((!has_ctype && strncmp(*e, "CONTENT_TYPE=", 13) == 0 && eq[1] != '\0') ||
+                 (!has_clen && strncmp(*e, "CONTENT_LENGTH=", 15) == 0 && eq[1] != '\0'))
+            from = *e;
+        else
+            continue;
+        len = ngx_req_header_name(from, (size_t)(eq - from), 0, low, sizeof(low));
+        if (ngx_req_header_override(L, s, low, len)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (max > 0 && count >= max) {
+            lua_pushliteral(L, "truncated");
+            return 2;
+        }
+        count++;
+        if (raw)
+            lua_pushlstring(L, name, ngx_req_header_name(from, (size_t)(eq - from), 1, name, sizeof(name)));
+        else
+            lua_pushlstring(L, low, len);
+        lua_pushstring(L, eq + 1);
+        ngx_add_value(L, t);
+    }
+    if (s->hdr_ref != LUA_NOREF) {
+        ngx_push_ref(L, s->hdr_ref);
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -1) == LUA_TBOOLEAN) {
+                lua_pop(L, 1);
+                continue;
+            }
+            if (raw) {
+                const char *k = lua_tolstring(L, -2, &len);
+                lua_pushlstring(L, name, ngx_req_header_name(k, len, 1, name, sizeof(name)));
+            } else
+                lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+        }
+        lua_pop(L, 1);
+    }
+    if (!raw)
+        ngx_headers_metatable(L);
+    return 1;
+}
+
+/* A request header by name, as ngx.var.http_NAME reads it: the override,
+ * or the parameter. Pushes it (or nil). [-0, +1, m] */
+int
+ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
+{
+    char low[256] = "", param[262];
+    size_t i;
+
+    if (len >= sizeof(low))
+        len = sizeof(low) - 1;
+    for (i = 0; i < len; i++)
+        low[i] = ngx_fold(name[i]);
+    if (ngx_req_header_override(L, s, low, len)) {
+        if (lua_istable(L, -1)) {
+            lua_rawgeti(L, -1, 1);
+            lua_remove(L, -2);
+        } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+        return 1;
+    }
+    memcpy(param, "HTTP_", 5);
+    for (i = 0; i < len; i++)
+        param[5 + i] = ngx_param_char(low[i]);
+    param[5 + len] = '\0';
+    {
+        const char *v = ngx_var_param(r, param, 5 + len);
+        if (v != NULL)
+            lua_pushstring(L, v);
+        else
+            lua_pushnil(L);
+    }
+    return 1;
+}
+
+/* ngx.req.set_header(name, value) and clear_header(name): nil or an
+ * empty table clears it. [-0, +0, e] */
+static int
+ngx_req_change_header(lua_State *L, int clear)
+{
+    struct ngx_state *s;
+    char low[256];
+    size_t len, i;
+    const char *name;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    if (!clear && lua_isnoneornil(L, 1))
+        return ngx_error_at(L, 2, "bad 'name' argument: string expected, got nil");
+    name = ngx_tostring(L, 1, &len);
+    if (lua_isnoneornil(L, 2) || (lua_istable(L, 2) && lua_objlen(L, 2) == 0))
+        clear = 1;
+    if (len >= sizeof(low))
+        len = sizeof(low) - 1;
+    for (i = 0; i < len; i++)
+        low[i] = ngx_fold(name[i]);
+    if (s->hdr_ref == LUA_NOREF) {
+        lua_newtable(L);
+        s->hdr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ngx_push_ref(L, s->hdr_ref);
+    lua_pushlstring(L, low, len);
+    if (clear)
+        lua_pushboolean(L, 0);
+    else if (lua_istable(L, 2)) {
+        int n = (int)lua_objlen(L, 2), k;
+        lua_createtable(L, n, 0);
+        for (k = 1; k <= n; k++) {
+            lua_rawgeti(L, 2, k);
+            ngx_tostring(L, -1, NULL);
+            lua_rawseti(L, -2, k);
+        }
+    } else {
+        lua_pushvalue(L, 2);
+        ngx_tostring(L, -1, NULL);
+    }
+    lua_rawset(L, -3);
+    return 0;
+}
+
+static int
+ngx_req_set_header(lua_State *L)
+{
+    return ngx_req_change_header(L, 0);
+}
+
+static int
+ngx_req_clear_header(lua_State *L)
+{
+    return ngx_req_change_header(L, 1);
+}
+
+/* ngx.req.get_uri_args([max[, tab]]). [-0, +(1|2), e] */
+static int
+ngx_req_get_uri_args(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+    int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1);
+    size_t len;
+    const char *q;
+
+    lua_settop(L, 2);
+    if (lua_istable(L, 2)) {
+        lua_pushnil(L);
+        while (lua_next(L, 2) != 0) {       /* clear it, as resty.core does */
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, 2);
+        }
+        lua_pushvalue(L, 2);
+    } else
+        lua_createtable(L, 0, 4);
+    if (max < 0)
+        max = 100;
+    q = ngx_req_args(L, s, r, &len);
+    return ngx_codec_args(L, q, len, max, -1);
+}
+
+/* ngx.req.set_uri_args(args): a string (escaped where it must be) or a
+ * table. [-0, +0, e] */
+static int
+ngx_req_set_uri_args(lua_State *L)
+{
+    struct ngx_state *s;
+    size_t len;
+    const char *p;
+    char *out;
+
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "expecting 1 argument but seen %d", lua_gettop(L));
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    switch (lua_type(L, 1)) {
+    case LUA_TNUMBER:
+        lua_pushstring(L, lua_tostring(L, 1));
+        break;
+    case LUA_TSTRING:
+        p = lua_tolstring(L, 1, &len);
+        out = lua_newuserdata(L, len + 2 * ngx_escape(NULL, p, len, NGX_ESCAPE_SET_ARGS));
+        lua_pushlstring(L, out, ngx_escape(out, p, len, NGX_ESCAPE_SET_ARGS));
+        lua_remove(L, -2);
+        break;
+    case LUA_TTABLE:
+        ngx_codec_encode(L, 1);
+        break;
+    default:
+        return luaL_argerror(L, 1, lua_pushfstring(L, "string, number, or table expected, but got %s",
+                                                   luaL_typename(L, 1)));
+    }
+    ngx_unref(L, &s->args_ref);
+    s->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* ngx.req.set_uri(uri[, jump]): the URI ngx.var.uri reads; a jump is an
+ * internal redirect, which only nginx can do. [-0, +0, e] */
+static int
+ngx_req_set_uri(lua_State *L)
+{
+    struct ngx_state *s;
+    size_t len;
+    int n = lua_gettop(L);
+
+    if (n < 1 || n > 3)
+        return luaL_error(L, "expecting 1, 2 or 3 arguments but seen %d", n);
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    luaL_checklstring(L, 1, &len);
+    if (len == 0)
+        return luaL_error(L, "attempt to use zero-length uri");
+    if (n >= 2 && lua_toboolean(L, 2))
+        return luaL_error(L, "ngx.req.set_uri with jump is an internal redirect, which only nginx "
+                          "can make; luafcgid serves the content phase over FastCGI");
+    ngx_unref(L, &s->uri_ref);
+    lua_pushvalue(L, 1);
+    s->uri_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static const struct { int id; const char *name; } ngx_req_methods[] = {
+    { 0x0002, "GET" }, { 0x0004, "HEAD" }, { 0x0008, "POST" }, { 0x0010, "PUT" },
+    { 0x0020, "DELETE" }, { 0x0040, "MKCOL" }, { 0x0080, "COPY" }, { 0x0100, "MOVE" },
+    { 0x0200, "OPTIONS" }, { 0x0400, "PROPFIND" }, { 0x0800, "PROPPATCH" }, { 0x1000, "LOCK" },
+    { 0x2000, "UNLOCK" }, { 0x4000, "PATCH" }, { 0x8000, "TRACE" },
+};
+
+static int
+ngx_req_get_method(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+
+    if (s->method_ref != LUA_NOREF)
+        ngx_push_ref(L, s->method_ref);
+    else
+        lua_pushstring(L, r->vars.request_method ? r->vars.request_method : "GET");
+    return 1;
+}
+
+/* ngx.req.set_method(ngx.HTTP_POST...). [-0, +0, e] */
+static int
+ngx_req_set_method(lua_State *L)
+{
+    struct ngx_state *s;
+    size_t i;
+    int id;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    if (lua_type(L, 1) != LUA_TNUMBER)
+        return ngx_error_at(L, 2, "bad method number");
+    id = (int)lua_tointeger(L, 1);
+    for (i = 0; i < sizeof(ngx_req_methods) / sizeof(ngx_req_methods[0]); i++)
+        if (ngx_req_methods[i].id == id) {
+            ngx_unref(L, &s->method_ref);
+            lua_pushstring(L, ngx_req_methods[i].name);
+            s->method_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+            return 0;
+        }
+    return ngx_error_at(L, 2, "unsupported HTTP method: %d", id);
+}
+
+/* ngx.req.http_version(): 0.9, 1.0, 1.1, 2.0, 3.0, or nil. [-0, +1] */
+static int
+ngx_req_http_version(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    const char *p = ngx_var_param(r, "SERVER_PROTOCOL", 15);
+
+    if (p == NULL || strncmp(p, "HTTP/", 5) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    p += 5;
+    if (strcmp(p, "2") == 0 || strcmp(p, "2.0") == 0)
+        lua_pushnumber(L, 2.0);
+    else if (strcmp(p, "3") == 0 || strcmp(p, "3.0") == 0)
+        lua_pushnumber(L, 3.0);
+    else if (strcmp(p, "1.1") == 0 || strcmp(p, "1.0") == 0 || strcmp(p, "0.9") == 0)
+        lua_pushnumber(L, strtod(p, NULL));
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* ngx.req.raw_header([no_request_line]): made again from the parameters,
+ * the names capitalised, since the web server sends no more. [-0, +1, m] */
+static int
+ngx_req_raw_header(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    char name[256];
+    luaL_Buffer b;
+    char **e;
+
+    luaL_buffinit(L, &b);
+    if (!lua_toboolean(L, 1)) {
+        const char *uri = r->vars.request_uri, *proto = ngx_var_param(r, "SERVER_PROTOCOL", 15);
+        luaL_addstring(&b, r->vars.request_method ? r->vars.request_method : "GET");
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, uri ? uri : "/");
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, proto ? proto : "HTTP/1.0");
+        luaL_addstring(&b, "\r\n");
+    }
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || strncmp(*e, "HTTP_", 5) != 0)
+            continue;
+        luaL_addlstring(&b, name, ngx_req_header_name(*e + 5, (size_t)(eq - *e - 5), 1, name, sizeof(name)));
+        luaL_addstring(&b, ": ");
+        luaL_addstring(&b, eq + 1);
+        luaL_addstring(&b, "\r\n");
+    }
+    luaL_addstring(&b, "\r\n");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int
+ngx_req_start_time(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+
+    long ms = r->began_at.tv_nsec / 1000000;    /* nginx keeps it to the ms */
+
+    lua_pushnumber(L, (lua_Number)r->began_at.tv_sec + (lua_Number)ms / 1000.0);
+    return 1;
+}
+
+static int
+ngx_req_is_internal(lua_State *L)
+{
+    ngx_check(L, NGX_IN_REQUEST);
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* Write the body still on the connection to a temp file in upload_dir;
+ * its path is kept in S and removed with the request's other temps. */
+static void
+ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
+{
+    char path[4096];
+    const char *why, *p;
+    long got;
+    int fd;
+
+    if ((fd = uploaddir_temp(r->conf, path, sizeof(path))) < 0) {
+        ngx_note(ngx_bound(L), LOG_LEVEL_ERR, "cannot create a file for the request body in %s: %s",
+                 path, strerror(errno));
+        luaL_error(L, "cannot create a file for the request body in %s", path);
+    }
+    if (upload_add_temp(r, path) < 0) {
+        close(fd);
+        luaL_error(L, "cannot keep the request body's temp file");
+    }
+    while ((got = body_next(r, &p, (size_t)64 * 1024, &why)) > 0) {
+        size_t off = 0;
+        while (off < (size_t)got) {
+            ssize_t w = write(fd, p + off, (size_t)got - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                close(fd);
+                luaL_error(L, "cannot write the request body to %s: %s", path, strerror(errno));
+            }
+            off += (size_t)w;
+        }
+    }
+    close(fd);
+    if (got < 0)
+        luaL_error(L, "%s", why);
+    lua_pushstring(L, path);
+    s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* ngx.req.read_body(). [-0, +0, e] */
+static int
+ngx_req_read_body(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+
+    if (s->body_read)
+        return 0;
+    s->body_read = 1;
+    if (r->body_left && !r->body_given)
+        ngx_req_spill(L, s, r);
+    return 0;
+}
+
+static int
+ngx_req_discard_body(lua_State *L)
+{
+    struct ngx_state *s;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    if (!s->body_read)
+        s->body_discarded = 1;
+    return 0;
+}
+
+/* ngx.req.get_body_data(): the body read, in memory; nil when none was
+ * read, it is empty, or it went to a file. [-0, +1] */
+static int
+ngx_req_get_body_data(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+
+    if (s->body_ref != LUA_NOREF) {
+        ngx_push_ref(L, s->body_ref);
+        return 1;
+    }
+    if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF || r->body_left ||
+        r->post.len == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, r->post.data, r->post.len);
+    return 1;
+}
+
+static int
+ngx_req_get_body_file(lua_State *L)
+{
+    struct ngx_state *s;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF)
+        ngx_push_ref(L, s->file_ref);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* ngx.req.get_post_args([max]). [-0, +(1|2), e] */
+static int
+ngx_req_get_post_args(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+    int n = lua_gettop(L), max = 100;
+    size_t len;
+    const char *body;
+
+    if (n > 1)
+        return luaL_error(L, "expecting 0 or 1 arguments but seen %d", n);
+    if (n == 1)
+        max = (int)luaL_checkinteger(L, 1);
+    if (!s->body_read || s->body_discarded)
+        return luaL_error(L, "no request body found; maybe you should turn on lua_need_request_body?");
+    if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF)
+        return luaL_error(L, "request body in temp file not supported");
+    /* the string stays on the stack, under the table, while it is parsed */
+    if (s->body_ref != LUA_NOREF)
+        ngx_push_ref(L, s->body_ref);
+    else
+        lua_pushlstring(L, r->post.data, r->post.len);
+    body = lua_tolstring(L, -1, &len);
+    lua_createtable(L, 0, 4);
+    if (len == 0)
+        return 1;
+    return ngx_codec_args(L, body, len, max, -1);
+}
+
+/* ngx.req.set_body_data(data): what the body reads as from now on. */
+static int
+ngx_req_set_body_data(lua_State *L)
+{
+    struct ngx_state *s;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    luaL_checkstring(L, 1);
+    if (!s->body_read)
+        return luaL_error(L, "request body not read yet");
+    ngx_unref(L, &s->body_ref);
+    lua_pushvalue(L, 1);
+    s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static const luaL_Reg ngx_req_fns[] = {
+    { "get_headers",    ngx_req_get_headers },
+    { "set_header",     ngx_req_set_header },
+    { "clear_header",   ngx_req_clear_header },
+    { "get_uri_args",   ngx_req_get_uri_args },
+    { "set_uri_args",   ngx_req_set_uri_args },
+    { "set_uri",        ngx_req_set_uri },
+    { "get_method",     ngx_req_get_method },
+    { "set_method",     ngx_req_set_method },
+    { "http_version",   ngx_req_http_version },
+    { "raw_header",     ngx_req_raw_header },
+    { "start_time",     ngx_req_start_time },
+    { "is_internal",    ngx_req_is_internal },
+    { "read_body",      ngx_req_read_body },
+    { "discard_body",   ngx_req_discard_body },
+    { "get_body_data",  ngx_req_get_body_data },
+    { "get_body_file",  ngx_req_get_body_file },
+    { "get_post_args",  ngx_req_get_post_args },
+    { "set_body_data",  ngx_req_set_body_data },
+    { NULL, NULL }
+};
+
+void
+ngx_req_install(lua_State *L)
+{
+    ngx_subtable(L, "req", ngx_req_fns);
+}

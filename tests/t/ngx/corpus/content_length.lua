@@ -1,0 +1,2 @@
+ngx.header.content_length = 5
+ngx.print("hello")

@@ -1,0 +1,2 @@
+ngx.header.content_type = "application/json"
+ngx.exit(201)

@@ -1,0 +1,1 @@
+ngx.exit(ngx.HTTP_NO_CONTENT)

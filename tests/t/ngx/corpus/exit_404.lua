@@ -1,0 +1,3 @@
+ngx.header["X-Before"] = "kept?"
+ngx.exit(404)
+ngx.say("not reached")

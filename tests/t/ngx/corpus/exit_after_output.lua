@@ -1,0 +1,3 @@
+ngx.say("partial")
+ngx.exit(500)
+ngx.say("not reached")

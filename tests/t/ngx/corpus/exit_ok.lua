@@ -1,0 +1,2 @@
+ngx.status = 202
+ngx.exit(ngx.OK)

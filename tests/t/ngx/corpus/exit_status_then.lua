@@ -1,0 +1,2 @@
+ngx.status = 404
+ngx.exit(200)

@@ -1,0 +1,1 @@
+ngx.say("content_type before set: ", tostring(ngx.header.content_type))

@@ -1,0 +1,1 @@
+ngx.say(ngx.on_abort(function() end))

@@ -1,0 +1,5 @@
+ngx.say(pcall(ngx.redirect, "/x", 200))
+ngx.say(pcall(ngx.redirect))
+ngx.say(pcall(ngx.redirect, "/x", 302, 3))
+ngx.say(pcall(ngx.redirect, "/x\r\nSet-Cookie: a=1"))
+ngx.say(pcall(ngx.redirect, "/after-output"))

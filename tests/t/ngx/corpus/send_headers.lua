@@ -1,0 +1,2 @@
+ngx.header["X-Sent"] = "yes"
+ngx.say("before ", ngx.headers_sent)

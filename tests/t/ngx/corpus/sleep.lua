@@ -1,0 +1,7 @@
+local t0 = ngx.now()
+ngx.sleep(0.05)
+ngx.say(ngx.now() - t0 >= 0.04)
+ngx.say(pcall(ngx.sleep, -1))
+ngx.say(pcall(ngx.sleep, "x"))
+ngx.sleep(0)
+ngx.say("ok")

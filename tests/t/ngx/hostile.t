@@ -1,0 +1,64 @@
+# Hostile use of ngx ends within the limits, and the daemon serves on: a
+# regex bomb (PCRE2's match limit, then the deadline inside matches), a
+# gsub over a subject that never ends matching, ngx.sleep(1e9), headers
+# after output, a table nested without end for ngx.print.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use LFTest;
+
+my $t = LFTest->new(conf => { workers => 2, timeout => 2, memory => 32 * 1024 * 1024 });
+$t->script('bomb.lua', <<'LUA');
+local s = string.rep("a", 40) .. "b"
+local m, err = ngx.re.match(s, "^(a+)+$")
+ngx.say("one: ", tostring(m), " ", err)
+while true do ngx.re.match(s, "^(a|aa)+$", "jo") end
+LUA
+$t->script('gsub.lua', <<'LUA');
+local s = string.rep("x", 4 * 1024 * 1024)
+while true do s = ngx.re.gsub(s, "x", "y", "jo") s = s:gsub("y", "x") end
+LUA
+$t->script('sleep.lua', qq{ngx.sleep(1e9)\nngx.say("never")\n});
+$t->script('late.lua', <<'LUA');
+ngx.say("body")
+ngx.header["X-Late"] = "no"
+ngx.status = 500
+ngx.say("still ", ngx.status, " ", tostring(ngx.header["X-Late"]))
+LUA
+$t->script('nest.lua', <<'LUA');
+local t = {}
+local cur = t
+for i = 1, 100000 do cur[1] = {} cur = cur[1] end
+ngx.say(pcall(ngx.print, t))
+LUA
+$t->script('hello.lua', qq{ngx.say("hello")\n});
+$t->start;
+
+my $r = $t->get('bomb.lua');
+is($r->{status}, 500, 'a regex bomb in a loop: 500');
+like($r->{body}, qr/timeout/, 'at the timeout, though each match stops at the match limit');
+
+$r = $t->get('gsub.lua');
+is($r->{status}, 500, 'gsub over 4 MB, without end: 500');
+like($r->{body}, qr/timeout|memory/, 'stopped by a limit');
+
+$r = $t->get('sleep.lua');
+is($r->{status}, 500, 'ngx.sleep(1e9): 500');
+like($r->{body}, qr/timeout/, 'at the timeout');
+
+$r = $t->get('late.lua');
+is($r->{status}, 200, 'headers and status after output: the answer is not changed');
+is($r->{body}, "body\nstill 200 nil\n", 'and the script goes on');
+ok(!exists $r->{headers}{'x-late'}, 'the late header is not sent');
+ok($t->wait_log(qr/late\.lua: attempt to set ngx\.header\.HEADER after sending out response headers/),
+   'the late header is logged, as nginx logs it');
+ok($t->wait_log(qr/late\.lua: attempt to set ngx\.status after sending out response headers/),
+   'and the late status');
+
+like($t->get('nest.lua')->{body}, qr/^false.*tables nested too deep/, 'a table nested 100000 deep: an error, no crash');
+is($t->get('hello.lua')->{body}, "hello\n", 'the daemon serves on');
+ok(LFTest::alive($t->pid), 'and never restarted');
+$t->stop;
+done_testing;
