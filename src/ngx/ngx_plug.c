@@ -2,7 +2,8 @@
  * ngx_plug.c: where the parts of ngx that other subsystems own plug in.
  *
  *  - ngx.shared: the shared dictionaries (src/shm/), the very object the
- *    luafcgid module hands out as `shared`, pushed by shm's function.
+ *    luafcgid module hands out as `shared` (shm_lua_push makes it once
+ *    per state).
  *  - ngx.socket and ngx.thread: the sockets (src/net/) and the light
  *    threads that take turns at their waits. Until they exist, each
  *    function raises an error that says so; a script that tests for them
@@ -12,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "ngx_impl.h"
+#include "shm_lua.h"
 
 #define NGX_NO_SOCKETS "luafcgid has no cosockets yet; use a blocking client library (LuaSocket, luasql...) meanwhile"
 #define NGX_NO_THREADS "light threads take turns at cosocket waits, and luafcgid has no cosockets yet"
@@ -19,7 +21,7 @@
 void
 ngx_plug_install(lua_State *L)
 {
-    lua_newtable(L);
+    shm_lua_push(L);
     lua_setfield(L, -2, "shared");
 
     lua_newtable(L);

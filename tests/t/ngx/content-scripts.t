@@ -38,6 +38,7 @@ LUA
     'exits.lua' => qq{ngx.say("before")\nngx.exit(ngx.OK)\nngx.say("after")\n},
     'top_error.lua' => qq{ngx.say("partial")\nerror("broken chunk")\n},
     'preload_me.lua' => qq{ngx.say("preloaded")\n},
+    'same.lua' => qq{ngx.say(ngx.shared == require("luafcgid").shared)\n},
 });
 $t->write_conf(preload => [ $t->www . '/preload_me.lua' ]);
 $t->start;
@@ -70,6 +71,8 @@ $r = $t->get('top_error.lua');
 is($r->{status}, 500, 'a chunk that fails on its first run: 500');
 like($r->{body}, qr/broken chunk/, 'with the error');
 is($t->get('top_error.lua')->{status}, 500, 'and again on the next request');
+
+is($t->get('same.lua')->{body}, "true\n", 'ngx.shared is the luafcgid module\'s shared');
 
 ok($t->wait_log(qr/preload \S+preload_me\.lua: .*no request found/),
    'a content script cannot be preloaded: its first run needs a request, and the log says so');

@@ -28,7 +28,7 @@ my $only = $ENV{LF_CORPUS};     # LF_CORPUS=re runs the scripts whose name has "
 my %scripts = map { basename($_) => slurp($_) } @files;
 $scripts{'dump.lua'} = slurp("$corpus/dump.lua") if -f "$corpus/dump.lua";
 
-my $h = LFNgx->new(scripts => \%scripts, conf => { timeout => 10 });
+my $h = LFNgx->new(scripts => \%scripts, conf => { timeout => 10 }, shared => { d => '1m' });
 $h->start;
 
 # The requests a script's header asks for, and its documented differences.
