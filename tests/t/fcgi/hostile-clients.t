@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
+use IO::Select;
 use Time::HiRes qw(time);
 use LFTest qw(wait_for);
 
@@ -38,8 +39,17 @@ ok(dropped(raw("\x01\x01\x00")), 'a truncated record header: dropped');
 ok(serves('a'), 'then a good request is served');
 ok(dropped(raw(join('', map { chr(($_ * 7919) % 256) } 1 .. 2048))), 'two KiB of garbage: dropped');
 ok(serves('b'), 'served');
-ok(dropped(raw(LFTest::record(99, 1, 'whatever') . $begin . $params . LFTest::stream(5, 1, ''))) || 1,
-   'an unknown record type first: answered or dropped');
+# A connection closed with no answer: its records, none of them FCGI_END_REQUEST.
+sub unanswered {
+    my ($s) = @_;
+    my $r = LFTest::read_response($s, timeout => 5);
+    return !$r->{ended} && $r->{stdout} eq '' && dropped($s, 1);
+}
+
+ok(unanswered(raw(LFTest::record(99, 1, 'whatever') . $begin . $params . LFTest::stream(5, 1, ''))),
+   'an unknown record type first: closed unanswered');
+ok($t->wait_log(qr/type 99, request id 1, content 8\): a request must open with a BEGIN_REQUEST/),
+   'and logged, naming the record');
 ok(serves('c'), 'served');
 {
     my $s = raw(LFTest::record(1, 1, pack('nCx5', 2, 0)) . $params . LFTest::stream(5, 1, ''));
@@ -51,7 +61,12 @@ ok(serves('d'), 'served');
     # FCGI_GET_VALUES on the management id
     my $q = LFTest::nv_len('FCGI_MPXS_CONNS') . LFTest::nv_len('') . 'FCGI_MPXS_CONNS';
     my $s = raw(LFTest::record(9, 0, $q));
-    ok(dropped($s, 5) || 1, 'FCGI_GET_VALUES: answered or dropped');
+    my $h = LFTest::read_exact($s, IO::Select->new($s), 8, time + 5) // '';
+    my ($type, $id, $len) = length $h == 8 ? (unpack('CCnnC', $h))[1, 2, 3] : (0, -1, 0);
+    ok($type == 10 && $id == 0, 'FCGI_GET_VALUES on the management id: answered with FCGI_GET_VALUES_RESULT');
+    my $body = $len ? LFTest::read_exact($s, IO::Select->new($s), $len, time + 5) // '' : '';
+    is($body, LFTest::nv_len('FCGI_MPXS_CONNS') . LFTest::nv_len('0') . 'FCGI_MPXS_CONNS0',
+       'FCGI_MPXS_CONNS is 0: one request a connection');
 }
 ok(serves('e'), 'served');
 ok(dropped(raw($begin . substr($params, 0, 20))), 'a request cut off inside its parameters: dropped within the timeout');
@@ -67,9 +82,9 @@ ok(serves('g'), 'served');
 }
 ok(serves('h'), 'served');
 {
-    my $s = raw($begin . $begin . $params . LFTest::stream(5, 1, ''));
-    my $r = LFTest::read_response($s, timeout => 5);
-    ok(1, 'two BEGIN_REQUESTs on one connection: ' . ($r->{ended} ? 'answered' : 'dropped'));
+    ok(unanswered(raw($begin . $begin . $params . LFTest::stream(5, 1, ''))),
+       'two BEGIN_REQUESTs on one connection: closed unanswered');
+    ok($t->wait_log(qr/type 1, request id 1, content 8\): PARAMS expected/), 'and logged, naming the record');
 }
 ok(serves('i'), 'served');
 

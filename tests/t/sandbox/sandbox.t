@@ -652,7 +652,7 @@ LUA
     $g->script('run.lua', "function main(env, req) req:puts(dofile('$probe')) end\n");
     $g->start;
     my $want = `$lua -e 'io.write((dofile("$probe")))'`;
-    $want =~ s/^(\S+ )?function: 0x[0-9a-f]+ function: 0x[0-9a-f]+/$1nil nil/m;   # stock has func
+    $want =~ s/^((?:\S+ )?)function: 0x[0-9a-f]+ function: 0x[0-9a-f]+/${1}nil nil/m;   # stock has func
     is($g->get('run.lua')->{body}, $want, 'debug.getinfo answers as lua5.1 does, without functions');
     $g->stop;
 }
