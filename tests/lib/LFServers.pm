@@ -193,17 +193,7 @@ sub http {
 # The sockets the serving child holds: the listener and any others it holds
 # idle (remembered by idle_sockets before any request), and its FastCGI
 # connections.
-sub connections {
-    my ($t) = @_;
-    my $pid = LFTest::serving_pid($t) or return -1;
-    my $n = 0;
-    opendir(my $d, "/proc/$pid/fd") or return -1;
-    for (readdir $d) {
-        my $l = readlink("/proc/$pid/fd/$_") // '';
-        $n++ if $l =~ /^socket:/;
-    }
-    return $n;
-}
+sub connections { LFTest::sockets($_[0]) }
 
 # The suite, through BASE ("http://127.0.0.1:port"). Options: label, keeps
 # (the server keeps its FastCGI connections), todo => { check => reason },

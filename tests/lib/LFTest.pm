@@ -18,7 +18,7 @@ use POSIX qw(:sys_wait_h);
 use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post alive closed_within);
+our @EXPORT_OK = qw(wait_for free_port slurp spew http_get http_post alive closed_within drained);
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -54,19 +54,24 @@ sub spew {
     close $fh;
 }
 
-# A port nothing listens on now, and not one this process was given
-# before: several may be asked for before any is bound (nginx would take
-# two server blocks on one port without complaint, and serve the first).
-my %ports_given;
+# A port nothing listens on now and that no other test running at the
+# same time was given (test files run in parallel): it is picked below the
+# ephemeral range, so that no client's connection takes it meanwhile, and
+# held for as long as this process runs by an abstract unix socket named
+# after it, which the kernel lets one process bind at a time.
+my %ports_held;
 sub free_port {
-    for (1 .. 100) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
-                                      Listen => 1, ReuseAddr => 1) or die "no free port: $!";
-        my $port = $s->sockport;
+    for (1 .. 1000) {
+        my $port = 20000 + int(rand(12000));
+        next if $ports_held{$port};
+        my $hold = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "\0luafcgid-test-port-$port") or next;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1) or next;
         close $s;
-        return $port unless $ports_given{$port}++;
+        $ports_held{$port} = $hold;
+        return $port;
     }
-    die "no free port that was not given out already\n";
+    die "no free port\n";
 }
 
 # True when the peer closed (EOF or reset) socket S within SECONDS; what it
@@ -79,6 +84,16 @@ sub closed_within {
         my $n = sysread($s, my $buf, 65536);
         return !$n;
     }, $seconds // 5);
+}
+
+# True once the peer has read every byte written on S, a unix stream socket
+# (Linux: SIOCOUTQ counts what the peer has not read yet): the daemon has
+# taken what a test sent before the test sends more, or goes on.
+sub drained {
+    my ($s) = @_;
+    my $n = pack('i', 0);
+    ioctl($s, 0x5411, $n) or return 0;         # SIOCOUTQ (TIOCOUTQ)
+    return unpack('i', $n) == 0;
 }
 
 # Fork N clients running CODE (given the client number; it returns a line
@@ -130,6 +145,30 @@ sub serving_pid {
     my $pid;
     wait_for(sub { ($pid) = `pgrep -P $sup 2>/dev/null` =~ /^(\d+)$/m; $pid }, $seconds // 10);
     return $pid;
+}
+
+# A C compiler, or '' where there is none (a test that builds C skips).
+sub cc { my $cc = `command -v cc 2>/dev/null` || `command -v gcc 2>/dev/null`; chomp $cc; return $cc }
+
+# The Lua C module DIR/NAME.so built from SOURCE (FLAGS after it, for the
+# linker); its path. Dies with the compiler's message when it fails.
+sub lua_module {
+    my ($dir, $name, $source, @flags) = @_;
+    my $cflags = `pkg-config --cflags lua5.1 2>/dev/null` || '-I/usr/include/lua5.1';
+    chomp $cflags;
+    spew("$dir/$name.c", $source);
+    system(cc() . " -shared -fPIC $cflags -o $dir/$name.so $dir/$name.c @flags 2>$dir/$name.cc.log") == 0
+        or die "cannot build $name.so: " . slurp("$dir/$name.cc.log");
+    return "$dir/$name.so";
+}
+
+# The sockets the serving process under supervisor T (a daemon or a pid)
+# holds: its listeners and the connections it took; -1 when there is none.
+sub sockets {
+    my ($t) = @_;
+    my $pid = serving_pid($t) or return -1;
+    opendir(my $d, "/proc/$pid/fd") or return -1;
+    return scalar grep { (readlink("/proc/$pid/fd/$_") // '') =~ /^socket:/ } readdir $d;
 }
 
 sub track { my ($pid, $what) = @_; $started{$pid} = $what; }

@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use IO::Select;
 use Time::HiRes qw(time);
-use LFTest qw(wait_for closed_within slurp);
+use LFTest qw(wait_for closed_within slurp spew drained);
 
 my $t = LFTest->new(conf => { workers => 3, client_timeout => 2, timeout => 0 });
 $t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
@@ -25,8 +25,9 @@ my $head = length(LFTest::encode_request($params, '')) - 8;    # all but the emp
 
 # Send PREFIX bytes of REQUEST at once, then one byte every 0.5 s; the
 # seconds until the daemon closed the connection, or -1 (not within 15 s).
+# Once a worker has read the first byte, touch MARK (if given).
 sub trickle {
-    my ($prefix) = @_;
+    my ($prefix, $mark) = @_;
     my $s = $t->connect or return -2;
     my $sel = IO::Select->new($s);
     syswrite($s, substr($request, 0, $prefix)) if $prefix;
@@ -34,6 +35,7 @@ sub trickle {
     for (my $i = $prefix; $i < length $request && time - $t0 < 15; $i++) {
         my $w = syswrite($s, substr($request, $i, 1));
         return sprintf('%.2f', time - $t0) unless $w;
+        spew($mark, '') if $mark && $i == $prefix && wait_for(sub { drained($s) }, 5);
         if ($sel->can_read(0.5)) {
             my $n = sysread($s, my $buf, 4096);
             return sprintf('%.2f', time - $t0) unless $n;
@@ -43,8 +45,9 @@ sub trickle {
 }
 
 # two tricklers (params, body) at once, and a normal client meanwhile
-my $clients = LFTest::start_clients(2, sub { $_[0] == 1 ? trickle(0) : trickle($head) });
-sleep 1;
+my $dir = $t->dir;
+my $clients = LFTest::start_clients(2, sub { trickle($_[0] == 1 ? 0 : $head, "$dir/trickling.$_[0]") });
+ok(wait_for(sub { -e "$dir/trickling.1" && -e "$dir/trickling.2" }, 5), 'two workers read a trickle each');
 my $t0 = time;
 my $r = $t->get('id.lua', QUERY_STRING => 'prompt');
 my $took = time - $t0;
@@ -175,8 +178,8 @@ is($t->get('id.lua', QUERY_STRING => 'after')->{body}, 'id after', 'the daemon s
 # TERM while a client trickles, with timeout = 0: the stop takes at most
 # about client_timeout.
 {
-    my $tr = LFTest::start_clients(1, sub { trickle($head) });
-    sleep 1;
+    my $tr = LFTest::start_clients(1, sub { trickle($head, "$dir/trickling.3") });
+    ok(wait_for(sub { -e "$dir/trickling.3" }, 5), 'a worker reads the trickle');
     $t0 = time;
     my $status = $t->stop;
     my $dt = time - $t0;

@@ -148,8 +148,9 @@ LUA
     # their requests late are all served, whatever keepalive_max
     $t->write_conf(keepalive_max => 1);
     $t->start;
+    my $held = LFTest::sockets($t);
     my @late = map { $t->connect } 1 .. 4;
-    sleep 0.3;
+    ok(wait_for(sub { LFTest::sockets($t) >= $held + 4 }, 5), 'four new connections, taken in, send nothing yet');
     request_on($t, $late[$_ - 1], 'echo.lua', "late$_", keep_conn => 1) for 1 .. 4;
     is(scalar(grep { my $r = LFTest::read_response($late[$_ - 1], timeout => 10);
                      $r->{ended} && $r->{body} eq "echo late$_" } 1 .. 4), 4,

@@ -198,7 +198,7 @@ sub early_404 {
     my $mgmt = $rec->(12, 0, 'm');                     # 8 + 1 + 7 padding
     LFTest::write_all($s, early_404() . $rec->(5, 1, 'abc') . substr($mgmt, 0, 9));
     is(LFTest::read_response($s, timeout => 10)->{status}, 404, 'drain in a padding: answered early (404)');
-    sleep 0.1;
+    ok(LFTest::wait_for(sub { LFTest::drained($s) }, 5), 'drain in a padding: what came is read');
     LFTest::write_all($s, substr($mgmt, 9) . $rec->(5, 1, ''));
     my $u = next_record($s, 10);
     is($u && $u->[0], 11, 'drain in a padding: the management record in the drained body is answered');
@@ -221,7 +221,7 @@ for my $kind ('management', 'refused id') {
     my $r;
     while (my $x = next_record($s)) { $r = $x; last if $x->[0] == 3 && $x->[1] == 1 }
     ok($r && $r->[0] == 3, "drain past a cut-out record ($kind): answered early");
-    sleep 0.2;
+    ok(LFTest::wait_for(sub { LFTest::drained($s) }, 5), "drain past a cut-out record ($kind): what came is read");
     LFTest::write_all($s, substr($all, $cut)
                         . LFTest::encode_request(params(QUERY_STRING => 'after-cut'), '', keep_conn => 1));
     my @r = records($s, 1);
@@ -256,7 +256,7 @@ is($t->stop, 0, 'stop');
 
 # A daemon of two workers and a short client_timeout, to see workers held.
 $t = LFTest->new(conf => { workers => 2, keepalive_max => 7, maxpost => 8192, upload_memory => 1024,
-                           keepalive_timeout => 30, client_timeout => 3 });
+                           keepalive_timeout => 30, client_timeout => 3, status_path => '/status' });
 $t->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
 $t->script('post.lua', "function main(env, req) local b = req:gets() or ''\n"
                      . "  req:puts('post ', #b, ' ', b:sub(-3)) end\n");
@@ -285,6 +285,7 @@ for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
 # both workers so held, the next request is served by then.
 {
     my @kids;
+    my $t0 = time;
     for my $k (1 .. 2) {
         my $pid = fork // die "fork: $!";
         if (!$pid) {
@@ -293,13 +294,14 @@ for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
                                                   CONTENT_LENGTH => 3000), 'y' x 3000, keep_conn => 1);
             LFTest::write_all($s, substr($r, 0, 200));
             LFTest::read_response($s, timeout => 5);
+            LFTest::spew($t->dir . "/trickling.$k", '');
             for my $i (200 .. length($r) - 1) { last unless LFTest::write_all($s, substr($r, $i, 1)); sleep 0.1 }
             POSIX::_exit(0);
         }
         push @kids, $pid;
     }
-    my $t0 = time;
-    sleep 0.3;
+    ok(LFTest::wait_for(sub { 2 == grep { -e $t->dir . "/trickling.$_" } 1, 2 }, 10),
+       'trickled drains: both answered early, both trickle on');
     my $v = $t->fcgi(params(QUERY_STRING => 'victim'), '', timeout => 20);
     my $held = time - $t0;
     kill 'KILL', @kids;
@@ -322,7 +324,10 @@ for my $n (1, 16) {
         is(scalar @v, $n, "idle GET_VALUES x $n, connection $_: answered");
         $s
     } 1 .. 2;
-    sleep 0.2;
+    ok(LFTest::wait_for(sub {
+        my $st = $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', REQUEST_METHOD => 'GET' }, '')->{body};
+        $st =~ /^idle processes:\s+2$/m && $st =~ /^active processes:\s+0$/m }, 5),
+       "idle GET_VALUES x $n: both workers are idle again");
     my $t0 = time;
     my $v = $t->fcgi(params(QUERY_STRING => 'victim-values'), '', timeout => 20);
     my $took = time - $t0;

@@ -148,8 +148,8 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
     my $s = $t->connect;
     my $req = LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/ok.lua', REQUEST_METHOD => 'GET',
                                        HTTP_X_N => 'raced' }, '');
-    LFTest::write_all($s, substr($req, 0, 12));     # the BEGIN_REQUEST: the worker has it
-    sleep 0.2;
+    LFTest::write_all($s, substr($req, 0, 12));
+    ok(wait_for(sub { LFTest::drained($s) }, 5), 'a worker has read the BEGIN_REQUEST');
     $t->write_conf(access_log => $acc);
     $t->signal('HUP');
     ok($t->wait_log(qr/reloaded/), 'HUP turns the access log on mid-request');

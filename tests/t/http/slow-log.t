@@ -6,28 +6,31 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
-use LFTest qw(wait_for slurp);
+use Time::HiRes qw(time);
+use LFTest qw(wait_for slurp spew);
 
+# Slow requests that last until the test lets go (DIR/go), or SECONDS (30):
+# spinning in Lua, in C (a command), and in a script's main chunk.
 my $spin = <<'LUA';
-local function deliberately_slow(seconds)
-  local start = os.clock()
-  while os.clock() - start < seconds do end
+local function deliberately_slow(go, seconds)
+  local start, f = os.time()
+  repeat f = io.open(go) until f or os.time() - start >= seconds
+  if f then f:close() end
 end
-
 function main(env, req)
-  deliberately_slow(tonumber(env.SPIN) or 3)
+  deliberately_slow(env.GO, tonumber(env.SECONDS) or 30)
   req:puts("done")
 end
 LUA
-my $t = LFTest->new(
-    conf => { workers => 2, sweep => 100, slowtime => 1 },
-    scripts => {
-        'spin.lua' => $spin,
-        'inc.lua'  => "function main(env, req) os.execute('sleep 2.5') req:puts('back') end\n",
-        'fast.lua' => "function main(env, req) req:puts('fast') end\n",
-        'load.lua' => "local s = os.clock()\nwhile os.clock() - s < 2 do end\n"
-                    . "function main(env, req) req:puts('loaded') end\n",
-    });
+my $t = LFTest->new(conf => { workers => 2, sweep => 100, slowtime => 1 });
+my $go = $t->dir . '/go';
+$t->script('spin.lua', $spin);
+$t->script('inc.lua', "function main(env, req) os.execute('i=0; while [ ! -e $go ] && [ \$i -lt ' "
+                    . ".. (tonumber(env.SECONDS) or 30) * 20 .. ' ]; do sleep 0.05; i=\$((i + 1)); done') "
+                    . "req:puts('back') end\n");
+$t->script('fast.lua', "function main(env, req) req:puts('fast') end\n");
+$t->script('load.lua', "local s, f = os.time()\nrepeat f = io.open('$go') until f or os.time() - s >= 30\n"
+                     . "function main(env, req) req:puts('loaded') end\n");
 my $slow = $t->dir . '/slow.log';
 $t->write_conf(slowlog => $slow);
 $t->start;
@@ -40,22 +43,37 @@ sub entries { my ($file) = @_; return grep { /\S/ } split /\n\n/, slurp($file //
 sub send_request {
     my (%p) = @_;
     my $s = $t->connect;
-    LFTest::write_all($s, LFTest::encode_request({ REQUEST_METHOD => 'GET', %p }, ''));
+    LFTest::write_all($s, LFTest::encode_request({ REQUEST_METHOD => 'GET', GO => $go, %p }, ''));
     return $s;
 }
 
+# The slow request SCRIPT (with PARAMS) until it has N entries in FILE:
+# then it is let go; its answer.
+sub slow_until_entries {
+    my ($n, $script, %p) = @_;
+    my $file = delete $p{file};
+    unlink $go;
+    my $s = send_request(SCRIPT_FILENAME => "$www/$script", %p);
+    ok(wait_for(sub { entries($file) >= $n }, 10), "$script: a request past slowtime gets an entry");
+    spew($go, '');
+    return LFTest::read_response($s);
+}
+
 # a request in a slow Lua function
+my $t0 = time;
 my $s = send_request(SCRIPT_FILENAME => "$www/spin.lua", REQUEST_URI => '/spin.lua?x=1',
                      HTTP_X_REQUEST_ID => 'slow-1');
 ok(wait_for(sub { entries() >= 1 }, 10), 'a request past slowtime gets an entry');
+my $seen = time - $t0;
 my ($e) = entries();
+spew($go, '');
 my $r = LFTest::read_response($s);
 is($r->{body}, 'done', 'and the request still completes');
 like($e, qr/^\[\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d\]  \[pool luafcgid\] worker [12], request slow-1, running for (\d+\.\d{3}) s$/m,
      'the entry says when, which worker, the request id and how long so far');
 my ($elapsed) = $e =~ /running for (\d+\.\d+) s/;
 cmp_ok($elapsed, '>=', 1, 'written after slowtime');
-cmp_ok($elapsed, '<', 3, 'while the request still ran (it spins for 3 s)');
+cmp_ok($elapsed, '<=', $seen + 0.1, sprintf('while the request still ran (seen after %.1f s)', $seen));
 like($e, qr/^script_filename = \Q$www\E\/spin\.lua$/m, 'the script');
 like($e, qr{^request = GET /spin\.lua\?x=1$}m, 'the method and URI');
 like($e, qr/^stack traceback:\n\t\Q$www\E\/spin\.lua:3: in function 'deliberately_slow'\n\t\Q$www\E\/spin\.lua:7: in function/m,
@@ -67,19 +85,18 @@ is($t->get('fast.lua')->{body}, 'fast', 'a fast request');
 is(scalar(entries()), 1, 'gets no entry');
 
 # a request stuck in C: no hook runs, the housekeeper writes the entry
-$s = send_request(SCRIPT_FILENAME => "$www/inc.lua", REQUEST_URI => '/inc.lua');
-ok(wait_for(sub { entries() >= 2 }, 10), 'a request in C past slowtime gets an entry');
+$r = slow_until_entries(2, 'inc.lua', REQUEST_URI => '/inc.lua');
 $e = (entries())[1];
 like($e, qr/^script_filename = \Q$www\E\/inc\.lua$/m, 'naming its script');
 like($e, qr/^no Lua traceback: the request is not running Lua code now \(it is in a C function/m,
      'without a traceback, saying why');
 unlike($e, qr/stack traceback/, 'and no traceback');
-is(LFTest::read_response($s)->{body}, 'back', 'the request completes');
+is($r->{body}, 'back', 'the request completes');
 is(scalar(entries()), 2, 'one entry for it');
 
 # a script slow to load on its first request: the traceback is in its main chunk
-is($t->get('load.lua', HTTP_X_REQUEST_ID => 'slow-load')->{body}, 'loaded', 'a script slow to load');
-ok(wait_for(sub { entries() >= 3 }, 5), 'its first request gets an entry');
+$r = slow_until_entries(3, 'load.lua', HTTP_X_REQUEST_ID => 'slow-load');
+is($r->{body}, 'loaded', 'a script slow to load');
 like((entries())[2], qr/request slow-load,.*\nstack traceback:\n\t\Q$www\E\/load\.lua:2: in main chunk/s,
      'with the traceback of the script\'s main chunk, being loaded');
 
@@ -87,20 +104,20 @@ like((entries())[2], qr/request slow-load,.*\nstack traceback:\n\t\Q$www\E\/load
 $t->write_conf(timeout => 0);
 $t->signal('HUP');
 ok($t->wait_log(qr/reloaded/), 'HUP with timeout = 0');
-is($t->get('spin.lua', SPIN => 1.5)->{body}, 'done', 'a slow request without a timeout');
-ok(wait_for(sub { entries() >= 4 }, 5), 'gets an entry');
+is(slow_until_entries(4, 'spin.lua')->{body}, 'done', 'a slow request without a timeout');
 SKIP: {
     skip 'LuaJIT compiles the loop with timeout = 0: no hook runs in it', 1
         if `${\ LFTest::binary()} -V` =~ /LuaJIT/;
     like((entries())[3], qr/in function 'deliberately_slow'/, 'with its traceback');
 }
 
-# slowtime = 0: off
+# slowtime = 0: off (requests of 2 to 3 s, in Lua and in C)
 $t->write_conf(timeout => undef, slowtime => 0);
 $t->signal('HUP');
 ok(wait_for(sub { reloads() >= 2 }, 10), 'HUP with slowtime = 0');
-is($t->get('spin.lua', SPIN => 1.5)->{body}, 'done', 'a slow request');
-is($t->get('inc.lua')->{body}, 'back', 'and one in C');
+unlink $go;
+is($t->get('spin.lua', GO => $go, SECONDS => 3)->{body}, 'done', 'a slow request');
+is($t->get('inc.lua', GO => $go, SECONDS => 2)->{body}, 'back', 'and one in C');
 is(scalar(entries()), 4, 'get no entry with slowtime = 0');
 
 # USR1 after a rename: entries go to a new file of the same name
@@ -110,10 +127,9 @@ ok(wait_for(sub { reloads() >= 3 }, 10), 'HUP with slowtime = 1 again');
 rename($slow, "$slow.1") or die "rename: $!";
 $t->signal('USR1');
 ok($t->wait_log(qr/log reopened/), 'USR1 is logged');
-is($t->get('spin.lua', SPIN => 1.5, HTTP_X_REQUEST_ID => 'after-usr1')->{body}, 'done', 'a slow request after USR1');
-ok(wait_for(sub { entries() >= 1 }, 5), 'its entry is in a new file');
-like((entries())[0], qr/request after-usr1,/, 'the entry of that request');
+is(slow_until_entries(1, 'spin.lua', HTTP_X_REQUEST_ID => 'after-usr1')->{body}, 'done', 'a slow request after USR1');
+like((entries())[0], qr/request after-usr1,/, 'its entry, in a new file');
 is(scalar(entries("$slow.1")), 4, 'the renamed file keeps the entries before');
 
-$t->stop;
+is($t->stop, 0, 'stop');
 done_testing;

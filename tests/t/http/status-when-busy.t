@@ -6,7 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use JSON::PP ();
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use LFTest qw(wait_for slurp spew);
 
 sub pair { LFTest::nv_len($_[0]) . LFTest::nv_len($_[1]) . $_[0] . $_[1] }
@@ -17,34 +17,53 @@ sub ping_ms {
                      timeout => $timeout // 10);
     return ($r->{body}, (time - $t0) * 1000);
 }
+# Every worker held by a request (hold.lua) until release lets go (30 s
+# at most); the service thread alone can answer meanwhile.
 sub stuck_pool {
     my ($t) = @_;
+    my $go = $t->dir . '/go';
+    unlink $go;
     my @s = map {
         my $s = $t->connect;
-        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/loop.lua',
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/hold.lua', GO => $go,
                                                        REQUEST_METHOD => 'GET' }, ''));
         $s;
     } 1 .. $t->{conf}{workers};
     ok(wait_for(sub { $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', QUERY_STRING => 'json',
                                  REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} =~ /"active processes":2\b/ }, 5),
-       'both workers loop');
+       'both workers are held');
     return @s;
 }
-my %loop = ('loop.lua' => 'function main(env, req) while true do end end',
+sub release {
+    my ($t, @held) = @_;
+    spew($t->dir . '/go', '');
+    is(scalar(grep { LFTest::read_response($_, timeout => 30)->{body} eq 'held' } @held), scalar @held,
+       'let go, the held requests end');
+}
+my %loop = ('hold.lua' => 'function main(env, req)
+                             for i = 1, 600 do
+                               local f = io.open(env.GO) if f then f:close() break end
+                               os.execute("sleep 0.05")
+                             end
+                             req:puts("held")
+                           end',
             'who.lua'  => 'function main(env, req) req:puts("script ran") end');
-my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/status', ping_path => '/ping');
+my %conf = (workers => 2, timeout => 60, client_timeout => 30, status_path => '/status', ping_path => '/ping');
 
 # ---- 1. one stalled status/ping request holds the service thread for client_timeout
 {
     my $t = LFTest->new(conf => \%conf, scripts => \%loop);
     $t->start;
     my @stuck = stuck_pool($t);
+    my $held = LFTest::sockets($t);
     my $bad = $t->connect;      # BEGIN and a PARAMS record naming /ping, never the end of the params
     LFTest::write_all($bad, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::record(4, 1, pair('SCRIPT_NAME', '/ping')));
-    sleep 0.2;
+    ok(wait_for(sub { LFTest::sockets($t) > $held }, 5), 'the service thread takes the stalled request in');
     my ($body, $ms) = ping_ms($t, 3);
     is($body, 'pong', 'ping answers while another client stalls a ping request');
-    $t->stop;
+    release($t, @stuck);
+    close $bad;
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 2. the peek and libfcgi disagree on SCRIPT_NAME: the service thread runs a script
@@ -57,12 +76,13 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
         . LFTest::stream(4, 1, pair('SCRIPT_NAME=/x', '') . pair('SCRIPT_NAME', '/ping')
                                . pair('SCRIPT_FILENAME', $t->www . '/who.lua') . pair('REQUEST_METHOD', 'GET'))
         . LFTest::stream(5, 1, ''));
-    # the workers loop for 4 s: an answer before that is the service thread's
+    # the workers are held: an answer before they are let go is the service thread's
     my $r = LFTest::read_response($s, timeout => 2);
     unlike($r->{body}, qr/script ran/, 'the service thread never runs a script');
     my ($body) = ping_ms($t, 3);
     is($body, 'pong', 'and ping still answers');
-    $t->stop;
+    release($t, @stuck);
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 3. sixteen connections that send nothing shut status out
@@ -70,16 +90,18 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     my $t = LFTest->new(conf => \%conf, scripts => \%loop);
     $t->start;
     my @stuck = stuck_pool($t);
+    my $held = LFTest::sockets($t);
     my @silent = map { $t->connect } 1 .. 16;
-    sleep 0.3;
+    ok(wait_for(sub { LFTest::sockets($t) >= $held + 16 }, 5), 'the service thread took the 16 in');
     my ($body, $ms) = ping_ms($t, 3);
     is($body, 'pong', 'ping on a new connection past 16 idle connections');
-    $t->stop;
+    release($t, @stuck);
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 4. a ping not all there at first: written in parts (Apache writes BEGIN_REQUEST apart), in
-# one-byte records, or after a long QUERY_STRING; the workers loop for 4 s, so an answer within 2 s
-# is the service thread's
+# one-byte records, or after a long QUERY_STRING; the workers are held, so an answer is the
+# service thread's
 {
     my $t = LFTest->new(conf => \%conf, scripts => \%loop);
     $t->start;
@@ -95,19 +117,21 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     );
     for my $k (sort keys %cases) {
         my @stuck = stuck_pool($t);
+        my $held = LFTest::sockets($t);
         my $s = $t->connect;
         my @w = @{ $cases{$k} };
         for my $i (0 .. $#w) {
             LFTest::write_all($s, $w[$i]);
-            sleep 0.05 if $i < $#w;
+            # seen apart from the rest: taken in by the service thread first
+            ok(wait_for(sub { LFTest::sockets($t) > $held }, 5), "a ping $k: taken in") if $i < $#w;
         }
         my $r = LFTest::read_response($s, timeout => 2);
         is($r->{body}, 'pong', "a ping $k is answered while every worker is busy");
         close $s;
-        close $_ for @stuck;
+        release($t, @stuck);
         ok(wait_for(sub { $t->fcgi({ SCRIPT_FILENAME => $t->www . '/who.lua', REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} eq 'script ran' }, 15), 'the workers are back');
     }
-    $t->stop;
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 5. script paths that strict parsers of each format must accept: a newline, control
@@ -138,7 +162,7 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     spew("$t->{dir}/t5.json", $page{json});
     is(system('python3', '-c', 'import sys, json; json.load(open(sys.argv[1], encoding="utf-8"))', "$t->{dir}/t5.json"), 0,
        'json: RFC 8259 (UTF-8)');
-    $t->stop;
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 6. max children reached and max listen queue count only requests that waited for a worker:
@@ -146,22 +170,27 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
 {
     my $t = LFTest->new(conf => { workers => 1, status_path => '/status' }, scripts => \%loop);
     $t->start;
+    my $status = sub { JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
+                                                          QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body}) };
     # one after the other, each once the worker is back (a request sent while it
     # is still finishing the last one does wait for it)
     for (1 .. 5) {
         is($t->get('who.lua')->{body}, 'script ran', 'served');
-        sleep 0.3;
+        ok(wait_for(sub { my $j = $status->(); $j->{'idle processes'} == 1 && $j->{'active processes'} == 0 }, 5),
+           'and the worker is idle again');
     }
+    # probes, each taken in and let go before the next
+    my $held = LFTest::sockets($t);
     for (1 .. 5) {
         my $s = $t->connect;
+        ok(wait_for(sub { LFTest::sockets($t) == $held + 1 }, 5), 'a probe connects: taken in');
         close $s;
-        sleep 0.05;
+        ok(wait_for(sub { LFTest::sockets($t) == $held }, 5), 'and hangs up: let go');
     }
-    my $j = JSON::PP->new->decode($t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status',
-                                             QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
+    my $j = $status->();
     is($j->{'max children reached'}, 0, 'max children reached: no request waited');
     is($j->{'max listen queue'}, 0, 'max listen queue: nor did a probe');
-    $t->stop;
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 7. 300 scripts on one worker: each has its own exact figures, and their states add up
@@ -179,7 +208,7 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
     my $states = 0;
     $states += $_->{states} for @{ $j->{scripts} };
     is($states, $j->{states}, 'the scripts\' states add up to the states loaded');
-    $t->stop;
+    is($t->stop, 0, 'stop');
 }
 
 # ---- 8. two paths longer than the 255 bytes kept, alike in those: each keeps its own figures
@@ -194,7 +223,7 @@ my %conf = (workers => 2, timeout => 4, client_timeout => 30, status_path => '/s
                                               QUERY_STRING => 'json', REQUEST_METHOD => 'GET' }, '')->{body});
     my @long = sort { $a <=> $b } map { $_->{requests} } grep { $_->{path} =~ /eeee/ } @{ $j->{scripts} };
     is("@long", '1 3', 'two entries, with 3 and 1 requests') or diag explain [map { [$_->{path}, $_->{requests}] } @{ $j->{scripts} }];
-    $t->stop;
+    is($t->stop, 0, 'stop');
 }
 
 done_testing;

@@ -1,0 +1,154 @@
+# LFChaos: a mixed load for a bounded time on one build of the daemon:
+# good requests among endless loops, memory hogs, error objects whose
+# __tostring fails or loops, output floods, os.exit, aborted clients and
+# garbage connections. Then the daemon must be alive, every good answer
+# right, every worker there, RSS back near where it started once it
+# settles (the plain build), and nothing in the log but the expected.
+# tests/t/stress/chaos-load*.t run it on the plain, ASan and TSan builds.
+package LFChaos;
+
+use strict;
+use warnings;
+use POSIX ();
+use Test::More;
+use Time::HiRes qw(time);
+use LFTest qw(wait_for slurp);
+
+my $seconds = $ENV{LF_LOAD_SECONDS} || 6;
+
+sub rss { my ($pid) = @_; (slurp("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0 }
+
+# LABEL names the build; ENV (LUAFCGID => a binary) picks it.
+sub load_run {
+    my ($label, %env) = @_;
+    local @ENV{keys %env} = values %env;
+    my $t = LFTest->new(conf => { workers => 4, timeout => 1, memory => 8 * 1024 * 1024, loglevel => 'info' });
+    my $reports = $t->dir . '/san';
+    local $ENV{TSAN_OPTIONS} = "halt_on_error=0 log_path=$reports suppressions=" . LFTest::top() . '/tests/tsan.supp';
+    local $ENV{ASAN_OPTIONS} = "halt_on_error=0 log_path=$reports detect_leaks=1";
+    local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1 log_path=$reports";
+    $t->script('good.lua', "n = 0\nfunction main(env, req) n = n + 1 req:puts('good ', env.QUERY_STRING) end\n");
+    $t->script('loop.lua', "function main(env, req) while true do end end\n");
+    $t->script('hog.lua', "function main(env, req) local t = {} for i = 1, 1e9 do t[i] = i .. 'xxxxxxxxxxxxxxxx' end end\n");
+    $t->script('exit.lua', "function main(env, req) req:puts('bye') os.exit(3) end\n");
+    $t->script('errobj.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() error('boom') end })) end\n");
+    $t->script('tostrloop.lua', "function main(env, req) error(setmetatable({}, { __tostring = function() while true do end end })) end\n");
+    $t->script('deep.lua', "function main(env, req) string.find(('a'):rep(1e5), ('a?'):rep(1e5) .. '\$') end\n");
+    $t->script('slowpat.lua', "function main(env, req) ('a'):rep(140):find('.-.-.-.-b') end\n");
+    $t->script('flood.lua', "local s = string.rep('f', 1024 * 1024)\nfunction main(env, req) for i = 1, 400 do req:puts(s) end end\n");
+    $t->script('big.lua', "local s = string.rep('y', 256 * 1024)\nfunction main(env, req) for i = 1, 8 do req:puts(s) end end\n");
+    $t->script('date.lua', "function main(env, req) local t = tonumber(env.QUERY_STRING)\n"
+                         . "  for i = 0, 19 do req:puts(os.date('!%Y-%m-%d %H:%M:%S ', t + i * 86413)) end end\n");
+    $t->start;
+    # the serving process: its RSS is measured, and it must never be restarted
+    my $pid = LFTest::serving_pid($t);
+    $t->get('good.lua', QUERY_STRING => 'warm') for 1 .. 20;
+    my $rss_first = rss($pid);
+    my $dir = $t->dir;
+
+    my $storm = sub {
+        my ($secs, %kinds) = @_;
+        my @who = map { my $k = $_; map { [$k, $_] } 1 .. $kinds{$k} } sort keys %kinds;
+        my @results = LFTest::run_clients(scalar @who, $secs + 60, sub {
+            my ($kind, $n) = @{ $who[$_[0] - 1] };
+            my ($count, $bad) = (0, 0);
+            my $end = time + $secs;
+            while (time < $end && $count < 100000) {
+                $count++;
+                if ($kind eq 'good') {
+                    my $q = "$n-$count";
+                    my $r = $t->get('good.lua', QUERY_STRING => $q);
+                    $bad++ unless $r->{status} == 200 && $r->{body} eq "good $q";
+                } elsif ($kind eq 'abort') {
+                    my $s = $t->connect or next;
+                    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => "$dir/www/big.lua",
+                                                                  REQUEST_METHOD => 'GET' }, ''));
+                    close $s;
+                } elsif ($kind eq 'garbage') {
+                    my $s = $t->connect or next;
+                    syswrite($s, join('', map { chr(rand 256) } 1 .. 300));
+                    close $s;
+                } elsif ($kind eq 'date') {
+                    my $first = ($n * 7919 + $count * 104729) % 4_000_000_000;
+                    my $want = join('', map { POSIX::strftime('%Y-%m-%d %H:%M:%S ', gmtime($first + $_ * 86413)) } 0 .. 19);
+                    my $r = $t->get('date.lua', QUERY_STRING => $first);
+                    $bad++ unless $r->{status} == 200 && $r->{body} eq $want;
+                } elsif ($kind eq 'big') {
+                    my $r = $t->get('big.lua');
+                    $bad++ unless $r->{status} == 200 && length($r->{body}) == 2 * 1024 * 1024;
+                } else {
+                    my $r = $t->get("$kind.lua");
+                    $bad++ unless $kind eq 'exit' ? $r->{body} eq 'bye' : $r->{status} == 500;
+                }
+            }
+            return "$count $bad";
+        });
+        my (%count, %bad);
+        for my $i (0 .. $#who) {
+            my ($c, $b) = split ' ', $results[$i] // '0 1';
+            $count{ $who[$i][0] } += $c;
+            $bad{ $who[$i][0] } += $b;
+        }
+        return (\%count, \%bad);
+    };
+    # Where it started: the pages the storm serves, warmed at the same
+    # concurrency (their states, clones and buffers are meant to stay),
+    # then settled. The storm adds the faults and must leave nothing.
+    my %faults = (loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1, date => 2,
+                  errobj => 1, tostrloop => 1, flood => 1, deep => 1, slowpat => 1);
+    my ($wc, $wb) = $storm->(2, good => 4, big => 1, abort => 1);
+    is($wb->{good} + $wb->{big}, 0, "$label: warm-up: $wc->{good} good and $wc->{big} 2 MiB answers, all right");
+    # settled: the workers went idle (2 s) and the housekeeper trimmed
+    # (a sweep), and no new low for 1.5 s; at most 12 s
+    my $settle = sub {
+        my ($low, $since, $from) = (1e12, time, time);
+        wait_for(sub { my $r = rss($pid); ($low, $since) = ($r, time) if $r < $low - 64;
+                       time - $from > 3.5 && time - $since > 1.5 }, 12);
+        return rss($pid);
+    };
+    my $rss0 = %env ? 0 : $settle->();
+    my ($count, $bad) = $storm->($seconds, good => 4, %faults);
+    my %count = %$count;
+    my %bad = %$bad;
+    my $summary = join(', ', map { "$_ $count{$_}" } sort keys %count);
+    ok(LFTest::alive($pid), "$label: the daemon is alive after $seconds s of $summary");
+    is($bad{good}, 0, "$label: every one of $count{good} good requests was answered right");
+    is($bad{loop} + $bad{hog} + $bad{exit} + $bad{errobj} + $bad{tostrloop} + $bad{flood}, 0,
+       "$label: every loop, hog, bad error object and output flood got a 500, every os.exit its page");
+    is($bad{deep} + $bad{slowpat}, 0, "$label: every too deep ($count{deep}) and too slow ($count{slowpat}) pattern got a 500");
+    is($bad{date}, 0, "$label: every one of $count{date} answers of 20 os.date calls was right");
+
+    # every worker is still there: four slow requests at once finish together
+    $t->script('slow.lua', "function main(env, req) os.execute('sleep 0.3') req:puts('slow') end\n");
+    my @socks = map { my $s = $t->connect; LFTest::write_all($s, LFTest::encode_request(
+        { SCRIPT_FILENAME => "$dir/www/slow.lua", REQUEST_METHOD => 'GET' }, '')); $s } 1 .. 4;
+    my $t0 = time;
+    my $done = grep { LFTest::read_response($_)->{body} eq 'slow' } @socks;
+    is($done, 4, "$label: all four workers answer");
+    ok(time - $t0 < 1.2, sprintf("$label: at the same time (%.2f s for four 0.3 s requests)", time - $t0));
+
+    # quiet: idle workers give their buffers back, the housekeeper hands
+    # what was freed to the system, and a closed state took all its small
+    # blocks with it; sanitizer builds keep freed memory on purpose
+    $t->get('good.lua', QUERY_STRING => 'cool') for 1 .. 20;
+    SKIP: {
+        skip "$label: RSS is not comparable under a sanitizer", 3 if %env;
+        my $rss1 = $settle->();
+        my ($c2, $b2) = $storm->($seconds, good => 4, %faults);
+        $t->get('good.lua', QUERY_STRING => 'cool') for 1 .. 20;
+        my $rss2 = $settle->();
+        diag("$label: RSS $rss_first KiB at start, $rss0 warm and settled, $rss1 after one storm, $rss2 after two");
+        ok($rss1 < $rss0 + 6144, "$label: RSS comes back near where it started ($rss1 KiB from $rss0)");
+        ok($rss2 < $rss1 + 2048, "$label: a second storm does not raise it ($rss2 KiB)");
+        is($b2->{good}, 0, "$label: the second storm's good requests were all right too");
+    }
+    my @unexpected = grep { !/timeout|memory limit|pattern too complex|error object is a table value|went away|FastCGI record out of sequence|started|running as root|stopping|stopped|\[notice\]|\[info\]/ }
+                     grep { /\[(error|warn)\]/ } split /\n/, $t->log;
+    is(scalar(@unexpected), 0, "$label: the log holds only the expected errors")
+        or diag(join("\n", @unexpected[0 .. ($#unexpected < 9 ? $#unexpected : 9)]));
+    is($t->stop, 0, "$label: stops cleanly");
+    my $text = join('', map { slurp($_) } glob("$reports.*"));
+    is($text, '', "$label: no sanitizer report") or diag(substr($text, 0, 6000));
+}
+
+1;
