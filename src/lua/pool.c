@@ -288,6 +288,21 @@ pool_victim(struct pool *p)
     return best;
 }
 
+/* The least used idle state (pool_victim) goes onto DEAD to make room;
+ * 0, or -1 when no state is idle. With the lock held. */
+static int
+pool_evict_victim(struct pool *p, struct pool_state **dead)
+{
+    struct pool_state *victim = pool_victim(p);
+    struct pool_entry *e = victim != NULL ? victim->entry : NULL;
+
+    if (e == NULL)
+        return -1;      /* an idle state always has its entry */
+    pool_idle_unlink(p, e, victim);
+    pool_remove(p, victim, dead, COUNTERS_EVICT_FULL);
+    return 0;
+}
+
 static struct pool_state *
 pool_slot_new(struct pool *p, struct pool_entry *e, const struct file_id *id)
 {
@@ -335,7 +350,7 @@ struct pool_state *
 pool_acquire(struct pool *p, const char *path, const struct file_id *id, int worker, int *fresh)
 {
     unsigned hash = pool_hash(path);
-    struct pool_state *st = NULL, *dead = NULL, *victim;
+    struct pool_state *st = NULL, *dead = NULL;
     struct pool_entry *e;
     long long waited_from = 0;
 
@@ -349,11 +364,8 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
                 break;
         }
         if (e == NULL || e->nstates < p->limits.clones) {
-            if (p->nstates >= p->limits.states && (victim = pool_victim(p)) != NULL) {
-                pool_idle_unlink(p, victim->entry, victim);
-                pool_remove(p, victim, &dead, COUNTERS_EVICT_FULL);
+            if (p->nstates >= p->limits.states && pool_evict_victim(p, &dead) == 0)
                 e = pool_lookup(p, path, hash);
-            }
             if (p->nstates < p->limits.states) {
                 if (e == NULL && (e = pool_entry_new(p, path, hash)) == NULL)
                     break;
@@ -414,12 +426,8 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
 static void
 pool_trim(struct pool *p, struct pool_state **dead)
 {
-    struct pool_state *victim;
-
-    while (p->nstates > p->limits.states && (victim = pool_victim(p)) != NULL) {
-        pool_idle_unlink(p, victim->entry, victim);
-        pool_remove(p, victim, dead, COUNTERS_EVICT_FULL);
-    }
+    while (p->nstates > p->limits.states && pool_evict_victim(p, dead) == 0)
+        ;
 }
 
 void

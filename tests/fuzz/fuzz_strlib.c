@@ -69,9 +69,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     memset(&c, 0, sizeof(c));
     c.kind = (int)(op % DIFF_KINDS);
-    c.has_init = (op >> 3) & 1;
+    c.has_init = (int)((op >> 3) & 1);
     c.init = (int)((op >> 4) & 7) - 3;
-    c.has_n = (op >> 7) & 1;
+    c.has_n = (int)((op >> 7) & 1);
     c.n = (int)((op >> 4) & 3);
     c.s = fuzz_piece(&data, &size, &c.ls);
     c.p = fuzz_piece(&data, &size, &c.lp);

@@ -166,6 +166,11 @@ has_modifier(const char *format)
 }
 #endif
 
+/* A format longer than os.date's buffer, as one string. */
+static const char test_long_format[] =
+    "a very long literal a very long literal a very long literal a very long literal "
+    "a very long literal a very long literal a very long literal a very long literal";
+
 static void
 test_dates_in_zone(const char *tz)
 {
@@ -173,8 +178,7 @@ test_dates_in_zone(const char *tz)
         "*t", "!*t", "%c", "!%c", "%Y-%m-%d %H:%M:%S", "!%Y-%m-%d %H:%M:%S", "%x %X %Z %z",
         "", "!", "%", "!%", "abc%", "%%", "%%%", "%Ec%Ox%Ey%OH", "%-d%_m%0e%^a%#b%10Y",
         "x*t", "*t ", " *t", "!!*t", "*T", "%s %G %g %V %U %W %u %w %j %C %D %F %T %R %r",
-        "a very long literal a very long literal a very long literal a very long literal "
-        "a very long literal a very long literal a very long literal a very long literal",
+        test_long_format,
         "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c",
         "\xc3\xa9t\xc3\xa9 %A",
     };

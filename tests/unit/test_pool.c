@@ -143,7 +143,7 @@ test_eviction_order(void)
     p = new_pool(2, 2, 0, 0);
     pool_release(p, get(p, "/s/old.lua", &id1, NULL), 0);
     {
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        struct timespec ts = { 0, 20L * 1000 * 1000 };
         nanosleep(&ts, NULL);   /* last_used has ms resolution */
     }
     pool_release(p, get(p, "/s/recent.lua", &id1, NULL), 0);
@@ -344,7 +344,7 @@ test_sweep(void)
     pool_release(p, get(p, path, &id, NULL), 0);
     is_int(pool_sweep(p), 0, "with maxidle = 1 a state idle for less is kept");
     for (i = 0; i < 300 && closed_now == 0; i++) {
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        struct timespec ts = { 0, 10L * 1000 * 1000 };
         nanosleep(&ts, NULL);
         closed_now = pool_sweep(p);
     }

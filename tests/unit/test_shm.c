@@ -66,7 +66,7 @@ get(struct shm_dict *d, const char *k, int stale)
     if (v.flags)
         snprintf(out + strlen(out), sizeof(out) - strlen(out), ",%d", v.flags);
     if (is_stale)
-        strcat(out, ",stale");
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), ",stale");
     return out;
 }
 
@@ -238,7 +238,7 @@ test_expiry(void)
 static void
 test_eviction(void)
 {
-    struct shm_dict *d = shm_dict_create("small", 64 * 1024);
+    struct shm_dict *d = shm_dict_create("small", (size_t)64 * 1024);
     char k[32], v[200];
     int i, forcible = 0, rc, last = 0;
     struct shm_stats st;
@@ -306,7 +306,7 @@ test_model(void)
             set(d, 0, k, str_value(val), 0, NULL);
             x->kind = 1;
             x->len = 0;
-            strcpy(x->s, val);
+            snprintf(x->s, sizeof(x->s), "%s", val);
             break;
         case 2:             /* incr with init */
             n = 1;
@@ -380,7 +380,7 @@ test_model(void)
 static void
 test_churn(void)
 {
-    struct shm_dict *d = shm_dict_create("churn", 32 * 1024);
+    struct shm_dict *d = shm_dict_create("churn", (size_t)32 * 1024);
     struct shm_value v, out;
     unsigned seed = 777;
     char k[16];
@@ -434,7 +434,7 @@ incr_thread(void *p)
 static void
 test_atomic(void)
 {
-    struct shm_dict *d = shm_dict_create("atomic", 64 * 1024);
+    struct shm_dict *d = shm_dict_create("atomic", (size_t)64 * 1024);
     struct incr_arg a = { d, 25000 };
     pthread_t t[4];
     pid_t pid[2];
@@ -502,7 +502,7 @@ harm_heap(struct shm_dict *d)
 static void
 test_dead_holder(void)
 {
-    struct shm_dict *d = shm_dict_create("robust", 256 * 1024);
+    struct shm_dict *d = shm_dict_create("robust", (size_t)256 * 1024);
     char k[16];
     int i;
 
@@ -527,7 +527,7 @@ test_dead_holder(void)
 static void
 test_copy(void)
 {
-    struct shm_dict *a = shm_dict_create("from", 256 * 1024), *b = shm_dict_create("to", 32 * 1024);
+    struct shm_dict *a = shm_dict_create("from", (size_t)256 * 1024), *b = shm_dict_create("to", (size_t)32 * 1024);
     struct shm_value v = str_value("lv");
     unsigned long copied;
     char k[16], val[100];

@@ -139,7 +139,7 @@ test_random(void)
             bad++;
     is_int(bad, 0, "no block was ever overwritten by another");
     ok(moves > 0, "some reallocations moved blocks");
-    ok(s.footprint < 4 * LIVE * SLAB_MAX, "the chunks stay near the live size (freed blocks are reused)");
+    ok(s.footprint < (size_t)4 * LIVE * SLAB_MAX, "the chunks stay near the live size (freed blocks are reused)");
     for (i = 0; i < LIVE; i++)
         if (live[i].p != NULL)
             slab_realloc(&s, live[i].p, live[i].n, 0);

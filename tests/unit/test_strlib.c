@@ -566,7 +566,7 @@ test_memory(void)
 {
     lua_State *L;
 
-    mem_limit = 8 * 1024 * 1024;
+    mem_limit = (size_t)8 * 1024 * 1024;
     L = lua_newstate(capped_alloc, NULL);
     luaL_openlibs(L);
     strlib_install(L);

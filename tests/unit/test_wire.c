@@ -62,7 +62,7 @@ feed_raw(const void *bytes, size_t n)
 {
     struct wire w;
 
-    start(&w, 1024 * 1024);
+    start(&w, (size_t)1024 * 1024);
     return wire_feed(&w, bytes, n) < 0 && w.failed ? -1 : 0;
 }
 
@@ -89,7 +89,7 @@ sequence(const struct seq *q)
         if (r[3] != 0)
             msg[at] = (unsigned char)r[3];
     }
-    start(&w, 1024 * 1024);
+    start(&w, (size_t)1024 * 1024);
     ok(wire_feed(&w, msg, len) < 0 && w.failed, "refused: %s", q->what);
 }
 
@@ -205,13 +205,13 @@ splits(void)
     record(4, 1, "", 0, 0);
     record(5, 1, "", 0, 0);
 
-    start(&w, 1024 * 1024);
+    start(&w, (size_t)1024 * 1024);
     ok(wire_feed(&w, msg, len) == 0 && w.ended && wire_can_keep(&w), "nginx-like parameters pass");
     whole = w.declared;
     ok(whole == 15 + 40 + 12 + 11 + 300 + 14 + 3 + 14 + 1 + 6 * 64,
        "their declared lengths are counted (%zu)", whole);
     for (cut = 1; cut < len; cut++) {
-        start(&w, 1024 * 1024);
+        start(&w, (size_t)1024 * 1024);
         if (wire_feed(&w, msg, cut) < 0 || wire_feed(&w, msg + cut, len - cut) < 0 ||
             w.declared != whole || !wire_can_keep(&w)) {
             same = 0;
@@ -219,7 +219,7 @@ splits(void)
         }
     }
     ok(same, "the same when the request comes in two reads, cut anywhere");
-    start(&w, 1024 * 1024);
+    start(&w, (size_t)1024 * 1024);
     for (i = 0; i < len; i++)
         wire_feed(&w, msg + i, 1);
     ok(w.declared == whole && wire_can_keep(&w), "and byte by byte");
@@ -262,7 +262,7 @@ random_splits(void)
         }
         record(4, 1, "", 0, 0);
         record(5, 1, "", 0, 0);
-        start(&w, 1024 * 1024);
+        start(&w, (size_t)1024 * 1024);
         for (at = 0; at < len; at += piece) {
             piece = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 300;
             if (piece > len - at)
@@ -291,14 +291,14 @@ costs(void)
 
     len = 0;
     record(1, 1, begin, 8, 0);
-    start(&w, 1024 * 1024);
+    start(&w, (size_t)1024 * 1024);
     wire_feed(&w, msg, len);
     for (i = 0; i < 16 && !w.failed; i++) {
         len = 0;
         record(4, 1, empty, sizeof(empty), 0);      /* 32764 empty pairs */
         wire_feed(&w, msg, len);
     }
-    ok(w.failed && w.params < 1024 * 1024,
+    ok(w.failed && w.params < (size_t)1024 * 1024,
        "empty parameters under 1 MiB on the wire are over maxparams by their cost (%zu bytes)",
        w.params);
 
@@ -312,7 +312,7 @@ costs(void)
         record(5, 1, empty, 32768, 0);
         wire_feed(&w, msg, len);
     }
-    ok(w.failed && w.total > 4096 + 1024 && w.total < 4 * 32776,
+    ok(w.failed && w.total > 4096 + 1024 && w.total < (size_t)4 * 32776,
        "a body past maxparams + maxpost + framing fails the read (at %zu bytes)", w.total);
     wire_end(&w);
 
@@ -697,7 +697,7 @@ answered(void)
     for (n = 0, i = 0; i < WIRE_MGMT_RECORDS_MAX; i++)
         put(in, &n, 12, 0, "", 0);
     memcpy(in + n, plain, pn);
-    ok(through(&w, in, n + pn, 4096) == 0 && answerlen == 16 * WIRE_MGMT_RECORDS_MAX,
+    ok(through(&w, in, n + pn, 4096) == 0 && answerlen == (size_t)16 * WIRE_MGMT_RECORDS_MAX,
        "%d management records before a request are answered", WIRE_MGMT_RECORDS_MAX);
     put(in, &n, 12, 0, "", 0);
     memcpy(in + n, plain, pn);
@@ -787,7 +787,7 @@ main(void)
         len = 0;
         record(1, 1, begin, 8, 0);
         record(4, 1, huge, sizeof(huge) - 1, 0);
-        start(&w, 1024 * 1024);
+        start(&w, (size_t)1024 * 1024);
         ok(wire_feed(&w, msg, len) < 0 && w.failed,
            "a parameter declaring 150 MiB fails as soon as its length is read");
     }
