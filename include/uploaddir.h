@@ -1,4 +1,4 @@
-/* uploaddir.h: the directory of a serving process's upload files (see src/uploaddir.c). */
+/* uploaddir.h: the directory of a serving process's upload files (see uploaddir.c). */
 #ifndef LF_UPLOADDIR_H
 #define LF_UPLOADDIR_H
 

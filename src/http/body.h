@@ -1,4 +1,4 @@
-/* body.h: the request body as the handler takes it (see src/body.c). */
+/* body.h: the request body as the handler takes it (see body.c). */
 #ifndef LF_BODY_H
 #define LF_BODY_H
 

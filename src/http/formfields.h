@@ -1,4 +1,4 @@
-/* formfields.h: the fields and files tables of req:form() (see src/formfields.c). */
+/* formfields.h: the fields and files tables of req:form() (see formfields.c). */
 #ifndef LF_FORMFIELDS_H
 #define LF_FORMFIELDS_H
 

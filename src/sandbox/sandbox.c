@@ -1,9 +1,9 @@
 /*
  * sandbox.c: what a script can reach, trimmed so that the limits hold.
  *
- * timeout is a count hook and memory an allocator cap (state.c). Both hold
- * only where Lua code runs with hooks on and errors reach us, so every way
- * round them is closed here, once, when a state is set up:
+ * timeout is a count hook and memory an allocator cap (state_limit.c).
+ * Both hold only where Lua code runs with hooks on and errors reach us, so
+ * every way round them is closed here, once, when a state is set up:
  *
  * - Errors that a library catches by itself: load, loadstring, loadfile
  *   and dofile run their reader or parser in protected mode, so a limit hit

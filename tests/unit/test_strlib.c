@@ -15,9 +15,9 @@
 
 #define GENERATED 100000
 
-/* The seam to state.c, as state.c has it: the units add up across calls,
- * and every CHECK_UNITS of them is one look at the deadline, which raises
- * once armed. check_calls counts the looks. */
+/* The seam to the state (state_charge), as state_limit.c has it: the
+ * units add up across calls, and every CHECK_UNITS of them is one look at
+ * the deadline, which raises once armed. check_calls counts the looks. */
 #define CHECK_UNITS 16384
 
 static int check_calls;

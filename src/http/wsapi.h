@@ -1,4 +1,4 @@
-/* wsapi.h: scripts that are WSAPI applications (see src/wsapi.c). */
+/* wsapi.h: scripts that are WSAPI applications (see wsapi.c). */
 #ifndef LF_WSAPI_H
 #define LF_WSAPI_H
 
