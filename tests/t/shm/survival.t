@@ -38,6 +38,8 @@ function main(env, req)
     req:puts("walked")
   elseif q == "count" then
     req:puts(#d:get_keys(0))
+  elseif q == "capacity" then
+    req:puts(d:capacity())
   end
 end
 LUA
@@ -89,6 +91,11 @@ sub body { my ($t, $q) = @_; my $r = $t->get('d.lua', QUERY_STRING => $q); retur
     ok($t->wait_log(qr/reloaded /), 'the serving process reloads');
     ($intact) = split ' ', body($t, 'check=5000');
     is($intact, 5000, 'contents intact after HUP');
+    # TERM ends them, as nginx's stop does; a start makes them anew
+    $t->stop;
+    $t->start;
+    is(body($t, 'count'), '0', 'TERM ends the dictionaries: a new start has them empty');
+    is(body($t, 'capacity'), '8388608', 'at the size the config gives now');
     $t->stop;
 }
 
