@@ -49,8 +49,30 @@ log_utf8_breaks(const unsigned char *s, size_t len)
            (len == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9));
 }
 
-/* Write the escape of byte C into E (\\ \n \r \t or \xNN); its length. */
-static size_t
+/*
+ * What the log's rules make of the character at S (N bytes left, N > 0),
+ * its length in *LEN: LOG_KEEP, written as it is; LOG_ESCAPE, written
+ * escaped, each of its bytes: a C0 control, DEL, the backslash (so data
+ * cannot pass for an escape), a UTF-8 C1 control, U+2028 or U+2029;
+ * LOG_NOT_UTF8, a byte that begins no valid UTF-8 character (*LEN 1).
+ * The status page applies the same rules (status_format.c).
+ */
+enum log_char
+log_char(const unsigned char *s, size_t n, size_t *len)
+{
+    *len = 1;
+    if (s[0] < 0x80)
+        return s[0] < 0x20 || s[0] == 0x7f || s[0] == '\\' ? LOG_ESCAPE : LOG_KEEP;
+    if ((*len = log_utf8_len(s, n)) == 0) {
+        *len = 1;
+        return LOG_NOT_UTF8;
+    }
+    return log_utf8_breaks(s, *len) ? LOG_ESCAPE : LOG_KEEP;
+}
+
+/* Write the escape of byte C into E (\\ \n \r \t or \xNN, 4 bytes at
+ * most); its length. */
+size_t
 log_escape_byte(char *e, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
@@ -80,20 +102,15 @@ log_escape(char *out, size_t size, const char *s, size_t len)
 
     while (i < len) {
         char e[16];
-        size_t n = 0, k = 1, j;
+        size_t n = 0, k, j;
 
-        if (u[i] >= 0x80 && (k = log_utf8_len(u + i, len - i)) > 0 &&
-            !log_utf8_breaks(u + i, k)) {
+        if (log_char(u + i, len - i, &k) == LOG_KEEP) {
             memcpy(e, u + i, k);
             n = k;
-        } else if (u[i] >= 0x80) {
-            k = k ? k : 1;  /* a line-breaking sequence: all its bytes */
+        } else {
             for (j = 0; j < k; j++)
                 n += log_escape_byte(e + n, u[i + j]);
-        } else if (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\')
-            n = log_escape_byte(e, u[i]);
-        else
-            e[n++] = (char)u[i];
+        }
         if (o + n >= size)
             break;
         memcpy(out + o, e, n);

@@ -17,28 +17,49 @@
 
 #define STATUS_TEXT_PAD 22      /* php-fpm's column: "max active processes: " */
 
-/* The length of the valid UTF-8 character at S (1-4), or 0; S ends with
- * a NUL, which no multi-byte character holds. */
-size_t
-status_utf8_len(const unsigned char *s)
+/* The character at S, a NUL-ended string: what the log's rules make of
+ * it (log_escape.c), its length in *LEN. */
+enum log_char
+status_char(const unsigned char *s, size_t *len)
 {
-    return s[0] < 0x80 ? 1 : log_utf8_len(s, strnlen((const char *)s, 4));
+    return log_char(s, strnlen((const char *)s, 4), len);
 }
 
-/* One control character of a value, so that it never starts a line or
- * breaks a format's syntax: JSON's escape, else a visible \xNN. */
-static int
-status_escape_control(struct buf *b, unsigned char ch, enum status_format fmt)
+/* The code point of the valid UTF-8 character S of LEN bytes (1 to 3:
+ * the ones the log's rules escape). */
+static unsigned
+status_code_point(const unsigned char *s, size_t len)
 {
+    if (len == 1)
+        return s[0];
+    if (len == 2)
+        return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+    return (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+}
+
+/* A character the log's rules escape (S, LEN bytes), as FMT writes it:
+ * JSON's escape of the code point (\\ for the backslash), else the log's
+ * own, each byte \xNN (or \n, \r, \t, \\): visible, and the same in
+ * text, XML and HTML, and in OpenMetrics labels (status_metrics.c). */
+static int
+status_escape_char(struct buf *b, const unsigned char *s, size_t len, enum status_format fmt)
+{
+    char e[4];
+    size_t i;
+    int rc = 0;
+
     if (fmt == STATUS_FMT_JSON)
-        return buf_printf(b, "\\u%04x", ch);
-    return buf_printf(b, "\\x%02x", ch);
+        return s[0] == '\\' ? buf_puts(b, "\\\\") : buf_printf(b, "\\u%04x", status_code_point(s, len));
+    for (i = 0; i < len && rc == 0; i++)
+        rc = buf_append(b, e, log_escape_byte(e, s[i]));
+    return rc;
 }
 
 /* Append S with the characters FMT's syntax needs escaped: markup in XML
- * and HTML (html.c's entities), quotes in JSON, control characters in
- * all; bytes that are not UTF-8 become U+FFFD, as each format is sent as
- * UTF-8. */
+ * and HTML (html.c's entities), quotes in JSON, and in all of them the
+ * characters the log's rules escape (controls, C1 controls, U+2028 and
+ * U+2029, the backslash); bytes that are not UTF-8 become U+FFFD, as each
+ * format is sent as UTF-8. */
 static int
 status_escape(struct buf *b, const char *s, enum status_format fmt)
 {
@@ -47,21 +68,22 @@ status_escape(struct buf *b, const char *s, enum status_format fmt)
     const char *entity;
     size_t n;
 
-    while (*p && rc == 0) {
-        unsigned char ch = *p;
-        n = 1;
-        if (ch < 0x20 || ch == 0x7f)
-            rc = status_escape_control(b, ch, fmt);
-        else if (fmt == STATUS_FMT_JSON && (ch == '"' || ch == '\\'))
-            rc = buf_printf(b, "\\%c", ch);
-        else if (markup && (entity = html_entity(ch)) != NULL)
-            rc = buf_puts(b, entity);
-        else if ((n = status_utf8_len(p)) == 0) {
+    for (; *p && rc == 0; p += n) {
+        switch (status_char(p, &n)) {
+        case LOG_ESCAPE:
+            rc = status_escape_char(b, p, n, fmt);
+            break;
+        case LOG_NOT_UTF8:
             rc = buf_puts(b, "\xef\xbf\xbd");  /* U+FFFD */
-            n = 1;
-        } else
-            rc = buf_append(b, (const char *)p, n);
-        p += n;
+            break;
+        default:
+            if (fmt == STATUS_FMT_JSON && *p == '"')
+                rc = buf_puts(b, "\\\"");
+            else if (markup && n == 1 && (entity = html_entity(*p)) != NULL)
+                rc = buf_puts(b, entity);
+            else
+                rc = buf_append(b, (const char *)p, n);
+        }
     }
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "log_escape.h"
 #include "status.h"
 
 struct buf;
@@ -48,7 +49,7 @@ enum status_format { STATUS_FMT_TEXT, STATUS_FMT_JSON, STATUS_FMT_XML, STATUS_FM
 
 /* status_format.c: one page in one format. */
 int  status_format(struct buf *b, const struct status_page *page, enum status_format fmt);
-size_t status_utf8_len(const unsigned char *s);
+enum log_char status_char(const unsigned char *s, size_t *len);
 /* status_metrics.c: the page as OpenMetrics text. */
 int  status_metrics(struct buf *b, const struct status_page *page);
 

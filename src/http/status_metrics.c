@@ -116,26 +116,30 @@ status_metrics_family(struct buf *b, const struct status_metric *m)
     return buf_printf(b, "# TYPE %s %s\n# HELP %s %s\n", m->family, m->type, m->family, m->help);
 }
 
-/* A label value with OpenMetrics' escapes; bytes that are not UTF-8
- * become U+FFFD, as the exposition is UTF-8. */
+/* A label value: the characters the log's rules escape written as the
+ * text page shows them (\r, \x7f, \xc2\x85), then OpenMetrics' own
+ * escapes over all of it (\\, \"), so that a parser reads the value
+ * the text page shows and no control character is ever raw; bytes that
+ * are not UTF-8 become U+FFFD, as the exposition is UTF-8. */
 static int
 status_metrics_label(struct buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
+    char e[16];
+    size_t n, len, i;
     int rc = 0;
-    size_t n;
 
     for (; *p && rc == 0; p += n) {
-        n = 1;
-        if (*p == '\\' || *p == '"')
-            rc = buf_printf(b, "\\%c", *p);
-        else if (*p == '\n')
-            rc = buf_puts(b, "\\n");
-        else if ((n = status_utf8_len(p)) == 0) {
-            rc = buf_puts(b, "\xef\xbf\xbd");
-            n = 1;
-        } else
-            rc = buf_append(b, (const char *)p, n);
+        enum log_char kind = status_char(p, &n);
+        if (kind == LOG_NOT_UTF8)
+            memcpy(e, "\xef\xbf\xbd", len = 3);     /* U+FFFD */
+        else if (kind == LOG_ESCAPE)
+            for (len = 0, i = 0; i < n; i++)
+                len += log_escape_byte(e + len, p[i]);
+        else
+            memcpy(e, p, len = n);
+        for (i = 0; i < len && rc == 0; i++)
+            rc = e[i] == '\\' || e[i] == '"' ? buf_printf(b, "\\%c", e[i]) : buf_append(b, e + i, 1);
     }
     return rc;
 }
