@@ -5,8 +5,9 @@
  * besides the request's values (its text, numbers, times at most), and so
  * the cap on each value that keeps the rest of the line: a client's long
  * URI must not push %s and %d off it. A %{...}t is tried on the current
- * time: more than ACCESSLOG_TIME_MAX - 1 bytes, or a control character
- * (%n, %t), is refused rather than printed as nothing or as a broken line.
+ * time: more than ACCESSLOG_TIME_MAX - 1 bytes (a width such as %9000Y
+ * too), or a control character (%n, %t), is refused rather than printed as
+ * nothing or as a broken line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +76,7 @@ accessfmt_known(int tok, const char *arg)
 static int
 accessfmt_check_time(const char *arg, size_t *max, char *why, size_t whylen)
 {
-    char tmp[ACCESSLOG_LINE_MAX];
+    char fmt[ACCESSLOG_ARG_MAX + 2], tmp[ACCESSLOG_TIME_MAX + 1];
     time_t now = time(NULL);
     struct tm tm;
     size_t n, i;
@@ -83,12 +84,15 @@ accessfmt_check_time(const char *arg, size_t *max, char *why, size_t whylen)
     *max = ACCESSLOG_TIME_MAX - 1;
     if (localtime_r(&now, &tm) == NULL)
         return 0;
-    /* an ARG (under ACCESSLOG_ARG_MAX bytes) cannot fill TMP: 0 is empty */
-    n = strftime(tmp, sizeof(tmp), arg, &tm);
-    if (n >= ACCESSLOG_TIME_MAX) {
+    /* strftime's 0 is both "printed nothing" and "did not fit" (a width
+     * such as %9000Y fits no buffer): a byte before ARG tells them apart */
+    snprintf(fmt, sizeof(fmt), "|%s", arg);
+    if ((n = strftime(tmp, sizeof(tmp), fmt, &tm)) == 0) {
         snprintf(why, whylen, "%%{%.20s...}t prints more than %d bytes", arg, ACCESSLOG_TIME_MAX - 1);
         return -1;
     }
+    n--;
+    memmove(tmp, tmp + 1, n);
     for (i = 0; i < n; i++)
         if ((unsigned char)tmp[i] < 0x20 || tmp[i] == 0x7f) {
             snprintf(why, whylen, "%%{%.20s}t prints a control character (as %%n or %%t do)", arg);

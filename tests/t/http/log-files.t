@@ -47,6 +47,17 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
     is($rc, 1, '-t refuses a %{...}t that prints more than 511 bytes');
     like($out, qr/more than 511 bytes/, 'and says why');
 
+    # wider than any buffer: strftime's 0, which is not "printed nothing"
+    for my $wide ('%1000Y', '%9000Y', '%99999Y') {
+        $t->write_conf(access_format => "[%{$wide}t] %s %r");
+        ($rc, $out) = cli($bin, '-t', $t->conf_path);
+        is($rc, 1, "-t refuses %{$wide}t, too wide to print");
+        like($out, qr/more than 511 bytes/, 'and says why');
+    }
+    $t->write_conf(access_format => '[%{%p}t%{}t] %s');
+    ($rc, $out) = cli($bin, '-t', $t->conf_path);
+    is($rc, 0, '-t accepts a %{...}t that may print nothing') or diag $out;
+
     $t->write_conf(access_format => '%{HTTP_X_A}e %{%c}t %T ' x 2000);
     ($rc, $out) = cli($bin, '-t', $t->conf_path);
     is($rc, 1, '-t refuses a format that leaves no room for its values');
