@@ -36,8 +36,8 @@ SKIP: {
 # every key of the config table is documented in the sample and the man page
 {
     my $table = slurp("$top/src/conf/conf_keys.c");
-    my @keys = $table =~ /^\s+K\((\w+),/mg;
-    my %later = map { $_ => 1 } $table =~ /^\s+K\((\w+),.*CF_LATER\)/mg;
+    my @keys = $table =~ /^\s+[KS]\((\w+),/mg;
+    my %later = map { $_ => 1 } $table =~ /^\s+[KS]\((\w+),.*\bCF_LATER\b/mg;
     my $sample = slurp("$top/etc/luafcgid.conf");
     my $man = slurp("$top/man/luafcgid.conf.5");
     ok(@keys > 30, 'the key table was read');
@@ -48,7 +48,7 @@ SKIP: {
     spew("$d/all.conf", $all);
     my $out = `${\ LFTest::binary()} -t $d/all.conf 2>&1`;
     is($? >> 8, 0, 'the sample with every working key uncommented passes -t') or diag $out;
-    my $later_rows = () = $table =~ /CF_LATER\)/g;
+    my $later_rows = () = $table =~ /^\s+[KS]\(.*\bCF_LATER\b/mg;
     is(scalar keys %later, $later_rows, 'the keys of later versions were read');
     my @accepted;
     for my $k (sort keys %later) {
