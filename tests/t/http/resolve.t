@@ -12,7 +12,7 @@ use Test::More;
 use Time::HiRes qw(time);
 use LFTest qw(wait_for spew slurp);
 
-my $t = LFTest->new(conf => { workers => 2, clones => 1, states => 8 });   # no docroot
+my $t = LFTest->new(conf => { workers => 2, clones => 1, states => 8, sweep => 600000 });   # no docroot; no sweep while stat calls are counted
 my ($dir, $www) = ($t->dir, $t->www);
 $t->script('x.lua', "function main(env, req) req:puts('x ', env.SCRIPT_FILENAME) end\n");
 $t->script('hits.lua', "hits = 0\nfunction main(env, req) hits = hits + 1 req:puts(hits) end\n");

@@ -10,11 +10,12 @@ use Time::HiRes qw(time);
 use LFTest qw(wait_for slurp spew);
 
 # Slow requests that last until the test lets go (DIR/go), or SECONDS (30):
-# spinning in Lua, in C (a command), and in a script's main chunk.
+# spinning in Lua (looking for the file now and then), in C (a command),
+# and in a script's main chunk.
 my $spin = <<'LUA';
 local function deliberately_slow(go, seconds)
   local start, f = os.time()
-  repeat f = io.open(go) until f or os.time() - start >= seconds
+  repeat for i = 1, 1e5 do end f = io.open(go) until f or os.time() - start >= seconds
   if f then f:close() end
 end
 function main(env, req)
@@ -29,7 +30,7 @@ $t->script('inc.lua', "function main(env, req) os.execute('i=0; while [ ! -e $go
                     . ".. (tonumber(env.SECONDS) or 30) * 20 .. ' ]; do sleep 0.05; i=\$((i + 1)); done') "
                     . "req:puts('back') end\n");
 $t->script('fast.lua', "function main(env, req) req:puts('fast') end\n");
-$t->script('load.lua', "local s, f = os.time()\nrepeat f = io.open('$go') until f or os.time() - s >= 30\n"
+$t->script('load.lua', "local s, f = os.time()\nrepeat for i = 1, 1e5 do end f = io.open('$go') until f or os.time() - s >= 30\n"
                      . "function main(env, req) req:puts('loaded') end\n");
 my $slow = $t->dir . '/slow.log';
 $t->write_conf(slowlog => $slow);

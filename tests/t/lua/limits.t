@@ -85,6 +85,10 @@ ok($t->wait_log(qr/loop\.lua: 500 Internal Server Error: timeout/), 'a timeout i
     is($t->get('exec.lua')->{body}, '2 768', 'and the worker serves on');
 }
 
+# the memory limit, not the timeout, however long a loaded machine takes
+$t->write_conf(timeout => 60);
+$t->signal('HUP');
+ok($t->wait_log(qr/reloaded/), 'HUP: timeout = 60 for the memory hogs');
 is($t->get('hog.lua')->{body}, '1', 'a memory hog script loads');
 my $r = $t->get('hog.lua', QUERY_STRING => 'table');
 is($r->{status}, 500, 'growing a table past memory is a 500');
