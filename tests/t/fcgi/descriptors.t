@@ -165,30 +165,36 @@ LUA
 
 # ---- TERM answers what was accepted ------------------------------------------
 
-sub sleeping_children {
-    my ($t) = @_;
-    return grep { /\S/ } split /\n/, `ps -o pid=,args= --ppid ${\ LFTest::serving_pid($t)} 2>/dev/null | grep -w sleep`;
-}
+# A request that marks its start (MARK) and lasts until the test lets go
+# (GO), 30 s at most.
+my $held = "function main(env, req) os.execute('touch ' .. env.MARK .. '; i=0; while [ ! -e ' .. env.GO .. "
+         . "' ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done') req:puts('held ', env.QUERY_STRING) end\n";
 
 {
-    my $t = LFTest->new(conf => { workers => 2, timeout => 10, keepalive_max => 100 },
-                        scripts => { 'slow.lua' => $slow, 'echo.lua' => $echo });
+    my $t = LFTest->new(conf => { workers => 2, timeout => 60, keepalive_max => 100 },
+                        scripts => { 'held.lua' => $held, 'echo.lua' => $echo });
     $t->start;
+    my $dir = $t->dir;
     # two kept connections, parked idle
     my @kept = map { my $s = $t->connect; request_on($t, $s, 'echo.lua', "kept$_", keep_conn => 1);
                      LFTest::read_response($s)->{body} eq "echo kept$_" ? $s : undef } 1 .. 2;
     is(scalar(grep { defined } @kept), 2, 'two kept connections, idle');
     # both workers busy
-    my @busy = map { my $s = $t->connect; request_on($t, $s, 'slow.lua', "busy$_", sleep => '1'); $s } 1 .. 2;
-    ok(wait_for(sub { sleeping_children($t) >= 2 }, 10), 'both workers run a slow request');
+    my @busy = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => "$dir/www/held.lua", REQUEST_METHOD => 'GET',
+                                                       QUERY_STRING => "busy$_", MARK => "$dir/busy$_", GO => "$dir/go" }, ''));
+        $s;
+    } 1 .. 2;
+    ok(wait_for(sub { -e "$dir/busy1" && -e "$dir/busy2" }, 10), 'both workers run a request that waits');
     # a request on one kept connection, and four new connections, all waiting
     request_on($t, $kept[0], 'echo.lua', 'again', keep_conn => 1);
     my @queued = map { my $s = $t->connect; request_on($t, $s, 'echo.lua', "queued$_"); $s } 1 .. 4;
-    my $t0 = time;
     $t->signal('TERM');
     ok(wait_for(sub { !$t->can_connect }, 3), 'after TERM new connections are refused at once');
+    spew("$dir/go", '');
     is(scalar(grep { my $r = LFTest::read_response($busy[$_ - 1], timeout => 15);
-                     $r->{ended} && $r->{body} eq "slow busy$_" } 1 .. 2), 2, 'the requests in flight finish');
+                     $r->{ended} && $r->{body} eq "held busy$_" } 1 .. 2), 2, 'the requests in flight finish');
     is(scalar(grep { my $r = LFTest::read_response($queued[$_ - 1], timeout => 15);
                      $r->{ended} && $r->{body} eq "echo queued$_" } 1 .. 4), 4,
        'every queued connection gets its full, right answer');
@@ -197,7 +203,7 @@ sub sleeping_children {
     ok(closed_within($kept[0], 5), 'and closed after it');
     ok(closed_within($kept[1], 5), 'an idle kept connection is closed');
     my $pid = $t->pid;
-    ok(wait_for(sub { !LFTest::alive($pid) }, 10 + 5), 'the daemon exits within timeout + margin');
+    ok(wait_for(sub { !LFTest::alive($pid) }, 15), 'the daemon exits once they are done');
     is($t->stop, 0, 'with status 0');
     unlike($t->log, qr/cut short|still running/, 'nothing was cut short');
 }
