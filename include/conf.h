@@ -82,6 +82,12 @@ struct conf {
     char           *upload_dir;
     int             maxfields;
     struct conf_shared_list shared;
+    int             socket_timeout;             /* s: a socket's connect, send, read */
+    int             socket_keepalive_timeout;   /* s: setkeepalive's default */
+    int             socket_pool_size;           /* idle connections kept per key */
+    int             socket_pool_max;            /* idle connections kept in all */
+    char           *ssl_trusted_certificate;    /* CA file for sslhandshake's verify */
+    int             ssl_verify_depth;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

@@ -297,4 +297,10 @@ end
 -- Empty outside luafcgid.
 M.shared = native.shared or {}
 
+-- Sockets that keep the request's limits: OpenResty's cosocket API
+-- (tcp, udp, connect), the same table as ngx.socket; and its light
+-- threads (spawn, wait, kill), the same table as ngx.thread.
+M.socket = native.socket or {}
+M.thread = native.thread or {}
+
 return M

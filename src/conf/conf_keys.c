@@ -81,6 +81,12 @@ const struct conf_key conf_keys[] = {
     S(access_log,        CT_PATH,    0, NULL),
     S(access_format,     CT_TEXT,    0, LF_DEFAULT_ACCESS_FORMAT),
     S(shared,            CT_SHARED,  CF_RESTART, NULL),
+    K(socket_timeout,    CT_INT,     1, 86400, 0, LF_DEFAULT_SOCKET_TIMEOUT),
+    K(socket_keepalive_timeout, CT_INT, 0, 86400, 0, LF_DEFAULT_SOCKET_KEEPALIVE),
+    K(socket_pool_size,  CT_INT,     1, 65535, 0, LF_DEFAULT_SOCKET_POOL_SIZE),
+    K(socket_pool_max,   CT_INT,     0, 1000000, 0, LF_DEFAULT_SOCKET_POOL_MAX),
+    S(ssl_trusted_certificate, CT_PATH, 0, NULL),
+    K(ssl_verify_depth,  CT_INT,     0, 100, 0, LF_DEFAULT_SSL_VERIFY_DEPTH),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

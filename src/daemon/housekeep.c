@@ -3,7 +3,8 @@
  *
  * Every `sweep` ms it marks requests running over `slowtime` for the slow
  * log (slowlog.c) and asks the pool to drop idle states whose script
- * changed or vanished, or that sat idle over `maxidle`. It waits on a
+ * changed or vanished, or that sat idle over `maxidle`, and closes the
+ * scripts' kept connections idle past their keepalive time (net_pool.c). It waits on a
  * condition variable rather than sleeping, so a stop is immediate.
  *
  * A closed state's memory goes back to malloc, and glibc keeps freed
@@ -24,6 +25,7 @@
 #include "housekeep.h"
 #include "log.h"
 #include "monoclock.h"
+#include "net.h"
 #include "pool.h"
 #include "slowlog.h"
 
@@ -97,6 +99,8 @@ housekeep_main(void *arg)
         if (stop)
             break;
         slowlog_sweep();
+        if ((closed = net_pool_sweep()) > 0)
+            log_debug("housekeeping: closed %d idle kept connections", closed);
         if ((closed = pool_sweep(pool)) > 0)
             log_debug("housekeeping: closed %d stale or idle states", closed);
 #ifdef __GLIBC__

@@ -48,6 +48,7 @@
 #include "log.h"
 #include "ngx.h"
 #include "logfile.h"
+#include "net.h"
 #include "pool.h"
 #include "reqid.h"
 #include "request.h"
@@ -360,7 +361,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     housekeep_tune_malloc();
     shm_check_all();    /* after an abnormal death: what the dead one may have left */
-    if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
+    if (reqid_init() < 0 || net_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
         slowlog_stop();
         return -1;
     }
@@ -408,6 +409,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
+    net_shutdown();                 /* and the scripts' kept connections */
     main_close_logs();
     counters_free();
     return 0;

@@ -28,6 +28,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "iolib.h"
+#include "net.h"
 #include "oslib.h"
 #include "request.h"
 #include "sandbox.h"
@@ -43,15 +44,20 @@ extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua 
 extern const char lf_session_source[];  /* module_session.c, made from lua/session.lua */
 
 /* package.preload.luafcgid: runs the compiled-in module, `...` the
- * natives it exposes ({ shared = ngx.shared's table }). [-0, +1, e] */
+ * natives it exposes (shared, socket and thread: the very tables ngx.shared,
+ * ngx.socket and ngx.thread are). [-0, +1, e] */
 static int
 script_module_loader(lua_State *L)
 {
     if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
         return lua_error(L);
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 3);
     shm_lua_push(L);
     lua_setfield(L, -2, "shared");
+    net_lua_push_socket(L);
+    lua_setfield(L, -2, "socket");
+    net_lua_push_thread(L);
+    lua_setfield(L, -2, "thread");
     lua_call(L, 1, 1);
     return 1;
 }
@@ -92,6 +98,7 @@ script_install(lua_State *L, void *arg)
     lua_setfield(L, -2, "luafcgid.session");
     lua_pop(L, 2);
     sandbox_install(L);
+    net_lua_install(L);     /* after the sandbox: its pcall goes round the state's */
     api_register(L);
     if (a->more != NULL)
         a->more(L);

@@ -35,6 +35,7 @@
 #include "counters.h"
 #include "log.h"
 #include "monoclock.h"
+#include "net.h"
 #include "pool.h"
 #include "reqenv.h"
 #include "request.h"
@@ -197,6 +198,7 @@ serve_entry(lua_State *L)
             sandbox_describe(L, -1);
         return lua_error(L);
     }
+    net_lua_finish(L);      /* light threads still running end first */
     return 0;
 }
 
@@ -261,6 +263,7 @@ serve_call(struct request *r, lua_State *L)
     state_arm(L, r->conf);
     state_watch(L, r->slow != NULL ? slowlog_watch : NULL, r->slow);
     rc = lua_cpcall(L, serve_entry, r);
+    net_lua_end(L);         /* its light threads and open sockets go */
     r->memory = state_peak(L);
     api_clear_req(L);
     state_disarm(L);

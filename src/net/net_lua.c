@@ -1,0 +1,312 @@
+/*
+ * net_lua.c: the sockets and light threads as a state sees them.
+ *
+ * net_lua_install makes the state's struct net_state (a userdata kept in
+ * the registry for the state's life), builds the socket table
+ * (tcp, udp, connect, stream) and the thread table (spawn, wait, kill)
+ * once, and keeps them in the registry too, so that
+ * require("luafcgid").socket and ngx.socket are one object.
+ *
+ * Every method that may wait is a C primitive wrapped in a small Lua loop
+ * (NET_LOOP below): the primitive either finishes, or, in a light thread
+ * that can yield, answers NET_AGAIN; the loop then yields and calls the
+ * primitive's continuation, which takes the operation up from the
+ * object. Tail calls keep the results exactly as the primitive gave them
+ * (their count included) and cost no table.
+ *
+ * pcall and xpcall are wrapped once more: a light thread inside a pcall
+ * cannot yield in Lua 5.1 (nor through our C pcall in LuaJIT), so there a
+ * wait happens in place, letting the other threads run meanwhile.
+ *
+ * A request's end (net_lua_end) drops its light threads and closes the
+ * sockets it left open; pooled connections are the daemon's (net_pool.c).
+ */
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "monoclock.h"
+#include "net_impl.h"
+#include "state.h"
+
+const char net_again_key = 'a';
+
+/* Registry keys: these addresses. */
+static const char net_state_key = 'n';
+static const char net_socket_key = 's';
+static const char net_thread_key = 't';
+static const char net_loop_key = 'l';
+static const char net_bind_key = 'b';
+
+/* The loop around a primitive; chunk arguments: NET_AGAIN, the yield. */
+static const char net_loop_source[] =
+    "local AGAIN, yield = ...\n"
+    "local function finish(cont, obj, a, ...)\n"
+    "  if a ~= AGAIN then return a, ... end\n"
+    "  yield()\n"
+    "  return finish(cont, obj, cont(obj))\n"
+    "end\n"
+    "local function wrap(prim, cont)\n"
+    "  return function(obj, ...) return finish(cont, obj, prim(obj, ...)) end\n"
+    "end\n"
+    "local function bind(prim, cont, obj)\n"
+    "  local f = wrap(prim, cont)\n"
+    "  return function(...) return f(obj, ...) end\n"
+    "end\n"
+    "return wrap, bind\n";
+
+/* The state's struct net_state, or NULL before net_lua_install. */
+struct net_state *
+net_state_of(lua_State *L)
+{
+    struct net_state *ns;
+
+    lua_pushlightuserdata(L, (void *)&net_state_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    ns = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return ns;
+}
+
+/* Through the state's allocator: counted toward `memory`. */
+void *
+net_alloc(lua_State *L, void *p, size_t osize, size_t nsize)
+{
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+
+    return f(ud, p, osize, nsize);
+}
+
+void
+net_buf_free(lua_State *L, struct net_buf *b)
+{
+    if (b->data != NULL)
+        net_alloc(L, b->data, b->cap, 0);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Room for MORE bytes after what B holds (moved to the front first). 0,
+ * or -1 over `memory` (the state is then over it). */
+int
+net_buf_reserve(lua_State *L, struct net_buf *b, size_t more)
+{
+    size_t cap;
+    char *p;
+
+    if (b->start > 0 && (b->len == 0 || b->start + b->len + more > b->cap)) {
+        memmove(b->data, b->data + b->start, b->len);
+        b->start = 0;
+    }
+    if (b->start + b->len + more <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : LF_NET_READ_CHUNK;
+    while (cap < b->len + more)
+        cap *= 2;
+    if ((p = net_alloc(L, b->data, b->cap, cap)) == NULL)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Out of memory: the state is over `memory`, and the request ends so. */
+int
+net_nomem(lua_State *L)
+{
+    if (state_over(L) != STATE_OK)
+        return luaL_error(L, "memory limit reached");
+    return luaL_error(L, "no memory");
+}
+
+/* t[FIELD] = the loop around PRIM with CONT, or PRIM alone when CONT is
+ * NULL (t on top; the net_state as each one's upvalue). [-0, +0, m] */
+void
+net_push_method(lua_State *L, struct net_state *ns, const char *field, lua_CFunction prim,
+                lua_CFunction cont)
+{
+    if (cont == NULL) {
+        lua_pushlightuserdata(L, ns);
+        lua_pushcclosure(L, prim, 1);
+        lua_setfield(L, -2, field);
+        return;
+    }
+    lua_pushlightuserdata(L, (void *)&net_loop_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, prim, 1);
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, cont, 1);
+    lua_call(L, 2, 1);
+    lua_setfield(L, -2, field);
+}
+
+/* The object on top replaced by a function that calls the loop around
+ * PRIM and CONT with it first. [-1, +1, m] */
+void
+net_push_bound(lua_State *L, struct net_state *ns, lua_CFunction prim, lua_CFunction cont)
+{
+    lua_pushlightuserdata(L, (void *)&net_bind_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, prim, 1);
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, cont, 1);
+    lua_pushvalue(L, -4);
+    lua_call(L, 3, 1);
+    lua_replace(L, -2);
+}
+
+/* The loop's yield: to whoever resumed this light thread. */
+static int
+net_lua_yield(lua_State *L)
+{
+    return lua_yield(L, 0);
+}
+
+/* pcall/xpcall (upvalue 1) with the light thread's depth counted
+ * (upvalue 2: the net_state). [-n, +r, e] */
+static int
+net_lua_pcall(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(2));
+    struct net_thread *t = ns->nthreads ? net_thread_of(ns, L) : NULL;
+    int n;
+
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    if (t != NULL)
+        t->cdepth++;
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    if (t != NULL)
+        t->cdepth--;
+    n = lua_gettop(L);
+    return n;
+}
+
+static void
+net_lua_wrap_pcall(lua_State *L, struct net_state *ns, const char *name)
+{
+    lua_getglobal(L, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, net_lua_pcall, 2);
+    lua_setglobal(L, name);
+}
+
+/* The socket table, its methods' metatables registered. [-0, +1, m] */
+static void
+net_lua_socket_table(lua_State *L, struct net_state *ns)
+{
+    lua_createtable(L, 0, 4);
+    net_tcp_register(L, ns);
+    net_udp_register(L, ns);
+    net_tls_register(L);
+}
+
+void
+net_lua_install(lua_State *L)
+{
+    struct net_state *ns;
+
+    ns = lua_newuserdata(L, sizeof(*ns));
+    memset(ns, 0, sizeof(*ns));
+    ns->main = L;
+    ns->serial = 1;
+    lua_pushlightuserdata(L, (void *)&net_state_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    lua_pushlightuserdata(L, (void *)&net_loop_key);
+    if (luaL_loadbuffer(L, net_loop_source, sizeof(net_loop_source) - 1, "=net") != 0)
+        lua_error(L);
+    NET_AGAIN_PUSH(L);
+    lua_pushcfunction(L, net_lua_yield);
+    lua_call(L, 2, 2);
+    lua_pushlightuserdata(L, (void *)&net_bind_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    lua_pushlightuserdata(L, (void *)&net_socket_key);
+    net_lua_socket_table(L, ns);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    lua_pushlightuserdata(L, (void *)&net_thread_key);
+    lua_createtable(L, 0, 3);
+    net_thread_register(L, ns);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    net_lua_wrap_pcall(L, ns, "pcall");
+    net_lua_wrap_pcall(L, ns, "xpcall");
+}
+
+static void
+net_lua_push_key(lua_State *L, const char *key)
+{
+    lua_pushlightuserdata(L, (void *)key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_isnil(L, -1)) {
+        /* a state made without net_lua_install (a test's): empty */
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+}
+
+void
+net_lua_push_socket(lua_State *L)
+{
+    net_lua_push_key(L, &net_socket_key);
+}
+
+void
+net_lua_push_thread(lua_State *L)
+{
+    net_lua_push_key(L, &net_thread_key);
+}
+
+/* ngx.sleep(seconds). [-0, +0, e] (may yield) */
+int
+net_lua_sleep(lua_State *L)
+{
+    struct net_state *ns = net_state_of(L);
+    lua_Number sec = luaL_checknumber(L, 1);
+    long long ms;
+
+    if (sec < 0)
+        return luaL_error(L, "invalid sleep duration \"%d\"", (int)(sec * 1000));
+    ms = sec > 1e12 ? (long long)1e15 : (long long)(sec * 1000);
+    if (ns == NULL)
+        return luaL_error(L, "no request found");
+    lua_settop(L, 0);
+    return net_sleep_until(L, ns, monoclock_ms() + ms);
+}
+
+int
+net_lua_finish(lua_State *L)
+{
+    struct net_state *ns = net_state_of(L);
+
+    if (ns == NULL || ns->threads == NULL)
+        return 0;
+    net_sched_run(L, ns, net_thread_all_done, ns, -1, 0, 0);
+    return 0;
+}
+
+void
+net_lua_end(lua_State *L)
+{
+    struct net_state *ns = net_state_of(L);
+
+    if (ns == NULL)
+        return;
+    net_thread_drop_all(ns);
+    while (ns->socks != NULL)
+        net_sock_close(ns->socks, 0);
+    ns->serial++;
+}

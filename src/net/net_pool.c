@@ -1,0 +1,446 @@
+/*
+ * net_pool.c: the daemon's one pool of kept connections.
+ *
+ * setkeepalive puts a connection here and connect takes it back, from any
+ * worker, state or clone: a busy site holds as many connections to its
+ * database as it uses at once, not one per state. Keys are ngx_lua's
+ * ("host:port", the "unix:/path", or the `pool` name). Each key keeps at
+ * most its size idle (the size given when the key first kept one, as
+ * ngx_lua's pool_size), the daemon at most `socket_pool_max` in all; past
+ * either the least recently kept connection is closed. A connection is
+ * taken most recently kept first, and only after a look (a non-blocking
+ * peek) shows the server neither closed it nor sent anything unasked:
+ * else it is closed and the next one tried. The housekeeper closes the
+ * ones idle past their keepalive time (net_pool_sweep). A HUP leaves the
+ * pool alone; the process's exit closes every kept connection
+ * (net_shutdown), and none survives an exec (close-on-exec).
+ *
+ * Per key it also counts what the status page shows: connections idle
+ * and in use, new connections, reuses, timeouts. At most LF_NET_POOL_KEYS
+ * keys are tracked; a key with nothing open is forgotten to make room.
+ *
+ * pool_lock guards every field below and each key's fields and lists; it
+ * is never held across a close, a peek or any Lua. pool_cond (with it)
+ * wakes the connects that wait their turn under `backlog`.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "luafcgid.h"
+#include "conf.h"
+#include "log.h"
+#include "monoclock.h"
+#include "net_impl.h"
+
+#define POOL_BUCKETS 256
+
+struct pool_conn {
+    int                 fd;
+    void               *ssl;
+    unsigned            reused;
+    long long           since;      /* kept at, ms (monotonic) */
+    long long           expires;    /* 0: never */
+    struct pool_conn   *next;       /* most recently kept first */
+};
+
+struct pool_key {
+    char               *name;
+    int                 size;       /* most idle kept */
+    int                 idle;
+    int                 busy;
+    int                 pending;    /* admitted under backlog, not yet open */
+    int                 waiting;    /* connects waiting under backlog */
+    unsigned long long  connects, reuses, timeouts;
+    struct pool_conn   *conns;
+    struct pool_key    *next;       /* its bucket's chain */
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond;
+static int pool_cond_ready;
+static struct pool_key *pool_table[POOL_BUCKETS];
+static int pool_nkeys;
+static int pool_idle;
+
+static unsigned
+pool_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % POOL_BUCKETS;
+}
+
+/* Forget one key with nothing open, to make room. Under pool_lock. */
+static int
+pool_forget_one(void)
+{
+    struct pool_key **p, *k;
+    int b;
+
+    for (b = 0; b < POOL_BUCKETS; b++)
+        for (p = &pool_table[b]; (k = *p) != NULL; p = &k->next)
+            if (k->idle == 0 && k->busy == 0 && k->pending == 0 && k->waiting == 0) {
+                *p = k->next;
+                free(k->name);
+                free(k);
+                pool_nkeys--;
+                return 0;
+            }
+    return -1;
+}
+
+/* KEY's entry, made when CREATE (with SIZE); NULL when it cannot be.
+ * Under pool_lock. */
+static struct pool_key *
+pool_find(const char *key, int create, int size)
+{
+    unsigned b = pool_hash(key);
+    struct pool_key *k;
+
+    for (k = pool_table[b]; k != NULL; k = k->next)
+        if (strcmp(k->name, key) == 0)
+            return k;
+    if (!create || (pool_nkeys >= LF_NET_POOL_KEYS && pool_forget_one() < 0))
+        return NULL;
+    if ((k = calloc(1, sizeof(*k))) == NULL || (k->name = strdup(key)) == NULL) {
+        free(k);
+        return NULL;
+    }
+    k->size = size;
+    k->next = pool_table[b];
+    pool_table[b] = k;
+    pool_nkeys++;
+    return k;
+}
+
+static void
+pool_conn_close(struct pool_conn *c)
+{
+    if (c->ssl != NULL)
+        net_tls_free(c->ssl, 1);
+    close(c->fd);
+    free(c);
+}
+
+/* Does the server still hold FD open, with nothing unasked sent? */
+static int
+pool_alive(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* A kept connection for KEY in OUT: 1, or 0 when there is none. */
+int
+net_pool_take(const char *key, struct net_pooled *out)
+{
+    struct pool_key *k;
+    struct pool_conn *c;
+
+    for (;;) {
+        pthread_mutex_lock(&pool_lock);
+        c = NULL;
+        if ((k = pool_find(key, 0, 0)) != NULL && (c = k->conns) != NULL) {
+            k->conns = c->next;
+            k->idle--;
+            pool_idle--;
+        }
+        pthread_mutex_unlock(&pool_lock);
+        if (c == NULL)
+            return 0;
+        if (pool_alive(c->fd)) {
+            out->fd = c->fd;
+            out->ssl = c->ssl;
+            out->reused = c->reused;
+            free(c);
+            return 1;
+        }
+        pool_conn_close(c);
+    }
+}
+
+/* Unlink the least recently kept connection of K (under pool_lock). */
+static struct pool_conn *
+pool_oldest_of(struct pool_key *k)
+{
+    struct pool_conn **p = &k->conns, *c;
+
+    if (*p == NULL)
+        return NULL;
+    while ((*p)->next != NULL)
+        p = &(*p)->next;
+    c = *p;
+    *p = NULL;
+    k->idle--;
+    pool_idle--;
+    return c;
+}
+
+/* The key whose last connection was kept longest ago (under pool_lock). */
+static struct pool_key *
+pool_oldest_key(void)
+{
+    struct pool_key *k, *best = NULL;
+    long long best_since = 0;
+    struct pool_conn *c;
+    int b;
+
+    for (b = 0; b < POOL_BUCKETS; b++)
+        for (k = pool_table[b]; k != NULL; k = k->next) {
+            for (c = k->conns; c != NULL && c->next != NULL; c = c->next)
+                ;
+            if (c != NULL && (best == NULL || c->since < best_since)) {
+                best = k;
+                best_since = c->since;
+            }
+        }
+    return best;
+}
+
+/*
+ * Keep C under KEY for IDLE_MS (0: no limit), the key holding at most SIZE
+ * (when it is new). 0, or -1 with why in ERR (the caller closes C).
+ */
+int
+net_pool_put(const char *key, const struct net_pooled *c, long long idle_ms, int size,
+             char *err, size_t errlen)
+{
+    struct pool_conn *pc, *evict[2] = { NULL, NULL };
+    struct pool_key *k, *old;
+    struct conf *conf = conf_acquire();
+    int max = conf->socket_pool_max, i;
+
+    conf_release(conf);
+    if (max == 0) {
+        snprintf(err, errlen, "socket_pool_max is 0");
+        return -1;
+    }
+    if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+        snprintf(err, errlen, "no memory");
+        return -1;
+    }
+    pc->fd = c->fd;
+    pc->ssl = c->ssl;
+    pc->reused = c->reused;
+    pc->since = monoclock_ms();
+    pc->expires = idle_ms > 0 ? pc->since + idle_ms : 0;
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 1, size)) == NULL) {
+        pthread_mutex_unlock(&pool_lock);
+        free(pc);
+        snprintf(err, errlen, "too many pool keys");
+        return -1;
+    }
+    if (k->idle >= k->size)
+        evict[0] = pool_oldest_of(k);
+    if (pool_idle >= max && (old = pool_oldest_key()) != NULL)
+        evict[1] = pool_oldest_of(old);
+    pc->next = k->conns;
+    k->conns = pc;
+    k->idle++;
+    pool_idle++;
+    if (pool_cond_ready)
+        pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    for (i = 0; i < 2; i++)
+        if (evict[i] != NULL)
+            pool_conn_close(evict[i]);
+    return 0;
+}
+
+/* KEY has DELTA more connections in use. */
+void
+net_pool_busy(const char *key, int delta)
+{
+    struct pool_key *k;
+
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, delta > 0, LF_DEFAULT_SOCKET_POOL_SIZE)) != NULL) {
+        k->busy += delta;
+        if (k->busy < 0)
+            k->busy = 0;
+    }
+    if (delta < 0 && pool_cond_ready)
+        pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* One more of WHAT (NET_COUNT_*) for KEY. */
+void
+net_pool_count(const char *key, int what)
+{
+    struct pool_key *k;
+
+    if (key == NULL)
+        return;
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 0, 0)) != NULL) {
+        if (what == NET_COUNT_CONNECT)
+            k->connects++;
+        else if (what == NET_COUNT_REUSE)
+            k->reuses++;
+        else
+            k->timeouts++;
+    }
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/*
+ * `backlog`: a connect under KEY may go on while fewer than SIZE of its
+ * connections are open; else it waits its turn (up to BACKLOG of them
+ * wait) until DEADLINE. 0 admitted (*WAITED: after a wait; the caller
+ * calls net_pool_leave once its connection is open or failed), -1 when
+ * BACKLOG are waiting already, -2 when the deadline passed.
+ */
+int
+net_pool_admit(const char *key, int size, int backlog, long long deadline, int *waited)
+{
+    struct pool_key *k;
+    struct timespec until;
+    int rc = 0;
+
+    *waited = 0;
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 1, size)) == NULL) {
+        pthread_mutex_unlock(&pool_lock);
+        return 0;
+    }
+    if (k->busy + k->pending >= size && k->idle == 0) {
+        if (k->waiting >= backlog) {
+            pthread_mutex_unlock(&pool_lock);
+            return -1;
+        }
+        k->waiting++;
+        *waited = 1;
+        monoclock_deadline(&until, deadline - monoclock_ms());
+        while (k->busy + k->pending >= size && k->idle == 0) {
+            if (!pool_cond_ready || pthread_cond_timedwait(&pool_cond, &pool_lock, &until) == ETIMEDOUT) {
+                if (k->busy + k->pending >= size && k->idle == 0)
+                    rc = -2;
+                break;
+            }
+        }
+        k->waiting--;
+    }
+    if (rc == 0)
+        k->pending++;
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+void
+net_pool_leave(const char *key)
+{
+    struct pool_key *k;
+
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 0, 0)) != NULL && k->pending > 0)
+        k->pending--;
+    if (pool_cond_ready)
+        pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* Close the kept connections past their time (all of them when ALL). */
+static int
+pool_expire(int all)
+{
+    struct pool_conn *dead = NULL, **p, *c;
+    struct pool_key *k;
+    long long now = monoclock_ms();
+    int b, n = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    for (b = 0; b < POOL_BUCKETS; b++)
+        for (k = pool_table[b]; k != NULL; k = k->next)
+            for (p = &k->conns; (c = *p) != NULL;) {
+                if (all || (c->expires && now >= c->expires)) {
+                    *p = c->next;
+                    c->next = dead;
+                    dead = c;
+                    k->idle--;
+                    pool_idle--;
+                } else
+                    p = &c->next;
+            }
+    pthread_mutex_unlock(&pool_lock);
+    while ((c = dead) != NULL) {
+        dead = c->next;
+        pool_conn_close(c);
+        n++;
+    }
+    return n;
+}
+
+int
+net_pool_sweep(void)
+{
+    return pool_expire(0);
+}
+
+int
+net_pool_stats(struct net_pool_stat **out, int *total_idle)
+{
+    struct net_pool_stat *st;
+    struct pool_key *k;
+    int b, n = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    st = calloc((size_t)pool_nkeys + 1, sizeof(*st));
+    if (st == NULL) {
+        pthread_mutex_unlock(&pool_lock);
+        return -1;
+    }
+    for (b = 0; b < POOL_BUCKETS; b++)
+        for (k = pool_table[b]; k != NULL; k = k->next) {
+            snprintf(st[n].key, sizeof(st[n].key), "%s", k->name);
+            st[n].idle = k->idle;
+            st[n].busy = k->busy;
+            st[n].connects = k->connects;
+            st[n].reuses = k->reuses;
+            st[n].timeouts = k->timeouts;
+            n++;
+        }
+    if (total_idle != NULL)
+        *total_idle = pool_idle;
+    pthread_mutex_unlock(&pool_lock);
+    *out = st;
+    return n;
+}
+
+int
+net_init(void)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&attr)) != 0 ||
+        (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+        (rc = pthread_cond_init(&pool_cond, &attr)) != 0) {
+        log_err("sockets: cannot set up the pool's condition: %s", strerror(rc));
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    pool_cond_ready = 1;
+    if (net_tls_init() < 0 || net_resolve_init() < 0)
+        return -1;
+    return 0;
+}
+
+void
+net_shutdown(void)
+{
+    int n = pool_expire(1);
+
+    if (n > 0)
+        log_info("sockets: closed %d kept connection%s", n, n == 1 ? "" : "s");
+}

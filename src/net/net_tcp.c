@@ -1,0 +1,498 @@
+/*
+ * net_tcp.c: ngx.socket.tcp() objects: making one, checking one, its
+ * small methods (settimeout(s), setoption, getoption, getreusedtimes,
+ * setkeepalive, close) and closing it. Connecting and sending are
+ * net_tcp_io.c, receiving net_tcp_recv.c, TLS net_tls.c.
+ *
+ * An object is what ngx_lua makes: a table holding a userdata at [1],
+ * methods through the table's metatable. The userdata's own metatable is
+ * never handed out, so a method can tell a socket from anything a script
+ * forges. Its finalizer closes the descriptor (C only).
+ *
+ * Answers and error strings are ngx_lua's: nil and "closed" on a socket
+ * that is not connected, "bad request" raised on one another request
+ * made, errno's text in lower case for system errors ("connection
+ * refused"). An operation that timed out leaves the connection open but
+ * marks it failed, as any error does: setkeepalive then refuses it
+ * ("invalid connection"), so nothing that went wrong is ever pooled.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "conf.h"
+#include "monoclock.h"
+#include "net_impl.h"
+
+#define NET_SOCK_MT     "luafcgid.net.sock"     /* the userdata's */
+#define NET_TCP_CLASS   "luafcgid.net.tcp"      /* the object table's */
+
+/* The config's default (ms) for WHICH (NET_TIMEOUT_*). */
+int
+net_timeout_default(int which)
+{
+    struct conf *c = conf_acquire();
+    int s = c != NULL ? c->socket_timeout : LF_DEFAULT_SOCKET_TIMEOUT;
+
+    (void)which;
+    if (c != NULL)
+        conf_release(c);
+    return s * 1000;
+}
+
+/* The deadline of an operation that may take MS (ms). */
+long long
+net_op_deadline(int ms)
+{
+    return monoclock_ms() + (ms > 0 ? ms : 1);
+}
+
+/* nil and errno ERR's text in lower case, as ngx_lua gives it. [-0, +2] */
+int
+net_errno_push(lua_State *L, int err)
+{
+    char msg[256];
+    size_t i;
+
+    snprintf(msg, sizeof(msg), "%s", strerror(err));
+    for (i = 0; msg[i]; i++)
+        if (msg[i] >= 'A' && msg[i] <= 'Z')
+            msg[i] = (char)(msg[i] - 'A' + 'a');
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    return 2;
+}
+
+static void
+net_sock_unlink(struct net_sock *s)
+{
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else if (s->ns->socks == s)
+        s->ns->socks = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+/* Close S (or, with POOL_IT, only forget it: the pool has its
+ * descriptor). Its buffers go back to the state. */
+void
+net_sock_close(struct net_sock *s, int pool_it)
+{
+    lua_State *L = s->ns->main;
+
+    if (s->fd >= 0) {
+        if (s->counted)
+            net_pool_busy(s->key, -1);
+        if (!pool_it) {
+            if (s->ssl != NULL)
+                net_tls_free(s->ssl, !s->failed);
+            close(s->fd);
+        }
+        net_sock_unlink(s);
+    }
+    s->fd = -1;
+    s->ssl = NULL;
+    s->counted = 0;
+    s->op = NET_OP_NONE;
+    s->rop = NET_OP_NONE;
+    s->read_closed = s->write_closed = 0;
+    free(s->key);
+    s->key = NULL;
+    free(s->hs_name);
+    s->hs_name = NULL;
+    net_buf_free(L, &s->in);
+    net_buf_free(L, &s->out);
+}
+
+static int
+net_sock_gc(lua_State *L)
+{
+    struct net_sock *s = lua_touserdata(L, 1);
+
+    if (s != NULL && s->ns != NULL)
+        net_sock_close(s, 0);
+    return 0;
+}
+
+/* A new object: { [1] = userdata } with the class of UDP or TCP. [-0, +1, m] */
+struct net_sock *
+net_sock_new(lua_State *L, struct net_state *ns, int udp)
+{
+    struct net_sock *s;
+
+    lua_createtable(L, 3, 0);
+    s = lua_newuserdata(L, sizeof(*s));
+    memset(s, 0, sizeof(*s));
+    s->ns = ns;
+    s->fd = -1;
+    s->udp = udp;
+    s->serial = ns->serial;
+    luaL_getmetatable(L, NET_SOCK_MT);
+    lua_setmetatable(L, -2);
+    lua_rawseti(L, -2, 1);
+    luaL_getmetatable(L, udp ? "luafcgid.net.udp" : NET_TCP_CLASS);
+    lua_setmetatable(L, -2);
+    return s;
+}
+
+/* The socket of the object at IDX, of the right kind (UDP 1, TCP 0, any
+ * -1); raises on anything
+ * else, and "bad request" on one another request made. [-0, +0, v] */
+struct net_sock *
+net_sock_check(lua_State *L, int idx, int udp)
+{
+    struct net_sock *s = NULL;
+    int ours = 0;
+
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_rawgeti(L, idx, 1);
+    if (lua_type(L, -1) == LUA_TUSERDATA && lua_getmetatable(L, -1)) {
+        luaL_getmetatable(L, NET_SOCK_MT);
+        ours = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        s = lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+    if (!ours || (udp >= 0 && s->udp != udp))
+        luaL_argerror(L, idx, udp ? "udp socket expected" : "tcp socket expected");
+    if (s->fd >= 0 && s->serial != s->ns->serial)
+        luaL_error(L, "bad request");
+    return s;
+}
+
+/* nil and ERR, counting a timeout under the socket's key. [-0, +2] */
+int
+net_sock_push_error(lua_State *L, struct net_sock *s, const char *err)
+{
+    if (strcmp(err, "timeout") == 0 && s->key != NULL)
+        net_pool_count(s->key, NET_COUNT_TIMEOUT);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+/* ngx.socket.tcp() */
+static int
+net_tcp_new(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+
+    if (lua_gettop(L) != 0)
+        return luaL_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
+    net_sock_new(L, ns, 0);
+    return 1;
+}
+
+/* A timeout argument as ngx_lua takes it: ms, 0 for the config's. */
+static int
+net_tcp_timeout_arg(lua_State *L, int idx)
+{
+    lua_Number t = lua_tonumber(L, idx);
+
+    if (t < 0 || t >= 2147483648.0)
+        luaL_error(L, "bad timeout value");
+    return (int)t;
+}
+
+static int
+net_tcp_settimeout(lua_State *L)
+{
+    struct net_sock *s;
+    int ms;
+
+    if (lua_gettop(L) != 2)
+        return luaL_error(L, "ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d",
+                          lua_gettop(L));
+    s = net_sock_check(L, 1, -1);
+    ms = net_tcp_timeout_arg(L, 2);
+    s->connect_ms = s->send_ms = s->read_ms = ms;
+    return 0;
+}
+
+static int
+net_tcp_settimeouts(lua_State *L)
+{
+    struct net_sock *s;
+
+    if (lua_gettop(L) != 4)
+        return luaL_error(L, "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen %d",
+                          lua_gettop(L));
+    s = net_sock_check(L, 1, 0);
+    s->connect_ms = net_tcp_timeout_arg(L, 2);
+    s->send_ms = net_tcp_timeout_arg(L, 3);
+    s->read_ms = net_tcp_timeout_arg(L, 4);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int         level;
+    int         opt;
+} net_tcp_options[] = {
+    { "keepalive",   SOL_SOCKET,  SO_KEEPALIVE },
+    { "reuseaddr",   SOL_SOCKET,  SO_REUSEADDR },
+    { "tcp-nodelay", IPPROTO_TCP, TCP_NODELAY },
+    { "sndbuf",      SOL_SOCKET,  SO_SNDBUF },
+    { "rcvbuf",      SOL_SOCKET,  SO_RCVBUF },
+    { NULL, 0, 0 }
+};
+
+/* The option named at 2, or -1 with nil and the error pushed. */
+static int
+net_tcp_option(lua_State *L, struct net_sock *s, int want_value)
+{
+    const char *name = lua_tostring(L, 2);
+    int i;
+
+    if (lua_isnil(L, 2) || lua_isnone(L, 2)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "missing the \"option\" argument");
+        return -1;
+    }
+    if (want_value && lua_isnoneornil(L, 3)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "missing the \"value\" argument");
+        return -1;
+    }
+    for (i = 0; name != NULL && net_tcp_options[i].name; i++)
+        if (strcmp(name, net_tcp_options[i].name) == 0)
+            break;
+    if (name == NULL || net_tcp_options[i].name == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "unsupported option %s",
+                        lua_isstring(L, 2) ? lua_tostring(L, 2) : luaL_typename(L, 2));
+        return -1;
+    }
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return -1;
+    }
+    return i;
+}
+
+static int
+net_tcp_setoption(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 0);
+    int i, v;
+
+    if ((i = net_tcp_option(L, s, 1)) < 0)
+        return 2;
+    v = lua_isboolean(L, 3) ? lua_toboolean(L, 3) : (int)lua_tointeger(L, 3);
+    if (setsockopt(s->fd, net_tcp_options[i].level, net_tcp_options[i].opt, &v, sizeof(v)) < 0)
+        return net_errno_push(L, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int
+net_tcp_getoption(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 0);
+    socklen_t len;
+    int i, v = 0;
+
+    if ((i = net_tcp_option(L, s, 0)) < 0)
+        return 2;
+    len = sizeof(v);
+    if (getsockopt(s->fd, net_tcp_options[i].level, net_tcp_options[i].opt, &v, &len) < 0)
+        return net_errno_push(L, errno);
+    lua_pushinteger(L, v);
+    return 1;
+}
+
+static int
+net_tcp_getreusedtimes(lua_State *L)
+{
+    struct net_sock *s;
+
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "expecting 1 argument (including the object), but got %d", lua_gettop(L));
+    s = net_sock_check(L, 1, 0);
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)s->reused);
+    return 1;
+}
+
+static int
+net_tcp_close(lua_State *L)
+{
+    struct net_sock *s;
+
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "expecting 1 argument (including the object) but seen %d", lua_gettop(L));
+    s = net_sock_check(L, 1, 0);
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE) {
+        lua_pushnil(L);
+        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" :
+                       s->op != NET_OP_NONE ? "socket busy writing" : "socket busy reading");
+        return 2;
+    }
+    net_sock_close(s, 0);
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* setkeepalive(timeout?, size?): into the daemon's pool, or why not. */
+static int
+net_tcp_setkeepalive(lua_State *L)
+{
+    struct net_sock *s;
+    struct net_pooled c;
+    struct conf *conf;
+    long long idle_ms;
+    int n = lua_gettop(L), size;
+    char err[128], peek;
+    ssize_t got;
+
+    if (n < 1 || n > 3)
+        return luaL_error(L, "expecting 1 to 3 arguments (including the object), but got %d", n);
+    s = net_sock_check(L, 1, 0);
+    conf = conf_acquire();
+    idle_ms = n >= 2 && !lua_isnil(L, 2) ? (long long)luaL_checkinteger(L, 2) :
+              (long long)conf->socket_keepalive_timeout * 1000;
+    size = n >= 3 && !lua_isnil(L, 3) ? (int)luaL_checkinteger(L, 3) : conf->socket_pool_size;
+    conf_release(conf);
+    if (s->fd < 0 || s->read_closed || s->write_closed) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE) {
+        lua_pushnil(L);
+        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" :
+                       s->op != NET_OP_NONE ? "socket busy writing" : "socket busy reading");
+        return 2;
+    }
+    if (s->in.len > 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "unread data in buffer");
+        return 2;
+    }
+    if (s->failed) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid connection");
+        return 2;
+    }
+    if (size <= 0)
+        return luaL_error(L, "bad \"pool_size\" option value: %d", size);
+    /* the server closed it, or sent what nobody asked for: not kept */
+    got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        net_sock_close(s, 0);
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (got > 0) {
+        net_sock_close(s, 0);
+        lua_pushnil(L);
+        lua_pushliteral(L, "connection in dubious state");
+        return 2;
+    }
+    c.fd = s->fd;
+    c.ssl = s->ssl;
+    c.reused = s->reused;
+    if (net_pool_put(s->key, &c, idle_ms, size, err, sizeof(err)) < 0) {
+        net_sock_close(s, 0);
+        lua_pushinteger(L, 1);      /* ngx_lua closes a connection it cannot keep: no error */
+        return 1;
+    }
+    net_sock_close(s, 1);
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* ngx.socket.connect(host, port?, opts?): a new socket, connected, or
+ * nil and why. [-n, +1|2, e] */
+static int
+net_tcp_connect_new(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    int i, n = lua_gettop(L);
+
+    if (n < 1 || n > 3)
+        return luaL_error(L, "ngx.socket connect: expecting 1, 2, or 3 arguments, but seen %d", n);
+    net_sock_new(L, ns, 0);                     /* n + 1 */
+    lua_pushvalue(L, lua_upvalueindex(2));      /* the connect method (its loop) */
+    lua_pushvalue(L, n + 1);
+    for (i = 1; i <= n; i++)
+        lua_pushvalue(L, i);
+    lua_call(L, n + 1, 2);
+    if (lua_isnil(L, -2))
+        return 2;
+    lua_pop(L, 2);
+    return 1;
+}
+
+static const luaL_Reg net_tcp_plain[] = {
+    { "settimeout",     net_tcp_settimeout },
+    { "settimeouts",    net_tcp_settimeouts },
+    { "setoption",      net_tcp_setoption },
+    { "getoption",      net_tcp_getoption },
+    { "getreusedtimes", net_tcp_getreusedtimes },
+    { "setkeepalive",   net_tcp_setkeepalive },
+    { "close",          net_tcp_close },
+    { NULL, NULL }
+};
+
+/* tcp, connect and stream into the socket table on top, and the class. [-0, +0, m] */
+void
+net_tcp_register(lua_State *L, struct net_state *ns)
+{
+    const luaL_Reg *r;
+
+    if (luaL_newmetatable(L, NET_SOCK_MT)) {
+        lua_pushcfunction(L, net_sock_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, "luafcgid socket");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    luaL_newmetatable(L, NET_TCP_CLASS);
+    lua_newtable(L);            /* the methods */
+    for (r = net_tcp_plain; r->name; r++)
+        net_push_method(L, ns, r->name, r->func, NULL);
+    net_push_method(L, ns, "connect", net_tcp_connect, net_tcp_connect_cont);
+    net_push_method(L, ns, "send", net_tcp_send, net_tcp_send_cont);
+    net_push_method(L, ns, "receive", net_tcp_receive, net_tcp_recv_cont);
+    net_push_method(L, ns, "receiveany", net_tcp_receiveany, net_tcp_recv_cont);
+    net_push_method(L, ns, "sslhandshake", net_tls_handshake, net_tls_handshake_cont);
+    net_push_method(L, ns, "receiveuntil", net_tcp_receiveuntil, NULL);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, net_tcp_new, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "tcp");
+    lua_setfield(L, -2, "stream");
+
+    luaL_getmetatable(L, NET_TCP_CLASS);
+    lua_getfield(L, -1, "__index");
+    lua_pushlightuserdata(L, ns);
+    lua_getfield(L, -2, "connect");
+    lua_pushcclosure(L, net_tcp_connect_new, 2);
+    lua_setfield(L, -4, "connect");
+    lua_pop(L, 2);
+}

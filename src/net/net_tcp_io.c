@@ -1,0 +1,545 @@
+/*
+ * net_tcp_io.c: connecting and sending, and the non-blocking steps that
+ * every operation is made of (plain, or through TLS once sslhandshake
+ * succeeded).
+ *
+ * connect looks in the daemon's pool first, as ngx_lua does, before it
+ * resolves anything: a kept connection to "host:port" (or to the `pool`
+ * name) is taken as it is. A new one is resolved within the connect
+ * timeout (net_resolve.c), opened non-blocking and close-on-exec (no
+ * child of os.execute, no upgraded binary inherits it), and waited for
+ * through net_wait. With `backlog`, at most `pool_size` connections of a
+ * key are open at once and up to `backlog` connects wait their turn
+ * (net_pool_admit).
+ *
+ * send flattens its argument (strings, numbers, booleans, nil, nested
+ * array tables, ngx.null) into the socket's out buffer once, so that a
+ * send continued after a yield goes on from where it stood.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "conf.h"
+#include "monoclock.h"
+#include "net_impl.h"
+#include "state.h"
+
+#define NET_SEND_DEPTH  100     /* nesting of send's tables */
+
+/* Up to N bytes read: how many, 0 at the end of the stream, -2 when it
+ * would block (*WANT: what to poll for), -1 on an error (errno). */
+ssize_t
+net_io_read(struct net_sock *s, char *p, size_t n, short *want)
+{
+    ssize_t got;
+    int e;
+
+    if (s->ssl == NULL) {
+        got = recv(s->fd, p, n, 0);
+        if (got >= 0)
+            return got;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            *want = POLLIN;
+            return -2;
+        }
+        return -1;
+    }
+    ERR_clear_error();
+    got = SSL_read(s->ssl, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
+    if (got > 0)
+        return got;
+    switch ((e = SSL_get_error(s->ssl, (int)got))) {
+    case SSL_ERROR_WANT_READ:
+        *want = POLLIN;
+        return -2;
+    case SSL_ERROR_WANT_WRITE:
+        *want = POLLOUT;
+        return -2;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            return 0;
+        return -1;
+    default:
+        return 0;       /* a TLS failure (unexpected EOF): the stream is over */
+    }
+}
+
+/* As net_io_read, writing. */
+ssize_t
+net_io_write(struct net_sock *s, const char *p, size_t n, short *want)
+{
+    ssize_t put;
+
+    if (s->ssl == NULL) {
+        put = send(s->fd, p, n, MSG_NOSIGNAL);
+        if (put >= 0)
+            return put;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            *want = POLLOUT;
+            return -2;
+        }
+        return -1;
+    }
+    ERR_clear_error();
+    put = SSL_write(s->ssl, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
+    if (put > 0)
+        return put;
+    switch (SSL_get_error(s->ssl, (int)put)) {
+    case SSL_ERROR_WANT_READ:
+        *want = POLLIN;
+        return -2;
+    case SSL_ERROR_WANT_WRITE:
+        *want = POLLOUT;
+        return -2;
+    default:
+        if (errno == 0)
+            errno = EPIPE;
+        return -1;
+    }
+}
+
+/* One read into S's buffer: as net_io_read, or -3 over `memory`. */
+int
+net_io_fill(lua_State *L, struct net_sock *s, short *want)
+{
+    ssize_t got;
+
+    if (net_buf_reserve(L, &s->in, LF_NET_READ_CHUNK) < 0)
+        return -3;
+    got = net_io_read(s, s->in.data + s->in.start + s->in.len,
+                      s->in.cap - s->in.start - s->in.len, want);
+    if (got > 0)
+        s->in.len += (size_t)got;
+    return (int)(got > 0 ? 1 : got);
+}
+
+/* ---- connect ------------------------------------------------------ */
+
+/* Link S, now open on FD under KEY, into its state's sockets. */
+static void
+net_tcp_opened(struct net_sock *s, int fd, const char *key)
+{
+    struct net_state *ns = s->ns;
+
+    s->fd = fd;
+    s->serial = ns->serial;
+    s->key = strdup(key);
+    s->prev = NULL;
+    s->next = ns->socks;
+    if (ns->socks != NULL)
+        ns->socks->prev = s;
+    ns->socks = s;
+    if (s->key != NULL) {
+        net_pool_busy(s->key, 1);
+        s->counted = 1;
+    }
+}
+
+/* The connect is over: its answer. [-0, +1|2] */
+static int
+net_tcp_connected(lua_State *L, struct net_sock *s, int err, const char *why)
+{
+    s->op = NET_OP_NONE;
+    if (err == 0 && why == NULL) {
+        net_pool_count(s->key, NET_COUNT_CONNECT);
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+    if (why != NULL)
+        net_sock_push_error(L, s, why);
+    else
+        net_errno_push(L, err);
+    net_sock_close(s, 0);
+    return 2;
+}
+
+/* Wait for S's connect to end. [-0, +1|2, e] */
+static int
+net_tcp_connect_wait(lua_State *L, struct net_sock *s)
+{
+    socklen_t len = sizeof(int);
+    int err = 0;
+
+    switch (net_wait(L, s->ns, s, s->fd, POLLOUT, s->deadline)) {
+    case NET_YIELD:
+        NET_AGAIN_PUSH(L);
+        return 1;
+    case NET_TIMEDOUT:
+        return net_tcp_connected(L, s, 0, "timeout");
+    }
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    return net_tcp_connected(L, s, err, NULL);
+}
+
+int
+net_tcp_connect_cont(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 0);
+
+    lua_settop(L, 1);
+    if (s->op != NET_OP_CONNECT || s->fd < 0)
+        return net_sock_push_error(L, s, "closed");
+    return net_tcp_connect_wait(L, s);
+}
+
+struct net_connect_opts {
+    int pool_size;              /* 0: not given */
+    int backlog;                /* -1: not given */
+};
+
+/* The options table at N, as ngx_lua reads it; the pool name, if any,
+ * is left on top (else nothing is pushed). [-0, +0|1, v] */
+static int
+net_tcp_opts(lua_State *L, int n, struct net_connect_opts *o)
+{
+    int custom = 0;
+
+    o->pool_size = 0;
+    o->backlog = -1;
+    lua_getfield(L, n, "pool_size");
+    if (lua_isnumber(L, -1)) {
+        o->pool_size = (int)lua_tointeger(L, -1);
+        if (o->pool_size <= 0)
+            luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option value: %d", o->pool_size));
+    } else if (!lua_isnil(L, -1))
+        luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option type: %s", luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    lua_getfield(L, n, "backlog");
+    if (lua_isnumber(L, -1)) {
+        o->backlog = (int)lua_tointeger(L, -1);
+        if (o->backlog < 0)
+            luaL_argerror(L, n, lua_pushfstring(L, "bad \"backlog\" option value: %d", o->backlog));
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, n, "pool");
+    switch (lua_type(L, -1)) {
+    case LUA_TNUMBER:
+        lua_tostring(L, -1);
+        /* fall through */
+    case LUA_TSTRING:
+        custom = 1;
+        break;
+    case LUA_TNIL:
+        lua_pop(L, 1);
+        break;
+    default:
+        luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool\" option type: %s", luaL_typename(L, -1)));
+    }
+    return custom;
+}
+
+/* A unix socket's address for "unix:/path". 0, or -1 (too long). */
+static int
+net_tcp_unix(const char *host, struct sockaddr_storage *ss, unsigned *len)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    const char *path = host + 5;
+
+    if (strlen(path) >= sizeof(un->sun_path))
+        return -1;
+    memset(un, 0, sizeof(*un));
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, strlen(path));
+    *len = (unsigned)sizeof(*un);
+    return 0;
+}
+
+/* A new connection for S to HOST (PORT) under KEY. [-0, +1|2, e] */
+static int
+net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const char *key)
+{
+    struct sockaddr_storage ss;
+    unsigned sslen = 0;
+    char err[512];
+    int fd;
+
+    if (port == 0) {
+        if (net_tcp_unix(host, &ss, &sslen) < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "failed to parse host name \"%s\": path too long", host);
+            return 2;
+        }
+    } else if (net_resolve(host, port, s->deadline, &ss, &sslen, err, sizeof(err)) != 0) {
+        if (net_request_deadline(L) && monoclock_ms() >= net_request_deadline(L))
+            return state_raise_timeout(L);
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return net_errno_push(L, errno);
+    net_tcp_opened(s, fd, key);
+    s->op = NET_OP_CONNECT;
+    if (connect(fd, (struct sockaddr *)&ss, sslen) == 0)
+        return net_tcp_connected(L, s, 0, NULL);
+    if (errno != EINPROGRESS && errno != EAGAIN)
+        return net_tcp_connected(L, s, errno, NULL);
+    return net_tcp_connect_wait(L, s);
+}
+
+/* sock:connect(host, port?, opts?). [-n, +1|2, e] (may answer NET_AGAIN) */
+int
+net_tcp_connect(lua_State *L)
+{
+    struct net_connect_opts o = { 0, -1 };
+    struct net_pooled pc;
+    struct net_sock *s;
+    const char *host, *key;
+    size_t hlen;
+    int n = lua_gettop(L), port = 0, custom = 0, waited = 0;
+
+    if (n < 2 || n > 4)
+        return luaL_error(L, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d", n);
+    s = net_sock_check(L, 1, 0);
+    host = luaL_checklstring(L, 2, &hlen);
+    if (lua_type(L, n) == LUA_TTABLE) {
+        custom = net_tcp_opts(L, n, &o);
+        if (custom)
+            lua_replace(L, n);      /* the pool name in the options' place */
+        else
+            lua_settop(L, n - 1);
+        n--;
+    }
+    if (n >= 3 && lua_isnumber(L, 3)) {
+        port = (int)lua_tointeger(L, 3);
+        if (port < 0 || port > 65535) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "bad port number: %d", port);
+            return 2;
+        }
+    } else if (!(hlen >= 5 && strncasecmp(host, "unix:", 5) == 0)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "missing the port number");
+        return 2;
+    }
+    if (custom)
+        key = lua_tostring(L, n + 1);
+    else if (port != 0 && hlen >= 5 && strncasecmp(host, "unix:", 5) == 0)
+        key = host;
+    else if (port != 0)
+        key = lua_pushfstring(L, "%s:%d", host, port);
+    else
+        key = host;
+    if (strncasecmp(host, "unix:", 5) == 0)
+        port = 0;
+    if (s->fd >= 0) {
+        if (s->op != NET_OP_NONE)
+            return net_sock_push_error(L, s, "socket busy connecting");
+        net_sock_close(s, 0);
+    }
+    s->serial = s->ns->serial;
+    s->failed = 0;
+    if (net_pool_take(key, &pc) == 1) {
+        net_tcp_opened(s, pc.fd, key);
+        s->ssl = pc.ssl;
+        s->reused = pc.reused + 1;
+        net_pool_count(key, NET_COUNT_REUSE);
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+    s->reused = 0;
+    s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : net_timeout_default(NET_TIMEOUT_CONNECT));
+    if (o.backlog >= 0) {
+        struct conf *c = conf_acquire();
+        int size = o.pool_size ? o.pool_size : c->socket_pool_size;
+        int rc;
+
+        conf_release(c);
+        rc = net_pool_admit(key, size, o.backlog, s->deadline, &waited);
+        if (rc == -1) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "too many waiting connect operations");
+            return 2;
+        }
+        if (rc == -2)
+            return net_sock_push_error(L, s, "timeout");
+        if (waited && net_pool_take(key, &pc) == 1) {
+            net_tcp_opened(s, pc.fd, key);
+            net_pool_leave(key);
+            s->ssl = pc.ssl;
+            s->reused = pc.reused + 1;
+            net_pool_count(key, NET_COUNT_REUSE);
+            lua_pushinteger(L, 1);
+            return 1;
+        }
+        net_pool_leave(key);
+    }
+    return net_tcp_open(L, s, host, port, key);
+}
+
+/* ---- send --------------------------------------------------------- */
+
+static void
+net_send_error(lua_State *L, const char *msg)
+{
+    luaL_error(L, "bad argument #1 to 'send' (%s)", msg);
+}
+
+/* Append the value at IDX (a string, number, boolean, nil, ngx.null or
+ * array table of these) to B. [-0, +0, e] */
+static void
+net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth)
+{
+    const char *p;
+    size_t len = 0;
+    int i, max = 0, count = 0;
+
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+        lua_pushvalue(L, idx);
+        p = lua_tolstring(L, -1, &len);
+        break;
+    case LUA_TBOOLEAN:
+        p = lua_toboolean(L, idx) ? "true" : "false";
+        len = strlen(p);
+        lua_pushnil(L);
+        break;
+    case LUA_TNIL:
+        p = "nil";
+        len = 3;
+        lua_pushnil(L);
+        break;
+    case LUA_TLIGHTUSERDATA:
+        if (depth > 0 && lua_touserdata(L, idx) == NULL) {
+            p = "null";
+            len = 4;
+            lua_pushnil(L);
+            break;
+        }
+        /* fall through */
+    default:
+        if (lua_type(L, idx) != LUA_TTABLE) {
+            if (depth == 0)
+                net_send_error(L, lua_pushfstring(L, "string, number, boolean, nil, or array table expected, got %s",
+                                                  luaL_typename(L, idx)));
+            net_send_error(L, lua_pushfstring(L, "bad data type %s found", luaL_typename(L, idx)));
+        }
+        if (depth >= NET_SEND_DEPTH)
+            net_send_error(L, "tables nested too deep");
+        if (idx < 0)
+            idx = lua_gettop(L) + idx + 1;
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 1 ||
+                lua_tonumber(L, -1) != (lua_Number)(int)lua_tonumber(L, -1))
+                net_send_error(L, "non-array table found");
+            if ((int)lua_tonumber(L, -1) > max)
+                max = (int)lua_tonumber(L, -1);
+            count++;
+        }
+        if (count != max)
+            net_send_error(L, "non-array table found");
+        luaL_checkstack(L, 4, "tables nested too deep");
+        for (i = 1; i <= max; i++) {
+            lua_rawgeti(L, idx, i);
+            net_send_flatten(L, b, -1, depth + 1);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    if (len > 0) {
+        if (net_buf_reserve(L, b, len) < 0)
+            net_nomem(L);
+        memcpy(b->data + b->start + b->len, p, len);
+        b->len += len;
+    }
+    lua_pop(L, 1);
+}
+
+/* Go on sending S's out buffer. [-0, +1|2, e] */
+static int
+net_tcp_send_go(lua_State *L, struct net_sock *s)
+{
+    ssize_t put;
+    short want = POLLOUT;
+    size_t total;
+
+    for (;;) {
+        total = s->out.len;
+        if (s->sent >= total) {
+            s->op = NET_OP_NONE;
+            s->out.len = 0;
+            s->out.start = 0;
+            lua_pushinteger(L, (lua_Integer)total);
+            return 1;
+        }
+        put = net_io_write(s, s->out.data + s->out.start + s->sent, total - s->sent, &want);
+        if (put > 0) {
+            s->sent += (size_t)put;
+            continue;
+        }
+        if (put == -1) {
+            int e = errno;
+            s->op = NET_OP_NONE;
+            s->failed = 1;
+            s->write_closed = 1;
+            s->out.len = 0;
+            return net_errno_push(L, e);
+        }
+        switch (net_wait(L, s->ns, s, s->fd, want, s->deadline)) {
+        case NET_YIELD:
+            NET_AGAIN_PUSH(L);
+            return 1;
+        case NET_TIMEDOUT:
+            s->op = NET_OP_NONE;
+            s->failed = 1;
+            s->out.len = 0;
+            return net_sock_push_error(L, s, "timeout");
+        }
+    }
+}
+
+int
+net_tcp_send(lua_State *L)
+{
+    struct net_sock *s;
+    int n = lua_gettop(L);
+
+    if (n != 2)
+        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", n);
+    s = net_sock_check(L, 1, 0);
+    if (s->fd < 0 || s->write_closed)
+        return net_sock_push_error(L, s, "closed");
+    if (s->op == NET_OP_SEND || s->op == NET_OP_CONNECT || s->op == NET_OP_HANDSHAKE)
+        return net_sock_push_error(L, s, s->op == NET_OP_SEND ? "socket busy writing" : "socket busy connecting");
+    s->out.len = 0;
+    s->out.start = 0;
+    net_send_flatten(L, &s->out, 2, 0);
+    if (s->out.len == 0) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    s->sent = 0;
+    s->op = NET_OP_SEND;
+    s->deadline = net_op_deadline(s->send_ms ? s->send_ms : net_timeout_default(NET_TIMEOUT_SEND));
+    return net_tcp_send_go(L, s);
+}
+
+int
+net_tcp_send_cont(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 0);
+
+    lua_settop(L, 1);
+    if (s->op != NET_OP_SEND || s->fd < 0)
+        return net_sock_push_error(L, s, "closed");
+    return net_tcp_send_go(L, s);
+}

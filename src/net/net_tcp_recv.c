@@ -1,0 +1,468 @@
+/*
+ * net_tcp_recv.c: receive ("*l", "*a", a byte count), receiveany and
+ * receiveuntil's iterator, with ngx_lua's answers.
+ *
+ * What is read waits in the socket's buffer (allocated through the
+ * state, so it counts toward `memory`: a server that sends a gigabyte
+ * ends the request at the memory limit, not the daemon). Each call first
+ * tries to answer from the buffer and reads only when it must. On an
+ * error the call answers nil, the error and the partial data (what the
+ * buffer held, taken out of it); a timeout leaves the connection open but
+ * marked failed, as ngx_lua does, so it is never pooled; the end of the
+ * stream closes the reading side.
+ *
+ * "*l" drops every CR of the line, as ngx_lua does.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "net_impl.h"
+
+#define NET_UNTIL_MT "luafcgid.net.until"
+
+/* Raise "bad argument #N to 'NAME' (MSG)", N counted as in a method call. */
+static int
+net_argerror(lua_State *L, int n, const char *name, const char *msg)
+{
+    return luaL_error(L, "bad argument #%d to '%s' (%s)", n, name, msg);
+}
+
+/* Push N bytes of the buffer's front as a string, dropping CRs when
+ * NOCR, and take N + SKIP bytes out of it. [-0, +1, m] */
+static void
+net_recv_take(lua_State *L, struct net_sock *s, size_t n, size_t skip, int nocr)
+{
+    const char *p = s->in.data + s->in.start;
+
+    if (nocr && memchr(p, '\r', n) != NULL) {
+        luaL_Buffer b;
+        size_t i;
+
+        luaL_buffinit(L, &b);
+        for (i = 0; i < n; i++)
+            if (p[i] != '\r')
+                luaL_addchar(&b, p[i]);
+        luaL_pushresult(&b);
+    } else
+        lua_pushlstring(L, p, n);
+    s->in.start += n + skip;
+    s->in.len -= n + skip;
+    if (s->in.len == 0)
+        s->in.start = 0;
+}
+
+/* nil, ERR and the partial data (the whole buffer, taken). [-0, +3, m] */
+static int
+net_recv_fail(lua_State *L, struct net_sock *s, const char *err, int nocr)
+{
+    net_sock_push_error(L, s, err);
+    net_recv_take(L, s, s->in.len, 0, nocr);
+    s->rop = NET_OP_NONE;
+    s->failed = 1;
+    return 3;
+}
+
+/* Answer from the buffer if it can: 1 with the data pushed, else 0. */
+static int
+net_recv_try(lua_State *L, struct net_sock *s)
+{
+    const char *nl;
+    size_t n;
+
+    switch (s->recv_kind) {
+    case NET_RECV_LINE:
+        nl = s->in.len ? memchr(s->in.data + s->in.start, '\n', s->in.len) : NULL;
+        if (nl == NULL)
+            return 0;
+        net_recv_take(L, s, (size_t)(nl - (s->in.data + s->in.start)), 1, 1);
+        return 1;
+    case NET_RECV_BYTES:
+        if (s->in.len < s->recv_want)
+            return 0;
+        net_recv_take(L, s, s->recv_want, 0, 0);
+        return 1;
+    case NET_RECV_ANY:
+        if (s->in.len == 0)
+            return 0;
+        n = s->in.len < s->recv_want ? s->in.len : s->recv_want;
+        net_recv_take(L, s, n, 0, 0);
+        return 1;
+    default:
+        return 0;       /* "*a": to the end */
+    }
+}
+
+/* The reading side's error or end, with the partial data. */
+static int
+net_recv_ended(lua_State *L, struct net_sock *s, int got)
+{
+    int e = errno;
+
+    s->read_closed = 1;
+    if (got == -1 && e != 0 && e != ECONNRESET) {
+        char msg[256];
+        size_t i;
+
+        snprintf(msg, sizeof(msg), "%s", strerror(e));
+        for (i = 0; msg[i]; i++)
+            if (msg[i] >= 'A' && msg[i] <= 'Z')
+                msg[i] = (char)(msg[i] - 'A' + 'a');
+        return net_recv_fail(L, s, msg, s->recv_kind == NET_RECV_LINE);
+    }
+    if (s->recv_kind == NET_RECV_ALL && got == 0) {
+        s->rop = NET_OP_NONE;
+        net_recv_take(L, s, s->in.len, 0, 0);
+        return 1;
+    }
+    return net_recv_fail(L, s, got == 0 ? "closed" : "connection reset by peer",
+                         s->recv_kind == NET_RECV_LINE);
+}
+
+/* Go on with S's receive. [-0, +1..3, e] */
+static int
+net_recv_go(lua_State *L, struct net_sock *s)
+{
+    short want = POLLIN;
+    int got;
+
+    for (;;) {
+        if (net_recv_try(L, s)) {
+            s->rop = NET_OP_NONE;
+            return 1;
+        }
+        got = net_io_fill(L, s, &want);
+        if (got == 1)
+            continue;
+        if (got == -3)
+            return net_nomem(L);
+        if (got != -2)
+            return net_recv_ended(L, s, got);
+        switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
+        case NET_YIELD:
+            NET_AGAIN_PUSH(L);
+            return 1;
+        case NET_TIMEDOUT:
+            return net_recv_fail(L, s, "timeout", s->recv_kind == NET_RECV_LINE);
+        }
+    }
+}
+
+/* The checks every read makes: 0 to go on, or the answer's count. */
+static int
+net_recv_check(lua_State *L, struct net_sock *s)
+{
+    if (s->fd < 0 || s->read_closed) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (s->rop != NET_OP_NONE || s->op == NET_OP_CONNECT || s->op == NET_OP_HANDSHAKE) {
+        lua_pushnil(L);
+        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" : "socket busy reading");
+        return 2;
+    }
+    return 0;
+}
+
+static int
+net_recv_start(lua_State *L, struct net_sock *s, int kind, size_t want)
+{
+    s->recv_kind = kind;
+    s->recv_want = want;
+    s->rop = NET_OP_RECV;
+    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+    return net_recv_go(L, s);
+}
+
+/* sock:receive(pattern?). [-n, +1..3, e] (may answer NET_AGAIN) */
+int
+net_tcp_receive(lua_State *L)
+{
+    struct net_sock *s;
+    int n = lua_gettop(L), rc, kind = NET_RECV_LINE;
+    lua_Number bytes = 0;
+    const char *pat;
+    size_t plen;
+
+    if (n != 1 && n != 2)
+        return luaL_error(L, "expecting 1 or 2 arguments (including the object), but got %d", n);
+    s = net_sock_check(L, 1, 0);
+    if ((rc = net_recv_check(L, s)) != 0)
+        return rc;
+    if (n == 2) {
+        if (lua_isnumber(L, 2)) {
+            bytes = lua_tonumber(L, 2);
+            if (bytes < 0)
+                return net_argerror(L, 1, "receive", "bad number argument");
+            if ((size_t)bytes == 0) {
+                lua_pushliteral(L, "");
+                return 1;
+            }
+            kind = NET_RECV_BYTES;
+        } else if (lua_type(L, 2) == LUA_TSTRING) {
+            pat = lua_tolstring(L, 2, &plen);
+            if (plen != 2 || pat[0] != '*')
+                return net_argerror(L, 1, "receive", lua_pushfstring(L, "bad pattern argument: %s", pat));
+            if (pat[1] == 'l')
+                kind = NET_RECV_LINE;
+            else if (pat[1] == 'a')
+                kind = NET_RECV_ALL;
+            else
+                return net_argerror(L, 1, "receive", "bad pattern argument");
+        } else
+            return net_argerror(L, 1, "receive", "bad argument");
+    }
+    lua_settop(L, 1);
+    return net_recv_start(L, s, kind, (size_t)bytes);
+}
+
+/* sock:receiveany(max). */
+int
+net_tcp_receiveany(lua_State *L)
+{
+    struct net_sock *s;
+    int n = lua_gettop(L), rc;
+    lua_Number max;
+
+    if (n != 2)
+        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", n);
+    s = net_sock_check(L, 1, 0);
+    if ((rc = net_recv_check(L, s)) != 0)
+        return rc;
+    if (!lua_isnumber(L, 2) || (max = lua_tonumber(L, 2)) < 1)
+        return net_argerror(L, 1, "receiveany", "bad max argument");
+    lua_settop(L, 1);
+    return net_recv_start(L, s, NET_RECV_ANY, (size_t)max);
+}
+
+int
+net_tcp_recv_cont(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 0);
+
+    lua_settop(L, 1);
+    if (s->rop != NET_OP_RECV || s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    return net_recv_go(L, s);
+}
+
+/* ---- receiveuntil ------------------------------------------------- */
+
+/* How many of the buffer's last bytes could begin the pattern. */
+static size_t
+net_until_overlap(const char *p, size_t len, const char *pat, size_t patlen)
+{
+    size_t k = patlen - 1 < len ? patlen - 1 : len;
+
+    for (; k > 0; k--)
+        if (memcmp(p + len - k, pat, k) == 0)
+            return k;
+    return 0;
+}
+
+/* One try from the buffer: the count pushed, or 0 to read more. */
+static int
+net_until_try(lua_State *L, struct net_until *u)
+{
+    struct net_sock *s = u->sock;
+    const char *p = s->in.data + s->in.start;
+    const char *hit = NULL;
+    size_t at, safe;
+
+    if (s->in.len >= u->patlen) {
+        size_t i;
+        for (i = 0; i + u->patlen <= s->in.len; i++)
+            if (p[i] == u->pat[0] && memcmp(p + i, u->pat, u->patlen) == 0) {
+                hit = p + i;
+                break;
+            }
+    }
+    if (hit != NULL) {
+        at = (size_t)(hit - p);
+        if (u->size == 0) {
+            net_recv_take(L, s, u->inclusive ? at + u->patlen : at, u->inclusive ? 0 : u->patlen, 0);
+            return 1;
+        }
+        if (at > 0) {
+            net_recv_take(L, s, at < (size_t)u->size ? at : (size_t)u->size, 0, 0);
+            return 1;
+        }
+        /* the pattern is next: this round is over */
+        if (u->inclusive) {
+            net_recv_take(L, s, u->patlen, 0, 0);
+            u->done = 1;
+            return 1;
+        }
+        net_recv_take(L, s, 0, u->patlen, 0);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return 1;
+    }
+    if (u->size == 0)
+        return 0;
+    safe = s->in.len - net_until_overlap(p, s->in.len, u->pat, u->patlen);
+    if (safe >= (size_t)u->size) {
+        net_recv_take(L, s, (size_t)u->size, 0, 0);
+        return 1;
+    }
+    return 0;
+}
+
+static int
+net_until_go(lua_State *L, struct net_until *u)
+{
+    struct net_sock *s = u->sock;
+    short want = POLLIN;
+    int got;
+
+    for (;;) {
+        if (net_until_try(L, u)) {
+            s->rop = NET_OP_NONE;
+            return 1;
+        }
+        got = net_io_fill(L, s, &want);
+        if (got == 1)
+            continue;
+        if (got == -3)
+            return net_nomem(L);
+        if (got != -2) {
+            s->read_closed = 1;
+            return net_recv_fail(L, s, got == 0 ? "closed" : "connection reset by peer", 0);
+        }
+        switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
+        case NET_YIELD:
+            NET_AGAIN_PUSH(L);
+            return 1;
+        case NET_TIMEDOUT:
+            return net_recv_fail(L, s, "timeout", 0);
+        }
+    }
+}
+
+static struct net_until *
+net_until_check(lua_State *L)
+{
+    return luaL_checkudata(L, 1, NET_UNTIL_MT);
+}
+
+/* The iterator: (u, size?) -> data, or nil at a round's end, or nil,
+ * err, partial. [-n, +1..3, e] (may answer NET_AGAIN) */
+static int
+net_until_iter(lua_State *L)
+{
+    struct net_until *u = net_until_check(L);
+    struct net_sock *s = u->sock;
+    int rc;
+
+    if (lua_gettop(L) > 2)
+        return luaL_error(L, "expecting 0 or 1 argument, but seen %d", lua_gettop(L) - 1);
+    if (s->fd < 0 || s->read_closed) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (s->serial != s->ns->serial)
+        return luaL_error(L, "bad request");
+    if ((rc = net_recv_check(L, s)) != 0)
+        return rc;
+    u->size = 0;
+    if (lua_gettop(L) == 2 && !lua_isnil(L, 2)) {
+        lua_Number n = luaL_checknumber(L, 2);
+        u->size = n > 0 ? (n > 0x7fffffff ? 0x7fffffff : (int)n) : 0;
+    }
+    lua_settop(L, 1);
+    if (u->done) {
+        u->done = 0;
+        lua_pushnil(L);
+        return 1;
+    }
+    s->rop = NET_OP_UNTIL;
+    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+    return net_until_go(L, u);
+}
+
+static int
+net_until_cont(lua_State *L)
+{
+    struct net_until *u = net_until_check(L);
+
+    lua_settop(L, 1);
+    if (u->sock->rop != NET_OP_UNTIL || u->sock->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    return net_until_go(L, u);
+}
+
+static int
+net_until_gc(lua_State *L)
+{
+    struct net_until *u = lua_touserdata(L, 1);
+
+    if (u->pat != NULL)
+        net_alloc(L, u->pat, u->patlen, 0);
+    u->pat = NULL;
+    return 0;
+}
+
+/* sock:receiveuntil(pattern, {inclusive = b}?): the iterator. */
+int
+net_tcp_receiveuntil(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    struct net_sock *s;
+    struct net_until *u;
+    const char *pat;
+    size_t plen;
+    int n = lua_gettop(L), inclusive = 0;
+
+    if (n != 2 && n != 3)
+        return luaL_error(L, "expecting 2 or 3 arguments (including the object), but got %d", n);
+    if (n == 3) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "inclusive");
+        if (lua_isboolean(L, -1))
+            inclusive = lua_toboolean(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "bad \"inclusive\" option value type: %s", luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    s = net_sock_check(L, 1, 0);
+    pat = luaL_checklstring(L, 2, &plen);
+    if (plen == 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "pattern is empty");
+        return 2;
+    }
+    u = lua_newuserdata(L, sizeof(*u));
+    memset(u, 0, sizeof(*u));
+    if (luaL_newmetatable(L, NET_UNTIL_MT)) {
+        lua_pushcfunction(L, net_until_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, "luafcgid socket iterator");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_setmetatable(L, -2);
+    if ((u->pat = net_alloc(L, NULL, 0, plen)) == NULL)
+        return net_nomem(L);
+    memcpy(u->pat, pat, plen);
+    u->patlen = plen;
+    u->sock = s;
+    u->inclusive = inclusive;
+    /* the userdata keeps the socket's object alive */
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, -2);
+    /* bind(loop(iter, cont), u) */
+    net_push_bound(L, ns, net_until_iter, net_until_cont);
+    return 1;
+}

@@ -1,0 +1,275 @@
+/*
+ * net_thread.c: ngx.thread.spawn, wait and kill: light threads on the
+ * request's worker, as OpenResty's "user threads".
+ *
+ * spawn makes a coroutine, runs it at once until it ends or first waits,
+ * and returns it. The threads take turns at every wait (net_sched.c).
+ * wait(t1, t2, ...) returns the first of them to end: true and its
+ * results, or false and its error; only the thread that spawned one may
+ * wait for it or kill it. The request is not over until every thread has
+ * ended (net_lua_finish), unless the handler fails, times out or calls
+ * ngx.exit: then they are dropped where they stand (net_lua_end).
+ * A thread's error ends that thread only, and is logged, as ngx_lua does.
+ *
+ * A record per thread (malloc'd, up to LF_NET_THREADS a request) and a
+ * registry reference keep the coroutine; both go when the request ends.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "luafcgid.h"
+#include "log.h"
+#include "net_impl.h"
+
+/* Append T to NS's threads (spawn order is the order they take turns). */
+static void
+net_thread_append(struct net_state *ns, struct net_thread *t)
+{
+    struct net_thread **p = &ns->threads;
+
+    while (*p != NULL)
+        p = &(*p)->next;
+    *p = t;
+    ns->nthreads++;
+}
+
+/* ngx.thread.spawn(f, ...): the new thread. [-n, +1, e] */
+static int
+net_thread_spawn(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    struct net_thread *t;
+    lua_State *co;
+    int nargs = lua_gettop(L) - 1;
+
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (ns->nthreads >= LF_NET_THREADS)
+        return luaL_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return luaL_error(L, "no memory");
+    co = lua_newthread(L);
+    lua_pushvalue(L, -1);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);        /* may raise: t not yet listed */
+    t->co = co;
+    t->parent = L;
+    t->fd = -1;
+    t->wait_ref = LUA_NOREF;
+    t->status = NET_T_RUNNING;
+    net_thread_append(ns, t);
+    lua_insert(L, 1);           /* co, f, args */
+    lua_xmove(L, co, nargs + 1);
+    net_thread_resume(L, ns, t, nargs);
+    return 1;                   /* co */
+}
+
+/* The record of the thread at IDX, checked to be L's child. [-0, +0, v] */
+static struct net_thread *
+net_thread_child(lua_State *L, struct net_state *ns, int idx)
+{
+    struct net_thread *t;
+    lua_State *co = lua_tothread(L, idx);
+
+    luaL_argcheck(L, co != NULL, idx, "lua thread expected");
+    if ((t = net_thread_of(ns, co)) == NULL)
+        luaL_error(L, "attempt to wait on a coroutine that is not a user thread");
+    if (t->parent != L)
+        luaL_error(L, "only the parent coroutine can wait on the thread");
+    return t;
+}
+
+struct net_thread_any {
+    struct net_state *ns;
+    lua_State        *L;
+    int               n;        /* arguments 1..n are the threads waited for */
+};
+
+/* Has one of the threads waited for ended? */
+static int
+net_thread_any_done(void *arg)
+{
+    struct net_thread_any *w = arg;
+    int i;
+
+    for (i = 1; i <= w->n; i++) {
+        struct net_thread *t = net_thread_of(w->ns, lua_tothread(w->L, i));
+        if (t != NULL && (t->status == NET_T_DONE || t->status == NET_T_DEAD))
+            return 1;
+    }
+    return 0;
+}
+
+/* T ended: true and its results, or false and its error. [-0, +n, e] */
+static int
+net_thread_results(lua_State *L, struct net_thread *t)
+{
+    int n = lua_gettop(t->co);
+
+    t->status = NET_T_DEAD;
+    if (!t->ok) {
+        lua_pushboolean(L, 0);
+        lua_xmove(t->co, L, 1);
+        return 2;
+    }
+    if (!lua_checkstack(L, n + 1))
+        return luaL_error(L, "too many results to return");
+    lua_pushboolean(L, 1);
+    lua_xmove(t->co, L, n);
+    return n + 1;
+}
+
+/* One look at the threads waited for: their answer, or -1 when none has
+ * ended yet. [-0, +n, e] */
+static int
+net_thread_look(lua_State *L, struct net_state *ns, int n)
+{
+    int i;
+
+    for (i = 1; i <= n; i++) {
+        struct net_thread *t = net_thread_child(L, ns, i);
+        if (t->status == NET_T_DONE)
+            return net_thread_results(L, t);
+        if (t->status == NET_T_DEAD) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "already waited or killed");
+            return 2;
+        }
+    }
+    return -1;
+}
+
+/* ngx.thread.wait(t, ...). [-n, +r, e] (may answer NET_AGAIN) */
+static int
+net_thread_wait(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    struct net_thread *self;
+    struct net_thread_any any;
+    int n = lua_gettop(L), rc, i;
+
+    if (n == 0)
+        return luaL_error(L, "at least one coroutine should be specified");
+    if ((rc = net_thread_look(L, ns, n)) >= 0)
+        return rc;
+    self = L != ns->main ? net_thread_of(ns, L) : NULL;
+    if (self != NULL && self->cdepth == 0) {
+        /* the threads waited for, kept for the continuation */
+        lua_createtable(L, n, 0);
+        for (i = 1; i <= n; i++) {
+            lua_pushvalue(L, i);
+            lua_rawseti(L, -2, i);
+        }
+        luaL_unref(L, LUA_REGISTRYINDEX, self->wait_ref);
+        self->wait_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        self->status = NET_T_WAIT;
+        self->fd = -1;
+        self->revents = 0;
+        self->children = 1;
+        NET_AGAIN_PUSH(L);
+        return 1;
+    }
+    any.ns = ns;
+    any.L = L;
+    any.n = n;
+    net_sched_run(L, ns, net_thread_any_done, &any, -1, 0, 0);
+    return net_thread_look(L, ns, n);
+}
+
+/* After a yield: wait again for the threads kept by net_thread_wait. */
+static int
+net_thread_wait_cont(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    struct net_thread *self = net_thread_of(ns, L);
+    int i, n;
+
+    lua_settop(L, 0);
+    if (self == NULL)
+        return luaL_error(L, "no user thread found");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, self->wait_ref);
+    n = (int)lua_objlen(L, 1);
+    for (i = 1; i <= n; i++)
+        lua_rawgeti(L, 1, i);
+    lua_remove(L, 1);
+    return net_thread_wait(L);
+}
+
+/* ngx.thread.kill(t): 1, or nil and why. */
+static int
+net_thread_kill(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+    lua_State *co = lua_tothread(L, 1);
+    struct net_thread *t;
+
+    luaL_argcheck(L, co != NULL, 1, "lua thread expected");
+    if ((t = net_thread_of(ns, co)) == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not user thread");
+        return 2;
+    }
+    if (t->parent != L) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "killer not parent");
+        return 2;
+    }
+    if (t->status == NET_T_DEAD) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "already waited or killed");
+        return 2;
+    }
+    if (t->status == NET_T_DONE) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "already terminated");
+        return 2;
+    }
+    if (t->sock != NULL) {
+        /* its operation is abandoned where it stood: the socket is not
+         * in a state to be kept */
+        t->sock->op = NET_OP_NONE;
+        t->sock->rop = NET_OP_NONE;
+        t->sock->failed = 1;
+    }
+    t->status = NET_T_DEAD;
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+void
+net_thread_register(lua_State *L, struct net_state *ns)
+{
+    net_push_method(L, ns, "spawn", net_thread_spawn, NULL);
+    net_push_method(L, ns, "wait", net_thread_wait, net_thread_wait_cont);
+    net_push_method(L, ns, "kill", net_thread_kill, NULL);
+}
+
+/* Have all the request's threads ended? */
+int
+net_thread_all_done(void *arg)
+{
+    struct net_state *ns = arg;
+    struct net_thread *t;
+
+    for (t = ns->threads; t != NULL; t = t->next)
+        if (t->status != NET_T_DONE && t->status != NET_T_DEAD)
+            return 0;
+    return 1;
+}
+
+/* The request is over: every thread's record and reference go. */
+void
+net_thread_drop_all(struct net_state *ns)
+{
+    struct net_thread *t, *next;
+
+    for (t = ns->threads; t != NULL; t = next) {
+        next = t->next;
+        luaL_unref(ns->main, LUA_REGISTRYINDEX, t->ref);
+        luaL_unref(ns->main, LUA_REGISTRYINDEX, t->wait_ref);
+        free(t);
+    }
+    ns->threads = NULL;
+    ns->nthreads = 0;
+}

@@ -1,0 +1,278 @@
+/*
+ * net_udp.c: ngx.socket.udp(): setpeername, send, receive, settimeout,
+ * close, with ngx_lua's answers.
+ *
+ * A datagram socket connected to one peer (a name resolved within the
+ * read timeout, or "unix:/path"); receive waits, as every wait here
+ * does, at most its timeout and never past the request's deadline. A
+ * datagram read is at most `size` bytes (default 8192, at most 65536, as
+ * ngx_lua's), in memory that counts toward `memory`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "net_impl.h"
+#include "state.h"
+
+#define NET_UDP_CLASS   "luafcgid.net.udp"
+#define NET_UDP_DEFAULT 8192
+#define NET_UDP_MAX     65536
+
+static int
+net_udp_new(lua_State *L)
+{
+    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
+
+    if (lua_gettop(L) != 0)
+        return luaL_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
+    net_sock_new(L, ns, 1);
+    return 1;
+}
+
+/* udpsock:setpeername(host, port) or ("unix:/path"). */
+static int
+net_udp_setpeername(lua_State *L)
+{
+    struct sockaddr_storage ss;
+    struct net_sock *s;
+    const char *host;
+    unsigned sslen = 0;
+    char err[512];
+    int n = lua_gettop(L), port = 0, fd;
+    size_t hlen;
+
+    if (n != 2 && n != 3)
+        return luaL_error(L, "ngx.socket udp setpeername: expecting 2 or 3 arguments (including the object), but seen %d", n);
+    s = net_sock_check(L, 1, 1);
+    host = luaL_checklstring(L, 2, &hlen);
+    if (s->fd >= 0)
+        net_sock_close(s, 0);
+    if (hlen >= 5 && strncasecmp(host, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+        if (hlen - 5 >= sizeof(un->sun_path)) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "path too long");
+            return 2;
+        }
+        memset(un, 0, sizeof(*un));
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, host + 5, hlen - 5);
+        sslen = sizeof(*un);
+    } else {
+        if (n != 3 || !lua_isnumber(L, 3)) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "missing the port number");
+            return 2;
+        }
+        port = (int)lua_tointeger(L, 3);
+        if (port < 0 || port > 65535) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "bad port number: %d", port);
+            return 2;
+        }
+        s->deadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+        if (net_resolve(host, port, s->deadline, &ss, &sslen, err, sizeof(err)) != 0) {
+            if (state_time_left(L) == 0)
+                return state_raise_timeout(L);
+            lua_pushnil(L);
+            lua_pushstring(L, err);
+            return 2;
+        }
+    }
+    if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+        return net_errno_push(L, errno);
+    if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
+        int e = errno;
+        close(fd);
+        return net_errno_push(L, e);
+    }
+    s->fd = fd;
+    s->serial = s->ns->serial;
+    s->next = s->ns->socks;
+    if (s->ns->socks != NULL)
+        s->ns->socks->prev = s;
+    s->ns->socks = s;
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* udpsock:send(data): a string (or number, or array table as tcp's). */
+static int
+net_udp_send(lua_State *L)
+{
+    struct net_sock *s;
+    const char *p;
+    size_t len;
+    luaL_Buffer b;
+
+    if (lua_gettop(L) != 2)
+        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", lua_gettop(L));
+    s = net_sock_check(L, 1, 1);
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (lua_istable(L, 2)) {
+        size_t i, max = lua_objlen(L, 2);
+        luaL_buffinit(L, &b);
+        for (i = 1; i <= max; i++) {
+            lua_rawgeti(L, 2, (int)i);
+            if (!lua_isstring(L, -1))
+                return luaL_error(L, "bad argument #1 to 'send' (bad data type %s found)", luaL_typename(L, -1));
+            luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b);
+        lua_replace(L, 2);
+    }
+    p = luaL_checklstring(L, 2, &len);
+    if (send(s->fd, p, len, MSG_NOSIGNAL) < 0)
+        return net_errno_push(L, errno);
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* udpsock:receive(size?): one datagram. [-n, +1|2, e] (may answer NET_AGAIN) */
+static int
+net_udp_receive(lua_State *L)
+{
+    struct net_sock *s;
+    lua_Number size = NET_UDP_DEFAULT;
+    ssize_t got;
+    char *buf;
+
+    if (lua_gettop(L) > 2)
+        return luaL_error(L, "expecting 1 or 2 arguments (including the object), but got %d", lua_gettop(L));
+    s = net_sock_check(L, 1, 1);
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    if (lua_gettop(L) == 2 && !lua_isnil(L, 2)) {
+        size = luaL_checknumber(L, 2);
+        if (size < 0)
+            return luaL_error(L, "bad argument #1 to 'receive' (bad size)");
+        if (size > NET_UDP_MAX)
+            size = NET_UDP_MAX;
+    }
+    if (s->rop != NET_OP_RECV) {
+        s->rop = NET_OP_RECV;
+        s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+    }
+    if ((buf = net_alloc(L, NULL, 0, (size_t)size + 1)) == NULL)
+        return net_nomem(L);
+    for (;;) {
+        got = recv(s->fd, buf, (size_t)size, 0);
+        if (got >= 0) {
+            s->rop = NET_OP_NONE;
+            lua_pushlstring(L, buf, (size_t)got);
+            net_alloc(L, buf, (size_t)size + 1, 0);
+            return 1;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            int e = errno;
+            s->rop = NET_OP_NONE;
+            net_alloc(L, buf, (size_t)size + 1, 0);
+            return net_errno_push(L, e);
+        }
+        switch (net_wait(L, s->ns, s, s->fd, POLLIN, s->rdeadline)) {
+        case NET_YIELD:
+            net_alloc(L, buf, (size_t)size + 1, 0);
+            NET_AGAIN_PUSH(L);
+            return 1;
+        case NET_TIMEDOUT:
+            s->rop = NET_OP_NONE;
+            net_alloc(L, buf, (size_t)size + 1, 0);
+            lua_pushnil(L);
+            lua_pushliteral(L, "timeout");
+            return 2;
+        }
+    }
+}
+
+/* After a yield: receive again, with the size asked for at first? The
+ * loop passes only the object: the default size then, which is why a
+ * size is kept in recv_want. */
+static int
+net_udp_receive_cont(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 1);
+
+    lua_settop(L, 1);
+    lua_pushinteger(L, (lua_Integer)s->recv_want);
+    return net_udp_receive(L);
+}
+
+static int
+net_udp_receive_first(lua_State *L)
+{
+    struct net_sock *s = net_sock_check(L, 1, 1);
+
+    s->recv_want = lua_gettop(L) >= 2 && lua_isnumber(L, 2) ?
+                   (size_t)(lua_tonumber(L, 2) > NET_UDP_MAX ? NET_UDP_MAX : lua_tonumber(L, 2)) :
+                   NET_UDP_DEFAULT;
+    s->rop = NET_OP_NONE;
+    return net_udp_receive(L);
+}
+
+static int
+net_udp_close(lua_State *L)
+{
+    struct net_sock *s;
+
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "ngx.socket udp close: expecting 1 argument (including the object) but seen %d",
+                          lua_gettop(L));
+    s = net_sock_check(L, 1, 1);
+    if (s->fd < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    net_sock_close(s, 0);
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+static int
+net_udp_settimeout(lua_State *L)
+{
+    struct net_sock *s;
+    lua_Number t;
+
+    if (lua_gettop(L) != 2)
+        return luaL_error(L, "ngx.socket settimout: expecting at least 2 arguments (including the object) but seen %d",
+                          lua_gettop(L));
+    s = net_sock_check(L, 1, 1);
+    t = lua_tonumber(L, 2);
+    if (t < 0 || t >= 2147483648.0)
+        return luaL_error(L, "bad timeout value");
+    s->read_ms = s->send_ms = s->connect_ms = (int)t;
+    return 0;
+}
+
+void
+net_udp_register(lua_State *L, struct net_state *ns)
+{
+    luaL_newmetatable(L, NET_UDP_CLASS);
+    lua_newtable(L);
+    net_push_method(L, ns, "setpeername", net_udp_setpeername, NULL);
+    net_push_method(L, ns, "send", net_udp_send, NULL);
+    net_push_method(L, ns, "receive", net_udp_receive_first, net_udp_receive_cont);
+    net_push_method(L, ns, "settimeout", net_udp_settimeout, NULL);
+    net_push_method(L, ns, "close", net_udp_close, NULL);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, ns);
+    lua_pushcclosure(L, net_udp_new, 1);
+    lua_setfield(L, -2, "udp");
+}
