@@ -4,7 +4,8 @@
  * A request whose SCRIPT_NAME is status_path or ping_path is answered
  * here, before any file, docroot or extension check, and runs no Lua: the
  * page is read from the counters (counters.c), the pool and the
- * dispatcher and the shared dictionaries, each under its own short lock
+ * dispatcher, the shared dictionaries and the scripts' connection pool
+ * (net_pool.c), each under its own short lock
  * or none. The fields are php-fpm's,
  * with its names and meanings, so its exporters and templates read ours;
  * ours follow them. Which worker answers does not matter: when every
@@ -28,6 +29,7 @@
 #include "fcgi_peek.h"
 #include "log.h"
 #include "pool.h"
+#include "net.h"
 #include "shm.h"
 #include "state.h"
 #include "status.h"
@@ -379,6 +381,41 @@ status_shared(struct status_page *pg)
     return 0;
 }
 
+/* The connection pool's keys into PG; STATS (the snapshot, freed by the
+ * caller) holds their names. */
+static int
+status_pools(struct status_page *pg, struct net_pool_stat **stats)
+{
+    static const char *const keys[STATUS_POOL_FIELDS] = {
+        "key", "idle", "in use", "connects", "reuses", "timeouts"
+    };
+    struct status_field *p;
+    int i, k, n;
+
+    if ((n = net_pool_stats(stats, NULL)) <= 0)
+        return n;
+    if ((pg->pools.fields = calloc((size_t)n * STATUS_POOL_FIELDS, sizeof(struct status_field))) == NULL) {
+        log_syserr("status: cannot allocate the connection pool's entries");
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        p = pg->pools.fields + (size_t)i * STATUS_POOL_FIELDS;
+        for (k = 0; k < STATUS_POOL_FIELDS; k++) {
+            p[k].key = keys[k];
+            p[k].kind = STATUS_NUM;
+        }
+        p[0].kind = STATUS_TEXT;
+        p[0].text = (*stats)[i].key;
+        p[1].num = (*stats)[i].idle;
+        p[2].num = (*stats)[i].busy;
+        p[3].num = (long long)(*stats)[i].connects;
+        p[4].num = (long long)(*stats)[i].reuses;
+        p[5].num = (long long)(*stats)[i].timeouts;
+    }
+    pg->pools.nitems = n;
+    return 0;
+}
+
 /* The format the query asks for, and its Content-Type in CTYPE. */
 static enum status_format
 status_format_of(const char *query, const char **ctype)
@@ -413,6 +450,7 @@ status_render(const struct conf *c, const char *query, struct buf *body, const c
     struct status_page pg;
     struct counters_worker *ws = NULL;
     struct counters_script *scripts = NULL;
+    struct net_pool_stat *pools = NULL;
     enum status_format fmt = status_format_of(query, ctype);
     int rc = 0;
 
@@ -430,17 +468,24 @@ status_render(const struct conf *c, const char *query, struct buf *body, const c
     pg.shared.item = "dictionary";
     pg.shared.sep = "========================";
     pg.shared.nfields = STATUS_SHARED_FIELDS;
+    pg.pools.name = "pools";
+    pg.pools.item = "pool";
+    pg.pools.sep = "~~~~~~~~~~~~~~~~~~~~~~~~";
+    pg.pools.nfields = STATUS_POOL_FIELDS;
     counters_totals(&t);
     status_pool_fields(&pg, c, &t);
     if (status_query_has(query, "full") && counters_workers() > 0)
         rc = status_workers(&pg, &ws);
-    if (rc == 0 && (status_scripts(&pg, &scripts) < 0 || status_shared(&pg) < 0))
+    if (rc == 0 && (status_scripts(&pg, &scripts) < 0 || status_shared(&pg) < 0 ||
+                    status_pools(&pg, &pools) < 0))
         rc = -1;
     if (rc == 0)
         rc = fmt == STATUS_FMT_OPENMETRICS ? status_metrics(body, &pg) : status_format(body, &pg, fmt);
     free(pg.procs.fields);
     free(pg.scripts.fields);
     free(pg.shared.fields);
+    free(pg.pools.fields);
+    free(pools);
     free(ws);
     free(scripts);
     return rc;

@@ -244,7 +244,8 @@ status_format(struct buf *b, const struct status_page *pg, enum status_format fm
     if (status_frame(b, fmt, 0) < 0 || status_list(b, pg->fields, pg->nfields, fmt) < 0 ||
         (fmt == STATUS_FMT_HTML && buf_puts(b, "</table>\n") < 0) ||
         status_items(b, &pg->procs, fmt) < 0 || status_items(b, &pg->scripts, fmt) < 0 ||
-        status_items(b, &pg->shared, fmt) < 0 || status_frame(b, fmt, 1) < 0)
+        status_items(b, &pg->shared, fmt) < 0 || status_items(b, &pg->pools, fmt) < 0 ||
+        status_frame(b, fmt, 1) < 0)
         return -1;
     return 0;
 }

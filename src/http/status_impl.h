@@ -26,6 +26,7 @@ struct status_field {
 #define STATUS_PROCESS_FIELDS 13
 #define STATUS_SCRIPT_FIELDS  14
 #define STATUS_SHARED_FIELDS  7
+#define STATUS_POOL_FIELDS    6
 
 /* Entries of one kind (a worker, a script), each NFIELDS fields, shown as
  * a JSON array NAME, XML <NAME><ITEM>...</ITEM></NAME>, or text entries
@@ -37,11 +38,12 @@ struct status_list {
 };
 
 /* The page as the renderers see it: the pool's fields, then the workers
- * (with &full), the scripts and the shared dictionaries. */
+ * (with &full), the scripts, the shared dictionaries and the keys of the
+ * scripts' connection pool. */
 struct status_page {
     struct status_field *fields;
     int                  nfields;
-    struct status_list   procs, scripts, shared;
+    struct status_list   procs, scripts, shared, pools;
 };
 
 enum status_format { STATUS_FMT_TEXT, STATUS_FMT_JSON, STATUS_FMT_XML, STATUS_FMT_HTML,

@@ -98,6 +98,15 @@ static const struct status_metric status_metrics_shared[] = {
       "Checks after a process died holding the dictionary's lock, or damage was found.", 1, { { "repairs" } } },
 };
 
+/* Per key of the scripts' connection pool, labelled pool="key". */
+static const struct status_metric status_metrics_pools[] = {
+    { "luafcgid_socket_pool_idle", "gauge", "Kept connections waiting in the pool.", 1, { { "idle" } } },
+    { "luafcgid_socket_pool_in_use", "gauge", "Connections of the key in use by requests.", 1, { { "in use" } } },
+    { "luafcgid_socket_pool_connects", "counter", "New connections made.", 1, { { "connects" } } },
+    { "luafcgid_socket_pool_reuses", "counter", "Connections taken from the pool.", 1, { { "reuses" } } },
+    { "luafcgid_socket_pool_timeouts", "counter", "Socket operations that timed out.", 1, { { "timeouts" } } },
+};
+
 static const struct status_field *
 status_metrics_field(const struct status_field *f, int n, const char *key)
 {
@@ -236,5 +245,8 @@ status_metrics(struct buf *b, const struct status_page *pg)
     if (rc == 0 && pg->shared.nitems > 0)
         rc = status_metrics_per_item(b, &pg->shared, "dict", status_metrics_shared,
                                      sizeof(status_metrics_shared) / sizeof(*status_metrics_shared));
+    if (rc == 0 && pg->pools.nitems > 0)
+        rc = status_metrics_per_item(b, &pg->pools, "pool", status_metrics_pools,
+                                     sizeof(status_metrics_pools) / sizeof(*status_metrics_pools));
     return rc == 0 ? buf_puts(b, "# EOF\n") : -1;
 }
