@@ -31,6 +31,12 @@ int  net_pool_sweep(void);
  * or -1. TOTAL_IDLE gets the idle connections in all. */
 int  net_pool_stats(struct net_pool_stat **out, int *total_idle);
 
+/* HOST as a literal address (text) in ADDR, looked up within DEADLINE
+ * (ms, monotonic) through the same bounded resolver as the sockets;
+ * *FAMILY is AF_INET or AF_INET6. 0, or -1 with the reason in ERR. */
+int  net_resolve_text(const char *host, long long deadline, char *addr, size_t addrlen, int *family,
+                      char *err, size_t errlen);
+
 /* What a new state gets (script.c's setup): the per-state socket and
  * thread bookkeeping, and pcall/xpcall that tell a light thread it cannot
  * yield inside them. In protected mode. [-0, +0, m] */

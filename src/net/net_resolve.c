@@ -216,3 +216,25 @@ net_resolve(const char *host, int port, long long deadline, struct sockaddr_stor
     snprintf(err, errlen, "%s could not be resolved (%d: %s)", host, code, why);
     return -1;
 }
+
+/*
+ * HOST as a literal address in ADDR (for LuaSocket, whose own lookups
+ * cannot be bounded), found by DEADLINE; *FAMILY is AF_INET or AF_INET6.
+ * 0, or -1 with nginx's wording in ERR.
+ */
+int
+net_resolve_text(const char *host, long long deadline, char *addr, size_t addrlen, int *family,
+                 char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    unsigned len;
+
+    if (net_resolve(host, 0, deadline, &ss, &len, err, errlen) != 0)
+        return -1;
+    *family = ss.ss_family;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, (socklen_t)addrlen);
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, (socklen_t)addrlen);
+    return 0;
+}

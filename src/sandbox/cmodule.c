@@ -23,6 +23,10 @@
  * swapped for a table of its own: a __newindex on _G must not see the
  * table before chdir is wrapped.
  *
+ * LuaSocket's calls wait in C, where no hook stops them: once socket.core
+ * is loaded its waits and name lookups are bounded by the request's
+ * deadline (luasocket.c).
+ *
  * Refused outright: lua-rings (which Debian's lua-wsapi pulls in) makes
  * new Lua states with the whole standard library and no limits; lfcgi
  * (wsapi.fcgi's libfcgi binding) opens files past io.open's checks, has a
@@ -34,6 +38,7 @@
 #include <lauxlib.h>
 
 #include "cmodule.h"
+#include "luasocket.h"
 #include "luawrap.h"
 #include "metalock.h"
 #include "workdir.h"
@@ -121,13 +126,24 @@ cmodule_lfs_loader(lua_State *L)
     return 1;
 }
 
+/* socket.core's loader, then its waits bounded, then its metatables locked. */
+static int
+cmodule_luasocket_loader(lua_State *L)
+{
+    luawrap_call(L, 1);
+    luasocket_wrap(L, -1);
+    metalock_registry(L);
+    return 1;
+}
+
 /* A C searcher: refuses the standard libraries, else the original
  * (upvalue 1). */
 static int
 cmodule_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    int i, is_lfs;
+    lua_CFunction loader;
+    int i;
 
     if (cmodule_is_stdlib(name)) {
         lua_pushfstring(L, "\n\tno C module '%s': standard libraries are not loaded again", name);
@@ -139,10 +155,11 @@ cmodule_searcher(lua_State *L)
             return 1;
         }
     }
-    is_lfs = strcmp(cmodule_entry(name), "lfs") == 0;
+    loader = strcmp(cmodule_entry(name), "lfs") == 0 ? cmodule_lfs_loader :
+             strcmp(name, "socket.core") == 0 ? cmodule_luasocket_loader : cmodule_loader;
     luawrap_call(L, 1);
     if (lua_iscfunction(L, -1))
-        lua_pushcclosure(L, is_lfs ? cmodule_lfs_loader : cmodule_loader, 1);
+        lua_pushcclosure(L, loader, 1);
     return 1;
 }
 
