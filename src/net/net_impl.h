@@ -72,6 +72,7 @@ struct net_sock {
     char           *key;            /* its pool key (malloc'd), once connected */
     unsigned        reused;         /* times taken from the pool */
     int             connect_ms, send_ms, read_ms;   /* settimeout(s); 0: the config's */
+    int             dflt_ms;        /* the config's socket_timeout, when it was made */
     unsigned long   serial;         /* the request it belongs to */
     unsigned char   read_closed;
     unsigned char   write_closed;

@@ -137,6 +137,7 @@ net_sock_new(lua_State *L, struct net_state *ns, int udp)
     s->fd = -1;
     s->udp = udp;
     s->serial = ns->serial;
+    s->dflt_ms = net_timeout_default(NET_TIMEOUT_READ);
     luaL_getmetatable(L, NET_SOCK_MT);
     lua_setmetatable(L, -2);
     lua_rawseti(L, -2, 1);

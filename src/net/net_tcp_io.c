@@ -354,7 +354,7 @@ net_tcp_connect(lua_State *L)
         return 1;
     }
     s->reused = 0;
-    s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : net_timeout_default(NET_TIMEOUT_CONNECT));
+    s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
     if (o.backlog >= 0) {
         struct conf *c = conf_acquire();
         int size = o.pool_size ? o.pool_size : c->socket_pool_size;
@@ -484,6 +484,8 @@ net_tcp_send_go(lua_State *L, struct net_sock *s)
         put = net_io_write(s, s->out.data + s->out.start + s->sent, total - s->sent, &want);
         if (put > 0) {
             s->sent += (size_t)put;
+            /* as nginx's, the timeout is between two writes */
+            s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);
             continue;
         }
         if (put == -1) {
@@ -529,7 +531,7 @@ net_tcp_send(lua_State *L)
     }
     s->sent = 0;
     s->op = NET_OP_SEND;
-    s->deadline = net_op_deadline(s->send_ms ? s->send_ms : net_timeout_default(NET_TIMEOUT_SEND));
+    s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);
     return net_tcp_send_go(L, s);
 }
 

@@ -66,6 +66,15 @@ net_recv_fail(lua_State *L, struct net_sock *s, const char *err, int nocr)
     return 3;
 }
 
+/* Bytes came: the read timeout counts from now, as nginx's (a timeout
+ * is between two reads, not for the whole call; the request's deadline
+ * bounds the whole). */
+static void
+net_recv_progress(struct net_sock *s)
+{
+    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
+}
+
 /* Answer from the buffer if it can: 1 with the data pushed, else 0. */
 static int
 net_recv_try(lua_State *L, struct net_sock *s)
@@ -135,8 +144,10 @@ net_recv_go(lua_State *L, struct net_sock *s)
             return 1;
         }
         got = net_io_fill(L, s, &want);
-        if (got == 1)
+        if (got == 1) {
+            net_recv_progress(s);
             continue;
+        }
         if (got == -3)
             return net_nomem(L);
         if (got != -2)
@@ -174,7 +185,7 @@ net_recv_start(lua_State *L, struct net_sock *s, int kind, size_t want)
     s->recv_kind = kind;
     s->recv_want = want;
     s->rop = NET_OP_RECV;
-    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
     return net_recv_go(L, s);
 }
 
@@ -328,8 +339,10 @@ net_until_go(lua_State *L, struct net_until *u)
             return 1;
         }
         got = net_io_fill(L, s, &want);
-        if (got == 1)
+        if (got == 1) {
+            net_recv_progress(s);
             continue;
+        }
         if (got == -3)
             return net_nomem(L);
         if (got != -2) {
@@ -384,7 +397,7 @@ net_until_iter(lua_State *L)
         return 1;
     }
     s->rop = NET_OP_UNTIL;
-    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
     return net_until_go(L, u);
 }
 

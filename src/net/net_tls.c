@@ -285,7 +285,7 @@ net_tls_handshake(lua_State *L)
     if (n >= 2 && (sess = net_tls_session_at(L, 2)) != NULL && *sess != NULL)
         SSL_set_session(ssl, *sess);
     s->op = NET_OP_HANDSHAKE;
-    s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : net_timeout_default(NET_TIMEOUT_CONNECT));
+    s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
     lua_settop(L, 1);
     return net_tls_go(L, s);
 }

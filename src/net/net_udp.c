@@ -78,7 +78,7 @@ net_udp_setpeername(lua_State *L)
             lua_pushfstring(L, "bad port number: %d", port);
             return 2;
         }
-        s->deadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+        s->deadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
         if (net_resolve(host, port, s->deadline, &ss, &sslen, err, sizeof(err)) != 0) {
             if (state_time_left(L) == 0)
                 return state_raise_timeout(L);
@@ -166,7 +166,7 @@ net_udp_receive(lua_State *L)
     }
     if (s->rop != NET_OP_RECV) {
         s->rop = NET_OP_RECV;
-        s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : net_timeout_default(NET_TIMEOUT_READ));
+        s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
     }
     if ((buf = net_alloc(L, NULL, 0, (size_t)size + 1)) == NULL)
         return net_nomem(L);
