@@ -13,7 +13,9 @@
 -- any host with the same file opens it, and no server keeps anything;
 -- older lines still open the cookies they sealed (rotation). With
 -- storage = "shared:NAME" the data stays in that shared dictionary and
--- the cookie holds only a sealed, unguessable id (one host). A cookie
+-- the cookie holds only a sealed, unguessable id (one host); with
+-- storage = "redis://host:port/db" it stays in redis, through luafcgid's
+-- sockets and their pool (every host behind one upstream). A cookie
 -- that is tampered with, cut, sealed by another secret, or past a
 -- timeout is no session: start() gives an empty one, never an error.
 --
@@ -121,7 +123,7 @@ end
 -- ---- storages --------------------------------------------------------------
 -- Server-side storages by kind: storages[KIND](ARG), for storage =
 -- "KIND:ARG", makes a store with get(id), set(id, value, ttl) and
--- delete(id). Redis comes with luafcgid's sockets: storages.redis then.
+-- delete(id).
 
 M.storages = {}
 
@@ -142,6 +144,73 @@ function M.storages.shared(name)
       end
     end,
     delete = function(id) dict:delete(prefix .. id) end,
+  }
+end
+
+-- "redis://host:port/db" (port 6379 and db 0 when left out): a few
+-- commands over luafcgid's sockets, connections kept in the daemon's pool
+-- under a name of their own (a db chosen once per connection), each call
+-- bounded by a second and the request's deadline.
+local REDIS_TIMEOUT = 1000
+
+local function redis_reply(sock)
+  local line, err = sock:receive("*l")
+  if not line then return nil, err end
+  local kind, rest = sub(line, 1, 1), sub(line, 2)
+  if kind == "+" or kind == ":" then return rest end
+  if kind == "-" then return nil, rest end
+  if kind == "$" then
+    local n = tonumber(rest)
+    if not n or n < 0 then return false end
+    local data, e = sock:receive(n + 2)
+    if not data then return nil, e end
+    return sub(data, 1, n)
+  end
+  return nil, "unexpected reply from redis: " .. line
+end
+
+function M.storages.redis(arg)
+  local host, port, db = arg:match("^//([%w%.%-]+):?(%d*)/?(%d*)$")
+  if not host then
+    error("luafcgid.session: storage \"redis:" .. tostring(arg) .. "\" must be \"redis://host:port/db\"", 3)
+  end
+  port, db = tonumber(port) or 6379, tonumber(db) or 0
+  local where = host .. ":" .. port .. "/" .. db
+  local pool = "luafcgid.session:" .. where
+
+  local function call(...)
+    local sock = lf.socket.tcp()
+    sock:settimeout(REDIS_TIMEOUT)
+    local ok, err = sock:connect(host, port, { pool = pool })
+    if not ok then error("luafcgid.session: redis " .. where .. ": " .. tostring(err), 0) end
+    local n, args, cmd = select("#", ...), { ... }, {}
+    if sock:getreusedtimes() == 0 and db ~= 0 then
+      cmd[1] = "*2\r\n$6\r\nSELECT\r\n$" .. #tostring(db) .. "\r\n" .. db .. "\r\n"
+    end
+    cmd[#cmd + 1] = "*" .. n .. "\r\n"
+    for i = 1, n do
+      local a = tostring(args[i])
+      cmd[#cmd + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n"
+    end
+    ok, err = sock:send(cmd)
+    local res
+    if ok and sock:getreusedtimes() == 0 and db ~= 0 then ok, err = redis_reply(sock) end
+    if ok then res, err = redis_reply(sock) end
+    if res == nil then
+      sock:close()
+      error("luafcgid.session: redis " .. where .. ": " .. tostring(err), 0)
+    end
+    sock:setkeepalive()
+    return res
+  end
+
+  local prefix = "luafcgid.session:"
+  return {
+    get = function(id) return call("GET", prefix .. id) or nil end,
+    set = function(id, value, ttl)
+      if ttl and ttl > 0 then call("SET", prefix .. id, value, "EX", floor(ttl)) else call("SET", prefix .. id, value) end
+    end,
+    delete = function(id) call("DEL", prefix .. id) end,
   }
 end
 
@@ -199,11 +268,8 @@ local function config(opts)
     local kind, arg = c.storage:match("^(%w+):?(.*)$")
     local make = kind and M.storages[kind]
     if not make then
-      if kind == "redis" then
-        error("luafcgid.session: storage \"redis\" needs sockets, which luafcgid does not have yet; " ..
-              "use \"cookie\" or \"shared:NAME\"", 3)
-      end
-      error("luafcgid.session: storage must be \"cookie\" or \"shared:NAME\", not \"" .. c.storage .. "\"", 3)
+      error("luafcgid.session: storage must be \"cookie\", \"shared:NAME\" or \"redis://host:port/db\", not \"" ..
+            c.storage .. "\"", 3)
     end
     c.store = make(arg)
   end
@@ -308,7 +374,7 @@ function Session:save()
   if #line > COOKIE_MAX then
     error(format("luafcgid.session: the session takes %d bytes in its cookie, over %d; keep it on " ..
                  "the server: storage = \"shared:NAME\" (a dictionary of `shared` in luafcgid.conf), or " ..
-                 "\"redis\" once luafcgid has sockets", #line, COOKIE_MAX), 2)
+                 "\"redis://host:port/db\"", #line, COOKIE_MAX), 2)
   end
   self.req:header("Set-Cookie", line)
   return true

@@ -4,15 +4,15 @@
  *
  * ngx.log writes to the daemon's log at the matching level, tagged with
  * the worker, the request id and the script, and starts its message as
- * nginx does ("t.lua:3: name(): "). ngx.sleep blocks the worker (there
- * is no event loop to yield to) and never past the request's deadline:
- * sleeping longer raises the timeout when the deadline comes.
+ * nginx does ("t.lua:3: name(): "). ngx.sleep waits as the sockets do
+ * (src/net/): the light threads take turns meanwhile, and it never goes
+ * past the request's deadline: sleeping longer raises the timeout when
+ * the deadline comes.
  *
  * Subrequests (ngx.location.capture), internal redirects (ngx.exec), the
  * raw request socket and the other phases need nginx itself; they raise
  * an error that says so, rather than doing something else quietly.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +25,7 @@
 #include "luafcgid.h"
 #include "conf.h"
 #include "log.h"
+#include "net.h"
 #include "ngx_impl.h"
 #include "request.h"
 #include "state.h"
@@ -173,30 +174,16 @@ ngx_misc_log(lua_State *L)
     return 0;
 }
 
-/* ngx.sleep(seconds): at most until the request's deadline. [-0, +0, e] */
+/* ngx.sleep(seconds): at most until the request's deadline, taking turns
+ * with the light threads (net_lua_sleep; in a light thread it yields).
+ * ngx.now() reads the clock again afterwards. [-0, +0, e] */
 static int
 ngx_misc_sleep(lua_State *L)
 {
     struct ngx_state *s = ngx_bound(L);
-    lua_Number sec = luaL_checknumber(L, 1);
-    long long ms = (long long)(sec * 1000), left = state_time_left(L);
-    int over = 0;
-    struct timespec ts;
 
-    if (ms < 0)
-        return luaL_error(L, "invalid sleep duration \"%d\"", (int)ms);
-    if (left >= 0 && ms >= left) {
-        ms = left;
-        over = 1;
-    }
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000;
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-    ngx_time_update(s);
-    if (over)
-        state_raise_timeout(L);
-    return 0;
+    s->now_ms = 0;
+    return net_lua_sleep(L);
 }
 
 static int

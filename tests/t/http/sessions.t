@@ -168,8 +168,9 @@ is((req($a, "secret=$key&storage=shared:sessions", "session=$c"))[0], 'false nil
     my ($big) = req($a, "secret=$key&op=big&size=5000");
     like($big, qr/^HTTP 500: .*the session takes \d+ bytes in its cookie, over 4096; keep it on the server: storage = &quot;shared:NAME&quot;/s,
          'a cookie over 4 KB is an error that names the server-side storages');
-    like((req($a, "secret=$key&storage=redis:127.0.0.1"))[0], qr/storage &quot;redis&quot; needs sockets/,
-         'redis: not yet, and it says so');
+    like((req($a, "secret=$key&storage=redis:127.0.0.1"))[0],
+         qr/storage &quot;redis:127.0.0.1&quot; must be &quot;redis:\/\/host:port\/db&quot;/,
+         'a redis storage not written as a URL says how it is written');
     my $open = secret_file('open', $new);
     chmod 0640, $open;
     like((req($a, "secret=$open"))[0], qr/the secret file \S+ must be the daemon&#39;s user&#39;s and no one else&#39;s/,
