@@ -98,7 +98,7 @@ script_install(lua_State *L, void *arg)
     lua_setfield(L, -2, "luafcgid.session");
     lua_pop(L, 2);
     sandbox_install(L);
-    net_lua_install(L);     /* after the sandbox: its pcall goes round the state's */
+    net_lua_install(L);
     api_register(L);
     if (a->more != NULL)
         a->more(L);

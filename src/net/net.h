@@ -38,8 +38,8 @@ int  net_resolve_text(const char *host, long long deadline, char *addr, size_t a
                       char *err, size_t errlen);
 
 /* What a new state gets (script.c's setup): the per-state socket and
- * thread bookkeeping, and pcall/xpcall that tell a light thread it cannot
- * yield inside them. In protected mode. [-0, +0, m] */
+ * thread bookkeeping, and the socket and thread tables. In protected
+ * mode. [-0, +0, m] */
 void net_lua_install(lua_State *L);
 /* The socket table (tcp, udp, connect, stream): one object per state,
  * require("luafcgid").socket and ngx.socket alike. [-0, +1, m] */

@@ -9,8 +9,8 @@
  *
  * A socket method never blocks by itself: it tries its operation without
  * blocking and, when it must wait, asks net_wait. Outside a light thread
- * (the handler itself, a coroutine of the script's own, a pcall inside a
- * light thread) the wait happens there, and lets the light threads that
+ * (the handler itself, a coroutine of the script's own) or where it cannot
+ * yield (inside a pcall) the wait happens there, and lets the light threads that
  * are ready run meanwhile; inside a light thread that can yield, the
  * method returns NET_AGAIN instead, the Lua loop around it (net_lua.c)
  * yields to whoever resumed the thread, and the method's continuation
@@ -126,7 +126,6 @@ struct net_thread {
     int                 ref;        /* registry reference that keeps co */
     int                 wait_ref;   /* the threads its ngx.thread.wait waits for */
     int                 status;     /* enum net_tstatus */
-    int                 cdepth;     /* pcalls it is inside: cannot yield */
     int                 fd;         /* NET_T_WAIT: the descriptor, or -1 */
     short               events;
     short               revents;    /* the last poll's answer */
@@ -151,6 +150,7 @@ int   net_nomem(lua_State *L);
 
 /* net_sched.c: waits and the scheduler */
 struct net_thread *net_thread_of(struct net_state *ns, lua_State *L);
+struct net_thread *net_sched_yieldable(struct net_state *ns, lua_State *L);
 int   net_wait(lua_State *L, struct net_state *ns, struct net_sock *s, int fd, short events,
                long long deadline);
 int   net_sleep_until(lua_State *L, struct net_state *ns, long long deadline);

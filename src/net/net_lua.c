@@ -14,9 +14,9 @@
  * object. Tail calls keep the results exactly as the primitive gave them
  * (their count included) and cost no table.
  *
- * pcall and xpcall are wrapped once more: a light thread inside a pcall
- * cannot yield in Lua 5.1 (nor through our C pcall in LuaJIT), so there a
- * wait happens in place, letting the other threads run meanwhile.
+ * A light thread inside a pcall cannot yield in Lua 5.1 (nor through our
+ * C pcall in LuaJIT): there a wait happens in place, letting the other
+ * threads run meanwhile (net_sched_yieldable).
  *
  * A request's end (net_lua_end) drops its light threads and closes the
  * sockets it left open; pooled connections are the daemon's (net_pool.c).
@@ -166,39 +166,6 @@ net_lua_yield(lua_State *L)
     return lua_yield(L, 0);
 }
 
-/* pcall/xpcall (upvalue 1) with the light thread's depth counted
- * (upvalue 2: the net_state). [-n, +r, e] */
-static int
-net_lua_pcall(lua_State *L)
-{
-    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(2));
-    struct net_thread *t = ns->nthreads ? net_thread_of(ns, L) : NULL;
-    int n;
-
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    if (t != NULL)
-        t->cdepth++;
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    if (t != NULL)
-        t->cdepth--;
-    n = lua_gettop(L);
-    return n;
-}
-
-static void
-net_lua_wrap_pcall(lua_State *L, struct net_state *ns, const char *name)
-{
-    lua_getglobal(L, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushlightuserdata(L, ns);
-    lua_pushcclosure(L, net_lua_pcall, 2);
-    lua_setglobal(L, name);
-}
-
 /* The socket table, its methods' metatables registered. [-0, +1, m] */
 static void
 net_lua_socket_table(lua_State *L, struct net_state *ns)
@@ -241,9 +208,6 @@ net_lua_install(lua_State *L)
     lua_createtable(L, 0, 3);
     net_thread_register(L, ns);
     lua_rawset(L, LUA_REGISTRYINDEX);
-
-    net_lua_wrap_pcall(L, ns, "pcall");
-    net_lua_wrap_pcall(L, ns, "xpcall");
 }
 
 static void

@@ -62,16 +62,30 @@ net_thread_of(struct net_state *ns, lua_State *L)
     return NULL;
 }
 
-/* T's yielding thread, if L is a light thread that may yield now. */
-static struct net_thread *
+/*
+ * L's record, if L is a light thread that may yield now: running, and no
+ * C function between the caller and the thread's body (a pcall, a sort's
+ * comparator, a gsub callback...), which Lua 5.1 cannot yield across.
+ * Level 0 is the primitive that asks. Metamethods and the iterators of a
+ * generic for are not frames of their own here: a wait inside one raises
+ * Lua's "attempt to yield across metamethod/C-call boundary".
+ */
+struct net_thread *
 net_sched_yieldable(struct net_state *ns, lua_State *L)
 {
     struct net_thread *t;
+    lua_Debug ar;
+    int level;
 
     if (ns->nthreads == 0 || L == ns->main)
         return NULL;
     t = net_thread_of(ns, L);
-    return t != NULL && t->cdepth == 0 && t->status == NET_T_RUNNING ? t : NULL;
+    if (t == NULL || t->status != NET_T_RUNNING)
+        return NULL;
+    for (level = 1; lua_getstack(L, level, &ar); level++)
+        if (lua_getinfo(L, "S", &ar) && ar.what[0] == 'C')
+            return NULL;
+    return t;
 }
 
 /*

@@ -153,8 +153,7 @@ net_thread_wait(lua_State *L)
         return luaL_error(L, "at least one coroutine should be specified");
     if ((rc = net_thread_look(L, ns, n)) >= 0)
         return rc;
-    self = L != ns->main ? net_thread_of(ns, L) : NULL;
-    if (self != NULL && self->cdepth == 0) {
+    if ((self = net_sched_yieldable(ns, L)) != NULL) {
         /* the threads waited for, kept for the continuation */
         lua_createtable(L, n, 0);
         for (i = 1; i <= n; i++) {
