@@ -182,7 +182,7 @@ serve_entry(lua_State *L)
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
         if ((chunk = chunk_push(L)) == CHUNK_ANSWERED)
-            return 0;           /* the state's load was this request's run */
+            return net_lua_finish(L);   /* the state's load was this request's run */
         if (chunk == CHUNK_NONE && !wsapi_push_call(L))
             return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI application",
                               r->conf->handler);

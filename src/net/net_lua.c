@@ -21,6 +21,7 @@
  * A request's end (net_lua_end) drops its light threads and closes the
  * sockets it left open; pooled connections are the daemon's (net_pool.c).
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include <lua.h>
@@ -110,6 +111,52 @@ net_buf_reserve(lua_State *L, struct net_buf *b, size_t more)
     b->data = p;
     b->cap = cap;
     return 0;
+}
+
+/* 2 when the caller is one of the loops (chunk "=net") and so the
+ * function the script called is one level further, else 1. */
+static int
+net_where_level(lua_State *L)
+{
+    lua_Debug ar;
+
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) && strcmp(ar.source, "=net") == 0)
+        return 2;
+    return 1;
+}
+
+/* luaL_error, its position that of the script's call even through a
+ * loop, as ngx_lua's C functions report it. [-0, +0, v] */
+int
+net_error(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+
+    luaL_where(L, net_where_level(L));
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* luaL_argerror for argument NARG of the function the script called
+ * (the loop around a primitive, or the primitive itself). [-0, +0, v] */
+int
+net_argerror(lua_State *L, int narg, const char *msg)
+{
+    int level = net_where_level(L);
+    lua_Debug ar;
+
+    if (!lua_getstack(L, level - 1, &ar))
+        return net_error(L, "bad argument #%d (%s)", narg, msg);
+    lua_getinfo(L, "n", &ar);
+    if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0) {
+        narg--;
+        if (narg == 0)
+            return net_error(L, "calling '%s' on bad self (%s)", ar.name, msg);
+    }
+    return net_error(L, "bad argument #%d to '%s' (%s)", narg, ar.name ? ar.name : "?", msg);
 }
 
 /* Out of memory: the state is over `memory`, and the request ends so. */

@@ -231,7 +231,7 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
         if (timeout < 0 && until != 0)
             timeout = 0;
         if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
-            return luaL_error(L, "poll: %s", strerror(errno));
+            return net_error(L, "poll: %s", strerror(errno));
         n = fd >= 0 ? 1 : 0;
         for (t = ns->threads; t != NULL; t = t->next)
             if (t->status == NET_T_WAIT && t->fd >= 0)

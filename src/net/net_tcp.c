@@ -155,7 +155,8 @@ net_sock_check(lua_State *L, int idx, int udp)
     struct net_sock *s = NULL;
     int ours = 0;
 
-    luaL_checktype(L, idx, LUA_TTABLE);
+    if (lua_type(L, idx) != LUA_TTABLE)
+        net_argerror(L, idx, lua_pushfstring(L, "table expected, got %s", luaL_typename(L, idx)));
     lua_rawgeti(L, idx, 1);
     if (lua_type(L, -1) == LUA_TUSERDATA && lua_getmetatable(L, -1)) {
         luaL_getmetatable(L, NET_SOCK_MT);
@@ -165,9 +166,9 @@ net_sock_check(lua_State *L, int idx, int udp)
     }
     lua_pop(L, 1);
     if (!ours || (udp >= 0 && s->udp != udp))
-        luaL_argerror(L, idx, udp ? "udp socket expected" : "tcp socket expected");
+        net_argerror(L, idx, udp ? "udp socket expected" : "tcp socket expected");
     if (s->fd >= 0 && s->serial != s->ns->serial)
-        luaL_error(L, "bad request");
+        net_error(L, "bad request");
     return s;
 }
 
@@ -189,7 +190,7 @@ net_tcp_new(lua_State *L)
     struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
 
     if (lua_gettop(L) != 0)
-        return luaL_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
+        return net_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
     net_sock_new(L, ns, 0);
     return 1;
 }
@@ -201,7 +202,7 @@ net_tcp_timeout_arg(lua_State *L, int idx)
     lua_Number t = lua_tonumber(L, idx);
 
     if (t < 0 || t >= 2147483648.0)
-        luaL_error(L, "bad timeout value");
+        net_error(L, "bad timeout value");
     return (int)t;
 }
 
@@ -212,7 +213,7 @@ net_tcp_settimeout(lua_State *L)
     int ms;
 
     if (lua_gettop(L) != 2)
-        return luaL_error(L, "ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d",
+        return net_error(L, "ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d",
                           lua_gettop(L));
     s = net_sock_check(L, 1, -1);
     ms = net_tcp_timeout_arg(L, 2);
@@ -226,7 +227,7 @@ net_tcp_settimeouts(lua_State *L)
     struct net_sock *s;
 
     if (lua_gettop(L) != 4)
-        return luaL_error(L, "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen %d",
+        return net_error(L, "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen %d",
                           lua_gettop(L));
     s = net_sock_check(L, 1, 0);
     s->connect_ms = net_tcp_timeout_arg(L, 2);
@@ -319,7 +320,7 @@ net_tcp_getreusedtimes(lua_State *L)
     struct net_sock *s;
 
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "expecting 1 argument (including the object), but got %d", lua_gettop(L));
+        return net_error(L, "expecting 1 argument (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 0);
     if (s->fd < 0) {
         lua_pushnil(L);
@@ -336,7 +337,7 @@ net_tcp_close(lua_State *L)
     struct net_sock *s;
 
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "expecting 1 argument (including the object) but seen %d", lua_gettop(L));
+        return net_error(L, "expecting 1 argument (including the object) but seen %d", lua_gettop(L));
     s = net_sock_check(L, 1, 0);
     if (s->fd < 0) {
         lua_pushnil(L);
@@ -367,12 +368,15 @@ net_tcp_setkeepalive(lua_State *L)
     ssize_t got;
 
     if (n < 1 || n > 3)
-        return luaL_error(L, "expecting 1 to 3 arguments (including the object), but got %d", n);
+        return net_error(L, "expecting 1 to 3 arguments (including the object), but got %d", n);
     s = net_sock_check(L, 1, 0);
+    idle_ms = n >= 2 && !lua_isnil(L, 2) ? (long long)luaL_checkinteger(L, 2) : -1;
+    size = n >= 3 && !lua_isnil(L, 3) ? (int)luaL_checkinteger(L, 3) : -1;
     conf = conf_acquire();
-    idle_ms = n >= 2 && !lua_isnil(L, 2) ? (long long)luaL_checkinteger(L, 2) :
-              (long long)conf->socket_keepalive_timeout * 1000;
-    size = n >= 3 && !lua_isnil(L, 3) ? (int)luaL_checkinteger(L, 3) : conf->socket_pool_size;
+    if (idle_ms < 0)
+        idle_ms = (long long)conf->socket_keepalive_timeout * 1000;
+    if (size < 0)
+        size = conf->socket_pool_size;
     conf_release(conf);
     if (s->fd < 0 || s->read_closed || s->write_closed) {
         lua_pushnil(L);
@@ -396,7 +400,7 @@ net_tcp_setkeepalive(lua_State *L)
         return 2;
     }
     if (size <= 0)
-        return luaL_error(L, "bad \"pool_size\" option value: %d", size);
+        return net_error(L, "bad \"pool_size\" option value: %d", size);
     /* the server closed it, or sent what nobody asked for: not kept */
     got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -433,7 +437,7 @@ net_tcp_connect_new(lua_State *L)
     int i, n = lua_gettop(L);
 
     if (n < 1 || n > 3)
-        return luaL_error(L, "ngx.socket connect: expecting 1, 2, or 3 arguments, but seen %d", n);
+        return net_error(L, "ngx.socket connect: expecting 1, 2, or 3 arguments, but seen %d", n);
     net_sock_new(L, ns, 0);                     /* n + 1 */
     lua_pushvalue(L, lua_upvalueindex(2));      /* the connect method (its loop) */
     lua_pushvalue(L, n + 1);

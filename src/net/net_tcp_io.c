@@ -215,15 +215,15 @@ net_tcp_opts(lua_State *L, int n, struct net_connect_opts *o)
     if (lua_isnumber(L, -1)) {
         o->pool_size = (int)lua_tointeger(L, -1);
         if (o->pool_size <= 0)
-            luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option value: %d", o->pool_size));
+            net_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option value: %d", o->pool_size));
     } else if (!lua_isnil(L, -1))
-        luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option type: %s", luaL_typename(L, -1)));
+        net_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option type: %s", luaL_typename(L, -1)));
     lua_pop(L, 1);
     lua_getfield(L, n, "backlog");
     if (lua_isnumber(L, -1)) {
         o->backlog = (int)lua_tointeger(L, -1);
         if (o->backlog < 0)
-            luaL_argerror(L, n, lua_pushfstring(L, "bad \"backlog\" option value: %d", o->backlog));
+            net_argerror(L, n, lua_pushfstring(L, "bad \"backlog\" option value: %d", o->backlog));
     }
     lua_pop(L, 1);
     lua_getfield(L, n, "pool");
@@ -238,7 +238,7 @@ net_tcp_opts(lua_State *L, int n, struct net_connect_opts *o)
         lua_pop(L, 1);
         break;
     default:
-        luaL_argerror(L, n, lua_pushfstring(L, "bad \"pool\" option type: %s", luaL_typename(L, -1)));
+        net_argerror(L, n, lua_pushfstring(L, "bad \"pool\" option type: %s", luaL_typename(L, -1)));
     }
     return custom;
 }
@@ -305,9 +305,11 @@ net_tcp_connect(lua_State *L)
     int n = lua_gettop(L), port = 0, custom = 0, waited = 0;
 
     if (n < 2 || n > 4)
-        return luaL_error(L, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d", n);
+        return net_error(L, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d", n);
     s = net_sock_check(L, 1, 0);
-    host = luaL_checklstring(L, 2, &hlen);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return net_argerror(L, 2, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 2)));
+    host = lua_tolstring(L, 2, &hlen);
     if (lua_type(L, n) == LUA_TTABLE) {
         custom = net_tcp_opts(L, n, &o);
         if (custom)
@@ -388,11 +390,12 @@ net_tcp_connect(lua_State *L)
 static void
 net_send_error(lua_State *L, const char *msg)
 {
-    luaL_error(L, "bad argument #1 to 'send' (%s)", msg);
+    net_argerror(L, 2, msg);
 }
 
-/* Append the value at IDX (a string, number, boolean, nil, ngx.null or
- * array table of these) to B. [-0, +0, e] */
+/* Append the value at IDX (a string, number, boolean, nil, or an array
+ * table of strings, numbers and such tables, as ngx_lua's strict rule
+ * says) to B. [-0, +0, e] */
 static void
 net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth)
 {
@@ -407,23 +410,19 @@ net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth)
         p = lua_tolstring(L, -1, &len);
         break;
     case LUA_TBOOLEAN:
+        if (depth > 0)
+            net_send_error(L, "bad data type boolean found");
         p = lua_toboolean(L, idx) ? "true" : "false";
         len = strlen(p);
         lua_pushnil(L);
         break;
     case LUA_TNIL:
+        if (depth > 0)
+            net_send_error(L, "bad data type nil found");
         p = "nil";
         len = 3;
         lua_pushnil(L);
         break;
-    case LUA_TLIGHTUSERDATA:
-        if (depth > 0 && lua_touserdata(L, idx) == NULL) {
-            p = "null";
-            len = 4;
-            lua_pushnil(L);
-            break;
-        }
-        /* fall through */
     default:
         if (lua_type(L, idx) != LUA_TTABLE) {
             if (depth == 0)
@@ -516,7 +515,7 @@ net_tcp_send(lua_State *L)
     int n = lua_gettop(L);
 
     if (n != 2)
-        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", n);
+        return net_error(L, "expecting 2 arguments (including the object), but got %d", n);
     s = net_sock_check(L, 1, 0);
     if (s->fd < 0 || s->write_closed)
         return net_sock_push_error(L, s, "closed");

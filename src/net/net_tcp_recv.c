@@ -24,13 +24,6 @@
 
 #define NET_UNTIL_MT "luafcgid.net.until"
 
-/* Raise "bad argument #N to 'NAME' (MSG)", N counted as in a method call. */
-static int
-net_argerror(lua_State *L, int n, const char *name, const char *msg)
-{
-    return luaL_error(L, "bad argument #%d to '%s' (%s)", n, name, msg);
-}
-
 /* Push N bytes of the buffer's front as a string, dropping CRs when
  * NOCR, and take N + SKIP bytes out of it. [-0, +1, m] */
 static void
@@ -200,7 +193,7 @@ net_tcp_receive(lua_State *L)
     size_t plen;
 
     if (n != 1 && n != 2)
-        return luaL_error(L, "expecting 1 or 2 arguments (including the object), but got %d", n);
+        return net_error(L, "expecting 1 or 2 arguments (including the object), but got %d", n);
     s = net_sock_check(L, 1, 0);
     if ((rc = net_recv_check(L, s)) != 0)
         return rc;
@@ -208,7 +201,7 @@ net_tcp_receive(lua_State *L)
         if (lua_isnumber(L, 2)) {
             bytes = lua_tonumber(L, 2);
             if (bytes < 0)
-                return net_argerror(L, 1, "receive", "bad number argument");
+                return net_argerror(L, 2, "bad pattern argument");
             if ((size_t)bytes == 0) {
                 lua_pushliteral(L, "");
                 return 1;
@@ -217,15 +210,15 @@ net_tcp_receive(lua_State *L)
         } else if (lua_type(L, 2) == LUA_TSTRING) {
             pat = lua_tolstring(L, 2, &plen);
             if (plen != 2 || pat[0] != '*')
-                return net_argerror(L, 1, "receive", lua_pushfstring(L, "bad pattern argument: %s", pat));
+                return net_argerror(L, 2, lua_pushfstring(L, "bad pattern argument: %s", pat));
             if (pat[1] == 'l')
                 kind = NET_RECV_LINE;
             else if (pat[1] == 'a')
                 kind = NET_RECV_ALL;
             else
-                return net_argerror(L, 1, "receive", "bad pattern argument");
+                return net_argerror(L, 2, "bad pattern argument");
         } else
-            return net_argerror(L, 1, "receive", "bad argument");
+            return net_argerror(L, 2, "bad pattern argument");
     }
     lua_settop(L, 1);
     return net_recv_start(L, s, kind, (size_t)bytes);
@@ -240,12 +233,12 @@ net_tcp_receiveany(lua_State *L)
     lua_Number max;
 
     if (n != 2)
-        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", n);
+        return net_error(L, "expecting 2 arguments (including the object), but got %d", n);
     s = net_sock_check(L, 1, 0);
     if ((rc = net_recv_check(L, s)) != 0)
         return rc;
     if (!lua_isnumber(L, 2) || (max = lua_tonumber(L, 2)) < 1)
-        return net_argerror(L, 1, "receiveany", "bad max argument");
+        return net_argerror(L, 2, "bad max argument");
     lua_settop(L, 1);
     return net_recv_start(L, s, NET_RECV_ANY, (size_t)max);
 }
@@ -278,7 +271,8 @@ net_until_overlap(const char *p, size_t len, const char *pat, size_t patlen)
     return 0;
 }
 
-/* One try from the buffer: the count pushed, or 0 to read more. */
+/* One try from the buffer: the count pushed (the data, or nil, nil, nil
+ * at the end of a sized round, as ngx_lua), or 0 to read more. */
 static int
 net_until_try(lua_State *L, struct net_until *u)
 {
@@ -314,7 +308,9 @@ net_until_try(lua_State *L, struct net_until *u)
         net_recv_take(L, s, 0, u->patlen, 0);
         lua_pop(L, 1);
         lua_pushnil(L);
-        return 1;
+        lua_pushnil(L);
+        lua_pushnil(L);
+        return 3;
     }
     if (u->size == 0)
         return 0;
@@ -334,9 +330,9 @@ net_until_go(lua_State *L, struct net_until *u)
     int got;
 
     for (;;) {
-        if (net_until_try(L, u)) {
+        if ((got = net_until_try(L, u)) != 0) {
             s->rop = NET_OP_NONE;
-            return 1;
+            return got;
         }
         got = net_io_fill(L, s, &want);
         if (got == 1) {
@@ -375,14 +371,14 @@ net_until_iter(lua_State *L)
     int rc;
 
     if (lua_gettop(L) > 2)
-        return luaL_error(L, "expecting 0 or 1 argument, but seen %d", lua_gettop(L) - 1);
+        return net_error(L, "expecting 0 or 1 argument, but seen %d", lua_gettop(L) - 1);
     if (s->fd < 0 || s->read_closed) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
     if (s->serial != s->ns->serial)
-        return luaL_error(L, "bad request");
+        return net_error(L, "bad request");
     if ((rc = net_recv_check(L, s)) != 0)
         return rc;
     u->size = 0;
@@ -394,7 +390,9 @@ net_until_iter(lua_State *L)
     if (u->done) {
         u->done = 0;
         lua_pushnil(L);
-        return 1;
+        lua_pushnil(L);
+        lua_pushnil(L);
+        return 3;
     }
     s->rop = NET_OP_UNTIL;
     s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
@@ -438,14 +436,14 @@ net_tcp_receiveuntil(lua_State *L)
     int n = lua_gettop(L), inclusive = 0;
 
     if (n != 2 && n != 3)
-        return luaL_error(L, "expecting 2 or 3 arguments (including the object), but got %d", n);
+        return net_error(L, "expecting 2 or 3 arguments (including the object), but got %d", n);
     if (n == 3) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "inclusive");
         if (lua_isboolean(L, -1))
             inclusive = lua_toboolean(L, -1);
         else if (!lua_isnil(L, -1))
-            return luaL_error(L, "bad \"inclusive\" option value type: %s", luaL_typename(L, -1));
+            return net_error(L, "bad \"inclusive\" option value type: %s", luaL_typename(L, -1));
         lua_pop(L, 1);
     }
     s = net_sock_check(L, 1, 0);

@@ -47,9 +47,9 @@ net_thread_spawn(lua_State *L)
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
     if (ns->nthreads >= LF_NET_THREADS)
-        return luaL_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
+        return net_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
     if ((t = calloc(1, sizeof(*t))) == NULL)
-        return luaL_error(L, "no memory");
+        return net_error(L, "no memory");
     co = lua_newthread(L);
     lua_pushvalue(L, -1);
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);        /* may raise: t not yet listed */
@@ -74,9 +74,9 @@ net_thread_child(lua_State *L, struct net_state *ns, int idx)
 
     luaL_argcheck(L, co != NULL, idx, "lua thread expected");
     if ((t = net_thread_of(ns, co)) == NULL)
-        luaL_error(L, "attempt to wait on a coroutine that is not a user thread");
+        net_error(L, "attempt to wait on a coroutine that is not a user thread");
     if (t->parent != L)
-        luaL_error(L, "only the parent coroutine can wait on the thread");
+        net_error(L, "only the parent coroutine can wait on the thread");
     return t;
 }
 
@@ -114,7 +114,7 @@ net_thread_results(lua_State *L, struct net_thread *t)
         return 2;
     }
     if (!lua_checkstack(L, n + 1))
-        return luaL_error(L, "too many results to return");
+        return net_error(L, "too many results to return");
     lua_pushboolean(L, 1);
     lua_xmove(t->co, L, n);
     return n + 1;
@@ -150,7 +150,7 @@ net_thread_wait(lua_State *L)
     int n = lua_gettop(L), rc, i;
 
     if (n == 0)
-        return luaL_error(L, "at least one coroutine should be specified");
+        return net_error(L, "at least one coroutine should be specified");
     if ((rc = net_thread_look(L, ns, n)) >= 0)
         return rc;
     if ((self = net_sched_yieldable(ns, L)) != NULL) {
@@ -186,7 +186,7 @@ net_thread_wait_cont(lua_State *L)
 
     lua_settop(L, 0);
     if (self == NULL)
-        return luaL_error(L, "no user thread found");
+        return net_error(L, "no user thread found");
     lua_rawgeti(L, LUA_REGISTRYINDEX, self->wait_ref);
     n = (int)lua_objlen(L, 1);
     for (i = 1; i <= n; i++)

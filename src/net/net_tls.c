@@ -251,7 +251,7 @@ net_tls_handshake(lua_State *L)
     int n = lua_gettop(L);
 
     if (n < 1 || n > 5)
-        return luaL_error(L, "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen %d", n);
+        return net_error(L, "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen %d", n);
     s = net_sock_check(L, 1, 0);
     if (s->fd < 0)
         return net_sock_push_error(L, s, "closed");

@@ -32,7 +32,7 @@ net_udp_new(lua_State *L)
     struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
 
     if (lua_gettop(L) != 0)
-        return luaL_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
+        return net_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
     net_sock_new(L, ns, 1);
     return 1;
 }
@@ -50,7 +50,7 @@ net_udp_setpeername(lua_State *L)
     size_t hlen;
 
     if (n != 2 && n != 3)
-        return luaL_error(L, "ngx.socket udp setpeername: expecting 2 or 3 arguments (including the object), but seen %d", n);
+        return net_error(L, "ngx.socket udp setpeername: expecting 2 or 3 arguments (including the object), but seen %d", n);
     s = net_sock_check(L, 1, 1);
     host = luaL_checklstring(L, 2, &hlen);
     if (s->fd >= 0)
@@ -114,7 +114,7 @@ net_udp_send(lua_State *L)
     luaL_Buffer b;
 
     if (lua_gettop(L) != 2)
-        return luaL_error(L, "expecting 2 arguments (including the object), but got %d", lua_gettop(L));
+        return net_error(L, "expecting 2 arguments (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 1);
     if (s->fd < 0) {
         lua_pushnil(L);
@@ -127,7 +127,7 @@ net_udp_send(lua_State *L)
         for (i = 1; i <= max; i++) {
             lua_rawgeti(L, 2, (int)i);
             if (!lua_isstring(L, -1))
-                return luaL_error(L, "bad argument #1 to 'send' (bad data type %s found)", luaL_typename(L, -1));
+                return net_error(L, "bad argument #1 to 'send' (bad data type %s found)", luaL_typename(L, -1));
             luaL_addvalue(&b);
         }
         luaL_pushresult(&b);
@@ -150,7 +150,7 @@ net_udp_receive(lua_State *L)
     char *buf;
 
     if (lua_gettop(L) > 2)
-        return luaL_error(L, "expecting 1 or 2 arguments (including the object), but got %d", lua_gettop(L));
+        return net_error(L, "expecting 1 or 2 arguments (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 1);
     if (s->fd < 0) {
         lua_pushnil(L);
@@ -160,7 +160,7 @@ net_udp_receive(lua_State *L)
     if (lua_gettop(L) == 2 && !lua_isnil(L, 2)) {
         size = luaL_checknumber(L, 2);
         if (size < 0)
-            return luaL_error(L, "bad argument #1 to 'receive' (bad size)");
+            return net_error(L, "bad argument #1 to 'receive' (bad size)");
         if (size > NET_UDP_MAX)
             size = NET_UDP_MAX;
     }
@@ -230,7 +230,7 @@ net_udp_close(lua_State *L)
     struct net_sock *s;
 
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "ngx.socket udp close: expecting 1 argument (including the object) but seen %d",
+        return net_error(L, "ngx.socket udp close: expecting 1 argument (including the object) but seen %d",
                           lua_gettop(L));
     s = net_sock_check(L, 1, 1);
     if (s->fd < 0) {
@@ -250,12 +250,12 @@ net_udp_settimeout(lua_State *L)
     lua_Number t;
 
     if (lua_gettop(L) != 2)
-        return luaL_error(L, "ngx.socket settimout: expecting at least 2 arguments (including the object) but seen %d",
+        return net_error(L, "ngx.socket settimout: expecting at least 2 arguments (including the object) but seen %d",
                           lua_gettop(L));
     s = net_sock_check(L, 1, 1);
     t = lua_tonumber(L, 2);
     if (t < 0 || t >= 2147483648.0)
-        return luaL_error(L, "bad timeout value");
+        return net_error(L, "bad timeout value");
     s->read_ms = s->send_ms = s->connect_ms = (int)t;
     return 0;
 }
