@@ -153,7 +153,7 @@
 
 /* Sockets (src/net/): the defaults of the socket_* keys, as ngx_lua's
  * lua_socket_* directives (timeouts in s; the API takes ms), the most keys
- * the connection pool tracks, the longest key it shows, how many light
+ * the connection pool tracks, how many light
  * threads one request may spawn, and the read buffer's first size. */
 #define LF_DEFAULT_SOCKET_TIMEOUT   60          /* s: connect, send and read */
 #define LF_DEFAULT_SOCKET_KEEPALIVE 60          /* s: an idle pooled connection */
@@ -161,7 +161,6 @@
 #define LF_DEFAULT_SOCKET_POOL_MAX  512         /* idle connections in all */
 #define LF_DEFAULT_SSL_VERIFY_DEPTH 1
 #define LF_NET_POOL_KEYS        1024
-#define LF_NET_KEY_MAX          256
 #define LF_NET_THREADS          4096
 #define LF_NET_READ_CHUNK       4096
 

@@ -147,8 +147,8 @@ void *net_alloc(lua_State *L, void *p, size_t osize, size_t nsize);
 void  net_buf_free(lua_State *L, struct net_buf *b);
 int   net_buf_reserve(lua_State *L, struct net_buf *b, size_t more);
 int   net_nomem(lua_State *L);
-int   net_error(lua_State *L, const char *fmt, ...);
-int   net_argerror(lua_State *L, int narg, const char *msg);
+int   net_error(lua_State *L, const char *fmt, ...) __attribute__((noreturn));
+int   net_argerror(lua_State *L, int narg, const char *msg) __attribute__((noreturn));
 
 /* net_sched.c: waits and the scheduler */
 struct net_thread *net_thread_of(struct net_state *ns, lua_State *L);

@@ -22,6 +22,7 @@
  * sockets it left open; pooled connections are the daemon's (net_pool.c).
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lua.h>
@@ -137,7 +138,8 @@ net_error(lua_State *L, const char *fmt, ...)
     lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     lua_concat(L, 2);
-    return lua_error(L);
+    lua_error(L);
+    abort();        /* lua_error does not return */
 }
 
 /* luaL_argerror for argument NARG of the function the script called
@@ -149,14 +151,14 @@ net_argerror(lua_State *L, int narg, const char *msg)
     lua_Debug ar;
 
     if (!lua_getstack(L, level - 1, &ar))
-        return net_error(L, "bad argument #%d (%s)", narg, msg);
+        net_error(L, "bad argument #%d (%s)", narg, msg);
     lua_getinfo(L, "n", &ar);
     if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0) {
         narg--;
         if (narg == 0)
-            return net_error(L, "calling '%s' on bad self (%s)", ar.name, msg);
+            net_error(L, "calling '%s' on bad self (%s)", ar.name, msg);
     }
-    return net_error(L, "bad argument #%d to '%s' (%s)", narg, ar.name ? ar.name : "?", msg);
+    net_error(L, "bad argument #%d to '%s' (%s)", narg, ar.name ? ar.name : "?", msg);
 }
 
 /* Out of memory: the state is over `memory`, and the request ends so. */

@@ -44,7 +44,6 @@ ssize_t
 net_io_read(struct net_sock *s, char *p, size_t n, short *want)
 {
     ssize_t got;
-    int e;
 
     if (s->ssl == NULL) {
         got = recv(s->fd, p, n, 0);
@@ -60,7 +59,7 @@ net_io_read(struct net_sock *s, char *p, size_t n, short *want)
     got = SSL_read(s->ssl, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
     if (got > 0)
         return got;
-    switch ((e = SSL_get_error(s->ssl, (int)got))) {
+    switch (SSL_get_error(s->ssl, (int)got)) {
     case SSL_ERROR_WANT_READ:
         *want = POLLIN;
         return -2;
@@ -330,11 +329,10 @@ net_tcp_connect(lua_State *L)
         lua_pushliteral(L, "missing the port number");
         return 2;
     }
+    /* the pool's key: ngx_lua's */
     if (custom)
         key = lua_tostring(L, n + 1);
-    else if (port != 0 && hlen >= 5 && strncasecmp(host, "unix:", 5) == 0)
-        key = host;
-    else if (port != 0)
+    else if (n >= 3 && lua_isnumber(L, 3))
         key = lua_pushfstring(L, "%s:%d", host, port);
     else
         key = host;

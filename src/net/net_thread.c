@@ -73,10 +73,14 @@ net_thread_child(lua_State *L, struct net_state *ns, int idx)
     lua_State *co = lua_tothread(L, idx);
 
     luaL_argcheck(L, co != NULL, idx, "lua thread expected");
-    if ((t = net_thread_of(ns, co)) == NULL)
+    if ((t = net_thread_of(ns, co)) == NULL) {
         net_error(L, "attempt to wait on a coroutine that is not a user thread");
-    if (t->parent != L)
+        return NULL;
+    }
+    if (t->parent != L) {
         net_error(L, "only the parent coroutine can wait on the thread");
+        return NULL;
+    }
     return t;
 }
 
@@ -129,6 +133,8 @@ net_thread_look(lua_State *L, struct net_state *ns, int n)
 
     for (i = 1; i <= n; i++) {
         struct net_thread *t = net_thread_child(L, ns, i);
+        if (t == NULL)
+            continue;
         if (t->status == NET_T_DONE)
             return net_thread_results(L, t);
         if (t->status == NET_T_DEAD) {
