@@ -28,6 +28,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "iolib.h"
+#include "luawrap.h"
 #include "oslib.h"
 #include "request.h"
 #include "sandbox.h"
@@ -84,13 +85,8 @@ script_install(lua_State *L, void *arg)
     oslib_install(L);
     iolib_install(L);
     strlib_install(L);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, script_module_loader);
-    lua_setfield(L, -2, "luafcgid");
-    lua_pushcfunction(L, script_session_loader);
-    lua_setfield(L, -2, "luafcgid.session");
-    lua_pop(L, 2);
+    luawrap_preload(L, "luafcgid", script_module_loader);
+    luawrap_preload(L, "luafcgid.session", script_session_loader);
     sandbox_install(L);
     api_register(L);
     if (a->more != NULL)
