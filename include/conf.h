@@ -54,6 +54,9 @@ struct conf {
     int             client_timeout;
     size_t          maxparams;
     int             timeout;
+    int             terminate_timeout;  /* s; 0: never (unset: timeout + LF_TERMINATE_MARGIN) */
+    int             max_written_off;
+    size_t          max_rss;        /* bytes; 0: never */
     size_t          memory;
     size_t          maxpost;
     int             showerrors;

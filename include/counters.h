@@ -25,6 +25,7 @@ enum counters_evict {
     COUNTERS_EVICT_TIMEOUT,
     COUNTERS_EVICT_MEMORY,
     COUNTERS_EVICT_FLUSH,           /* SIGHUP */
+    COUNTERS_EVICT_WRITTEN_OFF,     /* its worker was stuck in C past terminate_timeout */
     COUNTERS_NEVICT
 };
 
@@ -62,6 +63,8 @@ struct counters_totals {
     unsigned long long errors[COUNTERS_NERRORS];
     int         max_queue;          /* most requests waiting for a worker */
     unsigned long long evictions[COUNTERS_NEVICT];
+    unsigned long long written_off; /* workers written off (terminate_timeout) */
+    int         stuck;              /* of them, still stuck in their C call */
 };
 
 int  counters_init(int workers);
@@ -80,5 +83,8 @@ void counters_totals(struct counters_totals *out);
 int  counters_worker(int worker, struct counters_worker *out);
 int  counters_workers(void);
 int  counters_scripts(struct counters_script **out);
+int  counters_written_off(int worker);
+void counters_stuck_gone(int handle);
+int  counters_stuck(struct counters_worker *out, int max);
 
 #endif

@@ -86,6 +86,24 @@
 #define LF_STOP_MARGIN          5
 #define LF_STOP_BOUND           30
 
+/* terminate_timeout, when the config leaves it unset: `timeout` plus this
+ * (s); 0 (never) with timeout = 0. A run of a script (its load, or its
+ * handler) still going that long after it began is stuck in C, where the
+ * timeout hook cannot reach: its worker is written off and replaced. */
+#define LF_TERMINATE_MARGIN     5
+/* Written-off workers (still stuck) that make the serving process ask to
+ * be replaced (max_written_off), and the most it lets stay stuck: past
+ * `workers` of them a stuck worker is left to its request, not replaced. */
+#define LF_DEFAULT_MAX_WRITTEN_OFF 1
+/* The count hook keeps the traceback of a run that has lasted
+ * LF_TRACE_FIRST_MS, taken again every LF_TRACE_EVERY_MS: what a written-off
+ * worker's log line shows of where its script was. */
+#define LF_TRACE_FIRST_MS       10
+#define LF_TRACE_EVERY_MS       100
+/* A serving process that asked to be replaced (too many written off, or
+ * over max_rss) and still is asks again after this many seconds. */
+#define LF_REPLACE_RETRY        30
+
 /* The supervising process restarts a dead serving process at once, unless
  * it died LF_RESTART_THRESHOLD times within LF_RESTART_INTERVAL seconds:
  * then it waits, LF_RESTART_DELAY_MIN ms the first time, twice as long at

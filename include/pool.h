@@ -31,6 +31,7 @@ struct pool_state {
     unsigned            generation;
     int                 busy;
     int                 last_worker;    /* who used it last: affinity */
+    int                 orphan;         /* written off: out of the pool for good */
 };
 
 struct pool_limits {
@@ -62,6 +63,7 @@ void         pool_configure(struct pool *p, const struct pool_limits *limits);
 struct pool_state *pool_acquire(struct pool *p, const char *path,
                                 const struct file_id *id, int worker, int *fresh);
 void         pool_release(struct pool *p, struct pool_state *st, int discard);
+void         pool_orphan(struct pool *p, struct pool_state *st);
 void         pool_flush(struct pool *p);
 int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);

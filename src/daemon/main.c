@@ -337,11 +337,15 @@ main_clear_uploads(void)
     conf_release(cur);
 }
 
+/* The heartbeat's part in the workers (housekeep.c stands below them). */
+static const struct housekeep_workers main_hk_workers = { worker_sweep_stuck, worker_written_off };
+
 static int
 main_run(struct conf *c, const struct options *o, struct listeners *ls)
 {
     char where[512];
     struct pool_limits limits;
+    struct status_lineage lineage;
     struct dispatch *dispatch;
     struct pool *pool;
     int rc, sig;
@@ -380,9 +384,10 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         pool_destroy(pool);
         return -1;
     }
-    status_init(pool, dispatch, supervise_restarts());
+    supervise_lineage(&lineage);
+    status_init(pool, dispatch, &lineage);
     serve_preload(pool, c, ngx_install);
-    if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
+    if (housekeep_start(pool, &main_hk_workers) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch, 0);
         worker_join();
         housekeep_stop();
@@ -404,6 +409,11 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return 1;
     }
     worker_join();
+    if ((rc = worker_written_off()) > 0) {
+        /* their threads may still come back and use the pool: leave it */
+        log_notice("stop: %d written-off workers are still stuck in C; exiting without them", rc);
+        return 1;
+    }
     main_clear_uploads();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */

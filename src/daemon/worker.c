@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,36 +74,33 @@
 #include "workdir.h"
 #include "wire.h"
 #include "worker.h"
+#include "worker_impl.h"
 
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
-#define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 #define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
 
-struct worker {
-    pthread_t        thread;
-    int              started;
-    unsigned         seed;
-    struct dispatch *dispatch;
-    struct request   req;
-    struct wire      wire;      /* the connection being served */
-    struct workdir      workdir;      /* its own working directory */
-    char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
-    int              keep;      /* the request being served asked to keep its connection */
-    size_t           maxpost;   /* and its maxpost, for the drain */
-};
-
-/* Set at start-up by the main thread and read-only until worker_join(). */
-static struct worker *workers;
-static int nworkers;
+struct worker_set worker_set = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* running counts the workers whose loop has not ended, so a stop can wait
  * for them with a deadline; guarded by running_lock. running_done is on
  * CLOCK_MONOTONIC (set up by worker_start), so the stop's bound is slept
- * in one wait and a step of the wall clock neither stretches nor cuts it. */
+ * in one wait and a step of the wall clock neither stretches nor cuts it.
+ * A written-off worker no longer counts: it may never end. */
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t  running_done;
 static int running;
+
+/* DELTA more (or fewer) worker loops run. */
+void
+worker_running(int delta)
+{
+    pthread_mutex_lock(&running_lock);
+    running += delta;
+    if (delta < 0)
+        pthread_cond_broadcast(&running_done);
+    pthread_mutex_unlock(&running_lock);
+}
 
 static void
 worker_jitter(struct worker *w)
@@ -206,6 +204,8 @@ worker_end_early(struct request *r)
     FCGX_Request *f = &r->fcgx;
     int fd, failed;
 
+    if (stuck_let_go(r))        /* written off: the housekeeper ended it */
+        return;
     wire_resume(&w->wire);      /* the client's clock runs for the rest */
     failed = FCGX_FClose(f->err) != 0;
     failed |= FCGX_FClose(f->out) != 0;
@@ -227,8 +227,10 @@ worker_end_early(struct request *r)
     worker_keep_or_close(w, fd, w->keep && !r->client_gone && !r->no_keep, w->maxpost);
 }
 
-/* Serve the request waiting on FD, then keep or close the connection. */
-static void
+/* Serve the request waiting on FD, then keep or close the connection. 1
+ * when the worker was written off meanwhile: it has ended (worker_retire),
+ * and W is gone. */
+static int
 worker_serve(struct worker *w, int fd)
 {
     struct request *r = &w->req;
@@ -253,7 +255,7 @@ worker_serve(struct worker *w, int fd)
             dispatch_park(w->dispatch, fd);
         else
             close(fd);
-        return;
+        return 0;
     }
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
@@ -262,7 +264,7 @@ worker_serve(struct worker *w, int fd)
         /* EOF or a bad request: libfcgi has closed the connection */
         f->ipcFd = -1;
         wire_end(&w->wire);
-        return;
+        return 0;
     }
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
@@ -271,10 +273,14 @@ worker_serve(struct worker *w, int fd)
     w->maxpost = maxpost;
     if (serve_request(r))       /* stops the request's clock while Lua runs */
         housekeep_trim_soon();  /* its buffers shrank */
+    if (r->written_off) {
+        worker_retire(w, fd);
+        return 1;
+    }
     if (r->ended) {             /* req:finish(): the connection went on then */
         FCGX_Finish_r(f);       /* frees what the handler kept reading */
         f->ipcFd = -1;
-        return;
+        return 0;
     }
     if (r->client_gone || r->no_keep)
         keep = 0;
@@ -288,9 +294,10 @@ worker_serve(struct worker *w, int fd)
     f->ipcFd = -1;
     if (fd < 0) {
         wire_end(&w->wire);
-        return;
+        return 0;
     }
     worker_keep_or_close(w, fd, keep, worker_drain_max(r->body_want, maxpost));
+    return 0;
 }
 
 static void *
@@ -299,7 +306,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     int fd, tidy = 0;
 
-    workdir_enter(&w->workdir, w->req.worker, nworkers == 2);   /* one worker and the service thread */
+    workdir_enter(&w->workdir, w->req.worker, worker_set.nslots == 2);   /* one worker and the service thread */
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */
@@ -307,16 +314,14 @@ worker_main(void *arg)
             tidy = 1;
             continue;
         }
-        worker_serve(w, fd);
+        if (worker_serve(w, fd))
+            return NULL;        /* written off: ended, and no longer counted */
         workdir_reset(&w->workdir);
         worker_jitter(w);
         tidy = 0;
     }
     workdir_leave(&w->workdir);
-    pthread_mutex_lock(&running_lock);
-    running--;
-    pthread_cond_broadcast(&running_done);
-    pthread_mutex_unlock(&running_lock);
+    worker_running(-1);
     return NULL;
 }
 
@@ -329,11 +334,8 @@ worker_service_main(void *arg)
     int fd;
 
     while ((fd = dispatch_service_next(w->dispatch, status_peek)) != DISPATCH_STOP)
-        worker_serve(w, fd);
-    pthread_mutex_lock(&running_lock);
-    running--;
-    pthread_cond_broadcast(&running_done);
-    pthread_mutex_unlock(&running_lock);
+        worker_serve(w, fd);    /* never written off: it runs no script */
+    worker_running(-1);
     return NULL;
 }
 
@@ -355,43 +357,91 @@ worker_init_done(void)
     return rc != 0 ? -1 : 0;
 }
 
+/* A worker numbered NUMBER (0: the service thread), not started; NULL
+ * when out of memory (logged). */
+struct worker *
+worker_new(int number)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+
+    if (w == NULL) {
+        log_syserr("cannot allocate worker %d", number);
+        return NULL;
+    }
+    w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(number * 2654435761u) ^
+              (unsigned)(uintptr_t)w;
+    w->dispatch = worker_set.dispatch;
+    w->stuck_handle = -1;
+    if (stuck_init(&w->stuck) < 0) {
+        free(w);
+        return NULL;
+    }
+    if (request_init(&w->req, number, worker_set.pool) < 0) {
+        stuck_free(&w->stuck);
+        free(w);
+        return NULL;
+    }
+    w->req.wire = &w->wire;
+    w->req.stuck = &w->stuck;
+    w->req.end_early = worker_end_early;
+    w->req.state_install = ngx_install;
+    w->req.end_arg = w;
+    return w;
+}
+
+/* Free W, whose thread has ended or never started. */
+void
+worker_free(struct worker *w)
+{
+    request_free(&w->req);
+    stuck_free(&w->stuck);
+    free(w);
+}
+
+/* Start W's thread: 0, or -1 (logged; W is left unstarted). */
+int
+worker_launch(struct worker *w)
+{
+    int number = w->req.worker, rc;
+
+    worker_running(1);
+    if ((rc = pthread_create(&w->thread, NULL, number ? worker_main : worker_service_main, w)) != 0) {
+        log_err("cannot start worker %d: %s", number, strerror(rc));
+        worker_running(-1);
+        return -1;
+    }
+    __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);     /* the housekeeper looks */
+    return 0;
+}
+
 /* COUNT workers, numbered from 1, and the service thread, numbered 0. */
 int
 worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 {
-    int i, rc;
+    struct worker **slots;
+    int i;
 
     if (worker_init_done() < 0)
         return -1;
-    if ((workers = calloc((size_t)count + 1, sizeof(*workers))) == NULL) {
+    worker_set.dispatch = dispatch;
+    worker_set.pool = pool;
+    if ((slots = calloc((size_t)count + 1, sizeof(*slots))) == NULL) {
         log_syserr("cannot allocate %d workers", count);
         return -1;
     }
-    nworkers = count + 1;
-    for (i = 0; i <= count; i++) {
-        struct worker *w = &workers[i];
-        int number = i < count ? i + 1 : 0;
-        w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(i * 2654435761u);
-        w->dispatch = dispatch;
-        if (request_init(&w->req, number, pool) < 0)
+    for (i = 0; i <= count; i++)
+        if ((slots[i] = worker_new(i < count ? i + 1 : 0)) == NULL)
+            break;
+    /* from here the housekeeper may replace them */
+    pthread_mutex_lock(&worker_set.lock);
+    worker_set.slots = slots;
+    worker_set.nslots = count + 1;
+    pthread_mutex_unlock(&worker_set.lock);
+    if (i <= count)
+        return -1;
+    for (i = 0; i <= count; i++)
+        if (worker_launch(slots[i]) < 0)
             return -1;
-        w->req.wire = &w->wire;
-        w->req.end_early = worker_end_early;
-        w->req.state_install = ngx_install;
-        w->req.end_arg = w;
-        pthread_mutex_lock(&running_lock);
-        running++;
-        pthread_mutex_unlock(&running_lock);
-        if ((rc = pthread_create(&w->thread, NULL, number ? worker_main : worker_service_main, w)) != 0) {
-            log_err("cannot start worker %d: %s", number, strerror(rc));
-            request_free(&w->req);
-            pthread_mutex_lock(&running_lock);
-            running--;
-            pthread_mutex_unlock(&running_lock);
-            return -1;
-        }
-        w->started = 1;
-    }
     return 0;
 }
 
@@ -412,6 +462,15 @@ worker_wait(long long ms)
     return left;
 }
 
+/* No more replacements: the slots are final. */
+static void
+worker_stop_replacing(void)
+{
+    pthread_mutex_lock(&worker_set.lock);
+    worker_set.joining = 1;
+    pthread_mutex_unlock(&worker_set.lock);
+}
+
 /* A stop cut short (worker_wait() left some running): the process exits
  * without joining, on purpose, as it cannot wait for those. Detached, the
  * workers that did end are not threads nobody joined (ThreadSanitizer's
@@ -422,25 +481,39 @@ worker_abandon(void)
 {
     int i, rc;
 
-    for (i = 0; i < nworkers; i++) {
-        if (workers[i].started && (rc = pthread_detach(workers[i].thread)) != 0)
-            log_err("cannot detach worker %d: %s", workers[i].req.worker, strerror(rc));
+    worker_stop_replacing();
+    for (i = 0; i < worker_set.nslots; i++) {
+        struct worker *w = worker_set.slots[i];
+        if (w != NULL && w->started && (rc = pthread_detach(w->thread)) != 0)
+            log_err("cannot detach worker %d: %s", w->req.worker, strerror(rc));
     }
 }
 
-/* Wait for every worker to finish its request in flight, then free them. */
+/* Wait for every worker to finish its request in flight, then free them.
+ * Written-off ones are not waited for (worker_written_off tells how many
+ * are still stuck: the process must then not free what they use). */
 void
 worker_join(void)
 {
     int i;
 
-    for (i = 0; i < nworkers; i++) {
-        if (!workers[i].started)
+    worker_stop_replacing();
+    for (i = 0; i < worker_set.nslots; i++) {
+        struct worker *w = worker_set.slots[i];
+        if (w == NULL)
             continue;
-        pthread_join(workers[i].thread, NULL);
-        request_free(&workers[i].req);
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        worker_free(w);
+        worker_set.slots[i] = NULL;
     }
-    free(workers);
-    workers = NULL;
-    nworkers = 0;
+    pthread_mutex_lock(&worker_set.lock);
+    if (worker_set.spare != NULL) {
+        worker_free(worker_set.spare);
+        worker_set.spare = NULL;
+    }
+    free(worker_set.slots);
+    worker_set.slots = NULL;
+    worker_set.nslots = 0;
+    pthread_mutex_unlock(&worker_set.lock);
 }

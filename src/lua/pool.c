@@ -394,12 +394,19 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     return st;
 }
 
-/* Give ST back; DISCARD closes it (a failed load, a timeout, ...). */
+/* Give ST back; DISCARD closes it (a failed load, a timeout, ...). An
+ * orphan (pool_orphan) is closed whatever DISCARD says: it is no longer
+ * the pool's. */
 void
 pool_release(struct pool *p, struct pool_state *st, int discard)
 {
     struct pool_state *dead = NULL;
 
+    if (st->orphan) {
+        st->next = NULL;
+        pool_close_dead(p, st);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     st->busy = 0;
     st->hits++;
@@ -421,6 +428,32 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
     else
         pool_idle_push(p, st);
     pool_unlock_and_close(p, dead);
+}
+
+/*
+ * The busy ST belongs to a worker that was written off (stuck in C): it
+ * leaves the pool for good, so it is never handed out again and no longer
+ * counts toward `states` or `clones`; the stuck thread keeps it, and
+ * closes it with pool_release() if it ever returns. Those waiting for a
+ * state are woken: there is room now.
+ */
+void
+pool_orphan(struct pool *p, struct pool_state *st)
+{
+    struct pool_entry *e;
+
+    pthread_mutex_lock(&p->lock);
+    if ((e = st->entry) != NULL) {
+        counters_evicted(COUNTERS_EVICT_WRITTEN_OFF);
+        e->nstates--;
+        p->nstates--;
+        st->entry = NULL;
+        pool_entry_release(p, e);
+    }
+    st->orphan = 1;
+    if (p->waiting)
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void

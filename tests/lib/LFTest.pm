@@ -129,6 +129,25 @@ sub wait_clients {
 
 sub run_clients { my ($n, $seconds, $code) = @_; return wait_clients(start_clients($n, $code), $seconds) }
 
+# A Lua C module NAME built from SOURCE into DIR/NAME.so with the system's
+# compiler, for a test that needs C code a script calls (one that crashes,
+# blocks, forks...): 1, or undef with the reason in $@ (no compiler, or
+# it failed).
+sub c_module {
+    my ($dir, $name, $source, @libs) = @_;
+    my $cc = `command -v cc 2>/dev/null` || `command -v gcc 2>/dev/null`;
+    chomp $cc;
+    if (!$cc) { $@ = 'no C compiler'; return undef }
+    my $cflags = `pkg-config --cflags lua5.1 2>/dev/null` || '-I/usr/include/lua5.1';
+    chomp $cflags;
+    spew("$dir/$name.c", $source);
+    if (system("$cc -shared -fPIC $cflags -o $dir/$name.so $dir/$name.c @libs 2>$dir/$name.cc.log") != 0) {
+        $@ = "cannot build $name.so: " . slurp("$dir/$name.cc.log");
+        return undef;
+    }
+    return 1;
+}
+
 # A process that is not ours to reap is gone when it is a zombie too.
 sub alive {
     my ($pid) = @_;
