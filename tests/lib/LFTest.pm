@@ -357,6 +357,41 @@ sub wait_log {
 
 sub DESTROY { $_[0]->stop if $_[0]{pid} }
 
+# Hold N workers of the daemon (all by default) with requests that wait
+# until release_workers lets go (30 s at most, within the daemon's
+# timeout): the test knows they are busy, and until when. The held
+# connections, once each request has started; () when they did not.
+sub hold_workers {
+    my ($self, $n) = @_;
+    $n //= $self->{conf}{workers};
+    my ($dir, $go) = ($self->{dir}, "$self->{dir}/lf-go");
+    unlink $go, glob("$dir/lf-held.*");
+    $self->script('lf-hold.lua', <<'LUA') unless -e "$self->{www}/lf-hold.lua";
+function main(env, req)
+  local f = io.open(env.MARK, "w") if f then f:close() end
+  for i = 1, 600 do
+    local g = io.open(env.GO) if g then g:close() break end
+    os.execute("sleep 0.05")
+  end
+  req:puts("held")
+end
+LUA
+    my @s = map {
+        my $s = $self->connect;
+        write_all($s, encode_request({ SCRIPT_FILENAME => "$self->{www}/lf-hold.lua", REQUEST_METHOD => 'GET',
+                                       MARK => "$dir/lf-held.$_", GO => $go }, ''));
+        $s;
+    } 1 .. $n;
+    return wait_for(sub { $n == grep { -e "$dir/lf-held.$_" } 1 .. $n }, 15) ? @s : ();
+}
+
+# Let the requests of hold_workers end; how many of them answered.
+sub release_workers {
+    my ($self, @held) = @_;
+    spew("$self->{dir}/lf-go", '');
+    return scalar grep { read_response($_, timeout => 30)->{body} eq 'held' } @held;
+}
+
 # ---- FastCGI client ---------------------------------------------------------
 
 sub nv_len { my $n = length $_[0]; $n < 128 ? pack('C', $n) : pack('N', $n | 0x80000000) }
