@@ -85,6 +85,11 @@
  * daemon logs what it cut short and exits. */
 #define LF_STOP_MARGIN          5
 #define LF_STOP_BOUND           30
+/* TERM/INT: kept connections stay watched this long (ms), so that a
+ * request already on its way in one is served (and the connection closed
+ * right after its answer) rather than lost with a close under the web
+ * server; those still idle then are closed. */
+#define LF_STOP_DRAIN_MS        1000
 
 /* terminate_timeout, when the config leaves it unset: `timeout` plus this
  * (s); 0 (never) with timeout = 0. A run of a script (its load, or its

@@ -373,7 +373,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         main_close_logs();
         return -1;
     }
-    if ((dispatch = dispatch_new(ls)) == NULL) {
+    if ((dispatch = dispatch_new(ls, c->workers)) == NULL) {
         pool_destroy(pool);
         main_close_logs();
         return -1;

@@ -53,6 +53,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +117,46 @@ worker_jitter(struct worker *w)
     nanosleep(&ts, NULL);
 }
 
+/* TCP: hold what is written back (ON), so that the FIN of a shutdown
+ * leaves in the same segment as the answer's end; a unix socket has no
+ * segments (the call fails, and needs not succeed). */
+static void
+worker_cork(int fd, int on)
+{
+#if defined(TCP_CORK)
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+#elif defined(TCP_NOPUSH)
+    setsockopt(fd, IPPROTO_TCP, TCP_NOPUSH, &on, sizeof(on));
+#else
+    (void)fd;
+    (void)on;
+#endif
+}
+
+/* A kept connection's answer is about to end (its END_REQUEST written
+ * next): 1 when the dispatcher holds it a place (keep it, or pass it on);
+ * 0 when it will not be kept, and then it is closed right behind the
+ * answer (worker_close_behind), so that the web server sees both at once
+ * and does not reuse it for a request. KEEP: the client asked to keep it. */
+static int
+worker_keep_begin(struct worker *w, int fd, int keep)
+{
+    int held = keep && dispatch_keep_begin(w->dispatch);
+
+    if (keep && !held)
+        worker_cork(fd, 1);
+    return held;
+}
+
+/* The answer was written: one that is not to be kept, read to its end,
+ * is shut at once, its FIN (on TCP) in the answer's last segment. */
+static void
+worker_close_behind(struct worker *w, int fd, int keep, int held)
+{
+    if (keep && !held && wire_can_keep(&w->wire))
+        shutdown(fd, SHUT_WR);
+}
+
 /* Close after answering early (413): read what the client still sends, for
  * a bounded time, so the close does not reset the answer away. The time
  * is the request's own (BUDGET ms of client_timeout, -1: none), not more:
@@ -155,9 +197,9 @@ worker_drain_max(size_t declared, size_t maxpost)
  * on our side first: the answer is whole (see the design note).
  */
 static void
-worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
+worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
 {
-    int drained = WIRE_DRAINED, unread;
+    int keep = held, drained = WIRE_DRAINED, unread;
     long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
@@ -181,9 +223,11 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
     }
     left = wire_time_left(&w->wire);
     wire_end(&w->wire);
+    if (held)       /* the place worker_keep_begin() held: taken, or given back */
+        dispatch_keep_end(w->dispatch, keep ? fd : -1);
     if (keep)
-        dispatch_park(w->dispatch, fd);
-    else if (unread && !w->req.client_gone)
+        return;
+    if (unread && !w->req.client_gone)
         worker_linger_close(fd, left);  /* the client may still be sending */
     else
         close(fd);
@@ -202,11 +246,12 @@ worker_end_early(struct request *r)
 {
     struct worker *w = r->end_arg;
     FCGX_Request *f = &r->fcgx;
-    int fd, failed;
+    int fd, failed, keep = w->keep && !r->client_gone && !r->no_keep, held;
 
     if (stuck_let_go(r))        /* written off: the housekeeper ended it */
         return;
     wire_resume(&w->wire);      /* the client's clock runs for the rest */
+    held = worker_keep_begin(w, f->ipcFd, keep);
     failed = FCGX_FClose(f->err) != 0;
     failed |= FCGX_FClose(f->out) != 0;
     failed |= FCGX_GetError(f->in) != 0;
@@ -214,17 +259,18 @@ worker_end_early(struct request *r)
     f->ipcFd = -1;              /* libfcgi's request no longer has it */
     snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
     w->wire.script = w->script;
-    if (fd < 0) {
+    if (fd < 0 || failed) {
+        if (held)
+            dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
+        if (fd >= 0) {
+            r->client_gone = 1;
+            close(fd);
+        }
         return;
     }
-    if (failed) {
-        r->client_gone = 1;
-        wire_end(&w->wire);
-        close(fd);
-        return;
-    }
-    worker_keep_or_close(w, fd, w->keep && !r->client_gone && !r->no_keep, w->maxpost);
+    worker_close_behind(w, fd, keep, held);
+    worker_keep_or_close(w, fd, held, w->maxpost);
 }
 
 /* Serve the request waiting on FD, then keep or close the connection. 1
@@ -236,7 +282,7 @@ worker_serve(struct worker *w, int fd)
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
+    int keep, held, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
     size_t maxparams = c->maxparams, maxpost = c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
@@ -289,14 +335,18 @@ worker_serve(struct worker *w, int fd)
     /* libfcgi frees the script's name: the drain's log lines name a copy */
     snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
     w->wire.script = w->script;
+    held = worker_keep_begin(w, fd, keep);
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {
+        if (held)
+            dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
         return 0;
     }
-    worker_keep_or_close(w, fd, keep, worker_drain_max(r->body_want, maxpost));
+    worker_close_behind(w, fd, keep, held);
+    worker_keep_or_close(w, fd, held, worker_drain_max(r->body_want, maxpost));
     return 0;
 }
 
