@@ -85,6 +85,8 @@ struct conf {
     char           *upload_dir;
     int             maxfields;
     struct conf_shared_list shared;
+    int             timer_max_pending;  /* ngx.timer callbacks waiting, at most */
+    int             timer_max_running;  /* and running at once: the timer threads */
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

@@ -65,6 +65,8 @@ struct counters_totals {
     unsigned long long evictions[COUNTERS_NEVICT];
     unsigned long long written_off; /* workers written off (terminate_timeout) */
     int         stuck;              /* of them, still stuck in their C call */
+    int         timers_pending;     /* ngx.timer callbacks waiting */
+    int         timers_running;     /* and running */
 };
 
 int  counters_init(int workers);
@@ -77,6 +79,7 @@ void counters_loaded(int worker);
 void counters_slow(void);
 void counters_evicted(enum counters_evict why);
 void counters_waited(long long ms);
+void counters_timers(int pending, int running);
 void counters_queue(int waiting);
 void counters_wait(int waiting);
 void counters_totals(struct counters_totals *out);

@@ -170,6 +170,16 @@
 #define LF_NGX_RE_STEPS_PER_MS  100000
 #define LF_NGX_RE_CACHE_MAX     1024
 
+/* ngx.timer: callbacks waiting and running at most (lua_max_pending_timers
+ * and lua_max_running_timers' defaults); each running one has a thread,
+ * made when one is due and none is free, gone after LF_NGX_TIMER_IDLE_MS
+ * without work. */
+#define LF_DEFAULT_TIMER_MAX_PENDING 1024
+#define LF_DEFAULT_TIMER_MAX_RUNNING 256
+#define LF_MAX_TIMER_PENDING    1000000
+#define LF_MAX_TIMER_RUNNING    1024
+#define LF_NGX_TIMER_IDLE_MS    10000
+
 /* ngx.config.ngx_lua_version: the version of OpenResty's API offered
  * (lua-nginx-module 0.10.23, Debian 12's, the reference of the tests). */
 #define LF_NGX_LUA_VERSION      10023

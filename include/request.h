@@ -76,6 +76,7 @@ struct request {
     int             ended;          /* it did: nothing more goes out */
     void          (*end_early)(struct request *r);
     void           *end_arg;
+    struct pool_state *state;       /* the state it runs in, while it has one */
     /* what a layer above adds to each new state (ngx_install); the worker's */
     void          (*state_install)(struct lua_State *L);
     /* its worker's watch for a script stuck in C past terminate_timeout

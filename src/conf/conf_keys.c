@@ -84,6 +84,8 @@ const struct conf_key conf_keys[] = {
     S(access_log,        CT_PATH,    0, NULL),
     S(access_format,     CT_TEXT,    0, LF_DEFAULT_ACCESS_FORMAT),
     S(shared,            CT_SHARED,  CF_RESTART, NULL),
+    K(timer_max_pending, CT_INT,     0, LF_MAX_TIMER_PENDING, 0, LF_DEFAULT_TIMER_MAX_PENDING),
+    K(timer_max_running, CT_INT,     1, LF_MAX_TIMER_RUNNING, CF_RESTART, LF_DEFAULT_TIMER_MAX_RUNNING),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

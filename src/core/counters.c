@@ -276,6 +276,15 @@ counters_waited(long long ms)
     COUNTERS_ADD(counters_all.wait_ms, (unsigned long long)ms);
 }
 
+/* ngx.timer's callbacks waiting and running, now (the timers' own lock
+ * orders the calls; the stores are atomic for the status page). */
+void
+counters_timers(int pending, int running)
+{
+    __atomic_store_n(&counters_all.timers_pending, pending, __ATOMIC_RELAXED);
+    __atomic_store_n(&counters_all.timers_running, running, __ATOMIC_RELAXED);
+}
+
 /* A request waits for a worker because none was free, WAITING in all
  * now: php-fpm's "max children reached" counts such requests (not those
  * that merely took the last idle worker); keep the most seen waiting. */
@@ -308,6 +317,8 @@ counters_totals(struct counters_totals *out)
     out->waits = COUNTERS_GET(counters_all.waits);
     out->wait_ms = COUNTERS_GET(counters_all.wait_ms);
     out->max_queue = COUNTERS_GET(counters_all.max_queue);
+    out->timers_pending = COUNTERS_GET(counters_all.timers_pending);
+    out->timers_running = COUNTERS_GET(counters_all.timers_running);
     for (i = 0; i < COUNTERS_NERRORS; i++)
         out->errors[i] = COUNTERS_GET(counters_all.errors[i]);
     for (i = 0; i < COUNTERS_NEVICT; i++)

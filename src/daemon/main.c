@@ -182,6 +182,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
     conf_publish(c);
     main_reopen_logs();     /* access_log or slowlog may name another file */
+    ngx_timers_flush();     /* pending timers run now, premature, in their old states */
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
 }
@@ -294,8 +295,10 @@ main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch,
 
     dispatch_stop(dispatch, hand_over);
     listen_close(ls, c, 0);
+    /* timers: pending callbacks run now, premature, beside the requests
+     * in flight; both within the stop's bound */
     if ((busy = worker_wait(bound)) == 0)
-        return 0;
+        return ngx_timers_stop(bound);
     dispatch_counts(dispatch, &n);
     log_err("stop: %d requests still running and %d still waiting after %lld s; exiting without them",
             busy, n.ready, bound / 1000);
@@ -364,7 +367,9 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     housekeep_tune_malloc();
     shm_check_all();    /* after an abnormal death: what the dead one may have left */
-    if (reqid_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
+    /* the slow log's slots: the workers', then the timer threads' */
+    if (reqid_init() < 0 || slowlog_start(c->workers + c->timer_max_running, c) < 0 ||
+        accesslog_open(c) < 0) {
         slowlog_stop();
         return -1;
     }
@@ -386,6 +391,12 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     }
     supervise_lineage(&lineage);
     status_init(pool, dispatch, &lineage);
+    if (ngx_timers_start(pool, c->workers, c->timer_max_running) < 0) {
+        counters_free();
+        dispatch_destroy(dispatch);
+        pool_destroy(pool);
+        return -1;
+    }
     serve_preload(pool, c, ngx_install);
     if (housekeep_start(pool, &main_hk_workers) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch, 0);

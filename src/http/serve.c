@@ -322,15 +322,18 @@ serve_run(struct request *r, const struct file_id *id)
         request_error(r, 500, "out of memory for a state");
         return;
     }
+    r->state = st;      /* where ngx.timer pins its timers */
     if (fresh) {
         stuck_begin(r, st);
         status = serve_load(r, st, why, sizeof(why));
         if (stuck_end(r)) {
+            r->state = NULL;
             pool_release(r->pool, st, POOL_DISCARD);
             return;
         }
     }
     if (status != 0) {
+        r->state = NULL;
         pool_release(r->pool, st, 1);
         r->error_kind = status == 500 ? COUNTERS_SYNTAX : COUNTERS_NOT_FOUND;
         request_error(r, status, why);
@@ -340,6 +343,7 @@ serve_run(struct request *r, const struct file_id *id)
         counters_loaded(r->worker);
     stuck_begin(r, st);
     discard = serve_call(r, st->L);
+    r->state = NULL;
     pool_release(r->pool, st, discard);
 }
 

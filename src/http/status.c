@@ -167,6 +167,8 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     status_add(pg, "workers written off", STATUS_NUM, (long long)t->written_off, NULL);
     status_add(pg, "workers stuck", STATUS_NUM, t->stuck, NULL);
     status_add(pg, "rss", STATUS_NUM, rss > 0 ? rss : 0, NULL);
+    status_add(pg, "timers pending", STATUS_NUM, t->timers_pending, NULL);
+    status_add(pg, "timers running", STATUS_NUM, t->timers_running, NULL);
     status_add(pg, "errors runtime", STATUS_NUM, (long long)t->errors[COUNTERS_RUNTIME], NULL);
     status_add(pg, "errors syntax", STATUS_NUM, (long long)t->errors[COUNTERS_SYNTAX], NULL);
     status_add(pg, "errors not found", STATUS_NUM, (long long)t->errors[COUNTERS_NOT_FOUND], NULL);

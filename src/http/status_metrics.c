@@ -54,6 +54,8 @@ static const struct status_metric status_metrics_table[] = {
       { { "workers written off" } } },
     { "luafcgid_workers_stuck", "gauge", "Written-off workers whose threads are still stuck.", 1, { { "workers stuck" } } },
     { "luafcgid_resident_memory_bytes", "gauge", "The serving process's resident set size.", 1, { { "rss" } } },
+    { "luafcgid_timers", "gauge", "ngx.timer callbacks by state.", 1,
+      { { "timers pending", "state=\"pending\"" }, { "timers running", "state=\"running\"" } } },
     { "luafcgid_failed_requests", "counter", "Failed requests by kind.", 1,
       {
           { "errors runtime", "kind=\"runtime\"" },
