@@ -54,6 +54,9 @@ struct conf {
     int             client_timeout;
     size_t          maxparams;
     int             timeout;
+    int             terminate_timeout;  /* s; 0: never (unset: timeout + LF_TERMINATE_MARGIN) */
+    int             max_written_off;
+    size_t          max_rss;        /* bytes; 0: never */
     size_t          memory;
     size_t          maxpost;
     int             showerrors;
@@ -88,6 +91,8 @@ struct conf {
     int             socket_pool_max;            /* idle connections kept in all */
     char           *ssl_trusted_certificate;    /* CA file for sslhandshake's verify */
     int             ssl_verify_depth;
+    int             timer_max_pending;  /* ngx.timer callbacks waiting, at most */
+    int             timer_max_running;  /* and running at once: the timer threads */
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

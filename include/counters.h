@@ -25,6 +25,7 @@ enum counters_evict {
     COUNTERS_EVICT_TIMEOUT,
     COUNTERS_EVICT_MEMORY,
     COUNTERS_EVICT_FLUSH,           /* SIGHUP */
+    COUNTERS_EVICT_WRITTEN_OFF,     /* its worker was stuck in C past terminate_timeout */
     COUNTERS_NEVICT
 };
 
@@ -62,6 +63,10 @@ struct counters_totals {
     unsigned long long errors[COUNTERS_NERRORS];
     int         max_queue;          /* most requests waiting for a worker */
     unsigned long long evictions[COUNTERS_NEVICT];
+    unsigned long long written_off; /* workers written off (terminate_timeout) */
+    int         stuck;              /* of them, still stuck in their C call */
+    int         timers_pending;     /* ngx.timer callbacks waiting */
+    int         timers_running;     /* and running */
 };
 
 int  counters_init(int workers);
@@ -74,11 +79,15 @@ void counters_loaded(int worker);
 void counters_slow(void);
 void counters_evicted(enum counters_evict why);
 void counters_waited(long long ms);
+void counters_timers(int pending, int running);
 void counters_queue(int waiting);
 void counters_wait(int waiting);
 void counters_totals(struct counters_totals *out);
 int  counters_worker(int worker, struct counters_worker *out);
 int  counters_workers(void);
 int  counters_scripts(struct counters_script **out);
+int  counters_written_off(int worker);
+void counters_stuck_gone(int handle);
+int  counters_stuck(struct counters_worker *out, int max);
 
 #endif

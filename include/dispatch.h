@@ -18,13 +18,15 @@ struct dispatch_counts {
     int leader;     /* 1 while a worker polls */
 };
 
-struct dispatch *dispatch_new(const struct listeners *ls);
+struct dispatch *dispatch_new(const struct listeners *ls, int workers);
 #define DISPATCH_STOP (-1)
 #define DISPATCH_IDLE (-2)
 
 int   dispatch_next(struct dispatch *d, int idle_ms);
 int   dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek);
 void  dispatch_park(struct dispatch *d, int fd);
+int   dispatch_keep_begin(struct dispatch *d);
+void  dispatch_keep_end(struct dispatch *d, int fd);
 void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max);
 void  dispatch_stop(struct dispatch *d, int hand_over);
 void  dispatch_destroy(struct dispatch *d);

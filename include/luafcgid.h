@@ -85,6 +85,29 @@
  * daemon logs what it cut short and exits. */
 #define LF_STOP_MARGIN          5
 #define LF_STOP_BOUND           30
+/* TERM/INT: kept connections stay watched this long (ms), so that a
+ * request already on its way in one is served (and the connection closed
+ * right after its answer) rather than lost with a close under the web
+ * server; those still idle then are closed. */
+#define LF_STOP_DRAIN_MS        1000
+
+/* terminate_timeout, when the config leaves it unset: `timeout` plus this
+ * (s); 0 (never) with timeout = 0. A run of a script (its load, or its
+ * handler) still going that long after it began is stuck in C, where the
+ * timeout hook cannot reach: its worker is written off and replaced. */
+#define LF_TERMINATE_MARGIN     5
+/* Written-off workers (still stuck) that make the serving process ask to
+ * be replaced (max_written_off), and the most it lets stay stuck: past
+ * `workers` of them a stuck worker is left to its request, not replaced. */
+#define LF_DEFAULT_MAX_WRITTEN_OFF 1
+/* The count hook keeps the traceback of a run that has lasted
+ * LF_TRACE_FIRST_MS, taken again every LF_TRACE_EVERY_MS: what a written-off
+ * worker's log line shows of where its script was. */
+#define LF_TRACE_FIRST_MS       10
+#define LF_TRACE_EVERY_MS       100
+/* A serving process that asked to be replaced (too many written off, or
+ * over max_rss) and still is asks again after this many seconds. */
+#define LF_REPLACE_RETRY        30
 
 /* The supervising process restarts a dead serving process at once, unless
  * it died LF_RESTART_THRESHOLD times within LF_RESTART_INTERVAL seconds:
@@ -146,6 +169,16 @@
 #define LF_NGX_RE_MATCH_LIMIT   10000000
 #define LF_NGX_RE_STEPS_PER_MS  100000
 #define LF_NGX_RE_CACHE_MAX     1024
+
+/* ngx.timer: callbacks waiting and running at most (lua_max_pending_timers
+ * and lua_max_running_timers' defaults); each running one has a thread,
+ * made when one is due and none is free, gone after LF_NGX_TIMER_IDLE_MS
+ * without work. */
+#define LF_DEFAULT_TIMER_MAX_PENDING 1024
+#define LF_DEFAULT_TIMER_MAX_RUNNING 256
+#define LF_MAX_TIMER_PENDING    1000000
+#define LF_MAX_TIMER_RUNNING    1024
+#define LF_NGX_TIMER_IDLE_MS    10000
 
 /* ngx.config.ngx_lua_version: the version of OpenResty's API offered
  * (lua-nginx-module 0.10.23, Debian 12's, the reference of the tests). */

@@ -31,6 +31,13 @@ struct pool_state {
     unsigned            generation;
     int                 busy;
     int                 last_worker;    /* who used it last: affinity */
+    int                 orphan;         /* written off: out of the pool for good */
+    /* timers (ngx.timer) pending or running in it: while any, the pool
+     * never closes it; one it would close leaves the pool, adrift, and is
+     * closed when the last pin goes (pool_unpin, pool_give) */
+    int                 pins;
+    int                 adrift;
+    int                 closed;         /* its Lua was closed while pinned */
 };
 
 struct pool_limits {
@@ -62,6 +69,11 @@ void         pool_configure(struct pool *p, const struct pool_limits *limits);
 struct pool_state *pool_acquire(struct pool *p, const char *path,
                                 const struct file_id *id, int worker, int *fresh);
 void         pool_release(struct pool *p, struct pool_state *st, int discard);
+void         pool_orphan(struct pool *p, struct pool_state *st);
+void         pool_pin(struct pool *p, struct pool_state *st);
+void         pool_unpin(struct pool *p, struct pool_state *st);
+int          pool_take(struct pool *p, struct pool_state *st);
+void         pool_give(struct pool *p, struct pool_state *st, int discard);
 void         pool_flush(struct pool *p);
 int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);

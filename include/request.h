@@ -14,6 +14,7 @@
 struct conf;
 struct pool;
 struct slowlog_slot;
+struct stuck;
 struct wire;
 
 #define REQUEST_SERVICE 0           /* the service thread's number (worker.c) */
@@ -75,8 +76,13 @@ struct request {
     int             ended;          /* it did: nothing more goes out */
     void          (*end_early)(struct request *r);
     void           *end_arg;
+    struct pool_state *state;       /* the state it runs in, while it has one */
     /* what a layer above adds to each new state (ngx_install); the worker's */
     void          (*state_install)(struct lua_State *L);
+    /* its worker's watch for a script stuck in C past terminate_timeout
+     * (stuck.c, set by worker.c; NULL: none) */
+    struct stuck   *stuck;
+    int             written_off;    /* this worker was, and touches nothing shared */
 };
 
 int  request_init(struct request *r, int worker, struct pool *pool);
@@ -90,6 +96,8 @@ int  request_flush(struct request *r);
 void request_finish(struct request *r);
 void request_error(struct request *r, int code, const char *reason);
 void request_end_early(struct request *r);
+int  request_page(struct buf *b, const char *status, const char *reason, int showerrors);
+const char *request_status_text(int code);
 int  request_check_header(const char *name, size_t nlen, const char *value, size_t vlen,
                           const char **why);
 

@@ -16,6 +16,7 @@ struct scoreboard_entry {
 int  scoreboard_create(int workers);
 void scoreboard_destroy(void);
 void scoreboard_clear(void);
+void scoreboard_select(int board);
 void scoreboard_enter(int worker, const char *script);
 void scoreboard_leave(int worker);
 int  scoreboard_read(int worker, struct scoreboard_entry *out);

@@ -36,12 +36,36 @@
 
 #define CONF_INSTRUCTION_BUDGET 10000000
 
+/* terminate_timeout from timeout when unset; past it a run is stuck in C,
+ * so it must leave the timeout hook its chance first. max_written_off:
+ * no more workers are written off than there are. */
+static int
+conf_check_terminate(struct conf_ctx *ctx, struct conf *c)
+{
+    if (c->terminate_timeout == CONF_UNSET)
+        c->terminate_timeout = c->timeout > 0 ? c->timeout + LF_TERMINATE_MARGIN : 0;
+    else if (c->terminate_timeout > 0 && c->timeout > 0 && c->terminate_timeout <= c->timeout) {
+        conf_error(ctx, "terminate_timeout", "must be more than timeout (%d), not %d: the "
+                   "timeout stops the Lua code first, this only what is stuck in C",
+                   c->timeout, c->terminate_timeout);
+        return -1;
+    }
+    if (c->max_written_off > c->workers) {
+        conf_error(ctx, "max_written_off", "must be at most workers (%d), not %d", c->workers,
+                   c->max_written_off);
+        return -1;
+    }
+    return 0;
+}
+
 /* The one check across keys, after every key is read. */
 static int
 conf_check(struct conf_ctx *ctx, struct conf *c)
 {
     char why[256];
 
+    if (conf_check_terminate(ctx, c) < 0)
+        return -1;
     if (c->states == CONF_UNSET)
         c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
     if (c->states < c->workers) {

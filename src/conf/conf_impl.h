@@ -42,7 +42,7 @@ struct conf_key {
     double          num;        /* a number or boolean key's default */
 };
 
-#define CONF_UNSET (-1)     /* states, clones: worked out from workers (conf_check) */
+#define CONF_UNSET (-1)     /* states, clones, terminate_timeout: worked out (conf_check) */
 
 /* What one load is doing: the file, its directory, where errors go. */
 struct conf_ctx {

@@ -56,6 +56,9 @@ const struct conf_key conf_keys[] = {
     K(client_timeout,    CT_INT,     0, 86400, 0, LF_DEFAULT_CLIENT_TIMEOUT),
     K(maxparams,         CT_SIZE,    1024, 1e9, 0, LF_DEFAULT_MAXPARAMS),
     K(timeout,           CT_INT,     0, 86400, 0, LF_DEFAULT_TIMEOUT),
+    K(terminate_timeout, CT_INT,     0, 86400, 0, CONF_UNSET),
+    K(max_written_off,   CT_INT,     1, LF_MAX_WORKERS, 0, LF_DEFAULT_MAX_WRITTEN_OFF),
+    K(max_rss,           CT_SIZE,    0, 1e15, 0, 0),
     K(memory,            CT_SIZE,    0, 1e15, 0, LF_DEFAULT_MEMORY),
     K(maxpost,           CT_SIZE,    0, 1e12, 0, LF_DEFAULT_MAXPOST),
     K(showerrors,        CT_BOOL,    0, 0, 0, 0),
@@ -87,6 +90,8 @@ const struct conf_key conf_keys[] = {
     K(socket_pool_max,   CT_INT,     0, 1000000, 0, LF_DEFAULT_SOCKET_POOL_MAX),
     S(ssl_trusted_certificate, CT_PATH, 0, NULL),
     K(ssl_verify_depth,  CT_INT,     0, 100, 0, LF_DEFAULT_SSL_VERIFY_DEPTH),
+    K(timer_max_pending, CT_INT,     0, LF_MAX_TIMER_PENDING, 0, LF_DEFAULT_TIMER_MAX_PENDING),
+    K(timer_max_running, CT_INT,     1, LF_MAX_TIMER_RUNNING, CF_RESTART, LF_DEFAULT_TIMER_MAX_RUNNING),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -41,10 +41,21 @@ struct counters_slot {
     size_t                  len;    /* w.script may hold it cut */
 };
 
+/* A worker written off and still stuck in its C call: what it ran. */
+struct counters_stuck {
+    int                     used;
+    struct counters_worker  w;
+    long long               start_us;
+};
+
 /* Made by counters_init() before any worker starts, freed after they end. */
 static struct counters_slot *counters_slots;
 static int counters_nslots;
 static struct counters_totals counters_all;     /* atomics only */
+/* counters_stuck_lock guards the stuck entries: one per worker at most
+ * (worker.c lets no more be written off) */
+static pthread_mutex_t counters_stuck_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct counters_stuck *counters_stuck_list;
 
 int
 counters_init(int workers)
@@ -52,7 +63,8 @@ counters_init(int workers)
     int i;
 
     counters_slots = calloc((size_t)workers, sizeof(*counters_slots));
-    if (counters_slots == NULL) {
+    counters_stuck_list = calloc((size_t)workers, sizeof(*counters_stuck_list));
+    if (counters_slots == NULL || counters_stuck_list == NULL) {
         log_syserr("cannot allocate the counters of %d workers", workers);
         return -1;
     }
@@ -82,7 +94,9 @@ counters_free(void)
             free(counters_slots[i].scripts[j]);
     }
     free(counters_slots);
+    free(counters_stuck_list);
     counters_slots = NULL;
+    counters_stuck_list = NULL;
     counters_nslots = 0;
 }
 
@@ -262,6 +276,15 @@ counters_waited(long long ms)
     COUNTERS_ADD(counters_all.wait_ms, (unsigned long long)ms);
 }
 
+/* ngx.timer's callbacks waiting and running, now (the timers' own lock
+ * orders the calls; the stores are atomic for the status page). */
+void
+counters_timers(int pending, int running)
+{
+    __atomic_store_n(&counters_all.timers_pending, pending, __ATOMIC_RELAXED);
+    __atomic_store_n(&counters_all.timers_running, running, __ATOMIC_RELAXED);
+}
+
 /* A request waits for a worker because none was free, WAITING in all
  * now: php-fpm's "max children reached" counts such requests (not those
  * that merely took the last idle worker); keep the most seen waiting. */
@@ -294,10 +317,14 @@ counters_totals(struct counters_totals *out)
     out->waits = COUNTERS_GET(counters_all.waits);
     out->wait_ms = COUNTERS_GET(counters_all.wait_ms);
     out->max_queue = COUNTERS_GET(counters_all.max_queue);
+    out->timers_pending = COUNTERS_GET(counters_all.timers_pending);
+    out->timers_running = COUNTERS_GET(counters_all.timers_running);
     for (i = 0; i < COUNTERS_NERRORS; i++)
         out->errors[i] = COUNTERS_GET(counters_all.errors[i]);
     for (i = 0; i < COUNTERS_NEVICT; i++)
         out->evictions[i] = COUNTERS_GET(counters_all.evictions[i]);
+    out->written_off = COUNTERS_GET(counters_all.written_off);
+    out->stuck = counters_stuck(NULL, 0);
 }
 
 /* A copy of worker WORKER's slot (1-based); -1 when there is none. A
@@ -318,6 +345,67 @@ counters_worker(int worker, struct counters_worker *out)
     if (out->running)
         out->duration_us = monoclock_us() - start_us;
     return 0;
+}
+
+/* Worker WORKER's request is written off (stuck.c), before its end is
+ * counted: what it runs is kept for the status page while its thread
+ * stays stuck. A handle for counters_stuck_gone, or -1 (no room). */
+int
+counters_written_off(int worker)
+{
+    struct counters_slot *s;
+    struct counters_stuck e;
+    int i;
+
+    COUNTERS_ADD(counters_all.written_off, 1);
+    if (worker < 1 || worker > counters_nslots)
+        return -1;
+    s = &counters_slots[worker - 1];
+    pthread_mutex_lock(&s->lock);
+    e.w = s->w;
+    e.start_us = s->start_us;
+    pthread_mutex_unlock(&s->lock);
+    e.used = 1;
+    pthread_mutex_lock(&counters_stuck_lock);
+    for (i = 0; i < counters_nslots && counters_stuck_list[i].used; i++)
+        ;
+    if (i < counters_nslots)
+        counters_stuck_list[i] = e;
+    pthread_mutex_unlock(&counters_stuck_lock);
+    return i < counters_nslots ? i : -1;
+}
+
+/* The written-off worker HANDLE came back from its C call and ended. */
+void
+counters_stuck_gone(int handle)
+{
+    if (handle < 0 || handle >= counters_nslots)
+        return;
+    pthread_mutex_lock(&counters_stuck_lock);
+    counters_stuck_list[handle].used = 0;
+    pthread_mutex_unlock(&counters_stuck_lock);
+}
+
+/* The written-off workers still stuck, at most MAX into OUT, with how
+ * long they have run; how many. */
+int
+counters_stuck(struct counters_worker *out, int max)
+{
+    long long now = monoclock_us();
+    int i, n = 0;
+
+    pthread_mutex_lock(&counters_stuck_lock);
+    for (i = 0; i < counters_nslots; i++) {
+        if (!counters_stuck_list[i].used)
+            continue;
+        if (n < max && out != NULL) {
+            out[n] = counters_stuck_list[i].w;
+            out[n].duration_us = now - counters_stuck_list[i].start_us;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&counters_stuck_lock);
+    return n;
 }
 
 /* By path, then by what tells apart two paths cut alike. */

@@ -5,8 +5,9 @@
  * The board is an anonymous MAP_SHARED mapping made before the serving
  * process is forked, so it outlives that process: after a crash the
  * supervisor reads which scripts were running (and later a status page
- * can read it live). Each slot has exactly one writer, its worker, so it
- * needs no lock between writers. A reader is protected by a sequence
+ * can read it live). Each slot has one writer at a time, its worker (or
+ * the housekeeper, once, for a worker it wrote off and that writes no
+ * more), so it needs no lock between writers. A reader is protected by a sequence
  * counter instead of a lock, which a crash could leave held: the writer
  * makes the counter odd, writes, makes it even again; a reader that sees
  * an odd counter, or a counter that moved while it copied, knows the copy
@@ -26,10 +27,15 @@ struct scoreboard_slot {
     char        script[LF_SCOREBOARD_PATH];
 };
 
-/* Set before the fork, read-only afterwards; the slots are shared. */
+/* Set before the fork, read-only afterwards; the slots are shared. There
+ * are SCOREBOARD_BOARDS boards of a slot per worker: a serving process
+ * that replaces another (supervise_replace.c) runs beside it a while, and
+ * writes a board of its own. scoreboard_board is the selected one. */
+#define SCOREBOARD_BOARDS 2
+static struct scoreboard_slot *scoreboard_all;
 static struct scoreboard_slot *scoreboard_board;
 static int scoreboard_nslots;
-static size_t scoreboard_size;
+static size_t scoreboard_size;      /* of one board */
 
 int
 scoreboard_create(int workers)
@@ -37,12 +43,13 @@ scoreboard_create(int workers)
     void *p;
 
     scoreboard_size = (size_t)workers * sizeof(struct scoreboard_slot);
-    p = mmap(NULL, scoreboard_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+    p = mmap(NULL, scoreboard_size * SCOREBOARD_BOARDS, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANON, -1, 0);
     if (p == MAP_FAILED) {
         log_syserr("cannot map the scoreboard (%d slots)", workers);
         return -1;
     }
-    scoreboard_board = p;
+    scoreboard_all = scoreboard_board = p;
     scoreboard_nslots = workers;
     return 0;
 }
@@ -50,10 +57,19 @@ scoreboard_create(int workers)
 void
 scoreboard_destroy(void)
 {
-    if (scoreboard_board && munmap(scoreboard_board, scoreboard_size) < 0)
+    if (scoreboard_all && munmap(scoreboard_all, scoreboard_size * SCOREBOARD_BOARDS) < 0)
         log_syswarn("cannot unmap the scoreboard");
-    scoreboard_board = NULL;
+    scoreboard_all = scoreboard_board = NULL;
     scoreboard_nslots = 0;
+}
+
+/* Work on board BOARD (0 or 1) from now on: the one a serving process
+ * writes, or the one the supervisor reads after it died. */
+void
+scoreboard_select(int board)
+{
+    if (scoreboard_all != NULL && board >= 0 && board < SCOREBOARD_BOARDS)
+        scoreboard_board = scoreboard_all + (size_t)board * (size_t)scoreboard_nslots;
 }
 
 int
@@ -62,7 +78,7 @@ scoreboard_slots(void)
     return scoreboard_nslots;
 }
 
-/* Forget what a dead serving process left behind. */
+/* Forget what a dead serving process left on the selected board. */
 void
 scoreboard_clear(void)
 {

@@ -17,17 +17,22 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "luafcgid.h"
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
 #include "monoclock.h"
 #include "net.h"
 #include "pool.h"
+#include "procmem.h"
 #include "slowlog.h"
+#include "supervise.h"
 
 /* hk_lock guards hk_stop; hk_cond wakes the thread to stop. */
 static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,6 +41,7 @@ static int hk_stop;
 static int hk_running;
 static pthread_t hk_thread;
 static int hk_trim;     /* atomic: freed memory worth handing back */
+static struct housekeep_workers hk_workers;    /* set before the thread starts */
 
 #define HK_MMAP_THRESHOLD (1024 * 1024)
 #define HK_TRIM_THRESHOLD (1024 * 1024)
@@ -78,6 +84,48 @@ housekeep_trim_soon(void)
     __atomic_store_n(&hk_trim, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Every sweep: should this serving process be replaced? When max_written_off
+ * workers are stuck in C (written off: only the process's end ends them),
+ * or its resident memory passed max_rss (C code allocating past `memory`,
+ * which nothing else gives back), it asks the supervisor, which starts
+ * another and stops this one gracefully (supervise_replace.c). Asked again
+ * every LF_REPLACE_RETRY s while it still should be (a replacement that
+ * could not start).
+ */
+static void
+housekeep_check_replace(void)
+{
+    static long long asked_ms;      /* this thread's own */
+    struct conf *c = conf_acquire();
+    int limit = c->max_written_off, on = c->terminate_timeout > 0, stuck = hk_workers.written_off();
+    int slowlog = c->slowlog != NULL;
+    long long max_rss = (long long)c->max_rss, rss = max_rss > 0 ? procmem_rss() : -1;
+    long long now = monoclock_ms();
+    char why[192];
+    int ask = 0;
+
+    conf_release(c);
+    if (on && stuck >= limit) {
+        ask = SUPERVISE_ASK_WRITTEN_OFF;
+        snprintf(why, sizeof(why), "%d workers written off, still stuck in C (max_written_off %d)",
+                 stuck, limit);
+    } else if (max_rss > 0 && rss > max_rss) {
+        ask = SUPERVISE_ASK_RSS;
+        snprintf(why, sizeof(why), "resident memory %lld bytes, over max_rss %lld", rss, max_rss);
+    }
+    if (!ask || (asked_ms != 0 && now - asked_ms < LF_REPLACE_RETRY * 1000LL))
+        return;
+    asked_ms = now;
+    log_warn("serving process %ld: %s: asking to be replaced", (long)getpid(), why);
+    if (slowlog) {
+        char line[256];
+        snprintf(line, sizeof(line), "serving process %ld asks to be replaced: %s", (long)getpid(), why);
+        slowlog_note(line);
+    }
+    supervise_ask_replace(ask);
+}
+
 static void *
 housekeep_main(void *arg)
 {
@@ -101,6 +149,8 @@ housekeep_main(void *arg)
         slowlog_sweep();
         if ((closed = net_pool_sweep()) > 0)
             log_debug("housekeeping: closed %d idle kept connections", closed);
+        hk_workers.sweep_stuck();
+        housekeep_check_replace();
         if ((closed = pool_sweep(pool)) > 0)
             log_debug("housekeeping: closed %d stale or idle states", closed);
 #ifdef __GLIBC__
@@ -112,7 +162,7 @@ housekeep_main(void *arg)
 }
 
 int
-housekeep_start(struct pool *pool)
+housekeep_start(struct pool *pool, const struct housekeep_workers *workers)
 {
     pthread_condattr_t attr;
     int rc;
@@ -124,6 +174,7 @@ housekeep_start(struct pool *pool)
         return -1;
     }
     pthread_condattr_destroy(&attr);
+    hk_workers = *workers;
     if ((rc = pthread_create(&hk_thread, NULL, housekeep_main, pool)) != 0) {
         log_err("housekeeping: cannot start its thread: %s", strerror(rc));
         return -1;

@@ -183,6 +183,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
     conf_publish(c);
     main_reopen_logs();     /* access_log or slowlog may name another file */
+    ngx_timers_flush();     /* pending timers run now, premature, in their old states */
     pool_flush(pool);
     log_notice("reloaded %s; every state reloads on its next request", path);
 }
@@ -295,8 +296,10 @@ main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch,
 
     dispatch_stop(dispatch, hand_over);
     listen_close(ls, c, 0);
+    /* timers: pending callbacks run now, premature, beside the requests
+     * in flight; both within the stop's bound */
     if ((busy = worker_wait(bound)) == 0)
-        return 0;
+        return ngx_timers_stop(bound);
     dispatch_counts(dispatch, &n);
     log_err("stop: %d requests still running and %d still waiting after %lld s; exiting without them",
             busy, n.ready, bound / 1000);
@@ -338,11 +341,15 @@ main_clear_uploads(void)
     conf_release(cur);
 }
 
+/* The heartbeat's part in the workers (housekeep.c stands below them). */
+static const struct housekeep_workers main_hk_workers = { worker_sweep_stuck, worker_written_off };
+
 static int
 main_run(struct conf *c, const struct options *o, struct listeners *ls)
 {
     char where[512];
     struct pool_limits limits;
+    struct status_lineage lineage;
     struct dispatch *dispatch;
     struct pool *pool;
     int rc, sig;
@@ -361,7 +368,9 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     housekeep_tune_malloc();
     shm_check_all();    /* after an abnormal death: what the dead one may have left */
-    if (reqid_init() < 0 || net_init() < 0 || slowlog_start(c->workers, c) < 0 || accesslog_open(c) < 0) {
+    /* the slow log's slots: the workers', then the timer threads' */
+    if (reqid_init() < 0 || net_init() < 0 || slowlog_start(c->workers + c->timer_max_running, c) < 0 ||
+        accesslog_open(c) < 0) {
         slowlog_stop();
         return -1;
     }
@@ -370,7 +379,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         main_close_logs();
         return -1;
     }
-    if ((dispatch = dispatch_new(ls)) == NULL) {
+    if ((dispatch = dispatch_new(ls, c->workers)) == NULL) {
         pool_destroy(pool);
         main_close_logs();
         return -1;
@@ -381,9 +390,16 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         pool_destroy(pool);
         return -1;
     }
-    status_init(pool, dispatch, supervise_restarts());
+    supervise_lineage(&lineage);
+    status_init(pool, dispatch, &lineage);
+    if (ngx_timers_start(pool, c->workers, c->timer_max_running) < 0) {
+        counters_free();
+        dispatch_destroy(dispatch);
+        pool_destroy(pool);
+        return -1;
+    }
     serve_preload(pool, c, ngx_install);
-    if (housekeep_start(pool) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
+    if (housekeep_start(pool, &main_hk_workers) < 0 || worker_start(c->workers, dispatch, pool) < 0) {
         dispatch_stop(dispatch, 0);
         worker_join();
         housekeep_stop();
@@ -405,6 +421,11 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return 1;
     }
     worker_join();
+    if ((rc = worker_written_off()) > 0) {
+        /* their threads may still come back and use the pool: leave it */
+        log_notice("stop: %d written-off workers are still stuck in C; exiting without them", rc);
+        return 1;
+    }
     main_clear_uploads();
     housekeep_stop();
     dispatch_destroy(dispatch);     /* closes the kept connections */

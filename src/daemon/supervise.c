@@ -66,20 +66,19 @@
 #include "restart.h"
 #include "scoreboard.h"
 #include "shm.h"
+#include "status.h"
 #include "supervise.h"
 #include "supervise_impl.h"
 #include "uploaddir.h"
 #include "upgrade.h"
 
-enum supervise_start_result { START_OK, START_FAILED, START_DIED, START_STOP };
-
-/* The supervisor's state, shared with supervise_reload.c and
- * supervise_upgrade.c only (supervise_impl.h). */
-struct supervise_state supervise_sv = { 0, 0, NULL, 0, 0, 0, 0, 0, 0 };
+/* The supervisor's state, shared with supervise_reload.c,
+ * supervise_upgrade.c and supervise_replace.c only (supervise_impl.h). */
+struct supervise_state supervise_sv = { .child_fd = -1 };
 
 /* A serving process that is gone, however it ended: the upload files its
  * requests could not remove (it died in them) go with its directory. */
-static void
+void
 supervise_clear_uploads(pid_t pid)
 {
     struct conf *c = conf_acquire();
@@ -93,21 +92,29 @@ supervise_clear_uploads(pid_t pid)
 int
 supervise_reaped(pid_t pid, int status)
 {
+    if (pid > 0 && pid == supervise_sv.retiring) {
+        supervise_retired(pid, status);
+        return 1;
+    }
     if (pid != supervise_sv.child)
         return 0;
     supervise_sv.child = 0;
+    if (supervise_sv.child_fd >= 0)
+        close(supervise_sv.child_fd);
+    supervise_sv.child_fd = -1;
     supervise_clear_uploads(pid);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_notice("serving process %ld exited; starting a new one", (long)pid);
         return 1;
     }
+    scoreboard_select(supervise_sv.board);
     postmortem_report(pid, status);
     restart_death();
     shm_suspect();      /* the next serving process checks the dictionaries first */
     return 1;
 }
 
-static void
+void
 supervise_reap(void)
 {
     pid_t pid;
@@ -153,7 +160,7 @@ supervise_pause(const sigset_t *set)
 static pid_t
 supervise_spawn(int pidfd, int *rfd)
 {
-    int p[2];
+    int p[2], board;
     pid_t pid, parent;
 
     if (pipe(p) < 0) {
@@ -162,6 +169,9 @@ supervise_spawn(int pidfd, int *rfd)
     }
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)
         log_syswarn("cannot set close-on-exec on the ready pipe");
+    /* a board of its own, not the one a serving process it replaces writes */
+    board = supervise_sv.retiring > 0 ? !supervise_sv.retiring_board : 0;
+    scoreboard_select(board);
     scoreboard_clear();
     parent = getpid();
     if ((pid = fork()) < 0) {
@@ -172,6 +182,8 @@ supervise_spawn(int pidfd, int *rfd)
     }
     if (pid == 0) {
         close(p[0]);
+        if (supervise_sv.child_fd >= 0)
+            close(supervise_sv.child_fd);   /* the one it replaces asks there */
         close(pidfd);       /* the lock stays with the supervisor */
         signal(SIGCHLD, SIG_DFL);
         supervise_child_init(parent, p[1]);
@@ -179,15 +191,19 @@ supervise_spawn(int pidfd, int *rfd)
     }
     close(p[1]);
     *rfd = p[0];
+    supervise_sv.board = board;
     return pid;
 }
 
-/* How many serving processes came up before this one: the restarts, as
- * the serving child sees them (it is forked with the count). */
-int
-supervise_restarts(void)
+/* What came before this serving process: the restarts (serving processes
+ * that came up before, less those replaced) and the replacements, as the
+ * serving child sees them (it is forked with the counts). */
+void
+supervise_lineage(struct status_lineage *out)
 {
-    return supervise_sv.started;
+    out->replaced_written_off = supervise_sv.replaced_written_off;
+    out->replaced_rss = supervise_sv.replaced_rss;
+    out->restarts = supervise_sv.started - out->replaced_written_off - out->replaced_rss;
 }
 
 /* The start-up of a serving process ended in STATUS before it served. */
@@ -225,11 +241,15 @@ supervise_start_failed(pid_t pid, int status)
     return START_DIED;
 }
 
+/* SIG to the serving process, and but for HUP (it is stopping: the
+ * config it finishes with is its own) to one being replaced. */
 void
 supervise_forward(int sig)
 {
     if (supervise_sv.child > 0 && kill(supervise_sv.child, sig) < 0)
         log_syswarn("cannot pass signal %d to the serving process", sig);
+    if (supervise_sv.retiring > 0 && sig != SIGHUP && kill(supervise_sv.retiring, sig) < 0)
+        log_syswarn("cannot pass signal %d to the serving process being replaced", sig);
 }
 
 /* While a serving process starts: take the signals that come meanwhile.
@@ -255,7 +275,7 @@ supervise_wait_ready(int rfd, const sigset_t *set)
 
 /* Start a serving process and wait until it serves (or dies trying); a
  * stop signal meanwhile is left in *STOP (START_STOP). */
-static int
+int
 supervise_start(int pidfd, const sigset_t *set, int *stop)
 {
     pid_t pid;
@@ -279,8 +299,9 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
     }
     while ((n = read(rfd, &b, 1)) < 0 && errno == EINTR)
         ;
-    close(rfd);
     if (n == 1) {
+        supervise_sv.child_fd = rfd;    /* kept: it asks to be replaced there */
+        supervise_replace_watch(rfd);
         if (supervise_sv.started++ == 0) {
             daemon_ready_close();
             log_set_mirror(0);
@@ -296,6 +317,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
         }
         return START_OK;
     }
+    close(rfd);
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
             log_syserr("waitpid %ld", (long)pid);
@@ -309,7 +331,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
 /* How long the serving process may take to stop, ms: its own bound (see
  * main_stop) from the running config, and a margin; past it, it is killed.
  * One still starting has accepted nothing: LF_STOP_MARGIN s. */
-static long long
+long long
 supervise_stop_bound(int starting)
 {
     struct conf *c;
@@ -323,45 +345,61 @@ supervise_stop_bound(int starting)
     return (s + LF_STOP_MARGIN) * 1000;
 }
 
+/* Wait for *PID (a serving process sent a stop) until UNTIL (ms), then
+ * kill it; reaped, with what it ran when it did not end well. BOARD is its
+ * scoreboard board. */
+static void
+supervise_wait_gone(pid_t *pid, int board, long long until)
+{
+    sigset_t chld;
+    pid_t got;
+    int status, killed = 0;
+
+    if (*pid <= 0)
+        return;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    while ((got = waitpid(*pid, &status, WNOHANG)) == 0) {
+        long long left = until - monoclock_ms();
+        if (left <= 0 && !killed) {
+            log_err("the serving process %ld did not stop in time: killing it", (long)*pid);
+            kill(*pid, SIGKILL);
+            killed = 1;
+        }
+        supervise_wait(&chld, left > 0 ? left : 100);
+    }
+    if (got < 0) {
+        log_syserr("waitpid %ld", (long)*pid);
+    } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        scoreboard_select(board);
+        postmortem_report(*pid, status);
+    }
+    if (got > 0)
+        supervise_clear_uploads(got);
+    *pid = 0;
+}
+
 /*
- * Pass SIG on (TERM, INT) and wait for the serving process to finish. The
- * socket is closed here first (and a unix socket's path removed), so new
- * clients are refused at once while the serving process finishes what it
- * accepted. A serving process stuck past its bound (a script blocked in a
- * C call, a preload that does not return) is killed: a stop always ends.
+ * Pass SIG on (TERM, INT) and wait for the serving process to finish, and
+ * for one being replaced. The socket is closed here first (and a unix
+ * socket's path removed), so new clients are refused at once while the
+ * serving process finishes what it accepted. A serving process stuck past
+ * its bound (a script blocked in a C call, a preload that does not
+ * return) is killed: a stop always ends.
  */
 void
 supervise_stop(int sig, const struct conf *c, struct listeners *ls, int starting)
 {
     long long until = monoclock_ms() + supervise_stop_bound(starting);
-    sigset_t chld;
-    pid_t pid;
-    int status, killed = 0;
 
     supervise_forward(sig);
     listen_close(ls, c, upgrade_owns());   /* not another daemon's files */
-    if (supervise_sv.child <= 0)
-        return;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    while ((pid = waitpid(supervise_sv.child, &status, WNOHANG)) == 0) {
-        long long left = until - monoclock_ms();
-        if (left <= 0 && !killed) {
-            log_err("the serving process %ld did not stop in time: killing it",
-                    (long)supervise_sv.child);
-            kill(supervise_sv.child, SIGKILL);
-            killed = 1;
-        }
-        supervise_wait(&chld, left > 0 ? left : 100);
-    }
-    if (pid < 0) {
-        log_syserr("waitpid %ld", (long)supervise_sv.child);
-    } else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-        postmortem_report(supervise_sv.child, status);
-    }
-    if (pid > 0)
-        supervise_clear_uploads(pid);
-    supervise_sv.child = 0;
+    supervise_wait_gone(&supervise_sv.child, supervise_sv.board, until);
+    supervise_wait_gone(&supervise_sv.retiring, supervise_sv.retiring_board,
+                        supervise_sv.retire_kill_ms > until ? supervise_sv.retire_kill_ms : until);
+    if (supervise_sv.child_fd >= 0)
+        close(supervise_sv.child_fd);
+    supervise_sv.child_fd = -1;
 }
 
 /*
@@ -373,7 +411,7 @@ int
 supervise_run(const struct conf *c, const char *path, int foreground, int pidfd, struct listeners *ls)
 {
     struct sigaction sa;
-    sigset_t set;
+    sigset_t set, loop;
     int sig, rc;
 
     supervise_sv.path = path;
@@ -395,6 +433,9 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGCHLD);
+    /* and, between starts, a serving process asking to be replaced */
+    loop = set;
+    sigaddset(&loop, SIGIO);
     for (;;) {
         if (supervise_sv.child == 0) {
             if (supervise_sv.started > 0 && supervise_pause(&set) != 0)
@@ -413,9 +454,19 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             }
             continue;
         }
-        sig = supervise_sv.upgrade_due ? SIGUSR2 : supervise_wait(&set, -1);
+        sig = supervise_sv.upgrade_due ? SIGUSR2 : supervise_wait(&loop, supervise_retire_wait());
         supervise_sv.upgrade_due = 0;
         switch (sig) {
+        case 0:       supervise_retire_overdue(); break;
+        case SIGIO:
+            if ((rc = supervise_replace_asked(pidfd, &set, &sig)) == SUPERVISE_SERVE)
+                return SUPERVISE_SERVE;
+            if (rc == START_STOP) {
+                supervise_stop(sig, c, ls, 0);
+                scoreboard_destroy();
+                return 0;
+            }
+            break;
         case SIGCHLD: supervise_reap(); break;
         case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
         case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;

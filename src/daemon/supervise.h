@@ -4,6 +4,7 @@
 
 struct conf;
 struct listeners;
+struct status_lineage;
 
 /* What supervise_run() returns in the serving child. */
 #define SUPERVISE_SERVE (-1)
@@ -12,10 +13,15 @@ struct listeners;
 #define SUPERVISE_STOPPED      0
 #define SUPERVISE_HANDED_OVER  2
 
+/* What a serving process asks to be replaced for (supervise_ask_replace). */
+#define SUPERVISE_ASK_WRITTEN_OFF 'W'   /* max_written_off workers are stuck */
+#define SUPERVISE_ASK_RSS         'M'   /* its RSS passed max_rss */
+
 int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
                    struct listeners *ls);
 void supervise_ready(void);
-int  supervise_restarts(void);
+void supervise_lineage(struct status_lineage *out);
 void supervise_watch_parent(void);
+int  supervise_ask_replace(int why);
 
 #endif

@@ -94,7 +94,8 @@ supervise_child_init(pid_t parent, int ready_fd)
     svc.ready_fd = ready_fd;
 }
 
-/* The serving child: say it serves. */
+/* The serving child: say it serves. The pipe stays open: it may ask to
+ * be replaced on it (supervise_ask_replace). */
 void
 supervise_ready(void)
 {
@@ -102,10 +103,29 @@ supervise_ready(void)
 
     if (svc.ready_fd < 0)
         return;
-    if (write(svc.ready_fd, &one, 1) != 1)
+    if (write(svc.ready_fd, &one, 1) != 1) {
         log_syswarn("cannot tell the supervisor that this process serves");
-    close(svc.ready_fd);
-    svc.ready_fd = -1;
+        close(svc.ready_fd);
+        svc.ready_fd = -1;
+    }
+}
+
+/* The serving child: ask the supervisor to replace this process (WHY: a
+ * SUPERVISE_ASK_* byte; see supervise_replace.c). 0, or -1 (logged). */
+int
+supervise_ask_replace(int why)
+{
+    char b = (char)why;
+
+    if (svc.ready_fd < 0) {
+        log_warn("cannot ask to be replaced: no supervisor listens");
+        return -1;
+    }
+    if (write(svc.ready_fd, &b, 1) != 1) {
+        log_syswarn("cannot ask the supervisor to replace this process");
+        return -1;
+    }
+    return 0;
 }
 
 /*

@@ -49,9 +49,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,36 +76,33 @@
 #include "workdir.h"
 #include "wire.h"
 #include "worker.h"
+#include "worker_impl.h"
 
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
-#define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 #define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
 
-struct worker {
-    pthread_t        thread;
-    int              started;
-    unsigned         seed;
-    struct dispatch *dispatch;
-    struct request   req;
-    struct wire      wire;      /* the connection being served */
-    struct workdir      workdir;      /* its own working directory */
-    char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
-    int              keep;      /* the request being served asked to keep its connection */
-    size_t           maxpost;   /* and its maxpost, for the drain */
-};
-
-/* Set at start-up by the main thread and read-only until worker_join(). */
-static struct worker *workers;
-static int nworkers;
+struct worker_set worker_set = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* running counts the workers whose loop has not ended, so a stop can wait
  * for them with a deadline; guarded by running_lock. running_done is on
  * CLOCK_MONOTONIC (set up by worker_start), so the stop's bound is slept
- * in one wait and a step of the wall clock neither stretches nor cuts it. */
+ * in one wait and a step of the wall clock neither stretches nor cuts it.
+ * A written-off worker no longer counts: it may never end. */
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t  running_done;
 static int running;
+
+/* DELTA more (or fewer) worker loops run. */
+void
+worker_running(int delta)
+{
+    pthread_mutex_lock(&running_lock);
+    running += delta;
+    if (delta < 0)
+        pthread_cond_broadcast(&running_done);
+    pthread_mutex_unlock(&running_lock);
+}
 
 static void
 worker_jitter(struct worker *w)
@@ -115,6 +115,46 @@ worker_jitter(struct worker *w)
     ts.tv_sec = 0;
     ts.tv_nsec = (long)(rand_r(&w->seed) % (unsigned)jitter) * 1000;
     nanosleep(&ts, NULL);
+}
+
+/* TCP: hold what is written back (ON), so that the FIN of a shutdown
+ * leaves in the same segment as the answer's end; a unix socket has no
+ * segments (the call fails, and needs not succeed). */
+static void
+worker_cork(int fd, int on)
+{
+#if defined(TCP_CORK)
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+#elif defined(TCP_NOPUSH)
+    setsockopt(fd, IPPROTO_TCP, TCP_NOPUSH, &on, sizeof(on));
+#else
+    (void)fd;
+    (void)on;
+#endif
+}
+
+/* A kept connection's answer is about to end (its END_REQUEST written
+ * next): 1 when the dispatcher holds it a place (keep it, or pass it on);
+ * 0 when it will not be kept, and then it is closed right behind the
+ * answer (worker_close_behind), so that the web server sees both at once
+ * and does not reuse it for a request. KEEP: the client asked to keep it. */
+static int
+worker_keep_begin(struct worker *w, int fd, int keep)
+{
+    int held = keep && dispatch_keep_begin(w->dispatch);
+
+    if (keep && !held)
+        worker_cork(fd, 1);
+    return held;
+}
+
+/* The answer was written: one that is not to be kept, read to its end,
+ * is shut at once, its FIN (on TCP) in the answer's last segment. */
+static void
+worker_close_behind(struct worker *w, int fd, int keep, int held)
+{
+    if (keep && !held && wire_can_keep(&w->wire))
+        shutdown(fd, SHUT_WR);
 }
 
 /* Close after answering early (413): read what the client still sends, for
@@ -157,9 +197,9 @@ worker_drain_max(size_t declared, size_t maxpost)
  * on our side first: the answer is whole (see the design note).
  */
 static void
-worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
+worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
 {
-    int drained = WIRE_DRAINED, unread;
+    int keep = held, drained = WIRE_DRAINED, unread;
     long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
@@ -183,9 +223,11 @@ worker_keep_or_close(struct worker *w, int fd, int keep, size_t drain_max)
     }
     left = wire_time_left(&w->wire);
     wire_end(&w->wire);
+    if (held)       /* the place worker_keep_begin() held: taken, or given back */
+        dispatch_keep_end(w->dispatch, keep ? fd : -1);
     if (keep)
-        dispatch_park(w->dispatch, fd);
-    else if (unread && !w->req.client_gone)
+        return;
+    if (unread && !w->req.client_gone)
         worker_linger_close(fd, left);  /* the client may still be sending */
     else
         close(fd);
@@ -204,9 +246,12 @@ worker_end_early(struct request *r)
 {
     struct worker *w = r->end_arg;
     FCGX_Request *f = &r->fcgx;
-    int fd, failed;
+    int fd, failed, keep = w->keep && !r->client_gone && !r->no_keep, held;
 
+    if (stuck_let_go(r))        /* written off: the housekeeper ended it */
+        return;
     wire_resume(&w->wire);      /* the client's clock runs for the rest */
+    held = worker_keep_begin(w, f->ipcFd, keep);
     failed = FCGX_FClose(f->err) != 0;
     failed |= FCGX_FClose(f->out) != 0;
     failed |= FCGX_GetError(f->in) != 0;
@@ -214,27 +259,30 @@ worker_end_early(struct request *r)
     f->ipcFd = -1;              /* libfcgi's request no longer has it */
     snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
     w->wire.script = w->script;
-    if (fd < 0) {
+    if (fd < 0 || failed) {
+        if (held)
+            dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
+        if (fd >= 0) {
+            r->client_gone = 1;
+            close(fd);
+        }
         return;
     }
-    if (failed) {
-        r->client_gone = 1;
-        wire_end(&w->wire);
-        close(fd);
-        return;
-    }
-    worker_keep_or_close(w, fd, w->keep && !r->client_gone && !r->no_keep, w->maxpost);
+    worker_close_behind(w, fd, keep, held);
+    worker_keep_or_close(w, fd, held, w->maxpost);
 }
 
-/* Serve the request waiting on FD, then keep or close the connection. */
-static void
+/* Serve the request waiting on FD, then keep or close the connection. 1
+ * when the worker was written off meanwhile: it has ended (worker_retire),
+ * and W is gone. */
+static int
 worker_serve(struct worker *w, int fd)
 {
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
     struct conf *c = conf_acquire();
-    int keep, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
+    int keep, held, idle, client_timeout = c->client_timeout, cpu = c->access_cpu;
     size_t maxparams = c->maxparams, maxpost = c->maxpost;
     /* the connections taken at once: one per worker, and the kept ones */
     int maxconns = c->workers + c->keepalive_max;
@@ -253,7 +301,7 @@ worker_serve(struct worker *w, int fd)
             dispatch_park(w->dispatch, fd);
         else
             close(fd);
-        return;
+        return 0;
     }
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
@@ -262,7 +310,7 @@ worker_serve(struct worker *w, int fd)
         /* EOF or a bad request: libfcgi has closed the connection */
         f->ipcFd = -1;
         wire_end(&w->wire);
-        return;
+        return 0;
     }
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
@@ -271,10 +319,14 @@ worker_serve(struct worker *w, int fd)
     w->maxpost = maxpost;
     if (serve_request(r))       /* stops the request's clock while Lua runs */
         housekeep_trim_soon();  /* its buffers shrank */
+    if (r->written_off) {
+        worker_retire(w, fd);
+        return 1;
+    }
     if (r->ended) {             /* req:finish(): the connection went on then */
         FCGX_Finish_r(f);       /* frees what the handler kept reading */
         f->ipcFd = -1;
-        return;
+        return 0;
     }
     if (r->client_gone || r->no_keep)
         keep = 0;
@@ -283,14 +335,19 @@ worker_serve(struct worker *w, int fd)
     /* libfcgi frees the script's name: the drain's log lines name a copy */
     snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
     w->wire.script = w->script;
+    held = worker_keep_begin(w, fd, keep);
     FCGX_Finish_r(f);           /* ends the request; closes only on a write error */
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {
+        if (held)
+            dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
-        return;
+        return 0;
     }
-    worker_keep_or_close(w, fd, keep, worker_drain_max(r->body_want, maxpost));
+    worker_close_behind(w, fd, keep, held);
+    worker_keep_or_close(w, fd, held, worker_drain_max(r->body_want, maxpost));
+    return 0;
 }
 
 static void *
@@ -299,7 +356,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     int fd, tidy = 0;
 
-    workdir_enter(&w->workdir, w->req.worker, nworkers == 2);   /* one worker and the service thread */
+    workdir_enter(&w->workdir, w->req.worker, worker_set.nslots == 2);   /* one worker and the service thread */
     while ((fd = dispatch_next(w->dispatch, tidy ? 0 : WORKER_IDLE_MS)) != DISPATCH_STOP) {
         if (fd == DISPATCH_IDLE) {
             request_idle(&w->req);      /* once per idle spell */
@@ -307,16 +364,14 @@ worker_main(void *arg)
             tidy = 1;
             continue;
         }
-        worker_serve(w, fd);
+        if (worker_serve(w, fd))
+            return NULL;        /* written off: ended, and no longer counted */
         workdir_reset(&w->workdir);
         worker_jitter(w);
         tidy = 0;
     }
     workdir_leave(&w->workdir);
-    pthread_mutex_lock(&running_lock);
-    running--;
-    pthread_cond_broadcast(&running_done);
-    pthread_mutex_unlock(&running_lock);
+    worker_running(-1);
     return NULL;
 }
 
@@ -329,11 +384,8 @@ worker_service_main(void *arg)
     int fd;
 
     while ((fd = dispatch_service_next(w->dispatch, status_peek)) != DISPATCH_STOP)
-        worker_serve(w, fd);
-    pthread_mutex_lock(&running_lock);
-    running--;
-    pthread_cond_broadcast(&running_done);
-    pthread_mutex_unlock(&running_lock);
+        worker_serve(w, fd);    /* never written off: it runs no script */
+    worker_running(-1);
     return NULL;
 }
 
@@ -355,43 +407,91 @@ worker_init_done(void)
     return rc != 0 ? -1 : 0;
 }
 
+/* A worker numbered NUMBER (0: the service thread), not started; NULL
+ * when out of memory (logged). */
+struct worker *
+worker_new(int number)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+
+    if (w == NULL) {
+        log_syserr("cannot allocate worker %d", number);
+        return NULL;
+    }
+    w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(number * 2654435761u) ^
+              (unsigned)(uintptr_t)w;
+    w->dispatch = worker_set.dispatch;
+    w->stuck_handle = -1;
+    if (stuck_init(&w->stuck) < 0) {
+        free(w);
+        return NULL;
+    }
+    if (request_init(&w->req, number, worker_set.pool) < 0) {
+        stuck_free(&w->stuck);
+        free(w);
+        return NULL;
+    }
+    w->req.wire = &w->wire;
+    w->req.stuck = &w->stuck;
+    w->req.end_early = worker_end_early;
+    w->req.state_install = ngx_install;
+    w->req.end_arg = w;
+    return w;
+}
+
+/* Free W, whose thread has ended or never started. */
+void
+worker_free(struct worker *w)
+{
+    request_free(&w->req);
+    stuck_free(&w->stuck);
+    free(w);
+}
+
+/* Start W's thread: 0, or -1 (logged; W is left unstarted). */
+int
+worker_launch(struct worker *w)
+{
+    int number = w->req.worker, rc;
+
+    worker_running(1);
+    if ((rc = pthread_create(&w->thread, NULL, number ? worker_main : worker_service_main, w)) != 0) {
+        log_err("cannot start worker %d: %s", number, strerror(rc));
+        worker_running(-1);
+        return -1;
+    }
+    __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);     /* the housekeeper looks */
+    return 0;
+}
+
 /* COUNT workers, numbered from 1, and the service thread, numbered 0. */
 int
 worker_start(int count, struct dispatch *dispatch, struct pool *pool)
 {
-    int i, rc;
+    struct worker **slots;
+    int i;
 
     if (worker_init_done() < 0)
         return -1;
-    if ((workers = calloc((size_t)count + 1, sizeof(*workers))) == NULL) {
+    worker_set.dispatch = dispatch;
+    worker_set.pool = pool;
+    if ((slots = calloc((size_t)count + 1, sizeof(*slots))) == NULL) {
         log_syserr("cannot allocate %d workers", count);
         return -1;
     }
-    nworkers = count + 1;
-    for (i = 0; i <= count; i++) {
-        struct worker *w = &workers[i];
-        int number = i < count ? i + 1 : 0;
-        w->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(i * 2654435761u);
-        w->dispatch = dispatch;
-        if (request_init(&w->req, number, pool) < 0)
+    for (i = 0; i <= count; i++)
+        if ((slots[i] = worker_new(i < count ? i + 1 : 0)) == NULL)
+            break;
+    /* from here the housekeeper may replace them */
+    pthread_mutex_lock(&worker_set.lock);
+    worker_set.slots = slots;
+    worker_set.nslots = count + 1;
+    pthread_mutex_unlock(&worker_set.lock);
+    if (i <= count)
+        return -1;
+    for (i = 0; i <= count; i++)
+        if (worker_launch(slots[i]) < 0)
             return -1;
-        w->req.wire = &w->wire;
-        w->req.end_early = worker_end_early;
-        w->req.state_install = ngx_install;
-        w->req.end_arg = w;
-        pthread_mutex_lock(&running_lock);
-        running++;
-        pthread_mutex_unlock(&running_lock);
-        if ((rc = pthread_create(&w->thread, NULL, number ? worker_main : worker_service_main, w)) != 0) {
-            log_err("cannot start worker %d: %s", number, strerror(rc));
-            request_free(&w->req);
-            pthread_mutex_lock(&running_lock);
-            running--;
-            pthread_mutex_unlock(&running_lock);
-            return -1;
-        }
-        w->started = 1;
-    }
     return 0;
 }
 
@@ -412,6 +512,15 @@ worker_wait(long long ms)
     return left;
 }
 
+/* No more replacements: the slots are final. */
+static void
+worker_stop_replacing(void)
+{
+    pthread_mutex_lock(&worker_set.lock);
+    worker_set.joining = 1;
+    pthread_mutex_unlock(&worker_set.lock);
+}
+
 /* A stop cut short (worker_wait() left some running): the process exits
  * without joining, on purpose, as it cannot wait for those. Detached, the
  * workers that did end are not threads nobody joined (ThreadSanitizer's
@@ -422,25 +531,39 @@ worker_abandon(void)
 {
     int i, rc;
 
-    for (i = 0; i < nworkers; i++) {
-        if (workers[i].started && (rc = pthread_detach(workers[i].thread)) != 0)
-            log_err("cannot detach worker %d: %s", workers[i].req.worker, strerror(rc));
+    worker_stop_replacing();
+    for (i = 0; i < worker_set.nslots; i++) {
+        struct worker *w = worker_set.slots[i];
+        if (w != NULL && w->started && (rc = pthread_detach(w->thread)) != 0)
+            log_err("cannot detach worker %d: %s", w->req.worker, strerror(rc));
     }
 }
 
-/* Wait for every worker to finish its request in flight, then free them. */
+/* Wait for every worker to finish its request in flight, then free them.
+ * Written-off ones are not waited for (worker_written_off tells how many
+ * are still stuck: the process must then not free what they use). */
 void
 worker_join(void)
 {
     int i;
 
-    for (i = 0; i < nworkers; i++) {
-        if (!workers[i].started)
+    worker_stop_replacing();
+    for (i = 0; i < worker_set.nslots; i++) {
+        struct worker *w = worker_set.slots[i];
+        if (w == NULL)
             continue;
-        pthread_join(workers[i].thread, NULL);
-        request_free(&workers[i].req);
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        worker_free(w);
+        worker_set.slots[i] = NULL;
     }
-    free(workers);
-    workers = NULL;
-    nworkers = 0;
+    pthread_mutex_lock(&worker_set.lock);
+    if (worker_set.spare != NULL) {
+        worker_free(worker_set.spare);
+        worker_set.spare = NULL;
+    }
+    free(worker_set.slots);
+    worker_set.slots = NULL;
+    worker_set.nslots = 0;
+    pthread_mutex_unlock(&worker_set.lock);
 }

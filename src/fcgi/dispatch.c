@@ -10,12 +10,24 @@
  * Kept connections (FCGI_KEEP_CONN, nginx `fastcgi_keep_conn on`): after
  * the response the worker parks the connection here instead of waiting
  * on it, so an idle kept connection never holds a worker; when its next
- * request arrives the leader sees it like a new connection. Parked
- * connections idle over keepalive_timeout are closed, and past
- * keepalive_max the oldest kept one goes. When its next request comes,
- * allowed_clients is checked again: a HUP may have removed its client.
- * Only the leader removes parked connections; others only append, so the
- * leader's poll set, taken before it polls without the lock, stays valid.
+ * request arrives the leader sees it like a new connection. When its next
+ * request comes, allowed_clients is checked again: a HUP may have removed
+ * its client. Only the leader removes parked connections; others only
+ * append, so the leader's poll set, taken before it polls without the
+ * lock, stays valid.
+ *
+ * Closing kept connections. The web server may start writing a request on
+ * a kept connection at any moment, and nginx resends only idempotent ones
+ * when the connection closes under it: a POST is lost. So a kept
+ * connection is never closed while idle but for keepalive_timeout (which
+ * the web server's own should undercut), out of descriptors
+ * (dispatch_accept.c) and the end of a stop's drain. Past keepalive_max,
+ * or answered while stopping, it is closed right behind its answer
+ * (dispatch_keep_begin: the worker asks before the answer's last write,
+ * and closes at once after it, the FIN in the same TCP segment), so the
+ * web server sees the close with the answer and never reuses the
+ * connection. A process that leaves while another takes over (USR2)
+ * passes them on instead (handover.c).
  *
  * A new connection that has not sent anything yet is parked too, so a
  * client that connects and stalls costs a descriptor, not a worker. It
@@ -41,8 +53,12 @@
  * and what already waits in its backlog is accepted (those clients were
  * connected before the stop; closing the socket would reset them), so the
  * caller may close it when dispatch_stop() returns. Connections queued
- * are served; parked ones whose next request has already arrived join the
- * queue; idle ones are closed. Then the workers stop.
+ * are served. Parked ones stay watched while a request is in flight and
+ * for LF_STOP_DRAIN_MS at least (a request already on its way in one is
+ * served, not lost with a close); then those whose next request has
+ * arrived join the queue and the idle ones are closed, and the workers
+ * stop. A hand-over stop (USR2) leaves the backlog to the process that
+ * takes over and passes the parked connections on to it at once.
  *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
@@ -66,8 +82,10 @@
 #include "log.h"
 #include "monoclock.h"
 
+/* The dispatcher of LS, for WORKERS worker threads (and the service
+ * thread). */
 struct dispatch *
-dispatch_new(const struct listeners *ls)
+dispatch_new(const struct listeners *ls, int workers)
 {
     struct dispatch *d = calloc(1, sizeof(*d));
 
@@ -76,6 +94,7 @@ dispatch_new(const struct listeners *ls)
         return NULL;
     }
     d->listen = *ls;
+    d->workers = workers;
     d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
     d->new_max = LF_DEFAULT_BACKLOG;
@@ -230,30 +249,80 @@ dispatch_parked_add(struct dispatch *d, int fd, int kept)
     dispatch_parked_keep(d, fd, kept, monoclock_ms());
 }
 
-/* A worker is done with a kept connection: watch it for the next request.
- * Stopping, it is passed on to the serving process that takes over
- * (USR2), or closed right after its answer. */
-void
-dispatch_park(struct dispatch *d, int fd)
+/* Stopping: pass FD on to the serving process that takes over (PASS),
+ * or close it, right after its answer. */
+static void
+dispatch_let_go(int fd, int pass)
 {
     struct handover_conn c;
-    int stopping, pass;
 
-    pthread_mutex_lock(&d->lock);
-    stopping = d->stopping;
-    pass = d->hand_over;
-    if (!stopping) {
-        dispatch_parked_add(d, fd, 1);
-        dispatch_wake_leader(d);
-    }
-    pthread_mutex_unlock(&d->lock);
-    if (!stopping)
-        return;
     c.fd = fd;
     c.kept = 1;
     c.since = monoclock_ms();
     if (!pass || handover_send(&c, 1) != 1)
         close(fd);
+}
+
+/* A connection that was answered and asked for nothing more (it sent only
+ * management records): watch it for its request. Past keepalive_max it is
+ * closed instead, as it is when the daemon stops (TERM); or passed on to
+ * the serving process that takes over (USR2). */
+void
+dispatch_park(struct dispatch *d, int fd)
+{
+    int stopping, pass, kept;
+
+    pthread_mutex_lock(&d->lock);
+    stopping = d->stopping;
+    pass = d->hand_over;
+    kept = !stopping && d->nkept + d->reserved < d->keepalive_max;
+    if (kept) {
+        dispatch_parked_add(d, fd, 1);
+        dispatch_wake_leader(d);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!kept)
+        dispatch_let_go(fd, stopping && pass);
+}
+
+/*
+ * A kept connection's answer is about to end: will the connection be kept
+ * (or passed on)? 1 with a place held for it among keepalive_max, to be
+ * given with dispatch_keep_end(); 0 when it will not be, and the worker
+ * closes it right behind the answer, so that the web server sees both at
+ * once and does not reuse it for a request (never an idle one: see
+ * "Closing kept connections" above).
+ */
+int
+dispatch_keep_begin(struct dispatch *d)
+{
+    int keep;
+
+    pthread_mutex_lock(&d->lock);
+    keep = d->stopping ? d->hand_over : d->nkept + d->reserved < d->keepalive_max;
+    d->reserved += keep;
+    pthread_mutex_unlock(&d->lock);
+    return keep;
+}
+
+/* The answer ended: park FD in the place dispatch_keep_begin() held (or
+ * pass it on, stopping), or give the place back (FD -1: it was closed). */
+void
+dispatch_keep_end(struct dispatch *d, int fd)
+{
+    int stopping, pass;
+
+    pthread_mutex_lock(&d->lock);
+    stopping = d->stopping;
+    pass = d->hand_over;
+    d->reserved--;
+    if (fd >= 0 && !stopping) {
+        dispatch_parked_add(d, fd, 1);
+        dispatch_wake_leader(d);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (fd >= 0 && stopping)
+        dispatch_let_go(fd, pass);
 }
 
 /* Connections another serving process passed on as it left: parked as
@@ -297,8 +366,12 @@ dispatch_poll_set(struct dispatch *d, long long now)
         d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ||
                             d->listen_paused ? -1 : d->listen.fd[k];
     d->pfds[DISPATCH_INBOX_AT(d)].fd = d->stopping ? -1 : d->inbox;
-    for (i = at; i < n; i++)
+    d->idle_oldest = -1;
+    for (i = at; i < n; i++) {
         d->pfds[i].fd = d->parked[i - at].fd;
+        if (d->idle_oldest < 0 || d->parked[i - at].since < d->idle_oldest)
+            d->idle_oldest = d->parked[i - at].since;
+    }
     for (i = 0; i < n; i++) {
         d->pfds[i].events = POLLIN;
         d->pfds[i].revents = 0;
@@ -307,14 +380,17 @@ dispatch_poll_set(struct dispatch *d, long long now)
 }
 
 /* ms until the next thing to do without a wake-up: the oldest parked
- * connection times out, accepts resume, a report is due; or -1. */
+ * connection of the poll set times out, accepts resume, a report is due,
+ * a stop's drain ends; or -1. */
 static int
 dispatch_poll_timeout(struct dispatch *d, long long now)
 {
     long long at = -1, report = ratelog_due(&d->fd_failed, LF_FD_REPORT_MS);
 
-    if (d->nparked > 0 && d->keepalive_timeout > 0)
-        at = d->parked[0].since + (long long)d->keepalive_timeout * 1000;
+    if (d->idle_oldest >= 0 && d->keepalive_timeout > 0)
+        at = d->idle_oldest + (long long)d->keepalive_timeout * 1000;
+    if (d->stopping && d->drain_until > now && (at < 0 || d->drain_until < at))
+        at = d->drain_until;    /* later, the last request to end wakes the leader */
     if (d->accept_resume > now && (at < 0 || d->accept_resume < at))
         at = d->accept_resume;
     if (d->nlater > 0 && (at < 0 || now + DISPATCH_REPEEK_MS < at))
@@ -368,14 +444,17 @@ dispatch_collect(struct dispatch *d, int n)
     if (DISPATCH_INBOX_AT(d) < n && d->pfds[DISPATCH_INBOX_AT(d)].revents)
         dispatch_take_over(d);
     dispatch_fd_report(d, ratelog_flush(&d->fd_failed, now, LF_FD_REPORT_MS));
-    /* past keepalive_max the oldest kept connections go */
-    for (j = 0; d->nkept > (d->keepalive_max > 0 ? d->keepalive_max : 0) && j < d->nparked; ) {
-        if (d->parked[j].kept) {
-            close(d->parked[j].fd);
-            dispatch_parked_remove(d, j);
-        } else
-            j++;
-    }
+}
+
+/* Stopping: is it time to close the parked connections still idle? At
+ * once when they are passed on or none is left; else once the drain's
+ * time is over and no request is in flight (what comes on a kept
+ * connection while the stop still serves is served too). Lock held. */
+static int
+dispatch_drain_due(struct dispatch *d)
+{
+    return d->hand_over || d->nparked == 0 ||
+           (monoclock_ms() >= d->drain_until && d->inside >= d->workers);
 }
 
 /* Is there a reason for the leader to stop polling? A worker leads until
@@ -384,8 +463,8 @@ dispatch_collect(struct dispatch *d, int n)
 static int
 dispatch_lead_done(struct dispatch *d)
 {
-    if (d->stopping)
-        return 1;
+    if (d->stopping)    /* a worker watches the parked ones until the drain ends */
+        return d->service_leads || !d->listen_done || d->nready > 0 || dispatch_drain_due(d);
     if (d->service_leads)
         return d->nservice > 0 || d->followers > 0;
     return d->nready > 0;
@@ -401,7 +480,9 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     d->leader = 1;
     while (!dispatch_lead_done(d)) {
         long long now = monoclock_ms();
-        int timeout = dispatch_poll_timeout(d, now);
+        int timeout;
+        n = dispatch_poll_set(d, now);
+        timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
             if (now >= idle_at) {
                 idle = 1;
@@ -410,7 +491,6 @@ dispatch_lead(struct dispatch *d, long long idle_at)
             if (timeout < 0 || timeout > idle_at - now)
                 timeout = (int)(idle_at - now);
         }
-        n = dispatch_poll_set(d, now);
         d->polling = 1;
         pthread_mutex_unlock(&d->lock);
         rc = poll(d->pfds, (nfds_t)n, timeout);
@@ -476,6 +556,9 @@ dispatch_next(struct dispatch *d, int idle_ms)
         until.tv_nsec = (long)(idle_at % 1000) * 1000000;
     }
     pthread_mutex_lock(&d->lock);
+    d->inside++;
+    if (d->stopping && d->inside == d->workers)
+        dispatch_wake_leader(d);    /* no request in flight: the drain may end */
     for (;;) {
         /* stopping, what was accepted is still served */
         if ((fd = dispatch_ready_pop(d)) >= 0)
@@ -491,7 +574,10 @@ dispatch_next(struct dispatch *d, int idle_ms)
                 fd = DISPATCH_STOP;
                 break;
             }
-            dispatch_drain(d);
+            if (dispatch_drain_due(d))
+                dispatch_drain(d);
+            else
+                dispatch_lead(d, 0);    /* what comes on a parked one meanwhile is served */
             continue;
         }
         if (!d->leader) {
@@ -522,6 +608,7 @@ dispatch_next(struct dispatch *d, int idle_ms)
     /* the last idle worker leaves: the service thread may have to lead */
     if (!d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP)
         pthread_cond_signal(&d->service_cond);
+    d->inside--;
     pthread_mutex_unlock(&d->lock);
     return fd;
 }
@@ -586,6 +673,7 @@ dispatch_stop(struct dispatch *d, int hand_over)
         d->accept_resume = 0;
         dispatch_accept(d, DISPATCH_STOP_BURST);
         dispatch_stop_leftover(d);
+        d->drain_until = monoclock_ms() + LF_STOP_DRAIN_MS;
     }
     pthread_mutex_unlock(&d->lock);
     if (passing != NULL) {

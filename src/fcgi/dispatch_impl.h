@@ -49,6 +49,9 @@ struct dispatch {
     int             followers;
     int             stopping;
     int             hand_over;  /* stopping: pass kept connections on (USR2) */
+    long long       drain_until;    /* stopping (TERM): parked ones watched until then, ms */
+    int             workers;    /* worker threads (not the service thread) */
+    int             inside;     /* of them, in dispatch_next(): not serving */
     int             listen_done;    /* stopping: the backlog was accepted */
     int             drained;    /* stopping: parked connections sorted out */
     int             polling;    /* the leader is in poll() without the lock */
@@ -59,9 +62,11 @@ struct dispatch {
     int             nready_new; /* of them, new connections (not kept ones) */
     int             new_max;    /* while no worker is free, accept while fewer wait */
     int             listen_paused;  /* the leader's poll set left the sockets out for it */
-    struct parked  *parked;     /* oldest first */
+    struct parked  *parked;     /* oldest first, but for those passed on to us */
     int             nparked, parked_cap;
+    long long       idle_oldest;    /* the earliest since of the leader's poll set */
     int             nkept;      /* parked ones that served a request */
+    int             reserved;   /* places held for kept ones whose answer ends */
     /* out of descriptors: accepts resume at accept_resume (ms); the next
      * pause lasts backoff_ms; failures and closes since the last report */
     long long       accept_resume;

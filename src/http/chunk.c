@@ -17,12 +17,14 @@
  * Globals: OpenResty documents that each request's chunk runs with a
  * global environment of its own, whose misses go to _G, and that a
  * global set by a request ends with it. So each later run gets a new
- * table with _G behind it, and what the first run (which had to run in _G
- * itself, not knowing yet what the script is) added to or changed in _G
- * is put back as it was, except the globals that name loaded modules
- * (module() and Lua 5.1's luaL_register set those): modules stay loaded,
- * and code that reaches them by their global name keeps working.
- * Modules a script requires run in _G, as they do in OpenResty.
+ * table with _G behind it. The first run is also the state's load, and
+ * runs in _G itself (it cannot know yet what the script is): what it sets
+ * stays for the later runs to read, as what a module sets when it loads
+ * does, and as OpenResty's own LuaJIT builds keep every global. So the
+ * usual "set up once" (`if not cache then cache = {} end`, a timer
+ * started on the first request) works, and closures made by the first
+ * run (a timer's callback) keep the globals they read. Modules a script
+ * requires run in _G, as they do in OpenResty.
  */
 #include <lua.h>
 #include <lauxlib.h>
@@ -32,7 +34,6 @@
 
 /* The addresses are the keys: light userdata no script can forge. */
 static const char chunk_fn_key = 'f';       /* the compiled chunk */
-static const char chunk_snap_key = 's';     /* _G as it was before the first run */
 static const char chunk_first_key = '1';    /* the first run answered its request */
 static const char chunk_mt_key = 'm';       /* { __index = _G }, for each run's globals */
 
@@ -51,21 +52,12 @@ chunk_get(lua_State *L, const char *key)
     lua_rawget(L, LUA_REGISTRYINDEX);
 }
 
-/* Before the top level runs: keep the chunk (on top) and a copy of _G.
- * [-0, +0, m] */
+/* Before the top level runs: keep the chunk (on top). [-0, +0, m] */
 void
 chunk_keep(lua_State *L)
 {
     lua_pushvalue(L, -1);
     chunk_set(L, &chunk_fn_key);
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, LUA_GLOBALSINDEX) != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
-    }
-    chunk_set(L, &chunk_snap_key);
 }
 
 /* Forget what chunk_keep kept: the script is no content chunk. */
@@ -74,69 +66,6 @@ chunk_forget(lua_State *L)
 {
     lua_pushnil(L);
     chunk_set(L, &chunk_fn_key);
-    lua_pushnil(L);
-    chunk_set(L, &chunk_snap_key);
-}
-
-/* Push a set of the tables package.loaded holds. [-0, +1, m] */
-static void
-chunk_modules(lua_State *L)
-{
-    lua_newtable(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-        if (lua_istable(L, -1)) {
-            lua_pushboolean(L, 1);
-            lua_rawset(L, -5);
-        } else
-            lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-}
-
-/* Put _G back as the snapshot on top had it, modules' globals aside.
- * [-1, +0, m] */
-static void
-chunk_restore(lua_State *L)
-{
-    int snap = lua_gettop(L), mods;
-
-    chunk_modules(L);
-    mods = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, LUA_GLOBALSINDEX) != 0) {
-        lua_pushvalue(L, -2);
-        lua_rawget(L, snap);
-        if (lua_isnil(L, -1)) {
-            lua_pushvalue(L, -2);
-            lua_rawget(L, mods);
-            if (!lua_toboolean(L, -1)) {    /* a global the run set: gone */
-                lua_pushvalue(L, -4);
-                lua_pushnil(L);
-                lua_rawset(L, LUA_GLOBALSINDEX);
-            }
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 2);
-    }
-    lua_pushnil(L);
-    while (lua_next(L, snap) != 0) {        /* globals it changed: as they were */
-        lua_pushvalue(L, -2);
-        lua_rawget(L, LUA_GLOBALSINDEX);
-        if (!lua_rawequal(L, -1, -2)) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, LUA_GLOBALSINDEX);
-        } else
-            lua_pop(L, 2);
-    }
-    lua_settop(L, snap - 1);
 }
 
 /* Is the value at IDX a WSAPI application (a function, or a table with run)? */
@@ -178,10 +107,6 @@ chunk_decide(lua_State *L, const char *handler, int result)
         chunk_forget(L);
         return;
     }
-    chunk_get(L, &chunk_snap_key);
-    chunk_restore(L);
-    lua_pushnil(L);
-    chunk_set(L, &chunk_snap_key);
     lua_pushboolean(L, 1);
     chunk_set(L, &chunk_first_key);
 }

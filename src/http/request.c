@@ -175,7 +175,8 @@ request_send_head(struct request *r, int final)
     char len[64];
     struct buf *o = &r->out;
 
-    r->headers_sent = 1;
+    /* atomic: the housekeeper reads it for a worker it writes off */
+    __atomic_store_n(&r->headers_sent, 1, __ATOMIC_RELAXED);
     buf_reset(o);
     if (buf_puts(o, "Status: ") < 0 || buf_append(o, r->status.data, r->status.len) < 0 ||
         buf_puts(o, "\r\n") < 0)
@@ -232,7 +233,7 @@ request_end_early(struct request *r)
         r->end_early(r);
 }
 
-static const char *
+const char *
 request_status_text(int code)
 {
     switch (code) {
@@ -243,6 +244,28 @@ request_status_text(int code)
     case 503: return "Service Unavailable";
     default:  return "Internal Server Error";
     }
+}
+
+/* The small HTML page of the answer STATUS ("500 Internal Server Error")
+ * into B, with REASON (escaped) when SHOWERRORS. 0, or -1 when out of
+ * memory. */
+int
+request_page(struct buf *b, const char *status, const char *reason, int showerrors)
+{
+    int rc = 0;
+
+    rc |= buf_puts(b, "<!DOCTYPE html>\n<html><head><title>");
+    rc |= buf_puts(b, status);
+    rc |= buf_puts(b, "</title></head>\n<body><h1>");
+    rc |= buf_puts(b, status);
+    rc |= buf_puts(b, "</h1>\n");
+    if (showerrors) {
+        rc |= buf_puts(b, "<pre>");
+        rc |= html_escape(b, reason);
+        rc |= buf_puts(b, "</pre>\n");
+    }
+    rc |= buf_puts(b, "<hr><address>" LF_NAME "</address></body></html>\n");
+    return rc < 0 ? -1 : 0;
 }
 
 /* Answer CODE with a small page; REASON goes to the log (and the page
@@ -269,17 +292,7 @@ request_error(struct request *r, int code, const char *reason)
     buf_reset(&r->head);
     buf_reset(&r->body);
     r->has_length = 0;
-    buf_puts(&r->body, "<!DOCTYPE html>\n<html><head><title>");
-    buf_puts(&r->body, line);
-    buf_puts(&r->body, "</title></head>\n<body><h1>");
-    buf_puts(&r->body, line);
-    buf_puts(&r->body, "</h1>\n");
-    if (r->conf->showerrors) {
-        buf_puts(&r->body, "<pre>");
-        html_escape(&r->body, reason);
-        buf_puts(&r->body, "</pre>\n");
-    }
-    buf_puts(&r->body, "<hr><address>" LF_NAME "</address></body></html>\n");
+    request_page(&r->body, line, reason, r->conf->showerrors);
 }
 
 /* The answer's last bytes: the header block first if it is still due. */

@@ -29,15 +29,16 @@
 #include "conf.h"
 #include "iolib.h"
 #include "net.h"
+#include "luawrap.h"
 #include "oslib.h"
 #include "request.h"
 #include "sandbox.h"
 #include "script.h"
 #include "session.h"
 #include "shm_lua.h"
-#include "slowlog.h"
 #include "state.h"
 #include "strlib.h"
+#include "stuck.h"
 #include "wsapi.h"
 
 extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua */
@@ -90,13 +91,8 @@ script_install(lua_State *L, void *arg)
     oslib_install(L);
     iolib_install(L);
     strlib_install(L);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, script_module_loader);
-    lua_setfield(L, -2, "luafcgid");
-    lua_pushcfunction(L, script_session_loader);
-    lua_setfield(L, -2, "luafcgid.session");
-    lua_pop(L, 2);
+    luawrap_preload(L, "luafcgid", script_module_loader);
+    luawrap_preload(L, "luafcgid.session", script_session_loader);
     sandbox_install(L);
     net_lua_install(L);
     api_register(L);
@@ -135,8 +131,8 @@ script_run(lua_State *L, const char *path, void *arg)
 /*
  * A state for the script at PATH, read from FD (which stays open), loaded
  * and run once, or NULL with the reason in ERR. For a request R (NULL for
- * a preload) its slow log slot watches the load as it watches the
- * handler. MORE (may be NULL) adds the layer above's API.
+ * a preload) its watch (the slow log's, terminate_timeout's: stuck.c)
+ * sees the load as it sees the handler. MORE (may be NULL) adds the layer above's API.
  */
 lua_State *
 script_open(const char *path, int fd, const struct conf *c, struct request *r,
@@ -145,9 +141,7 @@ script_open(const char *path, int fd, const struct conf *c, struct request *r,
     struct script_arg a = { c, r, more };
     struct state_setup setup = { script_install, script_run, &a, NULL, NULL };
 
-    if (r != NULL && r->slow != NULL) {
-        setup.watch = slowlog_watch;
-        setup.watch_arg = r->slow;
-    }
+    if (r != NULL)
+        setup.watch = stuck_watch_for(r, &setup.watch_arg);
     return state_open(path, fd, c, &setup, err, errlen);
 }

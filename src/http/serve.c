@@ -47,6 +47,7 @@
 #include "slowlog.h"
 #include "state.h"
 #include "status.h"
+#include "stuck.h"
 #include "upload.h"
 #include "wire.h"
 #include "wsapi.h"
@@ -253,20 +254,30 @@ serve_status(struct request *r, enum status_which which)
     buf_reset(&r->body);
 }
 
-/* Call the handler; a POOL_DISCARD_* when the state must be closed. */
+/* Call the handler; a POOL_DISCARD_* when the state must be closed. A
+ * worker written off meanwhile (stuck.c) reports nothing: its request was
+ * answered for it. */
 static int
 serve_call(struct request *r, lua_State *L)
 {
     char why[SERVE_ERRLEN];
-    int rc, discard = 0;
+    int rc, discard = 0, written_off;
+    state_watch_fn *watch;
+    void *arg;
 
     state_arm(L, r->conf);
-    state_watch(L, r->slow != NULL ? slowlog_watch : NULL, r->slow);
+    watch = stuck_watch_for(r, &arg);
+    state_watch(L, watch, arg);
     rc = lua_cpcall(L, serve_entry, r);
     net_lua_end(L);         /* its light threads and open sockets go */
+    written_off = stuck_end(r);
     r->memory = state_peak(L);
     api_clear_req(L);
     state_disarm(L);
+    if (written_off) {
+        lua_settop(L, 0);
+        return POOL_DISCARD;
+    }
     /* a limit once hit fails the request even if something swallowed it */
     if (state_over(L) != STATE_OK || (rc != 0 && !state_is_exit(L, -1))) {
         r->error_kind = state_over(L) == STATE_OVER_TIME ? COUNTERS_TIMEOUT :
@@ -299,18 +310,33 @@ serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
     return st->L == NULL ? 500 : 0;
 }
 
+/* Take a state, load the script when it is a fresh one, call the handler,
+ * give the state back. Each run of the script (the load, the handler) is
+ * watched for terminate_timeout; a written-off one's state is closed by
+ * pool_release, the pool's no more. */
 static void
 serve_run(struct request *r, const struct file_id *id)
 {
     char why[SERVE_ERRLEN];
     struct pool_state *st;
-    int fresh, discard, status;
+    int fresh, discard, status = 0;
 
     if ((st = pool_acquire(r->pool, r->script, id, r->worker, &fresh)) == NULL) {
         request_error(r, 500, "out of memory for a state");
         return;
     }
-    if (fresh && (status = serve_load(r, st, why, sizeof(why))) != 0) {
+    r->state = st;      /* where ngx.timer pins its timers */
+    if (fresh) {
+        stuck_begin(r, st);
+        status = serve_load(r, st, why, sizeof(why));
+        if (stuck_end(r)) {
+            r->state = NULL;
+            pool_release(r->pool, st, POOL_DISCARD);
+            return;
+        }
+    }
+    if (status != 0) {
+        r->state = NULL;
         pool_release(r->pool, st, 1);
         r->error_kind = status == 500 ? COUNTERS_SYNTAX : COUNTERS_NOT_FOUND;
         request_error(r, status, why);
@@ -318,8 +344,25 @@ serve_run(struct request *r, const struct file_id *id)
     }
     if (fresh)
         counters_loaded(r->worker);
+    stuck_begin(r, st);
     discard = serve_call(r, st->L);
+    r->state = NULL;
     pool_release(r->pool, st, discard);
+}
+
+/* The worker was written off while the script ran, and its request
+ * answered and counted for it (stuck.c): only what is its own is let go,
+ * never the slots its replacement uses now. */
+static int
+serve_written_off(struct request *r)
+{
+    upload_cleanup(r);
+    conf_release(r->conf);
+    r->conf = NULL;
+    r->script = NULL;
+    r->slow = NULL;
+    memset(&r->vars, 0, sizeof(r->vars));
+    return 0;
 }
 
 /*
@@ -381,6 +424,8 @@ serve_request(struct request *r)
         if (r->wire != NULL)
             wire_pause(r->wire);    /* Lua time is not the client's */
         serve_run(r, &id);
+        if (r->written_off)
+            return serve_written_off(r);
         upload_cleanup(r);
         if (r->wire != NULL)
             wire_resume(r->wire);

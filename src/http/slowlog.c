@@ -168,18 +168,21 @@ slowlog_take(struct slowlog_slot *s, struct slowlog_info *out)
     return 1;
 }
 
-struct slowlog_entry {
-    char    data[SLOWLOG_ENTRY_MAX];
+/* Text being written: an entry (SLOWLOG_ENTRY_MAX), or a traceback for
+ * another's buffer (slowlog_traceback); always NUL-ended. */
+struct slowlog_text {
+    char   *data;
+    size_t  size;
     size_t  len;
 };
 
 static void
-slowlog_printf(struct slowlog_entry *e, const char *fmt, ...) LF_PRINTF(2, 3);
+slowlog_printf(struct slowlog_text *e, const char *fmt, ...) LF_PRINTF(2, 3);
 
 static void
-slowlog_printf(struct slowlog_entry *e, const char *fmt, ...)
+slowlog_printf(struct slowlog_text *e, const char *fmt, ...)
 {
-    size_t room = sizeof(e->data) - e->len;
+    size_t room = e->size - e->len;
     va_list ap;
     int n;
 
@@ -192,7 +195,7 @@ slowlog_printf(struct slowlog_entry *e, const char *fmt, ...)
 
 /* The entry's head: when, who, what, how long so far. */
 static void
-slowlog_head(struct slowlog_entry *e, const struct slowlog_info *in)
+slowlog_head(struct slowlog_text *e, const struct slowlog_info *in)
 {
     char script[sizeof(in->script) * 4], method[sizeof(in->method) * 4], uri[sizeof(in->uri) * 4];
     long long elapsed = monoclock_us() - in->began_us;
@@ -212,18 +215,25 @@ slowlog_head(struct slowlog_entry *e, const struct slowlog_info *in)
 }
 
 static void
-slowlog_emit(struct slowlog_entry *e)
+slowlog_write(struct slowlog_text *e)
 {
-    if (e->len >= sizeof(e->data) - 2)
-        e->len = sizeof(e->data) - 2;
+    if (e->len >= e->size - 2)
+        e->len = e->size - 2;
     e->data[e->len++] = '\n';       /* a blank line between entries */
     logfile_write(&slowlog_file, e->data, e->len);
+}
+
+/* A slow request's entry: counted as one. */
+static void
+slowlog_emit(struct slowlog_text *e)
+{
+    slowlog_write(e);
     counters_slow();
 }
 
 /* One frame, as luaL_traceback writes it. */
 static void
-slowlog_frame(struct slowlog_entry *e, lua_Debug *ar)
+slowlog_frame(struct slowlog_text *e, lua_Debug *ar)
 {
     char src[LUA_IDSIZE * 4], name[256];
 
@@ -242,6 +252,36 @@ slowlog_frame(struct slowlog_entry *e, lua_Debug *ar)
         slowlog_printf(e, " in function <%s:%d>\n", src, ar->linedefined);
 }
 
+/* L's stack from here, a line a frame, into E. */
+static void
+slowlog_frames(struct slowlog_text *e, lua_State *L)
+{
+    lua_Debug ar;
+    int level;
+
+    for (level = 0; lua_getstack(L, level, &ar); level++) {
+        if (level == SLOWLOG_LEVELS) {
+            slowlog_printf(e, "\t...\n");
+            break;
+        }
+        if (lua_getinfo(L, "Snl", &ar) == 0)
+            break;
+        slowlog_frame(e, &ar);
+    }
+}
+
+/* L's stack from here as an entry shows it, into BUF (SIZE > 0, cut
+ * there): its length, less than SIZE. On L's own thread only. */
+size_t
+slowlog_traceback(lua_State *L, char *buf, size_t size)
+{
+    struct slowlog_text e = { buf, size, 0 };
+
+    buf[0] = '\0';
+    slowlog_frames(&e, L);
+    return e.len;
+}
+
 /* True when the housekeeper marked S: the hook should call slowlog_trace. */
 static int
 slowlog_pending(struct slowlog_slot *s)
@@ -253,10 +293,10 @@ slowlog_pending(struct slowlog_slot *s)
 static void
 slowlog_trace(struct slowlog_slot *s, lua_State *L)
 {
-    struct slowlog_entry e;
+    char data[SLOWLOG_ENTRY_MAX];
+    struct slowlog_text e = { data, sizeof(data), 0 };
     struct slowlog_info in;
-    lua_Debug ar;
-    int level, taken;
+    int taken;
 
     pthread_mutex_lock(&s->lock);
     taken = slowlog_take(s, &in);
@@ -265,15 +305,7 @@ slowlog_trace(struct slowlog_slot *s, lua_State *L)
         return;
     slowlog_head(&e, &in);
     slowlog_printf(&e, "stack traceback:\n");
-    for (level = 0; lua_getstack(L, level, &ar); level++) {
-        if (level == SLOWLOG_LEVELS) {
-            slowlog_printf(&e, "\t...\n");
-            break;
-        }
-        if (lua_getinfo(L, "Snl", &ar) == 0)
-            break;
-        slowlog_frame(&e, &ar);
-    }
+    slowlog_frames(&e, L);
     slowlog_emit(&e);
 }
 
@@ -293,12 +325,66 @@ slowlog_watch(lua_State *L, void *slot)
 static void
 slowlog_untraced(const struct slowlog_info *in)
 {
-    struct slowlog_entry e;
+    char data[SLOWLOG_ENTRY_MAX];
+    struct slowlog_text e = { data, sizeof(data), 0 };
 
     slowlog_head(&e, in);
     slowlog_printf(&e, "no Lua traceback: the request is not running Lua code now (it is in a "
                    "C function such as os.execute, in I/O, or in code LuaJIT compiled)\n");
     slowlog_emit(&e);
+}
+
+/* How the client of a written-off request was answered, in words. */
+const char *
+slowlog_answered(int answered)
+{
+    return answered == SLOWLOG_ANSWERED_BEFORE ? "req:finish() had answered its client" :
+           answered ? "its client got a 500 page" : "its connection was closed";
+}
+
+/* A worker written off (stuck.c), from the housekeeper: its entry, with
+ * the last traceback its own hook took. */
+void
+slowlog_written_off(const struct slowlog_stuck *rep)
+{
+    char data[SLOWLOG_ENTRY_MAX];
+    struct slowlog_text e = { data, sizeof(data), 0 };
+    struct slowlog_info in;
+
+    memset(&in, 0, sizeof(in));
+    in.worker = rep->worker;
+    in.began_us = rep->began_us;
+    slowlog_copy(in.id, sizeof(in.id), rep->id);
+    slowlog_copy(in.script, sizeof(in.script), rep->script);
+    slowlog_copy(in.method, sizeof(in.method), rep->method);
+    slowlog_copy(in.uri, sizeof(in.uri), rep->uri);
+    slowlog_head(&e, &in);
+    slowlog_printf(&e, "written off: its script ran %.3f s, past terminate_timeout (%d s), stuck in "
+                   "a C function; %s; another worker took its place\n", (double)rep->ran_ms / 1e3,
+                   rep->limit, slowlog_answered(rep->answered));
+    if (rep->trace_age_ms >= 0)
+        slowlog_printf(&e, "stack traceback, as its hook last saw it %.3f s before:\n%s",
+                       (double)rep->trace_age_ms / 1e3, rep->trace);
+    else
+        slowlog_printf(&e, "no Lua traceback: the run was stuck in C within %d ms of its start\n",
+                       LF_TRACE_FIRST_MS);
+    slowlog_write(&e);
+}
+
+/* A line of the serving process's own (a replacement asked for), as the
+ * head of an entry says when. */
+void
+slowlog_note(const char *what)
+{
+    char data[SLOWLOG_ENTRY_MAX], when[64];
+    struct slowlog_text e = { data, sizeof(data), 0 };
+    struct tm tm;
+    time_t now = time(NULL);
+
+    localtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%d-%b-%Y %H:%M:%S", &tm);
+    slowlog_printf(&e, "[%s]  [pool %s] %s\n", when, LF_NAME, what);
+    slowlog_write(&e);
 }
 
 /* Look at one slot: mark it when over SLOWTIME_US, or write its entry

@@ -30,24 +30,25 @@
 #include "log.h"
 #include "pool.h"
 #include "net.h"
+#include "procmem.h"
 #include "shm.h"
 #include "state.h"
 #include "status.h"
 #include "status_impl.h"
 
-#define STATUS_MAX_FIELDS 48
+#define STATUS_MAX_FIELDS 64
 
 /* Set once at start-up, before any worker runs. */
 static struct pool *status_pool;
 static struct dispatch *status_dispatch;
-static int status_restarts;
+static struct status_lineage status_lineage;
 
 void
-status_init(struct pool *pool, struct dispatch *dispatch, int restarts)
+status_init(struct pool *pool, struct dispatch *dispatch, const struct status_lineage *lineage)
 {
     status_pool = pool;
     status_dispatch = dispatch;
-    status_restarts = restarts;
+    status_lineage = *lineage;
 }
 
 enum status_which
@@ -132,6 +133,7 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     struct pool_counts pc = { 0, 0, 0, 0 };
     time_t now = time(NULL);
     int workers = counters_workers();
+    long long rss = procmem_rss();
 
     if (status_dispatch)
         dispatch_counts(status_dispatch, &dc);
@@ -161,7 +163,14 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     status_add(pg, "states limit", STATUS_NUM, c->states, NULL);
     status_add(pg, "scripts loaded", STATUS_NUM, pc.scripts, NULL);
     status_add(pg, "kept connections", STATUS_NUM, dc.parked, NULL);
-    status_add(pg, "restarts", STATUS_NUM, status_restarts, NULL);
+    status_add(pg, "restarts", STATUS_NUM, status_lineage.restarts, NULL);
+    status_add(pg, "replacements written off", STATUS_NUM, status_lineage.replaced_written_off, NULL);
+    status_add(pg, "replacements rss", STATUS_NUM, status_lineage.replaced_rss, NULL);
+    status_add(pg, "workers written off", STATUS_NUM, (long long)t->written_off, NULL);
+    status_add(pg, "workers stuck", STATUS_NUM, t->stuck, NULL);
+    status_add(pg, "rss", STATUS_NUM, rss > 0 ? rss : 0, NULL);
+    status_add(pg, "timers pending", STATUS_NUM, t->timers_pending, NULL);
+    status_add(pg, "timers running", STATUS_NUM, t->timers_running, NULL);
     status_add(pg, "errors runtime", STATUS_NUM, (long long)t->errors[COUNTERS_RUNTIME], NULL);
     status_add(pg, "errors syntax", STATUS_NUM, (long long)t->errors[COUNTERS_SYNTAX], NULL);
     status_add(pg, "errors not found", STATUS_NUM, (long long)t->errors[COUNTERS_NOT_FOUND], NULL);
@@ -175,6 +184,8 @@ status_pool_fields(struct status_page *pg, const struct conf *c, const struct co
     status_add(pg, "evictions timeout", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_TIMEOUT], NULL);
     status_add(pg, "evictions memory", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_MEMORY], NULL);
     status_add(pg, "evictions flush", STATUS_NUM, (long long)t->evictions[COUNTERS_EVICT_FLUSH], NULL);
+    status_add(pg, "evictions written off", STATUS_NUM,
+               (long long)t->evictions[COUNTERS_EVICT_WRITTEN_OFF], NULL);
 }
 
 /* php-fpm's per-process entry, for worker I (1-based); its `pid` is the
@@ -318,10 +329,12 @@ static int
 status_workers(struct status_page *pg, struct counters_worker **ws)
 {
     time_t now = time(NULL);
-    int i, n = counters_workers();
+    int i, n = counters_workers(), stuck;
 
-    pg->procs.fields = calloc((size_t)n * STATUS_PROCESS_FIELDS, sizeof(struct status_field));
-    *ws = calloc((size_t)n, sizeof(**ws));
+    /* the written-off workers still stuck follow, numbered after the
+     * workers (their own numbers are their replacements' now) */
+    pg->procs.fields = calloc((size_t)n * 2 * STATUS_PROCESS_FIELDS, sizeof(struct status_field));
+    *ws = calloc((size_t)n * 2, sizeof(**ws));
     if (pg->procs.fields == NULL || *ws == NULL) {
         log_syserr("status: cannot allocate the workers' entries");
         return -1;
@@ -330,7 +343,13 @@ status_workers(struct status_page *pg, struct counters_worker **ws)
         counters_worker(i + 1, &(*ws)[i]);
         status_process(pg->procs.fields + (size_t)i * STATUS_PROCESS_FIELDS, i + 1, &(*ws)[i], now);
     }
-    pg->procs.nitems = n;
+    stuck = counters_stuck(*ws + n, n);
+    for (i = n; i < n + stuck && i < 2 * n; i++) {
+        struct status_field *p = pg->procs.fields + (size_t)i * STATUS_PROCESS_FIELDS;
+        status_process(p, i + 1, &(*ws)[i], now);
+        p[1].text = "Written off";
+    }
+    pg->procs.nitems = i;
     return 0;
 }
 

@@ -13,7 +13,7 @@
 #include "status.h"
 #include "status_impl.h"
 
-#define STATUS_METRIC_SAMPLES 8
+#define STATUS_METRIC_SAMPLES 10
 
 /* A family: its name, type and help, said once; the unit of its fields
  * to its own; its samples, up to the first with no key: the page's field
@@ -48,6 +48,14 @@ static const struct status_metric status_metrics_table[] = {
     { "luafcgid_scripts_loaded", "gauge", "Scripts with a loaded state.", 1, { { "scripts loaded" } } },
     { "luafcgid_kept_connections", "gauge", "Idle connections parked between requests.", 1, { { "kept connections" } } },
     { "luafcgid_restarts", "counter", "Serving processes restarted by the supervisor.", 1, { { "restarts" } } },
+    { "luafcgid_replacements", "counter", "Serving processes replaced while serving, by reason.", 1,
+      { { "replacements written off", "reason=\"written off\"" }, { "replacements rss", "reason=\"rss\"" } } },
+    { "luafcgid_workers_written_off", "counter", "Workers stuck in C past terminate_timeout, written off and replaced.", 1,
+      { { "workers written off" } } },
+    { "luafcgid_workers_stuck", "gauge", "Written-off workers whose threads are still stuck.", 1, { { "workers stuck" } } },
+    { "luafcgid_resident_memory_bytes", "gauge", "The serving process's resident set size.", 1, { { "rss" } } },
+    { "luafcgid_timers", "gauge", "ngx.timer callbacks by state.", 1,
+      { { "timers pending", "state=\"pending\"" }, { "timers running", "state=\"running\"" } } },
     { "luafcgid_failed_requests", "counter", "Failed requests by kind.", 1,
       {
           { "errors runtime", "kind=\"runtime\"" },
@@ -65,6 +73,7 @@ static const struct status_metric status_metrics_table[] = {
           { "evictions timeout", "reason=\"timeout\"" },
           { "evictions memory", "reason=\"memory\"" },
           { "evictions flush", "reason=\"flush\"" },
+          { "evictions written off", "reason=\"written off\"" },
       } },
 };
 

@@ -1,6 +1,7 @@
 /*
  * luawrap.c: the one way a standard function is wrapped (the state's
- * pcall and coroutine.resume, the sandbox's pieces).
+ * pcall and coroutine.resume, the sandbox's pieces), and a module of ours
+ * given to require.
  *
  * Each wrapper keeps what it replaces as its first upvalue and calls it,
  * so wrappers installed one after the other (the open-file bound, then
@@ -31,4 +32,14 @@ luawrap_call(lua_State *L, int nresults)
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, nresults);
     return lua_gettop(L);
+}
+
+void
+luawrap_preload(lua_State *L, const char *name, lua_CFunction loader)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, loader);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 2);
 }

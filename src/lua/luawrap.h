@@ -1,4 +1,5 @@
-/* luawrap.h: replacing a library function by a wrapper around it. */
+/* luawrap.h: replacing a library function by a wrapper around it, or
+ * giving require a module of ours. */
 #ifndef LF_LUAWRAP_H
 #define LF_LUAWRAP_H
 
@@ -13,5 +14,9 @@ void luawrap_field(lua_State *L, int idx, const char *name, lua_CFunction f);
  * all) replace; errors go on. How many values the stack then holds.
  * [-n, +r, e] */
 int  luawrap_call(lua_State *L, int nresults);
+
+/* package.preload[NAME] = LOADER: what require runs for NAME, whatever
+ * the search paths say. [-0, +0, m] */
+void luawrap_preload(lua_State *L, const char *name, lua_CFunction loader);
 
 #endif

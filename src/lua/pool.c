@@ -22,6 +22,17 @@
  * sweep). Idle states that differ are dropped when found, busy ones when
  * given back. A flush (SIGHUP) bumps the generation for the same effect.
  * The housekeeping sweep and the flush are pool_sweep.c.
+ *
+ * Timers (ngx.timer) run in the state that scheduled them: each pins it
+ * (pool_pin). A pinned state is never closed for maxidle, and is the
+ * victim of a full pool only when every idle state is pinned; when the
+ * pool would close it (that, its script changed, a HUP, maxrequests, a
+ * limit) it leaves the pool instead, adrift: no request takes it, `states`
+ * does not count it, and it is closed when its last pin goes. A
+ * state that failed (over a limit, a broken load) has its Lua closed at
+ * once even so: what pins it then finds it gone (pool_take) and drops.
+ * A timer takes its own state with pool_take, waiting while a request
+ * has it, and gives it back with pool_give.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -230,9 +241,33 @@ pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int
     e->nstates--;
     p->nstates--;
     st->entry = NULL;
+    pool_entry_release(p, e);
+    if (st->pins > 0) {
+        pool_adrift(st, dead, why == -1 || why == COUNTERS_EVICT_TIMEOUT || why == COUNTERS_EVICT_MEMORY);
+        return;
+    }
     st->next = *dead;
     *dead = st;
-    pool_entry_release(p, e);
+}
+
+/* ST, pinned by timers, leaves the pool, adrift; with BROKEN its Lua goes
+ * onto DEAD now, carried by a slot of its own (a failure to make one only
+ * keeps it open until its timers are done). Lock held. */
+void
+pool_adrift(struct pool_state *st, struct pool_state **dead, int broken)
+{
+    struct pool_state *carrier;
+
+    st->adrift = 1;
+    if (!broken)
+        return;
+    st->closed = 1;
+    if (st->L == NULL || (carrier = calloc(1, sizeof(*carrier))) == NULL)
+        return;
+    carrier->L = st->L;
+    st->L = NULL;
+    carrier->next = *dead;
+    *dead = carrier;
 }
 
 void
@@ -253,12 +288,12 @@ pool_close_dead(struct pool *p, struct pool_state *dead)
         __atomic_add_fetch(&p->closed, n, __ATOMIC_RELAXED);
 }
 
-/* Done under the lock: wake the workers waiting for a state (one may be
+/* Done under the lock: wake the workers (and timers) waiting for a state (one may be
  * free now), unlock, and close the states taken out (DEAD) outside it. */
 void
 pool_unlock_and_close(struct pool *p, struct pool_state *dead)
 {
-    if (p->waiting)
+    if (p->waiting || p->taking)
         pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     pool_close_dead(p, dead);
@@ -271,21 +306,32 @@ pool_take_closed(struct pool *p)
     return __atomic_exchange_n(&p->closed, 0, __ATOMIC_RELAXED);
 }
 
-/* The idle state least worth keeping: fewest hits, then longest idle. */
+/* Is A less worth keeping than B (NULL)? Fewest hits, then longest idle. */
+static int
+pool_worse(const struct pool_state *a, const struct pool_state *b)
+{
+    return b == NULL || a->hits < b->hits || (a->hits == b->hits && a->last_used < b->last_used);
+}
+
+/* The idle state least worth keeping; one that timers pin only when
+ * every idle state is pinned (it leaves the pool then, adrift, its
+ * timers keep: pool_remove), so that timers cannot fill the pool. */
 static struct pool_state *
 pool_victim(struct pool *p)
 {
-    struct pool_state *best = NULL, *st;
+    struct pool_state *best = NULL, *pinned = NULL, *st;
     struct pool_entry *e;
     unsigned i;
 
     for (i = 0; i < p->nbuckets; i++)
         for (e = p->buckets[i]; e; e = e->hnext)
-            for (st = e->idle; st; st = st->next)
-                if (best == NULL || st->hits < best->hits ||
-                    (st->hits == best->hits && st->last_used < best->last_used))
+            for (st = e->idle; st; st = st->next) {
+                if (st->pins == 0 && pool_worse(st, best))
                     best = st;
-    return best;
+                else if (st->pins > 0 && pool_worse(st, pinned))
+                    pinned = st;
+            }
+    return best != NULL ? best : pinned;
 }
 
 /* The least used idle state (pool_victim) goes onto DEAD to make room;
@@ -394,12 +440,28 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     return st;
 }
 
-/* Give ST back; DISCARD closes it (a failed load, a timeout, ...). */
+/* Give ST back; DISCARD closes it (a failed load, a timeout, ...). An
+ * orphan (pool_orphan) is closed whatever DISCARD says: it is no longer
+ * the pool's. */
 void
 pool_release(struct pool *p, struct pool_state *st, int discard)
 {
     struct pool_state *dead = NULL;
 
+    if (st->orphan) {
+        /* its timers find it closed (pool_take); the slot goes with the last */
+        pthread_mutex_lock(&p->lock);
+        st->busy = 0;
+        if (st->pins > 0) {
+            pool_adrift(st, &dead, 1);
+            pool_unlock_and_close(p, dead);
+            return;
+        }
+        pthread_mutex_unlock(&p->lock);
+        st->next = NULL;
+        pool_close_dead(p, st);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     st->busy = 0;
     st->hits++;
@@ -420,6 +482,126 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
         pool_remove(p, st, &dead, COUNTERS_EVICT_FULL);
     else
         pool_idle_push(p, st);
+    pool_unlock_and_close(p, dead);
+}
+
+/*
+ * The busy ST belongs to a worker that was written off (stuck in C): it
+ * leaves the pool for good, so it is never handed out again and no longer
+ * counts toward `states` or `clones`; the stuck thread keeps it, and
+ * closes it with pool_release() if it ever returns. Those waiting for a
+ * state are woken: there is room now.
+ */
+void
+pool_orphan(struct pool *p, struct pool_state *st)
+{
+    struct pool_entry *e;
+
+    pthread_mutex_lock(&p->lock);
+    if ((e = st->entry) != NULL) {
+        counters_evicted(COUNTERS_EVICT_WRITTEN_OFF);
+        e->nstates--;
+        p->nstates--;
+        st->entry = NULL;
+        pool_entry_release(p, e);
+    }
+    st->orphan = 1;
+    if (p->waiting || p->taking)     /* a timer waiting for it gives it up */
+        pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* A timer is scheduled in ST (a request's or a timer's: busy). */
+void
+pool_pin(struct pool *p, struct pool_state *st)
+{
+    pthread_mutex_lock(&p->lock);
+    st->pins++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Done with ST, when the last pin goes: one adrift goes onto DEAD.
+ * Lock held. */
+static void
+pool_unpin_locked(struct pool_state *st, struct pool_state **dead)
+{
+    st->pins--;
+    if (st->pins == 0 && st->adrift && !st->busy) {
+        st->next = *dead;
+        *dead = st;
+    }
+}
+
+/* A timer of ST will not run (dropped, or its state closed): its pin goes. */
+void
+pool_unpin(struct pool *p, struct pool_state *st)
+{
+    struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    pool_unpin_locked(st, &dead);
+    pool_unlock_and_close(p, dead);
+}
+
+/*
+ * A timer takes the state it pins, waiting while a request (or another
+ * timer) has it: 0, or -1 when its Lua was closed (a failure, while it
+ * was pinned), and the pin is then gone.
+ */
+int
+pool_take(struct pool *p, struct pool_state *st)
+{
+    struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    while (st->busy && !st->closed && !st->orphan) {
+        p->taking++;
+        pthread_cond_wait(&p->cond, &p->lock);
+        p->taking--;
+    }
+    if (st->closed || st->orphan || st->L == NULL) {    /* written off: lost too */
+        pool_unpin_locked(st, &dead);
+        pool_unlock_and_close(p, dead);
+        return -1;
+    }
+    if (!st->adrift)
+        pool_idle_unlink(p, st->entry, st);
+    st->busy = 1;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* The timer is done with ST, and its pin goes; DISCARD as
+ * pool_release's. */
+void
+pool_give(struct pool *p, struct pool_state *st, int discard)
+{
+    struct pool_state *dead = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    st->busy = 0;
+    st->pins--;
+    if (st->adrift) {
+        if (discard)
+            pool_adrift(st, &dead, 1);
+        if (st->pins == 0) {
+            st->next = dead;
+            dead = st;
+        }
+    } else {
+        st->pins++;     /* pool_remove sets it adrift if other timers hold it */
+        if (discard == POOL_DISCARD_TIMEOUT)
+            pool_remove(p, st, &dead, COUNTERS_EVICT_TIMEOUT);
+        else if (discard == POOL_DISCARD_MEMORY)
+            pool_remove(p, st, &dead, COUNTERS_EVICT_MEMORY);
+        else if (discard)
+            pool_remove(p, st, &dead, -1);
+        else if (!pool_state_current(p, st))
+            pool_remove(p, st, &dead, pool_stale_why(p, st));
+        else
+            pool_idle_push(p, st);
+        pool_unpin_locked(st, &dead);
+    }
     pool_unlock_and_close(p, dead);
 }
 

@@ -31,6 +31,7 @@ struct pool {
     int                 nstates;
     int                 nidle;
     int                 waiting;
+    int                 taking;     /* timers waiting for their state (pool_take) */
     unsigned            generation;
     unsigned            sweeps;
     struct pool_limits  limits;
@@ -70,6 +71,7 @@ pool_stale_why(const struct pool *p, const struct pool_state *st)
 
 void pool_entry_release(struct pool *p, struct pool_entry *e);
 void pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why);
+void pool_adrift(struct pool_state *st, struct pool_state **dead, int broken);
 void pool_close_dead(struct pool *p, struct pool_state *dead);
 void pool_unlock_and_close(struct pool *p, struct pool_state *dead);
 void pool_evict_all(struct pool *p, struct pool_state **dead);

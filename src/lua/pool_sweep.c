@@ -30,7 +30,7 @@ pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_befor
     e->pins++;      /* keep e alive while its states go */
     for (st = e->idle; st; st = next) {
         next = st->next;
-        if (!pool_state_current(p, st) || st->last_used < idle_before) {
+        if (!pool_state_current(p, st) || (st->last_used < idle_before && st->pins == 0)) {
             pool_idle_unlink(p, e, st);
             pool_remove(p, st, dead, pool_state_current(p, st) ? COUNTERS_EVICT_IDLE : pool_stale_why(p, st));
         }

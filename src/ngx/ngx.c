@@ -48,28 +48,37 @@ ngx_bound(lua_State *L)
     struct ngx_state *s = lua_touserdata(L, lua_upvalueindex(1));
     struct api_bind *b = s->bind;
 
-    if (b->serial != s->serial || b->r != s->r) {
-        ngx_unref(L, &s->ctx_ref);
-        ngx_unref(L, &s->var_ref);
-        ngx_unref(L, &s->args_ref);
-        ngx_unref(L, &s->uri_ref);
-        ngx_unref(L, &s->method_ref);
-        ngx_unref(L, &s->body_ref);
-        ngx_unref(L, &s->file_ref);
-        ngx_unref(L, &s->hdr_ref);
-        s->serial = b->serial;
-        s->r = b->r;
-        s->status = 0;
-        s->sent = 0;
-        s->ctype_set = 0;
-        s->eof = 0;
-        s->body_read = 0;
-        s->body_discarded = 0;
-        s->now_ms = 0;
-    }
+    if (b->serial != s->serial || b->r != s->r)
+        ngx_reset(L, s);
     if (s->r != NULL)
         b->used = 1;
     return s;
+}
+
+/* S's per-request fields, fresh, for the request bound now (or none: a
+ * timer's callback, which sets s->timer). [-0, +0] */
+void
+ngx_reset(lua_State *L, struct ngx_state *s)
+{
+    struct api_bind *b = s->bind;
+
+    ngx_unref(L, &s->ctx_ref);
+    ngx_unref(L, &s->var_ref);
+    ngx_unref(L, &s->args_ref);
+    ngx_unref(L, &s->uri_ref);
+    ngx_unref(L, &s->method_ref);
+    ngx_unref(L, &s->body_ref);
+    ngx_unref(L, &s->file_ref);
+    ngx_unref(L, &s->hdr_ref);
+    s->serial = b->serial;
+    s->r = b->r;
+    s->status = 0;
+    s->sent = 0;
+    s->ctype_set = 0;
+    s->eof = 0;
+    s->body_read = 0;
+    s->body_discarded = 0;
+    s->now_ms = 0;
 }
 
 /* The request, when the call is allowed WHERE we are; else OpenResty's

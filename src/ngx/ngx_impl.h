@@ -96,6 +96,7 @@ ngx_param_char(char c)
 
 /* ngx.c */
 struct ngx_state *ngx_bound(lua_State *L);
+void              ngx_reset(lua_State *L, struct ngx_state *s);
 struct request   *ngx_check(lua_State *L, int where);
 void              ngx_push_state(lua_State *L);
 int               ngx_error_at(lua_State *L, int level, const char *fmt, ...);

@@ -220,11 +220,7 @@ sandbox_install(lua_State *L)
 #ifdef LF_LUAJIT
     sandbox_luajit(L);
 #endif
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, sandbox_no_ffi);
-    lua_setfield(L, -2, "ffi");
-    lua_pop(L, 2);
+    luawrap_preload(L, "ffi", sandbox_no_ffi);
     tablib_install(L);
     pathguard_install(L);
     cmodule_install(L);

@@ -80,8 +80,9 @@ shm_memfile(const char *name, size_t len)
         close(fd);
         return -1;
     }
-#if defined(F_ADD_SEALS)
-    /* nobody can shrink it under a mapping (a SIGBUS) or grow it */
+#if defined(__linux__) && defined(F_ADD_SEALS)
+    /* nobody can shrink it under a mapping (a SIGBUS) or grow it (a memfd
+     * made with MFD_ALLOW_SEALING; FreeBSD's SHM_ANON is not sealable) */
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         log_syswarn("shared dictionary '%s': cannot seal its memory's size", name);
 #endif

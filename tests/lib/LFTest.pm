@@ -129,6 +129,25 @@ sub wait_clients {
 
 sub run_clients { my ($n, $seconds, $code) = @_; return wait_clients(start_clients($n, $code), $seconds) }
 
+# A Lua C module NAME built from SOURCE into DIR/NAME.so with the system's
+# compiler, for a test that needs C code a script calls (one that crashes,
+# blocks, forks...): 1, or undef with the reason in $@ (no compiler, or
+# it failed).
+sub c_module {
+    my ($dir, $name, $source, @libs) = @_;
+    my $cc = `command -v cc 2>/dev/null` || `command -v gcc 2>/dev/null`;
+    chomp $cc;
+    if (!$cc) { $@ = 'no C compiler'; return undef }
+    my $cflags = `pkg-config --cflags lua5.1 2>/dev/null` || '-I/usr/include/lua5.1';
+    chomp $cflags;
+    spew("$dir/$name.c", $source);
+    if (system("$cc -shared -fPIC $cflags -o $dir/$name.so $dir/$name.c @libs 2>$dir/$name.cc.log") != 0) {
+        $@ = "cannot build $name.so: " . slurp("$dir/$name.cc.log");
+        return undef;
+    }
+    return 1;
+}
+
 # A process that is not ours to reap is gone when it is a zombie too.
 sub alive {
     my ($pid) = @_;
@@ -337,6 +356,41 @@ sub wait_log {
 }
 
 sub DESTROY { $_[0]->stop if $_[0]{pid} }
+
+# Hold N workers of the daemon (all by default) with requests that wait
+# until release_workers lets go (30 s at most, within the daemon's
+# timeout): the test knows they are busy, and until when. The held
+# connections, once each request has started; () when they did not.
+sub hold_workers {
+    my ($self, $n) = @_;
+    $n //= $self->{conf}{workers};
+    my ($dir, $go) = ($self->{dir}, "$self->{dir}/lf-go");
+    unlink $go, glob("$dir/lf-held.*");
+    $self->script('lf-hold.lua', <<'LUA') unless -e "$self->{www}/lf-hold.lua";
+function main(env, req)
+  local f = io.open(env.MARK, "w") if f then f:close() end
+  for i = 1, 600 do
+    local g = io.open(env.GO) if g then g:close() break end
+    os.execute("sleep 0.05")
+  end
+  req:puts("held")
+end
+LUA
+    my @s = map {
+        my $s = $self->connect;
+        write_all($s, encode_request({ SCRIPT_FILENAME => "$self->{www}/lf-hold.lua", REQUEST_METHOD => 'GET',
+                                       MARK => "$dir/lf-held.$_", GO => $go }, ''));
+        $s;
+    } 1 .. $n;
+    return wait_for(sub { $n == grep { -e "$dir/lf-held.$_" } 1 .. $n }, 15) ? @s : ();
+}
+
+# Let the requests of hold_workers end; how many of them answered.
+sub release_workers {
+    my ($self, @held) = @_;
+    spew("$self->{dir}/lf-go", '');
+    return scalar grep { read_response($_, timeout => 30)->{body} eq 'held' } @held;
+}
 
 # ---- FastCGI client ---------------------------------------------------------
 

@@ -51,6 +51,21 @@ main(void)
     ok(scoreboard_read(3, &e) == 1, "its parent sees the slot busy");
     is_str(e.script, "/www/crash.lua", "with the child's script");
 
+    /* a serving process that replaces another writes a board of its own */
+    scoreboard_select(1);
+    is_int(scoreboard_read(3, &e), 0, "the second board is apart from the first");
+    if ((pid = fork()) == 0) {
+        scoreboard_enter(3, "/www/new.lua");
+        _exit(0);
+    }
+    ok(pid > 0 && waitpid(pid, &status, 0) == pid, "a child wrote the second board");
+    ok(scoreboard_read(3, &e) == 1 && strcmp(e.script, "/www/new.lua") == 0, "which reads its script");
+    scoreboard_clear();
+    is_int(scoreboard_read(3, &e), 0, "clearing the second board");
+    scoreboard_select(0);
+    ok(scoreboard_read(3, &e) == 1 && strcmp(e.script, "/www/crash.lua") == 0,
+       "leaves the first as it was");
+
     scoreboard_clear();
     is_int(scoreboard_read(3, &e), 0, "clear makes every slot idle");
     scoreboard_destroy();

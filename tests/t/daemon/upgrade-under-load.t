@@ -4,7 +4,9 @@
 # client's own count. nginx never retries a POST whose connection closed
 # under it, so this holds only if no kept connection is closed while nginx
 # may be writing a request on it: the old serving process passes its kept
-# connections on to the new one instead of closing them.
+# connections on to the new one. On TCP every other reload also puts
+# keepalive_max below nginx's pool: a connection past it is closed with its
+# answer (the FIN in the answer's last segment), never while idle.
 use strict;
 use warnings;
 use FindBin;
@@ -18,11 +20,30 @@ plan skip_all => 'nginx is not installed' unless -x LFTest::nginx_binary();
 plan skip_all => 'wrk is not installed' unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
 
 my $ROUNDS = 10;
+my $PACE = 300;     # requests each serving process and each config serves, at least
 
+# Requests the serving process has taken, by its status page.
+sub accepted {
+    my ($t) = @_;
+    my $r = $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', REQUEST_METHOD => 'GET',
+                       REQUEST_URI => '/status', QUERY_STRING => '' }, '', timeout => 10);
+    return $r->{body} =~ /^accepted conn:\s+(\d+)/m ? $1 : 0;
+}
+
+# Wait until the load has had PACE more requests answered than FROM.
+sub paced {
+    my ($t, $from) = @_;
+    return wait_for(sub { accepted($t) >= $from + $PACE }, 30);
+}
+
+# LABEL: on a unix socket, or on TCP (TCP => 1), where keepalive_max goes
+# below nginx's pool every other reload; %ENV for the daemon.
 sub rounds {
-    my ($label, %env) = @_;
+    my ($label, $tcp, %env) = @_;
     local @ENV{keys %env} = values %env;
-    my $t = LFTest->new(conf => { workers => 4, states => 8 }, scripts => {
+    my $low = $tcp ? 4 : 64;
+    my $t = LFTest->new(conf => { workers => 4, states => 8, status_path => '/status',
+                                  ($tcp ? (listen => '127.0.0.1:' . LFTest::free_port()) : ()) }, scripts => {
         'p.lua' => "function main(env, req) local b = req:read() or '' req:puts('ok ', env.REQUEST_METHOD, ' ', #b) end\n",
     });
     my $reports = $t->dir . '/tsan';
@@ -66,11 +87,14 @@ sub rounds {
     my ($upgraded, $reloaded) = (0, 0);
     my $pid = $t->pid;
     for my $round (1 .. $ROUNDS) {
-        # a reload that changes what it may: states, and the limits on kept connections
-        $t->write_conf(states => 6 + $round % 3);
+        # a reload that changes what it may: states, and keepalive_max; on
+        # TCP below nginx's pool every other time (a connection past it is
+        # closed with its answer, in the same segment, never while idle)
+        $t->write_conf(states => 6 + $round % 3, keepalive_max => $round % 2 ? $low : 1024);
         my $before = () = $t->log =~ /\] reloaded /g;
         kill 'HUP', $pid;
-        $reloaded++ if wait_for(sub { (() = $t->log =~ /\] reloaded /g) > $before }, 20);
+        $reloaded++ if wait_for(sub { (() = $t->log =~ /\] reloaded /g) > $before }, 20)
+                       && paced($t, accepted($t));
         # an upgrade to the same build
         $before = () = $t->log =~ /the new binary serves as pid/g;
         kill 'USR2', $pid;
@@ -79,7 +103,8 @@ sub rounds {
         LFTest::track($new, 'luafcgid (upgraded)');
         # the old supervisor exits by itself once its serving process drained
         # (the first is this test's child; the others are not)
-        $upgraded++ if wait_for(sub { waitpid($pid, POSIX::WNOHANG()); !alive($pid) }, 60);
+        $upgraded++ if wait_for(sub { waitpid($pid, POSIX::WNOHANG()); !alive($pid) }, 60)
+                       && paced($t, 0);    # the new one counts from its start
         LFTest::untrack($pid);
         $pid = $t->{pid} = $new;
     }
@@ -92,7 +117,7 @@ sub rounds {
     my $out = slurp("$dir/wrk.out");
     my ($requests, $bad) = $out =~ /checked: (\d+) requests, (\d+) bad answers/;
     diag($out =~ /(\d+ requests in [\d.]+\w+)/ ? "$label: wrk: $1" : "$label: wrk: $out");
-    ok($requests && $requests > 1000, "$label: the client made requests throughout (" . ($requests // 0) . ')');
+    ok($requests && $requests > 2 * $ROUNDS * $PACE, "$label: the client made requests throughout (" . ($requests // 0) . ')');
     is($bad, 0, "$label: the client got a right answer to every one");
     unlike($out, qr/Socket errors|Non-2xx/, "$label: and no socket error or other status");
     my @errors = grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, slurp("$dir/nginx/error.log");
@@ -112,9 +137,10 @@ sub rounds {
         or diag(substr($text, 0, 6000));
 }
 
-rounds('plain build');
+rounds('unix socket', 0);
+rounds('TCP, keepalive_max below the pool', 1);
 SKIP: {
     skip 'no ThreadSanitizer build (LUAFCGID_TSAN)', 12 unless $ENV{LUAFCGID_TSAN} && -x $ENV{LUAFCGID_TSAN};
-    rounds('TSan build', LUAFCGID => $ENV{LUAFCGID_TSAN});
+    rounds('TSan build', 0, LUAFCGID => $ENV{LUAFCGID_TSAN});
 }
 done_testing;

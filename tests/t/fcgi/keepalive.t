@@ -1,7 +1,8 @@
 # Kept FastCGI connections (FCGI_KEEP_CONN): reused, never holding a worker
-# while idle, closed after keepalive_timeout, bounded by keepalive_max,
-# closed on TERM; and stalled new connections do not hold workers either,
-# nor count against keepalive_max.
+# while idle, closed after keepalive_timeout, bounded by keepalive_max
+# (closed after an answer, never while idle), served and closed on TERM;
+# and stalled new connections do not hold workers either, nor count
+# against keepalive_max.
 use strict;
 use warnings;
 use FindBin;
@@ -12,6 +13,8 @@ use LFTest qw(wait_for http_get closed_within);
 
 my $t = LFTest->new(conf => { workers => 2, keepalive_timeout => 60, keepalive_max => 100 });
 $t->script('id.lua', "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRING, ' ', n) end\n");
+$t->script('slow.lua', "local socket = require 'socket'\n"
+                     . "function main(env, req) req:log('slow request running') socket.sleep(2) req:puts('slow') end\n");
 $t->start;
 my $script = $t->www . '/id.lua';
 
@@ -46,14 +49,21 @@ $r = $t->get('id.lua', QUERY_STRING => 'past-stalled');
 like($r->{body}, qr/^past-stalled /, 'four silent new connections and 2 workers: a real request is served');
 ok(time - $t0 < 1, 'at once');
 
-# keepalive_max, changed by HUP: the oldest idle connections go
+# keepalive_max, changed by HUP: it closes no idle connection (the web
+# server may be writing a request on one, and nginx does not retry a
+# POST); past it, a connection is closed right after its answer instead
+# of being kept, so the web server sees the close with the answer
 $t->write_conf(keepalive_max => 3);
 $t->signal('HUP');
 ok($t->wait_log(qr/reloaded/), 'reload with keepalive_max = 3');
-my @fresh = map { my $c = $t->connect; ask($c, "fresh$_"); $c } 1 .. 3;
-ok(closed_within($idle[0], 5) && closed_within($s, 5),
-   'past keepalive_max the oldest kept connections are closed');
-is(scalar(grep { ask($_, 'still')->{body} =~ /^still / } @fresh), 3, 'the newest three stay open and answer');
+is(scalar(grep { !closed_within($_, 0.3) } $s, @idle), 5, 'five idle kept connections over keepalive_max 3: none is closed');
+like(ask($idle[0], 'over')->{body}, qr/^over /, 'a request on one of them is answered');
+ok(closed_within($idle[0], 2), 'and then, past keepalive_max, its connection is closed');
+like(ask($idle[1], 'over2')->{body}, qr/^over2 /, 'the next one too');
+ok(closed_within($idle[1], 2), 'and closed: three are left idle');
+like(ask($idle[2], 'under')->{body}, qr/^under /, 'a request with fewer than keepalive_max others idle');
+ok(!closed_within($idle[2], 0.5), 'keeps its connection');
+like(ask($idle[2], 'still')->{body}, qr/^still /, 'which answers the next one');
 like(ask($stalled[0], 'first')->{body}, qr/^first /,
      'a new connection that has sent nothing yet is not a kept one: it stays, and is answered');
 
@@ -81,10 +91,24 @@ syswrite($g, "this is not FastCGI at all, not even close.\n" x 4);
 ok(closed_within($g, 5), 'garbage on a kept connection closes it');
 like($t->get('id.lua', QUERY_STRING => 'after-garbage')->{body}, qr/^after-garbage /, 'and the daemon serves on');
 
-# TERM with kept connections open
+# TERM with kept connections open, one request in flight: what comes on a
+# kept connection while the stop finishes it is served, and that
+# connection closed right after its answer; the idle ones are closed
+# once nothing runs (and a second has passed)
 my @kept = map { my $c = $t->connect; ask($c, "term$_"); $c } 1 .. 3;
+my $busy = $t->connect;
+LFTest::write_all($busy, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
+                                                 REQUEST_METHOD => 'GET' }, '', keep_conn => 1));
+ok(wait_for(sub { $t->log =~ /slow request running/ }, 10), 'a slow request runs');
+my $pid = $t->pid;
+kill 'TERM', $pid;
+ok($t->wait_log(qr/signal 15: stopping/), 'TERM');
+like(ask($kept[0], 'during-stop')->{body}, qr/^during-stop /, 'a request on a kept connection during the stop is answered');
+ok(closed_within($kept[0], 2), 'and its connection closed right after');
+like(LFTest::read_response($busy)->{body}, qr/^slow$/, 'the request in flight is finished');
+ok(closed_within($busy, 2), 'and its kept connection closed');
+is(scalar(grep { closed_within($_, 3) } @kept[1, 2]), 2, 'the idle kept connections are closed');
 is($t->stop, 0, 'TERM with kept connections open exits 0');
-is(scalar(grep { closed_within($_, 2) } @kept), 3, 'and closes them');
 ok(!-e $t->listen_addr, 'and removes the socket');
 
 # through nginx: keepalive 16, fastcgi_keep_conn on, 4 workers, 64 clients;

@@ -1,5 +1,6 @@
 # The service thread (status and ping while every worker is busy) is never held by one client,
-# never runs a script, and is not shut out by clients that send nothing.
+# never runs a script, and is not shut out by clients that send nothing (a ping written in
+# parts: ping-in-parts.t).
 use strict;
 use warnings;
 use FindBin;
@@ -17,37 +18,19 @@ sub ping_ms {
                      timeout => $timeout // 10);
     return ($r->{body}, (time - $t0) * 1000);
 }
-# Every worker held by a request (hold.lua) until release lets go (30 s
-# at most); the service thread alone can answer meanwhile.
+# Every worker held (LFTest::hold_workers): the service thread alone can
+# answer meanwhile.
 sub stuck_pool {
     my ($t) = @_;
-    my $go = $t->dir . '/go';
-    unlink $go;
-    my @s = map {
-        my $s = $t->connect;
-        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/hold.lua', GO => $go,
-                                                       REQUEST_METHOD => 'GET' }, ''));
-        $s;
-    } 1 .. $t->{conf}{workers};
-    ok(wait_for(sub { $t->fcgi({ SCRIPT_NAME => '/status', SCRIPT_FILENAME => '/status', QUERY_STRING => 'json',
-                                 REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} =~ /"active processes":2\b/ }, 5),
-       'both workers are held');
+    my @s = $t->hold_workers;
+    is(scalar @s, $t->{conf}{workers}, 'every worker is held');
     return @s;
 }
 sub release {
     my ($t, @held) = @_;
-    spew($t->dir . '/go', '');
-    is(scalar(grep { LFTest::read_response($_, timeout => 30)->{body} eq 'held' } @held), scalar @held,
-       'let go, the held requests end');
+    is($t->release_workers(@held), scalar @held, 'let go, the held requests end');
 }
-my %loop = ('hold.lua' => 'function main(env, req)
-                             for i = 1, 600 do
-                               local f = io.open(env.GO) if f then f:close() break end
-                               os.execute("sleep 0.05")
-                             end
-                             req:puts("held")
-                           end',
-            'who.lua'  => 'function main(env, req) req:puts("script ran") end');
+my %loop = ('who.lua' => 'function main(env, req) req:puts("script ran") end');
 my %conf = (workers => 2, timeout => 60, client_timeout => 30, status_path => '/status', ping_path => '/ping');
 
 # ---- 1. one stalled status/ping request holds the service thread for client_timeout
@@ -96,41 +79,6 @@ my %conf = (workers => 2, timeout => 60, client_timeout => 30, status_path => '/
     my ($body, $ms) = ping_ms($t, 3);
     is($body, 'pong', 'ping on a new connection past 16 idle connections');
     release($t, @stuck);
-    is($t->stop, 0, 'stop');
-}
-
-# ---- 4. a ping not all there at first: written in parts (Apache writes BEGIN_REQUEST apart), in
-# one-byte records, or after a long QUERY_STRING; the workers are held, so an answer is the
-# service thread's
-{
-    my $t = LFTest->new(conf => \%conf, scripts => \%loop);
-    $t->start;
-    my $begin = LFTest::record(1, 1, pack('nCx5', 1, 0));
-    my $p = pair('SCRIPT_NAME', '/ping') . pair('REQUEST_METHOD', 'GET');
-    my %cases = (
-        'written in two parts' => [$begin, LFTest::stream(4, 1, $p) . LFTest::stream(5, 1, '')],
-        'in one-byte records'  => [$begin . join('', map { LFTest::record(4, 1, $_) } split //, pair('QUERY_STRING', 'q' x 300) . $p)
-                                   . LFTest::record(4, 1, '') . LFTest::stream(5, 1, '')],
-        'after a 5 KB QUERY_STRING' => [$begin . LFTest::stream(4, 1, pair('QUERY_STRING', 'json&' . ('q' x 5000)) . $p)
-                                        . LFTest::stream(5, 1, '')],
-        'with its end written apart' => [$begin . LFTest::stream(4, 1, $p), LFTest::stream(5, 1, '')],
-    );
-    for my $k (sort keys %cases) {
-        my @stuck = stuck_pool($t);
-        my $held = LFTest::sockets($t);
-        my $s = $t->connect;
-        my @w = @{ $cases{$k} };
-        for my $i (0 .. $#w) {
-            LFTest::write_all($s, $w[$i]);
-            # seen apart from the rest: taken in by the service thread first
-            ok(wait_for(sub { LFTest::sockets($t) > $held }, 5), "a ping $k: taken in") if $i < $#w;
-        }
-        my $r = LFTest::read_response($s, timeout => 2);
-        is($r->{body}, 'pong', "a ping $k is answered while every worker is busy");
-        close $s;
-        release($t, @stuck);
-        ok(wait_for(sub { $t->fcgi({ SCRIPT_FILENAME => $t->www . '/who.lua', REQUEST_METHOD => 'GET' }, '', timeout => 2)->{body} eq 'script ran' }, 15), 'the workers are back');
-    }
     is($t->stop, 0, 'stop');
 }
 

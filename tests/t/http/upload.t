@@ -173,7 +173,7 @@ sub body {
         like($r->{body}, qr/^file up filename=big\.bin type=application\/octet-stream size=3145728 read=3145728 in=disk$/m,
              'a file over upload_memory is on disk, whole');
         my ($path) = $r->{body} =~ /^path (.*)$/m;
-        ok(defined $path && $path =~ m{^\Q$updir\E/luafcgid-\d+/luafcgid-upload-\w+$},
+        ok(defined $path && $path =~ m{^\Q$updir\E/luafcgid-\d+-[0-9a-f]{24}/luafcgid-upload-\w+$},
            "in the serving process's directory in upload_dir");
         ok(defined $path && !-e $path, 'and removed when the request ended');
         is(upload_files($updir), 0, 'upload_dir holds no upload file again');
@@ -348,8 +348,8 @@ sub missing_dir {
     $m->start;
     my $r = $m->get('up.lua', STDIN => multipart($B, ['f', 'data', filename => 'x']),
                     CONTENT_TYPE => "multipart/form-data; boundary=$B");
-    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir/luafcgid-\d+$}, 'a missing upload_dir: the script gets why');
-    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir/luafcgid-\d+: No such file or directory}),
+    like($r->{body}, qr{^form: cannot create an upload file in .*/no/such/dir/luafcgid-\d+-[0-9a-f]{24}$}, 'a missing upload_dir: the script gets why');
+    ok($m->wait_log(qr{cannot create an upload file in .*/no/such/dir/luafcgid-\d+-[0-9a-f]{24}: No such file or directory}),
        'and the log has the system error');
     $m->stop;
 }
@@ -481,6 +481,37 @@ SKIP: {
     $c->stop;
     opendir(my $d, $dir);
     is(join(' ', grep { !/^\.\.?$/ } readdir $d), '', 'nothing is left in upload_dir after stop');
+}
+
+# A local user who makes upload_dir/luafcgid-<pid> first (any name the
+# daemon could guess for its directory) does not stop its uploads: the
+# directory's name is not to be guessed, and a squatter's is left alone.
+{
+    my $c = LFTest->new(conf => { workers => 1, upload_memory => 0 });
+    my $dir = $c->dir . '/uploads';
+    mkdir $dir, 01777;
+    chmod 01777, $dir;
+    $c->write_conf(upload_dir => $dir);
+    $c->script('up.lua', "function main(env, req) local f, fi = req:form() req:puts(fi.up and fi.up.path or 'none') end\n");
+    $c->start;
+    my $serving = LFTest::serving_pid($c->pid);
+    my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+    for my $name ("luafcgid-$serving", "luafcgid-$serving-0", "luafcgid-$serving-000000000000000000000000") {
+        mkdir "$dir/$name", 0755 or die "mkdir: $!";
+        chown $uid, $gid, "$dir/$name" if defined $uid;
+    }
+    my $B = 'SqUaT';
+    my $r = $c->get('up.lua', STDIN => "--$B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x\"\r\n\r\n"
+                                     . ('q' x 3000) . "\r\n--$B--\r\n",
+                    CONTENT_TYPE => "multipart/form-data; boundary=$B");
+    like($r->{body}, qr{^\Q$dir\E/luafcgid-$serving-[0-9a-f]{24}/luafcgid-upload-[0-9a-f]{24}$},
+         'an upload goes to a directory of a name no one could make first') or diag $r->{body};
+    ok(-d "$dir/luafcgid-$serving", "the squatter's directory is left alone");
+    $c->stop;
+    opendir(my $d, $dir);
+    is(join(' ', sort grep { !/^\.\.?$/ } readdir $d),
+       join(' ', sort "luafcgid-$serving", "luafcgid-$serving-0", "luafcgid-$serving-000000000000000000000000"),
+       'after a stop only the squatters\' names are left');
 }
 
 done_testing();

@@ -49,11 +49,10 @@ for my $n (1 .. 3) {
 }
 is($t->get('globals.lua')->{body}, "runs 1 seen nil module nil print function mark nil\n",
    'the first run of a content script runs in _G');
-is($t->get('globals.lua')->{body}, "runs 1 seen nil module table print function mark true\n",
-   'a later run does not see the globals the first run set or changed, but does see a '
-   . 'module\'s global, and a change inside a library');
-is($t->get('globals.lua')->{body}, "runs 1 seen nil module table print function mark true\n",
-   'nor those of an earlier later run');
+is($t->get('globals.lua')->{body}, "runs 2 seen true module table print nil mark true\n",
+   'a later run reads what the first run set in _G');
+is($t->get('globals.lua')->{body}, "runs 2 seen true module table print nil mark true\n",
+   'but what a later run sets is its own: the next does not see it');
 
 my $r = $t->get('handler.lua');
 is($r->{body}, "handler 1 GET fresh\n", 'a handler script uses ngx inside main');

@@ -97,7 +97,7 @@ my @trees = qw(/etc /var /run /srv /opt /usr/local /lib/systemd /usr/lib/systemd
 # man-db's cat pages are its cache, made by whoever ran man(1) while the
 # package was installed: not counted, but those made meanwhile go at the end.
 sub named_paths {
-    my @found = grep { m{/luafcgid-\d+$} } glob('/tmp/luafcgid-* /var/tmp/luafcgid-*');
+    my @found = grep { m{/luafcgid-\d+(?:-[0-9a-f]{24})?$} } glob('/tmp/luafcgid-* /var/tmp/luafcgid-*');
     File::Find::find({ no_chdir => 1, wanted => sub {
         if ($File::Find::name eq '/var/cache/man') { $File::Find::prune = 1; return }
         push @found, $File::Find::name if $_ =~ m{luafcgid[^/]*$};

@@ -10,18 +10,12 @@ use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use LFTest qw(wait_for slurp spew);
 
-my $cc = `command -v cc 2>/dev/null` || `command -v gcc 2>/dev/null`;
-chomp $cc;
-plan skip_all => 'no C compiler to build the forking module' unless $cc;
-my $luacflags = `pkg-config --cflags lua5.1 2>/dev/null` || '-I/usr/include/lua5.1';
-chomp $luacflags;
-
 my $t = LFTest->new(conf => { workers => 2, timeout => 10 });
 my $www = $t->www;
 
 # fork() as luaposix calls it (the child goes back to the script), and the
 # C library's fork found by handle, past any symbol the daemon defines.
-spew("$www/forker.c", <<'C');
+LFTest::c_module($www, 'forker', <<'C', '-ldl') or plan skip_all => "the forking module: $@";
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -73,8 +67,6 @@ int luaopen_forker(lua_State *L)
     return 1;
 }
 C
-system("$cc -shared -fPIC $luacflags -o $www/forker.so $www/forker.c -ldl 2>$www/cc.log") == 0
-    or BAIL_OUT('cannot build the forking module: ' . slurp("$www/cc.log"));
 
 $t->script('fork.lua', <<"LUA");
 package.cpath = "$www/?.so;" .. package.cpath

@@ -1,0 +1,70 @@
+/*
+ * worker_impl.h: the workers' insides, shared by worker.c (start, the
+ * request loop, stop) and worker_stuck.c (a written-off worker replaced,
+ * and ended if it comes back) only.
+ */
+#ifndef LF_WORKER_IMPL_H
+#define LF_WORKER_IMPL_H
+
+#include <pthread.h>
+
+#include "request.h"
+#include "stuck.h"
+#include "wire.h"
+#include "workdir.h"
+
+#define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
+
+struct dispatch;
+struct pool;
+
+struct worker {
+    pthread_t        thread;
+    int              started;
+    unsigned         seed;
+    struct dispatch *dispatch;
+    struct request   req;
+    struct wire      wire;      /* the connection being served */
+    struct workdir   workdir;   /* its own working directory */
+    char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
+    int              keep;      /* the request being served asked to keep its connection */
+    size_t           maxpost;   /* and its maxpost, for the drain */
+    struct stuck     stuck;     /* its runs of scripts, watched (req.stuck) */
+    /* written off (worker_stuck.c) */
+    struct worker   *next_off;
+    int              stuck_handle;  /* its entry on the status page */
+    long long        off_ms;        /* when, monotonic */
+};
+
+/*
+ * The workers, defined in worker.c. lock guards, once they run, the
+ * pointers in slots (the housekeeper puts a new worker where one was
+ * written off), the written-off list and joining; the workers behind
+ * the pointers are their threads' own. dispatch and pool are set at
+ * start-up and read-only after.
+ */
+struct worker_set {
+    pthread_mutex_t  lock;
+    struct worker  **slots;     /* workers 1..n at 0..n-1, the service thread last */
+    int              nslots;
+    struct worker   *off;       /* written off, their threads still stuck */
+    int              noff;
+    struct worker   *spare;     /* made ahead, for the next replacement */
+    int              joining;   /* stopping: no more replacements */
+    int              capped;    /* `workers` stuck: none more written off (said once) */
+    struct dispatch *dispatch;
+    struct pool     *pool;
+};
+
+extern struct worker_set worker_set;
+
+/* worker.c */
+struct worker *worker_new(int number);
+void worker_free(struct worker *w);
+int  worker_launch(struct worker *w);
+void worker_running(int delta);
+
+/* worker_stuck.c */
+void worker_retire(struct worker *w, int fd);
+
+#endif
