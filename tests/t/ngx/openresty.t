@@ -40,7 +40,11 @@ sub directives {
         if ($line =~ /^-- request:\s*(\S+)\s*(\?\S*)?\s*(.*)$/) {
             my %r = (method => $1, query => $2 // '');
             for my $part (grep { length } map { s/^\s+|\s+$//gr } split /\|/, $3) {
-                if ($part =~ /^body:\s?(.*)$/) { ($r{body} = $1) =~ s/\\n/\n/g; $r{body} =~ s/\\r/\r/g }
+                if ($part =~ /^body:\s?(.*)$/) {
+                    ($r{body} = $1) =~ s/\\n/\n/g;
+                    $r{body} =~ s/\\r/\r/g;
+                    $r{body} = join('', map { chr(65 + $_ % 26) } 1 .. 40000) if $r{body} eq 'BIGBODY';
+                }
                 elsif ($part =~ /^([\w-]+):\s*(.*)$/) { push @{ $r{headers}{$1} }, $2 }
             }
             $r{headers}{$_} = @{ $r{headers}{$_} } == 1 ? $r{headers}{$_}[0] : $r{headers}{$_}
