@@ -36,8 +36,15 @@ struct state_setup {
     void           *watch_arg;
 };
 
+/* Why state_open failed: the state could not be made, the script did not
+ * compile, or its top level raised an error, or ran over timeout or
+ * memory while it ran. */
+enum state_fail { STATE_FAIL_SETUP, STATE_FAIL_SYNTAX, STATE_FAIL_RUNTIME, STATE_FAIL_TIME,
+                  STATE_FAIL_MEMORY };
+
 lua_State *state_open(const char *path, int fd, const struct conf *c,
-                      const struct state_setup *setup, char *err, size_t errlen);
+                      const struct state_setup *setup, char *err, size_t errlen,
+                      enum state_fail *fail);
 void       state_close(void *L);
 void       state_arm(lua_State *L, const struct conf *c);
 void       state_disarm(lua_State *L);

@@ -133,15 +133,16 @@ script_run(lua_State *L, const char *path, void *arg)
  * and run once, or NULL with the reason in ERR. For a request R (NULL for
  * a preload) its watch (the slow log's, terminate_timeout's: stuck.c)
  * sees the load as it sees the handler. MORE (may be NULL) adds the layer above's API.
+ * Why it failed in *FAIL (FAIL may be NULL).
  */
 lua_State *
 script_open(const char *path, int fd, const struct conf *c, struct request *r,
-            script_install_fn *more, char *err, size_t errlen)
+            script_install_fn *more, char *err, size_t errlen, enum state_fail *fail)
 {
     struct script_arg a = { c, r, more };
     struct state_setup setup = { script_install, script_run, &a, NULL, NULL };
 
     if (r != NULL)
         setup.watch = stuck_watch_for(r, &setup.watch_arg);
-    return state_open(path, fd, c, &setup, err, errlen);
+    return state_open(path, fd, c, &setup, err, errlen, fail);
 }

@@ -6,6 +6,8 @@
 
 #include <lua.h>
 
+#include "state.h"
+
 struct conf;
 struct request;
 
@@ -13,6 +15,6 @@ struct request;
 typedef void script_install_fn(lua_State *L);
 
 lua_State *script_open(const char *path, int fd, const struct conf *c, struct request *r,
-                       script_install_fn *more, char *err, size_t errlen);
+                       script_install_fn *more, char *err, size_t errlen, enum state_fail *fail);
 
 #endif

@@ -292,22 +292,44 @@ serve_call(struct request *r, lua_State *L)
     return discard;
 }
 
+/* The kind of error a load that failed for WHY counts as. */
+static int
+serve_load_error(enum state_fail why)
+{
+    switch (why) {
+    case STATE_FAIL_SYNTAX:
+        return COUNTERS_SYNTAX;
+    case STATE_FAIL_TIME:
+        return COUNTERS_TIMEOUT;
+    case STATE_FAIL_MEMORY:
+        return COUNTERS_MEMORY;
+    default:
+        return COUNTERS_RUNTIME;    /* its top level raised an error (a require loop) */
+    }
+}
+
 /*
- * Load the script into the fresh slot ST: 0, or an HTTP status with WHY.
- * ST records the identity of the file opened and loaded, which may differ
- * from what the request's stat saw: the pool then drops it when it is
- * given back.
+ * Load the script into the fresh slot ST: 0, or an HTTP status with WHY,
+ * and the kind of error it counts as in r->error_kind. ST records the
+ * identity of the file opened and loaded, which may differ from what the
+ * request's stat saw: the pool then drops it when it is given back.
  */
 static int
 serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
 {
+    enum state_fail fail;
     int fd;
 
-    if ((fd = scriptfile_open(r->script, r->conf->docroot, &st->id, why, whylen)) < 0)
+    if ((fd = scriptfile_open(r->script, r->conf->docroot, &st->id, why, whylen)) < 0) {
+        r->error_kind = COUNTERS_NOT_FOUND;
         return -fd;
-    st->L = script_open(r->script, fd, r->conf, r, r->state_install, why, whylen);
+    }
+    st->L = script_open(r->script, fd, r->conf, r, r->state_install, why, whylen, &fail);
     close(fd);
-    return st->L == NULL ? 500 : 0;
+    if (st->L != NULL)
+        return 0;
+    r->error_kind = serve_load_error(fail);
+    return 500;
 }
 
 /* Take a state, load the script when it is a fresh one, call the handler,
@@ -338,7 +360,6 @@ serve_run(struct request *r, const struct file_id *id)
     if (status != 0) {
         r->state = NULL;
         pool_release(r->pool, st, 1);
-        r->error_kind = status == 500 ? COUNTERS_SYNTAX : COUNTERS_NOT_FOUND;
         request_error(r, status, why);
         return;
     }
@@ -477,7 +498,7 @@ serve_preload(struct pool *pool, const struct conf *c, void (*more)(lua_State *L
             failed++;
             continue;
         }
-        if (fresh && (st->L = script_open(path, fd, c, NULL, more, why, sizeof(why))) == NULL) {
+        if (fresh && (st->L = script_open(path, fd, c, NULL, more, why, sizeof(why), NULL)) == NULL) {
             log_err("preload %s: %s", path, why);
             failed++;
         }

@@ -88,7 +88,8 @@ status_escape(struct buf *b, const char *s, enum status_format fmt)
     return rc;
 }
 
-/* The value alone, as FMT shows it (text shows times as php-fpm's date). */
+/* The value alone, as FMT shows it (text shows times as php-fpm's date,
+ * and a time never set as -; the others as 0). */
 static int
 status_value(struct buf *b, const struct status_field *f, enum status_format fmt)
 {
@@ -106,6 +107,8 @@ status_value(struct buf *b, const struct status_field *f, enum status_format fmt
     case STATUS_TIME:
         if (fmt != STATUS_FMT_TEXT && fmt != STATUS_FMT_HTML)
             return buf_printf(b, "%lld", f->num);
+        if (f->num == 0)
+            return buf_puts(b, "-");    /* never: a script that never loaded */
         when = (time_t)f->num;
         if (localtime_r(&when, &tm) == NULL ||
             strftime(date, sizeof(date), "%d/%b/%Y:%H:%M:%S %z", &tm) == 0)

@@ -314,20 +314,37 @@ state_load_entry(lua_State *L)
     return 0;
 }
 
+/* Why the load of L (a failure RC, LOADED when the script compiled)
+ * failed: its limits first, as a limit once hit fails the load. */
+static enum state_fail
+state_failure(lua_State *L, int rc, int loaded)
+{
+    if (state_info(L)->over == STATE_OVER_TIME)
+        return STATE_FAIL_TIME;
+    if (state_info(L)->over == STATE_OVER_MEMORY || rc == LUA_ERRMEM)
+        return STATE_FAIL_MEMORY;
+    return loaded ? STATE_FAIL_RUNTIME : STATE_FAIL_SYNTAX;
+}
+
 /*
  * A new state for the script at PATH, read from FD (which stays open),
  * with what SETUP adds, loaded and run once (its load watched by SETUP's
- * watch as a request's handler is), or NULL with the reason in ERR.
+ * watch as a request's handler is), or NULL with the reason in ERR and
+ * its kind in *FAIL (when FAIL is not NULL).
  */
 lua_State *
 state_open(const char *path, int fd, const struct conf *c, const struct state_setup *setup,
-           char *err, size_t errlen)
+           char *err, size_t errlen, enum state_fail *fail)
 {
     struct state_info *info = calloc(1, sizeof(*info));
     struct state_load ld = { path, fd, 0, setup };
+    enum state_fail why = STATE_FAIL_SETUP;
     lua_State *L;
     int rc;
 
+    if (fail == NULL)
+        fail = &why;
+    *fail = STATE_FAIL_SETUP;
     if (info == NULL) {
         snprintf(err, errlen, "cannot allocate a state: %s", strerror(errno));
         return NULL;
@@ -362,6 +379,7 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
         }
         state_fail(L, err, errlen, !ld.loaded ? "load error" :
                    state_info(L)->over == STATE_OVER_TIME ? "timeout" : "runtime error");
+        *fail = state_failure(L, rc, ld.loaded);
         state_close(L);
         return NULL;
     }
