@@ -126,6 +126,27 @@ local function wsapi_input(req, length)
   return input
 end
 
+-- T, a list of strings (numbers as text) for WHAT, whole: its length, or
+-- an error that names WHAT and the first element that is not one (a nil
+-- in a hole, a table, a boolean), raised before a byte of it is used.
+local function wsapi_list(t, what)
+  local n = 0
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k % 1 ~= 0 then
+      error(format("WSAPI: %s: its value is a table that is not a list", what), 0)
+    end
+    if k > n then n = k end
+  end
+  for i = 1, n do
+    local tv = type(t[i])
+    if tv ~= "string" and tv ~= "number" then
+      error(format("WSAPI: %s: its %s %d is a %s", what,
+                   what == "the response body" and "element" or "value", i, tv), 0)
+    end
+  end
+  return n
+end
+
 -- The body, piece by piece; with buffering off each piece goes out at once.
 local function wsapi_body(req, body)
   local stream = req:config("buffering") == false
@@ -137,7 +158,7 @@ local function wsapi_body(req, body)
   if tb == "string" then
     put(body)
   elseif tb == "table" then
-    for _, s in ipairs(body) do put(s) end
+    for i = 1, wsapi_list(body, "the response body") do put(body[i]) end
   elseif tb == "function" then
     for s in body do put(s) end
   elseif tb == "thread" then
@@ -194,10 +215,21 @@ function M.wsapi_run(app, env, req)
   if tonumber(status) then
     status = tostring(status) .. (reasons[tonumber(status)] and " " .. reasons[tonumber(status)] or "")
   end
+  -- each header value text, or a list of texts (a repeated header);
+  -- anything else is an error before any is set
+  headers = headers or {}
+  for k, v in pairs(headers) do
+    local tv = type(v)
+    if tv == "table" then
+      wsapi_list(v, "header " .. tostring(k))
+    elseif tv ~= "string" and tv ~= "number" and tv ~= "boolean" then
+      error(format("WSAPI: header %s: its value is a %s", tostring(k), tv), 0)
+    end
+  end
   req:header("Status", status)
-  for k, v in pairs(headers or {}) do
+  for k, v in pairs(headers) do
     if type(v) == "table" then
-      for _, one in ipairs(v) do req:header(k, tostring(one)) end
+      for i = 1, #v do req:header(k, tostring(v[i])) end
     else
       req:header(k, tostring(v))
     end

@@ -387,8 +387,12 @@ upload_form(lua_State *L, struct request *r)
 
     lua_newtable(L);
     lua_newtable(L);
-    if (ctype == NULL || (!r->body_left && !r->body_given && r->post.len == 0))
-        return 2;
+    if (!r->body_left && !r->body_given && r->post.len == 0)
+        return 2;               /* an empty body: no fields, whatever its type */
+    if (ctype == NULL) {
+        lua_pushliteral(L, "form: cannot parse a body without a Content-Type");
+        return lua_error(L);
+    }
     if (upload_is(ctype, "multipart/form-data"))
         upload_multipart(L, r, ctype);
     else if (upload_is(ctype, "application/x-www-form-urlencoded")) {

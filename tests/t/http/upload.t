@@ -255,6 +255,16 @@ sub body {
         }
         my $r = post('form.lua', $MP, multipart($B, ['a', 'fine']));
         is($r->{body}, "field a=fine\n", 'the daemon goes on serving');
+
+        # no CONTENT_TYPE: a body is no form (the error is documented), an empty one is
+        $r = post('form.lua', undef, 'a=1&b=2');
+        like($r->{body}, qr/^error: form: cannot parse a body without a Content-Type/,
+             'a body without a Content-Type: a form: error, not two empty tables');
+        $r = post('form.lua', undef, 'x' x 5000);
+        like($r->{body}, qr/^error: form: cannot parse a body without a Content-Type/,
+             'and one streamed (over upload_memory)');
+        $r = post('form.lua', undef, '');
+        is($r->{body}, '', 'an empty body without a Content-Type: two empty tables');
     }
 
     # a file part that fails midway leaves no temp file behind

@@ -282,4 +282,35 @@ ok(LFTest::alive($t->pid), 'the daemon still runs');
     is($c->get('luafcgid.lua')->{body}, 'named luafcgid', 'and again');
     $c->stop;
 }
+# What the app returns that luafcgid cannot send as it is: a clear error
+# (a 500 that says which), before a byte of the answer goes out, never a
+# header "table: 0x..." nor a body cut short at an element.
+{
+    my $c = LFTest->new(conf => { workers => 1, showerrors => 1 });
+    my %apps = (
+        'nested.lua' => ['{ ["X-List"] = { "a", { "n" } } }', '"body"', qr/header X-List: its value 2 is a table/],
+        'fnhdr.lua'  => ['{ ["X-Fn"] = print }', '"body"', qr/header X-Fn: its value is a function/],
+        'maphdr.lua' => ['{ ["X-Map"] = { k = "v" } }', '"body"', qr/header X-Map: its value is a table that is not a list/],
+        'hole.lua'   => ['{}', '{ "one ", "two ", nil, "four" }', qr/the response body: its element 3 is a nil/],
+        'bool.lua'   => ['{}', '{ "one ", false, "three" }', qr/the response body: its element 2 is a boolean/],
+        'tbl.lua'    => ['{}', '{ "one ", {}, "three" }', qr/the response body: its element 2 is a table/],
+    );
+    for my $name (sort keys %apps) {
+        my ($headers, $body) = @{ $apps{$name} };
+        $c->script($name, "function run(e) return 200, $headers, $body end\n");
+    }
+    $c->script('streamed.lua', "function run(e) return 200, {}, { 'one ', true } end\n");
+    $c->write_conf(buffering => 0);
+    $c->start;
+    for my $name (sort keys %apps) {
+        my $r = $c->get($name);
+        is($r->{status}, 500, "$name: 500");
+        like($r->{body}, $apps{$name}[2], "$name: says why");
+        unlike($r->{stdout}, qr/table: 0x|one two|^one /m, "$name: nothing of the answer went out");
+    }
+    my $r = $c->get('streamed.lua');
+    is($r->{status}, 500, 'with buffering off too, a body table is checked before its first piece goes out');
+    $c->stop;
+}
+
 done_testing();
