@@ -109,6 +109,21 @@ is(scalar(grep { /^ok / } @after), 20, 'after the restart every request finds a 
     or diag "@after";
 unlike($t->log, qr/\[crit\]|signal/, 'the daemon did not crash');
 
+# HUP flushes the states but keeps the pool; an upgrade's old process
+# closes its kept connections as it leaves
+my ($before) = $t->get('page1.lua')->{body} =~ /^ok (\d+)/;
+$t->signal('HUP');
+ok($t->wait_log(qr/reloaded/), 'HUP');
+my ($after) = $t->get('page1.lua')->{body} =~ /^ok (\d+)/;
+ok(defined $after && defined $before && $after > $before, "a fresh state after HUP takes a kept connection ($before, then $after)");
+my $old = LFTest::serving_pid($t);
+$t->signal('USR2');
+ok($t->wait_log(qr/the new binary serves as pid (\d+)/, 30), 'USR2: the new binary serves');
+ok(LFTest::wait_for(sub { !LFTest::alive($old) }, 30), 'the old serving process leaves');
+ok(LFTest::wait_for(sub { clients_of_redis() == 0 }, 10), 'and its kept connections are closed')
+    or diag LFNet::redis_cli($redis, 'CLIENT', 'LIST');
+like($t->get('page1.lua')->{body}, qr/^ok 0 /, 'the new process makes its own');
+
 $t->stop;
 LFNet::stop($redis);
 done_testing;

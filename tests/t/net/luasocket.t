@@ -1,0 +1,64 @@
+# LuaSocket keeps the request's limits: with no timeout set, a receive on
+# a server that never answers ends at the request's timeout, not the
+# server's leisure; a shorter timeout of the script's own still wins;
+# socket.select and socket.sleep are bounded; a name is looked up within
+# the limits, and a reverse lookup is refused; meanwhile the other worker
+# serves.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use Time::HiRes qw(time);
+use LFTest;
+use LFNet;
+
+plan skip_all => 'LuaSocket is not installed (lua-socket)' unless -f '/usr/share/lua/5.1/socket.lua';
+
+my $t = LFTest->new(conf => { workers => 2, timeout => 2 });
+my $silent = LFNet::fault('silent');
+$t->script('ls.lua', <<"LUA");
+local socket = require "socket"
+function main(env, req)
+  local q = env.QUERY_STRING
+  if q == "select" then socket.select({}, {}, nil) req:puts("select returned") return end
+  if q == "sleep" then socket.sleep(1e6) req:puts("slept") return end
+  if q == "reverse" then req:puts(tostring(select(2, socket.dns.tohostname("127.0.0.1")))) return end
+  if q == "toip" then req:puts(tostring(socket.dns.toip("localhost"))) return end
+  local c = socket.tcp()
+  if q == "short" then c:settimeout(0.3) end
+  local ok, err = c:connect("localhost", $silent->{port})
+  if not ok then req:puts("connect: ", err) return end
+  local line, e = c:receive("*l")
+  req:puts(tostring(line), " ", tostring(e))
+end
+LUA
+$t->script('quick.lua', "function main(env, req) req:puts('quick') end\n");
+$t->start;
+
+sub timed { my ($q) = @_; my $t0 = time; my $r = $t->get('ls.lua', QUERY_STRING => $q); return ($r, time - $t0) }
+
+my $h = LFTest::start_clients(1, sub { my ($r, $dt) = timed(''); "$r->{status} $dt " . ($r->{body} =~ /timeout/ ? 'timeout' : $r->{body}) });
+select(undef, undef, undef, 0.5);
+is($t->get('quick.lua')->{body}, 'quick', 'the other worker serves meanwhile');
+my ($res) = LFTest::wait_clients($h, 15);
+my ($status, $dt, $why) = split ' ', $res // '', 3;
+is($status, 500, 'a receive with no timeout on a silent server ends the request');
+ok(defined $dt && $dt >= 1.8 && $dt < 4, sprintf('at the request\'s timeout (%.2f s)', $dt // -1));
+is($why, 'timeout', 'as a timeout');
+
+my ($r, $t2) = timed('short');
+is($r->{body}, 'nil timeout', 'a shorter timeout of the script\'s own still answers "timeout"');
+ok($t2 < 1.5, sprintf('after it (%.2f s)', $t2));
+($r, $t2) = timed('select');
+is($r->{status}, 500, 'socket.select with no timeout ends at the request\'s');
+ok($t2 < 4, sprintf('in time (%.2f s)', $t2));
+($r, $t2) = timed('sleep');
+is($r->{status}, 500, 'socket.sleep of a million seconds too');
+ok($t2 < 4, sprintf('in time (%.2f s)', $t2));
+is($t->get('ls.lua', QUERY_STRING => 'toip')->{body}, '127.0.0.1', 'names resolve through the bounded resolver (/etc/hosts)');
+like($t->get('ls.lua', QUERY_STRING => 'reverse')->{body}, qr/reverse lookups cannot be bounded/, 'a reverse lookup is refused');
+
+$t->stop;
+LFNet::stop($silent, 'KILL');
+done_testing;
