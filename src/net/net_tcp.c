@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -389,7 +391,7 @@ net_tcp_setkeepalive(lua_State *L)
                        s->op != NET_OP_NONE ? "socket busy writing" : "socket busy reading");
         return 2;
     }
-    if (s->in.len > 0) {
+    if (s->in.len > 0 || (s->ssl != NULL && SSL_pending(s->ssl) > 0)) {
         lua_pushnil(L);
         lua_pushliteral(L, "unread data in buffer");
         return 2;

@@ -50,15 +50,18 @@ net_thread_spawn(lua_State *L)
         return net_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return net_error(L, "no memory");
+    /* listed before anything can raise: the request's end frees it */
+    t->ref = LUA_NOREF;
+    t->wait_ref = LUA_NOREF;
+    t->status = NET_T_DEAD;
+    t->fd = -1;
+    net_thread_append(ns, t);
     co = lua_newthread(L);
     lua_pushvalue(L, -1);
-    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);        /* may raise: t not yet listed */
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->co = co;
     t->parent = L;
-    t->fd = -1;
-    t->wait_ref = LUA_NOREF;
     t->status = NET_T_RUNNING;
-    net_thread_append(ns, t);
     lua_insert(L, 1);           /* co, f, args */
     lua_xmove(L, co, nargs + 1);
     net_thread_resume(L, ns, t, nargs);

@@ -10,6 +10,7 @@
 #   my $lib   = LFNet::resty_libs($dir);      # a package.path entry holding
 #                                             # nginx/redis.lua and nginx/memcached.lua
 #   LFNet::redis_cli($redis, 'CLIENT', 'LIST')  # the reply's lines
+#   LFNet::established_to($port)              # our connections to a port
 #
 # Debian's lua-nginx-redis and lua-nginx-memcached depend on nginx-extras,
 # so their Lua files are unpacked from the packages (apt-get download,
@@ -116,6 +117,19 @@ sub resty_libs {
         system('dpkg', '-x', $deb, "$to/root") == 0 or die "dpkg -x $deb failed\n";
     }
     return "$to/root/usr/share/lua/5.1";
+}
+
+# How many of this machine's TCP connections to PORT are established
+# (Linux's /proc/net/tcp).
+sub established_to {
+    my ($port) = @_;
+    my $n = 0;
+    for my $line (split /\n/, slurp('/proc/net/tcp')) {
+        my ($rem, $st) = (split ' ', $line)[2, 3];
+        next unless defined $st && $rem =~ /:([0-9A-F]{4})$/;
+        $n++ if hex($1) == $port && $st eq '01';
+    }
+    return $n;
 }
 
 # A command to redis, its reply as text lines (a small RESP client).

@@ -54,17 +54,7 @@ sub timed {
     return ($r, time - $t0);
 }
 
-# Established connections from us to PORT (Linux's /proc/net/tcp).
-sub established_to {
-    my ($port) = @_;
-    my $n = 0;
-    for my $line (split /\n/, slurp('/proc/net/tcp')) {
-        my ($rem, $st) = (split ' ', $line)[2, 3];
-        next unless defined $st && $rem =~ /:([0-9A-F]{4})$/;
-        $n++ if hex($1) == $port && $st eq '01';
-    }
-    return $n;
-}
+sub established_to { LFNet::established_to(@_) }
 
 my ($r, $dt) = timed("$srv{silent}{port}&line2&500");
 like($r->{body}, qr/^nil timeout \[\] keep=invalid connection$/, 'a silent server: "timeout" after the socket\'s 500 ms, and the connection is not kept');

@@ -29,7 +29,7 @@ function main(env, req)
   local red = redis:new()
   red:set_timeout(1000)
   local ok, err = red:connect("127.0.0.1", $redis->{port})
-  if not ok then req:puts("error connect ", err) return end
+  if not ok then req:puts("error connect ", err) req:log("notice", "redis refused") return end
   local v, err = red:incr("hits$n")
   if not v then req:puts("error incr ", err) red:close() return end
   local got, err = red:get("hits$n")
@@ -94,9 +94,13 @@ my $load = LFTest::start_clients(4, sub {
     }
     return join(',', "n=$n", "slow=$slow", map { "$_=$seen{$_}" } sort keys %seen);
 });
-select(undef, undef, undef, 1);
+# killed once the load has run a while (redis counted its commands), and
+# started again once requests have met it gone
+my ($cmds) = map { /^total_commands_processed:(\d+)/ ? $1 : () } LFNet::redis_cli($redis, 'INFO', 'stats');
+LFTest::wait_for(sub { my ($n) = map { /^total_commands_processed:(\d+)/ ? $1 : () } LFNet::redis_cli($redis, 'INFO', 'stats');
+                       ($n // 0) > $cmds + 2000 }, 10);
 LFNet::stop($redis, 'KILL');
-select(undef, undef, undef, 1);
+ok($t->wait_log(qr/redis refused/, 10), 'requests meet redis gone');
 $redis = LFNet::redis($t->dir, port => $redis->{port});
 my @load = LFTest::wait_clients($load, 30);
 diag "under load: $_" for @load;
