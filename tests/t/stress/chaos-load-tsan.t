@@ -8,4 +8,5 @@ use LFChaos;
 
 plan skip_all => 'no TSan build (LUAFCGID_TSAN)' unless $ENV{LUAFCGID_TSAN} && -x $ENV{LUAFCGID_TSAN};
 LFChaos::load_run('TSan build', LUAFCGID => $ENV{LUAFCGID_TSAN});
+LFChaos::upgrade_run('TSan build', LUAFCGID => $ENV{LUAFCGID_TSAN});
 done_testing;

@@ -7,4 +7,5 @@ use Test::More;
 use LFChaos;
 
 LFChaos::load_run('plain build');
+LFChaos::upgrade_run('plain build');
 done_testing;
