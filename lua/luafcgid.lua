@@ -332,7 +332,19 @@ M.shared = native.shared or {}
 -- Sockets that keep the request's limits: OpenResty's cosocket API
 -- (tcp, udp, connect), the same table as ngx.socket; and its light
 -- threads (spawn, wait, kill), the same table as ngx.thread.
-M.socket = native.socket or {}
-M.thread = native.thread or {}
+-- Made when a script first reads them: a script that never does pays
+-- nothing for them.
+if native.net then
+  local net = native.net
+  setmetatable(M, { __index = function(t, k)
+    if k == "socket" or k == "thread" then
+      local v = net(k)
+      rawset(t, k, v)
+      return v
+    end
+  end })
+else
+  M.socket, M.thread = {}, {}
+end
 
 return M

@@ -45,20 +45,30 @@ extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua 
 extern const char lf_session_source[];  /* module_session.c, made from lua/session.lua */
 
 /* package.preload.luafcgid: runs the compiled-in module, `...` the
- * natives it exposes (shared, socket and thread: the very tables ngx.shared,
- * ngx.socket and ngx.thread are). [-0, +1, e] */
+ * natives it exposes (shared, and net for socket and thread: the very
+ * tables ngx.shared, ngx.socket and ngx.thread are). [-0, +1, e] */
+/* The module's `net`: the table named at 1 ("socket" or "thread"), made
+ * when a script first reads it. [-1, +1, m] */
+static int
+script_net_native(lua_State *L)
+{
+    if (strcmp(luaL_checkstring(L, 1), "thread") == 0)
+        net_lua_push_thread(L);
+    else
+        net_lua_push_socket(L);
+    return 1;
+}
+
 static int
 script_module_loader(lua_State *L)
 {
     if (luaL_loadbuffer(L, lf_module_source, strlen(lf_module_source), "=luafcgid") != 0)
         return lua_error(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 2);
     shm_lua_push(L);
     lua_setfield(L, -2, "shared");
-    net_lua_push_socket(L);
-    lua_setfield(L, -2, "socket");
-    net_lua_push_thread(L);
-    lua_setfield(L, -2, "thread");
+    lua_pushcfunction(L, script_net_native);
+    lua_setfield(L, -2, "net");
     lua_call(L, 1, 1);
     return 1;
 }

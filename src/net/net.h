@@ -38,7 +38,7 @@ int  net_resolve_text(const char *host, long long deadline, char *addr, size_t a
                       char *err, size_t errlen);
 
 /* What a new state gets (script.c's setup): the per-state socket and
- * thread bookkeeping, and the socket and thread tables. In protected
+ * thread bookkeeping; the tables come when first asked for. In protected
  * mode. [-0, +0, m] */
 void net_lua_install(lua_State *L);
 /* The socket table (tcp, udp, connect, stream): one object per state,

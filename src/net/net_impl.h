@@ -106,6 +106,7 @@ struct net_until {
 struct net_state {
     lua_State          *main;       /* the state's main thread */
     unsigned long       serial;     /* the request: changes when one ends */
+    int                 built;      /* the tables exist (net_lua_build) */
     struct net_sock    *socks;      /* open sockets */
     struct net_thread  *threads;    /* light threads of this request */
     int                 nthreads;

@@ -225,6 +225,8 @@ net_lua_socket_table(lua_State *L, struct net_state *ns)
     net_tls_register(L);
 }
 
+/* The state's bookkeeping only (its main thread is known only now):
+ * the tables are built when a script first asks for them. [-0, +0, m] */
 void
 net_lua_install(lua_State *L)
 {
@@ -237,7 +239,16 @@ net_lua_install(lua_State *L)
     lua_pushlightuserdata(L, (void *)&net_state_key);
     lua_insert(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
+}
 
+/* The loops, the socket table and the thread table, made the first time
+ * a script asks for one, so that a state that never uses them pays
+ * nothing. [-0, +0, m] */
+static void
+net_lua_build(lua_State *L, struct net_state *ns)
+{
+    if (ns->built)
+        return;
     lua_pushlightuserdata(L, (void *)&net_loop_key);
     if (luaL_loadbuffer(L, net_loop_source, sizeof(net_loop_source) - 1, "=net") != 0)
         lua_error(L);
@@ -257,18 +268,22 @@ net_lua_install(lua_State *L)
     lua_createtable(L, 0, 3);
     net_thread_register(L, ns);
     lua_rawset(L, LUA_REGISTRYINDEX);
+    ns->built = 1;
 }
 
 static void
 net_lua_push_key(lua_State *L, const char *key)
 {
+    struct net_state *ns = net_state_of(L);
+
+    if (ns == NULL) {
+        /* a state made without net_lua_install (a test's): empty */
+        lua_newtable(L);
+        return;
+    }
+    net_lua_build(L, ns);
     lua_pushlightuserdata(L, (void *)key);
     lua_rawget(L, LUA_REGISTRYINDEX);
-    if (lua_isnil(L, -1)) {
-        /* a state made without net_lua_install (a test's): empty */
-        lua_pop(L, 1);
-        lua_newtable(L);
-    }
 }
 
 void
