@@ -77,6 +77,25 @@ $t0 = time;
 ok(closed_within($k, 6), 'an idle kept connection is closed after keepalive_timeout');
 ok(time - $t0 >= 1.5, sprintf('and not before (%.1f s)', time - $t0));
 
+# USR2 to the serving process alone: it stops, passing its kept
+# connections on to the one the supervisor starts in its place; a request
+# sent on one meanwhile waits in it and is answered there
+{
+    my $reloads = () = $t->log =~ /reloaded/g;
+    $t->write_conf(keepalive_timeout => 60);    # not 2 s: a new process may take longer to start
+    $t->signal('HUP');
+    ok(wait_for(sub { (() = $t->log =~ /reloaded/g) > $reloads }, 10), 'reload with keepalive_timeout = 60');
+    my @passed = map { my $c = $t->connect; ask($c, "pass$_"); $c } 1 .. 3;
+    my $old = LFTest::serving_pid($t);
+    kill 'USR2', $old;
+    ok($t->wait_log(qr/stopping: \d+ idle connections? passed on/), 'USR2 to the serving process alone: it passes them on');
+    like(ask($passed[0], 'meanwhile', timeout => 20)->{body}, qr/^meanwhile /, 'a request sent meanwhile is answered');
+    my $new = LFTest::serving_pid($t);
+    ok(wait_for(sub { ($new = LFTest::serving_pid($t, 1)) && $new != $old }, 10), 'by the serving process that took over');
+    is(scalar(grep { ask($_, 'after')->{body} =~ /^after / } @passed), 3, 'and every passed connection serves on');
+    like($t->log, qr/hand-over: took \d+ connections? passed on/, 'the new one says it took them');
+}
+
 # without FCGI_KEEP_CONN the connection is closed after the answer
 my $plain = $t->connect;
 LFTest::write_all($plain, LFTest::encode_request({ SCRIPT_FILENAME => $script, REQUEST_METHOD => 'GET',
