@@ -161,18 +161,23 @@ sub restore_user {
     for my $f (map { "$_-" } @user_files) { unlink $f unless $user_file_before{$f} }
 }
 
-# Whatever happens, the package goes and the machine is put back.
-my ($nginx_pid, $build_pid, $clients);
+# Whatever happens once this run installed the package, the package goes
+# and the machine is put back; a run that skipped or stopped before
+# installing touches nothing (a luafcgid package found on the machine is
+# someone else's).
+my ($nginx_pid, $build_pid, $clients, $installing);
 END {
     my $rc = $?;
     if ($clients) { kill 'KILL', @{ $clients->{pids} }; waitpid($_, 0) for @{ $clients->{pids} } }
     if ($build_pid) { kill 'TERM', -$build_pid; waitpid($build_pid, 0) }
     if ($nginx_pid) { kill 'QUIT', $nginx_pid; waitpid($nginx_pid, 0) }
-    if (`dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null` =~ /installed|config-files|unpacked|half/) {
-        admin('apt-get', '-y', '-q', 'purge', 'luafcgid');
+    if ($installing) {
+        if (`dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null` =~ /installed|config-files|unpacked|half/) {
+            admin('apt-get', '-y', '-q', 'purge', 'luafcgid');
+        }
+        restore_user();
+        drop_cat_pages();
     }
-    restore_user();
-    drop_cat_pages();
     $? = $rc;
 }
 
@@ -234,6 +239,7 @@ like($conffiles, qr{^/etc/luafcgid/luafcgid.conf$}m, 'the config is a conffile')
 # ---- install ----------------------------------------------------------
 
 lap('lintian and blhc');
+$installing = 1;
 ($rc, $out) = apt('install', $deb1);
 is($rc, 0, 'apt-get install ./luafcgid_*.deb') or diag $out;
 like($out, qr/^Starting luafcgid\r?$/m, 'the postinst started the service with its init script');
