@@ -12,6 +12,7 @@
 #include "resolve.h"
 
 struct conf;
+struct lua_State;
 struct pool;
 struct slowlog_slot;
 struct stuck;
