@@ -183,6 +183,27 @@ SKIP: {
     LFTest::untrack($pid);
     `sh $init status 2>&1`;
     is($? >> 8, 3, 'init script: status says not running (3)');
+
+    # LSB: an action that needs the daemon, while it is stopped: 7; an
+    # action the script does not have: 3
+    for my $action (qw(reload force-reload rotate upgrade)) {
+        $out = `sh $init $action 2>&1`;
+        is($? >> 8, 7, "init script: $action while stopped exits 7 (not running)") or diag $out;
+    }
+    `sh $init no-such-action 2>&1`;
+    is($? >> 8, 3, 'init script: an action it does not have exits 3');
+    `sh $init stop 2>&1`;
+    is($?, 0, 'init script: stop while stopped succeeds');
+
+    # removed, not purged: the script stays, the binary is gone
+    local $ENV{LUAFCGID_DAEMON} = $t->dir . '/removed/luafcgid';
+    $out = `sh $init start 2>&1`;
+    is($?, 0, 'init script: with the binary gone, start does nothing and succeeds') or diag $out;
+    ok(!-s $t->dir . '/lf.pid', 'and starts nothing');
+    `sh $init stop 2>&1`;
+    is($?, 0, 'and so does stop');
+    `sh $init status 2>&1`;
+    is($? >> 8, 3, 'and status says not running (3)');
 }
 
 done_testing;
