@@ -6,17 +6,29 @@
 # upgraded under load to a rebuilt package (the LuaJIT build profile)
 # without one failed request, removed, purged; nothing it made is left,
 # and the machine is as it was (the system user too, which policy would
-# let the package leave: the test removes it when it made it).
+# let the package leave: the test removes it with userdel when it made
+# it).
 #
 # Runs once per CI run (tests/t/once). It needs root; where a
 # policy-rc.d forbids starting services (containers), the package's
 # commands run in a private mount namespace where one that allows
-# luafcgid, and only it, hides the machine's.
+# luafcgid, and only it, hides the machine's. It installs system-wide,
+# so one run at a time: a second waits for the first's lock. The load
+# across the upgrade is GETs and POSTs, through the snippet as shipped
+# (a connection to luafcgid per request) and as its comment shows
+# (upstream keepalive, fastcgi_keep_conn: connections kept across
+# requests, and across the hand-over).
+#
+# Cost: two package builds (the second, nocheck, beside the checks of the
+# first), an install, an upgrade, a purge: under 3 minutes on 2 busy
+# cores, most of it dpkg-buildpackage and dpkg; `note` lines give each
+# phase's time. It runs once per CI run (make check-once).
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Digest::MD5;
+use Fcntl qw(:flock);
 use File::Find ();
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -37,12 +49,24 @@ for my $tool (qw(dpkg-buildpackage dh lintian blhc)) {
     plan skip_all => "$tool is not installed (tools/deps --package)" unless `which $tool 2>/dev/null`;
 }
 plan skip_all => 'nginx is not installed (tools/deps --test)' unless -x '/usr/sbin/nginx';
-my $status0 = `dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null`;
-plan skip_all => "a luafcgid package is on this machine already ($status0): not touching it"
-    if $status0 =~ /\S/ && $status0 !~ /not-installed/;
-for my $p (qw(/etc/luafcgid /run/luafcgid /var/log/luafcgid /usr/sbin/luafcgid)) {
-    plan skip_all => "$p exists: a luafcgid installed by hand, not touching it" if -e $p;
+sub leave_alone {
+    my $status = `dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null`;
+    plan skip_all => "a luafcgid package is on this machine already ($status): not touching it"
+        if $status =~ /\S/ && $status !~ /not-installed/;
+    for my $p (qw(/etc/luafcgid /run/luafcgid /var/log/luafcgid /usr/sbin/luafcgid)) {
+        plan skip_all => "$p exists: a luafcgid installed by hand, not touching it" if -e $p;
+    }
 }
+leave_alone();
+
+# One run at a time on this machine (another clone's, another developer's):
+# the lock is held until this process exits. Then the machine is looked
+# at again: a run that held it has put it back by then.
+my $lockfile = (-d '/run/lock' ? '/run/lock' : '/tmp') . '/lf-debian-package.lock';
+open(my $lock, '>>', $lockfile) or plan skip_all => "cannot open $lockfile: $!";
+plan skip_all => 'another run of this test held its lock for 20 minutes'
+    unless wait_for(sub { flock($lock, LOCK_EX | LOCK_NB) }, 1200);
+leave_alone();
 
 my $tmp = tempdir('lf-deb.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $tmp;
@@ -106,14 +130,15 @@ sub named_paths {
 }
 my %cat_before = map { $_ => 1 } glob('/var/cache/man/cat*/luafcgid*');
 sub drop_cat_pages { unlink grep { !$cat_before{$_} } glob('/var/cache/man/cat*/luafcgid*') }
+# The user and group files (and the backups their tools keep) are left to
+# user_lines(): the machine's users may change meanwhile, by others.
 my @user_files = qw(/etc/passwd /etc/group /etc/shadow /etc/gshadow);
 my %user_file = map { $_ => 1, "$_-" => 1 } @user_files;
 sub etc_state {
-    my ($with_users) = @_;
     my %s;
     File::Find::find({ no_chdir => 1, wanted => sub {
         my $p = $File::Find::name;
-        return if $user_file{$p} && !$with_users;
+        return if $user_file{$p};
         my @st = lstat $p or return;
         if (-l _) { $s{$p} = 'link ' . (readlink($p) // '') }
         elsif (-d _) { $s{$p} = sprintf('dir %o %d:%d', $st[2] & 07777, $st[4], $st[5]) }
@@ -127,38 +152,31 @@ sub etc_state {
 }
 sub state_diff {
     my ($a, $b) = @_;
-    # the user files are compared only when both sides have them
-    for my $f (keys %user_file) {
-        if (!exists $a->{$f} || !exists $b->{$f}) { $a = { %$a }; $b = { %$b }; delete $a->{$f}; delete $b->{$f} }
-    }
     my %all = (%$a, %$b);
     return join "\n", map { "$_: " . ($a->{$_} // 'absent') . ' -> ' . ($b->{$_} // 'absent') }
         grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %all;
 }
 sub packages { scalar `dpkg-query -W -f '\${Package}:\${Architecture} \${Version} \${Status}\\n' | sort` }
 
+# The lines of the user and group files that name _luafcgid.
+sub user_lines {
+    return join '', map { my $f = $_; map { "$f: $_" } grep { /_luafcgid/ } split /^/m, slurp($f) } @user_files;
+}
+
 my $named_before = named_paths();
-my $etc_before = etc_state(1);
+my $etc_before = etc_state();
 my $packages_before = packages();
 my $had_user = defined getpwnam('_luafcgid');
 my $had_group = defined getgrnam('_luafcgid');
-my %user_file_before = map { $_ => [ slurp($_), (stat $_)[2, 4, 5] ] } grep { -e } map { ($_, "$_-") } @user_files;
+my $user_lines_before = user_lines();
 
-# What the package may leave (the system user), the test takes back when
-# it caused it; userdel keeps the files it rewrote as name- backups, which
-# are put back too.
-sub restore_user {
-    return if $had_user && $had_group;
+# What the package may leave (the system user and its group), the test
+# takes back when it caused it, with userdel and groupdel: only that, so
+# what others change in those files meanwhile stays. (Their backups,
+# passwd- and the like, hold the version before, as after any userdel.)
+sub remove_user {
     run('userdel', '_luafcgid') if !$had_user && defined getpwnam('_luafcgid');
     run('groupdel', '_luafcgid') if !$had_group && defined getgrnam('_luafcgid');
-    for my $f (keys %user_file_before) {
-        my ($text, $mode, $uid, $gid) = @{ $user_file_before{$f} };
-        next if slurp($f) eq $text;
-        spew($f, $text);
-        chmod($mode & 07777, $f);
-        chown($uid, $gid, $f);
-    }
-    for my $f (map { "$_-" } @user_files) { unlink $f unless $user_file_before{$f} }
 }
 
 # Whatever happens once this run installed the package, the package goes
@@ -175,7 +193,7 @@ END {
         if (`dpkg-query -W -f '\${Status}' luafcgid 2>/dev/null` =~ /installed|config-files|unpacked|half/) {
             admin('apt-get', '-y', '-q', 'purge', 'luafcgid');
         }
-        restore_user();
+        remove_user();
         drop_cat_pages();
     }
     $? = $rc;
@@ -282,10 +300,20 @@ ok(@rc2 == 1, 'and so is the init script');
 # ---- served through Debian's nginx with the shipped snippet ------------
 
 my $port = free_port();
+my $port_kept = free_port();
 my $ng = "$tmp/nginx";
 mkdir $ng;
 # the snippet's `include fastcgi_params` is read beside the config
 symlink('/etc/nginx/fastcgi_params', "$ng/fastcgi_params");
+# Connections to luafcgid kept across requests, as the snippet's comment
+# says: its upstream (from the comment), and a copy of its block with
+# fastcgi_keep_conn and that upstream.
+my $snippet = slurp('/etc/nginx/snippets/luafcgid.conf');
+my ($upstream) = $snippet =~ /^(#\s*upstream luafcgid \{\n(?:#.*\n)*?#\s*\}\n)/m;
+ok($upstream, "the snippet's comment has the upstream with keepalive");
+($upstream //= '') =~ s/^#//mg;
+(my $kept = $snippet) =~ s{fastcgi_pass unix:\S+;}{fastcgi_keep_conn on;\n    fastcgi_pass luafcgid;};
+spew("$ng/luafcgid-kept.conf", $kept);
 spew("$ng/nginx.conf", <<"CONF");
 user www-data www-data;
 worker_processes 1;
@@ -305,6 +333,12 @@ http {
         root /usr/share/doc/luafcgid/examples;
         index index.lua;
         include /etc/nginx/snippets/luafcgid.conf;
+    }
+$upstream
+    server {
+        listen 127.0.0.1:$port_kept;
+        root /usr/share/doc/luafcgid/examples;
+        include $ng/luafcgid-kept.conf;
     }
 }
 CONF
@@ -329,6 +363,10 @@ like($r->{content}, qr{PATH_INFO</th><td>/extra/path<}, 'env.lua: the snippet sp
 like($r->{content}, qr{SCRIPT_FILENAME</th><td>/usr/share/doc/luafcgid/examples/env.lua<}, 'and names the script');
 like($r->{content}, qr{REQUEST_ID</th><td>[0-9a-f]{32}<}, 'and passes the request id');
 is($http->get("$url/no-such-script.lua")->{status}, 404, 'a missing script: 404');
+my $url_kept = "http://127.0.0.1:$port_kept";
+is($http->get("$url_kept/hello.lua")->{content}, "Hello from luafcgid!\n", 'through the upstream with kept connections too');
+$r = $http->post_form("$url_kept/form.lua", { name => 'Ada', colour => 'red' });
+like($r->{content}, qr{Hello, <b>Ada</b>\. You picked: red\.}, 'a POST: form.lua reads the body');
 
 # ---- and through Apache and lighttpd, with their shipped configs ---------
 
@@ -417,16 +455,27 @@ SKIP: {
     ($rc, $out) = run('lintian', '--pedantic', '-I', '-E', glob("$tmp/v2/*.changes"));
     is(join("\n", grep { !/^running with root privileges/ } split /\n/, $out), '', 'lintian: the rebuilt one is clean too');
 
-    # clients on hello.lua through nginx, each counting what it got right
+    # clients through nginx, each counting what it got right: GETs of
+    # hello.lua and POSTs to form.lua in turn; the first through the
+    # snippet as shipped, the others with connections to luafcgid kept
     my $stop = "$tmp/stop-load";
     $clients = LFTest::start_clients(3, sub {
         my ($c) = @_;
         my $h = HTTP::Tiny->new(timeout => 20, keep_alive => 1);
+        my $base = $c == 1 ? $url : $url_kept;
         my ($ok, $bad, $first) = (0, 0, '');
         my $deadline = time + 120;
         while (!-e $stop && time < $deadline && $ok + $bad < 200000) {
-            my $res = $h->get("$url/hello.lua");
-            if ($res->{status} == 200 && $res->{content} eq "Hello from luafcgid!\n") { $ok++ }
+            my ($res, $good);
+            if (($ok + $bad) % 2) {
+                my $name = "c$c-" . ($ok + $bad);
+                $res = $h->post_form("$base/form.lua", { name => $name, colour => 'blue' });
+                $good = $res->{content} =~ m{Hello, <b>\Q$name\E</b>\. You picked: blue\.};
+            } else {
+                $res = $h->get("$base/hello.lua");
+                $good = $res->{content} eq "Hello from luafcgid!\n";
+            }
+            if ($res->{status} == 200 && $good) { $ok++ }
             else { $bad++; $first ||= "$res->{status} $res->{content}" }
             spew("$tmp/count$c", $ok + $bad) if ($ok + $bad) % 20 == 0;
         }
@@ -485,13 +534,13 @@ lap('apt-get remove and purge');
 like(`dpkg-query -W -f '\${Status}' luafcgid 2>&1`, qr/not-installed|no packages found/i, 'the package is gone');
 ok(!-e $_, "$_ is gone") for qw(/etc/luafcgid /var/log/luafcgid /run/luafcgid /etc/nginx/snippets/luafcgid.conf);
 is(named_paths(), $named_before, 'no path named after luafcgid is left on the machine');
-is(state_diff($etc_before, etc_state(0)), '', '/etc is as it was, but for the system user');
+is(state_diff($etc_before, etc_state()), '', '/etc is as it was (the user and group files aside)');
 ok(defined getpwnam('_luafcgid'), 'the system user stays after purge, as policy says');
 my $owned = `find @trees -xdev -uid $uid 2>/dev/null | head -5`;
 is($owned, '', 'and owns nothing');
 is(packages(), $packages_before, 'the same packages are installed as before');
 
-restore_user();
-is(state_diff($etc_before, etc_state(1)), '', 'with the user it caused removed, /etc is as it was, users too');
+remove_user();
+is(user_lines(), $user_lines_before, 'with the user it caused removed, the user and group files name _luafcgid as before');
 note(sprintf 'the whole test: %.0f s', time - $began);
 done_testing;
