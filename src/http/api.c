@@ -71,7 +71,8 @@ api_hold(lua_State *L, struct request *r, size_t more)
     size_t held = api_held(r);
 
     if (state_hold(L, held + more) < 0)
-        luaL_error(L, "memory limit reached by the buffered answer (%zu bytes)", held + more);
+        luaL_error(L, "memory limit reached by the buffered answer (%f bytes)",
+                   (lua_Number)(held + more));
 }
 
 /* A body left on the connection counts whole (its CONTENT_LENGTH, which

@@ -99,7 +99,10 @@ struct ngx_state *ngx_bound(lua_State *L);
 void              ngx_reset(lua_State *L, struct ngx_state *s);
 struct request   *ngx_check(lua_State *L, int where);
 void              ngx_push_state(lua_State *L);
-int               ngx_error_at(lua_State *L, int level, const char *fmt, ...);
+/* Lua's format (lua_pushvfstring): printf's types, Lua 5.1's conversions
+ * only (tools/luafmt) */
+int               ngx_error_at(lua_State *L, int level, const char *fmt, ...)
+                      __attribute__((format(printf, 3, 4)));
 void              ngx_register(lua_State *L, const luaL_Reg *fns);
 void              ngx_subtable(lua_State *L, const char *name, const luaL_Reg *fns);
 const char       *ngx_status_line(int code);

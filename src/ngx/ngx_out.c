@@ -388,6 +388,7 @@ ngx_out_redirect(lua_State *L)
     size_t len;
     const char *uri;
     unsigned char bad;
+    char hex[8];
 
     if (n != 1 && n != 2)
         return luaL_error(L, "expecting one or two arguments");
@@ -404,8 +405,10 @@ ngx_out_redirect(lua_State *L)
     if (s->sent || r->headers_sent)
         return luaL_error(L, "attempt to call ngx.redirect after sending out the headers");
     if (!ngx_out_safe_uri(uri, len, &bad)) {
+        /* lua_pushfstring knows no %x (tools/luafmt) */
+        snprintf(hex, sizeof(hex), "0x%02x", bad);
         lua_pushstring(L, ngx_log_escape(L, uri, len));
-        return luaL_error(L, "unsafe byte \"0x%02x\" in redirect uri \"%s\"", bad, lua_tostring(L, -1));
+        return luaL_error(L, "unsafe byte \"%s\" in redirect uri \"%s\"", hex, lua_tostring(L, -1));
     }
     ngx_header_set(L, s, r, "Location", 8, 1);
     s->status = 0;
