@@ -27,6 +27,7 @@
  * Lua call or a wait for a state.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@
 #include "slowlog.h"
 #include "state.h"
 #include "workdir.h"
+
+/* A delay past this many ms (about 285,000 years) is never reached. */
+#define NGX_TIMER_MAX_MS    9007199254740992.0
+#define NGX_TIMER_NEVER     LLONG_MAX
 
 struct ngx_timer {
     struct ngx_timer   *next;           /* in the pending list, soonest first; or running */
@@ -269,7 +274,7 @@ ngx_timer_run(struct ngx_timer *t, struct request *r)
     pthread_mutex_lock(&ngx_timers.lock);
     ngx_timer_done(t);
     if (again) {
-        t->due_ms = monoclock_ms() + t->every_ms;
+        t->due_ms = t->every_ms == NGX_TIMER_NEVER ? NGX_TIMER_NEVER : monoclock_ms() + t->every_ms;
         ngx_timer_insert(t);
     }
     pthread_cond_broadcast(&ngx_timers.cond);
@@ -331,7 +336,8 @@ ngx_timer_due(long long now, long long *wait_ms)
         return NULL;            /* a running one's end wakes us */
     for (pp = &ngx_timers.pending; (t = *pp) != NULL; pp = &t->next) {
         if (t->due_ms > now) {
-            *wait_ms = t->due_ms - now;
+            if (t->due_ms - now < *wait_ms)
+                *wait_ms = t->due_ms - now;
             return NULL;
         }
         if (!ngx_timer_state_busy(t->st))
@@ -501,7 +507,27 @@ ngx_timer_exiting(void)
 
 /* ---- the Lua side ---------------------------------------------------------------- */
 
-/* ngx.timer.at(delay, fn, ...) and every: true, or nil and why. [-0, +(1|2), e] */
+/*
+ * DELAY (seconds) in ms, as a timer's wait: a negative one is none (the
+ * callback runs at once, as ngx_lua 0.10.23 takes it), and one no clock
+ * will reach, NaN included, is NGX_TIMER_NEVER: the timer waits until the
+ * process stops, then runs premature. ngx_lua casts whatever it gets to an
+ * unsigned integer, so there a huge or infinite delay may come round to
+ * zero and fire at once; the README says so.
+ */
+static long long
+ngx_timer_ms(lua_Number delay)
+{
+    lua_Number ms = delay * 1000;
+
+    if (!(ms < NGX_TIMER_MAX_MS))           /* NaN too */
+        return NGX_TIMER_NEVER;
+    if (ms < 0)
+        return 0;
+    return (long long)ms;
+}
+
+/* ngx.timer.at(delay, fn, ...) and every: 1, or nil and why. [-0, +(1|2), e] */
 static int
 ngx_timer_add(lua_State *L, int every)
 {
@@ -511,21 +537,19 @@ ngx_timer_add(lua_State *L, int every)
     struct ngx_timer *t;
     struct request *r;
     struct conf *c;
-    lua_Number delay;
+    long long ms;
 
     if (n < 2)
         return luaL_error(L, "expecting at least 2 arguments but got %d", n);
-    delay = luaL_checknumber(L, 1);
-    if (every && (long long)(delay * 1000) == 0)
+    ms = ngx_timer_ms(luaL_checknumber(L, 1));
+    if (every && ms == 0)
         return luaL_error(L, "delay cannot be zero");
-    if (delay < 0)
-        return luaL_argerror(L, 1, "delay cannot be negative");
     luaL_argcheck(L, lua_isfunction(L, 2) && !lua_iscfunction(L, 2), 2, "Lua function expected");
     r = s->timer == NULL ? ngx_check(L, NGX_IN_REQUEST) : NULL;
     st = s->timer != NULL ? s->timer->st : r->state;
     if (st == NULL || !ngx_timers.started)
         return luaL_error(L, "no request");
-    if ((s->timer != NULL && s->timer->premature) || (ngx_timer_exiting() && delay > 0)) {
+    if ((s->timer != NULL && s->timer->premature) || (ngx_timer_exiting() && ms > 0)) {
         lua_pushnil(L);
         lua_pushliteral(L, "process exiting");
         return 2;
@@ -552,8 +576,8 @@ ngx_timer_add(lua_State *L, int every)
     lua_setfield(L, -2, "n");
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->st = st;
-    t->every_ms = every ? (long long)(delay * 1000) : 0;
-    t->due_ms = monoclock_ms() + (long long)(delay * 1000);
+    t->every_ms = every ? ms : 0;
+    t->due_ms = ms == NGX_TIMER_NEVER ? NGX_TIMER_NEVER : monoclock_ms() + ms;
     snprintf(t->script, sizeof(t->script), "%s",
              s->timer != NULL ? s->timer->script : r->script ? r->script : "-");
     pool_pin(ngx_timers.pool, st);
@@ -564,7 +588,7 @@ ngx_timer_add(lua_State *L, int every)
     else
         pthread_cond_signal(&ngx_timers.cond);
     pthread_mutex_unlock(&ngx_timers.lock);
-    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
     return 1;
 }
 

@@ -84,6 +84,15 @@ marker = marker or ("state " .. tostring({}))
 ngx.timer.at(1.5, function() ngx.shared.t:set("pinned", marker) end)
 ngx.say(marker)
 LUA
+$t->script('far.lua', <<'LUA');
+local t = ngx.shared.t
+for _, d in ipairs({ { "1e300", 1e300 }, { "inf", 1 / 0 }, { "nan", 0 / 0 }, { "1e16", 1e16 } }) do
+  assert(ngx.timer.at(d[2], function(premature) t:set("far " .. d[1], tostring(premature)) end) == 1)
+end
+assert(ngx.timer.every(1 / 0, function(premature) t:set("far every", tostring(premature)) end) == 1)
+ngx.timer.at(0.2, function() t:set("near", "fired") end)
+ngx.say("scheduled")
+LUA
 $t->script('count.lua', qq{ngx.say(ngx.timer.pending_count(), " ", ngx.timer.running_count())\n});
 $t->script('other1.lua', qq{ngx.say("1")\n});
 $t->script('other2.lua', qq{ngx.say("2")\n});
@@ -97,7 +106,7 @@ $t->start;
 sub traces { return $t->get('read.lua')->{body} }
 sub trace { my ($k) = @_; my ($v) = traces() =~ /^\Q$k\E=(.*)$/m; return $v }
 
-is($t->get('at.lua')->{body}, 'true nil true', 'ngx.timer.at: true');
+is($t->get('at.lua')->{body}, '1 nil true', 'ngx.timer.at: 1, as OpenResty answers');
 ok(wait_for(sub { defined trace('at') }, 10), 'the callback runs');
 is(trace('at'), 'false,one,2,1,timer', 'with premature false and its arguments, in its state (its globals), '
    . 'in the timer phase');
@@ -105,10 +114,10 @@ like(trace('say'), qr/API disabled in the context of ngx\.timer/, 'ngx.say in a 
 like(trace('var'), qr/API disabled in the context of ngx\.timer/, 'and ngx.var');
 is(trace('ctx'), 1, 'ngx.ctx is the timer\'s own');
 
-is($t->get('every.lua')->{body}, "true nil\n", 'ngx.timer.every: true');
+is($t->get('every.lua')->{body}, "1 nil\n", 'ngx.timer.every: 1');
 ok(wait_for(sub { (trace('every') // 0) >= 3 }, 10), 'its callback runs again and again');
 
-is($t->get('forever.lua')->{body}, "true\n", 'a timer that reschedules itself forever');
+is($t->get('forever.lua')->{body}, "1\n", 'a timer that reschedules itself forever');
 ok(wait_for(sub { (trace('forever') // 0) > 20 }, 10), 'runs again and again');
 is($t->get('other1.lua')->{body}, "1\n", 'while the daemon serves');
 
@@ -129,6 +138,9 @@ $t->get("other$_.lua") for 1 .. 3;     # three more scripts, states = 3: evictio
 ok(wait_for(sub { defined trace('pinned') }, 10), 'a timer outlives the pressure on the pool');
 is(trace('pinned'), $marker, 'and runs in the very state that scheduled it, never evicted meanwhile');
 
+is($t->get('far.lua')->{body}, "scheduled\n", 'timers at 1e300 s, inf, NaN, 1e16 s, and every inf');
+ok(wait_for(sub { defined trace('near') }, 10), 'a timer due in 0.2 s scheduled after them runs');
+unlike(traces(), qr/^far/m, 'none of them has run: no delay comes round to zero');
 is($t->get('later.lua')->{body}, "scheduled\n", 'a timer due in 30 s');
 my $r = $t->get('many.lua');
 if ($r->{status} == 200) {
@@ -142,6 +154,8 @@ cmp_ok($pending, '<=', 50 + 4, 'no more than timer_max_pending wait (and those r
 $t->signal('HUP');
 ok(wait_for(sub { defined trace('later') }, 10), 'HUP runs it now');
 is(trace('later'), 'true', 'premature');
+ok(wait_for(sub { (() = traces() =~ /^far .*=true$/mg) == 5 }, 10), 'and those that never come, premature too')
+    or diag traces();
 ok(wait_for(sub { ($t->get('count.lua')->{body} =~ /^(\d+)/)[0] < 10 }, 10),
    'and the timers pending went with it');
 
