@@ -410,6 +410,7 @@ api_push_req(lua_State *L, struct request *r)
         slot->r = r;
         slot->serial++;
         slot->used = 0;
+        slot->answered = 0;
     }
 }
 

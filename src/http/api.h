@@ -13,6 +13,7 @@ struct api_bind {
     struct request *r;          /* NULL between requests */
     unsigned long   serial;     /* changes whenever a new request is bound */
     int             used;       /* the ngx API served this one (ngx.c sets it) */
+    int             answered;   /* ngx changed its answer: output, a header... (ngx.c) */
 };
 
 int  api_register(lua_State *L);

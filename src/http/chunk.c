@@ -8,23 +8,28 @@
  * app) per request; the two meet here. The compiled chunk is kept before
  * the top level runs (chunk_keep). That run is already the first
  * request's (its req, and so ngx, are bound: script.c), and after it
- * chunk_decide looks at what the script turned out to be: one that
- * defines the handler, or is a WSAPI application, is served as before;
- * one that has neither but used ngx for its request is a content chunk,
- * and runs again for each later request (chunk_push). A script that has
- * neither and never touched ngx is still the error it always was.
+ * chunk_decide looks at what the script turned out to be, in this order:
  *
- * Globals: OpenResty documents that each request's chunk runs with a
- * global environment of its own, whose misses go to _G, and that a
- * global set by a request ends with it. So each later run gets a new
- * table with _G behind it. The first run is also the state's load, and
- * runs in _G itself (it cannot know yet what the script is): what it sets
- * stays for the later runs to read, as what a module sets when it loads
- * does, and as OpenResty's own LuaJIT builds keep every global. So the
- * usual "set up once" (`if not cache then cache = {} end`, a timer
- * started on the first request) works, and closures made by the first
- * run (a timer's callback) keep the globals they read. Modules a script
- * requires run in _G, as they do in OpenResty.
+ *  1. its run answered its request through ngx (output, headers, a
+ *     status, ngx.exit, ngx.redirect, ngx.eof): a content chunk, whatever
+ *     it defined on the way (`function run() ngx.say(...) end run()`,
+ *     `function main() ... end main()`, `return M` where M has `run`);
+ *  2. it defines the handler, or is a WSAPI application: served as such;
+ *  3. it used ngx for its request (read ngx.var, say, in a branch not
+ *     taken this time): a content chunk;
+ *  4. else the error it always was ("no handler function").
+ *
+ * A content chunk runs again for each later request (chunk_push). One
+ * whose first run raised an error after it used ngx for its request is a
+ * content chunk whose first answer is that error (chunk_fail): its state
+ * is kept, as nginx keeps a chunk that failed once.
+ *
+ * Globals: every run is in _G, as in Debian's ngx_lua (0.10.23, whose
+ * content chunks share one _G; OpenResty logs each new global a request
+ * writes). What a run sets stays for the later runs: "set up once" (`if
+ * not cache then cache = {} end`, a timer started on the first request)
+ * works, and a run that failed half-way leaves what it set. Modules a
+ * script requires run in _G too.
  */
 #include <lua.h>
 #include <lauxlib.h>
@@ -34,8 +39,7 @@
 
 /* The addresses are the keys: light userdata no script can forge. */
 static const char chunk_fn_key = 'f';       /* the compiled chunk */
-static const char chunk_first_key = '1';    /* the first run answered its request */
-static const char chunk_mt_key = 'm';       /* { __index = _G }, for each run's globals */
+static const char chunk_first_key = '1';    /* the first run answered: true, or its error */
 
 static void
 chunk_set(lua_State *L, const char *key)
@@ -68,6 +72,18 @@ chunk_forget(lua_State *L)
     chunk_set(L, &chunk_fn_key);
 }
 
+/* Is the global NAME a function? */
+static int
+chunk_global_fn(lua_State *L, const char *name)
+{
+    int yes;
+
+    lua_getglobal(L, name);
+    yes = lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    return yes;
+}
+
 /* Is the value at IDX a WSAPI application (a function, or a table with run)? */
 static int
 chunk_is_app(lua_State *L, int idx)
@@ -87,7 +103,7 @@ chunk_is_app(lua_State *L, int idx)
 /*
  * After the top level ran (RESULT: the index of what it returned, or 0
  * when it ended with os.exit or ngx.exit): a content chunk, or a script
- * served as before? [-0, +0, m]
+ * served as before? The rules are at the top. [-0, +0, m]
  */
 void
 chunk_decide(lua_State *L, const char *handler, int result)
@@ -95,37 +111,58 @@ chunk_decide(lua_State *L, const char *handler, int result)
     struct api_bind *b = api_binding(L);
     int served;
 
-    lua_getglobal(L, handler);
-    served = lua_isfunction(L, -1);
-    lua_pop(L, 1);
-    lua_getglobal(L, "run");
-    served |= lua_isfunction(L, -1);
-    lua_pop(L, 1);
-    if (result != 0)
-        served |= chunk_is_app(L, result);
-    if (served || b == NULL || !b->used) {
+    if (b == NULL || !b->used) {
         chunk_forget(L);
         return;
+    }
+    if (!b->answered) {
+        served = chunk_global_fn(L, handler) || chunk_global_fn(L, "run") ||
+                 (result != 0 && chunk_is_app(L, result));
+        if (served) {
+            chunk_forget(L);
+            return;
+        }
     }
     lua_pushboolean(L, 1);
     chunk_set(L, &chunk_first_key);
 }
 
 /*
+ * The top level raised the error on top: when the script is a content
+ * chunk (its run used ngx for its request, and it had defined no handler
+ * and no `run`), keep the error as its first request's answer, pop it,
+ * and return 1: the state is made, and kept. Else 0, the error left on
+ * top: the load failed. [-(0|1), +0, m]
+ */
+int
+chunk_fail(lua_State *L, const char *handler)
+{
+    struct api_bind *b = api_binding(L);
+
+    if (b == NULL || !b->used || chunk_global_fn(L, handler) || chunk_global_fn(L, "run"))
+        return 0;
+    chunk_set(L, &chunk_first_key);
+    return 1;
+}
+
+/*
  * For a request: CHUNK_NONE when the script is no content chunk;
  * CHUNK_ANSWERED when its first run (the state's load) was this request;
- * else CHUNK_PUSHED, with the chunk pushed, its globals a new table with
- * _G behind it. [-0, +(0|1), m]
+ * CHUNK_FAILED when that run failed, its error pushed; else CHUNK_PUSHED,
+ * with the chunk pushed. [-0, +(0|1), m]
  */
 int
 chunk_push(lua_State *L)
 {
     chunk_get(L, &chunk_first_key);
-    if (lua_toboolean(L, -1)) {
-        lua_pop(L, 1);
+    if (!lua_isnil(L, -1)) {
         lua_pushnil(L);
         chunk_set(L, &chunk_first_key);
-        return CHUNK_ANSWERED;
+        if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            lua_pop(L, 1);
+            return CHUNK_ANSWERED;
+        }
+        return CHUNK_FAILED;
     }
     lua_pop(L, 1);
     chunk_get(L, &chunk_fn_key);
@@ -133,17 +170,5 @@ chunk_push(lua_State *L)
         lua_pop(L, 1);
         return CHUNK_NONE;
     }
-    lua_createtable(L, 0, 4);
-    chunk_get(L, &chunk_mt_key);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        lua_createtable(L, 0, 1);
-        lua_pushvalue(L, LUA_GLOBALSINDEX);
-        lua_setfield(L, -2, "__index");
-        lua_pushvalue(L, -1);
-        chunk_set(L, &chunk_mt_key);
-    }
-    lua_setmetatable(L, -2);
-    lua_setfenv(L, -2);
     return CHUNK_PUSHED;
 }

@@ -132,6 +132,11 @@ script_run(lua_State *L, const char *path, void *arg)
             chunk_decide(L, a->conf->handler, 0);  /* os.exit, ngx.exit: a load that ends well */
         else if (!state_must_propagate(L, -1))
             sandbox_describe(L, -1);
+        if (state_over(L) == STATE_OK && !state_is_exit(L, -1) && !state_must_propagate(L, -1) &&
+            chunk_fail(L, a->conf->handler)) {
+            lua_pop(L, 1);      /* a content chunk: the error is its first request's answer */
+            return;
+        }
         lua_error(L);
     }
     chunk_decide(L, a->conf->handler, lua_gettop(L));

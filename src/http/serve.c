@@ -179,14 +179,18 @@ serve_entry(lua_State *L)
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
-    lua_getglobal(L, r->conf->handler);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        if ((chunk = chunk_push(L)) == CHUNK_ANSWERED)
-            return net_lua_finish(L);   /* the state's load was this request's run */
-        if (chunk == CHUNK_NONE && !wsapi_push_call(L))
-            return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI application",
-                              r->conf->handler);
+    if ((chunk = chunk_push(L)) == CHUNK_ANSWERED)
+        return net_lua_finish(L);       /* the state's load was this request's run */
+    if (chunk == CHUNK_FAILED)
+        return lua_error(L);            /* and it failed, described */
+    if (chunk == CHUNK_NONE) {
+        lua_getglobal(L, r->conf->handler);
+        if (!lua_isfunction(L, -1)) {
+            lua_pop(L, 1);
+            if (!wsapi_push_call(L))
+                return luaL_error(L, "no handler function '%s' in the script, and it is no WSAPI "
+                                  "application", r->conf->handler);
+        }
     }
     if (chunk == CHUNK_NONE)
         reqenv_push(L, r);

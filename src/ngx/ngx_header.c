@@ -181,6 +181,7 @@ ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const char 
         ngx_note(s, LOG_LEVEL_ERR, "attempt to set ngx.header.HEADER after sending out response headers");
         return;
     }
+    ngx_answered(s);
     if (ngx_header_is(name, nlen, "Content-Type", 12)) {
         api_set_buf(L, r, &r->ctype, r->conf->contenttype, strlen(r->conf->contenttype));
         s->ctype_set = 0;

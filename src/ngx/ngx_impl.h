@@ -94,6 +94,14 @@ ngx_param_char(char c)
     return c;
 }
 
+/* S's request has an answer from ngx now (output, a header, a status):
+ * its script is a content chunk (chunk.c). */
+static inline void
+ngx_answered(struct ngx_state *s)
+{
+    s->bind->answered = 1;
+}
+
 /* ngx.c */
 struct ngx_state *ngx_bound(lua_State *L);
 void              ngx_reset(lua_State *L, struct ngx_state *s);

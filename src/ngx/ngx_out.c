@@ -93,6 +93,7 @@ ngx_out_status_set(lua_State *L, struct ngx_state *s, int idx)
         return;
     }
     s->status = code;
+    ngx_answered(s);
     ngx_out_set_status(L, r, code);
 }
 
@@ -107,6 +108,7 @@ ngx_out_begin(lua_State *L, struct ngx_state *s, struct request *r)
     if (s->sent && m != NULL && strcmp(m, "HEAD") == 0)
         return -1;
     s->sent = 1;
+    ngx_answered(s);
     return 0;
 }
 
@@ -264,6 +266,7 @@ ngx_out_flush(lua_State *L)
         return 2;
     }
     s->sent = 1;
+    ngx_answered(s);
     request_flush(r);
     api_hold(L, r, 0);
     lua_pushinteger(L, 1);
@@ -277,6 +280,7 @@ ngx_out_send_headers(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST);
     struct ngx_state *s = ngx_bound(L);
 
+    ngx_answered(s);
     if (!s->sent && !r->headers_sent) {
         s->sent = 1;
         if (!r->conf->buffering)
@@ -301,6 +305,7 @@ ngx_out_eof(lua_State *L)
     }
     s->eof = 1;
     s->sent = 1;
+    ngx_answered(s);
     api_finish(L, r);
     lua_pushinteger(L, 1);
     return 1;
@@ -316,6 +321,7 @@ ngx_out_final(lua_State *L, struct ngx_state *s, struct request *r, int code)
     int n;
 
     s->sent = 1;
+    ngx_answered(s);
     if (code < 300 && code != 204) {
         if (s->status == 0)
             ngx_out_set_status(L, r, code);
