@@ -100,6 +100,10 @@
  * be replaced (max_written_off), and the most it lets stay stuck: past
  * `workers` of them a stuck worker is left to its request, not replaced. */
 #define LF_DEFAULT_MAX_WRITTEN_OFF 1
+/* State closers (a state's close runs its C finalizers, which may block)
+ * written off and still stuck past which no new one is started: the
+ * states wait to be closed until the serving process is replaced. */
+#define LF_CLOSERS_OFF_MAX      4
 /* The count hook keeps the traceback of a run that has lasted
  * LF_TRACE_FIRST_MS, taken again every LF_TRACE_EVERY_MS: what a written-off
  * worker's log line shows of where its script was. */

@@ -38,6 +38,7 @@ struct pool_state {
     int                 pins;
     int                 adrift;
     int                 closed;         /* its Lua was closed while pinned */
+    char               *script;         /* out of the pool, to be closed: its script, for the log */
 };
 
 struct pool_limits {
@@ -65,6 +66,10 @@ typedef void (*pool_script_fn)(void *arg, const char *path, int states, int busy
 
 struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
 void         pool_destroy(struct pool *p);
+int          pool_closer_start(struct pool *p);
+int          pool_closer_sweep(struct pool *p, int limit, char *why, size_t whylen);
+int          pool_closers_off(struct pool *p);
+int          pool_closer_stop(struct pool *p, long long ms);
 void         pool_configure(struct pool *p, const struct pool_limits *limits);
 struct pool_state *pool_acquire(struct pool *p, const char *path,
                                 const struct file_id *id, int worker, int *fresh);

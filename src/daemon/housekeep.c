@@ -2,10 +2,15 @@
  * housekeep.c: the heartbeat thread.
  *
  * Every `sweep` ms it marks requests running over `slowtime` for the slow
- * log (slowlog.c) and asks the pool to drop idle states whose script
+ * log (slowlog.c), writes off workers and state closers stuck in C past
+ * terminate_timeout, and asks the pool to drop idle states whose script
  * changed or vanished, or that sat idle over `maxidle`, and closes the
  * scripts' kept connections idle past their keepalive time (net_pool.c). It waits on a
  * condition variable rather than sleeping, so a stop is immediate.
+ *
+ * It never runs a script's code nor a module's: a state it drops is
+ * closed by the pool's closer (pool_closer.c), as a finalizer may block,
+ * and this thread is the watch that writes off what blocks.
  *
  * A closed state's memory goes back to malloc, and glibc keeps freed
  * memory in its per-thread arenas; after states were closed (a memory hog,
@@ -13,6 +18,7 @@
  * to the system, so RSS follows what is alive, not the worst moment.
  */
 #include <errno.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -94,11 +100,12 @@ housekeep_trim_soon(void)
  * could not start).
  */
 static void
-housekeep_check_replace(void)
+housekeep_check_replace(struct pool *pool)
 {
     static long long asked_ms;      /* this thread's own */
     struct conf *c = conf_acquire();
-    int limit = c->max_written_off, on = c->terminate_timeout > 0, stuck = hk_workers.written_off();
+    int limit = c->max_written_off, on = c->terminate_timeout > 0;
+    int workers = hk_workers.written_off(), closers = pool_closers_off(pool), stuck = workers + closers;
     int slowlog = c->slowlog != NULL;
     long long max_rss = (long long)c->max_rss, rss = max_rss > 0 ? procmem_rss() : -1;
     long long now = monoclock_ms();
@@ -108,8 +115,12 @@ housekeep_check_replace(void)
     conf_release(c);
     if (on && stuck >= limit) {
         ask = SUPERVISE_ASK_WRITTEN_OFF;
-        snprintf(why, sizeof(why), "%d workers written off, still stuck in C (max_written_off %d)",
-                 stuck, limit);
+        if (closers == 0)
+            snprintf(why, sizeof(why), "%d workers written off, still stuck in C (max_written_off %d)",
+                     workers, limit);
+        else
+            snprintf(why, sizeof(why), "%d workers and %d state closers written off, still stuck "
+                     "in C (max_written_off %d)", workers, closers, limit);
     } else if (max_rss > 0 && rss > max_rss) {
         ask = SUPERVISE_ASK_RSS;
         snprintf(why, sizeof(why), "resident memory %lld bytes, over max_rss %lld", rss, max_rss);
@@ -124,6 +135,20 @@ housekeep_check_replace(void)
         slowlog_note(line);
     }
     supervise_ask_replace(ask);
+}
+
+/* Every sweep: a state closer stuck in C past terminate_timeout is
+ * written off (pool_closer.c logs it), and the slow log says so too. */
+static void
+housekeep_sweep_closer(struct pool *pool)
+{
+    struct conf *c = conf_acquire();
+    int limit = c->terminate_timeout, slowlog = c->slowlog != NULL;
+    char why[PATH_MAX + 256];
+
+    conf_release(c);
+    if (pool_closer_sweep(pool, limit, why, sizeof(why)) && slowlog)
+        slowlog_note(why);
 }
 
 static void *
@@ -150,7 +175,8 @@ housekeep_main(void *arg)
         if ((closed = net_pool_sweep()) > 0)
             log_debug("housekeeping: closed %d idle kept connections", closed);
         hk_workers.sweep_stuck();
-        housekeep_check_replace();
+        housekeep_sweep_closer(pool);
+        housekeep_check_replace(pool);
         if ((closed = pool_sweep(pool)) > 0)
             log_debug("housekeeping: closed %d stale or idle states", closed);
 #ifdef __GLIBC__

@@ -306,6 +306,18 @@ main_stop(struct listeners *ls, const struct conf *c, struct dispatch *dispatch,
     return -1;
 }
 
+/* ms the states' closes may take at a stop: terminate_timeout, as any
+ * run of C code; LF_STOP_MARGIN s without one. */
+static long long
+main_close_bound(void)
+{
+    struct conf *c = conf_acquire();
+    long long s = c->terminate_timeout > 0 ? c->terminate_timeout : LF_STOP_MARGIN;
+
+    conf_release(c);
+    return s * 1000;
+}
+
 static void
 main_close_logs(void)
 {
@@ -379,6 +391,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         main_close_logs();
         return -1;
     }
+    pool_closer_start(pool);    /* without it (logged), whoever drops a state closes it */
     if ((dispatch = dispatch_new(ls, c->workers)) == NULL) {
         pool_destroy(pool);
         main_close_logs();
@@ -404,7 +417,8 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         worker_join();
         housekeep_stop();
         dispatch_destroy(dispatch);
-        pool_destroy(pool);
+        if (pool_closer_stop(pool, main_close_bound()) == 0)
+            pool_destroy(pool);
         main_close_logs();
         return -1;
     }
@@ -428,6 +442,8 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     }
     main_clear_uploads();
     housekeep_stop();
+    if (pool_closer_stop(pool, main_close_bound()) < 0)
+        return 1;   /* a state's close is stuck in C: leave the pool to it */
     dispatch_destroy(dispatch);     /* closes the kept connections */
     pool_destroy(pool);
     net_shutdown();                 /* and the scripts' kept connections */

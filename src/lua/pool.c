@@ -33,6 +33,10 @@
  * once even so: what pins it then finds it gone (pool_take) and drops.
  * A timer takes its own state with pool_take, waiting while a request
  * has it, and gives it back with pool_give.
+ *
+ * Closing a state runs C code (the __gc of a module's userdata), which
+ * may block: once the daemon starts a closer, the states taken out are
+ * closed by it, never by the thread that took them out (pool_closer.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -115,6 +119,13 @@ pool_new(const struct pool_limits *limits, pool_close_fn close_fn)
     }
     if (pthread_mutex_init(&p->lock, NULL) != 0 || pthread_cond_init(&p->cond, NULL) != 0) {
         log_err("cannot initialise the state pool's lock");
+        free(p->buckets);
+        free(p);
+        return NULL;
+    }
+    if (pool_closer_init(p) < 0) {
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
         free(p->buckets);
         free(p);
         return NULL;
@@ -226,11 +237,19 @@ pool_idle_push(struct pool *p, struct pool_state *st)
     p->nidle++;
 }
 
-/* Take ST (not idle-listed) out of the pool and onto the DEAD list, to be
- * closed once the lock is dropped. */
-/* Take ST out of the pool, onto DEAD to be closed; WHY (an enum
- * counters_evict, or -1 for a state that never loaded or is not counted)
- * goes to the status page. Lock held. */
+/* ST leaves E for good: the name of its script goes with it, for what
+ * the closer may have to say of it (NULL when out of memory). Lock held. */
+void
+pool_name_dead(struct pool_state *st, const struct pool_entry *e)
+{
+    if (st->script == NULL && st->L != NULL)
+        st->script = strdup(e->path);
+}
+
+/* Take ST (not idle-listed) out of the pool, onto DEAD to be closed once
+ * the lock is dropped; WHY (an enum counters_evict, or -1 for a state
+ * that never loaded or is not counted) goes to the status page. Lock
+ * held. */
 void
 pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why)
 {
@@ -238,6 +257,7 @@ pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int
 
     if (why >= 0 && st->L)
         counters_evicted((enum counters_evict)why);
+    pool_name_dead(st, e);
     e->nstates--;
     p->nstates--;
     st->entry = NULL;
@@ -265,13 +285,16 @@ pool_adrift(struct pool_state *st, struct pool_state **dead, int broken)
     if (st->L == NULL || (carrier = calloc(1, sizeof(*carrier))) == NULL)
         return;
     carrier->L = st->L;
+    carrier->script = st->script;
     st->L = NULL;
+    st->script = NULL;
     carrier->next = *dead;
     *dead = carrier;
 }
 
+/* Close the states on DEAD on the calling thread, and free their slots. */
 void
-pool_close_dead(struct pool *p, struct pool_state *dead)
+pool_close_now(struct pool *p, struct pool_state *dead)
 {
     struct pool_state *next;
     int n = 0;
@@ -282,6 +305,7 @@ pool_close_dead(struct pool *p, struct pool_state *dead)
             p->close_fn(dead->L);
             n++;
         }
+        free(dead->script);
         free(dead);
     }
     if (n)
@@ -500,6 +524,7 @@ pool_orphan(struct pool *p, struct pool_state *st)
     pthread_mutex_lock(&p->lock);
     if ((e = st->entry) != NULL) {
         counters_evicted(COUNTERS_EVICT_WRITTEN_OFF);
+        pool_name_dead(st, e);
         e->nstates--;
         p->nstates--;
         st->entry = NULL;
@@ -667,6 +692,7 @@ pool_destroy(struct pool *p)
     if (p->nstates > 0)
         log_warn("%d states still busy when the pool closed", p->nstates);
     pool_close_dead(p, dead);
+    pool_closer_free(p);
     free(p->snapshot);
     free(p->buckets);
     pthread_cond_destroy(&p->cond);

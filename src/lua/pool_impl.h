@@ -1,6 +1,7 @@
 /*
  * pool_impl.h: the pool's insides, shared by pool.c (lookup, acquire,
- * release) and pool_sweep.c (sweeping, flushing) only.
+ * release), pool_sweep.c (sweeping, flushing) and pool_closer.c (the
+ * thread that closes states) only.
  */
 #ifndef LF_POOL_IMPL_H
 #define LF_POOL_IMPL_H
@@ -40,6 +41,33 @@ struct pool {
     /* only the sweeping thread touches these */
     struct pool_entry **snapshot;
     int                 snapshot_cap;
+    /* close_lock guards the rest: the states waiting to be closed, in
+     * order, the closer closing them and the written-off closers
+     * (pool_closer.c). Taken alone, never with lock. close_cond wakes the
+     * closer; close_idle tells a stop that it is done. */
+    pthread_mutex_t     close_lock;
+    pthread_cond_t      close_cond;
+    pthread_cond_t      close_idle;
+    struct pool_state  *closing, *closing_last;
+    int                 nclosing;
+    int                 close_async;    /* a closer was started: closes are its */
+    int                 close_stop;
+    struct pool_closer *closer;         /* NULL: none runs (stopped, or past the cap) */
+    int                 closers_off;    /* written off, their threads still stuck */
+    int                 closers_capped; /* said once: no more are started */
+    int                 closers_started;
+};
+
+/* One closer thread (pool_closer.c); a written-off one keeps its own. */
+struct pool_closer {
+    pthread_t           thread;
+    struct pool        *pool;
+    int                 number;
+    /* close_lock guards these */
+    long long           since_ms;       /* the close under way began (monotonic); 0: idle */
+    const char         *script;         /* of the state it closes */
+    int                 written_off;
+    int                 done;           /* stopped: its thread ends */
 };
 
 /* Small and on the acquire/release path: inline, as when they were static. */
@@ -73,6 +101,10 @@ void pool_entry_release(struct pool *p, struct pool_entry *e);
 void pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why);
 void pool_adrift(struct pool_state *st, struct pool_state **dead, int broken);
 void pool_close_dead(struct pool *p, struct pool_state *dead);
+void pool_close_now(struct pool *p, struct pool_state *dead);
+void pool_name_dead(struct pool_state *st, const struct pool_entry *e);
+int  pool_closer_init(struct pool *p);
+void pool_closer_free(struct pool *p);
 void pool_unlock_and_close(struct pool *p, struct pool_state *dead);
 void pool_evict_all(struct pool *p, struct pool_state **dead);
 void pool_evict_idle_where(struct pool *p, struct pool_entry *e, long long idle_before,

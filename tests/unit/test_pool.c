@@ -355,6 +355,57 @@ test_sweep(void)
     ok(pool_file_id("/", &id) < 0, "a directory is not a script");
 }
 
+/* A close that blocks (a finalizer stuck in C) while its state's number
+ * is negative, until `unblock` is set or 10 s pass. */
+static int unblock;     /* atomic */
+
+static void
+blocking_close(void *L)
+{
+    struct timespec ms = { 0, 1000000 };
+    int i;
+
+    if (*(int *)L < 0)
+        for (i = 0; i < 10000 && !__atomic_load_n(&unblock, __ATOMIC_SEQ_CST); i++)
+            nanosleep(&ms, NULL);
+    fake_close(L);
+}
+
+static void
+test_closer(void)
+{
+    struct pool_limits l = { 4, 4, 0, 0 };
+    struct pool *p = pool_new(&l, blocking_close);
+    struct pool_state *a, *b;
+    struct timespec over = { 1, 100000000 };
+    char why[512];
+    int before = closed_count();
+
+    ok(pool_closer_start(p) == 0, "the closer starts");
+    a = get(p, "/s/a.lua", &id1, NULL);
+    b = get(p, "/s/b.lua", &id1, NULL);
+    *(int *)a->L = -1;
+    pool_release(p, a, POOL_DISCARD);   /* would block here without the closer */
+    pool_release(p, b, POOL_DISCARD);
+    ok(closed_count() == before, "a state whose close blocks is dropped at once; the close waits in the closer");
+    is_int(pool_closer_sweep(p, 1, why, sizeof(why)), 0, "a close under terminate_timeout is not stuck");
+    nanosleep(&over, NULL);
+    is_int(pool_closer_sweep(p, 1, why, sizeof(why)), 1, "past it, its closer is written off");
+    ok(strstr(why, "closing a state of /s/a.lua ran") != NULL, "naming the script");
+    is_int(pool_closers_off(p), 1, "one closer is written off");
+    WAIT_FOR(closed_count() == before + 1);
+    is_int(closed_count(), before + 1, "the closer that took its place closes the next state");
+    __atomic_store_n(&unblock, 1, __ATOMIC_SEQ_CST);
+    WAIT_FOR(pool_closers_off(p) == 0);
+    is_int(pool_closers_off(p), 0, "the written-off closer ends when its close comes back");
+    is_int(closed_count(), before + 2, "having closed its state");
+    a = get(p, "/s/a.lua", &id1, NULL);
+    pool_release(p, a, POOL_KEEP);
+    is_int(pool_closer_stop(p, 1000), 0, "a stop closes the idle states and ends the closer");
+    is_int(closed_count(), before + 3, "every state is closed");
+    pool_destroy(p);
+}
+
 int
 main(void)
 {
@@ -368,5 +419,6 @@ main(void)
     test_waiting();
     test_threads();
     test_sweep();
+    test_closer();
     return done_testing();
 }
