@@ -57,6 +57,7 @@ struct request {
     size_t          body_want;      /* CONTENT_LENGTH: no more is given (body.h) */
     struct buf      temps;          /* upload files to remove, NUL-ended names */
     struct buf      out;            /* the header block being sent */
+    struct buf      params;         /* the parameters as one string, for env (reqenv.c) */
     int             headers_sent;
     int             has_length;     /* the script set Content-Length */
     int             client_gone;

@@ -6,5 +6,6 @@
 
 int  sandbox_install(lua_State *L);
 void sandbox_describe(lua_State *L, int idx);
+void sandbox_push_next(lua_State *L);
 
 #endif

@@ -47,7 +47,7 @@ request_init(struct request *r, int worker, struct pool *pool)
     if (buf_init(&r->status, 32) < 0 || buf_init(&r->ctype, 32) < 0 ||
         buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
         buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0 ||
-        buf_init(&r->temps, 256) < 0)
+        buf_init(&r->temps, 256) < 0 || buf_init(&r->params, 1024) < 0)
         rc = -1;
     /* no listening socket: libfcgi only reads the connections we hand it */
     if (rc == 0 && FCGX_InitRequest(&r->fcgx, -1, 0) != 0) {
@@ -69,6 +69,7 @@ request_free(struct request *r)
     buf_free(&r->post);
     buf_free(&r->out);
     buf_free(&r->temps);
+    buf_free(&r->params);
 }
 
 /* Its BEGIN_REQUEST is being read: the request's clocks start (the
@@ -120,6 +121,7 @@ request_idle(struct request *r)
     buf_trim(&r->body, bs);
     buf_trim(&r->post, REQUEST_READ_CHUNK);
     buf_trim(&r->out, 256);
+    buf_trim(&r->params, 1024);
 }
 
 /* A header name is an HTTP token; neither part may carry CR, LF or NUL. */

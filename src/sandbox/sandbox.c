@@ -45,6 +45,12 @@
  *   socket, logs and held locks: refused in the serving process
  *   (forkguard.c, armed by main.c, not here: it is the process's).
  *
+ * pairs honours a __pairs metamethod, as Lua 5.2's does (the handler's
+ * lazy env table fills itself there, reqenv.c); on a table without one it
+ * is the base library's, returning the base library's next, which
+ * sandbox_push_next gives C code too, whatever a script made of the
+ * global.
+ *
  * Error objects are described by sandbox_describe: __tostring runs in
  * protected mode with the request's limits still armed, and a failing
  * one gives a fixed description.
@@ -197,6 +203,51 @@ sandbox_luajit(lua_State *L)
 }
 #endif
 
+/* The registry's key of the base library's next. */
+static const char sandbox_next_key;
+
+/* Push the base library's next, kept when the state was set up. [-0, +1, -] */
+void
+sandbox_push_next(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&sandbox_next_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+}
+
+/* pairs(t): t's __pairs(t) when it has one, else next, t, nil. The base
+ * library's next is upvalue 1. [-0, +3, e] */
+static int
+sandbox_pairs(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE || lua_getmetatable(L, 1)) {
+        if (lua_type(L, 1) == LUA_TTABLE)
+            lua_pop(L, 1);
+        if (luaL_getmetafield(L, 1, "__pairs")) {
+            lua_pushvalue(L, 1);
+            lua_call(L, 1, 3);
+            return 3;
+        }
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* The global pairs that honours __pairs, and the base next kept for C
+ * code; the globals are still the base library's here. [-0, +0, m] */
+static void
+sandbox_pairs_install(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&sandbox_next_key);
+    lua_getglobal(L, "next");
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    sandbox_push_next(L);
+    lua_pushcclosure(L, sandbox_pairs, 1);
+    lua_setglobal(L, "pairs");
+}
+
 /* After luaL_openlibs, in protected mode. [-0, +0, m] */
 int
 sandbox_install(lua_State *L)
@@ -225,6 +276,7 @@ sandbox_install(lua_State *L)
     pathguard_install(L);
     cmodule_install(L);
     metalock_registry(L);   /* the files' methods apart from their metatable */
+    sandbox_pairs_install(L);
     return 0;
 }
 
