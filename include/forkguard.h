@@ -1,4 +1,5 @@
-/* forkguard.h: fork() from C modules refused in the serving process. */
+/* forkguard.h: fork() from C modules refused in the serving process, and
+ * a copy made past it ended before it serves. */
 #ifndef LF_FORKGUARD_H
 #define LF_FORKGUARD_H
 
@@ -6,5 +7,6 @@
 
 int   forkguard_arm(void);
 pid_t forkguard_fork(void);
+void  forkguard_check(void);
 
 #endif

@@ -213,9 +213,11 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
         case SIGUSR2:
             log_notice("another serving process takes over: stopping after the requests in flight, "
                        "passing kept connections on to it");
+            supervise_stopping();
             return sig;
         default:
             log_notice("signal %d: stopping after the requests in flight", sig);
+            supervise_stopping();
             return sig;
         }
     }

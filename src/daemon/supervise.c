@@ -14,8 +14,9 @@
  * flight in the dead process are lost.
  *
  * Deaths that repeat fast back off (restart.c). A serving process that
- * exits 0 (TERM sent to it alone) is no death: it
- * is replaced at once. After the first start, one that cannot start (a
+ * exits 0 after a signal stopped it (TERM sent to it alone), which it
+ * says on its ready pipe, is no death: it is replaced at once. An exit 0
+ * it did not announce (a C module's exit()) is one. After the first start, one that cannot start (a
  * user removed, a preload calling os.exit) counts as a death too: the
  * socket stays, and the start is retried after the back-off.
  *
@@ -98,15 +99,19 @@ supervise_reaped(pid_t pid, int status)
     }
     if (pid != supervise_sv.child)
         return 0;
+    supervise_replace_read();       /* did it say a signal stops it? */
     supervise_sv.child = 0;
     if (supervise_sv.child_fd >= 0)
         close(supervise_sv.child_fd);
     supervise_sv.child_fd = -1;
     supervise_clear_uploads(pid);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && supervise_sv.child_stopping) {
         log_notice("serving process %ld exited; starting a new one", (long)pid);
         return 1;
     }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        log_err("serving process %ld exited with status 0 though no signal stopped it: a C module "
+                "ended it; a death", (long)pid);
     scoreboard_select(supervise_sv.board);
     postmortem_report(pid, status);
     restart_death();
@@ -292,6 +297,7 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
         return START_DIED;
     }
     supervise_sv.child = pid;
+    supervise_sv.child_stopping = 0;
     restart_started();
     if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
         close(rfd);

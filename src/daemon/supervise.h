@@ -16,6 +16,8 @@ struct status_lineage;
 /* What a serving process asks to be replaced for (supervise_ask_replace). */
 #define SUPERVISE_ASK_WRITTEN_OFF 'W'   /* max_written_off workers are stuck */
 #define SUPERVISE_ASK_RSS         'M'   /* its RSS passed max_rss */
+/* What it says when a signal stops it: an exit 0 without it is a death. */
+#define SUPERVISE_SAY_STOPPING    'S'
 
 int  supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
                    struct listeners *ls);
@@ -23,5 +25,6 @@ void supervise_ready(void);
 void supervise_lineage(struct status_lineage *out);
 void supervise_watch_parent(void);
 int  supervise_ask_replace(int why);
+void supervise_stopping(void);
 
 #endif

@@ -27,6 +27,7 @@ struct supervise_state {
     int         upgrade_hup;            /* a HUP came while a new binary started */
     int         upgrade_due;            /* USR2 came while no serving process ran */
     int         child_fd;               /* its ready pipe, kept: it asks to be replaced there */
+    int         child_stopping;         /* it said a signal stops it: its exit 0 is no death */
     int         board;                  /* the scoreboard board it writes */
     /* a serving process replaced (supervise_replace.c), finishing its requests */
     pid_t       retiring;               /* 0: none */
@@ -55,6 +56,7 @@ void supervise_clear_uploads(pid_t pid);
 
 /* supervise_replace.c */
 void supervise_replace_watch(int fd);
+int  supervise_replace_read(void);
 int  supervise_replace_asked(int pidfd, const sigset_t *set, int *stop);
 long long supervise_retire_wait(void);
 void supervise_retire_overdue(void);

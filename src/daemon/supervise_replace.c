@@ -53,20 +53,25 @@ supervise_replace_watch(int fd)
 }
 
 /* What the serving process asked since the last look: a SUPERVISE_ASK_*
- * byte, or 0 (nothing; or its pipe closed: it is ending). */
-static int
+ * byte, or 0 (nothing; or its pipe closed: it is ending). That a signal
+ * stops it (SUPERVISE_SAY_STOPPING) is noted on the way. */
+int
 supervise_replace_read(void)
 {
     char buf[64];
-    ssize_t n;
+    ssize_t n, i;
     int why = 0;
 
     if (supervise_sv.child_fd < 0)
         return 0;
     while ((n = read(supervise_sv.child_fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            why = (unsigned char)buf[n - 1];
-    return why == SUPERVISE_ASK_WRITTEN_OFF || why == SUPERVISE_ASK_RSS ? why : 0;
+        for (i = 0; i < n; i++) {
+            if (buf[i] == SUPERVISE_ASK_WRITTEN_OFF || buf[i] == SUPERVISE_ASK_RSS)
+                why = (unsigned char)buf[i];
+            else if (buf[i] == SUPERVISE_SAY_STOPPING)
+                supervise_sv.child_stopping = 1;
+        }
+    return why;
 }
 
 /* The new serving process serves: the old one, OLD, stops as on TERM. */

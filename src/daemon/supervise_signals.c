@@ -128,6 +128,19 @@ supervise_ask_replace(int why)
     return 0;
 }
 
+/* The serving child: a signal stops it (TERM, INT, USR2): its exit 0 to
+ * come is no death (supervise_reaped). */
+void
+supervise_stopping(void)
+{
+    char b = SUPERVISE_SAY_STOPPING;
+
+    /* EPIPE: a replaced process's supervisor no longer reads (its stop
+     * was asked for) */
+    if (svc.ready_fd >= 0 && write(svc.ready_fd, &b, 1) != 1 && errno != EPIPE)
+        log_syswarn("cannot tell the supervisor that this process stops");
+}
+
 /*
  * The serving child, after the privilege drop (which clears the setting):
  * ask for SIGTERM when the supervisor dies, so that a supervisor killed

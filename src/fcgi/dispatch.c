@@ -78,6 +78,7 @@
 #include "counters.h"
 #include "dispatch.h"
 #include "dispatch_impl.h"
+#include "forkguard.h"
 #include "handover.h"
 #include "log.h"
 #include "monoclock.h"
@@ -551,6 +552,9 @@ dispatch_next(struct dispatch *d, int idle_ms)
     struct timespec until;
     int fd = DISPATCH_STOP;
 
+    /* a copy of the process, made by a fork no library call saw, that
+     * came back from the script never leads: it ends here */
+    forkguard_check();
     if (idle_at) {
         until.tv_sec = (time_t)(idle_at / 1000);
         until.tv_nsec = (long)(idle_at % 1000) * 1000000;

@@ -61,6 +61,7 @@
 
 #include <fcgios.h>
 
+#include "forkguard.h"
 #include "log.h"
 #include "monoclock.h"
 #include "wire.h"
@@ -438,9 +439,11 @@ wire_rearm(struct wire *w)
 int
 OS_Read(int fd, char *buf, size_t len)
 {
-    struct wire *w = wire_current(fd);
+    struct wire *w;
     ssize_t n;
 
+    forkguard_check();          /* a copy of the process never reads a client's bytes */
+    w = wire_current(fd);
     if (w != NULL && w->first_at < w->first_len)
         return wire_take_first(w, buf, len);
     if (w != NULL)
@@ -453,7 +456,10 @@ OS_Read(int fd, char *buf, size_t len)
 int
 OS_Write(int fd, char *buf, size_t len)
 {
-    ssize_t n = wire_io(wire_current(fd), fd, buf, len, WIRE_IO_WRITE);
+    ssize_t n;
+
+    forkguard_check();          /* nor answers in the serving process's name */
+    n = wire_io(wire_current(fd), fd, buf, len, WIRE_IO_WRITE);
 
     return n < 0 ? -1 : (int)n;
 }

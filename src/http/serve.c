@@ -33,6 +33,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "counters.h"
+#include "forkguard.h"
 #include "log.h"
 #include "monoclock.h"
 #include "net.h"
@@ -449,6 +450,7 @@ serve_request(struct request *r)
         if (r->wire != NULL)
             wire_pause(r->wire);    /* Lua time is not the client's */
         serve_run(r, &id);
+        forkguard_check();  /* a copy made by a raw fork in the script ends here */
         if (r->written_off)
             return serve_written_off(r);
         upload_cleanup(r);

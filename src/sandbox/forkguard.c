@@ -15,19 +15,29 @@
  * here before the C library's. Once armed (the serving process, before its
  * threads start), fork fails with EPERM and a warning (luaposix returns
  * nil, "Operation not permitted"); before that, and in the supervisor, it
- * is the C library's. Commands still run: os.execute spawns them
- * (osexec.c), and so do posix_spawn, system() and popen() in the C library,
- * whose child execs at once.
+ * is the C library's. The other library calls that copy the process are
+ * refused the same way: _Fork() (POSIX.1-2024, glibc 2.34: a fork that runs
+ * no pthread_atfork handler) and daemon(), whose parent would exit(0)
+ * under the requests in flight. Commands still run: os.execute spawns them
+ * (osexec.c), and so do posix_spawn, system() and popen() in the C
+ * library, whose child execs at once.
  *
  * A fork that reaches the C library by another road (a module that looked
- * fork up with dlsym, the C library's own callers such as daemon()) runs
- * the pthread_atfork handlers: the child one ends such a child with
- * _exit(127) before it returns anywhere, so it holds nothing for longer
- * than that. Our own fork, osexec.c's where posix_spawn cannot close
- * descriptors, goes through forkguard_fork() and is let through, marked
- * by a flag of the calling thread that its child inherits. Not covered:
- * the fork or clone system call made directly (syscall(2)), which no
- * library function sees.
+ * fork up with dlsym) runs the pthread_atfork handlers: the child one ends
+ * such a child with _exit(127) before it returns anywhere, so it holds
+ * nothing for longer than that. Our own fork, osexec.c's where posix_spawn
+ * cannot close descriptors, goes through forkguard_fork() and is let
+ * through, marked by a flag of the calling thread that its child inherits.
+ *
+ * What no library function sees, the fork or clone system call made
+ * directly (syscall(2)), makes a copy that goes back into the script.
+ * Whatever it then touches that is shared with the serving process (the
+ * client's connection, the listening sockets through the dispatcher) is
+ * reached through code that asks forkguard_check() first: the copy finds
+ * its pid is not the serving process's (cached when armed) and ends there
+ * with _exit(127). Until then it holds the descriptors it inherited; a
+ * copy that never comes back from the module (or waits for good on a lock
+ * another thread held) holds them until it is killed.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,7 +57,10 @@ typedef pid_t (*forkguard_fn)(void);
 /* Set once (pthread_once); armed by the serving process before its threads. */
 static pthread_once_t forkguard_once = PTHREAD_ONCE_INIT;
 static forkguard_fn forkguard_real;
+static forkguard_fn forkguard_real_Fork;
+static int (*forkguard_real_daemon)(int, int);
 static int forkguard_armed;             /* atomic */
+static pid_t forkguard_pid;             /* the serving process: set when armed */
 static struct ratelog forkguard_refusals;
 /* This thread is forking for the daemon itself: inherited by the child. */
 static __thread int forkguard_own;
@@ -56,6 +69,8 @@ static void
 forkguard_find(void)
 {
     forkguard_real = (forkguard_fn)(uintptr_t)dlsym(RTLD_NEXT, "fork");
+    forkguard_real_Fork = (forkguard_fn)(uintptr_t)dlsym(RTLD_NEXT, "_Fork");
+    forkguard_real_daemon = (int (*)(int, int))(uintptr_t)dlsym(RTLD_NEXT, "daemon");
 }
 
 /* The child of a fork the guard did not let through: it ends here, before
@@ -79,8 +94,23 @@ forkguard_arm(void)
         log_err("cannot guard against fork from C modules: pthread_atfork: %d", rc);
         return -1;
     }
-    __atomic_store_n(&forkguard_armed, 1, __ATOMIC_RELAXED);
+    forkguard_pid = getpid();
+    __atomic_store_n(&forkguard_armed, 1, __ATOMIC_RELEASE);
     return 0;
+}
+
+/*
+ * Before touching what the serving process shares with its clients (a
+ * connection, the listening sockets): a copy of it made by a fork that no
+ * library call saw (a raw system call) ends here, before it answers or
+ * accepts anything in the serving process's name. Only async-signal-safe
+ * calls: the copy may hold any lock.
+ */
+void
+forkguard_check(void)
+{
+    if (__atomic_load_n(&forkguard_armed, __ATOMIC_ACQUIRE) && getpid() != forkguard_pid)
+        _exit(127);
 }
 
 static pid_t
@@ -110,17 +140,55 @@ forkguard_fork(void)
     return pid;
 }
 
+/* Armed: WHAT (a call that copies the process) is refused, with a
+ * rate-limited warning; -1 and EPERM. */
+static int
+forkguard_refuse(const char *what)
+{
+    unsigned long refused;
+
+    if ((refused = ratelog_hit(&forkguard_refusals, monoclock_ms(), FORKGUARD_LOG_MS)) > 0)
+        log_warn("%s refused in the serving process (%lu refused since the last report): a C "
+                 "module tried to copy it; run commands with os.execute", what, refused);
+    errno = EPERM;
+    return -1;
+}
+
 /* fork() for everything else in the process, C modules included. */
 pid_t
 fork(void)
 {
-    unsigned long refused;
-
     if (!__atomic_load_n(&forkguard_armed, __ATOMIC_RELAXED))
         return forkguard_call_real();
-    if ((refused = ratelog_hit(&forkguard_refusals, monoclock_ms(), FORKGUARD_LOG_MS)) > 0)
-        log_warn("fork() refused in the serving process (%lu since the last report): a C "
-                 "module tried to copy it; run commands with os.execute", refused);
-    errno = EPERM;
-    return -1;
+    return forkguard_refuse("fork()");
+}
+
+/* _Fork() (no atfork handlers, so the child one would not end its copy):
+ * refused as fork() is. */
+pid_t
+_Fork(void)
+{
+    if (__atomic_load_n(&forkguard_armed, __ATOMIC_RELAXED))
+        return forkguard_refuse("_Fork()");
+    pthread_once(&forkguard_once, forkguard_find);
+    if (forkguard_real_Fork == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return forkguard_real_Fork();
+}
+
+/* daemon(): its parent exits, and it would be the serving process, under
+ * the requests in flight; refused as fork() is. */
+int
+daemon(int nochdir, int noclose)
+{
+    if (__atomic_load_n(&forkguard_armed, __ATOMIC_RELAXED))
+        return forkguard_refuse("daemon()");
+    pthread_once(&forkguard_once, forkguard_find);
+    if (forkguard_real_daemon == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return forkguard_real_daemon(nochdir, noclose);
 }

@@ -42,8 +42,10 @@
  * - require cannot load a standard library again from liblua through a
  *   cpath the script sets (cmodule.c).
  * - fork() from a C module would copy the threaded process with its
- *   socket, logs and held locks: refused in the serving process
- *   (forkguard.c, armed by main.c, not here: it is the process's).
+ *   socket, logs and held locks: refused in the serving process, with
+ *   _Fork() and daemon(); a copy made by the system call itself ends
+ *   before it answers or accepts (forkguard.c, armed by main.c, not here:
+ *   it is the process's).
  *
  * pairs honours a __pairs metamethod, as Lua 5.2's does (the handler's
  * lazy env table fills itself there, reqenv.c); on a table without one it

@@ -1,13 +1,15 @@
 /*
  * evil.c: a Lua C module for the attacks on terminate_timeout, max_rss
- * and the fork guard (tests/t/daemon/terminate-attacks.t): C code that
- * blocks in a userdata's __gc, forks by roads the guard does not see, and
- * writes into a descriptor.
+ * and the fork guard (tests/lib/LFEvil.pm): C code that blocks in a call
+ * or in a userdata's __gc, forks by every road (the C library's _Fork and
+ * daemon, the system call itself), and ends the process.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <lua.h>
@@ -54,14 +56,26 @@ static int e_Fork(lua_State *L)
         return luaL_error(L, "no _Fork in this C library");
     return push_pid(L, f());
 }
-/* evil.daemon(): the C library's daemon(3) */
-static int e_daemon(lua_State *L) { lua_pushinteger(L, daemon(1, 1)); return 1; }
+/* evil.sysfork(): the fork system call itself, which no library function sees */
+static int e_sysfork(lua_State *L)
+{
+#ifdef SYS_fork
+    return push_pid(L, (pid_t)syscall(SYS_fork));
+#else
+    return push_pid(L, (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#endif
+}
+/* evil.daemon(): the C library's daemon(3): 0, or nil and the error */
+static int e_daemon(lua_State *L) { return push_pid(L, daemon(1, 1)); }
+/* evil._exit(n): the process ends at once, as daemon(3)'s parent does */
+static int e_exit(lua_State *L) { _exit((int)luaL_checkinteger(L, 1)); return 0; }
 static int e_getpid(lua_State *L) { lua_pushinteger(L, getpid()); return 1; }
 int luaopen_evil(lua_State *L)
 {
     static const luaL_Reg f[] = {
         { "sleep", e_sleep }, { "gcsleep", e_gcsleep }, { "_Fork", e_Fork },
-        { "daemon", e_daemon }, { "getpid", e_getpid }, { NULL, NULL }
+        { "daemon", e_daemon }, { "getpid", e_getpid }, { "sysfork", e_sysfork },
+        { "_exit", e_exit }, { NULL, NULL }
     };
     lua_newtable(L);
     luaL_register(L, NULL, f);
