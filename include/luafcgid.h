@@ -17,7 +17,7 @@
 
 #define LF_DEFAULT_LISTEN       "/var/run/luafcgid/luafcgid.sock"
 #define LF_DEFAULT_LISTEN_MODE  0660
-#define LF_DEFAULT_BACKLOG      128
+#define LF_DEFAULT_BACKLOG      511
 #define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
 #define LF_DEFAULT_KEEPALIVE_MAX 1024
 #define LF_DEFAULT_PIDFILE      "/var/run/luafcgid/luafcgid.pid"

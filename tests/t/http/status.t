@@ -87,7 +87,7 @@ my @proc_keys = ('pid', 'state', 'start time', 'start since', 'requests', 'reque
     is($f->{'accepted conn'}, $sent + 1, 'accepted conn counts every request, this one too');
     is($f->{'total processes'}, 2, 'total processes are the workers');
     is($f->{'idle processes'} + $f->{'active processes'}, 2, 'idle + active = total');
-    is($f->{'listen queue len'}, 128, 'listen queue len is the backlog');
+    is($f->{'listen queue len'}, 511, 'listen queue len is the backlog');
     is($f->{'errors runtime'}, $m, 'runtime errors');
     is($f->{'errors timeout'}, $k, 'timeouts');
     is($f->{'errors syntax'}, 1, 'syntax errors');
