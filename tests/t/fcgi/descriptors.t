@@ -211,19 +211,28 @@ my $held = "function main(env, req) os.execute('touch ' .. env.MARK .. '; i=0; w
 # A request that outruns the bound (a C call the timeout cannot interrupt:
 # reading a body the client never sends, on the client's clock):
 # the daemon exits after timeout + LF_STOP_MARGIN and logs what it cut.
-{
-    my $reader = "function main(env, req) local f = io.open(env.FLAG, 'w') f:close() "
-               . "req:read(65536) req:puts('read') end\n";
-    my $t = LFTest->new(conf => { workers => 1, timeout => 1, upload_memory => 1024, client_timeout => 60 },
-                        scripts => { 'slow.lua' => $slow, 'reader.lua' => $reader });
-    $t->start;
+# terminate_timeout is off: by default it is that same timeout + 5 s, and
+# a request begun as TERM comes would be written off at the very moment
+# the bound ends, either one first (the next block has it shorter).
+my $reader = "function main(env, req) local f = io.open(env.FLAG, 'w') f:close() "
+           . "req:read(65536) req:puts('read') end\n";
+sub stuck_reader {
+    my ($t, $flag) = @_;
     my $s = $t->connect;
-    my $flag = $t->dir . '/reading';
     my %p = (SCRIPT_FILENAME => $t->www . '/reader.lua', REQUEST_METHOD => 'POST',
              CONTENT_LENGTH => '100000', FLAG => $flag);
     my $head = LFTest::encode_request(\%p, 'x' x 2048);
     $head =~ s/\x01\x05\x00\x01\x00\x00\x00\x00\z//;     # no end of the body: the client goes quiet
     LFTest::write_all($s, $head);
+    return $s;
+}
+{
+    my $t = LFTest->new(conf => { workers => 1, timeout => 1, terminate_timeout => 0, upload_memory => 1024,
+                                  client_timeout => 60 },
+                        scripts => { 'slow.lua' => $slow, 'reader.lua' => $reader });
+    $t->start;
+    my $flag = $t->dir . '/reading';
+    my $s = stuck_reader($t, $flag);
     ok(wait_for(sub { -e $flag }, 10), 'a request is stuck in a C call');
     my @children;
     my $q = $t->connect;
@@ -238,6 +247,30 @@ my $held = "function main(env, req) os.execute('touch ' .. env.MARK .. '; i=0; w
     like($t->log, qr/stop: 1 requests still running and 1 still waiting after 6 s/, 'and logs what it cut short');
     ok(!-e $t->listen_addr, 'the socket is removed');
     kill 'KILL', @children if @children;
+}
+
+# terminate_timeout within the stop's bound: the stuck request is written
+# off during the stop (its client gets a 500 page), a new worker serves
+# the one that waited, and the daemon exits before the bound, cleanly.
+{
+    my $t = LFTest->new(conf => { workers => 1, timeout => 1, terminate_timeout => 2, upload_memory => 1024,
+                                  client_timeout => 60 },
+                        scripts => { 'slow.lua' => $slow, 'reader.lua' => $reader });
+    $t->start;
+    my $flag = $t->dir . '/reading';
+    my $s = stuck_reader($t, $flag);
+    ok(wait_for(sub { -e $flag }, 10), 'terminate_timeout 2: a request is stuck in a C call');
+    my $q = $t->connect;
+    request_on($t, $q, 'slow.lua', 'waiting', sleep => '0');
+    my $t0 = time;
+    my $pid = $t->pid;
+    $t->signal('TERM');
+    is(LFTest::read_response($s, timeout => 15)->{status}, 500, 'TERM: the stuck one is written off, a 500 page');
+    my $r = LFTest::read_response($q, timeout => 15);
+    ok($r->{ended} && $r->{body} eq 'slow waiting', 'the waiting request is served by the worker in its place');
+    ok(wait_for(sub { !LFTest::alive($pid) }, 1 + 5 + 5), 'the daemon exits');
+    is($t->stop, 0, 'with status 0');
+    unlike($t->log, qr/still running|cut short/, 'nothing was cut short');
 }
 
 done_testing;
