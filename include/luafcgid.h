@@ -146,6 +146,15 @@
  * descriptors are the whole process's, shared by every script. */
 #define LF_STATE_FILES          64
 
+/* A state's garbage is collected in full at a safe point (the hook, a
+ * charge of the answer, before a handler) once the state has grown past
+ * twice what was live after its last full collection, LF_STATE_GC_FLOOR
+ * at least, or past half the room left under `memory`, but by no less
+ * than memory / LF_STATE_GC_NEAR: near the limit a script stops sooner
+ * rather than be collected over and over (state_limit.c). */
+#define LF_STATE_GC_FLOOR       ((size_t)1024 * 1024)
+#define LF_STATE_GC_NEAR        32
+
 /* Shared dictionaries (`shared`): how many, their names' longest, the
  * smallest and largest SIZE, the longest key (ngx_lua's), and how long an
  * operation waits for a dictionary's lock before it fails (a process

@@ -30,6 +30,7 @@
  * it compile, and gives up the guarantee.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -351,6 +352,7 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
     }
     slab_init(&info->slab);
     info->limit = c->memory;
+    info->gc_due = SIZE_MAX;    /* until state_arm paces it */
     if ((L = lua_newstate(state_alloc, info)) == NULL) {
         snprintf(err, errlen, "cannot create a Lua state%s",
                  info->over ? ": memory limit too low" : "");
@@ -358,6 +360,7 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
         free(info);
         return NULL;
     }
+    info->main = L;
     if (lua_cpcall(L, state_setup, &ld) != 0) {
         state_fail(L, err, errlen, "cannot set up a state");
         state_close(L);

@@ -19,6 +19,10 @@ struct state_info {
     size_t      held;           /* the answer the request buffers: counts too */
     size_t      limit;          /* 0 = none */
     size_t      peak;           /* most bytes used since state_arm */
+    size_t      gc_live;        /* used after the last full collection */
+    size_t      gc_due;         /* used + held past this: collect in full (state_gc_pace) */
+    lua_State  *main;           /* the state's main thread, for the allocator's nudge */
+    int         nudged;         /* the allocator set the hook to run at once */
     long long   deadline_ms;    /* 0 = none */
     long long   hook_us;        /* when the hook last ran */
     int         hook_count;     /* the hook's current period */

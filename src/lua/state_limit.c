@@ -8,6 +8,18 @@
  * where no hook fires, charge their work here. Once over a limit a state stays over it: every
  * later check raises again, so no pcall in the script can keep it going.
  * Opening and closing states is state.c.
+ *
+ * Only what a script holds may stop it, not its garbage. Lua 5.1 never
+ * collects when an allocation fails (5.2 does), and its pace lets garbage
+ * reach several times what is live (a cycle starts once the heap doubles,
+ * and the heap grows while it runs). Worse, its estimate of what is live
+ * can wrap below zero: a concatenation buffer grown after a cycle's mark
+ * is subtracted when the end of the sweep halves it, though it was never
+ * counted; the next cycle's threshold is then out of reach and the state
+ * never collects again (with no `memory`, it grows for good). So at safe
+ * points (the hook, a charge of the answer, before a handler; never the
+ * allocator, from which Lua 5.1 cannot collect) a state grown past gc_due
+ * is collected in full, which also counts the estimate anew.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -31,6 +43,30 @@
 #define STATE_HOOK_COUNT   1000
 #define STATE_HOOK_SLOW    10
 #define STATE_HOOK_SLOW_NS 5000
+
+/* With no timeout the hook still runs for memory's safe point, but not on
+ * LuaJIT, where any hook keeps the code from being compiled. */
+#ifdef LF_LUAJIT
+#define STATE_HOOK_FOR_MEMORY(info) 0
+#else
+#define STATE_HOOK_FOR_MEMORY(info) ((info)->limit != 0)
+#endif
+
+static void state_hook(lua_State *L, lua_Debug *ar);
+
+/* A collection is due: the hook runs at the main thread's next
+ * instruction, the nearest safe point (lua_sethook may be called from
+ * anywhere, even a signal handler). Only where the hook is on: a
+ * coroutine of Lua 5.1 has its own, and keeps its period. */
+static void
+state_gc_nudge(struct state_info *info)
+{
+    if (info->nudged || info->main == NULL || lua_gethook(info->main) != state_hook ||
+        info->over != STATE_OK)
+        return;
+    info->nudged = 1;
+    lua_sethook(info->main, state_hook, LUA_MASKCOUNT, 1);
+}
 
 void *
 state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -63,10 +99,57 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     info->big = info->big - obig + nbig;
     if (info->used > info->peak)
         info->peak = info->used;
+    if (info->used + info->held > info->gc_due && nsize > osize)
+        state_gc_nudge(info);
     return p;
 }
 
-static void state_hook(lua_State *L, lua_Debug *ar);
+/* Where the next full collection is due: past twice what was live after
+ * the last one (LF_STATE_GC_FLOOR at least), and no further than half the
+ * room left under memory (memory / LF_STATE_GC_NEAR at least), what is
+ * held outside Lua counting as used. */
+static void
+state_gc_pace(struct state_info *info)
+{
+    size_t now = info->gc_live + info->held;
+    size_t step = info->gc_live > LF_STATE_GC_FLOOR / 2 ? 2 * info->gc_live : LF_STATE_GC_FLOOR;
+    size_t room;
+
+    if (info->limit) {
+        room = info->limit > now ? info->limit - now : 0;
+        if (step > room / 2)
+            step = room / 2;
+        if (step < info->limit / LF_STATE_GC_NEAR)
+            step = info->limit / LF_STATE_GC_NEAR;
+    }
+    info->gc_due = now + step;
+}
+
+/* A full collection, from a safe point only. A finalizer's error goes on
+ * to the caller, as from any other step of the collector. [-0, +0, e] */
+static void
+state_gc_collect(lua_State *L, struct state_info *info)
+{
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    info->gc_live = info->used;
+    state_gc_pace(info);
+}
+
+/* At a safe point: collect in full once due. */
+static void
+state_gc_check(lua_State *L, struct state_info *info)
+{
+    if (info->used + info->held > info->gc_due && info->over == STATE_OK)
+        state_gc_collect(L, info);
+}
+
+/* The same before a handler, outside any Lua call: protected. [-0, +0] */
+static int
+state_gc_entry(lua_State *L)
+{
+    state_gc_check(L, lua_touserdata(L, 1));
+    return 0;
+}
 
 /* Every STATE_HOOK_COUNT instructions, or STATE_HOOK_SLOW while they are
  * slow (see STATE_HOOK_SLOW_NS). */
@@ -100,7 +183,18 @@ state_hook(lua_State *L, lua_Debug *ar)
     /* the slow log's look: a traceback from here, if the request was marked */
     if (info->watch != NULL)
         info->watch(L, info->watch_arg);
-    state_hook_period(L, info, now_us);
+    if (info->nudged) {
+        /* run early by the allocator: no period to measure; back to it */
+        info->nudged = 0;
+        info->hook_us = now_us;
+        lua_sethook(L, state_hook, LUA_MASKCOUNT, info->hook_count);
+    } else {
+        state_hook_period(L, info, now_us);
+    }
+    if (info->used + info->held > info->gc_due) {
+        state_gc_check(L, info);
+        info->hook_us = monoclock_us();     /* the collection is no instruction's time */
+    }
 }
 
 /* The pattern functions run in C, where the hook never fires: they charge
@@ -168,19 +262,22 @@ state_arm(lua_State *L, const struct conf *c)
     info->over = STATE_OK;
     info->exiting = 0;
     info->held = 0;
-    info->peak = info->used;
     info->watch = NULL;
     info->watch_arg = NULL;
     info->timeout = c->timeout;
-    if (c->timeout > 0) {
-        info->hook_us = monoclock_us();
-        info->deadline_ms = info->hook_us / 1000 + (long long)c->timeout * 1000;
+    state_gc_pace(info);
+    if (info->used > info->gc_due && lua_cpcall(L, state_gc_entry, info) != 0)
+        lua_pop(L, 1);      /* a finalizer's error: not this request's */
+    info->peak = info->used;
+    info->nudged = 0;
+    info->hook_us = monoclock_us();
+    info->deadline_ms = c->timeout > 0 ? info->hook_us / 1000 + (long long)c->timeout * 1000 : 0;
+    if (c->timeout > 0 || STATE_HOOK_FOR_MEMORY(info)) {
         /* slow until the first interval says otherwise: a script that
          * starts with slow calls is measured at once */
         info->hook_count = STATE_HOOK_SLOW;
         lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
     } else {
-        info->deadline_ms = 0;
         lua_sethook(L, NULL, 0, 0);
     }
 }
@@ -236,10 +333,18 @@ state_memory(lua_State *L)
     return info->slab.footprint + info->big;
 }
 
+/* BYTES held outside Lua would take the state over memory. */
+static int
+state_hold_over(const struct state_info *info, size_t bytes)
+{
+    return info->limit && (bytes > info->limit || info->used > info->limit - bytes);
+}
+
 /*
  * BYTES of the request's answer are buffered outside Lua: they count
- * toward memory with what Lua holds. Over it, the state is marked over
- * memory (and so closed) and -1 is returned.
+ * toward memory with what Lua holds. Over it, once the garbage is
+ * collected, the state is marked over memory (and so closed) and -1 is
+ * returned. Called by a C function the script called. [-0, +0, e]
  */
 int
 state_hold(lua_State *L, size_t bytes)
@@ -247,7 +352,10 @@ state_hold(lua_State *L, size_t bytes)
     struct state_info *info = state_info(L);
 
     info->held = bytes;
-    if (info->limit && (bytes > info->limit || info->used > info->limit - bytes)) {
+    /* a safe point: garbage goes first, so only what is held can refuse */
+    if (info->over == STATE_OK && (info->used + bytes > info->gc_due || state_hold_over(info, bytes)))
+        state_gc_collect(L, info);
+    if (state_hold_over(info, bytes)) {
         info->over = STATE_OVER_MEMORY;
         return -1;
     }
