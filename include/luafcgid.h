@@ -109,6 +109,13 @@
  * worker's log line shows of where its script was. */
 #define LF_TRACE_FIRST_MS       10
 #define LF_TRACE_EVERY_MS       100
+/* The deadline's watchdog (state_watchdog.c) sleeps at most
+ * LF_WATCHDOG_IDLE_MS (`timeout` is whole seconds: a run armed after it
+ * looked is never due sooner), and sets an overdue run's hook again
+ * LF_WATCHDOG_REFIRE_MS later, the interval doubling up to
+ * LF_WATCHDOG_IDLE_MS, while the run goes on. */
+#define LF_WATCHDOG_IDLE_MS     1000
+#define LF_WATCHDOG_REFIRE_MS   10
 /* A serving process that asked to be replaced (too many written off, or
  * over max_rss) and still is asks again after this many seconds. */
 #define LF_REPLACE_RETRY        30

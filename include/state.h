@@ -58,6 +58,9 @@ size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_traceback(lua_State *L);
 long long  state_time_left(lua_State *L);
+/* lua_resume(CO, NARGS) from L, for C that runs coroutines: the watchdog
+ * sets the hook of the one running at the deadline. */
+int        state_resume(lua_State *L, lua_State *co, int nargs);
 int        state_raise_timeout(lua_State *L);
 
 /* C work that no hook sees (the pattern matcher's steps, bytes copied),

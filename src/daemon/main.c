@@ -55,6 +55,7 @@
 #include "serve.h"
 #include "slowlog.h"
 #include "state.h"
+#include "state_watchdog.h"
 #include "status.h"
 #include "supervise.h"
 #include "uploaddir.h"
@@ -389,6 +390,11 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return -1;
     }
     main_limits(c, &limits);
+    /* before any script runs, the preload's too */
+    if (state_watchdog_start() < 0) {
+        main_close_logs();
+        return -1;
+    }
     if ((pool = pool_new(&limits, state_close)) == NULL) {
         main_close_logs();
         return -1;
@@ -418,6 +424,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         dispatch_stop(dispatch, 0);
         worker_join();
         housekeep_stop();
+        state_watchdog_stop();
         dispatch_destroy(dispatch);
         if (pool_closer_stop(pool, main_close_bound()) == 0)
             pool_destroy(pool);
@@ -444,6 +451,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     }
     main_clear_uploads();
     housekeep_stop();
+    state_watchdog_stop();
     if (pool_closer_stop(pool, main_close_bound()) < 0)
         return 1;   /* a state's close is stuck in C: leave the pool to it */
     dispatch_destroy(dispatch);     /* closes the kept connections */

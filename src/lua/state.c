@@ -13,7 +13,9 @@
  * deadline checked by a count hook (timeout). Once a state is over a
  * limit, or os.exit() was called, the error must reach us and not stop
  * at a pcall in the script, so pcall, xpcall and coroutine.resume are
- * wrapped to pass those errors on.
+ * wrapped to pass those errors on. The deadline's watchdog must know which
+ * coroutine runs (Lua 5.1 hooks each apart): coroutine.resume and wrap,
+ * and the light threads (state_resume), tell it.
  *
  * What a script can reach is trimmed by the sandbox (installed by the
  * setup), so that no library catches a limit or removes the hook, and no
@@ -50,6 +52,7 @@
 #include "slab.h"
 #include "state.h"
 #include "state_impl.h"
+#include "state_watchdog.h"
 
 /* The address is the key: a light userdata no script can forge. */
 static const char state_exit_key = 'x';
@@ -141,18 +144,88 @@ state_xpcall(lua_State *L)
     return state_caught(L, status, 1);
 }
 
-/* coroutine.resume(co, ...): the original, then pass limits on. */
-static int
-state_resume(lua_State *L)
+/* lua_resume(CO, NARGS), from L: the watchdog is told which runs. */
+int
+state_resume(lua_State *L, lua_State *co, int nargs)
 {
-    int n = luawrap_call(L, LUA_MULTRET);
+    int rc;
 
+    state_watchdog_switch(co);
+    rc = lua_resume(co, nargs);
+    state_watchdog_switch(L);
+    return rc;
+}
+
+/*
+ * coroutine.resume(co, ...): the original (upvalue 1), then pass limits
+ * on. The watchdog is told which coroutine runs; the original runs
+ * protected, so that what it raises after its resume (too many results,
+ * memory) leaves the watchdog told of the return. [-n, +r, e]
+ */
+static int
+state_co_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    int rc, n;
+
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    if (co != NULL)
+        state_watchdog_switch(co);
+    rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (co != NULL)
+        state_watchdog_switch(L);
+    if (rc != 0)
+        return lua_error(L);
+    n = lua_gettop(L);
     if (n >= 2 && !lua_toboolean(L, 1) && state_must_propagate(L, 2)) {
         lua_pushvalue(L, 2);
         return state_propagate(L);
     }
     return n;
 }
+
+#ifndef LF_LUAJIT
+/* What coroutine.wrap returns: resumes its coroutine (upvalue 1) with
+ * coroutine.resume (upvalue 2, state_co_resume); an error goes on, a
+ * string one told where the call was, as Lua's. [-n, +r, e] */
+static int
+state_co_wrapped(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    if (!lua_toboolean(L, 1)) {
+        lua_settop(L, 2);
+        if (lua_isstring(L, 2)) {
+            luaL_where(L, 1);
+            lua_insert(L, 2);
+            lua_concat(L, 2);
+        }
+        return lua_error(L);
+    }
+    return lua_gettop(L) - 1;
+}
+
+/* coroutine.wrap(f): Lua's resumes in C, unseen by the watchdog, so the
+ * coroutine is made by coroutine.create (upvalue 1) and resumed by
+ * coroutine.resume (upvalue 2). LuaJIT's hook is the VM's, the same in
+ * every coroutine: its own wrap stays. [-1, +1, e] */
+static int
+state_co_wrap(lua_State *L)
+{
+    luaL_argcheck(L, lua_isfunction(L, 1) && !lua_iscfunction(L, 1), 1, "Lua function expected");
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushcclosure(L, state_co_wrapped, 2);
+    return 1;
+}
+#endif
 
 int
 state_is_exit(lua_State *L, int idx)
@@ -250,7 +323,13 @@ state_wrap(lua_State *L)
     lua_setglobal(L, "xpcall");
 
     lua_getglobal(L, "coroutine");
-    luawrap_field(L, -1, "resume", state_resume);
+    luawrap_field(L, -1, "resume", state_co_resume);
+#ifndef LF_LUAJIT
+    lua_getfield(L, -1, "create");
+    lua_getfield(L, -2, "resume");
+    lua_pushcclosure(L, state_co_wrap, 2);
+    lua_setfield(L, -2, "wrap");
+#endif
     lua_pop(L, 1);
 }
 
@@ -400,6 +479,7 @@ state_close(void *ud)
     if (L == NULL)
         return;
     info = state_info(L);
+    state_watchdog_disarm(L);     /* a load that failed was not disarmed */
     /* the memory cap stays: a finalizer that allocates is refused */
     info->deadline_ms = 0;
     lua_close(L);

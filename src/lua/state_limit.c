@@ -4,7 +4,8 @@
  * Limits live in the allocator's user data (struct state_info), found
  * again with lua_getallocf(). The allocator counts bytes against memory;
  * a count hook reads the clock against timeout and calls the watch (the
- * slow log's look for its mark); the pattern functions, which run in C
+ * slow log's look for its mark), and runs at the deadline at the latest
+ * (state_watchdog.c sets it then); the pattern functions, which run in C
  * where no hook fires, charge their work here. Once over a limit a state stays over it: every
  * later check raises again, so no pcall in the script can keep it going.
  * Opening and closing states is state.c.
@@ -33,13 +34,16 @@
 #include "slab.h"
 #include "state.h"
 #include "state_impl.h"
+#include "state_watchdog.h"
 
 /* The hook runs every STATE_HOOK_COUNT instructions and reads the clock.
  * One instruction can be a C call of any length (s:upper() on megabytes,
  * a comparison of long strings), so while the time between two hooks
  * shows instructions slower than STATE_HOOK_SLOW_NS on average, the hook
  * runs every STATE_HOOK_SLOW instead: the clock then costs nothing next to
- * the calls it measures, and a timeout is late by about ten of them. */
+ * the calls it measures, and the watch looks often enough. The deadline
+ * does not rest on this guess: at it, the watchdog (state_watchdog.c)
+ * makes the hook run at the next instruction. */
 #define STATE_HOOK_COUNT   1000
 #define STATE_HOOK_SLOW    10
 #define STATE_HOOK_SLOW_NS 5000
@@ -277,7 +281,13 @@ state_arm(lua_State *L, const struct conf *c)
          * starts with slow calls is measured at once */
         info->hook_count = STATE_HOOK_SLOW;
         lua_sethook(L, state_hook, LUA_MASKCOUNT, STATE_HOOK_SLOW);
+        /* however slow the instructions, the hook runs at the deadline */
+        if (info->deadline_ms > 0)
+            state_watchdog_arm(L, info->deadline_ms, state_hook);
+        else
+            state_watchdog_disarm(L);   /* on for memory's safe point only */
     } else {
+        state_watchdog_disarm(L);
         lua_sethook(L, NULL, 0, 0);
     }
 }
@@ -287,6 +297,7 @@ state_disarm(lua_State *L)
 {
     struct state_info *info = state_info(L);
 
+    state_watchdog_disarm(L);     /* first: it could set the hook again */
     info->deadline_ms = 0;
     info->exiting = 0;
     info->held = 0;

@@ -103,7 +103,7 @@ net_thread_resume(lua_State *L, struct net_state *ns, struct net_thread *t, int 
     t->deadline = 0;
     t->children = 0;
     t->sock = NULL;
-    rc = lua_resume(t->co, nargs);
+    rc = state_resume(L, t->co, nargs);
     if (rc == LUA_YIELD) {
         if (t->status != NET_T_WAIT)
             t->status = NET_T_READY;
