@@ -394,8 +394,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
         at = d->drain_until;    /* later, the last request to end wakes the leader */
     if (d->accept_resume > now && (at < 0 || d->accept_resume < at))
         at = d->accept_resume;
-    if (d->nlater > 0 && (at < 0 || now + DISPATCH_REPEEK_MS < at))
-        at = now + DISPATCH_REPEEK_MS;
+    if (d->nlater > 0 && (at < 0 || dispatch_service_repeek_at(d) < at))
+        at = dispatch_service_repeek_at(d);
     if (report >= 0 && (at < 0 || report < at))
         at = report;    /* failures counted since the last report */
     if (at < 0)

@@ -19,7 +19,8 @@
 #define DISPATCH_STOP_BURST   65536 /* at most, from the backlog on a stop */
 #define DISPATCH_SERVICE_QUEUE 16   /* status requests held for the service thread */
 #define DISPATCH_REPEEK_MS      5   /* a request not all there yet is looked at again */
-#define DISPATCH_REPEEK_FOR_MS 200  /* for so long, then a worker serves it */
+#define DISPATCH_REPEEK_FOR_MS 200  /* for so long, then every DISPATCH_REPEEK_SLOW_MS */
+#define DISPATCH_REPEEK_SLOW_MS 50
 #define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
                                        * before the service thread leads */
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
@@ -84,7 +85,8 @@ struct dispatch {
     int             nservice;
     struct {                        /* requests not all there when peeked */
         struct waiting w;
-        long long   since;
+        long long   since;          /* ms: when first peeked */
+        long long   next;           /* ms: when to peek again */
     }               later[DISPATCH_SERVICE_QUEUE];
     int             nlater;
     int             unpeeked;   /* the last ones of ready[] not peeked at */
@@ -132,6 +134,7 @@ void dispatch_stop_leftover(struct dispatch *d);
 /* dispatch_service.c */
 int  dispatch_service_claim(struct dispatch *d, int fd, int kept);
 void dispatch_service_repeek(struct dispatch *d);
+long long dispatch_service_repeek_at(const struct dispatch *d);
 void dispatch_service_scan(struct dispatch *d);
 
 #endif

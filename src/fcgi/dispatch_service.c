@@ -10,8 +10,13 @@
  * the ready queue, untouched and in order, for the next free worker. One
  * not all there yet (its params or body still coming, as Apache writes
  * them apart) is looked at again every DISPATCH_REPEEK_MS for
- * DISPATCH_REPEEK_FOR_MS, then goes to the workers; so the service thread
- * only ever reads a whole request. A worker that comes back idle wakes
+ * DISPATCH_REPEEK_FOR_MS, then every DISPATCH_REPEEK_SLOW_MS, until it is
+ * whole or a worker is free: no time limit, which a loaded machine's
+ * client would miss between its writes, while holding it costs no worker
+ * (no worker could serve it sooner) and its order in the queue is counted
+ * from when it is whole; more than DISPATCH_SERVICE_QUEUE go to the
+ * workers at once. So the service thread only ever reads a whole request.
+ * A worker that comes back idle wakes
  * it, and it hands the lead back. It leads only after no worker has led
  * for DISPATCH_SERVICE_GRACE_MS: under a plain full load a worker is back
  * sooner, so the lead never bounces between threads per request, and the
@@ -53,7 +58,8 @@ dispatch_service_take(struct dispatch *d, int fd, int kept, long long now)
     if (rc == DISPATCH_PEEK_LATER && d->nlater < DISPATCH_SERVICE_QUEUE) {
         d->later[d->nlater].w.fd = fd;
         d->later[d->nlater].w.kept = kept;
-        d->later[d->nlater++].since = now;
+        d->later[d->nlater].since = now;
+        d->later[d->nlater++].next = now + DISPATCH_REPEEK_MS;
         return 1;
     }
     return 0;
@@ -69,26 +75,44 @@ dispatch_service_claim(struct dispatch *d, int fd, int kept)
 }
 
 /* The service thread leads: requests that were not all there, looked at
- * again; those still not whole after DISPATCH_REPEEK_FOR_MS, or not
- * status, go to the workers. Lock held. */
+ * again when due; those whole and not status go to the workers. Lock
+ * held. */
 void
 dispatch_service_repeek(struct dispatch *d)
 {
     long long now = monoclock_ms();
-    int i, n = d->nlater;
+    int i, rc, n = d->nlater;
 
     d->nlater = 0;
     for (i = 0; i < n; i++) {
-        int fd = d->later[i].w.fd, rc = d->peek(fd);
+        int fd = d->later[i].w.fd;
+        rc = now >= d->later[i].next ? d->peek(fd) : DISPATCH_PEEK_LATER;
         if (rc == DISPATCH_PEEK_OURS && d->nservice < DISPATCH_SERVICE_QUEUE)
             d->service[d->nservice++] = fd;
-        else if (rc == DISPATCH_PEEK_LATER && now - d->later[i].since < DISPATCH_REPEEK_FOR_MS)
+        else if (rc == DISPATCH_PEEK_LATER) {
+            if (now >= d->later[i].next)
+                d->later[i].next = now + (now - d->later[i].since < DISPATCH_REPEEK_FOR_MS ?
+                                          DISPATCH_REPEEK_MS : DISPATCH_REPEEK_SLOW_MS);
             d->later[d->nlater++] = d->later[i];
-        else if (rc == DISPATCH_PEEK_GONE)
+        } else if (rc == DISPATCH_PEEK_GONE)
             close(fd);
         else
             dispatch_ready_push(d, fd, d->later[i].w.kept);
     }
+}
+
+/* When the next of them is to be looked at again (ms); nlater > 0. Lock
+ * held. */
+long long
+dispatch_service_repeek_at(const struct dispatch *d)
+{
+    long long at = d->later[0].next;
+    int i;
+
+    for (i = 1; i < d->nlater; i++)
+        if (d->later[i].next < at)
+            at = d->later[i].next;
+    return at;
 }
 
 /* The service thread takes the lead: requests queued while a worker led

@@ -9,7 +9,7 @@
  * parameter is found only when the whole request (through its empty
  * STDIN record) is in them, so that the service thread never waits on a
  * client. A request not all there yet is one to look at again later
- * (the dispatcher does, for a while); one past FCGI_PEEK_MAX is served by
+ * (the dispatcher does, until a worker is free); one past FCGI_PEEK_MAX is served by
  * a worker as any other. The parse is bounded by what was
  * read; nothing from the wire is trusted as a length without a check.
  */
