@@ -28,36 +28,36 @@ my $t = LFTest->new(conf => {
 });
 $t->write_conf(access_log => $t->dir . '/access.log');
 
-# 0.9 s of fast instructions first (the hook then looks every 1000 of
+# 0.95 s of fast instructions first (the hook then looks every 1000 of
 # them), then one slow C call every few instructions, past the deadline.
 my $common = <<'LUA';
 local function warm(s) local t0 = ngx.now() repeat ngx.update_time() until ngx.now() - t0 >= s end
-local big = ("x"):rep(1.5e6)
+local big = ("x"):rep(6e6)
 local function upper() for i = 1, 1e9 do local u = big:upper() end end
 LUA
 $t->script('late.lua', $common . <<'LUA');
-local parts = {} for i = 1, 8000 do parts[i] = ("y"):rep(1000) end
+local parts = {} for i = 1, 16000 do parts[i] = ("y"):rep(1000) end
 local concat = table.concat
 local calls = { upper = function() return big:upper() end, concat = function() return concat(parts) end }
 local attacks = {
-  upper = function() warm(0.9) for i = 1, 1e9 do local u = big:upper() end end,
-  upper_local = function() warm(0.9) upper() end,
-  concat = function() warm(0.9) for i = 1, 1e9 do local c = concat(parts) end end,
+  upper = function() warm(0.95) for i = 1, 1e9 do local u = big:upper() end end,
+  upper_local = function() warm(0.95) upper() end,
+  concat = function() warm(0.95) for i = 1, 1e9 do local c = concat(parts) end end,
   coroutine = function()
-    local co = coroutine.create(function() warm(0.9) upper() end)
+    local co = coroutine.create(function() warm(0.95) upper() end)
     coroutine.resume(co)
   end,
-  wrap = function() coroutine.wrap(function() warm(0.9) upper() end)() end,
+  wrap = function() coroutine.wrap(function() warm(0.95) upper() end)() end,
   nested = function()
-    local inner = coroutine.wrap(function() warm(0.8) upper() end)
+    local inner = coroutine.wrap(function() warm(0.85) upper() end)
     coroutine.wrap(function() warm(0.1) inner() end)()
   end,
-  thread = function() ngx.thread.wait(ngx.thread.spawn(function() warm(0.9) upper() end)) end,
+  thread = function() ngx.thread.wait(ngx.thread.spawn(function() warm(0.95) upper() end)) end,
   timer = function()
     ngx.timer.at(0, function()
       ngx.update_time()
       ngx.shared.d:set("timer", ngx.now())
-      warm(0.9) upper()
+      warm(0.95) upper()
     end)
   end,
 }
@@ -78,7 +78,7 @@ function main(env, req)
   req:puts("ok")
 end
 LUA
-$t->script('load.lua', $common . 'warm(0.9) upper()' . "\nfunction main(env, req) end\n");
+$t->script('load.lua', $common . 'warm(0.95) upper()' . "\nfunction main(env, req) end\n");
 $t->script('began.lua', 'ngx.say(ngx.shared.d:get("timer"))');
 $t->start;
 
