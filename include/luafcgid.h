@@ -165,13 +165,19 @@
 /* Shared dictionaries (`shared`): how many, their names' longest, the
  * smallest and largest SIZE, the longest key (ngx_lua's), and how long an
  * operation waits for a dictionary's lock before it fails (a process
- * holding it is stopped). */
+ * holding it is stopped), how long once its holder is known to be
+ * stopped, and how long a holder may stay stopped (SIGSTOP) before it is
+ * killed, so that its step is undone and the dictionary serves again:
+ * an operation fails for at most LF_SHARED_LOCK_WAIT + LF_SHARED_WEDGED s
+ * after its holder stops. A holder stopped by a debugger is left alone. */
 #define LF_MAX_SHARED           64
 #define LF_SHARED_NAME_MAX      63
 #define LF_SHARED_MIN           (16ULL * 1024)
 #define LF_SHARED_MAX           (16ULL * 1024 * 1024 * 1024)
 #define LF_SHARED_KEY_MAX       65535
 #define LF_SHARED_LOCK_WAIT     10              /* s */
+#define LF_SHARED_LOCK_WEDGED_WAIT 1            /* s */
+#define LF_SHARED_WEDGED        10              /* s */
 
 /* luafcgid.session: a secret is at least this long, a secret file holds
  * at most this many and this many bytes; a session kept in its cookie

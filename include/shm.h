@@ -40,18 +40,31 @@ struct shm_value {
     int         flags;          /* the user's flags */
 };
 
+/* A dictionary's figures, as the status page shows them. */
 struct shm_stats {
     size_t              capacity;       /* SIZE */
     size_t              free_space;     /* bytes in free blocks */
-    unsigned long       keys;
-    unsigned long long  evictions, expirations, repairs;
+    unsigned long       entries;        /* held: expired and flushed ones not yet removed too */
+    unsigned long long  evictions;      /* live entries removed to make room */
+    unsigned long long  expirations;    /* entries past their time removed */
+    unsigned long long  flushed;        /* entries removed after flush_all made them expire */
+    unsigned long long  repairs;        /* steps undone after a holder died, checks after damage */
 };
 
 struct shm_check_result {
-    unsigned long   kept, dropped;      /* entries */
+    unsigned long   before;             /* entries the dictionary said it held */
+    unsigned long   kept;               /* entries sound and reachable */
+    unsigned long   dropped;            /* entries found bad, or reachable no more */
     unsigned long   freed;              /* blocks reclaimed that nothing reached */
     int             lru_rebuilt;
     int             emptied;            /* the heap itself was damaged */
+};
+
+/* A walk over a whole dictionary in steps (shm_bulk.c): zeroed to start. */
+struct shm_cursor {
+    unsigned    bucket;         /* the next bucket */
+    int         mode;
+    int         done;           /* the walk is over */
 };
 
 /* One dictionary (shm_dict.c). KEY is 1..65535 bytes (the binding checks). */
@@ -70,26 +83,38 @@ int    shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long 
 int    shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long exptime_ms,
                        const char **err);
 int    shm_dict_flush_all(struct shm_dict *d, const char **err);
-int    shm_dict_flush_expired(struct shm_dict *d, int attempts, int *freed, const char **err);
-int    shm_dict_keys(struct shm_dict *d, int attempts, char *buf, size_t size, size_t *used, int *count,
-                     const char **err);
 size_t shm_dict_capacity(const struct shm_dict *d);
-int    shm_dict_stats(struct shm_dict *d, struct shm_stats *st, const char **err);
+void   shm_dict_stats(const struct shm_dict *d, struct shm_stats *st);
 int    shm_dict_check(struct shm_dict *d, int repair, struct shm_check_result *res, const char **err);
 const char *shm_dict_name(const struct shm_dict *d);
 
-/* A dictionary on its own (shm_zone.c): the unit tests', and a resize's. */
+/* The walks (shm_bulk.c): a step at a time, the lock let go between
+ * steps (what a request calls, checking its deadline between them), or
+ * whole. */
+int    shm_dict_keys_step(struct shm_dict *d, struct shm_cursor *cur, int max, char *buf, size_t size,
+                          size_t *used, int *count, const char **err);
+int    shm_dict_flush_expired_step(struct shm_dict *d, struct shm_cursor *cur, int max, int *freed,
+                                   const char **err);
+int    shm_dict_flush_expired(struct shm_dict *d, int attempts, int *freed, const char **err);
+int    shm_dict_keys(struct shm_dict *d, int attempts, char *buf, size_t size, size_t *used, int *count,
+                     const char **err);
+
+/* A dictionary on its own (shm_zone.c): the unit tests'. */
 struct shm_dict *shm_dict_create(const char *name, size_t size);
 void   shm_dict_destroy(struct shm_dict *d);
-int    shm_dict_copy(struct shm_dict *to, struct shm_dict *from, unsigned long *copied);
+
+/* A new size, in place (shm_resize.c): every process that maps the
+ * dictionary sees it at once. 0; 1 when it cannot (logged); or -1. */
+int    shm_dict_resize(struct shm_dict *d, size_t size, unsigned long *dropped);
 
 /* The daemon's dictionaries (shm_zone.c): made or adopted (USR2) by
  * shm_setup() in the supervisor before it forks, read-only afterwards. */
 int    shm_setup(const struct conf *c);
 void   shm_teardown(void);
 int    shm_export(void);
-void   shm_suspect(void);
+void   shm_suspect(int status);
 void   shm_check_all(void);
+void   shm_check_stop(void);
 void   shm_reload_report(const struct conf *old, const struct conf *c);
 int    shm_count(void);
 struct shm_dict *shm_at(int i);

@@ -39,6 +39,7 @@
 #include "daemon.h"
 #include "safedir.h"
 #include "shm.h"
+#include "shm_lua.h"
 #include "dispatch.h"
 #include "fdlimit.h"
 #include "forkguard.h"
@@ -382,7 +383,8 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
     if (wire_check() < 0)
         return -1;
     housekeep_tune_malloc();
-    shm_check_all();    /* after an abnormal death: what the dead one may have left */
+    shm_lua_use_charge(state_charge);   /* a long walk of a dictionary keeps the request's deadline */
+    shm_check_all();    /* after a crash: the dictionaries checked in the background */
     /* the slow log's slots: the workers', then the timer threads' */
     if (reqid_init() < 0 || net_init() < 0 || slowlog_start(c->workers + c->timer_max_running, c) < 0 ||
         accesslog_open(c) < 0) {
@@ -450,6 +452,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
         return 1;
     }
     main_clear_uploads();
+    shm_check_stop();
     housekeep_stop();
     state_watchdog_stop();
     if (pool_closer_stop(pool, main_close_bound()) < 0)

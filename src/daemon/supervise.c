@@ -115,7 +115,7 @@ supervise_reaped(pid_t pid, int status)
     scoreboard_select(supervise_sv.board);
     postmortem_report(pid, status);
     restart_death();
-    shm_suspect();      /* the next serving process checks the dictionaries first */
+    shm_suspect(status);    /* after a crash, the next serving process checks the dictionaries */
     return 1;
 }
 

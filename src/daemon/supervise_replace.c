@@ -200,5 +200,5 @@ supervise_retired(pid_t pid, int status)
     }
     scoreboard_select(supervise_sv.retiring_board);
     postmortem_report(pid, status);
-    shm_suspect();      /* it may have died in a dictionary: the next start checks them */
+    shm_suspect(status);    /* a crash: the next serving process checks the dictionaries */
 }

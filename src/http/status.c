@@ -353,20 +353,18 @@ status_workers(struct status_page *pg, struct counters_worker **ws)
     return 0;
 }
 
-/* One dictionary's entry: its figures, read under its lock. */
+/* One dictionary's entry: its figures, read without its lock (atomics:
+ * a stopped holder or a long walk never holds the page up). */
 static void
 status_dict(struct status_field *p, struct shm_dict *d)
 {
     static const char *const keys[STATUS_SHARED_FIELDS] = {
-        "name", "capacity", "free space", "keys", "evictions", "expirations", "repairs"
+        "name", "capacity", "free space", "entries", "evictions", "expirations", "flushed", "repairs"
     };
     struct shm_stats st;
-    const char *err;
     int k;
 
-    memset(&st, 0, sizeof(st));
-    if (shm_dict_stats(d, &st, &err) != SHM_OK)
-        st.capacity = shm_dict_capacity(d);     /* its lock is held too long: the rest unknown */
+    shm_dict_stats(d, &st);
     for (k = 0; k < STATUS_SHARED_FIELDS; k++) {
         p[k].key = keys[k];
         p[k].kind = STATUS_NUM;
@@ -376,10 +374,11 @@ status_dict(struct status_field *p, struct shm_dict *d)
     p[0].text = shm_dict_name(d);
     p[1].num = (long long)st.capacity;
     p[2].num = (long long)st.free_space;
-    p[3].num = (long long)st.keys;
+    p[3].num = (long long)st.entries;
     p[4].num = (long long)st.evictions;
     p[5].num = (long long)st.expirations;
-    p[6].num = (long long)st.repairs;
+    p[6].num = (long long)st.flushed;
+    p[7].num = (long long)st.repairs;
 }
 
 /* The shared dictionaries' entries into PG. */

@@ -25,7 +25,7 @@ struct status_field {
 
 #define STATUS_PROCESS_FIELDS 13
 #define STATUS_SCRIPT_FIELDS  14
-#define STATUS_SHARED_FIELDS  7
+#define STATUS_SHARED_FIELDS  8
 #define STATUS_POOL_FIELDS    6
 
 /* Entries of one kind (a worker, a script), each NFIELDS fields, shown as

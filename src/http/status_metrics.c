@@ -100,11 +100,14 @@ static const struct status_metric status_metrics_scripts[] = {
 static const struct status_metric status_metrics_shared[] = {
     { "luafcgid_shared_capacity_bytes", "gauge", "The dictionary's size (shared).", 1, { { "capacity" } } },
     { "luafcgid_shared_free_bytes", "gauge", "Bytes free in the dictionary.", 1, { { "free space" } } },
-    { "luafcgid_shared_keys", "gauge", "Keys in the dictionary, expired ones not yet removed too.", 1, { { "keys" } } },
+    { "luafcgid_shared_entries", "gauge",
+      "Entries the dictionary holds: live keys, and expired or flushed ones not yet removed.", 1, { { "entries" } } },
     { "luafcgid_shared_evictions", "counter", "Live keys removed to make room.", 1, { { "evictions" } } },
-    { "luafcgid_shared_expirations", "counter", "Expired keys removed.", 1, { { "expirations" } } },
+    { "luafcgid_shared_expirations", "counter", "Keys removed once past their time (ttl).", 1, { { "expirations" } } },
+    { "luafcgid_shared_flushed", "counter", "Keys removed after flush_all made them expire.", 1, { { "flushed" } } },
     { "luafcgid_shared_repairs", "counter",
-      "Checks after a process died holding the dictionary's lock, or damage was found.", 1, { { "repairs" } } },
+      "Steps undone after a process died holding the dictionary's lock, and checks after damage was found.", 1,
+      { { "repairs" } } },
 };
 
 /* Per key of the scripts' connection pool, labelled pool="key". */

@@ -1,31 +1,42 @@
 /*
  * shm_check.c: the consistency check of a dictionary, and its repair.
  *
- * A process that dies holding a dictionary's lock (kill -9, a C module's
- * crash) may have been anywhere inside an operation. The next holder
- * finds the lock abandoned (EOWNERDEAD, shm_lock.c) and runs this before
- * anything else, so the dictionary is never followed into a crash:
+ * A holder that dies leaves nothing for this to do: its unfinished step
+ * is undone (shm_undo.c). The check is for what the undo log cannot
+ * foresee: an operation that finds a bad link (memory something else
+ * wrote over: a C module's stray store, a bit flip), and an undo log
+ * that overflowed. Then, under the lock:
  *
- *  1. walk the heap block by block (the allocator keeps it walkable at
- *     every store): a header that is not a header, or sizes that do not
- *     add up to the heap's end, and the heap itself is lost: the
- *     dictionary is emptied, and that is logged;
+ *  1. walk the heap block by block: a header that is not a header, or
+ *     sizes that do not add up to the heap's end, and the heap itself is
+ *     lost: the dictionary is emptied, and that is logged;
  *  2. mark what the hash table reaches: every entry is checked (a block
  *     start of the right kind, lengths that fit, the hash of its key, a
- *     list's nodes and their count); a chain is cut at the first bad
- *     entry;
+ *     list's nodes and their count); a bad entry is skipped, its chain
+ *     followed on past it when its link still leads to an entry, so a
+ *     bad entry costs itself, not the keys behind it;
  *  3. the LRU list must hold exactly the marked entries, linked both
  *     ways; otherwise it is rebuilt from the heap (order lost, keys kept);
- *  4. sweep: every block nothing reached (an entry being written or
- *     removed when the process died) is freed, free neighbours merged,
- *     the free lists and the counts rebuilt.
+ *  4. the garbage chain (removed lists being freed) is marked too;
+ *  5. sweep: every block nothing reached is freed, free neighbours
+ *     merged, the free lists and the counts rebuilt. The entries among
+ *     them are counted as dropped: with the bad ones, that is every key
+ *     the check lost.
  *
- * So an abandoned operation costs at most the entry it was working on.
  * Without REPAIR the same walk only reports, changing nothing but the
  * mark bits it clears again (the unit tests' proof that every operation
  * leaves the dictionary consistent). Block starts are kept in a bitmap
  * of one bit per granule (a 64th of the heap), allocated here: a failed
- * allocation empties the dictionary rather than trusting it.
+ * allocation empties the dictionary rather than trusting it. A repair
+ * keeps `damaged` set until it is done, so one cut short by its own
+ * holder's death is done again by the next.
+ *
+ * The whole check takes time in proportion to the heap; so after a
+ * serving process crashed (where a stray store may have hit a
+ * dictionary), the next one checks in the background, a few buckets a
+ * step (shm_check_buckets): each entry's own soundness and its LRU
+ * neighbours' links back to it. Only damage found leads to the whole
+ * repair.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +76,7 @@ shm_head_ok(const struct shm_head *h)
     return memcmp(h->magic, SHM_MAGIC, sizeof(h->magic)) == 0 && h->layout == SHM_LAYOUT &&
            h->heap >= SHM_HEAD_GRANULES && h->heap < h->heap_end &&
            (uint64_t)h->heap_end * SHM_GRANULE <= h->mapped &&
+           h->limit > h->heap && h->limit <= h->heap_end &&
            h->nbuckets > 0 && (h->nbuckets & (h->nbuckets - 1)) == 0;
 }
 
@@ -131,7 +143,7 @@ shm_walk_entry(const struct shm_walk *w, uint32_t off, uint32_t i)
     if (b == NULL)
         return NULL;
     e = SHM_BODY(b);
-    need = sizeof(*b) + sizeof(*e) + e->klen + (e->type == SHM_TLIST ? 0 : e->vlen);
+    need = sizeof(*b) + sizeof(*e) + SHM_KEY_ROOM(e->klen) + (e->type == SHM_TLIST ? 0 : e->vlen);
     if (e->klen == 0 || need > (size_t)b->size * SHM_GRANULE || (e->hash & (h->nbuckets - 1)) != i ||
         shm_hash(h, SHM_ENTRY_KEY(e), e->klen) != e->hash)
         return NULL;
@@ -149,31 +161,87 @@ shm_walk_entry(const struct shm_walk *w, uint32_t off, uint32_t i)
     }
 }
 
-/* Step 2: mark what the buckets reach; the entries kept. */
+/* Where the chain goes on after the bad entry at OFF: its hnext, when
+ * OFF is an entry's block and that leads to another not seen yet; else
+ * 0 (the chain is cut there). */
+static uint32_t
+shm_walk_past(const struct shm_walk *w, uint32_t off)
+{
+    struct shm_block *b = shm_walk_block(w, off, SHM_KIND_ENTRY);
+    uint32_t next;
+
+    if (b == NULL)
+        return 0;
+    next = ((struct shm_entry *)SHM_BODY(b))->hnext;
+    return next != off && shm_walk_block(w, next, SHM_KIND_ENTRY) ? next : 0;
+}
+
+/* Step 2: mark what the buckets reach; the entries kept. A bad entry is
+ * dropped, and the chain followed on past it where it can be. */
 static unsigned long
 shm_walk_buckets(struct shm_walk *w, struct shm_check_result *res)
 {
     struct shm_head *h = w->h;
-    uint32_t *bk = shm_buckets(h), *link, i;
+    uint32_t *bk = shm_buckets(h), *link, i, past, n;
     struct shm_entry *e;
     unsigned long kept = 0;
 
     for (i = 0; i < h->nbuckets; i++) {
-        for (link = &bk[i]; *link; link = &e->hnext) {
+        for (link = &bk[i], n = 0; *link && n < h->heap_end; n++) {
             if ((e = shm_walk_entry(w, *link, i)) == NULL) {
                 w->problem = 1;
-                res->dropped++;
-                if (w->repair)
-                    *link = 0;
-                break;
+                /* an entry's block is counted by the sweep, which frees it */
+                res->dropped += shm_walk_block(w, *link, SHM_KIND_ENTRY) == NULL;
+                past = shm_walk_past(w, *link);
+                if (!w->repair)
+                    break;
+                *link = past;
+                continue;
             }
             SHM_BLOCK(h, *link)->bits |= SHM_BIT_MARK;
             if (e->type == SHM_TLIST)
                 shm_walk_list(w, e, 1);
             kept++;
+            link = &e->hnext;
         }
     }
     return kept;
+}
+
+/* Step 4: the garbage chain's entries and what is left of their lists
+ * (their nodes' back links no longer matter). A bad link cuts it: what
+ * follows is swept as unreachable. */
+static void
+shm_walk_garbage(struct shm_walk *w)
+{
+    struct shm_head *h = w->h;
+    uint32_t *link = &h->garbage, off, n;
+    struct shm_block *b;
+    struct shm_entry *e;
+
+    while (*link) {
+        if ((b = shm_walk_block(w, *link, SHM_KIND_ENTRY)) == NULL) {
+            w->problem = 1;
+            if (w->repair)
+                *link = 0;
+            return;
+        }
+        b->bits |= SHM_BIT_MARK;
+        e = SHM_BODY(b);
+        for (off = e->first, n = 0; off && n < e->vlen; n++) {
+            if ((b = shm_walk_block(w, off, SHM_KIND_NODE)) == NULL) {
+                w->problem = 1;
+                if (w->repair) {
+                    e->vlen = n;
+                    e->first = n ? e->first : 0;
+                }
+                break;
+            }
+            b->bits |= SHM_BIT_MARK;
+            off = ((struct shm_node *)SHM_BODY(b))->next;
+        }
+        link = &e->hnext;
+    }
 }
 
 /* Step 3: the LRU list holds the KEPT entries, each once, both ways. */
@@ -224,9 +292,9 @@ shm_rebuild_lru(struct shm_head *h)
     }
 }
 
-/* Free lists, checked without REPAIR: every block on them free, each
- * list's bit set when it is not empty, and as many as the walk found
- * (NFREE). */
+/* Free lists, checked without REPAIR: every block on them free and not
+ * parked, each list's bit set when it is not empty, and as many as the
+ * walk found (NFREE). */
 static void
 shm_check_lists(struct shm_walk *w, uint32_t nfree)
 {
@@ -240,7 +308,7 @@ shm_check_lists(struct shm_walk *w, uint32_t nfree)
             w->problem = 1;
         for (off = h->lists[i]; off; off = ((struct shm_free *)SHM_BODY(b))->next) {
             if (!shm_is_start(w, off) || (b = SHM_BLOCK(h, off))->kind != SHM_KIND_FREE ||
-                ++listed > nfree) {
+                (b->bits & SHM_BIT_PARKED) || ++listed > nfree) {
                 w->problem = 1;
                 break;
             }
@@ -250,7 +318,23 @@ shm_check_lists(struct shm_walk *w, uint32_t nfree)
         w->problem = 1;
 }
 
-/* Step 4 with REPAIR: free what nothing reached, merge free runs, and
+/* Without REPAIR: is the free block B at OFF as the allocator leaves
+ * it? Its footer, its neighbour before it not free (but at a shrink's
+ * limit, where a free block is cut on purpose), parked only past the
+ * limit. */
+static int
+shm_free_block_ok(const struct shm_head *h, uint32_t off, const struct shm_block *b, int prev_free)
+{
+    const struct shm_footer *ft = SHM_AT(h, off + b->size - 1);
+
+    if (ft->size != b->size || ft->magic != SHM_BLOCK_MAGIC)
+        return 0;
+    if ((b->bits & SHM_BIT_PARKED) && off + b->size <= h->limit)
+        return 0;
+    return !prev_free || (off == h->limit && (b->bits & SHM_BIT_PARKED));
+}
+
+/* Step 5 with REPAIR: free what nothing reached, merge free runs, and
  * rebuild the free lists and counts. Without: only find what is wrong. */
 static void
 shm_sweep(struct shm_walk *w, struct shm_check_result *res)
@@ -259,7 +343,6 @@ shm_sweep(struct shm_walk *w, struct shm_check_result *res)
     uint32_t off, run = 0, runsize = 0, nfree = 0;
     uint64_t free_g = 0;
     struct shm_block *b;
-    struct shm_footer *ft;
     int prev_free = 0, is_free, reached;
 
     if (w->repair)
@@ -268,14 +351,14 @@ shm_sweep(struct shm_walk *w, struct shm_check_result *res)
         b = SHM_BLOCK(h, off);
         is_free = b->kind == SHM_KIND_FREE;
         reached = is_free || (b->bits & SHM_BIT_MARK);
-        if (!reached)
+        if (!reached) {
             res->freed++;
+            res->dropped += b->kind == SHM_KIND_ENTRY;
+        }
         if (!w->repair) {
-            ft = SHM_AT(h, off + b->size - 1);
-            if (!(b->bits & SHM_BIT_PREV_FREE) != !prev_free || (is_free && prev_free) ||
-                (is_free && (ft->size != b->size || ft->magic != SHM_BLOCK_MAGIC)))
+            if (!(b->bits & SHM_BIT_PREV_FREE) != !prev_free || (is_free && !shm_free_block_ok(h, off, b, prev_free)))
                 w->problem = 1;
-            nfree += is_free;
+            nfree += is_free && !(b->bits & SHM_BIT_PARKED);
         }
         if (!reached || is_free) {
             free_g += b->size;
@@ -304,10 +387,10 @@ shm_sweep(struct shm_walk *w, struct shm_check_result *res)
         w->problem = 1;
     if (!w->repair) {
         shm_check_lists(w, nfree);
-        if (free_g != h->free_granules)
+        if (free_g != SHM_STAT_GET(h, free_granules))
             w->problem = 1;
     } else
-        h->free_granules = free_g;
+        __atomic_store_n(&h->free_granules, free_g, __ATOMIC_RELAXED);
 }
 
 /*
@@ -324,7 +407,9 @@ shm_check_locked(struct shm_dict *d, int repair, struct shm_check_result *res)
     unsigned long kept;
 
     memset(res, 0, sizeof(*res));
-    h->damaged = 0;
+    res->before = SHM_STAT_GET(h, keys);
+    if (repair)
+        h->damaged = 1;         /* until it is done: a holder that dies meanwhile leaves it to do again */
     if (!shm_head_ok(h) ||
         (w.starts = calloc((size_t)h->heap_end / 8 + 1, 1)) == NULL || shm_walk_heap(&w) < 0) {
         if (w.starts == NULL && shm_head_ok(h))
@@ -332,9 +417,12 @@ shm_check_locked(struct shm_dict *d, int repair, struct shm_check_result *res)
         free(w.starts);
         res->emptied = 1;
         if (repair) {
-            res->dropped = h->keys;
-            if (shm_head_ok(h))
-                shm_arena_format(h);
+            res->dropped = res->before;
+            if (shm_head_ok(h)) {
+                h->garbage = 0;
+                shm_arena_format(h, 0);
+                h->damaged = 0;
+            }
         }
         return -1;
     }
@@ -345,12 +433,68 @@ shm_check_locked(struct shm_dict *d, int repair, struct shm_check_result *res)
         if (repair)
             shm_rebuild_lru(h);
     }
-    if (kept != h->keys)
+    shm_walk_garbage(&w);
+    if (kept != res->before)
         w.problem = 1;
     shm_sweep(&w, res);
-    if (repair)
-        h->keys = (uint32_t)kept;
+    if (repair) {
+        __atomic_store_n(&h->keys, (uint32_t)kept, __ATOMIC_RELAXED);
+        shm_commit(h);
+        h->damaged = 0;
+    }
     res->kept = kept;
     free(w.starts);
     return w.problem;
+}
+
+/* Is E, in bucket I, sound in itself and with its LRU neighbours? */
+static int
+shm_entry_sound(struct shm_head *h, struct shm_entry *e, uint32_t i, uint32_t off)
+{
+    struct shm_entry *o;
+    struct shm_node *nd;
+    uint32_t n, at, prev;
+
+    if (e->klen == 0 || (e->hash & (h->nbuckets - 1)) != i || shm_hash(h, SHM_ENTRY_KEY(e), e->klen) != e->hash)
+        return 0;
+    if (e->lprev ? (o = shm_entry_at(h, e->lprev)) == NULL || o->lnext != off : h->lru_head != off)
+        return 0;
+    if (e->lnext ? (o = shm_entry_at(h, e->lnext)) == NULL || o->lprev != off : h->lru_tail != off)
+        return 0;
+    switch (e->type) {
+    case SHM_TSTRING:  return 1;
+    case SHM_TNUMBER:  return e->vlen == sizeof(double);
+    case SHM_TBOOLEAN: return e->vlen == 1;
+    case SHM_TLIST:    break;
+    default:           return 0;
+    }
+    for (n = 0, at = e->first, prev = 0; at && n < e->vlen; n++, prev = at, at = nd->next)
+        if ((nd = shm_node_at(h, at)) == NULL || nd->prev != prev ||
+            !(nd->type == SHM_TSTRING || (nd->type == SHM_TNUMBER && nd->len == sizeof(double))))
+            return 0;
+    return e->vlen > 0 && at == 0 && n == e->vlen && e->last == prev;
+}
+
+/*
+ * A step of the background check (its lock held): the entries of buckets
+ * FROM..TO-1, each sound in itself and linked both ways with its LRU
+ * neighbours. Damage marks the dictionary damaged (the whole repair runs
+ * as the lock is let go). The entries seen.
+ */
+int
+shm_check_buckets(struct shm_dict *d, uint32_t from, uint32_t to, unsigned long *dropped)
+{
+    struct shm_head *h = d->h;
+    struct shm_entry *e;
+    uint32_t i, off, n;
+    int seen = 0;
+
+    for (i = from; i < to && i < h->nbuckets && !h->damaged; i++)
+        for (off = shm_buckets(h)[i], n = 0; off; off = e->hnext, n++, seen++)
+            if (n > h->keys || (e = shm_entry_at(h, off)) == NULL || !shm_entry_sound(h, e, i, off)) {
+                h->damaged = 1;
+                (*dropped)++;
+                break;
+            }
+    return seen;
 }

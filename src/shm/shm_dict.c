@@ -8,13 +8,25 @@
  * (ngx_http_lua_shdict.c), step for step where a script could tell the
  * difference: a lookup that finds a key moves it to the front; every
  * write, get and list operation first removes at most two expired entries
- * from the back; a value of the same length is rewritten in place, any
- * other replaces the entry; flush_all marks everything expired and removes
- * three; ttl and expire see an expired entry that was not removed yet.
- * Where we differ on purpose: set, add and incr, when the heap is full,
- * evict from the back for as long as it takes (ngx_lua gives up after 30
+ * from the back; flush_all makes everything expired and removes three;
+ * ttl and expire see an expired entry that was not removed yet. Where we
+ * differ on purpose: set, add and incr, when the heap is full, evict
+ * from the back for as long as it takes (ngx_lua gives up after 30
  * entries), and a value that could never fit evicts nothing; expiry runs
- * on the monotonic clock (a clock step does not expire everything).
+ * on the monotonic clock (a clock step does not expire everything);
+ * flush_all is one store (a generation every entry is compared with), not
+ * a walk of every entry under the lock.
+ *
+ * Crash atomicity (shm_undo.c): a value is never written over the one a
+ * reader may get. A set builds the new entry whole in a free block, then
+ * swaps it in for the old one, and frees the old; all of it one step, so
+ * a process killed anywhere in it leaves the old value or the new one.
+ * When the heap cannot hold both (a value of most of the dictionary
+ * replaced), the old one is removed in a step of its own first: then a
+ * crash between the two loses that key, and only it. A removed list goes
+ * on a garbage chain in the same step as its key leaves, and its nodes
+ * are freed afterwards a bounded number at a time (shm_dict_collect), so
+ * neither the undo log nor the lock's hold grows with a list's length.
  *
  * Each public function takes the dictionary's lock (shm_lock.c), does its
  * work with no system call and no Lua, and lets go. Values are copied out
@@ -31,19 +43,24 @@
 
 enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED };
 
-/* The clock expiry runs on: monotonic ms, shared by every process of the
- * machine; read once an operation first needs it (most entries never
- * expire, and reading it is a good part of a lookup's cost). */
-struct shm_clock {
-    uint64_t    ms;     /* 0: not read yet */
-};
+/* List nodes freed at once when a list is removed; a longer list goes on
+ * the garbage chain. */
+#define SHM_NODES_AT_ONCE   8
 
-static uint64_t
+uint64_t
 shm_time(struct shm_clock *clk)
 {
     if (clk->ms == 0)
         clk->ms = (uint64_t)monoclock_ms();
     return clk->ms;
+}
+
+static int
+shm_is_expired(const struct shm_head *h, const struct shm_entry *e, struct shm_clock *clk)
+{
+    uint64_t x = shm_expires(h, e);
+
+    return x != 0 && x <= shm_time(clk);
 }
 
 static void
@@ -52,39 +69,38 @@ shm_lru_unlink(struct shm_head *h, struct shm_entry *e)
     struct shm_entry *o;
 
     if (e->lprev == 0)
-        h->lru_head = e->lnext;
+        SHM_SET(h, h->lru_head, e->lnext);
     else if ((o = shm_entry_at(h, e->lprev)) != NULL)
-        o->lnext = e->lnext;
+        SHM_SET(h, o->lnext, e->lnext);
     else
         h->damaged = 1;
     if (e->lnext == 0)
-        h->lru_tail = e->lprev;
+        SHM_SET(h, h->lru_tail, e->lprev);
     else if ((o = shm_entry_at(h, e->lnext)) != NULL)
-        o->lprev = e->lprev;
+        SHM_SET(h, o->lprev, e->lprev);
     else
         h->damaged = 1;
-    e->lprev = e->lnext = 0;
+    SHM_SET(h, e->lprev, 0);        /* two granules: each its record */
+    SHM_SET(h, e->lnext, 0);
 }
 
 static void
 shm_lru_push(struct shm_head *h, struct shm_entry *e)
 {
     struct shm_entry *first;
-    uint32_t off = shm_off_of(h, e);
+    uint32_t off = shm_off_of(h, e), next = h->lru_head;
 
-    e->lprev = 0;
-    e->lnext = h->lru_head;
-    if (h->lru_head) {
-        if ((first = shm_entry_at(h, h->lru_head)) != NULL)
-            first->lprev = off;
-        else {
-            h->damaged = 1;
-            e->lnext = 0;
-        }
+    if (next && (first = shm_entry_at(h, next)) != NULL)
+        SHM_SET(h, first->lprev, off);
+    else if (next) {
+        h->damaged = 1;
+        next = 0;
     }
-    h->lru_head = off;
+    SHM_SET(h, e->lprev, 0);
+    SHM_SET(h, e->lnext, next);
+    SHM_SET(h, h->lru_head, off);
     if (h->lru_tail == 0)
-        h->lru_tail = off;
+        SHM_SET(h, h->lru_tail, off);
 }
 
 static void
@@ -96,69 +112,132 @@ shm_lru_touch(struct shm_head *h, struct shm_entry *e)
     shm_lru_push(h, e);
 }
 
-/* Take E out of its bucket's chain. */
-static void
-shm_hash_unlink(struct shm_head *h, struct shm_entry *e)
+/* The link that points at E: its bucket's head or the hnext of the entry
+ * before it; NULL (damage) when its chain does not reach it. */
+uint32_t *
+shm_dict_link_to(struct shm_head *h, struct shm_entry *e)
 {
     uint32_t *link = &shm_buckets(h)[e->hash & (h->nbuckets - 1)];
     uint32_t off = shm_off_of(h, e), n;
     struct shm_entry *c;
 
     for (n = 0; *link && n <= h->keys; n++) {
-        if (*link == off) {
-            *link = e->hnext;
-            return;
-        }
+        if (*link == off)
+            return link;
         if ((c = shm_entry_at(h, *link)) == NULL)
             break;
         link = &c->hnext;
     }
     h->damaged = 1;
+    return NULL;
 }
 
-/* Free a list's nodes. */
-static void
-shm_free_nodes(struct shm_head *h, struct shm_entry *e)
+/* Free up to BUDGET of the garbage chain's nodes and entries, a step each
+ * (committed); what was freed. */
+int
+shm_dict_collect(struct shm_head *h, int budget)
 {
-    uint32_t off = e->first, next, n;
+    struct shm_entry *e;
     struct shm_node *nd;
+    uint32_t off;
+    int done = 0;
 
-    for (n = 0; off && n < e->vlen; n++) {
-        if ((nd = shm_node_at(h, off)) == NULL) {
+    while (h->garbage && done < budget && !h->damaged) {
+        if ((e = shm_entry_at(h, h->garbage)) == NULL) {
             h->damaged = 1;
             break;
         }
-        next = nd->next;
-        shm_arena_free(h, off);
-        off = next;
+        if (e->vlen == 0 || e->first == 0) {
+            off = h->garbage;
+            SHM_SET(h, h->garbage, e->hnext);
+            shm_arena_free(h, off);
+        } else if ((nd = shm_node_at(h, e->first)) == NULL) {
+            h->damaged = 1;
+            break;
+        } else {
+            off = e->first;
+            shm_log(h, &e->vlen);
+            e->vlen--;
+            SHM_SET(h, e->first, nd->next);
+            shm_arena_free(h, off);
+        }
+        shm_commit(h);
+        done++;
     }
-    e->first = e->last = 0;
-    e->vlen = 0;
+    return done;
 }
 
-/* Remove E and free it. Unlinked from its bucket first: a holder that
- * dies later leaves an unreachable block, which the check reclaims. */
+/* Remove E: out of its chain and the LRU list, then freed (a long list
+ * goes on the garbage chain, whole, to be freed in steps). The caller
+ * commits. */
 void
 shm_dict_unlink_entry(struct shm_dict *d, struct shm_entry *e)
 {
     struct shm_head *h = d->h;
+    uint32_t *link = shm_dict_link_to(h, e), off = shm_off_of(h, e), n, next;
+    struct shm_node *nd;
 
-    shm_hash_unlink(h, e);
+    if (link == NULL)
+        return;
+    SHM_SET(h, *link, e->hnext);
     shm_lru_unlink(h, e);
+    SHM_STAT_SUB(h, keys, 1);
+    if (e->type == SHM_TLIST && e->vlen > SHM_NODES_AT_ONCE) {
+        SHM_SET(h, e->hnext, h->garbage);
+        SHM_SET(h, h->garbage, off);
+        return;
+    }
     if (e->type == SHM_TLIST)
-        shm_free_nodes(h, e);
+        for (n = 0, next = e->first; next && n < e->vlen; n++) {
+            if ((nd = shm_node_at(h, next)) == NULL) {
+                h->damaged = 1;
+                break;
+            }
+            off = next;
+            next = nd->next;
+            shm_arena_free(h, off);
+        }
     shm_arena_free(h, shm_off_of(h, e));
-    h->keys--;
+}
+
+/* Put the entry at NOFF (built whole) in E's place: its chain, its place
+ * in the LRU list; then E is freed. The caller commits. */
+void
+shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff)
+{
+    struct shm_entry *ne = SHM_BODY(SHM_BLOCK(h, noff)), *o;
+    uint32_t *link = shm_dict_link_to(h, e), eoff = shm_off_of(h, e);
+
+    if (link == NULL)
+        return;
+    ne->hnext = e->hnext;           /* a new block: no record needed */
+    ne->lprev = e->lprev;
+    ne->lnext = e->lnext;
+    SHM_SET(h, *link, noff);
+    if (e->lprev == 0)
+        SHM_SET(h, h->lru_head, noff);
+    else if ((o = shm_entry_at(h, e->lprev)) != NULL)
+        SHM_SET(h, o->lnext, noff);
+    else
+        h->damaged = 1;
+    if (e->lnext == 0)
+        SHM_SET(h, h->lru_tail, noff);
+    else if ((o = shm_entry_at(h, e->lnext)) != NULL)
+        SHM_SET(h, o->lprev, noff);
+    else
+        h->damaged = 1;
+    shm_arena_free(h, eoff);
 }
 
 /*
  * ngx_lua's expire step. N = 1: remove the oldest entry if it has expired,
  * and the next one if that has too. N = 0: remove the oldest entry
- * whatever it holds (an eviction), then up to two expired ones. The
+ * whatever it holds (an eviction), then up to two expired ones. Each
+ * removal is a step of its own; KEEP (may be NULL) is never removed. The
  * count removed.
  */
 static int
-shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk)
+shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk, const struct shm_entry *keep)
 {
     struct shm_head *h = d->h;
     struct shm_entry *e;
@@ -171,16 +250,29 @@ shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk)
             h->damaged = 1;
             return freed;
         }
-        if (n++ != 0 && (e->expires == 0 || e->expires > shm_time(clk)))
+        if (e == keep || (n++ != 0 && !shm_is_expired(h, e, clk)))
             return freed;
-        if (e->expires != 0 && e->expires <= shm_time(clk))
-            h->expirations++;
+        if (e->gen != h->flush_gen)
+            SHM_STAT_ADD(h, flushed, 1);
+        else if (shm_is_expired(h, e, clk))
+            SHM_STAT_ADD(h, expirations, 1);
         else
-            h->evictions++;
+            SHM_STAT_ADD(h, evictions, 1);
         shm_dict_unlink_entry(d, e);
+        shm_commit(h);
         freed++;
     }
     return freed;
+}
+
+/* Evict the oldest entry (and up to two expired ones), never KEEP: for a
+ * shrink's moves. Whether anything was removed. */
+int
+shm_dict_evict_oldest(struct shm_dict *d, const struct shm_entry *keep)
+{
+    struct shm_clock clk = { 0 };
+
+    return shm_expire_some(d, 0, &clk, keep) > 0;
 }
 
 /* Find KEY without touching the LRU list, expired or not. */
@@ -212,48 +304,40 @@ static enum shm_found
 shm_lookup(struct shm_head *h, uint32_t hash, const char *key, size_t klen, struct shm_clock *clk,
            struct shm_entry **found)
 {
+    uint64_t x;
+
     if (shm_peek(h, hash, key, klen, found) == SHM_MISSING)
         return SHM_MISSING;
     shm_lru_touch(h, *found);
-    return (*found)->expires != 0 && (*found)->expires < shm_time(clk) ? SHM_EXPIRED : SHM_FOUND;
+    x = shm_expires(h, *found);
+    return x != 0 && x < shm_time(clk) ? SHM_EXPIRED : SHM_FOUND;
 }
 
 /* A block of N granules, evicting the oldest entries while the heap is
- * full (unless SAFE): at most every entry, never for a block that could
- * not fit in the empty heap. 0 when it cannot be had. */
+ * full (unless SAFE), and freeing garbage first: at most every entry but
+ * KEEP, never for a block that could not fit in the empty heap. 0 when
+ * it cannot be had. Each eviction is a step of its own. */
 static uint32_t
-shm_alloc_evicting(struct shm_dict *d, uint32_t n, int safe, struct shm_clock *clk, int *forcible)
+shm_alloc_evicting(struct shm_dict *d, uint32_t n, int kind, int safe, const struct shm_entry *keep,
+                   struct shm_clock *clk, int *forcible)
 {
     struct shm_head *h = d->h;
     uint32_t off;
 
     if (n > shm_arena_largest(h))
         return 0;
-    while ((off = shm_arena_alloc(h, n, SHM_KIND_ENTRY)) == 0 && !safe && !h->damaged) {
-        if (shm_expire_some(d, 0, clk) == 0)
+    while ((off = shm_arena_alloc(h, n, kind)) == 0 && !h->damaged) {
+        if (h->garbage) {
+            shm_dict_collect(h, SHM_STEP);
+            continue;
+        }
+        if (safe || h->lru_tail == 0)
+            return 0;
+        if (shm_expire_some(d, 0, clk, keep) == 0)
             return 0;
         *forcible = 1;
     }
     return off;
-}
-
-/* A new entry for KEY in the block at OFF, linked in: the bucket last,
- * so that it is never reachable half written. */
-static struct shm_entry *
-shm_entry_init(struct shm_head *h, uint32_t off, uint32_t hash, const char *key, size_t klen)
-{
-    struct shm_entry *e = SHM_BODY(SHM_BLOCK(h, off));
-    uint32_t *bucket = &shm_buckets(h)[hash & (h->nbuckets - 1)];
-
-    memset(e, 0, sizeof(*e));
-    e->hash = hash;
-    e->klen = (uint16_t)klen;
-    memcpy(SHM_ENTRY_KEY(e), key, klen);
-    e->hnext = *bucket;
-    *bucket = off;
-    shm_lru_push(h, e);
-    h->keys++;
-    return e;
 }
 
 static uint64_t
@@ -284,6 +368,88 @@ shm_value_bytes(const struct shm_value *v, char *buf, size_t *len)
     }
 }
 
+/* What a new entry holds. */
+struct shm_put {
+    uint32_t    hash;
+    const char *key;
+    size_t      klen;
+    int         type;
+    const char *val;
+    size_t      vlen;
+    int         flags;
+    uint64_t    expires;
+};
+
+/* A new entry for P built whole in the block at OFF (taken from the free
+ * space: nothing here needs a record), linked nowhere yet. */
+static struct shm_entry *
+shm_entry_build(struct shm_head *h, uint32_t off, const struct shm_put *p)
+{
+    struct shm_entry *e = SHM_BODY(SHM_BLOCK(h, off));
+
+    memset(e, 0, sizeof(*e));
+    e->hash = p->hash;
+    e->klen = (uint16_t)p->klen;
+    e->type = (uint8_t)p->type;
+    e->flags = p->flags;
+    e->expires = p->expires;
+    e->gen = h->flush_gen;
+    e->vlen = (uint32_t)p->vlen;
+    memcpy(SHM_ENTRY_KEY(e), p->key, p->klen);
+    if (p->vlen)
+        memcpy(SHM_ENTRY_VALUE(e), p->val, p->vlen);
+    return e;
+}
+
+/* Link the entry at OFF, built whole, at the head of its chain and of
+ * the LRU list. */
+static void
+shm_entry_link(struct shm_head *h, uint32_t off)
+{
+    struct shm_entry *e = SHM_BODY(SHM_BLOCK(h, off));
+    uint32_t *bucket = &shm_buckets(h)[e->hash & (h->nbuckets - 1)];
+
+    e->hnext = *bucket;             /* a new block: no record needed */
+    shm_lru_push(h, e);
+    SHM_SET(h, *bucket, off);
+    SHM_STAT_ADD(h, keys, 1);
+}
+
+/*
+ * Store P, in place of OLD when it is not NULL: built whole, then linked
+ * or swapped in, one step. When the heap cannot hold the old value and
+ * the new at once, the old is removed first, a step of its own. SHM_OK,
+ * or SHM_FAIL (no memory: OLD stays, unless it was removed to make room).
+ */
+static int
+shm_put(struct shm_dict *d, struct shm_entry *old, const struct shm_put *p, int safe, struct shm_clock *clk,
+        int *forcible)
+{
+    struct shm_head *h = d->h;
+    uint32_t n = shm_entry_granules(p->klen, p->vlen), off;
+
+    if (n > shm_arena_largest(h))
+        return SHM_FAIL;
+    off = shm_alloc_evicting(d, n, SHM_KIND_ENTRY, safe, old, clk, forcible);
+    if (off == 0 && old != NULL && !safe && !h->damaged) {
+        shm_dict_unlink_entry(d, old);
+        shm_commit(h);
+        old = NULL;
+        off = shm_alloc_evicting(d, n, SHM_KIND_ENTRY, safe, NULL, clk, forcible);
+    }
+    if (off == 0)
+        return SHM_FAIL;
+    shm_entry_build(h, off, p);
+    if (old && old->type != SHM_TLIST) {
+        shm_dict_move_entry(h, old, off);
+        return SHM_OK;
+    }
+    if (old)
+        shm_dict_unlink_entry(d, old);  /* with its nodes (or to the garbage chain) */
+    shm_entry_link(h, off);
+    return SHM_OK;
+}
+
 /*
  * set, safe_set, add, safe_add, replace, and delete (set to nil), as
  * ngx_lua's store: SHM_OK; or SHM_FAIL with "not found" (replace),
@@ -297,68 +463,48 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     struct shm_entry *e;
     enum shm_found rc;
     char nbuf[sizeof(double)];
-    const char *val;
-    size_t vlen;
-    uint32_t hash, off;
+    struct shm_put p;
     struct shm_clock clk = { 0 };
+    int r;
 
     *forcible = 0;
     if (v->type == SHM_TNIL && (op & (SHM_OP_ADD | SHM_OP_REPLACE))) {
         *err = "attempt to add or replace nil values";
         return SHM_FAIL;
     }
-    val = shm_value_bytes(v, nbuf, &vlen);
+    p.val = shm_value_bytes(v, nbuf, &p.vlen);
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk);
-    hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, &clk, &e);
-    if (op & SHM_OP_REPLACE) {
-        if (rc != SHM_FOUND) {
-            shm_unlock(d);
-            *err = "not found";
-            return SHM_FAIL;
-        }
-    } else if (op & SHM_OP_ADD) {
-        if (rc == SHM_FOUND) {
-            shm_unlock(d);
-            *err = "exists";
-            return SHM_FAIL;
-        }
-    } else if (rc != SHM_MISSING && val == NULL) {
-        shm_dict_unlink_entry(d, e);
-        e = NULL;
-    }
-    if (e && val && vlen == e->vlen && e->type != SHM_TLIST) {
-        /* the same length: rewritten in place, as ngx_lua does */
-        e->expires = shm_expiry(exptime_ms, &clk);
-        e->flags = v->flags;
-        e->type = (uint8_t)v->type;
-        memcpy(SHM_ENTRY_VALUE(e), val, vlen);
+    shm_expire_some(d, 1, &clk, NULL);
+    p.hash = shm_hash(h, key, klen);
+    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
+    if ((op & SHM_OP_REPLACE) && rc != SHM_FOUND) {
         shm_unlock(d);
-        return SHM_OK;
-    }
-    if (e)
-        shm_dict_unlink_entry(d, e);
-    if (val == NULL) {
-        shm_unlock(d);
-        return SHM_OK;
-    }
-    off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + vlen), op & SHM_OP_SAFE, &clk, forcible);
-    if (off == 0) {
-        shm_unlock(d);
-        *err = "no memory";
+        *err = "not found";
         return SHM_FAIL;
     }
-    e = shm_entry_init(h, off, hash, key, klen);
-    e->expires = shm_expiry(exptime_ms, &clk);
-    e->flags = v->flags;
-    e->type = (uint8_t)v->type;
-    e->vlen = (uint32_t)vlen;
-    memcpy(SHM_ENTRY_VALUE(e), val, vlen);
+    if ((op & SHM_OP_ADD) && rc == SHM_FOUND) {
+        shm_unlock(d);
+        *err = "exists";
+        return SHM_FAIL;
+    }
+    if (p.val == NULL) {
+        if (rc != SHM_MISSING)
+            shm_dict_unlink_entry(d, e);
+        shm_unlock(d);
+        return SHM_OK;
+    }
+    p.key = key;
+    p.klen = klen;
+    p.type = v->type;
+    p.flags = v->flags;
+    p.expires = shm_expiry(exptime_ms, &clk);
+    r = shm_put(d, rc == SHM_MISSING ? NULL : e, &p, op & SHM_OP_SAFE, &clk, forcible);
     shm_unlock(d);
-    return SHM_OK;
+    if (r != SHM_OK)
+        *err = "no memory";
+    return r;
 }
 
 /* Copy E's scalar value into OUT (a string into BUF when it fits). */
@@ -411,7 +557,7 @@ shm_dict_get(struct shm_dict *d, const char *key, size_t klen, int stale, struct
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     if (!stale)
-        shm_expire_some(d, 1, &clk);
+        shm_expire_some(d, 1, &clk, NULL);
     rc = shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e);
     if (rc == SHM_MISSING || (rc == SHM_EXPIRED && !stale)) {
         shm_unlock(d);
@@ -431,7 +577,8 @@ shm_dict_get(struct shm_dict *d, const char *key, size_t klen, int stale, struct
 /*
  * incr: add *VALUE to a number; with HAS_INIT a missing (or expired) key
  * starts at INIT, expiring after INIT_TTL_MS. The sum in *VALUE; SHM_FAIL
- * "not found", "not a number", "no memory".
+ * "not found", "not a number", "no memory". A number is one granule:
+ * logged and stored in place, it is all or nothing.
  */
 int
 shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, int has_init,
@@ -440,26 +587,29 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     struct shm_head *h;
     struct shm_entry *e;
     enum shm_found rc;
-    uint32_t hash, off;
     struct shm_clock clk = { 0 };
+    struct shm_put p;
     double num;
+    char *val;
 
     *forcible = 0;
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk);
-    hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, &clk, &e);
+    shm_expire_some(d, 1, &clk, NULL);
+    p.hash = shm_hash(h, key, klen);
+    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND) {
         if (e->type != SHM_TNUMBER || e->vlen != sizeof(double)) {
             shm_unlock(d);
             *err = "not a number";
             return SHM_FAIL;
         }
-        memcpy(&num, SHM_ENTRY_VALUE(e), sizeof(double));
+        val = SHM_ENTRY_VALUE(e);
+        memcpy(&num, val, sizeof(double));
         num += *value;
-        memcpy(SHM_ENTRY_VALUE(e), &num, sizeof(double));
+        shm_log(h, val);
+        memcpy(val, &num, sizeof(double));
         shm_unlock(d);
         *value = num;
         return SHM_OK;
@@ -470,30 +620,41 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
         return SHM_FAIL;
     }
     num = *value + init;
-    if (rc != SHM_EXPIRED || e->vlen != sizeof(double) || e->type == SHM_TLIST) {
-        if (rc == SHM_EXPIRED)
-            shm_dict_unlink_entry(d, e);
-        off = shm_alloc_evicting(d, shm_granules(sizeof(*e) + klen + sizeof(double)), 0, &clk, forcible);
-        if (off == 0) {
-            shm_unlock(d);
-            *err = "no memory";
-            return SHM_FAIL;
-        }
-        e = shm_entry_init(h, off, hash, key, klen);
-        e->vlen = sizeof(double);
+    if (rc == SHM_EXPIRED && e->type == SHM_TNUMBER && e->vlen == sizeof(double)) {
+        /* an expired number starts again in place: a granule or two */
+        val = SHM_ENTRY_VALUE(e);
+        shm_log(h, &e->expires);
+        e->expires = shm_expiry(init_ttl_ms, &clk);
+        shm_log(h, &e->gen);
+        e->gen = h->flush_gen;
+        SHM_SET(h, e->flags, 0);
+        shm_log(h, val);
+        memcpy(val, &num, sizeof(double));
+        shm_unlock(d);
+        *value = num;
+        return SHM_OK;
     }
-    e->flags = 0;
-    e->expires = shm_expiry(init_ttl_ms, &clk);
-    e->type = SHM_TNUMBER;
-    memcpy(SHM_ENTRY_VALUE(e), &num, sizeof(double));
+    p.key = key;
+    p.klen = klen;
+    p.type = SHM_TNUMBER;
+    p.val = (const char *)&num;
+    p.vlen = sizeof(double);
+    p.flags = 0;
+    p.expires = shm_expiry(init_ttl_ms, &clk);
+    if (shm_put(d, rc == SHM_MISSING ? NULL : e, &p, 0, &clk, forcible) != SHM_OK) {
+        shm_unlock(d);
+        *err = "no memory";
+        return SHM_FAIL;
+    }
     shm_unlock(d);
     *value = num;
     return SHM_OK;
 }
 
-/* A list node for V at the front (LEFT) or back of E; 0 or -1. */
-static int
-shm_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct shm_value *v)
+/* A list node for V, built whole, at the front (LEFT) or back of E; 0,
+ * or -1 when the heap has no room (lists never evict). */
+int
+shm_dict_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct shm_value *v)
 {
     char nbuf[sizeof(double)];
     const char *val;
@@ -510,22 +671,23 @@ shm_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct sh
     memcpy(SHM_NODE_DATA(nd), val, vlen);
     nd->next = left ? e->first : 0;
     nd->prev = left ? 0 : e->last;
+    shm_log(h, &e->first);
     if (e->vlen == 0) {
         e->first = e->last = off;
     } else if (left) {
         if ((o = shm_node_at(h, e->first)) != NULL)
-            o->prev = off;
+            SHM_SET(h, o->prev, off);
         else
             h->damaged = 1;
         e->first = off;
     } else {
         if ((o = shm_node_at(h, e->last)) != NULL)
-            o->next = off;
+            SHM_SET(h, o->next, off);
         else
             h->damaged = 1;
         e->last = off;
     }
-    e->vlen++;
+    SHM_SET(h, e->vlen, e->vlen + 1);
     return 0;
 }
 
@@ -533,7 +695,7 @@ shm_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct sh
  * lpush, rpush: the list's new length in *LEN. SHM_FAIL "value not a
  * list", "no memory" (no room for the value: nil); SHM_FALSE "no memory"
  * (no room to make the list: false), as ngx_lua answers. Lists never
- * evict, as in ngx_lua.
+ * evict, as in ngx_lua. An expired list is removed and made anew.
  */
 int
 shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const struct shm_value *v,
@@ -542,36 +704,44 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
     struct shm_head *h;
     struct shm_entry *e;
     enum shm_found rc;
-    uint32_t hash, off;
     struct shm_clock clk = { 0 };
+    struct shm_put p;
+    uint32_t off;
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk);
-    hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, hash, key, klen, &clk, &e);
+    shm_expire_some(d, 1, &clk, NULL);
+    p.hash = shm_hash(h, key, klen);
+    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND && e->type != SHM_TLIST) {
         shm_unlock(d);
         *err = "value not a list";
         return SHM_FAIL;
     }
-    if (rc == SHM_EXPIRED && e->type == SHM_TLIST) {
-        /* an expired list is emptied and used again */
-        shm_free_nodes(h, e);
-        e->expires = 0;
-    } else if (rc != SHM_FOUND) {
-        if (rc == SHM_EXPIRED)
+    if (rc != SHM_FOUND) {
+        if (rc == SHM_EXPIRED) {
             shm_dict_unlink_entry(d, e);
-        if ((off = shm_arena_alloc(h, shm_granules(sizeof(*e) + klen), SHM_KIND_ENTRY)) == 0) {
+            shm_commit(h);
+        }
+        p.key = key;
+        p.klen = klen;
+        p.type = SHM_TLIST;
+        p.val = NULL;
+        p.vlen = 0;
+        p.flags = 0;
+        p.expires = 0;
+        if (h->garbage)
+            shm_dict_collect(h, SHM_STEP);
+        if ((off = shm_arena_alloc(h, shm_entry_granules(klen, 0), SHM_KIND_ENTRY)) == 0) {
             shm_unlock(d);
             *err = "no memory";
             return SHM_FALSE;
         }
-        e = shm_entry_init(h, off, hash, key, klen);
-        e->type = SHM_TLIST;
+        e = shm_entry_build(h, off, &p);
+        shm_entry_link(h, off);
     }
-    if (shm_push_node(h, e, left, v) < 0) {
+    if (shm_dict_push_node(h, e, left, v) < 0) {
         if (e->vlen == 0)
             shm_dict_unlink_entry(d, e);
         shm_unlock(d);
@@ -603,7 +773,7 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk);
+    shm_expire_some(d, 1, &clk, NULL);
     rc = shm_lookup(h, shm_hash(h, key, klen), key, klen, &clk, &e);
     if (rc != SHM_FOUND) {
         shm_unlock(d);
@@ -637,19 +807,19 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
         shm_dict_unlink_entry(d, e);
     } else {
         if (left) {
-            e->first = nd->next;
+            SHM_SET(h, e->first, nd->next);
             if ((o = shm_node_at(h, nd->next)) != NULL)
-                o->prev = 0;
+                SHM_SET(h, o->prev, 0);
             else
                 h->damaged = 1;
         } else {
-            e->last = nd->prev;
+            SHM_SET(h, e->last, nd->prev);
             if ((o = shm_node_at(h, nd->prev)) != NULL)
-                o->next = 0;
+                SHM_SET(h, o->next, 0);
             else
                 h->damaged = 1;
         }
-        e->vlen--;
+        SHM_SET(h, e->vlen, e->vlen - 1);
         shm_arena_free(h, off);
     }
     shm_unlock(d);
@@ -665,7 +835,7 @@ shm_dict_llen(struct shm_dict *d, const char *key, size_t klen, long *len, const
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    shm_expire_some(d, 1, &clk);
+    shm_expire_some(d, 1, &clk, NULL);
     *len = 0;
     if (shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e) == SHM_FOUND) {
         if (e->type != SHM_TLIST) {
@@ -686,6 +856,7 @@ shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, co
 {
     struct shm_entry *e;
     struct shm_clock clk = { 0 };
+    uint64_t x;
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
@@ -693,7 +864,8 @@ shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, co
         shm_unlock(d);
         return SHM_NONE;
     }
-    *ms = e->expires == 0 ? 0 : (long long)e->expires - (long long)shm_time(&clk);
+    x = shm_expires(d->h, e);
+    *ms = x == 0 ? 0 : (long long)x - (long long)shm_time(&clk);
     shm_unlock(d);
     return SHM_OK;
 }
@@ -703,135 +875,43 @@ shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, co
 int
 shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long exptime_ms, const char **err)
 {
+    struct shm_head *h;
     struct shm_entry *e;
     struct shm_clock clk = { 0 };
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
+    h = d->h;
+    if (shm_peek(h, shm_hash(h, key, klen), key, klen, &e) == SHM_MISSING) {
         shm_unlock(d);
         return SHM_NONE;
     }
-    e->expires = shm_expiry(exptime_ms, &clk);
+    SHM_SET(h, e->expires, shm_expiry(exptime_ms, &clk));
+    SHM_SET(h, e->gen, h->flush_gen);
     shm_unlock(d);
     return SHM_OK;
 }
 
 /* flush_all: everything expires now (flush_expired or later writes free
- * the memory), as in ngx_lua. */
+ * the memory), as in ngx_lua: one store, whatever the size. */
 int
 shm_dict_flush_all(struct shm_dict *d, const char **err)
 {
     struct shm_clock clk = { 0 };
-    struct shm_head *h;
-    struct shm_entry *e;
-    uint32_t off, n;
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    h = d->h;
-    for (off = h->lru_head, n = 0; off && n < h->keys; n++) {
-        if ((e = shm_entry_at(h, off)) == NULL) {
-            h->damaged = 1;
-            break;
-        }
-        e->expires = 1;
-        off = e->lnext;
-    }
-    shm_expire_some(d, 0, &clk);
+    SHM_SET(d->h, d->h->flush_gen, d->h->flush_gen + 1);
+    shm_commit(d->h);
+    shm_expire_some(d, 0, &clk, NULL);
     shm_unlock(d);
-    return SHM_OK;
-}
-
-/* flush_expired: remove expired entries, oldest first, at most ATTEMPTS
- * of them (0: all); how many in *FREED. */
-int
-shm_dict_flush_expired(struct shm_dict *d, int attempts, int *freed, const char **err)
-{
-    struct shm_head *h;
-    struct shm_entry *e;
-    uint32_t off, prev, n, total;
-    struct shm_clock clk = { 0 };
-
-    *freed = 0;
-    if (shm_lock(d, err) < 0)
-        return SHM_LOCKED;
-    h = d->h;
-    total = h->keys;
-    for (off = h->lru_tail, n = 0; off && n < total; n++) {
-        if ((e = shm_entry_at(h, off)) == NULL) {
-            h->damaged = 1;
-            break;
-        }
-        prev = e->lprev;
-        if (e->expires != 0 && e->expires <= shm_time(&clk)) {
-            h->expirations++;
-            shm_dict_unlink_entry(d, e);
-            if (++*freed == attempts)
-                break;
-        }
-        off = prev;
-    }
-    shm_unlock(d);
-    return SHM_OK;
-}
-
-/*
- * get_keys: the live keys, oldest first, at most ATTEMPTS (0: all), into
- * BUF as [2-byte length][bytes]...; their count in *COUNT, the bytes in
- * *USED. SHM_NEED (and the bytes needed in *USED) when SIZE is short.
- */
-int
-shm_dict_keys(struct shm_dict *d, int attempts, char *buf, size_t size, size_t *used, int *count,
-              const char **err)
-{
-    struct shm_head *h;
-    struct shm_entry *e;
-    uint32_t off, n;
-    uint16_t klen;
-    struct shm_clock clk = { 0 };
-    size_t need = 0;
-    int k = 0, pass;
-
-    if (shm_lock(d, err) < 0)
-        return SHM_LOCKED;
-    h = d->h;
-    for (pass = 0; pass < 2; pass++) {
-        k = 0;
-        for (off = h->lru_tail, n = 0; off && n < h->keys && (attempts <= 0 || k < attempts); n++) {
-            if ((e = shm_entry_at(h, off)) == NULL) {
-                h->damaged = 1;
-                break;
-            }
-            if (e->expires == 0 || e->expires > shm_time(&clk)) {
-                if (pass == 0) {
-                    need += sizeof(klen) + e->klen;
-                } else {
-                    klen = e->klen;
-                    memcpy(buf, &klen, sizeof(klen));
-                    memcpy(buf + sizeof(klen), SHM_ENTRY_KEY(e), klen);
-                    buf += sizeof(klen) + klen;
-                }
-                k++;
-            }
-            off = e->lprev;
-        }
-        if (pass == 0 && need > size) {
-            shm_unlock(d);
-            *used = need;
-            return SHM_NEED;
-        }
-    }
-    shm_unlock(d);
-    *used = need;
-    *count = k;
     return SHM_OK;
 }
 
 size_t
 shm_dict_capacity(const struct shm_dict *d)
 {
-    return (size_t)d->h->size;
+    return (size_t)SHM_STAT_GET(d->h, size);
 }
 
 const char *
@@ -840,27 +920,26 @@ shm_dict_name(const struct shm_dict *d)
     return d->h->name;
 }
 
-/* The figures for free_space and the status page. */
-int
-shm_dict_stats(struct shm_dict *d, struct shm_stats *st, const char **err)
+/* The figures for free_space and the status page, without the lock
+ * (each a relaxed atomic: a stopped holder or a long walk never holds
+ * the page up; the figures may be of two moments a step apart). */
+void
+shm_dict_stats(const struct shm_dict *d, struct shm_stats *st)
 {
     struct shm_head *h = d->h;
 
-    if (shm_lock(d, err) < 0)
-        return SHM_LOCKED;
-    st->capacity = (size_t)h->size;
-    st->free_space = (size_t)h->free_granules * SHM_GRANULE;
-    st->keys = h->keys;
-    st->evictions = h->evictions;
-    st->expirations = h->expirations;
-    st->repairs = h->repairs;
-    shm_unlock(d);
-    return SHM_OK;
+    st->capacity = (size_t)SHM_STAT_GET(h, size);
+    st->free_space = (size_t)SHM_STAT_GET(h, free_granules) * SHM_GRANULE;
+    st->entries = SHM_STAT_GET(h, keys);
+    st->evictions = SHM_STAT_GET(h, evictions);
+    st->expirations = SHM_STAT_GET(h, expirations);
+    st->flushed = SHM_STAT_GET(h, flushed);
+    st->repairs = SHM_STAT_GET(h, repairs);
 }
 
-/* The consistency check on demand (tests, start-up): SHM_OK when D is
- * sound, SHM_FAIL when not (mended with REPAIR: RES says how). Without
- * REPAIR nothing changes. */
+/* The consistency check on demand (tests): SHM_OK when D is sound,
+ * SHM_FAIL when not (mended with REPAIR: RES says how). Without REPAIR
+ * nothing changes. */
 int
 shm_dict_check(struct shm_dict *d, int repair, struct shm_check_result *res, const char **err)
 {
@@ -868,89 +947,10 @@ shm_dict_check(struct shm_dict *d, int repair, struct shm_check_result *res, con
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
+    shm_commit(d->h);
     rc = shm_check_locked(d, repair, res);
     if (repair && rc != 0)
-        d->h->repairs++;
+        SHM_STAT_ADD(d->h, repairs, 1);
     shm_unlock(d);
     return rc == 0 ? SHM_OK : SHM_FAIL;
-}
-
-/* A copy of E's list into NE, node by node; 0, or -1 when TO is full. */
-static int
-shm_copy_list(struct shm_head *to, struct shm_entry *ne, struct shm_head *from, struct shm_entry *e)
-{
-    struct shm_value v;
-    struct shm_node *nd;
-    uint32_t off, n;
-
-    for (off = e->first, n = 0; off && n < e->vlen; n++) {
-        if ((nd = shm_node_at(from, off)) == NULL) {
-            from->damaged = 1;
-            return -1;
-        }
-        v.type = nd->type;
-        v.num = 0;
-        v.str = SHM_NODE_DATA(nd);
-        v.len = nd->len;
-        v.flags = 0;
-        if (nd->type == SHM_TNUMBER)
-            memcpy(&v.num, SHM_NODE_DATA(nd), sizeof(double));
-        if (shm_push_node(to, ne, 0, &v) < 0)
-            return -1;
-        off = nd->next;
-    }
-    return 0;
-}
-
-/*
- * Copy FROM's live entries into TO (a new dictionary nobody else uses
- * yet, for a resize), oldest first, so that when TO is smaller what it
- * evicts is the oldest and its LRU order is FROM's. Expiry and flags are
- * kept. 0, or SHM_LOCKED.
- */
-int
-shm_dict_copy(struct shm_dict *to, struct shm_dict *from, unsigned long *copied)
-{
-    struct shm_head *h = from->h;
-    struct shm_entry *e, *ne;
-    uint32_t off, noff, n, total;
-    const char *err;
-    struct shm_clock clk = { 0 };
-    int forcible;
-
-    *copied = 0;
-    if (shm_lock(from, &err) < 0)
-        return SHM_LOCKED;
-    if (shm_lock(to, &err) < 0) {
-        shm_unlock(from);
-        return SHM_LOCKED;
-    }
-    total = h->keys;
-    for (off = h->lru_tail, n = 0; off && n < total; n++, off = e->lprev) {
-        if ((e = shm_entry_at(h, off)) == NULL) {
-            h->damaged = 1;
-            break;
-        }
-        if (e->expires != 0 && e->expires <= shm_time(&clk))
-            continue;
-        noff = shm_alloc_evicting(to, shm_granules(sizeof(*e) + e->klen +
-                                                   (e->type == SHM_TLIST ? 0 : e->vlen)), 0, &clk, &forcible);
-        if (noff == 0)
-            continue;
-        ne = shm_entry_init(to->h, noff, shm_hash(to->h, SHM_ENTRY_KEY(e), e->klen), SHM_ENTRY_KEY(e), e->klen);
-        ne->expires = e->expires;
-        ne->flags = e->flags;
-        ne->type = e->type;
-        if (e->type != SHM_TLIST) {
-            ne->vlen = e->vlen;
-            memcpy(SHM_ENTRY_VALUE(ne), SHM_ENTRY_VALUE(e), e->vlen);
-        } else if (shm_copy_list(to->h, ne, h, e) < 0 && ne->vlen == 0) {
-            shm_dict_unlink_entry(to, ne);
-            continue;
-        }
-    }
-    *copied = to->h->keys;
-    shm_unlock(to);
-    shm_unlock(from);
-    return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * shm_lock.c: a dictionary's lock, which a dead holder cannot keep.
+ * shm_lock.c: a dictionary's lock, which a dead holder cannot keep, nor a
+ * stopped one for long.
  *
  * One mutex per dictionary, in its arena, shared by every thread of every
  * process that maps it (PTHREAD_PROCESS_SHARED): the workers of the
@@ -7,26 +8,41 @@
  * the new one. It is robust (PTHREAD_MUTEX_ROBUST): when its holder dies
  * (kill -9, a crash in a C module, SIGSTOP and then SIGKILL), the kernel
  * hands it to the next locker with EOWNERDEAD instead of leaving everyone
- * blocked. That locker checks and repairs the dictionary (shm_check.c),
- * logs what it found, and marks the mutex consistent: the next serving
- * process answers as soon as it starts, and at most the entry being
- * written is lost.
+ * blocked. That locker undoes the dead one's unfinished step from the
+ * undo log (shm_undo.c: a few hundred granules at most, whatever the
+ * dictionary's size), logs it, and marks the mutex consistent: the next
+ * serving process answers as soon as it starts, and nothing but the step
+ * under way is lost. Only a log that overflowed, or damage an operation
+ * found, leads to the whole check (shm_check.c).
  *
- * A holder that is alive but stopped (SIGSTOP, a debugger) cannot be told
- * from a slow one, so a locker waits LF_SHARED_LOCK_WAIT s at most and
- * then fails the operation with a clear reason rather than holding its
- * worker forever. The lock is never held across a system call that
- * blocks, nor across Lua: an operation's critical section is a lookup
- * and a few stores.
+ * A holder that is alive but stopped cannot be told from a slow one at
+ * first, so a locker waits LF_SHARED_LOCK_WAIT s at most (on the
+ * monotonic clock where the C library can: a step of the wall clock
+ * neither fires nor stretches the wait) and then fails the operation with
+ * a clear reason rather than holding its worker forever. Then it looks at
+ * the holder: only a process of this daemon can hold the lock (nothing
+ * else maps the memory), and none holds it across a system call, so one
+ * found stopped by SIGSTOP (state T) is what wedges the dictionary.
+ * While it is, lockers wait LF_SHARED_LOCK_WEDGED_WAIT s only; once it
+ * has been seen stopped for LF_SHARED_WEDGED s, the locker kills it:
+ * its step is undone by the next holder, and its supervisor starts
+ * another, as after any crash. A holder stopped by a debugger (state t)
+ * is left alone: someone is looking at it. This needs the holder's
+ * thread id, which glibc's mutex keeps; elsewhere the wait only fails.
  *
- * An operation that finds a bad link marks the dictionary damaged; it is
- * repaired here before the lock is let go, so the next operation never
- * sees the damage.
+ * The lock is never held across a system call that blocks, nor across
+ * Lua: an operation's critical section is a lookup and a few stores, and
+ * a walk of the whole dictionary lets go every SHM_STEP entries.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "monoclock.h"
@@ -69,29 +85,147 @@ shm_repair(struct shm_dict *d, const char *why)
     long long t0 = monoclock_ms();
     int rc = shm_check_locked(d, 1, &r);
 
-    h->repairs++;
+    SHM_STAT_ADD(h, repairs, 1);
+    shm_commit(h);
     if (rc < 0)
         log_err("shared dictionary '%s': %s, and its memory was not sound: emptied (%lu keys lost)",
                 h->name, why, r.dropped);
     else if (rc > 0)
-        log_warn("shared dictionary '%s': %s; checked and mended in %lld ms: %lu keys kept, %lu "
-                 "dropped, %lu blocks reclaimed%s", h->name, why, monoclock_ms() - t0, r.kept,
+        log_warn("shared dictionary '%s': %s; checked and mended in %lld ms: %lu of %lu keys kept, %lu "
+                 "dropped, %lu blocks reclaimed%s", h->name, why, monoclock_ms() - t0, r.kept, r.before,
                  r.dropped, r.freed, r.lru_rebuilt ? ", LRU order rebuilt" : "");
     else
         log_notice("shared dictionary '%s': %s; checked in %lld ms: sound, %lu keys", h->name, why,
                    monoclock_ms() - t0, r.kept);
 }
 
-/* Wait for the lock, at most LF_SHARED_LOCK_WAIT s. */
+/* The lock had from a holder that died: its step undone (or, when that
+ * cannot be, the whole check). */
+static void
+shm_recover(struct shm_dict *d)
+{
+    struct shm_head *h = d->h;
+    long long t0 = monoclock_us();
+    int n = shm_undo(h);
+
+    if (n < 0 || h->damaged) {
+        shm_repair(d, "a process died holding its lock, in a step the undo log could not hold");
+        return;
+    }
+    SHM_STAT_ADD(h, repairs, 1);
+    shm_commit(h);
+    log_warn("shared dictionary '%s': a process died holding its lock; its unfinished step was undone "
+             "(%d granules) in %lld us", h->name, n, monoclock_us() - t0);
+}
+
+/* ThreadSanitizer does not see a lock taken by pthread_mutex_clocklock
+ * (GCC 12's runtime has no interceptor for it): its build waits on the
+ * wall clock, which it does see, rather than report every operation
+ * that follows a wait as a race. */
+#if defined(__SANITIZE_THREAD__)
+#define SHM_LOCK_WALL_CLOCK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHM_LOCK_WALL_CLOCK 1
+#endif
+#endif
+
+/* Wait for the lock, SECONDS at most. */
 static int
-shm_lock_wait(struct shm_head *h)
+shm_lock_wait(struct shm_head *h, int seconds)
 {
     struct timespec ts;
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30)) && \
+    !defined(SHM_LOCK_WALL_CLOCK)
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return pthread_mutex_lock(&h->lock);
+    ts.tv_sec += seconds;
+    return pthread_mutex_clocklock(&h->lock, CLOCK_MONOTONIC, &ts);
+#else
     if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
         return pthread_mutex_lock(&h->lock);
-    ts.tv_sec += LF_SHARED_LOCK_WAIT;
+    ts.tv_sec += seconds;
     return pthread_mutex_timedlock(&h->lock, &ts);
+#endif
+}
+
+/* The thread holding H's lock (its id in glibc's mutex), or 0. */
+static int
+shm_lock_holder(struct shm_head *h)
+{
+#ifdef __GLIBC__
+    return __atomic_load_n(&h->lock.__data.__owner, __ATOMIC_RELAXED) & 0x3fffffff;
+#else
+    (void)h;
+    return 0;
+#endif
+}
+
+/* Thread TID's state letter (R, S, T, t...) and its process in *PID;
+ * 0 when it cannot be read. */
+static char
+shm_thread_state(int tid, long *pid)
+{
+    char path[64], buf[512], *p, state = 0;
+    ssize_t n;
+    int fd;
+
+    *pid = 0;
+    snprintf(path, sizeof(path), "/proc/%d/status", tid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if ((p = strstr(buf, "\nState:")) != NULL)
+        sscanf(p + 7, " %c", &state);
+    if ((p = strstr(buf, "\nTgid:")) != NULL)
+        *pid = strtol(p + 6, NULL, 10);
+    if (*pid <= 0)
+        return 0;
+    return state;
+}
+
+/* The lock was not had in time: is its holder stopped, and for how long?
+ * Killed once stopped LF_SHARED_WEDGED s (see the top of this file). */
+static void
+shm_lock_wedged(struct shm_dict *d)
+{
+    struct shm_head *h = d->h;
+    int tid = shm_lock_holder(h), seen;
+    long long now = monoclock_ms();
+    long pid;
+    char state;
+
+    if (tid == 0 || (state = shm_thread_state(tid, &pid)) == 0 || pid == (long)getpid())
+        return;
+    if (state != 'T') {
+        if (state == 't')
+            log_warn("shared dictionary '%s': its lock is held by process %ld, stopped by a debugger: "
+                     "operations fail until it goes on", h->name, pid);
+        __atomic_store_n(&h->wedged_tid, 0, __ATOMIC_RELAXED);
+        return;
+    }
+    seen = __atomic_load_n(&h->wedged_tid, __ATOMIC_RELAXED);
+    if (seen != tid) {
+        __atomic_store_n(&h->wedged_ms, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->wedged_tid, tid, __ATOMIC_RELAXED);
+        log_err("shared dictionary '%s': its lock is held by process %ld, which is stopped (SIGSTOP); it is "
+                "killed if it is still stopped in %d s", h->name, pid, LF_SHARED_WEDGED);
+        return;
+    }
+    if (now - __atomic_load_n(&h->wedged_ms, __ATOMIC_RELAXED) < LF_SHARED_WEDGED * 1000LL)
+        return;
+    if (!__atomic_compare_exchange_n(&h->wedged_tid, &seen, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;     /* another locker does it */
+    log_err("shared dictionary '%s': process %ld has held its lock stopped for %d s or more: killed "
+            "(SIGKILL), so that its step is undone and the dictionary serves again", h->name, pid,
+            LF_SHARED_WEDGED);
+    if (kill((pid_t)pid, SIGKILL) < 0)
+        log_syserr("shared dictionary '%s': cannot kill process %ld", h->name, pid);
 }
 
 /* Take D's lock: 0; or -1 with the reason in *ERR (logged, rate-limited). */
@@ -100,14 +234,20 @@ shm_lock(struct shm_dict *d, const char **err)
 {
     struct shm_head *h = d->h;
     unsigned long n;
-    int rc = pthread_mutex_trylock(&h->lock);
+    int rc = pthread_mutex_trylock(&h->lock), wedged;
 
-    if (rc == EBUSY)
-        rc = shm_lock_wait(h);
+    if (rc == EBUSY) {
+        wedged = __atomic_load_n(&h->wedged_tid, __ATOMIC_RELAXED) != 0;
+        rc = shm_lock_wait(h, wedged ? LF_SHARED_LOCK_WEDGED_WAIT : LF_SHARED_LOCK_WAIT);
+    }
+    if (rc == 0 || rc == EOWNERDEAD) {
+        if (__atomic_load_n(&h->wedged_tid, __ATOMIC_RELAXED) != 0)
+            __atomic_store_n(&h->wedged_tid, 0, __ATOMIC_RELAXED);
+    }
     if (rc == 0)
         return 0;
     if (rc == EOWNERDEAD) {
-        shm_repair(d, "a process died holding its lock");
+        shm_recover(d);
         if ((rc = pthread_mutex_consistent(&h->lock)) != 0) {
             errno = rc;
             log_syserr("shared dictionary '%s': pthread_mutex_consistent", h->name);
@@ -117,8 +257,9 @@ shm_lock(struct shm_dict *d, const char **err)
     if (rc == ETIMEDOUT) {
         *err = "the dictionary's lock was not had in time (a process holding it is stopped?)";
         if ((n = ratelog_hit(&shm_slow_log, monoclock_ms(), 5000)) > 0)
-            log_err("shared dictionary '%s': its lock was not had within %d s, %lu times: a process "
-                    "holding it is stopped or stuck", h->name, LF_SHARED_LOCK_WAIT, n);
+            log_err("shared dictionary '%s': its lock was not had in time, %lu times: a process "
+                    "holding it is stopped or stuck", h->name, n);
+        shm_lock_wedged(d);
         return -1;
     }
     *err = "the dictionary's lock cannot be taken";
@@ -127,12 +268,20 @@ shm_lock(struct shm_dict *d, const char **err)
     return -1;
 }
 
+/* Let D's lock go: the step under way is done (or, when an operation
+ * found damage, undone and the dictionary mended), and a bounded part of
+ * the garbage chain is freed on the way out. */
 void
 shm_unlock(struct shm_dict *d)
 {
     struct shm_head *h = d->h;
 
-    if (h->damaged)
+    if (h->damaged) {
+        shm_undo(h);
         shm_repair(d, "an operation found a broken link");
+    } else
+        shm_commit(h);
+    if (h->garbage && !h->damaged)
+        shm_dict_collect(h, SHM_STEP);
     pthread_mutex_unlock(&h->lock);
 }

@@ -21,9 +21,13 @@
  *
  * No Lua is called while a dictionary's lock is held: the engine copies a
  * value into a buffer under the lock (a stack buffer, or a userdata made
- * before asking again when the value is larger), and the string is made
- * afterwards. A lock not had in time raises an error that names the
- * dictionary.
+ * before asking again when the value is larger, which replaces the one
+ * before it, so a value that keeps growing meanwhile never fills the
+ * stack), and the string is made afterwards. get_keys and flush_expired
+ * walk the dictionary a step at a time (shm_bulk.c): between steps the
+ * lock is let go, the keys found become strings, and the step is charged
+ * to the request, whose deadline holds across the one call. A lock not
+ * had in time raises an error that names the dictionary.
  */
 #include <limits.h>
 #include <math.h>
@@ -41,6 +45,38 @@
 
 /* The registry key of a state's `shared` table: this address. */
 static const char shm_lua_registry_key = 's';
+
+/* Set by the daemon before any worker runs, read-only afterwards. */
+static void (*shm_lua_charge)(lua_State *L, size_t units);
+
+void
+shm_lua_use_charge(void (*charge)(lua_State *L, size_t units))
+{
+    shm_lua_charge = charge;
+}
+
+/* A step of a walk is done: charged to the request (which raises its
+ * timeout error once past its deadline). [-0, +0, v] */
+static void
+shm_lua_step(lua_State *L)
+{
+    if (shm_lua_charge)
+        shm_lua_charge(L, (size_t)1 << 30);
+}
+
+/* A buffer of SIZE bytes on the stack at IDX (0: none there yet), in
+ * place of the one there. [-0|1, +1|0, m] */
+static char *
+shm_lua_buffer(lua_State *L, int *idx, size_t size)
+{
+    char *buf = lua_newuserdata(L, size);
+
+    if (*idx)
+        lua_replace(L, *idx);
+    else
+        *idx = lua_gettop(L);
+    return buf;
+}
 
 /* The dictionary of the object at 1, or NULL. Every method has the
  * userdata's metatable as its upvalue: comparing with it is the check. */
@@ -184,13 +220,13 @@ shm_lua_fetch(lua_State *L, int stale)
     size_t klen, size = sizeof(stack);
     struct shm_value v;
     const char *key, *err = NULL;
-    int rc, is_stale = 0;
+    int rc, is_stale = 0, ud = 0;
 
     if ((key = shm_lua_key(L, 1, &klen)) == NULL)
         return 2;
     while ((rc = shm_dict_get(d, key, klen, stale, &v, buf, size, &is_stale, &err)) == SHM_NEED) {
         size = v.len;
-        buf = lua_newuserdata(L, size);
+        buf = shm_lua_buffer(L, &ud, size);
     }
     switch (rc) {
     case SHM_NONE:
@@ -418,12 +454,9 @@ shm_lua_capacity(lua_State *L)
 static int
 shm_lua_free_space(lua_State *L)
 {
-    struct shm_dict *d = shm_lua_check_zone(L);
     struct shm_stats st;
-    const char *err = NULL;
 
-    if (shm_dict_stats(d, &st, &err) == SHM_LOCKED)
-        return shm_lua_locked(L, d, err);
+    shm_dict_stats(shm_lua_check_zone(L), &st);
     lua_pushnumber(L, (lua_Number)st.free_space);
     return 1;
 }
@@ -446,45 +479,65 @@ shm_lua_count_args(lua_State *L, int *count)
     return d;
 }
 
-/* dict:flush_expired(max_count): how many were removed. */
+/* dict:flush_expired(max_count): how many were removed (0: no bound), a
+ * step at a time. */
 static int
 shm_lua_flush_expired(lua_State *L)
 {
-    int attempts = 0, freed = 0;
+    int attempts = 0, freed = 0, n;
     struct shm_dict *d = shm_lua_count_args(L, &attempts);
     const char *err = NULL;
+    struct shm_cursor cur;
 
-    if (shm_dict_flush_expired(d, attempts, &freed, &err) == SHM_LOCKED)
-        return shm_lua_locked(L, d, err);
+    memset(&cur, 0, sizeof(cur));
+    while (!cur.done) {
+        if (shm_dict_flush_expired_step(d, &cur, attempts > 0 ? attempts - freed : 0, &n, &err) == SHM_LOCKED)
+            return shm_lua_locked(L, d, err);
+        freed += n;
+        if (!cur.done)
+            shm_lua_step(L);
+    }
     lua_pushnumber(L, freed);
     return 1;
 }
 
-/* dict:get_keys(max_count): the live keys, oldest first, 1024 at most by
- * default (0: all). */
+/* dict:get_keys(max_count): the live keys, 1024 at most by default (0:
+ * all); oldest first on a dictionary small enough for one step, in the
+ * table's order on a larger one (shm_bulk.c). A step at a time: its keys
+ * become strings with no lock held. */
 static int
 shm_lua_get_keys(lua_State *L)
 {
-    int attempts = 1024, count = 0, i, rc;
+    int attempts = 1024, count = 0, total = 0, i, rc, ud = 0;
     struct shm_dict *d = shm_lua_count_args(L, &attempts);
     char stack[SHM_LUA_BUF], *buf = stack, *p;
     size_t size = sizeof(stack), used = 0;
     const char *err = NULL;
+    struct shm_cursor cur;
     uint16_t klen;
 
-    while ((rc = shm_dict_keys(d, attempts, buf, size, &used, &count, &err)) == SHM_NEED) {
-        size = used;
-        buf = lua_newuserdata(L, size);
+    lua_settop(L, 2);
+    lua_newtable(L);                            /* the keys, at 3 */
+    memset(&cur, 0, sizeof(cur));
+    while (!cur.done) {
+        rc = shm_dict_keys_step(d, &cur, attempts > 0 ? attempts - total : 0, buf, size, &used, &count, &err);
+        if (rc == SHM_NEED) {
+            size = used;
+            buf = shm_lua_buffer(L, &ud, size);
+            continue;
+        }
+        if (rc == SHM_LOCKED)
+            return shm_lua_locked(L, d, err);
+        for (i = 0, p = buf; i < count; i++) {
+            memcpy(&klen, p, sizeof(klen));
+            lua_pushlstring(L, p + sizeof(klen), klen);
+            lua_rawseti(L, 3, ++total);
+            p += sizeof(klen) + klen;
+        }
+        if (!cur.done)
+            shm_lua_step(L);
     }
-    if (rc == SHM_LOCKED)
-        return shm_lua_locked(L, d, err);
-    lua_createtable(L, count, 0);
-    for (i = 1, p = buf; i <= count; i++) {
-        memcpy(&klen, p, sizeof(klen));
-        lua_pushlstring(L, p + sizeof(klen), klen);
-        lua_rawseti(L, -2, i);
-        p += sizeof(klen) + klen;
-    }
+    lua_settop(L, 3);
     return 1;
 }
 
@@ -550,13 +603,13 @@ shm_lua_pop(lua_State *L, int left)
     size_t klen, size = sizeof(stack);
     struct shm_value v;
     const char *key, *err = NULL;
-    int rc;
+    int rc, ud = 0;
 
     if ((key = shm_lua_list_args(L, 2, &d, &klen)) == NULL)
         return 2;
     while ((rc = shm_dict_pop(d, left, key, klen, &v, buf, size, &err)) == SHM_NEED) {
         size = v.len;
-        buf = lua_newuserdata(L, size);
+        buf = shm_lua_buffer(L, &ud, size);
     }
     if (rc == SHM_LOCKED)
         return shm_lua_locked(L, d, err);

@@ -17,24 +17,37 @@
  * (shm_export, called as the new binary is started; LUAFCGID_SHARED
  * names them), and it maps the same memory: the old serving process and
  * the new one share the dictionaries while the old one drains. A
- * dictionary whose size the new config changes is made anew and the old
- * contents copied in, most recently used last, so that what fits is the
- * most recent (what the old serving process writes after the copy is not
- * seen: logged); one the config no longer names is dropped; a layout the
- * new binary does not know starts empty. TERM ends them: the last process
- * that maps them exits.
+ * dictionary whose size the new config changes is resized in place
+ * (shm_resize.c), so that what either process writes, before, during or
+ * after, is in the one memory both use; one the config no longer names is
+ * dropped; a layout the new binary does not know starts empty. TERM ends
+ * them: the last process that maps them exits.
  *
  * Every arena is SIZE bytes of heap (the bucket array included) after a
  * fixed header (SHM_HEAD_GRANULES), rounded up to a page: a dictionary
- * never takes more, whatever the scripts store.
+ * never takes more, whatever the scripts store. Every process maps
+ * `reserved` bytes of it, LF_SHARED_MAX and the header where the system
+ * lets it (address space only: a shared mapping of a file commits
+ * nothing, and pages are touched only as entries are written), so that a
+ * size grown by an upgrade is seen by every process at once.
+ *
+ * After a serving process crashed (a signal of a fault, where a stray
+ * store of a C module may have hit a dictionary; never after a kill, whose
+ * victim leaves at most a step its lock's next holder undoes), the next
+ * one checks every dictionary in the background, a bucket range a step
+ * (shm_check_all), and serves meanwhile: its start does not wait in
+ * proportion to the dictionaries' size.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,9 +61,21 @@
 /* Written by shm_setup before the first fork, read-only afterwards. */
 static struct shm_dict *shm_dicts[LF_MAX_SHARED];
 static int shm_ndicts;
-/* In the supervisor: a serving process died abnormally, so the next one
- * (forked with this set) checks the dictionaries before it serves. */
+/* In the supervisor: a serving process crashed, so the next one (forked
+ * with this set) checks the dictionaries, in the background. */
 static int shm_suspected;
+
+/* The background check: check_lock guards check_stop; check_cond wakes
+ * the thread to stop. check_running is the main thread's only. */
+static pthread_mutex_t shm_check_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t shm_check_cond = PTHREAD_COND_INITIALIZER;
+static int shm_check_stopping;
+static int shm_check_running;
+static pthread_t shm_check_thread;
+
+/* Buckets a background check step looks at, and steps between pauses. */
+#define SHM_CHECK_BUCKETS   1024
+#define SHM_CHECK_BURST     16
 
 /* A file in memory of LEN bytes that cannot be resized; -1 (logged). */
 static int
@@ -80,33 +105,56 @@ shm_memfile(const char *name, size_t len)
         close(fd);
         return -1;
     }
-#if defined(__linux__) && defined(F_ADD_SEALS)
-    /* nobody can shrink it under a mapping (a SIGBUS) or grow it (a memfd
-     * made with MFD_ALLOW_SEALING; FreeBSD's SHM_ANON is not sealable) */
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-        log_syswarn("shared dictionary '%s': cannot seal its memory's size", name);
-#endif
+    /* not sealed: an upgrade may resize it in place (shm_resize.c); the
+     * descriptor is close-on-exec, never a script's */
     return fd;
 }
 
+/* The bytes of the file for a heap of SIZE: the header, SIZE, a page. */
+size_t
+shm_mapped_size(size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t mapped = (SHM_HEAD_GRANULES + size / SHM_GRANULE) * SHM_GRANULE;
+
+    if (page <= 0)
+        page = 4096;
+    return (mapped + (size_t)page - 1) / (size_t)page * (size_t)page;
+}
+
+/* What every process maps: room for the largest size, where the address
+ * space allows it. */
+static size_t
+shm_reserve(void)
+{
+    return sizeof(size_t) >= 8 ? shm_mapped_size((size_t)LF_SHARED_MAX) : 0;
+}
+
+/* D for the memory FD, mapped RESERVE bytes (the file's SIZE when the
+ * system will not map that much: then it can never grow in place). */
 static struct shm_dict *
-shm_map(const char *name, int fd, size_t mapped)
+shm_map(const char *name, int fd, size_t size, size_t reserve)
 {
     struct shm_dict *d = calloc(1, sizeof(*d));
-    void *p;
+    void *p = MAP_FAILED;
 
     if (d == NULL) {
         log_syserr("shared dictionary '%s'", name);
         return NULL;
     }
-    p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (reserve > size)
+        p = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
-        log_syserr("shared dictionary '%s': cannot map %zu bytes", name, mapped);
+        reserve = size;
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (p == MAP_FAILED) {
+        log_syserr("shared dictionary '%s': cannot map %zu bytes", name, size);
         free(d);
         return NULL;
     }
     d->h = p;
-    d->mapped = mapped;
+    d->mapped = reserve;
     d->fd = fd;
     return d;
 }
@@ -132,27 +180,24 @@ shm_nbuckets(size_t size)
     return n;
 }
 
-/* A new, empty dictionary NAME of SIZE bytes; NULL (logged). */
+/* A new, empty dictionary NAME of SIZE bytes; NULL (logged). Its memory
+ * is zeros, and stays untouched but for the header and a block at each
+ * end: it costs what its entries take as they come. */
 struct shm_dict *
 shm_dict_create(const char *name, size_t size)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t heap = size / SHM_GRANULE, mapped;
+    size_t heap = size / SHM_GRANULE, mapped = shm_mapped_size(size);
     struct shm_dict *d;
     struct shm_head *h;
     int fd;
 
-    if (page <= 0)
-        page = 4096;
-    mapped = (SHM_HEAD_GRANULES + heap) * SHM_GRANULE;
-    mapped = (mapped + (size_t)page - 1) / (size_t)page * (size_t)page;
     if (heap < 64 || SHM_HEAD_GRANULES + heap > UINT32_MAX) {
         log_err("shared dictionary '%s': %zu bytes is not a size it can have", name, size);
         return NULL;
     }
     if ((fd = shm_memfile(name, mapped)) < 0)
         return NULL;
-    if ((d = shm_map(name, fd, mapped)) == NULL) {
+    if ((d = shm_map(name, fd, mapped, shm_reserve())) == NULL) {
         close(fd);
         return NULL;
     }
@@ -160,6 +205,7 @@ shm_dict_create(const char *name, size_t size)
     memcpy(h->magic, SHM_MAGIC, sizeof(h->magic));
     h->layout = SHM_LAYOUT;
     h->mutex_size = sizeof(pthread_mutex_t);
+    h->reserved = d->mapped;
     h->size = size;
     h->mapped = mapped;
     snprintf(h->name, sizeof(h->name), "%s", name);
@@ -171,7 +217,7 @@ shm_dict_create(const char *name, size_t size)
         shm_dict_destroy(d);
         return NULL;
     }
-    shm_arena_format(h);
+    shm_arena_format(h, 1);
     return d;
 }
 
@@ -185,6 +231,31 @@ shm_dict_destroy(struct shm_dict *d)
     if (d->fd >= 0)
         close(d->fd);
     free(d);
+}
+
+/* D, mapped as far as every process maps it (h->reserved); when this one
+ * cannot map that much, the figure is lowered for all, so none ever
+ * grows the dictionary past what another sees. */
+static struct shm_dict *
+shm_remap(struct shm_dict *d, const char *name)
+{
+    size_t size = d->mapped, reserve = (size_t)d->h->reserved;
+    struct shm_dict *r;
+    const char *err;
+
+    if (reserve <= size)
+        return d;
+    if ((r = shm_map(name, d->fd, size, reserve)) == NULL)
+        return d;
+    d->fd = -1;
+    shm_dict_destroy(d);
+    if (r->mapped < reserve && shm_lock(r, &err) == 0) {
+        r->h->reserved = r->mapped;
+        shm_unlock(r);
+        log_warn("upgrade: shared dictionary '%s': cannot map more than its %zu bytes: it can no longer "
+                 "change size in place", name, r->mapped);
+    }
+    return r;
 }
 
 /* The dictionary NAME handed over as FD by the binary this one upgrades;
@@ -201,49 +272,48 @@ shm_adopt_fd(const char *name, int fd)
         log_err("upgrade: shared dictionary '%s': descriptor %d handed over is not its memory", name, fd);
         return NULL;
     }
-    if ((d = shm_map(name, fd, (size_t)sb.st_size)) == NULL)
+    if ((d = shm_map(name, fd, (size_t)sb.st_size, 0)) == NULL)
         return NULL;
     h = d->h;
     if (memcmp(h->magic, SHM_MAGIC, sizeof(h->magic)) != 0 || h->layout != SHM_LAYOUT ||
         h->mutex_size != sizeof(pthread_mutex_t) || h->mapped != (uint64_t)sb.st_size ||
-        strcmp(h->name, name) != 0) {
+        h->reserved < h->mapped || strcmp(h->name, name) != 0) {
         log_warn("upgrade: shared dictionary '%s' was made by a binary with another layout: it "
                  "starts empty", name);
         d->fd = -1;     /* closed by the caller */
         shm_dict_destroy(d);
         return NULL;
     }
-    return d;
+    return shm_remap(d, name);
 }
 
 /* Take the dictionary NAME (SIZE) from the one handed over (OLD, may be
- * NULL): as it is, or copied into a new one of the new size. */
+ * NULL): as it is, or resized in place. */
 static struct shm_dict *
 shm_take_over(const char *name, size_t size, struct shm_dict *old)
 {
-    struct shm_dict *d;
     struct shm_stats st;
-    unsigned long copied = 0;
-    const char *err;
+    unsigned long dropped = 0;
+    size_t was;
+    long long t0;
+    int rc;
 
-    if (old && old->h->size == size) {
-        if (shm_dict_stats(old, &st, &err) == SHM_OK)
-            log_notice("upgrade: shared dictionary '%s' taken over with its %lu keys", name, st.keys);
+    if (old == NULL)
+        return shm_dict_create(name, size);
+    was = shm_dict_capacity(old);
+    t0 = monoclock_ms();
+    if (was != size && (rc = shm_dict_resize(old, size, &dropped)) == 0) {
+        shm_dict_stats(old, &st);
+        log_notice("upgrade: shared dictionary '%s' resized in place from %zu to %zu bytes in %lld ms: "
+                   "%lu keys kept, %lu evicted to fit", name, was, size, monoclock_ms() - t0, st.entries,
+                   dropped);
         return old;
     }
-    if ((d = shm_dict_create(name, size)) == NULL || old == NULL) {
-        shm_dict_destroy(old);
-        return d;
-    }
-    if (shm_dict_copy(d, old, &copied) < 0) {
-        shm_dict_destroy(d);
-        return NULL;
-    }
-    log_notice("upgrade: shared dictionary '%s' resized from %llu to %zu bytes: %lu keys copied "
-               "(what the old serving process writes to it from now on is not seen)",
-               name, (unsigned long long)old->h->size, size, copied);
-    shm_dict_destroy(old);
-    return d;
+    if (was != size && rc < 0)
+        log_warn("upgrade: shared dictionary '%s' keeps its %zu bytes until a restart", name, was);
+    shm_dict_stats(old, &st);
+    log_notice("upgrade: shared dictionary '%s' taken over with its %lu keys", name, st.entries);
+    return old;
 }
 
 /* Parse LUAFCGID_SHARED ("NAME=FD,NAME=FD") into OLD and NAMES (by
@@ -357,47 +427,119 @@ shm_export(void)
     return 0;
 }
 
-/* The supervisor saw a serving process die abnormally (a crash in a C
- * module may have written anywhere in its memory). */
+/* The supervisor saw a serving process die abnormally, with STATUS
+ * (waitpid's). A fault (a crash in a C module may have written anywhere
+ * in its memory) has the next one check the dictionaries, in the
+ * background; a kill or an exit cannot have left more than the step its
+ * lock's next holder undoes. */
 void
-shm_suspect(void)
+shm_suspect(int status)
 {
-    shm_suspected = 1;
+    if (!WIFSIGNALED(status))
+        return;
+    switch (WTERMSIG(status)) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT: case SIGSYS: case SIGTRAP:
+        shm_suspected = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Wait MS, or less when told to stop: whether to stop. */
+static int
+shm_check_pause(long long ms)
+{
+    struct timespec ts;
+    int stop;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000) + ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&shm_check_lock);
+    if (!shm_check_stopping)
+        pthread_cond_timedwait(&shm_check_cond, &shm_check_lock, &ts);
+    stop = shm_check_stopping;
+    pthread_mutex_unlock(&shm_check_lock);
+    return stop;
+}
+
+/* One dictionary, checked a bucket range a step. 0, or -1 when told to
+ * stop. */
+static int
+shm_check_one(struct shm_dict *d)
+{
+    unsigned long seen = 0, dropped = 0;
+    uint32_t b, nbuckets = d->h->nbuckets;
+    long long t0 = monoclock_ms();
+    const char *err;
+    int steps = 0;
+
+    for (b = 0; b < nbuckets; b += SHM_CHECK_BUCKETS) {
+        if (shm_lock(d, &err) < 0)
+            return 0;       /* logged; the next crash's check will look again */
+        seen += (unsigned long)shm_check_buckets(d, b, b + SHM_CHECK_BUCKETS, &dropped);
+        shm_unlock(d);      /* mends what was found (shm_lock.c) */
+        if (++steps % SHM_CHECK_BURST == 0 && shm_check_pause(1))
+            return -1;
+    }
+    if (dropped)
+        log_warn("shared dictionary '%s': checked after a crash: damage found and mended (see above)",
+                 shm_dict_name(d));
+    else
+        log_info("shared dictionary '%s': checked after a crash, in the background, in %lld ms: %lu "
+                 "keys, sound", shm_dict_name(d), monoclock_ms() - t0, seen);
+    return 0;
+}
+
+static void *
+shm_check_main(void *arg)
+{
+    int i;
+
+    (void)arg;
+    for (i = 0; i < shm_ndicts; i++)
+        if (shm_check_one(shm_dicts[i]) < 0)
+            break;
+    return NULL;
 }
 
 /*
- * A serving process starts after one died abnormally: check every
- * dictionary before any worker runs, mending what the dead one left
- * (logged by shm_lock.c when it held a lock, here else). Not on every
- * start: a check walks the whole dictionary under its lock (about 7 ms a
- * MiB of small entries), and a process that died without the lock left
- * it consistent; the links an operation follows are checked anyway.
+ * In a serving process that starts after one crashed: check every
+ * dictionary in the background, while it serves (see the top of this
+ * file). Not after a kill: a process that died holding a lock left at
+ * most a step, which the next holder undoes, and one that did not hold it
+ * left the dictionary as it was.
  */
 void
 shm_check_all(void)
 {
-    struct shm_check_result r;
-    const char *err;
-    long long t0;
-    int i, rc;
+    int rc;
 
-    if (!shm_suspected)
+    if (!shm_suspected || shm_ndicts == 0)
         return;
-    for (i = 0; i < shm_ndicts; i++) {
-        t0 = monoclock_ms();
-        if ((rc = shm_dict_check(shm_dicts[i], 0, &r, &err)) == SHM_OK) {
-            log_info("shared dictionary '%s': %lu keys, checked in %lld ms", shm_dict_name(shm_dicts[i]),
-                     r.kept, monoclock_ms() - t0);
-        } else if (rc == SHM_FAIL && shm_dict_check(shm_dicts[i], 1, &r, &err) != SHM_LOCKED) {
-            if (r.emptied)
-                log_err("shared dictionary '%s': its memory was found damaged: emptied",
-                        shm_dict_name(shm_dicts[i]));
-            else
-                log_warn("shared dictionary '%s': found damaged, mended: %lu keys kept, %lu dropped, "
-                         "%lu blocks reclaimed%s", shm_dict_name(shm_dicts[i]), r.kept, r.dropped,
-                         r.freed, r.lru_rebuilt ? ", LRU order rebuilt" : "");
-        }
+    shm_check_stopping = 0;
+    if ((rc = pthread_create(&shm_check_thread, NULL, shm_check_main, NULL)) != 0) {
+        errno = rc;
+        log_syserr("shared dictionaries: cannot start their check after a crash");
+        return;
     }
+    shm_check_running = 1;
+}
+
+/* Stop the background check, if it runs (the serving process stops). */
+void
+shm_check_stop(void)
+{
+    if (!shm_check_running)
+        return;
+    pthread_mutex_lock(&shm_check_lock);
+    shm_check_stopping = 1;
+    pthread_cond_signal(&shm_check_cond);
+    pthread_mutex_unlock(&shm_check_lock);
+    pthread_join(shm_check_thread, NULL);
+    shm_check_running = 0;
 }
 
 int

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,8 +84,8 @@ nkeys(struct shm_dict *d)
 {
     struct shm_stats st;
 
-    shm_dict_stats(d, &st, &err);
-    return st.keys;
+    shm_dict_stats(d, &st);
+    return st.entries;
 }
 
 static void
@@ -257,7 +258,7 @@ test_eviction(void)
     ok(last > 100, "evicting once full (at %d)", last);
     is_str(get(d, "key0", 0), "nil", "the oldest went first");
     ok(strncmp(get(d, "key4999", 0), "s:x", 3) == 0, "the newest is there");
-    shm_dict_stats(d, &st, &err);
+    shm_dict_stats(d, &st);
     ok(st.evictions > 4000, "evictions counted (%llu)", st.evictions);
     is_int(set(d, SHM_OP_SAFE, "safe", str_value(v), 0, &forcible), SHM_FAIL, "safe_set on a full dictionary");
     is_str(err, "no memory", "fails 'no memory'");
@@ -476,8 +477,8 @@ die_holding(struct shm_dict *d, void (*harm)(struct shm_dict *))
     waitpid(pid, &status, 0);
 }
 
-/* Half of a removal: unlinked from its bucket, still on the LRU list,
- * never freed. */
+/* Half of a removal, as the engine writes it (each store logged): out
+ * of its bucket, not yet off the LRU list nor freed. */
 static void
 harm_half_removed(struct shm_dict *d)
 {
@@ -488,21 +489,24 @@ harm_half_removed(struct shm_dict *d)
     for (i = 0; i < h->nbuckets; i++)
         if (bk[i]) {
             e = shm_entry_at(h, bk[i]);
-            bk[i] = e->hnext;
+            SHM_SET(h, bk[i], e->hnext);
+            SHM_STAT_SUB(h, keys, 1);
             return;
         }
 }
 
-static void
-harm_heap(struct shm_dict *d)
+/* The first entry after the bucket array: where a stray store lands. */
+static struct shm_block *
+first_block(struct shm_dict *d)
 {
-    SHM_BLOCK(d->h, d->h->heap + SHM_BLOCK(d->h, d->h->heap)->size)->magic = 0;
+    return SHM_BLOCK(d->h, d->h->heap + SHM_BLOCK(d->h, d->h->heap)->size);
 }
 
 static void
 test_dead_holder(void)
 {
     struct shm_dict *d = shm_dict_create("robust", (size_t)256 * 1024);
+    struct shm_stats st;
     char k[16];
     int i;
 
@@ -515,40 +519,260 @@ test_dead_holder(void)
     is_int(nkeys(d), 100, "nothing lost when it changed nothing");
     die_holding(d, harm_half_removed);
     is_int(set(d, 0, "after", str_value("x"), 0, NULL), SHM_OK, "killed mid-removal: the next write works");
-    is_int(nkeys(d), 100, "the entry it was removing is gone, the others kept");
+    is_int(nkeys(d), 101, "its step undone: the entry it was removing is still there, with every other");
+    ok(sound(d), "and the dictionary is sound, with no check of the heap");
+    shm_dict_stats(d, &st);
+    is_int(st.repairs, 2, "each step undone is counted as a repair");
+    shm_dict_destroy(d);
+}
+
+/* A holder stopped (SIGSTOP) with the lock held, in the middle of a
+ * step: operations fail, each within its bounded wait, until it has been
+ * seen stopped LF_SHARED_WEDGED s; then it is killed, its step undone,
+ * and the dictionary serves again with every key. */
+static void
+test_wedged_holder(void)
+{
+    struct shm_dict *d = shm_dict_create("wedged", (size_t)256 * 1024);
+    long long t0, bound = (LF_SHARED_LOCK_WAIT + LF_SHARED_WEDGED + 30) * 1000LL;
+    int i, status = 0, failed = 0, rc = SHM_LOCKED;
+    char k[16];
+    pid_t pid;
+    const char *e;
+
+    for (i = 0; i < 50; i++) {
+        snprintf(k, sizeof(k), "w%d", i);
+        set(d, 0, k, str_value("value"), 0, NULL);
+    }
+    if ((pid = fork()) == 0) {
+        shm_lock(d, &e);
+        harm_half_removed(d);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    waitpid(pid, &status, WUNTRACED);
+    ok(WIFSTOPPED(status), "a holder stopped in the middle of a step");
+    t0 = monoclock_ms();
+    while ((rc = set(d, 0, "after", str_value("x"), 0, NULL)) != SHM_OK && monoclock_ms() - t0 < bound)
+        failed++;
+    ok(rc == SHM_OK, "the dictionary serves again (after %lld ms, %d operations failed meanwhile)",
+       monoclock_ms() - t0, failed);
+    ok(failed >= 1, "operations failed while it was stopped");
+    if (rc != SHM_OK)
+        kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the stopped holder was killed");
+    is_int(nkeys(d), 51, "its step undone: no key lost");
     ok(sound(d), "and the dictionary is sound");
-    die_holding(d, harm_heap);
-    is_str(get(d, "after", 0), "nil", "a heap found broken: emptied");
+    shm_dict_destroy(d);
+}
+
+/* A stray store (not the engine's: a C module's) into an entry in the
+ * middle of a chain: the operation that meets it has the dictionary
+ * checked, and only that entry is lost, not the keys behind it. */
+static void
+test_stray_store(void)
+{
+    struct shm_dict *d = shm_dict_create("stray", (size_t)16 * 1024);
+    struct shm_head *h = d->h;
+    struct shm_check_result r;
+    struct shm_entry *e, *mid = NULL;
+    uint32_t i, n, off, best = 0;
+    char k[16];
+    int lost = 0;
+
+    for (i = 0; i < 120; i++) {
+        snprintf(k, sizeof(k), "k%u", i);
+        set(d, 0, k, num_value(i), 0, NULL);
+    }
+    for (i = 0; i < h->nbuckets; i++) {          /* the longest chain's second entry */
+        for (n = 0, off = shm_buckets(h)[i]; off; off = shm_entry_at(h, off)->hnext)
+            n++;
+        if (n > best && n >= 3) {
+            best = n;
+            mid = shm_entry_at(h, shm_entry_at(h, shm_buckets(h)[i])->hnext);
+        }
+    }
+    ok(mid != NULL, "a chain of %u entries", best);
+    if (mid == NULL)
+        return;
+    mid->type = 0;                                /* not a type: the entry is bad */
+    is_int(shm_dict_check(d, 1, &r, &err), SHM_FAIL, "the check finds the bad entry");
+    ok(r.dropped == 1, "and drops it alone (%lu dropped)", r.dropped);
+    for (i = 0; i < 120; i++) {
+        snprintf(k, sizeof(k), "k%u", i);
+        lost += strncmp(get(d, k, 0), "n:", 2) != 0;
+    }
+    is_int(lost, 1, "every key behind it in its chain is kept");
+    ok(sound(d), "and the dictionary is sound");
+    (void)e;
+    first_block(d)->magic = 0;                    /* the heap itself broken */
+    is_int(shm_dict_check(d, 1, &r, &err), SHM_FAIL, "a heap found broken");
+    ok(r.emptied && nkeys(d) == 0, "is emptied");
     is_int(set(d, 0, "again", str_value("y"), 0, NULL), SHM_OK, "and usable again");
     ok(sound(d), "and sound");
     shm_dict_destroy(d);
 }
 
-static void
-test_copy(void)
-{
-    struct shm_dict *a = shm_dict_create("from", (size_t)256 * 1024), *b = shm_dict_create("to", (size_t)32 * 1024);
-    struct shm_value v = str_value("lv");
-    unsigned long copied;
-    char k[16], val[100];
-    long len;
-    int i;
+/* ---- crash atomicity: a child killed at random instants inside writes -- */
 
-    memset(val, 'v', sizeof(val) - 1);
-    val[sizeof(val) - 1] = '\0';
-    for (i = 0; i < 1000; i++) {
-        snprintf(k, sizeof(k), "k%d", i);
-        set(a, 0, k, str_value(val), 0, NULL);
+/* The value of KEY's version VER: its length, then a letter of the pair
+ * repeated, so a value made of two writes does not read back whole. */
+static size_t
+fuzz_value(char *out, int key, unsigned ver, size_t len)
+{
+    int n = snprintf(out, len, "%d:%u:%zu:", key, ver, len);
+    char c = (char)('a' + (key * 7 + (int)ver) % 26);
+
+    if ((size_t)n < len)
+        memset(out + n, c, len - (size_t)n);
+    return len;
+}
+
+/* Is V (N bytes) a whole value of KEY? */
+static int
+fuzz_whole(const char *v, size_t n, int key)
+{
+    int k;
+    unsigned ver;
+    size_t len, i;
+    int at = 0;
+    char c;
+
+    if (sscanf(v, "%d:%u:%zu:%n", &k, &ver, &len, &at) != 3 || k != key || len != n)
+        return 0;
+    c = (char)('a' + (key * 7 + (int)ver) % 26);
+    for (i = (size_t)at; i < n; i++)
+        if (v[i] != c)
+            return 0;
+    return 1;
+}
+
+static void
+fuzz_die(int sig)
+{
+    (void)sig;
+    kill(getpid(), SIGKILL);
+}
+
+/* The child: writes over STABLE keys (never removed), and sets, removes,
+ * counts and pushes others, until its timer kills it. */
+static void
+fuzz_child(struct shm_dict *d, unsigned seed, int stable, size_t vmax)
+{
+    static char val[1 << 17];
+    struct itimerval it;
+    struct shm_value v;
+    char k[32];
+    unsigned ver = seed * 1000u;
+    long len;
+    int f;
+    double n;
+
+    signal(SIGALRM, fuzz_die);
+    memset(&it, 0, sizeof(it));
+    it.it_value.tv_usec = 200 + (long)(rand_r(&seed) % 4000);
+    setitimer(ITIMER_REAL, &it, NULL);
+    for (;;) {
+        int key = (int)(rand_r(&seed) % (unsigned)stable), op = (int)(rand_r(&seed) % 8);
+        size_t vl = 16 + rand_r(&seed) % vmax;
+
+        switch (op) {
+        case 0: case 1: case 2:
+            snprintf(k, sizeof(k), "s%d", key);
+            v = str_value("");
+            v.str = val;
+            v.len = fuzz_value(val, key, ++ver, vl);
+            shm_dict_store(d, 0, k, strlen(k), &v, 0, &f, &err);
+            break;
+        case 3:
+            snprintf(k, sizeof(k), "v%d", key % 16);
+            v = str_value("");
+            v.str = val;
+            v.len = fuzz_value(val, key, ++ver, vl);
+            shm_dict_store(d, 0, k, strlen(k), &v, 0, &f, &err);
+            break;
+        case 4:
+            snprintf(k, sizeof(k), "v%d", key % 16);
+            v.type = SHM_TNIL;
+            shm_dict_store(d, 0, k, strlen(k), &v, 0, &f, &err);
+            break;
+        case 5:
+            n = 1;
+            shm_dict_incr(d, "count", 5, &n, 1, 0, 0, &f, &err);
+            break;
+        case 6:
+            v = num_value(ver++);
+            if (shm_dict_llen(d, "list", 4, &len, &err) == SHM_OK && len < 64)
+                shm_dict_push(d, rand_r(&seed) % 2, "list", 4, &v, &len, &err);
+            break;
+        default:
+            shm_dict_pop(d, rand_r(&seed) % 2, "list", 4, &v, buf, sizeof(buf), &err);
+            break;
+        }
     }
-    shm_dict_push(a, 0, "list", 4, &v, &len, &err);
-    shm_dict_copy(b, a, &copied);
-    ok(copied > 50 && copied < 1000, "a resize to a smaller size keeps what fits (%lu)", copied);
-    is_str(get(b, "list", 0), "err:value is a list", "the most recent (a list) is kept");
-    ok(strncmp(get(b, "k999", 0), "s:v", 3) == 0, "with the newest values");
-    is_str(get(b, "k0", 0), "nil", "the oldest did not fit");
-    ok(sound(b), "the copy is sound");
-    shm_dict_destroy(a);
-    shm_dict_destroy(b);
+}
+
+/* ROUNDS children killed in the middle of their writes: after each, the
+ * dictionary is sound with no check of its own (the dead one's step
+ * undone), every stable key is there, and every value is whole. */
+static void
+fuzz_crashes(const char *name, size_t size, int stable, size_t vmax, int rounds)
+{
+    struct shm_dict *d = shm_dict_create(name, size);
+    struct shm_value v;
+    struct shm_stats st;
+    char k[32];
+    int r, i, status, unsound = 0, missing = 0, torn = 0, is_stale, rc;
+    unsigned long long undone;
+
+    for (i = 0; i < stable; i++) {
+        snprintf(k, sizeof(k), "s%d", i);
+        v = str_value("");
+        v.str = buf;
+        v.len = fuzz_value(buf, i, 0, 64);
+        shm_dict_store(d, 0, k, strlen(k), &v, 0, &status, &err);
+    }
+    for (r = 0; r < rounds; r++) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            fuzz_child(d, (unsigned)r + 1, stable, vmax);
+            _exit(0);
+        }
+        waitpid(pid, &status, 0);
+        unsound += !sound(d);
+        for (i = 0; i < stable; i++) {
+            snprintf(k, sizeof(k), "s%d", i);
+            rc = shm_dict_get(d, k, strlen(k), 0, &v, buf, sizeof(buf), &is_stale, &err);
+            if (rc != SHM_OK)
+                missing++;
+            else if (!fuzz_whole(v.str, v.len, i))
+                torn++;
+        }
+        for (i = 0; i < 16; i++) {
+            snprintf(k, sizeof(k), "v%d", i);
+            rc = shm_dict_get(d, k, strlen(k), 0, &v, buf, sizeof(buf), &is_stale, &err);
+            if (rc == SHM_OK && (sscanf(v.str, "%d", &status) != 1 || !fuzz_whole(v.str, v.len, status)))
+                torn++;
+        }
+    }
+    shm_dict_stats(d, &st);
+    undone = st.repairs;
+    is_int(unsound, 0, "a writer killed at random instants: the dictionary is sound after each");
+    is_int(missing, 0, "no key it was not removing is lost");
+    is_int(torn, 0, "no value is ever read torn (part old bytes, part new)");
+    is_int(st.evictions, 0, "(none was evicted: the dictionary never filled)");
+    ok(undone > (unsigned long long)rounds / 4, "%llu of %d writers died holding the lock, their step undone",
+       undone, rounds);
+    shm_dict_destroy(d);
+}
+
+static void
+test_crash_atomicity(void)
+{
+    fuzz_crashes("crash-big", (size_t)4 << 20, 64, 16384, 300);
+    fuzz_crashes("crash-small", (size_t)32 * 1024, 40, 200, 300);
 }
 
 int
@@ -563,6 +787,8 @@ main(void)
     test_churn();
     test_atomic();
     test_dead_holder();
-    test_copy();
+    test_wedged_holder();
+    test_stray_store();
+    test_crash_atomicity();
     return done_testing();
 }

@@ -100,15 +100,15 @@ is($t->get('api.lua', QUERY_STRING => 'read')->{body}, '100', 'and nothing else 
 # the status page, every format
 $t->get('api.lua', QUERY_STRING => 'write');
 my %status = map { $_ => $t->get('/status', SCRIPT_NAME => '/status', QUERY_STRING => $_)->{body} } ('', qw(json xml html openmetrics));
-like($status{''}, qr/name:\s+cache\ncapacity:\s+1048576\nfree space:\s+\d+\nkeys:\s+101\nevictions:\s+0\nexpirations:\s+0\nrepairs:\s+0\n/,
-     'status (text): capacity, free space, keys, evictions, expirations');
-like($status{json}, qr/"shared":\[\{"name":"cache","capacity":1048576,"free space":\d+,"keys":101,"evictions":0,"expirations":0,"repairs":0\},\{"name":"small"/,
+like($status{''}, qr/name:\s+cache\ncapacity:\s+1048576\nfree space:\s+\d+\nentries:\s+101\nevictions:\s+0\nexpirations:\s+0\nflushed:\s+0\nrepairs:\s+0\n/,
+     'status (text): capacity, free space, entries, evictions, expirations, flushed');
+like($status{json}, qr/"shared":\[\{"name":"cache","capacity":1048576,"free space":\d+,"entries":101,"evictions":0,"expirations":0,"flushed":0,"repairs":0\},\{"name":"small"/,
      'status (JSON)');
-like($status{xml}, qr{<shared>\n<dictionary>\n<name>cache</name>\n<capacity>1048576</capacity>\n<free-space>\d+</free-space>\n<keys>101</keys>},
+like($status{xml}, qr{<shared>\n<dictionary>\n<name>cache</name>\n<capacity>1048576</capacity>\n<free-space>\d+</free-space>\n<entries>101</entries>},
      'status (XML)');
 like($status{html}, qr{<tr><th>name</th><td>cache</td></tr>\n<tr><th>capacity</th><td>1048576</td></tr>}, 'status (HTML)');
 like($status{openmetrics}, qr/^luafcgid_shared_capacity_bytes\{dict="cache"\} 1048576$/m, 'OpenMetrics: capacity');
-like($status{openmetrics}, qr/^luafcgid_shared_keys\{dict="cache"\} 101$/m, 'OpenMetrics: keys');
+like($status{openmetrics}, qr/^luafcgid_shared_entries\{dict="cache"\} 101$/m, 'OpenMetrics: entries');
 like($status{openmetrics}, qr/^# TYPE luafcgid_shared_evictions counter\n# HELP [^\n]+\nluafcgid_shared_evictions_total\{dict="cache"\} 0$/m,
      'OpenMetrics: evictions, a counter family');
 like($status{openmetrics}, qr/^luafcgid_shared_expirations_total\{dict="small"\} 0$/m, 'OpenMetrics: expirations, per dictionary');
@@ -121,7 +121,7 @@ SKIP: {
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as p
 n = [s for f in p(open(sys.argv[1]).read()) for s in f.samples if s.name.startswith("luafcgid_shared")]
 print(len(n))' '$f' 2>&1`;
-    is($out, "12\n", 'the page parses as OpenMetrics, with the shared families') or diag $out;
+    is($out, "14\n", 'the page parses as OpenMetrics, with the shared families') or diag $out;
 }
 $t->stop;
 done_testing();
