@@ -591,7 +591,7 @@ shm_reload_report(const struct conf *old, const struct conf *c)
                      "upgrade (USR2) or restart", n->name, n->size);
         else if (o->size != n->size)
             log_warn("reload: shared dictionary '%s' keeps its %llu bytes and its contents until the "
-                     "next upgrade (USR2), which copies them into %llu bytes, or restart, which "
+                     "next upgrade (USR2), which resizes it in place to %llu bytes, or restart, which "
                      "starts it empty", n->name, o->size, n->size);
     }
     for (i = 0; i < old->shared.count; i++)

@@ -84,7 +84,7 @@ sub body { my ($t, $q) = @_; my $r = $t->get('d.lua', QUERY_STRING => $q); retur
     # HUP: nothing changes; a changed `shared` says what it will do
     $t->write_conf(shared => \'{ d = "8m", extra = "1m" }');
     $t->signal('HUP');
-    ok($t->wait_log(qr/reload: shared dictionary 'd' keeps its 4194304 bytes and its contents until the next upgrade \(USR2\), which copies them into 8388608 bytes, or restart, which starts it empty/),
+    ok($t->wait_log(qr/reload: shared dictionary 'd' keeps its 4194304 bytes and its contents until the next upgrade \(USR2\), which resizes it in place to 8388608 bytes, or restart, which starts it empty/),
        'HUP with a changed size says what it does') or diag $t->log;
     like($t->log, qr/reload: shared dictionary 'extra' \(1048576 bytes\) is new: it is made at the next upgrade \(USR2\) or restart/,
          'and with a new dictionary');
@@ -119,7 +119,20 @@ sub new_pid { my ($t) = @_; my @p = $t->log =~ /the new binary serves as pid (\d
     $t->{pid} = undef;
     is(body($t, 'check=5000'), '5000 2 a 3', 'contents intact after USR2 (keys, flags, the list, the counter)');
 
-    # again, with `d` smaller and `gone` no longer configured
+    # again, with `d` smaller and `gone` no longer configured, under a
+    # load of incr: what the old serving process counts while it drains
+    # is kept, and no value of the counter is handed out twice
+    my $stop = "$d/stop";
+    my $load = LFTest::start_clients(2, sub {
+        my ($sent, @seen) = (0);
+        while (!-e $stop && $sent < 20000) {
+            $sent++;
+            my $r = $t->get('d.lua', QUERY_STRING => 'incr');
+            push @seen, $1 if $r->{status} == 200 && $r->{body} =~ /^(\d+)$/;
+        }
+        return join(' ', $sent, @seen);
+    });
+    wait_for(sub { ((split ' ', body($t, 'check=0'))[3] // 0) > 100 }, 20);
     $t->write_conf(shared => \'{ d = "1m" }');
     my $before = () = $t->log =~ /the new binary serves as pid/g;
     kill 'USR2', $new;
@@ -132,7 +145,17 @@ sub new_pid { my ($t) = @_; my @p = $t->log =~ /the new binary serves as pid (\d
     like($t->log, qr/upgrade: shared dictionary 'gone' is no longer configured: dropped/, 'one no longer configured is dropped');
     ok(wait_for(sub { !alive($new) }, 30), 'the previous one exits');
     LFTest::untrack($new);
-    is(body($t, 'check=5000'), '5000 2 a 3', 'contents intact after the resize');
+    LFTest::spew($stop, '');
+    my ($sent, $dup, $max, %seen) = (3, 0, 3);
+    for (LFTest::wait_clients($load, 60)) {
+        my ($n, @v) = split ' ', $_ // '0';
+        $sent += $n;
+        for (@v) { $dup++ if $seen{$_}++; $max = $_ if $_ > $max }
+    }
+    my ($intact, $len, $pop, $total) = split ' ', body($t, 'check=5000');
+    is("$intact $len $pop", '5000 2 a', 'contents intact after the resize');
+    is($dup, 0, 'under load, no value of the counter was handed out twice');
+    ok($total >= $max && $total <= $sent, "the counter holds every increment answered ($max <= $total <= $sent)");
     kill 'TERM', $newer;
     ok(wait_for(sub { !alive($newer) }, 20), 'TERM stops it');
     LFTest::untrack($newer);
