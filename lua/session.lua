@@ -29,9 +29,9 @@ end
 local lf = require "luafcgid"
 
 local type, pairs, tostring, tonumber, setmetatable, error, pcall, format, sub, find, concat, time,
-      max, floor =
+      max, min, floor =
       type, pairs, tostring, tonumber, setmetatable, error, pcall, string.format, string.sub,
-      string.find, table.concat, os.time, math.max, math.floor
+      string.find, table.concat, os.time, math.max, math.min, math.floor
 
 local M = { _VERSION = "luafcgid.session 1" }
 
@@ -303,13 +303,21 @@ function Session:_open(token)
     if not q or type(q.a) ~= "number" or type(q.d) ~= "table" or expired(c, p.c, q.a, now) then
       return false
     end
-    self.id, self.data = p.i, q.d
+    self.id, self.data, self.last = p.i, q.d, q.a
   else
     if type(p.a) ~= "number" or type(p.d) ~= "table" or expired(c, p.c, p.a, now) then return false end
-    self.data = p.d
+    self.data, self.last = p.d, p.a
   end
   self.created = p.c
   return true
+end
+
+-- Seconds since its last save after which a visit saves a session again:
+-- one that is read on every visit and never written stays alive while
+-- its visitor is active (as lua-resty-session 4's start() refreshes it),
+-- without a new cookie on every answer.
+local function refresh_after(c)
+  return min(60, c.idle_timeout / 4)
 end
 
 -- session.start(req, opts): the request's session, or an empty one;
@@ -321,6 +329,8 @@ function M.start(req, opts)
   local exists = token ~= nil and self:_open(token)
   if not exists then
     self.data, self.id, self.created = {}, nil, time()
+  elseif c.idle_timeout > 0 and time() - self.last >= refresh_after(c) then
+    self:save()
   end
   return self, exists
 end

@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use File::Temp qw(tempdir);
+use Time::HiRes ();
 use MIME::Base64 ();
 use LFTest qw(wait_for spew);
 
@@ -126,6 +127,23 @@ is((req($a, "secret=$key&storage=shared:sessions", "session=$c"))[0], 'false nil
     my (undef, $ci) = req($a, "secret=$key&op=set&k=user&v=ida&idle=1");
     ok(wait_for(sub { (req($a, "secret=$key&idle=1", "session=$ci"))[0] eq 'false nil nil' }, 5),
        'idle past its idle timeout: empty');
+}
+
+# a session only read, never written, stays alive while its visitor comes
+# back within the idle timeout: start() saves it again (a new cookie) once
+# a quarter of the timeout has passed since its last save
+for my $st ('cookie', 'shared:sessions') {
+    my (undef, $cr) = req($a, "secret=$key&storage=$st&op=set&k=user&v=rita&idle=3");
+    my ($t0, $n, $renewed, @bad) = (Time::HiRes::time(), 0, 0);
+    while (Time::HiRes::time() - $t0 < 7 && $n++ < 100) {    # past twice the timeout
+        Time::HiRes::sleep(0.5);
+        my ($b, $c2) = req($a, "secret=$key&storage=$st&idle=3", "session=$cr");
+        push @bad, $b unless $b eq 'true rita 1';
+        $renewed++, $cr = $c2 if defined $c2;
+    }
+    is_deeply(\@bad, [], "$st: read every 0.5 s for 7 s with idle_timeout = 3, never written: alive");
+    cmp_ok($renewed, '>=', 2, "$st: start() sent it again ($renewed times in $n answers)");
+    cmp_ok($renewed, '<', $n, "$st: not on every answer");
 }
 
 # ---- rotation ---------------------------------------------------------------
