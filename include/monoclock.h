@@ -6,6 +6,7 @@
 #include <time.h>
 
 long long monoclock_ms(void);
+long long monoclock_coarse_ms(void);
 long long monoclock_us(void);
 void      monoclock_deadline(struct timespec *ts, long long ms);
 void      monoclock_thread_cpu(struct timespec *user, struct timespec *system);

@@ -56,6 +56,7 @@ int        state_must_propagate(lua_State *L, int idx);
 int        state_exit(lua_State *L);
 size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
+int        state_outside(lua_State *L, long long bytes);
 int        state_traceback(lua_State *L);
 long long  state_time_left(lua_State *L);
 /* lua_resume(CO, NARGS) from L, for C that runs coroutines: the watchdog

@@ -17,6 +17,7 @@ struct state_info {
     size_t      used;           /* bytes Lua holds */
     size_t      big;            /* of those, in blocks over SLAB_MAX */
     size_t      held;           /* the answer the request buffers: counts too */
+    size_t      outside;        /* memory a library holds for the state (JIT code) */
     size_t      limit;          /* 0 = none */
     size_t      peak;           /* most bytes used since state_arm */
     size_t      gc_live;        /* used after the last full collection */

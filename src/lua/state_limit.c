@@ -92,7 +92,7 @@ state_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     /* The freed small blocks a state keeps for reuse count too, up to as
      * much again: else churning through block sizes could hold any amount. */
     if (info->limit && nsize > osize &&
-        (info->used + info->held + (nsize - osize) > info->limit ||
+        (info->used + info->held + info->outside + (nsize - osize) > info->limit ||
          info->slab.footprint + info->big + nbig - obig > 2 * info->limit)) {
         info->over = STATE_OVER_MEMORY;
         return NULL;
@@ -335,20 +335,50 @@ state_over(lua_State *L)
     return state_info(L)->over;
 }
 
-/* What the state holds: its small-block chunks and its big blocks. */
+/* What the state holds: its small-block chunks, its big blocks, and what
+ * libraries hold for it outside its allocator. */
 size_t
 state_memory(lua_State *L)
 {
     struct state_info *info = state_info(L);
 
-    return info->slab.footprint + info->big;
+    return info->slab.footprint + info->big + info->outside;
 }
 
-/* BYTES held outside Lua would take the state over memory. */
+/*
+ * BYTES more (or fewer, negative) that a library holds for the state
+ * outside its allocator (PCRE2's JIT code, in executable pages of its
+ * own): they count toward memory as Lua's do. Over it, once the garbage
+ * is collected, the state is marked over memory (and so closed) and -1
+ * is returned; the bytes are counted all the same, for the caller to
+ * give back when it frees them. More bytes only from a C function the
+ * script called (a safe point) [-0, +0, e]; fewer from anywhere.
+ */
+int
+state_outside(lua_State *L, long long bytes)
+{
+    struct state_info *info = state_info(L);
+
+    if (bytes < 0 && (size_t)-bytes > info->outside)
+        bytes = -(long long)info->outside;
+    info->outside = (size_t)((long long)info->outside + bytes);
+    if (bytes <= 0 || !info->limit)
+        return 0;
+    if (info->over == STATE_OK && info->used + info->held + info->outside > info->limit)
+        state_gc_collect(L, info);
+    if (info->used + info->held + info->outside > info->limit) {
+        info->over = STATE_OVER_MEMORY;
+        return -1;
+    }
+    return 0;
+}
+
+/* BYTES held outside Lua (with what libraries hold for it) would take the
+ * state over memory. */
 static int
 state_hold_over(const struct state_info *info, size_t bytes)
 {
-    return info->limit && (bytes > info->limit || info->used > info->limit - bytes);
+    return info->limit && (bytes > info->limit || info->used + info->outside > info->limit - bytes);
 }
 
 /*

@@ -16,12 +16,31 @@
  *    OpenResty's, and less when the request's deadline is near: the time
  *    left times a rate no machine beats. A match cut short by the deadline
  *    raises the timeout as the count hook does; one cut by the fixed limit
- *    returns "pcre_exec() failed: -8", as OpenResty does. A loop in C over
- *    many matches (gsub) looks at the clock before each one.
+ *    returns "pcre_exec() failed: -8", as OpenResty does. The limit does
+ *    not count the scan PCRE2 starts again from each position of the
+ *    subject (`a*[^a]` over 300 KB of "a" backtracks never, and takes
+ *    n^2 / 2 steps), and PCRE2 counts the limit afresh at each start
+ *    position: every pattern is compiled with a callout first (after its
+ *    leading (*VERB) options), which PCRE2 calls at each start position it
+ *    tries, and which looks at the deadline on the coarse clock (a few ns;
+ *    it runs a tick behind at most). Each call looks, not every Nth: a
+ *    start position may take up to the match limit, so N of them between
+ *    two looks could run N times past the deadline (one start position's
+ *    own work, counted in steps, may still take a while: the steps of a
+ *    possessive run like the second a* of `a*a*[^a]` each scan the rest
+ *    of the subject; 15,000 bytes of "a" take a fraction of a second a
+ *    position; over megabytes, one position can outlast the timeout, and
+ *    the worker is written off as any stuck one). PCRE2's start
+ *    optimizations (the first code unit, the minimum length) stay: a
+ *    simple pattern calls it at the few positions worth a try, or none. A
+ *    loop in C over many matches (gsub) looks at the clock before each
+ *    one.
  *  - memory: PCRE2 allocates everything (compiled patterns, match data,
  *    its backtracking frames) through the state's own allocator, so it
  *    counts toward `memory`, and a match that would pass it fails the
- *    request as Lua code would.
+ *    request as Lua code would. JIT code is the exception: PCRE2 puts it
+ *    in executable pages of its own; its size (PCRE2_INFO_JITSIZE) is
+ *    counted toward `memory` while the pattern lives (state_outside).
  *
  * Compiled patterns are full userdata with a C finalizer, so a Lua error
  * in the middle never leaks one; with "o" they are kept per state, up to
@@ -41,6 +60,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "monoclock.h"
 #include "ngx_impl.h"
 #include "state.h"
 
@@ -48,6 +68,8 @@
 #define NGX_RE_ENGINE_META  "luafcgid.ngx.regex.engine"
 #define NGX_RE_ERRLEN       128     /* resty.core's MAX_ERR_MSG_LEN */
 #define NGX_RE_DFA_WS       100     /* ints of DFA workspace, as ngx_lua */
+#define NGX_RE_CALLOUT      "(?C)"  /* at each start position: the deadline */
+#define NGX_RE_PAST_DEADLINE (-1000) /* the callout's answer: no PCRE2 code */
 
 /* flags that are not PCRE2 compile options */
 #define RE_ONCE         0x01
@@ -79,11 +101,13 @@ struct ngx_re_engine {
     pcre2_match_data       *md;
     uint32_t                md_pairs;
     int                     cached;     /* patterns in the cache */
+    long long               deadline;   /* the running match's, monoclock ms; 0 = none */
 };
 
 /* A compiled pattern. */
 struct ngx_re {
     pcre2_code     *code;
+    size_t          jit_size;       /* JIT code counted toward the state's memory */
     uint32_t        ncaptures;
     uint32_t        name_count;
     uint32_t        name_size;
@@ -119,6 +143,17 @@ ngx_re_free(void *block, void *data)
         return;
     p = (size_t *)(void *)((char *)block - NGX_RE_HEAD);
     e->alloc(e->ud, p, p[0], 0);
+}
+
+/* PCRE2 calls this at each start position it tries (the pattern's first
+ * item): past the deadline, the match ends with NGX_RE_PAST_DEADLINE. */
+static int
+ngx_re_callout(pcre2_callout_block *block, void *data)
+{
+    const struct ngx_re_engine *e = data;
+
+    (void)block;
+    return e->deadline != 0 && monoclock_coarse_ms() >= e->deadline ? NGX_RE_PAST_DEADLINE : 0;
 }
 
 /* The engine's finalizer: its contexts go; the struct itself stays
@@ -168,6 +203,7 @@ ngx_re_engine(lua_State *L)
         luaL_error(L, "no memory for the regex engine");
         return NULL;
     }
+    pcre2_set_callout(e->mctx, ngx_re_callout, e);
     return e;
 }
 
@@ -185,14 +221,42 @@ ngx_re_match_data(lua_State *L, struct ngx_re_engine *e, uint32_t pairs)
     return e->md;
 }
 
+/* RE's compiled code goes, and its JIT code's count with it (from L, any
+ * thread of the state: the one that compiled it may be gone). */
+static void
+ngx_re_free_code(lua_State *L, struct ngx_re *re)
+{
+    if (re->jit_size > 0)
+        state_outside(L, -(long long)re->jit_size);
+    re->jit_size = 0;
+    pcre2_code_free(re->code);
+    re->code = NULL;
+}
+
 static int
 ngx_re_gc(lua_State *L)
 {
-    struct ngx_re *re = lua_touserdata(L, 1);
-
-    pcre2_code_free(re->code);
-    re->code = NULL;
+    ngx_re_free_code(L, lua_touserdata(L, 1));
     return 0;
+}
+
+/* JIT-compile RE when it can be (else PCRE2 interprets it), its machine
+ * code counted toward the state's memory: PCRE2 keeps it in executable
+ * pages of its own, which the state's allocator never sees. [-0, +0, m] */
+static void
+ngx_re_jit(lua_State *L, struct ngx_re *re)
+{
+    size_t size = 0;
+
+    if (pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) != 0)
+        return;
+    if (pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &size) != 0 || size == 0)
+        return;
+    re->jit_size = size;
+    if (state_outside(L, (long long)size) < 0) {
+        ngx_re_free_code(L, re);
+        luaL_error(L, "memory limit reached compiling a regex");
+    }
 }
 
 /* The options string at IDX as PCRE2 compile options and our flags; an
@@ -228,6 +292,24 @@ ngx_re_options(lua_State *L, int idx, uint32_t *options, int *flags)
     }
 }
 
+/* Where the options a pattern may start with end ((*UTF), (*LIMIT_MATCH=N),
+ * (*CRLF)...: PCRE2 takes them at its very start only), in P (LEN bytes). */
+static size_t
+ngx_re_options_end(const char *p, size_t len)
+{
+    size_t at = 0, i;
+
+    while (len - at >= 3 && p[at] == '(' && p[at + 1] == '*') {
+        for (i = at + 2; i < len && ((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+                                     p[i] == '_' || p[i] == '='); i++)
+            continue;
+        if (i == len || p[i] != ')')
+            break;
+        at = i + 1;
+    }
+    return at;
+}
+
 /* Compile the pattern at IDX into a new userdata, pushed; or push nil and
  * the error, and return NULL. [-0, +1|+2, m] */
 static struct ngx_re *
@@ -241,11 +323,25 @@ ngx_re_compile(lua_State *L, struct ngx_re_engine *e, int idx, uint32_t options,
     char err[4 * NGX_RE_ERRLEN];
     int errcode;
 
+    size_t at = ngx_re_options_end(pat, len), with_len;
+    const char *with;
+
+    /* the pattern with the callout after its leading options */
+    lua_pushlstring(L, pat, at);
+    lua_pushliteral(L, NGX_RE_CALLOUT);
+    lua_pushlstring(L, pat + at, len - at);
+    lua_concat(L, 3);
+    with = lua_tolstring(L, -1, &with_len);
     re = lua_newuserdata(L, sizeof(*re));
     memset(re, 0, sizeof(*re));
     luaL_getmetatable(L, NGX_RE_META);
     lua_setmetatable(L, -2);
-    re->code = pcre2_compile((PCRE2_SPTR)pat, len, options, &errcode, &erroff, e->cctx);
+    lua_remove(L, -2);
+    re->code = pcre2_compile((PCRE2_SPTR)with, with_len, options, &errcode, &erroff, e->cctx);
+    if (erroff >= at + sizeof(NGX_RE_CALLOUT) - 1)
+        erroff -= sizeof(NGX_RE_CALLOUT) - 1;   /* where it is in the script's pattern */
+    else if (erroff > at)
+        erroff = at;
     if (re->code == NULL) {
         if (errcode == PCRE2_ERROR_NOMEMORY)
             luaL_error(L, "memory limit reached compiling a regex");
@@ -261,7 +357,7 @@ ngx_re_compile(lua_State *L, struct ngx_re_engine *e, int idx, uint32_t options,
         return NULL;
     }
     if (flags & RE_JIT)
-        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  /* else it interprets */
+        ngx_re_jit(L, re);
     re->flags = flags;
     pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &re->ncaptures);
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &re->name_count);
@@ -340,12 +436,10 @@ ngx_re_get(lua_State *L, int idx, struct ngx_re_engine **ep)
 
 /* A pattern not kept in the cache is freed now, not at the next cycle. */
 static void
-ngx_re_done(struct ngx_re *re)
+ngx_re_done(lua_State *L, struct ngx_re *re)
 {
-    if (!(re->flags & RE_ONCE)) {
-        pcre2_code_free(re->code);
-        re->code = NULL;
-    }
+    if (!(re->flags & RE_ONCE))
+        ngx_re_free_code(L, re);
 }
 
 /* PCRE2's match errors as PCRE1 numbered them. */
@@ -388,6 +482,7 @@ ngx_re_exec(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char
         cut = 1;
     }
     pcre2_set_match_limit(e->mctx, limit);
+    e->deadline = left > 0 ? monoclock_ms() + left : 0;
     options = (re->flags & RE_NO_UTF_CHECK) ? PCRE2_NO_UTF_CHECK : 0;
     if (re->flags & RE_DFA) {
         int ws[NGX_RE_DFA_WS];
@@ -397,7 +492,7 @@ ngx_re_exec(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char
             rc = 1;     /* more matches than the data holds: the longest is first */
     } else
         rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, options, md, e->mctx);
-    if (rc == PCRE2_ERROR_MATCHLIMIT && cut)
+    if ((rc == PCRE2_ERROR_MATCHLIMIT && cut) || rc == NGX_RE_PAST_DEADLINE)
         state_raise_timeout(L);
     if (rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_HEAPLIMIT) {
         if (state_over(L) == STATE_OVER_MEMORY)
@@ -517,12 +612,12 @@ ngx_re_match_find(lua_State *L, int want_caps)
     pos = ngx_re_ctx_pos(L, 4);
     rc = ngx_re_exec(L, e, re, s, len, pos);
     if (rc == PCRE2_ERROR_NOMATCH) {
-        ngx_re_done(re);
+        ngx_re_done(L, re);
         lua_pushnil(L);
         return 1;
     }
     if (rc < 0) {
-        ngx_re_done(re);
+        ngx_re_done(L, re);
         lua_pushnil(L);
         if (!want_caps)
             lua_pushnil(L);
@@ -538,7 +633,7 @@ ngx_re_match_find(lua_State *L, int want_caps)
         lua_Number n = lua_tonumber(L, 5);
         uint32_t nth = n > 0 ? (uint32_t)n : 0;
 
-        ngx_re_done(re);
+        ngx_re_done(L, re);
         if (nth > re->ncaptures) {
             lua_pushnil(L);
             lua_pushnil(L);
@@ -555,7 +650,7 @@ ngx_re_match_find(lua_State *L, int want_caps)
         return 2;
     }
     ngx_re_captures(L, e, re, s, rc, 5);
-    ngx_re_done(re);
+    ngx_re_done(L, re);
     return 1;
 }
 
@@ -590,7 +685,7 @@ ngx_re_gmatch_next(lua_State *L)
     if (rc < 0) {
         lua_pushboolean(L, 0);
         lua_replace(L, lua_upvalueindex(3));
-        ngx_re_done(re);
+        ngx_re_done(L, re);
         if (rc == PCRE2_ERROR_NOMATCH)
             return 0;
         lua_pushnil(L);
@@ -603,7 +698,7 @@ ngx_re_gmatch_next(lua_State *L)
     if (end == ov[0] && ++end > len) {
         /* an empty match at the end: this is the last */
         lua_pushboolean(L, 0);
-        ngx_re_done(re);
+        ngx_re_done(L, re);
     } else
         lua_pushnumber(L, (lua_Number)end);
     lua_replace(L, lua_upvalueindex(3));
@@ -723,7 +818,7 @@ ngx_re_substitute(lua_State *L, int global)
     }
     s = ngx_re_subject(L, &len);
     if (!func && ngx_re_check_template(t, tlen) < 0) {
-        ngx_re_done(re);
+        ngx_re_done(L, re);
         lua_pushnil(L);
         lua_pushnil(L);
         lua_pushliteral(L, "failed to compile the replacement template");
@@ -736,7 +831,7 @@ ngx_re_substitute(lua_State *L, int global)
         if ((rc = ngx_re_exec(L, e, re, s, len, pos)) == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0) {
-            ngx_re_done(re);
+            ngx_re_done(L, re);
             lua_pushnil(L);
             lua_pushnil(L);
             lua_pushfstring(L, "pcre_exec() failed: %d", rc);
@@ -765,7 +860,7 @@ ngx_re_substitute(lua_State *L, int global)
         if (!global)
             break;
     }
-    ngx_re_done(re);
+    ngx_re_done(L, re);
     if (count == 0) {
         lua_pushvalue(L, 1);
         lua_pushinteger(L, 0);
