@@ -84,6 +84,9 @@
 #define PCRE1_BADUTF8       (-10)
 #define PCRE1_BADUTF8_OFFSET (-11)
 #define PCRE1_DFA_UITEM     (-16)
+#define PCRE1_DFA_UCOND     (-17)
+#define PCRE1_DFA_WSSIZE    (-19)
+#define PCRE1_DFA_RECURSE   (-20)
 #define PCRE1_RECURSIONLIMIT (-21)
 #define PCRE1_BADOFFSET     (-24)
 #define PCRE1_JIT_STACKLIMIT (-27)
@@ -264,12 +267,12 @@ ngx_re_jit(lua_State *L, struct ngx_re *re)
 static void
 ngx_re_options(lua_State *L, int idx, uint32_t *options, int *flags)
 {
-    size_t len, i;
+    size_t len = 0, i;
     const char *o = lua_isnoneornil(L, idx) ? "" : luaL_checklstring(L, idx, &len);
 
     *options = 0;
     *flags = 0;
-    for (i = 0; o[i] != '\0'; i++) {
+    for (i = 0; i < len; i++) {
         switch (o[i]) {
         case 'o': *flags |= RE_ONCE; break;
         case 'j': *flags |= RE_JIT; break;
@@ -287,7 +290,15 @@ ngx_re_options(lua_State *L, int idx, uint32_t *options, int *flags)
             *options |= PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS | PCRE2_MATCH_UNSET_BACKREF;
             break;
         default:
-            ngx_error_at(L, 2, "unknown flag \"%c\" (flags \"%s\")", o[i], o);
+            /* by pieces: the flags may hold a NUL, which %c and %s would drop */
+            luaL_where(L, 1);
+            lua_pushliteral(L, "unknown flag \"");
+            lua_pushlstring(L, o + i, 1);
+            lua_pushliteral(L, "\" (flags \"");
+            lua_pushlstring(L, o, len);
+            lua_pushliteral(L, "\")");
+            lua_concat(L, 6);
+            lua_error(L);
         }
     }
 }
@@ -457,6 +468,9 @@ ngx_re_pcre1_code(int rc)
     case PCRE2_ERROR_JIT_STACKLIMIT: return PCRE1_JIT_STACKLIMIT;
     case PCRE2_ERROR_BADOFFSET:     return PCRE1_BADOFFSET;
     case PCRE2_ERROR_DFA_UITEM:     return PCRE1_DFA_UITEM;
+    case PCRE2_ERROR_DFA_UCOND:     return PCRE1_DFA_UCOND;
+    case PCRE2_ERROR_DFA_WSSIZE:    return PCRE1_DFA_WSSIZE;
+    case PCRE2_ERROR_DFA_RECURSE:   return PCRE1_DFA_RECURSE;
     default:                        return rc;
     }
 }
@@ -678,17 +692,19 @@ ngx_re_gmatch_next(lua_State *L)
     PCRE2_SIZE *ov;
     int rc;
 
-    if (!lua_isnumber(L, lua_upvalueindex(3)) || re->code == NULL)
-        return 0;
+    if (!lua_isnumber(L, lua_upvalueindex(3)) || re->code == NULL) {
+        lua_pushnil(L);         /* exhausted: nil, as OpenResty's iterator */
+        return 1;
+    }
     pos = (size_t)lua_tonumber(L, lua_upvalueindex(3));
     rc = ngx_re_exec(L, e, re, s, len, pos);
     if (rc < 0) {
         lua_pushboolean(L, 0);
         lua_replace(L, lua_upvalueindex(3));
         ngx_re_done(L, re);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            return 0;
         lua_pushnil(L);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return 1;
         lua_pushfstring(L, "pcre_exec() failed: %d", rc);
         return 2;
     }

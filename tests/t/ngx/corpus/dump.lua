@@ -1,8 +1,9 @@
 -- dump(v): a value as text, tables with their keys sorted, so that
--- OpenResty's LuaJIT and luafcgid's Lua print the same.
+-- OpenResty's LuaJIT and luafcgid's Lua print the same (a NUL as \0, which
+-- Lua 5.1's %q writes \000).
 local function dump(v, seen)
   local t = type(v)
-  if t == "string" then return string.format("%q", v) end
+  if t == "string" then return (string.format("%q", v):gsub("\\000", "\\0")) end
   if t ~= "table" then
     if v == ngx.null then return "ngx.null" end
     return tostring(v)

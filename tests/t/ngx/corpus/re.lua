@@ -33,6 +33,8 @@ show(re.find("", "^$"))
 local it = re.gmatch("a1b22c333", "([a-z])([0-9]+)")
 for m in it do ngx.say(dump(m)) end
 show(it())
+ngx.say("after the end: ", select("#", it()))
+show(select(2, pcall(re.match, "abc", "a", "i\0x")):match("unknown flag.*"))
 for m in re.gmatch("abc", "") do ngx.say("empty: ", dump(m)) end
 for m in re.gmatch("aaa", "a*") do ngx.say("star: ", dump(m)) end
 show(re.sub("hello world", "o", "0"))
