@@ -62,10 +62,12 @@ struct pool_counts {
 #define POOL_DISCARD_MEMORY 3
 
 typedef void (*pool_close_fn)(void *L);
+typedef void (*pool_adrift_fn)(struct pool_state *st);
 typedef void (*pool_script_fn)(void *arg, const char *path, int states, int busy, size_t memory);
 
 struct pool *pool_new(const struct pool_limits *limits, pool_close_fn close_fn);
 void         pool_destroy(struct pool *p);
+void         pool_on_adrift(struct pool *p, pool_adrift_fn fn);
 int          pool_closer_start(struct pool *p);
 int          pool_closer_sweep(struct pool *p, int limit, char *why, size_t whylen);
 int          pool_closers_off(struct pool *p);

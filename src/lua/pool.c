@@ -28,7 +28,9 @@
  * victim of a full pool only when every idle state is pinned; when the
  * pool would close it (that, its script changed, a HUP, maxrequests, a
  * limit) it leaves the pool instead, adrift: no request takes it, `states`
- * does not count it, and it is closed when its last pin goes. A
+ * does not count it, its timers are told to run now (pool_on_adrift: as
+ * on a HUP, premature, so that an `every` stops), and it is closed when
+ * its last pin goes. A
  * state that failed (over a limit, a broken load) has its Lua closed at
  * once even so: what pins it then finds it gone (pool_take) and drops.
  * A timer takes its own state with pool_take, waiting while a request
@@ -263,7 +265,7 @@ pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int
     st->entry = NULL;
     pool_entry_release(p, e);
     if (st->pins > 0) {
-        pool_adrift(st, dead, why == -1 || why == COUNTERS_EVICT_TIMEOUT || why == COUNTERS_EVICT_MEMORY);
+        pool_adrift(p, st, dead, why == -1 || why == COUNTERS_EVICT_TIMEOUT || why == COUNTERS_EVICT_MEMORY);
         return;
     }
     st->next = *dead;
@@ -272,13 +274,17 @@ pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int
 
 /* ST, pinned by timers, leaves the pool, adrift; with BROKEN its Lua goes
  * onto DEAD now, carried by a slot of its own (a failure to make one only
- * keeps it open until its timers are done). Lock held. */
+ * keeps it open until its timers are done). The adrift hook is told, so
+ * that its timers run now (premature) rather than keep it for ever.
+ * Lock held. */
 void
-pool_adrift(struct pool_state *st, struct pool_state **dead, int broken)
+pool_adrift(struct pool *p, struct pool_state *st, struct pool_state **dead, int broken)
 {
     struct pool_state *carrier;
 
     st->adrift = 1;
+    if (p->adrift_fn != NULL)
+        p->adrift_fn(st);
     if (!broken)
         return;
     st->closed = 1;
@@ -477,7 +483,7 @@ pool_release(struct pool *p, struct pool_state *st, int discard)
         pthread_mutex_lock(&p->lock);
         st->busy = 0;
         if (st->pins > 0) {
-            pool_adrift(st, &dead, 1);
+            pool_adrift(p, st, &dead, 1);
             pool_unlock_and_close(p, dead);
             return;
         }
@@ -534,6 +540,15 @@ pool_orphan(struct pool *p, struct pool_state *st)
     if (p->waiting || p->taking)     /* a timer waiting for it gives it up */
         pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+/* FN is told of each state set adrift (pool_adrift), with the lock held:
+ * it may take no lock that is held while this one is taken. Before the
+ * workers start. */
+void
+pool_on_adrift(struct pool *p, pool_adrift_fn fn)
+{
+    p->adrift_fn = fn;
 }
 
 /* A timer is scheduled in ST (a request's or a timer's: busy). */
@@ -608,7 +623,7 @@ pool_give(struct pool *p, struct pool_state *st, int discard)
     st->pins--;
     if (st->adrift) {
         if (discard)
-            pool_adrift(st, &dead, 1);
+            pool_adrift(p, st, &dead, 1);
         if (st->pins == 0) {
             st->next = dead;
             dead = st;

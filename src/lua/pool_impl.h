@@ -37,6 +37,7 @@ struct pool {
     unsigned            sweeps;
     struct pool_limits  limits;
     pool_close_fn       close_fn;
+    pool_adrift_fn      adrift_fn;  /* told of each state set adrift, lock held */
     int                 closed;     /* atomic: states closed, for housekeeping */
     /* only the sweeping thread touches these */
     struct pool_entry **snapshot;
@@ -99,7 +100,7 @@ pool_stale_why(const struct pool *p, const struct pool_state *st)
 
 void pool_entry_release(struct pool *p, struct pool_entry *e);
 void pool_remove(struct pool *p, struct pool_state *st, struct pool_state **dead, int why);
-void pool_adrift(struct pool_state *st, struct pool_state **dead, int broken);
+void pool_adrift(struct pool *p, struct pool_state *st, struct pool_state **dead, int broken);
 void pool_close_dead(struct pool *p, struct pool_state *dead);
 void pool_close_now(struct pool *p, struct pool_state *dead);
 void pool_name_dead(struct pool_state *st, const struct pool_entry *e);

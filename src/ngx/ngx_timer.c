@@ -423,6 +423,43 @@ ngx_timer_spawn(void)
     ngx_timers.threads++;
 }
 
+/*
+ * ST left the pool, adrift (pool_on_adrift; the pool's lock is held,
+ * which never waits for this one): its pending timers run now, premature,
+ * as on a HUP, so that an `every` ends and the state closes after them;
+ * else a state retired by a full pool would stay, with its timer, for
+ * ever, and one more with each request that loads the script anew.
+ */
+static void
+ngx_timer_adrift(struct pool_state *st)
+{
+    struct ngx_timer **pp, *t, *moved = NULL;
+
+    pthread_mutex_lock(&ngx_timers.lock);
+    for (pp = &ngx_timers.pending; (t = *pp) != NULL;) {
+        if (t->st != st || t->premature) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        ngx_timers.npending--;
+        t->premature = 1;
+        t->due_ms = 0;
+        t->next = moved;
+        moved = t;
+    }
+    for (; moved != NULL; moved = t) {
+        t = moved->next;
+        ngx_timer_insert(moved);
+    }
+    if (ngx_timers.pending != NULL && ngx_timers.pending->premature) {
+        if (ngx_timers.idle == 0)
+            ngx_timer_spawn();
+        pthread_cond_broadcast(&ngx_timers.cond);
+    }
+    pthread_mutex_unlock(&ngx_timers.lock);
+}
+
 /* ---- the daemon's side (ngx.h) ------------------------------------------------ */
 
 /*
@@ -446,6 +483,7 @@ ngx_timers_start(struct pool *pool, int workers, int max)
         return -1;
     }
     ngx_timers.pool = pool;
+    pool_on_adrift(pool, ngx_timer_adrift);
     ngx_timers.slot_base = workers;
     ngx_timers.nslots = max;
     ngx_timers.started = 1;

@@ -140,7 +140,8 @@ is(trace('pinned'), $marker, 'and runs in the very state that scheduled it, neve
 
 is($t->get('far.lua')->{body}, "scheduled\n", 'timers at 1e300 s, inf, NaN, 1e16 s, and every inf');
 ok(wait_for(sub { defined trace('near') }, 10), 'a timer due in 0.2 s scheduled after them runs');
-unlike(traces(), qr/^far/m, 'none of them has run: no delay comes round to zero');
+# (their state may leave a full pool meanwhile, and they run premature then)
+unlike(traces(), qr/^far .*=false$/m, 'none of them has come due: no delay comes round to zero');
 is($t->get('later.lua')->{body}, "scheduled\n", 'a timer due in 30 s');
 my $r = $t->get('many.lua');
 if ($r->{status} == 200) {
