@@ -39,6 +39,8 @@ LUA
     'top_error.lua' => qq{ngx.say("partial")\nerror("broken chunk")\n},
     'preload_me.lua' => qq{ngx.say("preloaded")\n},
     'same.lua' => qq{ngx.say(ngx.shared == require("luafcgid").shared)\n},
+    # a global `run` does not make a WSAPI application of it
+    'run.lua' => qq{function run()\n  ngx.say("hello from run")\nend\nrun()\n},
 });
 $t->write_conf(preload => [ $t->www . '/preload_me.lua' ]);
 $t->start;
@@ -71,6 +73,12 @@ is($r->{status}, 500, 'a chunk that fails on its first run: 500');
 like($r->{body}, qr/broken chunk/, 'with the error');
 is($t->get('top_error.lua')->{status}, 500, 'and again on the next request');
 like($t->log, qr/broken chunk(?s:.*)broken chunk/, 'each logged');
+
+for my $i (1 .. 3) {
+    $r = $t->get('run.lua');
+    is($r->{status}, 200, "a content script that defines and calls a global run, request $i: 200");
+    is($r->{body}, "hello from run\n", 'its answer, once');
+}
 
 is($t->get('same.lua')->{body}, "true\n", 'ngx.shared is the luafcgid module\'s shared');
 

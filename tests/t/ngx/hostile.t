@@ -1,7 +1,9 @@
 # Hostile use of ngx ends within the limits, and the daemon serves on: a
 # regex bomb (PCRE2's match limit, then the deadline inside matches), a
 # gsub over a subject that never ends matching, ngx.sleep(1e9), headers
-# after output, a table nested without end for ngx.print.
+# after output, a table nested without end for ngx.print, a redirect to a
+# URL with CR LF, cookie_time and http_time of a time no calendar holds:
+# each an answer, from the same serving process.
 use strict;
 use warnings;
 use FindBin;
@@ -33,8 +35,17 @@ local cur = t
 for i = 1, 100000 do cur[1] = {} cur = cur[1] end
 ngx.say(pcall(ngx.print, t))
 LUA
+$t->script('redirect.lua', <<'LUA');
+ngx.say(pcall(ngx.redirect, ngx.unescape_uri(ngx.var.arg_to)))
+LUA
+$t->script('cookie.lua', <<'LUA');
+local ttl = tonumber(ngx.var.arg_ttl)
+ngx.say(pcall(ngx.cookie_time, ngx.time() + ttl))
+ngx.say(pcall(ngx.http_time, ngx.time() + ttl))
+LUA
 $t->script('hello.lua', qq{ngx.say("hello")\n});
 $t->start;
+my $pid = LFTest::serving_pid($t);
 
 my $r = $t->get('bomb.lua');
 is($r->{status}, 500, 'a regex bomb in a loop: 500');
@@ -57,8 +68,20 @@ ok($t->wait_log(qr/late\.lua: attempt to set ngx\.header\.HEADER after sending o
 ok($t->wait_log(qr/late\.lua: attempt to set ngx\.status after sending out response headers/),
    'and the late status');
 
+$r = $t->get('redirect.lua', QUERY_STRING => 'to=/x%0d%0aSet-Cookie:%20a=1');
+ok($r->{ended} && $r->{status} == 200, 'ngx.redirect with CR LF: an error the script catches');
+like($r->{body}, qr/^false.*unsafe byte "0x0d"/, 'that names the byte');
+
+my $answered = 0;
+for my $ttl (qw(1e17 1e18 1e300 -1e300)) {
+    $r = $t->get('cookie.lua', QUERY_STRING => "ttl=$ttl");
+    $answered++ if $r->{ended} && $r->{status} == 200;
+}
+is($answered, 4, 'cookie_time and http_time of 1e17, 1e18, 1e300 and -1e300 s: four answers');
+
 like($t->get('nest.lua')->{body}, qr/^false.*tables nested too deep/, 'a table nested 100000 deep: an error, no crash');
 is($t->get('hello.lua')->{body}, "hello\n", 'the daemon serves on');
 ok(LFTest::alive($t->pid), 'and never restarted');
+is(LFTest::serving_pid($t), $pid, 'the serving process is the one that started');
 $t->stop;
 done_testing;
