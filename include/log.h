@@ -31,7 +31,7 @@ enum log_target {
 int  log_level_parse(const char *name);
 void log_use(enum log_target to, int fd, int level);
 int  log_replace(int fd);
-int  log_fchown(uid_t uid, gid_t gid);
+int  log_dup(void);
 void log_close(void);
 void log_set_mirror(int on);
 void log_set_plain(int on);

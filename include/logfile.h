@@ -20,7 +20,9 @@ struct logfile {
 
 int  logfile_main_open(const char *target, int level);
 int  logfile_main_reopen(void);
-int  logfile_main_chown(uid_t uid, gid_t gid);
+int  logfile_main_adopt(const char *target, int fd, int level);
+int  logfile_main_reopened(int fd);
+int  logfile_main_give_dir(uid_t uid, gid_t gid);
 void logfile_main_set_owner(uid_t uid);
 
 int  logfile_check(const char *path, const char *what, const char *mainlog);

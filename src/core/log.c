@@ -23,6 +23,7 @@
  * every module can log and the log stands on nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,18 +140,20 @@ log_replace(int fd)
     return rc;
 }
 
-/* Hand the log file to UID and GID; 0 and nothing done when the log is
- * not a file, or -1 with errno. */
+/* A descriptor of the log file in use (close-on-exec, the caller's to
+ * close), to pass to another process; -1 with errno 0 when the log is
+ * not a file, -1 with dup's errno when it cannot be had. */
 int
-log_fchown(uid_t uid, gid_t gid)
+log_dup(void)
 {
-    int rc = 0;
+    int fd = -1;
 
     pthread_mutex_lock(&log_lock);
-    if (log_kind == LOG_TO_FILE && fchown(log_fd, uid, gid) < 0)
-        rc = -1;
+    errno = 0;
+    if (log_kind == LOG_TO_FILE)
+        fd = fcntl(log_fd, F_DUPFD_CLOEXEC, 0);
     pthread_mutex_unlock(&log_lock);
-    return rc;
+    return fd;
 }
 
 void

@@ -5,8 +5,14 @@
  *
  * The daemon's log is opened as root, relative to its checked directory
  * (safedir.c, made 0750 when missing), without following symlinks, and
- * must be a regular file with one link; the file and the directory are
- * handed to `user` only when luafcgid made them.
+ * must be a regular file with one link. It stays root's: the supervisor,
+ * which keeps root's rights, reopens it (USR1) or opens another (HUP) and
+ * passes the descriptor to the serving process, which takes it
+ * (logfile_main_reopened, logfile_main_adopt) rather than open the file
+ * itself, so a script running as `user` cannot write lines into it. A
+ * directory luafcgid made for it is handed to `user`, for the access and
+ * slow logs beside it (which a script can then replace the file in: the
+ * documentation says to keep the log in a directory root owns).
  *
  * The access and slow logs:
  * Each line (a slow log entry: each entry) is one write(2) on a descriptor
@@ -50,12 +56,11 @@
 
 #define LOGFILE_WARN_S  30
 
-/* logfile_main_lock guards the daemon log's path, logfile_main_created,
- * logfile_main_dir and logfile_main_owner (start-up and the signal thread
- * use them; log.c's own lock guards the descriptor). */
+/* logfile_main_lock guards the daemon log's path, logfile_main_dir and
+ * logfile_main_owner (start-up and the signal thread use them; log.c's
+ * own lock guards the descriptor). */
 static pthread_mutex_t logfile_main_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *logfile_main_path;     /* NULL unless the log is a file */
-static int logfile_main_created;    /* the current log file was made by us */
 static char logfile_main_dir[LF_LOG_LINE_MAX];  /* a directory we made, or "" */
 static uid_t logfile_main_owner = (uid_t)-1;    /* `user`: may own the directory */
 
@@ -93,23 +98,20 @@ logfile_main_open_dir(const char *dir)
 }
 
 /* Open PATH for appending, relative to its checked directory and never
- * through a symlink; *CREATED tells whether this call made the file. */
+ * through a symlink. */
 static int
-logfile_main_open_file(const char *path, int *created)
+logfile_main_open_file(const char *path)
 {
     int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     char dir[LF_LOG_LINE_MAX];
     const char *base = safedir_split(path, dir, sizeof(dir));
     int dfd, fd = -1, tries;
 
-    *created = 0;
     if (base == NULL || (dfd = logfile_main_open_dir(dir)) < 0)
         return -1;
     for (tries = 0; tries < 3; tries++) {
-        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0) {
-            *created = 1;
+        if ((fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0640)) >= 0)
             break;
-        }
         if (errno != EEXIST || (fd = openat(dfd, base, flags)) >= 0 || errno != ENOENT)
             break;
         /* removed between the two opens: create it */
@@ -136,7 +138,7 @@ logfile_main_open(const char *target, int level)
 {
     enum log_target to = LOG_TO_FILE;
     char *path = NULL;
-    int fd = -1, created = 0;
+    int fd = -1;
 
     if (strcmp(target, "stderr") == 0)
         to = LOG_TO_STDERR;
@@ -147,7 +149,7 @@ logfile_main_open(const char *target, int level)
             log_syserr("cannot open log file %s", target);
             return -1;
         }
-        if ((fd = logfile_main_open_file(target, &created)) < 0) {
+        if ((fd = logfile_main_open_file(target)) < 0) {
             free(path);
             return -1;
         }
@@ -156,17 +158,57 @@ logfile_main_open(const char *target, int level)
     pthread_mutex_lock(&logfile_main_lock);
     free(logfile_main_path);
     logfile_main_path = path;
-    logfile_main_created = created;
     pthread_mutex_unlock(&logfile_main_lock);
     return 0;
 }
 
-/* SIGUSR1: reopen the daemon's log file by name, for rotation. The path
- * is only changed by logfile_main_open(), on the same (signal) thread. */
+/* The serving process, on HUP: the daemon's log is now TARGET, a path the
+ * supervisor opened as FD (which the log owns from now on), at LEVEL. */
+int
+logfile_main_adopt(const char *target, int fd, int level)
+{
+    char *path = strdup(target);
+
+    if (path == NULL) {
+        log_syserr("cannot use log file %s", target);
+        close(fd);
+        return -1;
+    }
+    log_use(LOG_TO_FILE, fd, level);
+    pthread_mutex_lock(&logfile_main_lock);
+    free(logfile_main_path);
+    logfile_main_path = path;
+    pthread_mutex_unlock(&logfile_main_lock);
+    return 0;
+}
+
+/* The serving process, on USR1: the daemon's log file as the supervisor
+ * reopened it (FD, closed here; -1 when none came) in place of the one in
+ * use. 0; -1 when the log is a file and none came (the supervisor logged
+ * why: the old file stays in use) or it cannot be put in place. */
+int
+logfile_main_reopened(int fd)
+{
+    int is_file, rc;
+
+    pthread_mutex_lock(&logfile_main_lock);
+    is_file = logfile_main_path != NULL;
+    pthread_mutex_unlock(&logfile_main_lock);
+    if (fd < 0)
+        return is_file ? -1 : 0;
+    if ((rc = log_replace(fd)) < 0)
+        log_syserr("cannot use the reopened log file");
+    close(fd);
+    return rc;
+}
+
+/* SIGUSR1, in the supervisor: reopen the daemon's log file by name, for
+ * rotation. The path is only changed by logfile_main_open(), on the same
+ * (signal) thread. */
 int
 logfile_main_reopen(void)
 {
-    int fd, created, rc;
+    int fd, rc;
     char *path = NULL;
     int is_file;
 
@@ -181,15 +223,11 @@ logfile_main_reopen(void)
         log_syserr("cannot reopen log file");
         return -1;
     }
-    if ((fd = logfile_main_open_file(path, &created)) < 0) {
+    if ((fd = logfile_main_open_file(path)) < 0) {
         free(path);
         return -1;
     }
-    if ((rc = log_replace(fd)) == 0) {
-        pthread_mutex_lock(&logfile_main_lock);
-        logfile_main_created = created;
-        pthread_mutex_unlock(&logfile_main_lock);
-    }
+    rc = log_replace(fd);
     close(fd);
     if (rc < 0)
         log_syserr("cannot reopen log file %s", path);
@@ -212,24 +250,22 @@ logfile_main_chown_dir(const char *dir, uid_t uid, gid_t gid)
     return rc;
 }
 
-/* Before dropping privileges: hand the daemon's log file and its
- * directory to the user, so that USR1 can still reopen it by name; only
- * what we made ourselves, never a file or directory someone else put
- * there. */
+/* Before dropping privileges: hand the log's directory to the user when
+ * we made it ourselves (never one someone else put there), so that the
+ * serving process may make the access and slow logs in it. The daemon's
+ * log file itself stays root's. */
 int
-logfile_main_chown(uid_t uid, gid_t gid)
+logfile_main_give_dir(uid_t uid, gid_t gid)
 {
     int rc = 0;
 
     pthread_mutex_lock(&logfile_main_lock);
-    if (logfile_main_path != NULL && logfile_main_created && log_fchown(uid, gid) < 0)
-        rc = -1;
     if (logfile_main_path != NULL && logfile_main_dir[0] &&
         logfile_main_chown_dir(logfile_main_dir, uid, gid) < 0)
         rc = -1;
     pthread_mutex_unlock(&logfile_main_lock);
     if (rc < 0)
-        log_syswarn("cannot hand the log file to uid %ld", (long)uid);
+        log_syswarn("cannot hand the log directory to uid %ld", (long)uid);
     return rc;
 }
 

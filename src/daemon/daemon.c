@@ -235,7 +235,7 @@ daemon_drop_privileges(const struct conf *c)
         }
         gid = gr->gr_gid;
     }
-    logfile_main_chown(pw->pw_uid, gid);
+    logfile_main_give_dir(pw->pw_uid, gid);
     if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
         log_syserr("cannot switch to user %s", c->user);
         return -1;

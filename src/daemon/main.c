@@ -154,6 +154,23 @@ main_reopen_logs(void)
     return rc;
 }
 
+/* HUP changed the daemon's log: a file is opened by the supervisor, which
+ * keeps root's rights, and passed here; stderr and syslog need none. */
+static void
+main_log_changed(const struct conf *c, int foreground)
+{
+    const char *target = conf_log_target(c, foreground);
+    int fd;
+
+    if (strcmp(target, "stderr") == 0 || strcmp(target, "syslog") == 0)
+        logfile_main_open(target, c->loglevel);
+    else if ((fd = supervise_take_log()) >= 0)
+        logfile_main_adopt(target, fd, c->loglevel);
+    else
+        log_warn("reload: log file %s did not come from the supervisor; "
+                 "still writing to the one opened before", target);
+}
+
 /* SIGHUP: a new config, or the old one and a reason in the log. */
 static void
 main_reload(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
@@ -176,7 +193,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
         return;
     }
     if (conf_log_changed(old, c))
-        logfile_main_open(conf_log_target(c, foreground), c->loglevel);
+        main_log_changed(c, foreground);
     if (c->keepalive_max > old->keepalive_max)
         fdlimit_raise(c->keepalive_max, old->workers, old->backlog);  /* warns when it may not fit */
     conf_release(old);
@@ -209,7 +226,9 @@ main_signals(const char *path, int foreground, struct pool *pool, struct dispatc
             main_reload(path, foreground, pool, dispatch);
             break;
         case SIGUSR1:
-            if ((logfile_main_reopen() | main_reopen_logs()) == 0)
+            /* the daemon's log as the supervisor reopened it: root's,
+             * this process could not open it by name */
+            if ((logfile_main_reopened(supervise_take_log()) | main_reopen_logs()) == 0)
                 log_notice("log reopened");
             break;
         case SIGUSR2:

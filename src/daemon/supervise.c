@@ -52,6 +52,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,8 +151,8 @@ supervise_pause(const sigset_t *set)
             return 0;
         switch (sig) {
         case SIGCHLD: supervise_reap(); break;
-        case SIGUSR1: supervise_reopen_log(); break;
-        case SIGHUP:  supervise_reload(); break;
+        case SIGUSR1: supervise_reopen_log(-1); break;
+        case SIGHUP:  supervise_reload(-1); break;
         case SIGUSR2: supervise_defer_upgrade("no serving process runs now"); break;
         default:
             log_notice("signal %d while no serving process runs: stopping; "
@@ -161,15 +162,16 @@ supervise_pause(const sigset_t *set)
     }
 }
 
-/* Fork; 0 in the child, its pid in the supervisor (RFD: its ready pipe). */
+/* Fork; 0 in the child, its pid in the supervisor (RFD: its ready pipe,
+ * a socket pair, so that the log file can be passed on it). */
 static pid_t
 supervise_spawn(int pidfd, int *rfd)
 {
     int p[2], board;
     pid_t pid, parent;
 
-    if (pipe(p) < 0) {
-        log_syserr("cannot start a serving process: pipe");
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0) {
+        log_syserr("cannot start a serving process: socketpair");
         return -1;
     }
     if (fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)
@@ -267,8 +269,8 @@ supervise_wait_ready(int rfd, const sigset_t *set)
     while ((sig = supervise_wait_fd(rfd, set)) != 0) {
         switch (sig) {
         case SIGCHLD: break;    /* its end of the pipe closes: read sees it */
-        case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
-        case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGHUP:  supervise_reload(rfd); supervise_forward(sig); break;
+        case SIGUSR1: supervise_reopen_log(rfd); supervise_forward(sig); break;
         case SIGUSR2: supervise_defer_upgrade("a serving process is starting"); break;
         default:
             log_notice("signal %d while a serving process starts: stopping", sig);
@@ -474,8 +476,8 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
             }
             break;
         case SIGCHLD: supervise_reap(); break;
-        case SIGHUP:  supervise_reload(); supervise_forward(sig); break;
-        case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); break;
+        case SIGHUP:  supervise_reload(supervise_sv.child_fd); supervise_forward(sig); break;
+        case SIGUSR1: supervise_reopen_log(supervise_sv.child_fd); supervise_forward(sig); break;
         case SIGUSR2:
             if ((rc = supervise_upgrade(c, pidfd, &set, ls)) == SUPERVISE_SERVE_ON)
                 continue;

@@ -26,5 +26,6 @@ void supervise_lineage(struct status_lineage *out);
 void supervise_watch_parent(void);
 int  supervise_ask_replace(int why);
 void supervise_stopping(void);
+int  supervise_take_log(void);
 
 #endif

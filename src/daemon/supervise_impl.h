@@ -26,7 +26,8 @@ struct supervise_state {
     gid_t       gid;
     int         upgrade_hup;            /* a HUP came while a new binary started */
     int         upgrade_due;            /* USR2 came while no serving process ran */
-    int         child_fd;               /* its ready pipe, kept: it asks to be replaced there */
+    int         child_fd;               /* its ready pipe, kept: it asks to be replaced there,
+                                         * and is passed the log file on it */
     int         child_stopping;         /* it said a signal stops it: its exit 0 is no death */
     int         board;                  /* the scoreboard board it writes */
     /* a serving process replaced (supervise_replace.c), finishing its requests */
@@ -64,14 +65,15 @@ void supervise_retired(pid_t pid, int status);
 
 /* supervise_reload.c */
 void supervise_log_owner(const struct conf *c);
-void supervise_reopen_log(void);
-void supervise_reload(void);
+void supervise_reopen_log(int chan);
+void supervise_reload(int chan);
 
 /* supervise_signals.c */
 void supervise_on_child(int sig);
 int  supervise_wait(const sigset_t *set, long long ms);
 int  supervise_wait_fd(int fd, const sigset_t *set);
 void supervise_child_init(pid_t parent, int ready_fd);
+void supervise_send_log(int chan);
 
 /* supervise_upgrade.c */
 void supervise_defer_upgrade(const char *why);

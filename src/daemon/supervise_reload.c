@@ -40,11 +40,17 @@ supervise_log_owner(const struct conf *c)
     supervise_sv.chown_log = 1;
 }
 
+/* USR1: reopen the log, and pass it to the serving process on CHAN (its
+ * ready pipe; -1: none), before the signal is passed on: the file stays
+ * root's, which that process could not open. */
 void
-supervise_reopen_log(void)
+supervise_reopen_log(int chan)
 {
-    if (logfile_main_reopen() == 0 && supervise_sv.chown_log)
-        logfile_main_chown(supervise_sv.uid, supervise_sv.gid);
+    if (logfile_main_reopen() < 0)
+        return;
+    if (supervise_sv.chown_log)
+        logfile_main_give_dir(supervise_sv.uid, supervise_sv.gid);
+    supervise_send_log(chan);
 }
 
 /*
@@ -54,7 +60,7 @@ supervise_reopen_log(void)
  * the running config that the next serving process starts with.
  */
 void
-supervise_reload(void)
+supervise_reload(int chan)
 {
     struct conf *old, *c;
     char err[1024];
@@ -74,9 +80,11 @@ supervise_reload(void)
         return;
     }
     if (conf_log_changed(old, c) &&
-        logfile_main_open(conf_log_target(c, supervise_sv.foreground), c->loglevel) == 0 &&
-        supervise_sv.chown_log)
-        logfile_main_chown(supervise_sv.uid, supervise_sv.gid);
+        logfile_main_open(conf_log_target(c, supervise_sv.foreground), c->loglevel) == 0) {
+        if (supervise_sv.chown_log)
+            logfile_main_give_dir(supervise_sv.uid, supervise_sv.gid);
+        supervise_send_log(chan);   /* a file: the serving process takes it */
+    }
     conf_release(old);
     conf_publish(c);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "fdpass.h"
 #include "log.h"
 #include "supervise.h"
 #include "supervise_impl.h"
@@ -92,6 +93,46 @@ supervise_child_init(pid_t parent, int ready_fd)
 {
     svc.parent = parent;
     svc.ready_fd = ready_fd;
+}
+
+/* The supervisor: pass its log file, just opened or reopened, to the
+ * serving process on CHAN (its end of that one's ready pipe; -1: none),
+ * before the signal that has it take it (supervise_take_log). Nothing
+ * when the log is not a file. */
+void
+supervise_send_log(int chan)
+{
+    int fd;
+
+    if (chan < 0)
+        return;
+    if ((fd = log_dup()) < 0) {
+        if (errno != 0)
+            log_syswarn("cannot pass the log file to the serving process");
+        return;
+    }
+    if (fdpass_send(chan, fd) < 0)
+        log_syswarn("cannot pass the log file to the serving process");
+    close(fd);
+}
+
+/* The serving child: the log file the supervisor passed last (on USR1 or
+ * HUP, which come after it), or -1 when none waits. */
+int
+supervise_take_log(void)
+{
+    int fd, last = -1;
+
+    if (svc.ready_fd < 0)
+        return -1;
+    while ((fd = fdpass_recv(svc.ready_fd)) >= 0) {
+        if (last >= 0)
+            close(last);
+        last = fd;
+    }
+    if (errno != 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        log_syswarn("cannot take the log file from the supervisor");
+    return last;
 }
 
 /* The serving child: say it serves. The pipe stays open: it may ask to

@@ -40,11 +40,11 @@ supervise_upgrade_signal(int sig)
 {
     switch (sig) {
     case SIGHUP:
-        supervise_reload();
+        supervise_reload(supervise_sv.child_fd);
         supervise_forward(sig);
         supervise_sv.upgrade_hup = 1;
         return 0;
-    case SIGUSR1: supervise_reopen_log(); supervise_forward(sig); return 0;
+    case SIGUSR1: supervise_reopen_log(supervise_sv.child_fd); supervise_forward(sig); return 0;
     case SIGUSR2: log_notice("upgrade: already under way"); return 0;
     default:      return sig;
     }

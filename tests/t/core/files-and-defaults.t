@@ -88,14 +88,23 @@ my $line_re = qr/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?:error|warn|notice|info|deb
     is(slurp($target), "root's secret\n", 'and its content');
 }
 
+# A script, running as `user`, opening the daemon's log to append.
+my $forge = <<'LUA';
+function main(env, req)
+  local f, err = io.open(env.LOGFILE, "a")
+  if f then f:write("a forged line\n") f:close() req:puts("written") else req:puts(err) end
+end
+LUA
+
 {
-    my $t = LFTest->new(conf => { user => 'nobody' });
+    my $t = LFTest->new(conf => { user => 'nobody' }, scripts => { 'forge.lua' => $forge });
     $t->start;
-    # handed over by the serving process as it drops privileges, which may
-    # come after the supervisor's socket takes connections
-    ok(wait_for(sub { (stat($t->dir . '/lf.log'))[4] == $nobody }, 10),
-       'a log file luafcgid created is handed to user');
+    is((stat($t->dir . '/lf.log'))[4], 0, 'a log file luafcgid created stays root\'s');
+    is(sprintf('%o', (stat(_))[2] & 07777), '640', 'mode 0640');
+    like($t->get('forge.lua', LOGFILE => $t->dir . '/lf.log')->{body}, qr/Permission denied/,
+         'a script cannot open it to append');
     $t->stop;
+    unlike($t->log, qr/a forged line/, 'and no line of its own is in it');
 
     my $u = LFTest->new(conf => { user => 'nobody' });
     spew($u->dir . '/lf.log', '');
@@ -428,6 +437,42 @@ SKIP: {
     $t->stop;
     my $all = slurp("$logs/lf.log.1") . slurp("$logs/lf.log");
     unlike($all, qr/refusing|cannot reopen/, 'no process refused the directory');
+}
+
+{
+    # The log and its directory are root's (as the Debian package makes
+    # them): the serving process, as nobody, can open neither. The
+    # supervisor, still root, reopens the log on USR1 and opens the one a
+    # HUP names, and passes it on: the serving process's lines follow.
+    my $t = LFTest->new(conf => { user => 'nobody' },
+                        scripts => { 'hi.lua' => "function main(env, req) req:log('after') req:puts('hi') end\n",
+                                     'forge.lua' => $forge });
+    my $logs = $t->dir . '/rootlogs';
+    mkdir $logs, 0755 or die "mkdir: $!";
+    spew("$logs/lf.log", '');
+    chmod 0640, "$logs/lf.log";
+    $t->write_conf(logfile => "$logs/lf.log");
+    $t->start;
+    like($t->get('forge.lua', LOGFILE => "$logs/lf.log")->{body}, qr/Permission denied/,
+         'a root log in a root directory: a script cannot open it to append');
+    rename("$logs/lf.log", "$logs/lf.log.1") or die "rename: $!";
+    $t->signal('USR1');
+    ok(wait_for(sub { slurp("$logs/lf.log") =~ /log reopened/ }, 10),
+       'USR1: the serving process writes to the file the supervisor reopened');
+    is((stat("$logs/lf.log"))[4], 0, 'which is root\'s');
+    is($t->get('hi.lua')->{body}, 'hi', 'the daemon serves on');
+    ok(wait_for(sub { slurp("$logs/lf.log") =~ /: after$/m }, 10), 'and a request\'s line goes there');
+    $t->write_conf(logfile => "$logs/other.log");
+    $t->signal('HUP');
+    ok(wait_for(sub { slurp("$logs/other.log") =~ /reloaded/ }, 10),
+       'HUP naming another log: the serving process writes to the one the supervisor opened');
+    $t->get('hi.lua');
+    ok(wait_for(sub { slurp("$logs/other.log") =~ /: after$/m }, 10), 'requests\' lines too');
+    like($t->get('forge.lua', LOGFILE => "$logs/other.log")->{body}, qr/Permission denied/,
+         'and no script can append to it');
+    $t->stop;
+    my $all = join '', map { slurp($_) } glob("$logs/*");
+    unlike($all, qr/cannot|refusing|did not come|forged/, 'no process failed to open or take a log');
 }
 
 # ---- what a stop leaves behind -----------------------------------------------

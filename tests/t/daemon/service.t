@@ -114,12 +114,13 @@ LUA
     my @st = stat($t->listen_addr);
     is(sprintf('%o', $st[2] & 07777), '660', 'the socket has listen_mode');
     is($st[5], (getgrnam('www-data'))[2], 'and listen_group');
-    is((stat("$logdir/lf.log"))[4], $wuid, 'the log file belongs to www-data');
-    is((stat($logdir))[4], $wuid, 'and so does the log directory luafcgid made for it');
+    is((stat("$logdir/lf.log"))[4], 0, 'the log file luafcgid made stays root\'s');
+    is((stat($logdir))[4], $wuid, 'the log directory luafcgid made for it is www-data\'s (for the access log)');
     unlike($t->log, qr/running as root/, 'no warning about running as root');
     rename("$logdir/lf.log", "$logdir/lf.log.1");
     $t->signal('USR1');
     ok(wait_for(sub { slurp("$logdir/lf.log") =~ /log reopened/ }), 'after the drop, USR1 still reopens a moved log');
+    is((stat("$logdir/lf.log"))[4], 0, 'the new one is root\'s too');
     is($t->stop, 0, 'stop');
     ok(!-s $t->dir . '/lf.pid', 'the pidfile is removed or emptied after the drop');
 
