@@ -7,7 +7,9 @@
 # two.
 #
 # - postinst configure makes the system user _luafcgid in its own group,
-#   also when a system user of that name exists without the group;
+#   also when a system user of that name exists without the group, and
+#   the logs: the directory and the daemon's log root's (a script cannot
+#   write into it, nor replace it), the access and slow logs _luafcgid's;
 # - postrm: the Apache conf stays enabled on remove (the conffile stays,
 #   and a disabled conf would have Apache send the scripts' source) and is
 #   disabled on purge.
@@ -60,7 +62,8 @@ my $postrm = "DPKG_MAINTSCRIPT_NAME=postrm sh $top/debian/luafcgid.postrm";
 my $who = q{echo "user=$(getent passwd _luafcgid | cut -d: -f1,6,7)"; }
         . q{echo "group=$(getent group _luafcgid | cut -d: -f1)"; }
         . q{echo "primary=$(id -gn _luafcgid)"; }
-        . q{echo "logdir=$(stat -c '%U:%G:%a' /var/log/luafcgid)"};
+        . q{echo "logdir=$(stat -c '%U:%G:%a' /var/log/luafcgid)"; }
+        . q{for f in luafcgid access slow; do echo "$f.log=$(stat -c '%U:%G:%a' /var/log/luafcgid/$f.log)"; done};
 
 {
     my ($rc, $out) = isolated("$postinst configure ''\n$who\n$postinst configure 1.0.0\necho again=\$?\n");
@@ -68,6 +71,10 @@ my $who = q{echo "user=$(getent passwd _luafcgid | cut -d: -f1,6,7)"; }
     like($out, qr{^user=_luafcgid:/nonexistent:/usr/sbin/nologin$}m, 'makes the system user _luafcgid, no home, no login');
     like($out, qr/^group=_luafcgid$/m, 'and its group');
     like($out, qr/^primary=_luafcgid$/m, 'its primary group');
+    like($out, qr/^logdir=root:adm:755$/m, '/var/log/luafcgid is root\'s, group adm, 0755');
+    like($out, qr/^luafcgid\.log=root:adm:640$/m, 'and so is the daemon\'s log, 0640');
+    like($out, qr/^access\.log=_luafcgid:adm:640$/m, 'the access log is made for _luafcgid');
+    like($out, qr/^slow\.log=_luafcgid:adm:640$/m, 'and the slow log');
     like($out, qr/^again=0$/m, 'and runs again (an upgrade) with both there');
 }
 

@@ -249,7 +249,9 @@ for my $f (qw(./usr/sbin/luafcgid ./etc/luafcgid/luafcgid.conf ./lib/systemd/sys
               ./etc/nginx/snippets/luafcgid.conf ./etc/apache2/conf-available/luafcgid.conf
               ./etc/lighttpd/conf-available/15-luafcgid.conf ./usr/share/doc/luafcgid/examples/index.lua
               ./usr/share/doc/luafcgid/copyright ./usr/share/doc/luafcgid/README.Debian)) {
-    like($files, qr/ \Q$f\E$/m, "the package has $f");
+    # (README.Debian is compressed once over 4 kB, as policy says)
+    my $gz = $f =~ /README\.Debian$/ ? '(?:\.gz)?' : '';
+    like($files, qr/ \Q$f\E$gz$/m, "the package has $f");
 }
 my $conffiles = `dpkg-deb -I $deb1 conffiles`;
 like($conffiles, qr{^/etc/luafcgid/luafcgid.conf$}m, 'the config is a conffile');
@@ -280,10 +282,13 @@ my @sock = stat('/run/luafcgid/luafcgid.sock');
 ok(-S _, 'the socket is /run/luafcgid/luafcgid.sock');
 is(sprintf('%o', $sock[2] & 07777), '660', 'mode 0660');
 is($sock[5], scalar getgrnam('www-data'), 'group www-data');
-my @logdir = stat('/var/log/luafcgid');
-is("$logdir[4]:" . (getgrgid($logdir[5]) // '') . sprintf(':%o', $logdir[2] & 07777), "$uid:adm:750",
-   'the log directory belongs to _luafcgid and adm, 0750');
+# owner:group:mode of PATH
+sub owned { my @st = stat $_[0] or return 'absent'; return (getpwuid($st[4]) // $st[4]) . ':' . (getgrgid($st[5]) // $st[5]) . sprintf(':%o', $st[2] & 07777) }
+is(owned('/var/log/luafcgid'), 'root:adm:755', 'the log directory is root\'s, group adm, 0755');
+is(owned('/var/log/luafcgid/luafcgid.log'), 'root:adm:640', 'and so is the daemon\'s log, 0640');
 like(slurp('/var/log/luafcgid/luafcgid.log'), qr/ started: \d+ workers/, 'the daemon logs there');
+is(owned('/var/log/luafcgid/access.log') . ' ' . owned('/var/log/luafcgid/slow.log'),
+   '_luafcgid:adm:640 _luafcgid:adm:640', 'the access and slow logs are made for _luafcgid');
 
 ($rc, $out) = run('/etc/init.d/luafcgid', 'status');
 is($rc, 0, '/etc/init.d/luafcgid status: running') or diag $out;
@@ -301,8 +306,20 @@ ok(@rc2 == 1, 'and so is the init script');
 
 my $port = free_port();
 my $port_kept = free_port();
+my $port_mine = free_port();
 my $ng = "$tmp/nginx";
 mkdir $ng;
+# a script of the test's, trying what a hostile one would
+my $www = "$tmp/www";
+mkdir $www;
+chmod 0755, $www;
+spew("$www/forge.lua", <<'LUA');
+function main(env, req)
+  local f, err = io.open("/var/log/luafcgid/luafcgid.log", "a")
+  if f then f:write("a forged line\n") f:close() req:puts("written") else req:puts(err) end
+end
+LUA
+chmod 0644, "$www/forge.lua";
 # the snippet's `include fastcgi_params` is read beside the config
 symlink('/etc/nginx/fastcgi_params', "$ng/fastcgi_params");
 # Connections to luafcgid kept across requests, as the snippet's comment
@@ -340,6 +357,11 @@ $upstream
         root /usr/share/doc/luafcgid/examples;
         include $ng/luafcgid-kept.conf;
     }
+    server {
+        listen 127.0.0.1:$port_mine;
+        root $www;
+        include /etc/nginx/snippets/luafcgid.conf;
+    }
 }
 CONF
 $nginx_pid = fork // die "fork: $!";
@@ -367,6 +389,8 @@ my $url_kept = "http://127.0.0.1:$port_kept";
 is($http->get("$url_kept/hello.lua")->{content}, "Hello from luafcgid!\n", 'through the upstream with kept connections too');
 $r = $http->post_form("$url_kept/form.lua", { name => 'Ada', colour => 'red' });
 like($r->{content}, qr{Hello, <b>Ada</b>\. You picked: red\.}, 'a POST: form.lua reads the body');
+my $forge = sub { $http->get("http://127.0.0.1:$port_mine/forge.lua")->{content} // '' };
+like($forge->(), qr/Permission denied/, 'a script cannot open the daemon\'s log to write into it');
 
 # ---- and through Apache and lighttpd, with their shipped configs ---------
 
@@ -428,13 +452,16 @@ CONF
 # ---- log rotation through the service ------------------------------------
 
 SKIP: {
-    skip 'logrotate is not installed', 3 unless -x '/usr/sbin/logrotate';
+    skip 'logrotate is not installed', 6 unless -x '/usr/sbin/logrotate';
     ($rc, $out) = admin('/usr/sbin/logrotate', '-f', '-s', "$tmp/logrotate.state", '/etc/logrotate.d/luafcgid');
     is($rc, 0, 'logrotate -f /etc/logrotate.d/luafcgid') or diag $out;
     ok(-e '/var/log/luafcgid/luafcgid.log.1', 'the log was moved');
-    ok(wait_for(sub { slurp('/var/log/luafcgid/luafcgid.log') =~ /log reopened/ }, 10)
-       && (stat '/var/log/luafcgid/luafcgid.log')[4] == $uid,
-       'and the daemon writes a new one, made by logrotate for _luafcgid (USR1 through the init script)');
+    ok(wait_for(sub { slurp('/var/log/luafcgid/luafcgid.log') =~ /log reopened/ }, 10),
+       'and the daemon writes a new one (USR1 through the init script)');
+    is(owned('/var/log/luafcgid/luafcgid.log'), 'root:adm:640', 'made by logrotate for root and adm');
+    like($forge->(), qr/Permission denied/, 'which no script can write into either');
+    unlike(join('', map { slurp($_) } glob('/var/log/luafcgid/*')), qr/a forged line|cannot (?:reopen|use|take|pass)|did not come/,
+           'no forged line in the logs, and no process failed to take the log');
 }
 
 lap('checks of the installed service, nginx, logrotate');
