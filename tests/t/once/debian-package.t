@@ -20,9 +20,9 @@
 # requests, and across the hand-over).
 #
 # Cost: two package builds (the second, nocheck, beside the checks of the
-# first), an install, an upgrade, a purge: under 3 minutes on 2 busy
-# cores, most of it dpkg-buildpackage and dpkg; `note` lines give each
-# phase's time. It runs once per CI run (make check-once).
+# first), an install, an upgrade, a purge: 3 to 4 minutes on 2 busy
+# cores, most of it dpkg-buildpackage, lintian and dpkg; `note` lines give
+# each phase's time. It runs once per CI run (make check-once).
 use strict;
 use warnings;
 use FindBin;
