@@ -18,7 +18,11 @@
 #define LF_DEFAULT_LISTEN       "/var/run/luafcgid/luafcgid.sock"
 #define LF_DEFAULT_LISTEN_MODE  0660
 #define LF_DEFAULT_BACKLOG      511
-#define LF_DEFAULT_KEEPALIVE_TIMEOUT 60
+/* Above nginx's upstream keepalive_timeout (60 s by default), so that the
+ * web server closes an idle kept connection first: at the same value both
+ * close at once, and nginx may write a request on the one luafcgid closes
+ * (a POST it does not resend). */
+#define LF_DEFAULT_KEEPALIVE_TIMEOUT 75
 #define LF_DEFAULT_KEEPALIVE_MAX 1024
 #define LF_DEFAULT_PIDFILE      "/var/run/luafcgid/luafcgid.pid"
 #define LF_DEFAULT_LOGFILE      "/var/log/luafcgid/luafcgid.log"

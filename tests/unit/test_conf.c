@@ -76,6 +76,8 @@ test_defaults(void)
     ok(c->memory == 64.0 * 1024 * 1024, "memory default is 64 MiB");
     ok(c->maxpost == 1024.0 * 1024, "maxpost default is 1 MiB");
     is_int(c->client_timeout, 60, "client_timeout default");
+    /* nginx's upstream keepalive_timeout is 60 s: luafcgid must close later */
+    is_int(c->keepalive_timeout, 75, "keepalive_timeout default, above nginx's upstream 60 s");
     ok(c->maxparams == 1024.0 * 1024, "maxparams default is 1 MiB");
     ok(c->daemonize && c->buffering && !c->showerrors, "daemonize, buffering on; showerrors off");
     is_str(c->headers, "X-Powered-By: luafcgid\r\n", "headers default");
