@@ -225,6 +225,7 @@
 #define LF_DEFAULT_SSL_VERIFY_DEPTH 1
 #define LF_NET_POOL_KEYS        1024
 #define LF_NET_THREADS          4096
+#define LF_NET_NEST             8       /* light threads waiting in place (under a pcall), nested */
 #define LF_NET_READ_CHUNK       4096
 
 /* Longest line the logger formats; longer messages are cut. */

@@ -130,6 +130,7 @@ struct net_thread {
     int                 fd;         /* NET_T_WAIT: the descriptor, or -1 */
     short               events;
     short               revents;    /* the last poll's answer */
+    int                 polled;     /* its fd is in the poll being made */
     long long           deadline;   /* NET_T_WAIT: when to resume anyway, 0: none */
     int                 children;   /* NET_T_WAIT: until a child is done */
     struct net_sock    *sock;       /* the socket its operation is on */

@@ -13,7 +13,9 @@
  * handler, or code that cannot yield) polls its own descriptor together
  * with every waiting thread's, and resumes the threads whose wait is
  * over before it looks at its own again: so the threads take turns at
- * every wait, nested as deep as the waits are. A thread that is running
+ * every wait. A light thread waiting in place takes only its own
+ * descendants along (net_sched_resume_due): the waits nest no deeper
+ * than the spawn tree, at most LF_NET_NEST. A thread that is running
  * (the caller, or one that resumed it) is never resumed from here.
  */
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luafcgid.h"
 #include "log.h"
 #include "monoclock.h"
 #include "net_impl.h"
@@ -141,16 +144,66 @@ net_sched_due(struct net_state *ns, struct net_thread *t, long long now)
     return 0;
 }
 
-/* Resume, once each, the threads whose wait is over. */
+/*
+ * How deep in the spawn tree WAITER's thread is: 0 for the handler, 1 for
+ * a thread it spawned, ...; counted no further than LF_NET_NEST.
+ */
+static int
+net_sched_depth(struct net_state *ns, lua_State *waiter)
+{
+    struct net_thread *t;
+    int depth = 0;
+
+    while (waiter != ns->main && (t = net_thread_of(ns, waiter)) != NULL &&
+           depth <= LF_NET_NEST) {
+        waiter = t->parent;
+        depth++;
+    }
+    return depth;
+}
+
+/* Is T spawned by WAITER, or by one of its descendants? */
+static int
+net_sched_descends(struct net_state *ns, struct net_thread *t, lua_State *waiter)
+{
+    int hops = 0;
+
+    while (t != NULL && hops++ <= LF_NET_NEST) {
+        if (t->parent == waiter)
+            return 1;
+        t = net_thread_of(ns, t->parent);
+    }
+    return 0;
+}
+
+/*
+ * Resume, once each, the threads whose wait is over, from WAITER's wait in
+ * place. The handler resumes any; a light thread that waits in place
+ * (under a pcall) resumes only its own descendants: one resumed beneath it
+ * that waits in place too would hold it on the C stack until that one is
+ * over, so siblings wait for it to end its wait instead. This bounds the
+ * nesting by the spawn tree's depth, which LF_NET_NEST bounds in turn.
+ */
 static void
 net_sched_resume_due(lua_State *L, struct net_state *ns)
 {
     struct net_thread *t;
     long long now = monoclock_ms();
+    int mine = L == ns->main;
 
+    if (!mine && net_sched_depth(ns, L) >= LF_NET_NEST)
+        return;
     for (t = ns->threads; t != NULL; t = t->next)
-        if (net_sched_due(ns, t, now))
+        if (net_sched_due(ns, t, now) && (mine || net_sched_descends(ns, t, L)))
             net_thread_resume(L, ns, t, 0);
+}
+
+/* Can the wait in place of WAITER resume T? */
+static int
+net_sched_mine(struct net_state *ns, struct net_thread *t, lua_State *waiter)
+{
+    return waiter == ns->main ||
+           (net_sched_depth(ns, waiter) < LF_NET_NEST && net_sched_descends(ns, t, waiter));
 }
 
 /* Room for N pollfds, in a userdata the registry keeps. */
@@ -204,11 +257,15 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
         ready = 0;
         n = fd >= 0 ? 1 : 0;
         for (t = ns->threads; t != NULL; t = t->next) {
-            if (t->status == NET_T_WAIT) {
+            if (t->status != NET_T_WAIT && t->status != NET_T_READY)
+                continue;
+            if (!net_sched_mine(ns, t, L))
+                t->polled = 0;
+            else if (t->status == NET_T_WAIT) {
                 until = net_sched_min(until, t->deadline);
-                n += t->fd >= 0;
+                n += t->polled = t->fd >= 0;
                 ready |= net_sched_due(ns, t, now);
-            } else if (t->status == NET_T_READY)
+            } else
                 ready = 1;
         }
         fds = n <= 1 ? &own : net_sched_pollfds(L, n);
@@ -220,7 +277,7 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
             n = 1;
         }
         for (t = ns->threads; t != NULL; t = t->next)
-            if (t->status == NET_T_WAIT && t->fd >= 0) {
+            if (t->status == NET_T_WAIT && t->polled) {
                 fds[n].fd = t->fd;
                 fds[n].events = t->events;
                 fds[n].revents = 0;
@@ -234,7 +291,7 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
             return net_error(L, "poll: %s", strerror(errno));
         n = fd >= 0 ? 1 : 0;
         for (t = ns->threads; t != NULL; t = t->next)
-            if (t->status == NET_T_WAIT && t->fd >= 0)
+            if (t->status == NET_T_WAIT && t->polled)
                 t->revents = fds[n++].revents;
         if (fd >= 0 && fds[0].revents != 0)
             return NET_READY;
