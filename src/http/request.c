@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "luafcgid.h"
@@ -170,6 +171,30 @@ request_write(struct request *r, const char *p, size_t n)
     return 0;
 }
 
+/*
+ * The script's header lines into O, but a Status line: the answer's
+ * status is r->status, sent first. A second one (ngx.header.Status, which
+ * ngx_lua sends as a plain header) is read by a web server as the status,
+ * the first or the last, or refused when it is no status; so it is kept
+ * for reading back and never sent. Lines end in "\r\n": no value holds a
+ * line break (api.c and ngx_header.c escape them). 0, or -1.
+ */
+static int
+request_put_head(struct buf *o, const struct buf *head)
+{
+    const char *p = head->data, *end = head->data + head->len, *nl;
+    size_t n;
+
+    while (p < end) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        n = nl != NULL ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+        if (!(n >= 7 && strncasecmp(p, "Status:", 7) == 0) && buf_append(o, p, n) < 0)
+            return -1;
+        p += n;
+    }
+    return 0;
+}
+
 /* Send the header block; with FINAL the body is complete and its length known. */
 static int
 request_send_head(struct request *r, int final)
@@ -187,7 +212,7 @@ request_send_head(struct request *r, int final)
     if (r->ctype.len > 0 && (buf_puts(o, "Content-Type: ") < 0 ||
         buf_append(o, r->ctype.data, r->ctype.len) < 0 || buf_puts(o, "\r\n") < 0))
         return -1;
-    if (buf_puts(o, r->conf->headers) < 0 || buf_append(o, r->head.data, r->head.len) < 0)
+    if (buf_puts(o, r->conf->headers) < 0 || request_put_head(o, &r->head) < 0)
         return -1;
     if (final && !r->has_length) {
         snprintf(len, sizeof(len), "Content-Length: %zu\r\n", r->body.len);
