@@ -34,8 +34,14 @@
  * Whatever it then touches that is shared with the serving process (the
  * client's connection, the listening sockets through the dispatcher) is
  * reached through code that asks forkguard_check() first: the copy finds
- * its pid is not the serving process's (cached when armed) and ends there
- * with _exit(127). Until then it holds the descriptors it inherited; a
+ * its mark wiped and ends there with _exit(127). The mark is a page the
+ * kernel gives every copy zeroed (MADV_WIPEONFORK on Linux, INHERIT_ZERO
+ * on FreeBSD), so the check, made some four times a request, is a load
+ * and not a system call; getpid() against the pid cached when armed is
+ * the fallback where neither exists. A clone that shares the memory
+ * (CLONE_VM without CLONE_THREAD) keeps the mark: the fallback would catch
+ * it, the mark does not; such a copy shares every lock and byte of the
+ * serving process anyway. Until then it holds the descriptors it inherited; a
  * copy that never comes back from the module (or waits for good on a lock
  * another thread held) holds them until it is killed.
  */
@@ -43,6 +49,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "forkguard.h"
@@ -61,6 +68,9 @@ static forkguard_fn forkguard_real_Fork;
 static int (*forkguard_real_daemon)(int, int);
 static int forkguard_armed;             /* atomic */
 static pid_t forkguard_pid;             /* the serving process: set when armed */
+/* Nonzero in the serving process, zero in any copy the kernel made of it;
+ * NULL where the kernel cannot wipe a page in a copy. Set when armed. */
+static volatile unsigned char *forkguard_mark;
 static struct ratelog forkguard_refusals;
 /* This thread is forking for the daemon itself: inherited by the child. */
 static __thread int forkguard_own;
@@ -82,6 +92,32 @@ forkguard_child(void)
         _exit(127);
 }
 
+/* A page marked nonzero that every copy of the process gets zeroed, or
+ * NULL (then forkguard_check asks getpid). */
+static volatile unsigned char *
+forkguard_mark_page(void)
+{
+#if defined(MADV_WIPEONFORK) || defined(INHERIT_ZERO)
+    long size = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+#if defined(MADV_WIPEONFORK)
+    if (madvise(p, (size_t)size, MADV_WIPEONFORK) != 0) {
+#else
+    if (minherit(p, (size_t)size, INHERIT_ZERO) != 0) {
+#endif
+        munmap(p, (size_t)size);
+        return NULL;
+    }
+    *(volatile unsigned char *)p = 1;
+    return p;
+#else
+    return NULL;
+#endif
+}
+
 /* The serving process: from now on fork() from anywhere but
  * forkguard_fork() is refused. 0, or -1 (logged). */
 int
@@ -95,6 +131,7 @@ forkguard_arm(void)
         return -1;
     }
     forkguard_pid = getpid();
+    forkguard_mark = forkguard_mark_page();
     __atomic_store_n(&forkguard_armed, 1, __ATOMIC_RELEASE);
     return 0;
 }
@@ -109,7 +146,9 @@ forkguard_arm(void)
 void
 forkguard_check(void)
 {
-    if (__atomic_load_n(&forkguard_armed, __ATOMIC_ACQUIRE) && getpid() != forkguard_pid)
+    if (!__atomic_load_n(&forkguard_armed, __ATOMIC_ACQUIRE))
+        return;
+    if (forkguard_mark != NULL ? *forkguard_mark == 0 : getpid() != forkguard_pid)
         _exit(127);
 }
 
