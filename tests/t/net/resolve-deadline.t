@@ -2,7 +2,8 @@
 # bounded by the request's deadline (`timeout`) as every socket wait is,
 # not only by the socket's own timeout (socket_timeout, 60 s by default).
 # ngx.socket.tcp's connect, ngx.socket.udp's setpeername and LuaSocket's
-# connect each end the request at its timeout: no worker is held past it,
+# methods that take a name (connect, and udp's setpeername and tcp's
+# bind) each end the request at its timeout: no worker is held past it,
 # none is written off as stuck in C, the serving process is not replaced.
 #
 # The daemon runs in a mount namespace of its own where /etc/resolv.conf
@@ -56,6 +57,12 @@ function main(env, req)
   elseif q == "luasocket" then
     local c = require("socket").tcp()
     req:puts(tostring(select(2, c:connect("www.example.com", 80))))
+  elseif q == "luasocket-setpeername" then
+    local u = require("socket").udp()
+    req:puts(tostring(select(2, u:setpeername("www.example.com", 53))))
+  elseif q == "luasocket-bind" then
+    local c = require("socket").tcp()
+    req:puts(tostring(select(2, c:bind("www.example.com", 0))))
   end
 end
 LUA
@@ -69,7 +76,7 @@ like($r->{body}, qr/^www\.example\.com could not be resolved \(110: Operation ti
      'a connect timeout of 300 ms bounds the lookup, with nginx\'s resolver words');
 ok(time - $t0 < 1.5, sprintf('in time (%.2f s)', time - $t0));
 
-for my $q (qw(tcp udp luasocket)) {
+for my $q (qw(tcp udp luasocket luasocket-setpeername luasocket-bind)) {
     $t0 = time;
     $r = $t->get('dns.lua', QUERY_STRING => $q);
     my $dt = time - $t0;
