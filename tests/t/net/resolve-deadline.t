@@ -17,8 +17,9 @@ use IO::Socket::INET;
 use Time::HiRes qw(time);
 use LFTest qw(spew);
 
-plan skip_all => 'needs root and unshare(1) for a private /etc/resolv.conf'
-    unless $> == 0 && system('unshare -m true >/dev/null 2>&1') == 0;
+plan skip_all => 'needs root, unshare(1) and bind mounts for a private /etc/resolv.conf'
+    unless $> == 0 && -e '/etc/resolv.conf'
+        && system("unshare -m sh -c 'mount --bind /etc/resolv.conf /etc/resolv.conf' >/dev/null 2>&1") == 0;
 
 my $t = LFTest->new(conf => { workers => 2, timeout => 2 });
 my $dir = $t->dir;
