@@ -161,6 +161,7 @@ int   net_sleep_until(lua_State *L, struct net_state *ns, long long deadline);
 int   net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg,
                     int fd, short events, long long deadline);
 long long net_request_deadline(lua_State *L);
+long long net_capped(lua_State *L, long long dl);
 void  net_thread_resume(lua_State *L, struct net_state *ns, struct net_thread *t, int nargs);
 
 /* net_thread.c */

@@ -54,6 +54,14 @@ net_sched_min(long long a, long long b)
     return a < b ? a : b;
 }
 
+/* DL (ms, monotonic; 0: none) no later than the request's deadline: for
+ * what cannot raise the request's timeout while it waits (a lookup). */
+long long
+net_capped(lua_State *L, long long dl)
+{
+    return net_sched_min(dl, net_request_deadline(L));
+}
+
 struct net_thread *
 net_thread_of(struct net_state *ns, lua_State *L)
 {

@@ -273,7 +273,8 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
             lua_pushfstring(L, "failed to parse host name \"%s\": path too long", host);
             return 2;
         }
-    } else if (net_resolve(host, port, s->deadline, &ss, &sslen, err, sizeof(err)) != 0) {
+    } else if (net_resolve(host, port, net_capped(L, s->deadline), &ss, &sslen, err,
+                           sizeof(err)) != 0) {
         if (net_request_deadline(L) && monoclock_ms() >= net_request_deadline(L))
             return state_raise_timeout(L);
         lua_pushnil(L);

@@ -79,7 +79,7 @@ net_udp_setpeername(lua_State *L)
             return 2;
         }
         s->deadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
-        if (net_resolve(host, port, s->deadline, &ss, &sslen, err, sizeof(err)) != 0) {
+        if (net_resolve(host, port, net_capped(L, s->deadline), &ss, &sslen, err, sizeof(err)) != 0) {
             if (state_time_left(L) == 0)
                 return state_raise_timeout(L);
             lua_pushnil(L);

@@ -14,10 +14,11 @@
  * the same way.
  *
  * Names: LuaSocket resolves with getaddrinfo, which nothing bounds. A
- * connect to a name, socket.connect, socket.dns.toip and getaddrinfo
- * resolve through net_resolve_text (c-ares, within the time left, or
- * socket_timeout when the request has none) and hand LuaSocket a literal
- * address; socket.dns.tohostname (a reverse lookup) is refused.
+ * connect, setpeername, bind or sendto to a name, socket.connect,
+ * socket.dns.toip and getaddrinfo resolve through net_resolve_text
+ * (c-ares, within the time left, or socket_timeout when the request has
+ * none) and hand LuaSocket a literal address; socket.dns.tohostname (a
+ * reverse lookup) is refused.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -41,8 +42,11 @@ static const char *const luasocket_classes[] = {
     "tcp{master}", "tcp{client}", "tcp{server}", "udp{unconnected}", "udp{connected}", NULL
 };
 static const char *const luasocket_ops[] = {
-    "connect", "send", "receive", "accept", "sendto", "receivefrom", NULL
+    "connect", "send", "receive", "accept", "sendto", "receivefrom", "setpeername", "bind", NULL
 };
+/* Where each op above takes a name that LuaSocket would look up itself,
+ * with getaddrinfo (0: nowhere). */
+static const int luasocket_op_name[] = { 2, 0, 0, 0, 3, 0, 2, 2 };
 
 /* The time left (ms) to bound a call by; -1: none. */
 static long long
@@ -141,11 +145,13 @@ luasocket_op(lua_State *L)
 {
     long long left = luasocket_left(L);
     lua_Number block = -1, total = -1;
-    int family, n;
+    int family, n, at;
 
-    /* connect(host, port): the name looked up within the limits */
-    if (lua_toboolean(L, lua_upvalueindex(3)) && lua_type(L, 2) == LUA_TSTRING &&
-        luasocket_literal(L, 2, &family) < 0)
+    /* connect(host, port), ...: the name looked up within the limits
+     * ("*": any address, or none for setpeername, as LuaSocket reads it) */
+    at = (int)lua_tointeger(L, lua_upvalueindex(3));
+    if (at > 0 && lua_type(L, at) == LUA_TSTRING && strcmp(lua_tostring(L, at), "*") != 0 &&
+        luasocket_literal(L, at, &family) < 0)
         return 2;
     if (left >= 0) {
         lua_pushlightuserdata(L, (void *)&luasocket_wanted_key);
@@ -296,7 +302,7 @@ luasocket_wrap_class(lua_State *L, const char *class)
             continue;
         }
         lua_pushvalue(L, -2);
-        lua_pushboolean(L, strcmp(luasocket_ops[i], "connect") == 0);
+        lua_pushinteger(L, luasocket_op_name[i]);
         lua_pushcclosure(L, luasocket_op, 3);
         lua_setfield(L, -3, luasocket_ops[i]);
     }
