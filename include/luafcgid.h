@@ -226,6 +226,7 @@
 #define LF_NET_POOL_KEYS        1024
 #define LF_NET_THREADS          4096
 #define LF_NET_NEST             8       /* light threads waiting in place (under a pcall), nested */
+#define LF_NET_ADMIT_MS         10      /* a connect under backlog looks for its turn */
 #define LF_NET_READ_CHUNK       4096
 
 /* Longest line the logger formats; longer messages are cut. */

@@ -37,6 +37,7 @@
 /* Operations a socket may have in progress (and continue after a yield). */
 enum net_op {
     NET_OP_NONE = 0,
+    NET_OP_ADMIT,               /* connect waiting its turn under backlog */
     NET_OP_CONNECT,
     NET_OP_HANDSHAKE,
     NET_OP_SEND,
@@ -78,6 +79,10 @@ struct net_sock {
     unsigned char   write_closed;
     unsigned char   failed;         /* a timeout or an error: never pooled */
     unsigned char   counted;        /* counted busy under its pool key */
+    int             queued;         /* counted waiting under key (backlog) */
+    int             admitted;       /* counted pending under key (backlog) */
+    char           *qhost;          /* NET_OP_ADMIT: the host (malloc'd) */
+    int             qport, qsize, qbacklog;    /* its port, pool_size, backlog */
     int             op;             /* enum net_op in progress: connect, handshake, send */
     long long       deadline;       /* of that operation, ms (monotonic); 0: none */
     int             rop;            /* enum net_op in progress on the reading side */
@@ -174,6 +179,8 @@ void  net_tcp_register(lua_State *L, struct net_state *ns);
 struct net_sock *net_sock_check(lua_State *L, int idx, int udp);
 struct net_sock *net_sock_new(lua_State *L, struct net_state *ns, int udp);
 void  net_sock_close(struct net_sock *s, int pool_it);
+void  net_sock_link(struct net_sock *s);
+void  net_sock_settle(struct net_sock *s);
 int   net_sock_push_error(lua_State *L, struct net_sock *s, const char *err);
 long long net_op_deadline(int ms);
 int   net_timeout_default(int which);
@@ -221,8 +228,9 @@ int   net_pool_put(const char *key, const struct net_pooled *c, long long idle_m
                    char *err, size_t errlen);
 void  net_pool_busy(const char *key, int delta);
 void  net_pool_count(const char *key, int what);
-int   net_pool_admit(const char *key, int size, int backlog, long long deadline, int *waited);
+int   net_pool_admit(const char *key, int size, int backlog, int *queued);
 void  net_pool_leave(const char *key);
+void  net_pool_unqueue(const char *key);
 #define NET_COUNT_CONNECT   0
 #define NET_COUNT_REUSE     1
 #define NET_COUNT_TIMEOUT   2

@@ -20,8 +20,7 @@
  * keys are tracked; a key with nothing open is forgotten to make room.
  *
  * pool_lock guards every field below and each key's fields and lists; it
- * is never held across a close, a peek or any Lua. pool_cond (with it)
- * wakes the connects that wait their turn under `backlog`.
+ * is never held across a close, a peek or any Lua.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -61,8 +60,6 @@ struct pool_key {
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond;
-static int pool_cond_ready;
 static struct pool_key *pool_table[POOL_BUCKETS];
 static int pool_nkeys;
 static int pool_idle;
@@ -248,8 +245,6 @@ net_pool_put(const char *key, const struct net_pooled *c, long long idle_ms, int
     k->conns = pc;
     k->idle++;
     pool_idle++;
-    if (pool_cond_ready)
-        pthread_cond_broadcast(&pool_cond);
     pthread_mutex_unlock(&pool_lock);
     for (i = 0; i < 2; i++)
         if (evict[i] != NULL)
@@ -269,8 +264,6 @@ net_pool_busy(const char *key, int delta)
         if (k->busy < 0)
             k->busy = 0;
     }
-    if (delta < 0 && pool_cond_ready)
-        pthread_cond_broadcast(&pool_cond);
     pthread_mutex_unlock(&pool_lock);
 }
 
@@ -296,45 +289,53 @@ net_pool_count(const char *key, int what)
 
 /*
  * `backlog`: a connect under KEY may go on while fewer than SIZE of its
- * connections are open; else it waits its turn (up to BACKLOG of them
- * wait) until DEADLINE. 0 admitted (*WAITED: after a wait; the caller
- * calls net_pool_leave once its connection is open or failed), -1 when
- * BACKLOG are waiting already, -2 when the deadline passed.
+ * connections are open; else it waits its turn, up to BACKLOG of them.
+ * This only answers, never waits: the caller waits as for any socket
+ * (net_sched.c), within its deadlines and letting light threads run, and
+ * asks again. 0 admitted (counted pending until net_pool_leave), 1 to
+ * wait (counted waiting until admitted or net_pool_unqueue; *QUEUED
+ * says so), -1 when BACKLOG are waiting already.
  */
 int
-net_pool_admit(const char *key, int size, int backlog, long long deadline, int *waited)
+net_pool_admit(const char *key, int size, int backlog, int *queued)
 {
     struct pool_key *k;
-    struct timespec until;
-    int rc = 0;
 
-    *waited = 0;
     pthread_mutex_lock(&pool_lock);
     if ((k = pool_find(key, 1, size)) == NULL) {
         pthread_mutex_unlock(&pool_lock);
         return 0;
     }
     if (k->busy + k->pending >= size && k->idle == 0) {
-        if (k->waiting >= backlog) {
-            pthread_mutex_unlock(&pool_lock);
-            return -1;
-        }
-        k->waiting++;
-        *waited = 1;
-        monoclock_deadline(&until, deadline - monoclock_ms());
-        while (k->busy + k->pending >= size && k->idle == 0) {
-            if (!pool_cond_ready || pthread_cond_timedwait(&pool_cond, &pool_lock, &until) == ETIMEDOUT) {
-                if (k->busy + k->pending >= size && k->idle == 0)
-                    rc = -2;
-                break;
+        if (!*queued) {
+            if (k->waiting >= backlog) {
+                pthread_mutex_unlock(&pool_lock);
+                return -1;
             }
+            k->waiting++;
+            *queued = 1;
         }
-        k->waiting--;
+        pthread_mutex_unlock(&pool_lock);
+        return 1;
     }
-    if (rc == 0)
-        k->pending++;
+    if (*queued && k->waiting > 0)
+        k->waiting--;
+    *queued = 0;
+    k->pending++;
     pthread_mutex_unlock(&pool_lock);
-    return rc;
+    return 0;
+}
+
+/* A connect that waited under KEY gives up. */
+void
+net_pool_unqueue(const char *key)
+{
+    struct pool_key *k;
+
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 0, 0)) != NULL && k->waiting > 0)
+        k->waiting--;
+    pthread_mutex_unlock(&pool_lock);
 }
 
 void
@@ -345,8 +346,6 @@ net_pool_leave(const char *key)
     pthread_mutex_lock(&pool_lock);
     if ((k = pool_find(key, 0, 0)) != NULL && k->pending > 0)
         k->pending--;
-    if (pool_cond_ready)
-        pthread_cond_broadcast(&pool_cond);
     pthread_mutex_unlock(&pool_lock);
 }
 
@@ -420,17 +419,6 @@ net_pool_stats(struct net_pool_stat **out, int *total_idle)
 int
 net_init(void)
 {
-    pthread_condattr_t attr;
-    int rc;
-
-    if ((rc = pthread_condattr_init(&attr)) != 0 ||
-        (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&pool_cond, &attr)) != 0) {
-        log_err("sockets: cannot set up the pool's condition: %s", strerror(rc));
-        return -1;
-    }
-    pthread_condattr_destroy(&attr);
-    pool_cond_ready = 1;
     if (net_tls_init() < 0 || net_resolve_init() < 0)
         return -1;
     return 0;

@@ -85,6 +85,31 @@ net_sock_unlink(struct net_sock *s)
     s->prev = s->next = NULL;
 }
 
+/* S among its state's open sockets (once: unlinked first), so that the
+ * request's end closes it. */
+void
+net_sock_link(struct net_sock *s)
+{
+    net_sock_unlink(s);
+    s->next = s->ns->socks;
+    if (s->ns->socks != NULL)
+        s->ns->socks->prev = s;
+    s->ns->socks = s;
+}
+
+/* S no longer waits its turn under backlog, nor holds an admission. */
+void
+net_sock_settle(struct net_sock *s)
+{
+    if (s->queued && s->key != NULL)
+        net_pool_unqueue(s->key);
+    if (s->admitted && s->key != NULL)
+        net_pool_leave(s->key);
+    s->queued = s->admitted = 0;
+    free(s->qhost);
+    s->qhost = NULL;
+}
+
 /* Close S (or, with POOL_IT, only forget it: the pool has its
  * descriptor). Its buffers go back to the state. */
 void
@@ -92,6 +117,9 @@ net_sock_close(struct net_sock *s, int pool_it)
 {
     lua_State *L = s->ns->main;
 
+    net_sock_settle(s);
+    if (s->fd < 0)
+        net_sock_unlink(s);     /* waiting its turn: linked, no descriptor */
     if (s->fd >= 0) {
         if (s->counted)
             net_pool_busy(s->key, -1);

@@ -136,16 +136,16 @@ net_tcp_opened(struct net_sock *s, int fd, const char *key)
 
     s->fd = fd;
     s->serial = ns->serial;
-    s->key = strdup(key);
-    s->prev = NULL;
-    s->next = ns->socks;
-    if (ns->socks != NULL)
-        ns->socks->prev = s;
-    ns->socks = s;
+    if (s->key != key) {
+        free(s->key);
+        s->key = strdup(key);
+    }
+    net_sock_link(s);
     if (s->key != NULL) {
         net_pool_busy(s->key, 1);
         s->counted = 1;
     }
+    net_sock_settle(s);         /* counted busy now: no longer pending */
 }
 
 /* The connect is over: its answer. [-0, +1|2] */
@@ -185,12 +185,16 @@ net_tcp_connect_wait(lua_State *L, struct net_sock *s)
     return net_tcp_connected(L, s, err, NULL);
 }
 
+static int net_tcp_admit(lua_State *L, struct net_sock *s);
+
 int
 net_tcp_connect_cont(lua_State *L)
 {
     struct net_sock *s = net_sock_check(L, 1, 0);
 
     lua_settop(L, 1);
+    if (s->op == NET_OP_ADMIT)
+        return net_tcp_admit(L, s);
     if (s->op != NET_OP_CONNECT || s->fd < 0)
         return net_sock_push_error(L, s, "closed");
     return net_tcp_connect_wait(L, s);
@@ -293,6 +297,62 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
     return net_tcp_connect_wait(L, s);
 }
 
+/*
+ * S's connect waits its turn under backlog (net_pool_admit), as any wait:
+ * within its connect timeout and the request's deadline, the light
+ * threads running meanwhile, or yielding (NET_AGAIN) in one that can.
+ * The pool has no descriptor to wake it: it looks again every
+ * LF_NET_ADMIT_MS. Once admitted, a kept connection or a new one, with
+ * the admission held until that one is counted busy. [-0, +1|2, e]
+ */
+static int
+net_tcp_admit(lua_State *L, struct net_sock *s)
+{
+    struct net_pooled pc;
+    const char *key, *host;
+    long long step;
+    int rc, n;
+
+    for (;;) {
+        rc = net_pool_admit(s->key, s->qsize, s->qbacklog, &s->queued);
+        if (rc == 0)
+            break;
+        if (rc < 0 || monoclock_ms() >= s->deadline) {
+            if (rc > 0)
+                net_sock_push_error(L, s, "timeout");
+            net_sock_close(s, 0);
+            if (rc > 0)
+                return 2;
+            lua_pushnil(L);
+            lua_pushliteral(L, "too many waiting connect operations");
+            return 2;
+        }
+        step = monoclock_ms() + LF_NET_ADMIT_MS;
+        if (net_wait(L, s->ns, s, -1, 0, step < s->deadline ? step : s->deadline) == NET_YIELD) {
+            NET_AGAIN_PUSH(L);
+            return 1;
+        }
+    }
+    s->admitted = 1;
+    s->op = NET_OP_NONE;
+    lua_pushstring(L, s->key);
+    key = lua_tostring(L, -1);
+    lua_pushstring(L, s->qhost);
+    host = lua_tostring(L, -1);
+    if (net_pool_take(key, &pc) == 1) {
+        net_tcp_opened(s, pc.fd, key);
+        s->ssl = pc.ssl;
+        s->reused = pc.reused + 1;
+        net_pool_count(key, NET_COUNT_REUSE);
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+    n = net_tcp_open(L, s, host, s->qport, key);
+    if (s->fd < 0)
+        net_sock_close(s, 0);   /* failed before it opened: the turn goes on */
+    return n;
+}
+
 /* sock:connect(host, port?, opts?). [-n, +1|2, e] (may answer NET_AGAIN) */
 int
 net_tcp_connect(lua_State *L)
@@ -302,7 +362,7 @@ net_tcp_connect(lua_State *L)
     struct net_sock *s;
     const char *host, *key;
     size_t hlen;
-    int n = lua_gettop(L), port = 0, custom = 0, waited = 0;
+    int n = lua_gettop(L), port = 0, custom = 0;
 
     if (n < 2 || n > 4)
         return net_error(L, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d", n);
@@ -339,6 +399,8 @@ net_tcp_connect(lua_State *L)
         key = host;
     if (strncasecmp(host, "unix:", 5) == 0)
         port = 0;
+    if (s->op == NET_OP_ADMIT)
+        return net_sock_push_error(L, s, "socket busy connecting");
     if (s->fd >= 0) {
         if (s->op != NET_OP_NONE)
             return net_sock_push_error(L, s, "socket busy connecting");
@@ -358,28 +420,21 @@ net_tcp_connect(lua_State *L)
     s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
     if (o.backlog >= 0) {
         struct conf *c = conf_acquire();
-        int size = o.pool_size ? o.pool_size : c->socket_pool_size;
-        int rc;
 
+        s->qsize = o.pool_size ? o.pool_size : c->socket_pool_size;
         conf_release(c);
-        rc = net_pool_admit(key, size, o.backlog, s->deadline, &waited);
-        if (rc == -1) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "too many waiting connect operations");
-            return 2;
+        free(s->key);
+        s->key = strdup(key);
+        s->qhost = strdup(host);
+        if (s->key == NULL || s->qhost == NULL) {
+            net_sock_close(s, 0);
+            return net_nomem(L);
         }
-        if (rc == -2)
-            return net_sock_push_error(L, s, "timeout");
-        if (waited && net_pool_take(key, &pc) == 1) {
-            net_tcp_opened(s, pc.fd, key);
-            net_pool_leave(key);
-            s->ssl = pc.ssl;
-            s->reused = pc.reused + 1;
-            net_pool_count(key, NET_COUNT_REUSE);
-            lua_pushinteger(L, 1);
-            return 1;
-        }
-        net_pool_leave(key);
+        s->qport = port;
+        s->qbacklog = o.backlog;
+        s->op = NET_OP_ADMIT;
+        net_sock_link(s);
+        return net_tcp_admit(L, s);
     }
     return net_tcp_open(L, s, host, port, key);
 }
