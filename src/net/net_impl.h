@@ -90,6 +90,7 @@ struct net_sock {
     int             recv_kind;      /* NET_OP_RECV: enum net_recv */
     size_t          recv_want;      /* its byte count */
     size_t          sent;           /* NET_OP_SEND: bytes of out sent */
+    unsigned long long in_taken;    /* bytes ever taken out of in */
     int             hs_verify;      /* NET_OP_HANDSHAKE: check the certificate */
     int             hs_session;     /* return a session (not reused_session == false) */
     char           *hs_name;        /* the server name to check (malloc'd) */
@@ -106,6 +107,10 @@ struct net_until {
     int             inclusive;
     int             size;           /* the pending call's size, 0: none */
     int             done;           /* the size-mode round saw its pattern */
+    unsigned       *fail;           /* the pattern's KMP failure function */
+    size_t          scanned;        /* bytes at the buffer's front searched */
+    size_t          matched;        /* the pattern's bytes that end them */
+    unsigned long long at;          /* the socket's in_taken they are for */
 };
 
 struct net_state {

@@ -20,7 +20,9 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "monoclock.h"
 #include "net_impl.h"
+#include "state.h"
 
 #define NET_UNTIL_MT "luafcgid.net.until"
 
@@ -44,6 +46,7 @@ net_recv_take(lua_State *L, struct net_sock *s, size_t n, size_t skip, int nocr)
         lua_pushlstring(L, p, n);
     s->in.start += n + skip;
     s->in.len -= n + skip;
+    s->in_taken += n + skip;
     if (s->in.len == 0)
         s->in.start = 0;
 }
@@ -124,6 +127,17 @@ net_recv_ended(lua_State *L, struct net_sock *s, int got)
                          s->recv_kind == NET_RECV_LINE);
 }
 
+/* A stream that never stops keeps a read going in C, where the count
+ * hook never fires: past the request's deadline, its timeout. [-0, +0, e] */
+static void
+net_recv_in_time(lua_State *L)
+{
+    long long req = net_request_deadline(L);
+
+    if (req && monoclock_ms() >= req)
+        state_raise_timeout(L);
+}
+
 /* Go on with S's receive. [-0, +1..3, e] */
 static int
 net_recv_go(lua_State *L, struct net_sock *s)
@@ -139,6 +153,7 @@ net_recv_go(lua_State *L, struct net_sock *s)
         got = net_io_fill(L, s, &want);
         if (got == 1) {
             net_recv_progress(s);
+            net_recv_in_time(L);
             continue;
         }
         if (got == -3)
@@ -259,16 +274,36 @@ net_tcp_recv_cont(lua_State *L)
 
 /* ---- receiveuntil ------------------------------------------------- */
 
-/* How many of the buffer's last bytes could begin the pattern. */
-static size_t
-net_until_overlap(const char *p, size_t len, const char *pat, size_t patlen)
+/*
+ * The search goes on where it stopped: each byte read is looked at once
+ * (Knuth-Morris-Pratt), whatever the pattern, so a stream cannot hold
+ * the worker in C. What the iterator takes out of the buffer keeps its
+ * place; anything else taken from the socket starts it again.
+ */
+static void
+net_until_scan(struct net_until *u, const char *p, size_t len)
 {
-    size_t k = patlen - 1 < len ? patlen - 1 : len;
+    size_t m = u->matched, i;
 
-    for (; k > 0; k--)
-        if (memcmp(p + len - k, pat, k) == 0)
-            return k;
-    return 0;
+    for (i = u->scanned; i < len && m < u->patlen; i++) {
+        while (m > 0 && u->pat[m] != p[i])
+            m = u->fail[m - 1];
+        if (u->pat[m] == p[i])
+            m++;
+    }
+    u->scanned = i;
+    u->matched = m;
+}
+
+/* The iterator took N bytes from the front, not past its match. */
+static void
+net_until_took(struct net_until *u, size_t n, int whole)
+{
+    if (whole)
+        u->scanned = u->matched = 0;
+    else
+        u->scanned -= n;
+    u->at = u->sock->in_taken;
 }
 
 /* One try from the buffer: the count pushed (the data, or nil, nil, nil
@@ -278,34 +313,35 @@ net_until_try(lua_State *L, struct net_until *u)
 {
     struct net_sock *s = u->sock;
     const char *p = s->in.data + s->in.start;
-    const char *hit = NULL;
-    size_t at, safe;
+    size_t at, safe, n;
 
-    if (s->in.len >= u->patlen) {
-        size_t i;
-        for (i = 0; i + u->patlen <= s->in.len; i++)
-            if (p[i] == u->pat[0] && memcmp(p + i, u->pat, u->patlen) == 0) {
-                hit = p + i;
-                break;
-            }
+    if (u->at != s->in_taken || u->scanned > s->in.len) {
+        u->scanned = u->matched = 0;
+        u->at = s->in_taken;
     }
-    if (hit != NULL) {
-        at = (size_t)(hit - p);
+    net_until_scan(u, p, s->in.len);
+    if (u->matched == u->patlen) {
+        at = u->scanned - u->patlen;
         if (u->size == 0) {
             net_recv_take(L, s, u->inclusive ? at + u->patlen : at, u->inclusive ? 0 : u->patlen, 0);
+            net_until_took(u, 0, 1);
             return 1;
         }
         if (at > 0) {
-            net_recv_take(L, s, at < (size_t)u->size ? at : (size_t)u->size, 0, 0);
+            n = at < (size_t)u->size ? at : (size_t)u->size;
+            net_recv_take(L, s, n, 0, 0);
+            net_until_took(u, n, 0);
             return 1;
         }
         /* the pattern is next: this round is over */
         if (u->inclusive) {
             net_recv_take(L, s, u->patlen, 0, 0);
+            net_until_took(u, 0, 1);
             u->done = 1;
             return 1;
         }
         net_recv_take(L, s, 0, u->patlen, 0);
+        net_until_took(u, 0, 1);
         lua_pop(L, 1);
         lua_pushnil(L);
         lua_pushnil(L);
@@ -314,9 +350,11 @@ net_until_try(lua_State *L, struct net_until *u)
     }
     if (u->size == 0)
         return 0;
-    safe = s->in.len - net_until_overlap(p, s->in.len, u->pat, u->patlen);
+    /* all searched: what may not begin the pattern can go */
+    safe = s->in.len - u->matched;
     if (safe >= (size_t)u->size) {
         net_recv_take(L, s, (size_t)u->size, 0, 0);
+        net_until_took(u, (size_t)u->size, 0);
         return 1;
     }
     return 0;
@@ -337,6 +375,7 @@ net_until_go(lua_State *L, struct net_until *u)
         got = net_io_fill(L, s, &want);
         if (got == 1) {
             net_recv_progress(s);
+            net_recv_in_time(L);
             continue;
         }
         if (got == -3)
@@ -420,8 +459,27 @@ net_until_gc(lua_State *L)
 
     if (u->pat != NULL)
         net_alloc(L, u->pat, u->patlen, 0);
+    if (u->fail != NULL)
+        net_alloc(L, u->fail, u->patlen * sizeof(*u->fail), 0);
     u->pat = NULL;
+    u->fail = NULL;
     return 0;
+}
+
+/* fail[i]: the longest proper prefix of pat[0..i] that ends it too. */
+static void
+net_until_prefix(struct net_until *u)
+{
+    size_t i, k = 0;
+
+    u->fail[0] = 0;
+    for (i = 1; i < u->patlen; i++) {
+        while (k > 0 && u->pat[i] != u->pat[k])
+            k = u->fail[k - 1];
+        if (u->pat[i] == u->pat[k])
+            k++;
+        u->fail[i] = (unsigned)k;
+    }
 }
 
 /* sock:receiveuntil(pattern, {inclusive = b}?): the iterator. */
@@ -466,6 +524,10 @@ net_tcp_receiveuntil(lua_State *L)
         return net_nomem(L);
     memcpy(u->pat, pat, plen);
     u->patlen = plen;
+    if ((u->fail = net_alloc(L, NULL, 0, plen * sizeof(*u->fail))) == NULL)
+        return net_nomem(L);
+    net_until_prefix(u);
+    u->at = s->in_taken;
     u->sock = s;
     u->inclusive = inclusive;
     /* the userdata keeps the socket's object alive */
