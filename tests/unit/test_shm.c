@@ -567,6 +567,71 @@ test_wedged_holder(void)
     shm_dict_destroy(d);
 }
 
+/* get_keys and flush_expired over a dictionary larger than a step walk
+ * it in steps of about SHM_STEP entries, the lock free between them (what
+ * lets the other workers and the status page in), writers between steps
+ * harming nothing: each key is listed once, every key there from start to
+ * end is listed, and every entry flush_all expired is removed. */
+static void
+test_walk_in_steps(void)
+{
+    struct shm_dict *d = shm_dict_create("walk", (size_t)8 << 20);
+    static char keys[1 << 20];
+    static unsigned char seen[6000];
+    struct shm_cursor cur;
+    size_t used, at;
+    int i, n, count, steps = 0, biggest = 0, held = 0, twice = 0, missing = 0, freed, total = 0;
+    uint16_t klen;
+    char k[16];
+
+    for (i = 0; i < 5000; i++) {
+        snprintf(k, sizeof(k), "w%d", i);
+        set(d, 0, k, num_value(i), 0, NULL);
+    }
+    memset(&cur, 0, sizeof(cur));
+    while (!cur.done && steps < 1000) {
+        if (shm_dict_keys_step(d, &cur, 0, keys, sizeof(keys), &used, &count, &err) != SHM_OK)
+            break;
+        steps++;
+        biggest = count > biggest ? count : biggest;
+        if (pthread_mutex_trylock(&d->h->lock) == 0)
+            pthread_mutex_unlock(&d->h->lock);
+        else
+            held++;
+        for (at = 0; at < used; at += sizeof(klen) + klen) {
+            memcpy(&klen, keys + at, sizeof(klen));
+            if (klen < sizeof(k)) {
+                memcpy(k, keys + at + sizeof(klen), klen);
+                k[klen] = '\0';
+                if (sscanf(k, "w%d", &n) == 1 && n >= 0 && n < 6000)
+                    twice += seen[n]++ > 0;
+            }
+        }
+        snprintf(k, sizeof(k), "w%d", 5000 + steps);    /* a writer between steps */
+        set(d, 0, k, num_value(steps), 0, NULL);
+    }
+    for (i = 0; i < 5000; i++)
+        missing += seen[i] == 0;
+    ok(cur.done && steps >= 5000 / SHM_STEP, "get_keys(0) over 5000 keys: a walk of %d steps", steps);
+    ok(biggest <= 2 * SHM_STEP, "each step lists about SHM_STEP keys at most (%d)", biggest);
+    is_int(held, 0, "the lock is free between steps");
+    is_int(twice, 0, "no key listed twice, writers between steps");
+    is_int(missing, 0, "every key there throughout is listed");
+
+    shm_dict_flush_all(d, &err);
+    memset(&cur, 0, sizeof(cur));
+    for (steps = 0; !cur.done && steps < 1000; steps++) {
+        if (shm_dict_flush_expired_step(d, &cur, 0, &freed, &err) != SHM_OK)
+            break;
+        total += freed;
+    }
+    ok(cur.done && steps >= 5000 / SHM_STEP, "flush_expired after flush_all: a walk of %d steps", steps);
+    is_int(nkeys(d), 0, "every flushed entry removed");
+    ok(total > 5000, "and counted (%d)", total);
+    ok(sound(d), "the dictionary is sound after both walks");
+    shm_dict_destroy(d);
+}
+
 /* A stray store (not the engine's: a C module's) into an entry in the
  * middle of a chain: the operation that meets it has the dictionary
  * checked, and only that entry is lost, not the keys behind it. */
@@ -788,6 +853,7 @@ main(void)
     test_atomic();
     test_dead_holder();
     test_wedged_holder();
+    test_walk_in_steps();
     test_stray_store();
     test_crash_atomicity();
     return done_testing();
