@@ -34,6 +34,10 @@ struct state_setup {
     void           *arg;        /* for install and run */
     state_watch_fn *watch;      /* watches the load as state_watch; may be NULL */
     void           *watch_arg;
+    /* The load failed and the state is about to close: let go of what
+     * the APIs install added keep outside it (light threads' records).
+     * Unprotected: must not raise. May be NULL. */
+    void          (*failed)(lua_State *L);
 };
 
 /* Why state_open failed: the state could not be made, the script did not

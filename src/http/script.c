@@ -155,7 +155,7 @@ script_open(const char *path, int fd, const struct conf *c, struct request *r,
             script_install_fn *more, char *err, size_t errlen, enum state_fail *fail)
 {
     struct script_arg a = { c, r, more };
-    struct state_setup setup = { script_install, script_run, &a, NULL, NULL };
+    struct state_setup setup = { script_install, script_run, &a, NULL, NULL, net_lua_end };
 
     if (r != NULL)
         setup.watch = stuck_watch_for(r, &setup.watch_arg);

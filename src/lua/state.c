@@ -442,6 +442,8 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
     info->main = L;
     if (lua_cpcall(L, state_setup, &ld) != 0) {
         state_fail(L, err, errlen, "cannot set up a state");
+        if (setup->failed != NULL)
+            setup->failed(L);
         state_close(L);
         return NULL;
     }
@@ -462,6 +464,8 @@ state_open(const char *path, int fd, const struct conf *c, const struct state_se
         state_fail(L, err, errlen, !ld.loaded ? "load error" :
                    state_info(L)->over == STATE_OVER_TIME ? "timeout" : "runtime error");
         *fail = state_failure(L, rc, ld.loaded);
+        if (setup->failed != NULL)
+            setup->failed(L);
         state_close(L);
         return NULL;
     }
