@@ -133,23 +133,38 @@ net_thread_resume(lua_State *L, struct net_state *ns, struct net_thread *t, int 
             lua_isstring(t->co, -1) ? lua_tostring(t->co, -1) : "(not a string)");
 }
 
-/* Is T's wait over? */
+/* Has one of the threads T's ngx.thread.wait waits for ended? (its list
+ * is read on L, the running thread) */
 static int
-net_sched_due(struct net_state *ns, struct net_thread *t, long long now)
+net_sched_child_done(lua_State *L, struct net_state *ns, struct net_thread *t)
 {
     struct net_thread *c;
+    int i, n, done = 0;
 
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->wait_ref);
+    n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    for (i = 1; i <= n && !done; i++) {
+        lua_rawgeti(L, -1, i);
+        c = net_thread_of(ns, lua_tothread(L, -1));
+        done = c != NULL && c->parent == t->co &&
+               (c->status == NET_T_DONE || c->status == NET_T_DEAD);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return done;
+}
+
+/* Is T's wait over? */
+static int
+net_sched_due(lua_State *L, struct net_state *ns, struct net_thread *t, long long now)
+{
     if (t->status == NET_T_READY)
         return 1;
     if (t->status != NET_T_WAIT)
         return 0;
     if (t->revents != 0 || (t->deadline && now >= t->deadline))
         return 1;
-    if (t->children)
-        for (c = ns->threads; c != NULL; c = c->next)
-            if (c->parent == t->co && c->status == NET_T_DONE)
-                return 1;
-    return 0;
+    return t->children && net_sched_child_done(L, ns, t);
 }
 
 /*
@@ -202,7 +217,7 @@ net_sched_resume_due(lua_State *L, struct net_state *ns)
     if (!mine && net_sched_depth(ns, L) >= LF_NET_NEST)
         return;
     for (t = ns->threads; t != NULL; t = t->next)
-        if (net_sched_due(ns, t, now) && (mine || net_sched_descends(ns, t, L)))
+        if (net_sched_due(L, ns, t, now) && (mine || net_sched_descends(ns, t, L)))
             net_thread_resume(L, ns, t, 0);
 }
 
@@ -272,7 +287,7 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
             else if (t->status == NET_T_WAIT) {
                 until = net_sched_min(until, t->deadline);
                 n += t->polled = t->fd >= 0;
-                ready |= net_sched_due(ns, t, now);
+                ready |= net_sched_due(L, ns, t, now);
             } else
                 ready = 1;
         }
