@@ -36,6 +36,7 @@
 
 #include "api.h"
 #include "chunk.h"
+#include "wsapi.h"
 
 /* The addresses are the keys: light userdata no script can forge. */
 static const char chunk_fn_key = 'f';       /* the compiled chunk */
@@ -84,22 +85,6 @@ chunk_global_fn(lua_State *L, const char *name)
     return yes;
 }
 
-/* Is the value at IDX a WSAPI application (a function, or a table with run)? */
-static int
-chunk_is_app(lua_State *L, int idx)
-{
-    int yes;
-
-    if (lua_isfunction(L, idx))
-        return 1;
-    if (!lua_istable(L, idx))
-        return 0;
-    lua_getfield(L, idx, "run");
-    yes = lua_isfunction(L, -1);
-    lua_pop(L, 1);
-    return yes;
-}
-
 /*
  * After the top level ran (RESULT: the index of what it returned, or 0
  * when it ended with os.exit or ngx.exit): a content chunk, or a script
@@ -117,7 +102,7 @@ chunk_decide(lua_State *L, const char *handler, int result)
     }
     if (!b->answered) {
         served = chunk_global_fn(L, handler) || chunk_global_fn(L, "run") ||
-                 (result != 0 && chunk_is_app(L, result));
+                 (result != 0 && wsapi_is_app(L, result));
         if (served) {
             chunk_forget(L);
             return;

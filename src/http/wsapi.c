@@ -27,7 +27,8 @@
 static const char wsapi_app_key = 'a';
 static const char wsapi_run_key = 'w';
 
-static int
+/* Is the value at IDX a WSAPI application (a function, or a table with run)? */
+int
 wsapi_is_app(lua_State *L, int idx)
 {
     int yes;

@@ -4,6 +4,7 @@
 
 #include <lua.h>
 
+int  wsapi_is_app(lua_State *L, int idx);
 void wsapi_keep(lua_State *L, const char *modname);
 int  wsapi_push_call(lua_State *L);
 void wsapi_modname(const char *path, char *out, size_t outlen);
