@@ -174,7 +174,7 @@ like($t->get('id.lua', QUERY_STRING => 'still')->{body}, qr/^id still$/, 'the da
 # parses them (libfcgi 2.4 keeps skipping after an empty record of another
 # id). The serving process stays up and its memory does not grow.
 # (Management records and a second request's BEGIN_REQUEST are answered
-# by the record layer itself, never by libfcgi: see 28-protocol.t.)
+# by the record layer itself, never by libfcgi: see tests/t/fcgi/protocol.t.)
 {
     my $serving = LFTest::serving_pid($t);
     my $rss = sub { (LFTest::slurp("/proc/$serving/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0 };

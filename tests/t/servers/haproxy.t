@@ -4,7 +4,7 @@
 # waits for the answer), then the same with `option mpxs-conns`, which the
 # answer (FCGI_MPXS_CONNS 0) turns off, then `option mpxs-conns` without
 # get-values (a second request on a busy connection would get
-# FCGI_CANT_MPX_CONN; 28-protocol.t checks that). Each run: LFServers'
+# FCGI_CANT_MPX_CONN; tests/t/fcgi/protocol.t checks that). Each run: LFServers'
 # suite, an escaped cookie, HAProxy's kept connections counted, and 200
 # requests (every fifth a 100 kB POST) from 8 concurrent clients, every
 # answer checked.
