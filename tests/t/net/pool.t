@@ -58,8 +58,8 @@ my $h = LFTest::start_clients(8, sub {
     }
     return "$ok $maxreuse";
 });
-my $most = 0;
-while (grep { LFTest::alive($_) } @{ $h->{pids} }) {     # sampled while they run
+my ($most, $sample_end) = (0, time + 240);
+while (time < $sample_end && grep { LFTest::alive($_) } @{ $h->{pids} }) {     # sampled while they run
     my $n = clients_of_redis();
     $most = $n if $n > $most;
     select(undef, undef, undef, 0.02);

@@ -18,7 +18,9 @@ local A, B = string.rep("A", N), string.rep("B", N - 8)
 function main(env, req)
   local q = env.QUERY_STRING
   if q == "spin" then
-    for i = 1, 100000 do d:set("k", i % 2 == 0 and A or B) end
+    for i = 1, 100000 do d:set("k", i % 2 == 0 and A or B); d:set("writes", i) end
+  elseif q == "writes" then
+    req:puts(tostring(d:get("writes") or 0))
   elseif q == "check" then
     local v = d:get("k")
     req:puts(v == nil and "missing" or (v == A or v == B) and "whole" or
@@ -35,8 +37,11 @@ for my $i (1 .. 5) {
     my $pid;
     ok(wait_for(sub { $pid = LFTest::serving_pid($t); $pid && $t->get('t.lua', QUERY_STRING => 'check')->{status} == 200 }, 30),
        "round $i: a serving process answers") or last;
+    my $before = $t->get('t.lua', QUERY_STRING => 'writes')->{body};
     my $h = LFTest::start_clients(1, sub { $t->get('t.lua', QUERY_STRING => 'spin'); 'done' });
-    sleep(0.3 + rand(0.3));     # the loop is busy writing 4 MiB values
+    ok(wait_for(sub { my $w = $t->get('t.lua', QUERY_STRING => 'writes')->{body}; $w =~ /^\d+$/ && $w ne $before }, 30),
+       "round $i: the loop is writing 4 MiB values") or last;
+    sleep(rand(0.3));           # at a point of the loop no round chose before
     kill 'KILL', $pid;
     LFTest::wait_clients($h, 30);
     wait_for(sub { my $p = LFTest::serving_pid($t); $p && $p != $pid }, 30);

@@ -70,7 +70,8 @@ sub body { my ($t, $q) = @_; my $r = $t->get('d.lua', QUERY_STRING => $q); retur
     ok($t->wait_log(qr/serving process $child died of SIGKILL/), 'the serving process is killed with SIGKILL');
     ok(wait_for(sub { my $c = LFTest::serving_pid($t); $c && $c != $child && $hits->() =~ /^\d+$/ }, 20),
        'a new one serves');
-    sleep 0.3;      # the clients go on against the new one a little
+    my $at_new = $hits->();
+    ok(wait_for(sub { $hits->() > $at_new + 50 }, 20), 'the clients go on against the new one');
     LFTest::spew($stop, '');
     my @res = LFTest::wait_clients($load, 60);
     my ($ok, $max, $sent) = (0, 0, 0);
