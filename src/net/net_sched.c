@@ -347,7 +347,7 @@ net_wait(lua_State *L, struct net_state *ns, struct net_sock *s, int fd, short e
         t->revents = 0;
         t->fd = fd;
         t->events = events;
-        t->deadline = net_sched_min(dl, req);
+        t->deadline = dl;       /* the request's deadline: net_sched_run's own */
         t->sock = s;
         return NET_YIELD;
     }
@@ -361,15 +361,17 @@ int
 net_sleep_until(lua_State *L, struct net_state *ns, long long deadline)
 {
     struct net_thread *t;
-    long long req = net_request_deadline(L);
 
     if ((t = net_sched_yieldable(ns, L)) != NULL) {
+        /* its own end only: the scheduler raises the request's timeout at
+         * the request's deadline as it is then. Capped by the deadline as
+         * it was here, a sleep begun in a content script's first run (the
+         * state's load, with a deadline of its own) ended early, and
+         * normally, as the load's deadline passed, before the request's */
         t->status = NET_T_WAIT;
         t->fd = -1;
         t->revents = 0;
-        t->deadline = net_sched_min(deadline, req);
-        if (t->deadline == 0)
-            t->deadline = monoclock_ms();
+        t->deadline = deadline ? deadline : monoclock_ms();
         return lua_yield(L, 0);
     }
     net_sched_run(L, ns, NULL, NULL, -1, 0, deadline);

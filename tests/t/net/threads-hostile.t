@@ -34,6 +34,13 @@ elseif q == "exit" then
   ngx.say("never")
 end
 LUA
+# A content script's first run is the state's load, with a deadline of its
+# own: a thread left sleeping there still ends at the request's timeout.
+$t->script('leftload.lua', <<'LUA');
+local t0 = os.clock() while os.clock() - t0 < 0.3 do end
+ngx.thread.spawn(function() ngx.sleep(1e9) end)
+ngx.say("handler done")
+LUA
 $t->script('quick.lua', "function main(env, req) req:puts('quick') end\n");
 $t->start;
 
@@ -44,6 +51,11 @@ for my $q (qw(loop sleepwait left)) {
     is($r->{status}, 500, "$q: the request ends with a 500");
     like($r->{body}, qr/timeout/, "$q: at its timeout");
     ok($dt < 5, sprintf("$q: in time (%.2f s)", $dt));
+}
+{
+    my $r = $t->get('leftload.lua');
+    is($r->{status}, 500, 'a thread left sleeping by a slow first run (the load): a 500');
+    like($r->{body}, qr/timeout/, 'at the request\'s timeout, not the load\'s');
 }
 my $r = $t->get('hostile.lua', QUERY_STRING => 'q=many');
 like($r->{body}, qr/^4096 .*too many light threads \(at most 4096 a request\)/, 'at most 4096 threads a request, then an error');
