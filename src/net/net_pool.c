@@ -20,7 +20,8 @@
  * keys are tracked; a key with nothing open is forgotten to make room.
  *
  * pool_lock guards every field below and each key's fields and lists; it
- * is never held across a close, a peek or any Lua.
+ * is never held across a close or any Lua; the sweep's peeks under it
+ * never block (MSG_DONTWAIT).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -362,7 +363,7 @@ pool_expire(int all)
     for (b = 0; b < POOL_BUCKETS; b++)
         for (k = pool_table[b]; k != NULL; k = k->next)
             for (p = &k->conns; (c = *p) != NULL;) {
-                if (all || (c->expires && now >= c->expires)) {
+                if (all || (c->expires && now >= c->expires) || !pool_alive(c->fd)) {
                     *p = c->next;
                     c->next = dead;
                     dead = c;
