@@ -236,6 +236,7 @@ void  net_pool_count(const char *key, int what);
 int   net_pool_admit(const char *key, int size, int backlog, int *queued);
 void  net_pool_leave(const char *key);
 void  net_pool_unqueue(const char *key);
+void  net_pool_size(const char *key, int size);
 #define NET_COUNT_CONNECT   0
 #define NET_COUNT_REUSE     1
 #define NET_COUNT_TIMEOUT   2

@@ -50,7 +50,7 @@ struct pool_conn {
 
 struct pool_key {
     char               *name;
-    int                 size;       /* most idle kept */
+    int                 size;       /* most idle kept; 0: none given yet */
     int                 idle;
     int                 busy;
     int                 pending;    /* admitted under backlog, not yet open */
@@ -238,6 +238,8 @@ net_pool_put(const char *key, const struct net_pooled *c, long long idle_ms, int
         snprintf(err, errlen, "too many pool keys");
         return -1;
     }
+    if (k->size == 0)
+        k->size = size;
     if (k->idle >= k->size)
         evict[0] = pool_oldest_of(k);
     if (pool_idle >= max && (old = pool_oldest_key()) != NULL)
@@ -260,7 +262,7 @@ net_pool_busy(const char *key, int delta)
     struct pool_key *k;
 
     pthread_mutex_lock(&pool_lock);
-    if ((k = pool_find(key, delta > 0, LF_DEFAULT_SOCKET_POOL_SIZE)) != NULL) {
+    if ((k = pool_find(key, delta > 0, 0)) != NULL) {
         k->busy += delta;
         if (k->busy < 0)
             k->busy = 0;
@@ -307,6 +309,9 @@ net_pool_admit(const char *key, int size, int backlog, int *queued)
         pthread_mutex_unlock(&pool_lock);
         return 0;
     }
+    if (k->size == 0)
+        k->size = size;
+    size = k->size;
     if (k->busy + k->pending >= size && k->idle == 0) {
         if (!*queued) {
             if (k->waiting >= backlog) {
@@ -325,6 +330,19 @@ net_pool_admit(const char *key, int size, int backlog, int *queued)
     k->pending++;
     pthread_mutex_unlock(&pool_lock);
     return 0;
+}
+
+/* KEY's pool holds SIZE, unless it was given one already (connect's
+ * pool_size, as ngx_lua's, makes the pool). */
+void
+net_pool_size(const char *key, int size)
+{
+    struct pool_key *k;
+
+    pthread_mutex_lock(&pool_lock);
+    if ((k = pool_find(key, 1, size)) != NULL && k->size == 0)
+        k->size = size;
+    pthread_mutex_unlock(&pool_lock);
 }
 
 /* A connect that waited under KEY gives up. */

@@ -418,6 +418,8 @@ net_tcp_connect(lua_State *L)
     }
     s->reused = 0;
     s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
+    if (o.pool_size > 0)
+        net_pool_size(key, o.pool_size);
     if (o.backlog >= 0) {
         struct conf *c = conf_acquire();
 
