@@ -39,7 +39,8 @@
 #define NET_SEND_DEPTH  100     /* nesting of send's tables */
 
 /* Up to N bytes read: how many, 0 at the end of the stream, -2 when it
- * would block (*WANT: what to poll for), -1 on an error (errno). */
+ * would block (*WANT: what to poll for), -1 on an error (errno), -4 on a
+ * TLS failure. */
 ssize_t
 net_io_read(struct net_sock *s, char *p, size_t n, short *want)
 {
@@ -73,7 +74,14 @@ net_io_read(struct net_sock *s, char *p, size_t n, short *want)
             return 0;
         return -1;
     default:
-        return 0;       /* a TLS failure (unexpected EOF): the stream is over */
+        /* the peer went without close_notify: an end, as nginx takes it
+         * (SSL_OP_IGNORE_UNEXPECTED_EOF); a record that fails its check
+         * or any other TLS failure is an error, never a clean end */
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            return 0;
+#endif
+        return -4;
     }
 }
 
@@ -111,7 +119,8 @@ net_io_write(struct net_sock *s, const char *p, size_t n, short *want)
     }
 }
 
-/* One read into S's buffer: as net_io_read, or -3 over `memory`. */
+/* One read into S's buffer: as net_io_read (1 for data), or -3 over
+ * `memory`. */
 int
 net_io_fill(lua_State *L, struct net_sock *s, short *want)
 {

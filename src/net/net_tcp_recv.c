@@ -108,6 +108,8 @@ net_recv_ended(lua_State *L, struct net_sock *s, int got)
     int e = errno;
 
     s->read_closed = 1;
+    if (got == -4)
+        return net_recv_fail(L, s, "error", s->recv_kind == NET_RECV_LINE);
     if (got == -1 && e != 0 && e != ECONNRESET) {
         char msg[256];
         size_t i;
@@ -382,7 +384,8 @@ net_until_go(lua_State *L, struct net_until *u)
             return net_nomem(L);
         if (got != -2) {
             s->read_closed = 1;
-            return net_recv_fail(L, s, got == 0 ? "closed" : "connection reset by peer", 0);
+            return net_recv_fail(L, s, got == 0 ? "closed" : got == -4 ? "error" :
+                                 "connection reset by peer", 0);
         }
         switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
         case NET_YIELD:
