@@ -13,8 +13,8 @@
  * name ("certificate host mismatch"). The answer is a session object
  * (userdata; ngx_lua's is cdata) that a later handshake may reuse, or
  * true when reused_session is false. A connection taken from the pool
- * is already through its handshake: the call answers reused_session as
- * given, as ngx_lua does. The handshake is bounded by the connect timeout.
+ * is already through its handshake: the call answers true, the session
+ * given, or the connection's own, as ngx_lua does. The handshake is bounded by the connect timeout.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -142,6 +142,22 @@ net_tls_register(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* SSL's session as a session object (nil when it has none). [-0, +1, m] */
+static int
+net_tls_push_session(lua_State *L, SSL *ssl)
+{
+    SSL_SESSION **p = lua_newuserdata(L, sizeof(*p));
+
+    *p = SSL_get1_session(ssl);
+    luaL_getmetatable(L, NET_SESSION_MT);
+    lua_setmetatable(L, -2);
+    if (*p == NULL) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
 /* The session object at IDX, or NULL when it is not one. */
 static SSL_SESSION **
 net_tls_session_at(lua_State *L, int idx)
@@ -173,7 +189,6 @@ static int
 net_tls_done(lua_State *L, struct net_sock *s)
 {
     SSL *ssl = s->ssl;
-    SSL_SESSION **p;
     long rc;
 
     if (s->hs_verify) {
@@ -196,15 +211,7 @@ net_tls_done(lua_State *L, struct net_sock *s)
         lua_pushboolean(L, 1);
         return 1;
     }
-    p = lua_newuserdata(L, sizeof(*p));
-    *p = SSL_get1_session(ssl);
-    luaL_getmetatable(L, NET_SESSION_MT);
-    lua_setmetatable(L, -2);
-    if (*p == NULL) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-    }
-    return 1;
+    return net_tls_push_session(L, ssl);
 }
 
 /* Go on with S's handshake. [-0, +1|2, e] */
@@ -258,9 +265,17 @@ net_tls_handshake(lua_State *L)
     if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE)
         return net_sock_push_error(L, s, "socket busy");
     if (s->ssl != NULL) {
-        /* a kept connection, through its handshake already */
-        lua_settop(L, 2);
-        return 1;
+        /* a kept connection, through its handshake already: true, the
+         * session given, or its own, as ngx_lua answers */
+        if (lua_isboolean(L, 2) && !lua_toboolean(L, 2)) {
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        if (n >= 2 && net_tls_session_at(L, 2) != NULL) {
+            lua_pushvalue(L, 2);
+            return 1;
+        }
+        return net_tls_push_session(L, s->ssl);
     }
     if ((ctx = net_tls_ctx(err, sizeof(err))) == NULL)
         return net_sock_push_error(L, s, err);
