@@ -39,11 +39,74 @@ static SSL_CTX *tls_ctx;
 static char *tls_ca;
 static int tls_depth = -1;
 
+/*
+ * What a session object holds: the session a later handshake may resume.
+ * With TLS 1.3 the server's ticket comes after the handshake, so the
+ * connection's new-session callback puts it here when it comes, as
+ * nginx keeps it. The box is shared by the object and its connection
+ * (ex_data), which may be in another worker by then (the pool):
+ * box_lock guards every box's sess and refs.
+ */
+struct net_tls_box {
+    SSL_SESSION *sess;
+    int          refs;
+};
+static pthread_mutex_t box_lock = PTHREAD_MUTEX_INITIALIZER;
+static int box_index = -1;
+
+static void
+net_tls_box_unref(struct net_tls_box *b)
+{
+    int left;
+
+    pthread_mutex_lock(&box_lock);
+    left = --b->refs;
+    pthread_mutex_unlock(&box_lock);
+    if (left > 0)
+        return;
+    if (b->sess != NULL)
+        SSL_SESSION_free(b->sess);
+    free(b);
+}
+
+/* A connection's SSL is freed: its hold on its box goes. */
+static void
+net_tls_box_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (ptr != NULL)
+        net_tls_box_unref(ptr);
+}
+
+/* A session (a TLS 1.3 ticket, or a TLS 1.2 handshake's) for SSL's box;
+ * 1: the reference is taken. */
+static int
+net_tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct net_tls_box *b = SSL_get_ex_data(ssl, box_index);
+    SSL_SESSION *old;
+
+    if (b == NULL)
+        return 0;
+    pthread_mutex_lock(&box_lock);
+    old = b->sess;
+    b->sess = sess;
+    pthread_mutex_unlock(&box_lock);
+    if (old != NULL)
+        SSL_SESSION_free(old);
+    return 1;
+}
+
 int
 net_tls_init(void)
 {
     if (OPENSSL_init_ssl(0, NULL) != 1) {
         log_err("sockets: cannot start OpenSSL");
+        return -1;
+    }
+    if (box_index < 0 &&
+        (box_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, net_tls_box_free)) < 0) {
+        log_err("sockets: cannot make OpenSSL's index for sessions");
         return -1;
     }
     return 0;
@@ -77,6 +140,8 @@ net_tls_ctx(char *err, size_t errlen)
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, net_tls_new_session);
     SSL_CTX_set_verify_depth(ctx, c->ssl_verify_depth);
     if (c->ssl_trusted_certificate != NULL &&
         SSL_CTX_load_verify_locations(ctx, c->ssl_trusted_certificate, NULL) != 1) {
@@ -121,10 +186,10 @@ net_tls_free(void *ssl, int clean)
 static int
 net_tls_session_gc(lua_State *L)
 {
-    SSL_SESSION **p = lua_touserdata(L, 1);
+    struct net_tls_box **p = lua_touserdata(L, 1);
 
     if (p != NULL && *p != NULL) {
-        SSL_SESSION_free(*p);
+        net_tls_box_unref(*p);
         *p = NULL;
     }
     return 0;
@@ -142,24 +207,34 @@ net_tls_register(lua_State *L)
     lua_pop(L, 1);
 }
 
-/* SSL's session as a session object (nil when it has none). [-0, +1, m] */
+/* SSL's session object: its box, made at its first asking. [-0, +1, m] */
 static int
 net_tls_push_session(lua_State *L, SSL *ssl)
 {
-    SSL_SESSION **p = lua_newuserdata(L, sizeof(*p));
+    struct net_tls_box **p = lua_newuserdata(L, sizeof(*p)), *b;
 
-    *p = SSL_get1_session(ssl);
+    *p = NULL;
     luaL_getmetatable(L, NET_SESSION_MT);
     lua_setmetatable(L, -2);
-    if (*p == NULL) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
+    if ((b = SSL_get_ex_data(ssl, box_index)) == NULL) {
+        if ((b = calloc(1, sizeof(*b))) == NULL)
+            return net_nomem(L);
+        b->refs = 1;            /* the connection's */
+        b->sess = SSL_get1_session(ssl);
+        if (SSL_set_ex_data(ssl, box_index, b) != 1) {
+            net_tls_box_unref(b);
+            return net_nomem(L);
+        }
     }
+    pthread_mutex_lock(&box_lock);
+    b->refs++;
+    pthread_mutex_unlock(&box_lock);
+    *p = b;
     return 1;
 }
 
 /* The session object at IDX, or NULL when it is not one. */
-static SSL_SESSION **
+static struct net_tls_box **
 net_tls_session_at(lua_State *L, int idx)
 {
     void *p = lua_touserdata(L, idx);
@@ -251,7 +326,8 @@ int
 net_tls_handshake(lua_State *L)
 {
     struct net_sock *s;
-    SSL_SESSION **sess;
+    struct net_tls_box **box;
+    SSL_SESSION *sess = NULL;
     SSL_CTX *ctx;
     SSL *ssl;
     char err[256];
@@ -297,8 +373,16 @@ net_tls_handshake(lua_State *L)
             return net_nomem(L);
         SSL_set_tlsext_host_name(ssl, name);
     }
-    if (n >= 2 && (sess = net_tls_session_at(L, 2)) != NULL && *sess != NULL)
-        SSL_set_session(ssl, *sess);
+    if (n >= 2 && (box = net_tls_session_at(L, 2)) != NULL && *box != NULL) {
+        pthread_mutex_lock(&box_lock);
+        if ((sess = (*box)->sess) != NULL)
+            SSL_SESSION_up_ref(sess);
+        pthread_mutex_unlock(&box_lock);
+        if (sess != NULL) {
+            SSL_set_session(ssl, sess);
+            SSL_SESSION_free(sess);
+        }
+    }
     s->op = NET_OP_HANDSHAKE;
     s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
     lua_settop(L, 1);
