@@ -22,6 +22,12 @@ struct wire {
     long long       deadline;       /* ms (monoclock_ms) the request's I/O must end by; 0: none */
     long long       paused_left;    /* while the handler runs: ms left on the clock */
     int             paused;
+    /* while the handler runs, the time its own reads and writes wait on
+     * the client (client_timeout's, not terminate_timeout's: stuck.c
+     * reads them from the housekeeper); atomic */
+    int             in_handler;     /* between wire_pause and wire_resume */
+    long long       io_ms;          /* spent, ms */
+    long long       io_since;       /* one under way began (monotonic ms); 0: none */
     int             client_timeout; /* s; 0: no limit */
     size_t          maxparams;
     size_t          maxread;        /* bytes one request may send: maxparams + maxpost + framing */
@@ -83,6 +89,7 @@ void wire_end(struct wire *w);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
 long long wire_time_left(const struct wire *w);
+long long wire_io_spent(const struct wire *w, long long now);
 int  wire_can_keep(const struct wire *w);
 int  wire_drain(struct wire *w, size_t max, int park);
 int  wire_feed(struct wire *w, const unsigned char *p, size_t n);

@@ -139,6 +139,7 @@ wire_end(struct wire *w)
 void
 wire_pause(struct wire *w)
 {
+    w->in_handler = 1;
     if (w->deadline == 0 || w->paused)
         return;
     w->paused_left = w->deadline - monoclock_ms();
@@ -148,6 +149,7 @@ wire_pause(struct wire *w)
 void
 wire_resume(struct wire *w)
 {
+    w->in_handler = 0;
     if (!w->paused)
         return;
     w->deadline = monoclock_ms() + (w->paused_left > 0 ? w->paused_left : 0);
@@ -166,19 +168,47 @@ wire_time_left(const struct wire *w)
     return left > 0 ? left : 0;
 }
 
-/* A read or write while paused runs the clock for its own length. */
+/* A read or write of the handler's runs the paused clock for its own
+ * length, and the time it waits is the client's (wire_io_spent). */
 static void
 wire_clock_in(struct wire *w)
 {
-    if (w != NULL && w->paused)
-        w->deadline = monoclock_ms() + (w->paused_left > 0 ? w->paused_left : 0);
+    long long now;
+
+    if (w == NULL || !w->in_handler)
+        return;
+    now = monoclock_ms();
+    if (w->paused)
+        w->deadline = now + (w->paused_left > 0 ? w->paused_left : 0);
+    __atomic_store_n(&w->io_since, now, __ATOMIC_RELEASE);
 }
 
 static void
 wire_clock_out(struct wire *w)
 {
-    if (w != NULL && w->paused)
-        w->paused_left = w->deadline - monoclock_ms();
+    long long now, since;
+
+    if (w == NULL || !w->in_handler)
+        return;
+    now = monoclock_ms();
+    if (w->paused)
+        w->paused_left = w->deadline - now;
+    since = __atomic_exchange_n(&w->io_since, 0, __ATOMIC_ACQ_REL);
+    if (since > 0)
+        __atomic_add_fetch(&w->io_ms, now - since, __ATOMIC_RELEASE);
+}
+
+/* The ms the handler's own reads and writes on W have waited on the
+ * client by NOW (monotonic ms), the one under way included: from another
+ * thread too (the watch of terminate_timeout, which leaves that time to
+ * client_timeout). */
+long long
+wire_io_spent(const struct wire *w, long long now)
+{
+    long long spent = __atomic_load_n(&w->io_ms, __ATOMIC_ACQUIRE);
+    long long since = __atomic_load_n(&w->io_since, __ATOMIC_ACQUIRE);
+
+    return spent + (since > 0 && now > since ? now - since : 0);
 }
 
 /* The request was read exactly to its end and nothing went wrong. */

@@ -20,6 +20,9 @@
  *    answer, and the connection serves others. The worker's slots in
  *    the counters, the scoreboard and the slow log are ended on its
  *    behalf, and the caller (worker.c) starts another worker in its place;
+ *  - the time a run's own reads and writes wait on the client (a slow
+ *    reader of a streamed answer) does not count: that is client_timeout's
+ *    to bound, and the run is not stuck in C (wire_io_spent);
  *  - if the stuck thread ever returns, it learns it was written off when
  *    it takes the lock to end its run (stuck_end), and from then on
  *    touches nothing shared: it closes its state and its connection, and
@@ -88,6 +91,7 @@ stuck_begin(struct request *r, struct pool_state *st)
     s->running = 1;
     s->began_ms = now / 1000;
     s->st = st;
+    s->io_base = r->wire != NULL ? wire_io_spent(r->wire, s->began_ms) : 0;
     s->fd = r->ended ? -1 : r->fcgx.ipcFd;
     s->trace_len = 0;
     pthread_mutex_unlock(&s->lock);
@@ -227,10 +231,23 @@ stuck_describe(struct request *r, long long now, int limit, struct stuck_report 
     out->what.trace_age_ms = s->trace_len > 0 ? now - s->trace_ms : -1;
 }
 
+/* Lock held: the ms R's run has taken by NOW_MS, less the time its own
+ * reads and writes waited on the client: a slow client is client_timeout's
+ * to end, not C code stuck. */
+static long long
+stuck_ran(struct request *r, long long now_ms)
+{
+    struct stuck *s = r->stuck;
+    long long io = r->wire != NULL ? wire_io_spent(r->wire, now_ms) - s->io_base : 0;
+
+    return now_ms - s->began_ms - (io > 0 ? io : 0);
+}
+
 /*
- * The housekeeper, for the worker serving R: when its run began LIMIT s
- * (terminate_timeout) before NOW_MS, write it off (see the top of the
- * file) and fill OUT: 1, and the caller replaces the worker. Else 0.
+ * The housekeeper, for the worker serving R: when its run has taken LIMIT
+ * s (terminate_timeout) by NOW_MS, its waits on the client aside, write it
+ * off (see the top of the file) and fill OUT: 1, and the caller replaces
+ * the worker. Else 0.
  */
 int
 stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report *out)
@@ -242,7 +259,7 @@ stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report 
     if (limit <= 0 || s == NULL)
         return 0;
     pthread_mutex_lock(&s->lock);
-    if (!s->running || s->written_off || now_ms - s->began_ms < limit * 1000LL) {
+    if (!s->running || s->written_off || stuck_ran(r, now_ms) < limit * 1000LL) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }

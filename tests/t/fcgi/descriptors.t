@@ -17,6 +17,7 @@ sub request_on {
     my ($t, $s, $script, $q, %o) = @_;
     my %p = (SCRIPT_FILENAME => $t->www . "/$script", REQUEST_METHOD => 'GET', QUERY_STRING => $q);
     $p{SLEEP} = $o{sleep} if defined $o{sleep};
+    $p{FLAG} = $o{flag} if defined $o{flag};
     return LFTest::write_all($s, LFTest::encode_request(\%p, '', keep_conn => $o{keep_conn}));
 }
 
@@ -211,9 +212,9 @@ my $held = "function main(env, req) os.execute('touch ' .. env.MARK .. '; i=0; w
 # A request that outruns the bound (a C call the timeout cannot interrupt:
 # reading a body the client never sends, on the client's clock):
 # the daemon exits after timeout + LF_STOP_MARGIN and logs what it cut.
-# terminate_timeout is off: by default it is that same timeout + 5 s, and
-# a request begun as TERM comes would be written off at the very moment
-# the bound ends, either one first (the next block has it shorter).
+# terminate_timeout is off, though a read waiting on its client is
+# client_timeout's to end, never terminate_timeout's (the next block has
+# a request stuck in C code instead).
 my $reader = "function main(env, req) local f = io.open(env.FLAG, 'w') f:close() "
            . "req:read(65536) req:puts('read') end\n";
 sub stuck_reader {
@@ -252,13 +253,21 @@ sub stuck_reader {
 # terminate_timeout within the stop's bound: the stuck request is written
 # off during the stop (its client gets a 500 page), a new worker serves
 # the one that waited, and the daemon exits before the bound, cleanly.
-{
-    my $t = LFTest->new(conf => { workers => 1, timeout => 1, terminate_timeout => 2, upload_memory => 1024,
-                                  client_timeout => 60 },
-                        scripts => { 'slow.lua' => $slow, 'reader.lua' => $reader });
+# Stuck in C code (a read waiting on its client is client_timeout's, not
+# terminate_timeout's).
+SKIP: {
+    my $t = LFTest->new(conf => { workers => 1, timeout => 1, terminate_timeout => 2, client_timeout => 60 },
+                        scripts => { 'slow.lua' => $slow });
+    my $www = $t->www;
+    LFTest::c_module($www, 'block', LFTest::slurp(LFTest::top() . '/tests/lib/block.c'))
+        or skip("the blocking module: $@", 6);
+    $t->script('spin.lua', "package.cpath = '$www/?.so;' .. package.cpath\nlocal block = require 'block'\n"
+               . "function main(env, req) local f = io.open(env.FLAG, 'w') f:close() block.sleep(60) "
+               . "req:puts('back') end\n");
     $t->start;
-    my $flag = $t->dir . '/reading';
-    my $s = stuck_reader($t, $flag);
+    my $flag = $t->dir . '/running';
+    my $s = $t->connect;
+    request_on($t, $s, 'spin.lua', 'stuck', flag => $flag);
     ok(wait_for(sub { -e $flag }, 10), 'terminate_timeout 2: a request is stuck in a C call');
     my $q = $t->connect;
     request_on($t, $q, 'slow.lua', 'waiting', sleep => '0');
