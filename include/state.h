@@ -67,6 +67,7 @@ long long  state_time_left(lua_State *L);
  * sets the hook of the one running at the deadline. */
 int        state_resume(lua_State *L, lua_State *co, int nargs);
 int        state_raise_timeout(lua_State *L);
+void       state_cut(lua_State *L);
 
 /* C work that no hook sees (the pattern matcher's steps, bytes copied),
  * UNITS of it, charged to the request: adds up across calls and raises

@@ -17,7 +17,7 @@ struct slowlog_slot;
  * sees it. Part of struct request: a written-off worker keeps its own,
  * and its replacement has another. */
 struct stuck {
-    /* lock guards running, written_off, began_ms, st, io_base and the trace; cut
+    /* lock guards running, written_off, began_ms, st, L, io_base and the trace; cut
      * is its atomic copy of written_off, for the hook; trace_due_us and
      * slow are the worker's alone */
     pthread_mutex_t     lock;
@@ -26,6 +26,7 @@ struct stuck {
     int                 written_off;
     long long           began_ms;       /* monotonic: the run's start */
     struct pool_state  *st;             /* the state it runs in */
+    void               *L;              /* its lua_State, once loaded (the handler's run) */
     long long           io_base;        /* ms its connection's I/O had waited at the start */
     int                 fd;             /* its connection; -1 once given back (req:finish) */
     char                trace[SLOWLOG_TRACE_MAX];   /* the hook's last traceback */

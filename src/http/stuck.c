@@ -26,7 +26,8 @@
  *  - if the stuck thread ever returns, it learns it was written off when
  *    it takes the lock to end its run (stuck_end), and from then on
  *    touches nothing shared: it closes its state and its connection, and
- *    its thread ends. The hook it may run before that raises at once.
+ *    its thread ends. Nothing more of its script runs: the state's hook
+ *    is set to raise at the C call's return (state_cut).
  *
  * No thread reads another's Lua state, so the traceback in the log is the
  * last one the stuck worker's own hook took (stuck_watch): one when a run
@@ -91,6 +92,7 @@ stuck_begin(struct request *r, struct pool_state *st)
     s->running = 1;
     s->began_ms = now / 1000;
     s->st = st;
+    s->L = st != NULL ? st->L : NULL;   /* NULL while it loads */
     s->io_base = r->wire != NULL ? wire_io_spent(r->wire, s->began_ms) : 0;
     s->fd = r->ended ? -1 : r->fcgx.ipcFd;
     s->trace_len = 0;
@@ -143,6 +145,7 @@ stuck_end(struct request *r)
     pthread_mutex_lock(&s->lock);
     s->running = 0;
     s->st = NULL;
+    s->L = NULL;
     written_off = s->written_off;
     pthread_mutex_unlock(&s->lock);
     if (written_off)
@@ -162,8 +165,10 @@ stuck_watch(lua_State *L, void *arg)
     long long now;
     size_t n;
 
-    if (__atomic_load_n(&s->cut, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&s->cut, __ATOMIC_ACQUIRE)) {
+        state_cut(L);       /* and again at every step, whatever catches this */
         luaL_error(L, "terminated: the request ran over terminate_timeout and was written off");
+    }
     if (s->slow != NULL)
         slowlog_watch(L, s->slow);
     if ((now = monoclock_us()) < s->trace_due_us)
@@ -266,6 +271,8 @@ stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report 
     s->written_off = 1;
     __atomic_store_n(&s->cut, 1, __ATOMIC_RELEASE);
     pool_orphan(r->pool, s->st);
+    if (s->L != NULL)
+        state_cut(s->L);    /* nothing more of its script runs when the call returns */
     stuck_describe(r, now_ms, limit, out);
     sent_any = __atomic_load_n(&r->headers_sent, __ATOMIC_RELAXED);
     have_answer = s->fd >= 0 && !sent_any && buf_init(&answer, 1024) == 0;

@@ -30,6 +30,7 @@ struct state_info {
     int         timeout;
     int         over;           /* enum state_over */
     int         exiting;
+    int         cut;            /* atomic: written off from another thread (state_cut) */
     state_watch_fn *watch;      /* called by the hook while set (the slow log's) */
     void       *watch_arg;
     size_t      charged;        /* C work (state_charge) since the clock was last read */

@@ -47,6 +47,8 @@
 #define STATE_HOOK_COUNT   1000
 #define STATE_HOOK_SLOW    10
 #define STATE_HOOK_SLOW_NS 5000
+/* A run written off (state_cut): its hook runs at once, wherever it is. */
+#define STATE_HOOK_CUT     (LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT)
 
 /* With no timeout the hook still runs for memory's safe point, but not on
  * LuaJIT, where any hook keeps the code from being compiled. */
@@ -177,6 +179,11 @@ state_hook(lua_State *L, lua_Debug *ar)
     long long now_us = monoclock_us();
 
     (void)ar;
+    if (__atomic_load_n(&info->cut, __ATOMIC_ACQUIRE)) {
+        info->over = STATE_OVER_TIME;   /* no pcall of the script's catches it */
+        lua_sethook(L, state_hook, STATE_HOOK_CUT, 1);
+        luaL_error(L, "terminated: the request ran over terminate_timeout and was written off");
+    }
     if (info->over == STATE_OVER_TIME || (info->deadline_ms && now_us / 1000 > info->deadline_ms)) {
         info->over = STATE_OVER_TIME;
         /* every instruction from now on: a library that catches the error
@@ -199,6 +206,25 @@ state_hook(lua_State *L, lua_Debug *ar)
         state_gc_check(L, info);
         info->hook_us = monoclock_us();     /* the collection is no instruction's time */
     }
+}
+
+/*
+ * From another thread (the housekeeper writing off a run stuck in C past
+ * terminate_timeout): nothing more of L's script may run once the C call
+ * comes back. Its hook is set to run at every call, return and
+ * instruction, as lua.c's interrupt does from a signal handler (the hook's
+ * fields are made to be set asynchronously), and the hook raises as for a
+ * timeout. With Lua 5.1 a coroutine has a hook of its own: one stuck in C
+ * inside a coroutine is stopped at its next count hook instead (within
+ * STATE_HOOK_COUNT instructions); LuaJIT's hook is one for all.
+ */
+void
+state_cut(lua_State *L)
+{
+    struct state_info *info = state_info(L);
+
+    __atomic_store_n(&info->cut, 1, __ATOMIC_RELEASE);
+    lua_sethook(L, state_hook, STATE_HOOK_CUT, 1);
 }
 
 /* The pattern functions run in C, where the hook never fires: they charge
