@@ -244,10 +244,18 @@ accesslog_put_env(struct accesslog_line *l, const struct request *r, const char 
         accesslog_put_value(l, FCGX_GetParam(name, r->fcgx.envp), 1);
 }
 
+/* What the line says of a request: its status as the client got it (NULL:
+ * the request's own), and what it cost. */
+struct accesslog_view {
+    const char *status;
+    struct accesslog_cost cost;
+};
+
 static void
 accesslog_put_token(struct accesslog_line *l, const struct request *r,
-                    const struct accesslog_cost *cost, int tok, const char *arg)
+                    const struct accesslog_view *v, int tok, const char *arg)
 {
+    const struct accesslog_cost *cost = &v->cost;
     char **env = r->fcgx.envp;
     const char *q;
 
@@ -265,7 +273,9 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
             accesslog_put(l, "?", 1);
         break;
     case 'q': accesslog_put_value(l, FCGX_GetParam("QUERY_STRING", env), 0); break;
-    case 's': accesslog_printf(l, "%.3s", r->status.len >= 3 ? r->status.data : "500"); break;
+    case 's':
+        accesslog_printf(l, "%.3s", v->status ? v->status : r->status.len >= 3 ? r->status.data : "500");
+        break;
     case 'f': accesslog_put_value(l, r->script, 1); break;
     case 'l': accesslog_put_value(l, r->vars.content_length, 1); break;
     case 'd': accesslog_put_duration(l, cost->duration_us, arg); break;
@@ -292,19 +302,15 @@ accesslog_cost(const struct request *r, struct accesslog_cost *cost)
     cost->system_us = accesslog_us(&system) - accesslog_us(&r->cpu_system);
 }
 
-/* R's line, in the format its config names, out in one write. */
-void
-accesslog_write(const struct request *r)
+/* R's line as V says, in the format its config names, out in one write. */
+static void
+accesslog_emit(const struct request *r, const struct accesslog_view *v)
 {
     struct accesslog_line l;
-    struct accesslog_cost cost;
     char arg[ACCESSLOG_ARG_MAX];
     const char *p = r->conf->access_format, *pct;
     int tok;
 
-    if (r->conf->access_log == NULL)
-        return;
-    accesslog_cost(r, &cost);
     l.len = 0;
     l.value_max = r->conf->access_value_max;
     /* a full line stops the walk: a long format costs no more after it */
@@ -317,8 +323,40 @@ accesslog_write(const struct request *r)
         p = pct + 1;
         if ((tok = accessfmt_token(&p, arg, sizeof(arg))) == 0)
             break;      /* checked at load: cannot happen */
-        accesslog_put_token(&l, r, &cost, tok, arg);
+        accesslog_put_token(&l, r, v, tok, arg);
     }
     l.data[l.len++] = '\n';
     logfile_write(&accesslog_file, l.data, l.len);
+}
+
+/* R's line, from its worker at its end. */
+void
+accesslog_write(const struct request *r)
+{
+    struct accesslog_view v = { NULL, { 0, -1, -1 } };
+
+    if (r->conf->access_log == NULL)
+        return;
+    accesslog_cost(r, &v.cost);
+    accesslog_emit(r, &v);
+}
+
+/*
+ * R's line when its worker was written off (stuck.c, on the housekeeper,
+ * under the run's lock: the stuck worker frees nothing of R meanwhile):
+ * STATUS is what its client got ("500", or NULL when the answer had
+ * begun: R's own, settled with its headers). The thread's CPU is the
+ * stuck worker's, which no other thread can read: "-".
+ */
+void
+accesslog_write_off(const struct request *r, const char *status)
+{
+    struct accesslog_view v = { status, { 0, -1, -1 } };
+    struct timespec now;
+
+    if (r->conf == NULL || r->conf->access_log == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    v.cost.duration_us = accesslog_us(&now) - r->began_us;
+    accesslog_emit(r, &v);
 }

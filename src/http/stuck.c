@@ -19,7 +19,8 @@
  *    (stuck_let_go, under the lock) is left alone: its client had its
  *    answer, and the connection serves others. The worker's slots in
  *    the counters, the scoreboard and the slow log are ended on its
- *    behalf, and the caller (worker.c) starts another worker in its place;
+ *    behalf, the access log has the line of what its client got, and the
+ *    caller (worker.c) starts another worker in its place;
  *  - the time a run's own reads and writes wait on the client (a slow
  *    reader of a streamed answer) does not count: that is client_timeout's
  *    to bound, and the run is not stuck in C (wire_io_spent);
@@ -42,6 +43,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "accesslog.h"
 #include "buf.h"
 #include "conf.h"
 #include "counters.h"
@@ -287,6 +289,9 @@ stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report 
                                       have_answer ? answer.len : 0);
     if (have_answer)
         buf_free(&answer);
+    /* its line now, while the lock keeps what it names: its thread may
+     * never come back, and one that does logs nothing more */
+    accesslog_write_off(r, sent_any || s->fd < 0 ? NULL : "500");
     /* the slots are the worker number's, and its replacement's next */
     if (r->slow != NULL)
         slowlog_end(r->worker);
