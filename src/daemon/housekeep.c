@@ -48,6 +48,7 @@ static int hk_running;
 static pthread_t hk_thread;
 static int hk_trim;     /* atomic: freed memory worth handing back */
 static struct housekeep_workers hk_workers;    /* set before the thread starts */
+static long long hk_rss_start = -1;     /* bytes resident before the first request; set then */
 
 #define HK_MMAP_THRESHOLD (1024 * 1024)
 #define HK_TRIM_THRESHOLD (1024 * 1024)
@@ -91,6 +92,27 @@ housekeep_trim_soon(void)
 }
 
 /*
+ * max_rss is for memory the process gained while it served: one that
+ * held that much before its first request (hk_rss_start: max_rss under
+ * what a fresh serving process holds) would be replaced, and its
+ * replacement too, without end. It is said once and not acted on: 1 when
+ * the process may be held to MAX_RSS (bytes).
+ */
+static int
+housekeep_rss_checked(long long max_rss)
+{
+    static int said;        /* this thread's own */
+
+    if (hk_rss_start <= max_rss)
+        return 1;
+    if (!said)
+        log_warn("max_rss %lld is under what this serving process holds as it starts (%lld "
+                 "bytes): it is not replaced for its memory", max_rss, hk_rss_start);
+    said = 1;
+    return 0;
+}
+
+/*
  * Every sweep: should this serving process be replaced? When max_written_off
  * workers are stuck in C (written off: only the process's end ends them),
  * or its resident memory passed max_rss (C code allocating past `memory`,
@@ -121,7 +143,7 @@ housekeep_check_replace(struct pool *pool)
         else
             snprintf(why, sizeof(why), "%d workers and %d state closers written off, still stuck "
                      "in C (max_written_off %d)", workers, closers, limit);
-    } else if (max_rss > 0 && rss > max_rss) {
+    } else if (max_rss > 0 && rss > max_rss && housekeep_rss_checked(max_rss)) {
         ask = SUPERVISE_ASK_RSS;
         snprintf(why, sizeof(why), "resident memory %lld bytes, over max_rss %lld", rss, max_rss);
     }
@@ -201,6 +223,7 @@ housekeep_start(struct pool *pool, const struct housekeep_workers *workers)
     }
     pthread_condattr_destroy(&attr);
     hk_workers = *workers;
+    hk_rss_start = procmem_rss();       /* before the workers: no request yet */
     if ((rc = pthread_create(&hk_thread, NULL, housekeep_main, pool)) != 0) {
         log_err("housekeeping: cannot start its thread: %s", strerror(rc));
         return -1;
