@@ -58,7 +58,8 @@
  * served, not lost with a close); then those whose next request has
  * arrived join the queue and the idle ones are closed, and the workers
  * stop. A hand-over stop (USR2) leaves the backlog to the process that
- * takes over and passes the parked connections on to it at once.
+ * takes over and passes the queued and parked connections on to it at
+ * once: a request accepted here but not begun is served there.
  *
  * Workers read requests with FCGX_Accept_r() on the descriptor handed to
  * them (ipcFd); libfcgi never accepts by itself (see worker.c). A worker
@@ -617,11 +618,12 @@ dispatch_next(struct dispatch *d, int idle_ms)
     return fd;
 }
 
-/* Pass the N parked connections P on to the serving process that takes
- * over, in messages of HANDOVER_BATCH; after a failure (logged) the rest
- * are closed. No lock: they are no longer in the parked set. */
+/* Pass the N connections P on to the serving process that takes over,
+ * in messages of HANDOVER_BATCH; after a failure (logged) the rest are
+ * closed. The first QUEUED of them have a request waiting, the others are
+ * idle. No lock: they are no longer in the queue or the parked set. */
 static void
-dispatch_pass_on(const struct parked *p, int n)
+dispatch_pass_on(const struct parked *p, int n, int queued)
 {
     struct handover_conn c[HANDOVER_BATCH];
     int i, j, k, got, sent = 0, closed = 0;
@@ -639,23 +641,67 @@ dispatch_pass_on(const struct parked *p, int n)
         sent += got;
         closed += k - got;
     }
-    log_info("stopping: %d idle connections passed on to the serving process that takes over%s",
-             sent, closed ? ", the others closed" : "");
+    queued = sent < queued ? sent : queued;     /* the queue went first */
+    log_info("stopping: %d idle connections passed on to the serving process that takes over, "
+             "and %d with a request not begun%s", sent - queued, queued, closed ? "; the others closed" : "");
+}
+
+/*
+ * A hand-over stop: what it passes on, in order (lock held): the queued
+ * connections, whose request waits for a worker, then the parked ones.
+ * The queue goes too: here it would wait behind requests that may be
+ * stuck for terminate_timeout each, or be cut at the stop's bound, while
+ * the process taking over has its workers free. Its count in *N; NULL
+ * when there is none, or no memory (logged: the queue is served here).
+ */
+static struct parked *
+dispatch_stop_queue(struct dispatch *d, int *n, int *queued)
+{
+    struct parked *all;
+    long long now = monoclock_ms();
+    int i, total = d->nready + d->nparked;
+
+    *n = *queued = 0;
+    if (d->nready == 0 || (all = calloc((size_t)total, sizeof(*all))) == NULL) {
+        if (d->nready > 0)
+            log_syserr("stopping: cannot pass on %d queued connections; they are served here",
+                       d->nready);
+        all = d->parked;
+        *n = d->nparked;
+        d->parked = NULL;
+        d->nparked = d->parked_cap = d->nkept = 0;
+        return all;
+    }
+    for (i = 0; i < d->nready; i++) {
+        all[i].fd = d->ready[(d->ready_head + i) % d->ready_cap].fd;
+        all[i].kept = d->ready[(d->ready_head + i) % d->ready_cap].kept;
+        all[i].since = now;
+    }
+    if (d->nparked > 0)
+        memcpy(all + d->nready, d->parked, (size_t)d->nparked * sizeof(*all));
+    free(d->parked);
+    d->parked = NULL;
+    d->nparked = d->parked_cap = d->nkept = 0;
+    *queued = d->nready;
+    d->nready = d->nready_new = d->ready_head = d->unpeeked = 0;
+    *n = total;
+    return all;
 }
 
 /*
  * Stop: on return the listening socket is no longer watched, and will not
  * be again, so the caller may close it. Workers finish what was accepted.
  * HAND_OVER (USR2: another serving process takes over the listening
- * sockets): the backlog is left to it, and the parked connections are
- * passed on to it, as are kept ones once their answer ends (dispatch_park);
+ * sockets): the backlog is left to it, and the queued and parked
+ * connections are passed on to it, as are kept ones once their answer
+ * ends (dispatch_park);
  * otherwise what waits in the backlog is accepted and served here.
  */
 void
 dispatch_stop(struct dispatch *d, int hand_over)
 {
     struct parked *passing = NULL;
-    int npassing = 0;
+    int npassing = 0, nqueued = 0;
 
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
@@ -667,11 +713,9 @@ dispatch_stop(struct dispatch *d, int hand_over)
     while (d->polling)      /* the wake-up ends its poll() at once */
         pthread_cond_wait(&d->polled, &d->lock);
     if (d->hand_over) {
-        /* nobody adds to the parked set now (dispatch_park passes them on) */
-        passing = d->parked;
-        npassing = d->nparked;
-        d->parked = NULL;
-        d->nparked = d->parked_cap = d->nkept = 0;
+        /* nobody adds to the queue or the parked set now (dispatch_park
+         * passes them on) */
+        passing = dispatch_stop_queue(d, &npassing, &nqueued);
     } else {
         /* no one watches the socket now; take what connected before the stop */
         d->accept_resume = 0;
@@ -681,7 +725,7 @@ dispatch_stop(struct dispatch *d, int hand_over)
     }
     pthread_mutex_unlock(&d->lock);
     if (passing != NULL) {
-        dispatch_pass_on(passing, npassing);
+        dispatch_pass_on(passing, npassing, nqueued);
         free(passing);
     }
     pthread_mutex_lock(&d->lock);
