@@ -503,6 +503,11 @@ worker_wait(long long ms)
     struct timespec until;
     int left, rc = 0;
 
+    /* a stuck one is written off now whatever the count: the process
+     * ends soon, and its client gets its answer rather than the cut */
+    pthread_mutex_lock(&worker_set.lock);
+    worker_set.stopping = 1;
+    pthread_mutex_unlock(&worker_set.lock);
     monoclock_deadline(&until, ms);
     pthread_mutex_lock(&running_lock);
     while (running > 0 && rc == 0)      /* ETIMEDOUT: the bound is reached */

@@ -52,6 +52,7 @@ struct worker_set {
     struct worker   *spare;     /* made ahead, for the next replacement */
     int              joining;   /* stopping: no more replacements */
     int              capped;    /* `workers` stuck: none more written off (said once) */
+    int              stopping;  /* a stop waits for the workers: no cap */
     struct dispatch *dispatch;
     struct pool     *pool;
 };

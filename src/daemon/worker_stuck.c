@@ -19,7 +19,10 @@
  * Written-off workers are bounded: at most `workers` stay stuck at once
  * (past that a stuck one is left to its request, logged once), and at
  * max_written_off the serving process asks to be replaced
- * (housekeep.c), which ends them all with it.
+ * (housekeep.c), which ends them all with it. Once it stops, the bound
+ * is off: it takes no more requests and ends soon, and a stuck one's
+ * client gets its 500 at terminate_timeout rather than a cut at the
+ * stop's bound.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -132,7 +135,7 @@ worker_sweep_stuck(void)
         struct worker *w = worker_set.slots[i];
         if (w == NULL || !__atomic_load_n(&w->started, __ATOMIC_ACQUIRE) || worker_set.spare == NULL)
             continue;
-        if (worker_set.noff >= cap) {
+        if (worker_set.noff >= cap && !worker_set.stopping) {
             if (!worker_set.capped)
                 log_warn("%d workers are written off and still stuck: no more are, until the "
                          "serving process is replaced", worker_set.noff);
