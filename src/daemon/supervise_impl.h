@@ -34,6 +34,8 @@ struct supervise_state {
     pid_t       retiring;               /* 0: none */
     int         retiring_board;
     long long   retire_kill_ms;         /* monotonic: killed if still there then */
+    int         ask_later;              /* what the serving one asked while one retired */
+    pid_t       ask_later_pid;          /* and which one asked */
     int         replaced_written_off;   /* replacements, by reason */
     int         replaced_rss;
 };

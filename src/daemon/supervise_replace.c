@@ -21,8 +21,10 @@
  * accepts no more, finishes every request it had accepted, and exits;
  * its stuck threads end with it. While it does, it is the retiring
  * one: killed past the stop bound, reaped apart from the serving one, and
- * no other replacement starts. A new serving process that cannot start
- * leaves the old one serving; it asks again later (LF_REPLACE_RETRY).
+ * no other replacement starts: one the serving process asks for meanwhile
+ * starts as soon as the retiring one is gone. A new serving process that
+ * cannot start leaves the old one serving; it asks again later
+ * (LF_REPLACE_RETRY).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,13 +103,19 @@ supervise_replace_asked(int pidfd, const sigset_t *set, int *stop)
     int why = supervise_replace_read(), old_fd = supervise_sv.child_fd, old_board = supervise_sv.board;
     int rc;
 
+    if (why == 0 && supervise_sv.retiring <= 0 && supervise_sv.ask_later_pid == old)
+        why = supervise_sv.ask_later;   /* asked while the last one retired */
     if (why == 0 || old <= 0)
         return START_OK;
     if (supervise_sv.retiring > 0) {
         log_info("serving process %ld asks to be replaced; one replaced before is still finishing: "
-                 "later", (long)old);
+                 "once it has", (long)old);
+        supervise_sv.ask_later = why;
+        supervise_sv.ask_later_pid = old;
         return START_OK;
     }
+    supervise_sv.ask_later = 0;
+    supervise_sv.ask_later_pid = 0;
     log_notice("serving process %ld asks to be replaced (%s): starting another", (long)old,
                why == SUPERVISE_ASK_RSS ? "over max_rss" : "workers written off");
     /* counted before the fork: the new one is told it replaces */
@@ -194,6 +202,11 @@ supervise_retired(pid_t pid, int status)
     supervise_sv.retiring = 0;
     supervise_sv.retire_kill_ms = 0;
     supervise_clear_uploads(pid);
+    /* the serving one asked meanwhile: its replacement starts now, not at
+     * its next ask (LF_REPLACE_RETRY later), taken as any ask in the loop */
+    if (supervise_sv.ask_later != 0 && supervise_sv.ask_later_pid == supervise_sv.child &&
+        raise(SIGIO) != 0)
+        log_syswarn("cannot start the replacement asked for meanwhile");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_notice("the replaced serving process %ld exited", (long)pid);
         return;
