@@ -27,6 +27,7 @@ struct conf_shared_list {
 
 struct conf {
     int             refs;           /* guarded by the conf module's lock */
+    unsigned long   serial;         /* which load of this process made it */
     char           *path;
 
     struct strlist  listen;         /* at least one, at most LF_MAX_LISTEN */

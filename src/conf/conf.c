@@ -36,6 +36,10 @@
 
 #define CONF_INSTRUCTION_BUDGET 10000000
 
+/* Counts the loads, so that what depends on a file a config names (a CA
+ * file) is read again at each one, even when its path is the same. */
+static unsigned long conf_serial;
+
 /* terminate_timeout from timeout when unset; past it a run is stuck in C,
  * so it must leave the timeout hook its chance first. max_written_off:
  * no more workers are written off than there are. */
@@ -283,6 +287,7 @@ conf_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     c->refs = 1;
+    c->serial = __atomic_add_fetch(&conf_serial, 1, __ATOMIC_RELAXED);
     if ((c->path = strdup(path)) == NULL || (ctx.dir = conf_dirname(path)) == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         conf_free(c);

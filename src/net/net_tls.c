@@ -1,11 +1,11 @@
 /*
  * net_tls.c: sslhandshake, through OpenSSL's libssl.
  *
- * One client context for the daemon, made again when the config's
- * ssl_trusted_certificate or ssl_verify_depth change (a HUP); a
- * connection holds a reference to the context it was made with, so the
- * old one lives until its last connection is closed. ctx_lock guards
- * tls_ctx and the two values it was made from.
+ * One client context for the daemon, made again for each config load (a
+ * HUP), so ssl_trusted_certificate's file is read again even when its
+ * path is the same; a connection holds a reference to the context it was
+ * made with, so the old one lives until its last connection is closed.
+ * ctx_lock guards tls_ctx and the load it was made for.
  *
  * As ngx_lua: the handshake itself never fails on the certificate; with
  * ssl_verify the chain's result is looked at afterwards ("18: self-signed
@@ -36,8 +36,7 @@
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *tls_ctx;
-static char *tls_ca;
-static int tls_depth = -1;
+static unsigned long tls_serial;    /* the config it was made for */
 
 /*
  * What a session object holds: the session a later handshake may resume.
@@ -112,12 +111,6 @@ net_tls_init(void)
     return 0;
 }
 
-static int
-net_tls_same(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* A new reference to the context for the config now in force, or NULL
  * with ERR set. */
 static SSL_CTX *
@@ -125,11 +118,11 @@ net_tls_ctx(char *err, size_t errlen)
 {
     struct conf *c = conf_acquire();
     SSL_CTX *ctx = NULL, *old = NULL;
-    char *ca = NULL;
 
     pthread_mutex_lock(&ctx_lock);
-    if (tls_ctx != NULL && net_tls_same(tls_ca, c->ssl_trusted_certificate) &&
-        tls_depth == c->ssl_verify_depth) {
+    /* made again at each config load (a HUP): the CA file is read again
+     * even when its path is the same, as nginx reads it at a reload */
+    if (tls_ctx != NULL && tls_serial == c->serial) {
         SSL_CTX_up_ref(tls_ctx);
         ctx = tls_ctx;
         goto out;
@@ -148,17 +141,9 @@ net_tls_ctx(char *err, size_t errlen)
         log_err("sockets: cannot load ssl_trusted_certificate %s", c->ssl_trusted_certificate);
         ERR_clear_error();
     }
-    if (c->ssl_trusted_certificate != NULL && (ca = strdup(c->ssl_trusted_certificate)) == NULL) {
-        SSL_CTX_free(ctx);
-        ctx = NULL;
-        snprintf(err, errlen, "no memory");
-        goto out;
-    }
     old = tls_ctx;
-    free(tls_ca);
     tls_ctx = ctx;
-    tls_ca = ca;
-    tls_depth = c->ssl_verify_depth;
+    tls_serial = c->serial;
     SSL_CTX_up_ref(ctx);        /* one for tls_ctx, one for the caller */
 out:
     pthread_mutex_unlock(&ctx_lock);
