@@ -58,6 +58,9 @@ int        state_over(lua_State *L);
 int        state_is_exit(lua_State *L, int idx);
 int        state_must_propagate(lua_State *L, int idx);
 int        state_exit(lua_State *L);
+/* The coroutine at IDX is run by a scheduler of ours (a light thread):
+ * the script's coroutine.resume refuses it. [-0, +0, m] */
+void       state_unresumable(lua_State *L, int idx);
 size_t     state_memory(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_outside(lua_State *L, long long bytes);

@@ -56,6 +56,7 @@
 
 /* The address is the key: a light userdata no script can forge. */
 static const char state_exit_key = 'x';
+static const char state_unresumable_key = 'u';
 
 /* True when the error at IDX must not be caught by the script. */
 int
@@ -156,9 +157,56 @@ state_resume(lua_State *L, lua_State *co, int nargs)
     return rc;
 }
 
+/* The registry's weak-keyed set of the coroutines coroutine.resume
+ * refuses (its key: this address), made at its first use. [-0, +1, m] */
+static void
+state_push_unresumable(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&state_unresumable_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)&state_unresumable_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void
+state_unresumable(lua_State *L, int idx)
+{
+    if (idx < 0)
+        idx = lua_gettop(L) + idx + 1;
+    state_push_unresumable(L);
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Is CO (at 1) one coroutine.resume refuses? [-0, +0, m] */
+static int
+state_is_unresumable(lua_State *L)
+{
+    int yes;
+
+    state_push_unresumable(L);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    yes = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    return yes;
+}
+
 /*
  * coroutine.resume(co, ...): the original (upvalue 1), then pass limits
- * on. The watchdog is told which coroutine runs; the original runs
+ * on. A light thread is refused, as ngx_lua refuses it: only its
+ * scheduler runs it. The watchdog is told which coroutine runs; the original runs
  * protected, so that what it raises after its resume (too many results,
  * memory) leaves the watchdog told of the return. [-n, +r, e]
  */
@@ -168,6 +216,11 @@ state_co_resume(lua_State *L)
     lua_State *co = lua_tothread(L, 1);
     int rc, n;
 
+    if (co != NULL && state_is_unresumable(L)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cannot resume running coroutine");
+        return 2;
+    }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     if (co != NULL)

@@ -120,6 +120,7 @@ struct net_state {
     struct net_sock    *socks;      /* open sockets */
     struct net_thread  *threads;    /* light threads of this request */
     int                 nthreads;
+    int                 nlive;      /* of them, not ended yet */
 };
 
 /* Light thread status. */

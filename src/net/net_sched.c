@@ -109,7 +109,6 @@ net_thread_resume(lua_State *L, struct net_state *ns, struct net_thread *t, int 
 {
     int rc;
 
-    (void)ns;
     t->status = NET_T_RUNNING;
     t->deadline = 0;
     t->children = 0;
@@ -121,6 +120,7 @@ net_thread_resume(lua_State *L, struct net_state *ns, struct net_thread *t, int 
         return;
     }
     t->status = NET_T_DONE;
+    ns->nlive--;
     t->ok = rc == 0;
     if (rc == 0)
         return;

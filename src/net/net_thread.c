@@ -23,6 +23,7 @@
 #include "luafcgid.h"
 #include "log.h"
 #include "net_impl.h"
+#include "state.h"
 
 /* Append T to NS's threads (spawn order is the order they take turns). */
 static void
@@ -46,7 +47,7 @@ net_thread_spawn(lua_State *L)
     int nargs = lua_gettop(L) - 1;
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (ns->nthreads >= LF_NET_THREADS)
+    if (ns->nlive >= LF_NET_THREADS)
         return net_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return net_error(L, "no memory");
@@ -57,11 +58,13 @@ net_thread_spawn(lua_State *L)
     t->fd = -1;
     net_thread_append(ns, t);
     co = lua_newthread(L);
+    state_unresumable(L, -1);   /* the scheduler's: coroutine.resume refuses it */
     lua_pushvalue(L, -1);
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->co = co;
     t->parent = L;
     t->status = NET_T_RUNNING;
+    ns->nlive++;                /* until net_thread_resume sees it end */
     lua_insert(L, 1);           /* co, f, args */
     lua_xmove(L, co, nargs + 1);
     net_thread_resume(L, ns, t, nargs);
@@ -75,7 +78,10 @@ net_thread_child(lua_State *L, struct net_state *ns, int idx)
     struct net_thread *t;
     lua_State *co = lua_tothread(L, idx);
 
-    luaL_argcheck(L, co != NULL, idx, "lua thread expected");
+    if (co == NULL) {
+        lua_pushfstring(L, "bad argument #%d to '?' (lua thread expected)", idx);
+        lua_error(L);
+    }
     if ((t = net_thread_of(ns, co)) == NULL) {
         net_error(L, "attempt to wait on a coroutine that is not a user thread");
         return NULL;
@@ -158,8 +164,12 @@ net_thread_wait(lua_State *L)
     struct net_thread_any any;
     int n = lua_gettop(L), rc, i;
 
-    if (n == 0)
-        return net_error(L, "at least one coroutine should be specified");
+    if (n == 0 || (n == 1 && lua_isnil(L, 1))) {
+        /* ngx_lua's words, with no place: the script called no "net"
+         * (the loop around this passes its first argument, nil when none) */
+        lua_pushliteral(L, "at least one coroutine should be specified");
+        return lua_error(L);
+    }
     if ((rc = net_thread_look(L, ns, n)) >= 0)
         return rc;
     if ((self = net_sched_yieldable(ns, L)) != NULL) {
@@ -241,6 +251,7 @@ net_thread_kill(lua_State *L)
         t->sock->failed = 1;
     }
     t->status = NET_T_DEAD;
+    ns->nlive--;
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -280,4 +291,5 @@ net_thread_drop_all(struct net_state *ns)
     }
     ns->threads = NULL;
     ns->nthreads = 0;
+    ns->nlive = 0;
 }
