@@ -101,15 +101,34 @@ net_recv_try(lua_State *L, struct net_sock *s)
     }
 }
 
+/* As net_recv_fail, for an error that leaves the connection unusable (a
+ * reset, a TLS failure): it is closed, as ngx_lua closes it, so close()
+ * then answers nil, "closed". [-0, +3, m] */
+static int
+net_recv_broken(lua_State *L, struct net_sock *s, const char *err, int nocr)
+{
+    int n = net_recv_fail(L, s, err, nocr);
+
+    net_sock_close(s, 0);
+    return n;
+}
+
 /* The reading side's error or end, with the partial data. */
 static int
 net_recv_ended(lua_State *L, struct net_sock *s, int got)
 {
     int e = errno;
 
+    if (s->recv_kind == NET_RECV_ALL && got == 0) {
+        /* the end is the answer: the reading side stays open, so "*a"
+         * gives "" again and "*l" nil, "closed", "", as ngx_lua */
+        s->rop = NET_OP_NONE;
+        net_recv_take(L, s, s->in.len, 0, 0);
+        return 1;
+    }
     s->read_closed = 1;
     if (got == -4)
-        return net_recv_fail(L, s, "error", s->recv_kind == NET_RECV_LINE);
+        return net_recv_broken(L, s, "error", s->recv_kind == NET_RECV_LINE);
     if (got == -1 && e != 0 && e != ECONNRESET) {
         char msg[256];
         size_t i;
@@ -118,15 +137,11 @@ net_recv_ended(lua_State *L, struct net_sock *s, int got)
         for (i = 0; msg[i]; i++)
             if (msg[i] >= 'A' && msg[i] <= 'Z')
                 msg[i] = (char)(msg[i] - 'A' + 'a');
-        return net_recv_fail(L, s, msg, s->recv_kind == NET_RECV_LINE);
+        return net_recv_broken(L, s, msg, s->recv_kind == NET_RECV_LINE);
     }
-    if (s->recv_kind == NET_RECV_ALL && got == 0) {
-        s->rop = NET_OP_NONE;
-        net_recv_take(L, s, s->in.len, 0, 0);
-        return 1;
-    }
-    return net_recv_fail(L, s, got == 0 ? "closed" : "connection reset by peer",
-                         s->recv_kind == NET_RECV_LINE);
+    if (got == 0)
+        return net_recv_fail(L, s, "closed", s->recv_kind == NET_RECV_LINE);
+    return net_recv_broken(L, s, "connection reset by peer", s->recv_kind == NET_RECV_LINE);
 }
 
 /* A stream that never stops keeps a read going in C, where the count
@@ -329,6 +344,13 @@ net_until_try(lua_State *L, struct net_until *u)
             net_until_took(u, 0, 1);
             return 1;
         }
+        if (u->inclusive && at > 0 && at <= (size_t)u->size) {
+            /* the bytes before the pattern fit: they come with it */
+            net_recv_take(L, s, at + u->patlen, 0, 0);
+            net_until_took(u, 0, 1);
+            u->done = 1;
+            return 1;
+        }
         if (at > 0) {
             n = at < (size_t)u->size ? at : (size_t)u->size;
             net_recv_take(L, s, n, 0, 0);
@@ -384,8 +406,9 @@ net_until_go(lua_State *L, struct net_until *u)
             return net_nomem(L);
         if (got != -2) {
             s->read_closed = 1;
-            return net_recv_fail(L, s, got == 0 ? "closed" : got == -4 ? "error" :
-                                 "connection reset by peer", 0);
+            if (got == 0)
+                return net_recv_fail(L, s, "closed", 0);
+            return net_recv_broken(L, s, got == -4 ? "error" : "connection reset by peer", 0);
         }
         switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
         case NET_YIELD:
