@@ -62,6 +62,7 @@ struct conf {
     size_t          maxpost;
     int             showerrors;
     int             buffering;
+    int             ffi;            /* LuaJIT's ffi loadable: trusted code only */
     size_t          headersize;
     size_t          bodysize;
     char           *headers;

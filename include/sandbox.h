@@ -4,7 +4,7 @@
 
 #include <lua.h>
 
-int  sandbox_install(lua_State *L);
+int  sandbox_install(lua_State *L, int ffi);
 void sandbox_describe(lua_State *L, int idx);
 void sandbox_push_next(lua_State *L);
 

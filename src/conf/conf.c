@@ -98,6 +98,12 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
         conf_error(ctx, "allowed_clients", "%s", why);
         return -1;
     }
+#ifndef LF_LUAJIT
+    /* accepted, so that one file serves both builds */
+    if (c->ffi)
+        log_warn("%s: 'ffi' has no effect: this luafcgid is built on Lua 5.1, which has no ffi",
+                 ctx->path);
+#endif
     return 0;
 }
 

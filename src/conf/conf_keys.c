@@ -63,6 +63,7 @@ const struct conf_key conf_keys[] = {
     K(maxpost,           CT_SIZE,    0, 1e12, 0, LF_DEFAULT_MAXPOST),
     K(showerrors,        CT_BOOL,    0, 0, 0, 0),
     K(buffering,         CT_BOOL,    0, 0, 0, 1),
+    K(ffi,               CT_BOOL,    0, 0, CF_RESTART, 0),
     K(headersize,        CT_SIZE,    16, LF_MAX_BUFSIZE, 0, LF_DEFAULT_HEADERSIZE),
     K(bodysize,          CT_SIZE,    16, LF_MAX_BUFSIZE, 0, LF_DEFAULT_BODYSIZE),
     S(headers,           CT_HEADERS, 0, LF_DEFAULT_HEADERS),

@@ -103,7 +103,7 @@ script_install(lua_State *L, void *arg)
     strlib_install(L);
     luawrap_preload(L, "luafcgid", script_module_loader);
     luawrap_preload(L, "luafcgid.session", script_session_loader);
-    sandbox_install(L);
+    sandbox_install(L, a->conf->ffi);
     net_lua_install(L);
     api_register(L);
     if (a->more != NULL)

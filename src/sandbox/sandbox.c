@@ -32,7 +32,10 @@
  *   make finalizers (ffi.gc) and read or write any memory. jit keeps only
  *   its version fields, and ffi is not loadable: require "ffi" says so,
  *   under Lua 5.1 too, so that an OpenResty library built on it fails
- *   with the reason rather than a list of paths searched.
+ *   with the reason rather than a list of paths searched. The operator
+ *   may let LuaJIT's ffi in (the ffi key) for trusted code only: the
+ *   OpenResty libraries built on it then run, and no limit binds what
+ *   they do through it. jit stays trimmed either way.
  *
  * - Binary chunks, which Lua trusts blindly, are refused (loadsource.c).
  * - Single C calls that could run without end: table.insert, table.sort
@@ -188,12 +191,15 @@ sandbox_no_ffi(lua_State *L)
 }
 
 #ifdef LF_LUAJIT
+/* jit trimmed; ffi's own loader dropped unless FFI lets it in. */
 static void
-sandbox_luajit(lua_State *L)
+sandbox_luajit(lua_State *L, int ffi)
 {
     static const char *const jit_keep[] = { "version", "version_num", "os", "arch", NULL };
 
     sandbox_keep_only(L, "jit", jit_keep);
+    if (ffi)
+        return;
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");
     lua_pushnil(L);
@@ -250,9 +256,10 @@ sandbox_pairs_install(lua_State *L)
     lua_setglobal(L, "pairs");
 }
 
-/* After luaL_openlibs, in protected mode. [-0, +0, m] */
+/* After luaL_openlibs, in protected mode. FFI (the ffi key) leaves
+ * LuaJIT's ffi loadable; it has no effect on Lua 5.1. [-0, +0, m] */
 int
-sandbox_install(lua_State *L)
+sandbox_install(lua_State *L, int ffi)
 {
     static const char *const debug_keep[] = { "traceback", "getinfo", NULL };
 
@@ -271,9 +278,13 @@ sandbox_install(lua_State *L)
     sandbox_remove(L, "package", "loadlib");
     sandbox_lock_files(L);
 #ifdef LF_LUAJIT
-    sandbox_luajit(L);
-#endif
+    sandbox_luajit(L, ffi);
+    if (!ffi)
+        luawrap_preload(L, "ffi", sandbox_no_ffi);
+#else
+    (void)ffi;
     luawrap_preload(L, "ffi", sandbox_no_ffi);
+#endif
     tablib_install(L);
     pathguard_install(L);
     cmodule_install(L);

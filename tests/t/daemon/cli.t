@@ -50,6 +50,15 @@ spew($conf, "workres = 4\n");
 is($rc, 0, 'a misspelt key is only a warning');
 like($out, qr/unknown key 'workres' ignored; did you mean 'workers'\?/, 'the warning suggests the key');
 
+spew($conf, "ffi = true\n");
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 0, 'ffi = true is accepted by either build');
+if (`$bin -V 2>&1` =~ /\(LuaJIT/) {
+    unlike($out, qr/'ffi'/, 'a LuaJIT build lets ffi in without a word');
+} else {
+    like($out, qr/'ffi' has no effect: this luafcgid is built on Lua 5\.1/, 'a Lua 5.1 build says the key does nothing');
+}
+
 ($rc, $out) = run($bin, '-t', $t->dir . '/missing.conf');
 is($rc, 1, '-t on a missing file exits 1');
 like($out, qr/missing\.conf/, 'and names the file');

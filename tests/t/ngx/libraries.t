@@ -3,7 +3,8 @@
 # nginx-extras, so they are not installed): lua-nginx-cookie runs as it
 # runs under ngx_lua, differentially. lua-resty-lrucache and every module
 # of lua-nginx-string are built on LuaJIT's ffi, which luafcgid's sandbox
-# does not load: they fail at require, and the error says why.
+# does not load by default: they fail at require, and the error says why
+# (ffi-libraries.t runs them with the ffi key on).
 use strict;
 use warnings;
 use FindBin;
