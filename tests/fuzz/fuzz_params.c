@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "buf.h"
 #include "reqenv.h"
 #include "request.h"
 
@@ -47,6 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (lua_cpcall(L, push, &r) != 0)
         lua_pop(L, 1);
     lua_settop(L, 0);
+    buf_free(&r.params);        /* the parameters' copy the env reads from */
     free(envp);
     free(copy);
     return 0;
