@@ -123,11 +123,15 @@ ok(defined $after && defined $before && $after > $before, "a fresh state after H
 my $old = LFTest::serving_pid($t);
 $t->signal('USR2');
 ok($t->wait_log(qr/the new binary serves as pid (\d+)/, 30), 'USR2: the new binary serves');
+my ($new) = $t->log =~ /the new binary serves as pid (\d+)/;
+LFTest::track($new, 'luafcgid (upgraded)') if $new;
 ok(LFTest::wait_for(sub { !LFTest::alive($old) }, 30), 'the old serving process leaves');
 ok(LFTest::wait_for(sub { clients_of_redis() == 0 }, 10), 'and its kept connections are closed')
     or diag LFNet::redis_cli($redis, 'CLIENT', 'LIST');
 like($t->get('page1.lua')->{body}, qr/^ok 0 /, 'the new process makes its own');
 
-$t->stop;
+$t->stop;       # the old one's pid: it has gone
+ok($new && kill('TERM', $new) && LFTest::wait_for(sub { !LFTest::alive($new) }, 20), 'TERM stops the upgraded daemon');
+LFTest::untrack($new) if $new;
 LFNet::stop($redis);
 done_testing;
