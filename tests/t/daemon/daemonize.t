@@ -1,4 +1,5 @@
 # daemonize = true: detach, pidfile, start-up errors before the parent exits.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,6 +1,7 @@
 # Deaths of the serving process that keep coming keep doubling the wait
 # before the next start (it does not fall back to none while they come);
 # TERM during a wait stops at once, saying that the backlog is reset.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,4 +1,5 @@
 # Signals, the pidfile and the socket file.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -3,6 +3,7 @@
 # the next is served: crash-under-load.t); the socket, the pidfile and
 # the supervisor's pid stay; deaths that repeat fast back off (and keep
 # doubling the wait: restart-backoff.t); TERM stops both processes.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

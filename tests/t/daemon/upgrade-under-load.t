@@ -7,6 +7,7 @@
 # connections on to the new one. On TCP every other reload also puts
 # keepalive_max below nginx's pool: a connection past it is closed with its
 # answer (the FIN in the answer's last segment), never while idle.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -3,6 +3,7 @@
 # process started; a HUP during the upgrade reaches the new binary; an
 # edited pidfile path is refused; a symlinked binary runs what it names;
 # the listening socket handed over is close-on-exec again.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

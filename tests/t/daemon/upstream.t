@@ -2,6 +2,7 @@
 # bounded load: one is killed with SIGKILL, one stopped with TERM and
 # started again, one upgraded to a new binary with USR2. Every client
 # request must get a correct answer; each host's share is reported.
+# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,6 +1,7 @@
 # allowed_clients: TCP clients outside the list are closed at once and
 # logged (rate-limited); those inside are served; the forms parse, and bad
 # ones are -t errors naming the key; a HUP changes the list.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -4,6 +4,7 @@
 # unix socket whose backlog is full refuses such a connect at once
 # (EAGAIN: nginx answers 502); the daemon takes `backlog` new ones into
 # its own queue and the kernel holds `backlog` more.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

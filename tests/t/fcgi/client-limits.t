@@ -3,6 +3,7 @@
 # and it holds with timeout = 0, and TERM during a trickle ends in bounded
 # time); maxparams bounds a request's parameters before they are
 # allocated.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,5 +1,6 @@
 # Bad input on the socket and clients that stall or vanish: the connection
 # is dropped or answered cleanly, and the daemon serves on.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -3,6 +3,7 @@
 # (closed after an answer, never while idle), served and closed on TERM;
 # and stalled new connections do not hold workers either, nor count
 # against keepalive_max.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

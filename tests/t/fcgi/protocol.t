@@ -5,6 +5,7 @@
 # CONTENT_LENGTH (Caddy's -1) read to its end under maxpost, and an early
 # answer that reads the rest of the request before it closes, so the
 # server still sending gets the answer and no reset.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

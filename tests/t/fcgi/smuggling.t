@@ -3,6 +3,7 @@
 # that never reads its body, a 413), and every later request on the same
 # kept connection gets its own answer. Directly and through a real nginx
 # with `fastcgi_keep_conn on` and `location = /admin.lua { deny all; }`.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,4 +1,5 @@
 # TCP listen addresses, directly and through nginx.
+# one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -3,6 +3,7 @@
 # file was (start-up, USR1), -t checking what start-up checks, a value that
 # would push the other fields off the line, %C across a reload, getrusage
 # only for %C, and lines lost on a full disk (counted, never glued).
+# one build: opening and reopening the log files, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

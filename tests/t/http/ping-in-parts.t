@@ -4,6 +4,7 @@
 # all there again until it is whole or a worker is free, however long the
 # client takes between its parts: the workers are held, so an answer is
 # the service thread's.
+# one build: the service thread reads the ping, no script runs: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -4,6 +4,7 @@
 # proxy:fcgi://localhost/www/x.lua/extra/path with no PATH_INFO; with
 # enablereuse (kept connections), and with ProxyFCGIBackendType GENERIC
 # (the plain path in SCRIPT_FILENAME).
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -3,6 +3,7 @@
 # it (SCRIPT_FILENAME the root directory, SCRIPT_NAME empty, PATH_INFO the
 # whole path: luafcgid walks the root to the script). Caddy opens a
 # connection per request.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -11,6 +11,7 @@
 # connection). Each case is timed against client_timeout = 10: an answer
 # that waits for it shows; and the next request through the same server
 # gets its own answer.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -4,6 +4,7 @@
 # walks DOCUMENT_ROOT + PATH_INFO), on a path mapping without it (no
 # DOCUMENT_ROOT either: luafcgid's docroot key is the root), and with
 # fastcgi.timeout.keepalive, where H2O keeps its connections.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

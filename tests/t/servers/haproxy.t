@@ -8,6 +8,7 @@
 # suite, an escaped cookie, HAProxy's kept connections counted, and 200
 # requests (every fifth a 100 kB POST) from 8 concurrent clients, every
 # answer checked.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

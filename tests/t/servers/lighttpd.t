@@ -2,6 +2,7 @@
 # (check-local on: it 404s a script missing from its own docroot) and with
 # broken-scriptfilename, which sends PATH_INFO inside SCRIPT_FILENAME as
 # php-fpm's cgi.fix_pathinfo expects. lighttpd opens a connection per request.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,4 +1,5 @@
 # Through a real nginx started from a private config.
+# one build: what the web server sends and how it keeps its connections, answered by the FastCGI layer in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;
