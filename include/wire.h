@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <fastcgi.h>
+
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
@@ -33,7 +35,7 @@ struct wire {
     size_t          maxread;        /* bytes one request may send: maxparams + maxpost + framing */
     size_t          total;          /* bytes read for it so far */
     /* record framing of the bytes read so far */
-    unsigned char   head[8];
+    unsigned char   head[FCGI_HEADER_LEN];
     int             headlen;
     int             type;
     int             id;

@@ -18,25 +18,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include <fastcgi.h>
-
 #include "fcgi_peek.h"
-
-/* A name-value length at P (1 or 4 bytes); 0 when it does not fit. */
-static size_t
-fcgi_peek_length(const unsigned char *p, size_t left, size_t *len)
-{
-    if (left < 1)
-        return 0;
-    if (p[0] < 128) {
-        *len = p[0];
-        return 1;
-    }
-    if (left < 4)
-        return 0;
-    *len = ((size_t)(p[0] & 0x7f) << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
-    return 4;
-}
+#include "fcgi_record.h"
 
 /* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
  * on libfcgi's "name=value" strings (reqenv_find_vars): the first
@@ -45,13 +28,12 @@ fcgi_peek_length(const unsigned char *p, size_t left, size_t *len)
 static int
 fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *out, size_t outlen)
 {
-    size_t at = 0, nlen, vlen, a, b, want = strlen(name);
+    size_t at = 0, nlen, vlen, lens, want = strlen(name);
 
     while (at < len) {
-        if ((a = fcgi_peek_length(pairs + at, len - at, &nlen)) == 0 ||
-            (b = fcgi_peek_length(pairs + at + a, len - at - a, &vlen)) == 0)
+        if ((lens = fcgi_nv_lengths(pairs + at, len - at, &nlen, &vlen)) == 0)
             return 0;
-        at += a + b;
+        at += lens;
         if (nlen > len - at || vlen > len - at - nlen)
             return 0;       /* cut off: the rest has not been read */
         if (nlen >= want && memcmp(pairs + at, name, want) == 0 &&
@@ -85,22 +67,23 @@ fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *o
 
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
-        size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
-        if (h[0] != FCGI_VERSION_1 || (h[1] != FCGI_BEGIN_REQUEST && h[1] != FCGI_PARAMS &&
-                          h[1] != FCGI_STDIN))
+        size_t clen = fcgi_record_content(h), size = fcgi_record_size(h);
+        int type = fcgi_record_type(h);
+        if (h[0] != FCGI_VERSION_1 || (type != FCGI_BEGIN_REQUEST && type != FCGI_PARAMS &&
+                                       type != FCGI_STDIN))
             return FCGI_PEEK_NONE;
-        if (clen + plen > len - at - FCGI_HEADER_LEN)
+        if (size > len - at)
             break;          /* not all here yet */
-        if (h[1] == FCGI_PARAMS && found < 0) {
+        if (type == FCGI_PARAMS && found < 0) {
             size_t take = clen < sizeof(pairs) - npairs ? clen : sizeof(pairs) - npairs;
             memcpy(pairs + npairs, h + FCGI_HEADER_LEN, take);
             npairs += take;
             if (clen == 0)
                 found = fcgi_peek_pairs(pairs, npairs, name, out, outlen);
         }
-        if (h[1] == FCGI_STDIN && clen == 0)
+        if (type == FCGI_STDIN && clen == 0)
             return found == 1 ? FCGI_PEEK_FOUND : FCGI_PEEK_NONE;
-        at += FCGI_HEADER_LEN + clen + plen;
+        at += size;
     }
     if (found == 0 || len >= FCGI_PEEK_MAX)
         return FCGI_PEEK_NONE;

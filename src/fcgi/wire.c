@@ -261,7 +261,7 @@ wire_refuse(struct wire *w, const char *why)
         log_warn("%s: fd %d: %s: a FastCGI record out of sequence (version %d, type %d, "
                  "request id %d, content %zu): %s; the connection is closed unanswered",
                  wire_who(w, who, sizeof(who)), w->fd, w->script ? w->script : "-", w->head[0], w->type, w->id,
-                 (size_t)((w->head[4] << 8) | w->head[5]), why);
+                 fcgi_record_content(w->head), why);
     w->failed = 1;
     errno = EPROTO;
     return -1;
@@ -411,7 +411,7 @@ wire_read(struct wire *w, unsigned char *buf, size_t len, int how)
         }
         if ((kept = wire_walk(w, buf, held + (size_t)n, buf)) < 0)
             return -1;
-        if (w->headlen > 0 && w->headlen < 8 && !w->ended)
+        if (w->headlen > 0 && w->headlen < FCGI_HEADER_LEN && !w->ended)
             w->held = w->headlen;       /* not passed: it may be ours */
         if (kept > 0 || w->ended)
             return (int)kept;   /* past the end, libfcgi sees none */
@@ -521,8 +521,8 @@ wire_drain(struct wire *w, size_t max, int park)
             return wire_rest_keep(w) == 0 ? WIRE_PAUSED : WIRE_BROKEN;
         }
         part = wire_next_part(w);
-        if (part > sizeof(sink) - 8)
-            part = sizeof(sink) - 8;
+        if (part > sizeof(sink) - FCGI_HEADER_LEN)
+            part = sizeof(sink) - FCGI_HEADER_LEN;
         if (part == 0)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)

@@ -38,14 +38,15 @@ int
 wire_cut(int fd, int id, const char *answer, size_t n)
 {
     unsigned char out[WIRE_CUT_ANSWER_MAX + 4 * FCGI_HEADER_LEN + sizeof(FCGI_EndRequestBody)];
-    unsigned char end[8] = { 0, 0, 0, 0, FCGI_REQUEST_COMPLETE, 0, 0, 0 };  /* app status 0 */
+    FCGI_EndRequestBody end = { 0, 0, 0, 0, FCGI_REQUEST_COMPLETE, { 0 } };  /* app status 0 */
     size_t len = 0;
     ssize_t sent = -1;
 
     if (answer != NULL && n <= WIRE_CUT_ANSWER_MAX) {
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)answer, n);
-        len += wire_mgmt_record(out + len, FCGI_STDOUT, id, end, 0);
-        len += wire_mgmt_record(out + len, FCGI_END_REQUEST, id, end, sizeof(end));
+        len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)&end, 0);
+        len += wire_mgmt_record(out + len, FCGI_END_REQUEST, id, (const unsigned char *)&end,
+                                sizeof(end));
         while ((sent = send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
             ;
     }

@@ -4,7 +4,7 @@
  * records it answers itself), wire_rest.c (the rest of a body answered
  * early), wire_check.c (the start-up proof) and wire_cut.c (the end of a
  * written-off worker's connection). The
- * protocol's numbers are libfcgi's (fastcgi.h).
+ * protocol's numbers and framing are in fcgi_record.h.
  */
 #ifndef LF_WIRE_IMPL_H
 #define LF_WIRE_IMPL_H
@@ -12,8 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <fastcgi.h>
-
+#include "fcgi_record.h"
 #include "wire.h"
 
 /* Where the request is in its record sequence (wire_walk.c). */

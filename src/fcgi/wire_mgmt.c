@@ -43,25 +43,6 @@
 #include "wire.h"
 #include "wire_impl.h"
 
-/* The name-value pair length at P (one byte, or four with the high bit);
- * 0 and its value in *LEN, or -1 when the bytes end inside it. */
-static int
-wire_mgmt_length(const unsigned char *p, size_t n, size_t *at, size_t *len)
-{
-    if (*at >= n)
-        return -1;
-    if (!(p[*at] & 0x80)) {
-        *len = p[(*at)++];
-        return 0;
-    }
-    if (n - *at < 4)
-        return -1;
-    *len = ((size_t)(p[*at] & 0x7f) << 24) | ((size_t)p[*at + 1] << 16) |
-           ((size_t)p[*at + 2] << 8) | p[*at + 3];
-    *at += 4;
-    return 0;
-}
-
 /* Append one pair NAME=VALUE (both short) to OUT; -1 when it has no room. */
 static int
 wire_mgmt_pair(unsigned char *out, size_t room, size_t *len, const char *name,
@@ -69,7 +50,7 @@ wire_mgmt_pair(unsigned char *out, size_t room, size_t *len, const char *name,
 {
     size_t nl = strlen(name), vl = strlen(value);
 
-    if (nl > 127 || vl > 127 || room - *len < 2 + nl + vl)
+    if (nl > FCGI_NV_SHORT_MAX || vl > FCGI_NV_SHORT_MAX || room - *len < 2 + nl + vl)
         return -1;
     out[(*len)++] = (unsigned char)nl;
     out[(*len)++] = (unsigned char)vl;
@@ -93,15 +74,17 @@ wire_mgmt_values(const unsigned char *in, size_t n, int maxconns, unsigned char 
     char conns[16];
     const char *values[3];
     int answered[3] = { 0, 0, 0 };
-    size_t at = 0, nl, vl, len = 0, i;
+    size_t at = 0, nl, vl, lens, len = 0, i;
 
     snprintf(conns, sizeof(conns), "%d", maxconns > 0 ? maxconns : 1);
     values[0] = conns;
     values[1] = conns;
     values[2] = "0";
     while (at < n) {
-        if (wire_mgmt_length(in, n, &at, &nl) < 0 || wire_mgmt_length(in, n, &at, &vl) < 0 ||
-            nl > n - at || vl > n - at - nl)
+        if ((lens = fcgi_nv_lengths(in + at, n - at, &nl, &vl)) == 0)
+            return -1;
+        at += lens;
+        if (nl > n - at || vl > n - at - nl)
             return -1;
         for (i = 0; i < 3; i++) {
             if (answered[i] || nl != strlen(names[i]) || memcmp(in + at, names[i], nl) != 0)
@@ -116,43 +99,41 @@ wire_mgmt_values(const unsigned char *in, size_t n, int maxconns, unsigned char 
 }
 
 /*
- * A whole record of TYPE for request ID with CONTENT (N < 65536 - 8
- * bytes), padded to 8, into OUT (N + 16 bytes of room); its length.
+ * A whole record of TYPE for request ID with CONTENT (N bytes, at most
+ * FCGI_MAX_LENGTH - FCGI_ALIGN), padded to FCGI_ALIGN, into OUT (N +
+ * FCGI_HEADER_LEN + FCGI_ALIGN bytes of room); its length.
  */
 size_t
 wire_mgmt_record(unsigned char *out, int type, int id, const unsigned char *content, size_t n)
 {
-    size_t pad = (8 - n % 8) % 8;
+    size_t pad = fcgi_record_pad(n);
 
-    out[0] = FCGI_VERSION_1;
-    out[1] = (unsigned char)type;
-    out[2] = (unsigned char)(id >> 8);
-    out[3] = (unsigned char)id;
-    out[4] = (unsigned char)(n >> 8);
-    out[5] = (unsigned char)n;
-    out[6] = (unsigned char)pad;
-    out[7] = 0;
+    fcgi_record_header(out, type, id, n, pad);
     memcpy(out + FCGI_HEADER_LEN, content, n);
     memset(out + FCGI_HEADER_LEN + n, 0, pad);
     return FCGI_HEADER_LEN + n + pad;
 }
 
-/* FCGI_UNKNOWN_TYPE for a management record of TYPE, into OUT (16 bytes). */
+/* FCGI_UNKNOWN_TYPE for a management record of TYPE, into OUT
+ * (FCGI_HEADER_LEN + sizeof(FCGI_UnknownTypeBody) bytes). */
 size_t
 wire_mgmt_unknown(unsigned char *out, int type)
 {
-    unsigned char body[8] = { (unsigned char)type, 0, 0, 0, 0, 0, 0, 0 };
+    FCGI_UnknownTypeBody body = { (unsigned char)type, { 0 } };
 
-    return wire_mgmt_record(out, FCGI_UNKNOWN_TYPE, 0, body, sizeof(body));
+    return wire_mgmt_record(out, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID,
+                            (const unsigned char *)&body, sizeof(body));
 }
 
-/* FCGI_END_REQUEST with FCGI_CANT_MPX_CONN for request ID, into OUT (16 bytes). */
+/* FCGI_END_REQUEST with FCGI_CANT_MPX_CONN for request ID, into OUT
+ * (FCGI_HEADER_LEN + sizeof(FCGI_EndRequestBody) bytes). */
 size_t
 wire_mgmt_cant_mpx(unsigned char *out, int id)
 {
-    unsigned char body[8] = { 0, 0, 0, 0, FCGI_CANT_MPX_CONN, 0, 0, 0 };
+    FCGI_EndRequestBody body = { 0, 0, 0, 0, FCGI_CANT_MPX_CONN, { 0 } };
 
-    return wire_mgmt_record(out, FCGI_END_REQUEST, id, body, sizeof(body));
+    return wire_mgmt_record(out, FCGI_END_REQUEST, id, (const unsigned char *)&body,
+                            sizeof(body));
 }
 
 /*
@@ -219,17 +200,17 @@ wire_aside_content(struct wire *w, const unsigned char *p, size_t n)
 int
 wire_aside_done(struct wire *w)
 {
-    unsigned char out[WIRE_MGMT_MAX + 16], values[WIRE_MGMT_MAX];
+    unsigned char out[FCGI_HEADER_LEN + WIRE_MGMT_MAX + FCGI_ALIGN], values[WIRE_MGMT_MAX];
     int len;
 
-    if (w->id == 0 && w->type == FCGI_GET_VALUES) {
+    if (w->id == FCGI_NULL_REQUEST_ID && w->type == FCGI_GET_VALUES) {
         if ((len = wire_mgmt_values(w->mgmt, w->mgmt_len, w->maxconns, values,
                                     sizeof(values))) < 0)
             return wire_refuse(w, "malformed name-value pairs in FCGI_GET_VALUES");
-        return wire_send(w, out, wire_mgmt_record(out, FCGI_GET_VALUES_RESULT, 0, values,
+        return wire_send(w, out, wire_mgmt_record(out, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, values,
                                                   (size_t)len));
     }
-    if (w->id == 0) {
+    if (w->id == FCGI_NULL_REQUEST_ID) {
         log_debug("worker %d: fd %d: management record of unknown type %d", w->worker, w->fd,
                   w->type);
         return wire_send(w, out, wire_mgmt_unknown(out, w->type));
@@ -258,9 +239,10 @@ wire_mgmt_after(struct wire *w)
         return 0;
     for (at = 0; at < w->after_len; at += len) {
         h = w->after + at;
-        if (w->after_len - at < 8 || h[0] != 1 || ((h[2] << 8) | h[3]) != 0)
+        if (w->after_len - at < FCGI_HEADER_LEN || h[0] != FCGI_VERSION_1 ||
+            fcgi_record_id(h) != FCGI_NULL_REQUEST_ID)
             return -1;          /* a request pipelined, or a part of one */
-        len = 8 + (size_t)((h[4] << 8) | h[5]) + h[6];
+        len = fcgi_record_size(h);
         if (len > w->after_len - at)
             return -1;          /* the rest is still on its way */
     }

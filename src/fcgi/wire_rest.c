@@ -169,8 +169,8 @@ wire_rest_next(const struct wire *w, int id)
         ;
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
         return -1;
-    return n == FCGI_HEADER_LEN && h[0] == FCGI_VERSION_1 && h[1] == FCGI_STDIN &&
-           ((h[2] << 8) | h[3]) == id;
+    return n == FCGI_HEADER_LEN && h[0] == FCGI_VERSION_1 && fcgi_record_type(h) == FCGI_STDIN &&
+           fcgi_record_id(h) == id;
 }
 
 /*

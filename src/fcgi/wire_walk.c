@@ -72,13 +72,13 @@ wire_header(struct wire *w)
 {
     const unsigned char *h = w->head;
 
-    w->type = h[1];
-    w->id = (h[2] << 8) | h[3];
-    w->content_left = (size_t)((h[4] << 8) | h[5]);
-    w->padding_left = h[6];
+    w->type = fcgi_record_type(h);
+    w->id = fcgi_record_id(h);
+    w->content_left = fcgi_record_content(h);
+    w->padding_left = fcgi_record_padding(h);
     if (h[0] != FCGI_VERSION_1)
         return wire_refuse(w, "not FastCGI version 1");
-    if (w->id == 0)
+    if (w->id == FCGI_NULL_REQUEST_ID)
         return wire_aside_management(w);
     switch (w->stage) {
     case WIRE_AT_BEGIN:
@@ -133,7 +133,7 @@ wire_begin_body(struct wire *w, const unsigned char *p, size_t n)
 {
     while (n-- > 0 && w->begin_got < 2)
         w->role[w->begin_got++] = *p++;
-    if (w->begin_got == 2 && ((w->role[0] << 8) | w->role[1]) != FCGI_RESPONDER)
+    if (w->begin_got == 2 && fcgi_uint16(w->role) != FCGI_RESPONDER)
         return wire_refuse(w, "only the responder role is served");
     return 0;
 }
@@ -157,30 +157,13 @@ wire_pair(struct wire *w, size_t pair)
     return 0;
 }
 
-/* One length at P (a byte, or four with the high bit set) into *LEN: the
- * bytes it takes, or 0 when it does not end before END. */
-static size_t
-wire_nv_len(const unsigned char *p, const unsigned char *end, size_t *len)
-{
-    if (p >= end)
-        return 0;
-    if (!(p[0] & 0x80)) {
-        *len = p[0];
-        return 1;
-    }
-    if (end - p < 4)
-        return 0;
-    *len = ((size_t)(p[0] & 0x7f) << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
-    return 4;
-}
-
 /* The pairs whose two lengths are in this read, from a pair's start (or
  * the bytes of the last one): where the first cut length starts, or NULL
  * when over maxparams. */
 static const unsigned char *
 wire_whole_pairs(struct wire *w, const unsigned char *p, const unsigned char *end)
 {
-    size_t skip = w->nv_skip, declared = w->declared, name, value, a, b;
+    size_t skip = w->nv_skip, declared = w->declared, name, value, lens;
 
     for (;;) {
         if (skip >= (size_t)(end - p)) {
@@ -190,9 +173,9 @@ wire_whole_pairs(struct wire *w, const unsigned char *p, const unsigned char *en
         }
         p += skip;
         skip = 0;
-        if ((a = wire_nv_len(p, end, &name)) == 0 || (b = wire_nv_len(p + a, end, &value)) == 0)
+        if ((lens = fcgi_nv_lengths(p, (size_t)(end - p), &name, &value)) == 0)
             break;
-        p += a + b;
+        p += lens;
         declared += name + value + WIRE_PAIR_COST;
         if (declared > w->maxparams)
             break;
@@ -228,11 +211,10 @@ wire_params(struct wire *w, const unsigned char *p, size_t n)
                 break;
         }
         w->nv_len[w->nv_got++] = *p++;
-        if (w->nv_got == 1 && !(w->nv_len[0] & 0x80))
+        if (w->nv_got == 1 && !fcgi_nv_is_long(w->nv_len[0]))
             w->nv_pair += w->nv_len[0];
-        else if (w->nv_got == 4)
-            w->nv_pair += ((size_t)(w->nv_len[0] & 0x7f) << 24) | ((size_t)w->nv_len[1] << 16) |
-                          ((size_t)w->nv_len[2] << 8) | w->nv_len[3];
+        else if (w->nv_got == FCGI_NV_LONG_LEN)
+            w->nv_pair += fcgi_nv_long(w->nv_len);
         else
             continue;
         w->nv_got = 0;
@@ -313,16 +295,18 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
             wire_pass(out, &o, p, n);
             return (ssize_t)o;
         }
-        if (w->headlen < 8) {
-            take = (size_t)(8 - w->headlen) < n ? (size_t)(8 - w->headlen) : n;
+        if (w->headlen < FCGI_HEADER_LEN) {
+            take = FCGI_HEADER_LEN - (size_t)w->headlen;
+            if (take > n)
+                take = n;
             memcpy(w->head + w->headlen, p, take);
             w->headlen += (int)take;
-            if (w->headlen == 8) {
+            if (w->headlen == FCGI_HEADER_LEN) {
                 if ((rc = wire_header(w)) < 0)
                     return -1;
                 w->aside = rc;
                 if (!w->aside)
-                    wire_pass(out, &o, w->head, 8);
+                    wire_pass(out, &o, w->head, FCGI_HEADER_LEN);
             }
         } else if (w->content_left > 0) {
             take = n < w->content_left ? n : w->content_left;
@@ -341,7 +325,7 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
         }
         p += take;
         n -= take;
-        if (w->headlen == 8 && w->content_left == 0 && w->padding_left == 0 &&
+        if (w->headlen == FCGI_HEADER_LEN && w->content_left == 0 && w->padding_left == 0 &&
             wire_record_done(w) < 0)
             return -1;
     }
@@ -375,7 +359,7 @@ wire_feed(struct wire *w, const unsigned char *p, size_t n)
 size_t
 wire_next_part(const struct wire *w)
 {
-    if (w->headlen < 8)
-        return (size_t)(8 - w->headlen);
+    if (w->headlen < FCGI_HEADER_LEN)
+        return (size_t)(FCGI_HEADER_LEN - w->headlen);
     return w->content_left > 0 ? w->content_left : w->padding_left;
 }
