@@ -131,6 +131,16 @@ logfile_main_open_file(const char *path)
     return fd;
 }
 
+/* PATH (NULL: the log is not a file) is the daemon log's from now on. */
+static void
+logfile_main_set_path(char *path)
+{
+    pthread_mutex_lock(&logfile_main_lock);
+    free(logfile_main_path);
+    logfile_main_path = path;
+    pthread_mutex_unlock(&logfile_main_lock);
+}
+
 /* The daemon's log goes to TARGET ("stderr", "syslog" or a path) at
  * LEVEL from now on; on failure (logged) the old target stays. */
 int
@@ -155,10 +165,7 @@ logfile_main_open(const char *target, int level)
         }
     }
     log_use(to, fd, level);
-    pthread_mutex_lock(&logfile_main_lock);
-    free(logfile_main_path);
-    logfile_main_path = path;
-    pthread_mutex_unlock(&logfile_main_lock);
+    logfile_main_set_path(path);
     return 0;
 }
 
@@ -175,10 +182,7 @@ logfile_main_adopt(const char *target, int fd, int level)
         return -1;
     }
     log_use(LOG_TO_FILE, fd, level);
-    pthread_mutex_lock(&logfile_main_lock);
-    free(logfile_main_path);
-    logfile_main_path = path;
-    pthread_mutex_unlock(&logfile_main_lock);
+    logfile_main_set_path(path);
     return 0;
 }
 

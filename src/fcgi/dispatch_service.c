@@ -148,12 +148,7 @@ dispatch_service_wait(struct dispatch *d, int how)
     if (how == DISPATCH_SERVICE_ASLEEP)
         pthread_cond_wait(&d->service_cond, &d->lock);
     else {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += DISPATCH_SERVICE_GRACE_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        monoclock_deadline(&until, DISPATCH_SERVICE_GRACE_MS);
         pthread_cond_timedwait(&d->service_cond, &d->lock, &until);
     }
     d->service_waiting = 0;

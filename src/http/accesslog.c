@@ -290,10 +290,9 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
 static void
 accesslog_cost(const struct request *r, struct accesslog_cost *cost)
 {
-    struct timespec now, user, system;
+    struct timespec user, system;
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    cost->duration_us = accesslog_us(&now) - r->began_us;
+    cost->duration_us = monoclock_us() - r->began_us;
     cost->user_us = cost->system_us = -1;
     if (!r->cpu_taken)
         return;
@@ -352,11 +351,9 @@ void
 accesslog_write_off(const struct request *r, const char *status)
 {
     struct accesslog_view v = { status, { 0, -1, -1 } };
-    struct timespec now;
 
     if (r->conf == NULL || r->conf->access_log == NULL)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    v.cost.duration_us = accesslog_us(&now) - r->began_us;
+    v.cost.duration_us = monoclock_us() - r->began_us;
     accesslog_emit(r, &v);
 }

@@ -459,6 +459,18 @@ status_format_of(const char *query, const char **ctype)
     return STATUS_FMT_TEXT;
 }
 
+/* L is the list NAME of entries ITEM, each NFIELDS fields, shown after a
+ * line SEP in the text format; it holds none yet. */
+static void
+status_list_name(struct status_list *l, const char *name, const char *item, const char *sep,
+                 int nfields)
+{
+    l->name = name;
+    l->item = item;
+    l->sep = sep;
+    l->nfields = nfields;
+}
+
 /* Render the status page for QUERY into BODY; its Content-Type in CTYPE. */
 int
 status_render(const struct conf *c, const char *query, struct buf *body, const char **ctype)
@@ -474,22 +486,10 @@ status_render(const struct conf *c, const char *query, struct buf *body, const c
 
     memset(&pg, 0, sizeof(pg));
     pg.fields = fields;
-    pg.procs.name = "processes";
-    pg.procs.item = "process";
-    pg.procs.sep = "************************";
-    pg.procs.nfields = STATUS_PROCESS_FIELDS;
-    pg.scripts.name = "scripts";
-    pg.scripts.item = "script";
-    pg.scripts.sep = "------------------------";
-    pg.scripts.nfields = STATUS_SCRIPT_FIELDS;
-    pg.shared.name = "shared";
-    pg.shared.item = "dictionary";
-    pg.shared.sep = "========================";
-    pg.shared.nfields = STATUS_SHARED_FIELDS;
-    pg.pools.name = "pools";
-    pg.pools.item = "pool";
-    pg.pools.sep = "~~~~~~~~~~~~~~~~~~~~~~~~";
-    pg.pools.nfields = STATUS_POOL_FIELDS;
+    status_list_name(&pg.procs, "processes", "process", "************************", STATUS_PROCESS_FIELDS);
+    status_list_name(&pg.scripts, "scripts", "script", "------------------------", STATUS_SCRIPT_FIELDS);
+    status_list_name(&pg.shared, "shared", "dictionary", "========================", STATUS_SHARED_FIELDS);
+    status_list_name(&pg.pools, "pools", "pool", "~~~~~~~~~~~~~~~~~~~~~~~~", STATUS_POOL_FIELDS);
     counters_totals(&t);
     status_pool_fields(&pg, c, &t);
     if (status_query_has(query, "full") && counters_workers() > 0)

@@ -34,6 +34,9 @@
 #define NET_TIMEDOUT    1       /* the operation's own timeout passed */
 #define NET_YIELD       2       /* return NET_AGAIN: the thread yields */
 
+#define NET_TCP_CLASS   "luafcgid.net.tcp"      /* the object tables' metatables */
+#define NET_UDP_CLASS   "luafcgid.net.udp"
+
 /* Operations a socket may have in progress (and continue after a yield). */
 enum net_op {
     NET_OP_NONE = 0,

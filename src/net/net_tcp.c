@@ -35,7 +35,6 @@
 #include "net_impl.h"
 
 #define NET_SOCK_MT     "luafcgid.net.sock"     /* the userdata's */
-#define NET_TCP_CLASS   "luafcgid.net.tcp"      /* the object table's */
 
 /* The config's default (ms) for WHICH (NET_TIMEOUT_*). */
 int
@@ -171,7 +170,7 @@ net_sock_new(lua_State *L, struct net_state *ns, int udp)
     luaL_getmetatable(L, NET_SOCK_MT);
     lua_setmetatable(L, -2);
     lua_rawseti(L, -2, 1);
-    luaL_getmetatable(L, udp ? "luafcgid.net.udp" : NET_TCP_CLASS);
+    luaL_getmetatable(L, udp ? NET_UDP_CLASS : NET_TCP_CLASS);
     lua_setmetatable(L, -2);
     return s;
 }

@@ -22,7 +22,6 @@
 #include "net_impl.h"
 #include "state.h"
 
-#define NET_UDP_CLASS   "luafcgid.net.udp"
 #define NET_UDP_DEFAULT 8192
 #define NET_UDP_MAX     65536
 

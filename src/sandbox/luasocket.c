@@ -195,10 +195,7 @@ luasocket_bounded(lua_State *L)
             lua_replace(L, at);
         }
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    n = lua_gettop(L);
+    n = luawrap_call(L, LUA_MULTRET);
     if (left >= 0 && state_time_left(L) == 0)
         return state_raise_timeout(L);
     return n;
