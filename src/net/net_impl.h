@@ -191,6 +191,9 @@ void  net_sock_close(struct net_sock *s, int pool_it);
 void  net_sock_link(struct net_sock *s);
 void  net_sock_settle(struct net_sock *s);
 int   net_sock_push_error(lua_State *L, struct net_sock *s, const char *err);
+int   net_push_fail(lua_State *L, const char *err);
+int   net_sock_create(lua_State *L, int udp);
+const char *net_sock_busy(const struct net_sock *s);
 long long net_op_deadline(int ms);
 int   net_timeout_default(int which);
 #define NET_TIMEOUT_CONNECT 0

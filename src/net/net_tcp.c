@@ -67,9 +67,7 @@ net_errno_push(lua_State *L, int err)
     for (i = 0; msg[i]; i++)
         if (msg[i] >= 'A' && msg[i] <= 'Z')
             msg[i] = (char)(msg[i] - 'A' + 'a');
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    return 2;
+    return net_push_fail(L, msg);
 }
 
 static void
@@ -207,21 +205,46 @@ net_sock_push_error(lua_State *L, struct net_sock *s, const char *err)
 {
     if (strcmp(err, "timeout") == 0 && s->key != NULL)
         net_pool_count(s->key, NET_COUNT_TIMEOUT);
+    return net_push_fail(L, err);
+}
+
+/* nil and ERR, as ngx_lua's socket methods fail. [-0, +2, m] */
+int
+net_push_fail(lua_State *L, const char *err)
+{
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
 }
 
-/* ngx.socket.tcp() */
-static int
-net_tcp_new(lua_State *L)
+/* What S is busy with, as ngx_lua says it; NULL when it is not. */
+const char *
+net_sock_busy(const struct net_sock *s)
+{
+    if (s->op == NET_OP_CONNECT)
+        return "socket busy connecting";
+    if (s->op != NET_OP_NONE)
+        return "socket busy writing";
+    return s->rop != NET_OP_NONE ? "socket busy reading" : NULL;
+}
+
+/* ngx.socket.tcp() and, with UDP, ngx.socket.udp(): a new socket object
+ * (the net_state is upvalue 1). [-0, +1, e] */
+int
+net_sock_create(lua_State *L, int udp)
 {
     struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
 
     if (lua_gettop(L) != 0)
         return net_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
-    net_sock_new(L, ns, 0);
+    net_sock_new(L, ns, udp);
     return 1;
+}
+
+static int
+net_tcp_new(lua_State *L)
+{
+    return net_sock_create(L, 0);
 }
 
 /* A timeout argument as ngx_lua takes it: ms, 0 for the config's. */
@@ -351,11 +374,8 @@ net_tcp_getreusedtimes(lua_State *L)
     if (lua_gettop(L) != 1)
         return net_error(L, "expecting 1 argument (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 0);
-    if (s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0)
+        return net_push_fail(L, "closed");
     lua_pushinteger(L, (lua_Integer)s->reused);
     return 1;
 }
@@ -364,21 +384,15 @@ static int
 net_tcp_close(lua_State *L)
 {
     struct net_sock *s;
+    const char *busy;
 
     if (lua_gettop(L) != 1)
         return net_error(L, "expecting 1 argument (including the object) but seen %d", lua_gettop(L));
     s = net_sock_check(L, 1, 0);
-    if (s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
-    if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE) {
-        lua_pushnil(L);
-        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" :
-                       s->op != NET_OP_NONE ? "socket busy writing" : "socket busy reading");
-        return 2;
-    }
+    if (s->fd < 0)
+        return net_push_fail(L, "closed");
+    if ((busy = net_sock_busy(s)) != NULL)
+        return net_push_fail(L, busy);
     net_sock_close(s, 0);
     lua_pushinteger(L, 1);
     return 1;
@@ -393,6 +407,7 @@ net_tcp_setkeepalive(lua_State *L)
     struct conf *conf;
     long long idle_ms;
     int n = lua_gettop(L), size;
+    const char *busy;
     char err[128], peek;
     ssize_t got;
 
@@ -407,42 +422,25 @@ net_tcp_setkeepalive(lua_State *L)
     if (size < 0)
         size = conf->socket_pool_size;
     conf_release(conf);
-    if (s->fd < 0 || s->read_closed || s->write_closed) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
-    if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE) {
-        lua_pushnil(L);
-        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" :
-                       s->op != NET_OP_NONE ? "socket busy writing" : "socket busy reading");
-        return 2;
-    }
-    if (s->in.len > 0 || (s->ssl != NULL && SSL_pending(s->ssl) > 0)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "unread data in buffer");
-        return 2;
-    }
-    if (s->failed) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "invalid connection");
-        return 2;
-    }
+    if (s->fd < 0 || s->read_closed || s->write_closed)
+        return net_push_fail(L, "closed");
+    if ((busy = net_sock_busy(s)) != NULL)
+        return net_push_fail(L, busy);
+    if (s->in.len > 0 || (s->ssl != NULL && SSL_pending(s->ssl) > 0))
+        return net_push_fail(L, "unread data in buffer");
+    if (s->failed)
+        return net_push_fail(L, "invalid connection");
     if (size <= 0)
         return net_error(L, "bad \"pool_size\" option value: %d", size);
     /* the server closed it, or sent what nobody asked for: not kept */
     got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         net_sock_close(s, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
+        return net_push_fail(L, "closed");
     }
     if (got > 0) {
         net_sock_close(s, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "connection in dubious state");
-        return 2;
+        return net_push_fail(L, "connection in dubious state");
     }
     c.fd = s->fd;
     c.ssl = s->ssl;

@@ -17,6 +17,7 @@
  * send continued after a yield goes on from where it stood.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,42 @@
 
 #define NET_SEND_DEPTH  100     /* nesting of send's tables */
 
+/* What a plain socket's recv or send returned (GOT), as net_io_read
+ * answers: itself, -2 when it would block (*WANT = AWAIT), -1 on an
+ * error. */
+static ssize_t
+net_io_plain(ssize_t got, short await, short *want)
+{
+    if (got >= 0)
+        return got;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        *want = await;
+        return -2;
+    }
+    return -1;
+}
+
+/* Does TLS's ERR (SSL_get_error's) ask to wait for the socket? Then 1,
+ * with *WANT what to poll for. */
+static int
+net_io_tls_wants(int err, short *want)
+{
+    if (err == SSL_ERROR_WANT_READ)
+        *want = POLLIN;
+    else if (err == SSL_ERROR_WANT_WRITE)
+        *want = POLLOUT;
+    else
+        return 0;
+    return 1;
+}
+
+/* N bytes as one TLS call takes them: at most INT_MAX. */
+static int
+net_io_tls_len(size_t n)
+{
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
 /* Up to N bytes read: how many, 0 at the end of the stream, -2 when it
  * would block (*WANT: what to poll for), -1 on an error (errno), -4 on a
  * TLS failure. */
@@ -45,28 +82,17 @@ ssize_t
 net_io_read(struct net_sock *s, char *p, size_t n, short *want)
 {
     ssize_t got;
+    int err;
 
-    if (s->ssl == NULL) {
-        got = recv(s->fd, p, n, 0);
-        if (got >= 0)
-            return got;
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            *want = POLLIN;
-            return -2;
-        }
-        return -1;
-    }
+    if (s->ssl == NULL)
+        return net_io_plain(recv(s->fd, p, n, 0), POLLIN, want);
     ERR_clear_error();
-    got = SSL_read(s->ssl, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
+    got = SSL_read(s->ssl, p, net_io_tls_len(n));
     if (got > 0)
         return got;
-    switch (SSL_get_error(s->ssl, (int)got)) {
-    case SSL_ERROR_WANT_READ:
-        *want = POLLIN;
+    if (net_io_tls_wants(err = SSL_get_error(s->ssl, (int)got), want))
         return -2;
-    case SSL_ERROR_WANT_WRITE:
-        *want = POLLOUT;
-        return -2;
+    switch (err) {
     case SSL_ERROR_ZERO_RETURN:
         return 0;
     case SSL_ERROR_SYSCALL:
@@ -91,32 +117,17 @@ net_io_write(struct net_sock *s, const char *p, size_t n, short *want)
 {
     ssize_t put;
 
-    if (s->ssl == NULL) {
-        put = send(s->fd, p, n, MSG_NOSIGNAL);
-        if (put >= 0)
-            return put;
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            *want = POLLOUT;
-            return -2;
-        }
-        return -1;
-    }
+    if (s->ssl == NULL)
+        return net_io_plain(send(s->fd, p, n, MSG_NOSIGNAL), POLLOUT, want);
     ERR_clear_error();
-    put = SSL_write(s->ssl, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
+    put = SSL_write(s->ssl, p, net_io_tls_len(n));
     if (put > 0)
         return put;
-    switch (SSL_get_error(s->ssl, (int)put)) {
-    case SSL_ERROR_WANT_READ:
-        *want = POLLIN;
+    if (net_io_tls_wants(SSL_get_error(s->ssl, (int)put), want))
         return -2;
-    case SSL_ERROR_WANT_WRITE:
-        *want = POLLOUT;
-        return -2;
-    default:
-        if (errno == 0)
-            errno = EPIPE;
-        return -1;
-    }
+    if (errno == 0)
+        errno = EPIPE;
+    return -1;
 }
 
 /* One read into S's buffer: as net_io_read (1 for data), or -3 over
@@ -155,6 +166,19 @@ net_tcp_opened(struct net_sock *s, int fd, const char *key)
         s->counted = 1;
     }
     net_sock_settle(s);         /* counted busy now: no longer pending */
+}
+
+/* S takes PC, a connection kept in the pool under KEY: sock:connect's
+ * answer. [-0, +1, m] */
+static int
+net_tcp_reuse(lua_State *L, struct net_sock *s, const char *key, const struct net_pooled *pc)
+{
+    net_tcp_opened(s, pc->fd, key);
+    s->ssl = pc->ssl;
+    s->reused = pc->reused + 1;
+    net_pool_count(key, NET_COUNT_REUSE);
+    lua_pushinteger(L, 1);
+    return 1;
 }
 
 /* The connect is over: its answer. [-0, +1|2] */
@@ -332,9 +356,7 @@ net_tcp_admit(lua_State *L, struct net_sock *s)
             net_sock_close(s, 0);
             if (rc > 0)
                 return 2;
-            lua_pushnil(L);
-            lua_pushliteral(L, "too many waiting connect operations");
-            return 2;
+            return net_push_fail(L, "too many waiting connect operations");
         }
         step = monoclock_ms() + LF_NET_ADMIT_MS;
         if (net_wait(L, s->ns, s, -1, 0, step < s->deadline ? step : s->deadline) == NET_YIELD) {
@@ -348,14 +370,8 @@ net_tcp_admit(lua_State *L, struct net_sock *s)
     key = lua_tostring(L, -1);
     lua_pushstring(L, s->qhost);
     host = lua_tostring(L, -1);
-    if (net_pool_take(key, &pc) == 1) {
-        net_tcp_opened(s, pc.fd, key);
-        s->ssl = pc.ssl;
-        s->reused = pc.reused + 1;
-        net_pool_count(key, NET_COUNT_REUSE);
-        lua_pushinteger(L, 1);
-        return 1;
-    }
+    if (net_pool_take(key, &pc) == 1)
+        return net_tcp_reuse(L, s, key, &pc);
     n = net_tcp_open(L, s, host, s->qport, key);
     if (s->fd < 0)
         net_sock_close(s, 0);   /* failed before it opened: the turn goes on */
@@ -395,9 +411,7 @@ net_tcp_connect(lua_State *L)
             return 2;
         }
     } else if (!(hlen >= 5 && strncasecmp(host, "unix:", 5) == 0)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "missing the port number");
-        return 2;
+        return net_push_fail(L, "missing the port number");
     }
     /* the pool's key: ngx_lua's */
     if (custom)
@@ -417,14 +431,8 @@ net_tcp_connect(lua_State *L)
     }
     s->serial = s->ns->serial;
     s->failed = 0;
-    if (net_pool_take(key, &pc) == 1) {
-        net_tcp_opened(s, pc.fd, key);
-        s->ssl = pc.ssl;
-        s->reused = pc.reused + 1;
-        net_pool_count(key, NET_COUNT_REUSE);
-        lua_pushinteger(L, 1);
-        return 1;
-    }
+    if (net_pool_take(key, &pc) == 1)
+        return net_tcp_reuse(L, s, key, &pc);
     s->reused = 0;
     s->deadline = net_op_deadline(s->connect_ms ? s->connect_ms : s->dflt_ms);
     if (o.pool_size > 0)

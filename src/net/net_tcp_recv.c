@@ -155,6 +155,38 @@ net_recv_in_time(lua_State *L)
         state_raise_timeout(L);
 }
 
+/* One more read for S's receive: 1 when bytes came (the request's
+ * deadline checked), else as net_io_read (-2: poll for *WANT); raises
+ * over `memory`. [-0, +0, e] */
+static int
+net_recv_more(lua_State *L, struct net_sock *s, short *want)
+{
+    int got = net_io_fill(L, s, want);
+
+    if (got == 1) {
+        net_recv_progress(s);
+        net_recv_in_time(L);
+    } else if (got == -3)
+        net_nomem(L);
+    return got;
+}
+
+/* Wait until S's socket is ready for WANT: 0 to read again, or the
+ * receive's answer's count: NET_AGAIN to yield, or the timeout's (NOCR
+ * as net_recv_fail's). [-0, +0|1|3, m] */
+static int
+net_recv_wait(lua_State *L, struct net_sock *s, short want, int nocr)
+{
+    switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
+    case NET_YIELD:
+        NET_AGAIN_PUSH(L);
+        return 1;
+    case NET_TIMEDOUT:
+        return net_recv_fail(L, s, "timeout", nocr);
+    }
+    return 0;
+}
+
 /* Go on with S's receive. [-0, +1..3, e] */
 static int
 net_recv_go(lua_State *L, struct net_sock *s)
@@ -167,23 +199,12 @@ net_recv_go(lua_State *L, struct net_sock *s)
             s->rop = NET_OP_NONE;
             return 1;
         }
-        got = net_io_fill(L, s, &want);
-        if (got == 1) {
-            net_recv_progress(s);
-            net_recv_in_time(L);
+        if ((got = net_recv_more(L, s, &want)) == 1)
             continue;
-        }
-        if (got == -3)
-            return net_nomem(L);
         if (got != -2)
             return net_recv_ended(L, s, got);
-        switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
-        case NET_YIELD:
-            NET_AGAIN_PUSH(L);
-            return 1;
-        case NET_TIMEDOUT:
-            return net_recv_fail(L, s, "timeout", s->recv_kind == NET_RECV_LINE);
-        }
+        if ((got = net_recv_wait(L, s, want, s->recv_kind == NET_RECV_LINE)) != 0)
+            return got;
     }
 }
 
@@ -191,11 +212,8 @@ net_recv_go(lua_State *L, struct net_sock *s)
 static int
 net_recv_check(lua_State *L, struct net_sock *s)
 {
-    if (s->fd < 0 || s->read_closed) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0 || s->read_closed)
+        return net_push_fail(L, "closed");
     if (s->rop != NET_OP_NONE || s->op == NET_OP_CONNECT || s->op == NET_OP_HANDSHAKE) {
         lua_pushnil(L);
         lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" : "socket busy reading");
@@ -281,11 +299,8 @@ net_tcp_recv_cont(lua_State *L)
     struct net_sock *s = net_sock_check(L, 1, 0);
 
     lua_settop(L, 1);
-    if (s->rop != NET_OP_RECV || s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->rop != NET_OP_RECV || s->fd < 0)
+        return net_push_fail(L, "closed");
     return net_recv_go(L, s);
 }
 
@@ -396,27 +411,16 @@ net_until_go(lua_State *L, struct net_until *u)
             s->rop = NET_OP_NONE;
             return got;
         }
-        got = net_io_fill(L, s, &want);
-        if (got == 1) {
-            net_recv_progress(s);
-            net_recv_in_time(L);
+        if ((got = net_recv_more(L, s, &want)) == 1)
             continue;
-        }
-        if (got == -3)
-            return net_nomem(L);
         if (got != -2) {
             s->read_closed = 1;
             if (got == 0)
                 return net_recv_fail(L, s, "closed", 0);
             return net_recv_broken(L, s, got == -4 ? "error" : "connection reset by peer", 0);
         }
-        switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
-        case NET_YIELD:
-            NET_AGAIN_PUSH(L);
-            return 1;
-        case NET_TIMEDOUT:
-            return net_recv_fail(L, s, "timeout", 0);
-        }
+        if ((got = net_recv_wait(L, s, want, 0)) != 0)
+            return got;
     }
 }
 
@@ -437,11 +441,8 @@ net_until_iter(lua_State *L)
 
     if (lua_gettop(L) > 2)
         return net_error(L, "expecting 0 or 1 argument, but seen %d", lua_gettop(L) - 1);
-    if (s->fd < 0 || s->read_closed) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0 || s->read_closed)
+        return net_push_fail(L, "closed");
     if (s->serial != s->ns->serial)
         return net_error(L, "bad request");
     if ((rc = net_recv_check(L, s)) != 0)
@@ -470,11 +471,8 @@ net_until_cont(lua_State *L)
     struct net_until *u = net_until_check(L);
 
     lua_settop(L, 1);
-    if (u->sock->rop != NET_OP_UNTIL || u->sock->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (u->sock->rop != NET_OP_UNTIL || u->sock->fd < 0)
+        return net_push_fail(L, "closed");
     return net_until_go(L, u);
 }
 
@@ -532,11 +530,8 @@ net_tcp_receiveuntil(lua_State *L)
     }
     s = net_sock_check(L, 1, 0);
     pat = luaL_checklstring(L, 2, &plen);
-    if (plen == 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "pattern is empty");
-        return 2;
-    }
+    if (plen == 0)
+        return net_push_fail(L, "pattern is empty");
     u = lua_newuserdata(L, sizeof(*u));
     memset(u, 0, sizeof(*u));
     if (luaL_newmetatable(L, NET_UNTIL_MT)) {

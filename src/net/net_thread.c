@@ -146,11 +146,8 @@ net_thread_look(lua_State *L, struct net_state *ns, int n)
             continue;
         if (t->status == NET_T_DONE)
             return net_thread_results(L, t);
-        if (t->status == NET_T_DEAD) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "already waited or killed");
-            return 2;
-        }
+        if (t->status == NET_T_DEAD)
+            return net_push_fail(L, "already waited or killed");
     }
     return -1;
 }
@@ -223,26 +220,14 @@ net_thread_kill(lua_State *L)
     struct net_thread *t;
 
     luaL_argcheck(L, co != NULL, 1, "lua thread expected");
-    if ((t = net_thread_of(ns, co)) == NULL) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "not user thread");
-        return 2;
-    }
-    if (t->parent != L) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "killer not parent");
-        return 2;
-    }
-    if (t->status == NET_T_DEAD) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "already waited or killed");
-        return 2;
-    }
-    if (t->status == NET_T_DONE) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "already terminated");
-        return 2;
-    }
+    if ((t = net_thread_of(ns, co)) == NULL)
+        return net_push_fail(L, "not user thread");
+    if (t->parent != L)
+        return net_push_fail(L, "killer not parent");
+    if (t->status == NET_T_DEAD)
+        return net_push_fail(L, "already waited or killed");
+    if (t->status == NET_T_DONE)
+        return net_push_fail(L, "already terminated");
     if (t->sock != NULL) {
         /* its operation is abandoned where it stood: the socket is not
          * in a state to be kept */

@@ -28,12 +28,7 @@
 static int
 net_udp_new(lua_State *L)
 {
-    struct net_state *ns = lua_touserdata(L, lua_upvalueindex(1));
-
-    if (lua_gettop(L) != 0)
-        return net_error(L, "expecting zero arguments, but got %d", lua_gettop(L));
-    net_sock_new(L, ns, 1);
-    return 1;
+    return net_sock_create(L, 1);
 }
 
 /* udpsock:setpeername(host, port) or ("unix:/path"). */
@@ -56,21 +51,15 @@ net_udp_setpeername(lua_State *L)
         net_sock_close(s, 0);
     if (hlen >= 5 && strncasecmp(host, "unix:", 5) == 0) {
         struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-        if (hlen - 5 >= sizeof(un->sun_path)) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "path too long");
-            return 2;
-        }
+        if (hlen - 5 >= sizeof(un->sun_path))
+            return net_push_fail(L, "path too long");
         memset(un, 0, sizeof(*un));
         un->sun_family = AF_UNIX;
         memcpy(un->sun_path, host + 5, hlen - 5);
         sslen = sizeof(*un);
     } else {
-        if (n != 3 || !lua_isnumber(L, 3)) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "missing the port number");
-            return 2;
-        }
+        if (n != 3 || !lua_isnumber(L, 3))
+            return net_push_fail(L, "missing the port number");
         port = (int)lua_tointeger(L, 3);
         if (port < 0 || port > 65535) {
             lua_pushnil(L);
@@ -115,11 +104,8 @@ net_udp_send(lua_State *L)
     if (lua_gettop(L) != 2)
         return net_error(L, "expecting 2 arguments (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 1);
-    if (s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0)
+        return net_push_fail(L, "closed");
     if (lua_istable(L, 2)) {
         size_t i, max = lua_objlen(L, 2);
         luaL_buffinit(L, &b);
@@ -151,11 +137,8 @@ net_udp_receive(lua_State *L)
     if (lua_gettop(L) > 2)
         return net_error(L, "expecting 1 or 2 arguments (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 1);
-    if (s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0)
+        return net_push_fail(L, "closed");
     if (lua_gettop(L) == 2 && !lua_isnil(L, 2)) {
         size = luaL_checknumber(L, 2);
         if (size < 0)
@@ -191,9 +174,7 @@ net_udp_receive(lua_State *L)
         case NET_TIMEDOUT:
             s->rop = NET_OP_NONE;
             net_alloc(L, buf, (size_t)size + 1, 0);
-            lua_pushnil(L);
-            lua_pushliteral(L, "timeout");
-            return 2;
+            return net_push_fail(L, "timeout");
         }
     }
 }
@@ -232,11 +213,8 @@ net_udp_close(lua_State *L)
         return net_error(L, "ngx.socket udp close: expecting 1 argument (including the object) but seen %d",
                           lua_gettop(L));
     s = net_sock_check(L, 1, 1);
-    if (s->fd < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
+    if (s->fd < 0)
+        return net_push_fail(L, "closed");
     net_sock_close(s, 0);
     lua_pushinteger(L, 1);
     return 1;
