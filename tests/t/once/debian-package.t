@@ -19,10 +19,11 @@
 # (upstream keepalive, fastcgi_keep_conn: connections kept across
 # requests, and across the hand-over).
 #
-# Cost: two package builds (the second, nocheck, beside the checks of the
-# first), an install, an upgrade, a purge: 3 to 4 minutes on 2 busy
-# cores, most of it dpkg-buildpackage, lintian and dpkg; `note` lines give
-# each phase's time. It runs once per CI run (make check-once).
+# Cost: two package builds (side by side: the second, nocheck, uses what
+# the first's serial steps leave of the two cores), an install, an
+# upgrade, a purge: 3 to 4 minutes on 2 busy cores, most of it
+# dpkg-buildpackage, lintian and dpkg; `note` lines give each phase's
+# time. It runs once per CI run (make check-once).
 use strict;
 use warnings;
 use FindBin;
@@ -209,19 +210,11 @@ sub one_deb { my @d = glob("$_[0]/luafcgid_*.deb"); return @d == 1 ? $d[0] : und
 
 my $phase = time;
 sub lap { my ($what) = @_; note(sprintf '%s: %.1f s', $what, time - $phase); $phase = time }
-my ($rc, $out) = build("$tmp/v1");
-is($rc, 0, 'tools/deb (dpkg-buildpackage -us -uc) builds the package') or BAIL_OUT("no package:\n$out");
-my $deb1 = one_deb("$tmp/v1");
-ok($deb1, 'one luafcgid_*.deb') or BAIL_OUT('no luafcgid_*.deb in ' . join(' ', glob("$tmp/v1/*")));
-my ($version1) = $deb1 =~ /luafcgid_([^_]+)_/;
-my ($lf_version) = slurp("$top/include/luafcgid.h") =~ /#define\s+LF_VERSION\s+"([^"]+)"/;
-is($version1, $lf_version, "the package's version is the daemon's (debian/changelog and LF_VERSION agree)");
-my $build1 = slurp(glob("$tmp/v1/luafcgid_*.build"));
-like($build1, qr/^All tests successful/m, 'the build ran the unit tests');
-
-# The upgrade's package builds meanwhile: the LuaJIT profile where LuaJIT
-# is installed, with nocheck (the unit tests ran above; the profile's
-# build must skip them), and a version above the first.
+# The upgrade's package builds beside the first, on the core the first's
+# serial steps (its unit tests, the dh_* helpers, dpkg-deb) leave idle:
+# the LuaJIT profile where LuaJIT is installed, with nocheck (the first
+# runs the unit tests; the profile's build must skip them), and a version
+# above the first.
 my $jit = system('pkg-config --exists luajit') == 0;
 $build_pid = fork // die "fork: $!";
 if ($build_pid == 0) {
@@ -232,6 +225,16 @@ if ($build_pid == 0) {
     open(STDERR, '>&', \*STDOUT);
     exec('sh', "$top/tools/deb", '--out', "$tmp/v2", '--version-suffix', 'rebuild1') or POSIX::_exit(127);
 }
+
+my ($rc, $out) = build("$tmp/v1");
+is($rc, 0, 'tools/deb (dpkg-buildpackage -us -uc) builds the package') or BAIL_OUT("no package:\n$out");
+my $deb1 = one_deb("$tmp/v1");
+ok($deb1, 'one luafcgid_*.deb') or BAIL_OUT('no luafcgid_*.deb in ' . join(' ', glob("$tmp/v1/*")));
+my ($version1) = $deb1 =~ /luafcgid_([^_]+)_/;
+my ($lf_version) = slurp("$top/include/luafcgid.h") =~ /#define\s+LF_VERSION\s+"([^"]+)"/;
+is($version1, $lf_version, "the package's version is the daemon's (debian/changelog and LF_VERSION agree)");
+my $build1 = slurp(glob("$tmp/v1/luafcgid_*.build"));
+like($build1, qr/^All tests successful/m, 'the build ran the unit tests');
 
 lap('the build');
 ($rc, $out) = run('lintian', '--pedantic', '-I', '-E', glob("$tmp/v1/*.changes"));
