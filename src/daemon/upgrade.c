@@ -500,8 +500,8 @@ upgrade_run(const struct listeners *ls, int pidfd, int seconds, const sigset_t *
         return UPGRADE_DONE;
     }
     upgrade_stop_group(group, &pid, &status);
+    daemon_pidfile_write(pidfd);    /* ours again, whatever it wrote, before the log says so */
     if (*sig == 0 && !foreign)
         upgrade_log_failure(pid, status);
-    daemon_pidfile_write(pidfd);    /* ours again, whatever it wrote */
     return *sig ? UPGRADE_STOP : UPGRADE_FAILED;
 }
