@@ -314,9 +314,7 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
                            sizeof(err)) != 0) {
         if (net_request_deadline(L) && monoclock_ms() >= net_request_deadline(L))
             return state_raise_timeout(L);
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
+        return net_push_fail(L, err);
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)

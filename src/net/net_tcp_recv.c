@@ -214,11 +214,8 @@ net_recv_check(lua_State *L, struct net_sock *s)
 {
     if (s->fd < 0 || s->read_closed)
         return net_push_fail(L, "closed");
-    if (s->rop != NET_OP_NONE || s->op == NET_OP_CONNECT || s->op == NET_OP_HANDSHAKE) {
-        lua_pushnil(L);
-        lua_pushstring(L, s->op == NET_OP_CONNECT ? "socket busy connecting" : "socket busy reading");
-        return 2;
-    }
+    if (s->rop != NET_OP_NONE || s->op == NET_OP_CONNECT || s->op == NET_OP_HANDSHAKE)
+        return net_push_fail(L, s->op == NET_OP_CONNECT ? "socket busy connecting" : "socket busy reading");
     return 0;
 }
 

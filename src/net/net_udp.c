@@ -70,9 +70,7 @@ net_udp_setpeername(lua_State *L)
         if (net_resolve(host, port, net_capped(L, s->deadline), &ss, &sslen, err, sizeof(err)) != 0) {
             if (state_time_left(L) == 0)
                 return state_raise_timeout(L);
-            lua_pushnil(L);
-            lua_pushstring(L, err);
-            return 2;
+            return net_push_fail(L, err);
         }
     }
     if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)

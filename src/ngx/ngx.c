@@ -180,13 +180,43 @@ ngx_tostring(lua_State *L, int idx, size_t *len)
 {
     if (idx < 0)
         idx = lua_gettop(L) + idx + 1;
-    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TNUMBER) {
-        lua_getglobal(L, "tostring");
-        lua_pushvalue(L, idx);
-        lua_call(L, 1, 1);
-        lua_replace(L, idx);
-    }
+    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TNUMBER)
+        ngx_call_tostring(L, idx);
     return lua_tolstring(L, idx, len);
+}
+
+/* nil and ERR, as OpenResty's functions fail. [-0, +2, m] */
+int
+ngx_push_fail(lua_State *L, const char *err)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+/* The value at IDX (a positive index) replaced by what tostring() makes
+ * of it. [-0, +0, e] */
+void
+ngx_call_tostring(lua_State *L, int idx)
+{
+    lua_getglobal(L, "tostring");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    lua_replace(L, idx);
+}
+
+/* A new table whose metatable's __index and __newindex are INDEX and
+ * NEWINDEX, each with the ngx_state as upvalue 1: a table that looks
+ * its fields up. [-0, +1, m] */
+void
+ngx_push_proxy(lua_State *L, lua_CFunction index, lua_CFunction newindex)
+{
+    const luaL_Reg meta[] = { { "__index", index }, { "__newindex", newindex }, { NULL, NULL } };
+
+    lua_newtable(L);
+    lua_createtable(L, 0, 2);
+    ngx_register(L, meta);
+    lua_setmetatable(L, -2);
 }
 
 void
@@ -421,14 +451,6 @@ void
 ngx_install(lua_State *L)
 {
     ngx_state_new(L);
-    lua_createtable(L, 0, 0);
-    lua_createtable(L, 0, 2);
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_first_index, 1);
-    lua_setfield(L, -2, "__index");
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_first_newindex, 1);
-    lua_setfield(L, -2, "__newindex");
-    lua_setmetatable(L, -2);
+    ngx_push_proxy(L, ngx_first_index, ngx_first_newindex);
     lua_setglobal(L, "ngx");
 }

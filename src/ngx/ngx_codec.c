@@ -25,59 +25,28 @@
 
 #include "ngx_impl.h"
 
-/* OpenResty's tables: a set bit is a byte to escape (ngx_http_lua_util.c). */
-static const uint32_t ngx_esc_uri[] = {
-    0xffffffff, 0x80000029, 0x00000000, 0x80000000,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
-};
-static const uint32_t ngx_esc_component[] = {
-    0xffffffff, 0xfc00987d, 0x78000001, 0xb8000001,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
-};
-static const uint32_t ngx_esc_mail_auth[] = {     /* and memcached */
-    0xffffffff, 0x00000021, 0x00000000, 0x00000000,
-    0x00000000, 0x00000000, 0x00000000, 0x00000000
-};
-static const uint32_t ngx_esc_header_name[] = {
-    0xffffffff, 0xfc009305, 0x38000001, 0xa8000000,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
-};
-static const uint32_t ngx_esc_header_value[] = {
-    0xfffffdff, 0x00000000, 0x00000000, 0x80000000,
-    0x00000000, 0x00000000, 0x00000000, 0x00000000
-};
-static const uint32_t ngx_esc_args[] = {
-    0xffffffff, 0x80000829, 0x00000000, 0x80000000,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
-};
-static const uint32_t ngx_esc_html[] = {
-    0xffffffff, 0x000000ad, 0x00000000, 0x80000000,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
-};
-static const uint32_t ngx_esc_refresh[] = {
-    0xffffffff, 0x00000085, 0x00000000, 0x80000000,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
+/* OpenResty's tables (ngx_http_lua_util.c), by type: a set bit is a byte
+ * to escape. Memcached's is mail_auth's. */
+static const uint32_t ngx_esc_tables[][8] = {
+    [NGX_ESCAPE_URI] =          { 0xffffffff, 0x80000029, 0, 0x80000000, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_ARGS] =         { 0xffffffff, 0x80000829, 0, 0x80000000, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_URI_COMPONENT] = { 0xffffffff, 0xfc00987d, 0x78000001, 0xb8000001, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_HTML] =         { 0xffffffff, 0x000000ad, 0, 0x80000000, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_REFRESH] =      { 0xffffffff, 0x00000085, 0, 0x80000000, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_MEMCACHED] =    { 0xffffffff, 0x00000021, 0, 0, 0, 0, 0, 0 },
+    [NGX_ESCAPE_MAIL_AUTH] =    { 0xffffffff, 0x00000021, 0, 0, 0, 0, 0, 0 },
+    [NGX_ESCAPE_HEADER_NAME] =  { 0xffffffff, 0xfc009305, 0x38000001, 0xa8000000, ~0U, ~0U, ~0U, ~0U },
+    [NGX_ESCAPE_HEADER_VALUE] = { 0xfffffdff, 0, 0, 0x80000000, 0, 0, 0, 0 },
+    [NGX_ESCAPE_SET_ARGS] =     { 0xffffffff, 0x00000001, 0, 0x80000000, 0, 0, 0, 0 },  /* %00-%20, %7F */
 };
 
-static const uint32_t ngx_esc_set_args[] = {       /* %00-%20, %7F */
-    0xffffffff, 0x00000001, 0x00000000, 0x80000000,
-    0x00000000, 0x00000000, 0x00000000, 0x00000000
-};
-
+/* TYPE's table; mail_auth's for a type it does not know. */
 static const uint32_t *
 ngx_esc_table(int type)
 {
-    switch (type) {
-    case NGX_ESCAPE_URI:            return ngx_esc_uri;
-    case NGX_ESCAPE_ARGS:           return ngx_esc_args;
-    case NGX_ESCAPE_URI_COMPONENT:  return ngx_esc_component;
-    case NGX_ESCAPE_HTML:           return ngx_esc_html;
-    case NGX_ESCAPE_REFRESH:        return ngx_esc_refresh;
-    case NGX_ESCAPE_HEADER_NAME:    return ngx_esc_header_name;
-    case NGX_ESCAPE_HEADER_VALUE:   return ngx_esc_header_value;
-    case NGX_ESCAPE_SET_ARGS:       return ngx_esc_set_args;
-    default:                        return ngx_esc_mail_auth;
-    }
+    if (type < 0 || (size_t)type >= sizeof(ngx_esc_tables) / sizeof(ngx_esc_tables[0]))
+        return ngx_esc_tables[NGX_ESCAPE_MAIL_AUTH];
+    return ngx_esc_tables[type];
 }
 
 /*
@@ -179,14 +148,12 @@ static const char *
 ngx_codec_string(lua_State *L, size_t *len)
 {
     if (lua_type(L, 1) != LUA_TSTRING) {
-        if (!lua_toboolean(L, 1)) {
-            lua_pushliteral(L, "");
+        if (lua_toboolean(L, 1)) {
+            ngx_call_tostring(L, 1);
         } else {
-            lua_getglobal(L, "tostring");
-            lua_pushvalue(L, 1);
-            lua_call(L, 1, 1);
+            lua_pushliteral(L, "");
+            lua_replace(L, 1);
         }
-        lua_replace(L, 1);
     }
     return lua_tolstring(L, 1, len);
 }

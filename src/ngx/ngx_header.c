@@ -361,15 +361,7 @@ static const luaL_Reg ngx_resp_fns[] = {
 void
 ngx_header_install(lua_State *L)
 {
-    lua_newtable(L);
-    lua_createtable(L, 0, 2);
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_header_index, 1);
-    lua_setfield(L, -2, "__index");
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_header_newindex, 1);
-    lua_setfield(L, -2, "__newindex");
-    lua_setmetatable(L, -2);
+    ngx_push_proxy(L, ngx_header_index, ngx_header_newindex);
     lua_setfield(L, -2, "header");
     ngx_subtable(L, "resp", ngx_resp_fns);
 }

@@ -117,6 +117,9 @@ const char       *ngx_status_line(int code);
 void              ngx_push_ref(lua_State *L, int ref);
 void              ngx_add_value(lua_State *L, int t);
 const char       *ngx_tostring(lua_State *L, int idx, size_t *len);
+void              ngx_call_tostring(lua_State *L, int idx);
+int               ngx_push_fail(lua_State *L, const char *err);
+void              ngx_push_proxy(lua_State *L, lua_CFunction index, lua_CFunction newindex);
 void              ngx_unref(lua_State *L, int *ref);
 void              ngx_note(struct ngx_state *s, int level, const char *fmt, ...)
                       __attribute__((format(printf, 3, 4)));

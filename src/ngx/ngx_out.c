@@ -220,19 +220,13 @@ ngx_out_echo(lua_State *L, int newline)
     struct ngx_state *s = ngx_bound(L);
     int i, n = lua_gettop(L);
 
-    if (s->eof) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "seen eof");
-        return 2;
-    }
+    if (s->eof)
+        return ngx_push_fail(L, "seen eof");
     for (i = 1; i <= n; i++)
         if (lua_type(L, i) != LUA_TSTRING)
             ngx_out_check(L, i, i, 0);
-    if (ngx_out_begin(L, s, r) < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "header only");
-        return 2;
-    }
+    if (ngx_out_begin(L, s, r) < 0)
+        return ngx_push_fail(L, "header only");
     for (i = 1; i <= n; i++)
         ngx_out_value(L, r, i);
     if (newline)
@@ -260,11 +254,8 @@ ngx_out_flush(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST);
     struct ngx_state *s = ngx_bound(L);
 
-    if (s->eof) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "seen eof");
-        return 2;
-    }
+    if (s->eof)
+        return ngx_push_fail(L, "seen eof");
     s->sent = 1;
     ngx_answered(s);
     request_flush(r);
@@ -298,11 +289,8 @@ ngx_out_eof(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST);
     struct ngx_state *s = ngx_bound(L);
 
-    if (s->eof) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "seen eof");
-        return 2;
-    }
+    if (s->eof)
+        return ngx_push_fail(L, "seen eof");
     s->eof = 1;
     s->sent = 1;
     ngx_answered(s);

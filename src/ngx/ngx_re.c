@@ -590,19 +590,6 @@ ngx_re_ctx_pos(lua_State *L, int ctx)
     return pos > 0 ? (size_t)pos - 1 : 0;
 }
 
-/* subject at 1 as a string, as tostring() would make it. [-0, +0, e] */
-static const char *
-ngx_re_subject(lua_State *L, size_t *len)
-{
-    if (!lua_isstring(L, 1)) {
-        lua_getglobal(L, "tostring");
-        lua_pushvalue(L, 1);
-        lua_call(L, 1, 1);
-        lua_replace(L, 1);
-    }
-    return lua_tolstring(L, 1, len);
-}
-
 /* match and find: (subj, regex, opts, ctx, res|nth). [-0, +(1|2|3), v] */
 static int
 ngx_re_match_find(lua_State *L, int want_caps)
@@ -614,7 +601,7 @@ ngx_re_match_find(lua_State *L, int want_caps)
     int rc;
 
     lua_settop(L, 5);
-    s = ngx_re_subject(L, &len);
+    s = ngx_tostring(L, 1, &len);
     if ((re = ngx_re_get(L, 2, &e)) == NULL) {
         if (!want_caps) {
             lua_pushnil(L);
@@ -728,7 +715,7 @@ ngx_re_gmatch(lua_State *L)
     struct ngx_re_engine *e;
 
     lua_settop(L, 3);
-    ngx_re_subject(L, NULL);
+    ngx_tostring(L, 1, NULL);
     if (ngx_re_get(L, 2, &e) == NULL)
         return 2;
     lua_pushvalue(L, 1);
@@ -832,7 +819,7 @@ ngx_re_substitute(lua_State *L, int global)
         lua_insert(L, -3);
         return 3;
     }
-    s = ngx_re_subject(L, &len);
+    s = ngx_tostring(L, 1, &len);
     if (!func && ngx_re_check_template(t, tlen) < 0) {
         ngx_re_done(L, re);
         lua_pushnil(L);

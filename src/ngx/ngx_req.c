@@ -628,11 +628,8 @@ ngx_req_get_post_args(lua_State *L)
         max = (int)luaL_checkinteger(L, 1);
     if (!s->body_read || s->body_discarded)
         return luaL_error(L, "no request body found; maybe you should turn on lua_need_request_body?");
-    if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "request body in temp file not supported");
-        return 2;
-    }
+    if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF)
+        return ngx_push_fail(L, "request body in temp file not supported");
     /* the string stays on the stack, under the table, while it is parsed */
     if (s->body_ref != LUA_NOREF)
         ngx_push_ref(L, s->body_ref);

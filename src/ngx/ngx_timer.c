@@ -587,22 +587,16 @@ ngx_timer_add(lua_State *L, int every)
     st = s->timer != NULL ? s->timer->st : r->state;
     if (st == NULL || !ngx_timers.started)
         return luaL_error(L, "no request");
-    if ((s->timer != NULL && s->timer->premature) || (ngx_timer_exiting() && ms > 0)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "process exiting");
-        return 2;
-    }
+    if ((s->timer != NULL && s->timer->premature) || (ngx_timer_exiting() && ms > 0))
+        return ngx_push_fail(L, "process exiting");
     c = conf_acquire();
     max = c->timer_max_pending;
     conf_release(c);
     pthread_mutex_lock(&ngx_timers.lock);
     i = ngx_timers.npending >= max;
     pthread_mutex_unlock(&ngx_timers.lock);
-    if (i) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "too many pending timers");
-        return 2;
-    }
+    if (i)
+        return ngx_push_fail(L, "too many pending timers");
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return luaL_error(L, "no memory");
     lua_createtable(L, n - 1, 1);

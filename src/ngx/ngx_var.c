@@ -380,14 +380,6 @@ ngx_var_newindex(lua_State *L)
 void
 ngx_var_install(lua_State *L)
 {
-    lua_newtable(L);
-    lua_createtable(L, 0, 2);
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_var_index, 1);
-    lua_setfield(L, -2, "__index");
-    ngx_push_state(L);
-    lua_pushcclosure(L, ngx_var_newindex, 1);
-    lua_setfield(L, -2, "__newindex");
-    lua_setmetatable(L, -2);
+    ngx_push_proxy(L, ngx_var_index, ngx_var_newindex);
     lua_setfield(L, -2, "var");
 }
