@@ -63,23 +63,22 @@ shm_is_expired(const struct shm_head *h, const struct shm_entry *e, struct shm_c
     return x != 0 && x <= shm_time(clk);
 }
 
+/* What points at an entry in the LRU list from one side, set to TO:
+ * the lnext (FORWARD) or lprev of the entry at NEIGHBOUR, or the list's
+ * END when NEIGHBOUR is 0. */
+static void
+shm_lru_bypass(struct shm_head *h, uint32_t neighbour, uint32_t *end, int forward, uint32_t to)
+{
+    struct shm_entry *o = neighbour ? shm_entry_at(h, neighbour) : NULL;
+
+    shm_relink(h, neighbour, end, o == NULL ? NULL : forward ? &o->lnext : &o->lprev, to);
+}
+
 static void
 shm_lru_unlink(struct shm_head *h, struct shm_entry *e)
 {
-    struct shm_entry *o;
-
-    if (e->lprev == 0)
-        SHM_SET(h, h->lru_head, e->lnext);
-    else if ((o = shm_entry_at(h, e->lprev)) != NULL)
-        SHM_SET(h, o->lnext, e->lnext);
-    else
-        h->damaged = 1;
-    if (e->lnext == 0)
-        SHM_SET(h, h->lru_tail, e->lprev);
-    else if ((o = shm_entry_at(h, e->lnext)) != NULL)
-        SHM_SET(h, o->lprev, e->lprev);
-    else
-        h->damaged = 1;
+    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, e->lnext);
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, e->lprev);
     SHM_SET(h, e->lprev, 0);        /* two granules: each its record */
     SHM_SET(h, e->lnext, 0);
 }
@@ -205,7 +204,7 @@ shm_dict_unlink_entry(struct shm_dict *d, struct shm_entry *e)
 void
 shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff)
 {
-    struct shm_entry *ne = SHM_BODY(SHM_BLOCK(h, noff)), *o;
+    struct shm_entry *ne = SHM_BODY(SHM_BLOCK(h, noff));
     uint32_t *link = shm_dict_link_to(h, e), eoff = shm_off_of(h, e);
 
     if (link == NULL)
@@ -214,18 +213,8 @@ shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff)
     ne->lprev = e->lprev;
     ne->lnext = e->lnext;
     SHM_SET(h, *link, noff);
-    if (e->lprev == 0)
-        SHM_SET(h, h->lru_head, noff);
-    else if ((o = shm_entry_at(h, e->lprev)) != NULL)
-        SHM_SET(h, o->lnext, noff);
-    else
-        h->damaged = 1;
-    if (e->lnext == 0)
-        SHM_SET(h, h->lru_tail, noff);
-    else if ((o = shm_entry_at(h, e->lnext)) != NULL)
-        SHM_SET(h, o->lprev, noff);
-    else
-        h->damaged = 1;
+    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, noff);
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, noff);
     shm_arena_free(h, eoff);
 }
 

@@ -254,32 +254,54 @@ shm_block_at(struct shm_head *h, uint32_t off, int kind)
     return b;
 }
 
+/* The body of the block of KIND at OFF, and in *ROOM its bytes (at least
+ * a granule: shm_block_at checks SHM_MIN_BLOCK); else NULL. */
+static inline void *
+shm_body_at(struct shm_head *h, uint32_t off, int kind, size_t *room)
+{
+    struct shm_block *b = shm_block_at(h, off, kind);
+
+    if (b == NULL)
+        return NULL;
+    *room = (size_t)b->size * SHM_GRANULE - sizeof(*b);
+    return SHM_BODY(b);
+}
+
 /* The entry at OFF, its key and value inside its block; else NULL. */
 static inline struct shm_entry *
 shm_entry_at(struct shm_head *h, uint32_t off)
 {
-    struct shm_block *b = shm_block_at(h, off, SHM_KIND_ENTRY);
-    struct shm_entry *e;
+    size_t room;
+    struct shm_entry *e = shm_body_at(h, off, SHM_KIND_ENTRY, &room);
 
-    if (b == NULL)
-        return NULL;
-    e = SHM_BODY(b);
-    if (sizeof(*b) + sizeof(*e) + SHM_KEY_ROOM(e->klen) + (e->type == SHM_TLIST ? 0 : e->vlen) >
-        (size_t)b->size * SHM_GRANULE)
+    if (e == NULL ||
+        sizeof(*e) + SHM_KEY_ROOM(e->klen) + (e->type == SHM_TLIST ? 0 : e->vlen) > room)
         return NULL;
     return e;
 }
 
+/* What points at a member of a doubly linked list from one side, set to
+ * TO (logged): LINK, the link in the member at NEIGHBOUR (NULL when there
+ * is none there: damage), or the list's END when NEIGHBOUR is 0. */
+static inline void
+shm_relink(struct shm_head *h, uint32_t neighbour, uint32_t *end, uint32_t *link, uint32_t to)
+{
+    if (neighbour == 0)
+        SHM_SET(h, *end, to);
+    else if (link != NULL)
+        SHM_SET(h, *link, to);
+    else
+        h->damaged = 1;
+}
+
+/* The list node at OFF, its bytes inside its block; else NULL. */
 static inline struct shm_node *
 shm_node_at(struct shm_head *h, uint32_t off)
 {
-    struct shm_block *b = shm_block_at(h, off, SHM_KIND_NODE);
-    struct shm_node *nd;
+    size_t room;
+    struct shm_node *nd = shm_body_at(h, off, SHM_KIND_NODE, &room);
 
-    if (b == NULL)
-        return NULL;
-    nd = SHM_BODY(b);
-    return sizeof(*b) + sizeof(*nd) + nd->len <= (size_t)b->size * SHM_GRANULE ? nd : NULL;
+    return nd != NULL && sizeof(*nd) + nd->len <= room ? nd : NULL;
 }
 
 /* The offset of the block whose body is P. */

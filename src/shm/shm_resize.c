@@ -110,18 +110,10 @@ shm_move_node(struct shm_dict *d, struct shm_entry *e, uint32_t off)
         return -1;
     nn = SHM_BODY(SHM_BLOCK(h, noff));
     memcpy(nn, nd, shm_used_bytes(b));
-    if (nd->prev == 0)
-        SHM_SET(h, e->first, noff);
-    else if ((o = shm_node_at(h, nd->prev)) != NULL)
-        SHM_SET(h, o->next, noff);
-    else
-        h->damaged = 1;
-    if (nd->next == 0)
-        SHM_SET(h, e->last, noff);
-    else if ((o = shm_node_at(h, nd->next)) != NULL)
-        SHM_SET(h, o->prev, noff);
-    else
-        h->damaged = 1;
+    o = nd->prev ? shm_node_at(h, nd->prev) : NULL;
+    shm_relink(h, nd->prev, &e->first, o ? &o->next : NULL, noff);
+    o = nd->next ? shm_node_at(h, nd->next) : NULL;
+    shm_relink(h, nd->next, &e->last, o ? &o->prev : NULL, noff);
     shm_arena_free(h, off);
     shm_commit(h);
     return 0;
