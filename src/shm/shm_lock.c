@@ -32,10 +32,17 @@
  *
  * The lock is never held across a system call that blocks, nor across
  * Lua: an operation's critical section is a lookup and a few stores, and
- * a walk of the whole dictionary lets go every SHM_STEP entries.
+ * a walk of the whole dictionary lets go every SHM_STEP entries. So a
+ * locker that finds it taken, on a machine with more than one CPU, first
+ * spins a few microseconds (trying again between growing pauses, as
+ * nginx's shmtx does) before it sleeps in the kernel: the holder is
+ * almost always done by then, and a sleep costs the waiter a futex wait
+ * and the holder a futex wake, many times the critical section. From
+ * four workers on one key that was a third of an operation's cost.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,6 +235,57 @@ shm_lock_wedged(struct shm_dict *d)
         log_syserr("shared dictionary '%s': cannot kill process %ld", h->name, pid);
 }
 
+/* Pauses a spinning locker makes, in all, before it sleeps: a few
+ * microseconds, a critical section's length many times over. */
+#define SHM_SPIN_PAUSES     512
+
+/* Whether spinning can help: more than one CPU online (0: not known
+ * yet). Read and set with relaxed atomics; every thread finds the same. */
+static int shm_spin_cpus;
+
+static int
+shm_spin_worth(void)
+{
+    int n = __atomic_load_n(&shm_spin_cpus, __ATOMIC_RELAXED);
+    long cpus;
+
+    if (n == 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 1 ? (cpus > INT_MAX ? INT_MAX : (int)cpus) : 1;
+        __atomic_store_n(&shm_spin_cpus, n, __ATOMIC_RELAXED);
+    }
+    return n > 1;
+}
+
+static inline void
+shm_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+/* The lock found taken: try again between pauses that double, up to
+ * SHM_SPIN_PAUSES in all. What the last try said (EBUSY: still taken). */
+static int
+shm_lock_spin(struct shm_head *h)
+{
+    int rc = EBUSY, i, n;
+
+    if (!shm_spin_worth())
+        return rc;
+    for (n = 1; n < SHM_SPIN_PAUSES && rc == EBUSY; n <<= 1) {
+        for (i = 0; i < n; i++)
+            shm_cpu_relax();
+        rc = pthread_mutex_trylock(&h->lock);
+    }
+    return rc;
+}
+
 /* Take D's lock: 0; or -1 with the reason in *ERR (logged, rate-limited). */
 int
 shm_lock(struct shm_dict *d, const char **err)
@@ -236,6 +294,8 @@ shm_lock(struct shm_dict *d, const char **err)
     unsigned long n;
     int rc = pthread_mutex_trylock(&h->lock), wedged;
 
+    if (rc == EBUSY)
+        rc = shm_lock_spin(h);
     if (rc == EBUSY) {
         wedged = __atomic_load_n(&h->wedged_tid, __ATOMIC_RELAXED) != 0;
         rc = shm_lock_wait(h, wedged ? LF_SHARED_LOCK_WEDGED_WAIT : LF_SHARED_LOCK_WAIT);
