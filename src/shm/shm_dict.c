@@ -102,13 +102,33 @@ shm_lru_push(struct shm_head *h, struct shm_entry *e)
         SHM_SET(h, h->lru_tail, off);
 }
 
+/* Move E to the front of the LRU list: every lookup that finds a key
+ * does, so it is one pass (six logged stores), not an unlink and a push
+ * (eight). E is not the newest, so it has an entry before it, and the
+ * head is another entry. */
 static void
 shm_lru_touch(struct shm_head *h, struct shm_entry *e)
 {
-    if (h->lru_head == shm_off_of(h, e))
+    uint32_t off = shm_off_of(h, e), head = h->lru_head;
+    struct shm_entry *prev, *first, *next;
+
+    if (head == off)
         return;
-    shm_lru_unlink(h, e);
-    shm_lru_push(h, e);
+    if ((prev = shm_entry_at(h, e->lprev)) == NULL || (first = shm_entry_at(h, head)) == NULL) {
+        h->damaged = 1;
+        return;
+    }
+    SHM_SET(h, prev->lnext, e->lnext);
+    if (e->lnext == 0)
+        SHM_SET(h, h->lru_tail, e->lprev);
+    else if ((next = shm_entry_at(h, e->lnext)) != NULL)
+        SHM_SET(h, next->lprev, e->lprev);
+    else
+        h->damaged = 1;
+    SHM_SET(h, first->lprev, off);
+    SHM_SET(h, e->lprev, 0);
+    SHM_SET(h, e->lnext, head);
+    SHM_SET(h, h->lru_head, off);
 }
 
 /* The link that points at E: its bucket's head or the hnext of the entry
