@@ -155,12 +155,14 @@ shm_lua_key(lua_State *L, int ffi, size_t *len)
 {
     const char *k;
 
-    if (lua_isnoneornil(L, 2)) {
-        shm_lua_nil_err(L, "nil key");
-        return NULL;
+    if (lua_type(L, 2) != LUA_TSTRING) {        /* a string, the usual key, needs no look */
+        if (lua_isnoneornil(L, 2)) {
+            shm_lua_nil_err(L, "nil key");
+            return NULL;
+        }
+        if (ffi)
+            shm_lua_tostring(L, 2);
     }
-    if (ffi && lua_type(L, 2) != LUA_TSTRING)
-        shm_lua_tostring(L, 2);
     k = luaL_checklstring(L, 2, len);
     if (*len == 0 || *len > LF_SHARED_KEY_MAX) {
         shm_lua_nil_err(L, *len == 0 ? "empty key" : "key too long");
@@ -341,9 +343,11 @@ shm_lua_delete(lua_State *L)
 static lua_Number
 shm_lua_incr_arg(lua_State *L, int idx, const char *what)
 {
-    if (!lua_isnumber(L, idx))
+    lua_Number n = lua_tonumber(L, idx);        /* 0 when not a number: then look */
+
+    if (n == 0 && !lua_isnumber(L, idx))
         luaL_error(L, "bad %s arg: number expected, got %s", what, luaL_typename(L, idx));
-    return lua_tonumber(L, idx);
+    return n;
 }
 
 /* dict:incr(key, value, init, init_ttl): the new value (and nil,
@@ -361,9 +365,8 @@ shm_lua_incr(lua_State *L)
     lua_settop(L, 5);
     if ((key = shm_lua_key(L, 1, &klen)) == NULL)
         return 2;
-    if (!lua_isnumber(L, 3))
+    if ((value = lua_tonumber(L, 3)) == 0 && !lua_isnumber(L, 3))
         luaL_error(L, "cannot convert 'nil' to 'double'");
-    value = lua_tonumber(L, 3);
     if ((has_init = lua_toboolean(L, 4)) != 0)
         init = shm_lua_incr_arg(L, 4, "init");
     if (!lua_isnil(L, 5)) {
