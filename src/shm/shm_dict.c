@@ -110,7 +110,7 @@ static void
 shm_lru_touch(struct shm_head *h, struct shm_entry *e)
 {
     uint32_t off = shm_off_of(h, e), head = h->lru_head;
-    struct shm_entry *prev, *first, *next;
+    struct shm_entry *prev, *first;
 
     if (head == off)
         return;
@@ -119,12 +119,7 @@ shm_lru_touch(struct shm_head *h, struct shm_entry *e)
         return;
     }
     SHM_SET(h, prev->lnext, e->lnext);
-    if (e->lnext == 0)
-        SHM_SET(h, h->lru_tail, e->lprev);
-    else if ((next = shm_entry_at(h, e->lnext)) != NULL)
-        SHM_SET(h, next->lprev, e->lprev);
-    else
-        h->damaged = 1;
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, e->lprev);
     SHM_SET(h, first->lprev, off);
     SHM_SET(h, e->lprev, 0);
     SHM_SET(h, e->lnext, head);
