@@ -14,14 +14,21 @@
 void
 luawrap_field(lua_State *L, int idx, const char *name, lua_CFunction f)
 {
+    luawrap_field_with(L, idx, name, f, 0);
+}
+
+void
+luawrap_field_with(lua_State *L, int idx, const char *name, lua_CFunction f, int n)
+{
     if (idx < 0 && idx > LUA_REGISTRYINDEX)
-        idx = lua_gettop(L) + idx + 1;
+        idx = lua_gettop(L) - n + idx + 1;
     lua_getfield(L, idx, name);
     if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
+        lua_pop(L, n + 1);
         return;
     }
-    lua_pushcclosure(L, f, 1);
+    lua_insert(L, -(n + 1));    /* the original first, then the N values */
+    lua_pushcclosure(L, f, n + 1);
     lua_setfield(L, idx, name);
 }
 
@@ -32,6 +39,19 @@ luawrap_call(lua_State *L, int nresults)
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, nresults);
     return lua_gettop(L);
+}
+
+void
+luawrap_new_weak(lua_State *L, const void *key)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 void

@@ -167,14 +167,7 @@ state_push_unresumable(lua_State *L)
     if (lua_istable(L, -1))
         return;
     lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushlightuserdata(L, (void *)&state_unresumable_key);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
+    luawrap_new_weak(L, &state_unresumable_key);
 }
 
 void

@@ -398,27 +398,20 @@ iolib_default(lua_State *L)
 static void
 iolib_wrap_default(lua_State *L, const char *name, const char *mode)
 {
-    lua_getfield(L, -1, name);
-    lua_getfield(L, -2, "open");
-    if (!lua_isfunction(L, -2) || !lua_isfunction(L, -1)) {
-        lua_pop(L, 2);
+    lua_getfield(L, -1, "open");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
         return;
     }
     lua_pushstring(L, mode);
-    lua_pushcclosure(L, iolib_default, 3);
-    lua_setfield(L, -2, name);
+    luawrap_field_with(L, -1, name, iolib_default, 2);
 }
 
 void
 iolib_install(lua_State *L)
 {
-    lua_pushlightuserdata(L, (void *)&iolib_key);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
+    luawrap_new_weak(L, &iolib_key);
+    lua_pop(L, 1);
 
     lua_getglobal(L, "io");
     if (!lua_istable(L, -1)) {

@@ -293,15 +293,9 @@ luasocket_wrap_class(lua_State *L, const char *class)
     }
     lua_getfield(L, -1, "settimeout");         /* the original, for the ops */
     for (i = 0; luasocket_ops[i]; i++) {
-        lua_getfield(L, -2, luasocket_ops[i]);
-        if (!lua_isfunction(L, -1)) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -1);
         lua_pushinteger(L, luasocket_op_name[i]);
-        lua_pushcclosure(L, luasocket_op, 3);
-        lua_setfield(L, -3, luasocket_ops[i]);
+        luawrap_field_with(L, -2, luasocket_ops[i], luasocket_op, 2);
     }
     lua_pop(L, 1);
     luawrap_field(L, -1, "settimeout", luasocket_settimeout);
@@ -312,14 +306,8 @@ luasocket_wrap_class(lua_State *L, const char *class)
 static void
 luasocket_bound_field(lua_State *L, const char *name, int at)
 {
-    lua_getfield(L, -1, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
     lua_pushinteger(L, at);
-    lua_pushcclosure(L, luasocket_bounded, 2);
-    lua_setfield(L, -2, name);
+    luawrap_field_with(L, -1, name, luasocket_bounded, 1);
 }
 
 void
@@ -331,13 +319,8 @@ luasocket_wrap(lua_State *L, int idx)
         idx = lua_gettop(L) + idx + 1;
     if (!lua_istable(L, idx))
         return;
-    lua_pushlightuserdata(L, (void *)&luasocket_wanted_key);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
+    luawrap_new_weak(L, &luasocket_wanted_key);
+    lua_pop(L, 1);
     for (i = 0; luasocket_classes[i]; i++)
         luasocket_wrap_class(L, luasocket_classes[i]);
     lua_pushvalue(L, idx);

@@ -299,14 +299,8 @@ oslib_set(lua_State *L, const char *table, const char *name, lua_CFunction f, co
 static void
 oslib_wrap_file_only(lua_State *L, const char *name)
 {
-    lua_getglobal(L, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
     lua_pushstring(L, name);
-    lua_pushcclosure(L, oslib_file_only, 2);
-    lua_setglobal(L, name);
+    luawrap_field_with(L, LUA_GLOBALSINDEX, name, oslib_file_only, 1);
 }
 
 static void

@@ -209,15 +209,9 @@ pathguard_open(lua_State *L)
 static void
 pathguard_wrap(lua_State *L, int idx, const char *name, int how, int raises)
 {
-    lua_getfield(L, idx, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
     lua_pushinteger(L, how);
     lua_pushboolean(L, raises);
-    lua_pushcclosure(L, pathguard_open, 3);
-    lua_setfield(L, idx < 0 && idx != LUA_GLOBALSINDEX ? idx - 1 : idx, name);
+    luawrap_field_with(L, idx, name, pathguard_open, 2);
 }
 
 void
