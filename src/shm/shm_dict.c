@@ -41,7 +41,7 @@
 #include "monoclock.h"
 #include "shm_impl.h"
 
-enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED };
+enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED, SHM_NOT_LOCKED };
 
 /* List nodes freed at once when a list is removed; a longer list goes on
  * the garbage chain. */
@@ -454,6 +454,25 @@ shm_put(struct shm_dict *d, struct shm_entry *old, const struct shm_put *p, int 
     return SHM_OK;
 }
 
+/* How a keyed operation starts: D locked, the oldest entries expired as
+ * ngx_lua's store does before it looks, and KEY looked up, its entry in
+ * *E and its hash in *HASH (may be NULL). SHM_NOT_LOCKED, D unlocked and
+ * *ERR saying why, when the lock was not obtained. */
+static enum shm_found
+shm_dict_open_key(struct shm_dict *d, const char *key, size_t klen, struct shm_clock *clk,
+                  uint32_t *hash, struct shm_entry **e, const char **err)
+{
+    uint32_t hv;
+
+    if (shm_lock(d, err) < 0)
+        return SHM_NOT_LOCKED;
+    shm_expire_some(d, 1, clk, NULL);
+    hv = shm_hash(d->h, key, klen);
+    if (hash != NULL)
+        *hash = hv;
+    return shm_lookup(d->h, hv, key, klen, clk, e);
+}
+
 /*
  * set, safe_set, add, safe_add, replace, and delete (set to nil), as
  * ngx_lua's store: SHM_OK; or SHM_FAIL with "not found" (replace),
@@ -463,7 +482,6 @@ int
 shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const struct shm_value *v,
                long long exptime_ms, int *forcible, const char **err)
 {
-    struct shm_head *h;
     struct shm_entry *e;
     enum shm_found rc;
     char nbuf[sizeof(double)];
@@ -477,12 +495,8 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
         return SHM_FAIL;
     }
     p.val = shm_value_bytes(v, nbuf, &p.vlen);
-    if (shm_lock(d, err) < 0)
+    if ((rc = shm_dict_open_key(d, key, klen, &clk, &p.hash, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
-    h = d->h;
-    shm_expire_some(d, 1, &clk, NULL);
-    p.hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
     if ((op & SHM_OP_REPLACE) && rc != SHM_FOUND) {
         shm_unlock(d);
         *err = "not found";
@@ -597,12 +611,9 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     char *val;
 
     *forcible = 0;
-    if (shm_lock(d, err) < 0)
+    if ((rc = shm_dict_open_key(d, key, klen, &clk, &p.hash, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk, NULL);
-    p.hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND) {
         if (e->type != SHM_TNUMBER || e->vlen != sizeof(double)) {
             shm_unlock(d);
@@ -712,12 +723,9 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
     struct shm_put p;
     uint32_t off;
 
-    if (shm_lock(d, err) < 0)
+    if ((rc = shm_dict_open_key(d, key, klen, &clk, &p.hash, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk, NULL);
-    p.hash = shm_hash(h, key, klen);
-    rc = shm_lookup(h, p.hash, key, klen, &clk, &e);
     if (rc == SHM_FOUND && e->type != SHM_TLIST) {
         shm_unlock(d);
         *err = "value not a list";
@@ -774,11 +782,9 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     uint32_t off;
     struct shm_clock clk = { 0 };
 
-    if (shm_lock(d, err) < 0)
+    if ((rc = shm_dict_open_key(d, key, klen, &clk, NULL, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
     h = d->h;
-    shm_expire_some(d, 1, &clk, NULL);
-    rc = shm_lookup(h, shm_hash(h, key, klen), key, klen, &clk, &e);
     if (rc != SHM_FOUND) {
         shm_unlock(d);
         return SHM_NONE;
