@@ -13,7 +13,7 @@
  * backlog meanwhile is served by the new process. Only the requests in
  * flight in the dead process are lost.
  *
- * Deaths that repeat fast back off (restart.c). A serving process that
+ * Deaths that repeat fast back off (backoff.c). A serving process that
  * exits 0 after a signal stopped it (TERM sent to it alone), which it
  * says on its ready pipe, is no death: it is replaced at once. An exit 0
  * it did not announce (a C module's exit()) is one. After the first start, one that cannot start (a
@@ -59,13 +59,13 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "backoff.h"
 #include "conf.h"
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
 #include "monoclock.h"
 #include "postmortem.h"
-#include "restart.h"
 #include "scoreboard.h"
 #include "shm.h"
 #include "status.h"
@@ -115,7 +115,7 @@ supervise_reaped(pid_t pid, int status)
                 "ended it; a death", (long)pid);
     scoreboard_select(supervise_sv.board);
     postmortem_report(pid, status);
-    restart_death();
+    backoff_death();
     shm_suspect(status);    /* after a crash, the next serving process checks the dictionaries */
     return 1;
 }
@@ -138,7 +138,7 @@ supervise_reap(void)
 static int
 supervise_pause(const sigset_t *set)
 {
-    long long delay = restart_delay_ms(), until = monoclock_ms() + delay;
+    long long delay = backoff_delay_ms(), until = monoclock_ms() + delay;
     long long left;
     int sig;
 
@@ -244,7 +244,7 @@ supervise_start_failed(pid_t pid, int status)
     else
         log_err("a new serving process could not start (exit status %d); trying again",
                 WEXITSTATUS(status));
-    restart_death();
+    backoff_death();
     return START_DIED;
 }
 
@@ -295,12 +295,12 @@ supervise_start(int pidfd, const sigset_t *set, int *stop)
     if (pid < 0) {
         if (supervise_sv.started == 0)
             return START_FAILED;
-        restart_death();
+        backoff_death();
         return START_DIED;
     }
     supervise_sv.child = pid;
     supervise_sv.child_stopping = 0;
-    restart_started();
+    backoff_started();
     if ((*stop = supervise_wait_ready(rfd, set)) != 0) {
         close(rfd);
         return START_STOP;

@@ -1,6 +1,6 @@
 /*
- * restart.c: how long the supervisor waits before it starts a serving
- * process again.
+ * backoff.c: the restart back-off: how long the supervisor waits before
+ * it starts a serving process again.
  *
  * Deaths that repeat fast back off, as php-fpm's emergency restart does:
  * LF_RESTART_THRESHOLD deaths within LF_RESTART_INTERVAL s make the next
@@ -11,8 +11,8 @@
  * The supervisor is one thread: the state needs no lock.
  */
 #include "luafcgid.h"
+#include "backoff.h"
 #include "monoclock.h"
-#include "restart.h"
 
 static struct {
     long long   deaths[LF_RESTART_THRESHOLD];   /* ring of death times, ms */
@@ -23,7 +23,7 @@ static struct {
 
 /* A serving process is being started now. */
 void
-restart_started(void)
+backoff_started(void)
 {
     rs.started_ms = monoclock_ms();
 }
@@ -34,7 +34,7 @@ restart_started(void)
  * back-off (and the count).
  */
 void
-restart_death(void)
+backoff_death(void)
 {
     long long now = monoclock_ms();
     long long oldest;
@@ -55,7 +55,7 @@ restart_death(void)
 
 /* The wait before the next start, ms (0: none). */
 long long
-restart_delay_ms(void)
+backoff_delay_ms(void)
 {
     return rs.delay_ms;
 }
