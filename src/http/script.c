@@ -17,7 +17,7 @@
  *
  * Opened for a request, the state's req is bound to it before the top
  * level runs: that run is the request's answer when the script is an
- * OpenResty content chunk (chunk.c), which is decided after it.
+ * OpenResty content chunk (contentscript.c), which is decided after it.
  */
 #include <string.h>
 
@@ -25,8 +25,8 @@
 #include <lauxlib.h>
 
 #include "api.h"
-#include "chunk.h"
 #include "conf.h"
+#include "contentscript.h"
 #include "iolib.h"
 #include "net.h"
 #include "luawrap.h"
@@ -124,22 +124,23 @@ script_run(lua_State *L, const char *path, void *arg)
     const struct script_arg *a = arg;
     char modname[256];
 
-    chunk_keep(L);
+    contentscript_keep(L);
     wsapi_modname(path, modname, sizeof(modname));
     lua_pushstring(L, modname);
     if (lua_pcall(L, 1, 1, 1) != 0) {
         if (state_is_exit(L, -1) && state_over(L) == STATE_OK)
-            chunk_decide(L, a->conf->handler, 0);  /* os.exit, ngx.exit: a load that ends well */
+            /* os.exit, ngx.exit: a load that ends well */
+            contentscript_decide(L, a->conf->handler, 0);
         else if (!state_must_propagate(L, -1))
             sandbox_describe(L, -1);
         if (state_over(L) == STATE_OK && !state_is_exit(L, -1) && !state_must_propagate(L, -1) &&
-            chunk_fail(L, a->conf->handler)) {
+            contentscript_fail(L, a->conf->handler)) {
             lua_pop(L, 1);      /* a content chunk: the error is its first request's answer */
             return;
         }
         lua_error(L);
     }
-    chunk_decide(L, a->conf->handler, lua_gettop(L));
+    contentscript_decide(L, a->conf->handler, lua_gettop(L));
     wsapi_keep(L, modname);
 }
 

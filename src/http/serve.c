@@ -30,8 +30,8 @@
 #include "accesslog.h"
 #include "api.h"
 #include "body.h"
-#include "chunk.h"
 #include "conf.h"
+#include "contentscript.h"
 #include "counters.h"
 #include "forkguard.h"
 #include "log.h"
@@ -170,21 +170,21 @@ serve_read_body(struct request *r, char *why, size_t whylen)
 /*
  * Run inside lua_cpcall: the handler with env and req, or wsapi_run with
  * the app, env and req, or an OpenResty content chunk with nothing but
- * its req bound (chunk.c). [-0, +0, e]
+ * its req bound (contentscript.c). [-0, +0, e]
  */
 static int
 serve_entry(lua_State *L)
 {
     struct request *r = lua_touserdata(L, 1);
-    int chunk = CHUNK_NONE;
+    int chunk = CONTENTSCRIPT_NONE;
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
-    if ((chunk = chunk_push(L)) == CHUNK_ANSWERED)
+    if ((chunk = contentscript_push(L)) == CONTENTSCRIPT_ANSWERED)
         return net_lua_finish(L);       /* the state's load was this request's run */
-    if (chunk == CHUNK_FAILED)
+    if (chunk == CONTENTSCRIPT_FAILED)
         return lua_error(L);            /* and it failed, described */
-    if (chunk == CHUNK_NONE) {
+    if (chunk == CONTENTSCRIPT_NONE) {
         lua_getglobal(L, r->conf->handler);
         if (!lua_isfunction(L, -1)) {
             lua_pop(L, 1);
@@ -193,10 +193,10 @@ serve_entry(lua_State *L)
                                   "application", r->conf->handler);
         }
     }
-    if (chunk == CHUNK_NONE)
+    if (chunk == CONTENTSCRIPT_NONE)
         reqenv_push(L, r);
     api_push_req(L, r);
-    if (chunk != CHUNK_NONE)
+    if (chunk != CONTENTSCRIPT_NONE)
         lua_pop(L, 1);
     if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != 0) {
         /* described here, while the limits still bound its __tostring */

@@ -95,7 +95,7 @@ ngx_param_char(char c)
 }
 
 /* S's request has an answer from ngx now (output, a header, a status):
- * its script is a content chunk (chunk.c). */
+ * its script is a content chunk (contentscript.c). */
 static inline void
 ngx_answered(struct ngx_state *s)
 {

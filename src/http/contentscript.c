@@ -1,14 +1,14 @@
 /*
- * chunk.c: an OpenResty content script, served as content_by_lua_file
- * serves it.
+ * contentscript.c: an OpenResty content script, served as
+ * content_by_lua_file serves it.
  *
  * Such a script is a chunk with no handler function: nginx compiles it
  * once and runs it for every request. luafcgid runs a script's top level
  * once, when its state is made, and then calls the handler (or the WSAPI
  * app) per request; the two meet here. The compiled chunk is kept before
- * the top level runs (chunk_keep). That run is already the first
+ * the top level runs (contentscript_keep). That run is already the first
  * request's (its req, and so ngx, are bound: script.c), and after it
- * chunk_decide looks at what the script turned out to be, in this order:
+ * contentscript_decide looks at what the script turned out to be, in this order:
  *
  *  1. its run answered its request through ngx (output, headers, a
  *     status, ngx.exit, ngx.redirect, ngx.eof): a content chunk, whatever
@@ -19,9 +19,9 @@
  *     taken this time): a content chunk;
  *  4. else the error it always was ("no handler function").
  *
- * A content chunk runs again for each later request (chunk_push). One
+ * A content chunk runs again for each later request (contentscript_push). One
  * whose first run raised an error after it used ngx for its request is a
- * content chunk whose first answer is that error (chunk_fail): its state
+ * content chunk whose first answer is that error (contentscript_fail): its state
  * is kept, as nginx keeps a chunk that failed once.
  *
  * Globals: every run is in _G, as in Debian's ngx_lua (0.10.23, whose
@@ -35,15 +35,15 @@
 #include <lauxlib.h>
 
 #include "api.h"
-#include "chunk.h"
+#include "contentscript.h"
 #include "wsapi.h"
 
 /* The addresses are the keys: light userdata no script can forge. */
-static const char chunk_fn_key = 'f';       /* the compiled chunk */
-static const char chunk_first_key = '1';    /* the first run answered: true, or its error */
+static const char contentscript_fn_key = 'f';       /* the compiled chunk */
+static const char contentscript_first_key = '1';    /* the first run answered: true, or its error */
 
 static void
-chunk_set(lua_State *L, const char *key)
+contentscript_set(lua_State *L, const char *key)
 {
     lua_pushlightuserdata(L, (void *)key);
     lua_insert(L, -2);
@@ -51,7 +51,7 @@ chunk_set(lua_State *L, const char *key)
 }
 
 static void
-chunk_get(lua_State *L, const char *key)
+contentscript_get(lua_State *L, const char *key)
 {
     lua_pushlightuserdata(L, (void *)key);
     lua_rawget(L, LUA_REGISTRYINDEX);
@@ -59,23 +59,23 @@ chunk_get(lua_State *L, const char *key)
 
 /* Before the top level runs: keep the chunk (on top). [-0, +0, m] */
 void
-chunk_keep(lua_State *L)
+contentscript_keep(lua_State *L)
 {
     lua_pushvalue(L, -1);
-    chunk_set(L, &chunk_fn_key);
+    contentscript_set(L, &contentscript_fn_key);
 }
 
-/* Forget what chunk_keep kept: the script is no content chunk. */
+/* Forget what contentscript_keep kept: the script is no content chunk. */
 static void
-chunk_forget(lua_State *L)
+contentscript_forget(lua_State *L)
 {
     lua_pushnil(L);
-    chunk_set(L, &chunk_fn_key);
+    contentscript_set(L, &contentscript_fn_key);
 }
 
 /* Is the global NAME a function? */
 static int
-chunk_global_fn(lua_State *L, const char *name)
+contentscript_global_fn(lua_State *L, const char *name)
 {
     int yes;
 
@@ -91,25 +91,25 @@ chunk_global_fn(lua_State *L, const char *name)
  * served as before? The rules are at the top. [-0, +0, m]
  */
 void
-chunk_decide(lua_State *L, const char *handler, int result)
+contentscript_decide(lua_State *L, const char *handler, int result)
 {
     struct api_bind *b = api_binding(L);
     int served;
 
     if (b == NULL || !b->used) {
-        chunk_forget(L);
+        contentscript_forget(L);
         return;
     }
     if (!b->answered) {
-        served = chunk_global_fn(L, handler) || chunk_global_fn(L, "run") ||
+        served = contentscript_global_fn(L, handler) || contentscript_global_fn(L, "run") ||
                  (result != 0 && wsapi_is_app(L, result));
         if (served) {
-            chunk_forget(L);
+            contentscript_forget(L);
             return;
         }
     }
     lua_pushboolean(L, 1);
-    chunk_set(L, &chunk_first_key);
+    contentscript_set(L, &contentscript_first_key);
 }
 
 /*
@@ -120,40 +120,41 @@ chunk_decide(lua_State *L, const char *handler, int result)
  * top: the load failed. [-(0|1), +0, m]
  */
 int
-chunk_fail(lua_State *L, const char *handler)
+contentscript_fail(lua_State *L, const char *handler)
 {
     struct api_bind *b = api_binding(L);
 
-    if (b == NULL || !b->used || chunk_global_fn(L, handler) || chunk_global_fn(L, "run"))
+    if (b == NULL || !b->used || contentscript_global_fn(L, handler) ||
+        contentscript_global_fn(L, "run"))
         return 0;
-    chunk_set(L, &chunk_first_key);
+    contentscript_set(L, &contentscript_first_key);
     return 1;
 }
 
 /*
- * For a request: CHUNK_NONE when the script is no content chunk;
- * CHUNK_ANSWERED when its first run (the state's load) was this request;
- * CHUNK_FAILED when that run failed, its error pushed; else CHUNK_PUSHED,
+ * For a request: CONTENTSCRIPT_NONE when the script is no content chunk;
+ * CONTENTSCRIPT_ANSWERED when its first run (the state's load) was this request;
+ * CONTENTSCRIPT_FAILED when that run failed, its error pushed; else CONTENTSCRIPT_PUSHED,
  * with the chunk pushed. [-0, +(0|1), m]
  */
 int
-chunk_push(lua_State *L)
+contentscript_push(lua_State *L)
 {
-    chunk_get(L, &chunk_first_key);
+    contentscript_get(L, &contentscript_first_key);
     if (!lua_isnil(L, -1)) {
         lua_pushnil(L);
-        chunk_set(L, &chunk_first_key);
+        contentscript_set(L, &contentscript_first_key);
         if (lua_type(L, -1) == LUA_TBOOLEAN) {
             lua_pop(L, 1);
-            return CHUNK_ANSWERED;
+            return CONTENTSCRIPT_ANSWERED;
         }
-        return CHUNK_FAILED;
+        return CONTENTSCRIPT_FAILED;
     }
     lua_pop(L, 1);
-    chunk_get(L, &chunk_fn_key);
+    contentscript_get(L, &contentscript_fn_key);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
-        return CHUNK_NONE;
+        return CONTENTSCRIPT_NONE;
     }
-    return CHUNK_PUSHED;
+    return CONTENTSCRIPT_PUSHED;
 }
