@@ -15,7 +15,7 @@ struct conf;
 struct lua_State;
 struct pool;
 struct slowlog_slot;
-struct stuck;
+struct writeoff;
 struct wire;
 
 #define REQUEST_SERVICE 0           /* the service thread's number (worker.c) */
@@ -82,8 +82,8 @@ struct request {
     /* what a layer above adds to each new state (ngx_install); the worker's */
     void          (*state_install)(struct lua_State *L);
     /* its worker's watch for a script stuck in C past terminate_timeout
-     * (stuck.c, set by worker.c; NULL: none) */
-    struct stuck   *stuck;
+     * (writeoff.c, set by worker.c; NULL: none) */
+    struct writeoff *writeoff;
     int             written_off;    /* this worker was, and touches nothing shared */
 };
 

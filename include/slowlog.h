@@ -15,7 +15,7 @@ struct slowlog_slot;
 
 #define SLOWLOG_TRACE_MAX 2048      /* a traceback kept for a written-off worker */
 
-/* A request whose worker was written off past terminate_timeout (stuck.c),
+/* A request whose worker was written off past terminate_timeout (writeoff.c),
  * as the logs tell it. */
 struct slowlog_stuck {
     int         worker;

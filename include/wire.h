@@ -25,7 +25,7 @@ struct wire {
     long long       paused_left;    /* while the handler runs: ms left on the clock */
     int             paused;
     /* while the handler runs, the time its own reads and writes wait on
-     * the client (client_timeout's, not terminate_timeout's: stuck.c
+     * the client (client_timeout's, not terminate_timeout's: writeoff.c
      * reads them from the housekeeper); atomic */
     int             in_handler;     /* between wire_pause and wire_resume */
     long long       io_ms;          /* spent, ms */

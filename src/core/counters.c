@@ -347,7 +347,7 @@ counters_worker(int worker, struct counters_worker *out)
     return 0;
 }
 
-/* Worker WORKER's request is written off (stuck.c), before its end is
+/* Worker WORKER's request is written off (writeoff.c), before its end is
  * counted: what it runs is kept for the status page while its thread
  * stays stuck. A handle for counters_stuck_gone, or -1 (no room). */
 int

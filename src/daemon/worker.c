@@ -248,7 +248,7 @@ worker_end_early(struct request *r)
     FCGX_Request *f = &r->fcgx;
     int fd, failed, keep = w->keep && !r->client_gone && !r->no_keep, held;
 
-    if (stuck_let_go(r))        /* written off: the housekeeper ended it */
+    if (writeoff_let_go(r))        /* written off: the housekeeper ended it */
         return;
     wire_resume(&w->wire);      /* the client's clock runs for the rest */
     held = worker_keep_begin(w, f->ipcFd, keep);
@@ -422,17 +422,17 @@ worker_new(int number)
               (unsigned)(uintptr_t)w;
     w->dispatch = worker_set.dispatch;
     w->stuck_handle = -1;
-    if (stuck_init(&w->stuck) < 0) {
+    if (writeoff_init(&w->writeoff) < 0) {
         free(w);
         return NULL;
     }
     if (request_init(&w->req, number, worker_set.pool) < 0) {
-        stuck_free(&w->stuck);
+        writeoff_free(&w->writeoff);
         free(w);
         return NULL;
     }
     w->req.wire = &w->wire;
-    w->req.stuck = &w->stuck;
+    w->req.writeoff = &w->writeoff;
     w->req.end_early = worker_end_early;
     w->req.state_install = ngx_install;
     w->req.end_arg = w;
@@ -444,7 +444,7 @@ void
 worker_free(struct worker *w)
 {
     request_free(&w->req);
-    stuck_free(&w->stuck);
+    writeoff_free(&w->writeoff);
     free(w);
 }
 

@@ -1,6 +1,6 @@
 /*
  * worker_impl.h: the workers' insides, shared by worker.c (start, the
- * request loop, stop) and worker_stuck.c (a written-off worker replaced,
+ * request loop, stop) and worker_replace.c (a written-off worker replaced,
  * and ended if it comes back) only.
  */
 #ifndef LF_WORKER_IMPL_H
@@ -9,9 +9,9 @@
 #include <pthread.h>
 
 #include "request.h"
-#include "stuck.h"
 #include "wire.h"
 #include "workdir.h"
+#include "writeoff.h"
 
 #define WORKER_SCRIPT_LOG  1024   /* bytes of a script's name kept for log lines */
 
@@ -29,8 +29,8 @@ struct worker {
     char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
     int              keep;      /* the request being served asked to keep its connection */
     size_t           maxpost;   /* and its maxpost, for the drain */
-    struct stuck     stuck;     /* its runs of scripts, watched (req.stuck) */
-    /* written off (worker_stuck.c) */
+    struct writeoff  writeoff;   /* its runs of scripts, watched (req.writeoff) */
+    /* written off (worker_replace.c) */
     struct worker   *next_off;
     int              stuck_handle;  /* its entry on the status page */
     long long        off_ms;        /* when, monotonic */
@@ -65,7 +65,7 @@ void worker_free(struct worker *w);
 int  worker_launch(struct worker *w);
 void worker_running(int delta);
 
-/* worker_stuck.c */
+/* worker_replace.c */
 void worker_retire(struct worker *w, int fd);
 
 #endif

@@ -4,7 +4,7 @@
  * Part of the record layer (wire_impl.h), but it works on a descriptor,
  * not a struct wire: that is the stuck thread's.
  *
- * A request stuck in C past terminate_timeout (stuck.c) gets its answer
+ * A request stuck in C past terminate_timeout (writeoff.c) gets its answer
  * from the housekeeper, not from its worker, which may never return: a
  * request that has sent nothing yet gets a whole FastCGI answer (STDOUT,
  * its end, END_REQUEST), and in every case the connection is shut down

@@ -341,7 +341,7 @@ accesslog_write(const struct request *r)
 }
 
 /*
- * R's line when its worker was written off (stuck.c, on the housekeeper,
+ * R's line when its worker was written off (writeoff.c, on the housekeeper,
  * under the run's lock: the stuck worker frees nothing of R meanwhile):
  * STATUS is what its client got ("500", or NULL when the answer had
  * begun: R's own, settled with its headers). The thread's CPU is the

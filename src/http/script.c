@@ -38,7 +38,7 @@
 #include "shm_lua.h"
 #include "state.h"
 #include "strlib.h"
-#include "stuck.h"
+#include "writeoff.h"
 #include "wsapi.h"
 
 extern const char lf_module_source[];   /* module.c, made from lua/luafcgid.lua */
@@ -147,7 +147,7 @@ script_run(lua_State *L, const char *path, void *arg)
 /*
  * A state for the script at PATH, read from FD (which stays open), loaded
  * and run once, or NULL with the reason in ERR. For a request R (NULL for
- * a preload) its watch (the slow log's, terminate_timeout's: stuck.c)
+ * a preload) its watch (the slow log's, terminate_timeout's: writeoff.c)
  * sees the load as it sees the handler. MORE (may be NULL) adds the layer above's API.
  * Why it failed in *FAIL (FAIL may be NULL).
  */
@@ -159,6 +159,6 @@ script_open(const char *path, int fd, const struct conf *c, struct request *r,
     struct state_setup setup = { script_install, script_run, &a, NULL, NULL, net_lua_end };
 
     if (r != NULL)
-        setup.watch = stuck_watch_for(r, &setup.watch_arg);
+        setup.watch = writeoff_watch_for(r, &setup.watch_arg);
     return state_open(path, fd, c, &setup, err, errlen, fail);
 }

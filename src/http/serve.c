@@ -48,9 +48,9 @@
 #include "slowlog.h"
 #include "state.h"
 #include "status.h"
-#include "stuck.h"
 #include "upload.h"
 #include "wire.h"
+#include "writeoff.h"
 #include "wsapi.h"
 
 #define SERVE_ERRLEN    1024
@@ -260,7 +260,7 @@ serve_status(struct request *r, enum status_which which)
 }
 
 /* Call the handler; a POOL_DISCARD_* when the state must be closed. A
- * worker written off meanwhile (stuck.c) reports nothing: its request was
+ * worker written off meanwhile (writeoff.c) reports nothing: its request was
  * answered for it. */
 static int
 serve_call(struct request *r, lua_State *L)
@@ -271,11 +271,11 @@ serve_call(struct request *r, lua_State *L)
     void *arg;
 
     state_arm(L, r->conf);
-    watch = stuck_watch_for(r, &arg);
+    watch = writeoff_watch_for(r, &arg);
     state_watch(L, watch, arg);
     rc = lua_cpcall(L, serve_entry, r);
     net_lua_end(L);         /* its light threads and open sockets go */
-    written_off = stuck_end(r);
+    written_off = writeoff_end(r);
     r->memory = state_peak(L);
     api_clear_req(L);
     state_disarm(L);
@@ -354,9 +354,9 @@ serve_run(struct request *r, const struct file_id *id)
     }
     r->state = st;      /* where ngx.timer pins its timers */
     if (fresh) {
-        stuck_begin(r, st);
+        writeoff_begin(r, st);
         status = serve_load(r, st, why, sizeof(why));
-        if (stuck_end(r)) {
+        if (writeoff_end(r)) {
             r->state = NULL;
             pool_release(r->pool, st, POOL_DISCARD);
             return;
@@ -370,14 +370,14 @@ serve_run(struct request *r, const struct file_id *id)
     }
     if (fresh)
         counters_loaded(r->worker);
-    stuck_begin(r, st);
+    writeoff_begin(r, st);
     discard = serve_call(r, st->L);
     r->state = NULL;
     pool_release(r->pool, st, discard);
 }
 
 /* The worker was written off while the script ran, and its request
- * answered and counted for it (stuck.c): only what is its own is let go,
+ * answered and counted for it (writeoff.c): only what is its own is let go,
  * never the slots its replacement uses now. */
 static int
 serve_written_off(struct request *r)

@@ -342,7 +342,7 @@ slowlog_answered(int answered)
            answered ? "its client got a 500 page" : "its connection was closed";
 }
 
-/* A worker written off (stuck.c), from the housekeeper: its entry, with
+/* A worker written off (writeoff.c), from the housekeeper: its entry, with
  * the last traceback its own hook took. */
 void
 slowlog_written_off(const struct slowlog_stuck *rep)

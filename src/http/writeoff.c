@@ -1,5 +1,5 @@
 /*
- * stuck.c: a run of a script stuck in C past terminate_timeout is written off.
+ * writeoff.c: a run of a script stuck in C past terminate_timeout is written off.
  *
  * `timeout` is a count hook: it stops Lua code, never a C function that
  * does not come back (a regular expression library matching for
@@ -8,15 +8,15 @@
  * killed safely, so its worker is written off instead:
  *
  *  - while a script runs for a request (its load, or its handler: each
- *    has its own `timeout`), the worker's struct stuck says so under its
+ *    has its own `timeout`), the worker's struct writeoff says so under its
  *    lock, with when that run began and the state it runs in;
- *  - the housekeeper (stuck_check, every sweep) finds a run that began
+ *  - the housekeeper (writeoff_check, every sweep) finds a run that began
  *    terminate_timeout ago and, under the same lock, writes it off: the
  *    state leaves the pool for good (pool_orphan), the client gets a 500
  *    page if nothing of the answer was sent yet, and the connection is
  *    shut down (wire_cut; not closed: the descriptor stays the stuck
  *    thread's). A connection req:finish() gave back to the dispatcher
- *    (stuck_let_go, under the lock) is left alone: its client had its
+ *    (writeoff_let_go, under the lock) is left alone: its client had its
  *    answer, and the connection serves others. The worker's slots in
  *    the counters, the scoreboard and the slow log are ended on its
  *    behalf, the access log has the line of what its client got, and the
@@ -25,13 +25,13 @@
  *    reader of a streamed answer) does not count: that is client_timeout's
  *    to bound, and the run is not stuck in C (wire_io_spent);
  *  - if the stuck thread ever returns, it learns it was written off when
- *    it takes the lock to end its run (stuck_end), and from then on
+ *    it takes the lock to end its run (writeoff_end), and from then on
  *    touches nothing shared: it closes its state and its connection, and
  *    its thread ends. Nothing more of its script runs: the state's hook
  *    is set to raise at the C call's return (state_cut).
  *
  * No thread reads another's Lua state, so the traceback in the log is the
- * last one the stuck worker's own hook took (stuck_watch): one when a run
+ * last one the stuck worker's own hook took (writeoff_watch): one when a run
  * has lasted LF_TRACE_FIRST_MS, then every LF_TRACE_EVERY_MS, so it shows
  * where the script was shortly before the call that never returned; a
  * run stuck earlier than that has none, and the log says so.
@@ -53,11 +53,11 @@
 #include "request.h"
 #include "scoreboard.h"
 #include "slowlog.h"
-#include "stuck.h"
 #include "wire.h"
+#include "writeoff.h"
 
 int
-stuck_init(struct stuck *s)
+writeoff_init(struct writeoff *s)
 {
     int rc;
 
@@ -71,7 +71,7 @@ stuck_init(struct stuck *s)
 }
 
 void
-stuck_free(struct stuck *s)
+writeoff_free(struct writeoff *s)
 {
     if (s->ready)
         pthread_mutex_destroy(&s->lock);
@@ -79,11 +79,11 @@ stuck_free(struct stuck *s)
 }
 
 /* R's script starts a run (its load, or its handler) in ST: its clock
- * starts, and the hook watches it (stuck_watch). */
+ * starts, and the hook watches it (writeoff_watch). */
 void
-stuck_begin(struct request *r, struct pool_state *st)
+writeoff_begin(struct request *r, struct pool_state *st)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     long long now = monoclock_us();
 
     if (s == NULL)
@@ -106,9 +106,9 @@ stuck_begin(struct request *r, struct pool_state *st)
  * from now on. 1 when it was written off already: the connection is then
  * the housekeeper's to end, and the caller leaves it. */
 int
-stuck_let_go(struct request *r)
+writeoff_let_go(struct request *r)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     int written_off;
 
     if (s == NULL)
@@ -124,11 +124,11 @@ stuck_let_go(struct request *r)
  * its argument in *ARG: terminate_timeout's look, which calls the slow
  * log's first; or the slow log's alone; or nothing (NULL). */
 state_watch_fn *
-stuck_watch_for(struct request *r, void **arg)
+writeoff_watch_for(struct request *r, void **arg)
 {
-    if (r->conf != NULL && r->conf->terminate_timeout > 0 && r->stuck != NULL) {
-        *arg = r->stuck;
-        return stuck_watch;
+    if (r->conf != NULL && r->conf->terminate_timeout > 0 && r->writeoff != NULL) {
+        *arg = r->writeoff;
+        return writeoff_watch;
     }
     *arg = r->slow;
     return r->slow != NULL ? slowlog_watch : NULL;
@@ -137,9 +137,9 @@ stuck_watch_for(struct request *r, void **arg)
 /* The run ended: 1 when it had been written off meanwhile (and
  * r->written_off is set: nothing shared may be touched any more), else 0. */
 int
-stuck_end(struct request *r)
+writeoff_end(struct request *r)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     int written_off;
 
     if (s == NULL)
@@ -160,9 +160,9 @@ stuck_end(struct request *r)
  * write-off, when one is due. A written-off worker back in Lua raises at
  * once: nothing of its request is its own any more. */
 void
-stuck_watch(lua_State *L, void *arg)
+writeoff_watch(lua_State *L, void *arg)
 {
-    struct stuck *s = arg;
+    struct writeoff *s = arg;
     char trace[SLOWLOG_TRACE_MAX];
     long long now;
     size_t n;
@@ -185,14 +185,14 @@ stuck_watch(lua_State *L, void *arg)
 }
 
 static void
-stuck_copy(char *dst, size_t size, const char *s)
+writeoff_copy(char *dst, size_t size, const char *s)
 {
     snprintf(dst, size, "%s", s ? s : "-");
 }
 
 /* The 500 answer of a written-off request, a CGI response in B. */
 static int
-stuck_answer(struct buf *b, int limit)
+writeoff_answer(struct buf *b, int limit)
 {
     char why[160], len[64];
     struct buf page;
@@ -220,19 +220,19 @@ stuck_answer(struct buf *b, int limit)
 
 /* Lock held: what the logs will say of R's run, written off at NOW. */
 static void
-stuck_describe(struct request *r, long long now, int limit, struct stuck_report *out)
+writeoff_describe(struct request *r, long long now, int limit, struct writeoff_report *out)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     const char *uri = r->vars.request_uri ? r->vars.request_uri : r->vars.script_name;
 
     out->what.worker = r->worker;
     out->what.ran_ms = now - s->began_ms;
     out->what.began_us = r->began_us;
     out->what.limit = limit;
-    stuck_copy(out->what.id, sizeof(out->what.id), r->id);
-    stuck_copy(out->what.script, sizeof(out->what.script), r->script);
-    stuck_copy(out->what.method, sizeof(out->what.method), r->vars.request_method);
-    stuck_copy(out->what.uri, sizeof(out->what.uri), uri);
+    writeoff_copy(out->what.id, sizeof(out->what.id), r->id);
+    writeoff_copy(out->what.script, sizeof(out->what.script), r->script);
+    writeoff_copy(out->what.method, sizeof(out->what.method), r->vars.request_method);
+    writeoff_copy(out->what.uri, sizeof(out->what.uri), uri);
     memcpy(out->what.trace, s->trace, s->trace_len);    /* shorter than both buffers */
     out->what.trace[s->trace_len] = '\0';
     out->what.trace_age_ms = s->trace_len > 0 ? now - s->trace_ms : -1;
@@ -242,9 +242,9 @@ stuck_describe(struct request *r, long long now, int limit, struct stuck_report 
  * reads and writes waited on the client: a slow client is client_timeout's
  * to end, not C code stuck. */
 static long long
-stuck_ran(struct request *r, long long now_ms)
+writeoff_ran(struct request *r, long long now_ms)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     long long io = r->wire != NULL ? wire_io_spent(r->wire, now_ms) - s->io_base : 0;
 
     return now_ms - s->began_ms - (io > 0 ? io : 0);
@@ -257,16 +257,16 @@ stuck_ran(struct request *r, long long now_ms)
  * the worker. Else 0.
  */
 int
-stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report *out)
+writeoff_check(struct request *r, long long now_ms, int limit, struct writeoff_report *out)
 {
-    struct stuck *s = r->stuck;
+    struct writeoff *s = r->writeoff;
     struct buf answer;
     int sent_any, have_answer;
 
     if (limit <= 0 || s == NULL)
         return 0;
     pthread_mutex_lock(&s->lock);
-    if (!s->running || s->written_off || stuck_ran(r, now_ms) < limit * 1000LL) {
+    if (!s->running || s->written_off || writeoff_ran(r, now_ms) < limit * 1000LL) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
@@ -275,10 +275,10 @@ stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report 
     pool_orphan(r->pool, s->st);
     if (s->L != NULL)
         state_cut(s->L);    /* nothing more of its script runs when the call returns */
-    stuck_describe(r, now_ms, limit, out);
+    writeoff_describe(r, now_ms, limit, out);
     sent_any = __atomic_load_n(&r->headers_sent, __ATOMIC_RELAXED);
     have_answer = s->fd >= 0 && !sent_any && buf_init(&answer, 1024) == 0;
-    if (have_answer && stuck_answer(&answer, limit) < 0) {
+    if (have_answer && writeoff_answer(&answer, limit) < 0) {
         buf_free(&answer);
         have_answer = 0;
     }

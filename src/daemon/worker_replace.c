@@ -1,8 +1,8 @@
 /*
- * worker_stuck.c: a worker stuck in C past terminate_timeout is written
+ * worker_replace.c: a worker stuck in C past terminate_timeout is written
  * off and replaced, so the pool keeps its size; one that comes back ends.
  *
- * The housekeeper (worker_sweep_stuck, every sweep) asks stuck.c about
+ * The housekeeper (worker_sweep_stuck, every sweep) asks writeoff.c about
  * each worker's run. One written off there (its state out of the pool,
  * its client answered, its slots ended) is taken out of its slot and put
  * on the written-off list, its thread detached and no longer counted by a
@@ -37,9 +37,9 @@
 #include "monoclock.h"
 #include "request.h"
 #include "slowlog.h"
-#include "stuck.h"
 #include "worker.h"
 #include "worker_impl.h"
+#include "writeoff.h"
 
 /* Lines of a traceback given to the log at most. */
 #define WORKER_TRACE_LINES 12
@@ -69,7 +69,7 @@ worker_log_trace(const struct slowlog_stuck *rep)
 
 /* Lock held: W, in slot I, was written off: a spare takes its place. */
 static void
-worker_write_off(int i, struct worker *w, const struct stuck_report *rep, int slowlog)
+worker_write_off(int i, struct worker *w, const struct writeoff_report *rep, int slowlog)
 {
     struct worker *fresh = worker_set.spare;
     int rc;
@@ -108,7 +108,7 @@ worker_write_off(int i, struct worker *w, const struct stuck_report *rep, int sl
 void
 worker_sweep_stuck(void)
 {
-    struct stuck_report rep;
+    struct writeoff_report rep;
     struct conf *c = conf_acquire();
     int limit = c->terminate_timeout, cap = c->workers, slowlog = c->slowlog != NULL, i;
     long long now = monoclock_ms();
@@ -143,7 +143,7 @@ worker_sweep_stuck(void)
             break;
         }
         worker_set.capped = 0;
-        if (!stuck_check(&w->req, now, limit, &rep))
+        if (!writeoff_check(&w->req, now, limit, &rep))
             continue;
         /* the same number, and its count of request ids goes on */
         worker_set.spare->req.worker = w->req.worker;

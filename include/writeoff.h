@@ -1,6 +1,6 @@
-/* stuck.h: a run of a script stuck in C past terminate_timeout is written off. */
-#ifndef LF_STUCK_H
-#define LF_STUCK_H
+/* writeoff.h: a run of a script stuck in C past terminate_timeout is written off. */
+#ifndef LF_WRITEOFF_H
+#define LF_WRITEOFF_H
 
 #include <pthread.h>
 
@@ -16,7 +16,7 @@ struct slowlog_slot;
 /* One worker's run of a script (a load or a handler), as the housekeeper
  * sees it. Part of struct request: a written-off worker keeps its own,
  * and its replacement has another. */
-struct stuck {
+struct writeoff {
     /* lock guards running, written_off, began_ms, st, L, io_base and the trace; cut
      * is its atomic copy of written_off, for the hook; trace_due_us and
      * slow are the worker's alone */
@@ -37,20 +37,20 @@ struct stuck {
     struct slowlog_slot *slow;          /* the slow log's watch, called first */
 };
 
-/* A written-off run (stuck_check fills it): what the logs say of it, and
+/* A written-off run (writeoff_check fills it): what the logs say of it, and
  * its entry on the status page (counters_written_off). */
-struct stuck_report {
+struct writeoff_report {
     struct slowlog_stuck what;
     int         handle;
 };
 
-int  stuck_init(struct stuck *s);
-void stuck_free(struct stuck *s);
-void stuck_begin(struct request *r, struct pool_state *st);
-int  stuck_end(struct request *r);
-int  stuck_let_go(struct request *r);
-void stuck_watch(lua_State *L, void *stuck);
-state_watch_fn *stuck_watch_for(struct request *r, void **arg);
-int  stuck_check(struct request *r, long long now_ms, int limit, struct stuck_report *out);
+int  writeoff_init(struct writeoff *s);
+void writeoff_free(struct writeoff *s);
+void writeoff_begin(struct request *r, struct pool_state *st);
+int  writeoff_end(struct request *r);
+int  writeoff_let_go(struct request *r);
+void writeoff_watch(lua_State *L, void *stuck);
+state_watch_fn *writeoff_watch_for(struct request *r, void **arg);
+int  writeoff_check(struct request *r, long long now_ms, int limit, struct writeoff_report *out);
 
 #endif
