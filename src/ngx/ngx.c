@@ -18,7 +18,7 @@
  * Where a call needs a request and there is none (a timer's callback, the
  * top level of a preloaded script), it raises OpenResty's error for that
  * context. What only nginx can do (subrequests, internal redirects, other
- * phases) raises an error that says so: see ngx_misc.c.
+ * phases) raises an error that says so: see ngx_log.c.
  *
  * ngx.shared and ngx.socket are the same objects as the luafcgid module's
  * `shared` and `socket`; they plug in at one place, ngx_plug.c.

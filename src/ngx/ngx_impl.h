@@ -148,7 +148,7 @@ void ngx_codec_encode(lua_State *L, int idx);
 size_t ngx_escape(char *dst, const char *src, size_t n, int type);
 void ngx_time_install(lua_State *L);      /* ngx_time.c: clocks and dates */
 void ngx_time_update(struct ngx_state *s);
-void ngx_misc_install(lua_State *L);      /* ngx_misc.c: log, sleep, worker, config... */
+void ngx_misc_install(lua_State *L);      /* ngx_log.c: log, sleep, worker, config... */
 void ngx_re_install(lua_State *L);        /* ngx_re.c: ngx.re on PCRE2 */
 void ngx_timer_install(lua_State *L);     /* ngx_timer.c: ngx.timer */
 int  ngx_timer_exiting(void);

@@ -1,5 +1,5 @@
 /*
- * ngx_misc.c: ngx.log, ngx.sleep, ngx.worker, ngx.config, ngx.get_phase,
+ * ngx_log.c: ngx.log, ngx.sleep, ngx.worker, ngx.config, ngx.get_phase,
  * and what only nginx can do.
  *
  * ngx.log writes to the daemon's log at the matching level, tagged with
