@@ -18,7 +18,7 @@
  * Where a call needs a request and there is none (a timer's callback, the
  * top level of a preloaded script), it raises OpenResty's error for that
  * context. What only nginx can do (subrequests, internal redirects, other
- * phases) raises an error that says so: see ngx_log.c.
+ * phases) raises an error that says so: see ngx_refuse.c.
  *
  * ngx.shared and ngx.socket are the same objects as the luafcgid module's
  * `shared` and `socket`; they plug in at one place, ngx_plug.c.
@@ -414,7 +414,9 @@ ngx_build(lua_State *L, struct ngx_state *s)
     ngx_req_install(L);
     ngx_codec_install(L);
     ngx_time_install(L);
-    ngx_misc_install(L);
+    ngx_log_install(L);
+    ngx_worker_install(L);
+    ngx_refuse_install(L);
     ngx_re_install(L);
     ngx_timer_install(L);
     ngx_plug_install(L);

@@ -121,11 +121,6 @@ void              ngx_call_tostring(lua_State *L, int idx);
 int               ngx_push_fail(lua_State *L, const char *err);
 void              ngx_push_proxy(lua_State *L, lua_CFunction index, lua_CFunction newindex);
 void              ngx_unref(lua_State *L, int *ref);
-void              ngx_note(struct ngx_state *s, int level, const char *fmt, ...)
-                      __attribute__((format(printf, 3, 4)));
-const char       *ngx_log_escape(lua_State *L, const char *s, size_t len);
-void              ngx_misc_refuse(lua_State *L, const char *field, const char *name,
-                                  const char *why);
 
 /* the parts of the table, each in its own file */
 void ngx_out_install(lua_State *L);       /* ngx_out.c: say, print, exit... */
@@ -148,7 +143,13 @@ void ngx_codec_encode(lua_State *L, int idx);
 size_t ngx_escape(char *dst, const char *src, size_t n, int type);
 void ngx_time_install(lua_State *L);      /* ngx_time.c: clocks and dates */
 void ngx_time_update(struct ngx_state *s);
-void ngx_misc_install(lua_State *L);      /* ngx_log.c: log, sleep, worker, config... */
+void ngx_log_install(lua_State *L);       /* ngx_log.c: ngx.log, the module's own lines */
+void ngx_note(struct ngx_state *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *ngx_log_escape(lua_State *L, const char *s, size_t len);
+void ngx_worker_install(lua_State *L);    /* ngx_worker.c: worker, config, phase, sleep */
+void ngx_refuse_install(lua_State *L);    /* ngx_refuse.c: what only nginx can do */
+void ngx_refuse_field(lua_State *L, const char *field, const char *name, const char *why);
 void ngx_re_install(lua_State *L);        /* ngx_re.c: ngx.re on PCRE2 */
 void ngx_timer_install(lua_State *L);     /* ngx_timer.c: ngx.timer */
 int  ngx_timer_exiting(void);

@@ -1,34 +1,23 @@
 /*
- * ngx_log.c: ngx.log, ngx.sleep, ngx.worker, ngx.config, ngx.get_phase,
- * and what only nginx can do.
+ * ngx_log.c: ngx.log, and the ngx module's own lines in the daemon's log.
  *
  * ngx.log writes to the daemon's log at the matching level, tagged with
  * the worker, the request id and the script, and starts its message as
- * nginx does ("t.lua:3: name(): "). ngx.sleep waits as the sockets do
- * (src/net/): the light threads take turns meanwhile, and it never goes
- * past the request's deadline: sleeping longer raises the timeout when
- * the deadline comes.
- *
- * Subrequests (ngx.location.capture), internal redirects (ngx.exec), the
- * raw request socket and the other phases need nginx itself; they raise
- * an error that says so, rather than doing something else quietly.
+ * nginx does ("t.lua:3: name(): "). What the ngx module says itself (an
+ * ngx.status set too late, say) goes the same way (ngx_note), and a value
+ * from the client is escaped before a line carries it (ngx_log_escape).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "conf.h"
 #include "log.h"
-#include "net.h"
 #include "ngx_impl.h"
 #include "request.h"
-#include "state.h"
 
 #define NGX_LOG_STDERR  0
 #define NGX_LOG_DEBUG   8
@@ -77,7 +66,7 @@ ngx_log_escape(lua_State *L, const char *s, size_t len)
 
 /* nginx's level N as ours. */
 static int
-ngx_misc_level(int n)
+ngx_log_level(int n)
 {
     switch (n) {
     case 5:  return LOG_LEVEL_WARN;
@@ -90,7 +79,7 @@ ngx_misc_level(int n)
 
 /* Add the value at I to B as ngx.log writes it. [-0, +0, e] */
 static void
-ngx_misc_log_value(lua_State *L, luaL_Buffer *b, int i)
+ngx_log_value(lua_State *L, luaL_Buffer *b, int i)
 {
     switch (lua_type(L, i)) {
     case LUA_TNUMBER: case LUA_TSTRING:
@@ -123,7 +112,7 @@ ngx_misc_log_value(lua_State *L, luaL_Buffer *b, int i)
 
 /* ngx.log(level, ...). [-0, +0, e] */
 static int
-ngx_misc_log(lua_State *L)
+ngx_log_write(lua_State *L)
 {
     struct ngx_state *s = ngx_bound(L);
     int level = luaL_checkint(L, 1), i, n = lua_gettop(L);
@@ -134,7 +123,7 @@ ngx_misc_log(lua_State *L)
 
     if (level < NGX_LOG_STDERR || level > NGX_LOG_DEBUG)
         return luaL_argerror(L, 1, lua_pushfstring(L, "bad log level: %d", level));
-    if (!log_enabled(ngx_misc_level(level)))
+    if (!log_enabled(ngx_log_level(level)))
         return 0;
     /* check every argument before the buffer takes the stack; numbered
      * from the message, as OpenResty drops the level first */
@@ -163,189 +152,24 @@ ngx_misc_log(lua_State *L)
         luaL_addvalue(&b);
     }
     for (i = 2; i <= n; i++)
-        ngx_misc_log_value(L, &b, i);
+        ngx_log_value(L, &b, i);
     luaL_pushresult(&b);
     file = lua_tolstring(L, -1, &len);
     if (s->r != NULL)
-        log_data(ngx_misc_level(level), file, len, "worker %d request %s: %s", s->r->worker,
+        log_data(ngx_log_level(level), file, len, "worker %d request %s: %s", s->r->worker,
                  s->r->id, s->r->script ? s->r->script : "-");
     else
-        log_data(ngx_misc_level(level), file, len, "%s", s->timer ? "timer" : "ngx");
+        log_data(ngx_log_level(level), file, len, "%s", s->timer ? "timer" : "ngx");
     return 0;
 }
 
-/* ngx.sleep(seconds): at most until the request's deadline, taking turns
- * with the light threads (net_lua_sleep; in a light thread it yields).
- * ngx.now() reads the clock again afterwards. [-0, +0, e] */
-static int
-ngx_misc_sleep(lua_State *L)
-{
-    struct ngx_state *s = ngx_bound(L);
-
-    s->now_ms = 0;
-    return net_lua_sleep(L);
-}
-
-static int
-ngx_misc_get_phase(lua_State *L)
-{
-    struct ngx_state *s = ngx_bound(L);
-
-    lua_pushstring(L, s->timer ? "timer" : s->r ? "content" : "init");
-    return 1;
-}
-
-/* ngx.worker.id(): this worker, from 0, as nginx numbers its workers. */
-static int
-ngx_misc_worker_id(lua_State *L)
-{
-    struct ngx_state *s = ngx_bound(L);
-
-    if (s->r != NULL && s->r->worker > 0)
-        lua_pushinteger(L, s->r->worker - 1);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
-static int
-ngx_misc_worker_count(lua_State *L)
-{
-    struct conf *c = conf_acquire();
-
-    lua_pushinteger(L, c->workers);
-    conf_release(c);
-    return 1;
-}
-
-static int
-ngx_misc_worker_pid(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)getpid());
-    return 1;
-}
-
-static int
-ngx_misc_worker_pids(lua_State *L)
-{
-    lua_createtable(L, 1, 0);
-    lua_pushinteger(L, (lua_Integer)getpid());
-    lua_rawseti(L, -2, 1);
-    return 1;
-}
-
-static int
-ngx_misc_worker_exiting(lua_State *L)
-{
-    lua_pushboolean(L, ngx_timer_exiting());
-    return 1;
-}
-
-/* ngx.config.prefix(): the directory of luafcgid.conf, as nginx's is its
- * prefix. */
-static int
-ngx_misc_prefix(lua_State *L)
-{
-    struct conf *c = conf_acquire();
-    const char *slash = c->path ? strrchr(c->path, '/') : NULL;
-
-    if (slash != NULL)
-        lua_pushlstring(L, c->path, (size_t)(slash - c->path) + 1);
-    else
-        lua_pushliteral(L, "./");
-    conf_release(c);
-    return 1;
-}
-
-static int
-ngx_misc_configure(lua_State *L)
-{
-    lua_pushliteral(L, "");
-    return 1;
-}
-
-/* ngx.on_abort(fn): as in nginx without lua_check_client_abort. */
-static int
-ngx_misc_on_abort(lua_State *L)
-{
-    ngx_check(L, NGX_IN_REQUEST);
-    lua_pushnil(L);
-    lua_pushliteral(L, "lua_check_client_abort is off");
-    return 2;
-}
-
-/* What only nginx can do: upvalue 2 names it, upvalue 3 says why. */
-static int
-ngx_misc_nginx_only(lua_State *L)
-{
-    return luaL_error(L, "%s is not available in luafcgid: %s", lua_tostring(L, lua_upvalueindex(2)),
-                      lua_tostring(L, lua_upvalueindex(3)));
-}
-
-/* t[name] = a function raising that NAME needs nginx (WHY), in the table
- * on top. [-0, +0, m] */
-void
-ngx_misc_refuse(lua_State *L, const char *field, const char *name, const char *why)
-{
-    ngx_push_state(L);
-    lua_pushstring(L, name);
-    lua_pushstring(L, why);
-    lua_pushcclosure(L, ngx_misc_nginx_only, 3);
-    lua_setfield(L, -2, field);
-}
-
-static const luaL_Reg ngx_misc_fns[] = {
-    { "log",        ngx_misc_log },
-    { "sleep",      ngx_misc_sleep },
-    { "get_phase",  ngx_misc_get_phase },
-    { "on_abort",   ngx_misc_on_abort },
+static const luaL_Reg ngx_log_fns[] = {
+    { "log",        ngx_log_write },
     { NULL, NULL }
 };
-
-static const luaL_Reg ngx_worker_fns[] = {
-    { "id",         ngx_misc_worker_id },
-    { "count",      ngx_misc_worker_count },
-    { "pid",        ngx_misc_worker_pid },
-    { "pids",       ngx_misc_worker_pids },
-    { "exiting",    ngx_misc_worker_exiting },
-    { NULL, NULL }
-};
-
-static const luaL_Reg ngx_config_fns[] = {
-    { "prefix",            ngx_misc_prefix },
-    { "nginx_configure",   ngx_misc_configure },
-    { NULL, NULL }
-};
-
-#define NGX_SUBREQUESTS "subrequests are nginx's own; luafcgid serves the content phase over FastCGI"
-#define NGX_REDIRECTS   "internal redirects are nginx's own; answer with ngx.redirect() instead"
 
 void
-ngx_misc_install(lua_State *L)
+ngx_log_install(lua_State *L)
 {
-    ngx_register(L, ngx_misc_fns);
-    ngx_subtable(L, "worker", ngx_worker_fns);
-    ngx_subtable(L, "config", ngx_config_fns);
-    lua_getfield(L, -1, "config");
-    lua_pushliteral(L, "http");
-    lua_setfield(L, -2, "subsystem");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "debug");
-    lua_pushinteger(L, LF_NGX_LUA_VERSION);
-    lua_setfield(L, -2, "ngx_lua_version");
-    lua_pop(L, 1);
-
-    lua_newtable(L);
-    ngx_misc_refuse(L, "capture", "ngx.location.capture", NGX_SUBREQUESTS);
-    ngx_misc_refuse(L, "capture_multi", "ngx.location.capture_multi", NGX_SUBREQUESTS);
-    lua_setfield(L, -2, "location");
-    ngx_misc_refuse(L, "exec", "ngx.exec", NGX_REDIRECTS);
-    lua_getfield(L, -1, "req");
-    ngx_misc_refuse(L, "socket", "ngx.req.socket",
-                    "the web server reads the client's connection; a FastCGI server has only the request");
-    ngx_misc_refuse(L, "set_body_file", "ngx.req.set_body_file",
-                    "use ngx.req.set_body_data() with the file's contents");
-    lua_pop(L, 1);
-    ngx_misc_refuse(L, "run_worker_thread", "ngx.run_worker_thread",
-                    "the handler already runs on a thread of its own; call the function directly");
+    ngx_register(L, ngx_log_fns);
 }
