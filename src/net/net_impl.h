@@ -81,6 +81,8 @@ struct net_sock {
     unsigned char   read_closed;
     unsigned char   write_closed;
     unsigned char   failed;         /* a timeout or an error: never pooled */
+    unsigned char   rdry;           /* the last look found nothing to read: poll
+                                     * before reading again (plain TCP only) */
     unsigned char   counted;        /* counted busy under its pool key */
     int             queued;         /* counted waiting under key (backlog) */
     int             admitted;       /* counted pending under key (backlog) */

@@ -321,6 +321,16 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
     }
 }
 
+/* S's descriptor is ready for EVENTS: a read may find something again
+ * (net_io_fill). */
+static int
+net_wait_ready(struct net_sock *s, short events)
+{
+    if (s != NULL && (events & POLLIN))
+        s->rdry = 0;
+    return NET_READY;
+}
+
 /*
  * S's operation must wait for FD to be ready for EVENTS, until DL (ms,
  * its own deadline; 0: none). NET_READY, NET_TIMEDOUT, or NET_YIELD when L is a light
@@ -341,7 +351,7 @@ net_wait(lua_State *L, struct net_state *ns, struct net_sock *s, int fd, short e
             /* what the poll that resumed it saw */
             t->fd = -1;
             t->revents = 0;
-            return NET_READY;
+            return net_wait_ready(s, events);
         }
         t->status = NET_T_WAIT;
         t->revents = 0;
@@ -351,7 +361,9 @@ net_wait(lua_State *L, struct net_state *ns, struct net_sock *s, int fd, short e
         t->sock = s;
         return NET_YIELD;
     }
-    return net_sched_run(L, ns, NULL, NULL, fd, events, dl);
+    if (net_sched_run(L, ns, NULL, NULL, fd, events, dl) == NET_TIMEDOUT)
+        return NET_TIMEDOUT;
+    return net_wait_ready(s, events);
 }
 
 /* Sleep until DEADLINE, taking turns; bounded by the request's deadline,

@@ -432,8 +432,14 @@ net_tcp_setkeepalive(lua_State *L)
         return net_push_fail(L, "invalid connection");
     if (size <= 0)
         return net_error(L, "bad \"pool_size\" option value: %d", size);
-    /* the server closed it, or sent what nobody asked for: not kept */
-    got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+    /* the server closed it, or sent what nobody asked for: not kept. As
+     * ngx_lua (its read->ready), only when a poll said it was readable
+     * since the last read found nothing: otherwise net_pool_take's own
+     * look before handing it out is the one that catches it */
+    got = -1;
+    errno = EAGAIN;
+    if (!s->rdry || s->ssl != NULL)
+        got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         net_sock_close(s, 0);
         return net_push_fail(L, "closed");

@@ -130,19 +130,31 @@ net_io_write(struct net_sock *s, const char *p, size_t n, short *want)
     return -1;
 }
 
-/* One read into S's buffer: as net_io_read (1 for data), or -3 over
- * `memory`. */
+/*
+ * One read into S's buffer: as net_io_read (1 for data), or -3 over
+ * `memory`. A plain socket whose last read came back short (its kernel
+ * buffer emptied) is not read again before a poll says it may: a request
+ * and its reply would otherwise cost a read that fails every time, as
+ * the reply is still on its way (nginx keeps the same flag, rev->ready).
+ * TLS reads always: the library may hold a record already read.
+ */
 int
 net_io_fill(lua_State *L, struct net_sock *s, short *want)
 {
     ssize_t got;
+    size_t room;
 
+    if (s->rdry && s->ssl == NULL) {
+        *want = POLLIN;
+        return -2;
+    }
     if (net_buf_reserve(L, &s->in, LF_NET_READ_CHUNK) < 0)
         return -3;
-    got = net_io_read(s, s->in.data + s->in.start + s->in.len,
-                      s->in.cap - s->in.start - s->in.len, want);
+    room = s->in.cap - s->in.start - s->in.len;
+    got = net_io_read(s, s->in.data + s->in.start + s->in.len, room, want);
     if (got > 0)
         s->in.len += (size_t)got;
+    s->rdry = got == -2 || (got > 0 && (size_t)got < room);
     return (int)(got > 0 ? 1 : got);
 }
 
@@ -156,6 +168,7 @@ net_tcp_opened(struct net_sock *s, int fd, const char *key)
 
     s->fd = fd;
     s->serial = ns->serial;
+    s->rdry = 0;
     if (s->key != key) {
         free(s->key);
         s->key = strdup(key);
@@ -175,6 +188,7 @@ net_tcp_reuse(lua_State *L, struct net_sock *s, const char *key, const struct ne
 {
     net_tcp_opened(s, pc->fd, key);
     s->ssl = pc->ssl;
+    s->rdry = 1;                /* net_pool_take's look found nothing */
     s->reused = pc->reused + 1;
     net_pool_count(key, NET_COUNT_REUSE);
     lua_pushinteger(L, 1);
