@@ -66,6 +66,7 @@ int        state_hold(lua_State *L, size_t bytes);
 int        state_outside(lua_State *L, long long bytes);
 int        state_traceback(lua_State *L);
 long long  state_time_left(lua_State *L);
+long long  state_deadline(lua_State *L);
 /* lua_resume(CO, NARGS) from L, for C that runs coroutines: the watchdog
  * sets the hook of the one running at the deadline. */
 int        state_resume(lua_State *L, lua_State *co, int nargs);

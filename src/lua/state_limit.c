@@ -270,6 +270,23 @@ state_time_left(lua_State *L)
     return left > 0 ? left : 0;
 }
 
+/* L's deadline (ms, monotonic) without reading the clock: 0 for none, 1
+ * (long past) once the state is over time. For the waits that look at it
+ * at every step (src/net/), each with a reading of the clock of its own. */
+long long
+state_deadline(lua_State *L)
+{
+    void *ud;
+    struct state_info *info;
+
+    if (lua_getallocf(L, &ud) != state_alloc || ud == NULL)
+        return 0;
+    info = ud;
+    if (info->over == STATE_OVER_TIME)
+        return 1;
+    return info->deadline_ms;
+}
+
 /* Raise the timeout as the hook does, from C: the state is over time
  * from now on. */
 int

@@ -35,13 +35,12 @@
 static const char net_sched_pfd_key = 'p';
 
 /* The request's deadline (ms, monotonic), 0 for none; in the past once
- * the request is over time. */
+ * the request is over time. No reading of the clock: the callers have
+ * theirs. */
 long long
 net_request_deadline(lua_State *L)
 {
-    long long left = state_time_left(L);
-
-    return left < 0 ? 0 : monoclock_ms() + left;
+    return state_deadline(L);
 }
 
 static long long
@@ -269,11 +268,12 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
         now = monoclock_ms();
         if (req && now >= req)
             return state_raise_timeout(L);
-        if (ns->nthreads)
+        if (ns->nthreads) {
             net_sched_resume_due(L, ns);
+            now = monoclock_ms();
+        }
         if (done != NULL && done(arg))
             return NET_READY;
-        now = monoclock_ms();
         if (deadline && now >= deadline)
             return NET_TIMEDOUT;
         until = net_sched_min(deadline, req);

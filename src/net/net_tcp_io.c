@@ -568,8 +568,9 @@ net_tcp_send_go(lua_State *L, struct net_sock *s)
         put = net_io_write(s, s->out.data + s->out.start + s->sent, total - s->sent, &want);
         if (put > 0) {
             s->sent += (size_t)put;
-            /* as nginx's, the timeout is between two writes */
-            s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);
+            /* as nginx's, the timeout is between two writes: it
+             * starts when the send next has to wait */
+            s->deadline = 0;
             continue;
         }
         if (put == -1) {
@@ -580,6 +581,8 @@ net_tcp_send_go(lua_State *L, struct net_sock *s)
             s->out.len = 0;
             return net_errno_push(L, e);
         }
+        if (s->deadline == 0)
+            s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);
         switch (net_wait(L, s->ns, s, s->fd, want, s->deadline)) {
         case NET_YIELD:
             NET_AGAIN_PUSH(L);
@@ -615,7 +618,7 @@ net_tcp_send(lua_State *L)
     }
     s->sent = 0;
     s->op = NET_OP_SEND;
-    s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);
+    s->deadline = 0;            /* set once it has to wait */
     return net_tcp_send_go(L, s);
 }
 

@@ -64,11 +64,21 @@ net_recv_fail(lua_State *L, struct net_sock *s, const char *err, int nocr)
 
 /* Bytes came: the read timeout counts from now, as nginx's (a timeout
  * is between two reads, not for the whole call; the request's deadline
- * bounds the whole). */
+ * bounds the whole). It is set when the read first has to wait
+ * (net_recv_deadline): most reads never do, and need no clock. */
 static void
 net_recv_progress(struct net_sock *s)
 {
-    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
+    s->rdeadline = 0;
+}
+
+/* The read's deadline, counted from its start or its last bytes. */
+static long long
+net_recv_deadline(struct net_sock *s)
+{
+    if (s->rdeadline == 0)
+        s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
+    return s->rdeadline;
 }
 
 /* Answer from the buffer if it can: 1 with the data pushed, else 0. */
@@ -177,7 +187,7 @@ net_recv_more(lua_State *L, struct net_sock *s, short *want)
 static int
 net_recv_wait(lua_State *L, struct net_sock *s, short want, int nocr)
 {
-    switch (net_wait(L, s->ns, s, s->fd, want, s->rdeadline)) {
+    switch (net_wait(L, s->ns, s, s->fd, want, net_recv_deadline(s))) {
     case NET_YIELD:
         NET_AGAIN_PUSH(L);
         return 1;
@@ -225,7 +235,7 @@ net_recv_start(lua_State *L, struct net_sock *s, int kind, size_t want)
     s->recv_kind = kind;
     s->recv_want = want;
     s->rop = NET_OP_RECV;
-    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
+    s->rdeadline = 0;
     return net_recv_go(L, s);
 }
 
@@ -458,7 +468,7 @@ net_until_iter(lua_State *L)
         return 3;
     }
     s->rop = NET_OP_UNTIL;
-    s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
+    s->rdeadline = 0;
     return net_until_go(L, u);
 }
 
