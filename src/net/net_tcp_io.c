@@ -428,8 +428,18 @@ net_tcp_connect(lua_State *L)
     /* the pool's key: ngx_lua's */
     if (custom)
         key = lua_tostring(L, n + 1);
-    else if (n >= 3 && lua_isnumber(L, 3))
-        key = lua_pushfstring(L, "%s:%d", host, port);
+    else if (n >= 3 && lua_isnumber(L, 3)) {
+        char buf[256];
+
+        /* lua_pushfstring's %d goes through a Lua number and printf's
+         * floating point: at every connect */
+        if (hlen < sizeof(buf) - 8 && strlen(host) == hlen) {
+            snprintf(buf, sizeof(buf), "%s:%d", host, port);
+            lua_pushstring(L, buf);
+            key = lua_tostring(L, -1);
+        } else
+            key = lua_pushfstring(L, "%s:%d", host, port);
+    }
     else
         key = host;
     if (strncasecmp(host, "unix:", 5) == 0)
@@ -478,6 +488,36 @@ net_send_error(lua_State *L, const char *msg)
     net_argerror(L, 2, msg);
 }
 
+/*
+ * N in DIGITS as ngx_lua's send writes it, when N is a whole number of at
+ * most 14 digits (a length, a count: what protocols send): its length,
+ * else 0 (then tostring's "%.14g" is ngx_lua's too). Minus zero is "0",
+ * as there. Without a string made for it, nor printf's floating point.
+ */
+static size_t
+net_send_integer(lua_Number n, char *digits)
+{
+    char tmp[16];
+    size_t len = 0, i;
+    long long v;
+
+    if (!(n > -1e14 && n < 1e14) || n != (lua_Number)(long long)n)
+        return 0;
+    v = (long long)n;
+    if (v < 0) {
+        digits[len++] = '-';
+        v = -v;
+    }
+    i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (i > 0)
+        digits[len++] = tmp[--i];
+    return len;
+}
+
 /* Append the value at IDX (a string, number, boolean, nil, or an array
  * table of strings, numbers and such tables, as ngx_lua's strict rule
  * says) to B. [-0, +0, e] */
@@ -485,12 +525,19 @@ static void
 net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth)
 {
     const char *p;
+    char digits[20];
     size_t len = 0;
     int i, max = 0, count = 0;
 
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
     case LUA_TNUMBER:
+        if ((len = net_send_integer(lua_tonumber(L, idx), digits)) > 0) {
+            p = digits;
+            lua_pushnil(L);
+            break;
+        }
+        /* fall through */
+    case LUA_TSTRING:
         lua_pushvalue(L, idx);
         p = lua_tolstring(L, -1, &len);
         break;

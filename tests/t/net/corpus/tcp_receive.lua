@@ -27,6 +27,14 @@ local r2 = s:receiveuntil("\r\n", { inclusive = true })
 p(r2())
 p(r2())
 p(r2())
+p(s:receive("*l"))
+-- numbers as tostring writes them: negative, zero and minus zero (made at
+-- run time: a literal's sign may be folded away), 14 digits and past them
+local negzero = -tonumber("0")
+for _, n in ipairs({ -7, 0, negzero, 99999999999999, 1e14, -123456789012, 2^53, 0.1 }) do
+  p(s:send({ "*2\r\n$4\r\nECHO\r\n$", #tostring(n), "\r\n", { n }, "\r\n" }))
+  p(s:receive("*l"), " ", s:receive("*l"))
+end
 p(s:setkeepalive())
 p(s:getreusedtimes())
 s = ngx.socket.tcp()
