@@ -68,6 +68,22 @@ monoclock_deadline(struct timespec *ts, long long ms)
     }
 }
 
+/* COND made to time its waits on CLOCK_MONOTONIC, the clock of
+ * monoclock_deadline: 0, or the error number (nothing to destroy). */
+int
+monoclock_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&attr)) != 0)
+        return rc;
+    if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
 /* The calling thread's CPU time so far; zero where the system cannot say. */
 void
 monoclock_thread_cpu(struct timespec *user, struct timespec *system)

@@ -212,16 +212,12 @@ housekeep_main(void *arg)
 int
 housekeep_start(struct pool *pool, const struct housekeep_workers *workers)
 {
-    pthread_condattr_t attr;
     int rc;
 
-    if ((rc = pthread_condattr_init(&attr)) != 0 ||
-        (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&hk_cond, &attr)) != 0) {
+    if ((rc = monoclock_cond_init(&hk_cond)) != 0) {
         log_err("housekeeping: cannot set up its timer: %s", strerror(rc));
         return -1;
     }
-    pthread_condattr_destroy(&attr);
     hk_workers = *workers;
     hk_rss_start = procmem_rss();       /* before the workers: no request yet */
     if ((rc = pthread_create(&hk_thread, NULL, housekeep_main, pool)) != 0) {

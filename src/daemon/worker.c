@@ -393,18 +393,13 @@ worker_service_main(void *arg)
 static int
 worker_init_done(void)
 {
-    pthread_condattr_t attr;
     int rc;
 
-    if ((rc = pthread_condattr_init(&attr)) != 0) {
+    if ((rc = monoclock_cond_init(&running_done)) != 0) {
         log_err("workers: cannot set up the stop's timer: %s", strerror(rc));
         return -1;
     }
-    if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&running_done, &attr)) != 0)
-        log_err("workers: cannot set up the stop's timer: %s", strerror(rc));
-    pthread_condattr_destroy(&attr);
-    return rc != 0 ? -1 : 0;
+    return 0;
 }
 
 /* A worker numbered NUMBER (0: the service thread), not started; NULL

@@ -111,16 +111,10 @@ dispatch_new(const struct listeners *ls, int workers)
         log_syserr("dispatcher: cannot make its descriptors non-blocking");
         goto fail;
     }
-    {
-        pthread_condattr_t attr;
-        if (pthread_mutex_init(&d->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
-            pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-            pthread_cond_init(&d->cond, &attr) != 0 || pthread_cond_init(&d->polled, NULL) != 0 ||
-            pthread_cond_init(&d->service_cond, &attr) != 0) {
-            log_err("dispatcher: cannot initialise its lock");
-            goto fail;
-        }
-        pthread_condattr_destroy(&attr);
+    if (pthread_mutex_init(&d->lock, NULL) != 0 || monoclock_cond_init(&d->cond) != 0 ||
+        pthread_cond_init(&d->polled, NULL) != 0 || monoclock_cond_init(&d->service_cond) != 0) {
+        log_err("dispatcher: cannot initialise its lock");
+        goto fail;
     }
     return d;
 fail:

@@ -45,20 +45,15 @@
 int
 pool_closer_init(struct pool *p)
 {
-    pthread_condattr_t attr;
     int rc;
 
     if ((rc = pthread_mutex_init(&p->close_lock, NULL)) != 0) {
         log_err("cannot initialise the state closer's lock: %s", strerror(rc));
         return -1;
     }
-    if ((rc = pthread_condattr_init(&attr)) == 0) {
-        if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) == 0 &&
-            (rc = pthread_cond_init(&p->close_idle, &attr)) == 0 &&
-            (rc = pthread_cond_init(&p->close_cond, NULL)) != 0)
-            pthread_cond_destroy(&p->close_idle);
-        pthread_condattr_destroy(&attr);
-    }
+    if ((rc = monoclock_cond_init(&p->close_idle)) == 0 &&
+        (rc = pthread_cond_init(&p->close_cond, NULL)) != 0)
+        pthread_cond_destroy(&p->close_idle);
     if (rc != 0) {
         log_err("cannot initialise the state closer's conditions: %s", strerror(rc));
         pthread_mutex_destroy(&p->close_lock);

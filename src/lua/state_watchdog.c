@@ -294,16 +294,12 @@ wd_main(void *arg)
 int
 state_watchdog_start(void)
 {
-    pthread_condattr_t attr;
     int rc;
 
-    if ((rc = pthread_condattr_init(&attr)) != 0 ||
-        (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&wd_cond, &attr)) != 0) {
+    if ((rc = monoclock_cond_init(&wd_cond)) != 0) {
         log_err("watchdog: cannot set up its timer: %s", strerror(rc));
         return -1;
     }
-    pthread_condattr_destroy(&attr);
     wd_stop = 0;
     if ((rc = pthread_create(&wd_thread, NULL, wd_main, NULL)) != 0) {
         log_err("watchdog: cannot start its thread: %s", strerror(rc));

@@ -470,14 +470,10 @@ ngx_timer_adrift(struct pool_state *st)
 int
 ngx_timers_start(struct pool *pool, int workers, int max)
 {
-    pthread_condattr_t attr;
-
-    if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&ngx_timers.cond, &attr) != 0) {
+    if (monoclock_cond_init(&ngx_timers.cond) != 0) {
         log_err("timers: cannot set up their condition variable");
         return -1;
     }
-    pthread_condattr_destroy(&attr);
     if ((ngx_timers.slot_used = calloc((size_t)max, 1)) == NULL) {
         log_syserr("timers: cannot allocate %d thread slots", max);
         return -1;
