@@ -131,14 +131,17 @@ logfile_main_open_file(const char *path)
     return fd;
 }
 
-/* PATH (NULL: the log is not a file) is the daemon log's from now on. */
-static void
-logfile_main_set_path(char *path)
+/* The daemon's log goes TO (FD when a file) at LEVEL from now on, its
+ * path PATH (owned from now on; NULL: not a file). 0. */
+static int
+logfile_main_use(int to, int fd, int level, char *path)
 {
+    log_use(to, fd, level);
     pthread_mutex_lock(&logfile_main_lock);
     free(logfile_main_path);
     logfile_main_path = path;
     pthread_mutex_unlock(&logfile_main_lock);
+    return 0;
 }
 
 /* The daemon's log goes to TARGET ("stderr", "syslog" or a path) at
@@ -164,9 +167,7 @@ logfile_main_open(const char *target, int level)
             return -1;
         }
     }
-    log_use(to, fd, level);
-    logfile_main_set_path(path);
-    return 0;
+    return logfile_main_use(to, fd, level, path);
 }
 
 /* The serving process, on HUP: the daemon's log is now TARGET, a path the
@@ -181,9 +182,7 @@ logfile_main_adopt(const char *target, int fd, int level)
         close(fd);
         return -1;
     }
-    log_use(LOG_TO_FILE, fd, level);
-    logfile_main_set_path(path);
-    return 0;
+    return logfile_main_use(LOG_TO_FILE, fd, level, path);
 }
 
 /* The serving process, on USR1: the daemon's log file as the supervisor
