@@ -34,8 +34,8 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "api.h"
 #include "contentscript.h"
+#include "reqapi.h"
 #include "wsapi.h"
 
 /* The addresses are the keys: light userdata no script can forge. */
@@ -93,7 +93,7 @@ contentscript_global_fn(lua_State *L, const char *name)
 void
 contentscript_decide(lua_State *L, const char *handler, int result)
 {
-    struct api_bind *b = api_binding(L);
+    struct reqapi_bind *b = reqapi_binding(L);
     int served;
 
     if (b == NULL || !b->used) {
@@ -122,7 +122,7 @@ contentscript_decide(lua_State *L, const char *handler, int result)
 int
 contentscript_fail(lua_State *L, const char *handler)
 {
-    struct api_bind *b = api_binding(L);
+    struct reqapi_bind *b = reqapi_binding(L);
 
     if (b == NULL || !b->used || contentscript_global_fn(L, handler) ||
         contentscript_global_fn(L, "run"))

@@ -177,7 +177,7 @@ request_write(struct request *r, const char *p, size_t n)
  * ngx_lua sends as a plain header) is read by a web server as the status,
  * the first or the last, or refused when it is no status; so it is kept
  * for reading back and never sent. Lines end in "\r\n": no value holds a
- * line break (api.c and ngx_header.c escape them). 0, or -1.
+ * line break (reqapi.c and ngx_header.c escape them). 0, or -1.
  */
 static int
 request_put_head(struct buf *o, const struct buf *head)

@@ -24,13 +24,13 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "api.h"
 #include "conf.h"
 #include "contentscript.h"
 #include "iolib.h"
 #include "net.h"
 #include "luawrap.h"
 #include "oslib.h"
+#include "reqapi.h"
 #include "request.h"
 #include "sandbox.h"
 #include "script.h"
@@ -105,11 +105,11 @@ script_install(lua_State *L, void *arg)
     luawrap_preload(L, "luafcgid.session", script_session_loader);
     sandbox_install(L, a->conf->ffi);
     net_lua_install(L);
-    api_register(L);
+    reqapi_register(L);
     if (a->more != NULL)
         a->more(L);
     if (a->r != NULL) {
-        api_push_req(L, a->r);
+        reqapi_push_req(L, a->r);
         lua_pop(L, 1);
     }
 }

@@ -28,7 +28,6 @@
 
 #include "luafcgid.h"
 #include "accesslog.h"
-#include "api.h"
 #include "body.h"
 #include "conf.h"
 #include "contentscript.h"
@@ -38,6 +37,7 @@
 #include "monoclock.h"
 #include "net.h"
 #include "pool.h"
+#include "reqapi.h"
 #include "reqenv.h"
 #include "request.h"
 #include "sandbox.h"
@@ -195,7 +195,7 @@ serve_entry(lua_State *L)
     }
     if (chunk == CONTENTSCRIPT_NONE)
         reqenv_push(L, r);
-    api_push_req(L, r);
+    reqapi_push_req(L, r);
     if (chunk != CONTENTSCRIPT_NONE)
         lua_pop(L, 1);
     if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != 0) {
@@ -277,7 +277,7 @@ serve_call(struct request *r, lua_State *L)
     net_lua_end(L);         /* its light threads and open sockets go */
     written_off = writeoff_end(r);
     r->memory = state_peak(L);
-    api_clear_req(L);
+    reqapi_clear_req(L);
     state_disarm(L);
     if (written_off) {
         lua_settop(L, 0);

@@ -34,7 +34,7 @@
 #include <openssl/rand.h>
 
 #include "luafcgid.h"
-#include "api.h"
+#include "reqapi.h"
 #include "request.h"
 #include "session.h"
 #include "shm_lua.h"
@@ -320,7 +320,7 @@ session_random(lua_State *L)
 static int
 session_cookie(lua_State *L)
 {
-    struct request *r = api_request(L, 1);
+    struct request *r = reqapi_request(L, 1);
     const char *c = FCGX_GetParam("HTTP_COOKIE", r->fcgx.envp);
 
     if (c)

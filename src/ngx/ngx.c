@@ -31,9 +31,9 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "api.h"
 #include "ngx.h"
 #include "ngx_impl.h"
+#include "reqapi.h"
 #include "request.h"
 
 #define NGX_STATE_META "luafcgid.ngx.state"
@@ -46,7 +46,7 @@ struct ngx_state *
 ngx_bound(lua_State *L)
 {
     struct ngx_state *s = lua_touserdata(L, lua_upvalueindex(1));
-    struct api_bind *b = s->bind;
+    struct reqapi_bind *b = s->bind;
 
     if (b->serial != s->serial || b->r != s->r)
         ngx_reset(L, s);
@@ -60,7 +60,7 @@ ngx_bound(lua_State *L)
 void
 ngx_reset(lua_State *L, struct ngx_state *s)
 {
-    struct api_bind *b = s->bind;
+    struct reqapi_bind *b = s->bind;
 
     ngx_unref(L, &s->ctx_ref);
     ngx_unref(L, &s->var_ref);
@@ -388,7 +388,7 @@ ngx_state_new(lua_State *L)
     lua_pushlightuserdata(L, (void *)&ngx_state_key);
     s = lua_newuserdata(L, sizeof(*s));
     memset(s, 0, sizeof(*s));
-    s->bind = api_binding(L);
+    s->bind = reqapi_binding(L);
     s->ctx_ref = s->var_ref = s->args_ref = s->uri_ref = s->method_ref = s->body_ref = LUA_NOREF;
     s->file_ref = s->hdr_ref = LUA_NOREF;
     luaL_newmetatable(L, NGX_STATE_META);

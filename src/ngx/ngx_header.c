@@ -20,11 +20,11 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "api.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
 #include "ngx_impl.h"
+#include "reqapi.h"
 #include "request.h"
 
 #define NGX_HEADER_MAX_VALUES 100   /* resty.core's MAX_HEADER_VALUES */
@@ -128,7 +128,7 @@ ngx_header_add(lua_State *L, struct ngx_state *s, struct request *r, const char 
     value = ngx_header_escape(L, value, vlen, 0, &vlen);
     name = ngx_header_escape(L, name, nlen, 1, &nlen);
     if (ngx_header_is(name, nlen, "Content-Type", 12)) {
-        api_set_buf(L, r, &r->ctype, value, vlen);
+        reqapi_set_buf(L, r, &r->ctype, value, vlen);
         s->ctype_set = 1;
         lua_pop(L, 2);
         return;
@@ -136,7 +136,7 @@ ngx_header_add(lua_State *L, struct ngx_state *s, struct request *r, const char 
     if (ngx_header_is(name, nlen, "Content-Length", 14))
         r->has_length = 1;
     elen = nlen + vlen + 4;
-    api_hold(L, r, elen);
+    reqapi_hold(L, r, elen);
     if (buf_append(&r->head, name, nlen) < 0 || buf_append(&r->head, ": ", 2) < 0 ||
         buf_append(&r->head, value, vlen) < 0 || buf_append(&r->head, "\r\n", 2) < 0)
         luaL_error(L, "out of memory for a header");
@@ -183,7 +183,7 @@ ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const char 
     }
     ngx_answered(s);
     if (ngx_header_is(name, nlen, "Content-Type", 12)) {
-        api_set_buf(L, r, &r->ctype, r->conf->contenttype, strlen(r->conf->contenttype));
+        reqapi_set_buf(L, r, &r->ctype, r->conf->contenttype, strlen(r->conf->contenttype));
         s->ctype_set = 0;
     } else
         ngx_header_remove(r, name, nlen);

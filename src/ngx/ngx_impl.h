@@ -17,13 +17,13 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "api.h"
+#include "reqapi.h"
 
 struct request;
 struct ngx_timer;
 
 struct ngx_state {
-    struct api_bind    *bind;       /* the req API's binding (api.c) */
+    struct reqapi_bind    *bind;       /* the req API's binding (reqapi.c) */
     unsigned long       serial;     /* bind's serial the fields below are for */
     struct request     *r;          /* the request they are for; NULL: none */
     struct ngx_timer   *timer;      /* the timer whose callback runs, or NULL */

@@ -2,7 +2,7 @@
  * ngx_out.c: the answer through ngx: say, print, flush, eof, exit,
  * redirect, send_headers, and ngx.status.
  *
- * The output goes where req:puts() puts it (api_write: buffered with
+ * The output goes where req:puts() puts it (reqapi_write: buffered with
  * `buffering`, counted toward the state's memory), so ngx and req can be
  * mixed. As in OpenResty, the first output sends the headers: from then on
  * ngx.header and ngx.status refuse changes (logging why, as nginx does)
@@ -23,11 +23,11 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "api.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
 #include "ngx_impl.h"
+#include "reqapi.h"
 #include "request.h"
 #include "state.h"
 
@@ -62,7 +62,7 @@ ngx_out_set_status(lua_State *L, struct request *r, int code)
         snprintf(bare, sizeof(bare), "%03d", code);
         line = bare;
     }
-    api_set_buf(L, r, &r->status, line, strlen(line));
+    reqapi_set_buf(L, r, &r->status, line, strlen(line));
 }
 
 /* ngx.status as read: as set, or what went out, or 0. */
@@ -183,20 +183,20 @@ ngx_out_value(lua_State *L, struct request *r, int idx)
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER: case LUA_TSTRING:
         p = lua_tolstring(L, idx, &len);
-        api_write(L, r, p, len);
+        reqapi_write(L, r, p, len);
         return;
     case LUA_TNIL:
-        api_write(L, r, "nil", 3);
+        reqapi_write(L, r, "nil", 3);
         return;
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
-            api_write(L, r, "true", 4);
+            reqapi_write(L, r, "true", 4);
         else
-            api_write(L, r, "false", 5);
+            reqapi_write(L, r, "false", 5);
         return;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL)
-            api_write(L, r, "null", 4);
+            reqapi_write(L, r, "null", 4);
         return;
     default:
         break;
@@ -230,7 +230,7 @@ ngx_out_echo(lua_State *L, int newline)
     for (i = 1; i <= n; i++)
         ngx_out_value(L, r, i);
     if (newline)
-        api_write(L, r, "\n", 1);
+        reqapi_write(L, r, "\n", 1);
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -259,7 +259,7 @@ ngx_out_flush(lua_State *L)
     s->sent = 1;
     ngx_answered(s);
     request_flush(r);
-    api_hold(L, r, 0);
+    reqapi_hold(L, r, 0);
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -282,7 +282,7 @@ ngx_out_send_headers(lua_State *L)
 }
 
 /* ngx.eof(): the answer is complete; the FastCGI request ends now and
- * the handler goes on (api_finish). [-0, +(1|2)] */
+ * the handler goes on (reqapi_finish). [-0, +(1|2)] */
 static int
 ngx_out_eof(lua_State *L)
 {
@@ -294,7 +294,7 @@ ngx_out_eof(lua_State *L)
     s->eof = 1;
     s->sent = 1;
     ngx_answered(s);
-    api_finish(L, r);
+    reqapi_finish(L, r);
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -317,16 +317,16 @@ ngx_out_final(lua_State *L, struct ngx_state *s, struct request *r, int code)
     }
     ngx_out_set_status(L, r, code);
     buf_reset(&r->body);
-    api_hold(L, r, 0);
+    reqapi_hold(L, r, 0);
     if ((title = ngx_out_page_title(code)) == NULL) {
-        api_set_buf(L, r, &r->ctype, "", 0);    /* nginx sends no type with no body */
+        reqapi_set_buf(L, r, &r->ctype, "", 0);    /* nginx sends no type with no body */
         return;
     }
-    api_set_buf(L, r, &r->ctype, "text/html", 9);
+    reqapi_set_buf(L, r, &r->ctype, "text/html", 9);
     n = snprintf(page, sizeof(page), "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
                  "<center><h1>%s</h1></center>\r\n<hr><center>" LF_NAME "</center>\r\n"
                  "</body>\r\n</html>\r\n", title, title);
-    api_write(L, r, page, (size_t)n);
+    reqapi_write(L, r, page, (size_t)n);
 }
 
 /* ngx.exit(status): end the handler (or the timer's callback). [-0, +0, e] */

@@ -27,11 +27,11 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "api.h"
 #include "body.h"
 #include "conf.h"
 #include "log.h"
 #include "ngx_impl.h"
+#include "reqapi.h"
 #include "request.h"
 #include "upload.h"
 #include "uploaddir.h"

@@ -1,5 +1,5 @@
 /*
- * api.c: the `req` object a handler gets.
+ * reqapi.c: the `req` object a handler gets.
  *
  * One full userdata per state, made when the state is created and kept in
  * the registry; it holds a pointer to the request being served, set just
@@ -22,25 +22,25 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
-#include "api.h"
 #include "body.h"
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
+#include "reqapi.h"
 #include "request.h"
 #include "state.h"
 #include "upload.h"
 
-#define API_REQ_META "luafcgid.req"
+#define REQAPI_META "luafcgid.req"
 
-static const char api_req_key = 'r';
+static const char reqapi_req_key = 'r';
 
 /* The live request behind the req object at IDX, or a Lua error (also
  * for the modules that take a req: luafcgid.session). [-0, +0, v] */
 struct request *
-api_request(lua_State *L, int idx)
+reqapi_request(lua_State *L, int idx)
 {
-    struct api_bind *slot = luaL_checkudata(L, idx, API_REQ_META);
+    struct reqapi_bind *slot = luaL_checkudata(L, idx, REQAPI_META);
 
     if (slot->r == NULL)
         luaL_error(L, "this req belongs to a request that has ended");
@@ -49,15 +49,15 @@ api_request(lua_State *L, int idx)
 
 /* The live request behind argument 1. [-0, +0, v] */
 static struct request *
-api_check(lua_State *L)
+reqapi_check(lua_State *L)
 {
-    return api_request(L, 1);
+    return reqapi_request(L, 1);
 }
 
 /* What the answer buffers, and a body req:gets() took whole from the
  * connection, held outside Lua. */
 static size_t
-api_held(const struct request *r)
+reqapi_held(const struct request *r)
 {
     return (r->headers_sent ? 0 : r->head.len + r->status.len + r->ctype.len) +
            (r->conf->buffering ? r->body.len : 0) +
@@ -66,9 +66,9 @@ api_held(const struct request *r)
 
 /* It counts toward the state's memory. [-0, +0, v] */
 void
-api_hold(lua_State *L, struct request *r, size_t more)
+reqapi_hold(lua_State *L, struct request *r, size_t more)
 {
-    size_t held = api_held(r);
+    size_t held = reqapi_held(r);
 
     if (state_hold(L, held + more) < 0)
         luaL_error(L, "memory limit reached by the buffered answer (%f bytes)",
@@ -78,7 +78,7 @@ api_hold(lua_State *L, struct request *r, size_t more)
 /* A body left on the connection counts whole (its CONTENT_LENGTH, which
  * body_defer checked) before req:gets() reads a byte of it. [-0, +0, v] */
 static void
-api_hold_body(lua_State *L, struct request *r)
+reqapi_hold_body(lua_State *L, struct request *r)
 {
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
     unsigned long long want;
@@ -86,18 +86,18 @@ api_hold_body(lua_State *L, struct request *r)
     if (!r->body_left || r->body_given || cl == NULL)
         return;
     want = strtoull(cl, NULL, 10);
-    if (want > SIZE_MAX - api_held(r) || state_hold(L, api_held(r) + (size_t)want) < 0)
+    if (want > SIZE_MAX - reqapi_held(r) || state_hold(L, reqapi_held(r) + (size_t)want) < 0)
         luaL_error(L, "memory limit reached by the request body (%s bytes)", cl);
 }
 
 /* N bytes at P to the body: buffered (and held), or sent. [-0, +0, v] */
 void
-api_write(lua_State *L, struct request *r, const char *p, size_t n)
+reqapi_write(lua_State *L, struct request *r, const char *p, size_t n)
 {
     if (r->ended)
         return;     /* after req:finish(), as php-fpm after fastcgi_finish_request() */
     if (r->conf->buffering) {
-        api_hold(L, r, n);
+        reqapi_hold(L, r, n);
         if (buf_append(&r->body, p, n) < 0)
             luaL_error(L, "out of memory for the response");
         return;
@@ -109,9 +109,9 @@ api_write(lua_State *L, struct request *r, const char *p, size_t n)
 
 /* req:puts(...): strings and numbers to the body. [-0, +0, e] */
 static int
-api_puts(lua_State *L)
+reqapi_puts(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
     int i, n = lua_gettop(L);
 
     for (i = 2; i <= n; i++) {
@@ -123,17 +123,17 @@ api_puts(lua_State *L)
             return luaL_argerror(L, i - 1, lua_pushfstring(L, "string or number expected, got %s",
                                                           luaL_typename(L, i)));
         s = lua_tolstring(L, i, &len);
-        api_write(L, r, s, len);
+        reqapi_write(L, r, s, len);
     }
     return 0;
 }
 
 /* B holds the N bytes at V (and a NUL past them), held. [-0, +0, v] */
 int
-api_set_buf(lua_State *L, struct request *r, struct buf *b, const char *v, size_t n)
+reqapi_set_buf(lua_State *L, struct request *r, struct buf *b, const char *v, size_t n)
 {
     buf_reset(b);
-    api_hold(L, r, n + 1);
+    reqapi_hold(L, r, n + 1);
     if (buf_append(b, v, n) < 0 || buf_append(b, "", 1) < 0)
         return luaL_error(L, "out of memory for a header");
     b->len--;       /* keep the NUL out of the length */
@@ -141,7 +141,7 @@ api_set_buf(lua_State *L, struct request *r, struct buf *b, const char *v, size_
 }
 
 static void
-api_trim(const char **s, size_t *n)
+reqapi_trim(const char **s, size_t *n)
 {
     while (*n > 0 && (**s == ' ' || **s == '\t')) {
         (*s)++;
@@ -153,9 +153,9 @@ api_trim(const char **s, size_t *n)
 
 /* req:header(name, value) or req:header("Name: value"). [-0, +0, e] */
 static int
-api_header(lua_State *L)
+reqapi_header(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
     const char *name, *value, *why;
     size_t nlen, vlen;
 
@@ -169,8 +169,8 @@ api_header(lua_State *L)
         nlen = (size_t)(colon - name);
     } else
         value = luaL_checklstring(L, 3, &vlen);
-    api_trim(&name, &nlen);
-    api_trim(&value, &vlen);
+    reqapi_trim(&name, &nlen);
+    reqapi_trim(&value, &vlen);
     if (request_check_header(name, nlen, value, vlen, &why) < 0)
         return luaL_error(L, "bad header: %s", why);
     if (r->headers_sent)
@@ -181,13 +181,13 @@ api_header(lua_State *L)
         if (vlen < 3 || !isdigit((unsigned char)value[0]) || !isdigit((unsigned char)value[1]) ||
             !isdigit((unsigned char)value[2]) || (vlen > 3 && value[3] != ' '))
             return luaL_error(L, "bad header: Status must be a code and a reason, like \"404 Not Found\"");
-        return api_set_buf(L, r, &r->status, value, vlen);
+        return reqapi_set_buf(L, r, &r->status, value, vlen);
     }
     if (nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0)
-        return api_set_buf(L, r, &r->ctype, value, vlen);
+        return reqapi_set_buf(L, r, &r->ctype, value, vlen);
     if (nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0)
         r->has_length = 1;
-    api_hold(L, r, nlen + vlen + 4);
+    reqapi_hold(L, r, nlen + vlen + 4);
     if (buf_append(&r->head, name, nlen) < 0 || buf_append(&r->head, ": ", 2) < 0 ||
         buf_append(&r->head, value, vlen) < 0 || buf_append(&r->head, "\r\n", 2) < 0)
         return luaL_error(L, "out of memory for a header");
@@ -196,9 +196,9 @@ api_header(lua_State *L)
 
 /* The body can still be read: not after req:finish(). [-0, +0, v] */
 static struct request *
-api_check_body(lua_State *L)
+reqapi_check_body(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
 
     if (r->ended && r->body_left)
         luaL_error(L, "the request has ended (req:finish): its body can no longer be read");
@@ -207,12 +207,12 @@ api_check_body(lua_State *L)
 
 /* req:gets(): the request body, or nil when there is none. [-0, +1, e] */
 static int
-api_gets(lua_State *L)
+reqapi_gets(lua_State *L)
 {
-    struct request *r = api_check_body(L);
+    struct request *r = reqapi_check_body(L);
     const char *why;
 
-    api_hold_body(L, r);
+    reqapi_hold_body(L, r);
     if (body_whole(r, &why) < 0)
         return luaL_error(L, "%s", why);
     if (r->post.len == 0)
@@ -225,9 +225,9 @@ api_gets(lua_State *L)
 /* req:read([n]): the next piece of the body, at most n bytes (64 KiB
  * by default), or nil at the end. [-0, +1, v] */
 static int
-api_read(lua_State *L)
+reqapi_read(lua_State *L)
 {
-    struct request *r = api_check_body(L);
+    struct request *r = reqapi_check_body(L);
     lua_Number n = luaL_optnumber(L, 2, LF_DEFAULT_READ);
     const char *p, *why;
     long got;
@@ -246,19 +246,19 @@ api_read(lua_State *L)
 
 /* req:form(): the body's fields and files, two tables. [-0, +2, e] */
 static int
-api_form(lua_State *L)
+reqapi_form(lua_State *L)
 {
-    return upload_form(L, api_check_body(L));
+    return upload_form(L, reqapi_check_body(L));
 }
 
 /* req:flush(): headers and what is buffered go out now. [-0, +0] */
 static int
-api_flush(lua_State *L)
+reqapi_flush(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
 
     request_flush(r);
-    api_hold(L, r, 0);      /* what was sent is no longer held */
+    reqapi_hold(L, r, 0);      /* what was sent is no longer held */
     return 0;
 }
 
@@ -270,34 +270,34 @@ api_flush(lua_State *L)
  * fastcgi_finish_request). [-0, +0]
  */
 void
-api_finish(lua_State *L, struct request *r)
+reqapi_finish(lua_State *L, struct request *r)
 {
     request_end_early(r);
-    api_hold(L, r, 0);
+    reqapi_hold(L, r, 0);
 }
 
 static int
-api_finish_method(lua_State *L)
+reqapi_finish_method(lua_State *L)
 {
-    api_finish(L, api_check(L));
+    reqapi_finish(L, reqapi_check(L));
     return 0;
 }
 
 /* req:reset(): drop the buffered body. [-0, +0] */
 static int
-api_reset(lua_State *L)
+reqapi_reset(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
 
     buf_reset(&r->body);
-    api_hold(L, r, 0);
+    reqapi_hold(L, r, 0);
     return 0;
 }
 
 /* The level req:log's first argument names, with more after it; else
  * notice, and *FIRST stays at the first argument. */
 static int
-api_log_level(lua_State *L, int *first)
+reqapi_log_level(lua_State *L, int *first)
 {
     int level;
 
@@ -312,10 +312,10 @@ api_log_level(lua_State *L, int *first)
 /* req:log([level,] ...): one line in the daemon's log, at LEVEL ("error",
  * "warn", "notice", "info", "debug"), notice when none. [-0, +0, e] */
 static int
-api_log(lua_State *L)
+reqapi_log(lua_State *L)
 {
-    struct request *r = api_check(L);
-    int i, n = lua_gettop(L), first = 2, level = api_log_level(L, &first);
+    struct request *r = reqapi_check(L);
+    int i, n = lua_gettop(L), first = 2, level = reqapi_log_level(L, &first);
     const char *msg;
     size_t len;
     luaL_Buffer b;
@@ -341,52 +341,52 @@ api_log(lua_State *L)
 
 /* req:config(name): a config value, nil for an unknown key. [-0, +1] */
 static int
-api_config(lua_State *L)
+reqapi_config(lua_State *L)
 {
-    struct request *r = api_check(L);
+    struct request *r = reqapi_check(L);
 
     return conf_push_value(L, r->conf, luaL_checkstring(L, 2));
 }
 
 static int
-api_tostring(lua_State *L)
+reqapi_tostring(lua_State *L)
 {
-    struct api_bind *slot = luaL_checkudata(L, 1, API_REQ_META);
+    struct reqapi_bind *slot = luaL_checkudata(L, 1, REQAPI_META);
 
     lua_pushfstring(L, "req (%s)", slot->r ? slot->r->script : "ended");
     return 1;
 }
 
-static const luaL_Reg api_methods[] = {
-    { "puts",   api_puts },
-    { "header", api_header },
-    { "gets",   api_gets },
-    { "read",   api_read },
-    { "form",   api_form },
-    { "flush",  api_flush },
-    { "finish", api_finish_method },
-    { "reset",  api_reset },
-    { "log",    api_log },
-    { "config", api_config },
+static const luaL_Reg reqapi_methods[] = {
+    { "puts",   reqapi_puts },
+    { "header", reqapi_header },
+    { "gets",   reqapi_gets },
+    { "read",   reqapi_read },
+    { "form",   reqapi_form },
+    { "flush",  reqapi_flush },
+    { "finish", reqapi_finish_method },
+    { "reset",  reqapi_reset },
+    { "log",    reqapi_log },
+    { "config", reqapi_config },
     { NULL, NULL }
 };
 
 /* Make the metatable and this state's req object. [-0, +0, m] */
 int
-api_register(lua_State *L)
+reqapi_register(lua_State *L)
 {
-    struct api_bind *slot;
+    struct reqapi_bind *slot;
 
-    luaL_newmetatable(L, API_REQ_META);
+    luaL_newmetatable(L, REQAPI_META);
     lua_newtable(L);
-    luaL_register(L, NULL, api_methods);
+    luaL_register(L, NULL, reqapi_methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, api_tostring);
+    lua_pushcfunction(L, reqapi_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "req");
     lua_setfield(L, -2, "__metatable");
 
-    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_pushlightuserdata(L, (void *)&reqapi_req_key);
     slot = lua_newuserdata(L, sizeof(*slot));
     memset(slot, 0, sizeof(*slot));
     lua_pushvalue(L, -3);
@@ -399,11 +399,11 @@ api_register(lua_State *L)
 /* Bind the req object to R and push it. Binding the request it is
  * already bound to (its load, then its handler) is no new request. [-0, +1] */
 void
-api_push_req(lua_State *L, struct request *r)
+reqapi_push_req(lua_State *L, struct request *r)
 {
-    struct api_bind *slot;
+    struct reqapi_bind *slot;
 
-    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_pushlightuserdata(L, (void *)&reqapi_req_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     slot = lua_touserdata(L, -1);
     if (slot->r != r) {
@@ -415,11 +415,11 @@ api_push_req(lua_State *L, struct request *r)
 }
 
 void
-api_clear_req(lua_State *L)
+reqapi_clear_req(lua_State *L)
 {
-    struct api_bind *slot;
+    struct reqapi_bind *slot;
 
-    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_pushlightuserdata(L, (void *)&reqapi_req_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     slot = lua_touserdata(L, -1);
     if (slot)
@@ -427,13 +427,13 @@ api_clear_req(lua_State *L)
     lua_pop(L, 1);
 }
 
-/* This state's binding (api_register made it). [-0, +0] */
-struct api_bind *
-api_binding(lua_State *L)
+/* This state's binding (reqapi_register made it). [-0, +0] */
+struct reqapi_bind *
+reqapi_binding(lua_State *L)
 {
-    struct api_bind *slot;
+    struct reqapi_bind *slot;
 
-    lua_pushlightuserdata(L, (void *)&api_req_key);
+    lua_pushlightuserdata(L, (void *)&reqapi_req_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     slot = lua_touserdata(L, -1);
     lua_pop(L, 1);
