@@ -166,6 +166,14 @@
 #define LF_STATE_GC_FLOOR       ((size_t)1024 * 1024)
 #define LF_STATE_GC_NEAR        32
 
+/* Compiled scripts kept for their next states (chunkcache.c): most
+ * entries, most bytes of bytecode in all, the largest one kept, and the
+ * table's buckets. */
+#define LF_CHUNK_CACHE_ENTRIES  4096
+#define LF_CHUNK_CACHE_BYTES    ((size_t)32 * 1024 * 1024)
+#define LF_CHUNK_CACHE_ONE      ((size_t)4 * 1024 * 1024)
+#define LF_CHUNK_CACHE_BUCKETS  1021
+
 /* Shared dictionaries (`shared`): how many, their names' longest, the
  * smallest and largest SIZE, the longest key (ngx_lua's), and how long an
  * operation waits for a dictionary's lock before it fails (a process

@@ -82,6 +82,8 @@ void         pool_unpin(struct pool *p, struct pool_state *st);
 int          pool_take(struct pool *p, struct pool_state *st);
 void         pool_give(struct pool *p, struct pool_state *st, int discard);
 void         pool_flush(struct pool *p);
+/* The compiled chunks kept for the pool's next states (chunkcache.c). */
+struct chunkcache *pool_chunks(struct pool *p);
 int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <lua.h>
 
+struct chunkcache;
 struct conf;
+struct file_id;
 
 enum state_over {
     STATE_OK = 0,
@@ -38,6 +40,11 @@ struct state_setup {
      * the APIs install added keep outside it (light threads' records).
      * Unprotected: must not raise. May be NULL. */
     void          (*failed)(lua_State *L);
+    /* Where the script's compiled chunk is kept for its next states,
+     * and the identity of the file open on the descriptor (chunkcache.c).
+     * Either NULL: the script is compiled every time. */
+    struct chunkcache    *chunks;
+    const struct file_id *id;
 };
 
 /* Why state_open failed: the state could not be made, the script did not

@@ -145,20 +145,22 @@ script_run(lua_State *L, const char *path, void *arg)
 }
 
 /*
- * A state for the script at PATH, read from FD (which stays open), loaded
- * and run once, or NULL with the reason in ERR. For a request R (NULL for
+ * A state for the script F (its descriptor stays open), loaded and run
+ * once, or NULL with the reason in ERR; its compiled chunk comes from, or
+ * goes to, F's chunk cache. For a request R (NULL for
  * a preload) its watch (the slow log's, terminate_timeout's: writeoff.c)
  * sees the load as it sees the handler. MORE (may be NULL) adds the layer above's API.
  * Why it failed in *FAIL (FAIL may be NULL).
  */
 lua_State *
-script_open(const char *path, int fd, const struct conf *c, struct request *r,
+script_open(const struct script_file *f, const struct conf *c, struct request *r,
             script_install_fn *more, char *err, size_t errlen, enum state_fail *fail)
 {
     struct script_arg a = { c, r, more };
-    struct state_setup setup = { script_install, script_run, &a, NULL, NULL, net_lua_end };
+    struct state_setup setup = { script_install, script_run, &a, NULL, NULL, net_lua_end,
+                                 f->chunks, f->id };
 
     if (r != NULL)
         setup.watch = writeoff_watch_for(r, &setup.watch_arg);
-    return state_open(path, fd, c, &setup, err, errlen, fail);
+    return state_open(f->path, f->fd, c, &setup, err, errlen, fail);
 }

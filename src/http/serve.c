@@ -322,6 +322,7 @@ serve_load_error(enum state_fail why)
 static int
 serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
 {
+    struct script_file f;
     enum state_fail fail;
     int fd;
 
@@ -329,7 +330,11 @@ serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
         r->error_kind = COUNTERS_NOT_FOUND;
         return -fd;
     }
-    st->L = script_open(r->script, fd, r->conf, r, r->state_install, why, whylen, &fail);
+    f.path = r->script;
+    f.fd = fd;
+    f.id = &st->id;
+    f.chunks = pool_chunks(r->pool);
+    st->L = script_open(&f, r->conf, r, r->state_install, why, whylen, &fail);
     close(fd);
     if (st->L != NULL)
         return 0;
@@ -488,6 +493,7 @@ int
 serve_preload(struct pool *pool, const struct conf *c, void (*more)(lua_State *L))
 {
     char why[SERVE_ERRLEN];
+    struct script_file f;
     struct pool_state *st;
     struct file_id id;
     int i, fd, fresh, failed = 0;
@@ -504,7 +510,11 @@ serve_preload(struct pool *pool, const struct conf *c, void (*more)(lua_State *L
             failed++;
             continue;
         }
-        if (fresh && (st->L = script_open(path, fd, c, NULL, more, why, sizeof(why), NULL)) == NULL) {
+        f.path = path;
+        f.fd = fd;
+        f.id = &id;
+        f.chunks = pool_chunks(pool);
+        if (fresh && (st->L = script_open(&f, c, NULL, more, why, sizeof(why), NULL)) == NULL) {
             log_err("preload %s: %s", path, why);
             failed++;
         }

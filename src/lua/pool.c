@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 
 #include "luafcgid.h"
+#include "chunkcache.h"
 #include "counters.h"
 #include "log.h"
 #include "monoclock.h"
@@ -125,7 +126,8 @@ pool_new(const struct pool_limits *limits, pool_close_fn close_fn)
         free(p);
         return NULL;
     }
-    if (pool_closer_init(p) < 0) {
+    if ((p->chunks = chunkcache_new()) == NULL || pool_closer_init(p) < 0) {
+        chunkcache_free(p->chunks);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
         free(p->buckets);
@@ -696,6 +698,12 @@ pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(voi
 }
 
 /* Close every state; only when no worker is left to hold one. */
+struct chunkcache *
+pool_chunks(struct pool *p)
+{
+    return p->chunks;
+}
+
 void
 pool_destroy(struct pool *p)
 {
@@ -708,6 +716,7 @@ pool_destroy(struct pool *p)
         log_warn("%d states still busy when the pool closed", p->nstates);
     pool_close_dead(p, dead);
     pool_closer_free(p);
+    chunkcache_free(p->chunks);
     free(p->snapshot);
     free(p->buckets);
     pthread_cond_destroy(&p->cond);

@@ -39,6 +39,7 @@ struct pool {
     pool_close_fn       close_fn;
     pool_adrift_fn      adrift_fn;  /* told of each state set adrift, lock held */
     int                 closed;     /* atomic: states closed, for housekeeping */
+    struct chunkcache  *chunks;     /* its own lock; set once, at pool_new */
     /* only the sweeping thread touches these */
     struct pool_entry **snapshot;
     int                 snapshot_cap;

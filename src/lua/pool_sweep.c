@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "luafcgid.h"
+#include "chunkcache.h"
 #include "counters.h"
 #include "log.h"
 #include "monoclock.h"
@@ -44,6 +45,7 @@ pool_flush(struct pool *p)
 {
     struct pool_state *dead = NULL;
 
+    chunkcache_flush(p->chunks);
     pthread_mutex_lock(&p->lock);
     pool_evict_all(p, &dead);
     pool_unlock_and_close(p, dead);

@@ -46,8 +46,10 @@
 #endif
 
 #include "luafcgid.h"
+#include "chunkcache.h"
 #include "conf.h"
 #include "luawrap.h"
+#include "pool.h"
 #include "scriptfile.h"
 #include "slab.h"
 #include "state.h"
@@ -421,6 +423,22 @@ state_fail(lua_State *L, char *err, size_t errlen, const char *what)
     snprintf(err, errlen, "%s: %s", what, msg);
 }
 
+/* Push the script's chunk: kept from an earlier state of the same file,
+ * or compiled from the descriptor, and kept. [-0, +1, m] */
+static int
+state_compile(lua_State *L, const struct state_load *ld)
+{
+    const struct file_id *id = ld->setup->id;
+    struct chunkcache *cc = id != NULL && id->ino != 0 ? ld->setup->chunks : NULL;
+    int status;
+
+    if ((status = chunkcache_push(cc, L, ld->path, id, sizeof(*id))) >= 0)
+        return status;
+    if ((status = scriptfile_load(L, ld->fd, ld->path)) == 0)
+        chunkcache_keep(cc, L, ld->path, id, sizeof(*id));
+    return status;
+}
+
 /* Load and run the script's top level (SETUP's run, or a plain call), in
  * protected mode, limits armed. [-0, +0, e] */
 static int
@@ -430,7 +448,7 @@ state_load_entry(lua_State *L)
 
     lua_settop(L, 0);
     lua_pushcfunction(L, state_traceback);
-    if (scriptfile_load(L, ld->fd, ld->path) != 0)
+    if (state_compile(L, ld) != 0)
         return lua_error(L);
     ld->loaded = 1;
     if (ld->setup->run != NULL)
