@@ -1,7 +1,6 @@
 # Files, logs and defaults: what luafcgid opens as root cannot be turned
 # against root, every log line is one message, a setting that does not work
 # yet is an error, and only a socket nobody listens on is removed as stale.
-# one build: files, logs and config defaults, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

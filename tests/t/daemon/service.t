@@ -1,6 +1,5 @@
 # Running as a service: install layout, service files, man pages, the LSB
 # script for real, privilege drop, socket ownership, log rotation.
-# one build: the supervisor, its signals and hand-overs, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;

@@ -1,7 +1,6 @@
 # The access log: one line per request in php-fpm's access.format tokens,
 # every token checked against what was sent; request ids; escaping;
 # durations from the BEGIN_REQUEST; reopening on USR1 and HUP.
-# one build: the access log's formats and files, in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;
