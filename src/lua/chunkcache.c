@@ -35,6 +35,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "buf.h"
 #include "chunkcache.h"
 #include "log.h"
 
@@ -62,9 +63,8 @@ struct chunkcache {
 
 /* The growing copy lua_dump writes into. */
 struct chunk_dump {
-    char   *data;
-    size_t  size, cap;
-    int     failed;
+    struct buf copy;
+    int        failed;
 };
 
 struct chunkcache *
@@ -220,28 +220,13 @@ static int
 chunkcache_write(lua_State *L, const void *p, size_t n, void *ud)
 {
     struct chunk_dump *d = ud;
-    size_t cap;
-    char *data;
 
     (void)L;
     if (d->failed)
         return 0;
-    if (n > LF_CHUNK_CACHE_ONE - d->size) {
+    /* not kept when too large or out of memory: the state loads as it would anyway */
+    if (n > LF_CHUNK_CACHE_ONE - d->copy.len || buf_append(&d->copy, p, n) < 0)
         d->failed = 1;
-        return 0;
-    }
-    if (d->size + n > d->cap) {
-        for (cap = d->cap ? d->cap : 1024; cap < d->size + n; cap *= 2)
-            ;
-        if ((data = realloc(d->data, cap)) == NULL) {
-            d->failed = 1;  /* not kept: the state loads as it would anyway */
-            return 0;
-        }
-        d->data = data;
-        d->cap = cap;
-    }
-    memcpy(d->data + d->size, p, n);
-    d->size += n;
     return 0;
 }
 
@@ -254,21 +239,21 @@ void
 chunkcache_keep(struct chunkcache *cc, lua_State *L, const char *path, const void *id,
                 size_t idlen)
 {
-    struct chunk_dump d = { NULL, 0, 0, 0 };
+    struct chunk_dump d = { { NULL, 0, 0, 0, 0 }, 0 };
     size_t len = strlen(path);
     struct chunk *c;
 
-    if (cc == NULL || lua_dump(L, chunkcache_write, &d) != 0 || d.failed || d.size == 0 ||
+    if (cc == NULL || lua_dump(L, chunkcache_write, &d) != 0 || d.failed || d.copy.len == 0 ||
         (c = calloc(1, sizeof(*c) + len + 1 + idlen)) == NULL) {
-        free(d.data);
+        buf_free(&d.copy);
         return;
     }
     memcpy(c->path, path, len + 1);
     memcpy(c->path + len + 1, id, idlen);
     c->idlen = idlen;
     c->hash = chunkcache_hash(path);
-    c->size = d.size;
-    c->data = d.data;
+    c->size = d.copy.len;
+    c->data = d.copy.data;
     chunkcache_put(cc, c);
 }
 
