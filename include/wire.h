@@ -13,7 +13,7 @@
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
 #define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
 #define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
-#define WIRE_CUT_ANSWER_MAX 4096    /* the answer wire_cut() sends for a written-off worker */
+#define WIRE_WRITEOFF_ANSWER_MAX 4096 /* wire_writeoff()'s answer for a written-off worker */
 
 /* One connection's request as it passes through; owned by one worker. */
 struct wire {
@@ -99,6 +99,6 @@ int  wire_check(void);
 int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
 size_t wire_framed(size_t n);
-int  wire_cut(int fd, int id, const char *answer, size_t n);
+int  wire_writeoff(int fd, int id, const char *answer, size_t n);
 
 #endif

@@ -2,9 +2,9 @@
  * wire_impl.h: the record layer's own, shared by its files only: wire.c
  * (its I/O), wire_walk.c (the walk of the bytes read), wire_mgmt.c (the
  * records it answers itself), wire_rest.c (the rest of a body answered
- * early), wire_check.c (the start-up proof) and wire_cut.c (the end of a
- * written-off worker's connection). The
- * protocol's numbers and framing are in fcgi_record.h.
+ * early), wire_check.c (the start-up proof) and wire_writeoff.c (the end
+ * of a written-off worker's connection). The protocol's numbers and
+ * framing are in fcgi_record.h.
  */
 #ifndef LF_WIRE_IMPL_H
 #define LF_WIRE_IMPL_H

@@ -14,7 +14,7 @@
  *    terminate_timeout ago and, under the same lock, writes it off: the
  *    state leaves the pool for good (pool_orphan), the client gets a 500
  *    page if nothing of the answer was sent yet, and the connection is
- *    shut down (wire_cut; not closed: the descriptor stays the stuck
+ *    shut down (wire_writeoff; not closed: the descriptor stays the stuck
  *    thread's). A connection req:finish() gave back to the dispatcher
  *    (writeoff_let_go, under the lock) is left alone: its client had its
  *    answer, and the connection serves others. The worker's slots in
@@ -285,8 +285,9 @@ writeoff_check(struct request *r, long long now_ms, int limit, struct writeoff_r
     if (s->fd < 0)      /* req:finish() answered and gave the connection back */
         out->what.answered = SLOWLOG_ANSWERED_BEFORE;
     else
-        out->what.answered = wire_cut(s->fd, r->fcgx.requestId, have_answer ? answer.data : NULL,
-                                      have_answer ? answer.len : 0);
+        out->what.answered = wire_writeoff(s->fd, r->fcgx.requestId,
+                                           have_answer ? answer.data : NULL,
+                                           have_answer ? answer.len : 0);
     if (have_answer)
         buf_free(&answer);
     /* its line now, while the lock keeps what it names: its thread may

@@ -6,7 +6,7 @@
  * by the file that implements it. What belongs to a request (ngx.ctx,
  * ngx.status, the header and variable tables' contents) is not built
  * per request: the functions find the request through the req API's
- * binding (api.h) and reset their per-request fields the first time they
+ * binding (reqapi.h) and reset their per-request fields the first time they
  * run for a new one (ngx_bound). A request that never touches ngx pays
  * nothing; one that does pays for what it touches.
  *

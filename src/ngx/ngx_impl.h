@@ -4,7 +4,7 @@
  *
  * Every ngx function is a C closure whose first upvalue is the state's
  * struct ngx_state (a full userdata made once per state, ngx.c). Which
- * request a call belongs to is read from the req API's binding (api.h):
+ * request a call belongs to is read from the req API's binding (reqapi.h):
  * its serial changes with every request, and the per-request fields here
  * are reset the first time an ngx function runs for a new one, so a
  * request that never touches ngx costs nothing (ngx_bound).

@@ -1,5 +1,5 @@
 /*
- * wire_cut.c: the last words on a connection whose worker was written off.
+ * wire_writeoff.c: the last words on a connection whose worker was written off.
  *
  * Part of the record layer (wire_impl.h), but it works on a descriptor,
  * not a struct wire: that is the stuck thread's.
@@ -30,19 +30,19 @@
 #endif
 
 /*
- * End request ID on FD: ANSWER (N bytes, at most WIRE_CUT_ANSWER_MAX, a
+ * End request ID on FD: ANSWER (N bytes, at most WIRE_WRITEOFF_ANSWER_MAX, a
  * CGI response) as its STDOUT when it is not NULL, then the shutdown. 1
  * when the answer went out whole, 0 when only the shutdown did.
  */
 int
-wire_cut(int fd, int id, const char *answer, size_t n)
+wire_writeoff(int fd, int id, const char *answer, size_t n)
 {
-    unsigned char out[WIRE_CUT_ANSWER_MAX + 4 * FCGI_HEADER_LEN + sizeof(FCGI_EndRequestBody)];
+    unsigned char out[WIRE_WRITEOFF_ANSWER_MAX + 4 * FCGI_HEADER_LEN + sizeof(FCGI_EndRequestBody)];
     FCGI_EndRequestBody end = { 0, 0, 0, 0, FCGI_REQUEST_COMPLETE, { 0 } };  /* app status 0 */
     size_t len = 0;
     ssize_t sent = -1;
 
-    if (answer != NULL && n <= WIRE_CUT_ANSWER_MAX) {
+    if (answer != NULL && n <= WIRE_WRITEOFF_ANSWER_MAX) {
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)answer, n);
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)&end, 0);
         len += wire_mgmt_record(out + len, FCGI_END_REQUEST, id, (const unsigned char *)&end,
