@@ -254,8 +254,10 @@ shm_block_at(struct shm_head *h, uint32_t off, int kind)
     return b;
 }
 
-/* The body of the block of KIND at OFF, and in *ROOM its bytes (at least
- * a granule: shm_block_at checks SHM_MIN_BLOCK); else NULL. */
+/* The body of the block of KIND at OFF, and in *ROOM its bytes; else
+ * NULL. The room may be less than a header: the caller checks it before
+ * it reads one (a forged short block at the heap's end reads past the
+ * mapping). */
 static inline void *
 shm_body_at(struct shm_head *h, uint32_t off, int kind, size_t *room)
 {
@@ -274,7 +276,7 @@ shm_entry_at(struct shm_head *h, uint32_t off)
     size_t room;
     struct shm_entry *e = shm_body_at(h, off, SHM_KIND_ENTRY, &room);
 
-    if (e == NULL ||
+    if (e == NULL || room < sizeof(*e) ||
         sizeof(*e) + SHM_KEY_ROOM(e->klen) + (e->type == SHM_TLIST ? 0 : e->vlen) > room)
         return NULL;
     return e;
@@ -301,7 +303,7 @@ shm_node_at(struct shm_head *h, uint32_t off)
     size_t room;
     struct shm_node *nd = shm_body_at(h, off, SHM_KIND_NODE, &room);
 
-    return nd != NULL && sizeof(*nd) + nd->len <= room ? nd : NULL;
+    return nd != NULL && room >= sizeof(*nd) && sizeof(*nd) + nd->len <= room ? nd : NULL;
 }
 
 /* The offset of the block whose body is P. */

@@ -840,6 +840,33 @@ test_crash_atomicity(void)
     fuzz_crashes("crash-small", (size_t)32 * 1024, 40, 200, 300);
 }
 
+/* A link to a block that says it is an entry but is too short to hold
+ * an entry's header, placed at the heap's end (the mapping's end): it is
+ * damage, never read past the mapping (SIGBUS before). */
+static void
+test_short_block_at_end(void)
+{
+    size_t head = (size_t)SHM_HEAD_GRANULES * SHM_GRANULE;
+    struct shm_dict *d = shm_dict_create("short", (1 << 16) + (4096 - head % 4096) % 4096);
+    struct shm_head *h;
+    struct shm_block *b;
+    uint32_t off;
+
+    ok(d != NULL, "short block: dictionary made");
+    if (d == NULL)
+        return;
+    h = d->h;
+    off = h->heap_end - 3;
+    b = SHM_BLOCK(h, off);
+    b->magic = SHM_BLOCK_MAGIC;
+    b->kind = SHM_KIND_ENTRY;
+    b->size = 3;
+    /* read back as an operation would, not folded from the stores above */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ok(shm_entry_at(h, off) == NULL, "short block: an entry too short for its header is no entry");
+    shm_dict_destroy(d);
+}
+
 int
 main(void)
 {
@@ -856,5 +883,6 @@ main(void)
     test_walk_in_steps();
     test_stray_store();
     test_crash_atomicity();
+    test_short_block_at_end();
     return done_testing();
 }
