@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,9 +240,24 @@ shm_lock_wedged(struct shm_dict *d)
  * microseconds, a critical section's length many times over. */
 #define SHM_SPIN_PAUSES     512
 
-/* Whether spinning can help: more than one CPU online (0: not known
- * yet). Read and set with relaxed atomics; every thread finds the same. */
+/* Whether spinning can help: more than one CPU this process may run on
+ * (0: not known yet). Read and set with relaxed atomics; every thread
+ * finds the same. */
 static int shm_spin_cpus;
+
+/* The CPUs this process may run on: its affinity where the system says
+ * it (taskset, systemd's CPUAffinity, a cpuset), else those online. */
+static long
+shm_cpus_usable(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
 
 static int
 shm_spin_worth(void)
@@ -250,7 +266,7 @@ shm_spin_worth(void)
     long cpus;
 
     if (n == 0) {
-        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = shm_cpus_usable();
         n = cpus > 1 ? (cpus > INT_MAX ? INT_MAX : (int)cpus) : 1;
         __atomic_store_n(&shm_spin_cpus, n, __ATOMIC_RELAXED);
     }
