@@ -1,6 +1,7 @@
 # bench/run --smoke: every backend and page of the benchmark answers right,
 # so a benchmark never measures error pages; the WSAPI workloads are set up
-# on luafcgid, wsapi.fcgi and uWSGI alike.
+# on luafcgid, wsapi.fcgi and uWSGI alike; the physical limit's backends
+# answer beside luafcgid's.
 use strict;
 use warnings;
 use FindBin;
@@ -16,6 +17,14 @@ my @backends = $out =~ /^(\S+)\s+\S+\s+answer ok$/mg;
 my %seen = map { $_ => 1 } @backends;
 for my $b (qw(nginx-return libfcgi-c luafcgid php-fpm ngx_lua wsapi.fcgi uwsgi-lua)) {
     ok($seen{$b}, "$b answered its pages correctly");
+}
+# the hop's physical limit (bench/epoll-c.c), plain and with kept
+# connections, and luafcgid with kept connections on Lua 5.1 and LuaJIT:
+# the backends luafcgid's hello is set against
+my @limit = $^O eq 'linux' ? qw(limit limit+ka) : ();
+my @jit = system('pkg-config --exists luajit 2>/dev/null') == 0 ? qw(luafcgid-jit+ka) : ();
+for my $b (@limit, 'luafcgid+ka', @jit) {
+    like($out, qr/^\Q$b\E\s+hello\s+answer ok$/m, "$b answers hello");
 }
 # the WSAPI workloads: a WSAPI hello and an Orbit page on the three WSAPI servers
 for my $b (qw(luafcgid wsapi.fcgi uwsgi-lua)) {
