@@ -282,7 +282,7 @@ listen_on(const char *path)
         fprintf(stderr, "epoll-c: socket path too long: %s\n", path);
         return -1;
     }
-    strcpy(a.sun_path, path);
+    memcpy(a.sun_path, path, strlen(path) + 1);
     if (unlink(path) < 0 && errno != ENOENT) {
         fprintf(stderr, "epoll-c: cannot remove %s: %s\n", path, strerror(errno));
         return -1;
