@@ -1,5 +1,5 @@
 /*
- * ngx_re.c: ngx.re.match, find, gmatch, sub and gsub on PCRE2.
+ * ngx_re_engine.c: ngx.re.match, find, gmatch, sub and gsub on PCRE2.
  *
  * OpenResty's answers and options (resty.core's regex.lua is the model):
  * i m s x a u U D J (compile), j (JIT), d (DFA, the longest match), o
