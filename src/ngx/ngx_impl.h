@@ -150,7 +150,7 @@ const char *ngx_log_escape(lua_State *L, const char *s, size_t len);
 void ngx_worker_install(lua_State *L);    /* ngx_worker.c: worker, config, phase, sleep */
 void ngx_refuse_install(lua_State *L);    /* ngx_refuse.c: what only nginx can do */
 void ngx_refuse_field(lua_State *L, const char *field, const char *name, const char *why);
-void ngx_re_install(lua_State *L);        /* ngx_re_engine.c: ngx.re on PCRE2 */
+void ngx_re_install(lua_State *L);        /* ngx_re.c: ngx.re on PCRE2 (ngx_re_engine.c) */
 void ngx_timer_install(lua_State *L);     /* ngx_timer.c: ngx.timer */
 int  ngx_timer_exiting(void);
 void ngx_plug_install(lua_State *L);      /* ngx_plug.c: ngx.shared, ngx.socket, ngx.thread */

@@ -1,13 +1,16 @@
 /*
- * ngx_re_engine.c: ngx.re.match, find, gmatch, sub and gsub on PCRE2.
+ * ngx_re_engine.c: the PCRE2 engine under ngx.re (ngx_re.c): patterns
+ * compiled, kept and matched within the state's limits.
  *
- * OpenResty's answers and options (resty.core's regex.lua is the model):
- * i m s x a u U D J (compile), j (JIT), d (DFA, the longest match), o
- * (keep the compiled pattern). Errors a script can handle come back as
- * values (nil, "pcre_compile() failed: ..." or "pcre_exec() failed: N");
- * the match error codes are PCRE1's numbers, which is what OpenResty,
- * built on PCRE1, reports, so code that tests for -8 (match limit) still
- * works. The words of a compile error are PCRE2's.
+ * It is a file of its own because it owns what every ngx.re function
+ * shares, apart from their answers: one engine per state (PCRE2's
+ * contexts and match data, allocating through the state), OpenResty's
+ * option letters as PCRE2's options (i m s x a u U D J compile, j JIT, d
+ * DFA, o the cache), a match's error as PCRE1 numbered it, which is what
+ * OpenResty, built on PCRE1, reports, so code that tests for -8 (match
+ * limit) still works, and the limits below. The words of a compile error
+ * are PCRE2's. The API (ngx_re.c) reads a match's offsets and turns them
+ * into OpenResty's answers.
  *
  * Limits hold inside a match, where no Lua hook runs:
  *
@@ -48,20 +51,16 @@
  * options and the pattern. One state's patterns serve only it: states are
  * never used by two threads at once, and neither are these.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <pcre2.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
 #include "luafcgid.h"
 #include "monoclock.h"
-#include "ngx_impl.h"
+#include "ngx_re_impl.h"
 #include "state.h"
 
 #define NGX_RE_META         "luafcgid.ngx.regex"
@@ -70,13 +69,6 @@
 #define NGX_RE_DFA_WS       100     /* ints of DFA workspace, as ngx_lua */
 #define NGX_RE_CALLOUT      "(?C)"  /* at each start position: the deadline */
 #define NGX_RE_PAST_DEADLINE (-1000) /* the callout's answer: no PCRE2 code */
-
-/* flags that are not PCRE2 compile options */
-#define RE_ONCE         0x01
-#define RE_DFA          0x02
-#define RE_JIT          0x04
-#define RE_DUPNAMES     0x08
-#define RE_NO_UTF_CHECK 0x10
 
 /* PCRE1's match error numbers, which OpenResty reports */
 #define PCRE1_NOMEMORY      (-6)
@@ -93,30 +85,6 @@
 
 static const char ngx_re_engine_key = 'e';
 static const char ngx_re_cache_key = 'c';
-
-/* One per state: PCRE2's contexts, allocating through the state. */
-struct ngx_re_engine {
-    lua_Alloc               alloc;
-    void                   *ud;
-    pcre2_general_context  *gen;
-    pcre2_compile_context  *cctx;
-    pcre2_match_context    *mctx;
-    pcre2_match_data       *md;
-    uint32_t                md_pairs;
-    int                     cached;     /* patterns in the cache */
-    long long               deadline;   /* the running match's, monoclock ms; 0 = none */
-};
-
-/* A compiled pattern. */
-struct ngx_re {
-    pcre2_code     *code;
-    size_t          jit_size;       /* JIT code counted toward the state's memory */
-    uint32_t        ncaptures;
-    uint32_t        name_count;
-    uint32_t        name_size;
-    PCRE2_SPTR      names;
-    int             flags;
-};
 
 /* The block's size is kept before it: the state's allocator needs it to
  * free, as Lua's allocators do. */
@@ -179,7 +147,7 @@ ngx_re_engine_gc(lua_State *L)
 }
 
 /* The state's engine, made on first use. [-0, +0, m] */
-static struct ngx_re_engine *
+struct ngx_re_engine *
 ngx_re_engine(lua_State *L)
 {
     struct ngx_re_engine *e;
@@ -241,6 +209,17 @@ ngx_re_gc(lua_State *L)
 {
     ngx_re_free_code(L, lua_touserdata(L, 1));
     return 0;
+}
+
+/* The compiled patterns' metatable, whose finalizer frees them: made
+ * before the state compiles any (ngx_re_install). [-0, +0, m] */
+void
+ngx_re_metatable(lua_State *L)
+{
+    luaL_newmetatable(L, NGX_RE_META);
+    lua_pushcfunction(L, ngx_re_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
 }
 
 /* JIT-compile RE when it can be (else PCRE2 interprets it), its machine
@@ -386,7 +365,7 @@ ngx_re_compile(lua_State *L, struct ngx_re_engine *e, int idx, uint32_t options,
  * pushed (from the cache with "o"); or nil and the error pushed, and NULL
  * returned. [-0, +1|+2, v]
  */
-static struct ngx_re *
+struct ngx_re *
 ngx_re_get(lua_State *L, int idx, struct ngx_re_engine **ep)
 {
     struct ngx_re_engine *e = ngx_re_engine(L);
@@ -446,7 +425,7 @@ ngx_re_get(lua_State *L, int idx, struct ngx_re_engine **ep)
 }
 
 /* A pattern not kept in the cache is freed now, not at the next cycle. */
-static void
+void
 ngx_re_done(lua_State *L, struct ngx_re *re)
 {
     if (!(re->flags & RE_ONCE))
@@ -480,7 +459,7 @@ ngx_re_pcre1_code(int rc)
  * least 1), PCRE2_ERROR_NOMATCH, or a PCRE1 error number. The deadline
  * and the memory cap hold inside (see the top of this file). [-0, +0, v]
  */
-static int
+int
 ngx_re_exec(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, size_t len,
             size_t pos)
 {
@@ -515,394 +494,4 @@ ngx_re_exec(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char
     if (rc == PCRE2_ERROR_NOMATCH)
         return rc;
     return rc < 0 ? ngx_re_pcre1_code(rc) : rc;
-}
-
-/* Push capture I of the last match as a string, or false. [-0, +1, m] */
-static void
-ngx_re_push_capture(lua_State *L, struct ngx_re_engine *e, const char *s, int rc, uint32_t i)
-{
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
-
-    size_t at = (size_t)2 * i;
-
-    if ((int)i < rc && ov[at] != PCRE2_UNSET)
-        lua_pushlstring(L, s + ov[at], ov[at + 1] - ov[at]);
-    else
-        lua_pushboolean(L, 0);
-}
-
-/* The captures table of the last match: in the table at RES when it is
- * one, else a new one; pushed. [-0, +1, m] */
-static void
-ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, int rc,
-                int res)
-{
-    uint32_t i;
-
-    if (res != 0 && lua_istable(L, res))
-        lua_pushvalue(L, res);
-    else
-        lua_createtable(L, (int)re->ncaptures, (int)re->name_count + 1);
-    for (i = 0; i <= re->ncaptures; i++) {
-        ngx_re_push_capture(L, e, s, rc, i);
-        lua_rawseti(L, -2, (int)i);
-    }
-    for (i = 0; i < re->name_count; i++) {
-        PCRE2_SPTR entry = re->names + (size_t)i * re->name_size;
-        uint32_t n = ((uint32_t)entry[0] << 8) | entry[1];
-        const char *name = (const char *)entry + 2;
-
-        if (!(re->flags & RE_DUPNAMES)) {
-            ngx_re_push_capture(L, e, s, rc, n);
-            lua_setfield(L, -2, name);
-            continue;
-        }
-        /* duplicate names: every one that matched, in a list */
-        ngx_re_push_capture(L, e, s, rc, n);
-        if (!lua_toboolean(L, -1)) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_getfield(L, -2, name);
-        if (!lua_istable(L, -1)) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -4, name);
-        }
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-        lua_pop(L, 1);
-    }
-}
-
-/* The start offset in ctx.pos (1-based), 0 without one. [-0, +0] */
-static size_t
-ngx_re_ctx_pos(lua_State *L, int ctx)
-{
-    lua_Number pos;
-
-    if (!lua_istable(L, ctx))
-        return 0;
-    lua_getfield(L, ctx, "pos");
-    pos = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    return pos > 0 ? (size_t)pos - 1 : 0;
-}
-
-/* match and find: (subj, regex, opts, ctx, res|nth). [-0, +(1|2|3), v] */
-static int
-ngx_re_match_find(lua_State *L, int want_caps)
-{
-    struct ngx_re_engine *e;
-    struct ngx_re *re;
-    size_t len, pos;
-    const char *s;
-    int rc;
-
-    lua_settop(L, 5);
-    s = ngx_tostring(L, 1, &len);
-    if ((re = ngx_re_get(L, 2, &e)) == NULL) {
-        if (!want_caps) {
-            lua_pushnil(L);
-            lua_insert(L, -2);
-            return 3;
-        }
-        return 2;
-    }
-    pos = ngx_re_ctx_pos(L, 4);
-    rc = ngx_re_exec(L, e, re, s, len, pos);
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        ngx_re_done(L, re);
-        lua_pushnil(L);
-        return 1;
-    }
-    if (rc < 0) {
-        ngx_re_done(L, re);
-        lua_pushnil(L);
-        if (!want_caps)
-            lua_pushnil(L);
-        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-        return want_caps ? 2 : 3;
-    }
-    if (lua_istable(L, 4)) {
-        lua_pushnumber(L, (lua_Number)pcre2_get_ovector_pointer(e->md)[1] + 1);
-        lua_setfield(L, 4, "pos");
-    }
-    if (!want_caps) {
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
-        lua_Number n = lua_tonumber(L, 5);
-        uint32_t nth = n > 0 ? (uint32_t)n : 0;
-
-        ngx_re_done(L, re);
-        if (nth > re->ncaptures) {
-            lua_pushnil(L);
-            lua_pushnil(L);
-            lua_pushliteral(L, "nth out of bound");
-            return 3;
-        }
-        if ((int)nth >= rc || ov[(size_t)2 * nth] == PCRE2_UNSET) {
-            lua_pushnil(L);
-            lua_pushnil(L);
-            return 2;
-        }
-        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth] + 1);
-        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth + 1]);
-        return 2;
-    }
-    ngx_re_captures(L, e, re, s, rc, 5);
-    ngx_re_done(L, re);
-    return 1;
-}
-
-static int
-ngx_re_match(lua_State *L)
-{
-    return ngx_re_match_find(L, 1);
-}
-
-static int
-ngx_re_find(lua_State *L)
-{
-    return ngx_re_match_find(L, 0);
-}
-
-/* gmatch's iterator: upvalues subject, pattern, and the next position
- * (false once exhausted). [-0, +(1|2), v] */
-static int
-ngx_re_gmatch_next(lua_State *L)
-{
-    struct ngx_re_engine *e = ngx_re_engine(L);
-    struct ngx_re *re = lua_touserdata(L, lua_upvalueindex(2));
-    size_t len, pos, end;
-    const char *s = lua_tolstring(L, lua_upvalueindex(1), &len);
-    PCRE2_SIZE *ov;
-    int rc;
-
-    if (!lua_isnumber(L, lua_upvalueindex(3)) || re->code == NULL) {
-        lua_pushnil(L);         /* exhausted: nil, as OpenResty's iterator */
-        return 1;
-    }
-    pos = (size_t)lua_tonumber(L, lua_upvalueindex(3));
-    rc = ngx_re_exec(L, e, re, s, len, pos);
-    if (rc < 0) {
-        lua_pushboolean(L, 0);
-        lua_replace(L, lua_upvalueindex(3));
-        ngx_re_done(L, re);
-        lua_pushnil(L);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            return 1;
-        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-        return 2;
-    }
-    ov = pcre2_get_ovector_pointer(e->md);
-    end = ov[1];
-    ngx_re_captures(L, e, re, s, rc, 0);
-    if (end == ov[0] && ++end > len) {
-        /* an empty match at the end: this is the last */
-        lua_pushboolean(L, 0);
-        ngx_re_done(L, re);
-    } else
-        lua_pushnumber(L, (lua_Number)end);
-    lua_replace(L, lua_upvalueindex(3));
-    return 1;
-}
-
-/* gmatch(subj, regex, opts): an iterator, or nil and the error. [-0, +(1|2), v] */
-static int
-ngx_re_gmatch(lua_State *L)
-{
-    struct ngx_re_engine *e;
-
-    lua_settop(L, 3);
-    ngx_tostring(L, 1, NULL);
-    if (ngx_re_get(L, 2, &e) == NULL)
-        return 2;
-    lua_pushvalue(L, 1);
-    lua_insert(L, -2);
-    lua_pushnumber(L, 0);
-    lua_pushcclosure(L, ngx_re_gmatch_next, 3);
-    return 1;
-}
-
-/* The replacement template at IDX is ngx_lua's: $0..$N, ${N}, $$; a name,
- * a lone $ or an unclosed brace fails. 0, or -1. */
-static int
-ngx_re_check_template(const char *t, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        if (t[i++] != '$')
-            continue;
-        if (i == n)
-            return -1;
-        if (t[i] == '$') {
-            i++;
-            continue;
-        }
-        if (t[i] == '{') {
-            size_t digits = 0;
-            for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++)
-                digits++;
-            if (digits == 0 || i == n || t[i] != '}')
-                return -1;
-            i++;
-            continue;
-        }
-        if (t[i] < '0' || t[i] > '9')
-            return -1;
-        while (i < n && t[i] >= '0' && t[i] <= '9')
-            i++;
-    }
-    return 0;
-}
-
-/* Add template T expanded for the last match to B. [-0, +0, m] */
-static void
-ngx_re_expand(luaL_Buffer *b, struct ngx_re_engine *e, const char *s, int rc, const char *t,
-              size_t n)
-{
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned long cap = 0;
-        if (t[i] != '$') {
-            luaL_addchar(b, t[i++]);
-            continue;
-        }
-        i++;
-        if (t[i] == '$') {
-            luaL_addchar(b, '$');
-            i++;
-            continue;
-        }
-        if (t[i] == '{')
-            i++;
-        while (i < n && t[i] >= '0' && t[i] <= '9' && cap < 100000)
-            cap = cap * 10 + (unsigned long)(t[i++] - '0');
-        while (i < n && t[i] >= '0' && t[i] <= '9')
-            i++;
-        if (i < n && t[i] == '}')
-            i++;
-        if (cap < (unsigned long)rc && ov[2 * cap] != PCRE2_UNSET)
-            luaL_addlstring(b, s + ov[2 * cap], ov[2 * cap + 1] - ov[2 * cap]);
-    }
-}
-
-/* sub and gsub: (subj, regex, replace, opts) -> new, count | nil, nil, err. */
-static int
-ngx_re_substitute(lua_State *L, int global)
-{
-    struct ngx_re_engine *e;
-    struct ngx_re *re;
-    size_t len, pos = 0, copied = 0, tlen = 0;
-    const char *s, *t = NULL;
-    int count = 0, rc, func;
-    luaL_Buffer b;
-
-    lua_settop(L, 4);
-    func = lua_isfunction(L, 3);
-    if (!func && !lua_isstring(L, 3)) {
-        lua_getglobal(L, "tostring");
-        lua_pushvalue(L, 3);
-        lua_call(L, 1, 1);
-        lua_replace(L, 3);
-    }
-    if (!func)
-        t = lua_tolstring(L, 3, &tlen);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 4);            /* regex opts at 5, 6: ngx_re_get's order */
-    if ((re = ngx_re_get(L, 5, &e)) == NULL) {
-        lua_pushnil(L);
-        lua_insert(L, -3);
-        return 3;
-    }
-    s = ngx_tostring(L, 1, &len);
-    if (!func && ngx_re_check_template(t, tlen) < 0) {
-        ngx_re_done(L, re);
-        lua_pushnil(L);
-        lua_pushnil(L);
-        lua_pushliteral(L, "failed to compile the replacement template");
-        return 3;
-    }
-    luaL_buffinit(L, &b);
-    for (;;) {
-        PCRE2_SIZE *ov, start, end;
-
-        if ((rc = ngx_re_exec(L, e, re, s, len, pos)) == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0) {
-            ngx_re_done(L, re);
-            lua_pushnil(L);
-            lua_pushnil(L);
-            lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-            return 3;
-        }
-        count++;
-        ov = pcre2_get_ovector_pointer(e->md);
-        start = ov[0];
-        end = ov[1];
-        luaL_addlstring(&b, s + copied, start - copied);
-        if (func) {
-            lua_pushvalue(L, 3);
-            ngx_re_captures(L, e, re, s, rc, 0);
-            lua_call(L, 1, 1);
-            if (!lua_isstring(L, -1)) {
-                lua_getglobal(L, "tostring");
-                lua_insert(L, -2);
-                lua_call(L, 1, 1);
-            }
-            luaL_addvalue(&b);
-        } else
-            ngx_re_expand(&b, e, s, rc, t, tlen);
-        copied = pos = end;
-        if (pos == start && ++pos > len)
-            break;
-        if (!global)
-            break;
-    }
-    ngx_re_done(L, re);
-    if (count == 0) {
-        lua_pushvalue(L, 1);
-        lua_pushinteger(L, 0);
-        return 2;
-    }
-    luaL_addlstring(&b, s + copied, len - copied);
-    luaL_pushresult(&b);
-    lua_pushinteger(L, count);
-    return 2;
-}
-
-static int
-ngx_re_sub(lua_State *L)
-{
-    return ngx_re_substitute(L, 0);
-}
-
-static int
-ngx_re_gsub(lua_State *L)
-{
-    return ngx_re_substitute(L, 1);
-}
-
-static const luaL_Reg ngx_re_fns[] = {
-    { "match", ngx_re_match },
-    { "find",  ngx_re_find },
-    { "gmatch", ngx_re_gmatch },
-    { "sub",   ngx_re_sub },
-    { "gsub",  ngx_re_gsub },
-    { NULL, NULL }
-};
-
-/* ngx.re, in the ngx table on top. [-0, +0, m] */
-void
-ngx_re_install(lua_State *L)
-{
-    luaL_newmetatable(L, NGX_RE_META);
-    lua_pushcfunction(L, ngx_re_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-    ngx_subtable(L, "re", ngx_re_fns);
 }
