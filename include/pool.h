@@ -2,18 +2,9 @@
 #ifndef LF_POOL_H
 #define LF_POOL_H
 
-#include <sys/stat.h>
-#include <sys/types.h>
+#include <stddef.h>
 
-/* What identifies a version of a script file: a change in any field means
- * the file was edited or replaced. All zero means "not there". */
-struct file_id {
-    dev_t   dev;
-    ino_t   ino;
-    off_t   size;
-    long    mtime_sec;
-    long    mtime_nsec;
-};
+#include "scriptfile.h"     /* struct file_id */
 
 struct pool;
 
@@ -88,8 +79,5 @@ int          pool_sweep(struct pool *p);
 int          pool_take_closed(struct pool *p);
 void         pool_counts(struct pool *p, struct pool_counts *out);
 void         pool_each_script(struct pool *p, pool_script_fn fn, void *arg, size_t (*mem)(void *L));
-int          pool_file_id(const char *path, struct file_id *id);
-int          pool_stat_id(const struct stat *sb, struct file_id *id);
-int          pool_same_file(const struct file_id *a, const struct file_id *b);
 
 #endif

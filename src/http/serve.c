@@ -117,7 +117,7 @@ serve_check_script(struct request *r, struct file_id *id, char *why, size_t whyl
         return 403;
     }
     errno = r->res.err;
-    if (errno != 0 || pool_stat_id(&r->res.sb, id) < 0) {
+    if (errno != 0 || scriptfile_stat_id(&r->res.sb, id) < 0) {
         snprintf(why, whylen, "%s", errno == EISDIR ? "not a regular file" : strerror(errno));
         return errno == EACCES ? 403 : 404;
     }

@@ -10,7 +10,7 @@
  * sandbox still refuses binary chunks to scripts (loadsource.c).
  *
  * An entry is the script's path and the identity of the file it was
- * compiled from (device, inode, size, mtime: the pool's struct file_id,
+ * compiled from (device, inode, size, mtime: scriptfile.h's struct file_id,
  * compared as bytes), read from the very descriptor the state is loaded
  * through, which was opened and checked (scriptfile.c). A file that
  * differs misses, as it makes a state stale, and its new chunk replaces

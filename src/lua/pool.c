@@ -17,10 +17,10 @@
  * states >= workers and a worker holds one state at a time, that only
  * happens when its script is at its clone limit.
  *
- * Staleness: each state remembers the file it was loaded from; the entry
- * holds the newest identity seen (by a request's stat or the housekeeping
- * sweep). Idle states that differ are dropped when found, busy ones when
- * given back. A flush (SIGHUP) bumps the generation for the same effect.
+ * Staleness: each state remembers the file it was loaded from (its
+ * identity, scriptfile.c); the entry holds the newest identity seen (by a
+ * request's stat or the housekeeping sweep). Idle states that differ are
+ * dropped when found, busy ones when given back. A flush (SIGHUP) bumps the generation for the same effect.
  * The housekeeping sweep and the flush are pool_sweep.c.
  *
  * Timers (ngx.timer) run in the state that scheduled them: each pins it
@@ -40,11 +40,9 @@
  * may block: once the daemon starts a closer, the states taken out are
  * closed by it, never by the thread that took them out (pool_closer.c).
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "luafcgid.h"
 #include "chunkcache.h"
@@ -53,47 +51,6 @@
 #include "monoclock.h"
 #include "pool.h"
 #include "pool_impl.h"
-
-int
-pool_same_file(const struct file_id *a, const struct file_id *b)
-{
-    return a->ino == b->ino && a->dev == b->dev && a->size == b->size &&
-           a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
-           a->ino != 0;
-}
-
-/* Fill ID from SB; -1 with errno EISDIR (ID all zero) when it is no regular file. */
-int
-pool_stat_id(const struct stat *sb, struct file_id *id)
-{
-    memset(id, 0, sizeof(*id));
-    if (!S_ISREG(sb->st_mode)) {
-        errno = EISDIR;
-        return -1;
-    }
-    id->dev = sb->st_dev;
-    id->ino = sb->st_ino;
-    id->size = sb->st_size;
-    id->mtime_sec = (long)sb->st_mtime;
-#if defined(__APPLE__)
-    id->mtime_nsec = sb->st_mtimespec.tv_nsec;
-#else
-    id->mtime_nsec = sb->st_mtim.tv_nsec;
-#endif
-    return 0;
-}
-
-/* Fill ID for PATH; -1 with errno when it cannot be stat'ed. */
-int
-pool_file_id(const char *path, struct file_id *id)
-{
-    struct stat sb;
-
-    memset(id, 0, sizeof(*id));
-    if (stat(path, &sb) < 0)
-        return -1;
-    return pool_stat_id(&sb, id);
-}
 
 static unsigned
 pool_hash(const char *s)

@@ -10,6 +10,7 @@
 
 #include "counters.h"
 #include "pool.h"
+#include "scriptfile.h"
 
 struct pool_entry {
     char               *path;
@@ -89,7 +90,7 @@ pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
 static inline int
 pool_state_current(const struct pool *p, const struct pool_state *st)
 {
-    return st->generation == p->generation && pool_same_file(&st->id, &st->entry->id);
+    return st->generation == p->generation && scriptfile_same_file(&st->id, &st->entry->id);
 }
 
 /* Why a state that is not current goes: a flush, or its file changed. */

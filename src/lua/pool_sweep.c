@@ -19,6 +19,7 @@
 #include "monoclock.h"
 #include "pool.h"
 #include "pool_impl.h"
+#include "scriptfile.h"
 
 /* Drop E's idle states that are stale or were last used before
  * IDLE_BEFORE (ms; 0: only stale ones). Lock held. */
@@ -123,7 +124,7 @@ pool_sweep(struct pool *p)
     if ((ids = malloc((size_t)n * sizeof(*ids))) == NULL)
         log_syserr("housekeeping: cannot stat %d scripts", n);
     for (i = 0; ids && i < n; i++)
-        pool_file_id(p->snapshot[i]->path, &ids[i]);
+        scriptfile_file_id(p->snapshot[i]->path, &ids[i]);
 
     pthread_mutex_lock(&p->lock);
     for (i = 0; i < n; i++) {

@@ -10,6 +10,11 @@
  * /proc/self/fd) are read from the descriptor, and the chunk is read from
  * it too. Its identity keys the state it is loaded into.
  *
+ * A file's identity (struct file_id: device, inode, size, mtime to the
+ * nanosecond) tells one version of a script from the next: the pool keeps
+ * the one each state was loaded from and drops a state whose file no
+ * longer has it, and the chunk cache keys compiled chunks by it.
+ *
  * This happens only when a state is loaded. A request served by a loaded
  * state checks docroot by path (scriptfile_in_docroot) and its identity by
  * the one stat resolving made: what differs from the loaded state's file
@@ -27,7 +32,6 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "pool.h"
 #include "scriptfile.h"
 
 struct scriptfile_reader {
@@ -36,6 +40,47 @@ struct scriptfile_reader {
     int     err;            /* errno of a failed read */
     char    buf[4096];
 };
+
+int
+scriptfile_same_file(const struct file_id *a, const struct file_id *b)
+{
+    return a->ino == b->ino && a->dev == b->dev && a->size == b->size &&
+           a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+           a->ino != 0;
+}
+
+/* Fill ID from SB; -1 with errno EISDIR (ID all zero) when it is no regular file. */
+int
+scriptfile_stat_id(const struct stat *sb, struct file_id *id)
+{
+    memset(id, 0, sizeof(*id));
+    if (!S_ISREG(sb->st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    id->dev = sb->st_dev;
+    id->ino = sb->st_ino;
+    id->size = sb->st_size;
+    id->mtime_sec = (long)sb->st_mtime;
+#if defined(__APPLE__)
+    id->mtime_nsec = sb->st_mtimespec.tv_nsec;
+#else
+    id->mtime_nsec = sb->st_mtim.tv_nsec;
+#endif
+    return 0;
+}
+
+/* Fill ID for PATH; -1 with errno when it cannot be stat'ed. */
+int
+scriptfile_file_id(const char *path, struct file_id *id)
+{
+    struct stat sb;
+
+    memset(id, 0, sizeof(*id));
+    if (stat(path, &sb) < 0)
+        return -1;
+    return scriptfile_stat_id(&sb, id);
+}
 
 /* True when the real path REAL lies under the real path ROOT. */
 static int
@@ -131,7 +176,7 @@ scriptfile_open(const char *path, const char *docroot, struct file_id *id,
     if (fstat(fd, &sb) < 0) {
         snprintf(why, whylen, "cannot stat the open script: %s", strerror(errno));
         status = 404;
-    } else if (pool_stat_id(&sb, id) < 0) {
+    } else if (scriptfile_stat_id(&sb, id) < 0) {
         snprintf(why, whylen, "not a regular file");
         status = 404;
     } else if (docroot != NULL && !scriptfile_fd_in_docroot(fd, path, &sb, docroot)) {

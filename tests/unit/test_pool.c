@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "scriptfile.h"
 #include "tap.h"
 
 static int closed;      /* atomic: states the pool closed */
@@ -321,7 +322,7 @@ test_sweep(void)
     f = fopen(path, "w");
     fputs("v = 1\n", f);
     fclose(f);
-    ok(pool_file_id(path, &id) == 0, "a file's identity can be read");
+    ok(scriptfile_file_id(path, &id) == 0, "a file's identity can be read");
     p = new_pool(4, 4, 0, 0);
     pool_release(p, get(p, path, &id, NULL), 0);
     is_int(pool_sweep(p), 0, "a sweep keeps a state whose file did not change");
@@ -330,7 +331,7 @@ test_sweep(void)
     fclose(f);
     is_int(pool_sweep(p), 1, "a sweep closes an idle state whose file changed");
 
-    pool_file_id(path, &id);
+    scriptfile_file_id(path, &id);
     pool_release(p, get(p, path, &id, NULL), 0);
     unlink(path);
     is_int(pool_sweep(p), 1, "a sweep closes an idle state whose file vanished");
@@ -340,7 +341,7 @@ test_sweep(void)
     f = fopen(path, "w");
     fputs("v = 1\n", f);
     fclose(f);
-    pool_file_id(path, &id);
+    scriptfile_file_id(path, &id);
     pool_release(p, get(p, path, &id, NULL), 0);
     is_int(pool_sweep(p), 0, "with maxidle = 1 a state idle for less is kept");
     for (i = 0; i < 300 && closed_now == 0; i++) {
@@ -352,7 +353,7 @@ test_sweep(void)
     pool_destroy(p);
     unlink(path);
     rmdir(dir);
-    ok(pool_file_id("/", &id) < 0, "a directory is not a script");
+    ok(scriptfile_file_id("/", &id) < 0, "a directory is not a script");
 }
 
 /* A close that blocks (a finalizer stuck in C) while its state's number
