@@ -1,7 +1,9 @@
 /*
  * dispatch_impl.h: the dispatcher's insides, shared by dispatch.c (leader
- * and followers, parking, stopping), dispatch_accept.c (accepting, running
- * out of descriptors) and dispatch_service.c (the service thread) only.
+ * and followers, the ready queue, stopping), dispatch_park.c (parked
+ * connections, the leader's poll set), dispatch_accept.c (accepting,
+ * running out of descriptors) and dispatch_service.c (the service thread)
+ * only.
  * The functions here are called with d->lock held, but for the two that
  * set up descriptors.
  */
@@ -117,11 +119,18 @@ dispatch_service_full(const struct dispatch *d)
 }
 
 /* dispatch.c */
+void dispatch_wake_leader(struct dispatch *d);
 int  dispatch_ready_push(struct dispatch *d, int fd, int kept);
 void dispatch_queue(struct dispatch *d, int fd, int kept);
+int  dispatch_lead(struct dispatch *d, long long idle_at);
+
+/* dispatch_park.c */
 void dispatch_parked_add(struct dispatch *d, int fd, int kept);
 void dispatch_parked_remove(struct dispatch *d, int i);
-int  dispatch_lead(struct dispatch *d, long long idle_at);
+int  dispatch_poll_set(struct dispatch *d, long long now);
+int  dispatch_poll_timeout(struct dispatch *d, long long now);
+void dispatch_collect(struct dispatch *d, int n);
+void dispatch_drain(struct dispatch *d);
 
 /* dispatch_accept.c */
 int  dispatch_cloexec_nonblock(int fd, int nonblock);
