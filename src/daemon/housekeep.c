@@ -5,8 +5,9 @@
  * log (slowlog.c), writes off workers and state closers stuck in C past
  * terminate_timeout, and asks the pool to drop idle states whose script
  * changed or vanished, or that sat idle over `maxidle`, and closes the
- * scripts' kept connections idle past their keepalive time (net_pool.c). It waits on a
- * condition variable rather than sleeping, so a stop is immediate.
+ * scripts' kept connections idle past their keepalive time (net_pool.c).
+ * It waits on a condition variable rather than sleeping, so a stop is
+ * immediate (bgthread.c).
  *
  * It never runs a script's code nor a module's: a state it drops is
  * closed by the pool's closer (pool_closer.c), as a finalizer may block,
@@ -17,19 +18,17 @@
  * an eviction, a reload) or a worker went idle, the sweep hands it back
  * to the system, so RSS follows what is alive, not the worst moment.
  */
-#include <errno.h>
 #include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "bgthread.h"
 #include "conf.h"
 #include "housekeep.h"
 #include "log.h"
@@ -40,12 +39,7 @@
 #include "slowlog.h"
 #include "supervise.h"
 
-/* hk_lock guards hk_stop; hk_cond wakes the thread to stop. */
-static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hk_cond;
-static int hk_stop;
-static int hk_running;
-static pthread_t hk_thread;
+static struct bgthread hk_thread;
 static int hk_trim;     /* atomic: freed memory worth handing back */
 static struct housekeep_workers hk_workers;    /* set before the thread starts */
 static long long hk_rss_start = -1;     /* bytes resident before the first request; set then */
@@ -177,21 +171,15 @@ static void *
 housekeep_main(void *arg)
 {
     struct pool *pool = arg;
-    struct timespec until;
     struct conf *c;
-    int stop = 0, closed;
+    long long sweep;
+    int closed;
 
-    while (!stop) {
+    for (;;) {
         c = conf_acquire();
-        monoclock_deadline(&until, c->sweep);
+        sweep = c->sweep;
         conf_release(c);
-
-        pthread_mutex_lock(&hk_lock);
-        while (!hk_stop && pthread_cond_timedwait(&hk_cond, &hk_lock, &until) != ETIMEDOUT)
-            ;
-        stop = hk_stop;
-        pthread_mutex_unlock(&hk_lock);
-        if (stop)
+        if (bgthread_wait_until(&hk_thread, monoclock_ms() + sweep))
             break;
         slowlog_sweep();
         if ((closed = net_pool_sweep()) > 0)
@@ -212,31 +200,13 @@ housekeep_main(void *arg)
 int
 housekeep_start(struct pool *pool, const struct housekeep_workers *workers)
 {
-    int rc;
-
-    if ((rc = monoclock_cond_init(&hk_cond)) != 0) {
-        log_err("housekeeping: cannot set up its timer: %s", strerror(rc));
-        return -1;
-    }
     hk_workers = *workers;
     hk_rss_start = procmem_rss();       /* before the workers: no request yet */
-    if ((rc = pthread_create(&hk_thread, NULL, housekeep_main, pool)) != 0) {
-        log_err("housekeeping: cannot start its thread: %s", strerror(rc));
-        return -1;
-    }
-    hk_running = 1;
-    return 0;
+    return bgthread_start(&hk_thread, "housekeeping", housekeep_main, pool);
 }
 
 void
 housekeep_stop(void)
 {
-    if (!hk_running)
-        return;
-    pthread_mutex_lock(&hk_lock);
-    hk_stop = 1;
-    pthread_cond_signal(&hk_cond);
-    pthread_mutex_unlock(&hk_lock);
-    pthread_join(hk_thread, NULL);
-    hk_running = 0;
+    bgthread_stop(&hk_thread);
 }

@@ -48,11 +48,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lua.h>
 
 #include "luafcgid.h"
+#include "bgthread.h"
 #include "log.h"
 #include "monoclock.h"
 #include "state_watchdog.h"
@@ -71,14 +71,10 @@ struct wd_slot {
     int             refire_step;/* how often the interval doubled */
 };
 
-/* wd_lock guards wd_slots (the list, and each slot's `taken`) and
- * wd_stop; wd_cond wakes the thread to stop. */
+/* wd_lock guards wd_slots (the list, and each slot's `taken`). */
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wd_cond;
 static struct wd_slot *wd_slots;
-static int wd_stop;
-static int wd_started;
-static pthread_t wd_thread;
+static struct bgthread wd_thread;
 
 static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
 static pthread_key_t wd_key;        /* gives a slot back when its thread ends */
@@ -270,56 +266,25 @@ state_watchdog_sweep(long long now_ms)
     return next;
 }
 
+/* Sweep, then sleep until the next look is due (arming never has to
+ * wake it: see the top of this file). */
 static void *
 wd_main(void *arg)
 {
-    struct timespec until;
-    long long next;
-    int rc;
-
     (void)arg;
-    pthread_mutex_lock(&wd_lock);
-    while (!wd_stop) {
-        next = wd_sweep(monoclock_ms());
-        until.tv_sec = (time_t)(next / 1000);
-        until.tv_nsec = (long)(next % 1000) * 1000000;
-        rc = 0;
-        while (!wd_stop && rc == 0)
-            rc = pthread_cond_timedwait(&wd_cond, &wd_lock, &until);
-    }
-    pthread_mutex_unlock(&wd_lock);
+    while (!bgthread_wait_until(&wd_thread, state_watchdog_sweep(monoclock_ms())))
+        ;
     return NULL;
 }
 
 int
 state_watchdog_start(void)
 {
-    int rc;
-
-    if ((rc = monoclock_cond_init(&wd_cond)) != 0) {
-        log_err("watchdog: cannot set up its timer: %s", strerror(rc));
-        return -1;
-    }
-    wd_stop = 0;
-    if ((rc = pthread_create(&wd_thread, NULL, wd_main, NULL)) != 0) {
-        log_err("watchdog: cannot start its thread: %s", strerror(rc));
-        pthread_cond_destroy(&wd_cond);
-        return -1;
-    }
-    wd_started = 1;
-    return 0;
+    return bgthread_start(&wd_thread, "watchdog", wd_main, NULL);
 }
 
 void
 state_watchdog_stop(void)
 {
-    if (!wd_started)
-        return;
-    pthread_mutex_lock(&wd_lock);
-    wd_stop = 1;
-    pthread_cond_signal(&wd_cond);
-    pthread_mutex_unlock(&wd_lock);
-    pthread_join(wd_thread, NULL);
-    pthread_cond_destroy(&wd_cond);
-    wd_started = 0;
+    bgthread_stop(&wd_thread);
 }

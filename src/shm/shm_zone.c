@@ -38,7 +38,6 @@
  * (shm_check_all), and serves meanwhile: its start does not wait in
  * proportion to the dictionaries' size.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -48,9 +47,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bgthread.h"
 #include "conf.h"
 #include "log.h"
 #include "monoclock.h"
@@ -65,13 +64,8 @@ static int shm_ndicts;
  * with this set) checks the dictionaries, in the background. */
 static int shm_suspected;
 
-/* The background check: check_lock guards check_stop; check_cond wakes
- * the thread to stop. check_running is the main thread's only. */
-static pthread_mutex_t shm_check_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t shm_check_cond = PTHREAD_COND_INITIALIZER;
-static int shm_check_stopping;
-static int shm_check_running;
-static pthread_t shm_check_thread;
+/* The background check (bgthread.c: a stop wakes it from its pauses). */
+static struct bgthread shm_check_thread;
 
 /* Buckets a background check step looks at, and steps between pauses. */
 #define SHM_CHECK_BUCKETS   1024
@@ -446,25 +440,6 @@ shm_suspect(int status)
     }
 }
 
-/* Wait MS, or less when told to stop: whether to stop. */
-static int
-shm_check_pause(long long ms)
-{
-    struct timespec ts;
-    int stop;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000) + ts.tv_nsec / 1000000000;
-    ts.tv_nsec %= 1000000000;
-    pthread_mutex_lock(&shm_check_lock);
-    if (!shm_check_stopping)
-        pthread_cond_timedwait(&shm_check_cond, &shm_check_lock, &ts);
-    stop = shm_check_stopping;
-    pthread_mutex_unlock(&shm_check_lock);
-    return stop;
-}
-
 /* One dictionary, checked a bucket range a step. 0, or -1 when told to
  * stop. */
 static int
@@ -481,7 +456,9 @@ shm_check_one(struct shm_dict *d)
             return 0;       /* logged; the next crash's check will look again */
         seen += (unsigned long)shm_check_buckets(d, b, b + SHM_CHECK_BUCKETS, &dropped);
         shm_unlock(d);      /* mends what was found (shm_lock.c) */
-        if (++steps % SHM_CHECK_BURST == 0 && shm_check_pause(1))
+        /* a pause of 1 ms, or less when told to stop */
+        if (++steps % SHM_CHECK_BURST == 0 &&
+            bgthread_wait_until(&shm_check_thread, monoclock_ms() + 1))
             return -1;
     }
     if (dropped)
@@ -515,31 +492,16 @@ shm_check_main(void *arg)
 void
 shm_check_all(void)
 {
-    int rc;
-
-    if (!shm_suspected || shm_ndicts == 0)
-        return;
-    shm_check_stopping = 0;
-    if ((rc = pthread_create(&shm_check_thread, NULL, shm_check_main, NULL)) != 0) {
-        errno = rc;
-        log_syserr("shared dictionaries: cannot start their check after a crash");
-        return;
-    }
-    shm_check_running = 1;
+    if (shm_suspected && shm_ndicts > 0)
+        (void)bgthread_start(&shm_check_thread, "shared dictionaries' check after a crash",
+                             shm_check_main, NULL);
 }
 
 /* Stop the background check, if it runs (the serving process stops). */
 void
 shm_check_stop(void)
 {
-    if (!shm_check_running)
-        return;
-    pthread_mutex_lock(&shm_check_lock);
-    shm_check_stopping = 1;
-    pthread_cond_signal(&shm_check_cond);
-    pthread_mutex_unlock(&shm_check_lock);
-    pthread_join(shm_check_thread, NULL);
-    shm_check_running = 0;
+    bgthread_stop(&shm_check_thread);
 }
 
 int
