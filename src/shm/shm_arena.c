@@ -82,7 +82,9 @@ shm_list_insert(struct shm_head *h, uint32_t off)
     unsigned c = shm_class(b->size);
     uint32_t next = h->lists[c];
 
-    if (next && (nb = shm_block_at(h, next, SHM_KIND_FREE)) == NULL) {
+    if (next && ((nb = shm_block_at(h, next, SHM_KIND_FREE)) == NULL ||
+                 ((struct shm_free *)SHM_BODY(nb))->prev != 0)) {
+        nb = NULL;
         h->damaged = 1;
         next = 0;
     }
@@ -101,8 +103,11 @@ shm_list_remove(struct shm_head *h, uint32_t off)
     struct shm_free *f = SHM_BODY(b);
     unsigned c = shm_class(b->size);
 
+    /* each neighbour must link back to OFF: one that names another
+     * block is damage, never written through */
     if (f->prev) {
-        if ((nb = shm_block_at(h, f->prev, SHM_KIND_FREE)) != NULL)
+        if ((nb = shm_block_at(h, f->prev, SHM_KIND_FREE)) != NULL &&
+            ((struct shm_free *)SHM_BODY(nb))->next == off)
             SHM_SET(h, ((struct shm_free *)SHM_BODY(nb))->next, f->next);
         else
             h->damaged = 1;
@@ -111,7 +116,8 @@ shm_list_remove(struct shm_head *h, uint32_t off)
     else
         h->damaged = 1;
     if (f->next) {
-        if ((nb = shm_block_at(h, f->next, SHM_KIND_FREE)) != NULL)
+        if ((nb = shm_block_at(h, f->next, SHM_KIND_FREE)) != NULL &&
+            ((struct shm_free *)SHM_BODY(nb))->prev == off)
             SHM_SET(h, ((struct shm_free *)SHM_BODY(nb))->prev, f->prev);
         else
             h->damaged = 1;

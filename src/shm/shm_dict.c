@@ -32,9 +32,11 @@
  * work with no system call and no Lua, and lets go. Values are copied out
  * into the caller's buffer under the lock; when it is too small the caller
  * is told the size (SHM_NEED) and asks again, so nothing here allocates.
- * Every link followed is checked; a bad one marks the dictionary damaged,
- * the operation fails, and the dictionary is repaired before the lock is
- * let go (shm_check.c).
+ * Every link followed is checked, and a neighbour's link back is checked
+ * before it is relinked through (one naming another entry would cut the
+ * entries between them out of the list); a bad one marks the dictionary
+ * damaged, the operation fails, and the dictionary is repaired before the
+ * lock is let go (shm_check.c).
  */
 #include <string.h>
 
@@ -63,22 +65,24 @@ shm_is_expired(const struct shm_head *h, const struct shm_entry *e, struct shm_c
     return x != 0 && x <= shm_time(clk);
 }
 
-/* What points at an entry in the LRU list from one side, set to TO:
- * the lnext (FORWARD) or lprev of the entry at NEIGHBOUR, or the list's
- * END when NEIGHBOUR is 0. */
+/* What points at the entry at SELF in the LRU list from one side, set
+ * to TO: the lnext (FORWARD) or lprev of the entry at NEIGHBOUR, or the
+ * list's END when NEIGHBOUR is 0; damage when it does not point at SELF. */
 static void
-shm_lru_bypass(struct shm_head *h, uint32_t neighbour, uint32_t *end, int forward, uint32_t to)
+shm_lru_bypass(struct shm_head *h, uint32_t neighbour, uint32_t *end, int forward, uint32_t self, uint32_t to)
 {
     struct shm_entry *o = neighbour ? shm_entry_at(h, neighbour) : NULL;
 
-    shm_relink(h, neighbour, end, o == NULL ? NULL : forward ? &o->lnext : &o->lprev, to);
+    shm_relink(h, neighbour, end, o == NULL ? NULL : forward ? &o->lnext : &o->lprev, self, to);
 }
 
 static void
 shm_lru_unlink(struct shm_head *h, struct shm_entry *e)
 {
-    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, e->lnext);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, e->lprev);
+    uint32_t off = shm_off_of(h, e);
+
+    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, off, e->lnext);
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, off, e->lprev);
     SHM_SET(h, e->lprev, 0);        /* two granules: each its record */
     SHM_SET(h, e->lnext, 0);
 }
@@ -89,7 +93,7 @@ shm_lru_push(struct shm_head *h, struct shm_entry *e)
     struct shm_entry *first;
     uint32_t off = shm_off_of(h, e), next = h->lru_head;
 
-    if (next && (first = shm_entry_at(h, next)) != NULL)
+    if (next && (first = shm_entry_at(h, next)) != NULL && first->lprev == 0)
         SHM_SET(h, first->lprev, off);
     else if (next) {
         h->damaged = 1;
@@ -104,8 +108,9 @@ shm_lru_push(struct shm_head *h, struct shm_entry *e)
 
 /* Move E to the front of the LRU list: every lookup that finds a key
  * does, so it is one pass (six logged stores), not an unlink and a push
- * (eight). E is not the newest, so it has an entry before it, and the
- * head is another entry. */
+ * (eight). E is not the newest, so it has an entry before it, whose
+ * lnext is E, and the head is another entry, with none before it: a
+ * link that says otherwise is damage, and nothing is moved. */
 static void
 shm_lru_touch(struct shm_head *h, struct shm_entry *e)
 {
@@ -114,12 +119,13 @@ shm_lru_touch(struct shm_head *h, struct shm_entry *e)
 
     if (head == off)
         return;
-    if ((prev = shm_entry_at(h, e->lprev)) == NULL || (first = shm_entry_at(h, head)) == NULL) {
+    if ((prev = shm_entry_at(h, e->lprev)) == NULL || prev->lnext != off ||
+        (first = shm_entry_at(h, head)) == NULL || first->lprev != 0) {
         h->damaged = 1;
         return;
     }
     SHM_SET(h, prev->lnext, e->lnext);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, e->lprev);
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, off, e->lprev);
     SHM_SET(h, first->lprev, off);
     SHM_SET(h, e->lprev, 0);
     SHM_SET(h, e->lnext, head);
@@ -228,8 +234,8 @@ shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff)
     ne->lprev = e->lprev;
     ne->lnext = e->lnext;
     SHM_SET(h, *link, noff);
-    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, noff);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, noff);
+    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, eoff, noff);
+    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, eoff, noff);
     shm_arena_free(h, eoff);
 }
 
@@ -690,13 +696,13 @@ shm_dict_push_node(struct shm_head *h, struct shm_entry *e, int left, const stru
     if (e->vlen == 0) {
         e->first = e->last = off;
     } else if (left) {
-        if ((o = shm_node_at(h, e->first)) != NULL)
+        if ((o = shm_node_at(h, e->first)) != NULL && o->prev == 0)
             SHM_SET(h, o->prev, off);
         else
             h->damaged = 1;
         e->first = off;
     } else {
-        if ((o = shm_node_at(h, e->last)) != NULL)
+        if ((o = shm_node_at(h, e->last)) != NULL && o->next == 0)
             SHM_SET(h, o->next, off);
         else
             h->damaged = 1;
@@ -816,15 +822,17 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     if (e->vlen == 1) {
         shm_dict_unlink_entry(d, e);
     } else {
+        /* the node taken is an end (nothing beyond it), and its
+         * neighbour links back to it */
         if (left) {
             SHM_SET(h, e->first, nd->next);
-            if ((o = shm_node_at(h, nd->next)) != NULL)
+            if (nd->prev == 0 && (o = shm_node_at(h, nd->next)) != NULL && o->prev == off)
                 SHM_SET(h, o->prev, 0);
             else
                 h->damaged = 1;
         } else {
             SHM_SET(h, e->last, nd->prev);
-            if ((o = shm_node_at(h, nd->prev)) != NULL)
+            if (nd->next == 0 && (o = shm_node_at(h, nd->prev)) != NULL && o->next == off)
                 SHM_SET(h, o->next, 0);
             else
                 h->damaged = 1;

@@ -282,18 +282,21 @@ shm_entry_at(struct shm_head *h, uint32_t off)
     return e;
 }
 
-/* What points at a member of a doubly linked list from one side, set to
- * TO (logged): LINK, the link in the member at NEIGHBOUR (NULL when there
- * is none there: damage), or the list's END when NEIGHBOUR is 0. */
+/* What points at SELF, a member of a doubly linked list, from one side,
+ * set to TO (logged): LINK, the link in the member at NEIGHBOUR (NULL
+ * when there is none there), or the list's END when NEIGHBOUR is 0. A
+ * link that does not point at SELF (a neighbour that names another
+ * member) is damage, never written through: that would cut the members
+ * between them out of the list. */
 static inline void
-shm_relink(struct shm_head *h, uint32_t neighbour, uint32_t *end, uint32_t *link, uint32_t to)
+shm_relink(struct shm_head *h, uint32_t neighbour, uint32_t *end, uint32_t *link, uint32_t self, uint32_t to)
 {
-    if (neighbour == 0)
-        SHM_SET(h, *end, to);
-    else if (link != NULL)
-        SHM_SET(h, *link, to);
-    else
+    uint32_t *at = neighbour == 0 ? end : link;
+
+    if (neighbour == 0 ? *end != self : link == NULL || *link != self)
         h->damaged = 1;
+    else
+        SHM_SET(h, *at, to);
 }
 
 /* The list node at OFF, its bytes inside its block; else NULL. */

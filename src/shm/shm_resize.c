@@ -111,9 +111,9 @@ shm_move_node(struct shm_dict *d, struct shm_entry *e, uint32_t off)
     nn = SHM_BODY(SHM_BLOCK(h, noff));
     memcpy(nn, nd, shm_used_bytes(b));
     o = nd->prev ? shm_node_at(h, nd->prev) : NULL;
-    shm_relink(h, nd->prev, &e->first, o ? &o->next : NULL, noff);
+    shm_relink(h, nd->prev, &e->first, o ? &o->next : NULL, off, noff);
     o = nd->next ? shm_node_at(h, nd->next) : NULL;
-    shm_relink(h, nd->next, &e->last, o ? &o->prev : NULL, noff);
+    shm_relink(h, nd->next, &e->last, o ? &o->prev : NULL, off, noff);
     shm_arena_free(h, off);
     shm_commit(h);
     return 0;

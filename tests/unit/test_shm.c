@@ -1,7 +1,8 @@
 /* test_shm.c: the shared dictionary engine: ngx_lua's answers, LRU
  * eviction inside SIZE, lists, expiry, a random workload against a model
  * (and the consistency check after it), atomic incr from threads and
- * processes, and a holder killed with the lock held. */
+ * processes, a holder killed with the lock held, and damage planted in
+ * the memory (a stray store, a back link naming the wrong member). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -867,6 +868,155 @@ test_short_block_at_end(void)
     shm_dict_destroy(d);
 }
 
+/* ---- a back link that names the wrong member ---------------------------- */
+
+/* The entry of KEY, found through its bucket as an operation finds it. */
+static struct shm_entry *
+entry_of(struct shm_dict *d, const char *k)
+{
+    struct shm_head *h = d->h;
+    size_t klen = strlen(k);
+    uint32_t off = shm_buckets(h)[shm_hash(h, k, klen) & (h->nbuckets - 1)];
+    struct shm_entry *e;
+
+    for (; off && (e = shm_entry_at(h, off)) != NULL; off = e->hnext)
+        if (e->klen == klen && memcmp(SHM_ENTRY_KEY(e), k, klen) == 0)
+            return e;
+    return NULL;
+}
+
+static uint32_t
+off_of(struct shm_dict *d, const char *k)
+{
+    return shm_off_of(d->h, entry_of(d, k));
+}
+
+enum forged_link {
+    FORGE_TOUCH_PREV,       /* get k2: k2's lprev names k4, whose lnext is k3 */
+    FORGE_TOUCH_NEXT,       /* get k2: k1's lprev names k4, not k2 */
+    FORGE_TOUCH_HEAD,       /* get k2: the newest (k5) says k0 is before it */
+    FORGE_DELETE_PREV,      /* delete k2: k2's lprev names k4 */
+    FORGE_REPLACE_PREV,     /* a longer value for k2: k2's lprev names k4 */
+    FORGE_POP_PREV,         /* rpop: the last node's prev names the first */
+    FORGE_PUSH_HEAD,        /* lpush: the first node's prev names the last */
+    FORGE_CASES
+};
+
+static const char *const forge_name[FORGE_CASES] = {
+    "get, the entry's lprev names another entry",
+    "get, the entry after it does not link back to it",
+    "get, the newest entry has one before it",
+    "delete, the entry's lprev names another entry",
+    "replace, the entry's lprev names another entry",
+    "rpop, the last node's prev names another node",
+    "lpush, the first node has one before it",
+};
+
+/* Keys k0..k5 set in turn (k5 the newest) and a list of three; one back
+ * link forged, as a stray store would leave it; then the operation that
+ * relinks through it. */
+static void
+forge_case(int c)
+{
+    struct shm_dict *d = shm_dict_create("forged", (size_t)64 * 1024);
+    struct shm_head *h = d->h;
+    struct shm_entry *e;
+    struct shm_node *first, *last;
+    struct shm_stats st;
+    struct shm_value v;
+    char k[16], want[24];
+    uint32_t off;
+    long len;
+    int i, kept = 0;
+
+    for (i = 0; i < 6; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        set(d, 0, k, str_value(k), 0, NULL);
+    }
+    v = str_value("a");
+    shm_dict_push(d, 0, "list", 4, &v, &len, &err);
+    v = str_value("b");
+    shm_dict_push(d, 0, "list", 4, &v, &len, &err);
+    v = str_value("c");
+    shm_dict_push(d, 0, "list", 4, &v, &len, &err);
+    get(d, "k0", 0);        /* the list's entry made newer than k0 .. k5 */
+    get(d, "k1", 0);
+    get(d, "k2", 0);
+    get(d, "k3", 0);
+    get(d, "k4", 0);
+    get(d, "k5", 0);
+    ok(sound(d), "%s: sound before", forge_name[c]);
+    e = entry_of(d, "list");
+    first = shm_node_at(h, e->first);
+    last = shm_node_at(h, e->last);
+    switch (c) {
+    case FORGE_TOUCH_PREV:
+    case FORGE_DELETE_PREV:
+    case FORGE_REPLACE_PREV:
+        entry_of(d, "k2")->lprev = off_of(d, "k4");
+        break;
+    case FORGE_TOUCH_NEXT:
+        entry_of(d, "k1")->lprev = off_of(d, "k4");
+        break;
+    case FORGE_TOUCH_HEAD:
+        entry_of(d, "k5")->lprev = off_of(d, "k0");
+        break;
+    case FORGE_POP_PREV:
+        last->prev = e->first;
+        break;
+    case FORGE_PUSH_HEAD:
+        first->prev = e->last;
+        break;
+    default:
+        break;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ok(!sound(d), "%s: the forged link is damage", forge_name[c]);
+    switch (c) {
+    case FORGE_DELETE_PREV:
+        v.type = SHM_TNIL;
+        shm_dict_store(d, 0, "k2", 2, &v, 0, &i, &err);
+        break;
+    case FORGE_REPLACE_PREV:
+        set(d, 0, "k2", str_value("a value longer than the one it replaces"), 0, NULL);
+        break;
+    case FORGE_POP_PREV:
+        shm_dict_pop(d, 0, "list", 4, &v, buf, sizeof(buf), &err);
+        break;
+    case FORGE_PUSH_HEAD:
+        v = str_value("z");
+        shm_dict_push(d, 1, "list", 4, &v, &len, &err);
+        break;
+    default:
+        get(d, "k2", 0);
+        break;
+    }
+    shm_dict_stats(d, &st);
+    ok(st.repairs == 1, "%s: the operation finds it, and the dictionary is mended (%llu repairs)", forge_name[c],
+       (unsigned long long)st.repairs);
+    ok(sound(d), "%s: sound after", forge_name[c]);
+    for (i = 0; i < 6; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        snprintf(want, sizeof(want), "s:%s", k);
+        kept += i == 2 || strcmp(get(d, k, 0), want) == 0;
+    }
+    ok(kept == 6, "%s: every key kept (%d of 6)", forge_name[c], kept);
+    for (i = 0, off = h->lru_head; off && i <= 8 && (e = shm_entry_at(h, off)) != NULL; off = e->lnext)
+        i++;
+    ok(off == 0 && (unsigned long)i == nkeys(d), "%s: the LRU list holds every one of them (%d of %lu)",
+       forge_name[c], i, nkeys(d));
+    shm_dict_destroy(d);
+}
+
+static void
+test_forged_back_links(void)
+{
+    int c;
+
+    for (c = 0; c < FORGE_CASES; c++)
+        forge_case(c);
+}
+
 int
 main(void)
 {
@@ -884,5 +1034,6 @@ main(void)
     test_stray_store();
     test_crash_atomicity();
     test_short_block_at_end();
+    test_forged_back_links();
     return done_testing();
 }
