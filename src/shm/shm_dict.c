@@ -4,7 +4,7 @@
  *
  * Keys are found through a hash table (a power-of-two array of bucket
  * heads, sized from SIZE when the dictionary is made); every entry is also
- * on one LRU list, newest first. The semantics are ngx_lua's
+ * on one LRU list, newest first (shm_lru.c). The semantics are ngx_lua's
  * (ngx_http_lua_shdict.c), step for step where a script could tell the
  * difference: a lookup that finds a key moves it to the front; every
  * write, get and list operation first removes at most two expired entries
@@ -40,7 +40,6 @@
  */
 #include <string.h>
 
-#include "monoclock.h"
 #include "shm_impl.h"
 
 enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED, SHM_NOT_LOCKED };
@@ -48,89 +47,6 @@ enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED, SHM_NOT_LOCKED };
 /* List nodes freed at once when a list is removed; a longer list goes on
  * the garbage chain. */
 #define SHM_NODES_AT_ONCE   8
-
-uint64_t
-shm_time(struct shm_clock *clk)
-{
-    if (clk->ms == 0)
-        clk->ms = (uint64_t)monoclock_ms();
-    return clk->ms;
-}
-
-static int
-shm_is_expired(const struct shm_head *h, const struct shm_entry *e, struct shm_clock *clk)
-{
-    uint64_t x = shm_expires(h, e);
-
-    return x != 0 && x <= shm_time(clk);
-}
-
-/* What points at the entry at SELF in the LRU list from one side, set
- * to TO: the lnext (FORWARD) or lprev of the entry at NEIGHBOUR, or the
- * list's END when NEIGHBOUR is 0; damage when it does not point at SELF. */
-static void
-shm_lru_bypass(struct shm_head *h, uint32_t neighbour, uint32_t *end, int forward, uint32_t self, uint32_t to)
-{
-    struct shm_entry *o = neighbour ? shm_entry_at(h, neighbour) : NULL;
-
-    shm_relink(h, neighbour, end, o == NULL ? NULL : forward ? &o->lnext : &o->lprev, self, to);
-}
-
-static void
-shm_lru_unlink(struct shm_head *h, struct shm_entry *e)
-{
-    uint32_t off = shm_off_of(h, e);
-
-    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, off, e->lnext);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, off, e->lprev);
-    SHM_SET(h, e->lprev, 0);        /* two granules: each its record */
-    SHM_SET(h, e->lnext, 0);
-}
-
-static void
-shm_lru_push(struct shm_head *h, struct shm_entry *e)
-{
-    struct shm_entry *first;
-    uint32_t off = shm_off_of(h, e), next = h->lru_head;
-
-    if (next && (first = shm_entry_at(h, next)) != NULL && first->lprev == 0)
-        SHM_SET(h, first->lprev, off);
-    else if (next) {
-        h->damaged = 1;
-        next = 0;
-    }
-    SHM_SET(h, e->lprev, 0);
-    SHM_SET(h, e->lnext, next);
-    SHM_SET(h, h->lru_head, off);
-    if (h->lru_tail == 0)
-        SHM_SET(h, h->lru_tail, off);
-}
-
-/* Move E to the front of the LRU list: every lookup that finds a key
- * does, so it is one pass (six logged stores), not an unlink and a push
- * (eight). E is not the newest, so it has an entry before it, whose
- * lnext is E, and the head is another entry, with none before it: a
- * link that says otherwise is damage, and nothing is moved. */
-static void
-shm_lru_touch(struct shm_head *h, struct shm_entry *e)
-{
-    uint32_t off = shm_off_of(h, e), head = h->lru_head;
-    struct shm_entry *prev, *first;
-
-    if (head == off)
-        return;
-    if ((prev = shm_entry_at(h, e->lprev)) == NULL || prev->lnext != off ||
-        (first = shm_entry_at(h, head)) == NULL || first->lprev != 0) {
-        h->damaged = 1;
-        return;
-    }
-    SHM_SET(h, prev->lnext, e->lnext);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, off, e->lprev);
-    SHM_SET(h, first->lprev, off);
-    SHM_SET(h, e->lprev, 0);
-    SHM_SET(h, e->lnext, head);
-    SHM_SET(h, h->lru_head, off);
-}
 
 /* The link that points at E: its bucket's head or the hnext of the entry
  * before it; NULL (damage) when its chain does not reach it. */
@@ -231,58 +147,9 @@ shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff)
     if (link == NULL)
         return;
     ne->hnext = e->hnext;           /* a new block: no record needed */
-    ne->lprev = e->lprev;
-    ne->lnext = e->lnext;
     SHM_SET(h, *link, noff);
-    shm_lru_bypass(h, e->lprev, &h->lru_head, 1, eoff, noff);
-    shm_lru_bypass(h, e->lnext, &h->lru_tail, 0, eoff, noff);
+    shm_lru_replace(h, e, noff);
     shm_arena_free(h, eoff);
-}
-
-/*
- * ngx_lua's expire step. N = 1: remove the oldest entry if it has expired,
- * and the next one if that has too. N = 0: remove the oldest entry
- * whatever it holds (an eviction), then up to two expired ones. Each
- * removal is a step of its own; KEEP (may be NULL) is never removed. The
- * count removed.
- */
-static int
-shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk, const struct shm_entry *keep)
-{
-    struct shm_head *h = d->h;
-    struct shm_entry *e;
-    int freed = 0;
-
-    while (n < 3) {
-        if (h->lru_tail == 0)
-            return freed;
-        if ((e = shm_entry_at(h, h->lru_tail)) == NULL) {
-            h->damaged = 1;
-            return freed;
-        }
-        if (e == keep || (n++ != 0 && !shm_is_expired(h, e, clk)))
-            return freed;
-        if (e->gen != h->flush_gen)
-            SHM_STAT_ADD(h, flushed, 1);
-        else if (shm_is_expired(h, e, clk))
-            SHM_STAT_ADD(h, expirations, 1);
-        else
-            SHM_STAT_ADD(h, evictions, 1);
-        shm_dict_unlink_entry(d, e);
-        shm_commit(h);
-        freed++;
-    }
-    return freed;
-}
-
-/* Evict the oldest entry (and up to two expired ones), never KEEP: for a
- * shrink's moves. Whether anything was removed. */
-int
-shm_dict_evict_oldest(struct shm_dict *d, const struct shm_entry *keep)
-{
-    struct shm_clock clk = { 0 };
-
-    return shm_expire_some(d, 0, &clk, keep) > 0;
 }
 
 /* Find KEY without touching the LRU list, expired or not. */
@@ -348,12 +215,6 @@ shm_alloc_evicting(struct shm_dict *d, uint32_t n, int kind, int safe, const str
         *forcible = 1;
     }
     return off;
-}
-
-static uint64_t
-shm_expiry(long long ms, struct shm_clock *clk)
-{
-    return ms > 0 ? shm_time(clk) + (uint64_t)ms : 0;
 }
 
 /* The bytes a scalar value is stored as, in BUF (8 bytes at least). */

@@ -2,10 +2,10 @@
  * shm_impl.h: the layout of a shared dictionary's arena, shared by the
  * engine's files only (shm_arena.c, the block allocator; shm_undo.c, the
  * undo log that makes every step of an operation all or nothing;
- * shm_dict.c, the operations; shm_bulk.c, those that walk the whole
- * dictionary, in steps; shm_check.c, the check and repair; shm_lock.c,
- * the lock; shm_resize.c, a size changed in place; shm_zone.c, mapping
- * and hand-over).
+ * shm_dict.c, the operations; shm_lru.c, the LRU list and expiry;
+ * shm_bulk.c, those that walk the whole dictionary, in steps;
+ * shm_check.c, the check and repair; shm_lock.c, the lock; shm_resize.c,
+ * a size changed in place; shm_zone.c, mapping and hand-over).
  *
  * An arena is one mapping: a fixed header (the undo log included), then
  * SIZE bytes of heap cut into blocks. Every link inside it is a 32-bit
@@ -350,14 +350,21 @@ struct shm_clock {
     uint64_t    ms;     /* 0: not read yet */
 };
 
+/* shm_lru.c */
 uint64_t shm_time(struct shm_clock *clk);
+uint64_t shm_expiry(long long ms, struct shm_clock *clk);
+void     shm_lru_unlink(struct shm_head *h, struct shm_entry *e);
+void     shm_lru_push(struct shm_head *h, struct shm_entry *e);
+void     shm_lru_touch(struct shm_head *h, struct shm_entry *e);
+void     shm_lru_replace(struct shm_head *h, struct shm_entry *e, uint32_t noff);
+int      shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk, const struct shm_entry *keep);
+int      shm_dict_evict_oldest(struct shm_dict *d, const struct shm_entry *keep);
 
 /* shm_dict.c */
 void     shm_dict_unlink_entry(struct shm_dict *d, struct shm_entry *e);
 void     shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff);
 uint32_t *shm_dict_link_to(struct shm_head *h, struct shm_entry *e);
 int      shm_dict_collect(struct shm_head *h, int budget);
-int      shm_dict_evict_oldest(struct shm_dict *d, const struct shm_entry *keep);
 int      shm_dict_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct shm_value *v);
 
 /* shm_zone.c */
