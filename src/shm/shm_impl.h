@@ -3,9 +3,10 @@
  * engine's files only (shm_arena.c, the block allocator; shm_undo.c, the
  * undo log that makes every step of an operation all or nothing;
  * shm_dict.c, the operations; shm_lru.c, the LRU list and expiry;
- * shm_bulk.c, those that walk the whole dictionary, in steps;
- * shm_check.c, the check and repair; shm_lock.c, the lock; shm_resize.c,
- * a size changed in place; shm_zone.c, mapping and hand-over).
+ * shm_list.c, the lists; shm_bulk.c, those that walk the whole
+ * dictionary, in steps; shm_check.c, the check and repair; shm_lock.c,
+ * the lock; shm_resize.c, a size changed in place; shm_zone.c, mapping
+ * and hand-over).
  *
  * An arena is one mapping: a fixed header (the undo log included), then
  * SIZE bytes of heap cut into blocks. Every link inside it is a 32-bit
@@ -360,11 +361,35 @@ void     shm_lru_replace(struct shm_head *h, struct shm_entry *e, uint32_t noff)
 int      shm_expire_some(struct shm_dict *d, int n, struct shm_clock *clk, const struct shm_entry *keep);
 int      shm_dict_evict_oldest(struct shm_dict *d, const struct shm_entry *keep);
 
+/* What a lookup found. */
+enum shm_found { SHM_MISSING, SHM_FOUND, SHM_EXPIRED, SHM_NOT_LOCKED };
+
+/* What a new entry holds. */
+struct shm_put {
+    uint32_t    hash;
+    const char *key;
+    size_t      klen;
+    int         type;
+    const char *val;
+    size_t      vlen;
+    int         flags;
+    uint64_t    expires;
+};
+
 /* shm_dict.c */
+enum shm_found shm_dict_open_key(struct shm_dict *d, const char *key, size_t klen, struct shm_clock *clk,
+                                 uint32_t *hash, struct shm_entry **e, const char **err);
+enum shm_found shm_lookup(struct shm_head *h, uint32_t hash, const char *key, size_t klen,
+                          struct shm_clock *clk, struct shm_entry **found);
+const char *shm_value_bytes(const struct shm_value *v, char *buf, size_t *len);
+struct shm_entry *shm_entry_build(struct shm_head *h, uint32_t off, const struct shm_put *p);
+void     shm_entry_link(struct shm_head *h, uint32_t off);
 void     shm_dict_unlink_entry(struct shm_dict *d, struct shm_entry *e);
 void     shm_dict_move_entry(struct shm_head *h, struct shm_entry *e, uint32_t noff);
 uint32_t *shm_dict_link_to(struct shm_head *h, struct shm_entry *e);
 int      shm_dict_collect(struct shm_head *h, int budget);
+
+/* shm_list.c */
 int      shm_dict_push_node(struct shm_head *h, struct shm_entry *e, int left, const struct shm_value *v);
 
 /* shm_zone.c */
