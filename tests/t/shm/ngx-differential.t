@@ -4,7 +4,9 @@
 # a private nginx) and through luafcgid behind the same nginx, and every
 # return value and error string compared. Then expiry as time passes,
 # and a full dictionary, where the allocators differ (ngx_lua's slab
-# pages, our blocks): there what a script can rely on is compared.
+# pages, our blocks): there what a script can rely on is compared. Last,
+# an object proxying a dictionary, which we refuse where ngx_lua's FFI
+# methods accept it.
 use strict;
 use warnings;
 use FindBin;
@@ -189,6 +191,44 @@ LUA
     same($ngx, $lf, 'a full dictionary: set evicts the oldest, safe_ and lists fail with "no memory"');
 }
 
+
+# ---- an object that proxies a dictionary ---------------------------------
+#
+# A table whose metatable's __index is a dictionary, used as self: ngx_lua's
+# methods written over the FFI (lua-resty-core's check_zone reads self[1]
+# through __index) take it for the dictionary; its C ones (the lists,
+# flush_expired, get_keys) read self[1] raw and refuse it. We refuse it
+# everywhere, with the C ones' words: a difference on purpose (README).
+
+{
+    my ($ngx, $lf) = $x->run('proxy', <<'LUA');
+local d, o = shared.d, {}
+d:flush_all(); d:flush_expired()
+d:set("k", "v"); d:set("n", 1); d:rpush("l", 1)
+local p = setmetatable({}, { __index = d })
+local calls = {
+  { "get", "k" }, { "get_stale", "k" }, { "set", "s", "w" }, { "safe_set", "s", "w" }, { "add", "a", "w" },
+  { "safe_add", "b", "w" }, { "replace", "s", "x" }, { "incr", "n", 1 }, { "ttl", "k" }, { "expire", "k", 10 },
+  { "capacity" }, { "free_space" }, { "delete", "s" }, { "flush_all" },
+  { "lpush", "l", 2 }, { "rpush", "l", 3 }, { "lpop", "l" }, { "rpop", "l" }, { "llen", "l" },
+  { "flush_expired" }, { "get_keys" },
+}
+for _, c in ipairs(calls) do
+  o[#o + 1] = c[1] .. ": " .. try(function() return p[c[1]](p, unpack(c, 2)) end)
+end
+return table.concat(o, "\n")
+LUA
+    my @ffi = qw(get get_stale set safe_set add safe_add replace incr ttl expire capacity free_space delete flush_all);
+    my %ngx = map { /^(\w+): (.*)$/ ? ($1 => $2) : () } split /\n/, $ngx;
+    my %lf = map { /^(\w+): (.*)$/ ? ($1 => $2) : () } split /\n/, $lf;
+    is(scalar(grep { defined $ngx{$_} && $ngx{$_} !~ /^error/ } @ffi), scalar(@ffi),
+       "ngx_lua's FFI methods take a proxy of a dictionary for it") or diag $ngx;
+    is(scalar(grep { ($lf{$_} // '') eq 'error: bad "zone" argument' } @ffi), scalar(@ffi),
+       'ours refuse it: error "bad \"zone\" argument"') or diag $lf;
+    my @c = qw(lpush rpush lpop rpop llen flush_expired get_keys);
+    is(join("\n", map { "$_: " . ($lf{$_} // '') } @c), join("\n", map { "$_: " . ($ngx{$_} // '') } @c),
+       'the list methods, flush_expired and get_keys refuse it in both, with the same words');
+}
 
 $x->stop;
 done_testing();
