@@ -412,6 +412,7 @@ ngx_build(lua_State *L, struct ngx_state *s)
     ngx_header_install(L);
     ngx_var_install(L);
     ngx_req_install(L);
+    ngx_req_header_install(L);
     ngx_codec_install(L);
     ngx_time_install(L);
     ngx_log_install(L);

@@ -345,7 +345,7 @@ ngx_header_resp_get(lua_State *L)
             break;
     }
     if (!raw)
-        ngx_headers_metatable(L);
+        ngx_req_header_metatable(L);
     if (truncated) {
         lua_pushliteral(L, "truncated");
         return 2;

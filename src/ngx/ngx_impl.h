@@ -132,11 +132,12 @@ void ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const 
                     size_t nlen, int vidx);
 void ngx_var_install(lua_State *L);       /* ngx_var.c: ngx.var */
 const char *ngx_var_param(struct request *r, const char *name, size_t len);
-void ngx_req_install(lua_State *L);       /* ngx_req.c: ngx.req */
+void ngx_req_install(lua_State *L);       /* ngx_req.c: ngx.req: URI, args, body */
 const char *ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len);
+void ngx_req_header_install(lua_State *L); /* ngx_req_header.c: ngx.req's headers */
 int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
                     size_t len);
-void ngx_headers_metatable(lua_State *L);
+void ngx_req_header_metatable(lua_State *L);
 void ngx_codec_install(lua_State *L);     /* ngx_codec.c: escaping, base64, hashes */
 int  ngx_codec_args(lua_State *L, const char *p, size_t len, int max, int idx);
 void ngx_codec_encode(lua_State *L, int idx);

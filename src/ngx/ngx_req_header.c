@@ -1,0 +1,324 @@
+/*
+ * ngx_req_header.c: the request's headers in ngx.req: get_headers,
+ * set_header, clear_header and raw_header, and the header ngx.var.http_NAME
+ * reads (ngx_req_header).
+ *
+ * A file of its own because in ngx.req headers are a concern apart from
+ * the URI, its arguments, the method and the body (ngx_req.c): a header's
+ * name is folded and found in any spelling, and one the script set or
+ * cleared shadows the parameter under that name.
+ *
+ * Headers come from the HTTP_* parameters (name lower-cased, "_" back to
+ * "-"; CONTENT_TYPE and CONTENT_LENGTH when the web server sends only
+ * those), in the order the web server sent them; the table answers any
+ * spelling of a name (Content_Type, content-type), as OpenResty's does.
+ * What set_header and clear_header change is kept for the rest of the
+ * request and seen by every later read, ngx.var included; raw_header is
+ * made again from the parameters, as the web server sent them.
+ */
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "ngx_impl.h"
+#include "request.h"
+
+static const char ngx_req_header_mt_key = 'h';
+
+/* The headers table's __index: any spelling of a name. [-2, +1, m] */
+static int
+ngx_req_header_index(lua_State *L)
+{
+    size_t len, i;
+    const char *k = lua_tolstring(L, 2, &len);
+    char buf[256];
+
+    if (k == NULL || len >= sizeof(buf))
+        return 0;
+    for (i = 0; i < len; i++)
+        buf[i] = ngx_fold(k[i]);
+    lua_pushlstring(L, buf, len);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* Give the table on top the headers' metatable, which answers any
+ * spelling of a name: get_headers's and ngx.resp.get_headers's
+ * (ngx_header.c). [-0, +0, m] */
+void
+ngx_req_header_metatable(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&ngx_req_header_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, ngx_req_header_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushlightuserdata(L, (void *)&ngx_req_header_mt_key);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_setmetatable(L, -2);
+}
+
+/* NAME (LEN bytes, a parameter's after HTTP_) as a header name into BUF:
+ * lower case and dashes, or Each-Word-Capitalised for RAW. */
+static size_t
+ngx_req_header_name(const char *name, size_t len, int raw, char *buf, size_t size)
+{
+    size_t i;
+    int start = 1;
+
+    if (len >= size)
+        len = size - 1;
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '_') {
+            buf[i] = '-';
+            start = 1;
+            continue;
+        }
+        if (c >= 'A' && c <= 'Z' && !(raw && start))
+            c = (char)(c | 0x20);
+        else if (c >= 'a' && c <= 'z' && raw && start)
+            c = (char)(c - 32);
+        buf[i] = c;
+        start = 0;
+    }
+    return len;
+}
+
+/* Is header NAME (lower case) changed by set_header/clear_header? Pushes
+ * its new value (false when cleared) and returns 1, or pushes nothing. */
+static int
+ngx_req_header_override(lua_State *L, struct ngx_state *s, const char *name, size_t len)
+{
+    if (s->hdr_ref == LUA_NOREF)
+        return 0;
+    ngx_push_ref(L, s->hdr_ref);
+    lua_pushlstring(L, name, len);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* ngx.req.get_headers([max[, raw]]). [-0, +(1|2), e] */
+static int
+ngx_req_get_headers(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct ngx_state *s = ngx_bound(L);
+    int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1), raw = lua_toboolean(L, 2);
+    int count = 0, t, has_ctype = 0, has_clen = 0;
+    char name[256], low[256] = "";
+    char **e;
+    size_t len;
+
+    lua_settop(L, 2);
+    lua_createtable(L, 0, 16);
+    t = lua_gettop(L);
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "HTTP_", 5) != 0 || eq == NULL)
+            continue;
+        has_ctype |= strncmp(*e, "HTTP_CONTENT_TYPE=", 18) == 0;
+        has_clen |= strncmp(*e, "HTTP_CONTENT_LENGTH=", 20) == 0;
+    }
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '='), *from;
+        if (eq == NULL)
+            continue;
+        if (strncmp(*e, "HTTP_", 5) == 0)
+            from = *e + 5;
+        else if ((!has_ctype && strncmp(*e, "CONTENT_TYPE=", 13) == 0 && eq[1] != '\0') ||
+                 (!has_clen && strncmp(*e, "CONTENT_LENGTH=", 15) == 0 && eq[1] != '\0'))
+            from = *e;
+        else
+            continue;
+        len = ngx_req_header_name(from, (size_t)(eq - from), 0, low, sizeof(low));
+        if (ngx_req_header_override(L, s, low, len)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (max > 0 && count >= max) {
+            lua_pushliteral(L, "truncated");
+            return 2;
+        }
+        count++;
+        if (raw)
+            lua_pushlstring(L, name, ngx_req_header_name(from, (size_t)(eq - from), 1, name, sizeof(name)));
+        else
+            lua_pushlstring(L, low, len);
+        lua_pushstring(L, eq + 1);
+        ngx_add_value(L, t);
+    }
+    if (s->hdr_ref != LUA_NOREF) {
+        ngx_push_ref(L, s->hdr_ref);
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -1) == LUA_TBOOLEAN) {
+                lua_pop(L, 1);
+                continue;
+            }
+            if (raw) {
+                const char *k = lua_tolstring(L, -2, &len);
+                lua_pushlstring(L, name, ngx_req_header_name(k, len, 1, name, sizeof(name)));
+            } else
+                lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+        }
+        lua_pop(L, 1);
+    }
+    if (!raw)
+        ngx_req_header_metatable(L);
+    return 1;
+}
+
+/* A request header by name, as ngx.var.http_NAME reads it: the override,
+ * or the parameter. Pushes it (or nil). [-0, +1, m] */
+int
+ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
+{
+    char low[256] = "", param[262];
+    size_t i;
+
+    if (len >= sizeof(low))
+        len = sizeof(low) - 1;
+    for (i = 0; i < len; i++)
+        low[i] = ngx_fold(name[i]);
+    if (ngx_req_header_override(L, s, low, len)) {
+        if (lua_istable(L, -1)) {
+            lua_rawgeti(L, -1, 1);
+            lua_remove(L, -2);
+        } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+        return 1;
+    }
+    memcpy(param, "HTTP_", 5);
+    for (i = 0; i < len; i++)
+        param[5 + i] = ngx_param_char(low[i]);
+    param[5 + len] = '\0';
+    {
+        const char *v = ngx_var_param(r, param, 5 + len);
+        if (v != NULL)
+            lua_pushstring(L, v);
+        else
+            lua_pushnil(L);
+    }
+    return 1;
+}
+
+/* ngx.req.set_header(name, value) and clear_header(name): nil or an
+ * empty table clears it. [-0, +0, e] */
+static int
+ngx_req_change_header(lua_State *L, int clear)
+{
+    struct ngx_state *s;
+    char low[256];
+    size_t len, i;
+    const char *name;
+
+    ngx_check(L, NGX_IN_REQUEST);
+    s = ngx_bound(L);
+    if (!clear && lua_isnoneornil(L, 1))
+        return ngx_error_at(L, 2, "bad 'name' argument: string expected, got nil");
+    name = ngx_tostring(L, 1, &len);
+    if (lua_isnoneornil(L, 2) || (lua_istable(L, 2) && lua_objlen(L, 2) == 0))
+        clear = 1;
+    if (len >= sizeof(low))
+        len = sizeof(low) - 1;
+    for (i = 0; i < len; i++)
+        low[i] = ngx_fold(name[i]);
+    if (s->hdr_ref == LUA_NOREF) {
+        lua_newtable(L);
+        s->hdr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ngx_push_ref(L, s->hdr_ref);
+    lua_pushlstring(L, low, len);
+    if (clear)
+        lua_pushboolean(L, 0);
+    else if (lua_istable(L, 2)) {
+        int n = (int)lua_objlen(L, 2), k;
+        lua_createtable(L, n, 0);
+        for (k = 1; k <= n; k++) {
+            lua_rawgeti(L, 2, k);
+            ngx_tostring(L, -1, NULL);
+            lua_rawseti(L, -2, k);
+        }
+    } else {
+        lua_pushvalue(L, 2);
+        ngx_tostring(L, -1, NULL);
+    }
+    lua_rawset(L, -3);
+    return 0;
+}
+
+static int
+ngx_req_set_header(lua_State *L)
+{
+    return ngx_req_change_header(L, 0);
+}
+
+static int
+ngx_req_clear_header(lua_State *L)
+{
+    return ngx_req_change_header(L, 1);
+}
+
+/* ngx.req.raw_header([no_request_line]): made again from the parameters,
+ * the names capitalised, since the web server sends no more. [-0, +1, m] */
+static int
+ngx_req_raw_header(lua_State *L)
+{
+    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    char name[256];
+    luaL_Buffer b;
+    char **e;
+
+    luaL_buffinit(L, &b);
+    if (!lua_toboolean(L, 1)) {
+        const char *uri = r->vars.request_uri, *proto = ngx_var_param(r, "SERVER_PROTOCOL", 15);
+        luaL_addstring(&b, r->vars.request_method ? r->vars.request_method : "GET");
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, uri ? uri : "/");
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, proto ? proto : "HTTP/1.0");
+        luaL_addstring(&b, "\r\n");
+    }
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || strncmp(*e, "HTTP_", 5) != 0)
+            continue;
+        luaL_addlstring(&b, name, ngx_req_header_name(*e + 5, (size_t)(eq - *e - 5), 1, name, sizeof(name)));
+        luaL_addstring(&b, ": ");
+        luaL_addstring(&b, eq + 1);
+        luaL_addstring(&b, "\r\n");
+    }
+    luaL_addstring(&b, "\r\n");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static const luaL_Reg ngx_req_header_fns[] = {
+    { "get_headers",    ngx_req_get_headers },
+    { "set_header",     ngx_req_set_header },
+    { "clear_header",   ngx_req_clear_header },
+    { "raw_header",     ngx_req_raw_header },
+    { NULL, NULL }
+};
+
+/* ngx.req's header functions, in the ngx table on top. [-0, +0, m] */
+void
+ngx_req_header_install(lua_State *L)
+{
+    ngx_subtable(L, "req", ngx_req_header_fns);
+}
