@@ -7,6 +7,20 @@
  * takes it, wakes a follower to lead in its place, and serves it itself,
  * so a new connection reaches a worker with no hand-off between threads.
  *
+ * Hand-offs. Waking a follower to lead costs a thread switch, and under
+ * load it cost more than the request: with kept connections the followers
+ * woke one another several times a request. So while requests come (one
+ * was taken in the last DISPATCH_BUSY_MS), one follower is the standby: it
+ * waits DISPATCH_STANDBY_MS at a time and leads whenever it finds the lead
+ * vacant. A leader that takes the last request ready then wakes no one:
+ * the lead stays vacant while it serves, and most requests end before
+ * anything else arrives, when it leads again itself. Should its request
+ * wait (the client, a socket, a name lookup), the code below calls
+ * blockhint() first and a follower is woken to lead then; a request that
+ * only computes leaves the lead vacant DISPATCH_STANDBY_MS at most. With
+ * no request for DISPATCH_BUSY_MS there is no standby, and a lead left
+ * vacant is filled at once, as before, so an idle daemon sleeps.
+ *
  * Arrival order. While every worker is busy, requests wait in one FIFO
  * (ready[]): whenever the leader looks, what arrived on parked connections
  * (oldest parked first) and on the listening sockets joins it, kept and
@@ -49,6 +63,7 @@
 #include <unistd.h>
 
 #include "luafcgid.h"
+#include "blockhint.h"
 #include "counters.h"
 #include "dispatch.h"
 #include "dispatch_impl.h"
@@ -242,6 +257,32 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     return idle;
 }
 
+/* The lead was left vacant and the thread that left it is about to wait:
+ * a follower leads now (blockhint). */
+static void
+dispatch_fill_lead(void *arg)
+{
+    struct dispatch *d = arg;
+
+    pthread_mutex_lock(&d->lock);
+    if (!d->leader && d->followers > 0)
+        pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* The standby: while requests come, one follower waits a short while at
+ * a time and leads if it finds the lead vacant; lock held. */
+static void
+dispatch_stand_by(struct dispatch *d)
+{
+    struct timespec soon;
+
+    d->standby = 1;
+    monoclock_deadline(&soon, DISPATCH_STANDBY_MS);
+    pthread_cond_timedwait(&d->cond, &d->lock, &soon);
+    d->standby = 0;
+}
+
 /*
  * The next connection with a request waiting, for the calling worker;
  * DISPATCH_STOP when the daemon is stopping; DISPATCH_IDLE when IDLE_MS
@@ -252,7 +293,9 @@ dispatch_next(struct dispatch *d, int idle_ms)
 {
     long long idle_at = idle_ms > 0 ? monoclock_ms() + idle_ms : 0;
     struct timespec until;
-    int fd = DISPATCH_STOP;
+    int fd = DISPATCH_STOP, vacant = 0;
+
+    blockhint_set(NULL, NULL);      /* the last request's, if it never waited */
 
     /* a copy of the process, made by a fork no library call saw, that
      * came back from the script never leads: it ends here */
@@ -296,6 +339,11 @@ dispatch_next(struct dispatch *d, int idle_ms)
         d->followers++;
         if (d->service_leads)
             dispatch_wake_leader(d);    /* the service thread hands the lead back */
+        if (!d->standby && monoclock_ms() - d->last_taken < DISPATCH_BUSY_MS) {
+            dispatch_stand_by(d);
+            d->followers--;
+            continue;
+        }
         if (idle_at && pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT &&
             d->nready == 0 && d->leader) {
             d->followers--;
@@ -306,9 +354,17 @@ dispatch_next(struct dispatch *d, int idle_ms)
             pthread_cond_wait(&d->cond, &d->lock);
         d->followers--;
     }
-    /* someone must lead now, and take what else is ready */
-    if (d->followers > 0 && (d->nready > 0 || !d->leader))
+    /* someone must lead now, and take what else is ready; a lead left
+     * vacant by a request taken is the standby's, or goes on at this
+     * thread's first wait (see "Hand-offs" above) */
+    if (fd >= 0) {
+        d->last_taken = monoclock_ms();
+        vacant = !d->leader && d->standby && d->nready == 0;
+    }
+    if (d->followers > 0 && (d->nready > 0 || (!d->leader && !vacant)))
         pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
+    if (vacant)
+        blockhint_set(dispatch_fill_lead, d);
     if (d->followers > 1 && d->nready > 1)
         pthread_cond_broadcast(&d->cond);
     /* the last idle worker leaves: the service thread may have to lead */

@@ -25,6 +25,8 @@
 #define DISPATCH_REPEEK_SLOW_MS 50
 #define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
                                        * before the service thread leads */
+#define DISPATCH_STANDBY_MS     1   /* the standby looks at a vacant lead so often */
+#define DISPATCH_BUSY_MS      100   /* ... while a request was taken this recently */
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
 #define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
 
@@ -50,6 +52,8 @@ struct dispatch {
     int             wake[2];    /* to the leader: parked set changed, stop */
     int             leader;
     int             followers;
+    int             standby;    /* a follower waits timed: it fills a vacant lead */
+    long long       last_taken; /* ms, monotonic: a worker last took a request */
     int             stopping;
     int             hand_over;  /* stopping: pass kept connections on (USR2) */
     long long       drain_until;    /* stopping (TERM): parked ones watched until then, ms */

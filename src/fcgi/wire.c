@@ -61,6 +61,7 @@
 
 #include <fcgios.h>
 
+#include "blockhint.h"
 #include "forkguard.h"
 #include "log.h"
 #include "monoclock.h"
@@ -283,6 +284,7 @@ wire_wait(struct wire *w, int fd, short events)
     long long left;
     int rc;
 
+    blockhint();
     if (w == NULL || w->deadline == 0) {       /* no limit */
         while ((rc = poll(&p, 1, -1)) < 0 && errno == EINTR)
             ;

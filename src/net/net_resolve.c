@@ -22,6 +22,7 @@
 
 #include <ares.h>
 
+#include "blockhint.h"
 #include "log.h"
 #include "monoclock.h"
 #include "net_impl.h"
@@ -163,6 +164,7 @@ net_resolve_wait(ares_channel ch, struct net_lookup *lk, long long deadline)
         ms = left > 0x7fffffff ? 0x7fffffff : (int)left;
         if (tvp != NULL && tvp->tv_sec * 1000 + tvp->tv_usec / 1000 < ms)
             ms = (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000);
+        blockhint();
         if (poll(fds, (nfds_t)n, ms) < 0)
             continue;
         if (n == 0) {

@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 
 #include "luafcgid.h"
+#include "blockhint.h"
 #include "log.h"
 #include "monoclock.h"
 #include "net_impl.h"
@@ -310,6 +311,8 @@ net_sched_run(lua_State *L, struct net_state *ns, int (*done)(void *), void *arg
                   until - now > 0x7fffffff ? 0x7fffffff : (int)(until - now);
         if (timeout < 0 && until != 0)
             timeout = 0;
+        if (timeout != 0)
+            blockhint();
         if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
             return net_error(L, "poll: %s", strerror(errno));
         n = fd >= 0 ? 1 : 0;

@@ -27,6 +27,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "blockhint.h"
 #include "conf.h"
 #include "luafcgid.h"
 #include "luasocket.h"
@@ -173,6 +174,7 @@ luasocket_op(lua_State *L)
         luasocket_apply(L, block, "b");
         luasocket_apply(L, total, "t");
     }
+    blockhint();        /* it may wait: the dispatcher's lead goes on */
     n = luawrap_call(L, LUA_MULTRET);
     if (left >= 0 && state_time_left(L) == 0)
         return state_raise_timeout(L);
@@ -195,6 +197,7 @@ luasocket_bounded(lua_State *L)
             lua_replace(L, at);
         }
     }
+    blockhint();
     n = luawrap_call(L, LUA_MULTRET);
     if (left >= 0 && state_time_left(L) == 0)
         return state_raise_timeout(L);
