@@ -4,7 +4,8 @@
  * iterator, sub and gsub's replacement (a template or a function).
  * Compiling, keeping and running a pattern, and the limits that hold
  * inside a match, are the engine's (ngx_re_engine.c); the two meet in
- * ngx_re_impl.h.
+ * ngx_re_impl.h. This file includes ngx_impl.h too and is part of ngx's
+ * table, which stands on the engine (tools/layers: module ngx).
  *
  * OpenResty's answers (resty.core's regex.lua is the model): errors a
  * script can handle come back as values (nil, "pcre_compile() failed:

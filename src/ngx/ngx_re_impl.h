@@ -9,9 +9,9 @@
  * match's offsets in the engine's match data, as PCRE2 left them: they
  * hold until the next ngx_re_exec on the same engine.
  *
- * The engine is module ngx_re (tools/layers: the files that include this
- * header first) and stands on nothing of ngx; ngx_re.c includes
- * ngx_impl.h first and is part of ngx's table, which stands on the engine.
+ * The engine is module ngx_re and stands on nothing of ngx; ngx_re.c
+ * includes ngx_impl.h too, and its comment says it is part of ngx's
+ * table (tools/layers), which stands on the engine.
  */
 #ifndef LF_NGX_RE_IMPL_H
 #define LF_NGX_RE_IMPL_H

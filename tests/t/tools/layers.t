@@ -3,7 +3,10 @@
 # taken for a system header and its edge lost; so do a path in a quoted
 # include, <h> naming one of our headers (its edge counted all the same),
 # another folder's private X_impl.h, a header of include/ that includes a
-# folder's, and a circle of three modules, reported edge by edge.
+# folder's, and a circle of three modules, reported edge by edge; a file
+# that includes two modules' X_impl.h without saying which it belongs to,
+# or saying one whose X_impl.h it does not include; one that says, in
+# either order of its includes.
 use strict;
 use warnings;
 use FindBin;
@@ -112,5 +115,43 @@ like($out, qr/circle: modules a, b, c stand on each other:/, '... naming the thr
 like($out, qr/a -> b \(a\.c includes b\.h; a\.o calls b_f\)/, '... with the edge a -> b and its evidence');
 like($out, qr/b -> c \(b\.c includes c\.h; b\.o calls c_f\)/, '... b -> c');
 like($out, qr/c -> a \(c\.c includes a\.h; c\.o calls a_f\)/, '... and c -> a');
+
+# Module a (a.c) installs a_sub's Lua side; a_sub.c is that side, part of
+# a: it uses a's insides (a_name) and the engine's (a_sub_impl.h, module
+# a_sub, a_sub_engine.c), and a.c calls its a_sub_install. a_sub stands
+# on nothing of a. FIRST and SECOND are a_sub.c's two private includes,
+# SAYS its comment.
+sub sub_tree {
+    my ($first, $second, $says) = @_;
+    return (
+        'src/core/a.h' => "int a_open(void);\n",
+        'src/core/a_impl.h' => "int a_name(void);\nint a_sub_install(void);\n",
+        'src/core/a.c' => "#include \"a.h\"\n#include \"a_impl.h\"\n"
+            . "int a_name(void) { return 1; }\nint a_open(void) { return a_sub_install(); }\n",
+        'src/core/a_sub_impl.h' => "int a_sub_run(int);\n",
+        'src/core/a_sub_engine.c' => "#include \"a_sub_impl.h\"\nint a_sub_run(int k) { return k; }\n",
+        'src/core/a_sub.c' => ($says ? "/* the Lua side (tools/layers: module $says) */\n" : '')
+            . "#include \"$first\"\n#include \"$second\"\n"
+            . "int a_sub_install(void) { return a_sub_run(a_name()); }\n",
+    );
+}
+for my $order (['a_impl.h', 'a_sub_impl.h'], ['a_sub_impl.h', 'a_impl.h']) {
+    my $as = "$order->[0] then $order->[1]";
+    ($rc, $out) = layers_on({ sub_tree(@$order) });
+    is($rc, 1, "a file including two modules' _impl.h ($as) and not saying which it is part of fails")
+        or diag($out);
+    like($out, qr{module: src/core/a_sub\.c includes the private headers of modules \S+ and \S+ \((?:a_impl\.h, a_sub_impl\.h|a_sub_impl\.h, a_impl\.h)\): say which it belongs to},
+         '... naming the file and both headers');
+    ($rc, $out) = layers_on({ sub_tree(@$order, 'a') });
+    is($rc, 0, "... passes ($as) when its comment says module a") or diag($out);
+    like($out, qr/no circle/, '... with no circle');
+    ($rc, $out) = layers_on({ sub_tree(@$order, 'a_sub') });
+    is($rc, 1, "... and when it says module a_sub ($as), the circle it makes is found") or diag($out);
+    like($out, qr/circle: modules a, a_sub stand on each other:/, '... naming a and a_sub');
+}
+($rc, $out) = layers_on({ sub_tree('a_impl.h', 'a_sub_impl.h', 'b') });
+is($rc, 1, 'a comment saying a module whose _impl.h the file does not include fails') or diag($out);
+like($out, qr{module: src/core/a_sub\.c says `tools/layers: module b`, but does not include b_impl\.h \(it includes a_impl\.h, a_sub_impl\.h\)},
+     '... naming the file, the module it says and what it includes');
 
 done_testing();
