@@ -12,6 +12,7 @@
 #   $h->start;
 #   $h->compare('a.lua?x=1', method => 'POST', body => '...', headers => {...},
 #               differ => { body => qr/.../ }, name => '...');
+#   my $r = $h->request_raw('or', "GET /a.lua HTTP/1.0\r\n\r\n");  # bytes as written
 #
 # Or one function body run both ways, as the shared dictionaries' tests
 # (tests/t/shm) do:
@@ -182,6 +183,41 @@ sub request {
     });
     return { status => $r->{status}, reason => $r->{reason}, headers => $r->{headers} // {},
              body => $r->{content} // '', port => $port };
+}
+
+# BYTES sent as they are to SIDE ('or' or 'lf'), for what HTTP::Tiny would
+# tidy (a name's spelling, bare LF line ends); the answer read to the
+# close, so BYTES should ask for it (Connection: close, or HTTP/1.0), and
+# a chunked body undone: { status, headers (names lower-cased), body, port }.
+sub request_raw {
+    my ($self, $side, $bytes, $timeout) = @_;
+    require IO::Select;
+    my $port = $side eq 'or' ? $self->{port_or} : $self->{port_lf};
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 10) or die "connect $port: $!";
+    LFTest::write_all($s, $bytes);
+    my ($in, $sel, $end) = ('', IO::Select->new($s), time + ($timeout // 30));
+    while (time < $end && $sel->can_read($end - time)) {
+        my $n = sysread($s, $in, 65536, length $in);
+        die "read $port: $!" unless defined $n;
+        last if $n == 0;
+    }
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $in, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\d\.\d (\d+)};
+    my %h;
+    for (split /\r\n/, $head // '') { $h{lc $1} = $2 if /^([^:\s]+):\s*(.*)$/ }
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r]*\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $out .= substr($body, 0, $n, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    return { status => $status // 0, headers => \%h, body => $body // '', port => $port };
 }
 
 my %ignored = map { $_ => 1 } qw(date server connection keep-alive transfer-encoding content-length
