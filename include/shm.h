@@ -17,7 +17,8 @@ enum shm_type { SHM_TNIL = 0, SHM_TBOOLEAN = 1, SHM_TNUMBER = 3, SHM_TSTRING = 4
 
 /* What an operation answers. On SHM_FAIL, SHM_FALSE and SHM_LOCKED the
  * reason is in *err (ngx_lua's words: "not found", "exists", "no memory",
- * "not a number", "value is a list", "value not a list"...). */
+ * "not a number", "value is a list", "value not a list"...; and ours,
+ * SHM_ERR_DAMAGED). */
 enum shm_rc {
     SHM_OK = 0,
     SHM_NONE = 1,       /* no such key (or expired) */
@@ -26,6 +27,12 @@ enum shm_rc {
     SHM_FALSE = -2,     /* lpush/rpush could not make the list: false, *err */
     SHM_LOCKED = -3     /* the lock was not obtained: *err says why */
 };
+
+/* SHM_FAIL's reason when the operation found the dictionary's memory
+ * damaged: its step was undone, and the dictionary checked and mended
+ * before its lock was let go (logged once, there). Trying again is
+ * safe. */
+#define SHM_ERR_DAMAGED "damaged"
 
 /* set, add, replace and their safe_ forms. */
 #define SHM_OP_ADD      0x1

@@ -35,8 +35,11 @@
  * Every link followed is checked, and a neighbour's link back is checked
  * before it is relinked through (one naming another entry would cut the
  * entries between them out of the list); a bad one marks the dictionary
- * damaged, the operation fails, and the dictionary is repaired before the
- * lock is let go (shm_check.c).
+ * damaged, and every operation ends through shm_done: the step under way
+ * is undone, the dictionary repaired before the lock is let go
+ * (shm_check.c), and the operation fails with SHM_ERR_DAMAGED, whatever
+ * it was about to answer (a value read from damaged memory, or "not
+ * found" from a chain cut short, is no answer).
  */
 #include <string.h>
 
@@ -351,20 +354,17 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     if ((rc = shm_dict_open_key(d, key, klen, &clk, &p.hash, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
     if ((op & SHM_OP_REPLACE) && rc != SHM_FOUND) {
-        shm_unlock(d);
         *err = "not found";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     if ((op & SHM_OP_ADD) && rc == SHM_FOUND) {
-        shm_unlock(d);
         *err = "exists";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     if (p.val == NULL) {
         if (rc != SHM_MISSING)
             shm_dict_unlink_entry(d, e);
-        shm_unlock(d);
-        return SHM_OK;
+        return shm_done(d, SHM_OK, err);
     }
     p.key = key;
     p.klen = klen;
@@ -372,10 +372,9 @@ shm_dict_store(struct shm_dict *d, int op, const char *key, size_t klen, const s
     p.flags = v->flags;
     p.expires = shm_expiry(exptime_ms, &clk);
     r = shm_put(d, rc == SHM_MISSING ? NULL : e, &p, op & SHM_OP_SAFE, &clk, forcible);
-    shm_unlock(d);
     if (r != SHM_OK)
         *err = "no memory";
-    return r;
+    return shm_done(d, r, err);
 }
 
 /* Copy E's scalar value into OUT (a string into BUF when it fits). */
@@ -430,19 +429,15 @@ shm_dict_get(struct shm_dict *d, const char *key, size_t klen, int stale, struct
     if (!stale)
         shm_expire_some(d, 1, &clk, NULL);
     rc = shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e);
-    if (rc == SHM_MISSING || (rc == SHM_EXPIRED && !stale)) {
-        shm_unlock(d);
-        return SHM_NONE;
-    }
+    if (rc == SHM_MISSING || (rc == SHM_EXPIRED && !stale))
+        return shm_done(d, SHM_NONE, err);
     if (e->type == SHM_TLIST) {
-        shm_unlock(d);
         *err = "value is a list";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     r = shm_copy_value(d->h, e, out, buf, size);
     *is_stale = rc == SHM_EXPIRED;
-    shm_unlock(d);
-    return r;
+    return shm_done(d, r, err);
 }
 
 /*
@@ -469,23 +464,20 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     h = d->h;
     if (rc == SHM_FOUND) {
         if (e->type != SHM_TNUMBER || e->vlen != sizeof(double)) {
-            shm_unlock(d);
             *err = "not a number";
-            return SHM_FAIL;
+            return shm_done(d, SHM_FAIL, err);
         }
         val = SHM_ENTRY_VALUE(e);
         memcpy(&num, val, sizeof(double));
         num += *value;
         shm_log(h, val);
         memcpy(val, &num, sizeof(double));
-        shm_unlock(d);
         *value = num;
-        return SHM_OK;
+        return shm_done(d, SHM_OK, err);
     }
     if (!has_init) {
-        shm_unlock(d);
         *err = "not found";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     num = *value + init;
     if (rc == SHM_EXPIRED && e->type == SHM_TNUMBER && e->vlen == sizeof(double)) {
@@ -498,9 +490,8 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
         SHM_SET(h, e->flags, 0);
         shm_log(h, val);
         memcpy(val, &num, sizeof(double));
-        shm_unlock(d);
         *value = num;
-        return SHM_OK;
+        return shm_done(d, SHM_OK, err);
     }
     p.key = key;
     p.klen = klen;
@@ -510,13 +501,11 @@ shm_dict_incr(struct shm_dict *d, const char *key, size_t klen, double *value, i
     p.flags = 0;
     p.expires = shm_expiry(init_ttl_ms, &clk);
     if (shm_put(d, rc == SHM_MISSING ? NULL : e, &p, 0, &clk, forcible) != SHM_OK) {
-        shm_unlock(d);
         *err = "no memory";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
-    shm_unlock(d);
     *value = num;
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }
 
 /* ttl: ms left (0: never expires; below 0: expired, not yet removed);
@@ -530,14 +519,11 @@ shm_dict_ttl(struct shm_dict *d, const char *key, size_t klen, long long *ms, co
 
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
-    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING) {
-        shm_unlock(d);
-        return SHM_NONE;
-    }
+    if (shm_peek(d->h, shm_hash(d->h, key, klen), key, klen, &e) == SHM_MISSING)
+        return shm_done(d, SHM_NONE, err);
     x = shm_expires(d->h, e);
     *ms = x == 0 ? 0 : (long long)x - (long long)shm_time(&clk);
-    shm_unlock(d);
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }
 
 /* expire: a new expiry (0 or less: never), found expired or not;
@@ -552,14 +538,11 @@ shm_dict_expire(struct shm_dict *d, const char *key, size_t klen, long long expt
     if (shm_lock(d, err) < 0)
         return SHM_LOCKED;
     h = d->h;
-    if (shm_peek(h, shm_hash(h, key, klen), key, klen, &e) == SHM_MISSING) {
-        shm_unlock(d);
-        return SHM_NONE;
-    }
+    if (shm_peek(h, shm_hash(h, key, klen), key, klen, &e) == SHM_MISSING)
+        return shm_done(d, SHM_NONE, err);
     SHM_SET(h, e->expires, shm_expiry(exptime_ms, &clk));
     SHM_SET(h, e->gen, h->flush_gen);
-    shm_unlock(d);
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }
 
 /* flush_all: everything expires now (flush_expired or later writes free
@@ -574,7 +557,7 @@ shm_dict_flush_all(struct shm_dict *d, const char **err)
     SHM_SET(d->h, d->h->flush_gen, d->h->flush_gen + 1);
     shm_commit(d->h);
     shm_expire_some(d, 0, &clk, NULL);
-    shm_unlock(d);
+    (void)shm_unlock(d);    /* the flush is done (committed) before any damage can be found */
     return SHM_OK;
 }
 

@@ -401,7 +401,19 @@ int      shm_check_buckets(struct shm_dict *d, uint32_t from, uint32_t to, unsig
 
 /* shm_lock.c */
 int      shm_lock(struct shm_dict *d, const char **err);
-void     shm_unlock(struct shm_dict *d);
+int      shm_unlock(struct shm_dict *d);
 int      shm_lock_init(struct shm_head *h);
+
+/* How an operation ends: D's lock let go, and RC answered; or, when the
+ * operation found damage (its step undone, the dictionary mended),
+ * SHM_FAIL with SHM_ERR_DAMAGED, whatever it meant to answer. */
+static inline int
+shm_done(struct shm_dict *d, int rc, const char **err)
+{
+    if (shm_unlock(d) == 0)
+        return rc;
+    *err = SHM_ERR_DAMAGED;
+    return SHM_FAIL;
+}
 
 #endif

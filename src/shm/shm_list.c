@@ -12,7 +12,8 @@
  * a list emptied by a pop is removed. Each push or pop is one step of
  * the undo log; a node is linked only once it is built whole, and the
  * neighbour a push or pop writes through must link back to the node it
- * moves (anything else is damage, mended before the lock is let go). A
+ * moves (anything else is damage: the step is undone, the dictionary
+ * mended before the lock is let go, and the push or pop fails). A
  * removed list's nodes are freed in bounded steps (shm_dict_collect).
  */
 #include <string.h>
@@ -80,9 +81,8 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
         return SHM_LOCKED;
     h = d->h;
     if (rc == SHM_FOUND && e->type != SHM_TLIST) {
-        shm_unlock(d);
         *err = "value not a list";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     if (rc != SHM_FOUND) {
         if (rc == SHM_EXPIRED) {
@@ -99,9 +99,8 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
         if (h->garbage)
             shm_dict_collect(h, SHM_STEP);
         if ((off = shm_arena_alloc(h, shm_entry_granules(klen, 0), SHM_KIND_ENTRY)) == 0) {
-            shm_unlock(d);
             *err = "no memory";
-            return SHM_FALSE;
+            return shm_done(d, SHM_FALSE, err);
         }
         e = shm_entry_build(h, off, &p);
         shm_entry_link(h, off);
@@ -109,13 +108,11 @@ shm_dict_push(struct shm_dict *d, int left, const char *key, size_t klen, const 
     if (shm_dict_push_node(h, e, left, v) < 0) {
         if (e->vlen == 0)
             shm_dict_unlink_entry(d, e);
-        shm_unlock(d);
         *err = "no memory";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     *len = (long)e->vlen;
-    shm_unlock(d);
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }
 
 /*
@@ -138,21 +135,17 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     if ((rc = shm_dict_open_key(d, key, klen, &clk, NULL, &e, err)) == SHM_NOT_LOCKED)
         return SHM_LOCKED;
     h = d->h;
-    if (rc != SHM_FOUND) {
-        shm_unlock(d);
-        return SHM_NONE;
-    }
+    if (rc != SHM_FOUND)
+        return shm_done(d, SHM_NONE, err);
     if (e->type != SHM_TLIST) {
-        shm_unlock(d);
         *err = "value not a list";
-        return SHM_FAIL;
+        return shm_done(d, SHM_FAIL, err);
     }
     off = left ? e->first : e->last;
     if (e->vlen == 0 || (nd = shm_node_at(h, off)) == NULL ||
         (nd->type == SHM_TNUMBER && nd->len != sizeof(double))) {
         h->damaged = 1;
-        shm_unlock(d);
-        return SHM_NONE;
+        return shm_done(d, SHM_NONE, err);
     }
     out->type = nd->type;
     out->flags = 0;
@@ -160,8 +153,7 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
     if (nd->type == SHM_TNUMBER) {
         memcpy(&out->num, SHM_NODE_DATA(nd), sizeof(double));
     } else if (nd->len > size) {
-        shm_unlock(d);
-        return SHM_NEED;
+        return shm_done(d, SHM_NEED, err);
     } else {
         memcpy(buf, SHM_NODE_DATA(nd), nd->len);
         out->str = buf;
@@ -187,8 +179,7 @@ shm_dict_pop(struct shm_dict *d, int left, const char *key, size_t klen, struct 
         SHM_SET(h, e->vlen, e->vlen - 1);
         shm_arena_free(h, off);
     }
-    shm_unlock(d);
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }
 
 /* llen: 0 for a missing key; SHM_FAIL "value not a list". */
@@ -204,12 +195,10 @@ shm_dict_llen(struct shm_dict *d, const char *key, size_t klen, long *len, const
     *len = 0;
     if (shm_lookup(d->h, shm_hash(d->h, key, klen), key, klen, &clk, &e) == SHM_FOUND) {
         if (e->type != SHM_TLIST) {
-            shm_unlock(d);
             *err = "value not a list";
-            return SHM_FAIL;
+            return shm_done(d, SHM_FAIL, err);
         }
         *len = (long)e->vlen;
     }
-    shm_unlock(d);
-    return SHM_OK;
+    return shm_done(d, SHM_OK, err);
 }

@@ -344,20 +344,24 @@ shm_lock(struct shm_dict *d, const char **err)
     return -1;
 }
 
-/* Let D's lock go: the step under way is done (or, when an operation
- * found damage, undone and the dictionary mended), and a bounded part of
- * the garbage chain is freed on the way out. */
-void
+/* Let D's lock go: the step under way is done, and a bounded part of the
+ * garbage chain is freed on the way out; 0. Or, when the operation found
+ * damage, its step is undone and the dictionary mended: -1, so that the
+ * operation answers a failure rather than what it meant to do. */
+int
 shm_unlock(struct shm_dict *d)
 {
     struct shm_head *h = d->h;
+    int rc = 0;
 
     if (h->damaged) {
         shm_undo(h);
         shm_repair(d, "an operation found a broken link");
+        rc = -1;
     } else
         shm_commit(h);
     if (h->garbage && !h->damaged)
         shm_dict_collect(h, SHM_STEP);
     pthread_mutex_unlock(&h->lock);
+    return rc;
 }

@@ -401,7 +401,7 @@ shm_lua_incr(lua_State *L)
     return 3;
 }
 
-/* dict:ttl(key): seconds left (0: none); nil, "not found". */
+/* dict:ttl(key): seconds left (0: none); nil, "not found"; nil, err. */
 static int
 shm_lua_ttl(lua_State *L)
 {
@@ -417,11 +417,13 @@ shm_lua_ttl(lua_State *L)
         return shm_lua_locked(L, d, err);
     if (rc == SHM_NONE)
         return shm_lua_nil_err(L, "not found");
+    if (rc == SHM_FAIL)
+        return shm_lua_nil_err(L, err);
     lua_pushnumber(L, (lua_Number)ms / 1000);
     return 1;
 }
 
-/* dict:expire(key, exptime): true; nil, "not found". */
+/* dict:expire(key, exptime): true; nil, "not found"; nil, err. */
 static int
 shm_lua_expire(lua_State *L)
 {
@@ -443,6 +445,8 @@ shm_lua_expire(lua_State *L)
         return shm_lua_locked(L, d, err);
     if (rc == SHM_NONE)
         return shm_lua_nil_err(L, "not found");
+    if (rc == SHM_FAIL)
+        return shm_lua_nil_err(L, err);
     lua_pushboolean(L, 1);
     return 1;
 }

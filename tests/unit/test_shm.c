@@ -912,6 +912,31 @@ static const char *const forge_name[FORGE_CASES] = {
     "lpush, the first node has one before it",
 };
 
+/* The operation of case C, which relinks through the forged link: what
+ * it answers. */
+static int
+forge_operation(struct shm_dict *d, int c)
+{
+    struct shm_value v;
+    long len;
+    int f, is_stale;
+
+    switch (c) {
+    case FORGE_DELETE_PREV:
+        v.type = SHM_TNIL;
+        return shm_dict_store(d, 0, "k2", 2, &v, 0, &f, &err);
+    case FORGE_REPLACE_PREV:
+        return set(d, 0, "k2", str_value("a value longer than the one it replaces"), 0, NULL);
+    case FORGE_POP_PREV:
+        return shm_dict_pop(d, 0, "list", 4, &v, buf, sizeof(buf), &err);
+    case FORGE_PUSH_HEAD:
+        v = str_value("z");
+        return shm_dict_push(d, 1, "list", 4, &v, &len, &err);
+    default:
+        return shm_dict_get(d, "k2", 2, 0, &v, buf, sizeof(buf), &is_stale, &err);
+    }
+}
+
 /* Keys k0..k5 set in turn (k5 the newest) and a list of three; one back
  * link forged, as a stray store would leave it; then the operation that
  * relinks through it. */
@@ -927,7 +952,7 @@ forge_case(int c)
     char k[16], want[24];
     uint32_t off;
     long len;
-    int i, kept = 0;
+    int i, rc, in_list, kept = 0;
 
     for (i = 0; i < 6; i++) {
         snprintf(k, sizeof(k), "k%d", i);
@@ -972,25 +997,9 @@ forge_case(int c)
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ok(!sound(d), "%s: the forged link is damage", forge_name[c]);
-    switch (c) {
-    case FORGE_DELETE_PREV:
-        v.type = SHM_TNIL;
-        shm_dict_store(d, 0, "k2", 2, &v, 0, &i, &err);
-        break;
-    case FORGE_REPLACE_PREV:
-        set(d, 0, "k2", str_value("a value longer than the one it replaces"), 0, NULL);
-        break;
-    case FORGE_POP_PREV:
-        shm_dict_pop(d, 0, "list", 4, &v, buf, sizeof(buf), &err);
-        break;
-    case FORGE_PUSH_HEAD:
-        v = str_value("z");
-        shm_dict_push(d, 1, "list", 4, &v, &len, &err);
-        break;
-    default:
-        get(d, "k2", 0);
-        break;
-    }
+    rc = forge_operation(d, c);
+    ok(rc == SHM_FAIL && err != NULL && strcmp(err, SHM_ERR_DAMAGED) == 0,
+       "%s: the operation fails, \"%s\" (%d, %s)", forge_name[c], SHM_ERR_DAMAGED, rc, rc == SHM_FAIL ? err : "-");
     shm_dict_stats(d, &st);
     ok(st.repairs == 1, "%s: the operation finds it, and the dictionary is mended (%llu repairs)", forge_name[c],
        (unsigned long long)st.repairs);
@@ -998,14 +1007,103 @@ forge_case(int c)
     for (i = 0; i < 6; i++) {
         snprintf(k, sizeof(k), "k%d", i);
         snprintf(want, sizeof(want), "s:%s", k);
-        kept += i == 2 || strcmp(get(d, k, 0), want) == 0;
+        kept += strcmp(get(d, k, 0), want) == 0;
     }
-    ok(kept == 6, "%s: every key kept (%d of 6)", forge_name[c], kept);
+    ok(kept == 6, "%s: every key kept with its value, the one it failed on too (%d of 6)", forge_name[c], kept);
+    /* a list whose own nodes were forged is dropped by the repair */
+    in_list = c == FORGE_POP_PREV || c == FORGE_PUSH_HEAD;
+    len = -1;
+    rc = shm_dict_llen(d, "list", 4, &len, &err);
+    ok(rc == SHM_OK && len == (in_list ? 0 : 3), "%s: the list %s (%d, %ld long)", forge_name[c],
+       in_list ? "dropped" : "as it was", rc, len);
+    rc = forge_operation(d, c);
+    ok(rc == (c == FORGE_POP_PREV ? SHM_NONE : SHM_OK), "%s: the operation, again, answers as on a sound "
+       "dictionary (%d)", forge_name[c], rc);
     for (i = 0, off = h->lru_head; off && i <= 8 && (e = shm_entry_at(h, off)) != NULL; off = e->lnext)
         i++;
     ok(off == 0 && (unsigned long)i == nkeys(d), "%s: the LRU list holds every one of them (%d of %lu)",
        forge_name[c], i, nkeys(d));
     shm_dict_destroy(d);
+}
+
+enum cut_op { CUT_GET, CUT_TTL, CUT_EXPIRE, CUT_REPLACE, CUT_INCR, CUT_LLEN, CUT_LPOP, CUT_SET, CUT_OPS };
+
+static const char *const cut_name[CUT_OPS] = {
+    "get", "ttl", "expire", "replace", "incr", "llen", "lpop", "set",
+};
+
+/* What each answers on a sound dictionary without the key. */
+static const int cut_missing[CUT_OPS] = {
+    SHM_NONE, SHM_NONE, SHM_NONE, SHM_FAIL, SHM_FAIL, SHM_OK, SHM_NONE, SHM_OK,
+};
+
+/* Operation OP on KEY: what it answers. */
+static int
+cut_operation(struct shm_dict *d, int op, const char *key)
+{
+    size_t klen = strlen(key);
+    struct shm_value v;
+    long long ms;
+    double n = 1;
+    long len;
+    int f;
+
+    switch (op) {
+    case CUT_GET:
+        return shm_dict_get(d, key, klen, 0, &v, buf, sizeof(buf), &f, &err);
+    case CUT_TTL:
+        return shm_dict_ttl(d, key, klen, &ms, &err);
+    case CUT_EXPIRE:
+        return shm_dict_expire(d, key, klen, 10000, &err);
+    case CUT_REPLACE:
+        return set(d, SHM_OP_REPLACE, key, str_value("new"), 0, NULL);
+    case CUT_INCR:
+        return shm_dict_incr(d, key, klen, &n, 0, 0, 0, &f, &err);
+    case CUT_LLEN:
+        return shm_dict_llen(d, key, klen, &len, &err);
+    case CUT_LPOP:
+        return shm_dict_pop(d, 1, key, klen, &v, buf, sizeof(buf), &err);
+    default:
+        return set(d, 0, key, str_value("new"), 0, NULL);
+    }
+}
+
+/* A key's hash chain cut short (its bucket names no block of the heap,
+ * as a stray store would leave it): an operation on that key cannot tell
+ * whether it is there, so it fails, "damaged", rather than answer "not
+ * found", nil or 0 as for a missing key (or make a second entry for it);
+ * the dictionary is mended, and the same operation then answers. */
+static void
+test_cut_chain(void)
+{
+    struct shm_dict *d;
+    struct shm_stats st;
+    uint32_t mask, b;
+    char key[8];
+    int op, rc, i;
+
+    for (op = 0; op < CUT_OPS; op++) {
+        d = shm_dict_create("cut", (size_t)64 * 1024);
+        set(d, 0, "other", str_value("v"), 0, NULL);
+        mask = d->h->nbuckets - 1;
+        for (i = 0; i < 100; i++) {             /* a key whose chain is not "other"'s */
+            snprintf(key, sizeof(key), "x%d", i);
+            if ((b = shm_hash(d->h, key, strlen(key)) & mask) != (shm_hash(d->h, "other", 5) & mask))
+                break;
+        }
+        shm_buckets(d->h)[b] = d->h->heap_end + 8;
+        rc = cut_operation(d, op, key);
+        ok(rc == SHM_FAIL && strcmp(err, SHM_ERR_DAMAGED) == 0, "%s of a key whose chain is cut: fails, \"%s\" "
+           "(%d, %s)", cut_name[op], SHM_ERR_DAMAGED, rc, rc == SHM_FAIL ? err : "-");
+        shm_dict_stats(d, &st);
+        ok(st.repairs == 1 && sound(d), "%s: the dictionary is mended (%llu repairs)", cut_name[op],
+           (unsigned long long)st.repairs);
+        rc = cut_operation(d, op, key);
+        ok(rc == cut_missing[op] && (rc != SHM_FAIL || strcmp(err, "not found") == 0),
+           "%s: and then answers as for a missing key (%d)", cut_name[op], rc);
+        is_str(get(d, "other", 0), "s:v", "another key is kept");
+        shm_dict_destroy(d);
+    }
 }
 
 static void
@@ -1035,5 +1133,6 @@ main(void)
     test_crash_atomicity();
     test_short_block_at_end();
     test_forged_back_links();
+    test_cut_chain();
     return done_testing();
 }
