@@ -9,17 +9,19 @@
  *
  * Hand-offs. Waking a follower to lead costs a thread switch, and under
  * load it cost more than the request: with kept connections the followers
- * woke one another several times a request. So while requests come (one
- * was taken in the last DISPATCH_BUSY_MS), one follower is the standby: it
- * waits DISPATCH_STANDBY_MS at a time and leads whenever it finds the lead
- * vacant. A leader that takes the last request ready then wakes no one:
- * the lead stays vacant while it serves, and most requests end before
- * anything else arrives, when it leads again itself. Should its request
+ * woke one another several times a request. So while requests come thick
+ * (two taken within DISPATCH_DENSE_US, and for DISPATCH_BUSY_MS after),
+ * one follower is the standby: it waits DISPATCH_STANDBY_MS at a time and
+ * leads whenever it finds the lead vacant; it wakes no more often than
+ * requests come, and a trickle of requests never has one. A leader that
+ * takes the last request ready then wakes no one: the lead stays vacant
+ * while it serves, and most requests end before anything else arrives,
+ * when it leads again itself. Should its request
  * wait (the client, a socket, a name lookup), the code below calls
  * blockhint() first and a follower is woken to lead then; a request that
- * only computes leaves the lead vacant DISPATCH_STANDBY_MS at most. With
- * no request for DISPATCH_BUSY_MS there is no standby, and a lead left
- * vacant is filled at once, as before, so an idle daemon sleeps.
+ * only computes leaves the lead vacant DISPATCH_STANDBY_MS at most.
+ * Without a standby a lead left vacant is filled at once, as before, so an
+ * idle daemon sleeps.
  *
  * Arrival order. While every worker is busy, requests wait in one FIFO
  * (ready[]): whenever the leader looks, what arrived on parked connections
@@ -264,6 +266,9 @@ dispatch_fill_lead(void *arg)
 {
     struct dispatch *d = arg;
 
+    /* a copy made by a fork no library call saw ends here: the lock may
+     * have been held by another thread when it was made */
+    forkguard_check();
     pthread_mutex_lock(&d->lock);
     if (!d->leader && d->followers > 0)
         pthread_cond_signal(&d->cond);
@@ -339,7 +344,7 @@ dispatch_next(struct dispatch *d, int idle_ms)
         d->followers++;
         if (d->service_leads)
             dispatch_wake_leader(d);    /* the service thread hands the lead back */
-        if (!d->standby && monoclock_ms() - d->last_taken < DISPATCH_BUSY_MS) {
+        if (!d->standby && monoclock_us() < d->busy_until) {
             dispatch_stand_by(d);
             d->followers--;
             continue;
@@ -358,7 +363,10 @@ dispatch_next(struct dispatch *d, int idle_ms)
      * vacant by a request taken is the standby's, or goes on at this
      * thread's first wait (see "Hand-offs" above) */
     if (fd >= 0) {
-        d->last_taken = monoclock_ms();
+        long long now = monoclock_us();
+        if (now - d->last_taken < DISPATCH_DENSE_US)
+            d->busy_until = now + DISPATCH_BUSY_MS * 1000LL;
+        d->last_taken = now;
         vacant = !d->leader && d->standby && d->nready == 0;
     }
     if (d->followers > 0 && (d->nready > 0 || (!d->leader && !vacant)))

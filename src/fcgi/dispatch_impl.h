@@ -26,7 +26,8 @@
 #define DISPATCH_SERVICE_GRACE_MS 10 /* a busy pool's workers come back within this
                                        * before the service thread leads */
 #define DISPATCH_STANDBY_MS     1   /* the standby looks at a vacant lead so often */
-#define DISPATCH_BUSY_MS      100   /* ... while a request was taken this recently */
+#define DISPATCH_DENSE_US    1000   /* two requests taken this close: the pool is busy */
+#define DISPATCH_BUSY_MS       10   /* ... and stays so this long after */
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
 #define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
 
@@ -53,7 +54,8 @@ struct dispatch {
     int             leader;
     int             followers;
     int             standby;    /* a follower waits timed: it fills a vacant lead */
-    long long       last_taken; /* ms, monotonic: a worker last took a request */
+    long long       last_taken; /* us, monotonic: a worker last took a request */
+    long long       busy_until; /* us, monotonic: a standby stands by until then */
     int             stopping;
     int             hand_over;  /* stopping: pass kept connections on (USR2) */
     long long       drain_until;    /* stopping (TERM): parked ones watched until then, ms */

@@ -4,7 +4,8 @@
 # that the other worker stands by), a request that computes and one that
 # waits on a socket each hold one worker, and a second request meanwhile is answered at once, not after
 # the first. And an idle daemon sleeps: once requests stop, its threads
-# are not woken a thousand times a second to look at the lead.
+# are not woken a thousand times a second to look at the lead, nor are
+# they between the requests of a trickle.
 # one build: the dispatcher, all in C: the Lua build changes none of it
 use strict;
 use warnings;
@@ -84,7 +85,7 @@ sub switches {
     return $n;
 }
 SKIP: {
-    skip 'no /proc', 1 unless -d "/proc/$$/task";
+    skip 'no /proc', 3 unless -d "/proc/$$/task";
     my $pid = LFTest::serving_pid($t);
     is(burst(), 30, 'idle: a burst of 30 requests was answered');
     sleep 0.5;      # past DISPATCH_BUSY_MS: the standby stops
@@ -92,6 +93,16 @@ SKIP: {
     sleep 1;
     my $n = switches($pid) - $before;
     cmp_ok($n, '<', 60, "idle: the daemon's threads were woken $n times in a second");
+
+    # a trickle of lone requests has no standby: a request costs a few
+    # thread switches, not a hundred milliseconds of wake-ups
+    my ($got, $before2) = (0, switches($pid));
+    for (1 .. 10) {
+        $got++ if $t->get('hello.lua')->{body} eq 'hello';
+        sleep 0.2;
+    }
+    my $d = switches($pid) - $before2;
+    cmp_ok($d / 10, '<', 15, "trickle: $got lone requests 0.2 s apart cost $d thread switches");
 }
 
 is($t->stop, 0, 'stops');
