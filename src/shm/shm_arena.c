@@ -105,6 +105,10 @@ shm_list_remove(struct shm_head *h, uint32_t off)
 
     /* each neighbour must link back to OFF: one that names another
      * block is damage, never written through */
+    if (f->prev == off || f->next == off) {
+        h->damaged = 1;     /* its own neighbour: its link back would pass */
+        return;
+    }
     if (f->prev) {
         if ((nb = shm_block_at(h, f->prev, SHM_KIND_FREE)) != NULL &&
             ((struct shm_free *)SHM_BODY(nb))->next == off)

@@ -288,14 +288,15 @@ shm_entry_at(struct shm_head *h, uint32_t off)
  * when there is none there), or the list's END when NEIGHBOUR is 0. A
  * link that does not point at SELF (a neighbour that names another
  * member) is damage, never written through: that would cut the members
- * between them out of the list. */
+ * between them out of the list. So is a member named its own neighbour,
+ * whose link back to itself would pass. */
 static inline void
 shm_relink(struct shm_head *h, uint32_t neighbour, uint32_t *end, uint32_t *link, uint32_t self, uint32_t to)
 {
     uint32_t *at = neighbour == 0 ? end : link;
 
-    if (neighbour == 0 ? *end != self : link == NULL || *link != self)
-        h->damaged = 1;
+    if (neighbour == self || (neighbour == 0 ? *end != self : link == NULL || *link != self))
+        h->damaged = 1;     /* a member its own neighbour links back to itself: damage too */
     else
         SHM_SET(h, *at, to);
 }

@@ -101,7 +101,8 @@ shm_lru_touch(struct shm_head *h, struct shm_entry *e)
 
     if (head == off)
         return;
-    if ((prev = shm_entry_at(h, e->lprev)) == NULL || prev->lnext != off ||
+    if (e->lprev == off || e->lnext == off ||
+        (prev = shm_entry_at(h, e->lprev)) == NULL || prev->lnext != off ||
         (first = shm_entry_at(h, head)) == NULL || first->lprev != 0) {
         h->damaged = 1;
         return;

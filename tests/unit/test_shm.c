@@ -929,11 +929,13 @@ forge_operation(struct shm_dict *d, int c)
 
     switch (c) {
     case FORGE_DELETE_PREV:
+    case FORGE_DELETE_SELF:
         v.type = SHM_TNIL;
         return shm_dict_store(d, 0, "k2", 2, &v, 0, &f, &err);
     case FORGE_REPLACE_PREV:
         return set(d, 0, "k2", str_value("a value longer than the one it replaces"), 0, NULL);
     case FORGE_POP_PREV:
+    case FORGE_POP_SELF:
         return shm_dict_pop(d, 0, "list", 4, &v, buf, sizeof(buf), &err);
     case FORGE_PUSH_HEAD:
         v = str_value("z");
@@ -1011,38 +1013,9 @@ forge_case(int c)
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ok(!sound(d), "%s: the forged link is damage", forge_name[c]);
-<<<<<<< ours
     rc = forge_operation(d, c);
     ok(rc == SHM_FAIL && err != NULL && strcmp(err, SHM_ERR_DAMAGED) == 0,
        "%s: the operation fails, \"%s\" (%d, %s)", forge_name[c], SHM_ERR_DAMAGED, rc, rc == SHM_FAIL ? err : "-");
-=======
-    switch (c) {
-    case FORGE_DELETE_PREV:
-        v.type = SHM_TNIL;
-        shm_dict_store(d, 0, "k2", 2, &v, 0, &i, &err);
-        break;
-    case FORGE_DELETE_SELF:
-        v.type = SHM_TNIL;
-        shm_dict_store(d, 0, "k2", 2, &v, 0, &i, &err);
-        ok(sound(d), "%s: sound after the delete", forge_name[c]);
-        set(d, 0, "q2", str_value("k2"), 0, NULL);    /* the freed block, taken again */
-        break;
-    case FORGE_REPLACE_PREV:
-        set(d, 0, "k2", str_value("a value longer than the one it replaces"), 0, NULL);
-        break;
-    case FORGE_POP_PREV:
-    case FORGE_POP_SELF:
-        shm_dict_pop(d, 0, "list", 4, &v, buf, sizeof(buf), &err);
-        break;
-    case FORGE_PUSH_HEAD:
-        v = str_value("z");
-        shm_dict_push(d, 1, "list", 4, &v, &len, &err);
-        break;
-    default:
-        get(d, "k2", 0);
-        break;
-    }
->>>>>>> theirs
     shm_dict_stats(d, &st);
     ok(st.repairs == 1, "%s: the operation finds it, and the dictionary is mended (%llu repairs)", forge_name[c],
        (unsigned long long)st.repairs);
@@ -1054,13 +1027,13 @@ forge_case(int c)
     }
     ok(kept == 6, "%s: every key kept with its value, the one it failed on too (%d of 6)", forge_name[c], kept);
     /* a list whose own nodes were forged is dropped by the repair */
-    in_list = c == FORGE_POP_PREV || c == FORGE_PUSH_HEAD;
+    in_list = c == FORGE_POP_PREV || c == FORGE_POP_SELF || c == FORGE_PUSH_HEAD;
     len = -1;
     rc = shm_dict_llen(d, "list", 4, &len, &err);
     ok(rc == SHM_OK && len == (in_list ? 0 : 3), "%s: the list %s (%d, %ld long)", forge_name[c],
        in_list ? "dropped" : "as it was", rc, len);
     rc = forge_operation(d, c);
-    ok(rc == (c == FORGE_POP_PREV ? SHM_NONE : SHM_OK), "%s: the operation, again, answers as on a sound "
+    ok(rc == (c == FORGE_POP_PREV || c == FORGE_POP_SELF ? SHM_NONE : SHM_OK), "%s: the operation, again, answers as on a sound "
        "dictionary (%d)", forge_name[c], rc);
     for (i = 0, off = h->lru_head; off && i <= 8 && (e = shm_entry_at(h, off)) != NULL; off = e->lnext)
         i++;
