@@ -90,6 +90,7 @@ dispatch_new(const struct listeners *ls, int workers)
     d->keepalive_timeout = LF_DEFAULT_KEEPALIVE_TIMEOUT;
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
     d->new_max = LF_DEFAULT_BACKLOG;
+    d->standby_ms = DISPATCH_STANDBY_MS;
     d->inbox = handover_inbox();
     if (pipe(d->wake) < 0) {
         log_syserr("dispatcher: pipe");
@@ -283,7 +284,7 @@ dispatch_stand_by(struct dispatch *d)
     struct timespec soon;
 
     d->standby = 1;
-    monoclock_deadline(&soon, DISPATCH_STANDBY_MS);
+    monoclock_deadline(&soon, d->standby_ms);
     pthread_cond_timedwait(&d->cond, &d->lock, &soon);
     d->standby = 0;
 }

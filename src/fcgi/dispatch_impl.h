@@ -54,6 +54,7 @@ struct dispatch {
     int             leader;
     int             followers;
     int             standby;    /* a follower waits timed: it fills a vacant lead */
+    int             standby_ms; /* its wait: DISPATCH_STANDBY_MS (a test lengthens it) */
     long long       last_taken; /* us, monotonic: a worker last took a request */
     long long       busy_until; /* us, monotonic: a standby stands by until then */
     int             stopping;
