@@ -140,13 +140,28 @@ luasocket_apply(lua_State *L, lua_Number v, const char *mode)
     lua_call(L, 3, 0);
 }
 
-/* A method that waits (upvalue 1), bounded by the request's time left. */
+/* The N results on top say nil, "timeout". [-0, +0] */
+static int
+luasocket_timed_out(lua_State *L, int n)
+{
+    const char *e;
+
+    if (n < 2 || !lua_isnil(L, -n) || lua_type(L, -n + 1) != LUA_TSTRING)
+        return 0;
+    e = lua_tostring(L, -n + 1);
+    return strcmp(e, "timeout") == 0;
+}
+
+/* A method that waits (upvalue 1), bounded by the request's time left.
+ * When the request's time was its only bound (CAPPED), a "timeout" is the
+ * request's, even should LuaSocket's clock (the wall clock, rounded) end
+ * the wait a hair before the request's deadline. */
 static int
 luasocket_op(lua_State *L)
 {
     long long left = luasocket_left(L);
     lua_Number block = -1, total = -1;
-    int family, n, at;
+    int family, n, at, capped = 0;
 
     /* connect(host, port), ...: the name looked up within the limits
      * ("*": any address, or none for setpeername, as LuaSocket reads it) */
@@ -169,14 +184,16 @@ luasocket_op(lua_State *L)
             lua_pop(L, 2);
         }
         lua_pop(L, 2);
-        if (total < 0 || total * 1000 > (lua_Number)left)
+        if (total < 0 || total * 1000 > (lua_Number)left) {
             total = (lua_Number)left / 1000;
+            capped = block < 0 || block * 1000 >= (lua_Number)left;
+        }
         luasocket_apply(L, block, "b");
         luasocket_apply(L, total, "t");
     }
     blockhint();        /* it may wait: the dispatcher's lead goes on */
     n = luawrap_call(L, LUA_MULTRET);
-    if (left >= 0 && state_time_left(L) == 0)
+    if (left >= 0 && (state_time_left(L) == 0 || (capped && luasocket_timed_out(L, n))))
         return state_raise_timeout(L);
     return n;
 }
@@ -186,7 +203,7 @@ static int
 luasocket_bounded(lua_State *L)
 {
     long long left = luasocket_left(L);
-    int at = (int)lua_tointeger(L, lua_upvalueindex(2)), n;
+    int at = (int)lua_tointeger(L, lua_upvalueindex(2)), n, capped = 0;
 
     if (left >= 0) {
         lua_Number t = lua_isnumber(L, at) ? lua_tonumber(L, at) : -1;
@@ -195,11 +212,16 @@ luasocket_bounded(lua_State *L)
                 lua_settop(L, at);
             lua_pushnumber(L, (lua_Number)left / 1000);
             lua_replace(L, at);
+            capped = 1;
         }
     }
     blockhint();
     n = luawrap_call(L, LUA_MULTRET);
-    if (left >= 0 && state_time_left(L) == 0)
+    /* capped, a sleep slept the request's time, and a select that timed
+     * out waited it: the request's timeout, however the clocks round */
+    if (left >= 0 && (state_time_left(L) == 0 ||
+                      (capped && (at == 1 || (n >= 3 && lua_type(L, -n + 2) == LUA_TSTRING &&
+                                              strcmp(lua_tostring(L, -n + 2), "timeout") == 0)))))
         return state_raise_timeout(L);
     return n;
 }
