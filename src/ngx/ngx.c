@@ -414,6 +414,7 @@ ngx_build(lua_State *L, struct ngx_state *s)
     ngx_req_install(L);
     ngx_req_header_install(L);
     ngx_codec_install(L);
+    ngx_hash_install(L);
     ngx_time_install(L);
     ngx_log_install(L);
     ngx_worker_install(L);

@@ -1,5 +1,5 @@
 /*
- * ngx_codec.c: ngx's escaping, argument strings, base64 and hashes.
+ * ngx_codec.c: ngx's escaping, argument strings and base64.
  *
  * Escaping follows ngx_lua byte for byte: its tables of what each kind of
  * escape leaves alone (URI, URI component, header name and value) are
@@ -8,17 +8,14 @@
  * query string: "a" alone is true, a repeated name a list, an empty name
  * dropped, at most MAX pairs (then "truncated").
  *
- * The digests, the HMAC and the base64 transform are OpenSSL's libcrypto,
- * and the CRC32 is zlib's (nginx's own tables compute the same one);
- * around them only what nginx's decoder accepts is checked here (the
- * alphabet, the length, padding optional).
+ * The base64 transform is OpenSSL's libcrypto; around it only what
+ * nginx's decoder accepts is checked here (the alphabet, the length,
+ * padding optional). The digests are ngx_hash.c's.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <zlib.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -143,8 +140,9 @@ ngx_push_unescaped(lua_State *L, const char *s, size_t len)
 }
 
 /* The argument at 1 as OpenResty's Lua functions take a string: nil and
- * false are "", others go through tostring(). [-0, +0, e] */
-static const char *
+ * false are "", others go through tostring() (ngx_hash.c's digests take
+ * theirs so too). [-0, +0, e] */
+const char *
 ngx_codec_string(lua_State *L, size_t *len)
 {
     if (lua_type(L, 1) != LUA_TSTRING) {
@@ -419,97 +417,6 @@ ngx_codec_decode_base64(lua_State *L)
     return 1;
 }
 
-/* The digest MD of the string at 1 into OUT; its length. [-0, +0, e] */
-static unsigned int
-ngx_codec_digest(lua_State *L, const EVP_MD *md, unsigned char *out)
-{
-    size_t len;
-    const char *s = ngx_codec_string(L, &len);
-    unsigned int n = 0;
-
-    if (EVP_Digest(s, len, out, &n, md, NULL) != 1)
-        luaL_error(L, "cannot compute the digest (OpenSSL)");
-    return n;
-}
-
-static void
-ngx_codec_push_hex(lua_State *L, const unsigned char *p, unsigned int n)
-{
-    static const char hex[] = "0123456789abcdef";
-    char out[2 * EVP_MAX_MD_SIZE];
-    unsigned int i;
-
-    for (i = 0; i < n; i++) {
-        out[(size_t)2 * i] = hex[p[i] >> 4];
-        out[(size_t)2 * i + 1] = hex[p[i] & 0xf];
-    }
-    lua_pushlstring(L, out, (size_t)2 * n);
-}
-
-static int
-ngx_codec_md5(lua_State *L)
-{
-    unsigned char md[EVP_MAX_MD_SIZE] = { 0 };
-
-    ngx_codec_push_hex(L, md, ngx_codec_digest(L, EVP_md5(), md));
-    return 1;
-}
-
-static int
-ngx_codec_md5_bin(lua_State *L)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-
-    lua_pushlstring(L, (const char *)md, ngx_codec_digest(L, EVP_md5(), md));
-    return 1;
-}
-
-static int
-ngx_codec_sha1_bin(lua_State *L)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-
-    lua_pushlstring(L, (const char *)md, ngx_codec_digest(L, EVP_sha1(), md));
-    return 1;
-}
-
-/* ngx.hmac_sha1(key, data). [-0, +1, e] */
-static int
-ngx_codec_hmac_sha1(lua_State *L)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    size_t klen, dlen;
-    const char *key, *data;
-
-    if (lua_gettop(L) != 2)
-        return luaL_error(L, "expecting 2 arguments, but got %d", lua_gettop(L));
-    key = luaL_checklstring(L, 1, &klen);
-    data = luaL_checklstring(L, 2, &dlen);
-    if (HMAC(EVP_sha1(), key, (int)klen, (const unsigned char *)data, dlen, md, &n) == NULL)
-        return luaL_error(L, "cannot compute the HMAC (OpenSSL)");
-    lua_pushlstring(L, (const char *)md, n);
-    return 1;
-}
-
-/* crc32_short and crc32_long: nginx's two loops, one CRC-32. [-0, +1, e] */
-static int
-ngx_codec_crc32(lua_State *L)
-{
-    size_t len;
-    const char *s = ngx_codec_string(L, &len);
-    uLong crc = crc32(0L, Z_NULL, 0);
-
-    while (len > 0) {
-        uInt chunk = len > 0x40000000 ? 0x40000000 : (uInt)len;
-        crc = crc32(crc, (const Bytef *)s, chunk);
-        s += chunk;
-        len -= chunk;
-    }
-    lua_pushnumber(L, (lua_Number)(crc & 0xffffffffUL));
-    return 1;
-}
-
 /* ngx.quote_sql_str(s): a MySQL string literal. [-0, +1, e] */
 static int
 ngx_codec_quote_sql_str(lua_State *L)
@@ -555,12 +462,6 @@ static const luaL_Reg ngx_codec_fns[] = {
     { "decode_args",    ngx_codec_decode_args },
     { "encode_base64",  ngx_codec_encode_base64 },
     { "decode_base64",  ngx_codec_decode_base64 },
-    { "md5",            ngx_codec_md5 },
-    { "md5_bin",        ngx_codec_md5_bin },
-    { "sha1_bin",       ngx_codec_sha1_bin },
-    { "hmac_sha1",      ngx_codec_hmac_sha1 },
-    { "crc32_short",    ngx_codec_crc32 },
-    { "crc32_long",     ngx_codec_crc32 },
     { "quote_sql_str",  ngx_codec_quote_sql_str },
     { NULL, NULL }
 };

@@ -138,10 +138,12 @@ void ngx_req_header_install(lua_State *L); /* ngx_req_header.c: ngx.req's header
 int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
                     size_t len);
 void ngx_req_header_metatable(lua_State *L);
-void ngx_codec_install(lua_State *L);     /* ngx_codec.c: escaping, base64, hashes */
+void ngx_codec_install(lua_State *L);     /* ngx_codec.c: escaping, base64 */
+const char *ngx_codec_string(lua_State *L, size_t *len);
 int  ngx_codec_args(lua_State *L, const char *p, size_t len, int max, int idx);
 void ngx_codec_encode(lua_State *L, int idx);
 size_t ngx_escape(char *dst, const char *src, size_t n, int type);
+void ngx_hash_install(lua_State *L);      /* ngx_hash.c: md5, sha1, HMAC, CRC-32 */
 void ngx_time_install(lua_State *L);      /* ngx_time.c: clocks and dates */
 void ngx_time_update(struct ngx_state *s);
 void ngx_log_install(lua_State *L);       /* ngx_log.c: ngx.log, the module's own lines */
