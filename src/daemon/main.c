@@ -1,5 +1,6 @@
 /*
- * main.c: the command line, the start-up order and the signal loop.
+ * main.c: the start-up order and the signal loop (the command line is
+ * cli.c's).
  *
  * Start-up: config, log, pidfile lock, socket (each failure reported on
  * stderr before detaching), detach, pidfile; then the supervisor
@@ -18,22 +19,17 @@
  * short and exits without waiting for it.
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
-#include <lua.h>
-#ifdef LF_LUAJIT
-#include <luajit.h>
-#endif
 
 #include "luafcgid.h"
 #include "accesslog.h"
+#include "cli.h"
 #include "conf.h"
 #include "counters.h"
 #include "daemon.h"
@@ -63,72 +59,6 @@
 #include "upgrade.h"
 #include "wire.h"
 #include "worker.h"
-
-struct options {
-    const char *config;
-    char        config_abs[PATH_MAX];   /* config made absolute */
-    int         foreground;
-    int         test;
-};
-
-static void
-main_usage(FILE *out)
-{
-    fprintf(out, "usage: " LF_NAME " [-F] [-t] [-V] [-h] [CONFIG]\n"
-            "  -F  stay in the foreground (log to stderr unless logfile is set)\n"
-            "  -t  check the config and exit\n"
-            "  -V  print the version and exit\n"
-            "  -h  print this help and exit\n"
-            "CONFIG defaults to " LF_DEFAULT_CONFIG "\n");
-}
-
-static void
-main_version(void)
-{
-#ifdef LF_LUAJIT
-    printf(LF_NAME " " LF_VERSION " (" LUAJIT_VERSION ", " LUA_RELEASE " API)\n");
-#else
-    printf(LF_NAME " " LF_VERSION " (" LUA_RELEASE ")\n");
-#endif
-}
-
-/* The config's path made absolute: it is read again on HUP, after daemon
- * mode's chdir("/") (or a lone worker's lfs.chdir, workdir.c). As given when
- * the directory cannot be told. */
-static const char *
-main_absolute(const char *path, char *buf, size_t size)
-{
-    char cwd[PATH_MAX];
-    int n;
-
-    if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-        return path;
-    n = snprintf(buf, size, "%s/%s", cwd, path);
-    return n > 0 && (size_t)n < size ? buf : path;
-}
-
-static void
-main_options(int argc, char **argv, struct options *o)
-{
-    int ch;
-
-    memset(o, 0, sizeof(*o));
-    while ((ch = getopt(argc, argv, "FtVh")) != -1) {
-        switch (ch) {
-        case 'F': o->foreground = 1; break;
-        case 't': o->test = 1; break;
-        case 'V': main_version(); exit(0);
-        case 'h': main_usage(stdout); exit(0);
-        default:  main_usage(stderr); exit(1);
-        }
-    }
-    if (argc - optind > 1) {
-        main_usage(stderr);
-        exit(1);
-    }
-    o->config = main_absolute(optind < argc ? argv[optind] : LF_DEFAULT_CONFIG, o->config_abs,
-                              sizeof(o->config_abs));
-}
 
 static void
 main_limits(const struct conf *c, struct pool_limits *l)
@@ -267,33 +197,6 @@ main_block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int
-main_test(const char *path)
-{
-    char err[1024];
-    const char *mainlog;
-    int bad;
-    struct conf *c;
-
-    log_set_plain(1);
-    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, LF_NAME ": %s\n", err);
-        return 1;
-    }
-    /* what start-up will refuse, so that "ok" means it starts */
-    mainlog = conf_log_target(c, !c->daemonize);
-    /* both checked, so one run names every bad log */
-    bad = c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0;
-    bad |= c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0;
-    if (bad) {
-        conf_free(c);
-        return 1;
-    }
-    conf_free(c);
-    fprintf(stderr, LF_NAME ": %s: syntax is ok\n", path);
-    return 0;
-}
-
 /* ms a stop may take, from the running config's timeout. */
 static long long
 main_stop_bound(void)
@@ -380,7 +283,7 @@ main_clear_uploads(void)
 static const struct housekeep_workers main_hk_workers = { worker_sweep_stuck, worker_written_off };
 
 static int
-main_run(struct conf *c, const struct options *o, struct listeners *ls)
+main_run(struct conf *c, const struct cli_options *o, struct listeners *ls)
 {
     char where[512];
     struct pool_limits limits;
@@ -490,7 +393,7 @@ main_run(struct conf *c, const struct options *o, struct listeners *ls)
  * the fork), not the file: after a crash, exactly what HUP had loaded.
  */
 static int
-main_serve(struct conf *c, const struct options *o, struct listeners *ls)
+main_serve(struct conf *c, const struct cli_options *o, struct listeners *ls)
 {
     int rc;
 
@@ -554,15 +457,15 @@ main_close(const struct conf *c, struct listeners *ls, int pidfd)
 int
 main(int argc, char **argv)
 {
-    struct options o;
+    struct cli_options o;
     struct conf *c;
     char err[1024];
     struct listeners ls = { 0, { 0 }, { 0 } };
     int pidfd, rc, foreground;
 
-    main_options(argc, argv, &o);
+    cli_parse(argc, argv, &o);
     if (o.test)
-        return main_test(o.config);
+        return cli_test(o.config);
     if ((c = conf_load(o.config, err, sizeof(err))) == NULL) {
         fprintf(stderr, LF_NAME ": %s\n", err);
         return 1;
