@@ -266,8 +266,6 @@ main_listen_text(const struct conf *c, char *buf, size_t len)
     return buf;
 }
 
-/* Start everything after the socket; -1 when start-up failed (logged), 1
- * when a stop was cut short and workers still run. */
 /* Every request has ended: the upload directory goes, with what a request
  * left (its script raised past its cleanup); the supervisor checks again. */
 static void
@@ -282,6 +280,8 @@ main_clear_uploads(void)
 /* The heartbeat's part in the workers (housekeep.c stands below them). */
 static const struct housekeep_workers main_hk_workers = { worker_sweep_stuck, worker_written_off };
 
+/* Start everything after the socket; -1 when start-up failed (logged), 1
+ * when a stop was cut short and workers still run. */
 static int
 main_run(struct conf *c, const struct cli_options *o, struct listeners *ls)
 {
