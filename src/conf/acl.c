@@ -4,7 +4,7 @@
  * An open FastCGI port runs any script a client names, so a TCP listener
  * can be limited to a list of addresses and CIDR prefixes, as php-fpm's
  * listen.allowed_clients does: "10.0.0.5", "10.0.0.0/8", "::1",
- * "fd00::/8". An empty list lets everyone in (the default; main.c warns
+ * "fd00::/8". An empty list lets everyone in (the default; listen.c warns
  * when that is a non-loopback port). IPv4 clients of a dual-stack socket
  * arrive as IPv4-mapped IPv6 (::ffff:10.0.0.5), and a rule written that
  * way is read as IPv4 too, so one rule matches both. Only numeric forms

@@ -18,7 +18,6 @@
  * LF_STOP_BOUND s when timeout = 0); past that the daemon logs what it cut
  * short and exits without waiting for it.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
