@@ -260,20 +260,39 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     return idle;
 }
 
+/*
+ * Wake WAKE followers (0, 1, or 2: all) and the service thread when
+ * SERVICE; lock released. Waking after the unlock spares the woken thread
+ * from finding the lock still held, and sleeping again on it at once: a
+ * system call and a thread switch more each time. Whatever the waker saw
+ * changed under the lock, so a follower that waits after it sees it.
+ */
+static void
+dispatch_wake(struct dispatch *d, int wake, int service)
+{
+    if (wake == 2)
+        pthread_cond_broadcast(&d->cond);
+    else if (wake == 1)
+        pthread_cond_signal(&d->cond);
+    if (service)
+        pthread_cond_signal(&d->service_cond);
+}
+
 /* The lead was left vacant and the thread that left it is about to wait:
  * a follower leads now (blockhint). */
 static void
 dispatch_fill_lead(void *arg)
 {
     struct dispatch *d = arg;
+    int wake;
 
     /* a copy made by a fork no library call saw ends here: the lock may
      * have been held by another thread when it was made */
     forkguard_check();
     pthread_mutex_lock(&d->lock);
-    if (!d->leader && d->followers > 0)
-        pthread_cond_signal(&d->cond);
+    wake = !d->leader && d->followers > 0;
     pthread_mutex_unlock(&d->lock);
+    dispatch_wake(d, wake, 0);
 }
 
 /* The standby: while requests come, one follower waits a short while at
@@ -299,7 +318,7 @@ dispatch_next(struct dispatch *d, int idle_ms)
 {
     long long idle_at = idle_ms > 0 ? monoclock_ms() + idle_ms : 0;
     struct timespec until;
-    int fd = DISPATCH_STOP, vacant = 0;
+    int fd = DISPATCH_STOP, vacant = 0, wake = 0, service;
 
     blockhint_set(NULL, NULL);      /* the last request's, if it never waited */
 
@@ -371,16 +390,16 @@ dispatch_next(struct dispatch *d, int idle_ms)
         vacant = !d->leader && d->standby && d->nready == 0;
     }
     if (d->followers > 0 && (d->nready > 0 || (!d->leader && !vacant)))
-        pthread_cond_signal(&d->cond);   /* also when we leave idle: a new leader */
+        wake = 1;   /* also when we leave idle: a new leader */
     if (vacant)
         blockhint_set(dispatch_fill_lead, d);
     if (d->followers > 1 && d->nready > 1)
-        pthread_cond_broadcast(&d->cond);
+        wake = 2;
     /* the last idle worker leaves: the service thread may have to lead */
-    if (!d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP)
-        pthread_cond_signal(&d->service_cond);
+    service = !d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP;
     d->inside--;
     pthread_mutex_unlock(&d->lock);
+    dispatch_wake(d, wake, service);
     return fd;
 }
 

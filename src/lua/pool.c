@@ -277,14 +277,18 @@ pool_close_now(struct pool *p, struct pool_state *dead)
         __atomic_add_fetch(&p->closed, n, __ATOMIC_RELAXED);
 }
 
-/* Done under the lock: wake the workers (and timers) waiting for a state (one may be
- * free now), unlock, and close the states taken out (DEAD) outside it. */
+/* Done under the lock: unlock, wake the workers (and timers) waiting for
+ * a state (one may be free now), and close the states taken out (DEAD)
+ * outside it. Woken after the unlock, they do not find it held and sleep
+ * on it again; what they wait for changed under it, so none misses it. */
 void
 pool_unlock_and_close(struct pool *p, struct pool_state *dead)
 {
-    if (p->waiting || p->taking)
-        pthread_cond_broadcast(&p->cond);
+    int wake = p->waiting || p->taking;
+
     pthread_mutex_unlock(&p->lock);
+    if (wake)
+        pthread_cond_broadcast(&p->cond);
     pool_close_dead(p, dead);
 }
 
@@ -388,6 +392,7 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
     struct pool_state *st = NULL, *dead = NULL;
     struct pool_entry *e;
     long long waited_from = 0;
+    int wake;
 
     *fresh = 0;
     pthread_mutex_lock(&p->lock);
@@ -418,11 +423,12 @@ pool_acquire(struct pool *p, const char *path, const struct file_id *id, int wor
         pthread_cond_wait(&p->cond, &p->lock);
         p->waiting--;
     }
-    if (dead && p->waiting)
-        pthread_cond_broadcast(&p->cond);
+    wake = dead && p->waiting;
     if (st)
         st->last_worker = worker;
     pthread_mutex_unlock(&p->lock);
+    if (wake)
+        pthread_cond_broadcast(&p->cond);
     if (waited_from)
         counters_waited(monoclock_ms() - waited_from);
     pool_close_dead(p, dead);
