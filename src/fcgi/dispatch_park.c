@@ -260,7 +260,9 @@ dispatch_collect(struct dispatch *d, int n)
     int j, k, at = DISPATCH_PARKED_AT(d), polled = n - at, kept = 0;
 
     if (d->pfds[0].revents) {
-        while (read(d->wake[0], drain, sizeof(drain)) > 0)
+        /* a byte a wake-up, and no more until this drain (woken): a read
+         * that does not fill the buffer emptied the pipe */
+        while (read(d->wake[0], drain, sizeof(drain)) == (ssize_t)sizeof(drain))
             ;
         d->woken = 0;
     }
