@@ -394,11 +394,13 @@ state_setup(lua_State *L)
 {
     const struct state_load *ld = lua_touserdata(L, 1);
 
+    lua_gc(L, LUA_GCSTOP, 0);
     luaL_openlibs(L);
     state_set_path(L, ld->path);
     state_wrap(L);
     if (ld->setup->install != NULL)
         ld->setup->install(L, ld->setup->arg);
+    lua_gc(L, LUA_GCRESTART, 0);
     return 0;
 }
 
