@@ -14,6 +14,7 @@
 #define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
 #define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
 #define WIRE_WRITEOFF_ANSWER_MAX 4096 /* wire_writeoff()'s answer for a written-off worker */
+#define WIRE_OUT_MAX        131072  /* an answer's bytes held to go out in one write */
 
 /* One connection's request as it passes through; owned by one worker. */
 struct wire {
@@ -74,8 +75,11 @@ struct wire {
     long long       rest_clock;     /* while the rest's clock runs: the request's own deadline */
     size_t          first_len;      /* bytes of the first read for libfcgi (wire_read_first) */
     size_t          first_at;       /* of them, given to it */
+    int             holding;        /* libfcgi's writes are held in out (wire_hold) */
+    size_t          out_len;        /* bytes held there */
     /* last: wire_begin() clears the struct up to here */
     unsigned char   first[WIRE_FIRST_MAX];
+    unsigned char   out[WIRE_OUT_MAX];
 };
 
 #define WIRE_MGMT_IDLE 1    /* wire_read_first: only management records came */
@@ -88,6 +92,7 @@ struct wire {
 void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
                 size_t maxpost);
 void wire_end(struct wire *w);
+void wire_hold(struct wire *w, int on);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
 long long wire_time_left(const struct wire *w);

@@ -27,6 +27,8 @@
  *    next read would block, it ends with WIRE_MGMT_IDLE and the worker
  *    parks the connection. Otherwise libfcgi's first OS_Read gets the
  *    bytes it read: a request costs no system call more for it.
+ *  - hold an answer's records while its body is put (wire_hold), so that
+ *    they leave in one write with the rest, not one each of 8 kB.
  *  - drain: a connection is kept only when its request was read exactly
  *    to its end; otherwise the rest is drained, record by record (bounded
  *    by the body declared, or `maxpost`, and the same deadline), or the
@@ -484,14 +486,74 @@ OS_Read(int fd, char *buf, size_t len)
     return n < 0 ? -1 : (int)n;
 }
 
+/*
+ * libfcgi writes an answer a record of 8 kB at a time, each with a system
+ * call of its own; while the answer's body is put (wire_hold), the records
+ * are held here instead, up to WIRE_OUT_MAX, and go out together with the
+ * next write that is not held: the rest of the answer and END_REQUEST
+ * when the request finishes, or the records of a flush. A page of 64 kB
+ * leaves in one write, not eight.
+ */
+void
+wire_hold(struct wire *w, int on)
+{
+    w->holding = on;
+}
+
+/* Write all N bytes at P; -1 when the connection failed. */
+static int
+wire_put(struct wire *w, const unsigned char *p, size_t n)
+{
+    ssize_t put;
+
+    while (n > 0) {
+        if ((put = wire_io(w, w->fd, (char *)p, n, WIRE_IO_WRITE)) <= 0)
+            return -1;
+        p += put;
+        n -= (size_t)put;
+    }
+    return 0;
+}
+
+/* libfcgi's write of LEN bytes at BUF, with what W holds: held (while
+ * holding and there is room), or out after what was held. */
+static int
+wire_write_held(struct wire *w, const char *buf, size_t len)
+{
+    int rc = 0;
+
+    if (len <= sizeof(w->out) - w->out_len) {
+        memcpy(w->out + w->out_len, buf, len);
+        w->out_len += len;
+        if (w->holding)
+            return (int)len;
+        rc = wire_put(w, w->out, w->out_len);
+    } else {
+        rc = wire_put(w, w->out, w->out_len);
+        if (rc == 0 && w->holding && len <= sizeof(w->out)) {
+            memcpy(w->out, buf, len);
+            w->out_len = len;
+            return (int)len;
+        }
+        if (rc == 0)
+            rc = wire_put(w, (const unsigned char *)buf, len);
+    }
+    w->out_len = 0;
+    return rc < 0 ? -1 : (int)len;
+}
+
 /* libfcgi's write of every connection byte. */
 int
 OS_Write(int fd, char *buf, size_t len)
 {
+    struct wire *w;
     ssize_t n;
 
     forkguard_check();          /* nor answers in the serving process's name */
-    n = wire_io(wire_current(fd), fd, buf, len, WIRE_IO_WRITE);
+    w = wire_current(fd);
+    if (w != NULL && (w->holding || w->out_len > 0) && len <= INT_MAX)
+        return wire_write_held(w, buf, len);
+    n = wire_io(w, fd, buf, len, WIRE_IO_WRITE);
 
     return n < 0 ? -1 : (int)n;
 }

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "monoclock.h"
 #include "request.h"
+#include "wire.h"
 
 int
 request_init(struct request *r, int worker, struct pool *pool)
@@ -158,8 +159,13 @@ request_write(struct request *r, const char *p, size_t n)
     if (r->client_gone || r->ended || n == 0)
         return r->client_gone || r->ended ? -1 : 0;
     while (n > 0) {
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-        if (FCGX_PutStr(p, chunk, r->fcgx.out) != chunk) {
+        int chunk = n > INT_MAX ? INT_MAX : (int)n, put;
+        if (r->wire != NULL)
+            wire_hold(r->wire, 1);      /* out with the next write not held */
+        put = FCGX_PutStr(p, chunk, r->fcgx.out);
+        if (r->wire != NULL)
+            wire_hold(r->wire, 0);
+        if (put != chunk) {
             r->client_gone = 1;
             log_info("worker %d request %s: %s: the client went away mid-response", r->worker,
                      r->id, r->script ? r->script : "-");

@@ -1,4 +1,5 @@
 /* The record layer's framing: where a request ends, and maxparams. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -712,6 +713,46 @@ answered(void)
        "GET_VALUES over %d bytes: refused", WIRE_MGMT_MAX);
 }
 
+/* While an answer's body is put (wire_hold), libfcgi's writes are held,
+ * and go out with the next write that is not, all of them and in order. */
+static void
+held_writes(void)
+{
+    static struct wire w;
+    static char heard[65536];
+    char chunk[8192];
+    ssize_t n;
+    int pair[2], i, in_order = 1;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) < 0 || fcntl(pair[0], F_SETFL, O_NONBLOCK) < 0) {
+        ok(0, "socketpair for the held writes");
+        return;
+    }
+    wire_begin(&w, pair[0], 1, 0, 1024, 0);
+    wire_hold(&w, 1);
+    for (i = 0; i < 3; i++) {
+        memset(chunk, 'a' + i, sizeof(chunk));
+        if (OS_Write(pair[0], chunk, sizeof(chunk)) != (int)sizeof(chunk))
+            in_order = 0;
+    }
+    ok(in_order, "held writes of 8 kB each are taken whole");
+    n = recv(pair[1], heard, sizeof(heard), MSG_DONTWAIT);
+    ok(n < 0 && errno == EAGAIN, "and nothing is sent while they are held");
+    wire_hold(&w, 0);
+    ok(OS_Write(pair[0], "end", 3) == 3, "the next write, not held, is taken");
+    n = recv(pair[1], heard, sizeof(heard), MSG_DONTWAIT);
+    for (i = 0; i < 3 * 8192 && n == 3 * 8192 + 3; i++)
+        if (heard[i] != 'a' + i / 8192)
+            in_order = 0;
+    ok(n == 3 * 8192 + 3 && in_order && memcmp(heard + 3 * 8192, "end", 3) == 0,
+       "and out go the held bytes, then its own, in order (%zd bytes)", n);
+    ok(OS_Write(pair[0], "more", 4) == 4 && recv(pair[1], heard, sizeof(heard), MSG_DONTWAIT) == 4,
+       "nothing held: a write goes straight out");
+    wire_end(&w);
+    close(pair[0]);
+    close(pair[1]);
+}
+
 int
 main(void)
 {
@@ -801,5 +842,6 @@ main(void)
     rests();
     FCGX_Init();
     ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
+    held_writes();
     return done_testing();
 }
