@@ -147,6 +147,8 @@ ngx_header_add(lua_State *L, struct ngx_state *s, struct request *r, const char 
 static void
 ngx_header_tostring(lua_State *L, int vidx)
 {
+    if (vidx < 0)
+        vidx = lua_gettop(L) + vidx + 1;
     if (lua_type(L, vidx) == LUA_TSTRING || lua_type(L, vidx) == LUA_TNUMBER) {
         lua_pushvalue(L, vidx);
         lua_tostring(L, -1);
@@ -155,6 +157,18 @@ ngx_header_tostring(lua_State *L, int vidx)
     lua_getglobal(L, "tostring");
     lua_pushvalue(L, vidx);
     lua_call(L, 1, 1);
+}
+
+/* Add NAME: the value at VIDX, as a string; as nginx, an empty one is no
+ * header at all. [-0, +0, e] */
+static void
+ngx_header_add_value(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
+                     size_t nlen, int vidx)
+{
+    ngx_header_tostring(L, vidx);
+    if (lua_objlen(L, -1) > 0)
+        ngx_header_add(L, s, r, name, nlen, -1);
+    lua_pop(L, 1);
 }
 
 /*
@@ -183,24 +197,22 @@ ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const char 
     }
     ngx_answered(s);
     if (ngx_header_is(name, nlen, "Content-Type", 12)) {
-        reqapi_set_buf(L, r, &r->ctype, r->conf->contenttype, strlen(r->conf->contenttype));
+        /* as nginx: set, it replaces the default type; cleared, none is sent */
+        reqapi_set_buf(L, r, &r->ctype, "", 0);
         s->ctype_set = 0;
     } else
         ngx_header_remove(r, name, nlen);
     if (lua_isnil(L, vidx))
         return;
     if (!lua_istable(L, vidx)) {
-        ngx_header_tostring(L, vidx);
-        ngx_header_add(L, s, r, name, nlen, -1);
-        lua_pop(L, 1);
+        ngx_header_add_value(L, s, r, name, nlen, vidx);
         return;
     }
     n = (int)lua_objlen(L, vidx);
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, vidx, i);
-        ngx_header_tostring(L, -1);
-        ngx_header_add(L, s, r, name, nlen, -1);
-        lua_pop(L, 2);
+        ngx_header_add_value(L, s, r, name, nlen, -1);
+        lua_pop(L, 1);
     }
 }
 

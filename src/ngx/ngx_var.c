@@ -211,7 +211,8 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
         size_t qlen;
         v = ngx_req_args(L, s, r, &qlen);
-        return ngx_var_push(L, v, (long)qlen);
+        /* as nginx: nil when the request had none, "" once set so */
+        return ngx_var_push(L, qlen > 0 || s->args_ref != LUA_NOREF ? v : NULL, (long)qlen);
     }
     if (strcmp(name, "is_args") == 0) {
         size_t qlen;
@@ -305,6 +306,23 @@ ngx_var_name(lua_State *L, char *buf, size_t size)
     return len;
 }
 
+/* The parameter sent for variable NAME, or NULL. A web server sends some
+ * empty when nginx has no value for them (fastcgi_params: an anonymous
+ * user, a request with no body): nginx reads those as nil. */
+static const char *
+ngx_var_sent(struct request *r, const char *name, size_t len)
+{
+    static const char *const unset_when_empty[] = { "remote_user", "content_type", "content_length", NULL };
+    const char *v = ngx_var_upper(r, "", name, len, 0);
+    int i;
+
+    if (v != NULL && *v == '\0')
+        for (i = 0; unset_when_empty[i] != NULL; i++)
+            if (strcmp(name, unset_when_empty[i]) == 0)
+                return NULL;
+    return v;
+}
+
 /* ngx.var[name]. [-2, +1, e] */
 static int
 ngx_var_index(lua_State *L)
@@ -336,7 +354,7 @@ ngx_var_index(lua_State *L)
     }
     if (ngx_var_derived(L, s, r, name, len))
         return 1;
-    return ngx_var_push(L, ngx_var_upper(r, "", name, len, 0), -1);
+    return ngx_var_push(L, ngx_var_sent(r, name, len), -1);
 }
 
 /* ngx.var[name] = value. [-3, +0, e] */
