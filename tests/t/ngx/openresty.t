@@ -9,7 +9,9 @@
 #   -- differ: header location
 #   -- log: <regex both error logs come to match>
 #
-# The helper dump.lua (serialised tables, sorted) is in the same folder.
+# The helpers in the same folder, required by the scripts and run by none:
+# dump.lua (serialised tables, sorted), uthread.lua (a light thread that
+# leaves a mark, for the thread_*.lua scripts on ngx.exit).
 use strict;
 use warnings;
 use FindBin;
@@ -26,7 +28,8 @@ my @files = sort glob("$corpus/*.lua");
 my $only = $ENV{LF_CORPUS};     # LF_CORPUS=re runs the scripts whose name has "re"
 @files = grep { basename($_) =~ /\Q$only\E/ } @files if $only;
 my %scripts = map { basename($_) => slurp($_) } @files;
-$scripts{'dump.lua'} = slurp("$corpus/dump.lua") if -f "$corpus/dump.lua";
+my @helpers = qw(dump.lua uthread.lua);
+$scripts{$_} = slurp("$corpus/$_") for grep { -f "$corpus/$_" } @helpers;
 
 my $h = LFNgx->new(scripts => \%scripts, conf => { timeout => 10 }, shared => { d => '1m' });
 $h->start;
@@ -61,7 +64,7 @@ sub directives {
 }
 
 for my $file (sort keys %scripts) {
-    next if $file eq 'dump.lua';
+    next if grep { $_ eq $file } @helpers;
     my ($requests, $differ, $log) = directives($scripts{$file});
     for my $r (@$requests) {
         $h->compare("$file$r->{query}", method => $r->{method}, body => $r->{body},
