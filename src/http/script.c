@@ -128,10 +128,13 @@ script_run(lua_State *L, const char *path, void *arg)
     wsapi_modname(path, modname, sizeof(modname));
     lua_pushstring(L, modname);
     if (lua_pcall(L, 1, 1, 1) != 0) {
-        if (state_is_exit(L, -1) && state_over(L) == STATE_OK)
-            /* os.exit, ngx.exit: a load that ends well */
+        if (state_is_exit(L, -1) && state_over(L) == STATE_OK) {
+            /* os.exit, ngx.exit, ngx.redirect: a load that ends well, and
+             * the run that is its request's ends there, its light threads
+             * with it (as ngx_lua ends them), never to be finished after */
+            net_lua_end(L);
             contentscript_decide(L, a->conf->handler, 0);
-        else if (!state_must_propagate(L, -1))
+        } else if (!state_must_propagate(L, -1))
             sandbox_describe(L, -1);
         if (state_over(L) == STATE_OK && !state_is_exit(L, -1) && !state_must_propagate(L, -1) &&
             contentscript_fail(L, a->conf->handler)) {
