@@ -58,6 +58,9 @@
 #define LF_MAX_LISTEN           16      /* addresses in listen */
 #define LF_MAX_LIST             256     /* entries in extensions, preload */
 #define LF_MAX_FIELD_NAME       256     /* bytes of a form field's name */
+/* The bytes luafcgid.conf's Lua may hold while it runs: -t and a HUP (run
+ * by the supervisor) fail with a message rather than take the machine. */
+#define LF_CONF_MEMORY_MAX      ((size_t)64 * 1024 * 1024)
 
 /* A state's hit count is halved every this many sweeps (popularity ages). */
 #define LF_HITS_DECAY_SWEEPS    10

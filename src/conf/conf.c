@@ -2,8 +2,10 @@
  * conf.c: load luafcgid.conf.
  *
  * The config is a Lua chunk run once in a private state with no libraries
- * (arithmetic works, nothing can touch the system) and a bounded instruction
- * budget, so a loop in the config cannot hang start-up or -t. The keys and
+ * (arithmetic works, nothing can touch the system), a bounded instruction
+ * budget and a memory cap (LF_CONF_MEMORY_MAX), so a loop in the config can
+ * neither hang start-up, -t or a HUP nor grow the process until the kernel
+ * kills it: the supervisor runs the file on every HUP. The keys and
  * their value parsers are a table in conf_keys.c; this file runs the chunk,
  * reads every key through that table, then makes the one cross-field check.
  * Every error names the file and the key.
@@ -35,6 +37,14 @@
 #include "log.h"
 
 #define CONF_INSTRUCTION_BUDGET 10000000
+
+/* The config state's bytes, and the cap they are held to (0: none). */
+struct conf_mem {
+    const char *path;
+    size_t  used;
+    size_t  limit;
+    int     over;       /* an allocation was refused */
+};
 
 /* Counts the loads, so that what depends on a file a config names (a CA
  * file) is read again at each one, even when its path is the same. */
@@ -201,14 +211,63 @@ conf_budget_hook(lua_State *L, lua_Debug *ar)
     luaL_error(L, "the config ran too long (a loop that never ends?)");
 }
 
+/* The config state's allocator: M's cap refuses growth past it (Lua then
+ * raises "not enough memory"); shrinking and freeing always succeed. */
+static void *
+conf_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct conf_mem *m = ud;
+    void *p;
+
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        m->used -= osize;
+        return NULL;
+    }
+    if (m->limit && nsize > osize && m->used - osize + nsize > m->limit) {
+        m->over = 1;
+        return NULL;
+    }
+    if ((p = realloc(ptr, nsize)) == NULL)
+        return NULL;
+    m->used = m->used - osize + nsize;
+    return p;
+}
+
+/* An error outside a protected call (Lua exits after this): said, as
+ * luaL_newstate's state would, with the file. */
 static int
-conf_run(struct conf_ctx *ctx, lua_State *L)
+conf_panic(lua_State *L)
+{
+    void *ud;
+
+    lua_getallocf(L, &ud);
+    log_err("%s: error while reading the config: %s", ((struct conf_mem *)ud)->path,
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "no message");
+    return 0;
+}
+
+/* Run the file under the budget and the cap of M. Then the cap is lifted:
+ * the keys are read outside a protected call, where a refused allocation
+ * would end the process, and what reading allocates is bounded by what the
+ * file built (key names, a table for a list given as one string). */
+static int
+conf_run(struct conf_ctx *ctx, lua_State *L, struct conf_mem *m)
 {
     int rc = luaL_loadfile(L, ctx->path);
 
     if (rc == 0) {
         lua_sethook(L, conf_budget_hook, LUA_MASKCOUNT, CONF_INSTRUCTION_BUDGET);
         rc = lua_pcall(L, 0, 0, 0);
+    }
+    m->limit = 0;
+    if (rc == LUA_ERRMEM || m->over) {
+        /* Lua's message for it names no file */
+        snprintf(ctx->err, ctx->errlen, "%s: the config used too much memory (more than %d MB; "
+                 "a loop that builds ever larger values?)", ctx->path, (int)(LF_CONF_MEMORY_MAX >> 20));
+        return -1;
     }
     if (rc != 0) {
         const char *msg = lua_tostring(L, -1);
@@ -284,6 +343,7 @@ struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
     struct conf_ctx ctx = { path, NULL, err, errlen };
+    struct conf_mem mem = { path, 0, LF_CONF_MEMORY_MAX, 0 };
     struct conf *c;
     lua_State *L;
     int rc = -1;
@@ -299,13 +359,14 @@ conf_load(const char *path, char *err, size_t errlen)
         conf_free(c);
         return NULL;
     }
-    if ((L = luaL_newstate()) == NULL) {
+    if ((L = lua_newstate(conf_alloc, &mem)) == NULL) {
         snprintf(err, errlen, "%s: cannot create a Lua state", path);
         free(ctx.dir);
         conf_free(c);
         return NULL;
     }
-    if (conf_set_defaults(&ctx, c) == 0 && conf_run(&ctx, L) == 0 &&
+    lua_atpanic(L, conf_panic);
+    if (conf_set_defaults(&ctx, c) == 0 && conf_run(&ctx, L, &mem) == 0 &&
         conf_read_keys(&ctx, L, c) == 0 && conf_check(&ctx, c) == 0 &&
         conf_check_unknown(&ctx, L) == 0)
         rc = 0;

@@ -41,6 +41,14 @@ load_fails(const char *text, const char *want)
     return strstr(err, want) != NULL;
 }
 
+/* C loaded: freed, and 1. */
+static int
+conf_free_ok(struct conf *c)
+{
+    conf_free(c);
+    return c != NULL;
+}
+
 static int
 log_contains(const char *want)
 {
@@ -163,6 +171,12 @@ test_errors(void)
     ok(load_fails("\n\nworkers = nil + 1\n", "lf.conf:3:"), "a runtime error names the file and line");
     ok(load_fails("while true do end\n", "ran too long"), "an endless loop in the config is stopped");
     ok(load_fails("x = os.exit\nx()\n", "lf.conf:1:"), "the config runs with no libraries");
+    /* 2^27 bytes: over the cap, yet small enough not to hurt if it were not */
+    ok(load_fails("x = 'a' for i = 1, 27 do x = x .. x end\n",
+                  "lf.conf: the config used too much memory (more than 64 MB"),
+       "a config that grows past the memory cap is stopped, naming the file");
+    ok(conf_free_ok(load("x = 'a' for i = 1, 20 do x = x .. x end\n")),
+       "a config that holds a megabyte loads");
     ok(conf_load("/nonexistent/lf.conf", err, sizeof(err)) == NULL && strstr(err, "/nonexistent/lf.conf"),
        "a missing config file names the path");
 }

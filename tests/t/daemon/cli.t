@@ -59,6 +59,15 @@ if (`$bin -V 2>&1` =~ /\(LuaJIT/) {
     like($out, qr/'ffi' has no effect: this luafcgid is built on Lua 5\.1/, 'a Lua 5.1 build says the key does nothing');
 }
 
+# the config's Lua has a memory cap: a loop that doubles a string stops at
+# it, named, rather than growing until the kernel kills the process (the
+# ulimit keeps a regression from taking the machine)
+spew($conf, "x = 'a' for i = 1, 40 do x = x .. x end\n");
+($rc, $out) = run("sh -c 'ulimit -v 2097152; exec \"\$0\" -t \"\$1\"'", $bin, $conf);
+is($rc, 1, '-t on a config that grows without bound exits 1');
+like($out, qr/^luafcgid: \Q$conf\E: the config used too much memory \(more than 64 MB/m,
+     'and says that the config file used too much memory, naming it');
+
 ($rc, $out) = run($bin, '-t', $t->dir . '/missing.conf');
 is($rc, 1, '-t on a missing file exits 1');
 like($out, qr/missing\.conf/, 'and names the file');
