@@ -744,7 +744,7 @@ held_writes(void)
     for (i = 0; i < 3 * 8192 && n == 3 * 8192 + 3; i++)
         if (heard[i] != 'a' + i / 8192)
             in_order = 0;
-    ok(n == 3 * 8192 + 3 && in_order && memcmp(heard + 3 * 8192, "end", 3) == 0,
+    ok(n == 3 * 8192 + 3 && in_order && memcmp(heard + (size_t)3 * 8192, "end", 3) == 0,
        "and out go the held bytes, then its own, in order (%zd bytes)", n);
     ok(OS_Write(pair[0], "more", 4) == 4 && recv(pair[1], heard, sizeof(heard), MSG_DONTWAIT) == 4,
        "nothing held: a write goes straight out");
