@@ -47,6 +47,8 @@ struct conf {
     int             workers;
     int             states;
     int             clones;
+    int             states_given;   /* states and clones as the file set them; */
+    int             clones_given;   /* unset: worked out from workers (conf_check) */
     int             sweep;
     int             maxidle;
     int             maxrequests;
@@ -101,7 +103,8 @@ struct conf *conf_load(const char *path, char *err, size_t errlen);
 void         conf_free(struct conf *c);
 int          conf_push_value(struct lua_State *L, const struct conf *c, const char *name);
 const char  *conf_restart_keys(const struct conf *old, const struct conf *new_conf);
-int          conf_keep_restart(struct conf *new_conf, const struct conf *old);
+int          conf_keep_restart(struct conf *new_conf, const struct conf *old, char *err,
+                               size_t errlen);
 const char  *conf_log_target(const struct conf *c, int foreground);
 int          conf_log_changed(const struct conf *old, const struct conf *c);
 uid_t        conf_uid(const char *name);

@@ -51,8 +51,7 @@ struct conf_mem {
 static unsigned long conf_serial;
 
 /* terminate_timeout from timeout when unset; past it a run is stuck in C,
- * so it must leave the timeout hook its chance first. max_written_off:
- * no more workers are written off than there are. */
+ * so it must leave the timeout hook its chance first. */
 static int
 conf_check_terminate(struct conf_ctx *ctx, struct conf *c)
 {
@@ -64,9 +63,36 @@ conf_check_terminate(struct conf_ctx *ctx, struct conf *c)
                    c->timeout, c->terminate_timeout);
         return -1;
     }
+    return 0;
+}
+
+/*
+ * What follows from C's workers, from the states and clones the file gave:
+ * states defaults to twice workers and is at least workers (a worker must
+ * not wait for a state), clones at most states; no more workers are
+ * written off (max_written_off) than there are. Run at load, and again by
+ * a reload once workers is back to the running value (conf_keep_restart):
+ * RUNNING, the message then says that value is the one that runs.
+ */
+int
+conf_check_workers(struct conf_ctx *ctx, struct conf *c, int running)
+{
+    const char *which = running ? ", which run until a restart" : "";
+
+    c->states = c->states_given;
+    if (c->states == CONF_UNSET)
+        c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
+    if (c->states < c->workers) {
+        conf_error(ctx, "states", "must be at least workers (%d%s), not %d", c->workers, which,
+                   c->states);
+        return -1;
+    }
+    c->clones = c->clones_given;
+    if (c->clones == CONF_UNSET || c->clones > c->states)
+        c->clones = c->states;
     if (c->max_written_off > c->workers) {
-        conf_error(ctx, "max_written_off", "must be at most workers (%d), not %d", c->workers,
-                   c->max_written_off);
+        conf_error(ctx, "max_written_off", "must be at most workers (%d%s), not %d", c->workers,
+                   which, c->max_written_off);
         return -1;
     }
     return 0;
@@ -78,16 +104,10 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
 {
     char why[256];
 
-    if (conf_check_terminate(ctx, c) < 0)
+    c->states_given = c->states;
+    c->clones_given = c->clones;
+    if (conf_check_terminate(ctx, c) < 0 || conf_check_workers(ctx, c, 0) < 0)
         return -1;
-    if (c->states == CONF_UNSET)
-        c->states = c->workers * 2 > LF_MAX_STATES ? LF_MAX_STATES : c->workers * 2;
-    if (c->states < c->workers) {
-        conf_error(ctx, "states", "must be at least workers (%d), not %d", c->workers, c->states);
-        return -1;
-    }
-    if (c->clones == CONF_UNSET || c->clones > c->states)
-        c->clones = c->states;
     if (accessfmt_check(c->access_format, &c->access_value_max, why, sizeof(why)) < 0) {
         conf_error(ctx, "access_format", "%s", why);
         return -1;

@@ -59,6 +59,7 @@ void conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
     LF_PRINTF(3, 4);
 char *conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n);
 const struct conf_key *conf_find_key(const char *name);
+int  conf_check_workers(struct conf_ctx *ctx, struct conf *c, int running);
 int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c);
 int  conf_set_defaults(struct conf_ctx *ctx, struct conf *c);
 void conf_free_fields(struct conf *c);

@@ -308,14 +308,25 @@ conf_restart_keys(const struct conf *old, const struct conf *new_conf)
     return NULL;
 }
 
+static int
+conf_keep_failed(struct conf_ctx *ctx, const struct conf_key *k)
+{
+    log_syserr("reload: cannot keep the running '%s'", k->name);
+    conf_error(ctx, k->name, "cannot keep the running value: out of memory");
+    return -1;
+}
+
 /*
  * Give NEW_CONF the values OLD has for the keys only a restart applies, so
  * that a reloaded snapshot says what really runs (and a serving process
- * forked from it runs the same). 0, or -1 when out of memory (logged).
+ * forked from it runs the same), then work out again what follows from
+ * workers: the running value, not the file's, is what states must cover.
+ * 0, or -1 with the reason in ERR (out of memory is logged too).
  */
 int
-conf_keep_restart(struct conf *new_conf, const struct conf *old)
+conf_keep_restart(struct conf *new_conf, const struct conf *old, char *err, size_t errlen)
 {
+    struct conf_ctx ctx = { new_conf->path, NULL, err, errlen };
     size_t i;
 
     for (i = 0; i < conf_nkeys; i++) {
@@ -330,16 +341,14 @@ conf_keep_restart(struct conf *new_conf, const struct conf *old)
         switch (k->type) {
         case CT_LISTEN:
             if (conf_copy_list((struct strlist *)(void *)to, (const struct strlist *)(const void *)from) < 0) {
-                log_syserr("reload: cannot keep the running '%s'", k->name);
-                return -1;
+                return conf_keep_failed(&ctx, k);
             }
             break;
         case CT_STRING: case CT_TEXT: case CT_PATH: case CT_HEADERS:
             s = NULL;
             if (*(char *const *)(const void *)from &&
                 (s = strdup(*(char *const *)(const void *)from)) == NULL) {
-                log_syserr("reload: cannot keep the running '%s'", k->name);
-                return -1;
+                return conf_keep_failed(&ctx, k);
             }
             free(*(char **)(void *)to);
             *(char **)(void *)to = s;
@@ -350,13 +359,12 @@ conf_keep_restart(struct conf *new_conf, const struct conf *old)
         case CT_SHARED:
             if (conf_shared_copy((struct conf_shared_list *)(void *)to,
                                  (const struct conf_shared_list *)(const void *)from) < 0) {
-                log_syserr("reload: cannot keep the running '%s'", k->name);
-                return -1;
+                return conf_keep_failed(&ctx, k);
             }
             break;
         default:
             break;
         }
     }
-    return 0;
+    return conf_check_workers(&ctx, new_conf, 1);
 }

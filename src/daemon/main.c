@@ -116,7 +116,8 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     old = conf_acquire();
     if ((key = conf_restart_keys(old, c)) != NULL)
         log_warn("reload: '%s' changed; it takes effect after a restart", key);
-    if (conf_keep_restart(c, old) < 0) {    /* the snapshot says what runs */
+    if (conf_keep_restart(c, old, err, sizeof(err)) < 0) {    /* the snapshot says what runs */
+        log_err("reload failed, keeping the running config: %s", err);
         conf_release(old);
         conf_free(c);
         return;

@@ -53,6 +53,17 @@ supervise_reopen_log(int chan)
     supervise_send_log(chan);
 }
 
+/* The serving process, which reads the file too, logs why; with none, the
+ * supervisor does. */
+static void
+supervise_reload_failed(const char *err)
+{
+    if (supervise_sv.child > 0)
+        log_info("supervisor: keeping the running config");
+    else
+        log_err("reload failed, keeping the running config: %s", err);
+}
+
 /*
  * SIGHUP: read the config again as the serving process does (main_reload):
  * keys that need a restart keep their running values, a file that cannot
@@ -66,15 +77,13 @@ supervise_reload(int chan)
     char err[1024];
 
     if ((c = conf_load(supervise_sv.path, err, sizeof(err))) == NULL) {
-        if (supervise_sv.child > 0)
-            log_info("supervisor: keeping the running config");
-        else
-            log_err("reload failed, keeping the running config: %s", err);
+        supervise_reload_failed(err);
         return;
     }
     old = conf_acquire();
     shm_reload_report(old, c);
-    if (conf_keep_restart(c, old) < 0) {
+    if (conf_keep_restart(c, old, err, sizeof(err)) < 0) {
+        supervise_reload_failed(err);
         conf_release(old);
         conf_free(c);
         return;

@@ -273,15 +273,63 @@ test_keep_restart(void)
 
     ok(run && n, "two configs load");
     if (run && n) {
-        is_int(conf_keep_restart(n, run), 0, "keeping the running restart-only values");
+        is_int(conf_keep_restart(n, run, err, sizeof(err)), 0, "keeping the running restart-only values");
         is_int(n->workers, 2, "workers keeps its running value");
         is_str(n->user, "nobody", "and so does user");
         ok(n->showerrors == 1, "showerrors takes the new value");
         ok(n->headers && strncmp(n->headers, "X-A: b", 6) == 0, "and so do headers");
         ok(conf_restart_keys(run, n) == NULL, "nothing left that needs a restart");
+        is_int(n->states, 4, "states defaults to twice the running workers, not the file's");
+        is_int(n->clones, 4, "and clones to those states");
     }
     conf_free(run);
     conf_free(n);
+}
+
+/* Lowering workers takes a restart: until then what follows from workers
+ * follows from the running value. */
+static void
+test_keep_restart_derived(void)
+{
+    struct conf *run = load("workers = 4\n");
+    struct conf *n = load("workers = 1\n");
+
+    ok(run && n, "two configs load");
+    if (run && n) {
+        is_int(n->states, 2, "alone, the file's states default follows its workers");
+        is_int(conf_keep_restart(n, run, err, sizeof(err)), 0, "keeping the running workers");
+        is_int(n->workers, 4, "workers stays 4");
+        is_int(n->states, 8, "states defaults to twice the 4 running workers");
+        is_int(n->clones, 8, "clones to those states");
+    }
+    conf_free(n);
+    n = load("workers = 1\nstates = 6\nclones = 10\n");
+    if (run && n) {
+        is_int(conf_keep_restart(n, run, err, sizeof(err)), 0, "an explicit states over the running workers is kept");
+        is_int(n->states, 6, "states as the file sets it");
+        is_int(n->clones, 6, "clones at most states");
+    }
+    conf_free(n);
+    n = load("workers = 1\nstates = 2\n");
+    ok(n != NULL, "states = 2 with workers = 1 loads alone");
+    if (run && n) {
+        err[0] = '\0';
+        is_int(conf_keep_restart(n, run, err, sizeof(err)), -1,
+               "an explicit states below the running workers is refused on reload");
+        ok(strstr(err, "lf.conf: key 'states': must be at least workers (4, which run until a restart), not 2") != NULL,
+           "naming the file, the key and the running workers");
+    }
+    conf_free(n);
+    n = load("workers = 8\nmax_written_off = 6\n");
+    if (run && n) {
+        err[0] = '\0';
+        is_int(conf_keep_restart(n, run, err, sizeof(err)), -1,
+               "max_written_off over the running workers is refused on reload");
+        ok(strstr(err, "key 'max_written_off': must be at most workers (4, which run until a restart), not 6") != NULL,
+           "naming the key and the running workers");
+    }
+    conf_free(n);
+    conf_free(run);
 }
 
 static void
@@ -369,6 +417,7 @@ main(void)
     test_later_near_miss();
     test_restart_keys();
     test_keep_restart();
+    test_keep_restart_derived();
     test_push_value();
     test_snapshot();
 

@@ -1,5 +1,6 @@
 # HUP with configs the running daemon must not take whole: one that grows
-# past the config's memory cap, one that lowers workers.
+# past the config's memory cap, one that lowers workers (a restart applies
+# it: until then states must cover the workers that run).
 use strict;
 use warnings;
 use FindBin;
@@ -32,6 +33,42 @@ my $hello = "function main(env, req) req:puts('hello') end\n";
     is($r->{status}, 200, 'the daemon keeps serving');
     is($r->{headers}{'x-config'}, 'first', 'with the config it had');
     ok(LFTest::alive($t->pid) && LFTest::alive($serving), 'neither the supervisor nor the serving process died');
+    is($t->stop, 0, 'and it stops cleanly');
+}
+
+# workers takes a restart, so a HUP that lowers it keeps the 4 that run, and
+# what follows from workers follows from those 4, in the serving process
+# and in the snapshot the supervisor starts the next one from.
+{
+    my $limits = "function main(env, req) req:puts(req:config('workers') .. ' ' .. "
+               . "req:config('states') .. ' ' .. req:config('clones')) end\n";
+    my $t = LFTest->new(conf => { workers => 4 }, scripts => { 'limits.lua' => $limits });
+    $t->start;
+    is($t->get('limits.lua')->{body}, '4 8 8', '4 workers: 8 states and clones by default');
+    $t->write_conf(workers => 1);
+    $t->signal('HUP');
+    ok($t->wait_log(qr/'workers' changed; it takes effect after a restart/), 'lowering workers by HUP waits for a restart');
+    ok($t->wait_log(qr/reloaded /), 'the rest of the config is reloaded');
+    is($t->get('limits.lua')->{body}, '4 8 8', 'states still follows the 4 workers that run, not the file\'s 1');
+
+    my $serving = LFTest::serving_pid($t);
+    kill 'KILL', $serving;
+    ok($t->wait_log(qr/serving process $serving died of SIGKILL/), 'the serving process is killed');
+    ok($t->wait_log(qr/died of SIGKILL(?s:.*) started: \d+ workers/), 'the supervisor starts the next one');
+    my ($after) = $t->log =~ /died of SIGKILL(.*)/s;
+    like($after, qr/ started: 4 workers, 8 states/, 'with 4 workers and 8 states');
+    ok(wait_for(sub { my $r = eval { $t->get('limits.lua') }; $r && $r->{body} eq '4 8 8' }, 15),
+       'which serve with the same limits');
+
+    # an explicit states the file's workers allow, but not the running ones
+    $t->write_conf(workers => 1, states => 2, headers => "X-Config: refused\n");
+    my $conf = $t->conf_path;
+    $t->signal('HUP');
+    ok($t->wait_log(qr/reload failed, keeping the running config: \Q$conf\E: key 'states': must be at least workers \(4, which run until a restart\), not 2/),
+       'a states below the running workers is refused on HUP, naming the file and the running workers');
+    my $r = $t->get('limits.lua');
+    is($r->{body}, '4 8 8', 'the daemon keeps serving with the limits it had');
+    ok(!defined $r->{headers}{'x-config'}, 'and with none of the refused config');
     is($t->stop, 0, 'and it stops cleanly');
 }
 
