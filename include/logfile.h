@@ -16,7 +16,7 @@ struct logfile {
     int             torn;       /* atomic: the file ends in a cut line */
 };
 
-#define LOGFILE_INIT(what) { -1, NULL, what, { 0, 0 }, 0 }
+#define LOGFILE_INIT(what) { -1, NULL, what, { 0, 0, 0 }, 0 }
 
 int  logfile_main_open(const char *target, int level);
 int  logfile_main_reopen(void);

@@ -140,6 +140,12 @@
  * LF_SUPERVISE_TICK ms between waits on its ready pipe. */
 #define LF_SUPERVISE_TICK       50              /* ms */
 
+/* A client's connection closed for what it sent, or for being too slow,
+ * is logged; past LF_WIRE_LOG_BURST of them in LF_WIRE_LOG_INTERVAL s
+ * they are counted, and the count logged with the next. */
+#define LF_WIRE_LOG_BURST       100
+#define LF_WIRE_LOG_INTERVAL    10              /* s */
+
 /* A connection refused by allowed_clients is logged at most once per
  * LF_ACL_LOG_INTERVAL s (with a count of the others). */
 #define LF_ACL_LOG_INTERVAL     10              /* s */

@@ -37,6 +37,27 @@ ratelog_hit(struct ratelog *r, long long now, long long interval)
     return __atomic_exchange_n(&r->count, 0, __ATOMIC_RELAXED);
 }
 
+/*
+ * As ratelog_hit, for events each worth a line of their own while they
+ * are few (a client refused, and why): the first BURST of an INTERVAL are
+ * reported one by one, the rest counted and reported with the next. A
+ * race at an interval's turn may let a few more through.
+ */
+unsigned long
+ratelog_burst(struct ratelog *r, long long now, long long interval, unsigned long burst)
+{
+    long long last = __atomic_load_n(&r->at, __ATOMIC_RELAXED);
+
+    if ((last == 0 || now - last >= interval) &&
+        __atomic_compare_exchange_n(&r->at, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        __atomic_store_n(&r->in_burst, 0, __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&r->in_burst, 1, __ATOMIC_RELAXED) > burst) {
+        __atomic_add_fetch(&r->count, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return 1 + __atomic_exchange_n(&r->count, 0, __ATOMIC_RELAXED);
+}
+
 /* The events counted but not reported, when a report is due at NOW; else 0. */
 unsigned long
 ratelog_flush(struct ratelog *r, long long now, long long interval)

@@ -63,10 +63,12 @@
 
 #include <fcgios.h>
 
+#include "luafcgid.h"
 #include "blockhint.h"
 #include "forkguard.h"
 #include "log.h"
 #include "monoclock.h"
+#include "ratelog.h"
 #include "wire.h"
 #include "wire_impl.h"
 
@@ -239,15 +241,31 @@ wire_who(const struct wire *w, char *out, size_t size)
     return out;
 }
 
+/* Log a connection's end for what its client did, unless a flood of them
+ * has had its say this while (ratelog_burst): then counted, and the count
+ * told with the next line, in MORE. 1 when to log. */
+static int
+wire_may_log(char *more, size_t size)
+{
+    static struct ratelog flood;    /* clients' failures, every worker's */
+    unsigned long n = ratelog_burst(&flood, monoclock_ms(), LF_WIRE_LOG_INTERVAL * 1000LL,
+                                    LF_WIRE_LOG_BURST);
+
+    more[0] = '\0';
+    if (n > 1)
+        snprintf(more, size, " (and %lu more such since, not logged)", n - 1);
+    return n > 0;
+}
+
 /* Over a limit: log it once, and make every later read and write fail. */
 int
 wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value)
 {
-    char who[128];
+    char who[128], more[64];
 
-    if (!w->failed)
-        log_warn("%s: fd %d: %s: %s (%s %zu); the connection is closed", wire_who(w, who, sizeof(who)),
-                 w->fd, w->script ? w->script : "-", what, key, value);
+    if (!w->failed && wire_may_log(more, sizeof(more)))
+        log_warn("%s: fd %d: %s: %s (%s %zu); the connection is closed%s", wire_who(w, who, sizeof(who)),
+                 w->fd, w->script ? w->script : "-", what, key, value, more);
     w->failed = 1;
     errno = err;
     return -1;
@@ -258,13 +276,13 @@ wire_fail(struct wire *w, int err, const char *what, const char *key, size_t val
 int
 wire_refuse(struct wire *w, const char *why)
 {
-    char who[128];
+    char who[128], more[64];
 
-    if (!w->failed)
+    if (!w->failed && wire_may_log(more, sizeof(more)))
         log_warn("%s: fd %d: %s: a FastCGI record out of sequence (version %d, type %d, "
-                 "request id %d, content %zu): %s; the connection is closed unanswered",
+                 "request id %d, content %zu): %s; the connection is closed unanswered%s",
                  wire_who(w, who, sizeof(who)), w->fd, w->script ? w->script : "-", w->head[0], w->type, w->id,
-                 fcgi_record_content(w->head), why);
+                 fcgi_record_content(w->head), why, more);
     w->failed = 1;
     errno = EPROTO;
     return -1;

@@ -27,7 +27,7 @@ hitter(void *arg)
 int
 main(void)
 {
-    struct ratelog r = { 0, 0 };
+    struct ratelog r = { 0, 0, 0 };
     unsigned long n, total = 0;
     pthread_t t[THREADS];
     int i;
@@ -50,6 +50,20 @@ main(void)
     ok(!ratelog_reported(&r), "after the end nothing is reported");
     ok(!ratelog_end(&r, &n), "and a second end has nothing to say");
     is_int(ratelog_hit(&r, 7002, 1000), 1, "the next event is reported at once");
+
+    {
+        struct ratelog b = { 0, 0, 0 };
+        unsigned long said = 0, lines = 0;
+        for (i = 0; i < 10; i++)
+            if ((n = ratelog_burst(&b, 1000 + i, 1000, 3)) > 0) {
+                lines++;
+                said += n;
+            }
+        is_int(lines, 3, "a burst of 3 an interval: 3 of 10 events are logged one by one");
+        is_int(ratelog_burst(&b, 2000, 1000, 3), 8, "the next interval's first tells the 7 counted, and itself");
+        is_int(ratelog_burst(&b, 2001, 1000, 3), 1, "its second is its own");
+        is_int(said + 8 + 1, 12, "no event lost nor told twice");
+    }
 
     for (i = 0; i < THREADS; i++)
         if (pthread_create(&t[i], NULL, hitter, &reported[i]) != 0)
