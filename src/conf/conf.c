@@ -34,6 +34,7 @@
 #include "accessfmt.h"
 #include "acl.h"
 #include "conf_impl.h"
+#include "httpstatus.h"
 #include "log.h"
 
 #define CONF_INSTRUCTION_BUDGET 10000000
@@ -113,6 +114,12 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
         return -1;
     }
     c->access_cpu = c->access_log != NULL && accessfmt_uses_cpu(c->access_format);
+    /* as req:header("Status", ...) refuses it: a web server could not read it */
+    if (!httpstatus_valid(c->httpstatus, strlen(c->httpstatus))) {
+        conf_error(ctx, "httpstatus", "must be a code and a reason, like \"404 Not Found\", not "
+                   "\"%.64s\"", c->httpstatus);
+        return -1;
+    }
     if (c->handler[0] == '\0') {
         conf_error(ctx, "handler", "must not be empty");
         return -1;

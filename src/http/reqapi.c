@@ -12,7 +12,6 @@
  * does a body that req:gets() takes whole from the connection, counted at
  * its CONTENT_LENGTH before it is read.
  */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "body.h"
 #include "buf.h"
 #include "conf.h"
+#include "httpstatus.h"
 #include "log.h"
 #include "reqapi.h"
 #include "request.h"
@@ -178,8 +178,7 @@ reqapi_header(lua_State *L)
 
     if (nlen == 6 && strncasecmp(name, "Status", 6) == 0) {
         /* a web server drops an answer whose status it cannot read */
-        if (vlen < 3 || !isdigit((unsigned char)value[0]) || !isdigit((unsigned char)value[1]) ||
-            !isdigit((unsigned char)value[2]) || (vlen > 3 && value[3] != ' '))
+        if (!httpstatus_valid(value, vlen))
             return luaL_error(L, "bad header: Status must be a code and a reason, like \"404 Not Found\"");
         return reqapi_set_buf(L, r, &r->status, value, vlen);
     }

@@ -166,6 +166,10 @@ test_errors(void)
     ok(load_fails("headers = 'no colon here'\n", "key 'headers'"), "a header line without a colon is refused");
     ok(load_fails("httpstatus = '200 OK\\r\\nX: y'\n", "key 'httpstatus': must not contain CR"),
        "CR LF in httpstatus is refused");
+    ok(load_fails("httpstatus = 'abc'\n", "key 'httpstatus': must be a code and a reason"),
+       "an httpstatus with no code is refused, as req:header('Status') refuses it");
+    ok(load_fails("httpstatus = '2000 OK'\n", "key 'httpstatus'"), "so is one with four digits");
+    ok(conf_free_ok(load("httpstatus = '404 Not Found'\n")), "a code and a reason load");
     ok(load_fails("handler = ''\n", "key 'handler'"), "an empty handler name is refused");
     ok(load_fails("workers = = 3\n", "lf.conf:1:"), "a syntax error names the file and line");
     ok(load_fails("\n\nworkers = nil + 1\n", "lf.conf:3:"), "a runtime error names the file and line");

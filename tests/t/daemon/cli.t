@@ -85,6 +85,20 @@ spew($conf, "user = 'root'\ngroup = 'root'\nlisten_owner = 'root'\nlisten_group 
 ($rc, $out) = run($bin, '-t', $conf);
 is($rc, 0, '-t on users and groups that exist exits 0');
 
+# httpstatus follows req:header("Status")'s rule: nginx answers 502 to an
+# answer whose status it cannot read
+for my $bad ('abc', '20 OK', '2000 OK', '200OK', '') {
+    spew($conf, "httpstatus = '$bad'\n");
+    ($rc, $out) = run($bin, '-t', $conf);
+    is($rc, 1, "-t refuses httpstatus '$bad'");
+    like($out, qr/key 'httpstatus': must be a code and a reason, like "404 Not Found"/, 'saying what it must be');
+}
+for my $good ('404 Not Found', '204') {
+    spew($conf, "httpstatus = '$good'\n");
+    ($rc, $out) = run($bin, '-t', $conf);
+    is($rc, 0, "-t takes httpstatus '$good'");
+}
+
 ($rc, $out) = run($bin, '-t', $t->dir . '/missing.conf');
 is($rc, 1, '-t on a missing file exits 1');
 like($out, qr/missing\.conf/, 'and names the file');
