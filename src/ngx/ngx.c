@@ -91,7 +91,8 @@ ngx_check(lua_State *L, int where)
 
     if (s->timer != NULL) {
         if (!(where & NGX_IN_TIMER))
-            luaL_error(L, "API disabled in the context of ngx.timer");
+            luaL_error(L, where & NGX_FAKE_REFUSED ? "API disabled in the current context" :
+                       "API disabled in the context of ngx.timer");
         return NULL;
     }
     if (s->r == NULL)
@@ -278,10 +279,8 @@ ngx_index(lua_State *L)
     if (k == NULL)
         return 0;
     if (strcmp(k, "status") == 0) {
-        s = ngx_bound(L);
-        if (s->timer == NULL && s->r == NULL)
-            return luaL_error(L, "no request found");
-        lua_pushinteger(L, s->timer ? 0 : ngx_out_status_get(L, s));
+        ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
+        lua_pushinteger(L, ngx_out_status_get(L, ngx_bound(L)));
         return 1;
     }
     if (strcmp(k, "ctx") == 0) {
@@ -296,7 +295,7 @@ ngx_index(lua_State *L)
         return 1;
     }
     if (strcmp(k, "headers_sent") == 0) {
-        ngx_check(L, NGX_IN_REQUEST);
+        ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
         s = ngx_bound(L);
         lua_pushboolean(L, s->sent || s->r->headers_sent);
         return 1;
@@ -317,11 +316,8 @@ ngx_newindex(lua_State *L)
     struct ngx_state *s;
 
     if (k != NULL && strcmp(k, "status") == 0) {
+        ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
         s = ngx_bound(L);
-        if (s->timer != NULL)
-            return luaL_error(L, "API disabled in the context of ngx.timer");
-        if (s->r == NULL)
-            return luaL_error(L, "no request found");
         ngx_out_status_set(L, s, 3);
         return 0;
     }

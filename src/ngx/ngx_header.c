@@ -267,7 +267,7 @@ ngx_header_key(lua_State *L, int idx, size_t *len)
 static int
 ngx_header_index(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     size_t len;
     const char *key = ngx_header_key(L, 2, &len);
 
@@ -279,7 +279,7 @@ ngx_header_index(lua_State *L)
 static int
 ngx_header_newindex(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     size_t len;
     const char *key = ngx_header_key(L, 2, &len);
 
@@ -310,7 +310,7 @@ ngx_header_connection(struct request *r)
 static int
 ngx_header_resp_get(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1);
     int raw = lua_toboolean(L, 2), count = 0, extra = 0, truncated = 0, t;

@@ -64,6 +64,9 @@ struct ngx_state {
 #define NGX_IN_REQUEST  1       /* a request's handler */
 #define NGX_IN_TIMER    2       /* a timer's callback */
 #define NGX_IN_ANY      (NGX_IN_REQUEST | NGX_IN_TIMER)
+/* refused in a timer as ngx_lua refuses a fake request's call (its
+ * variables, headers, status...): "API disabled in the current context" */
+#define NGX_FAKE_REFUSED 4
 
 /* C lower-cased (ASCII only, as nginx folds names). */
 static inline char

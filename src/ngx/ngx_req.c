@@ -58,7 +58,7 @@ ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len)
 static int
 ngx_req_get_uri_args(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1);
     size_t len;
@@ -153,7 +153,7 @@ static const struct { int id; const char *name; } ngx_req_methods[] = {
 static int
 ngx_req_get_method(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
 
     if (s->method_ref != LUA_NOREF)

@@ -112,7 +112,7 @@ ngx_req_header_override(lua_State *L, struct ngx_state *s, const char *name, siz
 static int
 ngx_req_get_headers(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1), raw = lua_toboolean(L, 2);
     int count = 0, t, has_ctype = 0, has_clen = 0;
@@ -227,7 +227,7 @@ ngx_req_change_header(lua_State *L, int clear)
     size_t len, i;
     const char *name;
 
-    ngx_check(L, NGX_IN_REQUEST);
+    ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     s = ngx_bound(L);
     if (!clear && lua_isnoneornil(L, 1))
         return ngx_error_at(L, 2, "bad 'name' argument: string expected, got nil");

@@ -334,11 +334,11 @@ ngx_var_index(lua_State *L)
 
     if (lua_type(L, 2) == LUA_TNUMBER || (lua_type(L, 2) == LUA_TSTRING && lua_objlen(L, 2) == 0)) {
         /* $1...: no regex location here; and no variable has no name */
-        ngx_check(L, NGX_IN_REQUEST);
+        ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
         lua_pushnil(L);
         return 1;
     }
-    r = ngx_check(L, NGX_IN_REQUEST);
+    r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     s = ngx_bound(L);
     len = ngx_var_name(L, name, sizeof(name));
     if (s->var_ref != LUA_NOREF) {
@@ -361,7 +361,7 @@ ngx_var_index(lua_State *L)
 static int
 ngx_var_newindex(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     char name[NGX_VAR_NAME_MAX];
     int t = lua_type(L, 3);

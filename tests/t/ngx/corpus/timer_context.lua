@@ -1,0 +1,41 @@
+-- what a timer's callback may not call, and the error each gives: most
+-- request APIs "API disabled in the current context", the output ones
+-- "API disabled in the context of ngx.timer"
+-- (the callback runs once the state is free: a second request reads it)
+-- request: GET ?go=1
+-- request: GET ?see=1
+local calls = {
+  { "var",              function() return ngx.var.uri end },
+  { "var set",          function() ngx.var.foo = "1" end },
+  { "header",           function() return ngx.header["X-A"] end },
+  { "header set",       function() ngx.header["X-A"] = "1" end },
+  { "status",           function() return ngx.status end },
+  { "headers_sent",     function() return ngx.headers_sent end },
+  { "get_method",       function() return ngx.req.get_method() end },
+  { "get_uri_args",     function() return ngx.req.get_uri_args() end },
+  { "get_headers",      function() return ngx.req.get_headers() end },
+  { "set_header",       function() ngx.req.set_header("X-A", "1") end },
+  { "resp.get_headers", function() return ngx.resp.get_headers() end },
+  { "say",              function() ngx.say("x") end },
+  { "print",            function() ngx.print("x") end },
+}
+local function clean(err)
+  return (tostring(err):gsub("^.-:%d+: ", ""))
+end
+local tag = "timer context"
+if ngx.var.arg_go then
+  ngx.say(tostring(ngx.timer.at(0, function()
+    local out = {}
+    for _, c in ipairs(calls) do
+      local fine, e = pcall(c[2])
+      out[#out + 1] = c[1] .. ": " .. (fine and "allowed" or clean(e))
+    end
+    ngx.shared.d:set(tag, table.concat(out, "\n"))
+  end)))
+  return
+end
+for _ = 1, 200 do
+  if ngx.shared.d:get(tag) then break end
+  ngx.sleep(0.01)
+end
+ngx.say(tostring(ngx.shared.d:get(tag)))
