@@ -91,7 +91,7 @@ ngx_check(lua_State *L, int where)
 
     if (s->timer != NULL) {
         if (!(where & NGX_IN_TIMER))
-            luaL_error(L, where & NGX_FAKE_REFUSED ? "API disabled in the current context" :
+            luaL_error(L, "%s", where & NGX_FAKE_REFUSED ? "API disabled in the current context" :
                        "API disabled in the context of ngx.timer");
         return NULL;
     }
