@@ -140,7 +140,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
 static int
 main_signals(const char *path, int foreground, struct pool *pool, struct dispatch *dispatch)
 {
-    static const int waited[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+    static const int waited[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
     sigset_t set;
     size_t i;
     int sig;
@@ -191,6 +191,7 @@ main_block_signals(void)
      * signal never reaches sigwait() */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     signal(SIGUSR2, SIG_DFL);

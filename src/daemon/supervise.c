@@ -437,6 +437,7 @@ supervise_run(const struct conf *c, const char *path, int foreground, int pidfd,
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);      /* nginx's and php-fpm's graceful stop: TERM here */
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);

@@ -112,6 +112,23 @@ is($t->stop('INT'), 0, 'INT stops the daemon with status 0');
 $t->start(ignore_int => 1);
 is($t->stop('INT'), 0, 'INT stops a daemon that was started with INT ignored');
 
+# QUIT, as nginx's and php-fpm's graceful stop, stops as TERM does
+{
+    $t->start;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
+                                                  REQUEST_METHOD => 'GET', SLEEP => '2' }, ''));
+    my $serving = LFTest::serving_pid($t);
+    ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
+    my $pid = $t->pid;
+    kill 'QUIT', $pid;
+    $r = LFTest::read_response($s);
+    is($r->{body}, 'slow done', 'QUIT lets the request in flight finish');
+    ok(wait_for(sub { !-e $pidfile && !LFTest::alive($serving) }, 15),
+       'then the daemon stops of itself: its pidfile and serving process are gone');
+    is($t->stop, 0, 'and it exited 0');
+}
+
 # a stale socket file is replaced; a live one is an error
 {
     my $stale = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $sock, Listen => 1) or die $!;
