@@ -76,7 +76,6 @@ ngx_reset(lua_State *L, struct ngx_state *s)
     s->sent = 0;
     s->ctype_set = 0;
     s->eof = 0;
-    s->printed = 0;
     s->body_read = 0;
     s->body_discarded = 0;
     s->now_ms = 0;

@@ -33,7 +33,6 @@ struct ngx_state {
     int                 sent;       /* the headers count as sent (output began) */
     int                 ctype_set;  /* the script set Content-Type */
     int                 eof;        /* ngx.eof() was called */
-    int                 printed;    /* a byte of body was output (ngx.flush) */
     int                 body_read;  /* ngx.req.read_body() ran */
     int                 body_discarded; /* ngx.req.discard_body() came first */
     long long           now_ms;     /* ngx.now()'s clock; 0: not read yet */

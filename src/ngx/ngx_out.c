@@ -219,7 +219,6 @@ ngx_out_echo(lua_State *L, int newline)
     struct request *r = ngx_check(L, NGX_IN_REQUEST);
     struct ngx_state *s = ngx_bound(L);
     int i, n = lua_gettop(L);
-    size_t before;
 
     if (s->eof)
         return ngx_push_fail(L, "seen eof");
@@ -228,13 +227,10 @@ ngx_out_echo(lua_State *L, int newline)
             ngx_out_check(L, i, i, 0);
     if (ngx_out_begin(L, s, r) < 0)
         return ngx_push_fail(L, "header only");
-    before = r->body.len;
     for (i = 1; i <= n; i++)
         ngx_out_value(L, r, i);
     if (newline)
         reqapi_write(L, r, "\n", 1);
-    if (newline || r->body.len != before)
-        s->printed = 1;
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -260,8 +256,6 @@ ngx_out_flush(lua_State *L)
 
     if (s->eof)
         return ngx_push_fail(L, "seen eof");
-    if (!s->printed)    /* as nginx: the headers do not go either */
-        return ngx_push_fail(L, "nothing to flush");
     s->sent = 1;
     ngx_answered(s);
     request_flush(r);
