@@ -79,7 +79,7 @@ struct wire {
     size_t          out_len;        /* bytes held there */
     /* last: wire_begin() clears the struct up to here */
     unsigned char   first[WIRE_FIRST_MAX];
-    unsigned char   out[WIRE_OUT_MAX];
+    unsigned char  *out;            /* WIRE_OUT_MAX bytes, made at the first hold */
 };
 
 #define WIRE_MGMT_IDLE 1    /* wire_read_first: only management records came */
@@ -93,6 +93,7 @@ void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t m
                 size_t maxpost);
 void wire_end(struct wire *w);
 void wire_hold(struct wire *w, int on);
+void wire_free(struct wire *w);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
 long long wire_time_left(const struct wire *w);

@@ -440,6 +440,7 @@ worker_free(struct worker *w)
 {
     request_free(&w->req);
     writeoff_free(&w->writeoff);
+    wire_free(&w->wire);
     free(w);
 }
 

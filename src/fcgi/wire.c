@@ -58,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -515,7 +516,21 @@ OS_Read(int fd, char *buf, size_t len)
 void
 wire_hold(struct wire *w, int on)
 {
+    /* made when first wanted: a worker that never answers big pays nothing */
+    if (on && w->out == NULL && (w->out = malloc(WIRE_OUT_MAX)) == NULL) {
+        log_syswarn("worker %d: no memory to hold an answer's records; they go out one by one",
+                    w->worker);
+        return;
+    }
     w->holding = on;
+}
+
+/* What W keeps across requests, given back with its worker. */
+void
+wire_free(struct wire *w)
+{
+    free(w->out);
+    w->out = NULL;
 }
 
 /* Write all N bytes at P; -1 when the connection failed. */
@@ -540,7 +555,7 @@ wire_write_held(struct wire *w, const char *buf, size_t len)
 {
     int rc = 0;
 
-    if (len <= sizeof(w->out) - w->out_len) {
+    if (len <= WIRE_OUT_MAX - w->out_len) {
         memcpy(w->out + w->out_len, buf, len);
         w->out_len += len;
         if (w->holding)
@@ -548,7 +563,7 @@ wire_write_held(struct wire *w, const char *buf, size_t len)
         rc = wire_put(w, w->out, w->out_len);
     } else {
         rc = wire_put(w, w->out, w->out_len);
-        if (rc == 0 && w->holding && len <= sizeof(w->out)) {
+        if (rc == 0 && w->holding && len <= WIRE_OUT_MAX) {
             memcpy(w->out, buf, len);
             w->out_len = len;
             return (int)len;

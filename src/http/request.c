@@ -153,17 +153,19 @@ request_check_header(const char *name, size_t nlen, const char *value, size_t vl
     return 0;
 }
 
-int
-request_write(struct request *r, const char *p, size_t n)
+/* N bytes at P into the answer; with HOLD, libfcgi's writes of them are
+ * held, to leave with the request's end (wire_hold). */
+static int
+request_put(struct request *r, const char *p, size_t n, int hold)
 {
     if (r->client_gone || r->ended || n == 0)
         return r->client_gone || r->ended ? -1 : 0;
     while (n > 0) {
         int chunk = n > INT_MAX ? INT_MAX : (int)n, put;
-        if (r->wire != NULL)
-            wire_hold(r->wire, 1);      /* out with the next write not held */
+        if (hold && r->wire != NULL)
+            wire_hold(r->wire, 1);
         put = FCGX_PutStr(p, chunk, r->fcgx.out);
-        if (r->wire != NULL)
+        if (hold && r->wire != NULL)
             wire_hold(r->wire, 0);
         if (put != chunk) {
             r->client_gone = 1;
@@ -175,6 +177,14 @@ request_write(struct request *r, const char *p, size_t n)
         n -= (size_t)chunk;
     }
     return 0;
+}
+
+/* Out as written: what the script streams (buffering = false, a flush)
+ * leaves as it comes, libfcgi's buffer aside. */
+int
+request_write(struct request *r, const char *p, size_t n)
+{
+    return request_put(r, p, n, 0);
 }
 
 /*
@@ -334,5 +344,7 @@ request_finish(struct request *r)
 {
     if (!r->headers_sent)
         request_send_head(r, 1);
-    request_write(r, r->body.data, r->body.len);
+    /* the end follows at once (FCGX_Finish_r, FCGX_FClose): the whole
+     * answer leaves in as few writes as it fits */
+    request_put(r, r->body.data, r->body.len, 1);
 }

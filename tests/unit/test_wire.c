@@ -749,6 +749,7 @@ held_writes(void)
     ok(OS_Write(pair[0], "more", 4) == 4 && recv(pair[1], heard, sizeof(heard), MSG_DONTWAIT) == 4,
        "nothing held: a write goes straight out");
     wire_end(&w);
+    wire_free(&w);
     close(pair[0]);
     close(pair[1]);
 }

@@ -4,6 +4,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
+use IO::Select;
 use LFTest qw(wait_for spew);
 
 my $t = LFTest->new(conf => { workers => 2, extra => undef });
@@ -247,6 +248,37 @@ ok($t->wait_log(qr/reloaded.*\n(?:.*\n)*.*reloaded/), 'reload with buffering = f
     is($r->{body}, 'one;two;', 'unbuffered: the body arrives');
     is($r->{headers}{'x-stream'}, 'yes', 'unbuffered: headers set before the first output are sent');
     ok(!exists $r->{headers}{'content-length'}, 'unbuffered: no Content-Length');
+}
+
+# unbuffered, what is written leaves before the script ends: 20 kB, then
+# the script waits for the test to have seen them
+{
+    my $mark = $t->dir . '/seen';
+    $t->script('trickle.lua', <<"LUA");
+function main(env, req)
+  req:puts(string.rep("a", 20000))
+  for _ = 1, 200 do
+    local f = io.open("$mark")
+    if f then f:close() break end
+    os.execute("sleep 0.05")
+  end
+  req:puts("end")
+end
+LUA
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/trickle.lua',
+                                                  REQUEST_METHOD => 'GET' }, ''));
+    my $sel = IO::Select->new($s);
+    my $got = '';
+    wait_for(sub {
+        sysread($s, $got, 65536, length $got) if $sel->can_read(0.1);
+        return length($got) >= 16000;
+    }, 10);
+    ok(length($got) >= 16000, sprintf('unbuffered: 16 kB of 20 leave while the script still runs (%d bytes)',
+                                      length $got));
+    spew($mark, '');
+    wait_for(sub { sysread($s, $got, 65536, length $got) if $sel->can_read(0.1); return $got =~ /end/ }, 10);
+    like($got, qr/end/, 'and the rest once it goes on');
 }
 
 is($t->stop, 0, 'TERM: exit status 0');
