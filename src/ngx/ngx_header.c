@@ -226,7 +226,7 @@ ngx_header_get(lua_State *L, struct ngx_state *s, struct request *r, const char 
     int found = 0;
 
     if (ngx_header_is(key, klen, "Content-Type", 12)) {
-        if (s->ctype_set || s->sent)     /* nginx sets its default as it sends */
+        if ((s->ctype_set || s->sent) && r->ctype.len > 0)    /* nginx sets its default as it sends */
             lua_pushlstring(L, r->ctype.data, r->ctype.len);
         else
             lua_pushnil(L);
@@ -320,7 +320,7 @@ ngx_header_resp_get(lua_State *L)
 
     lua_newtable(L);
     t = lua_gettop(L);
-    if (s->ctype_set || s->sent) {
+    if ((s->ctype_set || s->sent) && r->ctype.len > 0) {     /* cleared: none */
         lua_pushlstring(L, r->ctype.data, r->ctype.len);
         lua_setfield(L, t, "content-type");
         extra++;

@@ -19,3 +19,5 @@ for _, k in ipairs({ "X-T", "X-TN", "X-Empty-Str", "X-Empty-Elems", "X-All-Empty
   seen[#seen + 1] = k .. "=" .. dump(ngx.header[k])
 end
 ngx.say(table.concat(seen, "\n"))
+local h = ngx.resp.get_headers()
+ngx.say("resp content-type: ", tostring(h["content-type"]), "; after output: ", tostring(ngx.header.content_type))
