@@ -94,7 +94,7 @@ ngx_req_set_uri_args(lua_State *L)
 
     if (lua_gettop(L) != 1)
         return luaL_error(L, "expecting 1 argument but seen %d", lua_gettop(L));
-    ngx_check(L, NGX_IN_REQUEST);
+    ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     s = ngx_bound(L);
     switch (lua_type(L, 1)) {
     case LUA_TNUMBER:
@@ -129,7 +129,7 @@ ngx_req_set_uri(lua_State *L)
 
     if (n < 1 || n > 3)
         return luaL_error(L, "expecting 1, 2 or 3 arguments but seen %d", n);
-    ngx_check(L, NGX_IN_REQUEST);
+    ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     s = ngx_bound(L);
     luaL_checklstring(L, 1, &len);
     if (len == 0)
@@ -171,7 +171,7 @@ ngx_req_set_method(lua_State *L)
     size_t i;
     int id;
 
-    ngx_check(L, NGX_IN_REQUEST);
+    ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     s = ngx_bound(L);
     if (lua_type(L, 1) != LUA_TNUMBER)
         return ngx_error_at(L, 2, "bad method number");
@@ -190,7 +190,7 @@ ngx_req_set_method(lua_State *L)
 static int
 ngx_req_http_version(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     const char *p = ngx_var_param(r, "SERVER_PROTOCOL", 15);
 
     if (p == NULL || strncmp(p, "HTTP/", 5) != 0) {
@@ -223,7 +223,7 @@ ngx_req_start_time(lua_State *L)
 static int
 ngx_req_is_internal(lua_State *L)
 {
-    ngx_check(L, NGX_IN_REQUEST);
+    ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     lua_pushboolean(L, 0);
     return 1;
 }
@@ -299,7 +299,7 @@ ngx_req_discard_body(lua_State *L)
 static int
 ngx_req_get_body_data(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
 
     if (s->body_ref != LUA_NOREF) {
@@ -332,7 +332,7 @@ ngx_req_get_body_file(lua_State *L)
 static int
 ngx_req_get_post_args(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int n = lua_gettop(L), max = 100;
     size_t len;

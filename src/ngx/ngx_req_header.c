@@ -279,7 +279,7 @@ ngx_req_clear_header(lua_State *L)
 static int
 ngx_req_raw_header(lua_State *L)
 {
-    struct request *r = ngx_check(L, NGX_IN_REQUEST);
+    struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     char name[256];
     luaL_Buffer b;
     char **e;
