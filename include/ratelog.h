@@ -11,6 +11,7 @@ struct ratelog {
 
 unsigned long ratelog_hit(struct ratelog *r, long long now, long long interval);
 unsigned long ratelog_burst(struct ratelog *r, long long now, long long interval, unsigned long burst);
+unsigned long ratelog_burst_flush(struct ratelog *r, long long now, long long interval, int all);
 unsigned long ratelog_flush(struct ratelog *r, long long now, long long interval);
 long long     ratelog_due(const struct ratelog *r, long long interval);
 int           ratelog_reported(const struct ratelog *r);

@@ -94,6 +94,7 @@ void wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t m
 void wire_end(struct wire *w);
 void wire_hold(struct wire *w, int on);
 void wire_free(struct wire *w);
+void wire_log_flush(int all);
 void wire_pause(struct wire *w);
 void wire_resume(struct wire *w);
 long long wire_time_left(const struct wire *w);

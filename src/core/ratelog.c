@@ -58,6 +58,24 @@ ratelog_burst(struct ratelog *r, long long now, long long interval, unsigned lon
     return 1 + __atomic_exchange_n(&r->count, 0, __ATOMIC_RELAXED);
 }
 
+/* For ratelog_burst, from a timer: the events counted and not reported,
+ * once the interval they fell in is over at NOW (a new one begins), or at
+ * once with ALL (a stop); else 0. */
+unsigned long
+ratelog_burst_flush(struct ratelog *r, long long now, long long interval, int all)
+{
+    long long last = __atomic_load_n(&r->at, __ATOMIC_RELAXED);
+
+    if (__atomic_load_n(&r->count, __ATOMIC_RELAXED) == 0)
+        return 0;
+    if (!all && (last == 0 || now - last < interval ||
+                 !__atomic_compare_exchange_n(&r->at, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
+        return 0;
+    if (!all)
+        __atomic_store_n(&r->in_burst, 0, __ATOMIC_RELAXED);
+    return __atomic_exchange_n(&r->count, 0, __ATOMIC_RELAXED);
+}
+
 /* The events counted but not reported, when a report is due at NOW; else 0. */
 unsigned long
 ratelog_flush(struct ratelog *r, long long now, long long interval)

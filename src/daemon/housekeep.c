@@ -38,6 +38,7 @@
 #include "procmem.h"
 #include "slowlog.h"
 #include "supervise.h"
+#include "wire.h"
 
 static struct bgthread hk_thread;
 static int hk_trim;     /* atomic: freed memory worth handing back */
@@ -182,6 +183,7 @@ housekeep_main(void *arg)
         if (bgthread_wait_until(&hk_thread, monoclock_ms() + sweep))
             break;
         slowlog_sweep();
+        wire_log_flush(0);
         if ((closed = net_pool_sweep()) > 0)
             log_debug("housekeeping: closed %d idle kept connections", closed);
         hk_workers.sweep_stuck();

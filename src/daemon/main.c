@@ -369,6 +369,7 @@ main_run(struct conf *c, const struct cli_options *o, struct listeners *ls)
         return 1;
     }
     worker_join();
+    wire_log_flush(1);      /* a flood's connections not yet told */
     if ((rc = worker_written_off()) > 0) {
         /* their threads may still come back and use the pool: leave it */
         log_notice("stop: %d written-off workers are still stuck in C; exiting without them", rc);

@@ -245,17 +245,30 @@ wire_who(const struct wire *w, char *out, size_t size)
 /* Log a connection's end for what its client did, unless a flood of them
  * has had its say this while (ratelog_burst): then counted, and the count
  * told with the next line, in MORE. 1 when to log. */
+static struct ratelog wire_flood;   /* clients' failures, every worker's */
+
 static int
 wire_may_log(char *more, size_t size)
 {
-    static struct ratelog flood;    /* clients' failures, every worker's */
-    unsigned long n = ratelog_burst(&flood, monoclock_ms(), LF_WIRE_LOG_INTERVAL * 1000LL,
+    unsigned long n = ratelog_burst(&wire_flood, monoclock_ms(), LF_WIRE_LOG_INTERVAL * 1000LL,
                                     LF_WIRE_LOG_BURST);
 
     more[0] = '\0';
     if (n > 1)
         snprintf(more, size, " (and %lu more such since, not logged)", n - 1);
     return n > 0;
+}
+
+/* From a timer, and with ALL at a stop: the connections closed and not
+ * logged in a flood that is over, told, so that none goes unsaid. */
+void
+wire_log_flush(int all)
+{
+    unsigned long n = ratelog_burst_flush(&wire_flood, monoclock_ms(), LF_WIRE_LOG_INTERVAL * 1000LL, all);
+
+    if (n > 0)
+        log_warn("%lu more connections were closed for what their clients sent, or for being too slow, "
+                 "not logged one by one", n);
 }
 
 /* Over a limit: log it once, and make every later read and write fail. */

@@ -63,6 +63,15 @@ main(void)
         is_int(ratelog_burst(&b, 2000, 1000, 3), 8, "the next interval's first tells the 7 counted, and itself");
         is_int(ratelog_burst(&b, 2001, 1000, 3), 1, "its second is its own");
         is_int(said + 8 + 1, 12, "no event lost nor told twice");
+        for (i = 0; i < 5; i++)
+            ratelog_burst(&b, 2002 + i, 1000, 3);
+        is_int(ratelog_burst_flush(&b, 2500, 1000, 0), 0, "a flush within the interval tells nothing");
+        is_int(ratelog_burst_flush(&b, 3001, 1000, 0), 4, "once it is over, the 4 counted");
+        is_int(ratelog_burst(&b, 3002, 1000, 3), 1, "and a new interval's first is logged on its own");
+        ratelog_burst(&b, 3003, 1000, 3);
+        ratelog_burst(&b, 3004, 1000, 3);
+        ratelog_burst(&b, 3005, 1000, 3);
+        is_int(ratelog_burst_flush(&b, 3006, 1000, 1), 1, "at a stop, what is counted, at once");
     }
 
     for (i = 0; i < THREADS; i++)
