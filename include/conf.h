@@ -109,7 +109,6 @@ const char  *conf_log_target(const struct conf *c, int foreground);
 int          conf_log_changed(const struct conf *old, const struct conf *c);
 uid_t        conf_uid(const char *name);
 gid_t        conf_gid(const char *name);
-int          conf_check_names(const struct conf *c);
 
 void         conf_publish(struct conf *c);
 struct conf *conf_acquire(void);

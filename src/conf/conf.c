@@ -453,32 +453,6 @@ conf_gid(const char *name)
     return gr != NULL ? gr->gr_gid : (gid_t)-1;
 }
 
-/* -t: the users and groups C names, looked up as start-up looks them up
- * (daemon.c's user and group, listen.c's socket owner), each unknown one
- * logged with start-up's words and the file. 0, or -1. */
-int
-conf_check_names(const struct conf *c)
-{
-    static const struct { const char *key; size_t offset; int group; } names[] = {
-        { "user",         offsetof(struct conf, user),         0 },
-        { "group",        offsetof(struct conf, group),        1 },
-        { "listen_owner", offsetof(struct conf, listen_owner), 0 },
-        { "listen_group", offsetof(struct conf, listen_group), 1 },
-    };
-    const char *name;
-    size_t i;
-    int rc = 0;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        name = *(char *const *)(const void *)((const char *)c + names[i].offset);
-        if (name == NULL || (names[i].group ? conf_gid(name) != (gid_t)-1 : conf_uid(name) != (uid_t)-1))
-            continue;
-        log_err("%s: %s: no such %s '%s'", c->path, names[i].key, names[i].group ? "group" : "user", name);
-        rc = -1;
-    }
-    return rc;
-}
-
 
 /* ---- the current snapshot --------------------------------------------- */
 

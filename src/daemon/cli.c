@@ -3,9 +3,9 @@
  *
  * Apart from main.c's start-up because none of it starts anything: -V
  * and -h answer and exit, and -t loads the config and checks what
- * start-up would refuse (the access and slow logs' files, the users and
- * groups it names) without opening a log, a socket or a pidfile, so
- * "syntax is ok" means the daemon starts. The config's path is made absolute here, once, for every
+ * start-up would refuse (the access and slow logs' files) without
+ * opening a log, a socket or a pidfile, so "syntax is ok" means the
+ * daemon starts. The config's path is made absolute here, once, for every
  * later reading of it.
  */
 #include <stdio.h>
@@ -104,7 +104,6 @@ cli_test(const char *path)
     /* both checked, so one run names every bad log */
     bad = c->access_log && logfile_check(c->access_log, "access log", mainlog) < 0;
     bad |= c->slowlog && logfile_check(c->slowlog, "slow log", mainlog) < 0;
-    bad |= conf_check_names(c) < 0;     /* start-up's "no such user" */
     if (bad) {
         conf_free(c);
         return 1;

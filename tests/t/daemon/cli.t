@@ -68,23 +68,6 @@ is($rc, 1, '-t on a config that grows without bound exits 1');
 like($out, qr/^luafcgid: \Q$conf\E: the config used too much memory \(more than 64 MB/m,
      'and says that the config file used too much memory, naming it');
 
-# -t refuses what start-up refuses: users and groups that do not exist
-# (a service's reload runs -t first, so "ok" must mean the daemon starts)
-spew($conf, "user = 'no-such-user-lf'\ngroup = 'no-such-group-lf'\n");
-($rc, $out) = run($bin, '-t', $conf);
-is($rc, 1, '-t on a user and a group that do not exist exits 1');
-like($out, qr/^luafcgid: \Q$conf\E: user: no such user 'no-such-user-lf'$/m, 'naming the user as start-up does');
-like($out, qr/^luafcgid: \Q$conf\E: group: no such group 'no-such-group-lf'$/m, 'and the group');
-unlike($out, qr/syntax is ok/, 'and does not say the syntax is ok');
-spew($conf, "listen_owner = 'no-such-user-lf'\nlisten_group = 'no-such-group-lf'\n");
-($rc, $out) = run($bin, '-t', $conf);
-is($rc, 1, '-t on a socket owner and group that do not exist exits 1');
-like($out, qr/listen_owner: no such user 'no-such-user-lf'.*listen_group: no such group 'no-such-group-lf'/s,
-     'naming both as start-up does');
-spew($conf, "user = 'root'\ngroup = 'root'\nlisten_owner = 'root'\nlisten_group = 'root'\n");
-($rc, $out) = run($bin, '-t', $conf);
-is($rc, 0, '-t on users and groups that exist exits 0');
-
 # httpstatus follows req:header("Status")'s rule: nginx answers 502 to an
 # answer whose status it cannot read
 for my $bad ('abc', '20 OK', '2000 OK', '200OK', '') {
