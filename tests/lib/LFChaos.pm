@@ -25,7 +25,7 @@ my %FAULTS = (loop => 1, hog => 1, exit => 1, abort => 1, garbage => 1, date => 
               errobj => 1, tostrloop => 1, flood => 1, deep => 1, slowpat => 1);
 
 # What the log may hold at [error] and [warn] after a storm.
-my $EXPECTED = qr/timeout|memory limit|pattern too complex|error object is a table value|went away|FastCGI record out of sequence|started|running as root|stopping|stopped|\[notice\]|\[info\]/;
+my $EXPECTED = qr/timeout|memory limit|pattern too complex|error object is a table value|went away|FastCGI record out of sequence|more connections were closed for what their clients sent|started|running as root|stopping|stopped|\[notice\]|\[info\]/;
 
 sub rss { my ($pid) = @_; (slurp("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0 }
 
