@@ -27,8 +27,9 @@
  *    next read would block, it ends with WIRE_MGMT_IDLE and the worker
  *    parks the connection. Otherwise libfcgi's first OS_Read gets the
  *    bytes it read: a request costs no system call more for it.
- *  - hold an answer's records while its body is put (wire_hold), so that
- *    they leave in one write with the rest, not one each of 8 kB.
+ *  - hold an answer's records while the whole answer is put at its end
+ *    (wire_hold), so that they leave in one write with END_REQUEST, not
+ *    one each of 8 kB.
  *  - drain: a connection is kept only when its request was read exactly
  *    to its end; otherwise the rest is drained, record by record (bounded
  *    by the body declared, or `maxpost`, and the same deadline), or the
@@ -244,7 +245,7 @@ wire_who(const struct wire *w, char *out, size_t size)
 
 /* Log a connection's end for what its client did, unless a flood of them
  * has had its say this while (ratelog_burst): then counted, and the count
- * told with the next line, in MORE. 1 when to log. */
+ * told with the next line (in MORE) or by wire_log_flush. 1 when to log. */
 static struct ratelog wire_flood;   /* clients' failures, every worker's */
 
 static int
@@ -520,11 +521,11 @@ OS_Read(int fd, char *buf, size_t len)
 
 /*
  * libfcgi writes an answer a record of 8 kB at a time, each with a system
- * call of its own; while the answer's body is put (wire_hold), the records
- * are held here instead, up to WIRE_OUT_MAX, and go out together with the
- * next write that is not held: the rest of the answer and END_REQUEST
- * when the request finishes, or the records of a flush. A page of 64 kB
- * leaves in one write, not eight.
+ * call of its own; while the whole answer is put at its end (wire_hold,
+ * from request_finish), the records are held here instead, up to
+ * WIRE_OUT_MAX, and go out with the next write that is not held: the
+ * rest of the answer and END_REQUEST. A page of 64 kB leaves in one write,
+ * not eight. What a script streams is never held.
  */
 void
 wire_hold(struct wire *w, int on)
