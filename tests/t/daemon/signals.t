@@ -85,18 +85,24 @@ $t->get('missing.lua');
 ok($t->wait_log(qr/missing\.lua: 404/), 'later lines go to the new file');
 unlike(slurp($t->dir . '/lf.log.1'), qr/missing\.lua/, 'not to the moved one');
 
-# TERM finishes the request in flight, then cleans up
-{
+# SIG with a slow request in flight: the request is answered; the serving
+# process's pid, and the answer's body, are returned
+sub slow_then {
+    my ($sig) = @_;
     my $s = $t->connect;
     LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
                                                   REQUEST_METHOD => 'GET', SLEEP => '2' }, ''));
     # long enough that a loaded machine's ps still sees it running
     my $serving = LFTest::serving_pid($t);
-    ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
-    my $pid = $t->pid;
-    kill 'TERM', $pid;
-    $r = LFTest::read_response($s);
-    is($r->{body}, 'slow done', 'TERM lets the request in flight finish');
+    ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), "$sig: a slow request is running");
+    kill $sig, $t->pid;
+    return ($serving, LFTest::read_response($s)->{body});
+}
+
+# TERM finishes the request in flight, then cleans up
+{
+    my ($serving, $body) = slow_then('TERM');
+    is($body, 'slow done', 'TERM lets the request in flight finish');
     is($t->stop, 0, 'then the daemon exits 0');
     ok(!-e $sock, 'and removes its socket');
     ok(!-e $pidfile, 'and its pidfile');
@@ -115,15 +121,8 @@ is($t->stop('INT'), 0, 'INT stops a daemon that was started with INT ignored');
 # QUIT, as nginx's and php-fpm's graceful stop, stops as TERM does
 {
     $t->start;
-    my $s = $t->connect;
-    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/slow.lua',
-                                                  REQUEST_METHOD => 'GET', SLEEP => '2' }, ''));
-    my $serving = LFTest::serving_pid($t);
-    ok(wait_for(sub { `ps -o args= --ppid $serving 2>/dev/null` =~ /sleep/ }), 'a slow request is running');
-    my $pid = $t->pid;
-    kill 'QUIT', $pid;
-    $r = LFTest::read_response($s);
-    is($r->{body}, 'slow done', 'QUIT lets the request in flight finish');
+    my ($serving, $body) = slow_then('QUIT');
+    is($body, 'slow done', 'QUIT lets the request in flight finish');
     ok(wait_for(sub { !-e $pidfile && !LFTest::alive($serving) }, 15),
        'then the daemon stops of itself: its pidfile and serving process are gone');
     is($t->stop, 0, 'and it exited 0');
