@@ -32,6 +32,7 @@ struct resolve {
     struct stat sb;
 };
 
+void resolve_tidy(char *path);
 int resolve_script(const struct resolve_in *in, struct resolve *out, char *why, size_t whylen);
 
 #endif

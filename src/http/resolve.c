@@ -24,6 +24,15 @@
  * one stat per real directory it goes through: a run of '/' is one
  * component, and what the client wrote after the file costs nothing.
  *
+ * The script's path, however it was made, is then tidied lexically: runs
+ * of '/' become one and "." components go, so /www/./a.lua, /www//a.lua
+ * and /www/a.lua are one script, one pool entry, one set of globals. A
+ * ".." is left for the kernel: "dir/.." is "" only when dir is no
+ * symlink, which the letters cannot tell, so dropping the two would serve
+ * another file than the one named (and /www/missing/../a.lua, which the
+ * kernel refuses, would run). The docroot check then sees the same path
+ * the kernel does, ".." and all, and refuses it as before.
+ *
  * Nothing here decides whether the script may run: the caller applies
  * `extensions` and `docroot` to the resolved path, so a split cannot serve
  * upload.txt as a script (/upload.txt/x.lua resolves to upload.txt) and
@@ -160,6 +169,45 @@ resolve_split(char *path, size_t from, char *rest, size_t n, struct stat *sb, in
     return 0;
 }
 
+/*
+ * PATH in place with each run of '/' as one and the "." components
+ * dropped; ".." kept (see the top of the file). A path that ended in '/'
+ * or "." still ends in '/', and a relative one left with nothing is ".".
+ * Never longer than it was.
+ */
+void
+resolve_tidy(char *path)
+{
+    char *o = path;
+    const char *p = path;
+    size_t n;
+    int trail = 0;
+
+    if (*p == '/')
+        *o++ = '/';
+    while (*p != '\0') {
+        while (*p == '/')
+            p++;
+        if ((n = strcspn(p, "/")) == 0) {
+            trail = o > path;       /* ended in '/' */
+            break;
+        }
+        trail = n == 1 && *p == '.';
+        if (!trail) {
+            if (o > path && o[-1] != '/')
+                *o++ = '/';
+            memmove(o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    if (trail && o > path && o[-1] != '/')
+        *o++ = '/';
+    if (o == path)
+        *o++ = '.';
+    *o = '\0';
+}
+
 /* Stat OUT->script into OUT->sb, OUT->err: 0 or the errno. */
 static void
 resolve_stat(struct resolve *out)
@@ -273,6 +321,8 @@ resolve_script(const struct resolve_in *in, struct resolve *out, char *why, size
         snprintf(why, whylen, "the script's path is longer than %d bytes", PATH_MAX - 1);
         return 404;
     }
+    if (out->script[0] != '\0')
+        resolve_tidy(out->script);
     resolve_names(in, out, rebuilt);
     if (in->filename == NULL || strcmp(in->filename, out->script) != 0)
         out->changed |= RESOLVE_FILENAME;

@@ -118,7 +118,7 @@ test_split(void)
     is_str(res.script, at(1, "/sub/y.lua"), "a split in a subdirectory");
     is_str(res.path_info, "/a/b.lua", "its PATH_INFO");
     run(at(0, "/sub//y.lua//a"), root, "/sub//y.lua//a", "", NULL);
-    is_str(res.script, at(1, "/sub//y.lua"), "empty components: the file, never the file with a '/'");
+    is_str(res.script, at(1, "/sub/y.lua"), "empty components: the file, tidied, never with a '/' after it");
     is_str(res.path_info, "//a", "empty components: PATH_INFO as the client wrote it");
 }
 
@@ -275,6 +275,37 @@ test_too_long(void)
     is_int(resolve_script(&in, &res, why, sizeof(why)), 404, "a rebuilt path past PATH_MAX: 404");
 }
 
+/* One script, one spelling: '/' runs and "." go, ".." stays for the kernel. */
+static void
+test_tidy(void)
+{
+    static const char *const cases[][2] = {
+        { "/www/a.lua", "/www/a.lua" }, { "/www/./a.lua", "/www/a.lua" },
+        { "/www//a.lua", "/www/a.lua" }, { "//www/.//./a.lua", "/www/a.lua" },
+        { "/www/../a.lua", "/www/../a.lua" }, { "/www/./../a.lua", "/www/../a.lua" },
+        { "/www/sub/", "/www/sub/" }, { "/www/sub/.", "/www/sub/" }, { "/www/sub//", "/www/sub/" },
+        { "/", "/" }, { "//", "/" }, { "/.", "/" }, { "a//b", "a/b" }, { "./a.lua", "a.lua" },
+        { ".", "." }, { "./", "." }, { "..", ".." }, { "../a", "../a" },
+    };
+    char buf[64], name[96];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        resolve_tidy(buf);
+        snprintf(name, sizeof(name), "tidy %s", cases[i][0]);
+        is_str(buf, cases[i][1], name);
+    }
+    run(at(0, "/./x.lua"), root, "/x.lua", "", NULL);
+    is_str(res.script, at(1, "/x.lua"), "SCRIPT_FILENAME with a '.': tidied");
+    ok(res.changed & RESOLVE_FILENAME, "and SCRIPT_FILENAME changed");
+    run(at(0, "//sub//y.lua//a"), root, "/sub/y.lua/a", "", NULL);
+    is_str(res.script, at(1, "/sub/y.lua"), "split, then the script's part tidied");
+    is_str(res.path_info, "//a", "the rest kept as sent");
+    run(at(0, "/sub/../x.lua"), root, "/x.lua", "", NULL);
+    is_str(res.script, at(1, "/sub/../x.lua"), "a '..' is left to the kernel");
+}
+
 int
 main(void)
 {
@@ -303,6 +334,7 @@ main(void)
     test_walk_stays_under();
     test_split_forward();
     test_names_as_received();
+    test_tidy();
 
     if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root) >= (int)sizeof(cmd) || system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", root);

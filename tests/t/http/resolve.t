@@ -49,6 +49,13 @@ is($t->fcgi({ SCRIPT_NAME => '/./x.lua', PATH_INFO => '', DOCUMENT_ROOT => $www,
     my @n = map { $t->fcgi({ SCRIPT_NAME => '', PATH_INFO => $_, DOCUMENT_ROOT => $www, %get }, '')->{body} }
             '/hits.lua', '//hits.lua', '/./hits.lua', '/hits.lua';
     is_deeply(\@n, [1, 2, 3, 4], "hits.lua spelled /, //, /./: one state");
+    # nginx sends SCRIPT_FILENAME as $document_root$fastcgi_script_name
+    # builds it: a root with a '/' or a "." in it spells the file anew
+    @n = map { $t->fcgi({ SCRIPT_FILENAME => $_, %get }, '')->{body} }
+         "$www/hits.lua", "$www/./hits.lua", "$www//hits.lua", "$www/.//./hits.lua";
+    is_deeply(\@n, [5, 6, 7, 8], "SCRIPT_FILENAME spelled /, /./, //: one state, one set of globals");
+    is($t->fcgi({ SCRIPT_FILENAME => "$www//./x.lua", %get }, '')->{body}, "x $www/x.lua",
+       'env.SCRIPT_FILENAME is the one spelling');
 }
 
 # Scripts are read from the descriptor that was checked: a '#!' line is
@@ -152,6 +159,14 @@ $d->start;
     is($b, 403, "a missing file reached by '..' out of docroot: 403");
     is($d->fcgi({ SCRIPT_FILENAME => "$www/missing.lua", %get }, '')->{status}, 404,
        'a missing file under docroot: 404');
+    # '/' runs and "." go before the check; a ".." stays and is still refused
+    $a = $d->fcgi({ SCRIPT_FILENAME => "$www/./../out/evil.lua", %get }, '')->{status};
+    $b = $d->fcgi({ SCRIPT_FILENAME => "$www//.//../out/missing.lua", %get }, '')->{status};
+    is("$a $b", '403 403', "'..' out of docroot behind '.' and '//', to a file or not: 403");
+    is($d->fcgi({ SCRIPT_FILENAME => "$www/.//ok.lua", %get }, '')->{body}, 'OK',
+       "'.' and '//' under docroot: the script runs");
+    is($d->fcgi({ SCRIPT_FILENAME => "$www/./missing.lua", %get }, '')->{status}, 404,
+       "a missing file under docroot spelled with '.': 404");
 }
 
 # No path at all, or only the root: nothing to run, 404.
