@@ -16,6 +16,15 @@
  * request's deadline (state_time_left): the command leads its own process
  * group, and at the deadline the group is killed, the command reaped and
  * the timeout raised as the hook raises it.
+ *
+ * The group is killed too when the command ends in time: what it left
+ * running there ("sleep 30 &", a pipeline's straggler) would otherwise
+ * outlive the request, its deadline and the daemon's stop, reparented
+ * where nothing waits for it. The command is seen to end without being
+ * reaped (WNOWAIT): its zombie holds its pid, so the group's id cannot
+ * have been handed to another process when the kill goes out. A process
+ * that left the group on purpose (setsid) is its own, as with any
+ * program the daemon's user runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,36 +142,60 @@ osexec_spawn(pid_t *pid, char **argv, const sigset_t *reset)
 
 enum { OSEXEC_DONE, OSEXEC_FAILED, OSEXEC_LATE };
 
-/* Wait for PID without a bound: LEFT_MS < 0. */
+/* Kill PID's process group (it leads it), then reap PID into *STATUS. */
 static int
-osexec_wait_forever(pid_t pid, int *status)
+osexec_end(pid_t pid, int *status)
 {
+    kill(-pid, SIGKILL);
     while (waitpid(pid, status, 0) < 0)
         if (errno != EINTR)
             return OSEXEC_FAILED;
     return OSEXEC_DONE;
 }
 
+/* Has PID ended? 1 (left unreaped), 0 not yet, -1 when it cannot be
+ * waited for. Blocks unless NOHANG. */
+static int
+osexec_ended(pid_t pid, int nohang)
+{
+    siginfo_t info;
+
+    for (;;) {
+        info.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT | (nohang ? WNOHANG : 0)) == 0)
+            return info.si_pid == pid;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* Wait for PID without a bound: LEFT_MS < 0. */
+static int
+osexec_wait_forever(pid_t pid, int *status)
+{
+    if (osexec_ended(pid, 0) < 0)
+        return OSEXEC_FAILED;
+    return osexec_end(pid, status);
+}
+
 /* Wait for PID at most LEFT_MS ms (no bound when negative). Polls with
  * sleeps growing from 1 ms to 50 ms: a short command costs little, a long
- * one a few wakeups a second. Late, the command's whole process group
- * (it is its leader: a pipeline, a background job) is killed and PID
- * reaped, so nothing it started outlives the request. */
+ * one a few wakeups a second. Ended or late, the command's whole process
+ * group (it is its leader: a pipeline, a background job) is killed and
+ * PID reaped, so nothing it started outlives the request. */
 static int
 osexec_wait(pid_t pid, int *status, long long left_ms)
 {
     struct timespec nap = { 0, 1000000 };
     long long end_ms;
-    pid_t got;
+    int ended;
 
     if (left_ms < 0)
         return osexec_wait_forever(pid, status);
     end_ms = monoclock_ms() + left_ms;
     for (;;) {
-        if ((got = waitpid(pid, status, WNOHANG)) == pid)
-            return OSEXEC_DONE;
-        if (got < 0 && errno != EINTR)
-            return OSEXEC_FAILED;
+        if ((ended = osexec_ended(pid, 1)) != 0)
+            return ended < 0 ? OSEXEC_FAILED : osexec_end(pid, status);
         if (monoclock_ms() >= end_ms)
             break;
         nanosleep(&nap, NULL);
@@ -171,8 +204,7 @@ osexec_wait(pid_t pid, int *status, long long left_ms)
         if (nap.tv_nsec > 50000000)
             nap.tv_nsec = 50000000;
     }
-    kill(-pid, SIGKILL);
-    osexec_wait_forever(pid, status);
+    osexec_end(pid, status);
     return OSEXEC_LATE;
 }
 

@@ -41,6 +41,12 @@ function main(env, req)
   req:puts("b")
 end
 LUA
+$t->script('background.lua', <<'LUA');
+function main(env, req)
+  -- the command ends at once, leaving its background job
+  req:puts(os.execute("sleep 30 & echo $! > " .. env.QUERY_STRING))
+end
+LUA
 $t->script('exec.lua', <<'LUA');
 n = 0
 function main(env, req)
@@ -85,6 +91,24 @@ ok($t->wait_log(qr/loop\.lua: 500 Internal Server Error: timeout/), 'a timeout i
     is($t->get('exec.lua')->{body}, '2 768', 'and the worker serves on');
 }
 
+# A command's background job ends with the command, whether the wait keeps
+# a deadline or not: nothing it started outlives the request.
+sub background_ends {
+    my ($d, $what) = @_;
+    my $pidfile = $d->dir . '/background.pid';
+    unlink $pidfile;
+    my $t0 = time;
+    my $r = $d->get('background.lua', QUERY_STRING => $pidfile);
+    is($r->{body}, '0', "$what: os.execute('sleep 30 &') answers at once, status 0");
+    ok(time - $t0 < 5, "$what: without waiting for the job");
+    my $pid = LFTest::wait_for(sub { (-s $pidfile ? LFTest::slurp($pidfile) : '') =~ /(\d+)/ ? $1 : 0 }, 5);
+    ok($pid, "$what: the command wrote its job's pid");
+    my $gone = sub { !kill(0, $pid) || (LFTest::slurp("/proc/$pid/stat") // '') =~ /^\d+ \(.*\) Z /s };
+    ok(LFTest::wait_for($gone, 5), "$what: the background job is killed with its command's process group");
+    kill 'KILL', $pid if $pid && !$gone->();
+}
+background_ends($t, 'under timeout');
+
 # the memory limit, not the timeout, however long a loaded machine takes
 $t->write_conf(timeout => 60);
 $t->signal('HUP');
@@ -108,6 +132,13 @@ my @socks = map { my $s = $t->connect; LFTest::write_all($s, LFTest::encode_requ
     { SCRIPT_FILENAME => $t->www . '/hog.lua', REQUEST_METHOD => 'GET' }, '')); $s } 1 .. 2;
 is(scalar(grep { $_->{status} == 200 } map { LFTest::read_response($_) } @socks), 2, 'every worker is back in service');
 is($t->stop, 0, 'stop');
+{
+    my $u = LFTest->new(conf => { workers => 1, timeout => 0 });
+    $u->script('background.lua', LFTest::slurp($t->www . '/background.lua'));
+    $u->start;
+    background_ends($u, 'timeout = 0');
+    is($u->stop, 0, 'stop');
+}
 # Freed small blocks wait for reuse in their size class; churning through
 # sizes must not let a state hold more than twice memory.
 my $c = LFTest->new(conf => { workers => 1, timeout => 30, memory => 16 * 1024 * 1024 });
