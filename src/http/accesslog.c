@@ -251,6 +251,23 @@ struct accesslog_view {
     struct accesslog_cost cost;
 };
 
+/*
+ * The status the client got: V's when set, else 499 (nginx's "client
+ * closed request") for a request whose answer never began because its
+ * connection failed first (the client went away, was too slow with its
+ * body, sent a record out of sequence), else the answer's. headers_sent
+ * is read first, as the housekeeper reads it (writeoff.c).
+ */
+static const char *
+accesslog_status(const struct request *r, const struct accesslog_view *v)
+{
+    if (v->status != NULL)
+        return v->status;
+    if (!__atomic_load_n(&r->headers_sent, __ATOMIC_RELAXED) && r->client_gone)
+        return "499";
+    return r->status.len >= 3 ? r->status.data : "500";
+}
+
 static void
 accesslog_put_token(struct accesslog_line *l, const struct request *r,
                     const struct accesslog_view *v, int tok, const char *arg)
@@ -274,7 +291,7 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
         break;
     case 'q': accesslog_put_value(l, FCGX_GetParam("QUERY_STRING", env), 0); break;
     case 's':
-        accesslog_printf(l, "%.3s", v->status ? v->status : r->status.len >= 3 ? r->status.data : "500");
+        accesslog_printf(l, "%.3s", accesslog_status(r, v));
         break;
     case 'f': accesslog_put_value(l, r->script, 1); break;
     case 'l': accesslog_put_value(l, r->vars.content_length, 1); break;

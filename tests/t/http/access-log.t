@@ -156,6 +156,22 @@ like($last, qr{^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
     close $s;
 }
 
+# a request never answered, its script never run, is not logged as a 200
+{
+    ok(wait_for(sub { slurp($log) =~ tr/\n// >= 3 }, 10), 'the request too slow with its body has its line');
+    like((split /\n/, slurp($log))[-1], qr{"POST -" 499$}, 'as 499: no answer went out, nothing ran');
+    my $s = $t->connect;
+    my $req = LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/ok.lua', REQUEST_METHOD => 'PUT',
+                                       CONTENT_LENGTH => 10 }, '0123456789');
+    LFTest::write_all($s, substr($req, 0, length($req) - 20));
+    close $s;                                                       # gone halfway through its body
+    wait_for(sub { slurp($log) =~ tr/\n// >= 4 }, 10);
+    like((split /\n/, slurp($log))[-1], qr{"PUT -" 499$}, 'a client gone halfway through its body: 499');
+    $t->get('nothere.lua');
+    wait_for(sub { slurp($log) =~ tr/\n// >= 5 }, 10);
+    like((split /\n/, slurp($log))[-1], qr{"GET -" 404$}, 'an answer that went out keeps its status');
+}
+
 # a format that cannot work is refused before start-up
 $t->write_conf(access_format => '%R %Z');
 my $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
