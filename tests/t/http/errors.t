@@ -39,6 +39,10 @@ sub error_is {
 my $r = $t->fcgi({ REQUEST_METHOD => 'GET' }, '');
 error_is($r, 404, 'no SCRIPT_FILENAME');
 ok($t->wait_log(qr/\[warn\] worker \d+ request \S+: -: 404 Not Found: no SCRIPT_FILENAME/), 'logged with the reason');
+# present but empty is missing too (SPEC), with or without a root to walk
+error_is($t->get('ok.lua', SCRIPT_FILENAME => ''), 404, 'an empty SCRIPT_FILENAME');
+error_is($t->get('ok.lua', SCRIPT_FILENAME => '', SCRIPT_NAME => '', DOCUMENT_ROOT => $www), 404,
+         'an empty SCRIPT_FILENAME and SCRIPT_NAME under a DOCUMENT_ROOT');
 
 error_is($t->get('missing.lua'), 404, 'a script that does not exist');
 ok($t->wait_log(qr/missing\.lua: 404 Not Found: No such file/), 'logged with the script and reason');
@@ -100,6 +104,7 @@ error_is($t->get($t->dir . '/outside/secret.lua'), 403, 'a script outside docroo
 error_is($t->get('link.lua'), 403, 'a symlink from inside docroot to outside');
 error_is($t->get("$www/../outside/secret.lua"), 403, 'a .. path out of docroot');
 ok($t->wait_log(qr/403 Forbidden: the script is outside docroot/), 'logged as outside docroot');
+error_is($t->get('ok.lua', SCRIPT_FILENAME => ''), 404, 'with docroot, an empty SCRIPT_FILENAME');
 
 # without showerrors the page says nothing about the script
 $t->write_conf(showerrors => 0, docroot => undef);
