@@ -231,6 +231,11 @@
  * (lua-nginx-module 0.10.23, Debian 12's, the reference of the tests). */
 #define LF_NGX_LUA_VERSION      10023
 
+/* ngx.config.nginx_version: the nginx that ngx_lua version runs in, and
+ * whose behaviour the answers follow (Debian 12's nginx 1.22.1, encoded as
+ * nginx encodes it: major * 1000000 + minor * 1000 + patch). */
+#define LF_NGX_NGINX_VERSION    1022001
+
 /* Sockets (src/net/): the defaults of the socket_* keys, as ngx_lua's
  * lua_socket_* directives (timeouts in s; the API takes ms), the most keys
  * the connection pool tracks, how many light

@@ -156,5 +156,7 @@ ngx_worker_install(lua_State *L)
     lua_setfield(L, -2, "debug");
     lua_pushinteger(L, LF_NGX_LUA_VERSION);
     lua_setfield(L, -2, "ngx_lua_version");
+    lua_pushinteger(L, LF_NGX_NGINX_VERSION);
+    lua_setfield(L, -2, "nginx_version");
     lua_pop(L, 1);
 }
