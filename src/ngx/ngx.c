@@ -70,6 +70,9 @@ ngx_reset(lua_State *L, struct ngx_state *s)
     ngx_unref(L, &s->body_ref);
     ngx_unref(L, &s->file_ref);
     ngx_unref(L, &s->hdr_ref);
+    ngx_unref(L, &s->newbody_ref);
+    s->newbody_held = s->newbody_size = 0;
+    s->newbody_file_only = 0;
     s->serial = b->serial;
     s->r = b->r;
     s->status = 0;
@@ -387,7 +390,7 @@ ngx_state_new(lua_State *L)
     memset(s, 0, sizeof(*s));
     s->bind = reqapi_binding(L);
     s->ctx_ref = s->var_ref = s->args_ref = s->uri_ref = s->method_ref = s->body_ref = LUA_NOREF;
-    s->file_ref = s->hdr_ref = LUA_NOREF;
+    s->file_ref = s->hdr_ref = s->newbody_ref = LUA_NOREF;
     luaL_newmetatable(L, NGX_STATE_META);
     lua_pushliteral(L, "ngx");
     lua_setfield(L, -2, "__metatable");
@@ -409,6 +412,7 @@ ngx_build(lua_State *L, struct ngx_state *s)
     ngx_header_install(L);
     ngx_var_install(L);
     ngx_req_install(L);
+    ngx_req_body_install(L);
     ngx_req_header_install(L);
     ngx_codec_install(L);
     ngx_hash_install(L);

@@ -42,7 +42,11 @@ struct ngx_state {
     int                 uri_ref;    /* ngx.req.set_uri's URI */
     int                 method_ref; /* ngx.req.set_method's method */
     int                 body_ref;   /* ngx.req.set_body_data's body */
-    int                 file_ref;   /* the body's temp file (read_body) */
+    int                 file_ref;   /* the body's temp file (read_body, init_body) */
+    int                 newbody_ref; /* init_body's pieces held in memory; LUA_NOREF: none */
+    size_t              newbody_held; /* their bytes */
+    size_t              newbody_size; /* past it, the new body goes to file_ref's file */
+    int                 newbody_file_only; /* init_body(0) came: every new body in a file */
     int                 hdr_ref;    /* request headers set or cleared */
 };
 
@@ -137,6 +141,10 @@ void ngx_var_install(lua_State *L);       /* ngx_var.c: ngx.var */
 const char *ngx_var_param(struct request *r, const char *name, size_t len);
 void ngx_req_install(lua_State *L);       /* ngx_req.c: ngx.req: URI, args, body */
 const char *ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len);
+void ngx_req_body_install(lua_State *L);  /* ngx_req_body.c: init_body, append_body... */
+int  ngx_req_write_all(int fd, const char *p, size_t len);
+int  ngx_req_body_push(lua_State *L, struct ngx_state *s);
+void ngx_req_body_drop(lua_State *L, struct ngx_state *s);
 void ngx_req_header_install(lua_State *L); /* ngx_req_header.c: ngx.req's headers */
 int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
                     size_t len);

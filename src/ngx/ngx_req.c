@@ -12,7 +12,8 @@
  * to `upload_memory`) is then get_body_data()'s; a larger one, which waits
  * on the connection, is written to a temp file in `upload_dir` and is
  * get_body_file()'s, as nginx spills one past client_body_buffer_size. The
- * file goes when the request ends.
+ * file goes when the request ends. A body the script writes (init_body,
+ * append_body, finish_body) is ngx_req_body.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,16 +249,10 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
         luaL_error(L, "cannot keep the request body's temp file");
     }
     while ((got = body_next(r, &p, (size_t)64 * 1024, &why)) > 0) {
-        size_t off = 0;
-        while (off < (size_t)got) {
-            ssize_t w = write(fd, p + off, (size_t)got - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                close(fd);
-                luaL_error(L, "cannot write the request body to %s: %s", path, strerror(errno));
-            }
-            off += (size_t)w;
+        if (ngx_req_write_all(fd, p, (size_t)got) < 0) {
+            int e = errno;
+            close(fd);
+            luaL_error(L, "cannot write the request body to %s: %s", path, strerror(e));
         }
     }
     close(fd);
@@ -302,8 +297,11 @@ ngx_req_get_body_data(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
 
-    if (s->body_ref != LUA_NOREF) {
-        ngx_push_ref(L, s->body_ref);
+    if (ngx_req_body_push(L, s)) {
+        if (lua_isstring(L, -1) && lua_objlen(L, -1) == 0) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
         return 1;
     }
     if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF || r->body_left ||
@@ -347,10 +345,12 @@ ngx_req_get_post_args(lua_State *L)
     if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF)
         return ngx_push_fail(L, "request body in temp file not supported");
     /* the string stays on the stack, under the table, while it is parsed */
-    if (s->body_ref != LUA_NOREF)
-        ngx_push_ref(L, s->body_ref);
-    else
+    if (!ngx_req_body_push(L, s))
         lua_pushlstring(L, r->post.data, r->post.len);
+    else if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
     body = lua_tolstring(L, -1, &len);
     lua_createtable(L, 0, 4);
     if (len == 0)
@@ -370,6 +370,7 @@ ngx_req_set_body_data(lua_State *L)
     if (!s->body_read)
         return luaL_error(L, "request body not read yet");
     ngx_unref(L, &s->body_ref);
+    ngx_req_body_drop(L, s);
     lua_pushvalue(L, 1);
     s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;

@@ -243,9 +243,11 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
     if (strcmp(name, "fastcgi_path_info") == 0)
         return ngx_var_push(L, r->vars.path_info ? r->vars.path_info : "", -1);
     if (strcmp(name, "request_body") == 0) {
+        if (ngx_req_body_push(L, s))
+            return 1;
         if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF ||
-            r->vars.content_length == NULL)
-            return ngx_var_push(L, NULL, 0);
+            r->vars.content_length == NULL || r->post.len == 0)
+            return ngx_var_push(L, NULL, 0);        /* nginx: no body buffer */
         return ngx_var_push(L, r->post.data ? r->post.data : "", (long)r->post.len);
     }
     if (strcmp(name, "content_type") == 0 || strcmp(name, "content_length") == 0) {

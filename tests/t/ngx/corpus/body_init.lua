@@ -1,0 +1,55 @@
+-- request: POST | Content-Type: text/plain | body: old body
+-- request: GET
+-- ngx.req.init_body, append_body and finish_body: a new body, in memory
+-- up to the buffer's size, in a temp file past it, seen by every reader.
+local dump = require "dump"
+local function show(tag)
+  local file, content = ngx.req.get_body_file(), "-"
+  if file then
+    local f = assert(io.open(file, "rb"))
+    content = f:read("*a")
+    f:close()
+  end
+  ngx.say(tag, ": data=", tostring(ngx.req.get_body_data()), " file=", file and content or "none",
+          " var=", dump(ngx.var.request_body))
+end
+ngx.say(pcall(ngx.req.init_body))
+ngx.say(pcall(ngx.req.append_body, "x"))
+ngx.say(pcall(ngx.req.finish_body))
+ngx.req.read_body()
+show("read")
+ngx.req.init_body()
+show("init")
+ngx.req.append_body("a=1&")
+ngx.req.append_body("b=2")
+show("append")
+ngx.req.finish_body()
+show("finish")
+ngx.say(dump({ ngx.req.get_post_args() }))
+ngx.req.init_body(4)
+ngx.req.append_body("abc")
+show("small")
+ngx.req.append_body("defgh")
+ngx.say("spilled: data=", tostring(ngx.req.get_body_data()), " file=", ngx.req.get_body_file() and "yes" or "none")
+ngx.req.finish_body()
+show("spilled, finished")
+ngx.say(dump({ ngx.req.get_post_args() }))
+ngx.req.init_body(0)
+show("file only")
+ngx.req.append_body("xy")
+ngx.req.append_body("z")
+ngx.req.finish_body()
+show("file only, finished")
+ngx.req.set_body_data("")
+show("set empty")
+ngx.say(pcall(ngx.req.append_body, "z"))
+ngx.say(pcall(ngx.req.finish_body))
+ngx.say(pcall(ngx.req.init_body, -1))
+ngx.say(pcall(ngx.req.init_body, 1, 2))
+ngx.say(pcall(ngx.req.append_body))
+ngx.say(pcall(ngx.req.append_body, {}))
+ngx.say(pcall(ngx.req.finish_body, 1))
+ngx.req.init_body(100)
+ngx.req.append_body(12)
+ngx.req.finish_body()
+show("again")
