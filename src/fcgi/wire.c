@@ -1,13 +1,15 @@
 /*
- * wire.c: the FastCGI record layer under libfcgi: its I/O.
+ * wire.c: the FastCGI record layer under libfcgi: a request's connection,
+ * its clock, and its reads.
  *
  * libfcgi (2.4) reads and writes every byte of a connection through two
  * functions of its own, OS_Read() and OS_Write(), which it exports and
- * calls through the PLT. Defining them here interposes ours for the whole
- * library (the executable's definition wins in the dynamic link), so
- * every byte of a request passes one choke point that libfcgi cannot get
- * around. On the calling worker's current connection (a per-thread
- * pointer, set by wire_begin() before FCGX_Accept_r()) they:
+ * calls through the PLT. Defining them (OS_Read here, OS_Write in
+ * wire_out.c) interposes ours for the whole library (the executable's
+ * definition wins in the dynamic link), so every byte of a request passes
+ * one choke point that libfcgi cannot get around. On the calling worker's
+ * current connection (a per-thread pointer, set by wire_begin() before
+ * FCGX_Accept_r(); wire_current) they:
  *
  *  - wait with poll() instead of blocking: the connections are
  *    non-blocking, and a request has one wall-clock deadline
@@ -28,8 +30,8 @@
  *    parks the connection. Otherwise libfcgi's first OS_Read gets the
  *    bytes it read: a request costs no system call more for it.
  *  - hold an answer's records while the whole answer is put at its end
- *    (wire_hold), so that they leave in one write with END_REQUEST, not
- *    one each of 8 kB.
+ *    (wire_hold, wire_out.c), so that they leave in one write with
+ *    END_REQUEST, not one each of 8 kB.
  *  - drain: a connection is kept only when its request was read exactly
  *    to its end; otherwise the rest is drained, record by record (bounded
  *    by the body declared, or `maxpost`, and the same deadline), or the
@@ -59,7 +61,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -88,7 +89,7 @@ wire_make_key(void)
 }
 
 /* The calling worker's connection, when FD is it. */
-static struct wire *
+struct wire *
 wire_current(int fd)
 {
     struct wire *w;
@@ -335,16 +336,13 @@ wire_wait(struct wire *w, int fd, short events)
     return wire_late(w);
 }
 
-#define WIRE_IO_WRITE   1       /* wire_io: write, not read */
-#define WIRE_IO_NOWAIT  2       /* wire_io: fail with EAGAIN instead of waiting */
-
 /*
  * One read or write of libfcgi's (HOW: WIRE_IO_WRITE, or a read), waiting
  * with poll while the socket is not ready, until the request's deadline;
  * with WIRE_IO_NOWAIT, failing with EAGAIN instead. The bytes moved, or -1
  * with errno set.
  */
-static ssize_t
+ssize_t
 wire_io(struct wire *w, int fd, char *buf, size_t len, int how)
 {
     int writing = how & WIRE_IO_WRITE;
@@ -372,22 +370,6 @@ wire_io(struct wire *w, int fd, char *buf, size_t len, int how)
     }
     wire_clock_out(w);
     return n;
-}
-
-/* Write a whole answer of the layer's own; -1 (logged) when it cannot. */
-int
-wire_send(struct wire *w, const unsigned char *p, size_t n)
-{
-    ssize_t put;
-
-    while (n > 0) {
-        if ((put = wire_io(w, w->fd, (char *)p, n, WIRE_IO_WRITE)) <= 0)
-            return wire_fail(w, errno ? errno : EPIPE, "cannot answer a management record",
-                             "fd", (size_t)w->fd);
-        p += put;
-        n -= (size_t)put;
-    }
-    return 0;
 }
 
 /* How wire_read reads: for libfcgi; within the current record (a drain);
@@ -516,92 +498,6 @@ OS_Read(int fd, char *buf, size_t len)
     if (w != NULL)
         return wire_read(w, (unsigned char *)buf, len, WIRE_READ_LIBFCGI);
     n = wire_io(NULL, fd, buf, len, 0);
-    return n < 0 ? -1 : (int)n;
-}
-
-/*
- * libfcgi writes an answer a record of 8 kB at a time, each with a system
- * call of its own; while the whole answer is put at its end (wire_hold,
- * from request_finish), the records are held here instead, up to
- * WIRE_OUT_MAX, and go out with the next write that is not held: the
- * rest of the answer and END_REQUEST. A page of 64 kB leaves in one write,
- * not eight. What a script streams is never held.
- */
-void
-wire_hold(struct wire *w, int on)
-{
-    /* made when first wanted: a worker that never answers big pays nothing */
-    if (on && w->out == NULL && (w->out = malloc(WIRE_OUT_MAX)) == NULL) {
-        log_syswarn("worker %d: no memory to hold an answer's records; they go out one by one",
-                    w->worker);
-        return;
-    }
-    w->holding = on;
-}
-
-/* What W keeps across requests, given back with its worker. */
-void
-wire_free(struct wire *w)
-{
-    free(w->out);
-    w->out = NULL;
-}
-
-/* Write all N bytes at P; -1 when the connection failed. */
-static int
-wire_put(struct wire *w, const unsigned char *p, size_t n)
-{
-    ssize_t put;
-
-    while (n > 0) {
-        if ((put = wire_io(w, w->fd, (char *)p, n, WIRE_IO_WRITE)) <= 0)
-            return -1;
-        p += put;
-        n -= (size_t)put;
-    }
-    return 0;
-}
-
-/* libfcgi's write of LEN bytes at BUF, with what W holds: held (while
- * holding and there is room), or out after what was held. */
-static int
-wire_write_held(struct wire *w, const char *buf, size_t len)
-{
-    int rc = 0;
-
-    if (len <= WIRE_OUT_MAX - w->out_len) {
-        memcpy(w->out + w->out_len, buf, len);
-        w->out_len += len;
-        if (w->holding)
-            return (int)len;
-        rc = wire_put(w, w->out, w->out_len);
-    } else {
-        rc = wire_put(w, w->out, w->out_len);
-        if (rc == 0 && w->holding && len <= WIRE_OUT_MAX) {
-            memcpy(w->out, buf, len);
-            w->out_len = len;
-            return (int)len;
-        }
-        if (rc == 0)
-            rc = wire_put(w, (const unsigned char *)buf, len);
-    }
-    w->out_len = 0;
-    return rc < 0 ? -1 : (int)len;
-}
-
-/* libfcgi's write of every connection byte. */
-int
-OS_Write(int fd, char *buf, size_t len)
-{
-    struct wire *w;
-    ssize_t n;
-
-    forkguard_check();          /* nor answers in the serving process's name */
-    w = wire_current(fd);
-    if (w != NULL && (w->holding || w->out_len > 0) && len <= INT_MAX)
-        return wire_write_held(w, buf, len);
-    n = wire_io(w, fd, buf, len, WIRE_IO_WRITE);
-
     return n < 0 ? -1 : (int)n;
 }
 

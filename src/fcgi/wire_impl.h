@@ -1,6 +1,7 @@
 /*
  * wire_impl.h: the record layer's own, shared by its files only: wire.c
- * (its I/O), wire_walk.c (the walk of the bytes read), wire_mgmt.c (the
+ * (a request's connection, its clock and its reads), wire_out.c (its
+ * writes), wire_walk.c (the walk of the bytes read), wire_mgmt.c (the
  * records it answers itself), wire_rest.c (the rest of a body answered
  * early), wire_check.c (the start-up proof) and wire_writeoff.c (the end
  * of a written-off worker's connection). The protocol's numbers and
@@ -18,11 +19,18 @@
 /* Where the request is in its record sequence (wire_walk.c). */
 enum { WIRE_AT_BEGIN, WIRE_AT_PARAMS, WIRE_AT_STDIN, WIRE_AT_END };
 
+#define WIRE_IO_WRITE   1       /* wire_io: write, not read */
+#define WIRE_IO_NOWAIT  2       /* wire_io: fail with EAGAIN instead of waiting */
+
 /* wire.c */
+struct wire *wire_current(int fd);
+ssize_t wire_io(struct wire *w, int fd, char *buf, size_t len, int how);
 int    wire_fail(struct wire *w, int err, const char *what, const char *key, size_t value);
 int    wire_refuse(struct wire *w, const char *why);
-int    wire_send(struct wire *w, const unsigned char *p, size_t n);
 void   wire_rearm(struct wire *w);
+
+/* wire_out.c */
+int    wire_send(struct wire *w, const unsigned char *p, size_t n);
 
 /* wire_walk.c */
 ssize_t wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out);
