@@ -18,6 +18,7 @@
  * (sandbox_describe); out here only strings are read.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "reqapi.h"
 #include "reqenv.h"
 #include "request.h"
+#include "resolve.h"
 #include "sandbox.h"
 #include "scoreboard.h"
 #include "script.h"
@@ -488,18 +490,26 @@ serve_request(struct request *r)
 }
 
 /* Load each preload script into a state now, so the first request is
- * warm (MORE as the workers' state_install). */
+ * warm (MORE as the workers' state_install). Its path is written the one
+ * way requests' are (resolve_tidy), or the state would be no request's. */
 int
 serve_preload(struct pool *pool, const struct conf *c, void (*more)(lua_State *L))
 {
-    char why[SERVE_ERRLEN];
+    char why[SERVE_ERRLEN], path[PATH_MAX];
     struct script_file f;
     struct pool_state *st;
     struct file_id id;
     int i, fd, fresh, failed = 0;
 
     for (i = 0; i < c->preload.count; i++) {
-        const char *path = c->preload.items[i];
+        size_t len = strlen(c->preload.items[i]);
+        if (len >= sizeof(path)) {
+            log_err("preload %s: longer than %zu bytes", c->preload.items[i], sizeof(path) - 1);
+            failed++;
+            continue;
+        }
+        memcpy(path, c->preload.items[i], len + 1);
+        resolve_tidy(path);
         if ((fd = scriptfile_open(path, NULL, &id, why, sizeof(why))) < 0) {
             log_err("preload %s: %s", path, why);
             failed++;

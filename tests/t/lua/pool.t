@@ -132,6 +132,15 @@ sub concurrent {
     is($t->get('pre.lua')->{body}, 'warm', 'the first request uses the preloaded state');
     is(slurp($marker), 'x', 'without loading the script a second time');
     $t->stop;
+
+    # a preload spelled with '.' and '//' is the state of the script's requests
+    unlink $marker;
+    $t->write_conf(preload => [$t->www . '/.//pre.lua']);
+    $t->start;
+    is(slurp($marker), 'x', "preload: a path with '.' and '//' is loaded at start-up");
+    is($t->get('pre.lua')->{body}, 'warm', 'a request spelling it plainly uses that state');
+    is(slurp($marker), 'x', 'without loading the script a second time');
+    $t->stop;
 }
 
 done_testing;
