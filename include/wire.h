@@ -11,8 +11,9 @@
 #define WIRE_MGMT_MAX       512     /* bytes of FCGI_GET_VALUES content taken */
 #define WIRE_REJECTED_MAX   8       /* other request ids refused on one connection */
 #define WIRE_MGMT_RECORDS_MAX 16    /* management records answered for one request */
-#define WIRE_AFTER_MAX      1024    /* bytes read past a request's end, kept to answer */
 #define WIRE_FIRST_MAX      8192    /* a request's first read: libfcgi's reader buffer */
+#define WIRE_AFTER_MAX      WIRE_FIRST_MAX  /* bytes read past a request's end, kept: a
+                                             * read of libfcgi's, whole */
 #define WIRE_WRITEOFF_ANSWER_MAX 4096 /* wire_writeoff()'s answer for a written-off worker */
 #define WIRE_OUT_MAX        131072  /* an answer's bytes held to go out in one write */
 
@@ -67,8 +68,8 @@ struct wire {
     int             nmgmt;          /* management records answered for this request */
     int             rejected[WIRE_REJECTED_MAX];  /* other request ids, refused */
     int             nrejected;
-    unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
-    size_t          after_len;
+    size_t          after_len;      /* bytes read past the request's end, in after */
+    size_t          carried;        /* of after, the last request's: this one's first (wire_carried) */
     int             rest_id;        /* whose STDIN may come before the BEGIN_REQUEST (wire_rest.c) */
     size_t          rest_left;      /* and how many bytes of records */
     int             nrest;          /* such records dropped in this read */
@@ -79,6 +80,7 @@ struct wire {
     size_t          out_len;        /* bytes held there */
     /* last: wire_begin() clears the struct up to here */
     unsigned char   first[WIRE_FIRST_MAX];
+    unsigned char   after[WIRE_AFTER_MAX];  /* read past the request's end */
     unsigned char  *out;            /* WIRE_OUT_MAX bytes, made at the first hold */
 };
 
@@ -105,6 +107,10 @@ int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
 int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
+int  wire_pipelined(const struct wire *w);
+size_t wire_carry(const struct wire *w);
+void wire_carried(struct wire *w, size_t n);
+void wire_unserved(struct wire *w, const char *why);
 size_t wire_framed(size_t n);
 int  wire_writeoff(int fd, int id, const char *answer, size_t n);
 

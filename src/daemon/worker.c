@@ -4,7 +4,10 @@
  * Each worker runs its own loop: take a connection that has a request
  * waiting (dispatch.c), read the request with FCGX_Accept_r() on it, run
  * it, and either keep the connection (FCGI_KEEP_CONN) by parking it with
- * the dispatcher, or close it. A connection that sent only management
+ * the dispatcher, or close it; or, when the client sent its next request
+ * before reading the answer (pipelined) and its bytes were read with the
+ * request's end, serve that one at once, from those bytes
+ * (worker_next_here). A connection that sent only management
  * records (FCGI_GET_VALUES) is answered and parked again, holding no
  * worker while it waits for its request: the record layer's first read
  * tells (wire_read_first, which libfcgi's first read then reuses). `jitter` can add
@@ -81,6 +84,7 @@
 #define WORKER_LINGER_MS 1000
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 #define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
+#define WORKER_GONE      (-2)     /* worker_serve_one: written off, W is gone */
 
 struct worker_set worker_set = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -189,6 +193,34 @@ worker_drain_max(size_t declared, size_t maxpost)
 }
 
 /*
+ * A request pipelined: the client sent its next request before it read
+ * this answer, and its bytes were read with this request's end. On a
+ * connection kept (KEEP), this worker serves it next (1), the bytes kept
+ * as its first read (wire_carry): parked, the connection would wait for
+ * bytes already read, and handed over (USR2) it would lose them; so it
+ * is served here, before the worker stops. The service thread runs no
+ * script, and a connection not kept is closed: such a request is logged,
+ * not lost in silence.
+ */
+static int
+worker_next_here(struct worker *w, int keep)
+{
+    if (w->wire.past_end) {     /* more than a read of libfcgi's: cannot happen */
+        wire_unserved(&w->wire, "more came than a read holds");
+        return 0;
+    }
+    if (!wire_pipelined(&w->wire))
+        return 0;
+    if (keep && w->req.worker != REQUEST_SERVICE) {
+        w->carried = wire_carry(&w->wire);
+        return 1;
+    }
+    wire_unserved(&w->wire, keep ? "the service thread serves only the status and ping"
+                                 : "the connection is not kept");
+    return 0;
+}
+
+/*
  * Read what the request left unread (an early answer: 404, 403, 413, or a
  * body nobody read) before the connection is kept or closed: a server
  * still sending would otherwise get a reset instead of the answer. Keep it
@@ -196,10 +228,10 @@ worker_drain_max(size_t declared, size_t maxpost)
  * with a linger so the answer still gets out. One not to be kept is shut
  * on our side first: the answer is whole (see the design note).
  */
-static void
+static int
 worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
 {
-    int keep = held, drained = WIRE_DRAINED, unread;
+    int keep = held, drained = WIRE_DRAINED, unread, next;
     long long left;
 
     if (!wire_can_keep(&w->wire) && !w->wire.failed && !w->req.client_gone) {
@@ -215,22 +247,25 @@ worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
      * before the next request (wire_rest.c) */
     keep = keep && (drained == WIRE_PAUSED || (drained == WIRE_DRAINED && wire_can_keep(&w->wire)));
     unread = !w->wire.ended;
-    if (keep && wire_mgmt_after(&w->wire) < 0) {
-        log_debug("worker %d request %s: fd %d: bytes after the request's end that are not "
-                  "whole management records (a request pipelined?); closed", w->req.worker,
-                  w->req.id, fd);
+    next = worker_next_here(w, keep);
+    if (keep && !next && wire_mgmt_after(&w->wire) < 0) {
+        log_debug("worker %d request %s: fd %d: the management records after the request's end "
+                  "could not be answered; closed", w->req.worker, w->req.id, fd);
         keep = 0;
     }
     left = wire_time_left(&w->wire);
     wire_end(&w->wire);
     if (held)       /* the place worker_keep_begin() held: taken, or given back */
-        dispatch_keep_end(w->dispatch, keep ? fd : -1);
+        dispatch_keep_end(w->dispatch, keep && !next ? fd : -1);
+    if (next)
+        return 1;
     if (keep)
-        return;
+        return 0;
     if (unread && !w->req.client_gone)
         worker_linger_close(fd, left);  /* the client may still be sending */
     else
         close(fd);
+    return 0;
 }
 
 /*
@@ -270,14 +305,16 @@ worker_end_early(struct request *r)
         return;
     }
     worker_close_behind(w, fd, keep, held);
-    worker_keep_or_close(w, fd, held, w->maxpost);
+    if (worker_keep_or_close(w, fd, held, w->maxpost))
+        w->next_fd = fd;        /* served once the handler returns */
 }
 
-/* Serve the request waiting on FD, then keep or close the connection. 1
- * when the worker was written off meanwhile: it has ended (worker_retire),
- * and W is gone. */
+/* Serve the request waiting on FD, then keep or close the connection.
+ * The connection to serve next, at once (a request pipelined on it:
+ * worker_next_here), or -1; WORKER_GONE when the worker was written off
+ * meanwhile: it has ended (worker_retire), and W is gone. */
 static int
-worker_serve(struct worker *w, int fd)
+worker_serve_one(struct worker *w, int fd)
 {
     struct request *r = &w->req;
     FCGX_Request *f = &r->fcgx;
@@ -290,6 +327,8 @@ worker_serve(struct worker *w, int fd)
     conf_release(c);
     request_began(r, cpu);      /* the BEGIN_REQUEST is waiting: dispatch saw it */
     wire_begin(&w->wire, fd, r->worker, client_timeout, maxparams, maxpost);
+    wire_carried(&w->wire, w->carried);     /* the bytes of a request pipelined, read */
+    w->carried = 0;
     w->wire.maxconns = maxconns;
     if (r->worker == REQUEST_SERVICE)   /* never held by one client */
         w->wire.deadline = monoclock_ms() + WORKER_SERVICE_MS;
@@ -301,7 +340,7 @@ worker_serve(struct worker *w, int fd)
             dispatch_park(w->dispatch, fd);
         else
             close(fd);
-        return 0;
+        return -1;
     }
     f->ipcFd = fd;
     f->keepConnection = 1;      /* FCGX_Accept_r opens with a finish: keep fd */
@@ -310,7 +349,7 @@ worker_serve(struct worker *w, int fd)
         /* EOF or a bad request: libfcgi has closed the connection */
         f->ipcFd = -1;
         wire_end(&w->wire);
-        return 0;
+        return -1;
     }
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
@@ -321,12 +360,14 @@ worker_serve(struct worker *w, int fd)
         housekeep_trim_soon();  /* its buffers shrank */
     if (r->written_off) {
         worker_retire(w, fd);
-        return 1;
+        return WORKER_GONE;
     }
     if (r->ended) {             /* req:finish(): the connection went on then */
         FCGX_Finish_r(f);       /* frees what the handler kept reading */
         f->ipcFd = -1;
-        return 0;
+        fd = w->next_fd;
+        w->next_fd = -1;
+        return fd;
     }
     if (r->client_gone || r->no_keep)
         keep = 0;
@@ -343,10 +384,20 @@ worker_serve(struct worker *w, int fd)
         if (held)
             dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
-        return 0;
+        return -1;
     }
     worker_close_behind(w, fd, keep, held);
-    worker_keep_or_close(w, fd, held, worker_drain_max(r->body_want, maxpost));
+    return worker_keep_or_close(w, fd, held, worker_drain_max(r->body_want, maxpost)) ? fd : -1;
+}
+
+/* Serve the request waiting on FD, and those pipelined after it on its
+ * connection. 1 when the worker was written off meanwhile: W is gone. */
+static int
+worker_serve(struct worker *w, int fd)
+{
+    while (fd >= 0)
+        if ((fd = worker_serve_one(w, fd)) == WORKER_GONE)
+            return 1;
     return 0;
 }
 
@@ -417,6 +468,7 @@ worker_new(int number)
               (unsigned)(uintptr_t)w;
     w->dispatch = worker_set.dispatch;
     w->stuck_handle = -1;
+    w->next_fd = -1;
     if (writeoff_init(&w->writeoff) < 0) {
         free(w);
         return NULL;

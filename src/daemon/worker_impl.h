@@ -29,6 +29,8 @@ struct worker {
     char             script[WORKER_SCRIPT_LOG];  /* its script, for the drain's log lines */
     int              keep;      /* the request being served asked to keep its connection */
     size_t           maxpost;   /* and its maxpost, for the drain */
+    size_t           carried;   /* bytes of a request pipelined, its next one's first (wire_carry) */
+    int              next_fd;   /* after req:finish(): the connection to serve next; -1 */
     struct writeoff  writeoff;   /* its runs of scripts, watched (req.writeoff) */
     /* written off (worker_replace.c) */
     struct worker   *next_off;

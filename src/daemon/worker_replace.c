@@ -186,6 +186,8 @@ worker_retire(struct worker *w, int fd)
     if (f->ipcFd >= 0)
         close(fd);
     f->ipcFd = -1;
+    if (w->next_fd >= 0)        /* a request pipelined after req:finish(): too late now */
+        close(w->next_fd);
     wire_end(&w->wire);
     workdir_leave(&w->workdir);
     pthread_mutex_lock(&worker_set.lock);

@@ -44,13 +44,20 @@
  * OS_Write by PLT, as the shared libfcgi 2.4 of Debian and FreeBSD does; a
  * static or -Bsymbolic libfcgi would bypass it (and the connections, being
  * non-blocking, would then fail at once, so the tests would show it).
- * Bytes read past the end of a request are kept from libfcgi (which
- * would drop them, up to WIRE_AFTER_MAX): when they are whole management
- * records, they are answered after the request's answer
- * (wire_mgmt_after) and the connection is kept; anything else (a client
- * that pipelines requests, which nginx never does, or a second request id
- * after the first request's end in the same read) is lost, and the
- * connection is closed after its answer. wire_check() (wire_check.c)
+ * Bytes read past the end of a request are kept from libfcgi, which
+ * would drop them (up to WIRE_AFTER_MAX, a read of libfcgi's: all of
+ * them). When they are whole management records, they are answered after
+ * the request's answer (wire_mgmt_after) and the connection is kept.
+ * Anything else is a request pipelined (a client that sends its next
+ * request before it reads the answer, which nginx never does): on a kept
+ * connection its bytes become the next request's first read
+ * (wire_carry), and the same worker serves it right after the answer,
+ * since the dispatcher's poll would never see bytes already taken off
+ * the socket (nor could the connection be handed over without them).
+ * What is not a request there is refused by that read's walk, as on a new
+ * connection. On a connection not kept (or the service thread's, which
+ * runs no script) such bytes are logged (wire_unserved) and the
+ * connection is closed after the answer. wire_check() (wire_check.c)
  * proves at start-up that libfcgi's reads come through here, and the
  * daemon refuses to start otherwise.
  */
@@ -103,7 +110,8 @@ void
 wire_begin(struct wire *w, int fd, int worker, int client_timeout, size_t maxparams,
            size_t maxpost)
 {
-    /* not the first read's buffer: it is written before it is read */
+    /* not the read buffers: they are written before they are read, and
+     * after holds what wire_carried() may take */
     memset(w, 0, offsetof(struct wire, first));
     w->fd = fd;
     w->worker = worker;
@@ -128,6 +136,28 @@ wire_framed(size_t n)
     if (n > (SIZE_MAX - WIRE_FRAMING_SLACK) / 65 * 64)
         return SIZE_MAX;        /* a declared length near what a number holds */
     return n + n / 64 + WIRE_FRAMING_SLACK;
+}
+
+/*
+ * The bytes read past the request's end are a next request's, pipelined
+ * (wire_pipelined): they stay in W for the next request on the same
+ * connection, whose wire_begin() must come next on this W, followed by
+ * wire_carried() with the count returned here. The connection goes back
+ * to this worker, never to the dispatcher, whose poll would not see bytes
+ * already taken off the socket.
+ */
+size_t
+wire_carry(const struct wire *w)
+{
+    return w->after_len;
+}
+
+/* A request begun on W (wire_begin) reads first the N bytes wire_carry()
+ * kept of the last one on its connection. */
+void
+wire_carried(struct wire *w, size_t n)
+{
+    w->carried = n <= sizeof(w->after) ? n : 0;
 }
 
 void
@@ -304,6 +334,19 @@ wire_refuse(struct wire *w, const char *why)
     return -1;
 }
 
+/* A request pipelined after this one will not be served (WHY): say so,
+ * as a connection closed for what its client sent is (rate-limited). */
+void
+wire_unserved(struct wire *w, const char *why)
+{
+    char who[128], more[64];
+
+    if (wire_may_log(more, sizeof(more)))
+        log_warn("%s: fd %d: %s: %zu bytes read past the request's end (a request pipelined) "
+                 "are not served (%s); the connection is closed%s", wire_who(w, who, sizeof(who)),
+                 w->fd, w->script ? w->script : "-", w->after_len, why, more);
+}
+
 /* The request's clock has run out. */
 static int
 wire_late(struct wire *w)
@@ -392,6 +435,24 @@ wire_idle(const struct wire *w)
 }
 
 /*
+ * The bytes the last request on the connection read past its end, a
+ * request pipelined (wire_carry), as if read now into BUF (ROOM bytes):
+ * all at once, since the walk of them may keep bytes past this request's
+ * end in the same buffer. They are fewer than a first read takes.
+ */
+static ssize_t
+wire_take_carried(struct wire *w, unsigned char *buf, size_t room)
+{
+    size_t n = w->carried;
+
+    w->carried = 0;
+    if (n > room)
+        return wire_fail(w, EMSGSIZE, "a request pipelined too big for the first read", "bytes", n);
+    memcpy(buf, w->after, n);
+    return (ssize_t)n;
+}
+
+/*
  * Read into BUF (LEN bytes) what libfcgi is to see of the connection: the
  * header bytes held back from the last read first, then new bytes, less
  * the records the layer answers itself. Reads again when none are left,
@@ -416,7 +477,10 @@ wire_read(struct wire *w, unsigned char *buf, size_t len, int how)
         if (want <= held)
             return wire_fail(w, EINVAL, "a read too short for a record header", "bytes", want);
         idle = how == WIRE_READ_FIRST && wire_idle(w);
-        n = wire_io(w, w->fd, (char *)buf + held, want - held, idle ? WIRE_IO_NOWAIT : 0);
+        if (w->carried > 0)
+            n = wire_take_carried(w, buf + held, want - held);
+        else
+            n = wire_io(w, w->fd, (char *)buf + held, want - held, idle ? WIRE_IO_NOWAIT : 0);
         if (n < 0 && idle && (errno == EAGAIN || errno == EWOULDBLOCK))
             return WIRE_READ_IDLE;
         if (n <= 0)

@@ -29,7 +29,8 @@
  * Management records read in the same read as a request's end (wire.c
  * keeps them back from libfcgi) are answered by wire_mgmt_after() once the
  * request is answered, when they are whole; anything else there is a
- * request pipelined, which is not served, and the connection is closed.
+ * request pipelined (wire_pipelined), whose bytes become the next
+ * request's first read (wire_carry, wire.c).
  *
  * wire.c calls wire_aside_management() or wire_aside_other() at such a
  * record's header, wire_aside_content() with its content and
@@ -224,28 +225,48 @@ wire_aside_done(struct wire *w)
 }
 
 
-/*
- * After a request's answer: answer the management records read with its
- * end. 0 when there were none or all were whole management records,
- * answered; -1 when something else came (the connection must close).
- */
-int
-wire_mgmt_after(struct wire *w)
+/* The bytes read past the request's end are whole management records
+ * only (none: 1 too). */
+static int
+wire_after_mgmt_only(const struct wire *w)
 {
     const unsigned char *h;
     size_t at, len;
 
-    if (w->after_len == 0)
-        return 0;
     for (at = 0; at < w->after_len; at += len) {
         h = w->after + at;
         if (w->after_len - at < FCGI_HEADER_LEN || h[0] != FCGI_VERSION_1 ||
             fcgi_record_id(h) != FCGI_NULL_REQUEST_ID)
-            return -1;          /* a request pipelined, or a part of one */
+            return 0;           /* a request pipelined, or a part of one */
         len = fcgi_record_size(h);
         if (len > w->after_len - at)
-            return -1;          /* the rest is still on its way */
+            return 0;           /* the rest is still on its way */
     }
+    return 1;
+}
+
+/* Bytes read past the request's end that are not whole management
+ * records only: the next request's first bytes (or what a client sent in
+ * their place), for wire_carry(). */
+int
+wire_pipelined(const struct wire *w)
+{
+    return w->after_len > 0 && !wire_after_mgmt_only(w);
+}
+
+/*
+ * After a request's answer: answer the management records read with its
+ * end. 0 when there were none or all were whole management records,
+ * answered; -1 when something else came (wire_pipelined), or the answer
+ * failed (the connection must close).
+ */
+int
+wire_mgmt_after(struct wire *w)
+{
+    if (w->after_len == 0)
+        return 0;
+    if (!wire_after_mgmt_only(w))
+        return -1;
     wire_rearm(w);
     return wire_feed(w, w->after, w->after_len);
 }

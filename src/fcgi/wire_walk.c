@@ -285,7 +285,8 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
     while (n > 0) {
         if (w->ended) {
             /* read with the request's end: kept back from libfcgi, which
-             * would drop them, for wire_mgmt_after() to answer */
+             * would drop them, for wire_mgmt_after() to answer, or the
+             * next request to read first (wire_carry) */
             if (out != NULL && !w->past_end && n <= sizeof(w->after) - w->after_len) {
                 memcpy(w->after + w->after_len, p, n);
                 w->after_len += n;

@@ -452,6 +452,67 @@ first_reads(void)
        WIRE_MGMT_RECORDS_MAX);
 }
 
+/* One request on sv[0] as the worker reads it: begun with CARRIED bytes
+ * kept of the last one (wire_carry), its first read, then libfcgi's reads
+ * into got to its end. 0 when it was read to its end; W is left begun. */
+static int
+next_request(struct wire *w, size_t carried)
+{
+    ssize_t r;
+
+    wire_begin(w, sv[0], 0, 1, 1 << 20, 1 << 20);
+    wire_carried(w, carried);
+    w->maxconns = 12;
+    gotlen = 0;
+    if (wire_read_first(w) != 0)
+        return -1;
+    while ((!w->ended || w->first_at < w->first_len) &&
+           (r = OS_Read(sv[0], (char *)got + gotlen, 8192)) > 0)
+        gotlen += (size_t)r;
+    return w->ended ? 0 : -1;
+}
+
+/* Requests pipelined: the bytes read past a request's end are the next
+ * request's first read, whole or in part; what is not a request there is
+ * refused as on a new connection. */
+static void
+pipelined(void)
+{
+    static struct wire w;       /* zeroed, as a worker's is */
+    static const char garbage[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    unsigned char in[2048];
+    size_t p = plain_request(in), cut = 13, kept;
+
+    memcpy(in + p, in, p);
+    memcpy(in + 2 * p, in, cut);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || write(sv[1], in, 2 * p + cut) != (ssize_t)(2 * p + cut))
+        return;
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    ok(next_request(&w, 0) == 0 && gotlen == p && memcmp(got, in, p) == 0 && wire_pipelined(&w) &&
+       wire_carry(&w) == p + cut,
+       "three requests in one write, the third cut: libfcgi reads the first alone, the rest is kept");
+    kept = wire_carry(&w);
+    wire_end(&w);
+    ok(next_request(&w, kept) == 0 && gotlen == p && memcmp(got, in, p) == 0 && wire_pipelined(&w) &&
+       wire_carry(&w) == cut, "the next request reads them first: the second whole, the third's start kept");
+    kept = wire_carry(&w);
+    wire_end(&w);
+    if (write(sv[1], in + cut, p - cut) != (ssize_t)(p - cut))
+        return;
+    ok(next_request(&w, kept) == 0 && gotlen == p && memcmp(got, in, p) == 0 && !wire_pipelined(&w),
+       "the third: its start kept, its rest read from the connection");
+    wire_end(&w);
+    if (write(sv[1], in, p) != (ssize_t)p || write(sv[1], garbage, sizeof(garbage) - 1) < 0)
+        return;
+    ok(next_request(&w, 0) == 0 && wire_pipelined(&w), "a request with garbage behind it is read");
+    kept = wire_carry(&w);
+    wire_end(&w);
+    ok(next_request(&w, kept) == -1 && w.failed, "the garbage, read first for the next request, is refused");
+    wire_end(&w);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* A kept connection answered early: BEGIN, PARAMS and 1 KiB of body read
  * (as libfcgi would have), then BODY (N bytes) sent, then a drain. What
  * the drain tells; the connection is left in sv. */
@@ -840,6 +901,7 @@ main(void)
     values();
     answered();
     first_reads();
+    pipelined();
     rests();
     FCGX_Init();
     ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
