@@ -5,7 +5,8 @@
  * spawn makes a coroutine, runs it at once until it ends or first waits,
  * and returns it. The threads take turns at every wait (net_sched.c).
  * wait(t1, t2, ...) returns the first of them to end: true and its
- * results, or false and its error; only the thread that spawned one may
+ * results, or false and its error (one already waited for or killed
+ * answers only as the last argument); only the thread that spawned one may
  * wait for it or kill it. The request is not over until every thread has
  * ended (net_lua_finish), unless the handler fails, times out or calls
  * ngx.exit: then they are dropped where they stand (net_lua_end).
@@ -99,6 +100,15 @@ struct net_thread_any {
     int               n;        /* arguments 1..n are the threads waited for */
 };
 
+/* Does T, argument I of N to wait, answer it? One that ended does; one
+ * already waited for or killed only as the last argument (ngx_lua passes
+ * over it elsewhere, so wait(failed, other) waits for the other). */
+static int
+net_thread_answers(const struct net_thread *t, int i, int n)
+{
+    return t->status == NET_T_DONE || (t->status == NET_T_DEAD && i == n);
+}
+
 /* Has one of the threads waited for ended? */
 static int
 net_thread_any_done(void *arg)
@@ -108,7 +118,7 @@ net_thread_any_done(void *arg)
 
     for (i = 1; i <= w->n; i++) {
         struct net_thread *t = net_thread_of(w->ns, lua_tothread(w->L, i));
-        if (t != NULL && (t->status == NET_T_DONE || t->status == NET_T_DEAD))
+        if (t != NULL && net_thread_answers(t, i, w->n))
             return 1;
     }
     return 0;
@@ -142,12 +152,11 @@ net_thread_look(lua_State *L, struct net_state *ns, int n)
 
     for (i = 1; i <= n; i++) {
         struct net_thread *t = net_thread_child(L, ns, i);
-        if (t == NULL)
+        if (t == NULL || !net_thread_answers(t, i, n))
             continue;
         if (t->status == NET_T_DONE)
             return net_thread_results(L, t);
-        if (t->status == NET_T_DEAD)
-            return net_push_fail(L, "already waited or killed");
+        return net_push_fail(L, "already waited or killed");
     }
     return -1;
 }
