@@ -181,20 +181,85 @@ ngx_req_get_headers(lua_State *L)
     return 1;
 }
 
+/* The separator nginx 1.22 joins the lines of header NAME (lower case)
+ * with in $http_NAME, or 0 for one whose variable is its first line. */
+static char
+ngx_req_header_sep(const char *name, size_t len)
+{
+    if (len == 6 && memcmp(name, "cookie", 6) == 0)
+        return ';';
+    if (len == 15 && memcmp(name, "x-forwarded-for", 15) == 0)
+        return ',';
+    return 0;
+}
+
+/* The values of the table on top joined by SEP and a space, in its
+ * place. [-1, +1, m] */
+static void
+ngx_req_header_join_table(lua_State *L, char sep)
+{
+    luaL_Buffer b;
+    int t = lua_gettop(L), i, n = (int)lua_objlen(L, t);
+
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+        if (i > 1) {
+            luaL_addchar(&b, sep);
+            luaL_addchar(&b, ' ');
+        }
+        lua_rawgeti(L, t, i);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, t);
+}
+
+/* Every parameter PARAM (LEN bytes, "HTTP_..."), joined by SEP and a
+ * space, or nil when there is none. [-0, +1, m] */
+static void
+ngx_req_header_join_params(lua_State *L, struct request *r, const char *param, size_t len, char sep)
+{
+    luaL_Buffer b;
+    char **e;
+    int n = 0;
+
+    luaL_buffinit(L, &b);
+    for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, param, len) != 0 || (*e)[len] != '=')
+            continue;
+        if (n++ > 0) {
+            luaL_addchar(&b, sep);
+            luaL_addchar(&b, ' ');
+        }
+        luaL_addstring(&b, *e + len + 1);
+    }
+    luaL_pushresult(&b);
+    if (n == 0) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+}
+
 /* A request header by name, as ngx.var.http_NAME reads it: the override,
- * or the parameter. Pushes it (or nil). [-0, +1, m] */
+ * or the parameter; a header sent (or set) several times is its first
+ * line, but Cookie's and X-Forwarded-For's are joined, as nginx 1.22
+ * joins them. Pushes it (or nil). [-0, +1, m] */
 int
 ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
 {
-    char low[256] = "", param[262];
+    char low[256] = "", param[262], sep;
+    const char *v;
     size_t i;
 
     if (len >= sizeof(low))
         len = sizeof(low) - 1;
     for (i = 0; i < len; i++)
         low[i] = ngx_fold(name[i]);
+    sep = ngx_req_header_sep(low, len);
     if (ngx_req_header_override(L, s, low, len)) {
-        if (lua_istable(L, -1)) {
+        if (lua_istable(L, -1) && sep != 0)
+            ngx_req_header_join_table(L, sep);
+        else if (lua_istable(L, -1)) {
             lua_rawgeti(L, -1, 1);
             lua_remove(L, -2);
         } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
@@ -207,13 +272,14 @@ ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char 
     for (i = 0; i < len; i++)
         param[5 + i] = ngx_param_char(low[i]);
     param[5 + len] = '\0';
-    {
-        const char *v = ngx_var_param(r, param, 5 + len);
-        if (v != NULL)
-            lua_pushstring(L, v);
-        else
-            lua_pushnil(L);
+    if (sep != 0) {
+        ngx_req_header_join_params(L, r, param, 5 + len, sep);
+        return 1;
     }
+    if ((v = ngx_var_param(r, param, 5 + len)) != NULL)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
     return 1;
 }
 

@@ -11,7 +11,9 @@
  *  - those nginx names otherwise: args and query_string (QUERY_STRING),
  *    uri (DOCUMENT_URI, else SCRIPT_NAME and PATH_INFO), request_filename
  *    (SCRIPT_FILENAME), fastcgi_script_name, fastcgi_path_info;
- *  - those derived as nginx derives them: arg_NAME, http_NAME, cookie_NAME,
+ *  - those derived as nginx derives them: arg_NAME, http_NAME (a header
+ *    sent twice is its first line, Cookie's and X-Forwarded-For's joined,
+ *    as in nginx 1.22), cookie_NAME,
  *    host, scheme, is_args, request_body, binary_remote_addr, msec,
  *    time_local, time_iso8601, request_time, pid, hostname, request_id.
  *
@@ -100,14 +102,16 @@ ngx_var_arg(lua_State *L, struct ngx_state *s, struct request *r, const char *na
     return 1;
 }
 
-/* $cookie_NAME: from the Cookie header, as nginx parses it. */
+/* $cookie_NAME: from the Cookie header, as nginx parses it, in any of
+ * its lines (joined by $http_cookie), as set_header left it. */
 static int
-ngx_var_cookie(lua_State *L, struct request *r, const char *name, size_t len)
+ngx_var_cookie(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
 {
-    const char *p = ngx_var_param(r, "HTTP_COOKIE", 11), *start, *end;
+    const char *p, *start, *end;
 
-    if (p == NULL)
-        return ngx_var_push(L, NULL, 0);
+    ngx_req_header(L, s, r, "cookie", 6);   /* on the stack while it is parsed */
+    if ((p = lua_tostring(L, -1)) == NULL)
+        return 1;                   /* the nil pushed */
     while (*p) {
         while (*p == ' ' || *p == ';' || *p == ',')
             p++;
@@ -115,9 +119,13 @@ ngx_var_cookie(lua_State *L, struct request *r, const char *name, size_t len)
         while (*p && *p != ';' && *p != ',')
             p++;
         end = p;
-        if ((size_t)(end - start) > len && start[len] == '=' && strncasecmp(start, name, len) == 0)
-            return ngx_var_push(L, start + len + 1, end - (start + len + 1));
+        if ((size_t)(end - start) > len && start[len] == '=' && strncasecmp(start, name, len) == 0) {
+            ngx_var_push(L, start + len + 1, end - (start + len + 1));
+            lua_remove(L, -2);
+            return 1;
+        }
     }
+    lua_pop(L, 1);
     return ngx_var_push(L, NULL, 0);
 }
 
@@ -207,7 +215,7 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
     if (len > 5 && strncmp(name, "http_", 5) == 0)
         return ngx_req_header(L, s, r, name + 5, len - 5);
     if (len > 7 && strncmp(name, "cookie_", 7) == 0)
-        return ngx_var_cookie(L, r, name + 7, len - 7);
+        return ngx_var_cookie(L, s, r, name + 7, len - 7);
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
         size_t qlen;
         v = ngx_req_args(L, s, r, &qlen);
