@@ -254,8 +254,8 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
         if (ngx_req_body_push(L, s))
             return 1;
         if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF ||
-            r->vars.content_length == NULL || r->post.len == 0)
-            return ngx_var_push(L, NULL, 0);        /* nginx: no body buffer */
+            r->vars.content_length == NULL || *r->vars.content_length == '\0')
+            return ngx_var_push(L, NULL, 0);        /* no Content-Length: no body buffer */
         return ngx_var_push(L, r->post.data ? r->post.data : "", (long)r->post.len);
     }
     if (strcmp(name, "content_type") == 0 || strcmp(name, "content_length") == 0) {
