@@ -27,7 +27,8 @@ int   dispatch_service_next(struct dispatch *d, dispatch_peek_fn peek);
 void  dispatch_park(struct dispatch *d, int fd);
 int   dispatch_keep_begin(struct dispatch *d);
 void  dispatch_keep_end(struct dispatch *d, int fd);
-void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max);
+void  dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max,
+                         int client_timeout);
 void  dispatch_stop(struct dispatch *d, int hand_over);
 void  dispatch_destroy(struct dispatch *d);
 void  dispatch_counts(struct dispatch *d, struct dispatch_counts *out);

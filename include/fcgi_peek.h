@@ -12,6 +12,15 @@
 #define FCGI_PEEK_FOUND_LATER 3 /* found, but the rest of the request is not here yet */
 #define FCGI_PEEK_GONE       4  /* the client hung up before sending anything */
 
+/* How much of a request has come (fcgi_peek_whole) */
+#define FCGI_WHOLE_YES       0  /* all of it, through its empty STDIN record */
+#define FCGI_WHOLE_NOT_YET   1  /* a request's start, and the rest still to come */
+#define FCGI_WHOLE_EMPTY     2  /* nothing to read yet */
+#define FCGI_WHOLE_GONE      3  /* the client hung up */
+#define FCGI_WHOLE_UNKNOWN   4  /* not a request's start, too big to tell, or an error */
+
+int fcgi_request_whole(const unsigned char *wire, size_t len, size_t size);
+int fcgi_peek_whole(int fd, unsigned char *buf, size_t size);
 int fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out,
                     size_t outlen);
 int fcgi_peek_param(int fd, const char *name, char *out, size_t outlen);

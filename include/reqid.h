@@ -9,6 +9,7 @@
 #define REQID_SIZE  (REQID_MAX + 1)
 
 int  reqid_init(void);
+int  reqid_acceptable(const char *s);
 void reqid_take(char *out, char **envp, int worker, unsigned long long *seq);
 
 #endif

@@ -129,7 +129,7 @@ main_reload(const char *path, int foreground, struct pool *pool, struct dispatch
     conf_release(old);
     main_limits(c, &limits);
     pool_configure(pool, &limits);
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog, c->client_timeout);
     conf_publish(c);
     main_reopen_logs();     /* access_log or slowlog may name another file */
     ngx_timers_flush();     /* pending timers run now, premature, in their old states */
@@ -330,7 +330,7 @@ main_run(struct conf *c, const struct cli_options *o, struct listeners *ls)
         main_close_logs();
         return -1;
     }
-    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog);
+    dispatch_configure(dispatch, c->keepalive_timeout, c->keepalive_max, c->backlog, c->client_timeout);
     if (counters_init(c->workers) < 0) {
         dispatch_destroy(dispatch);
         pool_destroy(pool);

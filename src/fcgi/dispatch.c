@@ -35,7 +35,8 @@
  *
  * Parked connections (kept between requests, or new and silent so far),
  * the leader's poll set that watches them and when a kept connection is
- * closed: dispatch_park.c. Accepting, and what to do out of descriptors:
+ * closed: dispatch_park.c. A request joins the queue only once it is
+ * whole (or big): dispatch_whole.c. Accepting, and what to do out of descriptors:
  * dispatch_accept.c. The service thread that answers status and ping
  * when every worker is busy: dispatch_service.c.
  *
@@ -92,8 +93,13 @@ dispatch_new(const struct listeners *ls, int workers)
     d->new_max = LF_DEFAULT_BACKLOG;
     d->standby_ms = DISPATCH_STANDBY_MS;
     d->inbox = handover_inbox();
+    if (dispatch_whole_init(d) < 0) {
+        free(d);
+        return NULL;
+    }
     if (pipe(d->wake) < 0) {
         log_syserr("dispatcher: pipe");
+        dispatch_whole_free(d);
         free(d);
         return NULL;
     }
@@ -111,6 +117,7 @@ dispatch_new(const struct listeners *ls, int workers)
 fail:
     close(d->wake[0]);
     close(d->wake[1]);
+    dispatch_whole_free(d);
     free(d);
     return NULL;
 }
@@ -126,10 +133,12 @@ dispatch_wake_leader(struct dispatch *d)
 }
 
 void
-dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max)
+dispatch_configure(struct dispatch *d, int keepalive_timeout, int keepalive_max, int new_max,
+                   int client_timeout)
 {
     pthread_mutex_lock(&d->lock);
     d->keepalive_timeout = keepalive_timeout;
+    d->client_timeout = client_timeout;
     d->keepalive_max = keepalive_max;
     d->new_max = new_max > 0 ? new_max : 1;
     dispatch_wake_leader(d);    /* apply the new limits now */
@@ -497,6 +506,7 @@ dispatch_stop(struct dispatch *d, int hand_over)
     pthread_cond_broadcast(&d->service_cond);
     while (d->polling)      /* the wake-up ends its poll() at once */
         pthread_cond_wait(&d->polled, &d->lock);
+    dispatch_whole_unwatch(d);
     if (d->hand_over) {
         /* nobody adds to the queue or the parked set now (dispatch_park
          * passes them on) */
@@ -545,6 +555,7 @@ dispatch_destroy(struct dispatch *d)
         close(d->later[--d->nlater].w.fd);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
+    dispatch_whole_free(d);
     close(d->wake[0]);
     close(d->wake[1]);
     pthread_cond_destroy(&d->cond);

@@ -65,14 +65,6 @@ dispatch_listeners_nonblock(const struct listeners *ls)
     return 0;
 }
 
-static int
-dispatch_has_data(int fd)
-{
-    struct pollfd p = { fd, POLLIN, 0 };
-
-    return poll(&p, 1, 0) > 0;
-}
-
 /* Log what accept() could not do since the last report: FAILED attempts
  * (0: no report is due), at most once per LF_FD_REPORT_MS however often it
  * fails (ratelog.c); lock held. */
@@ -111,8 +103,8 @@ dispatch_accept_failed(struct dispatch *d, int err)
     return 0;
 }
 
-/* Accept what is waiting on listening socket K; lock held. Readable ones
- * queue, the rest park. Connections are non-blocking: the record layer
+/* Accept what is waiting on listening socket K; lock held. Those whose
+ * request is in queue, the rest park or wait for it (dispatch_arrived). Connections are non-blocking: the record layer
  * (wire.c) waits on them with poll(), against the request's
  * client_timeout. */
 void
@@ -150,10 +142,7 @@ dispatch_accept_from(struct dispatch *d, int k, int burst)
         }
         if (d->listen.tcp[k])
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-        if (dispatch_has_data(fd))
-            dispatch_queue(d, fd, 0);
-        else
-            dispatch_parked_add(d, fd, 0);
+        dispatch_arrived(d, fd, 0);     /* parked when it sent nothing yet */
     }
 }
 

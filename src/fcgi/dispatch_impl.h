@@ -2,8 +2,8 @@
  * dispatch_impl.h: the dispatcher's insides, shared by dispatch.c (leader
  * and followers, the ready queue, stopping), dispatch_park.c (parked
  * connections, the leader's poll set), dispatch_accept.c (accepting,
- * running out of descriptors) and dispatch_service.c (the service thread)
- * only.
+ * running out of descriptors), dispatch_whole.c (requests not all there
+ * yet) and dispatch_service.c (the service thread) only.
  * The functions here are called with d->lock held, but for the two that
  * set up descriptors.
  */
@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "dispatch.h"
+#include "fcgi_peek.h"
 #include "listen.h"
 #include "ratelog.h"
 
@@ -28,6 +29,11 @@
 #define DISPATCH_STANDBY_MS     1   /* the standby looks at a vacant lead so often */
 #define DISPATCH_DENSE_US    1000   /* two requests taken this close: the pool is busy */
 #define DISPATCH_BUSY_MS       10   /* ... and stays so this long after */
+/* Bytes of a request in: a worker takes it, whole or not. A writer must
+ * always be able to queue that much unread (the bytes are only peeked at):
+ * a unix socket's writer waits for room once a quarter of its send buffer
+ * (212992 by default) is queued. */
+#define DISPATCH_WHOLE_MAX  FCGI_PEEK_MAX
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
 #define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
 
@@ -42,6 +48,8 @@ struct parked {
     int         kept;           /* served a request before (else new) */
     long long   since;          /* ms, monotonic */
 };
+
+struct partial;
 
 struct dispatch {
     /* lock guards everything below but listen, wake[] and
@@ -85,6 +93,14 @@ struct dispatch {
     int             fd_closed, fd_errno;
     int             keepalive_timeout;
     int             keepalive_max;
+    int             client_timeout;
+    /* requests not whole yet (dispatch_whole.c): their epoll set (-1:
+     * none), oldest first; the peek buffer; slow clients' log lines */
+    int             whole_fd;
+    struct partial *partial_head, *partial_tail;
+    int             npartial;
+    unsigned char  *peekbuf;
+    struct ratelog  slow_log;
     /* the service thread: it leads when no worker does (service_leads),
      * else waits on service_cond (service_waiting); SERVICE holds the
      * connections it picked out for itself, with peek telling which */
@@ -106,9 +122,11 @@ struct dispatch {
 };
 
 /* Where the parked connections start in the poll set: after the wake
- * pipe, the listening sockets and the hand-over inbox. */
+ * pipe, the listening sockets, the hand-over inbox and the epoll set of
+ * requests not whole yet. */
 #define DISPATCH_INBOX_AT(d)  (1 + (d)->listen.n)
-#define DISPATCH_PARKED_AT(d) (2 + (d)->listen.n)
+#define DISPATCH_WHOLE_AT(d)  (2 + (d)->listen.n)
+#define DISPATCH_PARKED_AT(d) (3 + (d)->listen.n)
 #define DISPATCH_TAKE_BURST   16    /* hand-over messages taken per wake-up */
 
 /* The service thread leads (no worker is free) and new_max new
@@ -146,6 +164,14 @@ void dispatch_accept_from(struct dispatch *d, int k, int burst);
 void dispatch_accept(struct dispatch *d, int burst);
 void dispatch_fd_report(struct dispatch *d, unsigned long failed);
 void dispatch_stop_leftover(struct dispatch *d);
+
+/* dispatch_whole.c */
+int  dispatch_whole_init(struct dispatch *d);
+void dispatch_arrived(struct dispatch *d, int fd, int kept);
+long long dispatch_whole_due(const struct dispatch *d);
+void dispatch_whole_collect(struct dispatch *d, int readable);
+void dispatch_whole_unwatch(struct dispatch *d);
+void dispatch_whole_free(struct dispatch *d);
 
 /* dispatch_service.c */
 int  dispatch_service_claim(struct dispatch *d, int fd, int kept);

@@ -187,7 +187,8 @@ dispatch_take_over(struct dispatch *d)
         log_info("hand-over: took %d connection%s passed on", taken, taken == 1 ? "" : "s");
 }
 
-/* Build the poll set: wake pipe, listening sockets, parked connections. */
+/* Build the poll set: wake pipe, listening sockets, hand-over inbox,
+ * requests not whole yet, parked connections. */
 int
 dispatch_poll_set(struct dispatch *d, long long now)
 {
@@ -210,6 +211,7 @@ dispatch_poll_set(struct dispatch *d, long long now)
         d->pfds[1 + k].fd = d->stopping || now < d->accept_resume ||
                             d->listen_paused ? -1 : d->listen.fd[k];
     d->pfds[DISPATCH_INBOX_AT(d)].fd = d->stopping ? -1 : d->inbox;
+    d->pfds[DISPATCH_WHOLE_AT(d)].fd = d->whole_fd;
     d->idle_oldest = -1;
     for (i = at; i < n; i++) {
         d->pfds[i].fd = d->parked[i - at].fd;
@@ -224,8 +226,8 @@ dispatch_poll_set(struct dispatch *d, long long now)
 }
 
 /* ms until the next thing to do without a wake-up: the oldest parked
- * connection of the poll set times out, accepts resume, a report is due,
- * a stop's drain ends; or -1. */
+ * connection of the poll set times out, or the oldest request not whole
+ * yet, accepts resume, a report is due, a stop's drain ends; or -1. */
 int
 dispatch_poll_timeout(struct dispatch *d, long long now)
 {
@@ -237,6 +239,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
         at = d->drain_until;    /* later, the last request to end wakes the leader */
     if (d->accept_resume > now && (at < 0 || d->accept_resume < at))
         at = d->accept_resume;
+    if (dispatch_whole_due(d) >= 0 && (at < 0 || dispatch_whole_due(d) < at))
+        at = dispatch_whole_due(d);
     if (d->nlater > 0 && (at < 0 || dispatch_service_repeek_at(d) < at))
         at = dispatch_service_repeek_at(d);
     if (report >= 0 && (at < 0 || report < at))
@@ -248,7 +252,8 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
 }
 
 /* After a poll: move what became readable to the ready queue, oldest
- * parked first, and close what idled past keepalive_timeout; lock held.
+ * parked first (or, not whole yet, to dispatch_whole.c's watch), and
+ * close what idled past keepalive_timeout; lock held.
  * pfds[at..n) mirror parked[0..n-at) as they were when the poll set was
  * built; only the leader removes parked entries, others append, so those
  * are compacted in place and the appended ones kept after them. */
@@ -271,7 +276,7 @@ dispatch_collect(struct dispatch *d, int n)
         if (d->pfds[at + j].revents) {
             d->nkept -= p.kept;
             if (conf_readmit(p.fd))
-                dispatch_queue(d, p.fd, p.kept);
+                dispatch_arrived(d, p.fd, p.kept);
             else
                 close(p.fd);    /* a reload took its client off allowed_clients */
         } else if (d->keepalive_timeout > 0 && now - p.since >= limit) {
@@ -289,6 +294,7 @@ dispatch_collect(struct dispatch *d, int n)
             dispatch_accept_from(d, k, DISPATCH_ACCEPT_BURST);
     if (DISPATCH_INBOX_AT(d) < n && d->pfds[DISPATCH_INBOX_AT(d)].revents)
         dispatch_take_over(d);
+    dispatch_whole_collect(d, DISPATCH_WHOLE_AT(d) < n && d->pfds[DISPATCH_WHOLE_AT(d)].revents);
     dispatch_fd_report(d, ratelog_flush(&d->fd_failed, now, LF_FD_REPORT_MS));
 }
 

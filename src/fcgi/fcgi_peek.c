@@ -10,8 +10,13 @@
  * STDIN record) is in them, so that the service thread never waits on a
  * client. A request not all there yet is one to look at again later
  * (the dispatcher does, until a worker is free); one past FCGI_PEEK_MAX is served by
- * a worker as any other. The parse is bounded by what was
- * read; nothing from the wire is trusted as a length without a check.
+ * a worker as any other.
+ *
+ * The dispatcher also asks whether a request is whole yet
+ * (fcgi_peek_whole), to give it a worker only then (dispatch_whole.c).
+ *
+ * The parse is bounded by what was read; nothing from the wire is
+ * trusted as a length without a check.
  */
 #include <errno.h>
 #include <string.h>
@@ -107,4 +112,48 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
     if (n < 0)
         return FCGI_PEEK_NONE;
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
+}
+
+/* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
+ * SIZE without its end is too big to tell. Only a request's own records
+ * (its BEGIN_REQUEST, then PARAMS and STDIN of its id) are walked:
+ * anything else is for a worker to answer or refuse. */
+int
+fcgi_request_whole(const unsigned char *wire, size_t len, size_t size)
+{
+    size_t at = 0;
+    int id = -1;
+
+    while (len - at >= FCGI_HEADER_LEN) {
+        const unsigned char *h = wire + at;
+        int type = fcgi_record_type(h);
+        if (h[0] != FCGI_VERSION_1 || (at == 0) != (type == FCGI_BEGIN_REQUEST) ||
+            (at > 0 && type != FCGI_PARAMS && type != FCGI_STDIN) ||
+            (at > 0 && fcgi_record_id(h) != id))
+            return FCGI_WHOLE_UNKNOWN;
+        id = fcgi_record_id(h);
+        if (fcgi_record_size(h) > len - at)
+            break;
+        if (type == FCGI_STDIN && fcgi_record_content(h) == 0)
+            return FCGI_WHOLE_YES;
+        at += fcgi_record_size(h);
+    }
+    return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
+}
+
+/* Is the request waiting on FD whole? Read with MSG_PEEK into BUF[0..SIZE),
+ * so that nothing is taken off the socket. */
+int
+fcgi_peek_whole(int fd, unsigned char *buf, size_t size)
+{
+    ssize_t n;
+
+    do
+        n = recv(fd, buf, size, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return FCGI_WHOLE_GONE;
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? FCGI_WHOLE_EMPTY : FCGI_WHOLE_UNKNOWN;
+    return fcgi_request_whole(buf, (size_t)n, size);
 }

@@ -38,7 +38,8 @@ reqid_init(void)
     return 0;
 }
 
-static int
+/* Is S an id the web server may give (see above)? */
+int
 reqid_acceptable(const char *s)
 {
     size_t i;

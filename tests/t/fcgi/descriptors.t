@@ -222,7 +222,7 @@ sub stuck_reader {
     my $s = $t->connect;
     my %p = (SCRIPT_FILENAME => $t->www . '/reader.lua', REQUEST_METHOD => 'POST',
              CONTENT_LENGTH => '100000', FLAG => $flag);
-    my $head = LFTest::encode_request(\%p, 'x' x 2048);
+    my $head = LFTest::encode_request(\%p, 'x' x 9000);     # over 8 kB: a worker takes it unwhole
     $head =~ s/\x01\x05\x00\x01\x00\x00\x00\x00\z//;     # no end of the body: the client goes quiet
     LFTest::write_all($s, $head);
     return $s;

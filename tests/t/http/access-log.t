@@ -151,7 +151,7 @@ like($last, qr{^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
     my $req = LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/ok.lua', REQUEST_METHOD => 'POST',
                                        CONTENT_LENGTH => 10, HTTP_X_REQUEST_ID => 'too-slow' }, '0123456789');
     LFTest::write_all($s, substr($req, 0, length($req) - 20));     # the body never ends
-    ok($t->wait_log(qr/worker \d+ request too-slow: fd \d+: \S+ok\.lua: the client was too slow/),
+    ok($t->wait_log(qr/(?:worker \d+|dispatcher) request too-slow: fd \d+: \S+ok\.lua: the client was too slow/),
        'a client too slow with its body: the line names the request id');
     close $s;
 }

@@ -158,14 +158,15 @@ sub cli { my $out = `@_ 2>&1`; return ($? >> 8, $out) }
     $t->get('burn.lua') for 1 .. 3;       # the worker thread has a CPU history
     my $acc = $t->dir . '/access.log';
     my $s = $t->connect;
+    # over 8 kB before its end, so that a worker takes it up unwhole (dispatch_whole.c)
     my $req = LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/ok.lua', REQUEST_METHOD => 'GET',
-                                       HTTP_X_N => 'raced' }, '');
-    LFTest::write_all($s, substr($req, 0, 12));
-    ok(wait_for(sub { LFTest::drained($s) }, 5), 'a worker has read the BEGIN_REQUEST');
+                                       HTTP_X_N => 'raced', HTTP_X_PAD => 'p' x 9000 }, '');
+    LFTest::write_all($s, substr($req, 0, 8500));
+    ok(wait_for(sub { LFTest::drained($s) }, 5), 'a worker has read the start of the request');
     $t->write_conf(access_log => $acc);
     $t->signal('HUP');
     ok($t->wait_log(qr/reloaded/), 'HUP turns the access log on mid-request');
-    LFTest::write_all($s, substr($req, 12));
+    LFTest::write_all($s, substr($req, 8500));
     is(LFTest::read_response($s)->{body}, 'ok', 'the request is answered');
     ok(wait_for(sub { (slurp($acc) // '') =~ /^raced /m }, 5), 'and logged');
     my ($c, $u) = (slurp($acc) =~ /^raced (\S+) (\S+)/m);

@@ -307,7 +307,7 @@ sub body {
                       CONTENT_LENGTH => 200000, CONTENT_TYPE => 'application/octet-stream');
         my $p = join '', map { LFTest::nv_len($_) . LFTest::nv_len($params{$_}) . $_ . $params{$_} } sort keys %params;
         LFTest::write_all($s, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::stream(4, 1, $p)
-                              . LFTest::record(5, 1, 'hello' . ('y' x 995)));
+                              . LFTest::record(5, 1, 'hello' . ('y' x 8995)));   # over 8 kB: dispatch_whole.c
         my $sel = IO::Select->new($s);
         my $got = '';
         my $early = wait_for(sub {
@@ -316,8 +316,8 @@ sub body {
             $got .= $buf;
             return $got =~ /got hello\n/ ? 1 : 0;
         }, 20);
-        is($early, 1, 'the handler reads the first bytes while the client has sent 1000 of 200000');
-        LFTest::write_all($s, LFTest::stream(5, 1, 'z' x 199000));
+        is($early, 1, 'the handler reads the first bytes while the client has sent 9000 of 200000');
+        LFTest::write_all($s, LFTest::stream(5, 1, 'z' x 191000));
         my $r = LFTest::read_response($s);
         like($got . $r->{stdout}, qr/rest 199995\n/, 'and then the rest, whole');
         close $s;

@@ -1,0 +1,114 @@
+# A request is given a worker only once it is whole (or 8 kB of it are
+# in): clients that send their params or body a little at a time hold no
+# worker, so with more of them than workers the daemon serves on; their
+# requests are served, bytes intact, once they end; those that never end
+# are closed at client_timeout and logged; a USR2 upgrade passes them on
+# unread, and the new serving process answers them.
+# one build: the dispatcher, in C: the Lua build changes none of it
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use File::Copy qw(copy);
+use Time::HiRes qw(time sleep);
+use LFTest qw(wait_for closed_within alive);
+
+plan skip_all => 'requests are watched for their end with epoll, on Linux only' unless $^O eq 'linux';
+
+my $echo = "function main(env, req) req:puts(env.QUERY_STRING, ' ', #(req:gets() or '')) end\n";
+my $t = LFTest->new(conf => { workers => 2, client_timeout => 3 }, scripts => { 'echo.lua' => $echo });
+my $d = $t->dir;
+copy(LFTest::binary(), "$d/luafcgid") or die;     # run from a path of its own: USR2 below execs it
+chmod 0755, "$d/luafcgid";
+{ local $ENV{LUAFCGID} = "$d/luafcgid"; $t->start; }
+
+sub request {
+    my ($name, $body) = @_;
+    return LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'POST',
+                                    QUERY_STRING => $name, CONTENT_LENGTH => length $body }, $body);
+}
+my @cuts = (
+    [ params => 20 ],                              # within the params
+    [ body => length(request('body', 'b' x 500)) - 300 ],   # within the body
+);
+
+# Four slow clients, two of each kind, on two workers: none is served,
+# none holds a worker.
+my (@slow, @rest);
+for my $k (1 .. 2) {
+    for my $c (@cuts) {
+        my ($name, $at) = @$c;
+        my $req = request("$name$k", 'b' x 500);
+        my $s = $t->connect;
+        LFTest::write_all($s, substr($req, 0, $at));
+        push @slow, $s;
+        push @rest, substr($req, $at);
+    }
+}
+# (They connected first, so the dispatcher takes them first, and before
+# this the workers would have.)
+my $t0 = time;
+my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'prompt' }, '',
+                 timeout => 10);
+my $took = time - $t0;
+is($r->{body}, 'prompt 0', 'a whole request is served while four requests are not whole, on two workers');
+cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+
+# Two of them end, each in two more writes: answered, their bytes intact.
+for my $i (0, 1) {
+    my $half = int(length($rest[$i]) / 2);
+    LFTest::write_all($slow[$i], substr($rest[$i], 0, $half));
+    sleep 0.05;
+    LFTest::write_all($slow[$i], substr($rest[$i], $half));
+}
+is(LFTest::read_response($slow[0], timeout => 10)->{body}, 'params1 500', 'a request whose params came late is served whole');
+is(LFTest::read_response($slow[1], timeout => 10)->{body}, 'body1 500', 'a request whose body came late is served whole');
+
+# The two that never end are closed at client_timeout, and logged.
+ok(closed_within($slow[2], 8), 'a request never whole (params): closed');
+ok(closed_within($slow[3], 8), 'a request never whole (body): closed');
+my $held = time - $t0;
+cmp_ok($held, '>', 2.5, sprintf('at client_timeout (3 s), not before (%.1f s)', $held));
+ok($t->wait_log(qr/dispatcher: fd \d+: -: the client was too slow \(client_timeout 3\); the connection is closed, its request never whole/),
+   'the params one is logged, with no script yet');
+ok($t->wait_log(qr/dispatcher: fd \d+: \S+echo\.lua: the client was too slow \(client_timeout 3\)/),
+   'the body one is logged with its script');
+
+# A request trickled a byte at a time, within client_timeout: served once
+# whole, and both workers serve meanwhile.
+{
+    my $req = request('trickle', 'b' x 40);
+    my $s = $t->connect;
+    my $step = 2.0 / length $req;
+    my $served = 0;
+    for my $i (0 .. length($req) - 1) {
+        LFTest::write_all($s, substr($req, $i, 1));
+        $served++ if $i % 40 == 0 && $t->get('echo.lua', QUERY_STRING => "beside$i", timeout => 2)->{body} eq "beside$i 0";
+        sleep $step;
+    }
+    is($served, int((length($req) - 1) / 40) + 1, 'other requests are served while one trickles in');
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'trickle 40', 'the trickled request is served whole');
+}
+
+# USR2 with a request not whole yet: passed on unread, served by the new
+# serving process once it ends.
+{
+    my $req = request('upgraded', 'u' x 300);
+    my $s = $t->connect;
+    LFTest::write_all($s, substr($req, 0, 100));
+    is($t->get('echo.lua', QUERY_STRING => 'behind')->{body}, 'behind 0',
+       'a request in part before USR2, and one behind it served: the first was taken up');
+    $t->signal('USR2');
+    ok($t->wait_log(qr/the new binary serves as pid (\d+)/, 30), 'USR2: the new binary takes over');
+    my ($new) = $t->log =~ /the new binary serves as pid (\d+)/;
+    LFTest::track($new, 'luafcgid (upgraded)') if $new;
+    LFTest::write_all($s, substr($req, 100));
+    is(LFTest::read_response($s, timeout => 10)->{body}, 'upgraded 300', 'its end comes after: served whole');
+    LFTest::stop_pid($t->pid, 0, 30);
+    $t->{pid} = undef;
+    if ($new) { kill 'TERM', $new; ok(wait_for(sub { !alive($new) }, 20), 'the new one stops'); LFTest::untrack($new); }
+}
+
+diag($t->log) if $ENV{LF_DIAG};
+done_testing;
