@@ -91,6 +91,26 @@ dispatch_whole_unlink(struct dispatch *d, struct partial *p)
     d->npartial--;
 }
 
+/* Take the oldest out of the list and the epoll set (not closed), or NULL. */
+static struct partial *
+dispatch_whole_pop(struct dispatch *d)
+{
+    struct partial *p = d->partial_head;
+
+    if (p == NULL)
+        return NULL;
+#ifdef __linux__
+    epoll_ctl(d->whole_fd, EPOLL_CTL_DEL, p->fd, NULL);
+#endif
+    d->partial_head = p->next;
+    if (p->next != NULL)
+        p->next->prev = NULL;
+    else
+        d->partial_tail = NULL;
+    d->npartial--;
+    return p;
+}
+
 /* Watch FD's request for the rest of it. 0, or -1 when it cannot be
  * watched (then it goes to a worker). */
 static int
@@ -207,8 +227,8 @@ dispatch_whole_expire(struct dispatch *d, long long now)
     struct partial *p;
     char who[32 + REQID_SIZE], script[LF_SCOREBOARD_PATH], more[64];
 
-    while (limit > 0 && (p = d->partial_head) != NULL && now - p->since >= limit) {
-        dispatch_whole_unlink(d, p);
+    while (limit > 0 && d->partial_head != NULL && now - d->partial_head->since >= limit) {
+        p = dispatch_whole_pop(d);
         n = ratelog_burst(&d->slow_log, now, LF_WIRE_LOG_INTERVAL * 1000LL, LF_WIRE_LOG_BURST);
         if (n > 0)
             dispatch_whole_who(d, p->fd, who, sizeof(who), script, sizeof(script));
@@ -243,12 +263,12 @@ dispatch_whole_collect(struct dispatch *d, int readable)
 {
 #ifdef __linux__
     struct epoll_event ev[DISPATCH_WHOLE_BATCH];
-    int i, n, rc;
+    int i, n;
 
     while (readable && (n = epoll_wait(d->whole_fd, ev, DISPATCH_WHOLE_BATCH, 0)) > 0) {
         for (i = 0; i < n; i++) {
             struct partial *p = ev[i].data.ptr;
-            if ((rc = dispatch_whole_peek(d, p->fd)) == FCGI_WHOLE_NOT_YET)
+            if (dispatch_whole_peek(d, p->fd) == FCGI_WHOLE_NOT_YET)
                 continue;
             dispatch_whole_unlink(d, p);
             dispatch_queue(d, p->fd, p->kept);
@@ -272,8 +292,7 @@ dispatch_whole_unwatch(struct dispatch *d)
 {
     struct partial *p;
 
-    while ((p = d->partial_head) != NULL) {
-        dispatch_whole_unlink(d, p);
+    while ((p = dispatch_whole_pop(d)) != NULL) {
         dispatch_parked_add(d, p->fd, p->kept);
         free(p);
     }
@@ -285,8 +304,7 @@ dispatch_whole_free(struct dispatch *d)
 {
     struct partial *p;
 
-    while ((p = d->partial_head) != NULL) {
-        dispatch_whole_unlink(d, p);
+    while ((p = dispatch_whole_pop(d)) != NULL) {
         close(p->fd);
         free(p);
     }
