@@ -268,7 +268,10 @@ dispatch_whole_collect(struct dispatch *d, int readable)
     while (readable && (n = epoll_wait(d->whole_fd, ev, DISPATCH_WHOLE_BATCH, 0)) > 0) {
         for (i = 0; i < n; i++) {
             struct partial *p = ev[i].data.ptr;
-            if (dispatch_whole_peek(d, p->fd) == FCGI_WHOLE_NOT_YET)
+            /* a client gone (or half gone) sends no more: a worker ends it
+             * as it ends any request cut short, logged and counted */
+            if (!(ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+                dispatch_whole_peek(d, p->fd) == FCGI_WHOLE_NOT_YET)
                 continue;
             dispatch_whole_unlink(d, p);
             dispatch_queue(d, p->fd, p->kept);

@@ -26,7 +26,8 @@ chmod 0755, "$d/luafcgid";
 sub request {
     my ($name, $body) = @_;
     return LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'POST',
-                                    QUERY_STRING => $name, CONTENT_LENGTH => length $body }, $body);
+                                    QUERY_STRING => $name, CONTENT_LENGTH => length $body,
+                                    HTTP_X_REQUEST_ID => "id-$name" }, $body);
 }
 my @cuts = (
     [ params => 20 ],                              # within the params
@@ -72,8 +73,20 @@ my $held = time - $t0;
 cmp_ok($held, '>', 2.5, sprintf('at client_timeout (3 s), not before (%.1f s)', $held));
 ok($t->wait_log(qr/dispatcher: fd \d+: -: the client was too slow \(client_timeout 3\); the connection is closed, its request never whole/),
    'the params one is logged, with no script yet');
-ok($t->wait_log(qr/dispatcher: fd \d+: \S+echo\.lua: the client was too slow \(client_timeout 3\)/),
-   'the body one is logged with its script');
+ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client was too slow \(client_timeout 3\)/),
+   'the body one is logged with its request id and script');
+
+# A client gone with its request in part: ended by a worker at once, as
+# any request cut short is (not held to client_timeout).
+{
+    my $req = request('gone', 'g' x 100);
+    my $s = $t->connect;
+    LFTest::write_all($s, substr($req, 0, length($req) - 50));
+    shutdown($s, 1);
+    $t0 = time;
+    ok(closed_within($s, 8), 'a client that hung up halfway: its connection ends');
+    cmp_ok(time - $t0, '<', 2, 'at once, not at client_timeout');
+}
 
 # A request trickled a byte at a time, within client_timeout: served once
 # whole, and both workers serve meanwhile.
