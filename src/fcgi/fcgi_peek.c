@@ -138,6 +138,11 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size)
             return FCGI_WHOLE_YES;
         at += fcgi_record_size(h);
     }
+    /* a header cut short: what of it came must be a request's too */
+    if ((len > at && wire[at] != FCGI_VERSION_1) ||
+        (len > at + 1 && (at == 0) != (wire[at + 1] == FCGI_BEGIN_REQUEST)) ||
+        (len > at + 1 && at > 0 && wire[at + 1] != FCGI_PARAMS && wire[at + 1] != FCGI_STDIN))
+        return FCGI_WHOLE_UNKNOWN;
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }
 
