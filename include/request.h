@@ -56,6 +56,8 @@ struct request {
     size_t          body_taken;     /* bytes the handler took from the connection */
     size_t          body_want;      /* CONTENT_LENGTH: no more is given (body.h) */
     struct buf      temps;          /* upload files to remove, NUL-ended names */
+    int             temp_fd;        /* the file ngx.req.append_body writes, kept
+                                     * open till the request ends; -1: none */
     struct buf      out;            /* the header block being sent */
     struct buf      params;         /* the parameters as one string, for env (reqenv.c) */
     int             headers_sent;

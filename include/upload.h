@@ -9,5 +9,6 @@ struct request;
 int  upload_form(lua_State *L, struct request *r);
 void upload_cleanup(struct request *r);
 int  upload_add_temp(struct request *r, const char *path);
+void upload_close_kept(struct request *r);
 
 #endif

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "luafcgid.h"
 #include "buf.h"
@@ -46,6 +47,7 @@ request_init(struct request *r, int worker, struct pool *pool)
     conf_release(c);
     r->worker = worker;
     r->pool = pool;
+    r->temp_fd = -1;
     if (buf_init(&r->status, 32) < 0 || buf_init(&r->ctype, 32) < 0 ||
         buf_init(&r->head, hs) < 0 || buf_init(&r->body, bs) < 0 ||
         buf_init(&r->post, 256) < 0 || buf_init(&r->out, hs + 128) < 0 ||
@@ -72,6 +74,9 @@ request_free(struct request *r)
     buf_free(&r->out);
     buf_free(&r->temps);
     buf_free(&r->params);
+    if (r->temp_fd >= 0)
+        close(r->temp_fd);      /* only when the request did not end (upload_cleanup) */
+    r->temp_fd = -1;
 }
 
 /* Its BEGIN_REQUEST is being read: the request's clocks start (the

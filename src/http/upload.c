@@ -406,11 +406,23 @@ upload_form(lua_State *L, struct request *r)
     return 2;
 }
 
-/* The request has ended: its temp files that were not moved go. */
+/* The temp file kept open for the request (r->temp_fd), closed. */
+void
+upload_close_kept(struct request *r)
+{
+    if (r->temp_fd >= 0 && close(r->temp_fd) < 0)
+        log_syserr("worker %d: %s: closing a request body's file", r->worker, r->script ? r->script : "-");
+    r->temp_fd = -1;
+}
+
+/* The request has ended: its temp files that were not moved go, and the
+ * one kept open is closed. */
 void
 upload_cleanup(struct request *r)
 {
     const char *p = r->temps.data, *end = r->temps.data + r->temps.len;
+
+    upload_close_kept(r);
 
     for (; p != NULL && p < end; p += strlen(p) + 1)
         if (unlink(p) < 0 && errno != ENOENT)

@@ -9,8 +9,9 @@
  * temps, and get_body_file() names it; finish_body() writes the pieces held
  * since. A size of 0 puts every later new body of the request in a file, as
  * ngx_lua sets nginx's request_body_in_file_only for the rest of it. The
- * file is opened for each write, not kept open: nothing is left to close
- * when a request ends between two calls.
+ * file stays open, as nginx keeps it, in the request (closed with its
+ * temps when it ends): it is never opened again by a name the script
+ * knows and may have replaced (a symlink to a file it may not write).
  *
  * What the readers see of a body the script set (this one, or
  * set_body_data's) is ngx_req_body_push's.
@@ -48,8 +49,10 @@ ngx_req_write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* A descriptor to append to the new body's file, made the first time (its
- * path then kept in S), or -1 with the error logged. [-0, +0, m] */
+/* The descriptor of the new body's file, made the first time (its path
+ * then kept in S) and kept open in R till the request ends: the file is
+ * never opened again by its name, which the script knows and could have
+ * made a symlink by now. -1 with the error logged. [-0, +0, m] */
 static int
 ngx_req_body_open(lua_State *L, struct ngx_state *s, struct request *r)
 {
@@ -57,14 +60,11 @@ ngx_req_body_open(lua_State *L, struct ngx_state *s, struct request *r)
     int fd;
 
     if (s->file_ref != LUA_NOREF) {
-        ngx_push_ref(L, s->file_ref);
-        fd = open(lua_tostring(L, -1), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd < 0)
-            ngx_note(s, LOG_LEVEL_ERR, "cannot open the request body's file %s: %s",
-                     lua_tostring(L, -1), strerror(errno));
-        lua_pop(L, 1);
-        return fd;
+        if (r->temp_fd < 0)
+            ngx_note(s, LOG_LEVEL_ERR, "the request body's file is no longer open");
+        return r->temp_fd;
     }
+    upload_close_kept(r);       /* an earlier new body's, done with */
     if ((fd = uploaddir_temp(r->conf, path, sizeof(path))) < 0) {
         ngx_note(s, LOG_LEVEL_ERR, "cannot create a file for the request body in %s: %s", path,
                  strerror(errno));
@@ -76,6 +76,7 @@ ngx_req_body_open(lua_State *L, struct ngx_state *s, struct request *r)
         unlink(path);
         return -1;
     }
+    r->temp_fd = fd;
     lua_pushstring(L, path);
     s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return fd;
@@ -105,10 +106,6 @@ ngx_req_body_spill(lua_State *L, struct ngx_state *s, struct request *r, int dat
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (fd >= 0 && close(fd) < 0 && !failed) {
-        ngx_note(s, LOG_LEVEL_ERR, "cannot write the request body to its file: %s", strerror(errno));
-        failed = 1;
-    }
     if (failed)
         luaL_error(L, "fail to write file");
     ngx_unref(L, &s->newbody_ref);
@@ -204,6 +201,7 @@ ngx_req_init_body(lua_State *L)
         s->newbody_file_only = 1;
     ngx_unref(L, &s->body_ref);
     ngx_unref(L, &s->file_ref);     /* the file itself goes with the request's temps */
+    upload_close_kept(r);
     ngx_req_body_drop(L, s);
     lua_newtable(L);
     s->newbody_ref = luaL_ref(L, LUA_REGISTRYINDEX);
