@@ -2,8 +2,9 @@
  * ngx_req_body.c: a body the script writes, ngx.req.init_body,
  * append_body and finish_body, as ngx_lua makes one.
  *
- * The new body is held in memory, as a list of the pieces appended (one
- * string each, joined only when read), up to the buffer's size: init_body's
+ * The new body is held in memory, as a short list of pieces (the appends,
+ * joined as they come while the last is no shorter than the one before
+ * it, all joined when read), up to the buffer's size: init_body's
  * argument, or `upload_memory` (nginx: client_body_buffer_size). Past it the
  * body goes to a temp file in `upload_dir`, removed with the request's other
  * temps, and get_body_file() names it; finish_body() writes the pieces held
@@ -143,6 +144,30 @@ ngx_req_body_join(lua_State *L, struct ngx_state *s)
     s->newbody_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* The string on top, popped, as the last piece of the table T of pieces,
+ * joined with the last ones while it is at least as long as the one before
+ * (as luaL_Buffer stacks its pieces): tiny appends make a few pieces whose
+ * sizes halve down the table, not a slot per append, and each byte is
+ * copied about log2(pieces) times. [-1, +0, m] */
+static void
+ngx_req_body_add(lua_State *L, int t)
+{
+    int n = (int)lua_objlen(L, t);
+
+    while (n > 0) {
+        lua_rawgeti(L, t, n);
+        if (lua_objlen(L, -1) > lua_objlen(L, -2)) {
+            lua_pop(L, 1);
+            break;
+        }
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        lua_pushnil(L);
+        lua_rawseti(L, t, n--);
+    }
+    lua_rawseti(L, t, n + 1);
+}
+
 /* The body the script set, as $request_body reads it: the new body ("" when
  * nothing was appended), set_body_data's (nil when it set ""), nil when it
  * is in a file. Pushes nothing and returns 0 when the script set none.
@@ -229,9 +254,11 @@ ngx_req_append_body(lua_State *L)
         ngx_req_body_spill(L, s, r, 1);
         return 0;
     }
+    if (len == 0)
+        return 0;           /* no piece: a slot per empty append adds up */
     ngx_push_ref(L, s->newbody_ref);
     lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+    ngx_req_body_add(L, lua_gettop(L) - 1);
     s->newbody_held += len;
     return 0;
 }
