@@ -85,6 +85,8 @@
 #define WORKER_IDLE_MS   2000     /* idle this long: give buffer memory back */
 #define WORKER_SERVICE_MS  200    /* the service thread's whole request, read and answer */
 #define WORKER_GONE      (-2)     /* worker_serve_one: written off, W is gone */
+#define WORKER_HELD       1       /* worker_keep_begin: the dispatcher holds a place */
+#define WORKER_HELD_HERE  2       /* ... no: this worker serves a request pipelined next */
 
 struct worker_set worker_set = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -138,15 +140,21 @@ worker_cork(int fd, int on)
 }
 
 /* A kept connection's answer is about to end (its END_REQUEST written
- * next): 1 when the dispatcher holds it a place (keep it, or pass it on);
- * 0 when it will not be kept, and then it is closed right behind the
- * answer (worker_close_behind), so that the web server sees both at once
- * and does not reuse it for a request. KEEP: the client asked to keep it. */
+ * next): WORKER_HELD when the dispatcher holds it a place (keep it, or
+ * pass it on); WORKER_HELD_HERE when its client already sent its next
+ * request (pipelined), which this worker serves next, so the connection
+ * needs no place, past keepalive_max or in a stop too; 0 when it will not
+ * be kept, and then it is closed right behind the answer
+ * (worker_close_behind), so that the web server sees both at once and
+ * does not reuse it for a request. KEEP: the client asked to keep it. */
 static int
 worker_keep_begin(struct worker *w, int fd, int keep)
 {
-    int held = keep && dispatch_keep_begin(w->dispatch);
+    int held;
 
+    if (keep && w->req.worker != REQUEST_SERVICE && !w->wire.past_end && wire_pipelined(&w->wire))
+        return WORKER_HELD_HERE;
+    held = keep && dispatch_keep_begin(w->dispatch) ? WORKER_HELD : 0;
     if (keep && !held)
         worker_cork(fd, 1);
     return held;
@@ -195,12 +203,12 @@ worker_drain_max(size_t declared, size_t maxpost)
 /*
  * A request pipelined: the client sent its next request before it read
  * this answer, and its bytes were read with this request's end. On a
- * connection kept (KEEP), this worker serves it next (1), the bytes kept
- * as its first read (wire_carry): parked, the connection would wait for
- * bytes already read, and handed over (USR2) it would lose them; so it
- * is served here, before the worker stops. The service thread runs no
- * script, and a connection not kept is closed: such a request is logged,
- * not lost in silence.
+ * connection kept for it (KEEP: worker_keep_begin saw it), this worker
+ * serves it next (1), the bytes kept as its first read (wire_carry):
+ * parked, the connection would wait for bytes already read, and handed
+ * over (USR2) it would lose them; so it is served here, in a stop too.
+ * The service thread runs no script, and a connection not kept is
+ * closed: such a request is logged, not lost in silence.
  */
 static int
 worker_next_here(struct worker *w, int keep)
@@ -211,12 +219,12 @@ worker_next_here(struct worker *w, int keep)
     }
     if (!wire_pipelined(&w->wire))
         return 0;
-    if (keep && w->req.worker != REQUEST_SERVICE) {
+    if (keep) {
         w->carried = wire_carry(&w->wire);
         return 1;
     }
-    wire_unserved(&w->wire, keep ? "the service thread serves only the status and ping"
-                                 : "the connection is not kept");
+    wire_unserved(&w->wire, w->req.worker == REQUEST_SERVICE ?
+                  "the service thread serves only the status and ping" : "the connection is not kept");
     return 0;
 }
 
@@ -247,7 +255,7 @@ worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
      * before the next request (wire_rest.c) */
     keep = keep && (drained == WIRE_PAUSED || (drained == WIRE_DRAINED && wire_can_keep(&w->wire)));
     unread = !w->wire.ended;
-    next = worker_next_here(w, keep);
+    next = worker_next_here(w, keep && held == WORKER_HELD_HERE);
     if (keep && !next && wire_mgmt_after(&w->wire) < 0) {
         log_debug("worker %d request %s: fd %d: the management records after the request's end "
                   "could not be answered; closed", w->req.worker, w->req.id, fd);
@@ -255,7 +263,7 @@ worker_keep_or_close(struct worker *w, int fd, int held, size_t drain_max)
     }
     left = wire_time_left(&w->wire);
     wire_end(&w->wire);
-    if (held)       /* the place worker_keep_begin() held: taken, or given back */
+    if (held == WORKER_HELD)    /* the place worker_keep_begin() held: taken, or given back */
         dispatch_keep_end(w->dispatch, keep && !next ? fd : -1);
     if (next)
         return 1;
@@ -295,7 +303,7 @@ worker_end_early(struct request *r)
     snprintf(w->script, sizeof(w->script), "%s", w->wire.script ? w->wire.script : "-");
     w->wire.script = w->script;
     if (fd < 0 || failed) {
-        if (held)
+        if (held == WORKER_HELD)
             dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
         if (fd >= 0) {
@@ -381,7 +389,7 @@ worker_serve_one(struct worker *w, int fd)
     fd = f->ipcFd;
     f->ipcFd = -1;
     if (fd < 0) {
-        if (held)
+        if (held == WORKER_HELD)
             dispatch_keep_end(w->dispatch, -1);
         wire_end(&w->wire);
         return -1;

@@ -4,9 +4,10 @@
 # one's end or split across writes; bytes after a request's end that are
 # not a request close the connection after the answer, cleanly and logged;
 # a request pipelined where it cannot be served (a connection not kept,
-# behind the service thread's ping) is logged, not lost in silence; and a
+# behind the service thread's ping) is logged, not lost in silence; and it
+# needs no place among keepalive_max, nor is it dropped in a stop: a
 # serving process stopping on USR2 serves it before it hands the
-# connection over.
+# connection over, and TERM before it closes it.
 # one build: the FastCGI records, connections and dispatch, all in C: the Lua build changes none of it
 use strict;
 use warnings;
@@ -167,5 +168,39 @@ is($t->get('id.lua', QUERY_STRING => 'still')->{body}, 'id still', 'the daemon s
     LFTest::write_all($s, request('passed'));
     is(answer($s)->{body}, 'id passed', 'and the connection, passed on, serves on');
 }
+# TERM while the first of two runs: the one pipelined behind it is a
+# request that arrived, and is answered before the connection closes
+{
+    unlink "$dir/waiting", "$dir/go";
+    my $s = $t->connect;
+    LFTest::write_all($s, request('t', script => 'wait.lua') . request('behind-term'));
+    ok(wait_for(sub { -e "$dir/waiting" }, 10), 'the first of two runs');
+    my $stops = () = $t->log =~ /signal 15: stopping/g;
+    $t->signal('TERM');
+    ok(wait_for(sub { (() = $t->log =~ /signal 15: stopping/g) > $stops }, 10), 'TERM');
+    LFTest::spew("$dir/go", '');
+    is(answer($s)->{body}, 'waited t', 'the first request is answered');
+    is(answer($s)->{body}, 'id behind-term', 'and the one pipelined behind it');
+    ok(closed_within($s, 5), 'then the connection is closed');
+}
 is($t->stop, 0, 'stop');
+
+# keepalive_max taken by an idle kept connection: a request pipelined on
+# another one needs no place to be served; that connection is closed after
+{
+    my $k = LFTest->new(conf => { workers => 2, keepalive_timeout => 30, keepalive_max => 1 });
+    $k->script('id.lua', "function main(env, req) req:puts('id ', env.QUERY_STRING) end\n");
+    $k->start;
+    $www = $k->www;
+    my $idle = $k->connect;
+    LFTest::write_all($idle, request('idle'));
+    is(answer($idle)->{body}, 'id idle', 'an idle kept connection takes the one place of keepalive_max');
+    my $s = $k->connect;
+    LFTest::write_all($s, request('full1') . request('full2'));
+    is(answer($s)->{body}, 'id full1', 'keepalive_max taken, two requests in one write: the first is answered');
+    is(answer($s)->{body}, 'id full2', 'and the second');
+    ok(closed_within($s, 5), 'then the connection, past keepalive_max, is closed');
+    ok(!closed_within($idle, 0.3), 'the idle one stays');
+    is($k->stop, 0, 'stop');
+}
 done_testing;
