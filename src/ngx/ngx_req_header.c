@@ -193,24 +193,42 @@ ngx_req_header_sep(const char *name, size_t len)
     return 0;
 }
 
-/* The values of the table on top joined by SEP and a space, in its
- * place. [-1, +1, m] */
+/* The lines the script set for a header (a string or a table of them, on
+ * top) as its variable reads them, in their place: joined by SEP and a
+ * space, or the first for SEP 0; empty lines skipped, as nginx skips those
+ * ngx_lua adds; nil when none is left. [-1, +1, m] */
 static void
-ngx_req_header_join_table(lua_State *L, char sep)
+ngx_req_header_lines(lua_State *L, char sep)
 {
     luaL_Buffer b;
-    int t = lua_gettop(L), i, n = (int)lua_objlen(L, t);
+    int t = lua_gettop(L), i, n, kept = 0;
 
+    if (!lua_istable(L, t)) {
+        if (lua_objlen(L, t) == 0) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+        return;
+    }
+    n = (int)lua_objlen(L, t);
     luaL_buffinit(L, &b);
-    for (i = 1; i <= n; i++) {
-        if (i > 1) {
+    for (i = 1; i <= n && !(kept > 0 && sep == 0); i++) {
+        lua_rawgeti(L, t, i);
+        if (lua_objlen(L, -1) == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (kept++ > 0) {
             luaL_addchar(&b, sep);
             luaL_addchar(&b, ' ');
         }
-        lua_rawgeti(L, t, i);
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
+    if (kept == 0) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
     lua_remove(L, t);
 }
 
@@ -257,15 +275,11 @@ ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char 
         low[i] = ngx_fold(name[i]);
     sep = ngx_req_header_sep(low, len);
     if (ngx_req_header_override(L, s, low, len)) {
-        if (lua_istable(L, -1) && sep != 0)
-            ngx_req_header_join_table(L, sep);
-        else if (lua_istable(L, -1)) {
-            lua_rawgeti(L, -1, 1);
-            lua_remove(L, -2);
-        } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        if (lua_type(L, -1) == LUA_TBOOLEAN) {
             lua_pop(L, 1);
             lua_pushnil(L);
-        }
+        } else
+            ngx_req_header_lines(L, sep);
         return 1;
     }
     memcpy(param, "HTTP_", 5);
@@ -283,8 +297,47 @@ ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char 
     return 1;
 }
 
-/* ngx.req.set_header(name, value) and clear_header(name): nil or an
- * empty table clears it. [-0, +0, e] */
+/* The value at IDX as set_header keeps it: a string, or for a table of
+ * several lines a table of their strings. As in ngx_lua, an empty string
+ * first adds no line (it only clears the header) and a later one adds an
+ * empty line, which ngx.var then skips (ngx_req_header). Pushes nothing
+ * and returns 0 when no line is left. [-0, +(0|1), e] */
+static int
+ngx_req_header_value(lua_State *L, int idx)
+{
+    int n, k, kept = 0;
+    size_t len;
+
+    if (!lua_istable(L, idx)) {
+        lua_pushvalue(L, idx);
+        ngx_tostring(L, -1, &len);
+        if (len > 0)
+            return 1;
+        lua_pop(L, 1);
+        return 0;
+    }
+    n = (int)lua_objlen(L, idx);
+    lua_createtable(L, n, 0);
+    for (k = 1; k <= n; k++) {
+        lua_rawgeti(L, idx, k);
+        ngx_tostring(L, -1, &len);
+        if (k > 1 || len > 0)
+            lua_rawseti(L, -2, ++kept);
+        else
+            lua_pop(L, 1);
+    }
+    if (kept == 1) {
+        lua_rawgeti(L, -1, 1);      /* one line reads as a string, as ngx_lua gives it */
+        lua_remove(L, -2);
+    }
+    if (kept > 0)
+        return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* ngx.req.set_header(name, value) and clear_header(name): nil, "", {} or
+ * {""} clears it. [-0, +0, e] */
 static int
 ngx_req_change_header(lua_State *L, int clear)
 {
@@ -310,20 +363,8 @@ ngx_req_change_header(lua_State *L, int clear)
     }
     ngx_push_ref(L, s->hdr_ref);
     lua_pushlstring(L, low, len);
-    if (clear)
+    if (clear || !ngx_req_header_value(L, 2))
         lua_pushboolean(L, 0);
-    else if (lua_istable(L, 2)) {
-        int n = (int)lua_objlen(L, 2), k;
-        lua_createtable(L, n, 0);
-        for (k = 1; k <= n; k++) {
-            lua_rawgeti(L, 2, k);
-            ngx_tostring(L, -1, NULL);
-            lua_rawseti(L, -2, k);
-        }
-    } else {
-        lua_pushvalue(L, 2);
-        ngx_tostring(L, -1, NULL);
-    }
     lua_rawset(L, -3);
     return 0;
 }
