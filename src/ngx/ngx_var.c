@@ -102,28 +102,37 @@ ngx_var_arg(lua_State *L, struct ngx_state *s, struct request *r, const char *na
     return 1;
 }
 
-/* $cookie_NAME: from the Cookie header, as nginx parses it, in any of
- * its lines (joined by $http_cookie), as set_header left it. */
+/* $cookie_NAME: from the Cookie header, in any of its lines (joined by
+ * $http_cookie, with "; "), as set_header left it, parsed as nginx 1.22
+ * parses it: a cookie starts after ";" or "," but its value ends only at
+ * ";" ("a=1,b=2" gives a "1,b=2" and b "2"); spaces around "=" go. */
 static int
 ngx_var_cookie(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
 {
-    const char *p, *start, *end;
+    const char *p, *end, *v, *last;
+    size_t n;
 
     ngx_req_header(L, s, r, "cookie", 6);   /* on the stack while it is parsed */
-    if ((p = lua_tostring(L, -1)) == NULL)
+    if ((p = lua_tolstring(L, -1, &n)) == NULL)
         return 1;                   /* the nil pushed */
-    while (*p) {
-        while (*p == ' ' || *p == ';' || *p == ',')
-            p++;
-        start = p;
-        while (*p && *p != ';' && *p != ',')
-            p++;
-        end = p;
-        if ((size_t)(end - start) > len && start[len] == '=' && strncasecmp(start, name, len) == 0) {
-            ngx_var_push(L, start + len + 1, end - (start + len + 1));
-            lua_remove(L, -2);
-            return 1;
+    for (end = p + n; p < end; ) {
+        if ((size_t)(end - p) > len && strncasecmp(p, name, len) == 0) {
+            for (v = p + len; v < end && *v == ' '; v++)
+                ;
+            if (v < end && *v == '=') {
+                for (v++; v < end && *v == ' '; v++)
+                    ;
+                for (last = v; last < end && *last != ';'; last++)
+                    ;
+                ngx_var_push(L, v, last - v);
+                lua_remove(L, -2);
+                return 1;
+            }
         }
+        while (p < end && *p != ';' && *p != ',')
+            p++;
+        for (p += p < end; p < end && *p == ' '; p++)
+            ;
     }
     lua_pop(L, 1);
     return ngx_var_push(L, NULL, 0);

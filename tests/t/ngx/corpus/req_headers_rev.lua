@@ -2,6 +2,8 @@
 -- set_header: "" clears a header; in a table, a first "" clears it and a later one adds an empty line, which ngx.var skips, as ngx_lua does
 local dump = require "dump"
 local v = ngx.var
+-- a cookie's value ends at ';' only, as nginx 1.22 parses it
+ngx.say("a=", dump(v.cookie_a), " b=", dump(v.cookie_b), " c=", dump(v.cookie_c), " B=", dump(v.cookie_B))
 local function show(name)
     ngx.say(name, ": ", dump(v["http_" .. name:gsub("-", "_")]), " ", dump(ngx.req.get_headers()[name]))
 end
