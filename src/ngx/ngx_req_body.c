@@ -213,6 +213,8 @@ ngx_req_init_body(lua_State *L)
         return luaL_error(L, "expecting 0 or 1 argument but seen %d", n);
     r = ngx_check(L, NGX_IN_REQUEST);
     s = ngx_bound(L);
+    if (s->body_discarded)      /* even once read_body came after */
+        return luaL_error(L, "request body already discarded asynchronously");
     if (!s->body_read)
         return luaL_error(L, "request body not read yet");
     size = r->conf->upload_memory;
