@@ -255,9 +255,12 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
             luaL_error(L, "cannot write the request body to %s: %s", path, strerror(e));
         }
     }
-    close(fd);
-    if (got < 0)
+    if (got < 0) {
+        close(fd);
         luaL_error(L, "%s", why);
+    }
+    upload_close_kept(r);
+    r->temp_fd = fd;        /* append_body may go on writing it (ngx_req_body.c) */
     lua_pushstring(L, path);
     s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

@@ -14,6 +14,9 @@
  * temps when it ends): it is never opened again by a name the script
  * knows and may have replaced (a symlink to a file it may not write).
  *
+ * append_body with no init_body before it goes on with the body read or
+ * set, in a file, as ngx_lua writes on the request's body buffers then.
+ *
  * What the readers see of a body the script set (this one, or
  * set_body_data's) is ngx_req_body_push's.
  */
@@ -200,6 +203,51 @@ ngx_req_body_drop(lua_State *L, struct ngx_state *s)
     s->newbody_held = 0;
 }
 
+/* With no new body begun, append_body goes on with the body there is, as
+ * ngx_lua writes on the request's body buffers: the one read, or
+ * set_body_data's, goes on in a file (a file read_body made is written
+ * on). 0 when there is none: no body was read, it was discarded, it is
+ * empty. BEGIN 0 only tells. [-0, +0, m] */
+static int
+ngx_req_body_continue(lua_State *L, struct ngx_state *s, struct request *r, int begin)
+{
+    int seed = 0;
+
+    if (!s->body_read || s->body_discarded)
+        return 0;
+    if (s->body_ref != LUA_NOREF) {
+        ngx_push_ref(L, s->body_ref);
+        if (lua_objlen(L, -1) == 0) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        seed = 1;
+    } else if (s->file_ref == LUA_NOREF) {
+        if (r->body_left || r->post.len == 0)
+            return 0;
+        lua_pushlstring(L, r->post.data, r->post.len);
+        seed = 1;
+    }
+    if (!begin) {
+        lua_pop(L, seed);
+        return 1;
+    }
+    if (seed) {                 /* in a file of its own, as its first piece */
+        ngx_unref(L, &s->body_ref);
+        ngx_unref(L, &s->file_ref);
+        upload_close_kept(r);
+    }
+    lua_newtable(L);
+    if (seed) {
+        s->newbody_held = lua_objlen(L, -2);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+    }
+    s->newbody_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->newbody_size = 0;
+    return 1;
+}
+
 /* ngx.req.init_body([size]). [-0, +0, e] */
 static int
 ngx_req_init_body(lua_State *L)
@@ -250,7 +298,7 @@ ngx_req_append_body(lua_State *L)
     luaL_checklstring(L, 1, &len);
     r = ngx_check(L, NGX_IN_REQUEST);
     s = ngx_bound(L);
-    if (s->newbody_ref == LUA_NOREF)
+    if (s->newbody_ref == LUA_NOREF && !ngx_req_body_continue(L, s, r, 1))
         return luaL_error(L, "request_body not initialized");
     if (s->newbody_file_only || s->newbody_held + len > s->newbody_size) {
         ngx_req_body_spill(L, s, r, 1);
@@ -278,8 +326,11 @@ ngx_req_finish_body(lua_State *L)
         return luaL_error(L, "expecting 0 argument but seen %d", n);
     r = ngx_check(L, NGX_IN_REQUEST);
     s = ngx_bound(L);
-    if (s->newbody_ref == LUA_NOREF)
-        return luaL_error(L, "request_body not initialized");
+    if (s->newbody_ref == LUA_NOREF) {
+        if (!ngx_req_body_continue(L, s, r, 0))
+            return luaL_error(L, "request_body not initialized");
+        return 0;               /* nothing held: the body stays as it is */
+    }
     if (s->file_ref != LUA_NOREF && s->newbody_held > 0)
         ngx_req_body_spill(L, s, r, 0);
     return 0;

@@ -25,7 +25,17 @@ ngx.say(pcall(ngx.req.append_body, "pwned"))
 ngx.say(pcall(ngx.req.finish_body))
 ngx.say(p)
 LUA
+$t->script('read.lua', <<"LUA");
+ngx.req.read_body()
+local p = ngx.req.get_body_file()
+os.remove(p)
+os.execute("ln -s '$victim' '" .. p .. "'")
+ngx.say(pcall(ngx.req.append_body, "pwned"))
+LUA
 $t->start;
+my $big = $t->get('read.lua', STDIN => 'x' x 200000);
+like($big->{body}, qr/\Atrue\n\z/, 'append_body goes on with a body read_body put in a file') or diag($big->{body});
+is(slurp($victim), "orig\n", 'nor through a symlink put in place of that file');
 my $r = $t->get('sym.lua', STDIN => 'x');
 like($r->{body}, qr/\Atrue\ntrue\n\//, 'the appends after the swap succeed, as nginx keeps its file open')
     or diag($r->{body});
