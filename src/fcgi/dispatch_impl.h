@@ -29,11 +29,15 @@
 #define DISPATCH_STANDBY_MS     1   /* the standby looks at a vacant lead so often */
 #define DISPATCH_DENSE_US    1000   /* two requests taken this close: the pool is busy */
 #define DISPATCH_BUSY_MS       10   /* ... and stays so this long after */
-/* Bytes of a request in: a worker takes it, whole or not. A writer must
- * always be able to queue that much unread (the bytes are only peeked at):
- * a unix socket's writer waits for room once a quarter of its send buffer
- * (212992 by default) is queued. */
-#define DISPATCH_WHOLE_MAX  FCGI_PEEK_MAX
+/* Bytes, and records, of a request in: a worker takes it, whole or not.
+ * A writer must always be able to queue that much unread (the bytes are
+ * only peeked at). On a unix socket every write is a buffer of its own,
+ * charged at about 770 bytes however small, against the writer's send
+ * buffer (212992 by default): a writer of one-byte records is stopped
+ * after some 270 of them, or 69 when it waits to be told there is room.
+ * A web server writes a record in one write or two. */
+#define DISPATCH_WHOLE_MAX      FCGI_PEEK_MAX
+#define DISPATCH_WHOLE_RECORDS  32
 #define DISPATCH_SERVICE_ASLEEP 1   /* service_waiting: until signalled */
 #define DISPATCH_SERVICE_GRACE  2   /* service_waiting: for the grace period */
 

@@ -9,9 +9,10 @@
  * same. So when something arrives on a connection, the dispatcher looks at
  * it with MSG_PEEK (the bytes stay for the worker, and for a process that
  * takes over on USR2): a request is given to a worker once it is whole,
- * through its empty STDIN record, or once DISPATCH_WHOLE_MAX (8 kB) of it
- * are in (a bigger request streams as before: a writer can be counted on
- * to queue that much unread, and no more). Until then its connection is
+ * through its empty STDIN record, or once DISPATCH_WHOLE_MAX (8 kB) or
+ * DISPATCH_WHOLE_RECORDS (32 records) of it are in (a bigger request
+ * streams as before: a writer can be counted on to queue that much
+ * unread, and no more). Until then its connection is
  * watched here, edge-triggered, so that it is looked at again only when
  * more came; past client_timeout from its first byte (keepalive_timeout
  * when that is 0) it is closed, logged as a worker logs a slow client.
@@ -152,7 +153,7 @@ dispatch_whole_watch(struct dispatch *d, int fd, int kept)
 static int
 dispatch_whole_peek(struct dispatch *d, int fd)
 {
-    return fcgi_peek_whole(fd, d->peekbuf, DISPATCH_WHOLE_MAX);
+    return fcgi_peek_whole(fd, d->peekbuf, DISPATCH_WHOLE_MAX, DISPATCH_WHOLE_RECORDS);
 }
 
 /* Something came on FD, a new connection or a parked one: queue its
@@ -178,15 +179,16 @@ dispatch_whole_limit(const struct dispatch *d)
     return (long long)s * 1000;
 }
 
-/* When the oldest watched request runs out of time (ms), or -1. */
+/* When the oldest watched request runs out of time, or the count of
+ * slow clients not logged is due (ms); or -1. */
 long long
 dispatch_whole_due(const struct dispatch *d)
 {
-    long long limit = dispatch_whole_limit(d);
+    long long limit = dispatch_whole_limit(d), at = ratelog_due(&d->slow_log, LF_WIRE_LOG_INTERVAL * 1000LL);
 
-    if (d->partial_head == NULL || limit <= 0)
-        return -1;
-    return d->partial_head->since + limit;
+    if (d->partial_head != NULL && limit > 0 && (at < 0 || d->partial_head->since + limit < at))
+        at = d->partial_head->since + limit;
+    return at;
 }
 
 /* NAME's value in the N bytes peeked, or NULL. */

@@ -115,11 +115,11 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
 }
 
 /* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
- * SIZE without its end is too big to tell. Only a request's own records
- * (its BEGIN_REQUEST, then PARAMS and STDIN of its id) are walked:
- * anything else is for a worker to answer or refuse. */
+ * SIZE, or RECORDS records, without its end is too big to tell. Only a
+ * request's own records (its BEGIN_REQUEST, then PARAMS and STDIN of its
+ * id) are walked: anything else is for a worker to answer or refuse. */
 int
-fcgi_request_whole(const unsigned char *wire, size_t len, size_t size)
+fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int records)
 {
     size_t at = 0;
     int id = -1;
@@ -136,6 +136,8 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size)
             break;
         if (type == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
+        if (--records <= 0)
+            return FCGI_WHOLE_UNKNOWN;
         at += fcgi_record_size(h);
     }
     /* a header cut short: what of it came must be a request's too */
@@ -146,10 +148,11 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size)
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }
 
-/* Is the request waiting on FD whole? Read with MSG_PEEK into BUF[0..SIZE),
- * so that nothing is taken off the socket. */
+/* Is the request waiting on FD whole (within SIZE bytes and RECORDS
+ * records)? Read with MSG_PEEK into BUF[0..SIZE), so that nothing is
+ * taken off the socket. */
 int
-fcgi_peek_whole(int fd, unsigned char *buf, size_t size)
+fcgi_peek_whole(int fd, unsigned char *buf, size_t size, int records)
 {
     ssize_t n;
 
@@ -160,5 +163,5 @@ fcgi_peek_whole(int fd, unsigned char *buf, size_t size)
         return FCGI_WHOLE_GONE;
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? FCGI_WHOLE_EMPTY : FCGI_WHOLE_UNKNOWN;
-    return fcgi_request_whole(buf, (size_t)n, size);
+    return fcgi_request_whole(buf, (size_t)n, size, records);
 }

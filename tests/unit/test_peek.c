@@ -107,30 +107,32 @@ main(void)
         body = l3;
         l3 += record(w3 + l3, 5, "abc", 3, 5);
         l3 += record(w3 + l3, 5, "", 0, 0);
-        ok(fcgi_request_whole(w3, l3, sizeof(w3)) == FCGI_WHOLE_YES, "whole through its empty STDIN");
-        ok(fcgi_request_whole(w3, l3 - 1, sizeof(w3)) == FCGI_WHOLE_NOT_YET, "its last byte missing: not yet");
-        ok(fcgi_request_whole(w3, body + 4, sizeof(w3)) == FCGI_WHOLE_NOT_YET, "params whole, body cut: not yet");
-        ok(fcgi_request_whole(w3, 20, sizeof(w3)) == FCGI_WHOLE_NOT_YET, "params cut: not yet");
-        ok(fcgi_request_whole(w3, 1, sizeof(w3)) == FCGI_WHOLE_NOT_YET, "one byte of a header: not yet");
-        ok(fcgi_request_whole(w3, body + 4, body + 4) == FCGI_WHOLE_UNKNOWN,
+        ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_YES, "whole through its empty STDIN");
+        ok(fcgi_request_whole(w3, l3 - 1, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET, "its last byte missing: not yet");
+        ok(fcgi_request_whole(w3, l3 - 1, sizeof(w3), 3) == FCGI_WHOLE_UNKNOWN,
+           "as many records as are looked at, without the end: a worker's");
+        ok(fcgi_request_whole(w3, body + 4, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET, "params whole, body cut: not yet");
+        ok(fcgi_request_whole(w3, 20, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET, "params cut: not yet");
+        ok(fcgi_request_whole(w3, 1, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET, "one byte of a header: not yet");
+        ok(fcgi_request_whole(w3, body + 4, body + 4, 32) == FCGI_WHOLE_UNKNOWN,
            "cut where the bytes looked at end: too big to tell, a worker's");
-        ok(fcgi_request_whole((const unsigned char *)"x", 1, sizeof(w3)) == FCGI_WHOLE_UNKNOWN,
+        ok(fcgi_request_whole((const unsigned char *)"x", 1, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
            "a first byte that is no version: a worker's at once");
-        ok(fcgi_request_whole((const unsigned char *)"\1\x0c", 2, sizeof(w3)) == FCGI_WHOLE_UNKNOWN,
+        ok(fcgi_request_whole((const unsigned char *)"\1\x0c", 2, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
            "a management record first: a worker answers it");
         w3[body + 3] = 2;       /* STDIN of another request id */
-        ok(fcgi_request_whole(w3, l3, sizeof(w3)) == FCGI_WHOLE_UNKNOWN, "another id's records: a worker's");
+        ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "another id's records: a worker's");
         w3[body + 3] = 1;
         w3[body + 1] = 12;      /* a management record inside the request */
-        ok(fcgi_request_whole(w3, l3, sizeof(w3)) == FCGI_WHOLE_UNKNOWN, "a record of another type: a worker's");
+        ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "a record of another type: a worker's");
         w3[body + 1] = 5;
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
-            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf)) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");
-            ok(write(sv[0], w3, 20) == 20 && fcgi_peek_whole(sv[1], buf, sizeof(buf)) == FCGI_WHOLE_NOT_YET,
+            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");
+            ok(write(sv[0], w3, 20) == 20 && fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_NOT_YET,
                "part sent: not yet");
             ok(read(sv[1], buf, sizeof(buf)) == 20, "and the part is still there to read");
             close(sv[0]);
-            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf)) == FCGI_WHOLE_GONE, "the client hung up: gone");
+            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_GONE, "the client hung up: gone");
             close(sv[1]);
         } else
             ok(0, "socketpair");

@@ -11,6 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use File::Copy qw(copy);
+use IO::Select;
 use Time::HiRes qw(time sleep);
 use LFTest qw(wait_for closed_within alive);
 
@@ -102,6 +103,36 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
     }
     is($served, int((length($req) - 1) / 40) + 1, 'other requests are served while one trickles in');
     is(LFTest::read_response($s, timeout => 10)->{body}, 'trickle 40', 'the trickled request is served whole');
+}
+
+# A fast writer of many small records (a web server passing a body on as
+# it comes, a few bytes at a time) is not stopped: a unix socket charges
+# each write far more than its bytes, so the writer could not queue 8 kB
+# unread; past 32 records a worker takes the request up.
+{
+    my $n = 2000;
+    my $params = { SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'POST', QUERY_STRING => 'small',
+                   CONTENT_LENGTH => $n };
+    my $s = $t->connect;
+    LFTest::write_all($s, substr(LFTest::encode_request($params, ''), 0, -8));    # all but the body
+    $s->blocking(0);
+    my $sel = IO::Select->new($s);
+    my $sent = 0;
+    while ($sent < $n) {
+        my $rec = LFTest::record(5, 1, 'x');
+        my $w = syswrite($s, $rec);
+        if (defined $w) { die "a partial write\n" if $w != length $rec; $sent++; next }
+        last unless $sel->can_write(5);
+    }
+    $s->blocking(1);
+    is($sent, $n, "$n one-byte body records, each a write of its own, are all taken");
+    if ($sent == $n) {
+        LFTest::write_all($s, LFTest::record(5, 1, ''));
+        is(LFTest::read_response($s, timeout => 10)->{body}, "small $n", 'and the request is served whole');
+    } else {
+        fail('and the request is served whole (the writer was stopped)');
+    }
+    close $s;
 }
 
 # USR2 with a request not whole yet: passed on unread, served by the new
