@@ -1,4 +1,3 @@
--- request: POST | Content-Type: text/plain | body: old body
 -- request: GET
 -- request: POST | Content-Type: application/octet-stream | body: BIGBODY
 -- append_body/finish_body after read_body, without init_body: the body goes on, in a file
