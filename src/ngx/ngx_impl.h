@@ -148,6 +148,8 @@ void ngx_req_body_drop(lua_State *L, struct ngx_state *s);
 void ngx_req_header_install(lua_State *L); /* ngx_req_header.c: ngx.req's headers */
 int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
                     size_t len);
+int  ngx_req_header_changed(lua_State *L, struct ngx_state *s, const char *low, size_t len);
+void ngx_req_header_set_length(lua_State *L, struct ngx_state *s, size_t len);
 void ngx_req_header_metatable(lua_State *L);
 void ngx_codec_install(lua_State *L);     /* ngx_codec.c: escaping, base64 */
 const char *ngx_codec_string(lua_State *L, size_t *len);

@@ -376,6 +376,7 @@ ngx_req_set_body_data(lua_State *L)
     ngx_req_body_drop(L, s);
     lua_pushvalue(L, 1);
     s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ngx_req_header_set_length(L, s, lua_objlen(L, 1));
     return 0;
 }
 

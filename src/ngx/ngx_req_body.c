@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -313,6 +314,24 @@ ngx_req_append_body(lua_State *L)
     return 0;
 }
 
+/* The length of the body there is now, finished (in its file, if it has
+ * one), as finish_body tells it in Content-Length. [-0, +0, m] */
+static size_t
+ngx_req_body_length(lua_State *L, struct ngx_state *s, struct request *r)
+{
+    struct stat st;
+    size_t len;
+
+    if ((s->newbody_ref == LUA_NOREF || s->file_ref == LUA_NOREF) && ngx_req_body_push(L, s)) {
+        len = lua_objlen(L, -1);
+        lua_pop(L, 1);
+        return len;
+    }
+    if (s->file_ref != LUA_NOREF)
+        return r->temp_fd >= 0 && fstat(r->temp_fd, &st) == 0 ? (size_t)st.st_size : 0;
+    return r->post.len;
+}
+
 /* ngx.req.finish_body(): the pieces held go to the file, if there is one.
  * [-0, +0, e] */
 static int
@@ -329,10 +348,9 @@ ngx_req_finish_body(lua_State *L)
     if (s->newbody_ref == LUA_NOREF) {
         if (!ngx_req_body_continue(L, s, r, 0))
             return luaL_error(L, "request_body not initialized");
-        return 0;               /* nothing held: the body stays as it is */
-    }
-    if (s->file_ref != LUA_NOREF && s->newbody_held > 0)
+    } else if (s->file_ref != LUA_NOREF && s->newbody_held > 0)
         ngx_req_body_spill(L, s, r, 0);
+    ngx_req_header_set_length(L, s, ngx_req_body_length(L, s, r));
     return 0;
 }
 

@@ -16,6 +16,7 @@
  * request and seen by every later read, ngx.var included; raw_header is
  * made again from the parameters, as the web server sent them.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <lua.h>
@@ -258,6 +259,22 @@ ngx_req_header_join_params(lua_State *L, struct request *r, const char *param, s
     }
 }
 
+/* Header LOW (lower case) as the script left it, if it changed it: 1 with
+ * the value its variable reads pushed (nil when cleared), else 0 and
+ * nothing pushed. [-0, +(0|1), m] */
+int
+ngx_req_header_changed(lua_State *L, struct ngx_state *s, const char *low, size_t len)
+{
+    if (!ngx_req_header_override(L, s, low, len))
+        return 0;
+    if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    } else
+        ngx_req_header_lines(L, ngx_req_header_sep(low, len));
+    return 1;
+}
+
 /* A request header by name, as ngx.var.http_NAME reads it: the override,
  * or the parameter; a header sent (or set) several times is its first
  * line, but Cookie's and X-Forwarded-For's are joined, as nginx 1.22
@@ -273,15 +290,9 @@ ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char 
         len = sizeof(low) - 1;
     for (i = 0; i < len; i++)
         low[i] = ngx_fold(name[i]);
-    sep = ngx_req_header_sep(low, len);
-    if (ngx_req_header_override(L, s, low, len)) {
-        if (lua_type(L, -1) == LUA_TBOOLEAN) {
-            lua_pop(L, 1);
-            lua_pushnil(L);
-        } else
-            ngx_req_header_lines(L, sep);
+    if (ngx_req_header_changed(L, s, low, len))
         return 1;
-    }
+    sep = ngx_req_header_sep(low, len);
     memcpy(param, "HTTP_", 5);
     for (i = 0; i < len; i++)
         param[5 + i] = ngx_param_char(low[i]);
@@ -336,6 +347,32 @@ ngx_req_header_value(lua_State *L, int idx)
     return 0;
 }
 
+/* The table of the headers set or cleared, made the first time. [-0, +1, m] */
+static void
+ngx_req_header_changes(lua_State *L, struct ngx_state *s)
+{
+    if (s->hdr_ref == LUA_NOREF) {
+        lua_newtable(L);
+        s->hdr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ngx_push_ref(L, s->hdr_ref);
+}
+
+/* A body the script set is LEN bytes: the request's Content-Length says
+ * so from now on, as ngx_lua rewrites the header (set_body_data,
+ * finish_body). [-0, +0, m] */
+void
+ngx_req_header_set_length(lua_State *L, struct ngx_state *s, size_t len)
+{
+    char v[24];
+
+    snprintf(v, sizeof(v), "%zu", len);
+    ngx_req_header_changes(L, s);
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, "content-length");
+    lua_pop(L, 1);
+}
+
 /* ngx.req.set_header(name, value) and clear_header(name): nil, "", {} or
  * {""} clears it. [-0, +0, e] */
 static int
@@ -357,11 +394,7 @@ ngx_req_change_header(lua_State *L, int clear)
         len = sizeof(low) - 1;
     for (i = 0; i < len; i++)
         low[i] = ngx_fold(name[i]);
-    if (s->hdr_ref == LUA_NOREF) {
-        lua_newtable(L);
-        s->hdr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    ngx_push_ref(L, s->hdr_ref);
+    ngx_req_header_changes(L, s);
     lua_pushlstring(L, low, len);
     if (clear || !ngx_req_header_value(L, 2))
         lua_pushboolean(L, 0);

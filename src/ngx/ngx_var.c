@@ -211,6 +211,42 @@ ngx_var_time(lua_State *L, const char *which)
     return 1;
 }
 
+/* The table of the values kept for the request (set by the script, or
+ * kept as nginx keeps them), made the first time. [-0, +1, m] */
+static void
+ngx_var_kept(lua_State *L, struct ngx_state *s)
+{
+    if (s->var_ref == LUA_NOREF) {
+        lua_newtable(L);
+        s->var_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ngx_push_ref(L, s->var_ref);
+}
+
+/* $content_type and $content_length: the header as the script left it
+ * (set_header, a body it set), else as sent (sent empty: there is none).
+ * nginx keeps these two variables' first value for the rest of the
+ * request, so that is kept too, as if set. [-0, +1, m] */
+static int
+ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
+{
+    const char *low = strcmp(name, "content_type") == 0 ? "content-type" : "content-length", *v;
+
+    if (!ngx_req_header_changed(L, s, low, strlen(low))) {
+        v = ngx_var_upper(r, "", name, len, 0);
+        ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
+    }
+    ngx_var_kept(L, s);
+    lua_pushvalue(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);  /* nil from now on */
+    }
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* The variables derived, not sent: 1 with the value pushed, 0 when NAME
  * is none of them. */
 static int
@@ -267,10 +303,8 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
             return ngx_var_push(L, NULL, 0);        /* no Content-Length: no body buffer */
         return ngx_var_push(L, r->post.data ? r->post.data : "", (long)r->post.len);
     }
-    if (strcmp(name, "content_type") == 0 || strcmp(name, "content_length") == 0) {
-        v = ngx_var_upper(r, "", name, len, 0);     /* sent empty: there is none */
-        return ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
-    }
+    if (strcmp(name, "content_type") == 0 || strcmp(name, "content_length") == 0)
+        return ngx_var_entity(L, s, r, name, len);
     if (strcmp(name, "https") == 0) {               /* always defined in nginx */
         v = ngx_var_param(r, "HTTPS", 5);
         return ngx_var_push(L, v ? v : "", -1);
@@ -399,11 +433,7 @@ ngx_var_newindex(lua_State *L)
         s->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return 0;
     }
-    if (s->var_ref == LUA_NOREF) {
-        lua_newtable(L);
-        s->var_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    ngx_push_ref(L, s->var_ref);
+    ngx_var_kept(L, s);
     if (t == LUA_TNIL)
         lua_pushboolean(L, 0);     /* set to nothing: reads as nil from now on */
     else {
