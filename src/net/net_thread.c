@@ -198,7 +198,10 @@ net_thread_wait(lua_State *L)
     any.L = L;
     any.n = n;
     net_sched_run(L, ns, net_thread_any_done, &any, -1, 0, 0);
-    return net_thread_look(L, ns, n);
+    /* the run ends only once one answers; never a count of -1 to Lua */
+    if ((rc = net_thread_look(L, ns, n)) < 0)
+        return net_error(L, "no thread waited for has ended");
+    return rc;
 }
 
 /* After a yield: wait again for the threads kept by net_thread_wait. */
