@@ -423,6 +423,7 @@ serve_request(struct request *r)
      * answer reads up to it (worker.c) */
     body_length(r->vars.content_length, &r->body_want);
     counters_accept();
+    r->memory = 0;
     which = status_match(r->conf, r->vars.script_name);
     if (which == STATUS_NONE && r->worker == REQUEST_SERVICE) {
         /* the service thread took it for status or ping, but it is not
@@ -430,18 +431,15 @@ serve_request(struct request *r)
         request_error(r, 503, "not a status or ping request, and no worker is free");
         request_finish(r);
         r->no_keep = 1;
-        conf_release(r->conf);
-        r->conf = NULL;
-        return 0;
-    }
-    if (which != STATUS_NONE) {
+    } else if (which != STATUS_NONE)
         serve_status(r, which);
+    if (which != STATUS_NONE || r->worker == REQUEST_SERVICE) {
+        accesslog_write(r);     /* logged as php-fpm logs its status page */
         conf_release(r->conf);
         r->conf = NULL;
         return 0;
     }
     r->script = r->vars.script_filename;
-    r->memory = 0;
     r->error_kind = COUNTERS_OK;
     if (r->wire != NULL)
         r->wire->script = r->script;    /* names it in the record layer's logs */

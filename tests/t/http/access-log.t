@@ -1,6 +1,7 @@
 # The access log: one line per request in php-fpm's access.format tokens,
 # every token checked against what was sent; request ids; escaping;
-# durations from the BEGIN_REQUEST; reopening on USR1 and HUP.
+# durations from the BEGIN_REQUEST; reopening on USR1 and HUP; the status
+# and ping pages.
 use strict;
 use warnings;
 use FindBin;
@@ -15,7 +16,8 @@ my @tokens = qw(%R %u %t %m %r %Q %q %s %f %d %{mili}d %{micro}d %M %{kilo}M %{m
 my $format = join('|', @tokens);
 
 my $t = LFTest->new(
-    conf => { workers => 2, access_format => $format, client_timeout => 2 },
+    conf => { workers => 2, access_format => $format, client_timeout => 2,
+              status_path => '/status', ping_path => '/ping' },
     scripts => {
         'ok.lua'    => "function main(env, req) req:puts('ok ', req:gets() or '') end\n",
         'sleep.lua' => "function main(env, req) os.execute('sleep 0.3') req:puts('slept') end\n",
@@ -173,6 +175,17 @@ like($last, qr{^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
     $t->get('nothere.lua');
     wait_for(sub { slurp($log) =~ tr/\n// >= 5 }, 10);
     like((split /\n/, slurp($log))[-1], qr{"GET -" 404$}, 'an answer that went out keeps its status');
+}
+
+# the status and ping pages have their lines, as php-fpm logs its own
+{
+    is($t->get('x.lua', SCRIPT_NAME => '/status', REQUEST_URI => '/status')->{status}, 200, 'the status page');
+    is($t->get('x.lua', SCRIPT_NAME => '/ping', REQUEST_URI => '/ping', REQUEST_METHOD => 'HEAD')->{status},
+       200, 'the ping page');
+    ok(wait_for(sub { slurp($log) =~ tr/\n// >= 7 }, 10), 'a line for each');
+    my @last = (split /\n/, slurp($log))[-2, -1];
+    like($last[0], qr{"GET /status" 200$}, 'the status page\'s line');
+    like($last[1], qr{"HEAD /ping" 200$}, 'the ping\'s line');
 }
 
 # a format that cannot work is refused before start-up
