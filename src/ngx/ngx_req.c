@@ -370,6 +370,8 @@ ngx_req_set_body_data(lua_State *L)
     ngx_check(L, NGX_IN_REQUEST);
     s = ngx_bound(L);
     luaL_checkstring(L, 1);
+    if (s->body_discarded)      /* as init_body (ngx_req_body.c) */
+        return luaL_error(L, "request body already discarded asynchronously");
     if (!s->body_read)
         return luaL_error(L, "request body not read yet");
     ngx_unref(L, &s->body_ref);

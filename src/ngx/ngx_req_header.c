@@ -109,6 +109,72 @@ ngx_req_header_override(lua_State *L, struct ngx_state *s, const char *name, siz
     return 1;
 }
 
+/* Is LOW met for the first time? Marks it in the table at DONE. */
+static int
+ngx_req_header_first(lua_State *L, int done, const char *low, size_t len)
+{
+    int first;
+
+    lua_pushlstring(L, low, len);
+    lua_rawget(L, done);
+    first = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (first) {
+        lua_pushlstring(L, low, len);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, done);
+    }
+    return first;
+}
+
+/* The headers the script added (set, and not sent) into the table at T,
+ * after the sent ones, in the order it first changed them, by the name
+ * it spelled (RAW) and counted against MAX as ngx_lua lists them. -1
+ * when MAX is reached first. [-0, +0, m] */
+static int
+ngx_req_header_added(lua_State *L, struct ngx_state *s, int t, int done, int max, int raw, int *count)
+{
+    char low[256];
+    const char *spelt;
+    size_t len, i;
+    int k, n;
+
+    if (s->hdr_ref == LUA_NOREF)
+        return 0;
+    ngx_push_ref(L, s->hdr_ref);
+    n = (int)lua_objlen(L, -1);
+    for (k = 1; k <= n; k++) {
+        lua_rawgeti(L, -1, k);
+        spelt = lua_tolstring(L, -1, &len);
+        if (len > sizeof(low))
+            len = sizeof(low);
+        for (i = 0; i < len; i++)
+            low[i] = ngx_fold(spelt[i]);
+        if (!ngx_req_header_first(L, done, low, len)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushlstring(L, low, len);
+        lua_rawget(L, -3);
+        if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            lua_pop(L, 2);
+            continue;
+        }
+        if (max > 0 && *count >= max) {
+            lua_pop(L, 3);
+            return -1;
+        }
+        (*count)++;
+        if (!raw) {
+            lua_pushlstring(L, low, len);
+            lua_replace(L, -3);
+        }
+        lua_rawset(L, t);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* ngx.req.get_headers([max[, raw]]). [-0, +(1|2), e] */
 static int
 ngx_req_get_headers(lua_State *L)
@@ -116,12 +182,14 @@ ngx_req_get_headers(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1), raw = lua_toboolean(L, 2);
-    int count = 0, t, has_ctype = 0, has_clen = 0;
+    int count = 0, t, done, has_ctype = 0, has_clen = 0;
     char name[256], low[256] = "";
     char **e;
     size_t len;
 
     lua_settop(L, 2);
+    lua_newtable(L);            /* the changed ones met so far, by name */
+    done = lua_gettop(L);
     lua_createtable(L, 0, 16);
     t = lua_gettop(L);
     for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
@@ -144,7 +212,23 @@ ngx_req_get_headers(lua_State *L)
             continue;
         len = ngx_req_header_name(from, (size_t)(eq - from), 0, low, sizeof(low));
         if (ngx_req_header_override(L, s, low, len)) {
-            lua_pop(L, 1);
+            /* changed: its new value in its place, once; cleared: none */
+            if (!ngx_req_header_first(L, done, low, len) || lua_type(L, -1) == LUA_TBOOLEAN) {
+                lua_pop(L, 1);
+                continue;
+            }
+            if (max > 0 && count >= max) {
+                lua_pop(L, 1);
+                lua_pushliteral(L, "truncated");
+                return 2;
+            }
+            count++;
+            if (raw)
+                lua_pushlstring(L, name, ngx_req_header_name(from, (size_t)(eq - from), 1, name, sizeof(name)));
+            else
+                lua_pushlstring(L, low, len);
+            lua_insert(L, -2);
+            lua_rawset(L, t);
             continue;
         }
         if (max > 0 && count >= max) {
@@ -159,23 +243,9 @@ ngx_req_get_headers(lua_State *L)
         lua_pushstring(L, eq + 1);
         ngx_add_value(L, t);
     }
-    if (s->hdr_ref != LUA_NOREF) {
-        ngx_push_ref(L, s->hdr_ref);
-        lua_pushnil(L);
-        while (lua_next(L, -2) != 0) {
-            if (lua_type(L, -1) == LUA_TBOOLEAN) {
-                lua_pop(L, 1);
-                continue;
-            }
-            if (raw) {
-                const char *k = lua_tolstring(L, -2, &len);
-                lua_pushlstring(L, name, ngx_req_header_name(k, len, 1, name, sizeof(name)));
-            } else
-                lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, t);
-        }
-        lua_pop(L, 1);
+    if (ngx_req_header_added(L, s, t, done, max, raw, &count) < 0) {
+        lua_pushliteral(L, "truncated");
+        return 2;
     }
     if (!raw)
         ngx_req_header_metatable(L);
@@ -358,6 +428,27 @@ ngx_req_header_changes(lua_State *L, struct ngx_state *s)
     ngx_push_ref(L, s->hdr_ref);
 }
 
+/* Header LOW (LEN bytes, folded) changed to the value on top (false:
+ * cleared), which is popped; SPELT is the name as the script wrote it,
+ * kept in the order of first changes for the headers it adds (their
+ * place and spelling in get_headers). [-1, +0, m] */
+static void
+ngx_req_header_change(lua_State *L, struct ngx_state *s, const char *low, const char *spelt, size_t len)
+{
+    ngx_req_header_changes(L, s);
+    lua_pushlstring(L, low, len);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pushlstring(L, spelt, len);
+        lua_rawseti(L, -3, (int)lua_objlen(L, -3) + 1);
+    }
+    lua_pop(L, 1);
+    lua_pushlstring(L, low, len);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+}
+
 /* A body the script set is LEN bytes: the request's Content-Length says
  * so from now on, as ngx_lua rewrites the header (set_body_data,
  * finish_body). [-0, +0, m] */
@@ -367,10 +458,17 @@ ngx_req_header_set_length(lua_State *L, struct ngx_state *s, size_t len)
     char v[24];
 
     snprintf(v, sizeof(v), "%zu", len);
-    ngx_req_header_changes(L, s);
     lua_pushstring(L, v);
-    lua_setfield(L, -2, "content-length");
-    lua_pop(L, 1);
+    ngx_req_header_change(L, s, "content-length", "Content-Length", 14);
+}
+
+/* Is LOW (folded) one of the headers nginx holds one line of, so that
+ * ngx_lua keeps the last line a table sets? */
+static int
+ngx_req_header_single(const char *low, size_t len)
+{
+    return (len == 14 && memcmp(low, "content-length", 14) == 0) ||
+           (len == 12 && memcmp(low, "content-type", 12) == 0);
 }
 
 /* ngx.req.set_header(name, value) and clear_header(name): nil, "", {} or
@@ -394,11 +492,13 @@ ngx_req_change_header(lua_State *L, int clear)
         len = sizeof(low) - 1;
     for (i = 0; i < len; i++)
         low[i] = ngx_fold(name[i]);
-    ngx_req_header_changes(L, s);
-    lua_pushlstring(L, low, len);
     if (clear || !ngx_req_header_value(L, 2))
         lua_pushboolean(L, 0);
-    lua_rawset(L, -3);
+    else if (lua_istable(L, -1) && ngx_req_header_single(low, len)) {
+        lua_rawgeti(L, -1, (int)lua_objlen(L, -1));     /* the last line, as ngx_lua keeps */
+        lua_remove(L, -2);
+    }
+    ngx_req_header_change(L, s, low, name, len);
     return 0;
 }
 

@@ -423,6 +423,8 @@ ngx_var_newindex(lua_State *L)
     ngx_var_name(L, name, sizeof(name));
     if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER)
         return ngx_error_at(L, 2, "bad variable value");
+    if (strcmp(name, "content_length") == 0 || strcmp(name, "content_type") == 0)
+        return ngx_error_at(L, 2, "variable \"%s\" not changeable", name);
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
         ngx_unref(L, &s->args_ref);
         if (t == LUA_TNIL)
