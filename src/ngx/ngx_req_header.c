@@ -10,7 +10,8 @@
  *
  * Headers come from the HTTP_* parameters (name lower-cased, "_" back to
  * "-"; CONTENT_TYPE and CONTENT_LENGTH when the web server sends only
- * those), in the order the web server sent them; the table answers any
+ * those, but no Content-Length for a chunked body), in the order the web
+ * server sent them; the table answers any
  * spelling of a name (Content_Type, content-type), as OpenResty's does.
  * What set_header and clear_header change is kept for the rest of the
  * request and seen by every later read, ngx.var included; raw_header is
@@ -197,7 +198,10 @@ ngx_req_get_headers(lua_State *L)
         if (strncmp(*e, "HTTP_", 5) != 0 || eq == NULL)
             continue;
         has_ctype |= strncmp(*e, "HTTP_CONTENT_TYPE=", 18) == 0;
-        has_clen |= strncmp(*e, "HTTP_CONTENT_LENGTH=", 20) == 0;
+        /* a chunked body came with no Content-Length: CONTENT_LENGTH is
+         * then the web server's count of what it read, no header */
+        has_clen |= strncmp(*e, "HTTP_CONTENT_LENGTH=", 20) == 0 ||
+                    strncmp(*e, "HTTP_TRANSFER_ENCODING=", 23) == 0;
     }
     for (e = r->fcgx.envp; e != NULL && *e != NULL; e++) {
         const char *eq = strchr(*e, '='), *from;

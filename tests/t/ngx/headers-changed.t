@@ -31,7 +31,28 @@ for i = 1, 8 do
 end
 LUA
 
-my $h = LFNgx->new(scripts => { 'h.lua' => $lua });
+# A chunked body: the client sent no Content-Length, so there is none to
+# list (nginx's CONTENT_LENGTH is its count of the body) until the script
+# sets a body, which adds one, spelt Content-Length.
+my $chunked = <<'LUA';
+local function show(what)
+  local h = ngx.req.get_headers(nil, true)
+  local k = {}
+  for n, v in pairs(h) do if n ~= "Host" then k[#k + 1] = n .. "=" .. v end end
+  table.sort(k)
+  ngx.say(what, ": ", table.concat(k, " "), " | ", tostring(ngx.var.http_content_length))
+end
+ngx.req.read_body()
+show("read")
+ngx.req.set_body_data("xyzw")
+show("set")
+ngx.req.init_body()
+ngx.req.append_body("12")
+ngx.req.finish_body()
+show("finished")
+LUA
+
+my $h = LFNgx->new(scripts => { 'h.lua' => $lua, 'chunked.lua' => $chunked });
 $h->start;
 for my $q (qw(none set hdr fin add clear set&add&clear)) {
     my $req = "POST /h.lua?$q=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nContent-Length: 8\r\n"
@@ -41,6 +62,15 @@ for my $q (qw(none set hdr fin add clear set&add&clear)) {
     my $lf = $h->request_raw('lf', $req);
     is($or->{status}, 200, "$q: ngx_lua answers");
     is($lf->{body}, $or->{body}, "$q: get_headers(1..8) as ngx_lua lists them")
+        or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
+}
+{
+    my $req = "POST /chunked.lua HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            . "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    my $or = $h->request_raw('or', $req);
+    my $lf = $h->request_raw('lf', $req);
+    is($or->{status}, 200, 'chunked: ngx_lua answers');
+    is($lf->{body}, $or->{body}, 'chunked: no Content-Length listed till the script sets a body')
         or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
 }
 $h->stop;
