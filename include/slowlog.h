@@ -29,6 +29,7 @@ struct slowlog_stuck {
     long long   trace_age_ms;           /* how old it is; -1: none */
     int         answered;               /* 1: a 500 page went out, 0: only a close, */
 #define SLOWLOG_ANSWERED_BEFORE 2       /* or req:finish() had answered it */
+#define SLOWLOG_ANSWERED_GONE  (-1)     /* or its client had gone */
     int         limit;                  /* terminate_timeout, s */
 };
 

@@ -32,7 +32,8 @@
 /*
  * End request ID on FD: ANSWER (N bytes, at most WIRE_WRITEOFF_ANSWER_MAX, a
  * CGI response) as its STDOUT when it is not NULL, then the shutdown. 1
- * when the answer went out whole, 0 when only the shutdown did.
+ * when the answer went out whole, -1 when the web server had closed the
+ * connection (it took none of it), 0 when only the shutdown went out.
  */
 int
 wire_writeoff(int fd, int id, const char *answer, size_t n)
@@ -41,6 +42,7 @@ wire_writeoff(int fd, int id, const char *answer, size_t n)
     FCGI_EndRequestBody end = { 0, 0, 0, 0, FCGI_REQUEST_COMPLETE, { 0 } };  /* app status 0 */
     size_t len = 0;
     ssize_t sent = -1;
+    int gone;
 
     if (answer != NULL && n <= WIRE_WRITEOFF_ANSWER_MAX) {
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)answer, n);
@@ -50,7 +52,8 @@ wire_writeoff(int fd, int id, const char *answer, size_t n)
         while ((sent = send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
             ;
     }
+    gone = sent < 0 && (errno == EPIPE || errno == ECONNRESET);
     if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
         log_syswarn("fd %d: cannot shut the connection of a written-off worker down", fd);
-    return sent >= 0 && (size_t)sent == len;
+    return gone ? -1 : sent >= 0 && (size_t)sent == len;
 }

@@ -339,6 +339,7 @@ const char *
 slowlog_answered(int answered)
 {
     return answered == SLOWLOG_ANSWERED_BEFORE ? "req:finish() had answered its client" :
+           answered == SLOWLOG_ANSWERED_GONE ? "its client had gone" :
            answered ? "its client got a 500 page" : "its connection was closed";
 }
 

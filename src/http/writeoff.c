@@ -291,8 +291,10 @@ writeoff_check(struct request *r, long long now_ms, int limit, struct writeoff_r
     if (have_answer)
         buf_free(&answer);
     /* its line now, while the lock keeps what it names: its thread may
-     * never come back, and one that does logs nothing more */
-    accesslog_write_off(r, sent_any || s->fd < 0 ? NULL : "500");
+     * never come back, and one that does logs nothing more; a client
+     * gone before it got no 500 (nginx's 499) */
+    accesslog_write_off(r, sent_any || s->fd < 0 ? NULL :
+                           out->what.answered == SLOWLOG_ANSWERED_GONE ? "499" : "500");
     /* the slots are the worker number's, and its replacement's next */
     if (r->slow != NULL)
         slowlog_end(r->worker);

@@ -181,6 +181,26 @@ LUA
     $t->stop;
 }
 
+# a client gone before its request was written off got no 500: 499
+{
+    my $t = daemon();
+    my $dir = $t->dir;
+    $t->write_conf(access_log => "$dir/access.log");
+    $t->start;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua', SCRIPT_NAME => '/gone.lua',
+                                                   REQUEST_URI => '/gone.lua', REQUEST_METHOD => 'GET',
+                                                   QUERY_STRING => '',
+                                                   CODE => "io.open('$dir/began', 'w'):close() evil.sleep(8)" }));
+    ok(wait_for(sub { -e "$dir/began" }, 10), 'a request stuck in C');
+    close $s;
+    ok(wait_for(sub { -s "$dir/access.log" }, 20), 'written off, with a line');
+    like(slurp("$dir/access.log"), qr/"GET \/gone\.lua" 499$/m, 'as 499: its client was gone, no answer reached it');
+    ok($t->wait_log(qr/gone\.lua: its script ran .* written off, its state dropped, its client had gone/, 10),
+       'and the log says its client had gone');
+    $t->stop;
+}
+
 # ---- 6. max_rss under the working set -------------------------------------
 
 {
