@@ -475,6 +475,21 @@ ngx_req_header_single(const char *low, size_t len)
            (len == 12 && memcmp(low, "content-type", 12) == 0);
 }
 
+/* Is V a length nginx reads (ngx_atoof): digits only, within off_t? */
+static int
+ngx_req_header_length_ok(const char *v)
+{
+    static const char max[] = "9223372036854775807";
+    size_t n;
+
+    if (*v == '\0' || strspn(v, "0123456789") != strlen(v))
+        return 0;
+    while (v[0] == '0' && v[1] != '\0')
+        v++;
+    n = strlen(v);
+    return n < sizeof(max) - 1 || (n == sizeof(max) - 1 && strcmp(v, max) <= 0);
+}
+
 /* ngx.req.set_header(name, value) and clear_header(name): nil, "", {} or
  * {""} clears it. [-0, +0, e] */
 static int
@@ -502,6 +517,9 @@ ngx_req_change_header(lua_State *L, int clear)
         lua_rawgeti(L, -1, (int)lua_objlen(L, -1));     /* the last line, as ngx_lua keeps */
         lua_remove(L, -2);
     }
+    if (len == 14 && memcmp(low, "content-length", 14) == 0 && lua_type(L, -1) == LUA_TSTRING &&
+        !ngx_req_header_length_ok(lua_tostring(L, -1)))
+        return luaL_error(L, "failed to set header");   /* nginx could not read it */
     ngx_req_header_change(L, s, low, name, len);
     return 0;
 }
