@@ -18,6 +18,7 @@
  * later can never be written to in its name.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -28,6 +29,24 @@
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0      /* SIGPIPE is ignored anyway (main.c) */
 #endif
+
+/* Has the web server closed FD? Over TCP a send after its FIN still
+ * succeeds (only the next one fails), so the socket is asked first. */
+static int
+wire_writeoff_gone(int fd)
+{
+#ifdef POLLRDHUP
+    struct pollfd p;
+
+    p.fd = fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+#else
+    (void)fd;
+    return 0;       /* the send's EPIPE tells, on a unix socket at least */
+#endif
+}
 
 /*
  * End request ID on FD: ANSWER (N bytes, at most WIRE_WRITEOFF_ANSWER_MAX, a
@@ -42,8 +61,9 @@ wire_writeoff(int fd, int id, const char *answer, size_t n)
     FCGI_EndRequestBody end = { 0, 0, 0, 0, FCGI_REQUEST_COMPLETE, { 0 } };  /* app status 0 */
     size_t len = 0;
     ssize_t sent = -1;
-    int gone;
+    int gone = wire_writeoff_gone(fd);
 
+    /* sent all the same: one that only shut its side down may still read */
     if (answer != NULL && n <= WIRE_WRITEOFF_ANSWER_MAX) {
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)answer, n);
         len += wire_mgmt_record(out + len, FCGI_STDOUT, id, (const unsigned char *)&end, 0);
@@ -51,8 +71,8 @@ wire_writeoff(int fd, int id, const char *answer, size_t n)
                                 sizeof(end));
         while ((sent = send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
             ;
+        gone |= sent < 0 && (errno == EPIPE || errno == ECONNRESET);
     }
-    gone = sent < 0 && (errno == EPIPE || errno == ECONNRESET);
     if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
         log_syswarn("fd %d: cannot shut the connection of a written-off worker down", fd);
     return gone ? -1 : sent >= 0 && (size_t)sent == len;

@@ -229,6 +229,17 @@ ngx_push_ref(lua_State *L, int ref)
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 }
 
+/* The table *REF names, made (and referenced) the first time. [-0, +1, m] */
+void
+ngx_ref_table(lua_State *L, int *ref)
+{
+    if (*ref == LUA_NOREF) {
+        lua_newtable(L);
+        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    ngx_push_ref(L, *ref);
+}
+
 void
 ngx_unref(lua_State *L, int *ref)
 {
@@ -289,11 +300,7 @@ ngx_index(lua_State *L)
         s = ngx_bound(L);
         if (s->timer == NULL && s->r == NULL)
             return luaL_error(L, "no request found");
-        if (s->ctx_ref == LUA_NOREF) {
-            lua_newtable(L);
-            s->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        }
-        ngx_push_ref(L, s->ctx_ref);
+        ngx_ref_table(L, &s->ctx_ref);
         return 1;
     }
     if (strcmp(k, "headers_sent") == 0) {

@@ -122,6 +122,7 @@ void              ngx_register(lua_State *L, const luaL_Reg *fns);
 void              ngx_subtable(lua_State *L, const char *name, const luaL_Reg *fns);
 const char       *ngx_status_line(int code);
 void              ngx_push_ref(lua_State *L, int ref);
+void              ngx_ref_table(lua_State *L, int *ref);
 void              ngx_add_value(lua_State *L, int t);
 const char       *ngx_tostring(lua_State *L, int idx, size_t *len);
 void              ngx_call_tostring(lua_State *L, int idx);

@@ -183,7 +183,7 @@ ngx_req_get_headers(lua_State *L)
     struct request *r = ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
     struct ngx_state *s = ngx_bound(L);
     int max = lua_isnoneornil(L, 1) ? 100 : (int)luaL_checkinteger(L, 1), raw = lua_toboolean(L, 2);
-    int count = 0, t, done, has_ctype = 0, has_clen = 0;
+    int count = 0, t, done, changed, has_ctype = 0, has_clen = 0;
     char name[256], low[256] = "";
     char **e;
     size_t len;
@@ -215,27 +215,14 @@ ngx_req_get_headers(lua_State *L)
         else
             continue;
         len = ngx_req_header_name(from, (size_t)(eq - from), 0, low, sizeof(low));
-        if (ngx_req_header_override(L, s, low, len)) {
-            /* changed: its new value in its place, once; cleared: none */
-            if (!ngx_req_header_first(L, done, low, len) || lua_type(L, -1) == LUA_TBOOLEAN) {
-                lua_pop(L, 1);
-                continue;
-            }
-            if (max > 0 && count >= max) {
-                lua_pop(L, 1);
-                lua_pushliteral(L, "truncated");
-                return 2;
-            }
-            count++;
-            if (raw)
-                lua_pushlstring(L, name, ngx_req_header_name(from, (size_t)(eq - from), 1, name, sizeof(name)));
-            else
-                lua_pushlstring(L, low, len);
-            lua_insert(L, -2);
-            lua_rawset(L, t);
+        /* changed: its new value in its place, once; cleared: none */
+        changed = ngx_req_header_override(L, s, low, len);
+        if (changed && (!ngx_req_header_first(L, done, low, len) || lua_type(L, -1) == LUA_TBOOLEAN)) {
+            lua_pop(L, 1);
             continue;
         }
         if (max > 0 && count >= max) {
+            lua_pop(L, changed);
             lua_pushliteral(L, "truncated");
             return 2;
         }
@@ -244,8 +231,13 @@ ngx_req_get_headers(lua_State *L)
             lua_pushlstring(L, name, ngx_req_header_name(from, (size_t)(eq - from), 1, name, sizeof(name)));
         else
             lua_pushlstring(L, low, len);
-        lua_pushstring(L, eq + 1);
-        ngx_add_value(L, t);
+        if (changed) {
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+        } else {
+            lua_pushstring(L, eq + 1);
+            ngx_add_value(L, t);
+        }
     }
     if (ngx_req_header_added(L, s, t, done, max, raw, &count) < 0) {
         lua_pushliteral(L, "truncated");
@@ -421,17 +413,6 @@ ngx_req_header_value(lua_State *L, int idx)
     return 0;
 }
 
-/* The table of the headers set or cleared, made the first time. [-0, +1, m] */
-static void
-ngx_req_header_changes(lua_State *L, struct ngx_state *s)
-{
-    if (s->hdr_ref == LUA_NOREF) {
-        lua_newtable(L);
-        s->hdr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    ngx_push_ref(L, s->hdr_ref);
-}
-
 /* Header LOW (LEN bytes, folded) changed to the value on top (false:
  * cleared), which is popped; SPELT is the name as the script wrote it,
  * kept in the order of first changes for the headers it adds (their
@@ -439,7 +420,7 @@ ngx_req_header_changes(lua_State *L, struct ngx_state *s)
 static void
 ngx_req_header_change(lua_State *L, struct ngx_state *s, const char *low, const char *spelt, size_t len)
 {
-    ngx_req_header_changes(L, s);
+    ngx_ref_table(L, &s->hdr_ref);
     lua_pushlstring(L, low, len);
     lua_rawget(L, -2);
     if (lua_isnil(L, -1)) {

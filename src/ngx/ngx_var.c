@@ -211,18 +211,6 @@ ngx_var_time(lua_State *L, const char *which)
     return 1;
 }
 
-/* The table of the values kept for the request (set by the script, or
- * kept as nginx keeps them), made the first time. [-0, +1, m] */
-static void
-ngx_var_kept(lua_State *L, struct ngx_state *s)
-{
-    if (s->var_ref == LUA_NOREF) {
-        lua_newtable(L);
-        s->var_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    ngx_push_ref(L, s->var_ref);
-}
-
 /* $content_type and $content_length: the header as the script left it
  * (set_header, a body it set), else as sent (sent empty: there is none).
  * nginx keeps these two variables' first value for the rest of the
@@ -236,7 +224,7 @@ ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char 
         v = ngx_var_upper(r, "", name, len, 0);
         ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
     }
-    ngx_var_kept(L, s);
+    ngx_ref_table(L, &s->var_ref);
     lua_pushvalue(L, -2);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -435,7 +423,7 @@ ngx_var_newindex(lua_State *L)
         s->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return 0;
     }
-    ngx_var_kept(L, s);
+    ngx_ref_table(L, &s->var_ref);
     if (t == LUA_TNIL)
         lua_pushboolean(L, 0);     /* set to nothing: reads as nil from now on */
     else {

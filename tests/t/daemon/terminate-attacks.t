@@ -181,23 +181,62 @@ LUA
     $t->stop;
 }
 
-# a client gone before its request was written off got no 500: 499
-{
-    my $t = daemon();
+# a client gone before its request was written off got no 500: 499, on
+# a unix socket (the send fails) and over TCP (where a send after the FIN
+# still succeeds: the socket is asked), with nothing sent or only some
+# buffered (req:puts)
+for my $tcp (0, 1) {
+    my $via = $tcp ? 'TCP' : 'unix';
+    my $t = daemon($tcp ? (listen => '127.0.0.1:' . LFTest::free_port()) : ());
     my $dir = $t->dir;
     $t->write_conf(access_log => "$dir/access.log");
     $t->start;
-    my $s = $t->connect;
-    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua', SCRIPT_NAME => '/gone.lua',
-                                                   REQUEST_URI => '/gone.lua', REQUEST_METHOD => 'GET',
-                                                   QUERY_STRING => '',
-                                                   CODE => "io.open('$dir/began', 'w'):close() evil.sleep(8)" }));
-    ok(wait_for(sub { -e "$dir/began" }, 10), 'a request stuck in C');
-    close $s;
-    ok(wait_for(sub { -s "$dir/access.log" }, 20), 'written off, with a line');
-    like(slurp("$dir/access.log"), qr/"GET \/gone\.lua" 499$/m, 'as 499: its client was gone, no answer reached it');
-    ok($t->wait_log(qr/gone\.lua: its script ran .* written off, its state dropped, its client had gone/, 10),
-       'and the log says its client had gone');
+    for my $case (['gone', ''], ['buffered', "req:puts('part') "]) {
+        my ($name, $code) = @$case;
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua',
+                                                       SCRIPT_NAME => "/$name.lua", REQUEST_URI => "/$name.lua",
+                                                       REQUEST_METHOD => 'GET', QUERY_STRING => '',
+                                                       CODE => "io.open('$dir/$name', 'w'):close() ${code}evil.sleep(8)" }));
+        ok(wait_for(sub { -e "$dir/$name" }, 10), "$via, $name: a request stuck in C");
+        close $s;
+        ok(wait_for(sub { slurp("$dir/access.log") =~ m{"GET /$name\.lua" (\d+)$}m }, 20), "$via, $name: its line");
+        like(slurp("$dir/access.log"), qr{"GET /$name\.lua" 499$}m, "$via, $name: 499, its client was gone");
+        ok($t->wait_log(qr/$name\.lua: its script ran .* written off, its state dropped, its client had gone/, 10),
+           "$via, $name: and the log says its client had gone");
+    }
+    $t->stop;
+}
+
+# two written off in one sweep, one whose client had gone (its send fails)
+# and one whose answer began (nothing more is sent): the second's client
+# is there, and the log never says otherwise, in either order
+{
+    my $t = daemon();
+    my $dir = $t->dir;
+    $t->start;
+    my $stuck = sub {
+        my ($name, $code) = @_;
+        my $s = $t->connect;
+        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua',
+                                                       SCRIPT_NAME => "/$name.lua", REQUEST_URI => "/$name.lua",
+                                                       REQUEST_METHOD => 'GET', QUERY_STRING => '',
+                                                       CODE => "io.open('$dir/$name', 'w'):close() $code" }));
+        ok(wait_for(sub { -e "$dir/$name" }, 10), "$name: stuck in C");
+        return $s;
+    };
+    for my $round (1 .. 2) {
+        my ($an, $bn) = ("a$round", "b$round");
+        my @pair = ([$an, 'evil.sleep(8)'], [$bn, "req:puts('part') req:flush() evil.sleep(8)"]);
+        @pair = reverse @pair if $round % 2 == 0;
+        my %s = map { $_->[0] => $stuck->(@$_) } @pair;
+        close $s{$an};
+        ok($t->wait_log(qr/$an\.lua: its script ran .* written off/, 15)
+           && $t->wait_log(qr/$bn\.lua: its script ran .* written off/, 15), "round $round: both written off");
+        my ($said) = $t->log =~ /$bn\.lua: its script ran .* written off, its state dropped, ([^;\n]*)/;
+        is($said, 'its connection was closed', "round $round: of the one whose answer began, the truth");
+        close $s{$bn};
+    }
     $t->stop;
 }
 
