@@ -52,6 +52,19 @@ sub run {
 sub good { my ($t, $timeout) = @_; return $t->fcgi({ SCRIPT_FILENAME => $t->www . '/good.lua', REQUEST_METHOD => 'GET',
                                                       QUERY_STRING => '' }, undef, timeout => $timeout // 10) }
 
+# A request for run.lua named NAME (its SCRIPT_NAME /NAME.lua) running CODE,
+# on a connection of its own, once the script began (it marks a file NAME).
+sub stuck {
+    my ($t, $name, $code) = @_;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua',
+                                                   SCRIPT_NAME => "/$name.lua", REQUEST_URI => "/$name.lua",
+                                                   REQUEST_METHOD => 'GET', QUERY_STRING => '',
+                                                   CODE => "io.open('${\ $t->dir}/$name', 'w'):close() $code" }));
+    ok(wait_for(sub { -e $t->dir . "/$name" }, 10), "$name: a request stuck in C");
+    return $s;
+}
+
 # ---- 1. a state's close runs C (__gc) outside any watched run -------------
 
 {
@@ -193,13 +206,8 @@ for my $tcp (0, 1) {
     $t->start;
     for my $case (['gone', ''], ['buffered', "req:puts('part') "]) {
         my ($name, $code) = @$case;
-        my $s = $t->connect;
-        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua',
-                                                       SCRIPT_NAME => "/$name.lua", REQUEST_URI => "/$name.lua",
-                                                       REQUEST_METHOD => 'GET', QUERY_STRING => '',
-                                                       CODE => "io.open('$dir/$name', 'w'):close() ${code}evil.sleep(8)" }));
-        ok(wait_for(sub { -e "$dir/$name" }, 10), "$via, $name: a request stuck in C");
-        close $s;
+        close stuck($t, "$name-$tcp", "${code}evil.sleep(8)");
+        $name = "$name-$tcp";
         ok(wait_for(sub { slurp("$dir/access.log") =~ m{"GET /$name\.lua" (\d+)$}m }, 20), "$via, $name: its line");
         like(slurp("$dir/access.log"), qr{"GET /$name\.lua" 499$}m, "$via, $name: 499, its client was gone");
         ok($t->wait_log(qr/$name\.lua: its script ran .* written off, its state dropped, its client had gone/, 10),
@@ -213,23 +221,12 @@ for my $tcp (0, 1) {
 # is there, and the log never says otherwise, in either order
 {
     my $t = daemon();
-    my $dir = $t->dir;
     $t->start;
-    my $stuck = sub {
-        my ($name, $code) = @_;
-        my $s = $t->connect;
-        LFTest::write_all($s, LFTest::encode_request({ SCRIPT_FILENAME => $t->www . '/run.lua',
-                                                       SCRIPT_NAME => "/$name.lua", REQUEST_URI => "/$name.lua",
-                                                       REQUEST_METHOD => 'GET', QUERY_STRING => '',
-                                                       CODE => "io.open('$dir/$name', 'w'):close() $code" }));
-        ok(wait_for(sub { -e "$dir/$name" }, 10), "$name: stuck in C");
-        return $s;
-    };
     for my $round (1 .. 2) {
         my ($an, $bn) = ("a$round", "b$round");
         my @pair = ([$an, 'evil.sleep(8)'], [$bn, "req:puts('part') req:flush() evil.sleep(8)"]);
         @pair = reverse @pair if $round % 2 == 0;
-        my %s = map { $_->[0] => $stuck->(@$_) } @pair;
+        my %s = map { $_->[0] => stuck($t, @$_) } @pair;
         close $s{$an};
         ok($t->wait_log(qr/$an\.lua: its script ran .* written off/, 15)
            && $t->wait_log(qr/$bn\.lua: its script ran .* written off/, 15), "round $round: both written off");
