@@ -204,10 +204,11 @@ for my $tcp (0, 1) {
     my $dir = $t->dir;
     $t->write_conf(access_log => "$dir/access.log");
     $t->start;
-    for my $case (['gone', ''], ['buffered', "req:puts('part') "]) {
-        my ($name, $code) = @$case;
-        close stuck($t, "$name-$tcp", "${code}evil.sleep(8)");
-        $name = "$name-$tcp";
+    # both at once (two workers): written off in the same sweep or so
+    my %s = map { $_->[0] => stuck($t, "$_->[0]-$tcp", "$_->[1]evil.sleep(8)") }
+            (['gone', ''], ['buffered', "req:puts('part') "]);
+    close $_ for values %s;
+    for my $name (map { "$_-$tcp" } sort keys %s) {
         ok(wait_for(sub { slurp("$dir/access.log") =~ m{"GET /$name\.lua" (\d+)$}m }, 20), "$via, $name: its line");
         like(slurp("$dir/access.log"), qr{"GET /$name\.lua" 499$}m, "$via, $name: 499, its client was gone");
         ok($t->wait_log(qr/$name\.lua: its script ran .* written off, its state dropped, its client had gone/, 10),
