@@ -81,6 +81,7 @@ ngx_reset(lua_State *L, struct ngx_state *s)
     s->eof = 0;
     s->body_read = 0;
     s->body_discarded = 0;
+    s->body_cap = NGX_BODY_AS_SENT;
     s->now_ms = 0;
 }
 

@@ -35,6 +35,8 @@ struct ngx_state {
     int                 eof;        /* ngx.eof() was called */
     int                 body_read;  /* ngx.req.read_body() ran */
     int                 body_discarded; /* ngx.req.discard_body() came first */
+    long                body_cap;   /* read_body's Content-Length as the script left it: the
+                                     * bytes read; NGX_BODY_AS_SENT, NGX_BODY_NONE (cleared) */
     long long           now_ms;     /* ngx.now()'s clock; 0: not read yet */
     int                 ctx_ref;    /* ngx.ctx, LUA_NOREF until used */
     int                 var_ref;    /* ngx.var values the script set */
@@ -146,6 +148,9 @@ void ngx_req_body_install(lua_State *L);  /* ngx_req_body.c: init_body, append_b
 int  ngx_req_write_all(int fd, const char *p, size_t len);
 int  ngx_req_body_push(lua_State *L, struct ngx_state *s);
 void ngx_req_body_drop(lua_State *L, struct ngx_state *s);
+#define NGX_BODY_AS_SENT (-1L)
+#define NGX_BODY_NONE    (-2L)
+size_t ngx_req_body_read_len(const struct ngx_state *s, const struct request *r); /* ngx_req.c */
 void ngx_req_header_install(lua_State *L); /* ngx_req_header.c: ngx.req's headers */
 int  ngx_req_header(lua_State *L, struct ngx_state *s, struct request *r, const char *name,
                     size_t len);

@@ -229,14 +229,51 @@ ngx_req_is_internal(lua_State *L)
     return 1;
 }
 
-/* Write the body still on the connection to a temp file in upload_dir;
- * its path is kept in S and removed with the request's other temps. */
+/* The body read_body reads: NGX_BODY_AS_SENT, or what the request's
+ * Content-Length says when it comes, if the script changed it (set_header,
+ * clear_header), as nginx reads by that header. A chunked body is read
+ * whole whatever it says. [-0, +0, m] */
+static long
+ngx_req_body_cap(lua_State *L, struct ngx_state *s, struct request *r)
+{
+    const char *v;
+    char *end;
+    long cap = NGX_BODY_NONE, n;
+
+    if (ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL ||
+        !ngx_req_header_changed(L, s, "content-length", 14))
+        return NGX_BODY_AS_SENT;
+    if ((v = lua_tostring(L, -1)) != NULL) {
+        errno = 0;
+        n = strtol(v, &end, 10);
+        /* set_header let only digits through (ngx_req_header_length_ok) */
+        cap = errno == 0 && *end == '\0' && n >= 0 ? n : NGX_BODY_AS_SENT;
+    }
+    lua_pop(L, 1);
+    return cap;
+}
+
+/* The bytes of the body read into memory that read_body took (its cap). */
+size_t
+ngx_req_body_read_len(const struct ngx_state *s, const struct request *r)
+{
+    if (s->body_cap == NGX_BODY_NONE)
+        return 0;
+    if (s->body_cap >= 0 && (size_t)s->body_cap < r->post.len)
+        return (size_t)s->body_cap;
+    return r->post.len;
+}
+
+/* Write the body still on the connection to a temp file in upload_dir,
+ * up to S's cap; its path is kept in S and removed with the request's
+ * other temps. */
 static void
 ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
 {
     char path[4096];
     const char *why, *p;
-    long got;
+    size_t piece = (size_t)64 * 1024, left = s->body_cap >= 0 ? (size_t)s->body_cap : (size_t)-1;
+    long got = 0;
     int fd;
 
     if ((fd = uploaddir_temp(r->conf, path, sizeof(path))) < 0) {
@@ -248,7 +285,8 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
         close(fd);
         luaL_error(L, "cannot keep the request body's temp file");
     }
-    while ((got = body_next(r, &p, (size_t)64 * 1024, &why)) > 0) {
+    while (left > 0 && (got = body_next(r, &p, left < piece ? left : piece, &why)) > 0) {
+        left -= (size_t)got;
         if (ngx_req_write_all(fd, p, (size_t)got) < 0) {
             int e = errno;
             close(fd);
@@ -265,6 +303,28 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
     s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* The body still on the connection, cut to S's cap when that fits in
+ * upload_memory, as nginx keeps a body that fits its buffer: in memory,
+ * as the body read (body_ref). [-0, +0, e] */
+static void
+ngx_req_take_cut(lua_State *L, struct ngx_state *s, struct request *r)
+{
+    luaL_Buffer b;
+    const char *why, *p;
+    size_t left = (size_t)s->body_cap;
+    long got = 0;
+
+    luaL_buffinit(L, &b);
+    while (left > 0 && (got = body_next(r, &p, left, &why)) > 0) {
+        luaL_addlstring(&b, p, (size_t)got);
+        left -= (size_t)got;
+    }
+    if (got < 0)
+        luaL_error(L, "%s", why);
+    luaL_pushresult(&b);
+    s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 /* ngx.req.read_body(). [-0, +0, e] */
 static int
 ngx_req_read_body(lua_State *L)
@@ -274,8 +334,13 @@ ngx_req_read_body(lua_State *L)
 
     if (s->body_read)
         return 0;
+    s->body_cap = ngx_req_body_cap(L, s, r);
     s->body_read = 1;
-    if (r->body_left && !r->body_given)
+    if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE)
+        return 0;
+    if (s->body_cap > 0 && (size_t)s->body_cap <= r->conf->upload_memory)
+        ngx_req_take_cut(L, s, r);
+    else
         ngx_req_spill(L, s, r);
     return 0;
 }
@@ -308,10 +373,10 @@ ngx_req_get_body_data(lua_State *L)
         return 1;
     }
     if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF || r->body_left ||
-        r->post.len == 0)
+        ngx_req_body_read_len(s, r) == 0)
         lua_pushnil(L);
     else
-        lua_pushlstring(L, r->post.data, r->post.len);
+        lua_pushlstring(L, r->post.data, ngx_req_body_read_len(s, r));
     return 1;
 }
 
@@ -349,7 +414,7 @@ ngx_req_get_post_args(lua_State *L)
         return ngx_push_fail(L, "request body in temp file not supported");
     /* the string stays on the stack, under the table, while it is parsed */
     if (!ngx_req_body_push(L, s))
-        lua_pushlstring(L, r->post.data, r->post.len);
+        lua_pushlstring(L, r->post.data, ngx_req_body_read_len(s, r));
     else if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushliteral(L, "");

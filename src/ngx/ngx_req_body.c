@@ -224,9 +224,9 @@ ngx_req_body_continue(lua_State *L, struct ngx_state *s, struct request *r, int 
         }
         seed = 1;
     } else if (s->file_ref == LUA_NOREF) {
-        if (r->body_left || r->post.len == 0)
+        if (r->body_left || ngx_req_body_read_len(s, r) == 0)
             return 0;
-        lua_pushlstring(L, r->post.data, r->post.len);
+        lua_pushlstring(L, r->post.data, ngx_req_body_read_len(s, r));
         seed = 1;
     }
     if (!begin) {
@@ -329,7 +329,7 @@ ngx_req_body_length(lua_State *L, struct ngx_state *s, struct request *r)
     }
     if (s->file_ref != LUA_NOREF)
         return r->temp_fd >= 0 && fstat(r->temp_fd, &st) == 0 ? (size_t)st.st_size : 0;
-    return r->post.len;
+    return ngx_req_body_read_len(s, r);
 }
 
 /* ngx.req.finish_body(): the pieces held go to the file, if there is one.

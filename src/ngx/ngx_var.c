@@ -287,9 +287,10 @@ ngx_var_derived(lua_State *L, struct ngx_state *s, struct request *r, const char
         if (ngx_req_body_push(L, s))
             return 1;
         if (!s->body_read || s->body_discarded || s->file_ref != LUA_NOREF ||
-            r->vars.content_length == NULL || *r->vars.content_length == '\0')
+            r->vars.content_length == NULL || *r->vars.content_length == '\0' ||
+            s->body_cap == NGX_BODY_NONE)
             return ngx_var_push(L, NULL, 0);        /* no Content-Length: no body buffer */
-        return ngx_var_push(L, r->post.data ? r->post.data : "", (long)r->post.len);
+        return ngx_var_push(L, r->post.data ? r->post.data : "", (long)ngx_req_body_read_len(s, r));
     }
     if (strcmp(name, "content_type") == 0 || strcmp(name, "content_length") == 0)
         return ngx_var_entity(L, s, r, name, len);
