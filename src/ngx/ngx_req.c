@@ -303,9 +303,8 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
     s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* The body still on the connection, cut to S's cap when that fits in
- * upload_memory, as nginx keeps a body that fits its buffer: in memory,
- * as the body read (body_ref). [-0, +0, e] */
+/* The body still on the connection, cut to S's cap, in memory as the
+ * body read (body_ref). [-0, +0, e] */
 static void
 ngx_req_take_cut(lua_State *L, struct ngx_state *s, struct request *r)
 {
@@ -338,7 +337,9 @@ ngx_req_read_body(lua_State *L)
     s->body_read = 1;
     if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE)
         return 0;
-    if (s->body_cap > 0 && (size_t)s->body_cap <= r->conf->upload_memory)
+    /* nginx gives a body that is less than 1.25 times its buffer a buffer
+     * of its own size, in memory; past that, a file */
+    if (s->body_cap > 0 && (size_t)s->body_cap < r->conf->upload_memory + r->conf->upload_memory / 4)
         ngx_req_take_cut(L, s, r);
     else
         ngx_req_spill(L, s, r);
@@ -408,8 +409,12 @@ ngx_req_get_post_args(lua_State *L)
         return luaL_error(L, "expecting 0 or 1 arguments but seen %d", n);
     if (n == 1)
         max = (int)luaL_checkinteger(L, 1);
-    if (!s->body_read || s->body_discarded)
+    if (!s->body_read)
         return luaL_error(L, "no request body found; maybe you should turn on lua_need_request_body?");
+    if (s->body_discarded) {    /* read_body after discard_body: none */
+        lua_newtable(L);
+        return 1;
+    }
     if (s->body_ref == LUA_NOREF && s->file_ref != LUA_NOREF)
         return ngx_push_fail(L, "request body in temp file not supported");
     /* the string stays on the stack, under the table, while it is parsed */

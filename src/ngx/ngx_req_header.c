@@ -498,9 +498,13 @@ ngx_req_change_header(lua_State *L, int clear)
         lua_rawgeti(L, -1, (int)lua_objlen(L, -1));     /* the last line, as ngx_lua keeps */
         lua_remove(L, -2);
     }
-    if (len == 14 && memcmp(low, "content-length", 14) == 0 && lua_type(L, -1) == LUA_TSTRING &&
-        !ngx_req_header_length_ok(lua_tostring(L, -1)))
-        return luaL_error(L, "failed to set header");   /* nginx could not read it */
+    if (len == 14 && memcmp(low, "content-length", 14) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+        if (lua_objlen(L, -1) == 0) {       /* a last line "": no length, as ngx_lua */
+            lua_pop(L, 1);
+            lua_pushboolean(L, 0);
+        } else if (!ngx_req_header_length_ok(lua_tostring(L, -1)))
+            return luaL_error(L, "failed to set header");   /* nginx could not read it */
+    }
     ngx_req_header_change(L, s, low, name, len);
     return 0;
 }
