@@ -303,14 +303,14 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
     s->file_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* The body still on the connection, cut to S's cap, in memory as the
+/* The body still on the connection, LEN bytes of it, in memory as the
  * body read (body_ref). [-0, +0, e] */
 static void
-ngx_req_take_cut(lua_State *L, struct ngx_state *s, struct request *r)
+ngx_req_take(lua_State *L, struct ngx_state *s, struct request *r, size_t len)
 {
     luaL_Buffer b;
     const char *why, *p;
-    size_t left = (size_t)s->body_cap;
+    size_t left = len;
     long got = 0;
 
     luaL_buffinit(L, &b);
@@ -330,6 +330,7 @@ ngx_req_read_body(lua_State *L)
 {
     struct request *r = ngx_check(L, NGX_IN_REQUEST);
     struct ngx_state *s = ngx_bound(L);
+    long want;
 
     if (s->body_read)
         return 0;
@@ -337,10 +338,14 @@ ngx_req_read_body(lua_State *L)
     s->body_read = 1;
     if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE)
         return 0;
-    /* nginx gives a body that is less than 1.25 times its buffer a buffer
-     * of its own size, in memory; past that, a file */
-    if (s->body_cap > 0 && (size_t)s->body_cap < r->conf->upload_memory + r->conf->upload_memory / 4)
-        ngx_req_take_cut(L, s, r);
+    want = s->body_cap;
+    if (want == NGX_BODY_AS_SENT && r->vars.content_length != NULL &&
+        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) == NULL)
+        want = strtol(r->vars.content_length, NULL, 10);
+    /* nginx gives a body of known length that is less than 1.25 times its
+     * buffer a buffer of its own size, in memory; past that, a file */
+    if (want > 0 && (size_t)want < r->conf->upload_memory + r->conf->upload_memory / 4)
+        ngx_req_take(L, s, r, (size_t)want);
     else
         ngx_req_spill(L, s, r);
     return 0;

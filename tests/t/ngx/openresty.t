@@ -5,6 +5,7 @@
 # A script's first lines say what to ask it (default: one GET):
 #
 #   -- request: POST ?a=1 | Content-Type: text/plain | body: x=1
+#      (body: BIGBODY is 40000 letters, BODY<n> n of them)
 #   -- differ: body | <regex luafcgid's body must match>   (documented, README)
 #   -- differ: header location
 #   -- log: <regex both error logs come to match>
@@ -47,6 +48,7 @@ sub directives {
                     ($r{body} = $1) =~ s/\\n/\n/g;
                     $r{body} =~ s/\\r/\r/g;
                     $r{body} = join('', map { chr(65 + $_ % 26) } 1 .. 40000) if $r{body} eq 'BIGBODY';
+                    $r{body} = join('', map { chr(65 + $_ % 26) } 1 .. $1) if $r{body} =~ /^BODY(\d+)$/;
                 }
                 elsif ($part =~ /^([\w-]+):\s*(.*)$/) { push @{ $r{headers}{$1} }, $2 }
             }
