@@ -219,8 +219,14 @@ static int
 ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char *name, size_t len)
 {
     const char *low = strcmp(name, "content_type") == 0 ? "content-type" : "content-length", *v;
+    int as_sent = !ngx_req_header_changed(L, s, low, strlen(low));
 
-    if (!ngx_req_header_changed(L, s, low, strlen(low))) {
+    if (!as_sent && lua_isnil(L, -1) && strcmp(name, "content_length") == 0 &&
+        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL) {
+        lua_pop(L, 1);          /* a chunked body's, cleared: nginx's count of it */
+        as_sent = 1;
+    }
+    if (as_sent) {
         v = ngx_var_upper(r, "", name, len, 0);
         ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
     }

@@ -1,0 +1,47 @@
+# ngx.req.read_body on a chunked request whose Content-Length or
+# Transfer-Encoding the script changed first, against OpenResty's: the same
+# script run by Debian's ngx_lua and by luafcgid behind the same nginx
+# (tests/lib/LFNgx.pm), asked with chunked bytes written here (the corpus
+# client sends a length). nginx reads a chunked body whole whatever
+# Content-Length says, in memory or, past its buffer, in a file; a cleared
+# Content-Length leaves $content_length nginx's count of the body.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../lib";
+use Test::More;
+use LFNgx;
+
+plan skip_all => "Debian's ngx_lua (libnginx-mod-http-lua) is not installed" unless LFNgx::available();
+
+my $lua = <<'LUA';
+local a = ngx.req.get_uri_args()
+if a.cl == "clear" then ngx.req.clear_header("Content-Length")
+elseif a.cl then ngx.req.set_header("Content-Length", a.cl) end
+if a.te then ngx.req.clear_header("Transfer-Encoding") end
+ngx.req.read_body()
+local d, f = ngx.req.get_body_data(), ngx.req.get_body_file()
+ngx.say(d and #d or "nil", " ", d and d:sub(1, 10) or "", " ", f and "file" or "nofile")
+if f then local h = io.open(f, "rb"); local x = h:read("*a"); h:close(); ngx.say(#x) end
+local rb = ngx.var.request_body
+ngx.say(rb and #rb or "nil", " ", tostring(ngx.var.content_length), " ", tostring(ngx.var.http_content_length))
+local n = 0
+for _ in pairs(ngx.req.get_post_args() or {}) do n = n + 1 end
+ngx.say("args ", n)
+LUA
+
+my $h = LFNgx->new(scripts => { 'c.lua' => $lua });
+$h->start;
+my $big = join('', map { chr(65 + $_ % 26) } 1 .. 40000);
+my $bigc = join('', map { sprintf("%x\r\n%s\r\n", 4000, substr($big, $_ * 4000, 4000)) } 0 .. 9) . "0\r\n\r\n";
+for my $q (qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1)) {
+    for my $body (["small", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"], ["big", $bigc]) {
+        my $req = "POST /c.lua?$q HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                . "Transfer-Encoding: chunked\r\n\r\n$body->[1]";
+        my $or = $h->request_raw('or', $req);
+        my $lf = $h->request_raw('lf', $req);
+        is($lf->{body}, $or->{body}, "chunked $body->[0], $q") or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
+    }
+}
+$h->stop;
+done_testing;
