@@ -12,15 +12,17 @@
 #ifndef LF_NGX_IMPL_H
 #define LF_NGX_IMPL_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luafcgid.h"
 #include "reqapi.h"
 
+struct pool_state;
 struct request;
-struct ngx_timer;
 
 struct ngx_state {
     struct reqapi_bind    *bind;       /* the req API's binding (reqapi.c) */
@@ -173,8 +175,28 @@ void ngx_worker_install(lua_State *L);    /* ngx_worker.c: worker, config, phase
 void ngx_refuse_install(lua_State *L);    /* ngx_refuse.c: what only nginx can do */
 void ngx_refuse_field(lua_State *L, const char *field, const char *name, const char *why);
 void ngx_re_install(lua_State *L);        /* ngx_re.c: ngx.re on PCRE2 (ngx_re_engine.c) */
-void ngx_timer_install(lua_State *L);     /* ngx_timer.c: ngx.timer */
+void ngx_timer_install(lua_State *L);     /* ngx_timer_lua.c: ngx.timer */
+
+/* A timer, between ngx.timer (ngx_timer_lua.c), which makes it, and the
+ * threads that run it (ngx_timer.c). */
+/* A delay past this many ms (about 285,000 years) is never reached. */
+#define NGX_TIMER_MAX_MS    9007199254740992.0
+#define NGX_TIMER_NEVER     LLONG_MAX
+
+struct ngx_timer {
+    struct ngx_timer   *next;           /* in the pending list, soonest first; or running */
+    long long           due_ms;         /* monotonic */
+    long long           every_ms;       /* ngx.timer.every's period; 0: once */
+    struct pool_state  *st;             /* the state it runs in, pinned */
+    int                 ref;            /* st's registry: { fn, args..., n = count } */
+    int                 premature;
+    char                script[LF_SCOREBOARD_PATH];
+};
+
 int  ngx_timer_exiting(void);
+int  ngx_timers_ready(void);
+void ngx_timer_schedule(struct ngx_timer *t);
+int  ngx_timers_count(int running);
 void ngx_plug_install(lua_State *L);      /* ngx_plug.c: ngx.shared, ngx.socket, ngx.thread */
 
 #endif

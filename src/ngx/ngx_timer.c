@@ -1,5 +1,6 @@
 /*
- * ngx_timer.c: ngx.timer.at, every, running_count and pending_count.
+ * ngx_timer.c: the threads that run ngx.timer's callbacks; the timers
+ * scripts make with ngx.timer.at and every (ngx_timer_lua.c) wait here.
  *
  * A callback runs in the state that scheduled it, as in OpenResty, where
  * a timer keeps its Lua VM: the timer pins that state (pool.c), so the
@@ -51,20 +52,6 @@
 #include "slowlog.h"
 #include "state.h"
 #include "workdir.h"
-
-/* A delay past this many ms (about 285,000 years) is never reached. */
-#define NGX_TIMER_MAX_MS    9007199254740992.0
-#define NGX_TIMER_NEVER     LLONG_MAX
-
-struct ngx_timer {
-    struct ngx_timer   *next;           /* in the pending list, soonest first; or running */
-    long long           due_ms;         /* monotonic */
-    long long           every_ms;       /* ngx.timer.every's period; 0: once */
-    struct pool_state  *st;             /* the state it runs in, pinned */
-    int                 ref;            /* st's registry: { fn, args..., n = count } */
-    int                 premature;
-    char                script[LF_SCOREBOARD_PATH];
-};
 
 /* The timers of the serving process. */
 static struct {
@@ -539,76 +526,20 @@ ngx_timer_exiting(void)
     return e;
 }
 
-/* ---- the Lua side ---------------------------------------------------------------- */
+/* ---- for ngx.timer (ngx_timer_lua.c) ------------------------------------ */
 
-/*
- * DELAY (seconds) in ms, as a timer's wait: a negative one is none (the
- * callback runs at once, as ngx_lua 0.10.23 takes it), and one no clock
- * will reach, NaN included, is NGX_TIMER_NEVER: the timer waits until the
- * process stops, then runs premature. ngx_lua casts whatever it gets to an
- * unsigned integer, so there a huge or infinite delay may come round to
- * zero and fire at once; the README says so.
- */
-static long long
-ngx_timer_ms(lua_Number delay)
+/* Are the timer threads there to run timers? */
+int
+ngx_timers_ready(void)
 {
-    lua_Number ms = delay * 1000;
-
-    if (!(ms < NGX_TIMER_MAX_MS))           /* NaN too */
-        return NGX_TIMER_NEVER;
-    if (ms < 0)
-        return 0;
-    return (long long)ms;
+    return ngx_timers.started;
 }
 
-/* ngx.timer.at(delay, fn, ...) and every: 1, or nil and why. [-0, +(1|2), e] */
-static int
-ngx_timer_add(lua_State *L, int every)
+/* Schedule T, its state pinned. */
+void
+ngx_timer_schedule(struct ngx_timer *t)
 {
-    struct ngx_state *s = ngx_bound(L);
-    int n = lua_gettop(L), i, max;
-    struct pool_state *st;
-    struct ngx_timer *t;
-    struct request *r;
-    struct conf *c;
-    long long ms;
-
-    if (n < 2)
-        return luaL_error(L, "expecting at least 2 arguments but got %d", n);
-    ms = ngx_timer_ms(luaL_checknumber(L, 1));
-    if (every && ms == 0)
-        return luaL_error(L, "delay cannot be zero");
-    luaL_argcheck(L, lua_isfunction(L, 2) && !lua_iscfunction(L, 2), 2, "Lua function expected");
-    r = s->timer == NULL ? ngx_check(L, NGX_IN_REQUEST) : NULL;
-    st = s->timer != NULL ? s->timer->st : r->state;
-    if (st == NULL || !ngx_timers.started)
-        return luaL_error(L, "no request");
-    if ((s->timer != NULL && s->timer->premature) || (ngx_timer_exiting() && ms > 0))
-        return ngx_push_fail(L, "process exiting");
-    c = conf_acquire();
-    max = c->timer_max_pending;
-    conf_release(c);
-    pthread_mutex_lock(&ngx_timers.lock);
-    i = ngx_timers.npending >= max;
-    pthread_mutex_unlock(&ngx_timers.lock);
-    if (i)
-        return ngx_push_fail(L, "too many pending timers");
-    if ((t = calloc(1, sizeof(*t))) == NULL)
-        return luaL_error(L, "no memory");
-    lua_createtable(L, n - 1, 1);
-    for (i = 2; i <= n; i++) {
-        lua_pushvalue(L, i);
-        lua_rawseti(L, -2, i - 1);
-    }
-    lua_pushinteger(L, n - 2);
-    lua_setfield(L, -2, "n");
-    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    t->st = st;
-    t->every_ms = every ? ms : 0;
-    t->due_ms = ms == NGX_TIMER_NEVER ? NGX_TIMER_NEVER : monoclock_ms() + ms;
-    snprintf(t->script, sizeof(t->script), "%s",
-             s->timer != NULL ? s->timer->script : r->script ? r->script : "-");
-    pool_pin(ngx_timers.pool, st);
+    pool_pin(ngx_timers.pool, t->st);
     pthread_mutex_lock(&ngx_timers.lock);
     ngx_timer_insert(t);
     if (ngx_timers.idle == 0)
@@ -616,56 +547,16 @@ ngx_timer_add(lua_State *L, int every)
     else
         pthread_cond_signal(&ngx_timers.cond);
     pthread_mutex_unlock(&ngx_timers.lock);
-    lua_pushinteger(L, 1);
-    return 1;
 }
 
-static int
-ngx_timer_at(lua_State *L)
-{
-    return ngx_timer_add(L, 0);
-}
-
-static int
-ngx_timer_every(lua_State *L)
-{
-    return ngx_timer_add(L, 1);
-}
-
-static int
-ngx_timer_count(lua_State *L, int running)
+/* Timers running (RUNNING) or pending. */
+int
+ngx_timers_count(int running)
 {
     int n;
 
     pthread_mutex_lock(&ngx_timers.lock);
     n = running ? ngx_timers.nrunning : ngx_timers.npending;
     pthread_mutex_unlock(&ngx_timers.lock);
-    lua_pushinteger(L, n);
-    return 1;
-}
-
-static int
-ngx_timer_running_count(lua_State *L)
-{
-    return ngx_timer_count(L, 1);
-}
-
-static int
-ngx_timer_pending_count(lua_State *L)
-{
-    return ngx_timer_count(L, 0);
-}
-
-static const luaL_Reg ngx_timer_fns[] = {
-    { "at",            ngx_timer_at },
-    { "every",         ngx_timer_every },
-    { "running_count", ngx_timer_running_count },
-    { "pending_count", ngx_timer_pending_count },
-    { NULL, NULL }
-};
-
-void
-ngx_timer_install(lua_State *L)
-{
-    ngx_subtable(L, "timer", ngx_timer_fns);
+    return n;
 }
