@@ -1,7 +1,8 @@
 /*
  * worker_impl.h: the workers' insides, shared by worker.c (start, the
- * request loop, stop) and worker_replace.c (a written-off worker replaced,
- * and ended if it comes back) only.
+ * request loop, stop), worker_conn.c (a connection's requests) and
+ * worker_replace.c (a written-off worker replaced, and ended if it comes
+ * back) only.
  */
 #ifndef LF_WORKER_IMPL_H
 #define LF_WORKER_IMPL_H
@@ -66,6 +67,11 @@ struct worker *worker_new(int number);
 void worker_free(struct worker *w);
 int  worker_launch(struct worker *w);
 void worker_running(int delta);
+
+/* worker_conn.c: serve FD's requests; 1 when W was written off (it is
+ * gone: its thread must end at once) */
+int  worker_serve(struct worker *w, int fd);
+void worker_end_early(struct request *r);   /* its request's end_early */
 
 /* worker_replace.c */
 void worker_retire(struct worker *w, int fd);
