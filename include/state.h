@@ -69,6 +69,7 @@ int        state_exit(lua_State *L);
  * the script's coroutine.resume refuses it. [-0, +0, m] */
 void       state_unresumable(lua_State *L, int idx);
 size_t     state_memory(lua_State *L);
+size_t     state_room(lua_State *L);
 int        state_hold(lua_State *L, size_t bytes);
 int        state_outside(lua_State *L, long long bytes);
 int        state_traceback(lua_State *L);

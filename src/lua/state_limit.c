@@ -22,6 +22,7 @@
  * allocator, from which Lua 5.1 cannot collect) a state grown past gc_due
  * is collected in full, which also counts the estimate anew.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -386,6 +387,19 @@ state_memory(lua_State *L)
     struct state_info *info = state_info(L);
 
     return info->slab.footprint + info->big + info->outside;
+}
+
+/* Bytes the state may still take, in Lua or held, before it reaches
+ * memory; SIZE_MAX with no limit. */
+size_t
+state_room(lua_State *L)
+{
+    const struct state_info *info = state_info(L);
+    size_t have = info->used + info->outside + info->held;
+
+    if (!info->limit)
+        return SIZE_MAX;
+    return have < info->limit ? info->limit - have : 0;
 }
 
 /*

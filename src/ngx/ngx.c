@@ -82,6 +82,7 @@ ngx_reset(lua_State *L, struct ngx_state *s)
     s->body_read = 0;
     s->body_discarded = 0;
     s->body_cap = NGX_BODY_AS_SENT;
+    s->body_counted = 0;
     s->now_ms = 0;
 }
 

@@ -37,6 +37,7 @@ struct ngx_state {
     int                 eof;        /* ngx.eof() was called */
     int                 body_read;  /* ngx.req.read_body() ran */
     int                 body_discarded; /* ngx.req.discard_body() came first */
+    int                 body_counted; /* read_body read a chunked body with no Content-Length */
     long                body_cap;   /* read_body's Content-Length as the script left it: the
                                      * bytes read; NGX_BODY_AS_SENT, NGX_BODY_NONE (cleared) */
     long long           now_ms;     /* ngx.now()'s clock; 0: not read yet */

@@ -32,6 +32,7 @@
 #include "ngx_impl.h"
 #include "reqapi.h"
 #include "request.h"
+#include "state.h"
 #include "upload.h"
 #include "uploaddir.h"
 
@@ -336,6 +337,11 @@ ngx_req_read_body(lua_State *L)
         return 0;
     s->body_cap = ngx_req_body_cap(L, s, r);
     s->body_read = 1;
+    if (ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL &&
+        ngx_req_header_changed(L, s, "content-length", 14)) {
+        s->body_counted = lua_isnil(L, -1);     /* cleared: see ngx_var_entity */
+        lua_pop(L, 1);
+    }
     if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE)
         return 0;
     want = s->body_cap;
@@ -343,8 +349,11 @@ ngx_req_read_body(lua_State *L)
         ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) == NULL)
         want = strtol(r->vars.content_length, NULL, 10);
     /* nginx gives a body of known length that is less than 1.25 times its
-     * buffer a buffer of its own size, in memory; past that, a file */
-    if (want > 0 && (size_t)want < r->conf->upload_memory + r->conf->upload_memory / 4)
+     * buffer a buffer of its own size, in memory; past that, a file. So
+     * does a body the state's memory could not hold (twice: the string
+     * is built in a buffer) */
+    if (want > 0 && (size_t)want < r->conf->upload_memory + r->conf->upload_memory / 4 &&
+        (size_t)want < state_room(L) / 2)
         ngx_req_take(L, s, r, (size_t)want);
     else
         ngx_req_spill(L, s, r);

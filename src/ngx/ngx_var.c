@@ -221,15 +221,21 @@ ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char 
     const char *low = strcmp(name, "content_type") == 0 ? "content-type" : "content-length", *v;
     int as_sent = !ngx_req_header_changed(L, s, low, strlen(low));
 
-    if (!as_sent && lua_isnil(L, -1) && strcmp(name, "content_length") == 0 &&
-        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL) {
-        lua_pop(L, 1);          /* a chunked body's, cleared: nginx's count of it */
+    if (!as_sent && lua_isnil(L, -1) && strcmp(name, "content_length") == 0 && s->body_counted) {
+        /* cleared, then a chunked body read: nginx's count of it (a clear
+         * after the read leaves none) */
+        lua_pop(L, 1);
         as_sent = 1;
     }
     if (as_sent) {
         v = ngx_var_upper(r, "", name, len, 0);
         ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
     }
+    /* nil is not kept for a chunked body's length, which nginx gives
+     * once it has read the body */
+    if (lua_isnil(L, -1) && strcmp(name, "content_length") == 0 &&
+        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL)
+        return 1;
     ngx_ref_table(L, &s->var_ref);
     lua_pushvalue(L, -2);
     if (lua_isnil(L, -1)) {

@@ -3,8 +3,9 @@
 # script run by Debian's ngx_lua and by luafcgid behind the same nginx
 # (tests/lib/LFNgx.pm), asked with chunked bytes written here (the corpus
 # client sends a length). nginx reads a chunked body whole whatever
-# Content-Length says, in memory or, past its buffer, in a file; a cleared
-# Content-Length leaves $content_length nginx's count of the body.
+# Content-Length says, in memory or, past its buffer, in a file; a
+# Content-Length cleared before the body is read leaves $content_length
+# nil until then, and nginx's count of the body after; cleared after, nil.
 use strict;
 use warnings;
 use FindBin;
@@ -19,22 +20,25 @@ local a = ngx.req.get_uri_args()
 if a.cl == "clear" then ngx.req.clear_header("Content-Length")
 elseif a.cl then ngx.req.set_header("Content-Length", a.cl) end
 if a.te then ngx.req.clear_header("Transfer-Encoding") end
-ngx.req.read_body()
+if a.v0 then ngx.say("before ", tostring(ngx.var.content_length)) end
+if not a.nr then ngx.req.read_body() end
+if a.post then ngx.req.clear_header("Content-Length") end
 local d, f = ngx.req.get_body_data(), ngx.req.get_body_file()
 ngx.say(d and #d or "nil", " ", d and d:sub(1, 10) or "", " ", f and "file" or "nofile")
 if f then local h = io.open(f, "rb"); local x = h:read("*a"); h:close(); ngx.say(#x) end
 local rb = ngx.var.request_body
 ngx.say(rb and #rb or "nil", " ", tostring(ngx.var.content_length), " ", tostring(ngx.var.http_content_length))
+local ok, args = pcall(ngx.req.get_post_args)
 local n = 0
-for _ in pairs(ngx.req.get_post_args() or {}) do n = n + 1 end
-ngx.say("args ", n)
+for _ in pairs(ok and args or {}) do n = n + 1 end
+ngx.say("args ", tostring(ok), " ", n)
 LUA
 
 my $h = LFNgx->new(scripts => { 'c.lua' => $lua });
 $h->start;
 my $big = join('', map { chr(65 + $_ % 26) } 1 .. 40000);
 my $bigc = join('', map { sprintf("%x\r\n%s\r\n", 4000, substr($big, $_ * 4000, 4000)) } 0 .. 9) . "0\r\n\r\n";
-for my $q (qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1)) {
+for my $q (qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1 cl=clear&v0=1 post=1 cl=clear&nr=1)) {
     for my $body (["small", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"], ["big", $bigc]) {
         my $req = "POST /c.lua?$q HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
                 . "Transfer-Encoding: chunked\r\n\r\n$body->[1]";
