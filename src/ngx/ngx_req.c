@@ -305,24 +305,25 @@ ngx_req_spill(lua_State *L, struct ngx_state *s, struct request *r)
 }
 
 /* The body still on the connection, LEN bytes of it, in memory as the
- * body read (body_ref). [-0, +0, e] */
+ * body read (body_ref): gathered in a userdata, then made a string, so
+ * that the state holds at most twice LEN meanwhile. [-0, +0, e] */
 static void
 ngx_req_take(lua_State *L, struct ngx_state *s, struct request *r, size_t len)
 {
-    luaL_Buffer b;
+    char *buf = lua_newuserdata(L, len);
     const char *why, *p;
-    size_t left = len;
+    size_t at = 0;
     long got = 0;
 
-    luaL_buffinit(L, &b);
-    while (left > 0 && (got = body_next(r, &p, left, &why)) > 0) {
-        luaL_addlstring(&b, p, (size_t)got);
-        left -= (size_t)got;
+    while (at < len && (got = body_next(r, &p, len - at, &why)) > 0) {
+        memcpy(buf + at, p, (size_t)got);
+        at += (size_t)got;
     }
     if (got < 0)
         luaL_error(L, "%s", why);
-    luaL_pushresult(&b);
+    lua_pushlstring(L, buf, at);
     s->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
 }
 
 /* ngx.req.read_body(). [-0, +0, e] */
@@ -342,7 +343,8 @@ ngx_req_read_body(lua_State *L)
         s->body_counted = lua_isnil(L, -1);     /* cleared: see ngx_var_entity */
         lua_pop(L, 1);
     }
-    if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE)
+    if (!r->body_left || r->body_given || s->body_cap == 0 || s->body_cap == NGX_BODY_NONE ||
+        s->body_discarded)
         return 0;
     want = s->body_cap;
     if (want == NGX_BODY_AS_SENT && r->vars.content_length != NULL &&
@@ -350,10 +352,10 @@ ngx_req_read_body(lua_State *L)
         want = strtol(r->vars.content_length, NULL, 10);
     /* nginx gives a body of known length that is less than 1.25 times its
      * buffer a buffer of its own size, in memory; past that, a file. So
-     * does a body the state's memory could not hold (twice: the string
-     * is built in a buffer) */
+     * does a body the state's memory could not hold (ngx_req_take holds
+     * it twice, and a margin for the string's own) */
     if (want > 0 && (size_t)want < r->conf->upload_memory + r->conf->upload_memory / 4 &&
-        (size_t)want < state_room(L) / 2)
+        (size_t)want < state_room(L) / 3)
         ngx_req_take(L, s, r, (size_t)want);
     else
         ngx_req_spill(L, s, r);

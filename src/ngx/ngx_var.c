@@ -220,21 +220,24 @@ ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char 
 {
     const char *low = strcmp(name, "content_type") == 0 ? "content-type" : "content-length", *v;
     int as_sent = !ngx_req_header_changed(L, s, low, strlen(low));
+    int chunked = strcmp(name, "content_length") == 0 &&
+                  ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL;
 
-    if (!as_sent && lua_isnil(L, -1) && strcmp(name, "content_length") == 0 && s->body_counted) {
+    if (!as_sent && lua_isnil(L, -1) && chunked && (s->body_counted || s->body_discarded)) {
         /* cleared, then a chunked body read: nginx's count of it (a clear
          * after the read leaves none) */
         lua_pop(L, 1);
         as_sent = 1;
     }
-    if (as_sent) {
+    if (as_sent && chunked && s->body_discarded)
+        lua_pushliteral(L, "0");    /* a chunked body discarded: nginx counts none */
+    else if (as_sent) {
         v = ngx_var_upper(r, "", name, len, 0);
         ngx_var_push(L, v != NULL && *v != '\0' ? v : NULL, -1);
     }
     /* nil is not kept for a chunked body's length, which nginx gives
      * once it has read the body */
-    if (lua_isnil(L, -1) && strcmp(name, "content_length") == 0 &&
-        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL)
+    if (lua_isnil(L, -1) && chunked)
         return 1;
     ngx_ref_table(L, &s->var_ref);
     lua_pushvalue(L, -2);
