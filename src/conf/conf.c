@@ -135,6 +135,13 @@ conf_check(struct conf_ctx *ctx, struct conf *c)
         conf_error(ctx, "allowed_clients", "%s", why);
         return -1;
     }
+    /* a body or file part kept in memory is copied into the state that
+     * reads it (ngx.req.get_body_data, a form's data): one near memory
+     * ends its request at the limit */
+    if (c->memory > 0 && c->upload_memory > c->memory / 2)
+        log_warn("%s: upload_memory (%zu) is over half of memory (%zu): a body or file part kept in "
+                 "memory may end its request at the memory limit", ctx->path, c->upload_memory,
+                 c->memory);
 #ifndef LF_LUAJIT
     /* accepted, so that one file serves both builds */
     if (c->ffi)

@@ -59,6 +59,14 @@ if (`$bin -V 2>&1` =~ /\(LuaJIT/) {
     like($out, qr/'ffi' has no effect: this luafcgid is built on Lua 5\.1/, 'a Lua 5.1 build says the key does nothing');
 }
 
+spew($conf, "memory = 1024 * 1024\nupload_memory = 1024 * 1024\n");
+($rc, $out) = run($bin, '-t', $conf);
+is($rc, 0, 'upload_memory over half of memory is accepted');
+like($out, qr/upload_memory \(1048576\) is over half of memory \(1048576\)/, 'with a warning that names both');
+spew($conf, "memory = 1024 * 1024\nupload_memory = 512 * 1024\n");
+($rc, $out) = run($bin, '-t', $conf);
+unlike($out, qr/upload_memory/, 'half of memory is not warned about');
+
 # the config's Lua has a memory cap: a loop that doubles a string stops at
 # it, named, rather than growing until the kernel kills the process (the
 # ulimit keeps a regression from taking the machine)
