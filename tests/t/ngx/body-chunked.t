@@ -55,27 +55,24 @@ $h->start;
 my $big = join('', map { chr(65 + $_ % 26) } 1 .. 40000);
 my $small = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 my $bigc = join('', map { sprintf("%x\r\n%s\r\n", 4000, substr($big, $_ * 4000, 4000)) } 0 .. 9) . "0\r\n\r\n";
-for my $q (qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1 cl=clear&v0=1 post=1 cl=clear&nr=1)) {
+# PATH?QUERY asked of both with a small and a big chunked body
+sub both {
+    my ($target) = @_;
     for my $body (["small", $small], ["big", $bigc]) {
-        my $req = "POST /c.lua?$q HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+        my $req = "POST /$target HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
                 . "Transfer-Encoding: chunked\r\n\r\n$body->[1]";
         my $or = $h->request_raw('or', $req);
         my $lf = $h->request_raw('lf', $req);
-        is($lf->{body}, $or->{body}, "chunked $body->[0], $q") or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
+        is($lf->{body}, $or->{body}, "chunked $body->[0], $target")
+            or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
     }
 }
+both("c.lua?$_") for qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1 cl=clear&v0=1 post=1 cl=clear&nr=1);
 # (a chunked body's length before read_body is the README's difference:
 # the web server sends its count of the body it read whole)
-for my $q (qw(clear,var,read,var read,var,clear,var set3,clear,var,read,var clear,var,var,read,var,var
-              read,clear,var,read,var set0,clear,read,var discard,var clear,discard,var,read,var
-              discard,read,data clear,discard,read,data set3,discard,read,data)) {
-    for my $body (["small", $small], ["big", $bigc]) {
-        my $req = "POST /ops.lua?ops=$q HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-                . "Transfer-Encoding: chunked\r\n\r\n$body->[1]";
-        my $or = $h->request_raw('or', $req);
-        my $lf = $h->request_raw('lf', $req);
-        is($lf->{body}, $or->{body}, "chunked $body->[0], $q") or diag("ngx_lua:\n$or->{body}\nluafcgid:\n$lf->{body}");
-    }
-}
+both("ops.lua?ops=$_") for qw(clear,var,read,var read,var,clear,var set3,clear,var,read,var
+                              clear,var,var,read,var,var read,clear,var,read,var set0,clear,read,var
+                              discard,var clear,discard,var,read,var discard,read,data
+                              clear,discard,read,data set3,discard,read,data);
 $h->stop;
 done_testing;
