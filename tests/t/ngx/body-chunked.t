@@ -70,9 +70,16 @@ sub both {
 both("c.lua?$_") for qw(none cl=clear cl=3 cl=0 cl=100000 te=1 cl=3&te=1 cl=clear&v0=1 post=1 cl=clear&nr=1);
 # (a chunked body's length before read_body is the README's difference:
 # the web server sends its count of the body it read whole)
-both("ops.lua?ops=$_") for qw(clear,var,read,var read,var,clear,var set3,clear,var,read,var
-                              clear,var,var,read,var,var read,clear,var,read,var set0,clear,read,var
-                              discard,var clear,discard,var,read,var discard,read,data
-                              clear,discard,read,data set3,discard,read,data);
+both("ops.lua?ops=$_") for ('clear,var,read,var', 'read,var,clear,var', 'set3,clear,var,read,var',
+                            'clear,var,var,read,var,var', 'read,clear,var,read,var', 'set0,clear,read,var',
+                            'discard,read,data', 'clear,discard,read,data', 'set3,discard,read,data');
+# a discarded chunked body's length is 0; ngx_lua's counts what its
+# discard had read so far, which depends on when the bytes came: only
+# luafcgid's answer is checked
+for my $q (['discard,var', "var 0\n"], ['clear,discard,var,read,var', "var 0\nvar 0\n"]) {
+    my $lf = $h->request_raw('lf', "POST /ops.lua?ops=$q->[0] HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                             . "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n$bigc");
+    is($lf->{body}, $q->[1], "chunked big, $q->[0]: luafcgid's 0");
+}
 $h->stop;
 done_testing;
