@@ -35,6 +35,7 @@
 #include "ngx_impl.h"
 #include "reqapi.h"
 #include "request.h"
+#include "sandbox.h"
 
 #define NGX_STATE_META "luafcgid.ngx.state"
 
@@ -455,6 +456,18 @@ ngx_first_newindex(lua_State *L)
     return ngx_newindex(L);
 }
 
+/* ngx's __pairs: pairs(ngx) lists its fields even as the first touch,
+ * as in OpenResty (the sandbox's pairs honours __pairs). [-0, +3, m] */
+static int
+ngx_first_pairs(lua_State *L)
+{
+    ngx_build(L, lua_touserdata(L, lua_upvalueindex(1)));
+    sandbox_push_next(L);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
 /*
  * The global `ngx`, in a state being set up (after the req API). It is
  * an empty table until a script first touches it: a state whose script
@@ -464,7 +477,12 @@ ngx_first_newindex(lua_State *L)
 void
 ngx_install(lua_State *L)
 {
+    const luaL_Reg pairs[] = { { "__pairs", ngx_first_pairs }, { NULL, NULL } };
+
     ngx_state_new(L);
     ngx_push_proxy(L, ngx_first_index, ngx_first_newindex);
+    lua_getmetatable(L, -1);
+    ngx_register(L, pairs);
+    lua_pop(L, 1);
     lua_setglobal(L, "ngx");
 }
