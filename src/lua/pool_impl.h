@@ -1,7 +1,7 @@
 /*
  * pool_impl.h: the pool's insides, shared by pool.c (lookup, acquire,
- * release), pool_sweep.c (sweeping, flushing) and pool_closer.c (the
- * thread that closes states) only.
+ * release), pool_pin.c (states pinned by timers), pool_sweep.c (sweeping,
+ * flushing) and pool_closer.c (the thread that closes states) only.
  */
 #ifndef LF_POOL_IMPL_H
 #define LF_POOL_IMPL_H
@@ -85,6 +85,19 @@ pool_idle_unlink(struct pool *p, struct pool_entry *e, struct pool_state *st)
         st->next->prev = st->prev;
     st->prev = st->next = NULL;
     p->nidle--;
+}
+
+static inline void
+pool_idle_push(struct pool *p, struct pool_state *st)
+{
+    struct pool_entry *e = st->entry;
+
+    st->prev = NULL;
+    st->next = e->idle;
+    if (e->idle)
+        e->idle->prev = st;
+    e->idle = st;
+    p->nidle++;
 }
 
 static inline int
