@@ -145,6 +145,13 @@ void ngx_header_set(lua_State *L, struct ngx_state *s, struct request *r, const 
                     size_t nlen, int vidx);
 void ngx_var_install(lua_State *L);       /* ngx_var.c: ngx.var */
 const char *ngx_var_param(struct request *r, const char *name, size_t len);
+/* The request's body came chunked: its length is nginx's count of it,
+ * not a header the client sent. */
+static inline int
+ngx_req_chunked(struct request *r)
+{
+    return ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL;
+}
 void ngx_req_install(lua_State *L);       /* ngx_req.c: ngx.req: URI, args, body */
 const char *ngx_req_args(lua_State *L, struct ngx_state *s, struct request *r, size_t *len);
 void ngx_req_body_install(lua_State *L);  /* ngx_req_body.c: init_body, append_body... */

@@ -241,7 +241,7 @@ ngx_req_body_cap(lua_State *L, struct ngx_state *s, struct request *r)
     char *end;
     long cap = NGX_BODY_NONE, n;
 
-    if (ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL ||
+    if (ngx_req_chunked(r) ||
         !ngx_req_header_changed(L, s, "content-length", 14))
         return NGX_BODY_AS_SENT;
     if ((v = lua_tostring(L, -1)) != NULL) {
@@ -338,7 +338,7 @@ ngx_req_read_body(lua_State *L)
         return 0;
     s->body_cap = ngx_req_body_cap(L, s, r);
     s->body_read = 1;
-    if (ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL &&
+    if (ngx_req_chunked(r) &&
         ngx_req_header_changed(L, s, "content-length", 14)) {
         s->body_counted = lua_isnil(L, -1);     /* cleared: see ngx_var_entity */
         lua_pop(L, 1);
@@ -348,7 +348,7 @@ ngx_req_read_body(lua_State *L)
         return 0;
     want = s->body_cap;
     if (want == NGX_BODY_AS_SENT && r->vars.content_length != NULL &&
-        ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) == NULL)
+        !ngx_req_chunked(r))
         want = strtol(r->vars.content_length, NULL, 10);
     /* nginx gives a body of known length that is less than 1.25 times its
      * buffer a buffer of its own size, in memory; past that, a file. So

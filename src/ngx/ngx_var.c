@@ -221,7 +221,7 @@ ngx_var_entity(lua_State *L, struct ngx_state *s, struct request *r, const char 
     const char *low = strcmp(name, "content_type") == 0 ? "content-type" : "content-length", *v;
     int as_sent = !ngx_req_header_changed(L, s, low, strlen(low));
     int chunked = strcmp(name, "content_length") == 0 &&
-                  ngx_var_param(r, "HTTP_TRANSFER_ENCODING", 22) != NULL;
+                  ngx_req_chunked(r);
 
     if (!as_sent && lua_isnil(L, -1) && chunked && (s->body_counted || s->body_discarded)) {
         /* cleared, then a chunked body read: nginx's count of it (a clear
