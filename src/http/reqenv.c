@@ -121,8 +121,10 @@ static int
 reqenv_index(lua_State *L)
 {
     size_t len, nlen, vlen;
-    const char *blob = reqenv_blob(L, 1, &len), *name, *v;
+    const char *blob, *name, *v;
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
+    blob = reqenv_blob(L, 1, &len);
     if (blob == NULL || lua_type(L, 2) != LUA_TSTRING)
         return 0;
     name = lua_tolstring(L, 2, &nlen);
@@ -145,8 +147,10 @@ static int
 reqenv_pairs(lua_State *L)
 {
     size_t len;
-    const char *blob = reqenv_blob(L, 1, &len), *p, *end, *z, *eq;
+    const char *blob, *p, *end, *z, *eq;
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
+    blob = reqenv_blob(L, 1, &len);
     if (blob != NULL) {
         lua_newtable(L);    /* the names this fill set: a later one replaces them */
         for (p = blob, end = blob + len; p < end; p = z + 1) {

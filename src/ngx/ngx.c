@@ -390,7 +390,7 @@ ngx_constants(lua_State *L)
 }
 
 /* Make the state's ngx_state, kept in the registry. [-0, +0, m] */
-static void
+static struct ngx_state *
 ngx_state_new(lua_State *L)
 {
     struct ngx_state *s;
@@ -400,23 +400,26 @@ ngx_state_new(lua_State *L)
     memset(s, 0, sizeof(*s));
     s->bind = reqapi_binding(L);
     s->ctx_ref = s->var_ref = s->args_ref = s->uri_ref = s->method_ref = s->body_ref = LUA_NOREF;
-    s->file_ref = s->hdr_ref = s->newbody_ref = LUA_NOREF;
+    s->file_ref = s->hdr_ref = s->newbody_ref = s->ngx_ref = LUA_NOREF;
     luaL_newmetatable(L, NGX_STATE_META);
     lua_pushliteral(L, "ngx");
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
+    return s;
 }
 
-/* Fill the ngx table at 1 with its functions, constants and sub-tables,
- * once: the first time a script touches ngx. [-0, +0, m] */
+/* Fill the ngx table with its functions, constants and sub-tables, once:
+ * the first time a script touches ngx. The table is found by its
+ * reference, not taken from the metamethod's arguments: a script may call
+ * those with a table of its own. [-0, +0, m] */
 static void
 ngx_build(lua_State *L, struct ngx_state *s)
 {
     if (s->built)
         return;
     s->built = 1;
-    lua_pushvalue(L, 1);
+    ngx_push_ref(L, s->ngx_ref);
     ngx_constants(L);
     ngx_out_install(L);
     ngx_header_install(L);
@@ -440,6 +443,7 @@ ngx_build(lua_State *L, struct ngx_state *s)
 static int
 ngx_first_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     ngx_build(L, lua_touserdata(L, lua_upvalueindex(1)));
     lua_pushvalue(L, 2);
     lua_rawget(L, 1);
@@ -452,6 +456,7 @@ ngx_first_index(lua_State *L)
 static int
 ngx_first_newindex(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     ngx_build(L, lua_touserdata(L, lua_upvalueindex(1)));
     return ngx_newindex(L);
 }
@@ -461,6 +466,7 @@ ngx_first_newindex(lua_State *L)
 static int
 ngx_first_pairs(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     ngx_build(L, lua_touserdata(L, lua_upvalueindex(1)));
     sandbox_push_next(L);
     lua_pushvalue(L, 1);
@@ -479,10 +485,13 @@ ngx_install(lua_State *L)
 {
     const luaL_Reg pairs[] = { { "__pairs", ngx_first_pairs }, { NULL, NULL } };
 
-    ngx_state_new(L);
+    struct ngx_state *s = ngx_state_new(L);
+
     ngx_push_proxy(L, ngx_first_index, ngx_first_newindex);
     lua_getmetatable(L, -1);
     ngx_register(L, pairs);
     lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    s->ngx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_setglobal(L, "ngx");
 }

@@ -271,6 +271,7 @@ ngx_header_index(lua_State *L)
     size_t len;
     const char *key = ngx_header_key(L, 2, &len);
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     ngx_header_get(L, ngx_bound(L), r, key, len);
     return 1;
 }
@@ -283,6 +284,7 @@ ngx_header_newindex(lua_State *L)
     size_t len;
     const char *key = ngx_header_key(L, 2, &len);
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     ngx_header_set(L, ngx_bound(L), r, key, len, 3);
     return 0;
 }

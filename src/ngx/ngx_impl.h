@@ -30,6 +30,7 @@ struct ngx_state {
     struct request     *r;          /* the request they are for; NULL: none */
     struct ngx_timer   *timer;      /* the timer whose callback runs, or NULL */
     int                 built;      /* the ngx table has its fields (ngx.c) */
+    int                 ngx_ref;    /* the ngx table, which the build fills */
     /* per request, reset by ngx_bound */
     int                 status;     /* ngx.status as set; 0: not set */
     int                 sent;       /* the headers count as sent (output began) */

@@ -36,6 +36,7 @@ ngx_req_header_index(lua_State *L)
     const char *k = lua_tolstring(L, 2, &len);
     char buf[256];
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     if (k == NULL || len >= sizeof(buf))
         return 0;
     for (i = 0; i < len; i++)

@@ -389,6 +389,7 @@ ngx_var_index(lua_State *L)
     char name[NGX_VAR_NAME_MAX];
     size_t len;
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     if (lua_type(L, 2) == LUA_TNUMBER || (lua_type(L, 2) == LUA_TSTRING && lua_objlen(L, 2) == 0)) {
         /* $1...: no regex location here; and no variable has no name */
         ngx_check(L, NGX_IN_REQUEST | NGX_FAKE_REFUSED);
@@ -423,6 +424,7 @@ ngx_var_newindex(lua_State *L)
     char name[NGX_VAR_NAME_MAX];
     int t = lua_type(L, 3);
 
+    luaL_checktype(L, 1, LUA_TTABLE);     /* a script can call it by its metatable */
     (void)r;
     ngx_var_name(L, name, sizeof(name));
     if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER)

@@ -2,8 +2,11 @@
 # regex bomb (PCRE2's match limit, then the deadline inside matches), a
 # gsub over a subject that never ends matching, ngx.sleep(1e9), headers
 # after output, a table nested without end for ngx.print, a redirect to a
-# URL with CR LF, cookie_time and http_time of a time no calendar holds:
-# each an answer, from the same serving process.
+# URL with CR LF, cookie_time and http_time of a time no calendar holds,
+# the metamethods of every metatable a script can reach (ngx's, ngx.var's,
+# ngx.header's, env's...) called with arguments of the wrong kinds, and
+# ngx's built into a table of the script's: each an answer, from the same
+# serving process.
 use strict;
 use warnings;
 use FindBin;
@@ -43,6 +46,60 @@ local ttl = tonumber(ngx.var.arg_ttl)
 ngx.say(pcall(ngx.cookie_time, ngx.time() + ttl))
 ngx.say(pcall(ngx.http_time, ngx.time() + ttl))
 LUA
+$t->script('metatables.lua', <<'LUA');
+local seen, mts = {}, {}
+local function walk(v, depth)
+  if v == nil or depth > 5 or seen[v] then return end
+  seen[v] = true
+  local mt = getmetatable(v)
+  if type(mt) == "table" and not seen[mt] then mts[#mts + 1] = mt; walk(mt, depth + 1) end
+  if type(v) == "table" then
+    for _, x in pairs(v) do
+      if type(x) == "table" or type(x) == "userdata" then walk(x, depth + 1) end
+    end
+  end
+end
+for _, root in pairs({ ngx, ngx.var, ngx.header, ngx.req.get_headers(), ngx.req.get_uri_args(),
+                       ngx.shared, ngx.socket.tcp(), ngx.socket.udp(), require("luafcgid"), _G, "",
+                       io.stdout, coroutine.create(function() end) }) do
+  walk(root, 0)
+end
+local args = { {}, {5, "x"}, {nil, "x"}, {"s", "x", 1}, {{}, "x"}, {{}, {}}, {true}, {print, 1, 2},
+               {{}, "x", {}}, {io.stdout, 1} }
+local calls = 0
+for _, mt in ipairs(mts) do
+  for _, f in pairs(mt) do
+    if type(f) == "function" then
+      for _, a in ipairs(args) do
+        calls = calls + 1
+        pcall(f, a[1], a[2], a[3])
+      end
+    end
+  end
+end
+ngx.say(#mts, " metatables, ", calls, " calls")
+LUA
+$t->script('envmeta.lua', <<'LUA');
+function main(env, req)
+  local mt, calls = getmetatable(env), 0
+  for _, f in pairs(mt) do
+    if type(f) == "function" then
+      for _, a in ipairs({ {}, {5, "x"}, {nil, "x"}, {"s", "x", 1}, {{}, "x"}, {true} }) do
+        calls = calls + 1
+        pcall(f, a[1], a[2], a[3])
+      end
+    end
+  end
+  req:puts(calls, " calls, ", env.REQUEST_METHOD, "\n")
+end
+LUA
+$t->script('ngxinto.lua', <<'LUA');
+local mine = {}
+pcall(getmetatable(ngx).__pairs, mine)
+pcall(getmetatable(ngx).__index, mine, "say")
+pcall(getmetatable(ngx).__newindex)
+ngx.say(type(rawget(ngx, "say")), " ", type(mine.say))
+LUA
 $t->script('hello.lua', qq{ngx.say("hello")\n});
 $t->start;
 my $pid = LFTest::serving_pid($t);
@@ -80,6 +137,16 @@ for my $ttl (qw(1e17 1e18 1e300 -1e300)) {
 is($answered, 4, 'cookie_time and http_time of 1e17, 1e18, 1e300 and -1e300 s: four answers');
 
 like($t->get('nest.lua')->{body}, qr/^false.*tables nested too deep/, 'a table nested 100000 deep: an error, no crash');
+$r = $t->get('metatables.lua');
+is($r->{status}, 200, "every reachable metatable's functions called with wrong arguments: an answer");
+like($r->{body}, qr/^([3-9]|\d\d+) metatables, \d+ calls$/, 'ngx\'s, ngx.var\'s, ngx.header\'s among them');
+$r = $t->get('envmeta.lua');
+is($r->{status}, 200, "env's metamethods called with wrong arguments: an answer");
+like($r->{body}, qr/^\d+ calls, GET$/, 'and env still reads the request');
+for my $n (1, 2) {
+    is($t->get('ngxinto.lua')->{body}, "function nil\n",
+       "ngx's metamethods given a table of the script's build ngx itself (request $n)");
+}
 is($t->get('hello.lua')->{body}, "hello\n", 'the daemon serves on');
 ok(LFTest::alive($t->pid), 'and never restarted');
 is(LFTest::serving_pid($t), $pid, 'the serving process is the one that started');
