@@ -4,7 +4,9 @@
 # after output, a table nested without end for ngx.print, a redirect to a
 # URL with CR LF, cookie_time and http_time of a time no calendar holds,
 # the metamethods of every metatable a script can reach (ngx's, ngx.var's,
-# ngx.header's, env's...) called with arguments of the wrong kinds, and
+# ngx.header's, env's...), every function of ngx and the module and the
+# methods of sockets and dictionaries called with arguments (and selves)
+# of the wrong kinds, and
 # ngx's built into a table of the script's: each an answer, from the same
 # serving process.
 use strict;
@@ -14,7 +16,8 @@ use lib "$FindBin::Bin/../../lib";
 use Test::More;
 use LFTest;
 
-my $t = LFTest->new(conf => { workers => 2, timeout => 2, memory => 32 * 1024 * 1024 });
+my $t = LFTest->new(conf => { workers => 2, timeout => 2, memory => 32 * 1024 * 1024,
+                               shared => \'{ d = "1m" }' });
 $t->script('bomb.lua', <<'LUA');
 local s = string.rep("a", 40) .. "b"
 local m, err = ngx.re.match(s, "^(a+)+$")
@@ -100,6 +103,49 @@ pcall(getmetatable(ngx).__index, mine, "say")
 pcall(getmetatable(ngx).__newindex)
 ngx.say(type(rawget(ngx, "say")), " ", type(mine.say))
 LUA
+$t->script('functions.lua', <<'LUA');
+-- what would end the request, wait, or touch files and the network is left out
+local skip = { exit = 1, redirect = 1, exec = 1, eof = 1, sleep = 1, wait = 1, kill = 1, spawn = 1,
+               at = 1, every = 1, flush = 1, send_headers = 1, print = 1, say = 1, read_body = 1,
+               discard_body = 1, init_body = 1, append_body = 1, finish_body = 1, set_body_data = 1,
+               receive = 1, receiveany = 1, connect = 1, sslhandshake = 1, setpeername = 1,
+               setkeepalive = 1, close = 1 }
+local seen, fns = {}, {}
+local function walk(t, depth)
+  if depth > 3 or seen[t] then return end
+  seen[t] = true
+  for k, v in pairs(t) do
+    if type(k) == "string" and not skip[k] then
+      if type(v) == "function" then fns[#fns + 1] = v elseif type(v) == "table" then walk(v, depth + 1) end
+    end
+  end
+end
+walk(ngx, 0)
+walk(require("luafcgid"), 0)
+local objs = { ngx.socket.tcp(), ngx.socket.udp(), assert(ngx.shared.d) }
+local methods = { "send", "receiveuntil", "settimeout", "settimeouts", "setoption", "getreusedtimes",
+                  "get", "get_stale", "set", "safe_set", "add", "replace", "delete", "incr", "lpush",
+                  "rpop", "llen", "ttl", "expire", "get_keys", "capacity", "free_space" }
+local args = { {}, {5}, {{}}, {"x", {}}, {{}, {}, {}}, {-1, -1}, {1e300, "x"}, {"", "", ""},
+               {true, false}, {print}, {"x", 5, {}}, {0/0}, {string.rep("a", 70000)} }
+local calls = 0
+for _, f in ipairs(fns) do
+  for _, a in ipairs(args) do calls = calls + 1; pcall(f, a[1], a[2], a[3]) end
+end
+local selves = { 5, "s", {}, io.stdout, print, true, coroutine.create(function() end) }
+for _, o in ipairs(objs) do selves[#selves + 1] = o end
+for _, o in ipairs(objs) do
+  for _, m in ipairs(methods) do
+    local f = o[m]
+    if type(f) == "function" then
+      for _, self in ipairs(selves) do
+        for _, a in ipairs(args) do calls = calls + 1; pcall(f, self, a[1], a[2], a[3]) end
+      end
+    end
+  end
+end
+ngx.say(#fns, " functions, ", calls, " calls")
+LUA
 $t->script('hello.lua', qq{ngx.say("hello")\n});
 $t->start;
 my $pid = LFTest::serving_pid($t);
@@ -140,6 +186,9 @@ like($t->get('nest.lua')->{body}, qr/^false.*tables nested too deep/, 'a table n
 $r = $t->get('metatables.lua');
 is($r->{status}, 200, "every reachable metatable's functions called with wrong arguments: an answer");
 like($r->{body}, qr/^([3-9]|\d\d+) metatables, \d+ calls$/, 'ngx\'s, ngx.var\'s, ngx.header\'s among them');
+$r = $t->get('functions.lua');
+is($r->{status}, 200, "ngx's and the module's functions, sockets' and dictionaries' methods, wrong arguments: an answer");
+like($r->{body}, qr/^([5-9]\d|\d{3,}) functions, (\d{4,}) calls$/, 'every one of them called');
 $r = $t->get('envmeta.lua');
 is($r->{status}, 200, "env's metamethods called with wrong arguments: an answer");
 like($r->{body}, qr/^\d+ calls, GET$/, 'and env still reads the request');
