@@ -37,7 +37,9 @@ ngx_re_push_capture(lua_State *L, struct ngx_re_engine *e, const char *s, int rc
 }
 
 /* The captures table of the last match: in the table at RES when it is
- * one, else a new one; pushed. [-0, +1, m] */
+ * one, else a new one; pushed. Raw sets only: a metamethod of RES that
+ * ran a match of its own would replace the match data read here (one per
+ * state). [-0, +1, m] */
 static void
 ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, int rc,
                 int res)
@@ -58,8 +60,9 @@ ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const 
         const char *name = (const char *)entry + 2;
 
         if (!(re->flags & RE_DUPNAMES)) {
+            lua_pushstring(L, name);
             ngx_re_push_capture(L, e, s, rc, n);
-            lua_setfield(L, -2, name);
+            lua_rawset(L, -3);
             continue;
         }
         /* duplicate names: every one that matched, in a list */
@@ -68,12 +71,14 @@ ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const 
             lua_pop(L, 1);
             continue;
         }
-        lua_getfield(L, -2, name);
+        lua_pushstring(L, name);
+        lua_rawget(L, -3);
         if (!lua_istable(L, -1)) {
             lua_pop(L, 1);
             lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -4, name);
+            lua_pushstring(L, name);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, -5);
         }
         lua_insert(L, -2);
         lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
@@ -95,13 +100,57 @@ ngx_re_ctx_pos(lua_State *L, int ctx)
     return pos > 0 ? (size_t)pos - 1 : 0;
 }
 
+/* ctx.pos (at 4, when a table) = END + 1: where the next match starts.
+ * [-0, +0, e] */
+static void
+ngx_re_set_pos(lua_State *L, size_t end)
+{
+    if (lua_istable(L, 4)) {
+        lua_pushnumber(L, (lua_Number)end + 1);
+        lua_setfield(L, 4, "pos");
+    }
+}
+
+/* find's answer to the match just made: the from and to of capture nth
+ * (at 5; 0: the whole match), nil, nil when it is unset, or nil, nil and
+ * an error when the pattern has no such capture. [-0, +(2|3), e] */
+static int
+ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int rc, size_t end)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+    lua_Number n = lua_tonumber(L, 5);
+    uint32_t nth = n > 0 ? (uint32_t)n : 0;
+    PCRE2_SIZE from = PCRE2_UNSET, to = 0;
+
+    if (nth <= re->ncaptures && (int)nth < rc) {
+        from = ov[(size_t)2 * nth];
+        to = ov[(size_t)2 * nth + 1];
+    }
+    ngx_re_done(L, re);
+    ngx_re_set_pos(L, end);
+    if (nth > re->ncaptures) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        lua_pushliteral(L, "nth out of bound");
+        return 3;
+    }
+    if (from == PCRE2_UNSET) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        return 2;
+    }
+    lua_pushnumber(L, (lua_Number)from + 1);
+    lua_pushnumber(L, (lua_Number)to);
+    return 2;
+}
+
 /* match and find: (subj, regex, opts, ctx, res|nth). [-0, +(1|2|3), v] */
 static int
 ngx_re_match_find(lua_State *L, int want_caps)
 {
     struct ngx_re_engine *e;
     struct ngx_re *re;
-    size_t len, pos;
+    size_t len, pos, end;
     const char *s;
     int rc;
 
@@ -130,33 +179,14 @@ ngx_re_match_find(lua_State *L, int want_caps)
         lua_pushfstring(L, "pcre_exec() failed: %d", rc);
         return want_caps ? 2 : 3;
     }
-    if (lua_istable(L, 4)) {
-        lua_pushnumber(L, (lua_Number)pcre2_get_ovector_pointer(e->md)[1] + 1);
-        lua_setfield(L, 4, "pos");
-    }
-    if (!want_caps) {
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
-        lua_Number n = lua_tonumber(L, 5);
-        uint32_t nth = n > 0 ? (uint32_t)n : 0;
-
-        ngx_re_done(L, re);
-        if (nth > re->ncaptures) {
-            lua_pushnil(L);
-            lua_pushnil(L);
-            lua_pushliteral(L, "nth out of bound");
-            return 3;
-        }
-        if ((int)nth >= rc || ov[(size_t)2 * nth] == PCRE2_UNSET) {
-            lua_pushnil(L);
-            lua_pushnil(L);
-            return 2;
-        }
-        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth] + 1);
-        lua_pushnumber(L, (lua_Number)ov[(size_t)2 * nth + 1]);
-        return 2;
-    }
+    /* ctx.pos is set last, once the match data is read: its metamethods
+     * may run a match of their own */
+    end = pcre2_get_ovector_pointer(e->md)[1];
+    if (!want_caps)
+        return ngx_re_find_result(L, e, re, rc, end);
     ngx_re_captures(L, e, re, s, rc, 5);
     ngx_re_done(L, re);
+    ngx_re_set_pos(L, end);
     return 1;
 }
 

@@ -6,7 +6,8 @@
 # the metamethods of every metatable a script can reach (ngx's, ngx.var's,
 # ngx.header's, env's...), every function of ngx and the module and the
 # methods of sockets and dictionaries called with arguments (and selves)
-# of the wrong kinds, and
+# of the wrong kinds, a regex match whose ctx or res table runs a match of
+# its own in the middle, a light thread given thousands of arguments, and
 # ngx's built into a table of the script's: each an answer, from the same
 # serving process.
 use strict;
@@ -146,6 +147,28 @@ for _, o in ipairs(objs) do
 end
 ngx.say(#fns, " functions, ", calls, " calls")
 LUA
+$t->script('rematch.lua', <<'LUA');
+-- the ctx and res tables' metamethods match a megabyte while ngx.re
+-- still has to read its own match
+local big = string.rep("y", 1024 * 1024) .. "x"
+local function meddle(t, k, v) rawset(t, k, v); ngx.re.find(big, "x$") end
+local ctx = setmetatable({}, { __newindex = meddle })
+local m = ngx.re.match("ab", "(a)(b)", "", ctx)
+ngx.say(m[0], " ", m[1], " ", m[2], " ", ctx.pos)
+local res = setmetatable({}, { __newindex = meddle, __index = function() ngx.re.find(big, "x$") end })
+m = ngx.re.match("ab", "(?<p>a)(?<q>b)", "", nil, res)
+ngx.say(m.p, " ", m.q)
+m = ngx.re.match("abab", "(?<p>a)(?<p>b)?", "D", nil, setmetatable({}, { __newindex = meddle }))
+ngx.say(type(m.p), " ", m.p[1])
+ctx = setmetatable({}, { __newindex = meddle })
+ngx.say(ngx.re.find("ab", "b", "", ctx), " ", ctx.pos)
+LUA
+$t->script('threadargs.lua', <<'LUA');
+local t = {}
+for i = 1, tonumber(ngx.var.arg_n) do t[i] = i end
+local co = ngx.thread.spawn(function(...) return select("#", ...), select(select("#", ...), ...) end, unpack(t))
+ngx.say(ngx.thread.wait(co))
+LUA
 $t->script('hello.lua', qq{ngx.say("hello")\n});
 $t->start;
 my $pid = LFTest::serving_pid($t);
@@ -186,6 +209,13 @@ like($t->get('nest.lua')->{body}, qr/^false.*tables nested too deep/, 'a table n
 $r = $t->get('metatables.lua');
 is($r->{status}, 200, "every reachable metatable's functions called with wrong arguments: an answer");
 like($r->{body}, qr/^([3-9]|\d\d+) metatables, \d+ calls$/, 'ngx\'s, ngx.var\'s, ngx.header\'s among them');
+$r = $t->get('rematch.lua');
+is($r->{status}, 200, 'a match whose ctx and res tables match in the middle: an answer');
+is($r->{body}, "ab a b 3\na b\ntable a\n2 3\n", 'with its own captures and positions');
+for my $n (45, 300, 7000) {
+    is($t->get('threadargs.lua', QUERY_STRING => "n=$n")->{body}, "true$n$n\n",
+       "ngx.thread.spawn with $n arguments: the thread has them all");
+}
 $r = $t->get('functions.lua');
 is($r->{status}, 200, "ngx's and the module's functions, sockets' and dictionaries' methods, wrong arguments: an answer");
 like($r->{body}, qr/^([5-9]\d|\d{3,}) functions, (\d{4,}) calls$/, 'every one of them called');
