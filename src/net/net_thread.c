@@ -59,6 +59,10 @@ net_thread_spawn(lua_State *L)
     t->fd = -1;
     net_thread_append(ns, t);
     co = lua_newthread(L);
+    /* Lua 5.1's lua_xmove does not grow the new thread's stack (some 40
+     * slots): unpack(t) of a long table would write past it */
+    if (!lua_checkstack(co, nargs + 1))
+        return net_error(L, "too many arguments to a light thread (%d)", nargs);
     state_unresumable(L, -1);   /* the scheduler's: coroutine.resume refuses it */
     lua_pushvalue(L, -1);
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
