@@ -15,6 +15,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -22,12 +23,13 @@
 #include "ngx_impl.h"
 #include "ngx_re_impl.h"
 
-/* Push capture I of the last match as a string, or false. [-0, +1, m] */
-static void
-ngx_re_push_capture(lua_State *L, struct ngx_re_engine *e, const char *s, int rc, uint32_t i)
-{
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+#define NGX_RE_LOCAL_PAIRS 16    /* a match's offsets copied on the C stack up to so many captures */
 
+/* Push capture I of a match (offsets OV, RC pairs set) as a string, or
+ * false. [-0, +1, m] */
+static void
+ngx_re_push_capture(lua_State *L, const PCRE2_SIZE *ov, const char *s, int rc, uint32_t i)
+{
     size_t at = (size_t)2 * i;
 
     if ((int)i < rc && ov[at] != PCRE2_UNSET)
@@ -36,23 +38,34 @@ ngx_re_push_capture(lua_State *L, struct ngx_re_engine *e, const char *s, int rc
         lua_pushboolean(L, 0);
 }
 
-/* The captures table of the last match: in the table at RES when it is
- * one, else a new one; pushed. Raw sets only: a metamethod of RES that
- * ran a match of its own would replace the match data read here (one per
- * state). [-0, +1, m] */
+/* t[k] = v for the table at -3, the key at -2 and the value at -1: with
+ * its metamethods when RAW is 0, as OpenResty's assignments. [-2, +0, e] */
 static void
-ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, int rc,
-                int res)
+ngx_re_set(lua_State *L, int raw)
+{
+    if (raw)
+        lua_rawset(L, -3);
+    else
+        lua_settable(L, -3);
+}
+
+/* The captures table of a match (offsets OV): in the table at RES when it
+ * is one (its metamethods run, and may run matches of their own: OV must
+ * be the caller's copy then), else a new one; pushed. [-0, +1, e] */
+static void
+ngx_re_captures(lua_State *L, const PCRE2_SIZE *ov, struct ngx_re *re, const char *s, int rc, int res)
 {
     uint32_t i;
+    int raw = !(res != 0 && lua_istable(L, res));
 
-    if (res != 0 && lua_istable(L, res))
+    if (!raw)
         lua_pushvalue(L, res);
     else
         lua_createtable(L, (int)re->ncaptures, (int)re->name_count + 1);
     for (i = 0; i <= re->ncaptures; i++) {
-        ngx_re_push_capture(L, e, s, rc, i);
-        lua_rawseti(L, -2, (int)i);
+        lua_pushinteger(L, (lua_Integer)i);
+        ngx_re_push_capture(L, ov, s, rc, i);
+        ngx_re_set(L, raw);
     }
     for (i = 0; i < re->name_count; i++) {
         PCRE2_SPTR entry = re->names + (size_t)i * re->name_size;
@@ -61,24 +74,25 @@ ngx_re_captures(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const 
 
         if (!(re->flags & RE_DUPNAMES)) {
             lua_pushstring(L, name);
-            ngx_re_push_capture(L, e, s, rc, n);
-            lua_rawset(L, -3);
+            ngx_re_push_capture(L, ov, s, rc, n);
+            ngx_re_set(L, raw);
             continue;
         }
         /* duplicate names: every one that matched, in a list */
-        ngx_re_push_capture(L, e, s, rc, n);
+        ngx_re_push_capture(L, ov, s, rc, n);
         if (!lua_toboolean(L, -1)) {
             lua_pop(L, 1);
             continue;
         }
-        lua_pushstring(L, name);
-        lua_rawget(L, -3);
+        lua_getfield(L, -2, name);
         if (!lua_istable(L, -1)) {
             lua_pop(L, 1);
-            lua_newtable(L);
+            lua_newtable(L);        /* captures, capture, list */
+            lua_pushvalue(L, -3);
             lua_pushstring(L, name);
-            lua_pushvalue(L, -2);
-            lua_rawset(L, -5);
+            lua_pushvalue(L, -3);
+            ngx_re_set(L, raw);     /* captures[name] = list */
+            lua_pop(L, 1);
         }
         lua_insert(L, -2);
         lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
@@ -113,14 +127,15 @@ ngx_re_set_pos(lua_State *L, size_t end)
 
 /* find's answer to the match just made: the from and to of capture nth
  * (at 5; 0: the whole match), nil, nil when it is unset, or nil, nil and
- * an error when the pattern has no such capture. [-0, +(2|3), e] */
+ * an error when the pattern has no such capture. The offsets are read
+ * before ctx.pos is set: its metamethods may match again. [-0, +(2|3), e] */
 static int
-ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int rc, size_t end)
+ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int rc)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
     lua_Number n = lua_tonumber(L, 5);
     uint32_t nth = n > 0 ? (uint32_t)n : 0;
-    PCRE2_SIZE from = PCRE2_UNSET, to = 0;
+    PCRE2_SIZE from = PCRE2_UNSET, to = 0, end = ov[1];
 
     if (nth <= re->ncaptures && (int)nth < rc) {
         from = ov[(size_t)2 * nth];
@@ -144,13 +159,33 @@ ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int
     return 2;
 }
 
+/* match's answer: the captures, in res (at 5) when it is a table, after
+ * ctx.pos, as OpenResty sets them. The match's offsets are copied first
+ * (to LOCAL when they fit): the metamethods of ctx and res may run
+ * matches of their own, which reuse the state's match data. [-0, +1, e] */
+static int
+ngx_re_match_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, const char *s, int rc)
+{
+    PCRE2_SIZE local[2 * NGX_RE_LOCAL_PAIRS], *ov = local;
+    int pairs = rc > 0 ? rc : 1;    /* the whole match's pair is always set */
+    size_t size = (size_t)2 * (size_t)pairs * sizeof(*ov);
+
+    if (pairs > NGX_RE_LOCAL_PAIRS)
+        ov = lua_newuserdata(L, size);
+    memcpy(ov, pcre2_get_ovector_pointer(e->md), size);
+    ngx_re_set_pos(L, ov[1]);
+    ngx_re_captures(L, ov, re, s, rc, 5);
+    ngx_re_done(L, re);
+    return 1;
+}
+
 /* match and find: (subj, regex, opts, ctx, res|nth). [-0, +(1|2|3), v] */
 static int
 ngx_re_match_find(lua_State *L, int want_caps)
 {
     struct ngx_re_engine *e;
     struct ngx_re *re;
-    size_t len, pos, end;
+    size_t len, pos;
     const char *s;
     int rc;
 
@@ -179,15 +214,7 @@ ngx_re_match_find(lua_State *L, int want_caps)
         lua_pushfstring(L, "pcre_exec() failed: %d", rc);
         return want_caps ? 2 : 3;
     }
-    /* ctx.pos is set last, once the match data is read: its metamethods
-     * may run a match of their own */
-    end = pcre2_get_ovector_pointer(e->md)[1];
-    if (!want_caps)
-        return ngx_re_find_result(L, e, re, rc, end);
-    ngx_re_captures(L, e, re, s, rc, 5);
-    ngx_re_done(L, re);
-    ngx_re_set_pos(L, end);
-    return 1;
+    return want_caps ? ngx_re_match_result(L, e, re, s, rc) : ngx_re_find_result(L, e, re, rc);
 }
 
 static int
@@ -232,7 +259,7 @@ ngx_re_gmatch_next(lua_State *L)
     }
     ov = pcre2_get_ovector_pointer(e->md);
     end = ov[1];
-    ngx_re_captures(L, e, re, s, rc, 0);
+    ngx_re_captures(L, ov, re, s, rc, 0);
     if (end == ov[0] && ++end > len) {
         /* an empty match at the end: this is the last */
         lua_pushboolean(L, 0);
@@ -382,7 +409,7 @@ ngx_re_substitute(lua_State *L, int global)
         luaL_addlstring(&b, s + copied, start - copied);
         if (func) {
             lua_pushvalue(L, 3);
-            ngx_re_captures(L, e, re, s, rc, 0);
+            ngx_re_captures(L, ov, re, s, rc, 0);
             lua_call(L, 1, 1);
             if (!lua_isstring(L, -1)) {
                 lua_getglobal(L, "tostring");

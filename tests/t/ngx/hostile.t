@@ -151,11 +151,12 @@ $t->script('rematch.lua', <<'LUA');
 -- the ctx and res tables' metamethods match a megabyte while ngx.re
 -- still has to read its own match
 local big = string.rep("y", 1024 * 1024) .. "x"
-local function meddle(t, k, v) rawset(t, k, v); ngx.re.find(big, "x$") end
+local many = string.rep("()", 69) .. "(x)$"     -- 70 captures: the match data grows
+local function meddle(t, k, v) rawset(t, k, v); ngx.re.find(big, many) end
 local ctx = setmetatable({}, { __newindex = meddle })
 local m = ngx.re.match("ab", "(a)(b)", "", ctx)
 ngx.say(m[0], " ", m[1], " ", m[2], " ", ctx.pos)
-local res = setmetatable({}, { __newindex = meddle, __index = function() ngx.re.find(big, "x$") end })
+local res = setmetatable({}, { __newindex = meddle, __index = function() ngx.re.find(big, many) end })
 m = ngx.re.match("ab", "(?<p>a)(?<q>b)", "", nil, res)
 ngx.say(m.p, " ", m.q)
 m = ngx.re.match("abab", "(?<p>a)(?<p>b)?", "D", nil, setmetatable({}, { __newindex = meddle }))
