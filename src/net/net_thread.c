@@ -50,6 +50,12 @@ net_thread_spawn(lua_State *L)
     luaL_checktype(L, 1, LUA_TFUNCTION);
     if (ns->nlive >= LF_NET_THREADS)
         return net_error(L, "too many light threads (at most %d a request)", LF_NET_THREADS);
+    /* Lua 5.1's lua_xmove does not grow the new thread's stack (some 40
+     * slots): unpack(t) of a long table would write past it. Both before
+     * the record, which a failure here would leave listed */
+    co = lua_newthread(L);
+    if (!lua_checkstack(co, nargs + 1))
+        return net_error(L, "too many arguments to a light thread (%d)", nargs);
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return net_error(L, "no memory");
     /* listed before anything can raise: the request's end frees it */
@@ -58,11 +64,6 @@ net_thread_spawn(lua_State *L)
     t->status = NET_T_DEAD;
     t->fd = -1;
     net_thread_append(ns, t);
-    co = lua_newthread(L);
-    /* Lua 5.1's lua_xmove does not grow the new thread's stack (some 40
-     * slots): unpack(t) of a long table would write past it */
-    if (!lua_checkstack(co, nargs + 1))
-        return net_error(L, "too many arguments to a light thread (%d)", nargs);
     state_unresumable(L, -1);   /* the scheduler's: coroutine.resume refuses it */
     lua_pushvalue(L, -1);
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
