@@ -27,6 +27,7 @@ struct pool_state {
      * never closes it; one it would close leaves the pool, adrift, and is
      * closed when the last pin goes (pool_unpin, pool_give) */
     int                 pins;
+    int                 wanted;         /* timers waiting in pool_take for it */
     int                 adrift;
     int                 closed;         /* its Lua was closed while pinned */
     char               *script;         /* out of the pool, to be closed: its script, for the log */

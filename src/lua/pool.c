@@ -157,17 +157,23 @@ pool_entry_release(struct pool *p, struct pool_entry *e)
 
 /* Take an idle state of E, or NULL: the one WORKER used last if it is
  * there (its memory is in that thread's malloc arena and its cache), else
- * the most recently used. */
+ * the most recently used. Not one a timer waits for: requests that came
+ * one after another could keep a timer from its state for good. */
 static struct pool_state *
 pool_idle_pop(struct pool *p, struct pool_entry *e, int worker)
 {
-    struct pool_state *st;
+    struct pool_state *st, *any = NULL;
 
-    for (st = e->idle; st; st = st->next)
+    for (st = e->idle; st; st = st->next) {
+        if (st->wanted)
+            continue;
         if (st->last_worker == worker)
             break;
+        if (any == NULL)
+            any = st;
+    }
     if (st == NULL)
-        st = e->idle;
+        st = any;
     if (st == NULL)
         return NULL;
     pool_idle_unlink(p, e, st);

@@ -102,7 +102,9 @@ pool_take(struct pool *p, struct pool_state *st)
     pthread_mutex_lock(&p->lock);
     while (st->busy && !st->closed && !st->orphan) {
         p->taking++;
+        st->wanted++;       /* given back, it is this timer's (pool_idle_pop) */
         pthread_cond_wait(&p->cond, &p->lock);
+        st->wanted--;
         p->taking--;
     }
     if (st->closed || st->orphan || st->L == NULL) {    /* written off: lost too */
