@@ -35,7 +35,8 @@
  *
  * Parked connections (kept between requests, or new and silent so far),
  * the leader's poll set that watches them and when a kept connection is
- * closed: dispatch_park.c. A request joins the queue only once it is
+ * closed: dispatch_park.c; the epoll set a worker parks one in without
+ * waking the leader: dispatch_watch.c. A request joins the queue only once it is
  * whole (or big): dispatch_whole.c. Accepting, and what to do out of descriptors:
  * dispatch_accept.c. The service thread that answers status and ping
  * when every worker is busy: dispatch_service.c.
@@ -96,8 +97,10 @@ dispatch_new(const struct listeners *ls, int workers)
         free(d);
         return NULL;
     }
+    dispatch_watch_init(d);
     if (pipe(d->wake) < 0) {
         log_syserr("dispatcher: pipe");
+        dispatch_watch_free(d);
         dispatch_whole_free(d);
         free(d);
         return NULL;
@@ -116,6 +119,7 @@ dispatch_new(const struct listeners *ls, int workers)
 fail:
     close(d->wake[0]);
     close(d->wake[1]);
+    dispatch_watch_free(d);
     dispatch_whole_free(d);
     free(d);
     return NULL;
@@ -239,7 +243,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     while (!dispatch_lead_done(d)) {
         long long now = monoclock_ms();
         int timeout;
-        n = dispatch_poll_set(d, now);
+        n = dispatch_poll_set(d, now, 0);
         timeout = dispatch_poll_timeout(d, now);
         if (idle_at) {
             if (now >= idle_at) {
@@ -249,6 +253,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
             if (timeout < 0 || timeout > idle_at - now)
                 timeout = (int)(idle_at - now);
         }
+        d->poll_until = timeout < 0 ? -1 : now + timeout;
         d->polling = 1;
         pthread_mutex_unlock(&d->lock);
         rc = poll(d->pfds, (nfds_t)n, timeout);
@@ -437,6 +442,7 @@ dispatch_destroy(struct dispatch *d)
         close(d->later[--d->nlater].w.fd);
     for (i = 0; i < d->nparked; i++)
         close(d->parked[i].fd);
+    dispatch_watch_free(d);
     dispatch_whole_free(d);
     close(d->wake[0]);
     close(d->wake[1]);

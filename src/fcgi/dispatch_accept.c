@@ -89,8 +89,9 @@ dispatch_accept_failed(struct dispatch *d, int err)
 
     d->fd_errno = err;
     if ((err == EMFILE || err == ENFILE) && d->nparked > 0) {
-        close(d->parked[0].fd);
+        int fd = d->parked[0].fd;
         dispatch_parked_remove(d, 0);
+        close(fd);
         d->fd_closed++;
         dispatch_fd_report(d, ratelog_hit(&d->fd_failed, now, LF_FD_REPORT_MS));
         return 1;

@@ -123,11 +123,18 @@ struct dispatch {
     /* the leader's poll set; only the current leader uses it */
     struct pollfd  *pfds;
     int             pfds_cap;
+    int             poll_watch; /* it has park_ep in place of the parked ones */
+    long long       poll_until; /* ms: the leader's poll ends by then; -1 never */
+    /* the parked connections' epoll set (dispatch_watch.c; -1: none) and
+     * the descriptors it said were readable, sorted */
+    int             park_ep;
+    int            *evfds;
+    int             nevfds, evfds_cap;
 };
 
-/* Where the parked connections start in the poll set: after the wake
- * pipe, the listening sockets, the hand-over inbox and the epoll set of
- * requests not whole yet. */
+/* Where the parked connections (or their epoll set) start in the poll set:
+ * after the wake pipe, the listening sockets, the hand-over inbox and the
+ * epoll set of requests not whole yet. */
 #define DISPATCH_INBOX_AT(d)  (1 + (d)->listen.n)
 #define DISPATCH_WHOLE_AT(d)  (2 + (d)->listen.n)
 #define DISPATCH_PARKED_AT(d) (3 + (d)->listen.n)
@@ -156,10 +163,18 @@ int  dispatch_lead(struct dispatch *d, long long idle_at);
 /* dispatch_park.c */
 void dispatch_parked_add(struct dispatch *d, int fd, int kept);
 void dispatch_parked_remove(struct dispatch *d, int i);
-int  dispatch_poll_set(struct dispatch *d, long long now);
+int  dispatch_poll_set(struct dispatch *d, long long now, int all);
 int  dispatch_poll_timeout(struct dispatch *d, long long now);
 void dispatch_collect(struct dispatch *d, int n);
 void dispatch_drain(struct dispatch *d);
+
+/* dispatch_watch.c */
+void dispatch_watch_init(struct dispatch *d);
+void dispatch_watch_free(struct dispatch *d);
+void dispatch_watch_arm(struct dispatch *d, int fd);
+void dispatch_watch_drop(struct dispatch *d, int fd);
+void dispatch_watch_collect(struct dispatch *d);
+int  dispatch_watch_ready(const struct dispatch *d, int fd);
 
 /* dispatch_accept.c */
 int  dispatch_cloexec_nonblock(int fd, int nonblock);

@@ -31,7 +31,9 @@
  * keepalive_timeout and by the descriptors themselves (dispatch_accept.c).
  *
  * The leader polls the wake pipe, the listening sockets, the hand-over
- * inbox and the parked connections (dispatch_poll_set); after a poll,
+ * inbox and the parked connections (dispatch_poll_set): on Linux these
+ * through their epoll set (dispatch_watch.c), so that a worker that parks
+ * one while another thread leads need not wake it; after a poll,
  * what arrived on a parked connection joins the ready queue, oldest parked
  * first, in order with the new ones (dispatch.c: "Arrival order"), and
  * what idled past keepalive_timeout is closed (dispatch_collect). A stop
@@ -52,10 +54,11 @@
 #include "monoclock.h"
 #include "ratelog.h"
 
-/* The I-th parked connection leaves the set (not closed); lock held. */
+/* The I-th parked connection leaves the set (not closed yet); lock held. */
 void
 dispatch_parked_remove(struct dispatch *d, int i)
 {
+    dispatch_watch_drop(d, d->parked[i].fd);
     if (d->parked[i].kept)
         d->nkept--;
     memmove(&d->parked[i], &d->parked[i + 1], (size_t)(d->nparked - i - 1) * sizeof(*d->parked));
@@ -84,6 +87,7 @@ dispatch_parked_keep(struct dispatch *d, int fd, int kept, long long since)
     d->parked[d->nparked].since = since;
     d->nparked++;
     d->nkept += kept;
+    dispatch_watch_arm(d, fd);
 }
 
 /* Append FD, idle from now; lock held. */
@@ -91,6 +95,20 @@ void
 dispatch_parked_add(struct dispatch *d, int fd, int kept)
 {
     dispatch_parked_keep(d, fd, kept, monoclock_ms());
+}
+
+/* A worker parked a connection, idle from now: does the leader need to
+ * know? Its poll set takes in what is armed in the epoll set, so only when
+ * the connection's idle time ends before the leader would wake up anyway;
+ * without the set, always. Lock held. */
+static void
+dispatch_parked_tell(struct dispatch *d)
+{
+    long long ends = monoclock_ms() + (long long)d->keepalive_timeout * 1000;
+
+    if (d->park_ep < 0 ||
+        (d->polling && d->keepalive_timeout > 0 && (d->poll_until < 0 || ends < d->poll_until)))
+        dispatch_wake_leader(d);
 }
 
 /* Stopping: pass FD on to the serving process that takes over (PASS),
@@ -122,7 +140,7 @@ dispatch_park(struct dispatch *d, int fd)
     kept = !stopping && d->nkept + d->reserved < d->keepalive_max;
     if (kept) {
         dispatch_parked_add(d, fd, 1);
-        dispatch_wake_leader(d);
+        dispatch_parked_tell(d);
     }
     pthread_mutex_unlock(&d->lock);
     if (!kept)
@@ -162,7 +180,7 @@ dispatch_keep_end(struct dispatch *d, int fd)
     d->reserved--;
     if (fd >= 0 && !stopping) {
         dispatch_parked_add(d, fd, 1);
-        dispatch_wake_leader(d);
+        dispatch_parked_tell(d);
     }
     pthread_mutex_unlock(&d->lock);
     if (fd >= 0 && stopping)
@@ -188,11 +206,15 @@ dispatch_take_over(struct dispatch *d)
 }
 
 /* Build the poll set: wake pipe, listening sockets, hand-over inbox,
- * requests not whole yet, parked connections. */
+ * requests not whole yet, parked connections (or their epoll set, unless
+ * ALL). */
 int
-dispatch_poll_set(struct dispatch *d, long long now)
+dispatch_poll_set(struct dispatch *d, long long now, int all)
 {
-    int i, k, at = DISPATCH_PARKED_AT(d), n = d->nparked + at;
+    int i, k, at = DISPATCH_PARKED_AT(d), n;
+
+    d->poll_watch = !all && d->park_ep >= 0;
+    n = d->poll_watch ? at + 1 : d->nparked + at;
 
     if (n > d->pfds_cap) {
         struct pollfd *p = realloc(d->pfds, (size_t)n * sizeof(*p));
@@ -213,11 +235,14 @@ dispatch_poll_set(struct dispatch *d, long long now)
     d->pfds[DISPATCH_INBOX_AT(d)].fd = d->stopping ? -1 : d->inbox;
     d->pfds[DISPATCH_WHOLE_AT(d)].fd = d->whole_fd;
     d->idle_oldest = -1;
-    for (i = at; i < n; i++) {
-        d->pfds[i].fd = d->parked[i - at].fd;
-        if (d->idle_oldest < 0 || d->parked[i - at].since < d->idle_oldest)
-            d->idle_oldest = d->parked[i - at].since;
-    }
+    for (i = 0; i < d->nparked; i++)
+        if (d->idle_oldest < 0 || d->parked[i].since < d->idle_oldest)
+            d->idle_oldest = d->parked[i].since;
+    if (d->poll_watch)
+        d->pfds[at].fd = d->park_ep;
+    else
+        for (i = at; i < n; i++)
+            d->pfds[i].fd = d->parked[i - at].fd;
     for (i = 0; i < n; i++) {
         d->pfds[i].events = POLLIN;
         d->pfds[i].revents = 0;
@@ -251,18 +276,34 @@ dispatch_poll_timeout(struct dispatch *d, long long now)
     return at < 0 ? 0 : (int)(at > 60000 ? 60000 : at);
 }
 
+/* Was the J-th parked connection readable in the last poll? */
+static int
+dispatch_parked_readable(const struct dispatch *d, int j)
+{
+    if (d->poll_watch)
+        return dispatch_watch_ready(d, d->parked[j].fd);
+    return d->pfds[DISPATCH_PARKED_AT(d) + j].revents != 0;
+}
+
 /* After a poll: move what became readable to the ready queue, oldest
  * parked first (or, not whole yet, to dispatch_whole.c's watch), and
  * close what idled past keepalive_timeout; lock held.
- * pfds[at..n) mirror parked[0..n-at) as they were when the poll set was
- * built; only the leader removes parked entries, others append, so those
- * are compacted in place and the appended ones kept after them. */
+ * Polled one by one, pfds[at..n) mirror parked[0..n-at) as they were when
+ * the poll set was built; watched through the epoll set, every one parked
+ * now is looked at. Only the leader removes parked entries, others append
+ * (as does dispatch_arrived, below), so those looked at are compacted in
+ * place and the ones appended since kept after them. */
 void
 dispatch_collect(struct dispatch *d, int n)
 {
     long long now = monoclock_ms(), limit = (long long)d->keepalive_timeout * 1000;
     char drain[64];
-    int j, k, at = DISPATCH_PARKED_AT(d), polled = n - at, kept = 0;
+    int j, k, at = DISPATCH_PARKED_AT(d), polled, kept = 0;
+
+    d->nevfds = 0;
+    if (d->poll_watch && at < n && d->pfds[at].revents && d->park_ep >= 0)
+        dispatch_watch_collect(d);
+    polled = d->poll_watch ? d->nparked : n - at;
 
     if (d->pfds[0].revents) {
         /* a byte a wake-up, and no more until this drain (woken): a read
@@ -273,7 +314,7 @@ dispatch_collect(struct dispatch *d, int n)
     }
     for (j = 0; j < polled; j++) {
         struct parked p = d->parked[j];
-        if (d->pfds[at + j].revents) {
+        if (dispatch_parked_readable(d, j)) {
             d->nkept -= p.kept;
             if (conf_readmit(p.fd))
                 dispatch_arrived(d, p.fd, p.kept);
@@ -281,6 +322,7 @@ dispatch_collect(struct dispatch *d, int n)
                 close(p.fd);    /* a reload took its client off allowed_clients */
         } else if (d->keepalive_timeout > 0 && now - p.since >= limit) {
             d->nkept -= p.kept;
+            dispatch_watch_drop(d, p.fd);
             close(p.fd);
         } else
             d->parked[kept++] = p;
@@ -307,13 +349,14 @@ dispatch_drain(struct dispatch *d)
     int i, n, closed = 0, queued = 0, at = DISPATCH_PARKED_AT(d);
 
     d->drained = 1;
-    n = dispatch_poll_set(d, monoclock_ms());
+    n = dispatch_poll_set(d, monoclock_ms(), 1);
     if (poll(d->pfds, (nfds_t)n, 0) < 0) {
         log_syserr("dispatcher: poll while stopping");
         n = at;     /* then every parked connection counts as idle */
     }
     for (i = at; i < d->nparked + at; i++) {
         int fd = d->parked[i - at].fd;
+        dispatch_watch_drop(d, fd);
         if (i < n && (d->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
             if (dispatch_ready_push(d, fd, d->parked[i - at].kept) == 0)
                 queued++;

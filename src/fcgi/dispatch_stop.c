@@ -61,6 +61,8 @@ dispatch_stop_queue(struct dispatch *d, int *n, int *queued)
     long long now = monoclock_ms();
     int i, total = d->nready + d->nparked;
 
+    for (i = 0; i < d->nparked; i++)
+        dispatch_watch_drop(d, d->parked[i].fd);    /* passed on, still watched here */
     *n = *queued = 0;
     if (d->nready == 0 || (all = calloc((size_t)total, sizeof(*all))) == NULL) {
         if (d->nready > 0)
