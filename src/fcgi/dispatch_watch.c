@@ -61,6 +61,7 @@ dispatch_watch_free(struct dispatch *d)
     d->nevfds = d->evfds_cap = 0;
 }
 
+#ifdef __linux__
 /* No set from now on: the leader polls every parked connection again
  * (its next poll set takes them all in); lock held. */
 static void
@@ -72,6 +73,8 @@ dispatch_watch_give_up(struct dispatch *d, int fd)
     d->park_ep = -1;
     dispatch_wake_leader(d);
 }
+
+#endif
 
 /* Watch FD, parked now, until it is readable; lock held. */
 void
@@ -117,6 +120,7 @@ dispatch_watch_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+#ifdef __linux__
 /* Room for N more ready descriptors; lock held. */
 static int
 dispatch_watch_room(struct dispatch *d, int n)
@@ -137,6 +141,8 @@ dispatch_watch_room(struct dispatch *d, int n)
     d->evfds_cap = cap;
     return 0;
 }
+
+#endif
 
 /* The set said it has something: note which parked descriptors are
  * readable now (sorted, for dispatch_watch_ready); lock held. What is
