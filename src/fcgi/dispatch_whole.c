@@ -98,17 +98,8 @@ dispatch_whole_pop(struct dispatch *d)
 {
     struct partial *p = d->partial_head;
 
-    if (p == NULL)
-        return NULL;
-#ifdef __linux__
-    epoll_ctl(d->whole_fd, EPOLL_CTL_DEL, p->fd, NULL);
-#endif
-    d->partial_head = p->next;
-    if (p->next != NULL)
-        p->next->prev = NULL;
-    else
-        d->partial_tail = NULL;
-    d->npartial--;
+    if (p != NULL)
+        dispatch_whole_unlink(d, p);
     return p;
 }
 
