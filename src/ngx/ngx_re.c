@@ -125,36 +125,61 @@ ngx_re_set_pos(lua_State *L, size_t end)
     }
 }
 
-/* find's answer to the match just made: the from and to of capture nth
- * (at 5; 0: the whole match), nil, nil when it is unset, or nil, nil and
- * an error when the pattern has no such capture. The offsets are read
- * before ctx.pos is set: its metamethods may match again. [-0, +(2|3), e] */
+/* An offset as ngx_lua has it: -1 for a capture unset. */
+static long long
+ngx_re_off(PCRE2_SIZE v)
+{
+    return v == PCRE2_UNSET ? -1 : (long long)v;
+}
+
+/* The offset find reads for nth X: OpenResty indexes its offsets with
+ * nth * 2 and nth * 2 + 1, truncated as LuaJIT truncates an index (a
+ * fraction reads between captures), NaN as 0. X is in [0, 2 * ncaptures + 2). */
+static size_t
+ngx_re_nth_at(lua_Number x)
+{
+    return x == x ? (size_t)x : 0;
+}
+
+/* find's answer to the match just made, as OpenResty's: the from and to
+ * of capture nth (at 5; nil, false or below 0: the whole match), nil, nil
+ * when it is unset or past the captures matched, nil, nil and an error
+ * past the pattern's captures; anything else but a number fails as
+ * OpenResty's comparison of it with 0 does, ctx.pos set first. The offsets
+ * are read before ctx.pos is set: its metamethods may match again.
+ * [-0, +(2|3), e] */
 static int
 ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int rc)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
-    lua_Number n = lua_tonumber(L, 5);
-    uint32_t nth = n > 0 ? (uint32_t)n : 0;
-    PCRE2_SIZE from = PCRE2_UNSET, to = 0, end = ov[1];
+    PCRE2_SIZE end = ov[1];
+    int type = lua_type(L, 5), bad, oob, late;
+    lua_Number n = type == LUA_TNUMBER ? lua_tonumber(L, 5) : 0;
+    long long from = -1, to = -1;
 
-    if (nth <= re->ncaptures && (int)nth < rc) {
-        from = ov[(size_t)2 * nth];
-        to = ov[(size_t)2 * nth + 1];
+    bad = type != LUA_TNIL && type != LUA_TNUMBER && !(type == LUA_TBOOLEAN && !lua_toboolean(L, 5));
+    if (n < 0)
+        n = 0;
+    oob = n > re->ncaptures;
+    late = !oob && n >= rc;
+    if (!bad && !oob && !late) {
+        from = ngx_re_off(ov[ngx_re_nth_at(n * 2)]);
+        to = ngx_re_off(ov[ngx_re_nth_at(n * 2 + 1)]);
     }
     ngx_re_done(L, re);
     ngx_re_set_pos(L, end);
-    if (nth > re->ncaptures) {
-        lua_pushnil(L);
-        lua_pushnil(L);
+    if (bad)
+        return luaL_error(L, "attempt to compare %s with number", luaL_typename(L, 5));
+    lua_pushnil(L);
+    lua_pushnil(L);
+    if (oob) {
         lua_pushliteral(L, "nth out of bound");
         return 3;
     }
-    if (from == PCRE2_UNSET) {
-        lua_pushnil(L);
-        lua_pushnil(L);
+    if (late || from + 1 < 0 || to < 0)
         return 2;
-    }
-    lua_pushnumber(L, (lua_Number)from + 1);
+    lua_pop(L, 2);
+    lua_pushnumber(L, (lua_Number)(from + 1));
     lua_pushnumber(L, (lua_Number)to);
     return 2;
 }
