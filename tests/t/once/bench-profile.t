@@ -1,7 +1,9 @@
 # bench/profile: what it counts in the serving process, divided by the
 # requests wrk made, is per request: known counts come out as such.
-# luafcgid with kept connections stats its script once a request and reads
-# it in one read; the bare responder (bench/epoll-c.c) with a connection a
+# luafcgid with kept connections stats its script once a request, reads
+# it in one read and parks its connection again in the parked set's epoll
+# set once (dispatch_watch.c); with idle connections open it runs the
+# same; the bare responder (bench/epoll-c.c) with a connection a
 # request accepts, reads, sends and closes once each.
 use strict;
 use warnings;
@@ -18,7 +20,8 @@ plan skip_all => 'perf cannot count system calls here'
 
 sub profile {
     my (@args) = @_;
-    my $out = `perl $top/bench/profile --seconds 1 @args 2>&1`;
+    my $bin = LFTest::binary();
+    my $out = `perl $top/bench/profile --seconds 1 --bin $bin @args 2>&1`;
     is($? >> 8, 0, "bench/profile @args succeeds") or diag $out;
     my %per = $out =~ /^\s+(\w+)\s+([\d.]+)$/mg;
     return ($out, \%per);
@@ -29,6 +32,12 @@ like($out, qr/^luafcgid, page hello, kept connections, c16, 1 s: [1-9]\d* reques
 like($out, qr/per request: [\d.]+ us of CPU \(task-clock\), [\d.]+ context switches/, 'CPU and switches per request');
 ok(abs(($per->{newfstatat} // 0) - 1) < 0.05, "luafcgid: one stat a request (" . ($per->{newfstatat} // 'none') . ")");
 ok(($per->{read} // 0) >= 0.95 && ($per->{read} // 0) < 1.5, "luafcgid: about one read a request (" . ($per->{read} // 'none') . ")");
+ok(abs(($per->{epoll_ctl} // 0) - 1) < 0.05, "luafcgid: one re-arm of its connection a request (" . ($per->{epoll_ctl} // 'none') . ")");
+
+($out, $per) = profile('--idle', 300);
+like($out, qr/^luafcgid, page hello, kept connections, c16, 300 idle, 1 s: [1-9]\d* requests/m,
+     'with 300 idle connections open, no request is refused');
+ok(abs(($per->{newfstatat} // 0) - 1) < 0.05, "luafcgid, 300 idle: one stat a request (" . ($per->{newfstatat} // 'none') . ")");
 
 ($out, $per) = profile('--backend', 'limit', '--plain');
 like($out, qr/^limit, page hello, new connections/m, 'the bare responder, a connection a request');
