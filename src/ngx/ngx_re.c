@@ -100,18 +100,30 @@ ngx_re_captures(lua_State *L, const PCRE2_SIZE *ov, struct ngx_re *re, const cha
     }
 }
 
-/* The start offset in ctx.pos (1-based), 0 without one. [-0, +0] */
+/* Where ctx.pos (CTX, when a table) says to start, as OpenResty takes
+ * it: nil, false or up to 0, the start; else pos - 1, truncated as LuaJIT
+ * makes an int of it; NaN or past an int, SIZE_MAX, an offset the match
+ * refuses (pcre_exec() failed: -24, as OpenResty's). Anything else fails
+ * OpenResty's comparison of it with 0. [-0, +0, e] */
 static size_t
 ngx_re_ctx_pos(lua_State *L, int ctx)
 {
     lua_Number pos;
+    int type;
 
     if (!lua_istable(L, ctx))
         return 0;
     lua_getfield(L, ctx, "pos");
+    type = lua_type(L, -1);
+    if (type != LUA_TNUMBER && type != LUA_TNIL && !(type == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+        luaL_error(L, "attempt to compare %s with number", luaL_typename(L, -1));
     pos = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    return pos > 0 ? (size_t)pos - 1 : 0;
+    if (pos <= 0)
+        return 0;
+    if (!(pos - 1 < 2147483648.0))
+        return SIZE_MAX;
+    return pos < 2 ? 0 : (size_t)(pos - 1);
 }
 
 /* ctx.pos (at 4, when a table) = END + 1: where the next match starts.
@@ -134,11 +146,11 @@ ngx_re_off(PCRE2_SIZE v)
 
 /* The offset find reads for nth X: OpenResty indexes its offsets with
  * nth * 2 and nth * 2 + 1, truncated as LuaJIT truncates an index (a
- * fraction reads between captures), NaN as 0. X is in [0, 2 * ncaptures + 2). */
+ * fraction reads between captures). X is in [0, 2 * ncaptures + 2). */
 static size_t
 ngx_re_nth_at(lua_Number x)
 {
-    return x == x ? (size_t)x : 0;
+    return (size_t)x;
 }
 
 /* find's answer to the match just made, as OpenResty's: the from and to
@@ -158,8 +170,8 @@ ngx_re_find_result(lua_State *L, struct ngx_re_engine *e, struct ngx_re *re, int
     long long from = -1, to = -1;
 
     bad = type != LUA_TNIL && type != LUA_TNUMBER && !(type == LUA_TBOOLEAN && !lua_toboolean(L, 5));
-    if (n < 0)
-        n = 0;
+    if (n < 0 || n != n)
+        n = 0;      /* NaN: OpenResty's answer changes once LuaJIT compiles it; this is the compiled one */
     oob = n > re->ncaptures;
     late = !oob && n >= rc;
     if (!bad && !oob && !late) {
