@@ -74,13 +74,12 @@ dispatch_whole_init(struct dispatch *d)
     return 0;
 }
 
+#ifdef __linux__
 /* Take P out of the list and the epoll set (not closed). */
 static void
 dispatch_whole_unlink(struct dispatch *d, struct partial *p)
 {
-#ifdef __linux__
     epoll_ctl(d->whole_fd, EPOLL_CTL_DEL, p->fd, NULL);
-#endif
     if (p->prev != NULL)
         p->prev->next = p->next;
     else
@@ -91,6 +90,7 @@ dispatch_whole_unlink(struct dispatch *d, struct partial *p)
         d->partial_tail = p->prev;
     d->npartial--;
 }
+#endif
 
 /* Take the oldest out of the list and the epoll set (not closed), or NULL. */
 static struct partial *
@@ -98,8 +98,17 @@ dispatch_whole_pop(struct dispatch *d)
 {
     struct partial *p = d->partial_head;
 
-    if (p != NULL)
-        dispatch_whole_unlink(d, p);
+    if (p == NULL)
+        return NULL;
+#ifdef __linux__
+    epoll_ctl(d->whole_fd, EPOLL_CTL_DEL, p->fd, NULL);
+#endif
+    d->partial_head = p->next;
+    if (p->next != NULL)
+        p->next->prev = NULL;
+    else
+        d->partial_tail = NULL;
+    d->npartial--;
     return p;
 }
 
