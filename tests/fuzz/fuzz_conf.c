@@ -25,7 +25,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fwrite(data, 1, size, f);
     fclose(f);
-    if ((c = conf_load(path, err, sizeof(err))) != NULL)
+    c = conf_load(path, err, sizeof(err));
+    unlink(path);               /* nothing is left in /tmp after a run */
+    if (c != NULL)
         conf_free(c);
     return 0;
 }

@@ -9,6 +9,7 @@ package LFTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use File::Path ();
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
@@ -124,7 +125,11 @@ sub wait_clients {
         wait_for(sub { waitpid($pid, WNOHANG) == $pid }, $left > 0.1 ? $left : 0.1)
             or do { kill 'KILL', $pid; waitpid($pid, 0) };
     }
-    return map { -e "$h->{dir}/$_" ? slurp("$h->{dir}/$_") : undef } 1 .. scalar @{ $h->{pids} };
+    my @out = map { -e "$h->{dir}/$_" ? slurp("$h->{dir}/$_") : undef } 1 .. scalar @{ $h->{pids} };
+    # Removed here, not only at exit: CLEANUP does not run in a test that
+    # ends by exec or _exit, and a run of the suite left these behind.
+    File::Path::remove_tree($h->{dir});
+    return @out;
 }
 
 sub run_clients { my ($n, $seconds, $code) = @_; return wait_clients(start_clients($n, $code), $seconds) }
