@@ -3,8 +3,9 @@
 # luafcgid with kept connections stats its script once a request, reads
 # it in one read and parks its connection again in the parked set's epoll
 # set once (dispatch_watch.c); with idle connections open it runs too
-# (what they cost is measured, not asserted here); the bare responder (bench/epoll-c.c) with a connection a
-# request accepts, reads, sends and closes once each.
+# (what they cost is measured, not asserted here); with 200 scripts on
+# 32 states most requests load one; the bare responder (bench/epoll-c.c)
+# with a connection a request accepts, reads, sends and closes once each.
 use strict;
 use warnings;
 use FindBin;
@@ -38,6 +39,13 @@ ok(abs(($per->{epoll_ctl} // 0) - 1) < 0.05, "luafcgid: one re-arm of its connec
 like($out, qr/^luafcgid, page hello, kept connections, c16, 300 idle, 1 s: [1-9]\d* requests/m,
      'with 300 idle connections open (all still open after), every request answered');
 ok(abs(($per->{newfstatat} // 0) - 1) < 0.05, "luafcgid, 300 idle: one stat a request (" . ($per->{newfstatat} // 'none') . ")");
+
+# 200 scripts asked for at random on 32 states: most requests load one
+($out, $per) = profile('--page', 'many-scripts');
+like($out, qr/^luafcgid, page many-scripts, kept connections, c16, 1 s: [1-9]\d* requests/m,
+     'many scripts: every request answered (2xx)');
+ok(($per->{openat} // 0) > 0.6 && ($per->{openat} // 0) < 0.98,
+   "many scripts: most requests open their script to load a state (" . ($per->{openat} // 'none') . ")");
 
 ($out, $per) = profile('--backend', 'limit', '--plain');
 like($out, qr/^limit, page hello, new connections/m, 'the bare responder, a connection a request');
