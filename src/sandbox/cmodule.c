@@ -136,6 +136,29 @@ cmodule_luasocket_loader(lua_State *L)
     return 1;
 }
 
+/* socket.unix's or socket.serial's loader, then their waits bounded. */
+static int
+cmodule_luasocket_local_loader(lua_State *L)
+{
+    luawrap_call(L, 1);
+    luasocket_wrap_local(L);
+    metalock_registry(L);
+    return 1;
+}
+
+/* The loader wrapping C module NAME's (its entry point ENTRY). */
+static lua_CFunction
+cmodule_loader_for(const char *name, const char *entry)
+{
+    if (strcmp(entry, "lfs") == 0)
+        return cmodule_lfs_loader;
+    if (strcmp(name, "socket.core") == 0)
+        return cmodule_luasocket_loader;
+    if (strcmp(name, "socket.unix") == 0 || strcmp(name, "socket.serial") == 0)
+        return cmodule_luasocket_local_loader;
+    return cmodule_loader;
+}
+
 /* A C searcher: refuses the standard libraries, else the original
  * (upvalue 1). */
 static int
@@ -155,8 +178,7 @@ cmodule_searcher(lua_State *L)
             return 1;
         }
     }
-    loader = strcmp(cmodule_entry(name), "lfs") == 0 ? cmodule_lfs_loader :
-             strcmp(name, "socket.core") == 0 ? cmodule_luasocket_loader : cmodule_loader;
+    loader = cmodule_loader_for(name, cmodule_entry(name));
     luawrap_call(L, 1);
     if (lua_iscfunction(L, -1))
         lua_pushcclosure(L, loader, 1);

@@ -42,6 +42,12 @@ static const char luasocket_wanted_key = 'w';
 static const char *const luasocket_classes[] = {
     "tcp{master}", "tcp{client}", "tcp{server}", "udp{unconnected}", "udp{connected}", NULL
 };
+/* socket.unix's and socket.serial's (LuaSocket 3.0's names and the
+ * earlier unix{...}): paths and devices, no names to look up */
+static const char *const luasocket_local_classes[] = {
+    "unixstream{master}", "unixstream{client}", "unixstream{server}", "unixdgram{connected}",
+    "unixdgram{unconnected}", "unix{master}", "unix{client}", "unix{server}", "serial{client}", NULL
+};
 static const char *const luasocket_ops[] = {
     "connect", "send", "receive", "accept", "sendto", "receivefrom", "setpeername", "bind", NULL
 };
@@ -300,9 +306,10 @@ luasocket_literal_fn(lua_State *L)
     return 2;
 }
 
-/* Wrap the class CLASS's waiting methods and settimeout. [-0, +0, m] */
+/* Wrap the class CLASS's waiting methods and settimeout; the names its
+ * ops take are looked up here when NAMES. [-0, +0, m] */
 static void
-luasocket_wrap_class(lua_State *L, const char *class)
+luasocket_wrap_class(lua_State *L, const char *class, int names)
 {
     int i;
 
@@ -319,7 +326,7 @@ luasocket_wrap_class(lua_State *L, const char *class)
     lua_getfield(L, -1, "settimeout");         /* the original, for the ops */
     for (i = 0; luasocket_ops[i]; i++) {
         lua_pushvalue(L, -1);
-        lua_pushinteger(L, luasocket_op_name[i]);
+        lua_pushinteger(L, names ? luasocket_op_name[i] : 0);
         luawrap_field_with(L, -2, luasocket_ops[i], luasocket_op, 2);
     }
     lua_pop(L, 1);
@@ -347,7 +354,7 @@ luasocket_wrap(lua_State *L, int idx)
     luawrap_new_weak(L, &luasocket_wanted_key);
     lua_pop(L, 1);
     for (i = 0; luasocket_classes[i]; i++)
-        luasocket_wrap_class(L, luasocket_classes[i]);
+        luasocket_wrap_class(L, luasocket_classes[i], 1);
     lua_pushvalue(L, idx);
     luasocket_bound_field(L, "select", 3);
     luasocket_bound_field(L, "sleep", 1);
@@ -374,4 +381,17 @@ luasocket_wrap(lua_State *L, int idx)
     } else
         lua_pop(L, 1);
     lua_pop(L, 1);
+}
+
+/* socket.unix and socket.serial load apart from socket.core: their
+ * classes' waits are bounded the same way once they load. */
+void
+luasocket_wrap_local(lua_State *L)
+{
+    int i;
+
+    luawrap_new_weak(L, &luasocket_wanted_key);
+    lua_pop(L, 1);
+    for (i = 0; luasocket_local_classes[i]; i++)
+        luasocket_wrap_class(L, luasocket_local_classes[i], 0);
 }

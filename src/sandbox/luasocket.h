@@ -6,5 +6,6 @@
 
 /* socket.core's module table at IDX, just loaded: wrapped. [-0, +0, m] */
 void luasocket_wrap(lua_State *L, int idx);
+void luasocket_wrap_local(lua_State *L);
 
 #endif
