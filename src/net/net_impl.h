@@ -242,7 +242,7 @@ int   net_pool_put(const char *key, const struct net_pooled *c, long long idle_m
                    char *err, size_t errlen);
 void  net_pool_busy(const char *key, int delta);
 void  net_pool_count(const char *key, int what);
-int   net_pool_admit(const char *key, int size, int backlog, int *queued);
+int   net_pool_admit(const char *key, int size, int backlog, int *queued, struct net_pooled *out);
 void  net_pool_leave(const char *key);
 void  net_pool_unqueue(const char *key);
 void  net_pool_size(const char *key, int size);

@@ -297,12 +297,17 @@ net_pool_count(const char *key, int what)
  * (net_sched.c), within its deadlines and letting light threads run, and
  * asks again. 0 admitted (counted pending until net_pool_leave), 1 to
  * wait (counted waiting until admitted or net_pool_unqueue; *QUEUED
- * says so), -1 when BACKLOG are waiting already.
+ * says so), -1 when BACKLOG are waiting already; 2 when admitted with a
+ * kept connection of KEY in OUT. The kept connection an admission counts
+ * on is taken with it, under the same lock: else two admissions could
+ * count on one, and the one left without would open a connection past
+ * SIZE.
  */
 int
-net_pool_admit(const char *key, int size, int backlog, int *queued)
+net_pool_admit(const char *key, int size, int backlog, int *queued, struct net_pooled *out)
 {
     struct pool_key *k;
+    struct pool_conn *c = NULL;
 
     pthread_mutex_lock(&pool_lock);
     if ((k = pool_find(key, 1, size)) == NULL) {
@@ -328,8 +333,23 @@ net_pool_admit(const char *key, int size, int backlog, int *queued)
         k->waiting--;
     *queued = 0;
     k->pending++;
+    if ((c = k->conns) != NULL) {
+        k->conns = c->next;
+        k->idle--;
+        pool_idle--;
+    }
     pthread_mutex_unlock(&pool_lock);
-    return 0;
+    if (c == NULL)
+        return 0;
+    if (!pool_alive(c->fd)) {
+        pool_conn_close(c);     /* its place goes to a new connection */
+        return 0;
+    }
+    out->fd = c->fd;
+    out->ssl = c->ssl;
+    out->reused = c->reused;
+    free(c);
+    return 2;
 }
 
 /* KEY's pool holds SIZE, unless it was given one already (connect's

@@ -353,8 +353,8 @@ net_tcp_admit(lua_State *L, struct net_sock *s)
     int rc, n;
 
     for (;;) {
-        rc = net_pool_admit(s->key, s->qsize, s->qbacklog, &s->queued);
-        if (rc == 0)
+        rc = net_pool_admit(s->key, s->qsize, s->qbacklog, &s->queued, &pc);
+        if (rc == 0 || rc == 2)
             break;
         if (rc < 0 || monoclock_ms() >= s->deadline) {
             if (rc > 0)
@@ -376,7 +376,7 @@ net_tcp_admit(lua_State *L, struct net_sock *s)
     key = lua_tostring(L, -1);
     lua_pushstring(L, s->qhost);
     host = lua_tostring(L, -1);
-    if (net_pool_take(key, &pc) == 1)
+    if (rc == 2)
         return net_tcp_reuse(L, s, key, &pc);
     n = net_tcp_open(L, s, host, s->qport, key);
     if (s->fd < 0)
