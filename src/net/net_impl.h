@@ -246,6 +246,7 @@ int   net_pool_admit(const char *key, int size, int backlog, int *queued, struct
 void  net_pool_leave(const char *key);
 void  net_pool_unqueue(const char *key);
 void  net_pool_size(const char *key, int size);
+int   net_pool_sized(const char *key);
 #define NET_COUNT_CONNECT   0
 #define NET_COUNT_REUSE     1
 #define NET_COUNT_TIMEOUT   2

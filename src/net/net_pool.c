@@ -365,6 +365,19 @@ net_pool_size(const char *key, int size)
     pthread_mutex_unlock(&pool_lock);
 }
 
+/* Has KEY's pool a size already (made by a connect or a setkeepalive)? */
+int
+net_pool_sized(const char *key)
+{
+    struct pool_key *k;
+    int sized;
+
+    pthread_mutex_lock(&pool_lock);
+    sized = (k = pool_find(key, 0, 0)) != NULL && k->size > 0;
+    pthread_mutex_unlock(&pool_lock);
+    return sized;
+}
+
 /* A connect that waited under KEY gives up. */
 void
 net_pool_unqueue(const char *key)

@@ -17,6 +17,7 @@
  * ("invalid connection"), so nothing that went wrong is ever pooled.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -398,6 +399,19 @@ net_tcp_close(lua_State *L)
     return 1;
 }
 
+/* setkeepalive's pool_size (argument 3, when N has it and it is not nil)
+ * as ngx_lua takes it, or DFLT; clamped to an int's range. */
+static int
+net_tcp_keep_size(lua_State *L, int n, int dflt)
+{
+    lua_Integer v;
+
+    if (n < 3 || lua_isnil(L, 3))
+        return dflt;
+    v = luaL_checkinteger(L, 3);
+    return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+}
+
 /* setkeepalive(timeout?, size?): into the daemon's pool, or why not. */
 static int
 net_tcp_setkeepalive(lua_State *L)
@@ -415,12 +429,10 @@ net_tcp_setkeepalive(lua_State *L)
         return net_error(L, "expecting 1 to 3 arguments (including the object), but got %d", n);
     s = net_sock_check(L, 1, 0);
     idle_ms = n >= 2 && !lua_isnil(L, 2) ? (long long)luaL_checkinteger(L, 2) : -1;
-    size = n >= 3 && !lua_isnil(L, 3) ? (int)luaL_checkinteger(L, 3) : -1;
     conf = conf_acquire();
     if (idle_ms < 0)
         idle_ms = (long long)conf->socket_keepalive_timeout * 1000;
-    if (size < 0)
-        size = conf->socket_pool_size;
+    size = conf->socket_pool_size;
     conf_release(conf);
     if (s->fd < 0 || s->read_closed || s->write_closed)
         return net_push_fail(L, "closed");
@@ -430,8 +442,9 @@ net_tcp_setkeepalive(lua_State *L)
         return net_push_fail(L, "unread data in buffer");
     if (s->failed)
         return net_push_fail(L, "invalid connection");
-    if (size <= 0)
-        return net_error(L, "bad \"pool_size\" option value: %d", size);
+    /* as ngx_lua, the size is read only for a pool not made yet */
+    if (!net_pool_sized(s->key) && (size = net_tcp_keep_size(L, n, size)) <= 0)
+        return net_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option value: %d", size));
     /* the server closed it, or sent what nobody asked for: not kept. As
      * ngx_lua (its read->ready), only when a poll said it was readable
      * since the last read found nothing: otherwise net_pool_take's own

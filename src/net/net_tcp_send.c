@@ -170,8 +170,11 @@ net_tcp_send_go(lua_State *L, struct net_sock *s)
             NET_AGAIN_PUSH(L);
             return 1;
         case NET_TIMEDOUT:
+            /* part of the message may be out: as ngx_lua, nothing more
+             * is sent on it (its write side answers "closed") */
             s->op = NET_OP_NONE;
             s->failed = 1;
+            s->write_closed = 1;
             s->out.len = 0;
             return net_sock_push_error(L, s, "timeout");
         }
