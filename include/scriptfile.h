@@ -24,6 +24,7 @@ int scriptfile_stat_id(const struct stat *sb, struct file_id *id);
 int scriptfile_same_file(const struct file_id *a, const struct file_id *b);
 
 int scriptfile_in_docroot(const char *path, const char *docroot);
+int scriptfile_errno_status(int err);
 int scriptfile_open(const char *path, const char *docroot, struct file_id *id,
                     char *why, size_t whylen);
 int scriptfile_load(struct lua_State *L, int fd, const char *path);

@@ -121,7 +121,7 @@ serve_check_script(struct request *r, struct file_id *id, char *why, size_t whyl
     errno = r->res.err;
     if (errno != 0 || scriptfile_stat_id(&r->res.sb, id) < 0) {
         snprintf(why, whylen, "%s", errno == EISDIR ? "not a regular file" : strerror(errno));
-        return errno == EACCES ? 403 : 404;
+        return scriptfile_errno_status(errno);
     }
     return 0;
 }
@@ -329,7 +329,8 @@ serve_load(struct request *r, struct pool_state *st, char *why, size_t whylen)
     int fd;
 
     if ((fd = scriptfile_open(r->script, r->conf->docroot, &st->id, why, whylen)) < 0) {
-        r->error_kind = COUNTERS_NOT_FOUND;
+        if (fd == -403 || fd == -404)
+            r->error_kind = COUNTERS_NOT_FOUND;
         return -fd;
     }
     f.path = r->script;

@@ -158,9 +158,34 @@ scriptfile_fd_in_docroot(int fd, const char *path, const struct stat *sb, const 
 }
 
 /*
+ * The HTTP status for a script that could not be opened or stat'ed with
+ * ERR, as nginx answers for a static file: 404 for what is not there, 403
+ * for what may not be read, and 500 for the rest (out of descriptors or
+ * memory, an I/O error): the script is there, and a 404 would tell caches
+ * and clients that it is gone.
+ */
+int
+scriptfile_errno_status(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case EISDIR:
+    case ELOOP:
+        return 404;
+    case EACCES:
+    case EPERM:
+        return 403;
+    default:
+        return 500;
+    }
+}
+
+/*
  * Open the script at PATH to load it: its descriptor, its identity in ID;
  * or minus an HTTP status with WHY (404 not a regular file or missing, 403
- * outside DOCROOT or not readable).
+ * outside DOCROOT or not readable, 500 when it cannot be opened now).
  */
 int
 scriptfile_open(const char *path, const char *docroot, struct file_id *id,
@@ -171,7 +196,7 @@ scriptfile_open(const char *path, const char *docroot, struct file_id *id,
 
     if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
         snprintf(why, whylen, "%s", strerror(errno));
-        return errno == EACCES ? -403 : -404;
+        return -scriptfile_errno_status(errno);
     }
     if (fstat(fd, &sb) < 0) {
         snprintf(why, whylen, "cannot stat the open script: %s", strerror(errno));

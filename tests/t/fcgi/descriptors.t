@@ -90,10 +90,22 @@ function main(env, req)
     req:puts('held ', #held)
 end
 LUA
+    # a kept connection, accepted before the descriptors run out
+    $lowfd->script('unloaded.lua', $echo);
+    my $kc = $lowfd->connect;
+    request_on($lowfd, $kc, 'echo.lua', 'kept', keep_conn => 1);
+    is(LFTest::read_response($kc, timeout => 20)->{body}, 'echo kept', 'a kept connection is answered');
     spew("$flag.pending", '');
     my $h = $lowfd->connect;
     request_on($lowfd, $h, 'hold.lua', 'hold');
     ok(wait_for(sub { -e "$flag.holding" }, 10), 'a script holds every descriptor of the daemon');
+    # the other worker cannot open a script it has not loaded yet: it is
+    # there, so not a 404 (caches and clients would take it as gone)
+    request_on($lowfd, $kc, 'unloaded.lua', 'x', keep_conn => 1);
+    my $nofd = LFTest::read_response($kc, timeout => 20);
+    is($nofd->{status}, 500, 'a script that cannot be opened for want of descriptors answers 500, not 404');
+    ok($lowfd->wait_log(qr/500 .*Too many open files/), 'and the log says why')
+        or diag(join("\n", $lowfd->log =~ /^.*unloaded.*$/mg));
     my $before = log_lines($lowfd);
     my @socks;
     for my $i (1 .. 10) {
