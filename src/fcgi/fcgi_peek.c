@@ -115,35 +115,47 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
 }
 
 /* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
- * SIZE, or RECORDS records, without its end is too big to tell. Only a
+ * SIZE, or RECORDS records, without its end is too big to tell. A
  * request's own records (its BEGIN_REQUEST, then PARAMS and STDIN of its
- * id) are walked: anything else is for a worker to answer or refuse. */
+ * id) are walked, and management records (id 0) before it: one cut short
+ * is not whole yet either, or a client sending part of one would hold the
+ * worker that waited for the rest. Management records alone, whole, are
+ * (a worker answers them); anything else, one among the request's records
+ * too, is for a worker to answer or refuse at once. */
 int
 fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int records)
 {
     size_t at = 0;
-    int id = -1;
+    int id = -1;        /* the request's, once its BEGIN_REQUEST came */
 
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
-        int type = fcgi_record_type(h);
-        if (h[0] != FCGI_VERSION_1 || (at == 0) != (type == FCGI_BEGIN_REQUEST) ||
-            (at > 0 && type != FCGI_PARAMS && type != FCGI_STDIN) ||
-            (at > 0 && fcgi_record_id(h) != id))
+        int type = fcgi_record_type(h), rid = fcgi_record_id(h);
+        if (h[0] != FCGI_VERSION_1)
             return FCGI_WHOLE_UNKNOWN;
-        id = fcgi_record_id(h);
+        if (id < 0 ? rid != 0 && type != FCGI_BEGIN_REQUEST :
+            rid != id || (type != FCGI_PARAMS && type != FCGI_STDIN))
+            return FCGI_WHOLE_UNKNOWN;
+        if (id < 0 && rid != 0)
+            id = rid;
         if (fcgi_record_size(h) > len - at)
             break;
-        if (type == FCGI_STDIN && fcgi_record_content(h) == 0)
+        if (id >= 0 && type == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
         if (--records <= 0)
             return FCGI_WHOLE_UNKNOWN;
         at += fcgi_record_size(h);
     }
-    /* a header cut short: what of it came must be a request's too */
-    if ((len > at && wire[at] != FCGI_VERSION_1) ||
-        (len > at + 1 && (at == 0) != (wire[at + 1] == FCGI_BEGIN_REQUEST)) ||
-        (len > at + 1 && at > 0 && wire[at + 1] != FCGI_PARAMS && wire[at + 1] != FCGI_STDIN))
+    if (at == len && at > 0 && id < 0)
+        return FCGI_WHOLE_YES;
+    /* a header cut short: what of it came must be a record's, and once its
+     * id shows it is the request's, of a type the request may have */
+    if (len > at && wire[at] != FCGI_VERSION_1)
+        return FCGI_WHOLE_UNKNOWN;
+    if (len - at >= 2 && id >= 0 && wire[at + 1] != FCGI_PARAMS && wire[at + 1] != FCGI_STDIN)
+        return FCGI_WHOLE_UNKNOWN;
+    if (len - at >= 4 && (id < 0 ? fcgi_record_id(wire + at) != 0 && wire[at + 1] != FCGI_BEGIN_REQUEST :
+                          fcgi_record_id(wire + at) != id))
         return FCGI_WHOLE_UNKNOWN;
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }

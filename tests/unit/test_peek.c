@@ -118,8 +118,32 @@ main(void)
            "cut where the bytes looked at end: too big to tell, a worker's");
         ok(fcgi_request_whole((const unsigned char *)"x", 1, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
            "a first byte that is no version: a worker's at once");
-        ok(fcgi_request_whole((const unsigned char *)"\1\x0c", 2, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
-           "a management record first: a worker answers it");
+        ok(fcgi_request_whole((const unsigned char *)"\1\x09\0", 3, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET,
+           "a management record's header cut short: not yet");
+        ok(fcgi_request_whole((const unsigned char *)"\1\x0c\0\1", 4, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
+           "a header cut short whose id says it is a request's, of a type no request starts with: a worker's");
+        {
+            unsigned char m[600];
+            size_t ml = record(m, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
+            m[2] = m[3] = 0;                    /* request id 0: a management record */
+            ok(fcgi_request_whole(m, ml, sizeof(m), 32) == FCGI_WHOLE_YES,
+               "a management record alone, whole: a worker answers it");
+            ok(fcgi_request_whole(m, ml - 1, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
+               "a management record cut short: not yet");
+            memcpy(m + ml, w3, l3);
+            ok(fcgi_request_whole(m, ml + l3, sizeof(m), 32) == FCGI_WHOLE_YES,
+               "a management record, then a whole request: whole");
+            ok(fcgi_request_whole(m, ml + 20, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
+               "a management record, then a request cut short: not yet");
+            memcpy(m, w3, body);                /* one inside the request, before its body */
+            ml = body + record(m + body, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
+            m[body + 2] = m[body + 3] = 0;
+            memcpy(m + ml, w3 + body, l3 - body);
+            ok(fcgi_request_whole(m, ml + l3 - body, sizeof(m), 32) == FCGI_WHOLE_UNKNOWN,
+               "a management record among the request's records: a worker's");
+            ok(fcgi_request_whole(m, ml - 2, sizeof(m), 32) == FCGI_WHOLE_UNKNOWN,
+               "and cut short there: a worker's too");
+        }
         w3[body + 3] = 2;       /* STDIN of another request id */
         ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "another id's records: a worker's");
         w3[body + 3] = 1;

@@ -2,7 +2,8 @@
 # in): clients that send their params or body a little at a time hold no
 # worker, so with more of them than workers the daemon serves on; their
 # requests are served, bytes intact, once they end; those that never end
-# are closed at client_timeout and logged; a USR2 upgrade passes them on
+# are closed at client_timeout and logged; management records, or parts
+# of them, before a request hold no worker either; a USR2 upgrade passes them on
 # unread, and the new serving process answers them.
 # one build: the dispatcher, in C: the Lua build changes none of it
 use strict;
@@ -133,6 +134,32 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
         fail('and the request is served whole (the writer was stopped)');
     }
     close $s;
+}
+
+# Management records wait too: one cut short, or a whole one and then a
+# request in part, holds no worker; the request, once whole, is served
+# after the management record's answer.
+{
+    my $getv = LFTest::record(9, 0, "\x0e\x00FCGI_MAX_CONNS");
+    my @cut = map { my $s = $t->connect; LFTest::write_all($s, substr($getv, 0, 3)); $s } 1 .. 2;
+    my @then = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, $getv . substr(request("aftermgmt$_", 'm' x 50), 0, 20));
+        $s
+    } 1 .. 2;
+    my $t1 = time;
+    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'mgmt' },
+                     '', timeout => 10);
+    my $took = time - $t1;
+    is($r->{body}, 'mgmt 0', 'a request is served while four connections hold management records or parts of them');
+    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    for my $i (1, 2) {
+        LFTest::write_all($then[$i - 1], substr(request("aftermgmt$i", 'm' x 50), 20));
+        is(LFTest::read_response($then[$i - 1], timeout => 10)->{body}, "aftermgmt$i 50",
+           "a request after a management record, once whole, is served ($i)");
+    }
+    ok(closed_within($cut[0], 8), 'a management record never whole: closed at client_timeout');
+    close $_ for @cut, @then;
 }
 
 # USR2 with a request not whole yet: passed on unread, served by the new
