@@ -11,8 +11,9 @@
  * taken most recently kept first, and only after a look (a non-blocking
  * peek) shows the server neither closed it nor sent anything unasked:
  * else it is closed and the next one tried. The housekeeper closes the
- * ones idle past their keepalive time (net_pool_sweep). A HUP leaves the
- * pool alone; the process's exit closes every kept connection
+ * ones idle past their keepalive time, and the oldest past
+ * socket_pool_max once a HUP lowered it (net_pool_sweep). A HUP leaves the
+ * pool alone otherwise; the process's exit closes every kept connection
  * (net_shutdown), and none survives an exec (close-on-exec).
  *
  * Per key it also counts what the status page shows: connections idle
@@ -432,10 +433,37 @@ pool_expire(int all)
     return n;
 }
 
+/* Close the least recently kept connections past MAX in all: a HUP that
+ * lowered socket_pool_max, which a put enforces one connection at a time. */
+static int
+pool_trim(int max)
+{
+    struct pool_conn *dead = NULL, *c;
+    struct pool_key *old;
+    int n = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    while (pool_idle > max && (old = pool_oldest_key()) != NULL && (c = pool_oldest_of(old)) != NULL) {
+        c->next = dead;
+        dead = c;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    while ((c = dead) != NULL) {
+        dead = c->next;
+        pool_conn_close(c);
+        n++;
+    }
+    return n;
+}
+
 int
 net_pool_sweep(void)
 {
-    return pool_expire(0);
+    struct conf *conf = conf_acquire();
+    int max = conf->socket_pool_max;
+
+    conf_release(conf);
+    return pool_expire(0) + pool_trim(max);
 }
 
 int

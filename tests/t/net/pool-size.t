@@ -2,7 +2,8 @@
 # to setkeepalive, else connect's pool_size option, else the config's
 # socket_pool_size. Five connections to redis put back at once through a
 # pool of 2 (or 3) leave 2 (or 3) idle, the rest closed: redis sees no
-# more, and the status page says so.
+# more, and the status page says so. A HUP that lowers socket_pool_max
+# closes the oldest past it.
 use strict;
 use warnings;
 use FindBin;
@@ -13,7 +14,8 @@ use LFNet;
 
 plan skip_all => 'redis-server is not installed (tools/deps --test)' unless -x '/usr/bin/redis-server';
 
-my $t = LFTest->new(conf => { workers => 2, timeout => 5, socket_pool_size => 3, status_path => '/status' });
+my %conf = (workers => 2, timeout => 5, socket_pool_size => 3, status_path => '/status', sweep => 200);
+my $t = LFTest->new(conf => \%conf);
 my $redis = LFNet::redis($t->dir);
 my $port = $redis->{port};
 $t->script('five.lua', <<"LUA");
@@ -52,6 +54,13 @@ for my $how ('keepalive-arg', 'connect-opt', 'config') {
     ok(wait_for(sub { clients_of_redis() == $total }, 5), "$how: the others are closed (redis sees $total)")
         or diag 'redis sees ' . clients_of_redis();
 }
+# A HUP that lowers socket_pool_max: the housekeeper closes the oldest
+# kept connections past it, not only one a put.
+$t->write_conf(%conf, socket_pool_max => 2);
+$t->signal('HUP');
+ok($t->wait_log(qr/reloaded/), 'HUP: socket_pool_max 2');
+ok(wait_for(sub { clients_of_redis() == 2 }, 5), "the $total kept connections fall to 2")
+    or diag 'redis sees ' . clients_of_redis();
 $t->stop;
 LFNet::stop($redis);
 done_testing;
