@@ -246,11 +246,11 @@ net_thread_kill(lua_State *L)
     if (t->status == NET_T_DONE)
         return net_push_fail(L, "already terminated");
     if (t->sock != NULL) {
-        /* its operation is abandoned where it stood: the socket is not
-         * in a state to be kept */
-        t->sock->op = NET_OP_NONE;
-        t->sock->rop = NET_OP_NONE;
+        /* its operation is abandoned where it stood: as ngx_lua, the
+         * socket is finalized (closed, its place in a backlog given
+         * back), and answers "closed" from then on */
         t->sock->failed = 1;
+        net_sock_close(t->sock, 0);
     }
     t->status = NET_T_DEAD;
     ns->nlive--;

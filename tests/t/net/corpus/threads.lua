@@ -34,6 +34,33 @@ p("first", tostring(ok), v)
 ok, v = ngx.thread.wait(a, b)
 p("second", tostring(ok), tostring(v))
 p("third", tostring(ngx.thread.wait(a)))
+-- a thread killed in a receive: the socket it read is finalized
+local function two(a, b) return tostring(a) .. " " .. tostring(b) end
+local ks = ngx.socket.tcp()
+ks:settimeout(2000)
+p("k connect", tostring(ks:connect("127.0.0.1", port)))
+local kt = ngx.thread.spawn(function() local l, e = ks:receive() p("kt never", tostring(l), tostring(e)) end)
+ngx.sleep(0.01)
+p("kill kt", tostring(ngx.thread.kill(kt)))
+p("k receive", two(ks:receive()))
+p("k send", two(ks:send("PING\r\n")))
+p("k close", two(ks:close()))
+-- a thread killed while its connect waits its turn under backlog: its
+-- place in the queue is given back
+local opts = { pool = "kill-backlog-" .. tostring(ngx.var.arg_run or ""), pool_size = 1, backlog = 1 }
+local h1 = ngx.socket.tcp()
+p("h1 connect", tostring(h1:connect("127.0.0.1", port, opts)))
+local qt = ngx.thread.spawn(function()
+  local q = ngx.socket.tcp()
+  q:settimeout(2000)
+  p("qt never", tostring(q:connect("127.0.0.1", port, opts)))
+end)
+ngx.sleep(0.01)
+p("kill qt", tostring(ngx.thread.kill(qt)))
+local h3 = ngx.socket.tcp()
+h3:settimeout(100)
+p("h3 connect", two(h3:connect("127.0.0.1", port, opts)))
+h1:close()
 -- a thread not waited for still runs before the request ends
 ngx.thread.spawn(function() ngx.sleep(0.02) ngx.say("late thread ran") end)
 ngx.say(table.concat(out, "\n"))
