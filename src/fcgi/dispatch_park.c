@@ -126,25 +126,26 @@ dispatch_let_go(int fd, int pass)
 }
 
 /* A connection that was answered and asked for nothing more (it sent only
- * management records): watch it for its request. Past keepalive_max it is
- * closed instead, as it is when the daemon stops (TERM); or passed on to
- * the serving process that takes over (USR2). */
+ * management records): watch it for its request, as a new connection that
+ * sent nothing yet, not counted toward keepalive_max (else a few such
+ * would take every place, and each kept connection after them be closed
+ * behind its answer). When the daemon stops (TERM) it is closed instead;
+ * or passed on to the serving process that takes over (USR2). */
 void
 dispatch_park(struct dispatch *d, int fd)
 {
-    int stopping, pass, kept;
+    int stopping, pass;
 
     pthread_mutex_lock(&d->lock);
     stopping = d->stopping;
     pass = d->hand_over;
-    kept = !stopping && d->nkept + d->reserved < d->keepalive_max;
-    if (kept) {
-        dispatch_parked_add(d, fd, 1);
+    if (!stopping) {
+        dispatch_parked_add(d, fd, 0);
         dispatch_parked_tell(d);
     }
     pthread_mutex_unlock(&d->lock);
-    if (!kept)
-        dispatch_let_go(fd, stopping && pass);
+    if (stopping)
+        dispatch_let_go(fd, pass);
 }
 
 /*

@@ -131,6 +131,35 @@ is(scalar(grep { closed_within($_, 3) } @kept[1, 2]), 2, 'the idle kept connecti
 is($t->stop, 0, 'TERM with kept connections open exits 0');
 ok(!-e $t->listen_addr, 'and removes the socket');
 
+# Connections that sent only management records (FCGI_GET_VALUES) are not
+# kept ones either: however many, they leave keepalive_max to the
+# connections requests were served on.
+{
+    my $m = LFTest->new(conf => { workers => 2, keepalive_max => 2 }, scripts => { 'id.lua' => "function main(env, req) req:puts(env.QUERY_STRING) end\n" });
+    $m->start;
+    my @mgmt = map {
+        my $c = $m->connect;
+        LFTest::write_all($c, LFTest::record(9, 0, "\x0e\x00FCGI_MAX_CONNS"));
+        my $h = '';
+        sysread($c, $h, 8) == 8 or die "no answer to FCGI_GET_VALUES\n";
+        my (undef, $type, undef, $clen, $plen) = unpack('CCnnC', $h);
+        sysread($c, my $rest, $clen + $plen) if $clen + $plen;
+        is($type, 10, "FCGI_GET_VALUES answered on connection $_");
+        $c
+    } 1 .. 3;
+    my $k2 = $m->connect;
+    my $ask = sub {
+        LFTest::write_all($k2, LFTest::encode_request({ SCRIPT_FILENAME => $m->www . '/id.lua', REQUEST_METHOD => 'GET',
+                                                        QUERY_STRING => $_[0] }, '', keep_conn => 1));
+        return LFTest::read_response($k2, timeout => 10)->{body};
+    };
+    is($ask->('one'), 'one', 'a kept request beside three management-only connections, keepalive_max 2');
+    ok(!closed_within($k2, 0.5), 'its connection is kept: the three do not count against keepalive_max');
+    is($ask->('two'), 'two', 'and serves the next request');
+    close $_ for @mgmt, $k2;
+    is($m->stop, 0, 'stop');
+}
+
 # through nginx: keepalive 16, fastcgi_keep_conn on, 4 workers, 64 clients;
 # on the plain build and on the ThreadSanitizer build
 sub nginx_load {
