@@ -90,22 +90,10 @@ function main(env, req)
     req:puts('held ', #held)
 end
 LUA
-    # a kept connection, accepted before the descriptors run out
-    $lowfd->script('unloaded.lua', $echo);
-    my $kc = $lowfd->connect;
-    request_on($lowfd, $kc, 'echo.lua', 'kept', keep_conn => 1);
-    is(LFTest::read_response($kc, timeout => 20)->{body}, 'echo kept', 'a kept connection is answered');
     spew("$flag.pending", '');
     my $h = $lowfd->connect;
     request_on($lowfd, $h, 'hold.lua', 'hold');
     ok(wait_for(sub { -e "$flag.holding" }, 10), 'a script holds every descriptor of the daemon');
-    # the other worker cannot open a script it has not loaded yet: it is
-    # there, so not a 404 (caches and clients would take it as gone)
-    request_on($lowfd, $kc, 'unloaded.lua', 'x', keep_conn => 1);
-    my $nofd = LFTest::read_response($kc, timeout => 20);
-    is($nofd->{status}, 500, 'a script that cannot be opened for want of descriptors answers 500, not 404');
-    ok($lowfd->wait_log(qr/500 .*Too many open files/), 'and the log says why')
-        or diag(join("\n", $lowfd->log =~ /^.*unloaded.*$/mg));
     my $before = log_lines($lowfd);
     my @socks;
     for my $i (1 .. 10) {
@@ -141,6 +129,30 @@ LUA
     spew($flag, '');
     like(LFTest::read_response($h, timeout => 20)->{body}, qr/^held \d+$/, 'the request in flight is answered');
     is($lowfd->stop, 0, 'stop');
+
+    # A kept connection, accepted before the descriptors run out: on it,
+    # the other worker cannot open a script it has not loaded yet. The
+    # script is there, so not a 404 (caches and clients would take it as
+    # gone) but a 500.
+    unlink $flag, "$flag.holding";
+    spew("$flag.pending", '');
+    my $nofd = LFTest->new(conf => { workers => 2 },
+                           scripts => { 'echo.lua' => $echo, 'unloaded.lua' => $echo, 'hold.lua' => LFTest::slurp($lowfd->www . '/hold.lua') });
+    { local $ENV{LUAFCGID} = $wrapper; $nofd->start; }
+    my $kc = $nofd->connect;
+    request_on($nofd, $kc, 'echo.lua', 'kept', keep_conn => 1);
+    is(LFTest::read_response($kc, timeout => 20)->{body}, 'echo kept', 'a kept connection is answered');
+    $h = $nofd->connect;
+    request_on($nofd, $h, 'hold.lua', 'hold3');
+    ok(wait_for(sub { -e "$flag.holding" }, 10), 'a script holds every descriptor again');
+    request_on($nofd, $kc, 'unloaded.lua', 'x', keep_conn => 1);
+    is(LFTest::read_response($kc, timeout => 20)->{status}, 500,
+       'a script that cannot be opened for want of descriptors answers 500, not 404');
+    ok($nofd->wait_log(qr/500 .*Too many open files/), 'and the log says why')
+        or diag(join("\n", $nofd->log =~ /^.*unloaded.*$/mg));
+    spew($flag, '');
+    like(LFTest::read_response($h, timeout => 20)->{body}, qr/^held \d+$/, 'the script lets go');
+    is($nofd->stop, 0, 'stop');
 }
 
 # ---- keepalive_max = 0 is refused; new connections are not kept ones --------
