@@ -136,10 +136,10 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
         if (id < 0 ? rid != 0 && type != FCGI_BEGIN_REQUEST :
             rid != id || (type != FCGI_PARAMS && type != FCGI_STDIN))
             return FCGI_WHOLE_UNKNOWN;
+        if (fcgi_record_size(h) > len - at)
+            break;          /* (a BEGIN_REQUEST cut short leaves ID unset) */
         if (id < 0 && rid != 0)
             id = rid;
-        if (fcgi_record_size(h) > len - at)
-            break;
         if (id >= 0 && type == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
         if (--records <= 0)

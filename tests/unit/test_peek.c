@@ -135,6 +135,17 @@ main(void)
                "a management record, then a whole request: whole");
             ok(fcgi_request_whole(m, ml + 20, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
                "a management record, then a request cut short: not yet");
+            {
+                /* every cut, the BEGIN_REQUEST's own body among them */
+                size_t cut, wrong = 0, wrong_m = 0;
+                for (cut = 1; cut < l3; cut++)
+                    wrong += fcgi_request_whole(w3, cut, sizeof(w3), 32) != FCGI_WHOLE_NOT_YET;
+                for (cut = 1; cut < ml + l3; cut++)
+                    wrong_m += fcgi_request_whole(m, cut, sizeof(m), 32) !=
+                               (cut == ml ? FCGI_WHOLE_YES : FCGI_WHOLE_NOT_YET);
+                ok(wrong == 0, "a request cut anywhere: not yet");
+                ok(wrong_m == 0, "a management record and a request, cut anywhere: not yet (whole after the record)");
+            }
             memcpy(m, w3, body);                /* one inside the request, before its body */
             ml = body + record(m + body, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
             m[body + 2] = m[body + 3] = 0;
