@@ -334,6 +334,20 @@ luasocket_wrap_class(lua_State *L, const char *class, int names)
     lua_pop(L, 2);
 }
 
+/* The weak table of what scripts asked of each object, made once: socket.core
+ * and socket.unix may load in either order, and each finds the other's. */
+static void
+luasocket_wanted_table(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&luasocket_wanted_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        luawrap_new_weak(L, &luasocket_wanted_key);
+    }
+    lua_pop(L, 1);
+}
+
 /* t[NAME] bounded, its timeout the argument at AT. (t at -1) */
 static void
 luasocket_bound_field(lua_State *L, const char *name, int at)
@@ -351,8 +365,7 @@ luasocket_wrap(lua_State *L, int idx)
         idx = lua_gettop(L) + idx + 1;
     if (!lua_istable(L, idx))
         return;
-    luawrap_new_weak(L, &luasocket_wanted_key);
-    lua_pop(L, 1);
+    luasocket_wanted_table(L);
     for (i = 0; luasocket_classes[i]; i++)
         luasocket_wrap_class(L, luasocket_classes[i], 1);
     lua_pushvalue(L, idx);
@@ -390,8 +403,7 @@ luasocket_wrap_local(lua_State *L)
 {
     int i;
 
-    luawrap_new_weak(L, &luasocket_wanted_key);
-    lua_pop(L, 1);
+    luasocket_wanted_table(L);
     for (i = 0; luasocket_local_classes[i]; i++)
         luasocket_wrap_class(L, luasocket_local_classes[i], 0);
 }

@@ -28,6 +28,17 @@ function main(env, req)
   if q == "sleep" then socket.sleep(1e6) req:puts("slept") return end
   if q == "reverse" then req:puts(tostring(select(2, socket.dns.tohostname("127.0.0.1")))) return end
   if q == "toip" then req:puts(tostring(socket.dns.toip("localhost"))) return end
+  if q == "unix-after" then
+    -- socket.unix loaded after a socket's timeout was set: it is kept
+    local c = socket.tcp()
+    c:settimeout(0.3)
+    local ok, err = c:connect("127.0.0.1", $silent->{port})
+    if not ok then req:puts("connect: ", err) return end
+    require "socket.unix"
+    local line, e = c:receive("*l")
+    req:puts(tostring(line), " ", tostring(e))
+    return
+  end
   local c = socket.tcp()
   if q == "short" then c:settimeout(0.3) end
   local ok, err = c:connect("localhost", $silent->{port})
@@ -77,12 +88,16 @@ ok($t2 < 4, sprintf('in time (%.2f s)', $t2));
 is($r->{status}, 500, 'socket.sleep of a million seconds too');
 ok($t2 < 4, sprintf('in time (%.2f s)', $t2));
 SKIP: {
-    skip 'no socket.unix in this LuaSocket', 4 unless glob('/usr/lib/*/lua/5.1/socket/unix.so') || -f '/usr/lib/lua/5.1/socket/unix.so';
+    skip 'no socket.unix in this LuaSocket', 6 unless glob('/usr/lib/*/lua/5.1/socket/unix.so') || -f '/usr/lib/lua/5.1/socket/unix.so';
     my $t0 = time;
     $r = $t->get('unix.lua');
     my $du = time - $t0;
     is($r->{status}, 500, 'socket.unix: a receive with no timeout on a silent server ends the request') or diag($r->{body});
     ok($du >= 1.8 && $du < 4, sprintf('at the request\'s timeout, not at terminate_timeout (%.2f s)', $du));
+    ($r, $t2) = (undef, time);
+    $r = $t->get('ls.lua', QUERY_STRING => 'unix-after');
+    is($r->{body}, 'nil timeout', 'socket.unix loaded after a timeout was set keeps it');
+    ok(time - $t2 < 1.5, sprintf('at it (%.2f s)', time - $t2));
     ($r, $t2) = (undef, time);
     $r = $t->get('unix.lua', QUERY_STRING => 'short');
     is($r->{body}, 'nil timeout', 'socket.unix: a shorter timeout of the script\'s own still answers "timeout"');
