@@ -443,6 +443,9 @@ net_tcp_connect(lua_State *L)
     if (s->fd >= 0) {
         if (s->op != NET_OP_NONE)
             return net_sock_push_error(L, s, "socket busy connecting");
+        /* another light thread reads it: as ngx_lua, not closed under it */
+        if (s->rop != NET_OP_NONE)
+            return net_sock_push_error(L, s, "socket busy reading");
         net_sock_close(s, 0);
     }
     s->serial = s->ns->serial;

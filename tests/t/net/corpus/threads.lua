@@ -45,6 +45,16 @@ p("kill kt", tostring(ngx.thread.kill(kt)))
 p("k receive", two(ks:receive()))
 p("k send", two(ks:send("PING\r\n")))
 p("k close", two(ks:close()))
+-- a socket another thread reads cannot be connected again under it; the
+-- reader killed, the socket is closed
+local rs = ngx.socket.tcp()
+rs:settimeout(2000)
+p("r connect", tostring(rs:connect("127.0.0.1", port)))
+local rt = ngx.thread.spawn(function() local l, e = rs:receive() p("rt never", tostring(l), tostring(e)) end)
+ngx.sleep(0.01)
+p("r reconnect", two(rs:connect("127.0.0.1", port)))
+p("kill rt", tostring(ngx.thread.kill(rt)))
+p("r receive", two(rs:receive()))
 -- a thread killed while its connect waits its turn under backlog: its
 -- place in the queue is given back
 local opts = { pool = "kill-backlog-" .. tostring(ngx.var.arg_run or ""), pool_size = 1, backlog = 1 }
