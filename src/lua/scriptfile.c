@@ -171,11 +171,11 @@ scriptfile_errno_status(int err)
     case ENOENT:
     case ENOTDIR:
     case ENAMETOOLONG:
-    case EISDIR:
-    case ELOOP:
+    case EISDIR:            /* not a regular file (scriptfile_stat_id) */
         return 404;
     case EACCES:
-    case EPERM:
+    case ELOOP:
+    case EMLINK:
         return 403;
     default:
         return 500;
@@ -200,7 +200,7 @@ scriptfile_open(const char *path, const char *docroot, struct file_id *id,
     }
     if (fstat(fd, &sb) < 0) {
         snprintf(why, whylen, "cannot stat the open script: %s", strerror(errno));
-        status = 404;
+        status = scriptfile_errno_status(errno);
     } else if (scriptfile_stat_id(&sb, id) < 0) {
         snprintf(why, whylen, "not a regular file");
         status = 404;

@@ -27,6 +27,8 @@ mkdir "$www/dir.lua";
 mkdir $t->dir . '/outside';
 spew($t->dir . '/outside/secret.lua', "function main(env, req) req:puts('secret') end\n");
 symlink($t->dir . '/outside/secret.lua', "$www/link.lua");
+symlink("$www/loop-b.lua", "$www/loop-a.lua");     # a loop: ELOOP
+symlink("$www/loop-a.lua", "$www/loop-b.lua");
 $t->start;
 
 sub error_is {
@@ -48,6 +50,10 @@ error_is($t->get('missing.lua'), 404, 'a script that does not exist');
 ok($t->wait_log(qr/missing\.lua: 404 Not Found: No such file/), 'logged with the script and reason');
 error_is($t->get('dir.lua'), 404, 'a directory');
 ok($t->wait_log(qr/dir\.lua: 404 Not Found: not a regular file/), 'logged as not a regular file');
+
+# as nginx answers for a static file behind a symlink loop
+error_is($t->get('loop-a.lua'), 403, 'a symlink loop');
+ok($t->wait_log(qr/loop-a\.lua: 403 Forbidden: Too many levels of symbolic links/), 'logged with the reason');
 
 error_is($t->get('notes.txt'), 403, 'an ending not in extensions');
 ok($t->wait_log(qr/notes\.txt: 403 Forbidden: .*extension/), 'logged as a bad extension');
