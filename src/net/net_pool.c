@@ -402,6 +402,21 @@ net_pool_leave(const char *key)
     pthread_mutex_unlock(&pool_lock);
 }
 
+/* Close the connections of the list DEAD (linked by next); how many. */
+static int
+pool_close_list(struct pool_conn *dead)
+{
+    struct pool_conn *c;
+    int n = 0;
+
+    while ((c = dead) != NULL) {
+        dead = c->next;
+        pool_conn_close(c);
+        n++;
+    }
+    return n;
+}
+
 /* Close the kept connections past their time (all of them when ALL). */
 static int
 pool_expire(int all)
@@ -409,7 +424,7 @@ pool_expire(int all)
     struct pool_conn *dead = NULL, **p, *c;
     struct pool_key *k;
     long long now = monoclock_ms();
-    int b, n = 0;
+    int b;
 
     pthread_mutex_lock(&pool_lock);
     for (b = 0; b < POOL_BUCKETS; b++)
@@ -425,12 +440,7 @@ pool_expire(int all)
                     p = &c->next;
             }
     pthread_mutex_unlock(&pool_lock);
-    while ((c = dead) != NULL) {
-        dead = c->next;
-        pool_conn_close(c);
-        n++;
-    }
-    return n;
+    return pool_close_list(dead);
 }
 
 /* Close the least recently kept connections past MAX in all: a HUP that
@@ -440,7 +450,6 @@ pool_trim(int max)
 {
     struct pool_conn *dead = NULL, *c;
     struct pool_key *old;
-    int n = 0;
 
     pthread_mutex_lock(&pool_lock);
     while (pool_idle > max && (old = pool_oldest_key()) != NULL && (c = pool_oldest_of(old)) != NULL) {
@@ -448,12 +457,7 @@ pool_trim(int max)
         dead = c;
     }
     pthread_mutex_unlock(&pool_lock);
-    while ((c = dead) != NULL) {
-        dead = c->next;
-        pool_conn_close(c);
-        n++;
-    }
-    return n;
+    return pool_close_list(dead);
 }
 
 int
