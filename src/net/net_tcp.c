@@ -442,6 +442,11 @@ net_tcp_setkeepalive(lua_State *L)
         return net_push_fail(L, "unread data in buffer");
     if (s->failed)
         return net_push_fail(L, "invalid connection");
+    if (s->key == NULL) {       /* its key could not be kept (out of memory) */
+        net_sock_close(s, 0);
+        lua_pushinteger(L, 1);
+        return 1;
+    }
     /* as ngx_lua, the size is read only for a pool not made yet */
     if (!net_pool_sized(s->key) && (size = net_tcp_keep_size(L, n, size)) <= 0)
         return net_argerror(L, n, lua_pushfstring(L, "bad \"pool_size\" option value: %d", size));
