@@ -138,7 +138,42 @@ pool_alive(int fd)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* A kept connection for KEY in OUT: 1, or 0 when there is none. */
+/* Unlink K's most recently kept connection, counted in use from now on
+ * (under pool_lock): never a moment in neither count, when a connect
+ * under backlog would see room for one more. NULL when K has none. */
+static struct pool_conn *
+pool_pop(struct pool_key *k)
+{
+    struct pool_conn *c = k->conns;
+
+    if (c != NULL) {
+        k->conns = c->next;
+        k->idle--;
+        pool_idle--;
+        k->busy++;
+    }
+    return c;
+}
+
+/* C, popped for KEY: into OUT when its server still holds it (1), else
+ * closed and no longer counted in use (0). */
+static int
+pool_hand_out(const char *key, struct pool_conn *c, struct net_pooled *out)
+{
+    if (!pool_alive(c->fd)) {
+        pool_conn_close(c);
+        net_pool_busy(key, -1);
+        return 0;
+    }
+    out->fd = c->fd;
+    out->ssl = c->ssl;
+    out->reused = c->reused;
+    free(c);
+    return 1;
+}
+
+/* A kept connection for KEY in OUT, counted in use: 1, or 0 when there is
+ * none. */
 int
 net_pool_take(const char *key, struct net_pooled *out)
 {
@@ -147,23 +182,12 @@ net_pool_take(const char *key, struct net_pooled *out)
 
     for (;;) {
         pthread_mutex_lock(&pool_lock);
-        c = NULL;
-        if ((k = pool_find(key, 0, 0)) != NULL && (c = k->conns) != NULL) {
-            k->conns = c->next;
-            k->idle--;
-            pool_idle--;
-        }
+        c = (k = pool_find(key, 0, 0)) != NULL ? pool_pop(k) : NULL;
         pthread_mutex_unlock(&pool_lock);
         if (c == NULL)
             return 0;
-        if (pool_alive(c->fd)) {
-            out->fd = c->fd;
-            out->ssl = c->ssl;
-            out->reused = c->reused;
-            free(c);
+        if (pool_hand_out(key, c, out))
             return 1;
-        }
-        pool_conn_close(c);
     }
 }
 
@@ -299,7 +323,7 @@ net_pool_count(const char *key, int what)
  * asks again. 0 admitted (counted pending until net_pool_leave), 1 to
  * wait (counted waiting until admitted or net_pool_unqueue; *QUEUED
  * says so), -1 when BACKLOG are waiting already; 2 when admitted with a
- * kept connection of KEY in OUT. The kept connection an admission counts
+ * kept connection of KEY in OUT, counted in use. The kept connection an admission counts
  * on is taken with it, under the same lock: else two admissions could
  * count on one, and the one left without would open a connection past
  * SIZE.
@@ -334,23 +358,10 @@ net_pool_admit(const char *key, int size, int backlog, int *queued, struct net_p
         k->waiting--;
     *queued = 0;
     k->pending++;
-    if ((c = k->conns) != NULL) {
-        k->conns = c->next;
-        k->idle--;
-        pool_idle--;
-    }
+    c = pool_pop(k);
     pthread_mutex_unlock(&pool_lock);
-    if (c == NULL)
-        return 0;
-    if (!pool_alive(c->fd)) {
-        pool_conn_close(c);     /* its place goes to a new connection */
-        return 0;
-    }
-    out->fd = c->fd;
-    out->ssl = c->ssl;
-    out->reused = c->reused;
-    free(c);
-    return 2;
+    /* a dead one's place goes to a new connection */
+    return c != NULL && pool_hand_out(key, c, out) ? 2 : 0;
 }
 
 /* KEY's pool holds SIZE, unless it was given one already (connect's

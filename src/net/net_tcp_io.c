@@ -154,9 +154,10 @@ net_io_fill(lua_State *L, struct net_sock *s, short *want)
 
 /* ---- connect ------------------------------------------------------ */
 
-/* Link S, now open on FD under KEY, into its state's sockets. */
+/* Link S, now open on FD under KEY, into its state's sockets; counted in
+ * use under KEY, unless the pool did (COUNTED: a kept one, taken). */
 static void
-net_tcp_opened(struct net_sock *s, int fd, const char *key)
+net_tcp_opened(struct net_sock *s, int fd, const char *key, int counted)
 {
     struct net_state *ns = s->ns;
 
@@ -169,9 +170,11 @@ net_tcp_opened(struct net_sock *s, int fd, const char *key)
     }
     net_sock_link(s);
     if (s->key != NULL) {
-        net_pool_busy(s->key, 1);
+        if (!counted)
+            net_pool_busy(s->key, 1);
         s->counted = 1;
-    }
+    } else if (counted)
+        net_pool_busy(key, -1);     /* no key to give it back under later */
     net_sock_settle(s);         /* counted busy now: no longer pending */
 }
 
@@ -180,7 +183,7 @@ net_tcp_opened(struct net_sock *s, int fd, const char *key)
 static int
 net_tcp_reuse(lua_State *L, struct net_sock *s, const char *key, const struct net_pooled *pc)
 {
-    net_tcp_opened(s, pc->fd, key);
+    net_tcp_opened(s, pc->fd, key, 1);
     s->ssl = pc->ssl;
     s->rdry = 1;                /* net_pool_take's look found nothing */
     s->reused = pc->reused + 1;
@@ -327,7 +330,7 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return net_errno_push(L, errno);
-    net_tcp_opened(s, fd, key);
+    net_tcp_opened(s, fd, key, 0);
     s->op = NET_OP_CONNECT;
     if (connect(fd, (struct sockaddr *)&ss, sslen) == 0)
         return net_tcp_connected(L, s, 0, NULL);
