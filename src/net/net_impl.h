@@ -187,6 +187,9 @@ int   net_thread_all_done(void *arg);
 
 /* net_tcp.c */
 void  net_tcp_register(lua_State *L, struct net_state *ns);
+
+/* net_sock.c */
+void  net_sock_register(lua_State *L);
 struct net_sock *net_sock_check(lua_State *L, int idx, int udp);
 struct net_sock *net_sock_new(lua_State *L, struct net_state *ns, int udp);
 void  net_sock_close(struct net_sock *s, int pool_it);

@@ -220,6 +220,7 @@ static void
 net_lua_socket_table(lua_State *L, struct net_state *ns)
 {
     lua_createtable(L, 0, 4);
+    net_sock_register(L);
     net_tcp_register(L, ns);
     net_udp_register(L, ns);
     net_tls_register(L);
