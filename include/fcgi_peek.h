@@ -18,9 +18,11 @@
 #define FCGI_WHOLE_EMPTY     2  /* nothing to read yet */
 #define FCGI_WHOLE_GONE      3  /* the client hung up */
 #define FCGI_WHOLE_UNKNOWN   4  /* not a request's start, too big to tell, or an error */
+#define FCGI_WHOLE_MGMT      5  /* management records only, each whole */
 
 int fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int records);
-int fcgi_peek_whole(int fd, unsigned char *buf, size_t size, int records);
+size_t fcgi_mgmt_lead(const unsigned char *wire, size_t len);
+int fcgi_peek_whole(int fd, unsigned char *buf, size_t size, int records, size_t *got);
 int fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *out,
                     size_t outlen);
 int fcgi_peek_param(int fd, const char *name, char *out, size_t outlen);

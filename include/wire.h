@@ -107,6 +107,8 @@ int  wire_feed(struct wire *w, const unsigned char *p, size_t n);
 int  wire_check(void);
 int  wire_read_first(struct wire *w);
 int  wire_mgmt_after(struct wire *w);
+ssize_t wire_mgmt_answer(const unsigned char *in, size_t n, int maxconns, unsigned char *out,
+                         size_t room);
 int  wire_pipelined(const struct wire *w);
 size_t wire_carry(const struct wire *w);
 void wire_carried(struct wire *w, size_t n);

@@ -187,6 +187,13 @@ void dispatch_stop_leftover(struct dispatch *d);
 /* dispatch_whole.c */
 int  dispatch_whole_init(struct dispatch *d);
 void dispatch_arrived(struct dispatch *d, int fd, int kept);
+
+/* dispatch_mgmt.c */
+#define DISPATCH_MGMT_ANSWERED  0
+#define DISPATCH_MGMT_NOT_OURS  1
+#define DISPATCH_MGMT_FAILED    2
+#define DISPATCH_MGMT_ROUNDS    4   /* looks at a connection's management records a turn */
+int  dispatch_mgmt(struct dispatch *d, int fd, size_t n);
 long long dispatch_whole_due(const struct dispatch *d);
 void dispatch_whole_collect(struct dispatch *d, int readable);
 void dispatch_whole_unwatch(struct dispatch *d);

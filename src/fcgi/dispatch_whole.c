@@ -149,22 +149,53 @@ dispatch_whole_watch(struct dispatch *d, int fd, int kept)
 #endif
 }
 
-/* What has come on FD so far: FCGI_WHOLE_*. */
+/* What dispatch_whole_peek() says besides FCGI_WHOLE_* */
+#define DISPATCH_WHOLE_ANSWERED 100 /* management records only came: answered, the connection idle */
+#define DISPATCH_WHOLE_FAILED   101 /* their answer failed: the connection is to close */
+
+/*
+ * What has come on FD so far: FCGI_WHOLE_*. Whole management records
+ * before a request are answered first, and taken off the socket
+ * (dispatch_mgmt.c): DISPATCH_WHOLE_ANSWERED when they were all that came
+ * (or more came than a turn answers: the rest at the connection's next
+ * turn), DISPATCH_WHOLE_FAILED when that failed. Stopping, they are left
+ * to the worker or the process that takes over.
+ */
 static int
 dispatch_whole_peek(struct dispatch *d, int fd)
 {
-    return fcgi_peek_whole(fd, d->peekbuf, DISPATCH_WHOLE_MAX, DISPATCH_WHOLE_RECORDS);
+    size_t n, lead = 0;
+    int rc, round, mgmt = DISPATCH_MGMT_NOT_OURS;
+
+    for (round = 0;; round++) {
+        rc = fcgi_peek_whole(fd, d->peekbuf, DISPATCH_WHOLE_MAX, DISPATCH_WHOLE_RECORDS, &n);
+        if (round > 0 && (rc == FCGI_WHOLE_EMPTY || (rc == FCGI_WHOLE_MGMT && round == DISPATCH_MGMT_ROUNDS)))
+            return DISPATCH_WHOLE_ANSWERED;
+        if (!d->stopping && round < DISPATCH_MGMT_ROUNDS &&
+            (rc == FCGI_WHOLE_MGMT || rc == FCGI_WHOLE_NOT_YET || rc == FCGI_WHOLE_YES))
+            lead = fcgi_mgmt_lead(d->peekbuf, n);
+        if (lead > 0)
+            mgmt = dispatch_mgmt(d, fd, lead);
+        if (mgmt == DISPATCH_MGMT_FAILED)
+            return DISPATCH_WHOLE_FAILED;
+        if (lead == 0 || mgmt == DISPATCH_MGMT_NOT_OURS)
+            return rc == FCGI_WHOLE_MGMT ? FCGI_WHOLE_YES : rc;    /* a worker's */
+        lead = 0;
+    }
 }
 
 /* Something came on FD, a new connection or a parked one: queue its
  * request when it is whole (or cannot wait), watch it when not; park a
- * new connection that sent nothing after all. */
+ * new connection that sent nothing after all, or only management records
+ * (answered), not counted among the kept ones. */
 void
 dispatch_arrived(struct dispatch *d, int fd, int kept)
 {
     int rc = dispatch_whole_peek(d, fd);
 
-    if (rc == FCGI_WHOLE_EMPTY && !kept)
+    if (rc == DISPATCH_WHOLE_FAILED)
+        close(fd);
+    else if (rc == DISPATCH_WHOLE_ANSWERED || (rc == FCGI_WHOLE_EMPTY && !kept))
         dispatch_parked_add(d, fd, 0);
     else if (rc != FCGI_WHOLE_NOT_YET || d->stopping || dispatch_whole_watch(d, fd, kept) < 0)
         dispatch_queue(d, fd, kept);
@@ -272,11 +303,17 @@ dispatch_whole_collect(struct dispatch *d, int readable)
             struct partial *p = ev[i].data.ptr;
             /* a client gone (or half gone) sends no more: a worker ends it
              * as it ends any request cut short, logged and counted */
-            if (!(ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-                dispatch_whole_peek(d, p->fd) == FCGI_WHOLE_NOT_YET)
+            int rc = ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? FCGI_WHOLE_GONE :
+                     dispatch_whole_peek(d, p->fd);
+            if (rc == FCGI_WHOLE_NOT_YET)
                 continue;
             dispatch_whole_unlink(d, p);
-            dispatch_queue(d, p->fd, p->kept);
+            if (rc == DISPATCH_WHOLE_FAILED)
+                close(p->fd);
+            else if (rc == DISPATCH_WHOLE_ANSWERED)
+                dispatch_parked_add(d, p->fd, 0);
+            else
+                dispatch_queue(d, p->fd, p->kept);
             free(p);
         }
         if (n < DISPATCH_WHOLE_BATCH)

@@ -120,8 +120,9 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
  * id) are walked, and management records (id 0) before it: one cut short
  * is not whole yet either, or a client sending part of one would hold the
  * worker that waited for the rest. Management records alone, whole, are
- * (a worker answers them); anything else, one among the request's records
- * too, is for a worker to answer or refuse at once. */
+ * FCGI_WHOLE_MGMT (the dispatcher answers those, and those before a
+ * request: fcgi_mgmt_lead); anything else, one among the request's
+ * records too, is for a worker to answer or refuse at once. */
 int
 fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int records)
 {
@@ -147,7 +148,7 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
         at += fcgi_record_size(h);
     }
     if (at == len && at > 0 && id < 0)
-        return FCGI_WHOLE_YES;
+        return FCGI_WHOLE_MGMT;
     /* a header cut short: what of it came must be a record's, and once its
      * id shows it is the request's, of a type the request may have */
     if (len > at && wire[at] != FCGI_VERSION_1)
@@ -160,17 +161,30 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }
 
+/* The bytes of the whole management records WIRE[0..LEN) begins with. */
+size_t
+fcgi_mgmt_lead(const unsigned char *wire, size_t len)
+{
+    size_t at = 0;
+
+    while (len - at >= FCGI_HEADER_LEN && wire[at] == FCGI_VERSION_1 &&
+           fcgi_record_id(wire + at) == FCGI_NULL_REQUEST_ID && fcgi_record_size(wire + at) <= len - at)
+        at += fcgi_record_size(wire + at);
+    return at;
+}
+
 /* Is the request waiting on FD whole (within SIZE bytes and RECORDS
  * records)? Read with MSG_PEEK into BUF[0..SIZE), so that nothing is
- * taken off the socket. */
+ * taken off the socket; *GOT: the bytes looked at. */
 int
-fcgi_peek_whole(int fd, unsigned char *buf, size_t size, int records)
+fcgi_peek_whole(int fd, unsigned char *buf, size_t size, int records, size_t *got)
 {
     ssize_t n;
 
     do
         n = recv(fd, buf, size, MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
+    *got = n > 0 ? (size_t)n : 0;
     if (n == 0)
         return FCGI_WHOLE_GONE;
     if (n < 0)

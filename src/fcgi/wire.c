@@ -25,9 +25,10 @@
  *    (wire_mgmt.c), the request's end noticed.
  *  - make a request's first read itself (wire_read_first, from the
  *    worker, before FCGX_Accept_r): management records sent before any
- *    BEGIN_REQUEST are answered there, and when they are whole and the
- *    next read would block, it ends with WIRE_MGMT_IDLE and the worker
- *    parks the connection. Otherwise libfcgi's first OS_Read gets the
+ *    BEGIN_REQUEST that the dispatcher left (stopping, or refused) are
+ *    answered there, and when they are whole and the next read would
+ *    block, it ends with WIRE_MGMT_IDLE and the worker parks the
+ *    connection. Otherwise libfcgi's first OS_Read gets the
  *    bytes it read: a request costs no system call more for it.
  *  - hold an answer's records while the whole answer is put at its end
  *    (wire_hold, wire_out.c), so that they leave in one write with

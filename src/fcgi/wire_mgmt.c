@@ -15,13 +15,16 @@
  *  - any other management type gets FCGI_UNKNOWN_TYPE;
  *  - a second request id gets FCGI_END_REQUEST with FCGI_CANT_MPX_CONN.
  *
- * Management records that come before a request (HAProxy asks
- * FCGI_GET_VALUES on a new connection, and may between requests) are
- * answered in the request's first read (wire_read_first in wire.c), before
- * libfcgi reads anything. When they are whole and the next read would
- * block, the connection is given back to the dispatcher, as an idle kept
- * one is, instead of holding a worker until client_timeout for a request
- * that may not come. Each such round answers WIRE_MGMT_RECORDS_MAX records
+ * Management records that come alone (HAProxy asks FCGI_GET_VALUES on a
+ * new connection, and may between requests) are answered by the
+ * dispatcher (dispatch_mgmt.c, through wire_mgmt_answer), so that no
+ * worker reads past them into a request that has not all come. Those
+ * that come with a request, or while the daemon stops, are answered in
+ * the request's first read (wire_read_first in wire.c), before libfcgi
+ * reads anything. When they are whole and the next read would block, the
+ * connection is given back to the dispatcher, as an idle kept one is,
+ * instead of holding a worker until client_timeout for a request that
+ * may not come. Each such round answers WIRE_MGMT_RECORDS_MAX records
  * at most (the request's own count refuses more, a flood), and needs the
  * client to wait for the answers before it sends more: a round trip a
  * round, as a request.
@@ -135,6 +138,38 @@ wire_mgmt_cant_mpx(unsigned char *out, int id)
 
     return wire_mgmt_record(out, FCGI_END_REQUEST, id, (const unsigned char *)&body,
                             sizeof(body));
+}
+
+/*
+ * The answers to IN (N bytes: whole management records, nothing else)
+ * into OUT (ROOM bytes), for the dispatcher (dispatch_mgmt.c): their
+ * length; -1 when the records are more than a round's, or one is
+ * malformed, or the answers do not fit. A worker then reads them as it
+ * reads any, and refuses them, logged.
+ */
+ssize_t
+wire_mgmt_answer(const unsigned char *in, size_t n, int maxconns, unsigned char *out, size_t room)
+{
+    unsigned char values[WIRE_MGMT_MAX];
+    size_t at, size, content, len = 0;
+    int records = 0, vl;
+
+    for (at = 0; at < n; at += size) {
+        const unsigned char *h = in + at;
+        if (n - at < FCGI_HEADER_LEN || h[0] != FCGI_VERSION_1 ||
+            fcgi_record_id(h) != FCGI_NULL_REQUEST_ID || (size = fcgi_record_size(h)) > n - at ||
+            ++records > WIRE_MGMT_RECORDS_MAX || room - len < FCGI_HEADER_LEN + WIRE_MGMT_MAX + FCGI_ALIGN)
+            return -1;
+        content = fcgi_record_content(h);
+        if (fcgi_record_type(h) != FCGI_GET_VALUES)
+            len += wire_mgmt_unknown(out + len, fcgi_record_type(h));
+        else if (content <= WIRE_MGMT_MAX &&
+                 (vl = wire_mgmt_values(h + FCGI_HEADER_LEN, content, maxconns, values, sizeof(values))) >= 0)
+            len += wire_mgmt_record(out + len, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, values, (size_t)vl);
+        else
+            return -1;
+    }
+    return (ssize_t)len;
 }
 
 /*

@@ -100,7 +100,7 @@ main(void)
     /* is the request whole? (dispatch_whole.c) */
     {
         unsigned char w3[512], buf[64];
-        size_t l3 = 0, body;
+        size_t l3 = 0, body, got = 0;
         l3 += record(w3, 1, "\0\1\0\0\0\0\0\0", 8, 0);
         l3 += record(w3 + l3, 4, params, plen, 2);
         l3 += record(w3 + l3, 4, "", 0, 0);
@@ -126,8 +126,8 @@ main(void)
             unsigned char m[600];
             size_t ml = record(m, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
             m[2] = m[3] = 0;                    /* request id 0: a management record */
-            ok(fcgi_request_whole(m, ml, sizeof(m), 32) == FCGI_WHOLE_YES,
-               "a management record alone, whole: a worker answers it");
+            ok(fcgi_request_whole(m, ml, sizeof(m), 32) == FCGI_WHOLE_MGMT,
+               "a management record alone, whole: the dispatcher answers it");
             ok(fcgi_request_whole(m, ml - 1, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
                "a management record cut short: not yet");
             memcpy(m + ml, w3, l3);
@@ -135,6 +135,8 @@ main(void)
                "a management record, then a whole request: whole");
             ok(fcgi_request_whole(m, ml + 20, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
                "a management record, then a request cut short: not yet");
+            ok(fcgi_mgmt_lead(m, ml + 20) == ml && fcgi_mgmt_lead(m, ml) == ml && fcgi_mgmt_lead(m, ml - 1) == 0 &&
+               fcgi_mgmt_lead(w3, l3) == 0, "the whole management records a connection begins with");
             {
                 /* every cut, the BEGIN_REQUEST's own body among them */
                 size_t cut, wrong = 0, wrong_m = 0;
@@ -142,7 +144,7 @@ main(void)
                     wrong += fcgi_request_whole(w3, cut, sizeof(w3), 32) != FCGI_WHOLE_NOT_YET;
                 for (cut = 1; cut < ml + l3; cut++)
                     wrong_m += fcgi_request_whole(m, cut, sizeof(m), 32) !=
-                               (cut == ml ? FCGI_WHOLE_YES : FCGI_WHOLE_NOT_YET);
+                               (cut == ml ? FCGI_WHOLE_MGMT : FCGI_WHOLE_NOT_YET);
                 ok(wrong == 0, "a request cut anywhere: not yet");
                 ok(wrong_m == 0, "a management record and a request, cut anywhere: not yet (whole after the record)");
             }
@@ -162,12 +164,13 @@ main(void)
         ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "a record of another type: a worker's");
         w3[body + 1] = 5;
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
-            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");
-            ok(write(sv[0], w3, 20) == 20 && fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_NOT_YET,
+            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");
+            ok(write(sv[0], w3, 20) == 20 && fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_NOT_YET,
                "part sent: not yet");
+            ok(got == 20, "and the bytes looked at are told");
             ok(read(sv[1], buf, sizeof(buf)) == 20, "and the part is still there to read");
             close(sv[0]);
-            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32) == FCGI_WHOLE_GONE, "the client hung up: gone");
+            ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_GONE, "the client hung up: gone");
             close(sv[1]);
         } else
             ok(0, "socketpair");

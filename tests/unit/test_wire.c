@@ -684,6 +684,36 @@ values(void)
        "GET_VALUES: pairs cut short are malformed");
 }
 
+/* What the dispatcher answers itself: whole management records alone. */
+static void
+answered_alone(void)
+{
+    static const char asked[] = "\x0e\x00" "FCGI_MAX_CONNS";
+    static const char bad[] = "\x0e";
+    unsigned char in[4096], out[16 * 528], want[256];
+    size_t n = 0, wn = 0, i;
+    ssize_t got_len;
+
+    put(in, &n, FCGI_GET_VALUES, 0, asked, sizeof(asked) - 1);
+    put(in, &n, 77, 0, "x", 1);
+    put(want, &wn, FCGI_GET_VALUES_RESULT, 0, "\x0e\x02" "FCGI_MAX_CONNS" "12", 18);
+    wn += wire_mgmt_unknown(want + wn, 77);
+    got_len = wire_mgmt_answer(in, n, 12, out, sizeof(out));
+    ok(got_len == (ssize_t)wn && memcmp(out, want, wn) == 0,
+       "alone: GET_VALUES answered, an unknown type gets FCGI_UNKNOWN_TYPE, in order");
+    ok(wire_mgmt_answer(in, n - 1, 12, out, sizeof(out)) < 0, "alone: a record cut short is not answered");
+    ok(wire_mgmt_answer(in, n, 12, out, 100) < 0, "alone: answers that may not fit are not given");
+    n = 0;
+    put(in, &n, FCGI_GET_VALUES, 0, bad, sizeof(bad) - 1);
+    ok(wire_mgmt_answer(in, n, 12, out, sizeof(out)) < 0, "alone: malformed pairs are a worker's to refuse");
+    n = 0;
+    put(in, &n, FCGI_GET_VALUES, 1, asked, sizeof(asked) - 1);
+    ok(wire_mgmt_answer(in, n, 12, out, sizeof(out)) < 0, "alone: a request's record is not answered");
+    for (n = 0, i = 0; i <= WIRE_MGMT_RECORDS_MAX; i++)
+        put(in, &n, FCGI_GET_VALUES, 0, asked, sizeof(asked) - 1);
+    ok(wire_mgmt_answer(in, n, 12, out, sizeof(out)) < 0, "alone: more records than a round's are a worker's to refuse");
+}
+
 static void
 answered(void)
 {
@@ -900,6 +930,7 @@ main(void)
     costs();
     values();
     answered();
+    answered_alone();
     first_reads();
     pipelined();
     rests();

@@ -3,7 +3,8 @@
 # worker, so with more of them than workers the daemon serves on; their
 # requests are served, bytes intact, once they end; those that never end
 # are closed at client_timeout and logged; management records, or parts
-# of them, before a request hold no worker either; a USR2 upgrade passes them on
+# of them, before a request hold no worker either, nor do whole ones alone
+# (the dispatcher answers those); a USR2 upgrade passes them on
 # unread, and the new serving process answers them.
 # one build: the dispatcher, in C: the Lua build changes none of it
 use strict;
@@ -160,6 +161,41 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
     }
     ok(closed_within($cut[0], 8), 'a management record never whole: closed at client_timeout');
     close $_ for @cut, @then;
+}
+
+# Management records alone are answered by the dispatcher, which takes
+# exactly their bytes off the socket: the start of a request sent right
+# behind them, in a write of its own, is never read with them by a worker
+# that would then wait in libfcgi for the rest (before, some of 60 such
+# connections won that race, and every worker was held until
+# client_timeout).
+{
+    my $getv = LFTest::record(9, 0, "\x0e\x00FCGI_MAX_CONNS");
+    my @s;
+    for my $i (1 .. 60) {
+        my $s = $t->connect;
+        LFTest::write_all($s, $getv);
+        LFTest::write_all($s, substr(request("race$i", 'r' x 10), 0, 20));
+        push @s, $s;
+    }
+    my $t1 = time;
+    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'race' },
+                     '', timeout => 10);
+    my $took = time - $t1;
+    is($r->{body}, 'race 0', 'a request is served behind 60 connections that sent GET_VALUES, then a request in part');
+    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    my $answered = 0;
+    for my $s (@s) {
+        my $sel = IO::Select->new($s);
+        my $h = LFTest::read_exact($s, $sel, 8, time + 5) // next;
+        my (undef, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
+        my $c = LFTest::read_exact($s, $sel, $clen + $plen, time + 5) // next;
+        $answered++ if $type == 10 && $id == 0 && substr($c, 0, $clen) =~ /^\x0e.FCGI_MAX_CONNS\d+$/s;
+    }
+    is($answered, 60, 'each connection got its FCGI_GET_VALUES_RESULT');
+    LFTest::write_all($s[0], substr(request('race1', 'r' x 10), 20));
+    is(LFTest::read_response($s[0], timeout => 10)->{body}, 'race1 10', 'and its request, once whole, is served');
+    close $_ for @s;
 }
 
 # USR2 with a request not whole yet: passed on unread, served by the new
