@@ -222,6 +222,7 @@ sub lintian_start {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>', $log);
         open(STDERR, '>&', \*STDOUT);
+        $ENV{TMPDIR} = $tmp;        # its scratch files (mldbm-elf-*) go with ours
         exec('lintian', '--pedantic', '-I', '-E', $changes) or POSIX::_exit(127);
     }
     $lintian{$pid} = $log;
