@@ -114,12 +114,25 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
 }
 
+/* May a record of request RID and TYPE come where the request walked so
+ * far is ID's (-1: not begun)? Its own records, in order, and management
+ * records anywhere. */
+static int
+fcgi_whole_may_follow(int id, int rid, int type)
+{
+    if (rid == FCGI_NULL_REQUEST_ID)
+        return 1;
+    if (id < 0)
+        return type == FCGI_BEGIN_REQUEST;
+    return rid == id && (type == FCGI_PARAMS || type == FCGI_STDIN);
+}
+
 /* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
  * SIZE, or RECORDS records, without its end is too big to tell. A
  * request's own records (its BEGIN_REQUEST, then PARAMS and STDIN of its
- * id) are walked, and management records (id 0) before it: one cut short
- * is not whole yet either, or a client sending part of one would hold the
- * worker that waited for the rest. Management records alone, whole, are
+ * id) are walked, and management records (id 0) before or among them:
+ * one cut short is not whole yet either, or a client sending part of one
+ * would hold the worker that waited for the rest. Management records alone, whole, are
  * FCGI_WHOLE_MGMT (the dispatcher answers those, and those before a
  * request: fcgi_mgmt_lead); anything else, one among the request's
  * records too, is for a worker to answer or refuse at once. */
@@ -134,14 +147,13 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
         int type = fcgi_record_type(h), rid = fcgi_record_id(h);
         if (h[0] != FCGI_VERSION_1)
             return FCGI_WHOLE_UNKNOWN;
-        if (id < 0 ? rid != 0 && type != FCGI_BEGIN_REQUEST :
-            rid != id || (type != FCGI_PARAMS && type != FCGI_STDIN))
+        if (!fcgi_whole_may_follow(id, rid, type))
             return FCGI_WHOLE_UNKNOWN;
         if (fcgi_record_size(h) > len - at)
             break;          /* (a BEGIN_REQUEST cut short leaves ID unset) */
-        if (id < 0 && rid != 0)
+        if (id < 0 && rid != FCGI_NULL_REQUEST_ID)
             id = rid;
-        if (id >= 0 && type == FCGI_STDIN && fcgi_record_content(h) == 0)
+        if (rid == id && type == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
         if (--records <= 0)
             return FCGI_WHOLE_UNKNOWN;
@@ -150,13 +162,10 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
     if (at == len && at > 0 && id < 0)
         return FCGI_WHOLE_MGMT;
     /* a header cut short: what of it came must be a record's, and once its
-     * id shows it is the request's, of a type the request may have */
+     * id shows, one that may come here */
     if (len > at && wire[at] != FCGI_VERSION_1)
         return FCGI_WHOLE_UNKNOWN;
-    if (len - at >= 2 && id >= 0 && wire[at + 1] != FCGI_PARAMS && wire[at + 1] != FCGI_STDIN)
-        return FCGI_WHOLE_UNKNOWN;
-    if (len - at >= 4 && (id < 0 ? fcgi_record_id(wire + at) != 0 && wire[at + 1] != FCGI_BEGIN_REQUEST :
-                          fcgi_record_id(wire + at) != id))
+    if (len - at >= 4 && !fcgi_whole_may_follow(id, fcgi_record_id(wire + at), wire[at + 1]))
         return FCGI_WHOLE_UNKNOWN;
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }

@@ -152,10 +152,16 @@ main(void)
             ml = body + record(m + body, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
             m[body + 2] = m[body + 3] = 0;
             memcpy(m + ml, w3 + body, l3 - body);
-            ok(fcgi_request_whole(m, ml + l3 - body, sizeof(m), 32) == FCGI_WHOLE_UNKNOWN,
-               "a management record among the request's records: a worker's");
-            ok(fcgi_request_whole(m, ml - 2, sizeof(m), 32) == FCGI_WHOLE_UNKNOWN,
-               "and cut short there: a worker's too");
+            ok(fcgi_request_whole(m, ml + l3 - body, sizeof(m), 32) == FCGI_WHOLE_YES,
+               "a management record among the request's records: whole, a worker answers it");
+            ok(fcgi_request_whole(m, ml - 2, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
+               "cut short there: not yet");
+            ok(fcgi_request_whole(m, ml + 20, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
+               "whole, and the request cut short after it: not yet");
+            m[body + 1] = 5;                    /* an empty STDIN, but of id 0: not the request's end */
+            m[body + 4] = m[body + 5] = m[body + 6] = 0;
+            ok(fcgi_request_whole(m, body + 8, sizeof(m), 32) == FCGI_WHOLE_NOT_YET,
+               "an empty STDIN of id 0 among the request's records does not end it");
         }
         w3[body + 3] = 2;       /* STDIN of another request id */
         ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "another id's records: a worker's");

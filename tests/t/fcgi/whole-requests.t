@@ -198,6 +198,27 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
     close $_ for @s;
 }
 
+# A management record among the request's own records waits with it:
+# three requests, each cut after one, hold neither worker.
+{
+    my $getv = LFTest::record(9, 0, "\x0e\x00FCGI_MAX_CONNS");
+    my $req = request('inside', 'i' x 50);
+    my @s = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, substr($req, 0, 16) . $getv . substr($req, 16, 20));     # BEGIN_REQUEST, it, params cut
+        $s
+    } 1 .. 3;
+    my $t1 = time;
+    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'among' },
+                     '', timeout => 10);
+    my $took = time - $t1;
+    is($r->{body}, 'among 0', 'a request is served while three hold a management record among their records, cut');
+    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    LFTest::write_all($s[0], substr($req, 36));
+    is(LFTest::read_response($s[0], timeout => 10)->{body}, 'inside 50', 'such a request, once whole, is served');
+    close $_ for @s;
+}
+
 # USR2 with a request not whole yet: passed on unread, served by the new
 # serving process once it ends.
 {
