@@ -32,6 +32,18 @@ sub request {
                                     QUERY_STRING => $name, CONTENT_LENGTH => length $body,
                                     HTTP_X_REQUEST_ID => "id-$name" }, $body);
 }
+# A whole GET behind the connections a test holds: served, and at once,
+# not at client_timeout (none of them holds a worker).
+sub served_at_once {
+    my ($q, $what) = @_;
+    my $t1 = time;
+    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => $q }, '',
+                     timeout => 10);
+    my $took = time - $t1;
+    is($r->{body}, "$q 0", $what);
+    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+}
+
 my @cuts = (
     [ params => 20 ],                              # within the params
     [ body => length(request('body', 'b' x 500)) - 300 ],   # within the body
@@ -53,11 +65,7 @@ for my $k (1 .. 2) {
 # (They connected first, so the dispatcher takes them first, and before
 # this the workers would have.)
 my $t0 = time;
-my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'prompt' }, '',
-                 timeout => 10);
-my $took = time - $t0;
-is($r->{body}, 'prompt 0', 'a whole request is served while four requests are not whole, on two workers');
-cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+served_at_once('prompt', 'a whole request is served while four requests are not whole, on two workers');
 
 # Two of them end, each in two more writes: answered, their bytes intact.
 for my $i (0, 1) {
@@ -148,12 +156,7 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
         LFTest::write_all($s, $getv . substr(request("aftermgmt$_", 'm' x 50), 0, 20));
         $s
     } 1 .. 2;
-    my $t1 = time;
-    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'mgmt' },
-                     '', timeout => 10);
-    my $took = time - $t1;
-    is($r->{body}, 'mgmt 0', 'a request is served while four connections hold management records or parts of them');
-    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    served_at_once('mgmt', 'a request is served while four connections hold management records or parts of them');
     for my $i (1, 2) {
         LFTest::write_all($then[$i - 1], substr(request("aftermgmt$i", 'm' x 50), 20));
         is(LFTest::read_response($then[$i - 1], timeout => 10)->{body}, "aftermgmt$i 50",
@@ -178,12 +181,7 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
         LFTest::write_all($s, substr(request("race$i", 'r' x 10), 0, 20));
         push @s, $s;
     }
-    my $t1 = time;
-    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'race' },
-                     '', timeout => 10);
-    my $took = time - $t1;
-    is($r->{body}, 'race 0', 'a request is served behind 60 connections that sent GET_VALUES, then a request in part');
-    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    served_at_once('race', 'a request is served behind 60 connections that sent GET_VALUES, then a request in part');
     my $answered = 0;
     for my $s (@s) {
         my $sel = IO::Select->new($s);
@@ -208,12 +206,7 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
         LFTest::write_all($s, substr($req, 0, 16) . $getv . substr($req, 16, 20));     # BEGIN_REQUEST, it, params cut
         $s
     } 1 .. 3;
-    my $t1 = time;
-    my $r = $t->fcgi({ SCRIPT_FILENAME => $t->www . '/echo.lua', REQUEST_METHOD => 'GET', QUERY_STRING => 'among' },
-                     '', timeout => 10);
-    my $took = time - $t1;
-    is($r->{body}, 'among 0', 'a request is served while three hold a management record among their records, cut');
-    cmp_ok($took, '<', 1, sprintf('at once (%.2f s), not at client_timeout', $took));
+    served_at_once('among', 'a request is served while three hold a management record among their records, cut');
     LFTest::write_all($s[0], substr($req, 36));
     is(LFTest::read_response($s[0], timeout => 10)->{body}, 'inside 50', 'such a request, once whole, is served');
     close $_ for @s;
