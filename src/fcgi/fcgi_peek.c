@@ -25,6 +25,7 @@
 
 #include "fcgi_peek.h"
 #include "fcgi_record.h"
+#include "wire.h"
 
 /* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
  * on libfcgi's "name=value" strings (reqenv_find_vars): the first
@@ -114,58 +115,111 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
     return fcgi_find_param(wire, (size_t)n, name, out, outlen);
 }
 
-/* May a record of request RID and TYPE come where the request walked so
- * far is ID's (-1: not begun)? Its own records, in order, and management
- * records anywhere. */
+/* A walk of a request's records, as a worker's record layer takes them. */
+struct fcgi_walk {
+    int id;                         /* the request's, once its BEGIN_REQUEST came; -1 */
+    int nmgmt;                      /* management records met */
+    int others[WIRE_REJECTED_MAX];  /* other requests begun: a worker refuses them */
+    int nothers;
+};
+
 static int
-fcgi_whole_may_follow(int id, int rid, int type)
+fcgi_walk_other(const struct fcgi_walk *w, int rid)
+{
+    int i;
+
+    for (i = 0; i < w->nothers; i++)
+        if (w->others[i] == rid)
+            return 1;
+    return 0;
+}
+
+/* May a record of request RID and TYPE come where walk W is? The
+ * request's own records in order, management records anywhere, another
+ * request's BEGIN_REQUEST and its records (a worker refuses it with
+ * FCGI_CANT_MPX_CONN and drops them). What a worker refuses at once is
+ * not. */
+static int
+fcgi_walk_may(const struct fcgi_walk *w, int rid, int type)
 {
     if (rid == FCGI_NULL_REQUEST_ID)
         return 1;
-    if (id < 0)
-        return type == FCGI_BEGIN_REQUEST;
-    return rid == id && (type == FCGI_PARAMS || type == FCGI_STDIN);
+    if (w->id < 0 || rid == w->id)
+        return w->id < 0 ? type == FCGI_BEGIN_REQUEST : type == FCGI_PARAMS || type == FCGI_STDIN;
+    return type == FCGI_BEGIN_REQUEST ? !fcgi_walk_other(w, rid) : fcgi_walk_other(w, rid);
+}
+
+/* Would a worker refuse the record of header H at once, where walk W
+ * is? One out of order, a management record too many or too big, a
+ * BEGIN_REQUEST of the wrong size, another request too many. */
+static int
+fcgi_walk_refused(const struct fcgi_walk *w, const unsigned char *h)
+{
+    int rid = fcgi_record_id(h), type = fcgi_record_type(h);
+    size_t content = fcgi_record_content(h);
+
+    if (!fcgi_walk_may(w, rid, type))
+        return 1;
+    if (rid == FCGI_NULL_REQUEST_ID)
+        return w->nmgmt >= WIRE_MGMT_RECORDS_MAX || (type == FCGI_GET_VALUES && content > WIRE_MGMT_MAX);
+    if (type != FCGI_BEGIN_REQUEST)
+        return 0;
+    return content != sizeof(FCGI_BeginRequestBody) || (w->id >= 0 && w->nothers == WIRE_REJECTED_MAX);
+}
+
+/* The whole record of header H, not refused, taken into W. */
+static void
+fcgi_walk_take(struct fcgi_walk *w, const unsigned char *h)
+{
+    int rid = fcgi_record_id(h);
+
+    if (rid == FCGI_NULL_REQUEST_ID)
+        w->nmgmt++;
+    else if (fcgi_record_type(h) == FCGI_BEGIN_REQUEST && w->id < 0)
+        w->id = rid;
+    else if (fcgi_record_type(h) == FCGI_BEGIN_REQUEST)
+        w->others[w->nothers++] = rid;
 }
 
 /* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
- * SIZE, or RECORDS records, without its end is too big to tell. A
- * request's own records (its BEGIN_REQUEST, then PARAMS and STDIN of its
- * id) are walked, and management records (id 0) before or among them:
- * one cut short is not whole yet either, or a client sending part of one
- * would hold the worker that waited for the rest. Management records alone, whole, are
+ * SIZE, or RECORDS records, without its end is too big to tell. What a
+ * worker's record layer takes is walked: the request's own records (its
+ * BEGIN_REQUEST, then PARAMS and STDIN of its id), management records (id
+ * 0) before or among them, and another request's BEGIN_REQUEST and
+ * records (refused with FCGI_CANT_MPX_CONN, and dropped). One cut short
+ * is not whole yet either, or a client sending part of one would hold the
+ * worker that waited for the rest. Management records alone, whole, are
  * FCGI_WHOLE_MGMT (the dispatcher answers those, and those before a
- * request: fcgi_mgmt_lead); anything else, one among the request's
- * records too, is for a worker to answer or refuse at once. */
+ * request: fcgi_mgmt_lead); what a worker refuses (fcgi_walk_refused) is
+ * for a worker to refuse at once. */
 int
 fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int records)
 {
+    struct fcgi_walk w;
     size_t at = 0;
-    int id = -1;        /* the request's, once its BEGIN_REQUEST came */
 
+    w.id = -1;
+    w.nmgmt = w.nothers = 0;
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
-        int type = fcgi_record_type(h), rid = fcgi_record_id(h);
-        if (h[0] != FCGI_VERSION_1)
-            return FCGI_WHOLE_UNKNOWN;
-        if (!fcgi_whole_may_follow(id, rid, type))
+        if (h[0] != FCGI_VERSION_1 || fcgi_walk_refused(&w, h))
             return FCGI_WHOLE_UNKNOWN;
         if (fcgi_record_size(h) > len - at)
-            break;          /* (a BEGIN_REQUEST cut short leaves ID unset) */
-        if (id < 0 && rid != FCGI_NULL_REQUEST_ID)
-            id = rid;
-        if (rid == id && type == FCGI_STDIN && fcgi_record_content(h) == 0)
+            break;          /* (a BEGIN_REQUEST cut short leaves its id unknown) */
+        fcgi_walk_take(&w, h);
+        if (fcgi_record_id(h) == w.id && fcgi_record_type(h) == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
         if (--records <= 0)
             return FCGI_WHOLE_UNKNOWN;
         at += fcgi_record_size(h);
     }
-    if (at == len && at > 0 && id < 0)
+    if (at == len && at > 0 && w.id < 0)
         return FCGI_WHOLE_MGMT;
     /* a header cut short: what of it came must be a record's, and once its
      * id shows, one that may come here */
     if (len > at && wire[at] != FCGI_VERSION_1)
         return FCGI_WHOLE_UNKNOWN;
-    if (len - at >= 4 && !fcgi_whole_may_follow(id, fcgi_record_id(wire + at), wire[at + 1]))
+    if (len - at >= 4 && !fcgi_walk_may(&w, fcgi_record_id(wire + at), wire[at + 1]))
         return FCGI_WHOLE_UNKNOWN;
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }

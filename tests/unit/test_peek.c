@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "wire.h"
 #include "fcgi_peek.h"
 
 /* A record of TYPE with CONTENT and some padding, at OUT; its length. */
@@ -21,6 +22,17 @@ record(unsigned char *out, int type, const char *content, size_t clen, int pad)
     memcpy(out + 8, content, clen);
     memset(out + 8 + clen, 0, (size_t)pad);
     return 8 + clen + (size_t)pad;
+}
+
+/* A record of TYPE for request ID with CONTENT, no padding, at OUT; its length. */
+static size_t
+record_of(unsigned char *out, int type, int id, const char *content, size_t clen)
+{
+    size_t n = record(out, type, content, clen, 0);
+
+    out[2] = (unsigned char)(id >> 8);
+    out[3] = (unsigned char)id;
+    return n;
 }
 
 /* Name-value pairs, short lengths. */
@@ -169,6 +181,47 @@ main(void)
         w3[body + 1] = 12;      /* a management record inside the request */
         ok(fcgi_request_whole(w3, l3, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN, "a record of another type: a worker's");
         w3[body + 1] = 5;
+        {
+            /* what a worker refuses or drops, as its record layer does */
+            static const char begin[8] = { 0, 1, 1 };
+            static unsigned char x[4096];
+            char big[600];
+            size_t n = record_of(x, 1, 1, begin, 8), at;
+            int i;
+
+            memset(big, 0, sizeof(big));
+            at = n + record_of(x + n, 1, 2, begin, 8);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_NOT_YET,
+               "another request begun (refused, FCGI_CANT_MPX_CONN): not yet");
+            at += record_of(x + at, 4, 2, "", 0);
+            at += record_of(x + at, 4, 1, "", 0);
+            at += record_of(x + at, 5, 2, "", 0);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_NOT_YET,
+               "its records are dropped, its empty STDIN ends nothing: not yet");
+            at += record_of(x + at, 5, 1, "", 0);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_YES, "the request's own end: whole");
+            at = n + record_of(x + n, 1, 2, begin, 8);
+            at += record_of(x + at, 1, 2, begin, 8);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "another request begun twice: a worker's, to refuse at once");
+            for (at = n, i = 2; i <= 2 + WIRE_REJECTED_MAX; i++)
+                at += record_of(x + at, 1, i, begin, 8);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "more other requests than a worker refuses: a worker's");
+            for (at = n, i = 0; i < WIRE_MGMT_RECORDS_MAX; i++)
+                at += record_of(x + at, 12, 0, "", 0);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_NOT_YET,
+               "as many management records as a worker answers: not yet");
+            at += record_of(x + at, 12, 0, "", 0);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "one more: a worker's, to refuse at once");
+            at = n + record_of(x + n, 9, 0, big, WIRE_MGMT_MAX + 1);
+            ok(fcgi_request_whole(x, at - 8, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "an FCGI_GET_VALUES too big to answer, cut: a worker's");
+            record_of(x, 1, 1, big, 16);
+            ok(fcgi_request_whole(x, 12, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "a BEGIN_REQUEST of 16 bytes, cut: a worker's");
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
             ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");
             ok(write(sv[0], w3, 20) == 20 && fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_NOT_YET,

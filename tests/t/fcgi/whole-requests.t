@@ -212,6 +212,32 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
     close $_ for @s;
 }
 
+# A second request id begun behind the first, which a worker refuses
+# (FCGI_CANT_MPX_CONN) and whose records it drops, waits too: three such
+# requests cut short hold neither worker.
+{
+    my $req = request('second', 's' x 10);
+    my $begin2 = LFTest::record(1, 2, pack('nCx5', 1, 0));
+    my @s = map {
+        my $s = $t->connect;
+        LFTest::write_all($s, substr($req, 0, 16) . $begin2 . substr($req, 16, 20));
+        $s
+    } 1 .. 3;
+    served_at_once('mpx', 'a request is served while three hold a second request id, cut short');
+    LFTest::write_all($s[0], substr($req, 36));
+    my ($sel, $until, %ended, $out) = (IO::Select->new($s[0]), time + 10);
+    while (!$ended{1}) {
+        my $h = LFTest::read_exact($s[0], $sel, 8, $until) // last;
+        my (undef, $type, $id, $clen, $plen) = unpack('CCnnC', $h);
+        my $c = LFTest::read_exact($s[0], $sel, $clen + $plen, $until) // last;
+        $out .= substr($c, 0, $clen) if $type == 6 && $id == 1;
+        $ended{$id} = unpack('x4C', $c) if $type == 3;
+    }
+    is($ended{2}, 1, 'once whole, the second request id is refused (FCGI_CANT_MPX_CONN)');
+    like($out // '', qr/second 10$/, 'and the request is served');
+    close $_ for @s;
+}
+
 # USR2 with a request not whole yet: passed on unread, served by the new
 # serving process once it ends.
 {
