@@ -118,6 +118,7 @@ fcgi_peek_param(int fd, const char *name, char *out, size_t outlen)
 /* A walk of a request's records, as a worker's record layer takes them. */
 struct fcgi_walk {
     int id;                         /* the request's, once its BEGIN_REQUEST came; -1 */
+    int params_done;                /* its empty PARAMS came: STDIN next */
     int nmgmt;                      /* management records met */
     int others[WIRE_REJECTED_MAX];  /* other requests begun: a worker refuses them */
     int nothers;
@@ -144,14 +145,18 @@ fcgi_walk_may(const struct fcgi_walk *w, int rid, int type)
 {
     if (rid == FCGI_NULL_REQUEST_ID)
         return 1;
-    if (w->id < 0 || rid == w->id)
-        return w->id < 0 ? type == FCGI_BEGIN_REQUEST : type == FCGI_PARAMS || type == FCGI_STDIN;
+    if (w->id < 0)
+        return type == FCGI_BEGIN_REQUEST;
+    if (rid == w->id)
+        return type == (w->params_done ? FCGI_STDIN : FCGI_PARAMS);
     return type == FCGI_BEGIN_REQUEST ? !fcgi_walk_other(w, rid) : fcgi_walk_other(w, rid);
 }
 
 /* Would a worker refuse the record of header H at once, where walk W
  * is? One out of order, a management record too many or too big, a
- * BEGIN_REQUEST of the wrong size, another request too many. */
+ * BEGIN_REQUEST of the wrong size, another request too many. (The
+ * content is not looked at but the request's role: malformed pairs wait
+ * for the request's end, or client_timeout, here.) */
 static int
 fcgi_walk_refused(const struct fcgi_walk *w, const unsigned char *h)
 {
@@ -167,18 +172,23 @@ fcgi_walk_refused(const struct fcgi_walk *w, const unsigned char *h)
     return content != sizeof(FCGI_BeginRequestBody) || (w->id >= 0 && w->nothers == WIRE_REJECTED_MAX);
 }
 
-/* The whole record of header H, not refused, taken into W. */
-static void
+/* The whole record at H, not refused, taken into W: 0 when a worker
+ * refuses it at once after all (a role but the responder's). */
+static int
 fcgi_walk_take(struct fcgi_walk *w, const unsigned char *h)
 {
-    int rid = fcgi_record_id(h);
+    int rid = fcgi_record_id(h), type = fcgi_record_type(h);
 
     if (rid == FCGI_NULL_REQUEST_ID)
         w->nmgmt++;
-    else if (fcgi_record_type(h) == FCGI_BEGIN_REQUEST && w->id < 0)
+    else if (type == FCGI_BEGIN_REQUEST && w->id < 0) {
         w->id = rid;
-    else if (fcgi_record_type(h) == FCGI_BEGIN_REQUEST)
+        return h[FCGI_HEADER_LEN] == 0 && h[FCGI_HEADER_LEN + 1] == FCGI_RESPONDER;
+    } else if (type == FCGI_BEGIN_REQUEST)
         w->others[w->nothers++] = rid;
+    else if (rid == w->id && type == FCGI_PARAMS && fcgi_record_content(h) == 0)
+        w->params_done = 1;
+    return 1;
 }
 
 /* Is the request in WIRE[0..LEN) whole? FCGI_WHOLE_*; a LEN that filled
@@ -199,14 +209,15 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
     size_t at = 0;
 
     w.id = -1;
-    w.nmgmt = w.nothers = 0;
+    w.nmgmt = w.nothers = w.params_done = 0;
     while (len - at >= FCGI_HEADER_LEN) {
         const unsigned char *h = wire + at;
         if (h[0] != FCGI_VERSION_1 || fcgi_walk_refused(&w, h))
             return FCGI_WHOLE_UNKNOWN;
         if (fcgi_record_size(h) > len - at)
             break;          /* (a BEGIN_REQUEST cut short leaves its id unknown) */
-        fcgi_walk_take(&w, h);
+        if (!fcgi_walk_take(&w, h))
+            return FCGI_WHOLE_UNKNOWN;
         if (fcgi_record_id(h) == w.id && fcgi_record_type(h) == FCGI_STDIN && fcgi_record_content(h) == 0)
             return FCGI_WHOLE_YES;
         if (--records <= 0)
@@ -215,11 +226,10 @@ fcgi_request_whole(const unsigned char *wire, size_t len, size_t size, int recor
     }
     if (at == len && at > 0 && w.id < 0)
         return FCGI_WHOLE_MGMT;
-    /* a header cut short: what of it came must be a record's, and once its
-     * id shows, one that may come here */
+    /* a header cut short: what of it came must be a record's; the rest is
+     * waited for here, as a worker's layer would wait for it before it
+     * could refuse the record */
     if (len > at && wire[at] != FCGI_VERSION_1)
-        return FCGI_WHOLE_UNKNOWN;
-    if (len - at >= 4 && !fcgi_walk_may(&w, fcgi_record_id(wire + at), wire[at + 1]))
         return FCGI_WHOLE_UNKNOWN;
     return len >= size ? FCGI_WHOLE_UNKNOWN : FCGI_WHOLE_NOT_YET;
 }

@@ -132,8 +132,11 @@ main(void)
            "a first byte that is no version: a worker's at once");
         ok(fcgi_request_whole((const unsigned char *)"\1\x09\0", 3, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET,
            "a management record's header cut short: not yet");
-        ok(fcgi_request_whole((const unsigned char *)"\1\x0c\0\1", 4, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
-           "a header cut short whose id says it is a request's, of a type no request starts with: a worker's");
+        ok(fcgi_request_whole((const unsigned char *)"\1\x0c\0\1", 4, sizeof(w3), 32) == FCGI_WHOLE_NOT_YET,
+           "a header cut short whose id says it is a request's, of a type no request starts with: not yet "
+           "(a worker would wait for the rest of it too)");
+        ok(fcgi_request_whole((const unsigned char *)"\1\x0c\0\1\0\0\0\0", 8, sizeof(w3), 32) == FCGI_WHOLE_UNKNOWN,
+           "whole: a worker's, to refuse at once");
         {
             unsigned char m[600];
             size_t ml = record(m, 9, "\x0e\0FCGI_MAX_CONNS", 16, 0);
@@ -221,6 +224,17 @@ main(void)
             record_of(x, 1, 1, big, 16);
             ok(fcgi_request_whole(x, 12, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
                "a BEGIN_REQUEST of 16 bytes, cut: a worker's");
+            n = record_of(x, 1, 1, "\0\2\1\0\0\0\0\0", 8);
+            ok(fcgi_request_whole(x, n, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "a BEGIN_REQUEST for the authorizer's role: a worker's, to refuse at once");
+            n = record_of(x, 1, 1, begin, 8);
+            at = n + record_of(x + n, 5, 1, "jjj", 3);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "STDIN before the params ended: a worker's, to refuse at once");
+            at = n + record_of(x + n, 4, 1, "", 0);
+            at += record_of(x + at, 4, 1, "", 0);
+            ok(fcgi_request_whole(x, at, sizeof(x), 32) == FCGI_WHOLE_UNKNOWN,
+               "PARAMS after their end: a worker's, to refuse at once");
         }
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
             ok(fcgi_peek_whole(sv[1], buf, sizeof(buf), 32, &got) == FCGI_WHOLE_EMPTY, "nothing sent yet: empty");

@@ -238,6 +238,18 @@ ok($t->wait_log(qr/dispatcher request id-body2: fd \d+: \S+echo\.lua: the client
     close $_ for @s;
 }
 
+# A header cut short waits to be whole, even one whose first bytes show a
+# record a worker refuses (of a request never begun): a worker could not
+# refuse it before its last bytes either. Whole, it is refused at once.
+{
+    my $begin = substr(request('cut', ''), 0, 16);
+    my @s = map { my $s = $t->connect; LFTest::write_all($s, $begin . "\x01\x04\x00\x05"); $s } 1 .. 3;
+    served_at_once('cuthead', 'a request is served while three hold a refused record\'s header, cut');
+    LFTest::write_all($s[0], "\x00\x00\x00\x00");
+    ok(closed_within($s[0], 5), 'whole, the record is refused and the connection closed');
+    close $_ for @s;
+}
+
 # USR2 with a request not whole yet: passed on unread, served by the new
 # serving process once it ends.
 {
