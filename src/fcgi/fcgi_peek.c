@@ -154,8 +154,8 @@ fcgi_walk_may(const struct fcgi_walk *w, int rid, int type)
 
 /* Would a worker refuse the record of header H at once, where walk W
  * is? One out of order, a management record too many or too big, a
- * BEGIN_REQUEST of the wrong size, another request too many. (The
- * content is not looked at but the request's role: malformed pairs wait
+ * BEGIN_REQUEST of the wrong size, another request too many. (The walk
+ * reads no content but the role, fcgi_walk_take: malformed pairs wait
  * for the request's end, or client_timeout, here.) */
 static int
 fcgi_walk_refused(const struct fcgi_walk *w, const unsigned char *h)

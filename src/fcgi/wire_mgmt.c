@@ -15,13 +15,13 @@
  *  - any other management type gets FCGI_UNKNOWN_TYPE;
  *  - a second request id gets FCGI_END_REQUEST with FCGI_CANT_MPX_CONN.
  *
- * Management records that come alone (HAProxy asks FCGI_GET_VALUES on a
- * new connection, and may between requests) are answered by the
- * dispatcher (dispatch_mgmt.c, through wire_mgmt_answer), so that no
- * worker reads past them into a request that has not all come. Those
- * that come with a request, or while the daemon stops, are answered in
- * the request's first read (wire_read_first in wire.c), before libfcgi
- * reads anything. When they are whole and the next read would block, the
+ * Management records a connection begins with (HAProxy asks
+ * FCGI_GET_VALUES on a new connection, and may between requests) are
+ * answered by the dispatcher (dispatch_mgmt.c, through wire_mgmt_answer),
+ * so that no worker reads past them into a request that has not all
+ * come. Those it leaves (while the daemon stops, or ones it will not
+ * answer) are answered in the request's first read (wire_read_first in
+ * wire.c), before libfcgi reads anything. When they are whole and the next read would block, the
  * connection is given back to the dispatcher, as an idle kept one is,
  * instead of holding a worker until client_timeout for a request that
  * may not come. Each such round answers WIRE_MGMT_RECORDS_MAX records
