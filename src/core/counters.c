@@ -174,6 +174,18 @@ counters_copy(char *dst, size_t len, const char *src)
     dst[n] = '\0';
 }
 
+/* Raise *MAX to V. A load and a store would let two workers starting at
+   once leave the smaller of their counts behind. */
+static void
+counters_raise(int *max, int v)
+{
+    int cur = __atomic_load_n(max, __ATOMIC_RELAXED);
+
+    while (v > cur
+           && !__atomic_compare_exchange_n(max, &cur, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
 /* A request was read (php-fpm's accepted conn counts requests). */
 void
 counters_accept(void)
@@ -190,8 +202,7 @@ counters_begin(int worker, const char *method, const char *uri, const char *scri
     int active;
 
     active = COUNTERS_ADD(counters_all.active, 1);
-    if (active > COUNTERS_GET(counters_all.max_active))
-        __atomic_store_n(&counters_all.max_active, active, __ATOMIC_RELAXED);
+    counters_raise(&counters_all.max_active, active);
     if (worker < 1 || worker > counters_nslots)
         return;
     s = &counters_slots[worker - 1];
@@ -299,8 +310,7 @@ counters_wait(int waiting)
 void
 counters_queue(int waiting)
 {
-    if (waiting > COUNTERS_GET(counters_all.max_queue))
-        __atomic_store_n(&counters_all.max_queue, waiting, __ATOMIC_RELAXED);
+    counters_raise(&counters_all.max_queue, waiting);
 }
 
 void
