@@ -6,6 +6,7 @@
 # (what they cost is measured, not asserted here); with 200 scripts on
 # 32 states most requests load one; the bare responder (bench/epoll-c.c)
 # with a connection a request accepts, reads, sends and closes once each.
+# alone: it counts what one run of wrk makes, on a machine kept for it
 use strict;
 use warnings;
 use FindBin;
