@@ -1,6 +1,7 @@
 # Descriptors, keepalive_max and stopping: out of descriptors the daemon
 # backs off and keeps serving, with a bounded log; keepalive_max = 0 keeps
 # no connection; TERM answers every request accepted before it.
+# one build: descriptors, keepalive_max and the stop, all in C: the Lua build changes none of it
 use strict;
 use warnings;
 use FindBin;
