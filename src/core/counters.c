@@ -175,7 +175,7 @@ counters_copy(char *dst, size_t len, const char *src)
 }
 
 /* Raise *MAX to V. A load and a store would let two workers starting at
-   once leave the smaller of their counts behind. */
+ * once leave the smaller of their counts behind. */
 static void
 counters_raise(int *max, int v)
 {

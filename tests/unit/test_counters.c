@@ -11,7 +11,7 @@ static int test_arrived, test_generation;
 static int test_bad_active, test_bad_max, test_bad_queue;
 
 /* A barrier the threads spin at: a sleeping one would wake them one by one,
-   and their starts would never meet. */
+ * and their starts would never meet. */
 static void
 test_meet(void)
 {
@@ -27,9 +27,9 @@ test_meet(void)
 }
 
 /* Each round every thread starts a request at the same moment; the first
-   reads the round's figures and starts the counters afresh. Worker 0 is
-   outside the slots, so only the totals are touched: the narrowest window
-   for a lost update. */
+ * reads the round's figures and starts the counters afresh. Worker 0 is
+ * outside the slots, so only the totals are touched: the narrowest window
+ * for a lost update. */
 static void *
 test_worker(void *arg)
 {
