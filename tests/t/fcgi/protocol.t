@@ -313,7 +313,8 @@ for my $case (['post.lua', 'post 5000 DDD'], ['read.lua', 'read 5000']) {
     kill 'KILL', @kids;
     waitpid($_, 0) for @kids;
     is($v->{body}, 'id victim', 'trickled drains: the next request is served');
-    cmp_ok($held, '<', 3 + 0.6, sprintf('trickled drains: within the client_timeout of 3 s (%.2f s)', $held));
+    # (the trickle itself would hold them 300 s: the margin is for a busy machine)
+    cmp_ok($held, '<', 3 + 1.5, sprintf('trickled drains: within the client_timeout of 3 s (%.2f s)', $held));
     like($t->log, qr/request \S+: fd \d+: \S*missing\.lua: the client was too slow/,
          'the drain\'s log line names the request and its script');
 }
