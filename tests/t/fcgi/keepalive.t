@@ -15,7 +15,7 @@ use LFTest qw(wait_for http_get closed_within);
 my $t = LFTest->new(conf => { workers => 2, keepalive_timeout => 60, keepalive_max => 100 });
 $t->script('id.lua', "n = 0\nfunction main(env, req) n = n + 1 req:puts(env.QUERY_STRING, ' ', n) end\n");
 $t->script('slow.lua', "local socket = require 'socket'\n"
-                     . "function main(env, req) req:log('slow request running') socket.sleep(2) req:puts('slow') end\n");
+                     . "function main(env, req) req:log('slow request running') socket.sleep(3) req:puts('slow') end\n");
 $t->start;
 my $script = $t->www . '/id.lua';
 
