@@ -334,7 +334,9 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
     s->op = NET_OP_CONNECT;
     if (connect(fd, (struct sockaddr *)&ss, sslen) == 0)
         return net_tcp_connected(L, s, 0, NULL);
-    if (errno != EINPROGRESS && errno != EAGAIN)
+    /* EAGAIN is no connect in progress: a unix socket's full listen
+     * queue (or no local port left), a failure as nginx takes it */
+    if (errno != EINPROGRESS)
         return net_tcp_connected(L, s, errno, NULL);
     return net_tcp_connect_wait(L, s);
 }

@@ -2,7 +2,9 @@
 # (tests/t/net/corpus) run by Debian's ngx_lua and by luafcgid behind one
 # nginx, against the same redis, answer the same: arguments and their
 # errors, receive's patterns, receiveuntil, sends of nested tables, the
-# pool, and light threads taking turns at sleeps and socket waits.
+# pool, a connect to a unix socket whose listen queue is full, a socket
+# whose peer closed, and light threads taking turns at sleeps and socket
+# waits.
 use strict;
 use warnings;
 use FindBin;
@@ -12,6 +14,8 @@ use LFTest qw(slurp);
 use LFNgx;
 use LFNet;
 use IO::Socket::INET;
+use IO::Socket::UNIX;
+use Socket qw(PF_UNIX SOCK_STREAM pack_sockaddr_un);
 
 plan skip_all => "Debian's ngx_lua (libnginx-mod-http-lua) is not installed" unless LFNgx::available();
 plan skip_all => 'redis-server is not installed (tools/deps --test)' unless -x '/usr/bin/redis-server';
@@ -30,6 +34,21 @@ my $stall = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, List
     or die "listen: $!";
 $h->compare("tcp_send_timeout.lua?$q&stall=" . $stall->sockport . "&run=$$",
             name => 'a send timed out closes the write side; setkeepalive\'s pool_size');
+# a unix socket whose listen queue one connection fills: its next connect
+# fails at once (EAGAIN); a peer that answers a line with half a reply and
+# closes
+my $full = $h->lf->dir . '/full.sock';
+socket(my $fl, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+bind($fl, pack_sockaddr_un($full)) or die "bind $full: $!";
+listen($fl, 0) or die "listen $full: $!";
+chmod 0777, $full;
+my $filler = IO::Socket::UNIX->new(Peer => $full, Type => SOCK_STREAM) or die "connect $full: $!";
+my $cut = LFNet::fault('cut');
+$h->compare("tcp_peer_gone.lua?$q&full=$full&cut=$cut->{port}",
+            name => 'a unix listen queue full refuses; methods on a socket its peer closed');
+LFNet::stop($cut);
+close $filler;
+close $fl;
 $h->compare("threads.lua?$q", name => 'spawn, wait, kill; threads take turns at sleeps and sockets',
             log => qr/lua user thread aborted: runtime error: boom/);
 

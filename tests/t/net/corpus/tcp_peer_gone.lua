@@ -1,0 +1,28 @@
+-- a unix socket whose listen queue is full refuses the connect; a peer
+-- that answered and closed: receive's partial data, then send, setkeepalive
+-- and close on the socket it left
+local function p(...) ngx.say(...) end
+local s = ngx.socket.tcp()
+s:settimeout(1000)
+p(s:connect("unix:" .. ngx.var.arg_full))
+p(s:send("hello\n"))
+p(s:receive())
+p(s:close())
+s = ngx.socket.tcp()
+s:settimeout(2000)
+p(s:connect("127.0.0.1", tonumber(ngx.var.arg_cut)))
+p(s:send("x\n"))
+p(s:receive(100))
+p(s:send("y"))
+p(s:receive())
+p(s:setkeepalive())
+p(s:close())
+p(s:close())
+s = ngx.socket.tcp()
+s:settimeout(2000)
+p(s:connect("127.0.0.1", tonumber(ngx.var.arg_cut)))
+p(s:send("x\n"))
+p(s:receive(4))
+p(s:receive(100))
+p(s:setkeepalive())
+p(s:close())
