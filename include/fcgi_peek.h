@@ -9,7 +9,7 @@
 #define FCGI_PEEK_NONE       0  /* not found, and will not be: not all read, or too big */
 #define FCGI_PEEK_FOUND      1  /* found, and the whole request is there */
 #define FCGI_PEEK_LATER      2  /* not all here yet: look again when more came */
-#define FCGI_PEEK_FOUND_LATER 3 /* found, but the rest of the request is not here yet */
+#define FCGI_PEEK_FOUND_LATER 3 /* found so far (a later pair may change it); the rest is not here yet */
 #define FCGI_PEEK_GONE       4  /* the client hung up before sending anything */
 
 /* How much of a request has come (fcgi_peek_whole) */

@@ -28,36 +28,38 @@
 #include "wire.h"
 
 /* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
- * on libfcgi's "name=value" strings (reqenv_find_vars): the first
- * string that starts with "NAME=" wins, so a pair named "NAME=x" before
- * NAME gives "x=" and its value. */
+ * on libfcgi's "name=value" strings (reqenv_find_vars): the last string
+ * that starts with "NAME=" wins, so a pair named "NAME=x" after NAME
+ * gives "x=" and its value. 1 when found (one too long for OUT is not),
+ * 0 when not; only whole pairs are looked at. */
 static int
 fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t at = 0, nlen, vlen, lens, want = strlen(name);
+    int found = 0;
 
     while (at < len) {
         if ((lens = fcgi_nv_lengths(pairs + at, len - at, &nlen, &vlen)) == 0)
-            return 0;
+            break;
         at += lens;
         if (nlen > len - at || vlen > len - at - nlen)
-            return 0;       /* cut off: the rest has not been read */
+            break;          /* cut off: the rest has not been read */
         if (nlen >= want && memcmp(pairs + at, name, want) == 0 &&
             (nlen == want || pairs[at + want] == '=')) {
             size_t head = nlen == want ? 0 : nlen - want;   /* "=x" of "NAME=x" */
-            if (head + vlen >= outlen)
-                return 0;
-            if (head > 0) {
-                memcpy(out, pairs + at + want + 1, head - 1);
-                out[head - 1] = '=';
+            found = head + vlen < outlen;
+            if (found) {
+                if (head > 0) {
+                    memcpy(out, pairs + at + want + 1, head - 1);
+                    out[head - 1] = '=';
+                }
+                memcpy(out + head, pairs + at + nlen, vlen);
+                out[head + vlen] = '\0';
             }
-            memcpy(out + head, pairs + at + nlen, vlen);
-            out[head + vlen] = '\0';
-            return 1;
         }
         at += nlen + vlen;
     }
-    return 0;
+    return found;
 }
 
 /* NAME's value in the records WIRE[0..LEN) into OUT, FCGI_PEEK_*: found
@@ -94,7 +96,7 @@ fcgi_find_param(const unsigned char *wire, size_t len, const char *name, char *o
     if (found == 0 || len >= FCGI_PEEK_MAX)
         return FCGI_PEEK_NONE;
     if (found < 0 && fcgi_peek_pairs(pairs, npairs, name, out, outlen))
-        found = 1;          /* the first such pair is complete: later ones cannot win */
+        found = 1;          /* so far: a later pair may still change it */
     return found == 1 ? FCGI_PEEK_FOUND_LATER : FCGI_PEEK_LATER;
 }
 

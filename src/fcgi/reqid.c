@@ -54,11 +54,12 @@ reqid_acceptable(const char *s)
     return i > 0;
 }
 
-/* E's value into *V when E is "NAME=value" and no earlier E was. */
+/* E's value into *V when E is "NAME=value": of a name sent twice the
+ * last wins, as everywhere (reqenv.c). */
 static void
 reqid_match(const char *e, const char *name, size_t len, const char **v)
 {
-    if (*v == NULL && strncmp(e, name, len) == 0 && e[len] == '=')
+    if (strncmp(e, name, len) == 0 && e[len] == '=')
         *v = e + len + 1;
 }
 

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "logfile.h"
 #include "monoclock.h"
+#include "reqenv.h"
 #include "request.h"
 
 static struct logfile accesslog_file = LOGFILE_INIT("access log");
@@ -241,7 +242,7 @@ accesslog_put_env(struct accesslog_line *l, const struct request *r, const char 
     if (strcmp(name, "REQUEST_ID") == 0)
         accesslog_put_value(l, r->id, 1);
     else
-        accesslog_put_value(l, FCGX_GetParam(name, r->fcgx.envp), 1);
+        accesslog_put_value(l, reqenv_param(name, r->fcgx.envp), 1);
 }
 
 /* What the line says of a request: its status as the client got it (NULL:
@@ -278,18 +279,18 @@ accesslog_put_token(struct accesslog_line *l, const struct request *r,
 
     switch (tok) {
     case '%': accesslog_put(l, "%", 1); break;
-    case 'R': accesslog_put_value(l, FCGX_GetParam("REMOTE_ADDR", env), 1); break;
-    case 'u': accesslog_put_value(l, FCGX_GetParam("REMOTE_USER", env), 1); break;
+    case 'R': accesslog_put_value(l, reqenv_param("REMOTE_ADDR", env), 1); break;
+    case 'u': accesslog_put_value(l, reqenv_param("REMOTE_USER", env), 1); break;
     case 't': accesslog_put_time(l, r->began_at.tv_sec, arg); break;
     case 'T': accesslog_put_time(l, time(NULL), arg); break;
     case 'm': accesslog_put_value(l, r->vars.request_method, 1); break;
     case 'r': accesslog_put_uri(l, r); break;
     case 'Q':
-        q = FCGX_GetParam("QUERY_STRING", env);
+        q = reqenv_param("QUERY_STRING", env);
         if (q && q[0])
             accesslog_put(l, "?", 1);
         break;
-    case 'q': accesslog_put_value(l, FCGX_GetParam("QUERY_STRING", env), 0); break;
+    case 'q': accesslog_put_value(l, reqenv_param("QUERY_STRING", env), 0); break;
     case 's':
         accesslog_printf(l, "%.3s", accesslog_status(r, v));
         break;

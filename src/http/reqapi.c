@@ -27,6 +27,7 @@
 #include "httpstatus.h"
 #include "log.h"
 #include "reqapi.h"
+#include "reqenv.h"
 #include "request.h"
 #include "state.h"
 #include "upload.h"
@@ -80,7 +81,7 @@ reqapi_hold(lua_State *L, struct request *r, size_t more)
 static void
 reqapi_hold_body(lua_State *L, struct request *r)
 {
-    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgx.envp);
+    const char *cl = reqenv_param("CONTENT_LENGTH", r->fcgx.envp);
     unsigned long long want;
 
     if (!r->body_left || r->body_given || cl == NULL)

@@ -9,7 +9,12 @@
  *
  * Also the few variables the request reads itself (reqenv_find_vars),
  * found in one pass over the environment, by their first two bytes before
- * any compare, where FCGX_GetParam would walk all of it for each one.
+ * any compare, where a lookup would walk all of it for each one.
+ *
+ * A name sent twice has its last value, everywhere, as php-fpm gives it:
+ * nginx sends both of two fastcgi_param lines of one name, and a later
+ * line (SCRIPT_FILENAME after `include fastcgi.conf`) is meant to override
+ * the earlier. libfcgi's FCGX_GetParam gives the first, so it is not used.
  */
 #include <stddef.h>
 #include <string.h>
@@ -22,12 +27,12 @@
 #include "request.h"
 #include "sandbox.h"
 
-/* E's value into *SLOT when E is "NAME=value" and no earlier E was. E's
- * first byte is NAME's, so its second can be read. */
+/* E's value into *SLOT when E is "NAME=value". E's first byte is NAME's,
+ * so its second can be read. */
 static void
 reqenv_take(const char *e, const char *name, size_t len, const char **slot)
 {
-    if (*slot == NULL && e[1] == name[1] && strncmp(e, name, len) == 0 && e[len] == '=')
+    if (e[1] == name[1] && strncmp(e, name, len) == 0 && e[len] == '=')
         *slot = e + len + 1;
 }
 
@@ -50,7 +55,7 @@ static const struct reqenv_var {
 };
 
 /* The variables of struct request_vars from ENV ("NAME=value" strings,
- * NULL at the end): the first of a name wins, as with FCGX_GetParam. */
+ * NULL at the end): the last of a name wins. */
 void
 reqenv_find_vars(char **env, struct request_vars *v)
 {
@@ -62,6 +67,19 @@ reqenv_find_vars(char **env, struct request_vars *v)
             if ((*env)[0] == reqenv_vars[i].name[0])
                 reqenv_take(*env, reqenv_vars[i].name, reqenv_vars[i].len,
                             (const char **)(void *)((char *)v + reqenv_vars[i].offset));
+}
+
+/* NAME's value in ENV (as reqenv_find_vars' are: the last), or NULL. */
+const char *
+reqenv_param(const char *name, char **env)
+{
+    size_t len = strlen(name);
+    const char *v = NULL;
+
+    for (; env != NULL && *env != NULL; env++)
+        if ((*env)[0] == name[0] && strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+            v = *env + len + 1;
+    return v;
 }
 
 /*

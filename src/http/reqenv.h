@@ -8,6 +8,7 @@ struct request;
 struct request_vars;
 
 void reqenv_find_vars(char **env, struct request_vars *v);
+const char *reqenv_param(const char *name, char **env);
 void reqenv_push(lua_State *L, struct request *r);
 
 #endif

@@ -242,7 +242,7 @@ serve_status(struct request *r, enum status_which which)
     if (which == STATUS_PING)
         rc = buf_puts(&r->body, r->conf->ping_response);    /* as php-fpm: no newline */
     else
-        rc = status_render(r->conf, FCGX_GetParam("QUERY_STRING", r->fcgx.envp), &r->body, &ctype);
+        rc = status_render(r->conf, reqenv_param("QUERY_STRING", r->fcgx.envp), &r->body, &ctype);
     if (rc < 0) {
         request_error(r, 500, "out of memory for the status page");
         request_finish(r);

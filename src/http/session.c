@@ -35,6 +35,7 @@
 
 #include "luafcgid.h"
 #include "reqapi.h"
+#include "reqenv.h"
 #include "request.h"
 #include "session.h"
 #include "shm_lua.h"
@@ -321,7 +322,7 @@ static int
 session_cookie(lua_State *L)
 {
     struct request *r = reqapi_request(L, 1);
-    const char *c = FCGX_GetParam("HTTP_COOKIE", r->fcgx.envp);
+    const char *c = reqenv_param("HTTP_COOKIE", r->fcgx.envp);
 
     if (c)
         lua_pushstring(L, c);

@@ -41,6 +41,7 @@
 #include "formfields.h"
 #include "log.h"
 #include "multipart.h"
+#include "reqenv.h"
 #include "request.h"
 #include "uploaddir.h"
 #include "upload.h"
@@ -383,7 +384,7 @@ upload_is(const char *ctype, const char *type)
 int
 upload_form(lua_State *L, struct request *r)
 {
-    const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->fcgx.envp), *why;
+    const char *ctype = reqenv_param("CONTENT_TYPE", r->fcgx.envp), *why;
 
     lua_newtable(L);
     lua_newtable(L);

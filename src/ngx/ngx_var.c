@@ -39,18 +39,20 @@
 
 #define NGX_VAR_NAME_MAX 256
 
-/* The FastCGI parameter NAME (upper case, LEN bytes), or NULL. */
+/* The FastCGI parameter NAME (upper case, LEN bytes), or NULL; of a name
+ * sent twice the last, as the handler's env has it (reqenv.c). */
 const char *
 ngx_var_param(struct request *r, const char *name, size_t len)
 {
+    const char *v = NULL;
     char **e;
 
     if (r->fcgx.envp == NULL)
         return NULL;
     for (e = r->fcgx.envp; *e != NULL; e++)
         if ((*e)[0] == name[0] && strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-            return *e + len + 1;
-    return NULL;
+            v = *e + len + 1;
+    return v;
 }
 
 /* The parameter for a variable: its name upper-cased, PREFIX before it. */

@@ -82,15 +82,16 @@ main(void)
     ok(fcgi_find_param(wire, len, "SCRIPT_NAME", out, sizeof(out)) == 0, "a length past the data is refused");
     wire[8 + 8 + 8] = 14;
 
-    /* a pair named "SCRIPT_NAME=/x" first: libfcgi's string is
-     * "SCRIPT_NAME=/x=", which the request reads as the value "/x=" */
+    /* a pair named "SCRIPT_NAME=/x" last: libfcgi's string is
+     * "SCRIPT_NAME=/x=", which the request reads as the value "/x=" (the
+     * last of a name wins) */
     {
         unsigned char w2[512];
         char p2[256];
         size_t l2 = 0, n2 = 0;
         l2 += record(w2, 1, "\0\1\0\0\0\0\0\0", 8, 0);
-        n2 += pair(p2 + n2, "SCRIPT_NAME=/x", "");
         n2 += pair(p2 + n2, "SCRIPT_NAME", "/ping");
+        n2 += pair(p2 + n2, "SCRIPT_NAME=/x", "");
         l2 += record(w2 + l2, 4, p2, n2, 0);
         l2 += record(w2 + l2, 4, "", 0, 0);
         l2 += record(w2 + l2, 5, "", 0, 0);

@@ -1,5 +1,5 @@
 /* Request ids: the web server's when it sends an acceptable one (the
- * first REQUEST_ID, else the first HTTP_X_REQUEST_ID), else 32 hex digits
+ * last REQUEST_ID, else the last HTTP_X_REQUEST_ID), else 32 hex digits
  * of our own: prefix, worker, count. */
 #include <stdio.h>
 #include <string.h>
@@ -37,7 +37,7 @@ main(void)
     reqid_take(out, bad_first, 1, &seq);
     is_str(out, "from.header", "an unacceptable REQUEST_ID gives way to HTTP_X_REQUEST_ID");
     reqid_take(out, repeats, 1, &seq);
-    is_str(out, "first", "the first of a name wins");
+    is_str(out, "second", "the last of a name wins");
     ok(seq == 0, "no id made so far");
 
     reqid_take(first, near, 0x1abc, &seq);

@@ -2,7 +2,9 @@
 # (reqenv.c), yet to the script the same table an eager one was: every
 # field, pairs() listing them all, the last of a name sent twice, what the
 # script set kept, and a table that outlives its request. pairs() honours
-# __pairs on any table, as Lua 5.2's does.
+# __pairs on any table, as Lua 5.2's does. Of a name sent twice the last
+# wins everywhere, as in php-fpm: the script served (a fastcgi_param
+# SCRIPT_FILENAME after nginx's own overrides it), ngx.var, and the env.
 use strict;
 use warnings;
 use FindBin;
@@ -25,6 +27,12 @@ function main(env, req)
   for k, v in pairs(env) do keys[#keys + 1] = k .. "=" .. v end
   table.sort(keys)
   req:puts(table.concat(keys, "\n"), "\n", "read=", read, "\n")
+end
+LUA
+$t->script('which.lua', <<'LUA');
+function main(env, req)
+  req:puts("which.lua ", env.SCRIPT_FILENAME:match("[^/]*$"), " ", tostring(ngx.var.x_twice),
+           " ", tostring(ngx.var.script_filename):match("[^/]*$"))
 end
 LUA
 $t->script('keep.lua', <<'LUA');
@@ -51,10 +59,10 @@ is($r->{body}, "q=1|nil|1.0.0|nil", 'a field read comes from the request; one no
 
 # a name sent twice: the last one, as an eager table held it
 sub twice {
-    my ($script) = @_;
+    my ($script, @more) = @_;
     my $p = '';
     for my $kv ([SCRIPT_FILENAME => $t->www . "/$script"], [REQUEST_METHOD => 'GET'], [QUERY_STRING => ''],
-                [REMOTE_ADDR => '127.0.0.1'], [X_TWICE => 'first'], [X_TWICE => 'last']) {
+                [REMOTE_ADDR => '127.0.0.1'], [X_TWICE => 'first'], [X_TWICE => 'last'], @more) {
         $p .= LFTest::nv_len($kv->[0]) . LFTest::nv_len($kv->[1]) . $kv->[0] . $kv->[1];
     }
     my $s = $t->connect or die "connect: $!";
@@ -74,6 +82,19 @@ is($env{REQUEST_METHOD}, 'GET', 'pairs lists a field never read');
 is($env{LUAFCGID_VERSION}, '1.0.0', 'pairs lists LUAFCGID_VERSION');
 is($env{SCRIPT_FILENAME}, $t->www . '/all.lua', 'pairs lists SCRIPT_FILENAME');
 like($r->{body}, qr/^read=last$/m, 'a field read before pairs is the same');
+
+is(twice('fields.lua', [SCRIPT_FILENAME => $t->www . '/which.lua'])->{body}, 'which.lua which.lua last which.lua',
+   'SCRIPT_FILENAME sent twice: the last is served; ngx.var has the last of a name too');
+
+# the override nginx users write: a SCRIPT_FILENAME after the one of the
+# usual parameters (fastcgi.conf's) serves the script it names
+SKIP: {
+    skip 'nginx is not installed', 1 unless -x LFTest::nginx_binary();
+    $t->start_nginx(fastcgi => 'fastcgi_param SCRIPT_FILENAME ' . $t->www . '/which.lua;');
+    my $res = LFTest::http_get($t->nginx_url('/fields.lua'));
+    is($res->{content}, 'which.lua which.lua nil which.lua', 'behind nginx, the later fastcgi_param wins');
+    $t->stop_nginx;
+}
 
 is($t->get('keep.lua', QUERY_STRING => 'one')->{body}, 'one one', 'env, first request');
 is($t->get('keep.lua', QUERY_STRING => 'two')->{body}, 'one two',
