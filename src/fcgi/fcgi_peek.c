@@ -28,17 +28,17 @@
 #include "wire.h"
 
 /* NAME's value in the pairs PAIRS[0..LEN), by the rule the request uses
- * on libfcgi's "name=value" strings (reqenv_find_vars): the last string
- * that starts with "NAME=" wins, so a pair named "NAME=x" after NAME
- * gives "x=" and its value. 1 when found (one too long for OUT is not),
- * 0 when not; only whole pairs are looked at. */
+ * on libfcgi's "name=value" strings (reqenv.c): the last string that
+ * starts with "NAME=" wins (a header's, HTTP_*, the first), so a pair
+ * named "NAME=x" after NAME gives "x=" and its value. 1 when found (one
+ * too long for OUT is not), 0 when not; only whole pairs are looked at. */
 static int
 fcgi_peek_pairs(const unsigned char *pairs, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t at = 0, nlen, vlen, lens, want = strlen(name);
-    int found = 0;
+    int found = 0, first = want > 5 && memcmp(name, "HTTP_", 5) == 0;
 
-    while (at < len) {
+    while (at < len && !(first && found)) {
         if ((lens = fcgi_nv_lengths(pairs + at, len - at, &nlen, &vlen)) == 0)
             break;
         at += lens;

@@ -55,11 +55,11 @@ reqid_acceptable(const char *s)
 }
 
 /* E's value into *V when E is "NAME=value": of a name sent twice the
- * last wins, as everywhere (reqenv.c). */
+ * last, or the first when FIRST (a header's), as everywhere (reqenv.c). */
 static void
-reqid_match(const char *e, const char *name, size_t len, const char **v)
+reqid_match(const char *e, const char *name, size_t len, const char **v, int first)
 {
-    if (strncmp(e, name, len) == 0 && e[len] == '=')
+    if ((!first || *v == NULL) && strncmp(e, name, len) == 0 && e[len] == '=')
         *v = e + len + 1;
 }
 
@@ -92,9 +92,9 @@ reqid_take(char *out, char **envp, int worker, unsigned long long *seq)
     for (; envp != NULL && *envp != NULL; envp++) {
         const char *e = *envp;
         if (e[0] == 'R')
-            reqid_match(e, "REQUEST_ID", 10, &rid);
+            reqid_match(e, "REQUEST_ID", 10, &rid, 0);
         else if (e[0] == 'H' && strncmp(e, "HTTP_", 5) == 0 && e[5] == 'X')
-            reqid_match(e, "HTTP_X_REQUEST_ID", 17, &xrid);
+            reqid_match(e, "HTTP_X_REQUEST_ID", 17, &xrid, 1);
     }
     if ((rid != NULL && reqid_acceptable(rid)) || ((rid = xrid) != NULL && reqid_acceptable(rid))) {
         memcpy(out, rid, strlen(rid) + 1);

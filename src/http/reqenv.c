@@ -11,10 +11,13 @@
  * found in one pass over the environment, by their first two bytes before
  * any compare, where a lookup would walk all of it for each one.
  *
- * A name sent twice has its last value, everywhere, as php-fpm gives it:
- * nginx sends both of two fastcgi_param lines of one name, and a later
- * line (SCRIPT_FILENAME after `include fastcgi.conf`) is meant to override
- * the earlier. libfcgi's FCGX_GetParam gives the first, so it is not used.
+ * A parameter sent twice has its last value, as php-fpm gives it: nginx
+ * sends both of two fastcgi_param lines of one name, and a later line
+ * (SCRIPT_FILENAME after `include fastcgi.conf`) is meant to override the
+ * earlier. A header (HTTP_*) sent twice, a request's two lines of it, has
+ * its first, as nginx's $http_ variables and ngx_lua's ngx.var read it.
+ * libfcgi's FCGX_GetParam gives the first of any, so it is not used. The
+ * env table holds the last of every name, as php-fpm's $_SERVER does.
  */
 #include <stddef.h>
 #include <string.h>
@@ -69,16 +72,28 @@ reqenv_find_vars(char **env, struct request_vars *v)
                             (const char **)(void *)((char *)v + reqenv_vars[i].offset));
 }
 
-/* NAME's value in ENV (as reqenv_find_vars' are: the last), or NULL. */
+/* Does the first of NAME (LEN bytes) sent twice count, not the last? A
+ * header's (see the top). */
+int
+reqenv_first_wins(const char *name, size_t len)
+{
+    return len > 5 && memcmp(name, "HTTP_", 5) == 0;
+}
+
+/* NAME's value in ENV by reqenv_first_wins' rule, or NULL. */
 const char *
 reqenv_param(const char *name, char **env)
 {
     size_t len = strlen(name);
+    int first = reqenv_first_wins(name, len);
     const char *v = NULL;
 
     for (; env != NULL && *env != NULL; env++)
-        if ((*env)[0] == name[0] && strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+        if ((*env)[0] == name[0] && strncmp(*env, name, len) == 0 && (*env)[len] == '=') {
             v = *env + len + 1;
+            if (first)
+                break;
+        }
     return v;
 }
 

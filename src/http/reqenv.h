@@ -2,12 +2,15 @@
 #ifndef LF_REQENV_H
 #define LF_REQENV_H
 
+#include <stddef.h>
+
 #include <lua.h>
 
 struct request;
 struct request_vars;
 
 void reqenv_find_vars(char **env, struct request_vars *v);
+int reqenv_first_wins(const char *name, size_t len);
 const char *reqenv_param(const char *name, char **env);
 void reqenv_push(lua_State *L, struct request *r);
 

@@ -35,23 +35,28 @@
 
 #include "monoclock.h"
 #include "ngx_impl.h"
+#include "reqenv.h"
 #include "request.h"
 
 #define NGX_VAR_NAME_MAX 256
 
 /* The FastCGI parameter NAME (upper case, LEN bytes), or NULL; of a name
- * sent twice the last, as the handler's env has it (reqenv.c). */
+ * sent twice the last, of a header the first (reqenv.c). */
 const char *
 ngx_var_param(struct request *r, const char *name, size_t len)
 {
+    int first = reqenv_first_wins(name, len);
     const char *v = NULL;
     char **e;
 
     if (r->fcgx.envp == NULL)
         return NULL;
     for (e = r->fcgx.envp; *e != NULL; e++)
-        if ((*e)[0] == name[0] && strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+        if ((*e)[0] == name[0] && strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
             v = *e + len + 1;
+            if (first)
+                break;
+        }
     return v;
 }
 

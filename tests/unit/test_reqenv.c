@@ -74,6 +74,7 @@ main(void)
         "CONTENT_LENGTH=99", "REQUEST_URIS=/no", "REQUEST_URI=/yes", "REQUEST_METHOD=POST", NULL,
     };
     char *none[] = { "HTTP_HOST=x", NULL };
+    char *headers[] = { "HTTP_X_FOO=one", "QUERY_STRING=a", "HTTP_X_FOO=two", "QUERY_STRING=b", NULL };
     char *empty[] = { NULL };
     struct request_vars v;
 
@@ -91,5 +92,8 @@ main(void)
     ok(same_as_last(none) && same_as_last(empty), "none of them sent: all NULL");
     reqenv_find_vars(NULL, &v);
     ok(v.script_filename == NULL && v.content_length == NULL, "no environment at all: all NULL");
+    ok(strcmp(reqenv_param("HTTP_X_FOO", headers), "one") == 0 && strcmp(reqenv_param("QUERY_STRING", headers), "b") == 0,
+       "a header sent twice: its first line, as nginx's $http_ reads it; a parameter: the last");
+    ok(reqenv_param("HTTP_", headers) == NULL && reqenv_param("HTTP_X", headers) == NULL, "no prefix matches");
     return done_testing();
 }

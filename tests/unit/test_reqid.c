@@ -1,5 +1,6 @@
 /* Request ids: the web server's when it sends an acceptable one (the
- * last REQUEST_ID, else the last HTTP_X_REQUEST_ID), else 32 hex digits
+ * last REQUEST_ID, a parameter, else the first HTTP_X_REQUEST_ID, a
+ * header's first line), else 32 hex digits
  * of our own: prefix, worker, count. */
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ main(void)
                       "REQUEST_ID=0123456789abcdef", NULL };
     char *bad_first[] = { "REQUEST_ID=has space", "HTTP_X_REQUEST_ID=from.header", NULL };
     char *repeats[] = { "HTTP_X_REQUEST_ID=first", "HTTP_X_REQUEST_ID=second", NULL };
+    char *twice[] = { "REQUEST_ID=first", "REQUEST_ID=second", NULL };
     char *near[] = { "H", "HTTP", "HTTP_", "HTTP_X", "R", "REQUEST_IDX=no", "REQUEST_ID",
                      "HTTP_X_REQUEST_IDS=no", "http_x_request_id=no", NULL };
     char *bad_both[] = { "REQUEST_ID=", "HTTP_X_REQUEST_ID=a/b", NULL };
@@ -37,7 +39,9 @@ main(void)
     reqid_take(out, bad_first, 1, &seq);
     is_str(out, "from.header", "an unacceptable REQUEST_ID gives way to HTTP_X_REQUEST_ID");
     reqid_take(out, repeats, 1, &seq);
-    is_str(out, "second", "the last of a name wins");
+    is_str(out, "first", "of a header sent twice the first line");
+    reqid_take(out, twice, 1, &seq);
+    is_str(out, "second", "of a parameter sent twice the last");
     ok(seq == 0, "no id made so far");
 
     reqid_take(first, near, 0x1abc, &seq);

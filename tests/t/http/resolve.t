@@ -67,10 +67,11 @@ is($t->fcgi({ SCRIPT_FILENAME => "$www/bad.lua", %get }, '')->{status}, 500, 'a 
 ok($t->wait_log(qr/load error: \Q$www\E\/bad\.lua:3:/), 'named by its path, at its line');
 
 # nginx with fastcgi.conf and its own SCRIPT_FILENAME line sends it twice;
-# libfcgi takes the first, and env shows the one that ran.
+# the later line is the override, as php-fpm takes it, and env shows the
+# one that ran.
 {
     my $p = '';
-    for (['SCRIPT_FILENAME', "$www/x.lua"], ['SCRIPT_FILENAME', "$www/hits.lua"], ['REQUEST_METHOD', 'GET']) {
+    for (['SCRIPT_FILENAME', "$www/hits.lua"], ['SCRIPT_FILENAME', "$www/x.lua"], ['REQUEST_METHOD', 'GET']) {
         $p .= LFTest::nv_len($_->[0]) . LFTest::nv_len($_->[1]) . $_->[0] . $_->[1];
     }
     my $s = $t->connect;
