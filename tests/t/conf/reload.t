@@ -72,4 +72,24 @@ my $hello = "function main(env, req) req:puts('hello') end\n";
     is($t->stop, 0, 'and it stops cleanly');
 }
 
+# A HUP finds a FIFO in the config's place: refused at once, not waited on,
+# and the supervisor still answers the next HUP and TERM.
+{
+    my $t = LFTest->new(conf => { headers => "X-Config: first\n" }, scripts => { 'hello.lua' => $hello });
+    $t->start;
+    my $conf = $t->conf_path;
+    rename $conf, "$conf.good" or die "rename: $!";
+    system('mkfifo', $conf) == 0 or die "mkfifo: $!";
+    $t->signal('HUP');
+    ok($t->wait_log(qr/reload failed, keeping the running config: \Q$conf\E: is not a regular file/),
+       'a FIFO in the config\'s place is refused on HUP');
+    unlink $conf;
+    rename "$conf.good", $conf or die "rename: $!";
+    $t->write_conf(headers => "X-Config: second\n");
+    $t->signal('HUP');
+    ok(wait_for(sub { ($t->get('hello.lua')->{headers}{'x-config'} // '') eq 'second' }, 15),
+       'the supervisor takes the next HUP');
+    is($t->stop, 0, 'and stops cleanly');
+}
+
 done_testing;

@@ -67,6 +67,21 @@ spew($conf, "memory = 1024 * 1024\nupload_memory = 512 * 1024\n");
 ($rc, $out) = run($bin, '-t', $conf);
 unlike($out, qr/upload_memory/, 'half of memory is not warned about');
 
+# the config must be a regular file, opened without waiting: a FIFO would
+# hold -t (and a HUP) for ever
+my $dir = $t->dir;
+system('mkfifo', "$dir/fifo.conf") == 0 or die "mkfifo: $!";
+($rc, $out) = run('timeout', '10', $bin, '-t', "$dir/fifo.conf");
+is($rc, 1, '-t on a FIFO exits 1 at once');
+like($out, qr/^luafcgid: \Q$dir\E\/fifo\.conf: is not a regular file$/m, 'and says it is no regular file');
+($rc, $out) = run($bin, '-t', $dir);
+like($out, qr/^luafcgid: \Q$dir\E: is a directory$/m, '-t on a directory says so');
+($rc, $out) = run($bin, '-t', "$dir/none.conf");
+like($out, qr/^luafcgid: cannot open \Q$dir\E\/none\.conf: No such file or directory$/m, 'a missing config says so');
+spew($conf, "#!/usr/sbin/luafcgid -t\nworkers = 2\nstates = = 3\n");
+($rc, $out) = run($bin, '-t', $conf);
+like($out, qr/\Q$conf\E:3:/, 'a first line starting with # is skipped, and the lines still count from it');
+
 # the config's Lua has a memory cap: a loop that doubles a string stops at
 # it, named, rather than growing until the kernel kills the process (the
 # ulimit keeps a regression from taking the machine)
