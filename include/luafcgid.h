@@ -166,6 +166,11 @@
  * descriptors are the whole process's, shared by every script. */
 #define LF_STATE_FILES          64
 
+/* Sockets (ngx.socket) one Lua state may hold open at once: a request
+ * that opens and keeps them does not take every descriptor of the
+ * process, which the web server's next connections need too. */
+#define LF_STATE_SOCKETS        256
+
 /* A state's garbage is collected in full at a safe point (the hook, a
  * charge of the answer, before a handler) once the state has grown past
  * twice what was live after its last full collection, LF_STATE_GC_FLOOR

@@ -205,6 +205,7 @@ int   net_timeout_default(int which);
 #define NET_TIMEOUT_SEND    1
 #define NET_TIMEOUT_READ    2
 int   net_errno_push(lua_State *L, int err);
+int   net_sock_room(const struct net_state *ns);
 
 /* net_tcp_io.c: the non-blocking steps, plain or through TLS */
 ssize_t net_io_read(struct net_sock *s, char *p, size_t n, short *want);

@@ -96,6 +96,20 @@ net_sock_settle(struct net_sock *s)
     s->qhost = NULL;
 }
 
+/* May NS open one more socket (LF_STATE_SOCKETS)? 0, or EMFILE, as
+ * socket() says when the process has none left. */
+int
+net_sock_room(const struct net_state *ns)
+{
+    const struct net_sock *s;
+    int n = 0;
+
+    for (s = ns->socks; s != NULL; s = s->next)
+        if (s->fd >= 0 && ++n >= LF_STATE_SOCKETS)
+            return EMFILE;
+    return 0;
+}
+
 /* Close S (or, with POOL_IT, only forget it: the pool has its
  * descriptor). Its buffers go back to the state. */
 void

@@ -327,6 +327,8 @@ net_tcp_open(lua_State *L, struct net_sock *s, const char *host, int port, const
             return state_raise_timeout(L);
         return net_push_fail(L, err);
     }
+    if ((fd = net_sock_room(s->ns)) != 0)
+        return net_errno_push(L, fd);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return net_errno_push(L, errno);
