@@ -4,7 +4,7 @@
 # errors, receive's patterns, receiveuntil, sends of nested tables, the
 # pool, a connect to a unix socket whose listen queue is full, a socket
 # whose peer closed, and light threads taking turns at sleeps and socket
-# waits.
+# waits, and waiting inside iterators and metamethods.
 use strict;
 use warnings;
 use FindBin;
@@ -51,6 +51,7 @@ close $filler;
 close $fl;
 $h->compare("threads.lua?$q", name => 'spawn, wait, kill; threads take turns at sleeps and sockets',
             log => qr/lua user thread aborted: runtime error: boom/);
+$h->compare("threads_boundaries.lua?$q", name => 'a light thread waits in an iterator and in metamethods');
 
 LFNet::stop($redis);
 done_testing;

@@ -1,0 +1,38 @@
+-- a light thread waits inside a generic for's iterator and inside
+-- metamethods (Lua 5.1 cannot yield across them: there it waits in
+-- place), and still takes turns when its wait is in a tail call
+local port = tonumber(ngx.var.arg_port)
+local function lines(s) return function() return (s:receive()) end end
+local function work(tag)
+  local s = ngx.socket.tcp()
+  s:settimeout(2000)
+  assert(s:connect("127.0.0.1", port))
+  s:send("PING\r\nPING\r\n")
+  local got = {}
+  for l in lines(s) do
+    got[#got + 1] = l
+    if #got == 2 then break end
+  end
+  s:close()
+  local mt = setmetatable({}, { __index = function(t, k) ngx.sleep(0.01) return k end,
+                                __add = function(a, b) ngx.sleep(0.01) return 40 + b end })
+  got[#got + 1] = mt.meta
+  got[#got + 1] = tostring(mt + 2)
+  for i in function(_, i) ngx.sleep(0.005) if i < 2 then return i + 1 end end, nil, 0 do
+    got[#got + 1] = i
+  end
+  return tag .. ":" .. table.concat(got, ",")
+end
+ngx.say("main: ", work("m"))
+local t1 = ngx.thread.spawn(work, "a")
+local t2 = ngx.thread.spawn(work, "b")
+ngx.say("thread: ", tostring(select(2, ngx.thread.wait(t1))))
+ngx.say("thread: ", tostring(select(2, ngx.thread.wait(t2))))
+local log = {}
+local function step(tag, s) ngx.sleep(s) log[#log + 1] = tag end
+local function tailer() step("a1", 0.01) return step("a2", 0.2) end
+local a = ngx.thread.spawn(tailer)
+local b = ngx.thread.spawn(step, "b1", 0.05)
+ngx.thread.wait(a)
+ngx.thread.wait(b)
+ngx.say("order: ", table.concat(log, " "))
