@@ -211,6 +211,7 @@ int   net_sock_room(const struct net_state *ns);
 ssize_t net_io_read(struct net_sock *s, char *p, size_t n, short *want);
 ssize_t net_io_write(struct net_sock *s, const char *p, size_t n, short *want);
 int   net_io_fill(lua_State *L, struct net_sock *s, short *want);
+void  net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth);
 int   net_tcp_send(lua_State *L);
 int   net_tcp_send_cont(lua_State *L);
 int   net_tcp_connect(lua_State *L);

@@ -55,8 +55,9 @@ net_send_integer(lua_Number n, char *digits)
 
 /* Append the value at IDX (a string, number, boolean, nil, or an array
  * table of strings, numbers and such tables, as ngx_lua's strict rule
- * says) to B. [-0, +0, e] */
-static void
+ * says) to B; DEPTH 0 at the top. Raises send's argument errors. Shared
+ * with the udp send, whose rule is the same. [-0, +0, e] */
+void
 net_send_flatten(lua_State *L, struct net_buf *b, int idx, int depth)
 {
     const char *p;

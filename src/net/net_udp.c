@@ -90,35 +90,29 @@ net_udp_setpeername(lua_State *L)
     return 1;
 }
 
-/* udpsock:send(data): a string (or number, or array table as tcp's). */
+/* udpsock:send(data): what tcp's send takes (a string, number, boolean,
+ * nil, or nested array tables of those), as one datagram. [-0, +1|2, e] */
 static int
 net_udp_send(lua_State *L)
 {
     struct net_sock *s;
-    const char *p;
-    size_t len;
-    luaL_Buffer b;
+    ssize_t put;
+    int e;
 
     if (lua_gettop(L) != 2)
         return net_error(L, "expecting 2 arguments (including the object), but got %d", lua_gettop(L));
     s = net_sock_check(L, 1, 1);
     if (s->fd < 0)
         return net_push_fail(L, "closed");
-    if (lua_istable(L, 2)) {
-        size_t i, max = lua_objlen(L, 2);
-        luaL_buffinit(L, &b);
-        for (i = 1; i <= max; i++) {
-            lua_rawgeti(L, 2, (int)i);
-            if (!lua_isstring(L, -1))
-                return net_error(L, "bad argument #1 to 'send' (bad data type %s found)", luaL_typename(L, -1));
-            luaL_addvalue(&b);
-        }
-        luaL_pushresult(&b);
-        lua_replace(L, 2);
-    }
-    p = luaL_checklstring(L, 2, &len);
-    if (send(s->fd, p, len, MSG_NOSIGNAL) < 0)
-        return net_errno_push(L, errno);
+    s->out.len = 0;
+    s->out.start = 0;
+    net_send_flatten(L, &s->out, 2, 0);
+    put = send(s->fd, s->out.len > 0 ? s->out.data : "", s->out.len, MSG_NOSIGNAL);
+    e = errno;
+    /* a datagram is not kept: its room goes back to `memory` */
+    net_buf_free(L, &s->out);
+    if (put < 0)
+        return net_errno_push(L, e);
     lua_pushinteger(L, 1);
     return 1;
 }
