@@ -255,6 +255,7 @@
 #define LF_NET_NEST             8       /* light threads waiting in place (under a pcall), nested */
 #define LF_NET_ADMIT_MS         10      /* a connect under backlog looks for its turn */
 #define LF_NET_READ_CHUNK       4096
+#define LF_NET_UDP_DATAGRAM     65536   /* udp receive's default and largest size (ngx_lua's) */
 
 /* Longest line the logger formats; longer messages are cut. */
 #define LF_LOG_LINE_MAX         4096

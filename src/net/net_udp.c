@@ -19,11 +19,9 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "luafcgid.h"
 #include "net_impl.h"
 #include "state.h"
-
-#define NET_UDP_DEFAULT 8192
-#define NET_UDP_MAX     65536
 
 static int
 net_udp_new(lua_State *L)
@@ -122,9 +120,8 @@ static int
 net_udp_receive(lua_State *L)
 {
     struct net_sock *s;
-    lua_Number size = NET_UDP_DEFAULT;
+    lua_Number size = LF_NET_UDP_DATAGRAM;
     ssize_t got;
-    char *buf;
 
     if (lua_gettop(L) > 2)
         return net_error(L, "expecting 1 or 2 arguments (including the object), but got %d", lua_gettop(L));
@@ -135,37 +132,35 @@ net_udp_receive(lua_State *L)
         size = luaL_checknumber(L, 2);
         if (size < 0)
             return net_error(L, "bad argument #1 to 'receive' (bad size)");
-        if (size > NET_UDP_MAX)
-            size = NET_UDP_MAX;
+        if (size > LF_NET_UDP_DATAGRAM)
+            size = LF_NET_UDP_DATAGRAM;
     }
     if (s->rop != NET_OP_RECV) {
         s->rop = NET_OP_RECV;
         s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
     }
-    if ((buf = net_alloc(L, NULL, 0, (size_t)size + 1)) == NULL)
+    /* the in buffer holds no bytes between datagrams: room for one */
+    s->in.len = 0;
+    s->in.start = 0;
+    if (net_buf_reserve(L, &s->in, (size_t)size + 1) < 0)
         return net_nomem(L);
     for (;;) {
-        got = recv(s->fd, buf, (size_t)size, 0);
+        got = recv(s->fd, s->in.data, (size_t)size, 0);
         if (got >= 0) {
             s->rop = NET_OP_NONE;
-            lua_pushlstring(L, buf, (size_t)got);
-            net_alloc(L, buf, (size_t)size + 1, 0);
+            lua_pushlstring(L, s->in.data, (size_t)got);
             return 1;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            int e = errno;
             s->rop = NET_OP_NONE;
-            net_alloc(L, buf, (size_t)size + 1, 0);
-            return net_errno_push(L, e);
+            return net_errno_push(L, errno);
         }
         switch (net_wait(L, s->ns, s, s->fd, POLLIN, s->rdeadline)) {
         case NET_YIELD:
-            net_alloc(L, buf, (size_t)size + 1, 0);
             NET_AGAIN_PUSH(L);
             return 1;
         case NET_TIMEDOUT:
             s->rop = NET_OP_NONE;
-            net_alloc(L, buf, (size_t)size + 1, 0);
             return net_push_fail(L, "timeout");
         }
     }
@@ -190,8 +185,8 @@ net_udp_receive_first(lua_State *L)
     struct net_sock *s = net_sock_check(L, 1, 1);
 
     s->recv_want = lua_gettop(L) >= 2 && lua_isnumber(L, 2) ?
-                   (size_t)(lua_tonumber(L, 2) > NET_UDP_MAX ? NET_UDP_MAX : lua_tonumber(L, 2)) :
-                   NET_UDP_DEFAULT;
+                   (size_t)(lua_tonumber(L, 2) > LF_NET_UDP_DATAGRAM ? LF_NET_UDP_DATAGRAM : lua_tonumber(L, 2)) :
+                   LF_NET_UDP_DATAGRAM;
     s->rop = NET_OP_NONE;
     return net_udp_receive(L);
 }
