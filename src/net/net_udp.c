@@ -5,8 +5,13 @@
  * A datagram socket connected to one peer (a name resolved within the
  * read timeout, or "unix:/path"); receive waits, as every wait here
  * does, at most its timeout and never past the request's deadline. A
- * datagram read is at most `size` bytes (default 8192, at most 65536, as
- * ngx_lua's), in memory that counts toward `memory`.
+ * datagram read is at most `size` bytes (default and at most 65536, as
+ * ngx_lua's), read into the socket's in buffer, which counts toward
+ * `memory` as the tcp reads' does. send takes what tcp's send takes
+ * (net_send_flatten): one datagram of the flattened value.
+ *
+ * A unix datagram socket is autobound on Linux, as nginx's are, so the
+ * peer has an address to answer to.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +34,28 @@ net_udp_new(lua_State *L)
     return net_sock_create(L, 1);
 }
 
-/* udpsock:setpeername(host, port) or ("unix:/path"). */
+/*
+ * Bind the unix datagram socket FD to an address of the kernel's choice,
+ * as nginx does, so that the peer's answers have somewhere to go. Only
+ * Linux autobinds (a bind of just the family); elsewhere the socket stays
+ * unbound, as nginx's does there, and a peer can not answer. 0 or -1.
+ */
+static int
+net_udp_autobind(int fd)
+{
+#ifdef __linux__
+    struct sockaddr_un un;
+
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    return bind(fd, (struct sockaddr *)&un, sizeof(sa_family_t));
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
+/* udpsock:setpeername(host, port?) or ("unix:/path"). */
 static int
 net_udp_setpeername(lua_State *L)
 {
@@ -73,6 +99,11 @@ net_udp_setpeername(lua_State *L)
     }
     if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
         return net_errno_push(L, errno);
+    if (ss.ss_family == AF_UNIX && net_udp_autobind(fd) < 0) {
+        int e = errno;
+        close(fd);
+        return net_errno_push(L, e);
+    }
     if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
         int e = errno;
         close(fd);
