@@ -71,6 +71,16 @@ net_udp_setpeername(lua_State *L)
         return net_error(L, "ngx.socket udp setpeername: expecting 2 or 3 arguments (including the object), but seen %d", n);
     s = net_sock_check(L, 1, 1);
     host = luaL_checklstring(L, 2, &hlen);
+    /* as ngx_lua's: a missing port is port 0, which connect takes (a
+     * send then goes nowhere: the receive after it is refused) */
+    if (n == 3) {
+        port = (int)luaL_checkinteger(L, 3);
+        if (port < 0 || port > 65535) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "bad port number: %d", port);
+            return 2;
+        }
+    }
     if (s->fd >= 0)
         net_sock_close(s, 0);
     if (hlen >= 5 && strncasecmp(host, "unix:", 5) == 0) {
@@ -82,14 +92,6 @@ net_udp_setpeername(lua_State *L)
         memcpy(un->sun_path, host + 5, hlen - 5);
         sslen = sizeof(*un);
     } else {
-        if (n != 3 || !lua_isnumber(L, 3))
-            return net_push_fail(L, "missing the port number");
-        port = (int)lua_tointeger(L, 3);
-        if (port < 0 || port > 65535) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "bad port number: %d", port);
-            return 2;
-        }
         s->deadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
         if (net_resolve(host, port, net_capped(L, s->deadline), &ss, &sslen, err, sizeof(err)) != 0) {
             if (state_time_left(L) == 0)
