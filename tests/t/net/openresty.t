@@ -15,7 +15,7 @@ use LFNgx;
 use LFNet;
 use IO::Socket::INET;
 use IO::Socket::UNIX;
-use Socket qw(PF_UNIX SOCK_STREAM pack_sockaddr_un);
+use Socket qw(PF_UNIX SOCK_DGRAM SOCK_STREAM pack_sockaddr_un);
 
 plan skip_all => "Debian's ngx_lua (libnginx-mod-http-lua) is not installed" unless LFNgx::available();
 plan skip_all => 'redis-server is not installed (tools/deps --test)' unless -x '/usr/bin/redis-server';
@@ -52,6 +52,28 @@ close $fl;
 $h->compare("threads.lua?$q", name => 'spawn, wait, kill; threads take turns at sleeps and sockets',
             log => qr/lua user thread aborted: runtime error: boom/);
 $h->compare("threads_boundaries.lua?$q", name => 'a light thread waits in an iterator and in metamethods');
+
+# datagram echo servers, inet and unix: "big" is answered by 60000 bytes
+my $udp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'udp') or die "udp: $!";
+my $dgram_path = $h->lf->dir . '/dgram.sock';
+my $dgram = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $dgram_path) or die "unix dgram: $!";
+chmod 0777, $dgram_path;
+my @echo;
+for my $sock ($udp, $dgram) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        while (1) {
+            my $from = $sock->recv(my $buf, 65536) // next;
+            next unless defined $from && length $from;
+            $sock->send($buf eq 'big' ? 'B' . ('0123456789' x 5999) . 'E' x 9 : "echo:$buf", 0, $from);
+        }
+    }
+    LFTest::track($pid, 'datagram echo');
+    push @echo, $pid;
+}
+$h->compare("udp.lua?$q&udp=" . $udp->sockport . "&unix=$dgram_path",
+            name => 'udp: nested tables sent, a 60000-byte datagram, a unix peer, no port');
+LFTest::stop_pid($_, 'KILL', 5) for @echo;
 
 LFNet::stop($redis);
 done_testing;
