@@ -172,10 +172,11 @@ net_udp_receive(lua_State *L)
         s->rop = NET_OP_RECV;
         s->rdeadline = net_op_deadline(s->read_ms ? s->read_ms : s->dflt_ms);
     }
-    /* the in buffer holds no bytes between datagrams: room for one */
+    /* the in buffer holds no bytes between datagrams: room for one (the
+     * buffer doubles from LF_NET_READ_CHUNK: 65536 is 64 KiB, not 128) */
     s->in.len = 0;
     s->in.start = 0;
-    if (net_buf_reserve(L, &s->in, (size_t)size + 1) < 0)
+    if (net_buf_reserve(L, &s->in, size > 0 ? (size_t)size : 1) < 0)
         return net_nomem(L);
     for (;;) {
         got = recv(s->fd, s->in.data, (size_t)size, 0);
