@@ -568,7 +568,7 @@ OS_Read(int fd, char *buf, size_t len)
 
 /*
  * Read what is left of the request, up to its end and not a byte past it,
- * within MAX bytes and the request's budget. WIRE_DRAINED when the
+ * within MAX bytes read and the request's budget. WIRE_DRAINED when the
  * connection can serve the next request. MAX, the caller's (the body the
  * request declared), is the bound from here, not maxparams + maxpost.
  * With PARK (a kept connection), only the records already there are read:
@@ -580,7 +580,7 @@ int
 wire_drain(struct wire *w, size_t max, int park)
 {
     char sink[WIRE_DRAIN_CHUNK];
-    size_t total = 0, part;
+    size_t total = 0, part, before;
     int n, next;
 
     w->maxread = 0;
@@ -599,9 +599,11 @@ wire_drain(struct wire *w, size_t max, int park)
             return WIRE_BROKEN;         /* cannot happen: the framing is complete */
         if (total + part > max)
             return WIRE_TOO_BIG;
-        if ((n = wire_read(w, (unsigned char *)sink, sizeof(sink), WIRE_READ_IN_RECORD)) <= 0)
-            return WIRE_BROKEN;
-        total += (size_t)n;
+        before = w->total;
+        n = wire_read(w, (unsigned char *)sink, sizeof(sink), WIRE_READ_IN_RECORD);
+        if (n < 0 || (n == 0 && !w->ended))
+            return WIRE_BROKEN;         /* the end of the stream, or a failure */
+        total += w->total - before;     /* the bytes read: padding too, never passed */
     }
     return wire_can_keep(w) ? WIRE_DRAINED : WIRE_BROKEN;
 }

@@ -7,11 +7,11 @@
  *  - check the record sequence strictly, each header before libfcgi sees
  *    it: BEGIN_REQUEST (role responder, content 8), PARAMS of its id, one
  *    empty PARAMS (which must not cut a name-value pair), STDIN of its id,
- *    one empty STDIN. Padding is free (0 to 255). Anything else (another
- *    id never begun; a second BEGIN_REQUEST of the same id; another
- *    version; ABORT_REQUEST, DATA, or a record out of order) fails the
- *    read, so libfcgi closes the connection unanswered; it is logged
- *    once. nginx sends none of these.
+ *    one empty STDIN. Padding is free (0 to 255; dropped, see below).
+ *    Anything else (another id never begun; a second BEGIN_REQUEST of the
+ *    same id; another version; ABORT_REQUEST, DATA, or a record out of
+ *    order) fails the read, so libfcgi closes the connection unanswered;
+ *    it is logged once. nginx sends none of these.
  *  - answer, and cut out of what libfcgi reads, the records that are not
  *    the request's (wire_mgmt.c builds the answers): management records
  *    (request id 0) anywhere before the request's end, FCGI_GET_VALUES
@@ -38,6 +38,16 @@
  *    a flood of empty pairs is bounded too. All the bytes a request sends
  *    count against `maxparams` + `maxpost` and a framing slack. Over a
  *    bound the read fails and libfcgi closes the connection.
+ *  - drop every record's padding: libfcgi gets each header with padding
+ *    length 0 and never the padding bytes. libfcgi 2.4 loses the padding
+ *    of a record it has read to the end of when it switches streams:
+ *    SetReaderType() zeroes paddingLen after the BEGIN_REQUEST's body
+ *    (read by FCGX_GetStr in ProcessBeginRecord) and after the empty
+ *    PARAMS (its EOF, from FillBuffProc), so it would parse that padding
+ *    as the next record's header: the parameters lost, or the body. The
+ *    bounds count the bytes read, padding included (wire_count); so does
+ *    a drain. A read that brings only padding passes nothing, and reads
+ *    again, as one of a record cut out does.
  *  - notice the request's empty STDIN record, its end. A connection is
  *    kept only when its request was read exactly to that end; otherwise
  *    the rest is drained, record by record (bounded by the body declared,
@@ -254,6 +264,16 @@ wire_content(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* A header for libfcgi: the one read, without its padding (dropped). */
+static void
+wire_pass_header(const struct wire *w, unsigned char *out, size_t *o)
+{
+    if (out == NULL)
+        return;
+    fcgi_record_header(out + *o, w->type, w->id, fcgi_record_content(w->head), 0);
+    *o += FCGI_HEADER_LEN;
+}
+
 /* Bytes for libfcgi: moved down to OUT + *O (in place, never ahead of P). */
 static void
 wire_pass(unsigned char *out, size_t *o, const unsigned char *p, size_t n)
@@ -307,7 +327,7 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
                     return -1;
                 w->aside = rc;
                 if (!w->aside)
-                    wire_pass(out, &o, w->head, FCGI_HEADER_LEN);
+                    wire_pass_header(w, out, &o);
             }
         } else if (w->content_left > 0) {
             take = n < w->content_left ? n : w->content_left;
@@ -320,9 +340,7 @@ wire_walk(struct wire *w, const unsigned char *p, size_t n, unsigned char *out)
             w->content_left -= take;
         } else {
             take = n < w->padding_left ? n : w->padding_left;
-            if (!w->aside)
-                wire_pass(out, &o, p, take);
-            w->padding_left -= take;
+            w->padding_left -= take;    /* dropped: never libfcgi's */
         }
         p += take;
         n -= take;

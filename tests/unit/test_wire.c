@@ -343,6 +343,27 @@ static size_t gotlen;
 static unsigned char answer[4096];      /* what the layer wrote back */
 static size_t answerlen;
 
+/* Is what libfcgi was given (got) the records of IN (N bytes), whole,
+ * each without its padding? The layer drops it: libfcgi 2.4 would take
+ * the padding of a BEGIN_REQUEST or of the empty PARAMS for a header. */
+static int
+got_bare(const unsigned char *in, size_t n)
+{
+    size_t at = 0, o = 0, clen;
+
+    while (at < n) {
+        if (n - at < 8 || o + 8 > gotlen)
+            return 0;
+        clen = fcgi_record_content(in + at);
+        if (memcmp(got + o, in + at, 6) != 0 || got[o + 6] != 0 || o + 8 + clen > gotlen ||
+            memcmp(got + o + 8, in + at + 8, clen) != 0)
+            return 0;
+        o += 8 + clen;
+        at += fcgi_record_size(in + at);
+    }
+    return at == n && o == gotlen;
+}
+
 /* Send IN (N bytes) and read it as libfcgi would, LEN bytes a read, until
  * the request ends or a read fails; 0, or -1 when a read failed. */
 static int
@@ -359,7 +380,9 @@ through(struct wire *w, const unsigned char *in, size_t n, size_t per_read)
     w->maxconns = 12;
     gotlen = 0;
     while (!w->ended && rc == 0) {
-        if ((r = OS_Read(sv[0], (char *)got + gotlen, per_read)) <= 0)
+        /* 0 with the end read: the padding of the empty STDIN, which
+         * libfcgi, at its EOF, would not have asked for */
+        if ((r = OS_Read(sv[0], (char *)got + gotlen, per_read)) < 0 || (r == 0 && !w->ended))
             rc = -1;
         else
             gotlen += (size_t)r;
@@ -440,10 +463,10 @@ first_reads(void)
     ok(first(in, n, 0) == WIRE_MGMT_IDLE && answerlen > 8 && answer[1] == FCGI_GET_VALUES_RESULT,
        "first read: GET_VALUES then silence is answered, and the connection can wait parked");
     memcpy(in + n, plain, p);
-    ok(first(in, n + p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 &&
+    ok(first(in, n + p, 0) == 0 && got_bare(plain, p) &&
        answer[1] == FCGI_GET_VALUES_RESULT,
        "first read: GET_VALUES then a request: answered, and libfcgi reads the request alone");
-    ok(first(plain, p, 0) == 0 && gotlen == p && memcmp(got, plain, p) == 0 && answerlen == 0,
+    ok(first(plain, p, 0) == 0 && got_bare(plain, p) && answerlen == 0,
        "first read: a request is given whole to libfcgi's reads");
     ok(first(in, 0, 1) == -1, "first read: a connection closed with nothing sent must close");
     for (n = 0, i = 0; i <= WIRE_MGMT_RECORDS_MAX; i++)
@@ -488,18 +511,18 @@ pipelined(void)
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || write(sv[1], in, 2 * p + cut) != (ssize_t)(2 * p + cut))
         return;
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    ok(next_request(&w, 0) == 0 && gotlen == p && memcmp(got, in, p) == 0 && wire_pipelined(&w) &&
+    ok(next_request(&w, 0) == 0 && got_bare(in, p) && wire_pipelined(&w) &&
        wire_carry(&w) == p + cut,
        "three requests in one write, the third cut: libfcgi reads the first alone, the rest is kept");
     kept = wire_carry(&w);
     wire_end(&w);
-    ok(next_request(&w, kept) == 0 && gotlen == p && memcmp(got, in, p) == 0 && wire_pipelined(&w) &&
+    ok(next_request(&w, kept) == 0 && got_bare(in, p) && wire_pipelined(&w) &&
        wire_carry(&w) == cut, "the next request reads them first: the second whole, the third's start kept");
     kept = wire_carry(&w);
     wire_end(&w);
     if (write(sv[1], in + cut, p - cut) != (ssize_t)(p - cut))
         return;
-    ok(next_request(&w, kept) == 0 && gotlen == p && memcmp(got, in, p) == 0 && !wire_pipelined(&w),
+    ok(next_request(&w, kept) == 0 && got_bare(in, p) && !wire_pipelined(&w),
        "the third: its start kept, its rest read from the connection");
     wire_end(&w);
     if (write(sv[1], in, p) != (ssize_t)p || write(sv[1], garbage, sizeof(garbage) - 1) < 0)
@@ -588,14 +611,14 @@ rests(void)
     put(in, &n, 5, 1, piece, sizeof(piece));
     put(in, &n, 5, 1, "", 0);
     memcpy(in + n, plain, p);
-    ok(next_round(&w, in, n + p) == 0 && gotlen == p && memcmp(got, plain, p) == 0 &&
+    ok(next_round(&w, in, n + p) == 0 && got_bare(plain, p) &&
        wire_can_keep(&w), "rest: its records are dropped; libfcgi reads the next request alone");
     close_pair(&w);
 
     /* the server stopped the body at the answer: its next request alone */
     ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: nothing more sent: paused at once");
     wire_end(&w);
-    ok(next_round(&w, plain, p) == 0 && gotlen == p && memcmp(got, plain, p) == 0 && w.rest_id == 0,
+    ok(next_round(&w, plain, p) == 0 && got_bare(plain, p) && w.rest_id == 0,
        "rest: a BEGIN_REQUEST instead of the rest ends it; the request is read whole");
     close_pair(&w);
 
@@ -641,7 +664,7 @@ rests(void)
     w.deadline = monoclock_ms() - 1;
     ok(wire_rest_keep(&w) == 0, "rest: kept with its clock run out");
     wire_end(&w);
-    ok(next_round(&w, plain, p) == 0 && w.rest_id == 0 && gotlen == p,
+    ok(next_round(&w, plain, p) == 0 && w.rest_id == 0 && got_bare(plain, p),
        "rest: past its clock, the next request is read on its own");
     close_pair(&w);
     ok(drained_early(&w, in, 0) == WIRE_PAUSED, "rest: paused");
@@ -736,7 +759,7 @@ answered(void)
         n += pn;
         wn = 0;
         put(want, &wn, FCGI_GET_VALUES_RESULT, 0, "\x0e\x02" "FCGI_MAX_CONNS" "12", 18);
-        all &= through(&w, in, n, per) == 0 && gotlen == pn && memcmp(got, plain, pn) == 0 &&
+        all &= through(&w, in, n, per) == 0 && got_bare(plain, pn) &&
                answerlen == wn && memcmp(answer, want, wn) == 0;
     }
     ok(all, "GET_VALUES (a name repeated, libfcgi's overflow) is answered once by the layer, "
@@ -751,7 +774,7 @@ answered(void)
         n += pn - 16;
         wn = 0;
         put(want, &wn, FCGI_UNKNOWN_TYPE, 0, "\x0b\0\0\0\0\0\0\0", 8);
-        all &= through(&w, in, n, per) == 0 && gotlen == pn && memcmp(got, plain, pn) == 0 &&
+        all &= through(&w, in, n, per) == 0 && got_bare(plain, pn) &&
                answerlen == wn && memcmp(answer, want, wn) == 0;
     }
     ok(all, "an id-0 record of unknown type gets FCGI_UNKNOWN_TYPE; its content never reaches "
@@ -773,7 +796,7 @@ answered(void)
         wn = 0;
         put(want, &wn, 3, 2, "\0\0\0\0\x01\0\0\0", 8);
         i = through(&w, in, n, per) == 0;
-        all &= i && gotlen == pn && memcmp(got, plain, pn) == 0 && answerlen == wn &&
+        all &= i && got_bare(plain, pn) && answerlen == wn &&
                memcmp(answer, want, wn) == 0 && wire_can_keep(&w);
     }
     ok(all, "a second request id gets FCGI_END_REQUEST with FCGI_CANT_MPX_CONN; the first "
@@ -802,6 +825,49 @@ answered(void)
     memset(in + 8, 'x', WIRE_MGMT_MAX + 8);
     ok(through(&w, in, WIRE_MGMT_MAX + 16, 4096) < 0 && w.failed && answerlen == 0,
        "GET_VALUES over %d bytes: refused", WIRE_MGMT_MAX);
+}
+
+/* Padding (1 to 255 bytes) on any record, or on all: libfcgi gets each
+ * header with padding 0 and none of its bytes, whatever the reads' sizes.
+ * libfcgi 2.4 would take the padding of the BEGIN_REQUEST or of the empty
+ * PARAMS for the next header (SetReaderType forgets it): the parameters
+ * lost, or the body. A drain reads the padding of the end to the end. */
+static void
+padded(void)
+{
+    static const char begin[8] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+    static const char pair[] = "\x0f\x06SCRIPT_FILENAME/x.lua";
+    static const int pads[] = { 1, 8, 255 };
+    static const size_t pers[] = { 9, 10, 13, 64, 4096 };
+    unsigned char body[512];
+    size_t i, k, j, n;
+    struct wire w;
+    int all = 1, pad;
+
+    for (i = 0; i < sizeof(pads) / sizeof(pads[0]); i++) {
+        for (k = 0; k <= 5; k++) {      /* the record padded; 5: every one */
+            pad = pads[i];
+            len = 0;
+            record(1, 1, begin, 8, k == 0 || k == 5 ? pad : 0);
+            record(4, 1, pair, sizeof(pair) - 1, k == 1 || k == 5 ? pad : 0);
+            record(4, 1, "", 0, k == 2 || k == 5 ? pad : 0);
+            record(5, 1, "hi", 2, k == 3 || k == 5 ? pad : 0);
+            record(5, 1, "", 0, k == 4 || k == 5 ? pad : 0);
+            for (j = 0; j < sizeof(pers) / sizeof(pers[0]); j++)
+                all &= through(&w, msg, len, pers[j]) == 0 && got_bare(msg, len) &&
+                       wire_can_keep(&w);
+        }
+    }
+    ok(all, "padding on any record (1, 8, 255 bytes): libfcgi gets the records without it");
+
+    n = 0;
+    put(body, &n, 5, 1, "rest", 4);
+    memcpy(body + n, "\x01\x05\x00\x01\x00\x00\xff\x00", 8);
+    memset(body + n + 8, 0, 255);
+    n += 8 + 255;
+    ok(drained_early(&w, body, n) == WIRE_DRAINED && wire_can_keep(&w),
+       "a drain reads an empty STDIN padded with 255 bytes to the request's end");
+    close_pair(&w);
 }
 
 /* While an answer's body is put (wire_hold), libfcgi's writes are held,
@@ -934,6 +1000,7 @@ main(void)
     first_reads();
     pipelined();
     rests();
+    padded();
     FCGX_Init();
     ok(wire_check() == 0, "libfcgi reads through the record layer (OS_Read is interposed)");
     held_writes();
