@@ -99,6 +99,8 @@ net_udp_setpeername(lua_State *L)
             return net_push_fail(L, err);
         }
     }
+    if ((fd = net_sock_room(s->ns)) != 0)
+        return net_errno_push(L, fd);
     if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
         return net_errno_push(L, errno);
     if (ss.ss_family == AF_UNIX && net_udp_autobind(fd) < 0) {
