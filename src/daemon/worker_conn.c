@@ -294,6 +294,16 @@ worker_serve_one(struct worker *w, int fd)
         wire_end(&w->wire);
         return -1;
     }
+    if (w->wire.failed) {
+        /* the record layer refused the parameters (logged): libfcgi took
+         * their failed read for their end, and has only some of them. No
+         * answer (FCGX_Finish_r would write one), no request served. */
+        FCGX_Free(f, 0);
+        close(fd);
+        f->ipcFd = -1;
+        wire_end(&w->wire);
+        return -1;
+    }
     reqid_take(r->id, f->envp, r->worker, &r->id_seq);
     w->wire.reqid = r->id;
     keep = f->keepConnection;

@@ -148,10 +148,12 @@ wire_begin_body(struct wire *w, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* Over maxparams: one pair alone (PAIR bytes), or the pairs in all. */
 static int
-wire_declared_too_much(struct wire *w)
+wire_declared_too_much(struct wire *w, size_t pair)
 {
-    return wire_fail(w, EMSGSIZE, "a parameter declares too big a length", "maxparams",
+    return wire_fail(w, EMSGSIZE, pair + WIRE_PAIR_COST > w->maxparams ? "a parameter declares too big a length" :
+                     "the parameters declare too much in all (each costs its bytes and more)", "maxparams",
                      w->maxparams);
 }
 
@@ -162,7 +164,7 @@ wire_pair(struct wire *w, size_t pair)
 {
     w->declared += pair + WIRE_PAIR_COST;
     if (w->declared > w->maxparams)
-        return wire_declared_too_much(w);
+        return wire_declared_too_much(w, pair);
     w->nv_skip = pair;
     return 0;
 }
@@ -187,14 +189,14 @@ wire_whole_pairs(struct wire *w, const unsigned char *p, const unsigned char *en
             break;
         p += lens;
         declared += name + value + WIRE_PAIR_COST;
+        skip = name + value;
         if (declared > w->maxparams)
             break;
-        skip = name + value;
     }
     w->nv_skip = skip;
     w->declared = declared;
     if (declared > w->maxparams) {
-        wire_declared_too_much(w);
+        wire_declared_too_much(w, skip);
         return NULL;
     }
     return p;

@@ -126,14 +126,28 @@ sub rss_kb { (slurp("/proc/$_[0]/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0 }
 {
     my $script = LFTest::nv_len('SCRIPT_FILENAME') . LFTest::nv_len("$www/id.lua") . 'SCRIPT_FILENAME' . "$www/id.lua";
     my $pairs = "\0\0" x int((1024 * 1024 - length($script) - 64) / 2);
-    my $said = () = $t->log =~ /a parameter declares too big a length/g;
+    my $said = () = $t->log =~ /the parameters declare too much in all/g;
     my $s = $t->connect;
     LFTest::write_all($s, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::stream(4, 1, $script . $pairs)
                           . LFTest::record(5, 1, ''));
     my $r4 = LFTest::read_response($s, timeout => 10);
     ok(!$r4->{ended}, sprintf('%d empty parameters in under 1 MiB: closed unanswered', length($pairs) / 2));
-    ok(wait_for(sub { (() = $t->log =~ /fd \d+: -: a parameter declares too big a length \(maxparams 1048576\)/g) > $said }),
-       'and logged');
+    ok(wait_for(sub { (() = $t->log =~ /fd \d+: -: the parameters declare too much in all \(each costs its bytes and more\) \(maxparams 1048576\)/g) > $said }),
+       'and logged as too much in all');
+}
+# the same with SCRIPT_FILENAME after the pairs: the request refused is
+# not served with the parameters libfcgi got before the refusal
+{
+    my $script = LFTest::nv_len('SCRIPT_FILENAME') . LFTest::nv_len("$www/id.lua") . 'SCRIPT_FILENAME' . "$www/id.lua";
+    my $pairs = "\0\0" x int((1024 * 1024 - length($script) - 64) / 2);
+    my $said = () = $t->log =~ /the parameters declare too much in all/g;
+    my $s = $t->connect;
+    LFTest::write_all($s, LFTest::record(1, 1, pack('nCx5', 1, 0)) . LFTest::stream(4, 1, $pairs . $script)
+                          . LFTest::record(5, 1, ''));
+    my $r5 = LFTest::read_response($s, timeout => 10);
+    ok(!$r5->{ended}, 'pairs over maxparams before SCRIPT_FILENAME: closed unanswered');
+    ok(wait_for(sub { (() = $t->log =~ /the parameters declare too much in all/g) > $said }), 'and logged');
+    unlike($t->log, qr/no SCRIPT_FILENAME/, 'and not served as a request without its script');
 }
 is($t->get('id.lua', QUERY_STRING => 'after')->{body}, 'id after', 'the daemon serves on');
 
