@@ -307,8 +307,9 @@ net_lua_sleep(lua_State *L)
     lua_Number sec = luaL_checknumber(L, 1);
     long long ms;
 
-    if (sec < 0)
-        return luaL_error(L, "invalid sleep duration \"%d\"", (int)(sec * 1000));
+    /* NaN is refused too; ngx_lua prints it as 0 */
+    if (sec < 0 || sec != sec)
+        return luaL_error(L, "invalid sleep duration \"%d\"", sec != sec ? 0 : (int)(sec * 1000));
     ms = sec > 1e12 ? (long long)1e15 : (long long)(sec * 1000);
     if (ns == NULL)
         return luaL_error(L, "no request found");
