@@ -366,8 +366,10 @@ net_until_try(lua_State *L, struct net_until *u)
             net_until_took(u, 0, 1);
             return 1;
         }
-        if (u->inclusive && at > 0 && at <= (size_t)u->size) {
-            /* the bytes before the pattern fit: they come with it */
+        if (u->inclusive && at > 0 && at < (size_t)u->size) {
+            /* the bytes before the pattern leave room: it comes with
+             * them; when they fill the size, it comes next (ngx_lua's
+             * round ends as the size is reached) */
             net_recv_take(L, s, at + u->patlen, 0, 0);
             net_until_took(u, 0, 1);
             u->done = 1;

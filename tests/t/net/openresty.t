@@ -30,6 +30,7 @@ $h->start;
 my $q = "port=$redis->{port}&refused=$refused";
 $h->compare("tcp_errors.lua?$q", name => 'connect, close and the methods\' argument errors');
 $h->compare("tcp_receive.lua?$q", name => 'receive, receiveany, receiveuntil, send, setkeepalive');
+$h->compare("until_inclusive.lua?$q", name => 'receiveuntil inclusive, sized');
 # a peer that never accepts, nor reads: a send fills the buffers and waits
 my $stall = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 4, Proto => 'tcp')
     or die "listen: $!";
