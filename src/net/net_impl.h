@@ -81,6 +81,7 @@ struct net_sock {
     unsigned char   read_closed;
     unsigned char   write_closed;
     unsigned char   failed;         /* a timeout or an error: never pooled */
+    unsigned char   eof;            /* a read found the end of the stream */
     unsigned char   rdry;           /* the last look found nothing to read: poll
                                      * before reading again (plain TCP only) */
     unsigned char   counted;        /* counted busy under its pool key */

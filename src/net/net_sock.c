@@ -135,7 +135,7 @@ net_sock_close(struct net_sock *s, int pool_it)
     s->counted = 0;
     s->op = NET_OP_NONE;
     s->rop = NET_OP_NONE;
-    s->read_closed = s->write_closed = 0;
+    s->read_closed = s->write_closed = s->eof = 0;
     free(s->key);
     s->key = NULL;
     free(s->hs_name);

@@ -226,6 +226,10 @@ net_tcp_setkeepalive(lua_State *L)
         return net_push_fail(L, "closed");
     if ((busy = net_sock_busy(s)) != NULL)
         return net_push_fail(L, busy);
+    /* as ngx_lua: a peer that closed makes it "closed" before unread data
+     * counts, and leaves it the script's to close */
+    if (s->eof || (s->in.len > 0 && s->ssl == NULL && recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0))
+        return net_push_fail(L, "closed");
     if (s->in.len > 0 || (s->ssl != NULL && SSL_pending(s->ssl) > 0))
         return net_push_fail(L, "unread data in buffer");
     if (s->failed)
@@ -246,7 +250,9 @@ net_tcp_setkeepalive(lua_State *L)
     errno = EAGAIN;
     if (!s->rdry || s->ssl != NULL)
         got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (got == 0)
+        return net_push_fail(L, "closed");
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         net_sock_close(s, 0);
         return net_push_fail(L, "closed");
     }

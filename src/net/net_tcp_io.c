@@ -148,6 +148,8 @@ net_io_fill(lua_State *L, struct net_sock *s, short *want)
     got = net_io_read(s, s->in.data + s->in.start + s->in.len, room, want);
     if (got > 0)
         s->in.len += (size_t)got;
+    else if (got == 0)
+        s->eof = 1;
     s->rdry = got == -2 || (got > 0 && (size_t)got < room);
     return (int)(got > 0 ? 1 : got);
 }
