@@ -207,6 +207,7 @@ int   net_timeout_default(int which);
 #define NET_TIMEOUT_READ    2
 int   net_errno_push(lua_State *L, int err);
 int   net_sock_room(const struct net_state *ns);
+int   net_yield_allowed(lua_State *L);
 
 /* net_tcp_io.c: the non-blocking steps, plain or through TLS */
 ssize_t net_io_read(struct net_sock *s, char *p, size_t n, short *want);

@@ -73,33 +73,14 @@ net_thread_of(struct net_state *ns, lua_State *L)
     return NULL;
 }
 
-#ifndef LF_LUAJIT
-/* Was the Lua function at LEVEL of L (AR, "Sn" read) called across a C
- * boundary that Lua 5.1 cannot yield across, with no C frame of its own:
- * a metamethod, the iterator of a generic for, a finalizer? A call by a
- * call instruction has a name ("?" when none is known), a tail call has
- * a "tail" level above it, and the thread's body is the last level. */
-static int
-net_sched_vm_called(lua_State *L, int level, const lua_Debug *ar)
-{
-    lua_Debug up;
-
-    if (ar->name != NULL && strcmp(ar->name, "(for generator)") == 0)
-        return 1;
-    if (ar->namewhat[0] != '\0' || !lua_getstack(L, level + 1, &up))
-        return 0;
-    return !(lua_getinfo(L, "S", &up) && strcmp(up.what, "tail") == 0);
-}
-#endif
-
 /*
  * L's record, if L is a light thread that may yield now: running, and no
- * C function between the caller and the thread's body (a pcall, a sort's
- * comparator, a gsub callback...), which Lua 5.1 cannot yield across.
- * Level 0 is the primitive that asks. Metamethods and the iterators of a
- * generic for have no C frame of their own, yet Lua 5.1 cannot yield
- * across them either (net_sched_vm_called): there the thread waits in
- * place too. LuaJIT yields across both.
+ * C call boundary between the caller and the thread's body (a pcall, a
+ * sort's comparator, a gsub callback, and on Lua 5.1 a metamethod or a
+ * generic for's iterator too), which lua_yield would refuse: there the
+ * thread waits in place. net_yield_allowed tells where it can; else (on
+ * LuaJIT, which yields across metamethods and iterators) no C frame may
+ * stand between. Level 0 is the primitive that asks.
  */
 struct net_thread *
 net_sched_yieldable(struct net_state *ns, lua_State *L)
@@ -113,16 +94,15 @@ net_sched_yieldable(struct net_state *ns, lua_State *L)
     t = net_thread_of(ns, L);
     if (t == NULL || t->status != NET_T_RUNNING)
         return NULL;
-    for (level = 1; lua_getstack(L, level, &ar); level++) {
-#ifdef LF_LUAJIT
+    switch (net_yield_allowed(L)) {
+    case 1:
+        return t;
+    case 0:
+        return NULL;
+    }
+    for (level = 1; lua_getstack(L, level, &ar); level++)
         if (lua_getinfo(L, "S", &ar) && ar.what[0] == 'C')
             return NULL;
-#else
-        if (!lua_getinfo(L, "Sn", &ar) || ar.what[0] == 'C' ||
-            (ar.what[0] != 't' && net_sched_vm_called(L, level, &ar)))
-            return NULL;
-#endif
-    }
     return t;
 }
 

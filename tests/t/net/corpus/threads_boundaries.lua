@@ -36,3 +36,27 @@ local b = ngx.thread.spawn(step, "b1", 0.05)
 ngx.thread.wait(a)
 ngx.thread.wait(b)
 ngx.say("order: ", table.concat(log, " "))
+-- a wait in a function a metamethod or an iterator tail-called
+local function helper(k) ngx.sleep(0.01) return k end
+local t3 = ngx.thread.spawn(function()
+  local mt = setmetatable({}, { __index = function(t, k) return helper(k) end })
+  return "a " .. tostring(mt.x)
+end)
+local t4 = ngx.thread.spawn(function()
+  local n, r = 0, {}
+  for i in function() n = n + 1 if n < 3 then return helper(n) end end do r[#r + 1] = i end
+  return "b " .. table.concat(r, ",")
+end)
+ngx.say(select(2, ngx.thread.wait(t3)))
+ngx.say(select(2, ngx.thread.wait(t4)))
+-- a call through a call's result, or of a closure made in place, is an
+-- ordinary call: the thread yields there and the others take turns
+log = {}
+local function mk(tag, s) return function() ngx.sleep(s) log[#log + 1] = tag end end
+local c1 = ngx.thread.spawn(function() mk("a", 0.2)() log[#log + 1] = "a-after" end)
+local c2 = ngx.thread.spawn(function() (function() ngx.sleep(0.1) log[#log + 1] = "c" end)() end)
+local c3 = ngx.thread.spawn(function() ngx.sleep(0.05) log[#log + 1] = "b" end)
+ngx.thread.wait(c1)
+ngx.thread.wait(c2)
+ngx.thread.wait(c3)
+ngx.say("order: ", table.concat(log, " "))
