@@ -167,7 +167,7 @@ net_udp_receive(lua_State *L)
         size = luaL_checknumber(L, 2);
         if (size < 0)
             return net_error(L, "bad argument #1 to 'receive' (bad size)");
-        if (size > LF_NET_UDP_DATAGRAM)
+        if (size > LF_NET_UDP_DATAGRAM || size != size)     /* NaN: ngx_lua's reads the most */
             size = LF_NET_UDP_DATAGRAM;
     }
     if (s->rop != NET_OP_RECV) {
@@ -219,10 +219,9 @@ static int
 net_udp_receive_first(lua_State *L)
 {
     struct net_sock *s = net_sock_check(L, 1, 1);
+    lua_Number want = lua_gettop(L) >= 2 && lua_isnumber(L, 2) ? lua_tonumber(L, 2) : LF_NET_UDP_DATAGRAM;
 
-    s->recv_want = lua_gettop(L) >= 2 && lua_isnumber(L, 2) ?
-                   (size_t)(lua_tonumber(L, 2) > LF_NET_UDP_DATAGRAM ? LF_NET_UDP_DATAGRAM : lua_tonumber(L, 2)) :
-                   LF_NET_UDP_DATAGRAM;
+    s->recv_want = want > LF_NET_UDP_DATAGRAM || want != want ? LF_NET_UDP_DATAGRAM : want < 0 ? 0 : (size_t)want;
     s->rop = NET_OP_NONE;
     return net_udp_receive(L);
 }
