@@ -307,10 +307,14 @@ net_lua_sleep(lua_State *L)
     lua_Number sec = luaL_checknumber(L, 1);
     long long ms;
 
-    /* NaN is refused too; ngx_lua prints it as 0 */
-    if (sec < 0 || sec != sec)
-        return luaL_error(L, "invalid sleep duration \"%d\"", sec != sec ? 0 : (int)(sec * 1000));
+    /* as ngx_lua: whole milliseconds first (-0.0004 s is 0 ms, a sleep),
+     * refused below zero; NaN and what no 64-bit count holds print as 0,
+     * as ngx_lua's %d of them does on x86-64 */
+    if (sec != sec || sec * 1000 <= -9.2e18)
+        return luaL_error(L, "invalid sleep duration \"%d\"", 0);
     ms = sec > 1e12 ? (long long)1e15 : (long long)(sec * 1000);
+    if (ms < 0)
+        return luaL_error(L, "invalid sleep duration \"%d\"", (int)(unsigned)(unsigned long long)ms);
     if (ns == NULL)
         return luaL_error(L, "no request found");
     lua_settop(L, 0);
