@@ -296,9 +296,10 @@ conf_parse_list(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, st
             lua_pop(L, 1);
             return -1;
         }
-        /* ":abc" or "[::1]:x" would be a socket file of that name in the
-         * config's directory: a port mistyped, as nginx and php-fpm take it */
-        if (k->type == CT_LISTEN && !conf_is_tcp(s) && (s[0] == ':' || s[0] == '[')) {
+        /* ":abc", "127.0.0.1:" or "[::1]:x" would be a socket file of that
+         * name in the config's directory: a port mistyped, as nginx and
+         * php-fpm take it (a socket path has a '/', or no ':') */
+        if (k->type == CT_LISTEN && !conf_is_tcp(s) && strchr(s, ':') != NULL && strchr(s, '/') == NULL) {
             conf_error(ctx, k->name, "entry %d: '%s': the port must be 1 to 65535", i, s);
             lua_pop(L, 1);
             return -1;

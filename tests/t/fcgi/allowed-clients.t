@@ -91,7 +91,7 @@ for my $bad ('{ web1 = "127.0.0.1" }', '{ [1] = "127.0.0.1", [3] = "127.0.0.2" }
 }
 
 # ---- listen forms that would not listen where they say ----
-for my $l ('127.0.0.1:99999', '127.0.0.1:0', ':0', '127.0.0.1:000080000', ':abc', '[::1]:x', '[::1]:') {
+for my $l ('127.0.0.1:99999', '127.0.0.1:0', ':0', '127.0.0.1:000080000', ':abc', '[::1]:x', '[::1]:', '127.0.0.1:', 'localhost:abc', '*:x') {
     my $t = LFTest->new(conf => { listen => $l });
     $out = `${\ LFTest::binary()} -t ${\ $t->conf_path} 2>&1`;
     is($? >> 8, 1, "listen = '$l' is a -t error");
