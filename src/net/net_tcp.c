@@ -250,12 +250,8 @@ net_tcp_setkeepalive(lua_State *L)
     errno = EAGAIN;
     if (!s->rdry || s->ssl != NULL)
         got = recv(s->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0)
-        return net_push_fail(L, "closed");
-    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        net_sock_close(s, 0);
-        return net_push_fail(L, "closed");
-    }
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        return net_push_fail(L, "closed");     /* reset too: the script's to close */
     if (got > 0) {
         net_sock_close(s, 0);
         return net_push_fail(L, "connection in dubious state");

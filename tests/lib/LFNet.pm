@@ -7,6 +7,7 @@
 #                 'drip'   one byte a second, for ever
 #                 'cut'    sends half a redis reply, then closes
 #                 'flood'  sends without end (a gigabyte and more)
+#                 'reset'  reads, then resets the connection (RST)
 #   my $lib   = LFNet::resty_libs($dir);      # a package.path entry holding
 #                                             # nginx/redis.lua and nginx/memcached.lua
 #   LFNet::redis_cli($redis, 'CLIENT', 'LIST')  # the reply's lines
@@ -86,6 +87,9 @@ sub fault {
                 } elsif ($how eq 'cut') {
                     sysread($c, my $buf, 65536);
                     syswrite($c, "\$10\r\nhalf");
+                } elsif ($how eq 'reset') {
+                    sysread($c, my $buf, 65536);
+                    setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
                 } elsif ($how eq 'flood') {
                     my $chunk = 'y' x 65536;
                     for (1 .. 32768) { syswrite($c, $chunk) or last }    # 2 GiB at most

@@ -46,9 +46,11 @@ listen($fl, 0) or die "listen $full: $!";
 chmod 0777, $full;
 my $filler = IO::Socket::UNIX->new(Peer => $full, Type => SOCK_STREAM) or die "connect $full: $!";
 my $cut = LFNet::fault('cut');
-$h->compare("tcp_peer_gone.lua?$q&full=$full&cut=$cut->{port}",
+my $reset = LFNet::fault('reset');
+$h->compare("tcp_peer_gone.lua?$q&full=$full&cut=$cut->{port}&reset=$reset->{port}",
             name => 'a unix listen queue full refuses; methods on a socket its peer closed');
 LFNet::stop($cut);
+LFNet::stop($reset);
 close $filler;
 close $fl;
 $h->compare("threads.lua?$q", name => 'spawn, wait, kill; threads take turns at sleeps and sockets',

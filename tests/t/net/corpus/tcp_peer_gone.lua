@@ -1,6 +1,6 @@
 -- a unix socket whose listen queue is full refuses the connect; a peer
 -- that answered and closed: receive's partial data, then send, setkeepalive
--- and close on the socket it left
+-- and close on the socket it left; a peer that reset it
 local function p(...) ngx.say(...) end
 local s = ngx.socket.tcp()
 s:settimeout(1000)
@@ -39,5 +39,12 @@ s:settimeout(2000)
 p(s:connect("127.0.0.1", tonumber(ngx.var.arg_cut)))
 p(s:send("x\n"))
 p(s:receive("*a"))
+p(s:setkeepalive())
+p(s:close())
+s = ngx.socket.tcp()
+s:settimeout(2000)
+p(s:connect("127.0.0.1", tonumber(ngx.var.arg_reset)))
+p(s:send("x\n"))
+ngx.sleep(0.1)
 p(s:setkeepalive())
 p(s:close())
