@@ -294,33 +294,37 @@ struct conf_file {
     char buf[4096];
 };
 
-static const char *
-conf_file_read(lua_State *L, void *ud, size_t *size)
+/* The next bytes of F into its buffer: how many, 0 at the end or on an
+ * error (kept in F). */
+static ssize_t
+conf_file_next(struct conf_file *f)
 {
-    struct conf_file *f = ud;
     ssize_t n;
-    char *nl;
 
-    (void)L;
     do
         n = read(f->fd, f->buf, sizeof(f->buf));
     while (n < 0 && errno == EINTR);
     if (n < 0)
         f->err = errno;
-    if (n <= 0)
+    return n < 0 ? 0 : n;
+}
+
+static const char *
+conf_file_read(lua_State *L, void *ud, size_t *size)
+{
+    struct conf_file *f = ud;
+    ssize_t n = conf_file_next(f);
+    char *nl;
+
+    (void)L;
+    if (n == 0)
         return NULL;
     if (!f->started) {
         f->started = 1;
         if (f->buf[0] == '#') {
-            while ((nl = memchr(f->buf, '\n', (size_t)n)) == NULL) {
-                do
-                    n = read(f->fd, f->buf, sizeof(f->buf));
-                while (n < 0 && errno == EINTR);
-                if (n < 0)
-                    f->err = errno;
-                if (n <= 0)
+            while ((nl = memchr(f->buf, '\n', (size_t)n)) == NULL)
+                if ((n = conf_file_next(f)) == 0)
                     return NULL;
-            }
             *size = (size_t)(n - (nl - f->buf));
             return nl;
         }
