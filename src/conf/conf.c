@@ -16,7 +16,6 @@
  * request in flight, and the old snapshot is freed by its last user.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
@@ -26,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -285,87 +283,6 @@ conf_panic(lua_State *L)
     return 0;
 }
 
-/* The config's bytes for lua_load, from a descriptor: a first line that
- * starts with '#' is skipped but for its newline, as luaL_loadfile does. */
-struct conf_file {
-    int  fd;
-    int  started;
-    int  err;           /* errno of a read that failed */
-    char buf[4096];
-};
-
-/* The next bytes of F into its buffer: how many, 0 at the end or on an
- * error (kept in F). */
-static ssize_t
-conf_file_next(struct conf_file *f)
-{
-    ssize_t n;
-
-    do
-        n = read(f->fd, f->buf, sizeof(f->buf));
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        f->err = errno;
-    return n < 0 ? 0 : n;
-}
-
-static const char *
-conf_file_read(lua_State *L, void *ud, size_t *size)
-{
-    struct conf_file *f = ud;
-    ssize_t n = conf_file_next(f);
-    char *nl;
-
-    (void)L;
-    if (n == 0)
-        return NULL;
-    if (!f->started) {
-        f->started = 1;
-        if (f->buf[0] == '#') {
-            while ((nl = memchr(f->buf, '\n', (size_t)n)) == NULL)
-                if ((n = conf_file_next(f)) == 0)
-                    return NULL;
-            *size = (size_t)(n - (nl - f->buf));
-            return nl;
-        }
-    }
-    *size = (size_t)n;
-    return f->buf;
-}
-
-/* Compile the config at PATH. It is opened without waiting (a FIFO, or a
- * device, would hold -t, or a HUP, for ever) and must be a regular file.
- * [-0, +1, m] on success; else 0 with the error in CTX. */
-static int
-conf_compile(struct conf_ctx *ctx, lua_State *L)
-{
-    struct conf_file f;
-    struct stat st;
-    char name[PATH_MAX + 2];
-    int rc;
-
-    f.started = f.err = 0;
-    if ((f.fd = open(ctx->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-        snprintf(ctx->err, ctx->errlen, "cannot open %s: %s", ctx->path, strerror(errno));
-        return LUA_ERRFILE;
-    }
-    if (fstat(f.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, S_ISDIR(st.st_mode) ? "is a directory" :
-                 "is not a regular file");
-        close(f.fd);
-        return LUA_ERRFILE;
-    }
-    snprintf(name, sizeof(name), "@%s", ctx->path);
-    rc = lua_load(L, conf_file_read, &f, name);
-    close(f.fd);
-    if (rc == 0 && f.err != 0) {
-        lua_pop(L, 1);
-        snprintf(ctx->err, ctx->errlen, "cannot read %s: %s", ctx->path, strerror(f.err));
-        return LUA_ERRFILE;
-    }
-    return rc;
-}
-
 /* Run the file under the budget and the cap of M. Then the cap is lifted:
  * the keys are read outside a protected call, where a refused allocation
  * would end the process, and what reading allocates is bounded by what the
@@ -373,7 +290,7 @@ conf_compile(struct conf_ctx *ctx, lua_State *L)
 static int
 conf_run(struct conf_ctx *ctx, lua_State *L, struct conf_mem *m)
 {
-    int rc = conf_compile(ctx, L);
+    int rc = conf_file_compile(L, ctx->path, ctx->err, ctx->errlen);
 
     if (rc == LUA_ERRFILE)
         return -1;

@@ -58,6 +58,7 @@ extern const size_t conf_nkeys;
 void conf_error(struct conf_ctx *ctx, const char *key, const char *fmt, ...)
     LF_PRINTF(3, 4);
 char *conf_strdup(struct conf_ctx *ctx, const char *key, const char *s, size_t n);
+int conf_file_compile(lua_State *L, const char *path, char *err, size_t errlen);
 const struct conf_key *conf_find_key(const char *name);
 int  conf_check_workers(struct conf_ctx *ctx, struct conf *c, int running);
 int  conf_parse_key(struct conf_ctx *ctx, lua_State *L, const struct conf_key *k, struct conf *c);
