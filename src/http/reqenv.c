@@ -74,17 +74,16 @@ reqenv_find_vars(char **env, struct request_vars *v)
 
 /* Does the first of NAME (LEN bytes) sent twice count, not the last? A
  * header's (see the top). */
-int
+static int
 reqenv_first_wins(const char *name, size_t len)
 {
     return len > 5 && memcmp(name, "HTTP_", 5) == 0;
 }
 
-/* NAME's value in ENV by reqenv_first_wins' rule, or NULL. */
+/* NAME's value (LEN bytes) in ENV by reqenv_first_wins' rule, or NULL. */
 const char *
-reqenv_param(const char *name, char **env)
+reqenv_param_len(const char *name, size_t len, char **env)
 {
-    size_t len = strlen(name);
     int first = reqenv_first_wins(name, len);
     const char *v = NULL;
 
@@ -95,6 +94,12 @@ reqenv_param(const char *name, char **env)
                 break;
         }
     return v;
+}
+
+const char *
+reqenv_param(const char *name, char **env)
+{
+    return reqenv_param_len(name, strlen(name), env);
 }
 
 /*

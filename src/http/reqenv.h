@@ -10,8 +10,9 @@ struct request;
 struct request_vars;
 
 void reqenv_find_vars(char **env, struct request_vars *v);
-int reqenv_first_wins(const char *name, size_t len);
+
 const char *reqenv_param(const char *name, char **env);
+const char *reqenv_param_len(const char *name, size_t len, char **env);
 void reqenv_push(lua_State *L, struct request *r);
 
 #endif

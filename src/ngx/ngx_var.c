@@ -45,19 +45,7 @@
 const char *
 ngx_var_param(struct request *r, const char *name, size_t len)
 {
-    int first = reqenv_first_wins(name, len);
-    const char *v = NULL;
-    char **e;
-
-    if (r->fcgx.envp == NULL)
-        return NULL;
-    for (e = r->fcgx.envp; *e != NULL; e++)
-        if ((*e)[0] == name[0] && strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
-            v = *e + len + 1;
-            if (first)
-                break;
-        }
-    return v;
+    return reqenv_param_len(name, len, r->fcgx.envp);
 }
 
 /* The parameter for a variable: its name upper-cased, PREFIX before it. */
