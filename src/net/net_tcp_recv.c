@@ -111,16 +111,16 @@ net_recv_try(lua_State *L, struct net_sock *s)
     }
 }
 
-/* As net_recv_fail, for an error that leaves the connection unusable (a
- * reset, a TLS failure): it is closed, as ngx_lua closes it, so close()
- * then answers nil, "closed". [-0, +3, m] */
+/* As net_recv_fail, for an error on the reading side (a reset, a TLS
+ * failure): the socket stays open, its reading side ended, as ngx_lua
+ * leaves it: receive then answers "closed", setkeepalive "closed", a send
+ * tries (and meets the error the peer left, "broken pipe"), and close()
+ * answers 1. [-0, +3, m] */
 static int
 net_recv_broken(lua_State *L, struct net_sock *s, const char *err, int nocr)
 {
-    int n = net_recv_fail(L, s, err, nocr);
-
-    net_sock_close(s, 0);
-    return n;
+    s->read_closed = 1;
+    return net_recv_fail(L, s, err, nocr);
 }
 
 /* The reading side's error or end, with the partial data. */

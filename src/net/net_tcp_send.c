@@ -162,7 +162,11 @@ net_tcp_send_go(lua_State *L, struct net_sock *s)
             s->failed = 1;
             s->write_closed = 1;
             s->out.len = 0;
-            return net_errno_push(L, e);
+            e = net_errno_push(L, e);
+            /* its reading side ended too: closed, as ngx_lua closes it */
+            if (s->read_closed)
+                net_sock_close(s, 0);
+            return e;
         }
         if (s->deadline == 0)
             s->deadline = net_op_deadline(s->send_ms ? s->send_ms : s->dflt_ms);

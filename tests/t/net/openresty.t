@@ -3,9 +3,10 @@
 # nginx, against the same redis, answer the same: arguments and their
 # errors, receive's patterns, receiveuntil, sends of nested tables, the
 # pool, a connect to a unix socket whose listen queue is full, a socket
-# whose peer closed, light threads taking turns at sleeps and socket waits
-# and waiting inside iterators and metamethods, and udp sockets (against
-# inet and unix datagram echo servers started here).
+# whose peer closed or reset (what receive, send and close then answer),
+# light threads taking turns at sleeps and socket waits and waiting inside
+# iterators and metamethods, and udp sockets (against inet and unix
+# datagram echo servers started here).
 use strict;
 use warnings;
 use FindBin;
