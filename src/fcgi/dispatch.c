@@ -9,19 +9,23 @@
  *
  * Hand-offs. Waking a follower to lead costs a thread switch, and under
  * load it cost more than the request: with kept connections the followers
- * woke one another several times a request. So while requests come thick
- * (two taken within DISPATCH_DENSE_US, and for DISPATCH_BUSY_MS after),
- * one follower is the standby: it waits DISPATCH_STANDBY_MS at a time and
- * leads whenever it finds the lead vacant; it wakes no more often than
- * requests come, and a trickle of requests never has one. A leader that
- * takes the last request ready then wakes no one: the lead stays vacant
- * while it serves, and most requests end before anything else arrives,
- * when it leads again itself. Should its request
- * wait (the client, a socket, a name lookup), the code below calls
- * blockhint() first and a follower is woken to lead then; a request that
- * only computes leaves the lead vacant DISPATCH_STANDBY_MS at most.
- * Without a standby a lead left vacant is filled at once, as before, so an
- * idle daemon sleeps.
+ * woke one another several times a request, and on a machine whose cores
+ * the web server also needs, requests that only compute are served
+ * fastest one after the other by one thread, as a one-thread event loop
+ * serves them. So while requests come thick (two taken within
+ * DISPATCH_DENSE_US, and for DISPATCH_BUSY_MS after), one follower is the
+ * standby: it waits DISPATCH_STANDBY_MS at a time, and steps in only when
+ * the lead stayed vacant through a whole wait or a request has waited
+ * DISPATCH_AGED_US; it wakes no more often than that, and a trickle of
+ * requests never has one. A worker that takes a request then wakes no one
+ * for the others ready, and leaves the lead vacant while it serves: most
+ * requests end soon, and it takes the next ready one, or leads again,
+ * itself. Should its request wait (the client, a socket, a name lookup),
+ * the code below calls blockhint() first and a follower is woken then; a
+ * request that only computes holds the others back 2 DISPATCH_STANDBY_MS
+ * at most. Without a standby a lead left vacant is filled at once, and
+ * every request ready has a worker woken for it, as before, so an idle
+ * daemon sleeps.
  *
  * Arrival order. While every worker is busy, requests wait in one FIFO
  * (ready[]): whenever the leader looks, what arrived on parked connections
@@ -92,6 +96,7 @@ dispatch_new(const struct listeners *ls, int workers)
     d->keepalive_max = LF_DEFAULT_KEEPALIVE_MAX;
     d->new_max = LF_DEFAULT_BACKLOG;
     d->standby_ms = DISPATCH_STANDBY_MS;
+    d->aged_us = DISPATCH_AGED_US;
     d->inbox = handover_inbox();
     if (dispatch_whole_init(d) < 0) {
         free(d);
@@ -168,6 +173,7 @@ dispatch_ready_push(struct dispatch *d, int fd, int kept)
     }
     d->ready[(d->ready_head + d->nready) % d->ready_cap].fd = fd;
     d->ready[(d->ready_head + d->nready) % d->ready_cap].kept = kept;
+    d->ready[(d->ready_head + d->nready) % d->ready_cap].since = monoclock_us();
     d->nready++;
     d->nready_new += !kept;
     if (d->service_leads)           /* no worker was free: it waits */
@@ -240,6 +246,7 @@ dispatch_lead(struct dispatch *d, long long idle_at)
     int n, rc, idle = 0;
 
     d->leader = 1;
+    d->leads++;
     while (!dispatch_lead_done(d)) {
         long long now = monoclock_ms();
         int timeout;
@@ -291,33 +298,52 @@ dispatch_wake(struct dispatch *d, int wake, int service)
         pthread_cond_signal(&d->service_cond);
 }
 
-/* The lead was left vacant and the thread that left it is about to wait:
- * a follower leads now (blockhint). */
+/* The lead was left vacant, or requests left waiting, by the thread that
+ * is about to wait: followers lead and take them now (blockhint). */
 static void
 dispatch_fill_lead(void *arg)
 {
     struct dispatch *d = arg;
-    int wake;
+    int wake = 0;
 
     /* a copy made by a fork no library call saw ends here: the lock may
      * have been held by another thread when it was made */
     forkguard_check();
     pthread_mutex_lock(&d->lock);
-    wake = !d->leader && d->followers > 0;
+    if (d->followers > 0 && (!d->leader || d->nready > 0))
+        wake = d->followers > 1 && d->nready > 1 ? 2 : 1;
     pthread_mutex_unlock(&d->lock);
     dispatch_wake(d, wake, 0);
 }
 
+/* Has the request first in line waited DISPATCH_AGED_US? Lock held. */
+static int
+dispatch_aged(const struct dispatch *d, long long now)
+{
+    return d->nready > 0 && now - d->ready[d->ready_head].since >= d->aged_us;
+}
+
 /* The standby: while requests come, one follower waits a short while at
- * a time and leads if it finds the lead vacant; lock held. */
+ * a time, and goes on (to lead, or to take a request) when woken, when
+ * the lead stayed vacant through a whole wait, or when a request waited
+ * too long; lock held. */
 static void
 dispatch_stand_by(struct dispatch *d)
 {
     struct timespec soon;
+    unsigned leads;
+    long long now;
 
     d->standby = 1;
-    monoclock_deadline(&soon, d->standby_ms);
-    pthread_cond_timedwait(&d->cond, &d->lock, &soon);
+    for (;;) {
+        leads = d->leads;
+        monoclock_deadline(&soon, d->standby_ms);
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &soon) != ETIMEDOUT || d->stopping)
+            break;
+        now = monoclock_us();
+        if ((!d->leader && d->leads == leads) || dispatch_aged(d, now) || now >= d->busy_until)
+            break;
+    }
     d->standby = 0;
 }
 
@@ -331,7 +357,7 @@ dispatch_next(struct dispatch *d, int idle_ms)
 {
     long long idle_at = idle_ms > 0 ? monoclock_ms() + idle_ms : 0;
     struct timespec until;
-    int fd = DISPATCH_STOP, vacant = 0, wake = 0, service;
+    int fd = DISPATCH_STOP, vacant = 0, wake = 0, help = 1, service;
 
     blockhint_set(NULL, NULL);      /* the last request's, if it never waited */
 
@@ -392,21 +418,23 @@ dispatch_next(struct dispatch *d, int idle_ms)
             pthread_cond_wait(&d->cond, &d->lock);
         d->followers--;
     }
-    /* someone must lead now, and take what else is ready; a lead left
-     * vacant by a request taken is the standby's, or goes on at this
+    /* someone must lead now, and take what else is ready; with a standby
+     * a lead left vacant, and what else is ready, are this thread's when
+     * it comes back, the standby's if that takes long, or others' at this
      * thread's first wait (see "Hand-offs" above) */
     if (fd >= 0) {
         long long now = monoclock_us();
         if (now - d->last_taken < DISPATCH_DENSE_US)
             d->busy_until = now + DISPATCH_BUSY_MS * 1000LL;
         d->last_taken = now;
-        vacant = !d->leader && d->standby && d->nready == 0;
+        help = d->stopping || !d->standby || dispatch_aged(d, now);
+        vacant = !d->leader && !help;
     }
-    if (d->followers > 0 && (d->nready > 0 || (!d->leader && !vacant)))
+    if (d->followers > 0 && ((d->nready > 0 && help) || (!d->leader && !vacant)))
         wake = 1;   /* also when we leave idle: a new leader */
-    if (vacant)
+    if (!help)
         blockhint_set(dispatch_fill_lead, d);
-    if (d->followers > 1 && d->nready > 1)
+    if (d->followers > 1 && d->nready > 1 && help)
         wake = 2;
     /* the last idle worker leaves: the service thread may have to lead */
     service = !d->leader && d->followers == 0 && d->service_waiting == DISPATCH_SERVICE_ASLEEP;

@@ -29,6 +29,8 @@
 #define DISPATCH_STANDBY_MS     1   /* the standby looks at a vacant lead so often */
 #define DISPATCH_DENSE_US    1000   /* two requests taken this close: the pool is busy */
 #define DISPATCH_BUSY_MS       10   /* ... and stays so this long after */
+#define DISPATCH_AGED_US      200   /* while busy, a request waits so long for its
+                                     * taker to come back before others help */
 /* Bytes, and records, of a request in: a worker takes it, whole or not.
  * A writer must always be able to queue that much unread (the bytes are
  * only peeked at). On a unix socket every write is a buffer of its own,
@@ -45,6 +47,7 @@
 struct waiting {
     int         fd;
     int         kept;           /* served a request before (else new) */
+    long long   since;          /* us, monotonic: queued */
 };
 
 struct parked {
@@ -67,6 +70,9 @@ struct dispatch {
     int             followers;
     int             standby;    /* a follower waits timed: it fills a vacant lead */
     int             standby_ms; /* its wait: DISPATCH_STANDBY_MS (a test lengthens it) */
+    int             aged_us;    /* DISPATCH_AGED_US (a test lengthens it) */
+    unsigned        leads;      /* times the lead was taken: the standby tells a
+                                 * lead vacant for a whole wait from a new vacancy */
     long long       last_taken; /* us, monotonic: a worker last took a request */
     long long       busy_until; /* us, monotonic: a standby stands by until then */
     int             stopping;

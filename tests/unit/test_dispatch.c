@@ -1,7 +1,10 @@
 /* test_dispatch.c: the dispatcher's hand-offs (dispatch.c, "Hand-offs"):
  * a lead left vacant is handed on at the taker's first wait (blockhint),
- * and a trickle of requests has no standby. The standby's own look is
- * lengthened to 10 s, so only the hook can hand the lead on in time. */
+ * a trickle of requests has no standby, and while a standby watches, what
+ * is ready is served by the worker that took the first of it. The
+ * standby's own look is lengthened to 10 s, so only the hook can hand the
+ * lead on in time, and no request counts as waiting long; then, with a
+ * look of 100 ms, the standby takes what a long request holds back. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,11 +29,13 @@ static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 static int taken;               /* connections taken, all workers */
 static long long taken_at[48];  /* ms, monotonic, by order taken */
+static pthread_t taken_by[48];  /* the worker that took it */
 static int release;             /* a waiting request may end */
 static char path[64];
 
 /* A worker: take, read the request's one byte; 'w' waits (blockhint
- * first, as the sockets do) until released. */
+ * first, as the sockets do) until released; 'c' and 'C' compute (no
+ * blockhint) for 300 ms and 1.5 s. */
 static void *
 worker(void *arg)
 {
@@ -42,11 +47,15 @@ worker(void *arg)
         if (read(fd, &c, 1) != 1)
             c = '?';
         pthread_mutex_lock(&m);
-        if (taken < 48)
+        if (taken < 48) {
             taken_at[taken] = monoclock_ms();
+            taken_by[taken] = pthread_self();
+        }
         taken++;
         pthread_cond_broadcast(&changed);
         pthread_mutex_unlock(&m);
+        if (c == 'c' || c == 'C')
+            usleep(c == 'c' ? 300000 : 1500000);
         if (c == 'w') {
             blockhint();
             pthread_mutex_lock(&m);
@@ -126,13 +135,83 @@ wait_settled(int standby, int ms)
     return ok;
 }
 
+/* Two requests at once (connected first, then both sent): the pool is
+ * busy, and the follower stands by; tried again should a loaded machine
+ * take them more than DISPATCH_DENSE_US apart. C: the connections, *N
+ * their count. */
+static int
+make_busy(int *c, int *n)
+{
+    int i, standby;
+
+    for (i = 0, standby = 0; i < 20 && !standby; i++) {
+        c[*n] = client();
+        c[*n + 1] = client();
+        send_one(c[*n], 'x');
+        send_one(c[*n + 1], 'x');
+        *n += 2;
+        standby = wait_taken(*n) && wait_settled(1, 200);
+    }
+    return standby;
+}
+
+/* Two requests R ready at once: connected and sent while the leader
+ * cannot look, so that it accepts both in one look. */
+static void
+send_two_at_once(int *c, int *n, char r)
+{
+    pthread_mutex_lock(&d->lock);
+    c[*n] = client();
+    c[*n + 1] = client();
+    send_one(c[*n], r);
+    send_one(c[*n + 1], r);
+    pthread_mutex_unlock(&d->lock);
+    *n += 2;
+}
+
+/* A dispatcher for WORKERS workers on LS, its standby looking every
+ * STANDBY_MS, a request helped after AGED_US, and the workers. */
+static int
+start(struct listeners *ls, pthread_t *t, int standby_ms, int aged_us)
+{
+    int i;
+
+    d = dispatch_new(ls, WORKERS);
+    if (d == NULL)
+        return -1;
+    d->standby_ms = standby_ms;
+    d->aged_us = aged_us;
+    release = 0;
+    for (i = 0; i < WORKERS; i++)
+        pthread_create(&t[i], NULL, worker, NULL);
+    return 0;
+}
+
+/* Release what waits, stop the workers and free the dispatcher. */
+static void
+finish(pthread_t *t, int *c, int n)
+{
+    int i;
+
+    pthread_mutex_lock(&m);
+    release = 1;
+    pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&m);
+    dispatch_stop(d, 0);
+    for (i = 0; i < WORKERS; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < n; i++)
+        close(c[i]);
+    dispatch_destroy(d);
+}
+
 int
 main(void)
 {
     struct listeners ls;
     struct sockaddr_un sa;
     pthread_t t[WORKERS];
-    int i, n = 0, standby, c[48];
+    int n = 0, first, c[48];
     long long sent;
 
     snprintf(path, sizeof(path), "/tmp/test_dispatch.%ld.sock", (long)getpid());
@@ -147,13 +226,11 @@ main(void)
         perror("listen");
         return 1;
     }
-    d = dispatch_new(&ls, WORKERS);
-    ok(d != NULL, "a dispatcher for two workers");
+    /* no request counts as waiting long: a loaded machine may take the
+     * two below more than DISPATCH_AGED_US apart */
+    ok(start(&ls, t, 10000, 10000000) == 0, "a dispatcher for two workers");
     if (d == NULL)
         return 1;
-    d->standby_ms = 10000;
-    for (i = 0; i < WORKERS; i++)
-        pthread_create(&t[i], NULL, worker, NULL);
 
     /* a trickle: one request alone leaves no standby */
     ok(wait_settled(0, 10000), "idle: one worker leads, the other follows");
@@ -162,18 +239,16 @@ main(void)
     ok(wait_taken(1), "a lone request is taken");
     ok(wait_settled(0, 10000), "a lone request leaves no standby");
 
-    /* two at once (connected first, then both sent): the pool is busy,
-     * and the follower stands by; tried again should a loaded machine
-     * take them more than DISPATCH_DENSE_US apart */
-    for (i = 0, standby = 0; i < 20 && !standby; i++) {
-        c[n] = client();
-        c[n + 1] = client();
-        send_one(c[n], 'x');
-        send_one(c[n + 1], 'x');
-        n += 2;
-        standby = wait_taken(n) && wait_settled(1, 200);
-    }
-    ok(standby, "two requests at once: then the follower stands by (%d tries)", i);
+    ok(make_busy(c, &n), "two requests at once: then the follower stands by");
+
+    /* two ready at once while a standby watches: the worker that takes
+     * the first takes the second when done, and no one is woken for it */
+    first = n;
+    send_two_at_once(c, &n, 'c');
+    ok(wait_taken(n), "two requests ready at once are taken");
+    ok(taken_at[first + 1] - taken_at[first] >= 250 && pthread_equal(taken_by[first], taken_by[first + 1]),
+       "... one after the other (%lld ms apart), by the same worker", taken_at[first + 1] - taken_at[first]);
+    ok(wait_settled(1, 10000) || make_busy(c, &n), "a standby again");
 
     /* the leader takes one that waits: the lead is left vacant, and
      * handed on at its first wait, not after the standby's 10 s */
@@ -186,17 +261,21 @@ main(void)
     ok(wait_taken(n), "the next request is taken meanwhile");
     ok(taken_at[n - 1] - sent < 2000, "... at once (%lld ms), the lead handed on at the first wait",
        taken_at[n - 1] - sent);
+    finish(t, c, n);
 
-    pthread_mutex_lock(&m);
-    release = 1;
-    pthread_cond_broadcast(&changed);
-    pthread_mutex_unlock(&m);
-    dispatch_stop(d, 0);
-    for (i = 0; i < WORKERS; i++)
-        pthread_join(t[i], NULL);
-    for (i = 0; i < n; i++)
-        close(c[i]);
-    dispatch_destroy(d);
+    /* a standby that looks every 100 ms: a request that computes 1.5 s
+     * holds back what is ready behind it no longer than two looks */
+    n = 0;
+    taken = 0;
+    ok(start(&ls, t, 100, DISPATCH_AGED_US) == 0, "a dispatcher whose standby looks every 100 ms");
+    ok(wait_settled(0, 10000) && make_busy(c, &n), "busy, with a standby");
+    first = n;
+    send_two_at_once(c, &n, 'C');
+    ok(wait_taken(n), "two requests that compute long are taken");
+    ok(taken_at[first + 1] - taken_at[first] < 1000,
+       "... the second by the standby, %lld ms after the first", taken_at[first + 1] - taken_at[first]);
+    finish(t, c, n);
+
     close(ls.fd[0]);
     unlink(path);
     return done_testing();
