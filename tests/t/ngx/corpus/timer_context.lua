@@ -1,7 +1,9 @@
 -- what a timer's callback may not call, and the error each gives: most
 -- request APIs "API disabled in the current context", the output ones
 -- "API disabled in the context of ngx.timer"
--- (the callback runs once the state is free: a second request reads it)
+-- (the callback runs once the state is free: the first request waits
+-- until the timer has a thread, which then has the state next, and a
+-- second request reads it)
 -- request: GET ?go=1
 -- request: GET ?see=1
 local calls = {
@@ -40,6 +42,10 @@ if ngx.var.arg_go then
     end
     ngx.shared.d:set(tag, table.concat(out, "\n"))
   end)))
+  for _ = 1, 400 do
+    if ngx.timer.running_count() > 0 or ngx.shared.d:get(tag) then break end
+    ngx.sleep(0.005)
+  end
   return
 end
 for _ = 1, 200 do
