@@ -321,7 +321,9 @@ net_tls_handshake(lua_State *L)
     if (n < 1 || n > 5)
         return net_error(L, "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen %d", n);
     s = net_sock_check(L, 1, 0);
-    if (s->fd < 0)
+    /* a side ended (a reset, an end, a send's error): "closed", the
+     * socket left the script's to close, as ngx_lua */
+    if (s->fd < 0 || s->read_closed || s->write_closed)
         return net_sock_push_error(L, s, "closed");
     if (s->op != NET_OP_NONE || s->rop != NET_OP_NONE)
         return net_sock_push_error(L, s, "socket busy");
