@@ -95,8 +95,9 @@ net_io_read(struct net_sock *s, char *p, size_t n, short *want)
         return -1;
     default:
         /* the peer went without close_notify: an end, as nginx takes it
-         * (SSL_OP_IGNORE_UNEXPECTED_EOF); a record that fails its check
-         * or any other TLS failure is an error, never a clean end */
+         * (an OpenSSL without SSL_OP_IGNORE_UNEXPECTED_EOF, net_tls.c); a
+         * record that fails its check or any other TLS failure is an
+         * error, never a clean end */
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
         if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
             return 0;

@@ -2,7 +2,9 @@
 # a corrupted or tampered stream gives) is an error, as ngx_lua answers it:
 # receive("*a") gives nil, "error" and what came before, never the data cut
 # short as if the server had ended it. (A clean close_notify, or the TCP
-# stream ending, stays the end of "*a".)
+# stream ending, stays the end of "*a".) A server gone without close_notify
+# ended the stream, as nginx takes it (SSL_OP_IGNORE_UNEXPECTED_EOF): the
+# connection is not failed, so a send after it goes out, as ngx_lua's does.
 #
 # The server is Python's ssl module (python3 comes with tools/deps --test):
 # it answers "hello world" through TLS, then writes a forged application
@@ -43,6 +45,8 @@ def serve(c):
             os.write(s.fileno(), b"\x17\x03\x03\x00\x10" + b"G" * 16)
             time.sleep(0.5)
             c.close()
+        elif mode == "gone":
+            c.close()
         else:
             s.unwrap()
             c.close()
@@ -53,7 +57,7 @@ for _ in range(50):
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 my %port;
-for my $mode (qw(forged clean)) {
+for my $mode (qw(forged clean gone)) {
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         open(STDERR, '>', "$dir/$mode.log");
@@ -76,6 +80,9 @@ function main(env, req)
   s:send("GET\n")
   local data, err, partial = s:receive("*a")
   req:puts(tostring(data), " ", tostring(err), " ", tostring(partial))
+  if env.QUERY_STRING == env.HTTP_X_GONE then
+    req:puts(" | ", tostring(s:send("x")), " ", tostring(s:close()))
+  end
   s:close()
 end
 LUA
@@ -84,6 +91,9 @@ is($t->get('tls.lua', QUERY_STRING => $port{clean}{port})->{body}, 'hello world 
    'a clean end of the TLS stream ends "*a" with the data');
 is($t->get('tls.lua', QUERY_STRING => $port{forged}{port})->{body}, 'nil error hello world',
    'a forged record: nil, "error" and the data before it, as ngx_lua');
+is($t->get('tls.lua', QUERY_STRING => $port{gone}{port}, HTTP_X_GONE => $port{gone}{port})->{body},
+   'hello world nil nil | 1 1',
+   'a server gone without close_notify: the end of "*a"; a send then goes out and close answers 1');
 $t->stop;
 LFTest::stop_pid($port{$_}{pid}, 'KILL', 5) for keys %port;
 done_testing;
